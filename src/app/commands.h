@@ -1,0 +1,12 @@
+// Each `vidi` subcommand registers itself on the CLI11 app; main() wires them up.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace vidi::app {
+
+// Adds a subcommand and returns the code to run when it is chosen (exit status).
+using Runner = std::function<int()>;
+
+}  // namespace vidi::app

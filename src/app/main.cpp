@@ -1,0 +1,32 @@
+// vidi: the command-line front door. Every error a user can cause ends as one line
+// "vidi: error: ..." and a non-zero exit status, never a crash.
+#include <cstdio>
+#include <exception>
+#include <vector>
+
+#include "app/commands.h"
+#include "vidi/error.h"
+
+int main(int argc, char** argv) {
+    CLI::App app{"vidi: Vidi video language models, natively (video + question -> when / what)"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "vidi 0.1.0");
+    std::vector<std::pair<CLI::App*, vidi::app::Runner>> commands;
+    auto add = [&](vidi::app::Runner r) { commands.emplace_back(app.get_subcommands().back(), std::move(r)); };
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    try {
+        for (auto& [sub, run] : commands)
+            if (sub->parsed()) return run();
+    } catch (const vidi::Error& e) {
+        std::fprintf(stderr, "vidi: error: %s\n", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "vidi: internal error: %s\n", e.what());
+        return 2;
+    }
+    return 1;
+}

@@ -1,0 +1,111 @@
+// The compute interface the model is written against. One implementation per device
+// (backend/cpu, backend/cuda); the model code never knows which one runs it.
+//
+// Conventions:
+// - Activations live on the backend's device in act_dtype() (f32 on CPU).
+// - Weights come from the checkpoint through weight(): the CPU keeps them memory-mapped
+//   in bf16/f16 and converts tiles on the fly; a GPU uploads them once.
+// - Row-major everywhere; "rows" are the leading dimensions flattened, the last dimension
+//   is the feature dimension.
+// - Ops return fresh tensors unless their name ends in '_' (in place).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vidi/tensor.h"
+
+namespace vidi {
+
+enum class NormWeight : uint8_t {
+    none,      // rmsnorm(x)
+    plain,     // w ⊙ rmsnorm(x)
+    one_plus,  // (1 + w) ⊙ rmsnorm(x)   (Gemma)
+};
+
+enum class Gelu : uint8_t { erf, tanh };
+
+struct AttentionParams {
+    float scale = 1.0f;
+    float softcap = 0.0f;  // 0: no soft-cap; else cap·tanh(s/cap)
+    bool causal = false;   // key j visible to query i only if pos(j) <= pos(i)
+    int window = 0;        // > 0: also require pos(i) - pos(j) <= window
+    int64_t q_pos0 = 0;    // position of query 0; keys are at positions 0..Tk-1
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual std::string name() const = 0;  // "cpu", "cuda:0 (NVIDIA H100 80GB HBM3)"
+    virtual Device device() const = 0;
+    virtual DType act_dtype() const = 0;
+
+    // --- memory ---------------------------------------------------------------------
+    virtual Tensor empty(const Shape& shape, DType dtype) = 0;  // contents undefined
+    Tensor act(const Shape& shape) { return empty(shape, act_dtype()); }
+    // A checkpoint tensor (host, possibly memory-mapped) made usable by this backend.
+    virtual Tensor weight(const Tensor& host) = 0;
+    // Host tensor -> device tensor of the same dtype, or converted to act_dtype() if float.
+    virtual Tensor upload(const Tensor& host) = 0;
+    // Any device tensor -> host f32 (floats) or same dtype (integers).
+    virtual Tensor to_host(const Tensor& t) = 0;
+    // dst = src (same element count; float dtypes may differ). dst may be a view.
+    virtual void copy_(Tensor& dst, const Tensor& src) = 0;
+    virtual void synchronize() {}
+
+    // --- dense algebra ----------------------------------------------------------------
+    // y[rows, N] = x[rows, K] · w[N, K]ᵀ (+ bias[N]).
+    virtual Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = {}) = 0;
+
+    // --- element-wise / row-wise --------------------------------------------------------
+    virtual void add_(Tensor& x, const Tensor& y) = 0;  // same shape
+    // x[A,B,C,D] += y[a,b,c,D] where each of a,b,c is either the same as A,B,C or 1.
+    virtual void add_broadcast_(Tensor& x, const Tensor& y) = 0;
+    virtual void scale_(Tensor& x, float s) = 0;
+    virtual void gelu_(Tensor& x, Gelu kind) = 0;
+    virtual void softcap_(Tensor& x, float cap) = 0;
+    // gelu_tanh(gate) ⊙ up.
+    virtual Tensor geglu(const Tensor& gate, const Tensor& up) = 0;
+    virtual Tensor rms_norm(const Tensor& x, const Tensor& w, float eps, NormWeight mode) = 0;
+    virtual Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps) = 0;
+
+    // --- attention ----------------------------------------------------------------------
+    // Rotate-half RoPE on x[T, H, hd] at positions pos0 .. pos0+T-1.
+    virtual void rope_(Tensor& x, int64_t pos0, double theta) = 0;
+    // q[Tq, H, hd], k/v[Tk, KV, hd] (H a multiple of KV) -> [Tq, H, hd].
+    virtual Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) = 0;
+    // v[T, KV, hd] -> [T, H, hd], each KV head repeated H/KV times.
+    virtual Tensor repeat_kv(const Tensor& v, int heads) = 0;
+
+    // --- layout ---------------------------------------------------------------------------
+    // table[V, D] (weight dtype) gathered at ids -> [T, D] activations.
+    virtual Tensor embed(const Tensor& table, const std::vector<int32_t>& ids) = 0;
+    virtual Tensor transpose2d(const Tensor& x) = 0;  // [A, B] -> [B, A]
+    // x[T, C] -> [T_out, C·k] with element (t, c·k + j) = x[t·stride + j - pad, c] (0 outside):
+    // a Conv1d as a GEMM against its [Cout, Cin, k] weight viewed as [Cout, Cin·k].
+    virtual Tensor im2col_1d(const Tensor& x, int k, int stride, int pad) = 0;
+    // pixels[N, C, S, S] -> [N, (S/p)², C·p·p] with element (c·p·p + ky·p + kx):
+    // a stride-p Conv2d patch embedding as a GEMM.
+    virtual Tensor patchify(const Tensor& pixels, int p) = 0;
+    // x[F, H, W, C] -> [F, H/p, W/p, C·p·p], channel-major: index c·p·p + dy·p + dx.
+    virtual Tensor space_to_depth(const Tensor& x, int p) = 0;
+    // x[F, H, W, C] -> [F, H+bottom, W+right, C], zero padding at the bottom/right.
+    virtual Tensor pad_grid(const Tensor& x, int bottom, int right) = 0;
+    // x[F, H, W, C] -> [F, oh, ow, C], bilinear, align_corners=false (PyTorch semantics).
+    virtual Tensor resize_bilinear(const Tensor& x, int oh, int ow) = 0;
+};
+
+// The CPU backend (OpenBLAS + OpenMP). threads <= 0: all cores.
+std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
+
+}  // namespace vidi
+
+namespace vidi {
+// The CUDA backend on device `ordinal` (only in builds with VIDI_CUDA).
+std::unique_ptr<Backend> make_cuda_backend(int ordinal = 0);
+// "cpu", "cuda", "cuda:N" or "auto" (CUDA when built with it and a GPU is present).
+std::unique_ptr<Backend> make_backend(const std::string& kind, int threads = 0);
+bool cuda_available();
+}  // namespace vidi

@@ -1,0 +1,77 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "io/safetensors.h"
+#include "support/test_support.h"
+
+using namespace vidi;
+using vidi::io::SafetensorsFile;
+using vidi::io::TensorStore;
+namespace fs = std::filesystem;
+
+TEST(Safetensors, LoadsShardedTinyCheckpointZeroCopy) {
+    auto store = TensorStore::open(test::tiny_model_dir());
+    EXPECT_EQ(store.files().size(), 2u);
+    ASSERT_TRUE(store.has("model.embed_tokens.weight"));
+    Tensor e = store.get("model.embed_tokens.weight");
+    EXPECT_EQ(e.dtype(), DType::bf16);
+    EXPECT_EQ(e.shape(), (Shape{1024, 96}));
+    EXPECT_THROW(store.get("model.no_such_tensor"), Error);
+}
+
+TEST(Safetensors, WriterRoundTripsAllDtypes) {
+    test::TempDir dir("st");
+    Tensor a = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
+    Tensor b = Tensor::from_vector(std::vector<int64_t>{7, -8});
+    Tensor c = Tensor::empty({3}, DType::bf16);
+    for (int i = 0; i < 3; ++i) static_cast<uint16_t*>(c.raw())[i] = f32_to_bf16(0.5f * i);
+    io::save_safetensors(dir.file("x.safetensors"), {{"a", a}, {"b", b}, {"c", c}}, {{"format", "pt"}});
+    auto f = SafetensorsFile::open(dir.file("x.safetensors"));
+    EXPECT_EQ(f->metadata().at("format"), "pt");
+    EXPECT_EQ(f->get("a").to_f32_vector(), a.to_f32_vector());
+    EXPECT_EQ(f->get("b").data<int64_t>()[1], -8);
+    EXPECT_EQ(f->get("c").to_f32_vector(), (std::vector<float>{0, 0.5f, 1.0f}));
+}
+
+namespace {
+std::string write_raw(const test::TempDir& dir, const std::string& header, size_t data_bytes) {
+    std::string path = dir.file("raw.safetensors");
+    std::ofstream out(path, std::ios::binary);
+    uint64_t n = header.size();
+    out.write(reinterpret_cast<const char*>(&n), 8);
+    out << header << std::string(data_bytes, '\0');
+    return path;
+}
+
+std::string open_error(const std::string& path) {
+    try {
+        SafetensorsFile::open(path);
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "no error";
+}
+}  // namespace
+
+TEST(Safetensors, RejectsCorruptHeaders) {
+    test::TempDir dir("st");
+    EXPECT_THAT(open_error(write_raw(dir, R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8)),
+                testing::HasSubstr("truncated"));
+    EXPECT_THAT(open_error(write_raw(dir, R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}})", 16)),
+                testing::HasSubstr("needs 12"));
+    EXPECT_THAT(open_error(write_raw(dir, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                                          R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                                     16)),
+                testing::HasSubstr("overlap"));
+    EXPECT_THAT(open_error(write_raw(dir, R"({"a":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})", 8)),
+                testing::HasSubstr("unsupported safetensors dtype"));
+    EXPECT_THAT(open_error(write_raw(dir, "{not json", 0)), testing::HasSubstr("not valid JSON"));
+    // Header length larger than the file.
+    std::string p = dir.file("short.safetensors");
+    std::ofstream(p, std::ios::binary) << std::string("\xff\x00\x00\x00\x00\x00\x00\x00{}", 10);
+    EXPECT_THAT(open_error(p), testing::HasSubstr("truncated"));
+    EXPECT_THAT(open_error(dir.file("missing.safetensors")), testing::HasSubstr("cannot open"));
+}

@@ -1,0 +1,91 @@
+#include "support/test_support.h"
+
+#include <unistd.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+
+namespace fs = std::filesystem;
+
+namespace vidi::test {
+
+std::string shared_dir() {
+    if (const char* env = std::getenv("VIDI_SHARED_DIR")) return env;
+    return VIDI_SHARED_DIR;
+}
+std::string golden_dir() { return shared_dir() + "/golden"; }
+std::string golden_path(const std::string& name) { return golden_dir() + "/" + name; }
+std::string tiny_model_dir() { return golden_path("tiny-a"); }
+std::string vidi_binary() { return std::string(VIDI_BINARY_DIR) + "/src/vidi"; }
+
+TempDir::TempDir(const std::string& tag) {
+    std::random_device rd;
+    fs::path base = fs::path(VIDI_BINARY_DIR) / "test-tmp";
+    fs::create_directories(base);
+    path_ = (base / (tag + "-" + std::to_string(getpid()) + "-" + std::to_string(rd()))).string();
+    fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+}
+
+namespace {
+void check_same_shape(const Tensor& a, const Tensor& b) {
+    if (a.numel() != b.numel())
+        throw std::runtime_error("compared tensors differ in size: " + a.describe() + " vs " + b.describe());
+}
+}  // namespace
+
+double rel_error(const Tensor& a, const Tensor& b) {
+    check_same_shape(a, b);
+    auto x = a.to_f32_vector(), y = b.to_f32_vector();
+    double num = 0, den = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+        double d = static_cast<double>(x[i]) - y[i];
+        num += d * d;
+        den += static_cast<double>(y[i]) * y[i];
+    }
+    if (std::isnan(num)) return INFINITY;
+    return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+    check_same_shape(a, b);
+    auto x = a.to_f32_vector(), y = b.to_f32_vector();
+    double m = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+        double d = std::fabs(static_cast<double>(x[i]) - y[i]);
+        if (std::isnan(d)) return INFINITY;
+        m = std::max(m, d);
+    }
+    return m;
+}
+
+double mean_abs_diff(const Tensor& a, const Tensor& b) {
+    check_same_shape(a, b);
+    auto x = a.to_f32_vector(), y = b.to_f32_vector();
+    double s = 0;
+    for (size_t i = 0; i < x.size(); ++i) s += std::fabs(static_cast<double>(x[i]) - y[i]);
+    return x.empty() ? 0 : s / x.size();
+}
+
+int run_command(const std::string& cmd, std::string* out) {
+    std::string full = cmd + " 2>&1";
+    FILE* p = popen(full.c_str(), "r");
+    if (!p) return -1;
+    std::array<char, 4096> buf{};
+    std::string text;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) text.append(buf.data(), n);
+    int status = pclose(p);
+    if (out) *out = text;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace vidi::test

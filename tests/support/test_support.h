@@ -1,0 +1,39 @@
+// Shared helpers for the tests: where the golden data is, temporary directories,
+// and comparisons that report the worst element.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "vidi/tensor.h"
+
+namespace vidi::test {
+
+std::string shared_dir();                   // ../shared beside the checkout
+std::string golden_dir();                   // shared_dir()/golden
+std::string golden_path(const std::string& name);
+std::string tiny_model_dir();               // golden/tiny-a
+std::string vidi_binary();                  // the built CLI
+
+// A fresh directory under the build tree, removed when the object dies.
+class TempDir {
+public:
+    explicit TempDir(const std::string& tag = "t");
+    ~TempDir();
+    const std::string& path() const { return path_; }
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+// ‖a − b‖ / ‖b‖ over all elements (any float dtype, compared in double).
+double rel_error(const Tensor& a, const Tensor& b);
+double max_abs_diff(const Tensor& a, const Tensor& b);
+double mean_abs_diff(const Tensor& a, const Tensor& b);
+
+// Runs a shell command; returns its exit code and fills `out` with stdout+stderr.
+int run_command(const std::string& cmd, std::string* out = nullptr);
+
+}  // namespace vidi::test
