@@ -1,0 +1,93 @@
+// The public API of vidi.cpp: open a checkpoint once, encode a video once, then ask
+// as many questions about it as you like (the media state is reused).
+//
+//   auto engine = vidi::Engine::open({.model_dir = "Vidi1.5-9B"});
+//   auto video = engine->encode_video("cooking.mp4");
+//   vidi::Answer a = engine->retrieve(*video, "slicing onion");
+//   for (auto& r : a.ranges) printf("%s\n", vidi::format_range(r).c_str());
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vidi/error.h"
+
+namespace vidi {
+
+// Progress of long work: stage ("frames", "vision", "audio", "media-kv", "prefill",
+// "generate"), units done and total (total 0 when unknown).
+using ProgressFn = std::function<void(const std::string& stage, int64_t done, int64_t total)>;
+
+struct EngineOptions {
+    std::string model_dir;
+    std::string backend = "auto";  // "cpu", "cuda", "cuda:N" or "auto"
+    int threads = 0;               // CPU threads; 0: all cores
+    int frame_batch = 16;          // frames per vision-tower batch
+    ProgressFn progress;           // null: silent
+};
+
+struct GenerateOptions {
+    int max_new_tokens = 1024;  // the official default
+};
+
+struct TimeRange {
+    double start = 0;  // seconds
+    double end = 0;
+};
+
+struct Timings {
+    double media_s = 0;     // decode + towers + media K/V (0 when the video was already encoded)
+    double prefill_s = 0;   // prompt through the decoder
+    double generate_s = 0;  // token-by-token decoding
+    int generated_tokens = 0;
+};
+
+struct Answer {
+    std::string text;               // the decoded model output
+    std::vector<TimeRange> ranges;  // retrieval: parsed ranges in seconds (empty for Q&A)
+    double duration = 0;            // video duration in seconds (0 without video)
+    std::vector<int32_t> token_ids; // generated ids, stop token excluded
+    Timings timings;
+};
+
+// An encoded video: its media tokens and per-layer media K/V, ready for questions.
+class Video {
+public:
+    virtual ~Video() = default;
+    virtual double duration() const = 0;
+    virtual int64_t frames() const = 0;
+    virtual int64_t visual_tokens() const = 0;
+    virtual int64_t audio_tokens() const = 0;
+    virtual double encode_seconds() const = 0;
+};
+
+class Engine {
+public:
+    static std::unique_ptr<Engine> open(const EngineOptions& options);
+    virtual ~Engine() = default;
+
+    virtual std::string model_name() const = 0;    // the checkpoint directory's name
+    virtual std::string backend_name() const = 0;  // e.g. "cpu (2 threads)"
+
+    // Decodes, samples and encodes the video (towers, glue, per-layer media K/V).
+    virtual std::shared_ptr<const Video> encode_video(const std::string& path) = 0;
+    // "During which time segments in the video can we see {query}?"
+    virtual Answer retrieve(const Video& video, const std::string& query, const GenerateOptions& opt = {}) = 0;
+    // Free-form question about the video, or a text-only turn when video is null.
+    virtual Answer ask(const Video* video, const std::string& question, const GenerateOptions& opt = {}) = 0;
+
+    // The media tokens of an encoded video, for a disk cache: load_video() skips decoding
+    // and the towers, and rebuilds only the media K/V. The file records the model it
+    // belongs to; loading it into another model is an error.
+    virtual void save_video(const Video& video, const std::string& path) = 0;
+    virtual std::shared_ptr<const Video> load_video(const std::string& path) = 0;
+};
+
+// "HH:MM:SS" (decimals 0, truncating as the official script does) or "HH:MM:SS.ss".
+std::string format_timestamp(double seconds, int decimals = 0);
+std::string format_range(const TimeRange& r, int decimals = 0);  // "00:00:12-00:00:19"
+
+}  // namespace vidi
