@@ -1,0 +1,147 @@
+#include "model/gemma2.h"
+
+#include <cmath>
+
+namespace vidi::model {
+
+size_t MediaKV::bytes() const {
+    size_t n = 0;
+    for (auto& t : k) n += t.nbytes();
+    for (auto& t : v) n += t.nbytes();
+    return n;
+}
+
+Gemma2::Gemma2(const io::ModelConfig& config, const io::TensorStore& weights, Backend& backend)
+    : cfg_(config.llm), be_(backend) {
+    auto w = [&](const std::string& name) { return be_.weight(weights.get(name)); };
+    embed_ = w("model.embed_tokens.weight");
+    lm_head_ = weights.has("lm_head.weight") ? w("lm_head.weight") : embed_;
+    final_norm_ = w("model.norm.weight");
+    for (int i = 0; i < cfg_.layers; ++i) {
+        std::string p = "model.layers." + std::to_string(i) + ".";
+        layers_.push_back(Layer{
+            w(p + "self_attn.q_proj.weight"), w(p + "self_attn.k_proj.weight"), w(p + "self_attn.v_proj.weight"),
+            w(p + "self_attn.o_proj.weight"), w(p + "mlp.gate_proj.weight"), w(p + "mlp.up_proj.weight"),
+            w(p + "mlp.down_proj.weight"), w(p + "input_layernorm.weight"), w(p + "post_attention_layernorm.weight"),
+            w(p + "pre_feedforward_layernorm.weight"), w(p + "post_feedforward_layernorm.weight")});
+    }
+    // sqrt(D) rounded to the activation dtype, as the reference multiplies in that dtype.
+    float s = static_cast<float>(std::sqrt(static_cast<double>(cfg_.hidden)));
+    if (be_.act_dtype() == DType::bf16) s = bf16_to_f32(f32_to_bf16(s));
+    if (be_.act_dtype() == DType::f16) s = f16_to_f32(f32_to_f16(s));
+    embed_scale_ = s;
+}
+
+Tensor Gemma2::norm(const Tensor& x, const Tensor& w) const {
+    return be_.rms_norm(x, w, static_cast<float>(cfg_.rms_eps), NormWeight::one_plus);
+}
+
+Tensor Gemma2::mlp(const Layer& L, const Tensor& h) const {
+    Tensor act = be_.geglu(be_.linear(h, L.gate), be_.linear(h, L.up));
+    return be_.linear(act, L.down);
+}
+
+MediaKV Gemma2::encode_media(const Tensor& tokens, int64_t chunk) const {
+    const int64_t T = tokens.dim(0);
+    const int KV = cfg_.kv_heads, hd = cfg_.head_dim, H = cfg_.heads;
+    MediaKV kv;
+    kv.tokens = T;
+    for (int l = 0; l < cfg_.layers; ++l) {
+        kv.k.push_back(be_.act({T, KV, hd}));
+        kv.v.push_back(be_.act({T, KV, hd}));
+    }
+    for (int64_t r0 = 0; r0 < T; r0 += chunk) {
+        int64_t r1 = std::min(T, r0 + chunk), n = r1 - r0;
+        Tensor src = tokens.rows(r0, r1);
+        if (src.device() != be_.device()) src = be_.upload(src);
+        Tensor m = be_.act(src.shape());  // a fresh copy: the caller's tokens stay unscaled
+        be_.copy_(m, src);
+        be_.scale_(m, embed_scale_);
+        for (int l = 0; l < cfg_.layers; ++l) {
+            const Layer& L = layers_[l];
+            Tensor h = norm(m, L.norm_in);
+            Tensor k = be_.linear(h, L.k).reshape({n, KV, hd});
+            Tensor v = be_.linear(h, L.v).reshape({n, KV, hd});
+            Tensor kdst = kv.k[l].rows(r0, r1), vdst = kv.v[l].rows(r0, r1);
+            be_.copy_(kdst, k);
+            be_.copy_(vdst, v);
+            if (l + 1 == cfg_.layers) break;  // the last update feeds nothing
+            // Diagonal attention: each token's attention output is its own value.
+            Tensor o = be_.linear(be_.repeat_kv(v, H).reshape({n, int64_t(H) * hd}), L.o);
+            be_.add_(m, norm(o, L.norm_post_attn));
+            be_.add_(m, norm(mlp(L, norm(m, L.norm_pre_ff)), L.norm_post_ff));
+        }
+    }
+    return kv;
+}
+
+TextCache Gemma2::new_cache(int64_t capacity) const {
+    TextCache c;
+    c.capacity = capacity;
+    for (int l = 0; l < cfg_.layers; ++l) {
+        c.k.push_back(be_.act({capacity, cfg_.kv_heads, cfg_.head_dim}));
+        c.v.push_back(be_.act({capacity, cfg_.kv_heads, cfg_.head_dim}));
+    }
+    return c;
+}
+
+Tensor Gemma2::logits(const Tensor& x) const {
+    Tensor y = be_.linear(norm(x, final_norm_), lm_head_);
+    if (cfg_.final_softcap > 0) be_.softcap_(y, static_cast<float>(cfg_.final_softcap));
+    return be_.to_host(y);
+}
+
+Tensor Gemma2::forward(const std::vector<int32_t>& ids, TextCache& cache, const std::vector<const MediaKV*>& media,
+                       bool all_logits) const {
+    const int64_t T = static_cast<int64_t>(ids.size()), pos0 = cache.length;
+    VIDI_CHECK(T > 0, "forward() needs at least one token");
+    if (pos0 + T > cache.capacity)
+        fail("the prompt and answer need ", pos0 + T, " text positions but the context holds ", cache.capacity);
+    const int H = cfg_.heads, KV = cfg_.kv_heads, hd = cfg_.head_dim;
+    AttentionParams self;
+    self.scale = static_cast<float>(1.0 / std::sqrt(cfg_.query_pre_attn_scalar));
+    self.softcap = static_cast<float>(cfg_.attn_softcap);
+    self.causal = true;
+    self.q_pos0 = pos0;
+    AttentionParams cross = self;
+    cross.causal = false;
+    cross.q_pos0 = 0;
+
+    Tensor x = be_.embed(embed_, ids);
+    be_.scale_(x, embed_scale_);
+    for (int l = 0; l < cfg_.layers; ++l) {
+        const Layer& L = layers_[l];
+        Tensor h = norm(x, L.norm_in);
+        Tensor q = be_.linear(h, L.q).reshape({T, H, hd});
+        Tensor k = be_.linear(h, L.k).reshape({T, KV, hd});
+        Tensor v = be_.linear(h, L.v).reshape({T, KV, hd});
+
+        // Cross-attention uses the query before RoPE.
+        Tensor attn;
+        for (const MediaKV* m : media) {
+            if (!m || m->tokens == 0) continue;
+            Tensor c = be_.attention(q, m->k[l], m->v[l], cross);
+            if (attn.defined()) be_.add_(attn, c);
+            else attn = c;
+        }
+
+        be_.rope_(q, pos0, cfg_.rope_theta);
+        be_.rope_(k, pos0, cfg_.rope_theta);
+        Tensor kdst = cache.k[l].rows(pos0, pos0 + T), vdst = cache.v[l].rows(pos0, pos0 + T);
+        be_.copy_(kdst, k);
+        be_.copy_(vdst, v);
+        self.window = (l % 2 == 0) ? cfg_.sliding_window : 0;
+        Tensor s = be_.attention(q, cache.k[l].rows(0, pos0 + T), cache.v[l].rows(0, pos0 + T), self);
+        if (attn.defined()) be_.add_(attn, s);
+        else attn = s;
+
+        // o_proj is linear, so one projection of the summed head outputs serves all streams.
+        Tensor o = be_.linear(attn.reshape({T, int64_t(H) * hd}), L.o);
+        be_.add_(x, norm(o, L.norm_post_attn));
+        be_.add_(x, norm(mlp(L, norm(x, L.norm_pre_ff)), L.norm_post_ff));
+    }
+    cache.length = pos0 + T;
+    return logits(all_logits ? x : x.rows(T - 1, T));
+}
+
+}  // namespace vidi::model

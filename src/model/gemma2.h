@@ -1,0 +1,66 @@
+// Gemma2 decoder with Vidi's decomposed attention (SPEC.md §6).
+//
+// Text tokens attend to themselves (RoPE, causal, sliding window on even layers) and to
+// each media stream (visual, audio) through cross-attention without RoPE or mask. Media
+// tokens never see text: each one attends only to itself, so per layer its K/V can be
+// computed once per video (MediaKV) and reused for every question and every step.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.h"
+#include "io/config.h"
+#include "io/safetensors.h"
+
+namespace vidi::model {
+
+// Per-layer K/V of one media stream: k[l], v[l] are [T, KV, hd] on the backend.
+struct MediaKV {
+    std::vector<Tensor> k, v;
+    int64_t tokens = 0;
+    size_t bytes() const;
+};
+
+// Per-layer K/V of the text so far (RoPE applied to k), with room for `capacity` tokens.
+struct TextCache {
+    std::vector<Tensor> k, v;  // [capacity, KV, hd]
+    int64_t length = 0;
+    int64_t capacity = 0;
+};
+
+class Gemma2 {
+public:
+    Gemma2(const io::ModelConfig& config, const io::TensorStore& weights, Backend& backend);
+
+    const io::LlmConfig& config() const { return cfg_; }
+
+    // Runs the media self-update through the layers for tokens [T, D] (after
+    // mm_rand_llm_norm, before the sqrt(D) scaling) and keeps each layer's K/V.
+    // Tokens are independent of each other, so they go through in chunks of `chunk` rows.
+    MediaKV encode_media(const Tensor& tokens, int64_t chunk = 4096) const;
+
+    TextCache new_cache(int64_t capacity) const;
+
+    // Appends `ids` to the cache and returns logits (host f32, after the final soft-cap)
+    // for every new position ([T, V]) or only the last one ([1, V]).
+    Tensor forward(const std::vector<int32_t>& ids, TextCache& cache, const std::vector<const MediaKV*>& media,
+                   bool all_logits) const;
+
+private:
+    struct Layer {
+        Tensor q, k, v, o, gate, up, down;
+        Tensor norm_in, norm_post_attn, norm_pre_ff, norm_post_ff;
+    };
+    Tensor mlp(const Layer& L, const Tensor& h) const;
+    Tensor norm(const Tensor& x, const Tensor& w) const;
+    Tensor logits(const Tensor& x) const;
+
+    io::LlmConfig cfg_;
+    Backend& be_;
+    std::vector<Layer> layers_;
+    Tensor embed_, lm_head_, final_norm_;
+    float embed_scale_;
+};
+
+}  // namespace vidi::model

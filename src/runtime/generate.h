@@ -1,0 +1,43 @@
+// Greedy generation over the decomposed-attention decoder: one prefill of the prompt,
+// then token-by-token decoding with the text KV cache until the stop id or a limit.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/gemma2.h"
+#include "vidi/vidi.h"
+
+namespace vidi::runtime {
+
+struct GenerationRequest {
+    std::vector<int32_t> prompt;
+    std::vector<const model::MediaKV*> media;
+    int max_new_tokens = 1024;
+    int stop_id = 107;             // <end_of_turn>
+    bool keep_prompt_logits = false;
+    ProgressFn progress;
+};
+
+struct GenerationResult {
+    std::vector<int32_t> ids;     // generated, stop id excluded
+    std::vector<float> margins;   // top-1 minus top-2 logit at each step
+    bool stopped = false;         // the stop id was produced
+    Tensor prompt_logits;         // [T, V] when asked for
+    double prefill_s = 0, generate_s = 0;
+};
+
+// Text positions needed for a prompt and answer, checked against the model's context.
+int64_t context_for(const model::Gemma2& model, size_t prompt_tokens, int max_new_tokens);
+
+GenerationResult generate(const model::Gemma2& model, const GenerationRequest& req);
+
+// Logits at positions T-1 .. T+n-1 when `forced` is appended to the prompt one token at
+// a time (teacher forcing through the incremental path): [n+1, V].
+Tensor forced_logits(const model::Gemma2& model, const std::vector<int32_t>& prompt,
+                     const std::vector<const model::MediaKV*>& media, const std::vector<int32_t>& forced);
+
+// Index of the largest value and the gap to the second largest.
+std::pair<int32_t, float> argmax_with_margin(const float* logits, int64_t n);
+
+}  // namespace vidi::runtime
