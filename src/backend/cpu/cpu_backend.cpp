@@ -1,0 +1,65 @@
+#include "backend/cpu/cpu_backend.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <cstring>
+
+namespace vidi::cpu {
+
+void require_f32_host(const Tensor& t, const char* op, const char* what) {
+    VIDI_CHECK(t.defined(), op, ": ", what, " is undefined");
+    VIDI_CHECK(t.on_host(), op, ": ", what, " ", t.describe(), " is not in host memory");
+    VIDI_CHECK(t.dtype() == DType::f32, op, ": ", what, " must be f32, got ", t.describe());
+}
+
+void require_float_host(const Tensor& t, const char* op, const char* what) {
+    VIDI_CHECK(t.defined(), op, ": ", what, " is undefined");
+    VIDI_CHECK(t.on_host(), op, ": ", what, " ", t.describe(), " is not in host memory");
+    VIDI_CHECK(dtype_is_float(t.dtype()), op, ": ", what, " must be a float tensor, got ", t.describe());
+}
+
+Tensor as_f32(const Tensor& t) { return t.dtype() == DType::f32 ? t : t.to_f32(); }
+
+CpuBackend::CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_num_procs()) {
+    // OpenBLAS keeps its own pool; give it the same budget so the two never oversubscribe.
+    openblas_set_num_threads(threads_);
+}
+
+Tensor CpuBackend::empty(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype); }
+
+Tensor CpuBackend::weight(const Tensor& host) {
+    VIDI_CHECK(host.defined() && host.on_host(), "cpu weight(): expected a host tensor, got ",
+               host.defined() ? host.describe() : std::string("undefined"));
+    return host;  // stays memory-mapped; linear()/embed() convert tiles as they go
+}
+
+Tensor CpuBackend::upload(const Tensor& host) {
+    VIDI_CHECK(host.defined() && host.on_host(), "cpu upload(): expected a host tensor");
+    return dtype_is_float(host.dtype()) ? host.to_f32().clone() : host.clone();
+}
+
+Tensor CpuBackend::to_host(const Tensor& t) {
+    VIDI_CHECK(t.defined() && t.on_host(), "cpu to_host(): expected a host tensor");
+    return dtype_is_float(t.dtype()) ? t.to_f32().clone() : t.clone();
+}
+
+void CpuBackend::copy_(Tensor& dst, const Tensor& src) {
+    VIDI_CHECK(dst.defined() && src.defined() && dst.on_host() && src.on_host(), "cpu copy_: host tensors expected");
+    VIDI_CHECK(dst.numel() == src.numel(), "copy_: ", src.describe(), " into ", dst.describe(),
+               " (element counts differ)");
+    if (dst.dtype() == src.dtype()) {
+        std::memcpy(dst.raw(), src.raw(), src.nbytes());
+        return;
+    }
+    VIDI_CHECK(dtype_is_float(dst.dtype()) && dtype_is_float(src.dtype()), "copy_: cannot convert ",
+               src.describe(), " to ", dst.describe());
+    Tensor f = as_f32(src);
+    convert_from_f32(f.data<float>(), dst.dtype(), dst.raw(), static_cast<size_t>(f.numel()));
+}
+
+}  // namespace vidi::cpu
+
+namespace vidi {
+std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<cpu::CpuBackend>(threads); }
+}  // namespace vidi

@@ -1,0 +1,151 @@
+// attention(), rope_() and repeat_kv() against naive double references; masks and
+// windows are checked exhaustively on small sizes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "backend/ref_util.h"
+
+using namespace vidi;
+using namespace vidi::test;
+
+namespace {
+
+// The definition: query i (absolute position q_pos0+i) sees key j iff
+// (!causal || j <= pos) && (window == 0 || pos - j <= window); a row that sees nothing is 0.
+std::vector<double> attention_ref(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {
+    const int64_t Tq = q.dim(0), H = q.dim(1), hd = q.dim(2), Tk = k.dim(0), KV = k.dim(1);
+    auto qv = values(q), kv = values(k), vv = values(v);
+    std::vector<double> out(static_cast<size_t>(Tq * H * hd), 0.0);
+    for (int64_t i = 0; i < Tq; ++i)
+        for (int64_t h = 0; h < H; ++h) {
+            const int64_t g = h / (H / KV), pos = p.q_pos0 + i;
+            std::vector<double> s(static_cast<size_t>(Tk), -std::numeric_limits<double>::infinity());
+            double mx = -std::numeric_limits<double>::infinity();
+            for (int64_t j = 0; j < Tk; ++j) {
+                double d = 0;
+                for (int64_t e = 0; e < hd; ++e) d += qv[(i * H + h) * hd + e] * kv[(j * KV + g) * hd + e];
+                d *= p.scale;
+                if (p.softcap > 0) d = p.softcap * std::tanh(d / p.softcap);
+                const bool visible = (!p.causal || j <= pos) && (p.window == 0 || pos - j <= p.window);
+                if (visible) {
+                    s[j] = d;
+                    mx = std::max(mx, d);
+                }
+            }
+            if (std::isinf(mx)) continue;
+            double sum = 0;
+            for (int64_t j = 0; j < Tk; ++j) sum += std::isinf(s[j]) ? 0.0 : std::exp(s[j] - mx);
+            for (int64_t j = 0; j < Tk; ++j) {
+                if (std::isinf(s[j])) continue;
+                const double w = std::exp(s[j] - mx) / sum;
+                for (int64_t e = 0; e < hd; ++e) out[(i * H + h) * hd + e] += w * vv[(j * KV + g) * hd + e];
+            }
+        }
+    return out;
+}
+
+}  // namespace
+
+TEST(Attention, MasksWindowsAndOffsetsExhaustively) {
+    auto be = test_backend();
+    const int64_t H = 4, hd = 8;
+    int cases = 0;
+    for (int64_t KV : {1, 2, 4})
+        for (int64_t Tq : {1, 3, 5})
+            for (int64_t Tk = 1; Tk <= 9; ++Tk)
+                for (int64_t q_pos0 : {0, 2, 4, 8})
+                    for (int window : {0, 1, 3})
+                        for (bool causal : {false, true})
+                            for (float cap : {0.0f, 2.0f}) {
+                                const uint32_t seed = static_cast<uint32_t>(cases++);
+                                Tensor q = random_tensor({Tq, H, hd}, DType::f32, 3 * seed, -2, 2);
+                                Tensor k = random_tensor({Tk, KV, hd}, DType::f32, 3 * seed + 1, -2, 2);
+                                Tensor v = random_tensor({Tk, KV, hd}, DType::f32, 3 * seed + 2);
+                                AttentionParams p;
+                                p.scale = 0.35f;
+                                p.softcap = cap;
+                                p.causal = causal;
+                                p.window = window;
+                                p.q_pos0 = q_pos0;
+                                const double e = rel_err(be->attention(q, k, v, p), attention_ref(q, k, v, p));
+                                ASSERT_LT(e, 1e-5) << "KV " << KV << " Tq " << Tq << " Tk " << Tk << " q_pos0 "
+                                                   << q_pos0 << " window " << window << " causal " << causal
+                                                   << " cap " << cap;
+                            }
+}
+
+TEST(Attention, SlidingWindowIsInclusive) {
+    // One query at position 5 with window 2 sees keys 3, 4, 5 only: give key j the value j.
+    auto be = test_backend();
+    const int64_t Tk = 8;
+    Tensor q = Tensor::zeros({1, 1, 1}, DType::f32);  // all scores equal
+    Tensor k = Tensor::zeros({Tk, 1, 1}, DType::f32);
+    Tensor v = Tensor::empty({Tk, 1, 1}, DType::f32);
+    for (int64_t j = 0; j < Tk; ++j) v.data<float>()[j] = static_cast<float>(j);
+    AttentionParams p;
+    p.causal = true;
+    p.window = 2;
+    p.q_pos0 = 5;
+    EXPECT_FLOAT_EQ(be->attention(q, k, v, p).data<float>()[0], 4.0f);  // mean of 3, 4, 5
+}
+
+TEST(Attention, ManyKeysFewQueriesAndBf16Cache) {
+    auto be = test_backend();
+    const int64_t Tk = 40000, H = 4, KV = 2, hd = 16;
+    Tensor q = random_tensor({2, H, hd}, DType::f32, 1, -3, 3);
+    Tensor k = random_tensor({Tk, KV, hd}, DType::f32, 2, -3, 3);
+    Tensor v = random_tensor({Tk, KV, hd}, DType::f32, 3);
+    AttentionParams p;
+    p.scale = 0.25f;
+    p.softcap = 50.0f;
+    EXPECT_LT(rel_err(be->attention(q, k, v, p), attention_ref(q, k, v, p)), 1e-5);
+    // A bf16 K/V cache gives the result of its (rounded) values.
+    Tensor kb = Tensor::empty(k.shape(), DType::bf16), vb = Tensor::empty(v.shape(), DType::bf16);
+    be->copy_(kb, k);
+    be->copy_(vb, v);
+    EXPECT_LT(rel_err(be->attention(q, kb, vb, p), attention_ref(q, kb, vb, p)), 1e-5);
+}
+
+TEST(Attention, RejectsBadHeads) {
+    auto be = test_backend();
+    Tensor q = random_tensor({1, 3, 8}, DType::f32, 1), k = random_tensor({2, 2, 8}, DType::f32, 2);
+    EXPECT_THROW(be->attention(q, k, k, {}), Error);
+}
+
+TEST(Rope, RotateHalfAtPositionOffsets) {
+    auto be = test_backend();
+    const int64_t T = 6, H = 3, hd = 16;
+    const double theta = 10000.0;
+    for (int64_t pos0 : {0, 7, 5000}) {
+        Tensor x = random_tensor({T, H, hd}, DType::f32, static_cast<uint32_t>(pos0));
+        auto xv = values(x);
+        std::vector<double> ref(xv.size());
+        for (int64_t t = 0; t < T; ++t)
+            for (int64_t i = 0; i < hd / 2; ++i) {
+                // Hugging Face forms the angle in f32 (inv_freq and pos·inv_freq); the rest in double here.
+                const float inv = 1.0f / std::pow(static_cast<float>(theta), static_cast<float>(2 * i) / hd);
+                const double a = static_cast<float>(static_cast<float>(pos0 + t) * inv);
+                for (int64_t h = 0; h < H; ++h) {
+                    const int64_t b = (t * H + h) * hd;
+                    ref[b + i] = xv[b + i] * std::cos(a) - xv[b + i + hd / 2] * std::sin(a);
+                    ref[b + i + hd / 2] = xv[b + i + hd / 2] * std::cos(a) + xv[b + i] * std::sin(a);
+                }
+            }
+        be->rope_(x, pos0, theta);
+        EXPECT_LT(rel_err(x, ref), 1e-6) << pos0;
+    }
+}
+
+TEST(Attention, RepeatKv) {
+    auto be = test_backend();
+    Tensor v = random_tensor({3, 2, 4}, DType::f32, 1);
+    Tensor r = be->repeat_kv(v, 6);
+    ASSERT_EQ(r.shape(), (Shape{3, 6, 4}));
+    for (int64_t t = 0; t < 3; ++t)
+        for (int64_t h = 0; h < 6; ++h)
+            for (int64_t e = 0; e < 4; ++e)
+                EXPECT_EQ(r.data<float>()[(t * 6 + h) * 4 + e], v.data<float>()[(t * 2 + h / 3) * 4 + e]);
+    EXPECT_THROW(be->repeat_kv(v, 5), Error);
+}

@@ -1,0 +1,47 @@
+// Helpers for the backend tests: seeded random tensors and comparisons of a backend
+// result against a naive double-precision reference.
+#pragma once
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "backend/backend.h"
+#include "vidi/tensor.h"
+
+namespace vidi::test {
+
+// Uniform values in [lo, hi), generated in f32 and rounded to `dtype`.
+inline Tensor random_tensor(const Shape& shape, DType dtype, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+    std::mt19937 gen(seed);
+    std::uniform_real_distribution<float> dist(lo, hi);
+    Tensor f = Tensor::empty(shape, DType::f32);
+    for (int64_t i = 0; i < f.numel(); ++i) f.data<float>()[i] = dist(gen);
+    if (dtype == DType::f32) return f;
+    Tensor t = Tensor::empty(shape, dtype);
+    convert_from_f32(f.data<float>(), dtype, t.raw(), static_cast<size_t>(f.numel()));
+    return t;
+}
+
+// The exact values of a float tensor, widened to double.
+inline std::vector<double> values(const Tensor& t) {
+    std::vector<float> f = t.to_f32_vector();
+    return std::vector<double>(f.begin(), f.end());
+}
+
+// ‖got − ref‖ / ‖ref‖ (‖got − ref‖ when ref is all zeros).
+inline double rel_err(const Tensor& got, const std::vector<double>& ref) {
+    std::vector<float> g = got.to_f32_vector();
+    if (g.size() != ref.size()) return INFINITY;
+    double num = 0, den = 0;
+    for (size_t i = 0; i < g.size(); ++i) {
+        num += (g[i] - ref[i]) * (g[i] - ref[i]);
+        den += ref[i] * ref[i];
+    }
+    if (std::isnan(num)) return INFINITY;
+    return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+inline std::unique_ptr<Backend> test_backend() { return make_cpu_backend(2); }
+
+}  // namespace vidi::test
