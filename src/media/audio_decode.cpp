@@ -1,0 +1,118 @@
+// The audio as the official code gets it: `ffmpeg -i FILE -ac 1 -ar 16000 -f s16le -`.
+// The CLI converts with one swresample context (default options) from the decoder's
+// format/layout/rate straight to s16 mono 16 kHz and flushes it at the end; we do the
+// same, so the samples are identical.
+extern "C" {
+#include <libavutil/channel_layout.h>
+#include <libavutil/opt.h>
+#include <libswresample/swresample.h>
+}
+
+#include "media/ffmpeg_util.h"
+#include "media/media.h"
+
+namespace vidi::media {
+namespace {
+
+struct SwrFree { void operator()(SwrContext* s) const { swr_free(&s); } };
+using SwrPtr = std::unique_ptr<SwrContext, SwrFree>;
+
+class MonoResampler {
+public:
+    explicit MonoResampler(std::string path) : path_(std::move(path)) {}
+
+    void push(const AVFrame* f, std::vector<int16_t>& out) {
+        if (!swr_ || f->sample_rate != rate_ || f->format != format_ ||
+            av_channel_layout_compare(&f->ch_layout, &layout_) != 0) {
+            flush(out);  // a format change mid-stream: finish the old conversion first
+            configure(f);
+        }
+        convert(const_cast<const uint8_t**>(f->extended_data), f->nb_samples, out);
+    }
+
+    void flush(std::vector<int16_t>& out) {
+        if (swr_) convert(nullptr, 0, out);
+    }
+
+    ~MonoResampler() { av_channel_layout_uninit(&layout_); }
+
+private:
+    void configure(const AVFrame* f) {
+        av_channel_layout_uninit(&layout_);
+        if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC || f->ch_layout.nb_channels <= 0) {
+            if (f->ch_layout.nb_channels <= 0) fail("'", path_, "': audio frame without channels");
+            av_channel_layout_default(&layout_, f->ch_layout.nb_channels);  // as the CLI guesses
+        } else {
+            av_channel_layout_copy(&layout_, &f->ch_layout);
+        }
+        rate_ = f->sample_rate;
+        format_ = f->format;
+        if (rate_ <= 0) fail("'", path_, "': audio sample rate ", rate_);
+        AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
+        SwrContext* raw = nullptr;
+        int rc = swr_alloc_set_opts2(&raw, &mono, AV_SAMPLE_FMT_S16, kSampleRate, &layout_,
+                                     static_cast<AVSampleFormat>(format_), rate_, 0, nullptr);
+        if (rc < 0 || !raw) fail("'", path_, "': cannot set up audio resampling: ", ff::error_string(rc));
+        swr_.reset(raw);
+        rc = swr_init(swr_.get());
+        if (rc < 0) fail("'", path_, "': cannot set up audio resampling: ", ff::error_string(rc));
+        // Keep the frame's layout for comparison even where we substituted a default.
+        if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC) {
+            av_channel_layout_uninit(&layout_);
+            av_channel_layout_copy(&layout_, &f->ch_layout);
+        }
+    }
+
+    void convert(const uint8_t** in, int n, std::vector<int16_t>& out) {
+        for (;;) {
+            const int room = swr_get_out_samples(swr_.get(), n);
+            if (room <= 0) return;
+            const size_t at = out.size();
+            out.resize(at + room);
+            uint8_t* dst = reinterpret_cast<uint8_t*>(out.data() + at);
+            const int got = swr_convert(swr_.get(), &dst, room, in, n);
+            if (got < 0) fail("'", path_, "': audio resampling failed: ", ff::error_string(got));
+            out.resize(at + got);
+            if (in || got == 0) return;  // flushing: repeat until nothing is left
+        }
+    }
+
+    std::string path_;
+    SwrPtr swr_;
+    AVChannelLayout layout_{};
+    int rate_ = 0, format_ = -1;
+};
+
+}  // namespace
+
+std::vector<int16_t> decode_audio_mono16k(const std::string& path) {
+    ff::FormatPtr fmt = ff::open_input(path);
+    const int stream = ff::find_audio_stream(fmt.get());
+    std::vector<int16_t> out;
+    if (stream < 0) return out;
+    for (unsigned i = 0; i < fmt->nb_streams; ++i)
+        if (static_cast<int>(i) != stream) fmt->streams[i]->discard = AVDISCARD_ALL;
+    ff::CodecPtr dec = ff::open_decoder(fmt.get(), stream, path, FF_THREAD_FRAME | FF_THREAD_SLICE);
+    ff::PacketPtr pkt = ff::make_packet();
+    ff::FramePtr frame = ff::make_frame();
+    MonoResampler resampler(path);
+    auto drain = [&] {
+        while (avcodec_receive_frame(dec.get(), frame.get()) == 0) {
+            resampler.push(frame.get(), out);
+            av_frame_unref(frame.get());
+        }
+    };
+    while (av_read_frame(fmt.get(), pkt.get()) >= 0) {
+        if (pkt->stream_index == stream) {
+            avcodec_send_packet(dec.get(), pkt.get());  // a damaged packet is skipped, as the CLI does
+            drain();
+        }
+        av_packet_unref(pkt.get());
+    }
+    avcodec_send_packet(dec.get(), nullptr);
+    drain();
+    resampler.flush(out);
+    return out;
+}
+
+}  // namespace vidi::media

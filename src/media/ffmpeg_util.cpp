@@ -1,0 +1,89 @@
+#include "media/ffmpeg_util.h"
+
+#include <sys/stat.h>
+
+#include "vidi/error.h"
+
+namespace vidi::media::ff {
+
+std::string error_string(int averror) {
+    char buf[AV_ERROR_MAX_STRING_SIZE] = {};
+    av_strerror(averror, buf, sizeof buf);
+    return buf;
+}
+
+FormatPtr open_input(const std::string& path) {
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0) fail("media file '", path, "' does not exist");
+    if (S_ISDIR(st.st_mode)) fail("media file '", path, "' is a directory");
+    if (st.st_size == 0) fail("media file '", path, "' is empty (0 bytes)");
+    av_log_set_level(AV_LOG_FATAL);  // problems surface as vidi::Error, not as log noise
+    AVFormatContext* raw = nullptr;
+    int rc = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);
+    if (rc < 0)
+        fail("cannot open '", path, "' as a media file: ", error_string(rc));
+    FormatPtr fmt(raw);
+    rc = avformat_find_stream_info(fmt.get(), nullptr);
+    if (rc < 0) fail("cannot read the streams of '", path, "': ", error_string(rc));
+    return fmt;
+}
+
+int find_video_stream(AVFormatContext* fmt) {
+    int best = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+    if (best >= 0 && !(fmt->streams[best]->disposition & AV_DISPOSITION_ATTACHED_PIC)) return best;
+    for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+        const AVStream* s = fmt->streams[i];
+        if (s->codecpar->codec_type == AVMEDIA_TYPE_VIDEO && !(s->disposition & AV_DISPOSITION_ATTACHED_PIC))
+            return static_cast<int>(i);
+    }
+    return -1;
+}
+
+int find_audio_stream(AVFormatContext* fmt) {
+    // ffmpeg 5.1 CLI automatic selection: score = channels + 5e6 * default disposition;
+    // the first stream wins ties.
+    int best = -1;
+    int64_t best_score = -1;
+    for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+        const AVStream* s = fmt->streams[i];
+        if (s->codecpar->codec_type != AVMEDIA_TYPE_AUDIO) continue;
+        const int64_t score = s->codecpar->ch_layout.nb_channels +
+                              5000000LL * !!(s->disposition & AV_DISPOSITION_DEFAULT);
+        if (score > best_score) {
+            best_score = score;
+            best = static_cast<int>(i);
+        }
+    }
+    return best;
+}
+
+CodecPtr open_decoder(AVFormatContext* fmt, int index, const std::string& path, int thread_type) {
+    const AVCodecParameters* par = fmt->streams[index]->codecpar;
+    const AVCodec* codec = avcodec_find_decoder(par->codec_id);
+    if (!codec)
+        fail("'", path, "': no decoder for codec '", avcodec_get_name(par->codec_id), "' (stream ", index, ")");
+    CodecPtr ctx(avcodec_alloc_context3(codec));
+    if (!ctx) fail("out of memory creating a decoder for '", path, "'");
+    int rc = avcodec_parameters_to_context(ctx.get(), par);
+    if (rc < 0) fail("'", path, "': bad codec parameters: ", error_string(rc));
+    ctx->pkt_timebase = fmt->streams[index]->time_base;
+    ctx->thread_count = 0;  // one per core
+    ctx->thread_type = thread_type;
+    rc = avcodec_open2(ctx.get(), codec, nullptr);
+    if (rc < 0) fail("'", path, "': cannot open the ", codec->name, " decoder: ", error_string(rc));
+    return ctx;
+}
+
+PacketPtr make_packet() {
+    PacketPtr p(av_packet_alloc());
+    if (!p) fail("out of memory allocating a packet");
+    return p;
+}
+
+FramePtr make_frame() {
+    FramePtr f(av_frame_alloc());
+    if (!f) fail("out of memory allocating a frame");
+    return f;
+}
+
+}  // namespace vidi::media::ff

@@ -1,0 +1,42 @@
+// Small RAII helpers around the FFmpeg C API, shared by the video and audio readers.
+// Internal to the media layer.
+#pragma once
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/avutil.h>
+}
+
+#include <memory>
+#include <string>
+
+namespace vidi::media::ff {
+
+struct FormatCloser { void operator()(AVFormatContext* c) const { avformat_close_input(&c); } };
+struct CodecCloser { void operator()(AVCodecContext* c) const { avcodec_free_context(&c); } };
+struct PacketFree { void operator()(AVPacket* p) const { av_packet_free(&p); } };
+struct FrameFree { void operator()(AVFrame* f) const { av_frame_free(&f); } };
+
+using FormatPtr = std::unique_ptr<AVFormatContext, FormatCloser>;
+using CodecPtr = std::unique_ptr<AVCodecContext, CodecCloser>;
+using PacketPtr = std::unique_ptr<AVPacket, PacketFree>;
+using FramePtr = std::unique_ptr<AVFrame, FrameFree>;
+
+std::string error_string(int averror);
+
+// Opens a media file and reads its stream info; errors name the file.
+FormatPtr open_input(const std::string& path);
+
+// The video stream decord would use (best video stream, cover art excluded), or -1.
+int find_video_stream(AVFormatContext* fmt);
+// The audio stream the ffmpeg CLI would pick (most channels, default first), or -1.
+int find_audio_stream(AVFormatContext* fmt);
+
+// A decoder for stream `index`, opened with `threads` (0 = auto) and the given thread types.
+CodecPtr open_decoder(AVFormatContext* fmt, int index, const std::string& path, int thread_type);
+
+PacketPtr make_packet();
+FramePtr make_frame();
+
+}  // namespace vidi::media::ff

@@ -1,0 +1,133 @@
+// Whisper's log-mel spectrogram (SPEC §2.5), computed in double as the Hugging Face
+// feature extractor's numpy path does, rounded to f32 at the end.
+#include <algorithm>
+#include <cmath>
+#include <complex>
+#include <numbers>
+
+#include "media/fft.h"
+#include "media/media.h"
+
+namespace vidi::media {
+namespace {
+
+constexpr int kBins = kNfft / 2 + 1;  // 201
+constexpr double kMaxHz = 8000.0;
+
+// Slaney mel scale: linear below 1 kHz, logarithmic above.
+double hz_to_mel(double f) {
+    const double logstep = 27.0 / std::log(6.4);
+    return f >= 1000.0 ? 15.0 + std::log(f / 1000.0) * logstep : 3.0 * f / 200.0;
+}
+double mel_to_hz(double m) {
+    const double logstep = std::log(6.4) / 27.0;
+    return m >= 15.0 ? 1000.0 * std::exp(logstep * (m - 15.0)) : 200.0 * m / 3.0;
+}
+
+// Non-zero range of each filter row, so the product skips the zeros.
+struct SparseFilters {
+    std::vector<double> weights;  // [n_mels][kBins]
+    std::vector<int> begin, end;
+};
+
+SparseFilters sparse_filters(int n_mels) {
+    SparseFilters f;
+    f.weights = mel_filter_bank(n_mels);
+    for (int m = 0; m < n_mels; ++m) {
+        const double* row = &f.weights[static_cast<size_t>(m) * kBins];
+        int b = 0, e = kBins;
+        while (b < kBins && row[b] == 0.0) ++b;
+        while (e > b && row[e - 1] == 0.0) --e;
+        f.begin.push_back(b);
+        f.end.push_back(e);
+    }
+    return f;
+}
+
+}  // namespace
+
+std::vector<double> mel_filter_bank(int n_mels) {
+    VIDI_CHECK(n_mels > 0 && n_mels <= 512, "mel filter bank: bad n_mels ", n_mels);
+    // Filter edges equally spaced in mel (numpy linspace), converted back to Hz.
+    const int edges = n_mels + 2;
+    const double mel_max = hz_to_mel(kMaxHz), mel_min = hz_to_mel(0.0);
+    std::vector<double> edge_hz(edges);
+    const double step = (mel_max - mel_min) / (edges - 1);
+    for (int i = 0; i < edges; ++i) edge_hz[i] = mel_to_hz(i == edges - 1 ? mel_max : mel_min + i * step);
+    std::vector<double> fb(static_cast<size_t>(n_mels) * kBins, 0.0);
+    for (int k = 0; k < kBins; ++k) {
+        const double hz = kMaxHz * k / (kBins - 1);
+        for (int m = 0; m < n_mels; ++m) {
+            const double down = -(edge_hz[m] - hz) / (edge_hz[m + 1] - edge_hz[m]);
+            const double up = (edge_hz[m + 2] - hz) / (edge_hz[m + 2] - edge_hz[m + 1]);
+            const double tri = std::max(0.0, std::min(down, up));
+            fb[static_cast<size_t>(m) * kBins + k] = tri * 2.0 / (edge_hz[m + 2] - edge_hz[m]);  // area norm
+        }
+    }
+    return fb;
+}
+
+Tensor log_mel_piece(const float* samples, size_t n, int n_mels) {
+    VIDI_CHECK(n <= static_cast<size_t>(kPieceSamples), "log_mel_piece: ", n, " samples (at most ",
+               kPieceSamples, ")");
+    static const Fft fft(kNfft);
+    const SparseFilters filters = sparse_filters(n_mels);
+
+    // Zero-pad to 30 s, then reflect-pad n_fft/2 on each side (centred frames).
+    constexpr int pad = kNfft / 2;
+    std::vector<double> x(kPieceSamples + 2 * pad, 0.0);
+    for (size_t i = 0; i < n; ++i) x[pad + i] = samples[i];
+    for (int j = 1; j <= pad; ++j) {
+        x[pad - j] = x[pad + j];
+        x[pad + kPieceSamples - 1 + j] = x[pad + kPieceSamples - 1 - j];
+    }
+    std::vector<double> window(kNfft);  // periodic Hann
+    for (int i = 0; i < kNfft; ++i) window[i] = 0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * i / kNfft);
+
+    // log10 mel energies, [n_mels][3000] (the STFT's last frame, 3001st, is dropped).
+    std::vector<double> logmel(static_cast<size_t>(n_mels) * kMelFrames);
+    std::vector<std::complex<double>> in(kNfft), out(kNfft);
+    std::vector<double> power(kBins);
+    double peak = -INFINITY;
+    for (int t = 0; t < kMelFrames; ++t) {
+        const double* frame = &x[static_cast<size_t>(t) * kHop];
+        for (int i = 0; i < kNfft; ++i) in[i] = frame[i] * window[i];
+        fft.forward(in.data(), out.data());
+        for (int k = 0; k < kBins; ++k) power[k] = std::norm(out[k]);
+        for (int m = 0; m < n_mels; ++m) {
+            const double* w = &filters.weights[static_cast<size_t>(m) * kBins];
+            double e = 0.0;
+            for (int k = filters.begin[m]; k < filters.end[m]; ++k) e += w[k] * power[k];
+            const double l = std::log10(std::max(e, 1e-10));
+            logmel[static_cast<size_t>(m) * kMelFrames + t] = l;
+            peak = std::max(peak, l);
+        }
+    }
+    Tensor mel = Tensor::empty({n_mels, kMelFrames}, DType::f32);
+    float* dst = mel.data<float>();
+    const double floor = peak - 8.0;
+    for (size_t i = 0; i < logmel.size(); ++i) dst[i] = static_cast<float>((std::max(logmel[i], floor) + 4.0) / 4.0);
+    return mel;
+}
+
+AudioFeatures load_audio_features(const std::string& path, int n_mels) {
+    AudioFeatures af;
+    const std::vector<int16_t> s16 = decode_audio_mono16k(path);
+    af.samples = static_cast<int64_t>(s16.size());
+    if (s16.empty()) return af;  // no audio stream, or nothing decodable in it
+    af.present = true;
+    const size_t pieces = (s16.size() + kPieceSamples - 1) / kPieceSamples;
+    af.mel = Tensor::empty({static_cast<int64_t>(pieces), n_mels, kMelFrames}, DType::f32);
+    std::vector<float> piece(kPieceSamples);
+    for (size_t p = 0; p < pieces; ++p) {
+        const size_t begin = p * kPieceSamples;
+        const size_t len = std::min<size_t>(kPieceSamples, s16.size() - begin);
+        for (size_t i = 0; i < len; ++i) piece[i] = static_cast<float>(s16[begin + i] / 32768.0);
+        const Tensor m = log_mel_piece(piece.data(), len, n_mels);
+        std::copy_n(m.data<float>(), m.numel(), af.mel.data<float>() + p * m.numel());
+        af.mel_frames += static_cast<int64_t>(len / kHop);
+    }
+    return af;
+}
+
+}  // namespace vidi::media

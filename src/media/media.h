@@ -1,0 +1,110 @@
+// The media front end (SPEC.md §2): a video file becomes exactly the model's inputs.
+// Frames: decord-style 1 fps sampling, RGB24 as the ffmpeg CLI converts it, PIL-exact
+// bicubic resize, SigLIP normalisation, streamed in bounded batches. Audio: first audio
+// stream as `ffmpeg -ac 1 -ar 16000 -f s16le` gives it, Whisper log-mel per 30 s piece.
+// Every problem with the input file is a vidi::Error naming the file and the problem.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vidi/tensor.h"
+
+namespace vidi::media {
+
+struct VideoInfo {
+    std::string path;
+    double duration = 0;  // container duration, s (what ffprobe prints as format=duration)
+    int width = 0, height = 0;
+    double avg_fps = 0;
+    int64_t frame_count = 0;  // frames in presentation order (demuxed packets, see probe)
+    bool has_video = false, has_audio = false;
+    std::string video_codec, audio_codec;
+};
+
+// Largest accepted frame side; anything larger is refused as absurd.
+constexpr int kMaxFrameSide = 16384;
+
+// Opens the container and counts the video packets (demux only, no decoding), so
+// frame_count is exact even where the header has no frame count. Throws vidi::Error
+// for a missing/unreadable file, a file without a video stream, or absurd dimensions.
+VideoInfo probe(const std::string& path);
+
+// decord-style 1 fps sampling: stride = round(avg_fps) (at least 1); 0, stride, … < frame_count.
+std::vector<int64_t> sampled_frame_indices(const VideoInfo& info);
+
+// Streams the sampled frames, resized with PIL-exact bicubic to image_size x image_size
+// and SigLIP-normalised ((x/255 - 0.5)/0.5), as f32 tensors [n, 3, S, S], n <= max_batch.
+// Holds at most one batch of output and one decoded frame at a time.
+class FrameStream {
+public:
+    FrameStream(const std::string& path, int image_size, int max_batch = 16);
+    ~FrameStream();
+    FrameStream(const FrameStream&) = delete;
+    FrameStream& operator=(const FrameStream&) = delete;
+
+    const VideoInfo& info() const;
+    int64_t total_frames() const;  // number of sampled frames F
+    // Fills the next batch; false at the end. sampled_positions are 0..F-1.
+    bool next(Tensor& batch, std::vector<int64_t>& sampled_positions);
+
+    // The same frames before resizing: packed RGB24 [h, w, 3] u8, one per call (tests, tools).
+    bool next_rgb(Tensor& rgb, int64_t& sampled_position);
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+struct AudioFeatures {
+    bool present = false;  // false: no audio stream, or it holds no samples
+    Tensor mel;            // f32 [pieces, n_mels, 3000]
+    int64_t mel_frames = 0;
+    int64_t samples = 0;   // 16 kHz mono samples
+};
+
+// SPEC §2.4-2.6 on the file's first (best) audio stream.
+AudioFeatures load_audio_features(const std::string& path, int n_mels = 128);
+
+// --- building blocks, public for tests and for the CUDA path ---
+
+// The audio as `ffmpeg -i path -ac 1 -ar 16000 -f s16le -` prints it (swresample with
+// default options). Empty when the file has no audio stream.
+std::vector<int16_t> decode_audio_mono16k(const std::string& path);
+
+constexpr int kSampleRate = 16000;
+constexpr int kPieceSamples = 30 * kSampleRate;  // 480000
+constexpr int kHop = 160;
+constexpr int kNfft = 400;
+constexpr int kMelFrames = kPieceSamples / kHop;  // 3000 per piece
+
+// One 30 s piece (n <= 480000 samples, zero-padded) -> f32 [n_mels, 3000].
+Tensor log_mel_piece(const float* samples, size_t n, int n_mels);
+// Slaney-scale, area-normalised triangular filters, [n_mels][n_fft/2 + 1] row-major.
+std::vector<double> mel_filter_bank(int n_mels);
+
+// PIL's fixed-point resampling coefficients for one axis (Resample.c semantics):
+// output i reads `count[i]` inputs from `first[i]` with weights taps[i*ksize + j],
+// scaled by 2^22.
+struct ResampleAxis {
+    int in_size = 0, out_size = 0, ksize = 0;
+    std::vector<int> first, count;
+    std::vector<int32_t> taps;
+};
+constexpr int kResamplePrecisionBits = 22;
+ResampleAxis pil_bicubic_axis(int in_size, int out_size);
+
+// PIL-exact bicubic resize of packed uint8 images with 1..4 interleaved channels.
+void resize_bicubic_u8(const uint8_t* src, int sw, int sh, int channels, uint8_t* dst, int dw, int dh);
+// Same, with a row stride in bytes for the source.
+void resize_bicubic_u8(const uint8_t* src, int sw, int sh, size_t src_stride, int channels,
+                       uint8_t* dst, int dw, int dh);
+
+// SigLIP normalisation of a packed RGB24 image [S, S, 3] into planar f32 [3, S, S].
+void normalize_siglip(const uint8_t* rgb, int size, float* chw);
+
+}  // namespace vidi::media
