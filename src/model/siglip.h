@@ -1,0 +1,38 @@
+// The SigLIP vision tower as Hugging Face's SiglipVisionModel computes it, up to the
+// hidden state the config selects (select_layer -2: the output of layer L-1 of L); no
+// post-layernorm, no pooling head.
+#pragma once
+
+#include <vector>
+
+#include "backend/backend.h"
+#include "io/config.h"
+#include "io/safetensors.h"
+
+namespace vidi::model {
+
+class SiglipVision {
+public:
+    // `prefix` is the tower's tensor prefix; "vision_model." below it is found automatically.
+    SiglipVision(const io::ModelConfig& config, const io::TensorStore& weights, Backend& backend,
+                 const std::string& prefix = "model.mm_vis.");
+
+    // pixels [n, 3, S, S] f32 (host or device) -> hidden states [n, G·G, C] on the backend.
+    Tensor forward(const Tensor& pixels) const;
+
+    int grid() const { return cfg_.grid(); }  // G = image_size / patch_size (27)
+    int hidden() const { return cfg_.hidden; }
+
+private:
+    struct Layer {
+        Tensor ln1_w, ln1_b, q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
+    };
+    Tensor attention_block(const Layer& L, const Tensor& x, int64_t n) const;
+
+    io::VisionConfig cfg_;
+    Backend& be_;
+    Tensor patch_w_, patch_b_, pos_;  // patch_w_ viewed [C, 3·p·p]; pos_ [G·G, C] activations
+    std::vector<Layer> layers_;
+};
+
+}  // namespace vidi::model

@@ -1,0 +1,36 @@
+// The Whisper encoder as Hugging Face's WhisperEncoder computes it: two GELU convolutions
+// (the second with stride 2), learned positions, pre-LN transformer layers and a final
+// LayerNorm. One 30 s piece of log-mel [mel_bins, 3000] gives [1500, d_model].
+#pragma once
+
+#include <vector>
+
+#include "backend/backend.h"
+#include "io/config.h"
+#include "io/safetensors.h"
+
+namespace vidi::model {
+
+class WhisperEncoder {
+public:
+    WhisperEncoder(const io::ModelConfig& config, const io::TensorStore& weights, Backend& backend,
+                   const std::string& prefix = "model.mm_aud.encoder.");
+
+    // mel [mel_bins, frames] f32 (host or device; frames = 2·max_positions) -> [frames/2, d_model].
+    Tensor forward(const Tensor& mel) const;
+
+    int d_model() const { return cfg_.d_model; }
+    int input_frames() const { return 2 * cfg_.max_positions; }  // 3000
+    int output_frames() const { return cfg_.max_positions; }     // 1500
+
+private:
+    struct Layer {
+        Tensor ln1_w, ln1_b, q_w, q_b, k_w, v_w, v_b, o_w, o_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
+    };
+    io::AudioConfig cfg_;
+    Backend& be_;
+    Tensor conv1_w_, conv1_b_, conv2_w_, conv2_b_, pos_, ln_w_, ln_b_;
+    std::vector<Layer> layers_;
+};
+
+}  // namespace vidi::model
