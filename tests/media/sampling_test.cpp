@@ -1,0 +1,80 @@
+// Frame numbering and sampling as decord does it, on streams with B-frames, variable
+// frame rate and non-integer rates: the sampled frames are exactly the CLI's decoded
+// frames at those indices (so skipping unsampled non-reference frames changes nothing).
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "media/media.h"
+#include "media/media_test_util.h"
+
+namespace vidi::media {
+namespace {
+
+TEST(Sampling, StrideIsRoundedFrameRate) {
+    VideoInfo info;
+    info.frame_count = 360;
+    info.avg_fps = 30000.0 / 1001;
+    EXPECT_EQ(sampled_frame_indices(info), (std::vector<int64_t>{0, 30, 60, 90, 120, 150, 180, 210, 240, 270, 300, 330}));
+    info.frame_count = 7;
+    info.avg_fps = 2.5;  // Python round(): half to even
+    EXPECT_EQ(sampled_frame_indices(info), (std::vector<int64_t>{0, 2, 4, 6}));
+    info.avg_fps = 3.5;
+    EXPECT_EQ(sampled_frame_indices(info), (std::vector<int64_t>{0, 4}));
+    info.avg_fps = 0.2;  // slower than 1 fps: every frame
+    EXPECT_EQ(sampled_frame_indices(info).size(), 7u);
+    info.frame_count = 0;
+    EXPECT_TRUE(sampled_frame_indices(info).empty());
+}
+
+// Decodes every frame with the CLI (timestamps passed through, no duplication) and
+// compares the sampled ones with ours, byte for byte.
+void expect_sampled_frames_match_cli(const std::string& video) {
+    test::TempDir tmp("cli");
+    test::ffmpeg_cli("-i " + video + " -fps_mode passthrough -f rawvideo -pix_fmt rgb24 " + tmp.file("all.rgb"));
+    const std::vector<uint8_t> all = test::read_bytes(tmp.file("all.rgb"));
+    FrameStream stream(video, 32);
+    const VideoInfo& info = stream.info();
+    const size_t frame_bytes = static_cast<size_t>(info.width) * info.height * 3;
+    ASSERT_EQ(all.size(), frame_bytes * info.frame_count) << video;
+    const std::vector<int64_t> idx = sampled_frame_indices(info);
+    ASSERT_EQ(stream.total_frames(), static_cast<int64_t>(idx.size()));
+    Tensor rgb;
+    int64_t p = 0;
+    while (stream.next_rgb(rgb, p)) {
+        ASSERT_EQ(rgb.nbytes(), frame_bytes);
+        EXPECT_EQ(std::memcmp(rgb.data<uint8_t>(), all.data() + frame_bytes * idx[p], frame_bytes), 0)
+            << video << ": sampled frame " << p << " (index " << idx[p] << ")";
+    }
+    EXPECT_EQ(p + 1, stream.total_frames());
+}
+
+TEST(Sampling, BFramePyramidH264) {
+    test::TempDir tmp("bf");
+    const std::string f = tmp.file("bframes.mp4");
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=192x108:r=25:d=6 -c:v libx264 -bf 3 -b_strategy 2 -x264-params b-pyramid=normal -g 40 " + f);
+    EXPECT_EQ(probe(f).frame_count, 150);
+    expect_sampled_frames_match_cli(f);
+}
+
+TEST(Sampling, VariableFrameRateMkv) {
+    test::TempDir tmp("vfr");
+    const std::string f = tmp.file("vfr.mkv");
+    // 30 frames at 30 fps, then 40 frames at 10 fps.
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=128x96:r=30 -frames:v 70 -vf \"setpts='if(lt(N,30),N/30,1+(N-30)/10)/TB'\" "
+                     "-fps_mode passthrough -c:v libx264 -bf 2 " + f);
+    const VideoInfo info = probe(f);
+    EXPECT_EQ(info.frame_count, 70);
+    EXPECT_GT(info.avg_fps, 0);
+    expect_sampled_frames_match_cli(f);
+}
+
+TEST(Sampling, Vp9InWebm) {
+    test::TempDir tmp("vp9");
+    const std::string f = tmp.file("clip.webm");
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=160x90:r=12:d=3 -c:v libvpx-vp9 -deadline realtime -cpu-used 8 " + f);
+    expect_sampled_frames_match_cli(f);
+}
+
+}  // namespace
+}  // namespace vidi::media
