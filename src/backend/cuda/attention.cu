@@ -1,0 +1,319 @@
+// Attention, FlashAttention-style: K/V tiles of 32 keys pass through shared memory once
+// per block of 16 query rows, with an online softmax in f32, so the Tq×Tk score matrix
+// never exists. One kernel serves prefill, decode and cross-attention:
+//
+// - Rows. A block works for one KV head; its "rows" are (query, head) pairs of the H/KV
+//   query heads that share that KV head (GQA), so their queries reuse each K/V tile.
+// - Keys. Each block first narrows the key range to what its rows can see (causal and
+//   sliding-window bounds), so masked-out tiles are never loaded.
+// - Split-K (flash-decoding). When rows × KV heads give too few blocks to fill the GPU
+//   (few queries over many keys), the key range is cut into slices, one block per slice,
+//   each writing an unnormalised partial (o, max, sum) to a workspace; a second kernel
+//   merges the slices.
+//
+// Per warp: 4 rows. Scores: lane j owns key j of the tile and computes its full dot
+// product with the 4 query rows (K rows padded to an odd number of words, so the 32
+// lanes read 32 different banks; queries are broadcast reads). P·V: lane owns pairs of
+// output dimensions, p_j reaches all lanes by shuffle. Math is f32 CUDA cores.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+
+namespace vidi::cuda {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr int kRowsPerWarp = 4;
+constexpr int kRowsPerBlock = kWarps * kRowsPerWarp;
+constexpr int kTileKeys = 32;  // one key per lane
+
+struct Problem {
+    AttentionArgs a;
+    int splits;
+    float* part_o;   // [splits, KV, rows, hd] unnormalised outputs (splits > 1)
+    float* part_ml;  // [splits, KV, rows, 2] running max and sum (splits > 1)
+};
+
+// The key interval [lo, end) that query positions pos_lo..pos_hi can see.
+__host__ __device__ inline void visible_keys(const AttentionArgs& a, int64_t pos_lo, int64_t pos_hi, int64_t& lo,
+                                             int64_t& end) {
+    lo = 0;
+    end = a.Tk;
+    if (a.causal) end = pos_hi + 1 < a.Tk ? pos_hi + 1 : a.Tk;
+    if (a.window > 0 && pos_lo - a.window > 0) lo = pos_lo - a.window;
+    if (end < lo) end = lo;
+}
+
+__device__ inline bool visible(const AttentionArgs& a, int64_t pos, int64_t j) {
+    return (!a.causal || j <= pos) && (a.window <= 0 || pos - j <= a.window);
+}
+
+template <int HD_MAX>
+struct Smem {
+    static constexpr int kWords = HD_MAX / 2;      // bf16 pairs per head vector
+    static constexpr int kKStride = kWords + 1;    // odd: conflict-free column reads
+    static constexpr size_t q_bytes = sizeof(float) * kRowsPerBlock * HD_MAX;
+    static constexpr size_t k_bytes = sizeof(uint32_t) * kTileKeys * kKStride;
+    static constexpr size_t v_bytes = sizeof(uint32_t) * kTileKeys * kWords;
+    static constexpr size_t bytes = q_bytes + k_bytes + v_bytes;
+};
+
+template <int HD_MAX>
+__global__ void __launch_bounds__(kThreads) flash_attention_kernel(Problem pb) {
+    using S = Smem<HD_MAX>;
+    constexpr int kPairsPerLane = HD_MAX / 64;  // output dimension pairs owned by a lane
+    const AttentionArgs& a = pb.a;
+    extern __shared__ __align__(16) unsigned char smem[];
+    float* q_s = reinterpret_cast<float*>(smem);
+    uint32_t* k_s = reinterpret_cast<uint32_t*>(smem + S::q_bytes);
+    uint32_t* v_s = reinterpret_cast<uint32_t*>(smem + S::q_bytes + S::k_bytes);
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int G = a.H / a.KV, words = a.hd / 2, chunks = a.hd / kVec;
+    const int kvh = blockIdx.y, split = blockIdx.z;
+    const int64_t rows = a.Tq * G;
+    const int64_t row0 = int64_t(blockIdx.x) * kRowsPerBlock;
+    const int64_t row_last = min(row0 + kRowsPerBlock, rows) - 1;
+
+    // Queries of this block, pre-multiplied by the scale, as f32.
+    for (int idx = tid; idx < kRowsPerBlock * words; idx += kThreads) {
+        const int r = idx / words, w = idx % words;
+        const int64_t row = row0 + r;
+        float2 qv = make_float2(0.0f, 0.0f);
+        if (row < rows) {
+            const int64_t i = row / G, h = int64_t(kvh) * G + row % G;
+            const uint32_t* src = reinterpret_cast<const uint32_t*>(a.q + (i * a.H + h) * a.hd);
+            qv = bf16x2_to_float2(src[w]);
+            qv.x *= a.scale;
+            qv.y *= a.scale;
+        }
+        *reinterpret_cast<float2*>(q_s + r * HD_MAX + 2 * w) = qv;
+    }
+
+    // This block's slice of the visible key tiles.
+    int64_t key_lo, key_end;
+    visible_keys(a, a.q_pos0 + row0 / G, a.q_pos0 + row_last / G, key_lo, key_end);
+    const int64_t tiles = (key_end - key_lo + kTileKeys - 1) / kTileKeys;
+    const int64_t per_split = (tiles + pb.splits - 1) / pb.splits;
+    const int64_t tile_begin = split * per_split, tile_end = min(tiles, tile_begin + per_split);
+
+    float m[kRowsPerWarp], l[kRowsPerWarp];
+    float2 o[kRowsPerWarp][kPairsPerLane];
+    int64_t pos[kRowsPerWarp];
+    bool live[kRowsPerWarp];
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; ++r) {
+        m[r] = -INFINITY;
+        l[r] = 0.0f;
+        const int64_t row = row0 + warp * kRowsPerWarp + r;
+        live[r] = row < rows;
+        pos[r] = a.q_pos0 + row / G;
+#pragma unroll
+        for (int t = 0; t < kPairsPerLane; ++t) o[r][t] = make_float2(0.0f, 0.0f);
+    }
+
+    for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
+        const int64_t key0 = key_lo + tile * kTileKeys;
+        __syncthreads();  // previous tile fully consumed (and q_s written, first time)
+        for (int idx = tid; idx < kTileKeys * chunks; idx += kThreads) {
+            const int jj = idx / chunks, c = idx % chunks;
+            const int64_t j = key0 + jj;
+            uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);  // zeros: 0·V must stay 0
+            if (j < key_end) {
+                const int64_t off = (j * a.KV + kvh) * a.hd + c * kVec;
+                kv = *reinterpret_cast<const uint4*>(a.k + off);
+                vv = *reinterpret_cast<const uint4*>(a.v + off);
+            }
+            uint32_t* kd = k_s + jj * S::kKStride + c * 4;
+            kd[0] = kv.x;
+            kd[1] = kv.y;
+            kd[2] = kv.z;
+            kd[3] = kv.w;
+            *reinterpret_cast<uint4*>(v_s + jj * S::kWords + c * 4) = vv;
+        }
+        __syncthreads();
+
+        // Scores of key (key0 + lane) against this warp's rows.
+        float s[kRowsPerWarp] = {};
+        const uint32_t* krow = k_s + lane * S::kKStride;
+        const float* qw = q_s + warp * kRowsPerWarp * HD_MAX;
+#pragma unroll 4
+        for (int w = 0; w < words; ++w) {
+            const float2 kf = bf16x2_to_float2(krow[w]);
+#pragma unroll
+            for (int r = 0; r < kRowsPerWarp; ++r) {
+                const float2 qf = *reinterpret_cast<const float2*>(qw + r * HD_MAX + 2 * w);
+                s[r] = fmaf(qf.x, kf.x, fmaf(qf.y, kf.y, s[r]));
+            }
+        }
+
+        // Online softmax update.
+        const int64_t j = key0 + lane;
+        float p[kRowsPerWarp];
+#pragma unroll
+        for (int r = 0; r < kRowsPerWarp; ++r) {
+            float sr = s[r];
+            if (a.softcap > 0.0f) sr = a.softcap * tanhf(sr / a.softcap);
+            if (!live[r] || j >= key_end || !visible(a, pos[r], j)) sr = -INFINITY;
+            const float m_new = fmaxf(m[r], warp_max(sr));
+            // A row that has seen no visible key yet keeps m = -inf, l = 0, o = 0.
+            p[r] = m_new == -INFINITY ? 0.0f : __expf(sr - m_new);
+            const float corr = m[r] == -INFINITY ? 0.0f : __expf(m[r] - m_new);
+            l[r] = l[r] * corr + warp_sum(p[r]);
+            m[r] = m_new;
+#pragma unroll
+            for (int t = 0; t < kPairsPerLane; ++t) {
+                o[r][t].x *= corr;
+                o[r][t].y *= corr;
+            }
+        }
+
+        // o += P · V.
+        for (int jj = 0; jj < kTileKeys; ++jj) {
+            float pj[kRowsPerWarp];
+            bool any = false;
+#pragma unroll
+            for (int r = 0; r < kRowsPerWarp; ++r) {
+                pj[r] = __shfl_sync(0xffffffffu, p[r], jj);
+                any |= pj[r] != 0.0f;
+            }
+            if (!any) continue;  // warp-uniform: masked keys cost no P·V work
+            const uint32_t* vrow = v_s + jj * S::kWords;
+#pragma unroll
+            for (int t = 0; t < kPairsPerLane; ++t) {
+                const int w = lane + 32 * t;
+                if (w < words) {
+                    const float2 vf = bf16x2_to_float2(vrow[w]);
+#pragma unroll
+                    for (int r = 0; r < kRowsPerWarp; ++r) {
+                        o[r][t].x = fmaf(pj[r], vf.x, o[r][t].x);
+                        o[r][t].y = fmaf(pj[r], vf.y, o[r][t].y);
+                    }
+                }
+            }
+        }
+    }
+
+    // Write: the normalised output, or this slice's partial for the merge kernel.
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; ++r) {
+        if (!live[r]) continue;
+        const int64_t row = row0 + warp * kRowsPerWarp + r;
+        if (pb.splits == 1) {
+            const int64_t i = row / G, h = int64_t(kvh) * G + row % G;
+            uint32_t* dst = reinterpret_cast<uint32_t*>(a.out + (i * a.H + h) * a.hd);
+            const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;  // no visible key: zeros
+#pragma unroll
+            for (int t = 0; t < kPairsPerLane; ++t) {
+                const int w = lane + 32 * t;
+                if (w < words) dst[w] = float2_to_bf16x2(o[r][t].x * inv, o[r][t].y * inv);
+            }
+        } else {
+            const int64_t slot = (int64_t(split) * a.KV + kvh) * rows + row;
+            float2* dst = reinterpret_cast<float2*>(pb.part_o + slot * a.hd);
+#pragma unroll
+            for (int t = 0; t < kPairsPerLane; ++t) {
+                const int w = lane + 32 * t;
+                if (w < words) dst[w] = o[r][t];
+            }
+            if (lane == 0) {
+                pb.part_ml[slot * 2] = m[r];
+                pb.part_ml[slot * 2 + 1] = l[r];
+            }
+        }
+    }
+}
+
+// One block per (KV head, row): merges the slices' partials with their softmax weights.
+__global__ void merge_splits_kernel(Problem pb) {
+    const AttentionArgs& a = pb.a;
+    const int G = a.H / a.KV;
+    const int64_t rows = a.Tq * G;
+    const int64_t gr = blockIdx.x;  // kvh * rows + row
+    const int kvh = static_cast<int>(gr / rows);
+    const int64_t row = gr % rows;
+    float m_all = -INFINITY;
+    for (int s = 0; s < pb.splits; ++s) m_all = fmaxf(m_all, pb.part_ml[((int64_t(s) * a.KV + kvh) * rows + row) * 2]);
+    float l_all = 0.0f;
+    for (int s = 0; s < pb.splits; ++s) {
+        const float* ml = pb.part_ml + ((int64_t(s) * a.KV + kvh) * rows + row) * 2;
+        if (ml[0] != -INFINITY) l_all += ml[1] * __expf(ml[0] - m_all);
+    }
+    const float inv = l_all > 0.0f ? 1.0f / l_all : 0.0f;
+    const int64_t i = row / G, h = int64_t(kvh) * G + row % G;
+    bf16* dst = a.out + (i * a.H + h) * a.hd;
+    for (int d = threadIdx.x; d < a.hd; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int s = 0; s < pb.splits; ++s) {
+            const int64_t slot = (int64_t(s) * a.KV + kvh) * rows + row;
+            const float ms = pb.part_ml[slot * 2];
+            if (ms != -INFINITY) acc += pb.part_o[slot * a.hd + d] * __expf(ms - m_all);
+        }
+        dst[d] = __float2bfloat16_rn(acc * inv);
+    }
+}
+
+template <int HD_MAX>
+void launch_flash(const Problem& pb, cudaStream_t stream) {
+    const size_t smem = Smem<HD_MAX>::bytes;
+    // Above 48 KB (hd 256) a block needs the opt-in; cheap, and per device, so set each time.
+    VIDI_CUDA_CHECK(cudaFuncSetAttribute(flash_attention_kernel<HD_MAX>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(smem)));
+    const int64_t rows = pb.a.Tq * (pb.a.H / pb.a.KV);
+    const dim3 grid(static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock), pb.a.KV, pb.splits);
+    flash_attention_kernel<HD_MAX><<<grid, kThreads, smem, stream>>>(pb);
+    VIDI_CUDA_CHECK_LAUNCH("attention");
+}
+
+int64_t row_blocks(const AttentionArgs& a) {
+    return (a.Tq * (a.H / a.KV) + kRowsPerBlock - 1) / kRowsPerBlock;
+}
+
+}  // namespace
+
+int attention_splits(const AttentionArgs& a, int sm_count) {
+    const int64_t blocks = row_blocks(a) * a.KV;
+    const int64_t target = int64_t(sm_count) * 4;  // about 4 resident blocks per SM at hd 256
+    if (blocks >= target / 2) return 1;
+    // Keys the busiest block sees; each slice keeps at least 4 tiles of work.
+    int64_t lo, end;
+    visible_keys(a, a.q_pos0, a.q_pos0 + a.Tq - 1, lo, end);
+    const int64_t tiles = (end - lo + kTileKeys - 1) / kTileKeys;
+    const int64_t by_work = tiles / 4, by_fill = (target + blocks - 1) / blocks;
+    return static_cast<int>(std::clamp<int64_t>(std::min(by_work, by_fill), 1, 1024));
+}
+
+size_t attention_workspace_bytes(const AttentionArgs& a, int splits) {
+    if (splits <= 1) return 0;
+    const size_t slots = size_t(splits) * a.KV * size_t(a.Tq) * (a.H / a.KV);
+    return slots * (size_t(a.hd) + 2) * sizeof(float);
+}
+
+void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t stream) {
+    if (a.Tq == 0 || a.H == 0 || a.hd == 0) return;
+    Problem pb{a, splits, nullptr, nullptr};
+    if (splits > 1) {
+        const size_t slots = size_t(splits) * a.KV * size_t(a.Tq) * (a.H / a.KV);
+        pb.part_o = static_cast<float*>(workspace);
+        pb.part_ml = pb.part_o + slots * a.hd;
+    }
+    if (a.hd <= 64)
+        launch_flash<64>(pb, stream);
+    else if (a.hd <= 128)
+        launch_flash<128>(pb, stream);
+    else
+        launch_flash<256>(pb, stream);
+    if (splits > 1) {
+        const int64_t merged_rows = int64_t(a.KV) * a.Tq * (a.H / a.KV);
+        merge_splits_kernel<<<static_cast<unsigned>(merged_rows), 128, 0, stream>>>(pb);
+        VIDI_CUDA_CHECK_LAUNCH("attention merge");
+    }
+}
+
+}  // namespace vidi::cuda

@@ -1,0 +1,87 @@
+// Device helpers shared by the kernels: bf16 vectors of 8 (one 16-byte load), warp and
+// block reductions, and the grid-size rule for grid-stride loops.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace vidi::cuda {
+
+using bf16 = __nv_bfloat16;
+
+constexpr int kVec = 8;  // bf16 elements in one 16-byte vector
+
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+// Blocks for a grid-stride loop over `work` items: enough to fill any current GPU,
+// few enough that each thread does several items.
+inline unsigned grid_for(int64_t work, int threads) {
+    const int64_t blocks = (work + threads - 1) / threads;
+    return static_cast<unsigned>(std::clamp<int64_t>(blocks, 1, 8192));
+}
+
+union Bf16x8 {
+    uint4 u;
+    __nv_bfloat162 h2[4];
+};
+
+__device__ inline void load8(const bf16* p, float (&f)[8]) {
+    Bf16x8 v;
+    v.u = *reinterpret_cast<const uint4*>(p);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const float2 t = __bfloat1622float2(v.h2[i]);
+        f[2 * i] = t.x;
+        f[2 * i + 1] = t.y;
+    }
+}
+
+__device__ inline void store8(bf16* p, const float (&f)[8]) {
+    Bf16x8 v;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) v.h2[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
+    *reinterpret_cast<uint4*>(p) = v.u;
+}
+
+__device__ inline float2 bf16x2_to_float2(uint32_t w) {
+    __nv_bfloat162 h;
+    static_assert(sizeof(h) == sizeof(w));
+    memcpy(&h, &w, sizeof(w));
+    return __bfloat1622float2(h);
+}
+
+__device__ inline uint32_t float2_to_bf16x2(float a, float b) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+    uint32_t w;
+    memcpy(&w, &h, sizeof(w));
+    return w;
+}
+
+__device__ inline float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ inline float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// Sum over the whole block (blockDim.x a multiple of 32, at most 1024); every thread gets
+// the result. `scratch` holds 32 floats of shared memory; safe to call repeatedly.
+__device__ inline float block_sum(float v, float* scratch) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    v = warp_sum(v);
+    __syncthreads();  // scratch may still be read by a previous call
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    v = lane < warps ? scratch[lane] : 0.0f;
+    return warp_sum(v);
+}
+
+}  // namespace vidi::cuda

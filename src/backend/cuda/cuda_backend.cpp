@@ -1,0 +1,139 @@
+// CudaBackend: device, stream, memory and dtype conversion between host and device.
+// The ops live in cuda_ops.cpp.
+#include "backend/cuda/cuda_backend.h"
+
+#include <cuda_runtime_api.h>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_pool.h"
+#include "backend/cuda/gemm.h"
+#include "backend/cuda/kernels.h"
+
+namespace vidi::cuda {
+namespace {
+constexpr size_t kGemmWorkspaceBytes = size_t(32) << 20;  // what cuBLAS suggests for Hopper
+
+std::string describe_or_undefined(const Tensor& t) { return t.defined() ? t.describe() : std::string("undefined"); }
+}  // namespace
+
+CudaBackend::CudaBackend(int ordinal) : ordinal_(ordinal) {
+    int count = 0;
+    VIDI_CUDA_CHECK(cudaGetDeviceCount(&count));
+    VIDI_CHECK(ordinal >= 0 && ordinal < count, "cuda:", ordinal, ": no such GPU (", count, " CUDA device",
+               count == 1 ? "" : "s", " present)");
+    VIDI_CUDA_CHECK(cudaSetDevice(ordinal));
+    cudaDeviceProp prop{};
+    VIDI_CUDA_CHECK(cudaGetDeviceProperties(&prop, ordinal));
+    name_ = cat("cuda:", ordinal, " (", prop.name, ")");
+    sm_count_ = prop.multiProcessorCount;
+    VIDI_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    pool_ = std::make_shared<DevicePool>(ordinal);
+    gemm_workspace_ = empty({static_cast<int64_t>(kGemmWorkspaceBytes)}, DType::u8);
+    gemm_ = std::make_unique<Gemm>(gemm_workspace_.raw(), kGemmWorkspaceBytes);
+}
+
+CudaBackend::~CudaBackend() {
+    cudaStreamSynchronize(stream_);  // no throwing here; queued work must finish before the stream goes
+    gemm_.reset();
+    gemm_workspace_ = Tensor();
+    cudaStreamDestroy(stream_);
+}
+
+Tensor CudaBackend::empty(const Shape& shape, DType dtype) {
+    for (int64_t d : shape) VIDI_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape));
+    const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+    if (bytes == 0) return Tensor::wrap(nullptr, shape, dtype, Device::cuda, nullptr);
+    std::shared_ptr<void> block = pool_->allocate(bytes, cat(dtype_name(dtype), shape_str(shape)));
+    if (poison_) VIDI_CUDA_CHECK(cudaMemsetAsync(block.get(), 0xFF, bytes, stream_));
+    return Tensor::wrap(block.get(), shape, dtype, Device::cuda, std::move(block));
+}
+
+Tensor CudaBackend::to_device_raw(const Tensor& host) {
+    Tensor t = empty(host.shape(), host.dtype());
+    if (host.nbytes()) VIDI_CUDA_CHECK(cudaMemcpyAsync(t.raw(), host.raw(), host.nbytes(), cudaMemcpyDefault, stream_));
+    return t;
+}
+
+Tensor CudaBackend::upload(const Tensor& host) {
+    VIDI_CHECK(host.defined(), "cuda upload(): undefined tensor");
+    if (!dtype_is_float(host.dtype()) || host.dtype() == DType::bf16)
+        return host.on_host() ? to_device_raw(host) : host;
+    // Other floats: raw bytes up, then converted on the device.
+    Tensor raw = host.on_host() ? to_device_raw(host) : host;
+    Tensor t = empty(host.shape(), DType::bf16);
+    convert(t.raw(), DType::bf16, raw.raw(), raw.dtype(), raw.numel(), stream_);
+    return t;
+}
+
+Tensor CudaBackend::weight(const Tensor& host) {
+    VIDI_CHECK(host.defined(), "cuda weight(): undefined tensor");
+    // bf16 as stored; f16 and f32 checkpoints are converted to bf16 once, here.
+    return upload(host);
+}
+
+Tensor CudaBackend::to_host(const Tensor& t) {
+    VIDI_CHECK(t.defined(), "cuda to_host(): undefined tensor");
+    const bool is_float = dtype_is_float(t.dtype());
+    if (t.on_host()) return is_float ? t.to_f32().clone() : t.clone();
+    Tensor src = t;
+    if (is_float && t.dtype() != DType::f32) {
+        src = empty(t.shape(), DType::f32);
+        convert(src.raw(), DType::f32, t.raw(), t.dtype(), t.numel(), stream_);
+    }
+    Tensor out = Tensor::empty(t.shape(), src.dtype());
+    if (out.nbytes()) VIDI_CUDA_CHECK(cudaMemcpyAsync(out.raw(), src.raw(), out.nbytes(), cudaMemcpyDefault, stream_));
+    VIDI_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return out;
+}
+
+void CudaBackend::copy_(Tensor& dst, const Tensor& src) {
+    VIDI_CHECK(dst.defined() && src.defined(), "copy_: ", describe_or_undefined(src), " into ",
+               describe_or_undefined(dst));
+    VIDI_CHECK(dst.numel() == src.numel(), "copy_: ", src.describe(), " into ", dst.describe(),
+               " (element counts differ)");
+    if (dst.numel() == 0) return;
+    if (dst.dtype() == src.dtype()) {
+        VIDI_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.nbytes(), cudaMemcpyDefault, stream_));
+    } else {
+        VIDI_CHECK(dtype_is_float(dst.dtype()) && dtype_is_float(src.dtype()), "copy_: cannot convert ",
+                   src.describe(), " to ", dst.describe());
+        if (dst.on_host() && src.on_host()) {
+            Tensor f = src.to_f32();
+            convert_from_f32(f.data<float>(), dst.dtype(), dst.raw(), static_cast<size_t>(f.numel()));
+            return;
+        }
+        // Convert on the device, staging whichever side is on the host.
+        const Tensor s = src.on_host() ? to_device_raw(src) : src;
+        Tensor d = dst.on_host() ? empty(dst.shape(), dst.dtype()) : dst;
+        convert(d.raw(), d.dtype(), s.raw(), s.dtype(), s.numel(), stream_);
+        if (dst.on_host())
+            VIDI_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), d.raw(), dst.nbytes(), cudaMemcpyDefault, stream_));
+    }
+    if (dst.on_host()) VIDI_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::synchronize() { VIDI_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+size_t CudaBackend::bytes_in_use() const { return pool_->bytes_in_use(); }
+size_t CudaBackend::bytes_cached() const { return pool_->bytes_cached(); }
+void CudaBackend::release_cached() {
+    synchronize();
+    pool_->release_cached();
+}
+
+}  // namespace vidi::cuda
+
+namespace vidi {
+
+std::unique_ptr<Backend> make_cuda_backend(int ordinal) { return std::make_unique<cuda::CudaBackend>(ordinal); }
+
+bool cuda_available() {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+        cudaGetLastError();  // no driver or no device: not an error for "auto"
+        return false;
+    }
+    return count > 0;
+}
+
+}  // namespace vidi

@@ -1,0 +1,81 @@
+// The CUDA implementation of vidi::Backend: bf16 activations and weights on one GPU,
+// all work queued on the backend's own stream, memory from a caching pool.
+// Float tensors given to its ops must be bf16 device tensors (what act(), weight() and
+// upload() produce); copy_ converts between float dtypes.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <memory>
+#include <string>
+
+#include "backend/backend.h"
+
+namespace vidi::cuda {
+
+class DevicePool;
+class Gemm;
+
+class CudaBackend final : public Backend {
+public:
+    explicit CudaBackend(int ordinal);
+    ~CudaBackend() override;
+
+    std::string name() const override { return name_; }
+    Device device() const override { return Device::cuda; }
+    DType act_dtype() const override { return DType::bf16; }
+
+    Tensor empty(const Shape& shape, DType dtype) override;
+    Tensor weight(const Tensor& host) override;
+    Tensor upload(const Tensor& host) override;
+    Tensor to_host(const Tensor& t) override;
+    void copy_(Tensor& dst, const Tensor& src) override;
+    void synchronize() override;
+
+    Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = {}) override;
+
+    void add_(Tensor& x, const Tensor& y) override;
+    void add_broadcast_(Tensor& x, const Tensor& y) override;
+    void scale_(Tensor& x, float s) override;
+    void gelu_(Tensor& x, Gelu kind) override;
+    void softcap_(Tensor& x, float cap) override;
+    Tensor geglu(const Tensor& gate, const Tensor& up) override;
+    Tensor rms_norm(const Tensor& x, const Tensor& w, float eps, NormWeight mode) override;
+    Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps) override;
+
+    void rope_(Tensor& x, int64_t pos0, double theta) override;
+    Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) override;
+    Tensor repeat_kv(const Tensor& v, int heads) override;
+
+    Tensor embed(const Tensor& table, const std::vector<int32_t>& ids) override;
+    Tensor transpose2d(const Tensor& x) override;
+    Tensor im2col_1d(const Tensor& x, int k, int stride, int pad) override;
+    Tensor patchify(const Tensor& pixels, int p) override;
+    Tensor space_to_depth(const Tensor& x, int p) override;
+    Tensor pad_grid(const Tensor& x, int bottom, int right) override;
+    Tensor resize_bilinear(const Tensor& x, int oh, int ow) override;
+
+    // --- CUDA-specific ------------------------------------------------------------------
+    int ordinal() const { return ordinal_; }
+    cudaStream_t stream() const { return stream_; }
+    int sm_count() const { return sm_count_; }
+    // Tests: fill every new tensor with NaN bytes (0xFF), so unwritten outputs show.
+    void set_poison_new_tensors(bool on) { poison_ = on; }
+    size_t bytes_in_use() const;
+    size_t bytes_cached() const;
+    void release_cached();
+
+private:
+    Tensor to_device_raw(const Tensor& host);  // same dtype, bytes copied
+
+    int ordinal_;
+    std::string name_;
+    int sm_count_ = 0;
+    cudaStream_t stream_ = nullptr;
+    std::shared_ptr<DevicePool> pool_;
+    Tensor gemm_workspace_;
+    std::unique_ptr<Gemm> gemm_;
+    bool poison_ = false;
+};
+
+}  // namespace vidi::cuda

@@ -1,0 +1,261 @@
+// CudaBackend's ops: argument checks (each failure a vidi::Error naming the op and the
+// tensor), output allocation, then the kernel launchers of kernels.h / the GEMM.
+#include <cmath>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/gemm.h"
+#include "backend/cuda/kernels.h"
+
+namespace vidi::cuda {
+namespace {
+
+void require_bf16(const Tensor& t, const char* op, const char* what) {
+    VIDI_CHECK(t.defined(), op, ": ", what, " is undefined");
+    VIDI_CHECK(t.device() == Device::cuda, op, ": ", what, " ", t.describe(),
+               " is in host memory (use upload()/weight() first)");
+    VIDI_CHECK(t.dtype() == DType::bf16, op, ": ", what, " must be bf16 on the GPU, got ", t.describe());
+}
+
+void require_rank(const Tensor& t, int rank, const char* op, const char* what) {
+    VIDI_CHECK(t.rank() == rank, op, ": ", what, " must have rank ", rank, ", got ", t.describe());
+}
+
+bf16* ptr(const Tensor& t) { return static_cast<bf16*>(t.raw()); }
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+Shape with_last(Shape s, int64_t last) {
+    s.back() = last;
+    return s;
+}
+
+}  // namespace
+
+Tensor CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+    require_bf16(x, "linear", "x");
+    require_bf16(w, "linear", "weight");
+    require_rank(w, 2, "linear", "weight");
+    VIDI_CHECK(x.rank() >= 1 && x.dim(-1) == w.dim(1), "linear: x ", x.describe(), " does not match weight ",
+               w.describe(), " (expected x[..., ", w.dim(1), "])");
+    const int64_t K = w.dim(1), N = w.dim(0), M = K ? x.numel() / K : 0;
+    VIDI_CHECK(K > 0, "linear: weight ", w.describe(), " has no input features");
+    if (bias.defined()) {
+        require_bf16(bias, "linear", "bias");
+        VIDI_CHECK(bias.numel() == N, "linear: bias ", bias.describe(), " does not match weight ", w.describe());
+    }
+    Tensor y = empty(with_last(x.shape(), N), DType::bf16);
+    if (M > 0 && N > 0) gemm_->linear(ptr(y), ptr(x), ptr(w), bias.defined() ? ptr(bias) : nullptr, M, N, K, stream_);
+    return y;
+}
+
+void CudaBackend::add_(Tensor& x, const Tensor& y) {
+    require_bf16(x, "add_", "x");
+    require_bf16(y, "add_", "y");
+    VIDI_CHECK(x.shape() == y.shape(), "add_: shapes differ: ", x.describe(), " and ", y.describe());
+    add_inplace(ptr(x), ptr(y), x.numel(), stream_);
+}
+
+void CudaBackend::add_broadcast_(Tensor& x, const Tensor& y) {
+    require_bf16(x, "add_broadcast_", "x");
+    require_bf16(y, "add_broadcast_", "y");
+    VIDI_CHECK(x.rank() >= 1 && x.rank() <= 4 && y.rank() >= 1 && y.rank() <= x.rank(),
+               "add_broadcast_: cannot broadcast ", y.describe(), " onto ", x.describe());
+    // Right-align both shapes to rank 4: [s0, s1, s2, D].
+    int64_t xs[4] = {1, 1, 1, 1}, ys[4] = {1, 1, 1, 1};
+    for (int i = 0; i < x.rank(); ++i) xs[4 - x.rank() + i] = x.shape()[i];
+    for (int i = 0; i < y.rank(); ++i) ys[4 - y.rank() + i] = y.shape()[i];
+    VIDI_CHECK(xs[3] == ys[3], "add_broadcast_: last dimensions differ: ", y.describe(), " onto ", x.describe());
+    for (int d = 0; d < 3; ++d)
+        VIDI_CHECK(ys[d] == xs[d] || ys[d] == 1, "add_broadcast_: cannot broadcast ", y.describe(), " onto ",
+                   x.describe());
+    add_broadcast_inplace(ptr(x), ptr(y), xs, ys, xs[3], stream_);
+}
+
+void CudaBackend::scale_(Tensor& x, float s) {
+    require_bf16(x, "scale_", "x");
+    scale_inplace(ptr(x), x.numel(), s, stream_);
+}
+
+void CudaBackend::gelu_(Tensor& x, Gelu kind) {
+    require_bf16(x, "gelu_", "x");
+    gelu_inplace(ptr(x), x.numel(), kind == Gelu::tanh, stream_);
+}
+
+void CudaBackend::softcap_(Tensor& x, float cap) {
+    require_bf16(x, "softcap_", "x");
+    VIDI_CHECK(cap > 0, "softcap_: cap must be positive, got ", cap);
+    softcap_inplace(ptr(x), x.numel(), cap, stream_);
+}
+
+Tensor CudaBackend::geglu(const Tensor& gate, const Tensor& up) {
+    require_bf16(gate, "geglu", "gate");
+    require_bf16(up, "geglu", "up");
+    VIDI_CHECK(gate.shape() == up.shape(), "geglu: shapes differ: ", gate.describe(), " and ", up.describe());
+    Tensor y = empty(gate.shape(), DType::bf16);
+    cuda::geglu(ptr(y), ptr(gate), ptr(up), y.numel(), stream_);
+    return y;
+}
+
+Tensor CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, NormWeight mode) {
+    require_bf16(x, "rms_norm", "x");
+    VIDI_CHECK(x.rank() >= 1, "rms_norm: scalar input");
+    const int64_t D = x.dim(-1), rows = D ? x.numel() / D : 0;
+    if (mode != NormWeight::none) {
+        require_bf16(w, "rms_norm", "weight");
+        VIDI_CHECK(w.numel() == D, "rms_norm: weight ", w.describe(), " does not match feature size ", D);
+    }
+    Tensor y = empty(x.shape(), DType::bf16);
+    cuda::rms_norm(ptr(y), ptr(x), mode == NormWeight::none ? nullptr : ptr(w), rows, D, eps, static_cast<int>(mode),
+                   stream_);
+    return y;
+}
+
+Tensor CudaBackend::layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps) {
+    require_bf16(x, "layer_norm", "x");
+    require_bf16(w, "layer_norm", "weight");
+    require_bf16(b, "layer_norm", "bias");
+    VIDI_CHECK(x.rank() >= 1, "layer_norm: scalar input");
+    const int64_t D = x.dim(-1), rows = D ? x.numel() / D : 0;
+    VIDI_CHECK(w.numel() == D && b.numel() == D, "layer_norm: weight ", w.describe(), " / bias ", b.describe(),
+               " do not match feature size ", D);
+    Tensor y = empty(x.shape(), DType::bf16);
+    cuda::layer_norm(ptr(y), ptr(x), ptr(w), ptr(b), rows, D, eps, stream_);
+    return y;
+}
+
+void CudaBackend::rope_(Tensor& x, int64_t pos0, double theta) {
+    require_bf16(x, "rope_", "x");
+    require_rank(x, 3, "rope_", "x [T, H, hd]");
+    VIDI_CHECK(x.dim(2) % 2 == 0, "rope_: head dimension must be even, got ", x.describe());
+    VIDI_CHECK(theta > 0, "rope_: theta must be positive, got ", theta);
+    rope_inplace(ptr(x), x.dim(0), x.dim(1), x.dim(2), pos0, static_cast<float>(theta), stream_);
+}
+
+Tensor CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {
+    require_bf16(q, "attention", "q");
+    require_bf16(k, "attention", "k");
+    require_bf16(v, "attention", "v");
+    require_rank(q, 3, "attention", "q [Tq, H, hd]");
+    require_rank(k, 3, "attention", "k [Tk, KV, hd]");
+    VIDI_CHECK(k.shape() == v.shape(), "attention: k ", k.describe(), " and v ", v.describe(), " differ");
+    const int64_t hd = q.dim(2), H = q.dim(1), KV = k.dim(1);
+    VIDI_CHECK(k.dim(2) == hd, "attention: head dimensions differ: q ", q.describe(), ", k ", k.describe());
+    VIDI_CHECK(KV > 0 && H % KV == 0, "attention: ", H, " query heads are not a multiple of ", KV, " KV heads");
+    VIDI_CHECK(hd % 8 == 0 && hd <= kAttentionMaxHeadDim, "attention: head dimension ", hd,
+               " unsupported (must be a multiple of 8, at most ", kAttentionMaxHeadDim, ")");
+    VIDI_CHECK(aligned16(q.raw()) && aligned16(k.raw()) && aligned16(v.raw()),
+               "attention: q/k/v must start on 16-byte boundaries (views at odd offsets are not supported)");
+    VIDI_CHECK(p.window >= 0, "attention: negative window ", p.window);
+    Tensor out = empty(q.shape(), DType::bf16);
+    AttentionArgs a;
+    a.q = ptr(q);
+    a.k = ptr(k);
+    a.v = ptr(v);
+    a.out = ptr(out);
+    a.Tq = q.dim(0);
+    a.Tk = k.dim(0);
+    a.H = static_cast<int>(H);
+    a.KV = static_cast<int>(KV);
+    a.hd = static_cast<int>(hd);
+    a.scale = p.scale;
+    a.softcap = p.softcap;
+    a.causal = p.causal;
+    a.window = p.window;
+    a.q_pos0 = p.q_pos0;
+    const int splits = attention_splits(a, sm_count_);
+    Tensor workspace;
+    const size_t ws_bytes = attention_workspace_bytes(a, splits);
+    if (ws_bytes) workspace = empty({static_cast<int64_t>(ws_bytes)}, DType::u8);
+    cuda::attention(a, splits, workspace.defined() ? workspace.raw() : nullptr, stream_);
+    return out;
+}
+
+Tensor CudaBackend::repeat_kv(const Tensor& v, int heads) {
+    require_bf16(v, "repeat_kv", "v");
+    require_rank(v, 3, "repeat_kv", "v [T, KV, hd]");
+    VIDI_CHECK(heads > 0 && v.dim(1) > 0 && heads % v.dim(1) == 0, "repeat_kv: ", heads,
+               " heads are not a multiple of the ", v.dim(1), " KV heads of ", v.describe());
+    Tensor out = empty({v.dim(0), heads, v.dim(2)}, DType::bf16);
+    cuda::repeat_kv(ptr(out), ptr(v), v.dim(0), v.dim(1), heads, v.dim(2), stream_);
+    return out;
+}
+
+Tensor CudaBackend::embed(const Tensor& table, const std::vector<int32_t>& ids) {
+    require_bf16(table, "embed", "table");
+    require_rank(table, 2, "embed", "table [V, D]");
+    const int64_t V = table.dim(0), D = table.dim(1), T = static_cast<int64_t>(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i)
+        VIDI_CHECK(ids[i] >= 0 && ids[i] < V, "embed: token id ", ids[i], " at position ", i,
+                   " is outside the vocabulary of ", V, " (table ", table.describe(), ")");
+    Tensor out = empty({T, D}, DType::bf16);
+    if (T == 0) return out;
+    Tensor dev_ids = to_device_raw(Tensor::from_vector(ids));
+    cuda::embed(ptr(out), ptr(table), static_cast<const int32_t*>(dev_ids.raw()), T, D, stream_);
+    return out;
+}
+
+Tensor CudaBackend::transpose2d(const Tensor& x) {
+    VIDI_CHECK(x.defined() && x.device() == Device::cuda, "transpose2d: expected a GPU tensor");
+    require_rank(x, 2, "transpose2d", "x");
+    const size_t es = dtype_size(x.dtype());
+    VIDI_CHECK(es == 2 || es == 4, "transpose2d: unsupported dtype ", x.describe());
+    Tensor out = empty({x.dim(1), x.dim(0)}, x.dtype());
+    cuda::transpose2d(out.raw(), x.raw(), x.dim(0), x.dim(1), es, stream_);
+    return out;
+}
+
+Tensor CudaBackend::im2col_1d(const Tensor& x, int k, int stride, int pad) {
+    require_bf16(x, "im2col_1d", "x");
+    require_rank(x, 2, "im2col_1d", "x [T, C]");
+    VIDI_CHECK(k > 0 && stride > 0 && pad >= 0, "im2col_1d: bad kernel ", k, " / stride ", stride, " / pad ", pad);
+    const int64_t T = x.dim(0), C = x.dim(1);
+    VIDI_CHECK(T + 2 * pad >= k, "im2col_1d: input ", x.describe(), " is shorter than the kernel ", k);
+    const int64_t T_out = (T + 2 * pad - k) / stride + 1;
+    Tensor out = empty({T_out, C * k}, DType::bf16);
+    cuda::im2col_1d(ptr(out), ptr(x), T, C, k, stride, pad, T_out, stream_);
+    return out;
+}
+
+Tensor CudaBackend::patchify(const Tensor& pixels, int p) {
+    require_bf16(pixels, "patchify", "pixels");
+    require_rank(pixels, 4, "patchify", "pixels [N, C, S, S]");
+    const int64_t N = pixels.dim(0), C = pixels.dim(1), S = pixels.dim(2);
+    VIDI_CHECK(pixels.dim(3) == S && p > 0 && S % p == 0, "patchify: ", pixels.describe(),
+               " is not square or not divisible into ", p, "×", p, " patches");
+    Tensor out = empty({N, (S / p) * (S / p), C * p * p}, DType::bf16);
+    cuda::patchify(ptr(out), ptr(pixels), N, C, S, p, stream_);
+    return out;
+}
+
+Tensor CudaBackend::space_to_depth(const Tensor& x, int p) {
+    require_bf16(x, "space_to_depth", "x");
+    require_rank(x, 4, "space_to_depth", "x [F, H, W, C]");
+    const int64_t F = x.dim(0), H = x.dim(1), W = x.dim(2), C = x.dim(3);
+    VIDI_CHECK(p > 0 && H % p == 0 && W % p == 0, "space_to_depth: ", x.describe(), " is not divisible by ", p);
+    Tensor out = empty({F, H / p, W / p, C * p * p}, DType::bf16);
+    cuda::space_to_depth(ptr(out), ptr(x), F, H, W, C, p, stream_);
+    return out;
+}
+
+Tensor CudaBackend::pad_grid(const Tensor& x, int bottom, int right) {
+    require_bf16(x, "pad_grid", "x");
+    require_rank(x, 4, "pad_grid", "x [F, H, W, C]");
+    VIDI_CHECK(bottom >= 0 && right >= 0, "pad_grid: negative padding ", bottom, ", ", right);
+    const int64_t F = x.dim(0), H = x.dim(1), W = x.dim(2), C = x.dim(3);
+    Tensor out = empty({F, H + bottom, W + right, C}, DType::bf16);
+    cuda::pad_grid(ptr(out), ptr(x), F, H, W, C, bottom, right, stream_);
+    return out;
+}
+
+Tensor CudaBackend::resize_bilinear(const Tensor& x, int oh, int ow) {
+    require_bf16(x, "resize_bilinear", "x");
+    require_rank(x, 4, "resize_bilinear", "x [F, H, W, C]");
+    const int64_t F = x.dim(0), H = x.dim(1), W = x.dim(2), C = x.dim(3);
+    VIDI_CHECK(oh > 0 && ow > 0 && H > 0 && W > 0, "resize_bilinear: cannot resize ", x.describe(), " to ", oh, "×",
+               ow);
+    Tensor out = empty({F, oh, ow, C}, DType::bf16);
+    cuda::resize_bilinear(ptr(out), ptr(x), F, H, W, C, oh, ow, stream_);
+    return out;
+}
+
+}  // namespace vidi::cuda

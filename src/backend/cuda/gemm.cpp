@@ -1,0 +1,88 @@
+#include "backend/cuda/gemm.h"
+
+#include "backend/cuda/cuda_check.h"
+
+namespace vidi::cuda {
+namespace {
+
+int alignment(const void* p) {
+    const auto v = reinterpret_cast<uintptr_t>(p);
+    int a = 256;
+    while (a > 1 && v % a) a /= 2;
+    return a;
+}
+
+// RAII holders for the cuBLASLt descriptors of one call.
+struct OpDesc {
+    cublasLtMatmulDesc_t d = nullptr;
+    ~OpDesc() { if (d) cublasLtMatmulDescDestroy(d); }
+};
+struct Layout {
+    cublasLtMatrixLayout_t d = nullptr;
+    Layout(uint64_t rows, uint64_t cols, int64_t ld) {
+        VIDI_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d, CUDA_R_16BF, rows, cols, ld));
+    }
+    ~Layout() { if (d) cublasLtMatrixLayoutDestroy(d); }
+};
+struct Preference {
+    cublasLtMatmulPreference_t d = nullptr;
+    ~Preference() { if (d) cublasLtMatmulPreferenceDestroy(d); }
+};
+
+template <class T>
+void set_desc(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t attr, const T& value) {
+    VIDI_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d, attr, &value, sizeof(value)));
+}
+template <class T>
+void set_pref(cublasLtMatmulPreference_t d, cublasLtMatmulPreferenceAttributes_t attr, const T& value) {
+    VIDI_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(d, attr, &value, sizeof(value)));
+}
+
+}  // namespace
+
+Gemm::Gemm(void* workspace, size_t workspace_bytes) : workspace_(workspace), workspace_bytes_(workspace_bytes) {
+    VIDI_CUBLAS_CHECK(cublasLtCreate(&handle_));
+}
+
+Gemm::~Gemm() {
+    if (handle_) cublasLtDestroy(handle_);
+}
+
+void Gemm::linear(bf16* y, const bf16* x, const bf16* w, const bf16* bias, int64_t M, int64_t N, int64_t K,
+                  cudaStream_t stream) {
+    // Row-major y = x·wᵀ is column-major yᵀ[N, M] = w[K, N]ᵀ · xᵀ[K, M]: A = w (transposed),
+    // B = x, both with leading dimension K; D = y with leading dimension N.
+    OpDesc op;
+    VIDI_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op.d, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    set_desc(op.d, CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
+    set_desc(op.d, CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
+    if (bias) {
+        set_desc(op.d, CUBLASLT_MATMUL_DESC_EPILOGUE, CUBLASLT_EPILOGUE_BIAS);
+        set_desc(op.d, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, CUDA_R_16BF);
+        set_desc(op.d, CUBLASLT_MATMUL_DESC_BIAS_POINTER, static_cast<const void*>(bias));
+    }
+    Layout a(K, N, K), b(K, M, K), d(N, M, N);
+
+    const Key key{M, N, K, bias != nullptr, alignment(x), alignment(w), alignment(y), bias ? alignment(bias) : 256};
+    auto it = algos_.find(key);
+    if (it == algos_.end()) {
+        Preference pref;
+        VIDI_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref.d));
+        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, static_cast<uint64_t>(workspace_bytes_));
+        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, static_cast<uint32_t>(std::get<5>(key)));
+        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, static_cast<uint32_t>(std::get<4>(key)));
+        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, static_cast<uint32_t>(std::get<6>(key)));
+        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, static_cast<uint32_t>(std::get<6>(key)));
+        cublasLtMatmulHeuristicResult_t result{};
+        int found = 0;
+        VIDI_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, op.d, a.d, b.d, d.d, d.d, pref.d, 1, &result, &found));
+        VIDI_CHECK(found > 0, "cuBLASLt has no bf16 GEMM algorithm for x[", M, ", ", K, "] · w[", N, ", ", K,
+                   "]ᵀ", bias ? " + bias" : "");
+        it = algos_.emplace(key, result.algo).first;
+    }
+    const float alpha = 1.0f, beta = 0.0f;
+    VIDI_CUBLAS_CHECK(cublasLtMatmul(handle_, op.d, &alpha, w, a.d, x, b.d, &beta, y, d.d, y, d.d, &it->second,
+                                     workspace_, workspace_bytes_, stream));
+}
+
+}  // namespace vidi::cuda

@@ -1,0 +1,75 @@
+// Host-side launchers of the CUDA kernels (one .cu file per family). They take raw device
+// pointers and sizes already checked by CudaBackend, enqueue on `stream` and check the
+// launch. Float tensors are bf16 unless a signature says otherwise; math is f32.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "vidi/tensor.h"
+
+namespace vidi::cuda {
+
+using bf16 = __nv_bfloat16;
+
+// --- convert.cu: dst[i] = src[i] between any two float dtypes (f32, f16, bf16).
+void convert(void* dst, DType dst_dtype, const void* src, DType src_dtype, int64_t n, cudaStream_t stream);
+
+// --- elementwise.cu
+void scale_inplace(bf16* x, int64_t n, float s, cudaStream_t stream);
+void gelu_inplace(bf16* x, int64_t n, bool tanh_form, cudaStream_t stream);
+void softcap_inplace(bf16* x, int64_t n, float cap, cudaStream_t stream);
+void add_inplace(bf16* x, const bf16* y, int64_t n, cudaStream_t stream);
+void geglu(bf16* out, const bf16* gate, const bf16* up, int64_t n, cudaStream_t stream);
+// x[xs0, xs1, xs2, D] += y[ys0, ys1, ys2, D] where each ys_i is xs_i or 1.
+void add_broadcast_inplace(bf16* x, const bf16* y, const int64_t xs[3], const int64_t ys[3], int64_t D,
+                           cudaStream_t stream);
+
+// --- norm.cu (mode: 0 none, 1 w·n, 2 (1+w)·n, as NormWeight)
+void rms_norm(bf16* y, const bf16* x, const bf16* w, int64_t rows, int64_t D, float eps, int mode,
+              cudaStream_t stream);
+void layer_norm(bf16* y, const bf16* x, const bf16* w, const bf16* b, int64_t rows, int64_t D, float eps,
+                cudaStream_t stream);
+
+// --- rope.cu: rotate-half RoPE on x[T, H, hd] at positions pos0 .. pos0+T-1.
+void rope_inplace(bf16* x, int64_t T, int64_t H, int64_t hd, int64_t pos0, float theta, cudaStream_t stream);
+
+// --- layout.cu (shapes as in backend.h)
+void embed(bf16* out, const bf16* table, const int32_t* ids, int64_t T, int64_t D, cudaStream_t stream);
+// [A, B] -> [B, A] for 2- or 4-byte elements.
+void transpose2d(void* out, const void* in, int64_t A, int64_t B, size_t elem_size, cudaStream_t stream);
+void im2col_1d(bf16* out, const bf16* x, int64_t T, int64_t C, int k, int stride, int pad, int64_t T_out,
+               cudaStream_t stream);
+void patchify(bf16* out, const bf16* pixels, int64_t N, int64_t C, int64_t S, int p, cudaStream_t stream);
+void space_to_depth(bf16* out, const bf16* x, int64_t F, int64_t H, int64_t W, int64_t C, int p,
+                    cudaStream_t stream);
+void pad_grid(bf16* out, const bf16* x, int64_t F, int64_t H, int64_t W, int64_t C, int bottom, int right,
+              cudaStream_t stream);
+void resize_bilinear(bf16* out, const bf16* x, int64_t F, int64_t H, int64_t W, int64_t C, int oh, int ow,
+                     cudaStream_t stream);
+void repeat_kv(bf16* out, const bf16* v, int64_t T, int64_t KV, int64_t H, int64_t hd, cudaStream_t stream);
+
+// --- attention.cu: q[Tq, H, hd], k/v[Tk, KV, hd] -> out[Tq, H, hd] (AttentionParams semantics).
+struct AttentionArgs {
+    const bf16* q = nullptr;
+    const bf16* k = nullptr;
+    const bf16* v = nullptr;
+    bf16* out = nullptr;
+    int64_t Tq = 0, Tk = 0;
+    int H = 0, KV = 0, hd = 0;
+    float scale = 1.0f, softcap = 0.0f;
+    bool causal = false;
+    int window = 0;
+    int64_t q_pos0 = 0;
+};
+constexpr int kAttentionMaxHeadDim = 256;
+// How many slices the keys are split into (1: no split-K) on a GPU with `sm_count` SMs,
+// and the f32 workspace those slices need.
+int attention_splits(const AttentionArgs& a, int sm_count);
+size_t attention_workspace_bytes(const AttentionArgs& a, int splits);
+void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t stream);
+
+}  // namespace vidi::cuda

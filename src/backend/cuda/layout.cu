@@ -1,0 +1,176 @@
+// Gathers and re-layouts: one thread per output element (grid-stride), reading whatever
+// input element it maps to. These run once per frame or per layer and are memory-bound;
+// only transpose2d uses a shared-memory tile, since its naive form reads with a stride.
+#include <cuda_runtime.h>
+
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+
+namespace vidi::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+#define VIDI_GRID_STRIDE(e, n) \
+    for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < (n); e += int64_t(gridDim.x) * blockDim.x)
+
+__global__ void embed_kernel(bf16* out, const bf16* table, const int32_t* ids, int64_t T, int64_t D) {
+    VIDI_GRID_STRIDE(e, T * D) {
+        const int64_t t = e / D, d = e % D;
+        out[e] = table[int64_t(ids[t]) * D + d];
+    }
+}
+
+// 32×32 tile through shared memory (+1 column against bank conflicts): reads and writes
+// are both coalesced.
+template <class T>
+__global__ void transpose_kernel(T* out, const T* in, int64_t A, int64_t B) {
+    __shared__ T tile[32][33];
+    const int64_t a0 = int64_t(blockIdx.y) * 32, b0 = int64_t(blockIdx.x) * 32;
+    for (int r = threadIdx.y; r < 32; r += blockDim.y) {
+        const int64_t a = a0 + r, b = b0 + threadIdx.x;
+        if (a < A && b < B) tile[r][threadIdx.x] = in[a * B + b];
+    }
+    __syncthreads();
+    for (int r = threadIdx.y; r < 32; r += blockDim.y) {
+        const int64_t b = b0 + r, a = a0 + threadIdx.x;
+        if (a < A && b < B) out[b * A + a] = tile[threadIdx.x][r];
+    }
+}
+
+__global__ void im2col_kernel(bf16* out, const bf16* x, int64_t T, int64_t C, int k, int stride, int pad,
+                              int64_t T_out) {
+    const int64_t width = C * k;
+    VIDI_GRID_STRIDE(e, T_out * width) {
+        const int64_t t = e / width, ck = e % width, c = ck / k, j = ck % k;
+        const int64_t src = t * stride + j - pad;
+        out[e] = (src >= 0 && src < T) ? x[src * C + c] : __float2bfloat16_rn(0.0f);
+    }
+}
+
+__global__ void patchify_kernel(bf16* out, const bf16* px, int64_t N, int64_t C, int64_t S, int p) {
+    const int64_t g = S / p, width = C * p * p, per_image = g * g * width;
+    VIDI_GRID_STRIDE(e, N * per_image) {
+        const int64_t n = e / per_image, rem = e % per_image, patch = rem / width, f = rem % width;
+        const int64_t py = patch / g, pxi = patch % g, c = f / (p * p), ky = (f / p) % p, kx = f % p;
+        out[e] = px[((n * C + c) * S + py * p + ky) * S + pxi * p + kx];
+    }
+}
+
+__global__ void space_to_depth_kernel(bf16* out, const bf16* x, int64_t F, int64_t H, int64_t W, int64_t C, int p) {
+    const int64_t oh = H / p, ow = W / p, width = C * p * p;
+    VIDI_GRID_STRIDE(e, F * oh * ow * width) {
+        const int64_t f = e % width, cell = e / width;
+        const int64_t ox = cell % ow, oy = (cell / ow) % oh, fr = cell / (ow * oh);
+        const int64_t c = f / (p * p), dy = (f / p) % p, dx = f % p;
+        out[e] = x[((fr * H + oy * p + dy) * W + ox * p + dx) * C + c];
+    }
+}
+
+__global__ void pad_grid_kernel(bf16* out, const bf16* x, int64_t F, int64_t H, int64_t W, int64_t C, int64_t OH,
+                                int64_t OW) {
+    VIDI_GRID_STRIDE(e, F * OH * OW * C) {
+        const int64_t c = e % C, cell = e / C, ox = cell % OW, oy = (cell / OW) % OH, f = cell / (OW * OH);
+        out[e] = (oy < H && ox < W) ? x[((f * H + oy) * W + ox) * C + c] : __float2bfloat16_rn(0.0f);
+    }
+}
+
+// PyTorch's source index for align_corners=false: (dst + 0.5)·in/out − 0.5, clamped at 0.
+__device__ inline void source_index(int64_t dst, int64_t in, float scale, int64_t& i0, int64_t& i1, float& frac) {
+    const float src = fmaxf((static_cast<float>(dst) + 0.5f) * scale - 0.5f, 0.0f);
+    i0 = min(static_cast<int64_t>(src), in - 1);
+    i1 = min(i0 + 1, in - 1);
+    frac = src - static_cast<float>(i0);
+}
+
+__global__ void resize_bilinear_kernel(bf16* out, const bf16* x, int64_t F, int64_t H, int64_t W, int64_t C, int oh,
+                                       int ow) {
+    const float sy = static_cast<float>(H) / oh, sx = static_cast<float>(W) / ow;
+    VIDI_GRID_STRIDE(e, F * oh * ow * C) {
+        const int64_t c = e % C, cell = e / C, ox = cell % ow, oy = (cell / ow) % oh, f = cell / (int64_t(ow) * oh);
+        int64_t y0, y1, x0, x1;
+        float ly, lx;
+        source_index(oy, H, sy, y0, y1, ly);
+        source_index(ox, W, sx, x0, x1, lx);
+        const bf16* img = x + f * H * W * C + c;
+        auto at = [&](int64_t yy, int64_t xx) { return __bfloat162float(img[(yy * W + xx) * C]); };
+        const float top = (1.0f - lx) * at(y0, x0) + lx * at(y0, x1);
+        const float bottom = (1.0f - lx) * at(y1, x0) + lx * at(y1, x1);
+        out[e] = __float2bfloat16_rn((1.0f - ly) * top + ly * bottom);
+    }
+}
+
+__global__ void repeat_kv_kernel(bf16* out, const bf16* v, int64_t T, int64_t KV, int64_t H, int64_t hd) {
+    const int64_t group = H / KV;
+    VIDI_GRID_STRIDE(e, T * H * hd) {
+        const int64_t d = e % hd, h = (e / hd) % H, t = e / (hd * H);
+        out[e] = v[(t * KV + h / group) * hd + d];
+    }
+}
+
+}  // namespace
+
+void embed(bf16* out, const bf16* table, const int32_t* ids, int64_t T, int64_t D, cudaStream_t stream) {
+    if (T * D == 0) return;
+    embed_kernel<<<grid_for(T * D, kThreads), kThreads, 0, stream>>>(out, table, ids, T, D);
+    VIDI_CUDA_CHECK_LAUNCH("embed");
+}
+
+void transpose2d(void* out, const void* in, int64_t A, int64_t B, size_t elem_size, cudaStream_t stream) {
+    if (A * B == 0) return;
+    const dim3 block(32, 8), grid(static_cast<unsigned>((B + 31) / 32), static_cast<unsigned>((A + 31) / 32));
+    if (elem_size == 2)
+        transpose_kernel<<<grid, block, 0, stream>>>(static_cast<uint16_t*>(out), static_cast<const uint16_t*>(in), A, B);
+    else
+        transpose_kernel<<<grid, block, 0, stream>>>(static_cast<uint32_t*>(out), static_cast<const uint32_t*>(in), A, B);
+    VIDI_CUDA_CHECK_LAUNCH("transpose2d");
+}
+
+void im2col_1d(bf16* out, const bf16* x, int64_t T, int64_t C, int k, int stride, int pad, int64_t T_out,
+               cudaStream_t stream) {
+    const int64_t n = T_out * C * k;
+    if (n == 0) return;
+    im2col_kernel<<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, x, T, C, k, stride, pad, T_out);
+    VIDI_CUDA_CHECK_LAUNCH("im2col_1d");
+}
+
+void patchify(bf16* out, const bf16* pixels, int64_t N, int64_t C, int64_t S, int p, cudaStream_t stream) {
+    const int64_t n = N * C * S * S;
+    if (n == 0) return;
+    patchify_kernel<<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, pixels, N, C, S, p);
+    VIDI_CUDA_CHECK_LAUNCH("patchify");
+}
+
+void space_to_depth(bf16* out, const bf16* x, int64_t F, int64_t H, int64_t W, int64_t C, int p,
+                    cudaStream_t stream) {
+    const int64_t n = F * H * W * C;
+    if (n == 0) return;
+    space_to_depth_kernel<<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, x, F, H, W, C, p);
+    VIDI_CUDA_CHECK_LAUNCH("space_to_depth");
+}
+
+void pad_grid(bf16* out, const bf16* x, int64_t F, int64_t H, int64_t W, int64_t C, int bottom, int right,
+              cudaStream_t stream) {
+    const int64_t OH = H + bottom, OW = W + right, n = F * OH * OW * C;
+    if (n == 0) return;
+    pad_grid_kernel<<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, x, F, H, W, C, OH, OW);
+    VIDI_CUDA_CHECK_LAUNCH("pad_grid");
+}
+
+void resize_bilinear(bf16* out, const bf16* x, int64_t F, int64_t H, int64_t W, int64_t C, int oh, int ow,
+                     cudaStream_t stream) {
+    const int64_t n = F * int64_t(oh) * ow * C;
+    if (n == 0) return;
+    resize_bilinear_kernel<<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, x, F, H, W, C, oh, ow);
+    VIDI_CUDA_CHECK_LAUNCH("resize_bilinear");
+}
+
+void repeat_kv(bf16* out, const bf16* v, int64_t T, int64_t KV, int64_t H, int64_t hd, cudaStream_t stream) {
+    const int64_t n = T * H * hd;
+    if (n == 0) return;
+    repeat_kv_kernel<<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, v, T, KV, H, hd);
+    VIDI_CUDA_CHECK_LAUNCH("repeat_kv");
+}
+
+}  // namespace vidi::cuda
