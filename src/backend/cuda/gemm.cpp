@@ -5,10 +5,12 @@
 namespace vidi::cuda {
 namespace {
 
-int alignment(const void* p) {
+// The alignment (bytes, at most 256) every row of a matrix starts on: that of its base
+// pointer and of its row pitch. cuBLASLt needs it to rule out vectorised kernels.
+int alignment(const void* p, int64_t row_bytes) {
     const auto v = reinterpret_cast<uintptr_t>(p);
     int a = 256;
-    while (a > 1 && v % a) a /= 2;
+    while (a > 1 && (v % a || row_bytes % a)) a /= 2;
     return a;
 }
 
@@ -63,7 +65,8 @@ void Gemm::linear(bf16* y, const bf16* x, const bf16* w, const bf16* bias, int64
     }
     Layout a(K, N, K), b(K, M, K), d(N, M, N);
 
-    const Key key{M, N, K, bias != nullptr, alignment(x), alignment(w), alignment(y), bias ? alignment(bias) : 256};
+    const Key key{M, N, K, bias != nullptr, alignment(x, K * 2), alignment(w, K * 2), alignment(y, N * 2),
+                  bias ? alignment(bias, 256) : 256};
     auto it = algos_.find(key);
     if (it == algos_.end()) {
         Preference pref;

@@ -1,0 +1,167 @@
+// Micro-benchmarks of the CUDA backend on one GPU: the two ceilings (device-to-device
+// copy bandwidth, cuBLASLt bf16 GEMM rate) and the backend's own attention and norm
+// kernels at the model's sizes. Timed with CUDA events on the backend's stream: warm-up,
+// then the median over several repeats. Inputs are random (never zeros).
+//
+//   cuda_micro            all benchmarks
+//   cuda_micro quick      fewer repeats
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_check.h"
+
+using vidi::AttentionParams;
+using vidi::DType;
+using vidi::Shape;
+using vidi::Tensor;
+using vidi::cuda::CudaBackend;
+
+namespace {
+
+int g_repeats = 7;
+
+// Random bf16-convertible data in [-1, 1) from a fast generator (the values only need to
+// be non-trivial, not statistically perfect).
+Tensor random_device(CudaBackend& be, const Shape& shape) {
+    Tensor h = Tensor::empty(shape, DType::f32);
+    float* p = h.data<float>();
+    uint64_t s = 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(h.numel());
+    for (int64_t i = 0; i < h.numel(); ++i) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        p[i] = static_cast<float>(static_cast<int64_t>(s >> 40) - (int64_t(1) << 23)) / float(int64_t(1) << 23);
+    }
+    return be.upload(h);
+}
+
+// Median milliseconds of one call of f, over g_repeats timings of `iters` calls each.
+double time_ms(CudaBackend& be, int iters, const std::function<void()>& f) {
+    for (int i = 0; i < 2; ++i) f();
+    cudaEvent_t start, stop;
+    VIDI_CUDA_CHECK(cudaEventCreate(&start));
+    VIDI_CUDA_CHECK(cudaEventCreate(&stop));
+    std::vector<double> ms;
+    for (int r = 0; r < g_repeats; ++r) {
+        VIDI_CUDA_CHECK(cudaEventRecord(start, be.stream()));
+        for (int i = 0; i < iters; ++i) f();
+        VIDI_CUDA_CHECK(cudaEventRecord(stop, be.stream()));
+        VIDI_CUDA_CHECK(cudaEventSynchronize(stop));
+        float t = 0;
+        VIDI_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
+        ms.push_back(double(t) / iters);
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    std::sort(ms.begin(), ms.end());
+    return ms[ms.size() / 2];
+}
+
+void row(const std::string& what, double ms, const std::string& rate) {
+    std::printf("| %-58s | %9.3f | %-22s |\n", what.c_str(), ms, rate.c_str());
+    std::fflush(stdout);
+}
+
+std::string fmt(double v, const char* unit) {
+    char b[64];
+    std::snprintf(b, sizeof b, "%.1f %s", v, unit);
+    return b;
+}
+
+void bench_copy(CudaBackend& be) {
+    const int64_t n = int64_t(1) << 30;  // 1 GiB of u8 each way
+    Tensor a = be.empty({n}, DType::u8), b = be.empty({n}, DType::u8);
+    VIDI_CUDA_CHECK(cudaMemsetAsync(a.raw(), 0x5A, n, be.stream()));
+    const double ms = time_ms(be, 10, [&] { be.copy_(b, a); });
+    row("device-to-device copy, 1 GiB (read + write counted)", ms, fmt(2.0 * n / (ms * 1e-3) / 1e9, "GB/s"));
+}
+
+void bench_linear(CudaBackend& be, int64_t M, int64_t N, int64_t K) {
+    const Tensor x = random_device(be, {M, K}), w = random_device(be, {N, K});
+    const double ms = time_ms(be, 10, [&] { be.linear(x, w); });
+    row(vidi::cat("linear bf16 M=", M, " N=", N, " K=", K), ms, fmt(2.0 * M * N * K / (ms * 1e-3) / 1e12, "TFLOP/s"));
+}
+
+// FLOPs of the visible score and P·V products (2·hd each per visible (query, key) pair).
+double attention_flops(int64_t Tq, int64_t Tk, int H, int hd, const AttentionParams& p) {
+    double pairs = 0;
+    for (int64_t i = 0; i < Tq; ++i) {
+        const int64_t pos = p.q_pos0 + i;
+        int64_t hi = p.causal ? std::min(Tk - 1, pos) : Tk - 1;
+        int64_t lo = p.window > 0 ? std::max<int64_t>(0, pos - p.window) : 0;
+        if (hi >= lo) pairs += double(hi - lo + 1);
+    }
+    return pairs * H * 4.0 * hd;
+}
+
+void bench_attention(CudaBackend& be, const std::string& what, int64_t Tq, int64_t Tk, int H, int KV, int hd,
+                     const AttentionParams& p, int iters) {
+    const Tensor q = random_device(be, {Tq, H, hd}), k = random_device(be, {Tk, KV, hd}),
+                 v = random_device(be, {Tk, KV, hd});
+    const double ms = time_ms(be, iters, [&] { be.attention(q, k, v, p); });
+    const double kv_gb = 2.0 * Tk * KV * hd * 2 / 1e9;
+    row(what, ms,
+        fmt(attention_flops(Tq, Tk, H, hd, p) / (ms * 1e-3) / 1e12, "TFLOP/s") + ", " +
+            fmt(kv_gb / (ms * 1e-3), "GB/s K+V"));
+}
+
+void bench_rms_norm(CudaBackend& be, int64_t rows, int64_t D) {
+    const Tensor x = random_device(be, {rows, D}), w = random_device(be, {D});
+    const double ms = time_ms(be, 20, [&] { be.rms_norm(x, w, 1e-6f, vidi::NormWeight::one_plus); });
+    row(vidi::cat("rms_norm (1+w) rows=", rows, " D=", D), ms, fmt(2.0 * rows * D * 2 / (ms * 1e-3) / 1e9, "GB/s"));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        if (argc > 1 && std::strcmp(argv[1], "quick") == 0) g_repeats = 3;
+        CudaBackend be(0);
+        std::printf("%s, %d SMs\n\n", be.name().c_str(), be.sm_count());
+        std::printf("| %-58s | %9s | %-22s |\n|%s|%s|%s|\n", "benchmark", "ms", "rate", std::string(60, '-').c_str(),
+                    std::string(11, '-').c_str(), std::string(24, '-').c_str());
+        bench_copy(be);
+        bench_linear(be, 8192, 8192, 8192);
+        bench_linear(be, 8192, 3584, 3584);
+        bench_linear(be, 8192, 14336, 3584);
+        bench_linear(be, 8192, 3584, 14336);
+        bench_linear(be, 729 * 8, 4304, 1152);
+        bench_linear(be, 1, 3584, 14336);
+        bench_rms_norm(be, 8192, 3584);
+
+        AttentionParams prefill;
+        prefill.scale = 1.0f / 16.0f;
+        prefill.softcap = 50.0f;
+        prefill.causal = true;
+        prefill.window = 4096;
+        bench_attention(be, "attn prefill T=4096 H16/KV8 hd256 causal+window4096", 4096, 4096, 16, 8, 256, prefill, 3);
+        prefill.window = 1024;
+        bench_attention(be, "attn prefill T=4096 H16/KV8 hd256 causal+window1024", 4096, 4096, 16, 8, 256, prefill, 3);
+        AttentionParams cross;
+        cross.scale = 1.0f / 16.0f;
+        cross.softcap = 50.0f;
+        bench_attention(be, "attn cross Tq=32 Tk=60000 H16/KV8 hd256", 32, 60000, 16, 8, 256, cross, 5);
+        bench_attention(be, "attn cross Tq=8 Tk=50000 H16/KV8 hd256", 8, 50000, 16, 8, 256, cross, 5);
+        AttentionParams decode = prefill;
+        decode.window = 0;
+        decode.q_pos0 = 7999;
+        bench_attention(be, "attn decode Tq=1 Tk=8000 H16/KV8 hd256", 1, 8000, 16, 8, 256, decode, 20);
+        AttentionParams bidir;
+        bidir.scale = 1.0f / std::sqrt(72.0f);
+        bench_attention(be, "attn SigLIP T=729 H16 hd72 (one frame)", 729, 729, 16, 16, 72, bidir, 10);
+        bidir.scale = 0.125f;
+        bench_attention(be, "attn Whisper T=1500 H20 hd64", 1500, 1500, 20, 20, 64, bidir, 10);
+        return 0;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "cuda_micro: %s\n", e.what());
+        return 1;
+    }
+}

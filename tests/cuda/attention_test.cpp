@@ -1,0 +1,180 @@
+// Attention against a double-precision reference: every mask combination on small sizes
+// (both the one-pass and the split-K path), a prefill with several row blocks, and a
+// large cross-attention of few queries over 50k keys.
+#include <cmath>
+
+#include "backend/cuda/kernels.h"
+#include "cuda_test_util.h"
+
+namespace vidi::cuda::test {
+namespace {
+
+struct Dims {
+    int64_t Tq, Tk;
+    int H, KV, hd;
+};
+
+// out[i, h, :] = softmax_j(cap(scale · q·k)) · v over visible keys; zeros when none is.
+std::vector<double> reference(const Tensor& q, const Tensor& k, const Tensor& v, const Dims& d,
+                              const AttentionParams& p) {
+    const float* qp = q.data<float>();
+    const float* kp = k.data<float>();
+    const float* vp = v.data<float>();
+    const int G = d.H / d.KV;
+    std::vector<double> out(static_cast<size_t>(d.Tq * d.H * d.hd), 0.0);
+    std::vector<double> s(static_cast<size_t>(d.Tk));
+    for (int64_t i = 0; i < d.Tq; ++i) {
+        const int64_t pos = p.q_pos0 + i;
+        for (int h = 0; h < d.H; ++h) {
+            const int g = h / G;
+            const float* qr = qp + (i * d.H + h) * d.hd;
+            double mx = -INFINITY;
+            for (int64_t j = 0; j < d.Tk; ++j) {
+                const bool vis = (!p.causal || j <= pos) && (p.window <= 0 || pos - j <= p.window);
+                if (!vis) {
+                    s[j] = -INFINITY;
+                    continue;
+                }
+                const float* kr = kp + (j * d.KV + g) * d.hd;
+                double dot = 0;
+                for (int e = 0; e < d.hd; ++e) dot += double(qr[e]) * kr[e];
+                dot *= p.scale;
+                if (p.softcap > 0) dot = p.softcap * std::tanh(dot / p.softcap);
+                s[j] = dot;
+                mx = std::max(mx, dot);
+            }
+            if (mx == -INFINITY) continue;
+            double sum = 0;
+            double* o = out.data() + (i * d.H + h) * d.hd;
+            for (int64_t j = 0; j < d.Tk; ++j) {
+                if (s[j] == -INFINITY) continue;
+                const double w = std::exp(s[j] - mx);
+                sum += w;
+                const float* vr = vp + (j * d.KV + g) * d.hd;
+                for (int e = 0; e < d.hd; ++e) o[e] += w * vr[e];
+            }
+            for (int e = 0; e < d.hd; ++e) o[e] /= sum;
+        }
+    }
+    return out;
+}
+
+std::string describe(const Dims& d, const AttentionParams& p) {
+    return cat("Tq=", d.Tq, " Tk=", d.Tk, " H=", d.H, " KV=", d.KV, " hd=", d.hd, " causal=", p.causal,
+               " window=", p.window, " q_pos0=", p.q_pos0, " softcap=", p.softcap);
+}
+
+// Runs one case; returns the relative error.
+double check(const Dims& d, const AttentionParams& p, float range = 1.0f, double tol = kBf16Tol) {
+    const Tensor q = random_host({d.Tq, d.H, d.hd}, -range, range);
+    const Tensor k = random_host({d.Tk, d.KV, d.hd}, -range, range);
+    const Tensor v = random_host({d.Tk, d.KV, d.hd});
+    const Tensor out = backend().attention(dev(q), dev(k), dev(v), p);
+    EXPECT_EQ(out.shape(), (Shape{d.Tq, d.H, d.hd}));
+    return expect_close(out, reference(q, k, v, d, p), tol, describe(d, p));
+}
+
+int splits_for(const Dims& d, const AttentionParams& p) {
+    AttentionArgs a;
+    a.Tq = d.Tq;
+    a.Tk = d.Tk;
+    a.H = d.H;
+    a.KV = d.KV;
+    a.hd = d.hd;
+    a.causal = p.causal;
+    a.window = p.window;
+    a.q_pos0 = p.q_pos0;
+    return attention_splits(a, backend().sm_count());
+}
+
+TEST(CudaAttention, EveryMaskCombinationOnSmallSizes) {
+    const int64_t Tk = 45;
+    int cases = 0;
+    for (int hd : {64, 72, 128, 256})
+        for (auto [H, KV] : {std::pair<int, int>{2, 2}, {4, 2}, {3, 1}})
+            for (int64_t Tq : {1, 5, 19})
+                for (int64_t q_pos0 : {int64_t(0), int64_t(7), Tk - Tq})
+                    for (bool causal : {false, true})
+                        for (int window : {0, 1, 4, 30})
+                            for (float softcap : {0.0f, 3.0f}) {
+                                AttentionParams p;
+                                p.scale = 1.0f / std::sqrt(float(hd)) * 4.0f;  // peaked softmax
+                                p.softcap = softcap;
+                                p.causal = causal;
+                                p.window = window;
+                                p.q_pos0 = q_pos0;
+                                check({Tq, Tk, H, KV, hd}, p);
+                                ++cases;
+                                if (::testing::Test::HasFailure()) return;  // first failure is enough
+                            }
+    EXPECT_EQ(cases, 4 * 3 * 3 * 3 * 2 * 4 * 2);
+}
+
+TEST(CudaAttention, SplitKMatchesReference) {
+    for (int64_t Tk : {1000, 5003})
+        for (int64_t Tq : {1, 3})
+            for (int mask = 0; mask < 3; ++mask) {
+                const Dims d{Tq, Tk, 8, 2, 128};
+                AttentionParams p;
+                p.scale = 0.25f;
+                p.softcap = 50.0f;
+                p.causal = mask > 0;
+                p.window = mask == 2 ? 700 : 0;
+                p.q_pos0 = mask > 0 ? Tk - Tq : 0;
+                EXPECT_GT(splits_for(d, p), 1) << describe(d, p);
+                check(d, p, 2.0f);
+            }
+}
+
+TEST(CudaAttention, DecodeAtEveryHeadDim) {
+    for (int hd : {64, 72, 128, 256}) {
+        AttentionParams p;
+        p.scale = 1.0f / std::sqrt(float(hd));
+        p.causal = true;
+        p.q_pos0 = 2999;
+        check({1, 3000, 16, 8, hd}, p, 2.0f);
+    }
+}
+
+TEST(CudaAttention, PrefillCausalSlidingWindow) {
+    AttentionParams p;
+    p.scale = 1.0f / 16.0f;
+    p.softcap = 50.0f;
+    p.causal = true;
+    p.window = 64;
+    check({300, 300, 4, 2, 256}, p, 2.0f);
+    p.window = 0;
+    check({257, 257, 8, 8, 64}, p, 2.0f);
+    AttentionParams bidir;  // SigLIP-like: no mask
+    bidir.scale = 1.0f / std::sqrt(72.0f);
+    check({729, 729, 2, 2, 72}, bidir, 2.0f);
+}
+
+TEST(CudaAttention, NoKeysGiveZeros) {
+    AttentionParams p;
+    const Tensor q = dev(random_host({3, 2, 64}));
+    const Tensor k = backend().empty({0, 2, 64}, DType::bf16);
+    expect_equal(backend().attention(q, k, k, p), std::vector<double>(3 * 2 * 64, 0.0), "attention with Tk=0");
+}
+
+TEST(CudaAttention, LargeCrossAttention) {
+    const Dims d{8, 50000, 16, 8, 256};
+    AttentionParams p;
+    p.scale = 1.0f / 16.0f;
+    p.softcap = 50.0f;
+    EXPECT_GT(splits_for(d, p), 1);
+    check(d, p, 2.0f);
+}
+
+TEST(CudaAttention, BadShapesAreErrors) {
+    AttentionParams p;
+    const Tensor q = dev(random_host({2, 4, 64})), k = dev(random_host({5, 3, 64}));
+    EXPECT_THROW(backend().attention(q, k, k, p), Error);  // 4 heads, 3 KV heads
+    const Tensor q12 = dev(random_host({2, 2, 12})), k12 = dev(random_host({5, 2, 12}));
+    EXPECT_THROW(backend().attention(q12, k12, k12, p), Error);  // hd not a multiple of 8
+    const Tensor q512 = dev(random_host({1, 1, 512})), k512 = dev(random_host({2, 1, 512}));
+    EXPECT_THROW(backend().attention(q512, k512, k512, p), Error);
+}
+
+}  // namespace
+}  // namespace vidi::cuda::test

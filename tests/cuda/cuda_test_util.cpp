@@ -1,0 +1,70 @@
+#include "cuda_test_util.h"
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+
+namespace vidi::cuda::test {
+
+CudaBackend& backend() {
+    static std::unique_ptr<CudaBackend> be = [] {
+        auto b = std::make_unique<CudaBackend>(0);
+        b->set_poison_new_tensors(true);
+        std::fprintf(stderr, "[cuda tests] %s\n", b->name().c_str());
+        return b;
+    }();
+    return *be;
+}
+
+std::mt19937& rng() {
+    static std::mt19937 gen = [] {
+        const unsigned seed = std::random_device{}();
+        std::fprintf(stderr, "[cuda tests] random seed %u\n", seed);
+        return std::mt19937(seed);
+    }();
+    return gen;
+}
+
+Tensor random_host(const Shape& shape, float lo, float hi) {
+    Tensor t = Tensor::empty(shape, DType::f32);
+    std::uniform_real_distribution<float> dist(lo, hi);
+    float* p = t.data<float>();
+    for (int64_t i = 0; i < t.numel(); ++i) p[i] = bf16_to_f32(f32_to_bf16(dist(rng())));
+    return t;
+}
+
+std::vector<double> as_doubles(const Tensor& host) {
+    const std::vector<float> f = host.to_f32_vector();
+    return std::vector<double>(f.begin(), f.end());
+}
+
+Tensor dev(const Tensor& host) { return backend().upload(host); }
+
+double expect_close(const Tensor& got, const std::vector<double>& ref, double tol, const std::string& what) {
+    const Tensor host = backend().to_host(got);
+    EXPECT_EQ(host.numel(), static_cast<int64_t>(ref.size())) << what;
+    if (host.numel() != static_cast<int64_t>(ref.size())) return INFINITY;
+    const float* g = host.data<float>();
+    double diff = 0, norm = 0;
+    int64_t bad = -1;
+    for (size_t i = 0; i < ref.size(); ++i) {
+        if (!std::isfinite(g[i]) && bad < 0) bad = static_cast<int64_t>(i);
+        diff += (g[i] - ref[i]) * (g[i] - ref[i]);
+        norm += ref[i] * ref[i];
+    }
+    EXPECT_LT(bad, 0) << what << ": element " << bad << " is " << (bad >= 0 ? g[bad] : 0.0f)
+                      << " (unwritten or overflow)";
+    const double rel = norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
+    EXPECT_LE(rel, tol) << what << ": relative error " << rel;
+    return rel;
+}
+
+void expect_equal(const Tensor& got, const std::vector<double>& ref, const std::string& what) {
+    const Tensor host = backend().to_host(got);
+    ASSERT_EQ(host.numel(), static_cast<int64_t>(ref.size())) << what;
+    const float* g = host.data<float>();
+    for (size_t i = 0; i < ref.size(); ++i)
+        ASSERT_EQ(static_cast<double>(g[i]), ref[i]) << what << ": element " << i;
+}
+
+}  // namespace vidi::cuda::test
