@@ -44,8 +44,9 @@ Tensor CudaBackend::empty(const Shape& shape, DType dtype) {
     const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
     if (bytes == 0) return Tensor::wrap(nullptr, shape, dtype, Device::cuda, nullptr);
     std::shared_ptr<void> block = pool_->allocate(bytes, cat(dtype_name(dtype), shape_str(shape)));
-    if (poison_) VIDI_CUDA_CHECK(cudaMemsetAsync(block.get(), 0xFF, bytes, stream_));
-    return Tensor::wrap(block.get(), shape, dtype, Device::cuda, std::move(block));
+    void* data = block.get();  // before `block` is moved: argument order is unspecified
+    if (poison_) VIDI_CUDA_CHECK(cudaMemsetAsync(data, 0xFF, bytes, stream_));
+    return Tensor::wrap(data, shape, dtype, Device::cuda, std::move(block));
 }
 
 Tensor CudaBackend::to_device_raw(const Tensor& host) {
