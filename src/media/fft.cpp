@@ -6,6 +6,14 @@
 #include "vidi/error.h"
 
 namespace vidi::media {
+namespace {
+
+// Plain complex product: std::complex's operator* also handles inf/NaN (a slow libcall).
+inline std::complex<double> mul(std::complex<double> a, std::complex<double> b) {
+    return {a.real() * b.real() - a.imag() * b.imag(), a.real() * b.imag() + a.imag() * b.real()};
+}
+
+}  // namespace
 
 Fft::Fft(int n) : n_(n) {
     VIDI_CHECK(n > 0, "Fft: size ", n);
@@ -37,10 +45,10 @@ void Fft::recurse(const std::complex<double>* in, std::complex<double>* out, int
     const int root_step = n_ / n;  // roots_[j·root_step] = exp(-2πi·j/n)
     std::complex<double> t[5];
     for (int k = 0; k < m; ++k) {
-        for (int q = 0; q < p; ++q) t[q] = out[q * m + k] * roots_[(q * k % n) * root_step];
+        for (int q = 0; q < p; ++q) t[q] = mul(out[q * m + k], roots_[(q * k % n) * root_step]);
         for (int s = 0; s < p; ++s) {
             std::complex<double> acc = 0;
-            for (int q = 0; q < p; ++q) acc += t[q] * roots_[((q * s) % p) * (n_ / p)];
+            for (int q = 0; q < p; ++q) acc += mul(t[q], roots_[((q * s) % p) * (n_ / p)]);
             out[s * m + k] = acc;
         }
     }

@@ -175,6 +175,7 @@ FrameStream::FrameStream(const std::string& path, int image_size, int max_batch)
 FrameStream::~FrameStream() = default;
 
 const VideoInfo& FrameStream::info() const { return impl_->vx.info; }
+int64_t FrameStream::decoded_frames() const { return impl_->output_count; }
 int64_t FrameStream::total_frames() const { return static_cast<int64_t>(impl_->indices.size()); }
 
 bool FrameStream::next_rgb(Tensor& rgb, int64_t& sampled_position) {

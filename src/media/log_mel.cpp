@@ -13,6 +13,7 @@ namespace {
 
 constexpr int kBins = kNfft / 2 + 1;  // 201
 constexpr double kMaxHz = 8000.0;
+static_assert(kMelFrames % 2 == 0, "frames are transformed in pairs");
 
 // Slaney mel scale: linear below 1 kHz, logarithmic above.
 double hz_to_mel(double f) {
@@ -89,11 +90,7 @@ Tensor log_mel_piece(const float* samples, size_t n, int n_mels) {
     std::vector<std::complex<double>> in(kNfft), out(kNfft);
     std::vector<double> power(kBins);
     double peak = -INFINITY;
-    for (int t = 0; t < kMelFrames; ++t) {
-        const double* frame = &x[static_cast<size_t>(t) * kHop];
-        for (int i = 0; i < kNfft; ++i) in[i] = frame[i] * window[i];
-        fft.forward(in.data(), out.data());
-        for (int k = 0; k < kBins; ++k) power[k] = std::norm(out[k]);
+    auto add_frame = [&](int t) {
         for (int m = 0; m < n_mels; ++m) {
             const double* w = &filters.weights[static_cast<size_t>(m) * kBins];
             double e = 0.0;
@@ -102,6 +99,24 @@ Tensor log_mel_piece(const float* samples, size_t n, int n_mels) {
             logmel[static_cast<size_t>(m) * kMelFrames + t] = l;
             peak = std::max(peak, l);
         }
+    };
+    // Two real frames per complex FFT: frame a in the real part, b in the imaginary part;
+    // A[k] = (Z[k] + conj Z[-k]) / 2, B[k] = (Z[k] - conj Z[-k]) / 2i.
+    for (int t = 0; t < kMelFrames; t += 2) {
+        const double* fa = &x[static_cast<size_t>(t) * kHop];
+        const double* fb = fa + kHop;  // kMelFrames is even, so frame t + 1 always exists
+        for (int i = 0; i < kNfft; ++i) in[i] = {fa[i] * window[i], fb[i] * window[i]};
+        fft.forward(in.data(), out.data());
+        for (int k = 0; k < kBins; ++k) {
+            const std::complex<double> z = out[k], zc = std::conj(out[(kNfft - k) % kNfft]);
+            power[k] = std::norm(z + zc) * 0.25;
+        }
+        add_frame(t);
+        for (int k = 0; k < kBins; ++k) {
+            const std::complex<double> z = out[k], zc = std::conj(out[(kNfft - k) % kNfft]);
+            power[k] = std::norm(z - zc) * 0.25;
+        }
+        add_frame(t + 1);
     }
     Tensor mel = Tensor::empty({n_mels, kMelFrames}, DType::f32);
     float* dst = mel.data<float>();

@@ -51,6 +51,9 @@ public:
     // Fills the next batch; false at the end. sampled_positions are 0..F-1.
     bool next(Tensor& batch, std::vector<int64_t>& sampled_positions);
 
+    // Pictures the decoder produced so far (unsampled non-reference frames are skipped).
+    int64_t decoded_frames() const;
+
     // The same frames before resizing: packed RGB24 [h, w, 3] u8, one per call (tests, tools).
     bool next_rgb(Tensor& rgb, int64_t& sampled_position);
 

@@ -1,0 +1,87 @@
+// Times the media front end on one file: every sampled frame decoded, resized to
+// image_size and normalised (FrameStream), and the audio's Whisper log-mel
+// (load_audio_features), the two run concurrently as the engine does.
+// Usage: media_front_bench VIDEO [--image-size 384] [--sequential] [--mel-piece-only]
+// Prints one JSON line. bench/media_bench.sh compares it with the ffmpeg CLI.
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "media/media.h"
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace vidi::media;
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: %s VIDEO [--image-size N] [--sequential] [--mel-piece-only]\n", argv[0]);
+        return 2;
+    }
+    const std::string path = argv[1];
+    int image_size = 384;
+    bool sequential = false, mel_only = false;
+    for (int i = 2; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--image-size") && i + 1 < argc) image_size = std::atoi(argv[++i]);
+        else if (!std::strcmp(argv[i], "--sequential")) sequential = true;
+        else if (!std::strcmp(argv[i], "--mel-piece-only")) mel_only = true;
+    }
+    try {
+        if (mel_only) {  // one 30 s piece of a decoded file, repeated
+            std::vector<int16_t> s16 = decode_audio_mono16k(path);
+            std::vector<float> piece(kPieceSamples, 0.0f);
+            for (size_t i = 0; i < piece.size() && i < s16.size(); ++i) piece[i] = s16[i] / 32768.0f;
+            const auto t0 = std::chrono::steady_clock::now();
+            for (int r = 0; r < 5; ++r) log_mel_piece(piece.data(), piece.size(), 128);
+            std::printf("{\"mel_piece_s\": %.4f}\n", seconds_since(t0) / 5);
+            return 0;
+        }
+        const auto t0 = std::chrono::steady_clock::now();
+        AudioFeatures audio;
+        double audio_s = 0;
+        auto run_audio = [&] {
+            const auto ta = std::chrono::steady_clock::now();
+            audio = load_audio_features(path, 128);
+            audio_s = seconds_since(ta);
+        };
+        std::thread audio_thread;
+        if (!sequential) audio_thread = std::thread(run_audio);
+        const auto tv = std::chrono::steady_clock::now();
+        FrameStream stream(path, image_size, 16);
+        vidi::Tensor batch;
+        std::vector<int64_t> pos;
+        int64_t frames = 0;
+        double checksum = 0;
+        while (stream.next(batch, pos)) {
+            frames += batch.dim(0);
+            checksum += batch.data<float>()[batch.numel() / 2];
+        }
+        const double video_s = seconds_since(tv);
+        if (sequential) run_audio();
+        else audio_thread.join();
+        const double total_s = seconds_since(t0);
+        const VideoInfo& info = stream.info();
+        std::printf(
+            "{\"file\": \"%s\", \"duration_s\": %.3f, \"width\": %d, \"height\": %d, \"frame_count\": %lld, "
+            "\"sampled_frames\": %lld, \"decoded_frames\": %lld, \"mel_shape\": [%lld, %lld, %lld], \"mel_frames\": %lld, "
+            "\"video_s\": %.3f, \"audio_s\": %.3f, \"wall_s\": %.3f, \"checksum\": %.6f}\n",
+            path.c_str(), info.duration, info.width, info.height, static_cast<long long>(info.frame_count),
+            static_cast<long long>(frames), static_cast<long long>(stream.decoded_frames()),
+            static_cast<long long>(audio.present ? audio.mel.dim(0) : 0),
+            static_cast<long long>(audio.present ? audio.mel.dim(1) : 0),
+            static_cast<long long>(audio.present ? audio.mel.dim(2) : 0), static_cast<long long>(audio.mel_frames),
+            video_s, audio_s, total_s, checksum);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "media_front_bench: error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
