@@ -12,7 +12,12 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", "vidi 0.1.0");
     std::vector<std::pair<CLI::App*, vidi::app::Runner>> commands;
-    auto add = [&](vidi::app::Runner r) { commands.emplace_back(app.get_subcommands().back(), std::move(r)); };
+    // get_subcommands() without a filter lists only the parsed ones; the filter lists all.
+    auto add = [&](vidi::app::Runner r) {
+        commands.emplace_back(app.get_subcommands([](CLI::App*) { return true; }).back(), std::move(r));
+    };
+    add(vidi::app::add_inspect(app));
+    add(vidi::app::add_make_checkpoint(app));
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -108,9 +108,6 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
             if (!off.is_array() || off.size() != 2) fail("data_offsets is not a pair");
             uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
             if (b > e) fail("data_offsets begin ", b, " > end ", e);
-            if (e > data_size)
-                fail("data ends at byte ", e, " but the data section has ", data_size,
-                     " bytes (truncated file?)");
             ti.offset = b;
             ti.nbytes = e - b;
         } catch (const Error& err) {
@@ -118,6 +115,9 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
         } catch (const json::exception& err) {
             fail(path, ": tensor '", name, "': malformed header entry (", err.what(), ")");
         }
+        if (ti.offset + ti.nbytes > data_size)
+            fail(path, ": truncated file: tensor '", name, "' needs data up to byte ", ti.offset + ti.nbytes,
+                 " but the data section has only ", data_size, " bytes");
         size_t expect = static_cast<size_t>(shape_numel(ti.shape)) * dtype_size(ti.dtype);
         if (expect != ti.nbytes)
             fail(path, ": tensor '", name, "': ", ti.nbytes, " bytes stored but shape ", shape_str(ti.shape),

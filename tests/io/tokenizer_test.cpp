@@ -1,0 +1,124 @@
+// The SentencePiece tokenizer against the golden prompt ids, and the Gemma-style model
+// that make-checkpoint builds.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "io/json_file.h"
+#include "io/tokenizer.h"
+#include "support/test_support.h"
+
+using namespace vidi;
+using io::Tokenizer;
+using testing::HasSubstr;
+
+namespace {
+
+Tokenizer golden_tokenizer() { return Tokenizer::load(test::tiny_model_dir() + "/tokenizer.model"); }
+
+std::vector<int32_t> concat(std::vector<int32_t> a, const std::vector<int32_t>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
+
+// SPEC.md §5: the chat string is split at <image>; each half is tokenised on its own.
+std::vector<int32_t> media_prompt_ids(const Tokenizer& tok, const std::string& text) {
+    return concat(concat({tok.bos_id()}, tok.encode("<start_of_turn>user\n")),
+                  tok.encode("\n" + text + "<end_of_turn>\n<start_of_turn>model\n"));
+}
+
+std::vector<int32_t> ids_of(const nlohmann::json& j) { return j.get<std::vector<int32_t>>(); }
+
+std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "no error";
+}
+
+}  // namespace
+
+TEST(Tokenizer, GoldenSpecialIds) {
+    Tokenizer tok = golden_tokenizer();
+    EXPECT_EQ(tok.vocab_size(), 1024);
+    EXPECT_EQ(tok.pad_id(), 0);
+    EXPECT_EQ(tok.eos_id(), 1);
+    EXPECT_EQ(tok.bos_id(), 2);
+    EXPECT_EQ(tok.piece_to_id("<start_of_turn>"), 106);
+    EXPECT_EQ(tok.piece_to_id("<end_of_turn>"), 107);
+    EXPECT_EQ(tok.piece_to_id("\n"), 108);
+    EXPECT_EQ(tok.piece_to_id("no-such-piece"), -1);
+    EXPECT_EQ(tok.id_to_piece(106), "<start_of_turn>");
+    // User-defined specials inside text become their single ids.
+    EXPECT_EQ(tok.encode("<start_of_turn>"), (std::vector<int32_t>{106}));
+    EXPECT_EQ(tok.encode("<end_of_turn>\n"), (std::vector<int32_t>{107, 108}));
+}
+
+TEST(Tokenizer, ReproducesGoldenMediaPromptIds) {
+    Tokenizer tok = golden_tokenizer();
+    auto summary = io::read_json_file(test::golden_path("summary.json"));
+    int cases = 0;
+    for (auto& [name, c] : summary.items()) {
+        EXPECT_EQ(media_prompt_ids(tok, c["prompt_text"].get<std::string>()), ids_of(c["prompt_ids"])) << name;
+        ++cases;
+    }
+    EXPECT_EQ(cases, 2);
+}
+
+TEST(Tokenizer, ReproducesGoldenTextOnlyPromptIds) {
+    Tokenizer tok = golden_tokenizer();
+    auto summary = io::read_json_file(test::golden_path("summary.json"));
+    const auto expected = ids_of(summary["tiny-a_synth"]["text_prompt_ids"]);
+    // The text-only turn is one chat string tokenised as a whole, with a leading <bos>.
+    const std::string chat = "<start_of_turn>user\nDescribe a kitchen scene.<end_of_turn>\n<start_of_turn>model\n";
+    EXPECT_EQ(concat({tok.bos_id()}, tok.encode(chat)), expected);
+    EXPECT_EQ(tok.decode(expected, false), chat);
+    EXPECT_EQ(tok.decode(expected), "user\nDescribe a kitchen scene.\nmodel\n");
+}
+
+TEST(Tokenizer, DecodeRoundTripsAndRejectsBadIds) {
+    Tokenizer tok = golden_tokenizer();
+    const std::string text = "During which time segments in the video can we see slicing onion?";
+    EXPECT_EQ(tok.decode(tok.encode(text)), text);
+    EXPECT_EQ(tok.decode({2, 106, 107, 1, 0}), "");
+    EXPECT_THAT(error_of([&] { tok.decode({5000}); }), HasSubstr("token id 5000 is outside the vocabulary of 1024"));
+    EXPECT_THAT(error_of([&] { tok.decode({-1}); }), HasSubstr("outside the vocabulary"));
+}
+
+TEST(Tokenizer, LoadErrorsNameTheFile) {
+    test::TempDir tmp("tok");
+    EXPECT_THAT(error_of([&] { Tokenizer::load(tmp.file("absent.model")); }),
+                HasSubstr(tmp.file("absent.model") + ": tokenizer model not found"));
+    std::ofstream(tmp.file("junk.model")) << "this is not a protobuf";
+    EXPECT_THAT(error_of([&] { Tokenizer::load(tmp.file("junk.model")); }),
+                HasSubstr(tmp.file("junk.model") + ": not a usable SentencePiece model"));
+}
+
+TEST(Tokenizer, GemmaStyleModelHasTheGemmaIdsAndWorks) {
+    test::TempDir tmp("tok");
+    io::write_gemma_style_tokenizer_model(tmp.file("big.model"), 256000);
+    Tokenizer tok = Tokenizer::load(tmp.file("big.model"));
+    EXPECT_EQ(tok.vocab_size(), 256000);
+    EXPECT_EQ(tok.pad_id(), 0);
+    EXPECT_EQ(tok.eos_id(), 1);
+    EXPECT_EQ(tok.bos_id(), 2);
+    EXPECT_EQ(tok.piece_to_id("<unk>"), 3);
+    EXPECT_EQ(tok.piece_to_id("<start_of_turn>"), 106);
+    EXPECT_EQ(tok.piece_to_id("<end_of_turn>"), 107);
+    EXPECT_EQ(tok.piece_to_id("\n"), 108);
+    const std::string text = "During which time segments in the video can we see a red car? Ünïcödé 日本";
+    auto ids = media_prompt_ids(tok, text);
+    EXPECT_EQ(std::vector<int32_t>(ids.begin(), ids.begin() + 2), (std::vector<int32_t>{2, 106}));
+    EXPECT_EQ(ids.back(), 108);
+    EXPECT_EQ(tok.decode(ids, false), "<start_of_turn>user\n\n" + text + "<end_of_turn>\n<start_of_turn>model\n");
+    EXPECT_EQ(tok.decode(ids), "user\n\n" + text + "\nmodel\n");
+    // Merges work: common text takes fewer pieces than characters.
+    EXPECT_LT(tok.encode("the video").size(), std::string("the video").size() / 2 + 1);
+    EXPECT_THAT(error_of([&] { io::write_gemma_style_tokenizer_model(tmp.file("small.model"), 100); }),
+                HasSubstr("cannot build a tokenizer with vocab_size 100"));
+}
