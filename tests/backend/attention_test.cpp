@@ -53,7 +53,7 @@ TEST(Attention, MasksWindowsAndOffsetsExhaustively) {
     const int64_t H = 4, hd = 8;
     int cases = 0;
     for (int64_t KV : {1, 2, 4})
-        for (int64_t Tq : {1, 3, 5})
+        for (int64_t Tq : {1, 3, 5, 17})  // 17 rows and more take the blocked kernel
             for (int64_t Tk = 1; Tk <= 9; ++Tk)
                 for (int64_t q_pos0 : {0, 2, 4, 8})
                     for (int window : {0, 1, 3})
@@ -106,6 +106,32 @@ TEST(Attention, ManyKeysFewQueriesAndBf16Cache) {
     be->copy_(kb, k);
     be->copy_(vb, v);
     EXPECT_LT(rel_err(be->attention(q, kb, vb, p), attention_ref(q, kb, vb, p)), 1e-5);
+}
+
+TEST(Attention, BlockedKernelAcrossQueryBlocksAndKeyChunks) {
+    // More than one block of 256 queries and several chunks of 2048 keys, with the causal
+    // and window limits falling inside chunks; f32 and bf16 K/V.
+    auto be = test_backend();
+    const int64_t Tq = 300, Tk = 5000, H = 4, KV = 2, hd = 8;
+    Tensor q = random_tensor({Tq, H, hd}, DType::f32, 7, -2, 2);
+    Tensor k = random_tensor({Tk, KV, hd}, DType::f32, 8, -2, 2);
+    Tensor v = random_tensor({Tk, KV, hd}, DType::f32, 9);
+    Tensor kb = Tensor::empty(k.shape(), DType::bf16), vb = Tensor::empty(v.shape(), DType::bf16);
+    be->copy_(kb, k);
+    be->copy_(vb, v);
+    for (int window : {0, 3000, 100}) {
+        AttentionParams p;
+        p.scale = 0.5f;
+        p.softcap = 3.0f;
+        p.causal = true;
+        p.window = window;
+        p.q_pos0 = 4600;
+        EXPECT_LT(rel_err(be->attention(q, k, v, p), attention_ref(q, k, v, p)), 1e-5) << window;
+        EXPECT_LT(rel_err(be->attention(q, kb, vb, p), attention_ref(q, kb, vb, p)), 1e-5) << window;
+    }
+    AttentionParams full;  // no mask at all
+    full.scale = 0.3f;
+    EXPECT_LT(rel_err(be->attention(q, k, v, full), attention_ref(q, k, v, full)), 1e-5);
 }
 
 TEST(Attention, RejectsBadHeads) {

@@ -50,7 +50,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{DType::bf16, 1, 257, 300, true},   // fused single-row path
                       Case{DType::bf16, 4, 31, 129, false},   // fused, several rows
                       Case{DType::f16, 3, 40, 64, true},      // fused, f16
-                      Case{DType::bf16, 37, 300, 8192, true},  // blocked: 128-row blocks, 3 of them
+                      Case{DType::bf16, 37, 300, 8192, true},  // blocked: several tasks of converted tiles
                       Case{DType::f16, 19, 70, 100, false}));  // blocked, one partial block
 
 TEST(Linear, KeepsLeadingDimensions) {

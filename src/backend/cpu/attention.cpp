@@ -1,88 +1,21 @@
-// Scaled dot-product attention, RoPE and KV-head expansion.
-//
-// attention() works one (query, head) pair at a time with a score buffer of Tk floats per
-// thread, so tens of thousands of media keys never need a [H, Tq, Tk] matrix. Softmax is
-// max-subtracted in f32 with the normaliser summed in double; the soft-cap is applied to
-// the scaled scores before the mask. K/V may be f32 or bf16 (a bf16 media cache).
+// Scaled dot-product attention (dispatch to the kernels of attention_kernels.h), RoPE and
+// KV-head expansion. Softmax is max-subtracted in f32 with the normaliser summed in
+// double; the soft-cap is applied to the scaled scores before the mask. K/V may be f32 or
+// bf16 (a bf16 media cache).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <vector>
 
+#include "backend/cpu/attention_kernels.h"
 #include "backend/cpu/cpu_backend.h"
 
 namespace vidi::cpu {
+
 namespace {
-
-inline float load(const float* p, int64_t i) { return p[i]; }
-inline float load(const uint16_t* p, int64_t i) {
-    uint32_t u = static_cast<uint32_t>(p[i]) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
-
-// The visible key range [lo, hi] of the query at absolute position pos (empty if hi < lo).
-void visible_keys(const AttentionParams& p, int64_t pos, int64_t Tk, int64_t* lo, int64_t* hi) {
-    *lo = 0;
-    *hi = Tk - 1;
-    if (p.causal) *hi = std::min(*hi, pos);
-    if (p.window > 0) *lo = std::max<int64_t>(0, pos - p.window);
-}
-
-template <class KV>
-void attend(const float* q, const KV* k, const KV* v, float* out, int64_t Tq, int64_t Tk, int64_t H, int64_t KVH,
-            int64_t hd, const AttentionParams& p, int threads) {
-    const int64_t rep = H / KVH;
-    const bool capped = p.softcap > 0;
-    const float inv_cap = capped ? 1.0f / p.softcap : 0.0f;
-#pragma omp parallel num_threads(threads)
-    {
-        std::vector<float> scores(static_cast<size_t>(std::max<int64_t>(Tk, 1)));
-        std::vector<float> acc(static_cast<size_t>(hd));
-#pragma omp for collapse(2) schedule(dynamic, 4)
-        for (int64_t i = 0; i < Tq; ++i) {
-            for (int64_t h = 0; h < H; ++h) {
-                const float* qi = q + (i * H + h) * hd;
-                float* oi = out + (i * H + h) * hd;
-                const int64_t g = h / rep;
-                int64_t lo, hi;
-                visible_keys(p, p.q_pos0 + i, Tk, &lo, &hi);
-                if (hi < lo) {  // nothing visible: define the output as zero
-                    std::fill(oi, oi + hd, 0.0f);
-                    continue;
-                }
-                float mx = -std::numeric_limits<float>::infinity();
-                for (int64_t j = lo; j <= hi; ++j) {
-                    const KV* kj = k + (j * KVH + g) * hd;
-                    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-                    for (int64_t d = 0; d < hd; ++d) s += qi[d] * load(kj, d);
-                    s *= p.scale;
-                    if (capped) s = p.softcap * std::tanh(s * inv_cap);
-                    scores[j] = s;
-                    mx = std::max(mx, s);
-                }
-                double sum = 0.0;
-                for (int64_t j = lo; j <= hi; ++j) {
-                    scores[j] = std::exp(scores[j] - mx);
-                    sum += scores[j];
-                }
-                std::fill(acc.begin(), acc.end(), 0.0f);
-                for (int64_t j = lo; j <= hi; ++j) {
-                    const KV* vj = v + (j * KVH + g) * hd;
-                    const float w = scores[j];
-#pragma omp simd
-                    for (int64_t d = 0; d < hd; ++d) acc[d] += w * load(vj, d);
-                }
-                const float inv = static_cast<float>(1.0 / sum);
-                for (int64_t d = 0; d < hd; ++d) oi[d] = acc[d] * inv;
-            }
-        }
-    }
-}
-
+// Below this many query rows per KV group the row kernel (no sgemm) is faster.
+constexpr int64_t kBlockedMinRows = 16;
 }  // namespace
 
 Tensor CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {
@@ -101,11 +34,18 @@ Tensor CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, 
     VIDI_CHECK(KVH > 0 && H % KVH == 0, "attention: ", H, " query heads are not a multiple of ", KVH, " KV heads");
     VIDI_CHECK(p.window >= 0 && p.q_pos0 >= 0, "attention: negative window or q_pos0");
     Tensor out = Tensor::empty({Tq, H, hd}, DType::f32);
-    if (k.dtype() == DType::f32)
-        attend(q.data<float>(), k.data<float>(), v.data<float>(), out.data<float>(), Tq, Tk, H, KVH, hd, p, threads_);
-    else
-        attend(q.data<float>(), static_cast<const uint16_t*>(k.raw()), static_cast<const uint16_t*>(v.raw()),
-               out.data<float>(), Tq, Tk, H, KVH, hd, p, threads_);
+    const AttentionShape s{Tq, Tk, H, KVH, hd};
+    const bool blocked = Tq * s.rep() >= kBlockedMinRows;
+    const float* qp = q.data<float>();
+    float* op = out.data<float>();
+    if (k.dtype() == DType::f32) {
+        const float *kp = k.data<float>(), *vp = v.data<float>();
+        blocked ? attention_blocked(qp, kp, vp, op, s, p, threads_) : attention_rows(qp, kp, vp, op, s, p, threads_);
+    } else {
+        const auto* kp = static_cast<const uint16_t*>(k.raw());
+        const auto* vp = static_cast<const uint16_t*>(v.raw());
+        blocked ? attention_blocked(qp, kp, vp, op, s, p, threads_) : attention_rows(qp, kp, vp, op, s, p, threads_);
+    }
     return out;
 }
 

@@ -22,8 +22,9 @@ void require_float_host(const Tensor& t, const char* op, const char* what) {
 Tensor as_f32(const Tensor& t) { return t.dtype() == DType::f32 ? t : t.to_f32(); }
 
 CpuBackend::CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_num_procs()) {
-    // OpenBLAS keeps its own pool; give it the same budget so the two never oversubscribe.
-    openblas_set_num_threads(threads_);
+    // All threading is OpenMP; OpenBLAS runs single-threaded inside our parallel tasks
+    // (its own spinning pool taking turns with OpenMP's was several times slower).
+    openblas_set_num_threads(1);
 }
 
 Tensor CpuBackend::empty(const Shape& shape, DType dtype) { return Tensor::empty(shape, dtype); }

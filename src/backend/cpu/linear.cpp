@@ -1,6 +1,9 @@
-// y = x · wᵀ (+ b). f32 weights go straight to sgemm; bf16/f16 weights stay in their
-// mapping and are converted block by block (a few MiB of f32 at a time), so a 20 GB bf16
-// model never needs an f32 copy. Single-row inputs (decoding) use a fused
+// y = x · wᵀ (+ b). The output columns are split into blocks of weight rows, one OpenMP
+// task each: f32 weights go straight to a single-threaded sgemm; bf16/f16 weights stay in
+// their mapping and each task converts its block into a thread-local f32 tile first (a
+// few MiB), so a 20 GB bf16 model never needs an f32 copy. All threading is OpenMP
+// (OpenBLAS runs single-threaded inside the tasks): two spinning thread pools taking
+// turns were several times slower. Inputs of a few rows (decoding) use a fused
 // convert-and-dot kernel instead: there the cost is reading the weights once.
 #include <cblas.h>
 
@@ -12,7 +15,8 @@
 namespace vidi::cpu {
 namespace {
 
-constexpr int64_t kScratchFloats = 1 << 20;  // 4 MiB of converted weight rows per block
+constexpr int64_t kScratchFloats = 1 << 20;  // at most 4 MiB of converted weight rows per task
+constexpr int64_t kMinBlockRows = 16;
 constexpr int64_t kFusedMaxRows = 4;         // inputs this short skip sgemm
 
 float dot(const float* a, const float* b, int64_t n) {
@@ -20,15 +24,6 @@ float dot(const float* a, const float* b, int64_t n) {
 #pragma omp simd reduction(+ : s)
     for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
     return s;
-}
-
-void convert_rows(const Tensor& w, int64_t row0, int64_t nrows, float* dst, int threads) {
-    const int64_t K = w.dim(1);
-    const char* base = static_cast<const char*>(w.raw()) + row0 * K * static_cast<int64_t>(dtype_size(w.dtype()));
-    const size_t esize = dtype_size(w.dtype());
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t r = 0; r < nrows; ++r)
-        convert_to_f32(base + r * K * static_cast<int64_t>(esize), w.dtype(), dst + r * K, static_cast<size_t>(K));
 }
 
 void fused_small(const float* x, int64_t M, const Tensor& w, float* y, int threads) {
@@ -42,6 +37,33 @@ void fused_small(const float* x, int64_t M, const Tensor& w, float* y, int threa
         for (int64_t n = 0; n < N; ++n) {
             convert_to_f32(base + n * K * static_cast<int64_t>(esize), w.dtype(), row.data(), static_cast<size_t>(K));
             for (int64_t m = 0; m < M; ++m) y[m * N + n] = dot(x + m * K, row.data(), K);
+        }
+    }
+}
+
+// y[:, n0:n0+nb] = x · w[n0:n0+nb]ᵀ for every block, blocks spread over the threads.
+void blocked_gemm(const float* x, int64_t M, const Tensor& w, float* y, int threads) {
+    const int64_t N = w.dim(0), K = w.dim(1);
+    // Enough blocks to keep every thread busy, each small enough for a thread-local tile.
+    const int64_t by_threads = (N + 2 * threads - 1) / (2 * threads);
+    const int64_t block = std::max<int64_t>(1, std::min({N, std::max(kMinBlockRows, by_threads), std::max<int64_t>(1, kScratchFloats / K)}));
+    const int64_t blocks = (N + block - 1) / block;
+    const bool f32 = w.dtype() == DType::f32;
+    const size_t esize = dtype_size(w.dtype());
+    const char* base = static_cast<const char*>(w.raw());
+#pragma omp parallel num_threads(threads)
+    {
+        std::vector<float> tile(f32 ? 0 : static_cast<size_t>(block * K));
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t bi = 0; bi < blocks; ++bi) {
+            const int64_t n0 = bi * block, nb = std::min(block, N - n0);
+            const float* wb = f32 ? w.data<float>() + n0 * K : tile.data();
+            if (!f32)
+                convert_to_f32(base + static_cast<size_t>(n0 * K) * esize, w.dtype(), tile.data(),
+                               static_cast<size_t>(nb * K));
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(nb),
+                        static_cast<int>(K), 1.0f, x, static_cast<int>(K), wb, static_cast<int>(K), 0.0f, y + n0,
+                        static_cast<int>(N));
         }
     }
 }
@@ -71,22 +93,10 @@ Tensor CpuBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias) 
 
     if (K == 0) {
         // empty reduction: y = 0 (+ bias below)
-    } else if (w.dtype() == DType::f32) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(N),
-                    static_cast<int>(K), 1.0f, xp, static_cast<int>(K), w.data<float>(), static_cast<int>(K), 0.0f, yp,
-                    static_cast<int>(N));
-    } else if (M <= kFusedMaxRows) {
+    } else if (M <= kFusedMaxRows && w.dtype() != DType::f32) {
         fused_small(xp, M, w, yp, threads_);
     } else {
-        const int64_t block = std::clamp<int64_t>(kScratchFloats / K, 16, N);
-        std::vector<float> scratch(static_cast<size_t>(block * K));
-        for (int64_t n0 = 0; n0 < N; n0 += block) {
-            const int64_t nb = std::min(block, N - n0);
-            convert_rows(w, n0, nb, scratch.data(), threads_);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(nb),
-                        static_cast<int>(K), 1.0f, xp, static_cast<int>(K), scratch.data(), static_cast<int>(K), 0.0f,
-                        yp + n0, static_cast<int>(N));
-        }
+        blocked_gemm(xp, M, w, yp, threads_);
     }
     if (b.defined()) {
         const float* bp = b.data<float>();
