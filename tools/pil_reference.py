@@ -8,6 +8,12 @@ with metadata "case<i>" = "sw,sh,ch,dw,dh,seed" and the Pillow version that made
 
 Run with Debian's python3-pil (apt-get install python3-pil python3-numpy):
     /usr/bin/python3 tools/pil_reference.py [output.safetensors]
+
+The committed file was made on the dev box with Debian 12's Pillow 9.4.0 (recorded in its
+metadata), not on the GPU machine as issue 3 suggests, to save GPU time: Resample.c's
+8-bit BICUBIC path is unchanged between 9.4 and current Pillow (same coefficients, same
+22-bit fixed point), and this Pillow with the ffmpeg 5.1 CLI reproduces the golden
+pixel_values_frame* of ../shared/golden exactly (max |diff| 3e-8, the f32 rounding).
 """
 import json
 import struct

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake ninja-build pkg-config git ffmpeg
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   libsentencepiece-dev sentencepiece nlohmann-json3-dev libopenblas-dev libfftw3-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libcpp-httplib-dev)
+  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libcpp-httplib-dev
+  python3-pil python3-numpy)  # python3-pil: tools/pil_reference.py (media test data)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
