@@ -8,7 +8,11 @@ packages=(build-essential cmake ninja-build pkg-config git ffmpeg
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   libsentencepiece-dev sentencepiece nlohmann-json3-dev libopenblas-dev libfftw3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libcpp-httplib-dev
-  python3-pil python3-numpy)  # python3-pil: tools/pil_reference.py (media test data)
+  python3-pil python3-numpy  # python3-pil: tools/pil_reference.py (media test data)
+  libssl-dev chromium)  # libssl-dev: SHA-256 for the serve cache; chromium: tests/browser
+# Node.js for tests/browser (playwright-core): Debian's, unless a node/npm is already there.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -27,3 +31,5 @@ if [ -x /usr/local/cuda/bin/nvcc ]; then
 fi
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "${cuda_args[@]}" "$@" >/dev/null
 cmake --build build -j "$(nproc)"
+# playwright-core for the browser test, exactly as locked in tests/browser/package-lock.json.
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null)

@@ -116,6 +116,22 @@ ExportedClip export_clip(const std::string& video, const TimeRange& range, const
     double cut = std::numeric_limits<double>::quiet_NaN();  // the keyframe the clip starts at
     std::vector<bool> done(in->nb_streams, false);
     int64_t written = 0;
+    auto write = [&](AVPacket* p) {
+        const AVStream* is = in->streams[p->stream_index];
+        AVStream* os = out.get()->streams[out_index[p->stream_index]];
+        const int64_t shift = static_cast<int64_t>(std::llround(cut / av_q2d(is->time_base)));
+        if (p->pts != AV_NOPTS_VALUE) p->pts -= shift;
+        if (p->dts != AV_NOPTS_VALUE) p->dts -= shift;
+        av_packet_rescale_ts(p, is->time_base, os->time_base);
+        p->stream_index = os->index;
+        p->pos = -1;
+        int wrc = av_interleaved_write_frame(out.get(), p);  // takes the packet's data
+        VIDI_CHECK(wrc >= 0, "clip export: cannot write to ", out_path, ": ", ff::error_string(wrc));
+        ++written;
+    };
+    // Video packets shown at or after the end are kept back: they are written only if a
+    // later packet (in decode order) is shown before the end and may reference them.
+    std::vector<ff::PacketPtr> held;
     while ((rc = av_read_frame(in.get(), pkt.get())) >= 0) {
         const int si = pkt->stream_index;
         const AVStream* is = in->streams[si];
@@ -134,7 +150,7 @@ ExportedClip export_clip(const std::string& video, const TimeRange& range, const
             }
             cut = pts;
         }
-        if (!std::isnan(t) && t >= end) {
+        if (!std::isnan(t) && t >= end) {  // decode time past the end: nothing later is shown before it
             done[si] = true;
             av_packet_unref(pkt.get());
             bool all_done = true;
@@ -146,16 +162,16 @@ ExportedClip export_clip(const std::string& video, const TimeRange& range, const
             av_packet_unref(pkt.get());
             continue;
         }
-        AVStream* os = out.get()->streams[out_index[si]];
-        const int64_t shift = static_cast<int64_t>(std::llround(cut / av_q2d(is->time_base)));
-        if (pkt->pts != AV_NOPTS_VALUE) pkt->pts -= shift;
-        if (pkt->dts != AV_NOPTS_VALUE) pkt->dts -= shift;
-        av_packet_rescale_ts(pkt.get(), is->time_base, os->time_base);
-        pkt->stream_index = os->index;
-        pkt->pos = -1;
-        rc = av_interleaved_write_frame(out.get(), pkt.get());
-        VIDI_CHECK(rc >= 0, "clip export: cannot write to ", out_path, ": ", ff::error_string(rc));
-        ++written;
+        if (si == video_stream && pts >= end) {
+            held.push_back(ff::make_packet());
+            av_packet_move_ref(held.back().get(), pkt.get());
+            continue;
+        }
+        if (si == video_stream) {
+            for (auto& h : held) write(h.get());
+            held.clear();
+        }
+        write(pkt.get());
     }
     VIDI_CHECK(rc >= 0 || rc == AVERROR_EOF, "clip export: read error in ", video, ": ", ff::error_string(rc));
     VIDI_CHECK(written > 0, "clip export: no packets of ", video, " fall in ", range.start, "-", range.end, " s");

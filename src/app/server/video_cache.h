@@ -1,0 +1,72 @@
+// Encoded videos, keyed by (content SHA-256, model): an in-memory LRU of Video objects
+// bounded by bytes and entries, backed by the engine's media-token files on disk
+// (Engine::save_video / load_video). A hit in memory skips all media work; a hit on disk
+// skips decoding and the towers (only the media K/V is rebuilt).
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "vidi/vidi.h"
+
+namespace vidi::server {
+
+struct CacheOptions {
+    std::string dir;               // disk cache root; empty: no disk cache
+    int64_t max_bytes = 4LL << 30; // memory budget for encoded videos
+    size_t max_entries = 16;
+    int64_t bytes_per_token = 0;   // memory estimate of one media token (tokens + K/V)
+};
+
+class VideoCache {
+public:
+    // `model_key` names the model in file names (see model_cache_key()).
+    VideoCache(Engine& engine, CacheOptions options, std::string model_key);
+
+    struct Hit {
+        std::shared_ptr<const Video> video;
+        std::string source;  // "memory", "disk" or "encoded"
+    };
+    // Must run where the engine runs (the job queue's worker).
+    Hit get(const std::string& video_path, const std::string& sha256);
+    void forget(const std::string& sha256);  // drops the in-memory entry (disk stays)
+
+    size_t entries() const;
+    int64_t bytes() const;
+    std::string disk_path(const std::string& sha256) const;  // where its tokens live
+
+private:
+    int64_t estimate_bytes(const Video& v) const;
+    void insert(const std::string& sha256, std::shared_ptr<const Video> video);
+    std::shared_ptr<const Video> load_from_disk(const std::string& sha256);
+    void save_to_disk(const std::string& sha256, const Video& video);
+
+    struct Entry {
+        std::string sha256;
+        std::shared_ptr<const Video> video;
+        int64_t bytes;
+    };
+    Engine& engine_;
+    CacheOptions options_;
+    std::string model_key_;
+    mutable std::mutex mu_;
+    std::list<Entry> lru_;  // most recent first
+    std::map<std::string, std::list<Entry>::iterator> index_;
+    int64_t bytes_ = 0;
+};
+
+// "<checkpoint dir name>-<12 hex of SHA-256 over config.json and the shard index>": two
+// checkpoints with the same directory name still get separate cache files.
+std::string model_cache_key(const std::string& model_dir);
+
+// Memory of one media token: its embedding plus K and V in every decoder layer (fp32).
+int64_t media_token_bytes(const std::string& model_dir);
+
+// $XDG_CACHE_HOME/vidi, else ~/.cache/vidi, else ./vidi-cache.
+std::string default_cache_dir();
+
+}  // namespace vidi::server

@@ -1,0 +1,164 @@
+// The vidi page: register a video (upload or server path) once, ask questions about it,
+// draw retrieved ranges on a timeline under the player, play or export each range.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { id: null, duration: 0, ranges: [], stopAt: null };
+
+function setStatus(el, text, isError = false) {
+  el.textContent = text;
+  el.classList.toggle("error", isError);
+}
+
+// Fetches JSON; throws Error(message from the server's {"error": ...}) on failure.
+async function api(url, options) {
+  const res = await fetch(url, options);
+  let body = null;
+  try { body = await res.json(); } catch (_) { /* not JSON */ }
+  if (!res.ok) throw new Error((body && body.error) || `HTTP ${res.status}`);
+  return body;
+}
+
+function timestamp(seconds) {
+  const cs = Math.floor(seconds * 100 + 1e-6);
+  const pad = (n, w = 2) => String(n).padStart(w, "0");
+  return `${pad(Math.floor(cs / 360000))}:${pad(Math.floor(cs / 6000) % 60)}:${pad(Math.floor(cs / 100) % 60)}.${pad(cs % 100)}`;
+}
+
+async function loadVideo() {
+  const file = $("file").files[0];
+  const path = $("path").value.trim();
+  if (!file && !path) { setStatus($("video-status"), "Choose a file or type a path.", true); return; }
+  const form = new FormData();
+  if (file) form.append("video", file, file.name); else form.append("video_path", path);
+  if (state.id) fetch(`/v1/videos/${state.id}`, { method: "DELETE" }).catch(() => {});
+  state.id = null;
+  $("run").disabled = true;
+  $("load").disabled = true;
+  setStatus($("video-status"), "Uploading and encoding…");
+  try {
+    const v = await api("/v1/videos", { method: "POST", body: form });
+    state.id = v.id;
+    state.duration = v.duration;
+    setStatus($("video-status"),
+      `${v.name}: ${v.duration.toFixed(2)} s, ${v.frames} frames, ${v.visual_tokens + v.audio_tokens} media tokens ` +
+      `(${v.timings.video_cache}, ${v.timings.total_s.toFixed(2)} s)`);
+    $("player").src = `/v1/videos/${v.id}/file`;
+    $("duration-label").textContent = timestamp(v.duration);
+    $("player-card").hidden = false;
+    drawRanges([]);
+    $("run").disabled = false;
+  } catch (e) {
+    setStatus($("video-status"), e.message, true);
+  } finally {
+    $("load").disabled = false;
+  }
+}
+
+// "HH:MM:SS.ss", "MM:SS" or plain seconds -> seconds (NaN when malformed).
+function parseTime(text) {
+  const parts = text.trim().split(":");
+  if (parts.length > 3 || parts.some((p) => !/^\d+(\.\d+)?$/.test(p))) return NaN;
+  return parts.reduce((acc, p) => acc * 60 + Number(p), 0);
+}
+
+// A range typed by the user ("start-end"): drawn like the model's, to play or export.
+function markRange(ev) {
+  ev.preventDefault();
+  const [a, b, extra] = $("range-input").value.split("-");
+  const start = parseTime(a || ""), end = parseTime(b || "");
+  if (extra !== undefined || !(start >= 0) || !(end > start) || end > state.duration + 0.01) {
+    setStatus($("range-status"), `Type start-end within 0-${state.duration.toFixed(2)} s.`, true);
+    return;
+  }
+  setStatus($("range-status"), "");
+  drawRanges([...state.ranges, { start, end }]);
+}
+
+function drawRanges(ranges) {
+  state.ranges = ranges;
+  $("ranges-card").hidden = ranges.length === 0;
+  const timeline = $("timeline");
+  timeline.querySelectorAll(".range-block").forEach((b) => b.remove());
+  const list = $("ranges");
+  list.replaceChildren();
+  const total = state.duration || 1;
+  ranges.forEach((r, i) => {
+    const block = document.createElement("div");
+    block.className = "range-block";
+    block.dataset.index = i;
+    block.style.left = `${(100 * Math.max(0, r.start)) / total}%`;
+    block.style.width = `${(100 * Math.max(0, Math.min(r.end, total) - r.start)) / total}%`;
+    block.title = `${timestamp(r.start)} – ${timestamp(r.end)}`;
+    block.addEventListener("click", (ev) => { ev.stopPropagation(); playRange(i); });
+    timeline.appendChild(block);
+
+    const item = document.createElement("li");
+    const time = document.createElement("span");
+    time.className = "range-time";
+    time.textContent = `${timestamp(r.start)}-${timestamp(r.end)}`;
+    time.addEventListener("click", () => playRange(i));
+    const clip = document.createElement("a");
+    clip.className = "clip-link";
+    clip.href = `/v1/videos/${state.id}/clip?start=${r.start}&end=${r.end}`;
+    clip.download = "";
+    clip.textContent = "export clip";
+    item.append(time, clip);
+    list.appendChild(item);
+  });
+}
+
+function playRange(i) {
+  const r = state.ranges[i];
+  const player = $("player");
+  document.querySelectorAll(".range-block").forEach((b) => b.classList.toggle("active", Number(b.dataset.index) === i));
+  state.stopAt = r.end;
+  player.currentTime = r.start;
+  player.play().catch(() => {});
+}
+
+async function ask(ev) {
+  ev.preventDefault();
+  if (!state.id) return;
+  const body = { question: $("question").value, task: $("task").value };
+  $("run").disabled = true;
+  setStatus($("query-status"), "Thinking…");
+  try {
+    const a = await api(`/v1/videos/${state.id}/query`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+    $("answer").textContent = a.answer || (a.task === "retrieval" ? "(no time range found)" : "(empty answer)");
+    if (a.task === "retrieval" && a.text && !a.answer) $("answer").textContent += `\nmodel output: ${a.text}`;
+    drawRanges(a.ranges);
+    const t = a.timings;
+    $("timings").textContent =
+      `video ${t.video_cache} ${t.video_s.toFixed(2)} s · prefill ${t.prefill_s.toFixed(2)} s · ` +
+      `generate ${t.generate_s.toFixed(2)} s (${t.generated_tokens} tokens) · total ${t.total_s.toFixed(2)} s`;
+    $("result").hidden = false;
+    setStatus($("query-status"), "");
+  } catch (e) {
+    setStatus($("query-status"), e.message, true);
+  } finally {
+    $("run").disabled = false;
+  }
+}
+
+function init() {
+  $("load").addEventListener("click", loadVideo);
+  $("file").addEventListener("change", () => { if ($("file").files.length) { $("path").value = ""; loadVideo(); } });
+  $("query-form").addEventListener("submit", ask);
+  $("range-form").addEventListener("submit", markRange);
+  const player = $("player");
+  player.addEventListener("timeupdate", () => {
+    const total = state.duration || player.duration || 1;
+    $("playhead").style.left = `${(100 * player.currentTime) / total}%`;
+    if (state.stopAt !== null && player.currentTime >= state.stopAt) { player.pause(); state.stopAt = null; }
+  });
+  $("timeline").addEventListener("click", (ev) => {
+    const rect = ev.currentTarget.getBoundingClientRect();
+    player.currentTime = ((ev.clientX - rect.left) / rect.width) * (state.duration || player.duration || 0);
+  });
+  api("/health").then((h) => { $("model").textContent = `${h.model} · ${h.backend}`; }).catch(() => {});
+}
+
+init();

@@ -1,0 +1,312 @@
+// The server's own logic against a fake engine, in process: JSON shapes, errors and their
+// status codes, the bounded queue, timeouts, the cache, uploads, the page and clips.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "app/serve_client.h"
+#include "app/serve_fake_engine.h"
+#include "app/server/server.h"
+#include "support/test_support.h"
+
+extern "C" {
+#include <libavformat/avformat.h>
+}
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace vidi::test {
+namespace {
+
+// A Server on a free loopback port, running on its own thread.
+class InProcessServer {
+public:
+    InProcessServer(FakeEngine& engine, server::ServerOptions opt, size_t queue_size = 16) : queue_(queue_size) {
+        engine.progress = [this](const std::string&, int64_t, int64_t) { queue_.throw_if_cancelled(); };
+        opt.host = "127.0.0.1";
+        opt.port = 0;
+        if (opt.cache.bytes_per_token == 0) opt.cache.bytes_per_token = 100;
+        server_ = std::make_unique<server::Server>(engine, queue_, opt);
+        port_ = server_->bind();
+        thread_ = std::thread([this] { server_->run(); });
+    }
+    ~InProcessServer() {
+        server_->stop();
+        thread_.join();
+        server_.reset();
+    }
+    httplib::Client client() const {
+        httplib::Client c("127.0.0.1", port_);
+        c.set_read_timeout(60, 0);
+        return c;
+    }
+
+private:
+    server::JobQueue queue_;
+    std::unique_ptr<server::Server> server_;
+    int port_ = 0;
+    std::thread thread_;
+};
+
+class ServeApiTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        video_ = tmp_.file("clip.fake");
+        std::ofstream(video_) << "FAKEVIDEO 20.5\n";
+        options_.cache.dir = tmp_.file("cache");
+        options_.max_upload_bytes = 1 << 20;
+        options_.timeout_s = 30;
+    }
+    TempDir tmp_{"serve-api"};
+    std::string video_;
+    FakeEngine engine_;
+    server::ServerOptions options_;
+};
+
+TEST_F(ServeApiTest, HealthNamesModelAndBackend) {
+    InProcessServer srv(engine_, options_);
+    auto cli = srv.client();
+    auto r = cli.Get("/health");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    json j = json_body(r);
+    EXPECT_EQ(j["status"], "ok");
+    EXPECT_EQ(j["model"], "fake-model");
+    EXPECT_EQ(j["backend"], "fake");
+}
+
+TEST_F(ServeApiTest, InferenceUploadAnswersRetrievalAndVqa) {
+    InProcessServer srv(engine_, options_);
+    auto cli = srv.client();
+    const std::string q = "a dog jumps";
+    json j = json_body(post_form(cli, "/inference", video_, {{"question", q}, {"task", "retrieval"}}));
+    const TimeRange want = FakeEngine::expected_range(q, 20.5);
+    ASSERT_EQ(j["ranges"].size(), 1u);
+    EXPECT_DOUBLE_EQ(j["ranges"][0]["start"], want.start);
+    EXPECT_DOUBLE_EQ(j["ranges"][0]["end"], want.end);
+    EXPECT_EQ(j["answer"], format_range(want, 2));
+    EXPECT_DOUBLE_EQ(j["duration"], 20.5);
+    EXPECT_EQ(j["timings"]["video_cache"], "encoded");
+    EXPECT_GE(j["timings"]["total_s"].get<double>(), j["timings"]["video_s"].get<double>());
+
+    // The same bytes again (a new upload): no second encode.
+    json k = json_body(post_form(cli, "/inference", video_, {{"question", "what?"}, {"task", "vqa"}}));
+    EXPECT_EQ(k["answer"], "you asked: what?");
+    EXPECT_TRUE(k["ranges"].empty());
+    EXPECT_EQ(k["timings"]["video_cache"], "memory");
+    EXPECT_EQ(engine_.encodes, 1);
+    EXPECT_EQ(engine_.saves, 1);
+}
+
+TEST_F(ServeApiTest, VideoPathFieldReadsAFileOnTheHost) {
+    InProcessServer srv(engine_, options_);
+    auto cli = srv.client();
+    httplib::Params form{{"video_path", video_}, {"question", "abc"}};
+    auto r = cli.Post("/inference", form);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(json_body(r)["answer"], format_range(FakeEngine::expected_range("abc", 20.5), 2));
+}
+
+TEST_F(ServeApiTest, BadRequestsGetJsonErrorsAndTheServerStaysUp) {
+    InProcessServer srv(engine_, options_);
+    auto cli = srv.client();
+    auto expect_error = [&](const httplib::Result& r, int status, const std::string& words) {
+        ASSERT_TRUE(r) << httplib::to_string(r.error());
+        EXPECT_EQ(r->status, status) << r->body;
+        json j = json_body(r);
+        ASSERT_TRUE(j.contains("error")) << r->body;
+        EXPECT_NE(j["error"].get<std::string>().find(words), std::string::npos) << j["error"];
+        EXPECT_EQ(cli.Get("/health")->status, 200);
+    };
+    expect_error(post_form(cli, "/inference", "", {{"question", "q"}}), 400, "missing video");
+    expect_error(post_form(cli, "/inference", video_, {}), 400, "question");
+    expect_error(post_form(cli, "/inference", video_, {{"question", "q"}, {"task", "dance"}}), 400, "task");
+    expect_error(post_form(cli, "/inference", "", {{"question", "q"}, {"video_path", "/no/such.mp4"}}), 400,
+                 "not a file");
+    const std::string corrupt = tmp_.file("corrupt.mp4");
+    std::ofstream(corrupt) << "this is not a video at all";
+    expect_error(post_form(cli, "/inference", corrupt, {{"question", "q"}}), 400, "cannot decode");
+    const std::string huge = tmp_.file("huge.mp4");
+    std::ofstream(huge) << "FAKEVIDEO 1\n" << std::string(3 << 20, 'x');
+    expect_error(post_form(cli, "/inference", huge, {{"question", "q"}}), 413, "upload limit of 1 MiB");
+    // Just over the limit, inside the multipart envelope: the upload itself is counted.
+    std::ofstream(huge) << "FAKEVIDEO 1\n" << std::string((1 << 20) + 100, 'x');
+    expect_error(post_form(cli, "/inference", huge, {{"question", "q"}}), 413, "larger than the server's limit");
+    expect_error(cli.Post("/v1/videos/0123456789abcdef/query", R"({"question":"q"})", "application/json"), 404,
+                 "unknown video id");
+    expect_error(cli.Delete("/v1/videos/nope"), 404, "unknown video id");
+    expect_error(cli.Get("/v1/videos/nope/file"), 404, "unknown video id");
+    expect_error(cli.Get("/no/such/endpoint"), 404, "not found");
+    expect_error(cli.Post("/v1/videos/x/query", "{not json", "application/json"), 404, "unknown");
+}
+
+TEST_F(ServeApiTest, RegisteredVideoIsQueriedFromCacheThenDeleted) {
+    InProcessServer srv(engine_, options_);
+    auto cli = srv.client();
+    json reg = json_body(post_form(cli, "/v1/videos", video_, {}));
+    ASSERT_TRUE(reg.contains("id")) << reg;
+    const std::string id = reg["id"];
+    EXPECT_DOUBLE_EQ(reg["duration"], 20.5);
+    EXPECT_EQ(reg["timings"]["video_cache"], "encoded");
+
+    auto q = cli.Post(("/v1/videos/" + id + "/query").c_str(), R"({"question":"jumping","task":"retrieval"})",
+                      "application/json");
+    json a = json_body(q);
+    EXPECT_EQ(a["answer"], format_range(FakeEngine::expected_range("jumping", 20.5), 2));
+    EXPECT_EQ(a["timings"]["video_cache"], "memory");
+    // Form-encoded queries work too.
+    auto f = cli.Post(("/v1/videos/" + id + "/query").c_str(), httplib::Params{{"question", "why?"}, {"task", "vqa"}});
+    EXPECT_EQ(json_body(f)["answer"], "you asked: why?");
+    EXPECT_EQ(engine_.encodes, 1);
+
+    // The page's player gets the uploaded bytes, with Range support.
+    auto whole = cli.Get(("/v1/videos/" + id + "/file").c_str());
+    ASSERT_TRUE(whole);
+    EXPECT_EQ(whole->body, read_file(video_));
+    auto part = cli.Get(("/v1/videos/" + id + "/file").c_str(), {{"Range", "bytes=2-5"}});
+    ASSERT_TRUE(part);
+    EXPECT_EQ(part->status, 206);
+    EXPECT_EQ(part->body, read_file(video_).substr(2, 4));
+
+    auto d = cli.Delete(("/v1/videos/" + id).c_str());
+    EXPECT_EQ(json_body(d)["deleted"], id);
+    EXPECT_EQ(cli.Post(("/v1/videos/" + id + "/query").c_str(), R"({"question":"x"})", "application/json")->status,
+              404);
+}
+
+TEST_F(ServeApiTest, DiskCacheServesANewServerWithoutEncoding) {
+    {
+        InProcessServer srv(engine_, options_);
+        auto cli = srv.client();
+        EXPECT_EQ(json_body(post_form(cli, "/v1/videos", video_, {}))["timings"]["video_cache"], "encoded");
+    }
+    InProcessServer srv(engine_, options_);
+    auto cli = srv.client();
+    EXPECT_EQ(json_body(post_form(cli, "/v1/videos", video_, {}))["timings"]["video_cache"], "disk");
+    EXPECT_EQ(engine_.encodes, 1);
+    EXPECT_EQ(engine_.loads, 1);
+}
+
+TEST_F(ServeApiTest, MemoryCacheEvictsLeastRecentlyUsed) {
+    options_.cache.dir.clear();
+    options_.cache.max_entries = 1;
+    InProcessServer srv(engine_, options_);
+    auto cli = srv.client();
+    const std::string other = tmp_.file("other.fake");
+    std::ofstream(other) << "FAKEVIDEO 3\n";
+    auto source = [&](const std::string& v) {
+        return json_body(post_form(cli, "/inference", v, {{"question", "q"}}))["timings"]["video_cache"];
+    };
+    EXPECT_EQ(source(video_), "encoded");
+    EXPECT_EQ(source(video_), "memory");
+    EXPECT_EQ(source(other), "encoded");
+    EXPECT_EQ(source(video_), "encoded");  // evicted by `other`, and no disk cache
+    EXPECT_EQ(engine_.encodes, 3);
+}
+
+TEST_F(ServeApiTest, ConcurrentClientsRunOneAtATimeAndAgree) {
+    InProcessServer srv(engine_, options_);
+    const std::vector<std::string> questions = {"a", "bb", "ccc", "dddd", "eeeee", "ffffff", "ggggggg", "h"};
+    std::vector<json> answers(questions.size());
+    std::vector<std::thread> clients;
+    for (size_t i = 0; i < questions.size(); ++i)
+        clients.emplace_back([&, i] {
+            auto cli = srv.client();
+            answers[i] = json_body(post_form(cli, "/inference", video_, {{"question", questions[i]}}));
+        });
+    for (auto& t : clients) t.join();
+    for (size_t i = 0; i < questions.size(); ++i)
+        EXPECT_EQ(answers[i]["answer"], format_range(FakeEngine::expected_range(questions[i], 20.5), 2)) << answers[i];
+    EXPECT_EQ(engine_.max_in_flight, 1);
+    EXPECT_EQ(engine_.encodes, 1);
+}
+
+TEST_F(ServeApiTest, FullQueueAnswers503) {
+    engine_.work_time = std::chrono::milliseconds(600);
+    InProcessServer srv(engine_, options_, /*queue_size=*/1);
+    std::vector<int> status(4, 0);
+    std::vector<std::thread> clients;
+    for (size_t i = 0; i < status.size(); ++i)
+        clients.emplace_back([&, i] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100 * i));
+            auto cli = srv.client();
+            auto r = post_form(cli, "/inference", video_, {{"question", "q"}});
+            status[i] = r ? r->status : -1;
+            if (r && r->status == 503) {
+                EXPECT_NE(json_body(r)["error"].get<std::string>().find("busy"), std::string::npos);
+            }
+        });
+    for (auto& t : clients) t.join();
+    EXPECT_EQ(std::count(status.begin(), status.end(), 200), 2);  // one running, one waiting
+    EXPECT_EQ(std::count(status.begin(), status.end(), 503), 2);
+    EXPECT_EQ(srv.client().Get("/health")->status, 200);
+}
+
+TEST_F(ServeApiTest, TimeoutAnswers503AndAbortsTheJob) {
+    engine_.work_time = std::chrono::milliseconds(5000);
+    options_.timeout_s = 1;
+    InProcessServer srv(engine_, options_);
+    auto cli = srv.client();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = post_form(cli, "/inference", video_, {{"question", "slow"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 503);
+    EXPECT_NE(json_body(r)["error"].get<std::string>().find("timed out"), std::string::npos);
+    // The aborted job frees the engine at its next progress report, long before 5 s.
+    engine_.work_time = std::chrono::milliseconds(10);  // read by the next job only
+    auto again = post_form(cli, "/inference", video_, {{"question", "fast"}});
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, 200) << again->body;
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 4.0);
+    EXPECT_EQ(engine_.answers, 1);  // only the second completed
+}
+
+TEST_F(ServeApiTest, ServesThePageAndItsScripts) {
+    InProcessServer srv(engine_, options_);
+    auto cli = srv.client();
+    auto page = cli.Get("/");
+    ASSERT_TRUE(page);
+    EXPECT_EQ(page->status, 200);
+    EXPECT_NE(page->get_header_value("Content-Type").find("text/html"), std::string::npos);
+    EXPECT_NE(page->body.find("id=\"timeline\""), std::string::npos);
+    auto js = cli.Get("/app.js");
+    ASSERT_TRUE(js);
+    EXPECT_NE(js->body.find("range-block"), std::string::npos);
+    EXPECT_EQ(cli.Get("/style.css")->status, 200);
+}
+
+TEST_F(ServeApiTest, ClipEndpointReturnsAStreamCopiedClip) {
+    InProcessServer srv(engine_, options_);
+    auto cli = srv.client();
+    json reg = json_body(post_form(cli, "/v1/videos", golden_path("synth.mp4"), {}));
+    const std::string id = reg["id"];
+    auto r = cli.Get(("/v1/videos/" + id + "/clip?start=9&end=10.5").c_str());
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_NE(r->get_header_value("Content-Disposition").find("attachment"), std::string::npos);
+    // synth.mp4's keyframes are at 0 and 8.34 s: the clip starts at the second one.
+    EXPECT_NEAR(std::stod(r->get_header_value("X-Clip-Start")), 8.3417, 1e-3);
+    const std::string saved = tmp_.file("clip.mp4");
+    std::ofstream(saved, std::ios::binary) << r->body;
+    AVFormatContext* fmt = nullptr;
+    ASSERT_EQ(avformat_open_input(&fmt, saved.c_str(), nullptr, nullptr), 0);
+    ASSERT_GE(avformat_find_stream_info(fmt, nullptr), 0);
+    // From the keyframe to the end, plus at most a few reference frames (see clip_export.h).
+    const double seconds = fmt->duration / double(AV_TIME_BASE);
+    EXPECT_GE(seconds, 10.5 - 8.3417 - 0.05);
+    EXPECT_LE(seconds, 10.5 - 8.3417 + 0.25);
+    avformat_close_input(&fmt);
+
+    auto bad = cli.Get(("/v1/videos/" + id + "/clip?start=5&end=abc").c_str());
+    EXPECT_EQ(bad->status, 400);
+    auto past = cli.Get(("/v1/videos/" + id + "/clip?start=50&end=60").c_str());
+    EXPECT_EQ(past->status, 400);
+    EXPECT_NE(json_body(past)["error"].get<std::string>().find("after the end"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vidi::test

@@ -1,0 +1,114 @@
+#include "app/serve_client.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "support/test_support.h"
+#include "vidi/vidi.h"
+
+namespace vidi::test {
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+httplib::Result post_form(httplib::Client& cli, const std::string& url, const std::string& file_path,
+                          const std::vector<std::pair<std::string, std::string>>& fields) {
+    httplib::MultipartFormDataItems items;
+    if (!file_path.empty())
+        items.push_back({"video", read_file(file_path), file_path.substr(file_path.find_last_of('/') + 1),
+                         "video/mp4"});
+    for (auto& [k, v] : fields) items.push_back({k, v, "", ""});
+    return cli.Post(url.c_str(), items);
+}
+
+nlohmann::json json_body(const httplib::Result& r) {
+    if (!r) {
+        ADD_FAILURE() << "no response: " << httplib::to_string(r.error());
+        return nullptr;
+    }
+    auto j = nlohmann::json::parse(r->body, nullptr, false);
+    if (j.is_discarded()) {
+        ADD_FAILURE() << "not JSON (status " << r->status << "): " << r->body.substr(0, 200);
+        return nullptr;
+    }
+    return j;
+}
+
+std::string expected_answer(const nlohmann::json& ranges) {
+    std::string s;
+    for (auto& r : ranges)
+        s += (s.empty() ? "" : ", ") + format_range({r["start"].get<double>(), r["end"].get<double>()}, 2);
+    return s;
+}
+
+ServeProcess::ServeProcess(const std::vector<std::string>& args) {
+    static int counter = 0;
+    log_path_ = std::string(VIDI_BINARY_DIR) + "/test-tmp/serve-" + std::to_string(getpid()) + "-" +
+                std::to_string(++counter) + ".log";
+    std::string dir = std::string(VIDI_BINARY_DIR) + "/test-tmp";
+    mkdir(dir.c_str(), 0755);
+    std::vector<std::string> argv_s = {vidi_binary(), "serve", "--port", "0"};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    pid_ = fork();
+    if (pid_ == 0) {
+        FILE* log = std::fopen(log_path_.c_str(), "w");
+        if (log) {
+            dup2(fileno(log), 1);
+            dup2(fileno(log), 2);
+        }
+        std::vector<char*> argv;
+        for (auto& a : argv_s) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        execv(argv[0], argv.data());
+        _exit(127);
+    }
+    // The server prints "listening on http://HOST:PORT" once it is bound.
+    const std::regex listening(R"(listening on http://[^:]+:(\d+))");
+    for (int i = 0; i < 1200 && port_ == 0; ++i) {
+        std::smatch m;
+        std::string log = read_file(log_path_);
+        if (std::regex_search(log, m, listening)) port_ = std::stoi(m[1]);
+        int status;
+        if (port_ == 0 && waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            throw std::runtime_error("vidi serve exited early: " + log);
+        }
+        if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (port_ == 0) throw std::runtime_error("vidi serve did not start in 60 s: " + read_file(log_path_));
+}
+
+int ServeProcess::terminate(int seconds) {
+    if (pid_ < 0) return -1;
+    kill(pid_, SIGTERM);
+    for (int i = 0; i < seconds * 20; ++i) {
+        int status;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    return -SIGKILL;
+}
+
+ServeProcess::~ServeProcess() {
+    if (pid_ > 0) terminate(20);
+}
+
+}  // namespace vidi::test

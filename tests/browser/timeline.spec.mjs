@@ -1,0 +1,167 @@
+// End-to-end test of the web page in headless Chromium (Debian's /usr/bin/chromium,
+// driven by playwright-core): start the real `vidi serve`, upload a video, run a
+// retrieval, and check the timeline, range playback and clip export.
+//
+//   node tests/browser/timeline.spec.mjs --vidi build/src/vidi --model ../shared/golden/tiny-a \
+//        --video ../shared/golden/synth.mp4 --out build
+//
+// With the tiny random-weight model the retrieval answer is noise (usually no range), so
+// the test checks that the timeline shows exactly the ranges the API returned, then marks
+// a range by hand to check drawing, playback and export. Exit status 0 on success.
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i > 0 && i + 1 < process.argv.length) return process.argv[i + 1];
+  if (fallback !== undefined) return fallback;
+  throw new Error(`missing --${name}`);
+};
+const vidi = path.resolve(arg("vidi"));
+const model = path.resolve(arg("model"));
+const video = path.resolve(arg("video"));
+const outDir = path.resolve(arg("out", "."));
+const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
+const TOTAL_LIMIT_MS = 240_000;
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "vidi-browser-"));
+let server = null;
+let context = null;
+
+function log(msg) { console.log(`[timeline] ${msg}`); }
+
+// Starts `vidi serve --port 0` and resolves with the port it prints.
+function startServer() {
+  return new Promise((resolve, reject) => {
+    server = spawn(vidi, ["serve", "--model", model, "--port", "0", "--cache-dir", path.join(tmp, "cache")],
+      { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    const onData = (d) => {
+      out += d.toString();
+      const m = out.match(/listening on http:\/\/[^:]+:(\d+)/);
+      if (m) resolve(Number(m[1]));
+    };
+    server.stdout.on("data", onData);
+    server.stderr.on("data", (d) => { out += d.toString(); });
+    server.on("exit", (code) => reject(new Error(`vidi serve exited (${code}) before listening:\n${out}`)));
+    setTimeout(() => reject(new Error(`vidi serve did not start in 60 s:\n${out}`)), 60_000);
+  });
+}
+
+function stopServer() {
+  return new Promise((resolve) => {
+    if (!server || server.exitCode !== null) return resolve(server ? server.exitCode : null);
+    server.removeAllListeners("exit");
+    server.on("exit", (code, signal) => resolve(signal ? -1 : code));
+    server.kill("SIGTERM");
+    setTimeout(() => { server.kill("SIGKILL"); resolve(-9); }, 20_000);
+  });
+}
+
+async function main() {
+  const port = await startServer();
+  const base = `http://127.0.0.1:${port}`;
+  log(`server on ${base}`);
+
+  context = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
+    executablePath: chromiumPath,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      "--autoplay-policy=no-user-gesture-required"],
+    viewport: { width: 1100, height: 900 },
+    acceptDownloads: true,
+  });
+  context.setDefaultTimeout(120_000);
+  const page = context.pages()[0] || await context.newPage();
+  page.on("pageerror", (e) => { throw new Error(`page error: ${e.message}`); });
+
+  await page.goto(base + "/");
+  await page.waitForFunction(() => document.getElementById("model").textContent.length > 0);
+  log(`page loaded: ${await page.textContent("#model")}`);
+
+  // Upload: choosing a file registers it (POST /v1/videos) and enables the question.
+  const registered = page.waitForResponse((r) => r.url().endsWith("/v1/videos") && r.request().method() === "POST");
+  await page.setInputFiles("#file", video);
+  const reg = await (await registered).json();
+  assert.ok(reg.id, `registration failed: ${JSON.stringify(reg)}`);
+  await page.waitForSelector("#run:not([disabled])");
+  assert.equal(await page.isVisible("#player-card"), true);
+  const duration = reg.duration;
+  log(`registered ${reg.id}: ${duration} s, ${reg.frames} frames`);
+
+  // The player loads the uploaded file from the server.
+  await page.waitForFunction(() => document.getElementById("player").readyState >= 1, null, { timeout: 30_000 });
+  const playerDuration = await page.$eval("#player", (v) => v.duration);
+  assert.ok(Math.abs(playerDuration - duration) < 0.1, `player duration ${playerDuration} vs ${duration}`);
+
+  // Retrieval.
+  await page.fill("#question", "a moving colour pattern");
+  await page.selectOption("#task", "retrieval");
+  const answered = page.waitForResponse((r) => r.url().includes(`/v1/videos/${reg.id}/query`));
+  await page.click("#run");
+  const answer = await (await answered).json();
+  assert.ok(Array.isArray(answer.ranges), `bad answer: ${JSON.stringify(answer)}`);
+  await page.waitForSelector("#result:not([hidden])");
+  log(`answer: "${answer.answer}" (${answer.ranges.length} ranges; model text ${JSON.stringify(answer.text.slice(0, 40))})`);
+
+  // The timeline shows exactly the returned ranges.
+  assert.equal(await page.isVisible("#timeline"), true);
+  assert.equal(await page.locator("#timeline .range-block").count(), answer.ranges.length);
+  const shown = await page.textContent("#answer");
+  assert.ok(shown.startsWith(answer.answer || "(no time range found)"), `answer text "${shown}"`);
+
+  // A range marked by hand: drawn at the right place, plays on click, exports a clip.
+  await page.fill("#range-input", "00:00:02-00:00:05.5");
+  await page.click("#range-form button");
+  const blocks = page.locator("#timeline .range-block");
+  assert.equal(await blocks.count(), answer.ranges.length + 1);
+  const block = blocks.last();
+  const left = await block.evaluate((b) => parseFloat(b.style.left));
+  const width = await block.evaluate((b) => parseFloat(b.style.width));
+  assert.ok(Math.abs(left - (100 * 2) / duration) < 0.01, `left ${left}%`);
+  assert.ok(Math.abs(width - (100 * 3.5) / duration) < 0.01, `width ${width}%`);
+  await block.click();
+  await page.waitForFunction(() => {
+    const v = document.getElementById("player");
+    return v.currentTime >= 1.99 && v.currentTime <= 5.6;
+  }, null, { timeout: 20_000 });
+  log(`clicked range -> player at ${await page.$eval("#player", (v) => v.currentTime.toFixed(2))} s`);
+
+  const href = await page.locator("#ranges .clip-link").last().getAttribute("href");
+  const clip = await page.request.get(base + href);
+  assert.equal(clip.status(), 200);
+  assert.equal(clip.headers()["content-type"], "video/mp4");
+  assert.ok((await clip.body()).length > 1000, "clip too small");
+  assert.equal(Number(clip.headers()["x-clip-start"]), 0);  // synth.mp4's keyframe before 2 s
+
+  const shot = path.join(outDir, "browser-timeline.png");
+  await page.screenshot({ path: shot, fullPage: true });
+  log(`screenshot: ${shot}`);
+}
+
+const watchdog = setTimeout(() => {
+  console.error(`[timeline] FAIL: over ${TOTAL_LIMIT_MS / 1000} s`);
+  if (server) server.kill("SIGKILL");
+  process.exit(1);
+}, TOTAL_LIMIT_MS);
+
+let failed = false;
+try {
+  await main();
+} catch (e) {
+  failed = true;
+  console.error(`[timeline] FAIL: ${e.stack || e}`);
+} finally {
+  if (context) await context.close().catch(() => {});
+  const code = await stopServer();
+  if (code !== 0) { failed = true; console.error(`[timeline] FAIL: vidi serve exited with ${code} on SIGTERM`); }
+  fs.rmSync(tmp, { recursive: true, force: true });
+  clearTimeout(watchdog);
+}
+if (!failed) console.log("[timeline] PASS");
+process.exit(failed ? 1 : 0);
