@@ -21,19 +21,23 @@ if [ ! -s "$video" ]; then
   mv "$video.tmp.mp4" "$video"
 fi
 
-now() { date +%s.%N; }
-t0=$(now)
-ffmpeg -nostdin -hide_banner -v error -i "$video" -vf fps=1 -f null -
-t1=$(now)
-ffmpeg -nostdin -hide_banner -v error -i "$video" -ac 1 -ar 16000 -f s16le - > /dev/null
-t2=$(now)
-ours_json=$("$bench" "$video")
-t3=$(now)
-
-cli_video=$(echo "$t1 - $t0" | bc -l)
-cli_audio=$(echo "$t2 - $t1" | bc -l)
-ours=$(echo "$t3 - $t2" | bc -l)
-ratio=$(echo "$ours / ($cli_video + $cli_audio)" | bc -l)
-echo "ours: $ours_json"
-printf 'cli video (fps=1, null): %.2f s\ncli audio (s16le 16k mono): %.2f s\nours (frames+mel): %.2f s\nratio ours/cli: %.3f\n' \
-  "$cli_video" "$cli_audio" "$ours" "$ratio"
+# Wall and CPU (user + sys) seconds of each command; CPU time is the steadier number on
+# a shared machine, wall time is what a user waits.
+timed() {  # timed NAME CMD...: runs CMD, appends "NAME wall cpu" to $dir/times
+  /usr/bin/time -f "$1 %e %U %S" -a -o "$dir/times" "${@:2}"
+}
+rm -f "$dir/times"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+timed cli_video ffmpeg -nostdin -hide_banner -v error -i "$video" -vf fps=1 -f null -
+timed cli_audio sh -c "ffmpeg -nostdin -hide_banner -v error -i '$video' -ac 1 -ar 16000 -f s16le - > /dev/null"
+timed ours "$bench" "$video" > "$dir/ours.json"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "ours: $(cat "$dir/ours.json")"
+awk '{ wall[$1] = $2; cpu[$1] = $3 + $4 }
+  END {
+    printf "cli video (fps=1, null):    wall %7.2f s  cpu %7.2f s\n", wall["cli_video"], cpu["cli_video"]
+    printf "cli audio (s16le 16k mono): wall %7.2f s  cpu %7.2f s\n", wall["cli_audio"], cpu["cli_audio"]
+    printf "ours (frames + mel):        wall %7.2f s  cpu %7.2f s\n", wall["ours"], cpu["ours"]
+    printf "ratio ours/cli: wall %.3f, cpu %.3f\n", wall["ours"] / (wall["cli_video"] + wall["cli_audio"]),
+      cpu["ours"] / (cpu["cli_video"] + cpu["cli_audio"])
+  }' "$dir/times"
