@@ -11,5 +11,9 @@ using Runner = std::function<int()>;
 
 Runner add_inspect(CLI::App& app);          // vidi inspect DIR [--json]
 Runner add_make_checkpoint(CLI::App& app);  // vidi make-checkpoint ...
+Runner add_serve(CLI::App& app);            // vidi serve --model DIR [--port 8099]
+Runner add_retrieve(CLI::App& app);         // vidi retrieve --model DIR --video F --query Q
+Runner add_ask(CLI::App& app);              // vidi ask --model DIR [--video F] --question Q
+Runner add_dump(CLI::App& app);             // vidi dump ... --out F.safetensors
 
 }  // namespace vidi::app

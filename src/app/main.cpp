@@ -18,6 +18,10 @@ int main(int argc, char** argv) {
     };
     add(vidi::app::add_inspect(app));
     add(vidi::app::add_make_checkpoint(app));
+    add(vidi::app::add_serve(app));
+    add(vidi::app::add_retrieve(app));
+    add(vidi::app::add_ask(app));
+    add(vidi::app::add_dump(app));
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

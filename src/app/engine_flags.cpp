@@ -1,0 +1,49 @@
+#include "app/engine_flags.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+
+namespace vidi::app {
+
+void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
+    cmd->add_option("--model,-m", f.options.model_dir, "Checkpoint directory (Hugging Face layout)")->required();
+    cmd->add_option("--backend", f.options.backend, "cpu, cuda, cuda:N or auto")->capture_default_str();
+    cmd->add_option("--threads", f.options.threads, "CPU threads (0: all cores)")->capture_default_str();
+    cmd->add_option("--frame-batch", f.options.frame_batch, "Frames per vision-tower batch")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    cmd->add_option("--max-new-tokens", f.generate.max_new_tokens, "Generation limit")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    cmd->add_flag("--quiet,-q", f.quiet, "No progress on stderr");
+}
+
+void attach_progress(EngineFlags& f) {
+    if (f.quiet) return;
+    const bool tty = isatty(STDERR_FILENO);
+    auto start = std::chrono::steady_clock::now();
+    f.options.progress = [tty, start, last = std::string()](const std::string& stage, int64_t done,
+                                                            int64_t total) mutable {
+        double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        bool finished = total > 0 && done >= total;
+        // On a terminal one line per stage is rewritten; in a log only stage ends are printed.
+        if (!tty && !finished && stage == last) return;
+        if (tty && stage != last && !last.empty()) std::fputc('\n', stderr);
+        last = stage;
+        if (total > 0)
+            std::fprintf(stderr, "%s[%7.1fs] %-9s %lld/%lld%s", tty ? "\r" : "", t, stage.c_str(),
+                         static_cast<long long>(done), static_cast<long long>(total), tty ? "" : "\n");
+        else
+            std::fprintf(stderr, "%s[%7.1fs] %-9s %lld%s", tty ? "\r" : "", t, stage.c_str(),
+                         static_cast<long long>(done), tty ? "" : "\n");
+        if (tty && finished) {
+            std::fputc('\n', stderr);
+            last.clear();
+        }
+        std::fflush(stderr);
+    };
+}
+
+}  // namespace vidi::app

@@ -1,0 +1,21 @@
+// Flags shared by the commands that run the model, and the progress line on stderr.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "vidi/vidi.h"
+
+namespace vidi::app {
+
+struct EngineFlags {
+    EngineOptions options;
+    GenerateOptions generate;
+    bool quiet = false;
+};
+
+// --model, --backend, --threads, --frame-batch, --max-new-tokens, -q.
+void add_engine_flags(CLI::App* cmd, EngineFlags& flags);
+// Fills options.progress with a stderr reporter unless --quiet.
+void attach_progress(EngineFlags& flags);
+
+}  // namespace vidi::app

@@ -1,0 +1,160 @@
+#include "runtime/pipeline.h"
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+
+#include "io/checkpoint.h"
+#include "media/media.h"
+#include "runtime/prompt.h"
+
+namespace fs = std::filesystem;
+
+namespace vidi::runtime {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string make_fingerprint(const io::ModelConfig& c, const io::TensorStore& w) {
+    // Architecture sizes plus the checkpoint's byte count and tensor count: enough to
+    // refuse media tokens made by a different model.
+    return cat(c.model_type, ":D", c.llm.hidden, ":L", c.llm.layers, ":V", c.llm.vocab, ":vis", c.vision.hidden, "x",
+               c.vision.layers, ":aud", c.audio.d_model, "x", c.audio.layers, ":bytes", w.total_bytes(), ":tensors",
+               w.names().size());
+}
+
+}  // namespace
+
+Pipeline::Pipeline(const EngineOptions& options) : options_(options) {
+    VIDI_CHECK(!options.model_dir.empty(), "no model directory given (--model DIR)");
+    io::Checkpoint ckpt = io::Checkpoint::open(options.model_dir);
+    ckpt.require_usable();
+    config_ = ckpt.config();
+    weights_ = ckpt.store();
+    std::string tok_path = (fs::path(options.model_dir) / "tokenizer.model").string();
+    tokenizer_ = std::make_unique<io::Tokenizer>(io::Tokenizer::load(tok_path));
+    if (tokenizer_->vocab_size() > config_.llm.vocab)
+        fail(tok_path, ": the tokenizer has ", tokenizer_->vocab_size(), " pieces but the model's vocabulary is ",
+             config_.llm.vocab);
+    backend_ = make_backend(options.backend, options.threads);
+    progress("load", 0, 1);
+    media_encoder_ = std::make_unique<model::MediaEncoder>(config_, weights_, *backend_);
+    decoder_ = std::make_unique<model::Gemma2>(config_, weights_, *backend_);
+    progress("load", 1, 1);
+    fingerprint_ = make_fingerprint(config_, weights_);
+}
+
+MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* capture) {
+    MediaTokens out;
+    media::FrameStream frames(video_path, config_.vision.image_size, std::max(1, options_.frame_batch));
+    const int64_t F = frames.total_frames();
+    if (F < 2)
+        fail(video_path, ": ", F, " frame(s) sampled at 1 fps; Vidi needs a video of at least two (",
+             "duration ", frames.info().duration, " s)");
+    out.frames = F;
+    out.duration = frames.info().duration;
+    out.grid_h = out.grid_w = media_encoder_->grid_side(F);
+    const int64_t per_frame = out.grid_h * out.grid_w;
+    out.image = backend_->act({F * per_frame, config_.llm.hidden});
+
+    Tensor batch;
+    std::vector<int64_t> positions;
+    int64_t done = 0;
+    while (frames.next(batch, positions)) {
+        if (capture)
+            for (size_t i = 0; i < positions.size(); ++i)
+                if (capture->frames.count(positions[i])) capture->pixels[positions[i]] = batch.row(i).clone();
+        Tensor tokens = media_encoder_->image_tokens(batch, positions, F);
+        // Batches arrive in order, so the frame-major rows are contiguous.
+        Tensor dst = out.image.rows(positions.front() * per_frame, (positions.back() + 1) * per_frame);
+        backend_->copy_(dst, tokens);
+        done += static_cast<int64_t>(positions.size());
+        progress("frames", done, F);
+    }
+    VIDI_CHECK(done == F, video_path, ": decoded ", done, " of ", F, " sampled frames");
+
+    media::AudioFeatures audio = media::load_audio_features(video_path, config_.audio.mel_bins);
+    if (capture && audio.present) {
+        capture->mel = audio.mel;
+        capture->mel_frames = audio.mel_frames;
+    }
+    if (audio.present) {
+        progress("audio", 0, 1);
+        out.audio = media_encoder_->audio_tokens(audio.mel, audio.mel_frames);
+        progress("audio", 1, 1);
+    }
+    return out;
+}
+
+std::shared_ptr<EncodedVideo> Pipeline::encode(MediaTokens tokens) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto v = std::make_shared<EncodedVideo>();
+    progress("media-kv", 0, 2);
+    v->visual = decoder_->encode_media(tokens.image);
+    progress("media-kv", 1, 2);
+    if (tokens.audio.defined() && tokens.audio.dim(0) > 0) v->audio = decoder_->encode_media(tokens.audio);
+    progress("media-kv", 2, 2);
+    v->tokens = std::move(tokens);
+    backend_->synchronize();
+    v->seconds = seconds_since(t0);
+    return v;
+}
+
+void Pipeline::save_tokens(const MediaTokens& t, const std::string& path) {
+    std::vector<std::pair<std::string, Tensor>> tensors{{"image_tokens", backend_->to_host(t.image)}};
+    if (t.audio.defined()) tensors.emplace_back("audio_tokens", backend_->to_host(t.audio));
+    io::save_safetensors(path, tensors,
+                         {{"vidi_model", fingerprint_},
+                          {"duration", cat(t.duration)},
+                          {"frames", cat(t.frames)},
+                          {"grid_h", cat(t.grid_h)},
+                          {"grid_w", cat(t.grid_w)}});
+}
+
+MediaTokens Pipeline::load_tokens(const std::string& path) {
+    auto f = io::SafetensorsFile::open(path);
+    auto meta = [&](const char* key) -> const std::string& {
+        auto it = f->metadata().find(key);
+        if (it == f->metadata().end()) fail(path, ": not a vidi media file (no '", key, "' metadata)");
+        return it->second;
+    };
+    if (meta("vidi_model") != fingerprint_)
+        fail(path, ": media tokens were made by another model (", meta("vidi_model"), ", this is ", fingerprint_, ")");
+    MediaTokens t;
+    try {
+        t.duration = std::stod(meta("duration"));
+        t.frames = std::stoll(meta("frames"));
+        t.grid_h = std::stoll(meta("grid_h"));
+        t.grid_w = std::stoll(meta("grid_w"));
+    } catch (const std::logic_error&) {
+        fail(path, ": corrupt media metadata");
+    }
+    Tensor image = f->get("image_tokens");
+    if (image.shape() != Shape{t.frames * t.grid_h * t.grid_w, config_.llm.hidden})
+        fail(path, ": image_tokens ", shape_str(image.shape()), " do not match the recorded grid");
+    t.image = backend_->upload(image);
+    if (f->has("audio_tokens")) t.audio = backend_->upload(f->get("audio_tokens"));
+    return t;
+}
+
+std::vector<int32_t> Pipeline::prompt(const std::string& text, bool with_media) const {
+    return build_prompt(*tokenizer_, text, with_media, config_.llm.bos_id);
+}
+
+GenerationResult Pipeline::run(const std::vector<int32_t>& prompt_ids, const EncodedVideo* video, int max_new_tokens,
+                               bool keep_prompt_logits) {
+    GenerationRequest req;
+    req.prompt = prompt_ids;
+    if (video) req.media = video->media();
+    req.max_new_tokens = max_new_tokens;
+    req.stop_id = tokenizer_->piece_to_id("<end_of_turn>");
+    if (req.stop_id < 0) req.stop_id = 107;
+    req.keep_prompt_logits = keep_prompt_logits;
+    req.progress = options_.progress;
+    return generate(*decoder_, req);
+}
+
+}  // namespace vidi::runtime

@@ -1,0 +1,93 @@
+// The loaded model on one backend and the steps of a request: video -> media tokens ->
+// per-layer media K/V; question -> prompt ids -> generation. The Engine (engine.cpp) is a
+// thin public face over this; `vidi dump` uses the steps directly.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "backend/backend.h"
+#include "io/config.h"
+#include "io/safetensors.h"
+#include "io/tokenizer.h"
+#include "model/gemma2.h"
+#include "model/media_tokens.h"
+#include "runtime/generate.h"
+#include "vidi/vidi.h"
+
+namespace vidi::runtime {
+
+// Media tokens of one video (on the backend), after mm_rand_llm_norm.
+struct MediaTokens {
+    Tensor image;  // [F·h·w, D]
+    Tensor audio;  // [n, D] or undefined when the video has no audio
+    int64_t frames = 0, grid_h = 0, grid_w = 0;
+    double duration = 0;
+};
+
+// Front-end outputs a caller wants to see (for `vidi dump`).
+struct MediaCapture {
+    std::set<int64_t> frames;             // which sampled frames to keep
+    std::map<int64_t, Tensor> pixels;     // frame -> [3, S, S] f32
+    Tensor mel;                           // [pieces, mels, 3000]
+    int64_t mel_frames = 0;
+};
+
+class EncodedVideo : public Video {
+public:
+    MediaTokens tokens;
+    model::MediaKV visual, audio;
+    double seconds = 0;
+
+    double duration() const override { return tokens.duration; }
+    int64_t frames() const override { return tokens.frames; }
+    int64_t visual_tokens() const override { return visual.tokens; }
+    int64_t audio_tokens() const override { return audio.tokens; }
+    double encode_seconds() const override { return seconds; }
+    std::vector<const model::MediaKV*> media() const { return {&visual, &audio}; }
+};
+
+class Pipeline {
+public:
+    explicit Pipeline(const EngineOptions& options);
+
+    const io::ModelConfig& config() const { return config_; }
+    Backend& backend() { return *backend_; }
+    std::string backend_name() const { return backend_->name(); }
+    const model::Gemma2& decoder() const { return *decoder_; }
+    const io::Tokenizer& tokenizer() const { return *tokenizer_; }
+    // Identifies the checkpoint in saved media files.
+    const std::string& fingerprint() const { return fingerprint_; }
+
+    MediaTokens media_tokens(const std::string& video_path, MediaCapture* capture = nullptr);
+    std::shared_ptr<EncodedVideo> encode(MediaTokens tokens);
+    std::shared_ptr<EncodedVideo> encode_video(const std::string& video_path) {
+        return encode(media_tokens(video_path));
+    }
+
+    void save_tokens(const MediaTokens& tokens, const std::string& path);
+    MediaTokens load_tokens(const std::string& path);
+
+    std::vector<int32_t> prompt(const std::string& text, bool with_media) const;
+    GenerationResult run(const std::vector<int32_t>& prompt, const EncodedVideo* video, int max_new_tokens,
+                         bool keep_prompt_logits = false);
+
+private:
+    void progress(const std::string& stage, int64_t done, int64_t total) const {
+        if (options_.progress) options_.progress(stage, done, total);
+    }
+
+    EngineOptions options_;
+    io::ModelConfig config_;
+    io::TensorStore weights_;
+    std::unique_ptr<Backend> backend_;
+    std::unique_ptr<io::Tokenizer> tokenizer_;
+    std::unique_ptr<model::MediaEncoder> media_encoder_;
+    std::unique_ptr<model::Gemma2> decoder_;
+    std::string fingerprint_;
+};
+
+}  // namespace vidi::runtime
