@@ -85,21 +85,26 @@ private:
 
 }  // namespace
 
-std::vector<int16_t> decode_audio_mono16k(const std::string& path) {
+bool decode_audio_mono16k(const std::string& path, const AudioSink& sink) {
     ff::FormatPtr fmt = ff::open_input(path);
     const int stream = ff::find_audio_stream(fmt.get());
-    std::vector<int16_t> out;
-    if (stream < 0) return out;
+    if (stream < 0) return false;
     for (unsigned i = 0; i < fmt->nb_streams; ++i)
         if (static_cast<int>(i) != stream) fmt->streams[i]->discard = AVDISCARD_ALL;
     ff::CodecPtr dec = ff::open_decoder(fmt.get(), stream, path, FF_THREAD_FRAME | FF_THREAD_SLICE);
     ff::PacketPtr pkt = ff::make_packet();
     ff::FramePtr frame = ff::make_frame();
     MonoResampler resampler(path);
+    std::vector<int16_t> chunk;  // one decoded frame's worth of output, reused
+    auto emit = [&] {
+        if (!chunk.empty()) sink(chunk.data(), chunk.size());
+        chunk.clear();
+    };
     auto drain = [&] {
         while (avcodec_receive_frame(dec.get(), frame.get()) == 0) {
-            resampler.push(frame.get(), out);
+            resampler.push(frame.get(), chunk);
             av_frame_unref(frame.get());
+            emit();
         }
     };
     while (av_read_frame(fmt.get(), pkt.get()) >= 0) {
@@ -111,7 +116,14 @@ std::vector<int16_t> decode_audio_mono16k(const std::string& path) {
     }
     avcodec_send_packet(dec.get(), nullptr);
     drain();
-    resampler.flush(out);
+    resampler.flush(chunk);
+    emit();
+    return true;
+}
+
+std::vector<int16_t> decode_audio_mono16k(const std::string& path) {
+    std::vector<int16_t> out;
+    decode_audio_mono16k(path, [&](const int16_t* s, size_t n) { out.insert(out.end(), s, s + n); });
     return out;
 }
 

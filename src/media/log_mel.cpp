@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
+#include <memory>
 #include <numbers>
 
 #include "media/fft.h"
@@ -126,22 +127,31 @@ Tensor log_mel_piece(const float* samples, size_t n, int n_mels) {
 }
 
 AudioFeatures load_audio_features(const std::string& path, int n_mels) {
+    // Each 30 s piece becomes mel as soon as its samples are in, so a long file never
+    // holds more than one piece of samples (the mel itself is the output).
     AudioFeatures af;
-    const std::vector<int16_t> s16 = decode_audio_mono16k(path);
-    af.samples = static_cast<int64_t>(s16.size());
-    if (s16.empty()) return af;  // no audio stream, or nothing decodable in it
+    const size_t piece_values = static_cast<size_t>(n_mels) * kMelFrames;
+    auto mel_values = std::make_shared<std::vector<float>>();
+    std::vector<float> piece;
+    piece.reserve(kPieceSamples);
+    auto finish_piece = [&] {
+        const Tensor m = log_mel_piece(piece.data(), piece.size(), n_mels);
+        mel_values->insert(mel_values->end(), m.data<float>(), m.data<float>() + piece_values);
+        af.mel_frames += static_cast<int64_t>(piece.size() / kHop);
+        piece.clear();
+    };
+    decode_audio_mono16k(path, [&](const int16_t* s, size_t n) {
+        for (size_t i = 0; i < n; ++i) {
+            piece.push_back(static_cast<float>(s[i] / 32768.0));
+            if (piece.size() == static_cast<size_t>(kPieceSamples)) finish_piece();
+        }
+        af.samples += static_cast<int64_t>(n);
+    });
+    if (!piece.empty()) finish_piece();
+    if (af.samples == 0) return af;  // no audio stream, or nothing decodable in it
     af.present = true;
-    const size_t pieces = (s16.size() + kPieceSamples - 1) / kPieceSamples;
-    af.mel = Tensor::empty({static_cast<int64_t>(pieces), n_mels, kMelFrames}, DType::f32);
-    std::vector<float> piece(kPieceSamples);
-    for (size_t p = 0; p < pieces; ++p) {
-        const size_t begin = p * kPieceSamples;
-        const size_t len = std::min<size_t>(kPieceSamples, s16.size() - begin);
-        for (size_t i = 0; i < len; ++i) piece[i] = static_cast<float>(s16[begin + i] / 32768.0);
-        const Tensor m = log_mel_piece(piece.data(), len, n_mels);
-        std::copy_n(m.data<float>(), m.numel(), af.mel.data<float>() + p * m.numel());
-        af.mel_frames += static_cast<int64_t>(len / kHop);
-    }
+    const auto pieces = static_cast<int64_t>(mel_values->size() / piece_values);
+    af.mel = Tensor::wrap(mel_values->data(), {pieces, n_mels, kMelFrames}, DType::f32, Device::cpu, mel_values);
     return af;
 }
 

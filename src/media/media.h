@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -78,6 +79,10 @@ AudioFeatures load_audio_features(const std::string& path, int n_mels = 128);
 // The audio as `ffmpeg -i path -ac 1 -ar 16000 -f s16le -` prints it (swresample with
 // default options). Empty when the file has no audio stream.
 std::vector<int16_t> decode_audio_mono16k(const std::string& path);
+// The same samples handed to `sink` in chunks as they are decoded (bounded memory).
+// Returns false (sink never called) when the file has no audio stream.
+using AudioSink = std::function<void(const int16_t* samples, size_t n)>;
+bool decode_audio_mono16k(const std::string& path, const AudioSink& sink);
 
 constexpr int kSampleRate = 16000;
 constexpr int kPieceSamples = 30 * kSampleRate;  // 480000
