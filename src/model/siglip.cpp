@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "io/checkpoint.h"
 #include "model/weights.h"
 
 namespace vidi::model {
@@ -14,8 +15,7 @@ SiglipVision::SiglipVision(const io::ModelConfig& config, const io::TensorStore&
                " is not a multiple of ", cfg_.heads, " heads");
     VIDI_CHECK(G > 0, "vision tower (", cfg_.source, "): image size ", cfg_.image_size, " / patch size ", p);
     // Released checkpoints nest the tower under "vision_model."; the golden ones do not.
-    std::string base = prefix;
-    if (weights.has(prefix + "vision_model.embeddings.patch_embedding.weight")) base += "vision_model.";
+    const std::string base = prefix.empty() ? io::detect_vision_prefix(weights) : prefix;
     WeightLoader w(weights, backend, base);
 
     patch_w_ = w.weight("embeddings.patch_embedding.weight", {C, cfg_.channels, p, p}).reshape({C, cfg_.channels * p * p});

@@ -13,9 +13,9 @@ namespace vidi::model {
 
 class SiglipVision {
 public:
-    // `prefix` is the tower's tensor prefix; "vision_model." below it is found automatically.
+    // `prefix` is the tower's tensor prefix; empty: detected (io::detect_vision_prefix).
     SiglipVision(const io::ModelConfig& config, const io::TensorStore& weights, Backend& backend,
-                 const std::string& prefix = "model.mm_vis.");
+                 const std::string& prefix = "");
 
     // pixels [n, 3, S, S] f32 (host or device) -> hidden states [n, G·G, C] on the backend.
     Tensor forward(const Tensor& pixels) const;

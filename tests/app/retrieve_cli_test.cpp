@@ -1,0 +1,82 @@
+// `vidi retrieve` / `vidi ask` from the outside: output formats, a checkpoint in the
+// official tensor layout, and the model-side bad inputs.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+
+using namespace vidi;
+using testing::HasSubstr;
+
+namespace {
+std::string cli(const std::string& args) { return test::vidi_binary() + " " + args; }
+std::string tiny() { return test::tiny_model_dir(); }
+std::string synth() { return test::golden_path("synth.mp4"); }
+}  // namespace
+
+TEST(RetrieveCli, JsonHasQueryDurationRangesAndRaw) {
+    std::string out;
+    ASSERT_EQ(test::run_command(cli("retrieve -q --json --max-new-tokens 8 --model " + tiny() + " --video " +
+                                     synth() + " --query 'a moving colour pattern' 2>/dev/null"),
+                                &out),
+              0)
+        << out;
+    auto j = nlohmann::json::parse(out);
+    EXPECT_EQ(j["query"], "a moving colour pattern");
+    EXPECT_NEAR(j["duration"].get<double>(), 12.012, 1e-3);
+    EXPECT_TRUE(j["ranges"].is_array());
+    EXPECT_TRUE(j["raw"].is_string());
+}
+
+TEST(RetrieveCli, RunsOnACheckpointInTheOfficialLayout) {
+    // make-checkpoint nests the vision tower under "vision_model." as the release does;
+    // the golden checkpoint does not. Both must load.
+    test::TempDir dir("official");
+    std::string out, ckpt = dir.file("ckpt");
+    ASSERT_EQ(test::run_command(cli("make-checkpoint --config " + tiny() + "/config.json --out " + ckpt +
+                                     " --seed 3 --tokenizer " + tiny() + "/tokenizer.model"),
+                                &out),
+              0)
+        << out;
+    ASSERT_EQ(test::run_command(cli("ask -q --max-new-tokens 3 --model " + ckpt + " --video " + synth() +
+                                     " --question 'What is shown?'"),
+                                &out),
+              0)
+        << out;
+}
+
+TEST(RetrieveCli, BadInputsAreClearErrors) {
+    test::TempDir dir("bad");
+    std::string out;
+    EXPECT_EQ(test::run_command(cli("retrieve -q --model " + tiny() + " --video " + dir.file("none.mp4") +
+                                     " --query x"),
+                                &out),
+              105);  // CLI11's "file does not exist"
+    EXPECT_THAT(out, HasSubstr("none.mp4"));
+
+    // A text file posing as a video.
+    std::string fake = dir.file("fake.mp4");
+    test::run_command("echo 'not a video' > " + fake);
+    EXPECT_EQ(test::run_command(cli("retrieve -q --model " + tiny() + " --video " + fake + " --query x"), &out), 1);
+    EXPECT_THAT(out, HasSubstr("fake.mp4"));
+
+    // One second of video samples a single frame: Vidi needs two.
+    std::string one = dir.file("one.mp4");
+    ASSERT_EQ(test::run_command("ffmpeg -v error -f lavfi -i testsrc2=s=64x48:r=5:d=1 -pix_fmt yuv420p " + one), 0);
+    EXPECT_EQ(test::run_command(cli("retrieve -q --model " + tiny() + " --video " + one + " --query x"), &out), 1);
+    EXPECT_THAT(out, HasSubstr("at least two"));
+
+    // Not a checkpoint directory.
+    EXPECT_EQ(test::run_command(cli("ask -q --model " + dir.path() + " --question hi"), &out), 1);
+    EXPECT_THAT(out, HasSubstr("config.json"));
+
+    // A prompt longer than the context.
+    std::string long_q(9000 * 2, 'a');
+    for (size_t i = 1; i < long_q.size(); i += 2) long_q[i] = ' ';
+    EXPECT_EQ(test::run_command(cli("ask -q --max-new-tokens 1 --model " + tiny() + " --question '" + long_q + "'"),
+                                &out),
+              1);
+    EXPECT_THAT(out, HasSubstr("context holds"));
+}
