@@ -111,6 +111,26 @@ TEST_F(ServeApiTest, VideoPathFieldReadsAFileOnTheHost) {
     EXPECT_EQ(json_body(r)["answer"], format_range(FakeEngine::expected_range("abc", 20.5), 2));
 }
 
+TEST_F(ServeApiTest, MaxNewTokensIsPassedAndBounded) {
+    options_.max_new_tokens = 64;
+    InProcessServer srv(engine_, options_);
+    auto cli = srv.client();
+    EXPECT_EQ(post_form(cli, "/inference", video_, {{"question", "q"}})->status, 200);
+    EXPECT_EQ(engine_.last_max_new_tokens, 64);  // the server's limit by default
+    EXPECT_EQ(post_form(cli, "/inference", video_, {{"question", "q"}, {"max_new_tokens", "7"}})->status, 200);
+    EXPECT_EQ(engine_.last_max_new_tokens, 7);
+    json reg = json_body(post_form(cli, "/v1/videos", video_, {}));
+    auto r = cli.Post(("/v1/videos/" + reg["id"].get<std::string>() + "/query").c_str(),
+                      R"({"question":"q","task":"vqa","max_new_tokens":9})", "application/json");
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(engine_.last_max_new_tokens, 9);
+    for (const char* bad : {"0", "65", "abc", "5x"}) {
+        auto b = post_form(cli, "/inference", video_, {{"question", "q"}, {"max_new_tokens", bad}});
+        EXPECT_EQ(b->status, 400) << bad;
+        EXPECT_NE(json_body(b)["error"].get<std::string>().find("max_new_tokens"), std::string::npos);
+    }
+}
+
 TEST_F(ServeApiTest, BadRequestsGetJsonErrorsAndTheServerStaysUp) {
     InProcessServer srv(engine_, options_);
     auto cli = srv.client();

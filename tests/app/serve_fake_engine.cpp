@@ -53,8 +53,9 @@ TimeRange FakeEngine::expected_range(const std::string& query, double duration) 
     return {std::min(start, duration), std::min(start + 1.5, duration)};
 }
 
-Answer FakeEngine::retrieve(const Video& video, const std::string& query, const GenerateOptions&) {
+Answer FakeEngine::retrieve(const Video& video, const std::string& query, const GenerateOptions& opt) {
     InFlight guard(*this);
+    last_max_new_tokens = opt.max_new_tokens;
     work(work_time);
     ++answers;
     Answer a;
@@ -66,8 +67,9 @@ Answer FakeEngine::retrieve(const Video& video, const std::string& query, const 
     return a;
 }
 
-Answer FakeEngine::ask(const Video* video, const std::string& question, const GenerateOptions&) {
+Answer FakeEngine::ask(const Video* video, const std::string& question, const GenerateOptions& opt) {
     InFlight guard(*this);
+    last_max_new_tokens = opt.max_new_tokens;
     work(work_time);
     ++answers;
     Answer a;

@@ -44,6 +44,7 @@ public:
     std::chrono::milliseconds encode_time{50};      // per encode_video
     std::atomic<int> encodes{0}, loads{0}, saves{0}, answers{0};
     std::atomic<int> in_flight{0}, max_in_flight{0};
+    std::atomic<int> last_max_new_tokens{0};
 
 private:
     void work(std::chrono::milliseconds total);

@@ -37,7 +37,8 @@ function log(msg) { console.log(`[timeline] ${msg}`); }
 // Starts `vidi serve --port 0` and resolves with the port it prints.
 function startServer() {
   return new Promise((resolve, reject) => {
-    server = spawn(vidi, ["serve", "--model", model, "--port", "0", "--cache-dir", path.join(tmp, "cache")],
+    server = spawn(vidi, ["serve", "--model", model, "--port", "0", "--max-new-tokens", "16",
+      "--cache-dir", path.join(tmp, "cache")],
       { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     const onData = (d) => {

@@ -167,8 +167,9 @@ Form read_form(const httplib::Request& req, const httplib::ContentReader& reader
         nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
         if (j.is_discarded() || !j.is_object()) throw HttpError(400, "the body is not a JSON object");
         for (auto& [k, v] : j.items()) {
-            if (!v.is_string()) throw HttpError(400, "JSON field '" + k + "' must be a string");
-            set_field(form, k, v.get<std::string>(), limits);
+            if (v.is_string()) set_field(form, k, v.get<std::string>(), limits);
+            else if (v.is_number_integer()) set_field(form, k, v.dump(), limits);
+            else throw HttpError(400, "JSON field '" + k + "' must be a string or an integer");
         }
     } else if (!body.empty()) {
         httplib::Params params;

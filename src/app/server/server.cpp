@@ -104,6 +104,7 @@ struct QueryJob {
     VideoSource source;
     std::string question;
     Task task = Task::Retrieval;
+    GenerateOptions generate;
     bool answer_wanted = true;  // false: only encode (POST /v1/videos)
     Clock::time_point queued = Clock::now();
     // results
@@ -184,8 +185,8 @@ struct Server::Impl {
             job->cache_source = hit.source;
             job->video_s = seconds_since(t0);
             if (!job->answer_wanted) return;
-            job->answer = job->task == Task::Retrieval ? e->retrieve(*hit.video, job->question)
-                                                       : e->ask(hit.video.get(), job->question);
+            job->answer = job->task == Task::Retrieval ? e->retrieve(*hit.video, job->question, job->generate)
+                                                       : e->ask(hit.video.get(), job->question, job->generate);
         });
         if (!ticket)
             throw HttpError(503, "busy: " + std::to_string(queue.waiting()) +
@@ -222,6 +223,26 @@ struct Server::Impl {
         res.set_content(j.dump(), "application/json");
     }
 
+    // The optional `max_new_tokens` field: at most the server's --max-new-tokens.
+    GenerateOptions generate_options(const Form& form) const {
+        GenerateOptions g;
+        g.max_new_tokens = opt.max_new_tokens;
+        if (!form.has("max_new_tokens")) return g;
+        const std::string v = form.get("max_new_tokens");
+        int n = 0;
+        try {
+            size_t used = 0;
+            n = std::stoi(v, &used);
+            if (used != v.size()) n = 0;
+        } catch (const std::exception&) {
+        }
+        if (n < 1 || n > opt.max_new_tokens)
+            throw HttpError(400, "max_new_tokens must be an integer from 1 to " + std::to_string(opt.max_new_tokens) +
+                                     ", not '" + v + "'");
+        g.max_new_tokens = n;
+        return g;
+    }
+
     RegisteredVideo find_video(const httplib::Request& req) {
         auto v = registry.find(req.matches[1]);
         if (!v) throw HttpError(404, "unknown video id '" + std::string(req.matches[1]) + "'");
@@ -245,6 +266,7 @@ struct Server::Impl {
         auto job = std::make_shared<QueryJob>();
         job->question = require_question(form);
         job->task = parse_task(form.get("task"));
+        job->generate = generate_options(form);
         job->source = resolve_video(form);
         run_job(job);
         send_json(res, answer_json(*job, seconds_since(t0)));
@@ -282,6 +304,7 @@ struct Server::Impl {
         auto job = std::make_shared<QueryJob>();
         job->question = require_question(form);
         job->task = parse_task(form.get("task"));
+        job->generate = generate_options(form);
         job->source = v.source;
         run_job(job);
         json j = answer_json(*job, seconds_since(t0));

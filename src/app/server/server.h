@@ -17,6 +17,7 @@ struct ServerOptions {
     int port = 8099;                          // 0: any free port
     int64_t max_upload_bytes = 2048LL << 20;  // one uploaded video
     int timeout_s = 600;                      // per request, queueing included
+    int max_new_tokens = GenerateOptions{}.max_new_tokens;  // per answer; requests may ask for fewer
     CacheOptions cache;                       // cache.dir empty: memory only
     std::string model_key;                    // names the model in cache files
     std::string work_dir;                     // uploads and clips; empty: a fresh temp dir

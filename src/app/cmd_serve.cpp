@@ -1,0 +1,159 @@
+// vidi serve: the model loads once and answers HTTP requests (API and web page) until
+// SIGTERM/SIGINT, which stops the listener, cancels queued work, aborts or finishes the
+// running job, and exits 0.
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <filesystem>
+#include <thread>
+
+#include "app/commands.h"
+#include "app/engine_flags.h"
+#include "app/server/server.h"
+
+namespace vidi::app {
+namespace {
+
+struct ServeArgs {
+    EngineFlags engine;  // --model, --backend, --threads, --frame-batch, --max-new-tokens
+    std::string host = "127.0.0.1", cache_dir;
+    int port = 8099, timeout_s = 600;
+    int64_t max_upload_mb = 2048, cache_mb = 4096;
+    size_t max_queue = 16, cache_entries = 16;
+    bool no_disk_cache = false;
+};
+
+// Turns SIGTERM/SIGINT into a call of `on_signal` on a watcher thread. The handler only
+// writes the signal number to a pipe (async-signal-safe); it is a handler rather than a
+// blocked mask because libraries (OpenBLAS, OpenMP) start threads before main().
+class SignalWatcher {
+public:
+    SignalWatcher() {
+        VIDI_CHECK(pipe2(fds_, O_CLOEXEC) == 0, "cannot create a pipe for signal handling");
+        write_fd_ = fds_[1];
+        struct sigaction sa = {};
+        sa.sa_handler = [](int sig) {
+            const unsigned char b = static_cast<unsigned char>(sig);
+            [[maybe_unused]] ssize_t n = write(write_fd_, &b, 1);
+        };
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, nullptr);
+        sigaction(SIGINT, &sa, nullptr);
+    }
+    void start(std::function<void(int)> on_signal) {
+        thread_ = std::thread([this, on_signal] {
+            unsigned char sig = 0;
+            while (read(fds_[0], &sig, 1) < 0 && errno == EINTR) {
+            }
+            if (sig != 0) on_signal(sig);
+        });
+    }
+    ~SignalWatcher() {
+        stop();
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        close(fds_[0]);
+        close(fds_[1]);
+    }
+    // Ends the watcher thread; after this, on_signal never runs.
+    void stop() {
+        if (!thread_.joinable()) return;
+        const unsigned char zero = 0;  // wakes the reader without a signal
+        [[maybe_unused]] ssize_t n = write(fds_[1], &zero, 1);
+        thread_.join();
+    }
+
+private:
+    static inline int write_fd_ = -1;
+    int fds_[2] = {-1, -1};
+    std::thread thread_;
+};
+
+int run_serve(const ServeArgs& a) {
+    SignalWatcher signals;
+    server::JobQueue queue(a.max_queue);
+
+    EngineOptions eo = a.engine.options;
+    const std::string& model = eo.model_dir;
+    // Long work reports progress; a cancelled job (timeout, shutdown) stops there.
+    eo.progress = [&queue](const std::string&, int64_t, int64_t) { queue.throw_if_cancelled(); };
+    std::fprintf(stderr, "vidi serve: loading %s\n", model.c_str());
+    auto engine = Engine::open(eo);
+
+    server::ServerOptions so;
+    so.host = a.host;
+    so.port = a.port;
+    so.max_upload_bytes = a.max_upload_mb << 20;
+    so.timeout_s = a.timeout_s;
+    so.max_new_tokens = a.engine.generate.max_new_tokens;
+    so.model_key = server::model_cache_key(model);
+    so.cache.dir = a.no_disk_cache ? "" : (a.cache_dir.empty() ? server::default_cache_dir() : a.cache_dir);
+    so.cache.max_bytes = a.cache_mb << 20;
+    so.cache.max_entries = a.cache_entries;
+    so.cache.bytes_per_token = server::media_token_bytes(model);
+    server::Server server(*engine, queue, so);
+    const int port = server.bind();
+
+    struct StopWatcherFirst {  // the callback uses `server`: stop watching before it dies
+        SignalWatcher& w;
+        ~StopWatcherFirst() { w.stop(); }
+    } stop_watcher_first{signals};
+    std::atomic<bool> serving_done{false};
+    signals.start([&](int sig) {
+        std::fprintf(stderr, "vidi serve: %s received, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        queue.shutdown("the server is shutting down");
+        // Repeated: a signal that lands just before the listener starts must still stop it.
+        while (!serving_done) {
+            server.stop();
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    });
+    std::printf("vidi serve: listening on http://%s:%d (model %s, backend %s, cache %s)\n", a.host.c_str(), port,
+                engine->model_name().c_str(), engine->backend_name().c_str(),
+                so.cache.dir.empty() ? "memory only" : so.cache.dir.c_str());
+    std::fflush(stdout);
+    const bool ok = server.run();
+    serving_done = true;
+    VIDI_CHECK(ok, "the HTTP listener on ", a.host, ":", port, " failed");
+    std::fprintf(stderr, "vidi serve: stopped\n");
+    return 0;
+}
+
+}  // namespace
+
+Runner add_serve(CLI::App& app) {
+    auto args = std::make_shared<ServeArgs>();
+    auto* cmd = app.add_subcommand("serve", "HTTP API and web page: the model loads once, requests queue");
+    add_engine_flags(cmd, args->engine);  // --max-new-tokens: the most a request may ask for
+    cmd->add_option("--host", args->host, "address to listen on")->capture_default_str();
+    cmd->add_option("--port", args->port, "port (0: any free port, printed at start)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 65535));
+    cmd->add_option("--max-upload-mb", args->max_upload_mb, "largest accepted upload (MiB)")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--timeout-s", args->timeout_s, "per-request limit, queueing included (s)")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--max-queue", args->max_queue, "requests that may wait; more get 503")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--cache-dir", args->cache_dir, "media-token cache (default $XDG_CACHE_HOME/vidi or ~/.cache/vidi)");
+    cmd->add_flag("--no-disk-cache", args->no_disk_cache, "keep encoded videos in memory only");
+    cmd->add_option("--cache-mb", args->cache_mb, "memory for encoded videos (MiB, LRU)")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--cache-entries", args->cache_entries, "encoded videos kept in memory (LRU)")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    return [args] { return run_serve(*args); };
+}
+
+}  // namespace vidi::app
