@@ -1,38 +1,66 @@
-// vidi retrieve: when does something happen in the video.
+// vidi retrieve: when does something happen in the video. Several --query flags reuse
+// one encoding of the video (the media K/V), as a service would.
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
 #include "app/engine_flags.h"
+#include "media/clip_export.h"
 
 namespace vidi::app {
+
+namespace {
+
+nlohmann::json answer_json(const std::string& query, const Answer& a) {
+    nlohmann::json ranges = nlohmann::json::array();
+    for (auto& r : a.ranges) ranges.push_back({{"start", r.start}, {"end", r.end}});
+    return {{"query", query}, {"duration", a.duration}, {"ranges", ranges}, {"raw", a.text}};
+}
+
+void print_text(const Answer& a, bool label, const std::string& query) {
+    if (label) std::printf("%s:\n", query.c_str());
+    if (a.ranges.empty()) std::printf("no time range in the answer: %s\n", a.text.c_str());
+    for (auto& r : a.ranges) std::printf("%s  (%.2f s - %.2f s)\n", format_range(r).c_str(), r.start, r.end);
+}
+
+}  // namespace
 
 Runner add_retrieve(CLI::App& app) {
     auto* cmd = app.add_subcommand("retrieve", "Find the time ranges where the query happens");
     auto flags = std::make_shared<EngineFlags>();
     auto video = std::make_shared<std::string>();
-    auto query = std::make_shared<std::string>();
+    auto queries = std::make_shared<std::vector<std::string>>();
     auto json = std::make_shared<bool>(false);
+    auto clips = std::make_shared<std::string>();
     add_engine_flags(cmd, *flags);
     cmd->add_option("--video,-v", *video, "Video file")->required()->check(CLI::ExistingFile);
-    cmd->add_option("--query", *query, "What to look for, e.g. \"slicing onion\"")->required();
-    cmd->add_flag("--json", *json, "Print JSON");
+    cmd->add_option("--query", *queries, "What to look for, e.g. \"slicing onion\" (repeat to ask several)")
+        ->required();
+    cmd->add_flag("--json", *json, "Print JSON (an array when several queries are given)");
+    cmd->add_option("--export-clips", *clips, "Write each range as its own file (stream copy) into DIR");
     return [=]() {
         attach_progress(*flags);
         auto engine = Engine::open(flags->options);
         auto v = engine->encode_video(*video);
-        Answer a = engine->retrieve(*v, *query, flags->generate);
-        if (*json) {
-            nlohmann::json ranges = nlohmann::json::array();
-            for (auto& r : a.ranges) ranges.push_back({{"start", r.start}, {"end", r.end}});
-            nlohmann::json out{{"query", *query}, {"duration", a.duration}, {"ranges", ranges}, {"raw", a.text}};
-            std::cout << out.dump(2) << "\n";
-        } else {
-            if (a.ranges.empty()) std::printf("no time range in the answer: %s\n", a.text.c_str());
-            for (auto& r : a.ranges)
-                std::printf("%s  (%.2f s - %.2f s)\n", format_range(r).c_str(), r.start, r.end);
+        if (!flags->quiet)
+            std::fprintf(stderr, "encoded %s: %lld frames, %lld visual + %lld audio tokens in %.2f s\n",
+                         video->c_str(), static_cast<long long>(v->frames()),
+                         static_cast<long long>(v->visual_tokens()), static_cast<long long>(v->audio_tokens()),
+                         v->encode_seconds());
+        nlohmann::json all = nlohmann::json::array();
+        for (const std::string& q : *queries) {
+            Answer a = engine->retrieve(*v, q, flags->generate);
+            if (!flags->quiet)
+                std::fprintf(stderr, "query \"%s\": prefill %.3f s, %d tokens in %.3f s\n", q.c_str(),
+                             a.timings.prefill_s, a.timings.generated_tokens, a.timings.generate_s);
+            if (*json) all.push_back(answer_json(q, a));
+            else print_text(a, queries->size() > 1, q);
+            if (!clips->empty())
+                for (const std::string& path : media::export_clips(*video, a.ranges, *clips))
+                    std::fprintf(stderr, "clip: %s\n", path.c_str());
         }
+        if (*json) std::cout << (all.size() == 1 ? all[0] : all).dump(2) << "\n";
         return 0;
     };
 }

@@ -103,6 +103,15 @@ std::shared_ptr<EncodedVideo> Pipeline::encode(MediaTokens tokens) {
     return v;
 }
 
+std::shared_ptr<EncodedVideo> Pipeline::encode_video(const std::string& video_path) {
+    auto t0 = std::chrono::steady_clock::now();
+    MediaTokens tokens = media_tokens(video_path);
+    double front = seconds_since(t0);
+    auto v = encode(std::move(tokens));
+    v->seconds += front;
+    return v;
+}
+
 void Pipeline::save_tokens(const MediaTokens& t, const std::string& path) {
     std::vector<std::pair<std::string, Tensor>> tensors{{"image_tokens", backend_->to_host(t.image)}};
     if (t.audio.defined()) tensors.emplace_back("audio_tokens", backend_->to_host(t.audio));

@@ -64,9 +64,8 @@ public:
 
     MediaTokens media_tokens(const std::string& video_path, MediaCapture* capture = nullptr);
     std::shared_ptr<EncodedVideo> encode(MediaTokens tokens);
-    std::shared_ptr<EncodedVideo> encode_video(const std::string& video_path) {
-        return encode(media_tokens(video_path));
-    }
+    // media_tokens() then encode(); encode_seconds() covers both.
+    std::shared_ptr<EncodedVideo> encode_video(const std::string& video_path);
 
     void save_tokens(const MediaTokens& tokens, const std::string& path);
     MediaTokens load_tokens(const std::string& path);
