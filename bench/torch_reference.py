@@ -431,6 +431,8 @@ class Vidi:
         self.w = {}
         vis, aud = {}, {}
         for name, t in raw.items():
+            if name.startswith("model.mm_"):  # multimodal tensors sit under model. too
+                name = name[len("model."):]
             if name.startswith("mm_vis."):
                 vis[name[len("mm_vis."):]] = t
             elif name.startswith("mm_aud.encoder."):
@@ -491,6 +493,17 @@ class Vidi:
             model = cls(config)
         model = model.to(self.dtype).eval()
         own = model.state_dict()
+        # transformers 5 drops the 'vision_model.' level of SiglipVisionModel's own names:
+        # strip (or add) the one level that makes the checkpoint's names match the model's
+        for inner in ("vision_model.", "encoder."):
+            hits = sum(k in sd for k in own)
+            stripped = {(k[len(inner):] if k.startswith(inner) else k): v for k, v in sd.items()}
+            added = {inner + k: v for k, v in sd.items()}
+            if sum(k in stripped for k in own) > hits:
+                sd, prefix = stripped, prefix + inner
+            elif sum(k in added for k in own) > hits:
+                sd = added
+                prefix = prefix[:-len(inner)] if prefix.endswith(inner) else prefix
         missing = [k for k in own if k not in sd]
         unexpected = [k for k in sd if k not in own]
         bad = [f"'{prefix}{k}': expected {list(own[k].shape)}, found {list(sd[k].shape)}"
@@ -767,7 +780,8 @@ def main():
     ap.add_argument("--question", help="free-form question (used verbatim)")
     ap.add_argument("--text-only", action="store_true", help="no media: plain Gemma2 chat turn")
     ap.add_argument("--max-new-tokens", type=int, default=1024)
-    ap.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16")
+    ap.add_argument("--dtype", choices=["bfloat16", "float16", "float32"], default="bfloat16",
+                    help="compute dtype (the official inference casts everything to float16)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--dump", help="write tensors (golden names) to this .safetensors file")
     ap.add_argument("--dump-media", action="store_true",
