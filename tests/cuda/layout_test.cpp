@@ -63,7 +63,7 @@ TEST(CudaLayout, Im2col1d) {
 }
 
 TEST(CudaLayout, Patchify) {
-    const int64_t N = 2, C = 3, S = 28;
+    const int64_t N = 2, C = 3, S = 31;  // 2 whole patches a side, 3 leftover pixels dropped (as 384/14)
     const int p = 14, g = S / p;
     const Tensor h = random_host({N, C, S, S});
     const std::vector<double> v = as_doubles(h);
@@ -78,7 +78,8 @@ TEST(CudaLayout, Patchify) {
     const Tensor out = backend().patchify(dev(h), p);
     EXPECT_EQ(out.shape(), (Shape{N, g * g, C * p * p}));
     expect_equal(out, ref, "patchify");
-    EXPECT_THROW(backend().patchify(dev(random_host({1, 3, 10, 10})), 3), Error);
+    EXPECT_THROW(backend().patchify(dev(random_host({1, 3, 10, 10})), 14), Error);  // smaller than a patch
+    EXPECT_THROW(backend().patchify(dev(random_host({1, 3, 28, 14})), 14), Error);  // not square
 }
 
 TEST(CudaLayout, SpaceToDepthAndPadGrid) {

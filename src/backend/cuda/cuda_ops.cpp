@@ -220,8 +220,9 @@ Tensor CudaBackend::patchify(const Tensor& pixels, int p) {
     require_bf16(pixels, "patchify", "pixels");
     require_rank(pixels, 4, "patchify", "pixels [N, C, S, S]");
     const int64_t N = pixels.dim(0), C = pixels.dim(1), S = pixels.dim(2);
-    VIDI_CHECK(pixels.dim(3) == S && p > 0 && S % p == 0, "patchify: ", pixels.describe(),
-               " is not square or not divisible into ", p, "×", p, " patches");
+    // Leftover pixels past the last whole patch are dropped, as a stride-p Conv2d does (384 = 27·14 + 6).
+    VIDI_CHECK(pixels.dim(3) == S && p > 0 && S >= p, "patchify: ", pixels.describe(),
+               " is not square or smaller than one ", p, "×", p, " patch");
     Tensor out = empty({N, (S / p) * (S / p), C * p * p}, DType::bf16);
     cuda::patchify(ptr(out), ptr(pixels), N, C, S, p, stream_);
     return out;
