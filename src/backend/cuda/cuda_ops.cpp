@@ -141,6 +141,18 @@ Tensor CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v,
     const int64_t hd = q.dim(2), H = q.dim(1), KV = k.dim(1);
     VIDI_CHECK(k.dim(2) == hd, "attention: head dimensions differ: q ", q.describe(), ", k ", k.describe());
     VIDI_CHECK(KV > 0 && H % KV == 0, "attention: ", H, " query heads are not a multiple of ", KV, " KV heads");
+    if (hd % 8 != 0 && hd < kAttentionMaxHeadDim) {
+        // The kernel moves 16-byte vectors (8 values). Zero-padding the head dimension leaves
+        // every score and output unchanged; the padded output columns are cut off again.
+        const int64_t hdp = (hd + 7) / 8 * 8;
+        auto pad = [&](const Tensor& t) {
+            return pad_grid(t.reshape({t.dim(0) * t.dim(1), hd, 1, 1}), static_cast<int>(hdp - hd), 0)
+                .reshape({t.dim(0), t.dim(1), hdp});
+        };
+        Tensor o = attention(pad(q), pad(k), pad(v), p);
+        Tensor cols = transpose2d(o.reshape({q.dim(0) * H, hdp}));  // [hdp, Tq·H]
+        return transpose2d(cols.rows(0, hd)).reshape({q.dim(0), H, hd});
+    }
     VIDI_CHECK(hd % 8 == 0 && hd <= kAttentionMaxHeadDim, "attention: head dimension ", hd,
                " unsupported (must be a multiple of 8, at most ", kAttentionMaxHeadDim, ")");
     VIDI_CHECK(aligned16(q.raw()) && aligned16(k.raw()) && aligned16(v.raw()),

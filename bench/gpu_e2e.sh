@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# The whole pipeline on the GPU machine, in one call (see bench/RESULTS.md for the results):
+#   1. tiny-a through the CUDA backend against the golden files (parity);
+#   2. a full-size random Vidi1.5-9B checkpoint from `vidi make-checkpoint`;
+#   3. retrieval on a 10-minute 720p video, two queries sharing one encoding, peak memory;
+#   4. the PyTorch reference (bench/torch_reference.py) on the same video and checkpoint;
+#   5. full-size parity: CUDA engine vs PyTorch reference logits on a 1-minute video;
+#   6. peak memory for a 1-minute and a 1-hour video.
+# Inputs travel in .dev (git-ignored): bundle.tar.xz + vidi-run (tools/device_bundle.sh),
+# media/ (videos made with the ffmpeg CLI), tref/ (tiny-a and its golden file).
+# Usage there: OUT=/some/dir [STEPS="0 1 2 3 4 5 6"] bash bench/gpu_e2e.sh
+set -uo pipefail
+OUT=${OUT:-/tmp/vidi-out}
+W=/tmp/vidi-work   # large files stay here; only the logs come back
+mkdir -p "$OUT" "$W"
+export PYTHONUNBUFFERED=1
+V() { sh .dev/vidi-run vidi "$@"; }
+M=.dev/media
+G=.dev/tref
+CK=$PWD/.ckpt-9b   # on the machine's disk (64 GB)
+stamp() { echo "=== $(date +%T) $*"; }
+STEPS=${STEPS:-0 1 2 3 4 5 6}
+want() { [[ " $STEPS " == *" $1 "* ]]; }
+# Raw 16 kHz s16 audio for the reference (OpenCV there cannot read every AAC stream).
+pcm() { local f=$M/$1.s16le; [ -f "$f" ] || gunzip -k "$f.gz"; echo "$f"; }
+# Peak GPU memory of a command: nvidia-smi sampled every 100 ms.
+with_mem() {
+  local tag=$1; shift
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$W/mem_$tag.txt" &
+  local poll=$!
+  local t0=$(date +%s%N)
+  "$@"
+  local rc=$?
+  local t1=$(date +%s%N)
+  kill $poll 2>/dev/null; wait $poll 2>/dev/null
+  echo "[$tag] rc=$rc wall_ms=$(( (t1 - t0) / 1000000 )) peak_gpu_mib=$(sort -n "$W/mem_$tag.txt" | tail -1)"
+}
+
+stamp "device"; df -h /tmp . | tail -2; nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader
+baseline=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits); echo "baseline_mib=$baseline"
+
+if want 2; then
+stamp "2. make-checkpoint (background)"
+( t0=$(date +%s); sh .dev/vidi-run vidi make-checkpoint --preset vidi1.5-9b --out $CK --seed 1 > "$W/make_ckpt.log" 2>&1; echo "make rc=$? seconds=$(( $(date +%s) - t0 ))" >> "$W/make_ckpt.log" ) &
+mk=$!
+fi
+
+if want 0; then
+stamp "0. CUDA op tests"
+timeout 120 sh .dev/vidi-run test_cuda 2>&1 | grep -E "^\[  (PASSED|FAILED)|FAILED|tests ran" | head -12
+fi
+
+if want 1; then
+stamp "1. tiny-a parity on CUDA"
+forced=$(python3 -c "from safetensors.numpy import load_file; print(','.join(str(int(x)) for x in load_file('$G/tiny-a_synth.golden.safetensors')['forced_ids']))")
+V dump -q --backend cuda --model $G/tiny-a --video $G/synth.mp4 --query "a moving colour pattern" \
+  --frames 0,11 --forced-ids "$forced" --max-new-tokens 16 --out "$W/tiny_synth_cuda.safetensors"
+python3 bench/compare_dump.py "$W/tiny_synth_cuda.safetensors" $G/tiny-a_synth.golden.safetensors \
+  image_tokens audio_tokens prompt_logits forced_logits generated_ids prompt_ids
+V dump -q --backend cuda --model $G/tiny-a --question "Describe a kitchen scene." --max-new-tokens 16 \
+  --out "$W/tiny_text_cuda.safetensors"
+python3 bench/compare_dump.py "$W/tiny_text_cuda.safetensors" $G/tiny-a_synth.golden.safetensors \
+  text_prompt_logits text_generated_ids
+fi
+
+if want 2; then
+wait $mk; tail -c 300 "$W/make_ckpt.log"; echo
+V inspect $CK | tail -3
+fi
+
+if want 3; then
+stamp "3. vidi retrieve, 10-minute 720p, two queries"
+with_mem vidi10m V retrieve --backend cuda --model $CK --video $M/v10m_720p.mp4 \
+  --query "slicing onion" --query "a person opens the fridge" --max-new-tokens 20 > "$W/vidi10m.txt" 2> "$W/vidi10m.err"
+grep -E "frames|audio|media-kv|prefill  " "$W/vidi10m.err" | head -12; grep -vE "^\[" "$W/vidi10m.err" | tail -8
+grep "^\[vidi" "$W/vidi10m.txt"
+fi
+
+if want 4; then
+stamp "4. PyTorch reference, 10-minute 720p"
+with_mem torch10m timeout 220 python3 bench/torch_reference.py --model $CK --video $M/v10m_720p.mp4 --audio-pcm "$(pcm v10m)" \
+  --query "slicing onion" --max-new-tokens 20 --repeat-question --timings "$OUT/torch10m.json" > "$W/torch10m.log" 2>&1
+tail -4 "$W/torch10m.log"; cat "$OUT/torch10m.json" 2>/dev/null | head -40
+fi
+
+if want 5; then
+stamp "5. full-size parity on a 1-minute video (CUDA engine vs PyTorch, both bf16)"
+with_mem vidi1m V dump -q --backend cuda --model $CK --video $M/v1m_720p.mp4 --query "slicing onion" \
+  --frames 0 --forced-ids 100,200,300,400 --max-new-tokens 8 --out "$W/full_1m_cuda.safetensors"
+for dt in bfloat16 float32; do
+  timeout 150 python3 bench/torch_reference.py --model $CK --video $M/v1m_720p.mp4 --audio-pcm "$(pcm v1m)" \
+    --query "slicing onion" --max-new-tokens 8 --dtype $dt --dump "$W/full_1m_torch_$dt.safetensors" > "$W/torch1m_$dt.log" 2>&1
+  tail -1 "$W/torch1m_$dt.log"
+done
+echo "-- engine (CUDA, bf16) vs PyTorch float32:"
+python3 bench/compare_dump.py "$W/full_1m_cuda.safetensors" "$W/full_1m_torch_float32.safetensors" \
+  prompt_ids prompt_logits generated_ids
+echo "-- engine (CUDA, bf16) vs PyTorch bfloat16:"
+python3 bench/compare_dump.py "$W/full_1m_cuda.safetensors" "$W/full_1m_torch_bfloat16.safetensors" prompt_logits
+echo "-- PyTorch bfloat16 vs PyTorch float32:"
+python3 bench/compare_dump.py "$W/full_1m_torch_bfloat16.safetensors" "$W/full_1m_torch_float32.safetensors" prompt_logits
+fi
+
+if want 6; then
+stamp "6. 1-hour video, peak memory"
+with_mem vidi1h timeout 150 sh .dev/vidi-run vidi retrieve --backend cuda --model $CK --video $M/v1h_90p.mp4 \
+  --query "slicing onion" --max-new-tokens 20 > "$W/vidi1h.txt" 2> "$W/vidi1h.err"
+grep -vE "^\[" "$W/vidi1h.err" | tail -6; grep "^\[vidi" "$W/vidi1h.txt"
+with_mem vidi1m_retrieve V retrieve --backend cuda --model $CK --video $M/v1m_720p.mp4 \
+  --query "slicing onion" --max-new-tokens 20 > "$W/vidi1mr.txt" 2> "$W/vidi1mr.err"
+grep -vE "^\[" "$W/vidi1mr.err" | tail -3; grep "^\[vidi" "$W/vidi1mr.txt"
+fi
+
+stamp "done"
