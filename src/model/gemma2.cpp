@@ -36,6 +36,17 @@ Tensor Gemma2::norm(const Tensor& x, const Tensor& w) const {
     return be_.rms_norm(x, w, static_cast<float>(cfg_.rms_eps), NormWeight::one_plus);
 }
 
+std::pair<Tensor, Tensor> Gemma2::key_value(const Layer& L, const Tensor& h) const {
+    const int64_t n = h.dim(0);
+    return {be_.linear(h, L.k).reshape({n, cfg_.kv_heads, cfg_.head_dim}),
+            be_.linear(h, L.v).reshape({n, cfg_.kv_heads, cfg_.head_dim})};
+}
+
+void Gemma2::store_rows(const Tensor& cache, int64_t row0, const Tensor& rows) const {
+    Tensor dst = cache.rows(row0, row0 + rows.dim(0));
+    be_.copy_(dst, rows);
+}
+
 Tensor Gemma2::mlp(const Layer& L, const Tensor& h) const {
     Tensor act = be_.geglu(be_.linear(h, L.gate), be_.linear(h, L.up));
     return be_.linear(act, L.down);
@@ -59,12 +70,9 @@ MediaKV Gemma2::encode_media(const Tensor& tokens, int64_t chunk) const {
         be_.scale_(m, embed_scale_);
         for (int l = 0; l < cfg_.layers; ++l) {
             const Layer& L = layers_[l];
-            Tensor h = norm(m, L.norm_in);
-            Tensor k = be_.linear(h, L.k).reshape({n, KV, hd});
-            Tensor v = be_.linear(h, L.v).reshape({n, KV, hd});
-            Tensor kdst = kv.k[l].rows(r0, r1), vdst = kv.v[l].rows(r0, r1);
-            be_.copy_(kdst, k);
-            be_.copy_(vdst, v);
+            auto [k, v] = key_value(L, norm(m, L.norm_in));
+            store_rows(kv.k[l], r0, k);
+            store_rows(kv.v[l], r0, v);
             if (l + 1 == cfg_.layers) break;  // the last update feeds nothing
             // Diagonal attention: each token's attention output is its own value.
             Tensor o = be_.linear(be_.repeat_kv(v, H).reshape({n, int64_t(H) * hd}), L.o);
@@ -97,7 +105,7 @@ Tensor Gemma2::forward(const std::vector<int32_t>& ids, TextCache& cache, const 
     VIDI_CHECK(T > 0, "forward() needs at least one token");
     if (pos0 + T > cache.capacity)
         fail("the prompt and answer need ", pos0 + T, " text positions but the context holds ", cache.capacity);
-    const int H = cfg_.heads, KV = cfg_.kv_heads, hd = cfg_.head_dim;
+    const int H = cfg_.heads, hd = cfg_.head_dim;
     AttentionParams self;
     self.scale = static_cast<float>(1.0 / std::sqrt(cfg_.query_pre_attn_scalar));
     self.softcap = static_cast<float>(cfg_.attn_softcap);
@@ -113,8 +121,7 @@ Tensor Gemma2::forward(const std::vector<int32_t>& ids, TextCache& cache, const 
         const Layer& L = layers_[l];
         Tensor h = norm(x, L.norm_in);
         Tensor q = be_.linear(h, L.q).reshape({T, H, hd});
-        Tensor k = be_.linear(h, L.k).reshape({T, KV, hd});
-        Tensor v = be_.linear(h, L.v).reshape({T, KV, hd});
+        auto [k, v] = key_value(L, h);
 
         // Cross-attention uses the query before RoPE.
         Tensor attn;
@@ -127,9 +134,8 @@ Tensor Gemma2::forward(const std::vector<int32_t>& ids, TextCache& cache, const 
 
         be_.rope_(q, pos0, cfg_.rope_theta);
         be_.rope_(k, pos0, cfg_.rope_theta);
-        Tensor kdst = cache.k[l].rows(pos0, pos0 + T), vdst = cache.v[l].rows(pos0, pos0 + T);
-        be_.copy_(kdst, k);
-        be_.copy_(vdst, v);
+        store_rows(cache.k[l], pos0, k);
+        store_rows(cache.v[l], pos0, v);
         self.window = (l % 2 == 0) ? cfg_.sliding_window : 0;
         Tensor s = be_.attention(q, cache.k[l].rows(0, pos0 + T), cache.v[l].rows(0, pos0 + T), self);
         if (attn.defined()) be_.add_(attn, s);

@@ -53,6 +53,10 @@ private:
         Tensor norm_in, norm_post_attn, norm_pre_ff, norm_post_ff;
     };
     Tensor mlp(const Layer& L, const Tensor& h) const;
+    // K and V projections of the normalised input h [n, D], as [n, KV, hd] (no RoPE).
+    std::pair<Tensor, Tensor> key_value(const Layer& L, const Tensor& h) const;
+    // Copies `rows` into the cache tensor starting at row0.
+    void store_rows(const Tensor& cache, int64_t row0, const Tensor& rows) const;
     Tensor norm(const Tensor& x, const Tensor& w) const;
     Tensor logits(const Tensor& x) const;
 
