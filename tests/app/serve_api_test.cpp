@@ -101,6 +101,20 @@ TEST_F(ServeApiTest, InferenceUploadAnswersRetrievalAndVqa) {
     EXPECT_EQ(engine_.saves, 1);
 }
 
+TEST_F(ServeApiTest, EngineOutOfMemoryIs503AndTheServerStaysUp) {
+    InProcessServer srv(engine_, options_);
+    auto cli = srv.client();
+    const std::string oom = tmp_.file("big.fake");
+    std::ofstream(oom) << "FAKEOOM\n";
+    auto r = cli.Post("/inference", httplib::Params{{"video_path", oom}, {"question", "abc"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 503) << r->body;
+    EXPECT_NE(json_body(r)["error"].get<std::string>().find("out of GPU memory"), std::string::npos) << r->body;
+    auto health = cli.Get("/health");
+    ASSERT_TRUE(health);
+    EXPECT_EQ(health->status, 200);
+}
+
 TEST_F(ServeApiTest, VideoPathFieldReadsAFileOnTheHost) {
     InProcessServer srv(engine_, options_);
     auto cli = srv.client();

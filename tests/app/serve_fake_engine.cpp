@@ -42,6 +42,8 @@ std::shared_ptr<const Video> FakeEngine::encode_video(const std::string& path) {
     double duration = 0;
     if (head.rfind("FAKEVIDEO ", 0) == 0) duration = std::stod(head.substr(10));
     else if (head.size() >= 8 && head.compare(4, 4, "ftyp") == 0) duration = 12;
+    else if (head.rfind("FAKEOOM", 0) == 0)  // the CUDA pool's wording (backend/cuda/device_pool.cpp)
+        fail("cuda:0: out of GPU memory allocating 2147483648 bytes (2.00 GiB) for media K/V");
     else fail("cannot decode ", path, ": not a video");
     work(encode_time);
     ++encodes;

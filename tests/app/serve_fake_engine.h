@@ -1,7 +1,8 @@
 // A test-only Engine: deterministic answers without a model, so the server's own logic
 // (queueing, timeouts, errors, cache, uploads) can be checked quickly and exactly.
 // Videos are "FAKEVIDEO <duration>" text files or real MP4s (duration 12); anything else
-// fails to "decode" with vidi::Error, as a corrupt file does in the real engine.
+// fails to "decode" with vidi::Error, as a corrupt file does in the real engine;
+// "FAKEOOM" files fail as the GPU running out of memory does.
 #pragma once
 
 #include <atomic>

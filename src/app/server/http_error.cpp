@@ -18,7 +18,11 @@ namespace {
 // server's limits, not the client's input.
 bool mentions_out_of_memory(std::string text) {
     std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
-    return text.find("out of memory") != std::string::npos || text.find("cannot allocate") != std::string::npos;
+    // The engine says "out of GPU memory" / "out of host memory" (backend/cuda/device_pool.cpp,
+    // core/tensor.cpp).
+    for (const char* phrase : {"out of memory", "out of gpu memory", "out of host memory", "cannot allocate"})
+        if (text.find(phrase) != std::string::npos) return true;
+    return false;
 }
 
 }  // namespace
