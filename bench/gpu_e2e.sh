@@ -5,7 +5,8 @@
 #   3. retrieval on a 10-minute 720p video, two queries sharing one encoding, peak memory;
 #   4. the PyTorch reference (bench/torch_reference.py) on the same video and checkpoint;
 #   5. full-size parity: CUDA engine vs PyTorch reference logits on a 1-minute video;
-#   6. peak memory for a 1-minute and a 1-hour video.
+#   6. peak memory for a 1-minute and a 1-hour video;
+#   7. the memory planner under --gpu-memory caps (refusals and a run that fits).
 # Inputs travel in .dev (git-ignored): bundle.tar.xz + vidi-run (tools/device_bundle.sh),
 # media/ (videos made with the ffmpeg CLI), tref/ (tiny-a and its golden file).
 # Usage there: OUT=/some/dir [STEPS="0 1 2 3 4 5 6"] bash bench/gpu_e2e.sh
@@ -19,7 +20,7 @@ M=.dev/media
 G=.dev/tref
 CK=$PWD/.ckpt-9b   # on the machine's disk (64 GB)
 stamp() { echo "=== $(date +%T) $*"; }
-STEPS=${STEPS:-0 1 2 3 4 5 6}
+STEPS=${STEPS:-0 1 2 3 4 5 6 7}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 # Raw 16 kHz s16 audio for the reference (OpenCV there cannot read every AAC stream).
 pcm() { local f=$M/$1.s16le; [ -f "$f" ] || gunzip -k "$f.gz"; echo "$f"; }
@@ -109,6 +110,15 @@ grep -vE "^\[" "$W/vidi1h.err" | tail -6; grep "^\[vidi" "$W/vidi1h.txt"
 with_mem vidi1m_retrieve V retrieve --backend cuda --model $CK --video $M/v1m_720p.mp4 \
   --query "slicing onion" --max-new-tokens 20 > "$W/vidi1mr.txt" 2> "$W/vidi1mr.err"
 grep -vE "^\[" "$W/vidi1mr.err" | tail -3; grep "^\[vidi" "$W/vidi1mr.txt"
+fi
+
+if want 7; then
+stamp "7. memory planner: --gpu-memory caps"
+for cap in 19GiB 30GiB 48GiB; do
+  with_mem "cap_$cap" V retrieve -q --backend cuda --gpu-memory $cap --model $CK --video $M/v10m_720p.mp4 \
+    --query "slicing onion" --max-new-tokens 20 > "$W/cap_$cap.txt" 2>&1
+  echo "--gpu-memory $cap:"; grep -vE "^\[" "$W/cap_$cap.txt" | tail -2; grep "^\[cap" "$W/cap_$cap.txt"
+done
 fi
 
 stamp "done"

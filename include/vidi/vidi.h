@@ -26,6 +26,7 @@ struct EngineOptions {
     std::string backend = "auto";  // "cpu", "cuda", "cuda:N" or "auto"
     int threads = 0;               // CPU threads; 0: all cores
     int frame_batch = 16;          // frames per vision-tower batch
+    size_t gpu_memory_limit = 0;   // bytes the GPU backend may hold (0: what the device has)
     ProgressFn progress;           // null: silent
 };
 

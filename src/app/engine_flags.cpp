@@ -1,5 +1,7 @@
 #include "app/engine_flags.h"
 
+#include "runtime/memory_plan.h"
+
 #include <unistd.h>
 
 #include <chrono>
@@ -17,6 +19,16 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
     cmd->add_option("--max-new-tokens", f.generate.max_new_tokens, "Generation limit")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
+    cmd->add_option_function<std::string>(
+        "--gpu-memory",
+        [&f](const std::string& text) {
+            try {
+                f.options.gpu_memory_limit = runtime::parse_bytes(text);
+            } catch (const Error& e) {
+                throw CLI::ValidationError("--gpu-memory", e.what());
+            }
+        },
+        "Most GPU memory the engine may take, e.g. 19GiB (refuses early when a request needs more)");
     cmd->add_flag("--quiet,-q", f.quiet, "No progress on stderr");
 }
 

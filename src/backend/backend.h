@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,15 @@ struct AttentionParams {
     int64_t q_pos0 = 0;    // position of query 0; keys are at positions 0..Tk-1
 };
 
+// Device memory as a backend sees it (GPU backends only).
+struct DeviceMemory {
+    size_t free = 0;    // free on the device now (cudaMemGetInfo)
+    size_t total = 0;   // the device's size
+    size_t in_use = 0;  // held by live tensors of this backend
+    size_t cached = 0;  // held by this backend for reuse (counts as available to it)
+    size_t limit = 0;   // the cap set with set_memory_limit (0: none)
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -54,6 +64,10 @@ public:
     // dst = src (same element count; float dtypes may differ). dst may be a view.
     virtual void copy_(Tensor& dst, const Tensor& src) = 0;
     virtual void synchronize() {}
+    // GPU backends report their memory and enforce a cap on what they hold (--gpu-memory);
+    // the CPU backend has neither (nullopt, no-op).
+    virtual std::optional<DeviceMemory> device_memory() const { return std::nullopt; }
+    virtual void set_memory_limit(size_t /*bytes*/) {}
 
     // --- dense algebra ----------------------------------------------------------------
     // y[rows, N] = x[rows, K] · w[N, K]ᵀ (+ bias[N]).

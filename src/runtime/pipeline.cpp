@@ -6,6 +6,7 @@
 
 #include "io/checkpoint.h"
 #include "media/media.h"
+#include "runtime/memory_plan.h"
 #include "runtime/prompt.h"
 
 namespace fs = std::filesystem;
@@ -40,6 +41,9 @@ Pipeline::Pipeline(const EngineOptions& options) : options_(options) {
         fail(tok_path, ": the tokenizer has ", tokenizer_->vocab_size(), " pieces but the model's vocabulary is ",
              config_.llm.vocab);
     backend_ = make_backend(options.backend, options.threads);
+    if (options.gpu_memory_limit) backend_->set_memory_limit(options.gpu_memory_limit);
+    if (auto mem = backend_->device_memory())  // weights are stored as bf16 on the GPU
+        require_fits("the model's weights", static_cast<size_t>(ckpt.params().used) * 2, *mem);
     progress("load", 0, 1);
     media_encoder_ = std::make_unique<model::MediaEncoder>(config_, weights_, *backend_);
     decoder_ = std::make_unique<model::Gemma2>(config_, weights_, *backend_);
@@ -57,6 +61,16 @@ MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* 
     out.frames = F;
     out.duration = frames.info().duration;
     out.grid_h = out.grid_w = media_encoder_->grid_side(F);
+    if (auto mem = backend_->device_memory()) {
+        const int64_t audio = frames.info().has_audio
+                                  ? media_encoder_->audio_token_count(static_cast<int64_t>(out.duration * 100))
+                                  : 0;
+        VideoMemoryPlan plan =
+            plan_video(config_, F, out.grid_h, audio, options_.frame_batch, backend_->act_dtype());
+        require_fits(cat("this video (", F, " frames: ", F * out.grid_h * out.grid_w, " visual + ~", audio,
+                         " audio tokens)"),
+                     plan.total(), *mem, plan.describe());
+    }
     const int64_t per_frame = out.grid_h * out.grid_w;
     out.image = backend_->act({F * per_frame, config_.llm.hidden});
 

@@ -116,6 +116,17 @@ void CudaBackend::copy_(Tensor& dst, const Tensor& src) {
 void CudaBackend::synchronize() { VIDI_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
 size_t CudaBackend::bytes_in_use() const { return pool_->bytes_in_use(); }
+
+std::optional<DeviceMemory> CudaBackend::device_memory() const {
+    DeviceMemory m;
+    VIDI_CUDA_CHECK(cudaMemGetInfo(&m.free, &m.total));
+    m.in_use = pool_->bytes_in_use();
+    m.cached = pool_->bytes_cached();
+    m.limit = pool_->limit();
+    return m;
+}
+
+void CudaBackend::set_memory_limit(size_t bytes) { pool_->set_limit(bytes); }
 size_t CudaBackend::bytes_cached() const { return pool_->bytes_cached(); }
 void CudaBackend::release_cached() {
     synchronize();

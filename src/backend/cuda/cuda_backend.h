@@ -61,6 +61,8 @@ public:
     int sm_count() const { return sm_count_; }
     // Tests: fill every new tensor with NaN bytes (0xFF), so unwritten outputs show.
     void set_poison_new_tensors(bool on) { poison_ = on; }
+    std::optional<DeviceMemory> device_memory() const override;
+    void set_memory_limit(size_t bytes) override;
     size_t bytes_in_use() const;
     size_t bytes_cached() const;
     void release_cached();

@@ -43,6 +43,12 @@ std::shared_ptr<void> DevicePool::allocate(size_t bytes, const std::string& what
             cached_ -= cls;
         }
     }
+    if (!p && limit_ && bytes_in_use() + bytes_cached() + cls > limit_) {
+        release_cached();
+        if (bytes_in_use() + cls > limit_)
+            fail("cuda:", ordinal_, ": out of GPU memory under the --gpu-memory limit of ", gib(limit_), ": ", what,
+                 " needs ", gib(cls), " more and vidi already holds ", gib(bytes_in_use()));
+    }
     if (!p) {
         cudaError_t err = cudaMalloc(&p, cls);
         if (err == cudaErrorMemoryAllocation) {

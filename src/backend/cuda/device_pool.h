@@ -29,6 +29,10 @@ public:
 
     size_t bytes_in_use() const;
     size_t bytes_cached() const;
+    // Cap on what the pool holds (in use + cached); 0: none. Allocations past it fail with
+    // an error naming the cap, before the device itself runs out.
+    void set_limit(size_t bytes) { limit_ = bytes; }
+    size_t limit() const { return limit_; }
 
 private:
     static size_t size_class(size_t bytes);
@@ -37,7 +41,7 @@ private:
     int ordinal_;
     mutable std::mutex mu_;
     std::unordered_map<size_t, std::vector<void*>> free_;  // size class -> cached blocks
-    size_t in_use_ = 0, cached_ = 0;
+    size_t in_use_ = 0, cached_ = 0, limit_ = 0;
 };
 
 }  // namespace vidi::cuda

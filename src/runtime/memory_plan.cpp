@@ -1,0 +1,90 @@
+#include "runtime/memory_plan.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+
+namespace vidi::runtime {
+
+namespace {
+constexpr int64_t kMediaChunk = 4096;  // rows per media K/V chunk (model::Gemma2::encode_media)
+constexpr size_t kMargin = size_t(256) << 20;  // library workspaces, logits, text cache
+}  // namespace
+
+std::string format_gib(size_t bytes) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / double(1ull << 30));
+    return buf;
+}
+
+std::string VideoMemoryPlan::describe() const {
+    return cat(format_gib(total()), " (media K/V ", format_gib(media_kv), ", media tokens ", format_gib(media_tokens),
+               ", working set ", format_gib(activations), ")");
+}
+
+VideoMemoryPlan plan_video(const io::ModelConfig& c, int64_t frames, int64_t side, int64_t audio_tokens,
+                           int frame_batch, DType act_dtype) {
+    const size_t e = dtype_size(act_dtype);
+    const int64_t D = c.llm.hidden, visual = frames * side * side, tokens = visual + audio_tokens;
+    VideoMemoryPlan p;
+    p.media_tokens = static_cast<size_t>(tokens * D) * e;
+    p.media_kv = static_cast<size_t>(tokens) * c.llm.layers * 2 * c.llm.kv_heads * c.llm.head_dim * e;
+    // A media chunk through one layer: residual, norm, K, V, repeated V, o_proj, gate, up, act, down.
+    const int64_t chunk = std::min<int64_t>(std::max<int64_t>(visual, audio_tokens), kMediaChunk);
+    const size_t kv_chunk = static_cast<size_t>(
+        chunk * (4 * D + 2 * int64_t(c.llm.kv_heads) * c.llm.head_dim + int64_t(c.llm.heads) * c.llm.head_dim +
+                 3 * int64_t(c.llm.intermediate)) * e);
+    // A SigLIP batch: pixels, patches, a few hidden states, the MLP and the attention scores.
+    const int64_t n = frame_batch, T = int64_t(c.vision.grid()) * c.vision.grid(), C = c.vision.hidden;
+    const size_t vision = static_cast<size_t>(
+        n * (3 * int64_t(c.vision.image_size) * c.vision.image_size + T * (6 * C + c.vision.intermediate)) * e);
+    // A Whisper piece: 3000 mel frames, 1500 states, its MLP.
+    const int64_t A = c.audio.d_model;
+    const size_t whisper =
+        static_cast<size_t>((3000 * (int64_t(c.audio.mel_bins) + 3 * A) + 1500 * (6 * A + c.audio.ffn)) * e);
+    p.activations = std::max({kv_chunk, vision, whisper}) + kMargin;
+    return p;
+}
+
+size_t available_bytes(const DeviceMemory& m) {
+    const size_t device = m.free + m.cached;
+    if (!m.limit) return device;
+    const size_t capped = m.limit > m.in_use ? m.limit - m.in_use : 0;
+    return std::min(device, capped);
+}
+
+void require_fits(const std::string& what, size_t needed, const DeviceMemory& m, const std::string& detail) {
+    const size_t avail = available_bytes(m);
+    if (needed <= avail) return;
+    std::string limit = m.limit ? cat(" under --gpu-memory ", format_gib(m.limit), ",") : std::string();
+    fail("not enough GPU memory for ", what, ": needs ", detail.empty() ? format_gib(needed) : detail, " but only ",
+         format_gib(avail), " is available (", format_gib(m.free), " free on the device of ", format_gib(m.total),
+         ",", limit, " ", format_gib(m.in_use), " already held by vidi)");
+}
+
+size_t parse_bytes(const std::string& text) {
+    size_t i = 0;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+    double value = 0;
+    try {
+        value = std::stod(text.substr(0, i));
+    } catch (const std::logic_error&) {
+        fail("'", text, "' is not a memory size (examples: 19GiB, 20G, 512MiB)");
+    }
+    std::string unit = text.substr(i);
+    for (char& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    double scale = 0;
+    if (unit.empty() || unit == "b") scale = 1;
+    else if (unit == "k" || unit == "kib") scale = 1024.0;
+    else if (unit == "m" || unit == "mib") scale = 1024.0 * 1024;
+    else if (unit == "g" || unit == "gib") scale = 1024.0 * 1024 * 1024;
+    else if (unit == "kb") scale = 1e3;
+    else if (unit == "mb") scale = 1e6;
+    else if (unit == "gb") scale = 1e9;
+    else fail("'", text, "': unknown unit '", unit, "' (use GiB, MiB, GB, MB or bytes)");
+    VIDI_CHECK(value > 0 && std::isfinite(value), "'", text, "' is not a positive memory size");
+    return static_cast<size_t>(value * scale);
+}
+
+}  // namespace vidi::runtime

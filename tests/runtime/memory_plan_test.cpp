@@ -1,0 +1,59 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "runtime/memory_plan.h"
+
+using namespace vidi;
+using runtime::parse_bytes;
+
+namespace {
+io::ModelConfig vidi_9b() {
+    io::ModelConfig c;
+    c.llm.hidden = 3584, c.llm.intermediate = 14336, c.llm.layers = 42, c.llm.heads = 16, c.llm.kv_heads = 8,
+    c.llm.head_dim = 256;
+    c.vision = io::builtin_vision_config("google/siglip2-so400m-patch14-384");
+    c.audio = io::builtin_audio_config("openai/whisper-large-v3");
+    return c;
+}
+}  // namespace
+
+TEST(MemoryPlan, MediaKvOfTenMinutesMatchesTheSpecArithmetic) {
+    // SPEC §8: 2·KV·head_dim bf16 values per layer and media token = 8 KiB.
+    auto p = runtime::plan_video(vidi_9b(), 600, 10, 6000, 16, DType::bf16);
+    EXPECT_EQ(p.media_kv, size_t(66000) * 42 * 8192);
+    EXPECT_EQ(p.media_tokens, size_t(66000) * 3584 * 2);
+    EXPECT_GT(p.activations, size_t(256) << 20);
+    EXPECT_LT(p.activations, size_t(2) << 30);
+    EXPECT_THAT(p.describe(), testing::HasSubstr("media K/V 21.15 GiB"));
+}
+
+TEST(MemoryPlan, RefusalSaysNeededAndAvailable) {
+    DeviceMemory m;
+    m.total = size_t(80) << 30;
+    m.free = size_t(50) << 30;
+    m.in_use = size_t(21) << 30;
+    m.limit = size_t(30) << 30;
+    EXPECT_EQ(runtime::available_bytes(m), size_t(9) << 30);  // the cap binds
+    try {
+        runtime::require_fits("this video", size_t(22) << 30, m);
+        FAIL() << "no error";
+    } catch (const Error& e) {
+        EXPECT_THAT(e.what(), testing::HasSubstr("needs 22.00 GiB but only 9.00 GiB is available"));
+        EXPECT_THAT(e.what(), testing::HasSubstr("--gpu-memory 30.00 GiB"));
+    }
+    m.limit = 0;
+    EXPECT_EQ(runtime::available_bytes(m), size_t(50) << 30);
+    EXPECT_NO_THROW(runtime::require_fits("this video", size_t(22) << 30, m));
+}
+
+TEST(MemoryPlan, ParsesSizesAndRejectsNonsense) {
+    EXPECT_EQ(parse_bytes("19GiB"), size_t(19) << 30);
+    EXPECT_EQ(parse_bytes("20g"), size_t(20) << 30);
+    EXPECT_EQ(parse_bytes("512MiB"), size_t(512) << 20);
+    EXPECT_EQ(parse_bytes("2GB"), size_t(2000000000));
+    EXPECT_EQ(parse_bytes("1.5GiB"), size_t(3) << 29);
+    EXPECT_EQ(parse_bytes("4096"), size_t(4096));
+    EXPECT_THROW(parse_bytes("lots"), Error);
+    EXPECT_THROW(parse_bytes("19 parsecs"), Error);
+    EXPECT_THROW(parse_bytes("0GiB"), Error);
+}
