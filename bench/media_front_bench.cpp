@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <exception>
 #include <thread>
 #include <vector>
 
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
         else if (!std::strcmp(argv[i], "--sequential")) sequential = true;
         else if (!std::strcmp(argv[i], "--mel-piece-only")) mel_only = true;
     }
+    std::thread audio_thread;  // outside the try: joined on every path, also after an error
     try {
         if (mel_only) {  // one 30 s piece of a decoded file, repeated
             std::vector<int16_t> s16 = decode_audio_mono16k(path);
@@ -47,12 +49,16 @@ int main(int argc, char** argv) {
         const auto t0 = std::chrono::steady_clock::now();
         AudioFeatures audio;
         double audio_s = 0;
+        std::exception_ptr audio_error;  // an exception must not escape the audio thread
         auto run_audio = [&] {
             const auto ta = std::chrono::steady_clock::now();
-            audio = load_audio_features(path, 128);
+            try {
+                audio = load_audio_features(path, 128);
+            } catch (...) {
+                audio_error = std::current_exception();
+            }
             audio_s = seconds_since(ta);
         };
-        std::thread audio_thread;
         if (!sequential) audio_thread = std::thread(run_audio);
         const auto tv = std::chrono::steady_clock::now();
         FrameStream stream(path, image_size, 16);
@@ -67,6 +73,7 @@ int main(int argc, char** argv) {
         const double video_s = seconds_since(tv);
         if (sequential) run_audio();
         else audio_thread.join();
+        if (audio_error) std::rethrow_exception(audio_error);
         const double total_s = seconds_since(t0);
         const VideoInfo& info = stream.info();
         std::printf(
@@ -80,6 +87,7 @@ int main(int argc, char** argv) {
             static_cast<long long>(audio.present ? audio.mel.dim(2) : 0), static_cast<long long>(audio.mel_frames),
             video_s, audio_s, total_s, checksum);
     } catch (const std::exception& e) {
+        if (audio_thread.joinable()) audio_thread.join();
         std::fprintf(stderr, "media_front_bench: error: %s\n", e.what());
         return 1;
     }

@@ -41,7 +41,6 @@ struct FrameStream::Impl {
     SwsContext* sws = nullptr;
     std::vector<uint8_t> rgb;  // RGB24 of the current frame, 64-byte aligned rows
     int rgb_stride = 0;
-    std::vector<uint8_t> resized;
 
     ~Impl() { sws_freeContext(sws); }
 
@@ -198,13 +197,29 @@ bool FrameStream::next(Tensor& batch, std::vector<int64_t>& sampled_positions) {
     const int64_t n = std::min<int64_t>(left, s.max_batch);
     const int S = s.image_size;
     batch = Tensor::empty({n, 3, S, S}, DType::f32);
-    s.resized.resize(static_cast<size_t>(S) * S * 3);
+    // Decoding and colour conversion are sequential; the resizes of a batch are independent,
+    // so they run in parallel while the decoder's own threads are free to work ahead.
+    struct Picture {
+        std::vector<uint8_t> rgb;
+        int width = 0, height = 0, stride = 0;
+    };
+    std::vector<Picture> pictures(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
         if (!s.frame_for_next_position()) fail("'", s.path, "': frame stream ended early");
         s.convert_rgb();
-        resize_bicubic_u8(s.rgb.data(), s.frame->width, s.frame->height, s.rgb_stride, 3, s.resized.data(), S, S);
-        normalize_siglip(s.resized.data(), S, batch.data<float>() + i * 3 * S * S);
+        Picture& p = pictures[static_cast<size_t>(i)];
+        p.width = s.frame->width;
+        p.height = s.frame->height;
+        p.stride = s.rgb_stride;
+        p.rgb.swap(s.rgb);
         sampled_positions.push_back(static_cast<int64_t>(s.next_pos++));
+    }
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t i = 0; i < n; ++i) {
+        const Picture& p = pictures[static_cast<size_t>(i)];
+        std::vector<uint8_t> resized(static_cast<size_t>(S) * S * 3);
+        resize_bicubic_u8(p.rgb.data(), p.width, p.height, static_cast<size_t>(p.stride), 3, resized.data(), S, S);
+        normalize_siglip(resized.data(), S, batch.data<float>() + i * 3 * S * S);
     }
     return true;
 }
