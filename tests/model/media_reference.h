@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/ref_util.h"
 #include "io/safetensors.h"
 
 namespace vidi::test::ref {
@@ -145,15 +146,6 @@ private:
     int64_t D_;
 };
 
-inline double rel_err(const Tensor& got, const Vec& ref) {
-    std::vector<float> g = got.to_f32_vector();
-    if (g.size() != ref.size()) return INFINITY;
-    double num = 0, den = 0;
-    for (size_t i = 0; i < g.size(); ++i) {
-        num += (g[i] - ref[i]) * (g[i] - ref[i]);
-        den += ref[i] * ref[i];
-    }
-    return std::isnan(num) ? INFINITY : std::sqrt(num / den);
-}
+using vidi::test::rel_err;  // tests/backend/ref_util.h
 
 }  // namespace vidi::test::ref
