@@ -9,6 +9,7 @@
 #include "io/config.h"
 #include "model/media_tokens.h"
 #include "model/media_reference.h"
+#include "model/tiny_media_model.h"
 #include "support/test_support.h"
 
 using namespace vidi;
@@ -38,10 +39,6 @@ namespace {
 class MediaReference : public ::testing::Test {
 protected:
     void SetUp() override {
-        config_ = io::ModelConfig::load(tiny_model_dir());
-        weights_ = io::TensorStore::open(tiny_model_dir());
-        backend_ = make_cpu_backend(2);
-        encoder_ = std::make_unique<model::MediaEncoder>(config_, weights_, *backend_);
         synth_ = io::TensorStore::open(golden_path("tiny-a_synth.golden.safetensors"));
         dummy_ = io::TensorStore::open(golden_path("tiny-a_dummy.golden.safetensors"));
     }
@@ -54,18 +51,16 @@ protected:
         return batch;
     }
     ref::Vec tower(const Tensor& pixels) const {
-        return ref::tensor_values(backend_->to_host(encoder_->vision().forward(pixels)));
+        return ref::tensor_values(tiny_.backend->to_host(tiny_.encoder.vision().forward(pixels)));
     }
-    io::ModelConfig config_;
-    io::TensorStore weights_, synth_, dummy_;
-    std::unique_ptr<Backend> backend_;
-    std::unique_ptr<model::MediaEncoder> encoder_;
+    io::TensorStore synth_, dummy_;
+    TinyMediaModel tiny_;
 };
 
 }  // namespace
 
 TEST_F(MediaReference, ReferenceAgreesWithGoldenWithoutBudget) {
-    ref::Glue glue(weights_, encoder_->dim());
+    ref::Glue glue(tiny_.weights, tiny_.encoder.dim());
     Tensor px = three_frames().rows(0, 2);  // synth frames 0 and 11 of 12
     ref::Vec want = glue.image_tokens(tower(px), 2, 27, 48, 28, 28, {0, 11}, 12);
     Tensor golden = synth_.get("image_tokens");
@@ -77,14 +72,14 @@ TEST_F(MediaReference, ReferenceAgreesWithGoldenWithoutBudget) {
 }
 
 TEST_F(MediaReference, ImageTokensUnderTheTokenBudget) {
-    ref::Glue glue(weights_, encoder_->dim());
+    ref::Glue glue(tiny_.weights, tiny_.encoder.dim());
     Tensor px = three_frames();
     const ref::Vec hidden = tower(px);
     for (auto [frames, side] : std::vector<std::pair<int64_t, int64_t>>{{400, 24}, {1000, 14}, {5000, 10}}) {
-        ASSERT_EQ(encoder_->patch_grid_side(frames), side);
+        ASSERT_EQ(tiny_.encoder.patch_grid_side(frames), side);
         const std::vector<int64_t> positions = {0, frames / 3, frames - 1};
-        Tensor got = backend_->to_host(encoder_->image_tokens(px, positions, frames));
-        ASSERT_EQ(got.shape(), (Shape{3 * (side / 2) * (side / 2), encoder_->dim()}));
+        Tensor got = tiny_.backend->to_host(tiny_.encoder.image_tokens(px, positions, frames));
+        ASSERT_EQ(got.shape(), (Shape{3 * (side / 2) * (side / 2), tiny_.encoder.dim()}));
         const double e = ref::rel_err(got, glue.image_tokens(hidden, 3, 27, 48, 28, side, positions, frames));
         EXPECT_LT(e, 1e-5) << frames << " frames";
         std::printf("  %lld frames (grid %lld): rel error %.3g\n", static_cast<long long>(frames),
@@ -93,7 +88,7 @@ TEST_F(MediaReference, ImageTokensUnderTheTokenBudget) {
 }
 
 TEST_F(MediaReference, AudioTokensAcrossTwoPieces) {
-    ref::Glue glue(weights_, encoder_->dim());
+    ref::Glue glue(tiny_.weights, tiny_.encoder.dim());
     // One 30 s piece followed by a shorter one: the golden mels of both videos.
     Tensor a = synth_.get("mel"), b = dummy_.get("mel");
     Tensor mel = Tensor::empty({2, 128, 3000}, DType::f32);
@@ -102,10 +97,10 @@ TEST_F(MediaReference, AudioTokensAcrossTwoPieces) {
     const int64_t mel_frames = 3000 + dummy_.get("mel_frames").data<int64_t>()[0];  // 5453 -> 545 tokens
     ref::Vec states;
     for (int i = 0; i < 2; ++i) {
-        ref::Vec s = ref::tensor_values(backend_->to_host(encoder_->audio().forward(mel.row(i))));
+        ref::Vec s = ref::tensor_values(tiny_.backend->to_host(tiny_.encoder.audio().forward(mel.row(i))));
         states.insert(states.end(), s.begin(), s.end());
     }
-    Tensor got = backend_->to_host(encoder_->audio_tokens(mel, mel_frames));
+    Tensor got = tiny_.backend->to_host(tiny_.encoder.audio_tokens(mel, mel_frames));
     ASSERT_EQ(got.dim(0), 545);
     const double e = ref::rel_err(got, glue.audio_tokens(states, 40, mel_frames, 5));
     EXPECT_LT(e, 1e-5);
