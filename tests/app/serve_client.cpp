@@ -46,6 +46,14 @@ nlohmann::json json_body(const httplib::Result& r) {
     return j;
 }
 
+void expect_json_error(const httplib::Result& r, int status, const std::string& words) {
+    ASSERT_TRUE(r) << httplib::to_string(r.error());
+    EXPECT_EQ(r->status, status) << r->body;
+    nlohmann::json j = json_body(r);
+    ASSERT_TRUE(j.contains("error")) << r->body;
+    EXPECT_NE(j["error"].get<std::string>().find(words), std::string::npos) << j["error"];
+}
+
 std::string expected_answer(const nlohmann::json& ranges) {
     std::string s;
     for (auto& r : ranges)

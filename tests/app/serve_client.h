@@ -20,6 +20,9 @@ httplib::Result post_form(httplib::Client& cli, const std::string& url, const st
 // The JSON body of a response (fails the test and returns null when it is not JSON).
 nlohmann::json json_body(const httplib::Result& r);
 
+// Expects a JSON error response: the status code and an "error" message containing `words`.
+void expect_json_error(const httplib::Result& r, int status, const std::string& words);
+
 // "HH:MM:SS.ss-HH:MM:SS.ss, ..." from a response's "ranges", as the server must format them.
 std::string expected_answer(const nlohmann::json& ranges);
 

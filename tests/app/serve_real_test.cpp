@@ -102,11 +102,7 @@ TEST_F(ServeRealTest, InferenceUploadAndPathAgree) {
 TEST_F(ServeRealTest, BadRequestsGetCleanErrors) {
     auto cli = client(port());
     auto expect_error = [&](const httplib::Result& r, int status, const std::string& words) {
-        ASSERT_TRUE(r) << httplib::to_string(r.error());
-        EXPECT_EQ(r->status, status) << r->body;
-        json j = json_body(r);
-        ASSERT_TRUE(j.contains("error")) << r->body;
-        EXPECT_NE(j["error"].get<std::string>().find(words), std::string::npos) << j["error"];
+        expect_json_error(r, status, words);
         expect_alive();
     };
     expect_error(post_form(cli, "/inference", "", {{"question", "q"}}), 400, "missing video");
