@@ -3,6 +3,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <future>
 
 #include "io/checkpoint.h"
 #include "media/media.h"
@@ -74,6 +75,13 @@ MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* 
     const int64_t per_frame = out.grid_h * out.grid_w;
     out.image = backend_->act({F * per_frame, config_.llm.hidden});
 
+    // The audio's decode and log-mel need no GPU and nothing from the frames: they run on a
+    // thread of their own while the frames are decoded and encoded (started after the memory
+    // check, so a refusal does not wait for it).
+    std::future<media::AudioFeatures> audio_job =
+        std::async(std::launch::async, [&video_path, bins = config_.audio.mel_bins] {
+            return media::load_audio_features(video_path, bins);
+        });
     Tensor batch;
     std::vector<int64_t> positions;
     int64_t done = 0;
@@ -90,7 +98,7 @@ MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* 
     }
     VIDI_CHECK(done == F, video_path, ": decoded ", done, " of ", F, " sampled frames");
 
-    media::AudioFeatures audio = media::load_audio_features(video_path, config_.audio.mel_bins);
+    media::AudioFeatures audio = audio_job.get();
     if (capture && audio.present) {
         capture->mel = audio.mel;
         capture->mel_frames = audio.mel_frames;
