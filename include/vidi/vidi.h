@@ -27,7 +27,16 @@ struct EngineOptions {
     int threads = 0;               // CPU threads; 0: all cores
     int frame_batch = 16;          // frames per vision-tower batch
     size_t gpu_memory_limit = 0;   // bytes the GPU backend may hold (0: what the device has)
+    // How linear weights are held: "auto" (GPU: the most faithful of bf16, int8, int4 that
+    // leaves room for a 10-minute video; CPU: as stored), "bf16", "int8", "int4", "int4/g128".
+    std::string weights = "auto";
+    // Media K/V of each video: "auto" (bf16, or int8 when bf16 does not fit), "bf16", "int8".
+    std::string media_kv = "auto";
+    // Visual tokens per video: 0 = SPEC's 60000, lowered automatically only when memory is short.
+    int64_t visual_token_budget = 0;
     ProgressFn progress;           // null: silent
+    // The planner's decisions, one line each (weights format, per-video K/V and budget).
+    std::function<void(const std::string&)> notice;
 };
 
 struct GenerateOptions {

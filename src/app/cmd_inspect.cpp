@@ -2,12 +2,14 @@
 // validation verdict of a checkpoint. Exit status 0 only when the checkpoint is usable.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "app/commands.h"
 #include "io/checkpoint.h"
+#include "io/json_file.h"
 #include "vidi/error.h"
 
 namespace vidi::app {
@@ -32,6 +34,19 @@ std::string gigabytes(int64_t n) {
     return b;
 }
 
+// Weights stored quantised by `vidi quantize` (codes + NAME_scale).
+int64_t quantized_tensors(const io::Checkpoint& ck) {
+    int64_t n = 0;
+    for (const std::string& name : ck.store().names()) n += ck.has(name + io::kQuantScaleSuffix);
+    return n;
+}
+
+// config.json's "vidi_quantization" entry ({} when absent).
+json quantization_entry(const io::Checkpoint& ck) {
+    json c = io::read_json_file((std::filesystem::path(ck.dir()) / "config.json").string());
+    return c.value("vidi_quantization", json::object());
+}
+
 json report_json(const io::Checkpoint& ck, double open_s) {
     const io::ParamCounts p = ck.params();
     const io::WeightBytes all = io::weight_bytes(p.total()), used = io::weight_bytes(p.used);
@@ -50,6 +65,8 @@ json report_json(const io::Checkpoint& ck, double open_s) {
     j["validation"] = {{"usable", r.usable()}, {"checked", r.checked}, {"errors", r.errors},
                        {"missing", r.missing}, {"unexpected", r.unexpected}, {"unused", r.unused}};
     j["usable"] = r.usable();
+    j["quantized_tensors"] = quantized_tensors(ck);
+    j["quantization"] = quantization_entry(ck);
     return j;
 }
 
@@ -81,6 +98,11 @@ void print_text(const io::Checkpoint& ck, double open_s) {
     os << "memory  bf16 " << gigabytes(all.bf16) << ", int8 " << gigabytes(all.int8) << ", 4-bit " << gigabytes(all.q4)
        << " (used only: " << gigabytes(used.bf16) << " / " << gigabytes(used.int8) << " / " << gigabytes(used.q4)
        << ")\n";
+    if (const int64_t q = quantized_tensors(ck)) {
+        os << "weights " << q << " linear weights stored quantised";
+        os << " as " << quantization_entry(ck).value("weights", "?");
+        os << " (codes + F32 scales; the rest bf16)\n";
+    }
     os << "verdict " << ck.report().to_string() << "\n";
     std::cout << os.str();
 }

@@ -15,5 +15,6 @@ Runner add_serve(CLI::App& app);            // vidi serve --model DIR [--port 80
 Runner add_retrieve(CLI::App& app);         // vidi retrieve --model DIR --video F --query Q
 Runner add_ask(CLI::App& app);              // vidi ask --model DIR [--video F] --question Q
 Runner add_dump(CLI::App& app);             // vidi dump ... --out F.safetensors
+Runner add_quantize(CLI::App& app);         // vidi quantize --model DIR --out DIR --weights int4
 
 }  // namespace vidi::app

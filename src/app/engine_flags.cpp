@@ -29,11 +29,22 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
             }
         },
         "Most GPU memory the engine may take, e.g. 19GiB (refuses early when a request needs more)");
+    cmd->add_option("--weights", f.options.weights,
+                    "Linear weights on the device: auto, bf16, int8, int4 (int4/g128: groups of 128)")
+        ->capture_default_str();
+    cmd->add_option("--media-kv", f.options.media_kv, "Media K/V per video: auto, bf16 or int8")
+        ->check(CLI::IsMember({"auto", "bf16", "int8"}))
+        ->capture_default_str();
+    cmd->add_option("--visual-tokens", f.options.visual_token_budget,
+                    "Visual-token budget per video (0: SPEC's 60000, lowered only when GPU memory is short)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     cmd->add_flag("--quiet,-q", f.quiet, "No progress on stderr");
 }
 
 void attach_progress(EngineFlags& f) {
     if (f.quiet) return;
+    f.options.notice = [](const std::string& line) { std::fprintf(stderr, "vidi: %s\n", line.c_str()); };
     const bool tty = isatty(STDERR_FILENO);
     auto start = std::chrono::steady_clock::now();
     f.options.progress = [tty, start, last = std::string()](const std::string& stage, int64_t done,

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
     add(vidi::app::add_retrieve(app));
     add(vidi::app::add_ask(app));
     add(vidi::app::add_dump(app));
+    add(vidi::app::add_quantize(app));
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/qtensor.h"
 #include "vidi/tensor.h"
 
 namespace vidi {
@@ -57,6 +58,11 @@ public:
     Tensor act(const Shape& shape) { return empty(shape, act_dtype()); }
     // A checkpoint tensor (host, possibly memory-mapped) made usable by this backend.
     virtual Tensor weight(const Tensor& host) = 0;
+    // A linear/embedding weight, float or quantised (host QTensor), made usable: the CPU keeps
+    // it as it is; a GPU uploads float weights as bf16 and quantised ones as stored.
+    virtual QTensor linear_weight(const QTensor& host) = 0;
+    // x[..., K] (activations) -> the same values quantised on the device (8-bit media K/V).
+    virtual QTensor quantize(const Tensor& x, const QuantFormat& format) = 0;
     // Host tensor -> device tensor of the same dtype, or converted to act_dtype() if float.
     virtual Tensor upload(const Tensor& host) = 0;
     // Any device tensor -> host f32 (floats) or same dtype (integers).
@@ -70,8 +76,8 @@ public:
     virtual void set_memory_limit(size_t /*bytes*/) {}
 
     // --- dense algebra ----------------------------------------------------------------
-    // y[rows, N] = x[rows, K] · w[N, K]ᵀ (+ bias[N]).
-    virtual Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = {}) = 0;
+    // y[rows, N] = x[rows, K] · w[N, K]ᵀ (+ bias[N]); w float or quantised (int8/int4).
+    virtual Tensor linear(const Tensor& x, const QTensor& w, const Tensor& bias = {}) = 0;
 
     // --- element-wise / row-wise --------------------------------------------------------
     virtual void add_(Tensor& x, const Tensor& y) = 0;  // same shape
@@ -88,14 +94,15 @@ public:
     // --- attention ----------------------------------------------------------------------
     // Rotate-half RoPE on x[T, H, hd] at positions pos0 .. pos0+T-1.
     virtual void rope_(Tensor& x, int64_t pos0, double theta) = 0;
-    // q[Tq, H, hd], k/v[Tk, KV, hd] (H a multiple of KV) -> [Tq, H, hd].
-    virtual Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) = 0;
+    // q[Tq, H, hd], k/v[Tk, KV, hd] (H a multiple of KV) -> [Tq, H, hd]. k and v are float,
+    // or both int8 with one scale per (token, head) (group = hd: 8-bit media K/V).
+    virtual Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) = 0;
     // v[T, KV, hd] -> [T, H, hd], each KV head repeated H/KV times.
     virtual Tensor repeat_kv(const Tensor& v, int heads) = 0;
 
     // --- layout ---------------------------------------------------------------------------
-    // table[V, D] (weight dtype) gathered at ids -> [T, D] activations.
-    virtual Tensor embed(const Tensor& table, const std::vector<int32_t>& ids) = 0;
+    // table[V, D] (a linear_weight(), float or quantised) gathered at ids -> [T, D] activations.
+    virtual Tensor embed(const QTensor& table, const std::vector<int32_t>& ids) = 0;
     virtual Tensor transpose2d(const Tensor& x) = 0;  // [A, B] -> [B, A]
     // x[T, C] -> [T_out, C·k] with element (t, c·k + j) = x[t·stride + j - pad, c] (0 outside):
     // a Conv1d as a GEMM against its [Cout, Cin, k] weight viewed as [Cout, Cin·k].

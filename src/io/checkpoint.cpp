@@ -18,8 +18,10 @@ const char* component_name(Component c) {
 }
 
 WeightBytes weight_bytes(int64_t params) {
-    const int64_t groups = (params + 31) / 32;
-    return {params * 2, groups * 34, groups * 18};
+    // int8: one byte per weight (one f32 scale per row is negligible); int4: half a byte
+    // plus one f32 scale per group of 64 (what `vidi quantize` and --weights write).
+    const int64_t groups = (params + 63) / 64;
+    return {params * 2, params, (params + 1) / 2 + groups * 4};
 }
 
 std::string ValidationReport::to_string() const {
@@ -43,6 +45,31 @@ std::string detect_vision_prefix(const TensorStore& store) {
     return any_flat && !any_official ? flat : official;
 }
 
+std::string check_quantized(const TensorStore& store, const std::string& name, const Shape& expected) {
+    const TensorInfo& codes = store.info(name);
+    const TensorInfo& scales = store.info(name + kQuantScaleSuffix);
+    if (expected.size() != 2) return cat("tensor ", name, ": only 2-D weights can be quantised");
+    const int64_t N = expected[0], K = expected[1];
+    const bool int8 = codes.dtype == DType::i8, int4 = codes.dtype == DType::u8;
+    if (!int8 && !int4) return cat("tensor ", name, ": quantised codes must be I8 or U8, found ", dtype_name(codes.dtype));
+    const Shape want = {N, int8 ? K : K / 2};
+    if (codes.shape != want || (int4 && K % 2))
+        return cat("tensor ", name, ": expected ", int8 ? "8" : "4", "-bit codes ", shape_str(want), " for ",
+                   shape_str(expected), ", found ", shape_str(codes.shape));
+    const int64_t G = scales.shape.size() == 2 ? scales.shape[1] : 0;
+    if (scales.dtype != DType::f32 || scales.shape.size() != 2 || scales.shape[0] != N || G <= 0 || K % G ||
+        (int4 && (K / G) % 2))
+        return cat("tensor ", name, kQuantScaleSuffix, ": expected F32 scales [", N, ", K/group] for K = ", K,
+                   ", found ", dtype_name(scales.dtype), shape_str(scales.shape));
+    return {};
+}
+
+Shape logical_shape(const TensorStore& store, const std::string& name) {
+    Shape s = store.info(name).shape;
+    if (store.has(name + kQuantScaleSuffix) && store.info(name).dtype == DType::u8 && !s.empty()) s.back() *= 2;
+    return s;
+}
+
 ValidationReport validate(const ModelConfig& c, const TensorStore& store, const std::string& vision_prefix) {
     ValidationReport r;
     std::map<std::string, bool> known;  // name -> present
@@ -54,6 +81,13 @@ ValidationReport validate(const ModelConfig& c, const TensorStore& store, const 
         }
         ++r.checked;
         const TensorInfo& ti = store.info(e.name);
+        if (store.has(e.name + kQuantScaleSuffix)) {  // quantised by `vidi quantize`
+            known[e.name + kQuantScaleSuffix] = true;
+            if (std::string problem = check_quantized(store, e.name, e.shape); !problem.empty())
+                r.errors.push_back(problem);
+            if (!e.used) r.unused.push_back(e.name);
+            continue;
+        }
         if (ti.shape != e.shape)
             r.errors.push_back(cat("tensor ", e.name, ": expected ", shape_str(e.shape), " found ", shape_str(ti.shape)));
         if (!dtype_is_float(ti.dtype))
@@ -85,7 +119,7 @@ ParamCounts Checkpoint::params() const {
     ParamCounts p;
     for (const ExpectedTensor& e : expected_) {
         if (!store_.has(e.name)) continue;
-        int64_t n = shape_numel(store_.info(e.name).shape);
+        int64_t n = shape_numel(logical_shape(store_, e.name));
         switch (e.component) {
             case Component::llm: p.llm += n; break;
             case Component::vision: p.vision += n; break;

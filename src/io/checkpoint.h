@@ -61,12 +61,20 @@ struct ParamCounts {
     int64_t total() const { return llm + vision + audio + glue; }
 };
 
-// Bytes to hold `params` weights: bf16, and int8 / 4-bit in groups of 32 with one f16
-// scale per group (34 and 18 bytes per 32 weights, as llama.cpp's Q8_0 / Q4_0).
+// Bytes to hold `params` weights if all were stored as bf16, int8 (per-channel) or int4
+// (groups of 64 with an f32 scale each): an upper bound, norms and biases stay bf16.
 struct WeightBytes {
     int64_t bf16 = 0, int8 = 0, q4 = 0;
 };
 WeightBytes weight_bytes(int64_t params);
+
+// A weight quantised by `vidi quantize` keeps its name for the codes (I8 [N, K] for 8 bits,
+// U8 [N, K/2] for 4 bits) and stores F32 scales [N, K/group] under NAME + this suffix.
+inline constexpr const char* kQuantScaleSuffix = "_scale";
+// A quantised tensor's problem ("" when its codes and scales fit the expected [N, K]).
+std::string check_quantized(const TensorStore& store, const std::string& name, const Shape& expected);
+// The shape a tensor stands for: unpacked for 4-bit codes.
+Shape logical_shape(const TensorStore& store, const std::string& name);
 
 // Checks a tensor store against a config; never throws for checkpoint content problems.
 ValidationReport validate(const ModelConfig& c, const TensorStore& store, const std::string& vision_prefix);

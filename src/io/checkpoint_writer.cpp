@@ -55,13 +55,21 @@ std::vector<ShardPlan> plan_shards(const std::vector<ExpectedTensor>& tensors, u
     return shards;
 }
 
+}  // namespace
+
 std::string shard_name(size_t i, size_t n) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", i + 1, n);
     return buf;
 }
 
-// Copies DIR/<tower>/config.json for towers named by a relative directory.
+void create_empty_dir(const std::string& dir) {
+    const fs::path out(dir);
+    if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)))
+        fail(dir, ": already exists and is not an empty directory");
+    fs::create_directories(out);
+}
+
 void copy_tower_configs(const json& config, const std::string& config_dir, const std::string& out_dir) {
     for (const char* key : {"mm_vision_tower", "mm_audio_tower"}) {
         if (!config.contains(key) || !config[key].is_string()) continue;
@@ -75,8 +83,6 @@ void copy_tower_configs(const json& config, const std::string& config_dir, const
         fs::permissions(dst, fs::perms::owner_write, fs::perm_options::add);  // sources may be read-only
     }
 }
-
-}  // namespace
 
 void fill_random_bf16(const std::string& name, TensorKind kind, uint64_t seed, int64_t begin, int64_t count,
                       uint16_t* out, float norm_center) {
@@ -135,9 +141,7 @@ RandomCheckpointSummary write_random_checkpoint(const json& config, const std::s
     VIDI_CHECK(opt.shard_bytes > 0, "make-checkpoint: shard size must be positive");
     const ModelConfig cfg = ModelConfig::from_json(config, config_dir);  // validates and resolves towers
     const fs::path out(opt.out_dir);
-    if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)))
-        fail(opt.out_dir, ": already exists and is not an empty directory");
-    fs::create_directories(out);
+    create_empty_dir(opt.out_dir);
 
     // The official layout holds every known tensor (also the unused ones); lm_head only if untied.
     std::vector<ExpectedTensor> tensors;

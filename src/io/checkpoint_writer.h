@@ -32,6 +32,13 @@ struct RandomCheckpointSummary {
 RandomCheckpointSummary write_random_checkpoint(const nlohmann::json& config, const std::string& config_dir,
                                                 const RandomCheckpointOptions& options);
 
+// "model-00001-of-00004.safetensors" for shard i (0-based) of n.
+std::string shard_name(size_t i, size_t n);
+// Creates `dir`; refuses (vidi::Error) when it exists and is not an empty directory.
+void create_empty_dir(const std::string& dir);
+// Copies config_dir/<tower>/config.json to out_dir for towers named by a relative directory.
+void copy_tower_configs(const nlohmann::json& config, const std::string& config_dir, const std::string& out_dir);
+
 // config.json of the released Vidi1.5-9B (Gemma2-9B; towers by hub id, so the built-in
 // SigLIP2-so400m and Whisper-large-v3 configs apply).
 nlohmann::json vidi15_9b_config();

@@ -177,6 +177,19 @@ const VideoInfo& FrameStream::info() const { return impl_->vx.info; }
 int64_t FrameStream::decoded_frames() const { return impl_->output_count; }
 int64_t FrameStream::total_frames() const { return static_cast<int64_t>(impl_->indices.size()); }
 
+void FrameStream::keep_every(int64_t step) {
+    VIDI_CHECK(step >= 1, "keep_every: step must be at least 1, got ", step);
+    VIDI_CHECK(impl_->next_pos == 0 && impl_->output_count == 0, "keep_every: frames were already read");
+    if (step == 1) return;
+    auto thin = [step](std::vector<int64_t>& v) {
+        size_t kept = 0;
+        for (size_t i = 0; i < v.size(); i += static_cast<size_t>(step)) v[kept++] = v[i];
+        v.resize(kept);
+    };
+    thin(impl_->indices);
+    thin(impl_->wanted_pts);
+}
+
 bool FrameStream::next_rgb(Tensor& rgb, int64_t& sampled_position) {
     Impl& s = *impl_;
     if (!s.frame_for_next_position()) return false;

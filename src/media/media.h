@@ -49,6 +49,9 @@ public:
 
     const VideoInfo& info() const;
     int64_t total_frames() const;  // number of sampled frames F
+    // Keeps every step-th sampled frame only (a token budget for very long videos: the
+    // frames are spread as evenly as before, at 1/step fps). Call before next().
+    void keep_every(int64_t step);
     // Fills the next batch; false at the end. sampled_positions are 0..F-1.
     bool next(Tensor& batch, std::vector<int64_t>& sampled_positions);
 

@@ -11,19 +11,22 @@ size_t MediaKV::bytes() const {
     return n;
 }
 
-Gemma2::Gemma2(const io::ModelConfig& config, const io::TensorStore& weights, Backend& backend)
-    : cfg_(config.llm), be_(backend) {
-    auto w = [&](const std::string& name) { return be_.weight(weights.get(name)); };
-    embed_ = w("model.embed_tokens.weight");
-    lm_head_ = weights.has("lm_head.weight") ? w("lm_head.weight") : embed_;
-    final_norm_ = w("model.norm.weight");
+Gemma2::Gemma2(const io::ModelConfig& config, const WeightLoader& root)
+    : cfg_(config.llm), be_(root.backend()) {
+    const int64_t D = cfg_.hidden, I = cfg_.intermediate, V = cfg_.vocab;
+    const int64_t q_rows = int64_t(cfg_.heads) * cfg_.head_dim, kv_rows = int64_t(cfg_.kv_heads) * cfg_.head_dim;
+    embed_ = root.linear("model.embed_tokens.weight", {V, D});
+    lm_head_ = root.has("lm_head.weight") ? root.linear("lm_head.weight", {V, D}) : embed_;
+    final_norm_ = root.weight("model.norm.weight", {D});
     for (int i = 0; i < cfg_.layers; ++i) {
-        std::string p = "model.layers." + std::to_string(i) + ".";
+        WeightLoader w = root.sub("model.layers." + std::to_string(i) + ".");
         layers_.push_back(Layer{
-            w(p + "self_attn.q_proj.weight"), w(p + "self_attn.k_proj.weight"), w(p + "self_attn.v_proj.weight"),
-            w(p + "self_attn.o_proj.weight"), w(p + "mlp.gate_proj.weight"), w(p + "mlp.up_proj.weight"),
-            w(p + "mlp.down_proj.weight"), w(p + "input_layernorm.weight"), w(p + "post_attention_layernorm.weight"),
-            w(p + "pre_feedforward_layernorm.weight"), w(p + "post_feedforward_layernorm.weight")});
+            w.linear("self_attn.q_proj.weight", {q_rows, D}), w.linear("self_attn.k_proj.weight", {kv_rows, D}),
+            w.linear("self_attn.v_proj.weight", {kv_rows, D}), w.linear("self_attn.o_proj.weight", {D, q_rows}),
+            w.linear("mlp.gate_proj.weight", {I, D}), w.linear("mlp.up_proj.weight", {I, D}),
+            w.linear("mlp.down_proj.weight", {D, I}), w.weight("input_layernorm.weight", {D}),
+            w.weight("post_attention_layernorm.weight", {D}), w.weight("pre_feedforward_layernorm.weight", {D}),
+            w.weight("post_feedforward_layernorm.weight", {D})});
     }
     // sqrt(D) rounded to the activation dtype, as the reference multiplies in that dtype.
     float s = static_cast<float>(std::sqrt(static_cast<double>(cfg_.hidden)));
@@ -47,19 +50,34 @@ void Gemma2::store_rows(const Tensor& cache, int64_t row0, const Tensor& rows) c
     be_.copy_(dst, rows);
 }
 
+void Gemma2::store_media_rows(const QTensor& cache, int64_t row0, const Tensor& rows,
+                              const QuantFormat& format) const {
+    if (!cache.quantized()) return store_rows(cache.values, row0, rows);
+    QTensor q = be_.quantize(rows, format);
+    store_rows(cache.values, row0, q.values);
+    store_rows(cache.scales, row0, q.scales);
+}
+
 Tensor Gemma2::mlp(const Layer& L, const Tensor& h) const {
     Tensor act = be_.geglu(be_.linear(h, L.gate), be_.linear(h, L.up));
     return be_.linear(act, L.down);
 }
 
-MediaKV Gemma2::encode_media(const Tensor& tokens, int64_t chunk) const {
+MediaKV Gemma2::encode_media(const Tensor& tokens, const QuantFormat& kv_format, int64_t chunk) const {
     const int64_t T = tokens.dim(0);
     const int KV = cfg_.kv_heads, hd = cfg_.head_dim, H = cfg_.heads;
+    VIDI_CHECK(!kv_format.quantized() || (kv_format.bits == 8 && kv_format.group_for(hd) == hd),
+               "media K/V can be kept in 8 bits with one scale per head only, not as ", kv_format.name());
+    const QuantFormat per_head{kv_format.bits, hd};
     MediaKV kv;
     kv.tokens = T;
+    auto cache = [&] {
+        if (!kv_format.quantized()) return QTensor(be_.act({T, KV, hd}));
+        return QTensor(be_.empty({T, KV, hd}, DType::i8), be_.empty({T, KV, 1}, DType::f32), 8, hd);
+    };
     for (int l = 0; l < cfg_.layers; ++l) {
-        kv.k.push_back(be_.act({T, KV, hd}));
-        kv.v.push_back(be_.act({T, KV, hd}));
+        kv.k.push_back(cache());
+        kv.v.push_back(cache());
     }
     for (int64_t r0 = 0; r0 < T; r0 += chunk) {
         int64_t r1 = std::min(T, r0 + chunk), n = r1 - r0;
@@ -71,8 +89,8 @@ MediaKV Gemma2::encode_media(const Tensor& tokens, int64_t chunk) const {
         for (int l = 0; l < cfg_.layers; ++l) {
             const Layer& L = layers_[l];
             auto [k, v] = key_value(L, norm(m, L.norm_in));
-            store_rows(kv.k[l], r0, k);
-            store_rows(kv.v[l], r0, v);
+            store_media_rows(kv.k[l], r0, k, per_head);
+            store_media_rows(kv.v[l], r0, v, per_head);
             if (l + 1 == cfg_.layers) break;  // the last update feeds nothing
             // Diagonal attention: each token's attention output is its own value.
             Tensor o = be_.linear(be_.repeat_kv(v, H).reshape({n, int64_t(H) * hd}), L.o);

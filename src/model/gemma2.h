@@ -11,13 +11,14 @@
 
 #include "backend/backend.h"
 #include "io/config.h"
-#include "io/safetensors.h"
+#include "model/weights.h"
 
 namespace vidi::model {
 
-// Per-layer K/V of one media stream: k[l], v[l] are [T, KV, hd] on the backend.
+// Per-layer K/V of one media stream: k[l], v[l] are [T, KV, hd] on the backend, in the
+// activation dtype or int8 with one scale per (token, head).
 struct MediaKV {
-    std::vector<Tensor> k, v;
+    std::vector<QTensor> k, v;
     int64_t tokens = 0;
     size_t bytes() const;
 };
@@ -31,14 +32,15 @@ struct TextCache {
 
 class Gemma2 {
 public:
-    Gemma2(const io::ModelConfig& config, const io::TensorStore& weights, Backend& backend);
+    Gemma2(const io::ModelConfig& config, const WeightLoader& root);
 
     const io::LlmConfig& config() const { return cfg_; }
 
     // Runs the media self-update through the layers for tokens [T, D] (after
     // mm_rand_llm_norm, before the sqrt(D) scaling) and keeps each layer's K/V.
     // Tokens are independent of each other, so they go through in chunks of `chunk` rows.
-    MediaKV encode_media(const Tensor& tokens, int64_t chunk = 4096) const;
+    // kv_format int8: the K/V are kept in 8 bits (one scale per token and head).
+    MediaKV encode_media(const Tensor& tokens, const QuantFormat& kv_format = {}, int64_t chunk = 4096) const;
 
     TextCache new_cache(int64_t capacity) const;
 
@@ -49,7 +51,7 @@ public:
 
 private:
     struct Layer {
-        Tensor q, k, v, o, gate, up, down;
+        QTensor q, k, v, o, gate, up, down;
         Tensor norm_in, norm_post_attn, norm_pre_ff, norm_post_ff;
     };
     Tensor mlp(const Layer& L, const Tensor& h) const;
@@ -57,13 +59,16 @@ private:
     std::pair<Tensor, Tensor> key_value(const Layer& L, const Tensor& h) const;
     // Copies `rows` into the cache tensor starting at row0.
     void store_rows(const Tensor& cache, int64_t row0, const Tensor& rows) const;
+    // The same for a media cache, quantising the rows first when the cache is 8-bit.
+    void store_media_rows(const QTensor& cache, int64_t row0, const Tensor& rows, const QuantFormat& format) const;
     Tensor norm(const Tensor& x, const Tensor& w) const;
     Tensor logits(const Tensor& x) const;
 
     io::LlmConfig cfg_;
     Backend& be_;
     std::vector<Layer> layers_;
-    Tensor embed_, lm_head_, final_norm_;
+    QTensor embed_, lm_head_;
+    Tensor final_norm_;
     float embed_scale_;
 };
 

@@ -9,9 +9,7 @@ namespace {
 
 constexpr float kGlueEps = 1e-5f;  // every mm_rand_* RMSNorm
 
-WeightLoader glue(const io::TensorStore& weights, Backend& be, const std::string& module) {
-    return WeightLoader(weights, be, "model." + module);
-}
+WeightLoader glue(const WeightLoader& root, const std::string& module) { return root.at("model." + module); }
 
 }  // namespace
 
@@ -26,16 +24,16 @@ int budget_grid_side(int64_t frames, int padded, int pool, int64_t budget) {
     return std::max(10, t - t % 2);
 }
 
-MediaEncoder::MediaEncoder(const io::ModelConfig& config, const io::TensorStore& weights, Backend& backend)
-    : be_(backend),
+MediaEncoder::MediaEncoder(const io::ModelConfig& config, const WeightLoader& root)
+    : be_(root.backend()),
       mm_(config.mm),
       dim_(config.llm.hidden),
       padded_grid_(0),
-      vision_(config, weights, backend),
-      audio_(config, weights, backend),
-      pos_h_(glue(weights, backend, "mm_rand_pos_h."), config.llm.hidden, backend),
-      pos_w_(glue(weights, backend, "mm_rand_pos_w."), config.llm.hidden, backend),
-      pos_t_(glue(weights, backend, "mm_rand_pos_t."), config.llm.hidden, backend) {
+      vision_(config, root),
+      audio_(config, root),
+      pos_h_(glue(root, "mm_rand_pos_h."), config.llm.hidden, be_),
+      pos_w_(glue(root, "mm_rand_pos_w."), config.llm.hidden, be_),
+      pos_t_(glue(root, "mm_rand_pos_t."), config.llm.hidden, be_) {
     const int64_t D = dim_, C = vision_.hidden(), A = audio_.d_model(), p = mm_.image_pool, k = mm_.audio_pool;
     VIDI_CHECK(p > 0 && k > 0, config.dir, ": mm_image_pool_size ", p, " and mm_audio_pool_size ", k,
                " must be positive");
@@ -43,13 +41,13 @@ MediaEncoder::MediaEncoder(const io::ModelConfig& config, const io::TensorStore&
                "' is not supported (only mlp2x_gelu)");
     padded_grid_ = static_cast<int>((vision_.grid() + p - 1) / p * p);  // 27 -> 28
 
-    WeightLoader ip = glue(weights, backend, "mm_rand_img_projector.model.");
-    img_proj_ = {ip.weight("0.weight", {D, C * p * p}), ip.weight("0.bias", {D}), ip.weight("2.weight", {D, D}),
+    WeightLoader ip = glue(root, "mm_rand_img_projector.model.");
+    img_proj_ = {ip.linear("0.weight", {D, C * p * p}), ip.weight("0.bias", {D}), ip.linear("2.weight", {D, D}),
                  ip.weight("2.bias", {D})};
-    WeightLoader ap = glue(weights, backend, "mm_rand_aud_projector.model.");
-    aud_proj_ = {ap.weight("0.weight", {D, D}), ap.weight("0.bias", {D}), ap.weight("2.weight", {D, D}),
+    WeightLoader ap = glue(root, "mm_rand_aud_projector.model.");
+    aud_proj_ = {ap.linear("0.weight", {D, D}), ap.weight("0.bias", {D}), ap.linear("2.weight", {D, D}),
                  ap.weight("2.bias", {D})};
-    WeightLoader g = glue(weights, backend, "");
+    WeightLoader g = glue(root, "");
     img_norm_ = g.weight("mm_rand_img_norm.weight", {D});
     aud_norm_ = g.weight("mm_rand_aud_norm.weight", {D});
     llm_norm_ = g.weight("mm_rand_llm_norm.weight", {D});
@@ -66,24 +64,26 @@ Tensor MediaEncoder::norm(const Tensor& x, const Tensor& w) const {
     return be_.rms_norm(x, w, kGlueEps, NormWeight::plain);
 }
 
-int MediaEncoder::patch_grid_side(int64_t total_frames) const {
-    return budget_grid_side(total_frames, padded_grid_, mm_.image_pool);
+int MediaEncoder::patch_grid_side(int64_t total_frames, int64_t budget) const {
+    return budget_grid_side(total_frames, padded_grid_, mm_.image_pool, budget);
 }
 
-int MediaEncoder::grid_side(int64_t total_frames) const { return patch_grid_side(total_frames) / mm_.image_pool; }
+int MediaEncoder::grid_side(int64_t total_frames, int64_t budget) const {
+    return patch_grid_side(total_frames, budget) / mm_.image_pool;
+}
 
-int64_t MediaEncoder::tokens_per_frame(int64_t total_frames) const {
-    const int64_t s = grid_side(total_frames);
+int64_t MediaEncoder::tokens_per_frame(int64_t total_frames, int64_t budget) const {
+    const int64_t s = grid_side(total_frames, budget);
     return s * s;
 }
 
 Tensor MediaEncoder::image_tokens(const Tensor& pixels_batch, const std::vector<int64_t>& frame_positions,
-                                  int64_t total_frames) const {
+                                  int64_t total_frames, int64_t budget) const {
     VIDI_CHECK(total_frames >= 2, "visual tokens need a video of at least two frames, got ", total_frames);
     VIDI_CHECK(pixels_batch.rank() == 4 && pixels_batch.dim(0) == static_cast<int64_t>(frame_positions.size()),
                "image_tokens: ", frame_positions.size(), " frame positions for pixels ", pixels_batch.describe());
     const int64_t n = pixels_batch.dim(0), G = vision_.grid(), C = vision_.hidden(), D = dim_;
-    const int p = mm_.image_pool, side = patch_grid_side(total_frames), h = side / p;
+    const int p = mm_.image_pool, side = patch_grid_side(total_frames, budget), h = side / p;
 
     Tensor grid = vision_.forward(pixels_batch).reshape({n, G, G, C});
     grid = be_.pad_grid(grid, padded_grid_ - static_cast<int>(G), padded_grid_ - static_cast<int>(G));

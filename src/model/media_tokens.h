@@ -29,18 +29,21 @@ int budget_grid_side(int64_t frames, int padded, int pool, int64_t budget = kVis
 
 class MediaEncoder {
 public:
-    MediaEncoder(const io::ModelConfig& config, const io::TensorStore& weights, Backend& backend);
+    MediaEncoder(const io::ModelConfig& config, const WeightLoader& root);
 
-    // Token grid side h (= w) for a video of `total_frames` frames: 14 up to 306 frames.
-    int grid_side(int64_t total_frames) const;
+    // Token grid side h (= w) for a video of `total_frames` frames: 14 up to 306 frames
+    // (with the default budget).
+    int grid_side(int64_t total_frames, int64_t budget = kVisualTokenBudget) const;
     // Side of the padded patch grid before space-to-depth (2·grid_side).
-    int patch_grid_side(int64_t total_frames) const;
-    int64_t tokens_per_frame(int64_t total_frames) const;
+    int patch_grid_side(int64_t total_frames, int64_t budget = kVisualTokenBudget) const;
+    int64_t tokens_per_frame(int64_t total_frames, int64_t budget = kVisualTokenBudget) const;
+    int padded_grid() const { return padded_grid_; }
+    int pool() const { return mm_.image_pool; }
 
     // pixels_batch [n, 3, S, S] f32 (host or device), frame_positions: n distinct positions in
     // 0..total_frames-1 -> [n·h·w, D] on the backend, frame-major, then row, then column.
     Tensor image_tokens(const Tensor& pixels_batch, const std::vector<int64_t>& frame_positions,
-                        int64_t total_frames) const;
+                        int64_t total_frames, int64_t budget = kVisualTokenBudget) const;
 
     // Number of audio tokens for `mel_frames` (SPEC.md §2.6): floor(floor(mel_frames/2) / pool).
     int64_t audio_token_count(int64_t mel_frames) const;
@@ -54,7 +57,10 @@ public:
 private:
     // Linear -> GELU(erf) -> Linear (mm_projector_type mlp2x_gelu).
     struct Projector {
-        Tensor w0, b0, w2, b2;
+        QTensor w0;
+        Tensor b0;
+        QTensor w2;
+        Tensor b2;
     };
     Tensor project(const Projector& p, const Tensor& x) const;
     Tensor norm(const Tensor& x, const Tensor& w) const;

@@ -7,16 +7,15 @@
 
 namespace vidi::model {
 
-SiglipVision::SiglipVision(const io::ModelConfig& config, const io::TensorStore& weights, Backend& backend,
-                           const std::string& prefix)
-    : cfg_(config.vision), be_(backend) {
+SiglipVision::SiglipVision(const io::ModelConfig& config, const WeightLoader& root, const std::string& prefix)
+    : cfg_(config.vision), be_(root.backend()) {
     const int64_t C = cfg_.hidden, p = cfg_.patch_size, G = cfg_.grid(), I = cfg_.intermediate;
     VIDI_CHECK(C > 0 && cfg_.heads > 0 && C % cfg_.heads == 0, "vision tower (", cfg_.source, "): hidden size ", C,
                " is not a multiple of ", cfg_.heads, " heads");
     VIDI_CHECK(G > 0, "vision tower (", cfg_.source, "): image size ", cfg_.image_size, " / patch size ", p);
     // Released checkpoints nest the tower under "vision_model."; the golden ones do not.
-    const std::string base = prefix.empty() ? io::detect_vision_prefix(weights) : prefix;
-    WeightLoader w(weights, backend, base);
+    const std::string base = prefix.empty() ? io::detect_vision_prefix(root.store()) : prefix;
+    WeightLoader w = root.at(base);
 
     patch_w_ = w.weight("embeddings.patch_embedding.weight", {C, cfg_.channels, p, p}).reshape({C, cfg_.channels * p * p});
     patch_b_ = w.weight("embeddings.patch_embedding.bias", {C});
@@ -26,13 +25,13 @@ SiglipVision::SiglipVision(const io::ModelConfig& config, const io::TensorStore&
         WeightLoader l = w.sub("encoder.layers." + std::to_string(i) + ".");
         layers_.push_back(Layer{
             l.weight("layer_norm1.weight", {C}), l.weight("layer_norm1.bias", {C}),
-            l.weight("self_attn.q_proj.weight", {C, C}), l.weight("self_attn.q_proj.bias", {C}),
-            l.weight("self_attn.k_proj.weight", {C, C}), l.weight("self_attn.k_proj.bias", {C}),
-            l.weight("self_attn.v_proj.weight", {C, C}), l.weight("self_attn.v_proj.bias", {C}),
-            l.weight("self_attn.out_proj.weight", {C, C}), l.weight("self_attn.out_proj.bias", {C}),
+            l.linear("self_attn.q_proj.weight", {C, C}), l.weight("self_attn.q_proj.bias", {C}),
+            l.linear("self_attn.k_proj.weight", {C, C}), l.weight("self_attn.k_proj.bias", {C}),
+            l.linear("self_attn.v_proj.weight", {C, C}), l.weight("self_attn.v_proj.bias", {C}),
+            l.linear("self_attn.out_proj.weight", {C, C}), l.weight("self_attn.out_proj.bias", {C}),
             l.weight("layer_norm2.weight", {C}), l.weight("layer_norm2.bias", {C}),
-            l.weight("mlp.fc1.weight", {I, C}), l.weight("mlp.fc1.bias", {I}),
-            l.weight("mlp.fc2.weight", {C, I}), l.weight("mlp.fc2.bias", {C})});
+            l.linear("mlp.fc1.weight", {I, C}), l.weight("mlp.fc1.bias", {I}),
+            l.linear("mlp.fc2.weight", {C, I}), l.weight("mlp.fc2.bias", {C})});
     }
 }
 

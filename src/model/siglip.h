@@ -7,15 +7,14 @@
 
 #include "backend/backend.h"
 #include "io/config.h"
-#include "io/safetensors.h"
+#include "model/weights.h"
 
 namespace vidi::model {
 
 class SiglipVision {
 public:
     // `prefix` is the tower's tensor prefix; empty: detected (io::detect_vision_prefix).
-    SiglipVision(const io::ModelConfig& config, const io::TensorStore& weights, Backend& backend,
-                 const std::string& prefix = "");
+    SiglipVision(const io::ModelConfig& config, const WeightLoader& root, const std::string& prefix = "");
 
     // pixels [n, 3, S, S] f32 (host or device) -> hidden states [n, G·G, C] on the backend.
     Tensor forward(const Tensor& pixels) const;
@@ -25,7 +24,19 @@ public:
 
 private:
     struct Layer {
-        Tensor ln1_w, ln1_b, q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
+        Tensor ln1_w, ln1_b;
+        QTensor q_w;
+        Tensor q_b;
+        QTensor k_w;
+        Tensor k_b;
+        QTensor v_w;
+        Tensor v_b;
+        QTensor o_w;
+        Tensor o_b, ln2_w, ln2_b;
+        QTensor fc1_w;
+        Tensor fc1_b;
+        QTensor fc2_w;
+        Tensor fc2_b;
     };
     Tensor attention_block(const Layer& L, const Tensor& x, int64_t n) const;
 

@@ -6,13 +6,12 @@
 
 namespace vidi::model {
 
-WhisperEncoder::WhisperEncoder(const io::ModelConfig& config, const io::TensorStore& weights, Backend& backend,
-                               const std::string& prefix)
-    : cfg_(config.audio), be_(backend) {
+WhisperEncoder::WhisperEncoder(const io::ModelConfig& config, const WeightLoader& root, const std::string& prefix)
+    : cfg_(config.audio), be_(root.backend()) {
     const int64_t A = cfg_.d_model, M = cfg_.mel_bins, F = cfg_.ffn;
     VIDI_CHECK(A > 0 && cfg_.heads > 0 && A % cfg_.heads == 0, "audio tower (", cfg_.source, "): d_model ", A,
                " is not a multiple of ", cfg_.heads, " heads");
-    WeightLoader w(weights, backend, prefix);
+    WeightLoader w = root.at(prefix);
     conv1_w_ = w.weight("conv1.weight", {A, M, 3}).reshape({A, M * 3});
     conv1_b_ = w.weight("conv1.bias", {A});
     conv2_w_ = w.weight("conv2.weight", {A, A, 3}).reshape({A, A * 3});
@@ -24,12 +23,12 @@ WhisperEncoder::WhisperEncoder(const io::ModelConfig& config, const io::TensorSt
         WeightLoader l = w.sub("layers." + std::to_string(i) + ".");
         layers_.push_back(Layer{
             l.weight("self_attn_layer_norm.weight", {A}), l.weight("self_attn_layer_norm.bias", {A}),
-            l.weight("self_attn.q_proj.weight", {A, A}), l.weight("self_attn.q_proj.bias", {A}),
-            l.weight("self_attn.k_proj.weight", {A, A}),  // Whisper's k_proj has no bias
-            l.weight("self_attn.v_proj.weight", {A, A}), l.weight("self_attn.v_proj.bias", {A}),
-            l.weight("self_attn.out_proj.weight", {A, A}), l.weight("self_attn.out_proj.bias", {A}),
+            l.linear("self_attn.q_proj.weight", {A, A}), l.weight("self_attn.q_proj.bias", {A}),
+            l.linear("self_attn.k_proj.weight", {A, A}),  // Whisper's k_proj has no bias
+            l.linear("self_attn.v_proj.weight", {A, A}), l.weight("self_attn.v_proj.bias", {A}),
+            l.linear("self_attn.out_proj.weight", {A, A}), l.weight("self_attn.out_proj.bias", {A}),
             l.weight("final_layer_norm.weight", {A}), l.weight("final_layer_norm.bias", {A}),
-            l.weight("fc1.weight", {F, A}), l.weight("fc1.bias", {F}), l.weight("fc2.weight", {A, F}),
+            l.linear("fc1.weight", {F, A}), l.weight("fc1.bias", {F}), l.linear("fc2.weight", {A, F}),
             l.weight("fc2.bias", {A})});
     }
 }

@@ -7,13 +7,13 @@
 
 #include "backend/backend.h"
 #include "io/config.h"
-#include "io/safetensors.h"
+#include "model/weights.h"
 
 namespace vidi::model {
 
 class WhisperEncoder {
 public:
-    WhisperEncoder(const io::ModelConfig& config, const io::TensorStore& weights, Backend& backend,
+    WhisperEncoder(const io::ModelConfig& config, const WeightLoader& root,
                    const std::string& prefix = "model.mm_aud.encoder.");
 
     // mel [mel_bins, frames] f32 (host or device; frames = 2·max_positions) -> [frames/2, d_model].
@@ -25,7 +25,17 @@ public:
 
 private:
     struct Layer {
-        Tensor ln1_w, ln1_b, q_w, q_b, k_w, v_w, v_b, o_w, o_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
+        Tensor ln1_w, ln1_b;
+        QTensor q_w;
+        Tensor q_b;
+        QTensor k_w, v_w;
+        Tensor v_b;
+        QTensor o_w;
+        Tensor o_b, ln2_w, ln2_b;
+        QTensor fc1_w;
+        Tensor fc1_b;
+        QTensor fc2_w;
+        Tensor fc2_b;
     };
     io::AudioConfig cfg_;
     Backend& be_;

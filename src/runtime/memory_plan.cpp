@@ -23,13 +23,19 @@ std::string VideoMemoryPlan::describe() const {
                ", working set ", format_gib(activations), ")");
 }
 
+size_t media_kv_bytes_per_token(const io::ModelConfig& c, DType act_dtype, const QuantFormat& kv) {
+    const size_t per_head = kv.quantized() ? static_cast<size_t>(c.llm.head_dim) + sizeof(float)
+                                           : static_cast<size_t>(c.llm.head_dim) * dtype_size(act_dtype);
+    return static_cast<size_t>(c.llm.layers) * 2 * static_cast<size_t>(c.llm.kv_heads) * per_head;
+}
+
 VideoMemoryPlan plan_video(const io::ModelConfig& c, int64_t frames, int64_t side, int64_t audio_tokens,
-                           int frame_batch, DType act_dtype) {
+                           int frame_batch, DType act_dtype, const QuantFormat& kv) {
     const size_t e = dtype_size(act_dtype);
     const int64_t D = c.llm.hidden, visual = frames * side * side, tokens = visual + audio_tokens;
     VideoMemoryPlan p;
     p.media_tokens = static_cast<size_t>(tokens * D) * e;
-    p.media_kv = static_cast<size_t>(tokens) * c.llm.layers * 2 * c.llm.kv_heads * c.llm.head_dim * e;
+    p.media_kv = static_cast<size_t>(tokens) * media_kv_bytes_per_token(c, act_dtype, kv);
     // A media chunk through one layer: residual, norm, K, V, repeated V, o_proj, gate, up, act, down.
     const int64_t chunk = std::min<int64_t>(std::max<int64_t>(visual, audio_tokens), kMediaChunk);
     const size_t kv_chunk = static_cast<size_t>(

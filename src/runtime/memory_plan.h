@@ -19,9 +19,12 @@ struct VideoMemoryPlan {
     std::string describe() const;  // "22.81 GiB (media K/V 21.15 GiB, tokens 0.44 GiB, ...)"
 };
 
-// For F frames at a token grid of side×side and `audio_tokens` audio tokens.
+// For F frames at a token grid of side×side and `audio_tokens` audio tokens, with the
+// media K/V in the activation dtype or (kv int8) in 8 bits plus one f32 scale per head.
 VideoMemoryPlan plan_video(const io::ModelConfig& c, int64_t frames, int64_t side, int64_t audio_tokens,
-                           int frame_batch, DType act_dtype);
+                           int frame_batch, DType act_dtype, const QuantFormat& kv = {});
+// Bytes of media K/V per media token over all layers.
+size_t media_kv_bytes_per_token(const io::ModelConfig& c, DType act_dtype, const QuantFormat& kv);
 
 // Bytes the backend can still take: the cap (if any) minus what live tensors hold, or what
 // the device has free plus the backend's own cache, whichever is smaller.

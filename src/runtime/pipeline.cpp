@@ -7,6 +7,7 @@
 
 #include "io/checkpoint.h"
 #include "media/media.h"
+#include "runtime/media_plan.h"
 #include "runtime/memory_plan.h"
 #include "runtime/prompt.h"
 
@@ -43,11 +44,18 @@ Pipeline::Pipeline(const EngineOptions& options) : options_(options) {
              config_.llm.vocab);
     backend_ = make_backend(options.backend, options.threads);
     if (options.gpu_memory_limit) backend_->set_memory_limit(options.gpu_memory_limit);
-    if (auto mem = backend_->device_memory())  // weights are stored as bf16 on the GPU
-        require_fits("the model's weights", static_cast<size_t>(ckpt.params().used) * 2, *mem);
+    const std::set<std::string> linear_names = linear_weight_names(ckpt);
+    const WeightChoice w = choose_weights(ckpt, linear_names, options.weights, backend_->device_memory(),
+                                          options.frame_batch, backend_->act_dtype());
+    weight_format_ = w.format;
+    notice(w.note);
+    if (auto mem = backend_->device_memory()) require_fits(cat("the model's weights (", w.format.name(), ")"), w.bytes, *mem);
     progress("load", 0, 1);
-    media_encoder_ = std::make_unique<model::MediaEncoder>(config_, weights_, *backend_);
-    decoder_ = std::make_unique<model::Gemma2>(config_, weights_, *backend_);
+    model::LoadOptions load;
+    load.linear_format = w.format;
+    model::WeightLoader root(weights_, *backend_, load);
+    media_encoder_ = std::make_unique<model::MediaEncoder>(config_, root);
+    decoder_ = std::make_unique<model::Gemma2>(config_, root);
     progress("load", 1, 1);
     fingerprint_ = make_fingerprint(config_, weights_);
 }
@@ -55,23 +63,25 @@ Pipeline::Pipeline(const EngineOptions& options) : options_(options) {
 MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* capture) {
     MediaTokens out;
     media::FrameStream frames(video_path, config_.vision.image_size, std::max(1, options_.frame_batch));
-    const int64_t F = frames.total_frames();
-    if (F < 2)
-        fail(video_path, ": ", F, " frame(s) sampled at 1 fps; Vidi needs a video of at least two (",
+    const int64_t sampled = frames.total_frames();
+    if (sampled < 2)
+        fail(video_path, ": ", sampled, " frame(s) sampled at 1 fps; Vidi needs a video of at least two (",
              "duration ", frames.info().duration, " s)");
-    out.frames = F;
     out.duration = frames.info().duration;
-    out.grid_h = out.grid_w = media_encoder_->grid_side(F);
-    if (auto mem = backend_->device_memory()) {
-        const int64_t audio = frames.info().has_audio
-                                  ? media_encoder_->audio_token_count(static_cast<int64_t>(out.duration * 100))
-                                  : 0;
-        VideoMemoryPlan plan =
-            plan_video(config_, F, out.grid_h, audio, options_.frame_batch, backend_->act_dtype());
-        require_fits(cat("this video (", F, " frames: ", F * out.grid_h * out.grid_w, " visual + ~", audio,
-                         " audio tokens)"),
-                     plan.total(), *mem, plan.describe());
-    }
+    const int64_t audio_estimate =
+        frames.info().has_audio ? media_encoder_->audio_token_count(static_cast<int64_t>(out.duration * 100)) : 0;
+    // Plans K/V format and token budget (refusing before any decoding when nothing fits).
+    const MediaChoice choice = choose_media(config_, sampled, audio_estimate,
+                                            {options_.media_kv, options_.visual_token_budget},
+                                            backend_->device_memory(), options_.frame_batch, backend_->act_dtype());
+    if (backend_->device_memory() || choice.step > 1 || choice.budget != model::kVisualTokenBudget)
+        notice(cat("video: ", choice.describe()));
+    frames.keep_every(choice.step);
+    const int64_t F = frames.total_frames();
+    const int64_t budget = choice.budget;
+    out.frames = F;
+    out.kv = choice.kv;
+    out.grid_h = out.grid_w = media_encoder_->grid_side(F, budget);
     const int64_t per_frame = out.grid_h * out.grid_w;
     out.image = backend_->act({F * per_frame, config_.llm.hidden});
 
@@ -89,7 +99,7 @@ MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* 
         if (capture)
             for (size_t i = 0; i < positions.size(); ++i)
                 if (capture->frames.count(positions[i])) capture->pixels[positions[i]] = batch.row(i).clone();
-        Tensor tokens = media_encoder_->image_tokens(batch, positions, F);
+        Tensor tokens = media_encoder_->image_tokens(batch, positions, F, budget);
         // Batches arrive in order, so the frame-major rows are contiguous.
         Tensor dst = out.image.rows(positions.front() * per_frame, (positions.back() + 1) * per_frame);
         backend_->copy_(dst, tokens);
@@ -114,12 +124,23 @@ MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* 
 std::shared_ptr<EncodedVideo> Pipeline::encode(MediaTokens tokens) {
     auto t0 = std::chrono::steady_clock::now();
     auto v = std::make_shared<EncodedVideo>();
+    const bool has_audio = tokens.audio.defined() && tokens.audio.dim(0) > 0;
+    if (!tokens.kv) {
+        const int64_t n = tokens.image.dim(0) + (has_audio ? tokens.audio.dim(0) : 0);
+        tokens.kv = choose_kv_for_tokens(config_, n, options_.media_kv, backend_->device_memory(),
+                                         backend_->act_dtype());
+    }
     progress("media-kv", 0, 2);
-    v->visual = decoder_->encode_media(tokens.image);
+    v->visual = decoder_->encode_media(tokens.image, *tokens.kv);
     progress("media-kv", 1, 2);
-    if (tokens.audio.defined() && tokens.audio.dim(0) > 0) v->audio = decoder_->encode_media(tokens.audio);
+    if (has_audio) v->audio = decoder_->encode_media(tokens.audio, *tokens.kv);
     progress("media-kv", 2, 2);
     v->tokens = std::move(tokens);
+    // The tokens are only needed again to save the video: keep them off the GPU.
+    if (v->tokens.image.device() != Device::cpu) {
+        v->tokens.image = backend_->to_host(v->tokens.image);
+        if (v->tokens.audio.defined()) v->tokens.audio = backend_->to_host(v->tokens.audio);
+    }
     backend_->synchronize();
     v->seconds = seconds_since(t0);
     return v;

@@ -26,6 +26,7 @@ struct MediaTokens {
     Tensor audio;  // [n, D] or undefined when the video has no audio
     int64_t frames = 0, grid_h = 0, grid_w = 0;
     double duration = 0;
+    std::optional<QuantFormat> kv;  // the media K/V format planned for this video (unset: plan it)
 };
 
 // Front-end outputs a caller wants to see (for `vidi dump`).
@@ -61,6 +62,7 @@ public:
     const io::Tokenizer& tokenizer() const { return *tokenizer_; }
     // Identifies the checkpoint in saved media files.
     const std::string& fingerprint() const { return fingerprint_; }
+    const QuantFormat& weight_format() const { return weight_format_; }
 
     MediaTokens media_tokens(const std::string& video_path, MediaCapture* capture = nullptr);
     std::shared_ptr<EncodedVideo> encode(MediaTokens tokens);
@@ -78,6 +80,9 @@ private:
     void progress(const std::string& stage, int64_t done, int64_t total) const {
         if (options_.progress) options_.progress(stage, done, total);
     }
+    void notice(const std::string& line) const {
+        if (options_.notice) options_.notice(line);
+    }
 
     EngineOptions options_;
     io::ModelConfig config_;
@@ -87,6 +92,7 @@ private:
     std::unique_ptr<model::MediaEncoder> media_encoder_;
     std::unique_ptr<model::Gemma2> decoder_;
     std::string fingerprint_;
+    QuantFormat weight_format_;
 };
 
 }  // namespace vidi::runtime

@@ -165,8 +165,8 @@ TEST(Checkpoint, ParamCountsFollowTheConfig) {
     EXPECT_LT(p.used, p.total());  // head, post-layernorm and the last SigLIP layer are unused
     io::WeightBytes b = io::weight_bytes(p.total());
     EXPECT_EQ(b.bf16, 2 * p.total());
-    EXPECT_EQ(b.int8, (p.total() + 31) / 32 * 34);
-    EXPECT_EQ(b.q4, (p.total() + 31) / 32 * 18);
+    EXPECT_EQ(b.int8, p.total());
+    EXPECT_EQ(b.q4, (p.total() + 1) / 2 + (p.total() + 63) / 64 * 4);
 }
 
 TEST(CheckpointBroken, GlueTensorWithTransposedShape) {

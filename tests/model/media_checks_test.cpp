@@ -38,20 +38,20 @@ protected:
 TEST_F(MediaChecks, ConfigThatDisagreesWithTheTensorsNamesTheTensor) {
     io::ModelConfig c = config_;
     c.vision.intermediate = 81;  // checkpoint has 80
-    EXPECT_THAT(error_of([&] { model::MediaEncoder(c, weights_, *backend_); }),
+    EXPECT_THAT(error_of([&] { model::MediaEncoder(c, model::WeightLoader(weights_, *backend_)); }),
                 HasSubstr("'model.mm_vis.encoder.layers.0.mlp.fc1.weight': expected shape [81, 48], found [80, 48]"));
     c = config_;
     c.mm.image_pool = 3;  // projector input would be 48·9
-    EXPECT_THAT(error_of([&] { model::MediaEncoder(c, weights_, *backend_); }),
+    EXPECT_THAT(error_of([&] { model::MediaEncoder(c, model::WeightLoader(weights_, *backend_)); }),
                 HasSubstr("'model.mm_rand_img_projector.model.0.weight': expected shape [96, 432], found [96, 192]"));
     c = config_;
     c.audio.layers = 3;  // the checkpoint has two
-    EXPECT_THAT(error_of([&] { model::MediaEncoder(c, weights_, *backend_); }),
+    EXPECT_THAT(error_of([&] { model::MediaEncoder(c, model::WeightLoader(weights_, *backend_)); }),
                 HasSubstr("model.mm_aud.encoder.layers.2."));
 }
 
 TEST_F(MediaChecks, BadMediaInputs) {
-    model::MediaEncoder enc(config_, weights_, *backend_);
+    model::MediaEncoder enc(config_, model::WeightLoader(weights_, *backend_));
     Tensor px = Tensor::zeros({1, 3, 384, 384}, DType::f32);
     EXPECT_THAT(error_of([&] { enc.image_tokens(px, {0}, 1); }), HasSubstr("at least two frames"));
     EXPECT_THAT(error_of([&] { enc.image_tokens(px, {5}, 5); }), HasSubstr("position index 5 outside 0..4"));

@@ -15,7 +15,7 @@ struct TinyMediaModel {
     io::ModelConfig config = io::ModelConfig::load(tiny_model_dir());
     io::TensorStore weights = io::TensorStore::open(tiny_model_dir());
     std::unique_ptr<Backend> backend = make_cpu_backend(2);
-    model::MediaEncoder encoder{config, weights, *backend};
+    model::MediaEncoder encoder{config, model::WeightLoader(weights, *backend)};
 };
 
 }  // namespace vidi::test

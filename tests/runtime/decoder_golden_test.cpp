@@ -17,7 +17,7 @@ struct Fixture {
     io::ModelConfig config = io::ModelConfig::load(test::tiny_model_dir());
     io::TensorStore weights = io::TensorStore::open(test::tiny_model_dir());
     std::unique_ptr<Backend> backend = make_cpu_backend(0);
-    model::Gemma2 decoder{config, weights, *backend};
+    model::Gemma2 decoder{config, model::WeightLoader(weights, *backend)};
 };
 
 Fixture& fixture() {

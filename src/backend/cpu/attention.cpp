@@ -1,7 +1,7 @@
 // Scaled dot-product attention (dispatch to the kernels of attention_kernels.h), RoPE and
 // KV-head expansion. Softmax is max-subtracted in f32 with the normaliser summed in
 // double; the soft-cap is applied to the scaled scores before the mask. K/V may be f32 or
-// bf16 (a bf16 media cache).
+// bf16 (a bf16 media cache), or int8 with per-head scales (expanded to f32 first).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -10,6 +10,7 @@
 
 #include "backend/cpu/attention_kernels.h"
 #include "backend/cpu/cpu_backend.h"
+#include "core/quantize.h"
 
 namespace vidi::cpu {
 
@@ -18,8 +19,16 @@ namespace {
 constexpr int64_t kBlockedMinRows = 16;
 }  // namespace
 
-Tensor CpuBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {
+Tensor CpuBackend::attention(const Tensor& q, const QTensor& kq, const QTensor& vq, const AttentionParams& p) {
     require_f32_host(q, "attention", "q");
+    VIDI_CHECK(kq.quantized() == vq.quantized(), "attention: k ", kq.describe(), " and v ", vq.describe(),
+               " must both be float or both be int8");
+    if (kq.quantized())
+        VIDI_CHECK(kq.bits == 8 && vq.bits == 8 && kq.group == kq.dim(-1) && vq.group == vq.dim(-1),
+                   "attention: quantised k/v must be int8 with one scale per head, got ", kq.describe());
+    // 8-bit K/V (a compact media cache) are expanded here: the CPU path serves small models.
+    const Tensor k = kq.quantized() ? dequantize(kq) : kq.values;
+    const Tensor v = vq.quantized() ? dequantize(vq) : vq.values;
     for (const Tensor* t : {&k, &v}) {
         VIDI_CHECK(t->defined() && t->on_host(), "attention: k/v must be host tensors");
         VIDI_CHECK(t->dtype() == DType::f32 || t->dtype() == DType::bf16, "attention: k/v must be f32 or bf16, got ",

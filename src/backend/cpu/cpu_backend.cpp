@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "core/quantize.h"
+
 namespace vidi::cpu {
 
 void require_f32_host(const Tensor& t, const char* op, const char* what) {
@@ -33,6 +35,26 @@ Tensor CpuBackend::weight(const Tensor& host) {
     VIDI_CHECK(host.defined() && host.on_host(), "cpu weight(): expected a host tensor, got ",
                host.defined() ? host.describe() : std::string("undefined"));
     return host;  // stays memory-mapped; linear()/embed() convert tiles as they go
+}
+
+QTensor CpuBackend::linear_weight(const QTensor& host) {
+    if (!host.quantized()) return weight(host.values);
+    VIDI_CHECK(host.values.on_host() && host.scales.on_host(), "cpu linear_weight(): expected host tensors, got ",
+               host.describe());
+    return host;
+}
+
+QTensor CpuBackend::quantize(const Tensor& x, const QuantFormat& format) { return vidi::quantize(x, format); }
+
+void weight_rows_f32(const QTensor& w, int64_t r0, int64_t n, float* out) {
+    const int64_t K = w.dim(-1);
+    if (w.quantized()) {
+        for (int64_t r = 0; r < n; ++r) dequantize_row(w, r0 + r, out + r * K);
+        return;
+    }
+    const size_t esize = dtype_size(w.values.dtype());
+    convert_to_f32(static_cast<const char*>(w.values.raw()) + static_cast<size_t>(r0 * K) * esize, w.values.dtype(),
+                   out, static_cast<size_t>(n * K));
 }
 
 Tensor CpuBackend::upload(const Tensor& host) {

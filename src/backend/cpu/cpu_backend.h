@@ -18,11 +18,13 @@ public:
 
     Tensor empty(const Shape& shape, DType dtype) override;
     Tensor weight(const Tensor& host) override;
+    QTensor linear_weight(const QTensor& host) override;
+    QTensor quantize(const Tensor& x, const QuantFormat& format) override;
     Tensor upload(const Tensor& host) override;
     Tensor to_host(const Tensor& t) override;
     void copy_(Tensor& dst, const Tensor& src) override;
 
-    Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) override;
+    Tensor linear(const Tensor& x, const QTensor& w, const Tensor& bias) override;
 
     void add_(Tensor& x, const Tensor& y) override;
     void add_broadcast_(Tensor& x, const Tensor& y) override;
@@ -34,10 +36,10 @@ public:
     Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps) override;
 
     void rope_(Tensor& x, int64_t pos0, double theta) override;
-    Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) override;
+    Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) override;
     Tensor repeat_kv(const Tensor& v, int heads) override;
 
-    Tensor embed(const Tensor& table, const std::vector<int32_t>& ids) override;
+    Tensor embed(const QTensor& table, const std::vector<int32_t>& ids) override;
     Tensor transpose2d(const Tensor& x) override;
     Tensor im2col_1d(const Tensor& x, int k, int stride, int pad) override;
     Tensor patchify(const Tensor& pixels, int p) override;
@@ -52,6 +54,8 @@ private:
 // Shared checks of the CPU kernels (cpu_checks.cpp).
 void require_f32_host(const Tensor& t, const char* op, const char* what);
 void require_float_host(const Tensor& t, const char* op, const char* what);
+// Rows [r0, r0+n) of a float or quantised weight [N, K] as f32 into out (n·K floats).
+void weight_rows_f32(const QTensor& w, int64_t r0, int64_t n, float* out);
 // A float tensor as contiguous f32: the same storage when already f32, else a converted copy.
 Tensor as_f32(const Tensor& t);
 

@@ -7,18 +7,14 @@
 
 namespace vidi::cpu {
 
-Tensor CpuBackend::embed(const Tensor& table, const std::vector<int32_t>& ids) {
-    require_float_host(table, "embed", "table");
+Tensor CpuBackend::embed(const QTensor& table, const std::vector<int32_t>& ids) {
+    if (!table.quantized()) require_float_host(table.values, "embed", "table");
     VIDI_CHECK(table.rank() == 2, "embed: table must be [V, D], got ", table.describe());
     const int64_t V = table.dim(0), D = table.dim(1), T = static_cast<int64_t>(ids.size());
     for (int32_t id : ids) VIDI_CHECK(id >= 0 && id < V, "embed: token id ", id, " outside the vocabulary of ", V);
     Tensor out = Tensor::empty({T, D}, DType::f32);
-    const char* base = static_cast<const char*>(table.raw());
-    const size_t row_bytes = static_cast<size_t>(D) * dtype_size(table.dtype());
 #pragma omp parallel for num_threads(threads_) schedule(static)
-    for (int64_t t = 0; t < T; ++t)
-        convert_to_f32(base + static_cast<size_t>(ids[t]) * row_bytes, table.dtype(), out.data<float>() + t * D,
-                       static_cast<size_t>(D));
+    for (int64_t t = 0; t < T; ++t) weight_rows_f32(table, ids[t], 1, out.data<float>() + t * D);
     return out;
 }
 

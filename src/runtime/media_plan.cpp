@@ -1,0 +1,186 @@
+#include "runtime/media_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "model/gemma2.h"
+#include "model/weights.h"
+
+namespace vidi::runtime {
+
+namespace {
+
+// Room kept beside the weights when "auto" picks their format: a 10-minute video at 1 fps
+// with 8-bit K/V (about 9 GiB at full size), so the usual videos still fit afterwards.
+constexpr int64_t kReserveFrames = 600;
+constexpr int64_t kAudioTokensPerSecond = 10;  // SPEC §8: 50 Whisper states/s pooled by 5
+// "auto" never thins below one frame in kMaxAutoStep sampled frames.
+constexpr int64_t kMaxAutoStep = 10;
+
+size_t float_bytes(const Tensor& t) { return static_cast<size_t>(t.numel()) * 2; }  // held as bf16
+
+size_t quantized_bytes(int64_t N, int64_t K, const QuantFormat& f) {
+    const int64_t g = f.group_for(K);
+    return static_cast<size_t>(N * K * f.bits / 8 + N * (K / g) * 4);
+}
+
+std::string gib(size_t b) { return format_gib(b); }
+
+}  // namespace
+
+std::set<std::string> linear_weight_names(const io::Checkpoint& ckpt) {
+    std::set<std::string> names;
+    auto cpu = make_cpu_backend(1);
+    model::LoadOptions opt;
+    opt.linear_names = &names;
+    model::WeightLoader root(ckpt.store(), *cpu, opt);
+    model::MediaEncoder media(ckpt.config(), root);
+    model::Gemma2 decoder(ckpt.config(), root);
+    return names;
+}
+
+size_t weight_bytes(const io::Checkpoint& ckpt, const std::set<std::string>& linear_names, const QuantFormat& f) {
+    // Everything inference reads is held as bf16, except linear weights that fit `f`.
+    size_t total = static_cast<size_t>(ckpt.params().used) * 2;
+    for (const std::string& name : linear_names) {
+        if (!ckpt.has(name)) continue;
+        const Tensor t = ckpt.get(name);
+        const bool stored_quantized = ckpt.has(name + model::kScaleSuffix);
+        const int64_t N = t.dim(0), K = stored_quantized && t.dtype() == DType::u8 ? 2 * t.dim(1) : t.dim(1);
+        const size_t as_bf16 = static_cast<size_t>(N * K) * 2;
+        size_t held = as_bf16;
+        if (stored_quantized) held = t.nbytes() + ckpt.get(name + model::kScaleSuffix).nbytes();
+        else if (f.quantized() && f.fits(K)) held = quantized_bytes(N, K, f);
+        total = total - std::min(total, as_bf16) + held;
+    }
+    return total;
+}
+
+WeightChoice choose_weights(const io::Checkpoint& ckpt, const std::set<std::string>& linear_names,
+                            const std::string& requested, const std::optional<DeviceMemory>& mem, int frame_batch,
+                            DType act_dtype) {
+    bool prequantized = false;
+    QuantFormat stored;
+    for (const std::string& name : linear_names)
+        if (ckpt.has(name + model::kScaleSuffix)) {
+            const Tensor codes = ckpt.get(name), scales = ckpt.get(name + model::kScaleSuffix);
+            prequantized = true;
+            stored.bits = codes.dtype() == DType::i8 ? 8 : 4;
+            if (scales.dim(1) > 1) stored.group = static_cast<int>((stored.bits == 4 ? 2 : 1) * codes.dim(1) / scales.dim(1));
+            break;
+        }
+    WeightChoice w;
+    if (prequantized) {
+        w.format = stored;
+        w.bytes = weight_bytes(ckpt, linear_names, stored);
+        w.note = cat("weights: ", stored.name(), " as quantised in the checkpoint (", gib(w.bytes), ")");
+        if (requested != "auto" && parse_quant_format(requested).name() != stored.name())
+            w.note += cat("; --weights ", requested, " ignored (quantise the bf16 checkpoint instead)");
+        return w;
+    }
+    if (requested != "auto" || !mem) {
+        w.format = requested == "auto" ? QuantFormat{} : parse_quant_format(requested);
+        w.bytes = weight_bytes(ckpt, linear_names, w.format);
+        w.note = cat("weights: ", w.format.name(), " (", gib(w.bytes), ")");
+        return w;
+    }
+    // auto on a GPU: the most faithful format that leaves room for a 10-minute video.
+    const io::ModelConfig& c = ckpt.config();
+    const int64_t reserve_side = token_grid_side(c, kReserveFrames, model::kVisualTokenBudget);
+    const size_t reserve = plan_video(c, kReserveFrames, reserve_side, kReserveFrames * kAudioTokensPerSecond,
+                                      frame_batch, act_dtype, QuantFormat{8, 0})
+                               .total();
+    const size_t avail = available_bytes(*mem);
+    std::string tried;
+    for (QuantFormat f : {QuantFormat{}, QuantFormat{8, 0}, QuantFormat{4, 64}}) {
+        const size_t bytes = weight_bytes(ckpt, linear_names, f);
+        if (bytes + reserve <= avail) {
+            w = {f, bytes, cat("weights: ", f.name(), " (", gib(bytes), ") chosen for ", gib(avail), " available")};
+            if (!tried.empty()) w.note += cat("; ", tried, " would leave less than ", gib(reserve),
+                                              " for a 10-minute video");
+            return w;
+        }
+        tried += cat(tried.empty() ? "" : ", ", f.name(), " needs ", gib(bytes));
+        w = {f, bytes, {}};
+    }
+    // Even 4-bit leaves less than the reserve: take it if the weights themselves fit.
+    w.note = cat("weights: ", w.format.name(), " (", gib(w.bytes), "): only ", gib(avail),
+                 " available, so long videos will be thinned or refused");
+    return w;
+}
+
+std::string MediaChoice::describe() const {
+    std::string s = cat(frames, " frames x ", side, "x", side, " = ", visual_tokens(), " visual + ", audio_tokens,
+                        " audio tokens, media K/V ", kv.quantized() ? "int8" : "bf16");
+    if (budget != model::kVisualTokenBudget) s += cat(", visual budget ", budget);
+    if (step > 1) s += cat(" (1 frame in ", step, ")");
+    return s + cat("; needs ", plan.describe());
+}
+
+int token_grid_side(const io::ModelConfig& c, int64_t frames, int64_t budget) {
+    const int pool = std::max(1, c.mm.image_pool), padded = (c.vision.grid() + pool - 1) / pool * pool;
+    return model::budget_grid_side(frames, padded, pool, budget) / pool;
+}
+
+MediaChoice choose_media(const io::ModelConfig& c, int64_t frames, int64_t audio_tokens, const MediaRequest& req, const std::optional<DeviceMemory>& mem,
+                         int frame_batch, DType act_dtype) {
+    VIDI_CHECK(req.kv == "auto" || req.kv == "bf16" || req.kv == "int8", "media K/V format '", req.kv,
+               "' is not one of auto, bf16, int8");
+    VIDI_CHECK(req.visual_budget >= 0, "the visual-token budget must be positive");
+    const int64_t min_per_frame = int64_t(5) * 5;  // the smallest grid SPEC allows (side 10, pooled by 2)
+    auto shape = [&](const QuantFormat& kv, int64_t budget) {
+        MediaChoice m;
+        m.kv = kv;
+        m.budget = budget;
+        m.audio_tokens = audio_tokens;
+        const int side = token_grid_side(c, frames, budget);
+        m.step = 1;
+        if (budget < model::kVisualTokenBudget && frames * side * side > budget)
+            m.step = (frames * side * side + budget - 1) / budget;
+        m.frames = (frames + m.step - 1) / m.step;
+        m.side = token_grid_side(c, m.frames, budget);
+        m.plan = plan_video(c, m.frames, m.side, audio_tokens, frame_batch, act_dtype, kv);
+        return m;
+    };
+    std::vector<QuantFormat> kvs;
+    if (req.kv == "bf16" || (req.kv == "auto" && !mem)) kvs = {QuantFormat{}};
+    else if (req.kv == "int8") kvs = {QuantFormat{8, 0}};
+    else kvs = {QuantFormat{}, QuantFormat{8, 0}};
+    const int64_t full = req.visual_budget ? req.visual_budget : model::kVisualTokenBudget;
+    VIDI_CHECK(full >= 2 * min_per_frame, "a visual-token budget of ", full, " is below two frames of ",
+               min_per_frame, " tokens");
+    if (!mem) return shape(kvs.front(), full);
+    const size_t avail = available_bytes(*mem);
+    for (const QuantFormat& kv : kvs)
+        if (MediaChoice m = shape(kv, full); m.plan.total() <= avail) return m;
+    // Auto budget: the largest that fits with the most compact K/V, down to 1 frame in kMaxAutoStep.
+    const QuantFormat kv = kvs.back();
+    const int64_t floor = min_per_frame * std::max<int64_t>(2, (frames + kMaxAutoStep - 1) / kMaxAutoStep);
+    MediaChoice smallest = shape(kv, std::min(full, floor));
+    if (req.visual_budget == 0 && smallest.plan.total() <= avail) {
+        int64_t lo = smallest.budget, hi = full;  // lo fits, hi does not
+        while (hi - lo > min_per_frame) {
+            const int64_t mid = lo + (hi - lo) / 2;
+            (shape(kv, mid).plan.total() <= avail ? lo : hi) = mid;
+        }
+        return shape(kv, lo);
+    }
+    const MediaChoice& least = req.visual_budget ? shape(kv, full) : smallest;
+    const size_t short_by = least.plan.total() - std::min(least.plan.total(), avail);
+    std::string hint = mem->limit ? cat("; it would fit with --gpu-memory ", format_gib(mem->limit + short_by))
+                                  : cat("; it needs ", format_gib(short_by), " more free GPU memory");
+    fail("not enough GPU memory for this video even at its most compact (", least.describe(), "): only ",
+         format_gib(avail), " is available", hint,
+         req.visual_budget ? " or a smaller --visual-tokens" : "");
+}
+
+QuantFormat choose_kv_for_tokens(const io::ModelConfig& c, int64_t tokens, const std::string& requested,
+                                 const std::optional<DeviceMemory>& mem, DType act_dtype) {
+    if (requested == "int8") return QuantFormat{8, 0};
+    if (requested == "bf16" || !mem) return {};
+    const size_t need = static_cast<size_t>(tokens) * media_kv_bytes_per_token(c, act_dtype, {});
+    return need <= available_bytes(*mem) ? QuantFormat{} : QuantFormat{8, 0};
+}
+
+}  // namespace vidi::runtime

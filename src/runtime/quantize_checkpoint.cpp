@@ -1,0 +1,121 @@
+#include "runtime/quantize_checkpoint.h"
+
+#include <filesystem>
+#include <set>
+#include <vector>
+
+#include "core/quantize.h"
+#include "io/checkpoint.h"
+#include "io/checkpoint_writer.h"
+#include "io/json_file.h"
+#include "io/safetensors.h"
+#include "runtime/media_plan.h"
+
+namespace fs = std::filesystem;
+
+namespace vidi::runtime {
+
+namespace {
+
+struct Entry {
+    std::string name;
+    bool quantize = false;
+    uint64_t bytes_out = 0;
+};
+
+}  // namespace
+
+QuantizeSummary quantize_checkpoint(const QuantizeOptions& o) {
+    VIDI_CHECK(o.format.quantized(), "quantize: ", o.format.name(), " is not a quantised format (int8, int4, ...)");
+    io::Checkpoint ckpt = io::Checkpoint::open(o.model_dir);
+    ckpt.require_usable();
+    const std::set<std::string> linear = linear_weight_names(ckpt);
+    for (const std::string& name : linear)
+        VIDI_CHECK(!ckpt.has(name + io::kQuantScaleSuffix), o.model_dir, " is already quantised (", name,
+                   io::kQuantScaleSuffix, "); quantise the bf16 checkpoint instead");
+    VIDI_CHECK(fs::absolute(o.out_dir).lexically_normal() != fs::absolute(o.model_dir).lexically_normal(),
+               "quantize: --out must differ from --model");
+    io::create_empty_dir(o.out_dir);
+
+    const io::TensorStore& store = ckpt.store();
+    std::vector<Entry> entries;
+    uint64_t total_in = 0;
+    for (const std::string& name : store.names()) {
+        const io::TensorInfo& ti = store.info(name);
+        Entry e{name};
+        e.quantize = linear.count(name) && ti.shape.size() == 2 && o.format.fits(ti.shape[1]);
+        const int64_t N = ti.shape.empty() ? 1 : ti.shape[0], K = e.quantize ? ti.shape[1] : 0;
+        e.bytes_out = e.quantize ? uint64_t(N * K * o.format.bits / 8 + N * (K / o.format.group_for(K)) * 4)
+                                 : uint64_t(shape_numel(ti.shape)) * dtype_size(ti.dtype);
+        total_in += uint64_t(shape_numel(ti.shape)) * dtype_size(ti.dtype);
+        entries.push_back(std::move(e));
+    }
+    // Shards in name order, each closed before it would exceed shard_bytes.
+    std::vector<std::vector<const Entry*>> shards(1);
+    uint64_t in_shard = 0;
+    for (const Entry& e : entries) {
+        if (!shards.back().empty() && in_shard + e.bytes_out > o.shard_bytes) shards.emplace_back(), in_shard = 0;
+        shards.back().push_back(&e);
+        in_shard += e.bytes_out;
+    }
+
+    QuantizeSummary s;
+    nlohmann::json weight_map = nlohmann::json::object();
+    for (size_t i = 0; i < shards.size(); ++i) {
+        const std::string file = io::shard_name(i, shards.size());
+        io::SafetensorsWriter w((fs::path(o.out_dir) / file).string());
+        w.set_metadata("format", "pt");
+        w.set_metadata("vidi_quantization", o.format.name());
+        for (const Entry* e : shards[i]) {
+            const io::TensorInfo& ti = store.info(e->name);
+            if (!e->quantize) {
+                w.declare(e->name, ti.dtype, ti.shape);
+                continue;
+            }
+            const int64_t N = ti.shape[0], K = ti.shape[1];
+            w.declare(e->name, o.format.bits == 8 ? DType::i8 : DType::u8, {N, o.format.bits == 8 ? K : K / 2});
+            w.declare(e->name + io::kQuantScaleSuffix, DType::f32, {N, K / o.format.group_for(K)});
+        }
+        w.begin();
+        for (const Entry* e : shards[i]) {
+            const Tensor t = store.get(e->name);
+            if (e->quantize) {
+                const QTensor q = quantize(t, o.format);
+                w.write(q.values.raw(), q.values.nbytes());
+                w.write(q.scales.raw(), q.scales.nbytes());
+                weight_map[e->name + io::kQuantScaleSuffix] = file;
+                ++s.quantized;
+            } else {
+                w.write(t.raw(), t.nbytes());
+                ++s.copied;
+            }
+            weight_map[e->name] = file;
+            s.bytes_in += t.nbytes();
+            s.bytes_out += e->bytes_out;
+            if (o.progress) o.progress(s.bytes_in, total_in);
+        }
+        w.finish();
+    }
+    s.shards = static_cast<int>(shards.size());
+    const fs::path out(o.out_dir);
+    io::write_json_file((out / "model.safetensors.index.json").string(),
+                        {{"metadata", {{"total_size", s.bytes_out}, {"vidi_quantization", o.format.name()}}},
+                         {"weight_map", weight_map}});
+    nlohmann::json config = io::read_json_file((fs::path(o.model_dir) / "config.json").string());
+    config["vidi_quantization"] = {{"weights", o.format.name()}, {"bits", o.format.bits},
+                                   {"group_size", o.format.group}, {"symmetric", true}};
+    io::write_json_file((out / "config.json").string(), config);
+    io::copy_tower_configs(config, o.model_dir, o.out_dir);
+    // Everything else beside the weights (tokenizer, generation config, ...) is copied.
+    for (const auto& f : fs::directory_iterator(o.model_dir)) {
+        const std::string n = f.path().filename().string();
+        if (!f.is_regular_file() || n == "config.json" || n == "model.safetensors.index.json" ||
+            f.path().extension() == ".safetensors")
+            continue;
+        fs::copy_file(f.path(), out / n);
+        fs::permissions(out / n, fs::perms::owner_write, fs::perm_options::add);
+    }
+    return s;
+}
+
+}  // namespace vidi::runtime

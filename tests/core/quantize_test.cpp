@@ -1,0 +1,98 @@
+// The host quantiser (the reference for the device kernels): code ranges, exact extremes,
+// reconstruction error bounds, and the format parser.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "core/quantize.h"
+
+using namespace vidi;
+
+namespace {
+
+Tensor random_rows(int64_t rows, int64_t K, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> n(0.0f, 0.02f);
+    std::vector<float> v(static_cast<size_t>(rows * K));
+    for (float& x : v) x = n(rng);
+    v[5] = 0.5f;   // an outlier in the first group
+    for (int64_t k = 0; k < K; ++k) v[static_cast<size_t>(K + k)] = 0.0f;  // an all-zero row
+    return Tensor::from_vector(v, {rows, K});
+}
+
+}  // namespace
+
+TEST(Quantize, Int8PerChannelErrorIsAtMostHalfAStep) {
+    Tensor x = random_rows(7, 640, 1);
+    QTensor q = quantize(x, QuantFormat{8, 0});
+    ASSERT_EQ(q.values.dtype(), DType::i8);
+    ASSERT_EQ(q.scales.shape(), (Shape{7, 1}));
+    EXPECT_EQ(q.group, 640);
+    EXPECT_EQ(q.shape(), x.shape());
+    Tensor back = dequantize(q);
+    for (int64_t r = 0; r < 7; ++r) {
+        const float s = q.scales.data<float>()[r];
+        for (int64_t k = 0; k < 640; ++k) {
+            const float want = x.data<float>()[r * 640 + k], got = back.data<float>()[r * 640 + k];
+            ASSERT_LE(std::fabs(got - want), 0.5f * s * 1.0001f + 1e-12f) << r << "," << k;
+        }
+    }
+    EXPECT_EQ(q.scales.data<float>()[1], 0.0f);  // the zero row stays exactly zero
+    EXPECT_FLOAT_EQ(back.data<float>()[5], 0.5f);  // the row's extreme is a code of ±127
+}
+
+TEST(Quantize, Int4GroupsMapTheExtremeToMinusEightExactly) {
+    Tensor x = random_rows(3, 256, 2);
+    QTensor q = quantize(x, QuantFormat{4, 64});
+    ASSERT_EQ(q.values.dtype(), DType::u8);
+    ASSERT_EQ(q.values.shape(), (Shape{3, 128}));
+    ASSERT_EQ(q.scales.shape(), (Shape{3, 4}));
+    EXPECT_EQ(q.shape(), x.shape());
+    Tensor back = dequantize(q);
+    EXPECT_FLOAT_EQ(back.data<float>()[5], 0.5f);
+    // Low nibble holds the even element; code = q + 8 with q = round(x / scale).
+    const uint8_t byte = q.values.data<uint8_t>()[2];  // elements 4 and 5
+    EXPECT_EQ(byte >> 4, 0);                           // 0.5 is the extreme -> q = -8 -> code 0
+    // Half a step, except values of the other sign beyond 7 steps: they clamp (one step at most).
+    for (int64_t r = 0; r < 3; ++r)
+        for (int64_t k = 0; k < 256; ++k) {
+            const float s = std::fabs(q.scales.data<float>()[r * 4 + k / 64]);
+            const float want = x.data<float>()[r * 256 + k], got = back.data<float>()[r * 256 + k];
+            const bool clamped = std::fabs(want) > 7.5f * s;
+            ASSERT_LE(std::fabs(got - want), (clamped ? 1.0f : 0.5f) * s * 1.0001f + 1e-12f) << r << "," << k;
+        }
+}
+
+TEST(Quantize, BfloatInputAndRowViews) {
+    Tensor x = random_rows(4, 128, 3);
+    Tensor b = Tensor::empty({4, 128}, DType::bf16);
+    convert_from_f32(x.data<float>(), DType::bf16, b.raw(), 512);
+    QTensor q = quantize(b, QuantFormat{4, 32});
+    QTensor tail = q.rows(2, 4);
+    std::vector<float> row(128), full(128);
+    dequantize_row(tail, 1, row.data());
+    dequantize_row(q, 3, full.data());
+    EXPECT_EQ(row, full);
+    EXPECT_EQ(tail.describe(), "q4/32[2, 128]");
+}
+
+TEST(Quantize, RejectsRowsThatDoNotFitTheGroups) {
+    Tensor x = random_rows(2, 100, 4);
+    EXPECT_FALSE((QuantFormat{4, 64}.fits(100)));
+    EXPECT_TRUE((QuantFormat{8, 0}.fits(100)));
+    EXPECT_THROW(quantize(x, QuantFormat{4, 64}), Error);
+    EXPECT_THROW(quantize(x, QuantFormat{}), Error);
+}
+
+TEST(Quantize, ParsesFormats) {
+    EXPECT_EQ(parse_quant_format("bf16").bits, 16);
+    EXPECT_EQ(parse_quant_format("int8").bits, 8);
+    EXPECT_EQ(parse_quant_format("int8").group, 0);
+    EXPECT_EQ(parse_quant_format("int4").group, 64);
+    EXPECT_EQ(parse_quant_format("int4/g128").group, 128);
+    EXPECT_EQ(parse_quant_format("int4/g128").name(), "int4/g128");
+    EXPECT_THROW(parse_quant_format("int3"), Error);
+    EXPECT_THROW(parse_quant_format("int4/g7"), Error);
+    EXPECT_THROW(parse_quant_format("bf16/g64"), Error);
+}

@@ -1,0 +1,82 @@
+// The planner's per-video choices at full size (config only, no weights): K/V format and
+// token budget follow the memory available, and a refusal says what would fit.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "io/checkpoint_writer.h"
+#include "runtime/media_plan.h"
+
+using namespace vidi;
+using testing::HasSubstr;
+
+namespace {
+
+io::ModelConfig vidi_9b() { return io::ModelConfig::from_json(io::vidi15_9b_config(), "."); }
+
+// A device with `gib` GiB left to vidi under a cap.
+DeviceMemory capped(double gib) {
+    DeviceMemory m;
+    m.total = size_t(80) << 30;
+    m.free = size_t(79) << 30;
+    m.limit = static_cast<size_t>(gib * double(1ull << 30));
+    return m;
+}
+
+constexpr int64_t kHourFrames = 3600, kHourAudio = 36000;
+
+}  // namespace
+
+TEST(MediaPlan, AnHourKeepsSpecTokensWhenMemoryAllows) {
+    const auto m = runtime::choose_media(vidi_9b(), kHourFrames, kHourAudio, {}, capped(60), 16, DType::bf16);
+    EXPECT_FALSE(m.kv.quantized());  // bf16 K/V: ~43 GB fits in 60 GiB
+    EXPECT_EQ(m.step, 1);
+    EXPECT_EQ(m.side, 5);            // SPEC's smallest grid, every frame kept (90000 visual tokens)
+    EXPECT_EQ(m.visual_tokens(), 90000);
+}
+
+TEST(MediaPlan, ShortMemoryPicks8BitThenALowerBudget) {
+    const auto io = vidi_9b();
+    const auto kv8 = runtime::choose_media(io, kHourFrames, kHourAudio, {}, capped(30), 16, DType::bf16);
+    EXPECT_TRUE(kv8.kv.quantized());
+    EXPECT_EQ(kv8.visual_tokens(), 90000);
+    EXPECT_LE(kv8.plan.total(), size_t(30) << 30);
+
+    const auto thin = runtime::choose_media(io, kHourFrames, kHourAudio, {}, capped(13), 16, DType::bf16);
+    EXPECT_TRUE(thin.kv.quantized());
+    EXPECT_GT(thin.step, 1);
+    EXPECT_LT(thin.visual_tokens(), 60000);
+    EXPECT_LE(thin.plan.total(), size_t(13) << 30);
+    EXPECT_THAT(thin.describe(), HasSubstr("1 frame in"));
+    // The densest sampling that fits: one frame in (step - 1) would not.
+    const int64_t denser = (kHourFrames + thin.step - 2) / (thin.step - 1);
+    const auto more = runtime::plan_video(io, denser, thin.side, kHourAudio, 16, DType::bf16, thin.kv);
+    EXPECT_GT(more.total(), size_t(13) << 30);
+}
+
+TEST(MediaPlan, ExplicitChoicesAreKept) {
+    runtime::MediaRequest r;
+    r.kv = "int8";
+    r.visual_budget = 6000;
+    const auto m = runtime::choose_media(vidi_9b(), 600, 6000, r, capped(60), 16, DType::bf16);
+    EXPECT_TRUE(m.kv.quantized());
+    EXPECT_LE(m.visual_tokens(), 6000);
+    EXPECT_EQ(m.step, 600 * 25 / 6000 + (600 * 25 % 6000 != 0));
+    // On the CPU (no device memory) nothing is lowered on its own.
+    const auto cpu = runtime::choose_media(vidi_9b(), 600, 6000, {}, std::nullopt, 16, DType::f32);
+    EXPECT_FALSE(cpu.kv.quantized());
+    EXPECT_EQ(cpu.visual_tokens(), 600 * 100);  // SPEC: 28·sqrt(60000·4/(600·784)) = 20 -> 10x10 per frame
+}
+
+TEST(MediaPlan, RefusalSaysWhatWouldFit) {
+    try {
+        runtime::choose_media(vidi_9b(), kHourFrames, kHourAudio, {}, capped(4), 16, DType::bf16);
+        FAIL() << "no error";
+    } catch (const Error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("not enough GPU memory for this video"));
+        EXPECT_THAT(e.what(), HasSubstr("it would fit with --gpu-memory"));
+        EXPECT_THAT(e.what(), HasSubstr("media K/V int8"));
+    }
+    runtime::MediaRequest bad;
+    bad.kv = "fp4";
+    EXPECT_THROW(runtime::choose_media(vidi_9b(), 10, 100, bad, capped(60), 16, DType::bf16), Error);
+}
