@@ -4,7 +4,7 @@
     python3 bench/compare_dump.py OURS.safetensors REF.safetensors [names...]
 
 Prints one line per tensor present in both: ||ours - ref|| / ||ref|| and max |diff|,
-plus id agreement for integer tensors. Needs numpy and safetensors (the GPU image has both).
+plus id agreement for integer tensors and, for 2-D logits, top-1 (argmax) agreement per row. Needs numpy and safetensors (the GPU image has both).
 """
 import sys
 
@@ -29,7 +29,11 @@ def main() -> int:
             continue
         a64, b64 = a.astype(np.float64), b.astype(np.float64)
         rel = np.linalg.norm(a64 - b64) / max(np.linalg.norm(b64), 1e-30)
-        print(f"{name:28s} rel {rel:.3e}  max|d| {np.abs(a64 - b64).max():.3e}")
+        top1 = ""
+        if a.ndim == 2 and a.shape[0] > 0:
+            same = int((a64.argmax(axis=1) == b64.argmax(axis=1)).sum())
+            top1 = f"  top-1 {same}/{a.shape[0]}"
+        print(f"{name:28s} rel {rel:.3e}  max|d| {np.abs(a64 - b64).max():.3e}{top1}")
     return 0
 
 

@@ -2,8 +2,8 @@
 // each group of `group` values sharing one f32 scale, value = q · scale (symmetric).
 //   bits 8: values i8 [..., K], q in -127..127 (scale = max|x| / 127);
 //   bits 4: values u8 [..., K/2], two per byte, even index in the low nibble, each stored
-//           as q + 8 with q in -8..7 (scale = x_m / -8, x_m the value of largest magnitude,
-//           which then maps exactly to -8).
+//           as q + 8 with q in -8..7 (scale = f · x_m / -8, x_m the value of largest
+//           magnitude, f in {1, .96, .92, .88, .84}: the one leaving the least squared error).
 //   scales f32 [..., K/group].
 // bits 16 means not quantised: `values` is an ordinary float tensor and `scales` is unset.
 // A QTensor is a pair of Tensors, not a tensor type of its own; ops that accept one say so.

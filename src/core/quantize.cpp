@@ -17,16 +17,32 @@ float quantize_group8(const float* x, int g, int8_t* q) {
     return scale;
 }
 
+// Codes for one scale (q + 8, clamped to 0..15) and the squared error they leave.
+float encode4(const float* x, int g, float scale, uint8_t* q) {
+    const float inv = scale != 0 ? 1.0f / scale : 0.0f;
+    float err = 0.0f;
+    for (int i = 0; i < g; ++i) {
+        const float c = std::clamp(std::nearbyint(x[i] * inv), -8.0f, 7.0f);
+        const float d = x[i] - c * scale;
+        err += d * d;
+        if (q) q[i / 2] = static_cast<uint8_t>(i % 2 ? (q[i / 2] | (int(c + 8) << 4)) : int(c + 8));
+    }
+    return err;
+}
+
+// The extreme maps to -8 (all 16 codes usable); a slightly smaller scale often leaves less
+// squared error (finer steps, a few values clamped), so a few are tried and the best kept.
 float quantize_group4(const float* x, int g, uint8_t* q) {
     float extreme = 0.0f;
     for (int i = 0; i < g; ++i)
         if (std::fabs(x[i]) > std::fabs(extreme)) extreme = x[i];
-    const float scale = extreme / -8.0f, inv = scale != 0 ? 1.0f / scale : 0.0f;
-    for (int i = 0; i < g; i += 2) {
-        auto code = [&](float v) { return static_cast<uint8_t>(std::clamp(std::nearbyint(v * inv), -8.0f, 7.0f) + 8); };
-        q[i / 2] = static_cast<uint8_t>(code(x[i]) | (code(x[i + 1]) << 4));
+    float best_scale = extreme / -8.0f, best = encode4(x, g, best_scale, nullptr);
+    for (float f : {0.96f, 0.92f, 0.88f, 0.84f}) {
+        const float scale = f * extreme / -8.0f, err = encode4(x, g, scale, nullptr);
+        if (err < best) best = err, best_scale = scale;
     }
-    return scale;
+    encode4(x, g, best_scale, q);
+    return best_scale;
 }
 
 }  // namespace

@@ -57,7 +57,8 @@ Pipeline::Pipeline(const EngineOptions& options) : options_(options) {
     media_encoder_ = std::make_unique<model::MediaEncoder>(config_, root);
     decoder_ = std::make_unique<model::Gemma2>(config_, root);
     progress("load", 1, 1);
-    fingerprint_ = make_fingerprint(config_, weights_);
+    // Quantised towers give other media tokens: the format is part of the identity.
+    fingerprint_ = make_fingerprint(config_, weights_) + ":w" + weight_format_.name();
 }
 
 MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* capture) {

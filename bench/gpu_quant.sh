@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Issue "fit a shared 24 GB card" on the GPU machine: quantised kernels, accuracy per mode,
+# speed and peak memory per mode on a 10-minute video, and an hour of video under 19 GiB.
+#   Q0 CUDA op tests (incl. the quantised kernels)     Q1 kernel micro-benchmarks
+#   Q2 full-size checkpoint + `vidi quantize --weights int4`
+#   Q3 tiny-a accuracy per mode against the golden file (CUDA)
+#   Q4 full-size accuracy per mode: teacher-forced logits against the bf16 engine
+#   Q5 10-minute 720p retrieval per mode: wall time, decode speed, peak memory
+#   Q6 1-hour video: --gpu-memory 19GiB (planner's choice) beside bf16 without a cap
+# Inputs travel in .dev (see bench/gpu_e2e.sh). Usage there: OUT=dir STEPS="Q0 Q1" bash bench/gpu_quant.sh
+set -uo pipefail
+OUT=${OUT:-/tmp/vidi-out}
+W=/tmp/vidi-work
+mkdir -p "$OUT" "$W"
+V() { sh .dev/vidi-run vidi "$@"; }
+M=.dev/media
+G=.dev/tref
+CK=$PWD/.ckpt-9b
+CK4=$PWD/.ckpt-9b-int4
+stamp() { echo "=== $(date +%T) $*"; }
+STEPS=${STEPS:-Q0 Q1 Q2 Q3 Q4 Q5 Q6}
+want() { [[ " $STEPS " == *" $1 "* ]]; }
+with_mem() {
+  local tag=$1; shift
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$W/mem_$tag.txt" &
+  local poll=$!
+  local t0=$(date +%s%N)
+  "$@"
+  local rc=$?
+  local t1=$(date +%s%N)
+  kill $poll 2>/dev/null; wait $poll 2>/dev/null
+  echo "[$tag] rc=$rc wall_ms=$(( (t1 - t0) / 1000000 )) peak_gpu_mib=$(sort -n "$W/mem_$tag.txt" | tail -1)"
+}
+stamp "device"; nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader
+
+if want Q2 && [ ! -d $CK ]; then
+  ( V make-checkpoint --preset vidi1.5-9b --out $CK --seed 1 > "$W/make_ckpt.log" 2>&1 ) &
+  mk=$!
+fi
+if want Q0; then
+  stamp "Q0 test_cuda"
+  timeout 180 sh .dev/vidi-run test_cuda > "$OUT/test_cuda.log" 2>&1; echo "rc=$?"
+  grep -E "^\[  (PASSED|FAILED)|^\[  FAILED|tests ran" "$OUT/test_cuda.log" | head -20
+fi
+if want Q1; then
+  stamp "Q1 micro-benchmarks"
+  timeout 200 sh .dev/vidi-run cuda_micro ${MICRO_FILTER:-} > "$OUT/cuda_micro.log" 2>&1; echo "rc=$?"
+  tail -40 "$OUT/cuda_micro.log"
+fi
+if want Q3; then
+  stamp "Q3 tiny-a per mode vs golden (CUDA)"
+  forced=$(python3 -c "from safetensors.numpy import load_file; print(','.join(str(int(x)) for x in load_file('$G/tiny-a_synth.golden.safetensors')['forced_ids']))")
+  for mode in "bf16 bf16" "int8 bf16" "int4/g32 bf16" "bf16 int8" "int4/g32 int8"; do
+    set -- $mode
+    V dump -q --backend cuda --weights $1 --media-kv $2 --model $G/tiny-a --video $G/synth.mp4 \
+      --query "a moving colour pattern" --forced-ids "$forced" --max-new-tokens 16 --out "$W/tiny_$$.safetensors" \
+      && echo "-- weights $1, media K/V $2:" \
+      && python3 bench/compare_dump.py "$W/tiny_$$.safetensors" $G/tiny-a_synth.golden.safetensors prompt_logits forced_logits
+  done
+fi
+if want Q2; then
+  [ -n "${mk:-}" ] && wait $mk && tail -c 200 "$W/make_ckpt.log"; echo
+  stamp "Q2 vidi quantize --weights int4"
+  rm -rf $CK4
+  with_mem quantize V quantize --model $CK --out $CK4 --weights int4 2>&1 | tail -2
+  V inspect $CK4 | tail -4; du -sh $CK $CK4
+fi
+if want Q4; then
+  stamp "Q4 full-size accuracy, 1-minute video, teacher-forced on the bf16 answer"
+  V dump -q --backend cuda --weights bf16 --media-kv bf16 --model $CK --video $M/v1m_720p.mp4 --query "slicing onion" \
+    --max-new-tokens 24 --out "$W/acc_ref.safetensors"
+  forced=$(python3 -c "from safetensors.numpy import load_file; print(','.join(str(int(x)) for x in load_file('$W/acc_ref.safetensors')['generated_ids']))")
+  V dump -q --backend cuda --weights bf16 --media-kv bf16 --model $CK --video $M/v1m_720p.mp4 --query "slicing onion" \
+    --forced-ids "$forced" --max-new-tokens 1 --out "$W/acc_bf16.safetensors"
+  for mode in "bf16 int8 $CK" "int8 bf16 $CK" "int4 bf16 $CK" "int4 int8 $CK" "auto bf16 $CK4"; do
+    set -- $mode
+    V dump -q --backend cuda --weights $1 --media-kv $2 --model $3 --video $M/v1m_720p.mp4 --query "slicing onion" \
+      --forced-ids "$forced" --max-new-tokens 1 --out "$W/acc_m.safetensors" \
+      && echo "-- weights $1, media K/V $2, $(basename $3):" \
+      && python3 bench/compare_dump.py "$W/acc_m.safetensors" "$W/acc_bf16.safetensors" image_tokens prompt_logits forced_logits
+  done
+fi
+if want Q5; then
+  stamp "Q5 10-minute 720p per mode"
+  for mode in ${MODES:-"bf16 bf16" "bf16 int8" "int8 bf16" "int4 bf16" "int4 int8"}; do
+    set -- $mode
+    tag="m10_${1}_${2}"
+    with_mem $tag V retrieve --backend cuda --weights $1 --media-kv $2 --model $CK --video $M/v10m_720p.mp4 \
+      --query "slicing onion" --query "a person opens the fridge" --max-new-tokens 20 > "$W/$tag.txt" 2> "$W/$tag.err"
+    grep -E "^vidi:|encoded|query" "$W/$tag.err" | head -6
+  done
+fi
+if want Q6; then
+  stamp "Q6 1-hour video"
+  with_mem h1_19GiB V retrieve --backend cuda --gpu-memory 19GiB --model $CK --video $M/v1h_90p.mp4 \
+    --query "slicing onion" --max-new-tokens 20 > "$W/h1_19.txt" 2> "$W/h1_19.err"
+  grep -vE "^\[ " "$W/h1_19.err" | tail -8
+  with_mem h1_bf16 V retrieve --backend cuda --weights bf16 --media-kv bf16 --model $CK --video $M/v1h_90p.mp4 \
+    --query "slicing onion" --max-new-tokens 20 > "$W/h1_bf16.txt" 2> "$W/h1_bf16.err"
+  grep -vE "^\[ " "$W/h1_bf16.err" | tail -6
+fi
+stamp "done"
