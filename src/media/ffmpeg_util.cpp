@@ -57,7 +57,7 @@ int find_audio_stream(AVFormatContext* fmt) {
     return best;
 }
 
-CodecPtr open_decoder(AVFormatContext* fmt, int index, const std::string& path, int thread_type) {
+CodecPtr open_decoder(AVFormatContext* fmt, int index, const std::string& path, int thread_type, int threads) {
     const AVCodecParameters* par = fmt->streams[index]->codecpar;
     const AVCodec* codec = avcodec_find_decoder(par->codec_id);
     if (!codec)
@@ -67,7 +67,7 @@ CodecPtr open_decoder(AVFormatContext* fmt, int index, const std::string& path, 
     int rc = avcodec_parameters_to_context(ctx.get(), par);
     if (rc < 0) fail("'", path, "': bad codec parameters: ", error_string(rc));
     ctx->pkt_timebase = fmt->streams[index]->time_base;
-    ctx->thread_count = 0;  // one per core
+    ctx->thread_count = threads;  // 0: one per core
     ctx->thread_type = thread_type;
     rc = avcodec_open2(ctx.get(), codec, nullptr);
     if (rc < 0) fail("'", path, "': cannot open the ", codec->name, " decoder: ", error_string(rc));

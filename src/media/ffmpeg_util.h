@@ -33,8 +33,8 @@ int find_video_stream(AVFormatContext* fmt);
 // The audio stream the ffmpeg CLI would pick (most channels, default first), or -1.
 int find_audio_stream(AVFormatContext* fmt);
 
-// A decoder for stream `index`, opened with `threads` (0 = auto) and the given thread types.
-CodecPtr open_decoder(AVFormatContext* fmt, int index, const std::string& path, int thread_type);
+// A decoder for stream `index` with the given thread types and `threads` threads (0: one per core).
+CodecPtr open_decoder(AVFormatContext* fmt, int index, const std::string& path, int thread_type, int threads = 0);
 
 PacketPtr make_packet();
 FramePtr make_frame();

@@ -42,7 +42,9 @@ std::vector<int64_t> sampled_frame_indices(const VideoInfo& info);
 // Holds at most one batch of output and one decoded frame at a time.
 class FrameStream {
 public:
-    FrameStream(const std::string& path, int image_size, int max_batch = 16);
+    // lanes: decoders working on separate stretches at once (0: one per ~4 cores, at most 4;
+    // 1: a single sequential decoder). The output does not depend on it.
+    FrameStream(const std::string& path, int image_size, int max_batch = 16, int lanes = 0);
     ~FrameStream();
     FrameStream(const FrameStream&) = delete;
     FrameStream& operator=(const FrameStream&) = delete;
@@ -57,6 +59,8 @@ public:
 
     // Pictures the decoder produced so far (unsampled non-reference frames are skipped).
     int64_t decoded_frames() const;
+    // Batches decoded by lanes so far (0: everything came from one sequential decoder).
+    int64_t lane_batches() const;
 
     // The same frames before resizing: packed RGB24 [h, w, 3] u8, one per call (tests, tools).
     bool next_rgb(Tensor& rgb, int64_t& sampled_position);

@@ -56,11 +56,15 @@ VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
             ++packets;
             if (pkt->pts == AV_NOPTS_VALUE) all_pts = false;
             else vx.pts.push_back(pkt->pts);
+            if (pkt->pts != AV_NOPTS_VALUE && (pkt->flags & AV_PKT_FLAG_KEY)) vx.key_pts.push_back(pkt->pts);
         }
         av_packet_unref(pkt.get());
     }
     if (all_pts) std::sort(vx.pts.begin(), vx.pts.end());
     else vx.pts.clear();
+    std::sort(vx.key_pts.begin(), vx.key_pts.end());
+    const std::string demuxer = fmt->iformat && fmt->iformat->name ? fmt->iformat->name : "";
+    vx.indexed_seek = demuxer.find("mp4") != std::string::npos || demuxer.find("matroska") != std::string::npos;
     // decord's len(vr) is the header's nb_frames when present; the packets actually in the
     // file are the frames that exist, so a damaged file can only have fewer.
     info.frame_count = packets;

@@ -18,6 +18,10 @@ struct VideoIndex {
     // Sorted presentation timestamps of all frames (stream time base); empty when some
     // packet has no timestamp, in which case frames are numbered in decoder output order.
     std::vector<int64_t> pts;
+    // Sorted timestamps of the keyframe packets (where decoding can start after a seek).
+    std::vector<int64_t> key_pts;
+    // The container has a seek index (MP4/MOV, Matroska/WebM): seeking to a keyframe is exact.
+    bool indexed_seek = false;
 };
 
 // Scans `fmt` (freshly opened) to the end; the caller reopens or seeks to decode.

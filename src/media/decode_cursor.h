@@ -1,0 +1,61 @@
+// One demuxer + decoder reading a video forward, from the start or from a keyframe, and
+// handing out the decoded frames the sampler asks for as RGB24 pictures. FrameStream runs
+// one cursor, or several over separate stretches of the video at once. Internal.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "media/video_index.h"
+
+struct SwsContext;
+
+namespace vidi::media {
+
+// A decoded frame converted to RGB24 (rows padded to 64 bytes).
+struct Picture {
+    std::vector<uint8_t> rgb;
+    int width = 0, height = 0, stride = 0;
+};
+
+class DecodeCursor {
+public:
+    // Frames are keyed by timestamp when `wanted_pts` is non-empty (the sampled frames'
+    // timestamps, also used to skip unsampled non-reference frames), else by output number.
+    // seek_pts: a keyframe timestamp to start at (AV_NOPTS_VALUE: the start of the file).
+    DecodeCursor(const std::string& path, const VideoIndex& vx, const std::vector<int64_t>& wanted_pts, int threads,
+                 int64_t seek_pts, std::atomic<int64_t>* decoded_counter);
+    ~DecodeCursor();
+    DecodeCursor(const DecodeCursor&) = delete;
+    DecodeCursor& operator=(const DecodeCursor&) = delete;
+
+    // Advances to the first frame whose key is >= want (decord's accurate seek: a damaged
+    // frame is replaced by its successor; past the end the last frame stands in).
+    void advance_to(int64_t want);
+    // Key of the first frame this cursor decoded (to detect a seek that went too far).
+    int64_t first_key() const { return first_key_; }
+    // The current frame as RGB24, colour-converted as the ffmpeg CLI's scale filter does.
+    Picture picture();
+
+private:
+    bool receive();
+
+    const std::string& path_;
+    const VideoIndex& vx_;
+    const std::vector<int64_t>& wanted_pts_;
+    ff::FormatPtr fmt_;
+    ff::CodecPtr dec_;
+    ff::PacketPtr pkt_;
+    ff::FramePtr frame_;
+    bool skip_nonref_ = false;
+    bool have_frame_ = false;
+    int64_t frame_key_ = 0, first_key_ = 0, outputs_ = 0;
+    bool demux_done_ = false, decoder_done_ = false;
+    int drain_errors_ = 0;
+    std::atomic<int64_t>* decoded_ = nullptr;
+    SwsContext* sws_ = nullptr;
+};
+
+}  // namespace vidi::media

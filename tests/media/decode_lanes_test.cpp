@@ -1,0 +1,65 @@
+// Decoding in lanes (several cursors, each starting at a keyframe) hands out exactly the
+// batches one sequential decoder does: same positions, same pixels, on streams with
+// B-frames and long or short GOPs, with thinned sampling, and where lanes do not apply.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "media/media.h"
+#include "media/media_test_util.h"
+
+namespace vidi::media {
+namespace {
+
+// *lane_batches: how many batches came from lanes (0: the stream stayed sequential).
+void expect_same_batches(const std::string& video, int batch, int lanes, int64_t keep_every = 1,
+                         int64_t* lane_batches = nullptr) {
+    FrameStream one(video, 48, batch, 1), many(video, 48, batch, lanes);
+    one.keep_every(keep_every);
+    many.keep_every(keep_every);
+    ASSERT_EQ(one.total_frames(), many.total_frames());
+    Tensor a, b;
+    std::vector<int64_t> pa, pb;
+    int batches = 0;
+    while (one.next(a, pa)) {
+        ASSERT_TRUE(many.next(b, pb)) << video << " batch " << batches;
+        ASSERT_EQ(pa, pb) << video;
+        ASSERT_EQ(a.shape(), b.shape());
+        ASSERT_EQ(0, std::memcmp(a.raw(), b.raw(), a.nbytes())) << video << " batch " << batches;
+        ++batches;
+    }
+    EXPECT_FALSE(many.next(b, pb));
+    EXPECT_GE(batches, 2) << video;
+    EXPECT_EQ(one.lane_batches(), 0);
+    if (lane_batches) *lane_batches = many.lane_batches();
+}
+
+TEST(DecodeLanes, SameBatchesAsOneDecoder) {
+    test::TempDir tmp("lanes");
+    // 30 fps with B-frames; keyframes every 45 frames (1.5 s), every 300 frames (a seek
+    // goes back up to 10 s) and open-GOP x264 defaults.
+    const std::string short_gop = tmp.file("gop45.mp4"), long_gop = tmp.file("gop300.mp4"), mkv = tmp.file("v.mkv");
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=30:d=40 -c:v libx264 -preset veryfast -g 45 -bf 3 " + short_gop);
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=30:d=40 -c:v libx264 -preset veryfast -g 300 -bf 2 " + long_gop);
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=25:d=30 -c:v libx264 -preset veryfast -g 50 -x264-params open-gop=1 " + mkv);
+    for (const std::string& v : {short_gop, long_gop, mkv}) {
+        int64_t lane_batches = 0;
+        expect_same_batches(v, 4, 3, 1, &lane_batches);
+        EXPECT_GE(lane_batches, 2) << v << ": the lanes did not run";
+        expect_same_batches(v, 5, 2, 3);  // thinned sampling
+    }
+    expect_same_batches(test::golden_path("synth.mp4"), 3, 4);
+    expect_same_batches(test::golden_path("dummy.mp4"), 4, 3);
+}
+
+TEST(DecodeLanes, ContainersWithoutASeekIndexStaySequential) {
+    test::TempDir tmp("lanes-ts");
+    const std::string ts = tmp.file("v.ts");
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=30:d=12 -c:v libx264 -preset veryfast -g 30 " + ts);
+    int64_t lane_batches = -1;
+    expect_same_batches(ts, 4, 3, 1, &lane_batches);
+    EXPECT_EQ(lane_batches, 0);
+}
+
+}  // namespace
+}  // namespace vidi::media
