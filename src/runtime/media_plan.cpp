@@ -18,8 +18,6 @@ constexpr int64_t kAudioTokensPerSecond = 10;  // SPEC §8: 50 Whisper states/s 
 // "auto" never thins below one frame in kMaxAutoStep sampled frames.
 constexpr int64_t kMaxAutoStep = 10;
 
-size_t float_bytes(const Tensor& t) { return static_cast<size_t>(t.numel()) * 2; }  // held as bf16
-
 size_t quantized_bytes(int64_t N, int64_t K, const QuantFormat& f) {
     const int64_t g = f.group_for(K);
     return static_cast<size_t>(N * K * f.bits / 8 + N * (K / g) * 4);
