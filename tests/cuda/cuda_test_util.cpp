@@ -38,6 +38,20 @@ std::vector<double> as_doubles(const Tensor& host) {
     return std::vector<double>(f.begin(), f.end());
 }
 
+std::vector<double> linear_reference(const Tensor& x, const Tensor& w, const Tensor* b, int64_t M, int64_t N,
+                                     int64_t K) {
+    const float* xp = x.data<float>();
+    const float* wp = w.data<float>();
+    std::vector<double> y(static_cast<size_t>(M * N));
+    for (int64_t m = 0; m < M; ++m)
+        for (int64_t n = 0; n < N; ++n) {
+            double acc = b ? b->data<float>()[n] : 0.0;
+            for (int64_t k = 0; k < K; ++k) acc += double(xp[m * K + k]) * wp[n * K + k];
+            y[m * N + n] = acc;
+        }
+    return y;
+}
+
 Tensor dev(const Tensor& host) { return backend().upload(host); }
 
 double expect_close(const Tensor& got, const std::vector<double>& ref, double tol, const std::string& what) {

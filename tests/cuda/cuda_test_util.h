@@ -29,6 +29,10 @@ double expect_close(const Tensor& got, const std::vector<double>& ref, double to
 // Exact equality (for gathers and copies).
 void expect_equal(const Tensor& got, const std::vector<double>& ref, const std::string& what);
 
+// y[M, N] = x[M, K] · w[N, K]ᵀ (+ b[N]) in double, from host f32 tensors (b may be null).
+std::vector<double> linear_reference(const Tensor& x, const Tensor& w, const Tensor* b, int64_t M, int64_t N,
+                                     int64_t K);
+
 // bf16 storage tolerance: output rounding alone gives ~2e-3.
 constexpr double kBf16Tol = 1e-2;
 

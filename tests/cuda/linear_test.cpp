@@ -14,19 +14,6 @@ void PrintTo(const LinearCase& c, std::ostream* os) {
     *os << "x" << shape_str(c.x_shape) << " N=" << c.N << (c.bias ? " +bias" : "");
 }
 
-std::vector<double> reference(const Tensor& x, const Tensor& w, const Tensor* b, int64_t M, int64_t N, int64_t K) {
-    const float* xp = x.data<float>();
-    const float* wp = w.data<float>();
-    std::vector<double> y(static_cast<size_t>(M * N));
-    for (int64_t m = 0; m < M; ++m)
-        for (int64_t n = 0; n < N; ++n) {
-            double acc = b ? b->data<float>()[n] : 0.0;
-            for (int64_t k = 0; k < K; ++k) acc += double(xp[m * K + k]) * wp[n * K + k];
-            y[m * N + n] = acc;
-        }
-    return y;
-}
-
 class CudaLinear : public ::testing::TestWithParam<LinearCase> {};
 
 TEST_P(CudaLinear, MatchesDoubleReference) {
@@ -38,7 +25,7 @@ TEST_P(CudaLinear, MatchesDoubleReference) {
     want_shape.back() = c.N;
     EXPECT_EQ(y.shape(), want_shape);
     EXPECT_EQ(y.dtype(), DType::bf16);
-    expect_close(y, reference(x, w, c.bias ? &b : nullptr, M, c.N, K), kBf16Tol,
+    expect_close(y, linear_reference(x, w, c.bias ? &b : nullptr, M, c.N, K), kBf16Tol,
                  cat("linear x", shape_str(c.x_shape), " N=", c.N, c.bias ? " +bias" : ""));
 }
 

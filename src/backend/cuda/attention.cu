@@ -15,6 +15,10 @@
 // product with the 4 query rows (K rows padded to an odd number of words, so the 32
 // lanes read 32 different banks; queries are broadcast reads). P·V: lane owns pairs of
 // output dimensions, p_j reaches all lanes by shuffle. Math is f32 CUDA cores.
+//
+// 8-bit K/V (media keys stored as int8 with one scale per key and KV head) are dequantised
+// to bf16 as a tile is loaded into shared memory (the kInt8 instantiation), so the rest of
+// the kernel is the same and K/V traffic from memory halves; no bf16 copy of K/V exists.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -64,7 +68,22 @@ struct Smem {
     static constexpr size_t bytes = q_bytes + k_bytes + v_bytes;
 };
 
-template <int HD_MAX>
+// Eight int8 values at p times `scale` -> eight bf16 in a 16-byte vector (the rounding of
+// a host dequantise followed by a bf16 upload).
+__device__ inline uint4 dequant8(const int8_t* p, float scale) {
+    const uint2 c = *reinterpret_cast<const uint2*>(p);
+    float f[8];
+    i8x4_to_float(c.x, f);
+    i8x4_to_float(c.y, f + 4);
+    uint4 r;
+    r.x = float2_to_bf16x2(__fmul_rn(f[0], scale), __fmul_rn(f[1], scale));
+    r.y = float2_to_bf16x2(__fmul_rn(f[2], scale), __fmul_rn(f[3], scale));
+    r.z = float2_to_bf16x2(__fmul_rn(f[4], scale), __fmul_rn(f[5], scale));
+    r.w = float2_to_bf16x2(__fmul_rn(f[6], scale), __fmul_rn(f[7], scale));
+    return r;
+}
+
+template <int HD_MAX, bool kInt8>
 __global__ void __launch_bounds__(kThreads) flash_attention_kernel(Problem pb) {
     using S = Smem<HD_MAX>;
     constexpr int kPairsPerLane = HD_MAX / 64;  // output dimension pairs owned by a lane
@@ -127,8 +146,13 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(Problem pb) {
             uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);  // zeros: 0·V must stay 0
             if (j < key_end) {
                 const int64_t off = (j * a.KV + kvh) * a.hd + c * kVec;
-                kv = *reinterpret_cast<const uint4*>(a.k + off);
-                vv = *reinterpret_cast<const uint4*>(a.v + off);
+                if constexpr (kInt8) {
+                    kv = dequant8(a.k8 + off, a.k_scale[j * a.KV + kvh]);
+                    vv = dequant8(a.v8 + off, a.v_scale[j * a.KV + kvh]);
+                } else {
+                    kv = *reinterpret_cast<const uint4*>(a.k + off);
+                    vv = *reinterpret_cast<const uint4*>(a.v + off);
+                }
             }
             uint32_t* kd = k_s + jj * S::kKStride + c * 4;
             kd[0] = kv.x;
@@ -259,16 +283,26 @@ __global__ void merge_splits_kernel(Problem pb) {
     }
 }
 
-template <int HD_MAX>
+template <int HD_MAX, bool kInt8>
 void launch_flash(const Problem& pb, cudaStream_t stream) {
     const size_t smem = Smem<HD_MAX>::bytes;
     // Above 48 KB (hd 256) a block needs the opt-in; cheap, and per device, so set each time.
-    VIDI_CUDA_CHECK(cudaFuncSetAttribute(flash_attention_kernel<HD_MAX>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(smem)));
+    VIDI_CUDA_CHECK(cudaFuncSetAttribute(flash_attention_kernel<HD_MAX, kInt8>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
     const int64_t rows = pb.a.Tq * (pb.a.H / pb.a.KV);
     const dim3 grid(static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock), pb.a.KV, pb.splits);
-    flash_attention_kernel<HD_MAX><<<grid, kThreads, smem, stream>>>(pb);
+    flash_attention_kernel<HD_MAX, kInt8><<<grid, kThreads, smem, stream>>>(pb);
     VIDI_CUDA_CHECK_LAUNCH("attention");
+}
+
+template <bool kInt8>
+void launch_for_head_dim(const Problem& pb, cudaStream_t stream) {
+    if (pb.a.hd <= 64)
+        launch_flash<64, kInt8>(pb, stream);
+    else if (pb.a.hd <= 128)
+        launch_flash<128, kInt8>(pb, stream);
+    else
+        launch_flash<256, kInt8>(pb, stream);
 }
 
 int64_t row_blocks(const AttentionArgs& a) {
@@ -303,12 +337,10 @@ void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t
         pb.part_o = static_cast<float*>(workspace);
         pb.part_ml = pb.part_o + slots * a.hd;
     }
-    if (a.hd <= 64)
-        launch_flash<64>(pb, stream);
-    else if (a.hd <= 128)
-        launch_flash<128>(pb, stream);
+    if (a.k8)
+        launch_for_head_dim<true>(pb, stream);
     else
-        launch_flash<256>(pb, stream);
+        launch_for_head_dim<false>(pb, stream);
     if (splits > 1) {
         const int64_t merged_rows = int64_t(a.KV) * a.Tq * (a.H / a.KV);
         merge_splits_kernel<<<static_cast<unsigned>(merged_rows), 128, 0, stream>>>(pb);

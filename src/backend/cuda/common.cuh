@@ -60,6 +60,14 @@ __device__ inline uint32_t float2_to_bf16x2(float a, float b) {
     return w;
 }
 
+// Four signed bytes -> exact floats without the slow int-to-float conversion: each byte,
+// biased by 128, becomes the low mantissa bits of 2^23, and 2^23 + 128 is subtracted.
+__device__ inline void i8x4_to_float(uint32_t w, float* f) {
+    const uint32_t u = w ^ 0x80808080u;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) f[i] = __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7650u + i)) - 8388736.0f;
+}
+
 __device__ inline float warp_sum(float v) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

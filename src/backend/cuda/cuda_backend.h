@@ -27,12 +27,14 @@ public:
 
     Tensor empty(const Shape& shape, DType dtype) override;
     Tensor weight(const Tensor& host) override;
+    QTensor linear_weight(const QTensor& host) override;
+    QTensor quantize(const Tensor& x, const QuantFormat& format) override;
     Tensor upload(const Tensor& host) override;
     Tensor to_host(const Tensor& t) override;
     void copy_(Tensor& dst, const Tensor& src) override;
     void synchronize() override;
 
-    Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = {}) override;
+    Tensor linear(const Tensor& x, const QTensor& w, const Tensor& bias = {}) override;
 
     void add_(Tensor& x, const Tensor& y) override;
     void add_broadcast_(Tensor& x, const Tensor& y) override;
@@ -44,10 +46,10 @@ public:
     Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps) override;
 
     void rope_(Tensor& x, int64_t pos0, double theta) override;
-    Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) override;
+    Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) override;
     Tensor repeat_kv(const Tensor& v, int heads) override;
 
-    Tensor embed(const Tensor& table, const std::vector<int32_t>& ids) override;
+    Tensor embed(const QTensor& table, const std::vector<int32_t>& ids) override;
     Tensor transpose2d(const Tensor& x) override;
     Tensor im2col_1d(const Tensor& x, int k, int stride, int pad) override;
     Tensor patchify(const Tensor& pixels, int p) override;
@@ -69,6 +71,9 @@ public:
 
 private:
     Tensor to_device_raw(const Tensor& host);  // same dtype, bytes copied
+    // quant_ops.cpp: linear and embed with a quantised weight (already validated shapes).
+    Tensor linear_quantized(const Tensor& x, const QTensor& w, const Tensor& bias);
+    Tensor embed_quantized(const QTensor& table, const Tensor& dev_ids, int64_t T);
 
     int ordinal_;
     std::string name_;

@@ -31,7 +31,9 @@ Shape with_last(Shape s, int64_t last) {
 
 }  // namespace
 
-Tensor CudaBackend::linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+Tensor CudaBackend::linear(const Tensor& x, const QTensor& wq, const Tensor& bias) {
+    if (wq.quantized()) return linear_quantized(x, wq, bias);
+    const Tensor& w = wq.values;
     require_bf16(x, "linear", "x");
     require_bf16(w, "linear", "weight");
     require_rank(w, 2, "linear", "weight");
@@ -131,16 +133,46 @@ void CudaBackend::rope_(Tensor& x, int64_t pos0, double theta) {
     rope_inplace(ptr(x), x.dim(0), x.dim(1), x.dim(2), pos0, static_cast<float>(theta), stream_);
 }
 
-Tensor CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {
+Tensor CudaBackend::attention(const Tensor& q, const QTensor& kq, const QTensor& vq, const AttentionParams& p) {
     require_bf16(q, "attention", "q");
-    require_bf16(k, "attention", "k");
-    require_bf16(v, "attention", "v");
+    VIDI_CHECK(kq.defined() && vq.defined(), "attention: k or v is undefined");
+    VIDI_CHECK(kq.quantized() == vq.quantized(), "attention: k ", kq.describe(), " and v ", vq.describe(),
+               " must both be float or both int8");
+    const Tensor& k = kq.values;
+    const Tensor& v = vq.values;
+    const bool int8_kv = kq.quantized();
+    if (int8_kv) {
+        for (const QTensor* t : {&kq, &vq}) {
+            VIDI_CHECK(t->bits == 8, "attention: ", t->describe(), ": only 8-bit K/V are supported (not ", t->bits,
+                       "-bit)");
+            VIDI_CHECK(t->values.device() == Device::cuda && t->values.dtype() == DType::i8 && t->scales.defined() &&
+                           t->scales.device() == Device::cuda && t->scales.dtype() == DType::f32,
+                       "attention: int8 K/V ", t->describe(), " must be i8 codes and f32 scales on the GPU (got ",
+                       t->values.describe(), ", scales ", t->scales.defined() ? t->scales.describe() : "undefined",
+                       ")");
+        }
+    } else {
+        require_bf16(k, "attention", "k");
+        require_bf16(v, "attention", "v");
+    }
     require_rank(q, 3, "attention", "q [Tq, H, hd]");
     require_rank(k, 3, "attention", "k [Tk, KV, hd]");
-    VIDI_CHECK(k.shape() == v.shape(), "attention: k ", k.describe(), " and v ", v.describe(), " differ");
+    VIDI_CHECK(k.shape() == v.shape(), "attention: k ", kq.describe(), " and v ", vq.describe(), " differ");
     const int64_t hd = q.dim(2), H = q.dim(1), KV = k.dim(1);
-    VIDI_CHECK(k.dim(2) == hd, "attention: head dimensions differ: q ", q.describe(), ", k ", k.describe());
+    VIDI_CHECK(k.dim(2) == hd, "attention: head dimensions differ: q ", q.describe(), ", k ", kq.describe());
     VIDI_CHECK(KV > 0 && H % KV == 0, "attention: ", H, " query heads are not a multiple of ", KV, " KV heads");
+    if (int8_kv) {
+        for (const QTensor* t : {&kq, &vq}) {
+            VIDI_CHECK(t->group == hd, "attention: int8 K/V ", t->describe(), " must have one scale per (token, head) "
+                       "(group = head dim ", hd, "), got group ", t->group);
+            VIDI_CHECK(t->scales.numel() == k.dim(0) * KV, "attention: int8 K/V scales ", t->scales.describe(),
+                       " do not match ", t->describe(), " (expected [", k.dim(0), ", ", KV, ", 1])");
+        }
+        VIDI_CHECK(hd % 8 == 0 && hd <= kAttentionMaxHeadDim, "attention: int8 K/V need a head dimension that is a "
+                   "multiple of 8, at most ", kAttentionMaxHeadDim, ", got ", hd);
+        VIDI_CHECK((reinterpret_cast<uintptr_t>(k.raw()) & 7) == 0 && (reinterpret_cast<uintptr_t>(v.raw()) & 7) == 0,
+                   "attention: int8 k/v must start on 8-byte boundaries");
+    }
     if (hd % 8 != 0 && hd < kAttentionMaxHeadDim) {
         // The kernel moves 16-byte vectors (8 values). Zero-padding the head dimension leaves
         // every score and output unchanged; the padded output columns are cut off again.
@@ -155,14 +187,21 @@ Tensor CudaBackend::attention(const Tensor& q, const Tensor& k, const Tensor& v,
     }
     VIDI_CHECK(hd % 8 == 0 && hd <= kAttentionMaxHeadDim, "attention: head dimension ", hd,
                " unsupported (must be a multiple of 8, at most ", kAttentionMaxHeadDim, ")");
-    VIDI_CHECK(aligned16(q.raw()) && aligned16(k.raw()) && aligned16(v.raw()),
+    VIDI_CHECK(aligned16(q.raw()) && (int8_kv || (aligned16(k.raw()) && aligned16(v.raw()))),
                "attention: q/k/v must start on 16-byte boundaries (views at odd offsets are not supported)");
     VIDI_CHECK(p.window >= 0, "attention: negative window ", p.window);
     Tensor out = empty(q.shape(), DType::bf16);
     AttentionArgs a;
     a.q = ptr(q);
-    a.k = ptr(k);
-    a.v = ptr(v);
+    if (int8_kv) {
+        a.k8 = static_cast<const int8_t*>(k.raw());
+        a.v8 = static_cast<const int8_t*>(v.raw());
+        a.k_scale = static_cast<const float*>(kq.scales.raw());
+        a.v_scale = static_cast<const float*>(vq.scales.raw());
+    } else {
+        a.k = ptr(k);
+        a.v = ptr(v);
+    }
     a.out = ptr(out);
     a.Tq = q.dim(0);
     a.Tk = k.dim(0);
@@ -192,13 +231,18 @@ Tensor CudaBackend::repeat_kv(const Tensor& v, int heads) {
     return out;
 }
 
-Tensor CudaBackend::embed(const Tensor& table, const std::vector<int32_t>& ids) {
-    require_bf16(table, "embed", "table");
-    require_rank(table, 2, "embed", "table [V, D]");
-    const int64_t V = table.dim(0), D = table.dim(1), T = static_cast<int64_t>(ids.size());
+Tensor CudaBackend::embed(const QTensor& qtable, const std::vector<int32_t>& ids) {
+    VIDI_CHECK(qtable.defined(), "embed: table is undefined");
+    require_rank(qtable.values, 2, "embed", "table [V, D]");
+    const int64_t V = qtable.dim(0), T = static_cast<int64_t>(ids.size());
     for (size_t i = 0; i < ids.size(); ++i)
         VIDI_CHECK(ids[i] >= 0 && ids[i] < V, "embed: token id ", ids[i], " at position ", i,
-                   " is outside the vocabulary of ", V, " (table ", table.describe(), ")");
+                   " is outside the vocabulary of ", V, " (table ", qtable.describe(), ")");
+    if (qtable.quantized())
+        return embed_quantized(qtable, T ? to_device_raw(Tensor::from_vector(ids)) : Tensor(), T);
+    const Tensor& table = qtable.values;
+    require_bf16(table, "embed", "table");
+    const int64_t D = table.dim(1);
     Tensor out = empty({T, D}, DType::bf16);
     if (T == 0) return out;
     Tensor dev_ids = to_device_raw(Tensor::from_vector(ids));

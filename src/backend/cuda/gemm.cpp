@@ -51,9 +51,10 @@ Gemm::~Gemm() {
 }
 
 void Gemm::linear(bf16* y, const bf16* x, const bf16* w, const bf16* bias, int64_t M, int64_t N, int64_t K,
-                  cudaStream_t stream) {
+                  cudaStream_t stream, int64_t ldy) {
+    if (ldy == 0) ldy = N;
     // Row-major y = x·wᵀ is column-major yᵀ[N, M] = w[K, N]ᵀ · xᵀ[K, M]: A = w (transposed),
-    // B = x, both with leading dimension K; D = y with leading dimension N.
+    // B = x, both with leading dimension K; D = y with leading dimension ldy (N unless y is wider).
     OpDesc op;
     VIDI_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op.d, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     set_desc(op.d, CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
@@ -63,19 +64,19 @@ void Gemm::linear(bf16* y, const bf16* x, const bf16* w, const bf16* bias, int64
         set_desc(op.d, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, CUDA_R_16BF);
         set_desc(op.d, CUBLASLT_MATMUL_DESC_BIAS_POINTER, static_cast<const void*>(bias));
     }
-    Layout a(K, N, K), b(K, M, K), d(N, M, N);
+    Layout a(K, N, K), b(K, M, K), d(N, M, ldy);
 
-    const Key key{M, N, K, bias != nullptr, alignment(x, K * 2), alignment(w, K * 2), alignment(y, N * 2),
+    const Key key{M, N, K, ldy, bias != nullptr, alignment(x, K * 2), alignment(w, K * 2), alignment(y, ldy * 2),
                   bias ? alignment(bias, 256) : 256};
     auto it = algos_.find(key);
     if (it == algos_.end()) {
         Preference pref;
         VIDI_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref.d));
         set_pref(pref.d, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, static_cast<uint64_t>(workspace_bytes_));
-        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, static_cast<uint32_t>(std::get<5>(key)));
-        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, static_cast<uint32_t>(std::get<4>(key)));
-        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, static_cast<uint32_t>(std::get<6>(key)));
-        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, static_cast<uint32_t>(std::get<6>(key)));
+        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, static_cast<uint32_t>(std::get<6>(key)));
+        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, static_cast<uint32_t>(std::get<5>(key)));
+        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, static_cast<uint32_t>(std::get<7>(key)));
+        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, static_cast<uint32_t>(std::get<7>(key)));
         cublasLtMatmulHeuristicResult_t result{};
         int found = 0;
         VIDI_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, op.d, a.d, b.d, d.d, d.d, pref.d, 1, &result, &found));

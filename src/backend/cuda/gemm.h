@@ -23,12 +23,13 @@ public:
     Gemm(const Gemm&) = delete;
     Gemm& operator=(const Gemm&) = delete;
 
+    // ldy: the row pitch of y in elements (0: N); a larger one writes N columns of a wider y.
     void linear(bf16* y, const bf16* x, const bf16* w, const bf16* bias, int64_t M, int64_t N, int64_t K,
-                cudaStream_t stream);
+                cudaStream_t stream, int64_t ldy = 0);
 
 private:
-    // M, N, K, has bias, and the alignments (bytes) of x, w, y, bias.
-    using Key = std::tuple<int64_t, int64_t, int64_t, bool, int, int, int, int>;
+    // M, N, K, ldy, has bias, and the alignments (bytes) of x, w, y, bias.
+    using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, int, int, int, int>;
     cublasLtHandle_t handle_ = nullptr;
     void* workspace_;
     size_t workspace_bytes_;

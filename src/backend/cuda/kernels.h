@@ -53,10 +53,15 @@ void resize_bilinear(bf16* out, const bf16* x, int64_t F, int64_t H, int64_t W, 
 void repeat_kv(bf16* out, const bf16* v, int64_t T, int64_t KV, int64_t H, int64_t hd, cudaStream_t stream);
 
 // --- attention.cu: q[Tq, H, hd], k/v[Tk, KV, hd] -> out[Tq, H, hd] (AttentionParams semantics).
+// K/V are bf16 (k, v) or int8 (k8, v8) with one f32 scale per (key, KV head), [Tk, KV].
 struct AttentionArgs {
     const bf16* q = nullptr;
     const bf16* k = nullptr;
     const bf16* v = nullptr;
+    const int8_t* k8 = nullptr;
+    const int8_t* v8 = nullptr;
+    const float* k_scale = nullptr;
+    const float* v_scale = nullptr;
     bf16* out = nullptr;
     int64_t Tq = 0, Tk = 0;
     int H = 0, KV = 0, hd = 0;
@@ -71,5 +76,29 @@ constexpr int kAttentionMaxHeadDim = 256;
 int attention_splits(const AttentionArgs& a, int sm_count);
 size_t attention_workspace_bytes(const AttentionArgs& a, int splits);
 void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t stream);
+
+// --- Quantised weights (core/qtensor.h layouts): codes i8 [rows, K] (bits 8) or u8 [rows, K/2]
+// (bits 4, even index in the low nibble, stored as q + 8), scales f32 [rows, K/group].
+struct QuantView {
+    const void* codes = nullptr;
+    const float* scales = nullptr;
+    int bits = 8;
+    int64_t K = 0;
+    int group = 0;
+};
+// quant_gemv.cu: y[M, N] = x[M, K] · dequant(w)[N, K]ᵀ (+ bias[N]) fused, for few rows of x.
+constexpr int64_t kQuantGemvMaxRows = 16;
+// Whether the fused kernel takes this case (M ≤ kQuantGemvMaxRows, K and the group multiples
+// of 64, aligned codes and x); otherwise dequantise to bf16 and use the GEMM.
+bool quant_gemv_supported(const QuantView& w, const bf16* x, int64_t M);
+void quant_gemv(bf16* y, const bf16* x, const QuantView& w, const bf16* bias, int64_t M, int64_t N,
+                cudaStream_t stream);
+// quantize.cu: out[r, :] = bf16(code · scale) of weight row (ids ? ids[r] : row0 + r), r < R.
+void dequantize_rows(bf16* out, const QuantView& w, int64_t row0, const int32_t* ids, int64_t R,
+                     cudaStream_t stream);
+// quantize.cu: x[rows, K] -> codes and scales in the layout above, rounding exactly as the host
+// quantize() of core/quantize.cpp (round half to even, IEEE division).
+void quantize_rows(void* codes, float* scales, const bf16* x, int64_t rows, int64_t K, int bits, int group,
+                   cudaStream_t stream);
 
 }  // namespace vidi::cuda

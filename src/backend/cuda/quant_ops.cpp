@@ -1,0 +1,131 @@
+// CudaBackend's quantised-storage ops (core/qtensor.h): uploading quantised weights,
+// quantising activations on the device, linear and embed with int8/int4 weights.
+#include <algorithm>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/gemm.h"
+#include "backend/cuda/kernels.h"
+
+namespace vidi::cuda {
+namespace {
+
+// Upper bound of the bf16 scratch that the large-M linear dequantises weight rows into.
+constexpr size_t kSlabBytes = size_t(32) << 20;
+
+bf16* ptr(const Tensor& t) { return static_cast<bf16*>(t.raw()); }
+
+// A quantised tensor's parts must agree with its bits and group (host or device alike).
+void check_layout(const QTensor& q, const char* op, const char* what) {
+    VIDI_CHECK(q.bits == 8 || q.bits == 4, op, ": ", what, " ", q.describe(), " has ", q.bits,
+               " bits (8 or 4 supported)");
+    VIDI_CHECK(q.values.defined() && q.scales.defined(), op, ": ", what, " ", q.describe(),
+               " lacks its values or scales");
+    VIDI_CHECK(q.values.dtype() == (q.bits == 8 ? DType::i8 : DType::u8), op, ": ", what, " ", q.describe(),
+               " must store its codes as ", q.bits == 8 ? "i8" : "u8", ", got ", q.values.describe());
+    VIDI_CHECK(q.scales.dtype() == DType::f32, op, ": ", what, " ", q.describe(), " must have f32 scales, got ",
+               q.scales.describe());
+    VIDI_CHECK(q.values.rank() >= 1 && q.scales.rank() == q.values.rank(), op, ": ", what, " ", q.describe(),
+               ": scales ", q.scales.describe(), " do not match values ", q.values.describe());
+    const int64_t K = q.dim(-1);
+    VIDI_CHECK(q.group > 0 && K % q.group == 0 && (q.bits == 8 || q.group % 2 == 0), op, ": ", what, " ",
+               q.describe(), ": group ", q.group, " does not divide rows of ", K);
+    Shape want = q.values.shape();
+    want.back() = K / q.group;
+    VIDI_CHECK(q.scales.shape() == want, op, ": ", what, " ", q.describe(), ": scales ", q.scales.describe(),
+               " should be ", shape_str(want));
+}
+
+void check_on_device(const QTensor& q, const char* op, const char* what) {
+    VIDI_CHECK(q.values.device() == Device::cuda && q.scales.device() == Device::cuda, op, ": ", what, " ",
+               q.describe(), " is in host memory (use linear_weight() first)");
+}
+
+QuantView view_of(const QTensor& q) {
+    QuantView v;
+    v.codes = q.values.raw();
+    v.scales = static_cast<const float*>(q.scales.raw());
+    v.bits = q.bits;
+    v.K = q.dim(-1);
+    v.group = q.group;
+    return v;
+}
+
+}  // namespace
+
+QTensor CudaBackend::linear_weight(const QTensor& host) {
+    VIDI_CHECK(host.defined(), "cuda linear_weight(): undefined tensor");
+    if (!host.quantized()) return weight(host.values);
+    check_layout(host, "linear_weight", "weight");
+    // Codes and scales go up as stored: the kernels read the packed layout directly.
+    auto up = [&](const Tensor& t) { return t.on_host() ? to_device_raw(t) : t; };
+    return QTensor(up(host.values), up(host.scales), host.bits, host.group);
+}
+
+QTensor CudaBackend::quantize(const Tensor& x, const QuantFormat& format) {
+    VIDI_CHECK(x.defined() && x.device() == Device::cuda && x.dtype() == DType::bf16,
+               "cuda quantize: needs bf16 activations on the GPU, got ", x.defined() ? x.describe() : "undefined");
+    VIDI_CHECK(format.bits == 8 || format.bits == 4, "cuda quantize: ", format.name(),
+               " is not a quantised format (int8 or int4)");
+    VIDI_CHECK(x.rank() >= 1, "cuda quantize: needs at least one dimension, got ", x.describe());
+    const int64_t K = x.dim(-1), rows = K ? x.numel() / K : 0;
+    VIDI_CHECK(format.fits(K), "cuda quantize: rows of ", K, " values (", x.describe(), ") cannot be stored as ",
+               format.name());
+    const int g = format.group_for(K);
+    Shape vshape = x.shape(), sshape = x.shape();
+    if (format.bits == 4) vshape.back() = K / 2;
+    sshape.back() = K / g;
+    QTensor q(empty(vshape, format.bits == 8 ? DType::i8 : DType::u8), empty(sshape, DType::f32), format.bits, g);
+    quantize_rows(q.values.raw(), static_cast<float*>(q.scales.raw()), ptr(x), rows, K, format.bits, g, stream_);
+    return q;
+}
+
+Tensor CudaBackend::linear_quantized(const Tensor& x, const QTensor& w, const Tensor& bias) {
+    check_layout(w, "linear", "weight");
+    check_on_device(w, "linear", "weight");
+    VIDI_CHECK(x.defined() && x.device() == Device::cuda && x.dtype() == DType::bf16,
+               "linear: x must be bf16 on the GPU, got ", x.defined() ? x.describe() : "undefined");
+    VIDI_CHECK(w.rank() == 2, "linear: weight must have rank 2, got ", w.describe());
+    const int64_t K = w.dim(1), N = w.dim(0);
+    VIDI_CHECK(x.rank() >= 1 && x.dim(-1) == K, "linear: x ", x.describe(), " does not match weight ", w.describe(),
+               " (expected x[..., ", K, "])");
+    const int64_t M = x.numel() / K;
+    if (bias.defined()) {
+        VIDI_CHECK(bias.device() == Device::cuda && bias.dtype() == DType::bf16 && bias.numel() == N, "linear: bias ",
+                   bias.describe(), " does not match weight ", w.describe(), " (bf16 [", N, "] on the GPU)");
+    }
+    Shape yshape = x.shape();
+    yshape.back() = N;
+    Tensor y = empty(yshape, DType::bf16);
+    if (M == 0 || N == 0) return y;
+    const QuantView wv = view_of(w);
+    const bf16* b = bias.defined() ? ptr(bias) : nullptr;
+    if (quant_gemv_supported(wv, ptr(x), M)) {
+        quant_gemv(ptr(y), ptr(x), wv, b, M, N, stream_);
+        return y;
+    }
+    // Many rows (prefill, vision batches) are compute bound: cuBLAS speed matters more than
+    // weight bytes. So a slab of weight rows is dequantised into a bounded bf16 scratch and
+    // multiplied into its columns of y (row pitch N) by the bf16 GEMM, slab after slab: the
+    // extra traffic is small next to the GEMM, and no bf16 copy of the whole layer exists.
+    int64_t slab = std::clamp<int64_t>(static_cast<int64_t>(kSlabBytes / (size_t(K) * 2)), 1, N);
+    if (slab > 64 && slab < N) slab -= slab % 64;  // keeps y's column offsets 128-byte aligned
+    Tensor scratch = empty({slab, K}, DType::bf16);
+    for (int64_t n0 = 0; n0 < N; n0 += slab) {
+        const int64_t rows = std::min(slab, N - n0);
+        dequantize_rows(ptr(scratch), wv, n0, nullptr, rows, stream_);
+        gemm_->linear(ptr(y) + n0, ptr(x), ptr(scratch), b ? b + n0 : nullptr, M, rows, K, stream_, N);
+    }
+    return y;
+}
+
+Tensor CudaBackend::embed_quantized(const QTensor& table, const Tensor& dev_ids, int64_t T) {
+    check_layout(table, "embed", "table");
+    check_on_device(table, "embed", "table");
+    const int64_t D = table.dim(1);
+    Tensor out = empty({T, D}, DType::bf16);
+    if (T > 0)
+        dequantize_rows(ptr(out), view_of(table), 0, static_cast<const int32_t*>(dev_ids.raw()), T, stream_);
+    return out;
+}
+
+}  // namespace vidi::cuda

@@ -1,0 +1,157 @@
+// Quantised rows in and out of bf16 (layouts of core/qtensor.h):
+// - dequantize_rows: weight rows -> bf16, for the slabs of the large-M linear and for
+//   embedding gathers. Memory bound: 8 values per thread (one 16-byte store) when rows and
+//   groups allow it, one value per thread otherwise.
+// - quantize_rows: bf16 activations (media K/V) -> codes and scales, one warp per group,
+//   with the host's arithmetic (core/quantize.cpp) step by step so the codes are identical:
+//   IEEE division for the scale and its inverse, x·inv rounded half to even, then clamped.
+#include <cuda_runtime.h>
+
+#include <climits>
+
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+
+namespace vidi::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+__device__ inline int64_t source_row(const int32_t* ids, int64_t row0, int64_t r) {
+    return ids ? static_cast<int64_t>(ids[r]) : row0 + r;
+}
+
+__device__ inline float code_value(const QuantView& w, int64_t row, int64_t k) {
+    if (w.bits == 8) return static_cast<float>(static_cast<const int8_t*>(w.codes)[row * w.K + k]);
+    const uint8_t b = static_cast<const uint8_t*>(w.codes)[row * (w.K / 2) + k / 2];
+    return static_cast<float>(static_cast<int>((k & 1) ? (b >> 4) : (b & 15)) - 8);
+}
+
+// One element per thread: any K, group and alignment.
+__global__ void dequantize_scalar_kernel(bf16* out, QuantView w, int64_t row0, const int32_t* ids, int64_t R) {
+    const int64_t groups = w.K / w.group;
+    for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < R * w.K; e += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t r = e / w.K, k = e % w.K, src = source_row(ids, row0, r);
+        out[e] = __float2bfloat16_rn(__fmul_rn(code_value(w, src, k), w.scales[src * groups + k / w.group]));
+    }
+}
+
+// Eight elements per thread (K and group multiples of 8, codes and out aligned).
+template <int BITS>
+__global__ void dequantize_vec_kernel(bf16* out, QuantView w, int64_t row0, const int32_t* ids, int64_t R) {
+    const int64_t groups = w.K / w.group, chunks = w.K / 8;
+    for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < R * chunks; e += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t r = e / chunks, k0 = (e % chunks) * 8, src = source_row(ids, row0, r);
+        const float s = w.scales[src * groups + k0 / w.group];
+        float f[8];
+        if constexpr (BITS == 8) {
+            const uint2 c = *reinterpret_cast<const uint2*>(static_cast<const int8_t*>(w.codes) + src * w.K + k0);
+            i8x4_to_float(c.x, f);
+            i8x4_to_float(c.y, f + 4);
+        } else {
+            const uint32_t c = *reinterpret_cast<const uint32_t*>(static_cast<const uint8_t*>(w.codes) +
+                                                                  src * (w.K / 2) + k0 / 2);
+#pragma unroll
+            for (int i = 0; i < 8; ++i) f[i] = static_cast<float>(static_cast<int>((c >> (4 * i)) & 15u) - 8);
+        }
+#pragma unroll
+        for (int i = 0; i < 8; ++i) f[i] = __fmul_rn(f[i], s);
+        store8(out + r * w.K + k0, f);
+    }
+}
+
+// Warp reduction of the host's int4 "extreme": the value of largest magnitude, the first
+// (lowest index) one on ties, as the host's strict '>' scan picks it.
+__device__ inline void warp_extreme(float& value, float& mag, int& index) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float v2 = __shfl_xor_sync(0xffffffffu, value, o);
+        const float m2 = __shfl_xor_sync(0xffffffffu, mag, o);
+        const int i2 = __shfl_xor_sync(0xffffffffu, index, o);
+        if (m2 > mag || (m2 == mag && i2 < index)) {
+            value = v2;
+            mag = m2;
+            index = i2;
+        }
+    }
+}
+
+template <int BITS>
+__global__ void quantize_kernel(void* codes, float* scales, const bf16* x, int64_t rows, int64_t K, int group) {
+    const int lane = threadIdx.x & 31;
+    const int64_t groups = K / group, total = rows * groups;
+    const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
+    for (int64_t gi = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32; gi < total; gi += warps) {
+        const int64_t r = gi / groups, j = gi % groups;
+        const bf16* xg = x + r * K + j * group;
+        if constexpr (BITS == 8) {
+            float amax = 0.0f;
+            for (int i = lane; i < group; i += 32) amax = fmaxf(amax, fabsf(__bfloat162float(xg[i])));
+            amax = warp_max(amax);
+            const float scale = __fdiv_rn(amax, 127.0f), inv = scale > 0.0f ? __fdiv_rn(1.0f, scale) : 0.0f;
+            int8_t* q = static_cast<int8_t*>(codes) + r * K + j * group;
+            for (int i = lane; i < group; i += 32) {
+                const float c = fminf(fmaxf(rintf(__fmul_rn(__bfloat162float(xg[i]), inv)), -127.0f), 127.0f);
+                q[i] = static_cast<int8_t>(c);
+            }
+            if (lane == 0) scales[gi] = scale;
+        } else {
+            float value = 0.0f, mag = 0.0f;
+            int index = INT_MAX;
+            for (int i = lane; i < group; i += 32) {
+                const float v = __bfloat162float(xg[i]);
+                if (fabsf(v) > mag) {  // a lane's indices ascend: the first of equal magnitudes stays
+                    value = v;
+                    mag = fabsf(v);
+                    index = i;
+                }
+            }
+            warp_extreme(value, mag, index);
+            const float scale = __fdiv_rn(value, -8.0f), inv = scale != 0.0f ? __fdiv_rn(1.0f, scale) : 0.0f;
+            uint8_t* q = static_cast<uint8_t*>(codes) + r * (K / 2) + j * (group / 2);
+            auto code = [inv](float v) {
+                return static_cast<unsigned>(fminf(fmaxf(rintf(__fmul_rn(v, inv)), -8.0f), 7.0f) + 8.0f);
+            };
+            for (int p = lane; p < group / 2; p += 32)
+                q[p] = static_cast<uint8_t>(code(__bfloat162float(xg[2 * p])) |
+                                            (code(__bfloat162float(xg[2 * p + 1])) << 4));
+            if (lane == 0) scales[gi] = scale;
+        }
+    }
+}
+
+}  // namespace
+
+void dequantize_rows(bf16* out, const QuantView& w, int64_t row0, const int32_t* ids, int64_t R,
+                     cudaStream_t stream) {
+    if (R == 0 || w.K == 0) return;
+    const int code_align = w.bits == 8 ? 8 : 4;
+    const bool vec = w.K % 8 == 0 && w.group % 8 == 0 && aligned16(out) &&
+                     reinterpret_cast<uintptr_t>(w.codes) % code_align == 0;
+    if (vec) {
+        const int64_t n = R * (w.K / 8);
+        if (w.bits == 8)
+            dequantize_vec_kernel<8><<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, w, row0, ids, R);
+        else
+            dequantize_vec_kernel<4><<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, w, row0, ids, R);
+    } else {
+        dequantize_scalar_kernel<<<grid_for(R * w.K, kThreads), kThreads, 0, stream>>>(out, w, row0, ids, R);
+    }
+    VIDI_CUDA_CHECK_LAUNCH("dequantize rows");
+}
+
+void quantize_rows(void* codes, float* scales, const bf16* x, int64_t rows, int64_t K, int bits, int group,
+                   cudaStream_t stream) {
+    const int64_t total = rows * (K / group);
+    if (total == 0) return;
+    constexpr int kWarpsPerBlock = kThreads / 32;
+    const unsigned blocks = grid_for(total, kWarpsPerBlock);
+    if (bits == 8)
+        quantize_kernel<8><<<blocks, kThreads, 0, stream>>>(codes, scales, x, rows, K, group);
+    else
+        quantize_kernel<4><<<blocks, kThreads, 0, stream>>>(codes, scales, x, rows, K, group);
+    VIDI_CUDA_CHECK_LAUNCH("quantize");
+}
+
+}  // namespace vidi::cuda
