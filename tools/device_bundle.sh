@@ -49,7 +49,7 @@ stub_lib() {
 
 exes=()
 [ -x "$build/src/vidi" ] && exes+=("$build/src/vidi")
-for t in "$build"/tests/test_*; do
+for t in "$build"/tests/test_* "$build"/bench/cuda_micro; do
   [ -f "$t" ] && [ -x "$t" ] && exes+=("$t")
 done
 [ ${#exes[@]} -gt 0 ] || { echo "device_bundle: no executables in $build (build src/vidi first)" >&2; exit 1; }

@@ -80,7 +80,7 @@ public:
     virtual ~Engine() = default;
 
     virtual std::string model_name() const = 0;    // the checkpoint directory's name
-    virtual std::string backend_name() const = 0;  // e.g. "cpu (2 threads)"
+    virtual std::string backend_name() const = 0;  // e.g. "cpu", "cuda:0 (…), weights int4/g64"
 
     // Decodes, samples and encodes the video (towers, glue, per-layer media K/V).
     virtual std::shared_ptr<const Video> encode_video(const std::string& path) = 0;

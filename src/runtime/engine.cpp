@@ -18,7 +18,10 @@ public:
         if (p.filename().empty()) p = p.parent_path();
         return p.filename().string();
     }
-    std::string backend_name() const override { return pipeline_.backend_name(); }
+    std::string backend_name() const override {
+        const QuantFormat& w = pipeline_.weight_format();
+        return pipeline_.backend_name() + (w.quantized() ? ", weights " + w.name() : std::string());
+    }
 
     std::shared_ptr<const Video> encode_video(const std::string& path) override {
         return pipeline_.encode_video(path);
