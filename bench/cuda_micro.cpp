@@ -1,6 +1,7 @@
 // Micro-benchmarks of the CUDA backend on one GPU: the two ceilings (device-to-device
 // copy bandwidth, cuBLASLt bf16 GEMM rate) and the backend's own attention and norm
-// kernels at the model's sizes. Timed with CUDA events on the backend's stream: warm-up,
+// kernels at the model's sizes, and the quantised (int8 / int4) linear and K/V paths
+// against bf16. Timed with CUDA events on the backend's stream: warm-up,
 // then the median over several repeats. Inputs are random (never zeros).
 //
 //   cuda_micro            all benchmarks
@@ -20,6 +21,8 @@
 
 using vidi::AttentionParams;
 using vidi::DType;
+using vidi::QTensor;
+using vidi::QuantFormat;
 using vidi::Shape;
 using vidi::Tensor;
 using vidi::cuda::CudaBackend;
@@ -88,6 +91,47 @@ void bench_linear(CudaBackend& be, int64_t M, int64_t N, int64_t K) {
     const Tensor x = random_device(be, {M, K}), w = random_device(be, {N, K});
     const double ms = time_ms(be, 10, [&] { be.linear(x, w); });
     row(vidi::cat("linear bf16 M=", M, " N=", N, " K=", K), ms, fmt(2.0 * M * N * K / (ms * 1e-3) / 1e12, "TFLOP/s"));
+}
+
+QuantFormat quant_format(int bits, int group) {
+    QuantFormat f;
+    f.bits = bits;
+    f.group = group;
+    return f;
+}
+
+// One weight shape in bf16, int8 (per channel) and int4/g64, quantised on the device:
+// time, weight bytes streamed per second (values + scales) and the GEMM rate.
+void bench_quant_linear(CudaBackend& be, const char* name, int64_t M, int64_t N, int64_t K) {
+    const Tensor x = random_device(be, {M, K});
+    const Tensor w = random_device(be, {N, K});
+    const int iters = M <= 16 ? 20 : 3;
+    for (const QuantFormat& f : {quant_format(16, 0), quant_format(8, 0), quant_format(4, 64)}) {
+        const QTensor wq = f.quantized() ? be.quantize(w, f) : QTensor(w);
+        const double ms = time_ms(be, iters, [&] { be.linear(x, wq); });
+        const double bytes = static_cast<double>(wq.nbytes());
+        row(vidi::cat("qlinear ", name, " ", f.name(), " M=", M, " N=", N, " K=", K), ms,
+            M <= 16 ? fmt(bytes / (ms * 1e-3) / 1e9, "GB/s weights")
+                    : fmt(2.0 * M * N * K / (ms * 1e-3) / 1e12, "TFLOP/s"));
+    }
+}
+
+// Decode-time cross-attention of one query over media keys, bf16 against int8 K/V.
+void bench_quant_attention(CudaBackend& be) {
+    const int64_t Tq = 1, Tk = 50000;
+    const int H = 16, KV = 8, hd = 256;
+    AttentionParams p;
+    p.scale = 1.0f / 16.0f;
+    p.softcap = 50.0f;
+    const Tensor q = random_device(be, {Tq, H, hd}), k = random_device(be, {Tk, KV, hd}),
+                 v = random_device(be, {Tk, KV, hd});
+    const QTensor k8 = be.quantize(k, quant_format(8, hd)), v8 = be.quantize(v, quant_format(8, hd));
+    const double ms16 = time_ms(be, 20, [&] { be.attention(q, k, v, p); });
+    row("attn split-K Tq=1 Tk=50000 H16/KV8 hd256, bf16 K/V", ms16,
+        fmt(double(k.nbytes() + v.nbytes()) / (ms16 * 1e-3) / 1e9, "GB/s K+V"));
+    const double ms8 = time_ms(be, 20, [&] { be.attention(q, k8, v8, p); });
+    row("attn split-K Tq=1 Tk=50000 H16/KV8 hd256, int8 K/V", ms8,
+        fmt(double(k8.nbytes() + v8.nbytes()) / (ms8 * 1e-3) / 1e9, "GB/s K+V"));
 }
 
 // FLOPs of the visible score and P·V products (2·hd each per visible (query, key) pair).
@@ -159,6 +203,16 @@ int main(int argc, char** argv) {
         bench_attention(be, "attn SigLIP T=729 H16 hd72 (one frame)", 729, 729, 16, 16, 72, bidir, 10);
         bidir.scale = 0.125f;
         bench_attention(be, "attn Whisper T=1500 H20 hd64", 1500, 1500, 20, 20, 64, bidir, 10);
+
+        // Gemma2-9B projections: decode (M = 1, memory bound) and prefill (M = 4096).
+        const struct {
+            const char* name;
+            int64_t N, K;
+        } shapes[] = {{"q", 4096, 3584},     {"k/v", 2048, 3584},     {"o", 3584, 4096},
+                      {"gate/up", 14336, 3584}, {"down", 3584, 14336}, {"lm_head", 256000, 3584}};
+        for (int64_t M : {int64_t(1), int64_t(4096)})
+            for (const auto& s : shapes) bench_quant_linear(be, s.name, M, s.N, s.K);
+        bench_quant_attention(be);
         return 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "cuda_micro: %s\n", e.what());
