@@ -72,7 +72,7 @@ std::vector<QuantLinearCase> linear_cases() {
 
 INSTANTIATE_TEST_SUITE_P(Formats, CudaQuantLinear, ::testing::ValuesIn(linear_cases()));
 
-TEST(CudaQuantLinear, LargeMUsesSeveralSlabs) {
+TEST(CudaQuantLinearPaths, LargeMUsesSeveralSlabs) {
     // 32 MiB of bf16 scratch holds 2048 rows of K = 8192: N = 5000 needs three slabs, the
     // last one partial.
     const int64_t M = 40, N = 5000, K = 8192;
@@ -82,7 +82,7 @@ TEST(CudaQuantLinear, LargeMUsesSeveralSlabs) {
     expect_close(y, linear_reference(x, dequantize(wq), &b, M, N, K), kBf16Tol, "linear int4/g64 M=40 N=5000 K=8192");
 }
 
-TEST(CudaQuantLinear, FloatWeightsKeepTheBf16Path) {
+TEST(CudaQuantLinearPaths, FloatWeightsKeepTheBf16Path) {
     const Tensor x = random_host({3, 64}), w = random_host({20, 64});
     const QTensor wd = backend().linear_weight(QTensor(w));
     EXPECT_FALSE(wd.quantized());

@@ -80,8 +80,9 @@ __device__ inline void codes_bf16(const Codes<BITS>& c, int s, uint32_t& lo, uin
         const uint32_t w = c.w[s >> 1] >> ((s & 1) * 16);
         const uint32_t p0 = (w & 0x0Fu) | ((w & 0xF0u) << 12) | 0x43004300u;
         const uint32_t p1 = ((w >> 8) & 0x0Fu) | ((w & 0xF000u) << 4) | 0x43004300u;
-        const __nv_bfloat162 bias = __halves2bfloat162(__float2bfloat16_rn(136.0f), __float2bfloat16_rn(136.0f));
-        __nv_bfloat162 h0, h1;
+        constexpr uint32_t k136x2 = 0x43084308u;  // bf16 136.0 in both halves
+        __nv_bfloat162 bias, h0, h1;
+        memcpy(&bias, &k136x2, 4);
         memcpy(&h0, &p0, 4);
         memcpy(&h1, &p1, 4);
         h0 = __hsub2(h0, bias);
