@@ -4,7 +4,8 @@
 //   groups allow it, one value per thread otherwise.
 // - quantize_rows: bf16 activations (media K/V) -> codes and scales, one warp per group,
 //   with the host's arithmetic (core/quantize.cpp) step by step so the codes are identical:
-//   IEEE division for the scale and its inverse, x·inv rounded half to even, then clamped.
+//   IEEE division for the scale and its inverse, x·inv rounded half to even, then clamped;
+//   for int4 the host's search over five scales, evaluated by one lane in the same order.
 #include <cuda_runtime.h>
 
 #include <climits>
@@ -108,7 +109,31 @@ __global__ void quantize_kernel(void* codes, float* scales, const bf16* x, int64
                 }
             }
             warp_extreme(value, mag, index);
-            const float scale = __fdiv_rn(value, -8.0f), inv = scale != 0.0f ? __fdiv_rn(1.0f, scale) : 0.0f;
+            // The host's scale search (core/quantize.cpp): the squared error of each candidate
+            // summed in index order by one lane, unfused, so the choice is the host's exactly.
+            float scale = 0.0f;
+            if (lane == 0) {
+                auto sse = [xg, group](float s) {
+                    const float inv_s = s != 0.0f ? __fdiv_rn(1.0f, s) : 0.0f;
+                    float err = 0.0f;
+                    for (int i = 0; i < group; ++i) {
+                        const float v = __bfloat162float(xg[i]);
+                        const float c = fminf(fmaxf(rintf(__fmul_rn(v, inv_s)), -8.0f), 7.0f);
+                        const float d = __fsub_rn(v, __fmul_rn(c, s));
+                        err = __fadd_rn(err, __fmul_rn(d, d));
+                    }
+                    return err;
+                };
+                scale = __fdiv_rn(value, -8.0f);
+                float best = sse(scale);
+                const float factors[4] = {0.96f, 0.92f, 0.88f, 0.84f};
+                for (int t = 0; t < 4; ++t) {
+                    const float s = __fdiv_rn(__fmul_rn(factors[t], value), -8.0f), err = sse(s);
+                    if (err < best) best = err, scale = s;
+                }
+            }
+            scale = __shfl_sync(0xffffffffu, scale, 0);
+            const float inv = scale != 0.0f ? __fdiv_rn(1.0f, scale) : 0.0f;
             uint8_t* q = static_cast<uint8_t*>(codes) + r * (K / 2) + j * (group / 2);
             auto code = [inv](float v) {
                 return static_cast<unsigned>(fminf(fmaxf(rintf(__fmul_rn(v, inv)), -8.0f), 7.0f) + 8.0f);
