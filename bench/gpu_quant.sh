@@ -7,6 +7,7 @@
 #   Q4 full-size accuracy per mode: teacher-forced logits against the bf16 engine
 #   Q5 10-minute 720p retrieval per mode: wall time, decode speed, peak memory
 #   Q6 1-hour video: --gpu-memory 19GiB (planner's choice) beside bf16 without a cap
+#   T  the PyTorch reference on the same 10-minute video (issue 5's end-to-end ratio)
 # Inputs travel in .dev (see bench/gpu_e2e.sh). Usage there: OUT=dir STEPS="Q0 Q1" bash bench/gpu_quant.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/vidi-out}
@@ -18,7 +19,7 @@ G=.dev/tref
 CK=$PWD/.ckpt-9b
 CK4=$PWD/.ckpt-9b-int4
 stamp() { echo "=== $(date +%T) $*"; }
-STEPS=${STEPS:-Q0 Q1 Q2 Q3 Q4 Q5 Q6}
+STEPS=${STEPS:-Q0 Q1 Q2 Q3 Q4 Q5 Q6 T}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 with_mem() {
   local tag=$1; shift
@@ -33,10 +34,12 @@ with_mem() {
 }
 stamp "device"; nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader
 
-if want Q2 && [ ! -d $CK ]; then
+# The full-size checkpoint is made in the background while the kernel steps run.
+if { want Q2 || want Q4 || want Q5 || want Q6 || want T; } && [ ! -d $CK ]; then
   ( V make-checkpoint --preset vidi1.5-9b --out $CK --seed 1 > "$W/make_ckpt.log" 2>&1 ) &
   mk=$!
 fi
+ckpt_ready() { [ -n "${mk:-}" ] && wait $mk && tail -c 120 "$W/make_ckpt.log" && echo; mk=; }
 if want Q0; then
   stamp "Q0 test_cuda"
   timeout 180 sh .dev/vidi-run test_cuda > "$OUT/test_cuda.log" 2>&1; echo "rc=$?"
@@ -59,13 +62,14 @@ if want Q3; then
   done
 fi
 if want Q2; then
-  [ -n "${mk:-}" ] && wait $mk && tail -c 200 "$W/make_ckpt.log"; echo
+  ckpt_ready
   stamp "Q2 vidi quantize --weights int4"
   rm -rf $CK4
   with_mem quantize V quantize --model $CK --out $CK4 --weights int4 2>&1 | tail -2
   V inspect $CK4 | tail -4; du -sh $CK $CK4
 fi
 if want Q4; then
+  ckpt_ready
   stamp "Q4 full-size accuracy, 1-minute video, teacher-forced on the bf16 answer"
   V dump -q --backend cuda --weights bf16 --media-kv bf16 --model $CK --video $M/v1m_720p.mp4 --query "slicing onion" \
     --max-new-tokens 24 --out "$W/acc_ref.safetensors"
@@ -81,22 +85,32 @@ if want Q4; then
   done
 fi
 if want Q5; then
+  ckpt_ready
   stamp "Q5 10-minute 720p per mode"
   for mode in ${MODES:-"bf16 bf16" "bf16 int8" "int8 bf16" "int4 bf16" "int4 int8"}; do
     set -- $mode
     tag="m10_${1}_${2}"
     with_mem $tag V retrieve --backend cuda --weights $1 --media-kv $2 --model $CK --video $M/v10m_720p.mp4 \
       --query "slicing onion" --query "a person opens the fridge" --max-new-tokens 20 > "$W/$tag.txt" 2> "$W/$tag.err"
-    grep -E "^vidi:|encoded|query" "$W/$tag.err" | head -6
+    grep -vE "generate +[0-9]+/" "$W/$tag.err" | tail -14; cp "$W/$tag.err" "$OUT/"
   done
 fi
 if want Q6; then
+  ckpt_ready
   stamp "Q6 1-hour video"
   with_mem h1_19GiB V retrieve --backend cuda --gpu-memory 19GiB --model $CK --video $M/v1h_90p.mp4 \
     --query "slicing onion" --max-new-tokens 20 > "$W/h1_19.txt" 2> "$W/h1_19.err"
-  grep -vE "^\[ " "$W/h1_19.err" | tail -8
+  grep -vE "generate +[0-9]+/" "$W/h1_19.err" | tail -14; cp "$W/h1_19.err" "$OUT/"
   with_mem h1_bf16 V retrieve --backend cuda --weights bf16 --media-kv bf16 --model $CK --video $M/v1h_90p.mp4 \
     --query "slicing onion" --max-new-tokens 20 > "$W/h1_bf16.txt" 2> "$W/h1_bf16.err"
-  grep -vE "^\[ " "$W/h1_bf16.err" | tail -6
+  grep -vE "generate +[0-9]+/" "$W/h1_bf16.err" | tail -14; cp "$W/h1_bf16.err" "$OUT/"
+fi
+if want T; then
+  ckpt_ready
+  stamp "T PyTorch reference, 10-minute 720p (bf16)"
+  pcm=$M/v10m.s16le; [ -f $pcm ] || gunzip -k $pcm.gz
+  with_mem torch10m timeout 240 python3 bench/torch_reference.py --model $CK --video $M/v10m_720p.mp4 --audio-pcm $pcm \
+    --query "slicing onion" --max-new-tokens 20 --repeat-question --timings "$OUT/torch10m.json" > "$W/torch10m.log" 2>&1
+  tail -3 "$W/torch10m.log"; cat "$OUT/torch10m.json" 2>/dev/null | head -30
 fi
 stamp "done"

@@ -26,6 +26,7 @@
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/attention_common.cuh"
 #include "backend/cuda/kernels.h"
 
 namespace vidi::cuda {
@@ -36,27 +37,6 @@ constexpr int kThreads = kWarps * 32;
 constexpr int kRowsPerWarp = 4;
 constexpr int kRowsPerBlock = kWarps * kRowsPerWarp;
 constexpr int kTileKeys = 32;  // one key per lane
-
-struct Problem {
-    AttentionArgs a;
-    int splits;
-    float* part_o;   // [splits, KV, rows, hd] unnormalised outputs (splits > 1)
-    float* part_ml;  // [splits, KV, rows, 2] running max and sum (splits > 1)
-};
-
-// The key interval [lo, end) that query positions pos_lo..pos_hi can see.
-__host__ __device__ inline void visible_keys(const AttentionArgs& a, int64_t pos_lo, int64_t pos_hi, int64_t& lo,
-                                             int64_t& end) {
-    lo = 0;
-    end = a.Tk;
-    if (a.causal) end = pos_hi + 1 < a.Tk ? pos_hi + 1 : a.Tk;
-    if (a.window > 0 && pos_lo - a.window > 0) lo = pos_lo - a.window;
-    if (end < lo) end = lo;
-}
-
-__device__ inline bool visible(const AttentionArgs& a, int64_t pos, int64_t j) {
-    return (!a.causal || j <= pos) && (a.window <= 0 || pos - j <= a.window);
-}
 
 template <int HD_MAX>
 struct Smem {
@@ -312,6 +292,7 @@ int64_t row_blocks(const AttentionArgs& a) {
 }  // namespace
 
 int attention_splits(const AttentionArgs& a, int sm_count) {
+    if (a.Tq * (a.H / a.KV) <= kDecodeMaxRows) return attention_decode_splits(a, sm_count);
     const int64_t blocks = row_blocks(a) * a.KV;
     const int64_t target = int64_t(sm_count) * 4;  // about 4 resident blocks per SM at hd 256
     if (blocks >= target / 2) return 1;
@@ -337,7 +318,9 @@ void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t
         pb.part_o = static_cast<float*>(workspace);
         pb.part_ml = pb.part_o + slots * a.hd;
     }
-    if (a.k8)
+    if (a.Tq * (a.H / a.KV) <= kDecodeMaxRows)
+        attention_decode(pb, stream);
+    else if (a.k8)
         launch_for_head_dim<true>(pb, stream);
     else
         launch_for_head_dim<false>(pb, stream);

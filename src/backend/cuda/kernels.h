@@ -88,8 +88,8 @@ struct QuantView {
 };
 // quant_gemv.cu: y[M, N] = x[M, K] · dequant(w)[N, K]ᵀ (+ bias[N]) fused, for few rows of x.
 constexpr int64_t kQuantGemvMaxRows = 16;
-// Whether the fused kernel takes this case (M ≤ kQuantGemvMaxRows, K and the group multiples
-// of 64, aligned codes and x); otherwise dequantise to bf16 and use the GEMM.
+// Whether the fused kernel takes this case (M ≤ kQuantGemvMaxRows, K and the group whole
+// 16-byte chunks of codes, aligned codes and x); otherwise dequantise to bf16 and use the GEMM.
 bool quant_gemv_supported(const QuantView& w, const bf16* x, int64_t M);
 void quant_gemv(bf16* y, const bf16* x, const QuantView& w, const bf16* bias, int64_t M, int64_t N,
                 cudaStream_t stream);

@@ -1,0 +1,37 @@
+// Shared by the attention kernels (attention.cu: tiles through shared memory for many query
+// rows; attention_decode.cu: warps streaming keys for few rows): the problem with its split-K
+// workspace and the visibility rules.
+#pragma once
+
+#include "backend/cuda/kernels.h"
+
+namespace vidi::cuda {
+
+struct Problem {
+    AttentionArgs a;
+    int splits;
+    float* part_o;   // [splits, KV, rows, hd] unnormalised outputs (splits > 1)
+    float* part_ml;  // [splits, KV, rows, 2] running max and sum (splits > 1)
+};
+
+// The key interval [lo, end) that query positions pos_lo..pos_hi can see.
+__host__ __device__ inline void visible_keys(const AttentionArgs& a, int64_t pos_lo, int64_t pos_hi, int64_t& lo,
+                                             int64_t& end) {
+    lo = 0;
+    end = a.Tk;
+    if (a.causal) end = pos_hi + 1 < a.Tk ? pos_hi + 1 : a.Tk;
+    if (a.window > 0 && pos_lo - a.window > 0) lo = pos_lo - a.window;
+    if (end < lo) end = lo;
+}
+
+__device__ inline bool visible(const AttentionArgs& a, int64_t pos, int64_t j) {
+    return (!a.causal || j <= pos) && (a.window <= 0 || pos - j <= a.window);
+}
+
+// Few rows (query, head pairs per KV head) over many keys: decoding and short prompts.
+constexpr int64_t kDecodeMaxRows = 8;
+void attention_decode(const Problem& pb, cudaStream_t stream);
+// Slices of the key range for attention_decode on `sm_count` SMs.
+int attention_decode_splits(const AttentionArgs& a, int sm_count);
+
+}  // namespace vidi::cuda

@@ -1,0 +1,243 @@
+// Attention for few query rows over many keys: a decoding step (one query, G heads per KV
+// head) or a short prompt against the media K/V. Memory bound: every K/V byte is read once,
+// so the kernel streams keys straight from global memory with every warp busy (the tiled
+// kernel in attention.cu stages tiles through shared memory and leaves most warps idle when
+// a KV head has only G rows).
+//
+// - Block: one KV head and one slice of the keys (split-K); its 4 warps take interleaved
+//   tiles of 32 keys and keep their own online softmax, merged through shared memory at
+//   the end (and across slices by the merge kernel of attention.cu).
+// - Scores: lane j owns key j of a tile and walks its whole head vector in 16-byte (bf16) or
+//   8-byte (int8) loads against the queries in shared memory (broadcast reads).
+// - P·V: lanes own hd/32 output dimensions; each p_j reaches them by shuffle while the
+//   warp reads V row j as one coalesced line.
+// - int8 K/V: the key's scale multiplies its score, the value's scale its weight p_j.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "backend/cuda/attention_common.cuh"
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/cuda_check.h"
+
+namespace vidi::cuda {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr int kTileKeys = 32;
+constexpr int kRows = static_cast<int>(kDecodeMaxRows);
+
+// N consecutive K or V values (N = 2, 4 or 8) at element offset `off` as floats; int8
+// values come without their scale.
+template <bool kInt8, int N>
+__device__ inline void load_values(const void* base, int64_t off, float* f) {
+    if constexpr (kInt8) {
+        const int8_t* p = static_cast<const int8_t*>(base) + off;
+        if constexpr (N == 8) {
+            const uint2 c = __ldg(reinterpret_cast<const uint2*>(p));
+            i8x4_to_float(c.x, f);
+            i8x4_to_float(c.y, f + 4);
+        } else {
+#pragma unroll
+            for (int i = 0; i < N; ++i) f[i] = static_cast<float>(__ldg(p + i));
+        }
+    } else {
+        const bf16* p = static_cast<const bf16*>(base) + off;
+        uint32_t w[N / 2];
+        if constexpr (N == 8) {
+            const uint4 c = __ldg(reinterpret_cast<const uint4*>(p));
+            w[0] = c.x, w[1] = c.y, w[2] = c.z, w[3] = c.w;
+        } else if constexpr (N == 4) {
+            const uint2 c = __ldg(reinterpret_cast<const uint2*>(p));
+            w[0] = c.x, w[1] = c.y;
+        } else {
+            w[0] = __ldg(reinterpret_cast<const uint32_t*>(p));
+        }
+#pragma unroll
+        for (int i = 0; i < N / 2; ++i) {
+            f[2 * i] = __uint_as_float(w[i] << 16);
+            f[2 * i + 1] = __uint_as_float(w[i] & 0xFFFF0000u);
+        }
+    }
+}
+
+template <int HD, bool kInt8>
+__global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) {
+    constexpr int kDims = HD / 32;  // output dimensions per lane
+    const AttentionArgs& a = pb.a;
+    __shared__ float q_s[kRows][HD];
+    __shared__ float o_s[kWarps][kRows][HD];
+    __shared__ float m_s[kWarps][kRows], l_s[kWarps][kRows];
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int kvh = blockIdx.x, split = blockIdx.y;
+    const int G = a.H / a.KV, rows = static_cast<int>(a.Tq) * G;
+    const void* kbase = kInt8 ? static_cast<const void*>(a.k8) : static_cast<const void*>(a.k);
+    const void* vbase = kInt8 ? static_cast<const void*>(a.v8) : static_cast<const void*>(a.v);
+
+    for (int idx = tid; idx < kRows * HD; idx += kThreads) {  // scaled queries, zero-padded
+        const int r = idx / HD, d = idx % HD;
+        float qv = 0.0f;
+        if (r < rows && d < a.hd) {
+            const int64_t i = r / G, h = int64_t(kvh) * G + r % G;
+            qv = __bfloat162float(a.q[(i * a.H + h) * a.hd + d]) * a.scale;
+        }
+        q_s[r][d] = qv;
+    }
+    __syncthreads();
+
+    int64_t key_lo, key_end;
+    visible_keys(a, a.q_pos0, a.q_pos0 + a.Tq - 1, key_lo, key_end);
+    const int64_t tiles = (key_end - key_lo + kTileKeys - 1) / kTileKeys;
+    const int64_t per_split = (tiles + pb.splits - 1) / pb.splits;
+    const int64_t tile_begin = split * per_split, tile_end = min(tiles, tile_begin + per_split);
+
+    float m[kRows], l[kRows], o[kRows][kDims];
+    int64_t pos[kRows];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+        m[r] = -INFINITY;
+        l[r] = 0.0f;
+        pos[r] = a.q_pos0 + r / G;
+#pragma unroll
+        for (int x = 0; x < kDims; ++x) o[r][x] = 0.0f;
+    }
+    const int d_lane = lane * kDims;
+    const bool owns_dims = d_lane < a.hd;
+
+    for (int64_t t = tile_begin + warp; t < tile_end; t += kWarps) {
+        const int64_t key0 = key_lo + t * kTileKeys, j = key0 + lane;
+        const bool valid = j < key_end;
+        float s[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) s[r] = 0.0f;
+        if (valid) {
+            const int64_t off = (j * a.KV + kvh) * a.hd;
+            for (int d0 = 0; d0 < a.hd; d0 += 8) {
+                float f[8];
+                load_values<kInt8, 8>(kbase, off + d0, f);
+#pragma unroll
+                for (int r = 0; r < kRows; ++r) {
+                    if (r >= rows) break;
+#pragma unroll
+                    for (int i = 0; i < 8; ++i) s[r] = fmaf(q_s[r][d0 + i], f[i], s[r]);
+                }
+            }
+        }
+        const float k_scale = kInt8 && valid ? __ldg(a.k_scale + j * a.KV + kvh) : 1.0f;
+        const float v_scale = kInt8 && valid ? __ldg(a.v_scale + j * a.KV + kvh) : 1.0f;
+
+        float w[kRows];  // p_j times the value's scale
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+            w[r] = 0.0f;
+            if (r >= rows) break;
+            float sr = s[r] * k_scale;
+            if (a.softcap > 0.0f) sr = a.softcap * tanhf(sr / a.softcap);
+            if (!valid || !visible(a, pos[r], j)) sr = -INFINITY;
+            const float m_new = fmaxf(m[r], warp_max(sr));
+            const float p = m_new == -INFINITY ? 0.0f : __expf(sr - m_new);
+            const float corr = m[r] == -INFINITY ? 0.0f : __expf(m[r] - m_new);
+            l[r] = l[r] * corr + warp_sum(p);
+            m[r] = m_new;
+#pragma unroll
+            for (int x = 0; x < kDims; ++x) o[r][x] *= corr;
+            w[r] = p * v_scale;
+        }
+
+        const int keys = static_cast<int>(key_end - key0 < kTileKeys ? key_end - key0 : kTileKeys);
+        for (int jj = 0; jj < keys; ++jj) {
+            float wj[kRows];
+            bool any = false;
+#pragma unroll
+            for (int r = 0; r < kRows; ++r) {
+                wj[r] = 0.0f;
+                if (r >= rows) break;
+                wj[r] = __shfl_sync(0xffffffffu, w[r], jj);
+                any |= wj[r] != 0.0f;
+            }
+            if (!any || !owns_dims) continue;  // masked keys cost no P·V work
+            float v[kDims];
+            load_values<kInt8, kDims>(vbase, ((key0 + jj) * a.KV + kvh) * a.hd + d_lane, v);
+#pragma unroll
+            for (int r = 0; r < kRows; ++r) {
+                if (r >= rows) break;
+#pragma unroll
+                for (int x = 0; x < kDims; ++x) o[r][x] = fmaf(wj[r], v[x], o[r][x]);
+            }
+        }
+    }
+
+    // Merge the warps, then write the output or this slice's partial.
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+        if (r >= rows) break;
+        if (lane == 0) {
+            m_s[warp][r] = m[r];
+            l_s[warp][r] = l[r];
+        }
+        if (owns_dims)
+#pragma unroll
+            for (int x = 0; x < kDims; ++x) o_s[warp][r][d_lane + x] = o[r][x];
+    }
+    __syncthreads();
+    for (int idx = tid; idx < rows * a.hd; idx += kThreads) {
+        const int r = idx / a.hd, d = idx % a.hd;
+        float mm = -INFINITY;
+#pragma unroll
+        for (int ww = 0; ww < kWarps; ++ww) mm = fmaxf(mm, m_s[ww][r]);
+        float acc = 0.0f, ll = 0.0f;
+#pragma unroll
+        for (int ww = 0; ww < kWarps; ++ww) {
+            if (m_s[ww][r] == -INFINITY) continue;
+            const float c = __expf(m_s[ww][r] - mm);
+            acc += o_s[ww][r][d] * c;
+            ll += l_s[ww][r] * c;
+        }
+        if (pb.splits == 1) {
+            const int64_t i = r / G, h = int64_t(kvh) * G + r % G;
+            a.out[(i * a.H + h) * a.hd + d] = __float2bfloat16_rn(ll > 0.0f ? acc / ll : 0.0f);
+        } else {
+            const int64_t slot = (int64_t(split) * a.KV + kvh) * rows + r;
+            pb.part_o[slot * a.hd + d] = acc;
+            if (d == 0) {
+                pb.part_ml[slot * 2] = mm;
+                pb.part_ml[slot * 2 + 1] = ll;
+            }
+        }
+    }
+}
+
+template <int HD>
+void launch(const Problem& pb, cudaStream_t stream) {
+    const dim3 grid(static_cast<unsigned>(pb.a.KV), static_cast<unsigned>(pb.splits));
+    if (pb.a.k8)
+        decode_attention_kernel<HD, true><<<grid, kThreads, 0, stream>>>(pb);
+    else
+        decode_attention_kernel<HD, false><<<grid, kThreads, 0, stream>>>(pb);
+    VIDI_CUDA_CHECK_LAUNCH("attention (few rows)");
+}
+
+}  // namespace
+
+int attention_decode_splits(const AttentionArgs& a, int sm_count) {
+    int64_t lo, end;
+    visible_keys(a, a.q_pos0, a.q_pos0 + a.Tq - 1, lo, end);
+    const int64_t tiles = (end - lo + kTileKeys - 1) / kTileKeys;
+    // About 4 blocks per SM, each warp with at least two tiles.
+    const int64_t by_fill = (int64_t(sm_count) * 4 + a.KV - 1) / a.KV, by_work = tiles / (2 * kWarps);
+    return static_cast<int>(std::clamp<int64_t>(std::min(by_fill, by_work), 1, 1024));
+}
+
+void attention_decode(const Problem& pb, cudaStream_t stream) {
+    if (pb.a.hd <= 64)
+        launch<64>(pb, stream);
+    else if (pb.a.hd <= 128)
+        launch<128>(pb, stream);
+    else
+        launch<256>(pb, stream);
+}
+
+}  // namespace vidi::cuda
