@@ -13,6 +13,7 @@ set -uo pipefail
 OUT=${OUT:-/tmp/vidi-out}
 W=/tmp/vidi-work
 mkdir -p "$OUT" "$W"
+exec 3>&1  # with_mem reports here even when the command's own output is redirected
 V() { sh .dev/vidi-run vidi "$@"; }
 M=.dev/media
 G=.dev/tref
@@ -30,7 +31,7 @@ with_mem() {
   local rc=$?
   local t1=$(date +%s%N)
   kill $poll 2>/dev/null; wait $poll 2>/dev/null
-  echo "[$tag] rc=$rc wall_ms=$(( (t1 - t0) / 1000000 )) peak_gpu_mib=$(sort -n "$W/mem_$tag.txt" | tail -1)"
+  echo "[$tag] rc=$rc wall_ms=$(( (t1 - t0) / 1000000 )) peak_gpu_mib=$(sort -n "$W/mem_$tag.txt" | tail -1)" >&3
 }
 stamp "device"; nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader
 
@@ -87,10 +88,11 @@ fi
 if want Q5; then
   ckpt_ready
   stamp "Q5 10-minute 720p per mode"
-  for mode in ${MODES:-"bf16 bf16" "bf16 int8" "int8 bf16" "int4 bf16" "int4 int8"}; do
+  for mode in ${MODES:-"bf16 bf16 $CK" "bf16 int8 $CK" "int8 bf16 $CK" "int4 bf16 $CK" "int4 int8 $CK" "auto int8 $CK4"}; do
     set -- $mode
-    tag="m10_${1}_${2}"
-    with_mem $tag V retrieve --backend cuda --weights $1 --media-kv $2 --model $CK --video $M/v10m_720p.mp4 \
+    [ -d $3 ] || continue
+    tag="m10_${1}_${2}_$(basename $3)"
+    with_mem $tag V retrieve --backend cuda --weights $1 --media-kv $2 --model $3 --video $M/v10m_720p.mp4 \
       --query "slicing onion" --query "a person opens the fridge" --max-new-tokens 20 > "$W/$tag.txt" 2> "$W/$tag.err"
     grep -vE "generate +[0-9]+/" "$W/$tag.err" | tail -14; cp "$W/$tag.err" "$OUT/"
   done

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/qtensor.h"
+#include "core/quantize.h"
 #include "vidi/tensor.h"
 
 namespace vidi {
@@ -61,6 +62,11 @@ public:
     // A linear/embedding weight, float or quantised (host QTensor), made usable: the CPU keeps
     // it as it is; a GPU uploads float weights as bf16 and quantised ones as stored.
     virtual QTensor linear_weight(const QTensor& host) = 0;
+    // A float host weight [N, K] quantised to `format` and made usable. The result equals
+    // linear_weight(quantize(host, format)) (core/quantize.h); a GPU does the work itself.
+    virtual QTensor quantized_weight(const Tensor& host, const QuantFormat& format) {
+        return linear_weight(vidi::quantize(host, format));
+    }
     // x[..., K] (activations) -> the same values quantised on the device (8-bit media K/V).
     virtual QTensor quantize(const Tensor& x, const QuantFormat& format) = 0;
     // Host tensor -> device tensor of the same dtype, or converted to act_dtype() if float.

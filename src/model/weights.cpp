@@ -36,7 +36,7 @@ QTensor WeightLoader::linear(const std::string& name, const Shape& expected) con
     if (store_.has(full + kScaleSuffix) && store_.has(full)) return be_.linear_weight(stored_quantized(full, expected));
     Tensor t = checked(name, expected);
     const QuantFormat& f = options_.linear_format;
-    if (f.quantized() && f.fits(expected[1])) return be_.linear_weight(quantize(t, f));
+    if (f.quantized() && f.fits(expected[1])) return be_.quantized_weight(t, f);
     return be_.linear_weight(QTensor(t));
 }
 

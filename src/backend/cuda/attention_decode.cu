@@ -7,10 +7,12 @@
 // - Block: one KV head and one slice of the keys (split-K); its 4 warps take interleaved
 //   tiles of 32 keys and keep their own online softmax, merged through shared memory at
 //   the end (and across slices by the merge kernel of attention.cu).
-// - Scores: lane j owns key j of a tile and walks its whole head vector in 16-byte (bf16) or
-//   8-byte (int8) loads against the queries in shared memory (broadcast reads).
-// - P·V: lanes own hd/32 output dimensions; each p_j reaches them by shuffle while the
-//   warp reads V row j as one coalesced line.
+// - Lanes own hd/32 head dimensions (8 at hd 256: one 16-byte bf16 or 8-byte int8 load),
+//   so every K and V row is read by the warp as one coalesced line.
+// - Scores: each lane dots its dimensions of 8 keys at a time (their rows in flight
+//   together) with the queries kept in registers; a warp sum per key and row puts the
+//   score of key j in lane j.
+// - P·V: each p_j reaches the lanes by shuffle while the warp reads V row j.
 // - int8 K/V: the key's scale multiplies its score, the value's scale its weight p_j.
 #include <cuda_runtime.h>
 
@@ -63,30 +65,34 @@ __device__ inline void load_values(const void* base, int64_t off, float* f) {
     }
 }
 
-template <int HD, bool kInt8>
+template <int HD, int R, bool kInt8>
 __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) {
-    constexpr int kDims = HD / 32;  // output dimensions per lane
+    constexpr int kDims = HD / 32;  // head dimensions per lane (scores and outputs alike)
+    constexpr int kUnroll = 8;      // keys whose K rows are in flight at once
     const AttentionArgs& a = pb.a;
-    __shared__ float q_s[kRows][HD];
-    __shared__ float o_s[kWarps][kRows][HD];
-    __shared__ float m_s[kWarps][kRows], l_s[kWarps][kRows];
+    __shared__ float o_s[kWarps][R][HD];
+    __shared__ float m_s[kWarps][R], l_s[kWarps][R];
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int kvh = blockIdx.x, split = blockIdx.y;
     const int G = a.H / a.KV, rows = static_cast<int>(a.Tq) * G;
     const void* kbase = kInt8 ? static_cast<const void*>(a.k8) : static_cast<const void*>(a.k);
     const void* vbase = kInt8 ? static_cast<const void*>(a.v8) : static_cast<const void*>(a.v);
+    const int d_lane = lane * kDims;
+    const bool owns_dims = d_lane < a.hd;
 
-    for (int idx = tid; idx < kRows * HD; idx += kThreads) {  // scaled queries, zero-padded
-        const int r = idx / HD, d = idx % HD;
-        float qv = 0.0f;
-        if (r < rows && d < a.hd) {
-            const int64_t i = r / G, h = int64_t(kvh) * G + r % G;
-            qv = __bfloat162float(a.q[(i * a.H + h) * a.hd + d]) * a.scale;
+    // This lane's dimensions of every (scaled) query row, zero beyond the rows and hd.
+    float q[R][kDims];
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int x = 0; x < kDims; ++x) {
+            q[r][x] = 0.0f;
+            if (r < rows && owns_dims) {
+                const int64_t i = r / G, h = int64_t(kvh) * G + r % G;
+                q[r][x] = __bfloat162float(a.q[(i * a.H + h) * a.hd + d_lane + x]) * a.scale;
+            }
         }
-        q_s[r][d] = qv;
-    }
-    __syncthreads();
 
     int64_t key_lo, key_end;
     visible_keys(a, a.q_pos0, a.q_pos0 + a.Tq - 1, key_lo, key_end);
@@ -94,44 +100,56 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) 
     const int64_t per_split = (tiles + pb.splits - 1) / pb.splits;
     const int64_t tile_begin = split * per_split, tile_end = min(tiles, tile_begin + per_split);
 
-    float m[kRows], l[kRows], o[kRows][kDims];
-    int64_t pos[kRows];
+    float m[R], l[R], o[R][kDims];
+    int64_t pos[R];
 #pragma unroll
-    for (int r = 0; r < kRows; ++r) {
+    for (int r = 0; r < R; ++r) {
         m[r] = -INFINITY;
         l[r] = 0.0f;
         pos[r] = a.q_pos0 + r / G;
 #pragma unroll
         for (int x = 0; x < kDims; ++x) o[r][x] = 0.0f;
     }
-    const int d_lane = lane * kDims;
-    const bool owns_dims = d_lane < a.hd;
 
     for (int64_t t = tile_begin + warp; t < tile_end; t += kWarps) {
         const int64_t key0 = key_lo + t * kTileKeys, j = key0 + lane;
-        const bool valid = j < key_end;
-        float s[kRows];
+        const int keys = static_cast<int>(key_end - key0 < kTileKeys ? key_end - key0 : kTileKeys);
+        const bool valid = lane < keys;
+
+        // Scores: the warp reads each key's row as one coalesced line, every lane dotting its
+        // dimensions; the sum over lanes lands in the lane that owns the key.
+        float s[R];
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) s[r] = 0.0f;
-        if (valid) {
-            const int64_t off = (j * a.KV + kvh) * a.hd;
-            for (int d0 = 0; d0 < a.hd; d0 += 8) {
-                float f[8];
-                load_values<kInt8, 8>(kbase, off + d0, f);
+        for (int r = 0; r < R; ++r) s[r] = 0.0f;
+        for (int jj0 = 0; jj0 < keys; jj0 += kUnroll) {
+            float kf[kUnroll][kDims];
 #pragma unroll
-                for (int r = 0; r < kRows; ++r) {
+            for (int u = 0; u < kUnroll; ++u) {
+#pragma unroll
+                for (int x = 0; x < kDims; ++x) kf[u][x] = 0.0f;
+                if (jj0 + u < keys && owns_dims)
+                    load_values<kInt8, kDims>(kbase, ((key0 + jj0 + u) * a.KV + kvh) * a.hd + d_lane, kf[u]);
+            }
+#pragma unroll
+            for (int u = 0; u < kUnroll; ++u) {
+                if (jj0 + u >= keys) break;  // warp-uniform
+#pragma unroll
+                for (int r = 0; r < R; ++r) {
                     if (r >= rows) break;
+                    float part = 0.0f;
 #pragma unroll
-                    for (int i = 0; i < 8; ++i) s[r] = fmaf(q_s[r][d0 + i], f[i], s[r]);
+                    for (int x = 0; x < kDims; ++x) part = fmaf(q[r][x], kf[u][x], part);
+                    part = warp_sum(part);
+                    if (lane == jj0 + u) s[r] = part;
                 }
             }
         }
         const float k_scale = kInt8 && valid ? __ldg(a.k_scale + j * a.KV + kvh) : 1.0f;
         const float v_scale = kInt8 && valid ? __ldg(a.v_scale + j * a.KV + kvh) : 1.0f;
 
-        float w[kRows];  // p_j times the value's scale
+        float w[R];  // p_j times the value's scale
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
+        for (int r = 0; r < R; ++r) {
             w[r] = 0.0f;
             if (r >= rows) break;
             float sr = s[r] * k_scale;
@@ -147,12 +165,11 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) 
             w[r] = p * v_scale;
         }
 
-        const int keys = static_cast<int>(key_end - key0 < kTileKeys ? key_end - key0 : kTileKeys);
         for (int jj = 0; jj < keys; ++jj) {
-            float wj[kRows];
+            float wj[R];
             bool any = false;
 #pragma unroll
-            for (int r = 0; r < kRows; ++r) {
+            for (int r = 0; r < R; ++r) {
                 wj[r] = 0.0f;
                 if (r >= rows) break;
                 wj[r] = __shfl_sync(0xffffffffu, w[r], jj);
@@ -162,7 +179,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) 
             float v[kDims];
             load_values<kInt8, kDims>(vbase, ((key0 + jj) * a.KV + kvh) * a.hd + d_lane, v);
 #pragma unroll
-            for (int r = 0; r < kRows; ++r) {
+            for (int r = 0; r < R; ++r) {
                 if (r >= rows) break;
 #pragma unroll
                 for (int x = 0; x < kDims; ++x) o[r][x] = fmaf(wj[r], v[x], o[r][x]);
@@ -172,7 +189,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) 
 
     // Merge the warps, then write the output or this slice's partial.
 #pragma unroll
-    for (int r = 0; r < kRows; ++r) {
+    for (int r = 0; r < R; ++r) {
         if (r >= rows) break;
         if (lane == 0) {
             m_s[warp][r] = m[r];
@@ -210,14 +227,27 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) 
     }
 }
 
-template <int HD>
-void launch(const Problem& pb, cudaStream_t stream) {
+template <int HD, int R>
+void launch_rows(const Problem& pb, cudaStream_t stream) {
     const dim3 grid(static_cast<unsigned>(pb.a.KV), static_cast<unsigned>(pb.splits));
     if (pb.a.k8)
-        decode_attention_kernel<HD, true><<<grid, kThreads, 0, stream>>>(pb);
+        decode_attention_kernel<HD, R, true><<<grid, kThreads, 0, stream>>>(pb);
     else
-        decode_attention_kernel<HD, false><<<grid, kThreads, 0, stream>>>(pb);
+        decode_attention_kernel<HD, R, false><<<grid, kThreads, 0, stream>>>(pb);
     VIDI_CUDA_CHECK_LAUNCH("attention (few rows)");
+}
+
+template <int HD>
+void launch(const Problem& pb, cudaStream_t stream) {
+    const int64_t rows = pb.a.Tq * (pb.a.H / pb.a.KV);
+    if (rows <= 1)
+        launch_rows<HD, 1>(pb, stream);
+    else if (rows <= 2)
+        launch_rows<HD, 2>(pb, stream);
+    else if (rows <= 4)
+        launch_rows<HD, 4>(pb, stream);
+    else
+        launch_rows<HD, kRows>(pb, stream);
 }
 
 }  // namespace

@@ -29,6 +29,7 @@ public:
     Tensor weight(const Tensor& host) override;
     QTensor linear_weight(const QTensor& host) override;
     QTensor quantize(const Tensor& x, const QuantFormat& format) override;
+    QTensor quantized_weight(const Tensor& host, const QuantFormat& format) override;
     Tensor upload(const Tensor& host) override;
     Tensor to_host(const Tensor& t) override;
     void copy_(Tensor& dst, const Tensor& src) override;

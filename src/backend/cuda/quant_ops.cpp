@@ -79,6 +79,27 @@ QTensor CudaBackend::quantize(const Tensor& x, const QuantFormat& format) {
     return q;
 }
 
+QTensor CudaBackend::quantized_weight(const Tensor& host, const QuantFormat& format) {
+    // bf16 checkpoints (the usual case) are quantised here, slice by slice, with the kernel
+    // that reproduces the host quantiser bit for bit; other dtypes take the host path.
+    if (!host.defined() || host.rank() != 2 || host.dtype() != DType::bf16 || !format.quantized() ||
+        !format.fits(host.dim(1)))
+        return Backend::quantized_weight(host, format);
+    const int64_t N = host.dim(0), K = host.dim(1);
+    const int g = format.group_for(K);
+    QTensor q(empty({N, format.bits == 8 ? K : K / 2}, format.bits == 8 ? DType::i8 : DType::u8),
+              empty({N, K / g}, DType::f32), format.bits, g);
+    const int64_t slice = std::max<int64_t>(1, static_cast<int64_t>(kSlabBytes / (size_t(K) * 2)));
+    const int64_t code_row = K * format.bits / 8, groups = K / g;
+    for (int64_t r0 = 0; r0 < N; r0 += slice) {
+        const int64_t n = std::min(slice, N - r0);
+        const Tensor rows = host.on_host() ? to_device_raw(host.rows(r0, r0 + n)) : host.rows(r0, r0 + n);
+        quantize_rows(static_cast<uint8_t*>(q.values.raw()) + r0 * code_row,
+                      static_cast<float*>(q.scales.raw()) + r0 * groups, ptr(rows), n, K, format.bits, g, stream_);
+    }
+    return q;
+}
+
 Tensor CudaBackend::linear_quantized(const Tensor& x, const QTensor& w, const Tensor& bias) {
     check_layout(w, "linear", "weight");
     check_on_device(w, "linear", "weight");
