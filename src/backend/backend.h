@@ -45,6 +45,10 @@ struct DeviceMemory {
     size_t in_use = 0;  // held by live tensors of this backend
     size_t cached = 0;  // held by this backend for reuse (counts as available to it)
     size_t limit = 0;   // the cap set with set_memory_limit (0: none)
+    // What the process holds on the device outside the backend's own allocations (CUDA
+    // context, library code and handles), counted against the cap so that the whole
+    // footprint stays under it.
+    size_t outside = 0;
 };
 
 class Backend {

@@ -56,14 +56,18 @@ VideoMemoryPlan plan_video(const io::ModelConfig& c, int64_t frames, int64_t sid
 size_t available_bytes(const DeviceMemory& m) {
     const size_t device = m.free + m.cached;
     if (!m.limit) return device;
-    const size_t capped = m.limit > m.in_use ? m.limit - m.in_use : 0;
+    const size_t held = m.in_use + m.outside;
+    const size_t capped = m.limit > held ? m.limit - held : 0;
     return std::min(device, capped);
 }
 
 void require_fits(const std::string& what, size_t needed, const DeviceMemory& m, const std::string& detail) {
     const size_t avail = available_bytes(m);
     if (needed <= avail) return;
-    std::string limit = m.limit ? cat(" under --gpu-memory ", format_gib(m.limit), ",") : std::string();
+    std::string limit = m.limit ? cat(" under --gpu-memory ", format_gib(m.limit),
+                                      m.outside ? cat(" (", format_gib(m.outside), " of it the CUDA context)") : "",
+                                      ",")
+                                : std::string();
     fail("not enough GPU memory for ", what, ": needs ", detail.empty() ? format_gib(needed) : detail, " but only ",
          format_gib(avail), " is available (", format_gib(m.free), " free on the device of ", format_gib(m.total),
          ",", limit, " ", format_gib(m.in_use), " already held by vidi)");

@@ -12,6 +12,10 @@
 namespace vidi::cuda {
 namespace {
 constexpr size_t kGemmWorkspaceBytes = size_t(32) << 20;  // what cuBLAS suggests for Hopper
+// Device memory of the process outside the pool: the CUDA context, module code and the
+// cuBLASLt handle. nvidia-smi showed 561 MiB for a whole process holding only the 32 MiB
+// GEMM workspace on the H100 (CUDA 13 driver); rounded up.
+constexpr size_t kOutsidePoolBytes = size_t(576) << 20;
 
 std::string describe_or_undefined(const Tensor& t) { return t.defined() ? t.describe() : std::string("undefined"); }
 }  // namespace
@@ -122,11 +126,17 @@ std::optional<DeviceMemory> CudaBackend::device_memory() const {
     VIDI_CUDA_CHECK(cudaMemGetInfo(&m.free, &m.total));
     m.in_use = pool_->bytes_in_use();
     m.cached = pool_->bytes_cached();
-    m.limit = pool_->limit();
+    m.limit = limit_;
+    m.outside = limit_ ? kOutsidePoolBytes : 0;
     return m;
 }
 
-void CudaBackend::set_memory_limit(size_t bytes) { pool_->set_limit(bytes); }
+void CudaBackend::set_memory_limit(size_t bytes) {
+    VIDI_CHECK(bytes == 0 || bytes > kOutsidePoolBytes, "--gpu-memory ", bytes, " bytes is below the ",
+               kOutsidePoolBytes >> 20, " MiB the CUDA context alone takes");
+    limit_ = bytes;
+    pool_->set_limit(bytes ? bytes - kOutsidePoolBytes : 0);
+}
 size_t CudaBackend::bytes_cached() const { return pool_->bytes_cached(); }
 void CudaBackend::release_cached() {
     synchronize();

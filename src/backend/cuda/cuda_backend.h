@@ -84,6 +84,7 @@ private:
     Tensor gemm_workspace_;
     std::unique_ptr<Gemm> gemm_;
     bool poison_ = false;
+    size_t limit_ = 0;  // the whole-process cap (--gpu-memory); the pool gets it minus the context
 };
 
 }  // namespace vidi::cuda
