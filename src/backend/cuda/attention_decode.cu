@@ -12,7 +12,7 @@
 // - Scores: each lane dots its dimensions of 8 keys at a time (their rows in flight
 //   together) with the queries kept in registers; a warp sum per key and row puts the
 //   score of key j in lane j.
-// - P·V: each p_j reaches the lanes by shuffle while the warp reads V row j.
+// - P·V: each p_j reaches the lanes by shuffle; the V rows of 8 keys are loaded together.
 // - int8 K/V: the key's scale multiplies its score, the value's scale its weight p_j.
 #include <cuda_runtime.h>
 
@@ -165,24 +165,27 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) 
             w[r] = p * v_scale;
         }
 
-        for (int jj = 0; jj < keys; ++jj) {
-            float wj[R];
-            bool any = false;
+        // P·V: the V rows of 8 keys in flight together (a load per key in turn would wait
+        // out the memory latency 32 times a tile).
+        for (int jj0 = 0; jj0 < keys; jj0 += kUnroll) {
+            float vf[kUnroll][kDims];
 #pragma unroll
-            for (int r = 0; r < R; ++r) {
-                wj[r] = 0.0f;
-                if (r >= rows) break;
-                wj[r] = __shfl_sync(0xffffffffu, w[r], jj);
-                any |= wj[r] != 0.0f;
+            for (int u = 0; u < kUnroll; ++u) {
+#pragma unroll
+                for (int x = 0; x < kDims; ++x) vf[u][x] = 0.0f;
+                if (jj0 + u < keys && owns_dims)
+                    load_values<kInt8, kDims>(vbase, ((key0 + jj0 + u) * a.KV + kvh) * a.hd + d_lane, vf[u]);
             }
-            if (!any || !owns_dims) continue;  // masked keys cost no P·V work
-            float v[kDims];
-            load_values<kInt8, kDims>(vbase, ((key0 + jj) * a.KV + kvh) * a.hd + d_lane, v);
 #pragma unroll
-            for (int r = 0; r < R; ++r) {
-                if (r >= rows) break;
+            for (int u = 0; u < kUnroll; ++u) {
+                if (jj0 + u >= keys) break;  // warp-uniform
 #pragma unroll
-                for (int x = 0; x < kDims; ++x) o[r][x] = fmaf(wj[r], v[x], o[r][x]);
+                for (int r = 0; r < R; ++r) {
+                    if (r >= rows) break;
+                    const float wj = __shfl_sync(0xffffffffu, w[r], jj0 + u);
+#pragma unroll
+                    for (int x = 0; x < kDims; ++x) o[r][x] = fmaf(wj, vf[u][x], o[r][x]);
+                }
             }
         }
     }
