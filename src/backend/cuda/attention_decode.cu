@@ -18,6 +18,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 
 #include "backend/cuda/attention_common.cuh"
 #include "backend/cuda/common.cuh"
@@ -65,10 +67,50 @@ __device__ inline void load_values(const void* base, int64_t off, float* f) {
     }
 }
 
+// The raw bytes of N values (N = 2, 4 or 8; bf16 or int8) at element offset `off`, and
+// their conversion to floats: loads of many keys can be in flight before any is used.
+template <bool kInt8, int N>
+struct Raw {
+    static constexpr int kBytes = N * (kInt8 ? 1 : 2);
+    using Word = std::conditional_t<
+        kBytes == 16, uint4,
+        std::conditional_t<kBytes == 8, uint2, std::conditional_t<kBytes == 4, uint32_t, unsigned short>>>;
+    Word w;
+};
+
+template <bool kInt8, int N>
+__device__ inline Raw<kInt8, N> load_raw(const void* base, int64_t off) {
+    using W = typename Raw<kInt8, N>::Word;
+    const char* p = static_cast<const char*>(base) + off * (kInt8 ? 1 : 2);
+    return {__ldg(reinterpret_cast<const W*>(p))};  // naturally aligned: offsets are multiples of N
+}
+
+template <bool kInt8, int N>
+__device__ inline void to_floats(const Raw<kInt8, N>& r, float* f) {
+    uint32_t w[(N * (kInt8 ? 1 : 2) + 3) / 4] = {};
+    memcpy(w, &r.w, sizeof(r.w));
+    if constexpr (kInt8) {
+        if constexpr (N >= 4) {
+#pragma unroll
+            for (int i = 0; i < N / 4; ++i) i8x4_to_float(w[i], f + 4 * i);
+        } else {
+            float t[4];
+            i8x4_to_float(w[0], t);
+            f[0] = t[0], f[1] = t[1];
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < N / 2; ++i) {
+            f[2 * i] = __uint_as_float(w[i] << 16);
+            f[2 * i + 1] = __uint_as_float(w[i] & 0xFFFF0000u);
+        }
+    }
+}
+
 template <int HD, int R, bool kInt8>
 __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) {
     constexpr int kDims = HD / 32;  // head dimensions per lane (scores and outputs alike)
-    constexpr int kUnroll = 8;      // keys whose K rows are in flight at once
+    constexpr int kUnroll = 16;     // keys whose K (or V) rows are in flight at once
     const AttentionArgs& a = pb.a;
     __shared__ float o_s[kWarps][R][HD];
     __shared__ float m_s[kWarps][R], l_s[kWarps][R];
@@ -122,23 +164,24 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) 
 #pragma unroll
         for (int r = 0; r < R; ++r) s[r] = 0.0f;
         for (int jj0 = 0; jj0 < keys; jj0 += kUnroll) {
-            float kf[kUnroll][kDims];
+            Raw<kInt8, kDims> kr[kUnroll];
 #pragma unroll
             for (int u = 0; u < kUnroll; ++u) {
-#pragma unroll
-                for (int x = 0; x < kDims; ++x) kf[u][x] = 0.0f;
+                kr[u] = {};
                 if (jj0 + u < keys && owns_dims)
-                    load_values<kInt8, kDims>(kbase, ((key0 + jj0 + u) * a.KV + kvh) * a.hd + d_lane, kf[u]);
+                    kr[u] = load_raw<kInt8, kDims>(kbase, ((key0 + jj0 + u) * a.KV + kvh) * a.hd + d_lane);
             }
 #pragma unroll
             for (int u = 0; u < kUnroll; ++u) {
                 if (jj0 + u >= keys) break;  // warp-uniform
+                float kf[kDims];
+                to_floats<kInt8, kDims>(kr[u], kf);
 #pragma unroll
                 for (int r = 0; r < R; ++r) {
                     if (r >= rows) break;
                     float part = 0.0f;
 #pragma unroll
-                    for (int x = 0; x < kDims; ++x) part = fmaf(q[r][x], kf[u][x], part);
+                    for (int x = 0; x < kDims; ++x) part = fmaf(q[r][x], kf[x], part);
                     part = warp_sum(part);
                     if (lane == jj0 + u) s[r] = part;
                 }
@@ -168,23 +211,24 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) 
         // P·V: the V rows of 8 keys in flight together (a load per key in turn would wait
         // out the memory latency 32 times a tile).
         for (int jj0 = 0; jj0 < keys; jj0 += kUnroll) {
-            float vf[kUnroll][kDims];
+            Raw<kInt8, kDims> vr[kUnroll];
 #pragma unroll
             for (int u = 0; u < kUnroll; ++u) {
-#pragma unroll
-                for (int x = 0; x < kDims; ++x) vf[u][x] = 0.0f;
+                vr[u] = {};
                 if (jj0 + u < keys && owns_dims)
-                    load_values<kInt8, kDims>(vbase, ((key0 + jj0 + u) * a.KV + kvh) * a.hd + d_lane, vf[u]);
+                    vr[u] = load_raw<kInt8, kDims>(vbase, ((key0 + jj0 + u) * a.KV + kvh) * a.hd + d_lane);
             }
 #pragma unroll
             for (int u = 0; u < kUnroll; ++u) {
                 if (jj0 + u >= keys) break;  // warp-uniform
+                float vf[kDims];
+                to_floats<kInt8, kDims>(vr[u], vf);
 #pragma unroll
                 for (int r = 0; r < R; ++r) {
                     if (r >= rows) break;
                     const float wj = __shfl_sync(0xffffffffu, w[r], jj0 + u);
 #pragma unroll
-                    for (int x = 0; x < kDims; ++x) o[r][x] = fmaf(wj, vf[u][x], o[r][x]);
+                    for (int x = 0; x < kDims; ++x) o[r][x] = fmaf(wj, vf[x], o[r][x]);
                 }
             }
         }
@@ -259,8 +303,9 @@ int attention_decode_splits(const AttentionArgs& a, int sm_count) {
     int64_t lo, end;
     visible_keys(a, a.q_pos0, a.q_pos0 + a.Tq - 1, lo, end);
     const int64_t tiles = (end - lo + kTileKeys - 1) / kTileKeys;
-    // About 4 blocks per SM, each warp with at least two tiles.
-    const int64_t by_fill = (int64_t(sm_count) * 4 + a.KV - 1) / a.KV, by_work = tiles / (2 * kWarps);
+    // About 8 blocks per SM (the loads in flight are what sets the speed), each warp with at
+    // least two tiles.
+    const int64_t by_fill = (int64_t(sm_count) * 8 + a.KV - 1) / a.KV, by_work = tiles / (2 * kWarps);
     return static_cast<int>(std::clamp<int64_t>(std::min(by_fill, by_work), 1, 1024));
 }
 
