@@ -72,7 +72,9 @@ TEST(Quantize, Int4GroupsBeatTheExtremeScaleAndStayWithinClampRange) {
                 ASSERT_LE(code, 7.0001f);
             }
             EXPECT_LE(sse, sse_plain * (1 + 1e-6) + 1e-18) << r << "," << j;
-            if (j == 0 && r == 0) EXPECT_LT(std::fabs(bg[5] - 0.5f), 0.1f);  // the outlier survives
+            if (j == 0 && r == 0) {
+                EXPECT_LT(std::fabs(bg[5] - 0.5f), 0.1f);  // the outlier survives
+            }
         }
     // Low nibble holds the even element: element 0 decodes from the low half of byte 0.
     const uint8_t byte0 = q.values.data<uint8_t>()[0];

@@ -61,7 +61,9 @@ TEST_P(QuantizedDecoder, ForcedLogitsStayCloseToTheReference) {
         auto golden = io::SafetensorsFile::open(test::golden_path(std::string("tiny-a_") + video + ".golden.safetensors"));
         model::MediaKV visual = decoder.encode_media(backend->upload(golden->get("image_tokens")), m.kv);
         model::MediaKV audio = decoder.encode_media(backend->upload(golden->get("audio_tokens")), m.kv);
-        if (m.kv.quantized()) ASSERT_TRUE(visual.k[0].quantized());
+        if (m.kv.quantized()) {
+            ASSERT_TRUE(visual.k[0].quantized());
+        }
         Tensor forced = runtime::forced_logits(decoder, ids_of(golden->get("prompt_ids")), {&visual, &audio},
                                                ids_of(golden->get("forced_ids")));
         Tensor want = golden->get("forced_logits").to_f32();
