@@ -30,6 +30,7 @@ std::string format_timestamp(double seconds, int decimals) {
         long long s = static_cast<long long>(seconds);  // the official script truncates
         std::snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
     } else {
+        decimals = std::min(decimals, 9);  // finer than nanoseconds means nothing here
         double scale = std::pow(10.0, decimals);
         long long units = static_cast<long long>(std::floor(seconds * scale + 0.5));
         long long whole = units / static_cast<long long>(scale), frac = units % static_cast<long long>(scale);

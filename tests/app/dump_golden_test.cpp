@@ -19,7 +19,10 @@ class DumpGolden : public testing::TestWithParam<Case> {};
 
 std::string forced_ids_arg(const Tensor& ids) {
     std::string s;
-    for (int64_t i = 0; i < ids.numel(); ++i) s += (i ? "," : "") + std::to_string(ids.data<int64_t>()[i]);
+    for (int64_t i = 0; i < ids.numel(); ++i) {
+        if (i) s += ',';
+        s += std::to_string(ids.data<int64_t>()[i]);
+    }
     return s;
 }
 
