@@ -33,40 +33,6 @@ constexpr int kThreads = kWarps * 32;
 constexpr int kTileKeys = 32;
 constexpr int kRows = static_cast<int>(kDecodeMaxRows);
 
-// N consecutive K or V values (N = 2, 4 or 8) at element offset `off` as floats; int8
-// values come without their scale.
-template <bool kInt8, int N>
-__device__ inline void load_values(const void* base, int64_t off, float* f) {
-    if constexpr (kInt8) {
-        const int8_t* p = static_cast<const int8_t*>(base) + off;
-        if constexpr (N == 8) {
-            const uint2 c = __ldg(reinterpret_cast<const uint2*>(p));
-            i8x4_to_float(c.x, f);
-            i8x4_to_float(c.y, f + 4);
-        } else {
-#pragma unroll
-            for (int i = 0; i < N; ++i) f[i] = static_cast<float>(__ldg(p + i));
-        }
-    } else {
-        const bf16* p = static_cast<const bf16*>(base) + off;
-        uint32_t w[N / 2];
-        if constexpr (N == 8) {
-            const uint4 c = __ldg(reinterpret_cast<const uint4*>(p));
-            w[0] = c.x, w[1] = c.y, w[2] = c.z, w[3] = c.w;
-        } else if constexpr (N == 4) {
-            const uint2 c = __ldg(reinterpret_cast<const uint2*>(p));
-            w[0] = c.x, w[1] = c.y;
-        } else {
-            w[0] = __ldg(reinterpret_cast<const uint32_t*>(p));
-        }
-#pragma unroll
-        for (int i = 0; i < N / 2; ++i) {
-            f[2 * i] = __uint_as_float(w[i] << 16);
-            f[2 * i + 1] = __uint_as_float(w[i] & 0xFFFF0000u);
-        }
-    }
-}
-
 // The raw bytes of N values (N = 2, 4 or 8; bf16 or int8) at element offset `off`, and
 // their conversion to floats: loads of many keys can be in flight before any is used.
 template <bool kInt8, int N>
