@@ -12,6 +12,7 @@
 #include "support/test_support.h"
 
 using namespace vidi;
+using test::error_of;
 using io::Tokenizer;
 using testing::HasSubstr;
 
@@ -32,14 +33,6 @@ std::vector<int32_t> media_prompt_ids(const Tokenizer& tok, const std::string& t
 
 std::vector<int32_t> ids_of(const nlohmann::json& j) { return j.get<std::vector<int32_t>>(); }
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "no error";
-}
 
 }  // namespace
 

@@ -12,19 +12,11 @@
 namespace vidi::media {
 namespace {
 
+using test::error_of;
+
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
-// The error message of `fn`, or "" when it does not throw vidi::Error.
-template <class Fn>
-std::string error_of(Fn fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
 
 // Reads every batch; checks shapes and that all values are in [-1, 1]. Returns frames.
 int64_t drain_frames(FrameStream& s) {

@@ -10,6 +10,7 @@
 #include "support/test_support.h"
 
 using namespace vidi;
+using test::ids_of;
 
 namespace {
 
@@ -25,11 +26,6 @@ Fixture& fixture() {
     return f;
 }
 
-std::vector<int32_t> ids_of(const Tensor& t) {
-    std::vector<int32_t> out;
-    for (int64_t i = 0; i < t.numel(); ++i) out.push_back(static_cast<int32_t>(t.data<int64_t>()[i]));
-    return out;
-}
 
 // Greedy ids must agree up to the first step where the reference itself is undecided.
 void expect_same_greedy(const std::vector<int32_t>& got, const Tensor& want_ids, const Tensor& margins) {

@@ -13,6 +13,7 @@
 #include "support/test_support.h"
 
 using namespace vidi;
+using test::error_of;
 using testing::HasSubstr;
 
 namespace {
@@ -26,14 +27,6 @@ Tensor forced(const std::string& dir, const QuantFormat& load_format) {
     return runtime::forced_logits(decoder, {2, 5, 9, 11}, {}, {3, 7, 8});
 }
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "no error";
-}
 
 }  // namespace
 

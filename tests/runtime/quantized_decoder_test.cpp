@@ -17,14 +17,10 @@
 #include "support/test_support.h"
 
 using namespace vidi;
+using test::ids_of;
 
 namespace {
 
-std::vector<int32_t> ids_of(const Tensor& t) {
-    std::vector<int32_t> out;
-    for (int64_t i = 0; i < t.numel(); ++i) out.push_back(static_cast<int32_t>(t.data<int64_t>()[i]));
-    return out;
-}
 
 // Fraction of rows of a [T, V] pair whose argmax agree.
 double top1_agreement(const Tensor& a, const Tensor& b) {

@@ -88,4 +88,10 @@ int run_command(const std::string& cmd, std::string* out) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+std::vector<int32_t> ids_of(const Tensor& t) {
+    std::vector<int32_t> out;
+    for (int64_t i = 0; i < t.numel(); ++i) out.push_back(static_cast<int32_t>(t.data<int64_t>()[i]));
+    return out;
+}
+
 }  // namespace vidi::test

@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
+#include <vector>
 
+#include "vidi/error.h"
 #include "vidi/tensor.h"
 
 namespace vidi::test {
@@ -32,6 +35,19 @@ private:
 double rel_error(const Tensor& a, const Tensor& b);
 double max_abs_diff(const Tensor& a, const Tensor& b);
 double mean_abs_diff(const Tensor& a, const Tensor& b);
+
+// The message of the vidi::Error that `f` throws, or "" when it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+// Token ids stored as i64 (golden files) -> int32 ids.
+std::vector<int32_t> ids_of(const Tensor& t);
 
 // Runs a shell command; returns its exit code and fills `out` with stdout+stderr.
 int run_command(const std::string& cmd, std::string* out = nullptr);
