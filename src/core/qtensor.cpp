@@ -33,6 +33,11 @@ bool QuantFormat::fits(int64_t K) const {
     return K > 0 && g > 0 && K % g == 0 && (bits != 4 || g % 2 == 0);
 }
 
+size_t QuantFormat::bytes(int64_t N, int64_t K) const {
+    if (!quantized()) return static_cast<size_t>(N * K) * 2;
+    return static_cast<size_t>(N * K * bits / 8 + N * (K / group_for(K)) * int64_t(sizeof(float)));
+}
+
 std::string QuantFormat::name() const {
     if (!quantized()) return "bf16";
     std::string s = cat("int", bits);

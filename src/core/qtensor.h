@@ -46,6 +46,8 @@ struct QuantFormat {
     // The group for rows of length K (0 -> K); whether K can be stored in this format.
     int group_for(int64_t K) const { return group > 0 ? group : static_cast<int>(K); }
     bool fits(int64_t K) const;
+    // Bytes of an [N, K] tensor in this format: codes plus f32 scales (2 per value unquantised).
+    size_t bytes(int64_t N, int64_t K) const;
     std::string name() const;  // "bf16", "int8", "int4/g64"
 };
 

@@ -24,6 +24,18 @@ int budget_grid_side(int64_t frames, int padded, int pool, int64_t budget) {
     return std::max(10, t - t % 2);
 }
 
+namespace {
+int padded_grid(const io::ModelConfig& c) {
+    const int pool = std::max(1, c.mm.image_pool);
+    return (c.vision.grid() + pool - 1) / pool * pool;  // 27 -> 28
+}
+}  // namespace
+
+int token_grid_side(const io::ModelConfig& c, int64_t frames, int64_t budget) {
+    return budget_grid_side(frames, padded_grid(c), std::max(1, c.mm.image_pool), budget) /
+           std::max(1, c.mm.image_pool);
+}
+
 MediaEncoder::MediaEncoder(const io::ModelConfig& config, const WeightLoader& root)
     : be_(root.backend()),
       mm_(config.mm),
@@ -39,7 +51,7 @@ MediaEncoder::MediaEncoder(const io::ModelConfig& config, const WeightLoader& ro
                " must be positive");
     VIDI_CHECK(mm_.projector_type == "mlp2x_gelu", config.dir, ": mm_projector_type '", mm_.projector_type,
                "' is not supported (only mlp2x_gelu)");
-    padded_grid_ = static_cast<int>((vision_.grid() + p - 1) / p * p);  // 27 -> 28
+    padded_grid_ = padded_grid(config);
 
     WeightLoader ip = glue(root, "mm_rand_img_projector.model.");
     img_proj_ = {ip.linear("0.weight", {D, C * p * p}), ip.weight("0.bias", {D}), ip.linear("2.weight", {D, D}),

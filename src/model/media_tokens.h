@@ -26,6 +26,9 @@ constexpr int64_t kVisualTokenBudget = 60000;
 // Side of the (padded) patch grid after the token budget: `padded` (28) while
 // F·padded² <= budget·pool², else max(10, t - t mod 2) with t = int(padded·sqrt(budget·pool²/(F·padded²))).
 int budget_grid_side(int64_t frames, int padded, int pool, int64_t budget = kVisualTokenBudget);
+// Token grid side per frame (after pooling) for a video of F frames under `budget`, from the
+// config alone (the memory planner uses it before any weight is loaded).
+int token_grid_side(const io::ModelConfig& c, int64_t frames, int64_t budget = kVisualTokenBudget);
 
 class MediaEncoder {
 public:
@@ -37,8 +40,6 @@ public:
     // Side of the padded patch grid before space-to-depth (2·grid_side).
     int patch_grid_side(int64_t total_frames, int64_t budget = kVisualTokenBudget) const;
     int64_t tokens_per_frame(int64_t total_frames, int64_t budget = kVisualTokenBudget) const;
-    int padded_grid() const { return padded_grid_; }
-    int pool() const { return mm_.image_pool; }
 
     // pixels_batch [n, 3, S, S] f32 (host or device), frame_positions: n distinct positions in
     // 0..total_frames-1 -> [n·h·w, D] on the backend, frame-major, then row, then column.

@@ -24,7 +24,7 @@ Tensor WeightLoader::weight(const std::string& name, const Shape& expected) cons
 
 QTensor WeightLoader::stored_quantized(const std::string& full, const Shape& expected) const {
     if (std::string problem = io::check_quantized(store_, full, expected); !problem.empty()) fail("checkpoint ", problem);
-    const Tensor codes = store_.get(full), scales = store_.get(full + kScaleSuffix);
+    const Tensor codes = store_.get(full), scales = store_.get(full + io::kQuantScaleSuffix);
     const int bits = codes.dtype() == DType::i8 ? 8 : 4;
     return {codes, scales, bits, static_cast<int>(expected[1] / scales.dim(1))};
 }
@@ -33,7 +33,7 @@ QTensor WeightLoader::linear(const std::string& name, const Shape& expected) con
     VIDI_CHECK(expected.size() == 2, "linear weight '", prefix_, name, "' must be 2-D");
     const std::string full = prefix_ + name;
     if (options_.linear_names) options_.linear_names->insert(full);
-    if (store_.has(full + kScaleSuffix) && store_.has(full)) return be_.linear_weight(stored_quantized(full, expected));
+    if (store_.has(full + io::kQuantScaleSuffix) && store_.has(full)) return be_.linear_weight(stored_quantized(full, expected));
     Tensor t = checked(name, expected);
     const QuantFormat& f = options_.linear_format;
     if (f.quantized() && f.fits(expected[1])) return be_.quantized_weight(t, f);

@@ -47,6 +47,5 @@ private:
     std::string prefix_;
 };
 
-inline constexpr const char* kScaleSuffix = io::kQuantScaleSuffix;
 
 }  // namespace vidi::model

@@ -18,11 +18,6 @@ constexpr int64_t kAudioTokensPerSecond = 10;  // SPEC §8: 50 Whisper states/s 
 // "auto" never thins below one frame in kMaxAutoStep sampled frames.
 constexpr int64_t kMaxAutoStep = 10;
 
-size_t quantized_bytes(int64_t N, int64_t K, const QuantFormat& f) {
-    const int64_t g = f.group_for(K);
-    return static_cast<size_t>(N * K * f.bits / 8 + N * (K / g) * 4);
-}
-
 std::string gib(size_t b) { return format_gib(b); }
 
 }  // namespace
@@ -44,12 +39,12 @@ size_t weight_bytes(const io::Checkpoint& ckpt, const std::set<std::string>& lin
     for (const std::string& name : linear_names) {
         if (!ckpt.has(name)) continue;
         const Tensor t = ckpt.get(name);
-        const bool stored_quantized = ckpt.has(name + model::kScaleSuffix);
+        const bool stored_quantized = ckpt.has(name + io::kQuantScaleSuffix);
         const int64_t N = t.dim(0), K = stored_quantized && t.dtype() == DType::u8 ? 2 * t.dim(1) : t.dim(1);
         const size_t as_bf16 = static_cast<size_t>(N * K) * 2;
         size_t held = as_bf16;
-        if (stored_quantized) held = t.nbytes() + ckpt.get(name + model::kScaleSuffix).nbytes();
-        else if (f.quantized() && f.fits(K)) held = quantized_bytes(N, K, f);
+        if (stored_quantized) held = t.nbytes() + ckpt.get(name + io::kQuantScaleSuffix).nbytes();
+        else if (f.quantized() && f.fits(K)) held = f.bytes(N, K);
         total = total - std::min(total, as_bf16) + held;
     }
     return total;
@@ -61,8 +56,8 @@ WeightChoice choose_weights(const io::Checkpoint& ckpt, const std::set<std::stri
     bool prequantized = false;
     QuantFormat stored;
     for (const std::string& name : linear_names)
-        if (ckpt.has(name + model::kScaleSuffix)) {
-            const Tensor codes = ckpt.get(name), scales = ckpt.get(name + model::kScaleSuffix);
+        if (ckpt.has(name + io::kQuantScaleSuffix)) {
+            const Tensor codes = ckpt.get(name), scales = ckpt.get(name + io::kQuantScaleSuffix);
             prequantized = true;
             stored.bits = codes.dtype() == DType::i8 ? 8 : 4;
             if (scales.dim(1) > 1) stored.group = static_cast<int>((stored.bits == 4 ? 2 : 1) * codes.dim(1) / scales.dim(1));
@@ -85,7 +80,7 @@ WeightChoice choose_weights(const io::Checkpoint& ckpt, const std::set<std::stri
     }
     // auto on a GPU: the most faithful format that leaves room for a 10-minute video.
     const io::ModelConfig& c = ckpt.config();
-    const int64_t reserve_side = token_grid_side(c, kReserveFrames, model::kVisualTokenBudget);
+    const int64_t reserve_side = model::token_grid_side(c, kReserveFrames, model::kVisualTokenBudget);
     const size_t reserve = plan_video(c, kReserveFrames, reserve_side, kReserveFrames * kAudioTokensPerSecond,
                                       frame_batch, act_dtype, QuantFormat{8, 0})
                                .total();
@@ -116,11 +111,6 @@ std::string MediaChoice::describe() const {
     return s + cat("; needs ", plan.describe());
 }
 
-int token_grid_side(const io::ModelConfig& c, int64_t frames, int64_t budget) {
-    const int pool = std::max(1, c.mm.image_pool), padded = (c.vision.grid() + pool - 1) / pool * pool;
-    return model::budget_grid_side(frames, padded, pool, budget) / pool;
-}
-
 MediaChoice choose_media(const io::ModelConfig& c, int64_t frames, int64_t audio_tokens, const MediaRequest& req, const std::optional<DeviceMemory>& mem,
                          int frame_batch, DType act_dtype) {
     VIDI_CHECK(req.kv == "auto" || req.kv == "bf16" || req.kv == "int8", "media K/V format '", req.kv,
@@ -132,12 +122,12 @@ MediaChoice choose_media(const io::ModelConfig& c, int64_t frames, int64_t audio
         m.kv = kv;
         m.budget = budget;
         m.audio_tokens = audio_tokens;
-        const int side = token_grid_side(c, frames, budget);
+        const int side = model::token_grid_side(c, frames, budget);
         m.step = 1;
         if (budget < model::kVisualTokenBudget && frames * side * side > budget)
             m.step = (frames * side * side + budget - 1) / budget;
         m.frames = (frames + m.step - 1) / m.step;
-        m.side = token_grid_side(c, m.frames, budget);
+        m.side = model::token_grid_side(c, m.frames, budget);
         m.plan = plan_video(c, m.frames, m.side, audio_tokens, frame_batch, act_dtype, kv);
         return m;
     };

@@ -42,9 +42,6 @@ struct MediaRequest {
     int64_t visual_budget = 0; // 0: auto (60000, lowered only when memory is short)
 };
 
-// Token grid side of one frame for F frames under `budget` (SPEC §3.3).
-int token_grid_side(const io::ModelConfig& c, int64_t frames, int64_t budget);
-
 struct MediaChoice {
     QuantFormat kv;                     // media K/V storage (bits 16: activation dtype)
     int64_t budget = model::kVisualTokenBudget;

@@ -44,8 +44,7 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& o) {
         const io::TensorInfo& ti = store.info(name);
         Entry e{name};
         e.quantize = linear.count(name) && ti.shape.size() == 2 && o.format.fits(ti.shape[1]);
-        const int64_t N = ti.shape.empty() ? 1 : ti.shape[0], K = e.quantize ? ti.shape[1] : 0;
-        e.bytes_out = e.quantize ? uint64_t(N * K * o.format.bits / 8 + N * (K / o.format.group_for(K)) * 4)
+        e.bytes_out = e.quantize ? o.format.bytes(ti.shape[0], ti.shape[1])
                                  : uint64_t(shape_numel(ti.shape)) * dtype_size(ti.dtype);
         total_in += uint64_t(shape_numel(ti.shape)) * dtype_size(ti.dtype);
         entries.push_back(std::move(e));
