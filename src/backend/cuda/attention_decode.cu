@@ -9,10 +9,10 @@
 //   the end (and across slices by the merge kernel of attention.cu).
 // - Lanes own hd/32 head dimensions (8 at hd 256: one 16-byte bf16 or 8-byte int8 load),
 //   so every K and V row is read by the warp as one coalesced line.
-// - Scores: each lane dots its dimensions of 8 keys at a time (their rows in flight
+// - Scores: each lane dots its dimensions of 16 keys at a time (their rows in flight
 //   together) with the queries kept in registers; a warp sum per key and row puts the
 //   score of key j in lane j.
-// - P·V: each p_j reaches the lanes by shuffle; the V rows of 8 keys are loaded together.
+// - P·V: each p_j reaches the lanes by shuffle; the V rows of 16 keys are loaded together.
 // - int8 K/V: the key's scale multiplies its score, the value's scale its weight p_j.
 #include <cuda_runtime.h>
 
@@ -70,6 +70,19 @@ __device__ inline void to_floats(const Raw<kInt8, N>& r, float* f) {
             f[2 * i] = __uint_as_float(w[i] << 16);
             f[2 * i + 1] = __uint_as_float(w[i] & 0xFFFF0000u);
         }
+    }
+}
+
+// This lane's dimensions of the K (or V) rows of keys key0 + jj0 .. + U - 1 of KV head kvh,
+// raw; zeros for keys past `keys` or dimensions past hd. All loads are issued before any is used.
+template <bool kInt8, int N, int U>
+__device__ inline void load_rows(Raw<kInt8, N> (&out)[U], const void* base, const AttentionArgs& a, int kvh,
+                                 int64_t key0, int jj0, int keys, int d_lane, bool owns_dims) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+        out[u] = {};
+        if (jj0 + u < keys && owns_dims)
+            out[u] = load_raw<kInt8, N>(base, ((key0 + jj0 + u) * a.KV + kvh) * a.hd + d_lane);
     }
 }
 
@@ -131,12 +144,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) 
         for (int r = 0; r < R; ++r) s[r] = 0.0f;
         for (int jj0 = 0; jj0 < keys; jj0 += kUnroll) {
             Raw<kInt8, kDims> kr[kUnroll];
-#pragma unroll
-            for (int u = 0; u < kUnroll; ++u) {
-                kr[u] = {};
-                if (jj0 + u < keys && owns_dims)
-                    kr[u] = load_raw<kInt8, kDims>(kbase, ((key0 + jj0 + u) * a.KV + kvh) * a.hd + d_lane);
-            }
+            load_rows(kr, kbase, a, kvh, key0, jj0, keys, d_lane, owns_dims);
 #pragma unroll
             for (int u = 0; u < kUnroll; ++u) {
                 if (jj0 + u >= keys) break;  // warp-uniform
@@ -174,16 +182,11 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) 
             w[r] = p * v_scale;
         }
 
-        // P·V: the V rows of 8 keys in flight together (a load per key in turn would wait
-        // out the memory latency 32 times a tile).
+        // P·V: the V rows of kUnroll keys in flight together (a load per key in turn would
+        // wait out the memory latency 32 times a tile).
         for (int jj0 = 0; jj0 < keys; jj0 += kUnroll) {
             Raw<kInt8, kDims> vr[kUnroll];
-#pragma unroll
-            for (int u = 0; u < kUnroll; ++u) {
-                vr[u] = {};
-                if (jj0 + u < keys && owns_dims)
-                    vr[u] = load_raw<kInt8, kDims>(vbase, ((key0 + jj0 + u) * a.KV + kvh) * a.hd + d_lane);
-            }
+            load_rows(vr, vbase, a, kvh, key0, jj0, keys, d_lane, owns_dims);
 #pragma unroll
             for (int u = 0; u < kUnroll; ++u) {
                 if (jj0 + u >= keys) break;  // warp-uniform
