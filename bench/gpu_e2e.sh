@@ -7,35 +7,14 @@
 #   5. full-size parity: CUDA engine vs PyTorch reference logits on a 1-minute video;
 #   6. peak memory for a 1-minute and a 1-hour video;
 #   7. the memory planner under --gpu-memory caps (refusals and a run that fits).
-# Inputs travel in .dev (git-ignored): bundle.tar.xz + vidi-run (tools/device_bundle.sh),
-# media/ (videos made with the ffmpeg CLI), tref/ (tiny-a and its golden file).
+# Inputs travel in .dev (bench/gpu_common.sh says what is there).
 # Usage there: OUT=/some/dir [STEPS="0 1 2 3 4 5 6"] bash bench/gpu_e2e.sh
 set -uo pipefail
-OUT=${OUT:-/tmp/vidi-out}
-W=/tmp/vidi-work   # large files stay here; only the logs come back
-mkdir -p "$OUT" "$W"
+source bench/gpu_common.sh
 export PYTHONUNBUFFERED=1
-V() { sh .dev/vidi-run vidi "$@"; }
-M=.dev/media
-G=.dev/tref
-CK=$PWD/.ckpt-9b   # on the machine's disk (64 GB)
-stamp() { echo "=== $(date +%T) $*"; }
 STEPS=${STEPS:-0 1 2 3 4 5 6 7}
-want() { [[ " $STEPS " == *" $1 "* ]]; }
 # Raw 16 kHz s16 audio for the reference (OpenCV there cannot read every AAC stream).
 pcm() { local f=$M/$1.s16le; [ -f "$f" ] || gunzip -k "$f.gz"; echo "$f"; }
-# Peak GPU memory of a command: nvidia-smi sampled every 100 ms.
-with_mem() {
-  local tag=$1; shift
-  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$W/mem_$tag.txt" &
-  local poll=$!
-  local t0=$(date +%s%N)
-  "$@"
-  local rc=$?
-  local t1=$(date +%s%N)
-  kill $poll 2>/dev/null; wait $poll 2>/dev/null
-  echo "[$tag] rc=$rc wall_ms=$(( (t1 - t0) / 1000000 )) peak_gpu_mib=$(sort -n "$W/mem_$tag.txt" | tail -1)"
-}
 
 stamp "device"; df -h /tmp . | tail -2; nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader
 baseline=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits); echo "baseline_mib=$baseline"
@@ -74,7 +53,6 @@ stamp "3. vidi retrieve, 10-minute 720p, two queries"
 with_mem vidi10m V retrieve --backend cuda --model $CK --video $M/v10m_720p.mp4 \
   --query "slicing onion" --query "a person opens the fridge" --max-new-tokens 20 > "$W/vidi10m.txt" 2> "$W/vidi10m.err"
 grep -E "frames|audio|media-kv|prefill  " "$W/vidi10m.err" | head -12; grep -vE "^\[" "$W/vidi10m.err" | tail -8
-grep "^\[vidi" "$W/vidi10m.txt"
 fi
 
 if want 4; then
@@ -106,10 +84,10 @@ if want 6; then
 stamp "6. 1-hour video, peak memory"
 with_mem vidi1h timeout 150 sh .dev/vidi-run vidi retrieve --backend cuda --model $CK --video $M/v1h_90p.mp4 \
   --query "slicing onion" --max-new-tokens 20 > "$W/vidi1h.txt" 2> "$W/vidi1h.err"
-grep -vE "^\[" "$W/vidi1h.err" | tail -6; grep "^\[vidi" "$W/vidi1h.txt"
+grep -vE "^\[" "$W/vidi1h.err" | tail -6
 with_mem vidi1m_retrieve V retrieve --backend cuda --model $CK --video $M/v1m_720p.mp4 \
   --query "slicing onion" --max-new-tokens 20 > "$W/vidi1mr.txt" 2> "$W/vidi1mr.err"
-grep -vE "^\[" "$W/vidi1mr.err" | tail -3; grep "^\[vidi" "$W/vidi1mr.txt"
+grep -vE "^\[" "$W/vidi1mr.err" | tail -3
 fi
 
 if want 7; then
@@ -117,7 +95,7 @@ stamp "7. memory planner: --gpu-memory caps"
 for cap in 19GiB 30GiB 48GiB; do
   with_mem "cap_$cap" V retrieve -q --backend cuda --gpu-memory $cap --model $CK --video $M/v10m_720p.mp4 \
     --query "slicing onion" --max-new-tokens 20 > "$W/cap_$cap.txt" 2>&1
-  echo "--gpu-memory $cap:"; grep -vE "^\[" "$W/cap_$cap.txt" | tail -2; grep "^\[cap" "$W/cap_$cap.txt"
+  echo "--gpu-memory $cap:"; grep -vE "^\[" "$W/cap_$cap.txt" | tail -2
 done
 fi
 

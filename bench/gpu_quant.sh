@@ -8,31 +8,11 @@
 #   Q5 10-minute 720p retrieval per mode: wall time, decode speed, peak memory
 #   Q6 1-hour video: --gpu-memory 19GiB (planner's choice) beside bf16 without a cap
 #   T  the PyTorch reference on the same 10-minute video (issue 5's end-to-end ratio)
-# Inputs travel in .dev (see bench/gpu_e2e.sh). Usage there: OUT=dir STEPS="Q0 Q1" bash bench/gpu_quant.sh
+# Inputs travel in .dev (see bench/gpu_common.sh). Usage there: OUT=dir STEPS="Q0 Q1" bash bench/gpu_quant.sh
 set -uo pipefail
-OUT=${OUT:-/tmp/vidi-out}
-W=/tmp/vidi-work
-mkdir -p "$OUT" "$W"
-exec 3>&1  # with_mem reports here even when the command's own output is redirected
-V() { sh .dev/vidi-run vidi "$@"; }
-M=.dev/media
-G=.dev/tref
-CK=$PWD/.ckpt-9b
+source bench/gpu_common.sh
 CK4=$PWD/.ckpt-9b-int4
-stamp() { echo "=== $(date +%T) $*"; }
 STEPS=${STEPS:-Q0 Q1 Q2 Q3 Q4 Q5 Q6 T}
-want() { [[ " $STEPS " == *" $1 "* ]]; }
-with_mem() {
-  local tag=$1; shift
-  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$W/mem_$tag.txt" &
-  local poll=$!
-  local t0=$(date +%s%N)
-  "$@"
-  local rc=$?
-  local t1=$(date +%s%N)
-  kill $poll 2>/dev/null; wait $poll 2>/dev/null
-  echo "[$tag] rc=$rc wall_ms=$(( (t1 - t0) / 1000000 )) peak_gpu_mib=$(sort -n "$W/mem_$tag.txt" | tail -1)" >&3
-}
 stamp "device"; nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader
 
 # The full-size checkpoint is made in the background while the kernel steps run.
