@@ -146,14 +146,18 @@ double attention_flops(int64_t Tq, int64_t Tk, int H, int hd, const AttentionPar
     return pairs * H * 4.0 * hd;
 }
 
+// n > 1: n independent sequences through attention_batch (the vision tower's frames).
 void bench_attention(CudaBackend& be, const std::string& what, int64_t Tq, int64_t Tk, int H, int KV, int hd,
-                     const AttentionParams& p, int iters) {
-    const Tensor q = random_device(be, {Tq, H, hd}), k = random_device(be, {Tk, KV, hd}),
-                 v = random_device(be, {Tk, KV, hd});
-    const double ms = time_ms(be, iters, [&] { be.attention(q, k, v, p); });
-    const double kv_gb = 2.0 * Tk * KV * hd * 2 / 1e9;
+                     const AttentionParams& p, int iters, int64_t n = 1) {
+    const Tensor q = random_device(be, {n, Tq, H, hd}), k = random_device(be, {n, Tk, KV, hd}),
+                 v = random_device(be, {n, Tk, KV, hd});
+    const double ms = time_ms(be, iters, [&] {
+        if (n > 1) be.attention_batch(q, k, v, p);
+        else be.attention(q.row(0), k.row(0), v.row(0), p);
+    });
+    const double kv_gb = 2.0 * n * Tk * KV * hd * 2 / 1e9;
     row(what, ms,
-        fmt(attention_flops(Tq, Tk, H, hd, p) / (ms * 1e-3) / 1e12, "TFLOP/s") + ", " +
+        fmt(n * attention_flops(Tq, Tk, H, hd, p) / (ms * 1e-3) / 1e12, "TFLOP/s") + ", " +
             fmt(kv_gb / (ms * 1e-3), "GB/s K+V"));
 }
 
@@ -201,6 +205,8 @@ int main(int argc, char** argv) {
         AttentionParams bidir;
         bidir.scale = 1.0f / std::sqrt(72.0f);
         bench_attention(be, "attn SigLIP T=729 H16 hd72 (one frame)", 729, 729, 16, 16, 72, bidir, 10);
+        bench_attention(be, "attn SigLIP T=729 H16 hd72, 8 frames (attention_batch)", 729, 729, 16, 16, 72, bidir,
+                        10, 8);
         bidir.scale = 0.125f;
         bench_attention(be, "attn Whisper T=1500 H20 hd64", 1500, 1500, 20, 20, 64, bidir, 10);
 

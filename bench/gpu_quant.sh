@@ -7,12 +7,13 @@
 #   Q4 full-size accuracy per mode: teacher-forced logits against the bf16 engine
 #   Q5 10-minute 720p retrieval per mode: wall time, decode speed, peak memory
 #   Q6 1-hour video: --gpu-memory 19GiB (planner's choice) beside bf16 without a cap
+#   F  the front end alone on the same video: tiny-a's towers cost nothing, so this is decode + resize
 #   T  the PyTorch reference on the same 10-minute video (issue 5's end-to-end ratio)
 # Inputs travel in .dev (see bench/gpu_common.sh). Usage there: OUT=dir STEPS="Q0 Q1" bash bench/gpu_quant.sh
 set -uo pipefail
 source bench/gpu_common.sh
 CK4=$PWD/.ckpt-9b-int4
-STEPS=${STEPS:-Q0 Q1 Q2 Q3 Q4 Q5 Q6 T}
+STEPS=${STEPS:-Q0 Q1 Q2 Q3 Q4 Q5 Q6 F T}
 stamp "device"; nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader
 
 # The full-size checkpoint is made in the background while the kernel steps run.
@@ -68,7 +69,9 @@ fi
 if want Q5; then
   ckpt_ready
   stamp "Q5 10-minute 720p per mode"
-  for mode in ${MODES:-"bf16 bf16 $CK" "bf16 int8 $CK" "int8 bf16 $CK" "int4 bf16 $CK" "int4 int8 $CK" "auto int8 $CK4"}; do
+  # MODES: "weights kv checkpoint" triples separated by ';' (default: every mode).
+  IFS=';' read -ra modes <<< "${MODES:-bf16 bf16 $CK;bf16 int8 $CK;int8 bf16 $CK;int4 bf16 $CK;int4 int8 $CK;auto int8 $CK4}"
+  for mode in "${modes[@]}"; do
     set -- $mode
     [ -d $3 ] || continue
     tag="m10_${1}_${2}_$(basename $3)"
@@ -87,10 +90,16 @@ if want Q6; then
     --query "slicing onion" --max-new-tokens 20 > "$W/h1_bf16.txt" 2> "$W/h1_bf16.err"
   grep -vE "generate +[0-9]+/" "$W/h1_bf16.err" | tail -14; cp "$W/h1_bf16.err" "$OUT/"
 fi
+if want F; then
+  stamp "F front end alone: tiny-a on the 10-minute 720p video"
+  with_mem front V retrieve --backend cuda --model $G/tiny-a --video $M/v10m_720p.mp4 --query "slicing onion" \
+    --max-new-tokens 2 > "$W/front.txt" 2> "$W/front.err"
+  grep -vE "generate +[0-9]+/" "$W/front.err" | tail -8
+fi
 if want T; then
   ckpt_ready
   stamp "T PyTorch reference, 10-minute 720p (bf16)"
-  pcm=$M/v10m.s16le; [ -f $pcm ] || gunzip -k $pcm.gz
+  pcm=$M/v10m.s16le; [ -f $pcm ] || xz -dk $pcm.xz
   with_mem torch10m timeout 240 python3 bench/torch_reference.py --model $CK --video $M/v10m_720p.mp4 --audio-pcm $pcm \
     --query "slicing onion" --max-new-tokens 20 --repeat-question --timings "$OUT/torch10m.json" > "$W/torch10m.log" 2>&1
   tail -3 "$W/torch10m.log"; cat "$OUT/torch10m.json" 2>/dev/null | head -30

@@ -2,7 +2,6 @@
 
 namespace vidi {
 
-
 #ifndef VIDI_WITH_CUDA
 std::unique_ptr<Backend> make_cuda_backend(int) {
     fail("this vidi was built without CUDA (configure with -DVIDI_CUDA=ON where nvcc is installed)");

@@ -30,6 +30,9 @@ enum class NormWeight : uint8_t {
 
 enum class Gelu : uint8_t { erf, tanh };
 
+// The most attention scores a backend holds at once (bytes); the memory planner counts it.
+constexpr size_t kAttentionScoreBytes = size_t(256) << 20;
+
 struct AttentionParams {
     float scale = 1.0f;
     float softcap = 0.0f;  // 0: no soft-cap; else cap·tanh(s/cap)
@@ -107,6 +110,9 @@ public:
     // q[Tq, H, hd], k/v[Tk, KV, hd] (H a multiple of KV) -> [Tq, H, hd]. k and v are float,
     // or both int8 with one scale per (token, head) (group = hd: 8-bit media K/V).
     virtual Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) = 0;
+    // n independent sequences at once: q[n, Tq, H, hd], k/v[n, Tk, KV, hd] -> [n, Tq, H, hd]
+    // (the vision tower's frames). By default one attention() per sequence.
+    virtual Tensor attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p);
     // v[T, KV, hd] -> [T, H, hd], each KV head repeated H/KV times.
     virtual Tensor repeat_kv(const Tensor& v, int heads) = 0;
 
@@ -126,7 +132,35 @@ public:
     virtual Tensor pad_grid(const Tensor& x, int bottom, int right) = 0;
     // x[F, H, W, C] -> [F, oh, ow, C], bilinear, align_corners=false (PyTorch semantics).
     virtual Tensor resize_bilinear(const Tensor& x, int oh, int ow) = 0;
+
+    // --- pixels ---------------------------------------------------------------------------
+    // Sampled frames to the vision tower's input: packed RGB24 u8 [n, h, w, 3] on the host ->
+    // activations [n, 3, size, size]: Pillow's bicubic resize (core/pil_resize.h), then
+    // SigLIP's (v/255 − 0.5)/0.5. Every backend gives the same bytes before its dtype rounding.
+    virtual Tensor frames_to_pixels(const Tensor& rgb, int size) = 0;
 };
+
+// frames_to_pixels' argument rules, the same for every backend.
+inline void check_frames_to_pixels(const Tensor& rgb, int size) {
+    VIDI_CHECK(rgb.defined() && rgb.on_host() && rgb.dtype() == DType::u8 && rgb.rank() == 4 && rgb.dim(3) == 3,
+               "frames_to_pixels: expected packed RGB24 frames u8 [n, h, w, 3] in host memory, got ",
+               rgb.defined() ? rgb.describe() : std::string("undefined"));
+    VIDI_CHECK(rgb.dim(1) > 0 && rgb.dim(2) > 0 && size > 0 && size <= 4096, "frames_to_pixels: bad sizes ",
+               rgb.describe(), " -> ", size, "x", size);
+}
+
+// Inline, so that Backend stays a header-only interface (its vtable is emitted where used).
+inline Tensor Backend::attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {
+    VIDI_CHECK(q.rank() == 4 && k.rank() == 4 && v.rank() == 4 && k.dim(0) == q.dim(0) && v.dim(0) == q.dim(0),
+               "attention_batch: expected q[n, Tq, H, hd] and k/v[n, Tk, KV, hd], got ", q.describe(), ", ",
+               k.describe(), ", ", v.describe());
+    Tensor out = empty(q.shape(), act_dtype());
+    for (int64_t i = 0; i < q.dim(0); ++i) {
+        Tensor dst = out.row(i);
+        copy_(dst, attention(q.row(i), k.row(i), v.row(i), p));
+    }
+    return out;
+}
 
 // The CPU backend (OpenBLAS + OpenMP). threads <= 0: all cores.
 std::unique_ptr<Backend> make_cpu_backend(int threads = 0);

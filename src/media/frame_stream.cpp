@@ -45,6 +45,7 @@ struct FrameStream::Impl {
     std::deque<Segment> in_flight;
     size_t next_segment = 0;
     int64_t lane_batches = 0;
+    std::deque<Picture> pending;  // decoded, not handed out yet (positions next_pos, next_pos+1, ...)
 
     void open();
     bool parallel() const {
@@ -54,6 +55,7 @@ struct FrameStream::Impl {
     Picture sequential_picture(size_t pos);
     std::vector<Picture> decode_segment(size_t begin, size_t end, int threads);
     void launch_segments();
+    void fetch();  // appends the next batch of pictures to `pending` (nothing at the end)
 };
 
 void FrameStream::Impl::open() {
@@ -144,7 +146,8 @@ void FrameStream::keep_every(int64_t step) {
 
 bool FrameStream::next_rgb(Tensor& rgb, int64_t& sampled_position) {
     Impl& s = *impl_;
-    VIDI_CHECK(s.in_flight.empty() && s.next_segment == 0, "FrameStream: next_rgb() after next()");
+    VIDI_CHECK(s.in_flight.empty() && s.next_segment == 0 && s.pending.empty(),
+               "FrameStream: next_rgb() after next()");
     if (s.next_pos >= s.indices.size()) return false;
     const Picture p = s.sequential_picture(s.next_pos);
     rgb = Tensor::empty({p.height, p.width, 3}, DType::u8);
@@ -155,35 +158,52 @@ bool FrameStream::next_rgb(Tensor& rgb, int64_t& sampled_position) {
     return true;
 }
 
-bool FrameStream::next(Tensor& batch, std::vector<int64_t>& sampled_positions) {
-    Impl& s = *impl_;
-    const int64_t left = total_frames() - static_cast<int64_t>(s.next_pos);
-    sampled_positions.clear();
-    if (left <= 0) return false;
-    std::vector<Picture> pictures;
-    if (s.parallel() && !s.cursor) {
-        s.launch_segments();
-        Impl::Segment seg = std::move(s.in_flight.front());
-        s.in_flight.pop_front();
-        pictures = seg.pictures.get();
-        ++s.lane_batches;
-        s.launch_segments();  // keep every lane busy while this batch is resized
+void FrameStream::Impl::fetch() {
+    const size_t upcoming = next_pos + pending.size();
+    if (upcoming >= indices.size()) return;
+    if (parallel() && !cursor) {
+        launch_segments();
+        Segment seg = std::move(in_flight.front());
+        in_flight.pop_front();
+        for (Picture& p : seg.pictures.get()) pending.push_back(std::move(p));
+        ++lane_batches;
+        launch_segments();  // keep every lane busy while this batch is used
     } else {
-        const int64_t n = std::min<int64_t>(left, s.max_batch);
-        for (int64_t i = 0; i < n; ++i) pictures.push_back(s.sequential_picture(s.next_pos + static_cast<size_t>(i)));
+        const size_t n = std::min(indices.size() - upcoming, static_cast<size_t>(max_batch));
+        for (size_t i = 0; i < n; ++i) pending.push_back(sequential_picture(upcoming + i));
     }
-    const int64_t n = static_cast<int64_t>(pictures.size());
-    const int S = s.image_size;
-    batch = Tensor::empty({n, 3, S, S}, DType::f32);
-    for (int64_t i = 0; i < n; ++i) sampled_positions.push_back(static_cast<int64_t>(s.next_pos++));
-    // The resizes of a batch are independent: they run in parallel.
-#pragma omp parallel for schedule(dynamic, 1)
+}
+
+bool FrameStream::next_frames(Tensor& rgb, std::vector<int64_t>& sampled_positions) {
+    Impl& s = *impl_;
+    sampled_positions.clear();
+    if (s.pending.empty()) s.fetch();
+    if (s.pending.empty()) return false;
+    // A batch holds frames of one size (a stream may change size midway).
+    const int w = s.pending.front().width, h = s.pending.front().height;
+    int64_t n = 0;
+    while (n < static_cast<int64_t>(s.pending.size()) && n < s.max_batch &&
+           s.pending[static_cast<size_t>(n)].width == w && s.pending[static_cast<size_t>(n)].height == h)
+        ++n;
+    rgb = Tensor::empty({n, h, w, 3}, DType::u8);
+    uint8_t* dst = rgb.data<uint8_t>();
     for (int64_t i = 0; i < n; ++i) {
-        const Picture& p = pictures[static_cast<size_t>(i)];
-        std::vector<uint8_t> resized(static_cast<size_t>(S) * S * 3);
-        resize_bicubic_u8(p.rgb.data(), p.width, p.height, static_cast<size_t>(p.stride), 3, resized.data(), S, S);
-        normalize_siglip(resized.data(), S, batch.data<float>() + i * 3 * S * S);
+        const Picture& p = s.pending.front();
+        for (int y = 0; y < h; ++y, dst += static_cast<size_t>(w) * 3)
+            std::copy_n(p.rgb.data() + static_cast<size_t>(y) * p.stride, static_cast<size_t>(w) * 3, dst);
+        s.pending.pop_front();
+        sampled_positions.push_back(static_cast<int64_t>(s.next_pos++));
     }
+    return true;
+}
+
+bool FrameStream::next(Tensor& batch, std::vector<int64_t>& sampled_positions) {
+    Tensor rgb;
+    if (!next_frames(rgb, sampled_positions)) return false;
+    const int S = impl_->image_size;
+    batch = Tensor::empty({rgb.dim(0), 3, S, S}, DType::f32);
+    frames_to_pixels_f32(rgb.data<uint8_t>(), rgb.dim(0), static_cast<int>(rgb.dim(1)), static_cast<int>(rgb.dim(2)),
+                         S, batch.data<float>());
     return true;
 }
 

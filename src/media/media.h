@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/pil_resize.h"
 #include "vidi/tensor.h"
 
 namespace vidi::media {
@@ -54,8 +55,12 @@ public:
     // Keeps every step-th sampled frame only (a token budget for very long videos: the
     // frames are spread as evenly as before, at 1/step fps). Call before next().
     void keep_every(int64_t step);
-    // Fills the next batch; false at the end. sampled_positions are 0..F-1.
+    // Fills the next batch of vision-tower pixels f32 [n, 3, S, S] (core/pil_resize.h);
+    // false at the end. sampled_positions are 0..F-1.
     bool next(Tensor& batch, std::vector<int64_t>& sampled_positions);
+    // The same batches before resizing: packed RGB24 u8 [n, h, w, 3] (a backend's
+    // frames_to_pixels makes the pixels). A batch holds frames of one size.
+    bool next_frames(Tensor& rgb, std::vector<int64_t>& sampled_positions);
 
     // Pictures the decoder produced so far (unsampled non-reference frames are skipped).
     int64_t decoded_frames() const;
@@ -101,25 +106,5 @@ constexpr int kMelFrames = kPieceSamples / kHop;  // 3000 per piece
 Tensor log_mel_piece(const float* samples, size_t n, int n_mels);
 // Slaney-scale, area-normalised triangular filters, [n_mels][n_fft/2 + 1] row-major.
 std::vector<double> mel_filter_bank(int n_mels);
-
-// PIL's fixed-point resampling coefficients for one axis (Resample.c semantics):
-// output i reads `count[i]` inputs from `first[i]` with weights taps[i*ksize + j],
-// scaled by 2^22.
-struct ResampleAxis {
-    int in_size = 0, out_size = 0, ksize = 0;
-    std::vector<int> first, count;
-    std::vector<int32_t> taps;
-};
-constexpr int kResamplePrecisionBits = 22;
-ResampleAxis pil_bicubic_axis(int in_size, int out_size);
-
-// PIL-exact bicubic resize of packed uint8 images with 1..4 interleaved channels.
-void resize_bicubic_u8(const uint8_t* src, int sw, int sh, int channels, uint8_t* dst, int dw, int dh);
-// Same, with a row stride in bytes for the source.
-void resize_bicubic_u8(const uint8_t* src, int sw, int sh, size_t src_stride, int channels,
-                       uint8_t* dst, int dw, int dh);
-
-// SigLIP normalisation of a packed RGB24 image [S, S, 3] into planar f32 [3, S, S].
-void normalize_siglip(const uint8_t* rgb, int size, float* chw);
 
 }  // namespace vidi::media

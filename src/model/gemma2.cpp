@@ -63,22 +63,29 @@ Tensor Gemma2::mlp(const Layer& L, const Tensor& h) const {
     return be_.linear(act, L.down);
 }
 
-MediaKV Gemma2::encode_media(const Tensor& tokens, const QuantFormat& kv_format, int64_t chunk) const {
-    const int64_t T = tokens.dim(0);
-    const int KV = cfg_.kv_heads, hd = cfg_.head_dim, H = cfg_.heads;
+MediaKV Gemma2::new_media_kv(int64_t tokens, const QuantFormat& kv_format) const {
+    const int KV = cfg_.kv_heads, hd = cfg_.head_dim;
     VIDI_CHECK(!kv_format.quantized() || (kv_format.bits == 8 && kv_format.group_for(hd) == hd),
                "media K/V can be kept in 8 bits with one scale per head only, not as ", kv_format.name());
-    const QuantFormat per_head{kv_format.bits, hd};
     MediaKV kv;
-    kv.tokens = T;
+    kv.tokens = tokens;
     auto cache = [&] {
-        if (!kv_format.quantized()) return QTensor(be_.act({T, KV, hd}));
-        return QTensor(be_.empty({T, KV, hd}, DType::i8), be_.empty({T, KV, 1}, DType::f32), 8, hd);
+        if (!kv_format.quantized()) return QTensor(be_.act({tokens, KV, hd}));
+        return QTensor(be_.empty({tokens, KV, hd}, DType::i8), be_.empty({tokens, KV, 1}, DType::f32), 8, hd);
     };
     for (int l = 0; l < cfg_.layers; ++l) {
         kv.k.push_back(cache());
         kv.v.push_back(cache());
     }
+    return kv;
+}
+
+void Gemma2::encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& tokens, int64_t chunk) const {
+    const int64_t T = tokens.dim(0);
+    const int hd = cfg_.head_dim, H = cfg_.heads;
+    VIDI_CHECK(row0 >= 0 && row0 + T <= kv.tokens && static_cast<int>(kv.k.size()) == cfg_.layers,
+               "encode_media_rows: rows ", row0, "..", row0 + T, " do not fit media K/V of ", kv.tokens, " tokens");
+    const QuantFormat per_head{kv.k[0].quantized() ? 8 : 16, hd};
     for (int64_t r0 = 0; r0 < T; r0 += chunk) {
         int64_t r1 = std::min(T, r0 + chunk), n = r1 - r0;
         Tensor src = tokens.rows(r0, r1);
@@ -89,8 +96,8 @@ MediaKV Gemma2::encode_media(const Tensor& tokens, const QuantFormat& kv_format,
         for (int l = 0; l < cfg_.layers; ++l) {
             const Layer& L = layers_[l];
             auto [k, v] = key_value(L, norm(m, L.norm_in));
-            store_media_rows(kv.k[l], r0, k, per_head);
-            store_media_rows(kv.v[l], r0, v, per_head);
+            store_media_rows(kv.k[l], row0 + r0, k, per_head);
+            store_media_rows(kv.v[l], row0 + r0, v, per_head);
             if (l + 1 == cfg_.layers) break;  // the last update feeds nothing
             // Diagonal attention: each token's attention output is its own value.
             Tensor o = be_.linear(be_.repeat_kv(v, H).reshape({n, int64_t(H) * hd}), L.o);
@@ -98,6 +105,11 @@ MediaKV Gemma2::encode_media(const Tensor& tokens, const QuantFormat& kv_format,
             be_.add_(m, norm(mlp(L, norm(m, L.norm_pre_ff)), L.norm_post_ff));
         }
     }
+}
+
+MediaKV Gemma2::encode_media(const Tensor& tokens, const QuantFormat& kv_format, int64_t chunk) const {
+    MediaKV kv = new_media_kv(tokens.dim(0), kv_format);
+    encode_media_rows(kv, 0, tokens, chunk);
     return kv;
 }
 

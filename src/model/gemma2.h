@@ -41,6 +41,9 @@ public:
     // Tokens are independent of each other, so they go through in chunks of `chunk` rows.
     // kv_format int8: the K/V are kept in 8 bits (one scale per token and head).
     MediaKV encode_media(const Tensor& tokens, const QuantFormat& kv_format = {}, int64_t chunk = 4096) const;
+    // The same in pieces, as the tokens arrive: room for `tokens` rows, then rows row0.. of it.
+    MediaKV new_media_kv(int64_t tokens, const QuantFormat& kv_format = {}) const;
+    void encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& tokens, int64_t chunk = 4096) const;
 
     TextCache new_cache(int64_t capacity) const;
 

@@ -44,11 +44,7 @@ Tensor SiglipVision::attention_block(const Layer& L, const Tensor& x, int64_t n)
     Tensor v = be_.linear(h, L.v_w, L.v_b).reshape({n, T, H, hd});
     AttentionParams ap;
     ap.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
-    Tensor att = be_.act({n, T, H, hd});
-    for (int64_t i = 0; i < n; ++i) {  // images attend within themselves, no mask
-        Tensor dst = att.row(i);
-        be_.copy_(dst, be_.attention(q.row(i), k.row(i), v.row(i), ap));
-    }
+    Tensor att = be_.attention_batch(q, k, v, ap);  // images attend within themselves, no mask
     return be_.linear(att.reshape({n * T, C}), L.o_w, L.o_b);
 }
 

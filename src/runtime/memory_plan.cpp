@@ -43,12 +43,17 @@ VideoMemoryPlan plan_video(const io::ModelConfig& c, int64_t frames, int64_t sid
                  3 * int64_t(c.llm.intermediate)) * e);
     // A SigLIP batch: pixels, patches, a few hidden states, the MLP and the attention scores.
     const int64_t n = frame_batch, T = int64_t(c.vision.grid()) * c.vision.grid(), C = c.vision.hidden;
+    auto scores = [](int64_t count, int64_t rows) {  // f32 attention scores, held a chunk at a time
+        return std::min(static_cast<size_t>(count * rows * rows) * sizeof(float), kAttentionScoreBytes);
+    };
     const size_t vision = static_cast<size_t>(
-        n * (3 * int64_t(c.vision.image_size) * c.vision.image_size + T * (6 * C + c.vision.intermediate)) * e);
-    // A Whisper piece: 3000 mel frames, 1500 states, its MLP.
+        n * (3 * int64_t(c.vision.image_size) * c.vision.image_size + T * (6 * C + c.vision.intermediate)) * e) +
+        scores(n * c.vision.heads, T);
+    // A Whisper piece: 3000 mel frames, 1500 states, its MLP, its attention scores.
     const int64_t A = c.audio.d_model;
     const size_t whisper =
-        static_cast<size_t>((3000 * (int64_t(c.audio.mel_bins) + 3 * A) + 1500 * (6 * A + c.audio.ffn)) * e);
+        static_cast<size_t>((3000 * (int64_t(c.audio.mel_bins) + 3 * A) + 1500 * (6 * A + c.audio.ffn)) * e) +
+        scores(c.audio.heads, 1500);
     p.activations = std::max({kv_chunk, vision, whisper}) + kMargin;
     return p;
 }

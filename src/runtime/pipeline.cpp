@@ -17,6 +17,10 @@ namespace vidi::runtime {
 
 namespace {
 
+// Visual tokens are put through the decoder's layers in pieces of at least this many rows
+// while frames are still decoding (a GEMM of 4096 rows runs at the card's rate).
+constexpr int64_t kMediaKvChunk = 4096;
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -85,6 +89,14 @@ MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* 
     out.grid_h = out.grid_w = media_encoder_->grid_side(F, budget);
     const int64_t per_frame = out.grid_h * out.grid_w;
     out.image = backend_->act({F * per_frame, config_.llm.hidden});
+    // The visual tokens go through the decoder's layers as soon as a chunk of them is ready,
+    // so the GPU works on them while later frames are still being decoded.
+    out.visual_kv = std::make_shared<model::MediaKV>(decoder_->new_media_kv(F * per_frame, choice.kv));
+    int64_t kv_rows = 0;
+    auto encode_rows = [&](int64_t upto) {
+        decoder_->encode_media_rows(*out.visual_kv, kv_rows, out.image.rows(kv_rows, upto));
+        kv_rows = upto;
+    };
 
     // The audio's decode and log-mel need no GPU and nothing from the frames: they run on a
     // thread of their own while the frames are decoded and encoded (started after the memory
@@ -93,21 +105,31 @@ MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* 
         std::async(std::launch::async, [&video_path, bins = config_.audio.mel_bins] {
             return media::load_audio_features(video_path, bins);
         });
-    Tensor batch;
+    Tensor rgb;
     std::vector<int64_t> positions;
     int64_t done = 0;
-    while (frames.next(batch, positions)) {
-        if (capture)
+    const int S = config_.vision.image_size;
+    // The backend resizes and normalises (on the GPU, the decoded frames go up as they are).
+    while (frames.next_frames(rgb, positions)) {
+        if (capture)  // the f32 pixels of the host's resize, before any dtype rounding
             for (size_t i = 0; i < positions.size(); ++i)
-                if (capture->frames.count(positions[i])) capture->pixels[positions[i]] = batch.row(i).clone();
-        Tensor tokens = media_encoder_->image_tokens(batch, positions, F, budget);
+                if (capture->frames.count(positions[i])) {
+                    Tensor px = Tensor::empty({3, S, S}, DType::f32);
+                    frames_to_pixels_f32(rgb.row(static_cast<int64_t>(i)).data<uint8_t>(), 1,
+                                         static_cast<int>(rgb.dim(1)), static_cast<int>(rgb.dim(2)), S,
+                                         px.data<float>());
+                    capture->pixels[positions[i]] = px;
+                }
+        Tensor tokens = media_encoder_->image_tokens(backend_->frames_to_pixels(rgb, S), positions, F, budget);
         // Batches arrive in order, so the frame-major rows are contiguous.
         Tensor dst = out.image.rows(positions.front() * per_frame, (positions.back() + 1) * per_frame);
         backend_->copy_(dst, tokens);
         done += static_cast<int64_t>(positions.size());
+        if ((positions.back() + 1) * per_frame - kv_rows >= kMediaKvChunk) encode_rows((positions.back() + 1) * per_frame);
         progress("frames", done, F);
     }
     VIDI_CHECK(done == F, video_path, ": decoded ", done, " of ", F, " sampled frames");
+    if (kv_rows < F * per_frame) encode_rows(F * per_frame);
 
     media::AudioFeatures audio = audio_job.get();
     if (capture && audio.present) {
@@ -132,7 +154,8 @@ std::shared_ptr<EncodedVideo> Pipeline::encode(MediaTokens tokens) {
                                          backend_->act_dtype());
     }
     progress("media-kv", 0, 2);
-    v->visual = decoder_->encode_media(tokens.image, *tokens.kv);
+    v->visual = tokens.visual_kv ? std::move(*tokens.visual_kv) : decoder_->encode_media(tokens.image, *tokens.kv);
+    tokens.visual_kv.reset();
     progress("media-kv", 1, 2);
     if (has_audio) v->audio = decoder_->encode_media(tokens.audio, *tokens.kv);
     progress("media-kv", 2, 2);

@@ -27,6 +27,9 @@ struct MediaTokens {
     int64_t frames = 0, grid_h = 0, grid_w = 0;
     double duration = 0;
     std::optional<QuantFormat> kv;  // the media K/V format planned for this video (unset: plan it)
+    // The visual tokens' K/V, computed while the frames were still being decoded (media_tokens);
+    // unset when the tokens came from elsewhere (a cache file): encode() computes it then.
+    std::shared_ptr<model::MediaKV> visual_kv;
 };
 
 // Front-end outputs a caller wants to see (for `vidi dump`).

@@ -1,11 +1,13 @@
 // Layout ops, checked through what they are for: im2col + linear must equal a direct
 // Conv1d, patchify + linear a direct strided Conv2d; resize_bilinear against a second,
-// naive implementation written from PyTorch's definition.
+// naive implementation written from PyTorch's definition; frames_to_pixels against the
+// per-image Pillow resize and normalisation it batches.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "backend/ref_util.h"
+#include "core/pil_resize.h"
 
 using namespace vidi;
 using namespace vidi::test;
@@ -167,4 +169,22 @@ TEST(Layout, ResizeBilinearMatchesDefinition) {
     EXPECT_LT(rel_err(be->resize_bilinear(x, 13, 20), bilinear_ref(x, 13, 20)), 1e-5);
     // Same size is the identity.
     EXPECT_EQ(rel_err(be->resize_bilinear(x, 28, 28), values(x)), 0.0);
+}
+
+TEST(Layout, FramesToPixelsIsPillowResizeThenNormalisation) {
+    auto be = test_backend();
+    const int n = 3, h = 45, w = 80, S = 32;
+    Tensor rgb = Tensor::empty({n, h, w, 3}, DType::u8);
+    for (int64_t i = 0; i < rgb.numel(); ++i) rgb.data<uint8_t>()[i] = static_cast<uint8_t>((i * 7919) % 251);
+    const Tensor px = be->frames_to_pixels(rgb, S);
+    ASSERT_EQ(px.shape(), (Shape{n, 3, S, S}));
+    for (int i = 0; i < n; ++i) {
+        std::vector<uint8_t> resized(S * S * 3);
+        resize_bicubic_u8(rgb.row(i).data<uint8_t>(), w, h, 3, resized.data(), S, S);
+        std::vector<float> chw(3 * S * S);
+        normalize_siglip(resized.data(), S, chw.data());
+        EXPECT_EQ(std::vector<double>(chw.begin(), chw.end()), values(px.row(i))) << "frame " << i;
+    }
+    EXPECT_THROW(be->frames_to_pixels(Tensor::empty({1, 4, 4, 4}, DType::u8), 8), Error);  // 4 channels
+    EXPECT_THROW(be->frames_to_pixels(rgb, 0), Error);
 }

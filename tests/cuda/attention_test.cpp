@@ -1,6 +1,7 @@
 // Attention against a double-precision reference: every mask combination on small sizes
 // (both the one-pass and the split-K path), a prefill with several row blocks, and a
-// large cross-attention of few queries over 50k keys.
+// large cross-attention of few queries over 50k keys; the dense path (batched GEMMs) for
+// unmasked attention of many rows, one or several chunks of problems.
 #include <cmath>
 
 #include "backend/cuda/kernels.h"
@@ -180,12 +181,54 @@ TEST(CudaAttention, LargeCrossAttention) {
     check(d, p, 2.0f);
 }
 
+// Many query rows without a mask go through batched GEMMs and a row softmax.
+TEST(CudaAttention, DenseBatchOfSequencesMatchesReference) {
+    for (int hd : {64, 72})
+        for (float softcap : {0.0f, 5.0f})
+            for (auto [Tq, Tk] : {std::pair<int64_t, int64_t>{100, 100}, {70, 131}}) {
+                const int64_t n = 3;
+                const Dims d{Tq, Tk, 4, 2, hd};
+                AttentionParams p;
+                p.scale = 2.0f / std::sqrt(float(hd));
+                p.softcap = softcap;
+                const Tensor q = random_host({n, Tq, d.H, hd}, -2.0f, 2.0f);
+                const Tensor k = random_host({n, Tk, d.KV, hd}, -2.0f, 2.0f);
+                const Tensor v = random_host({n, Tk, d.KV, hd});
+                const Tensor out = backend().attention_batch(dev(q), dev(k), dev(v), p);
+                ASSERT_EQ(out.shape(), (Shape{n, Tq, d.H, hd}));
+                for (int64_t i = 0; i < n; ++i)
+                    expect_close(out.row(i), reference(q.row(i), k.row(i), v.row(i), d, p), kBf16Tol,
+                                 cat("sequence ", i, " of ", describe(d, p)));
+            }
+}
+
+// More (sequence, head) problems than one chunk of scores holds: sampled rows of every
+// sequence against the reference.
+TEST(CudaAttention, DenseChunksOfProblems) {
+    const int64_t n = 3, T = 2048;
+    const Dims one{1, T, 8, 8, 64};
+    ASSERT_GT(n * one.H * T * T * int64_t(sizeof(float)), int64_t(kAttentionScoreBytes));
+    AttentionParams p;
+    p.scale = 0.125f;
+    const Tensor q = random_host({n, T, one.H, one.hd}, -2.0f, 2.0f);
+    const Tensor k = random_host({n, T, one.KV, one.hd}, -2.0f, 2.0f);
+    const Tensor v = random_host({n, T, one.KV, one.hd});
+    const Tensor out = backend().attention_batch(dev(q), dev(k), dev(v), p);
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t row : {int64_t(0), int64_t(777), T - 1})
+            expect_close(out.row(i).rows(row, row + 1),
+                         reference(q.row(i).rows(row, row + 1), k.row(i), v.row(i), one, p), kBf16Tol,
+                         cat("sequence ", i, ", query ", row));
+}
+
 TEST(CudaAttention, BadShapesAreErrors) {
     AttentionParams p;
     const Tensor q = dev(random_host({2, 4, 64})), k = dev(random_host({5, 3, 64}));
     EXPECT_THROW(backend().attention(q, k, k, p), Error);  // 4 heads, 3 KV heads
     const Tensor q512 = dev(random_host({1, 1, 512})), k512 = dev(random_host({2, 1, 512}));
     EXPECT_THROW(backend().attention(q512, k512, k512, p), Error);
+    const Tensor q4 = dev(random_host({2, 64, 4, 64})), k4 = dev(random_host({3, 64, 4, 64}));
+    EXPECT_THROW(backend().attention_batch(q4, k4, k4, p), Error);  // 2 query sequences, 3 key sequences
 }
 
 }  // namespace

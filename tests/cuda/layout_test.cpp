@@ -1,7 +1,9 @@
 // Gathers and re-layouts: exact copies of the input values, checked element by element
-// against the index formulas of backend.h; resize against PyTorch's bilinear formula.
+// against the index formulas of backend.h; resize against PyTorch's bilinear formula;
+// frames to pixels byte for byte against the host's Pillow resize.
 #include <cmath>
 
+#include "core/pil_resize.h"
 #include "cuda_test_util.h"
 
 namespace vidi::cuda::test {
@@ -159,6 +161,29 @@ TEST(CudaLayout, RepeatKv) {
     EXPECT_EQ(out.shape(), (Shape{T, H, hd}));
     expect_equal(out, ref, "repeat_kv");
     EXPECT_THROW(backend().repeat_kv(dev(h), 5), Error);
+}
+
+// The GPU's resize of frames equals the host's (Pillow's) exactly: same bytes, then the same
+// f32 normalised value rounded to bf16. Downscales, upscales, an axis left alone, odd sizes.
+TEST(CudaLayout, FramesToPixelsEqualTheHostResize) {
+    struct Case {
+        int64_t n;
+        int h, w, size;
+    } cases[] = {{3, 720, 1280, 384}, {2, 19, 37, 24}, {1, 500, 384, 384}, {2, 384, 384, 384}, {1, 1, 1, 5}};
+    for (const Case& c : cases) {
+        Tensor rgb = Tensor::empty({c.n, c.h, c.w, 3}, DType::u8);
+        std::uniform_int_distribution<int> byte(0, 255);
+        for (int64_t i = 0; i < rgb.numel(); ++i) rgb.data<uint8_t>()[i] = static_cast<uint8_t>(byte(rng()));
+        Tensor host = Tensor::empty({c.n, 3, c.size, c.size}, DType::f32);
+        frames_to_pixels_f32(rgb.data<uint8_t>(), c.n, c.h, c.w, c.size, host.data<float>());
+        std::vector<double> ref;
+        for (int64_t i = 0; i < host.numel(); ++i) ref.push_back(bf16_to_f32(f32_to_bf16(host.data<float>()[i])));
+        const Tensor out = backend().frames_to_pixels(rgb, c.size);
+        ASSERT_EQ(out.shape(), (Shape{c.n, 3, c.size, c.size}));
+        expect_equal(out, ref, cat("frames_to_pixels ", c.h, "x", c.w, " -> ", c.size));
+    }
+    EXPECT_THROW(backend().frames_to_pixels(Tensor::empty({1, 4, 4, 4}, DType::u8), 8), Error);  // not RGB
+    EXPECT_THROW(backend().frames_to_pixels(Tensor::empty({1, 4, 4, 3}, DType::f32), 8), Error);
 }
 
 }  // namespace

@@ -46,6 +46,7 @@ public:
     Tensor space_to_depth(const Tensor& x, int p) override;
     Tensor pad_grid(const Tensor& x, int bottom, int right) override;
     Tensor resize_bilinear(const Tensor& x, int oh, int ow) override;
+    Tensor frames_to_pixels(const Tensor& rgb, int size) override;
 
 private:
     int threads_;

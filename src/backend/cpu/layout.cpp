@@ -1,9 +1,10 @@
 // Data-movement ops: gathers, transposes and the re-layouts that turn convolutions into
-// GEMMs, plus the grid padding/resizing of the visual-token path.
+// GEMMs, the grid padding/resizing of the visual-token path, and frames to pixels.
 #include <algorithm>
 #include <cstring>
 
 #include "backend/cpu/cpu_backend.h"
+#include "core/pil_resize.h"
 
 namespace vidi::cpu {
 
@@ -166,6 +167,15 @@ Tensor CpuBackend::resize_bilinear(const Tensor& x, int oh, int ow) {
                     o[ch] = a.w0 * (b.w0 * p00[ch] + b.w1 * p01[ch]) + a.w1 * (b.w0 * p10[ch] + b.w1 * p11[ch]);
             }
     return y;
+}
+
+Tensor CpuBackend::frames_to_pixels(const Tensor& rgb, int size) {
+    check_frames_to_pixels(rgb, size);
+    const int64_t n = rgb.dim(0);
+    Tensor out = Tensor::empty({n, 3, size, size}, DType::f32);
+    frames_to_pixels_f32(rgb.data<uint8_t>(), n, static_cast<int>(rgb.dim(1)), static_cast<int>(rgb.dim(2)), size,
+                         out.data<float>());
+    return out;
 }
 
 }  // namespace vidi::cpu

@@ -14,8 +14,6 @@ using bf16 = __nv_bfloat16;
 
 constexpr int kVec = 8;  // bf16 elements in one 16-byte vector
 
-inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
-
 // Blocks for a grid-stride loop over `work` items: enough to fill any current GPU,
 // few enough that each thread does several items.
 inline unsigned grid_for(int64_t work, int threads) {

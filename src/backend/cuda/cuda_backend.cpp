@@ -8,6 +8,7 @@
 #include "backend/cuda/device_pool.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/staging.h"
 
 namespace vidi::cuda {
 namespace {
@@ -16,6 +17,9 @@ constexpr size_t kGemmWorkspaceBytes = size_t(32) << 20;  // what cuBLAS suggest
 // cuBLASLt handle. nvidia-smi showed 561 MiB for a whole process holding only the 32 MiB
 // GEMM workspace on the H100 (CUDA 13 driver); rounded up.
 constexpr size_t kOutsidePoolBytes = size_t(576) << 20;
+// Pinned staging for host-to-device copies: three slots of 64 MiB (192 MiB of host memory).
+constexpr size_t kStagingSlotBytes = size_t(64) << 20;
+constexpr int kStagingSlots = 3;
 
 std::string describe_or_undefined(const Tensor& t) { return t.defined() ? t.describe() : std::string("undefined"); }
 }  // namespace
@@ -34,11 +38,13 @@ CudaBackend::CudaBackend(int ordinal) : ordinal_(ordinal) {
     pool_ = std::make_shared<DevicePool>(ordinal);
     gemm_workspace_ = empty({static_cast<int64_t>(kGemmWorkspaceBytes)}, DType::u8);
     gemm_ = std::make_unique<Gemm>(gemm_workspace_.raw(), kGemmWorkspaceBytes);
+    staging_ = std::make_unique<HostStaging>(kStagingSlotBytes, kStagingSlots);
 }
 
 CudaBackend::~CudaBackend() {
     cudaStreamSynchronize(stream_);  // no throwing here; queued work must finish before the stream goes
     gemm_.reset();
+    staging_.reset();
     gemm_workspace_ = Tensor();
     cudaStreamDestroy(stream_);
 }
@@ -55,7 +61,7 @@ Tensor CudaBackend::empty(const Shape& shape, DType dtype) {
 
 Tensor CudaBackend::to_device_raw(const Tensor& host) {
     Tensor t = empty(host.shape(), host.dtype());
-    if (host.nbytes()) VIDI_CUDA_CHECK(cudaMemcpyAsync(t.raw(), host.raw(), host.nbytes(), cudaMemcpyDefault, stream_));
+    if (host.nbytes()) staging_->copy(t.raw(), host.raw(), host.nbytes(), stream_);
     return t;
 }
 
@@ -98,7 +104,8 @@ void CudaBackend::copy_(Tensor& dst, const Tensor& src) {
                " (element counts differ)");
     if (dst.numel() == 0) return;
     if (dst.dtype() == src.dtype()) {
-        VIDI_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.nbytes(), cudaMemcpyDefault, stream_));
+        if (src.on_host() && !dst.on_host()) staging_->copy(dst.raw(), src.raw(), src.nbytes(), stream_);
+        else VIDI_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), src.nbytes(), cudaMemcpyDefault, stream_));
     } else {
         VIDI_CHECK(dtype_is_float(dst.dtype()) && dtype_is_float(src.dtype()), "copy_: cannot convert ",
                    src.describe(), " to ", dst.describe());

@@ -15,6 +15,7 @@ namespace vidi::cuda {
 
 class DevicePool;
 class Gemm;
+class HostStaging;
 
 class CudaBackend final : public Backend {
 public:
@@ -48,6 +49,7 @@ public:
 
     void rope_(Tensor& x, int64_t pos0, double theta) override;
     Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) override;
+    Tensor attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) override;
     Tensor repeat_kv(const Tensor& v, int heads) override;
 
     Tensor embed(const QTensor& table, const std::vector<int32_t>& ids) override;
@@ -57,6 +59,7 @@ public:
     Tensor space_to_depth(const Tensor& x, int p) override;
     Tensor pad_grid(const Tensor& x, int bottom, int right) override;
     Tensor resize_bilinear(const Tensor& x, int oh, int ow) override;
+    Tensor frames_to_pixels(const Tensor& rgb, int size) override;
 
     // --- CUDA-specific ------------------------------------------------------------------
     int ordinal() const { return ordinal_; }
@@ -75,6 +78,9 @@ private:
     // quant_ops.cpp: linear and embed with a quantised weight (already validated shapes).
     Tensor linear_quantized(const Tensor& x, const QTensor& w, const Tensor& bias);
     Tensor embed_quantized(const QTensor& table, const Tensor& dev_ids, int64_t T);
+    // attention_ops.cpp: unmasked attention of q[n, Tq, H, hd] over k/v[n, Tk, KV, hd] (checked)
+    // as batched GEMMs around a row softmax.
+    Tensor dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p);
 
     int ordinal_;
     std::string name_;
@@ -83,6 +89,7 @@ private:
     std::shared_ptr<DevicePool> pool_;
     Tensor gemm_workspace_;
     std::unique_ptr<Gemm> gemm_;
+    std::unique_ptr<HostStaging> staging_;  // host-to-device copies (staging.h)
     bool poison_ = false;
     size_t limit_ = 0;  // the whole-process cap (--gpu-memory); the pool gets it minus the context
 };

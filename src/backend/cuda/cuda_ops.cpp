@@ -5,24 +5,11 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/op_checks.h"
+#include "core/pil_resize.h"
 
 namespace vidi::cuda {
 namespace {
-
-void require_bf16(const Tensor& t, const char* op, const char* what) {
-    VIDI_CHECK(t.defined(), op, ": ", what, " is undefined");
-    VIDI_CHECK(t.device() == Device::cuda, op, ": ", what, " ", t.describe(),
-               " is in host memory (use upload()/weight() first)");
-    VIDI_CHECK(t.dtype() == DType::bf16, op, ": ", what, " must be bf16 on the GPU, got ", t.describe());
-}
-
-void require_rank(const Tensor& t, int rank, const char* op, const char* what) {
-    VIDI_CHECK(t.rank() == rank, op, ": ", what, " must have rank ", rank, ", got ", t.describe());
-}
-
-bf16* ptr(const Tensor& t) { return static_cast<bf16*>(t.raw()); }
-
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 Shape with_last(Shape s, int64_t last) {
     s.back() = last;
@@ -133,94 +120,6 @@ void CudaBackend::rope_(Tensor& x, int64_t pos0, double theta) {
     rope_inplace(ptr(x), x.dim(0), x.dim(1), x.dim(2), pos0, static_cast<float>(theta), stream_);
 }
 
-Tensor CudaBackend::attention(const Tensor& q, const QTensor& kq, const QTensor& vq, const AttentionParams& p) {
-    require_bf16(q, "attention", "q");
-    VIDI_CHECK(kq.defined() && vq.defined(), "attention: k or v is undefined");
-    VIDI_CHECK(kq.quantized() == vq.quantized(), "attention: k ", kq.describe(), " and v ", vq.describe(),
-               " must both be float or both int8");
-    const Tensor& k = kq.values;
-    const Tensor& v = vq.values;
-    const bool int8_kv = kq.quantized();
-    if (int8_kv) {
-        for (const QTensor* t : {&kq, &vq}) {
-            VIDI_CHECK(t->bits == 8, "attention: ", t->describe(), ": only 8-bit K/V are supported (not ", t->bits,
-                       "-bit)");
-            VIDI_CHECK(t->values.device() == Device::cuda && t->values.dtype() == DType::i8 && t->scales.defined() &&
-                           t->scales.device() == Device::cuda && t->scales.dtype() == DType::f32,
-                       "attention: int8 K/V ", t->describe(), " must be i8 codes and f32 scales on the GPU (got ",
-                       t->values.describe(), ", scales ", t->scales.defined() ? t->scales.describe() : "undefined",
-                       ")");
-        }
-    } else {
-        require_bf16(k, "attention", "k");
-        require_bf16(v, "attention", "v");
-    }
-    require_rank(q, 3, "attention", "q [Tq, H, hd]");
-    require_rank(k, 3, "attention", "k [Tk, KV, hd]");
-    VIDI_CHECK(k.shape() == v.shape(), "attention: k ", kq.describe(), " and v ", vq.describe(), " differ");
-    const int64_t hd = q.dim(2), H = q.dim(1), KV = k.dim(1);
-    VIDI_CHECK(k.dim(2) == hd, "attention: head dimensions differ: q ", q.describe(), ", k ", kq.describe());
-    VIDI_CHECK(KV > 0 && H % KV == 0, "attention: ", H, " query heads are not a multiple of ", KV, " KV heads");
-    if (int8_kv) {
-        for (const QTensor* t : {&kq, &vq}) {
-            VIDI_CHECK(t->group == hd, "attention: int8 K/V ", t->describe(), " must have one scale per (token, head) "
-                       "(group = head dim ", hd, "), got group ", t->group);
-            VIDI_CHECK(t->scales.numel() == k.dim(0) * KV, "attention: int8 K/V scales ", t->scales.describe(),
-                       " do not match ", t->describe(), " (expected [", k.dim(0), ", ", KV, ", 1])");
-        }
-        VIDI_CHECK(hd % 8 == 0 && hd <= kAttentionMaxHeadDim, "attention: int8 K/V need a head dimension that is a "
-                   "multiple of 8, at most ", kAttentionMaxHeadDim, ", got ", hd);
-        VIDI_CHECK((reinterpret_cast<uintptr_t>(k.raw()) & 7) == 0 && (reinterpret_cast<uintptr_t>(v.raw()) & 7) == 0,
-                   "attention: int8 k/v must start on 8-byte boundaries");
-    }
-    if (hd % 8 != 0 && hd < kAttentionMaxHeadDim) {
-        // The kernel moves 16-byte vectors (8 values). Zero-padding the head dimension leaves
-        // every score and output unchanged; the padded output columns are cut off again.
-        const int64_t hdp = (hd + 7) / 8 * 8;
-        auto pad = [&](const Tensor& t) {
-            return pad_grid(t.reshape({t.dim(0) * t.dim(1), hd, 1, 1}), static_cast<int>(hdp - hd), 0)
-                .reshape({t.dim(0), t.dim(1), hdp});
-        };
-        Tensor o = attention(pad(q), pad(k), pad(v), p);
-        Tensor cols = transpose2d(o.reshape({q.dim(0) * H, hdp}));  // [hdp, Tq·H]
-        return transpose2d(cols.rows(0, hd)).reshape({q.dim(0), H, hd});
-    }
-    VIDI_CHECK(hd % 8 == 0 && hd <= kAttentionMaxHeadDim, "attention: head dimension ", hd,
-               " unsupported (must be a multiple of 8, at most ", kAttentionMaxHeadDim, ")");
-    VIDI_CHECK(aligned16(q.raw()) && (int8_kv || (aligned16(k.raw()) && aligned16(v.raw()))),
-               "attention: q/k/v must start on 16-byte boundaries (views at odd offsets are not supported)");
-    VIDI_CHECK(p.window >= 0, "attention: negative window ", p.window);
-    Tensor out = empty(q.shape(), DType::bf16);
-    AttentionArgs a;
-    a.q = ptr(q);
-    if (int8_kv) {
-        a.k8 = static_cast<const int8_t*>(k.raw());
-        a.v8 = static_cast<const int8_t*>(v.raw());
-        a.k_scale = static_cast<const float*>(kq.scales.raw());
-        a.v_scale = static_cast<const float*>(vq.scales.raw());
-    } else {
-        a.k = ptr(k);
-        a.v = ptr(v);
-    }
-    a.out = ptr(out);
-    a.Tq = q.dim(0);
-    a.Tk = k.dim(0);
-    a.H = static_cast<int>(H);
-    a.KV = static_cast<int>(KV);
-    a.hd = static_cast<int>(hd);
-    a.scale = p.scale;
-    a.softcap = p.softcap;
-    a.causal = p.causal;
-    a.window = p.window;
-    a.q_pos0 = p.q_pos0;
-    const int splits = attention_splits(a, sm_count_);
-    Tensor workspace;
-    const size_t ws_bytes = attention_workspace_bytes(a, splits);
-    if (ws_bytes) workspace = empty({static_cast<int64_t>(ws_bytes)}, DType::u8);
-    cuda::attention(a, splits, workspace.defined() ? workspace.raw() : nullptr, stream_);
-    return out;
-}
-
 Tensor CudaBackend::repeat_kv(const Tensor& v, int heads) {
     require_bf16(v, "repeat_kv", "v");
     require_rank(v, 3, "repeat_kv", "v [T, KV, hd]");
@@ -312,6 +211,36 @@ Tensor CudaBackend::resize_bilinear(const Tensor& x, int oh, int ow) {
                ow);
     Tensor out = empty({F, oh, ow, C}, DType::bf16);
     cuda::resize_bilinear(ptr(out), ptr(x), F, H, W, C, oh, ow, stream_);
+    return out;
+}
+
+Tensor CudaBackend::frames_to_pixels(const Tensor& rgb, int size) {
+    check_frames_to_pixels(rgb, size);
+    const int64_t n = rgb.dim(0);
+    const int h = static_cast<int>(rgb.dim(1)), w = static_cast<int>(rgb.dim(2));
+    const ResampleAxis cols = pil_resize_axis(w, size), rows = pil_resize_axis(h, size);
+    // Both axes' tables in one upload: first, count, taps of the columns, then of the rows.
+    std::vector<int32_t> tables;
+    for (const ResampleAxis* ax : {&cols, &rows}) {
+        tables.insert(tables.end(), ax->first.begin(), ax->first.end());
+        tables.insert(tables.end(), ax->count.begin(), ax->count.end());
+        tables.insert(tables.end(), ax->taps.begin(), ax->taps.end());
+    }
+    const Tensor dev_tables = upload(Tensor::from_vector(tables));
+    const int32_t* t = static_cast<const int32_t*>(dev_tables.raw());
+    auto taps = [&](const ResampleAxis& ax, const int32_t* at) {
+        return ResampleTaps{at, at + ax.out_size, at + 2 * ax.out_size, ax.ksize, ax.out_size};
+    };
+    const ResampleTaps col_taps = taps(cols, t);
+    const ResampleTaps row_taps = taps(rows, t + 2 * cols.out_size + cols.taps.size());
+    // Only the source rows some output row reads go through the horizontal pass.
+    const int row0 = rows.first.front(), used = rows.first.back() + rows.count.back() - row0;
+    const Tensor src = upload(rgb);
+    Tensor tmp = empty({n, used, size, 3}, DType::u8);
+    resample_rows(static_cast<uint8_t*>(tmp.raw()), static_cast<const uint8_t*>(src.raw()), n, h, w, row0, used,
+                  col_taps, stream_);
+    Tensor out = empty({n, 3, size, size}, DType::bf16);
+    resample_cols_normalize(ptr(out), static_cast<const uint8_t*>(tmp.raw()), n, row0, used, size, row_taps, stream_);
     return out;
 }
 

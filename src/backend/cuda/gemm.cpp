@@ -44,10 +44,12 @@ void set_pref(cublasLtMatmulPreference_t d, cublasLtMatmulPreferenceAttributes_t
 
 Gemm::Gemm(void* workspace, size_t workspace_bytes) : workspace_(workspace), workspace_bytes_(workspace_bytes) {
     VIDI_CUBLAS_CHECK(cublasLtCreate(&handle_));
+    VIDI_CUBLAS_CHECK(cublasCreate(&blas_));
 }
 
 Gemm::~Gemm() {
     if (handle_) cublasLtDestroy(handle_);
+    if (blas_) cublasDestroy(blas_);
 }
 
 void Gemm::linear(bf16* y, const bf16* x, const bf16* w, const bf16* bias, int64_t M, int64_t N, int64_t K,
@@ -87,6 +89,22 @@ void Gemm::linear(bf16* y, const bf16* x, const bf16* w, const bf16* bias, int64
     const float alpha = 1.0f, beta = 0.0f;
     VIDI_CUBLAS_CHECK(cublasLtMatmul(handle_, op.d, &alpha, w, a.d, x, b.d, &beta, y, d.d, y, d.d, &it->second,
                                      workspace_, workspace_bytes_, stream));
+}
+
+void Gemm::batched(void* const* c, DType c_dtype, int64_t ldc, const bf16* const* a, int64_t lda,
+                   const bf16* const* b, int64_t ldb, bool b_transposed, int64_t M, int64_t N, int64_t K,
+                   float alpha, int count, cudaStream_t stream) {
+    VIDI_CHECK(c_dtype == DType::bf16 || c_dtype == DType::f32, "batched GEMM: output must be bf16 or f32");
+    // Row-major c = a·op(b) is column-major cᵀ[N, M] = op(b)ᵀ · aᵀ: cuBLAS's A is b (transposed
+    // when b is [N, K]), its B is a.
+    const float beta = 0.0f;
+    VIDI_CUBLAS_CHECK(cublasSetStream(blas_, stream));
+    VIDI_CUBLAS_CHECK(cublasGemmBatchedEx(
+        blas_, b_transposed ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(N), static_cast<int>(M),
+        static_cast<int>(K), &alpha, reinterpret_cast<const void* const*>(b), CUDA_R_16BF, static_cast<int>(ldb),
+        reinterpret_cast<const void* const*>(a), CUDA_R_16BF, static_cast<int>(lda), &beta, c,
+        c_dtype == DType::f32 ? CUDA_R_32F : CUDA_R_16BF, static_cast<int>(ldc), count, CUBLAS_COMPUTE_32F,
+        CUBLAS_GEMM_DEFAULT));
 }
 
 }  // namespace vidi::cuda

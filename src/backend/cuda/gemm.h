@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cublasLt.h>
+#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
@@ -27,10 +28,19 @@ public:
     void linear(bf16* y, const bf16* x, const bf16* w, const bf16* bias, int64_t M, int64_t N, int64_t K,
                 cudaStream_t stream, int64_t ldy = 0);
 
+    // For each of `count` problems i: c[i][M, N] = alpha · a[i][M, K] · op(b[i]) in row-major
+    // terms, with op(b) = b[N, K]ᵀ (b_transposed) or b[K, N]; a and b bf16, c bf16 or f32
+    // (c_dtype), f32 accumulation. a, b, c are device arrays of device pointers; lda, ldb,
+    // ldc are row pitches in elements. Serves attention's scores and weighted values.
+    void batched(void* const* c, DType c_dtype, int64_t ldc, const bf16* const* a, int64_t lda,
+                 const bf16* const* b, int64_t ldb, bool b_transposed, int64_t M, int64_t N, int64_t K, float alpha,
+                 int count, cudaStream_t stream);
+
 private:
     // M, N, K, ldy, has bias, and the alignments (bytes) of x, w, y, bias.
     using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, int, int, int, int>;
     cublasLtHandle_t handle_ = nullptr;
+    cublasHandle_t blas_ = nullptr;  // the pointer-array batched GEMMs
     void* workspace_;
     size_t workspace_bytes_;
     std::map<Key, cublasLtMatmulAlgo_t> algos_;

@@ -15,6 +15,8 @@ namespace vidi::cuda {
 
 using bf16 = __nv_bfloat16;
 
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
 // --- convert.cu: dst[i] = src[i] between any two float dtypes (f32, f16, bf16).
 void convert(void* dst, DType dst_dtype, const void* src, DType src_dtype, int64_t n, cudaStream_t stream);
 
@@ -52,6 +54,21 @@ void resize_bilinear(bf16* out, const bf16* x, int64_t F, int64_t H, int64_t W, 
                      cudaStream_t stream);
 void repeat_kv(bf16* out, const bf16* v, int64_t T, int64_t KV, int64_t H, int64_t hd, cudaStream_t stream);
 
+// --- pixels.cu: Pillow's fixed-point resampling (core/pil_resize.h) of RGB24 frames. An axis
+// on the device: output i reads count[i] inputs from first[i] with taps[i·ksize + j].
+struct ResampleTaps {
+    const int* first = nullptr;
+    const int* count = nullptr;
+    const int32_t* taps = nullptr;
+    int ksize = 0, out = 0;
+};
+// Horizontal pass over source rows row0..row0+rows-1: rgb[n, h, w, 3] -> tmp[n, rows, cols.out, 3].
+void resample_rows(uint8_t* tmp, const uint8_t* rgb, int64_t n, int h, int w, int row0, int rows,
+                   const ResampleTaps& cols, cudaStream_t stream);
+// Vertical pass and SigLIP's (v/255 − 0.5)/0.5: tmp[n, rows, ow, 3] -> out[n, 3, rows_axis.out, ow].
+void resample_cols_normalize(bf16* out, const uint8_t* tmp, int64_t n, int row0, int rows, int ow,
+                             const ResampleTaps& rows_axis, cudaStream_t stream);
+
 // --- attention.cu: q[Tq, H, hd], k/v[Tk, KV, hd] -> out[Tq, H, hd] (AttentionParams semantics).
 // K/V are bf16 (k, v) or int8 (k8, v8) with one f32 scale per (key, KV head), [Tk, KV].
 struct AttentionArgs {
@@ -76,6 +93,16 @@ constexpr int kAttentionMaxHeadDim = 256;
 int attention_splits(const AttentionArgs& a, int sm_count);
 size_t attention_workspace_bytes(const AttentionArgs& a, int splits);
 void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t stream);
+
+// --- attention_dense.cu: unmasked attention of n independent sequences (q[n, Tq, H, hd],
+// k/v[n, Tk, KV, hd]) as batched GEMMs; a problem is one (sequence, head), g = seq·H + head.
+// Fills table[6·count] with the device pointers of problems first..first+count-1: q, k, their
+// f32 scores (scores + e·Tq·Tk), the same scores as bf16 probabilities, v, out.
+void dense_attention_pointers(const AttentionArgs& a, float* scores, int64_t first, int count, void** table,
+                              cudaStream_t stream);
+// Softmax of each row of s[rows, cols] (f32 scores, soft-capped first when softcap > 0),
+// written as bf16 over the start of the same row (row r's output begins at s + r·cols).
+void softmax_rows_inplace(float* s, int64_t rows, int64_t cols, float softcap, cudaStream_t stream);
 
 // --- Quantised weights (core/qtensor.h layouts): codes i8 [rows, K] (bits 8) or u8 [rows, K/2]
 // (bits 4, even index in the low nibble, stored as q + 8), scales f32 [rows, K/group].

@@ -5,14 +5,13 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/op_checks.h"
 
 namespace vidi::cuda {
 namespace {
 
 // Upper bound of the bf16 scratch that the large-M linear dequantises weight rows into.
 constexpr size_t kSlabBytes = size_t(32) << 20;
-
-bf16* ptr(const Tensor& t) { return static_cast<bf16*>(t.raw()); }
 
 // A quantised tensor's parts must agree with its bits and group (host or device alike).
 void check_layout(const QTensor& q, const char* op, const char* what) {

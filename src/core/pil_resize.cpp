@@ -9,9 +9,10 @@
 #include <cmath>
 #include <cstring>
 
-#include "media/media.h"
+#include "core/pil_resize.h"
+#include "vidi/error.h"
 
-namespace vidi::media {
+namespace vidi {
 namespace {
 
 constexpr double kSupport = 2.0;  // bicubic kernel radius at scale 1
@@ -123,6 +124,19 @@ ResampleAxis pil_bicubic_axis(int in_size, int out_size) {
     return ax;
 }
 
+ResampleAxis pil_resize_axis(int in_size, int out_size) {
+    if (in_size != out_size) return pil_bicubic_axis(in_size, out_size);
+    VIDI_CHECK(in_size > 0, "resize: bad size ", in_size);
+    ResampleAxis ax;
+    ax.in_size = ax.out_size = in_size;
+    ax.ksize = 1;
+    ax.first.resize(in_size);
+    for (int i = 0; i < in_size; ++i) ax.first[i] = i;
+    ax.count.assign(in_size, 1);
+    ax.taps.assign(in_size, int32_t(1) << kResamplePrecisionBits);
+    return ax;
+}
+
 void resize_bicubic_u8(const uint8_t* src, int sw, int sh, size_t src_stride, int channels,
                        uint8_t* dst, int dw, int dh) {
     VIDI_CHECK(channels >= 1 && channels <= 4, "resize: ", channels, " channels (1..4 supported)");
@@ -167,4 +181,14 @@ void normalize_siglip(const uint8_t* rgb, int size, float* chw) {
         for (int c = 0; c < 3; ++c) chw[c * plane + i] = lut[rgb[i * 3 + c]];
 }
 
-}  // namespace vidi::media
+void frames_to_pixels_f32(const uint8_t* rgb, int64_t n, int h, int w, int size, float* out) {
+    const size_t frame = static_cast<size_t>(h) * w * 3, plane = static_cast<size_t>(3) * size * size;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t i = 0; i < n; ++i) {
+        std::vector<uint8_t> resized(static_cast<size_t>(size) * size * 3);
+        resize_bicubic_u8(rgb + static_cast<size_t>(i) * frame, w, h, 3, resized.data(), size, size);
+        normalize_siglip(resized.data(), size, out + static_cast<size_t>(i) * plane);
+    }
+}
+
+}  // namespace vidi

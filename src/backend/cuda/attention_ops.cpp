@@ -1,0 +1,169 @@
+// CudaBackend's attention. Unmasked attention of many query rows (the towers: SigLIP's 729
+// and Whisper's 1500 tokens a sequence) runs as two batched cuBLAS GEMMs on tensor cores
+// around a row softmax (attention_dense.cu); everything else (masks, int8 K/V, few query rows
+// over long key ranges) goes to the tiled and few-row kernels (attention.cu,
+// attention_decode.cu).
+#include <algorithm>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/gemm.h"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/op_checks.h"
+
+namespace vidi::cuda {
+namespace {
+
+// Below this many query rows the fused kernels win (their keys are read once per query tile
+// instead of writing and reading a score matrix).
+constexpr int64_t kDenseMinQueries = 64;
+
+bool dense_fits(int64_t Tq, int64_t Tk, bool int8_kv, const AttentionParams& p) {
+    return !int8_kv && !p.causal && p.window == 0 && Tq >= kDenseMinQueries && Tk > 0 &&
+           static_cast<size_t>(Tq * Tk) * sizeof(float) <= kAttentionScoreBytes;
+}
+
+}  // namespace
+
+Tensor CudaBackend::attention(const Tensor& q, const QTensor& kq, const QTensor& vq, const AttentionParams& p) {
+    require_bf16(q, "attention", "q");
+    VIDI_CHECK(kq.defined() && vq.defined(), "attention: k or v is undefined");
+    VIDI_CHECK(kq.quantized() == vq.quantized(), "attention: k ", kq.describe(), " and v ", vq.describe(),
+               " must both be float or both int8");
+    const Tensor& k = kq.values;
+    const Tensor& v = vq.values;
+    const bool int8_kv = kq.quantized();
+    if (int8_kv) {
+        for (const QTensor* t : {&kq, &vq}) {
+            VIDI_CHECK(t->bits == 8, "attention: ", t->describe(), ": only 8-bit K/V are supported (not ", t->bits,
+                       "-bit)");
+            VIDI_CHECK(t->values.device() == Device::cuda && t->values.dtype() == DType::i8 && t->scales.defined() &&
+                           t->scales.device() == Device::cuda && t->scales.dtype() == DType::f32,
+                       "attention: int8 K/V ", t->describe(), " must be i8 codes and f32 scales on the GPU (got ",
+                       t->values.describe(), ", scales ", t->scales.defined() ? t->scales.describe() : "undefined",
+                       ")");
+        }
+    } else {
+        require_bf16(k, "attention", "k");
+        require_bf16(v, "attention", "v");
+    }
+    require_rank(q, 3, "attention", "q [Tq, H, hd]");
+    require_rank(k, 3, "attention", "k [Tk, KV, hd]");
+    VIDI_CHECK(k.shape() == v.shape(), "attention: k ", kq.describe(), " and v ", vq.describe(), " differ");
+    const int64_t hd = q.dim(2), H = q.dim(1), KV = k.dim(1);
+    VIDI_CHECK(k.dim(2) == hd, "attention: head dimensions differ: q ", q.describe(), ", k ", kq.describe());
+    VIDI_CHECK(KV > 0 && H % KV == 0, "attention: ", H, " query heads are not a multiple of ", KV, " KV heads");
+    if (int8_kv) {
+        for (const QTensor* t : {&kq, &vq}) {
+            VIDI_CHECK(t->group == hd, "attention: int8 K/V ", t->describe(), " must have one scale per (token, head) "
+                       "(group = head dim ", hd, "), got group ", t->group);
+            VIDI_CHECK(t->scales.numel() == k.dim(0) * KV, "attention: int8 K/V scales ", t->scales.describe(),
+                       " do not match ", t->describe(), " (expected [", k.dim(0), ", ", KV, ", 1])");
+        }
+        VIDI_CHECK(hd % 8 == 0 && hd <= kAttentionMaxHeadDim, "attention: int8 K/V need a head dimension that is a "
+                   "multiple of 8, at most ", kAttentionMaxHeadDim, ", got ", hd);
+        VIDI_CHECK((reinterpret_cast<uintptr_t>(k.raw()) & 7) == 0 && (reinterpret_cast<uintptr_t>(v.raw()) & 7) == 0,
+                   "attention: int8 k/v must start on 8-byte boundaries");
+    }
+    if (dense_fits(q.dim(0), k.dim(0), int8_kv, p))
+        return dense_attention(q.reshape({1, q.dim(0), H, hd}), k.reshape({1, k.dim(0), KV, hd}),
+                               v.reshape({1, v.dim(0), KV, hd}), p)
+            .reshape(q.shape());
+    if (hd % 8 != 0 && hd < kAttentionMaxHeadDim) {
+        // The kernel moves 16-byte vectors (8 values). Zero-padding the head dimension leaves
+        // every score and output unchanged; the padded output columns are cut off again.
+        const int64_t hdp = (hd + 7) / 8 * 8;
+        auto pad = [&](const Tensor& t) {
+            return pad_grid(t.reshape({t.dim(0) * t.dim(1), hd, 1, 1}), static_cast<int>(hdp - hd), 0)
+                .reshape({t.dim(0), t.dim(1), hdp});
+        };
+        Tensor o = attention(pad(q), pad(k), pad(v), p);
+        Tensor cols = transpose2d(o.reshape({q.dim(0) * H, hdp}));  // [hdp, Tq·H]
+        return transpose2d(cols.rows(0, hd)).reshape({q.dim(0), H, hd});
+    }
+    VIDI_CHECK(hd % 8 == 0 && hd <= kAttentionMaxHeadDim, "attention: head dimension ", hd,
+               " unsupported (must be a multiple of 8, at most ", kAttentionMaxHeadDim, ")");
+    VIDI_CHECK(aligned16(q.raw()) && (int8_kv || (aligned16(k.raw()) && aligned16(v.raw()))),
+               "attention: q/k/v must start on 16-byte boundaries (views at odd offsets are not supported)");
+    VIDI_CHECK(p.window >= 0, "attention: negative window ", p.window);
+    Tensor out = empty(q.shape(), DType::bf16);
+    AttentionArgs a;
+    a.q = ptr(q);
+    if (int8_kv) {
+        a.k8 = static_cast<const int8_t*>(k.raw());
+        a.v8 = static_cast<const int8_t*>(v.raw());
+        a.k_scale = static_cast<const float*>(kq.scales.raw());
+        a.v_scale = static_cast<const float*>(vq.scales.raw());
+    } else {
+        a.k = ptr(k);
+        a.v = ptr(v);
+    }
+    a.out = ptr(out);
+    a.Tq = q.dim(0);
+    a.Tk = k.dim(0);
+    a.H = static_cast<int>(H);
+    a.KV = static_cast<int>(KV);
+    a.hd = static_cast<int>(hd);
+    a.scale = p.scale;
+    a.softcap = p.softcap;
+    a.causal = p.causal;
+    a.window = p.window;
+    a.q_pos0 = p.q_pos0;
+    const int splits = attention_splits(a, sm_count_);
+    Tensor workspace;
+    const size_t ws_bytes = attention_workspace_bytes(a, splits);
+    if (ws_bytes) workspace = empty({static_cast<int64_t>(ws_bytes)}, DType::u8);
+    cuda::attention(a, splits, workspace.defined() ? workspace.raw() : nullptr, stream_);
+    return out;
+}
+
+Tensor CudaBackend::attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {
+    require_bf16(q, "attention_batch", "q");
+    require_bf16(k, "attention_batch", "k");
+    require_bf16(v, "attention_batch", "v");
+    require_rank(q, 4, "attention_batch", "q [n, Tq, H, hd]");
+    require_rank(k, 4, "attention_batch", "k [n, Tk, KV, hd]");
+    VIDI_CHECK(k.shape() == v.shape() && k.dim(0) == q.dim(0) && k.dim(3) == q.dim(3), "attention_batch: q ",
+               q.describe(), ", k ", k.describe(), " and v ", v.describe(), " do not match");
+    VIDI_CHECK(k.dim(2) > 0 && q.dim(2) % k.dim(2) == 0, "attention_batch: ", q.dim(2),
+               " query heads are not a multiple of ", k.dim(2), " KV heads");
+    if (!dense_fits(q.dim(1), k.dim(1), false, p)) return Backend::attention_batch(q, k, v, p);
+    return dense_attention(q, k, v, p);
+}
+
+Tensor CudaBackend::dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {
+    const int64_t n = q.dim(0), Tq = q.dim(1), H = q.dim(2), hd = q.dim(3), Tk = k.dim(1), KV = k.dim(2);
+    Tensor out = empty(q.shape(), DType::bf16);
+    AttentionArgs a;
+    a.q = ptr(q);
+    a.k = ptr(k);
+    a.v = ptr(v);
+    a.out = ptr(out);
+    a.Tq = Tq;
+    a.Tk = Tk;
+    a.H = static_cast<int>(H);
+    a.KV = static_cast<int>(KV);
+    a.hd = static_cast<int>(hd);
+    // Problems (sequence, head) go in chunks whose scores stay under kAttentionScoreBytes.
+    const int64_t problems = n * H, per_problem = Tq * Tk;
+    const int chunk = static_cast<int>(std::clamp<int64_t>(
+        static_cast<int64_t>(kAttentionScoreBytes / (per_problem * sizeof(float))), 1, problems));
+    Tensor scores = empty({chunk * per_problem}, DType::f32);
+    Tensor table = empty({int64_t(6) * chunk * int64_t(sizeof(void*))}, DType::u8);
+    void** t = static_cast<void**>(table.raw());
+    float* s = static_cast<float*>(scores.raw());
+    for (int64_t first = 0; first < problems; first += chunk) {
+        const int count = static_cast<int>(std::min<int64_t>(chunk, problems - first));
+        dense_attention_pointers(a, s, first, count, t, stream_);
+        auto part = [&](int i) { return reinterpret_cast<const bf16* const*>(t + int64_t(i) * count); };
+        // scores[Tq, Tk] = scale · q[Tq, hd] · k[Tk, hd]ᵀ
+        gemm_->batched(t + 2 * count, DType::f32, Tk, part(0), H * hd, part(1), KV * hd, true, Tq, Tk, hd, p.scale,
+                       count, stream_);
+        softmax_rows_inplace(s, count * Tq, Tk, p.softcap, stream_);
+        // out[Tq, hd] = probabilities[Tq, Tk] · v[Tk, hd]; a bf16 row is 2·Tk elements apart.
+        gemm_->batched(t + 5 * count, DType::bf16, H * hd, part(3), 2 * Tk, part(4), KV * hd, false, Tq, hd, Tk,
+                       1.0f, count, stream_);
+    }
+    return out;
+}
+
+}  // namespace vidi::cuda

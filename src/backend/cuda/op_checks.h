@@ -1,0 +1,26 @@
+// Argument checks and pointer helpers shared by CudaBackend's op files (cuda_ops.cpp,
+// attention_ops.cpp, quant_ops.cpp): each failure is a vidi::Error naming the op and tensor.
+#pragma once
+
+#include <cstdint>
+
+#include "backend/cuda/kernels.h"
+#include "vidi/error.h"
+#include "vidi/tensor.h"
+
+namespace vidi::cuda {
+
+inline void require_bf16(const Tensor& t, const char* op, const char* what) {
+    VIDI_CHECK(t.defined(), op, ": ", what, " is undefined");
+    VIDI_CHECK(t.device() == Device::cuda, op, ": ", what, " ", t.describe(),
+               " is in host memory (use upload()/weight() first)");
+    VIDI_CHECK(t.dtype() == DType::bf16, op, ": ", what, " must be bf16 on the GPU, got ", t.describe());
+}
+
+inline void require_rank(const Tensor& t, int rank, const char* op, const char* what) {
+    VIDI_CHECK(t.rank() == rank, op, ": ", what, " must have rank ", rank, ", got ", t.describe());
+}
+
+inline bf16* ptr(const Tensor& t) { return static_cast<bf16*>(t.raw()); }
+
+}  // namespace vidi::cuda
