@@ -1,7 +1,7 @@
 // Attention against a double-precision reference: every mask combination on small sizes
 // (both the one-pass and the split-K path), a prefill with several row blocks, and a
-// large cross-attention of few queries over 50k keys; the dense path (batched GEMMs) for
-// unmasked attention of many rows, one or several chunks of problems.
+// large cross-attention of few queries over 50k keys; unmasked attention of many rows on
+// tensor cores (the flash kernel, or batched GEMMs in one or several chunks of problems).
 #include <cmath>
 
 #include "backend/cuda/kernels.h"
@@ -181,9 +181,10 @@ TEST(CudaAttention, LargeCrossAttention) {
     check(d, p, 2.0f);
 }
 
-// Many query rows without a mask go through batched GEMMs and a row softmax.
+// Many query rows without a mask: the tensor-core kernel (head dims 64, 72, 128) or batched
+// GEMMs around a row softmax (others, here 32).
 TEST(CudaAttention, DenseBatchOfSequencesMatchesReference) {
-    for (int hd : {64, 72})
+    for (int hd : {32, 64, 72, 128})
         for (float softcap : {0.0f, 5.0f})
             for (auto [Tq, Tk] : {std::pair<int64_t, int64_t>{100, 100}, {70, 131}}) {
                 const int64_t n = 3;
@@ -202,11 +203,12 @@ TEST(CudaAttention, DenseBatchOfSequencesMatchesReference) {
             }
 }
 
-// More (sequence, head) problems than one chunk of scores holds: sampled rows of every
-// sequence against the reference.
+// More (sequence, head) problems than one chunk of scores holds (the GEMM path: head dim 32
+// has no tensor-core kernel): sampled rows of every sequence against the reference.
 TEST(CudaAttention, DenseChunksOfProblems) {
     const int64_t n = 3, T = 2048;
-    const Dims one{1, T, 8, 8, 64};
+    const Dims one{1, T, 8, 8, 32};
+    ASSERT_FALSE(flash_attention_supports(one.hd));
     ASSERT_GT(n * one.H * T * T * int64_t(sizeof(float)), int64_t(kAttentionScoreBytes));
     AttentionParams p;
     p.scale = 0.125f;

@@ -1,6 +1,7 @@
 // CudaBackend's attention. Unmasked attention of many query rows (the towers: SigLIP's 729
-// and Whisper's 1500 tokens a sequence) runs as two batched cuBLAS GEMMs on tensor cores
-// around a row softmax (attention_dense.cu); everything else (masks, int8 K/V, few query rows
+// and Whisper's 1500 tokens a sequence) runs on tensor cores: in attention_flash.cu's kernel
+// where it has one for the head dim, else as two batched cuBLAS GEMMs around a row softmax
+// (attention_dense.cu); everything else (masks, int8 K/V, few query rows
 // over long key ranges) goes to the tiled and few-row kernels (attention.cu,
 // attention_decode.cu).
 #include <algorithm>
@@ -143,6 +144,12 @@ Tensor CudaBackend::dense_attention(const Tensor& q, const Tensor& k, const Tens
     a.H = static_cast<int>(H);
     a.KV = static_cast<int>(KV);
     a.hd = static_cast<int>(hd);
+    a.scale = p.scale;
+    a.softcap = p.softcap;
+    if (flash_attention_supports(a.hd) && aligned16(a.q) && aligned16(a.k) && aligned16(a.v)) {
+        flash_attention(a, n, stream_);
+        return out;
+    }
     // Problems (sequence, head) go in chunks whose scores stay under kAttentionScoreBytes.
     const int64_t problems = n * H, per_problem = Tq * Tk;
     const int chunk = static_cast<int>(std::clamp<int64_t>(

@@ -69,6 +69,21 @@ void resample_rows(uint8_t* tmp, const uint8_t* rgb, int64_t n, int h, int w, in
 void resample_cols_normalize(bf16* out, const uint8_t* tmp, int64_t n, int row0, int rows, int ow,
                              const ResampleTaps& rows_axis, cudaStream_t stream);
 
+// --- log_mel.cu: Whisper's log-mel (core/log_mel.h) in double, `count` 30 s pieces at a time.
+struct MelShape {
+    int64_t piece_samples = 0;  // 480000
+    int frames = 0, hop = 0, n_fft = 0, n_mels = 0;  // 3000, 160, 400, n_mels
+};
+// frames[count·frames, n_fft]: the windowed frames of pieces first_piece.. of pcm[n].
+void mel_frames(double* frames, const float* pcm, int64_t n, int64_t first_piece, int count, const double* window,
+                const MelShape& s, cudaStream_t stream);
+// logmel[count, n_mels, frames] = log10(max(Σ_k filters[m, k]·|X_k|², 1e-10)) over each filter's
+// non-zero bins [begin[m], end[m]); spectrum: complex double [count·frames, n_fft/2 + 1].
+void mel_energies(double* logmel, const void* spectrum, const double* filters, const int* begin, const int* end,
+                  int count, const MelShape& s, cudaStream_t stream);
+// out[count, n_mels, frames] = (max(l, piece peak − 8) + 4) / 4, rounded to f32, then bf16.
+void mel_finish(bf16* out, const double* logmel, int count, const MelShape& s, cudaStream_t stream);
+
 // --- attention.cu: q[Tq, H, hd], k/v[Tk, KV, hd] -> out[Tq, H, hd] (AttentionParams semantics).
 // K/V are bf16 (k, v) or int8 (k8, v8) with one f32 scale per (key, KV head), [Tk, KV].
 struct AttentionArgs {
@@ -93,6 +108,11 @@ constexpr int kAttentionMaxHeadDim = 256;
 int attention_splits(const AttentionArgs& a, int sm_count);
 size_t attention_workspace_bytes(const AttentionArgs& a, int splits);
 void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t stream);
+
+// --- attention_flash.cu: the same problems (n sequences, no mask, bf16 K/V) on tensor cores,
+// for the head dims it has a kernel for; q, k, v, out 16-byte aligned.
+bool flash_attention_supports(int hd);
+void flash_attention(const AttentionArgs& a, int64_t sequences, cudaStream_t stream);
 
 // --- attention_dense.cu: unmasked attention of n independent sequences (q[n, Tq, H, hd],
 // k/v[n, Tk, KV, hd]) as batched GEMMs; a problem is one (sequence, head), g = seq·H + head.

@@ -1,0 +1,181 @@
+// Tensor-core attention for many query rows without a mask (the towers: SigLIP's head dim
+// 72, Whisper's 64), FlashAttention-2's scheme on mma.sync m16n8k16 (bf16 operands, f32
+// accumulation). A block of 4 warps owns 64 query rows of one (sequence, head), a warp 16 of
+// them. Tiles of 64 keys pass through shared memory (K as rows, V transposed); scores, the
+// running max and sum and the output stay in registers, and the probabilities become the A
+// operand of P·V without a trip through memory.
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"
+
+namespace vidi::cuda {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kTile = 16 * kWarps;  // query rows per block = keys per tile
+
+// c += a · b for one 16×8 tile (mma fragment layouts: PTX ISA, "mma.m16n8k16").
+__device__ inline void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ inline uint32_t pair_at(const bf16* p) { return *reinterpret_cast<const uint32_t*>(p); }
+
+template <int HD>
+__global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
+    constexpr int KD = (HD + 15) / 16 * 16;  // head dims padded to the mma's k of 16 (zeros)
+    constexpr int KS = KD + 8;               // row pitch of the K (and Q) tile: no bank conflicts
+    constexpr int VS = kTile + 8;            // row pitch of the transposed V tile
+    constexpr int NB = HD / 8;               // 8-wide output column blocks
+    static_assert(HD % 8 == 0, "head dims in whole 16-byte vectors");
+    __shared__ __align__(16) bf16 ks[kTile * KS];  // K tile; first the block's Q rows
+    __shared__ __align__(16) bf16 vt[HD * VS];     // V tile transposed: vt[d][key]
+
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int h = blockIdx.y, kvh = h / (a.H / a.KV);
+    const int64_t seq = blockIdx.z, q0 = int64_t(blockIdx.x) * kTile;
+    const int64_t q_pitch = int64_t(a.H) * HD, kv_pitch = int64_t(a.KV) * HD;
+    const bf16* q = a.q + seq * a.Tq * q_pitch + int64_t(h) * HD;
+    const bf16* k = a.k + seq * a.Tk * kv_pitch + int64_t(kvh) * HD;
+    const bf16* v = a.v + seq * a.Tk * kv_pitch + int64_t(kvh) * HD;
+    constexpr uint4 kZero = {0, 0, 0, 0};
+
+    // Rows first..first+63 of a [rows, HD] matrix into ks; rows past `rows` and the padded
+    // dims are zeros (so no uninitialised value reaches an mma).
+    auto stage_rows = [&](const bf16* base, int64_t pitch, int64_t first, int64_t rows) {
+        constexpr int kVecs = KD / 8;
+        for (int i = threadIdx.x; i < kTile * kVecs; i += blockDim.x) {
+            const int r = i / kVecs, c = (i % kVecs) * 8;
+            uint4 val = kZero;
+            if (first + r < rows && c < HD) val = *reinterpret_cast<const uint4*>(base + (first + r) * pitch + c);
+            *reinterpret_cast<uint4*>(&ks[r * KS + c]) = val;
+        }
+    };
+
+    stage_rows(q, q_pitch, q0, a.Tq);
+    __syncthreads();
+    const int r0 = warp * 16;
+    uint32_t qf[KD / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < KD / 16; ++kk) {
+        qf[kk][0] = pair_at(&ks[(r0 + g) * KS + kk * 16 + 2 * t]);
+        qf[kk][1] = pair_at(&ks[(r0 + g + 8) * KS + kk * 16 + 2 * t]);
+        qf[kk][2] = pair_at(&ks[(r0 + g) * KS + kk * 16 + 8 + 2 * t]);
+        qf[kk][3] = pair_at(&ks[(r0 + g + 8) * KS + kk * 16 + 8 + 2 * t]);
+    }
+    __syncthreads();
+
+    float o[NB][4];
+#pragma unroll
+    for (int nb = 0; nb < NB; ++nb) o[nb][0] = o[nb][1] = o[nb][2] = o[nb][3] = 0.0f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // rows g and g+8 of this warp
+
+    for (int64_t k0 = 0; k0 < a.Tk; k0 += kTile) {
+        stage_rows(k, kv_pitch, k0, a.Tk);
+        for (int i = threadIdx.x; i < kTile * (HD / 8); i += blockDim.x) {
+            const int j = i / (HD / 8), c = (i % (HD / 8)) * 8;
+            uint4 val = kZero;
+            if (k0 + j < a.Tk) val = *reinterpret_cast<const uint4*>(v + (k0 + j) * kv_pitch + c);
+            const bf16* e = reinterpret_cast<const bf16*>(&val);
+#pragma unroll
+            for (int x = 0; x < 8; ++x) vt[(c + x) * VS + j] = e[x];
+        }
+        __syncthreads();
+
+        // Scores of this warp's 16 rows against the 64 keys: 8 blocks of 8 keys.
+        float s[8][4];
+#pragma unroll
+        for (int nb = 0; nb < 8; ++nb) {
+            s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
+#pragma unroll
+            for (int kk = 0; kk < KD / 16; ++kk)
+                mma_bf16(s[nb], qf[kk], pair_at(&ks[(nb * 8 + g) * KS + kk * 16 + 2 * t]),
+                         pair_at(&ks[(nb * 8 + g) * KS + kk * 16 + 8 + 2 * t]));
+        }
+        float mx[2] = {m[0], m[1]};
+#pragma unroll
+        for (int nb = 0; nb < 8; ++nb)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                float x = s[nb][e] * a.scale;
+                if (a.softcap > 0.0f) x = a.softcap * tanhf(x / a.softcap);
+                if (k0 + nb * 8 + 2 * t + (e & 1) >= a.Tk) x = -INFINITY;
+                s[nb][e] = x;
+                mx[e >> 1] = fmaxf(mx[e >> 1], x);
+            }
+        float alpha[2];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {  // the 4 threads of a row group share its max
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+            alpha[r] = __expf(m[r] - mx[r]);  // 0 on the first tile (m = -inf)
+            m[r] = mx[r];
+            l[r] *= alpha[r];
+        }
+#pragma unroll
+        for (int nb = 0; nb < NB; ++nb) {
+            o[nb][0] *= alpha[0];
+            o[nb][1] *= alpha[0];
+            o[nb][2] *= alpha[1];
+            o[nb][3] *= alpha[1];
+        }
+        // Probabilities as the A fragments of P·V (keys 16·kk .. 16·kk+15 are blocks 2kk, 2kk+1).
+        uint32_t pf[4][4];
+#pragma unroll
+        for (int nb = 0; nb < 8; ++nb) {
+            const float p0 = __expf(s[nb][0] - m[0]), p1 = __expf(s[nb][1] - m[0]);
+            const float p2 = __expf(s[nb][2] - m[1]), p3 = __expf(s[nb][3] - m[1]);
+            l[0] += p0 + p1;
+            l[1] += p2 + p3;
+            pf[nb / 2][(nb % 2) * 2 + 0] = float2_to_bf16x2(p0, p1);
+            pf[nb / 2][(nb % 2) * 2 + 1] = float2_to_bf16x2(p2, p3);
+        }
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk)
+#pragma unroll
+            for (int nb = 0; nb < NB; ++nb)
+                mma_bf16(o[nb], pf[kk], pair_at(&vt[(nb * 8 + g) * VS + kk * 16 + 2 * t]),
+                         pair_at(&vt[(nb * 8 + g) * VS + kk * 16 + 8 + 2 * t]));
+        __syncthreads();  // before the next tile overwrites ks and vt
+    }
+
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+        l[r] = 1.0f / l[r];
+    }
+    bf16* out = a.out + seq * a.Tq * q_pitch + int64_t(h) * HD;
+    const int64_t row = q0 + r0 + g;
+#pragma unroll
+    for (int nb = 0; nb < NB; ++nb) {
+        const int c = nb * 8 + 2 * t;
+        if (row < a.Tq)
+            *reinterpret_cast<uint32_t*>(out + row * q_pitch + c) = float2_to_bf16x2(o[nb][0] * l[0], o[nb][1] * l[0]);
+        if (row + 8 < a.Tq)
+            *reinterpret_cast<uint32_t*>(out + (row + 8) * q_pitch + c) =
+                float2_to_bf16x2(o[nb][2] * l[1], o[nb][3] * l[1]);
+    }
+}
+
+}  // namespace
+
+bool flash_attention_supports(int hd) { return hd == 64 || hd == 72 || hd == 128; }
+
+void flash_attention(const AttentionArgs& a, int64_t sequences, cudaStream_t stream) {
+    const dim3 grid(static_cast<unsigned>((a.Tq + kTile - 1) / kTile), static_cast<unsigned>(a.H),
+                    static_cast<unsigned>(sequences));
+    switch (a.hd) {
+        case 64: flash_kernel<64><<<grid, kWarps * 32, 0, stream>>>(a); break;
+        case 72: flash_kernel<72><<<grid, kWarps * 32, 0, stream>>>(a); break;
+        case 128: flash_kernel<128><<<grid, kWarps * 32, 0, stream>>>(a); break;
+        default: fail("flash_attention: head dim ", a.hd, " has no kernel");
+    }
+    VIDI_CUDA_CHECK_LAUNCH("flash_attention");
+}
+
+}  // namespace vidi::cuda
