@@ -5,11 +5,13 @@
 // >= the wanted one (decord's accurate seek), so a damaged frame is replaced by its
 // successor rather than shifting every later index.
 //
-// Decoding in lanes: a batch's frames are decoded by a cursor of their own that starts at
-// the keyframe at or before the batch's first frame, so on a machine with many cores
-// several batches decode at once (each decoder with a share of the cores) while their
-// order is kept. Only where seeking is exact (an indexed container, timestamps on every
-// packet); a cursor whose seek lands past its first frame is redone from the start.
+// Decoding in lanes: a segment of sampled frames is decoded by a cursor of its own that
+// starts at the keyframe at or before the segment's first frame, so on a machine with many
+// cores several segments decode at once (each decoder with a share of the cores) while
+// their order is kept. A segment holds a batch or more and ends, where it can, at a
+// keyframe, so that the next one starts decoding close to its first frame rather than up
+// to a whole GOP before it. Only where seeking is exact (an indexed container, timestamps
+// on every packet); a cursor whose seek lands past its first frame is redone from the start.
 #include <algorithm>
 #include <deque>
 #include <future>
@@ -54,8 +56,9 @@ struct FrameStream::Impl {
     int64_t want(size_t pos) const { return wanted_pts.empty() ? indices[pos] : wanted_pts[pos]; }
     Picture sequential_picture(size_t pos);
     std::vector<Picture> decode_segment(size_t begin, size_t end, int threads);
+    size_t segment_end(size_t begin) const;
     void launch_segments();
-    void fetch();  // appends the next batch of pictures to `pending` (nothing at the end)
+    bool fetch();  // appends the next segment's pictures to `pending`; false at the end
 };
 
 void FrameStream::Impl::open() {
@@ -64,7 +67,7 @@ void FrameStream::Impl::open() {
         vx = index_video(scan.get(), path);
     }
     indices = sampled_frame_indices(vx.info);
-    const size_t batch_bytes = size_t(vx.info.width) * vx.info.height * 3 * size_t(max_batch);
+    const size_t batch_bytes = size_t(vx.info.width) * vx.info.height * 3 * size_t(2 * max_batch);  // a segment
     lanes = std::max(1, std::min<int>(lanes, static_cast<int>(kLaneBytes / std::max<size_t>(1, batch_bytes))));
     if (!vx.pts.empty())
         for (int64_t i : indices) wanted_pts.push_back(vx.pts[static_cast<size_t>(i)]);
@@ -94,12 +97,24 @@ std::vector<Picture> FrameStream::Impl::decode_segment(size_t begin, size_t end,
     return out;
 }
 
+size_t FrameStream::Impl::segment_end(size_t begin) const {
+    const size_t n = indices.size();
+    size_t end = std::min(n, begin + static_cast<size_t>(max_batch));
+    const size_t longest = std::min(n, begin + 2 * static_cast<size_t>(max_batch));
+    auto key_before = [&](size_t pos) {  // the keyframe a cursor for sampled frame `pos` starts at
+        auto key = std::upper_bound(vx.key_pts.begin(), vx.key_pts.end(), wanted_pts[pos]);
+        return key == vx.key_pts.begin() ? AV_NOPTS_VALUE : *std::prev(key);
+    };
+    while (end < longest && key_before(end) <= wanted_pts[end - 1]) ++end;  // no keyframe between
+    return end;
+}
+
 void FrameStream::Impl::launch_segments() {
     const int threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / lanes);
     while (static_cast<int>(in_flight.size()) < lanes && next_segment < indices.size()) {
         Segment s;
         s.begin = next_segment;
-        s.end = std::min(indices.size(), next_segment + static_cast<size_t>(max_batch));
+        s.end = segment_end(next_segment);
         s.pictures = std::async(std::launch::async, [this, b = s.begin, e = s.end, threads] {
             return decode_segment(b, e, threads);
         });
@@ -158,9 +173,9 @@ bool FrameStream::next_rgb(Tensor& rgb, int64_t& sampled_position) {
     return true;
 }
 
-void FrameStream::Impl::fetch() {
+bool FrameStream::Impl::fetch() {
     const size_t upcoming = next_pos + pending.size();
-    if (upcoming >= indices.size()) return;
+    if (upcoming >= indices.size()) return false;
     if (parallel() && !cursor) {
         launch_segments();
         Segment seg = std::move(in_flight.front());
@@ -172,12 +187,15 @@ void FrameStream::Impl::fetch() {
         const size_t n = std::min(indices.size() - upcoming, static_cast<size_t>(max_batch));
         for (size_t i = 0; i < n; ++i) pending.push_back(sequential_picture(upcoming + i));
     }
+    return true;
 }
 
 bool FrameStream::next_frames(Tensor& rgb, std::vector<int64_t>& sampled_positions) {
     Impl& s = *impl_;
     sampled_positions.clear();
-    if (s.pending.empty()) s.fetch();
+    // Segments need not line up with batches: fill a whole batch (as one decoder would).
+    while (s.pending.size() < static_cast<size_t>(s.max_batch) && s.fetch()) {
+    }
     if (s.pending.empty()) return false;
     // A batch holds frames of one size (a stream may change size midway).
     const int w = s.pending.front().width, h = s.pending.front().height;
