@@ -22,6 +22,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    using namespace vidi;
     using namespace vidi::media;
     if (argc < 2) {
         std::fprintf(stderr, "usage: %s VIDEO [--image-size N] [--sequential] [--mel-piece-only]\n", argv[0]);

@@ -138,6 +138,9 @@ public:
     // activations [n, 3, size, size]: Pillow's bicubic resize (core/pil_resize.h), then
     // SigLIP's (v/255 − 0.5)/0.5. Every backend gives the same bytes before its dtype rounding.
     virtual Tensor frames_to_pixels(const Tensor& rgb, int size) = 0;
+    // The audio tower's input: 16 kHz mono samples f32 [n] on the host -> activations
+    // [pieces, n_mels, 3000], Whisper's log-mel of each 30 s piece (core/log_mel.h).
+    virtual Tensor log_mel(const Tensor& pcm, int n_mels) = 0;
 };
 
 // frames_to_pixels' argument rules, the same for every backend.
@@ -147,6 +150,14 @@ inline void check_frames_to_pixels(const Tensor& rgb, int size) {
                rgb.defined() ? rgb.describe() : std::string("undefined"));
     VIDI_CHECK(rgb.dim(1) > 0 && rgb.dim(2) > 0 && size > 0 && size <= 4096, "frames_to_pixels: bad sizes ",
                rgb.describe(), " -> ", size, "x", size);
+}
+
+// log_mel's argument rules.
+inline void check_log_mel(const Tensor& pcm, int n_mels) {
+    VIDI_CHECK(pcm.defined() && pcm.on_host() && pcm.dtype() == DType::f32 && pcm.rank() == 1 && pcm.numel() > 0,
+               "log_mel: expected f32 samples [n > 0] in host memory, got ",
+               pcm.defined() ? pcm.describe() : std::string("undefined"));
+    VIDI_CHECK(n_mels > 0 && n_mels <= 512, "log_mel: bad mel bin count ", n_mels);
 }
 
 // Inline, so that Backend stays a header-only interface (its vtable is emitted where used).

@@ -1,11 +1,11 @@
-#include "media/fft.h"
+#include "core/fft.h"
 
 #include <cmath>
 #include <numbers>
 
 #include "vidi/error.h"
 
-namespace vidi::media {
+namespace vidi {
 namespace {
 
 // Plain complex product: std::complex's operator* also handles inf/NaN (a slow libcall).
@@ -58,4 +58,4 @@ void Fft::forward(const std::complex<double>* in, std::complex<double>* out) con
     recurse(in, out, n_, 1, 0);
 }
 
-}  // namespace vidi::media
+}  // namespace vidi

@@ -2,13 +2,13 @@
 // Our own code rather than FFTW: the mel needs double precision (values near the
 // max − 8 clamp are 1e-8 of the peak power, where single precision loses digits), the
 // project links only the single-precision FFTW, and 400 points are cheap either way.
-// Internal to the media layer; checked against a direct DFT in the tests.
+// Used by core/log_mel; checked against a direct DFT in the tests.
 #pragma once
 
 #include <complex>
 #include <vector>
 
-namespace vidi::media {
+namespace vidi {
 
 class Fft {
 public:
@@ -26,4 +26,4 @@ private:
     std::vector<std::complex<double>> roots_;  // exp(-2πi·j/n), j = 0..n-1
 };
 
-}  // namespace vidi::media
+}  // namespace vidi

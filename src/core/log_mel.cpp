@@ -6,10 +6,11 @@
 #include <memory>
 #include <numbers>
 
-#include "media/fft.h"
-#include "media/media.h"
+#include "core/fft.h"
+#include "core/log_mel.h"
+#include "vidi/error.h"
 
-namespace vidi::media {
+namespace vidi {
 namespace {
 
 constexpr int kBins = kNfft / 2 + 1;  // 201
@@ -35,18 +36,30 @@ struct SparseFilters {
 SparseFilters sparse_filters(int n_mels) {
     SparseFilters f;
     f.weights = mel_filter_bank(n_mels);
-    for (int m = 0; m < n_mels; ++m) {
-        const double* row = &f.weights[static_cast<size_t>(m) * kBins];
-        int b = 0, e = kBins;
-        while (b < kBins && row[b] == 0.0) ++b;
-        while (e > b && row[e - 1] == 0.0) --e;
-        f.begin.push_back(b);
-        f.end.push_back(e);
-    }
+    filter_ranges(f.weights, n_mels, f.begin, f.end);
     return f;
 }
 
 }  // namespace
+
+void filter_ranges(const std::vector<double>& filters, int n_mels, std::vector<int>& begin, std::vector<int>& end) {
+    begin.clear();
+    end.clear();
+    for (int m = 0; m < n_mels; ++m) {
+        const double* row = &filters[static_cast<size_t>(m) * kBins];
+        int b = 0, e = kBins;
+        while (b < kBins && row[b] == 0.0) ++b;
+        while (e > b && row[e - 1] == 0.0) --e;
+        begin.push_back(b);
+        end.push_back(e);
+    }
+}
+
+std::vector<double> hann_window() {
+    std::vector<double> window(kNfft);  // periodic
+    for (int i = 0; i < kNfft; ++i) window[i] = 0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * i / kNfft);
+    return window;
+}
 
 std::vector<double> mel_filter_bank(int n_mels) {
     VIDI_CHECK(n_mels > 0 && n_mels <= 512, "mel filter bank: bad n_mels ", n_mels);
@@ -83,8 +96,7 @@ Tensor log_mel_piece(const float* samples, size_t n, int n_mels) {
         x[pad - j] = x[pad + j];
         x[pad + kPieceSamples - 1 + j] = x[pad + kPieceSamples - 1 - j];
     }
-    std::vector<double> window(kNfft);  // periodic Hann
-    for (int i = 0; i < kNfft; ++i) window[i] = 0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * i / kNfft);
+    static const std::vector<double> window = hann_window();
 
     // log10 mel energies, [n_mels][3000] (the STFT's last frame, 3001st, is dropped).
     std::vector<double> logmel(static_cast<size_t>(n_mels) * kMelFrames);
@@ -126,33 +138,15 @@ Tensor log_mel_piece(const float* samples, size_t n, int n_mels) {
     return mel;
 }
 
-AudioFeatures load_audio_features(const std::string& path, int n_mels) {
-    // Each 30 s piece becomes mel as soon as its samples are in, so a long file never
-    // holds more than one piece of samples (the mel itself is the output).
-    AudioFeatures af;
+void log_mel_pieces(const float* samples, int64_t n, int n_mels, float* out) {
+    const int64_t pieces = (n + kPieceSamples - 1) / kPieceSamples;
     const size_t piece_values = static_cast<size_t>(n_mels) * kMelFrames;
-    auto mel_values = std::make_shared<std::vector<float>>();
-    std::vector<float> piece;
-    piece.reserve(kPieceSamples);
-    auto finish_piece = [&] {
-        const Tensor m = log_mel_piece(piece.data(), piece.size(), n_mels);
-        mel_values->insert(mel_values->end(), m.data<float>(), m.data<float>() + piece_values);
-        af.mel_frames += static_cast<int64_t>(piece.size() / kHop);
-        piece.clear();
-    };
-    decode_audio_mono16k(path, [&](const int16_t* s, size_t n) {
-        for (size_t i = 0; i < n; ++i) {
-            piece.push_back(static_cast<float>(s[i] / 32768.0));
-            if (piece.size() == static_cast<size_t>(kPieceSamples)) finish_piece();
-        }
-        af.samples += static_cast<int64_t>(n);
-    });
-    if (!piece.empty()) finish_piece();
-    if (af.samples == 0) return af;  // no audio stream, or nothing decodable in it
-    af.present = true;
-    const auto pieces = static_cast<int64_t>(mel_values->size() / piece_values);
-    af.mel = Tensor::wrap(mel_values->data(), {pieces, n_mels, kMelFrames}, DType::f32, Device::cpu, mel_values);
-    return af;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t p = 0; p < pieces; ++p) {
+        const int64_t first = p * kPieceSamples, count = std::min<int64_t>(kPieceSamples, n - first);
+        const Tensor m = log_mel_piece(samples + first, static_cast<size_t>(count), n_mels);
+        std::copy_n(m.data<float>(), piece_values, out + static_cast<size_t>(p) * piece_values);
+    }
 }
 
-}  // namespace vidi::media
+}  // namespace vidi

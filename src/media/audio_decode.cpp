@@ -127,4 +127,31 @@ std::vector<int16_t> decode_audio_mono16k(const std::string& path) {
     return out;
 }
 
+AudioSamples load_audio_samples(const std::string& path) {
+    AudioSamples a;
+    auto values = std::make_shared<std::vector<float>>();
+    decode_audio_mono16k(path, [&](const int16_t* s, size_t n) {
+        for (size_t i = 0; i < n; ++i) values->push_back(static_cast<float>(s[i] / 32768.0));
+    });
+    if (values->empty()) return a;  // no audio stream, or nothing decodable in it
+    a.present = true;
+    const auto n = static_cast<int64_t>(values->size());
+    a.mel_frames = n / kHop;
+    a.pcm = Tensor::wrap(values->data(), {n}, DType::f32, Device::cpu, values);
+    return a;
+}
+
+AudioFeatures load_audio_features(const std::string& path, int n_mels) {
+    AudioFeatures af;
+    const AudioSamples a = load_audio_samples(path);
+    if (!a.present) return af;
+    af.present = true;
+    af.samples = a.pcm.numel();
+    af.mel_frames = a.mel_frames;
+    const int64_t pieces = (af.samples + kPieceSamples - 1) / kPieceSamples;
+    af.mel = Tensor::empty({pieces, n_mels, kMelFrames}, DType::f32);
+    log_mel_pieces(a.pcm.data<float>(), af.samples, n_mels, af.mel.data<float>());
+    return af;
+}
+
 }  // namespace vidi::media

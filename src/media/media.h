@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/log_mel.h"
 #include "core/pil_resize.h"
 #include "vidi/tensor.h"
 
@@ -86,6 +87,14 @@ struct AudioFeatures {
 // SPEC §2.4-2.6 on the file's first (best) audio stream.
 AudioFeatures load_audio_features(const std::string& path, int n_mels = 128);
 
+struct AudioSamples {
+    bool present = false;  // false: no audio stream, or it holds no samples
+    Tensor pcm;            // f32 [samples], 16 kHz mono in [-1, 1)
+    int64_t mel_frames = 0;
+};
+// SPEC §2.4: the samples a backend's log_mel turns into the features above.
+AudioSamples load_audio_samples(const std::string& path);
+
 // --- building blocks, public for tests and for the CUDA path ---
 
 // The audio as `ffmpeg -i path -ac 1 -ar 16000 -f s16le -` prints it (swresample with
@@ -95,16 +104,5 @@ std::vector<int16_t> decode_audio_mono16k(const std::string& path);
 // Returns false (sink never called) when the file has no audio stream.
 using AudioSink = std::function<void(const int16_t* samples, size_t n)>;
 bool decode_audio_mono16k(const std::string& path, const AudioSink& sink);
-
-constexpr int kSampleRate = 16000;
-constexpr int kPieceSamples = 30 * kSampleRate;  // 480000
-constexpr int kHop = 160;
-constexpr int kNfft = 400;
-constexpr int kMelFrames = kPieceSamples / kHop;  // 3000 per piece
-
-// One 30 s piece (n <= 480000 samples, zero-padded) -> f32 [n_mels, 3000].
-Tensor log_mel_piece(const float* samples, size_t n, int n_mels);
-// Slaney-scale, area-normalised triangular filters, [n_mels][n_fft/2 + 1] row-major.
-std::vector<double> mel_filter_bank(int n_mels);
 
 }  // namespace vidi::media

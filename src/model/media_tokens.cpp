@@ -116,7 +116,8 @@ int64_t MediaEncoder::audio_token_count(int64_t mel_frames) const {
     return states / mm_.audio_pool;
 }
 
-Tensor MediaEncoder::audio_tokens(const Tensor& mel, int64_t mel_frames) const {
+Tensor MediaEncoder::audio_tokens(const Tensor& mel, int64_t mel_frames,
+                                  const std::function<void(int64_t, int64_t)>& progress) const {
     const int64_t in = audio_.input_frames(), out = audio_.output_frames(), A = audio_.d_model();
     VIDI_CHECK(mel.rank() == 3 && mel.dim(2) == in, "audio_tokens: expected log-mel [pieces, bins, ", in, "], got ",
                mel.describe());
@@ -127,9 +128,11 @@ Tensor MediaEncoder::audio_tokens(const Tensor& mel, int64_t mel_frames) const {
     VIDI_CHECK(states >= 2 * k, "audio_tokens: ", mel_frames, " mel frames give fewer than two audio tokens");
 
     Tensor all = be_.act({pieces * out, A});
-    for (int64_t i = 0; i < pieces; ++i) {
-        Tensor dst = all.rows(i * out, (i + 1) * out);
-        be_.copy_(dst, audio_.forward(mel.row(i)));
+    for (int64_t i = 0; i < pieces; i += kAudioPiecesPerBatch) {
+        const int64_t n = std::min(kAudioPiecesPerBatch, pieces - i);
+        Tensor dst = all.rows(i * out, (i + n) * out);
+        be_.copy_(dst, audio_.forward(mel.rows(i, i + n)));
+        if (progress) progress(i + n, pieces);
     }
     // Conv1d(kernel k, stride k, no bias) over the kept states.
     Tensor cols = be_.im2col_1d(all.rows(0, states), static_cast<int>(k), static_cast<int>(k), 0);

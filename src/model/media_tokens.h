@@ -8,6 +8,7 @@
 // before the decoder's sqrt(D) scaling.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -22,6 +23,8 @@ namespace vidi::model {
 
 // Visual tokens allowed per video before the grids shrink.
 constexpr int64_t kVisualTokenBudget = 60000;
+// 30-second audio pieces put through the audio tower together (larger GEMMs, fewer launches).
+constexpr int64_t kAudioPiecesPerBatch = 4;
 
 // Side of the (padded) patch grid after the token budget: `padded` (28) while
 // F·padded² <= budget·pool², else max(10, t - t mod 2) with t = int(padded·sqrt(budget·pool²/(F·padded²))).
@@ -49,7 +52,9 @@ public:
     // Number of audio tokens for `mel_frames` (SPEC.md §2.6): floor(floor(mel_frames/2) / pool).
     int64_t audio_token_count(int64_t mel_frames) const;
     // mel [pieces, mel_bins, 3000] f32 -> [audio_token_count(mel_frames), D] on the backend.
-    Tensor audio_tokens(const Tensor& mel, int64_t mel_frames) const;
+    // progress(done, total): 30 s pieces through the audio tower so far (optional).
+    Tensor audio_tokens(const Tensor& mel, int64_t mel_frames,
+                        const std::function<void(int64_t, int64_t)>& progress = {}) const;
 
     int dim() const { return dim_; }
     const SiglipVision& vision() const { return vision_; }

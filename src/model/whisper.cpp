@@ -35,26 +35,37 @@ WhisperEncoder::WhisperEncoder(const io::ModelConfig& config, const WeightLoader
 
 Tensor WhisperEncoder::forward(const Tensor& mel) const {
     const int64_t A = cfg_.d_model, H = cfg_.heads, hd = A / H;
-    VIDI_CHECK(mel.rank() == 2 && mel.dim(0) == cfg_.mel_bins && mel.dim(1) == input_frames(),
-               "audio tower: expected log-mel [", cfg_.mel_bins, ", ", input_frames(), "], got ", mel.describe());
+    const bool batched = mel.rank() == 3;
+    VIDI_CHECK((mel.rank() == 2 || batched) && mel.dim(-2) == cfg_.mel_bins && mel.dim(-1) == input_frames(),
+               "audio tower: expected log-mel [", cfg_.mel_bins, ", ", input_frames(), "] or [pieces, ", cfg_.mel_bins,
+               ", ", input_frames(), "], got ", mel.describe());
+    const int64_t n = batched ? mel.dim(0) : 1, T = output_frames();
     Tensor m = mel.device() == be_.device() && mel.dtype() == be_.act_dtype() ? mel : be_.upload(mel);
-    // Conv1d(k3, s1, p1) and Conv1d(k3, s2, p1) as GEMMs over time-major [T, C] inputs.
-    Tensor x = be_.linear(be_.im2col_1d(be_.transpose2d(m), 3, 1, 1), conv1_w_, conv1_b_);
-    be_.gelu_(x, Gelu::erf);
-    x = be_.linear(be_.im2col_1d(x, 3, 2, 1), conv2_w_, conv2_b_);
-    be_.gelu_(x, Gelu::erf);
-    const int64_t T = x.dim(0);
-    be_.add_(x, pos_.rows(0, T));
+    m = m.reshape({n, cfg_.mel_bins, input_frames()});
+    // Conv1d(k3, s1, p1) and Conv1d(k3, s2, p1) as GEMMs over time-major [T, C] inputs, a
+    // piece at a time (their zero padding is per piece); the layers then take all pieces.
+    Tensor x = be_.act({n * T, A});
+    for (int64_t i = 0; i < n; ++i) {
+        Tensor c = be_.linear(be_.im2col_1d(be_.transpose2d(m.row(i)), 3, 1, 1), conv1_w_, conv1_b_);
+        be_.gelu_(c, Gelu::erf);
+        c = be_.linear(be_.im2col_1d(c, 3, 2, 1), conv2_w_, conv2_b_);
+        be_.gelu_(c, Gelu::erf);
+        VIDI_CHECK(c.dim(0) == T, "audio tower: the convolutions gave ", c.dim(0), " frames, expected ", T);
+        Tensor dst = x.rows(i * T, (i + 1) * T);
+        be_.copy_(dst, c);
+    }
+    Tensor x4 = x.reshape({1, n, T, A});
+    be_.add_broadcast_(x4, pos_.rows(0, T).reshape({1, 1, T, A}));
 
     const float eps = static_cast<float>(cfg_.eps);
     AttentionParams ap;
     ap.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
     for (const Layer& L : layers_) {
         Tensor h = be_.layer_norm(x, L.ln1_w, L.ln1_b, eps);
-        Tensor q = be_.linear(h, L.q_w, L.q_b).reshape({T, H, hd});
-        Tensor k = be_.linear(h, L.k_w).reshape({T, H, hd});
-        Tensor v = be_.linear(h, L.v_w, L.v_b).reshape({T, H, hd});
-        Tensor att = be_.attention(q, k, v, ap).reshape({T, A});
+        Tensor q = be_.linear(h, L.q_w, L.q_b).reshape({n, T, H, hd});
+        Tensor k = be_.linear(h, L.k_w).reshape({n, T, H, hd});
+        Tensor v = be_.linear(h, L.v_w, L.v_b).reshape({n, T, H, hd});
+        Tensor att = be_.attention_batch(q, k, v, ap).reshape({n * T, A});  // pieces attend within themselves
         be_.add_(x, be_.linear(att, L.o_w, L.o_b));
         h = be_.layer_norm(x, L.ln2_w, L.ln2_b, eps);
         h = be_.linear(h, L.fc1_w, L.fc1_b);

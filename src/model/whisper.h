@@ -16,7 +16,8 @@ public:
     WhisperEncoder(const io::ModelConfig& config, const WeightLoader& root,
                    const std::string& prefix = "model.mm_aud.encoder.");
 
-    // mel [mel_bins, frames] f32 (host or device; frames = 2·max_positions) -> [frames/2, d_model].
+    // mel [mel_bins, frames] f32 (host or device; frames = 2·max_positions) -> [frames/2, d_model];
+    // mel [n, mel_bins, frames] (n independent 30-second pieces) -> [n·frames/2, d_model].
     Tensor forward(const Tensor& mel) const;
 
     int d_model() const { return cfg_.d_model; }

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "model/media_tokens.h"
+
 namespace vidi::runtime {
 
 namespace {
@@ -49,11 +51,11 @@ VideoMemoryPlan plan_video(const io::ModelConfig& c, int64_t frames, int64_t sid
     const size_t vision = static_cast<size_t>(
         n * (3 * int64_t(c.vision.image_size) * c.vision.image_size + T * (6 * C + c.vision.intermediate)) * e) +
         scores(n * c.vision.heads, T);
-    // A Whisper piece: 3000 mel frames, 1500 states, its MLP, its attention scores.
-    const int64_t A = c.audio.d_model;
-    const size_t whisper =
-        static_cast<size_t>((3000 * (int64_t(c.audio.mel_bins) + 3 * A) + 1500 * (6 * A + c.audio.ffn)) * e) +
-        scores(c.audio.heads, 1500);
+    // A batch of Whisper pieces: 3000 mel frames, 1500 states, their MLP, the attention scores.
+    const int64_t A = c.audio.d_model, pieces = model::kAudioPiecesPerBatch;
+    const size_t whisper = static_cast<size_t>(pieces * (3000 * (int64_t(c.audio.mel_bins) + 3 * A) +
+                                                         1500 * (6 * A + c.audio.ffn)) * e) +
+                           scores(pieces * c.audio.heads, 1500);
     p.activations = std::max({kv_chunk, vision, whisper}) + kMargin;
     return p;
 }

@@ -1,6 +1,7 @@
 #include "runtime/pipeline.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <future>
@@ -47,6 +48,8 @@ Pipeline::Pipeline(const EngineOptions& options) : options_(options) {
         fail(tok_path, ": the tokenizer has ", tokenizer_->vocab_size(), " pieces but the model's vocabulary is ",
              config_.llm.vocab);
     backend_ = make_backend(options.backend, options.threads);
+    const char* sync = std::getenv("VIDI_SYNC_PROGRESS");
+    sync_progress_ = sync && std::string(sync) == "1";
     if (options.gpu_memory_limit) backend_->set_memory_limit(options.gpu_memory_limit);
     const std::set<std::string> linear_names = linear_weight_names(ckpt);
     const WeightChoice w = choose_weights(ckpt, linear_names, options.weights, backend_->device_memory(),
@@ -98,13 +101,11 @@ MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* 
         kv_rows = upto;
     };
 
-    // The audio's decode and log-mel need no GPU and nothing from the frames: they run on a
-    // thread of their own while the frames are decoded and encoded (started after the memory
-    // check, so a refusal does not wait for it).
-    std::future<media::AudioFeatures> audio_job =
-        std::async(std::launch::async, [&video_path, bins = config_.audio.mel_bins] {
-            return media::load_audio_features(video_path, bins);
-        });
+    // The audio's decode needs nothing from the frames: it runs on a thread of its own while
+    // the frames are decoded and encoded (started after the memory check, so a refusal does
+    // not wait for it). Its log-mel is the backend's (on the GPU, a batch of FFTs).
+    std::future<media::AudioSamples> audio_job =
+        std::async(std::launch::async, [&video_path] { return media::load_audio_samples(video_path); });
     Tensor rgb;
     std::vector<int64_t> positions;
     int64_t done = 0;
@@ -131,16 +132,21 @@ MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* 
     VIDI_CHECK(done == F, video_path, ": decoded ", done, " of ", F, " sampled frames");
     if (kv_rows < F * per_frame) encode_rows(F * per_frame);
 
-    media::AudioFeatures audio = audio_job.get();
-    if (capture && audio.present) {
-        capture->mel = audio.mel;
+    const media::AudioSamples audio = audio_job.get();
+    if (!audio.present) return out;
+    const int bins = config_.audio.mel_bins;
+    if (capture) {  // the f32 features of the host's log-mel, before any dtype rounding
+        const int64_t n = audio.pcm.numel();
+        capture->mel = Tensor::empty({(n + kPieceSamples - 1) / kPieceSamples, bins, kMelFrames}, DType::f32);
+        log_mel_pieces(audio.pcm.data<float>(), n, bins, capture->mel.data<float>());
         capture->mel_frames = audio.mel_frames;
     }
-    if (audio.present) {
-        progress("audio", 0, 1);
-        out.audio = media_encoder_->audio_tokens(audio.mel, audio.mel_frames);
-        progress("audio", 1, 1);
-    }
+    progress("log-mel", 0, 1);
+    const Tensor mel = backend_->log_mel(audio.pcm, bins);
+    progress("log-mel", 1, 1);
+    out.audio = media_encoder_->audio_tokens(mel, audio.mel_frames, [&](int64_t done, int64_t total) {
+        progress("audio", done, total);
+    });
     return out;
 }
 

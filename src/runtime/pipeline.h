@@ -80,14 +80,19 @@ public:
                          bool keep_prompt_logits = false);
 
 private:
+    // With VIDI_SYNC_PROGRESS=1 in the environment every report first waits for the GPU, so
+    // the stamps time the GPU's work per stage rather than the host's launches (diagnostics).
     void progress(const std::string& stage, int64_t done, int64_t total) const {
-        if (options_.progress) options_.progress(stage, done, total);
+        if (!options_.progress) return;
+        if (sync_progress_) backend_->synchronize();
+        options_.progress(stage, done, total);
     }
     void notice(const std::string& line) const {
         if (options_.notice) options_.notice(line);
     }
 
     EngineOptions options_;
+    bool sync_progress_ = false;
     io::ModelConfig config_;
     io::TensorStore weights_;
     std::unique_ptr<Backend> backend_;

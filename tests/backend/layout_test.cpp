@@ -1,12 +1,14 @@
 // Layout ops, checked through what they are for: im2col + linear must equal a direct
 // Conv1d, patchify + linear a direct strided Conv2d; resize_bilinear against a second,
 // naive implementation written from PyTorch's definition; frames_to_pixels against the
-// per-image Pillow resize and normalisation it batches.
+// per-image Pillow resize and normalisation it batches; log_mel against the per-piece
+// log-mel.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "backend/ref_util.h"
+#include "core/log_mel.h"
 #include "core/pil_resize.h"
 
 using namespace vidi;
@@ -187,4 +189,20 @@ TEST(Layout, FramesToPixelsIsPillowResizeThenNormalisation) {
     }
     EXPECT_THROW(be->frames_to_pixels(Tensor::empty({1, 4, 4, 4}, DType::u8), 8), Error);  // 4 channels
     EXPECT_THROW(be->frames_to_pixels(rgb, 0), Error);
+}
+
+TEST(Layout, LogMelIsWhisperLogMelPerPiece) {
+    auto be = test_backend();
+    const int64_t n = kPieceSamples + 12345;  // a whole piece and a partial one
+    Tensor pcm = Tensor::empty({n}, DType::f32);
+    for (int64_t i = 0; i < n; ++i) pcm.data<float>()[i] = static_cast<float>(0.3 * std::sin(0.01 * i));
+    const Tensor mel = be->log_mel(pcm, 80);
+    ASSERT_EQ(mel.shape(), (Shape{2, 80, kMelFrames}));
+    for (int64_t p = 0; p < 2; ++p) {
+        const int64_t first = p * kPieceSamples;
+        const Tensor ref = log_mel_piece(pcm.data<float>() + first, static_cast<size_t>(std::min<int64_t>(kPieceSamples, n - first)), 80);
+        EXPECT_EQ(values(ref), values(mel.row(p))) << "piece " << p;
+    }
+    EXPECT_THROW(be->log_mel(Tensor::empty({0}, DType::f32), 80), Error);
+    EXPECT_THROW(be->log_mel(pcm, 0), Error);
 }

@@ -1,8 +1,10 @@
 // Gathers and re-layouts: exact copies of the input values, checked element by element
 // against the index formulas of backend.h; resize against PyTorch's bilinear formula;
-// frames to pixels byte for byte against the host's Pillow resize.
+// frames to pixels byte for byte against the host's Pillow resize; log-mel against the
+// host's double-precision log-mel.
 #include <cmath>
 
+#include "core/log_mel.h"
 #include "core/pil_resize.h"
 #include "cuda_test_util.h"
 
@@ -184,6 +186,26 @@ TEST(CudaLayout, FramesToPixelsEqualTheHostResize) {
     }
     EXPECT_THROW(backend().frames_to_pixels(Tensor::empty({1, 4, 4, 4}, DType::u8), 8), Error);  // not RGB
     EXPECT_THROW(backend().frames_to_pixels(Tensor::empty({1, 4, 4, 3}, DType::f32), 8), Error);
+}
+
+// Both compute in double (cuFFT here, our FFT there): the f32 features agree to rounding, and
+// the bf16 output is the host's value rounded, but for rare ties.
+TEST(CudaLayout, LogMelMatchesTheHost) {
+    const int64_t n = 2 * kPieceSamples + 54321;  // a partial third piece
+    Tensor pcm = Tensor::empty({n}, DType::f32);
+    std::normal_distribution<float> noise(0.0f, 0.05f);
+    for (int64_t i = 0; i < n; ++i)
+        pcm.data<float>()[i] = static_cast<float>(0.4 * std::sin(0.003 * i) * std::sin(1e-5 * i)) + noise(rng());
+    for (int bins : {128, 80}) {
+        Tensor host = Tensor::empty({3, bins, kMelFrames}, DType::f32);
+        log_mel_pieces(pcm.data<float>(), n, bins, host.data<float>());
+        std::vector<double> ref;
+        for (int64_t i = 0; i < host.numel(); ++i) ref.push_back(bf16_to_f32(f32_to_bf16(host.data<float>()[i])));
+        const Tensor out = backend().log_mel(pcm, bins);
+        ASSERT_EQ(out.shape(), (Shape{3, bins, kMelFrames}));
+        expect_close(out, ref, 1e-5, cat("log_mel, ", bins, " bins"));
+    }
+    EXPECT_THROW(backend().log_mel(Tensor::empty({4}, DType::bf16), 80), Error);
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 #include <random>
 
 #include "io/safetensors.h"
-#include "media/fft.h"
+#include "core/fft.h"
 #include "media/media.h"
 #include "media/media_test_util.h"
 

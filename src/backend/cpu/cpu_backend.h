@@ -47,6 +47,7 @@ public:
     Tensor pad_grid(const Tensor& x, int bottom, int right) override;
     Tensor resize_bilinear(const Tensor& x, int oh, int ow) override;
     Tensor frames_to_pixels(const Tensor& rgb, int size) override;
+    Tensor log_mel(const Tensor& pcm, int n_mels) override;
 
 private:
     int threads_;

@@ -1,9 +1,11 @@
 // Data-movement ops: gathers, transposes and the re-layouts that turn convolutions into
-// GEMMs, the grid padding/resizing of the visual-token path, and frames to pixels.
+// GEMMs, the grid padding/resizing of the visual-token path, frames to pixels and audio
+// samples to log-mel features.
 #include <algorithm>
 #include <cstring>
 
 #include "backend/cpu/cpu_backend.h"
+#include "core/log_mel.h"
 #include "core/pil_resize.h"
 
 namespace vidi::cpu {
@@ -175,6 +177,14 @@ Tensor CpuBackend::frames_to_pixels(const Tensor& rgb, int size) {
     Tensor out = Tensor::empty({n, 3, size, size}, DType::f32);
     frames_to_pixels_f32(rgb.data<uint8_t>(), n, static_cast<int>(rgb.dim(1)), static_cast<int>(rgb.dim(2)), size,
                          out.data<float>());
+    return out;
+}
+
+Tensor CpuBackend::log_mel(const Tensor& pcm, int n_mels) {
+    check_log_mel(pcm, n_mels);
+    const int64_t n = pcm.numel(), pieces = (n + kPieceSamples - 1) / kPieceSamples;
+    Tensor out = Tensor::empty({pieces, n_mels, kMelFrames}, DType::f32);
+    log_mel_pieces(pcm.data<float>(), n, n_mels, out.data<float>());
     return out;
 }
 

@@ -60,6 +60,7 @@ public:
     Tensor pad_grid(const Tensor& x, int bottom, int right) override;
     Tensor resize_bilinear(const Tensor& x, int oh, int ow) override;
     Tensor frames_to_pixels(const Tensor& rgb, int size) override;
+    Tensor log_mel(const Tensor& pcm, int n_mels) override;
 
     // --- CUDA-specific ------------------------------------------------------------------
     int ordinal() const { return ordinal_; }
@@ -90,6 +91,8 @@ private:
     Tensor gemm_workspace_;
     std::unique_ptr<Gemm> gemm_;
     std::unique_ptr<HostStaging> staging_;  // host-to-device copies (staging.h)
+    std::optional<int> mel_fft_;            // media_ops.cpp: the cuFFT plan of log_mel (a cufftHandle)
+    size_t mel_fft_work_ = 0;               // and the work area it needs
     bool poison_ = false;
     size_t limit_ = 0;  // the whole-process cap (--gpu-memory); the pool gets it minus the context
 };

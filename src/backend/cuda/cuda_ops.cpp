@@ -6,7 +6,6 @@
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/op_checks.h"
-#include "core/pil_resize.h"
 
 namespace vidi::cuda {
 namespace {
@@ -211,36 +210,6 @@ Tensor CudaBackend::resize_bilinear(const Tensor& x, int oh, int ow) {
                ow);
     Tensor out = empty({F, oh, ow, C}, DType::bf16);
     cuda::resize_bilinear(ptr(out), ptr(x), F, H, W, C, oh, ow, stream_);
-    return out;
-}
-
-Tensor CudaBackend::frames_to_pixels(const Tensor& rgb, int size) {
-    check_frames_to_pixels(rgb, size);
-    const int64_t n = rgb.dim(0);
-    const int h = static_cast<int>(rgb.dim(1)), w = static_cast<int>(rgb.dim(2));
-    const ResampleAxis cols = pil_resize_axis(w, size), rows = pil_resize_axis(h, size);
-    // Both axes' tables in one upload: first, count, taps of the columns, then of the rows.
-    std::vector<int32_t> tables;
-    for (const ResampleAxis* ax : {&cols, &rows}) {
-        tables.insert(tables.end(), ax->first.begin(), ax->first.end());
-        tables.insert(tables.end(), ax->count.begin(), ax->count.end());
-        tables.insert(tables.end(), ax->taps.begin(), ax->taps.end());
-    }
-    const Tensor dev_tables = upload(Tensor::from_vector(tables));
-    const int32_t* t = static_cast<const int32_t*>(dev_tables.raw());
-    auto taps = [&](const ResampleAxis& ax, const int32_t* at) {
-        return ResampleTaps{at, at + ax.out_size, at + 2 * ax.out_size, ax.ksize, ax.out_size};
-    };
-    const ResampleTaps col_taps = taps(cols, t);
-    const ResampleTaps row_taps = taps(rows, t + 2 * cols.out_size + cols.taps.size());
-    // Only the source rows some output row reads go through the horizontal pass.
-    const int row0 = rows.first.front(), used = rows.first.back() + rows.count.back() - row0;
-    const Tensor src = upload(rgb);
-    Tensor tmp = empty({n, used, size, 3}, DType::u8);
-    resample_rows(static_cast<uint8_t*>(tmp.raw()), static_cast<const uint8_t*>(src.raw()), n, h, w, row0, used,
-                  col_taps, stream_);
-    Tensor out = empty({n, 3, size, size}, DType::bf16);
-    resample_cols_normalize(ptr(out), static_cast<const uint8_t*>(tmp.raw()), n, row0, used, size, row_taps, stream_);
     return out;
 }
 

@@ -45,6 +45,9 @@ void set_pref(cublasLtMatmulPreference_t d, cublasLtMatmulPreferenceAttributes_t
 Gemm::Gemm(void* workspace, size_t workspace_bytes) : workspace_(workspace), workspace_bytes_(workspace_bytes) {
     VIDI_CUBLAS_CHECK(cublasLtCreate(&handle_));
     VIDI_CUBLAS_CHECK(cublasCreate(&blas_));
+    // cuBLAS would otherwise allocate a workspace of its own outside the memory pool (and
+    // outside --gpu-memory); both handles run on one stream, so they can share this one.
+    VIDI_CUBLAS_CHECK(cublasSetWorkspace(blas_, workspace_, workspace_bytes_));
 }
 
 Gemm::~Gemm() {
