@@ -26,6 +26,9 @@ struct EngineOptions {
     std::string backend = "auto";  // "cpu", "cuda", "cuda:N" or "auto"
     int threads = 0;               // CPU threads; 0: all cores
     int frame_batch = 16;          // frames per vision-tower batch
+    // Video decoders working on separate stretches of the file at once (0: one per 4 cores,
+    // at most 4). The frames do not depend on it.
+    int decode_lanes = 0;
     size_t gpu_memory_limit = 0;   // bytes the GPU backend may hold (0: what the device has)
     // How linear weights are held: "auto" (GPU: the most faithful of bf16, int8, int4 that
     // leaves room for a 10-minute video; CPU: as stored), "bf16", "int8", "int4", "int4/g128".

@@ -16,6 +16,10 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
     cmd->add_option("--frame-batch", f.options.frame_batch, "Frames per vision-tower batch")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
+    cmd->add_option("--decode-lanes", f.options.decode_lanes,
+                    "Video decoders at once, each on its own stretch of the file (0: one per 4 cores, at most 4)")
+        ->check(CLI::Range(0, 64))
+        ->capture_default_str();
     cmd->add_option("--max-new-tokens", f.generate.max_new_tokens, "Generation limit")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();

@@ -70,7 +70,8 @@ Pipeline::Pipeline(const EngineOptions& options) : options_(options) {
 
 MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* capture) {
     MediaTokens out;
-    media::FrameStream frames(video_path, config_.vision.image_size, std::max(1, options_.frame_batch));
+    media::FrameStream frames(video_path, config_.vision.image_size, std::max(1, options_.frame_batch),
+                              std::max(0, options_.decode_lanes));
     const int64_t sampled = frames.total_frames();
     if (sampled < 2)
         fail(video_path, ": ", sampled, " frame(s) sampled at 1 fps; Vidi needs a video of at least two (",

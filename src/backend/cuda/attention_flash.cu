@@ -1,9 +1,9 @@
 // Tensor-core attention for many query rows without a mask (the towers: SigLIP's head dim
 // 72, Whisper's 64), FlashAttention-2's scheme on mma.sync m16n8k16 (bf16 operands, f32
 // accumulation). A block of 4 warps owns 64 query rows of one (sequence, head), a warp 16 of
-// them. Tiles of 64 keys pass through shared memory (K as rows, V transposed); scores, the
-// running max and sum and the output stay in registers, and the probabilities become the A
-// operand of P·V without a trip through memory.
+// them. Tiles of 64 keys pass through shared memory (K and V as rows; V's B fragments come
+// transposed from ldmatrix); scores, the running max and sum and the output stay in
+// registers, and the probabilities become the A operand of P·V without a trip through memory.
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
@@ -25,15 +25,22 @@ __device__ inline void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t 
 
 __device__ inline uint32_t pair_at(const bf16* p) { return *reinterpret_cast<const uint32_t*>(p); }
 
+// Two 8×8 bf16 matrices from shared memory, transposed (rows at the addresses of lanes 0-15).
+__device__ inline void ldmatrix_x2_trans(uint32_t& r0, uint32_t& r1, const bf16* row) {
+    const auto addr = static_cast<uint32_t>(__cvta_generic_to_shared(row));
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n" : "=r"(r0), "=r"(r1) : "r"(addr));
+}
+
 template <int HD>
 __global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
     constexpr int KD = (HD + 15) / 16 * 16;  // head dims padded to the mma's k of 16 (zeros)
     constexpr int KS = KD + 8;               // row pitch of the K (and Q) tile: no bank conflicts
-    constexpr int VS = kTile + 8;            // row pitch of the transposed V tile
+    // Row pitch of the V tile: an odd multiple of 4 words, so ldmatrix's 8 rows hit distinct banks.
+    constexpr int VS = (HD / 2) % 8 == 4 ? HD : HD + 8;
     constexpr int NB = HD / 8;               // 8-wide output column blocks
     static_assert(HD % 8 == 0, "head dims in whole 16-byte vectors");
     __shared__ __align__(16) bf16 ks[kTile * KS];  // K tile; first the block's Q rows
-    __shared__ __align__(16) bf16 vt[HD * VS];     // V tile transposed: vt[d][key]
+    __shared__ __align__(16) bf16 vs[kTile * VS];  // V tile: vs[key][d]
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int h = blockIdx.y, kvh = h / (a.H / a.KV);
@@ -80,9 +87,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
             const int j = i / (HD / 8), c = (i % (HD / 8)) * 8;
             uint4 val = kZero;
             if (k0 + j < a.Tk) val = *reinterpret_cast<const uint4*>(v + (k0 + j) * kv_pitch + c);
-            const bf16* e = reinterpret_cast<const bf16*>(&val);
-#pragma unroll
-            for (int x = 0; x < 8; ++x) vt[(c + x) * VS + j] = e[x];
+            *reinterpret_cast<uint4*>(&vs[j * VS + c]) = val;
         }
         __syncthreads();
 
@@ -134,13 +139,18 @@ __global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
             pf[nb / 2][(nb % 2) * 2 + 0] = float2_to_bf16x2(p0, p1);
             pf[nb / 2][(nb % 2) * 2 + 1] = float2_to_bf16x2(p2, p3);
         }
+        // B fragments of V (16 keys × 8 dims) straight from its rows: ldmatrix .trans hands
+        // lane (g, t) the keys 2t, 2t+1 (and +8) of dim g. Lanes 0-15 give the row addresses.
+        const int vrow = (lane & 7) + ((lane >> 3) & 1) * 8;
 #pragma unroll
         for (int kk = 0; kk < 4; ++kk)
 #pragma unroll
-            for (int nb = 0; nb < NB; ++nb)
-                mma_bf16(o[nb], pf[kk], pair_at(&vt[(nb * 8 + g) * VS + kk * 16 + 2 * t]),
-                         pair_at(&vt[(nb * 8 + g) * VS + kk * 16 + 8 + 2 * t]));
-        __syncthreads();  // before the next tile overwrites ks and vt
+            for (int nb = 0; nb < NB; ++nb) {
+                uint32_t b0, b1;
+                ldmatrix_x2_trans(b0, b1, &vs[(kk * 16 + vrow) * VS + nb * 8]);
+                mma_bf16(o[nb], pf[kk], b0, b1);
+            }
+        __syncthreads();  // before the next tile overwrites ks and vs
     }
 
 #pragma unroll
