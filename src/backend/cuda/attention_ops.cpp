@@ -1,9 +1,8 @@
 // CudaBackend's attention. Unmasked attention of many query rows (the towers: SigLIP's 729
 // and Whisper's 1500 tokens a sequence) runs on tensor cores: in attention_flash.cu's kernel
 // where it has one for the head dim, else as two batched cuBLAS GEMMs around a row softmax
-// (attention_dense.cu); everything else (masks, int8 K/V, few query rows
-// over long key ranges) goes to the tiled and few-row kernels (attention.cu,
-// attention_decode.cu).
+// (attention_dense.cu). Everything else (masks, int8 K/V, few query rows over long key
+// ranges) goes to the tiled and few-row kernels (attention.cu, attention_decode.cu).
 #include <algorithm>
 
 #include "backend/cuda/cuda_backend.h"
@@ -14,8 +13,8 @@
 namespace vidi::cuda {
 namespace {
 
-// Below this many query rows the fused kernels win (their keys are read once per query tile
-// instead of writing and reading a score matrix).
+// Below this many query rows the CUDA-core kernels serve (a 64-row tensor-core tile would be
+// mostly empty, and the GEMM path would write and read a score matrix for few rows).
 constexpr int64_t kDenseMinQueries = 64;
 
 bool dense_fits(int64_t Tq, int64_t Tk, bool int8_kv, const AttentionParams& p) {

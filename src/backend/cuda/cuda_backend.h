@@ -80,7 +80,7 @@ private:
     Tensor linear_quantized(const Tensor& x, const QTensor& w, const Tensor& bias);
     Tensor embed_quantized(const QTensor& table, const Tensor& dev_ids, int64_t T);
     // attention_ops.cpp: unmasked attention of q[n, Tq, H, hd] over k/v[n, Tk, KV, hd] (checked)
-    // as batched GEMMs around a row softmax.
+    // on tensor cores: the flash kernel, or batched GEMMs around a row softmax.
     Tensor dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p);
 
     int ordinal_;
