@@ -82,7 +82,6 @@ Tensor CudaBackend::log_mel(const Tensor& pcm, int n_mels) {
     const double* d_filters = d_window + kNfft;
     const auto* d_begin = static_cast<const int*>(dev_ranges.raw());
     const int* d_end = d_begin + n_mels;
-    const Tensor samples = to_device_raw(pcm);  // f32 as it is (upload() would make it bf16)
 
     // One plan for a pass of kMelPiecesPerPass pieces, kept; its work area comes from the pool.
     const int batch = kMelPiecesPerPass * kMelFrames;
@@ -109,8 +108,11 @@ Tensor CudaBackend::log_mel(const Tensor& pcm, int n_mels) {
     Tensor out = empty({pieces, n_mels, kMelFrames}, DType::bf16);
     for (int64_t first = 0; first < pieces; first += kMelPiecesPerPass) {
         const int count = static_cast<int>(std::min<int64_t>(kMelPiecesPerPass, pieces - first));
-        // Pieces past the end of a short last pass are zeros, transformed and ignored.
-        mel_frames(static_cast<double*>(frames.raw()), static_cast<const float*>(samples.raw()), n, first,
+        // This pass's samples only (an hour is 230 MB of f32), as they are: upload() would make
+        // them bf16. Pieces past the end of a short last pass are zeros, transformed and ignored.
+        const int64_t s0 = first * kPieceSamples, s1 = std::min(n, (first + count) * kPieceSamples);
+        const Tensor samples = to_device_raw(pcm.rows(s0, s1));
+        mel_frames(static_cast<double*>(frames.raw()), static_cast<const float*>(samples.raw()), s1 - s0, 0,
                    kMelPiecesPerPass, d_window, s, stream_);
         check_cufft(cufftExecD2Z(*mel_fft_, static_cast<cufftDoubleReal*>(frames.raw()),
                                  static_cast<cufftDoubleComplex*>(spectrum.raw())),
