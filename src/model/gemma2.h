@@ -15,6 +15,10 @@
 
 namespace vidi::model {
 
+// Media tokens go through the layers this many rows at a time (a GEMM of 4096 rows runs at
+// the card's rate; the memory planner sizes the working set by it).
+constexpr int64_t kMediaKvChunk = 4096;
+
 // Per-layer K/V of one media stream: k[l], v[l] are [T, KV, hd] on the backend, in the
 // activation dtype or int8 with one scale per (token, head).
 struct MediaKV {
@@ -40,10 +44,12 @@ public:
     // mm_rand_llm_norm, before the sqrt(D) scaling) and keeps each layer's K/V.
     // Tokens are independent of each other, so they go through in chunks of `chunk` rows.
     // kv_format int8: the K/V are kept in 8 bits (one scale per token and head).
-    MediaKV encode_media(const Tensor& tokens, const QuantFormat& kv_format = {}, int64_t chunk = 4096) const;
+    MediaKV encode_media(const Tensor& tokens, const QuantFormat& kv_format = {},
+                         int64_t chunk = kMediaKvChunk) const;
     // The same in pieces, as the tokens arrive: room for `tokens` rows, then rows row0.. of it.
     MediaKV new_media_kv(int64_t tokens, const QuantFormat& kv_format = {}) const;
-    void encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& tokens, int64_t chunk = 4096) const;
+    void encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& tokens,
+                           int64_t chunk = kMediaKvChunk) const;
 
     TextCache new_cache(int64_t capacity) const;
 

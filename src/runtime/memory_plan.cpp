@@ -5,12 +5,12 @@
 #include <cmath>
 #include <cstdio>
 
+#include "model/gemma2.h"
 #include "model/media_tokens.h"
 
 namespace vidi::runtime {
 
 namespace {
-constexpr int64_t kMediaChunk = 4096;  // rows per media K/V chunk (model::Gemma2::encode_media)
 constexpr size_t kMargin = size_t(256) << 20;  // library workspaces, logits, text cache
 }  // namespace
 
@@ -39,7 +39,7 @@ VideoMemoryPlan plan_video(const io::ModelConfig& c, int64_t frames, int64_t sid
     p.media_tokens = static_cast<size_t>(tokens * D) * e;
     p.media_kv = static_cast<size_t>(tokens) * media_kv_bytes_per_token(c, act_dtype, kv);
     // A media chunk through one layer: residual, norm, K, V, repeated V, o_proj, gate, up, act, down.
-    const int64_t chunk = std::min<int64_t>(std::max<int64_t>(visual, audio_tokens), kMediaChunk);
+    const int64_t chunk = std::min<int64_t>(std::max<int64_t>(visual, audio_tokens), model::kMediaKvChunk);
     const size_t kv_chunk = static_cast<size_t>(
         chunk * (4 * D + 2 * int64_t(c.llm.kv_heads) * c.llm.head_dim + int64_t(c.llm.heads) * c.llm.head_dim +
                  3 * int64_t(c.llm.intermediate)) * e);

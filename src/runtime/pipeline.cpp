@@ -18,10 +18,6 @@ namespace vidi::runtime {
 
 namespace {
 
-// Visual tokens are put through the decoder's layers in pieces of at least this many rows
-// while frames are still decoding (a GEMM of 4096 rows runs at the card's rate).
-constexpr int64_t kMediaKvChunk = 4096;
-
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -124,10 +120,11 @@ MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* 
                 }
         Tensor tokens = media_encoder_->image_tokens(backend_->frames_to_pixels(rgb, S), positions, F, budget);
         // Batches arrive in order, so the frame-major rows are contiguous.
-        Tensor dst = out.image.rows(positions.front() * per_frame, (positions.back() + 1) * per_frame);
+        const int64_t ready = (positions.back() + 1) * per_frame;  // token rows written so far
+        Tensor dst = out.image.rows(positions.front() * per_frame, ready);
         backend_->copy_(dst, tokens);
         done += static_cast<int64_t>(positions.size());
-        if ((positions.back() + 1) * per_frame - kv_rows >= kMediaKvChunk) encode_rows((positions.back() + 1) * per_frame);
+        if (ready - kv_rows >= model::kMediaKvChunk) encode_rows(ready);
         progress("frames", done, F);
     }
     VIDI_CHECK(done == F, video_path, ": decoded ", done, " of ", F, " sampled frames");
