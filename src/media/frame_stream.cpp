@@ -26,6 +26,13 @@ namespace {
 int auto_lanes(unsigned cores) { return static_cast<int>(std::clamp(cores / 4u, 1u, 4u)); }
 // Decoded RGB pictures waiting in lanes are kept under this (4K frames are 25 MB each).
 constexpr size_t kLaneBytes = size_t(1) << 30;
+
+// The picture's rows, without their padding, to dst (w·3 bytes a row).
+void copy_rows(const Picture& p, uint8_t* dst) {
+    const size_t row = static_cast<size_t>(p.width) * 3;
+    for (int y = 0; y < p.height; ++y, dst += row)
+        std::copy_n(p.rgb.data() + static_cast<size_t>(y) * p.stride, row, dst);
+}
 }  // namespace
 
 struct FrameStream::Impl {
@@ -46,7 +53,7 @@ struct FrameStream::Impl {
     };
     std::deque<Segment> in_flight;
     size_t next_segment = 0;
-    int64_t lane_batches = 0;
+    int64_t lane_segments = 0;
     std::deque<Picture> pending;  // decoded, not handed out yet (positions next_pos, next_pos+1, ...)
 
     void open();
@@ -54,6 +61,11 @@ struct FrameStream::Impl {
         return lanes > 1 && vx.indexed_seek && !wanted_pts.empty() && !vx.key_pts.empty();
     }
     int64_t want(size_t pos) const { return wanted_pts.empty() ? indices[pos] : wanted_pts[pos]; }
+    // The keyframe a cursor for timestamp `pts` starts at (AV_NOPTS_VALUE: the file's start).
+    int64_t key_before(int64_t pts) const {
+        auto key = std::upper_bound(vx.key_pts.begin(), vx.key_pts.end(), pts);
+        return key == vx.key_pts.begin() ? AV_NOPTS_VALUE : *std::prev(key);
+    }
     Picture sequential_picture(size_t pos);
     std::vector<Picture> decode_segment(size_t begin, size_t end, int threads);
     size_t segment_end(size_t begin) const;
@@ -80,9 +92,7 @@ Picture FrameStream::Impl::sequential_picture(size_t pos) {
 }
 
 std::vector<Picture> FrameStream::Impl::decode_segment(size_t begin, size_t end, int threads) {
-    const int64_t first = wanted_pts[begin];
-    auto key = std::upper_bound(vx.key_pts.begin(), vx.key_pts.end(), first);
-    int64_t seek = key == vx.key_pts.begin() ? AV_NOPTS_VALUE : *std::prev(key);
+    const int64_t first = wanted_pts[begin], seek = key_before(first);
     auto c = std::make_unique<DecodeCursor>(path, vx, wanted_pts, threads, seek, &decoded);
     c->advance_to(first);
     if (seek != AV_NOPTS_VALUE && c->first_key() > first) {  // the seek went too far: from the start
@@ -101,11 +111,8 @@ size_t FrameStream::Impl::segment_end(size_t begin) const {
     const size_t n = indices.size();
     size_t end = std::min(n, begin + static_cast<size_t>(max_batch));
     const size_t longest = std::min(n, begin + 2 * static_cast<size_t>(max_batch));
-    auto key_before = [&](size_t pos) {  // the keyframe a cursor for sampled frame `pos` starts at
-        auto key = std::upper_bound(vx.key_pts.begin(), vx.key_pts.end(), wanted_pts[pos]);
-        return key == vx.key_pts.begin() ? AV_NOPTS_VALUE : *std::prev(key);
-    };
-    while (end < longest && key_before(end) <= wanted_pts[end - 1]) ++end;  // no keyframe between
+    // Grow while no keyframe lies between the last frame taken and the next one.
+    while (end < longest && key_before(wanted_pts[end]) <= wanted_pts[end - 1]) ++end;
     return end;
 }
 
@@ -142,7 +149,7 @@ FrameStream::~FrameStream() {
 
 const VideoInfo& FrameStream::info() const { return impl_->vx.info; }
 int64_t FrameStream::decoded_frames() const { return impl_->decoded.load(); }
-int64_t FrameStream::lane_batches() const { return impl_->lane_batches; }
+int64_t FrameStream::lane_segments() const { return impl_->lane_segments; }
 int64_t FrameStream::total_frames() const { return static_cast<int64_t>(impl_->indices.size()); }
 
 void FrameStream::keep_every(int64_t step) {
@@ -166,9 +173,7 @@ bool FrameStream::next_rgb(Tensor& rgb, int64_t& sampled_position) {
     if (s.next_pos >= s.indices.size()) return false;
     const Picture p = s.sequential_picture(s.next_pos);
     rgb = Tensor::empty({p.height, p.width, 3}, DType::u8);
-    for (int y = 0; y < p.height; ++y)
-        std::copy_n(p.rgb.data() + static_cast<size_t>(y) * p.stride, p.width * 3,
-                    rgb.data<uint8_t>() + y * p.width * 3);
+    copy_rows(p, rgb.data<uint8_t>());
     sampled_position = static_cast<int64_t>(s.next_pos++);
     return true;
 }
@@ -181,8 +186,8 @@ bool FrameStream::Impl::fetch() {
         Segment seg = std::move(in_flight.front());
         in_flight.pop_front();
         for (Picture& p : seg.pictures.get()) pending.push_back(std::move(p));
-        ++lane_batches;
-        launch_segments();  // keep every lane busy while this batch is used
+        ++lane_segments;
+        launch_segments();  // keep every lane busy while these pictures are used
     } else {
         const size_t n = std::min(indices.size() - upcoming, static_cast<size_t>(max_batch));
         for (size_t i = 0; i < n; ++i) pending.push_back(sequential_picture(upcoming + i));
@@ -204,11 +209,8 @@ bool FrameStream::next_frames(Tensor& rgb, std::vector<int64_t>& sampled_positio
            s.pending[static_cast<size_t>(n)].width == w && s.pending[static_cast<size_t>(n)].height == h)
         ++n;
     rgb = Tensor::empty({n, h, w, 3}, DType::u8);
-    uint8_t* dst = rgb.data<uint8_t>();
     for (int64_t i = 0; i < n; ++i) {
-        const Picture& p = s.pending.front();
-        for (int y = 0; y < h; ++y, dst += static_cast<size_t>(w) * 3)
-            std::copy_n(p.rgb.data() + static_cast<size_t>(y) * p.stride, static_cast<size_t>(w) * 3, dst);
+        copy_rows(s.pending.front(), rgb.row(i).data<uint8_t>());
         s.pending.pop_front();
         sampled_positions.push_back(static_cast<int64_t>(s.next_pos++));
     }

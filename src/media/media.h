@@ -65,8 +65,8 @@ public:
 
     // Pictures the decoder produced so far (unsampled non-reference frames are skipped).
     int64_t decoded_frames() const;
-    // Batches decoded by lanes so far (0: everything came from one sequential decoder).
-    int64_t lane_batches() const;
+    // Segments decoded by lanes so far (0: everything came from one sequential decoder).
+    int64_t lane_segments() const;
 
     // The same frames before resizing: packed RGB24 [h, w, 3] u8, one per call (tests, tools).
     bool next_rgb(Tensor& rgb, int64_t& sampled_position);

@@ -11,9 +11,9 @@
 namespace vidi::media {
 namespace {
 
-// *lane_batches: how many batches came from lanes (0: the stream stayed sequential).
+// *lane_segments: how many segments came from lanes (0: the stream stayed sequential).
 void expect_same_batches(const std::string& video, int batch, int lanes, int64_t keep_every = 1,
-                         int64_t* lane_batches = nullptr) {
+                         int64_t* lane_segments = nullptr) {
     FrameStream one(video, 48, batch, 1), many(video, 48, batch, lanes);
     one.keep_every(keep_every);
     many.keep_every(keep_every);
@@ -30,8 +30,8 @@ void expect_same_batches(const std::string& video, int batch, int lanes, int64_t
     }
     EXPECT_FALSE(many.next(b, pb));
     EXPECT_GE(batches, 2) << video;
-    EXPECT_EQ(one.lane_batches(), 0);
-    if (lane_batches) *lane_batches = many.lane_batches();
+    EXPECT_EQ(one.lane_segments(), 0);
+    if (lane_segments) *lane_segments = many.lane_segments();
 }
 
 TEST(DecodeLanes, SameBatchesAsOneDecoder) {
@@ -43,9 +43,9 @@ TEST(DecodeLanes, SameBatchesAsOneDecoder) {
     test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=30:d=40 -c:v libx264 -preset veryfast -g 300 -bf 2 " + long_gop);
     test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=25:d=30 -c:v libx264 -preset veryfast -g 50 -x264-params open-gop=1 " + mkv);
     for (const std::string& v : {short_gop, long_gop, mkv}) {
-        int64_t lane_batches = 0;
-        expect_same_batches(v, 4, 3, 1, &lane_batches);
-        EXPECT_GE(lane_batches, 2) << v << ": the lanes did not run";
+        int64_t lane_segments = 0;
+        expect_same_batches(v, 4, 3, 1, &lane_segments);
+        EXPECT_GE(lane_segments, 2) << v << ": the lanes did not run";
         expect_same_batches(v, 5, 2, 3);  // thinned sampling
     }
     expect_same_batches(test::golden_path("synth.mp4"), 3, 4);
@@ -56,9 +56,9 @@ TEST(DecodeLanes, ContainersWithoutASeekIndexStaySequential) {
     test::TempDir tmp("lanes-ts");
     const std::string ts = tmp.file("v.ts");
     test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=30:d=12 -c:v libx264 -preset veryfast -g 30 " + ts);
-    int64_t lane_batches = -1;
-    expect_same_batches(ts, 4, 3, 1, &lane_batches);
-    EXPECT_EQ(lane_batches, 0);
+    int64_t lane_segments = -1;
+    expect_same_batches(ts, 4, 3, 1, &lane_segments);
+    EXPECT_EQ(lane_segments, 0);
 }
 
 }  // namespace
