@@ -292,7 +292,7 @@ int64_t row_blocks(const AttentionArgs& a) {
 }  // namespace
 
 int attention_splits(const AttentionArgs& a, int sm_count) {
-    if (a.Tq * (a.H / a.KV) <= kDecodeMaxRows) return attention_decode_splits(a, sm_count);
+    if (few_rows(a)) return attention_decode_splits(a, sm_count);
     const int64_t blocks = row_blocks(a) * a.KV;
     const int64_t target = int64_t(sm_count) * 4;  // about 4 resident blocks per SM at hd 256
     if (blocks >= target / 2) return 1;
@@ -318,7 +318,7 @@ void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t
         pb.part_o = static_cast<float*>(workspace);
         pb.part_ml = pb.part_o + slots * a.hd;
     }
-    if (a.Tq * (a.H / a.KV) <= kDecodeMaxRows)
+    if (few_rows(a))
         attention_decode(pb, stream);
     else if (a.k8)
         launch_for_head_dim<true>(pb, stream);

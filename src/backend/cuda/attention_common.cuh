@@ -30,6 +30,7 @@ __device__ inline bool visible(const AttentionArgs& a, int64_t pos, int64_t j) {
 
 // Few rows (query, head pairs per KV head) over many keys: decoding and short prompts.
 constexpr int64_t kDecodeMaxRows = 8;
+inline bool few_rows(const AttentionArgs& a) { return a.Tq * (a.H / a.KV) <= kDecodeMaxRows; }
 void attention_decode(const Problem& pb, cudaStream_t stream);
 // Slices of the key range for attention_decode on `sm_count` SMs.
 int attention_decode_splits(const AttentionArgs& a, int sm_count);

@@ -86,6 +86,25 @@ __device__ inline void load_rows(Raw<kInt8, N> (&out)[U], const void* base, cons
     }
 }
 
+// Calls f(jj, values) for the keys key0 + jj, jj < keys, with this lane's dimensions of their
+// K (or V) rows as floats; the rows of kUnroll keys are in flight together (a load per key in
+// turn would wait out the memory latency 32 times a tile).
+template <bool kInt8, int kDims, int kUnroll, class F>
+__device__ inline void for_each_row(const void* base, const AttentionArgs& a, int kvh, int64_t key0, int keys,
+                                    int d_lane, bool owns_dims, F f) {
+    for (int jj0 = 0; jj0 < keys; jj0 += kUnroll) {
+        Raw<kInt8, kDims> raw[kUnroll];
+        load_rows(raw, base, a, kvh, key0, jj0, keys, d_lane, owns_dims);
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            if (jj0 + u >= keys) break;  // warp-uniform
+            float values[kDims];
+            to_floats<kInt8, kDims>(raw[u], values);
+            f(jj0 + u, values);
+        }
+    }
+}
+
 template <int HD, int R, bool kInt8>
 __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) {
     constexpr int kDims = HD / 32;  // head dimensions per lane (scores and outputs alike)
@@ -142,25 +161,18 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) 
         float s[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) s[r] = 0.0f;
-        for (int jj0 = 0; jj0 < keys; jj0 += kUnroll) {
-            Raw<kInt8, kDims> kr[kUnroll];
-            load_rows(kr, kbase, a, kvh, key0, jj0, keys, d_lane, owns_dims);
+        auto score = [&](int jj, const float (&kf)[kDims]) {
 #pragma unroll
-            for (int u = 0; u < kUnroll; ++u) {
-                if (jj0 + u >= keys) break;  // warp-uniform
-                float kf[kDims];
-                to_floats<kInt8, kDims>(kr[u], kf);
+            for (int r = 0; r < R; ++r) {
+                if (r >= rows) break;
+                float part = 0.0f;
 #pragma unroll
-                for (int r = 0; r < R; ++r) {
-                    if (r >= rows) break;
-                    float part = 0.0f;
-#pragma unroll
-                    for (int x = 0; x < kDims; ++x) part = fmaf(q[r][x], kf[x], part);
-                    part = warp_sum(part);
-                    if (lane == jj0 + u) s[r] = part;
-                }
+                for (int x = 0; x < kDims; ++x) part = fmaf(q[r][x], kf[x], part);
+                part = warp_sum(part);
+                if (lane == jj) s[r] = part;
             }
-        }
+        };
+        for_each_row<kInt8, kDims, kUnroll>(kbase, a, kvh, key0, keys, d_lane, owns_dims, score);
         const float k_scale = kInt8 && valid ? __ldg(a.k_scale + j * a.KV + kvh) : 1.0f;
         const float v_scale = kInt8 && valid ? __ldg(a.v_scale + j * a.KV + kvh) : 1.0f;
 
@@ -182,25 +194,17 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) 
             w[r] = p * v_scale;
         }
 
-        // P·V: the V rows of kUnroll keys in flight together (a load per key in turn would
-        // wait out the memory latency 32 times a tile).
-        for (int jj0 = 0; jj0 < keys; jj0 += kUnroll) {
-            Raw<kInt8, kDims> vr[kUnroll];
-            load_rows(vr, vbase, a, kvh, key0, jj0, keys, d_lane, owns_dims);
+        // P·V: p_j reaches every lane by shuffle.
+        auto accumulate = [&](int jj, const float (&vf)[kDims]) {
 #pragma unroll
-            for (int u = 0; u < kUnroll; ++u) {
-                if (jj0 + u >= keys) break;  // warp-uniform
-                float vf[kDims];
-                to_floats<kInt8, kDims>(vr[u], vf);
+            for (int r = 0; r < R; ++r) {
+                if (r >= rows) break;
+                const float wj = __shfl_sync(0xffffffffu, w[r], jj);
 #pragma unroll
-                for (int r = 0; r < R; ++r) {
-                    if (r >= rows) break;
-                    const float wj = __shfl_sync(0xffffffffu, w[r], jj0 + u);
-#pragma unroll
-                    for (int x = 0; x < kDims; ++x) o[r][x] = fmaf(wj, vf[x], o[r][x]);
-                }
+                for (int x = 0; x < kDims; ++x) o[r][x] = fmaf(wj, vf[x], o[r][x]);
             }
-        }
+        };
+        for_each_row<kInt8, kDims, kUnroll>(vbase, a, kvh, key0, keys, d_lane, owns_dims, accumulate);
     }
 
     // Merge the warps, then write the output or this slice's partial.

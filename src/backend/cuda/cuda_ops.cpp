@@ -136,14 +136,13 @@ Tensor CudaBackend::embed(const QTensor& qtable, const std::vector<int32_t>& ids
     for (size_t i = 0; i < ids.size(); ++i)
         VIDI_CHECK(ids[i] >= 0 && ids[i] < V, "embed: token id ", ids[i], " at position ", i,
                    " is outside the vocabulary of ", V, " (table ", qtable.describe(), ")");
-    if (qtable.quantized())
-        return embed_quantized(qtable, T ? to_device_raw(Tensor::from_vector(ids)) : Tensor(), T);
+    if (!qtable.quantized()) require_bf16(qtable.values, "embed", "table");
+    const Tensor dev_ids = T ? to_device_raw(Tensor::from_vector(ids)) : Tensor();
+    if (qtable.quantized()) return embed_quantized(qtable, dev_ids, T);
     const Tensor& table = qtable.values;
-    require_bf16(table, "embed", "table");
     const int64_t D = table.dim(1);
     Tensor out = empty({T, D}, DType::bf16);
     if (T == 0) return out;
-    Tensor dev_ids = to_device_raw(Tensor::from_vector(ids));
     cuda::embed(ptr(out), ptr(table), static_cast<const int32_t*>(dev_ids.raw()), T, D, stream_);
     return out;
 }

@@ -61,8 +61,7 @@ QTensor CudaBackend::linear_weight(const QTensor& host) {
 }
 
 QTensor CudaBackend::quantize(const Tensor& x, const QuantFormat& format) {
-    VIDI_CHECK(x.defined() && x.device() == Device::cuda && x.dtype() == DType::bf16,
-               "cuda quantize: needs bf16 activations on the GPU, got ", x.defined() ? x.describe() : "undefined");
+    require_bf16(x, "cuda quantize", "x");
     VIDI_CHECK(format.bits == 8 || format.bits == 4, "cuda quantize: ", format.name(),
                " is not a quantised format (int8 or int4)");
     VIDI_CHECK(x.rank() >= 1, "cuda quantize: needs at least one dimension, got ", x.describe());
@@ -102,8 +101,7 @@ QTensor CudaBackend::quantized_weight(const Tensor& host, const QuantFormat& for
 Tensor CudaBackend::linear_quantized(const Tensor& x, const QTensor& w, const Tensor& bias) {
     check_layout(w, "linear", "weight");
     check_on_device(w, "linear", "weight");
-    VIDI_CHECK(x.defined() && x.device() == Device::cuda && x.dtype() == DType::bf16,
-               "linear: x must be bf16 on the GPU, got ", x.defined() ? x.describe() : "undefined");
+    require_bf16(x, "linear", "x");
     VIDI_CHECK(w.rank() == 2, "linear: weight must have rank 2, got ", w.describe());
     const int64_t K = w.dim(1), N = w.dim(0);
     VIDI_CHECK(x.rank() >= 1 && x.dim(-1) == K, "linear: x ", x.describe(), " does not match weight ", w.describe(),
