@@ -6,6 +6,7 @@
 //
 //   cuda_micro            all benchmarks
 //   cuda_micro quick      fewer repeats
+//   cuda_micro decode     the decoding step's attention only (for profilers)
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/gemm.h"
 
 using vidi::AttentionParams;
 using vidi::DType;
@@ -106,6 +108,16 @@ void bench_quant_linear(CudaBackend& be, const char* name, int64_t M, int64_t N,
     const Tensor x = random_device(be, {M, K});
     const Tensor w = random_device(be, {N, K});
     const int iters = M <= 16 ? 20 : 3;
+    if (M <= vidi::cuda::kFloatGemvMaxRows) {  // what the backend's GEMV replaces for bf16
+        Tensor workspace = be.empty({int64_t(32) << 20}, DType::u8), y = be.empty({M, N}, DType::bf16);
+        vidi::cuda::Gemm gemm(workspace.raw(), static_cast<size_t>(workspace.numel()));
+        const auto* xp = static_cast<const vidi::cuda::bf16*>(x.raw());
+        const auto* wp = static_cast<const vidi::cuda::bf16*>(w.raw());
+        auto* yp = static_cast<vidi::cuda::bf16*>(y.raw());
+        const double ms = time_ms(be, iters, [&] { gemm.linear(yp, xp, wp, nullptr, M, N, K, be.stream()); });
+        row(vidi::cat("qlinear ", name, " bf16 via cuBLASLt M=", M, " N=", N, " K=", K), ms,
+            fmt(2.0 * N * K / (ms * 1e-3) / 1e9, "GB/s weights"));
+    }
     for (const QuantFormat& f : {quant_format(16, 0), quant_format(8, 0), quant_format(4, 64)}) {
         const QTensor wq = f.quantized() ? be.quantize(w, f) : QTensor(w);
         const double ms = time_ms(be, iters, [&] { be.linear(x, wq); });
@@ -171,8 +183,13 @@ void bench_rms_norm(CudaBackend& be, int64_t rows, int64_t D) {
 
 int main(int argc, char** argv) {
     try {
-        if (argc > 1 && std::strcmp(argv[1], "quick") == 0) g_repeats = 3;
+        const bool decode_only = argc > 1 && std::strcmp(argv[1], "decode") == 0;
+        if (argc > 1 && (std::strcmp(argv[1], "quick") == 0 || decode_only)) g_repeats = 3;
         CudaBackend be(0);
+        if (decode_only) {
+            bench_quant_attention(be);
+            return 0;
+        }
         std::printf("%s, %d SMs\n\n", be.name().c_str(), be.sm_count());
         std::printf("| %-58s | %9s | %-22s |\n|%s|%s|%s|\n", "benchmark", "ms", "rate", std::string(60, '-').c_str(),
                     std::string(11, '-').c_str(), std::string(24, '-').c_str());

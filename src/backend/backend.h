@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -83,6 +84,10 @@ public:
     // dst = src (same element count; float dtypes may differ). dst may be a view.
     virtual void copy_(Tensor& dst, const Tensor& src) = 0;
     virtual void synchronize() {}
+    // Queues the ops that `step` queues, for a sequence that repeats with other arguments (a
+    // decoding step). A GPU backend may record them and launch them as one graph; `step` must
+    // not read results back to the host. By default it simply runs.
+    virtual void run_step(const std::function<void()>& step) { step(); }
     // GPU backends report their memory and enforce a cap on what they hold (--gpu-memory);
     // the CPU backend has neither (nullopt, no-op).
     virtual std::optional<DeviceMemory> device_memory() const { return std::nullopt; }
@@ -91,6 +96,11 @@ public:
     // --- dense algebra ----------------------------------------------------------------
     // y[rows, N] = x[rows, K] · w[N, K]ᵀ (+ bias[N]); w float or quantised (int8/int4).
     virtual Tensor linear(const Tensor& x, const QTensor& w, const Tensor& bias = {}) = 0;
+
+    // geglu(linear(x, gate), linear(x, up)): an MLP's first half. A GPU fuses it for few rows.
+    virtual Tensor linear_geglu(const Tensor& x, const QTensor& gate, const QTensor& up) {
+        return geglu(linear(x, gate), linear(x, up));
+    }
 
     // --- element-wise / row-wise --------------------------------------------------------
     virtual void add_(Tensor& x, const Tensor& y) = 0;  // same shape
@@ -103,6 +113,11 @@ public:
     virtual Tensor geglu(const Tensor& gate, const Tensor& up) = 0;
     virtual Tensor rms_norm(const Tensor& x, const Tensor& w, float eps, NormWeight mode) = 0;
     virtual Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps) = 0;
+    // x += rms_norm(y, w): a residual update after a sub-layer (Gemma's post-norms). A GPU
+    // does it in one pass, with the same roundings as the two ops.
+    virtual void add_rms_norm_(Tensor& x, const Tensor& y, const Tensor& w, float eps, NormWeight mode) {
+        add_(x, rms_norm(y, w, eps, mode));
+    }
 
     // --- attention ----------------------------------------------------------------------
     // Rotate-half RoPE on x[T, H, hd] at positions pos0 .. pos0+T-1.
@@ -110,6 +125,12 @@ public:
     // q[Tq, H, hd], k/v[Tk, KV, hd] (H a multiple of KV) -> [Tq, H, hd]. k and v are float,
     // or both int8 with one scale per (token, head) (group = hd: 8-bit media K/V).
     virtual Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) = 0;
+    // out += attention(q, k, v, p): decomposed attention sums the streams' outputs. A GPU adds
+    // as it writes, where its kernel allows.
+    virtual void attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
+                                const AttentionParams& p) {
+        add_(out, attention(q, k, v, p));
+    }
     // n independent sequences at once: q[n, Tq, H, hd], k/v[n, Tk, KV, hd] -> [n, Tq, H, hd]
     // (the vision tower's frames). By default one attention() per sequence.
     virtual Tensor attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p);

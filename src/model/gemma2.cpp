@@ -59,8 +59,11 @@ void Gemma2::store_media_rows(const QTensor& cache, int64_t row0, const Tensor& 
 }
 
 Tensor Gemma2::mlp(const Layer& L, const Tensor& h) const {
-    Tensor act = be_.geglu(be_.linear(h, L.gate), be_.linear(h, L.up));
-    return be_.linear(act, L.down);
+    return be_.linear(be_.linear_geglu(h, L.gate, L.up), L.down);
+}
+
+void Gemma2::add_norm(Tensor& x, const Tensor& y, const Tensor& w) const {
+    be_.add_rms_norm_(x, y, w, static_cast<float>(cfg_.rms_eps), NormWeight::one_plus);
 }
 
 MediaKV Gemma2::new_media_kv(int64_t tokens, const QuantFormat& kv_format) const {
@@ -101,8 +104,8 @@ void Gemma2::encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& tokens, 
             if (l + 1 == cfg_.layers) break;  // the last update feeds nothing
             // Diagonal attention: each token's attention output is its own value.
             Tensor o = be_.linear(be_.repeat_kv(v, H).reshape({n, int64_t(H) * hd}), L.o);
-            be_.add_(m, norm(o, L.norm_post_attn));
-            be_.add_(m, norm(mlp(L, norm(m, L.norm_pre_ff)), L.norm_post_ff));
+            add_norm(m, o, L.norm_post_attn);
+            add_norm(m, mlp(L, norm(m, L.norm_pre_ff)), L.norm_post_ff);
         }
     }
 }
@@ -123,18 +126,25 @@ TextCache Gemma2::new_cache(int64_t capacity) const {
     return c;
 }
 
-Tensor Gemma2::logits(const Tensor& x) const {
-    Tensor y = be_.linear(norm(x, final_norm_), lm_head_);
-    if (cfg_.final_softcap > 0) be_.softcap_(y, static_cast<float>(cfg_.final_softcap));
-    return be_.to_host(y);
-}
-
 Tensor Gemma2::forward(const std::vector<int32_t>& ids, TextCache& cache, const std::vector<const MediaKV*>& media,
                        bool all_logits) const {
     const int64_t T = static_cast<int64_t>(ids.size()), pos0 = cache.length;
     VIDI_CHECK(T > 0, "forward() needs at least one token");
     if (pos0 + T > cache.capacity)
         fail("the prompt and answer need ", pos0 + T, " text positions but the context holds ", cache.capacity);
+    // A decoding step (one token) is the same sequence of ops every time: the backend may
+    // record it and launch it as one graph.
+    Tensor logits;
+    auto queue = [&] { logits = queue_forward(ids, cache, media, all_logits); };
+    if (T == 1) be_.run_step(queue);
+    else queue();
+    cache.length = pos0 + T;
+    return be_.to_host(logits);
+}
+
+Tensor Gemma2::queue_forward(const std::vector<int32_t>& ids, TextCache& cache,
+                             const std::vector<const MediaKV*>& media, bool all_logits) const {
+    const int64_t T = static_cast<int64_t>(ids.size()), pos0 = cache.length;
     const int H = cfg_.heads, hd = cfg_.head_dim;
     AttentionParams self;
     self.scale = static_cast<float>(1.0 / std::sqrt(cfg_.query_pre_attn_scalar));
@@ -153,31 +163,30 @@ Tensor Gemma2::forward(const std::vector<int32_t>& ids, TextCache& cache, const 
         Tensor q = be_.linear(h, L.q).reshape({T, H, hd});
         auto [k, v] = key_value(L, h);
 
-        // Cross-attention uses the query before RoPE.
+        // Cross-attention uses the query before RoPE; the streams' outputs add up.
         Tensor attn;
-        for (const MediaKV* m : media) {
-            if (!m || m->tokens == 0) continue;
-            Tensor c = be_.attention(q, m->k[l], m->v[l], cross);
-            if (attn.defined()) be_.add_(attn, c);
-            else attn = c;
-        }
+        auto attend = [&](const QTensor& k, const QTensor& v, const AttentionParams& p) {
+            if (attn.defined()) be_.attention_add_(attn, q, k, v, p);
+            else attn = be_.attention(q, k, v, p);
+        };
+        for (const MediaKV* m : media)
+            if (m && m->tokens > 0) attend(m->k[l], m->v[l], cross);
 
         be_.rope_(q, pos0, cfg_.rope_theta);
         be_.rope_(k, pos0, cfg_.rope_theta);
         store_rows(cache.k[l], pos0, k);
         store_rows(cache.v[l], pos0, v);
         self.window = (l % 2 == 0) ? cfg_.sliding_window : 0;
-        Tensor s = be_.attention(q, cache.k[l].rows(0, pos0 + T), cache.v[l].rows(0, pos0 + T), self);
-        if (attn.defined()) be_.add_(attn, s);
-        else attn = s;
+        attend(QTensor(cache.k[l].rows(0, pos0 + T)), QTensor(cache.v[l].rows(0, pos0 + T)), self);
 
         // o_proj is linear, so one projection of the summed head outputs serves all streams.
         Tensor o = be_.linear(attn.reshape({T, int64_t(H) * hd}), L.o);
-        be_.add_(x, norm(o, L.norm_post_attn));
-        be_.add_(x, norm(mlp(L, norm(x, L.norm_pre_ff)), L.norm_post_ff));
+        add_norm(x, o, L.norm_post_attn);
+        add_norm(x, mlp(L, norm(x, L.norm_pre_ff)), L.norm_post_ff);
     }
-    cache.length = pos0 + T;
-    return logits(all_logits ? x : x.rows(T - 1, T));
+    Tensor y = be_.linear(norm(all_logits ? x : x.rows(T - 1, T), final_norm_), lm_head_);
+    if (cfg_.final_softcap > 0) be_.softcap_(y, static_cast<float>(cfg_.final_softcap));
+    return y;
 }
 
 }  // namespace vidi::model

@@ -71,7 +71,10 @@ private:
     // The same for a media cache, quantising the rows first when the cache is 8-bit.
     void store_media_rows(const QTensor& cache, int64_t row0, const Tensor& rows, const QuantFormat& format) const;
     Tensor norm(const Tensor& x, const Tensor& w) const;
-    Tensor logits(const Tensor& x) const;
+    void add_norm(Tensor& x, const Tensor& y, const Tensor& w) const;  // x += norm(y)
+    // forward()'s ops up to the logits, left on the device.
+    Tensor queue_forward(const std::vector<int32_t>& ids, TextCache& cache, const std::vector<const MediaKV*>& media,
+                         bool all_logits) const;
 
     io::LlmConfig cfg_;
     Backend& be_;

@@ -1,4 +1,5 @@
-// linear (cuBLASLt) against a double-precision reference.
+// linear against a double-precision reference: cuBLASLt, and for up to kFloatGemvMaxRows
+// rows with whole 16-byte weight rows the GEMV kernel of quant_gemv.cu.
 #include "cuda_test_util.h"
 
 namespace vidi::cuda::test {
@@ -35,6 +36,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaLinear,
                                            LinearCase{{5, 67}, 17, false},  // odd K: 2-byte aligned rows
                                            LinearCase{{5, 67}, 17, true}, LinearCase{{2, 3, 96}, 40, true},
                                            LinearCase{{1, 3584}, 1024, false},
+                                           LinearCase{{4, 520}, 333, true},  // the GEMV at its most rows
+                                           LinearCase{{3, 1, 64}, 5, false},
                                            LinearCase{{2048, 256}, 1024, true}));
 
 TEST(CudaLinearErrors, ShapeMismatchIsAnError) {

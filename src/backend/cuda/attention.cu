@@ -235,31 +235,42 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(Problem pb) {
 }
 
 // One block per (KV head, row): merges the slices' partials with their softmax weights.
-__global__ void merge_splits_kernel(Problem pb) {
+// Warp 0 turns the slices' maxima and sums into one weight per slice (in shared memory);
+// then each thread sums its output dimensions over the slices, several loads in flight
+// (one slice after another, each waiting for its load, cost ~25 µs at 50 slices).
+constexpr int kMergeThreads = 256;
+
+__global__ void __launch_bounds__(kMergeThreads) merge_splits_kernel(Problem pb) {
+    __shared__ float weight[kAttentionMaxSplits];
+    __shared__ float inv_sum;
     const AttentionArgs& a = pb.a;
     const int G = a.H / a.KV;
     const int64_t rows = a.Tq * G;
     const int64_t gr = blockIdx.x;  // kvh * rows + row
     const int kvh = static_cast<int>(gr / rows);
     const int64_t row = gr % rows;
-    float m_all = -INFINITY;
-    for (int s = 0; s < pb.splits; ++s) m_all = fmaxf(m_all, pb.part_ml[((int64_t(s) * a.KV + kvh) * rows + row) * 2]);
-    float l_all = 0.0f;
-    for (int s = 0; s < pb.splits; ++s) {
-        const float* ml = pb.part_ml + ((int64_t(s) * a.KV + kvh) * rows + row) * 2;
-        if (ml[0] != -INFINITY) l_all += ml[1] * __expf(ml[0] - m_all);
+    const int64_t first_slot = int64_t(kvh) * rows + row, slot_step = int64_t(a.KV) * rows;
+    if (threadIdx.x < 32) {
+        float m_all = -INFINITY;
+        for (int s = threadIdx.x; s < pb.splits; s += 32) m_all = fmaxf(m_all, pb.part_ml[(first_slot + s * slot_step) * 2]);
+        m_all = warp_max(m_all);
+        float l_all = 0.0f;
+        for (int s = threadIdx.x; s < pb.splits; s += 32) {
+            const float* ml = pb.part_ml + (first_slot + s * slot_step) * 2;
+            const float w = ml[0] == -INFINITY ? 0.0f : __expf(ml[0] - m_all);
+            weight[s] = w;
+            l_all += w * ml[1];
+        }
+        l_all = warp_sum(l_all);
+        if (threadIdx.x == 0) inv_sum = l_all > 0.0f ? 1.0f / l_all : 0.0f;
     }
-    const float inv = l_all > 0.0f ? 1.0f / l_all : 0.0f;
-    const int64_t i = row / G, h = int64_t(kvh) * G + row % G;
-    bf16* dst = a.out + (i * a.H + h) * a.hd;
+    __syncthreads();
+    const int64_t i = row / G, h = int64_t(kvh) * G + row % G, out0 = (i * a.H + h) * a.hd;
     for (int d = threadIdx.x; d < a.hd; d += blockDim.x) {
         float acc = 0.0f;
-        for (int s = 0; s < pb.splits; ++s) {
-            const int64_t slot = (int64_t(s) * a.KV + kvh) * rows + row;
-            const float ms = pb.part_ml[slot * 2];
-            if (ms != -INFINITY) acc += pb.part_o[slot * a.hd + d] * __expf(ms - m_all);
-        }
-        dst[d] = __float2bfloat16_rn(acc * inv);
+#pragma unroll 8
+        for (int s = 0; s < pb.splits; ++s) acc += weight[s] * pb.part_o[(first_slot + s * slot_step) * a.hd + d];
+        a.out[out0 + d] = attention_out(a, out0 + d, acc * inv_sum);
     }
 }
 
@@ -301,7 +312,7 @@ int attention_splits(const AttentionArgs& a, int sm_count) {
     visible_keys(a, a.q_pos0, a.q_pos0 + a.Tq - 1, lo, end);
     const int64_t tiles = (end - lo + kTileKeys - 1) / kTileKeys;
     const int64_t by_work = tiles / 4, by_fill = (target + blocks - 1) / blocks;
-    return static_cast<int>(std::clamp<int64_t>(std::min(by_work, by_fill), 1, 1024));
+    return static_cast<int>(std::clamp<int64_t>(std::min(by_work, by_fill), 1, kAttentionMaxSplits));
 }
 
 size_t attention_workspace_bytes(const AttentionArgs& a, int splits) {
@@ -310,7 +321,10 @@ size_t attention_workspace_bytes(const AttentionArgs& a, int splits) {
     return slots * (size_t(a.hd) + 2) * sizeof(float);
 }
 
+bool attention_can_accumulate(const AttentionArgs& a) { return few_rows(a); }
+
 void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t stream) {
+    VIDI_CHECK(!a.accumulate || few_rows(a), "attention: only the few-row kernel adds into its output");
     if (a.Tq == 0 || a.H == 0 || a.hd == 0) return;
     Problem pb{a, splits, nullptr, nullptr};
     if (splits > 1) {
@@ -326,7 +340,7 @@ void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t
         launch_for_head_dim<false>(pb, stream);
     if (splits > 1) {
         const int64_t merged_rows = int64_t(a.KV) * a.Tq * (a.H / a.KV);
-        merge_splits_kernel<<<static_cast<unsigned>(merged_rows), 128, 0, stream>>>(pb);
+        merge_splits_kernel<<<static_cast<unsigned>(merged_rows), kMergeThreads, 0, stream>>>(pb);
         VIDI_CUDA_CHECK_LAUNCH("attention merge");
     }
 }

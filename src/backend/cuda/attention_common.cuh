@@ -3,9 +3,13 @@
 // workspace and the visibility rules.
 #pragma once
 
+#include "backend/cuda/common.cuh"
 #include "backend/cuda/kernels.h"
 
 namespace vidi::cuda {
+
+// The most slices a key range is split into (the merge kernel keeps a weight per slice).
+constexpr int kAttentionMaxSplits = 1024;
 
 struct Problem {
     AttentionArgs a;
@@ -26,6 +30,12 @@ __host__ __device__ inline void visible_keys(const AttentionArgs& a, int64_t pos
 
 __device__ inline bool visible(const AttentionArgs& a, int64_t pos, int64_t j) {
     return (!a.causal || j <= pos) && (a.window <= 0 || pos - j <= a.window);
+}
+
+// What goes to out[idx] for the result v: v, or with `accumulate` out's value plus v rounded
+// to bf16 (what attention() followed by add_() gives).
+__device__ inline bf16 attention_out(const AttentionArgs& a, int64_t idx, float v) {
+    return __float2bfloat16_rn(a.accumulate ? __bfloat162float(a.out[idx]) + round_bf16(v) : v);
 }
 
 // Few rows (query, head pairs per KV head) over many keys: decoding and short prompts.

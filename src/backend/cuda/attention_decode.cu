@@ -1,18 +1,20 @@
 // Attention for few query rows over many keys: a decoding step (one query, G heads per KV
 // head) or a short prompt against the media K/V. Memory bound: every K/V byte is read once,
-// so the kernel streams keys straight from global memory with every warp busy (the tiled
-// kernel in attention.cu stages tiles through shared memory and leaves most warps idle when
-// a KV head has only G rows).
+// and the speed is set by how many bytes are in flight while the warps compute.
 //
 // - Block: one KV head and one slice of the keys (split-K); its 4 warps take interleaved
 //   tiles of 32 keys and keep their own online softmax, merged through shared memory at
 //   the end (and across slices by the merge kernel of attention.cu).
-// - Lanes own hd/32 head dimensions (8 at hd 256: one 16-byte bf16 or 8-byte int8 load),
-//   so every K and V row is read by the warp as one coalesced line.
-// - Scores: each lane dots its dimensions of 16 keys at a time (their rows in flight
-//   together) with the queries kept in registers; a warp sum per key and row puts the
-//   score of key j in lane j.
-// - P·V: each p_j reaches the lanes by shuffle; the V rows of 16 keys are loaded together.
+// - Each warp streams its tiles' rows, 8 keys a chunk (a tile: 4 chunks of K, then 4 of V),
+//   into its own ring of kRing chunks in shared memory with cp.async, kRing - 1 chunks ahead
+//   of the one it works on, so copies stay in flight while it computes. (Loading 16 rows into
+//   registers and then using them read K/V at ~1.4 TB/s on an H100.)
+// - Lanes own hd/32 head dimensions (8 at hd 256: one 16-byte bf16 or 8-byte int8 word of a
+//   row), so the warp reads a row from shared memory without bank conflicts.
+// - Scores: each lane dots its dimensions of a chunk's 8 keys with the queries (kept in
+//   registers); one butterfly sums the 8 partials over the warp (10 shuffles, not 40) and the
+//   score of the tile's key j lands in lane j.
+// - P·V: each p_j reaches the lanes by shuffle.
 // - int8 K/V: the key's scale multiplies its score, the value's scale its weight p_j.
 #include <cuda_runtime.h>
 
@@ -31,30 +33,40 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 constexpr int kTileKeys = 32;
+constexpr int kChunkKeys = 8;
+constexpr int kChunksPerTile = kTileKeys / kChunkKeys;
+constexpr int kItemsPerTile = 2 * kChunksPerTile;  // K chunks, then V chunks
+constexpr int kRing = 4;                           // chunks per warp in shared memory
 constexpr int kRows = static_cast<int>(kDecodeMaxRows);
 
-// The raw bytes of N values (N = 2, 4 or 8; bf16 or int8) at element offset `off`, and
-// their conversion to floats: loads of many keys can be in flight before any is used.
+// Shared memory of one block: each warp's ring of chunks (rows at a pitch of HD values),
+// later reused for merging the warps' outputs.
+template <int HD, int R, bool kInt8>
+struct Smem {
+    static constexpr int kPitch = HD * (kInt8 ? 1 : 2);  // bytes per row
+    static constexpr int kChunkBytes = kChunkKeys * kPitch;
+    static constexpr int kRingBytes = kWarps * kRing * kChunkBytes;
+    static constexpr int kMergeBytes = kWarps * R * (HD + 2) * 4;  // o, m, l per warp and row
+    static constexpr int kBytes = kRingBytes > kMergeBytes ? kRingBytes : kMergeBytes;
+};
+
+// The word that holds a lane's N values of a row (N = 2, 4 or 8; bf16 or int8).
 template <bool kInt8, int N>
 struct Raw {
     static constexpr int kBytes = N * (kInt8 ? 1 : 2);
     using Word = std::conditional_t<
         kBytes == 16, uint4,
         std::conditional_t<kBytes == 8, uint2, std::conditional_t<kBytes == 4, uint32_t, unsigned short>>>;
-    Word w;
 };
 
+// This lane's N values of a row in shared memory as floats (zeros if it owns none).
 template <bool kInt8, int N>
-__device__ inline Raw<kInt8, N> load_raw(const void* base, int64_t off) {
+__device__ inline void row_values(const char* row, int d_lane, bool owns_dims, float* f) {
     using W = typename Raw<kInt8, N>::Word;
-    const char* p = static_cast<const char*>(base) + off * (kInt8 ? 1 : 2);
-    return {__ldg(reinterpret_cast<const W*>(p))};  // naturally aligned: offsets are multiples of N
-}
-
-template <bool kInt8, int N>
-__device__ inline void to_floats(const Raw<kInt8, N>& r, float* f) {
-    uint32_t w[(N * (kInt8 ? 1 : 2) + 3) / 4] = {};
-    memcpy(w, &r.w, sizeof(r.w));
+    W raw{};
+    if (owns_dims) raw = *reinterpret_cast<const W*>(row + d_lane * (kInt8 ? 1 : 2));
+    uint32_t w[(Raw<kInt8, N>::kBytes + 3) / 4] = {};
+    memcpy(w, &raw, sizeof(raw));
     if constexpr (kInt8) {
         if constexpr (N >= 4) {
 #pragma unroll
@@ -73,51 +85,72 @@ __device__ inline void to_floats(const Raw<kInt8, N>& r, float* f) {
     }
 }
 
-// This lane's dimensions of the K (or V) rows of keys key0 + jj0 .. + U - 1 of KV head kvh,
-// raw; zeros for keys past `keys` or dimensions past hd. All loads are issued before any is used.
-template <bool kInt8, int N, int U>
-__device__ inline void load_rows(Raw<kInt8, N> (&out)[U], const void* base, const AttentionArgs& a, int kvh,
-                                 int64_t key0, int jj0, int keys, int d_lane, bool owns_dims) {
+// Sums each of p[0..7] over the warp by halving: the sum of p[k] lands in lanes 4k..4k+3.
+__device__ inline float warp_sum8(const float (&p)[8], int lane) {
+    float a[4], b[2];
+    const bool hi16 = lane & 16, hi8 = lane & 8, hi4 = lane & 4;
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-        out[u] = {};
-        if (jj0 + u < keys && owns_dims)
-            out[u] = load_raw<kInt8, N>(base, ((key0 + jj0 + u) * a.KV + kvh) * a.hd + d_lane);
-    }
+    for (int i = 0; i < 4; ++i)  // lanes with bit 4 keep p[4..7], the others p[0..3]
+        a[i] = (hi16 ? p[i + 4] : p[i]) + __shfl_xor_sync(0xffffffffu, hi16 ? p[i] : p[i + 4], 16);
+#pragma unroll
+    for (int i = 0; i < 2; ++i)
+        b[i] = (hi8 ? a[i + 2] : a[i]) + __shfl_xor_sync(0xffffffffu, hi8 ? a[i] : a[i + 2], 8);
+    float c = (hi4 ? b[1] : b[0]) + __shfl_xor_sync(0xffffffffu, hi4 ? b[0] : b[1], 4);
+    c += __shfl_xor_sync(0xffffffffu, c, 2);
+    return c + __shfl_xor_sync(0xffffffffu, c, 1);
 }
 
-// Calls f(jj, values) for the keys key0 + jj, jj < keys, with this lane's dimensions of their
-// K (or V) rows as floats; the rows of kUnroll keys are in flight together (a load per key in
-// turn would wait out the memory latency 32 times a tile).
-template <bool kInt8, int kDims, int kUnroll, class F>
-__device__ inline void for_each_row(const void* base, const AttentionArgs& a, int kvh, int64_t key0, int keys,
-                                    int d_lane, bool owns_dims, F f) {
-    for (int jj0 = 0; jj0 < keys; jj0 += kUnroll) {
-        Raw<kInt8, kDims> raw[kUnroll];
-        load_rows(raw, base, a, kvh, key0, jj0, keys, d_lane, owns_dims);
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            if (jj0 + u >= keys) break;  // warp-uniform
-            float values[kDims];
-            to_floats<kInt8, kDims>(raw[u], values);
-            f(jj0 + u, values);
-        }
+// The rows one warp streams: item n is chunk n % 4 of the K (then V) rows of its tile n / 8.
+// A lane copies `unit` bytes (16, or 8 where int8 rows are not 16-byte multiples) at `off` of
+// rows u0, u0 + u_step, ... of a chunk: one row needs row_bytes / unit lanes.
+struct WarpStream {
+    const char* k;
+    const char* v;
+    int64_t row_stride;  // bytes from one key's row of this KV head to the next
+    int64_t key_lo, key_end, first_tile;
+    int tile_step;
+    int64_t items;
+    int unit, off, u0, u_step;
+
+    __device__ void init_lane(int lane, int row_bytes, bool unit16) {
+        unit = unit16 ? 16 : 8;
+        const int lanes_per_row = row_bytes / unit;  // at most 32: rows are at most 512 bytes
+        u_step = 32 / lanes_per_row;
+        u0 = lane / lanes_per_row;
+        off = (lane % lanes_per_row) * unit;
+        if (u0 >= u_step) u0 = kChunkKeys;  // a lane left over: copies nothing
     }
-}
+    __device__ int64_t key0(int64_t n) const {
+        return key_lo + (first_tile + (n / kItemsPerTile) * tile_step) * kTileKeys + (n % kChunksPerTile) * kChunkKeys;
+    }
+    // Queues the copy of item n into `slot` (zeros for keys past the end), then commits a group
+    // (empty past the last item, so that every wait counts the same number of groups).
+    __device__ void issue(int64_t n, char* slot, int pitch) const {
+        if (n < items) {
+            const char* base = (n % kItemsPerTile) < kChunksPerTile ? k : v;
+            const int64_t k0 = key0(n);
+            for (int u = u0; u < kChunkKeys; u += u_step) {
+                const bool in = k0 + u < key_end;
+                const char* src = base + (in ? (k0 + u) * row_stride : 0) + off;
+                if (unit == 16) cp_async<16>(slot + u * pitch + off, src, in ? 16 : 0);
+                else cp_async<8>(slot + u * pitch + off, src, in ? 8 : 0);
+            }
+        }
+        cp_async_commit();
+    }
+};
 
 template <int HD, int R, bool kInt8>
-__global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) {
+__global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, bool unit16) {
+    using S = Smem<HD, R, kInt8>;
     constexpr int kDims = HD / 32;  // head dimensions per lane (scores and outputs alike)
-    constexpr int kUnroll = 16;     // keys whose K (or V) rows are in flight at once
+    extern __shared__ __align__(16) char smem[];
     const AttentionArgs& a = pb.a;
-    __shared__ float o_s[kWarps][R][HD];
-    __shared__ float m_s[kWarps][R], l_s[kWarps][R];
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int kvh = blockIdx.x, split = blockIdx.y;
     const int G = a.H / a.KV, rows = static_cast<int>(a.Tq) * G;
-    const void* kbase = kInt8 ? static_cast<const void*>(a.k8) : static_cast<const void*>(a.k);
-    const void* vbase = kInt8 ? static_cast<const void*>(a.v8) : static_cast<const void*>(a.v);
+    const int elem = kInt8 ? 1 : 2;
     const int d_lane = lane * kDims;
     const bool owns_dims = d_lane < a.hd;
 
@@ -139,6 +172,32 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) 
     const int64_t tiles = (key_end - key_lo + kTileKeys - 1) / kTileKeys;
     const int64_t per_split = (tiles + pb.splits - 1) / pb.splits;
     const int64_t tile_begin = split * per_split, tile_end = min(tiles, tile_begin + per_split);
+    const int64_t my_tiles = max(int64_t(0), (tile_end - tile_begin - warp + kWarps - 1) / kWarps);
+
+    WarpStream st;
+    st.k = reinterpret_cast<const char*>(kInt8 ? static_cast<const void*>(a.k8) : a.k) + int64_t(kvh) * a.hd * elem;
+    st.v = reinterpret_cast<const char*>(kInt8 ? static_cast<const void*>(a.v8) : a.v) + int64_t(kvh) * a.hd * elem;
+    st.row_stride = int64_t(a.KV) * a.hd * elem;
+    st.key_lo = key_lo;
+    st.key_end = key_end;
+    st.first_tile = tile_begin + warp;
+    st.tile_step = kWarps;
+    st.items = my_tiles * kItemsPerTile;
+    st.init_lane(lane, a.hd * elem, unit16);
+    char* ring = smem + warp * kRing * S::kChunkBytes;
+    for (int n = 0; n < kRing - 1; ++n) st.issue(n, ring + n * S::kChunkBytes, S::kPitch);
+
+    // Waits for item n's rows, queues item n + kRing - 1 into the slot freed last, and hands
+    // the rows (a chunk in shared memory) to f.
+    int64_t n = 0;
+    auto consume = [&](auto f) {
+        st.issue(n + kRing - 1, ring + ((n + kRing - 1) % kRing) * S::kChunkBytes, S::kPitch);
+        cp_async_wait<kRing - 1>();
+        __syncwarp();
+        f(ring + (n % kRing) * S::kChunkBytes);
+        __syncwarp();  // every lane is done with the slot before it is refilled
+        ++n;
+    };
 
     float m[R], l[R], o[R][kDims];
     int64_t pos[R];
@@ -151,30 +210,39 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) 
         for (int x = 0; x < kDims; ++x) o[r][x] = 0.0f;
     }
 
-    for (int64_t t = tile_begin + warp; t < tile_end; t += kWarps) {
-        const int64_t key0 = key_lo + t * kTileKeys, j = key0 + lane;
-        const int keys = static_cast<int>(key_end - key0 < kTileKeys ? key_end - key0 : kTileKeys);
-        const bool valid = lane < keys;
+    for (int64_t i = 0; i < my_tiles; ++i) {
+        const int64_t key0 = st.key0(n), j = key0 + lane;
+        const bool valid = j < key_end;
+        const float k_scale = kInt8 && valid ? __ldg(a.k_scale + j * a.KV + kvh) : 1.0f;
+        const float v_scale = kInt8 && valid ? __ldg(a.v_scale + j * a.KV + kvh) : 1.0f;
 
-        // Scores: the warp reads each key's row as one coalesced line, every lane dotting its
-        // dimensions; the sum over lanes lands in the lane that owns the key.
+        // Scores: the partial dot products of a chunk's 8 keys, summed over the warp at once.
         float s[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) s[r] = 0.0f;
-        auto score = [&](int jj, const float (&kf)[kDims]) {
+#pragma unroll 1  // the body is large: four copies would not fit the instruction cache
+        for (int c = 0; c < kChunksPerTile; ++c)
+            consume([&](const char* chunk) {
+                float part[R][kChunkKeys];
 #pragma unroll
-            for (int r = 0; r < R; ++r) {
-                if (r >= rows) break;
-                float part = 0.0f;
+                for (int u = 0; u < kChunkKeys; ++u) {
+                    float kf[kDims];
+                    row_values<kInt8, kDims>(chunk + u * S::kPitch, d_lane, owns_dims, kf);
 #pragma unroll
-                for (int x = 0; x < kDims; ++x) part = fmaf(q[r][x], kf[x], part);
-                part = warp_sum(part);
-                if (lane == jj) s[r] = part;
-            }
-        };
-        for_each_row<kInt8, kDims, kUnroll>(kbase, a, kvh, key0, keys, d_lane, owns_dims, score);
-        const float k_scale = kInt8 && valid ? __ldg(a.k_scale + j * a.KV + kvh) : 1.0f;
-        const float v_scale = kInt8 && valid ? __ldg(a.v_scale + j * a.KV + kvh) : 1.0f;
+                    for (int r = 0; r < R; ++r) {
+                        float d = 0.0f;
+#pragma unroll
+                        for (int x = 0; x < kDims; ++x) d = fmaf(q[r][x], kf[x], d);
+                        part[r][u] = d;
+                    }
+                }
+#pragma unroll
+                for (int r = 0; r < R; ++r) {
+                    if (r >= rows) break;
+                    const float sum = __shfl_sync(0xffffffffu, warp_sum8(part[r], lane), (lane & 7) << 2);
+                    if ((lane >> 3) == c) s[r] = sum;
+                }
+            });
 
         float w[R];  // p_j times the value's scale
 #pragma unroll
@@ -195,47 +263,58 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) 
         }
 
         // P·V: p_j reaches every lane by shuffle.
-        auto accumulate = [&](int jj, const float (&vf)[kDims]) {
+#pragma unroll 1
+        for (int c = 0; c < kChunksPerTile; ++c)
+            consume([&](const char* chunk) {
 #pragma unroll
-            for (int r = 0; r < R; ++r) {
-                if (r >= rows) break;
-                const float wj = __shfl_sync(0xffffffffu, w[r], jj);
+                for (int u = 0; u < kChunkKeys; ++u) {
+                    float vf[kDims];
+                    row_values<kInt8, kDims>(chunk + u * S::kPitch, d_lane, owns_dims, vf);
 #pragma unroll
-                for (int x = 0; x < kDims; ++x) o[r][x] = fmaf(wj, vf[x], o[r][x]);
-            }
-        };
-        for_each_row<kInt8, kDims, kUnroll>(vbase, a, kvh, key0, keys, d_lane, owns_dims, accumulate);
+                    for (int r = 0; r < R; ++r) {
+                        if (r >= rows) break;
+                        const float wj = __shfl_sync(0xffffffffu, w[r], c * kChunkKeys + u);
+#pragma unroll
+                        for (int x = 0; x < kDims; ++x) o[r][x] = fmaf(wj, vf[x], o[r][x]);
+                    }
+                }
+            });
     }
+    cp_async_wait<0>();  // only empty groups are left, but the ring is about to be reused
+    __syncthreads();
 
     // Merge the warps, then write the output or this slice's partial.
+    float* o_s = reinterpret_cast<float*>(smem);  // [kWarps][R][HD]
+    float* m_s = o_s + kWarps * R * HD;           // [kWarps][R]
+    float* l_s = m_s + kWarps * R;
 #pragma unroll
     for (int r = 0; r < R; ++r) {
         if (r >= rows) break;
         if (lane == 0) {
-            m_s[warp][r] = m[r];
-            l_s[warp][r] = l[r];
+            m_s[warp * R + r] = m[r];
+            l_s[warp * R + r] = l[r];
         }
         if (owns_dims)
 #pragma unroll
-            for (int x = 0; x < kDims; ++x) o_s[warp][r][d_lane + x] = o[r][x];
+            for (int x = 0; x < kDims; ++x) o_s[(warp * R + r) * HD + d_lane + x] = o[r][x];
     }
     __syncthreads();
     for (int idx = tid; idx < rows * a.hd; idx += kThreads) {
         const int r = idx / a.hd, d = idx % a.hd;
         float mm = -INFINITY;
 #pragma unroll
-        for (int ww = 0; ww < kWarps; ++ww) mm = fmaxf(mm, m_s[ww][r]);
+        for (int ww = 0; ww < kWarps; ++ww) mm = fmaxf(mm, m_s[ww * R + r]);
         float acc = 0.0f, ll = 0.0f;
 #pragma unroll
         for (int ww = 0; ww < kWarps; ++ww) {
-            if (m_s[ww][r] == -INFINITY) continue;
-            const float c = __expf(m_s[ww][r] - mm);
-            acc += o_s[ww][r][d] * c;
-            ll += l_s[ww][r] * c;
+            if (m_s[ww * R + r] == -INFINITY) continue;
+            const float c = __expf(m_s[ww * R + r] - mm);
+            acc += o_s[(ww * R + r) * HD + d] * c;
+            ll += l_s[ww * R + r] * c;
         }
         if (pb.splits == 1) {
             const int64_t i = r / G, h = int64_t(kvh) * G + r % G;
-            a.out[(i * a.H + h) * a.hd + d] = __float2bfloat16_rn(ll > 0.0f ? acc / ll : 0.0f);
+            a.out[(i * a.H + h) * a.hd + d] = attention_out(a, (i * a.H + h) * a.hd + d, ll > 0.0f ? acc / ll : 0.0f);
         } else {
             const int64_t slot = (int64_t(split) * a.KV + kvh) * rows + r;
             pb.part_o[slot * a.hd + d] = acc;
@@ -247,28 +326,58 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb) 
     }
 }
 
-template <int HD, int R>
-void launch_rows(const Problem& pb, cudaStream_t stream) {
-    const dim3 grid(static_cast<unsigned>(pb.a.KV), static_cast<unsigned>(pb.splits));
-    if (pb.a.k8)
-        decode_attention_kernel<HD, R, true><<<grid, kThreads, 0, stream>>>(pb);
-    else
-        decode_attention_kernel<HD, R, false><<<grid, kThreads, 0, stream>>>(pb);
-    VIDI_CUDA_CHECK_LAUNCH("attention (few rows)");
+// Calls f.template run<HD, R, kInt8>() for the kernel instance that serves `a`.
+template <int HD, bool kInt8, class F>
+void with_rows(const AttentionArgs& a, F& f) {
+    const int64_t rows = a.Tq * (a.H / a.KV);
+    if (rows <= 1) f.template run<HD, 1, kInt8>();
+    else if (rows <= 2) f.template run<HD, 2, kInt8>();
+    else if (rows <= 4) f.template run<HD, 4, kInt8>();
+    else f.template run<HD, kRows, kInt8>();
+}
+template <int HD, class F>
+void with_dtype(const AttentionArgs& a, F& f) {
+    if (a.k8) with_rows<HD, true>(a, f);
+    else with_rows<HD, false>(a, f);
+}
+template <class F>
+void with_instance(const AttentionArgs& a, F& f) {
+    if (a.hd <= 64) with_dtype<64>(a, f);
+    else if (a.hd <= 128) with_dtype<128>(a, f);
+    else with_dtype<256>(a, f);
 }
 
-template <int HD>
-void launch(const Problem& pb, cudaStream_t stream) {
-    const int64_t rows = pb.a.Tq * (pb.a.H / pb.a.KV);
-    if (rows <= 1)
-        launch_rows<HD, 1>(pb, stream);
-    else if (rows <= 2)
-        launch_rows<HD, 2>(pb, stream);
-    else if (rows <= 4)
-        launch_rows<HD, 4>(pb, stream);
-    else
-        launch_rows<HD, kRows>(pb, stream);
+// Blocks of an instance resident on one SM (its shared memory opt-in set on first use).
+template <int HD, int R, bool kInt8>
+int resident_blocks() {
+    static const int blocks = [] {
+        auto* kernel = decode_attention_kernel<HD, R, kInt8>;
+        VIDI_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             Smem<HD, R, kInt8>::kBytes));
+        int n = 0;
+        VIDI_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kThreads, Smem<HD, R, kInt8>::kBytes));
+        return std::max(n, 1);
+    }();
+    return blocks;
 }
+
+// with_instance() visitors: the resident blocks of the instance, and its launch.
+struct ResidentBlocks {
+    int blocks = 1;
+    template <int HD, int R, bool kInt8>
+    void run() { blocks = resident_blocks<HD, R, kInt8>(); }
+};
+struct Launch {
+    const Problem& pb;
+    bool unit16;
+    cudaStream_t stream;
+    template <int HD, int R, bool kInt8>
+    void run() {
+        resident_blocks<HD, R, kInt8>();  // sets the shared-memory opt-in
+        const dim3 grid(static_cast<unsigned>(pb.a.KV), static_cast<unsigned>(pb.splits));
+        decode_attention_kernel<HD, R, kInt8><<<grid, kThreads, Smem<HD, R, kInt8>::kBytes, stream>>>(pb, unit16);
+    }
+};
 
 }  // namespace
 
@@ -276,19 +385,27 @@ int attention_decode_splits(const AttentionArgs& a, int sm_count) {
     int64_t lo, end;
     visible_keys(a, a.q_pos0, a.q_pos0 + a.Tq - 1, lo, end);
     const int64_t tiles = (end - lo + kTileKeys - 1) / kTileKeys;
-    // About 8 blocks per SM (the loads in flight are what sets the speed), each warp with at
-    // least two tiles.
-    const int64_t by_fill = (int64_t(sm_count) * 8 + a.KV - 1) / a.KV, by_work = tiles / (2 * kWarps);
-    return static_cast<int>(std::clamp<int64_t>(std::min(by_fill, by_work), 1, 1024));
+    ResidentBlocks resident;
+    with_instance(a, resident);
+    // One wave of blocks on the whole GPU (the bytes in flight set the speed), each warp with
+    // at least two tiles.
+    const int64_t by_fill = int64_t(sm_count) * resident.blocks / a.KV, by_work = tiles / (2 * kWarps);
+    return static_cast<int>(std::clamp<int64_t>(std::min(by_fill, by_work), 1, kAttentionMaxSplits));
 }
 
 void attention_decode(const Problem& pb, cudaStream_t stream) {
-    if (pb.a.hd <= 64)
-        launch<64>(pb, stream);
-    else if (pb.a.hd <= 128)
-        launch<128>(pb, stream);
-    else
-        launch<256>(pb, stream);
+    const AttentionArgs& a = pb.a;
+    const void* k = a.k8 ? static_cast<const void*>(a.k8) : a.k;
+    const void* v = a.v8 ? static_cast<const void*>(a.v8) : a.v;
+    // The rows are copied in 16-byte pieces, or 8-byte ones (int8 rows of an odd multiple of 8).
+    const int64_t row_bytes = int64_t(a.hd) * (a.k8 ? 1 : 2);
+    auto aligned_to = [](const void* p, uintptr_t n) { return reinterpret_cast<uintptr_t>(p) % n == 0; };
+    const bool unit16 = row_bytes % 16 == 0 && aligned_to(k, 16) && aligned_to(v, 16);
+    VIDI_CHECK(row_bytes % 8 == 0 && aligned_to(k, 8) && aligned_to(v, 8),
+               "attention: K/V rows must be whole 8-byte words on 8-byte boundaries");
+    Launch launch{pb, unit16, stream};
+    with_instance(a, launch);
+    VIDI_CUDA_CHECK_LAUNCH("attention (few rows)");
 }
 
 }  // namespace vidi::cuda

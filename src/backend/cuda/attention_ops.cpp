@@ -25,6 +25,23 @@ bool dense_fits(int64_t Tq, int64_t Tk, bool int8_kv, const AttentionParams& p) 
 }  // namespace
 
 Tensor CudaBackend::attention(const Tensor& q, const QTensor& kq, const QTensor& vq, const AttentionParams& p) {
+    return attend(q, kq, vq, p, nullptr);
+}
+
+void CudaBackend::attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
+                                 const AttentionParams& p) {
+    require_bf16(out, "attention_add_", "out");
+    VIDI_CHECK(out.shape() == q.shape(), "attention_add_: out ", out.describe(), " does not match q ", q.describe());
+    attend(q, k, v, p, &out);
+}
+
+Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq, const AttentionParams& p,
+                           Tensor* add_to) {
+    // Only the few-row kernel adds into an existing output itself; elsewhere the sum is an add_.
+    auto finish = [&](Tensor result) {
+        if (add_to) add_(*add_to, result);
+        return result;
+    };
     require_bf16(q, "attention", "q");
     VIDI_CHECK(kq.defined() && vq.defined(), "attention: k or v is undefined");
     VIDI_CHECK(kq.quantized() == vq.quantized(), "attention: k ", kq.describe(), " and v ", vq.describe(),
@@ -65,9 +82,9 @@ Tensor CudaBackend::attention(const Tensor& q, const QTensor& kq, const QTensor&
                    "attention: int8 k/v must start on 8-byte boundaries");
     }
     if (dense_fits(q.dim(0), k.dim(0), int8_kv, p))
-        return dense_attention(q.reshape({1, q.dim(0), H, hd}), k.reshape({1, k.dim(0), KV, hd}),
-                               v.reshape({1, v.dim(0), KV, hd}), p)
-            .reshape(q.shape());
+        return finish(dense_attention(q.reshape({1, q.dim(0), H, hd}), k.reshape({1, k.dim(0), KV, hd}),
+                                      v.reshape({1, v.dim(0), KV, hd}), p)
+                          .reshape(q.shape()));
     if (hd % 8 != 0 && hd < kAttentionMaxHeadDim) {
         // The kernel moves 16-byte vectors (8 values). Zero-padding the head dimension leaves
         // every score and output unchanged; the padded output columns are cut off again.
@@ -78,14 +95,13 @@ Tensor CudaBackend::attention(const Tensor& q, const QTensor& kq, const QTensor&
         };
         Tensor o = attention(pad(q), pad(k), pad(v), p);
         Tensor cols = transpose2d(o.reshape({q.dim(0) * H, hdp}));  // [hdp, Tq·H]
-        return transpose2d(cols.rows(0, hd)).reshape({q.dim(0), H, hd});
+        return finish(transpose2d(cols.rows(0, hd)).reshape({q.dim(0), H, hd}));
     }
     VIDI_CHECK(hd % 8 == 0 && hd <= kAttentionMaxHeadDim, "attention: head dimension ", hd,
                " unsupported (must be a multiple of 8, at most ", kAttentionMaxHeadDim, ")");
     VIDI_CHECK(aligned16(q.raw()) && (int8_kv || (aligned16(k.raw()) && aligned16(v.raw()))),
                "attention: q/k/v must start on 16-byte boundaries (views at odd offsets are not supported)");
     VIDI_CHECK(p.window >= 0, "attention: negative window ", p.window);
-    Tensor out = empty(q.shape(), DType::bf16);
     AttentionArgs a;
     a.q = ptr(q);
     if (int8_kv) {
@@ -97,7 +113,6 @@ Tensor CudaBackend::attention(const Tensor& q, const QTensor& kq, const QTensor&
         a.k = ptr(k);
         a.v = ptr(v);
     }
-    a.out = ptr(out);
     a.Tq = q.dim(0);
     a.Tk = k.dim(0);
     a.H = static_cast<int>(H);
@@ -108,12 +123,16 @@ Tensor CudaBackend::attention(const Tensor& q, const QTensor& kq, const QTensor&
     a.causal = p.causal;
     a.window = p.window;
     a.q_pos0 = p.q_pos0;
+    const bool add_here = add_to && attention_can_accumulate(a);
+    Tensor out = add_here ? *add_to : empty(q.shape(), DType::bf16);
+    a.out = ptr(out);
+    a.accumulate = add_here;
     const int splits = attention_splits(a, sm_count_);
     Tensor workspace;
     const size_t ws_bytes = attention_workspace_bytes(a, splits);
     if (ws_bytes) workspace = empty({static_cast<int64_t>(ws_bytes)}, DType::u8);
     cuda::attention(a, splits, workspace.defined() ? workspace.raw() : nullptr, stream_);
-    return out;
+    return add_here ? out : finish(out);
 }
 
 Tensor CudaBackend::attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {

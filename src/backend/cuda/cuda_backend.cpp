@@ -5,11 +5,15 @@
 #include <cuda_runtime_api.h>
 #include <cufft.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_pool.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/staging.h"
+#include "backend/cuda/step_graph.h"
 
 namespace vidi::cuda {
 namespace {
@@ -24,6 +28,7 @@ constexpr size_t kOutsidePoolBytes = size_t(672) << 20;
 // Pinned staging for host-to-device copies: three slots of 64 MiB (192 MiB of host memory).
 constexpr size_t kStagingSlotBytes = size_t(64) << 20;
 constexpr int kStagingSlots = 3;
+constexpr size_t kRecordUploadBytes = size_t(64) << 10;  // a step's uploads: its token ids
 
 std::string describe_or_undefined(const Tensor& t) { return t.defined() ? t.describe() : std::string("undefined"); }
 }  // namespace
@@ -43,11 +48,16 @@ CudaBackend::CudaBackend(int ordinal) : ordinal_(ordinal) {
     gemm_workspace_ = empty({static_cast<int64_t>(kGemmWorkspaceBytes)}, DType::u8);
     gemm_ = std::make_unique<Gemm>(gemm_workspace_.raw(), kGemmWorkspaceBytes);
     staging_ = std::make_unique<HostStaging>(kStagingSlotBytes, kStagingSlots);
+    step_graph_ = std::make_unique<StepGraph>();
+    const char* graphs = std::getenv("VIDI_CUDA_GRAPHS");
+    step_graphs_ = graphs && std::strcmp(graphs, "1") == 0;
 }
 
 CudaBackend::~CudaBackend() {
     cudaStreamSynchronize(stream_);  // no throwing here; queued work must finish before the stream goes
     if (mel_fft_) cufftDestroy(*mel_fft_);
+    step_graph_.reset();
+    if (record_uploads_) cudaFreeHost(record_uploads_);
     gemm_.reset();
     staging_.reset();
     gemm_workspace_ = Tensor();
@@ -66,7 +76,18 @@ Tensor CudaBackend::empty(const Shape& shape, DType dtype) {
 
 Tensor CudaBackend::to_device_raw(const Tensor& host) {
     Tensor t = empty(host.shape(), host.dtype());
-    if (host.nbytes()) staging_->copy(t.raw(), host.raw(), host.nbytes(), stream_);
+    const size_t bytes = host.nbytes();
+    if (bytes && recording_) {  // staging's slots wait on events, which a capture cannot
+        VIDI_CHECK(record_uploads_used_ + bytes <= kRecordUploadBytes, "a recorded step uploads more than ",
+                   kRecordUploadBytes, " bytes (", host.describe(), ")");
+        if (!record_uploads_) VIDI_CUDA_CHECK(cudaHostAlloc(&record_uploads_, kRecordUploadBytes, cudaHostAllocDefault));
+        char* pinned = static_cast<char*>(record_uploads_) + record_uploads_used_;
+        std::memcpy(pinned, host.raw(), bytes);
+        VIDI_CUDA_CHECK(cudaMemcpyAsync(t.raw(), pinned, bytes, cudaMemcpyHostToDevice, stream_));
+        record_uploads_used_ += (bytes + 255) & ~size_t(255);
+    } else if (bytes) {
+        staging_->copy(t.raw(), host.raw(), bytes, stream_);
+    }
     return t;
 }
 
@@ -130,6 +151,22 @@ void CudaBackend::copy_(Tensor& dst, const Tensor& src) {
 }
 
 void CudaBackend::synchronize() { VIDI_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+void CudaBackend::run_step(const std::function<void()>& step) {
+    if (!step_graphs_ || recording_) return step();
+    step_graph_->wait_last();  // the last step has read its uploads
+    record_uploads_used_ = 0;
+    recording_ = true;
+    try {
+        step_graph_->run(stream_, step);
+    } catch (...) {
+        recording_ = false;
+        throw;
+    }
+    recording_ = false;
+}
+
+int CudaBackend::step_graph_instantiations() const { return step_graph_->instantiations(); }
 
 size_t CudaBackend::bytes_in_use() const { return pool_->bytes_in_use(); }
 

@@ -16,6 +16,7 @@ namespace vidi::cuda {
 class DevicePool;
 class Gemm;
 class HostStaging;
+class StepGraph;
 
 class CudaBackend final : public Backend {
 public:
@@ -35,8 +36,12 @@ public:
     Tensor to_host(const Tensor& t) override;
     void copy_(Tensor& dst, const Tensor& src) override;
     void synchronize() override;
+    // Captured as a CUDA graph (step_graph.h) when graphs are on (VIDI_CUDA_GRAPHS=1; off by
+    // default: capturing every step anew cost more host time than the graph saved, see docs/cuda.md).
+    void run_step(const std::function<void()>& step) override;
 
     Tensor linear(const Tensor& x, const QTensor& w, const Tensor& bias = {}) override;
+    Tensor linear_geglu(const Tensor& x, const QTensor& gate, const QTensor& up) override;
 
     void add_(Tensor& x, const Tensor& y) override;
     void add_broadcast_(Tensor& x, const Tensor& y) override;
@@ -46,9 +51,12 @@ public:
     Tensor geglu(const Tensor& gate, const Tensor& up) override;
     Tensor rms_norm(const Tensor& x, const Tensor& w, float eps, NormWeight mode) override;
     Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps) override;
+    void add_rms_norm_(Tensor& x, const Tensor& y, const Tensor& w, float eps, NormWeight mode) override;
 
     void rope_(Tensor& x, int64_t pos0, double theta) override;
     Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) override;
+    void attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
+                        const AttentionParams& p) override;
     Tensor attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) override;
     Tensor repeat_kv(const Tensor& v, int heads) override;
 
@@ -68,6 +76,9 @@ public:
     int sm_count() const { return sm_count_; }
     // Tests: fill every new tensor with NaN bytes (0xFF), so unwritten outputs show.
     void set_poison_new_tensors(bool on) { poison_ = on; }
+    // Whether run_step() records graphs, and how many times one was instantiated rather than updated.
+    void set_step_graphs(bool on) { step_graphs_ = on; }
+    int step_graph_instantiations() const;
     std::optional<DeviceMemory> device_memory() const override;
     void set_memory_limit(size_t bytes) override;
     size_t bytes_in_use() const;
@@ -82,6 +93,8 @@ private:
     // attention_ops.cpp: unmasked attention of q[n, Tq, H, hd] over k/v[n, Tk, KV, hd] (checked)
     // on tensor cores: the flash kernel, or batched GEMMs around a row softmax.
     Tensor dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p);
+    // attention() and attention_add_(): the result, also added to *add_to when given.
+    Tensor attend(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p, Tensor* add_to);
 
     int ordinal_;
     std::string name_;
@@ -91,6 +104,13 @@ private:
     Tensor gemm_workspace_;
     std::unique_ptr<Gemm> gemm_;
     std::unique_ptr<HostStaging> staging_;  // host-to-device copies (staging.h)
+    std::unique_ptr<StepGraph> step_graph_;
+    bool step_graphs_ = false;
+    bool recording_ = false;  // inside run_step's capture
+    // Host-to-device copies made while a step is recorded (its token ids) go through this
+    // pinned buffer: the graph reads it when it runs, so it is reused only after that.
+    void* record_uploads_ = nullptr;
+    size_t record_uploads_used_ = 0;
     std::optional<int> mel_fft_;            // media_ops.cpp: the cuFFT plan of log_mel (a cufftHandle)
     size_t mel_fft_work_ = 0;               // and the work area it needs
     bool poison_ = false;

@@ -8,14 +8,6 @@
 #include "backend/cuda/op_checks.h"
 
 namespace vidi::cuda {
-namespace {
-
-Shape with_last(Shape s, int64_t last) {
-    s.back() = last;
-    return s;
-}
-
-}  // namespace
 
 Tensor CudaBackend::linear(const Tensor& x, const QTensor& wq, const Tensor& bias) {
     if (wq.quantized()) return linear_quantized(x, wq, bias);
@@ -32,7 +24,14 @@ Tensor CudaBackend::linear(const Tensor& x, const QTensor& wq, const Tensor& bia
         VIDI_CHECK(bias.numel() == N, "linear: bias ", bias.describe(), " does not match weight ", w.describe());
     }
     Tensor y = empty(with_last(x.shape(), N), DType::bf16);
-    if (M > 0 && N > 0) gemm_->linear(ptr(y), ptr(x), ptr(w), bias.defined() ? ptr(bias) : nullptr, M, N, K, stream_);
+    if (M == 0 || N == 0) return y;
+    const bf16* b = bias.defined() ? ptr(bias) : nullptr;
+    // A decoding step streams each weight once: the GEMV kernel reads it faster than cuBLASLt.
+    const QuantView as_gemv{w.raw(), nullptr, 16, K, static_cast<int>(K)};
+    if (M <= kFloatGemvMaxRows && quant_gemv_supported(as_gemv, ptr(x), M))
+        quant_gemv(ptr(y), ptr(x), as_gemv, b, M, N, stream_);
+    else
+        gemm_->linear(ptr(y), ptr(x), ptr(w), b, M, N, K, stream_);
     return y;
 }
 
@@ -84,18 +83,33 @@ Tensor CudaBackend::geglu(const Tensor& gate, const Tensor& up) {
     return y;
 }
 
-Tensor CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, NormWeight mode) {
-    require_bf16(x, "rms_norm", "x");
-    VIDI_CHECK(x.rank() >= 1, "rms_norm: scalar input");
-    const int64_t D = x.dim(-1), rows = D ? x.numel() / D : 0;
+namespace {
+void check_rms_norm(const Tensor& x, const Tensor& w, NormWeight mode, const char* op) {
+    require_bf16(x, op, "x");
+    VIDI_CHECK(x.rank() >= 1, op, ": scalar input");
     if (mode != NormWeight::none) {
-        require_bf16(w, "rms_norm", "weight");
-        VIDI_CHECK(w.numel() == D, "rms_norm: weight ", w.describe(), " does not match feature size ", D);
+        require_bf16(w, op, "weight");
+        VIDI_CHECK(w.numel() == x.dim(-1), op, ": weight ", w.describe(), " does not match feature size ", x.dim(-1));
     }
+}
+}  // namespace
+
+Tensor CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, NormWeight mode) {
+    check_rms_norm(x, w, mode, "rms_norm");
+    const int64_t D = x.dim(-1), rows = D ? x.numel() / D : 0;
     Tensor y = empty(x.shape(), DType::bf16);
     cuda::rms_norm(ptr(y), ptr(x), mode == NormWeight::none ? nullptr : ptr(w), rows, D, eps, static_cast<int>(mode),
                    stream_);
     return y;
+}
+
+void CudaBackend::add_rms_norm_(Tensor& x, const Tensor& y, const Tensor& w, float eps, NormWeight mode) {
+    check_rms_norm(y, w, mode, "add_rms_norm_");
+    require_bf16(x, "add_rms_norm_", "x");
+    VIDI_CHECK(x.shape() == y.shape(), "add_rms_norm_: shapes differ: ", x.describe(), " and ", y.describe());
+    const int64_t D = y.dim(-1), rows = D ? y.numel() / D : 0;
+    cuda::rms_norm(ptr(x), ptr(y), mode == NormWeight::none ? nullptr : ptr(w), rows, D, eps, static_cast<int>(mode),
+                   stream_, true);
 }
 
 Tensor CudaBackend::layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps) {

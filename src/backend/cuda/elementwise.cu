@@ -15,9 +15,7 @@ struct Scale {
     __device__ float operator()(float x) const { return x * s; }
 };
 struct GeluTanh {
-    __device__ float operator()(float x) const {
-        return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
-    }
+    __device__ float operator()(float x) const { return gelu_tanh(x); }
 };
 struct GeluErf {
     __device__ float operator()(float x) const { return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)); }

@@ -30,9 +30,9 @@ void geglu(bf16* out, const bf16* gate, const bf16* up, int64_t n, cudaStream_t 
 void add_broadcast_inplace(bf16* x, const bf16* y, const int64_t xs[3], const int64_t ys[3], int64_t D,
                            cudaStream_t stream);
 
-// --- norm.cu (mode: 0 none, 1 w·n, 2 (1+w)·n, as NormWeight)
+// --- norm.cu (mode: 0 none, 1 w·n, 2 (1+w)·n, as NormWeight); add: y += the norm (bf16-rounded).
 void rms_norm(bf16* y, const bf16* x, const bf16* w, int64_t rows, int64_t D, float eps, int mode,
-              cudaStream_t stream);
+              cudaStream_t stream, bool add = false);
 void layer_norm(bf16* y, const bf16* x, const bf16* w, const bf16* b, int64_t rows, int64_t D, float eps,
                 cudaStream_t stream);
 
@@ -101,6 +101,7 @@ struct AttentionArgs {
     bool causal = false;
     int window = 0;
     int64_t q_pos0 = 0;
+    bool accumulate = false;  // out += the result (bf16-rounded first); the few-row kernel only
 };
 constexpr int kAttentionMaxHeadDim = 256;
 // How many slices the keys are split into (1: no split-K) on a GPU with `sm_count` SMs,
@@ -108,6 +109,8 @@ constexpr int kAttentionMaxHeadDim = 256;
 int attention_splits(const AttentionArgs& a, int sm_count);
 size_t attention_workspace_bytes(const AttentionArgs& a, int splits);
 void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t stream);
+// Whether attention() honours a.accumulate for this problem (the few-row kernel does).
+bool attention_can_accumulate(const AttentionArgs& a);
 
 // --- attention_flash.cu: the same problems (n sequences, no mask, bf16 K/V) on tensor cores,
 // for the head dims it has a kernel for; q, k, v, out 16-byte aligned.
@@ -125,7 +128,8 @@ void dense_attention_pointers(const AttentionArgs& a, float* scores, int64_t fir
 void softmax_rows_inplace(float* s, int64_t rows, int64_t cols, float softcap, cudaStream_t stream);
 
 // --- Quantised weights (core/qtensor.h layouts): codes i8 [rows, K] (bits 8) or u8 [rows, K/2]
-// (bits 4, even index in the low nibble, stored as q + 8), scales f32 [rows, K/group].
+// (bits 4, even index in the low nibble, stored as q + 8), scales f32 [rows, K/group]. The
+// GEMV also takes plain bf16 weights as bits 16 (values [rows, K], no scales, group = K).
 struct QuantView {
     const void* codes = nullptr;
     const float* scales = nullptr;
@@ -135,11 +139,15 @@ struct QuantView {
 };
 // quant_gemv.cu: y[M, N] = x[M, K] · dequant(w)[N, K]ᵀ (+ bias[N]) fused, for few rows of x.
 constexpr int64_t kQuantGemvMaxRows = 16;
+// bf16 weights take it for this many rows at most (a decoding step); cuBLASLt beyond.
+constexpr int64_t kFloatGemvMaxRows = 4;
 // Whether the fused kernel takes this case (M ≤ kQuantGemvMaxRows, K and the group whole
 // 16-byte chunks of codes, aligned codes and x); otherwise dequantise to bf16 and use the GEMM.
 bool quant_gemv_supported(const QuantView& w, const bf16* x, int64_t M);
+// With `up` (a weight of w's shape and format, no bias): y = gelu_tanh(x·wᵀ) ⊙ (x·upᵀ), each
+// product rounded to bf16 first (geglu of two linears, fused).
 void quant_gemv(bf16* y, const bf16* x, const QuantView& w, const bf16* bias, int64_t M, int64_t N,
-                cudaStream_t stream);
+                cudaStream_t stream, const QuantView* up = nullptr);
 // quantize.cu: out[r, :] = bf16(code · scale) of weight row (ids ? ids[r] : row0 + r), r < R.
 void dequantize_rows(bf16* out, const QuantView& w, int64_t row0, const int32_t* ids, int64_t R,
                      cudaStream_t stream);

@@ -49,7 +49,10 @@ __device__ inline void write_row(bf16* yr, const bf16* xr, int64_t D, bool vec, 
     }
 }
 
-__global__ void rms_norm_kernel(bf16* y, const bf16* x, const bf16* w, int64_t D, float eps, int mode, bool vec) {
+// y = rms_norm(x) (· w), or with `add`: y += that, the norm rounded to bf16 before the sum as
+// when the two ops run apart (y is then the residual stream, read and written in place).
+__global__ void rms_norm_kernel(bf16* y, const bf16* x, const bf16* w, int64_t D, float eps, int mode, bool vec,
+                                bool add) {
     __shared__ float scratch[32];
     const bf16* xr = x + blockIdx.x * D;
     bf16* yr = y + blockIdx.x * D;
@@ -61,7 +64,7 @@ __global__ void rms_norm_kernel(bf16* y, const bf16* x, const bf16* w, int64_t D
         float g = 1.0f;
         if (mode == 1) g = weight_at(w, i);
         if (mode == 2) g = 1.0f + weight_at(w, i);
-        return v * inv * g;
+        return add ? __bfloat162float(yr[i]) + round_bf16(v * inv * g) : v * inv * g;
     });
 }
 
@@ -82,10 +85,10 @@ __global__ void layer_norm_kernel(bf16* y, const bf16* x, const bf16* w, const b
 }  // namespace
 
 void rms_norm(bf16* y, const bf16* x, const bf16* w, int64_t rows, int64_t D, float eps, int mode,
-              cudaStream_t stream) {
+              cudaStream_t stream, bool add) {
     if (rows == 0 || D == 0) return;
     const bool vec = D % kVec == 0 && aligned16(x) && aligned16(y);
-    rms_norm_kernel<<<static_cast<unsigned>(rows), threads_for(D), 0, stream>>>(y, x, w, D, eps, mode, vec);
+    rms_norm_kernel<<<static_cast<unsigned>(rows), threads_for(D), 0, stream>>>(y, x, w, D, eps, mode, vec, add);
     VIDI_CUDA_CHECK_LAUNCH("rms_norm");
 }
 

@@ -23,4 +23,10 @@ inline void require_rank(const Tensor& t, int rank, const char* op, const char* 
 
 inline bf16* ptr(const Tensor& t) { return static_cast<bf16*>(t.raw()); }
 
+// An op's output shape: its input's with the last dimension replaced (linear and the like).
+inline Shape with_last(Shape s, int64_t last) {
+    s.back() = last;
+    return s;
+}
+
 }  // namespace vidi::cuda

@@ -1,11 +1,14 @@
 // Fused dequantise-and-multiply for few activation rows (decoding): y = x · dequant(w)ᵀ
-// with int8 or int4 weights, reading each packed weight byte once. This case is memory
+// with int8 or int4 weights (or plain bf16 ones, bits 16), reading each weight byte once. This case is memory
 // bound: what matters is streaming the codes at full bandwidth, so the layout is the plain
 // GEMV one (llama.cpp-style): one warp per weight row, each lane reading 16-byte chunks
 // (16 int8 or 32 int4 values) so a warp instruction covers 512 contiguous bytes, several
 // chunks in flight per lane; codes become floats with exact bit tricks, each chunk's dot
 // product with every activation row is scaled by its group's scale, and a warp shuffle sums
 // the lanes. Activation rows are read through L1 (every warp of the grid shares them).
+// Paired with a second weight of the same shape (an MLP's gate and up projections), a warp
+// computes row n of both and writes GeGLU's gelu_tanh(gate)·up, each product rounded to bf16
+// first as when the two linears and geglu run apart: two launches and a pass fewer.
 #include <cuda_runtime.h>
 
 #include "backend/cuda/common.cuh"
@@ -24,19 +27,27 @@ struct GemvArgs {
     const bf16* x;
     const uint8_t* codes;
     const float* scales;
+    const uint8_t* up_codes;  // non-null: y = gelu_tanh(x·wᵀ) ⊙ (x·upᵀ)
+    const float* up_scales;
     const bf16* bias;
     int64_t M, N, K;
     int group;
 };
 
 template <int BITS>
-constexpr int kChunkValues = BITS == 8 ? 16 : 32;
+constexpr int kChunkValues = 128 / BITS;
 
 // 16 bytes of codes -> their values q (exact small integers as floats).
 template <int BITS>
 __device__ inline void decode_chunk(const uint4& c, float* q) {
     const uint32_t w[4] = {c.x, c.y, c.z, c.w};
-    if constexpr (BITS == 8) {
+    if constexpr (BITS == 16) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            q[2 * i] = __uint_as_float(w[i] << 16);
+            q[2 * i + 1] = __uint_as_float(w[i] & 0xFFFF0000u);
+        }
+    } else if constexpr (BITS == 8) {
 #pragma unroll
         for (int i = 0; i < 4; ++i) i8x4_to_float(w[i], q + 4 * i);
     } else {
@@ -75,38 +86,46 @@ __global__ void __launch_bounds__(kThreads) quant_gemv_kernel(GemvArgs a) {
     if (n >= a.N) return;  // whole warps only: no shuffle below misses a lane
     const int64_t chunks = a.K / V, groups = a.K / a.group;
     const int64_t chunks_per_group = a.group / V;
-    const uint4* w = reinterpret_cast<const uint4*>(a.codes + n * (a.K * BITS / 8));
-    const float* s = a.scales + n * groups;
+    const int64_t row_bytes = a.K * BITS / 8;
 
-    float acc[MAXM];
+    // acc[m] += x[m] · row n of the weight (codes, scales).
+    auto dot_row = [&](const uint8_t* codes, const float* scales, float (&acc)[MAXM]) {
+        const uint4* w = reinterpret_cast<const uint4*>(codes + n * row_bytes);
+        const float* s = BITS == 16 ? nullptr : scales + n * groups;
+        for (int64_t c0 = lane; c0 < chunks; c0 += 32 * kInFlight) {
+            uint4 c[kInFlight];
 #pragma unroll
-    for (int m = 0; m < MAXM; ++m) acc[m] = 0.0f;
-    for (int64_t c0 = lane; c0 < chunks; c0 += 32 * kInFlight) {
-        uint4 c[kInFlight];
+            for (int u = 0; u < kInFlight; ++u) {
+                const int64_t ci = c0 + 32 * u;
+                c[u] = ci < chunks ? __ldcs(w + ci) : make_uint4(0, 0, 0, 0);  // streamed once
+            }
 #pragma unroll
-        for (int u = 0; u < kInFlight; ++u) {
-            const int64_t ci = c0 + 32 * u;
-            c[u] = ci < chunks ? __ldcs(w + ci) : make_uint4(0, 0, 0, 0);  // streamed once
-        }
+            for (int u = 0; u < kInFlight; ++u) {
+                const int64_t ci = c0 + 32 * u;
+                if (ci >= chunks) break;
+                float q[V];
+                decode_chunk<BITS>(c[u], q);
+                const float scale = BITS == 16 ? 1.0f : __ldg(s + ci / chunks_per_group);
 #pragma unroll
-        for (int u = 0; u < kInFlight; ++u) {
-            const int64_t ci = c0 + 32 * u;
-            if (ci >= chunks) break;
-            float q[V];
-            decode_chunk<BITS>(c[u], q);
-            const float scale = __ldg(s + ci / chunks_per_group);
-#pragma unroll
-            for (int m = 0; m < MAXM; ++m) {
-                if (m >= a.M) break;
-                acc[m] = fmaf(dot_bf16<V>(q, a.x + m * a.K + ci * V), scale, acc[m]);
+                for (int m = 0; m < MAXM; ++m) {
+                    if (m >= a.M) break;
+                    acc[m] = fmaf(dot_bf16<V>(q, a.x + m * a.K + ci * V), scale, acc[m]);
+                }
             }
         }
-    }
+    };
+
+    float acc[MAXM], up[MAXM];
+#pragma unroll
+    for (int m = 0; m < MAXM; ++m) acc[m] = up[m] = 0.0f;
+    dot_row(a.codes, a.scales, acc);
+    if (a.up_codes) dot_row(a.up_codes, a.up_scales, up);
 #pragma unroll
     for (int m = 0; m < MAXM; ++m) {
         if (m >= a.M) break;
-        const float sum = warp_sum(acc[m]);
-        if (lane == 0) a.y[m * a.N + n] = __float2bfloat16_rn(sum + (a.bias ? __bfloat162float(a.bias[n]) : 0.0f));
+        const float sum = warp_sum(acc[m]) + (a.bias ? __bfloat162float(a.bias[n]) : 0.0f);
+        const float out = a.up_codes ? gelu_tanh(round_bf16(sum)) * round_bf16(warp_sum(up[m])) : sum;
+        if (lane == 0) a.y[m * a.N + n] = __float2bfloat16_rn(out);
     }
 }
 
@@ -121,23 +140,27 @@ void launch(const GemvArgs& args, cudaStream_t stream) {
         quant_gemv_kernel<BITS, 8><<<blocks, kThreads, 0, stream>>>(args);
     else
         quant_gemv_kernel<BITS, 16><<<blocks, kThreads, 0, stream>>>(args);
-    VIDI_CUDA_CHECK_LAUNCH("quantised linear (fused)");
+    VIDI_CUDA_CHECK_LAUNCH("linear (few rows)");
 }
 
 }  // namespace
 
 bool quant_gemv_supported(const QuantView& w, const bf16* x, int64_t M) {
     // Rows of whole 16-byte chunks, groups of whole chunks, 16-byte aligned codes and x rows.
-    const int chunk = w.bits == 8 ? kChunkValues<8> : kChunkValues<4>;
-    return M >= 1 && M <= kQuantGemvMaxRows && (w.bits == 8 || w.bits == 4) && w.K % chunk == 0 &&
+    const int chunk = 128 / w.bits;
+    return M >= 1 && M <= kQuantGemvMaxRows && (w.bits == 16 || w.bits == 8 || w.bits == 4) && w.K % chunk == 0 &&
            w.group % chunk == 0 && reinterpret_cast<uintptr_t>(w.codes) % 16 == 0 && aligned16(x);
 }
 
 void quant_gemv(bf16* y, const bf16* x, const QuantView& w, const bf16* bias, int64_t M, int64_t N,
-                cudaStream_t stream) {
+                cudaStream_t stream, const QuantView* up) {
     if (M == 0 || N == 0) return;
-    const GemvArgs args{y, x, static_cast<const uint8_t*>(w.codes), w.scales, bias, M, N, w.K, w.group};
-    if (w.bits == 8)
+    const GemvArgs args{y,    x,       static_cast<const uint8_t*>(w.codes),
+                        w.scales, up ? static_cast<const uint8_t*>(up->codes) : nullptr,
+                        up ? up->scales : nullptr, bias, M, N, w.K, w.group};
+    if (w.bits == 16)
+        launch<16>(args, stream);
+    else if (w.bits == 8)
         launch<8>(args, stream);
     else
         launch<4>(args, stream);

@@ -1,5 +1,6 @@
 // CudaBackend's quantised-storage ops (core/qtensor.h): uploading quantised weights,
-// quantising activations on the device, linear and embed with int8/int4 weights.
+// quantising activations on the device, linear and embed with int8/int4 weights, and the
+// fused gate/up GEMV of a decoding step's MLP (float or quantised weights).
 #include <algorithm>
 
 #include "backend/cuda/cuda_backend.h"
@@ -49,7 +50,34 @@ QuantView view_of(const QTensor& q) {
     return v;
 }
 
+// A weight as the GEMV reads it: quantised codes and scales, or bf16 values as bits 16.
+QuantView gemv_view(const QTensor& w) {
+    if (w.quantized()) return view_of(w);
+    return QuantView{w.values.raw(), nullptr, 16, w.dim(-1), static_cast<int>(w.dim(-1))};
+}
+
 }  // namespace
+
+Tensor CudaBackend::linear_geglu(const Tensor& x, const QTensor& gate, const QTensor& up) {
+    // A few rows (a decoding step) read both weights in one GEMV launch with GeGLU at its end.
+    const bool same_layout = gate.defined() && up.defined() && gate.shape() == up.shape() &&
+                             gate.quantized() == up.quantized() && gate.bits == up.bits && gate.group == up.group &&
+                             gate.rank() == 2 && gate.values.device() == Device::cuda &&
+                             up.values.device() == Device::cuda && (gate.quantized() || gate.values.dtype() == DType::bf16);
+    if (same_layout && x.defined() && x.device() == Device::cuda && x.dtype() == DType::bf16 && x.rank() >= 1 &&
+        x.dim(-1) == gate.dim(1)) {
+        const int64_t K = gate.dim(1), N = gate.dim(0), M = x.numel() / K;
+        const QuantView g = gemv_view(gate), u = gemv_view(up);
+        const int64_t max_rows = gate.quantized() ? kQuantGemvMaxRows : kFloatGemvMaxRows;
+        if (M >= 1 && M <= max_rows && quant_gemv_supported(g, ptr(x), M) && quant_gemv_supported(u, ptr(x), M)) {
+            if (gate.quantized()) check_layout(gate, "linear_geglu", "gate"), check_layout(up, "linear_geglu", "up");
+            Tensor y = empty(with_last(x.shape(), N), DType::bf16);
+            quant_gemv(ptr(y), ptr(x), g, nullptr, M, N, stream_, &u);
+            return y;
+        }
+    }
+    return Backend::linear_geglu(x, gate, up);  // checks the arguments on its way
+}
 
 QTensor CudaBackend::linear_weight(const QTensor& host) {
     VIDI_CHECK(host.defined(), "cuda linear_weight(): undefined tensor");
@@ -111,9 +139,7 @@ Tensor CudaBackend::linear_quantized(const Tensor& x, const QTensor& w, const Te
         VIDI_CHECK(bias.device() == Device::cuda && bias.dtype() == DType::bf16 && bias.numel() == N, "linear: bias ",
                    bias.describe(), " does not match weight ", w.describe(), " (bf16 [", N, "] on the GPU)");
     }
-    Shape yshape = x.shape();
-    yshape.back() = N;
-    Tensor y = empty(yshape, DType::bf16);
+    Tensor y = empty(with_last(x.shape(), N), DType::bf16);
     if (M == 0 || N == 0) return y;
     const QuantView wv = view_of(w);
     const bf16* b = bias.defined() ? ptr(bias) : nullptr;
