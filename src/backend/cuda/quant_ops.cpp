@@ -66,11 +66,12 @@ Tensor CudaBackend::linear_geglu(const Tensor& x, const QTensor& gate, const QTe
                              up.values.device() == Device::cuda && (gate.quantized() || gate.values.dtype() == DType::bf16);
     if (same_layout && x.defined() && x.device() == Device::cuda && x.dtype() == DType::bf16 && x.rank() >= 1 &&
         x.dim(-1) == gate.dim(1)) {
+        for (const auto& [w, what] : {std::pair{&gate, "gate"}, std::pair{&up, "up"}})
+            if (w->quantized()) check_layout(*w, "linear_geglu", what), check_on_device(*w, "linear_geglu", what);
         const int64_t K = gate.dim(1), N = gate.dim(0), M = x.numel() / K;
         const QuantView g = gemv_view(gate), u = gemv_view(up);
         const int64_t max_rows = gate.quantized() ? kQuantGemvMaxRows : kFloatGemvMaxRows;
         if (M >= 1 && M <= max_rows && quant_gemv_supported(g, ptr(x), M) && quant_gemv_supported(u, ptr(x), M)) {
-            if (gate.quantized()) check_layout(gate, "linear_geglu", "gate"), check_layout(up, "linear_geglu", "up");
             Tensor y = empty(with_last(x.shape(), N), DType::bf16);
             quant_gemv(ptr(y), ptr(x), g, nullptr, M, N, stream_, &u);
             return y;
