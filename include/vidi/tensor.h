@@ -72,7 +72,7 @@ public:
     Tensor to_f32() const;
     Tensor clone() const;
     std::vector<float> to_f32_vector() const;
-    std::string describe() const;  // "bf16[3584, 4608]"
+    std::string describe() const;  // "bf16[3584, 4608]", or "undefined"
 
 private:
     void check_access(DType want) const;

@@ -168,7 +168,7 @@ public:
 inline void check_frames_to_pixels(const Tensor& rgb, int size) {
     VIDI_CHECK(rgb.defined() && rgb.on_host() && rgb.dtype() == DType::u8 && rgb.rank() == 4 && rgb.dim(3) == 3,
                "frames_to_pixels: expected packed RGB24 frames u8 [n, h, w, 3] in host memory, got ",
-               rgb.defined() ? rgb.describe() : std::string("undefined"));
+               rgb.describe());
     VIDI_CHECK(rgb.dim(1) > 0 && rgb.dim(2) > 0 && size > 0 && size <= 4096, "frames_to_pixels: bad sizes ",
                rgb.describe(), " -> ", size, "x", size);
 }
@@ -177,7 +177,7 @@ inline void check_frames_to_pixels(const Tensor& rgb, int size) {
 inline void check_log_mel(const Tensor& pcm, int n_mels) {
     VIDI_CHECK(pcm.defined() && pcm.on_host() && pcm.dtype() == DType::f32 && pcm.rank() == 1 && pcm.numel() > 0,
                "log_mel: expected f32 samples [n > 0] in host memory, got ",
-               pcm.defined() ? pcm.describe() : std::string("undefined"));
+               pcm.describe());
     VIDI_CHECK(n_mels > 0 && n_mels <= 512, "log_mel: bad mel bin count ", n_mels);
 }
 

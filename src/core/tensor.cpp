@@ -117,7 +117,9 @@ Tensor Tensor::rows(int64_t begin, int64_t end) const {
     return t;
 }
 
-std::string Tensor::describe() const { return cat(dtype_name(dtype_), shape_str(shape_)); }
+std::string Tensor::describe() const {
+    return defined() ? cat(dtype_name(dtype_), shape_str(shape_)) : std::string("undefined");
+}
 
 float bf16_to_f32(uint16_t v) {
     uint32_t u = static_cast<uint32_t>(v) << 16;

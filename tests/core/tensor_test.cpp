@@ -39,6 +39,11 @@ TEST(Tensor, ViewsShareStorageAndCheckBounds) {
     EXPECT_EQ(t.row(2).shape(), (Shape{2}));
 }
 
+TEST(Tensor, DescribeNamesDtypeAndShapeOrSaysUndefined) {
+    EXPECT_EQ(Tensor::empty({3, 2}, DType::bf16).describe(), "bf16[3, 2]");
+    EXPECT_EQ(Tensor().describe(), "undefined");  // error messages print any argument as it is
+}
+
 TEST(Tensor, ToF32ConvertsHalfTypes) {
     Tensor h = Tensor::empty({2}, DType::bf16);
     static_cast<uint16_t*>(h.raw())[0] = f32_to_bf16(1.5f);

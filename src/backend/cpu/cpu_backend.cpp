@@ -33,7 +33,7 @@ Tensor CpuBackend::empty(const Shape& shape, DType dtype) { return Tensor::empty
 
 Tensor CpuBackend::weight(const Tensor& host) {
     VIDI_CHECK(host.defined() && host.on_host(), "cpu weight(): expected a host tensor, got ",
-               host.defined() ? host.describe() : std::string("undefined"));
+               host.describe());
     return host;  // stays memory-mapped; linear()/embed() convert tiles as they go
 }
 

@@ -56,7 +56,7 @@ Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq
             VIDI_CHECK(t->values.device() == Device::cuda && t->values.dtype() == DType::i8 && t->scales.defined() &&
                            t->scales.device() == Device::cuda && t->scales.dtype() == DType::f32,
                        "attention: int8 K/V ", t->describe(), " must be i8 codes and f32 scales on the GPU (got ",
-                       t->values.describe(), ", scales ", t->scales.defined() ? t->scales.describe() : "undefined",
+                       t->values.describe(), ", scales ", t->scales.describe(),
                        ")");
         }
     } else {

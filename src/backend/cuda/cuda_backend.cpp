@@ -30,7 +30,6 @@ constexpr size_t kStagingSlotBytes = size_t(64) << 20;
 constexpr int kStagingSlots = 3;
 constexpr size_t kRecordUploadBytes = size_t(64) << 10;  // a step's uploads: its token ids
 
-std::string describe_or_undefined(const Tensor& t) { return t.defined() ? t.describe() : std::string("undefined"); }
 }  // namespace
 
 CudaBackend::CudaBackend(int ordinal) : ordinal_(ordinal) {
@@ -124,8 +123,7 @@ Tensor CudaBackend::to_host(const Tensor& t) {
 }
 
 void CudaBackend::copy_(Tensor& dst, const Tensor& src) {
-    VIDI_CHECK(dst.defined() && src.defined(), "copy_: ", describe_or_undefined(src), " into ",
-               describe_or_undefined(dst));
+    VIDI_CHECK(dst.defined() && src.defined(), "copy_: ", src.describe(), " into ", dst.describe());
     VIDI_CHECK(dst.numel() == src.numel(), "copy_: ", src.describe(), " into ", dst.describe(),
                " (element counts differ)");
     if (dst.numel() == 0) return;
