@@ -138,15 +138,18 @@ Tensor log_mel_piece(const float* samples, size_t n, int n_mels) {
     return mel;
 }
 
-void log_mel_pieces(const float* samples, int64_t n, int n_mels, float* out) {
-    const int64_t pieces = (n + kPieceSamples - 1) / kPieceSamples;
+Tensor log_mel_pieces(const float* samples, int64_t n, int n_mels) {
+    const int64_t pieces = mel_pieces(n);
     const size_t piece_values = static_cast<size_t>(n_mels) * kMelFrames;
+    Tensor mel = Tensor::empty({pieces, n_mels, kMelFrames}, DType::f32);
+    float* out = mel.data<float>();
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t p = 0; p < pieces; ++p) {
         const int64_t first = p * kPieceSamples, count = std::min<int64_t>(kPieceSamples, n - first);
         const Tensor m = log_mel_piece(samples + first, static_cast<size_t>(count), n_mels);
         std::copy_n(m.data<float>(), piece_values, out + static_cast<size_t>(p) * piece_values);
     }
+    return mel;
 }
 
 }  // namespace vidi

@@ -25,8 +25,10 @@ std::vector<double> mel_filter_bank(int n_mels);
 void filter_ranges(const std::vector<double>& filters, int n_mels, std::vector<int>& begin, std::vector<int>& end);
 // The periodic Hann window of n_fft points.
 std::vector<double> hann_window();
-// Every 30 s piece of n samples (the last zero-padded) -> out [pieces, n_mels, 3000]
+// 30 s pieces in n samples (the last one partial).
+inline int64_t mel_pieces(int64_t n) { return (n + kPieceSamples - 1) / kPieceSamples; }
+// Every 30 s piece of n samples (the last zero-padded) -> f32 [mel_pieces(n), n_mels, 3000]
 // (pieces in parallel).
-void log_mel_pieces(const float* samples, int64_t n, int n_mels, float* out);
+Tensor log_mel_pieces(const float* samples, int64_t n, int n_mels);
 
 }  // namespace vidi

@@ -148,9 +148,7 @@ AudioFeatures load_audio_features(const std::string& path, int n_mels) {
     af.present = true;
     af.samples = a.pcm.numel();
     af.mel_frames = a.mel_frames;
-    const int64_t pieces = (af.samples + kPieceSamples - 1) / kPieceSamples;
-    af.mel = Tensor::empty({pieces, n_mels, kMelFrames}, DType::f32);
-    log_mel_pieces(a.pcm.data<float>(), af.samples, n_mels, af.mel.data<float>());
+    af.mel = log_mel_pieces(a.pcm.data<float>(), af.samples, n_mels);
     return af;
 }
 

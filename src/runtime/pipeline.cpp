@@ -134,9 +134,7 @@ MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* 
     if (!audio.present) return out;
     const int bins = config_.audio.mel_bins;
     if (capture) {  // the f32 features of the host's log-mel, before any dtype rounding
-        const int64_t n = audio.pcm.numel();
-        capture->mel = Tensor::empty({(n + kPieceSamples - 1) / kPieceSamples, bins, kMelFrames}, DType::f32);
-        log_mel_pieces(audio.pcm.data<float>(), n, bins, capture->mel.data<float>());
+        capture->mel = log_mel_pieces(audio.pcm.data<float>(), audio.pcm.numel(), bins);
         capture->mel_frames = audio.mel_frames;
     }
     progress("log-mel", 0, 1);

@@ -182,10 +182,7 @@ Tensor CpuBackend::frames_to_pixels(const Tensor& rgb, int size) {
 
 Tensor CpuBackend::log_mel(const Tensor& pcm, int n_mels) {
     check_log_mel(pcm, n_mels);
-    const int64_t n = pcm.numel(), pieces = (n + kPieceSamples - 1) / kPieceSamples;
-    Tensor out = Tensor::empty({pieces, n_mels, kMelFrames}, DType::f32);
-    log_mel_pieces(pcm.data<float>(), n, n_mels, out.data<float>());
-    return out;
+    return log_mel_pieces(pcm.data<float>(), pcm.numel(), n_mels);
 }
 
 }  // namespace vidi::cpu

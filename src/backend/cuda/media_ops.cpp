@@ -64,7 +64,7 @@ Tensor CudaBackend::log_mel(const Tensor& pcm, int n_mels) {
     s.n_fft = kNfft;
     s.n_mels = n_mels;
     const int bins = kNfft / 2 + 1;
-    const int64_t n = pcm.numel(), pieces = (n + kPieceSamples - 1) / kPieceSamples;
+    const int64_t n = pcm.numel(), pieces = mel_pieces(n);
 
     // Constants in one upload: the window and the filters (doubles), then the filter ranges.
     const std::vector<double> window = hann_window(), filters = mel_filter_bank(n_mels);
