@@ -27,8 +27,8 @@ Tensor CudaBackend::linear(const Tensor& x, const QTensor& wq, const Tensor& bia
     if (M == 0 || N == 0) return y;
     const bf16* b = bias.defined() ? ptr(bias) : nullptr;
     // A decoding step streams each weight once: the GEMV kernel reads it faster than cuBLASLt.
-    const QuantView as_gemv{w.raw(), nullptr, 16, K, static_cast<int>(K)};
-    if (M <= kFloatGemvMaxRows && quant_gemv_supported(as_gemv, ptr(x), M))
+    const QuantView as_gemv = float_gemv_view(ptr(w), K);
+    if (quant_gemv_supported(as_gemv, ptr(x), M))
         quant_gemv(ptr(y), ptr(x), as_gemv, b, M, N, stream_);
     else
         gemm_->linear(ptr(y), ptr(x), ptr(w), b, M, N, K, stream_);

@@ -141,8 +141,11 @@ struct QuantView {
 constexpr int64_t kQuantGemvMaxRows = 16;
 // bf16 weights take it for this many rows at most (a decoding step); cuBLASLt beyond.
 constexpr int64_t kFloatGemvMaxRows = 4;
-// Whether the fused kernel takes this case (M ≤ kQuantGemvMaxRows, K and the group whole
-// 16-byte chunks of codes, aligned codes and x); otherwise dequantise to bf16 and use the GEMM.
+// A bf16 weight [rows, K] as the GEMV reads it.
+inline QuantView float_gemv_view(const bf16* w, int64_t K) { return {w, nullptr, 16, K, static_cast<int>(K)}; }
+// Whether the fused kernel takes this case (M ≤ kQuantGemvMaxRows, or kFloatGemvMaxRows for
+// bf16; K and the group whole 16-byte chunks of codes, aligned codes and x); otherwise the
+// caller uses the GEMM (quantised weights: dequantised to bf16 first).
 bool quant_gemv_supported(const QuantView& w, const bf16* x, int64_t M);
 // With `up` (a weight of w's shape and format, no bias): y = gelu_tanh(x·wᵀ) ⊙ (x·upᵀ), each
 // product rounded to bf16 first (geglu of two linears, fused).

@@ -147,8 +147,10 @@ void launch(const GemvArgs& args, cudaStream_t stream) {
 
 bool quant_gemv_supported(const QuantView& w, const bf16* x, int64_t M) {
     // Rows of whole 16-byte chunks, groups of whole chunks, 16-byte aligned codes and x rows.
+    if (w.bits != 16 && w.bits != 8 && w.bits != 4) return false;
     const int chunk = 128 / w.bits;
-    return M >= 1 && M <= kQuantGemvMaxRows && (w.bits == 16 || w.bits == 8 || w.bits == 4) && w.K % chunk == 0 &&
+    const int64_t max_rows = w.bits == 16 ? kFloatGemvMaxRows : kQuantGemvMaxRows;
+    return M >= 1 && M <= max_rows && w.K % chunk == 0 &&
            w.group % chunk == 0 && reinterpret_cast<uintptr_t>(w.codes) % 16 == 0 && aligned16(x);
 }
 

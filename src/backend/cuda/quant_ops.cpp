@@ -52,8 +52,7 @@ QuantView view_of(const QTensor& q) {
 
 // A weight as the GEMV reads it: quantised codes and scales, or bf16 values as bits 16.
 QuantView gemv_view(const QTensor& w) {
-    if (w.quantized()) return view_of(w);
-    return QuantView{w.values.raw(), nullptr, 16, w.dim(-1), static_cast<int>(w.dim(-1))};
+    return w.quantized() ? view_of(w) : float_gemv_view(ptr(w.values), w.dim(-1));
 }
 
 }  // namespace
@@ -70,8 +69,7 @@ Tensor CudaBackend::linear_geglu(const Tensor& x, const QTensor& gate, const QTe
             if (w->quantized()) check_layout(*w, "linear_geglu", what), check_on_device(*w, "linear_geglu", what);
         const int64_t K = gate.dim(1), N = gate.dim(0), M = x.numel() / K;
         const QuantView g = gemv_view(gate), u = gemv_view(up);
-        const int64_t max_rows = gate.quantized() ? kQuantGemvMaxRows : kFloatGemvMaxRows;
-        if (M >= 1 && M <= max_rows && quant_gemv_supported(g, ptr(x), M) && quant_gemv_supported(u, ptr(x), M)) {
+        if (quant_gemv_supported(g, ptr(x), M) && quant_gemv_supported(u, ptr(x), M)) {
             Tensor y = empty(with_last(x.shape(), N), DType::bf16);
             quant_gemv(ptr(y), ptr(x), g, nullptr, M, N, stream_, &u);
             return y;
