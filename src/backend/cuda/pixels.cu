@@ -4,14 +4,14 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "core/pil_resize.h"
 
 namespace vidi::cuda {
 namespace {
 
-constexpr int kPrecisionBits = 22;  // core/pil_resize.h kResamplePrecisionBits
-constexpr int32_t kHalf = 1 << (kPrecisionBits - 1);
+constexpr int32_t kHalf = 1 << (kResamplePrecisionBits - 1);
 
-__device__ inline int clip8(int32_t acc) { return min(max(acc >> kPrecisionBits, 0), 255); }
+__device__ inline int clip8(int32_t acc) { return min(max(acc >> kResamplePrecisionBits, 0), 255); }
 
 // One thread per output byte of tmp[n, rows, ow, 3].
 __global__ void resample_rows_kernel(uint8_t* tmp, const uint8_t* rgb, int64_t n, int h, int w, int row0, int rows,
