@@ -1,11 +1,12 @@
 // Fused dequantise-and-multiply for few activation rows (decoding): y = x · dequant(w)ᵀ
-// with int8 or int4 weights (or plain bf16 ones, bits 16), reading each weight byte once. This case is memory
-// bound: what matters is streaming the codes at full bandwidth, so the layout is the plain
-// GEMV one (llama.cpp-style): one warp per weight row, each lane reading 16-byte chunks
-// (16 int8 or 32 int4 values) so a warp instruction covers 512 contiguous bytes, several
-// chunks in flight per lane; codes become floats with exact bit tricks, each chunk's dot
-// product with every activation row is scaled by its group's scale, and a warp shuffle sums
-// the lanes. Activation rows are read through L1 (every warp of the grid shares them).
+// with int8 or int4 weights (or plain bf16 ones, bits 16), reading each weight byte once.
+// This case is memory bound: what matters is streaming the codes at full bandwidth, so the
+// layout is the plain GEMV one (llama.cpp-style): one warp per weight row, each lane reading
+// 16-byte chunks (16 int8, 32 int4 or 8 bf16 values) so a warp instruction covers 512
+// contiguous bytes, several chunks in flight per lane; codes become floats with exact bit
+// tricks, each chunk's dot product with every activation row is scaled by its group's scale,
+// and a warp shuffle sums the lanes. Activation rows are read through L1 (every warp of the
+// grid shares them).
 // Paired with a second weight of the same shape (an MLP's gate and up projections), a warp
 // computes row n of both and writes GeGLU's gelu_tanh(gate)·up, each product rounded to bf16
 // first as when the two linears and geglu run apart: two launches and a pass fewer.
