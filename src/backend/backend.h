@@ -2,7 +2,9 @@
 // (backend/cpu, backend/cuda); the model code never knows which one runs it.
 //
 // Conventions:
-// - Activations live on the backend's device in act_dtype() (f32 on CPU).
+// - Activations live on the backend's device in act_dtype() (f32 on CPU). A decoder's residual
+//   streams (x += sub-layer(x)) are f32 on every backend: rms_norm reads them (and returns
+//   act_dtype()), add_rms_norm_ and add_rms_norm_then_norm_ update them.
 // - Weights come from the checkpoint through weight(): the CPU keeps them memory-mapped
 //   in bf16/f16 and converts tiles on the fly; a GPU uploads them once.
 // - Row-major everywhere; "rows" are the leading dimensions flattened, the last dimension
@@ -12,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +36,29 @@ enum class Gelu : uint8_t { erf, tanh };
 
 // The most attention scores a backend holds at once (bytes); the memory planner counts it.
 constexpr size_t kAttentionScoreBytes = size_t(256) << 20;
+
+// Greedy decoding's choice in one row of logits: the index of the largest value (the first
+// one on ties) and its lead over the second largest (0 on a tie).
+struct TopPick {
+    int32_t id = 0;
+    float margin = 0.0f;
+};
+// The same over n host floats (NaNs are never picked).
+inline TopPick top_pick(const float* x, int64_t n) {
+    TopPick p;
+    float top = -std::numeric_limits<float>::infinity(), second = top;
+    for (int64_t i = 0; i < n; ++i) {
+        if (x[i] > top) {
+            second = top;
+            top = x[i];
+            p.id = static_cast<int32_t>(i);
+        } else if (x[i] > second) {
+            second = x[i];
+        }
+    }
+    p.margin = top - second;
+    return p;
+}
 
 struct AttentionParams {
     float scale = 1.0f;
@@ -101,6 +127,10 @@ public:
     virtual Tensor linear_geglu(const Tensor& x, const QTensor& gate, const QTensor& up) {
         return geglu(linear(x, gate), linear(x, up));
     }
+    // Several linears of one input (attention's q, k and v): *outs[i] = x · ws[i]ᵀ, each out
+    // holding rows × N_i elements (a view is fine: k and v go straight into the text cache).
+    // A GPU reads all the weights in one GEMV launch for few rows.
+    virtual void linear_into_(const std::vector<Tensor*>& outs, const Tensor& x, const std::vector<const QTensor*>& ws);
 
     // --- element-wise / row-wise --------------------------------------------------------
     virtual void add_(Tensor& x, const Tensor& y) = 0;  // same shape
@@ -118,10 +148,24 @@ public:
     virtual void add_rms_norm_(Tensor& x, const Tensor& y, const Tensor& w, float eps, NormWeight mode) {
         add_(x, rms_norm(y, w, eps, mode));
     }
+    // add_rms_norm_, then the next sub-layer's input rms_norm(x, w_next): one pass on a GPU.
+    virtual Tensor add_rms_norm_then_norm_(Tensor& x, const Tensor& y, const Tensor& w, const Tensor& w_next,
+                                           float eps, NormWeight mode) {
+        add_rms_norm_(x, y, w, eps, mode);
+        return rms_norm(x, w_next, eps, mode);
+    }
+    // The greedy pick of each row of logits x[rows, N], on the host. A GPU finds them on the
+    // device and copies back a few bytes instead of the logits.
+    virtual std::vector<TopPick> top_picks(const Tensor& x);
 
     // --- attention ----------------------------------------------------------------------
     // Rotate-half RoPE on x[T, H, hd] at positions pos0 .. pos0+T-1.
     virtual void rope_(Tensor& x, int64_t pos0, double theta) = 0;
+    // rope_ of a step's queries q[T, H, hd] and keys k[T, KV, hd] together (one launch on a GPU).
+    virtual void rope_qk_(Tensor& q, Tensor& k, int64_t pos0, double theta) {
+        rope_(q, pos0, theta);
+        rope_(k, pos0, theta);
+    }
     // q[Tq, H, hd], k/v[Tk, KV, hd] (H a multiple of KV) -> [Tq, H, hd]. k and v are float,
     // or both int8 with one scale per (token, head) (group = hd: 8-bit media K/V).
     virtual Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) = 0;
@@ -182,6 +226,27 @@ inline void check_log_mel(const Tensor& pcm, int n_mels) {
 }
 
 // Inline, so that Backend stays a header-only interface (its vtable is emitted where used).
+inline void Backend::linear_into_(const std::vector<Tensor*>& outs, const Tensor& x,
+                                  const std::vector<const QTensor*>& ws) {
+    VIDI_CHECK(outs.size() == ws.size(), "linear_into_: ", outs.size(), " outputs for ", ws.size(), " weights");
+    for (size_t i = 0; i < ws.size(); ++i) {
+        const Tensor y = linear(x, *ws[i]);
+        VIDI_CHECK(outs[i] && outs[i]->defined() && outs[i]->numel() == y.numel(), "linear_into_: output ", i, " ",
+                   outs[i] ? outs[i]->describe() : "missing", " cannot hold ", y.describe());
+        copy_(*outs[i], y);
+    }
+}
+
+inline std::vector<TopPick> Backend::top_picks(const Tensor& x) {
+    VIDI_CHECK(x.defined() && x.rank() >= 1 && x.dim(-1) > 0, "top_picks: expected logits [rows, N > 0], got ",
+               x.describe());
+    const Tensor h = x.on_host() && x.dtype() == DType::f32 ? x : to_host(x);
+    const int64_t N = h.dim(-1), rows = h.numel() / N;
+    std::vector<TopPick> picks(static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r) picks[static_cast<size_t>(r)] = top_pick(h.data<float>() + r * N, N);
+    return picks;
+}
+
 inline Tensor Backend::attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {
     VIDI_CHECK(q.rank() == 4 && k.rank() == 4 && v.rank() == 4 && k.dim(0) == q.dim(0) && v.dim(0) == q.dim(0),
                "attention_batch: expected q[n, Tq, H, hd] and k/v[n, Tk, KV, hd], got ", q.describe(), ", ",

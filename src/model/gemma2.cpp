@@ -62,8 +62,15 @@ Tensor Gemma2::mlp(const Layer& L, const Tensor& h) const {
     return be_.linear(be_.linear_geglu(h, L.gate, L.up), L.down);
 }
 
-void Gemma2::add_norm(Tensor& x, const Tensor& y, const Tensor& w) const {
-    be_.add_rms_norm_(x, y, w, static_cast<float>(cfg_.rms_eps), NormWeight::one_plus);
+Tensor Gemma2::residual(const Tensor& a) const {
+    if (a.dtype() == DType::f32) return a;
+    Tensor x = be_.empty(a.shape(), DType::f32);
+    be_.copy_(x, a);
+    return x;
+}
+
+Tensor Gemma2::add_norm(Tensor& x, const Tensor& y, const Tensor& w, const Tensor& w_next) const {
+    return be_.add_rms_norm_then_norm_(x, y, w, w_next, static_cast<float>(cfg_.rms_eps), NormWeight::one_plus);
 }
 
 MediaKV Gemma2::new_media_kv(int64_t tokens, const QuantFormat& kv_format) const {
@@ -93,19 +100,22 @@ void Gemma2::encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& tokens, 
         int64_t r1 = std::min(T, r0 + chunk), n = r1 - r0;
         Tensor src = tokens.rows(r0, r1);
         if (src.device() != be_.device()) src = be_.upload(src);
-        Tensor m = be_.act(src.shape());  // a fresh copy: the caller's tokens stay unscaled
-        be_.copy_(m, src);
-        be_.scale_(m, embed_scale_);
+        Tensor scaled = be_.act(src.shape());  // a fresh copy: the caller's tokens stay unscaled
+        be_.copy_(scaled, src);
+        be_.scale_(scaled, embed_scale_);
+        Tensor m = residual(scaled);
+        Tensor h = norm(m, layers_[0].norm_in);
         for (int l = 0; l < cfg_.layers; ++l) {
             const Layer& L = layers_[l];
-            auto [k, v] = key_value(L, norm(m, L.norm_in));
+            auto [k, v] = key_value(L, h);
+            h = Tensor();  // not needed past k and v: its memory serves the rest of the layer
             store_media_rows(kv.k[l], row0 + r0, k, per_head);
             store_media_rows(kv.v[l], row0 + r0, v, per_head);
             if (l + 1 == cfg_.layers) break;  // the last update feeds nothing
             // Diagonal attention: each token's attention output is its own value.
             Tensor o = be_.linear(be_.repeat_kv(v, H).reshape({n, int64_t(H) * hd}), L.o);
-            add_norm(m, o, L.norm_post_attn);
-            add_norm(m, mlp(L, norm(m, L.norm_pre_ff)), L.norm_post_ff);
+            h = add_norm(m, o, L.norm_post_attn, L.norm_pre_ff);
+            h = add_norm(m, mlp(L, h), L.norm_post_ff, layers_[l + 1].norm_in);
         }
     }
 }
@@ -128,6 +138,11 @@ TextCache Gemma2::new_cache(int64_t capacity) const {
 
 Tensor Gemma2::forward(const std::vector<int32_t>& ids, TextCache& cache, const std::vector<const MediaKV*>& media,
                        bool all_logits) const {
+    return be_.to_host(forward_on_device(ids, cache, media, all_logits));
+}
+
+Tensor Gemma2::forward_on_device(const std::vector<int32_t>& ids, TextCache& cache,
+                                 const std::vector<const MediaKV*>& media, bool all_logits) const {
     const int64_t T = static_cast<int64_t>(ids.size()), pos0 = cache.length;
     VIDI_CHECK(T > 0, "forward() needs at least one token");
     if (pos0 + T > cache.capacity)
@@ -139,7 +154,7 @@ Tensor Gemma2::forward(const std::vector<int32_t>& ids, TextCache& cache, const 
     if (T == 1) be_.run_step(queue);
     else queue();
     cache.length = pos0 + T;
-    return be_.to_host(logits);
+    return logits;
 }
 
 Tensor Gemma2::queue_forward(const std::vector<int32_t>& ids, TextCache& cache,
@@ -155,13 +170,16 @@ Tensor Gemma2::queue_forward(const std::vector<int32_t>& ids, TextCache& cache,
     cross.causal = false;
     cross.q_pos0 = 0;
 
-    Tensor x = be_.embed(embed_, ids);
-    be_.scale_(x, embed_scale_);
+    Tensor embedded = be_.embed(embed_, ids);
+    be_.scale_(embedded, embed_scale_);
+    Tensor x = residual(embedded);
+    Tensor h = norm(x, layers_[0].norm_in);
     for (int l = 0; l < cfg_.layers; ++l) {
         const Layer& L = layers_[l];
-        Tensor h = norm(x, L.norm_in);
-        Tensor q = be_.linear(h, L.q).reshape({T, H, hd});
-        auto [k, v] = key_value(L, h);
+        // q, and this step's k and v straight into their rows of the text cache.
+        Tensor q = be_.act({T, H, hd});
+        Tensor k_new = cache.k[l].rows(pos0, pos0 + T), v_new = cache.v[l].rows(pos0, pos0 + T);
+        be_.linear_into_({&q, &k_new, &v_new}, h, {&L.q, &L.k, &L.v});
 
         // Cross-attention uses the query before RoPE; the streams' outputs add up.
         Tensor attn;
@@ -172,19 +190,18 @@ Tensor Gemma2::queue_forward(const std::vector<int32_t>& ids, TextCache& cache,
         for (const MediaKV* m : media)
             if (m && m->tokens > 0) attend(m->k[l], m->v[l], cross);
 
-        be_.rope_(q, pos0, cfg_.rope_theta);
-        be_.rope_(k, pos0, cfg_.rope_theta);
-        store_rows(cache.k[l], pos0, k);
-        store_rows(cache.v[l], pos0, v);
+        be_.rope_qk_(q, k_new, pos0, cfg_.rope_theta);
         self.window = (l % 2 == 0) ? cfg_.sliding_window : 0;
         attend(QTensor(cache.k[l].rows(0, pos0 + T)), QTensor(cache.v[l].rows(0, pos0 + T)), self);
 
         // o_proj is linear, so one projection of the summed head outputs serves all streams.
+        // Each residual update also gives the next sub-layer's normalised input (the last
+        // one the final norm's).
         Tensor o = be_.linear(attn.reshape({T, int64_t(H) * hd}), L.o);
-        add_norm(x, o, L.norm_post_attn);
-        add_norm(x, mlp(L, norm(x, L.norm_pre_ff)), L.norm_post_ff);
+        h = add_norm(x, o, L.norm_post_attn, L.norm_pre_ff);
+        h = add_norm(x, mlp(L, h), L.norm_post_ff, l + 1 < cfg_.layers ? layers_[l + 1].norm_in : final_norm_);
     }
-    Tensor y = be_.linear(norm(all_logits ? x : x.rows(T - 1, T), final_norm_), lm_head_);
+    Tensor y = be_.linear(all_logits ? h : h.rows(T - 1, T), lm_head_);
     if (cfg_.final_softcap > 0) be_.softcap_(y, static_cast<float>(cfg_.final_softcap));
     return y;
 }

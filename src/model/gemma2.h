@@ -57,6 +57,11 @@ public:
     // for every new position ([T, V]) or only the last one ([1, V]).
     Tensor forward(const std::vector<int32_t>& ids, TextCache& cache, const std::vector<const MediaKV*>& media,
                    bool all_logits) const;
+    // The same with the logits left on the backend's device, in its activation dtype (greedy
+    // decoding reads only their top pick: Backend::top_picks).
+    Tensor forward_on_device(const std::vector<int32_t>& ids, TextCache& cache,
+                             const std::vector<const MediaKV*>& media, bool all_logits) const;
+    Backend& backend() const { return be_; }
 
 private:
     struct Layer {
@@ -71,8 +76,14 @@ private:
     // The same for a media cache, quantising the rows first when the cache is 8-bit.
     void store_media_rows(const QTensor& cache, int64_t row0, const Tensor& rows, const QuantFormat& format) const;
     Tensor norm(const Tensor& x, const Tensor& w) const;
-    void add_norm(Tensor& x, const Tensor& y, const Tensor& w) const;  // x += norm(y)
-    // forward()'s ops up to the logits, left on the device.
+    // A residual stream (text x, media m) starts as the scaled embeddings converted to f32:
+    // 84 bf16 roundings of the running sum were the largest part of the bf16 pipeline's error
+    // (bench/RESULTS.md); the sub-layers still read and write the activation dtype.
+    Tensor residual(const Tensor& a) const;
+    // x += norm(y) with weight w (a residual update); returns the next sub-layer's input,
+    // norm(x) with weight w_next.
+    Tensor add_norm(Tensor& x, const Tensor& y, const Tensor& w, const Tensor& w_next) const;
+    // forward_on_device()'s ops, queued.
     Tensor queue_forward(const std::vector<int32_t>& ids, TextCache& cache, const std::vector<const MediaKV*>& media,
                          bool all_logits) const;
 

@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cstring>
-#include <limits>
 
 namespace vidi::runtime {
 
@@ -11,21 +10,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 }  // namespace
-
-std::pair<int32_t, float> argmax_with_margin(const float* logits, int64_t n) {
-    int32_t best = 0;
-    float top = -std::numeric_limits<float>::infinity(), second = top;
-    for (int64_t i = 0; i < n; ++i) {
-        if (logits[i] > top) {
-            second = top;
-            top = logits[i];
-            best = static_cast<int32_t>(i);
-        } else if (logits[i] > second) {
-            second = logits[i];
-        }
-    }
-    return {best, top - second};
-}
 
 int64_t context_for(const model::Gemma2& model, size_t prompt_tokens, int max_new_tokens) {
     const int64_t limit = model.config().max_positions;
@@ -41,29 +25,27 @@ GenerationResult generate(const model::Gemma2& model, const GenerationRequest& r
     VIDI_CHECK(req.max_new_tokens >= 0, "max_new_tokens must not be negative");
     int64_t capacity = context_for(model, req.prompt.size(), req.max_new_tokens);
     model::TextCache cache = model.new_cache(capacity);
-    const int64_t V = model.config().vocab;
 
     auto t0 = std::chrono::steady_clock::now();
     if (req.progress) req.progress("prefill", 0, static_cast<int64_t>(req.prompt.size()));
-    Tensor logits = model.forward(req.prompt, cache, req.media, req.keep_prompt_logits);
-    if (req.keep_prompt_logits) out.prompt_logits = logits;
+    Backend& be = model.backend();
+    Tensor logits = model.forward_on_device(req.prompt, cache, req.media, req.keep_prompt_logits);
+    if (req.keep_prompt_logits) out.prompt_logits = be.to_host(logits);
+    // Greedy decoding needs only each step's top pick, found where the logits are.
+    TopPick pick = be.top_picks(logits.rows(logits.dim(0) - 1, logits.dim(0)))[0];
     out.prefill_s = seconds_since(t0);
 
     auto t1 = std::chrono::steady_clock::now();
-    const float* last = logits.data<float>() + (logits.dim(0) - 1) * V;
-    std::vector<float> row(last, last + V);
     for (int step = 0; step < req.max_new_tokens; ++step) {
-        auto [id, margin] = argmax_with_margin(row.data(), V);
-        if (id == req.stop_id) {
+        if (pick.id == req.stop_id) {
             out.stopped = true;
             break;
         }
-        out.ids.push_back(id);
-        out.margins.push_back(margin);
+        out.ids.push_back(pick.id);
+        out.margins.push_back(pick.margin);
         if (req.progress) req.progress("generate", step + 1, req.max_new_tokens);
         if (step + 1 == req.max_new_tokens || cache.length >= cache.capacity) break;
-        Tensor next = model.forward({id}, cache, req.media, false);
-        std::memcpy(row.data(), next.data<float>(), V * sizeof(float));
+        pick = be.top_picks(model.forward_on_device({pick.id}, cache, req.media, false))[0];
     }
     out.generate_s = seconds_since(t1);
     return out;

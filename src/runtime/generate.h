@@ -37,7 +37,4 @@ GenerationResult generate(const model::Gemma2& model, const GenerationRequest& r
 Tensor forced_logits(const model::Gemma2& model, const std::vector<int32_t>& prompt,
                      const std::vector<const model::MediaKV*>& media, const std::vector<int32_t>& forced);
 
-// Index of the largest value and the gap to the second largest.
-std::pair<int32_t, float> argmax_with_margin(const float* logits, int64_t n);
-
 }  // namespace vidi::runtime

@@ -38,11 +38,12 @@ VideoMemoryPlan plan_video(const io::ModelConfig& c, int64_t frames, int64_t sid
     VideoMemoryPlan p;
     p.media_tokens = static_cast<size_t>(tokens * D) * e;
     p.media_kv = static_cast<size_t>(tokens) * media_kv_bytes_per_token(c, act_dtype, kv);
-    // A media chunk through one layer: residual, norm, K, V, repeated V, o_proj, gate, up, act, down.
+    // A media chunk through one layer: the f32 residual, then in the activation dtype the norm,
+    // K, V, repeated V, o_proj, gate, up, act, down.
     const int64_t chunk = std::min<int64_t>(std::max<int64_t>(visual, audio_tokens), model::kMediaKvChunk);
-    const size_t kv_chunk = static_cast<size_t>(
-        chunk * (4 * D + 2 * int64_t(c.llm.kv_heads) * c.llm.head_dim + int64_t(c.llm.heads) * c.llm.head_dim +
-                 3 * int64_t(c.llm.intermediate)) * e);
+    const size_t kv_chunk = static_cast<size_t>(chunk * D) * sizeof(float) +
+        static_cast<size_t>(chunk * (3 * D + 2 * int64_t(c.llm.kv_heads) * c.llm.head_dim +
+                                     int64_t(c.llm.heads) * c.llm.head_dim + 3 * int64_t(c.llm.intermediate)) * e);
     // A SigLIP batch: pixels, patches, a few hidden states, the MLP and the attention scores.
     const int64_t n = frame_batch, T = int64_t(c.vision.grid()) * c.vision.grid(), C = c.vision.hidden;
     auto scores = [](int64_t count, int64_t rows) {  // f32 attention scores, held a chunk at a time

@@ -147,3 +147,40 @@ TEST(Memory, CopyConvertsIntoViews) {
     EXPECT_EQ(be->to_host(up).to_f32_vector(), d);
     EXPECT_THROW(be->copy_(dst, src), Error);  // 32 vs 16 elements
 }
+
+TEST(TopPick, FirstLargestAndItsLeadOverTheRest) {
+    const float nan = NAN, inf = INFINITY;
+    struct Case {
+        std::vector<float> x;
+        int32_t id;
+        float margin;
+    };
+    const std::vector<Case> cases = {
+        {{1, 5, 3}, 1, 2},          // the lead over the second largest
+        {{5, 3, 5}, 0, 0},          // a tie: the first index, no lead
+        {{3, 5}, 1, 2},             // the first value becomes the second
+        {{nan, 2, nan, 1}, 1, 1},   // NaNs are never picked nor second
+        {{7}, 0, inf},              // one value: nothing second
+    };
+    for (const Case& c : cases) {
+        const TopPick p = top_pick(c.x.data(), static_cast<int64_t>(c.x.size()));
+        EXPECT_EQ(p.id, c.id);
+        EXPECT_EQ(p.margin, c.margin);
+    }
+}
+
+TEST(TopPick, BackendPicksEachRow) {
+    auto be = test_backend();
+    Tensor x = random_tensor({3, 50}, DType::f32, 7);
+    x.data<float>()[0 * 50 + 9] = 3.0f;
+    x.data<float>()[1 * 50 + 49] = 2.0f;
+    x.data<float>()[2 * 50 + 0] = 4.0f;
+    x.data<float>()[2 * 50 + 1] = 3.5f;
+    const std::vector<TopPick> picks = be->top_picks(x);
+    ASSERT_EQ(picks.size(), 3u);
+    EXPECT_EQ(picks[0].id, 9);
+    EXPECT_EQ(picks[1].id, 49);
+    EXPECT_EQ(picks[2].id, 0);
+    EXPECT_EQ(picks[2].margin, 0.5f);
+    EXPECT_THROW(be->top_picks(Tensor()), Error);
+}

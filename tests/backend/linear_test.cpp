@@ -69,3 +69,21 @@ TEST(Linear, RejectsMismatchedShapes) {
     EXPECT_THROW(be->linear(x, random_tensor({5, 16}, DType::bf16, 5), random_tensor({4}, DType::f32, 6)), Error);
     EXPECT_THROW(be->linear(random_tensor({2, 16}, DType::bf16, 4), random_tensor({5, 16}, DType::bf16, 5)), Error);
 }
+
+TEST(Linear, IntoViewsOfLargerTensors) {
+    auto be = test_backend();
+    Tensor x = random_tensor({2, 16}, DType::f32, 4);
+    const QTensor wq(random_tensor({6, 16}, DType::bf16, 5)), wk(random_tensor({4, 16}, DType::bf16, 6));
+    Tensor q = Tensor::empty({2, 6}, DType::f32), cache = random_tensor({5, 4}, DType::f32, 7);
+    const std::vector<double> before = values(cache);
+    Tensor k = cache.rows(2, 4);
+    be->linear_into_({&q, &k}, x, {&wq, &wk});
+    EXPECT_LT(rel_err(q, linear_ref(x, wq.values, {})), 1e-6);
+    std::vector<double> want = before;
+    const std::vector<double> rows = linear_ref(x, wk.values, {});
+    std::copy(rows.begin(), rows.end(), want.begin() + 2 * 4);
+    EXPECT_LT(rel_err(cache, want), 1e-6);
+    Tensor small = Tensor::empty({2, 3}, DType::f32);
+    EXPECT_THROW(be->linear_into_({&small}, x, {&wq}), Error);
+    EXPECT_THROW(be->linear_into_({&q, &k}, x, {&wq}), Error);
+}

@@ -1,7 +1,12 @@
 // Fused ops give exactly what the ops they replace give: linear_geglu (one GEMV over the gate
 // and up weights, float or quantised, for a decoding step's few rows; the separate ops beyond),
-// add_rms_norm_ (the residual update in one pass) and attention_add_ (the few-row kernel adds
-// into the output as it writes, with and without split-K; other kernels through add_).
+// linear_into_ (q, k and v in one GEMV, written into views), add_rms_norm_ (the residual update
+// in one pass) and add_rms_norm_then_norm_ (with the next input norm), rope_qk_ (queries and
+// keys in one launch), attention_add_ (the few-row kernel adds into the output as it writes,
+// with and without split-K; other kernels through add_), and top_picks (the greedy pick on the
+// device) the host scan's pick.
+#include <cmath>
+
 #include "core/quantize.h"
 #include "cuda_test_util.h"
 
@@ -29,6 +34,33 @@ TEST(CudaFused, LinearGegluEqualsGegluOfTwoLinears) {
         }
 }
 
+TEST(CudaFused, LinearIntoEqualsLinearsWrittenIntoViews) {
+    CudaBackend& be = backend();
+    const int64_t K = 512, Nq = 256, Nkv = 128;
+    for (int bits : {16, 8, 4})
+        for (int64_t M : {1, 3, 20}) {  // 20 rows: past the GEMV, one linear() and copy_ each
+            const Tensor x = dev(random_host({M, K}));
+            const QTensor wq = weight_as(random_host({Nq, K}), bits), wk = weight_as(random_host({Nkv, K}), bits),
+                          wv = weight_as(random_host({Nkv, K}), bits);
+            // k and v land in rows 5.. of caches whose other rows must stay as they were.
+            const Tensor cache_init = random_host({M + 9, Nkv});
+            Tensor q = be.empty({M, Nq}, DType::bf16), kc = dev(cache_init), vc = dev(cache_init);
+            Tensor k = kc.rows(5, 5 + M), v = vc.rows(5, 5 + M);
+            be.linear_into_({&q, &k, &v}, x, {&wq, &wk, &wv});
+            const std::string what = cat("linear_into_ bits=", bits, " M=", M);
+            expect_equal(q, as_doubles(be.to_host(be.linear(x, wq))), what + " q");
+            for (auto [cache, w] : {std::pair{&kc, &wk}, std::pair{&vc, &wv}}) {
+                std::vector<double> want = as_doubles(cache_init);
+                const std::vector<double> rows = as_doubles(be.to_host(be.linear(x, *w)));
+                std::copy(rows.begin(), rows.end(), want.begin() + 5 * Nkv);
+                expect_equal(*cache, want, what + " cache");
+            }
+        }
+    Tensor q = be.empty({1, 8}, DType::bf16);
+    const QTensor w(dev(random_host({16, 64})));
+    EXPECT_THROW(be.linear_into_({&q}, dev(random_host({1, 64})), {&w}), Error);  // output too small
+}
+
 TEST(CudaFused, AddRmsNormEqualsAddOfNorm) {
     CudaBackend& be = backend();
     for (int64_t D : {3584, 100}) {  // 16-byte vectors, and the scalar path
@@ -43,6 +75,99 @@ TEST(CudaFused, AddRmsNormEqualsAddOfNorm) {
     Tensor x = dev(random_host({2, 8}));
     EXPECT_THROW(be.add_rms_norm_(x, dev(random_host({2, 16})), dev(random_host({16})), 1e-6f, NormWeight::one_plus),
                  Error);
+}
+
+TEST(CudaFused, AddRmsNormThenNormEqualsTheTwoOps) {
+    CudaBackend& be = backend();
+    for (int64_t D : {3584, 100}) {  // 16-byte vectors, and the scalar path
+        const Tensor y = dev(random_host({3, D}, -4.0f, 4.0f)), w = dev(random_host({D})), w2 = dev(random_host({D}));
+        Tensor fused = dev(random_host({3, D}));
+        Tensor apart = be.empty(fused.shape(), DType::bf16);
+        be.copy_(apart, fused);
+        const Tensor next = be.add_rms_norm_then_norm_(fused, y, w, w2, 1e-6f, NormWeight::one_plus);
+        be.add_rms_norm_(apart, y, w, 1e-6f, NormWeight::one_plus);
+        expect_equal(fused, as_doubles(be.to_host(apart)), cat("add_rms_norm_then_norm_ residual D=", D));
+        expect_equal(next, as_doubles(be.to_host(be.rms_norm(apart, w2, 1e-6f, NormWeight::one_plus))),
+                     cat("add_rms_norm_then_norm_ next input D=", D));
+    }
+}
+
+TEST(CudaFused, F32ResidualStreamTakesTheRoundedNormUnrounded) {
+    // The decoder's residual stream in f32: x += the bf16 norm of y, summed in f32 and not
+    // rounded again; the next input is the norm of that f32 row.
+    CudaBackend& be = backend();
+    for (int64_t D : {3584, 100}) {  // 16-byte vectors, and the scalar path
+        const Tensor xh = random_host({3, D}, -8.0f, 8.0f), y = dev(random_host({3, D}, -4.0f, 4.0f)),
+                     w = dev(random_host({D})), w2 = dev(random_host({D}));
+        Tensor fused = be.empty({3, D}, DType::f32), apart = be.empty({3, D}, DType::f32);
+        be.copy_(fused, xh);
+        be.copy_(apart, xh);
+        const Tensor next = be.add_rms_norm_then_norm_(fused, y, w, w2, 1e-6f, NormWeight::one_plus);
+        be.add_rms_norm_(apart, y, w, 1e-6f, NormWeight::one_plus);
+        const Tensor n = be.to_host(be.rms_norm(y, w, 1e-6f, NormWeight::one_plus));
+        std::vector<double> want(static_cast<size_t>(3 * D));
+        for (size_t i = 0; i < want.size(); ++i) want[i] = xh.data<float>()[i] + n.data<float>()[i];  // f32 sums
+        expect_equal(fused, want, cat("f32 residual, fused, D=", D));
+        expect_equal(apart, want, cat("f32 residual, add_rms_norm_, D=", D));
+        const Tensor alone = be.rms_norm(fused, w2, 1e-6f, NormWeight::one_plus);
+        EXPECT_EQ(alone.dtype(), DType::bf16);
+        expect_equal(next, as_doubles(be.to_host(alone)), cat("f32 residual, next input, D=", D));
+        // rms_norm of the f32 row against a double reference.
+        const Tensor xr = be.to_host(fused), wr = be.to_host(w2);
+        std::vector<double> ref(static_cast<size_t>(3 * D));
+        for (int64_t r = 0; r < 3; ++r) {
+            double ss = 0;
+            for (int64_t i = 0; i < D; ++i) ss += double(xr.data<float>()[r * D + i]) * xr.data<float>()[r * D + i];
+            const double inv = 1.0 / std::sqrt(ss / double(D) + 1e-6);
+            for (int64_t i = 0; i < D; ++i)
+                ref[r * D + i] = xr.data<float>()[r * D + i] * inv * (1.0 + wr.data<float>()[i]);
+        }
+        expect_close(alone, ref, kBf16Tol, cat("rms_norm of an f32 row, D=", D));
+    }
+    Tensor both32 = be.empty({2, 64}, DType::f32);
+    EXPECT_THROW(be.add_rms_norm_(both32, both32, dev(random_host({64})), 1e-6f, NormWeight::one_plus), Error);
+}
+
+TEST(CudaFused, RopeQkEqualsTwoRopes) {
+    CudaBackend& be = backend();
+    for (int64_t T : {1, 5}) {
+        const Tensor qh = random_host({T, 8, 256}), kh = random_host({T, 4, 256});
+        Tensor q = dev(qh), k = dev(kh), q2 = dev(qh), k2 = dev(kh);
+        be.rope_qk_(q, k, 37, 10000.0);
+        be.rope_(q2, 37, 10000.0);
+        be.rope_(k2, 37, 10000.0);
+        expect_equal(q, as_doubles(be.to_host(q2)), cat("rope_qk_ q T=", T));
+        expect_equal(k, as_doubles(be.to_host(k2)), cat("rope_qk_ k T=", T));
+    }
+    Tensor q = dev(random_host({2, 8, 64})), k = dev(random_host({3, 4, 64}));
+    EXPECT_THROW(be.rope_qk_(q, k, 0, 10000.0), Error);  // positions differ
+}
+
+TEST(CudaFused, TopPicksEqualTheHostScan) {
+    CudaBackend& be = backend();
+    for (int64_t N : {256000, 1001}) {  // Gemma's vocabulary (16-byte vectors), and the scalar path
+        Tensor h = random_host({4, N}, -30.0f, 30.0f);
+        float* x = h.data<float>();
+        x[0 * N + 17] = x[0 * N + N - 3] = 40.0f;  // row 0: a tie for the top (the first index wins, margin 0)
+        x[1 * N + N - 1] = 50.0f;                  // row 1: the top in the last element
+        x[1 * N + 2] = 49.5f;
+        for (int64_t i = 0; i < N; ++i) x[2 * N + i] = -INFINITY;  // row 2: nothing above -inf
+        x[3 * N + 5] = NAN;                                           // row 3: a NaN is never the pick
+        const std::vector<TopPick> got = be.top_picks(dev(h));
+        ASSERT_EQ(got.size(), 4u);
+        for (int64_t r = 0; r < 4; ++r) {
+            const TopPick want = top_pick(x + r * N, N);
+            EXPECT_EQ(got[r].id, want.id) << "N=" << N << " row " << r;
+            if (std::isnan(want.margin)) EXPECT_TRUE(std::isnan(got[r].margin)) << "N=" << N << " row " << r;
+            else EXPECT_EQ(got[r].margin, want.margin) << "N=" << N << " row " << r;
+        }
+        EXPECT_EQ(got[0].id, 17);
+        EXPECT_EQ(got[0].margin, 0.0f);
+        EXPECT_EQ(got[1].id, N - 1);
+        EXPECT_EQ(got[1].margin, 0.5f);
+        EXPECT_EQ(got[2].id, 0);
+        EXPECT_NE(got[3].id, 5);
+    }
 }
 
 TEST(CudaFused, AttentionAddEqualsAddOfAttention) {

@@ -44,6 +44,23 @@ __device__ inline void store8(bf16* p, const float (&f)[8]) {
     *reinterpret_cast<uint4*>(p) = v.u;
 }
 
+// The same for f32 rows (two 16-byte halves): residual streams kept in f32.
+__device__ inline void load8(const float* p, float (&f)[8]) {
+    const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
+    f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w, f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w;
+}
+
+__device__ inline void store8(float* p, const float (&f)[8]) {
+    reinterpret_cast<float4*>(p)[0] = make_float4(f[0], f[1], f[2], f[3]);
+    reinterpret_cast<float4*>(p)[1] = make_float4(f[4], f[5], f[6], f[7]);
+}
+
+// Scalar element access for kernels templated on bf16 or f32 storage.
+__device__ inline float to_float(bf16 v) { return __bfloat162float(v); }
+__device__ inline float to_float(float v) { return v; }
+__device__ inline void store_float(bf16* p, float v) { *p = __float2bfloat16_rn(v); }
+__device__ inline void store_float(float* p, float v) { *p = v; }
+
 __device__ inline float2 bf16x2_to_float2(uint32_t w) {
     __nv_bfloat162 h;
     static_assert(sizeof(h) == sizeof(w));

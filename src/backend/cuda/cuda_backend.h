@@ -42,6 +42,7 @@ public:
 
     Tensor linear(const Tensor& x, const QTensor& w, const Tensor& bias = {}) override;
     Tensor linear_geglu(const Tensor& x, const QTensor& gate, const QTensor& up) override;
+    void linear_into_(const std::vector<Tensor*>& outs, const Tensor& x, const std::vector<const QTensor*>& ws) override;
 
     void add_(Tensor& x, const Tensor& y) override;
     void add_broadcast_(Tensor& x, const Tensor& y) override;
@@ -52,8 +53,12 @@ public:
     Tensor rms_norm(const Tensor& x, const Tensor& w, float eps, NormWeight mode) override;
     Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps) override;
     void add_rms_norm_(Tensor& x, const Tensor& y, const Tensor& w, float eps, NormWeight mode) override;
+    Tensor add_rms_norm_then_norm_(Tensor& x, const Tensor& y, const Tensor& w, const Tensor& w_next, float eps,
+                                   NormWeight mode) override;
+    std::vector<TopPick> top_picks(const Tensor& x) override;
 
     void rope_(Tensor& x, int64_t pos0, double theta) override;
+    void rope_qk_(Tensor& q, Tensor& k, int64_t pos0, double theta) override;
     Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) override;
     void attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
                         const AttentionParams& p) override;

@@ -1,6 +1,7 @@
 // CudaBackend's ops: argument checks (each failure a vidi::Error naming the op and the
 // tensor), output allocation, then the kernel launchers of kernels.h / the GEMM.
 #include <cmath>
+#include <cstring>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/gemm.h"
@@ -84,32 +85,74 @@ Tensor CudaBackend::geglu(const Tensor& gate, const Tensor& up) {
 }
 
 namespace {
-void check_rms_norm(const Tensor& x, const Tensor& w, NormWeight mode, const char* op) {
-    require_bf16(x, op, "x");
+// A residual stream: bf16 or f32 on the GPU.
+void require_residual(const Tensor& x, const char* op) {
+    VIDI_CHECK(x.defined() && x.device() == Device::cuda && (x.dtype() == DType::bf16 || x.dtype() == DType::f32),
+               op, ": x must be a bf16 or f32 tensor on the GPU, got ", x.describe());
+}
+
+void check_norm_weight(const Tensor& x, const Tensor& w, NormWeight mode, const char* op) {
     VIDI_CHECK(x.rank() >= 1, op, ": scalar input");
     if (mode != NormWeight::none) {
         require_bf16(w, op, "weight");
         VIDI_CHECK(w.numel() == x.dim(-1), op, ": weight ", w.describe(), " does not match feature size ", x.dim(-1));
     }
 }
+
+// x += rms_norm(y): y a sub-layer's bf16 output, x the residual stream of y's shape.
+void check_add_rms_norm(const Tensor& x, const Tensor& y, const Tensor& w, NormWeight mode, const char* op) {
+    require_bf16(y, op, "y");
+    check_norm_weight(y, w, mode, op);
+    require_residual(x, op);
+    VIDI_CHECK(x.shape() == y.shape(), op, ": shapes differ: ", x.describe(), " and ", y.describe());
+}
+
+const bf16* weight_or_null(const Tensor& w, NormWeight mode) { return mode == NormWeight::none ? nullptr : ptr(w); }
 }  // namespace
 
 Tensor CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, NormWeight mode) {
-    check_rms_norm(x, w, mode, "rms_norm");
+    require_residual(x, "rms_norm");
+    check_norm_weight(x, w, mode, "rms_norm");
     const int64_t D = x.dim(-1), rows = D ? x.numel() / D : 0;
     Tensor y = empty(x.shape(), DType::bf16);
-    cuda::rms_norm(ptr(y), ptr(x), mode == NormWeight::none ? nullptr : ptr(w), rows, D, eps, static_cast<int>(mode),
-                   stream_);
+    cuda::rms_norm(y.raw(), y.dtype(), x.raw(), x.dtype(), weight_or_null(w, mode), rows, D, eps,
+                   static_cast<int>(mode), stream_);
     return y;
 }
 
 void CudaBackend::add_rms_norm_(Tensor& x, const Tensor& y, const Tensor& w, float eps, NormWeight mode) {
-    check_rms_norm(y, w, mode, "add_rms_norm_");
-    require_bf16(x, "add_rms_norm_", "x");
-    VIDI_CHECK(x.shape() == y.shape(), "add_rms_norm_: shapes differ: ", x.describe(), " and ", y.describe());
+    check_add_rms_norm(x, y, w, mode, "add_rms_norm_");
     const int64_t D = y.dim(-1), rows = D ? y.numel() / D : 0;
-    cuda::rms_norm(ptr(x), ptr(y), mode == NormWeight::none ? nullptr : ptr(w), rows, D, eps, static_cast<int>(mode),
-                   stream_, true);
+    cuda::rms_norm(x.raw(), x.dtype(), y.raw(), y.dtype(), weight_or_null(w, mode), rows, D, eps,
+                   static_cast<int>(mode), stream_, true);
+}
+
+Tensor CudaBackend::add_rms_norm_then_norm_(Tensor& x, const Tensor& y, const Tensor& w, const Tensor& w_next,
+                                            float eps, NormWeight mode) {
+    check_add_rms_norm(x, y, w, mode, "add_rms_norm_then_norm_");
+    check_norm_weight(x, w_next, mode, "add_rms_norm_then_norm_");
+    const int64_t D = y.dim(-1), rows = D ? y.numel() / D : 0;
+    Tensor next = empty(x.shape(), DType::bf16);
+    cuda::rms_norm(x.raw(), x.dtype(), y.raw(), y.dtype(), weight_or_null(w, mode), rows, D, eps,
+                   static_cast<int>(mode), stream_, true, ptr(next), weight_or_null(w_next, mode));
+    return next;
+}
+
+std::vector<TopPick> CudaBackend::top_picks(const Tensor& x) {
+    require_bf16(x, "top_picks", "logits");
+    VIDI_CHECK(x.rank() >= 1 && x.dim(-1) > 0 && x.dim(-1) < (int64_t(1) << 31),
+               "top_picks: expected logits [rows, N > 0], got ", x.describe());
+    const int64_t N = x.dim(-1), rows = x.numel() / N;
+    Tensor found = empty({2 * rows}, DType::i32);  // the ids, then the margins' bits
+    int32_t* ids = static_cast<int32_t*>(found.raw());
+    cuda::top_pick(ids, reinterpret_cast<float*>(ids + rows), ptr(x), rows, N, stream_);
+    const Tensor host = to_host(found);
+    std::vector<TopPick> picks(static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r) {
+        picks[static_cast<size_t>(r)].id = host.data<int32_t>()[r];
+        std::memcpy(&picks[static_cast<size_t>(r)].margin, host.data<int32_t>() + rows + r, sizeof(float));
+    }
+    return picks;
 }
 
 Tensor CudaBackend::layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps) {
@@ -125,12 +168,26 @@ Tensor CudaBackend::layer_norm(const Tensor& x, const Tensor& w, const Tensor& b
     return y;
 }
 
+namespace {
+void check_rope(const Tensor& x, double theta, const char* op, const char* what) {
+    require_bf16(x, op, what);
+    require_rank(x, 3, op, what);
+    VIDI_CHECK(x.dim(2) % 2 == 0, op, ": head dimension must be even, got ", x.describe());
+    VIDI_CHECK(theta > 0, op, ": theta must be positive, got ", theta);
+}
+}  // namespace
+
 void CudaBackend::rope_(Tensor& x, int64_t pos0, double theta) {
-    require_bf16(x, "rope_", "x");
-    require_rank(x, 3, "rope_", "x [T, H, hd]");
-    VIDI_CHECK(x.dim(2) % 2 == 0, "rope_: head dimension must be even, got ", x.describe());
-    VIDI_CHECK(theta > 0, "rope_: theta must be positive, got ", theta);
+    check_rope(x, theta, "rope_", "x [T, H, hd]");
     rope_inplace(ptr(x), x.dim(0), x.dim(1), x.dim(2), pos0, static_cast<float>(theta), stream_);
+}
+
+void CudaBackend::rope_qk_(Tensor& q, Tensor& k, int64_t pos0, double theta) {
+    check_rope(q, theta, "rope_qk_", "q [T, H, hd]");
+    check_rope(k, theta, "rope_qk_", "k [T, KV, hd]");
+    VIDI_CHECK(q.dim(0) == k.dim(0) && q.dim(2) == k.dim(2), "rope_qk_: q ", q.describe(), " and k ", k.describe(),
+               " differ in positions or head dimension");
+    rope_inplace(ptr(q), q.dim(0), q.dim(1), q.dim(2), pos0, static_cast<float>(theta), stream_, ptr(k), k.dim(1));
 }
 
 Tensor CudaBackend::repeat_kv(const Tensor& v, int heads) {

@@ -30,14 +30,23 @@ void geglu(bf16* out, const bf16* gate, const bf16* up, int64_t n, cudaStream_t 
 void add_broadcast_inplace(bf16* x, const bf16* y, const int64_t xs[3], const int64_t ys[3], int64_t D,
                            cudaStream_t stream);
 
-// --- norm.cu (mode: 0 none, 1 w·n, 2 (1+w)·n, as NormWeight); add: y += the norm (bf16-rounded).
-void rms_norm(bf16* y, const bf16* x, const bf16* w, int64_t rows, int64_t D, float eps, int mode,
-              cudaStream_t stream, bool add = false);
+// --- norm.cu (mode: 0 none, 1 w·n, 2 (1+w)·n, as NormWeight); add: y += the norm (bf16-rounded),
+// and then with next_y: next_y = rms_norm(y) with weight next_w, the same mode. x and y are bf16
+// or f32 (a residual stream), not both f32.
+void rms_norm(void* y, DType y_dtype, const void* x, DType x_dtype, const bf16* w, int64_t rows, int64_t D,
+              float eps, int mode, cudaStream_t stream, bool add = false, bf16* next_y = nullptr,
+              const bf16* next_w = nullptr);
 void layer_norm(bf16* y, const bf16* x, const bf16* w, const bf16* b, int64_t rows, int64_t D, float eps,
                 cudaStream_t stream);
 
-// --- rope.cu: rotate-half RoPE on x[T, H, hd] at positions pos0 .. pos0+T-1.
-void rope_inplace(bf16* x, int64_t T, int64_t H, int64_t hd, int64_t pos0, float theta, cudaStream_t stream);
+// --- top_pick.cu: per row of x[rows, N] (logits), the index of the largest value (the first
+// on ties; N < 2^31) and its lead over the second largest, as backend.h's top_pick().
+void top_pick(int32_t* ids, float* margins, const bf16* x, int64_t rows, int64_t N, cudaStream_t stream);
+
+// --- rope.cu: rotate-half RoPE on x[T, H, hd] at positions pos0 .. pos0+T-1, and with x2
+// also on x2[T, H2, hd] in the same launch (a step's queries and keys).
+void rope_inplace(bf16* x, int64_t T, int64_t H, int64_t hd, int64_t pos0, float theta, cudaStream_t stream,
+                  bf16* x2 = nullptr, int64_t H2 = 0);
 
 // --- layout.cu (shapes as in backend.h)
 void embed(bf16* out, const bf16* table, const int32_t* ids, int64_t T, int64_t D, cudaStream_t stream);
@@ -151,6 +160,15 @@ bool quant_gemv_supported(const QuantView& w, const bf16* x, int64_t M);
 // product rounded to bf16 first (geglu of two linears, fused).
 void quant_gemv(bf16* y, const bf16* x, const QuantView& w, const bf16* bias, int64_t M, int64_t N,
                 cudaStream_t stream, const QuantView* up = nullptr);
+// Several weights of one input in one launch (attention's q, k and v): outs[i].y[M, N_i] =
+// x · dequant(outs[i].w)ᵀ, no bias; the weights share bits, K and group, each supported.
+constexpr int kGemvMaxOutputs = 3;
+struct GemvOutput {
+    bf16* y;
+    QuantView w;
+    int64_t N;
+};
+void quant_gemv_many(const GemvOutput* outs, int count, const bf16* x, int64_t M, cudaStream_t stream);
 // quantize.cu: out[r, :] = bf16(code · scale) of weight row (ids ? ids[r] : row0 + r), r < R.
 void dequantize_rows(bf16* out, const QuantView& w, int64_t row0, const int32_t* ids, int64_t R,
                      cudaStream_t stream);

@@ -1,5 +1,6 @@
 // Row norms: one block per row; the row is read once for the statistics and again
 // (from L1/L2) for the output. Statistics in f32, two-pass for LayerNorm's variance.
+// RMSNorm also reads and updates f32 residual streams (the decoder keeps them in f32).
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
@@ -15,9 +16,9 @@ int threads_for(int64_t D) {
 }
 
 // Calls f(i, value) for each element of row x[0..D) owned by this thread: 8 at a time
-// when `vec`, else one at a time.
-template <class F>
-__device__ inline void for_each_in_row(const bf16* x, int64_t D, bool vec, F f) {
+// when `vec`, else one at a time. T is bf16 or float (an f32 residual stream).
+template <class T, class F>
+__device__ inline void for_each_in_row(const T* x, int64_t D, bool vec, F f) {
     if (vec) {
         for (int64_t i = threadIdx.x * int64_t(kVec); i < D; i += int64_t(blockDim.x) * kVec) {
             float v[8];
@@ -26,16 +27,16 @@ __device__ inline void for_each_in_row(const bf16* x, int64_t D, bool vec, F f) 
             for (int k = 0; k < 8; ++k) f(i + k, v[k]);
         }
     } else {
-        for (int64_t i = threadIdx.x; i < D; i += blockDim.x) f(i, __bfloat162float(x[i]));
+        for (int64_t i = threadIdx.x; i < D; i += blockDim.x) f(i, to_float(x[i]));
     }
 }
 
 __device__ inline float weight_at(const bf16* w, int64_t i) { return __bfloat162float(w[i]); }
 
-// Writes yr[i] = f(i, xr[i], w8) over the row; with `vec` (x, y and the weights all
-// 16-byte aligned, D a multiple of 8) 8 elements at a time with 16-byte loads and stores.
-template <class F>
-__device__ inline void write_row(bf16* yr, const bf16* xr, int64_t D, bool vec, F f) {
+// Writes yr[i] = f(i, xr[i]) over the row; with `vec` (x and y 16-byte aligned, D a multiple
+// of 8) 8 elements at a time with 16-byte loads and stores.
+template <class Y, class X, class F>
+__device__ inline void write_row(Y* yr, const X* xr, int64_t D, bool vec, F f) {
     if (vec) {
         for (int64_t i = threadIdx.x * int64_t(kVec); i < D; i += int64_t(blockDim.x) * kVec) {
             float v[8], out[8];
@@ -45,27 +46,42 @@ __device__ inline void write_row(bf16* yr, const bf16* xr, int64_t D, bool vec, 
             store8(yr + i, out);
         }
     } else {
-        for (int64_t i = threadIdx.x; i < D; i += blockDim.x) yr[i] = __float2bfloat16_rn(f(i, __bfloat162float(xr[i])));
+        for (int64_t i = threadIdx.x; i < D; i += blockDim.x) store_float(yr + i, f(i, to_float(xr[i])));
     }
 }
 
-// y = rms_norm(x) (· w), or with `add`: y += that, the norm rounded to bf16 before the sum as
-// when the two ops run apart (y is then the residual stream, read and written in place).
-__global__ void rms_norm_kernel(bf16* y, const bf16* x, const bf16* w, int64_t D, float eps, int mode, bool vec,
-                                bool add) {
-    __shared__ float scratch[32];
-    const bf16* xr = x + blockIdx.x * D;
-    bf16* yr = y + blockIdx.x * D;
+__device__ inline float norm_gain(const bf16* w, int64_t i, int mode) {
+    return mode == 1 ? weight_at(w, i) : mode == 2 ? 1.0f + weight_at(w, i) : 1.0f;
+}
+
+// Over row xr: the sum of squares, then inv = 1 / rms.
+template <class T>
+__device__ inline float inv_rms(const T* xr, int64_t D, float eps, bool vec, float* scratch) {
     float ss = 0.0f;
     for_each_in_row(xr, D, vec, [&](int64_t, float v) { ss += v * v; });
-    ss = block_sum(ss, scratch);
-    const float inv = rsqrtf(ss / static_cast<float>(D) + eps);
+    return rsqrtf(block_sum(ss, scratch) / static_cast<float>(D) + eps);
+}
+
+// y = rms_norm(x) (· w), or with `add`: y += that, the norm rounded to bf16 before the sum as
+// when the two ops run apart (y is then the residual stream, read and written in place, bf16
+// or f32; an f32 stream is not rounded after the sum). With next_y as well: next_y =
+// rms_norm(y) (· next_w), the next sub-layer's input. Each thread reads back only the
+// elements it wrote itself, so no barrier is needed in between.
+template <class Y, class X>
+__global__ void rms_norm_kernel(Y* y, const X* x, const bf16* w, int64_t D, float eps, int mode, bool vec, bool add,
+                                bf16* next_y, const bf16* next_w) {
+    __shared__ float scratch[32];
+    const X* xr = x + blockIdx.x * D;
+    Y* yr = y + blockIdx.x * D;
+    const float inv = inv_rms(xr, D, eps, vec, scratch);
     write_row(yr, xr, D, vec, [&](int64_t i, float v) {
-        float g = 1.0f;
-        if (mode == 1) g = weight_at(w, i);
-        if (mode == 2) g = 1.0f + weight_at(w, i);
-        return add ? __bfloat162float(yr[i]) + round_bf16(v * inv * g) : v * inv * g;
+        const float n = v * inv * norm_gain(w, i, mode);
+        return add ? to_float(yr[i]) + round_bf16(n) : n;
     });
+    if (!next_y) return;
+    const float inv_next = inv_rms(yr, D, eps, vec, scratch);
+    write_row(next_y + blockIdx.x * D, yr, D, vec,
+              [&](int64_t i, float v) { return v * inv_next * norm_gain(next_w, i, mode); });
 }
 
 __global__ void layer_norm_kernel(bf16* y, const bf16* x, const bf16* w, const bf16* b, int64_t D, float eps,
@@ -84,11 +100,23 @@ __global__ void layer_norm_kernel(bf16* y, const bf16* x, const bf16* w, const b
 
 }  // namespace
 
-void rms_norm(bf16* y, const bf16* x, const bf16* w, int64_t rows, int64_t D, float eps, int mode,
-              cudaStream_t stream, bool add) {
+void rms_norm(void* y, DType y_dtype, const void* x, DType x_dtype, const bf16* w, int64_t rows, int64_t D,
+              float eps, int mode, cudaStream_t stream, bool add, bf16* next_y, const bf16* next_w) {
     if (rows == 0 || D == 0) return;
-    const bool vec = D % kVec == 0 && aligned16(x) && aligned16(y);
-    rms_norm_kernel<<<static_cast<unsigned>(rows), threads_for(D), 0, stream>>>(y, x, w, D, eps, mode, vec, add);
+    const bool vec = D % kVec == 0 && aligned16(x) && aligned16(y) && (!next_y || aligned16(next_y));
+    const dim3 grid(static_cast<unsigned>(rows)), block(threads_for(D));
+    const bool y32 = y_dtype == DType::f32, x32 = x_dtype == DType::f32;
+    if (!y32 && !x32)
+        rms_norm_kernel<<<grid, block, 0, stream>>>(static_cast<bf16*>(y), static_cast<const bf16*>(x), w, D, eps,
+                                                    mode, vec, add, next_y, next_w);
+    else if (y32 && !x32)  // a sub-layer's bf16 output added into an f32 residual stream
+        rms_norm_kernel<<<grid, block, 0, stream>>>(static_cast<float*>(y), static_cast<const bf16*>(x), w, D, eps,
+                                                    mode, vec, add, next_y, next_w);
+    else if (!y32 && x32)  // an f32 residual stream normalised into a bf16 input
+        rms_norm_kernel<<<grid, block, 0, stream>>>(static_cast<bf16*>(y), static_cast<const float*>(x), w, D, eps,
+                                                    mode, vec, add, next_y, next_w);
+    else
+        fail("rms_norm: f32 in and out is not a case of this backend");
     VIDI_CUDA_CHECK_LAUNCH("rms_norm");
 }
 

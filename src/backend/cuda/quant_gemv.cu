@@ -10,6 +10,8 @@
 // Paired with a second weight of the same shape (an MLP's gate and up projections), a warp
 // computes row n of both and writes GeGLU's gelu_tanh(gate)·up, each product rounded to bf16
 // first as when the two linears and geglu run apart: two launches and a pass fewer.
+// Several weights of one input (attention's q, k and v) go in one launch as segments of one
+// row range: a warp finds which weight its row belongs to and writes that weight's output.
 #include <cuda_runtime.h>
 
 #include "backend/cuda/common.cuh"
@@ -23,15 +25,22 @@ constexpr int kWarps = 8;  // weight rows per block
 constexpr int kThreads = kWarps * 32;
 constexpr int kInFlight = 4;  // 16-byte chunks per lane loaded before any is used
 
-struct GemvArgs {
+// One weight and its output y[M, N].
+struct Segment {
     bf16* y;
-    const bf16* x;
     const uint8_t* codes;
     const float* scales;
-    const uint8_t* up_codes;  // non-null: y = gelu_tanh(x·wᵀ) ⊙ (x·upᵀ)
+    int64_t N;
+};
+
+struct GemvArgs {
+    Segment seg[kGemvMaxOutputs];  // rows 0..N0-1 are seg[0]'s, the next N1 seg[1]'s, ...
+    int segments;
+    const bf16* x;
+    const uint8_t* up_codes;  // non-null (one segment): y = gelu_tanh(x·wᵀ) ⊙ (x·upᵀ)
     const float* up_scales;
-    const bf16* bias;
-    int64_t M, N, K;
+    const bf16* bias;         // one segment only
+    int64_t M, K;
     int group;
 };
 
@@ -83,8 +92,13 @@ template <int BITS, int MAXM>
 __global__ void __launch_bounds__(kThreads) quant_gemv_kernel(GemvArgs a) {
     constexpr int V = kChunkValues<BITS>;
     const int lane = threadIdx.x & 31;
-    const int64_t n = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
-    if (n >= a.N) return;  // whole warps only: no shuffle below misses a lane
+    int64_t n = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
+    Segment out = a.seg[0];
+    for (int s = 1; s < kGemvMaxOutputs && s < a.segments && n >= out.N; ++s) {
+        n -= out.N;
+        out = a.seg[s];
+    }
+    if (n >= out.N) return;  // whole warps only: no shuffle below misses a lane
     const int64_t chunks = a.K / V, groups = a.K / a.group;
     const int64_t chunks_per_group = a.group / V;
     const int64_t row_bytes = a.K * BITS / 8;
@@ -119,20 +133,22 @@ __global__ void __launch_bounds__(kThreads) quant_gemv_kernel(GemvArgs a) {
     float acc[MAXM], up[MAXM];
 #pragma unroll
     for (int m = 0; m < MAXM; ++m) acc[m] = up[m] = 0.0f;
-    dot_row(a.codes, a.scales, acc);
+    dot_row(out.codes, out.scales, acc);
     if (a.up_codes) dot_row(a.up_codes, a.up_scales, up);
 #pragma unroll
     for (int m = 0; m < MAXM; ++m) {
         if (m >= a.M) break;
         const float sum = warp_sum(acc[m]) + (a.bias ? __bfloat162float(a.bias[n]) : 0.0f);
-        const float out = a.up_codes ? gelu_tanh(round_bf16(sum)) * round_bf16(warp_sum(up[m])) : sum;
-        if (lane == 0) a.y[m * a.N + n] = __float2bfloat16_rn(out);
+        const float value = a.up_codes ? gelu_tanh(round_bf16(sum)) * round_bf16(warp_sum(up[m])) : sum;
+        if (lane == 0) out.y[m * out.N + n] = __float2bfloat16_rn(value);
     }
 }
 
 template <int BITS>
 void launch(const GemvArgs& args, cudaStream_t stream) {
-    const unsigned blocks = static_cast<unsigned>((args.N + kWarps - 1) / kWarps);
+    int64_t rows = 0;
+    for (int s = 0; s < args.segments; ++s) rows += args.seg[s].N;
+    const unsigned blocks = static_cast<unsigned>((rows + kWarps - 1) / kWarps);
     if (args.M == 1)
         quant_gemv_kernel<BITS, 1><<<blocks, kThreads, 0, stream>>>(args);
     else if (args.M <= 4)
@@ -142,6 +158,19 @@ void launch(const GemvArgs& args, cudaStream_t stream) {
     else
         quant_gemv_kernel<BITS, 16><<<blocks, kThreads, 0, stream>>>(args);
     VIDI_CUDA_CHECK_LAUNCH("linear (few rows)");
+}
+
+void launch_gemv(const GemvArgs& args, int bits, cudaStream_t stream) {
+    if (bits == 16)
+        launch<16>(args, stream);
+    else if (bits == 8)
+        launch<8>(args, stream);
+    else
+        launch<4>(args, stream);
+}
+
+Segment segment(bf16* y, const QuantView& w, int64_t N) {
+    return {y, static_cast<const uint8_t*>(w.codes), w.scales, N};
 }
 
 }  // namespace
@@ -158,15 +187,31 @@ bool quant_gemv_supported(const QuantView& w, const bf16* x, int64_t M) {
 void quant_gemv(bf16* y, const bf16* x, const QuantView& w, const bf16* bias, int64_t M, int64_t N,
                 cudaStream_t stream, const QuantView* up) {
     if (M == 0 || N == 0) return;
-    const GemvArgs args{y,    x,       static_cast<const uint8_t*>(w.codes),
-                        w.scales, up ? static_cast<const uint8_t*>(up->codes) : nullptr,
-                        up ? up->scales : nullptr, bias, M, N, w.K, w.group};
-    if (w.bits == 16)
-        launch<16>(args, stream);
-    else if (w.bits == 8)
-        launch<8>(args, stream);
-    else
-        launch<4>(args, stream);
+    GemvArgs args{};
+    args.seg[0] = segment(y, w, N);
+    args.segments = 1;
+    args.x = x;
+    args.up_codes = up ? static_cast<const uint8_t*>(up->codes) : nullptr;
+    args.up_scales = up ? up->scales : nullptr;
+    args.bias = bias;
+    args.M = M;
+    args.K = w.K;
+    args.group = w.group;
+    launch_gemv(args, w.bits, stream);
+}
+
+void quant_gemv_many(const GemvOutput* outs, int count, const bf16* x, int64_t M, cudaStream_t stream) {
+    VIDI_CHECK(count >= 1 && count <= kGemvMaxOutputs, "quant_gemv_many: ", count, " outputs (1..",
+               kGemvMaxOutputs, ")");
+    if (M == 0) return;
+    GemvArgs args{};
+    for (int i = 0; i < count; ++i) args.seg[i] = segment(outs[i].y, outs[i].w, outs[i].N);
+    args.segments = count;
+    args.x = x;
+    args.M = M;
+    args.K = outs[0].w.K;
+    args.group = outs[0].w.group;
+    launch_gemv(args, outs[0].w.bits, stream);
 }
 
 }  // namespace vidi::cuda

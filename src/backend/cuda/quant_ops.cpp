@@ -1,6 +1,7 @@
 // CudaBackend's quantised-storage ops (core/qtensor.h): uploading quantised weights,
 // quantising activations on the device, linear and embed with int8/int4 weights, and the
-// fused gate/up GEMV of a decoding step's MLP (float or quantised weights).
+// fused GEMVs of a decoding step (float or quantised weights): the MLP's gate/up with GeGLU,
+// and attention's q/k/v in one launch.
 #include <algorithm>
 
 #include "backend/cuda/cuda_backend.h"
@@ -76,6 +77,36 @@ Tensor CudaBackend::linear_geglu(const Tensor& x, const QTensor& gate, const QTe
         }
     }
     return Backend::linear_geglu(x, gate, up);  // checks the arguments on its way
+}
+
+void CudaBackend::linear_into_(const std::vector<Tensor*>& outs, const Tensor& x,
+                               const std::vector<const QTensor*>& ws) {
+    // A few rows (a decoding step's q, k and v) read every weight in one GEMV launch when the
+    // weights share a format; anything else takes the checked path of one linear() each.
+    const bool fits = !ws.empty() && ws.size() <= static_cast<size_t>(kGemvMaxOutputs) && outs.size() == ws.size() &&
+                      x.defined() && x.device() == Device::cuda && x.dtype() == DType::bf16 && x.rank() >= 1 &&
+                      x.dim(-1) > 0;
+    if (fits) {
+        const int64_t K = x.dim(-1), M = x.numel() / K;
+        GemvOutput g[kGemvMaxOutputs];
+        bool ok = true;
+        for (size_t i = 0; i < ws.size() && ok; ++i) {
+            const QTensor* w = ws[i];
+            const Tensor* out = outs[i];
+            ok = w && out && w->defined() && w->rank() == 2 && w->dim(1) == K && w->values.device() == Device::cuda &&
+                 (w->quantized() || w->values.dtype() == DType::bf16) && out->defined() &&
+                 out->device() == Device::cuda && out->dtype() == DType::bf16 && out->numel() == M * w->dim(0);
+            if (!ok) break;
+            if (w->quantized()) check_layout(*w, "linear_into_", "weight"), check_on_device(*w, "linear_into_", "weight");
+            g[i] = GemvOutput{ptr(*out), gemv_view(*w), w->dim(0)};
+            ok = quant_gemv_supported(g[i].w, ptr(x), M) && g[i].w.bits == g[0].w.bits && g[i].w.group == g[0].w.group;
+        }
+        if (ok) {
+            quant_gemv_many(g, static_cast<int>(ws.size()), ptr(x), M, stream_);
+            return;
+        }
+    }
+    Backend::linear_into_(outs, x, ws);
 }
 
 QTensor CudaBackend::linear_weight(const QTensor& host) {
