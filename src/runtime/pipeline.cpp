@@ -100,9 +100,31 @@ MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* 
 
     // The audio's decode needs nothing from the frames: it runs on a thread of its own while
     // the frames are decoded and encoded (started after the memory check, so a refusal does
-    // not wait for it). Its log-mel is the backend's (on the GPU, a batch of FFTs).
+    // not wait for it). Once its samples are there, the audio goes through log-mel (the
+    // backend's: on the GPU, a batch of FFTs), Whisper and the decoder's layers between two
+    // frame batches: the GPU has time for it while the first frames are decoded, and it no
+    // longer waits at the end, after the last frame.
     std::future<media::AudioSamples> audio_job =
         std::async(std::launch::async, [&video_path] { return media::load_audio_samples(video_path); });
+    bool audio_done = false;
+    auto encode_audio = [&] {
+        audio_done = true;
+        const media::AudioSamples audio = audio_job.get();
+        if (!audio.present) return;
+        const int bins = config_.audio.mel_bins;
+        if (capture) {  // the f32 features of the host's log-mel, before any dtype rounding
+            capture->mel = log_mel_pieces(audio.pcm.data<float>(), audio.pcm.numel(), bins);
+            capture->mel_frames = audio.mel_frames;
+        }
+        progress("log-mel", 0, 1);
+        const Tensor mel = backend_->log_mel(audio.pcm, bins);
+        progress("log-mel", 1, 1);
+        out.audio = media_encoder_->audio_tokens(mel, audio.mel_frames, [&](int64_t done, int64_t total) {
+            progress("audio", done, total);
+        });
+        if (out.audio.dim(0) > 0)
+            out.audio_kv = std::make_shared<model::MediaKV>(decoder_->encode_media(out.audio, choice.kv));
+    };
     Tensor rgb;
     std::vector<int64_t> positions;
     int64_t done = 0;
@@ -126,23 +148,11 @@ MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* 
         done += static_cast<int64_t>(positions.size());
         if (ready - kv_rows >= model::kMediaKvChunk) encode_rows(ready);
         progress("frames", done, F);
+        if (!audio_done && audio_job.wait_for(std::chrono::seconds(0)) == std::future_status::ready) encode_audio();
     }
     VIDI_CHECK(done == F, video_path, ": decoded ", done, " of ", F, " sampled frames");
     if (kv_rows < F * per_frame) encode_rows(F * per_frame);
-
-    const media::AudioSamples audio = audio_job.get();
-    if (!audio.present) return out;
-    const int bins = config_.audio.mel_bins;
-    if (capture) {  // the f32 features of the host's log-mel, before any dtype rounding
-        capture->mel = log_mel_pieces(audio.pcm.data<float>(), audio.pcm.numel(), bins);
-        capture->mel_frames = audio.mel_frames;
-    }
-    progress("log-mel", 0, 1);
-    const Tensor mel = backend_->log_mel(audio.pcm, bins);
-    progress("log-mel", 1, 1);
-    out.audio = media_encoder_->audio_tokens(mel, audio.mel_frames, [&](int64_t done, int64_t total) {
-        progress("audio", done, total);
-    });
+    if (!audio_done) encode_audio();
     return out;
 }
 
@@ -159,7 +169,9 @@ std::shared_ptr<EncodedVideo> Pipeline::encode(MediaTokens tokens) {
     v->visual = tokens.visual_kv ? std::move(*tokens.visual_kv) : decoder_->encode_media(tokens.image, *tokens.kv);
     tokens.visual_kv.reset();
     progress("media-kv", 1, 2);
-    if (has_audio) v->audio = decoder_->encode_media(tokens.audio, *tokens.kv);
+    if (has_audio)
+        v->audio = tokens.audio_kv ? std::move(*tokens.audio_kv) : decoder_->encode_media(tokens.audio, *tokens.kv);
+    tokens.audio_kv.reset();
     progress("media-kv", 2, 2);
     v->tokens = std::move(tokens);
     // The tokens are only needed again to save the video: keep them off the GPU.

@@ -30,6 +30,7 @@ struct MediaTokens {
     // The visual tokens' K/V, computed while the frames were still being decoded (media_tokens);
     // unset when the tokens came from elsewhere (a cache file): encode() computes it then.
     std::shared_ptr<model::MediaKV> visual_kv;
+    std::shared_ptr<model::MediaKV> audio_kv;  // the same for the audio tokens
 };
 
 // Front-end outputs a caller wants to see (for `vidi dump`).
