@@ -73,11 +73,13 @@ for dt in bfloat16 float32; do
 done
 echo "-- engine (CUDA, bf16) vs PyTorch float32:"
 python3 bench/compare_dump.py "$W/full_1m_cuda.safetensors" "$W/full_1m_torch_float32.safetensors" \
-  prompt_ids prompt_logits generated_ids
+  prompt_ids image_tokens audio_tokens prompt_logits generated_ids
 echo "-- engine (CUDA, bf16) vs PyTorch bfloat16:"
-python3 bench/compare_dump.py "$W/full_1m_cuda.safetensors" "$W/full_1m_torch_bfloat16.safetensors" prompt_logits
+python3 bench/compare_dump.py "$W/full_1m_cuda.safetensors" "$W/full_1m_torch_bfloat16.safetensors" \
+  image_tokens audio_tokens prompt_logits
 echo "-- PyTorch bfloat16 vs PyTorch float32:"
-python3 bench/compare_dump.py "$W/full_1m_torch_bfloat16.safetensors" "$W/full_1m_torch_float32.safetensors" prompt_logits
+python3 bench/compare_dump.py "$W/full_1m_torch_bfloat16.safetensors" "$W/full_1m_torch_float32.safetensors" \
+  image_tokens audio_tokens prompt_logits
 fi
 
 if want 6; then

@@ -391,8 +391,8 @@ def rms(x, eps):
     return xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
 
 
-def gemma_norm(x, w, eps):  # (1 + w) * rmsnorm(x), computed in fp32 as transformers' Gemma2
-    return (rms(x, eps) * (1.0 + w.float())).to(x.dtype)
+def gemma_norm(x, w, eps, dtype=None):  # (1 + w) * rmsnorm(x), computed in fp32 as transformers' Gemma2
+    return (rms(x, eps) * (1.0 + w.float())).to(dtype or x.dtype)
 
 
 def plain_norm(x, w, eps=1e-5):  # w * rmsnorm(x), glue norms
@@ -403,10 +403,24 @@ def linear(x, w, b=None):
     return F.linear(x, w, b)
 
 
+def scores_f32(q, kt):
+    """q [B, M, hd] · kt [B, hd, N] with f32 results. The official model's FlashAttention-2 keeps
+    the scores in f32 (accumulated from the compute-dtype inputs, never rounded to them), and
+    so does the engine; a plain bf16 matmul would round every score to bf16 first (a ~2^-9
+    relative error before the soft-cap and softmax)."""
+    if q.dtype == torch.float32:
+        return torch.bmm(q, kt)
+    try:
+        return torch.bmm(q, kt, out_dtype=torch.float32)  # PyTorch >= 2.8: bf16 GEMM, f32 output
+    except TypeError:
+        return torch.bmm(q.float(), kt.float())
+
+
 class Vidi:
     def __init__(self, model_dir, device, dtype, towers=True):
         self.dir = model_dir
         self.device, self.dtype = device, dtype
+        self.res_dtype = dtype  # the residual streams' dtype (--residual f32 keeps them in float32)
         self.cfg = json.load(open(os.path.join(model_dir, "config.json")))
         c = self.cfg
         self.D = c["hidden_size"]
@@ -623,11 +637,11 @@ class Vidi:
         ks = [torch.empty(N, KV, hd, device=self.device, dtype=self.dtype) for _ in range(self.L)]
         vs = [torch.empty_like(k) for k in ks]
         for r0 in range(0, N, chunk):
-            m = tokens[r0:r0 + chunk].to(self.dtype) * self.embed_scale
+            m = (tokens[r0:r0 + chunk].to(self.dtype) * self.embed_scale).to(self.res_dtype)
             n = m.shape[0]
             for i in range(self.L):
                 W = self.layer(i)
-                h = gemma_norm(m, W("input_layernorm.weight"), self.eps)
+                h = gemma_norm(m, W("input_layernorm.weight"), self.eps, self.dtype)
                 k = linear(h, W("self_attn.k_proj.weight")).view(n, KV, hd)
                 v = linear(h, W("self_attn.v_proj.weight")).view(n, KV, hd)
                 ks[i][r0:r0 + n] = k
@@ -639,7 +653,7 @@ class Vidi:
                 o = linear(ve, W("self_attn.o_proj.weight"))
                 m = m + gemma_norm(o, W("post_attention_layernorm.weight"), self.eps)
                 m = m + gemma_norm(self.mlp(W, gemma_norm(m, W("pre_feedforward_layernorm.weight"),
-                                                          self.eps)),
+                                                          self.eps, self.dtype)),
                                    W("post_feedforward_layernorm.weight"), self.eps)
         return list(zip(ks, vs))
 
@@ -659,7 +673,7 @@ class Vidi:
             qc = q[t0:t0 + q_chunk]
             t = qc.shape[0]
             qg = qc.reshape(t, KV, G, hd).permute(1, 2, 0, 3).reshape(KV, G * t, hd)
-            s = torch.matmul(qg, kt).float() * self.scale  # [KV, G*t, N]
+            s = scores_f32(qg, kt) * self.scale  # [KV, G*t, N]
             if self.attn_cap:
                 s = torch.tanh(s / self.attn_cap) * self.attn_cap
             if mask is not None:
@@ -696,14 +710,14 @@ class Vidi:
                              f"{pos0 + T} needed")
         H, KV, hd = self.H, self.KV, self.hd
         idt = torch.tensor(ids, device=self.device, dtype=torch.long)
-        x = self.w["model.embed_tokens.weight"][idt] * self.embed_scale
+        x = (self.w["model.embed_tokens.weight"][idt] * self.embed_scale).to(self.res_dtype)
         pos = torch.arange(pos0, pos0 + T, device=self.device)
         kpos = torch.arange(0, pos0 + T, device=self.device)
         causal = kpos[None, :] <= pos[:, None]
         windowed = causal & (pos[:, None] - kpos[None, :] <= self.window) if self.window else causal
         for i in range(self.L):
             W = self.layer(i)
-            h = gemma_norm(x, W("input_layernorm.weight"), self.eps)
+            h = gemma_norm(x, W("input_layernorm.weight"), self.eps, self.dtype)
             q = linear(h, W("self_attn.q_proj.weight")).view(T, H, hd)
             k = linear(h, W("self_attn.k_proj.weight")).view(T, KV, hd)
             v = linear(h, W("self_attn.v_proj.weight")).view(T, KV, hd)
@@ -721,12 +735,12 @@ class Vidi:
             o = linear(attn.reshape(T, H * hd), W("self_attn.o_proj.weight"))
             x = x + gemma_norm(o, W("post_attention_layernorm.weight"), self.eps)
             x = x + gemma_norm(self.mlp(W, gemma_norm(x, W("pre_feedforward_layernorm.weight"),
-                                                      self.eps)),
+                                                      self.eps, self.dtype)),
                                W("post_feedforward_layernorm.weight"), self.eps)
         cache["len"] = pos0 + T
         if not all_logits:
             x = x[-1:]
-        x = gemma_norm(x, self.w["model.norm.weight"], self.eps)
+        x = gemma_norm(x, self.w["model.norm.weight"], self.eps, self.dtype)
         head = self.w.get("lm_head.weight", self.w["model.embed_tokens.weight"])
         y = linear(x, head).float()
         if self.final_cap:
@@ -782,6 +796,9 @@ def main():
     ap.add_argument("--max-new-tokens", type=int, default=1024)
     ap.add_argument("--dtype", choices=["bfloat16", "float16", "float32"], default="bfloat16",
                     help="compute dtype (the official inference casts everything to float16)")
+    ap.add_argument("--residual", choices=["compute", "float32"], default="compute",
+                    help="dtype of the decoder's residual streams (text and media): the compute dtype as "
+                         "the official model, or float32 (a precision experiment)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--dump", help="write tensors (golden names) to this .safetensors file")
     ap.add_argument("--dump-media", action="store_true",
@@ -841,6 +858,8 @@ def main():
     with sw.stage("load_model"):
         need_towers = with_media and not args.media_from
         model = Vidi(args.model, device, dtype, towers=need_towers)
+        if args.residual == "float32":
+            model.res_dtype = torch.float32
     log(f"model loaded: D={model.D} layers={model.L} heads={model.H}/{model.KV} "
         f"({sw.times['load_model']:.2f} s)")
 
