@@ -12,9 +12,14 @@
 // keyframe, so that the next one starts decoding close to its first frame rather than up
 // to a whole GOP before it. Only where seeking is exact (an indexed container, timestamps
 // on every packet); a cursor whose seek lands past its first frame is redone from the start.
+// Lanes run ahead of the reader by up to a memory budget of decoded pictures: while the
+// reader waits on the GPU, they keep decoding the next segments (at most `lanes` at once,
+// started in order), so the decoding and the GPU's work overlap instead of taking turns.
 #include <algorithm>
+#include <condition_variable>
 #include <deque>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "media/decode_cursor.h"
@@ -26,6 +31,8 @@ namespace {
 int auto_lanes(unsigned cores) { return static_cast<int>(std::clamp(cores / 4u, 1u, 4u)); }
 // Decoded RGB pictures waiting in lanes are kept under this (4K frames are 25 MB each).
 constexpr size_t kLaneBytes = size_t(1) << 30;
+// Segments launched ahead of the reader: at most this many per lane.
+constexpr int kSegmentsPerLane = 4;
 
 // The picture's rows, without their padding, to dst (w·3 bytes a row).
 void copy_rows(const Picture& p, uint8_t* dst) {
@@ -40,6 +47,7 @@ struct FrameStream::Impl {
     int image_size = 0;
     int max_batch = 0;
     int lanes = 1;
+    int ahead = 1;  // segments launched and not yet handed out (>= lanes)
     VideoIndex vx;
     std::vector<int64_t> indices;     // sampled frame indices
     std::vector<int64_t> wanted_pts;  // their timestamps (empty: count output frames)
@@ -53,6 +61,15 @@ struct FrameStream::Impl {
     };
     std::deque<Segment> in_flight;
     size_t next_segment = 0;
+    // The order in which launched segments may start decoding, `lanes` at a time.
+    struct Turns {
+        std::mutex mu;
+        std::condition_variable cv;
+        int64_t next = 0;  // the ordinal of the segment whose turn it is
+        int running = 0;
+        bool cancelled = false;  // the stream is going away: waiting segments give up
+    } turns;
+    int64_t launched = 0;
     int64_t lane_segments = 0;
     std::deque<Picture> pending;  // decoded, not handed out yet (positions next_pos, next_pos+1, ...)
 
@@ -80,7 +97,9 @@ void FrameStream::Impl::open() {
     }
     indices = sampled_frame_indices(vx.info);
     const size_t batch_bytes = size_t(vx.info.width) * vx.info.height * 3 * size_t(2 * max_batch);  // a segment
-    lanes = std::max(1, std::min<int>(lanes, static_cast<int>(kLaneBytes / std::max<size_t>(1, batch_bytes))));
+    const int fit = static_cast<int>(kLaneBytes / std::max<size_t>(1, batch_bytes));
+    lanes = std::max(1, std::min(lanes, fit));
+    ahead = std::clamp(fit, lanes, kSegmentsPerLane * lanes);
     if (!vx.pts.empty())
         for (int64_t i : indices) wanted_pts.push_back(vx.pts[static_cast<size_t>(i)]);
 }
@@ -109,8 +128,12 @@ std::vector<Picture> FrameStream::Impl::decode_segment(size_t begin, size_t end,
 
 size_t FrameStream::Impl::segment_end(size_t begin) const {
     const size_t n = indices.size();
-    size_t end = std::min(n, begin + static_cast<size_t>(max_batch));
-    const size_t longest = std::min(n, begin + 2 * static_cast<size_t>(max_batch));
+    // The first batch is shared out among the lanes, so that it is ready (and the GPU at
+    // work) after a lane's share of it rather than after one lane decoded all of it.
+    const size_t batch = static_cast<size_t>(max_batch);
+    const size_t base = begin < batch ? std::max<size_t>(1, batch / static_cast<size_t>(lanes)) : batch;
+    size_t end = std::min(n, begin + base);
+    const size_t longest = std::min(n, begin + 2 * base);
     // Grow while no keyframe lies between the last frame taken and the next one.
     while (end < longest && key_before(wanted_pts[end]) <= wanted_pts[end - 1]) ++end;
     return end;
@@ -118,11 +141,29 @@ size_t FrameStream::Impl::segment_end(size_t begin) const {
 
 void FrameStream::Impl::launch_segments() {
     const int threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / lanes);
-    while (static_cast<int>(in_flight.size()) < lanes && next_segment < indices.size()) {
+    while (static_cast<int>(in_flight.size()) < ahead && next_segment < indices.size()) {
         Segment s;
         s.begin = next_segment;
         s.end = segment_end(next_segment);
-        s.pictures = std::async(std::launch::async, [this, b = s.begin, e = s.end, threads] {
+        s.pictures = std::async(std::launch::async, [this, b = s.begin, e = s.end, threads, turn = launched++] {
+            {
+                std::unique_lock<std::mutex> lock(turns.mu);
+                turns.cv.wait(lock, [&] { return turns.cancelled || (turns.next == turn && turns.running < lanes); });
+                if (turns.cancelled) return std::vector<Picture>();
+                ++turns.next;
+                ++turns.running;
+            }
+            turns.cv.notify_all();
+            struct Done {  // the lane is free again, also when decoding throws
+                Turns& t;
+                ~Done() {
+                    {
+                        std::lock_guard<std::mutex> lock(t.mu);
+                        --t.running;
+                    }
+                    t.cv.notify_all();
+                }
+            } done{turns};
             return decode_segment(b, e, threads);
         });
         next_segment = s.end;
@@ -143,6 +184,11 @@ FrameStream::FrameStream(const std::string& path, int image_size, int max_batch,
 }
 
 FrameStream::~FrameStream() {
+    {
+        std::lock_guard<std::mutex> lock(impl_->turns.mu);
+        impl_->turns.cancelled = true;  // segments still waiting for their turn return at once
+    }
+    impl_->turns.cv.notify_all();
     for (auto& s : impl_->in_flight)  // let running decoders finish before the state goes
         if (s.pictures.valid()) s.pictures.wait();
 }

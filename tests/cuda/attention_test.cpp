@@ -186,7 +186,7 @@ TEST(CudaAttention, LargeCrossAttention) {
 TEST(CudaAttention, DenseBatchOfSequencesMatchesReference) {
     for (int hd : {32, 64, 72, 128})
         for (float softcap : {0.0f, 5.0f})
-            for (auto [Tq, Tk] : {std::pair<int64_t, int64_t>{100, 100}, {70, 131}}) {
+            for (auto [Tq, Tk] : {std::pair<int64_t, int64_t>{100, 100}, {70, 131}, {64, 40}}) {  // 2, 3, 1 key tiles
                 const int64_t n = 3;
                 const Dims d{Tq, Tk, 4, 2, hd};
                 AttentionParams p;

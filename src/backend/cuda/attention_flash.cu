@@ -1,9 +1,11 @@
 // Tensor-core attention for many query rows without a mask (the towers: SigLIP's head dim
 // 72, Whisper's 64), FlashAttention-2's scheme on mma.sync m16n8k16 (bf16 operands, f32
 // accumulation). A block of 4 warps owns 64 query rows of one (sequence, head), a warp 16 of
-// them. Tiles of 64 keys pass through shared memory (K and V as rows; V's B fragments come
-// transposed from ldmatrix); scores, the running max and sum and the output stay in
-// registers, and the probabilities become the A operand of P·V without a trip through memory.
+// them. Tiles of 64 keys pass through shared memory (K and V as rows), two at a time where
+// they fit: cp.async fills the next tile while the warps work on this one. K's B fragments
+// come from ldmatrix, V's transposed from ldmatrix .trans; scores, the running max and sum
+// and the output stay in registers, and the probabilities become the A operand of P·V
+// without a trip through memory.
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
@@ -25,10 +27,26 @@ __device__ inline void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t 
 
 __device__ inline uint32_t pair_at(const bf16* p) { return *reinterpret_cast<const uint32_t*>(p); }
 
-// Two 8×8 bf16 matrices from shared memory, transposed (rows at the addresses of lanes 0-15).
+// 8×8 bf16 matrices from shared memory (row i of matrix j at the address of lane 8j + i),
+// as is or transposed: lane (g, t) receives row g, columns 2t and 2t+1 of each.
+__device__ inline uint32_t smem_addr(const bf16* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+__device__ inline void ldmatrix_x2(uint32_t& r0, uint32_t& r1, const bf16* row) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n" : "=r"(r0), "=r"(r1) : "r"(smem_addr(row)));
+}
+__device__ inline void ldmatrix_x4(uint32_t (&r)[4], const bf16* row) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(row)));
+}
 __device__ inline void ldmatrix_x2_trans(uint32_t& r0, uint32_t& r1, const bf16* row) {
-    const auto addr = static_cast<uint32_t>(__cvta_generic_to_shared(row));
-    asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n" : "=r"(r0), "=r"(r1) : "r"(addr));
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n"
+                 : "=r"(r0), "=r"(r1)
+                 : "r"(smem_addr(row)));
+}
+__device__ inline void ldmatrix_x4_trans(uint32_t (&r)[4], const bf16* row) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(row)));
 }
 
 template <int HD>
@@ -38,9 +56,11 @@ __global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
     // Row pitch of the V tile: an odd multiple of 4 words, so ldmatrix's 8 rows hit distinct banks.
     constexpr int VS = (HD / 2) % 8 == 4 ? HD : HD + 8;
     constexpr int NB = HD / 8;               // 8-wide output column blocks
+    // Two tiles in flight where both fit the 48 KiB of static shared memory (hd 64 and 72).
+    constexpr int kStages = 2 * kTile * (KS + VS) * int(sizeof(bf16)) <= 48 * 1024 ? 2 : 1;
     static_assert(HD % 8 == 0, "head dims in whole 16-byte vectors");
-    __shared__ __align__(16) bf16 ks[kTile * KS];  // K tile; first the block's Q rows
-    __shared__ __align__(16) bf16 vs[kTile * VS];  // V tile: vs[key][d]
+    __shared__ __align__(16) bf16 ks[kStages][kTile * KS];  // K tiles; first the block's Q rows
+    __shared__ __align__(16) bf16 vs[kStages][kTile * VS];  // V tiles: vs[key][d]
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int h = blockIdx.y, kvh = h / (a.H / a.KV);
@@ -49,30 +69,36 @@ __global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
     const bf16* q = a.q + seq * a.Tq * q_pitch + int64_t(h) * HD;
     const bf16* k = a.k + seq * a.Tk * kv_pitch + int64_t(kvh) * HD;
     const bf16* v = a.v + seq * a.Tk * kv_pitch + int64_t(kvh) * HD;
-    constexpr uint4 kZero = {0, 0, 0, 0};
 
-    // Rows first..first+63 of a [rows, HD] matrix into ks; rows past `rows` and the padded
-    // dims are zeros (so no uninitialised value reaches an mma).
-    auto stage_rows = [&](const bf16* base, int64_t pitch, int64_t first, int64_t rows) {
-        constexpr int kVecs = KD / 8;
-        for (int i = threadIdx.x; i < kTile * kVecs; i += blockDim.x) {
-            const int r = i / kVecs, c = (i % kVecs) * 8;
-            uint4 val = kZero;
-            if (first + r < rows && c < HD) val = *reinterpret_cast<const uint4*>(base + (first + r) * pitch + c);
-            *reinterpret_cast<uint4*>(&ks[r * KS + c]) = val;
+    // Rows first..first+63 of a [rows, HD] matrix into dst (pitch P, Wd 16-byte vectors a row)
+    // with cp.async; rows past `rows` and the padded dims are zero-filled (so no uninitialised
+    // value reaches an mma). The caller commits and waits.
+    auto stage_rows = [&](bf16* dst, int pitch, int vecs, const bf16* base, int64_t src_pitch, int64_t first,
+                          int64_t rows) {
+        for (int i = threadIdx.x; i < kTile * vecs; i += blockDim.x) {
+            const int r = i / vecs, c = (i % vecs) * 8;
+            const bool inside = first + r < rows && c < HD;
+            cp_async<16>(&dst[r * pitch + c], inside ? base + (first + r) * src_pitch + c : base, inside ? 16 : 0);
         }
     };
+    auto load_tile = [&](int stage, int64_t k0) {
+        stage_rows(ks[stage], KS, KD / 8, k, kv_pitch, k0, a.Tk);
+        stage_rows(vs[stage], VS, HD / 8, v, kv_pitch, k0, a.Tk);
+        cp_async_commit();
+    };
 
-    stage_rows(q, q_pitch, q0, a.Tq);
+    stage_rows(ks[0], KS, KD / 8, q, q_pitch, q0, a.Tq);
+    cp_async_commit();
+    cp_async_wait<0>();
     __syncthreads();
     const int r0 = warp * 16;
     uint32_t qf[KD / 16][4];
 #pragma unroll
     for (int kk = 0; kk < KD / 16; ++kk) {
-        qf[kk][0] = pair_at(&ks[(r0 + g) * KS + kk * 16 + 2 * t]);
-        qf[kk][1] = pair_at(&ks[(r0 + g + 8) * KS + kk * 16 + 2 * t]);
-        qf[kk][2] = pair_at(&ks[(r0 + g) * KS + kk * 16 + 8 + 2 * t]);
-        qf[kk][3] = pair_at(&ks[(r0 + g + 8) * KS + kk * 16 + 8 + 2 * t]);
+        qf[kk][0] = pair_at(&ks[0][(r0 + g) * KS + kk * 16 + 2 * t]);
+        qf[kk][1] = pair_at(&ks[0][(r0 + g + 8) * KS + kk * 16 + 2 * t]);
+        qf[kk][2] = pair_at(&ks[0][(r0 + g) * KS + kk * 16 + 8 + 2 * t]);
+        qf[kk][3] = pair_at(&ks[0][(r0 + g + 8) * KS + kk * 16 + 8 + 2 * t]);
     }
     __syncthreads();
 
@@ -80,16 +106,27 @@ __global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
 #pragma unroll
     for (int nb = 0; nb < NB; ++nb) o[nb][0] = o[nb][1] = o[nb][2] = o[nb][3] = 0.0f;
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // rows g and g+8 of this warp
+    // ldmatrix row addresses: K rows (keys) for the score fragments, V rows (keys) for P·V.
+    const int krow = lane & 7, kcol = (lane >> 3) * 8;              // x4: 4 column blocks of 8 dims
+    const int vrow = (lane & 7) + ((lane >> 3) & 1) * 8, vcol = (lane >> 4) * 8;  // x4: 2 column blocks
 
-    for (int64_t k0 = 0; k0 < a.Tk; k0 += kTile) {
-        stage_rows(k, kv_pitch, k0, a.Tk);
-        for (int i = threadIdx.x; i < kTile * (HD / 8); i += blockDim.x) {
-            const int j = i / (HD / 8), c = (i % (HD / 8)) * 8;
-            uint4 val = kZero;
-            if (k0 + j < a.Tk) val = *reinterpret_cast<const uint4*>(v + (k0 + j) * kv_pitch + c);
-            *reinterpret_cast<uint4*>(&vs[j * VS + c]) = val;
+    const int64_t tiles = (a.Tk + kTile - 1) / kTile;
+    if constexpr (kStages == 2) load_tile(0, 0);
+    for (int64_t it = 0; it < tiles; ++it) {
+        const int st = kStages == 2 ? static_cast<int>(it & 1) : 0;
+        const int64_t k0 = it * kTile;
+        if constexpr (kStages == 1) {
+            load_tile(0, k0);
+            cp_async_wait<0>();
+        } else if (it + 1 < tiles) {
+            load_tile(st ^ 1, k0 + kTile);  // the other buffer, free since the last tile's end
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
         }
         __syncthreads();
+        const bf16* kt = ks[st];
+        const bf16* vt = vs[st];
 
         // Scores of this warp's 16 rows against the 64 keys: 8 blocks of 8 keys.
         float s[8][4];
@@ -97,9 +134,18 @@ __global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
         for (int nb = 0; nb < 8; ++nb) {
             s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
 #pragma unroll
-            for (int kk = 0; kk < KD / 16; ++kk)
-                mma_bf16(s[nb], qf[kk], pair_at(&ks[(nb * 8 + g) * KS + kk * 16 + 2 * t]),
-                         pair_at(&ks[(nb * 8 + g) * KS + kk * 16 + 8 + 2 * t]));
+            for (int kk = 0; kk + 1 < KD / 16; kk += 2) {  // two k-steps (32 dims) per ldmatrix.x4
+                uint32_t b[4];
+                ldmatrix_x4(b, &kt[(nb * 8 + krow) * KS + kk * 16 + kcol]);
+                mma_bf16(s[nb], qf[kk], b[0], b[1]);
+                mma_bf16(s[nb], qf[kk + 1], b[2], b[3]);
+            }
+            if constexpr ((KD / 16) % 2 == 1) {
+                constexpr int kk = KD / 16 - 1;
+                uint32_t b0, b1;
+                ldmatrix_x2(b0, b1, &kt[(nb * 8 + krow) * KS + kk * 16 + (kcol & 8)]);
+                mma_bf16(s[nb], qf[kk], b0, b1);
+            }
         }
         float mx[2] = {m[0], m[1]};
 #pragma unroll
@@ -140,17 +186,23 @@ __global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
             pf[nb / 2][(nb % 2) * 2 + 1] = float2_to_bf16x2(p2, p3);
         }
         // B fragments of V (16 keys × 8 dims) straight from its rows: ldmatrix .trans hands
-        // lane (g, t) the keys 2t, 2t+1 (and +8) of dim g. Lanes 0-15 give the row addresses.
-        const int vrow = (lane & 7) + ((lane >> 3) & 1) * 8;
+        // lane (g, t) the keys 2t, 2t+1 (and +8) of dim g; .x4 covers two blocks of 8 dims.
 #pragma unroll
-        for (int kk = 0; kk < 4; ++kk)
+        for (int kk = 0; kk < 4; ++kk) {
 #pragma unroll
-            for (int nb = 0; nb < NB; ++nb) {
-                uint32_t b0, b1;
-                ldmatrix_x2_trans(b0, b1, &vs[(kk * 16 + vrow) * VS + nb * 8]);
-                mma_bf16(o[nb], pf[kk], b0, b1);
+            for (int nb = 0; nb + 1 < NB; nb += 2) {
+                uint32_t b[4];
+                ldmatrix_x4_trans(b, &vt[(kk * 16 + vrow) * VS + nb * 8 + vcol]);
+                mma_bf16(o[nb], pf[kk], b[0], b[1]);
+                mma_bf16(o[nb + 1], pf[kk], b[2], b[3]);
             }
-        __syncthreads();  // before the next tile overwrites ks and vs
+            if constexpr (NB % 2 == 1) {
+                uint32_t b0, b1;
+                ldmatrix_x2_trans(b0, b1, &vt[(kk * 16 + vrow) * VS + (NB - 1) * 8]);
+                mma_bf16(o[NB - 1], pf[kk], b0, b1);
+            }
+        }
+        __syncthreads();  // before a later load overwrites this tile's buffers
     }
 
 #pragma unroll
