@@ -36,6 +36,19 @@ TEST(CudaMemory, UploadRoundsF32ToBf16) {
         ASSERT_EQ(back.data<float>()[i], bf16_to_f32(f32_to_bf16(host.data<float>()[i]))) << i;
 }
 
+TEST(CudaMemory, ToHostConvertsLargeTensorsInSlicesWithinTheirOwnSize) {
+    // Past one 32 MiB f32 slice (8M elements) and not a multiple of it; the device holds the
+    // bf16 tensor and one slice, not an f32 copy of the whole.
+    const Tensor h = random_host({int64_t(8) << 20 | 5});
+    const Tensor d = dev(h);
+    const size_t before = backend().bytes_in_use();
+    const Tensor back = backend().to_host(d);
+    EXPECT_EQ(backend().bytes_in_use(), before);
+    ASSERT_EQ(back.dtype(), DType::f32);
+    ASSERT_EQ(back.numel(), h.numel());
+    EXPECT_EQ(std::memcmp(back.raw(), h.raw(), h.nbytes()), 0);
+}
+
 TEST(CudaMemory, WeightConvertsF16AndKeepsBf16) {
     const Tensor src = random_host({37, 11}, -3.0f, 3.0f);
     Tensor f16 = Tensor::empty(src.shape(), DType::f16);
@@ -125,6 +138,26 @@ TEST(CudaMemory, PoolReusesFreedBlocks) {
     EXPECT_GE(cached, size_t(2) << 20);
     const Tensor again = backend().empty({1 << 20}, DType::bf16);
     EXPECT_EQ(backend().bytes_cached(), cached - (size_t(2) << 20));  // the same block came back
+}
+
+TEST(CudaMemory, WeightsArePackedIntoSharedSlabs) {
+    // 40 int4-like weights of 1.5 MiB + a little each: alone, each would take a 2 MiB class
+    // (80 MiB); packed into 32 MiB slabs they take 64 MiB. Freed, the slabs go back.
+    backend().synchronize();
+    const size_t before = backend().bytes_in_use();
+    {
+        std::vector<Tensor> weights;
+        for (int i = 0; i < 40; ++i)
+            weights.push_back(backend().weight(Tensor::empty({(int64_t(3) << 19) + 100}, DType::u8)));
+        EXPECT_LE(backend().bytes_in_use() - before, size_t(64) << 20);
+        // Each in place, none overlapping the next.
+        for (int i = 0; i + 1 < 40; ++i) {
+            const auto a = reinterpret_cast<uintptr_t>(weights[i].raw());
+            const auto b = reinterpret_cast<uintptr_t>(weights[i + 1].raw());
+            EXPECT_TRUE(b >= a + weights[i].nbytes() || a >= b + weights[i + 1].nbytes());
+        }
+    }
+    EXPECT_EQ(backend().bytes_in_use(), before);
 }
 
 TEST(CudaMemory, OpsRejectHostTensorsAndWrongDtypes) {

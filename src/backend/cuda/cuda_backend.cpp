@@ -5,6 +5,7 @@
 #include <cuda_runtime_api.h>
 #include <cufft.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -29,6 +30,7 @@ constexpr size_t kOutsidePoolBytes = size_t(672) << 20;
 constexpr size_t kStagingSlotBytes = size_t(64) << 20;
 constexpr int kStagingSlots = 3;
 constexpr size_t kRecordUploadBytes = size_t(64) << 10;  // a step's uploads: its token ids
+constexpr int64_t kToHostSliceElems = int64_t(8) << 20;    // to_host's f32 conversion: 32 MiB at a time
 
 }  // namespace
 
@@ -63,18 +65,21 @@ CudaBackend::~CudaBackend() {
     cudaStreamDestroy(stream_);
 }
 
-Tensor CudaBackend::empty(const Shape& shape, DType dtype) {
+Tensor CudaBackend::empty(const Shape& shape, DType dtype) { return allocate(shape, dtype, false); }
+
+Tensor CudaBackend::allocate(const Shape& shape, DType dtype, bool for_model) {
     for (int64_t d : shape) VIDI_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape));
     const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
     if (bytes == 0) return Tensor::wrap(nullptr, shape, dtype, Device::cuda, nullptr);
-    std::shared_ptr<void> block = pool_->allocate(bytes, cat(dtype_name(dtype), shape_str(shape)));
+    const std::string what = cat(dtype_name(dtype), shape_str(shape));
+    std::shared_ptr<void> block = for_model ? pool_->allocate_packed(bytes, what) : pool_->allocate(bytes, what);
     void* data = block.get();  // before `block` is moved: argument order is unspecified
     if (poison_) VIDI_CUDA_CHECK(cudaMemsetAsync(data, 0xFF, bytes, stream_));
     return Tensor::wrap(data, shape, dtype, Device::cuda, std::move(block));
 }
 
-Tensor CudaBackend::to_device_raw(const Tensor& host) {
-    Tensor t = empty(host.shape(), host.dtype());
+Tensor CudaBackend::to_device_raw(const Tensor& host, bool for_model) {
+    Tensor t = allocate(host.shape(), host.dtype(), for_model);
     const size_t bytes = host.nbytes();
     if (bytes && recording_) {  // staging's slots wait on events, which a capture cannot
         VIDI_CHECK(record_uploads_used_ + bytes <= kRecordUploadBytes, "a recorded step uploads more than ",
@@ -90,13 +95,15 @@ Tensor CudaBackend::to_device_raw(const Tensor& host) {
     return t;
 }
 
-Tensor CudaBackend::upload(const Tensor& host) {
+Tensor CudaBackend::upload(const Tensor& host) { return upload_as(host, false); }
+
+Tensor CudaBackend::upload_as(const Tensor& host, bool for_model) {
     VIDI_CHECK(host.defined(), "cuda upload(): undefined tensor");
     if (!dtype_is_float(host.dtype()) || host.dtype() == DType::bf16)
-        return host.on_host() ? to_device_raw(host) : host;
+        return host.on_host() ? to_device_raw(host, for_model) : host;
     // Other floats: raw bytes up, then converted on the device.
     Tensor raw = host.on_host() ? to_device_raw(host) : host;
-    Tensor t = empty(host.shape(), DType::bf16);
+    Tensor t = allocate(host.shape(), DType::bf16, for_model);
     convert(t.raw(), DType::bf16, raw.raw(), raw.dtype(), raw.numel(), stream_);
     return t;
 }
@@ -104,20 +111,30 @@ Tensor CudaBackend::upload(const Tensor& host) {
 Tensor CudaBackend::weight(const Tensor& host) {
     VIDI_CHECK(host.defined(), "cuda weight(): undefined tensor");
     // bf16 as stored; f16 and f32 checkpoints are converted to bf16 once, here.
-    return upload(host);
+    return upload_as(host, true);
 }
 
 Tensor CudaBackend::to_host(const Tensor& t) {
     VIDI_CHECK(t.defined(), "cuda to_host(): undefined tensor");
     const bool is_float = dtype_is_float(t.dtype());
     if (t.on_host()) return is_float ? t.to_f32().clone() : t.clone();
-    Tensor src = t;
-    if (is_float && t.dtype() != DType::f32) {
-        src = empty(t.shape(), DType::f32);
-        convert(src.raw(), DType::f32, t.raw(), t.dtype(), t.numel(), stream_);
+    const DType out_dtype = is_float ? DType::f32 : t.dtype();
+    Tensor out = Tensor::empty(t.shape(), out_dtype);
+    if (out_dtype == t.dtype()) {
+        if (out.nbytes()) VIDI_CUDA_CHECK(cudaMemcpyAsync(out.raw(), t.raw(), out.nbytes(), cudaMemcpyDefault, stream_));
+    } else {
+        // Converted to f32 on the device a slice at a time: a whole f32 copy of a large tensor
+        // (the visual tokens of a long video: 0.8 GiB) would not fit where the plan left no room.
+        const int64_t n = t.numel(), slice = std::min<int64_t>(n, kToHostSliceElems);
+        Tensor f32 = empty({slice}, DType::f32);
+        const size_t es = dtype_size(t.dtype());
+        for (int64_t i = 0; i < n; i += slice) {
+            const int64_t m = std::min(slice, n - i);
+            convert(f32.raw(), DType::f32, static_cast<const char*>(t.raw()) + i * es, t.dtype(), m, stream_);
+            VIDI_CUDA_CHECK(cudaMemcpyAsync(out.data<float>() + i, f32.raw(), size_t(m) * sizeof(float),
+                                            cudaMemcpyDefault, stream_));
+        }
     }
-    Tensor out = Tensor::empty(t.shape(), src.dtype());
-    if (out.nbytes()) VIDI_CUDA_CHECK(cudaMemcpyAsync(out.raw(), src.raw(), out.nbytes(), cudaMemcpyDefault, stream_));
     VIDI_CUDA_CHECK(cudaStreamSynchronize(stream_));
     return out;
 }

@@ -91,7 +91,11 @@ public:
     void release_cached();
 
 private:
-    Tensor to_device_raw(const Tensor& host);  // same dtype, bytes copied
+    // A device tensor; for_model: one that lives as long as the model (a weight), packed with
+    // others into shared slabs (DevicePool::allocate_packed).
+    Tensor allocate(const Shape& shape, DType dtype, bool for_model);
+    Tensor to_device_raw(const Tensor& host, bool for_model = false);  // same dtype, bytes copied
+    Tensor upload_as(const Tensor& host, bool for_model);              // upload(), or weight()'s
     // quant_ops.cpp: linear and embed with a quantised weight (already validated shapes).
     Tensor linear_quantized(const Tensor& x, const QTensor& w, const Tensor& bias);
     Tensor embed_quantized(const QTensor& table, const Tensor& dev_ids, int64_t T);

@@ -2,6 +2,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <iomanip>
 #include <sstream>
 
@@ -72,6 +73,22 @@ std::shared_ptr<void> DevicePool::allocate(size_t bytes, const std::string& what
     }
     std::shared_ptr<DevicePool> self = shared_from_this();
     return std::shared_ptr<void>(p, [self, cls](void* q) { self->give_back(q, cls); });
+}
+
+std::shared_ptr<void> DevicePool::allocate_packed(size_t bytes, const std::string& what) {
+    constexpr size_t kSlabBytes = size_t(32) << 20, kAlign = 256;
+    bytes = (std::max<size_t>(bytes, 1) + kAlign - 1) / kAlign * kAlign;
+    if (bytes > kSlabBytes / 4) return allocate(bytes, what);  // large enough for a class of its own
+    std::lock_guard<std::mutex> lock(slab_mu_);
+    std::shared_ptr<Slab> slab = slab_.lock();
+    if (!slab || slab->used + bytes > kSlabBytes) {
+        slab = std::make_shared<Slab>();
+        slab->block = allocate(kSlabBytes, cat("a 32 MiB slab of weights (for ", what, ")"));
+        slab_ = slab;
+    }
+    void* p = static_cast<char*>(slab->block.get()) + slab->used;
+    slab->used += bytes;
+    return std::shared_ptr<void>(p, [slab](void*) {});  // each tensor keeps its slab alive
 }
 
 void DevicePool::give_back(void* p, size_t cls) {

@@ -114,7 +114,7 @@ QTensor CudaBackend::linear_weight(const QTensor& host) {
     if (!host.quantized()) return weight(host.values);
     check_layout(host, "linear_weight", "weight");
     // Codes and scales go up as stored: the kernels read the packed layout directly.
-    auto up = [&](const Tensor& t) { return t.on_host() ? to_device_raw(t) : t; };
+    auto up = [&](const Tensor& t) { return t.on_host() ? to_device_raw(t, true) : t; };
     return QTensor(up(host.values), up(host.scales), host.bits, host.group);
 }
 
@@ -143,8 +143,8 @@ QTensor CudaBackend::quantized_weight(const Tensor& host, const QuantFormat& for
         return Backend::quantized_weight(host, format);
     const int64_t N = host.dim(0), K = host.dim(1);
     const int g = format.group_for(K);
-    QTensor q(empty({N, format.bits == 8 ? K : K / 2}, format.bits == 8 ? DType::i8 : DType::u8),
-              empty({N, K / g}, DType::f32), format.bits, g);
+    QTensor q(allocate({N, format.bits == 8 ? K : K / 2}, format.bits == 8 ? DType::i8 : DType::u8, true),
+              allocate({N, K / g}, DType::f32, true), format.bits, g);
     const int64_t slice = std::max<int64_t>(1, static_cast<int64_t>(kSlabBytes / (size_t(K) * 2)));
     const int64_t code_row = K * format.bits / 8, groups = K / g;
     for (int64_t r0 = 0; r0 < N; r0 += slice) {
