@@ -104,6 +104,7 @@ void Gemma2::encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& tokens, 
         be_.copy_(scaled, src);
         be_.scale_(scaled, embed_scale_);
         Tensor m = residual(scaled);
+        scaled = Tensor();  // kept only where it is the residual itself (an f32 backend)
         Tensor h = norm(m, layers_[0].norm_in);
         for (int l = 0; l < cfg_.layers; ++l) {
             const Layer& L = layers_[l];

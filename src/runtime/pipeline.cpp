@@ -116,12 +116,14 @@ MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* 
             capture->mel = log_mel_pieces(audio.pcm.data<float>(), audio.pcm.numel(), bins);
             capture->mel_frames = audio.mel_frames;
         }
-        progress("log-mel", 0, 1);
-        const Tensor mel = backend_->log_mel(audio.pcm, bins);
-        progress("log-mel", 1, 1);
-        out.audio = media_encoder_->audio_tokens(mel, audio.mel_frames, [&](int64_t done, int64_t total) {
-            progress("audio", done, total);
-        });
+        {  // the log-mel is not needed past the tower: its memory serves the K/V below
+            progress("log-mel", 0, 1);
+            const Tensor mel = backend_->log_mel(audio.pcm, bins);
+            progress("log-mel", 1, 1);
+            out.audio = media_encoder_->audio_tokens(mel, audio.mel_frames, [&](int64_t done, int64_t total) {
+                progress("audio", done, total);
+            });
+        }
         if (out.audio.dim(0) > 0)
             out.audio_kv = std::make_shared<model::MediaKV>(decoder_->encode_media(out.audio, choice.kv));
     };
