@@ -66,7 +66,7 @@ if want 5; then
 stamp "5. full-size parity on a 1-minute video (CUDA engine vs PyTorch, both bf16)"
 with_mem vidi1m V dump -q --backend cuda --model $CK --video $M/v1m_720p.mp4 --query "slicing onion" \
   --frames 0 --forced-ids 100,200,300,400 --max-new-tokens 8 --out "$W/full_1m_cuda.safetensors"
-for dt in bfloat16 float32; do
+for dt in bfloat16 float16 float32; do  # float16: the official inference's dtype
   timeout 150 python3 bench/torch_reference.py --model $CK --video $M/v1m_720p.mp4 --audio-pcm "$(pcm v1m)" \
     --query "slicing onion" --max-new-tokens 8 --dtype $dt --dump "$W/full_1m_torch_$dt.safetensors" > "$W/torch1m_$dt.log" 2>&1
   tail -1 "$W/torch1m_$dt.log"
@@ -77,6 +77,10 @@ python3 bench/compare_dump.py "$W/full_1m_cuda.safetensors" "$W/full_1m_torch_fl
 echo "-- engine (CUDA, bf16) vs PyTorch bfloat16:"
 python3 bench/compare_dump.py "$W/full_1m_cuda.safetensors" "$W/full_1m_torch_bfloat16.safetensors" \
   image_tokens audio_tokens prompt_logits
+echo "-- engine (CUDA, bf16) vs PyTorch float16:"
+python3 bench/compare_dump.py "$W/full_1m_cuda.safetensors" "$W/full_1m_torch_float16.safetensors" prompt_logits
+echo "-- PyTorch float16 vs PyTorch float32:"
+python3 bench/compare_dump.py "$W/full_1m_torch_float16.safetensors" "$W/full_1m_torch_float32.safetensors" prompt_logits
 echo "-- PyTorch bfloat16 vs PyTorch float32:"
 python3 bench/compare_dump.py "$W/full_1m_torch_bfloat16.safetensors" "$W/full_1m_torch_float32.safetensors" \
   image_tokens audio_tokens prompt_logits
