@@ -1,4 +1,4 @@
-// A decoding step as one CUDA graph. A step queues ~1100 small kernels whose launches the GPU
+// A decoding step as one CUDA graph. A step queues ~500 small kernels whose launches the GPU
 // would otherwise wait on one by one; captured, they go to the GPU as a single launch. Each
 // run captures the ops anew (positions and pointers change from step to step) and updates the
 // instantiated graph in place (cudaGraphExecUpdate), which costs far less than instantiating;
