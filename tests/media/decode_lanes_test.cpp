@@ -3,7 +3,9 @@
 // B-frames and long or short GOPs, with thinned sampling, and where lanes do not apply.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "media/media.h"
 #include "media/media_test_util.h"
@@ -50,6 +52,32 @@ TEST(DecodeLanes, SameBatchesAsOneDecoder) {
     }
     expect_same_batches(test::golden_path("synth.mp4"), 3, 4);
     expect_same_batches(test::golden_path("dummy.mp4"), 4, 3);
+}
+
+TEST(DecodeLanes, LanesDecodeAheadWhileTheReaderWaits) {
+    // The reader takes one batch and then waits (as it does on the GPU): the lanes go on with
+    // the next segments, up to their memory budget, instead of stopping after one each.
+    test::TempDir tmp("lanes-ahead");
+    const std::string v = tmp.file("v.mp4");
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=30:d=40 -c:v libx264 -preset veryfast -g 30 " + v);
+    FrameStream stream(v, 48, 4, 2);
+    Tensor batch;
+    std::vector<int64_t> positions;
+    ASSERT_TRUE(stream.next(batch, positions));
+    int64_t decoded = -1;
+    for (int quiet = 0, i = 0; quiet < 10 && i < 300; ++i) {  // until 1 s without progress
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        const int64_t now = stream.decoded_frames();
+        quiet = now == decoded ? quiet + 1 : 0;
+        decoded = now;
+    }
+    // All of it, for scale: 40 sampled frames. One segment per lane past the first batch
+    // would have stopped near 12 of them (~30% of the decoding); 4 segments a lane reach 36.
+    FrameStream all(v, 48, 4, 2);
+    while (all.next(batch, positions)) {
+    }
+    EXPECT_GT(decoded, all.decoded_frames() * 3 / 4)
+        << "frames decoded while the reader waited, of " << all.decoded_frames();
 }
 
 TEST(DecodeLanes, ContainersWithoutASeekIndexStaySequential) {
