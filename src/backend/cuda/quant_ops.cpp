@@ -3,6 +3,7 @@
 // fused GEMVs of a decoding step (float or quantised weights): the MLP's gate/up with GeGLU,
 // and attention's q/k/v in one launch.
 #include <algorithm>
+#include <optional>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/gemm.h"
@@ -56,23 +57,35 @@ QuantView gemv_view(const QTensor& w) {
     return w.quantized() ? view_of(w) : float_gemv_view(ptr(w.values), w.dim(-1));
 }
 
+// Whether x can be the GEMV's input: bf16 rows on the GPU.
+bool gemv_input(const Tensor& x) {
+    return x.defined() && x.device() == Device::cuda && x.dtype() == DType::bf16 && x.rank() >= 1 && x.dim(-1) > 0;
+}
+
+// The GEMV's view of w [N, K] for x's M rows of K when the GEMV takes them: w bf16 or
+// quantised on the GPU (a quantised one's layout checked, naming `op` and `what`).
+std::optional<QuantView> gemv_weight(const QTensor& w, const Tensor& x, const char* op, const char* what) {
+    const int64_t K = x.dim(-1), M = x.numel() / K;
+    if (!w.defined() || w.rank() != 2 || w.dim(1) != K || w.values.device() != Device::cuda) return std::nullopt;
+    if (!w.quantized() && w.values.dtype() != DType::bf16) return std::nullopt;
+    if (w.quantized()) check_layout(w, op, what), check_on_device(w, op, what);
+    const QuantView v = gemv_view(w);
+    if (!quant_gemv_supported(v, ptr(x), M)) return std::nullopt;
+    return v;
+}
+
+bool same_format(const QuantView& a, const QuantView& b) { return a.bits == b.bits && a.group == b.group; }
+
 }  // namespace
 
 Tensor CudaBackend::linear_geglu(const Tensor& x, const QTensor& gate, const QTensor& up) {
     // A few rows (a decoding step) read both weights in one GEMV launch with GeGLU at its end.
-    const bool same_layout = gate.defined() && up.defined() && gate.shape() == up.shape() &&
-                             gate.quantized() == up.quantized() && gate.bits == up.bits && gate.group == up.group &&
-                             gate.rank() == 2 && gate.values.device() == Device::cuda &&
-                             up.values.device() == Device::cuda && (gate.quantized() || gate.values.dtype() == DType::bf16);
-    if (same_layout && x.defined() && x.device() == Device::cuda && x.dtype() == DType::bf16 && x.rank() >= 1 &&
-        x.dim(-1) == gate.dim(1)) {
-        for (const auto& [w, what] : {std::pair{&gate, "gate"}, std::pair{&up, "up"}})
-            if (w->quantized()) check_layout(*w, "linear_geglu", what), check_on_device(*w, "linear_geglu", what);
-        const int64_t K = gate.dim(1), N = gate.dim(0), M = x.numel() / K;
-        const QuantView g = gemv_view(gate), u = gemv_view(up);
-        if (quant_gemv_supported(g, ptr(x), M) && quant_gemv_supported(u, ptr(x), M)) {
+    if (gemv_input(x) && gate.defined() && up.defined() && gate.shape() == up.shape()) {
+        const auto g = gemv_weight(gate, x, "linear_geglu", "gate"), u = gemv_weight(up, x, "linear_geglu", "up");
+        if (g && u && same_format(*g, *u)) {
+            const int64_t N = gate.dim(0), M = x.numel() / x.dim(-1);
             Tensor y = empty(with_last(x.shape(), N), DType::bf16);
-            quant_gemv(ptr(y), ptr(x), g, nullptr, M, N, stream_, &u);
+            quant_gemv(ptr(y), ptr(x), *g, nullptr, M, N, stream_, &*u);
             return y;
         }
     }
@@ -83,25 +96,21 @@ void CudaBackend::linear_into_(const std::vector<Tensor*>& outs, const Tensor& x
                                const std::vector<const QTensor*>& ws) {
     // A few rows (a decoding step's q, k and v) read every weight in one GEMV launch when the
     // weights share a format; anything else takes the checked path of one linear() each.
-    const bool fits = !ws.empty() && ws.size() <= static_cast<size_t>(kGemvMaxOutputs) && outs.size() == ws.size() &&
-                      x.defined() && x.device() == Device::cuda && x.dtype() == DType::bf16 && x.rank() >= 1 &&
-                      x.dim(-1) > 0;
-    if (fits) {
-        const int64_t K = x.dim(-1), M = x.numel() / K;
+    if (!ws.empty() && ws.size() <= static_cast<size_t>(kGemvMaxOutputs) && outs.size() == ws.size() &&
+        gemv_input(x)) {
+        const int64_t M = x.numel() / x.dim(-1);
         GemvOutput g[kGemvMaxOutputs];
-        bool ok = true;
-        for (size_t i = 0; i < ws.size() && ok; ++i) {
-            const QTensor* w = ws[i];
-            const Tensor* out = outs[i];
-            ok = w && out && w->defined() && w->rank() == 2 && w->dim(1) == K && w->values.device() == Device::cuda &&
-                 (w->quantized() || w->values.dtype() == DType::bf16) && out->defined() &&
-                 out->device() == Device::cuda && out->dtype() == DType::bf16 && out->numel() == M * w->dim(0);
-            if (!ok) break;
-            if (w->quantized()) check_layout(*w, "linear_into_", "weight"), check_on_device(*w, "linear_into_", "weight");
-            g[i] = GemvOutput{ptr(*out), gemv_view(*w), w->dim(0)};
-            ok = quant_gemv_supported(g[i].w, ptr(x), M) && g[i].w.bits == g[0].w.bits && g[i].w.group == g[0].w.group;
+        size_t taken = 0;
+        for (; taken < ws.size(); ++taken) {
+            const QTensor* w = ws[taken];
+            const Tensor* out = outs[taken];
+            const auto v = w ? gemv_weight(*w, x, "linear_into_", "weight") : std::nullopt;
+            if (!v || (taken > 0 && !same_format(*v, g[0].w)) || !out || !out->defined() ||
+                out->device() != Device::cuda || out->dtype() != DType::bf16 || out->numel() != M * w->dim(0))
+                break;
+            g[taken] = GemvOutput{ptr(*out), *v, w->dim(0)};
         }
-        if (ok) {
+        if (taken == ws.size()) {
             quant_gemv_many(g, static_cast<int>(ws.size()), ptr(x), M, stream_);
             return;
         }
