@@ -89,6 +89,14 @@ void bench_copy(CudaBackend& be) {
     row("device-to-device copy, 1 GiB (read + write counted)", ms, fmt(2.0 * n / (ms * 1e-3) / 1e9, "GB/s"));
 }
 
+// A 10-minute video's visual tokens back to the host as f32 (what saving a video does), into
+// fresh host memory each time: the wall time, as a rate of the bf16 bytes on the device.
+void bench_to_host(CudaBackend& be) {
+    const Tensor t = random_device(be, {60000, 3584});
+    const double ms = time_ms(be, 1, [&] { be.to_host(t); });
+    row("to_host bf16 [60000, 3584] -> f32 host", ms, fmt(double(t.nbytes()) / (ms * 1e-3) / 1e9, "GB/s of bf16"));
+}
+
 void bench_linear(CudaBackend& be, int64_t M, int64_t N, int64_t K) {
     const Tensor x = random_device(be, {M, K}), w = random_device(be, {N, K});
     const double ms = time_ms(be, 10, [&] { be.linear(x, w); });
@@ -194,6 +202,7 @@ int main(int argc, char** argv) {
         std::printf("| %-58s | %9s | %-22s |\n|%s|%s|%s|\n", "benchmark", "ms", "rate", std::string(60, '-').c_str(),
                     std::string(11, '-').c_str(), std::string(24, '-').c_str());
         bench_copy(be);
+        bench_to_host(be);
         bench_linear(be, 8192, 8192, 8192);
         bench_linear(be, 8192, 3584, 3584);
         bench_linear(be, 8192, 14336, 3584);
@@ -214,6 +223,7 @@ int main(int argc, char** argv) {
         cross.scale = 1.0f / 16.0f;
         cross.softcap = 50.0f;
         bench_attention(be, "attn cross Tq=32 Tk=60000 H16/KV8 hd256", 32, 60000, 16, 8, 256, cross, 5);
+        bench_attention(be, "attn cross Tq=12 Tk=60000 H16/KV8 hd256", 12, 60000, 16, 8, 256, cross, 5);
         bench_attention(be, "attn cross Tq=8 Tk=50000 H16/KV8 hd256", 8, 50000, 16, 8, 256, cross, 5);
         AttentionParams decode = prefill;
         decode.window = 0;

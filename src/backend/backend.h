@@ -12,6 +12,7 @@
 // - Ops return fresh tensors unless their name ends in '_' (in place).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -81,6 +82,21 @@ struct DeviceMemory {
     size_t outside = 0;
 };
 
+class Backend;
+
+// Names the device work a backend queues while it lives (Backend::section); see profile.cpp.
+class [[nodiscard]] Section {
+public:
+    Section(Backend* be, const char* name);
+    ~Section();
+    Section(const Section&) = delete;
+    Section& operator=(const Section&) = delete;
+
+private:
+    Backend* be_;
+    size_t span_ = 0;
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -124,6 +140,16 @@ public:
     virtual Tensor linear(const Tensor& x, const QTensor& w, const Tensor& bias = {}) = 0;
 
     // geglu(linear(x, gate), linear(x, up)): an MLP's first half. A GPU fuses it for few rows.
+    // gelu(x·wᵀ + bias): an MLP's first half (a GPU applies GELU in the GEMM's epilogue).
+    virtual Tensor linear_gelu(const Tensor& x, const QTensor& w, const Tensor& bias, Gelu kind) {
+        Tensor y = linear(x, w, bias);
+        gelu_(y, kind);
+        return y;
+    }
+    // y += x·wᵀ + bias: a residual sub-layer's last projection (a GPU adds y in the GEMM).
+    virtual void linear_add_(Tensor& y, const Tensor& x, const QTensor& w, const Tensor& bias = {}) {
+        add_(y, linear(x, w, bias));
+    }
     virtual Tensor linear_geglu(const Tensor& x, const QTensor& gate, const QTensor& up) {
         return geglu(linear(x, gate), linear(x, up));
     }
@@ -206,6 +232,36 @@ public:
     // The audio tower's input: 16 kHz mono samples f32 [n] on the host -> activations
     // [pieces, n_mels, 3000], Whisper's log-mel of each 30 s piece (core/log_mel.h).
     virtual Tensor log_mel(const Tensor& pcm, int n_mels) = 0;
+
+    // --- where the time goes (VIDI_PROFILE=1 in the environment) --------------------------
+    // The device time of the work queued while the returned object lives is summed under
+    // `name` (a string literal); free when profiling is off. Sections may nest.
+    Section section(const char* name) { return Section(profiling() ? this : nullptr, name); }
+    bool profiling();
+    // Waits for the device, then one line per name (calls, milliseconds), longest first;
+    // forgets what it reported.
+    std::vector<std::string> profile_report();
+
+protected:
+    // A point in the queue of work. The default reads the host clock, right for a backend
+    // whose ops have finished when they return; a GPU records an event.
+    virtual int64_t time_point() {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    }
+    // Milliseconds between two points, once the work before both has run.
+    virtual double ms_between(int64_t from, int64_t to) { return static_cast<double>(to - from) * 1e-6; }
+    virtual void forget_time_points() {}
+
+private:
+    friend class Section;
+    struct Span {
+        const char* name;
+        int64_t from, to;
+    };
+    std::vector<Span> spans_;
+    int profiling_ = -1;  // unknown until first asked
 };
 
 // frames_to_pixels' argument rules, the same for every backend.

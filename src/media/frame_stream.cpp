@@ -212,6 +212,10 @@ void FrameStream::keep_every(int64_t step) {
     thin(impl_->wanted_pts);
 }
 
+void FrameStream::start() {
+    if (impl_->parallel() && !impl_->cursor) impl_->launch_segments();
+}
+
 bool FrameStream::next_rgb(Tensor& rgb, int64_t& sampled_position) {
     Impl& s = *impl_;
     VIDI_CHECK(s.in_flight.empty() && s.next_segment == 0 && s.pending.empty(),

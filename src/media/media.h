@@ -56,6 +56,9 @@ public:
     // Keeps every step-th sampled frame only (a token budget for very long videos: the
     // frames are spread as evenly as before, at 1/step fps). Call before next().
     void keep_every(int64_t step);
+    // Starts the decoding lanes now (the first next() or next_frames() would), so that the
+    // first frames are on their way while the caller gets ready for them. After keep_every().
+    void start();
     // Fills the next batch of vision-tower pixels f32 [n, 3, S, S] (core/pil_resize.h);
     // false at the end. sampled_positions are 0..F-1.
     bool next(Tensor& batch, std::vector<int64_t>& sampled_positions);

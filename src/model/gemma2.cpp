@@ -98,6 +98,7 @@ void Gemma2::encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& tokens, 
     const QuantFormat per_head{kv.k[0].quantized() ? 8 : 16, hd};
     for (int64_t r0 = 0; r0 < T; r0 += chunk) {
         int64_t r1 = std::min(T, r0 + chunk), n = r1 - r0;
+        const Section whole = be_.section("media layers");
         Tensor src = tokens.rows(r0, r1);
         if (src.device() != be_.device()) src = be_.upload(src);
         Tensor scaled = be_.act(src.shape());  // a fresh copy: the caller's tokens stay unscaled
@@ -116,7 +117,12 @@ void Gemma2::encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& tokens, 
             // Diagonal attention: each token's attention output is its own value.
             Tensor o = be_.linear(be_.repeat_kv(v, H).reshape({n, int64_t(H) * hd}), L.o);
             h = add_norm(m, o, L.norm_post_attn, L.norm_pre_ff);
-            h = add_norm(m, mlp(L, h), L.norm_post_ff, layers_[l + 1].norm_in);
+            Tensor out;
+            {
+                const Section s = be_.section("media.mlp");
+                out = mlp(L, h);
+            }
+            h = add_norm(m, out, L.norm_post_ff, layers_[l + 1].norm_in);
         }
     }
 }

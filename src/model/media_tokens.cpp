@@ -98,6 +98,7 @@ Tensor MediaEncoder::image_tokens(const Tensor& pixels_batch, const std::vector<
     const int p = mm_.image_pool, side = patch_grid_side(total_frames, budget), h = side / p;
 
     Tensor grid = vision_.forward(pixels_batch).reshape({n, G, G, C});
+    const Section s = be_.section("image glue");
     grid = be_.pad_grid(grid, padded_grid_ - static_cast<int>(G), padded_grid_ - static_cast<int>(G));
     if (side != padded_grid_) grid = be_.resize_bilinear(grid, side, side);
     Tensor x = be_.space_to_depth(grid, p).reshape({n * h * h, C * p * p});
@@ -131,9 +132,11 @@ Tensor MediaEncoder::audio_tokens(const Tensor& mel, int64_t mel_frames,
     for (int64_t i = 0; i < pieces; i += kAudioPiecesPerBatch) {
         const int64_t n = std::min(kAudioPiecesPerBatch, pieces - i);
         Tensor dst = all.rows(i * out, (i + n) * out);
+        const Section s = be_.section("whisper");
         be_.copy_(dst, audio_.forward(mel.rows(i, i + n)));
         if (progress) progress(i + n, pieces);
     }
+    const Section s = be_.section("audio glue");
     // Conv1d(kernel k, stride k, no bias) over the kept states.
     Tensor cols = be_.im2col_1d(all.rows(0, states), static_cast<int>(k), static_cast<int>(k), 0);
     Tensor x = norm(project(aud_proj_, be_.linear(cols, aud_pool_)), aud_norm_);

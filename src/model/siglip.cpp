@@ -35,17 +35,21 @@ SiglipVision::SiglipVision(const io::ModelConfig& config, const WeightLoader& ro
     }
 }
 
-Tensor SiglipVision::attention_block(const Layer& L, const Tensor& x, int64_t n) const {
+void SiglipVision::attention_block(const Layer& L, Tensor& x, int64_t n) const {
     const int64_t C = cfg_.hidden, H = cfg_.heads, hd = C / H, T = x.dim(0) / n;
     const float eps = static_cast<float>(cfg_.eps);
-    Tensor h = be_.layer_norm(x, L.ln1_w, L.ln1_b, eps);
-    Tensor q = be_.linear(h, L.q_w, L.q_b).reshape({n, T, H, hd});
-    Tensor k = be_.linear(h, L.k_w, L.k_b).reshape({n, T, H, hd});
-    Tensor v = be_.linear(h, L.v_w, L.v_b).reshape({n, T, H, hd});
+    const Tensor h = be_.layer_norm(x, L.ln1_w, L.ln1_b, eps);
+    const Tensor q = be_.linear(h, L.q_w, L.q_b).reshape({n, T, H, hd});
+    const Tensor k = be_.linear(h, L.k_w, L.k_b).reshape({n, T, H, hd});
+    const Tensor v = be_.linear(h, L.v_w, L.v_b).reshape({n, T, H, hd});
     AttentionParams ap;
     ap.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
-    Tensor att = be_.attention_batch(q, k, v, ap);  // images attend within themselves, no mask
-    return be_.linear(att.reshape({n * T, C}), L.o_w, L.o_b);
+    Tensor att;
+    {
+        const Section s = be_.section("siglip.attention");
+        att = be_.attention_batch(q, k, v, ap);  // images attend within themselves, no mask
+    }
+    be_.linear_add_(x, att.reshape({n * T, C}), L.o_w, L.o_b);
 }
 
 Tensor SiglipVision::forward(const Tensor& pixels) const {
@@ -53,17 +57,16 @@ Tensor SiglipVision::forward(const Tensor& pixels) const {
     VIDI_CHECK(pixels.rank() == 4 && pixels.dim(1) == cfg_.channels && pixels.dim(2) == S && pixels.dim(3) == S,
                "vision tower: expected pixels [n, ", cfg_.channels, ", ", S, ", ", S, "], got ", pixels.describe());
     const int64_t n = pixels.dim(0);
+    const Section whole = be_.section("siglip");
     Tensor px = pixels.device() == be_.device() && pixels.dtype() == be_.act_dtype() ? pixels : be_.upload(pixels);
     Tensor x = be_.linear(be_.patchify(px, cfg_.patch_size), patch_w_, patch_b_);  // [n, G·G, C]
     be_.add_broadcast_(x, pos_.reshape({1, G * G, C}));
     x = x.reshape({n * G * G, C});
     const float eps = static_cast<float>(cfg_.eps);
     for (const Layer& L : layers_) {
-        be_.add_(x, attention_block(L, x, n));
-        Tensor h = be_.layer_norm(x, L.ln2_w, L.ln2_b, eps);
-        h = be_.linear(h, L.fc1_w, L.fc1_b);
-        be_.gelu_(h, Gelu::tanh);
-        be_.add_(x, be_.linear(h, L.fc2_w, L.fc2_b));
+        attention_block(L, x, n);
+        const Tensor h = be_.linear_gelu(be_.layer_norm(x, L.ln2_w, L.ln2_b, eps), L.fc1_w, L.fc1_b, Gelu::tanh);
+        be_.linear_add_(x, h, L.fc2_w, L.fc2_b);
     }
     return x.reshape({n, G * G, C});
 }

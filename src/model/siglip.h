@@ -38,7 +38,7 @@ private:
         QTensor fc2_w;
         Tensor fc2_b;
     };
-    Tensor attention_block(const Layer& L, const Tensor& x, int64_t n) const;
+    void attention_block(const Layer& L, Tensor& x, int64_t n) const;  // x += attention(norm(x))
 
     io::VisionConfig cfg_;
     Backend& be_;

@@ -66,11 +66,9 @@ Tensor WhisperEncoder::forward(const Tensor& mel) const {
         Tensor k = be_.linear(h, L.k_w).reshape({n, T, H, hd});
         Tensor v = be_.linear(h, L.v_w, L.v_b).reshape({n, T, H, hd});
         Tensor att = be_.attention_batch(q, k, v, ap).reshape({n * T, A});  // pieces attend within themselves
-        be_.add_(x, be_.linear(att, L.o_w, L.o_b));
-        h = be_.layer_norm(x, L.ln2_w, L.ln2_b, eps);
-        h = be_.linear(h, L.fc1_w, L.fc1_b);
-        be_.gelu_(h, Gelu::erf);
-        be_.add_(x, be_.linear(h, L.fc2_w, L.fc2_b));
+        be_.linear_add_(x, att, L.o_w, L.o_b);
+        h = be_.linear_gelu(be_.layer_norm(x, L.ln2_w, L.ln2_b, eps), L.fc1_w, L.fc1_b, Gelu::erf);
+        be_.linear_add_(x, h, L.fc2_w, L.fc2_b);
     }
     return be_.layer_norm(x, ln_w_, ln_b_, eps);
 }

@@ -29,7 +29,11 @@ GenerationResult generate(const model::Gemma2& model, const GenerationRequest& r
     auto t0 = std::chrono::steady_clock::now();
     if (req.progress) req.progress("prefill", 0, static_cast<int64_t>(req.prompt.size()));
     Backend& be = model.backend();
-    Tensor logits = model.forward_on_device(req.prompt, cache, req.media, req.keep_prompt_logits);
+    Tensor logits;
+    {
+        const Section s = be.section("prefill");
+        logits = model.forward_on_device(req.prompt, cache, req.media, req.keep_prompt_logits);
+    }
     if (req.keep_prompt_logits) out.prompt_logits = be.to_host(logits);
     // Greedy decoding needs only each step's top pick, found where the logits are.
     TopPick pick = be.top_picks(logits.rows(logits.dim(0) - 1, logits.dim(0)))[0];
@@ -45,7 +49,12 @@ GenerationResult generate(const model::Gemma2& model, const GenerationRequest& r
         out.margins.push_back(pick.margin);
         if (req.progress) req.progress("generate", step + 1, req.max_new_tokens);
         if (step + 1 == req.max_new_tokens || cache.length >= cache.capacity) break;
-        pick = be.top_picks(model.forward_on_device({pick.id}, cache, req.media, false))[0];
+        Tensor step_logits;
+        {
+            const Section s = be.section("decoding step");
+            step_logits = model.forward_on_device({pick.id}, cache, req.media, false);
+        }
+        pick = be.top_picks(step_logits)[0];
     }
     out.generate_s = seconds_since(t1);
     return out;

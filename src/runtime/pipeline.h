@@ -88,6 +88,11 @@ private:
         if (sync_progress_) backend_->synchronize();
         options_.progress(stage, done, total);
     }
+    // VIDI_PROFILE=1: the device time of each model part since the last report.
+    void report_profile() const {
+        if (backend_->profiling())
+            for (const std::string& line : backend_->profile_report()) notice(line);
+    }
     void notice(const std::string& line) const {
         if (options_.notice) options_.notice(line);
     }

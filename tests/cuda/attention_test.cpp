@@ -179,6 +179,7 @@ TEST(CudaAttention, LargeCrossAttention) {
     p.softcap = 50.0f;
     EXPECT_GT(splits_for(d, p), 1);
     check(d, p, 2.0f);
+    check({40, 6000, 16, 8, 256}, p, 2.0f);  // a prompt's rows over the media: the batched GEMMs
 }
 
 // Many query rows without a mask: the tensor-core kernel (head dims 64, 72, 128) or batched

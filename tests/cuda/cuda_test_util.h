@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
@@ -32,6 +33,11 @@ void expect_equal(const Tensor& got, const std::vector<double>& ref, const std::
 // y[M, N] = x[M, K] · w[N, K]ᵀ (+ b[N]) in double, from host f32 tensors (b may be null).
 std::vector<double> linear_reference(const Tensor& x, const Tensor& w, const Tensor* b, int64_t M, int64_t N,
                                      int64_t K);
+
+inline double gelu_tanh(double x) {
+    return 0.5 * x * (1 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+}
+inline double gelu_erf(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
 
 // bf16 storage tolerance: output rounding alone gives ~2e-3.
 constexpr double kBf16Tol = 1e-2;

@@ -7,8 +7,6 @@
 namespace vidi::cuda::test {
 namespace {
 
-double gelu_tanh(double x) { return 0.5 * x * (1 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
-double gelu_erf(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
 
 const int64_t kSizes[] = {1, 7, 8, 1000, 4099, 196613};
 

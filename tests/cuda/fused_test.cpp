@@ -4,7 +4,8 @@
 // in one pass) and add_rms_norm_then_norm_ (with the next input norm), rope_qk_ (queries and
 // keys in one launch), attention_add_ (the few-row kernel adds into the output as it writes,
 // with and without split-K; other kernels through add_), and top_picks (the greedy pick on the
-// device) the host scan's pick.
+// device) the host scan's pick. linear_gelu and linear_add_ (GELU or the residual sum in the
+// GEMM's epilogue, rounded once) are checked against double-precision references instead.
 #include <cmath>
 
 #include "core/quantize.h"
@@ -32,6 +33,33 @@ TEST(CudaFused, LinearGegluEqualsGegluOfTwoLinears) {
             const Tensor apart = be.geglu(be.linear(x, gate), be.linear(x, up));
             expect_equal(fused, as_doubles(be.to_host(apart)), cat("linear_geglu bits=", bits, " M=", M));
         }
+}
+
+TEST(CudaFused, LinearGeluAndLinearAddMatchTheReference) {
+    CudaBackend& be = backend();
+    const int64_t N = 200, K = 256;
+    for (int64_t M : {1, 64, 300})  // 1 row: the GEMV and the separate ops; more: the GEMM's epilogue
+        for (bool with_bias : {true, false}) {
+            const Tensor xh = random_host({M, K}, -2.0f, 2.0f), wh = random_host({N, K}, -0.2f, 0.2f),
+                         bh = random_host({N}), y0 = random_host({M, N});
+            const Tensor x = dev(xh), b = with_bias ? dev(bh) : Tensor();
+            const QTensor w(dev(wh));
+            const std::vector<double> lin = linear_reference(xh, wh, with_bias ? &bh : nullptr, M, N, K);
+            const std::string what = cat(" M=", M, with_bias ? " with bias" : " without bias");
+            for (Gelu kind : {Gelu::tanh, Gelu::erf}) {  // erf: no such epilogue, the separate ops
+                std::vector<double> ref = lin;
+                for (double& v : ref) v = kind == Gelu::tanh ? gelu_tanh(v) : gelu_erf(v);
+                expect_close(be.linear_gelu(x, w, b, kind), ref, kBf16Tol,
+                             cat("linear_gelu ", kind == Gelu::tanh ? "tanh" : "erf", what));
+            }
+            Tensor y = dev(y0);
+            be.linear_add_(y, x, w, b);
+            std::vector<double> ref = as_doubles(y0);
+            for (size_t i = 0; i < ref.size(); ++i) ref[i] += lin[i];
+            expect_close(y, ref, kBf16Tol, "linear_add_" + what);
+        }
+    Tensor small = be.empty({4, 8}, DType::bf16);
+    EXPECT_THROW(be.linear_add_(small, dev(random_host({64, 32})), QTensor(dev(random_host({8, 32})))), Error);
 }
 
 TEST(CudaFused, LinearIntoEqualsLinearsWrittenIntoViews) {

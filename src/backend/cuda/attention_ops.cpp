@@ -13,9 +13,10 @@
 namespace vidi::cuda {
 namespace {
 
-// Below this many query rows the CUDA-core kernels serve (a 64-row tensor-core tile would be
-// mostly empty, and the GEMM path would write and read a score matrix for few rows).
-constexpr int64_t kDenseMinQueries = 64;
+// Below this many query rows the CUDA-core kernels serve: the GEMM path would write and read a
+// score matrix for very few rows. From 16 rows on (a prompt's text over the media tokens:
+// ~40 queries over 66 000 keys) the GEMMs, bound by reading K and V, beat the CUDA cores.
+constexpr int64_t kDenseMinQueries = 16;
 
 bool dense_fits(int64_t Tq, int64_t Tk, bool int8_kv, const AttentionParams& p) {
     return !int8_kv && !p.causal && p.window == 0 && Tq >= kDenseMinQueries && Tk > 0 &&

@@ -59,6 +59,7 @@ CudaBackend::~CudaBackend() {
     if (mel_fft_) cufftDestroy(*mel_fft_);
     step_graph_.reset();
     if (record_uploads_) cudaFreeHost(record_uploads_);
+    for (cudaEvent_t e : events_) cudaEventDestroy(e);
     gemm_.reset();
     staging_.reset();
     gemm_workspace_ = Tensor();
@@ -166,6 +167,23 @@ void CudaBackend::copy_(Tensor& dst, const Tensor& src) {
 }
 
 void CudaBackend::synchronize() { VIDI_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+int64_t CudaBackend::time_point() {
+    VIDI_CHECK(!recording_, "a profiled section inside a recorded step");  // events do not time graph nodes
+    if (events_used_ == events_.size()) {
+        cudaEvent_t e = nullptr;
+        VIDI_CUDA_CHECK(cudaEventCreate(&e));
+        events_.push_back(e);
+    }
+    VIDI_CUDA_CHECK(cudaEventRecord(events_[events_used_], stream_));
+    return static_cast<int64_t>(events_used_++);
+}
+
+double CudaBackend::ms_between(int64_t from, int64_t to) {
+    float ms = 0;
+    VIDI_CUDA_CHECK(cudaEventElapsedTime(&ms, events_[static_cast<size_t>(from)], events_[static_cast<size_t>(to)]));
+    return ms;
+}
 
 void CudaBackend::run_step(const std::function<void()>& step) {
     if (!step_graphs_ || recording_) return step();

@@ -41,6 +41,8 @@ public:
     void run_step(const std::function<void()>& step) override;
 
     Tensor linear(const Tensor& x, const QTensor& w, const Tensor& bias = {}) override;
+    Tensor linear_gelu(const Tensor& x, const QTensor& w, const Tensor& bias, Gelu kind) override;
+    void linear_add_(Tensor& y, const Tensor& x, const QTensor& w, const Tensor& bias = {}) override;
     Tensor linear_geglu(const Tensor& x, const QTensor& gate, const QTensor& up) override;
     void linear_into_(const std::vector<Tensor*>& outs, const Tensor& x, const std::vector<const QTensor*>& ws) override;
 
@@ -90,12 +92,21 @@ public:
     size_t bytes_cached() const;
     void release_cached();
 
+protected:
+    // Events on the stream (reused after each profile report).
+    int64_t time_point() override;
+    double ms_between(int64_t from, int64_t to) override;
+    void forget_time_points() override { events_used_ = 0; }
+
 private:
     // A device tensor; for_model: one that lives as long as the model (a weight), packed with
     // others into shared slabs (DevicePool::allocate_packed).
     Tensor allocate(const Shape& shape, DType dtype, bool for_model);
     Tensor to_device_raw(const Tensor& host, bool for_model = false);  // same dtype, bytes copied
     Tensor upload_as(const Tensor& host, bool for_model);              // upload(), or weight()'s
+    // cuda_ops.cpp: whether x·wᵀ goes through cuBLASLt (a float weight, more rows than the
+    // GEMV serves), whose epilogue can then apply GELU or add into the output.
+    bool takes_gemm(const Tensor& x, const QTensor& w) const;
     // quant_ops.cpp: linear and embed with a quantised weight (already validated shapes).
     Tensor linear_quantized(const Tensor& x, const QTensor& w, const Tensor& bias);
     Tensor embed_quantized(const QTensor& table, const Tensor& dev_ids, int64_t T);
@@ -123,6 +134,8 @@ private:
     std::optional<int> mel_fft_;            // media_ops.cpp: the cuFFT plan of log_mel (a cufftHandle)
     size_t mel_fft_work_ = 0;               // and the work area it needs
     bool poison_ = false;
+    std::vector<cudaEvent_t> events_;  // time points of profiled sections
+    size_t events_used_ = 0;
     size_t limit_ = 0;  // the whole-process cap (--gpu-memory); the pool gets it minus the context
 };
 

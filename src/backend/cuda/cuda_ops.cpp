@@ -10,23 +10,66 @@
 
 namespace vidi::cuda {
 
+namespace {
+
+struct LinearShape {
+    int64_t M, N, K;
+};
+
+// x[..., K] · w[N, K]ᵀ + bias[N] with a float weight: the arguments checked.
+LinearShape check_float_linear(const Tensor& x, const Tensor& w, const Tensor& bias, const char* op) {
+    require_bf16(x, op, "x");
+    require_bf16(w, op, "weight");
+    require_rank(w, 2, op, "weight");
+    VIDI_CHECK(x.rank() >= 1 && x.dim(-1) == w.dim(1), op, ": x ", x.describe(), " does not match weight ",
+               w.describe(), " (expected x[..., ", w.dim(1), "])");
+    const int64_t K = w.dim(1), N = w.dim(0), M = K ? x.numel() / K : 0;
+    VIDI_CHECK(K > 0, op, ": weight ", w.describe(), " has no input features");
+    if (bias.defined()) {
+        require_bf16(bias, op, "bias");
+        VIDI_CHECK(bias.numel() == N, op, ": bias ", bias.describe(), " does not match weight ", w.describe());
+    }
+    return {M, N, K};
+}
+
+const bf16* bias_or_null(const Tensor& bias) { return bias.defined() ? ptr(bias) : nullptr; }
+
+}  // namespace
+
+bool CudaBackend::takes_gemm(const Tensor& x, const QTensor& w) const {
+    const Tensor& v = w.values;
+    if (w.quantized() || !x.defined() || !v.defined() || x.device() != Device::cuda || v.device() != Device::cuda ||
+        x.dtype() != DType::bf16 || v.dtype() != DType::bf16 || v.rank() != 2 || x.rank() < 1 ||
+        x.dim(-1) != v.dim(1) || v.dim(1) == 0 || x.numel() == 0)
+        return false;
+    const int64_t K = v.dim(1);
+    return !quant_gemv_supported(float_gemv_view(ptr(v), K), ptr(x), x.numel() / K);
+}
+
+Tensor CudaBackend::linear_gelu(const Tensor& x, const QTensor& w, const Tensor& bias, Gelu kind) {
+    if (kind != Gelu::tanh || !takes_gemm(x, w)) return Backend::linear_gelu(x, w, bias, kind);
+    const auto [M, N, K] = check_float_linear(x, w.values, bias, "linear_gelu");
+    Tensor y = empty(with_last(x.shape(), N), DType::bf16);
+    if (N > 0) gemm_->linear(ptr(y), ptr(x), ptr(w.values), bias_or_null(bias), M, N, K, stream_, 0, Epilogue::gelu_tanh);
+    return y;
+}
+
+void CudaBackend::linear_add_(Tensor& y, const Tensor& x, const QTensor& w, const Tensor& bias) {
+    if (!takes_gemm(x, w)) return Backend::linear_add_(y, x, w, bias);
+    const auto [M, N, K] = check_float_linear(x, w.values, bias, "linear_add_");
+    require_bf16(y, "linear_add_", "y");
+    VIDI_CHECK(y.shape() == with_last(x.shape(), N), "linear_add_: y ", y.describe(), " does not match x ",
+               x.describe(), " · weight ", w.values.describe(), "ᵀ");
+    if (N > 0) gemm_->linear(ptr(y), ptr(x), ptr(w.values), bias_or_null(bias), M, N, K, stream_, 0, Epilogue::accumulate);
+}
+
 Tensor CudaBackend::linear(const Tensor& x, const QTensor& wq, const Tensor& bias) {
     if (wq.quantized()) return linear_quantized(x, wq, bias);
     const Tensor& w = wq.values;
-    require_bf16(x, "linear", "x");
-    require_bf16(w, "linear", "weight");
-    require_rank(w, 2, "linear", "weight");
-    VIDI_CHECK(x.rank() >= 1 && x.dim(-1) == w.dim(1), "linear: x ", x.describe(), " does not match weight ",
-               w.describe(), " (expected x[..., ", w.dim(1), "])");
-    const int64_t K = w.dim(1), N = w.dim(0), M = K ? x.numel() / K : 0;
-    VIDI_CHECK(K > 0, "linear: weight ", w.describe(), " has no input features");
-    if (bias.defined()) {
-        require_bf16(bias, "linear", "bias");
-        VIDI_CHECK(bias.numel() == N, "linear: bias ", bias.describe(), " does not match weight ", w.describe());
-    }
+    const auto [M, N, K] = check_float_linear(x, w, bias, "linear");
     Tensor y = empty(with_last(x.shape(), N), DType::bf16);
     if (M == 0 || N == 0) return y;
-    const bf16* b = bias.defined() ? ptr(bias) : nullptr;
+    const bf16* b = bias_or_null(bias);
     // A decoding step streams each weight once: the GEMV kernel reads it faster than cuBLASLt.
     const QuantView as_gemv = float_gemv_view(ptr(w), K);
     if (quant_gemv_supported(as_gemv, ptr(x), M))

@@ -56,7 +56,7 @@ Gemm::~Gemm() {
 }
 
 void Gemm::linear(bf16* y, const bf16* x, const bf16* w, const bf16* bias, int64_t M, int64_t N, int64_t K,
-                  cudaStream_t stream, int64_t ldy) {
+                  cudaStream_t stream, int64_t ldy, Epilogue epilogue) {
     if (ldy == 0) ldy = N;
     // Row-major y = x·wᵀ is column-major yᵀ[N, M] = w[K, N]ᵀ · xᵀ[K, M]: A = w (transposed),
     // B = x, both with leading dimension K; D = y with leading dimension ldy (N unless y is wider).
@@ -64,15 +64,18 @@ void Gemm::linear(bf16* y, const bf16* x, const bf16* w, const bf16* bias, int64
     VIDI_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op.d, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     set_desc(op.d, CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
     set_desc(op.d, CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
+    const bool gelu = epilogue == Epilogue::gelu_tanh;
+    if (bias || gelu)
+        set_desc(op.d, CUBLASLT_MATMUL_DESC_EPILOGUE,
+                 gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU) : CUBLASLT_EPILOGUE_BIAS);
     if (bias) {
-        set_desc(op.d, CUBLASLT_MATMUL_DESC_EPILOGUE, CUBLASLT_EPILOGUE_BIAS);
         set_desc(op.d, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, CUDA_R_16BF);
         set_desc(op.d, CUBLASLT_MATMUL_DESC_BIAS_POINTER, static_cast<const void*>(bias));
     }
     Layout a(K, N, K), b(K, M, K), d(N, M, ldy);
 
     const Key key{M, N, K, ldy, bias != nullptr, alignment(x, K * 2), alignment(w, K * 2), alignment(y, ldy * 2),
-                  bias ? alignment(bias, 256) : 256};
+                  bias ? alignment(bias, 256) : 256, epilogue};
     auto it = algos_.find(key);
     if (it == algos_.end()) {
         Preference pref;
@@ -89,7 +92,8 @@ void Gemm::linear(bf16* y, const bf16* x, const bf16* w, const bf16* bias, int64
                    "]ᵀ", bias ? " + bias" : "");
         it = algos_.emplace(key, result.algo).first;
     }
-    const float alpha = 1.0f, beta = 0.0f;
+    // accumulate: C = y with beta 1 (cuBLASLt reads C before it writes D = y, tile by tile).
+    const float alpha = 1.0f, beta = epilogue == Epilogue::accumulate ? 1.0f : 0.0f;
     VIDI_CUBLAS_CHECK(cublasLtMatmul(handle_, op.d, &alpha, w, a.d, x, b.d, &beta, y, d.d, y, d.d, &it->second,
                                      workspace_, workspace_bytes_, stream));
 }

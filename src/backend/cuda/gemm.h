@@ -1,5 +1,5 @@
 // y[M, N] = x[M, K] · w[N, K]ᵀ (+ bias[N]) in bf16 through cuBLASLt, f32 accumulation,
-// the bias added in the GEMM's epilogue. Algorithms are chosen by cuBLASLt's heuristic
+// the bias (and GELU, or the sum with y's old values) applied in the GEMM's epilogue. Algorithms are chosen by cuBLASLt's heuristic
 // once per shape and alignment, then reused.
 #pragma once
 
@@ -16,6 +16,13 @@
 
 namespace vidi::cuda {
 
+// What the GEMM's epilogue does to x·wᵀ + bias before it is stored.
+enum class Epilogue : uint8_t {
+    none,
+    gelu_tanh,   // GELU, tanh form (cuBLASLt's GELU epilogue)
+    accumulate,  // adds y's old values: y += x·wᵀ + bias, rounded once
+};
+
 class Gemm {
 public:
     // `workspace` (device, `workspace_bytes` long) must outlive this object.
@@ -26,7 +33,7 @@ public:
 
     // ldy: the row pitch of y in elements (0: N); a larger one writes N columns of a wider y.
     void linear(bf16* y, const bf16* x, const bf16* w, const bf16* bias, int64_t M, int64_t N, int64_t K,
-                cudaStream_t stream, int64_t ldy = 0);
+                cudaStream_t stream, int64_t ldy = 0, Epilogue epilogue = Epilogue::none);
 
     // For each of `count` problems i: c[i][M, N] = alpha · a[i][M, K] · op(b[i]) in row-major
     // terms, with op(b) = b[N, K]ᵀ (b_transposed) or b[K, N]; a and b bf16, c bf16 or f32
@@ -37,8 +44,8 @@ public:
                  int count, cudaStream_t stream);
 
 private:
-    // M, N, K, ldy, has bias, and the alignments (bytes) of x, w, y, bias.
-    using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, int, int, int, int>;
+    // M, N, K, ldy, has bias, the alignments (bytes) of x, w, y, bias, and the epilogue.
+    using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, int, int, int, int, Epilogue>;
     cublasLtHandle_t handle_ = nullptr;
     cublasHandle_t blas_ = nullptr;  // the pointer-array batched GEMMs
     void* workspace_;
