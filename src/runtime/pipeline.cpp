@@ -186,7 +186,7 @@ std::shared_ptr<EncodedVideo> Pipeline::encode(MediaTokens tokens) {
     progress("media-kv", 2, 2);
     // The tokens stay where they are (the memory plan counts them for as long as the video
     // lives); only saving the video brings them to the host. Copying them back here cost the
-    // request 0.4-0.5 s on the H100 machine (0.8 GiB of f32 host memory, freshly faulted in).
+    // request 0.5 s on the H100 machine (0.8 GiB of f32 host memory, freshly faulted in).
     v->tokens = std::move(tokens);
     backend_->synchronize();
     v->seconds = seconds_since(t0);
