@@ -139,7 +139,6 @@ public:
     // y[rows, N] = x[rows, K] · w[N, K]ᵀ (+ bias[N]); w float or quantised (int8/int4).
     virtual Tensor linear(const Tensor& x, const QTensor& w, const Tensor& bias = {}) = 0;
 
-    // geglu(linear(x, gate), linear(x, up)): an MLP's first half. A GPU fuses it for few rows.
     // gelu(x·wᵀ + bias): an MLP's first half (a GPU applies GELU in the GEMM's epilogue).
     virtual Tensor linear_gelu(const Tensor& x, const QTensor& w, const Tensor& bias, Gelu kind) {
         Tensor y = linear(x, w, bias);
@@ -150,6 +149,7 @@ public:
     virtual void linear_add_(Tensor& y, const Tensor& x, const QTensor& w, const Tensor& bias = {}) {
         add_(y, linear(x, w, bias));
     }
+    // geglu(linear(x, gate), linear(x, up)): an MLP's first half. A GPU fuses it for few rows.
     virtual Tensor linear_geglu(const Tensor& x, const QTensor& gate, const QTensor& up) {
         return geglu(linear(x, gate), linear(x, up));
     }

@@ -87,3 +87,20 @@ TEST(Linear, IntoViewsOfLargerTensors) {
     EXPECT_THROW(be->linear_into_({&small}, x, {&wq}), Error);
     EXPECT_THROW(be->linear_into_({&q, &k}, x, {&wq}), Error);
 }
+
+TEST(Linear, GeluAndAddIntoTheOutput) {
+    auto be = test_backend();
+    Tensor x = random_tensor({3, 16}, DType::f32, 8, -2.0f, 2.0f);
+    const Tensor w = random_tensor({5, 16}, DType::bf16, 9), b = random_tensor({5}, DType::bf16, 10);
+    const std::vector<double> lin = linear_ref(x, w, b);
+    std::vector<double> ref = lin;
+    for (double& v : ref) v = 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
+    EXPECT_LT(rel_err(be->linear_gelu(x, be->weight(w), b, Gelu::tanh), ref), 1e-5);
+    Tensor y = random_tensor({3, 5}, DType::f32, 11);
+    ref = values(y);
+    for (size_t i = 0; i < ref.size(); ++i) ref[i] += lin[i];
+    be->linear_add_(y, x, be->weight(w), b);
+    EXPECT_LT(rel_err(y, ref), 1e-5);
+    Tensor wrong = Tensor::empty({3, 4}, DType::f32);
+    EXPECT_THROW(be->linear_add_(wrong, x, be->weight(w), b), Error);
+}
