@@ -60,6 +60,8 @@ TEST(CudaFused, LinearGeluAndLinearAddMatchTheReference) {
         }
     Tensor small = be.empty({4, 8}, DType::bf16);
     EXPECT_THROW(be.linear_add_(small, dev(random_host({64, 32})), QTensor(dev(random_host({8, 32})))), Error);
+    Tensor same = dev(random_host({64, 32}));
+    EXPECT_THROW(be.linear_add_(same, same, QTensor(dev(random_host({32, 32})))), Error);  // reads what it writes
 }
 
 TEST(CudaFused, LinearIntoEqualsLinearsWrittenIntoViews) {

@@ -60,6 +60,10 @@ void CudaBackend::linear_add_(Tensor& y, const Tensor& x, const QTensor& w, cons
     require_bf16(y, "linear_add_", "y");
     VIDI_CHECK(y.shape() == with_last(x.shape(), N), "linear_add_: y ", y.describe(), " does not match x ",
                x.describe(), " · weight ", w.values.describe(), "ᵀ");
+    const auto* yb = static_cast<const char*>(y.raw());
+    const auto* xb = static_cast<const char*>(x.raw());
+    VIDI_CHECK(yb + y.nbytes() <= xb || xb + x.nbytes() <= yb, "linear_add_: y ", y.describe(),
+               " overlaps the input x (the GEMM would read what it writes)");
     if (N > 0) gemm_->linear(ptr(y), ptr(x), ptr(w.values), bias_or_null(bias), M, N, K, stream_, 0, Epilogue::accumulate);
 }
 
