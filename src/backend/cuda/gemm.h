@@ -1,6 +1,7 @@
 // y[M, N] = x[M, K] · w[N, K]ᵀ (+ bias[N]) in bf16 through cuBLASLt, f32 accumulation,
-// the bias (and GELU, or the sum with y's old values) applied in the GEMM's epilogue. Algorithms are chosen by cuBLASLt's heuristic
-// once per shape and alignment, then reused.
+// the bias (and GELU, or the sum with y's old values) applied in the GEMM's epilogue.
+// Algorithms are chosen by cuBLASLt's heuristic once per shape, alignment and epilogue,
+// then reused.
 #pragma once
 
 #include <cublasLt.h>
