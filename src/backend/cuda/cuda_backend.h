@@ -104,9 +104,6 @@ private:
     Tensor allocate(const Shape& shape, DType dtype, bool for_model);
     Tensor to_device_raw(const Tensor& host, bool for_model = false);  // same dtype, bytes copied
     Tensor upload_as(const Tensor& host, bool for_model);              // upload(), or weight()'s
-    // cuda_ops.cpp: whether x·wᵀ goes through cuBLASLt (a float weight, more rows than the
-    // GEMV serves), whose epilogue can then apply GELU or add into the output.
-    bool takes_gemm(const Tensor& x, const QTensor& w) const;
     // quant_ops.cpp: linear and embed with a quantised weight (already validated shapes).
     Tensor linear_quantized(const Tensor& x, const QTensor& w, const Tensor& bias);
     Tensor embed_quantized(const QTensor& table, const Tensor& dev_ids, int64_t T);

@@ -34,29 +34,28 @@ LinearShape check_float_linear(const Tensor& x, const Tensor& w, const Tensor& b
 
 const bf16* bias_or_null(const Tensor& bias) { return bias.defined() ? ptr(bias) : nullptr; }
 
-}  // namespace
-
-bool CudaBackend::takes_gemm(const Tensor& x, const QTensor& w) const {
-    const Tensor& v = w.values;
-    if (w.quantized() || !x.defined() || !v.defined() || x.device() != Device::cuda || v.device() != Device::cuda ||
-        x.dtype() != DType::bf16 || v.dtype() != DType::bf16 || v.rank() != 2 || x.rank() < 1 ||
-        x.dim(-1) != v.dim(1) || v.dim(1) == 0 || x.numel() == 0)
-        return false;
-    const int64_t K = v.dim(1);
-    return !quant_gemv_supported(float_gemv_view(ptr(v), K), ptr(x), x.numel() / K);
+// Whether the GEMV takes the M rows of x (checked) with the float weight w: a decoding step
+// streams each weight once, faster than cuBLASLt reads it. Otherwise the GEMM serves, whose
+// epilogue can also apply GELU or add into the output.
+bool float_gemv_takes(const Tensor& x, const Tensor& w, int64_t M) {
+    return quant_gemv_supported(float_gemv_view(ptr(w), w.dim(1)), ptr(x), M);
 }
 
+}  // namespace
+
 Tensor CudaBackend::linear_gelu(const Tensor& x, const QTensor& w, const Tensor& bias, Gelu kind) {
-    if (kind != Gelu::tanh || !takes_gemm(x, w)) return Backend::linear_gelu(x, w, bias, kind);
+    if (w.quantized() || kind != Gelu::tanh) return Backend::linear_gelu(x, w, bias, kind);
     const auto [M, N, K] = check_float_linear(x, w.values, bias, "linear_gelu");
+    if (M == 0 || float_gemv_takes(x, w.values, M)) return Backend::linear_gelu(x, w, bias, kind);
     Tensor y = empty(with_last(x.shape(), N), DType::bf16);
     if (N > 0) gemm_->linear(ptr(y), ptr(x), ptr(w.values), bias_or_null(bias), M, N, K, stream_, 0, Epilogue::gelu_tanh);
     return y;
 }
 
 void CudaBackend::linear_add_(Tensor& y, const Tensor& x, const QTensor& w, const Tensor& bias) {
-    if (!takes_gemm(x, w)) return Backend::linear_add_(y, x, w, bias);
+    if (w.quantized()) return Backend::linear_add_(y, x, w, bias);
     const auto [M, N, K] = check_float_linear(x, w.values, bias, "linear_add_");
+    if (M == 0 || float_gemv_takes(x, w.values, M)) return Backend::linear_add_(y, x, w, bias);
     require_bf16(y, "linear_add_", "y");
     VIDI_CHECK(y.shape() == with_last(x.shape(), N), "linear_add_: y ", y.describe(), " does not match x ",
                x.describe(), " · weight ", w.values.describe(), "ᵀ");
@@ -74,10 +73,8 @@ Tensor CudaBackend::linear(const Tensor& x, const QTensor& wq, const Tensor& bia
     Tensor y = empty(with_last(x.shape(), N), DType::bf16);
     if (M == 0 || N == 0) return y;
     const bf16* b = bias_or_null(bias);
-    // A decoding step streams each weight once: the GEMV kernel reads it faster than cuBLASLt.
-    const QuantView as_gemv = float_gemv_view(ptr(w), K);
-    if (quant_gemv_supported(as_gemv, ptr(x), M))
-        quant_gemv(ptr(y), ptr(x), as_gemv, b, M, N, stream_);
+    if (float_gemv_takes(x, w, M))
+        quant_gemv(ptr(y), ptr(x), float_gemv_view(ptr(w), K), b, M, N, stream_);
     else
         gemm_->linear(ptr(y), ptr(x), ptr(w), b, M, N, K, stream_);
     return y;
