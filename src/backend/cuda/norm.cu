@@ -104,17 +104,17 @@ void rms_norm(void* y, DType y_dtype, const void* x, DType x_dtype, const bf16* 
               float eps, int mode, cudaStream_t stream, bool add, bf16* next_y, const bf16* next_w) {
     if (rows == 0 || D == 0) return;
     const bool vec = D % kVec == 0 && aligned16(x) && aligned16(y) && (!next_y || aligned16(next_y));
-    const dim3 grid(static_cast<unsigned>(rows)), block(threads_for(D));
+    auto launch = [&](auto* yt, const auto* xt) {
+        rms_norm_kernel<<<static_cast<unsigned>(rows), threads_for(D), 0, stream>>>(yt, xt, w, D, eps, mode, vec, add,
+                                                                                    next_y, next_w);
+    };
     const bool y32 = y_dtype == DType::f32, x32 = x_dtype == DType::f32;
     if (!y32 && !x32)
-        rms_norm_kernel<<<grid, block, 0, stream>>>(static_cast<bf16*>(y), static_cast<const bf16*>(x), w, D, eps,
-                                                    mode, vec, add, next_y, next_w);
+        launch(static_cast<bf16*>(y), static_cast<const bf16*>(x));
     else if (y32 && !x32)  // a sub-layer's bf16 output added into an f32 residual stream
-        rms_norm_kernel<<<grid, block, 0, stream>>>(static_cast<float*>(y), static_cast<const bf16*>(x), w, D, eps,
-                                                    mode, vec, add, next_y, next_w);
+        launch(static_cast<float*>(y), static_cast<const bf16*>(x));
     else if (!y32 && x32)  // an f32 residual stream normalised into a bf16 input
-        rms_norm_kernel<<<grid, block, 0, stream>>>(static_cast<bf16*>(y), static_cast<const float*>(x), w, D, eps,
-                                                    mode, vec, add, next_y, next_w);
+        launch(static_cast<bf16*>(y), static_cast<const float*>(x));
     else
         fail("rms_norm: f32 in and out is not a case of this backend");
     VIDI_CUDA_CHECK_LAUNCH("rms_norm");
