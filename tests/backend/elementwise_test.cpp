@@ -8,15 +8,6 @@
 using namespace vidi;
 using namespace vidi::test;
 
-namespace {
-
-double gelu_erf_ref(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
-double gelu_tanh_ref(double x) {
-    return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
-}
-
-}  // namespace
-
 TEST(Elementwise, AddAndScale) {
     auto be = test_backend();
     Tensor x = random_tensor({5, 7}, DType::f32, 1), y = random_tensor({5, 7}, DType::f32, 2);

@@ -44,4 +44,10 @@ inline double rel_err(const Tensor& got, const std::vector<double>& ref) {
 
 inline std::unique_ptr<Backend> test_backend() { return make_cpu_backend(2); }
 
+// GELU, exact and in its tanh form.
+inline double gelu_erf_ref(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+inline double gelu_tanh_ref(double x) {
+    return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+}
+
 }  // namespace vidi::test
