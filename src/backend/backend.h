@@ -67,6 +67,23 @@ struct AttentionParams {
     bool causal = false;   // key j visible to query i only if pos(j) <= pos(i)
     int window = 0;        // > 0: also require pos(i) - pos(j) <= window
     int64_t q_pos0 = 0;    // position of query 0; keys are at positions 0..Tk-1
+    // When defined (i32 [1] on the backend, causal only): query 0's position is read from it
+    // as the op runs, replacing q_pos0, and keys past a query's position are never read, so k
+    // and v may be a whole cache with rows still unfilled. A recorded decoding step reads its
+    // position this way and replays at every position (Backend::run_step).
+    Tensor step_pos;
+};
+
+// What a backend recorded of a decoding step (Backend::run_step); owned by the caller.
+class StepRecording {
+public:
+    virtual ~StepRecording() = default;
+};
+
+// One of a step's changing inputs: an i32 [1] tensor on the backend and its value this time.
+struct StepInput {
+    Tensor tensor;
+    int32_t value = 0;
 };
 
 // Device memory as a backend sees it (GPU backends only).
@@ -126,10 +143,16 @@ public:
     // dst = src (same element count; float dtypes may differ). dst may be a view.
     virtual void copy_(Tensor& dst, const Tensor& src) = 0;
     virtual void synchronize() {}
-    // Queues the ops that `step` queues, for a sequence that repeats with other arguments (a
-    // decoding step). A GPU backend may record them and launch them as one graph; `step` must
-    // not read results back to the host. By default it simply runs.
-    virtual void run_step(const std::function<void()>& step) { step(); }
+    // A decoding step: the same ops every time, only a few i32 inputs change (the token id,
+    // the position). Sets each input's tensor to its value, then queues what `queue` queues.
+    // A GPU backend records the ops into `rec` the first time and afterwards only sets the
+    // inputs and replays the recording without calling `queue`. So `queue` must read what
+    // changes only from the inputs' tensors, keep its results in tensors that outlive `rec`
+    // (a replay writes the same ones), and not read anything back to the host; the caller
+    // drops `rec` when anything else the step reads (a cache, the media) is replaced.
+    // By default `queue` simply runs every time.
+    virtual void run_step(std::unique_ptr<StepRecording>& rec, const std::vector<StepInput>& inputs,
+                          const std::function<void()>& queue);
     // GPU backends report their memory and enforce a cap on what they hold (--gpu-memory);
     // the CPU backend has neither (nullopt, no-op).
     virtual std::optional<DeviceMemory> device_memory() const { return std::nullopt; }
@@ -187,11 +210,12 @@ public:
     // --- attention ----------------------------------------------------------------------
     // Rotate-half RoPE on x[T, H, hd] at positions pos0 .. pos0+T-1.
     virtual void rope_(Tensor& x, int64_t pos0, double theta) = 0;
-    // rope_ of a step's queries q[T, H, hd] and keys k[T, KV, hd] together (one launch on a GPU).
-    virtual void rope_qk_(Tensor& q, Tensor& k, int64_t pos0, double theta) {
-        rope_(q, pos0, theta);
-        rope_(k, pos0, theta);
-    }
+    // New text positions' attention inputs: RoPE on q[T, H, hd] and k[T, KV, hd] at positions
+    // p .. p+T-1, then k and v[T, KV, hd] stored as rows p .. p+T-1 of k_cache and v_cache
+    // [capacity, KV, hd], where p = pos[0] (i32 [1] on the backend, read as the op runs: a
+    // recorded step replays at every position). One launch on a GPU.
+    virtual void rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache,
+                                    const Tensor& pos, double theta);
     // q[Tq, H, hd], k/v[Tk, KV, hd] (H a multiple of KV) -> [Tq, H, hd]. k and v are float,
     // or both int8 with one scale per (token, head) (group = hd: 8-bit media K/V).
     virtual Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) = 0;
@@ -208,8 +232,12 @@ public:
     virtual Tensor repeat_kv(const Tensor& v, int heads) = 0;
 
     // --- layout ---------------------------------------------------------------------------
-    // table[V, D] (a linear_weight(), float or quantised) gathered at ids -> [T, D] activations.
-    virtual Tensor embed(const QTensor& table, const std::vector<int32_t>& ids) = 0;
+    // table[V, D] (a linear_weight(), float or quantised) gathered at ids (i32 [T] on the
+    // backend) -> [T, D] activations. A GPU cannot check ids on the device: an id outside
+    // 0..V-1 gives a row of zeros there.
+    virtual Tensor embed(const QTensor& table, const Tensor& ids) = 0;
+    // The same for ids on the host, each checked against the vocabulary first.
+    Tensor embed(const QTensor& table, const std::vector<int32_t>& ids);
     virtual Tensor transpose2d(const Tensor& x) = 0;  // [A, B] -> [B, A]
     // x[T, C] -> [T_out, C·k] with element (t, c·k + j) = x[t·stride + j - pad, c] (0 outside):
     // a Conv1d as a GEMM against its [Cout, Cin, k] weight viewed as [Cout, Cin·k].
@@ -243,6 +271,8 @@ public:
     std::vector<std::string> profile_report();
 
 protected:
+    // run_step's first part: each input's tensor set to its value.
+    void set_step_inputs(const std::vector<StepInput>& inputs);
     // A point in the queue of work. The default reads the host clock, right for a backend
     // whose ops have finished when they return; a GPU records an event.
     virtual int64_t time_point() {
@@ -291,6 +321,56 @@ inline void Backend::linear_into_(const std::vector<Tensor*>& outs, const Tensor
                    outs[i] ? outs[i]->describe() : "missing", " cannot hold ", y.describe());
         copy_(*outs[i], y);
     }
+}
+
+inline void Backend::set_step_inputs(const std::vector<StepInput>& inputs) {
+    for (const StepInput& in : inputs) {
+        Tensor t = in.tensor;
+        VIDI_CHECK(t.defined() && t.device() == device() && t.dtype() == DType::i32 && t.numel() == 1,
+                   "run_step: an input must be i32 [1] on the backend, got ", t.describe());
+        copy_(t, Tensor::from_vector(std::vector<int32_t>{in.value}));
+    }
+}
+
+inline void Backend::run_step(std::unique_ptr<StepRecording>& /*rec*/, const std::vector<StepInput>& inputs,
+                              const std::function<void()>& queue) {
+    set_step_inputs(inputs);
+    queue();
+}
+
+inline Tensor Backend::embed(const QTensor& table, const std::vector<int32_t>& ids) {
+    VIDI_CHECK(table.defined() && table.rank() == 2, "embed: table must be [V, D], got ", table.describe());
+    const int64_t V = table.dim(0);
+    for (size_t i = 0; i < ids.size(); ++i)
+        VIDI_CHECK(ids[i] >= 0 && ids[i] < V, "embed: token id ", ids[i], " at position ", i,
+                   " is outside the vocabulary of ", V);
+    return embed(table, upload(Tensor::from_vector(ids)));
+}
+
+// The step position's value, read on the host (backends whose memory the host reads).
+inline int64_t read_step_pos(const Tensor& pos, const char* op) {
+    VIDI_CHECK(pos.defined() && pos.on_host() && pos.dtype() == DType::i32 && pos.numel() == 1, op,
+               ": the position must be i32 [1] in host memory, got ", pos.describe());
+    const int64_t p = pos.data<int32_t>()[0];
+    VIDI_CHECK(p >= 0, op, ": negative position ", p);
+    return p;
+}
+
+inline void Backend::rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache,
+                                        const Tensor& pos, double theta) {
+    const Tensor p_host = pos.on_host() ? pos : to_host(pos);
+    const int64_t p = read_step_pos(p_host, "rope_and_cache_kv_"), T = k.dim(0);
+    VIDI_CHECK(k.rank() == 3 && v.shape() == k.shape() && k_cache.rank() == 3 && v_cache.shape() == k_cache.shape() &&
+                   k_cache.dim(1) == k.dim(1) && k_cache.dim(2) == k.dim(2) && q.dim(0) == T,
+               "rope_and_cache_kv_: q ", q.describe(), ", k ", k.describe(), ", v ", v.describe(), " do not fit the caches ",
+               k_cache.describe(), ", ", v_cache.describe());
+    VIDI_CHECK(p + T <= k_cache.dim(0), "rope_and_cache_kv_: rows ", p, "..", p + T - 1, " are past the cache's ",
+               k_cache.dim(0), " rows");
+    rope_(q, p, theta);
+    rope_(k, p, theta);
+    Tensor k_rows = k_cache.rows(p, p + T), v_rows = v_cache.rows(p, p + T);
+    copy_(k_rows, k);
+    copy_(v_rows, v);
 }
 
 inline std::vector<TopPick> Backend::top_picks(const Tensor& x) {

@@ -154,28 +154,56 @@ Tensor Gemma2::forward_on_device(const std::vector<int32_t>& ids, TextCache& cac
     VIDI_CHECK(T > 0, "forward() needs at least one token");
     if (pos0 + T > cache.capacity)
         fail("the prompt and answer need ", pos0 + T, " text positions but the context holds ", cache.capacity);
-    // A decoding step (one token) is the same sequence of ops every time: the backend may
-    // record it and launch it as one graph.
+    for (size_t i = 0; i < ids.size(); ++i)
+        VIDI_CHECK(ids[i] >= 0 && ids[i] < cfg_.vocab, "token id ", ids[i], " at position ", pos0 + int64_t(i),
+                   " is outside the vocabulary of ", cfg_.vocab);
     Tensor logits;
-    auto queue = [&] { logits = queue_forward(ids, cache, media, all_logits); };
-    if (T == 1) be_.run_step(queue);
-    else queue();
+    if (T == 1) {
+        logits = decode_step(ids[0], cache, media);
+    } else {
+        const Tensor dev_ids = be_.upload(Tensor::from_vector(ids));
+        const Tensor pos = be_.upload(Tensor::from_vector(std::vector<int32_t>{static_cast<int32_t>(pos0)}));
+        logits = queue_forward(dev_ids, pos, pos0, false, cache, media, all_logits);
+    }
     cache.length = pos0 + T;
     return logits;
 }
 
-Tensor Gemma2::queue_forward(const std::vector<int32_t>& ids, TextCache& cache,
+Tensor Gemma2::decode_step(int32_t id, TextCache& cache, const std::vector<const MediaKV*>& media) const {
+    RecordedStep& s = cache.step;
+    if (!s.id.defined()) {
+        s.id = be_.empty({1}, DType::i32);
+        s.pos = be_.empty({1}, DType::i32);
+    }
+    // The recording reads the media K/V where they were: other buffers need another recording.
+    std::vector<const void*> where;
+    for (const MediaKV* m : media)
+        if (m && m->tokens > 0)
+            for (const auto* side : {&m->k, &m->v})
+                for (const QTensor& t : *side) where.insert(where.end(), {t.values.raw(), t.scales.raw()});
+    if (where != s.media) {
+        s.recording.reset();
+        s.media = std::move(where);
+    }
+    be_.run_step(s.recording, {{s.id, id}, {s.pos, static_cast<int32_t>(cache.length)}},
+                 [&] { s.logits = queue_forward(s.id, s.pos, cache.length, true, cache, media, false); });
+    return s.logits;
+}
+
+Tensor Gemma2::queue_forward(const Tensor& ids, const Tensor& pos, int64_t pos0, bool step, TextCache& cache,
                              const std::vector<const MediaKV*>& media, bool all_logits) const {
-    const int64_t T = static_cast<int64_t>(ids.size()), pos0 = cache.length;
-    const int H = cfg_.heads, hd = cfg_.head_dim;
+    const int64_t T = ids.numel();
+    const int H = cfg_.heads, KV = cfg_.kv_heads, hd = cfg_.head_dim;
     AttentionParams self;
     self.scale = static_cast<float>(1.0 / std::sqrt(cfg_.query_pre_attn_scalar));
     self.softcap = static_cast<float>(cfg_.attn_softcap);
     self.causal = true;
-    self.q_pos0 = pos0;
     AttentionParams cross = self;
     cross.causal = false;
-    cross.q_pos0 = 0;
+    // A step sees the cache up to its position, read on the device; a prompt its own rows.
+    const int64_t self_keys = step ? cache.capacity : pos0 + T;
+    if (step) self.step_pos = pos;
+    else self.q_pos0 = pos0;
 
     Tensor embedded = be_.embed(embed_, ids);
     be_.scale_(embedded, embed_scale_);
@@ -183,23 +211,21 @@ Tensor Gemma2::queue_forward(const std::vector<int32_t>& ids, TextCache& cache,
     Tensor h = norm(x, layers_[0].norm_in);
     for (int l = 0; l < cfg_.layers; ++l) {
         const Layer& L = layers_[l];
-        // q, and this step's k and v straight into their rows of the text cache.
-        Tensor q = be_.act({T, H, hd});
-        Tensor k_new = cache.k[l].rows(pos0, pos0 + T), v_new = cache.v[l].rows(pos0, pos0 + T);
-        be_.linear_into_({&q, &k_new, &v_new}, h, {&L.q, &L.k, &L.v});
+        Tensor q = be_.act({T, H, hd}), k = be_.act({T, KV, hd}), v = be_.act({T, KV, hd});
+        be_.linear_into_({&q, &k, &v}, h, {&L.q, &L.k, &L.v});
 
         // Cross-attention uses the query before RoPE; the streams' outputs add up.
         Tensor attn;
-        auto attend = [&](const QTensor& k, const QTensor& v, const AttentionParams& p) {
-            if (attn.defined()) be_.attention_add_(attn, q, k, v, p);
-            else attn = be_.attention(q, k, v, p);
+        auto attend = [&](const QTensor& keys, const QTensor& values, const AttentionParams& p) {
+            if (attn.defined()) be_.attention_add_(attn, q, keys, values, p);
+            else attn = be_.attention(q, keys, values, p);
         };
         for (const MediaKV* m : media)
             if (m && m->tokens > 0) attend(m->k[l], m->v[l], cross);
 
-        be_.rope_qk_(q, k_new, pos0, cfg_.rope_theta);
+        be_.rope_and_cache_kv_(q, k, v, cache.k[l], cache.v[l], pos, cfg_.rope_theta);
         self.window = (l % 2 == 0) ? cfg_.sliding_window : 0;
-        attend(QTensor(cache.k[l].rows(0, pos0 + T)), QTensor(cache.v[l].rows(0, pos0 + T)), self);
+        attend(QTensor(cache.k[l].rows(0, self_keys)), QTensor(cache.v[l].rows(0, self_keys)), self);
 
         // o_proj is linear, so one projection of the summed head outputs serves all streams.
         // Each residual update also gives the next sub-layer's normalised input (the last

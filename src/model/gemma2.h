@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "backend/backend.h"
@@ -27,11 +28,20 @@ struct MediaKV {
     size_t bytes() const;
 };
 
+// A decoding step as the backend recorded it (Backend::run_step): its inputs (the token id
+// and its position, i32 [1] on the backend), its output and the media K/V it read.
+struct RecordedStep {
+    Tensor id, pos, logits;
+    std::vector<const void*> media;  // every media K/V buffer's address, in order
+    std::unique_ptr<StepRecording> recording;
+};
+
 // Per-layer K/V of the text so far (RoPE applied to k), with room for `capacity` tokens.
 struct TextCache {
     std::vector<Tensor> k, v;  // [capacity, KV, hd]
     int64_t length = 0;
     int64_t capacity = 0;
+    RecordedStep step;
 };
 
 class Gemma2 {
@@ -83,9 +93,14 @@ private:
     // x += norm(y) with weight w (a residual update); returns the next sub-layer's input,
     // norm(x) with weight w_next.
     Tensor add_norm(Tensor& x, const Tensor& y, const Tensor& w, const Tensor& w_next) const;
-    // forward_on_device()'s ops, queued.
-    Tensor queue_forward(const std::vector<int32_t>& ids, TextCache& cache, const std::vector<const MediaKV*>& media,
-                         bool all_logits) const;
+    // One token through the layers as a recorded step (logits [1, V] on the device).
+    Tensor decode_step(int32_t id, TextCache& cache, const std::vector<const MediaKV*>& media) const;
+    // forward_on_device()'s ops, queued, for T tokens `ids` (i32 [T] on the backend) at
+    // positions pos[0].. (i32 [1]). A step (T = 1) reads its position only from `pos` and
+    // attends over the whole cache, so that its recording replays at every position; a
+    // prompt attends over the rows 0..pos0+T-1 it fills.
+    Tensor queue_forward(const Tensor& ids, const Tensor& pos, int64_t pos0, bool step, TextCache& cache,
+                         const std::vector<const MediaKV*>& media, bool all_logits) const;
 
     io::LlmConfig cfg_;
     Backend& be_;

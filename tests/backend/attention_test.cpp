@@ -1,5 +1,6 @@
-// attention(), rope_() and repeat_kv() against naive double references; masks and
-// windows are checked exhaustively on small sizes.
+// attention(), rope_(), rope_and_cache_kv_() and repeat_kv() against naive double references;
+// masks and windows are checked exhaustively on small sizes, and a position given as a tensor
+// (a recorded decoding step's) against the same position given as a number.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -162,6 +163,70 @@ TEST(Rope, RotateHalfAtPositionOffsets) {
         be->rope_(x, pos0, theta);
         EXPECT_LT(rel_err(x, ref), 1e-6) << pos0;
     }
+}
+
+TEST(Attention, StepPositionSeesTheCacheUpToIt) {
+    // A whole cache whose rows past the position are unfilled (NaN here): a position given as
+    // a tensor reads only the rows it sees, as a fixed q_pos0 over those rows does.
+    auto be = test_backend();
+    const int64_t Tk = 12, H = 4, KV = 2, hd = 8;
+    for (int64_t Tq : {1, 2})
+        for (int64_t pos : {0, 4, 10})
+            for (int window : {0, 3}) {
+                const uint32_t seed = static_cast<uint32_t>(100 * Tq + 10 * pos + window);
+                Tensor q = random_tensor({Tq, H, hd}, DType::f32, seed, -2, 2);
+                Tensor k = random_tensor({Tk, KV, hd}, DType::f32, seed + 1, -2, 2);
+                Tensor v = random_tensor({Tk, KV, hd}, DType::f32, seed + 2);
+                for (Tensor* t : {&k, &v})
+                    for (int64_t i = (pos + Tq) * KV * hd; i < t->numel(); ++i)
+                        t->data<float>()[i] = std::numeric_limits<float>::quiet_NaN();
+                AttentionParams fixed;
+                fixed.scale = 0.35f;
+                fixed.softcap = 2.0f;
+                fixed.causal = true;
+                fixed.window = window;
+                fixed.q_pos0 = pos;
+                AttentionParams stepped = fixed;
+                stepped.q_pos0 = 0;
+                stepped.step_pos = Tensor::from_vector(std::vector<int32_t>{static_cast<int32_t>(pos)});
+                const auto ref = attention_ref(q, k.rows(0, pos + Tq), v.rows(0, pos + Tq), fixed);
+                EXPECT_LT(rel_err(be->attention(q, k, v, stepped), ref), 1e-5)
+                    << "Tq " << Tq << " pos " << pos << " window " << window;
+            }
+    AttentionParams not_causal;
+    not_causal.step_pos = Tensor::from_vector(std::vector<int32_t>{0});
+    Tensor q = random_tensor({1, 2, 8}, DType::f32, 1), k = random_tensor({4, 2, 8}, DType::f32, 2);
+    EXPECT_THROW(be->attention(q, k, k, not_causal), Error);
+}
+
+TEST(Rope, RopeAndCacheKvRotatesAndStoresAtThePosition) {
+    auto be = test_backend();
+    const int64_t T = 3, H = 4, KV = 2, hd = 16, rows = 10;
+    for (int32_t pos : {0, 5}) {
+        Tensor q = random_tensor({T, H, hd}, DType::f32, 1), k = random_tensor({T, KV, hd}, DType::f32, 2);
+        Tensor v = random_tensor({T, KV, hd}, DType::f32, 3);
+        Tensor kc = random_tensor({rows, KV, hd}, DType::f32, 4), vc = random_tensor({rows, KV, hd}, DType::f32, 5);
+        Tensor q_ref = q.clone(), k_ref = k.clone();
+        be->rope_(q_ref, pos, 10000.0);
+        be->rope_(k_ref, pos, 10000.0);
+        auto kc_ref = values(kc), vc_ref = values(vc);
+        const auto k_rot = values(k_ref), v_new = values(v);
+        const int64_t row = KV * hd;
+        for (int64_t i = 0; i < T * row; ++i) {
+            kc_ref[pos * row + i] = k_rot[i];
+            vc_ref[pos * row + i] = v_new[i];
+        }
+        be->rope_and_cache_kv_(q, k, v, kc, vc, Tensor::from_vector(std::vector<int32_t>{pos}), 10000.0);
+        EXPECT_EQ(rel_err(q, values(q_ref)), 0.0) << pos;
+        EXPECT_EQ(rel_err(kc, kc_ref), 0.0) << pos;
+        EXPECT_EQ(rel_err(vc, vc_ref), 0.0) << pos;
+    }
+    Tensor q = random_tensor({T, H, hd}, DType::f32, 1), k = random_tensor({T, KV, hd}, DType::f32, 2);
+    Tensor kc = random_tensor({rows, KV, hd}, DType::f32, 4);
+    EXPECT_THROW(be->rope_and_cache_kv_(q, k, k, kc, kc, Tensor::from_vector(std::vector<int32_t>{8}), 1e4), Error)
+        << "rows 8..10 are past the cache";
+    EXPECT_THROW(be->rope_and_cache_kv_(q, k, k, kc, kc, Tensor::from_vector(std::vector<int64_t>{0}), 1e4), Error)
+        << "the position must be i32";
 }
 
 TEST(Attention, RepeatKv) {

@@ -25,6 +25,10 @@ TEST(Layout, EmbedGathersAndChecksIds) {
     EXPECT_EQ(rel_err(y, ref), 0.0);
     EXPECT_THROW(be->embed(table, {10}), Error);
     EXPECT_THROW(be->embed(table, {-1}), Error);
+    // The same ids as a tensor (a recorded step's input).
+    EXPECT_EQ(rel_err(be->embed(table, Tensor::from_vector(std::vector<int32_t>{3, 0, 9, 3})), ref), 0.0);
+    EXPECT_THROW(be->embed(table, Tensor::from_vector(std::vector<int32_t>{10})), Error);
+    EXPECT_THROW(be->embed(table, Tensor::from_vector(std::vector<int64_t>{3})), Error);
 }
 
 TEST(Layout, Transpose) {

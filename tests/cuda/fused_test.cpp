@@ -1,8 +1,9 @@
 // Fused ops give exactly what the ops they replace give: linear_geglu (one GEMV over the gate
 // and up weights, float or quantised, for a decoding step's few rows; the separate ops beyond),
 // linear_into_ (q, k and v in one GEMV, written into views), add_rms_norm_ (the residual update
-// in one pass) and add_rms_norm_then_norm_ (with the next input norm), rope_qk_ (queries and
-// keys in one launch), attention_add_ (the few-row kernel adds into the output as it writes,
+// in one pass) and add_rms_norm_then_norm_ (with the next input norm), rope_and_cache_kv_
+// (queries and keys rotated, keys and values stored in the caches, at a position read on the
+// device, in one launch), attention_add_ (the few-row kernel adds into the output as it writes,
 // with and without split-K; other kernels through add_), and top_picks (the greedy pick on the
 // device) the host scan's pick. linear_gelu and linear_add_ (GELU or the residual sum in the
 // GEMM's epilogue, rounded once) are checked against double-precision references instead.
@@ -158,19 +159,40 @@ TEST(CudaFused, F32ResidualStreamTakesTheRoundedNormUnrounded) {
     EXPECT_THROW(be.add_rms_norm_(both32, both32, dev(random_host({64})), 1e-6f, NormWeight::one_plus), Error);
 }
 
-TEST(CudaFused, RopeQkEqualsTwoRopes) {
+TEST(CudaFused, RopeAndCacheKvEqualsRopesAndRowCopies) {
     CudaBackend& be = backend();
-    for (int64_t T : {1, 5}) {
-        const Tensor qh = random_host({T, 8, 256}), kh = random_host({T, 4, 256});
-        Tensor q = dev(qh), k = dev(kh), q2 = dev(qh), k2 = dev(kh);
-        be.rope_qk_(q, k, 37, 10000.0);
-        be.rope_(q2, 37, 10000.0);
-        be.rope_(k2, 37, 10000.0);
-        expect_equal(q, as_doubles(be.to_host(q2)), cat("rope_qk_ q T=", T));
-        expect_equal(k, as_doubles(be.to_host(k2)), cat("rope_qk_ k T=", T));
+    constexpr int64_t kRows = 20, kGuard = 3;  // cache rows, then rows that must stay untouched
+    for (auto [T, pos] : {std::pair<int64_t, int32_t>{1, 0}, {1, 7}, {5, 7}, {5, 17}}) {
+        const Tensor qh = random_host({T, 8, 256}), kh = random_host({T, 4, 256}), vh = random_host({T, 4, 256});
+        const Tensor kc_h = random_host({kRows + kGuard, 4, 256}), vc_h = random_host({kRows + kGuard, 4, 256});
+        Tensor q = dev(qh), k = dev(kh), v = dev(vh), kc_all = dev(kc_h), vc_all = dev(vc_h);
+        Tensor kc = kc_all.rows(0, kRows), vc = vc_all.rows(0, kRows);
+        be.rope_and_cache_kv_(q, k, v, kc, vc, dev(Tensor::from_vector(std::vector<int32_t>{pos})), 10000.0);
+
+        Tensor q2 = dev(qh), k2 = dev(kh);
+        be.rope_(q2, pos, 10000.0);
+        be.rope_(k2, pos, 10000.0);
+        expect_equal(q, as_doubles(be.to_host(q2)), cat("q T=", T, " pos=", pos));
+        // Rows pos.. of the caches hold the rotated k and v, up to the cache's end; the rest
+        // (the guard rows past it included) keep what they held.
+        std::vector<double> k_ref = as_doubles(kc_h), v_ref = as_doubles(vc_h);
+        const std::vector<double> k_rot = as_doubles(be.to_host(k2)), v_new = as_doubles(be.to_host(v));
+        const int64_t row = 4 * 256;
+        for (int64_t t = 0; t < T && pos + t < kRows; ++t)
+            for (int64_t i = 0; i < row; ++i) {
+                k_ref[(pos + t) * row + i] = k_rot[t * row + i];
+                v_ref[(pos + t) * row + i] = v_new[t * row + i];
+            }
+        expect_equal(kc_all, k_ref, cat("k cache T=", T, " pos=", pos));
+        expect_equal(vc_all, v_ref, cat("v cache T=", T, " pos=", pos));
     }
-    Tensor q = dev(random_host({2, 8, 64})), k = dev(random_host({3, 4, 64}));
-    EXPECT_THROW(be.rope_qk_(q, k, 0, 10000.0), Error);  // positions differ
+    Tensor q = dev(random_host({2, 8, 64})), k = dev(random_host({3, 4, 64})), v = dev(random_host({3, 4, 64}));
+    Tensor kc = dev(random_host({8, 4, 64})), vc = dev(random_host({8, 4, 64}));
+    const Tensor pos = dev(Tensor::from_vector(std::vector<int32_t>{0}));
+    EXPECT_THROW(be.rope_and_cache_kv_(q, k, v, kc, vc, pos, 10000.0), Error);  // q and k differ in positions
+    Tensor q3 = dev(random_host({3, 8, 64}));
+    EXPECT_THROW(be.rope_and_cache_kv_(q3, k, v, kc, vc, Tensor::from_vector(std::vector<int32_t>{0}), 10000.0),
+                 Error);  // the position in host memory
 }
 
 TEST(CudaFused, TopPicksEqualTheHostScan) {

@@ -1,71 +1,123 @@
-// run_step: a decoding-like sequence of ops recorded as a CUDA graph gives exactly what the
-// same ops give when run directly, also when its arguments change from step to step (the
-// graph is then updated, not instantiated again), and a step that fails while recording
-// leaves the backend usable.
+// run_step: a decoding-like step recorded once as a CUDA graph and replayed gives exactly what
+// the same ops give when run directly, at every position and token id (read on the device),
+// with one recording for all of them; a step that fails while recording leaves the backend
+// usable; an upload inside a recording is refused; a dropped recording gives its memory back.
 #include "cuda_test_util.h"
 
 namespace vidi::cuda::test {
 namespace {
 
-struct StepInputs {
-    QTensor table;
-    QTensor w;
-    Tensor k, v;
+constexpr int64_t kCacheRows = 40;
+
+struct Weights {
+    QTensor table, wq, wk, wv;
 };
 
-// Embed one token, project it to two query heads, rotate at `pos`, attend over keys 0..pos.
-Tensor step(const StepInputs& in, int32_t id, int64_t pos) {
+struct State {
+    Tensor id, pos, out;
+    Tensor k_cache, v_cache;
+    std::unique_ptr<StepRecording> rec;
+};
+
+Weights weights() {
+    return {QTensor(dev(random_host({50, 64}))), QTensor(dev(random_host({64, 64}))),
+            QTensor(dev(random_host({32, 64}))), QTensor(dev(random_host({32, 64})))};
+}
+
+State state(const Tensor& k_cache, const Tensor& v_cache) {
     CudaBackend& be = backend();
-    Tensor x = be.embed(in.table, {id});
-    Tensor q = be.linear(x, in.w).reshape({1, 2, 32});
-    be.rope_(q, pos, 10000.0);
+    State s;
+    s.id = be.empty({1}, DType::i32);
+    s.pos = be.empty({1}, DType::i32);
+    s.k_cache = be.empty(k_cache.shape(), DType::bf16);
+    s.v_cache = be.empty(v_cache.shape(), DType::bf16);
+    be.copy_(s.k_cache, k_cache);
+    be.copy_(s.v_cache, v_cache);
+    return s;
+}
+
+// Embed the token, project it to two query heads and one key/value head, rotate and store
+// at the position, attend over the cache up to it.
+void queue_step(const Weights& w, State& s) {
+    CudaBackend& be = backend();
+    Tensor x = be.embed(w.table, s.id);
+    Tensor q = be.linear(x, w.wq).reshape({1, 2, 32});
+    Tensor k = be.linear(x, w.wk).reshape({1, 1, 32}), v = be.linear(x, w.wv).reshape({1, 1, 32});
+    be.rope_and_cache_kv_(q, k, v, s.k_cache, s.v_cache, s.pos, 10000.0);
     AttentionParams p;
     p.scale = 0.2f;
     p.causal = true;
-    p.q_pos0 = pos;
-    Tensor o = be.attention(q, QTensor(in.k.rows(0, pos + 1)), QTensor(in.v.rows(0, pos + 1)), p);
-    be.add_(o, q);
-    return o;
+    p.step_pos = s.pos;
+    s.out = be.attention(q, QTensor(s.k_cache), QTensor(s.v_cache), p);
+    be.add_(s.out, q);
 }
 
-StepInputs inputs() {
-    return {QTensor(dev(random_host({50, 64}))), QTensor(dev(random_host({64, 64}))), dev(random_host({40, 1, 32})),
-            dev(random_host({40, 1, 32}))};
+void run(const Weights& w, State& s, int32_t id, int32_t pos) {
+    backend().run_step(s.rec, {{s.id, id}, {s.pos, pos}}, [&] { queue_step(w, s); });
 }
 
-// Graphs stay on for this file's tests (they are off by default).
-struct GraphsOn {
-    GraphsOn() { backend().set_step_graphs(true); }
-    ~GraphsOn() { backend().set_step_graphs(false); }
+struct GraphsOff {
+    GraphsOff() { backend().set_step_graphs(false); }
+    ~GraphsOff() { backend().set_step_graphs(true); }
 };
 
-TEST(CudaStepGraph, RecordedStepsMatchDirectRuns) {
+TEST(CudaStepGraph, OneRecordingReplaysAtEveryPositionAndId) {
     CudaBackend& be = backend();
-    GraphsOn on;
-    const StepInputs in = inputs();
-    const int before = be.step_graph_instantiations();
-    const std::pair<int32_t, int64_t> steps[] = {{3, 5}, {7, 6}, {11, 20}, {49, 39}};
+    const Weights w = weights();
+    const Tensor kc = random_host({kCacheRows, 1, 32}), vc = random_host({kCacheRows, 1, 32});
+    State recorded = state(kc, vc), direct = state(kc, vc);
+    const int before = be.step_recordings();
+    const std::pair<int32_t, int32_t> steps[] = {{3, 5}, {7, 6}, {11, 7}, {11, 20}, {49, 39}, {0, 0}};
     for (auto [id, pos] : steps) {
-        const Tensor direct = step(in, id, pos);
-        Tensor recorded;
-        be.run_step([&] { recorded = step(in, id, pos); });
-        expect_equal(recorded, as_doubles(be.to_host(direct)), cat("step id=", id, " pos=", pos));
+        run(w, recorded, id, pos);
+        {
+            GraphsOff off;
+            run(w, direct, id, pos);
+        }
+        const std::string what = cat("step id=", id, " pos=", pos);
+        expect_equal(recorded.out, as_doubles(be.to_host(direct.out)), what);
+        expect_equal(recorded.k_cache, as_doubles(be.to_host(direct.k_cache)), what + " k cache");
+        expect_equal(recorded.v_cache, as_doubles(be.to_host(direct.v_cache)), what + " v cache");
     }
-    EXPECT_EQ(be.step_graph_instantiations() - before, 1) << "later steps should update the recorded graph";
+    EXPECT_EQ(be.step_recordings() - before, 1) << "later steps should replay the recording";
+    EXPECT_TRUE(recorded.rec) << "run_step keeps its recording";
+    EXPECT_FALSE(direct.rec) << "nothing is recorded with graphs off";
+}
+
+TEST(CudaStepGraph, ADroppedRecordingGivesItsMemoryBack) {
+    CudaBackend& be = backend();
+    const Weights w = weights();
+    State s = state(random_host({kCacheRows, 1, 32}), random_host({kCacheRows, 1, 32}));
+    const size_t before = be.bytes_in_use();
+    run(w, s, 1, 2);
+    be.synchronize();
+    EXPECT_GT(be.bytes_in_use(), before) << "the recording keeps its intermediates";
+    s.out = Tensor();
+    s.rec.reset();
+    EXPECT_EQ(be.bytes_in_use(), before);
 }
 
 TEST(CudaStepGraph, AFailingStepLeavesTheBackendUsable) {
     CudaBackend& be = backend();
-    GraphsOn on;
-    EXPECT_THROW(be.run_step([&] {
+    std::unique_ptr<StepRecording> rec;
+    EXPECT_THROW(be.run_step(rec, {}, [&] {
         Tensor a = dev(random_host({4})), b = dev(random_host({5}));
         be.add_(a, b);
     }), Error);
-    const StepInputs in = inputs();
-    const Tensor direct = step(in, 1, 2);
-    Tensor recorded;
-    be.run_step([&] { recorded = step(in, 1, 2); });
-    expect_equal(recorded, as_doubles(be.to_host(direct)), "step after a failed one");
+    EXPECT_FALSE(rec);
+    // An upload would be replayed with the bytes of the recording: refused.
+    EXPECT_THROW(be.run_step(rec, {}, [&] { dev(random_host({4})); }), Error);
+    EXPECT_FALSE(rec);
+
+    const Weights w = weights();
+    const Tensor kc = random_host({kCacheRows, 1, 32}), vc = random_host({kCacheRows, 1, 32});
+    State recorded = state(kc, vc), direct = state(kc, vc);
+    run(w, recorded, 1, 2);
+    {
+        GraphsOff off;
+        run(w, direct, 1, 2);
+    }
+    expect_equal(recorded.out, as_doubles(be.to_host(direct.out)), "step after failed ones");
 }
 
 }  // namespace

@@ -20,6 +20,15 @@ constexpr int64_t kBlockedMinRows = 16;
 }  // namespace
 
 Tensor CpuBackend::attention(const Tensor& q, const QTensor& kq, const QTensor& vq, const AttentionParams& p) {
+    if (p.step_pos.defined()) {
+        // The position is in host memory here: a fixed q_pos0 over the keys it can see.
+        VIDI_CHECK(p.causal, "attention: a step position needs causal attention");
+        AttentionParams fixed = p;
+        fixed.step_pos = Tensor();
+        fixed.q_pos0 = read_step_pos(p.step_pos, "attention");
+        const int64_t end = std::min(kq.dim(0), fixed.q_pos0 + q.dim(0));
+        return attention(q, kq.rows(0, end), vq.rows(0, end), fixed);
+    }
     require_f32_host(q, "attention", "q");
     VIDI_CHECK(kq.quantized() == vq.quantized(), "attention: k ", kq.describe(), " and v ", vq.describe(),
                " must both be float or both be int8");

@@ -39,7 +39,8 @@ public:
     Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) override;
     Tensor repeat_kv(const Tensor& v, int heads) override;
 
-    Tensor embed(const QTensor& table, const std::vector<int32_t>& ids) override;
+    using Backend::embed;
+    Tensor embed(const QTensor& table, const Tensor& ids) override;
     Tensor transpose2d(const Tensor& x) override;
     Tensor im2col_1d(const Tensor& x, int k, int stride, int pad) override;
     Tensor patchify(const Tensor& pixels, int p) override;

@@ -10,14 +10,18 @@
 
 namespace vidi::cpu {
 
-Tensor CpuBackend::embed(const QTensor& table, const std::vector<int32_t>& ids) {
+Tensor CpuBackend::embed(const QTensor& table, const Tensor& ids) {
     if (!table.quantized()) require_float_host(table.values, "embed", "table");
     VIDI_CHECK(table.rank() == 2, "embed: table must be [V, D], got ", table.describe());
-    const int64_t V = table.dim(0), D = table.dim(1), T = static_cast<int64_t>(ids.size());
-    for (int32_t id : ids) VIDI_CHECK(id >= 0 && id < V, "embed: token id ", id, " outside the vocabulary of ", V);
+    VIDI_CHECK(ids.defined() && ids.on_host() && ids.dtype() == DType::i32 && ids.rank() == 1,
+               "embed: ids must be i32 [T] in host memory, got ", ids.describe());
+    const int64_t V = table.dim(0), D = table.dim(1), T = ids.numel();
+    const int32_t* id = ids.data<int32_t>();
+    for (int64_t t = 0; t < T; ++t)
+        VIDI_CHECK(id[t] >= 0 && id[t] < V, "embed: token id ", id[t], " outside the vocabulary of ", V);
     Tensor out = Tensor::empty({T, D}, DType::f32);
 #pragma omp parallel for num_threads(threads_) schedule(static)
-    for (int64_t t = 0; t < T; ++t) weight_rows_f32(table, ids[t], 1, out.data<float>() + t * D);
+    for (int64_t t = 0; t < T; ++t) weight_rows_f32(table, id[t], 1, out.data<float>() + t * D);
     return out;
 }
 

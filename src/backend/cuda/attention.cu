@@ -325,6 +325,8 @@ bool attention_can_accumulate(const AttentionArgs& a) { return few_rows(a); }
 
 void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t stream) {
     VIDI_CHECK(!a.accumulate || few_rows(a), "attention: only the few-row kernel adds into its output");
+    VIDI_CHECK(!a.q_pos || few_rows(a), "attention: a position read on the device needs at most ", kDecodeMaxRows,
+               " query rows per KV head (", a.Tq, " queries × ", a.H / a.KV, " heads)");
     if (a.Tq == 0 || a.H == 0 || a.hd == 0) return;
     Problem pb{a, splits, nullptr, nullptr};
     if (splits > 1) {

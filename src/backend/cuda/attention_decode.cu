@@ -167,8 +167,9 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, 
             }
         }
 
+    const int64_t q_pos0 = a.q_pos ? *a.q_pos : a.q_pos0;
     int64_t key_lo, key_end;
-    visible_keys(a, a.q_pos0, a.q_pos0 + a.Tq - 1, key_lo, key_end);
+    visible_keys(a, q_pos0, q_pos0 + a.Tq - 1, key_lo, key_end);
     const int64_t tiles = (key_end - key_lo + kTileKeys - 1) / kTileKeys;
     const int64_t per_split = (tiles + pb.splits - 1) / pb.splits;
     const int64_t tile_begin = split * per_split, tile_end = min(tiles, tile_begin + per_split);
@@ -205,7 +206,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, 
     for (int r = 0; r < R; ++r) {
         m[r] = -INFINITY;
         l[r] = 0.0f;
-        pos[r] = a.q_pos0 + r / G;
+        pos[r] = q_pos0 + r / G;
 #pragma unroll
         for (int x = 0; x < kDims; ++x) o[r][x] = 0.0f;
     }

@@ -29,7 +29,6 @@ constexpr size_t kOutsidePoolBytes = size_t(672) << 20;
 // Pinned staging for host-to-device copies: three slots of 64 MiB (192 MiB of host memory).
 constexpr size_t kStagingSlotBytes = size_t(64) << 20;
 constexpr int kStagingSlots = 3;
-constexpr size_t kRecordUploadBytes = size_t(64) << 10;  // a step's uploads: its token ids
 constexpr int64_t kToHostSliceElems = int64_t(8) << 20;    // to_host's f32 conversion: 32 MiB at a time
 
 }  // namespace
@@ -49,16 +48,13 @@ CudaBackend::CudaBackend(int ordinal) : ordinal_(ordinal) {
     gemm_workspace_ = empty({static_cast<int64_t>(kGemmWorkspaceBytes)}, DType::u8);
     gemm_ = std::make_unique<Gemm>(gemm_workspace_.raw(), kGemmWorkspaceBytes);
     staging_ = std::make_unique<HostStaging>(kStagingSlotBytes, kStagingSlots);
-    step_graph_ = std::make_unique<StepGraph>();
     const char* graphs = std::getenv("VIDI_CUDA_GRAPHS");
-    step_graphs_ = graphs && std::strcmp(graphs, "1") == 0;
+    step_graphs_ = !(graphs && std::strcmp(graphs, "0") == 0);
 }
 
 CudaBackend::~CudaBackend() {
     cudaStreamSynchronize(stream_);  // no throwing here; queued work must finish before the stream goes
     if (mel_fft_) cufftDestroy(*mel_fft_);
-    step_graph_.reset();
-    if (record_uploads_) cudaFreeHost(record_uploads_);
     for (cudaEvent_t e : events_) cudaEventDestroy(e);
     gemm_.reset();
     staging_.reset();
@@ -73,7 +69,10 @@ Tensor CudaBackend::allocate(const Shape& shape, DType dtype, bool for_model) {
     const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
     if (bytes == 0) return Tensor::wrap(nullptr, shape, dtype, Device::cuda, nullptr);
     const std::string what = cat(dtype_name(dtype), shape_str(shape));
-    std::shared_ptr<void> block = for_model ? pool_->allocate_packed(bytes, what) : pool_->allocate(bytes, what);
+    std::shared_ptr<void> block;
+    if (for_model) block = pool_->allocate_packed(bytes, what);
+    else if (recording_) block = recording_->block(bytes, [&] { return pool_->allocate(bytes, what); });
+    else block = pool_->allocate(bytes, what);
     void* data = block.get();  // before `block` is moved: argument order is unspecified
     if (poison_) VIDI_CUDA_CHECK(cudaMemsetAsync(data, 0xFF, bytes, stream_));
     return Tensor::wrap(data, shape, dtype, Device::cuda, std::move(block));
@@ -82,17 +81,10 @@ Tensor CudaBackend::allocate(const Shape& shape, DType dtype, bool for_model) {
 Tensor CudaBackend::to_device_raw(const Tensor& host, bool for_model) {
     Tensor t = allocate(host.shape(), host.dtype(), for_model);
     const size_t bytes = host.nbytes();
-    if (bytes && recording_) {  // staging's slots wait on events, which a capture cannot
-        VIDI_CHECK(record_uploads_used_ + bytes <= kRecordUploadBytes, "a recorded step uploads more than ",
-                   kRecordUploadBytes, " bytes (", host.describe(), ")");
-        if (!record_uploads_) VIDI_CUDA_CHECK(cudaHostAlloc(&record_uploads_, kRecordUploadBytes, cudaHostAllocDefault));
-        char* pinned = static_cast<char*>(record_uploads_) + record_uploads_used_;
-        std::memcpy(pinned, host.raw(), bytes);
-        VIDI_CUDA_CHECK(cudaMemcpyAsync(t.raw(), pinned, bytes, cudaMemcpyHostToDevice, stream_));
-        record_uploads_used_ += (bytes + 255) & ~size_t(255);
-    } else if (bytes) {
-        staging_->copy(t.raw(), host.raw(), bytes, stream_);
-    }
+    // A replay would copy the same bytes again: what changes reaches a step through run_step.
+    VIDI_CHECK(!recording_ || !bytes, "a recorded step cannot upload host data (", host.describe(),
+               "); its changing inputs are set by run_step");
+    if (bytes) staging_->copy(t.raw(), host.raw(), bytes, stream_);
     return t;
 }
 
@@ -185,21 +177,28 @@ double CudaBackend::ms_between(int64_t from, int64_t to) {
     return ms;
 }
 
-void CudaBackend::run_step(const std::function<void()>& step) {
-    if (!step_graphs_ || recording_) return step();
-    step_graph_->wait_last();  // the last step has read its uploads
-    record_uploads_used_ = 0;
-    recording_ = true;
-    try {
-        step_graph_->run(stream_, step);
-    } catch (...) {
-        recording_ = false;
-        throw;
+void CudaBackend::run_step(std::unique_ptr<StepRecording>& rec, const std::vector<StepInput>& inputs,
+                           const std::function<void()>& queue) {
+    VIDI_CHECK(!recording_, "run_step inside a recorded step");
+    if (!step_graphs_) return Backend::run_step(rec, inputs, queue);
+    set_step_inputs(inputs);
+    auto* graph = dynamic_cast<StepGraph*>(rec.get());
+    if (!graph) {
+        auto fresh = std::make_unique<StepGraph>();
+        recording_ = fresh.get();
+        try {
+            fresh->record(stream_, queue);
+        } catch (...) {
+            recording_ = nullptr;
+            throw;
+        }
+        recording_ = nullptr;
+        ++step_recordings_;
+        graph = fresh.get();
+        rec = std::move(fresh);
     }
-    recording_ = false;
+    graph->launch(stream_);
 }
-
-int CudaBackend::step_graph_instantiations() const { return step_graph_->instantiations(); }
 
 size_t CudaBackend::bytes_in_use() const { return pool_->bytes_in_use(); }
 

@@ -36,9 +36,10 @@ public:
     Tensor to_host(const Tensor& t) override;
     void copy_(Tensor& dst, const Tensor& src) override;
     void synchronize() override;
-    // Captured as a CUDA graph (step_graph.h) when graphs are on (VIDI_CUDA_GRAPHS=1; off by
-    // default: capturing every step anew cost more host time than the graph saved, see docs/cuda.md).
-    void run_step(const std::function<void()>& step) override;
+    // Recorded as a CUDA graph and replayed (step_graph.h) unless graphs are off
+    // (VIDI_CUDA_GRAPHS=0 in the environment, or set_step_graphs(false)).
+    void run_step(std::unique_ptr<StepRecording>& rec, const std::vector<StepInput>& inputs,
+                  const std::function<void()>& queue) override;
 
     Tensor linear(const Tensor& x, const QTensor& w, const Tensor& bias = {}) override;
     Tensor linear_gelu(const Tensor& x, const QTensor& w, const Tensor& bias, Gelu kind) override;
@@ -60,14 +61,16 @@ public:
     std::vector<TopPick> top_picks(const Tensor& x) override;
 
     void rope_(Tensor& x, int64_t pos0, double theta) override;
-    void rope_qk_(Tensor& q, Tensor& k, int64_t pos0, double theta) override;
+    void rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache, const Tensor& pos,
+                            double theta) override;
     Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) override;
     void attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
                         const AttentionParams& p) override;
     Tensor attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) override;
     Tensor repeat_kv(const Tensor& v, int heads) override;
 
-    Tensor embed(const QTensor& table, const std::vector<int32_t>& ids) override;
+    using Backend::embed;
+    Tensor embed(const QTensor& table, const Tensor& ids) override;
     Tensor transpose2d(const Tensor& x) override;
     Tensor im2col_1d(const Tensor& x, int k, int stride, int pad) override;
     Tensor patchify(const Tensor& pixels, int p) override;
@@ -83,9 +86,9 @@ public:
     int sm_count() const { return sm_count_; }
     // Tests: fill every new tensor with NaN bytes (0xFF), so unwritten outputs show.
     void set_poison_new_tensors(bool on) { poison_ = on; }
-    // Whether run_step() records graphs, and how many times one was instantiated rather than updated.
+    // Whether run_step() records graphs (tests compare both ways), and how many it recorded.
     void set_step_graphs(bool on) { step_graphs_ = on; }
-    int step_graph_instantiations() const;
+    int step_recordings() const { return step_recordings_; }
     std::optional<DeviceMemory> device_memory() const override;
     void set_memory_limit(size_t bytes) override;
     size_t bytes_in_use() const;
@@ -121,13 +124,9 @@ private:
     Tensor gemm_workspace_;
     std::unique_ptr<Gemm> gemm_;
     std::unique_ptr<HostStaging> staging_;  // host-to-device copies (staging.h)
-    std::unique_ptr<StepGraph> step_graph_;
-    bool step_graphs_ = false;
-    bool recording_ = false;  // inside run_step's capture
-    // Host-to-device copies made while a step is recorded (its token ids) go through this
-    // pinned buffer: the graph reads it when it runs, so it is reused only after that.
-    void* record_uploads_ = nullptr;
-    size_t record_uploads_used_ = 0;
+    bool step_graphs_ = true;
+    StepGraph* recording_ = nullptr;  // the step run_step is capturing: it keeps what the ops allocate
+    int step_recordings_ = 0;
     std::optional<int> mel_fft_;            // media_ops.cpp: the cuFFT plan of log_mel (a cufftHandle)
     size_t mel_fft_work_ = 0;               // and the work area it needs
     bool poison_ = false;

@@ -226,12 +226,34 @@ void CudaBackend::rope_(Tensor& x, int64_t pos0, double theta) {
     rope_inplace(ptr(x), x.dim(0), x.dim(1), x.dim(2), pos0, static_cast<float>(theta), stream_);
 }
 
-void CudaBackend::rope_qk_(Tensor& q, Tensor& k, int64_t pos0, double theta) {
-    check_rope(q, theta, "rope_qk_", "q [T, H, hd]");
-    check_rope(k, theta, "rope_qk_", "k [T, KV, hd]");
-    VIDI_CHECK(q.dim(0) == k.dim(0) && q.dim(2) == k.dim(2), "rope_qk_: q ", q.describe(), " and k ", k.describe(),
-               " differ in positions or head dimension");
-    rope_inplace(ptr(q), q.dim(0), q.dim(1), q.dim(2), pos0, static_cast<float>(theta), stream_, ptr(k), k.dim(1));
+void CudaBackend::rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache,
+                                     const Tensor& pos, double theta) {
+    const char* op = "rope_and_cache_kv_";
+    check_rope(q, theta, op, "q [T, H, hd]");
+    check_rope(k, theta, op, "k [T, KV, hd]");
+    require_bf16(v, op, "v");
+    require_bf16(k_cache, op, "k_cache");
+    require_bf16(v_cache, op, "v_cache");
+    VIDI_CHECK(q.dim(0) == k.dim(0) && q.dim(2) == k.dim(2) && v.shape() == k.shape() && k_cache.rank() == 3 &&
+                   v_cache.shape() == k_cache.shape() && k_cache.dim(1) == k.dim(1) && k_cache.dim(2) == k.dim(2),
+               op, ": q ", q.describe(), ", k ", k.describe(), ", v ", v.describe(), " do not fit the caches ",
+               k_cache.describe(), ", ", v_cache.describe());
+    VIDI_CHECK(pos.defined() && pos.device() == Device::cuda && pos.dtype() == DType::i32 && pos.numel() == 1, op,
+               ": the position must be i32 [1] on the GPU, got ", pos.describe());
+    RopeCacheArgs a;
+    a.q = ptr(q);
+    a.k = ptr(k);
+    a.v = ptr(v);
+    a.k_cache = ptr(k_cache);
+    a.v_cache = ptr(v_cache);
+    a.pos = static_cast<const int32_t*>(pos.raw());
+    a.T = q.dim(0);
+    a.H = q.dim(1);
+    a.KV = k.dim(1);
+    a.hd = q.dim(2);
+    a.cache_rows = k_cache.dim(0);
+    a.theta = static_cast<float>(theta);
+    rope_and_cache(a, stream_);
 }
 
 Tensor CudaBackend::repeat_kv(const Tensor& v, int heads) {
@@ -244,21 +266,18 @@ Tensor CudaBackend::repeat_kv(const Tensor& v, int heads) {
     return out;
 }
 
-Tensor CudaBackend::embed(const QTensor& qtable, const std::vector<int32_t>& ids) {
+Tensor CudaBackend::embed(const QTensor& qtable, const Tensor& ids) {
     VIDI_CHECK(qtable.defined(), "embed: table is undefined");
     require_rank(qtable.values, 2, "embed", "table [V, D]");
-    const int64_t V = qtable.dim(0), T = static_cast<int64_t>(ids.size());
-    for (size_t i = 0; i < ids.size(); ++i)
-        VIDI_CHECK(ids[i] >= 0 && ids[i] < V, "embed: token id ", ids[i], " at position ", i,
-                   " is outside the vocabulary of ", V, " (table ", qtable.describe(), ")");
+    VIDI_CHECK(ids.defined() && ids.device() == Device::cuda && ids.dtype() == DType::i32 && ids.rank() == 1,
+               "embed: ids must be i32 [T] on the GPU, got ", ids.describe());
+    const int64_t T = ids.numel();
     if (!qtable.quantized()) require_bf16(qtable.values, "embed", "table");
-    const Tensor dev_ids = T ? to_device_raw(Tensor::from_vector(ids)) : Tensor();
-    if (qtable.quantized()) return embed_quantized(qtable, dev_ids, T);
+    if (qtable.quantized()) return embed_quantized(qtable, ids, T);
     const Tensor& table = qtable.values;
-    const int64_t D = table.dim(1);
-    Tensor out = empty({T, D}, DType::bf16);
+    Tensor out = empty({T, table.dim(1)}, DType::bf16);
     if (T == 0) return out;
-    cuda::embed(ptr(out), ptr(table), static_cast<const int32_t*>(dev_ids.raw()), T, D, stream_);
+    cuda::embed(ptr(out), ptr(table), static_cast<const int32_t*>(ids.raw()), T, table.dim(0), table.dim(1), stream_);
     return out;
 }
 

@@ -43,13 +43,25 @@ void layer_norm(bf16* y, const bf16* x, const bf16* w, const bf16* b, int64_t ro
 // on ties; N < 2^31) and its lead over the second largest, as backend.h's top_pick().
 void top_pick(int32_t* ids, float* margins, const bf16* x, int64_t rows, int64_t N, cudaStream_t stream);
 
-// --- rope.cu: rotate-half RoPE on x[T, H, hd] at positions pos0 .. pos0+T-1, and with x2
-// also on x2[T, H2, hd] in the same launch (a step's queries and keys).
-void rope_inplace(bf16* x, int64_t T, int64_t H, int64_t hd, int64_t pos0, float theta, cudaStream_t stream,
-                  bf16* x2 = nullptr, int64_t H2 = 0);
+// --- rope.cu: rotate-half RoPE on x[T, H, hd] at positions pos0 .. pos0+T-1.
+void rope_inplace(bf16* x, int64_t T, int64_t H, int64_t hd, int64_t pos0, float theta, cudaStream_t stream);
+// New text positions (Backend::rope_and_cache_kv_): q[T, H, hd] rotated in place, k[T, KV, hd]
+// rotated into rows *pos.. of k_cache, v copied into v_cache (caches [cache_rows, KV, hd]).
+struct RopeCacheArgs {
+    bf16* q = nullptr;
+    const bf16* k = nullptr;
+    const bf16* v = nullptr;
+    bf16* k_cache = nullptr;
+    bf16* v_cache = nullptr;
+    const int32_t* pos = nullptr;  // device memory, read when the kernel runs
+    int64_t T = 0, H = 0, KV = 0, hd = 0, cache_rows = 0;
+    float theta = 0.0f;
+};
+void rope_and_cache(const RopeCacheArgs& a, cudaStream_t stream);
 
 // --- layout.cu (shapes as in backend.h)
-void embed(bf16* out, const bf16* table, const int32_t* ids, int64_t T, int64_t D, cudaStream_t stream);
+// ids (device) outside 0..V-1 give rows of zeros.
+void embed(bf16* out, const bf16* table, const int32_t* ids, int64_t T, int64_t V, int64_t D, cudaStream_t stream);
 // [A, B] -> [B, A] for 2- or 4-byte elements.
 void transpose2d(void* out, const void* in, int64_t A, int64_t B, size_t elem_size, cudaStream_t stream);
 void im2col_1d(bf16* out, const bf16* x, int64_t T, int64_t C, int k, int stride, int pad, int64_t T_out,
@@ -110,6 +122,9 @@ struct AttentionArgs {
     bool causal = false;
     int window = 0;
     int64_t q_pos0 = 0;
+    // Device memory, read as the kernel runs: query 0's position, replacing q_pos0 (which then
+    // bounds it, for the split count). The few-row kernel only.
+    const int32_t* q_pos = nullptr;
     bool accumulate = false;  // out += the result (bf16-rounded first); the few-row kernel only
 };
 constexpr int kAttentionMaxHeadDim = 256;
@@ -169,8 +184,9 @@ struct GemvOutput {
     int64_t N;
 };
 void quant_gemv_many(const GemvOutput* outs, int count, const bf16* x, int64_t M, cudaStream_t stream);
-// quantize.cu: out[r, :] = bf16(code · scale) of weight row (ids ? ids[r] : row0 + r), r < R.
-void dequantize_rows(bf16* out, const QuantView& w, int64_t row0, const int32_t* ids, int64_t R,
+// quantize.cu: out[r, :] = bf16(code · scale) of weight row (ids ? ids[r] : row0 + r), r < R;
+// with ids (device memory) an id outside 0..id_rows-1 gives a row of zeros.
+void dequantize_rows(bf16* out, const QuantView& w, int64_t row0, const int32_t* ids, int64_t id_rows, int64_t R,
                      cudaStream_t stream);
 // quantize.cu: x[rows, K] -> codes and scales in the layout above, rounding exactly as the host
 // quantize() of core/quantize.cpp (round half to even, IEEE division).

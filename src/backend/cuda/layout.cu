@@ -15,10 +15,11 @@ constexpr int kThreads = 256;
 #define VIDI_GRID_STRIDE(e, n) \
     for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < (n); e += int64_t(gridDim.x) * blockDim.x)
 
-__global__ void embed_kernel(bf16* out, const bf16* table, const int32_t* ids, int64_t T, int64_t D) {
+// ids come from device memory (a recorded step's input): one outside the table gives zeros.
+__global__ void embed_kernel(bf16* out, const bf16* table, const int32_t* ids, int64_t T, int64_t V, int64_t D) {
     VIDI_GRID_STRIDE(e, T * D) {
-        const int64_t t = e / D, d = e % D;
-        out[e] = table[int64_t(ids[t]) * D + d];
+        const int64_t t = e / D, d = e % D, id = ids[t];
+        out[e] = id >= 0 && id < V ? table[id * D + d] : __float2bfloat16_rn(0.0f);
     }
 }
 
@@ -111,9 +112,9 @@ __global__ void repeat_kv_kernel(bf16* out, const bf16* v, int64_t T, int64_t KV
 
 }  // namespace
 
-void embed(bf16* out, const bf16* table, const int32_t* ids, int64_t T, int64_t D, cudaStream_t stream) {
+void embed(bf16* out, const bf16* table, const int32_t* ids, int64_t T, int64_t V, int64_t D, cudaStream_t stream) {
     if (T * D == 0) return;
-    embed_kernel<<<grid_for(T * D, kThreads), kThreads, 0, stream>>>(out, table, ids, T, D);
+    embed_kernel<<<grid_for(T * D, kThreads), kThreads, 0, stream>>>(out, table, ids, T, V, D);
     VIDI_CUDA_CHECK_LAUNCH("embed");
 }
 

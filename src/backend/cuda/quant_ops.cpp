@@ -195,7 +195,7 @@ Tensor CudaBackend::linear_quantized(const Tensor& x, const QTensor& w, const Te
     Tensor scratch = empty({slab, K}, DType::bf16);
     for (int64_t n0 = 0; n0 < N; n0 += slab) {
         const int64_t rows = std::min(slab, N - n0);
-        dequantize_rows(ptr(scratch), wv, n0, nullptr, rows, stream_);
+        dequantize_rows(ptr(scratch), wv, n0, nullptr, 0, rows, stream_);
         gemm_->linear(ptr(y) + n0, ptr(x), ptr(scratch), b ? b + n0 : nullptr, M, rows, K, stream_, N);
     }
     return y;
@@ -207,7 +207,8 @@ Tensor CudaBackend::embed_quantized(const QTensor& table, const Tensor& dev_ids,
     const int64_t D = table.dim(1);
     Tensor out = empty({T, D}, DType::bf16);
     if (T > 0)
-        dequantize_rows(ptr(out), view_of(table), 0, static_cast<const int32_t*>(dev_ids.raw()), T, stream_);
+        dequantize_rows(ptr(out), view_of(table), 0, static_cast<const int32_t*>(dev_ids.raw()), table.dim(0), T,
+                        stream_);
     return out;
 }
 

@@ -19,8 +19,11 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__device__ inline int64_t source_row(const int32_t* ids, int64_t row0, int64_t r) {
-    return ids ? static_cast<int64_t>(ids[r]) : row0 + r;
+// The weight row that output row r comes from; -1 for an id outside the table (a zero row).
+__device__ inline int64_t source_row(const int32_t* ids, int64_t id_rows, int64_t row0, int64_t r) {
+    if (!ids) return row0 + r;
+    const int64_t id = ids[r];
+    return id >= 0 && id < id_rows ? id : -1;
 }
 
 __device__ inline float code_value(const QuantView& w, int64_t row, int64_t k) {
@@ -30,22 +33,31 @@ __device__ inline float code_value(const QuantView& w, int64_t row, int64_t k) {
 }
 
 // One element per thread: any K, group and alignment.
-__global__ void dequantize_scalar_kernel(bf16* out, QuantView w, int64_t row0, const int32_t* ids, int64_t R) {
+__global__ void dequantize_scalar_kernel(bf16* out, QuantView w, int64_t row0, const int32_t* ids, int64_t id_rows,
+                                         int64_t R) {
     const int64_t groups = w.K / w.group;
     for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < R * w.K; e += int64_t(gridDim.x) * blockDim.x) {
-        const int64_t r = e / w.K, k = e % w.K, src = source_row(ids, row0, r);
-        out[e] = __float2bfloat16_rn(__fmul_rn(code_value(w, src, k), w.scales[src * groups + k / w.group]));
+        const int64_t r = e / w.K, k = e % w.K, src = source_row(ids, id_rows, row0, r);
+        out[e] = src < 0 ? __float2bfloat16_rn(0.0f)
+                         : __float2bfloat16_rn(__fmul_rn(code_value(w, src, k), w.scales[src * groups + k / w.group]));
     }
 }
 
 // Eight elements per thread (K and group multiples of 8, codes and out aligned).
 template <int BITS>
-__global__ void dequantize_vec_kernel(bf16* out, QuantView w, int64_t row0, const int32_t* ids, int64_t R) {
+__global__ void dequantize_vec_kernel(bf16* out, QuantView w, int64_t row0, const int32_t* ids, int64_t id_rows,
+                                      int64_t R) {
     const int64_t groups = w.K / w.group, chunks = w.K / 8;
     for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < R * chunks; e += int64_t(gridDim.x) * blockDim.x) {
-        const int64_t r = e / chunks, k0 = (e % chunks) * 8, src = source_row(ids, row0, r);
-        const float s = w.scales[src * groups + k0 / w.group];
+        const int64_t r = e / chunks, k0 = (e % chunks) * 8, src = source_row(ids, id_rows, row0, r);
         float f[8];
+        if (src < 0) {
+#pragma unroll
+            for (int i = 0; i < 8; ++i) f[i] = 0.0f;
+            store8(out + r * w.K + k0, f);
+            continue;
+        }
+        const float s = w.scales[src * groups + k0 / w.group];
         if constexpr (BITS == 8) {
             const uint2 c = *reinterpret_cast<const uint2*>(static_cast<const int8_t*>(w.codes) + src * w.K + k0);
             i8x4_to_float(c.x, f);
@@ -148,7 +160,7 @@ __global__ void quantize_kernel(void* codes, float* scales, const bf16* x, int64
 
 }  // namespace
 
-void dequantize_rows(bf16* out, const QuantView& w, int64_t row0, const int32_t* ids, int64_t R,
+void dequantize_rows(bf16* out, const QuantView& w, int64_t row0, const int32_t* ids, int64_t id_rows, int64_t R,
                      cudaStream_t stream) {
     if (R == 0 || w.K == 0) return;
     const int code_align = w.bits == 8 ? 8 : 4;
@@ -157,11 +169,11 @@ void dequantize_rows(bf16* out, const QuantView& w, int64_t row0, const int32_t*
     if (vec) {
         const int64_t n = R * (w.K / 8);
         if (w.bits == 8)
-            dequantize_vec_kernel<8><<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, w, row0, ids, R);
+            dequantize_vec_kernel<8><<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, w, row0, ids, id_rows, R);
         else
-            dequantize_vec_kernel<4><<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, w, row0, ids, R);
+            dequantize_vec_kernel<4><<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, w, row0, ids, id_rows, R);
     } else {
-        dequantize_scalar_kernel<<<grid_for(R * w.K, kThreads), kThreads, 0, stream>>>(out, w, row0, ids, R);
+        dequantize_scalar_kernel<<<grid_for(R * w.K, kThreads), kThreads, 0, stream>>>(out, w, row0, ids, id_rows, R);
     }
     VIDI_CUDA_CHECK_LAUNCH("dequantize rows");
 }

@@ -5,15 +5,13 @@
 namespace vidi::cuda {
 
 StepGraph::~StepGraph() {
-    if (done_) cudaEventSynchronize(done_), cudaEventDestroy(done_);  // no throwing here
+    // No throwing here. The last launch must finish before its blocks return to the pool.
+    if (done_) cudaEventSynchronize(done_), cudaEventDestroy(done_);
     if (exec_) cudaGraphExecDestroy(exec_);
 }
 
-void StepGraph::wait_last() const {
-    if (done_) VIDI_CUDA_CHECK(cudaEventSynchronize(done_));
-}
-
-void StepGraph::run(cudaStream_t stream, const std::function<void()>& queue_ops) {
+void StepGraph::record(cudaStream_t stream, const std::function<void()>& queue_ops) {
+    VIDI_CHECK(!exec_, "StepGraph::record: already recorded");
     // Relaxed: the memory pool may still call cudaMalloc while a step is being captured.
     VIDI_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
     cudaGraph_t graph = nullptr;
@@ -25,24 +23,23 @@ void StepGraph::run(cudaStream_t stream, const std::function<void()>& queue_ops)
         throw;
     }
     VIDI_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-    if (exec_) {
-        cudaGraphExecUpdateResultInfo info{};
-        if (cudaGraphExecUpdate(exec_, graph, &info) != cudaSuccess) {
-            cudaGetLastError();  // a different sequence of ops: instantiate below
-            cudaGraphExecDestroy(exec_);
-            exec_ = nullptr;
-        }
-    }
-    cudaError_t err = cudaSuccess;
-    if (!exec_) {
-        err = cudaGraphInstantiate(&exec_, graph, 0);
-        if (err == cudaSuccess) ++instantiations_;
-    }
+    const cudaError_t err = cudaGraphInstantiate(&exec_, graph, 0);
     cudaGraphDestroy(graph);
     VIDI_CUDA_CHECK(err);
-    if (!done_) VIDI_CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
+    VIDI_CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
+}
+
+void StepGraph::launch(cudaStream_t stream) {
+    VIDI_CHECK(exec_, "StepGraph::launch: nothing recorded");
     VIDI_CUDA_CHECK(cudaGraphLaunch(exec_, stream));
     VIDI_CUDA_CHECK(cudaEventRecord(done_, stream));
+}
+
+std::shared_ptr<void> StepGraph::block(size_t bytes, const std::function<std::shared_ptr<void>()>& fresh) {
+    for (Block& b : blocks_)
+        if (b.bytes == bytes && b.owner.use_count() == 1) return b.owner;
+    blocks_.push_back({bytes, fresh()});
+    return blocks_.back().owner;
 }
 
 }  // namespace vidi::cuda
