@@ -24,7 +24,7 @@ struct ServeArgs {
     EngineFlags engine;  // --model, --backend, --threads, --frame-batch, --max-new-tokens
     std::string host = "127.0.0.1", cache_dir;
     int port = 8099, timeout_s = 600;
-    int64_t max_upload_mb = 2048, cache_mb = 4096;
+    int64_t max_upload_mb = 2048, cache_mb = 4096, disk_cache_mb = 20480;
     size_t max_queue = 16, cache_entries = 16;
     bool no_disk_cache = false;
 };
@@ -97,6 +97,7 @@ int run_serve(const ServeArgs& a) {
     so.cache.dir = a.no_disk_cache ? "" : (a.cache_dir.empty() ? server::default_cache_dir() : a.cache_dir);
     so.cache.max_bytes = a.cache_mb << 20;
     so.cache.max_entries = a.cache_entries;
+    so.cache.max_disk_bytes = a.disk_cache_mb << 20;
     so.cache.bytes_per_token = server::media_token_bytes(model);
     server::Server server(*engine, queue, so);
     const int port = server.bind();
@@ -153,6 +154,10 @@ Runner add_serve(CLI::App& app) {
     cmd->add_option("--cache-entries", args->cache_entries, "encoded videos kept in memory (LRU)")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
+    cmd->add_option("--disk-cache-mb", args->disk_cache_mb,
+                    "disk for media-token files under --cache-dir (MiB, least recently used go first; 0: no limit)")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
     return [args] { return run_serve(*args); };
 }
 

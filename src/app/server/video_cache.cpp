@@ -2,11 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "app/server/sha256.h"
 #include "io/config.h"
@@ -53,7 +56,10 @@ std::shared_ptr<const Video> VideoCache::load_from_disk(const std::string& sha25
     const std::string path = disk_path(sha256);
     if (path.empty() || !fs::exists(path)) return nullptr;
     try {
-        return engine_.load_video(path);
+        auto video = engine_.load_video(path);
+        std::error_code ec;  // the file's time is its last use (trim_disk); a read-only cache still works
+        fs::last_write_time(path, fs::file_time_type::clock::now(), ec);
+        return video;
     } catch (const vidi::Error& e) {
         // A stale or foreign file (another model, an older format): encode afresh.
         std::fprintf(stderr, "vidi serve: ignoring cache file %s: %s\n", path.c_str(), e.what());
@@ -73,6 +79,47 @@ void VideoCache::save_to_disk(const std::string& sha256, const Video& video) {
         std::error_code ec;
         fs::remove(tmp, ec);
         std::fprintf(stderr, "vidi serve: could not write cache file %s: %s\n", path.c_str(), e.what());
+        return;
+    }
+    trim_disk(path);
+}
+
+void VideoCache::trim_disk(const std::string& keep) {
+    if (options_.max_disk_bytes <= 0) return;
+    struct File {
+        fs::file_time_type used;
+        std::string path;
+        int64_t bytes;
+    };
+    std::vector<File> files;
+    int64_t total = 0;
+    const auto stale = fs::file_time_type::clock::now() - std::chrono::hours(24);
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(options_.dir, ec), end; !ec && it != end; it.increment(ec)) {
+        std::error_code fe;
+        if (!it->is_regular_file(fe)) continue;
+        const std::string name = it->path().filename().string();
+        const auto used = it->last_write_time(fe);
+        if (fe) continue;
+        if (name.find(".vidi.tmp") != std::string::npos) {
+            if (used < stale) fs::remove(it->path(), fe);
+            continue;
+        }
+        if (it->path().extension() != ".vidi") continue;
+        const int64_t bytes = static_cast<int64_t>(it->file_size(fe));
+        if (fe) continue;
+        files.push_back({used, it->path().string(), bytes});
+        total += bytes;
+    }
+    std::sort(files.begin(), files.end(), [](const File& a, const File& b) { return a.used < b.used; });
+    for (const File& f : files) {
+        if (total <= options_.max_disk_bytes) break;
+        if (fs::equivalent(f.path, keep, ec)) continue;
+        if (!fs::remove(f.path, ec)) continue;  // gone already, or not ours to remove: count it
+        total -= f.bytes;
+        std::fprintf(stderr, "vidi serve: disk cache over %lld MiB: removed %s (%lld MiB, least recently used)\n",
+                     static_cast<long long>(options_.max_disk_bytes >> 20), f.path.c_str(),
+                     static_cast<long long>(f.bytes >> 20));
     }
 }
 

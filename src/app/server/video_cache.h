@@ -1,7 +1,8 @@
 // Encoded videos, keyed by (content SHA-256, model): an in-memory LRU of Video objects
 // bounded by bytes and entries, backed by the engine's media-token files on disk
-// (Engine::save_video / load_video). A hit in memory skips all media work; a hit on disk
-// skips decoding and the towers (only the media K/V is rebuilt).
+// (Engine::save_video / load_video), themselves bounded by bytes: a file's modification time
+// is its last use, and the least recently used go first. A hit in memory skips all media
+// work; a hit on disk skips decoding and the towers (only the media K/V is rebuilt).
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,9 @@ namespace vidi::server {
 struct CacheOptions {
     std::string dir;               // disk cache root; empty: no disk cache
     int64_t max_bytes = 4LL << 30; // memory budget for encoded videos
+    // Disk budget for the token files under `dir` (every model's); 0: none. A 10-minute video
+    // of Vidi1.5-9B takes ~0.95 GB (66 000 tokens × 3584 f32).
+    int64_t max_disk_bytes = 20LL << 30;
     size_t max_entries = 16;
     int64_t bytes_per_token = 0;   // memory estimate of one media token (tokens + K/V)
 };
@@ -44,6 +48,9 @@ private:
     void insert(const std::string& sha256, std::shared_ptr<const Video> video);
     std::shared_ptr<const Video> load_from_disk(const std::string& sha256);
     void save_to_disk(const std::string& sha256, const Video& video);
+    // Removes the least recently used token files until the cache fits max_disk_bytes (never
+    // `keep`, the file just written), and temporary files older than a day (a crashed writer's).
+    void trim_disk(const std::string& keep);
 
     struct Entry {
         std::string sha256;
