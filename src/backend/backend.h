@@ -356,14 +356,21 @@ inline int64_t read_step_pos(const Tensor& pos, const char* op) {
     return p;
 }
 
-inline void Backend::rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache,
-                                        const Tensor& pos, double theta) {
-    const Tensor p_host = pos.on_host() ? pos : to_host(pos);
-    const int64_t p = read_step_pos(p_host, "rope_and_cache_kv_"), T = k.dim(0);
-    VIDI_CHECK(k.rank() == 3 && v.shape() == k.shape() && k_cache.rank() == 3 && v_cache.shape() == k_cache.shape() &&
-                   k_cache.dim(1) == k.dim(1) && k_cache.dim(2) == k.dim(2) && q.dim(0) == T,
+// rope_and_cache_kv_'s shape rules, the same for every backend.
+inline void check_rope_and_cache_kv(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& k_cache,
+                                    const Tensor& v_cache) {
+    VIDI_CHECK(q.rank() == 3 && k.rank() == 3 && q.dim(0) == k.dim(0) && q.dim(2) == k.dim(2) && v.shape() == k.shape() &&
+                   k_cache.rank() == 3 && v_cache.shape() == k_cache.shape() && k_cache.dim(1) == k.dim(1) &&
+                   k_cache.dim(2) == k.dim(2),
                "rope_and_cache_kv_: q ", q.describe(), ", k ", k.describe(), ", v ", v.describe(), " do not fit the caches ",
                k_cache.describe(), ", ", v_cache.describe());
+}
+
+inline void Backend::rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache,
+                                        const Tensor& pos, double theta) {
+    check_rope_and_cache_kv(q, k, v, k_cache, v_cache);
+    const Tensor p_host = pos.on_host() ? pos : to_host(pos);
+    const int64_t p = read_step_pos(p_host, "rope_and_cache_kv_"), T = k.dim(0);
     VIDI_CHECK(p + T <= k_cache.dim(0), "rope_and_cache_kv_: rows ", p, "..", p + T - 1, " are past the cache's ",
                k_cache.dim(0), " rows");
     rope_(q, p, theta);

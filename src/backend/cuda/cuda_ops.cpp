@@ -234,10 +234,7 @@ void CudaBackend::rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, Tens
     require_bf16(v, op, "v");
     require_bf16(k_cache, op, "k_cache");
     require_bf16(v_cache, op, "v_cache");
-    VIDI_CHECK(q.dim(0) == k.dim(0) && q.dim(2) == k.dim(2) && v.shape() == k.shape() && k_cache.rank() == 3 &&
-                   v_cache.shape() == k_cache.shape() && k_cache.dim(1) == k.dim(1) && k_cache.dim(2) == k.dim(2),
-               op, ": q ", q.describe(), ", k ", k.describe(), ", v ", v.describe(), " do not fit the caches ",
-               k_cache.describe(), ", ", v_cache.describe());
+    check_rope_and_cache_kv(q, k, v, k_cache, v_cache);
     VIDI_CHECK(pos.defined() && pos.device() == Device::cuda && pos.dtype() == DType::i32 && pos.numel() == 1, op,
                ": the position must be i32 [1] on the GPU, got ", pos.describe());
     RopeCacheArgs a;
