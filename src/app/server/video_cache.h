@@ -20,7 +20,7 @@ struct CacheOptions {
     std::string dir;               // disk cache root; empty: no disk cache
     int64_t max_bytes = 4LL << 30; // memory budget for encoded videos
     // Disk budget for the token files under `dir` (every model's); 0: none. A 10-minute video
-    // of Vidi1.5-9B takes ~0.95 GB (66 000 tokens × 3584 f32).
+    // of Vidi1.5-9B takes ~0.47 GB from a GPU (66 000 tokens × 3584 bf16), twice that from the CPU.
     int64_t max_disk_bytes = 20LL << 30;
     size_t max_entries = 16;
     int64_t bytes_per_token = 0;   // memory estimate of one media token (tokens + K/V)
