@@ -213,7 +213,8 @@ public:
     // New text positions' attention inputs: RoPE on q[T, H, hd] and k[T, KV, hd] at positions
     // p .. p+T-1, then k and v[T, KV, hd] stored as rows p .. p+T-1 of k_cache and v_cache
     // [capacity, KV, hd], where p = pos[0] (i32 [1] on the backend, read as the op runs: a
-    // recorded step replays at every position). One launch on a GPU.
+    // recorded step replays at every position). One launch on a GPU, which leaves k itself as it
+    // was (the CPU rotates it in place): read the keys from the cache.
     virtual void rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache,
                                     const Tensor& pos, double theta);
     // q[Tq, H, hd], k/v[Tk, KV, hd] (H a multiple of KV) -> [Tq, H, hd]. k and v are float,

@@ -3,8 +3,8 @@
 // per op. The graph reads what changes (the token id, the position) from device memory that
 // run_step sets before each launch, and keeps every device block its ops allocated while
 // recording, so a replay finds its intermediates where it left them. Within the recording a
-// block is handed out again once no tensor holds it (the nodes run in stream order), so the
-// step keeps no more memory than a direct run at its peak.
+// block of the same size is handed out again once no tensor holds it (the nodes run in stream
+// order), so the step keeps about what a direct run holds at its peak.
 #pragma once
 
 #include <cuda_runtime_api.h>
