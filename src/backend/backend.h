@@ -339,12 +339,16 @@ inline void Backend::run_step(std::unique_ptr<StepRecording>& /*rec*/, const std
     queue();
 }
 
+// Each of n token ids in 0..vocab-1 (positions counted from `first` in the error).
+inline void check_token_ids(const int32_t* ids, int64_t n, int64_t vocab, const char* op, int64_t first = 0) {
+    for (int64_t i = 0; i < n; ++i)
+        VIDI_CHECK(ids[i] >= 0 && ids[i] < vocab, op, ": token id ", ids[i], " at position ", first + i,
+                   " is outside the vocabulary of ", vocab);
+}
+
 inline Tensor Backend::embed(const QTensor& table, const std::vector<int32_t>& ids) {
     VIDI_CHECK(table.defined() && table.rank() == 2, "embed: table must be [V, D], got ", table.describe());
-    const int64_t V = table.dim(0);
-    for (size_t i = 0; i < ids.size(); ++i)
-        VIDI_CHECK(ids[i] >= 0 && ids[i] < V, "embed: token id ", ids[i], " at position ", i,
-                   " is outside the vocabulary of ", V);
+    check_token_ids(ids.data(), static_cast<int64_t>(ids.size()), table.dim(0), "embed");
     return embed(table, upload(Tensor::from_vector(ids)));
 }
 

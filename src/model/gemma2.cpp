@@ -154,9 +154,7 @@ Tensor Gemma2::forward_on_device(const std::vector<int32_t>& ids, TextCache& cac
     VIDI_CHECK(T > 0, "forward() needs at least one token");
     if (pos0 + T > cache.capacity)
         fail("the prompt and answer need ", pos0 + T, " text positions but the context holds ", cache.capacity);
-    for (size_t i = 0; i < ids.size(); ++i)
-        VIDI_CHECK(ids[i] >= 0 && ids[i] < cfg_.vocab, "token id ", ids[i], " at position ", pos0 + int64_t(i),
-                   " is outside the vocabulary of ", cfg_.vocab);
+    check_token_ids(ids.data(), T, cfg_.vocab, "forward", pos0);  // a GPU's embed cannot check them
     Tensor logits;
     if (T == 1) {
         logits = decode_step(ids[0], cache, media);

@@ -17,8 +17,7 @@ Tensor CpuBackend::embed(const QTensor& table, const Tensor& ids) {
                "embed: ids must be i32 [T] in host memory, got ", ids.describe());
     const int64_t V = table.dim(0), D = table.dim(1), T = ids.numel();
     const int32_t* id = ids.data<int32_t>();
-    for (int64_t t = 0; t < T; ++t)
-        VIDI_CHECK(id[t] >= 0 && id[t] < V, "embed: token id ", id[t], " outside the vocabulary of ", V);
+    check_token_ids(id, T, V, "embed");
     Tensor out = Tensor::empty({T, D}, DType::f32);
 #pragma omp parallel for num_threads(threads_) schedule(static)
     for (int64_t t = 0; t < T; ++t) weight_rows_f32(table, id[t], 1, out.data<float>() + t * D);

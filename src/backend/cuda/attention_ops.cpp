@@ -126,9 +126,7 @@ Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq
     a.q_pos0 = p.q_pos0;
     if (p.step_pos.defined()) {
         VIDI_CHECK(p.causal, "attention: a step position needs causal attention");
-        VIDI_CHECK(p.step_pos.device() == Device::cuda && p.step_pos.dtype() == DType::i32 && p.step_pos.numel() == 1,
-                   "attention: the step position must be i32 [1] on the GPU, got ", p.step_pos.describe());
-        a.q_pos = static_cast<const int32_t*>(p.step_pos.raw());
+        a.q_pos = step_pos_ptr(p.step_pos, "attention");
         a.q_pos0 = std::max<int64_t>(0, a.Tk - a.Tq);  // the furthest it can be: the split count covers it
     }
     const bool add_here = add_to && attention_can_accumulate(a);

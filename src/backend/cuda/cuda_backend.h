@@ -109,7 +109,7 @@ private:
     Tensor upload_as(const Tensor& host, bool for_model);              // upload(), or weight()'s
     // quant_ops.cpp: linear and embed with a quantised weight (already validated shapes).
     Tensor linear_quantized(const Tensor& x, const QTensor& w, const Tensor& bias);
-    Tensor embed_quantized(const QTensor& table, const Tensor& dev_ids, int64_t T);
+    Tensor embed_quantized(const QTensor& table, const Tensor& dev_ids);
     // attention_ops.cpp: unmasked attention of q[n, Tq, H, hd] over k/v[n, Tk, KV, hd] (checked)
     // on tensor cores: the flash kernel, or batched GEMMs around a row softmax.
     Tensor dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p);

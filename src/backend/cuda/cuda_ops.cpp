@@ -235,15 +235,13 @@ void CudaBackend::rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, Tens
     require_bf16(k_cache, op, "k_cache");
     require_bf16(v_cache, op, "v_cache");
     check_rope_and_cache_kv(q, k, v, k_cache, v_cache);
-    VIDI_CHECK(pos.defined() && pos.device() == Device::cuda && pos.dtype() == DType::i32 && pos.numel() == 1, op,
-               ": the position must be i32 [1] on the GPU, got ", pos.describe());
     RopeCacheArgs a;
     a.q = ptr(q);
     a.k = ptr(k);
     a.v = ptr(v);
     a.k_cache = ptr(k_cache);
     a.v_cache = ptr(v_cache);
-    a.pos = static_cast<const int32_t*>(pos.raw());
+    a.pos = step_pos_ptr(pos, op);
     a.T = q.dim(0);
     a.H = q.dim(1);
     a.KV = k.dim(1);
@@ -268,10 +266,10 @@ Tensor CudaBackend::embed(const QTensor& qtable, const Tensor& ids) {
     require_rank(qtable.values, 2, "embed", "table [V, D]");
     VIDI_CHECK(ids.defined() && ids.device() == Device::cuda && ids.dtype() == DType::i32 && ids.rank() == 1,
                "embed: ids must be i32 [T] on the GPU, got ", ids.describe());
-    const int64_t T = ids.numel();
-    if (!qtable.quantized()) require_bf16(qtable.values, "embed", "table");
-    if (qtable.quantized()) return embed_quantized(qtable, ids, T);
+    if (qtable.quantized()) return embed_quantized(qtable, ids);
+    require_bf16(qtable.values, "embed", "table");
     const Tensor& table = qtable.values;
+    const int64_t T = ids.numel();
     Tensor out = empty({T, table.dim(1)}, DType::bf16);
     if (T == 0) return out;
     cuda::embed(ptr(out), ptr(table), static_cast<const int32_t*>(ids.raw()), T, table.dim(0), table.dim(1), stream_);

@@ -23,6 +23,13 @@ inline void require_rank(const Tensor& t, int rank, const char* op, const char* 
 
 inline bf16* ptr(const Tensor& t) { return static_cast<bf16*>(t.raw()); }
 
+// A position the kernel reads as it runs (a recorded step's): i32 [1] on the GPU.
+inline const int32_t* step_pos_ptr(const Tensor& pos, const char* op) {
+    VIDI_CHECK(pos.defined() && pos.device() == Device::cuda && pos.dtype() == DType::i32 && pos.numel() == 1, op,
+               ": the position must be i32 [1] on the GPU, got ", pos.describe());
+    return static_cast<const int32_t*>(pos.raw());
+}
+
 // An op's output shape: its input's with the last dimension replaced (linear and the like).
 inline Shape with_last(Shape s, int64_t last) {
     s.back() = last;

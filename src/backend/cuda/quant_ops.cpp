@@ -201,10 +201,10 @@ Tensor CudaBackend::linear_quantized(const Tensor& x, const QTensor& w, const Te
     return y;
 }
 
-Tensor CudaBackend::embed_quantized(const QTensor& table, const Tensor& dev_ids, int64_t T) {
+Tensor CudaBackend::embed_quantized(const QTensor& table, const Tensor& dev_ids) {
     check_layout(table, "embed", "table");
     check_on_device(table, "embed", "table");
-    const int64_t D = table.dim(1);
+    const int64_t D = table.dim(1), T = dev_ids.numel();
     Tensor out = empty({T, D}, DType::bf16);
     if (T > 0)
         dequantize_rows(ptr(out), view_of(table), 0, static_cast<const int32_t*>(dev_ids.raw()), table.dim(0), T,
