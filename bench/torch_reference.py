@@ -427,6 +427,9 @@ def scores_f32(q, kt):
 class Vidi:
     """Vidi1.5-9B (SPEC.md)."""
     family = "vidi1.5"
+    layer_norms = ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+                   "post_feedforward_layernorm")
+    tied_by_default = True  # Gemma2Config's tie_word_embeddings
 
     def __init__(self, model_dir, device, dtype, towers=True):
         self.dir = model_dir
@@ -481,6 +484,8 @@ class Vidi:
         D, H, KV, hd, V = self.D, self.H, self.KV, self.hd, self.cfg["vocab_size"]
         I = self.cfg["intermediate_size"]
         exp = {"model.embed_tokens.weight": [V, D], "model.norm.weight": [D]}
+        if not self.cfg.get("tie_word_embeddings", self.tied_by_default):
+            exp["lm_head.weight"] = [V, D]
         for i in range(self.L):
             p = f"model.layers.{i}."
             exp.update({p + "self_attn.q_proj.weight": [H * hd, D],
@@ -489,14 +494,16 @@ class Vidi:
                         p + "self_attn.o_proj.weight": [D, H * hd],
                         p + "mlp.gate_proj.weight": [I, D], p + "mlp.up_proj.weight": [I, D],
                         p + "mlp.down_proj.weight": [D, I]})
-            for n in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
-                      "post_feedforward_layernorm"):
+            for n in self.layer_norms:
                 exp[p + n + ".weight"] = [D]
+        self.check_shapes(exp, "config.json")
+
+    def check_shapes(self, exp, what):
         problems = [f"missing '{n}' {s}" for n, s in exp.items() if n not in self.w]
         problems += [f"'{n}': expected {s}, found {list(self.w[n].shape)}"
                      for n, s in exp.items() if n in self.w and list(self.w[n].shape) != s]
         if problems:
-            raise SystemExit("checkpoint does not match config.json:\n  " + "\n  ".join(problems))
+            raise SystemExit(f"checkpoint does not match {what}:\n  " + "\n  ".join(problems))
 
     def build_vision(self, sd):
         from transformers import SiglipVisionConfig, SiglipVisionModel
@@ -649,11 +656,34 @@ class Vidi:
         return linear(F.gelu(linear(h, W("mlp.gate_proj.weight")), approximate="tanh") *
                       linear(h, W("mlp.up_proj.weight")), W("mlp.down_proj.weight"))
 
+    # The family's pieces of a layer; forward, media_kv and forward_joint are shared.
+    def norm(self, x, w):  # the decoder's RMSNorm, output in the compute dtype
+        return gemma_norm(x, w, self.eps, self.dtype)
+
+    def residual_block(self, W, x, o):
+        """The residual stream x after its attention output o (o_proj applied): Gemma2's
+        post-attention norm, then the MLP between its pre- and post-feed-forward norms."""
+        x = x + gemma_norm(o, W("post_attention_layernorm.weight"), self.eps)
+        return x + gemma_norm(self.mlp(W, gemma_norm(x, W("pre_feedforward_layernorm.weight"),
+                                                     self.eps, self.dtype)),
+                              W("post_feedforward_layernorm.weight"), self.eps)
+
+    def windowed_layer(self, i):  # Gemma2: the sliding window on even layers
+        return bool(self.window) and i % 2 == 0
+
+    def media_update(self, W, m, v):
+        """A layer's update of media tokens m from their values v [n, KV, hd]: diagonal
+        attention (each media token's attention output is its own value), o_proj, then the
+        layer's residual block as for text."""
+        n = m.shape[0]
+        ve = v.repeat_interleave(self.H // self.KV, dim=1).reshape(n, self.H * self.hd)
+        return self.residual_block(W, m, linear(ve, W("self_attn.o_proj.weight")))
+
     @torch.no_grad()
     def media_kv(self, tokens, chunk=8192):
         """Per-layer K/V of one media stream, [L] x ([N, KV, hd], [N, KV, hd])."""
         N = tokens.shape[0]
-        KV, hd, H = self.KV, self.hd, self.H
+        KV, hd = self.KV, self.hd
         ks = [torch.empty(N, KV, hd, device=self.device, dtype=self.dtype) for _ in range(self.L)]
         vs = [torch.empty_like(k) for k in ks]
         for r0 in range(0, N, chunk):
@@ -661,20 +691,14 @@ class Vidi:
             n = m.shape[0]
             for i in range(self.L):
                 W = self.layer(i)
-                h = gemma_norm(m, W("input_layernorm.weight"), self.eps, self.dtype)
+                h = self.norm(m, W("input_layernorm.weight"))
                 k = linear(h, W("self_attn.k_proj.weight")).view(n, KV, hd)
                 v = linear(h, W("self_attn.v_proj.weight")).view(n, KV, hd)
                 ks[i][r0:r0 + n] = k
                 vs[i][r0:r0 + n] = v
                 if i + 1 == self.L:
                     break  # the last update feeds nothing
-                # diagonal attention: each media token's attention output is its own value
-                ve = v.repeat_interleave(H // KV, dim=1).reshape(n, H * hd)
-                o = linear(ve, W("self_attn.o_proj.weight"))
-                m = m + gemma_norm(o, W("post_attention_layernorm.weight"), self.eps)
-                m = m + gemma_norm(self.mlp(W, gemma_norm(m, W("pre_feedforward_layernorm.weight"),
-                                                          self.eps, self.dtype)),
-                                   W("post_feedforward_layernorm.weight"), self.eps)
+                m = self.media_update(W, m, v)
         return list(zip(ks, vs))
 
     def attend(self, q, k, v, mask=None, q_chunk=None):
@@ -714,6 +738,13 @@ class Vidi:
         x1, x2 = x[..., : hd // 2], x[..., hd // 2:]
         return x * cos + torch.cat([-x2, x1], -1) * sin
 
+    def qkv(self, W, x):
+        """Layer W's input norm and projections of x [T, D]: q [T, H, hd], k and v [T, KV, hd]."""
+        h = self.norm(x, W("input_layernorm.weight"))
+        return (linear(h, W("self_attn.q_proj.weight")).view(-1, self.H, self.hd),
+                linear(h, W("self_attn.k_proj.weight")).view(-1, self.KV, self.hd),
+                linear(h, W("self_attn.v_proj.weight")).view(-1, self.KV, self.hd))
+
     def new_cache(self, capacity):
         return {"len": 0, "k": [torch.empty(capacity, self.KV, self.hd, device=self.device,
                                             dtype=self.dtype) for _ in range(self.L)],
@@ -728,19 +759,12 @@ class Vidi:
         if pos0 + T > cache["k"][0].shape[0]:
             raise SystemExit(f"text cache holds {cache['k'][0].shape[0]} positions, "
                              f"{pos0 + T} needed")
-        H, KV, hd = self.H, self.KV, self.hd
-        idt = torch.tensor(ids, device=self.device, dtype=torch.long)
-        x = (self.w["model.embed_tokens.weight"][idt] * self.embed_scale).to(self.res_dtype)
-        pos = torch.arange(pos0, pos0 + T, device=self.device)
-        kpos = torch.arange(0, pos0 + T, device=self.device)
-        causal = kpos[None, :] <= pos[:, None]
-        windowed = causal & (pos[:, None] - kpos[None, :] <= self.window) if self.window else causal
+        H, hd = self.H, self.hd
+        x = self.embed(ids)
+        pos, causal, windowed = self.text_masks(pos0, T)
         for i in range(self.L):
             W = self.layer(i)
-            h = gemma_norm(x, W("input_layernorm.weight"), self.eps, self.dtype)
-            q = linear(h, W("self_attn.q_proj.weight")).view(T, H, hd)
-            k = linear(h, W("self_attn.k_proj.weight")).view(T, KV, hd)
-            v = linear(h, W("self_attn.v_proj.weight")).view(T, KV, hd)
+            q, k, v = self.qkv(W, x)
             attn = None
             for mk, mv in (m[i] for m in media if m is not None):
                 c = self.attend(q, mk, mv)  # queries without RoPE, no mask
@@ -749,23 +773,55 @@ class Vidi:
             k = self.rope(k, pos)
             cache["k"][i][pos0:pos0 + T] = k
             cache["v"][i][pos0:pos0 + T] = v
-            mask = windowed if (i % 2 == 0 and self.window) else causal
+            mask = windowed if self.windowed_layer(i) else causal
             s = self.attend(q, cache["k"][i][:pos0 + T], cache["v"][i][:pos0 + T], mask)
             attn = s if attn is None else attn + s
-            o = linear(attn.reshape(T, H * hd), W("self_attn.o_proj.weight"))
-            x = x + gemma_norm(o, W("post_attention_layernorm.weight"), self.eps)
-            x = x + gemma_norm(self.mlp(W, gemma_norm(x, W("pre_feedforward_layernorm.weight"),
-                                                      self.eps, self.dtype)),
-                               W("post_feedforward_layernorm.weight"), self.eps)
+            # o_proj has no bias: o(text) + o(image) + o(audio), as the official layers add, is o(sum)
+            x = self.residual_block(W, x, linear(attn.reshape(T, H * hd), W("self_attn.o_proj.weight")))
         cache["len"] = pos0 + T
-        if not all_logits:
-            x = x[-1:]
-        x = gemma_norm(x, self.w["model.norm.weight"], self.eps, self.dtype)
+        return self.logits(x if all_logits else x[-1:])
+
+    def embed(self, ids):
+        idt = torch.tensor(ids, device=self.device, dtype=torch.long)
+        return (self.w["model.embed_tokens.weight"][idt] * self.embed_scale).to(self.res_dtype)
+
+    def text_masks(self, pos0, T):
+        """Positions of T new text tokens after pos0, and [T, pos0+T] masks: causal, and causal
+        within the sliding window W (query t sees keys t-W..t, FlashAttention-2's (W, W))."""
+        pos = torch.arange(pos0, pos0 + T, device=self.device)
+        kpos = torch.arange(0, pos0 + T, device=self.device)
+        causal = kpos[None, :] <= pos[:, None]
+        windowed = causal & (pos[:, None] - kpos[None, :] <= self.window) if self.window else causal
+        return pos, causal, windowed
+
+    def logits(self, x):
+        x = self.norm(x, self.w["model.norm.weight"])
         head = self.w.get("lm_head.weight", self.w["model.embed_tokens.weight"])
         y = linear(x, head).float()
         if self.final_cap:
             y = torch.tanh(y / self.final_cap) * self.final_cap
         return y
+
+    @torch.no_grad()
+    def forward_joint(self, ids, media_tokens):
+        """The official layer loop written the other way round (for --self-check): media tokens
+        travel through the layers beside the text, their K/V computed in each layer, no caches."""
+        T = len(ids)
+        H, hd = self.H, self.hd
+        x = self.embed(ids)
+        ms = [(m.to(self.dtype) * self.embed_scale).to(self.res_dtype) for m in media_tokens]
+        pos, causal, windowed = self.text_masks(0, T)
+        for i in range(self.L):
+            W = self.layer(i)
+            q, k, v = self.qkv(W, x)
+            mask = windowed if self.windowed_layer(i) else causal
+            attn = self.attend(self.rope(q, pos), self.rope(k, pos), v, mask)
+            for j, m in enumerate(ms):
+                _, mk, mv = self.qkv(W, m)
+                attn = attn + self.attend(q, mk, mv)
+                ms[j] = self.media_update(W, m, mv)
+            x = self.residual_block(W, x, linear(attn.reshape(T, H * hd), W("self_attn.o_proj.weight")))
+        return self.logits(x)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -785,6 +841,8 @@ class Vidi7B(Vidi):
     sqrt(D) scaling, a sliding window on every layer), a 2-D convolution + bilinear image pool,
     a Whisper-width audio pool and the percentage prompt with the video length."""
     family = "vidi-7b"
+    layer_norms = ("input_layernorm", "post_attention_layernorm")
+    tied_by_default = False  # MistralConfig's tie_word_embeddings
 
     def __init__(self, model_dir, device, dtype, towers=True):
         super().__init__(model_dir, device, dtype, towers)
@@ -805,30 +863,6 @@ class Vidi7B(Vidi):
             self.frame_size = self.pp_size or self.frame_size  # process_images' resize target
 
     # -- loading ------------------------------------------------------------------------------
-    def check_llm_shapes(self):
-        D, H, KV, hd, V = self.D, self.H, self.KV, self.hd, self.cfg["vocab_size"]
-        I = self.cfg["intermediate_size"]
-        exp = {"model.embed_tokens.weight": [V, D], "model.norm.weight": [D]}
-        if not self.cfg.get("tie_word_embeddings", False):  # MistralConfig's default: untied
-            exp["lm_head.weight"] = [V, D]
-        for i in range(self.L):
-            p = f"model.layers.{i}."
-            exp.update({p + "self_attn.q_proj.weight": [H * hd, D],
-                        p + "self_attn.k_proj.weight": [KV * hd, D],
-                        p + "self_attn.v_proj.weight": [KV * hd, D],
-                        p + "self_attn.o_proj.weight": [D, H * hd],
-                        p + "mlp.gate_proj.weight": [I, D], p + "mlp.up_proj.weight": [I, D],
-                        p + "mlp.down_proj.weight": [D, I],
-                        p + "input_layernorm.weight": [D], p + "post_attention_layernorm.weight": [D]})
-        self.check_shapes(exp, "config.json")
-
-    def check_shapes(self, exp, what):
-        problems = [f"missing '{n}' {s}" for n, s in exp.items() if n not in self.w]
-        problems += [f"'{n}': expected {s}, found {list(self.w[n].shape)}"
-                     for n, s in exp.items() if n in self.w and list(self.w[n].shape) != s]
-        if problems:
-            raise SystemExit(f"checkpoint does not match {what}:\n  " + "\n  ".join(problems))
-
     def check_glue_shapes(self):
         """mm_rand_* against the towers' widths (Vidi_7B/model/lmm/dattn/multimodal.py)."""
         D, s, k_a = self.D, self.pool, self.apool
@@ -925,107 +959,17 @@ class Vidi7B(Vidi):
         return linear(F.silu(linear(h, W("mlp.gate_proj.weight"))) * linear(h, W("mlp.up_proj.weight")),
                       W("mlp.down_proj.weight"))
 
-    def media_update(self, W, m, v):
-        """One layer's update of media tokens m [n, D] from their values v [n, KV, hd]: diagonal
-        attention (each token's output is its own value), o_proj, residual; then the MLP block.
-        No norm after the attention, unlike Gemma2."""
-        n = m.shape[0]
-        ve = v.repeat_interleave(self.H // self.KV, dim=1).reshape(n, self.H * self.hd)
-        m = m + linear(ve, W("self_attn.o_proj.weight"))
-        return m + self.mlp(W, mistral_norm(m, W("post_attention_layernorm.weight"), self.eps, self.dtype))
+    def norm(self, x, w):
+        return mistral_norm(x, w, self.eps, self.dtype)
 
-    @torch.no_grad()
-    def media_kv(self, tokens, chunk=8192):
-        """Per-layer K/V of one media stream, [L] x ([N, KV, hd], [N, KV, hd]); no sqrt(D)."""
-        N = tokens.shape[0]
-        KV, hd = self.KV, self.hd
-        ks = [torch.empty(N, KV, hd, device=self.device, dtype=self.dtype) for _ in range(self.L)]
-        vs = [torch.empty_like(k) for k in ks]
-        for r0 in range(0, N, chunk):
-            m = tokens[r0:r0 + chunk].to(self.dtype).to(self.res_dtype)
-            n = m.shape[0]
-            for i in range(self.L):
-                W = self.layer(i)
-                h = mistral_norm(m, W("input_layernorm.weight"), self.eps, self.dtype)
-                ks[i][r0:r0 + n] = linear(h, W("self_attn.k_proj.weight")).view(n, KV, hd)
-                vs[i][r0:r0 + n] = linear(h, W("self_attn.v_proj.weight")).view(n, KV, hd)
-                if i + 1 < self.L:  # the last update feeds nothing
-                    m = self.media_update(W, m, vs[i][r0:r0 + n])
-        return list(zip(ks, vs))
+    def residual_block(self, W, x, o):
+        """Mistral: no norm after the attention; the MLP after post_attention_layernorm (for
+        media tokens too: the official feed_foward)."""
+        x = x + o
+        return x + self.mlp(W, self.norm(x, W("post_attention_layernorm.weight")))
 
-    def text_mask(self, pos0, T):
-        """[T, pos0+T] bool: causal, and with a sliding window W query t sees keys t-W..t on
-        every layer (FlashAttention-2's window_size (W, W) as MistralFlashAttention2 passes it)."""
-        pos = torch.arange(pos0, pos0 + T, device=self.device)
-        kpos = torch.arange(0, pos0 + T, device=self.device)
-        mask = kpos[None, :] <= pos[:, None]
-        if self.window:
-            mask = mask & (pos[:, None] - kpos[None, :] <= self.window)
-        return pos, mask
-
-    def logits(self, x):
-        x = mistral_norm(x, self.w["model.norm.weight"], self.eps, self.dtype)
-        head = self.w.get("lm_head.weight", self.w["model.embed_tokens.weight"])
-        return linear(x, head).float()
-
-    @torch.no_grad()
-    def forward(self, ids, cache, media, all_logits=False):
-        """Appends ids to the text cache; returns fp32 logits ([T, V] or [1, V])."""
-        T = len(ids)
-        pos0 = cache["len"]
-        if pos0 + T > cache["k"][0].shape[0]:
-            raise SystemExit(f"text cache holds {cache['k'][0].shape[0]} positions, {pos0 + T} needed")
-        H, KV, hd = self.H, self.KV, self.hd
-        idt = torch.tensor(ids, device=self.device, dtype=torch.long)
-        x = self.w["model.embed_tokens.weight"][idt].to(self.res_dtype)
-        pos, mask = self.text_mask(pos0, T)
-        for i in range(self.L):
-            W = self.layer(i)
-            h = mistral_norm(x, W("input_layernorm.weight"), self.eps, self.dtype)
-            q = linear(h, W("self_attn.q_proj.weight")).view(T, H, hd)
-            k = linear(h, W("self_attn.k_proj.weight")).view(T, KV, hd)
-            v = linear(h, W("self_attn.v_proj.weight")).view(T, KV, hd)
-            attn = None
-            for mk, mv in (m[i] for m in media if m is not None):
-                c = self.attend(q, mk, mv)  # queries without RoPE, no mask
-                attn = c if attn is None else attn + c
-            q, k = self.rope(q, pos), self.rope(k, pos)
-            cache["k"][i][pos0:pos0 + T] = k
-            cache["v"][i][pos0:pos0 + T] = v
-            s = self.attend(q, cache["k"][i][:pos0 + T], cache["v"][i][:pos0 + T], mask)
-            attn = s if attn is None else attn + s
-            # o_proj is linear without bias: o(text) + o(image) + o(audio) = o(sum)
-            x = x + linear(attn.reshape(T, H * hd), W("self_attn.o_proj.weight"))
-            x = x + self.mlp(W, mistral_norm(x, W("post_attention_layernorm.weight"), self.eps, self.dtype))
-        cache["len"] = pos0 + T
-        return self.logits(x if all_logits else x[-1:])
-
-    @torch.no_grad()
-    def forward_joint(self, ids, media_tokens):
-        """The official layer loop written the other way round (for --self-check): media tokens
-        travel through the layers beside the text, their K/V computed in each layer, no caches."""
-        T = len(ids)
-        H, KV, hd = self.H, self.KV, self.hd
-        x = self.w["model.embed_tokens.weight"][torch.tensor(ids, device=self.device)].to(self.res_dtype)
-        ms = [m.to(self.dtype).to(self.res_dtype) for m in media_tokens]
-        pos, mask = self.text_mask(0, T)
-        for i in range(self.L):
-            W = self.layer(i)
-            h = mistral_norm(x, W("input_layernorm.weight"), self.eps, self.dtype)
-            q = linear(h, W("self_attn.q_proj.weight")).view(T, H, hd)
-            k = linear(h, W("self_attn.k_proj.weight")).view(T, KV, hd)
-            v = linear(h, W("self_attn.v_proj.weight")).view(T, KV, hd)
-            out = linear(self.attend(self.rope(q, pos), self.rope(k, pos), v, mask).reshape(T, H * hd),
-                         W("self_attn.o_proj.weight"))
-            for j, m in enumerate(ms):
-                mh = mistral_norm(m, W("input_layernorm.weight"), self.eps, self.dtype)
-                mk = linear(mh, W("self_attn.k_proj.weight")).view(-1, KV, hd)
-                mv = linear(mh, W("self_attn.v_proj.weight")).view(-1, KV, hd)
-                out = out + linear(self.attend(q, mk, mv).reshape(T, H * hd), W("self_attn.o_proj.weight"))
-                ms[j] = self.media_update(W, m, mv)
-            x = x + out
-            x = x + self.mlp(W, mistral_norm(x, W("post_attention_layernorm.weight"), self.eps, self.dtype))
-        return self.logits(x)
+    def windowed_layer(self, i):  # Mistral: every layer
+        return bool(self.window)
 
 
 FAMILIES = {"vidi1.5": Vidi, "vidi-7b": Vidi7B}

@@ -68,7 +68,13 @@ def llm_config():
 
 def tensor_list():
     t = []
-    add = lambda name, shape, kind="matrix": t.append((name, list(shape), kind))
+
+    def add(name, shape, kind="matrix"):
+        t.append((name, list(shape), kind))
+
+    def add_linear(name, d_out, d_in):  # nn.Linear with bias
+        add(name + ".weight", [d_out, d_in])
+        add(name + ".bias", [d_out], "bias")
     # decoder (Mistral names)
     add("model.embed_tokens.weight", [VOCAB, D], "embedding")
     for i in range(LAYERS):
@@ -97,26 +103,20 @@ def tensor_list():
             add(p + n + ".weight", [C], "scale")
             add(p + n + ".bias", [C], "bias")
         for n in ("q_proj", "k_proj", "v_proj", "out_proj"):
-            add(p + f"self_attn.{n}.weight", [C, C])
-            add(p + f"self_attn.{n}.bias", [C], "bias")
-        add(p + "mlp.fc1.weight", [Iv, C])
-        add(p + "mlp.fc1.bias", [Iv], "bias")
-        add(p + "mlp.fc2.weight", [C, Iv])
-        add(p + "mlp.fc2.bias", [C], "bias")
+            add_linear(p + f"self_attn.{n}", C, C)
+        add_linear(p + "mlp.fc1", Iv, C)
+        add_linear(p + "mlp.fc2", C, Iv)
     add(v + "post_layernorm.weight", [C], "scale")
     add(v + "post_layernorm.bias", [C], "bias")
     # the pooling head: present in released SigLIP towers, unused by Vidi
     add(v + "head.probe", [1, 1, C])
     add(v + "head.attention.in_proj_weight", [3 * C, C])
     add(v + "head.attention.in_proj_bias", [3 * C], "bias")
-    add(v + "head.attention.out_proj.weight", [C, C])
-    add(v + "head.attention.out_proj.bias", [C], "bias")
+    add_linear(v + "head.attention.out_proj", C, C)
     add(v + "head.layernorm.weight", [C], "scale")
     add(v + "head.layernorm.bias", [C], "bias")
-    add(v + "head.mlp.fc1.weight", [Iv, C])
-    add(v + "head.mlp.fc1.bias", [Iv], "bias")
-    add(v + "head.mlp.fc2.weight", [C, Iv])
-    add(v + "head.mlp.fc2.bias", [C], "bias")
+    add_linear(v + "head.mlp.fc1", Iv, C)
+    add_linear(v + "head.mlp.fc2", C, Iv)
     # audio tower: WhisperEncoder names
     A, Fa = AUDIO["d_model"], AUDIO["encoder_ffn_dim"]
     a = "model.mm_aud.encoder."
@@ -134,10 +134,8 @@ def tensor_list():
         for n in ("self_attn_layer_norm", "final_layer_norm"):
             add(p + n + ".weight", [A], "scale")
             add(p + n + ".bias", [A], "bias")
-        add(p + "fc1.weight", [Fa, A])
-        add(p + "fc1.bias", [Fa], "bias")
-        add(p + "fc2.weight", [A, Fa])
-        add(p + "fc2.bias", [A], "bias")
+        add_linear(p + "fc1", Fa, A)
+        add_linear(p + "fc2", A, Fa)
     add(a + "layer_norm.weight", [A], "scale")
     add(a + "layer_norm.bias", [A], "bias")
     # glue (multimodal.py of Vidi_7B)
@@ -145,15 +143,12 @@ def tensor_list():
     add("model.mm_rand_llm_norm.weight", [D], "scale")
     add("model.mm_rand_img_pool.conv.weight", [C, C, k, k])
     for n, d_in in (("img", C), ("aud", A)):
-        add(f"model.mm_rand_{n}_projector.model.0.weight", [D, d_in])
-        add(f"model.mm_rand_{n}_projector.model.0.bias", [D], "bias")
-        add(f"model.mm_rand_{n}_projector.model.2.weight", [D, D])
-        add(f"model.mm_rand_{n}_projector.model.2.bias", [D], "bias")
+        add_linear(f"model.mm_rand_{n}_projector.model.0", D, d_in)
+        add_linear(f"model.mm_rand_{n}_projector.model.2", D, D)
         add(f"model.mm_rand_{n}_norm.weight", [D], "scale")
     for n in ("w", "h", "t"):
         for j in ("0", "2"):
-            add(f"model.mm_rand_pos_{n}.mlp.{j}.weight", [D, D])
-            add(f"model.mm_rand_pos_{n}.mlp.{j}.bias", [D], "bias")
+            add_linear(f"model.mm_rand_pos_{n}.mlp.{j}", D, D)
     add("model.mm_rand_aud_pool.weight", [A, A, AUDIO_POOL])
     return t
 
