@@ -162,20 +162,6 @@ TEST(DecordFrameCount, ShortNbFramesInTheHeaderIsIgnored) {
     expect_pictures(f, {0, 10, 20});
 }
 
-TEST(DecordFrameCount, VariableFrameRateMp4) {
-    // 30 frames at 30 fps then 40 at 10 fps: 70 packets, avg_frame_rate 175/12 (70 frames
-    // over the stream's 4.8 s), stride round(14.58) = 15; frames in timestamp order (R2).
-    test::TempDir tmp("vfr");
-    const std::string f = tmp.file("vfr.mp4");
-    test::ffmpeg_cli("-f lavfi -i testsrc2=s=128x96:r=30 -frames:v 70 -vf \"setpts='if(lt(N,30),N/30,1+(N-30)/10)/TB'\" "
-                     "-fps_mode passthrough -c:v libx264 -preset ultrafast -bf 2 " + f);
-    const VideoInfo info = probe(f);
-    EXPECT_EQ(info.frame_count, 70);
-    EXPECT_NEAR(info.avg_fps, 175.0 / 12, 1e-9);
-    EXPECT_EQ(sampled_frame_indices(info), (std::vector<int64_t>{0, 15, 30, 45, 60}));
-    expect_pictures(f, {0, 15, 30, 45, 60});
-}
-
 TEST(DecordFrameCount, ResolutionChangeIsScaledToTheFirstSize) {
     // Two MPEG-TS pieces joined: 20 frames of 96x64, then 20 of 64x48 (another hue). Indices
     // 0, 10, 20, 30; the last two come from the small piece, scaled to 96x64 (R5).
