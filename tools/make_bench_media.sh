@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Videos for the GPU benchmarks (bench/gpu_*.sh), made with the ffmpeg CLI into .dev/media
-# (git-ignored; it travels to the GPU machine with `carry`). Synthetic pictures (testsrc2)
-# and a sine tone: nothing third-party. Each is made once; delete a file to remake it.
+# (git-ignored; it travels to the GPU machine with `carry`, 64 MiB in all with the bundle, so
+# the pictures are testsrc's, which compress to ~0.7 MB a minute at 720p). A sine tone for
+# sound: nothing third-party. Each is made once; delete a file to remake it. The 16 kHz PCM
+# that bench/torch_reference.py reads is made on the GPU machine by the bundled ffmpeg.
 #   tools/make_bench_media.sh [NAME ...]     (default: all)
 #   v1m_720p    1 min  1280x720 30 fps H.264 + AAC           (parity, precision)
 #   v10m_720p   10 min 1280x720 30 fps H.264 + AAC           (speed, batching)
 #   v10m_1080p_hevc 10 min 1920x1080 30 fps HEVC + AAC       (NVDEC)
 #   v1h_720p    1 h    1280x720 5 fps H.264 + AAC            (an hour under 19 GiB)
-#   *.s16le.gz  the audio as the ffmpeg CLI gives it (mono 16 kHz s16), for torch_reference.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.dev/media
@@ -18,14 +19,12 @@ make_one() {
   local f=$out/$name.mp4
   [ -f "$f" ] || {
     echo "making $f" >&2
-    ff -f lavfi -i "testsrc2=s=$size:r=$fps:d=$secs" -f lavfi -i "sine=f=440:sample_rate=44100:d=$secs" \
-       -c:v "$codec" -preset ultrafast -crf 40 -g $((fps * 10)) -pix_fmt yuv420p \
+    ff -f lavfi -i "testsrc=s=$size:r=$fps:d=$secs" -f lavfi -i "sine=f=440:sample_rate=44100:d=$secs" \
+       -c:v "$codec" -preset veryfast -crf 45 -g $((fps * 10)) -pix_fmt yuv420p \
        $([ "$codec" = libx265 ] && echo "-tag:v hvc1 -x265-params log-level=error") \
-       -c:a aac -b:a 32k -shortest "$f.tmp.mp4"
+       -c:a aac -ac 1 -b:a 16k -shortest "$f.tmp.mp4"
     mv "$f.tmp.mp4" "$f"
   }
-  local pcm=$out/$name.s16le.gz
-  [ -f "$pcm" ] || ffmpeg -hide_banner -loglevel error -i "$f" -vn -ac 1 -ar 16000 -f s16le - | gzip -1 > "$pcm"
 }
 all=("$@")
 sel() { [ ${#all[@]} -eq 0 ] || [[ " ${all[*]} " == *" $1 "* ]]; }
