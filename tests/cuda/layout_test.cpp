@@ -168,7 +168,8 @@ TEST_P(CudaLayout, RepeatKv) {
 }
 
 // The GPU's resize of frames equals the host's (Pillow's) exactly: same bytes, then the same
-// f32 normalised value rounded to the activation dtype. Downscales, upscales, an axis left alone, odd sizes.
+// f32 normalised value rounded to the activation dtype. Downscales, upscales, an axis left
+// alone, odd sizes.
 TEST_P(CudaLayout, FramesToPixelsEqualTheHostResize) {
     struct Case {
         int64_t n;

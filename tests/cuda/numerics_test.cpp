@@ -157,6 +157,28 @@ TEST_P(CudaNumerics, PositionalMlpInF32MatchesDouble) {
     EXPECT_THROW(be.linear(dev(random_host({2, 8})), be.f32_weight(random_host({4, 8}))), Error);
 }
 
+TEST_P(CudaNumerics, WeightsAreTheCheckpointsValuesInTheActivationDtype) {
+    // A bf16 checkpoint: as stored in bf16 mode; in fp16 mode rounded as `.half()` rounds
+    // (past 65504: inf; below 6.1e-5: subnormal), and f32_weight() widens those values.
+    CudaBackend& be = backend();
+    const std::vector<float> values = {1.0f, 3.140625f, -2.5e-5f, 1e-6f, 70000.0f, -0.0078125f};
+    Tensor host = Tensor::empty({static_cast<int64_t>(values.size())}, DType::bf16);
+    convert_from_f32(values.data(), DType::bf16, host.raw(), values.size());
+    const std::vector<float> stored = host.to_f32_vector();
+    const Tensor w = be.weight(host), w32 = be.f32_weight(host);
+    EXPECT_EQ(w.dtype(), act());
+    EXPECT_EQ(w32.dtype(), DType::f32);
+    const std::vector<float> got = be.to_host(w).to_f32_vector(), got32 = be.to_host(w32).to_f32_vector();
+    for (size_t i = 0; i < values.size(); ++i) {
+        const float want = round_act(stored[i]);
+        EXPECT_EQ(got[i], want) << "value " << stored[i];
+        EXPECT_EQ(got32[i], want) << "value " << stored[i];
+    }
+    if (act() == DType::f16) {
+        EXPECT_TRUE(std::isinf(got[4]));
+    }
+}
+
 VIDI_CUDA_DTYPES(CudaNumerics);
 
 }  // namespace
