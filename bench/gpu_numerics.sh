@@ -14,8 +14,15 @@ set -uo pipefail
 source bench/gpu_common.sh
 export PYTHONUNBUFFERED=1
 t_start=$(date +%s)
-pcm=$M/v1m.s16le; [ -f $pcm ] || gunzip -k $pcm.gz
 VIDEO=$M/v1m_720p.mp4
+# The reference reads 16 kHz mono PCM: carried (gzipped), or made here by the bundled ffmpeg
+# (tools/device_bundle.sh with BUNDLE_EXTRA=/usr/bin/ffmpeg; tools/make_bench_media.sh).
+pcm=$M/v1m.s16le
+if [ ! -f $pcm ]; then
+  if [ -f $pcm.gz ]; then gunzip -k $pcm.gz
+  else sh .dev/vidi-run ffmpeg -hide_banner -loglevel error -i $VIDEO -vn -ac 1 -ar 16000 -acodec pcm_s16le -f s16le $pcm
+  fi
+fi
 QUERY="slicing onion"
 # 48 teacher-forced ids spread over the vocabulary (the same for the engine and the references).
 FORCED=$(python3 -c "print(','.join(str(3 + (i * 7919) % 255000) for i in range(1, 49)))")
