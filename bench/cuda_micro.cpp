@@ -119,10 +119,9 @@ void bench_quant_linear(CudaBackend& be, const char* name, int64_t M, int64_t N,
     if (M <= vidi::cuda::kFloatGemvMaxRows) {  // what the backend's GEMV replaces for bf16
         Tensor workspace = be.empty({int64_t(32) << 20}, DType::u8), y = be.empty({M, N}, DType::bf16);
         vidi::cuda::Gemm gemm(workspace.raw(), static_cast<size_t>(workspace.numel()));
-        const auto* xp = static_cast<const vidi::cuda::bf16*>(x.raw());
-        const auto* wp = static_cast<const vidi::cuda::bf16*>(w.raw());
-        auto* yp = static_cast<vidi::cuda::bf16*>(y.raw());
-        const double ms = time_ms(be, iters, [&] { gemm.linear(yp, xp, wp, nullptr, M, N, K, be.stream()); });
+        const double ms = time_ms(be, iters, [&] {
+            gemm.linear(y.raw(), x.raw(), w.raw(), nullptr, M, N, K, {DType::bf16, DType::bf16}, be.stream());
+        });
         row(vidi::cat("qlinear ", name, " bf16 via cuBLASLt M=", M, " N=", N, " K=", K), ms,
             fmt(2.0 * N * K / (ms * 1e-3) / 1e9, "GB/s weights"));
     }

@@ -13,7 +13,7 @@ struct EngineFlags {
     bool quiet = false;
 };
 
-// --model, --backend, --threads, --frame-batch, --max-new-tokens, --gpu-memory, --weights,
+// --model, --backend, --dtype, --threads, --frame-batch, --max-new-tokens, --gpu-memory, --weights,
 // --media-kv, --visual-tokens, -q.
 void add_engine_flags(CLI::App* cmd, EngineFlags& flags);
 // Fills options.progress with a stderr reporter unless --quiet.

@@ -2,9 +2,13 @@
 // (backend/cpu, backend/cuda); the model code never knows which one runs it.
 //
 // Conventions:
-// - Activations live on the backend's device in act_dtype() (f32 on CPU). A decoder's residual
-//   streams (x += sub-layer(x)) are f32 on every backend: rms_norm reads them (and returns
-//   act_dtype()), add_rms_norm_ and add_rms_norm_then_norm_ update them.
+// - Activations live on the backend's device in act_dtype() (f32 on the CPU; bf16 or f16 on a
+//   GPU, chosen when it is made). A decoder's residual streams (x += sub-layer(x)) are in
+//   residual_dtype(): f32, except where a GPU follows float16's official casts (f16). rms_norm
+//   reads them (and returns act_dtype()), add_rms_norm_ and add_rms_norm_then_norm_ update them.
+// - Some things are f32 on every backend (SPEC §9): the LM head's output (logits(): what the
+//   greedy pick reads and every reported logit) and the positional MLPs (f32_weight(), linear
+//   on f32 inputs).
 // - Weights come from the checkpoint through weight(): the CPU keeps them memory-mapped
 //   in bf16/f16 and converts tiles on the fly; a GPU uploads them once.
 // - Row-major everywhere; "rows" are the leading dimensions flattened, the last dimension
@@ -39,7 +43,7 @@ enum class Gelu : uint8_t { erf, tanh };
 constexpr size_t kAttentionScoreBytes = size_t(256) << 20;
 
 // Greedy decoding's choice in one row of logits: the index of the largest value (the first
-// one on ties) and its lead over the second largest (0 on a tie).
+// one on ties, as torch.argmax) and its lead over the second largest (0 on a tie).
 struct TopPick {
     int32_t id = 0;
     float margin = 0.0f;
@@ -120,12 +124,18 @@ public:
     virtual std::string name() const = 0;  // "cpu", "cuda:0 (NVIDIA H100 80GB HBM3)"
     virtual Device device() const = 0;
     virtual DType act_dtype() const = 0;
+    // The dtype of a decoder's residual streams (see the conventions above).
+    virtual DType residual_dtype() const { return DType::f32; }
 
     // --- memory ---------------------------------------------------------------------
     virtual Tensor empty(const Shape& shape, DType dtype) = 0;  // contents undefined
     Tensor act(const Shape& shape) { return empty(shape, act_dtype()); }
     // A checkpoint tensor (host, possibly memory-mapped) made usable by this backend.
     virtual Tensor weight(const Tensor& host) = 0;
+    // The same for ops that compute in f32 (the positional MLPs: linear on f32 inputs): on a
+    // GPU the values weight() holds (the activation dtype's), widened to f32, as the official
+    // model widens them; the CPU, whose ops all compute in f32, keeps it as weight() does.
+    virtual Tensor f32_weight(const Tensor& host) { return weight(host); }
     // A linear/embedding weight, float or quantised (host QTensor), made usable: the CPU keeps
     // it as it is; a GPU uploads float weights as bf16 and quantised ones as stored.
     virtual QTensor linear_weight(const QTensor& host) = 0;
@@ -159,8 +169,13 @@ public:
     virtual void set_memory_limit(size_t /*bytes*/) {}
 
     // --- dense algebra ----------------------------------------------------------------
-    // y[rows, N] = x[rows, K] · w[N, K]ᵀ (+ bias[N]); w float or quantised (int8/int4).
+    // y[rows, N] = x[rows, K] · w[N, K]ᵀ (+ bias[N]); w float or quantised (int8/int4). y has x's
+    // dtype: activations, or f32 for f32 x with f32_weight()s (a plain f32 GEMM, no TF32).
     virtual Tensor linear(const Tensor& x, const QTensor& w, const Tensor& bias = {}) = 0;
+    // The LM head: f32 [rows, N] = softcap(x · wᵀ) from activations x, the product accumulated
+    // and stored in f32 (never rounded to a 16-bit type) and soft-capped in f32, cap·tanh(y/cap)
+    // (cap ≤ 0: none). What the greedy pick reads and every logit the engine reports.
+    virtual Tensor logits(const Tensor& x, const QTensor& w, float softcap);
 
     // gelu(x·wᵀ + bias): an MLP's first half (a GPU applies GELU in the GEMM's epilogue).
     virtual Tensor linear_gelu(const Tensor& x, const QTensor& w, const Tensor& bias, Gelu kind) {
@@ -203,8 +218,8 @@ public:
         add_rms_norm_(x, y, w, eps, mode);
         return rms_norm(x, w_next, eps, mode);
     }
-    // The greedy pick of each row of logits x[rows, N], on the host. A GPU finds them on the
-    // device and copies back a few bytes instead of the logits.
+    // The greedy pick of each row of logits x[rows, N] (f32 from logits(), or activations), on
+    // the host. A GPU finds them on the device and copies back a few bytes instead of the logits.
     virtual std::vector<TopPick> top_picks(const Tensor& x);
 
     // --- attention ----------------------------------------------------------------------
@@ -385,6 +400,14 @@ inline void Backend::rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, T
     copy_(v_rows, v);
 }
 
+inline Tensor Backend::logits(const Tensor& x, const QTensor& w, float softcap) {
+    Tensor y = linear(x, w);
+    VIDI_CHECK(y.dtype() == DType::f32, "logits: ", y.describe(), " from x ", x.describe(),
+               " (a backend with 16-bit activations must give the LM head an f32 output)");
+    if (softcap > 0) softcap_(y, softcap);
+    return y;
+}
+
 inline std::vector<TopPick> Backend::top_picks(const Tensor& x) {
     VIDI_CHECK(x.defined() && x.rank() >= 1 && x.dim(-1) > 0, "top_picks: expected logits [rows, N > 0], got ",
                x.describe());
@@ -413,9 +436,13 @@ std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
 }  // namespace vidi
 
 namespace vidi {
-// The CUDA backend on device `ordinal` (only in builds with VIDI_CUDA).
-std::unique_ptr<Backend> make_cuda_backend(int ordinal = 0);
-// "cpu", "cuda", "cuda:N" or "auto" (CUDA when built with it and a GPU is present).
-std::unique_ptr<Backend> make_backend(const std::string& kind, int threads = 0);
+// The CUDA backend on device `ordinal` (only in builds with VIDI_CUDA), computing in `act`:
+// bf16, or f16 with the official float16 inference's casts (docs/cuda.md).
+std::unique_ptr<Backend> make_cuda_backend(int ordinal = 0, DType act = DType::bf16);
+// "cpu", "cuda", "cuda:N" or "auto" (CUDA when built with it and a GPU is present); gpu_dtype
+// is a GPU's activation dtype (the CPU computes in f32).
+std::unique_ptr<Backend> make_backend(const std::string& kind, int threads = 0, DType gpu_dtype = DType::bf16);
+// "bf16" / "fp16" (--dtype) -> the dtype; anything else is an error.
+DType parse_compute_dtype(const std::string& name);
 bool cuda_available();
 }  // namespace vidi

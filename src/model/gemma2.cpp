@@ -63,8 +63,8 @@ Tensor Gemma2::mlp(const Layer& L, const Tensor& h) const {
 }
 
 Tensor Gemma2::residual(const Tensor& a) const {
-    if (a.dtype() == DType::f32) return a;
-    Tensor x = be_.empty(a.shape(), DType::f32);
+    if (a.dtype() == be_.residual_dtype()) return a;
+    Tensor x = be_.empty(a.shape(), be_.residual_dtype());
     be_.copy_(x, a);
     return x;
 }
@@ -105,7 +105,7 @@ void Gemma2::encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& tokens, 
         be_.copy_(scaled, src);
         be_.scale_(scaled, embed_scale_);
         Tensor m = residual(scaled);
-        scaled = Tensor();  // kept only where it is the residual itself (an f32 backend)
+        scaled = Tensor();  // kept only where it is the residual itself (activations in the residual dtype)
         Tensor h = norm(m, layers_[0].norm_in);
         for (int l = 0; l < cfg_.layers; ++l) {
             const Layer& L = layers_[l];
@@ -232,9 +232,9 @@ Tensor Gemma2::queue_forward(const Tensor& ids, const Tensor& pos, int64_t pos0,
         h = add_norm(x, o, L.norm_post_attn, L.norm_pre_ff);
         h = add_norm(x, mlp(L, h), L.norm_post_ff, l + 1 < cfg_.layers ? layers_[l + 1].norm_in : final_norm_);
     }
-    Tensor y = be_.linear(all_logits ? h : h.rows(T - 1, T), lm_head_);
-    if (cfg_.final_softcap > 0) be_.softcap_(y, static_cast<float>(cfg_.final_softcap));
-    return y;
+    // In f32 from the LM head's accumulator on every backend (SPEC §9): the greedy pick and
+    // every reported logit read these.
+    return be_.logits(all_logits ? h : h.rows(T - 1, T), lm_head_, static_cast<float>(cfg_.final_softcap));
 }
 
 }  // namespace vidi::model

@@ -67,7 +67,7 @@ public:
     // for every new position ([T, V]) or only the last one ([1, V]).
     Tensor forward(const std::vector<int32_t>& ids, TextCache& cache, const std::vector<const MediaKV*>& media,
                    bool all_logits) const;
-    // The same with the logits left on the backend's device, in its activation dtype (greedy
+    // The same with the logits left on the backend's device, in f32 (Backend::logits; greedy
     // decoding reads only their top pick: Backend::top_picks).
     Tensor forward_on_device(const std::vector<int32_t>& ids, TextCache& cache,
                              const std::vector<const MediaKV*>& media, bool all_logits) const;
@@ -86,9 +86,10 @@ private:
     // The same for a media cache, quantising the rows first when the cache is 8-bit.
     void store_media_rows(const QTensor& cache, int64_t row0, const Tensor& rows, const QuantFormat& format) const;
     Tensor norm(const Tensor& x, const Tensor& w) const;
-    // A residual stream (text x, media m) starts as the scaled embeddings converted to f32:
-    // 84 bf16 roundings of the running sum were the largest part of the bf16 pipeline's error
-    // (bench/RESULTS.md); the sub-layers still read and write the activation dtype.
+    // A residual stream (text x, media m) starts as the scaled embeddings converted to the
+    // backend's residual_dtype(): f32 with bf16 activations (84 bf16 roundings of the running
+    // sum were the largest part of the bf16 pipeline's error, bench/RESULTS.md), f16 in fp16
+    // mode as the official model; the sub-layers still read and write the activation dtype.
     Tensor residual(const Tensor& a) const;
     // x += norm(y) with weight w (a residual update); returns the next sub-layer's input,
     // norm(x) with weight w_next.

@@ -20,22 +20,43 @@ constexpr int64_t kMaxAutoStep = 10;
 
 std::string gib(size_t b) { return format_gib(b); }
 
+// A weight or K/V format as the user sees it: the quantised format, or the 16-bit activation
+// dtype the unquantised one is held in.
+std::string held_as(const QuantFormat& f, DType act) {
+    return f.quantized() ? f.name() : act == DType::f16 ? "fp16" : "bf16";
+}
+
 }  // namespace
 
-std::set<std::string> linear_weight_names(const io::Checkpoint& ckpt) {
+namespace {
+// The names the modules' loaders collect into the LoadOptions set `which` (the modules built
+// on a throw-away CPU backend, with the weights left memory-mapped).
+std::set<std::string> collected_names(const io::Checkpoint& ckpt, std::set<std::string>* model::LoadOptions::*which) {
     std::set<std::string> names;
-    auto cpu = make_cpu_backend(1);
     model::LoadOptions opt;
-    opt.linear_names = &names;
+    opt.*which = &names;
+    auto cpu = make_cpu_backend(1);
     model::WeightLoader root(ckpt.store(), *cpu, opt);
     model::MediaEncoder media(ckpt.config(), root);
     model::Gemma2 decoder(ckpt.config(), root);
     return names;
 }
+}  // namespace
+
+std::set<std::string> linear_weight_names(const io::Checkpoint& ckpt) {
+    return collected_names(ckpt, &model::LoadOptions::linear_names);
+}
+
+std::set<std::string> f32_weight_names(const io::Checkpoint& ckpt) {
+    return collected_names(ckpt, &model::LoadOptions::f32_names);
+}
 
 size_t weight_bytes(const io::Checkpoint& ckpt, const std::set<std::string>& linear_names, const QuantFormat& f) {
-    // Everything inference reads is held as bf16, except linear weights that fit `f`.
+    // Everything inference reads is held in 16 bits (bf16 or f16 alike), except linear weights
+    // that fit `f` and the f32 weights of the positional MLPs (2 bytes more per value).
     size_t total = static_cast<size_t>(ckpt.params().used) * 2;
+    for (const std::string& name : f32_weight_names(ckpt))
+        if (ckpt.has(name)) total += static_cast<size_t>(ckpt.get(name).numel()) * 2;
     for (const std::string& name : linear_names) {
         if (!ckpt.has(name)) continue;
         const Tensor t = ckpt.get(name);
@@ -75,7 +96,7 @@ WeightChoice choose_weights(const io::Checkpoint& ckpt, const std::set<std::stri
     if (requested != "auto" || !mem) {
         w.format = requested == "auto" ? QuantFormat{} : parse_quant_format(requested);
         w.bytes = weight_bytes(ckpt, linear_names, w.format);
-        w.note = cat("weights: ", w.format.name(), " (", gib(w.bytes), ")");
+        w.note = cat("weights: ", held_as(w.format, act_dtype), " (", gib(w.bytes), ")");
         return w;
     }
     // auto on a GPU: the most faithful format that leaves room for a 10-minute video.
@@ -89,23 +110,24 @@ WeightChoice choose_weights(const io::Checkpoint& ckpt, const std::set<std::stri
     for (QuantFormat f : {QuantFormat{}, QuantFormat{8, 0}, QuantFormat{4, 64}}) {
         const size_t bytes = weight_bytes(ckpt, linear_names, f);
         if (bytes + reserve <= avail) {
-            w = {f, bytes, cat("weights: ", f.name(), " (", gib(bytes), ") chosen for ", gib(avail), " available")};
+            w = {f, bytes,
+                 cat("weights: ", held_as(f, act_dtype), " (", gib(bytes), ") chosen for ", gib(avail), " available")};
             if (!tried.empty()) w.note += cat("; ", tried, " would leave less than ", gib(reserve),
                                               " for a 10-minute video");
             return w;
         }
-        tried += cat(tried.empty() ? "" : ", ", f.name(), " needs ", gib(bytes));
+        tried += cat(tried.empty() ? "" : ", ", held_as(f, act_dtype), " needs ", gib(bytes));
         w = {f, bytes, {}};
     }
     // Even 4-bit leaves less than the reserve: take it if the weights themselves fit.
-    w.note = cat("weights: ", w.format.name(), " (", gib(w.bytes), "): only ", gib(avail),
+    w.note = cat("weights: ", held_as(w.format, act_dtype), " (", gib(w.bytes), "): only ", gib(avail),
                  " available, so long videos will be thinned or refused");
     return w;
 }
 
 std::string MediaChoice::describe() const {
     std::string s = cat(frames, " frames x ", side, "x", side, " = ", visual_tokens(), " visual + ", audio_tokens,
-                        " audio tokens, media K/V ", kv.quantized() ? "int8" : "bf16");
+                        " audio tokens, media K/V ", held_as(kv, act));
     if (budget != model::kVisualTokenBudget) s += cat(", visual budget ", budget);
     if (step > 1) s += cat(" (1 frame in ", step, ")");
     return s + cat("; needs ", plan.describe());
@@ -119,6 +141,7 @@ MediaChoice choose_media(const io::ModelConfig& c, int64_t frames, int64_t audio
     const int64_t min_per_frame = int64_t(5) * 5;  // the smallest grid SPEC allows (side 10, pooled by 2)
     auto shape = [&](const QuantFormat& kv, int64_t budget) {
         MediaChoice m;
+        m.act = act_dtype;
         m.kv = kv;
         m.budget = budget;
         m.audio_tokens = audio_tokens;

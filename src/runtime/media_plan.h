@@ -17,13 +17,16 @@
 namespace vidi::runtime {
 
 // --- weights ---------------------------------------------------------------------------
-// Bytes the backend holds for the used weights when linear weights are stored as `f`
-// (other floats as bf16). `linear_names` are the linear weights (model::LoadOptions).
+// Bytes a GPU backend holds for the used weights when linear weights are stored as `f`
+// (other floats in 16 bits, the positional MLPs' in f32). `linear_names` are the linear
+// weights (model::LoadOptions).
 size_t weight_bytes(const io::Checkpoint& ckpt, const std::set<std::string>& linear_names, const QuantFormat& f);
 
 // The names of every linear/embedding weight the model reads (builds the modules on a
 // throw-away CPU backend with the weights left memory-mapped).
 std::set<std::string> linear_weight_names(const io::Checkpoint& ckpt);
+// The same for the weights held in f32 (WeightLoader::f32_weight: the positional MLPs).
+std::set<std::string> f32_weight_names(const io::Checkpoint& ckpt);
 
 struct WeightChoice {
     QuantFormat format;
@@ -44,6 +47,7 @@ struct MediaRequest {
 
 struct MediaChoice {
     QuantFormat kv;                     // media K/V storage (bits 16: activation dtype)
+    DType act = DType::bf16;            // the activation dtype (what describe() calls bits 16)
     int64_t budget = model::kVisualTokenBudget;
     int64_t step = 1;                   // keep every step-th sampled frame
     int64_t frames = 0;                 // frames encoded (after thinning)

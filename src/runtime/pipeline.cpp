@@ -43,7 +43,7 @@ Pipeline::Pipeline(const EngineOptions& options) : options_(options) {
     if (tokenizer_->vocab_size() > config_.llm.vocab)
         fail(tok_path, ": the tokenizer has ", tokenizer_->vocab_size(), " pieces but the model's vocabulary is ",
              config_.llm.vocab);
-    backend_ = make_backend(options.backend, options.threads);
+    backend_ = make_backend(options.backend, options.threads, parse_compute_dtype(options.dtype));
     const char* sync = std::getenv("VIDI_SYNC_PROGRESS");
     sync_progress_ = sync && std::string(sync) == "1";
     if (options.gpu_memory_limit) backend_->set_memory_limit(options.gpu_memory_limit);
@@ -62,6 +62,8 @@ Pipeline::Pipeline(const EngineOptions& options) : options_(options) {
     progress("load", 1, 1);
     // Quantised towers give other media tokens: the format is part of the identity.
     fingerprint_ = make_fingerprint(config_, weights_) + ":w" + weight_format_.name();
+    // So do fp16 towers: tokens made in bf16 are not the official float16 ones.
+    if (backend_->act_dtype() == DType::f16) fingerprint_ += ":f16";
 }
 
 MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* capture) {

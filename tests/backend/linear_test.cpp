@@ -104,3 +104,48 @@ TEST(Linear, GeluAndAddIntoTheOutput) {
     Tensor wrong = Tensor::empty({3, 4}, DType::f32);
     EXPECT_THROW(be->linear_add_(wrong, x, be->weight(w), b), Error);
 }
+
+// The LM head (Backend::logits): f32 from the product's accumulator, soft-capped in f32, for
+// float and quantised weights, and the greedy pick over it.
+TEST(Logits, SoftCappedInF32) {
+    auto be = test_backend();
+    const Tensor x = random_tensor({3, 64}, DType::f32, 12, -2.0f, 2.0f);
+    const Tensor w = random_tensor({40, 64}, DType::bf16, 13);
+    for (float cap : {0.0f, 30.0f, 2.0f}) {
+        const QTensor wq = be->linear_weight(QTensor(w));
+        const Tensor y = be->logits(x, wq, cap);
+        EXPECT_EQ(y.dtype(), DType::f32);
+        ASSERT_EQ(y.shape(), (Shape{3, 40}));
+        std::vector<double> ref = linear_ref(x, w, {});
+        if (cap > 0)
+            for (double& v : ref) v = cap * std::tanh(v / cap);
+        EXPECT_LT(rel_err(y, ref), 1e-6) << "cap " << cap;
+    }
+    const QTensor q8 = be->quantized_weight(w, QuantFormat{8, 0});
+    const Tensor y8 = be->logits(x, q8, 30.0f);
+    EXPECT_EQ(y8.dtype(), DType::f32);
+    EXPECT_LT(rel_err(y8, values(be->logits(x, be->linear_weight(QTensor(w)), 30.0f))), 2e-2);
+}
+
+TEST(Logits, NearTiesThatBf16WouldMergeArePickedInF32) {
+    // Row n of the head gives 20 + d_n before the 30·tanh soft-cap: d = 1/32 and 1/16 are one
+    // bf16 step apart before the cap and merge into one bf16 value after it; f32 keeps them
+    // apart, and the exact tie (rows 1 and 2) goes to the first index, as torch.argmax.
+    auto be = test_backend();
+    const std::vector<float> head = {20.0f, 0.03125f, 20.0f, 0.0625f, 20.0f, 0.0625f, 19.875f, 0.0f};
+    Tensor w = Tensor::empty({4, 2}, DType::bf16);
+    convert_from_f32(head.data(), DType::bf16, w.raw(), head.size());
+    const Tensor x = Tensor::from_vector(std::vector<float>{1.0f, 1.0f}, {1, 2});
+    const Tensor y = be->logits(x, be->linear_weight(QTensor(w)), 30.0f);
+    const std::vector<float> v = y.to_f32_vector();
+    ASSERT_EQ(v.size(), 4u);
+    EXPECT_EQ(bf16_to_f32(f32_to_bf16(v[0])), bf16_to_f32(f32_to_bf16(v[1])));  // bf16 would see a tie
+    EXPECT_GT(v[1], v[0]);
+    EXPECT_EQ(v[1], v[2]);
+    const TopPick p = be->top_picks(y)[0];
+    EXPECT_EQ(p.id, 1);
+    EXPECT_EQ(p.margin, 0.0f);  // rows 1 and 2 tie
+    const TopPick first = top_pick(v.data(), 2);
+    EXPECT_EQ(first.id, 1);
+    EXPECT_EQ(first.margin, v[1] - v[0]);
+}

@@ -10,6 +10,8 @@
 namespace vidi::cuda::test {
 namespace {
 
+class CudaAttention : public CudaDtypes {};
+
 struct Dims {
     int64_t Tq, Tk;
     int H, KV, hd;
@@ -66,13 +68,13 @@ std::string describe(const Dims& d, const AttentionParams& p) {
 }
 
 // Runs one case; returns the relative error.
-double check(const Dims& d, const AttentionParams& p, float range = 1.0f, double tol = kBf16Tol) {
+double check(const Dims& d, const AttentionParams& p, float range = 1.0f) {
     const Tensor q = random_host({d.Tq, d.H, d.hd}, -range, range);
     const Tensor k = random_host({d.Tk, d.KV, d.hd}, -range, range);
     const Tensor v = random_host({d.Tk, d.KV, d.hd});
     const Tensor out = backend().attention(dev(q), dev(k), dev(v), p);
     EXPECT_EQ(out.shape(), (Shape{d.Tq, d.H, d.hd}));
-    return expect_close(out, reference(q, k, v, d, p), tol, describe(d, p));
+    return expect_close(out, reference(q, k, v, d, p), tol(), describe(d, p));
 }
 
 int splits_for(const Dims& d, const AttentionParams& p) {
@@ -88,7 +90,7 @@ int splits_for(const Dims& d, const AttentionParams& p) {
     return attention_splits(a, backend().sm_count());
 }
 
-TEST(CudaAttention, EveryMaskCombinationOnSmallSizes) {
+TEST_P(CudaAttention, EveryMaskCombinationOnSmallSizes) {
     const int64_t Tk = 45;
     int cases = 0;
     for (int hd : {64, 72, 128, 256})
@@ -111,7 +113,7 @@ TEST(CudaAttention, EveryMaskCombinationOnSmallSizes) {
     EXPECT_EQ(cases, 4 * 3 * 3 * 3 * 2 * 4 * 2);
 }
 
-TEST(CudaAttention, SplitKMatchesReference) {
+TEST_P(CudaAttention, SplitKMatchesReference) {
     for (int64_t Tk : {1000, 5003})
         for (int64_t Tq : {1, 3})
             for (int mask = 0; mask < 3; ++mask) {
@@ -127,7 +129,7 @@ TEST(CudaAttention, SplitKMatchesReference) {
             }
 }
 
-TEST(CudaAttention, DecodeAtEveryHeadDim) {
+TEST_P(CudaAttention, DecodeAtEveryHeadDim) {
     for (int hd : {64, 72, 128, 256}) {
         AttentionParams p;
         p.scale = 1.0f / std::sqrt(float(hd));
@@ -137,7 +139,7 @@ TEST(CudaAttention, DecodeAtEveryHeadDim) {
     }
 }
 
-TEST(CudaAttention, PrefillCausalSlidingWindow) {
+TEST_P(CudaAttention, PrefillCausalSlidingWindow) {
     AttentionParams p;
     p.scale = 1.0f / 16.0f;
     p.softcap = 50.0f;
@@ -151,7 +153,7 @@ TEST(CudaAttention, PrefillCausalSlidingWindow) {
     check({729, 729, 2, 2, 72}, bidir, 2.0f);
 }
 
-TEST(CudaAttention, HeadDimsOffTheVectorWidthArePadded) {
+TEST_P(CudaAttention, HeadDimsOffTheVectorWidthArePadded) {
     // The tiny golden towers have head dims 12 (SigLIP) and 10 (Whisper).
     AttentionParams bidir;
     for (int hd : {10, 12, 30}) {
@@ -165,14 +167,14 @@ TEST(CudaAttention, HeadDimsOffTheVectorWidthArePadded) {
     check({20, 20, 4, 2, 12}, causal, 2.0f);
 }
 
-TEST(CudaAttention, NoKeysGiveZeros) {
+TEST_P(CudaAttention, NoKeysGiveZeros) {
     AttentionParams p;
     const Tensor q = dev(random_host({3, 2, 64}));
-    const Tensor k = backend().empty({0, 2, 64}, DType::bf16);
+    const Tensor k = backend().empty({0, 2, 64}, act());
     expect_equal(backend().attention(q, k, k, p), std::vector<double>(3 * 2 * 64, 0.0), "attention with Tk=0");
 }
 
-TEST(CudaAttention, LargeCrossAttention) {
+TEST_P(CudaAttention, LargeCrossAttention) {
     const Dims d{8, 50000, 16, 8, 256};
     AttentionParams p;
     p.scale = 1.0f / 16.0f;
@@ -184,7 +186,7 @@ TEST(CudaAttention, LargeCrossAttention) {
 
 // Many query rows without a mask: the tensor-core kernel (head dims 64, 72, 128) or batched
 // GEMMs around a row softmax (others, here 32).
-TEST(CudaAttention, DenseBatchOfSequencesMatchesReference) {
+TEST_P(CudaAttention, DenseBatchOfSequencesMatchesReference) {
     for (int hd : {32, 64, 72, 128})
         for (float softcap : {0.0f, 5.0f})
             for (auto [Tq, Tk] : {std::pair<int64_t, int64_t>{100, 100}, {70, 131}, {64, 40}}) {  // 2, 3, 1 key tiles
@@ -199,14 +201,14 @@ TEST(CudaAttention, DenseBatchOfSequencesMatchesReference) {
                 const Tensor out = backend().attention_batch(dev(q), dev(k), dev(v), p);
                 ASSERT_EQ(out.shape(), (Shape{n, Tq, d.H, hd}));
                 for (int64_t i = 0; i < n; ++i)
-                    expect_close(out.row(i), reference(q.row(i), k.row(i), v.row(i), d, p), kBf16Tol,
+                    expect_close(out.row(i), reference(q.row(i), k.row(i), v.row(i), d, p), tol(),
                                  cat("sequence ", i, " of ", describe(d, p)));
             }
 }
 
 // More (sequence, head) problems than one chunk of scores holds (the GEMM path: head dim 32
 // has no tensor-core kernel): sampled rows of every sequence against the reference.
-TEST(CudaAttention, DenseChunksOfProblems) {
+TEST_P(CudaAttention, DenseChunksOfProblems) {
     const int64_t n = 3, T = 2048;
     const Dims one{1, T, 8, 8, 32};
     ASSERT_FALSE(flash_attention_supports(one.hd));
@@ -220,11 +222,11 @@ TEST(CudaAttention, DenseChunksOfProblems) {
     for (int64_t i = 0; i < n; ++i)
         for (int64_t row : {int64_t(0), int64_t(777), T - 1})
             expect_close(out.row(i).rows(row, row + 1),
-                         reference(q.row(i).rows(row, row + 1), k.row(i), v.row(i), one, p), kBf16Tol,
+                         reference(q.row(i).rows(row, row + 1), k.row(i), v.row(i), one, p), tol(),
                          cat("sequence ", i, ", query ", row));
 }
 
-TEST(CudaAttention, BadShapesAreErrors) {
+TEST_P(CudaAttention, BadShapesAreErrors) {
     AttentionParams p;
     const Tensor q = dev(random_host({2, 4, 64})), k = dev(random_host({5, 3, 64}));
     EXPECT_THROW(backend().attention(q, k, k, p), Error);  // 4 heads, 3 KV heads
@@ -233,6 +235,8 @@ TEST(CudaAttention, BadShapesAreErrors) {
     const Tensor q4 = dev(random_host({2, 64, 4, 64})), k4 = dev(random_host({3, 64, 4, 64}));
     EXPECT_THROW(backend().attention_batch(q4, k4, k4, p), Error);  // 2 query sequences, 3 key sequences
 }
+
+VIDI_CUDA_DTYPES(CudaAttention);
 
 }  // namespace
 }  // namespace vidi::cuda::test

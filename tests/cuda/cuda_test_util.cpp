@@ -6,14 +6,26 @@
 
 namespace vidi::cuda::test {
 
-CudaBackend& backend() {
-    static std::unique_ptr<CudaBackend> be = [] {
-        auto b = std::make_unique<CudaBackend>(0);
+namespace {
+DType g_act = DType::bf16;
+
+CudaBackend& backend_of(DType act) {
+    static std::unique_ptr<CudaBackend> be[2];
+    std::unique_ptr<CudaBackend>& b = be[act == DType::f16 ? 1 : 0];
+    if (!b) {
+        b = std::make_unique<CudaBackend>(0, act);
         b->set_poison_new_tensors(true);
         std::fprintf(stderr, "[cuda tests] %s\n", b->name().c_str());
-        return b;
-    }();
-    return *be;
+    }
+    return *b;
+}
+}  // namespace
+
+CudaBackend& backend() { return backend_of(g_act); }
+DType act() { return g_act; }
+void set_act(DType act) {
+    VIDI_CHECK(act == DType::bf16 || act == DType::f16, "cuda tests: no backend computes in ", dtype_name(act));
+    g_act = act;
 }
 
 std::mt19937& rng() {
@@ -29,7 +41,7 @@ Tensor random_host(const Shape& shape, float lo, float hi) {
     Tensor t = Tensor::empty(shape, DType::f32);
     std::uniform_real_distribution<float> dist(lo, hi);
     float* p = t.data<float>();
-    for (int64_t i = 0; i < t.numel(); ++i) p[i] = bf16_to_f32(f32_to_bf16(dist(rng())));
+    for (int64_t i = 0; i < t.numel(); ++i) p[i] = f16_to_f32(f32_to_f16(bf16_to_f32(f32_to_bf16(dist(rng())))));
     return t;
 }
 

@@ -7,6 +7,10 @@
 namespace vidi::cuda::test {
 namespace {
 
+class CudaElementwise : public CudaDtypes {};
+class CudaNorms : public CudaDtypes {};
+class CudaRope : public CudaDtypes {};
+
 
 const int64_t kSizes[] = {1, 7, 8, 1000, 4099, 196613};
 
@@ -22,7 +26,7 @@ Unaligned unaligned(int64_t n) {
     return u;
 }
 
-TEST(CudaElementwise, UnaryOps) {
+TEST_P(CudaElementwise, UnaryOps) {
     for (int64_t n : kSizes) {
         for (int variant = 0; variant < 4; ++variant) {
             const Tensor h = random_host({n}, -4.0f, 4.0f);
@@ -34,20 +38,20 @@ TEST(CudaElementwise, UnaryOps) {
                 case 2: backend().gelu_(x, Gelu::erf); for (double& v : ref) v = gelu_erf(v); break;
                 case 3: backend().softcap_(x, 2.5f); for (double& v : ref) v = 2.5 * std::tanh(v / 2.5); break;
             }
-            expect_close(x, ref, kBf16Tol, cat("unary op ", variant, " n=", n));
+            expect_close(x, ref, tol(), cat("unary op ", variant, " n=", n));
         }
     }
 }
 
-TEST(CudaElementwise, UnaryOnUnalignedView) {
+TEST_P(CudaElementwise, UnaryOnUnalignedView) {
     Unaligned u = unaligned(1003);
     backend().gelu_(u.view, Gelu::tanh);
     std::vector<double> ref = as_doubles(u.host);
     for (size_t i = 1; i < ref.size(); ++i) ref[i] = gelu_tanh(ref[i]);
-    expect_close(u.whole, ref, kBf16Tol, "gelu_ on an unaligned view");
+    expect_close(u.whole, ref, tol(), "gelu_ on an unaligned view");
 }
 
-TEST(CudaElementwise, AddAndGeglu) {
+TEST_P(CudaElementwise, AddAndGeglu) {
     for (int64_t n : kSizes) {
         const Tensor a = random_host({n}, -3.0f, 3.0f), b = random_host({n}, -3.0f, 3.0f);
         const std::vector<double> av = as_doubles(a), bv = as_doubles(b);
@@ -58,8 +62,8 @@ TEST(CudaElementwise, AddAndGeglu) {
             ref[i] = av[i] + bv[i];
             gref[i] = gelu_tanh(av[i]) * bv[i];
         }
-        expect_close(x, ref, kBf16Tol, cat("add_ n=", n));
-        expect_close(backend().geglu(dev(a), dev(b)), gref, kBf16Tol, cat("geglu n=", n));
+        expect_close(x, ref, tol(), cat("add_ n=", n));
+        expect_close(backend().geglu(dev(a), dev(b)), gref, tol(), cat("geglu n=", n));
     }
     Unaligned u = unaligned(517);
     const Tensor y = random_host({517});
@@ -67,11 +71,11 @@ TEST(CudaElementwise, AddAndGeglu) {
     std::vector<double> ref = as_doubles(u.host);
     const std::vector<double> yv = as_doubles(y);
     for (size_t i = 0; i < yv.size(); ++i) ref[i + 1] += yv[i];
-    expect_close(u.whole, ref, kBf16Tol, "add_ on an unaligned view");
+    expect_close(u.whole, ref, tol(), "add_ on an unaligned view");
     EXPECT_THROW(backend().add_(u.view, dev(random_host({516}))), Error);
 }
 
-TEST(CudaElementwise, AddBroadcast) {
+TEST_P(CudaElementwise, AddBroadcast) {
     const std::vector<std::pair<Shape, Shape>> cases = {
         {{2, 3, 4, 16}, {1, 3, 1, 16}}, {{2, 3, 4, 16}, {16}},     {{5, 7, 9}, {5, 1, 9}},
         {{6, 10}, {1, 10}},             {{3, 4, 5, 24}, {3, 4, 5, 24}}, {{2, 5, 3, 40}, {2, 1, 3, 40}}};
@@ -93,13 +97,13 @@ TEST(CudaElementwise, AddBroadcast) {
                                             (Y[2] == 1 ? 0 : c)) * Y[3] + d;
                         ref[((a * X[1] + b) * X[2] + c) * X[3] + d] += yv[yi];
                     }
-        expect_close(x, ref, kBf16Tol, cat("add_broadcast_ ", shape_str(ys), " onto ", shape_str(xs)));
+        expect_close(x, ref, tol(), cat("add_broadcast_ ", shape_str(ys), " onto ", shape_str(xs)));
     }
     Tensor x = dev(random_host({2, 3, 8}));
     EXPECT_THROW(backend().add_broadcast_(x, dev(random_host({2, 8}))), Error);  // 2 vs 3
 }
 
-TEST(CudaNorms, RmsNormAllModes) {
+TEST_P(CudaNorms, RmsNormAllModes) {
     const std::vector<std::pair<int64_t, int64_t>> sizes = {{3, 3584}, {5, 1152}, {4, 100}, {1, 7}, {70, 256}};
     for (auto [rows, D] : sizes) {
         for (NormWeight mode : {NormWeight::none, NormWeight::plain, NormWeight::one_plus}) {
@@ -116,14 +120,14 @@ TEST(CudaNorms, RmsNormAllModes) {
                 }
             }
             const Tensor y = backend().rms_norm(dev(x), mode == NormWeight::none ? Tensor() : dev(w), 1e-6f, mode);
-            expect_close(y, ref, kBf16Tol, cat("rms_norm rows=", rows, " D=", D, " mode=", int(mode)));
+            expect_close(y, ref, tol(), cat("rms_norm rows=", rows, " D=", D, " mode=", int(mode)));
         }
     }
     EXPECT_THROW(backend().rms_norm(dev(random_host({2, 8})), dev(random_host({7})), 1e-6f, NormWeight::plain),
                  Error);
 }
 
-TEST(CudaNorms, LayerNormWithLargeMean) {
+TEST_P(CudaNorms, LayerNormWithLargeMean) {
     const std::vector<std::pair<int64_t, int64_t>> sizes = {{3, 1152}, {4, 1280}, {2, 100}, {9, 3}};
     for (auto [rows, D] : sizes) {
         const Tensor x = random_host({rows, D}, 2.0f, 6.0f);  // mean far from 0: a one-pass variance would lose it
@@ -138,12 +142,12 @@ TEST(CudaNorms, LayerNormWithLargeMean) {
             const double inv = 1.0 / std::sqrt(var / D + 1e-6);
             for (int64_t i = 0; i < D; ++i) ref[r * D + i] = (xv[r * D + i] - mean) * inv * wv[i] + bv[i];
         }
-        expect_close(backend().layer_norm(dev(x), dev(w), dev(b), 1e-6f), ref, kBf16Tol,
+        expect_close(backend().layer_norm(dev(x), dev(w), dev(b), 1e-6f), ref, tol(),
                      cat("layer_norm rows=", rows, " D=", D));
     }
 }
 
-TEST(CudaRope, RotateHalfAtOffsets) {
+TEST_P(CudaRope, RotateHalfAtOffsets) {
     struct Case {
         int64_t T, H, hd, pos0;
         double theta;
@@ -165,9 +169,13 @@ TEST(CudaRope, RotateHalfAtOffsets) {
                 }
         Tensor x = dev(h);
         backend().rope_(x, c.pos0, c.theta);
-        expect_close(x, ref, kBf16Tol, cat("rope T=", c.T, " hd=", c.hd, " pos0=", c.pos0));
+        expect_close(x, ref, tol(), cat("rope T=", c.T, " hd=", c.hd, " pos0=", c.pos0));
     }
 }
+
+VIDI_CUDA_DTYPES(CudaElementwise);
+VIDI_CUDA_DTYPES(CudaNorms);
+VIDI_CUDA_DTYPES(CudaRope);
 
 }  // namespace
 }  // namespace vidi::cuda::test

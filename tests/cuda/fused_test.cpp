@@ -15,6 +15,8 @@
 namespace vidi::cuda::test {
 namespace {
 
+class CudaFused : public CudaDtypes {};
+
 QTensor weight_as(const Tensor& host, int bits) {
     if (bits == 16) return QTensor(dev(host));
     QuantFormat f;
@@ -23,7 +25,7 @@ QTensor weight_as(const Tensor& host, int bits) {
     return backend().linear_weight(vidi::quantize(host, f));
 }
 
-TEST(CudaFused, LinearGegluEqualsGegluOfTwoLinears) {
+TEST_P(CudaFused, LinearGegluEqualsGegluOfTwoLinears) {
     CudaBackend& be = backend();
     for (int bits : {16, 8, 4})
         for (int64_t M : {1, 3, 4, 20}) {  // 20 rows: past the GEMV, the separate ops
@@ -36,7 +38,7 @@ TEST(CudaFused, LinearGegluEqualsGegluOfTwoLinears) {
         }
 }
 
-TEST(CudaFused, LinearGeluAndLinearAddMatchTheReference) {
+TEST_P(CudaFused, LinearGeluAndLinearAddMatchTheReference) {
     CudaBackend& be = backend();
     const int64_t N = 200, K = 256;
     for (int64_t M : {1, 64, 300})  // 1 row: the GEMV and the separate ops; more: the GEMM's epilogue
@@ -50,22 +52,22 @@ TEST(CudaFused, LinearGeluAndLinearAddMatchTheReference) {
             for (Gelu kind : {Gelu::tanh, Gelu::erf}) {  // erf: no such epilogue, the separate ops
                 std::vector<double> ref = lin;
                 for (double& v : ref) v = kind == Gelu::tanh ? gelu_tanh(v) : gelu_erf(v);
-                expect_close(be.linear_gelu(x, w, b, kind), ref, kBf16Tol,
+                expect_close(be.linear_gelu(x, w, b, kind), ref, tol(),
                              cat("linear_gelu ", kind == Gelu::tanh ? "tanh" : "erf", what));
             }
             Tensor y = dev(y0);
             be.linear_add_(y, x, w, b);
             std::vector<double> ref = as_doubles(y0);
             for (size_t i = 0; i < ref.size(); ++i) ref[i] += lin[i];
-            expect_close(y, ref, kBf16Tol, "linear_add_" + what);
+            expect_close(y, ref, tol(), "linear_add_" + what);
         }
-    Tensor small = be.empty({4, 8}, DType::bf16);
+    Tensor small = be.empty({4, 8}, act());
     EXPECT_THROW(be.linear_add_(small, dev(random_host({64, 32})), QTensor(dev(random_host({8, 32})))), Error);
     Tensor same = dev(random_host({64, 32}));
     EXPECT_THROW(be.linear_add_(same, same, QTensor(dev(random_host({32, 32})))), Error);  // reads what it writes
 }
 
-TEST(CudaFused, LinearIntoEqualsLinearsWrittenIntoViews) {
+TEST_P(CudaFused, LinearIntoEqualsLinearsWrittenIntoViews) {
     CudaBackend& be = backend();
     const int64_t K = 512, Nq = 256, Nkv = 128;
     for (int bits : {16, 8, 4})
@@ -75,7 +77,7 @@ TEST(CudaFused, LinearIntoEqualsLinearsWrittenIntoViews) {
                           wv = weight_as(random_host({Nkv, K}), bits);
             // k and v land in rows 5.. of caches whose other rows must stay as they were.
             const Tensor cache_init = random_host({M + 9, Nkv});
-            Tensor q = be.empty({M, Nq}, DType::bf16), kc = dev(cache_init), vc = dev(cache_init);
+            Tensor q = be.empty({M, Nq}, act()), kc = dev(cache_init), vc = dev(cache_init);
             Tensor k = kc.rows(5, 5 + M), v = vc.rows(5, 5 + M);
             be.linear_into_({&q, &k, &v}, x, {&wq, &wk, &wv});
             const std::string what = cat("linear_into_ bits=", bits, " M=", M);
@@ -87,17 +89,17 @@ TEST(CudaFused, LinearIntoEqualsLinearsWrittenIntoViews) {
                 expect_equal(*cache, want, what + " cache");
             }
         }
-    Tensor q = be.empty({1, 8}, DType::bf16);
+    Tensor q = be.empty({1, 8}, act());
     const QTensor w(dev(random_host({16, 64})));
     EXPECT_THROW(be.linear_into_({&q}, dev(random_host({1, 64})), {&w}), Error);  // output too small
 }
 
-TEST(CudaFused, AddRmsNormEqualsAddOfNorm) {
+TEST_P(CudaFused, AddRmsNormEqualsAddOfNorm) {
     CudaBackend& be = backend();
     for (int64_t D : {3584, 100}) {  // 16-byte vectors, and the scalar path
         const Tensor y = dev(random_host({3, D}, -4.0f, 4.0f)), w = dev(random_host({D}));
         Tensor fused = dev(random_host({3, D}));
-        Tensor apart = be.empty(fused.shape(), DType::bf16);
+        Tensor apart = be.empty(fused.shape(), act());
         be.copy_(apart, fused);
         be.add_rms_norm_(fused, y, w, 1e-6f, NormWeight::one_plus);
         be.add_(apart, be.rms_norm(y, w, 1e-6f, NormWeight::one_plus));
@@ -108,12 +110,12 @@ TEST(CudaFused, AddRmsNormEqualsAddOfNorm) {
                  Error);
 }
 
-TEST(CudaFused, AddRmsNormThenNormEqualsTheTwoOps) {
+TEST_P(CudaFused, AddRmsNormThenNormEqualsTheTwoOps) {
     CudaBackend& be = backend();
     for (int64_t D : {3584, 100}) {  // 16-byte vectors, and the scalar path
         const Tensor y = dev(random_host({3, D}, -4.0f, 4.0f)), w = dev(random_host({D})), w2 = dev(random_host({D}));
         Tensor fused = dev(random_host({3, D}));
-        Tensor apart = be.empty(fused.shape(), DType::bf16);
+        Tensor apart = be.empty(fused.shape(), act());
         be.copy_(apart, fused);
         const Tensor next = be.add_rms_norm_then_norm_(fused, y, w, w2, 1e-6f, NormWeight::one_plus);
         be.add_rms_norm_(apart, y, w, 1e-6f, NormWeight::one_plus);
@@ -123,8 +125,8 @@ TEST(CudaFused, AddRmsNormThenNormEqualsTheTwoOps) {
     }
 }
 
-TEST(CudaFused, F32ResidualStreamTakesTheRoundedNormUnrounded) {
-    // The decoder's residual stream in f32: x += the bf16 norm of y, summed in f32 and not
+TEST_P(CudaFused, F32ResidualStreamTakesTheRoundedNormUnrounded) {
+    // The decoder's residual stream in f32: x += the 16-bit norm of y, summed in f32 and not
     // rounded again; the next input is the norm of that f32 row.
     CudaBackend& be = backend();
     for (int64_t D : {3584, 100}) {  // 16-byte vectors, and the scalar path
@@ -141,7 +143,7 @@ TEST(CudaFused, F32ResidualStreamTakesTheRoundedNormUnrounded) {
         expect_equal(fused, want, cat("f32 residual, fused, D=", D));
         expect_equal(apart, want, cat("f32 residual, add_rms_norm_, D=", D));
         const Tensor alone = be.rms_norm(fused, w2, 1e-6f, NormWeight::one_plus);
-        EXPECT_EQ(alone.dtype(), DType::bf16);
+        EXPECT_EQ(alone.dtype(), act());
         expect_equal(next, as_doubles(be.to_host(alone)), cat("f32 residual, next input, D=", D));
         // rms_norm of the f32 row against a double reference.
         const Tensor xr = be.to_host(fused), wr = be.to_host(w2);
@@ -153,13 +155,13 @@ TEST(CudaFused, F32ResidualStreamTakesTheRoundedNormUnrounded) {
             for (int64_t i = 0; i < D; ++i)
                 ref[r * D + i] = xr.data<float>()[r * D + i] * inv * (1.0 + wr.data<float>()[i]);
         }
-        expect_close(alone, ref, kBf16Tol, cat("rms_norm of an f32 row, D=", D));
+        expect_close(alone, ref, tol(), cat("rms_norm of an f32 row, D=", D));
     }
     Tensor both32 = be.empty({2, 64}, DType::f32);
     EXPECT_THROW(be.add_rms_norm_(both32, both32, dev(random_host({64})), 1e-6f, NormWeight::one_plus), Error);
 }
 
-TEST(CudaFused, RopeAndCacheKvEqualsRopesAndRowCopies) {
+TEST_P(CudaFused, RopeAndCacheKvEqualsRopesAndRowCopies) {
     CudaBackend& be = backend();
     constexpr int64_t kRows = 20, kGuard = 3;  // cache rows, then rows that must stay untouched
     for (auto [T, pos] : {std::pair<int64_t, int32_t>{1, 0}, {1, 7}, {5, 7}, {5, 17}}) {
@@ -195,7 +197,7 @@ TEST(CudaFused, RopeAndCacheKvEqualsRopesAndRowCopies) {
                  Error);  // the position in host memory
 }
 
-TEST(CudaFused, TopPicksEqualTheHostScan) {
+TEST_P(CudaFused, TopPicksEqualTheHostScan) {
     CudaBackend& be = backend();
     for (int64_t N : {256000, 1001}) {  // Gemma's vocabulary (16-byte vectors), and the scalar path
         Tensor h = random_host({4, N}, -30.0f, 30.0f);
@@ -222,7 +224,7 @@ TEST(CudaFused, TopPicksEqualTheHostScan) {
     }
 }
 
-TEST(CudaFused, AttentionAddEqualsAddOfAttention) {
+TEST_P(CudaFused, AttentionAddEqualsAddOfAttention) {
     CudaBackend& be = backend();
     AttentionParams p;
     p.scale = 0.1f;
@@ -232,13 +234,15 @@ TEST(CudaFused, AttentionAddEqualsAddOfAttention) {
             const Tensor q = dev(random_host({Tq, 4, 64})), k = dev(random_host({Tk, 2, 64}, -2.0f, 2.0f)),
                          v = dev(random_host({Tk, 2, 64}));
             Tensor fused = dev(random_host({Tq, 4, 64}));
-            Tensor apart = be.empty(fused.shape(), DType::bf16);
+            Tensor apart = be.empty(fused.shape(), act());
             be.copy_(apart, fused);
             be.attention_add_(fused, q, QTensor(k), QTensor(v), p);
             be.add_(apart, be.attention(q, QTensor(k), QTensor(v), p));
             expect_equal(fused, as_doubles(be.to_host(apart)), cat("attention_add_ Tq=", Tq, " Tk=", Tk));
         }
 }
+
+VIDI_CUDA_DTYPES(CudaFused);
 
 }  // namespace
 }  // namespace vidi::cuda::test

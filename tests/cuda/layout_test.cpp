@@ -11,7 +11,9 @@
 namespace vidi::cuda::test {
 namespace {
 
-TEST(CudaLayout, EmbedGathersRows) {
+class CudaLayout : public CudaDtypes {};
+
+TEST_P(CudaLayout, EmbedGathersRows) {
     const int64_t V = 50, D = 24;
     const Tensor table = random_host({V, D});
     const std::vector<int32_t> ids = {3, 0, 49, 3, 17};
@@ -26,7 +28,7 @@ TEST(CudaLayout, EmbedGathersRows) {
     EXPECT_THROW(backend().embed(w, {-1}), Error);
 }
 
-TEST(CudaLayout, Transpose2dBf16AndF32) {
+TEST_P(CudaLayout, Transpose2dBf16AndF32) {
     for (auto [A, B] : {std::pair<int64_t, int64_t>{37, 70}, {1, 5}, {64, 32}, {129, 3}}) {
         const Tensor h = random_host({A, B});
         const std::vector<double> v = as_doubles(h);
@@ -35,7 +37,7 @@ TEST(CudaLayout, Transpose2dBf16AndF32) {
             for (int64_t b = 0; b < B; ++b) ref[b * A + a] = v[a * B + b];
         const Tensor t = backend().transpose2d(dev(h));
         EXPECT_EQ(t.shape(), (Shape{B, A}));
-        expect_equal(t, ref, cat("transpose2d bf16 ", A, "x", B));
+        expect_equal(t, ref, cat("transpose2d ", dtype_name(act()), " ", A, "x", B));
         Tensor f = backend().empty({A, B}, DType::f32);
         backend().copy_(f, h);
         const Tensor tf = backend().transpose2d(f);
@@ -44,7 +46,7 @@ TEST(CudaLayout, Transpose2dBf16AndF32) {
     }
 }
 
-TEST(CudaLayout, Im2col1d) {
+TEST_P(CudaLayout, Im2col1d) {
     struct Case {
         int64_t T, C;
         int k, stride, pad;
@@ -66,7 +68,7 @@ TEST(CudaLayout, Im2col1d) {
     }
 }
 
-TEST(CudaLayout, Patchify) {
+TEST_P(CudaLayout, Patchify) {
     const int64_t N = 2, C = 3, S = 31;  // 2 whole patches a side, 3 leftover pixels dropped (as 384/14)
     const int p = 14, g = S / p;
     const Tensor h = random_host({N, C, S, S});
@@ -86,7 +88,7 @@ TEST(CudaLayout, Patchify) {
     EXPECT_THROW(backend().patchify(dev(random_host({1, 3, 28, 14})), 14), Error);  // not square
 }
 
-TEST(CudaLayout, SpaceToDepthAndPadGrid) {
+TEST_P(CudaLayout, SpaceToDepthAndPadGrid) {
     const int64_t F = 2, H = 6, W = 4, C = 3;
     const int p = 2;
     const Tensor h = random_host({F, H, W, C});
@@ -122,7 +124,7 @@ void source(int64_t dst, int64_t in, int64_t out, int64_t& i0, int64_t& i1, doub
     frac = s - double(i0);
 }
 
-TEST(CudaLayout, ResizeBilinearMatchesPyTorchFormula) {
+TEST_P(CudaLayout, ResizeBilinearMatchesPyTorchFormula) {
     struct Case {
         int64_t F, H, W, C;
         int oh, ow;
@@ -146,11 +148,11 @@ TEST(CudaLayout, ResizeBilinearMatchesPyTorchFormula) {
                     }
         const Tensor out = backend().resize_bilinear(dev(h), c.oh, c.ow);
         EXPECT_EQ(out.shape(), (Shape{c.F, c.oh, c.ow, c.C}));
-        expect_close(out, ref, kBf16Tol, cat("resize ", c.H, "x", c.W, " -> ", c.oh, "x", c.ow));
+        expect_close(out, ref, tol(), cat("resize ", c.H, "x", c.W, " -> ", c.oh, "x", c.ow));
     }
 }
 
-TEST(CudaLayout, RepeatKv) {
+TEST_P(CudaLayout, RepeatKv) {
     const int64_t T = 5, KV = 2, hd = 24;
     const int H = 6;
     const Tensor h = random_host({T, KV, hd});
@@ -166,8 +168,9 @@ TEST(CudaLayout, RepeatKv) {
 }
 
 // The GPU's resize of frames equals the host's (Pillow's) exactly: same bytes, then the same
-// f32 normalised value rounded to bf16. Downscales, upscales, an axis left alone, odd sizes.
-TEST(CudaLayout, FramesToPixelsEqualTheHostResize) {
+// f32 normalised value rounded to the activation dtype. Downscales, upscales, an axis left
+// alone, odd sizes.
+TEST_P(CudaLayout, FramesToPixelsEqualTheHostResize) {
     struct Case {
         int64_t n;
         int h, w, size;
@@ -179,7 +182,7 @@ TEST(CudaLayout, FramesToPixelsEqualTheHostResize) {
         Tensor host = Tensor::empty({c.n, 3, c.size, c.size}, DType::f32);
         frames_to_pixels_f32(rgb.data<uint8_t>(), c.n, c.h, c.w, c.size, host.data<float>());
         std::vector<double> ref;
-        for (int64_t i = 0; i < host.numel(); ++i) ref.push_back(bf16_to_f32(f32_to_bf16(host.data<float>()[i])));
+        for (int64_t i = 0; i < host.numel(); ++i) ref.push_back(round_act(host.data<float>()[i]));
         const Tensor out = backend().frames_to_pixels(rgb, c.size);
         ASSERT_EQ(out.shape(), (Shape{c.n, 3, c.size, c.size}));
         expect_equal(out, ref, cat("frames_to_pixels ", c.h, "x", c.w, " -> ", c.size));
@@ -189,8 +192,8 @@ TEST(CudaLayout, FramesToPixelsEqualTheHostResize) {
 }
 
 // Both compute in double (cuFFT here, our FFT there): the f32 features agree to rounding, and
-// the bf16 output is the host's value rounded, but for rare ties.
-TEST(CudaLayout, LogMelMatchesTheHost) {
+// the 16-bit output is the host's value rounded, but for rare ties.
+TEST_P(CudaLayout, LogMelMatchesTheHost) {
     const int64_t n = 2 * kPieceSamples + 54321;  // a partial third piece
     Tensor pcm = Tensor::empty({n}, DType::f32);
     std::normal_distribution<float> noise(0.0f, 0.05f);
@@ -199,13 +202,15 @@ TEST(CudaLayout, LogMelMatchesTheHost) {
     for (int bins : {128, 80}) {
         const Tensor host = log_mel_pieces(pcm.data<float>(), n, bins);
         std::vector<double> ref;
-        for (int64_t i = 0; i < host.numel(); ++i) ref.push_back(bf16_to_f32(f32_to_bf16(host.data<float>()[i])));
+        for (int64_t i = 0; i < host.numel(); ++i) ref.push_back(round_act(host.data<float>()[i]));
         const Tensor out = backend().log_mel(pcm, bins);
         ASSERT_EQ(out.shape(), (Shape{3, bins, kMelFrames}));
         expect_close(out, ref, 1e-5, cat("log_mel, ", bins, " bins"));
     }
     EXPECT_THROW(backend().log_mel(Tensor::empty({4}, DType::bf16), 80), Error);
 }
+
+VIDI_CUDA_DTYPES(CudaLayout);
 
 }  // namespace
 }  // namespace vidi::cuda::test

@@ -5,6 +5,8 @@
 namespace vidi::cuda::test {
 namespace {
 
+class CudaLinearErrors : public CudaDtypes {};
+
 struct LinearCase {
     Shape x_shape;
     int64_t N;
@@ -21,13 +23,15 @@ TEST_P(CudaLinear, MatchesDoubleReference) {
     const LinearCase c = GetParam();
     const int64_t K = c.x_shape.back(), M = shape_numel(c.x_shape) / K;
     const Tensor x = random_host(c.x_shape), w = random_host({c.N, K}), b = random_host({c.N});
-    const Tensor y = backend().linear(dev(x), dev(w), c.bias ? dev(b) : Tensor());
-    Shape want_shape = c.x_shape;
-    want_shape.back() = c.N;
-    EXPECT_EQ(y.shape(), want_shape);
-    EXPECT_EQ(y.dtype(), DType::bf16);
-    expect_close(y, linear_reference(x, w, c.bias ? &b : nullptr, M, c.N, K), kBf16Tol,
-                 cat("linear x", shape_str(c.x_shape), " N=", c.N, c.bias ? " +bias" : ""));
+    for_each_act([&] {
+        const Tensor y = backend().linear(dev(x), dev(w), c.bias ? dev(b) : Tensor());
+        Shape want_shape = c.x_shape;
+        want_shape.back() = c.N;
+        EXPECT_EQ(y.shape(), want_shape);
+        EXPECT_EQ(y.dtype(), act());
+        expect_close(y, linear_reference(x, w, c.bias ? &b : nullptr, M, c.N, K), tol(),
+                     cat("linear x", shape_str(c.x_shape), " N=", c.N, c.bias ? " +bias" : ""));
+    });
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaLinear,
@@ -40,12 +44,14 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaLinear,
                                            LinearCase{{3, 1, 64}, 5, false},
                                            LinearCase{{2048, 256}, 1024, true}));
 
-TEST(CudaLinearErrors, ShapeMismatchIsAnError) {
+TEST_P(CudaLinearErrors, ShapeMismatchIsAnError) {
     const Tensor x = dev(random_host({3, 8})), w = dev(random_host({4, 9}));
     EXPECT_THROW(backend().linear(x, w), Error);
     const Tensor w2 = dev(random_host({4, 8})), bad_bias = dev(random_host({5}));
     EXPECT_THROW(backend().linear(x, w2, bad_bias), Error);
 }
+
+VIDI_CUDA_DTYPES(CudaLinearErrors);
 
 }  // namespace
 }  // namespace vidi::cuda::test

@@ -12,6 +12,14 @@
 namespace vidi::cuda::test {
 namespace {
 
+class CudaQuantLinearPaths : public CudaDtypes {};
+class CudaQuantLinearErrors : public CudaDtypes {};
+class CudaQuantize : public CudaDtypes {};
+class CudaQuantizeErrors : public CudaDtypes {};
+class CudaQuantAttention : public CudaDtypes {};
+class CudaQuantAttentionErrors : public CudaDtypes {};
+class CudaQuantEmbed : public CudaDtypes {};
+
 QuantFormat format(int bits, int group) {
     QuantFormat f;
     f.bits = bits;
@@ -42,14 +50,17 @@ TEST_P(CudaQuantLinear, MatchesDequantizedReference) {
     const QuantLinearCase c = GetParam();
     const Tensor x = random_host({c.M, c.K}, -2.0f, 2.0f), w = random_host({c.N, c.K}), b = random_host({c.N});
     const QTensor wq = vidi::quantize(w, format(c.bits, c.group));
-    const QTensor wd = backend().linear_weight(wq);
-    EXPECT_EQ(wd.device(), Device::cuda);
-    EXPECT_EQ(wd.bits, c.bits);
-    const Tensor y = backend().linear(dev(x), wd, c.bias ? dev(b) : Tensor());
-    EXPECT_EQ(y.shape(), (Shape{c.M, c.N}));
     const Tensor w_ref = dequantize(wq);
-    expect_close(y, linear_reference(x, w_ref, c.bias ? &b : nullptr, c.M, c.N, c.K), kBf16Tol,
-                 cat("linear ", wq.describe(), " M=", c.M, c.bias ? " +bias" : ""));
+    for_each_act([&] {
+        const QTensor wd = backend().linear_weight(wq);
+        EXPECT_EQ(wd.device(), Device::cuda);
+        EXPECT_EQ(wd.bits, c.bits);
+        const Tensor y = backend().linear(dev(x), wd, c.bias ? dev(b) : Tensor());
+        EXPECT_EQ(y.shape(), (Shape{c.M, c.N}));
+        EXPECT_EQ(y.dtype(), act());
+        expect_close(y, linear_reference(x, w_ref, c.bias ? &b : nullptr, c.M, c.N, c.K), tol(),
+                     cat("linear ", wq.describe(), " M=", c.M, c.bias ? " +bias" : ""));
+    });
 }
 
 std::vector<QuantLinearCase> linear_cases() {
@@ -72,26 +83,26 @@ std::vector<QuantLinearCase> linear_cases() {
 
 INSTANTIATE_TEST_SUITE_P(Formats, CudaQuantLinear, ::testing::ValuesIn(linear_cases()));
 
-TEST(CudaQuantLinearPaths, LargeMUsesSeveralSlabs) {
-    // 32 MiB of bf16 scratch holds 2048 rows of K = 8192: N = 5000 needs three slabs, the
+TEST_P(CudaQuantLinearPaths, LargeMUsesSeveralSlabs) {
+    // 32 MiB of 16-bit scratch holds 2048 rows of K = 8192: N = 5000 needs three slabs, the
     // last one partial.
     const int64_t M = 40, N = 5000, K = 8192;
     const Tensor x = random_host({M, K}), w = random_host({N, K}), b = random_host({N});
     const QTensor wq = vidi::quantize(w, format(4, 64));
     const Tensor y = backend().linear(dev(x), backend().linear_weight(wq), dev(b));
-    expect_close(y, linear_reference(x, dequantize(wq), &b, M, N, K), kBf16Tol, "linear int4/g64 M=40 N=5000 K=8192");
+    expect_close(y, linear_reference(x, dequantize(wq), &b, M, N, K), tol(), "linear int4/g64 M=40 N=5000 K=8192");
 }
 
-TEST(CudaQuantLinearPaths, FloatWeightsKeepTheBf16Path) {
+TEST_P(CudaQuantLinearPaths, FloatWeightsAreHeldInTheActivationDtype) {
     const Tensor x = random_host({3, 64}), w = random_host({20, 64});
     const QTensor wd = backend().linear_weight(QTensor(w));
     EXPECT_FALSE(wd.quantized());
-    EXPECT_EQ(wd.values.dtype(), DType::bf16);
-    expect_close(backend().linear(dev(x), wd), linear_reference(x, w, nullptr, 3, 20, 64), kBf16Tol,
-                 "linear bf16 through linear_weight");
+    EXPECT_EQ(wd.values.dtype(), act());
+    expect_close(backend().linear(dev(x), wd), linear_reference(x, w, nullptr, 3, 20, 64), tol(),
+                 cat("linear ", dtype_name(act()), " through linear_weight"));
 }
 
-TEST(CudaQuantLinearErrors, BadInputsAreErrors) {
+TEST_P(CudaQuantLinearErrors, BadInputsAreErrors) {
     const QTensor wq = vidi::quantize(random_host({16, 128}), format(4, 64));
     const QTensor wd = backend().linear_weight(wq);
     EXPECT_THROW(backend().linear(dev(random_host({2, 64})), wd), Error);                     // K mismatch
@@ -109,7 +120,7 @@ TEST(CudaQuantLinearErrors, BadInputsAreErrors) {
 
 // `got_device`: the device's result for x (default: quantize() of x uploaded).
 void expect_same_quantization(const Tensor& x, const QuantFormat& f, const QTensor* got_device = nullptr) {
-    const QTensor want = vidi::quantize(x, f);  // x holds bf16 values: both sides see the same inputs
+    const QTensor want = vidi::quantize(x, f);  // x holds 16-bit values: both sides see the same inputs
     const QTensor got = to_host(got_device ? *got_device : backend().quantize(dev(x), f));
     const std::string what = cat(f.name(), " of ", x.describe());
     ASSERT_EQ(got.bits, want.bits) << what;
@@ -126,7 +137,7 @@ void expect_same_quantization(const Tensor& x, const QuantFormat& f, const QTens
         ASSERT_LE(std::fabs(gs[i] - ws[i]), 1e-6f * std::fabs(ws[i])) << what << ": scale " << i;
 }
 
-TEST(CudaQuantize, CodesAndScalesMatchTheHost) {
+TEST_P(CudaQuantize, CodesAndScalesMatchTheHost) {
     const Tensor x = random_host({13, 1024}, -3.0f, 3.0f);
     float* p = x.data<float>();
     // Ties of magnitude (the int4 extreme is the first one), a zero group, exact halves.
@@ -137,7 +148,7 @@ TEST(CudaQuantize, CodesAndScalesMatchTheHost) {
         expect_same_quantization(x, format(bits, group));
 }
 
-TEST(CudaQuantize, WeightsQuantisedAtLoadOnTheDeviceEqualTheHost) {
+TEST_P(CudaQuantize, WeightsQuantisedAtLoadOnTheDeviceEqualTheHost) {
     // A bf16 host weight of several 32 MiB slices' worth of rows... at a small K: 9000 rows x 2048.
     const Tensor f32 = random_host({9000, 2048}, -0.1f, 0.1f);
     Tensor w = Tensor::empty(f32.shape(), DType::bf16);
@@ -149,11 +160,11 @@ TEST(CudaQuantize, WeightsQuantisedAtLoadOnTheDeviceEqualTheHost) {
     }
 }
 
-TEST(CudaQuantize, MediaKeyValuesPerTokenAndHead) {
+TEST_P(CudaQuantize, MediaKeyValuesPerTokenAndHead) {
     for (int hd : {64, 256}) expect_same_quantization(random_host({333, 8, hd}, -8.0f, 8.0f), format(8, hd));
 }
 
-TEST(CudaQuantizeErrors, BadInputsAreErrors) {
+TEST_P(CudaQuantizeErrors, BadInputsAreErrors) {
     EXPECT_THROW(backend().quantize(random_host({2, 64}), format(8, 0)), Error);       // host tensor
     EXPECT_THROW(backend().quantize(dev(random_host({2, 64})), format(16, 0)), Error);  // not quantised
     EXPECT_THROW(backend().quantize(dev(random_host({2, 60})), format(8, 64)), Error);  // group does not divide
@@ -168,11 +179,12 @@ struct KvDims {
 };
 
 // The few-row kernel applies the int8 scales in f32 (to the score and to p_j); the float
-// path sees K/V rounded to bf16 after dequantising. The two differ by that rounding
-// (~2^-9 relative per value), hence 1e-2 rather than the 2e-3 of identical arithmetic.
+// path sees K/V rounded to the activation dtype after dequantising. The two differ by that
+// rounding (~2^-9 relative per value in bf16), hence 1e-2 rather than the 2e-3 of identical
+// arithmetic.
 constexpr double kInt8AttentionTol = 1e-2;
 
-TEST(CudaQuantAttention, Int8KeyValuesMatchDequantizedFloat) {
+TEST_P(CudaQuantAttention, Int8KeyValuesMatchDequantizedFloat) {
     const int H = 8, KV = 2;
     for (int hd : {64, 256})
         for (int64_t Tk : {7, 1000, 40000})
@@ -193,7 +205,7 @@ TEST(CudaQuantAttention, Int8KeyValuesMatchDequantizedFloat) {
             }
 }
 
-TEST(CudaQuantAttention, Int8KeyValuesWithCausalMaskAndSplitK) {
+TEST_P(CudaQuantAttention, Int8KeyValuesWithCausalMaskAndSplitK) {
     const int64_t Tk = 5003;
     AttentionParams p;
     p.scale = 0.1f;
@@ -211,7 +223,7 @@ TEST(CudaQuantAttention, Int8KeyValuesWithCausalMaskAndSplitK) {
                  "int8 K/V causal window split-K");
 }
 
-TEST(CudaQuantAttentionErrors, BadKeyValuesAreErrors) {
+TEST_P(CudaQuantAttentionErrors, BadKeyValuesAreErrors) {
     AttentionParams p;
     const Tensor q = dev(random_host({2, 4, 64}));
     const Tensor kf = dev(random_host({9, 2, 64}));
@@ -226,7 +238,7 @@ TEST(CudaQuantAttentionErrors, BadKeyValuesAreErrors) {
 
 // --- embed -----------------------------------------------------------------------------------
 
-TEST(CudaQuantEmbed, GathersDequantizedRows) {
+TEST_P(CudaQuantEmbed, GathersDequantizedRows) {
     const std::vector<int32_t> ids = {3, 0, 299, 3, 17, 150};
     for (auto [bits, group, D] : {std::tuple<int, int, int64_t>{8, 0, 640}, {8, 64, 640}, {4, 64, 640},
                                   {4, 128, 640}, {4, 10, 100}, {8, 5, 100}}) {
@@ -235,8 +247,8 @@ TEST(CudaQuantEmbed, GathersDequantizedRows) {
         const Tensor full = dequantize(tq);
         std::vector<double> ref;
         for (int32_t id : ids)
-            for (int64_t d = 0; d < D; ++d)  // the device rounds code·scale to bf16 once
-                ref.push_back(bf16_to_f32(f32_to_bf16(full.data<float>()[id * D + d])));
+            for (int64_t d = 0; d < D; ++d)  // the device rounds code·scale to the activation dtype once
+                ref.push_back(round_act(full.data<float>()[id * D + d]));
         const QTensor table = backend().linear_weight(tq);
         const Tensor out = backend().embed(table, ids);
         EXPECT_EQ(out.shape(), (Shape{int64_t(ids.size()), D}));
@@ -245,6 +257,14 @@ TEST(CudaQuantEmbed, GathersDequantizedRows) {
         EXPECT_THROW(backend().embed(table, {-1}), Error);
     }
 }
+
+VIDI_CUDA_DTYPES(CudaQuantLinearPaths);
+VIDI_CUDA_DTYPES(CudaQuantLinearErrors);
+VIDI_CUDA_DTYPES(CudaQuantize);
+VIDI_CUDA_DTYPES(CudaQuantizeErrors);
+VIDI_CUDA_DTYPES(CudaQuantAttention);
+VIDI_CUDA_DTYPES(CudaQuantAttentionErrors);
+VIDI_CUDA_DTYPES(CudaQuantEmbed);
 
 }  // namespace
 }  // namespace vidi::cuda::test

@@ -5,6 +5,7 @@
 
 #include "io/checkpoint_writer.h"
 #include "runtime/media_plan.h"
+#include "support/test_support.h"
 
 using namespace vidi;
 using testing::HasSubstr;
@@ -79,4 +80,29 @@ TEST(MediaPlan, RefusalSaysWhatWouldFit) {
     runtime::MediaRequest bad;
     bad.kv = "fp4";
     EXPECT_THROW(runtime::choose_media(vidi_9b(), 10, 100, bad, capped(60), 16, DType::bf16), Error);
+}
+
+TEST(MediaPlan, F16AndBf16CountTheSameBytesAndSayWhichTheyHold) {
+    const auto bf = runtime::choose_media(vidi_9b(), 600, 6000, {}, capped(30), 16, DType::bf16);
+    const auto f16 = runtime::choose_media(vidi_9b(), 600, 6000, {}, capped(30), 16, DType::f16);
+    EXPECT_EQ(f16.plan.total(), bf.plan.total());
+    EXPECT_EQ(f16.kv.bits, bf.kv.bits);
+    EXPECT_EQ(f16.budget, bf.budget);
+    const auto f16_kv = runtime::choose_media(vidi_9b(), 60, 600, {}, capped(60), 16, DType::f16);
+    ASSERT_FALSE(f16_kv.kv.quantized());
+    EXPECT_THAT(f16_kv.describe(), HasSubstr("media K/V fp16"));
+}
+
+TEST(WeightBytes, PositionalMlpsAreHeldInF32) {
+    // The positional MLPs (three, two linears each) are the f32 weights: 2 bytes more a value.
+    const io::Checkpoint ckpt = io::Checkpoint::open(test::tiny_model_dir());
+    const std::set<std::string> f32 = runtime::f32_weight_names(ckpt);
+    ASSERT_EQ(f32.size(), 12u);
+    int64_t values = 0;
+    for (const std::string& name : f32) {
+        EXPECT_THAT(name, HasSubstr("mm_rand_pos_"));
+        values += ckpt.get(name).numel();
+    }
+    const size_t bytes = runtime::weight_bytes(ckpt, runtime::linear_weight_names(ckpt), QuantFormat{});
+    EXPECT_EQ(bytes, static_cast<size_t>(ckpt.params().used) * 2 + static_cast<size_t>(values) * 2);
 }

@@ -9,7 +9,7 @@
 //   into its own ring of kRing chunks in shared memory with cp.async, kRing - 1 chunks ahead
 //   of the one it works on, so copies stay in flight while it computes. (Loading 16 rows into
 //   registers and then using them read K/V at ~1.4 TB/s on an H100.)
-// - Lanes own hd/32 head dimensions (8 at hd 256: one 16-byte bf16 or 8-byte int8 word of a
+// - Lanes own hd/32 head dimensions (8 at hd 256: one 16-byte 16-bit or 8-byte int8 word of a
 //   row), so the warp reads a row from shared memory without bank conflicts.
 // - Scores: each lane dots its dimensions of a chunk's 8 keys with the queries (kept in
 //   registers); one butterfly sums the 8 partials over the warp (10 shuffles, not 40) and the
@@ -50,7 +50,7 @@ struct Smem {
     static constexpr int kBytes = kRingBytes > kMergeBytes ? kRingBytes : kMergeBytes;
 };
 
-// The word that holds a lane's N values of a row (N = 2, 4 or 8; bf16 or int8).
+// The word that holds a lane's N values of a row (N = 2, 4 or 8; 16-bit or int8).
 template <bool kInt8, int N>
 struct Raw {
     static constexpr int kBytes = N * (kInt8 ? 1 : 2);
@@ -59,8 +59,9 @@ struct Raw {
         std::conditional_t<kBytes == 8, uint2, std::conditional_t<kBytes == 4, uint32_t, unsigned short>>>;
 };
 
-// This lane's N values of a row in shared memory as floats (zeros if it owns none).
-template <bool kInt8, int N>
+// This lane's N values of a row in shared memory (int8, or the activations' type T) as floats
+// (zeros if it owns none).
+template <bool kInt8, int N, class T>
 __device__ inline void row_values(const char* row, int d_lane, bool owns_dims, float* f) {
     using W = typename Raw<kInt8, N>::Word;
     W raw{};
@@ -79,8 +80,9 @@ __device__ inline void row_values(const char* row, int d_lane, bool owns_dims, f
     } else {
 #pragma unroll
         for (int i = 0; i < N / 2; ++i) {
-            f[2 * i] = __uint_as_float(w[i] << 16);
-            f[2 * i + 1] = __uint_as_float(w[i] & 0xFFFF0000u);
+            const float2 p = pair_to_float2<T>(w[i]);
+            f[2 * i] = p.x;
+            f[2 * i + 1] = p.y;
         }
     }
 }
@@ -140,7 +142,7 @@ struct WarpStream {
     }
 };
 
-template <int HD, int R, bool kInt8>
+template <int HD, int R, bool kInt8, class T>
 __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, bool unit16) {
     using S = Smem<HD, R, kInt8>;
     constexpr int kDims = HD / 32;  // head dimensions per lane (scores and outputs alike)
@@ -163,7 +165,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, 
             q[r][x] = 0.0f;
             if (r < rows && owns_dims) {
                 const int64_t i = r / G, h = int64_t(kvh) * G + r % G;
-                q[r][x] = __bfloat162float(a.q[(i * a.H + h) * a.hd + d_lane + x]) * a.scale;
+                q[r][x] = to_float(static_cast<const T*>(a.q)[(i * a.H + h) * a.hd + d_lane + x]) * a.scale;
             }
         }
 
@@ -228,7 +230,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, 
 #pragma unroll
                 for (int u = 0; u < kChunkKeys; ++u) {
                     float kf[kDims];
-                    row_values<kInt8, kDims>(chunk + u * S::kPitch, d_lane, owns_dims, kf);
+                    row_values<kInt8, kDims, T>(chunk + u * S::kPitch, d_lane, owns_dims, kf);
 #pragma unroll
                     for (int r = 0; r < R; ++r) {
                         float d = 0.0f;
@@ -270,7 +272,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, 
 #pragma unroll
                 for (int u = 0; u < kChunkKeys; ++u) {
                     float vf[kDims];
-                    row_values<kInt8, kDims>(chunk + u * S::kPitch, d_lane, owns_dims, vf);
+                    row_values<kInt8, kDims, T>(chunk + u * S::kPitch, d_lane, owns_dims, vf);
 #pragma unroll
                     for (int r = 0; r < R; ++r) {
                         if (r >= rows) break;
@@ -315,7 +317,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, 
         }
         if (pb.splits == 1) {
             const int64_t i = r / G, h = int64_t(kvh) * G + r % G;
-            a.out[(i * a.H + h) * a.hd + d] = attention_out(a, (i * a.H + h) * a.hd + d, ll > 0.0f ? acc / ll : 0.0f);
+            attention_out<T>(a, (i * a.H + h) * a.hd + d, ll > 0.0f ? acc / ll : 0.0f);
         } else {
             const int64_t slot = (int64_t(split) * a.KV + kvh) * rows + r;
             pb.part_o[slot * a.hd + d] = acc;
@@ -327,32 +329,37 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, 
     }
 }
 
-// Calls f.template run<HD, R, kInt8>() for the kernel instance that serves `a`.
-template <int HD, bool kInt8, class F>
+// Calls f.template run<HD, R, kInt8, T>() for the kernel instance that serves `a`.
+template <int HD, bool kInt8, class T, class F>
 void with_rows(const AttentionArgs& a, F& f) {
     const int64_t rows = a.Tq * (a.H / a.KV);
-    if (rows <= 1) f.template run<HD, 1, kInt8>();
-    else if (rows <= 2) f.template run<HD, 2, kInt8>();
-    else if (rows <= 4) f.template run<HD, 4, kInt8>();
-    else f.template run<HD, kRows, kInt8>();
+    if (rows <= 1) f.template run<HD, 1, kInt8, T>();
+    else if (rows <= 2) f.template run<HD, 2, kInt8, T>();
+    else if (rows <= 4) f.template run<HD, 4, kInt8, T>();
+    else f.template run<HD, kRows, kInt8, T>();
+}
+template <int HD, class T, class F>
+void with_kv(const AttentionArgs& a, F& f) {
+    if (a.k8) with_rows<HD, true, T>(a, f);
+    else with_rows<HD, false, T>(a, f);
 }
 template <int HD, class F>
-void with_dtype(const AttentionArgs& a, F& f) {
-    if (a.k8) with_rows<HD, true>(a, f);
-    else with_rows<HD, false>(a, f);
+void with_act(const AttentionArgs& a, F& f) {
+    if (a.act == DType::f16) with_kv<HD, fp16>(a, f);
+    else with_kv<HD, bf16>(a, f);
 }
 template <class F>
 void with_instance(const AttentionArgs& a, F& f) {
-    if (a.hd <= 64) with_dtype<64>(a, f);
-    else if (a.hd <= 128) with_dtype<128>(a, f);
-    else with_dtype<256>(a, f);
+    if (a.hd <= 64) with_act<64>(a, f);
+    else if (a.hd <= 128) with_act<128>(a, f);
+    else with_act<256>(a, f);
 }
 
 // Blocks of an instance resident on one SM (its shared memory opt-in set on first use).
-template <int HD, int R, bool kInt8>
+template <int HD, int R, bool kInt8, class T>
 int resident_blocks() {
     static const int blocks = [] {
-        auto* kernel = decode_attention_kernel<HD, R, kInt8>;
+        auto* kernel = decode_attention_kernel<HD, R, kInt8, T>;
         VIDI_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                              Smem<HD, R, kInt8>::kBytes));
         int n = 0;
@@ -365,18 +372,18 @@ int resident_blocks() {
 // with_instance() visitors: the resident blocks of the instance, and its launch.
 struct ResidentBlocks {
     int blocks = 1;
-    template <int HD, int R, bool kInt8>
-    void run() { blocks = resident_blocks<HD, R, kInt8>(); }
+    template <int HD, int R, bool kInt8, class T>
+    void run() { blocks = resident_blocks<HD, R, kInt8, T>(); }
 };
 struct Launch {
     const Problem& pb;
     bool unit16;
     cudaStream_t stream;
-    template <int HD, int R, bool kInt8>
+    template <int HD, int R, bool kInt8, class T>
     void run() {
-        resident_blocks<HD, R, kInt8>();  // sets the shared-memory opt-in
+        resident_blocks<HD, R, kInt8, T>();  // sets the shared-memory opt-in
         const dim3 grid(static_cast<unsigned>(pb.a.KV), static_cast<unsigned>(pb.splits));
-        decode_attention_kernel<HD, R, kInt8><<<grid, kThreads, Smem<HD, R, kInt8>::kBytes, stream>>>(pb, unit16);
+        decode_attention_kernel<HD, R, kInt8, T><<<grid, kThreads, Smem<HD, R, kInt8>::kBytes, stream>>>(pb, unit16);
     }
 };
 

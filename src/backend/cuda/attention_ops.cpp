@@ -31,7 +31,7 @@ Tensor CudaBackend::attention(const Tensor& q, const QTensor& kq, const QTensor&
 
 void CudaBackend::attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
                                  const AttentionParams& p) {
-    require_bf16(out, "attention_add_", "out");
+    require_act(out, "attention_add_", "out");
     VIDI_CHECK(out.shape() == q.shape(), "attention_add_: out ", out.describe(), " does not match q ", q.describe());
     attend(q, k, v, p, &out);
 }
@@ -43,7 +43,7 @@ Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq
         if (add_to) add_(*add_to, result);
         return result;
     };
-    require_bf16(q, "attention", "q");
+    require_act(q, "attention", "q");
     VIDI_CHECK(kq.defined() && vq.defined(), "attention: k or v is undefined");
     VIDI_CHECK(kq.quantized() == vq.quantized(), "attention: k ", kq.describe(), " and v ", vq.describe(),
                " must both be float or both int8");
@@ -61,8 +61,8 @@ Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq
                        ")");
         }
     } else {
-        require_bf16(k, "attention", "k");
-        require_bf16(v, "attention", "v");
+        require_act(k, "attention", "k");
+        require_act(v, "attention", "v");
     }
     require_rank(q, 3, "attention", "q [Tq, H, hd]");
     require_rank(k, 3, "attention", "k [Tk, KV, hd]");
@@ -104,15 +104,16 @@ Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq
                "attention: q/k/v must start on 16-byte boundaries (views at odd offsets are not supported)");
     VIDI_CHECK(p.window >= 0, "attention: negative window ", p.window);
     AttentionArgs a;
-    a.q = ptr(q);
+    a.act = act_;
+    a.q = q.raw();
     if (int8_kv) {
         a.k8 = static_cast<const int8_t*>(k.raw());
         a.v8 = static_cast<const int8_t*>(v.raw());
         a.k_scale = static_cast<const float*>(kq.scales.raw());
         a.v_scale = static_cast<const float*>(vq.scales.raw());
     } else {
-        a.k = ptr(k);
-        a.v = ptr(v);
+        a.k = k.raw();
+        a.v = v.raw();
     }
     a.Tq = q.dim(0);
     a.Tk = k.dim(0);
@@ -130,8 +131,8 @@ Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq
         a.q_pos0 = std::max<int64_t>(0, a.Tk - a.Tq);  // the furthest it can be: the split count covers it
     }
     const bool add_here = add_to && attention_can_accumulate(a);
-    Tensor out = add_here ? *add_to : empty(q.shape(), DType::bf16);
-    a.out = ptr(out);
+    Tensor out = add_here ? *add_to : empty(q.shape(), act_);
+    a.out = out.raw();
     a.accumulate = add_here;
     const int splits = attention_splits(a, sm_count_);
     Tensor workspace;
@@ -142,9 +143,9 @@ Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq
 }
 
 Tensor CudaBackend::attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {
-    require_bf16(q, "attention_batch", "q");
-    require_bf16(k, "attention_batch", "k");
-    require_bf16(v, "attention_batch", "v");
+    require_act(q, "attention_batch", "q");
+    require_act(k, "attention_batch", "k");
+    require_act(v, "attention_batch", "v");
     require_rank(q, 4, "attention_batch", "q [n, Tq, H, hd]");
     require_rank(k, 4, "attention_batch", "k [n, Tk, KV, hd]");
     VIDI_CHECK(k.shape() == v.shape() && k.dim(0) == q.dim(0) && k.dim(3) == q.dim(3), "attention_batch: q ",
@@ -157,12 +158,13 @@ Tensor CudaBackend::attention_batch(const Tensor& q, const Tensor& k, const Tens
 
 Tensor CudaBackend::dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {
     const int64_t n = q.dim(0), Tq = q.dim(1), H = q.dim(2), hd = q.dim(3), Tk = k.dim(1), KV = k.dim(2);
-    Tensor out = empty(q.shape(), DType::bf16);
+    Tensor out = empty(q.shape(), act_);
     AttentionArgs a;
-    a.q = ptr(q);
-    a.k = ptr(k);
-    a.v = ptr(v);
-    a.out = ptr(out);
+    a.act = act_;
+    a.q = q.raw();
+    a.k = k.raw();
+    a.v = v.raw();
+    a.out = out.raw();
     a.Tq = Tq;
     a.Tk = Tk;
     a.H = static_cast<int>(H);
@@ -185,14 +187,14 @@ Tensor CudaBackend::dense_attention(const Tensor& q, const Tensor& k, const Tens
     for (int64_t first = 0; first < problems; first += chunk) {
         const int count = static_cast<int>(std::min<int64_t>(chunk, problems - first));
         dense_attention_pointers(a, s, first, count, t, stream_);
-        auto part = [&](int i) { return reinterpret_cast<const bf16* const*>(t + int64_t(i) * count); };
+        auto part = [&](int i) { return reinterpret_cast<const void* const*>(t + int64_t(i) * count); };
         // scores[Tq, Tk] = scale · q[Tq, hd] · k[Tk, hd]ᵀ
-        gemm_->batched(t + 2 * count, DType::f32, Tk, part(0), H * hd, part(1), KV * hd, true, Tq, Tk, hd, p.scale,
+        gemm_->batched(t + 2 * count, DType::f32, Tk, part(0), H * hd, part(1), KV * hd, act_, true, Tq, Tk, hd,
+                       p.scale, count, stream_);
+        with_type(act_, [&]<class T>() { softmax_rows_inplace<T>(s, count * Tq, Tk, p.softcap, stream_); });
+        // out[Tq, hd] = probabilities[Tq, Tk] · v[Tk, hd]; a 16-bit row is 2·Tk elements apart.
+        gemm_->batched(t + 5 * count, act_, H * hd, part(3), 2 * Tk, part(4), KV * hd, act_, false, Tq, hd, Tk, 1.0f,
                        count, stream_);
-        softmax_rows_inplace(s, count * Tq, Tk, p.softcap, stream_);
-        // out[Tq, hd] = probabilities[Tq, Tk] · v[Tk, hd]; a bf16 row is 2·Tk elements apart.
-        gemm_->batched(t + 5 * count, DType::bf16, H * hd, part(3), 2 * Tk, part(4), KV * hd, false, Tq, hd, Tk,
-                       1.0f, count, stream_);
     }
     return out;
 }

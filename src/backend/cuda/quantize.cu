@@ -1,11 +1,12 @@
-// Quantised rows in and out of bf16 (layouts of core/qtensor.h):
-// - dequantize_rows: weight rows -> bf16, for the slabs of the large-M linear and for
+// Quantised rows in and out of 16-bit floats T (bf16 or fp16; layouts of core/qtensor.h):
+// - dequantize_rows: weight rows -> T, for the slabs of the large-M linear and for
 //   embedding gathers. Memory bound: 8 values per thread (one 16-byte store) when rows and
 //   groups allow it, one value per thread otherwise.
-// - quantize_rows: bf16 activations (media K/V) -> codes and scales, one warp per group,
-//   with the host's arithmetic (core/quantize.cpp) step by step so the codes are identical:
-//   IEEE division for the scale and its inverse, x·inv rounded half to even, then clamped;
-//   for int4 the host's search over five scales, evaluated by one lane in the same order.
+// - quantize_rows: T activations (media K/V), or bf16 checkpoint weights, -> codes and
+//   scales, one warp per group, with the host's arithmetic (core/quantize.cpp) step by step
+//   so the codes are identical: IEEE division for the scale and its inverse, x·inv rounded
+//   half to even, then clamped; for int4 the host's search over five scales, evaluated by
+//   one lane in the same order.
 #include <cuda_runtime.h>
 
 #include <climits>
@@ -33,19 +34,19 @@ __device__ inline float code_value(const QuantView& w, int64_t row, int64_t k) {
 }
 
 // One element per thread: any K, group and alignment.
-__global__ void dequantize_scalar_kernel(bf16* out, QuantView w, int64_t row0, const int32_t* ids, int64_t id_rows,
+template <class T>
+__global__ void dequantize_scalar_kernel(T* out, QuantView w, int64_t row0, const int32_t* ids, int64_t id_rows,
                                          int64_t R) {
     const int64_t groups = w.K / w.group;
     for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < R * w.K; e += int64_t(gridDim.x) * blockDim.x) {
         const int64_t r = e / w.K, k = e % w.K, src = source_row(ids, id_rows, row0, r);
-        out[e] = src < 0 ? __float2bfloat16_rn(0.0f)
-                         : __float2bfloat16_rn(__fmul_rn(code_value(w, src, k), w.scales[src * groups + k / w.group]));
+        store_float(out + e, src < 0 ? 0.0f : __fmul_rn(code_value(w, src, k), w.scales[src * groups + k / w.group]));
     }
 }
 
 // Eight elements per thread (K and group multiples of 8, codes and out aligned).
-template <int BITS>
-__global__ void dequantize_vec_kernel(bf16* out, QuantView w, int64_t row0, const int32_t* ids, int64_t id_rows,
+template <int BITS, class T>
+__global__ void dequantize_vec_kernel(T* out, QuantView w, int64_t row0, const int32_t* ids, int64_t id_rows,
                                       int64_t R) {
     const int64_t groups = w.K / w.group, chunks = w.K / 8;
     for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < R * chunks; e += int64_t(gridDim.x) * blockDim.x) {
@@ -90,22 +91,22 @@ __device__ inline void warp_extreme(float& value, float& mag, int& index) {
     }
 }
 
-template <int BITS>
-__global__ void quantize_kernel(void* codes, float* scales, const bf16* x, int64_t rows, int64_t K, int group) {
+template <int BITS, class T>
+__global__ void quantize_kernel(void* codes, float* scales, const T* x, int64_t rows, int64_t K, int group) {
     const int lane = threadIdx.x & 31;
     const int64_t groups = K / group, total = rows * groups;
     const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
     for (int64_t gi = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32; gi < total; gi += warps) {
         const int64_t r = gi / groups, j = gi % groups;
-        const bf16* xg = x + r * K + j * group;
+        const T* xg = x + r * K + j * group;
         if constexpr (BITS == 8) {
             float amax = 0.0f;
-            for (int i = lane; i < group; i += 32) amax = fmaxf(amax, fabsf(__bfloat162float(xg[i])));
+            for (int i = lane; i < group; i += 32) amax = fmaxf(amax, fabsf(to_float(xg[i])));
             amax = warp_max(amax);
             const float scale = __fdiv_rn(amax, 127.0f), inv = scale > 0.0f ? __fdiv_rn(1.0f, scale) : 0.0f;
             int8_t* q = static_cast<int8_t*>(codes) + r * K + j * group;
             for (int i = lane; i < group; i += 32) {
-                const float c = fminf(fmaxf(rintf(__fmul_rn(__bfloat162float(xg[i]), inv)), -127.0f), 127.0f);
+                const float c = fminf(fmaxf(rintf(__fmul_rn(to_float(xg[i]), inv)), -127.0f), 127.0f);
                 q[i] = static_cast<int8_t>(c);
             }
             if (lane == 0) scales[gi] = scale;
@@ -113,7 +114,7 @@ __global__ void quantize_kernel(void* codes, float* scales, const bf16* x, int64
             float value = 0.0f, mag = 0.0f;
             int index = INT_MAX;
             for (int i = lane; i < group; i += 32) {
-                const float v = __bfloat162float(xg[i]);
+                const float v = to_float(xg[i]);
                 if (fabsf(v) > mag) {  // a lane's indices ascend: the first of equal magnitudes stays
                     value = v;
                     mag = fabsf(v);
@@ -129,7 +130,7 @@ __global__ void quantize_kernel(void* codes, float* scales, const bf16* x, int64
                     const float inv_s = s != 0.0f ? __fdiv_rn(1.0f, s) : 0.0f;
                     float err = 0.0f;
                     for (int i = 0; i < group; ++i) {
-                        const float v = __bfloat162float(xg[i]);
+                        const float v = to_float(xg[i]);
                         const float c = fminf(fmaxf(rintf(__fmul_rn(v, inv_s)), -8.0f), 7.0f);
                         const float d = __fsub_rn(v, __fmul_rn(c, s));
                         err = __fadd_rn(err, __fmul_rn(d, d));
@@ -151,8 +152,7 @@ __global__ void quantize_kernel(void* codes, float* scales, const bf16* x, int64
                 return static_cast<unsigned>(fminf(fmaxf(rintf(__fmul_rn(v, inv)), -8.0f), 7.0f) + 8.0f);
             };
             for (int p = lane; p < group / 2; p += 32)
-                q[p] = static_cast<uint8_t>(code(__bfloat162float(xg[2 * p])) |
-                                            (code(__bfloat162float(xg[2 * p + 1])) << 4));
+                q[p] = static_cast<uint8_t>(code(to_float(xg[2 * p])) | (code(to_float(xg[2 * p + 1])) << 4));
             if (lane == 0) scales[gi] = scale;
         }
     }
@@ -160,7 +160,8 @@ __global__ void quantize_kernel(void* codes, float* scales, const bf16* x, int64
 
 }  // namespace
 
-void dequantize_rows(bf16* out, const QuantView& w, int64_t row0, const int32_t* ids, int64_t id_rows, int64_t R,
+template <class T>
+void dequantize_rows(T* out, const QuantView& w, int64_t row0, const int32_t* ids, int64_t id_rows, int64_t R,
                      cudaStream_t stream) {
     if (R == 0 || w.K == 0) return;
     const int code_align = w.bits == 8 ? 8 : 4;
@@ -169,26 +170,34 @@ void dequantize_rows(bf16* out, const QuantView& w, int64_t row0, const int32_t*
     if (vec) {
         const int64_t n = R * (w.K / 8);
         if (w.bits == 8)
-            dequantize_vec_kernel<8><<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, w, row0, ids, id_rows, R);
+            dequantize_vec_kernel<8, T><<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, w, row0, ids, id_rows, R);
         else
-            dequantize_vec_kernel<4><<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, w, row0, ids, id_rows, R);
+            dequantize_vec_kernel<4, T><<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, w, row0, ids, id_rows, R);
     } else {
         dequantize_scalar_kernel<<<grid_for(R * w.K, kThreads), kThreads, 0, stream>>>(out, w, row0, ids, id_rows, R);
     }
     VIDI_CUDA_CHECK_LAUNCH("dequantize rows");
 }
 
-void quantize_rows(void* codes, float* scales, const bf16* x, int64_t rows, int64_t K, int bits, int group,
+template <class T>
+void quantize_rows(void* codes, float* scales, const T* x, int64_t rows, int64_t K, int bits, int group,
                    cudaStream_t stream) {
     const int64_t total = rows * (K / group);
     if (total == 0) return;
     constexpr int kWarpsPerBlock = kThreads / 32;
     const unsigned blocks = grid_for(total, kWarpsPerBlock);
     if (bits == 8)
-        quantize_kernel<8><<<blocks, kThreads, 0, stream>>>(codes, scales, x, rows, K, group);
+        quantize_kernel<8, T><<<blocks, kThreads, 0, stream>>>(codes, scales, x, rows, K, group);
     else
-        quantize_kernel<4><<<blocks, kThreads, 0, stream>>>(codes, scales, x, rows, K, group);
+        quantize_kernel<4, T><<<blocks, kThreads, 0, stream>>>(codes, scales, x, rows, K, group);
     VIDI_CUDA_CHECK_LAUNCH("quantize");
 }
+
+#define VIDI_QUANTIZE(T)                                                                                    \
+    template void dequantize_rows<T>(T*, const QuantView&, int64_t, const int32_t*, int64_t, int64_t,     \
+                                     cudaStream_t);                                                         \
+    template void quantize_rows<T>(void*, float*, const T*, int64_t, int64_t, int, int, cudaStream_t);
+VIDI_QUANTIZE(bf16)
+VIDI_QUANTIZE(fp16)
 
 }  // namespace vidi::cuda
