@@ -42,7 +42,7 @@ protected:
         fs::create_symlink(outside() + "/secret.mp4", root() + "/escape.mp4");
         server_ = new ServeProcess({"--model", tiny_model_dir(), "--backend", "cpu", "--max-new-tokens", "4",
                                     "--no-disk-cache", "--media-root", root(), "--api-key", kKey,
-                                    "--max-upload-mb", "2", "--timeout-s", "300"});
+                                    "--max-upload-mb", "8", "--timeout-s", "300"});
     }
     static void TearDownTestSuite() {
         delete server_;
@@ -138,7 +138,14 @@ TEST_F(ServeSecurityTest, ARegisteredFileIsTheOneThatWasHashed) {
 }
 
 TEST_F(ServeSecurityTest, AChunkedBodyPastTheLimitIs413AndMemoryStaysFlat) {
-    const int64_t limit = 2 << 20;  // --max-upload-mb 2
+    const int64_t limit = 8 << 20;  // --max-upload-mb 8
+    const std::string head = "POST /v1/videos HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+                             std::string(kKey) + "\r\nContent-Type: multipart/form-data; boundary=XyZ";
+    const std::string part = "--XyZ\r\nContent-Disposition: form-data; name=\"video\"; filename=\"big.mp4\"\r\n\r\n";
+    const std::string end = "\r\n--XyZ--\r\n";
+    // Once just past the limit, so that the thread and buffers a request needs exist before
+    // the baseline; then eight times the limit.
+    EXPECT_EQ(post_chunked(server_->port(), head, part, limit + (1 << 20), end).status, 413);
     const pid_t pid = server_->pid();
     const int64_t before = rss_bytes(pid);
     ASSERT_GT(before, 0);
@@ -150,11 +157,7 @@ TEST_F(ServeSecurityTest, AChunkedBodyPastTheLimitIs413AndMemoryStaysFlat) {
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
     });
-    const std::string head = "POST /v1/videos HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
-                             std::string(kKey) + "\r\nContent-Type: multipart/form-data; boundary=XyZ";
-    RawAnswer a = post_chunked(server_->port(), head,
-                               "--XyZ\r\nContent-Disposition: form-data; name=\"video\"; filename=\"big.mp4\"\r\n\r\n",
-                               48 << 20, "\r\n--XyZ--\r\n");
+    RawAnswer a = post_chunked(server_->port(), head, part, 8 * limit, end);
     // A chunked JSON body: the fields' limit (1 MiB) holds the same way.
     RawAnswer j = post_chunked(server_->port(),
                                "POST /inference HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +

@@ -100,9 +100,10 @@ private:
 
     void begin_part(const PartHeader& h) {
         end_part();
-        if (++parts_ > limits_.max_fields + 1)
-            throw HttpError(413, "more than " + std::to_string(limits_.max_fields) + " fields in the request");
+        ++parts_;
         part_name_ = h.name;
+        if (h.name != "video" && ++text_parts_ > limits_.max_fields)
+            throw HttpError(413, "more than " + std::to_string(limits_.max_fields) + " fields in the request");
         if (h.name == "video") {
             if (form_.video || had_video_) throw HttpError(400, "more than one 'video' file in the request");
             had_video_ = true;
@@ -172,7 +173,7 @@ private:
     int64_t total_ = 0, failed_at_ = 0, fields_bytes_ = 0;
     std::optional<HttpError> failure_;
     Form form_;
-    int parts_ = 0;
+    int parts_ = 0, text_parts_ = 0;
     bool had_video_ = false;
     std::string part_name_, text_, filename_;
     std::unique_ptr<UploadStore::Writer> writer_;
