@@ -250,6 +250,12 @@ TEST(Access, HostNamesAndKeys) {
     req.headers.erase("Authorization");
     req.set_header("Authorization", "Bearer k1");
     EXPECT_FALSE(server::check_access(access, req));
+    req.set_header("Origin", "http://localhost:1");  // the page itself
+    EXPECT_FALSE(server::check_access(access, req));
+    req.headers.erase("Origin");
+    req.set_header("Origin", "https://attacker.example");  // another site's page
+    EXPECT_EQ(server::check_access(access, req)->status(), 403);
+    req.headers.erase("Origin");
     req.headers.erase("Host");
     req.set_header("Host", "attacker.example");
     EXPECT_EQ(server::check_access(access, req)->status(), 403);

@@ -67,6 +67,15 @@ std::optional<HttpError> check_access(const AccessOptions& access, const httplib
         if (std::find(access.allowed_hosts.begin(), access.allowed_hosts.end(), name) == access.allowed_hosts.end())
             return HttpError(403, "this server does not answer for host '" + name + "' (--allowed-host)");
     }
+    // A browser names the page that sent a request in Origin: another site's page may make the
+    // browser send requests here (it cannot read the answers), so they are refused outright.
+    const std::string origin = req.get_header_value("Origin");
+    if (!origin.empty()) {
+        const size_t scheme = origin.find("://");
+        const std::string from = scheme == std::string::npos ? origin : host_name(origin.substr(scheme + 3));
+        if (from != host_name(req.get_header_value("Host")))
+            return HttpError(403, "cross-origin request from '" + origin + "' refused");
+    }
     if (!is_public_route(req.method, req.path) && !has_valid_key(access, req))
         return HttpError(401, "missing or wrong API key: send 'Authorization: Bearer <key>'");
     return std::nullopt;

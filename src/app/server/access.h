@@ -32,8 +32,9 @@ std::string host_name(const std::string& host_header);
 // Requests that need no key: GET/HEAD of /health and of the page's own files.
 bool is_public_route(const std::string& method, const std::string& path);
 
-// nullopt when the request may go on; else the answer (403 foreign Host, 401 missing or wrong
-// key). The key is compared in constant time.
+// nullopt when the request may go on; else the answer (403 foreign Host, 403 an Origin other
+// than the Host (another site's page), 401 missing or wrong key). The key is compared in
+// constant time.
 std::optional<HttpError> check_access(const AccessOptions& access, const httplib::Request& req);
 // Whether the request carries the right key (always true when no key is set).
 bool has_valid_key(const AccessOptions& access, const httplib::Request& req);
