@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <vector>
 
 #include "vidi/error.h"
@@ -37,17 +36,6 @@ std::string Sha256::hex() {
         out += digits[digest[i] & 15];
     }
     return out;
-}
-
-std::string sha256_file(const std::string& path) {
-    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
-    VIDI_CHECK(f, "cannot read ", path);
-    Sha256 h;
-    std::vector<char> buf(1 << 20);
-    size_t n;
-    while ((n = std::fread(buf.data(), 1, buf.size(), f.get())) > 0) h.feed(buf.data(), n);
-    VIDI_CHECK(!std::ferror(f.get()), "read error in ", path);
-    return h.hex();
 }
 
 std::string sha256_fd(int fd) {

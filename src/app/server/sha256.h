@@ -21,9 +21,8 @@ private:
     std::unique_ptr<Ctx> ctx_;
 };
 
-// Lower-case hex SHA-256 of a file's content; throws vidi::Error when it cannot be read.
-std::string sha256_file(const std::string& path);
-// The same of an open file descriptor, read from offset 0 (pread: the fd's offset stays).
+// Lower-case hex SHA-256 of an open file's content, read from offset 0 (pread: the
+// descriptor's offset stays); throws vidi::Error on a read error.
 std::string sha256_fd(int fd);
 // Lower-case hex SHA-256 of a byte string.
 std::string sha256_bytes(const std::string& bytes);
