@@ -16,6 +16,8 @@
 #include "app/server/multipart.h"
 #include "app/server/upload_store.h"
 #include "app/server/video_file.h"
+#include "media/clip_export.h"
+#include "media/media.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -259,6 +261,32 @@ TEST(Access, HostNamesAndKeys) {
     req.headers.erase("Host");
     req.set_header("Host", "attacker.example");
     EXPECT_EQ(server::check_access(access, req)->status(), 403);
+}
+
+// The open policy the server gives the engine: local files in video containers only. The
+// same inputs open with MediaInputs::Any (the command line), so the refusals are the policy's.
+TEST(MediaInputs, VideoFilesRefusesTextPlaylistsAndConcatListsButOpensVideos) {
+    TempDir tmp("inputs");
+    const std::string text = tmp.file("notes.txt"), playlist = tmp.file("list.m3u8"), concat = tmp.file("list.ffconcat");
+    {
+        std::ofstream t(text);
+        for (int i = 0; i < 200; ++i) t << "line " << i << " of plain text, which the tty demuxer shows as video\n";
+        std::ofstream(playlist) << "#EXTM3U\n#EXT-X-TARGETDURATION:13\n#EXTINF:12.0,\n" << golden_path("synth.mp4")
+                                << "\n#EXT-X-ENDLIST\n";
+        fs::copy_file(golden_path("synth.mp4"), tmp.file("part.mp4"));  // concat takes relative names
+        std::ofstream(concat) << "ffconcat version 1.0\nfile 'part.mp4'\n";
+    }
+    for (const std::string& path : {text, playlist, concat}) {
+        EXPECT_NO_THROW(media::probe(path, MediaInputs::Any)) << path;
+        EXPECT_THROW(media::probe(path, MediaInputs::VideoFiles), vidi::Error) << path;
+        EXPECT_THROW(media::export_clip(path, {0, 1}, tmp.file("c.mp4"), MediaInputs::VideoFiles), vidi::Error);
+    }
+    const std::string synth = golden_path("synth.mp4");
+    EXPECT_EQ(media::probe(synth, MediaInputs::VideoFiles).frame_count, media::probe(synth).frame_count);
+    media::FrameStream frames(synth, 64, 16, 2, MediaInputs::VideoFiles);
+    EXPECT_EQ(frames.total_frames(), 12);
+    EXPECT_TRUE(media::load_audio_samples(synth, MediaInputs::VideoFiles).present);
+    EXPECT_NO_THROW(media::export_clip(synth, {0, 1}, tmp.file("c.mp4"), MediaInputs::VideoFiles));
 }
 
 // Through the API: uploads registered one after another never take the store past its cap;
