@@ -59,6 +59,7 @@ void close_after_response(httplib::Response& res) {
     auto body = std::make_shared<std::string>(std::move(res.body));
     res.body.clear();
     const std::string type = res.get_header_value("Content-Type");
+    res.headers.erase("Content-Type");  // set again below (headers is a multimap)
     res.set_header("Connection", "close");
     res.set_content_provider(type.empty() ? "application/json" : type, [body](size_t offset, httplib::DataSink& sink) {
         if (offset < body->size()) sink.write(body->data() + offset, body->size() - offset);
