@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""PyTorch reference pipeline for Vidi1.5-9B (SPEC.md end to end): the "Python stack" baseline
-and a second numerical oracle for the C++ engine.
+"""PyTorch reference pipeline for Vidi1.5-9B (SPEC.md end to end) and Vidi-7B (docs/vidi-7b.md):
+the "Python stack" baseline and a second numerical oracle for the C++ engine.
 
 Towers are transformers' SiglipVisionModel / WhisperEncoder built from config objects (no hub
 access); preprocessing follows the official code (decord-style 1 fps frames, PIL BICUBIC per
 frame, WhisperFeatureExtractor per 30 s piece); the glue and the decomposed-attention Gemma2
-decoder are written here in plain torch. No torch.compile, as the official inference.
+decoder are written here in plain torch. No torch.compile, as the official inference. The
+family comes from config.json (model_type dattn_gemma2: Vidi1.5-9B, dattn_mistral: Vidi-7B).
 
 Usage: python3 bench/torch_reference.py --model DIR --video FILE --query TEXT
            [--max-new-tokens N] [--dump OUT.safetensors] [--timings OUT.json] [--golden G]
+       python3 bench/torch_reference.py --model DIR --self-check   (Vidi-7B decoder checks)
 See bench/torch_reference.md.
 """
 import argparse
@@ -386,8 +388,14 @@ def log_mel(samples, mel_bins):
 # ---------------------------------------------------------------------------------------------
 # model
 
+def up(x):
+    """The dtype norms compute in: float32 for 16-bit inputs, else the input's own (float64
+    stays float64 for the golden files)."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def rms(x, eps):
-    xf = x.float()
+    xf = up(x)
     return xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
 
 
@@ -408,7 +416,7 @@ def scores_f32(q, kt):
     the scores in f32 (accumulated from the compute-dtype inputs, never rounded to them), and
     so does the engine; a plain bf16 matmul would round every score to bf16 first (a ~2^-9
     relative error before the soft-cap and softmax)."""
-    if q.dtype == torch.float32:
+    if q.dtype in (torch.float32, torch.float64):
         return torch.bmm(q, kt)
     try:
         return torch.bmm(q, kt, out_dtype=torch.float32)  # PyTorch >= 2.8: bf16 GEMM, f32 output
@@ -417,6 +425,12 @@ def scores_f32(q, kt):
 
 
 class Vidi:
+    """Vidi1.5-9B (SPEC.md)."""
+    family = "vidi1.5"
+    layer_norms = ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+                   "post_feedforward_layernorm")
+    tied_by_default = True  # Gemma2Config's tie_word_embeddings
+
     def __init__(self, model_dir, device, dtype, towers=True):
         self.dir = model_dir
         self.device, self.dtype = device, dtype
@@ -427,7 +441,7 @@ class Vidi:
         self.L = c["num_hidden_layers"]
         self.H = c["num_attention_heads"]
         self.KV = c["num_key_value_heads"]
-        self.hd = c.get("head_dim", self.D // self.H)
+        self.hd = c.get("head_dim") or self.D // self.H
         self.eps = c.get("rms_norm_eps", 1e-6)
         self.scale = c.get("query_pre_attn_scalar", self.hd) ** -0.5
         self.attn_cap = c.get("attn_logit_softcapping") or 0.0
@@ -438,6 +452,9 @@ class Vidi:
         self.apool = c.get("mm_audio_pool_size", 5)
         self.time_interval = c.get("mm_time_interval", 10000)
         self.select_layer = c.get("mm_vision_select_layer", -2)
+        self.stop_ids = {STOP_ID}
+        # the positional MLPs run in float32 as the official pos.py (float64 for golden files)
+        self.pos_dtype = torch.float64 if dtype == torch.float64 else torch.float32
         # sqrt(D) rounded to the compute dtype, as the reference multiplies in that dtype
         self.embed_scale = torch.tensor(math.sqrt(self.D), dtype=dtype).item()
 
@@ -460,12 +477,15 @@ class Vidi:
         if towers:
             self.vision = self.build_vision(vis)
             self.audio = self.build_audio(aud)
+        self.frame_size = self.vision.config.image_size if self.vision is not None else None
 
     # -- loading ------------------------------------------------------------------------------
     def check_llm_shapes(self):
         D, H, KV, hd, V = self.D, self.H, self.KV, self.hd, self.cfg["vocab_size"]
         I = self.cfg["intermediate_size"]
         exp = {"model.embed_tokens.weight": [V, D], "model.norm.weight": [D]}
+        if not self.cfg.get("tie_word_embeddings", self.tied_by_default):
+            exp["lm_head.weight"] = [V, D]
         for i in range(self.L):
             p = f"model.layers.{i}."
             exp.update({p + "self_attn.q_proj.weight": [H * hd, D],
@@ -474,14 +494,16 @@ class Vidi:
                         p + "self_attn.o_proj.weight": [D, H * hd],
                         p + "mlp.gate_proj.weight": [I, D], p + "mlp.up_proj.weight": [I, D],
                         p + "mlp.down_proj.weight": [D, I]})
-            for n in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
-                      "post_feedforward_layernorm"):
+            for n in self.layer_norms:
                 exp[p + n + ".weight"] = [D]
+        self.check_shapes(exp, "config.json")
+
+    def check_shapes(self, exp, what):
         problems = [f"missing '{n}' {s}" for n, s in exp.items() if n not in self.w]
         problems += [f"'{n}': expected {s}, found {list(self.w[n].shape)}"
                      for n, s in exp.items() if n in self.w and list(self.w[n].shape) != s]
         if problems:
-            raise SystemExit("checkpoint does not match config.json:\n  " + "\n  ".join(problems))
+            raise SystemExit(f"checkpoint does not match {what}:\n  " + "\n  ".join(problems))
 
     def build_vision(self, sd):
         from transformers import SiglipVisionConfig, SiglipVisionModel
@@ -533,6 +555,10 @@ class Vidi:
         return model
 
     # -- glue ---------------------------------------------------------------------------------
+    def pixel_values(self, u8):
+        """uint8 [..., 3, S, S] -> the tower's input, float32."""
+        return (u8.float() / 255.0 - 0.5) / 0.5
+
     def mlp2(self, prefix, x):
         w = self.w
         h = linear(x, w[prefix + ".0.weight"], w[prefix + ".0.bias"])
@@ -540,16 +566,17 @@ class Vidi:
 
     def positions(self, name, N, l):
         """rmsnorm(pos(N, l)) [l, D]: sinusoid of linspace(0, N-1, l) through the positional MLP
-        in fp32."""
+        in fp32 (float64 for golden files)."""
         D = self.D
         q = torch.arange(l, dtype=torch.float64) / max(l - 1, 1) * (N - 1)
         i = torch.arange(D // 2, dtype=torch.float64)
         f = torch.exp(-2.0 * i * math.log(10000.0) / D)
         a = q[:, None] * f[None, :]
         pe = torch.stack([torch.sin(a), torch.cos(a)], dim=-1).reshape(l, D)
-        pe = pe.to(device=self.device, dtype=torch.float32)
+        pe = pe.to(device=self.device, dtype=self.pos_dtype)
         p = f"mm_rand_pos_{name}.mlp"
-        w = {k: self.w[f"{p}.{k}"].float() for k in ("0.weight", "0.bias", "2.weight", "2.bias")}
+        w = {k: self.w[f"{p}.{k}"].to(self.pos_dtype) for k in ("0.weight", "0.bias", "2.weight",
+                                                                 "2.bias")}
         y = F.linear(F.gelu(F.linear(pe, w["0.weight"], w["0.bias"])), w["2.weight"], w["2.bias"])
         return rms(y, 1e-5)
 
@@ -629,11 +656,34 @@ class Vidi:
         return linear(F.gelu(linear(h, W("mlp.gate_proj.weight")), approximate="tanh") *
                       linear(h, W("mlp.up_proj.weight")), W("mlp.down_proj.weight"))
 
+    # The family's pieces of a layer; forward, media_kv and forward_joint are shared.
+    def norm(self, x, w):  # the decoder's RMSNorm, output in the compute dtype
+        return gemma_norm(x, w, self.eps, self.dtype)
+
+    def residual_block(self, W, x, o):
+        """The residual stream x after its attention output o (o_proj applied): Gemma2's
+        post-attention norm, then the MLP between its pre- and post-feed-forward norms."""
+        x = x + gemma_norm(o, W("post_attention_layernorm.weight"), self.eps)
+        return x + gemma_norm(self.mlp(W, gemma_norm(x, W("pre_feedforward_layernorm.weight"),
+                                                     self.eps, self.dtype)),
+                              W("post_feedforward_layernorm.weight"), self.eps)
+
+    def windowed_layer(self, i):  # Gemma2: the sliding window on even layers
+        return bool(self.window) and i % 2 == 0
+
+    def media_update(self, W, m, v):
+        """A layer's update of media tokens m from their values v [n, KV, hd]: diagonal
+        attention (each media token's attention output is its own value), o_proj, then the
+        layer's residual block as for text."""
+        n = m.shape[0]
+        ve = v.repeat_interleave(self.H // self.KV, dim=1).reshape(n, self.H * self.hd)
+        return self.residual_block(W, m, linear(ve, W("self_attn.o_proj.weight")))
+
     @torch.no_grad()
     def media_kv(self, tokens, chunk=8192):
         """Per-layer K/V of one media stream, [L] x ([N, KV, hd], [N, KV, hd])."""
         N = tokens.shape[0]
-        KV, hd, H = self.KV, self.hd, self.H
+        KV, hd = self.KV, self.hd
         ks = [torch.empty(N, KV, hd, device=self.device, dtype=self.dtype) for _ in range(self.L)]
         vs = [torch.empty_like(k) for k in ks]
         for r0 in range(0, N, chunk):
@@ -641,20 +691,14 @@ class Vidi:
             n = m.shape[0]
             for i in range(self.L):
                 W = self.layer(i)
-                h = gemma_norm(m, W("input_layernorm.weight"), self.eps, self.dtype)
+                h = self.norm(m, W("input_layernorm.weight"))
                 k = linear(h, W("self_attn.k_proj.weight")).view(n, KV, hd)
                 v = linear(h, W("self_attn.v_proj.weight")).view(n, KV, hd)
                 ks[i][r0:r0 + n] = k
                 vs[i][r0:r0 + n] = v
                 if i + 1 == self.L:
                     break  # the last update feeds nothing
-                # diagonal attention: each media token's attention output is its own value
-                ve = v.repeat_interleave(H // KV, dim=1).reshape(n, H * hd)
-                o = linear(ve, W("self_attn.o_proj.weight"))
-                m = m + gemma_norm(o, W("post_attention_layernorm.weight"), self.eps)
-                m = m + gemma_norm(self.mlp(W, gemma_norm(m, W("pre_feedforward_layernorm.weight"),
-                                                          self.eps, self.dtype)),
-                                   W("post_feedforward_layernorm.weight"), self.eps)
+                m = self.media_update(W, m, v)
         return list(zip(ks, vs))
 
     def attend(self, q, k, v, mask=None, q_chunk=None):
@@ -694,6 +738,13 @@ class Vidi:
         x1, x2 = x[..., : hd // 2], x[..., hd // 2:]
         return x * cos + torch.cat([-x2, x1], -1) * sin
 
+    def qkv(self, W, x):
+        """Layer W's input norm and projections of x [T, D]: q [T, H, hd], k and v [T, KV, hd]."""
+        h = self.norm(x, W("input_layernorm.weight"))
+        return (linear(h, W("self_attn.q_proj.weight")).view(-1, self.H, self.hd),
+                linear(h, W("self_attn.k_proj.weight")).view(-1, self.KV, self.hd),
+                linear(h, W("self_attn.v_proj.weight")).view(-1, self.KV, self.hd))
+
     def new_cache(self, capacity):
         return {"len": 0, "k": [torch.empty(capacity, self.KV, self.hd, device=self.device,
                                             dtype=self.dtype) for _ in range(self.L)],
@@ -708,19 +759,12 @@ class Vidi:
         if pos0 + T > cache["k"][0].shape[0]:
             raise SystemExit(f"text cache holds {cache['k'][0].shape[0]} positions, "
                              f"{pos0 + T} needed")
-        H, KV, hd = self.H, self.KV, self.hd
-        idt = torch.tensor(ids, device=self.device, dtype=torch.long)
-        x = (self.w["model.embed_tokens.weight"][idt] * self.embed_scale).to(self.res_dtype)
-        pos = torch.arange(pos0, pos0 + T, device=self.device)
-        kpos = torch.arange(0, pos0 + T, device=self.device)
-        causal = kpos[None, :] <= pos[:, None]
-        windowed = causal & (pos[:, None] - kpos[None, :] <= self.window) if self.window else causal
+        H, hd = self.H, self.hd
+        x = self.embed(ids)
+        pos, causal, windowed = self.text_masks(pos0, T)
         for i in range(self.L):
             W = self.layer(i)
-            h = gemma_norm(x, W("input_layernorm.weight"), self.eps, self.dtype)
-            q = linear(h, W("self_attn.q_proj.weight")).view(T, H, hd)
-            k = linear(h, W("self_attn.k_proj.weight")).view(T, KV, hd)
-            v = linear(h, W("self_attn.v_proj.weight")).view(T, KV, hd)
+            q, k, v = self.qkv(W, x)
             attn = None
             for mk, mv in (m[i] for m in media if m is not None):
                 c = self.attend(q, mk, mv)  # queries without RoPE, no mask
@@ -729,23 +773,217 @@ class Vidi:
             k = self.rope(k, pos)
             cache["k"][i][pos0:pos0 + T] = k
             cache["v"][i][pos0:pos0 + T] = v
-            mask = windowed if (i % 2 == 0 and self.window) else causal
+            mask = windowed if self.windowed_layer(i) else causal
             s = self.attend(q, cache["k"][i][:pos0 + T], cache["v"][i][:pos0 + T], mask)
             attn = s if attn is None else attn + s
-            o = linear(attn.reshape(T, H * hd), W("self_attn.o_proj.weight"))
-            x = x + gemma_norm(o, W("post_attention_layernorm.weight"), self.eps)
-            x = x + gemma_norm(self.mlp(W, gemma_norm(x, W("pre_feedforward_layernorm.weight"),
-                                                      self.eps, self.dtype)),
-                               W("post_feedforward_layernorm.weight"), self.eps)
+            # o_proj has no bias: o(text) + o(image) + o(audio), as the official layers add, is o(sum)
+            x = self.residual_block(W, x, linear(attn.reshape(T, H * hd), W("self_attn.o_proj.weight")))
         cache["len"] = pos0 + T
-        if not all_logits:
-            x = x[-1:]
-        x = gemma_norm(x, self.w["model.norm.weight"], self.eps, self.dtype)
+        return self.logits(x if all_logits else x[-1:])
+
+    def embed(self, ids):
+        idt = torch.tensor(ids, device=self.device, dtype=torch.long)
+        return (self.w["model.embed_tokens.weight"][idt] * self.embed_scale).to(self.res_dtype)
+
+    def text_masks(self, pos0, T):
+        """Positions of T new text tokens after pos0, and [T, pos0+T] masks: causal, and causal
+        within the sliding window W (query t sees keys t-W..t, FlashAttention-2's (W, W))."""
+        pos = torch.arange(pos0, pos0 + T, device=self.device)
+        kpos = torch.arange(0, pos0 + T, device=self.device)
+        causal = kpos[None, :] <= pos[:, None]
+        windowed = causal & (pos[:, None] - kpos[None, :] <= self.window) if self.window else causal
+        return pos, causal, windowed
+
+    def logits(self, x):
+        x = self.norm(x, self.w["model.norm.weight"])
         head = self.w.get("lm_head.weight", self.w["model.embed_tokens.weight"])
         y = linear(x, head).float()
         if self.final_cap:
             y = torch.tanh(y / self.final_cap) * self.final_cap
         return y
+
+    @torch.no_grad()
+    def forward_joint(self, ids, media_tokens):
+        """The official layer loop written the other way round (for --self-check): media tokens
+        travel through the layers beside the text, their K/V computed in each layer, no caches."""
+        T = len(ids)
+        H, hd = self.H, self.hd
+        x = self.embed(ids)
+        ms = [(m.to(self.dtype) * self.embed_scale).to(self.res_dtype) for m in media_tokens]
+        pos, causal, windowed = self.text_masks(0, T)
+        for i in range(self.L):
+            W = self.layer(i)
+            q, k, v = self.qkv(W, x)
+            mask = windowed if self.windowed_layer(i) else causal
+            attn = self.attend(self.rope(q, pos), self.rope(k, pos), v, mask)
+            for j, m in enumerate(ms):
+                _, mk, mv = self.qkv(W, m)
+                attn = attn + self.attend(q, mk, mv)
+                ms[j] = self.media_update(W, m, mv)
+            x = self.residual_block(W, x, linear(attn.reshape(T, H * hd), W("self_attn.o_proj.weight")))
+        return self.logits(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# Vidi-7B (github bytedance/vidi, Vidi_7B/; docs/vidi-7b.md): what differs from Vidi1.5-9B
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # OpenAI CLIP's image processor defaults
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def mistral_norm(x, w, eps, dtype):
+    """w * rmsnorm(x) as MistralRMSNorm: normalised in float32, cast, then scaled."""
+    return w * rms(x, eps).to(dtype)
+
+
+class Vidi7B(Vidi):
+    """Mistral decoder with decomposed attention (two norms a layer, SwiGLU, no soft-caps, no
+    sqrt(D) scaling, a sliding window on every layer), a 2-D convolution + bilinear image pool,
+    a Whisper-width audio pool and the percentage prompt with the video length."""
+    family = "vidi-7b"
+    layer_norms = ("input_layernorm", "post_attention_layernorm")
+    tied_by_default = False  # MistralConfig's tie_word_embeddings
+
+    def __init__(self, model_dir, device, dtype, towers=True):
+        super().__init__(model_dir, device, dtype, towers)
+        c = self.cfg
+        self.scale = self.hd ** -0.5  # FlashAttention's default softmax scale
+        self.attn_cap = self.final_cap = 0.0
+        self.embed_scale = 1.0
+        eos = c.get("eos_token_id", 2)
+        self.stop_ids = set(eos) if isinstance(eos, list) else {eos}
+        if c.get("hidden_act", "silu") != "silu":
+            raise SystemExit(f"hidden_act '{c.get('hidden_act')}' (only silu, Mistral's, is written here)")
+        if (c.get("mm_projector_type") or "mlp2x_gelu") != "mlp2x_gelu":
+            raise SystemExit(f"mm_projector_type '{c.get('mm_projector_type')}' (only mlp2x_gelu is written here)")
+        if c.get("mm_input_type", "video") != "video":
+            raise SystemExit(f"mm_input_type '{c.get('mm_input_type')}' (inference.py feeds videos)")
+        if towers:
+            self.check_glue_shapes()
+            self.frame_size = self.pp_size or self.frame_size  # process_images' resize target
+
+    # -- loading ------------------------------------------------------------------------------
+    def check_glue_shapes(self):
+        """mm_rand_* against the towers' widths (Vidi_7B/model/lmm/dattn/multimodal.py)."""
+        D, s, k_a = self.D, self.pool, self.apool
+        C, A = self.vision.config.hidden_size, self.audio.config.d_model
+        g = self.vision.config.image_size // self.vision.config.patch_size
+        if not 1 < s <= g:
+            raise SystemExit(f"mm_image_pool_size {s}: must be in 2..{g} (patches per side)")
+        k = math.ceil(g / s)
+        exp = {"mm_rand_img_pool.conv.weight": [C, C, k, k], "mm_rand_aud_pool.weight": [A, A, k_a],
+               "mm_rand_img_norm.weight": [D], "mm_rand_aud_norm.weight": [D],
+               "mm_rand_llm_norm.weight": [D]}
+        for n, d_in in (("img", C), ("aud", A)):
+            p = f"mm_rand_{n}_projector.model."
+            exp.update({p + "0.weight": [D, d_in], p + "0.bias": [D], p + "2.weight": [D, D],
+                        p + "2.bias": [D]})
+        for n in ("h", "w", "t"):
+            for j in ("0", "2"):
+                exp.update({f"mm_rand_pos_{n}.mlp.{j}.weight": [D, D], f"mm_rand_pos_{n}.mlp.{j}.bias": [D]})
+        self.check_shapes(exp, f"the towers (vision {C} wide, {g}x{g} patches; audio {A} wide)")
+
+    def build_vision(self, sd):
+        """SigLIP or CLIP, chosen by the tower's name as the official DattnMMModel does."""
+        ref = str(self.cfg.get("mm_vision_tower") or "")
+        cfg, src = tower_config(self.dir, ref, BUILTIN_SIGLIP, "vision")
+        cfg = cfg.get("vision_config", cfg)  # a whole CLIP/SigLIP model's config nests the tower's
+        kind = "clip" if "clip" in ref.lower() else "siglip" if "siglip" in ref.lower() else None
+        if kind is None:
+            mt = str(cfg.get("model_type", "siglip"))
+            kind = "clip" if "clip" in mt else "siglip"
+            log(f"vision tower '{ref}': the official loader wants 'clip' or 'siglip' in the name; "
+                f"using {kind} from its model_type")
+        if kind == "clip" and src == "built-in":
+            raise SystemExit(f"CLIP vision tower '{ref}': needs a directory with config.json")
+        cfg = {k: v for k, v in cfg.items() if k not in ("model_type", "architectures")}
+        self.vision_kind = kind
+        # preprocessing constants come from the tower's image processor (preprocessor_config.json)
+        pp = os.path.join(src, "preprocessor_config.json") if src != "built-in" else ""
+        pp = json.load(open(pp)) if pp and os.path.isfile(pp) else {}
+        mean, std = (CLIP_MEAN, CLIP_STD) if kind == "clip" else ((0.5,) * 3, (0.5,) * 3)
+        self.pix_mean = torch.tensor(pp.get("image_mean", mean), dtype=torch.float32).view(3, 1, 1)
+        self.pix_std = torch.tensor(pp.get("image_std", std), dtype=torch.float32).view(3, 1, 1)
+        size = pp.get("size") or {}
+        self.pp_size = size.get("height", size.get("shortest_edge")) if isinstance(size, dict) else size
+        if kind == "clip":
+            from transformers import CLIPVisionConfig, CLIPVisionModel
+            model = self.build_tower(CLIPVisionModel, CLIPVisionConfig(**cfg), sd, "mm_vis.", src)
+        else:
+            from transformers import SiglipVisionConfig, SiglipVisionModel
+            model = self.build_tower(SiglipVisionModel, SiglipVisionConfig(**cfg), sd, "mm_vis.", src)
+        return model
+
+    def build_audio(self, sd):
+        if "whisper" not in str(self.cfg.get("mm_audio_tower") or "").lower():
+            log(f"audio tower '{self.cfg.get('mm_audio_tower')}': the official loader wants 'whisper' in the name")
+        return super().build_audio(sd)
+
+    # -- glue ---------------------------------------------------------------------------------
+    def pixel_values(self, u8):
+        """As the tower's HF image processor: x * (1/255) rounded to float32, then (x - mean) / std
+        in float32 (process_images resizes to the processor's size first)."""
+        x = (u8.double() * (1.0 / 255.0)).float()
+        return (x - self.pix_mean.to(x.device)) / self.pix_std.to(x.device)
+
+    @torch.no_grad()
+    def vision_features(self, pixels_u8, batch, pixel_values=None):
+        """Tower hidden state at select_layer (CLIP: without its class token) on the g x g patch
+        grid, Conv2d (kernel ceil(g/s), stride 1, no bias), bilinear resize (align_corners) to
+        s x s: [F, C, s, s]. pixels_u8: [F, S, S, 3] uint8 on the CPU."""
+        F_ = pixels_u8.shape[0] if pixel_values is None else pixel_values.shape[0]
+        w = self.w["mm_rand_img_pool.conv.weight"]
+        out = []
+        for f0 in range(0, F_, batch):
+            if pixel_values is None:
+                u8 = torch.from_numpy(pixels_u8[f0:f0 + batch]).to(self.device).permute(0, 3, 1, 2)
+                x = self.pixel_values(u8)
+            else:
+                x = pixel_values[f0:f0 + batch].to(self.device).float()
+            hs = self.vision(pixel_values=x.to(self.dtype), output_hidden_states=True).hidden_states
+            h = hs[self.select_layer]
+            if self.vision_kind == "clip":
+                h = h[:, 1:]
+            b, P, C = h.shape
+            g = math.isqrt(P)
+            if g * g != P:
+                raise SystemExit(f"vision tower gives {P} patches, not a square grid")
+            h = h.reshape(b, g, g, C).permute(0, 3, 1, 2)
+            h = F.conv2d(h, w)
+            h = F.interpolate(h, size=(self.pool, self.pool), mode="bilinear", align_corners=True)
+            out.append(h)
+        return torch.cat(out)
+
+    # -- decoder ------------------------------------------------------------------------------
+    def mlp(self, W, h):  # SwiGLU
+        return linear(F.silu(linear(h, W("mlp.gate_proj.weight"))) * linear(h, W("mlp.up_proj.weight")),
+                      W("mlp.down_proj.weight"))
+
+    def norm(self, x, w):
+        return mistral_norm(x, w, self.eps, self.dtype)
+
+    def residual_block(self, W, x, o):
+        """Mistral: no norm after the attention; the MLP after post_attention_layernorm (for
+        media tokens too: the official feed_foward)."""
+        x = x + o
+        return x + self.mlp(W, self.norm(x, W("post_attention_layernorm.weight")))
+
+    def windowed_layer(self, i):  # Mistral: every layer
+        return bool(self.window)
+
+
+FAMILIES = {"vidi1.5": Vidi, "vidi-7b": Vidi7B}
+
+
+def detect_family(model_dir, forced):
+    if forced != "auto":
+        return forced
+    cfg = json.load(open(os.path.join(model_dir, "config.json")))
+    if cfg.get("model_type") == "dattn_mistral" or "DattnMistralForCausalLM" in (cfg.get("architectures") or []):
+        return "vidi-7b"
+    if cfg.get("model_type") not in (None, "dattn_gemma2"):
+        log(f"model_type '{cfg.get('model_type')}': treated as Vidi1.5-9B (dattn_gemma2)")
+    return "vidi1.5"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -768,6 +1006,79 @@ def retrieval_text(query):
     return f"During which time segments in the video can we see {q}?"
 
 
+def chat_text_7b(model_dir, content):
+    """The chat string as Vidi_7B's preprocess_chat makes it: the checkpoint's chat template
+    (tokenizer_config.json, rendered with jinja2 as transformers' apply_chat_template does,
+    without a generation prompt) for one user message, with the bos string removed. Without a
+    template: Mistral-Instruct's "[INST] {content} [/INST]"."""
+    path = os.path.join(model_dir, "tokenizer_config.json")
+    tc = json.load(open(path)) if os.path.isfile(path) else {}
+
+    def token(name, default):
+        v = tc.get(name, default)
+        return (v.get("content", "") if isinstance(v, dict) else v) or ""
+    bos = token("bos_token", "<s>")
+    tmpl = tc.get("chat_template")
+    if isinstance(tmpl, list):  # named templates
+        tmpl = next((t["template"] for t in tmpl if t.get("name") == "default"), None)
+    if tmpl:
+        import jinja2.ext
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        def raise_exception(msg):
+            raise SystemExit(f"chat template: {msg}")
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                            extensions=[jinja2.ext.loopcontrols])
+        env.globals["raise_exception"] = raise_exception
+        text = env.from_string(tmpl).render(
+            messages=[{"role": "user", "content": content}], add_generation_prompt=False,
+            bos_token=bos, eos_token=token("eos_token", "</s>"), unk_token=token("unk_token", "<unk>"),
+            pad_token=token("pad_token", ""))
+    else:
+        log(f"{path}: no chat_template, using Mistral-Instruct's [INST] ... [/INST]")
+        text = f"[INST] {content} [/INST]"
+    return text.replace(bos, "") if bos else text
+
+
+def prompt_ids_7b(model_dir, text, with_media):
+    """Vidi_7B's tokenizer_image_token: the chat string split at <image>, each piece tokenised
+    with its own <s> of which only the first is kept; <image> itself adds no id (media enter
+    through cross-attention)."""
+    import sentencepiece as spm
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(model_dir, "tokenizer.model"))
+    chat = chat_text_7b(model_dir, f"<image>\n{text}" if with_media else text)
+    ids = [sp.bos_id()]
+    for piece in chat.split("<image>"):
+        ids += sp.encode(piece)
+    return ids, sp
+
+
+def retrieval_text_7b(query, duration):
+    """Vidi_7B/inference.py's question: the length with two decimals, one trailing '.' dropped."""
+    q = query[:-1] if query.endswith(".") else query
+    return ("Given the frames from a video, answer the time range in percentage that corresponds "
+            "to query text split by comma. Video length is: {:.2f} and text query is: {}.".format(duration, q))
+
+
+def parse_answer_7b(text, duration):
+    r"""Vidi_7B/inference.py's reading of the answer: pairs matching ([\d|\.]+)-([\d|\.]+), times the
+    duration, printed HH:MM:SS.ss where the seconds are an int printed with {:.2f} (no zero
+    padding: 65.7 s reads 00:01:5.00). A match float() refuses (such as "1.2.3") ends the
+    official script with ValueError; here it is listed as unparsable."""
+    def stamp(t):
+        return "{:02d}:{:02d}:{:.2f}".format(int(t / 3600), (int(t) % 3600) // 60, int(t) % 60)
+    segments, printed = [], []
+    for a, b in re.findall(r"([\d|\.]+)-([\d|\.]+)", text):
+        try:
+            s, e = float(a) * duration, float(b) * duration
+        except ValueError:
+            segments.append({"unparsable": f"{a}-{b}"})
+            continue
+        printed.append(f"{stamp(s)}-{stamp(e)}")
+        segments.append({"start_s": s, "end_s": e, "official": printed[-1]})
+    return segments, ", ".join(printed)
+
+
 def parse_answer(text, duration):
     def hms(s):
         s = int(s)
@@ -784,6 +1095,95 @@ def rel_err(a, b):
     return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
 
 
+def media_duration(args):
+    """Seconds and where they came from: --duration, else the video file."""
+    if args.duration is not None:
+        return args.duration, "--duration"
+    if not args.video:
+        raise SystemExit("the Vidi-7B retrieval prompt states the video length: give --video or --duration")
+    return video_duration(args.video)
+
+
+@torch.no_grad()
+def self_check(model):
+    """Vidi-7B decoder checks on the loaded checkpoint, no video needed:
+    1. the text-only decoder against transformers' MistralForCausalLM (eager attention) with the
+       same weights: RoPE, sliding window, norms, SwiGLU, grouped K/V heads, lm_head;
+    2. media K/V computed once per video (media_kv, as the engine caches them) against media
+       tokens travelling through the layers beside the text (forward_joint, the official loop);
+    3. decoding token by token through the caches against one forward over the whole prompt.
+    Random media tokens stand in for a video. Returns {check: relative error or None when it
+    could not run}, all passed."""
+    dev, dt = model.device, model.dtype
+    # transformers' Mistral normalises and takes the softmax in float32 even for float64 input
+    tol = 1e-5 if dt in (torch.float32, torch.float64) else 3e-2
+    ids, _ = prompt_ids_7b(model.dir, retrieval_text_7b("a moving colour pattern", 12.012), True)
+    T = len(ids)
+    if model.window and T <= model.window + 1:
+        log(f"self-check: the prompt ({T} tokens) does not cross the sliding window ({model.window})")
+    res = {"text_vs_transformers_mistral": None}
+    try:
+        res["text_vs_transformers_mistral"] = text_vs_transformers(model, ids)
+    except ImportError as e:
+        log(f"self-check: transformers' Mistral not available ({e}): that check is skipped")
+    g = torch.Generator().manual_seed(0)
+    tokens = [torch.randn(n, model.D, generator=g, dtype=torch.float64).to(dev, dt) for n in (37, 11)]
+    media = [model.media_kv(m) for m in tokens]
+    full = model.forward(ids, model.new_cache(T), media, all_logits=True)
+    res["media_kv_vs_joint_layers"] = rel_err(full, model.forward_joint(ids, tokens))
+    n0 = max(1, T - 12)
+    cache = model.new_cache(T)
+    rows = [model.forward(ids[:n0], cache, media)[-1]]
+    rows += [model.forward([t], cache, media)[-1] for t in ids[n0:]]
+    res["incremental_vs_full"] = rel_err(torch.stack(rows), full[n0 - 1:])  # rows n0-1 .. T-1
+    ok = all(v is None or v <= tol for v in res.values())
+    for k, v in res.items():
+        log(f"self-check {k}: " + ("skipped" if v is None else
+                                   f"{v:.3e} ({'ok' if v <= tol else 'FAILED'}, tolerance {tol:g})"))
+    return res, ok
+
+
+@torch.no_grad()
+def text_vs_transformers(model, ids):
+    """Relative error of the text-only logits against transformers' MistralForCausalLM."""
+    from transformers import MistralConfig, MistralForCausalLM
+    dev, dt, c = model.device, model.dtype, model.cfg
+    # transformers' eager/SDPA masks let query t see keys t-W+1..t for sliding_window W, while
+    # FlashAttention-2's window (W, W), which the official model uses, reaches t-W: hence W + 1.
+    hc = MistralConfig(vocab_size=c["vocab_size"], hidden_size=model.D,
+                       intermediate_size=c["intermediate_size"], num_hidden_layers=model.L,
+                       num_attention_heads=model.H, num_key_value_heads=model.KV, head_dim=model.hd,
+                       hidden_act="silu", max_position_embeddings=c.get("max_position_embeddings", 32768),
+                       rms_norm_eps=model.eps, rope_theta=model.theta,
+                       sliding_window=model.window + 1 if model.window else None,
+                       tie_word_embeddings=bool(c.get("tie_word_embeddings", False)))
+    if isinstance(getattr(hc, "rope_parameters", None), dict):  # transformers 5 keeps theta here
+        hc.rope_parameters["rope_theta"] = model.theta
+    try:
+        hc._attn_implementation = "eager"
+    except Exception:
+        pass
+    with torch.device(dev):
+        hf = MistralForCausalLM(hc)
+    hf = hf.to(dt).eval()
+    sd = {k: v for k, v in model.w.items() if k.startswith("model.") or k == "lm_head.weight"}
+    missing, _ = hf.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if not (k == "lm_head.weight" and hc.tie_word_embeddings)]
+    if missing:
+        raise SystemExit(f"self-check: transformers' Mistral wants {missing[:3]} ...")
+    import transformers
+    inp = torch.tensor([ids], device=dev)
+    ours = model.forward(ids, model.new_cache(len(ids)), [], all_logits=True)
+    err = rel_err(ours, hf(input_ids=inp).logits[0].float())
+    if err > 1e-5 and model.window:
+        # which window transformers agrees with tells an off-by-one from a version difference
+        for w in (model.window, model.window + 2):
+            hf.config.sliding_window = w
+            log(f"self-check diagnosis: transformers {transformers.__version__} with sliding_window {w}: "
+                f"{rel_err(ours, hf(input_ids=inp).logits[0].float()):.3e}")
+    return err
+
+
 # ---------------------------------------------------------------------------------------------
 
 def main():
@@ -792,10 +1192,19 @@ def main():
     ap.add_argument("--video", help="video file")
     ap.add_argument("--query", help="retrieval query (wrapped in the retrieval prompt)")
     ap.add_argument("--question", help="free-form question (used verbatim)")
-    ap.add_argument("--text-only", action="store_true", help="no media: plain Gemma2 chat turn")
+    ap.add_argument("--text-only", action="store_true", help="no media: plain Gemma2/Mistral chat turn")
+    ap.add_argument("--family", choices=["auto"] + list(FAMILIES), default="auto",
+                    help="model family (auto: from config.json's model_type / architectures)")
+    ap.add_argument("--self-check", action="store_true",
+                    help="Vidi-7B: check the decoder against transformers' Mistral and itself, then exit")
+    ap.add_argument("--duration", type=float,
+                    help="video length in seconds instead of the file's (Vidi-7B puts it in the prompt)")
+    ap.add_argument("--forced-ids", help="comma-separated ids to teacher-force after the prompt "
+                                         "(forced_logits) when no --golden gives them")
     ap.add_argument("--max-new-tokens", type=int, default=1024)
-    ap.add_argument("--dtype", choices=["bfloat16", "float16", "float32"], default="bfloat16",
-                    help="compute dtype (the official inference casts everything to float16)")
+    ap.add_argument("--dtype", choices=["bfloat16", "float16", "float32", "float64"], default="bfloat16",
+                    help="compute dtype (the official inference casts everything to float16; float64 "
+                         "on the CPU for golden files)")
     ap.add_argument("--residual", choices=["compute", "float32"], default="compute",
                     help="dtype of the decoder's residual streams (text and media): the compute dtype as "
                          "the official model, or float32 (a precision experiment)")
@@ -838,6 +1247,16 @@ def main():
     except Exception:
         pass
 
+    family = detect_family(args.model, args.family)
+    seven = family == "vidi-7b"
+    info["family"] = family
+    if args.self_check:
+        if not seven:
+            raise SystemExit("--self-check is written for the vidi-7b family")
+        res, ok = self_check(Vidi7B(args.model, device, dtype, towers=False))
+        print(json.dumps({"self_check": res, "passed": ok}))
+        sys.exit(0 if ok else 1)
+
     with_media = not args.text_only
     if with_media and not args.video and not args.media_from:
         raise SystemExit("--video is required unless --text-only or --media-from is given")
@@ -848,7 +1267,7 @@ def main():
     elif args.question:
         text = args.question
     elif args.query:
-        text = retrieval_text(args.query)
+        text = None if seven else retrieval_text(args.query)  # Vidi-7B's needs the duration
     else:
         raise SystemExit("--query or --question is required")
 
@@ -857,23 +1276,27 @@ def main():
 
     with sw.stage("load_model"):
         need_towers = with_media and not args.media_from
-        model = Vidi(args.model, device, dtype, towers=need_towers)
+        model = FAMILIES[family](args.model, device, dtype, towers=need_towers)
         if args.residual == "float32":
             model.res_dtype = torch.float32
     log(f"model loaded: D={model.D} layers={model.L} heads={model.H}/{model.KV} "
         f"({sw.times['load_model']:.2f} s)")
 
-    ids, sp = prompt_ids(args.model, text, with_media)
+    duration = None
+    if text is None:
+        duration, info["duration_source"] = media_duration(args)
+        text = retrieval_text_7b(args.query, duration)
+    ids, sp = (prompt_ids_7b if seven else prompt_ids)(args.model, text, with_media)
     info["prompt_text"] = text
     info["prompt_tokens"] = len(ids)
     dump["prompt_ids"] = torch.tensor(ids, dtype=torch.int64)
 
     media = []
-    duration = None
     t_request = time.perf_counter()
     if with_media:
-        if args.video:
-            duration, info["duration_source"] = video_duration(args.video)
+        if duration is None and (args.video or args.duration is not None):
+            duration, info["duration_source"] = media_duration(args)
+        if duration is not None:
             info["duration_s"] = duration
         if args.media_from:
             g = st_open(args.media_from)
@@ -897,14 +1320,14 @@ def main():
                     info["frame_decoder"] = "golden pixel values"
                 else:
                     frames, info["frame_decoder"] = decode_frames(
-                        args.video, model.vision.config.image_size, args.frame_decoder)
+                        args.video, model.frame_size, args.frame_decoder)
             nF = pixel_values.shape[0] if pixel_values is not None else frames.shape[0]
             info["frames"] = nF
             log(f"{nF} frames via {info['frame_decoder']} ({sw.times['decode_frames']:.2f} s)")
             if frames is not None:
                 for i in sorted({0, nF - 1}):
-                    dump[f"pixel_values_frame{i}"] = (
-                        torch.from_numpy(frames[i]).permute(2, 0, 1).float() / 255.0 - 0.5) / 0.5
+                    dump[f"pixel_values_frame{i}"] = model.pixel_values(
+                        torch.from_numpy(frames[i]).permute(2, 0, 1))
             with sw.stage("vision"):
                 feats = model.vision_features(frames, args.vision_batch, pixel_values)
                 img, grid = model.image_tokens(feats)
@@ -949,7 +1372,11 @@ def main():
         del img, aud
         info["media_kv_bytes"] = sum(k.numel() * k.element_size() * 2 for m in media for k, _ in m)
 
-    n_forced = len(golden["forced_ids"]) if "forced_ids" in golden else 0
+    if "forced_ids" in golden:
+        forced = [int(t) for t in golden["forced_ids"]]
+    else:
+        forced = [int(t) for t in args.forced_ids.split(",")] if args.forced_ids else []
+    n_forced = len(forced)
     cap = len(ids) + max(args.max_new_tokens, n_forced) + 1
     cache = model.new_cache(cap)
     with sw.stage("prefill"):
@@ -964,7 +1391,7 @@ def main():
         tok = int(top2.indices[0])
         margins.append(float(top2.values[0] - top2.values[1]))
         gen.append(tok)
-        if tok == STOP_ID or len(gen) == args.max_new_tokens:
+        if tok in model.stop_ids or len(gen) == args.max_new_tokens:
             break
         t0 = time.perf_counter()
         last = model.forward([tok], cache, media)[-1]
@@ -973,10 +1400,12 @@ def main():
     info["request_s"] = time.perf_counter() - t_request
     dump["generated_ids"] = torch.tensor(gen, dtype=torch.int64)
     dump["generated_margins"] = torch.tensor(margins, dtype=torch.float32)
-    answer = sp.decode([t for t in gen if not sp.is_control(t) and t != STOP_ID])
+    answer = sp.decode([t for t in gen if not sp.is_control(t) and t not in model.stop_ids])
     info["answer"] = answer
     info["generated_tokens"] = len(gen)
-    if duration is not None:
+    if duration is not None and seven:
+        info["segments"], info["official_output"] = parse_answer_7b(answer.strip(), duration)
+    elif duration is not None:
         info["segments"] = parse_answer(answer, duration)
 
     if args.repeat_question:  # a second question on the same video: media K/V reused
@@ -990,7 +1419,6 @@ def main():
         info["second_question_s"] = time.perf_counter() - t0
 
     if n_forced and not args.text_only:  # teacher forcing through the incremental path
-        forced = [int(t) for t in golden["forced_ids"]]
         c2 = model.new_cache(cap)
         rows = [model.forward(ids, c2, media)[-1]]
         for t in forced:

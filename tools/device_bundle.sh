@@ -4,6 +4,8 @@
 # packages and a glibc we do not control).
 #
 #   tools/device_bundle.sh [BUILD_DIR] [OUT]      (defaults: build-bundle, .dev/bundle.tar.xz)
+#   BUNDLE_EXTRA="/usr/bin/ffmpeg" tools/device_bundle.sh ...   (more programs to carry)
+#   BUNDLE_PROGRAMS="vidi test_cuda" tools/device_bundle.sh ...  (only these of the build's)
 #
 # OUT unpacks to vidi/; it must live at /tmp/vidi, because the executables name the bundled
 # loader /tmp/vidi/lib/ld-linux-x86-64.so.2 as their interpreter and find their libraries
@@ -52,6 +54,16 @@ exes=()
 for t in "$build"/tests/test_* "$build"/bench/cuda_micro; do
   [ -f "$t" ] && [ -x "$t" ] && exes+=("$t")
 done
+# BUNDLE_PROGRAMS="vidi test_cuda": only these of the build's programs (a smaller archive).
+if [ -n "${BUNDLE_PROGRAMS:-}" ]; then
+  kept=()
+  for e in "${exes[@]}"; do [[ " $BUNDLE_PROGRAMS " == *" $(basename "$e") "* ]] && kept+=("$e"); done
+  exes=("${kept[@]}")
+fi
+ours=("${exes[@]}")
+# Other programs to carry (e.g. BUNDLE_EXTRA=/usr/bin/ffmpeg: the tests make media with it).
+extras=()
+for t in ${BUNDLE_EXTRA:-}; do extras+=("$t"); exes+=("$t"); done
 [ ${#exes[@]} -gt 0 ] || { echo "device_bundle: no executables in $build (build src/vidi first)" >&2; exit 1; }
 
 stage=$(mktemp -d)
@@ -83,6 +95,7 @@ make_stub() {  # soname path: a library exporting the same dynamic symbols, each
       NF == 3 { size = "1"; type = $2; name = $3 }
       NF < 3 { next }
       name ~ /@/ { sub(/@.*/, "", name) }
+      name == "_init" || name == "_fini" || seen[name]++ { next }
       type ~ /^[TtWi]$/ { printf "void f%d(void) __asm__(\"%s\");\nvoid f%d(void) { trap(); }\n", NR, name, NR; next }
       type ~ /^[DdBbRrVvGgSu]$/ {
         printf "__attribute__((used)) char d%d[%s] __asm__(\"%s\");\n", NR, size, name }'
@@ -90,25 +103,34 @@ make_stub() {  # soname path: a library exporting the same dynamic symbols, each
   gcc -shared -fPIC -O0 -w -Wl,-soname,"$soname" -o "$stage/vidi/lib/$soname" "$c"
 }
 
-# Walk DT_NEEDED from the executables, stopping at stubs and device libraries.
+# Walk DT_NEEDED from the executables, stopping at stubs and device libraries. Our own
+# programs first; then the extra ones, whose libraries beyond ours and FFmpeg's own (text to
+# speech, GPU filters, sound servers: ~60 MB that only unused filters and devices call) are
+# stubbed.
 declare -A done_lib
-queue=()
-for e in "${exes[@]}"; do mapfile -t -O "${#queue[@]}" queue < <(needed "$e"); done
 stubs=()
-while [ ${#queue[@]} -gt 0 ]; do
-  name=${queue[0]}; queue=("${queue[@]:1}")
-  [ -n "${done_lib[$name]:-}" ] && continue
-  done_lib[$name]=1
-  device_lib "$name" && continue
-  case "$name" in ld-linux*) continue ;; esac  # the loader, copied below
-  path=${where[$name]:-}
-  [ -n "$path" ] || { echo "device_bundle: cannot resolve $name" >&2; exit 1; }
-  if stub_lib "$name"; then
-    make_stub "$name" "$path"; stubs+=("$name"); continue
-  fi
-  cp -L "$path" "$stage/vidi/lib/$name"
-  mapfile -t -O "${#queue[@]}" queue < <(needed "$path")
-done
+walk() {  # walk EXTRA EXE...
+  local extra=$1; shift
+  local queue=() name path
+  for e in "$@"; do mapfile -t -O "${#queue[@]}" queue < <(needed "$e"); done
+  while [ ${#queue[@]} -gt 0 ]; do
+    name=${queue[0]}; queue=("${queue[@]:1}")
+    [ -n "${done_lib[$name]:-}" ] && continue
+    done_lib[$name]=1
+    device_lib "$name" && continue
+    case "$name" in ld-linux*) continue ;; esac  # the loader, copied below
+    path=${where[$name]:-}
+    [ -n "$path" ] || { echo "device_bundle: cannot resolve $name" >&2; exit 1; }
+    if stub_lib "$name" || { [ "$extra" = 1 ] && ! ffmpeg_lib "$name"; }; then
+      make_stub "$name" "$path"; stubs+=("$name"); continue
+    fi
+    cp -L "$path" "$stage/vidi/lib/$name"
+    mapfile -t -O "${#queue[@]}" queue < <(needed "$path")
+  done
+}
+ffmpeg_lib() { case "$1" in libavfilter.so*|libavdevice.so*|libpostproc.so*) return 0 ;; esac; return 1; }
+walk 0 "${ours[@]}"
+[ ${#extras[@]} -eq 0 ] || walk 1 "${extras[@]}"
 
 # The loader the executables will name (ldd lists it by absolute path only).
 loader=$(readelf -l "${exes[0]}" | sed -n 's/.*interpreter: \(.*\)]/\1/p')

@@ -9,7 +9,8 @@ packages=(build-essential cmake ninja-build pkg-config git ffmpeg
   libsentencepiece-dev sentencepiece nlohmann-json3-dev libopenblas-dev libfftw3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libcpp-httplib-dev
   python3-pil python3-numpy  # python3-pil: tools/pil_reference.py (media test data)
-  libssl-dev chromium)  # libssl-dev: SHA-256 for the serve cache; chromium: tests/browser
+  libssl-dev chromium  # libssl-dev: SHA-256 for the serve cache; chromium: tests/browser
+  file)  # file: CPack finds the .deb's library dependencies with it (tests/install)
 # Node.js for tests/browser (playwright-core): Debian's, unless a node/npm is already there.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)

@@ -14,16 +14,18 @@ struct SwsContext;
 
 namespace vidi::media {
 
-// A decoded frame converted to RGB24 (rows padded to 64 bytes).
+// A decoded frame as decord hands it out: upright, at the stream's first size, RGB24 (rows
+// padded to 64 bytes).
 struct Picture {
     std::vector<uint8_t> rgb;
     int width = 0, height = 0, stride = 0;
 };
+Picture blank_picture(int w, int h);
 
 class DecodeCursor {
 public:
     // Frames are keyed by timestamp when `wanted_pts` is non-empty (the sampled frames'
-    // timestamps, also used to skip unsampled non-reference frames), else by output number.
+    // timestamps, sorted; used to skip unsampled non-reference frames), else by output number.
     // seek_pts: a keyframe timestamp to start at (AV_NOPTS_VALUE: the start of the file).
     DecodeCursor(const std::string& path, const VideoIndex& vx, const std::vector<int64_t>& wanted_pts, int threads,
                  int64_t seek_pts, std::atomic<int64_t>* decoded_counter, MediaInputs inputs);
@@ -36,11 +38,14 @@ public:
     void advance_to(int64_t want);
     // Key of the first frame this cursor decoded (to detect a seek that went too far).
     int64_t first_key() const { return first_key_; }
-    // The current frame as RGB24, colour-converted as the ffmpeg CLI's scale filter does.
+    // The current frame as decord's filter graph makes it: turned upright (transposed planes),
+    // then scaled to the stream's size and converted to RGB24 by one swscale pass.
     Picture picture();
 
 private:
     bool receive();
+    // The frame's planes turned clockwise by `degrees` (into upright_), as the transpose filter does.
+    const AVFrame* turn_planes(const AVFrame* f, int degrees);
 
     const std::string& path_;
     const VideoIndex& vx_;
@@ -56,6 +61,7 @@ private:
     int drain_errors_ = 0;
     std::atomic<int64_t>* decoded_ = nullptr;
     SwsContext* sws_ = nullptr;
+    ff::FramePtr upright_;  // the current frame's planes turned upright
 };
 
 }  // namespace vidi::media

@@ -1,9 +1,10 @@
 // FrameStream: decodes only what the sampled frames need and hands them out in batches.
 //
-// Frames are numbered as decord numbers them: the i-th presentation timestamp of the
-// video packets (VideoIndex). A sampled frame is the first decoded frame whose timestamp is
-// >= the wanted one (decord's accurate seek), so a damaged frame is replaced by its
-// successor rather than shifting every later index.
+// Frames are numbered as decord numbers them: every packet of the video stream, in timestamp
+// order (VideoIndex), with the picture decord's seek logic gives each index (decord_frames.cpp:
+// after an MP4 edit list these can go back in time). A sampled frame is the first decoded
+// frame whose timestamp is >= the wanted one (decord's accurate seek), so a damaged frame is
+// replaced by its successor rather than shifting every later index.
 //
 // Decoding in lanes: a segment of sampled frames is decoded by a cursor of its own that
 // starts at the keyframe at or before the segment's first frame, so on a machine with many
@@ -51,11 +52,13 @@ struct FrameStream::Impl {
     int ahead = 1;  // segments launched and not yet handed out (>= lanes)
     VideoIndex vx;
     std::vector<int64_t> indices;     // sampled frame indices
-    std::vector<int64_t> wanted_pts;  // their timestamps (empty: count output frames)
+    std::vector<int64_t> wanted_pts;  // the timestamps of their pictures (empty: count output frames)
+    std::vector<int64_t> wanted_set;  // the same, sorted (which packets the decoders may skip)
     size_t next_pos = 0;              // next sampled position to hand out
     std::atomic<int64_t> decoded{0};  // frames the decoders produced
 
     std::unique_ptr<DecodeCursor> cursor;  // the sequential cursor (one lane, or next_rgb)
+    int64_t cursor_want = 0;               // the last timestamp it was asked for
     struct Segment {
         size_t begin = 0, end = 0;
         std::future<std::vector<Picture>> pictures;
@@ -75,6 +78,7 @@ struct FrameStream::Impl {
     std::deque<Picture> pending;  // decoded, not handed out yet (positions next_pos, next_pos+1, ...)
 
     void open();
+    void index_wanted();
     bool parallel() const {
         return lanes > 1 && vx.indexed_seek && !wanted_pts.empty() && !vx.key_pts.empty();
     }
@@ -101,22 +105,40 @@ void FrameStream::Impl::open() {
     const int fit = static_cast<int>(kLaneBytes / std::max<size_t>(1, batch_bytes));
     lanes = std::max(1, std::min(lanes, fit));
     ahead = std::clamp(fit, lanes, kSegmentsPerLane * lanes);
-    if (!vx.pts.empty())
-        for (int64_t i : indices) wanted_pts.push_back(vx.pts[static_cast<size_t>(i)]);
+    if (vx.all_pts) wanted_pts = decord_picture_pts(vx.packets, indices);
+    index_wanted();
+}
+
+void FrameStream::Impl::index_wanted() {
+    wanted_set = wanted_pts;
+    std::sort(wanted_set.begin(), wanted_set.end());
+    wanted_set.erase(std::unique(wanted_set.begin(), wanted_set.end()), wanted_set.end());
 }
 
 Picture FrameStream::Impl::sequential_picture(size_t pos) {
-    if (!cursor) cursor = std::make_unique<DecodeCursor>(path, vx, wanted_pts, 0, AV_NOPTS_VALUE, &decoded, inputs);
-    cursor->advance_to(want(pos));
+    const int64_t w = want(pos);
+    const bool back = cursor && w < cursor_want;  // decord went back in time (after an edit list's lead-in)
+    if (back) cursor.reset();
+    if (!cursor) {
+        const bool seekable = back && vx.indexed_seek && !vx.key_pts.empty();
+        const int64_t seek = seekable ? key_before(w) : AV_NOPTS_VALUE;
+        cursor = std::make_unique<DecodeCursor>(path, vx, wanted_set, 0, seek, &decoded, inputs);
+        cursor->advance_to(w);
+        if (seek != AV_NOPTS_VALUE && cursor->first_key() > w) {  // the seek went too far: from the start
+            cursor = std::make_unique<DecodeCursor>(path, vx, wanted_set, 0, AV_NOPTS_VALUE, &decoded, inputs);
+        }
+    }
+    cursor_want = w;
+    cursor->advance_to(w);
     return cursor->picture();
 }
 
 std::vector<Picture> FrameStream::Impl::decode_segment(size_t begin, size_t end, int threads) {
     const int64_t first = wanted_pts[begin], seek = key_before(first);
-    auto c = std::make_unique<DecodeCursor>(path, vx, wanted_pts, threads, seek, &decoded, inputs);
+    auto c = std::make_unique<DecodeCursor>(path, vx, wanted_set, threads, seek, &decoded, inputs);
     c->advance_to(first);
     if (seek != AV_NOPTS_VALUE && c->first_key() > first) {  // the seek went too far: from the start
-        c = std::make_unique<DecodeCursor>(path, vx, wanted_pts, threads, AV_NOPTS_VALUE, &decoded, inputs);
+        c = std::make_unique<DecodeCursor>(path, vx, wanted_set, threads, AV_NOPTS_VALUE, &decoded, inputs);
         c->advance_to(first);
     }
     std::vector<Picture> out;
@@ -133,10 +155,13 @@ size_t FrameStream::Impl::segment_end(size_t begin) const {
     // work) after a lane's share of it rather than after one lane decoded all of it.
     const size_t batch = static_cast<size_t>(max_batch);
     const size_t base = begin < batch ? std::max<size_t>(1, batch / static_cast<size_t>(lanes)) : batch;
-    size_t end = std::min(n, begin + base);
     const size_t longest = std::min(n, begin + 2 * base);
+    // A segment's cursor only goes forward: it ends where decord's pictures go back in time.
+    size_t end = begin + 1;
+    while (end < std::min(n, begin + base) && wanted_pts[end] >= wanted_pts[end - 1]) ++end;
     // Grow while no keyframe lies between the last frame taken and the next one.
-    while (end < longest && key_before(wanted_pts[end]) <= wanted_pts[end - 1]) ++end;
+    while (end < longest && wanted_pts[end] >= wanted_pts[end - 1] && key_before(wanted_pts[end]) <= wanted_pts[end - 1])
+        ++end;
     return end;
 }
 
@@ -212,6 +237,7 @@ void FrameStream::keep_every(int64_t step) {
     };
     thin(impl_->indices);
     thin(impl_->wanted_pts);
+    impl_->index_wanted();
 }
 
 void FrameStream::start() {
@@ -254,7 +280,7 @@ bool FrameStream::next_frames(Tensor& rgb, std::vector<int64_t>& sampled_positio
     while (s.pending.size() < static_cast<size_t>(s.max_batch) && s.fetch()) {
     }
     if (s.pending.empty()) return false;
-    // A batch holds frames of one size (a stream may change size midway).
+    // A batch holds frames of one size (they all have the stream's first size; kept as a guard).
     const int w = s.pending.front().width, h = s.pending.front().height;
     int64_t n = 0;
     while (n < static_cast<int64_t>(s.pending.size()) && n < s.max_batch &&

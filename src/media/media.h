@@ -22,9 +22,10 @@ namespace vidi::media {
 struct VideoInfo {
     std::string path;
     double duration = 0;  // container duration, s (what ffprobe prints as format=duration)
-    int width = 0, height = 0;
+    int width = 0, height = 0;  // of the upright picture (the frames FrameStream hands out)
+    int rotation = 0;           // clockwise degrees applied to make frames upright (0/90/180/270)
     double avg_fps = 0;
-    int64_t frame_count = 0;  // frames in presentation order (demuxed packets, see probe)
+    int64_t frame_count = 0;  // decord's len(): every packet of the video stream (see probe)
     bool has_video = false, has_audio = false;
     std::string video_codec, audio_codec;
 };
@@ -32,15 +33,16 @@ struct VideoInfo {
 // Largest accepted frame side; anything larger is refused as absurd.
 constexpr int kMaxFrameSide = 16384;
 
-// Opens the container and counts the video packets (demux only, no decoding), so
-// frame_count is exact even where the header has no frame count. Throws vidi::Error
+// Opens the container and counts the video packets (demux only, no decoding) as decord
+// does: discard-flagged ones included, the header's nb_frames ignored. Throws vidi::Error
 // for a missing/unreadable file, a file without a video stream, or absurd dimensions.
 VideoInfo probe(const std::string& path, MediaInputs inputs = MediaInputs::Any);
 
 // decord-style 1 fps sampling: stride = round(avg_fps) (at least 1); 0, stride, … < frame_count.
 std::vector<int64_t> sampled_frame_indices(const VideoInfo& info);
 
-// Streams the sampled frames, resized with PIL-exact bicubic to image_size x image_size
+// Streams the sampled frames, as decord gives them (upright per the stream's rotation, every
+// frame at the stream's first size), resized with PIL-exact bicubic to image_size x image_size
 // and SigLIP-normalised ((x/255 - 0.5)/0.5), as f32 tensors [n, 3, S, S], n <= max_batch.
 // Holds at most one batch of output and one decoded frame at a time.
 class FrameStream {

@@ -33,43 +33,45 @@ VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
     AVStream* st = fmt->streams[vx.stream];
     const AVCodecParameters* par = st->codecpar;
     info.video_codec = avcodec_get_name(par->codec_id);
-    info.width = par->width;
-    info.height = par->height;
-    if (info.width <= 0 || info.height <= 0)
-        fail("'", path, "': the video stream has no valid frame size (", info.width, "x", info.height, ")");
-    if (info.width > kMaxFrameSide || info.height > kMaxFrameSide)
-        fail("'", path, "': absurd frame size ", info.width, "x", info.height, " (limit ", kMaxFrameSide,
+    vx.coded_width = par->width;
+    vx.coded_height = par->height;
+    if (vx.coded_width <= 0 || vx.coded_height <= 0)
+        fail("'", path, "': the video stream has no valid frame size (", vx.coded_width, "x", vx.coded_height, ")");
+    if (vx.coded_width > kMaxFrameSide || vx.coded_height > kMaxFrameSide)
+        fail("'", path, "': absurd frame size ", vx.coded_width, "x", vx.coded_height, " (limit ", kMaxFrameSide,
              " per side)");
+    info.rotation = stream_rotation(st);
+    const bool quarter = info.rotation == 90 || info.rotation == 270;
+    info.width = quarter ? vx.coded_height : vx.coded_width;
+    info.height = quarter ? vx.coded_width : vx.coded_height;
     info.duration = container_duration(fmt, st);
 
-    // Demux only the video stream and collect the presentation timestamps.
+    // Demux only the video stream and record every packet, as decord's index does: it counts
+    // discard-flagged packets too (the lead-in of an MP4 edit list) and never the header's
+    // nb_frames, which can be short or absent.
     for (unsigned i = 0; i < fmt->nb_streams; ++i)
         if (static_cast<int>(i) != vx.stream) fmt->streams[i]->discard = AVDISCARD_ALL;
     ff::PacketPtr pkt = ff::make_packet();
-    bool all_pts = true;
-    int64_t packets = 0;
+    vx.all_pts = true;
     for (;;) {
         const int rc = av_read_frame(fmt, pkt.get());
         if (rc == AVERROR_EOF) break;
         if (rc < 0) break;  // a damaged tail: keep what was read, decoding decides the rest
-        if (pkt->stream_index == vx.stream && !(pkt->flags & AV_PKT_FLAG_DISCARD)) {
-            ++packets;
-            if (pkt->pts == AV_NOPTS_VALUE) all_pts = false;
-            else vx.pts.push_back(pkt->pts);
-            if (pkt->pts != AV_NOPTS_VALUE && (pkt->flags & AV_PKT_FLAG_KEY)) vx.key_pts.push_back(pkt->pts);
+        if (pkt->stream_index == vx.stream) {
+            VideoPacket p;
+            p.pts = pkt->pts;
+            p.key = (pkt->flags & AV_PKT_FLAG_KEY) != 0;
+            p.discard = (pkt->flags & AV_PKT_FLAG_DISCARD) != 0;
+            if (p.pts == AV_NOPTS_VALUE) vx.all_pts = false;
+            else if (p.key) vx.key_pts.push_back(p.pts);
+            vx.packets.push_back(p);
         }
         av_packet_unref(pkt.get());
     }
-    if (all_pts) std::sort(vx.pts.begin(), vx.pts.end());
-    else vx.pts.clear();
     std::sort(vx.key_pts.begin(), vx.key_pts.end());
     const std::string demuxer = fmt->iformat && fmt->iformat->name ? fmt->iformat->name : "";
     vx.indexed_seek = demuxer.find("mp4") != std::string::npos || demuxer.find("matroska") != std::string::npos;
-    // decord's len(vr) is the header's nb_frames when present; the packets actually in the
-    // file are the frames that exist, so a damaged file can only have fewer.
-    info.frame_count = packets;
-    if (st->nb_frames > 0 && st->nb_frames < packets) info.frame_count = st->nb_frames;
-    if (all_pts && static_cast<int64_t>(vx.pts.size()) > info.frame_count) vx.pts.resize(info.frame_count);
+    info.frame_count = static_cast<int64_t>(vx.packets.size());
 
     info.avg_fps = rational(st->avg_frame_rate);
     if (info.avg_fps <= 0) info.avg_fps = rational(st->r_frame_rate);

@@ -1,6 +1,6 @@
-// The demux-only pass over a video: stream facts plus every frame's presentation
-// timestamp, sorted, which is how decord numbers frames (index i = i-th frame in
-// presentation order). Internal to the media layer.
+// The demux-only pass over a video: stream facts plus every packet of the video stream,
+// which is how decord counts and numbers frames (index i = the i-th packet in timestamp
+// order, discard-flagged packets included). Internal to the media layer.
 #pragma once
 
 #include <cstdint>
@@ -12,12 +12,19 @@
 
 namespace vidi::media {
 
+struct VideoPacket {
+    int64_t pts = 0;       // AV_NOPTS_VALUE when the container gave none
+    bool key = false;      // AV_PKT_FLAG_KEY
+    bool discard = false;  // AV_PKT_FLAG_DISCARD: decoded for reference only, never shown (edit lists)
+};
+
 struct VideoIndex {
     VideoInfo info;
     int stream = -1;
-    // Sorted presentation timestamps of all frames (stream time base); empty when some
-    // packet has no timestamp, in which case frames are numbered in decoder output order.
-    std::vector<int64_t> pts;
+    int coded_width = 0, coded_height = 0;  // the stream's size before rotation (codecpar)
+    // Every packet of the video stream in file order.
+    std::vector<VideoPacket> packets;
+    bool all_pts = false;  // every packet has a timestamp (else frames are numbered in decoder output order)
     // Sorted timestamps of the keyframe packets (where decoding can start after a seek).
     std::vector<int64_t> key_pts;
     // The container has a seek index (MP4/MOV, Matroska/WebM): seeking to a keyframe is exact.
@@ -26,5 +33,22 @@ struct VideoIndex {
 
 // Scans `fmt` (freshly opened) to the end; the caller reopens or seeks to decode.
 VideoIndex index_video(AVFormatContext* fmt, const std::string& path);
+
+// decord's rotation of a stream, clockwise degrees (0, 90, 180 or 270): its `rotate` tag
+// when present and not "0", else the display matrix's rotation (as FFmpeg 4.1, which the
+// official decord wheel bundles, formats it into that tag: "%g"); anything that is not a
+// whole quarter turn after truncation to an integer is 0. Mirroring is ignored (decord
+// reads only the rotation). Either argument may be null.
+int decord_rotation(const char* rotate_tag, const int32_t* display_matrix);
+// The same for a stream of an open file.
+int stream_rotation(const AVStream* st);
+
+// The pictures decord's VideoReader.get_batch(indices) returns, as the timestamps of the
+// decoded frames that hold them, for ascending indices < packets.size() (needs all_pts).
+// decord numbers frames by packet timestamp but, decoding from the start, by decoder
+// output until its first keyframe seek: where leading packets are discard-flagged (an
+// MP4/MOV edit list) the two disagree; this replays its seek logic to say which picture
+// each index gets. See decord_frames.cpp.
+std::vector<int64_t> decord_picture_pts(const std::vector<VideoPacket>& packets, const std::vector<int64_t>& indices);
 
 }  // namespace vidi::media

@@ -3,19 +3,58 @@
 #include "vidi/error.h"
 
 namespace vidi::runtime {
+namespace {
+
+// Length in bytes of the whitespace code point at s[i] as Python's str.isspace() sees it
+// (Jinja's `trim` is str.strip()), or 0. ASCII: \t \n \v \f \r, \x1c-\x1f and space; then
+// U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F and U+3000.
+size_t space_at(const std::string& s, size_t i) {
+    const auto b = [&](size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
+    const unsigned c = b(0);
+    if (c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f)) return 1;
+    if (c == 0xc2 && (b(1) == 0x85 || b(1) == 0xa0)) return 2;
+    if (c == 0xe1 && b(1) == 0x9a && b(2) == 0x80) return 3;
+    if (c == 0xe2 && b(1) == 0x80 && (b(2) <= 0x8a || b(2) == 0xa8 || b(2) == 0xa9 || b(2) == 0xaf)) return 3;
+    if (c == 0xe2 && b(1) == 0x81 && b(2) == 0x9f) return 3;
+    if (c == 0xe3 && b(1) == 0x80 && b(2) == 0x80) return 3;
+    return 0;
+}
+
+bool ends_with_space(const std::string& s, size_t end, size_t& begin) {
+    for (size_t len = 1; len <= 3 && len <= end; ++len)
+        if (space_at(s, end - len) == len) {
+            begin = end - len;
+            return true;
+        }
+    return false;
+}
+
+}  // namespace
+
+std::string python_strip(const std::string& s) {
+    size_t a = 0, b = s.size(), n;
+    while (a < b && (n = space_at(s, a)) > 0) a += n;
+    size_t before;
+    while (b > a && ends_with_space(s, b, before)) b = before;
+    return s.substr(a, b - a);
+}
 
 std::string retrieval_question(const std::string& query) {
-    std::string q = query;
-    while (!q.empty() && (q.back() == ' ' || q.back() == '\n')) q.pop_back();
-    if (!q.empty() && q.back() == '.') q.pop_back();
-    VIDI_CHECK(!q.empty(), "the retrieval query is empty");
-    return "During which time segments in the video can we see " + q + "?";
+    // Refusing a blank query is ours: the official script would ask "...can we see ?".
+    VIDI_CHECK(!python_strip(query).empty(), "the retrieval query is empty");
+    // As the official script: one trailing '.' goes, nothing else (no whitespace strip).
+    const bool dot = query.back() == '.';
+    return "During which time segments in the video can we see " + query.substr(0, query.size() - dot) + "?";
 }
 
 std::vector<int32_t> build_prompt(const io::Tokenizer& tok, const std::string& text, bool with_media, int bos_id) {
-    VIDI_CHECK(!text.empty(), "the question is empty");
+    VIDI_CHECK(!python_strip(text).empty(), "the question is empty");
+    // The chat template trims the message's content, which with media is "<image>\n{text}"
+    // (so only the text's end is trimmed there); the image token itself is dropped below.
+    const std::string image = "<image>";
+    const std::string body = with_media ? python_strip(image + "\n" + text).substr(image.size()) : python_strip(text);
     const std::string head = "<start_of_turn>user\n";
-    const std::string tail = text + "<end_of_turn>\n<start_of_turn>model\n";
+    const std::string tail = "<end_of_turn>\n<start_of_turn>model\n";
     std::vector<int32_t> ids{bos_id};
     auto append = [&](const std::string& s) {
         auto part = tok.encode(s);
@@ -24,9 +63,9 @@ std::vector<int32_t> build_prompt(const io::Tokenizer& tok, const std::string& t
     if (with_media) {
         // The official code splits at <image>, tokenises both sides, and drops the image token.
         append(head);
-        append("\n" + tail);
+        append(body + tail);
     } else {
-        append(head + tail);
+        append(head + body + tail);
     }
     return ids;
 }

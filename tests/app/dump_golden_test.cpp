@@ -35,7 +35,7 @@ TEST_P(DumpGolden, VideoFileToLogitsMatchesReference) {
     auto golden = io::SafetensorsFile::open(test::golden_path("tiny-a_" + c.name + ".golden.safetensors"));
     test::TempDir dir("dump");
     std::string out = dir.file("dump.safetensors"), log;
-    std::string cmd = test::vidi_binary() + " dump -q --model " + test::tiny_model_dir() + " --video " +
+    std::string cmd = test::vidi_binary() + " dump -q --backend cpu --model " + test::tiny_model_dir() + " --video " +
                       test::golden_path(c.name + ".mp4") + " --query '" + c.query + "' --frames " + c.frames +
                       " --forced-ids " + forced_ids_arg(golden->get("forced_ids")) + " --max-new-tokens 16 --out " +
                       out;
@@ -73,7 +73,7 @@ TEST(DumpCli, TextOnlyTurnWritesTextTensors) {
     test::TempDir dir("dump");
     std::string out = dir.file("text.safetensors"), log;
     // The golden text-only turn asks this (decoded from text_prompt_ids with spm_decode).
-    std::string cmd = test::vidi_binary() + " dump -q --model " + test::tiny_model_dir() +
+    std::string cmd = test::vidi_binary() + " dump -q --backend cpu --model " + test::tiny_model_dir() +
                       " --question 'Describe a kitchen scene.' --max-new-tokens 16 --out " + out;
     ASSERT_EQ(test::run_command(cmd, &log), 0) << log;
     auto got = io::SafetensorsFile::open(out);
@@ -91,7 +91,7 @@ TEST(DumpCli, TextOnlyTurnWritesTextTensors) {
 TEST(DumpCli, BadArgumentsAreClearErrors) {
     test::TempDir dir("dump");
     std::string log;
-    std::string base = test::vidi_binary() + " dump -q --model " + test::tiny_model_dir() + " --out " +
+    std::string base = test::vidi_binary() + " dump -q --backend cpu --model " + test::tiny_model_dir() + " --out " +
                        dir.file("x.safetensors");
     EXPECT_NE(test::run_command(base + " --video " + test::golden_path("synth.mp4"), &log), 0);
     EXPECT_THAT(log, testing::HasSubstr("--query or --question"));

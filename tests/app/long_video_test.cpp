@@ -20,7 +20,7 @@ TEST(LongVideo, TokenBudgetAndMultiPieceAudioMatchPyTorch) {
     auto ref = io::SafetensorsFile::open(data("long_310s_tiny-a_torch.safetensors"));
     test::TempDir dir("long");
     std::string out = dir.file("dump.safetensors"), log;
-    ASSERT_EQ(test::run_command(test::vidi_binary() + " dump -q --model " + test::tiny_model_dir() + " --video " +
+    ASSERT_EQ(test::run_command(test::vidi_binary() + " dump -q --backend cpu --model " + test::tiny_model_dir() + " --video " +
                                     data("long_310s.mp4") + " --query 'a moving colour pattern' --frames 0" +
                                     " --max-new-tokens 1 --out " + out,
                                 &log),

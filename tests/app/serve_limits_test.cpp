@@ -48,7 +48,8 @@ TEST(MultipartParser, SameFieldsWhateverThePieces) {
         server::MultipartParser p(
             "B", 1024, [&](const server::PartHeader& h) { parts.push_back({h, ""}); },
             [&](const char* d, size_t n) { parts.back().second.append(d, n); });
-        for (size_t at = 0; at < kBody.size(); at += piece) p.feed(kBody.data() + at, std::min(piece, kBody.size() - at));
+        for (size_t at = 0; at < kBody.size(); at += piece)
+            p.feed(kBody.data() + at, std::min(piece, kBody.size() - at));
         p.finish();
         ASSERT_EQ(parts.size(), 2u) << piece;
         EXPECT_EQ(parts[0].first.name, "question");
@@ -196,7 +197,8 @@ TEST(VideoFile, OnlyRegularFilesInsideTheRootsAndTheOpenedFileStays) {
     ASSERT_EQ(mkfifo((root + "/fifo.mp4").c_str(), 0600), 0);
     std::ofstream(root + "/empty.mp4");
     const auto roots = server::media_roots({root});
-    for (const std::string& bad : std::vector<std::string>{out + "/x.mp4", root + "/link-out.mp4", root + "/dir-out/x.mp4",
+    for (const std::string& bad : std::vector<std::string>{out + "/x.mp4", root + "/link-out.mp4",
+                                                           root + "/dir-out/x.mp4",
                                   root + "/../out/x.mp4", root + "/d", root + "/fifo.mp4", root + "/empty.mp4",
                                   root + "/none.mp4", std::string("v.mp4"), std::string()}) {
         try {
@@ -267,7 +269,8 @@ TEST(Access, HostNamesAndKeys) {
 // same inputs open with MediaInputs::Any (the command line), so the refusals are the policy's.
 TEST(MediaInputs, VideoFilesRefusesTextPlaylistsAndConcatListsButOpensVideos) {
     TempDir tmp("inputs");
-    const std::string text = tmp.file("notes.txt"), playlist = tmp.file("list.m3u8"), concat = tmp.file("list.ffconcat");
+    const std::string text = tmp.file("notes.txt"), playlist = tmp.file("list.m3u8");
+    const std::string concat = tmp.file("list.ffconcat");
     {
         std::ofstream t(text);
         for (int i = 0; i < 200; ++i) t << "line " << i << " of plain text, which the tty demuxer shows as video\n";

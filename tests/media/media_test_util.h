@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "support/test_support.h"
+#include "vidi/tensor.h"
 
 namespace vidi::test {
 
@@ -15,5 +16,15 @@ void ffmpeg_cli(const std::string& args);
 std::vector<uint8_t> read_bytes(const std::string& path);
 // Writes bytes to a file.
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes);
+
+// Every frame the ffmpeg CLI decodes from `video` as packed RGB24, in output order, with
+// `options` placed after the input (filters, -sws_flags); timestamps passed through.
+std::vector<uint8_t> cli_rgb_frames(const std::string& video, const std::string& options = "");
+// The sampled frames our FrameStream hands out (next_rgb), RGB24 [h, w, 3] each.
+std::vector<Tensor> sampled_rgb(const std::string& video);
+// Frame i (of `width`×`height` RGB24) of a CLI decode as a tensor.
+Tensor rgb_frame(const std::vector<uint8_t>& frames, int64_t i, int width, int height);
+// Bytes that differ between two tensors of one shape and dtype (SIZE_MAX when they do not match).
+size_t bytes_differing(const Tensor& a, const Tensor& b);
 
 }  // namespace vidi::test

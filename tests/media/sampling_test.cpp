@@ -57,17 +57,32 @@ TEST(Sampling, BFramePyramidH264) {
     expect_sampled_frames_match_cli(f);
 }
 
-TEST(Sampling, VariableFrameRateMkv) {
+struct VfrCase {
+    const char* ext;
+    double avg_fps;                // what the container reports
+    std::vector<int64_t> sampled;  // decord's indices: stride round(avg_fps), frames by timestamp
+};
+class VariableFrameRate : public ::testing::TestWithParam<VfrCase> {};
+
+TEST_P(VariableFrameRate, StrideFromTheAverageRateFramesByTimestamp) {
+    // 30 frames at 30 fps, then 40 frames at 10 fps: 70 packets. MP4 reports 70 frames over
+    // its 4.8 s (175/12 fps, stride 15); Matroska the 30 fps it guesses (stride 30).
+    const VfrCase& c = GetParam();
     test::TempDir tmp("vfr");
-    const std::string f = tmp.file("vfr.mkv");
-    // 30 frames at 30 fps, then 40 frames at 10 fps.
+    const std::string f = tmp.file(std::string("vfr.") + c.ext);
     test::ffmpeg_cli("-f lavfi -i testsrc2=s=128x96:r=30 -frames:v 70 -vf \"setpts='if(lt(N,30),N/30,1+(N-30)/10)/TB'\" "
                      "-fps_mode passthrough -c:v libx264 -bf 2 " + f);
     const VideoInfo info = probe(f);
     EXPECT_EQ(info.frame_count, 70);
-    EXPECT_GT(info.avg_fps, 0);
+    EXPECT_NEAR(info.avg_fps, c.avg_fps, 1e-9);
+    EXPECT_EQ(sampled_frame_indices(info), c.sampled);
     expect_sampled_frames_match_cli(f);
 }
+
+INSTANTIATE_TEST_SUITE_P(Containers, VariableFrameRate,
+                         ::testing::Values(VfrCase{"mkv", 30.0, {0, 30, 60}},
+                                           VfrCase{"mp4", 175.0 / 12, {0, 15, 30, 45, 60}}),
+                         [](const auto& info) { return std::string(info.param.ext); });
 
 TEST(Sampling, Vp9InWebm) {
     test::TempDir tmp("vp9");

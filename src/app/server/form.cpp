@@ -122,10 +122,11 @@ private:
     void add_text(const char* data, size_t n) {
         fields_bytes_ += static_cast<int64_t>(n);
         if (fields_bytes_ > limits_.max_fields_bytes)
-            throw HttpError(413, "the text fields are larger than " + std::to_string(limits_.max_fields_bytes) + " bytes");
-        if (static_cast<int64_t>(text_.size() + n) > limits_.max_field_bytes)
-            throw HttpError(413, "field '" + part_name_ + "' is longer than " + std::to_string(limits_.max_field_bytes) +
+            throw HttpError(413, "the text fields are larger than " + std::to_string(limits_.max_fields_bytes) +
                                      " bytes");
+        if (static_cast<int64_t>(text_.size() + n) > limits_.max_field_bytes)
+            throw HttpError(413, "field '" + part_name_ + "' is longer than " +
+                                     std::to_string(limits_.max_field_bytes) + " bytes");
         text_.append(data, n);
     }
 

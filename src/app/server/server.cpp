@@ -457,7 +457,8 @@ struct Server::Impl {
                     throw HttpError(501, "Transfer-Encoding '" + te + "' is not supported (only chunked)").closing();
                 const std::string ce = req.get_header_value("Content-Encoding");
                 if (!ce.empty() && ce != "identity")
-                    throw HttpError(415, "Content-Encoding '" + ce + "' is not accepted: send the body as is").closing();
+                    throw HttpError(415, "Content-Encoding '" + ce + "' is not accepted: send the body as is")
+                        .closing();
                 return httplib::Server::HandlerResponse::Unhandled;  // checked by reading()
             }
             if (auto refused = check_access(access, req)) throw *refused;

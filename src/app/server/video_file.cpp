@@ -71,10 +71,12 @@ std::shared_ptr<VideoFile> VideoFile::open_in_roots(const std::vector<std::strin
     const std::string real = fs::canonical(client_path, ec).string();
     if (ec) throw video_unavailable("video_path '" + client_path + "': " + ec.message());
     if (!inside_any(real, roots))
-        throw video_unavailable("video_path '" + client_path + "' resolves to " + real + ", outside every --media-root");
+        throw video_unavailable("video_path '" + client_path + "' resolves to " + real +
+                                ", outside every --media-root");
     // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused as not regular).
     const int fd = open(real.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) throw video_unavailable("video_path '" + client_path + "': cannot open " + real + ": " + std::strerror(errno));
+    if (fd < 0)
+        throw video_unavailable("video_path '" + client_path + "': cannot open " + real + ": " + std::strerror(errno));
     // A directory on the way may have been swapped for a link since canonical(): check what
     // was opened, not the name.
     char opened[PATH_MAX + 1] = {};
