@@ -21,6 +21,13 @@ namespace vidi {
 // "generate"), units done and total (total 0 when unknown).
 using ProgressFn = std::function<void(const std::string& stage, int64_t done, int64_t total)>;
 
+// Which media files the engine (and clip export) lets FFmpeg open.
+enum class MediaInputs {
+    Any,         // every input format and protocol FFmpeg was built with (the command line)
+    VideoFiles,  // regular local files (`file` protocol only) in the containers a video service
+                 // needs: MP4/MOV, Matroska/WebM, AVI, MPEG-TS/PS, FLV, Ogg, WAV, ASF (vidi serve)
+};
+
 struct EngineOptions {
     std::string model_dir;
     std::string backend = "auto";  // "cpu", "cuda", "cuda:N" or "auto"
@@ -40,6 +47,7 @@ struct EngineOptions {
     std::string media_kv = "auto";
     // Visual tokens per video: 0 = SPEC's 60000, lowered automatically only when memory is short.
     int64_t visual_token_budget = 0;
+    MediaInputs media_inputs = MediaInputs::Any;  // `vidi serve` narrows it (docs/security.md)
     ProgressFn progress;           // null: silent
     // The planner's decisions, one line each (weights format, per-video K/V and budget).
     std::function<void(const std::string&)> notice;

@@ -1,7 +1,10 @@
 #include "io/config.h"
 
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
 #include "io/json_file.h"
 #include "vidi/error.h"
@@ -17,6 +20,17 @@ namespace {
 template <class T>
 T get(const json& j, const char* key, const std::string& where) {
     if (!j.contains(key) || j[key].is_null()) fail(where, ": missing key \"", key, "\"");
+    if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+        // nlohmann converts any number to T unchecked (a float outside T's range is undefined
+        // behaviour, 3.7 silently becomes 3): only whole numbers T can hold are accepted.
+        const json& v = j[key];
+        if (v.is_number()) {
+            const double d = v.get<double>(), lo = static_cast<double>(std::numeric_limits<T>::min());
+            if (!(std::isfinite(d) && d == std::trunc(d) && d >= lo && d < -lo))
+                fail(where, ": key \"", key, "\" must be a whole number that fits (", v.dump(), ")");
+            return v.is_number_integer() ? static_cast<T>(v.get<int64_t>()) : static_cast<T>(d);
+        }
+    }
     try {
         return j[key].get<T>();
     } catch (const json::exception&) {

@@ -26,9 +26,10 @@ Picture blank_picture(int w, int h) {
 }
 
 DecodeCursor::DecodeCursor(const std::string& path, const VideoIndex& vx, const std::vector<int64_t>& wanted_pts,
-                           int threads, int64_t seek_pts, std::atomic<int64_t>* decoded_counter)
+                           int threads, int64_t seek_pts, std::atomic<int64_t>* decoded_counter,
+                           MediaInputs inputs)
     : path_(path), vx_(vx), wanted_pts_(wanted_pts), decoded_(decoded_counter) {
-    fmt_ = ff::open_input(path);
+    fmt_ = ff::open_input(path, inputs);
     for (unsigned i = 0; i < fmt_->nb_streams; ++i)
         if (static_cast<int>(i) != vx.stream) fmt_->streams[i]->discard = AVDISCARD_ALL;
     dec_ = ff::open_decoder(fmt_.get(), vx.stream, path, FF_THREAD_FRAME | FF_THREAD_SLICE, threads);

@@ -28,7 +28,7 @@ public:
     // timestamps, sorted; used to skip unsampled non-reference frames), else by output number.
     // seek_pts: a keyframe timestamp to start at (AV_NOPTS_VALUE: the start of the file).
     DecodeCursor(const std::string& path, const VideoIndex& vx, const std::vector<int64_t>& wanted_pts, int threads,
-                 int64_t seek_pts, std::atomic<int64_t>* decoded_counter);
+                 int64_t seek_pts, std::atomic<int64_t>* decoded_counter, MediaInputs inputs);
     ~DecodeCursor();
     DecodeCursor(const DecodeCursor&) = delete;
     DecodeCursor& operator=(const DecodeCursor&) = delete;

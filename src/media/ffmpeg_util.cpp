@@ -12,14 +12,25 @@ std::string error_string(int averror) {
     return buf;
 }
 
-FormatPtr open_input(const std::string& path) {
+FormatPtr open_input(const std::string& path, MediaInputs inputs) {
     struct stat st {};
     if (stat(path.c_str(), &st) != 0) fail("media file '", path, "' does not exist");
     if (S_ISDIR(st.st_mode)) fail("media file '", path, "' is a directory");
+    const bool video_files = inputs == MediaInputs::VideoFiles;
+    if (video_files && !S_ISREG(st.st_mode)) fail("media file '", path, "' is not a regular file");
     if (st.st_size == 0) fail("media file '", path, "' is empty (0 bytes)");
     av_log_set_level(AV_LOG_FATAL);  // problems surface as vidi::Error, not as log noise
+    AVDictionary* opts = nullptr;
+    if (video_files) {
+        av_dict_set(&opts, "format_whitelist", kVideoFileFormats, 0);
+        av_dict_set(&opts, "protocol_whitelist", "file", 0);
+    }
     AVFormatContext* raw = nullptr;
-    int rc = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);
+    int rc = avformat_open_input(&raw, path.c_str(), nullptr, &opts);
+    av_dict_free(&opts);
+    if (rc < 0 && video_files)
+        fail("cannot open '", path, "' as a video file (accepted containers: ", kVideoFileFormats,
+             "; local files only): ", error_string(rc));
     if (rc < 0)
         fail("cannot open '", path, "' as a media file: ", error_string(rc));
     FormatPtr fmt(raw);

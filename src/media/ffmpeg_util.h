@@ -11,6 +11,8 @@ extern "C" {
 #include <memory>
 #include <string>
 
+#include "vidi/vidi.h"
+
 namespace vidi::media::ff {
 
 struct FormatCloser { void operator()(AVFormatContext* c) const { avformat_close_input(&c); } };
@@ -25,8 +27,16 @@ using FramePtr = std::unique_ptr<AVFrame, FrameFree>;
 
 std::string error_string(int averror);
 
-// Opens a media file and reads its stream info; errors name the file.
-FormatPtr open_input(const std::string& path);
+// Opens a media file and reads its stream info; errors name the file. With
+// MediaInputs::VideoFiles the file must be a regular file, FFmpeg may use the `file`
+// protocol only (no playlists, concat, network, data: URLs) and the demuxer it probes must
+// be one of kVideoFileFormats (format_whitelist/protocol_whitelist of the AVFormatContext,
+// which nested opens inherit): text, image-sequence and playlist demuxers are refused.
+FormatPtr open_input(const std::string& path, MediaInputs inputs = MediaInputs::Any);
+
+// The demuxers MediaInputs::VideoFiles allows, as FFmpeg's format_whitelist (a demuxer
+// matches when one of its comma-separated names is listed).
+inline constexpr const char* kVideoFileFormats = "mov,mp4,matroska,webm,avi,mpegts,mpeg,flv,ogg,wav,asf";
 
 // The video stream decord would use (best video stream, cover art excluded), or -1.
 int find_video_stream(AVFormatContext* fmt);

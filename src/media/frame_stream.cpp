@@ -45,6 +45,7 @@ void copy_rows(const Picture& p, uint8_t* dst) {
 
 struct FrameStream::Impl {
     std::string path;
+    MediaInputs inputs = MediaInputs::Any;
     int image_size = 0;
     int max_batch = 0;
     int lanes = 1;
@@ -96,7 +97,7 @@ struct FrameStream::Impl {
 
 void FrameStream::Impl::open() {
     {
-        ff::FormatPtr scan = ff::open_input(path);
+        ff::FormatPtr scan = ff::open_input(path, inputs);
         vx = index_video(scan.get(), path);
     }
     indices = sampled_frame_indices(vx.info);
@@ -121,10 +122,10 @@ Picture FrameStream::Impl::sequential_picture(size_t pos) {
     if (!cursor) {
         const bool seekable = back && vx.indexed_seek && !vx.key_pts.empty();
         const int64_t seek = seekable ? key_before(w) : AV_NOPTS_VALUE;
-        cursor = std::make_unique<DecodeCursor>(path, vx, wanted_set, 0, seek, &decoded);
+        cursor = std::make_unique<DecodeCursor>(path, vx, wanted_set, 0, seek, &decoded, inputs);
         cursor->advance_to(w);
         if (seek != AV_NOPTS_VALUE && cursor->first_key() > w) {  // the seek went too far: from the start
-            cursor = std::make_unique<DecodeCursor>(path, vx, wanted_set, 0, AV_NOPTS_VALUE, &decoded);
+            cursor = std::make_unique<DecodeCursor>(path, vx, wanted_set, 0, AV_NOPTS_VALUE, &decoded, inputs);
         }
     }
     cursor_want = w;
@@ -134,10 +135,10 @@ Picture FrameStream::Impl::sequential_picture(size_t pos) {
 
 std::vector<Picture> FrameStream::Impl::decode_segment(size_t begin, size_t end, int threads) {
     const int64_t first = wanted_pts[begin], seek = key_before(first);
-    auto c = std::make_unique<DecodeCursor>(path, vx, wanted_set, threads, seek, &decoded);
+    auto c = std::make_unique<DecodeCursor>(path, vx, wanted_set, threads, seek, &decoded, inputs);
     c->advance_to(first);
     if (seek != AV_NOPTS_VALUE && c->first_key() > first) {  // the seek went too far: from the start
-        c = std::make_unique<DecodeCursor>(path, vx, wanted_set, threads, AV_NOPTS_VALUE, &decoded);
+        c = std::make_unique<DecodeCursor>(path, vx, wanted_set, threads, AV_NOPTS_VALUE, &decoded, inputs);
         c->advance_to(first);
     }
     std::vector<Picture> out;
@@ -196,12 +197,13 @@ void FrameStream::Impl::launch_segments() {
     }
 }
 
-FrameStream::FrameStream(const std::string& path, int image_size, int max_batch, int lanes)
+FrameStream::FrameStream(const std::string& path, int image_size, int max_batch, int lanes, MediaInputs inputs)
     : impl_(std::make_unique<Impl>()) {
     VIDI_CHECK(image_size > 0 && image_size <= 4096, "FrameStream: bad image size ", image_size);
     VIDI_CHECK(max_batch > 0, "FrameStream: bad batch size ", max_batch);
     VIDI_CHECK(lanes >= 0, "FrameStream: bad lane count ", lanes);
     impl_->path = path;
+    impl_->inputs = inputs;
     impl_->image_size = image_size;
     impl_->max_batch = max_batch;
     impl_->lanes = lanes > 0 ? lanes : auto_lanes(std::thread::hardware_concurrency());

@@ -15,6 +15,7 @@
 #include "core/log_mel.h"
 #include "core/pil_resize.h"
 #include "vidi/tensor.h"
+#include "vidi/vidi.h"
 
 namespace vidi::media {
 
@@ -35,7 +36,7 @@ constexpr int kMaxFrameSide = 16384;
 // Opens the container and counts the video packets (demux only, no decoding) as decord
 // does: discard-flagged ones included, the header's nb_frames ignored. Throws vidi::Error
 // for a missing/unreadable file, a file without a video stream, or absurd dimensions.
-VideoInfo probe(const std::string& path);
+VideoInfo probe(const std::string& path, MediaInputs inputs = MediaInputs::Any);
 
 // decord-style 1 fps sampling: stride = round(avg_fps) (at least 1); 0, stride, … < frame_count.
 std::vector<int64_t> sampled_frame_indices(const VideoInfo& info);
@@ -47,8 +48,10 @@ std::vector<int64_t> sampled_frame_indices(const VideoInfo& info);
 class FrameStream {
 public:
     // lanes: decoders working on separate stretches at once (0: one per ~4 cores, at most 4;
-    // 1: a single sequential decoder). The output does not depend on it.
-    FrameStream(const std::string& path, int image_size, int max_batch = 16, int lanes = 0);
+    // 1: a single sequential decoder). The output does not depend on it. `inputs`: what
+    // every open of the file (probe and lanes alike) accepts (ffmpeg_util.h).
+    FrameStream(const std::string& path, int image_size, int max_batch = 16, int lanes = 0,
+                MediaInputs inputs = MediaInputs::Any);
     ~FrameStream();
     FrameStream(const FrameStream&) = delete;
     FrameStream& operator=(const FrameStream&) = delete;
@@ -98,7 +101,7 @@ struct AudioSamples {
     int64_t mel_frames = 0;
 };
 // SPEC §2.4: the samples a backend's log_mel turns into the features above.
-AudioSamples load_audio_samples(const std::string& path);
+AudioSamples load_audio_samples(const std::string& path, MediaInputs inputs = MediaInputs::Any);
 
 // --- building blocks, public for tests and for the CUDA path ---
 
@@ -108,6 +111,6 @@ std::vector<int16_t> decode_audio_mono16k(const std::string& path);
 // The same samples handed to `sink` in chunks as they are decoded (bounded memory).
 // Returns false (sink never called) when the file has no audio stream.
 using AudioSink = std::function<void(const int16_t* samples, size_t n)>;
-bool decode_audio_mono16k(const std::string& path, const AudioSink& sink);
+bool decode_audio_mono16k(const std::string& path, const AudioSink& sink, MediaInputs inputs = MediaInputs::Any);
 
 }  // namespace vidi::media

@@ -80,8 +80,8 @@ VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
     return vx;
 }
 
-VideoInfo probe(const std::string& path) {
-    ff::FormatPtr fmt = ff::open_input(path);
+VideoInfo probe(const std::string& path, MediaInputs inputs) {
+    ff::FormatPtr fmt = ff::open_input(path, inputs);
     return index_video(fmt.get(), path).info;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <regex>
 
 namespace vidi::runtime {
@@ -10,8 +11,11 @@ namespace vidi::runtime {
 std::vector<TimeRange> parse_ranges(const std::string& text, double duration) {
     static const std::regex pattern(R"((\d\.\d+)-(\d\.\d+))");
     std::vector<TimeRange> out;
+    // strtod, not stod: a fraction with hundreds of digits (the model writes anything)
+    // underflows, and stod would throw out_of_range where 0 is the right reading.
+    auto fraction = [](const std::ssub_match& m) { return std::strtod(m.str().c_str(), nullptr); };
     for (auto it = std::sregex_iterator(text.begin(), text.end(), pattern); it != std::sregex_iterator(); ++it) {
-        double a = std::stod((*it)[1].str()) * duration, b = std::stod((*it)[2].str()) * duration;
+        double a = fraction((*it)[1]) * duration, b = fraction((*it)[2]) * duration;
         a = std::clamp(a, 0.0, duration);
         b = std::clamp(b, 0.0, duration);
         out.push_back({std::min(a, b), std::max(a, b)});

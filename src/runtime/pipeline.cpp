@@ -69,7 +69,7 @@ Pipeline::Pipeline(const EngineOptions& options) : options_(options) {
 MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* capture) {
     MediaTokens out;
     media::FrameStream frames(video_path, config_.vision.image_size, std::max(1, options_.frame_batch),
-                              std::max(0, options_.decode_lanes));
+                              std::max(0, options_.decode_lanes), options_.media_inputs);
     const int64_t sampled = frames.total_frames();
     if (sampled < 2)
         fail(video_path, ": ", sampled, " frame(s) sampled at 1 fps; Vidi needs a video of at least two (",
@@ -90,8 +90,9 @@ MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* 
     // a batch of FFTs), Whisper and the decoder's layers between two frame batches: the GPU has
     // time for it while the first frames are decoded, and it no longer waits at the end.
     frames.start();
-    std::future<media::AudioSamples> audio_job =
-        std::async(std::launch::async, [&video_path] { return media::load_audio_samples(video_path); });
+    std::future<media::AudioSamples> audio_job = std::async(std::launch::async, [this, &video_path] {
+        return media::load_audio_samples(video_path, options_.media_inputs);
+    });
     const int64_t F = frames.total_frames();
     const int64_t budget = choice.budget;
     out.frames = F;

@@ -8,6 +8,7 @@
 
 #include "app/serve_client.h"
 #include "app/serve_fake_engine.h"
+#include "app/serve_in_process.h"
 #include "app/server/server.h"
 #include "support/test_support.h"
 
@@ -21,43 +22,14 @@ using nlohmann::json;
 namespace vidi::test {
 namespace {
 
-// A Server on a free loopback port, running on its own thread.
-class InProcessServer {
-public:
-    InProcessServer(FakeEngine& engine, server::ServerOptions opt, size_t queue_size = 16) : queue_(queue_size) {
-        engine.progress = [this](const std::string&, int64_t, int64_t) { queue_.throw_if_cancelled(); };
-        opt.host = "127.0.0.1";
-        opt.port = 0;
-        if (opt.cache.bytes_per_token == 0) opt.cache.bytes_per_token = 100;
-        server_ = std::make_unique<server::Server>(engine, queue_, opt);
-        port_ = server_->bind();
-        thread_ = std::thread([this] { server_->run(); });
-    }
-    ~InProcessServer() {
-        server_->stop();
-        thread_.join();
-        server_.reset();
-    }
-    httplib::Client client() const {
-        httplib::Client c("127.0.0.1", port_);
-        c.set_read_timeout(60, 0);
-        return c;
-    }
-
-private:
-    server::JobQueue queue_;
-    std::unique_ptr<server::Server> server_;
-    int port_ = 0;
-    std::thread thread_;
-};
-
 class ServeApiTest : public ::testing::Test {
 protected:
     void SetUp() override {
         video_ = tmp_.file("clip.fake");
         std::ofstream(video_) << "FAKEVIDEO 20.5\n";
         options_.cache.dir = tmp_.file("cache");
-        options_.max_upload_bytes = 1 << 20;
+        options_.limits.max_upload_bytes = 1 << 20;
+        options_.access.media_roots = {tmp_.path()};
         options_.timeout_s = 30;
     }
     TempDir tmp_{"serve-api"};
@@ -153,14 +125,14 @@ TEST_F(ServeApiTest, BadRequestsGetJsonErrorsAndTheServerStaysUp) {
     expect_error(post_form(cli, "/inference", "", {{"question", "q"}}), 400, "missing video");
     expect_error(post_form(cli, "/inference", video_, {}), 400, "question");
     expect_error(post_form(cli, "/inference", video_, {{"question", "q"}, {"task", "dance"}}), 400, "task");
-    expect_error(post_form(cli, "/inference", "", {{"question", "q"}, {"video_path", "/no/such.mp4"}}), 400,
-                 "not a file");
+    expect_error(post_form(cli, "/inference", "", {{"question", "q"}, {"video_path", tmp_.file("no-such.mp4")}}),
+                 400, "video not available");
     const std::string corrupt = tmp_.file("corrupt.mp4");
     std::ofstream(corrupt) << "this is not a video at all";
-    expect_error(post_form(cli, "/inference", corrupt, {{"question", "q"}}), 400, "cannot decode");
+    expect_error(post_form(cli, "/inference", corrupt, {{"question", "q"}}), 400, "video not available");
     const std::string huge = tmp_.file("huge.mp4");
     std::ofstream(huge) << "FAKEVIDEO 1\n" << std::string(3 << 20, 'x');
-    expect_error(post_form(cli, "/inference", huge, {{"question", "q"}}), 413, "upload limit of 1 MiB");
+    expect_error(post_form(cli, "/inference", huge, {{"question", "q"}}), 413, "limit of 1 MiB");
     // Just over the limit, inside the multipart envelope: the upload itself is counted.
     std::ofstream(huge) << "FAKEVIDEO 1\n" << std::string((1 << 20) + 100, 'x');
     expect_error(post_form(cli, "/inference", huge, {{"question", "q"}}), 413, "larger than the server's limit");

@@ -22,6 +22,15 @@ TEST(Answer, IgnoresTextWithoutRangesAndOrdersReversedOnes) {
     EXPECT_DOUBLE_EQ(r[0].end, 9.0);
 }
 
+// Found by fuzz/answer_fuzz.cpp: a fraction too small for a double made std::stod throw.
+TEST(Answer, FractionsWithHundredsOfDigitsParseInsteadOfThrowing) {
+    const std::string tiny = "0." + std::string(400, '0') + "1";
+    auto r = runtime::parse_ranges(tiny + "-0." + std::string(500, '5'), 10);
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].start, 0.0);
+    EXPECT_NEAR(r[0].end, 5.5555555555, 1e-9);
+}
+
 TEST(Answer, TimestampsTruncateToWholeSecondsLikeTheOfficialScript) {
     EXPECT_EQ(format_timestamp(12.99), "00:00:12");
     EXPECT_EQ(format_timestamp(3725.5), "01:02:05");
