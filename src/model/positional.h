@@ -13,7 +13,7 @@ namespace vidi::model {
 
 // pe[2i] = sin(q·f_i), pe[2i+1] = cos(q·f_i), f_i = exp(-2i·ln(10000)/dim); host f32 [n, dim].
 // Computed in double: q reaches N-1 = 9999, where f32 arguments would lose ~1e-3 rad. A
-// documented choice (docs/conformance-numerics.md): the official pos.py computes the positions
+// documented choice (docs/conformance.md ("Numerics")): the official pos.py computes the positions
 // and the sinusoid in float32; the golden files, which the tests hold us to, in float64
 // (SPEC §9: 5e-5 relative on tiny-a's audio tokens, inside every tolerance).
 Tensor sinusoid_table(const std::vector<double>& positions, int64_t dim);

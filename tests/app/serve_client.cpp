@@ -60,7 +60,7 @@ void expect_json_error(const httplib::Result& r, int status, const std::string& 
 std::string expected_answer(const nlohmann::json& ranges) {
     std::string s;
     for (auto& r : ranges)
-        s += (s.empty() ? "" : ", ") + format_range({r["start"].get<double>(), r["end"].get<double>()}, 2);
+        s += (s.empty() ? "" : ", ") + format_range({r["start"].get<double>(), r["end"].get<double>()});
     return s;
 }
 

@@ -42,10 +42,11 @@ std::string require_question(const Form& form) {
     return q;
 }
 
-// "HH:MM:SS.ss-HH:MM:SS.ss, ..." as the pipeline reads it.
+// "HH:MM:SS-HH:MM:SS, ...", truncated to whole seconds as the official script prints them
+// (the exact seconds are in "ranges"; docs/conformance.md).
 std::string ranges_text(const std::vector<TimeRange>& ranges) {
     std::string s;
-    for (const auto& r : ranges) s += (s.empty() ? "" : ", ") + format_range(r, 2);
+    for (const auto& r : ranges) s += (s.empty() ? "" : ", ") + format_range(r);
     return s;
 }
 
