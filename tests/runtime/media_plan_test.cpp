@@ -3,7 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "io/checkpoint_writer.h"
+#include "model/family.h"
 #include "runtime/media_plan.h"
 
 using namespace vidi;
@@ -11,7 +11,7 @@ using testing::HasSubstr;
 
 namespace {
 
-io::ModelConfig vidi_9b() { return io::ModelConfig::from_json(io::vidi15_9b_config(), "."); }
+model::ModelConfig vidi_9b() { return model::config_from_json(model::find_preset("vidi1.5-9b").config, "."); }
 
 // A device with `gib` GiB left to vidi under a cap.
 DeviceMemory capped(double gib) {

@@ -14,7 +14,7 @@
 #include "app/server/sha256.h"
 #include "app/server/video_registry.h"
 #include "app/server/web_assets.h"
-#include "media/clip_export.h"
+#include "vidi/clips.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -334,9 +334,9 @@ struct Server::Impl {
     void clip(const httplib::Request& req, httplib::Response& res) {
         RegisteredVideo v = find_video(req);
         const TimeRange range{parse_seconds(req, "start"), parse_seconds(req, "end")};
-        const std::string ext = media::clip_extension(v.source.path);
+        const std::string ext = clip_extension(v.source.path);
         auto file = std::make_shared<OwnedFile>(unique_path(work_dir, "clip", ext));
-        auto clip = media::export_clip(v.source.path, range, file->path());
+        auto clip = export_clip(v.source.path, range, file->path());
         char name[96];
         std::snprintf(name, sizeof name, "clip_%.2f-%.2f%s", clip.start, clip.end, ext.c_str());
         send_file(res, file->path(), file);
