@@ -93,6 +93,10 @@ TEST(RetrieveCli, FlagValuesThatCannotWorkAreRefusedAtStartup) {
     EXPECT_EQ(test::run_command(cli("serve --max-new-tokens 0 --model " + tiny()), &out), 105);
     EXPECT_THAT(out, HasSubstr("--max-new-tokens: '0' is not a token limit (an integer of at least 1)"));
     EXPECT_EQ(test::run_command(cli("ask -q --max-new-tokens 0 --model " + tiny() + " --question hi"), &out), 105);
+    // The parser's other refusals (README): a missing flag, an unknown one.
+    EXPECT_EQ(test::run_command(cli("ask -q --question hi"), &out), 106);
+    EXPECT_THAT(out, HasSubstr("--model"));
+    EXPECT_EQ(test::run_command(cli("ask -q --model " + tiny() + " --question hi --frobnicate"), &out), 109);
 }
 
 TEST(RetrieveCli, ACheckpointOfAnUnknownFamilyNamesTheKnownOnes) {

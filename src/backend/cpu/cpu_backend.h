@@ -54,7 +54,7 @@ private:
     int threads_;
 };
 
-// Shared checks of the CPU kernels (cpu_checks.cpp).
+// Shared checks and helpers of the CPU kernels (cpu_backend.cpp).
 void require_f32_host(const Tensor& t, const char* op, const char* what);
 void require_float_host(const Tensor& t, const char* op, const char* what);
 // Rows [r0, r0+n) of a float or quantised weight [N, K] as f32 into out (n·K floats).
