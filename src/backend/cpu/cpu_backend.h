@@ -31,7 +31,7 @@ public:
     void scale_(Tensor& x, float s) override;
     void gelu_(Tensor& x, Gelu kind) override;
     void softcap_(Tensor& x, float cap) override;
-    Tensor geglu(const Tensor& gate, const Tensor& up) override;
+    Tensor glu(const Tensor& gate, const Tensor& up, Glu kind) override;
     Tensor rms_norm(const Tensor& x, const Tensor& w, float eps, NormWeight mode) override;
     Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps) override;
 

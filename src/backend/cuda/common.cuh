@@ -88,6 +88,9 @@ __device__ inline float gelu_tanh(float x) {
     return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
 }
 
+// SiLU x·sigmoid(x) (SwiGLU's gate).
+__device__ inline float silu(float x) { return x / (1.0f + __expf(-x)); }
+
 __device__ inline float round_bf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
 
 __device__ inline float warp_sum(float v) {

@@ -119,12 +119,12 @@ void CudaBackend::softcap_(Tensor& x, float cap) {
     softcap_inplace(ptr(x), x.numel(), cap, stream_);
 }
 
-Tensor CudaBackend::geglu(const Tensor& gate, const Tensor& up) {
-    require_bf16(gate, "geglu", "gate");
-    require_bf16(up, "geglu", "up");
-    VIDI_CHECK(gate.shape() == up.shape(), "geglu: shapes differ: ", gate.describe(), " and ", up.describe());
+Tensor CudaBackend::glu(const Tensor& gate, const Tensor& up, Glu kind) {
+    require_bf16(gate, "glu", "gate");
+    require_bf16(up, "glu", "up");
+    VIDI_CHECK(gate.shape() == up.shape(), "glu: shapes differ: ", gate.describe(), " and ", up.describe());
     Tensor y = empty(gate.shape(), DType::bf16);
-    cuda::geglu(ptr(y), ptr(gate), ptr(up), y.numel(), stream_);
+    cuda::glu(ptr(y), ptr(gate), ptr(up), y.numel(), kind == Glu::silu, stream_);
     return y;
 }
 

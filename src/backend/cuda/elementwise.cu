@@ -30,6 +30,9 @@ struct Add {
 struct GegluOp {
     __device__ float operator()(float gate, float up) const { return GeluTanh{}(gate)*up; }
 };
+struct SwigluOp {
+    __device__ float operator()(float gate, float up) const { return silu(gate) * up; }
+};
 
 template <class Op>
 __global__ void unary_kernel(bf16* x, int64_t n, Op op, bool vec) {
@@ -123,11 +126,13 @@ void add_inplace(bf16* x, const bf16* y, int64_t n, cudaStream_t stream) {
     VIDI_CUDA_CHECK_LAUNCH("add_");
 }
 
-void geglu(bf16* out, const bf16* gate, const bf16* up, int64_t n, cudaStream_t stream) {
+void glu(bf16* out, const bf16* gate, const bf16* up, int64_t n, bool silu, cudaStream_t stream) {
     if (n == 0) return;
     const bool vec = aligned16(out) && aligned16(gate) && aligned16(up);
-    binary_kernel<<<grid_for(n / kVec + 1, kThreads), kThreads, 0, stream>>>(out, gate, up, n, GegluOp{}, vec);
-    VIDI_CUDA_CHECK_LAUNCH("geglu");
+    const dim3 grid = grid_for(n / kVec + 1, kThreads);
+    if (silu) binary_kernel<<<grid, kThreads, 0, stream>>>(out, gate, up, n, SwigluOp{}, vec);
+    else binary_kernel<<<grid, kThreads, 0, stream>>>(out, gate, up, n, GegluOp{}, vec);
+    VIDI_CUDA_CHECK_LAUNCH("glu");
 }
 
 void add_broadcast_inplace(bf16* x, const bf16* y, const int64_t xs[3], const int64_t ys[3], int64_t D,

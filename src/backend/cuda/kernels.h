@@ -25,7 +25,8 @@ void scale_inplace(bf16* x, int64_t n, float s, cudaStream_t stream);
 void gelu_inplace(bf16* x, int64_t n, bool tanh_form, cudaStream_t stream);
 void softcap_inplace(bf16* x, int64_t n, float cap, cudaStream_t stream);
 void add_inplace(bf16* x, const bf16* y, int64_t n, cudaStream_t stream);
-void geglu(bf16* out, const bf16* gate, const bf16* up, int64_t n, cudaStream_t stream);
+// act(gate) ⊙ up: gelu_tanh (GeGLU), or x·sigmoid(x) with silu (SwiGLU).
+void glu(bf16* out, const bf16* gate, const bf16* up, int64_t n, bool silu, cudaStream_t stream);
 // x[xs0, xs1, xs2, D] += y[ys0, ys1, ys2, D] where each ys_i is xs_i or 1.
 void add_broadcast_inplace(bf16* x, const bf16* y, const int64_t xs[3], const int64_t ys[3], int64_t D,
                            cudaStream_t stream);
@@ -171,10 +172,10 @@ inline QuantView float_gemv_view(const bf16* w, int64_t K) { return {w, nullptr,
 // bf16; K and the group whole 16-byte chunks of codes, aligned codes and x); otherwise the
 // caller uses the GEMM (quantised weights: dequantised to bf16 first).
 bool quant_gemv_supported(const QuantView& w, const bf16* x, int64_t M);
-// With `up` (a weight of w's shape and format, no bias): y = gelu_tanh(x·wᵀ) ⊙ (x·upᵀ), each
-// product rounded to bf16 first (geglu of two linears, fused).
+// With `up` (a weight of w's shape and format, no bias): y = act(x·wᵀ) ⊙ (x·upᵀ), each product
+// rounded to bf16 first (glu of two linears, fused); act gelu_tanh, or silu when `silu`.
 void quant_gemv(bf16* y, const bf16* x, const QuantView& w, const bf16* bias, int64_t M, int64_t N,
-                cudaStream_t stream, const QuantView* up = nullptr);
+                cudaStream_t stream, const QuantView* up = nullptr, bool silu = false);
 // Several weights of one input in one launch (attention's q, k and v): outs[i].y[M, N_i] =
 // x · dequant(outs[i].w)ᵀ, no bias; the weights share bits, K and group, each supported.
 constexpr int kGemvMaxOutputs = 3;

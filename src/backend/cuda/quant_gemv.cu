@@ -8,8 +8,9 @@
 // and a warp shuffle sums the lanes. Activation rows are read through L1 (every warp of the
 // grid shares them).
 // Paired with a second weight of the same shape (an MLP's gate and up projections), a warp
-// computes row n of both and writes GeGLU's gelu_tanh(gate)·up, each product rounded to bf16
-// first as when the two linears and geglu run apart: two launches and a pass fewer.
+// computes row n of both and writes the GLU act(gate)·up (GeGLU's gelu_tanh or SwiGLU's silu),
+// each product rounded to bf16 first as when the two linears and glu run apart: two launches
+// and a pass fewer.
 // Several weights of one input (attention's q, k and v) go in one launch as segments of one
 // row range: a warp finds which weight its row belongs to and writes that weight's output.
 #include <cuda_runtime.h>
@@ -37,8 +38,9 @@ struct GemvArgs {
     Segment seg[kGemvMaxOutputs];  // rows 0..N0-1 are seg[0]'s, the next N1 seg[1]'s, ...
     int segments;
     const bf16* x;
-    const uint8_t* up_codes;  // non-null (one segment): y = gelu_tanh(x·wᵀ) ⊙ (x·upᵀ)
+    const uint8_t* up_codes;  // non-null (one segment): y = act(x·wᵀ) ⊙ (x·upᵀ)
     const float* up_scales;
+    bool silu;                // act: silu, else gelu_tanh
     const bf16* bias;         // one segment only
     int64_t M, K;
     int group;
@@ -139,7 +141,11 @@ __global__ void __launch_bounds__(kThreads) quant_gemv_kernel(GemvArgs a) {
     for (int m = 0; m < MAXM; ++m) {
         if (m >= a.M) break;
         const float sum = warp_sum(acc[m]) + (a.bias ? __bfloat162float(a.bias[n]) : 0.0f);
-        const float value = a.up_codes ? gelu_tanh(round_bf16(sum)) * round_bf16(warp_sum(up[m])) : sum;
+        float value = sum;
+        if (a.up_codes) {
+            const float g = round_bf16(sum);
+            value = (a.silu ? silu(g) : gelu_tanh(g)) * round_bf16(warp_sum(up[m]));
+        }
         if (lane == 0) out.y[m * out.N + n] = __float2bfloat16_rn(value);
     }
 }
@@ -185,7 +191,7 @@ bool quant_gemv_supported(const QuantView& w, const bf16* x, int64_t M) {
 }
 
 void quant_gemv(bf16* y, const bf16* x, const QuantView& w, const bf16* bias, int64_t M, int64_t N,
-                cudaStream_t stream, const QuantView* up) {
+                cudaStream_t stream, const QuantView* up, bool silu) {
     if (M == 0 || N == 0) return;
     GemvArgs args{};
     args.seg[0] = segment(y, w, N);
@@ -193,6 +199,7 @@ void quant_gemv(bf16* y, const bf16* x, const QuantView& w, const bf16* bias, in
     args.x = x;
     args.up_codes = up ? static_cast<const uint8_t*>(up->codes) : nullptr;
     args.up_scales = up ? up->scales : nullptr;
+    args.silu = silu;
     args.bias = bias;
     args.M = M;
     args.K = w.K;

@@ -54,7 +54,7 @@ void Gemma2::store_media_rows(const QTensor& cache, int64_t row0, const Tensor& 
 }
 
 Tensor Gemma2::mlp(const Layer& L, const Tensor& h) const {
-    return be_.linear(be_.linear_geglu(h, L.gate, L.up), L.down);
+    return be_.linear(be_.linear_glu(h, L.gate, L.up, Glu::gelu_tanh), L.down);
 }
 
 Tensor Gemma2::residual(const Tensor& a) const {
