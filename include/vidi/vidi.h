@@ -35,7 +35,8 @@ struct EngineOptions {
     std::string weights = "auto";
     // Media K/V of each video: "auto" (bf16, or int8 when bf16 does not fit), "bf16", "int8".
     std::string media_kv = "auto";
-    // Visual tokens per video: 0 = SPEC's 60000, lowered automatically only when memory is short.
+    // Visual tokens per video: 0 = the model family's default (Vidi1.5: SPEC's 60000), lowered
+    // automatically only when memory is short.
     int64_t visual_token_budget = 0;
     ProgressFn progress;           // null: silent
     // The planner's decisions, one line each (weights format, per-video K/V and budget).

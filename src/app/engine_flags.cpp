@@ -62,7 +62,7 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
         ->check(CLI::IsMember({"auto", "bf16", "int8"}))
         ->capture_default_str();
     cmd->add_option("--visual-tokens", f.options.visual_token_budget,
-                    "Visual-token budget per video (0: SPEC's 60000, lowered only when GPU memory is short)")
+                    "Visual-token budget per video (0: the model family's default, Vidi1.5's 60000; lowered only when GPU memory is short)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     cmd->add_flag("--quiet,-q", f.quiet, "No progress on stderr");

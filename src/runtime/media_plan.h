@@ -1,7 +1,8 @@
 // The memory planner's choices (issue: fit a shared 24 GB card). Weights: how linear
 // weights are held (bf16, int8, int4), chosen once at load. Per video: whether the media
-// K/V are kept in the activation dtype or in 8 bits, and the visual-token budget (SPEC's
-// 60000, lowered for very long videos by shrinking grids and then thinning frames).
+// K/V are kept in the activation dtype or in 8 bits, and the visual-token budget (the
+// family's default, Vidi1.5: SPEC's 60000; lowered for very long videos by shrinking grids
+// and then thinning frames). What a video needs is the family's (Family::video_footprint).
 // "auto" picks the most faithful choice that fits the memory the backend may use and
 // says what it picked; when nothing fits, the error says what would.
 #pragma once

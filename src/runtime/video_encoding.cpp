@@ -38,7 +38,7 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     // Decoding starts before the large allocations below (the media K/V: 21 GiB for ten
     // minutes); so does the audio's, on a thread of its own: it needs nothing from the frames.
     // Once its samples are there, the audio goes through log-mel (the backend's: on the GPU,
-    // a batch of FFTs), Whisper and the decoder's layers between two frame batches: the GPU has
+    // a batch of FFTs), the audio tower and the decoder's layers between two frame batches: the GPU has
     // time for it while the first frames are decoded, and it no longer waits at the end.
     frames.start();
     std::future<media::AudioSamples> audio_job =

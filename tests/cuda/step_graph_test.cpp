@@ -75,9 +75,9 @@ TEST(CudaStepGraph, OneRecordingReplaysAtEveryPositionAndId) {
             run(w, direct, id, pos);
         }
         const std::string what = cat("step id=", id, " pos=", pos);
-        expect_equal(recorded.out, as_doubles(be.to_host(direct.out)), what);
-        expect_equal(recorded.k_cache, as_doubles(be.to_host(direct.k_cache)), what + " k cache");
-        expect_equal(recorded.v_cache, as_doubles(be.to_host(direct.v_cache)), what + " v cache");
+        expect_equal(recorded.out, values(be.to_host(direct.out)), what);
+        expect_equal(recorded.k_cache, values(be.to_host(direct.k_cache)), what + " k cache");
+        expect_equal(recorded.v_cache, values(be.to_host(direct.v_cache)), what + " v cache");
     }
     EXPECT_EQ(be.step_recordings() - before, 1) << "later steps should replay the recording";
     EXPECT_TRUE(recorded.rec) << "run_step keeps its recording";
@@ -117,7 +117,7 @@ TEST(CudaStepGraph, AFailingStepLeavesTheBackendUsable) {
         GraphsOff off;
         run(w, direct, 1, 2);
     }
-    expect_equal(recorded.out, as_doubles(be.to_host(direct.out)), "step after failed ones");
+    expect_equal(recorded.out, values(be.to_host(direct.out)), "step after failed ones");
 }
 
 }  // namespace
