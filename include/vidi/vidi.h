@@ -45,12 +45,16 @@ struct EngineOptions {
     std::string weights = "auto";
     // Media K/V of each video: "auto" (bf16, or int8 when bf16 does not fit), "bf16", "int8".
     std::string media_kv = "auto";
-    // Visual tokens per video: 0 = SPEC's 60000, lowered automatically only when memory is short.
+    // Visual tokens per video: 0 = the model family's default (Vidi1.5: SPEC's 60000), lowered
+    // automatically only when memory is short.
     int64_t visual_token_budget = 0;
     MediaInputs media_inputs = MediaInputs::Any;  // `vidi serve` narrows it (docs/security.md)
     ProgressFn progress;           // null: silent
     // The planner's decisions, one line each (weights format, per-video K/V and budget).
     std::function<void(const std::string&)> notice;
+    // Problems that do not stop the engine, one line each (e.g. a checkpoint whose
+    // chat_template the built-in prompt format does not follow).
+    std::function<void(const std::string&)> warning;
 };
 
 struct GenerateOptions {
@@ -63,7 +67,9 @@ struct TimeRange {
 };
 
 struct Timings {
-    double media_s = 0;     // decode + towers + media K/V (0 when the video was already encoded)
+    // The video's encoding (decode, towers, media K/V; or the K/V from a saved video) when this
+    // is the first answer about it; 0 for later answers and without a video.
+    double media_s = 0;
     double prefill_s = 0;   // prompt through the decoder
     double generate_s = 0;  // token-by-token decoding
     int generated_tokens = 0;
@@ -88,6 +94,10 @@ public:
     virtual double encode_seconds() const = 0;
 };
 
+// "HH:MM:SS" (decimals 0, truncating as the official script does) or "HH:MM:SS.ss".
+std::string format_timestamp(double seconds, int decimals = 0);
+std::string format_range(const TimeRange& r, int decimals = 0);  // "00:00:12-00:00:19"
+
 class Engine {
 public:
     static std::unique_ptr<Engine> open(const EngineOptions& options);
@@ -95,10 +105,16 @@ public:
 
     virtual std::string model_name() const = 0;    // the checkpoint directory's name
     virtual std::string backend_name() const = 0;  // e.g. "cpu", "cuda:0 (…), weights int4/g64"
+    virtual std::string family_name() const { return {}; }  // the checkpoint's model family, e.g. "vidi1.5"
+    // A retrieved range as the model family prints it (Vidi1.5: "00:00:12-00:00:19").
+    virtual std::string format_range(const TimeRange& r) const { return vidi::format_range(r); }
+    // Bytes an encoded video holds per media token at most (f32 token and K/V): cache sizing.
+    virtual int64_t media_token_bytes() const { return 0; }
 
     // Decodes, samples and encodes the video (towers, glue, per-layer media K/V).
     virtual std::shared_ptr<const Video> encode_video(const std::string& path) = 0;
-    // "During which time segments in the video can we see {query}?"
+    // When does `query` happen: the family's retrieval question (Vidi1.5: "During which time
+    // segments in the video can we see {query}?"), its answer parsed into ranges.
     virtual Answer retrieve(const Video& video, const std::string& query, const GenerateOptions& opt = {}) = 0;
     // Free-form question about the video, or a text-only turn when video is null.
     virtual Answer ask(const Video* video, const std::string& question, const GenerateOptions& opt = {}) = 0;
@@ -110,8 +126,7 @@ public:
     virtual std::shared_ptr<const Video> load_video(const std::string& path) = 0;
 };
 
-// "HH:MM:SS" (decimals 0, truncating as the official script does) or "HH:MM:SS.ss".
-std::string format_timestamp(double seconds, int decimals = 0);
-std::string format_range(const TimeRange& r, int decimals = 0);  // "00:00:12-00:00:19"
+// "19GiB", "20G", "512MiB", "20000000000" -> bytes (--gpu-memory); anything else is a vidi::Error.
+size_t parse_bytes(const std::string& text);
 
 }  // namespace vidi

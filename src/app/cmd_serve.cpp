@@ -108,7 +108,7 @@ int run_serve(const ServeArgs& a) {
     so.cache.max_bytes = a.cache_mb << 20;
     so.cache.max_entries = a.cache_entries;
     so.cache.max_disk_bytes = a.disk_cache_mb << 20;
-    so.cache.bytes_per_token = server::media_token_bytes(model);
+    so.cache.bytes_per_token = engine->media_token_bytes();
     server::Server server(*engine, queue, so);
     const int port = server.bind();
 

@@ -34,10 +34,16 @@ namespace vidi {
 enum class NormWeight : uint8_t {
     none,      // rmsnorm(x)
     plain,     // w ⊙ rmsnorm(x)
-    one_plus,  // (1 + w) ⊙ rmsnorm(x)   (Gemma)
+    one_plus,  // (1 + w) ⊙ rmsnorm(x)   (Gemma's norms)
 };
 
 enum class Gelu : uint8_t { erf, tanh };
+
+// The gate's activation of a gated linear unit act(gate) ⊙ up (an MLP's first half).
+enum class Glu : uint8_t {
+    gelu_tanh,  // GeGLU (Gemma)
+    silu,       // SwiGLU: x·sigmoid(x) (Llama, Mistral)
+};
 
 // The most attention scores a backend holds at once (bytes); the memory planner counts it.
 constexpr size_t kAttentionScoreBytes = size_t(256) << 20;
@@ -187,9 +193,9 @@ public:
     virtual void linear_add_(Tensor& y, const Tensor& x, const QTensor& w, const Tensor& bias = {}) {
         add_(y, linear(x, w, bias));
     }
-    // geglu(linear(x, gate), linear(x, up)): an MLP's first half. A GPU fuses it for few rows.
-    virtual Tensor linear_geglu(const Tensor& x, const QTensor& gate, const QTensor& up) {
-        return geglu(linear(x, gate), linear(x, up));
+    // glu(linear(x, gate), linear(x, up), kind): an MLP's first half. A GPU fuses it for few rows.
+    virtual Tensor linear_glu(const Tensor& x, const QTensor& gate, const QTensor& up, Glu kind) {
+        return glu(linear(x, gate), linear(x, up), kind);
     }
     // Several linears of one input (attention's q, k and v): *outs[i] = x · ws[i]ᵀ, each out
     // holding rows × N_i elements (a view is fine: k and v go straight into the text cache).
@@ -203,8 +209,8 @@ public:
     virtual void scale_(Tensor& x, float s) = 0;
     virtual void gelu_(Tensor& x, Gelu kind) = 0;
     virtual void softcap_(Tensor& x, float cap) = 0;
-    // gelu_tanh(gate) ⊙ up.
-    virtual Tensor geglu(const Tensor& gate, const Tensor& up) = 0;
+    // act(gate) ⊙ up, act as `kind` says.
+    virtual Tensor glu(const Tensor& gate, const Tensor& up, Glu kind) = 0;
     virtual Tensor rms_norm(const Tensor& x, const Tensor& w, float eps, NormWeight mode) = 0;
     virtual Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps) = 0;
     // x += rms_norm(y, w): a residual update after a sub-layer (Gemma's post-norms). A GPU

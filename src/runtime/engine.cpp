@@ -1,9 +1,9 @@
-// The public Engine over the Pipeline.
+// The public Engine over the loaded model.
 #include <filesystem>
 
-#include "runtime/answer.h"
-#include "runtime/pipeline.h"
-#include "runtime/prompt.h"
+#include "runtime/loaded_model.h"
+#include "runtime/token_files.h"
+#include "runtime/video_encoding.h"
 
 namespace vidi {
 
@@ -11,7 +11,7 @@ namespace {
 
 class EngineImpl final : public Engine {
 public:
-    explicit EngineImpl(const EngineOptions& options) : pipeline_(options), options_(options) {}
+    explicit EngineImpl(const EngineOptions& options) : model_(options), options_(options) {}
 
     std::string model_name() const override {
         std::filesystem::path p = std::filesystem::absolute(options_.model_dir).lexically_normal();
@@ -19,17 +19,25 @@ public:
         return p.filename().string();
     }
     std::string backend_name() const override {
-        const QuantFormat& w = pipeline_.weight_format();
-        return pipeline_.backend_name() + (w.quantized() ? ", weights " + w.name() : std::string());
+        const QuantFormat& w = model_.weight_format();
+        return model_.backend_name() + (w.quantized() ? ", weights " + w.name() : std::string());
+    }
+    std::string family_name() const override { return model_.family().name(); }
+    std::string format_range(const TimeRange& r) const override { return model_.family().format_range(r); }
+    int64_t media_token_bytes() const override {
+        const model::ModelConfig& c = model_.config();
+        return static_cast<int64_t>(sizeof(float) * static_cast<size_t>(c.llm.hidden) +
+                                    model_.family().media_kv_bytes_per_token(c, DType::f32, {}));
     }
 
     std::shared_ptr<const Video> encode_video(const std::string& path) override {
-        return pipeline_.encode_video(path);
+        return runtime::encode_video(model_, path);
     }
 
     Answer retrieve(const Video& video, const std::string& query, const GenerateOptions& opt) override {
-        Answer a = answer(&video, runtime::retrieval_question(query), opt);
-        a.ranges = runtime::parse_ranges(a.text, a.duration);
+        const model::Family& family = model_.family();
+        Answer a = answer(&video, family.retrieval_question(query, video.duration()), opt);
+        a.ranges = family.parse_ranges(a.text, a.duration);
         return a;
     }
 
@@ -38,11 +46,11 @@ public:
     }
 
     void save_video(const Video& video, const std::string& path) override {
-        pipeline_.save_tokens(encoded(video).tokens, path);
+        runtime::save_tokens(model_, encoded(video).tokens, path);
     }
 
     std::shared_ptr<const Video> load_video(const std::string& path) override {
-        return pipeline_.encode(pipeline_.load_tokens(path));
+        return runtime::encode(model_, runtime::load_tokens(model_, path));
     }
 
 private:
@@ -54,19 +62,20 @@ private:
 
     Answer answer(const Video* video, const std::string& text, const GenerateOptions& opt) {
         const runtime::EncodedVideo* v = video ? &encoded(*video) : nullptr;
-        auto ids = pipeline_.prompt(text, v != nullptr);
-        runtime::GenerationResult r = pipeline_.run(ids, v, opt.max_new_tokens);
+        auto ids = model_.prompt(text, v != nullptr);
+        runtime::GenerationResult r = model_.run(ids, v, opt.max_new_tokens);
         Answer a;
         a.token_ids = r.ids;
-        a.text = pipeline_.tokenizer().decode(r.ids, true);
+        a.text = model_.tokenizer().decode(r.ids, true);
         a.duration = v ? v->duration() : 0;
+        a.timings.media_s = v ? v->take_media_seconds() : 0;
         a.timings.prefill_s = r.prefill_s;
         a.timings.generate_s = r.generate_s;
         a.timings.generated_tokens = static_cast<int>(r.ids.size());
         return a;
     }
 
-    runtime::Pipeline pipeline_;
+    runtime::LoadedModel model_;
     EngineOptions options_;
 };
 

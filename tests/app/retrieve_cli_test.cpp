@@ -80,3 +80,34 @@ TEST(RetrieveCli, BadInputsAreClearErrors) {
               1);
     EXPECT_THAT(out, HasSubstr("context holds"));
 }
+
+TEST(RetrieveCli, FlagValuesThatCannotWorkAreRefusedAtStartup) {
+    // Refused by the argument parser (its exit status 105) before the model loads.
+    std::string out;
+    EXPECT_EQ(test::run_command(cli("retrieve -q --threads -5 --model " + tiny() + " --video " + synth() +
+                                     " --query x"),
+                                &out),
+              105);
+    EXPECT_THAT(out, HasSubstr("--threads: '-5' is not a thread count (an integer of at least 0)"));
+    // A server whose limit is 0 would answer every request 400.
+    EXPECT_EQ(test::run_command(cli("serve --max-new-tokens 0 --model " + tiny()), &out), 105);
+    EXPECT_THAT(out, HasSubstr("--max-new-tokens: '0' is not a token limit (an integer of at least 1)"));
+    EXPECT_EQ(test::run_command(cli("ask -q --max-new-tokens 0 --model " + tiny() + " --question hi"), &out), 105);
+    // The parser's other refusals (README): a missing flag, an unknown one.
+    EXPECT_EQ(test::run_command(cli("ask -q --question hi"), &out), 106);
+    EXPECT_THAT(out, HasSubstr("--model"));
+    EXPECT_EQ(test::run_command(cli("ask -q --model " + tiny() + " --question hi --frobnicate"), &out), 109);
+}
+
+TEST(RetrieveCli, ACheckpointOfAnUnknownFamilyNamesTheKnownOnes) {
+    test::TempDir dir("family");
+    const std::string ck = dir.file("ck");
+    test::copy_tiny_model(ck);
+    std::string out;
+    ASSERT_EQ(test::run_command("sed -i 's/dattn_gemma2/dattn_unknown/; s/DattnGemma2ForCausalLM/Unknown/' " + ck +
+                                "/config.json"),
+              0);
+    EXPECT_EQ(test::run_command(cli("ask -q --model " + ck + " --question hi"), &out), 1);
+    EXPECT_THAT(out, HasSubstr("vidi: error: " + ck + "/config.json: model_type \"dattn_unknown\" is not a known "
+                               "model family (known: dattn_gemma2 (vidi1.5), gemma2 (vidi1.5))"));
+}

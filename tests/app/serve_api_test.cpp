@@ -38,7 +38,7 @@ protected:
     server::ServerOptions options_;
 };
 
-TEST_F(ServeApiTest, HealthNamesModelAndBackend) {
+TEST_F(ServeApiTest, HealthNamesModelFamilyAndBackend) {
     InProcessServer srv(engine_, options_);
     auto cli = srv.client();
     auto r = cli.Get("/health");
@@ -47,6 +47,7 @@ TEST_F(ServeApiTest, HealthNamesModelAndBackend) {
     json j = json_body(r);
     EXPECT_EQ(j["status"], "ok");
     EXPECT_EQ(j["model"], "fake-model");
+    EXPECT_EQ(j["family"], "fake-family");
     EXPECT_EQ(j["backend"], "fake");
 }
 

@@ -6,9 +6,9 @@
 #include <cstdio>
 #include <cstring>
 
-#include "io/config.h"
+#include "model/config.h"
 #include "io/safetensors.h"
-#include "model/media_tokens.h"
+#include "model/vidi15/media_encoder.h"
 #include "model/tiny_media_model.h"
 #include "support/test_support.h"
 

@@ -3,7 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "io/checkpoint_writer.h"
+#include "model/family.h"
 #include "runtime/media_plan.h"
 #include "support/test_support.h"
 
@@ -12,7 +12,7 @@ using testing::HasSubstr;
 
 namespace {
 
-io::ModelConfig vidi_9b() { return io::ModelConfig::from_json(io::vidi15_9b_config(), "."); }
+model::ModelConfig vidi_9b() { return model::config_from_json(model::find_preset("vidi1.5-9b").config, "."); }
 
 // A device with `gib` GiB left to vidi under a cap.
 DeviceMemory capped(double gib) {
@@ -95,14 +95,14 @@ TEST(MediaPlan, F16AndBf16CountTheSameBytesAndSayWhichTheyHold) {
 
 TEST(WeightBytes, PositionalMlpsAreHeldInF32) {
     // The positional MLPs (three, two linears each) are the f32 weights: 2 bytes more a value.
-    const io::Checkpoint ckpt = io::Checkpoint::open(test::tiny_model_dir());
-    const std::set<std::string> f32 = runtime::f32_weight_names(ckpt);
+    const model::Checkpoint ckpt = model::Checkpoint::open(test::tiny_model_dir());
+    const std::set<std::string> f32 = ckpt.f32_weights();
     ASSERT_EQ(f32.size(), 12u);
     int64_t values = 0;
     for (const std::string& name : f32) {
         EXPECT_THAT(name, HasSubstr("mm_rand_pos_"));
         values += ckpt.get(name).numel();
     }
-    const size_t bytes = runtime::weight_bytes(ckpt, runtime::linear_weight_names(ckpt), QuantFormat{});
+    const size_t bytes = runtime::weight_bytes(ckpt, QuantFormat{});
     EXPECT_EQ(bytes, static_cast<size_t>(ckpt.params().used) * 2 + static_cast<size_t>(values) * 2);
 }

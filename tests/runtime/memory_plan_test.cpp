@@ -1,18 +1,20 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "model/vidi15/family.h"
 #include "runtime/memory_plan.h"
 
 using namespace vidi;
 using runtime::parse_bytes;
 
 namespace {
-io::ModelConfig vidi_9b() {
-    io::ModelConfig c;
+model::ModelConfig vidi_9b() {
+    model::ModelConfig c;
+    c.family = &model::vidi15::family();
     c.llm.hidden = 3584, c.llm.intermediate = 14336, c.llm.layers = 42, c.llm.heads = 16, c.llm.kv_heads = 8,
     c.llm.head_dim = 256;
-    c.vision = io::builtin_vision_config("google/siglip2-so400m-patch14-384");
-    c.audio = io::builtin_audio_config("openai/whisper-large-v3");
+    c.vision = model::builtin_vision_config("google/siglip2-so400m-patch14-384");
+    c.audio = model::builtin_audio_config("openai/whisper-large-v3");
     return c;
 }
 }  // namespace

@@ -10,9 +10,9 @@
 #include <ostream>
 
 #include "backend/backend.h"
-#include "io/config.h"
+#include "model/config.h"
 #include "io/safetensors.h"
-#include "model/gemma2.h"
+#include "model/vidi15/gemma2.h"
 #include "runtime/generate.h"
 #include "support/test_support.h"
 
@@ -47,12 +47,12 @@ class QuantizedDecoder : public testing::TestWithParam<Mode> {};
 
 TEST_P(QuantizedDecoder, ForcedLogitsStayCloseToTheReference) {
     const Mode m = GetParam();
-    io::ModelConfig config = io::ModelConfig::load(test::tiny_model_dir());
+    model::ModelConfig config = model::load_config(test::tiny_model_dir());
     io::TensorStore weights = io::TensorStore::open(test::tiny_model_dir());
     auto backend = make_cpu_backend(0);
     model::LoadOptions load;
     load.linear_format = m.weights;
-    model::Gemma2 decoder{config, model::WeightLoader(weights, *backend, load)};
+    model::vidi15::Gemma2 decoder{config, model::WeightLoader(weights, *backend, load)};
     for (const char* video : {"synth", "dummy"}) {
         auto golden = io::SafetensorsFile::open(test::golden_path(std::string("tiny-a_") + video + ".golden.safetensors"));
         model::MediaKV visual = decoder.encode_media(backend->upload(golden->get("image_tokens")), m.kv);

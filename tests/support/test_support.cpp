@@ -22,6 +22,13 @@ std::string golden_path(const std::string& name) { return golden_dir() + "/" + n
 std::string tiny_model_dir() { return golden_path("tiny-a"); }
 std::string vidi_binary() { return std::string(VIDI_BINARY_DIR) + "/src/vidi"; }
 
+void copy_tiny_model(const std::string& to) {
+    fs::copy(tiny_model_dir(), to, fs::copy_options::recursive);
+    for (auto& e : fs::recursive_directory_iterator(to))
+        fs::permissions(e.path(), fs::perms::owner_write, fs::perm_options::add);
+    fs::permissions(to, fs::perms::owner_write, fs::perm_options::add);
+}
+
 TempDir::TempDir(const std::string& tag) {
     std::random_device rd;
     fs::path base = fs::path(VIDI_BINARY_DIR) / "test-tmp";

@@ -16,7 +16,7 @@
 #include "app/server/video_file.h"
 #include "app/server/video_registry.h"
 #include "app/server/web_assets.h"
-#include "media/clip_export.h"
+#include "vidi/clips.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -292,6 +292,7 @@ struct Server::Impl {
         if (!has_valid_key(access, req)) return send_json(res, {{"status", "ok"}});
         send_json(res, {{"status", "ok"},
                         {"model", model_name},
+                        {"family", engine.family_name()},
                         {"backend", backend_name},
                         {"queue", {{"waiting", queue.waiting()}, {"busy", queue.busy()}}},
                         {"cache", {{"entries", cache.entries()}, {"bytes", cache.bytes()}}},
@@ -380,9 +381,9 @@ struct Server::Impl {
         RegisteredVideo v = find_video(req);
         const TimeRange range{parse_seconds(req, "start"), parse_seconds(req, "end")};
         VideoFile::Use use = v.source.file->use();
-        const std::string ext = media::clip_extension(v.source.file->real_path());
+        const std::string ext = clip_extension(v.source.file->real_path());
         auto out = std::make_shared<OwnedFile>(unique_path(work_dir, "clip", ext));
-        auto clip = media::export_clip(v.source.file->path(), range, out->path(), MediaInputs::VideoFiles);
+        auto clip = export_clip(v.source.file->path(), range, out->path(), MediaInputs::VideoFiles);
         auto in = std::make_shared<std::ifstream>(out->path(), std::ios::binary);
         std::error_code ec;
         const auto size = fs::file_size(out->path(), ec);

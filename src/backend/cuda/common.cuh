@@ -117,6 +117,9 @@ __device__ inline float gelu_tanh(float x) {
     return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
 }
 
+// SiLU x·sigmoid(x) (SwiGLU's gate).
+__device__ inline float silu(float x) { return x / (1.0f + __expf(-x)); }
+
 __device__ inline float warp_sum(float v) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

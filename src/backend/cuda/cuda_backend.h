@@ -51,7 +51,7 @@ public:
     Tensor logits(const Tensor& x, const QTensor& w, float softcap) override;
     Tensor linear_gelu(const Tensor& x, const QTensor& w, const Tensor& bias, Gelu kind) override;
     void linear_add_(Tensor& y, const Tensor& x, const QTensor& w, const Tensor& bias = {}) override;
-    Tensor linear_geglu(const Tensor& x, const QTensor& gate, const QTensor& up) override;
+    Tensor linear_glu(const Tensor& x, const QTensor& gate, const QTensor& up, Glu kind) override;
     void linear_into_(const std::vector<Tensor*>& outs, const Tensor& x, const std::vector<const QTensor*>& ws) override;
 
     void add_(Tensor& x, const Tensor& y) override;
@@ -59,7 +59,7 @@ public:
     void scale_(Tensor& x, float s) override;
     void gelu_(Tensor& x, Gelu kind) override;
     void softcap_(Tensor& x, float cap) override;
-    Tensor geglu(const Tensor& gate, const Tensor& up) override;
+    Tensor glu(const Tensor& gate, const Tensor& up, Glu kind) override;
     Tensor rms_norm(const Tensor& x, const Tensor& w, float eps, NormWeight mode) override;
     Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps) override;
     void add_rms_norm_(Tensor& x, const Tensor& y, const Tensor& w, float eps, NormWeight mode) override;

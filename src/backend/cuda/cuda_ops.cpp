@@ -153,12 +153,14 @@ void CudaBackend::softcap_(Tensor& x, float cap) {
     with_type<true>(x.dtype(), [&]<class T>() { softcap_inplace(ptr<T>(x), x.numel(), cap, stream_); });
 }
 
-Tensor CudaBackend::geglu(const Tensor& gate, const Tensor& up) {
-    require_act(gate, "geglu", "gate");
-    require_act(up, "geglu", "up");
-    VIDI_CHECK(gate.shape() == up.shape(), "geglu: shapes differ: ", gate.describe(), " and ", up.describe());
+Tensor CudaBackend::glu(const Tensor& gate, const Tensor& up, Glu kind) {
+    require_act(gate, "glu", "gate");
+    require_act(up, "glu", "up");
+    VIDI_CHECK(gate.shape() == up.shape(), "glu: shapes differ: ", gate.describe(), " and ", up.describe());
     Tensor y = empty(gate.shape(), act_);
-    with_type(act_, [&]<class T>() { cuda::geglu(ptr<T>(y), ptr<T>(gate), ptr<T>(up), y.numel(), stream_); });
+    with_type(act_, [&]<class T>() {
+        cuda::glu(ptr<T>(y), ptr<T>(gate), ptr<T>(up), y.numel(), kind == Glu::silu, stream_);
+    });
     return y;
 }
 

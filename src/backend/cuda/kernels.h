@@ -33,8 +33,9 @@ template <class T>
 void softcap_inplace(T* x, int64_t n, float cap, cudaStream_t stream);
 template <class T>
 void add_inplace(T* x, const T* y, int64_t n, cudaStream_t stream);
+// act(gate) ⊙ up: gelu_tanh (GeGLU), or x·sigmoid(x) with silu (SwiGLU).
 template <class T>
-void geglu(T* out, const T* gate, const T* up, int64_t n, cudaStream_t stream);
+void glu(T* out, const T* gate, const T* up, int64_t n, bool silu, cudaStream_t stream);
 // x[xs0, xs1, xs2, D] += y[ys0, ys1, ys2, D] where each ys_i is xs_i or 1.
 template <class T>
 void add_broadcast_inplace(T* x, const T* y, const int64_t xs[3], const int64_t ys[3], int64_t D,
@@ -194,11 +195,11 @@ inline QuantView float_gemv_view(const void* w, int64_t K) { return {w, nullptr,
 // caller uses the GEMM (quantised weights: dequantised to T first).
 bool quant_gemv_supported(const QuantView& w, const void* x, int64_t M);
 // y[M, N] (of type T, or f32 when y_f32: the LM head's logits) = x · dequant(w)ᵀ + bias.
-// With `up` (a weight of w's shape and format, no bias): y = gelu_tanh(x·wᵀ) ⊙ (x·upᵀ), each
-// product rounded to T first (geglu of two linears, fused).
+// With `up` (a weight of w's shape and format, no bias): y = act(x·wᵀ) ⊙ (x·upᵀ), each product
+// rounded to T first (glu of two linears, fused); act gelu_tanh, or silu when `silu`.
 template <class T>
 void quant_gemv(void* y, bool y_f32, const T* x, const QuantView& w, const T* bias, int64_t M, int64_t N,
-                cudaStream_t stream, const QuantView* up = nullptr);
+                cudaStream_t stream, const QuantView* up = nullptr, bool silu = false);
 // Several weights of one input in one launch (attention's q, k and v): outs[i].y[M, N_i] =
 // x · dequant(outs[i].w)ᵀ, no bias; the weights share bits, K and group, each supported.
 constexpr int kGemvMaxOutputs = 3;

@@ -1,6 +1,6 @@
 // CudaBackend's quantised-storage ops (core/qtensor.h): uploading quantised weights,
 // quantising activations on the device, linear and embed with int8/int4 weights, and the
-// fused GEMVs of a decoding step (float or quantised weights): the MLP's gate/up with GeGLU,
+// fused GEMVs of a decoding step (float or quantised weights): the MLP's gate/up with its GLU,
 // and attention's q/k/v in one launch.
 #include <algorithm>
 #include <optional>
@@ -78,20 +78,20 @@ bool same_format(const QuantView& a, const QuantView& b) { return a.bits == b.bi
 
 }  // namespace
 
-Tensor CudaBackend::linear_geglu(const Tensor& x, const QTensor& gate, const QTensor& up) {
-    // A few rows (a decoding step) read both weights in one GEMV launch with GeGLU at its end.
+Tensor CudaBackend::linear_glu(const Tensor& x, const QTensor& gate, const QTensor& up, Glu kind) {
+    // A few rows (a decoding step) read both weights in one GEMV launch with the GLU at its end.
     if (gemv_input(x, act_) && gate.defined() && up.defined() && gate.shape() == up.shape()) {
-        const auto g = gemv_weight(gate, x, "linear_geglu", "gate"), u = gemv_weight(up, x, "linear_geglu", "up");
+        const auto g = gemv_weight(gate, x, "linear_glu", "gate"), u = gemv_weight(up, x, "linear_glu", "up");
         if (g && u && same_format(*g, *u)) {
             const int64_t N = gate.dim(0), M = x.numel() / x.dim(-1);
             Tensor y = empty(with_last(x.shape(), N), act_);
             with_type(act_, [&]<class T>() {
-                quant_gemv<T>(y.raw(), false, ptr<T>(x), *g, nullptr, M, N, stream_, &*u);
+                quant_gemv<T>(y.raw(), false, ptr<T>(x), *g, nullptr, M, N, stream_, &*u, kind == Glu::silu);
             });
             return y;
         }
     }
-    return Backend::linear_geglu(x, gate, up);  // checks the arguments on its way
+    return Backend::linear_glu(x, gate, up, kind);  // checks the arguments on its way
 }
 
 void CudaBackend::linear_into_(const std::vector<Tensor*>& outs, const Tensor& x,

@@ -1,0 +1,33 @@
+#include "model/common/tower_memory.h"
+
+#include <algorithm>
+
+#include "backend/backend.h"
+#include "model/common/whisper.h"
+
+namespace vidi::model {
+
+namespace {
+// f32 attention scores, held a chunk at a time.
+size_t scores(int64_t count, int64_t rows) {
+    return std::min(static_cast<size_t>(count * rows * rows) * sizeof(float), kAttentionScoreBytes);
+}
+}  // namespace
+
+size_t siglip_batch_bytes(const ModelConfig& c, int frame_batch, DType act_dtype) {
+    const size_t e = dtype_size(act_dtype);
+    const int64_t n = frame_batch, T = int64_t(c.vision.grid()) * c.vision.grid(), C = c.vision.hidden;
+    return static_cast<size_t>(
+               n * (3 * int64_t(c.vision.image_size) * c.vision.image_size + T * (6 * C + c.vision.intermediate)) * e) +
+           scores(n * c.vision.heads, T);
+}
+
+size_t whisper_batch_bytes(const ModelConfig& c, DType act_dtype) {
+    const size_t e = dtype_size(act_dtype);
+    const int64_t A = c.audio.d_model, pieces = kAudioPiecesPerBatch;
+    return static_cast<size_t>(pieces * (3000 * (int64_t(c.audio.mel_bins) + 3 * A) + 1500 * (6 * A + c.audio.ffn)) *
+                               e) +
+           scores(pieces * c.audio.heads, 1500);
+}
+
+}  // namespace vidi::model

@@ -1,0 +1,75 @@
+// The decoder of a model family, as the runtime sees it: a causal LM over text tokens
+// whose layers also attend to media streams through decomposed attention. Media tokens
+// never see text, so per layer their K/V are computed once per video (MediaKV) and reused
+// for every question and every step. A family implements it (model/vidi15/gemma2.h).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "backend/backend.h"
+
+namespace vidi::model {
+
+// Media tokens go through the layers this many rows at a time (a GEMM of 4096 rows runs at
+// the card's rate; the memory planner sizes the working set by it).
+constexpr int64_t kMediaKvChunk = 4096;
+
+// Per-layer K/V of one media stream: k[l], v[l] are [T, KV, hd] on the backend, in the
+// activation dtype or int8 with one scale per (token, head).
+struct MediaKV {
+    std::vector<QTensor> k, v;
+    int64_t tokens = 0;
+    size_t bytes() const;
+};
+
+// A decoding step as the backend recorded it (Backend::run_step): its inputs (the token id
+// and its position, i32 [1] on the backend), its output and the media K/V it read.
+struct RecordedStep {
+    Tensor id, pos, logits;
+    std::vector<const void*> media;  // every media K/V buffer's address, in order
+    std::unique_ptr<StepRecording> recording;
+};
+
+// Per-layer K/V of the text so far (RoPE applied to k), with room for `capacity` tokens.
+struct TextCache {
+    std::vector<Tensor> k, v;  // [capacity, KV, hd]
+    int64_t length = 0;
+    int64_t capacity = 0;
+    RecordedStep step;
+};
+
+class Decoder {
+public:
+    virtual ~Decoder() = default;
+
+    virtual Backend& backend() const = 0;
+    virtual int64_t vocab() const = 0;
+    virtual int64_t max_positions() const = 0;  // the context: prompt and answer together
+
+    // --- media: tokens [T, D] as the family's media tokenizer gives them ---------------
+    // Room for the K/V of `tokens` media tokens; kv_format int8 keeps them in 8 bits (one
+    // scale per token and head).
+    virtual MediaKV new_media_kv(int64_t tokens, const QuantFormat& kv_format = {}) const = 0;
+    // Rows row0.. of it from `tokens`, put through the layers `chunk` rows at a time (the
+    // tokens are independent of each other).
+    virtual void encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& tokens,
+                                   int64_t chunk = kMediaKvChunk) const = 0;
+    // Both at once.
+    MediaKV encode_media(const Tensor& tokens, const QuantFormat& kv_format = {}, int64_t chunk = kMediaKvChunk) const;
+
+    // --- text --------------------------------------------------------------------------
+    virtual TextCache new_cache(int64_t capacity) const = 0;
+    // Appends `ids` to the cache and returns the logits of every new position ([T, V]) or of
+    // the last one ([1, V]), left on the backend's device in f32 (Backend::logits; greedy
+    // decoding reads only their top pick: Backend::top_picks). One token (T = 1) is a
+    // decoding step, which a GPU backend records once and replays.
+    virtual Tensor forward_on_device(const std::vector<int32_t>& ids, TextCache& cache,
+                                     const std::vector<const MediaKV*>& media, bool all_logits) const = 0;
+    // The same as host f32.
+    Tensor forward(const std::vector<int32_t>& ids, TextCache& cache, const std::vector<const MediaKV*>& media,
+                   bool all_logits) const;
+};
+
+}  // namespace vidi::model
