@@ -212,8 +212,10 @@ TEST_F(ServeApiTest, MemoryCacheEvictsLeastRecentlyUsed) {
 }
 
 TEST_F(ServeApiTest, ConcurrentClientsRunOneAtATimeAndAgree) {
-    InProcessServer srv(engine_, options_);
     const std::vector<std::string> questions = {"a", "bb", "ccc", "dddd", "eeeee", "ffffff", "ggggggg", "h"};
+    // Every client uploads at once; the upload bound (its own test below) must not refuse any of them here.
+    options_.limits.max_uploads = static_cast<int>(questions.size());
+    InProcessServer srv(engine_, options_);
     std::vector<json> answers(questions.size());
     std::vector<std::thread> clients;
     for (size_t i = 0; i < questions.size(); ++i)
