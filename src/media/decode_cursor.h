@@ -8,19 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "media/rgb_picture.h"
 #include "media/video_index.h"
 
-struct SwsContext;
-
 namespace vidi::media {
-
-// A decoded frame as decord hands it out: upright, at the stream's first size, RGB24 (rows
-// padded to 64 bytes).
-struct Picture {
-    std::vector<uint8_t> rgb;
-    int width = 0, height = 0, stride = 0;
-};
-Picture blank_picture(int w, int h);
 
 class DecodeCursor {
 public:
@@ -44,8 +35,6 @@ public:
 
 private:
     bool receive();
-    // The frame's planes turned clockwise by `degrees` (into upright_), as the transpose filter does.
-    const AVFrame* turn_planes(const AVFrame* f, int degrees);
 
     const std::string& path_;
     const VideoIndex& vx_;
@@ -60,8 +49,7 @@ private:
     bool demux_done_ = false, decoder_done_ = false;
     int drain_errors_ = 0;
     std::atomic<int64_t>* decoded_ = nullptr;
-    SwsContext* sws_ = nullptr;
-    ff::FramePtr upright_;  // the current frame's planes turned upright
+    RgbConverter rgb_;
 };
 
 }  // namespace vidi::media
