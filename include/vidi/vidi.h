@@ -29,6 +29,10 @@ struct EngineOptions {
     // Video decoders working on separate stretches of the file at once (0: one per 4 cores,
     // at most 4). The frames do not depend on it.
     int decode_lanes = 0;
+    // Video decoding: "auto" (NVDEC on the CUDA backend where it can take the file, else the
+    // CPU, with a notice saying why), "cpu" (FFmpeg's software decoders) or "nvdec" (an error
+    // naming why when it cannot). The frames do not depend on it.
+    std::string decoder = "auto";
     size_t gpu_memory_limit = 0;   // bytes the GPU backend may hold (0: what the device has)
     // How linear weights are held: "auto" (GPU: the most faithful of bf16, int8, int4 that
     // leaves room for a 10-minute video; CPU: as stored), "bf16", "int8", "int4", "int4/g128".

@@ -5,15 +5,21 @@
 
 #include <algorithm>
 
+#include "media/nvdec.h"
+
 namespace vidi::media {
 
 DecodeCursor::DecodeCursor(const std::string& path, const VideoIndex& vx, const std::vector<int64_t>& wanted_pts,
-                           int threads, int64_t seek_pts, std::atomic<int64_t>* decoded_counter)
+                           int threads, int64_t seek_pts, std::atomic<int64_t>* decoded_counter,
+                           AVBufferRef* hw_device)
     : path_(path), vx_(vx), wanted_pts_(wanted_pts), decoded_(decoded_counter) {
     fmt_ = ff::open_input(path);
     for (unsigned i = 0; i < fmt_->nb_streams; ++i)
         if (static_cast<int>(i) != vx.stream) fmt_->streams[i]->discard = AVDISCARD_ALL;
-    dec_ = ff::open_decoder(fmt_.get(), vx.stream, path, FF_THREAD_FRAME | FF_THREAD_SLICE, threads);
+    if (hw_device)
+        dec_ = ff::open_decoder(fmt_.get(), vx.stream, path, 0, 1, [hw_device](AVCodecContext* c) { use_nvdec(c, hw_device); });
+    else
+        dec_ = ff::open_decoder(fmt_.get(), vx.stream, path, FF_THREAD_FRAME | FF_THREAD_SLICE, threads);
     if (seek_pts != AV_NOPTS_VALUE && av_seek_frame(fmt_.get(), vx.stream, seek_pts, AVSEEK_FLAG_BACKWARD) < 0)
         fail("'", path, "': cannot seek to timestamp ", seek_pts);
     const AVCodecID id = fmt_->streams[vx.stream]->codecpar->codec_id;
@@ -89,6 +95,7 @@ Picture DecodeCursor::picture() {
     const int w = f->width, h = f->height;
     if (w <= 0 || h <= 0 || w > kMaxFrameSide || h > kMaxFrameSide)
         fail("'", path_, "': decoded frame has absurd size ", w, "x", h);
+    if (f->format == AV_PIX_FMT_CUDA) return rgb_.convert(download_frame(f, dec_->sw_pix_fmt, path_).get(), vx_, path_);
     return rgb_.convert(f, vx_, path_);
 }
 

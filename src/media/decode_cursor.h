@@ -18,8 +18,9 @@ public:
     // Frames are keyed by timestamp when `wanted_pts` is non-empty (the sampled frames'
     // timestamps, sorted; used to skip unsampled non-reference frames), else by output number.
     // seek_pts: a keyframe timestamp to start at (AV_NOPTS_VALUE: the start of the file).
+    // hw_device: a CUDA device context (nvdec.h) to decode with NVDEC; null: in software.
     DecodeCursor(const std::string& path, const VideoIndex& vx, const std::vector<int64_t>& wanted_pts, int threads,
-                 int64_t seek_pts, std::atomic<int64_t>* decoded_counter);
+                 int64_t seek_pts, std::atomic<int64_t>* decoded_counter, AVBufferRef* hw_device = nullptr);
     ~DecodeCursor();
     DecodeCursor(const DecodeCursor&) = delete;
     DecodeCursor& operator=(const DecodeCursor&) = delete;
@@ -30,8 +31,13 @@ public:
     // Key of the first frame this cursor decoded (to detect a seek that went too far).
     int64_t first_key() const { return first_key_; }
     // The current frame as decord's filter graph makes it: turned upright (transposed planes),
-    // then scaled to the stream's size and converted to RGB24 by one swscale pass.
+    // then scaled to the stream's size and converted to RGB24 by one swscale pass (a frame
+    // NVDEC decoded is brought to the host first).
     Picture picture();
+    // The current frame as decoded (a CUDA frame when NVDEC decoded it), and the format the
+    // software decoder gives for this stream (yuv420p, yuvj420p, yuv420p10le, ...).
+    const AVFrame* frame() const { return frame_.get(); }
+    AVPixelFormat software_format() const { return dec_->sw_pix_fmt; }
 
 private:
     bool receive();

@@ -57,7 +57,8 @@ int find_audio_stream(AVFormatContext* fmt) {
     return best;
 }
 
-CodecPtr open_decoder(AVFormatContext* fmt, int index, const std::string& path, int thread_type, int threads) {
+CodecPtr open_decoder(AVFormatContext* fmt, int index, const std::string& path, int thread_type, int threads,
+                      const std::function<void(AVCodecContext*)>& setup) {
     const AVCodecParameters* par = fmt->streams[index]->codecpar;
     const AVCodec* codec = avcodec_find_decoder(par->codec_id);
     if (!codec)
@@ -69,6 +70,7 @@ CodecPtr open_decoder(AVFormatContext* fmt, int index, const std::string& path, 
     ctx->pkt_timebase = fmt->streams[index]->time_base;
     ctx->thread_count = threads;  // 0: one per core
     ctx->thread_type = thread_type;
+    if (setup) setup(ctx.get());
     rc = avcodec_open2(ctx.get(), codec, nullptr);
     if (rc < 0) fail("'", path, "': cannot open the ", codec->name, " decoder: ", error_string(rc));
     return ctx;

@@ -1,5 +1,7 @@
 #include "runtime/pipeline.h"
 
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -20,6 +22,14 @@ namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// User and system time of every thread of the process so far.
+double process_cpu_seconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+    return s(u.ru_utime) + s(u.ru_stime);
 }
 
 std::string make_fingerprint(const io::ModelConfig& c, const io::TensorStore& w) {
@@ -66,8 +76,17 @@ Pipeline::Pipeline(const EngineOptions& options) : options_(options) {
 
 MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* capture) {
     MediaTokens out;
-    media::FrameStream frames(video_path, config_.vision.image_size, std::max(1, options_.frame_batch),
-                              std::max(0, options_.decode_lanes));
+    const auto t0 = std::chrono::steady_clock::now();
+    const double cpu0 = process_cpu_seconds();
+    media::FrameOptions fo;
+    fo.image_size = config_.vision.image_size;
+    fo.max_batch = std::max(1, options_.frame_batch);
+    fo.lanes = std::max(0, options_.decode_lanes);
+    fo.decoder = options_.decoder;
+    if (backend_->device() != Device::cpu)  // NVDEC's frames stay in this backend's memory
+        fo.device_frames = [this](const DeviceFramesShape& s) { return backend_->device_frames(s); };
+    fo.notice = options_.notice;
+    media::FrameStream frames(video_path, fo);
     const int64_t sampled = frames.total_frames();
     if (sampled < 2)
         fail(video_path, ": ", sampled, " frame(s) sampled at 1 fps; Vidi needs a video of at least two (",
@@ -140,10 +159,11 @@ MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* 
         if (capture)  // the f32 pixels of the host's resize, before any dtype rounding
             for (size_t i = 0; i < positions.size(); ++i)
                 if (capture->frames.count(positions[i])) {
+                    const Tensor row = rgb.row(static_cast<int64_t>(i));
+                    const Tensor frame = row.on_host() ? row : backend_->to_host(row);  // NVDEC's: on the GPU
                     Tensor px = Tensor::empty({3, S, S}, DType::f32);
-                    frames_to_pixels_f32(rgb.row(static_cast<int64_t>(i)).data<uint8_t>(), 1,
-                                         static_cast<int>(rgb.dim(1)), static_cast<int>(rgb.dim(2)), S,
-                                         px.data<float>());
+                    frames_to_pixels_f32(frame.data<uint8_t>(), 1, static_cast<int>(rgb.dim(1)),
+                                         static_cast<int>(rgb.dim(2)), S, px.data<float>());
                     capture->pixels[positions[i]] = px;
                 }
         Tensor pixels;
@@ -162,6 +182,9 @@ MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* 
         if (!audio_done && audio_job.wait_for(std::chrono::seconds(0)) == std::future_status::ready) encode_audio();
     }
     VIDI_CHECK(done == F, video_path, ": decoded ", done, " of ", F, " sampled frames");
+    if (backend_->profiling())
+        notice(cat("frames: ", F, " decoded by ", frames.decoder(), " in ", seconds_since(t0),
+                   " s; process CPU time ", process_cpu_seconds() - cpu0, " s"));
     if (kv_rows < F * per_frame) encode_rows(F * per_frame);
     if (!audio_done) encode_audio();
     return out;
