@@ -17,7 +17,8 @@ DecodeCursor::DecodeCursor(const std::string& path, const VideoIndex& vx, const 
     for (unsigned i = 0; i < fmt_->nb_streams; ++i)
         if (static_cast<int>(i) != vx.stream) fmt_->streams[i]->discard = AVDISCARD_ALL;
     if (hw_device)
-        dec_ = ff::open_decoder(fmt_.get(), vx.stream, path, 0, 1, [hw_device](AVCodecContext* c) { use_nvdec(c, hw_device); });
+        dec_ = ff::open_decoder(fmt_.get(), vx.stream, path, 0, 1, nvdec_decoder(vx.codec_id),
+                                [hw_device](AVCodecContext* c) { use_nvdec(c, hw_device); });
     else
         dec_ = ff::open_decoder(fmt_.get(), vx.stream, path, FF_THREAD_FRAME | FF_THREAD_SLICE, threads);
     if (seek_pts != AV_NOPTS_VALUE && av_seek_frame(fmt_.get(), vx.stream, seek_pts, AVSEEK_FLAG_BACKWARD) < 0)

@@ -58,9 +58,9 @@ int find_audio_stream(AVFormatContext* fmt) {
 }
 
 CodecPtr open_decoder(AVFormatContext* fmt, int index, const std::string& path, int thread_type, int threads,
-                      const std::function<void(AVCodecContext*)>& setup) {
+                      const AVCodec* codec, const std::function<void(AVCodecContext*)>& setup) {
     const AVCodecParameters* par = fmt->streams[index]->codecpar;
-    const AVCodec* codec = avcodec_find_decoder(par->codec_id);
+    if (!codec) codec = avcodec_find_decoder(par->codec_id);
     if (!codec)
         fail("'", path, "': no decoder for codec '", avcodec_get_name(par->codec_id), "' (stream ", index, ")");
     CodecPtr ctx(avcodec_alloc_context3(codec));

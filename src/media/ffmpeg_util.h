@@ -37,9 +37,10 @@ int find_video_stream(AVFormatContext* fmt);
 int find_audio_stream(AVFormatContext* fmt);
 
 // A decoder for stream `index` with the given thread types and `threads` threads (0: one per
-// core); `setup` (when given) adjusts the context before it opens (hardware decoding).
+// core); `codec` (when given) instead of the codec's default decoder, and `setup` adjusts the
+// context before it opens (hardware decoding).
 CodecPtr open_decoder(AVFormatContext* fmt, int index, const std::string& path, int thread_type, int threads = 0,
-                      const std::function<void(AVCodecContext*)>& setup = {});
+                      const AVCodec* codec = nullptr, const std::function<void(AVCodecContext*)>& setup = {});
 
 PacketPtr make_packet();
 FramePtr make_frame();

@@ -163,7 +163,8 @@ void FrameStream::Impl::open_device(const FrameOptions& o) {
             if (!o.software_to_device) {
                 // One frame decoded tells whether NVDEC takes the stream (profile, size, the
                 // driver's libnvcuvid): FFmpeg falls back to software decoding when it does not.
-                DecodeCursor trial(path, vx, {}, 1, AV_NOPTS_VALUE, nullptr, writer->hw_device(0));
+                const std::vector<int64_t> by_output;  // (the cursor keeps a reference)
+                DecodeCursor trial(path, vx, by_output, 1, AV_NOPTS_VALUE, nullptr, writer->hw_device(0));
                 trial.advance_to(0);
                 YuvPlanes planes;
                 int bits = 0;

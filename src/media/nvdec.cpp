@@ -33,6 +33,10 @@ bool nvdec_format(AVPixelFormat f) {
 }
 
 bool cuda_capable(const AVCodec* dec) {
+    // libavcodec's own decoders with the nvdec hwaccel; the *_cuvid wrappers around NVIDIA's
+    // parser are other decoders (their own frame handling) and are not used.
+    const std::string name = dec->name;
+    if (name.size() > 6 && name.compare(name.size() - 6, 6, "_cuvid") == 0) return false;
     for (int i = 0;; ++i) {
         const AVCodecHWConfig* c = avcodec_get_hw_config(dec, i);
         if (!c) return false;
@@ -82,6 +86,17 @@ FfmpegLogCapture::FfmpegLogCapture() : outer_(t_capture) {
 
 FfmpegLogCapture::~FfmpegLogCapture() { t_capture = outer_; }
 
+const AVCodec* nvdec_decoder(AVCodecID codec) {
+    // The default decoder first (h264, hevc, vp9, ...); AV1's default is libdav1d, whose
+    // native sibling "av1" decodes through hwaccels only.
+    const AVCodec* preferred = avcodec_find_decoder(codec);
+    if (preferred && cuda_capable(preferred)) return preferred;
+    void* it = nullptr;
+    while (const AVCodec* c = av_codec_iterate(&it))
+        if (c->id == codec && av_codec_is_decoder(c) && cuda_capable(c)) return c;
+    return nullptr;
+}
+
 std::string nvdec_refusal(AVCodecID codec, AVPixelFormat format) {
     if (av_hwdevice_find_type_by_name("cuda") == AV_HWDEVICE_TYPE_NONE)
         return "this FFmpeg has no CUDA hardware decoding";
@@ -103,8 +118,7 @@ std::string nvdec_refusal(AVCodecID codec, AVPixelFormat format) {
     default:
         return cat("NVDEC does not decode ", name);
     }
-    const AVCodec* dec = avcodec_find_decoder(codec);
-    if (!dec || !cuda_capable(dec)) return cat("this FFmpeg's ", name, " decoder has no NVDEC support");
+    if (!nvdec_decoder(codec)) return cat("this FFmpeg has no NVDEC support for ", name);
     if (format != AV_PIX_FMT_NONE && !nvdec_format(format)) {
         const char* fname = av_get_pix_fmt_name(format);
         return cat("its frames are ", fname ? fname : "of an unknown format",

@@ -17,6 +17,9 @@ namespace vidi::media {
 // than 4:2:0 at 8, 10 or 12 bits. Empty when it may.
 std::string nvdec_refusal(AVCodecID codec, AVPixelFormat format);
 
+// The libavcodec decoder that decodes `codec` through NVDEC (null: none).
+const AVCodec* nvdec_decoder(AVCodecID codec);
+
 // A CUDA device context for GPU `ordinal` in the engine's CUDA context (a CUcontext), doing
 // its copies on `stream` (a CUstream). Throws vidi::Error with FFmpeg's reason (no driver
 // library).

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -182,9 +183,12 @@ MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* 
         if (!audio_done && audio_job.wait_for(std::chrono::seconds(0)) == std::future_status::ready) encode_audio();
     }
     VIDI_CHECK(done == F, video_path, ": decoded ", done, " of ", F, " sampled frames");
-    if (backend_->profiling())
-        notice(cat("frames: ", F, " decoded by ", frames.decoder(), " in ", seconds_since(t0),
-                   " s; process CPU time ", process_cpu_seconds() - cpu0, " s"));
+    if (backend_->profiling()) {  // what the decoder costs: the stage's time and the CPU the process spent in it
+        char line[160];
+        std::snprintf(line, sizeof line, "frames: %lld decoded by %s in %.2f s; process CPU time %.2f s",
+                      static_cast<long long>(F), frames.decoder(), seconds_since(t0), process_cpu_seconds() - cpu0);
+        notice(line);
+    }
     if (kv_rows < F * per_frame) encode_rows(F * per_frame);
     if (!audio_done) encode_audio();
     return out;

@@ -11,6 +11,7 @@
 
 #include "media/media.h"
 #include "media/media_test_util.h"
+#include "media/nvdec.h"
 
 namespace vidi::media {
 namespace {
@@ -153,6 +154,30 @@ TEST_F(DecoderChoice, LanesFillingTheDeviceRingGiveTheCpuBatches) {
     }
 }
 
+TEST_F(DecoderChoice, AStreamWithoutASeekIndexFillsTheRingFromTheReadersThread) {
+    // MPEG-TS: no lanes (one sequential decoder on the reader's thread, lane 0 of the ring),
+    // and a second piece of another size that the frames are scaled from.
+    const std::string a = dir_->file("a.ts"), b = dir_->file("b.ts"), ab = dir_->file("ab.ts");
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=10:d=4 -c:v libx264 -preset ultrafast -g 10 " + a);
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=64x48:r=10:d=4,hue=h=90 -c:v libx264 -preset ultrafast -g 10 "
+                     "-output_ts_offset 4 " + b);
+    test::write_bytes(ab, [&] {
+        std::vector<uint8_t> all = test::read_bytes(a), tail = test::read_bytes(b);
+        all.insert(all.end(), tail.begin(), tail.end());
+        return all;
+    }());
+    Ring ring;
+    FrameOptions o = options("nvdec", 3, 4);
+    o.device_frames = ring.maker();
+    o.software_to_device = true;
+    FrameStream cpu(ab, options("cpu", 3, 4)), dev(ab, o);
+    ASSERT_EQ(ring.made.size(), 1u);
+    EXPECT_EQ(ring.made[0]->shape().lanes, 1);
+    EXPECT_EQ(expect_same_batches(cpu, dev), 3);  // 8 frames, 3 a batch
+    EXPECT_EQ(dev.lane_segments(), 0);
+    EXPECT_EQ(ring.made[0]->violations.load(), 0);
+}
+
 TEST_F(DecoderChoice, ThinnedSamplingAndTheHostOnlyCallsOnTheDevicePath) {
     Ring ring;
     FrameOptions o = options("auto", 3, 2);
@@ -223,6 +248,21 @@ TEST_F(DecoderChoice, CodecsWhoseNvdecPicturesMayDifferStayOnTheCpu) {
     EXPECT_TRUE(ring.made.empty());  // refused before any device memory was asked for
     ASSERT_EQ(notices.size(), 1u);
     EXPECT_THAT(notices[0], HasSubstr("NVDEC's mpeg2video pictures may differ from FFmpeg's"));
+}
+
+TEST(NvdecRefusal, NamesCodecsAndFormatsNvdecDoesNotTakeExactly) {
+    // Decoding that is bit-exact by standard, in 4:2:0 at 8, 10 or 12 bits: NVDEC may try.
+    for (AVCodecID c : {AV_CODEC_ID_H264, AV_CODEC_ID_HEVC, AV_CODEC_ID_VP9, AV_CODEC_ID_AV1})
+        for (AVPixelFormat f : {AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUV420P10LE, AV_PIX_FMT_NONE})
+            EXPECT_EQ(nvdec_refusal(c, f), "") << avcodec_get_name(c) << " " << f;
+    EXPECT_THAT(nvdec_refusal(AV_CODEC_ID_MPEG4, AV_PIX_FMT_YUV420P), HasSubstr("mpeg4 pictures may differ"));
+    EXPECT_THAT(nvdec_refusal(AV_CODEC_ID_H264, AV_PIX_FMT_YUV422P), HasSubstr("its frames are yuv422p"));
+    EXPECT_THAT(nvdec_refusal(AV_CODEC_ID_HEVC, AV_PIX_FMT_YUV444P10LE), HasSubstr("yuv444p10le"));
+    EXPECT_THAT(nvdec_refusal(AV_CODEC_ID_PRORES, AV_PIX_FMT_YUV422P10LE), HasSubstr("NVDEC does not decode prores"));
+    // AV1's default decoder is libdav1d; NVDEC goes through libavcodec's own av1 decoder.
+    ASSERT_NE(nvdec_decoder(AV_CODEC_ID_AV1), nullptr);
+    EXPECT_STREQ(nvdec_decoder(AV_CODEC_ID_AV1)->name, "av1");
+    EXPECT_STREQ(nvdec_decoder(AV_CODEC_ID_H264)->name, "h264");
 }
 
 }  // namespace
