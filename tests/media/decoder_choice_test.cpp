@@ -161,11 +161,7 @@ TEST_F(DecoderChoice, AStreamWithoutASeekIndexFillsTheRingFromTheReadersThread) 
     test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=10:d=4 -c:v libx264 -preset ultrafast -g 10 " + a);
     test::ffmpeg_cli("-f lavfi -i testsrc2=s=64x48:r=10:d=4,hue=h=90 -c:v libx264 -preset ultrafast -g 10 "
                      "-output_ts_offset 4 " + b);
-    test::write_bytes(ab, [&] {
-        std::vector<uint8_t> all = test::read_bytes(a), tail = test::read_bytes(b);
-        all.insert(all.end(), tail.begin(), tail.end());
-        return all;
-    }());
+    test::join_files({a, b}, ab);
     Ring ring;
     FrameOptions o = options("nvdec", 3, 4);
     o.device_frames = ring.maker();
