@@ -10,8 +10,8 @@
 #      range, VP9 with an odd height, AV1, a stream that changes size midway): the same
 #      comparison; MPEG-2 must fall back to the CPU with a notice.
 # The tiny-a checkpoint: its towers take next to no time, so the frames stage is the decoding.
-# Inputs in .dev (bench/gpu_common.sh): bundle.tar.xz + vidi-run, tref/tiny-a, media/ from
-# tools/make_bench_media.sh v10m_720p v10m_1080p_hevc nv_clips.
+# Inputs in .dev (bench/gpu_common.sh): bundle.tar.xz + vidi-run (with test_cuda), tref/tiny-a,
+# media/ from `tools/make_bench_media.sh v10m_720p v10m_1080p_hevc nv_clips` (~8 MB in all).
 # Usage there: OUT=/some/dir [STEPS="0 1 2"] bash bench/gpu_nvdec.sh
 set -uo pipefail
 source bench/gpu_common.sh
@@ -27,7 +27,7 @@ ldconfig -p | grep -E "libnvcuvid|libcuda\.so\.1" | head -3
 dump() {
   local tag=$1 dec=$2 video=$3 frames=$4; shift 4
   local TIMEFORMAT="[$tag] process: wall %R s, user %U s, sys %S s"
-  time (VIDI_PROFILE=1 V dump --backend "$BACKEND" --decoder "$dec" --model $G/tiny-a --video "$video" --query "a person" \
+  time (VIDI_PROFILE=1 timeout 100 sh .dev/vidi-run vidi dump --backend "$BACKEND" --decoder "$dec" --model $G/tiny-a --video "$video" --query "a person" \
           --frames "$frames" --max-new-tokens 1 --out "$W/$tag.safetensors" "$@" > "$W/$tag.log" 2>&1
         echo "[$tag] rc=$?")
   grep -E "vidi: (frames:|video '|error)" "$W/$tag.log" | sed "s/^/[$tag] /"
