@@ -56,8 +56,9 @@ struct FrameStream::Impl {
     std::string path;
     int image_size = 0;
     int max_batch = 0;
-    int lanes = 1;
-    int ahead = 1;  // segments launched and not yet handed out (>= lanes)
+    int asked_lanes = 1;  // what the caller asked for (or the automatic count)
+    int lanes = 1;        // what the memory allows
+    int ahead = 1;        // segments launched and not yet handed out (>= lanes)
     VideoIndex vx;
     std::vector<int64_t> indices;     // sampled frame indices
     std::vector<int64_t> wanted_pts;  // the timestamps of their pictures (empty: count output frames)
@@ -126,13 +127,13 @@ void FrameStream::Impl::open() {
 
 void FrameStream::Impl::plan_lanes(bool to_device) {
     if (to_device) {  // nothing waits on the host: the ring in device memory bounds the lanes
-        lanes = std::min(lanes, 64);
+        lanes = std::min(asked_lanes, 64);
         ahead = kSegmentsPerLane * lanes;
         return;
     }
     const size_t batch_bytes = size_t(vx.info.width) * vx.info.height * 3 * size_t(2 * max_batch);  // a segment
     const int fit = static_cast<int>(kLaneBytes / std::max<size_t>(1, batch_bytes));
-    lanes = std::max(1, std::min(lanes, fit));
+    lanes = std::max(1, std::min(asked_lanes, fit));
     ahead = std::clamp(fit, lanes, kSegmentsPerLane * lanes);
 }
 
@@ -293,7 +294,7 @@ FrameStream::FrameStream(const std::string& path, int image_size, int max_batch,
     impl_->path = path;
     impl_->image_size = image_size;
     impl_->max_batch = max_batch;
-    impl_->lanes = lanes > 0 ? lanes : auto_lanes(std::thread::hardware_concurrency());
+    impl_->asked_lanes = lanes > 0 ? lanes : auto_lanes(std::thread::hardware_concurrency());
     impl_->open();
     impl_->plan_lanes(false);
 }

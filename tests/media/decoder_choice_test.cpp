@@ -22,9 +22,7 @@ using testing::HasSubstr;
 // holds, the reader takes only slots whose writers are done.
 class HostFrames final : public DeviceFrames {
 public:
-    explicit HostFrames(const DeviceFramesShape& s) : shape_(s), state_(static_cast<size_t>(s.slots)) {
-        buffer_.resize(size_t(s.slots) * s.batch * s.height * s.width * 3);
-    }
+    explicit HostFrames(const DeviceFramesShape& s) : shape_(s), state_(static_cast<size_t>(s.slots)) {}
     const DeviceFramesShape& shape() const override { return shape_; }
     int device_ordinal() const override { return 0; }
     void* cuda_context() const override { return nullptr; }
@@ -62,6 +60,7 @@ public:
 
 private:
     uint8_t* frame(int slot, int index) {
+        std::call_once(allocated_, [&] { buffer_.resize(size_t(shape_.slots) * shape_.batch * shape_.height * shape_.width * 3); });
         return buffer_.data() + (size_t(slot) * shape_.batch + index) * shape_.height * shape_.width * 3;
     }
     struct State {
@@ -69,7 +68,8 @@ private:
         bool held = false;
     };
     DeviceFramesShape shape_;
-    std::vector<uint8_t> buffer_;
+    std::vector<uint8_t> buffer_;  // allocated when first written
+    std::once_flag allocated_;
     std::vector<State> state_;
     std::mutex mu_;
 };
@@ -172,6 +172,22 @@ TEST_F(DecoderChoice, AStreamWithoutASeekIndexFillsTheRingFromTheReadersThread) 
     EXPECT_EQ(expect_same_batches(cpu, dev), 3);  // 8 frames, 3 a batch
     EXPECT_EQ(dev.lane_segments(), 0);
     EXPECT_EQ(ring.made[0]->violations.load(), 0);
+}
+
+TEST_F(DecoderChoice, TheDevicePathKeepsTheLanesHostMemoryWouldCut) {
+    // 1080p in batches of 40: two segments' pictures fill the host path's 1 GiB, so it
+    // decodes with 2 lanes; to the device nothing waits on the host and all 6 run.
+    const std::string big = dir_->file("1080p.mp4");
+    test::ffmpeg_cli("-f lavfi -i testsrc=s=1920x1080:r=2:d=8 -c:v libx264 -preset ultrafast -g 4 -pix_fmt yuv420p " +
+                     big);
+    Ring ring;
+    FrameOptions o = options("nvdec", 40, 6);
+    o.device_frames = ring.maker();
+    o.software_to_device = true;
+    FrameStream dev(big, o);
+    ASSERT_EQ(ring.made.size(), 1u);
+    EXPECT_EQ(ring.made[0]->shape().lanes, 6);
+    EXPECT_EQ(ring.made[0]->shape().slots, 3);  // 512 MiB holds two batches of 40: three is the least
 }
 
 TEST_F(DecoderChoice, ThinnedSamplingAndTheHostOnlyCallsOnTheDevicePath) {
