@@ -136,7 +136,9 @@ std::optional<YuvToRgb> plan_yuv_to_rgb(const YuvColor& color, int bits, int wid
     VIDI_CHECK(bits == 8 || bits == 10 || bits == 12, "plan_yuv_to_rgb: ", bits, "-bit samples are not supported");
     VIDI_CHECK(width > 0 && height > 0, "plan_yuv_to_rgb: bad size ", width, "x", height);
     const bool unscaled = bits == 8 && height % 2 == 0;
-    if (!unscaled && width % 2 != 0) return std::nullopt;
+    // An odd width: the scaler interpolates chroma across, and the unscaled C code (pixel
+    // pairs) leaves the last column unwritten; neither is modelled.
+    if (width % 2 != 0 && (!unscaled || !x86)) return std::nullopt;
 
     // The colour tables' coefficients (16.16), as swscale derives them.
     int64_t crv = color.coefficients[0], cbu = color.coefficients[1];

@@ -10,8 +10,9 @@
 //    rows brought to the picture's height by the vertical bilinear filter, of whose two taps
 //    the packed RGB output takes the first row alone when the second weighs less than half
 //    and the rounded mean of both otherwise, then the lookup tables.
-//  - the scaler with an odd width interpolates chroma horizontally as well: not modelled
-//    (plan_yuv_to_rgb says so and the caller converts such pictures with swscale itself).
+//  - an odd width on the scaler (which then interpolates chroma horizontally as well) or on
+//    the unscaled C code (which converts pixel pairs and leaves the last column as it was):
+//    not modelled (plan_yuv_to_rgb says so; the caller converts with swscale itself).
 // The tables are never built: their entries are computed where they are read.
 #pragma once
 
@@ -58,8 +59,8 @@ struct YuvToRgb {
 };
 
 // The conversion sws_scale does for a width×height 4:2:0 picture of `bits` bits; nullopt
-// where swscale takes a path this model does not cover (the scaler with an odd width, or a
-// vertical filter of more than two taps). x86: swscale runs its x86 SIMD converter.
+// where swscale takes a path this model does not cover (an odd width off the x86 converter,
+// or a vertical filter of more than two taps). x86: swscale runs its x86 SIMD converter.
 std::optional<YuvToRgb> plan_yuv_to_rgb(const YuvColor& color, int bits, int width, int height, bool x86);
 
 // One picture's planes as a decoder left them (before any rotation): luma, and chroma as

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 extern "C" {
+#include <libavutil/cpu.h>
 #include <libavutil/pixdesc.h>
 }
 
@@ -129,8 +130,11 @@ size_t differing(const Picture& want, const YuvToRgb& plan, const YuvPlanes& pla
     return n;
 }
 
-// Whether swscale would take a path the model leaves to swscale: its scaler with an odd width.
-bool unmodelled(int bits, int upright_w, int upright_h) { return !(bits == 8 && upright_h % 2 == 0) && upright_w % 2; }
+// Whether swscale would take a path the model leaves to swscale: an odd width anywhere but
+// on the x86 unscaled converter.
+bool unmodelled(int bits, int upright_w, int upright_h) {
+    return upright_w % 2 && !(bits == 8 && upright_h % 2 == 0 && swscale_x86_simd());
+}
 
 // Checks one frame every way: planar and interleaved, as the frame says its colour is.
 void expect_reference_matches(const AVFrame* f, int bits, int rotation, const std::string& what) {
@@ -173,6 +177,23 @@ TEST(YuvRgb, ReferenceMatchesSwscaleOnRandomPlanes) {
                                              av_color_space_name(spaces[k]), ", ",
                                              av_color_range_name(f->color_range)));
             }
+}
+
+TEST(YuvRgb, ReferenceMatchesSwscalesCCodeToo) {
+    // Off x86 (or with FFmpeg's SIMD off) swscale's unscaled converter is its C code: lookup
+    // tables, one chroma row for two picture rows. The plan follows what swscale runs.
+    av_force_cpu_flags(0);
+    EXPECT_FALSE(swscale_x86_simd());
+    uint32_t seed = 100;
+    for (const Case& c : std::vector<Case>{{64, 32, 8}, {66, 18, 8}, {62, 31, 8}, {34, 20, 10}})
+        for (int rotation : {0, 270}) {
+            ff::FramePtr f = random_frame(c, seed++);
+            f->colorspace = rotation ? AVCOL_SPC_BT709 : AVCOL_SPC_UNSPECIFIED;
+            f->color_range = rotation ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG;
+            expect_reference_matches(f.get(), c.bits, rotation,
+                                     cat("C code, ", c.width, "x", c.height, " ", c.bits, "-bit, turned ", rotation));
+        }
+    av_force_cpu_flags(-1);  // the CPU's own flags again
 }
 
 TEST(YuvRgb, FullRangeFormatsDefaultToFullRange) {
