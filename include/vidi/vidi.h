@@ -36,6 +36,10 @@ struct EngineOptions {
     // Video decoders working on separate stretches of the file at once (0: one per 4 cores,
     // at most 4). The frames do not depend on it.
     int decode_lanes = 0;
+    // Video decoding: "auto" (NVDEC on the CUDA backend where it can take the file, else the
+    // CPU, with a notice saying why), "cpu" (FFmpeg's software decoders) or "nvdec" (an error
+    // naming why when it cannot). The frames do not depend on it.
+    std::string decoder = "auto";
     size_t gpu_memory_limit = 0;   // bytes the GPU backend may hold (0: what the device has)
     // The GPU's compute dtype: "bf16", or "fp16" with the official float16 inference's casts
     // (docs/cuda.md). The CPU computes in f32 either way; logits are f32 on every backend.

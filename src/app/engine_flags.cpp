@@ -46,6 +46,11 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
                     "Video decoders at once, each on its own stretch of the file (0: one per 4 cores, at most 4)")
         ->check(CLI::Range(0, 64))
         ->capture_default_str();
+    cmd->add_option("--decoder", f.options.decoder,
+                    "Video decoding: auto (NVDEC on the CUDA backend where it can take the file, else the CPU), "
+                    "cpu or nvdec")
+        ->check(CLI::IsMember({"auto", "cpu", "nvdec"}))
+        ->capture_default_str();
     cmd->add_option("--max-new-tokens", f.generate.max_new_tokens, "Generation limit (at least 1)")
         ->check(at_least(1, "a token limit"))
         ->capture_default_str();

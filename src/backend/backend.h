@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "core/device_frames.h"
 #include "core/qtensor.h"
 #include "core/quantize.h"
 #include "vidi/tensor.h"
@@ -275,10 +276,14 @@ public:
     virtual Tensor resize_bilinear(const Tensor& x, int oh, int ow) = 0;
 
     // --- pixels ---------------------------------------------------------------------------
-    // Sampled frames to the vision tower's input: packed RGB24 u8 [n, h, w, 3] on the host ->
-    // activations [n, 3, size, size]: Pillow's bicubic resize (core/pil_resize.h), then
-    // SigLIP's (v/255 − 0.5)/0.5. Every backend gives the same bytes before its dtype rounding.
+    // Sampled frames to the vision tower's input: packed RGB24 u8 [n, h, w, 3] on the host
+    // (a GPU takes them in its memory too) -> activations [n, 3, size, size]: Pillow's bicubic
+    // resize (core/pil_resize.h), then SigLIP's (v/255 − 0.5)/0.5. Every backend gives the
+    // same bytes before its dtype rounding.
     virtual Tensor frames_to_pixels(const Tensor& rgb, int size) = 0;
+    // Rings of frame batches in device memory for a hardware video decoder (NVDEC); null on
+    // a backend without a GPU.
+    virtual std::unique_ptr<DeviceFrames> device_frames(const DeviceFramesShape&) { return nullptr; }
     // The audio tower's input: 16 kHz mono samples f32 [n] on the host -> activations
     // [pieces, n_mels, 3000], Whisper's log-mel of each 30 s piece (core/log_mel.h).
     virtual Tensor log_mel(const Tensor& pcm, int n_mels) = 0;
@@ -316,11 +321,13 @@ private:
     int profiling_ = -1;  // unknown until first asked
 };
 
-// frames_to_pixels' argument rules, the same for every backend.
-inline void check_frames_to_pixels(const Tensor& rgb, int size) {
-    VIDI_CHECK(rgb.defined() && rgb.on_host() && rgb.dtype() == DType::u8 && rgb.rank() == 4 && rgb.dim(3) == 3,
-               "frames_to_pixels: expected packed RGB24 frames u8 [n, h, w, 3] in host memory, got ",
-               rgb.describe());
+// frames_to_pixels' argument rules, the same for every backend (on_device: the frames may
+// be in the backend's device memory).
+inline void check_frames_to_pixels(const Tensor& rgb, int size, bool on_device = false) {
+    VIDI_CHECK(rgb.defined() && (rgb.on_host() || on_device) && rgb.dtype() == DType::u8 && rgb.rank() == 4 &&
+                   rgb.dim(3) == 3,
+               "frames_to_pixels: expected packed RGB24 frames u8 [n, h, w, 3] in ",
+               on_device ? "host or device" : "host", " memory, got ", rgb.describe());
     VIDI_CHECK(rgb.dim(1) > 0 && rgb.dim(2) > 0 && size > 0 && size <= 4096, "frames_to_pixels: bad sizes ",
                rgb.describe(), " -> ", size, "x", size);
 }

@@ -85,6 +85,7 @@ public:
     Tensor pad_grid(const Tensor& x, int bottom, int right) override;
     Tensor resize_bilinear(const Tensor& x, int oh, int ow) override;
     Tensor frames_to_pixels(const Tensor& rgb, int size) override;
+    std::unique_ptr<DeviceFrames> device_frames(const DeviceFramesShape& shape) override;  // device_frames.cpp
     Tensor log_mel(const Tensor& pcm, int n_mels) override;
 
     // --- CUDA-specific ------------------------------------------------------------------
