@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/qtensor.h"
@@ -130,6 +131,12 @@ public:
     // --- memory ---------------------------------------------------------------------
     virtual Tensor empty(const Shape& shape, DType dtype) = 0;  // contents undefined
     Tensor act(const Shape& shape) { return empty(shape, act_dtype()); }
+    // A quantised tensor of logical `shape` in `format`, contents undefined (a media K/V cache).
+    QTensor empty_quantized(const Shape& shape, const QuantFormat& format) {
+        const QuantLayout l = quant_layout(shape, format);
+        return {empty(l.values, l.values_dtype), empty(l.scales, format.scale_dtype),
+                format.zero_points ? empty(l.scales, format.scale_dtype) : Tensor(), format.bits, l.group, l.block};
+    }
     // A checkpoint tensor (host, possibly memory-mapped) made usable by this backend.
     virtual Tensor weight(const Tensor& host) = 0;
     // The same for ops that compute in f32 (the positional MLPs: linear on f32 inputs): on a
@@ -144,7 +151,8 @@ public:
     virtual QTensor quantized_weight(const Tensor& host, const QuantFormat& format) {
         return linear_weight(vidi::quantize(host, format));
     }
-    // x[..., K] (activations) -> the same values quantised on the device (8-bit media K/V).
+    // x[..., K] (activations) -> the same values quantised on the device (media K/V: 8-bit, and
+    // 4-bit keys per channel in blocks of rows and values per token; see media_kv_format).
     virtual QTensor quantize(const Tensor& x, const QuantFormat& format) = 0;
     // Host tensor -> device tensor of the same dtype, or converted to act_dtype() if float.
     virtual Tensor upload(const Tensor& host) = 0;
@@ -233,7 +241,9 @@ public:
     virtual void rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache,
                                     const Tensor& pos, double theta);
     // q[Tq, H, hd], k/v[Tk, KV, hd] (H a multiple of KV) -> [Tq, H, hd]. k and v are float,
-    // or both int8 with one scale per (token, head) (group = hd: 8-bit media K/V).
+    // or a quantised media K/V pair (media_kv_format): both int8 with one scale per (token,
+    // head), or 4-bit (keys per channel over blocks of tokens with zero points, values per
+    // token in groups; no sliding window). check_quantized_kv() states the rules.
     virtual Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) = 0;
     // out += attention(q, k, v, p): decomposed attention sums the streams' outputs. A GPU adds
     // as it writes, where its kernel allows.
@@ -309,6 +319,32 @@ private:
     std::vector<Span> spans_;
     int profiling_ = -1;  // unknown until first asked
 };
+
+// attention()'s rules for quantised K/V, the same for every backend: both sides quantised in
+// the layouts media_kv_format(bits, hd) gives, with scales (and zeros) matching the codes.
+inline void check_quantized_kv(const QTensor& k, const QTensor& v, const AttentionParams& p) {
+    VIDI_CHECK(k.quantized() == v.quantized(), "attention: k ", k.describe(), " and v ", v.describe(),
+               " must both be float or both be quantised");
+    if (!k.quantized()) return;
+    VIDI_CHECK(k.rank() == 3 && v.rank() == 3 && k.shape() == v.shape(), "attention: quantised k ", k.describe(),
+               " and v ", v.describe(), " must be [Tk, KV, hd] alike");
+    const int64_t T = k.dim(0), hd = k.dim(2);
+    VIDI_CHECK(k.bits == v.bits && (k.bits == 8 || k.bits == 4), "attention: quantised K/V must be int8 or int4, got ",
+               k.describe(), ", ", v.describe());
+    if (k.bits == 4) VIDI_CHECK(hd % 16 == 0, "attention: 4-bit K/V need a head dimension that is a multiple of 16, got ", hd);
+    const MediaKvFormat f = media_kv_format(k.bits, hd);
+    for (auto [t, want, side] : {std::tuple{&k, &f.key, "k"}, std::tuple{&v, &f.value, "v"}}) {
+        const QuantLayout l = quant_layout(t->shape(), *want);
+        VIDI_CHECK(t->group == l.group && t->block == l.block && t->values.dtype() == l.values_dtype &&
+                       t->values.shape() == l.values && t->scales.defined() && t->scales.shape() == l.scales &&
+                       t->scales.dtype() == want->scale_dtype && t->zeros.defined() == want->zero_points &&
+                       (!want->zero_points || (t->zeros.shape() == l.scales && t->zeros.dtype() == want->scale_dtype)),
+                   "attention: quantised ", side, " ", t->describe(), " (scales ", t->scales.describe(),
+                   ") is not in the media K/V layout ", want->name(), " for [", T, ", ", k.dim(1), ", ", hd, "]");
+    }
+    VIDI_CHECK(k.bits != 4 || p.window == 0, "attention: 4-bit K/V (keys in blocks of ", kMediaKeyBlock,
+               " tokens) take no sliding window");
+}
 
 // frames_to_pixels' argument rules, the same for every backend.
 inline void check_frames_to_pixels(const Tensor& rgb, int size) {

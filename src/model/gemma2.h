@@ -17,11 +17,12 @@
 namespace vidi::model {
 
 // Media tokens go through the layers this many rows at a time (a GEMM of 4096 rows runs at
-// the card's rate; the memory planner sizes the working set by it).
+// the card's rate; the memory planner sizes the working set by it). Whole blocks of 4-bit keys.
 constexpr int64_t kMediaKvChunk = 4096;
+static_assert(kMediaKvChunk % kMediaKeyBlock == 0);
 
 // Per-layer K/V of one media stream: k[l], v[l] are [T, KV, hd] on the backend, in the
-// activation dtype or int8 with one scale per (token, head).
+// activation dtype or quantised as media_kv_format() says (int8, int4).
 struct MediaKV {
     std::vector<QTensor> k, v;
     int64_t tokens = 0;
@@ -53,10 +54,11 @@ public:
     // Runs the media self-update through the layers for tokens [T, D] (after
     // mm_rand_llm_norm, before the sqrt(D) scaling) and keeps each layer's K/V.
     // Tokens are independent of each other, so they go through in chunks of `chunk` rows.
-    // kv_format int8: the K/V are kept in 8 bits (one scale per token and head).
+    // kv_format bits 8 or 4: the K/V are kept quantised (media_kv_format).
     MediaKV encode_media(const Tensor& tokens, const QuantFormat& kv_format = {},
                          int64_t chunk = kMediaKvChunk) const;
-    // The same in pieces, as the tokens arrive: room for `tokens` rows, then rows row0.. of it.
+    // The same in pieces, as the tokens arrive: room for `tokens` rows, then rows row0.. of it
+    // (4-bit keys: row0 and the rows' count multiples of kMediaKeyBlock, bar the last rows).
     MediaKV new_media_kv(int64_t tokens, const QuantFormat& kv_format = {}) const;
     void encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& tokens,
                            int64_t chunk = kMediaKvChunk) const;
@@ -83,7 +85,7 @@ private:
     std::pair<Tensor, Tensor> key_value(const Layer& L, const Tensor& h) const;
     // Copies `rows` into the cache tensor starting at row0.
     void store_rows(const Tensor& cache, int64_t row0, const Tensor& rows) const;
-    // The same for a media cache, quantising the rows first when the cache is 8-bit.
+    // The same for a media cache, quantising the rows first when the cache is quantised.
     void store_media_rows(const QTensor& cache, int64_t row0, const Tensor& rows, const QuantFormat& format) const;
     Tensor norm(const Tensor& x, const Tensor& w) const;
     // A residual stream (text x, media m) starts as the scaled embeddings converted to the

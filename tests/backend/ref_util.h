@@ -2,7 +2,9 @@
 // result against a naive double-precision reference.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -40,6 +42,40 @@ inline double rel_err(const Tensor& got, const std::vector<double>& ref) {
     }
     if (std::isnan(num)) return INFINITY;
     return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+// The definition: query i (absolute position q_pos0+i) sees key j iff
+// (!causal || j <= pos) && (window == 0 || pos - j <= window); a row that sees nothing is 0.
+inline std::vector<double> attention_ref(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {
+    const int64_t Tq = q.dim(0), H = q.dim(1), hd = q.dim(2), Tk = k.dim(0), KV = k.dim(1);
+    auto qv = values(q), kv = values(k), vv = values(v);
+    std::vector<double> out(static_cast<size_t>(Tq * H * hd), 0.0);
+    for (int64_t i = 0; i < Tq; ++i)
+        for (int64_t h = 0; h < H; ++h) {
+            const int64_t g = h / (H / KV), pos = p.q_pos0 + i;
+            std::vector<double> s(static_cast<size_t>(Tk), -std::numeric_limits<double>::infinity());
+            double mx = -std::numeric_limits<double>::infinity();
+            for (int64_t j = 0; j < Tk; ++j) {
+                double d = 0;
+                for (int64_t e = 0; e < hd; ++e) d += qv[(i * H + h) * hd + e] * kv[(j * KV + g) * hd + e];
+                d *= p.scale;
+                if (p.softcap > 0) d = p.softcap * std::tanh(d / p.softcap);
+                const bool visible = (!p.causal || j <= pos) && (p.window == 0 || pos - j <= p.window);
+                if (visible) {
+                    s[j] = d;
+                    mx = std::max(mx, d);
+                }
+            }
+            if (std::isinf(mx)) continue;
+            double sum = 0;
+            for (int64_t j = 0; j < Tk; ++j) sum += std::isinf(s[j]) ? 0.0 : std::exp(s[j] - mx);
+            for (int64_t j = 0; j < Tk; ++j) {
+                if (std::isinf(s[j])) continue;
+                const double w = std::exp(s[j] - mx) / sum;
+                for (int64_t e = 0; e < hd; ++e) out[(i * H + h) * hd + e] += w * vv[(j * KV + g) * hd + e];
+            }
+        }
+    return out;
 }
 
 inline std::unique_ptr<Backend> test_backend() { return make_cpu_backend(2); }

@@ -1,6 +1,6 @@
 // Accuracy of the compact modes on the golden tiny model: the decoder with int8 / int4
 // linear weights (groups of 32: the tiny widths 96/128/160 are not multiples of 64) and with
-// 8-bit media K/V, teacher-forced over the golden answer, against
+// 8-bit or 4-bit media K/V, teacher-forced over the golden answer, against
 // the float64 reference. Relative error and top-1 agreement are asserted per mode; the
 // bounds are a few times what these modes give (bench/RESULTS.md has the measured values).
 #include <gtest/gtest.h>
@@ -75,7 +75,9 @@ INSTANTIATE_TEST_SUITE_P(Modes, QuantizedDecoder,
                          testing::Values(Mode{"int8", {8, 0}, {}, 4e-2, 0.9},
                                          Mode{"int4/g32", {4, 32}, {}, 4.5e-1, 0.6},
                                          Mode{"kv-int8", {}, {8, 0}, 2e-3, 1.0},
-                                         Mode{"int4+kv-int8", {4, 32}, {8, 0}, 4.5e-1, 0.6}),
+                                         Mode{"kv-int4", {}, {4, 0}, 4e-2, 1.0},
+                                         Mode{"int4+kv-int8", {4, 32}, {8, 0}, 4.5e-1, 0.6},
+                                         Mode{"int4+kv-int4", {4, 32}, {4, 0}, 4.5e-1, 0.6}),
                          [](const auto& info) {
                              std::string s = info.param.name;
                              for (char& c : s)
