@@ -331,8 +331,7 @@ inline void check_quantized_kv(const QTensor& k, const QTensor& v, const Attenti
     const int64_t T = k.dim(0), hd = k.dim(2);
     VIDI_CHECK(k.bits == v.bits && (k.bits == 8 || k.bits == 4), "attention: quantised K/V must be int8 or int4, got ",
                k.describe(), ", ", v.describe());
-    if (k.bits == 4) VIDI_CHECK(hd % 16 == 0, "attention: 4-bit K/V need a head dimension that is a multiple of 16, got ", hd);
-    const MediaKvFormat f = media_kv_format(k.bits, hd);
+    const MediaKvFormat f = media_kv_format(k.bits, hd);  // refuses head dimensions 4 bits cannot take
     for (auto [t, want, side] : {std::tuple{&k, &f.key, "k"}, std::tuple{&v, &f.value, "v"}}) {
         const QuantLayout l = quant_layout(t->shape(), *want);
         VIDI_CHECK(t->group == l.group && t->block == l.block && t->values.dtype() == l.values_dtype &&

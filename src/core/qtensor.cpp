@@ -73,9 +73,13 @@ MediaKvFormat media_kv_format(int bits, int64_t head_dim) {
     MediaKvFormat f;
     if (bits == 8) f.key = f.value = QuantFormat{8, 0};
     if (bits != 4) return f;
-    VIDI_CHECK(head_dim % 16 == 0, "4-bit media K/V need a head dimension that is a multiple of 16, not ", head_dim);
+    // Two value groups a head up to 128 dimensions, four above (64 at Gemma2-9B's 256): a key's
+    // value scales are one 4- or 8-byte word, and a group holds whole 8-value words of codes.
+    const int64_t groups = head_dim > 128 ? 4 : 2;
+    VIDI_CHECK(head_dim > 0 && head_dim % (8 * groups) == 0, "4-bit media K/V need a head dimension that is a multiple "
+               "of 16 (of 32 above 128), not ", head_dim);
     f.key = QuantFormat{4, 1, kMediaKeyBlock, true, DType::f16};
-    f.value = QuantFormat{4, static_cast<int>(std::min<int64_t>(64, head_dim / 2)), 1, false, DType::f16};
+    f.value = QuantFormat{4, static_cast<int>(head_dim / groups), 1, false, DType::f16};
     return f;
 }
 

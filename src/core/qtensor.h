@@ -78,8 +78,8 @@ QuantLayout quant_layout(const Shape& shape, const QuantFormat& format);
 
 // How a media K/V cache [T, KV, hd] is held for a user's choice of bits (16, 8 or 4).
 // 8: one f32 scale per token and head. 4: keys per channel over blocks of kMediaKeyBlock
-// tokens with zero points, values per token in groups of up to 64 (at least two per head),
-// f16 scales (docs/memory.md has the measurements behind this choice).
+// tokens with zero points, values per token in groups of hd/2 (hd ≤ 128) or hd/4 (64 at
+// hd 256), f16 scales (docs/memory.md has the measurements behind this choice).
 struct MediaKvFormat {
     QuantFormat key, value;
 };

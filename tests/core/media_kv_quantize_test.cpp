@@ -42,10 +42,13 @@ TEST(MediaKvFormat, KeysPerChannelValuesPerTokenF16Scales) {
     EXPECT_EQ(f.value.group, 64);
     EXPECT_EQ(f.value.block, 1);
     EXPECT_FALSE(f.value.zero_points);
-    EXPECT_EQ(media_kv_format(4, 32).value.group, 16);  // two groups a head at least
+    EXPECT_EQ(media_kv_format(4, 32).value.group, 16);  // two groups a head up to 128, four above
+    EXPECT_EQ(media_kv_format(4, 128).value.group, 64);
+    EXPECT_EQ(media_kv_format(4, 192).value.group, 48);
     EXPECT_EQ(media_kv_format(8, 256).key.name(), "int8");
     EXPECT_FALSE(media_kv_format(16, 256).key.quantized());
-    EXPECT_THROW(media_kv_format(4, 40), Error);  // not a multiple of 16
+    EXPECT_THROW(media_kv_format(4, 40), Error);   // not a multiple of 16
+    EXPECT_THROW(media_kv_format(4, 144), Error);  // above 128: not a multiple of 32
     EXPECT_THROW(media_kv_format(5, 256), Error);
     // Bytes of an hour's stream per layer and side: codes plus 2-byte scales (and zeros).
     const int64_t T = 126000;

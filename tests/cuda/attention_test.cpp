@@ -17,51 +17,6 @@ struct Dims {
     int H, KV, hd;
 };
 
-// out[i, h, :] = softmax_j(cap(scale · q·k)) · v over visible keys; zeros when none is.
-std::vector<double> reference(const Tensor& q, const Tensor& k, const Tensor& v, const Dims& d,
-                              const AttentionParams& p) {
-    const float* qp = q.data<float>();
-    const float* kp = k.data<float>();
-    const float* vp = v.data<float>();
-    const int G = d.H / d.KV;
-    std::vector<double> out(static_cast<size_t>(d.Tq * d.H * d.hd), 0.0);
-    std::vector<double> s(static_cast<size_t>(d.Tk));
-    for (int64_t i = 0; i < d.Tq; ++i) {
-        const int64_t pos = p.q_pos0 + i;
-        for (int h = 0; h < d.H; ++h) {
-            const int g = h / G;
-            const float* qr = qp + (i * d.H + h) * d.hd;
-            double mx = -INFINITY;
-            for (int64_t j = 0; j < d.Tk; ++j) {
-                const bool vis = (!p.causal || j <= pos) && (p.window <= 0 || pos - j <= p.window);
-                if (!vis) {
-                    s[j] = -INFINITY;
-                    continue;
-                }
-                const float* kr = kp + (j * d.KV + g) * d.hd;
-                double dot = 0;
-                for (int e = 0; e < d.hd; ++e) dot += double(qr[e]) * kr[e];
-                dot *= p.scale;
-                if (p.softcap > 0) dot = p.softcap * std::tanh(dot / p.softcap);
-                s[j] = dot;
-                mx = std::max(mx, dot);
-            }
-            if (mx == -INFINITY) continue;
-            double sum = 0;
-            double* o = out.data() + (i * d.H + h) * d.hd;
-            for (int64_t j = 0; j < d.Tk; ++j) {
-                if (s[j] == -INFINITY) continue;
-                const double w = std::exp(s[j] - mx);
-                sum += w;
-                const float* vr = vp + (j * d.KV + g) * d.hd;
-                for (int e = 0; e < d.hd; ++e) o[e] += w * vr[e];
-            }
-            for (int e = 0; e < d.hd; ++e) o[e] /= sum;
-        }
-    }
-    return out;
-}
-
 std::string describe(const Dims& d, const AttentionParams& p) {
     return cat("Tq=", d.Tq, " Tk=", d.Tk, " H=", d.H, " KV=", d.KV, " hd=", d.hd, " causal=", p.causal,
                " window=", p.window, " q_pos0=", p.q_pos0, " softcap=", p.softcap);
@@ -74,7 +29,7 @@ double check(const Dims& d, const AttentionParams& p, float range = 1.0f) {
     const Tensor v = random_host({d.Tk, d.KV, d.hd});
     const Tensor out = backend().attention(dev(q), dev(k), dev(v), p);
     EXPECT_EQ(out.shape(), (Shape{d.Tq, d.H, d.hd}));
-    return expect_close(out, reference(q, k, v, d, p), tol(), describe(d, p));
+    return expect_close(out, attention_reference(q, k, v, p), tol(), describe(d, p));
 }
 
 int splits_for(const Dims& d, const AttentionParams& p) {
@@ -201,7 +156,7 @@ TEST_P(CudaAttention, DenseBatchOfSequencesMatchesReference) {
                 const Tensor out = backend().attention_batch(dev(q), dev(k), dev(v), p);
                 ASSERT_EQ(out.shape(), (Shape{n, Tq, d.H, hd}));
                 for (int64_t i = 0; i < n; ++i)
-                    expect_close(out.row(i), reference(q.row(i), k.row(i), v.row(i), d, p), tol(),
+                    expect_close(out.row(i), attention_reference(q.row(i), k.row(i), v.row(i), p), tol(),
                                  cat("sequence ", i, " of ", describe(d, p)));
             }
 }
@@ -222,7 +177,7 @@ TEST_P(CudaAttention, DenseChunksOfProblems) {
     for (int64_t i = 0; i < n; ++i)
         for (int64_t row : {int64_t(0), int64_t(777), T - 1})
             expect_close(out.row(i).rows(row, row + 1),
-                         reference(q.row(i).rows(row, row + 1), k.row(i), v.row(i), one, p), tol(),
+                         attention_reference(q.row(i).rows(row, row + 1), k.row(i), v.row(i), p), tol(),
                          cat("sequence ", i, ", query ", row));
 }
 

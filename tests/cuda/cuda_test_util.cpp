@@ -1,5 +1,6 @@
 #include "cuda_test_util.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -91,6 +92,49 @@ void expect_equal(const Tensor& got, const std::vector<double>& ref, const std::
     const float* g = host.data<float>();
     for (size_t i = 0; i < ref.size(); ++i)
         ASSERT_EQ(static_cast<double>(g[i]), ref[i]) << what << ": element " << i;
+}
+
+std::vector<double> attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {
+    const float* qp = q.data<float>();
+    const float* kp = k.data<float>();
+    const float* vp = v.data<float>();
+    const int64_t Tq = q.dim(0), H = q.dim(1), hd = q.dim(2), Tk = k.dim(0), KV = k.dim(1), G = H / KV;
+    std::vector<double> out(static_cast<size_t>(Tq * H * hd), 0.0);
+    std::vector<double> s(static_cast<size_t>(Tk));
+    for (int64_t i = 0; i < Tq; ++i) {
+        const int64_t pos = p.q_pos0 + i;
+        for (int64_t h = 0; h < H; ++h) {
+            const int64_t g = h / G;
+            const float* qr = qp + (i * H + h) * hd;
+            double mx = -INFINITY;
+            for (int64_t j = 0; j < Tk; ++j) {
+                const bool vis = (!p.causal || j <= pos) && (p.window <= 0 || pos - j <= p.window);
+                if (!vis) {
+                    s[j] = -INFINITY;
+                    continue;
+                }
+                const float* kr = kp + (j * KV + g) * hd;
+                double dot = 0;
+                for (int64_t e = 0; e < hd; ++e) dot += double(qr[e]) * kr[e];
+                dot *= p.scale;
+                if (p.softcap > 0) dot = p.softcap * std::tanh(dot / p.softcap);
+                s[j] = dot;
+                mx = std::max(mx, dot);
+            }
+            if (mx == -INFINITY) continue;
+            double sum = 0;
+            double* o = out.data() + (i * H + h) * hd;
+            for (int64_t j = 0; j < Tk; ++j) {
+                if (s[j] == -INFINITY) continue;
+                const double w = std::exp(s[j] - mx);
+                sum += w;
+                const float* vr = vp + (j * KV + g) * hd;
+                for (int64_t e = 0; e < hd; ++e) o[e] += w * vr[e];
+            }
+            for (int64_t e = 0; e < hd; ++e) o[e] /= sum;
+        }
+    }
+    return out;
 }
 
 }  // namespace vidi::cuda::test

@@ -43,6 +43,10 @@ void expect_equal(const Tensor& got, const std::vector<double>& ref, const std::
 std::vector<double> linear_reference(const Tensor& x, const Tensor& w, const Tensor* b, int64_t M, int64_t N,
                                      int64_t K);
 
+// out[i, h, :] = softmax_j(cap(scale · q·k)) · v over visible keys (zeros when none is), in
+// double, from host f32 q[Tq, H, hd] and k/v[Tk, KV, hd].
+std::vector<double> attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p);
+
 inline double gelu_tanh(double x) {
     return 0.5 * x * (1 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
 }
