@@ -79,16 +79,16 @@ Tensor Gemma2::add_norm(Tensor& x, const Tensor& y, const Tensor& w, const Tenso
 }
 
 MediaKV Gemma2::new_media_kv(int64_t tokens, const QuantFormat& kv_format) const {
-    const int KV = cfg_.kv_heads, hd = cfg_.head_dim;
-    const MediaKvFormat f = media_kv_format(kv_format.bits, hd);
+    const Shape shape{tokens, cfg_.kv_heads, cfg_.head_dim};
+    const MediaKvFormat f = media_kv_format(kv_format.bits, cfg_.head_dim);
+    std::vector<std::pair<Shape, QuantFormat>> parts;
+    for (int l = 0; l < cfg_.layers; ++l) parts.insert(parts.end(), {{shape, f.key}, {shape, f.value}});
+    const std::vector<QTensor> caches = be_.empty_together(parts);  // one block for every layer
     MediaKV kv;
     kv.tokens = tokens;
-    auto cache = [&](const QuantFormat& q) {
-        return q.quantized() ? be_.empty_quantized({tokens, KV, hd}, q) : QTensor(be_.act({tokens, KV, hd}));
-    };
     for (int l = 0; l < cfg_.layers; ++l) {
-        kv.k.push_back(cache(f.key));
-        kv.v.push_back(cache(f.value));
+        kv.k.push_back(caches[2 * l]);
+        kv.v.push_back(caches[2 * l + 1]);
     }
     return kv;
 }
@@ -139,9 +139,12 @@ MediaKV Gemma2::encode_media(const Tensor& tokens, const QuantFormat& kv_format,
 TextCache Gemma2::new_cache(int64_t capacity) const {
     TextCache c;
     c.capacity = capacity;
+    const Shape shape{capacity, cfg_.kv_heads, cfg_.head_dim};
+    const std::vector<QTensor> caches =  // one block for every layer
+        be_.empty_together(std::vector<std::pair<Shape, QuantFormat>>(2 * size_t(cfg_.layers), {shape, {}}));
     for (int l = 0; l < cfg_.layers; ++l) {
-        c.k.push_back(be_.act({capacity, cfg_.kv_heads, cfg_.head_dim}));
-        c.v.push_back(be_.act({capacity, cfg_.kv_heads, cfg_.head_dim}));
+        c.k.push_back(caches[2 * l].values);
+        c.v.push_back(caches[2 * l + 1].values);
     }
     return c;
 }

@@ -51,10 +51,12 @@ public:
 
     // Number of audio tokens for `mel_frames` (SPEC.md §2.6): floor(floor(mel_frames/2) / pool).
     int64_t audio_token_count(int64_t mel_frames) const;
-    // mel [pieces, mel_bins, 3000] f32 -> [audio_token_count(mel_frames), D] on the backend.
-    // progress(done, total): 30 s pieces through the audio tower so far (optional).
+    // mel [pieces, mel_bins, 3000] f32 -> [audio_token_count(mel_frames), D] on the backend,
+    // `pieces_per_batch` pieces at a time from the tower to the tokens (the result does not
+    // depend on it). progress(done, total): 30 s pieces through the audio tower so far (optional).
     Tensor audio_tokens(const Tensor& mel, int64_t mel_frames,
-                        const std::function<void(int64_t, int64_t)>& progress = {}) const;
+                        const std::function<void(int64_t, int64_t)>& progress = {},
+                        int64_t pieces_per_batch = kAudioPiecesPerBatch) const;
 
     int dim() const { return dim_; }
     const SiglipVision& vision() const { return vision_; }
@@ -69,6 +71,8 @@ private:
         Tensor b2;
     };
     Tensor project(const Projector& p, const Tensor& x) const;
+    // Audio tokens first..first+n-1 (of `total`) from their k·n Whisper states.
+    Tensor audio_glue(const Tensor& states, int64_t first, int64_t total) const;
     Tensor norm(const Tensor& x, const Tensor& w) const;
 
     Backend& be_;

@@ -25,10 +25,13 @@ std::string VideoMemoryPlan::describe() const {
                ", working set ", format_gib(activations), ")");
 }
 
-size_t media_kv_bytes_per_token(const io::ModelConfig& c, DType act_dtype, const QuantFormat& kv) {
-    const size_t per_head = kv.quantized() ? static_cast<size_t>(c.llm.head_dim) + sizeof(float)
-                                           : static_cast<size_t>(c.llm.head_dim) * dtype_size(act_dtype);
-    return static_cast<size_t>(c.llm.layers) * 2 * static_cast<size_t>(c.llm.kv_heads) * per_head;
+size_t media_kv_bytes(const io::ModelConfig& c, int64_t tokens, DType act_dtype, const QuantFormat& kv) {
+    const Shape shape{tokens, c.llm.kv_heads, c.llm.head_dim};
+    const MediaKvFormat f = media_kv_format(kv.bits, c.llm.head_dim);
+    const size_t per_layer = kv.quantized() ? f.key.bytes(shape) + f.value.bytes(shape)
+                                            : 2 * static_cast<size_t>(tokens * c.llm.kv_heads * c.llm.head_dim) *
+                                                  dtype_size(act_dtype);
+    return static_cast<size_t>(c.llm.layers) * per_layer;
 }
 
 VideoMemoryPlan plan_video(const io::ModelConfig& c, int64_t frames, int64_t side, int64_t audio_tokens,
@@ -37,7 +40,7 @@ VideoMemoryPlan plan_video(const io::ModelConfig& c, int64_t frames, int64_t sid
     const int64_t D = c.llm.hidden, visual = frames * side * side, tokens = visual + audio_tokens;
     VideoMemoryPlan p;
     p.media_tokens = static_cast<size_t>(tokens * D) * e;
-    p.media_kv = static_cast<size_t>(tokens) * media_kv_bytes_per_token(c, act_dtype, kv);
+    p.media_kv = media_kv_bytes(c, visual, act_dtype, kv) + media_kv_bytes(c, audio_tokens, act_dtype, kv);
     // A media chunk through one layer: the f32 residual, then in the activation dtype the norm,
     // K, V, repeated V, o_proj, gate, up, act, down.
     const int64_t chunk = std::min<int64_t>(std::max<int64_t>(visual, audio_tokens), model::kMediaKvChunk);
@@ -52,11 +55,16 @@ VideoMemoryPlan plan_video(const io::ModelConfig& c, int64_t frames, int64_t sid
     const size_t vision = static_cast<size_t>(
         n * (3 * int64_t(c.vision.image_size) * c.vision.image_size + T * (6 * C + c.vision.intermediate)) * e) +
         scores(n * c.vision.heads, T);
-    // A batch of Whisper pieces: 3000 mel frames, 1500 states, their MLP, the attention scores.
-    const int64_t A = c.audio.d_model, pieces = model::kAudioPiecesPerBatch;
+    // A batch of Whisper pieces: 3000 mel frames, 1500 states, their MLP, the attention scores,
+    // then its tokens through the glue (pooled states, projector, norms); beside them the
+    // log-mel of the whole audio, held until the tower is done (an hour: 120 pieces).
+    const int64_t A = c.audio.d_model, pieces = model::kAudioPiecesPerBatch, pool = std::max(1, c.mm.audio_pool);
+    const int64_t all_pieces = (audio_tokens * pool + 1499) / 1500, batch_tokens = pieces * 1500 / pool;
     const size_t whisper = static_cast<size_t>(pieces * (3000 * (int64_t(c.audio.mel_bins) + 3 * A) +
                                                          1500 * (6 * A + c.audio.ffn)) * e) +
-                           scores(pieces * c.audio.heads, 1500);
+                           scores(pieces * c.audio.heads, 1500) +
+                           static_cast<size_t>(batch_tokens * (A * pool + 4 * D) * e) +
+                           static_cast<size_t>(all_pieces * c.audio.mel_bins * 3000) * e;
     p.activations = std::max({kv_chunk, vision, whisper}) + kMargin;
     return p;
 }

@@ -20,11 +20,11 @@ struct VideoMemoryPlan {
 };
 
 // For F frames at a token grid of side×side and `audio_tokens` audio tokens, with the
-// media K/V in the activation dtype or (kv int8) in 8 bits plus one f32 scale per head.
+// media K/V in the activation dtype or (kv bits 8 or 4) as media_kv_format() holds them.
 VideoMemoryPlan plan_video(const io::ModelConfig& c, int64_t frames, int64_t side, int64_t audio_tokens,
                            int frame_batch, DType act_dtype, const QuantFormat& kv = {});
-// Bytes of media K/V per media token over all layers.
-size_t media_kv_bytes_per_token(const io::ModelConfig& c, DType act_dtype, const QuantFormat& kv);
+// Bytes of the media K/V of one stream of `tokens` media tokens over all layers.
+size_t media_kv_bytes(const io::ModelConfig& c, int64_t tokens, DType act_dtype, const QuantFormat& kv);
 
 // Bytes the backend can still take: the cap (if any) minus what live tensors hold, or what
 // the device has free plus the backend's own cache, whichever is smaller.
