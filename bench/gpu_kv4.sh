@@ -4,6 +4,8 @@
 #      quantisation and step-graph suites they touch), tiny-a with int4 K/V against the golden
 #      file on CUDA in both dtypes (test_runtime MediaKv4Decoder when the bundle has it, and
 #      `vidi dump` figures beside int8)
+#   K  cross-attention kernel speed, bf16 / int8 / int4 K/V (cuda_micro decode: one query over
+#      50000 keys, a 40-token prompt over an hour's 126000)
 #   S  compute-sanitizer memcheck over the int4 kernel tests (opt-in: slow)
 #   A  an hour of 720p (3600 frames: 90000 visual + 36000 audio tokens) answered under
 #      --gpu-memory 19GiB --weights int4 --media-kv int4, nothing thinned: the planner's line,
@@ -15,11 +17,11 @@
 # The full-size random checkpoint is $PWD/.ckpt-9b (made in the background unless `vidi
 # inspect` passes there). Inputs travel in .dev (bench/gpu_common.sh): the bundle, media
 # (tools/make_bench_media.sh v1m_720p v1h_720p), tref (tiny-a, tiny-a_synth.golden.safetensors;
-# tiny-a_dummy.golden.safetensors too for test_runtime). Under 6 minutes with STEPS="T A B".
-# Usage there: OUT=dir STEPS="T A B" bash bench/gpu_kv4.sh
+# tiny-a_dummy.golden.safetensors too for test_runtime). Under 6 minutes with STEPS="T K A B".
+# Usage there: OUT=dir STEPS="T K A B" bash bench/gpu_kv4.sh
 set -uo pipefail
 source bench/gpu_common.sh
-STEPS=${STEPS:-T A B}
+STEPS=${STEPS:-T K A B}
 t_start=$(date +%s)
 stamp "device"; nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader
 V --version > /dev/null  # unpacks the bundle
@@ -56,6 +58,11 @@ if want T; then
         && python3 bench/compare_dump.py --row "$dt, media K/V $kv" $W/tiny_${dt}_$kv.safetensors $G_ST
     done
   done
+fi
+
+if want K; then
+  stamp "K cross-attention over media K/V: bf16, int8, int4"
+  timeout 60 sh .dev/vidi-run cuda_micro decode 2>&1 | tail -8
 fi
 
 if want S; then
