@@ -42,6 +42,9 @@ enum class Gelu : uint8_t { erf, tanh };
 
 // The most attention scores a backend holds at once (bytes); the memory planner counts it.
 constexpr size_t kAttentionScoreBytes = size_t(256) << 20;
+// Head dims whose unmasked attention of many rows (the towers: SigLIP 72, Whisper 64) a GPU
+// runs in its fused tensor-core kernel, which holds no scores; others go through scores.
+constexpr bool gpu_fused_attention(int64_t head_dim) { return head_dim == 64 || head_dim == 72 || head_dim == 128; }
 
 // Greedy decoding's choice in one row of logits: the index of the largest value (the first
 // one on ties, as torch.argmax) and its lead over the second largest (0 on a tie).

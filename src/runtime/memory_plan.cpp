@@ -49,12 +49,15 @@ VideoMemoryPlan plan_video(const io::ModelConfig& c, int64_t frames, int64_t sid
                                      int64_t(c.llm.heads) * c.llm.head_dim + 3 * int64_t(c.llm.intermediate)) * e);
     // A SigLIP batch: pixels, patches, a few hidden states, the MLP and the attention scores.
     const int64_t n = frame_batch, T = int64_t(c.vision.grid()) * c.vision.grid(), C = c.vision.hidden;
-    auto scores = [](int64_t count, int64_t rows) {  // f32 attention scores, held a chunk at a time
+    // f32 attention scores, held a chunk at a time; none where the GPU's fused kernel takes the
+    // tower's head dim (Vidi1.5-9B's two towers).
+    auto scores = [](int64_t count, int64_t rows, int64_t head_dim) {
+        if (gpu_fused_attention(head_dim)) return size_t(0);
         return std::min(static_cast<size_t>(count * rows * rows) * sizeof(float), kAttentionScoreBytes);
     };
     const size_t vision = static_cast<size_t>(
         n * (3 * int64_t(c.vision.image_size) * c.vision.image_size + T * (6 * C + c.vision.intermediate)) * e) +
-        scores(n * c.vision.heads, T);
+        scores(n * c.vision.heads, T, C / std::max(1, c.vision.heads));
     // A batch of Whisper pieces: 3000 mel frames, 1500 states, their MLP, the attention scores,
     // then its tokens through the glue (pooled states, projector, norms); beside them the
     // log-mel of the whole audio, held until the tower is done (an hour: 120 pieces).
@@ -62,7 +65,7 @@ VideoMemoryPlan plan_video(const io::ModelConfig& c, int64_t frames, int64_t sid
     const int64_t all_pieces = (audio_tokens * pool + 1499) / 1500, batch_tokens = pieces * 1500 / pool;
     const size_t whisper = static_cast<size_t>(pieces * (3000 * (int64_t(c.audio.mel_bins) + 3 * A) +
                                                          1500 * (6 * A + c.audio.ffn)) * e) +
-                           scores(pieces * c.audio.heads, 1500) +
+                           scores(pieces * c.audio.heads, 1500, A / std::max(1, c.audio.heads)) +
                            static_cast<size_t>(batch_tokens * (A * pool + 4 * D) * e) +
                            static_cast<size_t>(all_pieces * c.audio.mel_bins * 3000) * e;
     p.activations = std::max({kv_chunk, vision, whisper}) + kMargin;
