@@ -246,13 +246,11 @@ double rel(const Tensor& a, const Tensor& b) {
     return std::sqrt(num / den);
 }
 
+// Rows of two [T, V] logits whose greedy picks (top_pick: the first on ties) agree.
 int top1_same(const Tensor& a, const Tensor& b) {
-    const int64_t T = a.dim(0), V = a.dim(1);
     int same = 0;
-    for (int64_t t = 0; t < T; ++t) {
-        const float *x = a.data<float>() + t * V, *y = b.data<float>() + t * V;
-        same += std::max_element(x, x + V) - x == std::max_element(y, y + V) - y;
-    }
+    for (int64_t t = 0; t < a.dim(0); ++t)
+        same += top_pick(a.row(t).data<float>(), a.dim(1)).id == top_pick(b.row(t).data<float>(), b.dim(1)).id;
     return same;
 }
 
