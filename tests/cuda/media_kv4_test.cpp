@@ -22,10 +22,15 @@ QTensor to_host(const QTensor& q) {
                    q.zeros.defined() ? backend().to_host(q.zeros) : Tensor(), q.bits, q.group, q.block);
 }
 
-// Keys [T, KV, hd] with channel 3 of every head offset by 12 (an outlier channel).
+// Keys [T, KV, hd] with channel 3 of every head offset by 12 (an outlier channel), every value
+// one that bf16 and f16 both hold (12 + x rounded as random_host rounds), so the device and the
+// host quantise the same numbers.
 Tensor outlier_keys(int64_t T, int64_t KV, int64_t hd) {
     Tensor k = random_host({T, KV, hd}, -2.0f, 2.0f);
-    for (int64_t r = 0; r < T * KV; ++r) k.data<float>()[r * hd + 3] += 12.0f;  // 12 + x: still exact in bf16 and f16
+    for (int64_t r = 0; r < T * KV; ++r) {
+        float& x = k.data<float>()[r * hd + 3];
+        x = f16_to_f32(f32_to_f16(bf16_to_f32(f32_to_bf16(x + 12.0f))));
+    }
     return k;
 }
 
