@@ -47,7 +47,8 @@ struct EngineOptions {
     // How linear weights are held: "auto" (GPU: the most faithful of bf16, int8, int4 that
     // leaves room for a 10-minute video; CPU: as stored), "bf16", "int8", "int4", "int4/g128".
     std::string weights = "auto";
-    // Media K/V of each video: "auto" (bf16, or int8 when bf16 does not fit), "bf16", "int8".
+    // Media K/V of each video: "auto" (bf16; when that does not fit int8, then int4, before any
+    // frame is dropped), "bf16", "int8", "int4" (docs/memory.md).
     std::string media_kv = "auto";
     // Visual tokens per video: 0 = the model family's default (Vidi1.5: SPEC's 60000), lowered
     // automatically only when memory is short.

@@ -67,8 +67,8 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
     cmd->add_option("--weights", f.options.weights,
                     "Linear weights on the device: auto, bf16, int8, int4 (int4/g128: groups of 128)")
         ->capture_default_str();
-    cmd->add_option("--media-kv", f.options.media_kv, "Media K/V per video: auto, bf16 or int8")
-        ->check(CLI::IsMember({"auto", "bf16", "int8"}))
+    cmd->add_option("--media-kv", f.options.media_kv, "Media K/V per video: auto, bf16, int8 or int4")
+        ->check(CLI::IsMember({"auto", "bf16", "int8", "int4"}))
         ->capture_default_str();
     cmd->add_option("--visual-tokens", f.options.visual_token_budget,
                     "Visual-token budget per video (0: the model family's default, Vidi1.5's 60000; lowered only when GPU memory is short)")

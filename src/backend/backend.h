@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/device_frames.h"
@@ -48,6 +49,9 @@ enum class Glu : uint8_t {
 
 // The most attention scores a backend holds at once (bytes); the memory planner counts it.
 constexpr size_t kAttentionScoreBytes = size_t(256) << 20;
+// Head dims whose unmasked attention of many rows (the towers: SigLIP 72, Whisper 64) a GPU
+// runs in its fused tensor-core kernel, which holds no scores; others go through scores.
+constexpr bool gpu_fused_attention(int64_t head_dim) { return head_dim == 64 || head_dim == 72 || head_dim == 128; }
 
 // Greedy decoding's choice in one row of logits: the index of the largest value (the first
 // one on ties, as torch.argmax) and its lead over the second largest (0 on a tie).
@@ -137,6 +141,13 @@ public:
     // --- memory ---------------------------------------------------------------------
     virtual Tensor empty(const Shape& shape, DType dtype) = 0;  // contents undefined
     Tensor act(const Shape& shape) { return empty(shape, act_dtype()); }
+    // Tensors of logical shape parts[i].first held as parts[i].second (quantised, or unquantised:
+    // act_dtype()), contents undefined, carved from ONE allocation (each piece 256-byte aligned)
+    // that lives while any of them does. A cache of many parts that lives and dies together
+    // (a video's media K/V: codes, scales and zeros of every layer) so takes one block: a GPU's
+    // pool rounds every block up to 2 MiB, ~0.35 GiB over the 420 parts of an hour's 4-bit K/V.
+    std::vector<QTensor> empty_together(const std::vector<std::pair<Shape, QuantFormat>>& parts);
+    QTensor empty_quantized(const Shape& shape, const QuantFormat& format) { return empty_together({{shape, format}})[0]; }
     // A checkpoint tensor (host, possibly memory-mapped) made usable by this backend.
     virtual Tensor weight(const Tensor& host) = 0;
     // The same for ops that compute in f32 (the positional MLPs: linear on f32 inputs): on a
@@ -151,7 +162,8 @@ public:
     virtual QTensor quantized_weight(const Tensor& host, const QuantFormat& format) {
         return linear_weight(vidi::quantize(host, format));
     }
-    // x[..., K] (activations) -> the same values quantised on the device (8-bit media K/V).
+    // x[..., K] (activations) -> the same values quantised on the device (media K/V: 8-bit, and
+    // 4-bit keys per channel in blocks of rows and values per token; see media_kv_format).
     virtual QTensor quantize(const Tensor& x, const QuantFormat& format) = 0;
     // Host tensor -> device tensor of the same dtype, or converted to act_dtype() if float.
     virtual Tensor upload(const Tensor& host) = 0;
@@ -240,7 +252,9 @@ public:
     virtual void rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache,
                                     const Tensor& pos, double theta);
     // q[Tq, H, hd], k/v[Tk, KV, hd] (H a multiple of KV) -> [Tq, H, hd]. k and v are float,
-    // or both int8 with one scale per (token, head) (group = hd: 8-bit media K/V).
+    // or a quantised media K/V pair (media_kv_format): both int8 with one scale per (token,
+    // head), or 4-bit (keys per channel over blocks of tokens with zero points, values per
+    // token in groups; no sliding window). check_quantized_kv() states the rules.
     virtual Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) = 0;
     // out += attention(q, k, v, p): decomposed attention sums the streams' outputs. A GPU adds
     // as it writes, where its kernel allows.
@@ -321,6 +335,31 @@ private:
     int profiling_ = -1;  // unknown until first asked
 };
 
+// attention()'s rules for quantised K/V, the same for every backend: both sides quantised in
+// the layouts media_kv_format(bits, hd) gives, with scales (and zeros) matching the codes.
+inline void check_quantized_kv(const QTensor& k, const QTensor& v, const AttentionParams& p) {
+    VIDI_CHECK(k.quantized() == v.quantized(), "attention: k ", k.describe(), " and v ", v.describe(),
+               " must both be float or both be quantised");
+    if (!k.quantized()) return;
+    VIDI_CHECK(k.rank() == 3 && v.rank() == 3 && k.shape() == v.shape(), "attention: quantised k ", k.describe(),
+               " and v ", v.describe(), " must be [Tk, KV, hd] alike");
+    const int64_t T = k.dim(0), hd = k.dim(2);
+    VIDI_CHECK(k.bits == v.bits && (k.bits == 8 || k.bits == 4), "attention: quantised K/V must be int8 or int4, got ",
+               k.describe(), ", ", v.describe());
+    const MediaKvFormat f = media_kv_format(k.bits, hd);  // refuses head dimensions 4 bits cannot take
+    for (auto [t, want, side] : {std::tuple{&k, &f.key, "k"}, std::tuple{&v, &f.value, "v"}}) {
+        const QuantLayout l = quant_layout(t->shape(), *want);
+        VIDI_CHECK(t->group == l.group && t->block == l.block && t->values.dtype() == l.values_dtype &&
+                       t->values.shape() == l.values && t->scales.defined() && t->scales.shape() == l.scales &&
+                       t->scales.dtype() == want->scale_dtype && t->zeros.defined() == want->zero_points &&
+                       (!want->zero_points || (t->zeros.shape() == l.scales && t->zeros.dtype() == want->scale_dtype)),
+                   "attention: quantised ", side, " ", t->describe(), " (scales ", t->scales.describe(),
+                   ") is not in the media K/V layout ", want->name(), " for [", T, ", ", k.dim(1), ", ", hd, "]");
+    }
+    VIDI_CHECK(k.bits != 4 || p.window == 0, "attention: 4-bit K/V (keys in blocks of ", kMediaKeyBlock,
+               " tokens) take no sliding window");
+}
+
 // frames_to_pixels' argument rules, the same for every backend (on_device: the frames may
 // be in the backend's device memory).
 inline void check_frames_to_pixels(const Tensor& rgb, int size, bool on_device = false) {
@@ -338,6 +377,45 @@ inline void check_log_mel(const Tensor& pcm, int n_mels) {
                "log_mel: expected f32 samples [n > 0] in host memory, got ",
                pcm.describe());
     VIDI_CHECK(n_mels > 0 && n_mels <= 512, "log_mel: bad mel bin count ", n_mels);
+}
+
+inline std::vector<QTensor> Backend::empty_together(const std::vector<std::pair<Shape, QuantFormat>>& parts) {
+    constexpr size_t kAlign = 256;
+    std::vector<std::pair<Shape, DType>> pieces;  // every tensor of every part, in order
+    for (const auto& [shape, format] : parts) {
+        if (!format.quantized()) {
+            pieces.emplace_back(shape, act_dtype());
+            continue;
+        }
+        const QuantLayout l = quant_layout(shape, format);
+        pieces.emplace_back(l.values, l.values_dtype);
+        pieces.emplace_back(l.scales, format.scale_dtype);
+        if (format.zero_points) pieces.emplace_back(l.scales, format.scale_dtype);
+    }
+    std::vector<size_t> offsets;
+    size_t total = 0;
+    for (const auto& [shape, dtype] : pieces) {
+        offsets.push_back(total);
+        total += (static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype) + kAlign - 1) / kAlign * kAlign;
+    }
+    const auto block = std::make_shared<Tensor>(empty({static_cast<int64_t>(std::max<size_t>(total, 1))}, DType::u8));
+    size_t next = 0;
+    auto piece = [&] {
+        const auto& [shape, dtype] = pieces[next];
+        return Tensor::wrap(static_cast<char*>(block->raw()) + offsets[next++], shape, dtype, block->device(), block);
+    };
+    std::vector<QTensor> out;
+    for (const auto& [shape, format] : parts) {
+        if (!format.quantized()) {
+            out.emplace_back(piece());
+            continue;
+        }
+        const QuantLayout l = quant_layout(shape, format);
+        Tensor values = piece(), scales = piece();
+        Tensor zeros = format.zero_points ? piece() : Tensor();
+        out.emplace_back(values, scales, zeros, format.bits, l.group, l.block);
+    }
+    return out;
 }
 
 // Inline, so that Backend stays a header-only interface (its vtable is emitted where used).

@@ -2,10 +2,13 @@
 
 namespace vidi::model {
 
-size_t Family::media_kv_bytes_per_token(const ModelConfig& c, DType act_dtype, const QuantFormat& kv) const {
-    const size_t per_head = kv.quantized() ? static_cast<size_t>(c.llm.head_dim) + sizeof(float)
-                                           : static_cast<size_t>(c.llm.head_dim) * dtype_size(act_dtype);
-    return static_cast<size_t>(c.llm.layers) * 2 * static_cast<size_t>(c.llm.kv_heads) * per_head;
+size_t Family::media_kv_bytes(const ModelConfig& c, int64_t tokens, DType act_dtype, const QuantFormat& kv) const {
+    const Shape shape{tokens, c.llm.kv_heads, c.llm.head_dim};
+    const MediaKvFormat f = media_kv_format(kv.bits, c.llm.head_dim);
+    const size_t per_layer = kv.quantized() ? f.key.bytes(shape) + f.value.bytes(shape)
+                                            : 2 * static_cast<size_t>(tokens * c.llm.kv_heads * c.llm.head_dim) *
+                                                  dtype_size(act_dtype);
+    return static_cast<size_t>(c.llm.layers) * per_layer;
 }
 
 }  // namespace vidi::model

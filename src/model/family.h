@@ -116,12 +116,13 @@ public:
     // Audio tokens per second of sound (the planner's estimate before decoding).
     virtual int64_t audio_tokens_per_second(const ModelConfig& c) const = 0;
     // What a video of this shape holds on the device: tokens in act_dtype, media K/V in
-    // act_dtype or (kv int8) 8 bits plus one f32 scale per head, the working sets of the towers
-    // (frame_batch frames at a time) and of the decoder's media chunks.
+    // act_dtype or (kv bits 8 or 4) as media_kv_format() holds them, the working sets of the
+    // towers (frame_batch frames at a time) and of the decoder's media chunks.
     virtual VideoFootprint video_footprint(const ModelConfig& c, const VideoShape& v, int frame_batch, DType act_dtype,
                                            const QuantFormat& kv) const = 0;
-    // Bytes of media K/V per media token over all layers.
-    virtual size_t media_kv_bytes_per_token(const ModelConfig& c, DType act_dtype, const QuantFormat& kv) const;
+    // Bytes of the media K/V of one stream of `tokens` media tokens over all layers (4-bit keys
+    // keep their scales per block of tokens: not a per-token multiple).
+    virtual size_t media_kv_bytes(const ModelConfig& c, int64_t tokens, DType act_dtype, const QuantFormat& kv) const;
 };
 
 // --- the registry (model/registry.cpp) ------------------------------------------------------

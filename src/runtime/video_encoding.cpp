@@ -133,7 +133,9 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
         Tensor dst = out.image.rows(positions.front() * per_frame, ready);
         m.backend().copy_(dst, tokens);
         done += static_cast<int64_t>(positions.size());
-        if (ready - kv_rows >= model::kMediaKvChunk) encode_rows(ready);
+        // Whole chunks only (whole blocks of 4-bit keys); the rest waits for the next batch.
+        if (ready - kv_rows >= model::kMediaKvChunk)
+            encode_rows(kv_rows + (ready - kv_rows) / model::kMediaKvChunk * model::kMediaKvChunk);
         m.progress("frames", done, F);
         if (!audio_done && audio_job.wait_for(std::chrono::seconds(0)) == std::future_status::ready) encode_audio();
     }

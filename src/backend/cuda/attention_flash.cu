@@ -7,6 +7,7 @@
 // come from ldmatrix, V's transposed from ldmatrix .trans; scores, the running max and sum
 // and the output stay in registers, and the probabilities become the A operand of P·V
 // without a trip through memory.
+#include "backend/backend.h"
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
@@ -236,7 +237,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
 
 }  // namespace
 
-bool flash_attention_supports(int hd) { return hd == 64 || hd == 72 || hd == 128; }
+bool flash_attention_supports(int hd) { return gpu_fused_attention(hd); }
 
 void flash_attention(const AttentionArgs& a, int64_t sequences, cudaStream_t stream) {
     const dim3 grid(static_cast<unsigned>((a.Tq + kTile - 1) / kTile), static_cast<unsigned>(a.H),

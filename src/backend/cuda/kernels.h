@@ -136,6 +136,16 @@ struct AttentionArgs {
     const int8_t* v8 = nullptr;
     const float* k_scale = nullptr;
     const float* v_scale = nullptr;
+    // 4-bit media K/V (core's media_kv_format): codes u8 [Tk, KV, hd/2]; keys per channel over
+    // blocks of key_block tokens with zero points (k4_scale, k4_zero f16 [ceil(Tk/key_block),
+    // KV, hd]: key = zero + c·scale, c in 0..15); values per token in groups of v_group
+    // (v4_scale f16 [Tk, KV, hd/v_group]: value = (c − 8)·scale). No sliding window.
+    const uint8_t* k4 = nullptr;
+    const uint8_t* v4 = nullptr;
+    const fp16* k4_scale = nullptr;
+    const fp16* k4_zero = nullptr;
+    const fp16* v4_scale = nullptr;
+    int key_block = 0, v_group = 0;
     void* out = nullptr;
     int64_t Tq = 0, Tk = 0;
     int H = 0, KV = 0, hd = 0;
@@ -216,9 +226,15 @@ template <class T>
 void dequantize_rows(T* out, const QuantView& w, int64_t row0, const int32_t* ids, int64_t id_rows, int64_t R,
                      cudaStream_t stream);
 // quantize.cu: x[rows, K] -> codes and scales in the layout above, rounding exactly as the host
-// quantize() of core/quantize.cpp (round half to even, IEEE division).
+// quantize() of core/quantize.cpp (round half to even, IEEE division); scales f32 or, with
+// f16_scales, f16 (each candidate scale rounded as the host's round_scale before it is judged).
 template <class T>
-void quantize_rows(void* codes, float* scales, const T* x, int64_t rows, int64_t K, int bits, int group,
-                   cudaStream_t stream);
+void quantize_rows(void* codes, void* scales, const T* x, int64_t rows, int64_t K, int bits, int group,
+                   cudaStream_t stream, bool f16_scales = false);
+// x[T, C] -> 4-bit codes u8 [T, C/2] per channel over blocks of `block` rows, with zero points:
+// scales and zeros f16 [ceil(T/block), C] (the host's asymmetric 4-bit format; C even).
+template <class T>
+void quantize_column_blocks(uint8_t* codes, fp16* scales, fp16* zeros, const T* x, int64_t rows, int64_t C,
+                            int block, cudaStream_t stream);
 
 }  // namespace vidi::cuda

@@ -27,7 +27,8 @@ public:
     int64_t max_positions() const override { return cfg_.max_positions; }
 
     // The media self-update through the layers for tokens [T, D] (after mm_rand_llm_norm,
-    // before the sqrt(D) scaling), keeping each layer's K/V.
+    // before the sqrt(D) scaling), keeping each layer's K/V (kv_format bits 8 or 4: quantised
+    // as media_kv_format() says).
     MediaKV new_media_kv(int64_t tokens, const QuantFormat& kv_format) const override;
     void encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& tokens, int64_t chunk) const override;
 
@@ -46,7 +47,7 @@ private:
     std::pair<Tensor, Tensor> key_value(const Layer& L, const Tensor& h) const;
     // Copies `rows` into the cache tensor starting at row0.
     void store_rows(const Tensor& cache, int64_t row0, const Tensor& rows) const;
-    // The same for a media cache, quantising the rows first when the cache is 8-bit.
+    // The same for a media cache, quantising the rows first when the cache is quantised.
     void store_media_rows(const QTensor& cache, int64_t row0, const Tensor& rows, const QuantFormat& format) const;
     Tensor norm(const Tensor& x, const Tensor& w) const;
     // A residual stream (text x, media m) starts as the scaled embeddings converted to the
