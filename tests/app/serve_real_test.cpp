@@ -19,9 +19,11 @@ namespace vidi::test {
 namespace {
 
 std::vector<std::string> serve_args(const std::string& cache_dir) {
-    // 16 new tokens (as in the golden data) keep each answer fast on a small CPU box.
+    // 16 new tokens (as in the golden data) keep each answer fast on a small CPU box. Eight
+    // clients upload at once below: the upload bound (tested in serve_security_test) must not
+    // refuse any of them here.
     return {"--model", tiny_model_dir(), "--backend", "cpu", "--max-upload-mb", "4", "--timeout-s", "300",
-            "--max-new-tokens", "16", "--cache-dir", cache_dir, "--media-root", golden_path("")};
+            "--max-new-tokens", "16", "--cache-dir", cache_dir, "--media-root", golden_path(""), "--max-uploads", "8"};
 }
 
 httplib::Client client(int port) {
