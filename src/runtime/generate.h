@@ -24,6 +24,7 @@ struct GenerationResult {
     std::vector<float> margins;   // top-1 minus top-2 logit at each step
     bool stopped = false;         // the stop id was produced
     Tensor prompt_logits;         // [T, V] when asked for
+    int prompt_tokens = 0;
     double prefill_s = 0, generate_s = 0;
 };
 

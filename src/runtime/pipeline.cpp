@@ -260,13 +260,22 @@ GenerationResult Pipeline::run(const std::vector<int32_t>& prompt_ids, const Enc
     req.prompt = prompt_ids;
     if (video) req.media = video->media();
     req.max_new_tokens = max_new_tokens;
-    req.stop_id = tokenizer_->piece_to_id("<end_of_turn>");
-    if (req.stop_id < 0) req.stop_id = 107;
+    req.stop_id = stop_id();
     req.keep_prompt_logits = keep_prompt_logits;
     req.progress = options_.progress;
     GenerationResult result = generate(*decoder_, req);
     report_profile();
     return result;
+}
+
+BatchGeneration Pipeline::batch(const EncodedVideo* video) const {
+    return BatchGeneration(*decoder_, video ? video->media() : std::vector<const model::MediaKV*>{}, stop_id(),
+                           options_.progress);
+}
+
+int Pipeline::stop_id() const {
+    const int id = tokenizer_->piece_to_id("<end_of_turn>");
+    return id < 0 ? 107 : id;
 }
 
 }  // namespace vidi::runtime

@@ -15,6 +15,7 @@
 #include "io/tokenizer.h"
 #include "model/gemma2.h"
 #include "model/media_tokens.h"
+#include "runtime/batch_generate.h"
 #include "runtime/generate.h"
 #include "vidi/vidi.h"
 
@@ -61,6 +62,7 @@ public:
 
     const io::ModelConfig& config() const { return config_; }
     Backend& backend() { return *backend_; }
+    std::optional<DeviceMemory> device_memory() const { return backend_->device_memory(); }
     std::string backend_name() const { return backend_->name(); }
     const model::Gemma2& decoder() const { return *decoder_; }
     const io::Tokenizer& tokenizer() const { return *tokenizer_; }
@@ -79,6 +81,15 @@ public:
     std::vector<int32_t> prompt(const std::string& text, bool with_media) const;
     GenerationResult run(const std::vector<int32_t>& prompt, const EncodedVideo* video, int max_new_tokens,
                          bool keep_prompt_logits = false);
+    // Several prompts about `video` (null: text-only) stepped together (Engine::batch).
+    BatchGeneration batch(const EncodedVideo* video) const;
+    int stop_id() const;  // <end_of_turn>
+
+    // VIDI_PROFILE=1: the device time of each model part since the last report.
+    void report_profile() const {
+        if (backend_->profiling())
+            for (const std::string& line : backend_->profile_report()) notice(line);
+    }
 
 private:
     // With VIDI_SYNC_PROGRESS=1 in the environment every report first waits for the GPU, so
@@ -87,11 +98,6 @@ private:
         if (!options_.progress) return;
         if (sync_progress_) backend_->synchronize();
         options_.progress(stage, done, total);
-    }
-    // VIDI_PROFILE=1: the device time of each model part since the last report.
-    void report_profile() const {
-        if (backend_->profiling())
-            for (const std::string& line : backend_->profile_report()) notice(line);
     }
     void notice(const std::string& line) const {
         if (options_.notice) options_.notice(line);

@@ -1,0 +1,116 @@
+#include "runtime/batch_generate.h"
+
+#include <algorithm>
+
+namespace vidi::runtime {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+}  // namespace
+
+BatchGeneration::BatchGeneration(const model::Gemma2& model, std::vector<const model::MediaKV*> media, int stop_id,
+                                 ProgressFn progress)
+    : model_(model), media_(std::move(media)), stop_id_(stop_id), progress_(std::move(progress)) {}
+
+BatchGeneration::Row* BatchGeneration::find(int row) {
+    for (auto& r : rows_)
+        if (r->id == row) return r.get();
+    return nullptr;
+}
+
+const BatchGeneration::Row* BatchGeneration::find(int row) const {
+    for (auto& r : rows_)
+        if (r->id == row) return r.get();
+    return nullptr;
+}
+
+int BatchGeneration::add(const std::vector<int32_t>& prompt, int max_new_tokens) {
+    VIDI_CHECK(max_new_tokens >= 0, "max_new_tokens must not be negative");
+    auto row = std::make_unique<Row>();
+    row->max_new_tokens = max_new_tokens;
+    row->cache = model_.new_cache(context_for(model_, prompt.size(), max_new_tokens));
+    const auto t0 = Clock::now();
+    if (progress_) progress_("prefill", 0, static_cast<int64_t>(prompt.size()));
+    Backend& be = model_.backend();
+    {
+        const Section s = be.section("prefill");
+        const Tensor logits = model_.forward_on_device(prompt, row->cache, media_, false);
+        row->pick = be.top_picks(logits.rows(logits.dim(0) - 1, logits.dim(0)))[0];
+    }
+    row->result.prefill_s = seconds_since(t0);
+    row->result.prompt_tokens = static_cast<int>(prompt.size());
+    row->id = next_id_++;
+    rows_.push_back(std::move(row));
+    return rows_.back()->id;
+}
+
+void BatchGeneration::cancel(int row) {
+    rows_.erase(std::remove_if(rows_.begin(), rows_.end(), [&](const auto& r) { return r->id == row; }), rows_.end());
+}
+
+std::vector<BatchGeneration::RowStep> BatchGeneration::step() {
+    std::vector<RowStep> out;
+    std::vector<Row*> going;
+    int64_t most = 0;
+    for (auto& rp : rows_) {
+        Row& r = *rp;
+        if (r.finished) continue;
+        if (!r.started) {
+            r.started = true;
+            r.first_step = Clock::now();
+        }
+        RowStep s{r.id, -1, false};
+        GenerationResult& g = r.result;
+        // generate()'s loop, one iteration: a row whose limit is 0 never looks at its pick.
+        if (static_cast<int>(g.ids.size()) >= r.max_new_tokens) {
+            s.finished = true;
+        } else if (r.pick.id == stop_id_) {
+            g.stopped = true;
+            s.finished = true;
+        } else {
+            g.ids.push_back(r.pick.id);
+            g.margins.push_back(r.pick.margin);
+            s.token = r.pick.id;
+            s.finished = static_cast<int>(g.ids.size()) == r.max_new_tokens || r.cache.length >= r.cache.capacity;
+        }
+        if (s.finished) {
+            r.finished = true;
+            g.generate_s = seconds_since(r.first_step);
+        } else {
+            going.push_back(&r);
+            most = std::max<int64_t>(most, r.max_new_tokens);
+        }
+        out.push_back(s);
+    }
+    ++steps_;
+    if (progress_ && !out.empty()) progress_("generate", steps_, most);
+    if (!going.empty()) forward(going);
+    return out;
+}
+
+void BatchGeneration::forward(const std::vector<Row*>& rows) {
+    Backend& be = model_.backend();
+    for (Row* r : rows) {
+        Tensor logits;
+        {
+            const Section s = be.section("decoding step");
+            logits = model_.forward_on_device({r->pick.id}, r->cache, media_, false);
+        }
+        r->pick = be.top_picks(logits)[0];
+    }
+}
+
+const GenerationResult& BatchGeneration::result(int row) const {
+    const Row* r = find(row);
+    VIDI_CHECK(r, "batch: no row ", row);
+    return r->result;
+}
+
+void BatchGeneration::drop(int row) { cancel(row); }
+
+int BatchGeneration::rows() const {
+    return static_cast<int>(std::count_if(rows_.begin(), rows_.end(), [](const auto& r) { return !r->finished; }));
+}
+
+}  // namespace vidi::runtime

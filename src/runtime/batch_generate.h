@@ -1,0 +1,68 @@
+// Greedy generation of several prompts over one set of media K/V, stepped together
+// (Engine::batch): each row has its own text cache, its own limit and stops on its own;
+// rows join at any step (their prompt is prefilled when they join) and leave when they stop.
+// A row's tokens are the ones generate() gives for its prompt alone: the prefill is the same
+// call, and every step computes each row exactly as a one-row step would.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "runtime/generate.h"
+
+namespace vidi::runtime {
+
+class BatchGeneration {
+public:
+    BatchGeneration(const model::Gemma2& model, std::vector<const model::MediaKV*> media, int stop_id,
+                    ProgressFn progress = nullptr);
+
+    // Prefills `prompt` into a new row; returns its id. Errors (a prompt past the context, out
+    // of memory) leave the other rows as they were.
+    int add(const std::vector<int32_t>& prompt, int max_new_tokens);
+    // The row leaves the batch at once, without a result.
+    void cancel(int row);
+
+    struct RowStep {
+        int row = 0;
+        int32_t token = -1;     // appended this step (-1: none)
+        bool finished = false;  // result(row) is final
+    };
+    // The next token of every row: rows that stop (stop id, limit, full context) finish; the
+    // others go through the decoder together for the token after.
+    std::vector<RowStep> step();
+
+    // A row's tokens so far (and, once finished, its result); valid until the row is dropped.
+    const GenerationResult& result(int row) const;
+    // Forgets a finished row.
+    void drop(int row);
+    int rows() const;  // unfinished rows
+
+private:
+    struct Row {
+        int id = 0;
+        model::TextCache cache;
+        TopPick pick;  // the token the next step appends (from the last forward)
+        int max_new_tokens = 0;
+        bool finished = false;
+        bool started = false;
+        std::chrono::steady_clock::time_point first_step;
+        GenerationResult result;
+    };
+    Row* find(int row);
+    const Row* find(int row) const;
+    // One token for each of `rows` through the decoder: sets each row's next pick.
+    void forward(const std::vector<Row*>& rows);
+
+    const model::Gemma2& model_;
+    std::vector<const model::MediaKV*> media_;
+    int stop_id_;
+    ProgressFn progress_;
+    std::vector<std::unique_ptr<Row>> rows_;  // in add() order
+    int next_id_ = 0;
+    int64_t steps_ = 0;
+};
+
+}  // namespace vidi::runtime
