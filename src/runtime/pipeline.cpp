@@ -107,6 +107,7 @@ MediaTokens Pipeline::media_tokens(const std::string& video_path, MediaCapture* 
     auto encode_rows = [&](int64_t upto) {
         decoder_->encode_media_rows(*out.visual_kv, kv_rows, out.image.rows(kv_rows, upto));
         kv_rows = upto;
+        progress("tokens", kv_rows, F * per_frame);  // visual tokens through the decoder's layers
     };
 
     bool audio_done = false;

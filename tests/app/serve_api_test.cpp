@@ -208,7 +208,7 @@ TEST_F(ServeApiTest, MemoryCacheEvictsLeastRecentlyUsed) {
     EXPECT_EQ(engine_.encodes, 3);
 }
 
-TEST_F(ServeApiTest, ConcurrentClientsRunOneAtATimeAndAgree) {
+TEST_F(ServeApiTest, ConcurrentClientsShareTheEngineOneCallAtATimeAndAgree) {
     InProcessServer srv(engine_, options_);
     const std::vector<std::string> questions = {"a", "bb", "ccc", "dddd", "eeeee", "ffffff", "ggggggg", "h"};
     std::vector<json> answers(questions.size());
@@ -229,12 +229,18 @@ TEST_F(ServeApiTest, FullQueueAnswers503) {
     engine_.work_time = std::chrono::milliseconds(600);
     InProcessServer srv(engine_, options_, /*queue_size=*/1);
     std::vector<int> status(4, 0);
+    // Four videos: questions about one video would join one batch instead of queueing.
+    std::vector<std::string> videos;
+    for (size_t i = 0; i < status.size(); ++i) {
+        videos.push_back(tmp_.file("v" + std::to_string(i) + ".fake"));
+        std::ofstream(videos.back()) << "FAKEVIDEO " << 10 + i << "\n";
+    }
     std::vector<std::thread> clients;
     for (size_t i = 0; i < status.size(); ++i)
         clients.emplace_back([&, i] {
             std::this_thread::sleep_for(std::chrono::milliseconds(100 * i));
             auto cli = srv.client();
-            auto r = post_form(cli, "/inference", video_, {{"question", "q"}});
+            auto r = post_form(cli, "/inference", videos[i], {{"question", "q"}});
             status[i] = r ? r->status : -1;
             if (r && r->status == 503) {
                 EXPECT_NE(json_body(r)["error"].get<std::string>().find("busy"), std::string::npos);

@@ -37,6 +37,7 @@ public:
     // Rows produce their answer (the one retrieve()/ask() give) a word per step; a step
     // takes work_time / words of the longest row, whatever the number of rows.
     std::unique_ptr<Batch> batch(const Video* video) override;
+    MemoryUse memory_use() const override { return memory; }
     void save_video(const Video& video, const std::string& path) override;
     std::shared_ptr<const Video> load_video(const std::string& path) override;
 
@@ -54,6 +55,7 @@ public:
     std::atomic<int> max_batch_rows{0};  // the most rows a batch step has decoded together
     std::atomic<int> batch_steps{0};
     std::chrono::milliseconds prefill_time{0};  // per Batch::add
+    MemoryUse memory{};                         // what memory_use() reports
 
     // Sleeps `total` in 10 ms pieces, reporting progress (the server's cancellation hook).
     void work(std::chrono::milliseconds total, const char* stage = "generate");

@@ -16,7 +16,9 @@ namespace vidi::test {
 class InProcessServer {
 public:
     InProcessServer(FakeEngine& engine, server::ServerOptions opt, size_t queue_size = 16) : queue_(queue_size) {
-        engine.progress = [this](const std::string&, int64_t, int64_t) { queue_.throw_if_cancelled(); };
+        engine.progress = [this](const std::string& stage, int64_t done, int64_t total) {
+            queue_.progress(stage, done, total);
+        };
         opt.host = "127.0.0.1";
         opt.port = 0;
         if (opt.cache.bytes_per_token == 0) opt.cache.bytes_per_token = 100;
