@@ -84,10 +84,13 @@ public:
     virtual ~StepRecording() = default;
 };
 
-// One of a step's changing inputs: an i32 [1] tensor on the backend and its value this time.
+// One of a step's changing inputs: an i32 tensor on the backend ([1], or [n] for a step of n
+// sequences) and its values this time.
 struct StepInput {
+    StepInput(Tensor t, int32_t value) : tensor(std::move(t)), values{value} {}
+    StepInput(Tensor t, std::vector<int32_t> v) : tensor(std::move(t)), values(std::move(v)) {}
     Tensor tensor;
-    int32_t value = 0;
+    std::vector<int32_t> values;
 };
 
 // Device memory as a backend sees it (GPU backends only).
@@ -241,6 +244,13 @@ public:
                                 const AttentionParams& p) {
         add_(out, attention(q, k, v, p));
     }
+    // One decoding step of B sequences over the same K/V (a batch's media): q[B, H, hd], one
+    // query a sequence, unmasked -> [B, H, hd]. Each row has the bits attention() gives that
+    // row alone, so a batch answers as its questions one by one. By default one attention() a row.
+    virtual Tensor attention_step_rows(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p);
+    // out += attention_step_rows(q, k, v, p), each row as attention_add_ of that row alone.
+    virtual void attention_step_rows_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
+                                     const AttentionParams& p);
     // n independent sequences at once: q[n, Tq, H, hd], k/v[n, Tk, KV, hd] -> [n, Tq, H, hd]
     // (the vision tower's frames). By default one attention() per sequence.
     virtual Tensor attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p);
@@ -342,9 +352,11 @@ inline void Backend::linear_into_(const std::vector<Tensor*>& outs, const Tensor
 inline void Backend::set_step_inputs(const std::vector<StepInput>& inputs) {
     for (const StepInput& in : inputs) {
         Tensor t = in.tensor;
-        VIDI_CHECK(t.defined() && t.device() == device() && t.dtype() == DType::i32 && t.numel() == 1,
-                   "run_step: an input must be i32 [1] on the backend, got ", t.describe());
-        copy_(t, Tensor::from_vector(std::vector<int32_t>{in.value}));
+        VIDI_CHECK(t.defined() && t.device() == device() && t.dtype() == DType::i32 &&
+                       t.numel() == static_cast<int64_t>(in.values.size()) && t.numel() > 0,
+                   "run_step: an input must be i32 on the backend with one value an element, got ", t.describe(),
+                   " for ", in.values.size(), " values");
+        copy_(t, Tensor::from_vector(in.values));
     }
 }
 
@@ -416,6 +428,28 @@ inline std::vector<TopPick> Backend::top_picks(const Tensor& x) {
     std::vector<TopPick> picks(static_cast<size_t>(rows));
     for (int64_t r = 0; r < rows; ++r) picks[static_cast<size_t>(r)] = top_pick(h.data<float>() + r * N, N);
     return picks;
+}
+
+inline Tensor Backend::attention_step_rows(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) {
+    VIDI_CHECK(q.rank() == 3 && !p.causal && p.window == 0 && !p.step_pos.defined(),
+               "attention_step_rows: expected q[B, H, hd] and unmasked attention, got ", q.describe());
+    Tensor out = empty(q.shape(), act_dtype());
+    for (int64_t b = 0; b < q.dim(0); ++b) {
+        Tensor dst = out.rows(b, b + 1);
+        copy_(dst, attention(q.rows(b, b + 1), k, v, p));
+    }
+    return out;
+}
+
+inline void Backend::attention_step_rows_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
+                                         const AttentionParams& p) {
+    VIDI_CHECK(q.rank() == 3 && out.shape() == q.shape() && !p.causal && p.window == 0 && !p.step_pos.defined(),
+               "attention_step_rows_add_: expected q and out [B, H, hd] and unmasked attention, got q ", q.describe(),
+               ", out ", out.describe());
+    for (int64_t b = 0; b < q.dim(0); ++b) {
+        Tensor dst = out.rows(b, b + 1);
+        attention_add_(dst, q.rows(b, b + 1), k, v, p);
+    }
 }
 
 inline Tensor Backend::attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {

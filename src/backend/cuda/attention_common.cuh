@@ -41,7 +41,6 @@ __device__ inline void attention_out(const AttentionArgs& a, int64_t idx, float 
 }
 
 // Few rows (query, head pairs per KV head) over many keys: decoding and short prompts.
-constexpr int64_t kDecodeMaxRows = 8;
 inline bool few_rows(const AttentionArgs& a) { return a.Tq * (a.H / a.KV) <= kDecodeMaxRows; }
 void attention_decode(const Problem& pb, cudaStream_t stream);
 // Slices of the key range for attention_decode on `sm_count` SMs.

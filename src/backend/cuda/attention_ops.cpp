@@ -36,6 +36,43 @@ void CudaBackend::attention_add_(Tensor& out, const Tensor& q, const QTensor& k,
     attend(q, k, v, p, &out);
 }
 
+// Queries of one launch in attention_step_rows: as many as the few-row kernel takes (its rows are
+// query × head pairs of one KV head), so that each launch takes the kernel a query alone takes.
+static int64_t queries_per_launch(const Tensor& q, const QTensor& k) {
+    const int64_t group = q.dim(1) / std::max<int64_t>(1, k.dim(1));
+    return std::max<int64_t>(1, kDecodeMaxRows / std::max<int64_t>(1, group));
+}
+
+Tensor CudaBackend::attention_step_rows(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) {
+    require_act(q, "attention_step_rows", "q");
+    require_rank(q, 3, "attention_step_rows", "q [B, H, hd]");
+    VIDI_CHECK(!p.causal && p.window == 0 && !p.step_pos.defined(), "attention_step_rows: unmasked attention only");
+    const int64_t B = q.dim(0), chunk = queries_per_launch(q, k);
+    if (B <= chunk) return attention(q, k, v, p);
+    Tensor out = empty(q.shape(), act_);
+    for (int64_t b0 = 0; b0 < B; b0 += chunk) {
+        const int64_t b1 = std::min(B, b0 + chunk);
+        Tensor dst = out.rows(b0, b1);
+        copy_(dst, attention(q.rows(b0, b1), k, v, p));
+    }
+    return out;
+}
+
+void CudaBackend::attention_step_rows_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
+                                      const AttentionParams& p) {
+    require_act(out, "attention_step_rows_add_", "out");
+    require_rank(q, 3, "attention_step_rows_add_", "q [B, H, hd]");
+    VIDI_CHECK(out.shape() == q.shape(), "attention_step_rows_add_: out ", out.describe(), " does not match q ",
+               q.describe());
+    VIDI_CHECK(!p.causal && p.window == 0 && !p.step_pos.defined(), "attention_step_rows_add_: unmasked attention only");
+    const int64_t B = q.dim(0), chunk = queries_per_launch(q, k);
+    for (int64_t b0 = 0; b0 < B; b0 += chunk) {
+        const int64_t b1 = std::min(B, b0 + chunk);
+        Tensor dst = out.rows(b0, b1);
+        attend(q.rows(b0, b1), k, v, p, &dst);
+    }
+}
+
 Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq, const AttentionParams& p,
                            Tensor* add_to) {
     // Only the few-row kernel adds into an existing output itself; elsewhere the sum is an add_.

@@ -71,6 +71,11 @@ public:
     void rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache, const Tensor& pos,
                             double theta) override;
     Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) override;
+    // A few queries a launch of the few-row kernel (each K/V byte read once per launch); each
+    // row's bits are those of its query alone.
+    Tensor attention_step_rows(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) override;
+    void attention_step_rows_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
+                             const AttentionParams& p) override;
     void attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
                         const AttentionParams& p) override;
     Tensor attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) override;

@@ -150,6 +150,9 @@ struct AttentionArgs {
 constexpr int kAttentionMaxHeadDim = 256;
 // How many slices the keys are split into (1: no split-K) on a GPU with `sm_count` SMs,
 // and the f32 workspace those slices need.
+// The few-row kernel (attention_decode.cu) takes problems of at most this many query × head
+// rows per KV head: a decoding step, a few queries of a batch over the media K/V.
+constexpr int64_t kDecodeMaxRows = 8;
 int attention_splits(const AttentionArgs& a, int sm_count);
 size_t attention_workspace_bytes(const AttentionArgs& a, int splits);
 void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t stream);
@@ -185,8 +188,10 @@ struct QuantView {
 };
 // quant_gemv.cu: y[M, N] = x[M, K] · dequant(w)[N, K]ᵀ (+ bias[N]) fused, for few rows of x.
 constexpr int64_t kQuantGemvMaxRows = 16;
-// 16-bit float weights take it for this many rows at most (a decoding step); cuBLASLt beyond.
-constexpr int64_t kFloatGemvMaxRows = 4;
+// 16-bit float weights take it for this many rows at most (a decoding step of up to 16
+// sequences: the kernel computes each row alone, so a batch's rows get the bits they get one at
+// a time); cuBLASLt beyond.
+constexpr int64_t kFloatGemvMaxRows = 16;
 // A 16-bit float weight [rows, K] as the GEMV reads it.
 inline QuantView float_gemv_view(const void* w, int64_t K) { return {w, nullptr, 16, K, static_cast<int>(K)}; }
 // Whether the fused kernel takes this case (M ≤ kQuantGemvMaxRows, or kFloatGemvMaxRows for

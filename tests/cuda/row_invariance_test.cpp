@@ -1,0 +1,109 @@
+// A batched decoding step computes each of its rows as a one-row step would (Engine::batch:
+// a batch answers as its questions one by one, token ids included). So every op of the step
+// must give a row the same bits alone or among up to 16 rows, in either activation dtype:
+// linear on the few-row GEMV (16-bit, int8, int4 weights; the q/k/v and GeGLU forms; the LM
+// head's f32 logits) and attention_step_rows over Vidi-sized media K/V (bf16/f16 and int8,
+// on the split-K path), plain and adding into an output.
+#include <cstring>
+
+#include "core/quantize.h"
+#include "cuda_test_util.h"
+
+namespace vidi::cuda::test {
+namespace {
+
+class CudaRowInvariance : public CudaDtypes {};
+
+constexpr int64_t kRows = 16;
+
+// Device tensor t's row r, downloaded (f32 for floats: exact for 16-bit values).
+std::vector<float> host_row(const Tensor& t, int64_t r) {
+    return backend().to_host(t.rows(r, r + 1)).to_f32_vector();
+}
+
+void expect_same_bits(const std::vector<float>& batch_row, const std::vector<float>& alone, const std::string& what) {
+    ASSERT_EQ(batch_row.size(), alone.size()) << what;
+    EXPECT_EQ(std::memcmp(batch_row.data(), alone.data(), alone.size() * sizeof(float)), 0) << what;
+}
+
+std::vector<QTensor> weights_of_every_format(const Shape& shape) {
+    const Tensor w = random_host(shape);
+    return {backend().linear_weight(QTensor(w)), backend().linear_weight(vidi::quantize(w, {8, shape[1]})),
+            backend().linear_weight(vidi::quantize(w, {4, 64}))};
+}
+
+TEST_P(CudaRowInvariance, LinearGivesEachRowItsOwnBits) {
+    CudaBackend& be = backend();
+    const Tensor x = dev(random_host({kRows, 512}));
+    for (const QTensor& w : weights_of_every_format({384, 512})) {
+        for (int64_t rows : {int64_t(2), int64_t(5), int64_t(9), kRows}) {
+            const Tensor xs = x.rows(0, rows);
+            const Tensor y = be.linear(xs, w), logits = be.logits(xs, w, 30.0f);
+            for (int64_t r = 0; r < rows; ++r) {
+                const Tensor x1 = x.rows(r, r + 1);
+                const std::string what = w.describe() + ", " + std::to_string(rows) + " rows, row " + std::to_string(r);
+                expect_same_bits(host_row(y, r), host_row(be.linear(x1, w), 0), "linear " + what);
+                expect_same_bits(host_row(logits, r), host_row(be.logits(x1, w, 30.0f), 0), "logits " + what);
+            }
+        }
+    }
+}
+
+TEST_P(CudaRowInvariance, FusedProjectionsGiveEachRowItsOwnBits) {
+    CudaBackend& be = backend();
+    const Tensor x = dev(random_host({kRows, 512}));
+    auto q = weights_of_every_format({256, 512}), k = weights_of_every_format({128, 512});
+    auto gate = weights_of_every_format({640, 512}), up = weights_of_every_format({640, 512});
+    for (size_t f = 0; f < q.size(); ++f) {
+        Tensor yq = be.empty({kRows, 256}, act()), yk = be.empty({kRows, 128}, act());
+        be.linear_into_({&yq, &yk}, x, {&q[f], &k[f]});
+        const Tensor g = be.linear_geglu(x, gate[f], up[f]);
+        for (int64_t r = 0; r < kRows; ++r) {
+            const Tensor x1 = x.rows(r, r + 1);
+            Tensor q1 = be.empty({1, 256}, act()), k1 = be.empty({1, 128}, act());
+            be.linear_into_({&q1, &k1}, x1, {&q[f], &k[f]});
+            const std::string what = q[f].describe() + ", row " + std::to_string(r);
+            expect_same_bits(host_row(yq, r), host_row(q1, 0), "q " + what);
+            expect_same_bits(host_row(yk, r), host_row(k1, 0), "k " + what);
+            expect_same_bits(host_row(g, r), host_row(be.linear_geglu(x1, gate[f], up[f]), 0), "geglu " + what);
+        }
+    }
+}
+
+TEST_P(CudaRowInvariance, AttentionStepRowsGivesEachQueryItsOwnBits) {
+    CudaBackend& be = backend();
+    AttentionParams p;
+    p.scale = 0.0625f;
+    p.softcap = 50.0f;
+    // Vidi1.5-9B's heads (16 over 8 KV heads of 256) over enough keys for the split-K path.
+    const int64_t Tk = 20000;
+    const Tensor kh = random_host({Tk, 8, 256}), vh = random_host({Tk, 8, 256});
+    const std::vector<std::pair<QTensor, QTensor>> kvs = {
+        {QTensor(dev(kh)), QTensor(dev(vh))},
+        {be.quantize(dev(kh), QuantFormat{8, 256}), be.quantize(dev(vh), QuantFormat{8, 256})},
+    };
+    const Tensor q = dev(random_host({kRows, 16, 256})), base = dev(random_host({kRows, 16, 256}));
+    for (const auto& [k, v] : kvs) {
+        for (int64_t rows : {int64_t(3), int64_t(4), int64_t(7), kRows}) {
+            const Tensor qs = q.rows(0, rows);
+            const Tensor out = be.attention_step_rows(qs, k, v, p);
+            Tensor sum = be.empty({rows, 16, 256}, act());
+            be.copy_(sum, base.rows(0, rows));
+            be.attention_step_rows_add_(sum, qs, k, v, p);
+            for (int64_t r = 0; r < rows; ++r) {
+                const Tensor q1 = q.rows(r, r + 1);
+                const std::string what = k.describe() + ", " + std::to_string(rows) + " rows, row " + std::to_string(r);
+                expect_same_bits(host_row(out, r), host_row(be.attention(q1, k, v, p), 0), what);
+                Tensor one = be.empty({1, 16, 256}, act());
+                be.copy_(one, base.rows(r, r + 1));
+                be.attention_add_(one, q1, k, v, p);
+                expect_same_bits(host_row(sum, r), host_row(one, 0), "add, " + what);
+            }
+        }
+    }
+}
+
+VIDI_CUDA_DTYPES(CudaRowInvariance);
+
+}  // namespace
+}  // namespace vidi::cuda::test
