@@ -64,6 +64,8 @@ TEST_F(ServeBatchTest, QuestionsAboutOneVideoShareABatchAndGetTheirOwnAnswers) {
     int tokens = 0;
     for (size_t i = 0; i < questions.size(); ++i) {
         EXPECT_EQ(answers[i]["answer"], "you asked: " + questions[i]) << answers[i];
+        const Answer alone = FakeEngine::fake_answer(nullptr, {questions[i], Task::question, {}});
+        EXPECT_EQ(answers[i]["token_ids"], alone.token_ids);
         tokens += answers[i]["timings"]["generated_tokens"].get<int>();
     }
     EXPECT_EQ(engine_.encodes, 1);

@@ -261,6 +261,7 @@ json Server::Impl::answer_json(const QueryRequest& r, double total_s) const {
         {"answer", retrieval ? ranges_text(a.ranges) : a.text},
         {"text", a.text},
         {"task", retrieval ? "retrieval" : "vqa"},
+        {"token_ids", a.token_ids},
         {"ranges", ranges},
         {"duration", a.duration},
         {"timings", timings_json(r, total_s)},

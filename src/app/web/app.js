@@ -88,7 +88,7 @@ function showProgress(p) {
   }
   if (tokens && tokens.total > 0) parts.push(`tokens ${tokens.done}/${tokens.total}`);
   if (p.audio && p.audio.total > 0) parts.push(`audio ${p.audio.done}/${p.audio.total}`);
-  if (typeof p.eta_s === "number") parts.push(`about ${Math.ceil(p.eta_s)} s left`);
+  if (typeof p.eta_s === "number" && frames && frames.done < frames.total) parts.push(`about ${Math.ceil(p.eta_s)} s left`);
   $("encode-label").textContent = parts.join(" · ");
 }
 
