@@ -22,20 +22,13 @@ using nlohmann::json;
 namespace vidi::test {
 namespace {
 
-class ServeApiTest : public ::testing::Test {
+class ServeApiTest : public FakeServerTest {
 protected:
     void SetUp() override {
-        video_ = tmp_.file("clip.fake");
-        std::ofstream(video_) << "FAKEVIDEO 20.5\n";
+        FakeServerTest::SetUp();
         options_.cache.dir = tmp_.file("cache");
         options_.limits.max_upload_bytes = 1 << 20;
-        options_.access.media_roots = {tmp_.path()};
-        options_.timeout_s = 30;
     }
-    TempDir tmp_{"serve-api"};
-    std::string video_;
-    FakeEngine engine_;
-    server::ServerOptions options_;
 };
 
 TEST_F(ServeApiTest, HealthNamesModelAndBackend) {

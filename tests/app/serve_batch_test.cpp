@@ -24,18 +24,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-class ServeBatchTest : public ::testing::Test {
+class ServeBatchTest : public FakeServerTest {
 protected:
     void SetUp() override {
-        video_ = fake_video("clip.fake", 20.5);
+        FakeServerTest::SetUp();
         options_.cache.dir.clear();
-        options_.access.media_roots = {tmp_.path()};
-        options_.timeout_s = 30;
-    }
-    std::string fake_video(const std::string& name, double duration) {
-        const std::string path = tmp_.file(name);
-        std::ofstream(path) << "FAKEVIDEO " << duration << "\n";
-        return path;
     }
     // POST /inference with a video_path; the answer's JSON (and its status in `status`).
     static json ask(InProcessServer& srv, const std::string& video, const std::string& question,
@@ -45,10 +38,6 @@ protected:
         if (status) *status = r ? r->status : -1;
         return r ? json::parse(r->body, nullptr, false) : json();
     }
-    TempDir tmp_{"serve-batch"};
-    std::string video_;
-    FakeEngine engine_;
-    server::ServerOptions options_;
 };
 
 TEST_F(ServeBatchTest, QuestionsAboutOneVideoShareABatchAndGetTheirOwnAnswers) {

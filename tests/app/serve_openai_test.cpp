@@ -27,16 +27,13 @@ std::string base64(const std::string& bytes) {
     return out;
 }
 
-class ServeOpenAiTest : public ::testing::Test {
+class ServeOpenAiTest : public FakeServerTest {
 protected:
     void SetUp() override {
-        video_ = tmp_.file("clip.fake");
-        std::ofstream(video_) << "FAKEVIDEO 20.5\n";
+        FakeServerTest::SetUp();
         options_.cache.dir.clear();
-        options_.access.media_roots = {tmp_.path()};
         options_.limits.max_upload_bytes = 1 << 20;
         options_.max_new_tokens = 64;
-        options_.timeout_s = 30;
     }
     // A user message with a text part and (when `url` is not empty) a video_url part.
     static json chat(const std::string& text, const std::string& url, json extra = json::object()) {
@@ -63,10 +60,6 @@ protected:
     std::string register_video(httplib::Client& cli) {
         return json_body(cli.Post("/v1/videos", httplib::Params{{"video_path", video_}}))["id"];
     }
-    TempDir tmp_{"serve-openai"};
-    std::string video_;
-    FakeEngine engine_;
-    server::ServerOptions options_;
 };
 
 TEST_F(ServeOpenAiTest, ACompletionAboutARegisteredVideoCarriesTheRangesInItsVidiField) {

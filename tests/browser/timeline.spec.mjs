@@ -15,7 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { startServe } from "../support/vidi_serve.mjs";
+import { runTest, startServe } from "../support/vidi_serve.mjs";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -159,24 +159,9 @@ async function main() {
   log(`screenshot: ${shot}`);
 }
 
-const watchdog = setTimeout(() => {
-  console.error(`[timeline] FAIL: over ${TOTAL_LIMIT_MS / 1000} s`);
-  if (server) server.child.kill("SIGKILL");
-  process.exit(1);
-}, TOTAL_LIMIT_MS);
-
-let failed = false;
-try {
-  await main();
-} catch (e) {
-  failed = true;
-  console.error(`[timeline] FAIL: ${e.stack || e}`);
-} finally {
-  if (context) await context.close().catch(() => {});
-  const code = server ? await server.stop() : 0;
-  if (code !== 0) { failed = true; console.error(`[timeline] FAIL: vidi serve exited with ${code} on SIGTERM`); }
-  fs.rmSync(tmp, { recursive: true, force: true });
-  clearTimeout(watchdog);
-}
-if (!failed) console.log("[timeline] PASS");
-process.exit(failed ? 1 : 0);
+await runTest("timeline", main, {
+  limitMs: TOTAL_LIMIT_MS,
+  server: () => server,
+  cleanup: async () => { if (context) await context.close().catch(() => {}); },
+  after: () => fs.rmSync(tmp, { recursive: true, force: true }),
+});

@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { startServe } from "../support/vidi_serve.mjs";
+import { runTest, startServe } from "../support/vidi_serve.mjs";
 
 const arg = (name) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -163,24 +163,8 @@ async function main() {
   log("errors: 404 model, 400 max_tokens (plain and streamed), 400 remote URL, 400 path outside the root, 404 id, 401 key");
 }
 
-const watchdog = setTimeout(() => {
-  console.error(`[openai] FAIL: over ${TOTAL_LIMIT_MS / 1000} s`);
-  if (server) server.child.kill("SIGKILL");
-  process.exit(1);
-}, TOTAL_LIMIT_MS);
-
-let failed = false;
-try {
-  await main();
-} catch (e) {
-  failed = true;
-  console.error(`[openai] FAIL: ${e.stack || e}`);
-  if (server) console.error(server.log().split("\n").slice(-20).join("\n"));
-} finally {
-  const code = server ? await server.stop() : 0;
-  if (code !== 0) { failed = true; console.error(`[openai] FAIL: vidi serve exited with ${code} on SIGTERM`); }
-  fs.rmSync(tmp, { recursive: true, force: true });
-  clearTimeout(watchdog);
-}
-if (!failed) console.log("[openai] PASS");
-process.exit(failed ? 1 : 0);
+await runTest("openai", main, {
+  limitMs: TOTAL_LIMIT_MS,
+  server: () => server,
+  after: () => fs.rmSync(tmp, { recursive: true, force: true }),
+});

@@ -10,6 +10,7 @@
 #include "model/gemma2.h"
 #include "runtime/batch_generate.h"
 #include "runtime/generate.h"
+#include "runtime/tiny_decoder.h"
 #include "support/test_support.h"
 
 using namespace vidi;
@@ -17,11 +18,8 @@ using test::ids_of;
 
 namespace {
 
-struct Fixture {
-    io::ModelConfig config = io::ModelConfig::load(test::tiny_model_dir());
-    io::TensorStore weights = io::TensorStore::open(test::tiny_model_dir());
-    std::unique_ptr<Backend> backend = make_cpu_backend(0);
-    model::Gemma2 decoder{config, model::WeightLoader(weights, *backend)};
+// tiny-a with the golden media K/V and prompts.
+struct Fixture : test::TinyDecoder {
     std::shared_ptr<io::SafetensorsFile> golden =
         io::SafetensorsFile::open(test::golden_path("tiny-a_synth.golden.safetensors"));
     model::MediaKV visual = decoder.encode_media(backend->upload(golden->get("image_tokens")));

@@ -7,6 +7,7 @@
 #include "io/safetensors.h"
 #include "model/gemma2.h"
 #include "runtime/generate.h"
+#include "runtime/tiny_decoder.h"
 #include "support/test_support.h"
 
 using namespace vidi;
@@ -14,12 +15,7 @@ using test::ids_of;
 
 namespace {
 
-struct Fixture {
-    io::ModelConfig config = io::ModelConfig::load(test::tiny_model_dir());
-    io::TensorStore weights = io::TensorStore::open(test::tiny_model_dir());
-    std::unique_ptr<Backend> backend = make_cpu_backend(0);
-    model::Gemma2 decoder{config, model::WeightLoader(weights, *backend)};
-};
+using Fixture = test::TinyDecoder;
 
 Fixture& fixture() {
     static Fixture f;

@@ -25,3 +25,30 @@ export function startServe(vidi, args) {
     setTimeout(() => reject(new Error(`vidi serve did not start in 60 s:\n${out}`)), 60_000);
   });
 }
+
+// Runs a test's main() under a watchdog of `limitMs`, then `cleanup()`, the server's stop
+// (`server()` gives the running one, or null) and `after()`; prints "[tag] PASS" or the failure
+// and exits with status 0 or 1. A server that does not exit 0 on SIGTERM fails the test.
+export async function runTest(tag, main, { limitMs, server, cleanup = async () => {}, after = () => {} }) {
+  const watchdog = setTimeout(() => {
+    console.error(`[${tag}] FAIL: over ${limitMs / 1000} s`);
+    server()?.child.kill("SIGKILL");
+    process.exit(1);
+  }, limitMs);
+  let failed = false;
+  try {
+    await main();
+  } catch (e) {
+    failed = true;
+    console.error(`[${tag}] FAIL: ${e.stack || e}`);
+    if (server()) console.error(server().log().split("\n").slice(-20).join("\n"));
+  } finally {
+    await cleanup();
+    const code = server() ? await server().stop() : 0;
+    if (code !== 0) { failed = true; console.error(`[${tag}] FAIL: vidi serve exited with ${code} on SIGTERM`); }
+    after();
+    clearTimeout(watchdog);
+  }
+  if (!failed) console.log(`[${tag}] PASS`);
+  process.exit(failed ? 1 : 0);
+}

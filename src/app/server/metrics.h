@@ -16,7 +16,7 @@ namespace vidi::server {
 struct LiveCounts {
     size_t queue_waiting = 0;  // requests and jobs waiting for the engine
     bool busy = false;         // the engine is working
-    size_t videos = 0, cache_entries = 0, upload_files = 0;
+    size_t videos = 0, cache_entries = 0;
     int64_t cache_bytes = 0, upload_bytes = 0;
 };
 
@@ -40,7 +40,7 @@ private:
     std::map<std::tuple<std::string, std::string, int>, int64_t> requests_;  // (endpoint, method, status)
     std::map<std::string, int64_t> lookups_;                                 // by source
     int rows_now_ = 0;
-    int64_t steps_ = 0, decode_tokens_ = 0, prefill_tokens_ = 0, prefills_ = 0;
+    int64_t steps_ = 0, decode_tokens_ = 0, prefill_tokens_ = 0;
     double decode_s_ = 0, prefill_s_ = 0, last_decode_rate_ = 0, last_prefill_rate_ = 0;
     std::vector<int64_t> encode_buckets_;  // per kEncodeBuckets bound (not cumulative)
     int64_t encodes_ = 0;
