@@ -174,11 +174,7 @@ Tensor Gemma2::decode_step(int32_t id, TextCache& cache, const std::vector<const
         s.pos = be_.empty({1}, DType::i32);
     }
     // The recording reads the media K/V where they were: other buffers need another recording.
-    std::vector<const void*> where;
-    for (const MediaKV* m : media)
-        if (m && m->tokens > 0)
-            for (const auto* side : {&m->k, &m->v})
-                for (const QTensor& t : *side) where.insert(where.end(), {t.values.raw(), t.scales.raw()});
+    std::vector<const void*> where = media_buffers(media);
     if (where != s.media) {
         s.recording.reset();
         s.media = std::move(where);
@@ -188,14 +184,105 @@ Tensor Gemma2::decode_step(int32_t id, TextCache& cache, const std::vector<const
     return s.logits;
 }
 
-Tensor Gemma2::queue_forward(const Tensor& ids, const Tensor& pos, int64_t pos0, bool step, TextCache& cache,
-                             const std::vector<const MediaKV*>& media, bool all_logits) const {
-    const int64_t T = ids.numel();
-    const int H = cfg_.heads, KV = cfg_.kv_heads, hd = cfg_.head_dim;
+std::vector<const void*> Gemma2::media_buffers(const std::vector<const MediaKV*>& media) {
+    std::vector<const void*> where;
+    for (const MediaKV* m : media)
+        if (m && m->tokens > 0)
+            for (const auto* side : {&m->k, &m->v})
+                for (const QTensor& t : *side) where.insert(where.end(), {t.values.raw(), t.scales.raw()});
+    return where;
+}
+
+AttentionParams Gemma2::self_params() const {
     AttentionParams self;
     self.scale = static_cast<float>(1.0 / std::sqrt(cfg_.query_pre_attn_scalar));
     self.softcap = static_cast<float>(cfg_.attn_softcap);
     self.causal = true;
+    return self;
+}
+
+Tensor Gemma2::decode_rows(const std::vector<int32_t>& ids, const std::vector<TextCache*>& caches,
+                           const std::vector<const MediaKV*>& media, RecordedRowsStep& rec) const {
+    const int64_t B = static_cast<int64_t>(ids.size());
+    VIDI_CHECK(B >= 1 && B <= kMaxStepRows && caches.size() == ids.size(), "decode_rows: ", ids.size(), " ids for ",
+               caches.size(), " caches (1 to ", kMaxStepRows, " rows)");
+    check_token_ids(ids.data(), B, cfg_.vocab, "decode_rows");
+    std::vector<int32_t> positions;
+    std::vector<const void*> rows;
+    for (const TextCache* c : caches) {
+        VIDI_CHECK(c && c->length < c->capacity, "decode_rows: a row's cache is full (", c ? c->length : 0, " of ",
+                   c ? c->capacity : 0, " positions)");
+        positions.push_back(static_cast<int32_t>(c->length));
+        rows.push_back(c->k[0].raw());
+    }
+    RecordedStep& s = rec.step;
+    std::vector<const void*> where = media_buffers(media);
+    // A recording serves these rows in this order over these media only.
+    if (!s.id.defined() || s.id.numel() != B || rows != rec.caches || where != s.media) {
+        s.recording.reset();
+        s.id = be_.empty({B}, DType::i32);
+        s.pos = be_.empty({B}, DType::i32);
+        s.media = std::move(where);
+        rec.caches = std::move(rows);
+    }
+    be_.run_step(s.recording, {{s.id, ids}, {s.pos, positions}},
+                 [&] { s.logits = queue_rows(s.id, s.pos, caches, media); });
+    for (TextCache* c : caches) ++c->length;
+    return s.logits;
+}
+
+Tensor Gemma2::queue_rows(const Tensor& ids, const Tensor& pos, const std::vector<TextCache*>& caches,
+                          const std::vector<const MediaKV*>& media) const {
+    const int64_t B = ids.numel();
+    const int H = cfg_.heads, KV = cfg_.kv_heads, hd = cfg_.head_dim;
+    const AttentionParams self = self_params();
+    AttentionParams cross = self;
+    cross.causal = false;
+
+    // The ops of queue_forward()'s step, each row through the ops a one-row step uses: the
+    // linears and norms take the rows together (each row computed alone), the media's
+    // cross-attention through attention_step_rows, and each row's RoPE, cache and text
+    // attention through its own cache, at its own position.
+    Tensor embedded = be_.embed(embed_, ids);
+    be_.scale_(embedded, embed_scale_);
+    Tensor x = residual(embedded);
+    Tensor h = norm(x, layers_[0].norm_in);
+    for (int l = 0; l < cfg_.layers; ++l) {
+        const Layer& L = layers_[l];
+        Tensor q = be_.act({B, H, hd}), k = be_.act({B, KV, hd}), v = be_.act({B, KV, hd});
+        be_.linear_into_({&q, &k, &v}, h, {&L.q, &L.k, &L.v});
+
+        Tensor attn;
+        for (const MediaKV* m : media)
+            if (m && m->tokens > 0) {
+                if (attn.defined()) be_.attention_step_rows_add_(attn, q, m->k[l], m->v[l], cross);
+                else attn = be_.attention_step_rows(q, m->k[l], m->v[l], cross);
+            }
+        const bool text_only = !attn.defined();
+        if (text_only) attn = be_.act({B, H, hd});
+        AttentionParams step = self;
+        step.window = (l % 2 == 0) ? cfg_.sliding_window : 0;
+        for (int64_t b = 0; b < B; ++b) {
+            TextCache& c = *caches[static_cast<size_t>(b)];
+            Tensor qb = q.rows(b, b + 1), kb = k.rows(b, b + 1), vb = v.rows(b, b + 1), ab = attn.rows(b, b + 1);
+            step.step_pos = pos.rows(b, b + 1);
+            be_.rope_and_cache_kv_(qb, kb, vb, c.k[l], c.v[l], step.step_pos, cfg_.rope_theta);
+            const QTensor keys(c.k[l].rows(0, c.capacity)), values(c.v[l].rows(0, c.capacity));
+            if (text_only) be_.copy_(ab, be_.attention(qb, keys, values, step));
+            else be_.attention_add_(ab, qb, keys, values, step);
+        }
+        Tensor o = be_.linear(attn.reshape({B, int64_t(H) * hd}), L.o);
+        h = add_norm(x, o, L.norm_post_attn, L.norm_pre_ff);
+        h = add_norm(x, mlp(L, h), L.norm_post_ff, l + 1 < cfg_.layers ? layers_[l + 1].norm_in : final_norm_);
+    }
+    return be_.logits(h, lm_head_, static_cast<float>(cfg_.final_softcap));
+}
+
+Tensor Gemma2::queue_forward(const Tensor& ids, const Tensor& pos, int64_t pos0, bool step, TextCache& cache,
+                             const std::vector<const MediaKV*>& media, bool all_logits) const {
+    const int64_t T = ids.numel();
+    const int H = cfg_.heads, KV = cfg_.kv_heads, hd = cfg_.head_dim;
+    AttentionParams self = self_params();
     AttentionParams cross = self;
     cross.causal = false;
     // A step sees the cache up to its position, read on the device; a prompt its own rows.

@@ -16,6 +16,10 @@
 
 namespace vidi::model {
 
+// The most sequences one batched decoding step takes (Gemma2::decode_rows): the backends'
+// few-row linears compute up to this many rows each as if alone.
+constexpr int64_t kMaxStepRows = 16;
+
 // Media tokens go through the layers this many rows at a time (a GEMM of 4096 rows runs at
 // the card's rate; the memory planner sizes the working set by it).
 constexpr int64_t kMediaKvChunk = 4096;
@@ -34,6 +38,13 @@ struct RecordedStep {
     Tensor id, pos, logits;
     std::vector<const void*> media;  // every media K/V buffer's address, in order
     std::unique_ptr<StepRecording> recording;
+};
+
+// A decoding step of several sequences as the backend recorded it (Gemma2::decode_rows):
+// inputs i32 [B] (token ids, positions), logits [B, V], and the caches it was recorded for.
+struct RecordedRowsStep {
+    RecordedStep step;
+    std::vector<const void*> caches;  // each row's first K cache buffer, in row order
 };
 
 // Per-layer K/V of the text so far (RoPE applied to k), with room for `capacity` tokens.
@@ -73,6 +84,14 @@ public:
                              const std::vector<const MediaKV*>& media, bool all_logits) const;
     Backend& backend() const { return be_; }
 
+    // One decoding step of B sequences at once (a batch, B ≤ 16): row b appends ids[b] to
+    // *caches[b]; returns the logits [B, V] on the device (f32). Every op gives a row the bits
+    // the one-row step (forward_on_device of that token) gives it, and the weights and the
+    // media K/V are read once for all rows. The step is recorded into `rec` and replayed while
+    // the rows' caches are the same; another composition records anew.
+    Tensor decode_rows(const std::vector<int32_t>& ids, const std::vector<TextCache*>& caches,
+                       const std::vector<const MediaKV*>& media, RecordedRowsStep& rec) const;
+
 private:
     struct Layer {
         QTensor q, k, v, o, gate, up, down;
@@ -102,6 +121,13 @@ private:
     // prompt attends over the rows 0..pos0+T-1 it fills.
     Tensor queue_forward(const Tensor& ids, const Tensor& pos, int64_t pos0, bool step, TextCache& cache,
                          const std::vector<const MediaKV*>& media, bool all_logits) const;
+    // decode_rows()'s ops, queued: ids and positions i32 [B] on the backend.
+    Tensor queue_rows(const Tensor& ids, const Tensor& pos, const std::vector<TextCache*>& caches,
+                      const std::vector<const MediaKV*>& media) const;
+    // The addresses of every media K/V buffer a step reads (a recording is tied to them).
+    static std::vector<const void*> media_buffers(const std::vector<const MediaKV*>& media);
+    // The self- and cross-attention parameters of the layers.
+    AttentionParams self_params() const;
 
     io::LlmConfig cfg_;
     Backend& be_;

@@ -91,13 +91,23 @@ std::vector<BatchGeneration::RowStep> BatchGeneration::step() {
 
 void BatchGeneration::forward(const std::vector<Row*>& rows) {
     Backend& be = model_.backend();
-    for (Row* r : rows) {
+    const size_t group = static_cast<size_t>(model::kMaxStepRows);
+    const size_t groups = (rows.size() + group - 1) / group;
+    steps_recorded_.resize(groups);  // recordings of groups that are gone go with them
+    for (size_t g = 0; g < groups; ++g) {
+        std::vector<int32_t> ids;
+        std::vector<model::TextCache*> caches;
+        for (size_t i = g * group; i < std::min(rows.size(), (g + 1) * group); ++i) {
+            ids.push_back(rows[i]->pick.id);
+            caches.push_back(&rows[i]->cache);
+        }
         Tensor logits;
         {
             const Section s = be.section("decoding step");
-            logits = model_.forward_on_device({r->pick.id}, r->cache, media_, false);
+            logits = model_.decode_rows(ids, caches, media_, steps_recorded_[g]);
         }
-        r->pick = be.top_picks(logits)[0];
+        const std::vector<TopPick> picks = be.top_picks(logits);
+        for (size_t i = 0; i < ids.size(); ++i) rows[g * group + i]->pick = picks[i];
     }
 }
 

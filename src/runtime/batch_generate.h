@@ -53,7 +53,8 @@ private:
     };
     Row* find(int row);
     const Row* find(int row) const;
-    // One token for each of `rows` through the decoder: sets each row's next pick.
+    // One token for each of `rows` through the decoder, kMaxStepRows rows a step (each group
+    // with its own recording): sets each row's next pick.
     void forward(const std::vector<Row*>& rows);
 
     const model::Gemma2& model_;
@@ -61,6 +62,7 @@ private:
     int stop_id_;
     ProgressFn progress_;
     std::vector<std::unique_ptr<Row>> rows_;  // in add() order
+    std::vector<model::RecordedRowsStep> steps_recorded_;  // one per group of rows
     int next_id_ = 0;
     int64_t steps_ = 0;
 };

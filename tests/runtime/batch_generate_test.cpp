@@ -1,8 +1,11 @@
-// Batched generation against generate() one prompt at a time, on the CPU with tiny-a and the
-// golden media tokens: every row's ids, margins (top-1 minus top-2 logit, a float that any
-// change in the arithmetic moves) and stop must be the same bits, whatever the batch holds,
-// when rows join, leave or are cancelled.
+// Batched generation against generate() one prompt at a time, with tiny-a and the golden
+// media tokens, on the CPU and (when there is a GPU) on CUDA: every row's ids, margins (top-1
+// minus top-2 logit, a float that any change in the arithmetic moves) and stop must be the same
+// bits, whatever the batch holds, when rows join, leave or are cancelled.
 #include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
 
 #include "backend/backend.h"
 #include "io/config.h"
@@ -18,8 +21,9 @@ using test::ids_of;
 
 namespace {
 
-// tiny-a with the golden media K/V and prompts.
+// tiny-a with the golden media K/V and prompts, on one backend.
 struct Fixture : test::TinyDecoder {
+    explicit Fixture(const std::string& kind) : TinyDecoder(kind) {}
     std::shared_ptr<io::SafetensorsFile> golden =
         io::SafetensorsFile::open(test::golden_path("tiny-a_synth.golden.safetensors"));
     model::MediaKV visual = decoder.encode_media(backend->upload(golden->get("image_tokens")));
@@ -29,10 +33,19 @@ struct Fixture : test::TinyDecoder {
     std::vector<int32_t> text_prompt = ids_of(golden->get("text_prompt_ids"));
 };
 
+// The fixture of the backend under test, made once per process.
+std::string current_kind = "cpu";
 Fixture& fixture() {
-    static Fixture f;
-    return f;
+    static std::map<std::string, std::unique_ptr<Fixture>> made;
+    auto& f = made[current_kind];
+    if (!f) f = std::make_unique<Fixture>(current_kind);
+    return *f;
 }
+
+class BatchGenerate : public testing::TestWithParam<std::string> {
+protected:
+    void SetUp() override { current_kind = GetParam(); }
+};
 
 // Prompts that differ: the golden one, with a word swapped, shortened, longer.
 std::vector<std::vector<int32_t>> prompts() {
@@ -72,7 +85,7 @@ std::map<int, runtime::GenerationResult> drain(runtime::BatchGeneration& b) {
 
 }  // namespace
 
-TEST(BatchGenerate, EveryRowIsItsPromptAloneBitForBit) {
+TEST_P(BatchGenerate, EveryRowIsItsPromptAloneBitForBit) {
     Fixture& f = fixture();
     const auto ps = prompts();
     const std::vector<int> limits = {16, 9, 0, 1};
@@ -87,7 +100,7 @@ TEST(BatchGenerate, EveryRowIsItsPromptAloneBitForBit) {
     EXPECT_EQ(done[rows[3]].ids.size(), 1u);
 }
 
-TEST(BatchGenerate, RowsJoiningLateAndCancelledRowsLeaveTheOthersUnchanged) {
+TEST_P(BatchGenerate, RowsJoiningLateAndCancelledRowsLeaveTheOthersUnchanged) {
     Fixture& f = fixture();
     const auto ps = prompts();
     runtime::BatchGeneration b(f.decoder, f.media, 107);
@@ -113,7 +126,7 @@ TEST(BatchGenerate, RowsJoiningLateAndCancelledRowsLeaveTheOthersUnchanged) {
     for (size_t i = 0; i < tokens_of_r1.size(); ++i) EXPECT_EQ(tokens_of_r1[i], r1_alone.ids[i]);
 }
 
-TEST(BatchGenerate, ARowStopsOnItsStopIdAndTextOnlyRowsBatchToo) {
+TEST_P(BatchGenerate, ARowStopsOnItsStopIdAndTextOnlyRowsBatchToo) {
     Fixture& f = fixture();
     // Stop on the third token the golden prompt generates: that row stops, the others go on.
     const auto ps = prompts();
@@ -135,7 +148,7 @@ TEST(BatchGenerate, ARowStopsOnItsStopIdAndTextOnlyRowsBatchToo) {
     expect_same(text_done[t1], alone(other, 7, 107, {}), "text-only, changed");
 }
 
-TEST(BatchGenerate, APromptPastTheContextIsRefusedAloneInItsBatch) {
+TEST_P(BatchGenerate, APromptPastTheContextIsRefusedAloneInItsBatch) {
     Fixture& f = fixture();
     runtime::BatchGeneration b(f.decoder, f.media, 107);
     const int r0 = b.add(f.prompt, 6);
@@ -145,3 +158,6 @@ TEST(BatchGenerate, APromptPastTheContextIsRefusedAloneInItsBatch) {
     auto done = drain(b);
     expect_same(done[r0], alone(f.prompt, 6, 107, f.media), "the row beside the refused one");
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, BatchGenerate, testing::ValuesIn(test::backends_present()),
+                         [](const testing::TestParamInfo<std::string>& i) { return i.param; });
