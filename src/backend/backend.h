@@ -244,13 +244,15 @@ public:
                                 const AttentionParams& p) {
         add_(out, attention(q, k, v, p));
     }
-    // One decoding step of B sequences over the same K/V (a batch's media): q[B, H, hd], one
-    // query a sequence, unmasked -> [B, H, hd]. Each row has the bits attention() gives that
-    // row alone, so a batch answers as its questions one by one. By default one attention() a row.
-    virtual Tensor attention_step_rows(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p);
-    // out += attention_step_rows(q, k, v, p), each row as attention_add_ of that row alone.
-    virtual void attention_step_rows_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
-                                     const AttentionParams& p);
+    // Unmasked attention of independent query rows over shared K/V: q[R, H, hd] -> [R, H, hd]
+    // (a prompt's queries, or one query of each sequence of a batched decoding step, over a
+    // video's media K/V). Each row's bits do not depend on the other rows, so a batch answers as
+    // its questions one by one (every cross-attention of the decoder goes through it). By
+    // default one attention() a row.
+    virtual Tensor cross_attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p);
+    // out += cross_attention(q, k, v, p), each row rounded as the op then add_() would.
+    virtual void cross_attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
+                                      const AttentionParams& p);
     // n independent sequences at once: q[n, Tq, H, hd], k/v[n, Tk, KV, hd] -> [n, Tq, H, hd]
     // (the vision tower's frames). By default one attention() per sequence.
     virtual Tensor attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p);
@@ -430,9 +432,9 @@ inline std::vector<TopPick> Backend::top_picks(const Tensor& x) {
     return picks;
 }
 
-inline Tensor Backend::attention_step_rows(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) {
+inline Tensor Backend::cross_attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) {
     VIDI_CHECK(q.rank() == 3 && !p.causal && p.window == 0 && !p.step_pos.defined(),
-               "attention_step_rows: expected q[B, H, hd] and unmasked attention, got ", q.describe());
+               "cross_attention: expected q[R, H, hd] and unmasked attention, got ", q.describe());
     Tensor out = empty(q.shape(), act_dtype());
     for (int64_t b = 0; b < q.dim(0); ++b) {
         Tensor dst = out.rows(b, b + 1);
@@ -441,10 +443,10 @@ inline Tensor Backend::attention_step_rows(const Tensor& q, const QTensor& k, co
     return out;
 }
 
-inline void Backend::attention_step_rows_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
-                                         const AttentionParams& p) {
+inline void Backend::cross_attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
+                                          const AttentionParams& p) {
     VIDI_CHECK(q.rank() == 3 && out.shape() == q.shape() && !p.causal && p.window == 0 && !p.step_pos.defined(),
-               "attention_step_rows_add_: expected q and out [B, H, hd] and unmasked attention, got q ", q.describe(),
+               "cross_attention_add_: expected q and out [R, H, hd] and unmasked attention, got q ", q.describe(),
                ", out ", out.describe());
     for (int64_t b = 0; b < q.dim(0); ++b) {
         Tensor dst = out.rows(b, b + 1);

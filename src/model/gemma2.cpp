@@ -231,18 +231,102 @@ Tensor Gemma2::decode_rows(const std::vector<int32_t>& ids, const std::vector<Te
     return s.logits;
 }
 
+std::vector<Tensor> Gemma2::prefill_rows(const std::vector<std::vector<int32_t>>& prompts,
+                                         const std::vector<TextCache*>& caches,
+                                         const std::vector<const MediaKV*>& media) const {
+    const size_t P = prompts.size();
+    VIDI_CHECK(P >= 1 && caches.size() == P, "prefill_rows: ", P, " prompts for ", caches.size(), " caches");
+    const int H = cfg_.heads, KV = cfg_.kv_heads, hd = cfg_.head_dim;
+    struct Prompt {
+        int64_t T = 0, pos0 = 0, row0 = 0;  // tokens, first position, first row among all queries
+        Tensor pos, x, h;
+    };
+    std::vector<Prompt> ps(P);
+    int64_t total = 0;
+    for (size_t i = 0; i < P; ++i) {
+        Prompt& p = ps[i];
+        const TextCache& c = *caches[i];
+        p.T = static_cast<int64_t>(prompts[i].size());
+        p.pos0 = c.length;
+        p.row0 = total;
+        total += p.T;
+        VIDI_CHECK(p.T > 0, "prefill_rows: an empty prompt");
+        if (p.pos0 + p.T > c.capacity)
+            fail("the prompt and answer need ", p.pos0 + p.T, " text positions but the context holds ", c.capacity);
+        check_token_ids(prompts[i].data(), p.T, cfg_.vocab, "prefill_rows", p.pos0);
+    }
+    // Each prompt's ops are those of queue_forward() for it alone (see there).
+    AttentionParams self = self_params();
+    for (size_t i = 0; i < P; ++i) {
+        Prompt& p = ps[i];
+        p.pos = be_.upload(Tensor::from_vector(std::vector<int32_t>{static_cast<int32_t>(p.pos0)}));
+        Tensor embedded = be_.embed(embed_, be_.upload(Tensor::from_vector(prompts[i])));
+        be_.scale_(embedded, embed_scale_);
+        p.x = residual(embedded);
+        p.h = norm(p.x, layers_[0].norm_in);
+    }
+    for (int l = 0; l < cfg_.layers; ++l) {
+        const Layer& L = layers_[l];
+        Tensor q = be_.act({total, H, hd});  // every prompt's queries, for the media at once
+        std::vector<Tensor> ks(P), vs(P);
+        for (size_t i = 0; i < P; ++i) {
+            Tensor qi = q.rows(ps[i].row0, ps[i].row0 + ps[i].T);
+            ks[i] = be_.act({ps[i].T, KV, hd});
+            vs[i] = be_.act({ps[i].T, KV, hd});
+            be_.linear_into_({&qi, &ks[i], &vs[i]}, ps[i].h, {&L.q, &L.k, &L.v});
+        }
+        const Tensor media_attn = media_attention(q, l, media);
+        self.window = (l % 2 == 0) ? cfg_.sliding_window : 0;
+        for (size_t i = 0; i < P; ++i) {
+            Prompt& p = ps[i];
+            TextCache& c = *caches[i];
+            Tensor qi = q.rows(p.row0, p.row0 + p.T);
+            be_.rope_and_cache_kv_(qi, ks[i], vs[i], c.k[l], c.v[l], p.pos, cfg_.rope_theta);
+            self.q_pos0 = p.pos0;
+            const QTensor keys(c.k[l].rows(0, p.pos0 + p.T)), values(c.v[l].rows(0, p.pos0 + p.T));
+            Tensor attn;
+            if (media_attn.defined()) {
+                attn = media_attn.rows(p.row0, p.row0 + p.T);
+                be_.attention_add_(attn, qi, keys, values, self);
+            } else {
+                attn = be_.attention(qi, keys, values, self);
+            }
+            Tensor o = be_.linear(attn.reshape({p.T, int64_t(H) * hd}), L.o);
+            p.h = add_norm(p.x, o, L.norm_post_attn, L.norm_pre_ff);
+            p.h = add_norm(p.x, mlp(L, p.h), L.norm_post_ff,
+                           l + 1 < cfg_.layers ? layers_[l + 1].norm_in : final_norm_);
+        }
+    }
+    std::vector<Tensor> logits;
+    for (size_t i = 0; i < P; ++i) {
+        logits.push_back(be_.logits(ps[i].h.rows(ps[i].T - 1, ps[i].T), lm_head_, static_cast<float>(cfg_.final_softcap)));
+        caches[i]->length = ps[i].pos0 + ps[i].T;
+    }
+    return logits;
+}
+
+Tensor Gemma2::media_attention(const Tensor& q, int l, const std::vector<const MediaKV*>& media) const {
+    AttentionParams cross = self_params();
+    cross.causal = false;
+    Tensor attn;
+    for (const MediaKV* m : media)
+        if (m && m->tokens > 0) {
+            if (attn.defined()) be_.cross_attention_add_(attn, q, m->k[l], m->v[l], cross);
+            else attn = be_.cross_attention(q, m->k[l], m->v[l], cross);
+        }
+    return attn;
+}
+
 Tensor Gemma2::queue_rows(const Tensor& ids, const Tensor& pos, const std::vector<TextCache*>& caches,
                           const std::vector<const MediaKV*>& media) const {
     const int64_t B = ids.numel();
     const int H = cfg_.heads, KV = cfg_.kv_heads, hd = cfg_.head_dim;
     const AttentionParams self = self_params();
-    AttentionParams cross = self;
-    cross.causal = false;
 
     // The ops of queue_forward()'s step, each row through the ops a one-row step uses: the
-    // linears and norms take the rows together (each row computed alone), the media's
-    // cross-attention through attention_step_rows, and each row's RoPE, cache and text
-    // attention through its own cache, at its own position.
+    // linears, norms and the media's cross-attention take the rows together (each row
+    // computed as alone), each row's RoPE, cache and text attention go through its own cache,
+    // at its own position.
     Tensor embedded = be_.embed(embed_, ids);
     be_.scale_(embedded, embed_scale_);
     Tensor x = residual(embedded);
@@ -252,12 +336,7 @@ Tensor Gemma2::queue_rows(const Tensor& ids, const Tensor& pos, const std::vecto
         Tensor q = be_.act({B, H, hd}), k = be_.act({B, KV, hd}), v = be_.act({B, KV, hd});
         be_.linear_into_({&q, &k, &v}, h, {&L.q, &L.k, &L.v});
 
-        Tensor attn;
-        for (const MediaKV* m : media)
-            if (m && m->tokens > 0) {
-                if (attn.defined()) be_.attention_step_rows_add_(attn, q, m->k[l], m->v[l], cross);
-                else attn = be_.attention_step_rows(q, m->k[l], m->v[l], cross);
-            }
+        Tensor attn = media_attention(q, l, media);
         const bool text_only = !attn.defined();
         if (text_only) attn = be_.act({B, H, hd});
         AttentionParams step = self;
@@ -283,8 +362,6 @@ Tensor Gemma2::queue_forward(const Tensor& ids, const Tensor& pos, int64_t pos0,
     const int64_t T = ids.numel();
     const int H = cfg_.heads, KV = cfg_.kv_heads, hd = cfg_.head_dim;
     AttentionParams self = self_params();
-    AttentionParams cross = self;
-    cross.causal = false;
     // A step sees the cache up to its position, read on the device; a prompt its own rows.
     const int64_t self_keys = step ? cache.capacity : pos0 + T;
     if (step) self.step_pos = pos;
@@ -300,17 +377,12 @@ Tensor Gemma2::queue_forward(const Tensor& ids, const Tensor& pos, int64_t pos0,
         be_.linear_into_({&q, &k, &v}, h, {&L.q, &L.k, &L.v});
 
         // Cross-attention uses the query before RoPE; the streams' outputs add up.
-        Tensor attn;
-        auto attend = [&](const QTensor& keys, const QTensor& values, const AttentionParams& p) {
-            if (attn.defined()) be_.attention_add_(attn, q, keys, values, p);
-            else attn = be_.attention(q, keys, values, p);
-        };
-        for (const MediaKV* m : media)
-            if (m && m->tokens > 0) attend(m->k[l], m->v[l], cross);
-
+        Tensor attn = media_attention(q, l, media);
         be_.rope_and_cache_kv_(q, k, v, cache.k[l], cache.v[l], pos, cfg_.rope_theta);
         self.window = (l % 2 == 0) ? cfg_.sliding_window : 0;
-        attend(QTensor(cache.k[l].rows(0, self_keys)), QTensor(cache.v[l].rows(0, self_keys)), self);
+        const QTensor keys(cache.k[l].rows(0, self_keys)), values(cache.v[l].rows(0, self_keys));
+        if (attn.defined()) be_.attention_add_(attn, q, keys, values, self);
+        else attn = be_.attention(q, keys, values, self);
 
         // o_proj is linear, so one projection of the summed head outputs serves all streams.
         // Each residual update also gives the next sub-layer's normalised input (the last

@@ -27,22 +27,41 @@ const BatchGeneration::Row* BatchGeneration::find(int row) const {
 
 int BatchGeneration::add(const std::vector<int32_t>& prompt, int max_new_tokens) {
     VIDI_CHECK(max_new_tokens >= 0, "max_new_tokens must not be negative");
+    VIDI_CHECK(!prompt.empty(), "an empty prompt");
+    check_token_ids(prompt.data(), static_cast<int64_t>(prompt.size()), model_.config().vocab, "prompt");
     auto row = std::make_unique<Row>();
     row->max_new_tokens = max_new_tokens;
     row->cache = model_.new_cache(context_for(model_, prompt.size(), max_new_tokens));
-    const auto t0 = Clock::now();
-    if (progress_) progress_("prefill", 0, static_cast<int64_t>(prompt.size()));
-    Backend& be = model_.backend();
-    {
-        const Section s = be.section("prefill");
-        const Tensor logits = model_.forward_on_device(prompt, row->cache, media_, false);
-        row->pick = be.top_picks(logits.rows(logits.dim(0) - 1, logits.dim(0)))[0];
-    }
-    row->result.prefill_s = seconds_since(t0);
+    row->prompt = prompt;
     row->result.prompt_tokens = static_cast<int>(prompt.size());
     row->id = next_id_++;
     rows_.push_back(std::move(row));
     return rows_.back()->id;
+}
+
+void BatchGeneration::prefill(const std::vector<Row*>& rows) {
+    std::vector<std::vector<int32_t>> prompts;
+    std::vector<model::TextCache*> caches;
+    int64_t tokens = 0;
+    for (Row* r : rows) {
+        prompts.push_back(r->prompt);
+        caches.push_back(&r->cache);
+        tokens += static_cast<int64_t>(r->prompt.size());
+    }
+    const auto t0 = Clock::now();
+    if (progress_) progress_("prefill", 0, tokens);
+    Backend& be = model_.backend();
+    {
+        const Section s = be.section("prefill");
+        const std::vector<Tensor> logits = model_.prefill_rows(prompts, caches, media_);
+        for (size_t i = 0; i < rows.size(); ++i) rows[i]->pick = be.top_picks(logits[i])[0];
+    }
+    const double seconds = seconds_since(t0);
+    for (Row* r : rows) {
+        r->result.prefill_s = seconds;
+        r->prompt.clear();
+        r->prefilled = true;
+    }
 }
 
 void BatchGeneration::cancel(int row) {
@@ -50,6 +69,15 @@ void BatchGeneration::cancel(int row) {
 }
 
 std::vector<BatchGeneration::RowStep> BatchGeneration::step() {
+    // Rows that joined since the last step are prefilled together, kMaxStepRows at a time
+    // (each with the bits of its prompt alone), and take part in this step.
+    std::vector<Row*> joined;
+    for (auto& rp : rows_)
+        if (!rp->prefilled) joined.push_back(rp.get());
+    const size_t group = static_cast<size_t>(model::kMaxStepRows);
+    for (size_t g = 0; g < joined.size(); g += group)
+        prefill(std::vector<Row*>(joined.begin() + g, joined.begin() + std::min(joined.size(), g + group)));
+
     std::vector<RowStep> out;
     std::vector<Row*> going;
     int64_t most = 0;

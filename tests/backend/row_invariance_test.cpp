@@ -1,7 +1,7 @@
 // A batched decoding step computes each of its rows as a one-row step would (Engine::batch:
 // a batch answers as its questions one by one). So every op of the step must give a row the
 // same bits whether it is alone or among up to 16: linear (every weight dtype, the fused
-// q/k/v and GeGLU forms, the LM head's logits) and attention_step_rows (the media's
+// q/k/v and GeGLU forms, the LM head's logits) and cross_attention (the media's
 // cross-attention of a batch, f32, bf16 and int8 K/V).
 #include <gtest/gtest.h>
 
@@ -29,7 +29,8 @@ void expect_same_bits(const Tensor& batch_row, const Tensor& alone, const std::s
 std::vector<QTensor> weights_of_every_format(Backend& be, const Shape& shape, uint32_t seed) {
     const Tensor w = random_tensor(shape, DType::bf16, seed);
     return {be.linear_weight(QTensor(w)), be.linear_weight(QTensor(random_tensor(shape, DType::f32, seed))),
-            be.linear_weight(quantize(w, QuantFormat{8, shape[1]})), be.linear_weight(quantize(w, QuantFormat{4, 64}))};
+            be.linear_weight(quantize(w, QuantFormat{8, static_cast<int>(shape[1])})),
+            be.linear_weight(quantize(w, QuantFormat{4, 64}))};
 }
 
 }  // namespace
@@ -69,7 +70,7 @@ TEST(RowInvariance, FusedProjectionsGiveEachRowItsOwnBits) {
     }
 }
 
-TEST(RowInvariance, AttentionStepRowsGivesEachQueryItsOwnBits) {
+TEST(RowInvariance, CrossAttentionGivesEachQueryItsOwnBits) {
     auto be = test_backend();
     AttentionParams p;
     p.scale = 0.125f;
@@ -83,17 +84,17 @@ TEST(RowInvariance, AttentionStepRowsGivesEachQueryItsOwnBits) {
     };
     const Tensor base = random_tensor({kRows, 8, 32}, DType::f32, 11);
     for (const auto& [k, v] : kvs) {
-        const Tensor out = be->attention_step_rows(q, k, v, p);
+        const Tensor out = be->cross_attention(q, k, v, p);
         Tensor sum = base.clone();
-        be->attention_step_rows_add_(sum, q, k, v, p);
+        be->cross_attention_add_(sum, q, k, v, p);
         for (int64_t r = 0; r < kRows; ++r) {
-            expect_same_bits(row_of(out, r), be->attention(row_of(q, r), k, v, p), k.describe() + " row " + std::to_string(r));
+            expect_same_bits(row_of(out, r), be->cross_attention(row_of(q, r), k, v, p), k.describe() + " row " + std::to_string(r));
             Tensor one = row_of(base, r);
-            be->attention_add_(one, row_of(q, r), k, v, p);
+            be->cross_attention_add_(one, row_of(q, r), k, v, p);
             expect_same_bits(row_of(sum, r), one, "add, row " + std::to_string(r));
         }
     }
     AttentionParams causal = p;
     causal.causal = true;
-    EXPECT_THROW(be->attention_step_rows(q, kvs[0].first, kvs[0].second, causal), Error);
+    EXPECT_THROW(be->cross_attention(q, kvs[0].first, kvs[0].second, causal), Error);
 }

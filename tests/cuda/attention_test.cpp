@@ -1,7 +1,8 @@
 // Attention against a double-precision reference: every mask combination on small sizes
 // (both the one-pass and the split-K path), a prefill with several row blocks, and a
 // large cross-attention of few queries over 50k keys; unmasked attention of many rows on
-// tensor cores (the flash kernel, or batched GEMMs in one or several chunks of problems).
+// tensor cores (the flash kernel, or batched GEMMs in one or several chunks of problems);
+// cross_attention (the decoder's media attention) on its tensor-core kernel and its fallback.
 #include <cmath>
 
 #include "backend/cuda/kernels.h"
@@ -127,6 +128,44 @@ TEST_P(CudaAttention, SplitKMatchesReference) {
                 EXPECT_GT(splits_for(d, p), 1) << describe(d, p);
                 check(d, p, 2.0f);
             }
+}
+
+// cross_attention: tensor cores for 16-bit K/V at head dims 32, 64, 128 and 256 (the few-row
+// kernel a few queries at a time otherwise: 72), from one row to several blocks of 64, from one
+// key to the split-K path, with and without the soft-cap, writing or adding into an output.
+TEST_P(CudaAttention, CrossAttentionMatchesReference) {
+    CudaBackend& be = backend();
+    int cases = 0;
+    for (int hd : {32, 64, 72, 128, 256})
+        for (auto [Tq, Tk] : {std::pair<int64_t, int64_t>{1, 1}, {1, 33}, {3, 2000}, {40, 700}, {130, 257}, {9, 20000}})
+            for (float softcap : {0.0f, 50.0f}) {
+                const Dims d{Tq, Tk, 8, 4, hd};
+                AttentionParams p;
+                p.scale = 2.0f / std::sqrt(float(hd));
+                p.softcap = softcap;
+                const Tensor q = random_host({Tq, 8, hd}), k = random_host({Tk, 4, hd}), v = random_host({Tk, 4, hd});
+                const Tensor qd = dev(q);
+                const QTensor kd(dev(k)), vd(dev(v));
+                const std::vector<double> ref = reference(q, k, v, d, p);
+                expect_close(be.cross_attention(qd, kd, vd, p), ref, tol(), "cross " + describe(d, p));
+                const Tensor base = random_host({Tq, 8, hd});
+                Tensor sum = dev(base);
+                be.cross_attention_add_(sum, qd, kd, vd, p);
+                std::vector<double> want = as_doubles(base);
+                for (size_t i = 0; i < want.size(); ++i) want[i] += ref[i];
+                expect_close(sum, want, tol(), "cross add " + describe(d, p));
+                ++cases;
+                if (::testing::Test::HasFailure()) return;
+            }
+    EXPECT_EQ(cases, 5 * 6 * 2);
+    AttentionArgs a;
+    a.Tk = 20000;
+    a.KV = 4;
+    EXPECT_GT(cross_attention_splits(a, be.sm_count()), 1);  // the split-K path was taken
+    AttentionParams causal;
+    causal.causal = true;
+    const Tensor q = dev(random_host({2, 8, 64})), kv = dev(random_host({10, 4, 64}));
+    EXPECT_THROW(be.cross_attention(q, QTensor(kv), QTensor(kv), causal), Error);
 }
 
 TEST_P(CudaAttention, DecodeAtEveryHeadDim) {

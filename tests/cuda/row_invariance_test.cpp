@@ -2,8 +2,9 @@
 // a batch answers as its questions one by one, token ids included). So every op of the step
 // must give a row the same bits alone or among up to 16 rows, in either activation dtype:
 // linear on the few-row GEMV (16-bit, int8, int4 weights; the q/k/v and GeGLU forms; the LM
-// head's f32 logits) and attention_step_rows over Vidi-sized media K/V (bf16/f16 and int8,
-// on the split-K path), plain and adding into an output.
+// head's f32 logits) and cross_attention over Vidi-sized media K/V (16-bit on tensor cores,
+// for a batch's steps and a prompt's queries; int8 on the few-row kernel; split-K), plain and
+// adding into an output.
 #include <cstring>
 
 #include "core/quantize.h"
@@ -28,7 +29,8 @@ void expect_same_bits(const std::vector<float>& batch_row, const std::vector<flo
 
 std::vector<QTensor> weights_of_every_format(const Shape& shape) {
     const Tensor w = random_host(shape);
-    return {backend().linear_weight(QTensor(w)), backend().linear_weight(vidi::quantize(w, {8, shape[1]})),
+    return {backend().linear_weight(QTensor(w)),
+            backend().linear_weight(vidi::quantize(w, {8, static_cast<int>(shape[1])})),
             backend().linear_weight(vidi::quantize(w, {4, 64}))};
 }
 
@@ -70,33 +72,36 @@ TEST_P(CudaRowInvariance, FusedProjectionsGiveEachRowItsOwnBits) {
     }
 }
 
-TEST_P(CudaRowInvariance, AttentionStepRowsGivesEachQueryItsOwnBits) {
+TEST_P(CudaRowInvariance, CrossAttentionGivesEachRowItsOwnBits) {
     CudaBackend& be = backend();
     AttentionParams p;
     p.scale = 0.0625f;
     p.softcap = 50.0f;
-    // Vidi1.5-9B's heads (16 over 8 KV heads of 256) over enough keys for the split-K path.
+    // Vidi1.5-9B's heads (16 over 8 KV heads of 256) over enough keys for the split-K path; a
+    // batch of 16 steps and a prompt of 100 queries (two blocks of 64 rows) on the tensor-core
+    // kernel, and int8 K/V on the few-row kernel.
     const int64_t Tk = 20000;
     const Tensor kh = random_host({Tk, 8, 256}), vh = random_host({Tk, 8, 256});
     const std::vector<std::pair<QTensor, QTensor>> kvs = {
         {QTensor(dev(kh)), QTensor(dev(vh))},
         {be.quantize(dev(kh), QuantFormat{8, 256}), be.quantize(dev(vh), QuantFormat{8, 256})},
     };
-    const Tensor q = dev(random_host({kRows, 16, 256})), base = dev(random_host({kRows, 16, 256}));
+    const Tensor q = dev(random_host({100, 16, 256})), base = dev(random_host({100, 16, 256}));
     for (const auto& [k, v] : kvs) {
-        for (int64_t rows : {int64_t(3), int64_t(4), int64_t(7), kRows}) {
+        for (int64_t rows : {int64_t(3), int64_t(4), int64_t(7), kRows, int64_t(100)}) {
+            if (k.quantized() && rows > kRows) continue;
             const Tensor qs = q.rows(0, rows);
-            const Tensor out = be.attention_step_rows(qs, k, v, p);
+            const Tensor out = be.cross_attention(qs, k, v, p);
             Tensor sum = be.empty({rows, 16, 256}, act());
             be.copy_(sum, base.rows(0, rows));
-            be.attention_step_rows_add_(sum, qs, k, v, p);
-            for (int64_t r = 0; r < rows; ++r) {
+            be.cross_attention_add_(sum, qs, k, v, p);
+            for (int64_t r = 0; r < rows; r += rows > kRows ? 7 : 1) {
                 const Tensor q1 = q.rows(r, r + 1);
                 const std::string what = k.describe() + ", " + std::to_string(rows) + " rows, row " + std::to_string(r);
-                expect_same_bits(host_row(out, r), host_row(be.attention(q1, k, v, p), 0), what);
+                expect_same_bits(host_row(out, r), host_row(be.cross_attention(q1, k, v, p), 0), what);
                 Tensor one = be.empty({1, 16, 256}, act());
                 be.copy_(one, base.rows(r, r + 1));
-                be.attention_add_(one, q1, k, v, p);
+                be.cross_attention_add_(one, q1, k, v, p);
                 expect_same_bits(host_row(sum, r), host_row(one, 0), "add, " + what);
             }
         }

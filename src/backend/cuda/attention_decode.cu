@@ -395,7 +395,7 @@ int attention_decode_splits(const AttentionArgs& a, int sm_count) {
     const int64_t tiles = (end - lo + kTileKeys - 1) / kTileKeys;
     // The residency of the instance for the most rows, whatever the rows: the split count then
     // depends on the keys only, so a query gets the same bits alone or among a batch's
-    // (Backend::attention_step_rows).
+    // (Backend::cross_attention).
     AttentionArgs most = a;
     most.Tq = std::max<int64_t>(1, kRows / (a.H / a.KV));
     ResidentBlocks resident;

@@ -158,6 +158,13 @@ size_t attention_workspace_bytes(const AttentionArgs& a, int splits);
 void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t stream);
 // Whether attention() honours a.accumulate for this problem (the few-row kernel does).
 bool attention_can_accumulate(const AttentionArgs& a);
+// attention_cross.cu: unmasked attention of independent query rows (q[Tq, H, hd]) over 16-bit
+// K/V on tensor cores, each row's bits independent of the other rows (Backend::cross_attention);
+// head dims 32, 64, 128, 256. Honours a.accumulate. The split count depends on the keys only;
+// the workspace is attention_workspace_bytes(a, splits).
+bool cross_attention_supports(const AttentionArgs& a);
+int cross_attention_splits(const AttentionArgs& a, int sm_count);
+void cross_attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t stream);
 
 // --- attention_flash.cu: the same problems (n sequences, no mask, 16-bit K/V) on tensor cores,
 // for the head dims it has a kernel for; q, k, v, out 16-byte aligned.
