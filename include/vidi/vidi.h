@@ -67,8 +67,9 @@ struct TimeRange {
 
 struct Timings {
     double media_s = 0;     // decode + towers + media K/V (0 when the video was already encoded)
-    double prefill_s = 0;   // prompt through the decoder
+    double prefill_s = 0;   // prompt through the decoder (in a batch: the prefill it shared)
     int prompt_tokens = 0;  // the prompt's length
+    int prefill_rows = 1;   // prompts prefilled together with this one (itself included)
     double generate_s = 0;  // token-by-token decoding
     int generated_tokens = 0;
 };

@@ -59,6 +59,7 @@ void BatchGeneration::prefill(const std::vector<Row*>& rows) {
     const double seconds = seconds_since(t0);
     for (Row* r : rows) {
         r->result.prefill_s = seconds;
+        r->result.prefill_rows = static_cast<int>(rows.size());
         r->prompt.clear();
         r->prefilled = true;
     }

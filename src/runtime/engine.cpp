@@ -26,6 +26,7 @@ Answer make_answer(const runtime::Pipeline& p, const runtime::GenerationResult& 
     if (task == Task::retrieval) a.ranges = runtime::parse_ranges(a.text, a.duration);
     a.timings.prefill_s = r.prefill_s;
     a.timings.prompt_tokens = r.prompt_tokens;
+    a.timings.prefill_rows = r.prefill_rows;
     a.timings.generate_s = r.generate_s;
     a.timings.generated_tokens = static_cast<int>(r.ids.size());
     return a;

@@ -25,6 +25,7 @@ struct GenerationResult {
     bool stopped = false;         // the stop id was produced
     Tensor prompt_logits;         // [T, V] when asked for
     int prompt_tokens = 0;
+    int prefill_rows = 1;  // prompts prefilled together with this one
     double prefill_s = 0, generate_s = 0;
 };
 

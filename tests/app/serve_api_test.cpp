@@ -202,6 +202,7 @@ TEST_F(ServeApiTest, MemoryCacheEvictsLeastRecentlyUsed) {
 }
 
 TEST_F(ServeApiTest, ConcurrentClientsShareTheEngineOneCallAtATimeAndAgree) {
+    options_.limits.max_uploads = 8;  // every client's upload may arrive at once
     InProcessServer srv(engine_, options_);
     const std::vector<std::string> questions = {"a", "bb", "ccc", "dddd", "eeeee", "ffffff", "ggggggg", "h"};
     std::vector<json> answers(questions.size());

@@ -170,14 +170,23 @@ TEST_F(ServeBatchTest, MetricsCountRequestsBatchesLookupsAndMemory) {
     int tokens = 0;
     for (const char* q : {"one", "two words"}) tokens += ask(srv, video_, q)["timings"]["generated_tokens"].get<int>();
     EXPECT_EQ(cli.Get("/v1/videos/nope/file")->status, 404);
+    // A request is counted once its response is sent (the server's logger): poll a little.
+    const std::string not_found = R"(vidi_http_requests_total{endpoint="/v1/videos/{id}/file",method="GET",status="404"})";
+    const std::string answered = R"(vidi_http_requests_total{endpoint="/inference",method="POST",status="200"})";
+    auto counted = [&](const httplib::Result& r) {
+        return metric_value(r->body, not_found) == 1 && metric_value(r->body, answered) == 2;
+    };
     auto r = cli.Get("/metrics");
+    for (int i = 0; i < 100 && r && !counted(r); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        r = cli.Get("/metrics");
+    }
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
     EXPECT_NE(r->get_header_value("Content-Type").find("text/plain; version=0.0.4"), std::string::npos);
     const std::string& page = r->body;
-    EXPECT_EQ(metric_value(page, R"(vidi_http_requests_total{endpoint="/inference",method="POST",status="200"})"), 2);
-    EXPECT_EQ(metric_value(page, R"(vidi_http_requests_total{endpoint="/v1/videos/{id}/file",method="GET",status="404"})"),
-              1);
+    EXPECT_EQ(metric_value(page, answered), 2);
+    EXPECT_EQ(metric_value(page, not_found), 1);
     EXPECT_EQ(metric_value(page, R"(vidi_video_lookups_total{source="encoded"})"), 1);
     EXPECT_EQ(metric_value(page, R"(vidi_video_lookups_total{source="memory"})"), 1);
     EXPECT_EQ(metric_value(page, "vidi_encode_seconds_count"), 1);

@@ -285,7 +285,7 @@ void Batcher::run(const std::shared_ptr<Entry>& entry) {
                 if (!ev.finished) continue;
                 t.request().answer = std::move(ev.answer);
                 const Timings& tm = t.request().answer.timings;
-                metrics_.prefill(tm.prompt_tokens, tm.prefill_s);
+                metrics_.prefill(tm.prompt_tokens, tm.prefill_s / std::max(1, tm.prefill_rows));  // its share
                 t.finish();
                 leave(e, it->ticket);
                 rows.erase(it);

@@ -247,6 +247,7 @@ nlohmann::json Server::Impl::timings_json(const QueryRequest& r, double total_s)
             {"video_cache", r.cache_source},
             {"media_s", a.timings.media_s},
             {"prefill_s", a.timings.prefill_s},
+            {"prefill_rows", a.timings.prefill_rows},
             {"generate_s", a.timings.generate_s},
             {"generated_tokens", a.timings.generated_tokens},
             {"total_s", total_s}};
