@@ -272,27 +272,34 @@ void Batcher::run(const std::shared_ptr<Entry>& entry) {
             if (queue_.waiting() > 0) close(e);
             const auto t0 = Clock::now();
             std::vector<BatchEvent> events = batch->step();
-            int tokens = 0;
+            // The metrics first, so that a client reading them after its answer sees its step.
+            int tokens = 0, finished = 0;
+            for (const BatchEvent& ev : events) {
+                tokens += ev.token >= 0;
+                finished += ev.finished;
+                if (ev.finished) {
+                    const Timings& tm = ev.answer.timings;
+                    metrics_.prefill(tm.prompt_tokens, tm.prefill_s / std::max(1, tm.prefill_rows));  // its share
+                }
+            }
+            metrics_.batch_step(static_cast<int>(events.size()), tokens, seconds_since(t0));
+            metrics_.batch_rows(static_cast<int>(events.size()) - finished);
+            const Engine::MemoryUse mem = engine_.memory_use();
+            metrics_.gpu_memory(mem.in_use, mem.limit);
             for (BatchEvent& ev : events) {
                 auto it = std::find_if(rows.begin(), rows.end(), [&](const Row& r) { return r.row == ev.row; });
                 if (it == rows.end()) continue;
                 QueryTicket& t = *it->ticket;
                 if (ev.token >= 0) {
-                    ++tokens;
                     ++it->tokens;
                     if (!ev.finished) t.update(ev.text, it->tokens);
                 }
                 if (!ev.finished) continue;
                 t.request().answer = std::move(ev.answer);
-                const Timings& tm = t.request().answer.timings;
-                metrics_.prefill(tm.prompt_tokens, tm.prefill_s / std::max(1, tm.prefill_rows));  // its share
                 t.finish();
                 leave(e, it->ticket);
                 rows.erase(it);
             }
-            metrics_.batch_step(static_cast<int>(events.size()), tokens, seconds_since(t0));
-            const Engine::MemoryUse mem = engine_.memory_use();
-            metrics_.gpu_memory(mem.in_use, mem.limit);
             newcomers = take_newcomers(e);
         }
         metrics_.batch_rows(0);

@@ -28,7 +28,7 @@ public:
     void request(const std::string& method, const std::string& path, int status);
     // A decoding step of a batch: its rows and tokens, and how long it took.
     void batch_step(int rows, int tokens, double seconds);
-    void batch_rows(int rows);  // rows being decoded now (0 when the engine is idle)
+    void batch_rows(int rows);  // rows in the batch now (0 when the engine is idle)
     void prefill(int64_t tokens, double seconds);
     void video_lookup(const std::string& source, double seconds);  // "memory", "disk", "encoded"
     void gpu_memory(size_t in_use, size_t limit);
