@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Many questions about one video on the GPU machine (issue 19; results in bench/RESULTS.md):
-#   0. test_cuda's row-invariance and step-graph cases (every op of a batched step gives a row
-#      the bits it gets alone; recorded steps replay as run);
-#   1. tiny-a on CUDA: 16 questions as a batch vs one by one (ids), quick;
+#   0. test_cuda's row-invariance, cross-attention, attention and step-graph cases (every op of a
+#      batched step gives a row the bits it gets alone; the tensor-core cross-attention against
+#      the double reference), and test_runtime's batched generation on CUDA (tiny-a: every row
+#      equals generate() alone, ids and margins, bit for bit);
+#   1. tiny-a on CUDA against the golden files (bench/gpu_e2e.sh step 1: unchanged parity),
+#      then 16 questions as a batch vs one by one (ids), quick;
 #   2. the full-size random checkpoint $CK (made only when `vidi inspect` refuses it);
 #   3. batch_bench on the 10-minute 720p video, 16 questions of 20 tokens: one question, the
 #      16 one by one, the 16 as one batch (total times, the decoding step at batch 1 and 16,
@@ -24,13 +27,17 @@ stamp "device"; nvidia-smi --query-gpu=name,memory.total,memory.used --format=cs
 V --version > /dev/null  # unpacks the bundle
 
 if want 0; then
-stamp "0. test_cuda: row invariance, step graphs"
-timeout 300 sh .dev/vidi-run test_cuda --gtest_filter='*RowInvariance*:*StepGraph*' 2>&1 |
+stamp "0. test_cuda (row invariance, attention, step graphs), test_runtime's batches on CUDA"
+timeout 300 sh .dev/vidi-run test_cuda --gtest_filter='*RowInvariance*:*Attention*:*StepGraph*' 2>&1 |
   grep -E "^\[  (PASSED|FAILED)|FAILED|tests ran|Failure" | head -20
+mkdir -p /tmp/vidi-shared && ln -sfn "$PWD/$G" /tmp/vidi-shared/golden  # the tests' ../shared/golden
+VIDI_SHARED_DIR=/tmp/vidi-shared timeout 300 sh .dev/vidi-run test_runtime --gtest_filter='*BatchGenerate*:*Golden*' 2>&1 |
+  grep -E "^\[  (PASSED|FAILED)|FAILED|OK \].*cuda|tests ran|Failure" | head -20
 fi
 
 if want 1; then
-stamp "1. tiny-a on CUDA: $QUESTIONS questions as a batch vs one by one"
+stamp "1. tiny-a on CUDA: golden parity, then $QUESTIONS questions as a batch vs one by one"
+STEPS=1 bash bench/gpu_e2e.sh 2>&1 | grep -vE "^=== .*(device|done)"
 B --backend cuda --model $G/tiny-a --video $G/synth.mp4 --questions "$QUESTIONS" --tokens 16 \
   --json "$OUT/batch_tiny.json" 2>&1 | grep -v "^vidi: "
 echo "rc=${PIPESTATUS[0]}"
