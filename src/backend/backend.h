@@ -235,6 +235,12 @@ public:
     // was (the CPU rotates it in place): read the keys from the cache.
     virtual void rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache,
                                     const Tensor& pos, double theta);
+    // rope_and_cache_kv_ for one token of each of B sequences (a batch's step): row b of
+    // q[B, H, hd], k and v[B, KV, hd] at position pos[b] (i32 [B] on the backend, read as the op
+    // runs) into its own caches *k_caches[b], *v_caches[b]; each row as the op on it alone. One
+    // launch on a GPU. By default the op a row.
+    virtual void rope_and_cache_kv_rows_(Tensor& q, Tensor& k, const Tensor& v, const std::vector<Tensor*>& k_caches,
+                                         const std::vector<Tensor*>& v_caches, const Tensor& pos, double theta);
     // q[Tq, H, hd], k/v[Tk, KV, hd] (H a multiple of KV) -> [Tq, H, hd]. k and v are float,
     // or both int8 with one scale per (token, head) (group = hd: 8-bit media K/V).
     virtual Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) = 0;
@@ -412,6 +418,20 @@ inline void Backend::rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, T
     Tensor k_rows = k_cache.rows(p, p + T), v_rows = v_cache.rows(p, p + T);
     copy_(k_rows, k);
     copy_(v_rows, v);
+}
+
+inline void Backend::rope_and_cache_kv_rows_(Tensor& q, Tensor& k, const Tensor& v, const std::vector<Tensor*>& k_caches,
+                                             const std::vector<Tensor*>& v_caches, const Tensor& pos, double theta) {
+    const int64_t B = q.rank() == 3 ? q.dim(0) : 0;
+    VIDI_CHECK(B > 0 && k.rank() == 3 && k.dim(0) == B && v.shape() == k.shape() &&
+                   static_cast<int64_t>(k_caches.size()) == B && static_cast<int64_t>(v_caches.size()) == B &&
+                   pos.numel() == B,
+               "rope_and_cache_kv_rows_: q ", q.describe(), ", k ", k.describe(), ", ", k_caches.size(), " caches and ",
+               pos.describe(), " positions do not match");
+    for (int64_t b = 0; b < B; ++b) {
+        Tensor qb = q.rows(b, b + 1), kb = k.rows(b, b + 1);
+        rope_and_cache_kv_(qb, kb, v.rows(b, b + 1), *k_caches[b], *v_caches[b], pos.rows(b, b + 1), theta);
+    }
 }
 
 inline Tensor Backend::logits(const Tensor& x, const QTensor& w, float softcap) {

@@ -339,13 +339,18 @@ Tensor Gemma2::queue_rows(const Tensor& ids, const Tensor& pos, const std::vecto
         Tensor attn = media_attention(q, l, media);
         const bool text_only = !attn.defined();
         if (text_only) attn = be_.act({B, H, hd});
+        std::vector<Tensor*> k_caches, v_caches;
+        for (TextCache* c : caches) {
+            k_caches.push_back(&c->k[l]);
+            v_caches.push_back(&c->v[l]);
+        }
+        be_.rope_and_cache_kv_rows_(q, k, v, k_caches, v_caches, pos, cfg_.rope_theta);
         AttentionParams step = self;
         step.window = (l % 2 == 0) ? cfg_.sliding_window : 0;
         for (int64_t b = 0; b < B; ++b) {
             TextCache& c = *caches[static_cast<size_t>(b)];
-            Tensor qb = q.rows(b, b + 1), kb = k.rows(b, b + 1), vb = v.rows(b, b + 1), ab = attn.rows(b, b + 1);
+            Tensor qb = q.rows(b, b + 1), ab = attn.rows(b, b + 1);
             step.step_pos = pos.rows(b, b + 1);
-            be_.rope_and_cache_kv_(qb, kb, vb, c.k[l], c.v[l], step.step_pos, cfg_.rope_theta);
             const QTensor keys(c.k[l].rows(0, c.capacity)), values(c.v[l].rows(0, c.capacity));
             if (text_only) be_.copy_(ab, be_.attention(qb, keys, values, step));
             else be_.attention_add_(ab, qb, keys, values, step);

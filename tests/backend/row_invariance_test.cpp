@@ -1,8 +1,8 @@
 // A batched decoding step computes each of its rows as a one-row step would (Engine::batch:
 // a batch answers as its questions one by one). So every op of the step must give a row the
 // same bits whether it is alone or among up to 16: linear (every weight dtype, the fused
-// q/k/v and GeGLU forms, the LM head's logits) and cross_attention (the media's
-// cross-attention of a batch, f32, bf16 and int8 K/V).
+// q/k/v and GeGLU forms, the LM head's logits), cross_attention (the media's cross-attention
+// of a batch, f32, bf16 and int8 K/V), and the rows' RoPE and cache writes at their own positions.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -97,4 +97,32 @@ TEST(RowInvariance, CrossAttentionGivesEachQueryItsOwnBits) {
     AttentionParams causal = p;
     causal.causal = true;
     EXPECT_THROW(be->cross_attention(q, kvs[0].first, kvs[0].second, causal), Error);
+}
+
+TEST(RowInvariance, RopeAndCacheRowsIsEachRowAlone) {
+    auto be = test_backend();
+    const std::vector<int32_t> positions = {0, 7, 39, 12};
+    const int64_t B = static_cast<int64_t>(positions.size()), cap = 40;
+    const Tensor q = random_tensor({B, 4, 32}, DType::f32, 12), k = random_tensor({B, 2, 32}, DType::f32, 13);
+    const Tensor v = random_tensor({B, 2, 32}, DType::f32, 14), cache = random_tensor({cap, 2, 32}, DType::f32, 15);
+    std::vector<Tensor> kc, vc;
+    std::vector<Tensor*> kp, vp;
+    for (int64_t b = 0; b < B; ++b) {
+        kc.push_back(cache.clone());
+        vc.push_back(cache.clone());
+    }
+    for (int64_t b = 0; b < B; ++b) {
+        kp.push_back(&kc[b]);
+        vp.push_back(&vc[b]);
+    }
+    Tensor qb = q.clone(), kb = k.clone();
+    be->rope_and_cache_kv_rows_(qb, kb, v, kp, vp, Tensor::from_vector(positions), 10000.0);
+    for (int64_t b = 0; b < B; ++b) {
+        Tensor q1 = row_of(q, b), k1 = row_of(k, b), kc1 = cache.clone(), vc1 = cache.clone();
+        be->rope_and_cache_kv_(q1, k1, row_of(v, b), kc1, vc1, Tensor::from_vector(std::vector<int32_t>{positions[b]}),
+                               10000.0);
+        expect_same_bits(row_of(qb, b), q1, "q row " + std::to_string(b));
+        expect_same_bits(kc[b], kc1, "k cache " + std::to_string(b));
+        expect_same_bits(vc[b], vc1, "v cache " + std::to_string(b));
+    }
 }

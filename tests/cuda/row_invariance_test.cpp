@@ -2,9 +2,9 @@
 // a batch answers as its questions one by one, token ids included). So every op of the step
 // must give a row the same bits alone or among up to 16 rows, in either activation dtype:
 // linear on the few-row GEMV (16-bit, int8, int4 weights; the q/k/v and GeGLU forms; the LM
-// head's f32 logits) and cross_attention over Vidi-sized media K/V (16-bit on tensor cores,
+// head's f32 logits), cross_attention over Vidi-sized media K/V (16-bit on tensor cores,
 // for a batch's steps and a prompt's queries; int8 on the few-row kernel; split-K), plain and
-// adding into an output.
+// adding into an output, and the rows' RoPE and cache writes at their own positions.
 #include <cstring>
 
 #include "core/quantize.h"
@@ -104,6 +104,42 @@ TEST_P(CudaRowInvariance, CrossAttentionGivesEachRowItsOwnBits) {
                 be.cross_attention_add_(one, q1, k, v, p);
                 expect_same_bits(host_row(sum, r), host_row(one, 0), "add, " + what);
             }
+        }
+    }
+}
+
+TEST_P(CudaRowInvariance, RopeAndCacheRowsIsEachRowAlone) {
+    CudaBackend& be = backend();
+    const std::vector<int32_t> positions = {0, 7, 39, 12, 3};
+    const int64_t B = static_cast<int64_t>(positions.size()), cap = 40;
+    const Tensor q = random_host({B, 16, 256}), k = random_host({B, 8, 256}), v = random_host({B, 8, 256});
+    const Tensor cache = random_host({cap, 8, 256});
+    auto fresh = [&](const Tensor& host) { return dev(host); };
+    std::vector<Tensor> kc, vc, kc1, vc1;
+    std::vector<Tensor*> kp, vp;
+    for (int64_t b = 0; b < B; ++b) {
+        kc.push_back(fresh(cache));
+        vc.push_back(fresh(cache));
+        kc1.push_back(fresh(cache));
+        vc1.push_back(fresh(cache));
+    }
+    for (int64_t b = 0; b < B; ++b) {
+        kp.push_back(&kc[b]);
+        vp.push_back(&vc[b]);
+    }
+    Tensor qb = dev(q), kb = dev(k);
+    const Tensor vb = dev(v), pos = be.upload(Tensor::from_vector(positions));
+    be.rope_and_cache_kv_rows_(qb, kb, vb, kp, vp, pos, 10000.0);
+    for (int64_t b = 0; b < B; ++b) {
+        Tensor q1 = dev(q.rows(b, b + 1).clone()), k1 = dev(k.rows(b, b + 1).clone());
+        const Tensor v1 = dev(v.rows(b, b + 1).clone());
+        const Tensor p1 = be.upload(Tensor::from_vector(std::vector<int32_t>{positions[b]}));
+        be.rope_and_cache_kv_(q1, k1, v1, kc1[b], vc1[b], p1, 10000.0);
+        const std::string what = "row " + std::to_string(b) + " at " + std::to_string(positions[b]);
+        expect_same_bits(host_row(qb, b), host_row(q1, 0), "q " + what);
+        for (int64_t r = 0; r < cap; ++r) {
+            expect_same_bits(host_row(kc[b], r), host_row(kc1[b], r), "k cache " + what);
+            expect_same_bits(host_row(vc[b], r), host_row(vc1[b], r), "v cache " + what);
         }
     }
 }

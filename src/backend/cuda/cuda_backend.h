@@ -75,6 +75,8 @@ public:
     // On tensor cores (attention_cross.cu) for 16-bit K/V of head dim 32/64/128/256, reading
     // the K/V once for 64 rows; else a few queries a launch of the few-row kernel.
     Tensor cross_attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) override;
+    void rope_and_cache_kv_rows_(Tensor& q, Tensor& k, const Tensor& v, const std::vector<Tensor*>& k_caches,
+                                 const std::vector<Tensor*>& v_caches, const Tensor& pos, double theta) override;
     void cross_attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
                               const AttentionParams& p) override;
     void attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,

@@ -72,6 +72,23 @@ struct RopeCacheArgs {
 };
 template <class T>
 void rope_and_cache(const RopeCacheArgs<T>& a, cudaStream_t stream);
+// The same for one token of each of B ≤ kRopeRowsMax sequences (a batch's step): row b of q, k
+// and v at position pos[b], into its own caches; each row as rope_and_cache of it alone.
+constexpr int kRopeRowsMax = 16;
+template <class E>
+struct RopeCacheRows {
+    E* q = nullptr;
+    const E* k = nullptr;
+    const E* v = nullptr;
+    E* k_cache[kRopeRowsMax] = {};
+    E* v_cache[kRopeRowsMax] = {};
+    int64_t cache_rows[kRopeRowsMax] = {};
+    const int32_t* pos = nullptr;  // [B], device memory, read when the kernel runs
+    int64_t B = 0, H = 0, KV = 0, hd = 0;
+    float theta = 0.0f;
+};
+template <class T>
+void rope_and_cache_rows(const RopeCacheRows<T>& a, cudaStream_t stream);
 
 // --- layout.cu (shapes as in backend.h). Gathers and re-layouts move 2-byte elements (either
 // 16-bit type; zero fill is 0 in both).
