@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the CUDA tests and micro-benchmarks on the GPU machine from binaries built
-# elsewhere and carried in .dev/ (test_cuda, cuda_micro). Logs go to $OUT (or ./cuda_out).
+# elsewhere and carried in .dev/ (test_cuda, cuda_micro, and the bundle of
+# tools/device_bundle.sh for test_backend, whose CUDA cases check every op). Logs go to $OUT
+# (or ./cuda_out).
 #   bench/cuda_device_run.sh [tests|bench|all]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +27,12 @@ if [ "$what" = tests ] || [ "$what" = all ]; then
   .dev/test_cuda --gtest_output=xml:"$out/test_cuda.xml" 2>&1 | tee "$out/test_cuda.log" | grep -vE "^\[ +(RUN|OK) " 
   rc=${PIPESTATUS[0]}
   echo "test_cuda exit code $rc"
+  # The backend suite's CUDA cases (the CPU ones run everywhere).
+  sh .dev/vidi-run test_backend --gtest_filter='*/cuda*' --gtest_output=xml:"$out/test_backend.xml" 2>&1 |
+    tee "$out/test_backend.log" | grep -vE "^\[ +(RUN|OK) "
+  rc_ops=${PIPESTATUS[0]}
+  echo "test_backend (cuda) exit code $rc_ops"
+  [ "$rc_ops" -ne 0 ] && rc=$rc_ops
 fi
 if [ "$what" = bench ] || [ "$what" = all ]; then
   .dev/cuda_micro 2>&1 | tee "$out/cuda_micro.log"
@@ -32,8 +40,8 @@ fi
 if [ "$what" = sanitize ] || [ "$what" = all ]; then
   # Out-of-bounds and uninitialised reads in the kernels, on the small cases.
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-  timeout 240 "$sanitizer" --tool memcheck --print-limit 20 .dev/test_cuda \
-    --gtest_filter='CudaLayout.*:CudaElementwise.*:CudaNorms.*:CudaRope.*:CudaAttention.SplitK*:CudaAttention.NoKeys*:CudaAttention.Decode*' \
+  timeout 240 "$sanitizer" --tool memcheck --print-limit 20 sh .dev/vidi-run test_backend \
+    --gtest_filter='Backends/Layout.*/cuda_*:Backends/Elementwise.*/cuda_*:Backends/Rope.*/cuda_*:Backends/Attention.ManyKeys*/cuda_*:Backends/Attention.NoKeys*/cuda_*:Backends/Attention.Decode*/cuda_*' \
     2>&1 | tail -40 | tee "$out/sanitizer.log"
 fi
 exit $rc

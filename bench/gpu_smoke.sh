@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A first look on the GPU machine at code that has never run there, in one short call:
-#   1. test_cuda (every CUDA op against double references, bf16 and f16);
+#   1. test_backend (every op on cpu, cuda_bf16 and cuda_f16 against double references) and
+#      test_cuda (the CUDA backend's own tests: paths, memory, recorded steps, in both dtypes);
 #   2. tiny-a through the CUDA backend against the golden file, --dtype bf16 and fp16;
 #   3. tiny-a media tokens of a metadata-rotated lossless file equal the physically rotated one's;
 #   4. the tiny Vidi-7B golden files (bench/gpu_vidi7b_golden.sh, float64 on the CPU).
@@ -11,9 +12,11 @@ source bench/gpu_common.sh
 t0=$(date +%s)
 stamp "device"; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 
-stamp "1. test_cuda"
-timeout 240 sh .dev/vidi-run test_cuda --gtest_brief=1 > "$OUT/test_cuda.log" 2>&1; echo "test_cuda rc=$?"
-grep -E "^\[  (PASSED|FAILED)|FAILED|tests? ran" "$OUT/test_cuda.log" | head -40
+stamp "1. test_backend and test_cuda"
+for t in test_backend test_cuda; do
+  timeout 240 sh .dev/vidi-run $t --gtest_brief=1 > "$OUT/$t.log" 2>&1; echo "$t rc=$?"
+  grep -E "^\[  (PASSED|FAILED)|FAILED|tests? ran" "$OUT/$t.log" | head -40
+done
 
 stamp "2. tiny-a on CUDA vs golden"
 G_ST=$G/tiny-a_synth.golden.safetensors

@@ -1,10 +1,10 @@
-// libFuzzer: the retrieval answer parser (SPEC §7) on arbitrary model output. Byte 0 picks
-// the video's duration; every range it returns must lie in [0, duration] with start <= end.
+// libFuzzer: every model family's retrieval answer parser (SPEC §7) on arbitrary model
+// output. Byte 0 picks the video's duration; every range it returns must lie in [0, duration] with start <= end.
 #include <cmath>
 #include <cstdlib>
 #include <string>
 
-#include "runtime/answer.h"
+#include "model/family.h"
 #include "vidi/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -13,8 +13,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const double duration = durations[data[0] % 5];
     const std::string text(reinterpret_cast<const char*>(data + 1), size - 1);
     try {
-        for (const auto& r : vidi::runtime::parse_ranges(text, duration))
-            if (!(r.start >= 0 && r.start <= r.end && r.end <= duration)) std::abort();
+        for (const vidi::model::Family* family : vidi::model::families())
+            for (const auto& r : family->parse_ranges(text, duration))
+                if (!(r.start >= 0 && r.start <= r.end && r.end <= duration)) std::abort();
     } catch (const vidi::Error&) {
     }
     return 0;

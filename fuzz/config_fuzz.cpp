@@ -1,12 +1,12 @@
-// libFuzzer: a checkpoint's config.json (JSON parsing, every key's type and range, the
-// towers' configs) through ModelConfig::load, in a directory that holds the tiny
-// checkpoint's tower configs so that a good config reaches the end.
+// libFuzzer: a checkpoint's config.json (JSON parsing, the family's pick, every key's type
+// and range, the towers' configs) through model::load_config, in a directory that holds the
+// tiny checkpoint's tower configs so that a good config reaches the end.
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "fuzz_support.h"
-#include "io/config.h"
+#include "model/config.h"
 #include "vidi/error.h"
 
 namespace fs = std::filesystem;
@@ -24,8 +24,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::ofstream(dir + "/config.json", std::ios::binary | std::ios::trunc)
         .write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
     try {
-        vidi::io::ModelConfig c = vidi::io::ModelConfig::load(dir);
-        (void)vidi::io::config_to_json(c).dump();
+        vidi::model::ModelConfig c = vidi::model::load_config(dir);
+        (void)vidi::model::config_to_json(c).dump();
     } catch (const vidi::Error&) {
     }
     return 0;

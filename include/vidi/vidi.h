@@ -5,6 +5,9 @@
 //   auto video = engine->encode_video("cooking.mp4");
 //   vidi::Answer a = engine->retrieve(*video, "slicing onion");
 //   for (auto& r : a.ranges) printf("%s\n", vidi::format_range(r).c_str());
+//
+// Many questions about one video are cheapest together: answer() takes a list, and batch()
+// lets rows join and leave while the others are decoding (what `vidi serve` does).
 #pragma once
 
 #include <cstdint>
@@ -36,6 +39,10 @@ struct EngineOptions {
     // Video decoders working on separate stretches of the file at once (0: one per 4 cores,
     // at most 4). The frames do not depend on it.
     int decode_lanes = 0;
+    // Video decoding: "auto" (NVDEC on the CUDA backend where it can take the file, else the
+    // CPU, with a notice saying why), "cpu" (FFmpeg's software decoders) or "nvdec" (an error
+    // naming why when it cannot). The frames do not depend on it.
+    std::string decoder = "auto";
     size_t gpu_memory_limit = 0;   // bytes the GPU backend may hold (0: what the device has)
     // The GPU's compute dtype: "bf16", or "fp16" with the official float16 inference's casts
     // (docs/cuda.md). The CPU computes in f32 either way; logits are f32 on every backend.
@@ -43,14 +50,19 @@ struct EngineOptions {
     // How linear weights are held: "auto" (GPU: the most faithful of bf16, int8, int4 that
     // leaves room for a 10-minute video; CPU: as stored), "bf16", "int8", "int4", "int4/g128".
     std::string weights = "auto";
-    // Media K/V of each video: "auto" (bf16, or int8 when bf16 does not fit), "bf16", "int8".
+    // Media K/V of each video: "auto" (bf16; when that does not fit int8, then int4, before any
+    // frame is dropped), "bf16", "int8", "int4" (docs/memory.md).
     std::string media_kv = "auto";
-    // Visual tokens per video: 0 = SPEC's 60000, lowered automatically only when memory is short.
+    // Visual tokens per video: 0 = the model family's default (Vidi1.5: SPEC's 60000), lowered
+    // automatically only when memory is short.
     int64_t visual_token_budget = 0;
     MediaInputs media_inputs = MediaInputs::Any;  // `vidi serve` narrows it (docs/security.md)
     ProgressFn progress;           // null: silent
     // The planner's decisions, one line each (weights format, per-video K/V and budget).
     std::function<void(const std::string&)> notice;
+    // Problems that do not stop the engine, one line each (e.g. a checkpoint whose
+    // chat_template the built-in prompt format does not follow).
+    std::function<void(const std::string&)> warning;
 };
 
 struct GenerateOptions {
@@ -63,10 +75,24 @@ struct TimeRange {
 };
 
 struct Timings {
-    double media_s = 0;     // decode + towers + media K/V (0 when the video was already encoded)
-    double prefill_s = 0;   // prompt through the decoder
+    // The video's encoding (decode, towers, media K/V; or the K/V from a saved video) when this
+    // is the first answer about it; 0 for later answers and without a video.
+    double media_s = 0;
+    double prefill_s = 0;   // prompt through the decoder (in a batch: the prefill it shared)
+    int prompt_tokens = 0;  // the prompt's length
+    int prefill_rows = 1;   // prompts prefilled together with this one (itself included)
     double generate_s = 0;  // token-by-token decoding
     int generated_tokens = 0;
+};
+
+// What a question asks for: when something happens (the answer is parsed into ranges) or
+// anything else (free-form, the model's text).
+enum class Task { retrieval, question };
+
+struct Question {
+    std::string text;  // retrieval: what to look for ("slicing onion"); else the question itself
+    Task task = Task::retrieval;
+    GenerateOptions options;
 };
 
 struct Answer {
@@ -75,6 +101,32 @@ struct Answer {
     double duration = 0;            // video duration in seconds (0 without video)
     std::vector<int32_t> token_ids; // generated ids, stop token excluded
     Timings timings;
+};
+
+// What one step of a Batch did to one of its rows.
+struct BatchEvent {
+    int row = 0;             // the id add() gave it
+    int32_t token = -1;      // the token this step appended (-1: none, the row stopped)
+    std::string text;        // the row's answer so far, decoded
+    bool finished = false;   // the row left the batch; `answer` is its answer
+    Answer answer;
+};
+
+// Questions about one video decoded together: each step computes one token of every row,
+// reading the weights and the video's media K/V once for all of them. Rows join at any
+// step (add) and leave when they stop (their stop token or max_new_tokens) or are cancelled.
+// Each row's answer is the one retrieve() / ask() give for its question alone (the same
+// token ids). The video must outlive the batch; one thread drives it.
+class Batch {
+public:
+    virtual ~Batch() = default;
+    // Prefills the question's prompt and adds it as a row; returns the row's id.
+    virtual int add(const Question& question) = 0;
+    // The row leaves without an answer (a client that stopped waiting); unknown ids are ignored.
+    virtual void cancel(int row) = 0;
+    // One token for every row: an event for each row that was in the batch, in add() order.
+    virtual std::vector<BatchEvent> step() = 0;
+    virtual int rows() const = 0;  // rows that have not finished
 };
 
 // An encoded video: its media tokens and per-layer media K/V, ready for questions.
@@ -88,6 +140,10 @@ public:
     virtual double encode_seconds() const = 0;
 };
 
+// "HH:MM:SS" (decimals 0, truncating as the official script does) or "HH:MM:SS.ss".
+std::string format_timestamp(double seconds, int decimals = 0);
+std::string format_range(const TimeRange& r, int decimals = 0);  // "00:00:12-00:00:19"
+
 class Engine {
 public:
     static std::unique_ptr<Engine> open(const EngineOptions& options);
@@ -95,13 +151,32 @@ public:
 
     virtual std::string model_name() const = 0;    // the checkpoint directory's name
     virtual std::string backend_name() const = 0;  // e.g. "cpu", "cuda:0 (…), weights int4/g64"
+    virtual std::string family_name() const { return {}; }  // the checkpoint's model family, e.g. "vidi1.5"
+    // A retrieved range as the model family prints it (Vidi1.5: "00:00:12-00:00:19").
+    virtual std::string format_range(const TimeRange& r) const { return vidi::format_range(r); }
+    // Bytes an encoded video holds per media token at most (f32 token and K/V): cache sizing.
+    virtual int64_t media_token_bytes() const { return 0; }
 
     // Decodes, samples and encodes the video (towers, glue, per-layer media K/V).
     virtual std::shared_ptr<const Video> encode_video(const std::string& path) = 0;
-    // "During which time segments in the video can we see {query}?"
+    // When does `query` happen: the family's retrieval question (Vidi1.5: "During which time
+    // segments in the video can we see {query}?"), its answer parsed into ranges.
     virtual Answer retrieve(const Video& video, const std::string& query, const GenerateOptions& opt = {}) = 0;
     // Free-form question about the video, or a text-only turn when video is null.
     virtual Answer ask(const Video* video, const std::string& question, const GenerateOptions& opt = {}) = 0;
+
+    // Questions about `video` (null: text-only turns) decoded as one batch (see Batch).
+    virtual std::unique_ptr<Batch> batch(const Video* video) = 0;
+    // Several questions at once, through one batch; the answers in the questions' order.
+    std::vector<Answer> answer(const Video* video, const std::vector<Question>& questions);
+
+    // The GPU memory the engine holds and may hold (both 0 on the CPU). Call it on the thread
+    // that runs the engine.
+    struct MemoryUse {
+        size_t in_use = 0;  // held by the engine's tensors and kept for reuse
+        size_t limit = 0;   // --gpu-memory, else the device's size
+    };
+    virtual MemoryUse memory_use() const { return {}; }
 
     // The media tokens of an encoded video, for a disk cache: load_video() skips decoding
     // and the towers, and rebuilds only the media K/V. The file records the model it
@@ -110,8 +185,7 @@ public:
     virtual std::shared_ptr<const Video> load_video(const std::string& path) = 0;
 };
 
-// "HH:MM:SS" (decimals 0, truncating as the official script does) or "HH:MM:SS.ss".
-std::string format_timestamp(double seconds, int decimals = 0);
-std::string format_range(const TimeRange& r, int decimals = 0);  // "00:00:12-00:00:19"
+// "19GiB", "20G", "512MiB", "20000000000" -> bytes (--gpu-memory); anything else is a vidi::Error.
+size_t parse_bytes(const std::string& text);
 
 }  // namespace vidi

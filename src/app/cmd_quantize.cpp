@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "app/commands.h"
-#include "runtime/quantize_checkpoint.h"
+#include "vidi/tools.h"
 
 namespace vidi::app {
 
@@ -16,10 +16,10 @@ struct QuantizeArgs {
 };
 
 int run_quantize(const QuantizeArgs& a) {
-    runtime::QuantizeOptions opt;
+    QuantizeOptions opt;
     opt.model_dir = a.model;
     opt.out_dir = a.out;
-    opt.format = parse_quant_format(a.format);
+    opt.weights = a.format;
     const auto t0 = std::chrono::steady_clock::now();
     uint64_t last = 0;
     if (!a.quiet)
@@ -30,10 +30,10 @@ int run_quantize(const QuantizeArgs& a) {
                          total ? 100.0 * done / total : 100.0);
             std::fflush(stderr);
         };
-    const runtime::QuantizeSummary s = runtime::quantize_checkpoint(opt);
+    const QuantizeSummary s = quantize_checkpoint(opt);
     const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::fprintf(stderr, "%squantize: %d tensors as %s, %d copied, %.3f GB -> %.3f GB in %d shard(s), %.1f s -> %s\n",
-                 a.quiet ? "" : "\n", s.quantized, opt.format.name().c_str(), s.copied, s.bytes_in / 1e9,
+                 a.quiet ? "" : "\n", s.quantized, s.format.c_str(), s.copied, s.bytes_in / 1e9,
                  s.bytes_out / 1e9, s.shards, t, a.out.c_str());
     return 0;
 }

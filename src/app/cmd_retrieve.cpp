@@ -6,7 +6,7 @@
 
 #include "app/commands.h"
 #include "app/engine_flags.h"
-#include "media/clip_export.h"
+#include "vidi/clips.h"
 
 namespace vidi::app {
 
@@ -18,10 +18,10 @@ nlohmann::json answer_json(const std::string& query, const Answer& a) {
     return {{"query", query}, {"duration", a.duration}, {"ranges", ranges}, {"raw", a.text}};
 }
 
-void print_text(const Answer& a, bool label, const std::string& query) {
+void print_text(const Engine& engine, const Answer& a, bool label, const std::string& query) {
     if (label) std::printf("%s:\n", query.c_str());
     if (a.ranges.empty()) std::printf("no time range in the answer: %s\n", a.text.c_str());
-    for (auto& r : a.ranges) std::printf("%s  (%.2f s - %.2f s)\n", format_range(r).c_str(), r.start, r.end);
+    for (auto& r : a.ranges) std::printf("%s  (%.2f s - %.2f s)\n", engine.format_range(r).c_str(), r.start, r.end);
 }
 
 }  // namespace
@@ -48,16 +48,20 @@ Runner add_retrieve(CLI::App& app) {
                          video->c_str(), static_cast<long long>(v->frames()),
                          static_cast<long long>(v->visual_tokens()), static_cast<long long>(v->audio_tokens()),
                          v->encode_seconds());
+        std::vector<Question> questions;
+        for (const std::string& q : *queries) questions.push_back({q, Task::retrieval, flags->generate});
+        const std::vector<Answer> answers = engine->answer(v.get(), questions);
         nlohmann::json all = nlohmann::json::array();
-        for (const std::string& q : *queries) {
-            Answer a = engine->retrieve(*v, q, flags->generate);
+        for (size_t i = 0; i < answers.size(); ++i) {
+            const std::string& q = (*queries)[i];
+            const Answer& a = answers[i];
             if (!flags->quiet)
                 std::fprintf(stderr, "query \"%s\": prefill %.3f s, %d tokens in %.3f s\n", q.c_str(),
                              a.timings.prefill_s, a.timings.generated_tokens, a.timings.generate_s);
             if (*json) all.push_back(answer_json(q, a));
-            else print_text(a, queries->size() > 1, q);
+            else print_text(*engine, a, queries->size() > 1, q);
             if (!clips->empty())
-                for (const std::string& path : media::export_clips(*video, a.ranges, *clips))
+                for (const std::string& path : export_clips(*video, a.ranges, *clips))
                     std::fprintf(stderr, "clip: %s\n", path.c_str());
         }
         if (*json) std::cout << (all.size() == 1 ? all[0] : all).dump(2) << "\n";

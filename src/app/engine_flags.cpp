@@ -1,13 +1,33 @@
 #include "app/engine_flags.h"
 
-#include "runtime/memory_plan.h"
-
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 
 namespace vidi::app {
+
+namespace {
+
+// An integer flag of at least `min`; the message says what it means.
+CLI::Validator at_least(long long min, const std::string& meaning) {
+    return CLI::Validator(
+        [min, meaning](std::string& in) -> std::string {
+            size_t used = 0;
+            long long v = 0;
+            try {
+                v = std::stoll(in, &used);
+            } catch (const std::logic_error&) {
+                used = 0;
+            }
+            if (used == 0 || used != in.size() || v < min)
+                return "'" + in + "' is not " + meaning + " (an integer of at least " + std::to_string(min) + ")";
+            return {};
+        },
+        "INT>=" + std::to_string(min));
+}
+
+}  // namespace
 
 void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
     cmd->add_option("--model,-m", f.options.model_dir, "Checkpoint directory (Hugging Face layout)")->required();
@@ -16,7 +36,9 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
                     "GPU compute dtype: bf16, or fp16 as the official inference (the CPU computes in f32)")
         ->check(CLI::IsMember({"bf16", "fp16"}))
         ->capture_default_str();
-    cmd->add_option("--threads", f.options.threads, "CPU threads (0: all cores)")->capture_default_str();
+    cmd->add_option("--threads", f.options.threads, "CPU threads (0: all cores)")
+        ->check(at_least(0, "a thread count"))
+        ->capture_default_str();
     cmd->add_option("--frame-batch", f.options.frame_batch, "Frames per vision-tower batch")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
@@ -24,14 +46,19 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
                     "Video decoders at once, each on its own stretch of the file (0: one per 4 cores, at most 4)")
         ->check(CLI::Range(0, 64))
         ->capture_default_str();
-    cmd->add_option("--max-new-tokens", f.generate.max_new_tokens, "Generation limit")
-        ->check(CLI::NonNegativeNumber)
+    cmd->add_option("--decoder", f.options.decoder,
+                    "Video decoding: auto (NVDEC on the CUDA backend where it can take the file, else the CPU), "
+                    "cpu or nvdec")
+        ->check(CLI::IsMember({"auto", "cpu", "nvdec"}))
+        ->capture_default_str();
+    cmd->add_option("--max-new-tokens", f.generate.max_new_tokens, "Generation limit (at least 1)")
+        ->check(at_least(1, "a token limit"))
         ->capture_default_str();
     cmd->add_option_function<std::string>(
         "--gpu-memory",
         [&f](const std::string& text) {
             try {
-                f.options.gpu_memory_limit = runtime::parse_bytes(text);
+                f.options.gpu_memory_limit = parse_bytes(text);
             } catch (const Error& e) {
                 throw CLI::ValidationError("--gpu-memory", e.what());
             }
@@ -40,14 +67,16 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
     cmd->add_option("--weights", f.options.weights,
                     "Linear weights on the device: auto, bf16, int8, int4 (int4/g128: groups of 128)")
         ->capture_default_str();
-    cmd->add_option("--media-kv", f.options.media_kv, "Media K/V per video: auto, bf16 or int8")
-        ->check(CLI::IsMember({"auto", "bf16", "int8"}))
+    cmd->add_option("--media-kv", f.options.media_kv, "Media K/V per video: auto, bf16, int8 or int4")
+        ->check(CLI::IsMember({"auto", "bf16", "int8", "int4"}))
         ->capture_default_str();
     cmd->add_option("--visual-tokens", f.options.visual_token_budget,
-                    "Visual-token budget per video (0: SPEC's 60000, lowered only when GPU memory is short)")
+                    "Visual-token budget per video (0: the model family's default, Vidi1.5's 60000; lowered only when GPU memory is short)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     cmd->add_flag("--quiet,-q", f.quiet, "No progress on stderr");
+    // Warnings print even with -q.
+    f.options.warning = [](const std::string& line) { std::fprintf(stderr, "vidi: warning: %s\n", line.c_str()); };
 }
 
 void attach_progress(EngineFlags& f) {
@@ -57,6 +86,9 @@ void attach_progress(EngineFlags& f) {
     auto start = std::chrono::steady_clock::now();
     f.options.progress = [tty, start, last = std::string()](const std::string& stage, int64_t done,
                                                             int64_t total) mutable {
+        // "tokens" (visual tokens through the decoder) interleaves with "frames" while a video
+        // is decoded; the frames line says enough on a terminal (vidi serve streams both).
+        if (stage == "tokens") return;
         double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         bool finished = total > 0 && done >= total;
         // On a terminal one line per stage is rewritten; in a log only stage ends are printed.

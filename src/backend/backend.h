@@ -23,8 +23,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "core/device_frames.h"
 #include "core/qtensor.h"
 #include "core/quantize.h"
 #include "vidi/tensor.h"
@@ -34,13 +36,22 @@ namespace vidi {
 enum class NormWeight : uint8_t {
     none,      // rmsnorm(x)
     plain,     // w ⊙ rmsnorm(x)
-    one_plus,  // (1 + w) ⊙ rmsnorm(x)   (Gemma)
+    one_plus,  // (1 + w) ⊙ rmsnorm(x)   (Gemma's norms)
 };
 
 enum class Gelu : uint8_t { erf, tanh };
 
+// The gate's activation of a gated linear unit act(gate) ⊙ up (an MLP's first half).
+enum class Glu : uint8_t {
+    gelu_tanh,  // GeGLU (Gemma)
+    silu,       // SwiGLU: x·sigmoid(x) (Llama, Mistral)
+};
+
 // The most attention scores a backend holds at once (bytes); the memory planner counts it.
 constexpr size_t kAttentionScoreBytes = size_t(256) << 20;
+// Head dims whose unmasked attention of many rows (the towers: SigLIP 72, Whisper 64) a GPU
+// runs in its fused tensor-core kernel, which holds no scores; others go through scores.
+constexpr bool gpu_fused_attention(int64_t head_dim) { return head_dim == 64 || head_dim == 72 || head_dim == 128; }
 
 // Greedy decoding's choice in one row of logits: the index of the largest value (the first
 // one on ties, as torch.argmax) and its lead over the second largest (0 on a tie).
@@ -84,10 +95,13 @@ public:
     virtual ~StepRecording() = default;
 };
 
-// One of a step's changing inputs: an i32 [1] tensor on the backend and its value this time.
+// One of a step's changing inputs: an i32 tensor on the backend ([1], or [n] for a step of n
+// sequences) and its values this time.
 struct StepInput {
+    StepInput(Tensor t, int32_t value) : tensor(std::move(t)), values{value} {}
+    StepInput(Tensor t, std::vector<int32_t> v) : tensor(std::move(t)), values(std::move(v)) {}
     Tensor tensor;
-    int32_t value = 0;
+    std::vector<int32_t> values;
 };
 
 // Device memory as a backend sees it (GPU backends only).
@@ -130,6 +144,13 @@ public:
     // --- memory ---------------------------------------------------------------------
     virtual Tensor empty(const Shape& shape, DType dtype) = 0;  // contents undefined
     Tensor act(const Shape& shape) { return empty(shape, act_dtype()); }
+    // Tensors of logical shape parts[i].first held as parts[i].second (quantised, or unquantised:
+    // act_dtype()), contents undefined, carved from ONE allocation (each piece 256-byte aligned)
+    // that lives while any of them does. A cache of many parts that lives and dies together
+    // (a video's media K/V: codes, scales and zeros of every layer) so takes one block: a GPU's
+    // pool rounds every block up to 2 MiB, ~0.35 GiB over the 420 parts of an hour's 4-bit K/V.
+    std::vector<QTensor> empty_together(const std::vector<std::pair<Shape, QuantFormat>>& parts);
+    QTensor empty_quantized(const Shape& shape, const QuantFormat& format) { return empty_together({{shape, format}})[0]; }
     // A checkpoint tensor (host, possibly memory-mapped) made usable by this backend.
     virtual Tensor weight(const Tensor& host) = 0;
     // The same for ops that compute in f32 (the positional MLPs: linear on f32 inputs): on a
@@ -144,7 +165,8 @@ public:
     virtual QTensor quantized_weight(const Tensor& host, const QuantFormat& format) {
         return linear_weight(vidi::quantize(host, format));
     }
-    // x[..., K] (activations) -> the same values quantised on the device (8-bit media K/V).
+    // x[..., K] (activations) -> the same values quantised on the device (media K/V: 8-bit, and
+    // 4-bit keys per channel in blocks of rows and values per token; see media_kv_format).
     virtual QTensor quantize(const Tensor& x, const QuantFormat& format) = 0;
     // Host tensor -> device tensor of the same dtype, or converted to act_dtype() if float.
     virtual Tensor upload(const Tensor& host) = 0;
@@ -187,9 +209,9 @@ public:
     virtual void linear_add_(Tensor& y, const Tensor& x, const QTensor& w, const Tensor& bias = {}) {
         add_(y, linear(x, w, bias));
     }
-    // geglu(linear(x, gate), linear(x, up)): an MLP's first half. A GPU fuses it for few rows.
-    virtual Tensor linear_geglu(const Tensor& x, const QTensor& gate, const QTensor& up) {
-        return geglu(linear(x, gate), linear(x, up));
+    // glu(linear(x, gate), linear(x, up), kind): an MLP's first half. A GPU fuses it for few rows.
+    virtual Tensor linear_glu(const Tensor& x, const QTensor& gate, const QTensor& up, Glu kind) {
+        return glu(linear(x, gate), linear(x, up), kind);
     }
     // Several linears of one input (attention's q, k and v): *outs[i] = x · ws[i]ᵀ, each out
     // holding rows × N_i elements (a view is fine: k and v go straight into the text cache).
@@ -203,8 +225,8 @@ public:
     virtual void scale_(Tensor& x, float s) = 0;
     virtual void gelu_(Tensor& x, Gelu kind) = 0;
     virtual void softcap_(Tensor& x, float cap) = 0;
-    // gelu_tanh(gate) ⊙ up.
-    virtual Tensor geglu(const Tensor& gate, const Tensor& up) = 0;
+    // act(gate) ⊙ up, act as `kind` says.
+    virtual Tensor glu(const Tensor& gate, const Tensor& up, Glu kind) = 0;
     virtual Tensor rms_norm(const Tensor& x, const Tensor& w, float eps, NormWeight mode) = 0;
     virtual Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps) = 0;
     // x += rms_norm(y, w): a residual update after a sub-layer (Gemma's post-norms). A GPU
@@ -232,8 +254,16 @@ public:
     // was (the CPU rotates it in place): read the keys from the cache.
     virtual void rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache,
                                     const Tensor& pos, double theta);
+    // rope_and_cache_kv_ for one token of each of B sequences (a batch's step): row b of
+    // q[B, H, hd], k and v[B, KV, hd] at position pos[b] (i32 [B] on the backend, read as the op
+    // runs) into its own caches *k_caches[b], *v_caches[b]; each row as the op on it alone. One
+    // launch on a GPU. By default the op a row.
+    virtual void rope_and_cache_kv_rows_(Tensor& q, Tensor& k, const Tensor& v, const std::vector<Tensor*>& k_caches,
+                                         const std::vector<Tensor*>& v_caches, const Tensor& pos, double theta);
     // q[Tq, H, hd], k/v[Tk, KV, hd] (H a multiple of KV) -> [Tq, H, hd]. k and v are float,
-    // or both int8 with one scale per (token, head) (group = hd: 8-bit media K/V).
+    // or a quantised media K/V pair (media_kv_format): both int8 with one scale per (token,
+    // head), or 4-bit (keys per channel over blocks of tokens with zero points, values per
+    // token in groups; no sliding window). check_quantized_kv() states the rules.
     virtual Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) = 0;
     // out += attention(q, k, v, p): decomposed attention sums the streams' outputs. A GPU adds
     // as it writes, where its kernel allows.
@@ -241,6 +271,15 @@ public:
                                 const AttentionParams& p) {
         add_(out, attention(q, k, v, p));
     }
+    // Unmasked attention of independent query rows over shared K/V: q[R, H, hd] -> [R, H, hd]
+    // (a prompt's queries, or one query of each sequence of a batched decoding step, over a
+    // video's media K/V). Each row's bits do not depend on the other rows, so a batch answers as
+    // its questions one by one (every cross-attention of the decoder goes through it). By
+    // default one attention() a row.
+    virtual Tensor cross_attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p);
+    // out += cross_attention(q, k, v, p), each row rounded as the op then add_() would.
+    virtual void cross_attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
+                                      const AttentionParams& p);
     // n independent sequences at once: q[n, Tq, H, hd], k/v[n, Tk, KV, hd] -> [n, Tq, H, hd]
     // (the vision tower's frames). By default one attention() per sequence.
     virtual Tensor attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p);
@@ -269,10 +308,14 @@ public:
     virtual Tensor resize_bilinear(const Tensor& x, int oh, int ow) = 0;
 
     // --- pixels ---------------------------------------------------------------------------
-    // Sampled frames to the vision tower's input: packed RGB24 u8 [n, h, w, 3] on the host ->
-    // activations [n, 3, size, size]: Pillow's bicubic resize (core/pil_resize.h), then
-    // SigLIP's (v/255 − 0.5)/0.5. Every backend gives the same bytes before its dtype rounding.
+    // Sampled frames to the vision tower's input: packed RGB24 u8 [n, h, w, 3] on the host
+    // (a GPU takes them in its memory too) -> activations [n, 3, size, size]: Pillow's bicubic
+    // resize (core/pil_resize.h), then SigLIP's (v/255 − 0.5)/0.5. Every backend gives the
+    // same bytes before its dtype rounding.
     virtual Tensor frames_to_pixels(const Tensor& rgb, int size) = 0;
+    // Rings of frame batches in device memory for a hardware video decoder (NVDEC); null on
+    // a backend without a GPU.
+    virtual std::unique_ptr<DeviceFrames> device_frames(const DeviceFramesShape&) { return nullptr; }
     // The audio tower's input: 16 kHz mono samples f32 [n] on the host -> activations
     // [pieces, n_mels, 3000], Whisper's log-mel of each 30 s piece (core/log_mel.h).
     virtual Tensor log_mel(const Tensor& pcm, int n_mels) = 0;
@@ -310,11 +353,38 @@ private:
     int profiling_ = -1;  // unknown until first asked
 };
 
-// frames_to_pixels' argument rules, the same for every backend.
-inline void check_frames_to_pixels(const Tensor& rgb, int size) {
-    VIDI_CHECK(rgb.defined() && rgb.on_host() && rgb.dtype() == DType::u8 && rgb.rank() == 4 && rgb.dim(3) == 3,
-               "frames_to_pixels: expected packed RGB24 frames u8 [n, h, w, 3] in host memory, got ",
-               rgb.describe());
+// attention()'s rules for quantised K/V, the same for every backend: both sides quantised in
+// the layouts media_kv_format(bits, hd) gives, with scales (and zeros) matching the codes.
+inline void check_quantized_kv(const QTensor& k, const QTensor& v, const AttentionParams& p) {
+    VIDI_CHECK(k.quantized() == v.quantized(), "attention: k ", k.describe(), " and v ", v.describe(),
+               " must both be float or both be quantised");
+    if (!k.quantized()) return;
+    VIDI_CHECK(k.rank() == 3 && v.rank() == 3 && k.shape() == v.shape(), "attention: quantised k ", k.describe(),
+               " and v ", v.describe(), " must be [Tk, KV, hd] alike");
+    const int64_t T = k.dim(0), hd = k.dim(2);
+    VIDI_CHECK(k.bits == v.bits && (k.bits == 8 || k.bits == 4), "attention: quantised K/V must be int8 or int4, got ",
+               k.describe(), ", ", v.describe());
+    const MediaKvFormat f = media_kv_format(k.bits, hd);  // refuses head dimensions 4 bits cannot take
+    for (auto [t, want, side] : {std::tuple{&k, &f.key, "k"}, std::tuple{&v, &f.value, "v"}}) {
+        const QuantLayout l = quant_layout(t->shape(), *want);
+        VIDI_CHECK(t->group == l.group && t->block == l.block && t->values.dtype() == l.values_dtype &&
+                       t->values.shape() == l.values && t->scales.defined() && t->scales.shape() == l.scales &&
+                       t->scales.dtype() == want->scale_dtype && t->zeros.defined() == want->zero_points &&
+                       (!want->zero_points || (t->zeros.shape() == l.scales && t->zeros.dtype() == want->scale_dtype)),
+                   "attention: quantised ", side, " ", t->describe(), " (scales ", t->scales.describe(),
+                   ") is not in the media K/V layout ", want->name(), " for [", T, ", ", k.dim(1), ", ", hd, "]");
+    }
+    VIDI_CHECK(k.bits != 4 || p.window == 0, "attention: 4-bit K/V (keys in blocks of ", kMediaKeyBlock,
+               " tokens) take no sliding window");
+}
+
+// frames_to_pixels' argument rules, the same for every backend (on_device: the frames may
+// be in the backend's device memory).
+inline void check_frames_to_pixels(const Tensor& rgb, int size, bool on_device = false) {
+    VIDI_CHECK(rgb.defined() && (rgb.on_host() || on_device) && rgb.dtype() == DType::u8 && rgb.rank() == 4 &&
+                   rgb.dim(3) == 3,
+               "frames_to_pixels: expected packed RGB24 frames u8 [n, h, w, 3] in ",
+               on_device ? "host or device" : "host", " memory, got ", rgb.describe());
     VIDI_CHECK(rgb.dim(1) > 0 && rgb.dim(2) > 0 && size > 0 && size <= 4096, "frames_to_pixels: bad sizes ",
                rgb.describe(), " -> ", size, "x", size);
 }
@@ -325,6 +395,45 @@ inline void check_log_mel(const Tensor& pcm, int n_mels) {
                "log_mel: expected f32 samples [n > 0] in host memory, got ",
                pcm.describe());
     VIDI_CHECK(n_mels > 0 && n_mels <= 512, "log_mel: bad mel bin count ", n_mels);
+}
+
+inline std::vector<QTensor> Backend::empty_together(const std::vector<std::pair<Shape, QuantFormat>>& parts) {
+    constexpr size_t kAlign = 256;
+    std::vector<std::pair<Shape, DType>> pieces;  // every tensor of every part, in order
+    for (const auto& [shape, format] : parts) {
+        if (!format.quantized()) {
+            pieces.emplace_back(shape, act_dtype());
+            continue;
+        }
+        const QuantLayout l = quant_layout(shape, format);
+        pieces.emplace_back(l.values, l.values_dtype);
+        pieces.emplace_back(l.scales, format.scale_dtype);
+        if (format.zero_points) pieces.emplace_back(l.scales, format.scale_dtype);
+    }
+    std::vector<size_t> offsets;
+    size_t total = 0;
+    for (const auto& [shape, dtype] : pieces) {
+        offsets.push_back(total);
+        total += (static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype) + kAlign - 1) / kAlign * kAlign;
+    }
+    const auto block = std::make_shared<Tensor>(empty({static_cast<int64_t>(std::max<size_t>(total, 1))}, DType::u8));
+    size_t next = 0;
+    auto piece = [&] {
+        const auto& [shape, dtype] = pieces[next];
+        return Tensor::wrap(static_cast<char*>(block->raw()) + offsets[next++], shape, dtype, block->device(), block);
+    };
+    std::vector<QTensor> out;
+    for (const auto& [shape, format] : parts) {
+        if (!format.quantized()) {
+            out.emplace_back(piece());
+            continue;
+        }
+        const QuantLayout l = quant_layout(shape, format);
+        Tensor values = piece(), scales = piece();
+        Tensor zeros = format.zero_points ? piece() : Tensor();
+        out.emplace_back(values, scales, zeros, format.bits, l.group, l.block);
+    }
+    return out;
 }
 
 // Inline, so that Backend stays a header-only interface (its vtable is emitted where used).
@@ -342,9 +451,11 @@ inline void Backend::linear_into_(const std::vector<Tensor*>& outs, const Tensor
 inline void Backend::set_step_inputs(const std::vector<StepInput>& inputs) {
     for (const StepInput& in : inputs) {
         Tensor t = in.tensor;
-        VIDI_CHECK(t.defined() && t.device() == device() && t.dtype() == DType::i32 && t.numel() == 1,
-                   "run_step: an input must be i32 [1] on the backend, got ", t.describe());
-        copy_(t, Tensor::from_vector(std::vector<int32_t>{in.value}));
+        VIDI_CHECK(t.defined() && t.device() == device() && t.dtype() == DType::i32 &&
+                       t.numel() == static_cast<int64_t>(in.values.size()) && t.numel() > 0,
+                   "run_step: an input must be i32 on the backend with one value an element, got ", t.describe(),
+                   " for ", in.values.size(), " values");
+        copy_(t, Tensor::from_vector(in.values));
     }
 }
 
@@ -400,6 +511,20 @@ inline void Backend::rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, T
     copy_(v_rows, v);
 }
 
+inline void Backend::rope_and_cache_kv_rows_(Tensor& q, Tensor& k, const Tensor& v, const std::vector<Tensor*>& k_caches,
+                                             const std::vector<Tensor*>& v_caches, const Tensor& pos, double theta) {
+    const int64_t B = q.rank() == 3 ? q.dim(0) : 0;
+    VIDI_CHECK(B > 0 && k.rank() == 3 && k.dim(0) == B && v.shape() == k.shape() &&
+                   static_cast<int64_t>(k_caches.size()) == B && static_cast<int64_t>(v_caches.size()) == B &&
+                   pos.numel() == B,
+               "rope_and_cache_kv_rows_: q ", q.describe(), ", k ", k.describe(), ", ", k_caches.size(), " caches and ",
+               pos.describe(), " positions do not match");
+    for (int64_t b = 0; b < B; ++b) {
+        Tensor qb = q.rows(b, b + 1), kb = k.rows(b, b + 1);
+        rope_and_cache_kv_(qb, kb, v.rows(b, b + 1), *k_caches[b], *v_caches[b], pos.rows(b, b + 1), theta);
+    }
+}
+
 inline Tensor Backend::logits(const Tensor& x, const QTensor& w, float softcap) {
     Tensor y = linear(x, w);
     VIDI_CHECK(y.dtype() == DType::f32, "logits: ", y.describe(), " from x ", x.describe(),
@@ -416,6 +541,28 @@ inline std::vector<TopPick> Backend::top_picks(const Tensor& x) {
     std::vector<TopPick> picks(static_cast<size_t>(rows));
     for (int64_t r = 0; r < rows; ++r) picks[static_cast<size_t>(r)] = top_pick(h.data<float>() + r * N, N);
     return picks;
+}
+
+inline Tensor Backend::cross_attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) {
+    VIDI_CHECK(q.rank() == 3 && !p.causal && p.window == 0 && !p.step_pos.defined(),
+               "cross_attention: expected q[R, H, hd] and unmasked attention, got ", q.describe());
+    Tensor out = empty(q.shape(), act_dtype());
+    for (int64_t b = 0; b < q.dim(0); ++b) {
+        Tensor dst = out.rows(b, b + 1);
+        copy_(dst, attention(q.rows(b, b + 1), k, v, p));
+    }
+    return out;
+}
+
+inline void Backend::cross_attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
+                                          const AttentionParams& p) {
+    VIDI_CHECK(q.rank() == 3 && out.shape() == q.shape() && !p.causal && p.window == 0 && !p.step_pos.defined(),
+               "cross_attention_add_: expected q and out [R, H, hd] and unmasked attention, got q ", q.describe(),
+               ", out ", out.describe());
+    for (int64_t b = 0; b < q.dim(0); ++b) {
+        Tensor dst = out.rows(b, b + 1);
+        attention_add_(dst, q.rows(b, b + 1), k, v, p);
+    }
 }
 
 inline Tensor Backend::attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {

@@ -35,16 +35,6 @@ std::string ValidationReport::to_string() const {
     return os.str();
 }
 
-std::string detect_vision_prefix(const TensorStore& store) {
-    const std::string official = kVisionPrefixOfficial, flat = kVisionPrefixFlat;
-    bool any_official = false, any_flat = false;
-    for (const auto& name : store.names()) {
-        if (name.compare(0, official.size(), official) == 0) any_official = true;
-        else if (name.compare(0, flat.size(), flat) == 0) any_flat = true;
-    }
-    return any_flat && !any_official ? flat : official;
-}
-
 std::string check_quantized(const TensorStore& store, const std::string& name, const Shape& expected) {
     const TensorInfo& codes = store.info(name);
     const TensorInfo& scales = store.info(name + kQuantScaleSuffix);
@@ -70,10 +60,24 @@ Shape logical_shape(const TensorStore& store, const std::string& name) {
     return s;
 }
 
-ValidationReport validate(const ModelConfig& c, const TensorStore& store, const std::string& vision_prefix) {
+std::set<std::string> linear_weight_names(const ExpectedTensors& expected) {
+    std::set<std::string> names;
+    for (const ExpectedTensor& e : expected)
+        if (e.linear && e.used) names.insert(e.name);
+    return names;
+}
+
+std::set<std::string> f32_weight_names(const ExpectedTensors& expected) {
+    std::set<std::string> names;
+    for (const ExpectedTensor& e : expected)
+        if (e.f32 && e.used) names.insert(e.name);
+    return names;
+}
+
+ValidationReport validate(const ExpectedTensors& expected, const TensorStore& store) {
     ValidationReport r;
     std::map<std::string, bool> known;  // name -> present
-    for (const ExpectedTensor& e : expected_tensors(c, vision_prefix)) {
+    for (const ExpectedTensor& e : expected) {
         known[e.name] = true;
         if (!store.has(e.name)) {
             if (e.required) r.missing.push_back(e.name);
@@ -100,14 +104,12 @@ ValidationReport validate(const ModelConfig& c, const TensorStore& store, const 
     return r;
 }
 
-Checkpoint Checkpoint::open(const std::string& dir) {
+Checkpoint Checkpoint::open(const std::string& dir, const Layout& layout) {
     Checkpoint ck;
     ck.dir_ = dir;
-    ck.config_ = ModelConfig::load(dir);
     ck.store_ = TensorStore::open(dir);
-    ck.vision_prefix_ = detect_vision_prefix(ck.store_);
-    ck.expected_ = expected_tensors(ck.config_, ck.vision_prefix_);
-    ck.report_ = validate(ck.config_, ck.store_, ck.vision_prefix_);
+    ck.expected_ = layout(ck.store_);
+    ck.report_ = validate(ck.expected_, ck.store_);
     return ck;
 }
 

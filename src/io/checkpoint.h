@@ -1,13 +1,14 @@
-// A Vidi checkpoint directory opened and checked: config.json (+ tower configs), the
-// memory-mapped tensors, and a validation of every tensor's name, shape and dtype against
-// what the config implies (SPEC.md §1). Opening never copies weights.
+// A checkpoint directory's memory-mapped tensors checked against a list of expected
+// tensors (name, shape, dtype). The list comes from the model family (model/family.h):
+// io knows no model. Opening never copies weights.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
-#include "io/config.h"
 #include "io/safetensors.h"
 #include "vidi/tensor.h"
 
@@ -29,19 +30,17 @@ struct ExpectedTensor {
     Shape shape;
     Component component = Component::llm;
     TensorKind kind = TensorKind::matrix;
-    bool required = true;  // absent -> listed as missing (false: lm_head and unused tensors)
+    bool required = true;  // absent -> listed as missing (false: optional, e.g. an untied lm_head)
     bool used = true;      // false: known but not needed by inference (SigLIP head, ...)
+    // Read as a linear (or embedding) weight: may be stored quantised (`vidi quantize`) or be
+    // quantised at load (--weights).
+    bool linear = false;
+    // Held in f32 by inference (WeightLoader::f32_weight: the positional MLPs), 2 bytes a value
+    // more than the 16-bit rest.
+    bool f32 = false;
+    float init_center = 1.0f;  // make-checkpoint: where a norm_scale tensor's random values centre
 };
-
-// Vision tower prefixes. The official model saves SiglipVisionTower (a SiglipVisionModel),
-// whose parameters live under `vision_model.`; the golden tiny-a checkpoint omits it.
-inline constexpr const char* kVisionPrefixOfficial = "model.mm_vis.vision_model.";
-inline constexpr const char* kVisionPrefixFlat = "model.mm_vis.";
-inline constexpr const char* kAudioPrefix = "model.mm_aud.encoder.";
-
-// Every tensor the config implies, LLM first, then vision, audio, glue.
-std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c,
-                                             const std::string& vision_prefix = kVisionPrefixOfficial);
+using ExpectedTensors = std::vector<ExpectedTensor>;
 
 struct ValidationReport {
     std::vector<std::string> errors;      // "tensor X: expected [..] found [..]", dtype problems
@@ -76,24 +75,28 @@ std::string check_quantized(const TensorStore& store, const std::string& name, c
 // The shape a tensor stands for: unpacked for 4-bit codes.
 Shape logical_shape(const TensorStore& store, const std::string& name);
 
-// Checks a tensor store against a config; never throws for checkpoint content problems.
-ValidationReport validate(const ModelConfig& c, const TensorStore& store, const std::string& vision_prefix);
+// Checks a tensor store against the expected tensors; never throws for content problems.
+ValidationReport validate(const ExpectedTensors& expected, const TensorStore& store);
 
-// The prefix the store's vision tensors use (official unless only flat names are present).
-std::string detect_vision_prefix(const TensorStore& store);
+// The names of the linear weights a model reads (ExpectedTensor::linear and used).
+std::set<std::string> linear_weight_names(const ExpectedTensors& expected);
+// The names of the weights held in f32 (ExpectedTensor::f32 and used).
+std::set<std::string> f32_weight_names(const ExpectedTensors& expected);
 
 class Checkpoint {
 public:
-    // Reads config + tower configs, maps every shard and validates. Throws vidi::Error when a
-    // file is unreadable or corrupt; validation problems go to report() (see require_usable).
-    static Checkpoint open(const std::string& dir);
+    // The expected tensors of a store (a family may look at the names, e.g. for a prefix).
+    using Layout = std::function<ExpectedTensors(const TensorStore&)>;
+    // Maps every shard and validates it against `layout`. Throws vidi::Error when a file is
+    // unreadable or corrupt; validation problems go to report() (see require_usable).
+    static Checkpoint open(const std::string& dir, const Layout& layout);
 
     const std::string& dir() const { return dir_; }
-    const ModelConfig& config() const { return config_; }
     const TensorStore& store() const { return store_; }
     const ValidationReport& report() const { return report_; }
-    const std::vector<ExpectedTensor>& expected() const { return expected_; }
-    const std::string& vision_prefix() const { return vision_prefix_; }
+    const ExpectedTensors& expected() const { return expected_; }
+    std::set<std::string> linear_weights() const { return linear_weight_names(expected_); }
+    std::set<std::string> f32_weights() const { return f32_weight_names(expected_); }
     bool usable() const { return report_.usable(); }
     // Throws a vidi::Error holding the whole report unless the checkpoint is usable.
     void require_usable() const;
@@ -104,10 +107,8 @@ public:
 
 private:
     std::string dir_;
-    ModelConfig config_;
     TensorStore store_;
-    std::string vision_prefix_;
-    std::vector<ExpectedTensor> expected_;
+    ExpectedTensors expected_;
     ValidationReport report_;
 };
 

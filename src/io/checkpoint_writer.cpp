@@ -8,7 +8,6 @@
 
 #include "io/json_file.h"
 #include "io/safetensors.h"
-#include "io/tokenizer.h"
 #include "vidi/error.h"
 
 namespace fs = std::filesystem;
@@ -70,20 +69,6 @@ void create_empty_dir(const std::string& dir) {
     fs::create_directories(out);
 }
 
-void copy_tower_configs(const json& config, const std::string& config_dir, const std::string& out_dir) {
-    for (const char* key : {"mm_vision_tower", "mm_audio_tower"}) {
-        if (!config.contains(key) || !config[key].is_string()) continue;
-        fs::path tower(config[key].get<std::string>());
-        if (tower.is_absolute()) continue;  // stays valid as it is
-        fs::path src = fs::path(config_dir) / tower / "config.json";
-        if (!fs::exists(src)) continue;  // a hub id: built-in config
-        fs::create_directories(fs::path(out_dir) / tower);
-        const fs::path dst = fs::path(out_dir) / tower / "config.json";
-        fs::copy_file(src, dst, fs::copy_options::overwrite_existing);
-        fs::permissions(dst, fs::perms::owner_write, fs::perm_options::add);  // sources may be read-only
-    }
-}
-
 void fill_random_bf16(const std::string& name, TensorKind kind, uint64_t seed, int64_t begin, int64_t count,
                       uint16_t* out, float norm_center) {
     const uint64_t key = splitmix64(seed ^ fnv1a(name));
@@ -98,61 +83,14 @@ void fill_random_bf16(const std::string& name, TensorKind kind, uint64_t seed, i
     }
 }
 
-json vidi15_9b_config() {
-    return {
-        {"architectures", {"DattnGemma2ForCausalLM"}},
-        {"model_type", "dattn_gemma2"},
-        {"torch_dtype", "bfloat16"},
-        {"hidden_size", 3584},
-        {"intermediate_size", 14336},
-        {"num_hidden_layers", 42},
-        {"num_attention_heads", 16},
-        {"num_key_value_heads", 8},
-        {"head_dim", 256},
-        {"query_pre_attn_scalar", 256},
-        {"vocab_size", 256000},
-        {"rms_norm_eps", 1e-6},
-        {"rope_theta", 10000.0},
-        {"attn_logit_softcapping", 50.0},
-        {"final_logit_softcapping", 30.0},
-        {"sliding_window", 4096},
-        {"max_position_embeddings", 8192},
-        {"hidden_activation", "gelu_pytorch_tanh"},
-        {"tie_word_embeddings", true},
-        {"bos_token_id", 2},
-        {"eos_token_id", 1},
-        {"pad_token_id", 0},
-        {"mm_vision_tower", "google/siglip2-so400m-patch14-384"},
-        {"mm_audio_tower", "openai/whisper-large-v3"},
-        {"mm_vision_select_layer", -2},
-        {"mm_image_pool_size", 2},
-        {"mm_audio_pool_size", 5},
-        {"mm_time_interval", 10000},
-        {"mm_std", 0.028976401314139366},
-        {"mm_projector_type", "mlp2x_gelu"},
-        {"mm_input_type", "video"},
-        {"mm_splits", 4},
-        {"mm_image_aspect_ratio", "resize"},
-    };
-}
-
-RandomCheckpointSummary write_random_checkpoint(const json& config, const std::string& config_dir,
-                                                const RandomCheckpointOptions& opt) {
+RandomCheckpointSummary write_random_tensors(const ExpectedTensors& tensors, const RandomCheckpointOptions& opt) {
     VIDI_CHECK(opt.shard_bytes > 0, "make-checkpoint: shard size must be positive");
-    const ModelConfig cfg = ModelConfig::from_json(config, config_dir);  // validates and resolves towers
     const fs::path out(opt.out_dir);
-    create_empty_dir(opt.out_dir);
-
-    // The official layout holds every known tensor (also the unused ones); lm_head only if untied.
-    std::vector<ExpectedTensor> tensors;
-    for (ExpectedTensor& t : expected_tensors(cfg, kVisionPrefixOfficial))
-        if (t.name != "lm_head.weight" || !cfg.llm.tie_embeddings) tensors.push_back(std::move(t));
     const std::vector<ShardPlan> shards = plan_shards(tensors, opt.shard_bytes);
 
     RandomCheckpointSummary summary;
     uint64_t total = 0;
     for (const auto& s : shards) total += s.bytes;
-    const float llm_norm_center = cfg.mm.mm_std > 0 ? float(cfg.mm.mm_std) : 1.0f;
     constexpr int64_t kChunk = 1 << 20;  // elements per write: 2 MB of bf16
     std::vector<uint16_t> buf(kChunk);
     json weight_map = json::object();
@@ -163,11 +101,10 @@ RandomCheckpointSummary write_random_checkpoint(const json& config, const std::s
         for (const ExpectedTensor* t : shards[s].tensors) w.declare(t->name, DType::bf16, t->shape);
         w.begin();
         for (const ExpectedTensor* t : shards[s].tensors) {
-            const float center = t->name == "model.mm_rand_llm_norm.weight" ? llm_norm_center : 1.0f;
             const int64_t n = shape_numel(t->shape);
             for (int64_t i = 0; i < n; i += kChunk) {
                 const int64_t m = std::min(kChunk, n - i);
-                fill_random_bf16(t->name, t->kind, opt.seed, i, m, buf.data(), center);
+                fill_random_bf16(t->name, t->kind, opt.seed, i, m, buf.data(), t->init_center);
                 w.write(buf.data(), size_t(m) * 2);
                 summary.bytes += uint64_t(m) * 2;
                 if (opt.progress) opt.progress(summary.bytes, total);
@@ -180,19 +117,6 @@ RandomCheckpointSummary write_random_checkpoint(const json& config, const std::s
     summary.shards = int(shards.size());
     write_json_file((out / "model.safetensors.index.json").string(),
                     {{"metadata", {{"total_size", summary.bytes}}}, {"weight_map", weight_map}});
-    write_json_file((out / "config.json").string(), config);
-    copy_tower_configs(config, config_dir, out.string());
-    const fs::path tok = out / "tokenizer.model";
-    if (!opt.tokenizer_model.empty()) {
-        if (!fs::is_regular_file(opt.tokenizer_model)) fail(opt.tokenizer_model, ": tokenizer model not found");
-        fs::copy_file(opt.tokenizer_model, tok);
-        fs::permissions(tok, fs::perms::owner_write, fs::perm_options::add);
-    } else {
-        write_gemma_style_tokenizer_model(tok.string(), cfg.llm.vocab);
-    }
-    const int tok_vocab = Tokenizer::load(tok.string()).vocab_size();
-    if (tok_vocab > cfg.llm.vocab)
-        fail(tok.string(), ": tokenizer has ", tok_vocab, " pieces but the config's vocab_size is ", cfg.llm.vocab);
     return summary;
 }
 

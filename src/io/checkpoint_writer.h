@@ -1,11 +1,11 @@
-// Random-weight checkpoints in the official Vidi layout (sharded bf16 safetensors, index,
-// config.json, tower configs, tokenizer.model), streamed to disk tensor by tensor so that
-// even the full 9B shapes never sit in memory. Benchmarks and tests use these.
+// Random-weight checkpoints: the tensors of a list (model/family.h gives it) as sharded
+// bf16 safetensors with their index, streamed to disk tensor by tensor so that even the
+// full 9B shapes never sit in memory. model::write_random_checkpoint adds config.json, the
+// tower configs and tokenizer.model. Benchmarks and tests use these.
 #pragma once
 
 #include <cstdint>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <string>
 
 #include "io/checkpoint.h"
@@ -16,7 +16,7 @@ struct RandomCheckpointOptions {
     std::string out_dir;  // created; must not already hold files
     uint64_t seed = 0;
     uint64_t shard_bytes = 5'000'000'000;  // a shard is closed before it would exceed this
-    std::string tokenizer_model;           // copied when set; else a Gemma-style one is built
+    std::string tokenizer_model;           // copied when set; else the family builds one
     // Called as data is written (bytes so far, total bytes), at least once per tensor chunk.
     std::function<void(uint64_t written, uint64_t total)> progress;
 };
@@ -27,21 +27,14 @@ struct RandomCheckpointSummary {
     uint64_t bytes = 0;  // tensor data bytes
 };
 
-// `config` is a config.json object; tower directories it names (relative paths) are
-// resolved against `config_dir` and their config.json copied beside the new checkpoint.
-RandomCheckpointSummary write_random_checkpoint(const nlohmann::json& config, const std::string& config_dir,
-                                                const RandomCheckpointOptions& options);
+// Writes `tensors` with random values into options.out_dir (which must exist and be empty of
+// shards): bf16 shards of at most shard_bytes and model.safetensors.index.json.
+RandomCheckpointSummary write_random_tensors(const ExpectedTensors& tensors, const RandomCheckpointOptions& options);
 
 // "model-00001-of-00004.safetensors" for shard i (0-based) of n.
 std::string shard_name(size_t i, size_t n);
 // Creates `dir`; refuses (vidi::Error) when it exists and is not an empty directory.
 void create_empty_dir(const std::string& dir);
-// Copies config_dir/<tower>/config.json to out_dir for towers named by a relative directory.
-void copy_tower_configs(const nlohmann::json& config, const std::string& config_dir, const std::string& out_dir);
-
-// config.json of the released Vidi1.5-9B (Gemma2-9B; towers by hub id, so the built-in
-// SigLIP2-so400m and Whisper-large-v3 configs apply).
-nlohmann::json vidi15_9b_config();
 
 // Deterministic pseudo-random bf16 values for elements [begin, begin + count) of tensor
 // `name`: a function of (seed, name, element index) only, so chunking does not matter.

@@ -1,12 +1,52 @@
-// Reading JSON files with errors that name the file and the problem.
+// Reading JSON files with errors that name the file and the problem, and typed lookups of
+// config keys whose errors name the file and the key.
 #pragma once
 
+#include <cmath>
+#include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <type_traits>
+
+#include "vidi/error.h"
 
 namespace vidi::io {
 
 nlohmann::json read_json_file(const std::string& path);
 void write_json_file(const std::string& path, const nlohmann::json& j);
+
+// j[key] as T; a missing key or a value of the wrong type is an error naming `where` and the key.
+template <class T>
+T json_get(const nlohmann::json& j, const char* key, const std::string& where) {
+    if (!j.contains(key) || j[key].is_null()) fail(where, ": missing key \"", key, "\"");
+    if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+        // nlohmann converts any number to T unchecked (a float outside T's range is undefined
+        // behaviour, 3.7 silently becomes 3): only whole numbers T can hold are accepted.
+        const nlohmann::json& v = j[key];
+        if (v.is_number()) {
+            const double d = v.get<double>(), lo = static_cast<double>(std::numeric_limits<T>::min());
+            if (!(std::isfinite(d) && d == std::trunc(d) && d >= lo && d < -lo))
+                fail(where, ": key \"", key, "\" must be a whole number that fits (", v.dump(), ")");
+            return v.is_number_integer() ? static_cast<T>(v.get<int64_t>()) : static_cast<T>(d);
+        }
+    }
+    try {
+        return j[key].get<T>();
+    } catch (const nlohmann::json::exception&) {
+        fail(where, ": key \"", key, "\" has the wrong type (", j[key].dump(), ")");
+    }
+}
+
+// The same with a fallback for a missing (or null) key.
+template <class T>
+T json_get_or(const nlohmann::json& j, const char* key, T fallback, const std::string& where) {
+    if (!j.contains(key) || j[key].is_null()) return fallback;
+    return json_get<T>(j, key, where);
+}
+
+inline void require_positive(int v, const char* key, const std::string& where) {
+    if (v <= 0) fail(where, ": \"", key, "\" must be positive, got ", v);
+}
 
 }  // namespace vidi::io

@@ -3,18 +3,12 @@
 #include <sentencepiece_processor.h>
 
 #include <filesystem>
-#include <set>
 
 #include "vidi/error.h"
 
 namespace vidi::io {
 
-namespace {
-// User-defined pieces that Gemma's tokenizer_config marks as special (skipped on decode).
-const std::set<std::string> kMarkupSpecials = {"<start_of_turn>", "<end_of_turn>", "<mask>", "[multimodal]"};
-}  // namespace
-
-Tokenizer Tokenizer::load(const std::string& path) {
+Tokenizer Tokenizer::load(const std::string& path, const std::set<std::string>& markup) {
     if (!std::filesystem::is_regular_file(path)) fail(path, ": tokenizer model not found");
     auto sp = std::make_shared<sentencepiece::SentencePieceProcessor>();
     auto status = sp->Load(path);
@@ -23,7 +17,7 @@ Tokenizer Tokenizer::load(const std::string& path) {
     t.path_ = path;
     t.special_.resize(static_cast<size_t>(sp->GetPieceSize()));
     for (int id = 0; id < sp->GetPieceSize(); ++id)
-        t.special_[id] = sp->IsControl(id) || sp->IsUnknown(id) || kMarkupSpecials.count(sp->IdToPiece(id)) != 0;
+        t.special_[id] = sp->IsControl(id) || sp->IsUnknown(id) || markup.count(sp->IdToPiece(id)) != 0;
     t.sp_ = std::move(sp);
     return t;
 }

@@ -1,10 +1,11 @@
-// Text <-> token ids through a SentencePiece tokenizer.model (the Gemma tokenizer of a
-// Vidi checkpoint). Special markers that are user-defined pieces, such as <start_of_turn>
-// (106) and <end_of_turn> (107), become their single ids when they appear in text.
+// Text <-> token ids through a SentencePiece tokenizer.model. Special markers that are
+// user-defined pieces (Gemma's <start_of_turn>, <end_of_turn>) become their single ids when
+// they appear in text; which of them decode() drops is the model family's word.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,13 +18,15 @@ namespace vidi::io {
 class Tokenizer {
 public:
     // Throws vidi::Error naming the file when it is missing or not a SentencePiece model.
-    static Tokenizer load(const std::string& path);
+    // `markup`: user-defined pieces that are special too (chat markers), besides the control
+    // pieces and <unk>.
+    static Tokenizer load(const std::string& path, const std::set<std::string>& markup = {});
 
     // No <bos> is added; callers build the prompt (SPEC.md §5).
     std::vector<int32_t> encode(const std::string& text) const;
-    // skip_special drops control pieces (<pad>, <eos>, <bos>), <unk> and the chat/markup
-    // specials (<start_of_turn>, <end_of_turn>, <mask>, [multimodal]), as Hugging Face's
-    // skip_special_tokens does for Gemma. An id outside the vocabulary is an error.
+    // skip_special drops control pieces (<pad>, <eos>, <bos>), <unk> and the markup pieces
+    // given to load(), as Hugging Face's skip_special_tokens does. An id outside the
+    // vocabulary is an error.
     std::string decode(const std::vector<int32_t>& ids, bool skip_special = true) const;
 
     int vocab_size() const;
@@ -41,13 +44,18 @@ private:
     std::string path_;
 };
 
-// Writes a SentencePiece BPE model with `vocab_size` pieces laid out like Gemma's
-// tokenizer: <pad> 0, <eos> 1, <bos> 2, <unk> 3, <mask> 4, [multimodal] 5, <unused0..98>,
-// [@BOS@] 105, <start_of_turn> 106, <end_of_turn> 107, "\n" 108, the 256 byte-fallback
-// pieces, then synthetic text pieces (all 1- and 2-character strings over a small
-// alphabet, then 3-character ones) until the vocabulary is full. Used by make-checkpoint
-// for random-weight checkpoints; the protobuf is encoded by hand (no generated code).
-void write_gemma_style_tokenizer_model(const std::string& path, int vocab_size);
-int gemma_style_tokenizer_min_vocab();  // smallest vocab_size the writer accepts
+// The layout of a SentencePiece BPE model written for random-weight checkpoints: the
+// family's special pieces (ids 0..), the 256 byte-fallback pieces, then synthetic text
+// pieces (all 1- and 2-character strings over a small alphabet, then 3-character ones) until
+// the vocabulary is full.
+struct SentencePieceLayout {
+    enum class Kind : uint8_t { unknown = 2, control = 3, user_defined = 4 };  // ModelProto piece types
+    std::vector<std::pair<std::string, Kind>> specials;
+    int unk_id = 0, bos_id = -1, eos_id = -1, pad_id = -1;  // indices into specials (-1: none)
+    bool add_dummy_prefix = false;                           // a space before the text (Llama style)
+};
+// Writes it with `vocab_size` pieces; the protobuf is encoded by hand (no generated code).
+void write_sentencepiece_model(const std::string& path, int vocab_size, const SentencePieceLayout& layout);
+int sentencepiece_min_vocab(const SentencePieceLayout& layout);  // smallest vocab_size it accepts
 
 }  // namespace vidi::io

@@ -63,11 +63,9 @@ std::vector<std::string> alphabet() {
     return a;
 }
 
-std::vector<Piece> special_and_byte_pieces() {
-    std::vector<Piece> p = {{"<pad>", 0, kControl}, {"<eos>", 0, kControl}, {"<bos>", 0, kControl},
-                            {"<unk>", 0, kUnknown}, {"<mask>", 0, kUserDefined}, {"[multimodal]", 0, kUserDefined}};
-    for (int i = 0; i <= 98; ++i) p.push_back({"<unused" + std::to_string(i) + ">", 0, kUserDefined});
-    for (const char* s : {"[@BOS@]", "<start_of_turn>", "<end_of_turn>", "\n"}) p.push_back({s, 0, kUserDefined});
+std::vector<Piece> special_and_byte_pieces(const SentencePieceLayout& layout) {
+    std::vector<Piece> p;
+    for (const auto& [text, kind] : layout.specials) p.push_back({text, 0, static_cast<PieceType>(kind)});
     char buf[8];
     for (int b = 0; b < 256; ++b) {
         std::snprintf(buf, sizeof buf, "<0x%02X>", b);
@@ -76,7 +74,7 @@ std::vector<Piece> special_and_byte_pieces() {
     return p;
 }
 
-std::string serialize(const std::vector<Piece>& pieces) {
+std::string serialize(const std::vector<Piece>& pieces, const SentencePieceLayout& layout) {
     ProtoWriter model;
     for (const Piece& p : pieces) {
         ProtoWriter sp;
@@ -89,18 +87,15 @@ std::string serialize(const std::vector<Piece>& pieces) {
     trainer.varint(3, 2);  // model_type BPE
     trainer.varint(4, pieces.size());
     trainer.varint(35, 1);  // byte_fallback
-    trainer.varint(40, 3);  // unk_id
-    trainer.varint(41, 2);  // bos_id
-    trainer.varint(42, 1);  // eos_id
-    trainer.varint(43, 0);  // pad_id
-    trainer.bytes(45, "<unk>");
-    trainer.bytes(46, "<bos>");
-    trainer.bytes(47, "<eos>");
-    trainer.bytes(48, "<pad>");
+    // unk_id .. pad_id are fields 40-43, their pieces 45-48 (an absent one: id -1).
+    const int ids[] = {layout.unk_id, layout.bos_id, layout.eos_id, layout.pad_id};
+    for (int i = 0; i < 4; ++i) trainer.varint(40 + i, static_cast<uint64_t>(static_cast<int64_t>(ids[i])));
+    for (int i = 0; i < 4; ++i)
+        if (ids[i] >= 0) trainer.bytes(45 + i, layout.specials.at(static_cast<size_t>(ids[i])).first);
     model.bytes(2, trainer.str());
-    ProtoWriter normalizer;  // Gemma: no normalisation, no dummy prefix, spaces kept
+    ProtoWriter normalizer;  // no normalisation, spaces kept
     normalizer.bytes(1, "identity");
-    normalizer.varint(3, 0);  // add_dummy_prefix
+    normalizer.varint(3, layout.add_dummy_prefix ? 1 : 0);
     normalizer.varint(4, 0);  // remove_extra_whitespaces
     normalizer.varint(5, 1);  // escape_whitespaces
     model.bytes(3, normalizer.str());
@@ -109,15 +104,15 @@ std::string serialize(const std::vector<Piece>& pieces) {
 
 }  // namespace
 
-int gemma_style_tokenizer_min_vocab() {
-    return static_cast<int>(special_and_byte_pieces().size() + alphabet().size());
+int sentencepiece_min_vocab(const SentencePieceLayout& layout) {
+    return static_cast<int>(special_and_byte_pieces(layout).size() + alphabet().size());
 }
 
-void write_gemma_style_tokenizer_model(const std::string& path, int vocab_size) {
-    if (vocab_size < gemma_style_tokenizer_min_vocab())
+void write_sentencepiece_model(const std::string& path, int vocab_size, const SentencePieceLayout& layout) {
+    if (vocab_size < sentencepiece_min_vocab(layout))
         fail("cannot build a tokenizer with vocab_size ", vocab_size, ": the special, byte and character pieces need ",
-             gemma_style_tokenizer_min_vocab());
-    std::vector<Piece> pieces = special_and_byte_pieces();
+             sentencepiece_min_vocab(layout));
+    std::vector<Piece> pieces = special_and_byte_pieces(layout);
     const std::vector<std::string> chars = alphabet();
     for (const auto& c : chars) pieces.push_back({c, 0, kNormal});
     // BPE merges: longer strings, built from strings one shorter, ranked by id.
@@ -136,7 +131,7 @@ void write_gemma_style_tokenizer_model(const std::string& path, int vocab_size) 
     }
     std::ofstream out(path, std::ios::binary);
     if (!out) fail(path, ": cannot create tokenizer model");
-    std::string data = serialize(pieces);
+    std::string data = serialize(pieces, layout);
     out.write(data.data(), std::streamsize(data.size()));
     if (!out) fail(path, ": write failed");
 }

@@ -11,8 +11,10 @@
 
 namespace fs = std::filesystem;
 
-namespace vidi::media {
+namespace vidi {
 namespace {
+
+namespace ff = media::ff;
 
 // Owns the output context and its file; the file is removed if never finished.
 class Output {
@@ -205,4 +207,4 @@ std::vector<std::string> export_clips(const std::string& video, const std::vecto
     return paths;
 }
 
-}  // namespace vidi::media
+}  // namespace vidi

@@ -68,9 +68,10 @@ int find_audio_stream(AVFormatContext* fmt) {
     return best;
 }
 
-CodecPtr open_decoder(AVFormatContext* fmt, int index, const std::string& path, int thread_type, int threads) {
+CodecPtr open_decoder(AVFormatContext* fmt, int index, const std::string& path, int thread_type, int threads,
+                      const AVCodec* codec, const std::function<void(AVCodecContext*)>& setup) {
     const AVCodecParameters* par = fmt->streams[index]->codecpar;
-    const AVCodec* codec = avcodec_find_decoder(par->codec_id);
+    if (!codec) codec = avcodec_find_decoder(par->codec_id);
     if (!codec)
         fail("'", path, "': no decoder for codec '", avcodec_get_name(par->codec_id), "' (stream ", index, ")");
     CodecPtr ctx(avcodec_alloc_context3(codec));
@@ -80,6 +81,7 @@ CodecPtr open_decoder(AVFormatContext* fmt, int index, const std::string& path, 
     ctx->pkt_timebase = fmt->streams[index]->time_base;
     ctx->thread_count = threads;  // 0: one per core
     ctx->thread_type = thread_type;
+    if (setup) setup(ctx.get());
     rc = avcodec_open2(ctx.get(), codec, nullptr);
     if (rc < 0) fail("'", path, "': cannot open the ", codec->name, " decoder: ", error_string(rc));
     return ctx;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/device_frames.h"
 #include "core/log_mel.h"
 #include "core/pil_resize.h"
 #include "vidi/tensor.h"
@@ -41,6 +42,23 @@ VideoInfo probe(const std::string& path, MediaInputs inputs = MediaInputs::Any);
 // decord-style 1 fps sampling: stride = round(avg_fps) (at least 1); 0, stride, … < frame_count.
 std::vector<int64_t> sampled_frame_indices(const VideoInfo& info);
 
+// How a FrameStream decodes (the `--decoder` flag and its neighbours).
+struct FrameOptions {
+    int image_size = 384;
+    int max_batch = 16;
+    int lanes = 0;  // as FrameStream's `lanes`
+    MediaInputs inputs = MediaInputs::Any;  // as FrameStream's `inputs`
+    // "cpu": FFmpeg's software decoders. "nvdec": FFmpeg's CUDA hardware decoding, the frames
+    // converted and batched on the GPU (an error naming why when it cannot take the file).
+    // "auto": NVDEC where it can take the file, else the CPU with a notice saying why.
+    std::string decoder = "auto";
+    // A GPU backend's frame rings (Backend::device_frames); null: no GPU (auto means cpu).
+    DeviceFramesMaker device_frames;
+    std::function<void(const std::string&)> notice;
+    // Tests: the frames go to device_frames as with NVDEC, but decoded in software (no GPU).
+    bool software_to_device = false;
+};
+
 // Streams the sampled frames, as decord gives them (upright per the stream's rotation, every
 // frame at the stream's first size), resized with PIL-exact bicubic to image_size x image_size
 // and SigLIP-normalised ((x/255 - 0.5)/0.5), as f32 tensors [n, 3, S, S], n <= max_batch.
@@ -52,6 +70,8 @@ public:
     // every open of the file (probe and lanes alike) accepts (ffmpeg_util.h).
     FrameStream(const std::string& path, int image_size, int max_batch = 16, int lanes = 0,
                 MediaInputs inputs = MediaInputs::Any);
+    // Decoding as options.decoder says; with NVDEC the batches of next_frames() are on the GPU.
+    FrameStream(const std::string& path, const FrameOptions& options);
     ~FrameStream();
     FrameStream(const FrameStream&) = delete;
     FrameStream& operator=(const FrameStream&) = delete;
@@ -68,8 +88,11 @@ public:
     // false at the end. sampled_positions are 0..F-1.
     bool next(Tensor& batch, std::vector<int64_t>& sampled_positions);
     // The same batches before resizing: packed RGB24 u8 [n, h, w, 3] (a backend's
-    // frames_to_pixels makes the pixels). A batch holds frames of one size.
+    // frames_to_pixels makes the pixels). A batch holds frames of one size. Decoded by NVDEC
+    // the batch is in device memory, readable by the backend's stream, until the next call.
     bool next_frames(Tensor& rgb, std::vector<int64_t>& sampled_positions);
+    // Where the frames are decoded: "cpu" or "nvdec".
+    const char* decoder() const;
 
     // Pictures the decoder produced so far (unsampled non-reference frames are skipped).
     int64_t decoded_frames() const;

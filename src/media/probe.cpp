@@ -33,6 +33,8 @@ VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
     AVStream* st = fmt->streams[vx.stream];
     const AVCodecParameters* par = st->codecpar;
     info.video_codec = avcodec_get_name(par->codec_id);
+    vx.codec_id = par->codec_id;
+    vx.pix_fmt = static_cast<AVPixelFormat>(par->format);
     vx.coded_width = par->width;
     vx.coded_height = par->height;
     if (vx.coded_width <= 0 || vx.coded_height <= 0)

@@ -1,5 +1,6 @@
 #include "runtime/generate.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -11,8 +12,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 }  // namespace
 
-int64_t context_for(const model::Gemma2& model, size_t prompt_tokens, int max_new_tokens) {
-    const int64_t limit = model.config().max_positions;
+int64_t context_for(const model::Decoder& model, size_t prompt_tokens, int max_new_tokens) {
+    const int64_t limit = model.max_positions();
     const int64_t want = static_cast<int64_t>(prompt_tokens) + std::max(max_new_tokens, 0);
     if (static_cast<int64_t>(prompt_tokens) >= limit)
         fail("the prompt has ", prompt_tokens, " tokens but the model's context holds ", limit,
@@ -20,8 +21,9 @@ int64_t context_for(const model::Gemma2& model, size_t prompt_tokens, int max_ne
     return std::min(want, limit);
 }
 
-GenerationResult generate(const model::Gemma2& model, const GenerationRequest& req) {
+GenerationResult generate(const model::Decoder& model, const GenerationRequest& req) {
     GenerationResult out;
+    out.prompt_tokens = static_cast<int>(req.prompt.size());
     VIDI_CHECK(req.max_new_tokens >= 0, "max_new_tokens must not be negative");
     int64_t capacity = context_for(model, req.prompt.size(), req.max_new_tokens);
     model::TextCache cache = model.new_cache(capacity);
@@ -41,7 +43,7 @@ GenerationResult generate(const model::Gemma2& model, const GenerationRequest& r
 
     auto t1 = std::chrono::steady_clock::now();
     for (int step = 0; step < req.max_new_tokens; ++step) {
-        if (pick.id == req.stop_id) {
+        if (std::find(req.stop_ids.begin(), req.stop_ids.end(), pick.id) != req.stop_ids.end()) {
             out.stopped = true;
             break;
         }
@@ -60,9 +62,9 @@ GenerationResult generate(const model::Gemma2& model, const GenerationRequest& r
     return out;
 }
 
-Tensor forced_logits(const model::Gemma2& model, const std::vector<int32_t>& prompt,
+Tensor forced_logits(const model::Decoder& model, const std::vector<int32_t>& prompt,
                      const std::vector<const model::MediaKV*>& media, const std::vector<int32_t>& forced) {
-    const int64_t V = model.config().vocab, n = static_cast<int64_t>(forced.size());
+    const int64_t V = model.vocab(), n = static_cast<int64_t>(forced.size());
     model::TextCache cache = model.new_cache(context_for(model, prompt.size(), static_cast<int>(n)));
     Tensor out = Tensor::empty({n + 1, V}, DType::f32);
     Tensor first = model.forward(prompt, cache, media, false);

@@ -1,11 +1,11 @@
-// Greedy generation over the decomposed-attention decoder: one prefill of the prompt,
-// then token-by-token decoding with the text KV cache until the stop id or a limit.
+// Greedy generation over a family's decoder (model/decoder.h): one prefill of the prompt,
+// then token-by-token decoding with the text KV cache until a stop id or a limit.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-#include "model/gemma2.h"
+#include "model/decoder.h"
 #include "vidi/vidi.h"
 
 namespace vidi::runtime {
@@ -14,7 +14,7 @@ struct GenerationRequest {
     std::vector<int32_t> prompt;
     std::vector<const model::MediaKV*> media;
     int max_new_tokens = 1024;
-    int stop_id = 107;             // <end_of_turn>
+    std::vector<int32_t> stop_ids;  // the family's (Family::stop_ids)
     bool keep_prompt_logits = false;
     ProgressFn progress;
 };
@@ -22,19 +22,21 @@ struct GenerationRequest {
 struct GenerationResult {
     std::vector<int32_t> ids;     // generated, stop id excluded
     std::vector<float> margins;   // top-1 minus top-2 logit at each step
-    bool stopped = false;         // the stop id was produced
+    bool stopped = false;         // a stop id was produced
     Tensor prompt_logits;         // [T, V] when asked for
+    int prompt_tokens = 0;
+    int prefill_rows = 1;  // prompts prefilled together with this one
     double prefill_s = 0, generate_s = 0;
 };
 
 // Text positions needed for a prompt and answer, checked against the model's context.
-int64_t context_for(const model::Gemma2& model, size_t prompt_tokens, int max_new_tokens);
+int64_t context_for(const model::Decoder& model, size_t prompt_tokens, int max_new_tokens);
 
-GenerationResult generate(const model::Gemma2& model, const GenerationRequest& req);
+GenerationResult generate(const model::Decoder& model, const GenerationRequest& req);
 
 // Logits at positions T-1 .. T+n-1 when `forced` is appended to the prompt one token at
 // a time (teacher forcing through the incremental path): [n+1, V].
-Tensor forced_logits(const model::Gemma2& model, const std::vector<int32_t>& prompt,
+Tensor forced_logits(const model::Decoder& model, const std::vector<int32_t>& prompt,
                      const std::vector<const model::MediaKV*>& media, const std::vector<int32_t>& forced);
 
 }  // namespace vidi::runtime

@@ -4,8 +4,6 @@
 #include <cmath>
 #include <vector>
 
-#include "model/gemma2.h"
-#include "model/weights.h"
 
 namespace vidi::runtime {
 
@@ -14,7 +12,6 @@ namespace {
 // Room kept beside the weights when "auto" picks their format: a 10-minute video at 1 fps
 // with 8-bit K/V (about 9 GiB at full size), so the usual videos still fit afterwards.
 constexpr int64_t kReserveFrames = 600;
-constexpr int64_t kAudioTokensPerSecond = 10;  // SPEC §8: 50 Whisper states/s pooled by 5
 // "auto" never thins below one frame in kMaxAutoStep sampled frames.
 constexpr int64_t kMaxAutoStep = 10;
 
@@ -28,36 +25,13 @@ std::string held_as(const QuantFormat& f, DType act) {
 
 }  // namespace
 
-namespace {
-// The names the modules' loaders collect into the LoadOptions set `which` (the modules built
-// on a throw-away CPU backend, with the weights left memory-mapped).
-std::set<std::string> collected_names(const io::Checkpoint& ckpt, std::set<std::string>* model::LoadOptions::*which) {
-    std::set<std::string> names;
-    model::LoadOptions opt;
-    opt.*which = &names;
-    auto cpu = make_cpu_backend(1);
-    model::WeightLoader root(ckpt.store(), *cpu, opt);
-    model::MediaEncoder media(ckpt.config(), root);
-    model::Gemma2 decoder(ckpt.config(), root);
-    return names;
-}
-}  // namespace
-
-std::set<std::string> linear_weight_names(const io::Checkpoint& ckpt) {
-    return collected_names(ckpt, &model::LoadOptions::linear_names);
-}
-
-std::set<std::string> f32_weight_names(const io::Checkpoint& ckpt) {
-    return collected_names(ckpt, &model::LoadOptions::f32_names);
-}
-
-size_t weight_bytes(const io::Checkpoint& ckpt, const std::set<std::string>& linear_names, const QuantFormat& f) {
+size_t weight_bytes(const io::Checkpoint& ckpt, const QuantFormat& f) {
     // Everything inference reads is held in 16 bits (bf16 or f16 alike), except linear weights
     // that fit `f` and the f32 weights of the positional MLPs (2 bytes more per value).
     size_t total = static_cast<size_t>(ckpt.params().used) * 2;
-    for (const std::string& name : f32_weight_names(ckpt))
+    for (const std::string& name : ckpt.f32_weights())
         if (ckpt.has(name)) total += static_cast<size_t>(ckpt.get(name).numel()) * 2;
-    for (const std::string& name : linear_names) {
+    for (const std::string& name : ckpt.linear_weights()) {
         if (!ckpt.has(name)) continue;
         const Tensor t = ckpt.get(name);
         const bool stored_quantized = ckpt.has(name + io::kQuantScaleSuffix);
@@ -71,12 +45,11 @@ size_t weight_bytes(const io::Checkpoint& ckpt, const std::set<std::string>& lin
     return total;
 }
 
-WeightChoice choose_weights(const io::Checkpoint& ckpt, const std::set<std::string>& linear_names,
-                            const std::string& requested, const std::optional<DeviceMemory>& mem, int frame_batch,
-                            DType act_dtype) {
+WeightChoice choose_weights(const model::Checkpoint& ckpt, const std::string& requested,
+                            const std::optional<DeviceMemory>& mem, int frame_batch, DType act_dtype) {
     bool prequantized = false;
     QuantFormat stored;
-    for (const std::string& name : linear_names)
+    for (const std::string& name : ckpt.linear_weights())
         if (ckpt.has(name + io::kQuantScaleSuffix)) {
             const Tensor codes = ckpt.get(name), scales = ckpt.get(name + io::kQuantScaleSuffix);
             prequantized = true;
@@ -87,7 +60,7 @@ WeightChoice choose_weights(const io::Checkpoint& ckpt, const std::set<std::stri
     WeightChoice w;
     if (prequantized) {
         w.format = stored;
-        w.bytes = weight_bytes(ckpt, linear_names, stored);
+        w.bytes = weight_bytes(ckpt, stored);
         w.note = cat("weights: ", stored.name(), " as quantised in the checkpoint (", gib(w.bytes), ")");
         if (requested != "auto" && parse_quant_format(requested).name() != stored.name())
             w.note += cat("; --weights ", requested, " ignored (quantise the bf16 checkpoint instead)");
@@ -95,20 +68,22 @@ WeightChoice choose_weights(const io::Checkpoint& ckpt, const std::set<std::stri
     }
     if (requested != "auto" || !mem) {
         w.format = requested == "auto" ? QuantFormat{} : parse_quant_format(requested);
-        w.bytes = weight_bytes(ckpt, linear_names, w.format);
+        w.bytes = weight_bytes(ckpt, w.format);
         w.note = cat("weights: ", held_as(w.format, act_dtype), " (", gib(w.bytes), ")");
         return w;
     }
     // auto on a GPU: the most faithful format that leaves room for a 10-minute video.
-    const io::ModelConfig& c = ckpt.config();
-    const int64_t reserve_side = model::token_grid_side(c, kReserveFrames, model::kVisualTokenBudget);
-    const size_t reserve = plan_video(c, kReserveFrames, reserve_side, kReserveFrames * kAudioTokensPerSecond,
-                                      frame_batch, act_dtype, QuantFormat{8, 0})
+    const model::ModelConfig& c = ckpt.config();
+    const model::Family& family = ckpt.family();
+    const int64_t reserve_side = family.token_grid_side(c, kReserveFrames, family.default_visual_budget());
+    const size_t reserve = plan_video(c, kReserveFrames, reserve_side,
+                                      kReserveFrames * family.audio_tokens_per_second(c), frame_batch, act_dtype,
+                                      QuantFormat{8, 0})
                                .total();
     const size_t avail = available_bytes(*mem);
     std::string tried;
     for (QuantFormat f : {QuantFormat{}, QuantFormat{8, 0}, QuantFormat{4, 64}}) {
-        const size_t bytes = weight_bytes(ckpt, linear_names, f);
+        const size_t bytes = weight_bytes(ckpt, f);
         if (bytes + reserve <= avail) {
             w = {f, bytes,
                  cat("weights: ", held_as(f, act_dtype), " (", gib(bytes), ") chosen for ", gib(avail), " available")};
@@ -128,43 +103,66 @@ WeightChoice choose_weights(const io::Checkpoint& ckpt, const std::set<std::stri
 std::string MediaChoice::describe() const {
     std::string s = cat(frames, " frames x ", side, "x", side, " = ", visual_tokens(), " visual + ", audio_tokens,
                         " audio tokens, media K/V ", held_as(kv, act));
-    if (budget != model::kVisualTokenBudget) s += cat(", visual budget ", budget);
+    if (budget != default_budget) s += cat(", visual budget ", budget);
     if (step > 1) s += cat(" (1 frame in ", step, ")");
+    if (!why.empty()) s += cat(" [", why, "]");
     return s + cat("; needs ", plan.describe());
 }
 
-MediaChoice choose_media(const io::ModelConfig& c, int64_t frames, int64_t audio_tokens, const MediaRequest& req, const std::optional<DeviceMemory>& mem,
+namespace {
+// The K/V formats "auto" may take, most faithful first.
+const QuantFormat kAutoKv[] = {QuantFormat{}, QuantFormat{8, 0}, QuantFormat{4, 0}};
+
+QuantFormat requested_kv(const std::string& kv) {
+    VIDI_CHECK(kv == "auto" || kv == "bf16" || kv == "int8" || kv == "int4", "media K/V format '", kv,
+               "' is not one of auto, bf16, int8, int4");
+    return kv == "int8" ? QuantFormat{8, 0} : kv == "int4" ? QuantFormat{4, 0} : QuantFormat{};
+}
+}  // namespace
+
+MediaChoice choose_media(const model::ModelConfig& c, int64_t frames, int64_t audio_tokens, const MediaRequest& req, const std::optional<DeviceMemory>& mem,
                          int frame_batch, DType act_dtype) {
-    VIDI_CHECK(req.kv == "auto" || req.kv == "bf16" || req.kv == "int8", "media K/V format '", req.kv,
-               "' is not one of auto, bf16, int8");
+    const QuantFormat asked = requested_kv(req.kv);
     VIDI_CHECK(req.visual_budget >= 0, "the visual-token budget must be positive");
-    const int64_t min_per_frame = int64_t(5) * 5;  // the smallest grid SPEC allows (side 10, pooled by 2)
+    VIDI_CHECK(c.family, "choose_media: the config has no model family");
+    const model::Family& family = *c.family;
+    const int64_t default_budget = family.default_visual_budget();
+    const int64_t min_side = family.min_token_grid_side(c), min_per_frame = min_side * min_side;
     auto shape = [&](const QuantFormat& kv, int64_t budget) {
         MediaChoice m;
         m.act = act_dtype;
         m.kv = kv;
         m.budget = budget;
+        m.default_budget = default_budget;
         m.audio_tokens = audio_tokens;
-        const int side = model::token_grid_side(c, frames, budget);
+        const int side = family.token_grid_side(c, frames, budget);
         m.step = 1;
-        if (budget < model::kVisualTokenBudget && frames * side * side > budget)
+        if (budget < default_budget && frames * side * side > budget)
             m.step = (frames * side * side + budget - 1) / budget;
         m.frames = (frames + m.step - 1) / m.step;
-        m.side = model::token_grid_side(c, m.frames, budget);
+        m.side = family.token_grid_side(c, m.frames, budget);
         m.plan = plan_video(c, m.frames, m.side, audio_tokens, frame_batch, act_dtype, kv);
         return m;
     };
+    // "auto" on a GPU tries every K/V format at every frame before it drops any frame.
     std::vector<QuantFormat> kvs;
-    if (req.kv == "bf16" || (req.kv == "auto" && !mem)) kvs = {QuantFormat{}};
-    else if (req.kv == "int8") kvs = {QuantFormat{8, 0}};
-    else kvs = {QuantFormat{}, QuantFormat{8, 0}};
-    const int64_t full = req.visual_budget ? req.visual_budget : model::kVisualTokenBudget;
+    if (req.kv == "auto" && mem) kvs.assign(std::begin(kAutoKv), std::end(kAutoKv));
+    else kvs = {asked};
+    const int64_t full = req.visual_budget ? req.visual_budget : default_budget;
     VIDI_CHECK(full >= 2 * min_per_frame, "a visual-token budget of ", full, " is below two frames of ",
                min_per_frame, " tokens");
     if (!mem) return shape(kvs.front(), full);
     const size_t avail = available_bytes(*mem);
-    for (const QuantFormat& kv : kvs)
-        if (MediaChoice m = shape(kv, full); m.plan.total() <= avail) return m;
+    std::string tried;  // the more faithful formats that did not fit, with what they need
+    for (const QuantFormat& kv : kvs) {
+        MediaChoice m = shape(kv, full);
+        if (m.plan.total() <= avail) {
+            if (!tried.empty())
+                m.why = cat(tried, " of the ", gib(avail), " available; ", held_as(kv, act_dtype), " keeps every frame");
+            return m;
+        }
+        tried += cat(tried.empty() ? "" : ", ", held_as(kv, act_dtype), " K/V would need ", gib(m.plan.total()));
+    }
     // Auto budget: the largest that fits with the most compact K/V, down to 1 frame in kMaxAutoStep.
     const QuantFormat kv = kvs.back();
     const int64_t floor = min_per_frame * std::max<int64_t>(2, (frames + kMaxAutoStep - 1) / kMaxAutoStep);
@@ -175,7 +173,9 @@ MediaChoice choose_media(const io::ModelConfig& c, int64_t frames, int64_t audio
             const int64_t mid = lo + (hi - lo) / 2;
             (shape(kv, mid).plan.total() <= avail ? lo : hi) = mid;
         }
-        return shape(kv, lo);
+        MediaChoice m = shape(kv, lo);
+        m.why = cat("fewer tokens: ", tried, " of the ", gib(avail), " available");
+        return m;
     }
     const MediaChoice& least = req.visual_budget ? shape(kv, full) : smallest;
     const size_t short_by = least.plan.total() - std::min(least.plan.total(), avail);
@@ -186,12 +186,15 @@ MediaChoice choose_media(const io::ModelConfig& c, int64_t frames, int64_t audio
          req.visual_budget ? " or a smaller --visual-tokens" : "");
 }
 
-QuantFormat choose_kv_for_tokens(const io::ModelConfig& c, int64_t tokens, const std::string& requested,
+QuantFormat choose_kv_for_tokens(const model::ModelConfig& c, int64_t tokens, const std::string& requested,
                                  const std::optional<DeviceMemory>& mem, DType act_dtype) {
-    if (requested == "int8") return QuantFormat{8, 0};
-    if (requested == "bf16" || !mem) return {};
-    const size_t need = static_cast<size_t>(tokens) * media_kv_bytes_per_token(c, act_dtype, {});
-    return need <= available_bytes(*mem) ? QuantFormat{} : QuantFormat{8, 0};
+    const QuantFormat asked = requested_kv(requested);
+    if (requested != "auto" || !mem) return asked;
+    // The most faithful format whose K/V fit (the tokens exist already: no working set);
+    // 4 bits when none does (encoding then says how short memory is).
+    for (const QuantFormat& kv : kAutoKv)
+        if (c.family->media_kv_bytes(c, tokens, act_dtype, kv) <= available_bytes(*mem)) return kv;
+    return kAutoKv[2];
 }
 
 }  // namespace vidi::runtime

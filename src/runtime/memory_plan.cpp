@@ -5,14 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "model/gemma2.h"
-#include "model/media_tokens.h"
-
 namespace vidi::runtime {
-
-namespace {
-constexpr size_t kMargin = size_t(256) << 20;  // library workspaces, logits, text cache
-}  // namespace
 
 std::string format_gib(size_t bytes) {
     char buf[32];
@@ -25,39 +18,12 @@ std::string VideoMemoryPlan::describe() const {
                ", working set ", format_gib(activations), ")");
 }
 
-size_t media_kv_bytes_per_token(const io::ModelConfig& c, DType act_dtype, const QuantFormat& kv) {
-    const size_t per_head = kv.quantized() ? static_cast<size_t>(c.llm.head_dim) + sizeof(float)
-                                           : static_cast<size_t>(c.llm.head_dim) * dtype_size(act_dtype);
-    return static_cast<size_t>(c.llm.layers) * 2 * static_cast<size_t>(c.llm.kv_heads) * per_head;
-}
-
-VideoMemoryPlan plan_video(const io::ModelConfig& c, int64_t frames, int64_t side, int64_t audio_tokens,
+VideoMemoryPlan plan_video(const model::ModelConfig& c, int64_t frames, int64_t side, int64_t audio_tokens,
                            int frame_batch, DType act_dtype, const QuantFormat& kv) {
-    const size_t e = dtype_size(act_dtype);
-    const int64_t D = c.llm.hidden, visual = frames * side * side, tokens = visual + audio_tokens;
+    VIDI_CHECK(c.family, "plan_video: the config has no model family");
     VideoMemoryPlan p;
-    p.media_tokens = static_cast<size_t>(tokens * D) * e;
-    p.media_kv = static_cast<size_t>(tokens) * media_kv_bytes_per_token(c, act_dtype, kv);
-    // A media chunk through one layer: the f32 residual, then in the activation dtype the norm,
-    // K, V, repeated V, o_proj, gate, up, act, down.
-    const int64_t chunk = std::min<int64_t>(std::max<int64_t>(visual, audio_tokens), model::kMediaKvChunk);
-    const size_t kv_chunk = static_cast<size_t>(chunk * D) * sizeof(float) +
-        static_cast<size_t>(chunk * (3 * D + 2 * int64_t(c.llm.kv_heads) * c.llm.head_dim +
-                                     int64_t(c.llm.heads) * c.llm.head_dim + 3 * int64_t(c.llm.intermediate)) * e);
-    // A SigLIP batch: pixels, patches, a few hidden states, the MLP and the attention scores.
-    const int64_t n = frame_batch, T = int64_t(c.vision.grid()) * c.vision.grid(), C = c.vision.hidden;
-    auto scores = [](int64_t count, int64_t rows) {  // f32 attention scores, held a chunk at a time
-        return std::min(static_cast<size_t>(count * rows * rows) * sizeof(float), kAttentionScoreBytes);
-    };
-    const size_t vision = static_cast<size_t>(
-        n * (3 * int64_t(c.vision.image_size) * c.vision.image_size + T * (6 * C + c.vision.intermediate)) * e) +
-        scores(n * c.vision.heads, T);
-    // A batch of Whisper pieces: 3000 mel frames, 1500 states, their MLP, the attention scores.
-    const int64_t A = c.audio.d_model, pieces = model::kAudioPiecesPerBatch;
-    const size_t whisper = static_cast<size_t>(pieces * (3000 * (int64_t(c.audio.mel_bins) + 3 * A) +
-                                                         1500 * (6 * A + c.audio.ffn)) * e) +
-                           scores(pieces * c.audio.heads, 1500);
-    p.activations = std::max({kv_chunk, vision, whisper}) + kMargin;
+    static_cast<model::VideoFootprint&>(p) =
+        c.family->video_footprint(c, {frames, side, audio_tokens}, frame_batch, act_dtype, kv);
     return p;
 }
 
@@ -80,6 +46,10 @@ void require_fits(const std::string& what, size_t needed, const DeviceMemory& m,
          format_gib(avail), " is available (", format_gib(m.free), " free on the device of ", format_gib(m.total),
          ",", limit, " ", format_gib(m.in_use), " already held by vidi)");
 }
+
+}  // namespace vidi::runtime
+
+namespace vidi {
 
 size_t parse_bytes(const std::string& text) {
     size_t i = 0;
@@ -105,4 +75,4 @@ size_t parse_bytes(const std::string& text) {
     return static_cast<size_t>(value * scale);
 }
 
-}  // namespace vidi::runtime
+}  // namespace vidi

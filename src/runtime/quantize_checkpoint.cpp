@@ -9,11 +9,11 @@
 #include "io/checkpoint_writer.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
-#include "runtime/media_plan.h"
+#include "model/checkpoint.h"
 
 namespace fs = std::filesystem;
 
-namespace vidi::runtime {
+namespace vidi {
 
 namespace {
 
@@ -26,10 +26,11 @@ struct Entry {
 }  // namespace
 
 QuantizeSummary quantize_checkpoint(const QuantizeOptions& o) {
-    VIDI_CHECK(o.format.quantized(), "quantize: ", o.format.name(), " is not a quantised format (int8, int4, ...)");
-    io::Checkpoint ckpt = io::Checkpoint::open(o.model_dir);
+    const QuantFormat format = parse_quant_format(o.weights);
+    VIDI_CHECK(format.quantized(), "quantize: ", format.name(), " is not a quantised format (int8, int4, ...)");
+    model::Checkpoint ckpt = model::Checkpoint::open(o.model_dir);
     ckpt.require_usable();
-    const std::set<std::string> linear = linear_weight_names(ckpt);
+    const std::set<std::string> linear = ckpt.linear_weights();
     for (const std::string& name : linear)
         VIDI_CHECK(!ckpt.has(name + io::kQuantScaleSuffix), o.model_dir, " is already quantised (", name,
                    io::kQuantScaleSuffix, "); quantise the bf16 checkpoint instead");
@@ -43,8 +44,8 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& o) {
     for (const std::string& name : store.names()) {
         const io::TensorInfo& ti = store.info(name);
         Entry e{name};
-        e.quantize = linear.count(name) && ti.shape.size() == 2 && o.format.fits(ti.shape[1]);
-        e.bytes_out = e.quantize ? o.format.bytes(ti.shape[0], ti.shape[1])
+        e.quantize = linear.count(name) && ti.shape.size() == 2 && format.fits(ti.shape[1]);
+        e.bytes_out = e.quantize ? format.bytes(ti.shape[0], ti.shape[1])
                                  : uint64_t(shape_numel(ti.shape)) * dtype_size(ti.dtype);
         total_in += uint64_t(shape_numel(ti.shape)) * dtype_size(ti.dtype);
         entries.push_back(std::move(e));
@@ -59,12 +60,13 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& o) {
     }
 
     QuantizeSummary s;
+    s.format = format.name();
     nlohmann::json weight_map = nlohmann::json::object();
     for (size_t i = 0; i < shards.size(); ++i) {
         const std::string file = io::shard_name(i, shards.size());
         io::SafetensorsWriter w((fs::path(o.out_dir) / file).string());
         w.set_metadata("format", "pt");
-        w.set_metadata("vidi_quantization", o.format.name());
+        w.set_metadata("vidi_quantization", format.name());
         for (const Entry* e : shards[i]) {
             const io::TensorInfo& ti = store.info(e->name);
             if (!e->quantize) {
@@ -72,14 +74,14 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& o) {
                 continue;
             }
             const int64_t N = ti.shape[0], K = ti.shape[1];
-            w.declare(e->name, o.format.bits == 8 ? DType::i8 : DType::u8, {N, o.format.bits == 8 ? K : K / 2});
-            w.declare(e->name + io::kQuantScaleSuffix, DType::f32, {N, K / o.format.group_for(K)});
+            w.declare(e->name, format.bits == 8 ? DType::i8 : DType::u8, {N, format.bits == 8 ? K : K / 2});
+            w.declare(e->name + io::kQuantScaleSuffix, DType::f32, {N, K / format.group_for(K)});
         }
         w.begin();
         for (const Entry* e : shards[i]) {
             const Tensor t = store.get(e->name);
             if (e->quantize) {
-                const QTensor q = quantize(t, o.format);
+                const QTensor q = quantize(t, format);
                 w.write(q.values.raw(), q.values.nbytes());
                 w.write(q.scales.raw(), q.scales.nbytes());
                 weight_map[e->name + io::kQuantScaleSuffix] = file;
@@ -98,13 +100,13 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& o) {
     s.shards = static_cast<int>(shards.size());
     const fs::path out(o.out_dir);
     io::write_json_file((out / "model.safetensors.index.json").string(),
-                        {{"metadata", {{"total_size", s.bytes_out}, {"vidi_quantization", o.format.name()}}},
+                        {{"metadata", {{"total_size", s.bytes_out}, {"vidi_quantization", format.name()}}},
                          {"weight_map", weight_map}});
     nlohmann::json config = io::read_json_file((fs::path(o.model_dir) / "config.json").string());
-    config["vidi_quantization"] = {{"weights", o.format.name()}, {"bits", o.format.bits},
-                                   {"group_size", o.format.group}, {"symmetric", true}};
+    config["vidi_quantization"] = {{"weights", format.name()}, {"bits", format.bits},
+                                   {"group_size", format.group}, {"symmetric", true}};
     io::write_json_file((out / "config.json").string(), config);
-    io::copy_tower_configs(config, o.model_dir, o.out_dir);
+    model::copy_tower_configs(config, o.model_dir, o.out_dir);
     // Everything else beside the weights (tokenizer, generation config, ...) is copied.
     for (const auto& f : fs::directory_iterator(o.model_dir)) {
         const std::string n = f.path().filename().string();
@@ -117,4 +119,4 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& o) {
     return s;
 }
 
-}  // namespace vidi::runtime
+}  // namespace vidi

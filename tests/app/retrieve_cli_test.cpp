@@ -30,6 +30,23 @@ TEST(RetrieveCli, JsonHasQueryDurationRangesAndRaw) {
     EXPECT_TRUE(j["raw"].is_string());
 }
 
+TEST(RetrieveCli, SeveralQueriesDecodedTogetherAnswerAsEachAlone) {
+    const std::vector<std::string> queries = {"a moving colour pattern", "the red bar", "a cross"};
+    const std::string base = "retrieve -q --json --max-new-tokens 6 --model " + tiny() + " --video " + synth();
+    std::string all_out;
+    std::string flags;
+    for (const auto& q : queries) flags += " --query '" + q + "'";
+    ASSERT_EQ(test::run_command(cli(base + flags + " 2>/dev/null"), &all_out), 0) << all_out;
+    const auto all = nlohmann::json::parse(all_out);
+    ASSERT_TRUE(all.is_array());
+    ASSERT_EQ(all.size(), queries.size());
+    for (size_t i = 0; i < queries.size(); ++i) {
+        std::string one;
+        ASSERT_EQ(test::run_command(cli(base + " --query '" + queries[i] + "' 2>/dev/null"), &one), 0) << one;
+        EXPECT_EQ(all[i], nlohmann::json::parse(one)) << queries[i];
+    }
+}
+
 TEST(RetrieveCli, RunsOnACheckpointInTheOfficialLayout) {
     // make-checkpoint nests the vision tower under "vision_model." as the release does;
     // the golden checkpoint does not. Both must load.
@@ -79,4 +96,35 @@ TEST(RetrieveCli, BadInputsAreClearErrors) {
                                 &out),
               1);
     EXPECT_THAT(out, HasSubstr("context holds"));
+}
+
+TEST(RetrieveCli, FlagValuesThatCannotWorkAreRefusedAtStartup) {
+    // Refused by the argument parser (its exit status 105) before the model loads.
+    std::string out;
+    EXPECT_EQ(test::run_command(cli("retrieve -q --threads -5 --model " + tiny() + " --video " + synth() +
+                                     " --query x"),
+                                &out),
+              105);
+    EXPECT_THAT(out, HasSubstr("--threads: '-5' is not a thread count (an integer of at least 0)"));
+    // A server whose limit is 0 would answer every request 400.
+    EXPECT_EQ(test::run_command(cli("serve --max-new-tokens 0 --model " + tiny()), &out), 105);
+    EXPECT_THAT(out, HasSubstr("--max-new-tokens: '0' is not a token limit (an integer of at least 1)"));
+    EXPECT_EQ(test::run_command(cli("ask -q --max-new-tokens 0 --model " + tiny() + " --question hi"), &out), 105);
+    // The parser's other refusals (README): a missing flag, an unknown one.
+    EXPECT_EQ(test::run_command(cli("ask -q --question hi"), &out), 106);
+    EXPECT_THAT(out, HasSubstr("--model"));
+    EXPECT_EQ(test::run_command(cli("ask -q --model " + tiny() + " --question hi --frobnicate"), &out), 109);
+}
+
+TEST(RetrieveCli, ACheckpointOfAnUnknownFamilyNamesTheKnownOnes) {
+    test::TempDir dir("family");
+    const std::string ck = dir.file("ck");
+    test::copy_tiny_model(ck);
+    std::string out;
+    ASSERT_EQ(test::run_command("sed -i 's/dattn_gemma2/dattn_unknown/; s/DattnGemma2ForCausalLM/Unknown/' " + ck +
+                                "/config.json"),
+              0);
+    EXPECT_EQ(test::run_command(cli("ask -q --model " + ck + " --question hi"), &out), 1);
+    EXPECT_THAT(out, HasSubstr("vidi: error: " + ck + "/config.json: model_type \"dattn_unknown\" is not a known "
+                               "model family (known: dattn_gemma2 (vidi1.5), gemma2 (vidi1.5))"));
 }

@@ -19,9 +19,11 @@ namespace vidi::test {
 namespace {
 
 std::vector<std::string> serve_args(const std::string& cache_dir) {
-    // 16 new tokens (as in the golden data) keep each answer fast on a small CPU box.
+    // 16 new tokens (as in the golden data) keep each answer fast on a small CPU box. Eight
+    // clients upload at once below: the upload bound (tested in serve_security_test) must not
+    // refuse any of them here.
     return {"--model", tiny_model_dir(), "--backend", "cpu", "--max-upload-mb", "4", "--timeout-s", "300",
-            "--max-new-tokens", "16", "--cache-dir", cache_dir, "--media-root", golden_path("")};
+            "--max-new-tokens", "16", "--cache-dir", cache_dir, "--media-root", golden_path(""), "--max-uploads", "8"};
 }
 
 httplib::Client client(int port) {
@@ -81,6 +83,7 @@ TEST_F(ServeRealTest, Health) {
     json j = json_body(cli.Get("/health"));
     EXPECT_EQ(j["status"], "ok");
     EXPECT_EQ(j["model"], "tiny-a");
+    EXPECT_EQ(j["family"], "vidi1.5");
     EXPECT_NE(j["backend"].get<std::string>().find("cpu"), std::string::npos) << j;
 }
 

@@ -1,57 +1,99 @@
-// Layout ops, checked through what they are for: im2col + linear must equal a direct
-// Conv1d, patchify + linear a direct strided Conv2d; resize_bilinear against a second,
-// naive implementation written from PyTorch's definition; frames_to_pixels against the
-// per-image Pillow resize and normalisation it batches; log_mel against the per-piece
-// log-mel.
-#include <gtest/gtest.h>
-
+// Gathers and re-layouts: exact copies of the input values against the index formulas of
+// backend.h, and checked through what they are for (im2col + linear is a Conv1d, patchify +
+// linear a strided Conv2d); resize against PyTorch's bilinear definition; frames to pixels
+// byte for byte against the host's Pillow resize; log-mel against the host's log-mel.
 #include <cmath>
 
-#include "backend/ref_util.h"
+#include "backend/backend_test.h"
 #include "core/log_mel.h"
 #include "core/pil_resize.h"
 
 using namespace vidi;
 using namespace vidi::test;
 
-TEST(Layout, EmbedGathersAndChecksIds) {
-    auto be = test_backend();
-    Tensor table = random_tensor({10, 6}, DType::bf16, 1);
-    Tensor y = be->embed(table, {3, 0, 9, 3});
-    auto tv = values(table);
+namespace {
+
+class Layout : public BackendTest {
+protected:
+    QTensor weight(const Tensor& host_w) const { return be().linear_weight(QTensor(host_w)); }
+};
+
+TEST_P(Layout, EmbedGathersRows) {
+    const int64_t V = 50, D = 24;
+    const Tensor table = random_host({V, D});
+    const std::vector<int32_t> ids = {3, 0, 49, 3, 17};
+    const std::vector<double> tv = values(table);
     std::vector<double> ref;
-    for (int id : {3, 0, 9, 3})
-        for (int d = 0; d < 6; ++d) ref.push_back(tv[id * 6 + d]);
-    EXPECT_EQ(rel_err(y, ref), 0.0);
-    EXPECT_THROW(be->embed(table, {10}), Error);
-    EXPECT_THROW(be->embed(table, {-1}), Error);
-    // The same ids as a tensor (a recorded step's input).
-    EXPECT_EQ(rel_err(be->embed(table, Tensor::from_vector(std::vector<int32_t>{3, 0, 9, 3})), ref), 0.0);
-    EXPECT_THROW(be->embed(table, Tensor::from_vector(std::vector<int32_t>{10})), Error);
-    EXPECT_THROW(be->embed(table, Tensor::from_vector(std::vector<int64_t>{3})), Error);
+    for (int32_t id : ids) ref.insert(ref.end(), tv.begin() + id * D, tv.begin() + (id + 1) * D);
+    const QTensor w = weight(table);
+    const Tensor out = be().embed(w, ids);
+    EXPECT_EQ(out.shape(), (Shape{5, D}));
+    expect_equal(out, ref, "embed");
+    // The same ids as a tensor on the backend (a recorded step's input).
+    expect_equal(be().embed(w, dev(Tensor::from_vector(ids))), ref, "embed of an id tensor");
+    EXPECT_THROW(be().embed(w, {1, 50}), Error);
+    EXPECT_THROW(be().embed(w, {-1}), Error);
 }
 
-TEST(Layout, Transpose) {
-    auto be = test_backend();
-    Tensor x = random_tensor({37, 45}, DType::f32, 2);
-    Tensor y = be->transpose2d(x);
-    ASSERT_EQ(y.shape(), (Shape{45, 37}));
-    for (int a = 0; a < 37; ++a)
-        for (int b = 0; b < 45; ++b) ASSERT_EQ(y.data<float>()[b * 37 + a], x.data<float>()[a * 45 + b]);
+TEST(LayoutOnTheCpu, EmbedChecksAnIdTensorItReads) {
+    // The CPU reads the ids from host memory and checks them (a GPU gives a row of zeros).
+    Backend& be = shared_backend(BackendKind::cpu);
+    const Tensor table = random_tensor({10, 6}, DType::bf16, 1);
+    EXPECT_THROW(be.embed(table, Tensor::from_vector(std::vector<int32_t>{10})), Error);
+    EXPECT_THROW(be.embed(table, Tensor::from_vector(std::vector<int64_t>{3})), Error);
 }
 
-TEST(Layout, Im2colLinearIsConv1d) {
-    auto be = test_backend();
+TEST_P(Layout, TransposeActivationsAndF32) {
+    for (auto [A, B] : {std::pair<int64_t, int64_t>{37, 70}, {1, 5}, {64, 32}, {129, 3}, {37, 45}}) {
+        const Tensor h = random_host({A, B});
+        const std::vector<double> v = values(h);
+        std::vector<double> ref(v.size());
+        for (int64_t a = 0; a < A; ++a)
+            for (int64_t b = 0; b < B; ++b) ref[b * A + a] = v[a * B + b];
+        const Tensor t = be().transpose2d(dev(h));
+        EXPECT_EQ(t.shape(), (Shape{B, A}));
+        expect_equal(t, ref, cat("transpose2d ", A, "x", B));
+        Tensor f = be().empty({A, B}, DType::f32);
+        be().copy_(f, dev(h));
+        const Tensor tf = be().transpose2d(f);
+        EXPECT_EQ(tf.dtype(), DType::f32);
+        expect_equal(tf, ref, cat("transpose2d f32 ", A, "x", B));
+    }
+}
+
+TEST_P(Layout, Im2col1dGathers) {
+    struct Case {
+        int64_t T, C;
+        int k, stride, pad;
+    };
+    for (const Case c : {Case{20, 5, 3, 2, 1}, Case{16, 4, 3, 1, 1}, Case{9, 2, 9, 1, 0}, Case{11, 3, 4, 3, 2}}) {
+        const Tensor h = random_host({c.T, c.C});
+        const std::vector<double> v = values(h);
+        const int64_t T_out = (c.T + 2 * c.pad - c.k) / c.stride + 1;
+        std::vector<double> ref;
+        for (int64_t t = 0; t < T_out; ++t)
+            for (int64_t ch = 0; ch < c.C; ++ch)
+                for (int j = 0; j < c.k; ++j) {
+                    const int64_t src = t * c.stride + j - c.pad;
+                    ref.push_back(src >= 0 && src < c.T ? v[src * c.C + ch] : 0.0);
+                }
+        const Tensor out = be().im2col_1d(dev(h), c.k, c.stride, c.pad);
+        EXPECT_EQ(out.shape(), (Shape{T_out, c.C * c.k}));
+        expect_equal(out, ref, cat("im2col_1d T=", c.T, " k=", c.k, " stride=", c.stride, " pad=", c.pad));
+    }
+}
+
+TEST_P(Layout, Im2colLinearIsConv1d) {
     struct C {
         int64_t T, Cin, Cout;
         int k, stride, pad;
     };
     for (C c : {C{30, 5, 7, 3, 1, 1}, C{30, 5, 7, 3, 2, 1}, C{23, 4, 6, 5, 5, 0}, C{3, 2, 3, 3, 2, 1}}) {
-        Tensor x = random_tensor({c.T, c.Cin}, DType::f32, 3);
-        Tensor w = random_tensor({c.Cout, c.Cin, c.k}, DType::bf16, 4);  // PyTorch Conv1d layout
-        Tensor b = random_tensor({c.Cout}, DType::bf16, 5);
+        const Tensor x = random_host({c.T, c.Cin});
+        const Tensor w = random_host({c.Cout, c.Cin, c.k});  // PyTorch Conv1d layout
+        const Tensor b = random_host({c.Cout});
         const int64_t To = (c.T + 2 * c.pad - c.k) / c.stride + 1;
-        auto xv = values(x), wv = values(w), bv = values(b);
+        const std::vector<double> xv = values(x), wv = values(w), bv = values(b);
         std::vector<double> ref(static_cast<size_t>(To * c.Cout));
         for (int64_t t = 0; t < To; ++t)
             for (int64_t o = 0; o < c.Cout; ++o) {
@@ -63,18 +105,37 @@ TEST(Layout, Im2colLinearIsConv1d) {
                     }
                 ref[t * c.Cout + o] = s;
             }
-        Tensor cols = be->im2col_1d(x, c.k, c.stride, c.pad);
+        const Tensor cols = be().im2col_1d(dev(x), c.k, c.stride, c.pad);
         ASSERT_EQ(cols.shape(), (Shape{To, c.Cin * c.k}));
-        EXPECT_LT(rel_err(be->linear(cols, w.reshape({c.Cout, c.Cin * c.k}), b), ref), 1e-6);
+        expect_close(be().linear(cols, weight(w.reshape({c.Cout, c.Cin * c.k})), dev(b)), ref, tol(1e-6),
+                     cat("conv1d T=", c.T, " k=", c.k, " stride=", c.stride));
     }
 }
 
-TEST(Layout, PatchifyLinearIsStridedConv2d) {
-    auto be = test_backend();
+TEST_P(Layout, PatchifyGathers) {
+    const int64_t N = 2, C = 3, S = 31;  // 2 whole patches a side, 3 leftover pixels dropped (as 384/14)
+    const int p = 14, g = S / p;
+    const Tensor h = random_host({N, C, S, S});
+    const std::vector<double> v = values(h);
+    std::vector<double> ref;
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t py = 0; py < g; ++py)
+            for (int64_t px = 0; px < g; ++px)
+                for (int64_t c = 0; c < C; ++c)
+                    for (int ky = 0; ky < p; ++ky)
+                        for (int kx = 0; kx < p; ++kx)
+                            ref.push_back(v[((n * C + c) * S + py * p + ky) * S + px * p + kx]);
+    const Tensor out = be().patchify(dev(h), p);
+    EXPECT_EQ(out.shape(), (Shape{N, g * g, C * p * p}));
+    expect_equal(out, ref, "patchify");
+    EXPECT_THROW(be().patchify(dev(random_host({1, 3, 10, 10})), 14), Error);  // smaller than a patch
+    EXPECT_THROW(be().patchify(dev(random_host({1, 3, 28, 14})), 14), Error);  // not square
+}
+
+TEST_P(Layout, PatchifyLinearIsStridedConv2d) {
     const int64_t N = 2, C = 3, S = 30, p = 7, G = S / p, Cout = 5;  // 30 = 4·7 + 2 leftover pixels
-    Tensor px = random_tensor({N, C, S, S}, DType::f32, 6);
-    Tensor w = random_tensor({Cout, C, p, p}, DType::bf16, 7);
-    auto xv = values(px), wv = values(w);
+    const Tensor px = random_host({N, C, S, S}), w = random_host({Cout, C, p, p});
+    const std::vector<double> xv = values(px), wv = values(w);
     std::vector<double> ref(static_cast<size_t>(N * G * G * Cout));
     for (int64_t n = 0; n < N; ++n)
         for (int64_t py = 0; py < G; ++py)
@@ -88,51 +149,45 @@ TEST(Layout, PatchifyLinearIsStridedConv2d) {
                                      xv[((n * C + c) * S + py * p + ky) * S + pxx * p + kx];
                     ref[((n * G + py) * G + pxx) * Cout + o] = s;
                 }
-    Tensor cols = be->patchify(px, static_cast<int>(p));
+    const Tensor cols = be().patchify(dev(px), static_cast<int>(p));
     ASSERT_EQ(cols.shape(), (Shape{N, G * G, C * p * p}));
-    EXPECT_LT(rel_err(be->linear(cols, w.reshape({Cout, C * p * p})), ref), 1e-6);
+    expect_close(be().linear(cols, weight(w.reshape({Cout, C * p * p}))), ref, tol(1e-6), "conv2d by patches");
 }
 
-TEST(Layout, SpaceToDepthIsChannelMajor) {
-    auto be = test_backend();
-    const int64_t F = 2, H = 4, W = 6, C = 3, p = 2;
-    Tensor x = random_tensor({F, H, W, C}, DType::f32, 8);
-    Tensor y = be->space_to_depth(x, static_cast<int>(p));
-    ASSERT_EQ(y.shape(), (Shape{F, H / p, W / p, C * p * p}));
+TEST_P(Layout, SpaceToDepthIsChannelMajorAndPadGridAddsZeros) {
+    const int64_t F = 2, H = 6, W = 4, C = 3;
+    const int p = 2;
+    const Tensor h = random_host({F, H, W, C});
+    const std::vector<double> v = values(h);
+    std::vector<double> ref;
     for (int64_t f = 0; f < F; ++f)
-        for (int64_t ty = 0; ty < H / p; ++ty)
-            for (int64_t tx = 0; tx < W / p; ++tx)
+        for (int64_t y = 0; y < H / p; ++y)
+            for (int64_t x = 0; x < W / p; ++x)
                 for (int64_t c = 0; c < C; ++c)
-                    for (int64_t dy = 0; dy < p; ++dy)
-                        for (int64_t dx = 0; dx < p; ++dx)
-                            ASSERT_EQ(y.data<float>()[((f * (H / p) + ty) * (W / p) + tx) * C * p * p + c * p * p + dy * p + dx],
-                                      x.data<float>()[((f * H + ty * p + dy) * W + tx * p + dx) * C + c]);
-    EXPECT_THROW(be->space_to_depth(random_tensor({1, 3, 4, 2}, DType::f32, 9), 2), Error);
-}
+                    for (int dy = 0; dy < p; ++dy)
+                        for (int dx = 0; dx < p; ++dx) ref.push_back(v[((f * H + y * p + dy) * W + x * p + dx) * C + c]);
+    const Tensor s2d = be().space_to_depth(dev(h), p);
+    EXPECT_EQ(s2d.shape(), (Shape{F, H / p, W / p, C * p * p}));
+    expect_equal(s2d, ref, "space_to_depth");
 
-TEST(Layout, PadGridAddsZerosBottomRight) {
-    auto be = test_backend();
-    Tensor x = random_tensor({2, 3, 3, 4}, DType::f32, 10);
-    Tensor y = be->pad_grid(x, 1, 2);
-    ASSERT_EQ(y.shape(), (Shape{2, 4, 5, 4}));
-    for (int64_t f = 0; f < 2; ++f)
-        for (int64_t r = 0; r < 4; ++r)
-            for (int64_t c = 0; c < 5; ++c)
-                for (int64_t ch = 0; ch < 4; ++ch) {
-                    const float got = y.data<float>()[((f * 4 + r) * 5 + c) * 4 + ch];
-                    const float want = (r < 3 && c < 3) ? x.data<float>()[((f * 3 + r) * 3 + c) * 4 + ch] : 0.0f;
-                    ASSERT_EQ(got, want);
-                }
+    std::vector<double> pad_ref;
+    for (int64_t f = 0; f < F; ++f)
+        for (int64_t y = 0; y < H + 1; ++y)
+            for (int64_t x = 0; x < W + 3; ++x)
+                for (int64_t c = 0; c < C; ++c) pad_ref.push_back(y < H && x < W ? v[((f * H + y) * W + x) * C + c] : 0.0);
+    const Tensor padded = be().pad_grid(dev(h), 1, 3);
+    EXPECT_EQ(padded.shape(), (Shape{F, H + 1, W + 3, C}));
+    expect_equal(padded, pad_ref, "pad_grid");
+    EXPECT_THROW(be().space_to_depth(dev(random_host({1, 5, 4, 2})), 2), Error);
+    EXPECT_THROW(be().space_to_depth(dev(random_host({1, 3, 4, 2})), 2), Error);
 }
-
-namespace {
 
 // torch.nn.functional.interpolate(mode='bilinear', align_corners=False, antialias=False),
 // written from its definition in double: src = (dst + 0.5)·in/out − 0.5, negative sources
 // clamp to 0, the far neighbour clamps to the last index.
 std::vector<double> bilinear_ref(const Tensor& x, int64_t oh, int64_t ow) {
     const int64_t F = x.dim(0), H = x.dim(1), W = x.dim(2), C = x.dim(3);
-    auto xv = values(x);
+    const std::vector<double> xv = values(x);
     auto at = [&](int64_t f, int64_t r, int64_t c, int64_t ch) { return xv[((f * H + r) * W + c) * C + ch]; };
     std::vector<double> out(static_cast<size_t>(F * oh * ow * C));
     for (int64_t f = 0; f < F; ++f)
@@ -140,7 +195,8 @@ std::vector<double> bilinear_ref(const Tensor& x, int64_t oh, int64_t ow) {
             for (int64_t c = 0; c < ow; ++c) {
                 const double sy = std::max(0.0, (r + 0.5) * H / oh - 0.5);
                 const double sx = std::max(0.0, (c + 0.5) * W / ow - 0.5);
-                const int64_t y0 = static_cast<int64_t>(std::floor(sy)), x0 = static_cast<int64_t>(std::floor(sx));
+                const int64_t y0 = std::min(static_cast<int64_t>(std::floor(sy)), H - 1);
+                const int64_t x0 = std::min(static_cast<int64_t>(std::floor(sx)), W - 1);
                 const int64_t y1 = std::min(y0 + 1, H - 1), x1 = std::min(x0 + 1, W - 1);
                 const double ly = sy - y0, lx = sx - x0;
                 for (int64_t ch = 0; ch < C; ++ch)
@@ -151,62 +207,97 @@ std::vector<double> bilinear_ref(const Tensor& x, int64_t oh, int64_t ow) {
     return out;
 }
 
-}  // namespace
-
-TEST(Layout, ResizeBilinearKnownValues) {
+TEST_P(Layout, ResizeBilinearKnownValues) {
     // PyTorch: interpolate([[0, 1]], size=4, bilinear, align_corners=False) = [0, 0.25, 0.75, 1].
-    auto be = test_backend();
-    Tensor x = Tensor::from_vector(std::vector<float>{0, 1, 2, 3}, {1, 2, 2, 1});
-    Tensor y = be->resize_bilinear(x, 4, 4);
+    const Tensor x = Tensor::from_vector(std::vector<float>{0, 1, 2, 3}, {1, 2, 2, 1});
+    const Tensor y = host(be().resize_bilinear(dev(x), 4, 4));
     const float row[4] = {0, 0.25f, 0.75f, 1};
     for (int r = 0; r < 4; ++r)
         for (int c = 0; c < 4; ++c) EXPECT_FLOAT_EQ(y.data<float>()[r * 4 + c], 2 * row[r] + row[c]);
 }
 
-TEST(Layout, ResizeBilinearMatchesDefinition) {
-    auto be = test_backend();
-    Tensor x = random_tensor({2, 28, 28, 5}, DType::f32, 11);
+TEST_P(Layout, ResizeBilinearMatchesDefinition) {
+    const Tensor x = random_host({2, 28, 28, 5});
     // Every side the token budget can produce (even, 10..26), plus odd and upsampling sizes.
-    for (int side : {10, 12, 14, 18, 20, 22, 24, 26, 27, 28, 31, 56}) {
-        // The kernel forms source coordinates in f32 as PyTorch does for f32 input; the
-        // reference uses double, so they differ by ~1e-6.
-        EXPECT_LT(rel_err(be->resize_bilinear(x, side, side), bilinear_ref(x, side, side)), 1e-5) << side;
-    }
-    EXPECT_LT(rel_err(be->resize_bilinear(x, 13, 20), bilinear_ref(x, 13, 20)), 1e-5);
+    // The CPU forms source coordinates in f32 as PyTorch does for f32 input; the reference
+    // uses double, so they differ by ~1e-6.
+    for (int side : {10, 12, 14, 18, 20, 22, 24, 26, 27, 28, 31, 56})
+        expect_close(be().resize_bilinear(dev(x), side, side), bilinear_ref(x, side, side), tol(1e-5),
+                     cat("resize 28 -> ", side));
+    expect_close(be().resize_bilinear(dev(x), 13, 20), bilinear_ref(x, 13, 20), tol(1e-5), "resize 28 -> 13x20");
     // Same size is the identity.
-    EXPECT_EQ(rel_err(be->resize_bilinear(x, 28, 28), values(x)), 0.0);
-}
-
-TEST(Layout, FramesToPixelsIsPillowResizeThenNormalisation) {
-    auto be = test_backend();
-    const int n = 3, h = 45, w = 80, S = 32;
-    Tensor rgb = Tensor::empty({n, h, w, 3}, DType::u8);
-    for (int64_t i = 0; i < rgb.numel(); ++i) rgb.data<uint8_t>()[i] = static_cast<uint8_t>((i * 7919) % 251);
-    const Tensor px = be->frames_to_pixels(rgb, S);
-    ASSERT_EQ(px.shape(), (Shape{n, 3, S, S}));
-    for (int i = 0; i < n; ++i) {
-        std::vector<uint8_t> resized(S * S * 3);
-        resize_bicubic_u8(rgb.row(i).data<uint8_t>(), w, h, 3, resized.data(), S, S);
-        std::vector<float> chw(3 * S * S);
-        normalize_siglip(resized.data(), S, chw.data());
-        EXPECT_EQ(std::vector<double>(chw.begin(), chw.end()), values(px.row(i))) << "frame " << i;
+    expect_equal(be().resize_bilinear(dev(x), 28, 28), values(x), "resize to the same size");
+    struct Case {
+        int64_t F, H, W, C;
+        int oh, ow;
+    };
+    for (const Case c : {Case{2, 9, 13, 3, 5, 20}, Case{1, 9, 13, 3, 16, 7}, Case{3, 4, 4, 8, 4, 4},
+                         Case{1, 1, 5, 2, 3, 2}}) {
+        const Tensor h = random_host({c.F, c.H, c.W, c.C}, 0.0f, 1.0f);
+        const Tensor out = be().resize_bilinear(dev(h), c.oh, c.ow);
+        EXPECT_EQ(out.shape(), (Shape{c.F, c.oh, c.ow, c.C}));
+        expect_close(out, bilinear_ref(h, c.oh, c.ow), tol(1e-5), cat("resize ", c.H, "x", c.W, " -> ", c.oh, "x", c.ow));
     }
-    EXPECT_THROW(be->frames_to_pixels(Tensor::empty({1, 4, 4, 4}, DType::u8), 8), Error);  // 4 channels
-    EXPECT_THROW(be->frames_to_pixels(rgb, 0), Error);
 }
 
-TEST(Layout, LogMelIsWhisperLogMelPerPiece) {
-    auto be = test_backend();
-    const int64_t n = kPieceSamples + 12345;  // a whole piece and a partial one
+// The backend's pixels equal the host's Pillow resize and normalisation exactly: the same
+// bytes, then the same f32 value (rounded as the backend stores it). Downscales, upscales, an
+// axis left alone, odd sizes.
+TEST_P(Layout, FramesToPixelsArePillowsResizeThenNormalisation) {
+    struct Case {
+        int64_t n;
+        int h, w, size;
+    } cases[] = {{3, 720, 1280, 384}, {2, 19, 37, 24}, {1, 500, 384, 384}, {2, 384, 384, 384}, {1, 1, 1, 5},
+                 {3, 45, 80, 32}};
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (const Case& c : cases) {
+        Tensor rgb = Tensor::empty({c.n, c.h, c.w, 3}, DType::u8);
+        for (int64_t i = 0; i < rgb.numel(); ++i) rgb.data<uint8_t>()[i] = static_cast<uint8_t>(byte(rng()));
+        std::vector<double> ref;
+        for (int64_t i = 0; i < c.n; ++i) {
+            std::vector<uint8_t> resized(static_cast<size_t>(c.size) * c.size * 3);
+            resize_bicubic_u8(rgb.row(i).data<uint8_t>(), c.w, c.h, 3, resized.data(), c.size, c.size);
+            std::vector<float> chw(3 * static_cast<size_t>(c.size) * c.size);
+            normalize_siglip(resized.data(), c.size, chw.data());
+            ref.insert(ref.end(), chw.begin(), chw.end());
+        }
+        const Tensor out = be().frames_to_pixels(rgb, c.size);
+        ASSERT_EQ(out.shape(), (Shape{c.n, 3, c.size, c.size}));
+        expect_equal(out, stored(ref), cat("frames_to_pixels ", c.h, "x", c.w, " -> ", c.size));
+    }
+    Tensor rgb = Tensor::empty({1, 4, 4, 3}, DType::u8);
+    EXPECT_THROW(be().frames_to_pixels(Tensor::empty({1, 4, 4, 4}, DType::u8), 8), Error);  // not RGB
+    EXPECT_THROW(be().frames_to_pixels(Tensor::empty({1, 4, 4, 3}, DType::f32), 8), Error);
+    EXPECT_THROW(be().frames_to_pixels(rgb, 0), Error);
+}
+
+// Both compute in double (a GPU with cuFFT, the host with its FFT): the f32 features are the
+// host's per 30 s piece exactly on the CPU; a 16-bit backend's are the host's rounded, but for
+// rare ties.
+TEST_P(Layout, LogMelIsWhisperLogMelPerPiece) {
+    const int64_t n = 2 * kPieceSamples + 54321;  // a partial third piece
     Tensor pcm = Tensor::empty({n}, DType::f32);
-    for (int64_t i = 0; i < n; ++i) pcm.data<float>()[i] = static_cast<float>(0.3 * std::sin(0.01 * i));
-    const Tensor mel = be->log_mel(pcm, 80);
-    ASSERT_EQ(mel.shape(), (Shape{2, 80, kMelFrames}));
-    for (int64_t p = 0; p < 2; ++p) {
-        const int64_t first = p * kPieceSamples;
-        const Tensor ref = log_mel_piece(pcm.data<float>() + first, static_cast<size_t>(std::min<int64_t>(kPieceSamples, n - first)), 80);
-        EXPECT_EQ(values(ref), values(mel.row(p))) << "piece " << p;
+    std::normal_distribution<float> noise(0.0f, 0.05f);
+    for (int64_t i = 0; i < n; ++i)
+        pcm.data<float>()[i] = static_cast<float>(0.4 * std::sin(0.003 * i) * std::sin(1e-5 * i)) + noise(rng());
+    for (int bins : {128, 80}) {
+        std::vector<double> ref;
+        for (int64_t first = 0; first < n; first += kPieceSamples) {
+            const Tensor piece = log_mel_piece(pcm.data<float>() + first,
+                                               static_cast<size_t>(std::min<int64_t>(kPieceSamples, n - first)), bins);
+            const std::vector<double> v = values(piece);
+            ref.insert(ref.end(), v.begin(), v.end());
+        }
+        const Tensor out = be().log_mel(pcm, bins);
+        ASSERT_EQ(out.shape(), (Shape{3, bins, kMelFrames}));
+        if (be().act_dtype() == DType::f32) expect_equal(out, ref, cat("log_mel, ", bins, " bins"));
+        else expect_close(out, stored(ref), 1e-5, cat("log_mel, ", bins, " bins"));
     }
-    EXPECT_THROW(be->log_mel(Tensor::empty({0}, DType::f32), 80), Error);
-    EXPECT_THROW(be->log_mel(pcm, 0), Error);
+    EXPECT_THROW(be().log_mel(Tensor::empty({4}, DType::bf16), 80), Error);
+    EXPECT_THROW(be().log_mel(Tensor::empty({0}, DType::f32), 80), Error);
+    EXPECT_THROW(be().log_mel(pcm, 0), Error);
 }
+
+}  // namespace
+
+VIDI_BACKEND_SUITE(Layout);

@@ -7,7 +7,7 @@
 #include <string>
 #include <thread>
 
-#include "backend/ref_util.h"
+#include "backend/backend_test.h"
 
 using namespace vidi;
 using namespace vidi::test;
@@ -18,7 +18,7 @@ namespace {
 std::unique_ptr<Backend> backend_with_profile(const char* value) {
     if (value) setenv("VIDI_PROFILE", value, 1);
     else unsetenv("VIDI_PROFILE");
-    auto be = test_backend();
+    auto be = make_cpu_backend(2);
     be->profiling();
     unsetenv("VIDI_PROFILE");
     return be;

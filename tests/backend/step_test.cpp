@@ -2,13 +2,13 @@
 // the step's ops again, and the recording stays empty; inputs must be i32 [1].
 #include <gtest/gtest.h>
 
-#include "backend/ref_util.h"
+#include "backend/backend_test.h"
 
 using namespace vidi;
 using namespace vidi::test;
 
 TEST(RunStep, SetsTheInputsThenRunsTheOpsEachTime) {
-    auto be = test_backend();
+    auto be = make_cpu_backend(2);
     Tensor id = be->empty({1}, DType::i32), pos = be->empty({1}, DType::i32);
     std::unique_ptr<StepRecording> rec;
     std::vector<std::pair<int32_t, int32_t>> seen;

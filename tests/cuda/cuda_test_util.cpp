@@ -28,42 +28,6 @@ void set_act(DType act) {
     g_act = act;
 }
 
-std::mt19937& rng() {
-    static std::mt19937 gen = [] {
-        const unsigned seed = std::random_device{}();
-        std::fprintf(stderr, "[cuda tests] random seed %u\n", seed);
-        return std::mt19937(seed);
-    }();
-    return gen;
-}
-
-Tensor random_host(const Shape& shape, float lo, float hi) {
-    Tensor t = Tensor::empty(shape, DType::f32);
-    std::uniform_real_distribution<float> dist(lo, hi);
-    float* p = t.data<float>();
-    for (int64_t i = 0; i < t.numel(); ++i) p[i] = f16_to_f32(f32_to_f16(bf16_to_f32(f32_to_bf16(dist(rng())))));
-    return t;
-}
-
-std::vector<double> as_doubles(const Tensor& host) {
-    const std::vector<float> f = host.to_f32_vector();
-    return std::vector<double>(f.begin(), f.end());
-}
-
-std::vector<double> linear_reference(const Tensor& x, const Tensor& w, const Tensor* b, int64_t M, int64_t N,
-                                     int64_t K) {
-    const float* xp = x.data<float>();
-    const float* wp = w.data<float>();
-    std::vector<double> y(static_cast<size_t>(M * N));
-    for (int64_t m = 0; m < M; ++m)
-        for (int64_t n = 0; n < N; ++n) {
-            double acc = b ? b->data<float>()[n] : 0.0;
-            for (int64_t k = 0; k < K; ++k) acc += double(xp[m * K + k]) * wp[n * K + k];
-            y[m * N + n] = acc;
-        }
-    return y;
-}
-
 Tensor dev(const Tensor& host) { return backend().upload(host); }
 
 double expect_close(const Tensor& got, const std::vector<double>& ref, double tol, const std::string& what) {
@@ -71,16 +35,12 @@ double expect_close(const Tensor& got, const std::vector<double>& ref, double to
     EXPECT_EQ(host.numel(), static_cast<int64_t>(ref.size())) << what;
     if (host.numel() != static_cast<int64_t>(ref.size())) return INFINITY;
     const float* g = host.data<float>();
-    double diff = 0, norm = 0;
     int64_t bad = -1;
-    for (size_t i = 0; i < ref.size(); ++i) {
-        if (!std::isfinite(g[i]) && bad < 0) bad = static_cast<int64_t>(i);
-        diff += (g[i] - ref[i]) * (g[i] - ref[i]);
-        norm += ref[i] * ref[i];
-    }
+    for (size_t i = 0; i < ref.size() && bad < 0; ++i)
+        if (!std::isfinite(g[i])) bad = static_cast<int64_t>(i);
     EXPECT_LT(bad, 0) << what << ": element " << bad << " is " << (bad >= 0 ? g[bad] : 0.0f)
                       << " (unwritten or overflow)";
-    const double rel = norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
+    const double rel = vidi::test::rel_err(host, ref);
     EXPECT_LE(rel, tol) << what << ": relative error " << rel;
     return rel;
 }

@@ -62,7 +62,7 @@ TEST(CudaMemory, WeightConvertsF16AndKeepsBf16) {
 
     Tensor bf = Tensor::empty(src.shape(), DType::bf16);
     convert_from_f32(src.data<float>(), DType::bf16, bf.raw(), static_cast<size_t>(src.numel()));
-    expect_equal(backend().weight(bf), as_doubles(src), "weight(bf16)");
+    expect_equal(backend().weight(bf), values(src), "weight(bf16)");
 }
 
 TEST(CudaMemory, IntegersKeepTheirDtype) {
@@ -82,14 +82,14 @@ TEST(CudaMemory, CopyConvertsAndWritesIntoViews) {
     // bf16 -> f32 on the device.
     Tensor d_f32 = backend().empty({4, 6}, DType::f32);
     backend().copy_(d_f32, d_bf16);
-    expect_equal(d_f32, as_doubles(src), "copy_ bf16->f32");
+    expect_equal(d_f32, values(src), "copy_ bf16->f32");
     // Into rows 2..5 of a larger tensor: the other rows keep their values.
     const Tensor big_host = random_host({8, 6});
     Tensor big = dev(big_host);
     Tensor view = big.rows(2, 6);
     backend().copy_(view, d_f32);
-    std::vector<double> want = as_doubles(big_host);
-    const std::vector<double> s = as_doubles(src);
+    std::vector<double> want = values(big_host);
+    const std::vector<double> s = values(src);
     std::copy(s.begin(), s.end(), want.begin() + 12);
     expect_equal(big, want, "copy_ into a view");
     // Host f32 -> device bf16 and device bf16 -> host f16.
@@ -123,7 +123,7 @@ TEST(CudaMemory, OutOfMemoryNamesBytesRequestedAndFree) {
     }
     // The backend still works afterwards.
     const Tensor x = random_host({16});
-    expect_equal(dev(x), as_doubles(x), "upload after OOM");
+    expect_equal(dev(x), values(x), "upload after OOM");
 }
 
 TEST(CudaMemory, PoolReusesFreedBlocks) {

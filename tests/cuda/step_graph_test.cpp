@@ -80,11 +80,11 @@ TEST_P(CudaStepGraph, OneRecordingReplaysAtEveryPositionAndId) {
             run(w, direct, id, pos);
         }
         const std::string what = cat("step id=", id, " pos=", pos);
-        expect_equal(recorded.out, as_doubles(be.to_host(direct.out)), what);
-        expect_equal(recorded.k_cache, as_doubles(be.to_host(direct.k_cache)), what + " k cache");
-        expect_equal(recorded.v_cache, as_doubles(be.to_host(direct.v_cache)), what + " v cache");
+        expect_equal(recorded.out, values(be.to_host(direct.out)), what);
+        expect_equal(recorded.k_cache, values(be.to_host(direct.k_cache)), what + " k cache");
+        expect_equal(recorded.v_cache, values(be.to_host(direct.v_cache)), what + " v cache");
         EXPECT_EQ(recorded.logits.dtype(), DType::f32);
-        expect_equal(recorded.logits, as_doubles(be.to_host(direct.logits)), what + " logits");
+        expect_equal(recorded.logits, values(be.to_host(direct.logits)), what + " logits");
         EXPECT_EQ(be.top_picks(recorded.logits)[0].id, be.top_picks(direct.logits)[0].id) << what;
     }
     EXPECT_EQ(be.step_recordings() - before, 1) << "later steps should replay the recording";
@@ -125,7 +125,7 @@ TEST_P(CudaStepGraph, AFailingStepLeavesTheBackendUsable) {
         GraphsOff off;
         run(w, direct, 1, 2);
     }
-    expect_equal(recorded.out, as_doubles(be.to_host(direct.out)), "step after failed ones");
+    expect_equal(recorded.out, values(be.to_host(direct.out)), "step after failed ones");
 }
 
 VIDI_CUDA_DTYPES(CudaStepGraph);

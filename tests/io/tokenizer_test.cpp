@@ -1,5 +1,4 @@
-// The SentencePiece tokenizer against the golden prompt ids, and the Gemma-style model
-// that make-checkpoint builds.
+// The SentencePiece tokenizer against the golden prompt ids.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -18,7 +17,11 @@ using testing::HasSubstr;
 
 namespace {
 
-Tokenizer golden_tokenizer() { return Tokenizer::load(test::tiny_model_dir() + "/tokenizer.model"); }
+// Gemma's chat markers are special: decoding drops them (the Vidi1.5 family says so).
+Tokenizer golden_tokenizer() {
+    return Tokenizer::load(test::tiny_model_dir() + "/tokenizer.model",
+                           {"<start_of_turn>", "<end_of_turn>", "<mask>", "[multimodal]"});
+}
 
 std::vector<int32_t> concat(std::vector<int32_t> a, const std::vector<int32_t>& b) {
     a.insert(a.end(), b.begin(), b.end());
@@ -90,28 +93,4 @@ TEST(Tokenizer, LoadErrorsNameTheFile) {
     std::ofstream(tmp.file("junk.model")) << "this is not a protobuf";
     EXPECT_THAT(error_of([&] { Tokenizer::load(tmp.file("junk.model")); }),
                 HasSubstr(tmp.file("junk.model") + ": not a usable SentencePiece model"));
-}
-
-TEST(Tokenizer, GemmaStyleModelHasTheGemmaIdsAndWorks) {
-    test::TempDir tmp("tok");
-    io::write_gemma_style_tokenizer_model(tmp.file("big.model"), 256000);
-    Tokenizer tok = Tokenizer::load(tmp.file("big.model"));
-    EXPECT_EQ(tok.vocab_size(), 256000);
-    EXPECT_EQ(tok.pad_id(), 0);
-    EXPECT_EQ(tok.eos_id(), 1);
-    EXPECT_EQ(tok.bos_id(), 2);
-    EXPECT_EQ(tok.piece_to_id("<unk>"), 3);
-    EXPECT_EQ(tok.piece_to_id("<start_of_turn>"), 106);
-    EXPECT_EQ(tok.piece_to_id("<end_of_turn>"), 107);
-    EXPECT_EQ(tok.piece_to_id("\n"), 108);
-    const std::string text = "During which time segments in the video can we see a red car? Ünïcödé 日本";
-    auto ids = media_prompt_ids(tok, text);
-    EXPECT_EQ(std::vector<int32_t>(ids.begin(), ids.begin() + 2), (std::vector<int32_t>{2, 106}));
-    EXPECT_EQ(ids.back(), 108);
-    EXPECT_EQ(tok.decode(ids, false), "<start_of_turn>user\n\n" + text + "<end_of_turn>\n<start_of_turn>model\n");
-    EXPECT_EQ(tok.decode(ids), "user\n\n" + text + "\nmodel\n");
-    // Merges work: common text takes fewer pieces than characters.
-    EXPECT_LT(tok.encode("the video").size(), std::string("the video").size() / 2 + 1);
-    EXPECT_THAT(error_of([&] { io::write_gemma_style_tokenizer_model(tmp.file("small.model"), 100); }),
-                HasSubstr("cannot build a tokenizer with vocab_size 100"));
 }

@@ -6,8 +6,8 @@
 
 #include <cstring>
 
-#include "io/config.h"
-#include "model/media_tokens.h"
+#include "model/config.h"
+#include "model/vidi15/media_encoder.h"
 #include "model/media_reference.h"
 #include "model/tiny_media_model.h"
 #include "support/test_support.h"
@@ -20,16 +20,16 @@ TEST(TokenBudget, GridSideFollowsTheSpecFormula) {
     // (values worked out by hand / with Python's math module).
     const std::vector<std::pair<int64_t, int>> table = {{2, 28},    {306, 28},  {307, 26},  {400, 24},   {612, 18},
                                                         {1000, 14}, {2000, 10}, {3600, 10}, {100000, 10}};
-    for (auto [frames, side] : table) EXPECT_EQ(model::budget_grid_side(frames, 28, 2), side) << frames;
+    for (auto [frames, side] : table) EXPECT_EQ(model::vidi15::budget_grid_side(frames, 28, 2), side) << frames;
     for (int64_t F = 1; F <= 5000; ++F) {
-        const int side = model::budget_grid_side(F, 28, 2);
+        const int side = model::vidi15::budget_grid_side(F, 28, 2);
         ASSERT_EQ(side % 2, 0) << F;
         ASSERT_LE(side, 28) << F;
         if (side > 10) {  // within budget unless at the floor
             ASSERT_LE(F * (side / 2) * (side / 2), 60000) << F;
         }
         if (F > 1) {  // never grows with F
-            ASSERT_LE(side, model::budget_grid_side(F - 1, 28, 2)) << F;
+            ASSERT_LE(side, model::vidi15::budget_grid_side(F - 1, 28, 2)) << F;
         }
     }
 }

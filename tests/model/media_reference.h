@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "backend/ref_util.h"
+#include "backend/reference.h"
 #include "io/safetensors.h"
 
 namespace vidi::test::ref {
@@ -146,6 +146,6 @@ private:
     int64_t D_;
 };
 
-using vidi::test::rel_err;  // tests/backend/ref_util.h
+using vidi::test::rel_err;  // tests/backend/reference.h
 
 }  // namespace vidi::test::ref

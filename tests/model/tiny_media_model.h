@@ -4,18 +4,18 @@
 #include <memory>
 
 #include "backend/backend.h"
-#include "io/config.h"
+#include "model/config.h"
 #include "io/safetensors.h"
-#include "model/media_tokens.h"
+#include "model/vidi15/media_encoder.h"
 #include "support/test_support.h"
 
 namespace vidi::test {
 
 struct TinyMediaModel {
-    io::ModelConfig config = io::ModelConfig::load(tiny_model_dir());
+    model::ModelConfig config = model::load_config(tiny_model_dir());
     io::TensorStore weights = io::TensorStore::open(tiny_model_dir());
     std::unique_ptr<Backend> backend = make_cpu_backend(2);
-    model::MediaEncoder encoder{config, model::WeightLoader(weights, *backend)};
+    model::vidi15::MediaEncoder encoder{config, model::WeightLoader(weights, *backend)};
 };
 
 }  // namespace vidi::test

@@ -3,10 +3,11 @@
 #include <gtest/gtest.h>
 
 #include "backend/backend.h"
-#include "io/config.h"
+#include "model/config.h"
 #include "io/safetensors.h"
-#include "model/gemma2.h"
+#include "model/vidi15/gemma2.h"
 #include "runtime/generate.h"
+#include "runtime/tiny_decoder.h"
 #include "support/test_support.h"
 
 using namespace vidi;
@@ -14,18 +15,12 @@ using test::ids_of;
 
 namespace {
 
-struct Fixture {
-    io::ModelConfig config = io::ModelConfig::load(test::tiny_model_dir());
-    io::TensorStore weights = io::TensorStore::open(test::tiny_model_dir());
-    std::unique_ptr<Backend> backend = make_cpu_backend(0);
-    model::Gemma2 decoder{config, model::WeightLoader(weights, *backend)};
-};
+using Fixture = test::TinyDecoder;
 
 Fixture& fixture() {
     static Fixture f;
     return f;
 }
-
 
 // Greedy ids must agree up to the first step where the reference itself is undecided.
 void expect_same_greedy(const std::vector<int32_t>& got, const Tensor& want_ids, const Tensor& margins) {
@@ -56,6 +51,7 @@ TEST_P(DecoderGolden, PromptForcedAndGreedyMatchReference) {
     req.prompt = prompt;
     req.media = media;
     req.max_new_tokens = 16;
+    req.stop_ids = {107};  // <end_of_turn>
     req.keep_prompt_logits = true;
     runtime::GenerationResult r = runtime::generate(f.decoder, req);
     EXPECT_LT(test::rel_error(r.prompt_logits, golden->get("prompt_logits")), 1e-5);
@@ -72,6 +68,7 @@ TEST_P(DecoderGolden, TextOnlyTurnMatchesReference) {
     runtime::GenerationRequest req;
     req.prompt = ids_of(golden->get("text_prompt_ids"));
     req.max_new_tokens = 16;
+    req.stop_ids = {107};  // <end_of_turn>
     req.keep_prompt_logits = true;
     runtime::GenerationResult r = runtime::generate(f.decoder, req);
     EXPECT_LT(test::rel_error(r.prompt_logits, golden->get("text_prompt_logits")), 1e-5);

@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "io/checkpoint.h"
-#include "model/gemma2.h"
+#include "model/checkpoint.h"
+#include "model/vidi15/gemma2.h"
 #include "runtime/generate.h"
 #include "runtime/quantize_checkpoint.h"
 #include "support/test_support.h"
@@ -19,11 +19,11 @@ using testing::HasSubstr;
 namespace {
 
 Tensor forced(const std::string& dir, const QuantFormat& load_format) {
-    io::Checkpoint ck = io::Checkpoint::open(dir);
+    model::Checkpoint ck = model::Checkpoint::open(dir);
     auto backend = make_cpu_backend(0);
     model::LoadOptions load;
     load.linear_format = load_format;
-    model::Gemma2 decoder{ck.config(), model::WeightLoader(ck.store(), *backend, load)};
+    model::vidi15::Gemma2 decoder{ck.config(), model::WeightLoader(ck.store(), *backend, load)};
     return runtime::forced_logits(decoder, {2, 5, 9, 11}, {}, {3, 7, 8});
 }
 
@@ -35,14 +35,14 @@ TEST(QuantizeCheckpoint, WritesAUsableCheckpointEqualToLoadTimeQuantisation) {
     runtime::QuantizeOptions o;
     o.model_dir = test::tiny_model_dir();
     o.out_dir = tmp.file("q4");
-    o.format = QuantFormat{4, 32};
+    o.weights = "int4/g32";
     const runtime::QuantizeSummary s = runtime::quantize_checkpoint(o);
     EXPECT_GT(s.quantized, 20);
     EXPECT_LT(s.bytes_out, s.bytes_in * 6 / 10);
 
-    io::Checkpoint ck = io::Checkpoint::open(o.out_dir);
+    model::Checkpoint ck = model::Checkpoint::open(o.out_dir);
     ASSERT_TRUE(ck.usable()) << ck.report().to_string();
-    io::Checkpoint original = io::Checkpoint::open(o.model_dir);
+    model::Checkpoint original = model::Checkpoint::open(o.model_dir);
     EXPECT_EQ(ck.params().total(), original.params().total());
     const Tensor codes = ck.get("model.layers.0.mlp.down_proj.weight");
     EXPECT_EQ(codes.dtype(), DType::u8);
@@ -50,7 +50,7 @@ TEST(QuantizeCheckpoint, WritesAUsableCheckpointEqualToLoadTimeQuantisation) {
     EXPECT_EQ(ck.get("model.layers.0.mlp.down_proj.weight_scale").shape(), (Shape{96, 5}));
 
     // Same codes and scales as at load time: identical logits, and different from bf16.
-    const Tensor stored = forced(o.out_dir, {}), at_load = forced(o.model_dir, o.format);
+    const Tensor stored = forced(o.out_dir, {}), at_load = forced(o.model_dir, parse_quant_format(o.weights));
     EXPECT_EQ(test::rel_error(stored, at_load), 0.0);
     EXPECT_GT(test::rel_error(stored, forced(o.model_dir, {})), 1e-3);
 
@@ -68,10 +68,10 @@ TEST(QuantizeCheckpoint, BrokenScalesAreNamedByValidation) {
     runtime::QuantizeOptions o;
     o.model_dir = test::tiny_model_dir();
     o.out_dir = tmp.file("q8");
-    o.format = QuantFormat{8, 0};
+    o.weights = "int8";
     runtime::quantize_checkpoint(o);
     // Rewrite the shard with one scale tensor of the wrong shape.
-    io::Checkpoint ck = io::Checkpoint::open(o.out_dir);
+    model::Checkpoint ck = model::Checkpoint::open(o.out_dir);
     std::vector<std::pair<std::string, Tensor>> tensors;
     for (const std::string& name : ck.store().names()) {
         Tensor t = ck.get(name).clone();
@@ -79,10 +79,10 @@ TEST(QuantizeCheckpoint, BrokenScalesAreNamedByValidation) {
         tensors.emplace_back(name, t);
     }
     const std::string shard = o.out_dir + "/model-00001-of-00001.safetensors";
-    ck = io::Checkpoint();
+    ck = model::Checkpoint();
     io::save_safetensors(shard + ".new", tensors);
     std::filesystem::rename(shard + ".new", shard);
-    io::Checkpoint broken = io::Checkpoint::open(o.out_dir);
+    model::Checkpoint broken = model::Checkpoint::open(o.out_dir);
     EXPECT_FALSE(broken.usable());
     EXPECT_THAT(broken.report().to_string(), HasSubstr("model.layers.1.self_attn.q_proj.weight_scale"));
 }

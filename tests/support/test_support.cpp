@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -21,6 +22,13 @@ std::string golden_dir() { return shared_dir() + "/golden"; }
 std::string golden_path(const std::string& name) { return golden_dir() + "/" + name; }
 std::string tiny_model_dir() { return golden_path("tiny-a"); }
 std::string vidi_binary() { return std::string(VIDI_BINARY_DIR) + "/src/vidi"; }
+
+void copy_tiny_model(const std::string& to) {
+    fs::copy(tiny_model_dir(), to, fs::copy_options::recursive);
+    for (auto& e : fs::recursive_directory_iterator(to))
+        fs::permissions(e.path(), fs::perms::owner_write, fs::perm_options::add);
+    fs::permissions(to, fs::perms::owner_write, fs::perm_options::add);
+}
 
 TempDir::TempDir(const std::string& tag) {
     std::random_device rd;
@@ -86,6 +94,16 @@ int run_command(const std::string& cmd, std::string* out) {
     int status = pclose(p);
     if (out) *out = text;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+double top1_agreement(const Tensor& a, const Tensor& b) {
+    const int64_t T = a.dim(0), V = a.dim(1);
+    int64_t same = 0;
+    for (int64_t t = 0; t < T; ++t) {
+        const float *x = a.data<float>() + t * V, *y = b.data<float>() + t * V;
+        same += std::max_element(x, x + V) - x == std::max_element(y, y + V) - y;
+    }
+    return static_cast<double>(same) / static_cast<double>(T);
 }
 
 std::vector<int32_t> ids_of(const Tensor& t) {

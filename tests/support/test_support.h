@@ -18,6 +18,8 @@ std::string golden_dir();                   // shared_dir()/golden
 std::string golden_path(const std::string& name);
 std::string tiny_model_dir();               // golden/tiny-a
 std::string vidi_binary();                  // the built CLI
+// A writable copy of golden/tiny-a at `to` (to break or change it).
+void copy_tiny_model(const std::string& to);
 
 // A fresh directory under the build tree, removed when the object dies.
 class TempDir {
@@ -45,6 +47,9 @@ inline std::string error_of(const std::function<void()>& f) {
     }
     return "";
 }
+
+// Fraction of the rows of two [T, V] host f32 logits whose argmax (the first on ties) agree.
+double top1_agreement(const Tensor& a, const Tensor& b);
 
 // Token ids stored as i64 (golden files) -> int32 ids.
 std::vector<int32_t> ids_of(const Tensor& t);

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "app/server/sha256.h"
-#include "io/config.h"
 
 namespace fs = std::filesystem;
 
@@ -176,11 +175,6 @@ std::string model_cache_key(const std::string& model_dir) {
     if (name.empty()) name = "model";
     std::string identity = read_if_exists(dir / "config.json") + read_if_exists(dir / "model.safetensors.index.json");
     return name + "-" + sha256_bytes(identity).substr(0, 12);
-}
-
-int64_t media_token_bytes(const std::string& model_dir) {
-    const auto llm = io::ModelConfig::load(model_dir).llm;
-    return 4LL * (llm.hidden + 2LL * llm.layers * llm.kv_heads * llm.head_dim);
 }
 
 std::string default_cache_dir() {

@@ -23,7 +23,7 @@ struct CacheOptions {
     // of Vidi1.5-9B takes ~0.47 GB from a GPU (66 000 tokens × 3584 bf16), twice that from the CPU.
     int64_t max_disk_bytes = 20LL << 30;
     size_t max_entries = 16;
-    int64_t bytes_per_token = 0;   // memory estimate of one media token (tokens + K/V)
+    int64_t bytes_per_token = 0;   // memory estimate of one media token (Engine::media_token_bytes)
 };
 
 class VideoCache {
@@ -69,9 +69,6 @@ private:
 // "<checkpoint dir name>-<12 hex of SHA-256 over config.json and the shard index>": two
 // checkpoints with the same directory name still get separate cache files.
 std::string model_cache_key(const std::string& model_dir);
-
-// Memory of one media token: its embedding plus K and V in every decoder layer (fp32).
-int64_t media_token_bytes(const std::string& model_dir);
 
 // $XDG_CACHE_HOME/vidi, else ~/.cache/vidi, else ./vidi-cache.
 std::string default_cache_dir();

@@ -31,7 +31,7 @@ public:
     void scale_(Tensor& x, float s) override;
     void gelu_(Tensor& x, Gelu kind) override;
     void softcap_(Tensor& x, float cap) override;
-    Tensor geglu(const Tensor& gate, const Tensor& up) override;
+    Tensor glu(const Tensor& gate, const Tensor& up, Glu kind) override;
     Tensor rms_norm(const Tensor& x, const Tensor& w, float eps, NormWeight mode) override;
     Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps) override;
 
@@ -54,7 +54,7 @@ private:
     int threads_;
 };
 
-// Shared checks of the CPU kernels (cpu_checks.cpp).
+// Shared checks and helpers of the CPU kernels (cpu_backend.cpp).
 void require_f32_host(const Tensor& t, const char* op, const char* what);
 void require_float_host(const Tensor& t, const char* op, const char* what);
 // Rows [r0, r0+n) of a float or quantised weight [N, K] as f32 into out (n·K floats).

@@ -92,17 +92,22 @@ void CpuBackend::softcap_(Tensor& x, float cap) {
     for (int64_t i = 0; i < n; ++i) p[i] = cap * std::tanh(p[i] * inv);
 }
 
-Tensor CpuBackend::geglu(const Tensor& gate, const Tensor& up) {
-    require_f32_host(gate, "geglu", "gate");
-    require_f32_host(up, "geglu", "up");
-    VIDI_CHECK(gate.shape() == up.shape(), "geglu: shapes differ: ", gate.describe(), " and ", up.describe());
+Tensor CpuBackend::glu(const Tensor& gate, const Tensor& up, Glu kind) {
+    require_f32_host(gate, "glu", "gate");
+    require_f32_host(up, "glu", "up");
+    VIDI_CHECK(gate.shape() == up.shape(), "glu: shapes differ: ", gate.describe(), " and ", up.describe());
     Tensor y = Tensor::empty(gate.shape(), DType::f32);
     const float* g = gate.data<float>();
     const float* u = up.data<float>();
     float* o = y.data<float>();
     const int64_t n = gate.numel();
+    if (kind == Glu::silu) {
 #pragma omp parallel for num_threads(threads_) schedule(static)
-    for (int64_t i = 0; i < n; ++i) o[i] = gelu_tanh(g[i]) * u[i];
+        for (int64_t i = 0; i < n; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    } else {
+#pragma omp parallel for num_threads(threads_) schedule(static)
+        for (int64_t i = 0; i < n; ++i) o[i] = gelu_tanh(g[i]) * u[i];
+    }
     return y;
 }
 

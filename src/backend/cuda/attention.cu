@@ -16,10 +16,11 @@
 // lanes read 32 different banks; queries are broadcast reads). P·V: lane owns pairs of
 // output dimensions, p_j reaches all lanes by shuffle. Math is f32 CUDA cores.
 //
-// 8-bit K/V (media keys stored as int8 with one scale per key and KV head) are dequantised
-// to the activations' 16-bit type T as a tile is loaded into shared memory (the kInt8
-// instantiation), so the rest of the kernel is the same and K/V traffic from memory halves;
-// no 16-bit copy of K/V exists.
+// Quantised media K/V (8-bit with one scale per key and KV head; 4-bit keys per channel over
+// blocks of tokens with zero points and values per token in groups) are dequantised to the
+// activations' 16-bit type T as a tile is loaded into shared memory (the kBits 8 and 4
+// instantiations), so the rest of the kernel is the same and K/V traffic from memory drops
+// to a half or a quarter; no 16-bit copy of K/V exists.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -65,7 +66,37 @@ __device__ inline uint4 dequant8(const int8_t* p, float scale) {
     return r;
 }
 
-template <int HD_MAX, bool kInt8, class T>
+// Eight 4-bit keys of token j, head kvh, from channel d (a multiple of 8): zero + c·scale with
+// the block's per-channel scales and zeros; eight values: (c − 8)·scale of their group. As T,
+// rounded once (a host dequantise followed by an upload).
+template <class T>
+__device__ inline uint4 dequant4_key(const AttentionArgs& a, int64_t j, int kvh, int d) {
+    const uint32_t c = *reinterpret_cast<const uint32_t*>(a.k4 + ((j * a.KV + kvh) * a.hd + d) / 2);
+    const int64_t s0 = ((j / a.key_block) * a.KV + kvh) * a.hd + d;
+    float f[8], sc[8], z[8];
+    u4x8_to_float<0>(c, f);
+    load8(a.k4_scale + s0, sc);
+    load8(a.k4_zero + s0, z);
+    uint32_t r[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+        r[i] = float2_to_pair<T>(__fadd_rn(z[2 * i], __fmul_rn(f[2 * i], sc[2 * i])),
+                                 __fadd_rn(z[2 * i + 1], __fmul_rn(f[2 * i + 1], sc[2 * i + 1])));
+    return make_uint4(r[0], r[1], r[2], r[3]);
+}
+template <class T>
+__device__ inline uint4 dequant4_value(const AttentionArgs& a, int64_t j, int kvh, int d) {
+    const uint32_t c = *reinterpret_cast<const uint32_t*>(a.v4 + ((j * a.KV + kvh) * a.hd + d) / 2);
+    const float scale = __half2float(a.v4_scale[(j * a.KV + kvh) * (a.hd / a.v_group) + d / a.v_group]);
+    float f[8];
+    u4x8_to_float<8>(c, f);
+    uint32_t r[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) r[i] = float2_to_pair<T>(__fmul_rn(f[2 * i], scale), __fmul_rn(f[2 * i + 1], scale));
+    return make_uint4(r[0], r[1], r[2], r[3]);
+}
+
+template <int HD_MAX, int kBits, class T>
 __global__ void __launch_bounds__(kThreads) flash_attention_kernel(Problem pb) {
     using S = Smem<HD_MAX>;
     constexpr int kPairsPerLane = HD_MAX / 64;  // output dimension pairs owned by a lane
@@ -129,9 +160,12 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(Problem pb) {
             uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);  // zeros: 0·V must stay 0
             if (j < key_end) {
                 const int64_t off = (j * a.KV + kvh) * a.hd + c * kVec;
-                if constexpr (kInt8) {
+                if constexpr (kBits == 8) {
                     kv = dequant8<T>(a.k8 + off, a.k_scale[j * a.KV + kvh]);
                     vv = dequant8<T>(a.v8 + off, a.v_scale[j * a.KV + kvh]);
+                } else if constexpr (kBits == 4) {
+                    kv = dequant4_key<T>(a, j, kvh, c * kVec);
+                    vv = dequant4_value<T>(a, j, kvh, c * kVec);
                 } else {
                     kv = *reinterpret_cast<const uint4*>(static_cast<const T*>(a.k) + off);
                     vv = *reinterpret_cast<const uint4*>(static_cast<const T*>(a.v) + off);
@@ -278,26 +312,26 @@ __global__ void __launch_bounds__(kMergeThreads) merge_splits_kernel(Problem pb)
     }
 }
 
-template <int HD_MAX, bool kInt8, class T>
+template <int HD_MAX, int kBits, class T>
 void launch_flash(const Problem& pb, cudaStream_t stream) {
     const size_t smem = Smem<HD_MAX>::bytes;
     // Above 48 KB (hd 256) a block needs the opt-in; cheap, and per device, so set each time.
-    VIDI_CUDA_CHECK(cudaFuncSetAttribute(flash_attention_kernel<HD_MAX, kInt8, T>,
+    VIDI_CUDA_CHECK(cudaFuncSetAttribute(flash_attention_kernel<HD_MAX, kBits, T>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
     const int64_t rows = pb.a.Tq * (pb.a.H / pb.a.KV);
     const dim3 grid(static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock), pb.a.KV, pb.splits);
-    flash_attention_kernel<HD_MAX, kInt8, T><<<grid, kThreads, smem, stream>>>(pb);
+    flash_attention_kernel<HD_MAX, kBits, T><<<grid, kThreads, smem, stream>>>(pb);
     VIDI_CUDA_CHECK_LAUNCH("attention");
 }
 
-template <bool kInt8, class T>
+template <int kBits, class T>
 void launch_for_head_dim(const Problem& pb, cudaStream_t stream) {
     if (pb.a.hd <= 64)
-        launch_flash<64, kInt8, T>(pb, stream);
+        launch_flash<64, kBits, T>(pb, stream);
     else if (pb.a.hd <= 128)
-        launch_flash<128, kInt8, T>(pb, stream);
+        launch_flash<128, kBits, T>(pb, stream);
     else
-        launch_flash<256, kInt8, T>(pb, stream);
+        launch_flash<256, kBits, T>(pb, stream);
 }
 
 // The tiled kernel (and the merge of its or the few-row kernel's slices) for the activations' type.
@@ -307,14 +341,12 @@ void launch_attention(const Problem& pb, cudaStream_t stream) {
     if (few_rows(a))
         attention_decode(pb, stream);
     else if (a.k8)
-        launch_for_head_dim<true, T>(pb, stream);
+        launch_for_head_dim<8, T>(pb, stream);
+    else if (a.k4)
+        launch_for_head_dim<4, T>(pb, stream);
     else
-        launch_for_head_dim<false, T>(pb, stream);
-    if (pb.splits > 1) {
-        const int64_t merged_rows = int64_t(a.KV) * a.Tq * (a.H / a.KV);
-        merge_splits_kernel<T><<<static_cast<unsigned>(merged_rows), kMergeThreads, 0, stream>>>(pb);
-        VIDI_CUDA_CHECK_LAUNCH("attention merge");
-    }
+        launch_for_head_dim<16, T>(pb, stream);
+    if (pb.splits > 1) merge_attention_splits(pb, stream);
 }
 
 int64_t row_blocks(const AttentionArgs& a) {
@@ -322,6 +354,14 @@ int64_t row_blocks(const AttentionArgs& a) {
 }
 
 }  // namespace
+
+void merge_attention_splits(const Problem& pb, cudaStream_t stream) {
+    const AttentionArgs& a = pb.a;
+    const unsigned merged_rows = static_cast<unsigned>(int64_t(a.KV) * a.Tq * (a.H / a.KV));
+    if (a.act == DType::f16) merge_splits_kernel<fp16><<<merged_rows, kMergeThreads, 0, stream>>>(pb);
+    else merge_splits_kernel<bf16><<<merged_rows, kMergeThreads, 0, stream>>>(pb);
+    VIDI_CUDA_CHECK_LAUNCH("attention merge");
+}
 
 int attention_splits(const AttentionArgs& a, int sm_count) {
     if (few_rows(a)) return attention_decode_splits(a, sm_count);

@@ -40,8 +40,11 @@ __device__ inline void attention_out(const AttentionArgs& a, int64_t idx, float 
     store_float(out, a.accumulate ? to_float(*out) + round_to<T>(v) : v);
 }
 
+// Merges the slices' partials of pb (pb.splits > 1) into the output, adding into it with
+// a.accumulate (attention.cu); every split-K kernel writes its partials in pb's layout.
+void merge_attention_splits(const Problem& pb, cudaStream_t stream);
+
 // Few rows (query, head pairs per KV head) over many keys: decoding and short prompts.
-constexpr int64_t kDecodeMaxRows = 8;
 inline bool few_rows(const AttentionArgs& a) { return a.Tq * (a.H / a.KV) <= kDecodeMaxRows; }
 void attention_decode(const Problem& pb, cudaStream_t stream);
 // Slices of the key range for attention_decode on `sm_count` SMs.

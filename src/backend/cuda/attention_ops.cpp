@@ -1,8 +1,8 @@
 // CudaBackend's attention. Unmasked attention of many query rows (the towers: SigLIP's 729
 // and Whisper's 1500 tokens a sequence) runs on tensor cores: in attention_flash.cu's kernel
 // where it has one for the head dim, else as two batched cuBLAS GEMMs around a row softmax
-// (attention_dense.cu). Everything else (masks, int8 K/V, few query rows over long key
-// ranges) goes to the tiled and few-row kernels (attention.cu, attention_decode.cu).
+// (attention_dense.cu). Everything else (masks, quantised media K/V, few query rows over long
+// key ranges) goes to the tiled and few-row kernels (attention.cu, attention_decode.cu).
 #include <algorithm>
 
 #include "backend/cuda/cuda_backend.h"
@@ -18,8 +18,8 @@ namespace {
 // ~40 queries over 66 000 keys) the GEMMs, bound by reading K and V, beat the CUDA cores.
 constexpr int64_t kDenseMinQueries = 16;
 
-bool dense_fits(int64_t Tq, int64_t Tk, bool int8_kv, const AttentionParams& p) {
-    return !int8_kv && !p.causal && p.window == 0 && Tq >= kDenseMinQueries && Tk > 0 &&
+bool dense_fits(int64_t Tq, int64_t Tk, bool quantized_kv, const AttentionParams& p) {
+    return !quantized_kv && !p.causal && p.window == 0 && Tq >= kDenseMinQueries && Tk > 0 &&
            static_cast<size_t>(Tq * Tk) * sizeof(float) <= kAttentionScoreBytes;
 }
 
@@ -36,30 +36,81 @@ void CudaBackend::attention_add_(Tensor& out, const Tensor& q, const QTensor& k,
     attend(q, k, v, p, &out);
 }
 
-Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq, const AttentionParams& p,
-                           Tensor* add_to) {
-    // Only the few-row kernel adds into an existing output itself; elsewhere the sum is an add_.
-    auto finish = [&](Tensor result) {
-        if (add_to) add_(*add_to, result);
-        return result;
-    };
+// Queries of one launch of the few-row kernel in cross(): as many as it takes (its rows are
+// query × head pairs of one KV head), so that each launch takes the kernel a query alone takes.
+static int64_t queries_per_launch(const Tensor& q, const QTensor& k) {
+    const int64_t group = q.dim(1) / std::max<int64_t>(1, k.dim(1));
+    return std::max<int64_t>(1, kDecodeMaxRows / std::max<int64_t>(1, group));
+}
+
+Tensor CudaBackend::cross_attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) {
+    return cross(q, k, v, p, nullptr);
+}
+
+void CudaBackend::cross_attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
+                                       const AttentionParams& p) {
+    require_act(out, "cross_attention_add_", "out");
+    VIDI_CHECK(out.shape() == q.shape(), "cross_attention_add_: out ", out.describe(), " does not match q ",
+               q.describe());
+    cross(q, k, v, p, &out);
+}
+
+Tensor CudaBackend::cross(const Tensor& q, const QTensor& kq, const QTensor& vq, const AttentionParams& p,
+                          Tensor* add_to) {
+    VIDI_CHECK(!p.causal && p.window == 0 && !p.step_pos.defined(), "cross_attention: unmasked attention only");
+    check_attention_inputs(q, kq, vq, p);
+    const int64_t hd = q.dim(2);
+    if (!kq.quantized() && (hd == 32 || hd == 64 || hd == 128 || hd == 256)) {
+        const AttentionArgs a = attention_args(q, kq, vq, p);
+        if (cross_attention_supports(a)) {
+            Tensor out = add_to ? *add_to : empty(q.shape(), act_);
+            // Queries in chunks whose slices' partials stay under kAttentionScoreBytes (a batch
+            // of prompts); rows are independent, so the chunks change no bits.
+            const int splits = cross_attention_splits(a, sm_count_);
+            AttentionArgs one = a;
+            one.Tq = 1;
+            const size_t per_query = attention_workspace_bytes(one, splits);
+            const int64_t R = q.dim(0);
+            const int64_t chunk = per_query ? std::max<int64_t>(1, int64_t(kAttentionScoreBytes / per_query)) : R;
+            for (int64_t r0 = 0; r0 < R; r0 += chunk) {
+                const int64_t r1 = std::min(R, r0 + chunk);
+                AttentionArgs c = a;
+                c.q = q.rows(r0, r1).raw();
+                c.Tq = r1 - r0;
+                c.out = out.rows(r0, r1).raw();
+                c.accumulate = add_to != nullptr;
+                run_attention(c, splits, cuda::cross_attention);
+            }
+            return out;
+        }
+    }
+    // Quantised K/V (int8, int4) and other head dims: a few queries a launch of the few-row
+    // kernel, whose split count depends on the keys only (each row as alone).
+    const int64_t R = q.dim(0), chunk = queries_per_launch(q, kq);
+    if (!add_to && R <= chunk) return attend(q, kq, vq, p, nullptr);
+    Tensor out = add_to ? *add_to : empty(q.shape(), act_);
+    for (int64_t r0 = 0; r0 < R; r0 += chunk) {
+        const int64_t r1 = std::min(R, r0 + chunk);
+        Tensor dst = out.rows(r0, r1);
+        if (add_to) attend(q.rows(r0, r1), kq, vq, p, &dst);
+        else copy_(dst, attend(q.rows(r0, r1), kq, vq, p, nullptr));
+    }
+    return out;
+}
+
+void CudaBackend::check_attention_inputs(const Tensor& q, const QTensor& kq, const QTensor& vq,
+                                         const AttentionParams& p) {
     require_act(q, "attention", "q");
     VIDI_CHECK(kq.defined() && vq.defined(), "attention: k or v is undefined");
-    VIDI_CHECK(kq.quantized() == vq.quantized(), "attention: k ", kq.describe(), " and v ", vq.describe(),
-               " must both be float or both int8");
+    check_quantized_kv(kq, vq, p);  // the layouts media_kv_format gives
     const Tensor& k = kq.values;
     const Tensor& v = vq.values;
-    const bool int8_kv = kq.quantized();
-    if (int8_kv) {
-        for (const QTensor* t : {&kq, &vq}) {
-            VIDI_CHECK(t->bits == 8, "attention: ", t->describe(), ": only 8-bit K/V are supported (not ", t->bits,
-                       "-bit)");
-            VIDI_CHECK(t->values.device() == Device::cuda && t->values.dtype() == DType::i8 && t->scales.defined() &&
-                           t->scales.device() == Device::cuda && t->scales.dtype() == DType::f32,
-                       "attention: int8 K/V ", t->describe(), " must be i8 codes and f32 scales on the GPU (got ",
-                       t->values.describe(), ", scales ", t->scales.describe(),
-                       ")");
-        }
+    const bool quantized_kv = kq.quantized();
+    if (quantized_kv) {
+        for (const QTensor* t : {&kq, &vq})
+            VIDI_CHECK(t->values.device() == Device::cuda && t->scales.device() == Device::cuda &&
+                           (!t->zeros.defined() || t->zeros.device() == Device::cuda),
+                       "attention: quantised K/V ", t->describe(), " must be on the GPU");
     } else {
         require_act(k, "attention", "k");
         require_act(v, "attention", "v");
@@ -68,21 +119,89 @@ Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq
     require_rank(k, 3, "attention", "k [Tk, KV, hd]");
     VIDI_CHECK(k.shape() == v.shape(), "attention: k ", kq.describe(), " and v ", vq.describe(), " differ");
     const int64_t hd = q.dim(2), H = q.dim(1), KV = k.dim(1);
-    VIDI_CHECK(k.dim(2) == hd, "attention: head dimensions differ: q ", q.describe(), ", k ", kq.describe());
+    VIDI_CHECK(kq.dim(2) == hd, "attention: head dimensions differ: q ", q.describe(), ", k ", kq.describe());
     VIDI_CHECK(KV > 0 && H % KV == 0, "attention: ", H, " query heads are not a multiple of ", KV, " KV heads");
-    if (int8_kv) {
-        for (const QTensor* t : {&kq, &vq}) {
-            VIDI_CHECK(t->group == hd, "attention: int8 K/V ", t->describe(), " must have one scale per (token, head) "
-                       "(group = head dim ", hd, "), got group ", t->group);
-            VIDI_CHECK(t->scales.numel() == k.dim(0) * KV, "attention: int8 K/V scales ", t->scales.describe(),
-                       " do not match ", t->describe(), " (expected [", k.dim(0), ", ", KV, ", 1])");
-        }
-        VIDI_CHECK(hd % 8 == 0 && hd <= kAttentionMaxHeadDim, "attention: int8 K/V need a head dimension that is a "
-                   "multiple of 8, at most ", kAttentionMaxHeadDim, ", got ", hd);
-        VIDI_CHECK((reinterpret_cast<uintptr_t>(k.raw()) & 7) == 0 && (reinterpret_cast<uintptr_t>(v.raw()) & 7) == 0,
-                   "attention: int8 k/v must start on 8-byte boundaries");
+    if (quantized_kv) {
+        VIDI_CHECK(hd % 8 == 0 && hd <= kAttentionMaxHeadDim, "attention: quantised K/V need a head dimension that "
+                   "is a multiple of 8, at most ", kAttentionMaxHeadDim, ", got ", hd);
+        // The kernels read 8-byte (int8) or 4-byte (int4) words of codes and 16-byte words of
+        // 4-bit key scales: views must keep the allocations' alignment.
+        const uintptr_t align = kq.bits == 8 ? 8 : 4;
+        for (const QTensor* t : {&kq, &vq})
+            VIDI_CHECK(reinterpret_cast<uintptr_t>(t->values.raw()) % align == 0 &&
+                           (kq.bits == 8 || (aligned16(t->scales.raw()) && (!t->zeros.defined() || aligned16(t->zeros.raw())))),
+                       "attention: quantised k/v ", t->describe(), " must start on ", align, "-byte boundaries (scales on 16)");
     }
-    if (dense_fits(q.dim(0), k.dim(0), int8_kv, p))
+}
+
+AttentionArgs CudaBackend::attention_args(const Tensor& q, const QTensor& kq, const QTensor& vq,
+                                          const AttentionParams& p) {
+    const Tensor& k = kq.values;
+    const Tensor& v = vq.values;
+    const bool quantized_kv = kq.quantized();
+    const int64_t hd = q.dim(2);
+    VIDI_CHECK(hd % 8 == 0 && hd <= kAttentionMaxHeadDim, "attention: head dimension ", hd,
+               " unsupported (must be a multiple of 8, at most ", kAttentionMaxHeadDim, ")");
+    VIDI_CHECK(aligned16(q.raw()) && (quantized_kv || (aligned16(k.raw()) && aligned16(v.raw()))),
+               "attention: q/k/v must start on 16-byte boundaries (views at odd offsets are not supported)");
+    VIDI_CHECK(p.window >= 0, "attention: negative window ", p.window);
+    AttentionArgs a;
+    a.act = act_;
+    a.q = q.raw();
+    if (quantized_kv && kq.bits == 8) {
+        a.k8 = static_cast<const int8_t*>(k.raw());
+        a.v8 = static_cast<const int8_t*>(v.raw());
+        a.k_scale = static_cast<const float*>(kq.scales.raw());
+        a.v_scale = static_cast<const float*>(vq.scales.raw());
+    } else if (quantized_kv) {
+        a.k4 = static_cast<const uint8_t*>(k.raw());
+        a.v4 = static_cast<const uint8_t*>(v.raw());
+        a.k4_scale = ptr<fp16>(kq.scales);
+        a.k4_zero = ptr<fp16>(kq.zeros);
+        a.v4_scale = ptr<fp16>(vq.scales);
+        a.key_block = kq.block;
+        a.v_group = vq.group;
+    } else {
+        a.k = k.raw();
+        a.v = v.raw();
+    }
+    a.Tq = q.dim(0);
+    a.Tk = k.dim(0);
+    a.H = static_cast<int>(q.dim(1));
+    a.KV = static_cast<int>(k.dim(1));
+    a.hd = static_cast<int>(hd);
+    a.scale = p.scale;
+    a.softcap = p.softcap;
+    a.causal = p.causal;
+    a.window = p.window;
+    a.q_pos0 = p.q_pos0;
+    if (p.step_pos.defined()) {
+        VIDI_CHECK(p.causal, "attention: a step position needs causal attention");
+        a.q_pos = step_pos_ptr(p.step_pos, "attention");
+        a.q_pos0 = std::max<int64_t>(0, a.Tk - a.Tq);  // the furthest it can be: the split count covers it
+    }
+    return a;
+}
+
+void CudaBackend::run_attention(const AttentionArgs& a, int splits, AttentionKernel kernel) {
+    Tensor workspace;
+    const size_t ws_bytes = attention_workspace_bytes(a, splits);
+    if (ws_bytes) workspace = empty({static_cast<int64_t>(ws_bytes)}, DType::u8);
+    kernel(a, splits, workspace.defined() ? workspace.raw() : nullptr, stream_);
+}
+
+Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq, const AttentionParams& p,
+                           Tensor* add_to) {
+    // Only the few-row kernel adds into an existing output itself; elsewhere the sum is an add_.
+    auto finish = [&](Tensor result) {
+        if (add_to) add_(*add_to, result);
+        return result;
+    };
+    check_attention_inputs(q, kq, vq, p);
+    const Tensor& k = kq.values;
+    const Tensor& v = vq.values;
+    const int64_t hd = q.dim(2), H = q.dim(1), KV = k.dim(1);
+    if (dense_fits(q.dim(0), k.dim(0), kq.quantized(), p))
         return finish(dense_attention(q.reshape({1, q.dim(0), H, hd}), k.reshape({1, k.dim(0), KV, hd}),
                                       v.reshape({1, v.dim(0), KV, hd}), p)
                           .reshape(q.shape()));
@@ -98,47 +217,12 @@ Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq
         Tensor cols = transpose2d(o.reshape({q.dim(0) * H, hdp}));  // [hdp, Tq·H]
         return finish(transpose2d(cols.rows(0, hd)).reshape({q.dim(0), H, hd}));
     }
-    VIDI_CHECK(hd % 8 == 0 && hd <= kAttentionMaxHeadDim, "attention: head dimension ", hd,
-               " unsupported (must be a multiple of 8, at most ", kAttentionMaxHeadDim, ")");
-    VIDI_CHECK(aligned16(q.raw()) && (int8_kv || (aligned16(k.raw()) && aligned16(v.raw()))),
-               "attention: q/k/v must start on 16-byte boundaries (views at odd offsets are not supported)");
-    VIDI_CHECK(p.window >= 0, "attention: negative window ", p.window);
-    AttentionArgs a;
-    a.act = act_;
-    a.q = q.raw();
-    if (int8_kv) {
-        a.k8 = static_cast<const int8_t*>(k.raw());
-        a.v8 = static_cast<const int8_t*>(v.raw());
-        a.k_scale = static_cast<const float*>(kq.scales.raw());
-        a.v_scale = static_cast<const float*>(vq.scales.raw());
-    } else {
-        a.k = k.raw();
-        a.v = v.raw();
-    }
-    a.Tq = q.dim(0);
-    a.Tk = k.dim(0);
-    a.H = static_cast<int>(H);
-    a.KV = static_cast<int>(KV);
-    a.hd = static_cast<int>(hd);
-    a.scale = p.scale;
-    a.softcap = p.softcap;
-    a.causal = p.causal;
-    a.window = p.window;
-    a.q_pos0 = p.q_pos0;
-    if (p.step_pos.defined()) {
-        VIDI_CHECK(p.causal, "attention: a step position needs causal attention");
-        a.q_pos = step_pos_ptr(p.step_pos, "attention");
-        a.q_pos0 = std::max<int64_t>(0, a.Tk - a.Tq);  // the furthest it can be: the split count covers it
-    }
+    AttentionArgs a = attention_args(q, kq, vq, p);
     const bool add_here = add_to && attention_can_accumulate(a);
     Tensor out = add_here ? *add_to : empty(q.shape(), act_);
     a.out = out.raw();
     a.accumulate = add_here;
-    const int splits = attention_splits(a, sm_count_);
-    Tensor workspace;
-    const size_t ws_bytes = attention_workspace_bytes(a, splits);
-    if (ws_bytes) workspace = empty({static_cast<int64_t>(ws_bytes)}, DType::u8);
-    cuda::attention(a, splits, workspace.defined() ? workspace.raw() : nullptr, stream_);
+    run_attention(a, attention_splits(a, sm_count_), cuda::attention);
     return add_here ? out : finish(out);
 }
 

@@ -112,10 +112,27 @@ __device__ inline void i8x4_to_float(uint32_t w, float* f) {
     for (int i = 0; i < 4; ++i) f[i] = __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7650u + i)) - 8388736.0f;
 }
 
+// Eight 4-bit codes (low nibble first) as exact floats c − bias (bias 0: 0..15; 8: −8..7),
+// by the same trick: a nibble in the low mantissa bits of 2^23, then 2^23 + bias subtracted.
+template <int kBias>
+__device__ inline void u4x8_to_float(uint32_t w, float* f) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) f[i] = __uint_as_float(0x4B000000u | ((w >> (4 * i)) & 15u)) - (8388608.0f + kBias);
+}
+
+// A scale (or zero point) stored as f16, as the host's round_scale (core/quantize.h): rounded
+// to nearest even and saturated at ±65504.
+__device__ inline float round_scale_f16(float s) {
+    return __half2float(__float2half_rn(fminf(fmaxf(s, -65504.0f), 65504.0f)));
+}
+
 // GELU, tanh form (Gemma's hidden activation and GeGLU gate).
 __device__ inline float gelu_tanh(float x) {
     return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
 }
+
+// SiLU x·sigmoid(x) (SwiGLU's gate).
+__device__ inline float silu(float x) { return x / (1.0f + __expf(-x)); }
 
 __device__ inline float warp_sum(float v) {
 #pragma unroll

@@ -15,6 +15,7 @@
 
 namespace vidi::cuda {
 
+struct AttentionArgs;
 class DevicePool;
 class Gemm;
 class HostStaging;
@@ -51,7 +52,7 @@ public:
     Tensor logits(const Tensor& x, const QTensor& w, float softcap) override;
     Tensor linear_gelu(const Tensor& x, const QTensor& w, const Tensor& bias, Gelu kind) override;
     void linear_add_(Tensor& y, const Tensor& x, const QTensor& w, const Tensor& bias = {}) override;
-    Tensor linear_geglu(const Tensor& x, const QTensor& gate, const QTensor& up) override;
+    Tensor linear_glu(const Tensor& x, const QTensor& gate, const QTensor& up, Glu kind) override;
     void linear_into_(const std::vector<Tensor*>& outs, const Tensor& x, const std::vector<const QTensor*>& ws) override;
 
     void add_(Tensor& x, const Tensor& y) override;
@@ -59,7 +60,7 @@ public:
     void scale_(Tensor& x, float s) override;
     void gelu_(Tensor& x, Gelu kind) override;
     void softcap_(Tensor& x, float cap) override;
-    Tensor geglu(const Tensor& gate, const Tensor& up) override;
+    Tensor glu(const Tensor& gate, const Tensor& up, Glu kind) override;
     Tensor rms_norm(const Tensor& x, const Tensor& w, float eps, NormWeight mode) override;
     Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps) override;
     void add_rms_norm_(Tensor& x, const Tensor& y, const Tensor& w, float eps, NormWeight mode) override;
@@ -71,6 +72,14 @@ public:
     void rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache, const Tensor& pos,
                             double theta) override;
     Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) override;
+    // On tensor cores (attention_cross.cu) for 16-bit K/V of head dim 32/64/128/256, reading
+    // the K/V once for 64 rows; else (int8 and int4 K/V, other head dims) a few queries a
+    // launch of the few-row kernel.
+    Tensor cross_attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) override;
+    void rope_and_cache_kv_rows_(Tensor& q, Tensor& k, const Tensor& v, const std::vector<Tensor*>& k_caches,
+                                 const std::vector<Tensor*>& v_caches, const Tensor& pos, double theta) override;
+    void cross_attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
+                              const AttentionParams& p) override;
     void attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
                         const AttentionParams& p) override;
     Tensor attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) override;
@@ -85,6 +94,7 @@ public:
     Tensor pad_grid(const Tensor& x, int bottom, int right) override;
     Tensor resize_bilinear(const Tensor& x, int oh, int ow) override;
     Tensor frames_to_pixels(const Tensor& rgb, int size) override;
+    std::unique_ptr<DeviceFrames> device_frames(const DeviceFramesShape& shape) override;  // device_frames.cpp
     Tensor log_mel(const Tensor& pcm, int n_mels) override;
 
     // --- CUDA-specific ------------------------------------------------------------------
@@ -128,6 +138,13 @@ private:
     Tensor dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p);
     // attention() and attention_add_(): the result, also added to *add_to when given.
     Tensor attend(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p, Tensor* add_to);
+    Tensor cross(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p, Tensor* add_to);
+    // attention's argument checks, and the kernels' arguments (without the output).
+    void check_attention_inputs(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p);
+    AttentionArgs attention_args(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p);
+    // Runs an attention kernel with a workspace for its `splits` slices.
+    using AttentionKernel = void (*)(const AttentionArgs&, int splits, void* workspace, cudaStream_t);
+    void run_attention(const AttentionArgs& a, int splits, AttentionKernel kernel);
 
     int ordinal_;
     DType act_;

@@ -31,6 +31,9 @@ struct Add {
 struct GegluOp {
     __device__ float operator()(float gate, float up) const { return GeluTanh{}(gate)*up; }
 };
+struct SwigluOp {
+    __device__ float operator()(float gate, float up) const { return silu(gate) * up; }
+};
 
 template <class T, class Op>
 __global__ void unary_kernel(T* x, int64_t n, Op op, bool vec) {
@@ -132,11 +135,13 @@ void add_inplace(T* x, const T* y, int64_t n, cudaStream_t stream) {
 }
 
 template <class T>
-void geglu(T* out, const T* gate, const T* up, int64_t n, cudaStream_t stream) {
+void glu(T* out, const T* gate, const T* up, int64_t n, bool silu, cudaStream_t stream) {
     if (n == 0) return;
     const bool vec = aligned16(out) && aligned16(gate) && aligned16(up);
-    binary_kernel<<<grid_for(n / kVec + 1, kThreads), kThreads, 0, stream>>>(out, gate, up, n, GegluOp{}, vec);
-    VIDI_CUDA_CHECK_LAUNCH("geglu");
+    const dim3 grid = grid_for(n / kVec + 1, kThreads);
+    if (silu) binary_kernel<<<grid, kThreads, 0, stream>>>(out, gate, up, n, SwigluOp{}, vec);
+    else binary_kernel<<<grid, kThreads, 0, stream>>>(out, gate, up, n, GegluOp{}, vec);
+    VIDI_CUDA_CHECK_LAUNCH("glu");
 }
 
 template <class T>
@@ -156,7 +161,7 @@ void add_broadcast_inplace(T* x, const T* y, const int64_t xs[3], const int64_t 
     template void softcap_inplace<T>(T*, int64_t, float, cudaStream_t);
 #define VIDI_BINARY(T)                                                               \
     template void add_inplace<T>(T*, const T*, int64_t, cudaStream_t);              \
-    template void geglu<T>(T*, const T*, const T*, int64_t, cudaStream_t);          \
+    template void glu<T>(T*, const T*, const T*, int64_t, bool, cudaStream_t);      \
     template void add_broadcast_inplace<T>(T*, const T*, const int64_t[3], const int64_t[3], int64_t, \
                                            cudaStream_t);
 VIDI_UNARY(bf16)

@@ -33,8 +33,9 @@ template <class T>
 void softcap_inplace(T* x, int64_t n, float cap, cudaStream_t stream);
 template <class T>
 void add_inplace(T* x, const T* y, int64_t n, cudaStream_t stream);
+// act(gate) ⊙ up: gelu_tanh (GeGLU), or x·sigmoid(x) with silu (SwiGLU).
 template <class T>
-void geglu(T* out, const T* gate, const T* up, int64_t n, cudaStream_t stream);
+void glu(T* out, const T* gate, const T* up, int64_t n, bool silu, cudaStream_t stream);
 // x[xs0, xs1, xs2, D] += y[ys0, ys1, ys2, D] where each ys_i is xs_i or 1.
 template <class T>
 void add_broadcast_inplace(T* x, const T* y, const int64_t xs[3], const int64_t ys[3], int64_t D,
@@ -72,6 +73,23 @@ struct RopeCacheArgs {
 };
 template <class T>
 void rope_and_cache(const RopeCacheArgs<T>& a, cudaStream_t stream);
+// The same for one token of each of B ≤ kRopeRowsMax sequences (a batch's step): row b of q, k
+// and v at position pos[b], into its own caches; each row as rope_and_cache of it alone.
+constexpr int kRopeRowsMax = 16;
+template <class E>
+struct RopeCacheRows {
+    E* q = nullptr;
+    const E* k = nullptr;
+    const E* v = nullptr;
+    E* k_cache[kRopeRowsMax] = {};
+    E* v_cache[kRopeRowsMax] = {};
+    int64_t cache_rows[kRopeRowsMax] = {};
+    const int32_t* pos = nullptr;  // [B], device memory, read when the kernel runs
+    int64_t B = 0, H = 0, KV = 0, hd = 0;
+    float theta = 0.0f;
+};
+template <class T>
+void rope_and_cache_rows(const RopeCacheRows<T>& a, cudaStream_t stream);
 
 // --- layout.cu (shapes as in backend.h). Gathers and re-layouts move 2-byte elements (either
 // 16-bit type; zero fill is 0 in both).
@@ -135,6 +153,16 @@ struct AttentionArgs {
     const int8_t* v8 = nullptr;
     const float* k_scale = nullptr;
     const float* v_scale = nullptr;
+    // 4-bit media K/V (core's media_kv_format): codes u8 [Tk, KV, hd/2]; keys per channel over
+    // blocks of key_block tokens with zero points (k4_scale, k4_zero f16 [ceil(Tk/key_block),
+    // KV, hd]: key = zero + c·scale, c in 0..15); values per token in groups of v_group
+    // (v4_scale f16 [Tk, KV, hd/v_group]: value = (c − 8)·scale). No sliding window.
+    const uint8_t* k4 = nullptr;
+    const uint8_t* v4 = nullptr;
+    const fp16* k4_scale = nullptr;
+    const fp16* k4_zero = nullptr;
+    const fp16* v4_scale = nullptr;
+    int key_block = 0, v_group = 0;
     void* out = nullptr;
     int64_t Tq = 0, Tk = 0;
     int H = 0, KV = 0, hd = 0;
@@ -150,11 +178,21 @@ struct AttentionArgs {
 constexpr int kAttentionMaxHeadDim = 256;
 // How many slices the keys are split into (1: no split-K) on a GPU with `sm_count` SMs,
 // and the f32 workspace those slices need.
+// The few-row kernel (attention_decode.cu) takes problems of at most this many query × head
+// rows per KV head: a decoding step, a few queries of a batch over the media K/V.
+constexpr int64_t kDecodeMaxRows = 8;
 int attention_splits(const AttentionArgs& a, int sm_count);
 size_t attention_workspace_bytes(const AttentionArgs& a, int splits);
 void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t stream);
 // Whether attention() honours a.accumulate for this problem (the few-row kernel does).
 bool attention_can_accumulate(const AttentionArgs& a);
+// attention_cross.cu: unmasked attention of independent query rows (q[Tq, H, hd]) over 16-bit
+// K/V on tensor cores, each row's bits independent of the other rows (Backend::cross_attention);
+// head dims 32, 64, 128, 256. Honours a.accumulate. The split count depends on the keys only;
+// the workspace is attention_workspace_bytes(a, splits).
+bool cross_attention_supports(const AttentionArgs& a);
+int cross_attention_splits(const AttentionArgs& a, int sm_count);
+void cross_attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t stream);
 
 // --- attention_flash.cu: the same problems (n sequences, no mask, 16-bit K/V) on tensor cores,
 // for the head dims it has a kernel for; q, k, v, out 16-byte aligned.
@@ -185,8 +223,10 @@ struct QuantView {
 };
 // quant_gemv.cu: y[M, N] = x[M, K] · dequant(w)[N, K]ᵀ (+ bias[N]) fused, for few rows of x.
 constexpr int64_t kQuantGemvMaxRows = 16;
-// 16-bit float weights take it for this many rows at most (a decoding step); cuBLASLt beyond.
-constexpr int64_t kFloatGemvMaxRows = 4;
+// 16-bit float weights take it for this many rows at most (a decoding step of up to 16
+// sequences: the kernel computes each row alone, so a batch's rows get the bits they get one at
+// a time); cuBLASLt beyond.
+constexpr int64_t kFloatGemvMaxRows = 16;
 // A 16-bit float weight [rows, K] as the GEMV reads it.
 inline QuantView float_gemv_view(const void* w, int64_t K) { return {w, nullptr, 16, K, static_cast<int>(K)}; }
 // Whether the fused kernel takes this case (M ≤ kQuantGemvMaxRows, or kFloatGemvMaxRows for
@@ -194,11 +234,11 @@ inline QuantView float_gemv_view(const void* w, int64_t K) { return {w, nullptr,
 // caller uses the GEMM (quantised weights: dequantised to T first).
 bool quant_gemv_supported(const QuantView& w, const void* x, int64_t M);
 // y[M, N] (of type T, or f32 when y_f32: the LM head's logits) = x · dequant(w)ᵀ + bias.
-// With `up` (a weight of w's shape and format, no bias): y = gelu_tanh(x·wᵀ) ⊙ (x·upᵀ), each
-// product rounded to T first (geglu of two linears, fused).
+// With `up` (a weight of w's shape and format, no bias): y = act(x·wᵀ) ⊙ (x·upᵀ), each product
+// rounded to T first (glu of two linears, fused); act gelu_tanh, or silu when `silu`.
 template <class T>
 void quant_gemv(void* y, bool y_f32, const T* x, const QuantView& w, const T* bias, int64_t M, int64_t N,
-                cudaStream_t stream, const QuantView* up = nullptr);
+                cudaStream_t stream, const QuantView* up = nullptr, bool silu = false);
 // Several weights of one input in one launch (attention's q, k and v): outs[i].y[M, N_i] =
 // x · dequant(outs[i].w)ᵀ, no bias; the weights share bits, K and group, each supported.
 constexpr int kGemvMaxOutputs = 3;
@@ -215,9 +255,15 @@ template <class T>
 void dequantize_rows(T* out, const QuantView& w, int64_t row0, const int32_t* ids, int64_t id_rows, int64_t R,
                      cudaStream_t stream);
 // quantize.cu: x[rows, K] -> codes and scales in the layout above, rounding exactly as the host
-// quantize() of core/quantize.cpp (round half to even, IEEE division).
+// quantize() of core/quantize.cpp (round half to even, IEEE division); scales f32 or, with
+// f16_scales, f16 (each candidate scale rounded as the host's round_scale before it is judged).
 template <class T>
-void quantize_rows(void* codes, float* scales, const T* x, int64_t rows, int64_t K, int bits, int group,
-                   cudaStream_t stream);
+void quantize_rows(void* codes, void* scales, const T* x, int64_t rows, int64_t K, int bits, int group,
+                   cudaStream_t stream, bool f16_scales = false);
+// x[T, C] -> 4-bit codes u8 [T, C/2] per channel over blocks of `block` rows, with zero points:
+// scales and zeros f16 [ceil(T/block), C] (the host's asymmetric 4-bit format; C even).
+template <class T>
+void quantize_column_blocks(uint8_t* codes, fp16* scales, fp16* zeros, const T* x, int64_t rows, int64_t C,
+                            int block, cudaStream_t stream);
 
 }  // namespace vidi::cuda

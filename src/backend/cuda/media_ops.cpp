@@ -26,7 +26,7 @@ void check_cufft(cufftResult r, const char* what) {
 }  // namespace
 
 Tensor CudaBackend::frames_to_pixels(const Tensor& rgb, int size) {
-    check_frames_to_pixels(rgb, size);
+    check_frames_to_pixels(rgb, size, true);
     const int64_t n = rgb.dim(0);
     const int h = static_cast<int>(rgb.dim(1)), w = static_cast<int>(rgb.dim(2));
     const ResampleAxis cols = pil_resize_axis(w, size), rows = pil_resize_axis(h, size);
@@ -46,7 +46,7 @@ Tensor CudaBackend::frames_to_pixels(const Tensor& rgb, int size) {
     const ResampleTaps row_taps = taps(rows, t + 2 * cols.out_size + cols.taps.size());
     // Only the source rows some output row reads go through the horizontal pass.
     const int row0 = rows.first.front(), used = rows.first.back() + rows.count.back() - row0;
-    const Tensor src = upload(rgb);
+    const Tensor src = upload(rgb);  // NVDEC's frames are on the device already: used as they are
     Tensor tmp = empty({n, used, size, 3}, DType::u8);
     resample_rows(static_cast<uint8_t*>(tmp.raw()), static_cast<const uint8_t*>(src.raw()), n, h, w, row0, used,
                   col_taps, stream_);

@@ -10,8 +10,9 @@
 // and a warp shuffle sums the lanes. Activation rows are read through L1 (every warp of the
 // grid shares them).
 // Paired with a second weight of the same shape (an MLP's gate and up projections), a warp
-// computes row n of both and writes GeGLU's gelu_tanh(gate)·up, each product rounded to T
-// first as when the two linears and geglu run apart: two launches and a pass fewer.
+// computes row n of both and writes the GLU act(gate)·up (GeGLU's gelu_tanh or SwiGLU's silu),
+// each product rounded to T first as when the two linears and glu run apart: two launches
+// and a pass fewer.
 // Several weights of one input (attention's q, k and v) go in one launch as segments of one
 // row range: a warp finds which weight its row belongs to and writes that weight's output.
 #include <cuda_runtime.h>
@@ -40,8 +41,9 @@ struct GemvArgs {
     Segment seg[kGemvMaxOutputs];  // rows 0..N0-1 are seg[0]'s, the next N1 seg[1]'s, ...
     int segments;
     const T* x;
-    const uint8_t* up_codes;  // non-null (one segment): y = gelu_tanh(x·wᵀ) ⊙ (x·upᵀ)
+    const uint8_t* up_codes;  // non-null (one segment): y = act(x·wᵀ) ⊙ (x·upᵀ)
     const float* up_scales;
+    bool silu;                // act: silu, else gelu_tanh
     const T* bias;            // one segment only
     bool y_f32;               // y is f32 (one segment, no up)
     int64_t M, K;
@@ -145,7 +147,11 @@ __global__ void __launch_bounds__(kThreads) quant_gemv_kernel(GemvArgs<T> a) {
     for (int m = 0; m < MAXM; ++m) {
         if (m >= a.M) break;
         const float sum = warp_sum(acc[m]) + (a.bias ? to_float(a.bias[n]) : 0.0f);
-        const float value = a.up_codes ? gelu_tanh(round_to<T>(sum)) * round_to<T>(warp_sum(up[m])) : sum;
+        float value = sum;
+        if (a.up_codes) {
+            const float g = round_to<T>(sum);
+            value = (a.silu ? silu(g) : gelu_tanh(g)) * round_to<T>(warp_sum(up[m]));
+        }
         if (lane == 0) {
             if (a.y_f32) static_cast<float*>(out.y)[m * out.N + n] = value;
             else store_float(static_cast<T*>(out.y) + m * out.N + n, value);
@@ -196,9 +202,9 @@ bool quant_gemv_supported(const QuantView& w, const void* x, int64_t M) {
 
 template <class T>
 void quant_gemv(void* y, bool y_f32, const T* x, const QuantView& w, const T* bias, int64_t M, int64_t N,
-                cudaStream_t stream, const QuantView* up) {
+                cudaStream_t stream, const QuantView* up, bool silu) {
     if (M == 0 || N == 0) return;
-    VIDI_CHECK(!(y_f32 && up), "quant_gemv: the fused GeGLU writes activations, not f32");
+    VIDI_CHECK(!(y_f32 && up), "quant_gemv: the fused GLU writes activations, not f32");
     GemvArgs<T> args{};
     args.y_f32 = y_f32;
     args.seg[0] = segment(y, w, N);
@@ -206,6 +212,7 @@ void quant_gemv(void* y, bool y_f32, const T* x, const QuantView& w, const T* bi
     args.x = x;
     args.up_codes = up ? static_cast<const uint8_t*>(up->codes) : nullptr;
     args.up_scales = up ? up->scales : nullptr;
+    args.silu = silu;
     args.bias = bias;
     args.M = M;
     args.K = w.K;
@@ -230,7 +237,7 @@ void quant_gemv_many(const GemvOutput* outs, int count, const T* x, int64_t M, c
 
 #define VIDI_GEMV(T)                                                                                           \
     template void quant_gemv<T>(void*, bool, const T*, const QuantView&, const T*, int64_t, int64_t, cudaStream_t, \
-                                const QuantView*);                                                             \
+                                const QuantView*, bool);                                                       \
     template void quant_gemv_many<T>(const GemvOutput*, int, const T*, int64_t, cudaStream_t);
 VIDI_GEMV(bf16)
 VIDI_GEMV(fp16)

@@ -1,6 +1,6 @@
 // CudaBackend's quantised-storage ops (core/qtensor.h): uploading quantised weights,
 // quantising activations on the device, linear and embed with int8/int4 weights, and the
-// fused GEMVs of a decoding step (float or quantised weights): the MLP's gate/up with GeGLU,
+// fused GEMVs of a decoding step (float or quantised weights): the MLP's gate/up with its GLU,
 // and attention's q/k/v in one launch.
 #include <algorithm>
 #include <optional>
@@ -78,20 +78,20 @@ bool same_format(const QuantView& a, const QuantView& b) { return a.bits == b.bi
 
 }  // namespace
 
-Tensor CudaBackend::linear_geglu(const Tensor& x, const QTensor& gate, const QTensor& up) {
-    // A few rows (a decoding step) read both weights in one GEMV launch with GeGLU at its end.
+Tensor CudaBackend::linear_glu(const Tensor& x, const QTensor& gate, const QTensor& up, Glu kind) {
+    // A few rows (a decoding step) read both weights in one GEMV launch with the GLU at its end.
     if (gemv_input(x, act_) && gate.defined() && up.defined() && gate.shape() == up.shape()) {
-        const auto g = gemv_weight(gate, x, "linear_geglu", "gate"), u = gemv_weight(up, x, "linear_geglu", "up");
+        const auto g = gemv_weight(gate, x, "linear_glu", "gate"), u = gemv_weight(up, x, "linear_glu", "up");
         if (g && u && same_format(*g, *u)) {
             const int64_t N = gate.dim(0), M = x.numel() / x.dim(-1);
             Tensor y = empty(with_last(x.shape(), N), act_);
             with_type(act_, [&]<class T>() {
-                quant_gemv<T>(y.raw(), false, ptr<T>(x), *g, nullptr, M, N, stream_, &*u);
+                quant_gemv<T>(y.raw(), false, ptr<T>(x), *g, nullptr, M, N, stream_, &*u, kind == Glu::silu);
             });
             return y;
         }
     }
-    return Backend::linear_geglu(x, gate, up);  // checks the arguments on its way
+    return Backend::linear_glu(x, gate, up, kind);  // checks the arguments on its way
 }
 
 void CudaBackend::linear_into_(const std::vector<Tensor*>& outs, const Tensor& x,
@@ -138,13 +138,22 @@ QTensor CudaBackend::quantize(const Tensor& x, const QuantFormat& format) {
     const int64_t K = x.dim(-1), rows = K ? x.numel() / K : 0;
     VIDI_CHECK(format.fits(K), "cuda quantize: rows of ", K, " values (", x.describe(), ") cannot be stored as ",
                format.name());
-    const int g = format.group_for(K);
-    Shape vshape = x.shape(), sshape = x.shape();
-    if (format.bits == 4) vshape.back() = K / 2;
-    sshape.back() = K / g;
-    QTensor q(empty(vshape, format.bits == 8 ? DType::i8 : DType::u8), empty(sshape, DType::f32), format.bits, g);
+    // Two kinds of layout: groups of one row (weights, media values, int8 keys) and 4-bit
+    // columns over blocks of rows with zero points (media keys, media_kv_format).
+    const bool columns = format.bits == 4 && format.group == 1 && format.zero_points && format.block >= 1 &&
+                         format.scale_dtype == DType::f16 && x.rank() >= 2 && K % 2 == 0;
+    VIDI_CHECK(columns || (format.block == 1 && !format.zero_points &&
+                           (format.scale_dtype == DType::f32 || format.scale_dtype == DType::f16)),
+               "cuda quantize: ", format.name(), " is not a layout the GPU quantises (groups of a row, or 4-bit "
+               "columns over blocks of rows with zero points and f16 scales)");
+    QTensor q = empty_quantized(x.shape(), format);
     with_type(act_, [&]<class T>() {
-        quantize_rows(q.values.raw(), static_cast<float*>(q.scales.raw()), ptr<T>(x), rows, K, format.bits, g, stream_);
+        if (columns)
+            quantize_column_blocks(static_cast<uint8_t*>(q.values.raw()), ptr<fp16>(q.scales), ptr<fp16>(q.zeros),
+                                   ptr<T>(x), x.dim(0), x.numel() / std::max<int64_t>(x.dim(0), 1), format.block, stream_);
+        else
+            quantize_rows(q.values.raw(), q.scales.raw(), ptr<T>(x), rows, K, format.bits, q.group, stream_,
+                          format.scale_dtype == DType::f16);
     });
     return q;
 }

@@ -6,7 +6,9 @@
 //   scales, one warp per group, with the host's arithmetic (core/quantize.cpp) step by step
 //   so the codes are identical: IEEE division for the scale and its inverse, x·inv rounded
 //   half to even, then clamped; for int4 the host's search over five scales, evaluated by
-//   one lane in the same order.
+//   one lane in the same order (each rounded to f16 first when the scales are f16).
+// - quantize_column_blocks: 4-bit media keys per channel over blocks of tokens, with zero
+//   points: one thread per block and pair of channels (the pair shares a byte of codes).
 #include <cuda_runtime.h>
 
 #include <climits>
@@ -91,8 +93,15 @@ __device__ inline void warp_extreme(float& value, float& mag, int& index) {
     }
 }
 
+// A group's scale stored f32 or f16 (f16: already rounded by round_scale_f16).
+__device__ inline void store_scale(void* scales, int64_t i, float s, bool f16) {
+    if (f16) static_cast<fp16*>(scales)[i] = __float2half_rn(s);
+    else static_cast<float*>(scales)[i] = s;
+}
+
 template <int BITS, class T>
-__global__ void quantize_kernel(void* codes, float* scales, const T* x, int64_t rows, int64_t K, int group) {
+__global__ void quantize_kernel(void* codes, void* scales, const T* x, int64_t rows, int64_t K, int group,
+                                bool f16_scales) {
     const int lane = threadIdx.x & 31;
     const int64_t groups = K / group, total = rows * groups;
     const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
@@ -109,7 +118,7 @@ __global__ void quantize_kernel(void* codes, float* scales, const T* x, int64_t 
                 const float c = fminf(fmaxf(rintf(__fmul_rn(to_float(xg[i]), inv)), -127.0f), 127.0f);
                 q[i] = static_cast<int8_t>(c);
             }
-            if (lane == 0) scales[gi] = scale;
+            if (lane == 0) store_scale(scales, gi, scale, f16_scales);
         } else {
             float value = 0.0f, mag = 0.0f;
             int index = INT_MAX;
@@ -137,11 +146,12 @@ __global__ void quantize_kernel(void* codes, float* scales, const T* x, int64_t 
                     }
                     return err;
                 };
-                scale = __fdiv_rn(value, -8.0f);
+                auto stored = [f16_scales](float s) { return f16_scales ? round_scale_f16(s) : s; };
+                scale = stored(__fdiv_rn(value, -8.0f));
                 float best = sse(scale);
                 const float factors[4] = {0.96f, 0.92f, 0.88f, 0.84f};
                 for (int t = 0; t < 4; ++t) {
-                    const float s = __fdiv_rn(__fmul_rn(factors[t], value), -8.0f), err = sse(s);
+                    const float s = stored(__fdiv_rn(__fmul_rn(factors[t], value), -8.0f)), err = sse(s);
                     if (err < best) best = err, scale = s;
                 }
             }
@@ -153,7 +163,44 @@ __global__ void quantize_kernel(void* codes, float* scales, const T* x, int64_t 
             };
             for (int p = lane; p < group / 2; p += 32)
                 q[p] = static_cast<uint8_t>(code(to_float(xg[2 * p])) | (code(to_float(xg[2 * p + 1])) << 4));
-            if (lane == 0) scales[gi] = scale;
+            if (lane == 0) store_scale(scales, gi, scale, f16_scales);
+        }
+    }
+}
+
+// One thread per (block of rows, pair of channels): the pair's minimum and maximum over the
+// block, scale (max − min)/15 and zero min rounded to f16, then c = clamp(rint((x − zero)·inv),
+// 0, 15) for every row, as the host computes them (core/quantize.cpp).
+template <class T>
+__global__ void quantize_column_blocks_kernel(uint8_t* codes, fp16* scales, fp16* zeros, const T* x, int64_t rows,
+                                              int64_t C, int block) {
+    const int64_t pairs = C / 2, blocks = (rows + block - 1) / block;
+    for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < blocks * pairs;
+         e += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t b = e / pairs, p = e % pairs, c = 2 * p;
+        const int64_t t0 = b * block, t1 = min(rows, t0 + block);
+        float lo[2], hi[2], scale[2], zero[2], inv[2];
+        for (int i = 0; i < 2; ++i) lo[i] = hi[i] = to_float(x[t0 * C + c + i]);
+        for (int64_t t = t0 + 1; t < t1; ++t)
+            for (int i = 0; i < 2; ++i) {
+                const float v = to_float(x[t * C + c + i]);
+                lo[i] = fminf(lo[i], v);
+                hi[i] = fmaxf(hi[i], v);
+            }
+        for (int i = 0; i < 2; ++i) {
+            scale[i] = round_scale_f16(__fdiv_rn(__fsub_rn(hi[i], lo[i]), 15.0f));
+            zero[i] = round_scale_f16(lo[i]);
+            inv[i] = scale[i] != 0.0f ? __fdiv_rn(1.0f, scale[i]) : 0.0f;
+            scales[b * C + c + i] = __float2half_rn(scale[i]);
+            zeros[b * C + c + i] = __float2half_rn(zero[i]);
+        }
+        for (int64_t t = t0; t < t1; ++t) {
+            unsigned q[2];
+            for (int i = 0; i < 2; ++i) {
+                const float v = __fmul_rn(__fsub_rn(to_float(x[t * C + c + i]), zero[i]), inv[i]);
+                q[i] = static_cast<unsigned>(fminf(fmaxf(rintf(v), 0.0f), 15.0f));
+            }
+            codes[t * pairs + p] = static_cast<uint8_t>(q[0] | (q[1] << 4));
         }
     }
 }
@@ -180,23 +227,35 @@ void dequantize_rows(T* out, const QuantView& w, int64_t row0, const int32_t* id
 }
 
 template <class T>
-void quantize_rows(void* codes, float* scales, const T* x, int64_t rows, int64_t K, int bits, int group,
-                   cudaStream_t stream) {
+void quantize_rows(void* codes, void* scales, const T* x, int64_t rows, int64_t K, int bits, int group,
+                   cudaStream_t stream, bool f16_scales) {
     const int64_t total = rows * (K / group);
     if (total == 0) return;
     constexpr int kWarpsPerBlock = kThreads / 32;
     const unsigned blocks = grid_for(total, kWarpsPerBlock);
     if (bits == 8)
-        quantize_kernel<8, T><<<blocks, kThreads, 0, stream>>>(codes, scales, x, rows, K, group);
+        quantize_kernel<8, T><<<blocks, kThreads, 0, stream>>>(codes, scales, x, rows, K, group, f16_scales);
     else
-        quantize_kernel<4, T><<<blocks, kThreads, 0, stream>>>(codes, scales, x, rows, K, group);
+        quantize_kernel<4, T><<<blocks, kThreads, 0, stream>>>(codes, scales, x, rows, K, group, f16_scales);
     VIDI_CUDA_CHECK_LAUNCH("quantize");
+}
+
+template <class T>
+void quantize_column_blocks(uint8_t* codes, fp16* scales, fp16* zeros, const T* x, int64_t rows, int64_t C,
+                            int block, cudaStream_t stream) {
+    const int64_t threads = (rows + block - 1) / block * (C / 2);
+    if (threads == 0) return;
+    constexpr int kBlockThreads = 128;  // few threads per block: an hour's chunk has ~32k of them
+    quantize_column_blocks_kernel<T>
+        <<<grid_for(threads, kBlockThreads), kBlockThreads, 0, stream>>>(codes, scales, zeros, x, rows, C, block);
+    VIDI_CUDA_CHECK_LAUNCH("quantize column blocks");
 }
 
 #define VIDI_QUANTIZE(T)                                                                                    \
     template void dequantize_rows<T>(T*, const QuantView&, int64_t, const int32_t*, int64_t, int64_t,     \
                                      cudaStream_t);                                                         \
-    template void quantize_rows<T>(void*, float*, const T*, int64_t, int64_t, int, int, cudaStream_t);
+    template void quantize_rows<T>(void*, void*, const T*, int64_t, int64_t, int, int, cudaStream_t, bool); \
+    template void quantize_column_blocks<T>(uint8_t*, fp16*, fp16*, const T*, int64_t, int64_t, int, cudaStream_t);
 VIDI_QUANTIZE(bf16)
 VIDI_QUANTIZE(fp16)
 

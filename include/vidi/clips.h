@@ -1,0 +1,38 @@
+// Clip export by stream copy (libavformat remux, no re-encode): fast and lossless, but a
+// clip can only start on a keyframe. Each clip therefore starts at the last video
+// keyframe at or before the requested start (so it may begin earlier than asked, by up
+// to one GOP) and ends at the requested end (the last packets whose decode time falls
+// before it). Audio is cut to the same start. Subtitle/data streams are dropped.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "vidi/vidi.h"
+
+namespace vidi {
+
+struct ExportedClip {
+    std::string path;
+    double start = 0;  // where the clip really begins in the source (the keyframe), seconds
+    double end = 0;    // the requested end, clamped to the source's duration
+};
+
+// Writes `range` of `video` to `out_path` (container chosen from its extension); `inputs`
+// is what the source may be (vidi.h).
+// Throws vidi::Error naming the file on unreadable input, an empty or inverted range, a
+// range outside the video, or a write failure.
+ExportedClip export_clip(const std::string& video, const TimeRange& range, const std::string& out_path,
+                         MediaInputs inputs = MediaInputs::Any);
+
+// Writes each range as its own file in `dir` (created when missing), named
+// "<video stem>_<n>_<HH-MM-SS.ss>-<HH-MM-SS.ss><ext>" with the source's extension when it
+// names a container libavformat can write, else ".mkv". Returns the written paths in
+// the order of `ranges`.
+std::vector<std::string> export_clips(const std::string& video, const std::vector<TimeRange>& ranges,
+                                      const std::string& dir);
+
+// The extension (with its dot) clips of `video` get: its own when writable, else ".mkv".
+std::string clip_extension(const std::string& video);
+
+}  // namespace vidi

@@ -1,0 +1,86 @@
+#include "model/common/chat_template.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "io/json_file.h"
+
+namespace fs = std::filesystem;
+
+namespace vidi::model {
+
+namespace {
+
+// Jinja reads '\n' in a string literal as a newline: both spellings are the same template.
+std::string unescape_newlines(const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\\' && i + 1 < s.size() && s[i + 1] == 'n') {
+            out += '\n';
+            ++i;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+// Up to 40 characters from `at`, newlines shown as \n.
+std::string excerpt(const std::string& s, size_t at) {
+    std::string out;
+    for (size_t i = at; i < s.size() && i < at + 40; ++i) out += s[i] == '\n' ? std::string("\\n") : std::string(1, s[i]);
+    return at >= s.size() ? "(end)" : "\"" + out + (at + 40 < s.size() ? "…" : "") + "\"";
+}
+
+size_t common_prefix(const std::string& a, const std::string& b) {
+    size_t i = 0;
+    while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+    return i;
+}
+
+}  // namespace
+
+std::optional<std::string> checkpoint_chat_template(const std::string& dir) {
+    const fs::path config = fs::path(dir) / "tokenizer_config.json";
+    if (fs::exists(config)) {
+        const nlohmann::json j = io::read_json_file(config.string());
+        if (auto t = j.find("chat_template"); t != j.end()) {
+            if (t->is_string()) return t->get<std::string>();
+            if (t->is_array())
+                for (const auto& entry : *t)
+                    if (entry.is_object() && entry.value("name", "") == "default" && entry.contains("template") &&
+                        entry["template"].is_string())
+                        return entry["template"].get<std::string>();
+        }
+    }
+    const fs::path jinja = fs::path(dir) / "chat_template.jinja";
+    if (fs::exists(jinja)) {
+        std::ifstream in(jinja, std::ios::binary);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> chat_template_warning(const std::string& dir, const std::vector<std::string>& known,
+                                                 const std::string& family) {
+    const std::optional<std::string> raw = checkpoint_chat_template(dir);
+    if (!raw || known.empty()) return std::nullopt;
+    const std::string got = unescape_newlines(*raw);
+    std::string closest;
+    size_t best = 0;
+    for (const std::string& k : known) {
+        const std::string want = unescape_newlines(k);
+        if (want == got) return std::nullopt;
+        const size_t n = common_prefix(want, got);
+        if (closest.empty() || n > best) closest = want, best = n;
+    }
+    return cat(dir, ": the checkpoint's chat_template differs from the ", family,
+               " prompt format this engine builds (the official code renders the checkpoint's); from character ",
+               best, " the checkpoint has ", excerpt(got, best), " where ", family, "'s has ", excerpt(closest, best),
+               ". Prompts follow the built-in format.");
+}
+
+}  // namespace vidi::model

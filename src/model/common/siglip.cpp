@@ -1,0 +1,74 @@
+#include "model/common/siglip.h"
+
+#include <cmath>
+
+#include "model/common/tower_layout.h"
+#include "model/common/weights.h"
+
+namespace vidi::model {
+
+SiglipVision::SiglipVision(const ModelConfig& config, const WeightLoader& root, const std::string& prefix)
+    : cfg_(config.vision), be_(root.backend()) {
+    const int64_t C = cfg_.hidden, p = cfg_.patch_size, G = cfg_.grid(), I = cfg_.intermediate;
+    VIDI_CHECK(C > 0 && cfg_.heads > 0 && C % cfg_.heads == 0, "vision tower (", cfg_.source, "): hidden size ", C,
+               " is not a multiple of ", cfg_.heads, " heads");
+    VIDI_CHECK(G > 0, "vision tower (", cfg_.source, "): image size ", cfg_.image_size, " / patch size ", p);
+    // Released checkpoints nest the tower under "vision_model."; the golden ones do not.
+    const std::string base = prefix.empty() ? detect_vision_prefix(root.store()) : prefix;
+    WeightLoader w = root.at(base);
+
+    patch_w_ = w.weight("embeddings.patch_embedding.weight", {C, cfg_.channels, p, p}).reshape({C, cfg_.channels * p * p});
+    patch_b_ = w.weight("embeddings.patch_embedding.bias", {C});
+    pos_ = w.activation("embeddings.position_embedding.weight", {G * G, C});
+    const int used = config.vision_layers_used();
+    for (int i = 0; i < used; ++i) {
+        WeightLoader l = w.sub("encoder.layers." + std::to_string(i) + ".");
+        layers_.push_back(Layer{
+            l.weight("layer_norm1.weight", {C}), l.weight("layer_norm1.bias", {C}),
+            l.linear("self_attn.q_proj.weight", {C, C}), l.weight("self_attn.q_proj.bias", {C}),
+            l.linear("self_attn.k_proj.weight", {C, C}), l.weight("self_attn.k_proj.bias", {C}),
+            l.linear("self_attn.v_proj.weight", {C, C}), l.weight("self_attn.v_proj.bias", {C}),
+            l.linear("self_attn.out_proj.weight", {C, C}), l.weight("self_attn.out_proj.bias", {C}),
+            l.weight("layer_norm2.weight", {C}), l.weight("layer_norm2.bias", {C}),
+            l.linear("mlp.fc1.weight", {I, C}), l.weight("mlp.fc1.bias", {I}),
+            l.linear("mlp.fc2.weight", {C, I}), l.weight("mlp.fc2.bias", {C})});
+    }
+}
+
+void SiglipVision::attention_block(const Layer& L, Tensor& x, int64_t n) const {
+    const int64_t C = cfg_.hidden, H = cfg_.heads, hd = C / H, T = x.dim(0) / n;
+    const float eps = static_cast<float>(cfg_.eps);
+    const Tensor h = be_.layer_norm(x, L.ln1_w, L.ln1_b, eps);
+    const Tensor q = be_.linear(h, L.q_w, L.q_b).reshape({n, T, H, hd});
+    const Tensor k = be_.linear(h, L.k_w, L.k_b).reshape({n, T, H, hd});
+    const Tensor v = be_.linear(h, L.v_w, L.v_b).reshape({n, T, H, hd});
+    AttentionParams ap;
+    ap.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+    Tensor att;
+    {
+        const Section s = be_.section("siglip.attention");
+        att = be_.attention_batch(q, k, v, ap);  // images attend within themselves, no mask
+    }
+    be_.linear_add_(x, att.reshape({n * T, C}), L.o_w, L.o_b);
+}
+
+Tensor SiglipVision::forward(const Tensor& pixels) const {
+    const int64_t C = cfg_.hidden, G = cfg_.grid(), S = cfg_.image_size;
+    VIDI_CHECK(pixels.rank() == 4 && pixels.dim(1) == cfg_.channels && pixels.dim(2) == S && pixels.dim(3) == S,
+               "vision tower: expected pixels [n, ", cfg_.channels, ", ", S, ", ", S, "], got ", pixels.describe());
+    const int64_t n = pixels.dim(0);
+    const Section whole = be_.section("siglip");
+    Tensor px = pixels.device() == be_.device() && pixels.dtype() == be_.act_dtype() ? pixels : be_.upload(pixels);
+    Tensor x = be_.linear(be_.patchify(px, cfg_.patch_size), patch_w_, patch_b_);  // [n, G·G, C]
+    be_.add_broadcast_(x, pos_.reshape({1, G * G, C}));
+    x = x.reshape({n * G * G, C});
+    const float eps = static_cast<float>(cfg_.eps);
+    for (const Layer& L : layers_) {
+        attention_block(L, x, n);
+        const Tensor h = be_.linear_gelu(be_.layer_norm(x, L.ln2_w, L.ln2_b, eps), L.fc1_w, L.fc1_b, Gelu::tanh);
+        be_.linear_add_(x, h, L.fc2_w, L.fc2_b);
+    }
+    return x.reshape({n, G * G, C});
+}
+
+}  // namespace vidi::model

@@ -1,0 +1,60 @@
+// The registry of model families: one line per family. A checkpoint's config.json picks
+// its family by model_type, else by an architectures entry.
+#include <algorithm>
+
+#include "model/family.h"
+#include "model/vidi15/family.h"
+
+namespace vidi::model {
+
+const std::vector<const Family*>& families() {
+    static const std::vector<const Family*> all = {
+        &vidi15::family(),
+    };
+    return all;
+}
+
+namespace {
+
+bool contains(const std::vector<std::string>& list, const std::string& s) {
+    return std::find(list.begin(), list.end(), s) != list.end();
+}
+
+std::string known_model_types() {
+    std::string s;
+    for (const Family* f : families())
+        for (const std::string& t : f->model_types()) s += (s.empty() ? "" : ", ") + t + " (" + f->name() + ")";
+    return s;
+}
+
+}  // namespace
+
+const Family& family_for(const nlohmann::json& config, const std::string& where) {
+    const std::string type = config.value("model_type", std::string());
+    for (const Family* f : families())
+        if (contains(f->model_types(), type)) return *f;
+    if (auto a = config.find("architectures"); a != config.end() && a->is_array())
+        for (const auto& arch : *a)
+            if (arch.is_string())
+                for (const Family* f : families())
+                    if (contains(f->architectures(), arch.get<std::string>())) return *f;
+    fail(where, ": model_type \"", type, "\" is not a known model family (known: ", known_model_types(), ")");
+}
+
+Preset find_preset(const std::string& name) {
+    for (const Family* f : families())
+        for (const Preset& p : f->presets())
+            if (p.name == name) return p;
+    std::string known;
+    for (const std::string& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
+    fail("unknown preset \"", name, "\" (known: ", known, ")");
+}
+
+std::vector<std::string> preset_names() {
+    std::vector<std::string> names;
+    for (const Family* f : families())
+        for (const Preset& p : f->presets()) names.push_back(p.name);
+    return names;
+}
+
+}  // namespace vidi::model

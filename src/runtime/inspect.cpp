@@ -1,0 +1,124 @@
+// `vidi inspect` (vidi/tools.h): architecture (the family's summary), parameter counts,
+// memory needs, the chat template check and the validation verdict of a checkpoint.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "io/json_file.h"
+#include "model/checkpoint.h"
+#include "model/common/chat_template.h"
+#include "model/family.h"
+#include "vidi/tools.h"
+
+namespace vidi {
+
+namespace {
+
+using nlohmann::json;
+
+// 9.242B, 1.604M, 105.4K: parameter counts at a glance.
+std::string billions(int64_t n) {
+    char b[32];
+    if (n >= 100'000'000) std::snprintf(b, sizeof b, "%.3fB", double(n) / 1e9);
+    else if (n >= 100'000) std::snprintf(b, sizeof b, "%.3fM", double(n) / 1e6);
+    else std::snprintf(b, sizeof b, "%.1fK", double(n) / 1e3);
+    return b;
+}
+
+std::string gigabytes(int64_t n) {
+    char b[32];
+    if (n >= 100'000'000) std::snprintf(b, sizeof b, "%.2f GB", double(n) / 1e9);
+    else std::snprintf(b, sizeof b, "%.2f MB", double(n) / 1e6);
+    return b;
+}
+
+// Weights stored quantised by `vidi quantize` (codes + NAME_scale).
+int64_t quantized_tensors(const io::Checkpoint& ck) {
+    int64_t n = 0;
+    for (const std::string& name : ck.store().names()) n += ck.has(name + io::kQuantScaleSuffix);
+    return n;
+}
+
+// config.json's "vidi_quantization" entry ({} when absent).
+json quantization_entry(const io::Checkpoint& ck) {
+    json c = io::read_json_file((std::filesystem::path(ck.dir()) / "config.json").string());
+    return c.value("vidi_quantization", json::object());
+}
+
+json report_json(const model::Checkpoint& ck, const model::Summary& arch, const std::string& chat, double open_s) {
+    const io::ParamCounts p = ck.params();
+    const io::WeightBytes all = io::weight_bytes(p.total()), used = io::weight_bytes(p.used);
+    const io::ValidationReport& r = ck.report();
+    json j = arch.json;
+    j["family"] = ck.family().name();
+    j["dir"] = ck.dir();
+    j["shards"] = ck.store().files().size();
+    j["tensor_bytes"] = ck.store().total_bytes();
+    j["open_seconds"] = open_s;
+    j["chat_template"] = chat;
+    j["params"] = {{"llm", p.llm}, {"vision", p.vision}, {"audio", p.audio}, {"glue", p.glue},
+                   {"total", p.total()}, {"used", p.used}};
+    j["bytes"] = {{"bf16", all.bf16}, {"int8", all.int8}, {"q4", all.q4},
+                  {"used_bf16", used.bf16}, {"used_int8", used.int8}, {"used_q4", used.q4}};
+    j["validation"] = {{"usable", r.usable()}, {"checked", r.checked}, {"errors", r.errors},
+                       {"missing", r.missing}, {"unexpected", r.unexpected}, {"unused", r.unused}};
+    j["usable"] = r.usable();
+    j["quantized_tensors"] = quantized_tensors(ck);
+    j["quantization"] = quantization_entry(ck);
+    return j;
+}
+
+std::string report_text(const model::Checkpoint& ck, const model::Summary& arch, const std::string& chat,
+                        double open_s) {
+    const io::ParamCounts p = ck.params();
+    const io::WeightBytes all = io::weight_bytes(p.total()), used = io::weight_bytes(p.used);
+    std::ostringstream os;
+    os << "checkpoint " << ck.dir() << ": " << ck.store().files().size() << " shard(s), "
+       << gigabytes(int64_t(ck.store().total_bytes())) << " of tensors, opened in " << open_s * 1e3 << " ms\n";
+    os << "family  " << ck.family().name() << "\n";
+    for (const auto& [label, line] : arch.lines) {
+        std::string l = label;
+        l.resize(std::max<size_t>(l.size() + 1, 8), ' ');
+        os << l << line << "\n";
+    }
+    os << "params  LLM " << billions(p.llm) << ", vision " << billions(p.vision) << ", audio " << billions(p.audio)
+       << ", glue " << billions(p.glue) << ", total " << billions(p.total()) << " (" << billions(p.used)
+       << " used by inference)\n";
+    os << "memory  bf16 " << gigabytes(all.bf16) << ", int8 " << gigabytes(all.int8) << ", 4-bit " << gigabytes(all.q4)
+       << " (used only: " << gigabytes(used.bf16) << " / " << gigabytes(used.int8) << " / " << gigabytes(used.q4)
+       << ")\n";
+    if (const int64_t q = quantized_tensors(ck)) {
+        os << "weights " << q << " linear weights stored quantised";
+        os << " as " << quantization_entry(ck).value("weights", "?");
+        os << " (codes + F32 scales; the rest bf16)\n";
+    }
+    os << "chat    " << chat << "\n";
+    os << "verdict " << ck.report().to_string() << "\n";
+    return os.str();
+}
+
+}  // namespace
+
+CheckpointReport inspect_checkpoint(const std::string& dir) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const model::Checkpoint ck = model::Checkpoint::open(dir);
+    const double open_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const model::Family& family = ck.family();
+    const model::Summary arch = family.describe(ck.config(), ck.store());
+    std::string chat = "no chat_template in the checkpoint: the built-in " + family.name() + " prompt format";
+    if (model::checkpoint_chat_template(dir)) {
+        const auto warning = model::chat_template_warning(dir, family.chat_templates(), family.name());
+        chat = warning ? "warning: " + *warning : "the checkpoint's chat_template is the built-in " + family.name() +
+                                                      " prompt format";
+    }
+    CheckpointReport r;
+    r.usable = ck.usable();
+    r.text = report_text(ck, arch, chat, open_s);
+    r.json = report_json(ck, arch, chat, open_s).dump(2);
+    return r;
+}
+
+}  // namespace vidi

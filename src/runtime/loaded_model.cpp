@@ -1,0 +1,106 @@
+#include "runtime/loaded_model.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "model/checkpoint.h"
+#include "model/common/chat_template.h"
+#include "runtime/media_plan.h"
+#include "runtime/memory_plan.h"
+#include "runtime/video_encoding.h"
+
+namespace fs = std::filesystem;
+
+namespace vidi::runtime {
+
+namespace {
+
+std::string make_fingerprint(const model::ModelConfig& c, const io::TensorStore& w) {
+    // Architecture sizes plus the checkpoint's byte count and tensor count: enough to
+    // refuse media tokens made by a different model.
+    return cat(c.model_type, ":D", c.llm.hidden, ":L", c.llm.layers, ":V", c.llm.vocab, ":vis", c.vision.hidden, "x",
+               c.vision.layers, ":aud", c.audio.d_model, "x", c.audio.layers, ":bytes", w.total_bytes(), ":tensors",
+               w.names().size());
+}
+
+}  // namespace
+
+LoadedModel::LoadedModel(const EngineOptions& options) : options_(options) {
+    VIDI_CHECK(!options.model_dir.empty(), "no model directory given (--model DIR)");
+    model::Checkpoint ckpt = model::Checkpoint::open(options.model_dir);
+    ckpt.require_usable();
+    config_ = ckpt.config();
+    weights_ = ckpt.store();
+    const model::Family& fam = ckpt.family();
+    std::string tok_path = (fs::path(options.model_dir) / "tokenizer.model").string();
+    tokenizer_ = std::make_unique<io::Tokenizer>(io::Tokenizer::load(tok_path, fam.markup_pieces()));
+    if (tokenizer_->vocab_size() > config_.llm.vocab)
+        fail(tok_path, ": the tokenizer has ", tokenizer_->vocab_size(), " pieces but the model's vocabulary is ",
+             config_.llm.vocab);
+    stop_ids_ = fam.stop_ids(*tokenizer_);
+    if (auto w = model::chat_template_warning(options.model_dir, fam.chat_templates(), fam.name())) warn(*w);
+    backend_ = make_backend(options.backend, options.threads, parse_compute_dtype(options.dtype));
+    const char* sync = std::getenv("VIDI_SYNC_PROGRESS");
+    sync_progress_ = sync && std::string(sync) == "1";
+    if (options.gpu_memory_limit) backend_->set_memory_limit(options.gpu_memory_limit);
+    const WeightChoice w =
+        choose_weights(ckpt, options.weights, backend_->device_memory(), options.frame_batch, backend_->act_dtype());
+    weight_format_ = w.format;
+    notice(w.note);
+    if (auto mem = backend_->device_memory()) require_fits(cat("the model's weights (", w.format.name(), ")"), w.bytes, *mem);
+    progress("load", 0, 1);
+    model::LoadOptions load;
+    load.linear_format = w.format;
+    model::WeightLoader root(weights_, *backend_, load);
+    media_ = fam.make_media(config_, root);
+    decoder_ = fam.make_decoder(config_, root);
+    progress("load", 1, 1);
+    // Quantised towers give other media tokens: the format is part of the identity.
+    fingerprint_ = make_fingerprint(config_, weights_) + ":w" + weight_format_.name();
+    // So do fp16 towers: tokens made in bf16 are not the official float16 ones.
+    if (backend_->act_dtype() == DType::f16) fingerprint_ += ":f16";
+}
+
+std::vector<int32_t> LoadedModel::prompt(const std::string& text, bool with_media) const {
+    return family().prompt(*tokenizer_, config_, text, with_media);
+}
+
+GenerationResult LoadedModel::run(const std::vector<int32_t>& prompt_ids, const EncodedVideo* video, int max_new_tokens,
+                               bool keep_prompt_logits) {
+    GenerationRequest req;
+    req.prompt = prompt_ids;
+    if (video) req.media = video->media();
+    req.max_new_tokens = max_new_tokens;
+    req.stop_ids = stop_ids_;
+    req.keep_prompt_logits = keep_prompt_logits;
+    req.progress = options_.progress;
+    GenerationResult result = generate(*decoder_, req);
+    report_profile();
+    return result;
+}
+
+BatchGeneration LoadedModel::batch(const EncodedVideo* video) const {
+    return BatchGeneration(*decoder_, video ? video->media() : std::vector<const model::MediaKV*>{}, stop_ids_,
+                           options_.progress);
+}
+
+void LoadedModel::progress(const std::string& stage, int64_t done, int64_t total) const {
+    if (!options_.progress) return;
+    if (sync_progress_) backend_->synchronize();
+    options_.progress(stage, done, total);
+}
+
+void LoadedModel::report_profile() const {
+    if (backend_->profiling())
+        for (const std::string& line : backend_->profile_report()) notice(line);
+}
+
+void LoadedModel::notice(const std::string& line) const {
+    if (options_.notice) options_.notice(line);
+}
+
+void LoadedModel::warn(const std::string& line) const {
+    if (options_.warning) options_.warning(line);
+}
+
+}  // namespace vidi::runtime

@@ -1,0 +1,191 @@
+#include "runtime/video_encoding.h"
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <future>
+
+#include "media/media.h"
+#include "runtime/media_plan.h"
+
+namespace vidi::runtime {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// User and system time of every thread of the process so far.
+double process_cpu_seconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+    return s(u.ru_utime) + s(u.ru_stime);
+}
+
+}  // namespace
+
+MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCapture* capture) {
+    MediaTokens out;
+    const auto t0 = std::chrono::steady_clock::now();
+    const double cpu0 = process_cpu_seconds();
+    media::FrameOptions fo;
+    fo.image_size = m.config().vision.image_size;
+    fo.max_batch = std::max(1, m.options().frame_batch);
+    fo.lanes = std::max(0, m.options().decode_lanes);
+    fo.inputs = m.options().media_inputs;
+    fo.decoder = m.options().decoder;
+    if (m.backend().device() != Device::cpu)  // NVDEC's frames stay in this backend's memory
+        fo.device_frames = [&m](const DeviceFramesShape& s) { return m.backend().device_frames(s); };
+    fo.notice = m.options().notice;
+    media::FrameStream frames(video_path, fo);
+    const int64_t sampled = frames.total_frames();
+    if (sampled < 2)
+        fail(video_path, ": ", sampled, " frame(s) sampled at 1 fps; Vidi needs a video of at least two (",
+             "duration ", frames.info().duration, " s)");
+    out.duration = frames.info().duration;
+    const int64_t audio_estimate =
+        frames.info().has_audio ? m.media().audio_token_count(static_cast<int64_t>(out.duration * 100)) : 0;
+    // Plans K/V format and token budget (refusing before any decoding when nothing fits).
+    const MediaChoice choice = choose_media(m.config(), sampled, audio_estimate,
+                                            {m.options().media_kv, m.options().visual_token_budget},
+                                            m.backend().device_memory(), m.options().frame_batch, m.backend().act_dtype());
+    if (m.backend().device_memory() || choice.step > 1 || choice.budget != m.family().default_visual_budget())
+        m.notice(cat("video: ", choice.describe()));
+    frames.keep_every(choice.step);
+    // Decoding starts before the large allocations below (the media K/V: 21 GiB for ten
+    // minutes); so does the audio's, on a thread of its own: it needs nothing from the frames.
+    // Once its samples are there, the audio goes through log-mel (the backend's: on the GPU,
+    // a batch of FFTs), the audio tower and the decoder's layers between two frame batches: the GPU has
+    // time for it while the first frames are decoded, and it no longer waits at the end.
+    frames.start();
+    std::future<media::AudioSamples> audio_job = std::async(std::launch::async, [&m, &video_path] {
+        return media::load_audio_samples(video_path, m.options().media_inputs);
+    });
+    const int64_t F = frames.total_frames();
+    const int64_t budget = choice.budget;
+    out.frames = F;
+    out.kv = choice.kv;
+    out.grid_h = out.grid_w = m.media().grid_side(F, budget);
+    const int64_t per_frame = out.grid_h * out.grid_w;
+    out.image = m.backend().act({F * per_frame, m.config().llm.hidden});
+    // The visual tokens go through the decoder's layers as soon as a chunk of them is ready,
+    // so the GPU works on them while later frames are still being decoded.
+    out.visual_kv = std::make_shared<model::MediaKV>(m.decoder().new_media_kv(F * per_frame, choice.kv));
+    int64_t kv_rows = 0;
+    auto encode_rows = [&](int64_t upto) {
+        m.decoder().encode_media_rows(*out.visual_kv, kv_rows, out.image.rows(kv_rows, upto));
+        kv_rows = upto;
+        m.progress("tokens", kv_rows, F * per_frame);  // visual tokens through the decoder's layers
+    };
+
+    bool audio_done = false;
+    auto encode_audio = [&] {
+        audio_done = true;
+        const media::AudioSamples audio = audio_job.get();
+        if (!audio.present) return;
+        const int bins = m.config().audio.mel_bins;
+        if (capture) {  // the f32 features of the host's log-mel, before any dtype rounding
+            capture->mel = log_mel_pieces(audio.pcm.data<float>(), audio.pcm.numel(), bins);
+            capture->mel_frames = audio.mel_frames;
+        }
+        {  // the log-mel is not needed past the tower: its memory serves the K/V below
+            m.progress("log-mel", 0, 1);
+            Tensor mel;
+            {
+                const Section s = m.backend().section("log-mel");
+                mel = m.backend().log_mel(audio.pcm, bins);
+            }
+            m.progress("log-mel", 1, 1);
+            out.audio = m.media().audio_tokens(mel, audio.mel_frames, [&](int64_t done, int64_t total) {
+                m.progress("audio", done, total);
+            });
+        }
+        if (out.audio.dim(0) > 0)
+            out.audio_kv = std::make_shared<model::MediaKV>(m.decoder().encode_media(out.audio, choice.kv));
+    };
+    Tensor rgb;
+    std::vector<int64_t> positions;
+    int64_t done = 0;
+    const int S = m.config().vision.image_size;
+    // The backend resizes and normalises (on the GPU, the decoded frames go up as they are).
+    while (frames.next_frames(rgb, positions)) {
+        if (capture)  // the f32 pixels of the host's resize, before any dtype rounding
+            for (size_t i = 0; i < positions.size(); ++i)
+                if (capture->frames.count(positions[i])) {
+                    const Tensor row = rgb.row(static_cast<int64_t>(i));
+                    const Tensor frame = row.on_host() ? row : m.backend().to_host(row);  // NVDEC's: on the GPU
+                    Tensor px = Tensor::empty({3, S, S}, DType::f32);
+                    frames_to_pixels_f32(frame.data<uint8_t>(), 1, static_cast<int>(rgb.dim(1)),
+                                         static_cast<int>(rgb.dim(2)), S, px.data<float>());
+                    capture->pixels[positions[i]] = px;
+                }
+        Tensor pixels;
+        {
+            const Section s = m.backend().section("pixels");
+            pixels = m.backend().frames_to_pixels(rgb, S);
+        }
+        Tensor tokens = m.media().image_tokens(pixels, positions, F, budget);
+        // Batches arrive in order, so the frame-major rows are contiguous.
+        const int64_t ready = (positions.back() + 1) * per_frame;  // token rows written so far
+        Tensor dst = out.image.rows(positions.front() * per_frame, ready);
+        m.backend().copy_(dst, tokens);
+        done += static_cast<int64_t>(positions.size());
+        // Whole chunks only (whole blocks of 4-bit keys); the rest waits for the next batch.
+        if (ready - kv_rows >= model::kMediaKvChunk)
+            encode_rows(kv_rows + (ready - kv_rows) / model::kMediaKvChunk * model::kMediaKvChunk);
+        m.progress("frames", done, F);
+        if (!audio_done && audio_job.wait_for(std::chrono::seconds(0)) == std::future_status::ready) encode_audio();
+    }
+    VIDI_CHECK(done == F, video_path, ": decoded ", done, " of ", F, " sampled frames");
+    if (m.backend().profiling()) {  // what the decoder costs: the stage's time and the CPU the process spent in it
+        char line[160];
+        std::snprintf(line, sizeof line, "frames: %lld decoded by %s in %.2f s; process CPU time %.2f s",
+                      static_cast<long long>(F), frames.decoder(), seconds_since(t0), process_cpu_seconds() - cpu0);
+        m.notice(line);
+    }
+    if (kv_rows < F * per_frame) encode_rows(F * per_frame);
+    if (!audio_done) encode_audio();
+    return out;
+}
+
+std::shared_ptr<EncodedVideo> encode(LoadedModel& m, MediaTokens tokens) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto v = std::make_shared<EncodedVideo>();
+    const bool has_audio = tokens.audio.defined() && tokens.audio.dim(0) > 0;
+    if (!tokens.kv) {
+        const int64_t n = tokens.image.dim(0) + (has_audio ? tokens.audio.dim(0) : 0);
+        tokens.kv = choose_kv_for_tokens(m.config(), n, m.options().media_kv, m.backend().device_memory(),
+                                         m.backend().act_dtype());
+    }
+    m.progress("media-kv", 0, 2);
+    v->visual = tokens.visual_kv ? std::move(*tokens.visual_kv) : m.decoder().encode_media(tokens.image, *tokens.kv);
+    tokens.visual_kv.reset();
+    m.progress("media-kv", 1, 2);
+    if (has_audio)
+        v->audio = tokens.audio_kv ? std::move(*tokens.audio_kv) : m.decoder().encode_media(tokens.audio, *tokens.kv);
+    tokens.audio_kv.reset();
+    m.progress("media-kv", 2, 2);
+    // The tokens stay where they are (the memory plan counts them for as long as the video
+    // lives); only saving the video brings them to the host. Copying them back here cost the
+    // request 0.5 s on the H100 machine (0.8 GiB of f32 host memory, freshly faulted in).
+    v->tokens = std::move(tokens);
+    m.backend().synchronize();
+    v->seconds = seconds_since(t0);
+    m.report_profile();
+    return v;
+}
+
+std::shared_ptr<EncodedVideo> encode_video(LoadedModel& m, const std::string& video_path) {
+    auto t0 = std::chrono::steady_clock::now();
+    MediaTokens tokens = media_tokens(m, video_path);
+    double front = seconds_since(t0);
+    auto v = encode(m, std::move(tokens));
+    v->seconds += front;
+    return v;
+}
+
+}  // namespace vidi::runtime

@@ -1,0 +1,106 @@
+// The family interface: the registry picks a checkpoint's family, the family's layout names
+// exactly the linear weights its modules load (the memory planner and `vidi quantize` go by
+// it), and a checkpoint whose chat_template differs from the built-in prompt is warned about.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "io/json_file.h"
+#include "model/checkpoint.h"
+#include "model/common/chat_template.h"
+#include "model/family.h"
+#include "model/vidi15/family.h"
+#include "support/test_support.h"
+
+using namespace vidi;
+using test::error_of;
+using testing::HasSubstr;
+
+namespace {
+
+nlohmann::json tiny_config() { return io::read_json_file(test::tiny_model_dir() + "/config.json"); }
+
+}  // namespace
+
+TEST(Registry, PicksTheFamilyByModelTypeThenByArchitecture) {
+    nlohmann::json c = tiny_config();
+    EXPECT_EQ(&model::family_for(c, "cfg"), &model::vidi15::family());
+    c["model_type"] = "something_else";  // an unknown type with a known architecture
+    EXPECT_EQ(&model::family_for(c, "cfg"), &model::vidi15::family());
+    c.erase("architectures");
+    const std::string err = error_of([&] { model::family_for(c, "cfg"); });
+    EXPECT_THAT(err, HasSubstr("cfg: model_type \"something_else\" is not a known model family"));
+    EXPECT_THAT(err, HasSubstr("dattn_gemma2 (vidi1.5)"));
+    EXPECT_EQ(model::load_config(test::tiny_model_dir()).family, &model::vidi15::family());
+}
+
+TEST(Registry, PresetsComeFromTheFamilies) {
+    EXPECT_THAT(model::preset_names(), testing::Contains("vidi1.5-9b"));
+    EXPECT_EQ(model::find_preset("vidi1.5-9b").config["model_type"], "dattn_gemma2");
+    EXPECT_THAT(error_of([] { model::find_preset("nope"); }), HasSubstr("unknown preset \"nope\" (known: vidi1.5-9b"));
+}
+
+TEST(FamilyLayout, LinearAndF32WeightsAreExactlyTheOnesTheModulesLoadSo) {
+    const model::Checkpoint ck = model::Checkpoint::open(test::tiny_model_dir());
+    std::set<std::string> loaded, f32;
+    auto cpu = make_cpu_backend(1);
+    model::LoadOptions opt;
+    opt.linear_names = &loaded;
+    opt.f32_names = &f32;
+    const model::WeightLoader root(ck.store(), *cpu, opt);
+    ck.family().make_media(ck.config(), root);
+    ck.family().make_decoder(ck.config(), root);
+    EXPECT_EQ(ck.linear_weights(), loaded);
+    EXPECT_GT(loaded.size(), 40u);
+    EXPECT_TRUE(loaded.count("model.embed_tokens.weight"));
+    EXPECT_FALSE(loaded.count("model.mm_rand_pos_t.mlp.0.weight"));  // computed in f32
+    EXPECT_EQ(ck.f32_weights(), f32);
+    EXPECT_TRUE(f32.count("model.mm_rand_pos_t.mlp.0.weight"));
+    EXPECT_TRUE(f32.count("model.mm_rand_pos_h.mlp.2.bias"));
+}
+
+TEST(ChatTemplate, TheGoldenCheckpointsTemplateIsTheBuiltInOne) {
+    const model::Family& f = model::vidi15::family();
+    ASSERT_TRUE(model::checkpoint_chat_template(test::tiny_model_dir()));
+    EXPECT_FALSE(model::chat_template_warning(test::tiny_model_dir(), f.chat_templates(), f.name()));
+}
+
+TEST(ChatTemplate, ADifferentTemplateIsWarnedAboutWithTheDifference) {
+    const model::Family& f = model::vidi15::family();
+    test::TempDir tmp("chat");
+    const std::string dir = tmp.file("ck");
+    test::copy_tiny_model(dir);
+    const std::string path = dir + "/tokenizer_config.json";
+    nlohmann::json tc = io::read_json_file(path);
+    const std::string original = tc["chat_template"];
+
+    // Gemma-2-it's longer template, with '\n' spelled as Jinja escapes: the same prompt.
+    const std::vector<std::string> known = f.chat_templates();
+    std::string escaped;
+    for (char ch : known[1]) escaped += ch == '\n' ? std::string("\\n") : std::string(1, ch);
+    tc["chat_template"] = escaped;
+    io::write_json_file(path, tc);
+    EXPECT_FALSE(model::chat_template_warning(dir, f.chat_templates(), f.name()));
+
+    // Another role name for the answer: a different prompt.
+    std::string changed = original;
+    changed.replace(changed.find("'model'"), 7, "'assistant'");
+    tc["chat_template"] = changed;
+    io::write_json_file(path, tc);
+    const auto w = model::chat_template_warning(dir, f.chat_templates(), f.name());
+    ASSERT_TRUE(w);
+    EXPECT_THAT(*w, HasSubstr(dir + ": the checkpoint's chat_template differs from the vidi1.5 prompt format"));
+    EXPECT_THAT(*w, HasSubstr("the checkpoint has \"assistant'"));
+    EXPECT_THAT(*w, HasSubstr("where vidi1.5's has \"model'"));
+
+    // No template at all: nothing to compare; a list of named templates: the default one.
+    tc.erase("chat_template");
+    io::write_json_file(path, tc);
+    EXPECT_FALSE(model::checkpoint_chat_template(dir));
+    EXPECT_FALSE(model::chat_template_warning(dir, f.chat_templates(), f.name()));
+    tc["chat_template"] = {{{"name", "tool_use"}, {"template", "x"}}, {{"name", "default"}, {"template", changed}}};
+    io::write_json_file(path, tc);
+    EXPECT_EQ(model::checkpoint_chat_template(dir), changed);
+    EXPECT_TRUE(model::chat_template_warning(dir, f.chat_templates(), f.name()));
+}

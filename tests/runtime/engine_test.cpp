@@ -1,0 +1,55 @@
+// The public Engine over a model family: its warnings, its family's name and range format,
+// and the media time of an answer.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "io/json_file.h"
+#include "support/test_support.h"
+#include "vidi/vidi.h"
+
+using namespace vidi;
+using testing::HasSubstr;
+
+namespace {
+
+std::unique_ptr<Engine> open_engine(const std::string& dir, std::vector<std::string>& warnings) {
+    EngineOptions o;
+    o.model_dir = dir;
+    o.backend = "cpu";
+    o.threads = 2;
+    o.warning = [&warnings](const std::string& line) { warnings.push_back(line); };
+    return Engine::open(o);
+}
+
+}  // namespace
+
+TEST(Engine, NamesItsFamilyAndWarnsOnlyAboutAForeignChatTemplate) {
+    std::vector<std::string> warnings;
+    auto engine = open_engine(test::tiny_model_dir(), warnings);
+    EXPECT_TRUE(warnings.empty()) << warnings.front();
+    EXPECT_EQ(engine->family_name(), "vidi1.5");
+    EXPECT_EQ(engine->format_range({12.9, 19.2}), "00:00:12-00:00:19");
+    EXPECT_GT(engine->media_token_bytes(), 4 * 96);
+
+    test::TempDir tmp("engine");
+    const std::string dir = tmp.file("ck");
+    test::copy_tiny_model(dir);
+    nlohmann::json tc = io::read_json_file(dir + "/tokenizer_config.json");
+    tc["chat_template"] = "{% for message in messages %}[INST] {{ message['content'] }} [/INST]{% endfor %}";
+    io::write_json_file(dir + "/tokenizer_config.json", tc);
+    open_engine(dir, warnings);
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_THAT(warnings[0], HasSubstr("chat_template differs from the vidi1.5 prompt format"));
+    EXPECT_THAT(warnings[0], HasSubstr("from character 1 the checkpoint has \"% for message"));
+}
+
+TEST(Engine, TheFirstAnswerAboutAVideoCarriesItsEncodingTime) {
+    std::vector<std::string> warnings;
+    auto engine = open_engine(test::tiny_model_dir(), warnings);
+    auto video = engine->encode_video(test::golden_path("synth.mp4"));
+    ASSERT_GT(video->encode_seconds(), 0);
+    const Answer first = engine->retrieve(*video, "a moving colour pattern", {4});
+    EXPECT_EQ(first.timings.media_s, video->encode_seconds());
+    EXPECT_EQ(engine->ask(video.get(), "What is shown?", {2}).timings.media_s, 0);
+    EXPECT_EQ(engine->ask(nullptr, "Hello", {2}).timings.media_s, 0);
+}
