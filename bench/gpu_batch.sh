@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Many questions about one video on the GPU machine (issue 19; results in bench/RESULTS.md):
-#   0. test_cuda's row-invariance, cross-attention, attention and step-graph cases (every op of a
-#      batched step gives a row the bits it gets alone; the tensor-core cross-attention against
-#      the double reference), and test_runtime's batched generation on CUDA (tiny-a: every row
-#      equals generate() alone, ids and margins, bit for bit);
+#   0. test_cuda's row-invariance, path and step-graph cases, test_backend's attention and
+#      cross-attention on CUDA (every op of a batched step gives a row the bits it gets alone;
+#      the tensor-core cross-attention against the double reference), and test_runtime's
+#      batched generation on CUDA (tiny-a: every row equals generate() alone, ids and margins,
+#      bit for bit);
 #   1. tiny-a on CUDA against the golden files (bench/gpu_e2e.sh step 1: unchanged parity),
 #      then 16 questions as a batch vs one by one (ids), quick;
 #   2. the full-size random checkpoint $CK (made only when `vidi inspect` refuses it);
@@ -27,8 +28,10 @@ stamp "device"; nvidia-smi --query-gpu=name,memory.total,memory.used --format=cs
 V --version > /dev/null  # unpacks the bundle
 
 if want 0; then
-stamp "0. test_cuda (row invariance, attention, step graphs), test_runtime's batches on CUDA"
-timeout 300 sh .dev/vidi-run test_cuda --gtest_filter='*RowInvariance*:*Attention*:*StepGraph*' 2>&1 |
+stamp "0. test_cuda (row invariance, paths, step graphs), test_backend's attention on CUDA, test_runtime's batches on CUDA"
+timeout 300 sh .dev/vidi-run test_cuda --gtest_filter='*RowInvariance*:*Paths*:*StepGraph*' 2>&1 |
+  grep -E "^\[  (PASSED|FAILED)|FAILED|tests ran|Failure" | head -20
+timeout 300 sh .dev/vidi-run test_backend --gtest_filter='*/Attention.*/cuda_*:*/Rope.*/cuda_*' 2>&1 |
   grep -E "^\[  (PASSED|FAILED)|FAILED|tests ran|Failure" | head -20
 mkdir -p /tmp/vidi-shared && ln -sfn "$PWD/$G" /tmp/vidi-shared/golden  # the tests' ../shared/golden
 VIDI_SHARED_DIR=/tmp/vidi-shared timeout 300 sh .dev/vidi-run test_runtime --gtest_filter='*BatchGenerate*:*Golden*' 2>&1 |

@@ -389,12 +389,7 @@ void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t
     VIDI_CHECK(!a.q_pos || few_rows(a), "attention: a position read on the device needs at most ", kDecodeMaxRows,
                " query rows per KV head (", a.Tq, " queries × ", a.H / a.KV, " heads)");
     if (a.Tq == 0 || a.H == 0 || a.hd == 0) return;
-    Problem pb{a, splits, nullptr, nullptr};
-    if (splits > 1) {
-        const size_t slots = size_t(splits) * a.KV * size_t(a.Tq) * (a.H / a.KV);
-        pb.part_o = static_cast<float*>(workspace);
-        pb.part_ml = pb.part_o + slots * a.hd;
-    }
+    const Problem pb = split_problem(a, splits, workspace);
     if (a.act == DType::f16) launch_attention<fp16>(pb, stream);
     else launch_attention<bf16>(pb, stream);
 }

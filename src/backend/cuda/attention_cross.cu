@@ -135,44 +135,8 @@ __global__ void __launch_bounds__(kThreads) cross_attention_kernel(Problem pb) {
                 }
             }
             const int64_t k0 = it * kKeys;
-            float mx[2] = {m[0], m[1]};
-#pragma unroll
-            for (int nb = 0; nb < 4; ++nb)
-#pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    float x = s[nb][e] * a.scale;
-                    if (a.softcap > 0.0f) x = a.softcap * tanhf(x / a.softcap);
-                    if (k0 + nb * 8 + 2 * t + (e & 1) >= a.Tk) x = -INFINITY;
-                    s[nb][e] = x;
-                    mx[e >> 1] = fmaxf(mx[e >> 1], x);
-                }
-            float alpha[2];
-#pragma unroll
-            for (int r = 0; r < 2; ++r) {  // the 4 threads of a row share its max
-                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-                alpha[r] = __expf(m[r] - mx[r]);  // 0 on the first tile (m = -inf; a tile has a key)
-                m[r] = mx[r];
-                l[r] *= alpha[r];
-            }
-#pragma unroll
-            for (int nb = 0; nb < NB; ++nb) {
-                o[nb][0] *= alpha[0];
-                o[nb][1] *= alpha[0];
-                o[nb][2] *= alpha[1];
-                o[nb][3] *= alpha[1];
-            }
-            // The probabilities as the A fragments of P·V (keys 16·kk.. are blocks 2kk, 2kk+1).
-            uint32_t pf[2][4];
-#pragma unroll
-            for (int nb = 0; nb < 4; ++nb) {
-                const float p0 = __expf(s[nb][0] - m[0]), p1 = __expf(s[nb][1] - m[0]);
-                const float p2 = __expf(s[nb][2] - m[1]), p3 = __expf(s[nb][3] - m[1]);
-                l[0] += p0 + p1;
-                l[1] += p2 + p3;
-                pf[nb / 2][(nb % 2) * 2 + 0] = float2_to_pair<T>(p0, p1);
-                pf[nb / 2][(nb % 2) * 2 + 1] = float2_to_pair<T>(p2, p3);
-            }
+            uint32_t pf[2][4];  // the probabilities as the A fragments of P·V
+            softmax_tile<T>(s, k0, t, a.scale, a.softcap, a.Tk, m, l, o, pf);
 #pragma unroll
             for (int kk = 0; kk < 2; ++kk)
 #pragma unroll
@@ -267,12 +231,7 @@ int cross_attention_splits(const AttentionArgs& a, int sm_count) {
 void cross_attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t stream) {
     VIDI_CHECK(cross_attention_supports(a), "cross_attention: unsupported problem (head dim ", a.hd, ")");
     if (a.Tq == 0 || a.H == 0) return;
-    Problem pb{a, splits, nullptr, nullptr};
-    if (splits > 1) {
-        const size_t slots = size_t(splits) * a.KV * size_t(a.Tq) * (a.H / a.KV);
-        pb.part_o = static_cast<float*>(workspace);
-        pb.part_ml = pb.part_o + slots * a.hd;
-    }
+    const Problem pb = split_problem(a, splits, workspace);
     if (a.act == DType::f16) launch_for_head_dim<fp16>(pb, stream);
     else launch_for_head_dim<bf16>(pb, stream);
     if (splits > 1) merge_attention_splits(pb, stream);

@@ -117,44 +117,8 @@ __global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
                 mma<T>(s[nb], qf[kk], b0, b1);
             }
         }
-        float mx[2] = {m[0], m[1]};
-#pragma unroll
-        for (int nb = 0; nb < 8; ++nb)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                float x = s[nb][e] * a.scale;
-                if (a.softcap > 0.0f) x = a.softcap * tanhf(x / a.softcap);
-                if (k0 + nb * 8 + 2 * t + (e & 1) >= a.Tk) x = -INFINITY;
-                s[nb][e] = x;
-                mx[e >> 1] = fmaxf(mx[e >> 1], x);
-            }
-        float alpha[2];
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {  // the 4 threads of a row group share its max
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-            alpha[r] = __expf(m[r] - mx[r]);  // 0 on the first tile (m = -inf)
-            m[r] = mx[r];
-            l[r] *= alpha[r];
-        }
-#pragma unroll
-        for (int nb = 0; nb < NB; ++nb) {
-            o[nb][0] *= alpha[0];
-            o[nb][1] *= alpha[0];
-            o[nb][2] *= alpha[1];
-            o[nb][3] *= alpha[1];
-        }
-        // Probabilities as the A fragments of P·V (keys 16·kk .. 16·kk+15 are blocks 2kk, 2kk+1).
-        uint32_t pf[4][4];
-#pragma unroll
-        for (int nb = 0; nb < 8; ++nb) {
-            const float p0 = __expf(s[nb][0] - m[0]), p1 = __expf(s[nb][1] - m[0]);
-            const float p2 = __expf(s[nb][2] - m[1]), p3 = __expf(s[nb][3] - m[1]);
-            l[0] += p0 + p1;
-            l[1] += p2 + p3;
-            pf[nb / 2][(nb % 2) * 2 + 0] = float2_to_pair<T>(p0, p1);
-            pf[nb / 2][(nb % 2) * 2 + 1] = float2_to_pair<T>(p2, p3);
-        }
+        uint32_t pf[4][4];  // the probabilities as the A fragments of P·V
+        softmax_tile<T>(s, k0, t, a.scale, a.softcap, a.Tk, m, l, o, pf);
         // B fragments of V (16 keys × 8 dims) straight from its rows: ldmatrix .trans hands
         // lane (g, t) the keys 2t, 2t+1 (and +8) of dim g; .x4 covers two blocks of 8 dims.
 #pragma unroll
