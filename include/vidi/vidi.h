@@ -44,9 +44,10 @@ struct EngineOptions {
     // naming why when it cannot). The frames do not depend on it.
     std::string decoder = "auto";
     size_t gpu_memory_limit = 0;   // bytes the GPU backend may hold (0: what the device has)
-    // The GPU's compute dtype: "bf16", or "fp16" with the official float16 inference's casts
-    // (docs/cuda.md). The CPU computes in f32 either way; logits are f32 on every backend.
-    std::string dtype = "bf16";
+    // The GPU's compute dtype: "fp16" with the official float16 inference's casts (the
+    // default: 4.8x closer to PyTorch float32 than bf16 at full size, same speed; bench/RESULTS.md)
+    // or "bf16" (docs/cuda.md). The CPU computes in f32 either way; logits are f32 everywhere.
+    std::string dtype = "fp16";
     // How linear weights are held: "auto" (GPU: the most faithful of bf16, int8, int4 that
     // leaves room for a 10-minute video; CPU: as stored), "bf16", "int8", "int4", "int4/g128".
     std::string weights = "auto";

@@ -33,7 +33,7 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
     cmd->add_option("--model,-m", f.options.model_dir, "Checkpoint directory (Hugging Face layout)")->required();
     cmd->add_option("--backend", f.options.backend, "cpu, cuda, cuda:N or auto")->capture_default_str();
     cmd->add_option("--dtype", f.options.dtype,
-                    "GPU compute dtype: bf16, or fp16 as the official inference (the CPU computes in f32)")
+                    "GPU compute dtype: fp16 as the official inference (default), or bf16 (the CPU computes in f32)")
         ->check(CLI::IsMember({"bf16", "fp16"}))
         ->capture_default_str();
     cmd->add_option("--threads", f.options.threads, "CPU threads (0: all cores)")
