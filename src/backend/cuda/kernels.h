@@ -37,6 +37,10 @@ void add_broadcast_inplace(bf16* x, const bf16* y, const int64_t xs[3], const in
 void rms_norm(void* y, DType y_dtype, const void* x, DType x_dtype, const bf16* w, int64_t rows, int64_t D,
               float eps, int mode, cudaStream_t stream, bool add = false, bf16* next_y = nullptr,
               const bf16* next_w = nullptr);
+// y += x (x bf16 activations, y a bf16 or f32 residual stream), then next_y = rms_norm(y) with
+// weight w (mode as rms_norm): a residual update without a norm on the sub-layer's output.
+void add_then_rms_norm(void* y, DType y_dtype, const bf16* x, bf16* next_y, const bf16* w, int64_t rows, int64_t D,
+                       float eps, int mode, cudaStream_t stream);
 void layer_norm(bf16* y, const bf16* x, const bf16* w, const bf16* b, int64_t rows, int64_t D, float eps,
                 cudaStream_t stream);
 
@@ -72,8 +76,10 @@ void space_to_depth(bf16* out, const bf16* x, int64_t F, int64_t H, int64_t W, i
                     cudaStream_t stream);
 void pad_grid(bf16* out, const bf16* x, int64_t F, int64_t H, int64_t W, int64_t C, int bottom, int right,
               cudaStream_t stream);
+void im2col_2d(bf16* out, const bf16* x, int64_t F, int64_t H, int64_t W, int64_t C, int k, int stride,
+               cudaStream_t stream);
 void resize_bilinear(bf16* out, const bf16* x, int64_t F, int64_t H, int64_t W, int64_t C, int oh, int ow,
-                     cudaStream_t stream);
+                     bool align_corners, cudaStream_t stream);
 void repeat_kv(bf16* out, const bf16* v, int64_t T, int64_t KV, int64_t H, int64_t hd, cudaStream_t stream);
 
 // --- pixels.cu: Pillow's fixed-point resampling (core/pil_resize.h) of RGB24 frames. An axis

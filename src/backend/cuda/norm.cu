@@ -84,6 +84,19 @@ __global__ void rms_norm_kernel(Y* y, const X* x, const bf16* w, int64_t D, floa
               [&](int64_t i, float v) { return v * inv_next * norm_gain(next_w, i, mode); });
 }
 
+// y += x (the sub-layer's output as it is), then next_y = rms_norm(y) · w: as add_ and
+// rms_norm apart (a bf16 stream is rounded after the sum, an f32 one not).
+template <class Y>
+__global__ void add_then_rms_norm_kernel(Y* y, const bf16* x, bf16* next_y, const bf16* w, int64_t D, float eps,
+                                         int mode, bool vec) {
+    __shared__ float scratch[32];
+    const bf16* xr = x + blockIdx.x * D;
+    Y* yr = y + blockIdx.x * D;
+    write_row(yr, xr, D, vec, [&](int64_t i, float v) { return to_float(yr[i]) + v; });
+    const float inv = inv_rms(yr, D, eps, vec, scratch);
+    write_row(next_y + blockIdx.x * D, yr, D, vec, [&](int64_t i, float v) { return v * inv * norm_gain(w, i, mode); });
+}
+
 __global__ void layer_norm_kernel(bf16* y, const bf16* x, const bf16* w, const bf16* b, int64_t D, float eps,
                                   bool vec) {
     __shared__ float scratch[32];
@@ -118,6 +131,20 @@ void rms_norm(void* y, DType y_dtype, const void* x, DType x_dtype, const bf16* 
     else
         fail("rms_norm: f32 in and out is not a case of this backend");
     VIDI_CUDA_CHECK_LAUNCH("rms_norm");
+}
+
+void add_then_rms_norm(void* y, DType y_dtype, const bf16* x, bf16* next_y, const bf16* w, int64_t rows, int64_t D,
+                       float eps, int mode, cudaStream_t stream) {
+    if (rows == 0 || D == 0) return;
+    const bool vec = D % kVec == 0 && aligned16(x) && aligned16(y) && aligned16(next_y);
+    const unsigned blocks = static_cast<unsigned>(rows);
+    if (y_dtype == DType::f32)
+        add_then_rms_norm_kernel<<<blocks, threads_for(D), 0, stream>>>(static_cast<float*>(y), x, next_y, w, D, eps,
+                                                                        mode, vec);
+    else
+        add_then_rms_norm_kernel<<<blocks, threads_for(D), 0, stream>>>(static_cast<bf16*>(y), x, next_y, w, D, eps,
+                                                                        mode, vec);
+    VIDI_CUDA_CHECK_LAUNCH("add_then_rms_norm");
 }
 
 void layer_norm(bf16* y, const bf16* x, const bf16* w, const bf16* b, int64_t rows, int64_t D, float eps,
