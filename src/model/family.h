@@ -124,6 +124,14 @@ public:
     virtual size_t media_kv_bytes_per_token(const ModelConfig& c, DType act_dtype, const QuantFormat& kv) const;
 };
 
+// What a video of this shape holds with a decomposed-attention decoder and the shared towers:
+// its tokens and media K/V (c.family's bytes per token), and the largest working set of a
+// media chunk through a layer (its f32 residual, then in act_dtype the norm, K, V, repeated V,
+// o_proj, gate, up, their product and down), a SigLIP batch, a Whisper batch and `glue` (a
+// family's own media working set), plus kWorkspaceMargin.
+VideoFootprint decomposed_footprint(const ModelConfig& c, const VideoShape& v, int frame_batch, DType act_dtype,
+                                    const QuantFormat& kv, size_t glue = 0);
+
 // --- the registry (model/registry.cpp) ------------------------------------------------------
 const std::vector<const Family*>& families();
 // The family of a config.json: by model_type, else by an architectures entry.

@@ -4,221 +4,36 @@
 
 namespace vidi::model::vidi15 {
 
+namespace {
+
+// sqrt(D) rounded to the activation dtype, as the reference multiplies in that dtype.
+float embed_scale(int hidden, DType act) {
+    float s = static_cast<float>(std::sqrt(static_cast<double>(hidden)));
+    if (act == DType::bf16) s = bf16_to_f32(f32_to_bf16(s));
+    if (act == DType::f16) s = f16_to_f32(f32_to_f16(s));
+    return s;
+}
+
+enum Norm { input, post_attention, pre_feedforward, post_feedforward };
+
+}  // namespace
+
 Gemma2::Gemma2(const ModelConfig& config, const WeightLoader& root)
-    : cfg_(config.llm), be_(root.backend()) {
-    const int64_t D = cfg_.hidden, I = cfg_.intermediate, V = cfg_.vocab;
-    const int64_t q_rows = int64_t(cfg_.heads) * cfg_.head_dim, kv_rows = int64_t(cfg_.kv_heads) * cfg_.head_dim;
-    embed_ = root.linear("model.embed_tokens.weight", {V, D});
-    // Tied (Gemma2's default): the output projection is embed_tokens; untied, lm_head when present.
-    const bool own_head = !cfg_.tie_embeddings && root.has("lm_head.weight");
-    lm_head_ = own_head ? root.linear("lm_head.weight", {V, D}) : embed_;
-    final_norm_ = root.weight("model.norm.weight", {D});
-    for (int i = 0; i < cfg_.layers; ++i) {
-        WeightLoader w = root.sub("model.layers." + std::to_string(i) + ".");
-        layers_.push_back(Layer{
-            w.linear("self_attn.q_proj.weight", {q_rows, D}), w.linear("self_attn.k_proj.weight", {kv_rows, D}),
-            w.linear("self_attn.v_proj.weight", {kv_rows, D}), w.linear("self_attn.o_proj.weight", {D, q_rows}),
-            w.linear("mlp.gate_proj.weight", {I, D}), w.linear("mlp.up_proj.weight", {I, D}),
-            w.linear("mlp.down_proj.weight", {D, I}), w.weight("input_layernorm.weight", {D}),
-            w.weight("post_attention_layernorm.weight", {D}), w.weight("pre_feedforward_layernorm.weight", {D}),
-            w.weight("post_feedforward_layernorm.weight", {D})});
-    }
-    // sqrt(D) rounded to the activation dtype, as the reference multiplies in that dtype.
-    float s = static_cast<float>(std::sqrt(static_cast<double>(cfg_.hidden)));
-    if (be_.act_dtype() == DType::bf16) s = bf16_to_f32(f32_to_bf16(s));
-    if (be_.act_dtype() == DType::f16) s = f16_to_f32(f32_to_f16(s));
-    embed_scale_ = s;
-}
-
-Tensor Gemma2::norm(const Tensor& x, const Tensor& w) const {
-    return be_.rms_norm(x, w, static_cast<float>(cfg_.rms_eps), NormWeight::one_plus);
-}
-
-std::pair<Tensor, Tensor> Gemma2::key_value(const Layer& L, const Tensor& h) const {
-    const int64_t n = h.dim(0);
-    return {be_.linear(h, L.k).reshape({n, cfg_.kv_heads, cfg_.head_dim}),
-            be_.linear(h, L.v).reshape({n, cfg_.kv_heads, cfg_.head_dim})};
-}
-
-void Gemma2::store_rows(const Tensor& cache, int64_t row0, const Tensor& rows) const {
-    Tensor dst = cache.rows(row0, row0 + rows.dim(0));
-    be_.copy_(dst, rows);
-}
-
-void Gemma2::store_media_rows(const QTensor& cache, int64_t row0, const Tensor& rows,
-                              const QuantFormat& format) const {
-    if (!cache.quantized()) return store_rows(cache.values, row0, rows);
-    QTensor q = be_.quantize(rows, format);
-    store_rows(cache.values, row0, q.values);
-    store_rows(cache.scales, row0, q.scales);
-}
-
-Tensor Gemma2::mlp(const Layer& L, const Tensor& h) const {
-    return be_.linear(be_.linear_glu(h, L.gate, L.up, Glu::gelu_tanh), L.down);
-}
-
-Tensor Gemma2::residual(const Tensor& a) const {
-    if (a.dtype() == DType::f32) return a;
-    Tensor x = be_.empty(a.shape(), DType::f32);
-    be_.copy_(x, a);
-    return x;
-}
+    : DattnDecoder(config, root,
+                   {"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+                    "post_feedforward_layernorm"},
+                   embed_scale(config.llm.hidden, root.backend().act_dtype()), NormWeight::one_plus, Glu::gelu_tanh) {}
 
 Tensor Gemma2::add_norm(Tensor& x, const Tensor& y, const Tensor& w, const Tensor& w_next) const {
-    return be_.add_rms_norm_then_norm_(x, y, w, w_next, static_cast<float>(cfg_.rms_eps), NormWeight::one_plus);
+    return be_.add_rms_norm_then_norm_(x, y, w, w_next, eps(), NormWeight::one_plus);
 }
 
-MediaKV Gemma2::new_media_kv(int64_t tokens, const QuantFormat& kv_format) const {
-    const int KV = cfg_.kv_heads, hd = cfg_.head_dim;
-    VIDI_CHECK(!kv_format.quantized() || (kv_format.bits == 8 && kv_format.group_for(hd) == hd),
-               "media K/V can be kept in 8 bits with one scale per head only, not as ", kv_format.name());
-    MediaKV kv;
-    kv.tokens = tokens;
-    auto cache = [&] {
-        if (!kv_format.quantized()) return QTensor(be_.act({tokens, KV, hd}));
-        return QTensor(be_.empty({tokens, KV, hd}, DType::i8), be_.empty({tokens, KV, 1}, DType::f32), 8, hd);
-    };
-    for (int l = 0; l < cfg_.layers; ++l) {
-        kv.k.push_back(cache());
-        kv.v.push_back(cache());
-    }
-    return kv;
+Tensor Gemma2::after_attention(const Layer& L, Tensor& x, const Tensor& o) const {
+    return add_norm(x, o, L.norms[post_attention], L.norms[pre_feedforward]);
 }
 
-void Gemma2::encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& tokens, int64_t chunk) const {
-    const int64_t T = tokens.dim(0);
-    const int hd = cfg_.head_dim, H = cfg_.heads;
-    VIDI_CHECK(row0 >= 0 && row0 + T <= kv.tokens && static_cast<int>(kv.k.size()) == cfg_.layers,
-               "encode_media_rows: rows ", row0, "..", row0 + T, " do not fit media K/V of ", kv.tokens, " tokens");
-    const QuantFormat per_head{kv.k[0].quantized() ? 8 : 16, hd};
-    for (int64_t r0 = 0; r0 < T; r0 += chunk) {
-        int64_t r1 = std::min(T, r0 + chunk), n = r1 - r0;
-        const Section whole = be_.section("media layers");
-        Tensor src = tokens.rows(r0, r1);
-        if (src.device() != be_.device()) src = be_.upload(src);
-        Tensor scaled = be_.act(src.shape());  // a fresh copy: the caller's tokens stay unscaled
-        be_.copy_(scaled, src);
-        be_.scale_(scaled, embed_scale_);
-        Tensor m = residual(scaled);
-        scaled = Tensor();  // kept only where it is the residual itself (an f32 backend)
-        Tensor h = norm(m, layers_[0].norm_in);
-        for (int l = 0; l < cfg_.layers; ++l) {
-            const Layer& L = layers_[l];
-            auto [k, v] = key_value(L, h);
-            h = Tensor();  // not needed past k and v: its memory serves the rest of the layer
-            store_media_rows(kv.k[l], row0 + r0, k, per_head);
-            store_media_rows(kv.v[l], row0 + r0, v, per_head);
-            if (l + 1 == cfg_.layers) break;  // the last update feeds nothing
-            // Diagonal attention: each token's attention output is its own value.
-            Tensor o = be_.linear(be_.repeat_kv(v, H).reshape({n, int64_t(H) * hd}), L.o);
-            h = add_norm(m, o, L.norm_post_attn, L.norm_pre_ff);
-            Tensor out;
-            {
-                const Section s = be_.section("media.mlp");
-                out = mlp(L, h);
-            }
-            h = add_norm(m, out, L.norm_post_ff, layers_[l + 1].norm_in);
-        }
-    }
-}
-
-TextCache Gemma2::new_cache(int64_t capacity) const {
-    TextCache c;
-    c.capacity = capacity;
-    for (int l = 0; l < cfg_.layers; ++l) {
-        c.k.push_back(be_.act({capacity, cfg_.kv_heads, cfg_.head_dim}));
-        c.v.push_back(be_.act({capacity, cfg_.kv_heads, cfg_.head_dim}));
-    }
-    return c;
-}
-
-Tensor Gemma2::forward_on_device(const std::vector<int32_t>& ids, TextCache& cache,
-                                 const std::vector<const MediaKV*>& media, bool all_logits) const {
-    const int64_t T = static_cast<int64_t>(ids.size()), pos0 = cache.length;
-    VIDI_CHECK(T > 0, "forward() needs at least one token");
-    if (pos0 + T > cache.capacity)
-        fail("the prompt and answer need ", pos0 + T, " text positions but the context holds ", cache.capacity);
-    check_token_ids(ids.data(), T, cfg_.vocab, "forward", pos0);  // a GPU's embed cannot check them
-    Tensor logits;
-    if (T == 1) {
-        logits = decode_step(ids[0], cache, media);
-    } else {
-        const Tensor dev_ids = be_.upload(Tensor::from_vector(ids));
-        const Tensor pos = be_.upload(Tensor::from_vector(std::vector<int32_t>{static_cast<int32_t>(pos0)}));
-        logits = queue_forward(dev_ids, pos, pos0, false, cache, media, all_logits);
-    }
-    cache.length = pos0 + T;
-    return logits;
-}
-
-Tensor Gemma2::decode_step(int32_t id, TextCache& cache, const std::vector<const MediaKV*>& media) const {
-    RecordedStep& s = cache.step;
-    if (!s.id.defined()) {
-        s.id = be_.empty({1}, DType::i32);
-        s.pos = be_.empty({1}, DType::i32);
-    }
-    // The recording reads the media K/V where they were: other buffers need another recording.
-    std::vector<const void*> where;
-    for (const MediaKV* m : media)
-        if (m && m->tokens > 0)
-            for (const auto* side : {&m->k, &m->v})
-                for (const QTensor& t : *side) where.insert(where.end(), {t.values.raw(), t.scales.raw()});
-    if (where != s.media) {
-        s.recording.reset();
-        s.media = std::move(where);
-    }
-    be_.run_step(s.recording, {{s.id, id}, {s.pos, static_cast<int32_t>(cache.length)}},
-                 [&] { s.logits = queue_forward(s.id, s.pos, cache.length, true, cache, media, false); });
-    return s.logits;
-}
-
-Tensor Gemma2::queue_forward(const Tensor& ids, const Tensor& pos, int64_t pos0, bool step, TextCache& cache,
-                             const std::vector<const MediaKV*>& media, bool all_logits) const {
-    const int64_t T = ids.numel();
-    const int H = cfg_.heads, KV = cfg_.kv_heads, hd = cfg_.head_dim;
-    AttentionParams self;
-    self.scale = static_cast<float>(1.0 / std::sqrt(cfg_.query_pre_attn_scalar));
-    self.softcap = static_cast<float>(cfg_.attn_softcap);
-    self.causal = true;
-    AttentionParams cross = self;
-    cross.causal = false;
-    // A step sees the cache up to its position, read on the device; a prompt its own rows.
-    const int64_t self_keys = step ? cache.capacity : pos0 + T;
-    if (step) self.step_pos = pos;
-    else self.q_pos0 = pos0;
-
-    Tensor embedded = be_.embed(embed_, ids);
-    be_.scale_(embedded, embed_scale_);
-    Tensor x = residual(embedded);
-    Tensor h = norm(x, layers_[0].norm_in);
-    for (int l = 0; l < cfg_.layers; ++l) {
-        const Layer& L = layers_[l];
-        Tensor q = be_.act({T, H, hd}), k = be_.act({T, KV, hd}), v = be_.act({T, KV, hd});
-        be_.linear_into_({&q, &k, &v}, h, {&L.q, &L.k, &L.v});
-
-        // Cross-attention uses the query before RoPE; the streams' outputs add up.
-        Tensor attn;
-        auto attend = [&](const QTensor& keys, const QTensor& values, const AttentionParams& p) {
-            if (attn.defined()) be_.attention_add_(attn, q, keys, values, p);
-            else attn = be_.attention(q, keys, values, p);
-        };
-        for (const MediaKV* m : media)
-            if (m && m->tokens > 0) attend(m->k[l], m->v[l], cross);
-
-        be_.rope_and_cache_kv_(q, k, v, cache.k[l], cache.v[l], pos, cfg_.rope_theta);
-        self.window = (l % 2 == 0) ? cfg_.sliding_window : 0;
-        attend(QTensor(cache.k[l].rows(0, self_keys)), QTensor(cache.v[l].rows(0, self_keys)), self);
-
-        // o_proj is linear, so one projection of the summed head outputs serves all streams.
-        // Each residual update also gives the next sub-layer's normalised input (the last
-        // one the final norm's).
-        Tensor o = be_.linear(attn.reshape({T, int64_t(H) * hd}), L.o);
-        h = add_norm(x, o, L.norm_post_attn, L.norm_pre_ff);
-        h = add_norm(x, mlp(L, h), L.norm_post_ff, l + 1 < cfg_.layers ? layers_[l + 1].norm_in : final_norm_);
-    }
-    Tensor y = be_.linear(all_logits ? h : h.rows(T - 1, T), lm_head_);
-    if (cfg_.final_softcap > 0) be_.softcap_(y, static_cast<float>(cfg_.final_softcap));
-    return y;
+Tensor Gemma2::after_mlp(const Layer& L, Tensor& x, const Tensor& y, const Tensor& w_next) const {
+    return add_norm(x, y, L.norms[post_feedforward], w_next);
 }
 
 }  // namespace vidi::model::vidi15
