@@ -6,6 +6,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <vector>
 
 namespace vidi::model {
 
@@ -28,6 +29,7 @@ struct LlmConfig {
     int sliding_window = 0;    // 0: none
     int max_positions = 8192;
     int bos_id = 2, eos_id = 1, pad_id = 0;
+    std::vector<int> eos_ids;  // every id config.json's eos_token_id names (a family may stop at them)
     bool tie_embeddings = true;
 };
 

@@ -98,7 +98,7 @@ public:
     virtual std::vector<int32_t> prompt(const io::Tokenizer& tok, const ModelConfig& c, const std::string& text,
                                         bool with_media) const = 0;
     // Generation stops at any of these (not part of the answer).
-    virtual std::vector<int32_t> stop_ids(const io::Tokenizer& tok) const = 0;
+    virtual std::vector<int32_t> stop_ids(const io::Tokenizer& tok, const ModelConfig& c) const = 0;
     // The chat_template strings of tokenizer_config.json that prompt() agrees with; another one
     // is warned about at load (model/common/chat_template.h).
     virtual std::vector<std::string> chat_templates() const = 0;
