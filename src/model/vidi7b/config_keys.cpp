@@ -32,8 +32,12 @@ std::vector<int> eos_ids(const nlohmann::json& j, const std::string& where) {
     return ids;
 }
 
-// The towers by name, as DattnMMModel picks their classes: "clip" before "siglip".
-void check_towers(const MediaConfig& m, const std::string& where) {
+// The towers by name, as DattnMMModel picks their classes: "clip" before "siglip". Checked
+// before the tower configs are read, so that a CLIP tower is named as such.
+void check_towers(const nlohmann::json& j, const std::string& where) {
+    MediaConfig m;
+    m.vision_tower = json_get<std::string>(j, "mm_vision_tower", where);
+    m.audio_tower = json_get<std::string>(j, "mm_audio_tower", where);
     auto lower = [](std::string s) {
         std::transform(s.begin(), s.end(), s.begin(), [](unsigned char ch) { return std::tolower(ch); });
         return s;
@@ -91,8 +95,8 @@ void read_config(const nlohmann::json& j, const std::string& where, ModelConfig&
     // DattnMistralConfig has no usable default for these (None, or "image" for the input type).
     for (const char* key : {"mm_image_pool_size", "mm_audio_pool_size", "mm_time_interval", "mm_input_type"})
         if (!has(j, key)) fail(where, ": missing key \"", key, "\" (Vidi-7B has no default for it)");
+    check_towers(j, where);
     read_media_config(j, where, c);
-    check_towers(c.mm, where);
     const int g = c.vision.grid(), s = c.mm.image_pool;
     if (s < 2 || s > g)
         fail(where, ": mm_image_pool_size ", s, " must be between 2 and the vision tower's ", g, " patches a side");
