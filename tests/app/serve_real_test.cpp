@@ -81,6 +81,7 @@ TEST_F(ServeRealTest, Health) {
     json j = json_body(cli.Get("/health"));
     EXPECT_EQ(j["status"], "ok");
     EXPECT_EQ(j["model"], "tiny-a");
+    EXPECT_EQ(j["family"], "vidi1.5");
     EXPECT_NE(j["backend"].get<std::string>().find("cpu"), std::string::npos) << j;
 }
 

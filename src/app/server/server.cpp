@@ -120,7 +120,7 @@ struct Server::Impl {
     Engine& engine;
     JobQueue& queue;
     ServerOptions opt;
-    std::string model_name, backend_name;
+    std::string model_name, family_name, backend_name;
     std::string work_dir;
     bool own_work_dir = false;
     VideoCache cache;
@@ -132,6 +132,7 @@ struct Server::Impl {
           queue(q),
           opt(std::move(o)),
           model_name(e.model_name()),
+          family_name(e.family_name()),
           backend_name(e.backend_name()),
           work_dir(opt.work_dir.empty() ? make_work_dir() : opt.work_dir),
           own_work_dir(opt.work_dir.empty()),
@@ -254,6 +255,7 @@ struct Server::Impl {
     void health(httplib::Response& res) {
         send_json(res, {{"status", "ok"},
                         {"model", model_name},
+                        {"family", family_name},
                         {"backend", backend_name},
                         {"queue", {{"waiting", queue.waiting()}, {"busy", queue.busy()}}},
                         {"cache", {{"entries", cache.entries()}, {"bytes", cache.bytes()}}},
