@@ -1,12 +1,13 @@
 // Vidi-7B through the built binary: end to end from the video file (`vidi dump`) against the
 // float64 golden file of bench/torch_reference.py --family vidi-7b (tests/data/vidi7b), on
 // every backend the build has and the machine offers (CPU ≤ 1e-3, CUDA ≤ 2e-2 in bf16); the
-// text-only turn; int8/int4 weights; retrieve/ask; inspect, make-checkpoint and quantize; and
+// text-only turn; int8/int4 weights and int8 media K/V; retrieve/ask; inspect, make-checkpoint and quantize; and
 // `vidi serve` naming the family. The tiny model's greedy margins (≥ 0.70 with media, ≥ 0.044
 // text only; tiny-vidi7b_summary.json) are wide enough for exact ids on every backend.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "app/serve_client.h"
@@ -119,6 +120,18 @@ TEST_P(Vidi7bGolden, QuantisedWeightsStayCloseAndKeepTheIds) {
         EXPECT_LT(e, w == "int8" ? 0.05 : 0.3) << w;  // cpu: 0.013 and 0.18
         EXPECT_EQ(ints(got->get("generated_ids")), ints(golden->get("generated_ids"))) << w;
     }
+}
+
+TEST_P(Vidi7bGolden, Int8MediaKvStaysClose) {
+    // One scale per head and token (cpu: 5.6e-4 on the prompt logits).
+    auto golden = io::SafetensorsFile::open(golden_file());
+    test::TempDir dir("v7b");
+    auto got = dump("--media-kv int8 --video " + synth() + " --query '" + kQuery + "'", dir);
+    ASSERT_TRUE(got);
+    const double e = test::rel_error(got->get("prompt_logits"), golden->get("prompt_logits"));
+    std::printf("[vidi-7b %s] int8 media K/V: prompt_logits relative error %.3g\n", GetParam().name.c_str(), e);
+    EXPECT_LT(e, std::max(GetParam().bound, 5e-3));
+    EXPECT_EQ(ints(got->get("generated_ids")), ints(golden->get("generated_ids")));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Vidi7bGolden, testing::ValuesIn(backends()),
