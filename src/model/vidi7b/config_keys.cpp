@@ -57,14 +57,8 @@ void check_towers(const nlohmann::json& j, const std::string& where) {
 
 void read_config(const nlohmann::json& j, const std::string& where, ModelConfig& c) {
     LlmConfig& l = c.llm;
-    l.hidden = json_get<int>(j, "hidden_size", where);
-    l.intermediate = json_get<int>(j, "intermediate_size", where);
-    l.layers = json_get<int>(j, "num_hidden_layers", where);
-    l.heads = json_get<int>(j, "num_attention_heads", where);
-    l.kv_heads = json_get_or<int>(j, "num_key_value_heads", l.heads, where);
-    l.head_dim = json_get_or<int>(j, "head_dim", l.heads > 0 ? l.hidden / l.heads : 0, where);
+    read_decoder_shape(j, where, l);
     l.query_pre_attn_scalar = l.head_dim;  // FlashAttention's default scale hd^-0.5
-    l.vocab = json_get<int>(j, "vocab_size", where);
     l.rms_eps = json_get_or<double>(j, "rms_norm_eps", 1e-6, where);
     l.rope_theta = json_get_or<double>(j, "rope_theta", 10000.0, where);
     l.attn_softcap = l.final_softcap = 0;
@@ -76,15 +70,8 @@ void read_config(const nlohmann::json& j, const std::string& where, ModelConfig&
     l.eos_id = l.eos_ids.front();
     l.pad_id = json_get_or<int>(j, "pad_token_id", 0, where);
     l.tie_embeddings = json_get_or<bool>(j, "tie_word_embeddings", false, where);
-    for (auto [val, key] : {std::pair{l.hidden, "hidden_size"}, {l.intermediate, "intermediate_size"},
-                            {l.layers, "num_hidden_layers"}, {l.heads, "num_attention_heads"},
-                            {l.kv_heads, "num_key_value_heads"}, {l.head_dim, "head_dim"},
-                            {l.vocab, "vocab_size"}, {l.max_positions, "max_position_embeddings"}})
-        require_positive(val, key, where);
-    if (l.heads % l.kv_heads)
-        fail(where, ": num_attention_heads ", l.heads, " is not a multiple of num_key_value_heads ", l.kv_heads);
+    require_positive(l.max_positions, "max_position_embeddings", where);
     if (l.head_dim % 2) fail(where, ": head_dim ", l.head_dim, " must be even for RoPE");
-    if (l.hidden % 2) fail(where, ": hidden_size must be even for the sinusoidal positions");
     if (l.sliding_window < 0) fail(where, ": \"sliding_window\" must not be negative, got ", l.sliding_window);
     if (!(l.rms_eps > 0)) fail(where, ": \"rms_norm_eps\" must be positive");
     if (!(l.rope_theta > 0)) fail(where, ": \"rope_theta\" must be positive");
