@@ -31,15 +31,7 @@ fi
 
 if want 1; then
 stamp "1. tiny Vidi-7B parity on CUDA"
-forced=$(python3 -c "from safetensors.numpy import load_file; print(','.join(str(int(x)) for x in load_file('$T/tiny-vidi7b_synth.golden.safetensors')['forced_ids']))")
-V dump -q --backend cuda --model $T/tiny-vidi7b --video $G/synth.mp4 --query "a moving colour pattern" \
-  --frames 0,11 --forced-ids "$forced" --max-new-tokens 16 --out "$W/tiny7b_synth_cuda.safetensors"
-python3 bench/compare_dump.py "$W/tiny7b_synth_cuda.safetensors" $T/tiny-vidi7b_synth.golden.safetensors \
-  image_tokens audio_tokens prompt_logits forced_logits generated_ids prompt_ids
-V dump -q --backend cuda --model $T/tiny-vidi7b --question "Describe the scene." --max-new-tokens 16 \
-  --out "$W/tiny7b_text_cuda.safetensors"
-python3 bench/compare_dump.py "$W/tiny7b_text_cuda.safetensors" $T/tiny-vidi7b_synth.golden.safetensors \
-  text_prompt_logits text_generated_ids
+cuda_parity tiny7b $T/tiny-vidi7b $T/tiny-vidi7b_synth.golden.safetensors "Describe the scene."
 fi
 
 if want 2; then
