@@ -41,7 +41,7 @@ if [ "$what" = sanitize ] || [ "$what" = all ]; then
   # Out-of-bounds and uninitialised reads in the kernels, on the small cases.
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
   timeout 240 "$sanitizer" --tool memcheck --print-limit 20 sh .dev/vidi-run test_backend \
-    --gtest_filter='Backends/Layout.*/cuda:Backends/Elementwise.*/cuda:Backends/Rope.*/cuda:Backends/Attention.ManyKeys*/cuda:Backends/Attention.NoKeys*/cuda:Backends/Attention.Decode*/cuda' \
+    --gtest_filter='Backends/Layout.*/cuda_*:Backends/Elementwise.*/cuda_*:Backends/Rope.*/cuda_*:Backends/Attention.ManyKeys*/cuda_*:Backends/Attention.NoKeys*/cuda_*:Backends/Attention.Decode*/cuda_*' \
     2>&1 | tail -40 | tee "$out/sanitizer.log"
 fi
 exit $rc

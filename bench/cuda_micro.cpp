@@ -23,6 +23,7 @@
 
 using vidi::AttentionParams;
 using vidi::DType;
+using vidi::MediaKvFormat;
 using vidi::QTensor;
 using vidi::QuantFormat;
 using vidi::Shape;
@@ -119,10 +120,9 @@ void bench_quant_linear(CudaBackend& be, const char* name, int64_t M, int64_t N,
     if (M <= vidi::cuda::kFloatGemvMaxRows) {  // what the backend's GEMV replaces for bf16
         Tensor workspace = be.empty({int64_t(32) << 20}, DType::u8), y = be.empty({M, N}, DType::bf16);
         vidi::cuda::Gemm gemm(workspace.raw(), static_cast<size_t>(workspace.numel()));
-        const auto* xp = static_cast<const vidi::cuda::bf16*>(x.raw());
-        const auto* wp = static_cast<const vidi::cuda::bf16*>(w.raw());
-        auto* yp = static_cast<vidi::cuda::bf16*>(y.raw());
-        const double ms = time_ms(be, iters, [&] { gemm.linear(yp, xp, wp, nullptr, M, N, K, be.stream()); });
+        const double ms = time_ms(be, iters, [&] {
+            gemm.linear(y.raw(), x.raw(), w.raw(), nullptr, M, N, K, {DType::bf16, DType::bf16}, be.stream());
+        });
         row(vidi::cat("qlinear ", name, " bf16 via cuBLASLt M=", M, " N=", N, " K=", K), ms,
             fmt(2.0 * N * K / (ms * 1e-3) / 1e9, "GB/s weights"));
     }
@@ -136,22 +136,27 @@ void bench_quant_linear(CudaBackend& be, const char* name, int64_t M, int64_t N,
     }
 }
 
-// Decode-time cross-attention of one query over media keys, bf16 against int8 K/V.
+// Cross-attention over media keys, bf16 against int8 and int4 K/V (media_kv_format): one
+// query (a decoding step) over 50000 keys, and a 40-token prompt over an hour's 126000.
 void bench_quant_attention(CudaBackend& be) {
-    const int64_t Tq = 1, Tk = 50000;
     const int H = 16, KV = 8, hd = 256;
     AttentionParams p;
     p.scale = 1.0f / 16.0f;
     p.softcap = 50.0f;
-    const Tensor q = random_device(be, {Tq, H, hd}), k = random_device(be, {Tk, KV, hd}),
-                 v = random_device(be, {Tk, KV, hd});
-    const QTensor k8 = be.quantize(k, quant_format(8, hd)), v8 = be.quantize(v, quant_format(8, hd));
-    const double ms16 = time_ms(be, 20, [&] { be.attention(q, k, v, p); });
-    row("attn split-K Tq=1 Tk=50000 H16/KV8 hd256, bf16 K/V", ms16,
-        fmt(double(k.nbytes() + v.nbytes()) / (ms16 * 1e-3) / 1e9, "GB/s K+V"));
-    const double ms8 = time_ms(be, 20, [&] { be.attention(q, k8, v8, p); });
-    row("attn split-K Tq=1 Tk=50000 H16/KV8 hd256, int8 K/V", ms8,
-        fmt(double(k8.nbytes() + v8.nbytes()) / (ms8 * 1e-3) / 1e9, "GB/s K+V"));
+    for (auto [Tq, Tk] : {std::pair<int64_t, int64_t>{1, 50000}, {40, 126000}}) {
+        const Tensor q = random_device(be, {Tq, H, hd}), k = random_device(be, {Tk, KV, hd}),
+                     v = random_device(be, {Tk, KV, hd});
+        const std::string what = vidi::cat("attn Tq=", Tq, " Tk=", Tk, " H16/KV8 hd256, ");
+        const int iters = Tq == 1 ? 20 : 5;
+        for (int bits : {16, 8, 4}) {
+            const MediaKvFormat f = vidi::media_kv_format(bits, hd);
+            const QTensor kq = bits < 16 ? be.quantize(k, f.key) : QTensor(k);
+            const QTensor vq = bits < 16 ? be.quantize(v, f.value) : QTensor(v);
+            const double ms = time_ms(be, iters, [&] { be.attention(q, kq, vq, p); });
+            row(what + (bits == 16 ? "bf16" : bits == 8 ? "int8" : "int4") + " K/V", ms,
+                fmt(double(kq.nbytes() + vq.nbytes()) / (ms * 1e-3) / 1e9, "GB/s K+V"));
+        }
+    }
 }
 
 // FLOPs of the visible score and P·V products (2·hd each per visible (query, key) pair).

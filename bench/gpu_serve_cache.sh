@@ -7,7 +7,7 @@ source bench/gpu_common.sh
 V --version > /dev/null  # unpacks the bundle
 CD=/tmp/vidi-cache; rm -rf $CD
 serve() {
-  sh .dev/vidi-run vidi serve --backend cuda --model $G/tiny-a --cache-dir $CD --port 8123 > "$W/serve_$1.log" 2>&1 &
+  sh .dev/vidi-run vidi serve --backend cuda --model $G/tiny-a --cache-dir $CD --media-root $PWD/$G --port 8123 > "$W/serve_$1.log" 2>&1 &
   pid=$!
   for i in $(seq 90); do curl -sf http://127.0.0.1:8123/health > /dev/null && return 0; sleep 1; done
   echo "server $1 did not come up"; tail -5 "$W/serve_$1.log"

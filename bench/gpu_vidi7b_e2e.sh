@@ -25,8 +25,9 @@ mk=$!
 fi
 
 if want 0; then
-stamp "0. test_app Vidi-7B cases (cpu and cuda)"
+stamp "0. Vidi-7B cases (cpu, cuda_bf16, cuda_fp16): test_app golden, test_runtime int4 media K/V"
 timeout 300 sh .dev/vidi-run test_app --gtest_filter='*Vidi7bGolden*' 2>&1 | grep -E "^\[  (PASSED|FAILED)|FAILED|vidi-7b|tests ran" | head -30
+timeout 120 sh .dev/vidi-run test_runtime --gtest_filter='*Vidi7bMediaKv4*' 2>&1 | grep -E "^\[  (PASSED|FAILED)|FAILED|Vidi-7B|tests ran" | head -12
 fi
 
 if want 1; then

@@ -13,7 +13,8 @@
 # libstdc++, and LD_LIBRARY_PATH is left to the device's own CUDA libraries.
 # On the device:   sh .dev/vidi-run vidi --help      (unpacks on first use, then runs)
 #
-# Not bundled (the device provides them): the NVIDIA driver (libcuda, libnvidia-*) and the
+# Not bundled (the device provides them): the NVIDIA driver (libcuda, libnvidia-*, and
+# libnvcuvid, which FFmpeg's NVDEC decoding loads with dlopen like libcuda) and the
 # large CUDA toolkit libraries (cuBLAS/cuBLASLt and friends, ~600 MB); libcudart is small and
 # bundled so that its version matches the build. Large libraries that FFmpeg links but video
 # decoding never calls (an AV1 encoder, ICU data, SVG, codec2) are replaced by stubs that
@@ -34,7 +35,7 @@ need gcc gcc
 # The device provides these (driver, CUDA toolkit): never bundle them.
 device_lib() {
   case "$1" in
-    libcuda.so*|libnvidia-*|libcublas.so*|libcublasLt.so*|libcudnn*|libnccl*|libcufft*|\
+    libcuda.so*|libnvidia-*|libnvcuvid.so*|libcublas.so*|libcublasLt.so*|libcudnn*|libnccl*|libcufft*|\
     libcusparse*|libcurand*|libcusolver*|libnvJitLink*|libnvrtc*|libcupti*) return 0 ;;
   esac
   return 1

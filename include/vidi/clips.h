@@ -18,10 +18,12 @@ struct ExportedClip {
     double end = 0;    // the requested end, clamped to the source's duration
 };
 
-// Writes `range` of `video` to `out_path` (container chosen from its extension).
+// Writes `range` of `video` to `out_path` (container chosen from its extension); `inputs`
+// is what the source may be (vidi.h).
 // Throws vidi::Error naming the file on unreadable input, an empty or inverted range, a
 // range outside the video, or a write failure.
-ExportedClip export_clip(const std::string& video, const TimeRange& range, const std::string& out_path);
+ExportedClip export_clip(const std::string& video, const TimeRange& range, const std::string& out_path,
+                         MediaInputs inputs = MediaInputs::Any);
 
 // Writes each range as its own file in `dir` (created when missing), named
 // "<video stem>_<n>_<HH-MM-SS.ss>-<HH-MM-SS.ss><ext>" with the source's extension when it

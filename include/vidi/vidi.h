@@ -21,6 +21,13 @@ namespace vidi {
 // "generate"), units done and total (total 0 when unknown).
 using ProgressFn = std::function<void(const std::string& stage, int64_t done, int64_t total)>;
 
+// Which media files the engine (and clip export) lets FFmpeg open.
+enum class MediaInputs {
+    Any,         // every input format and protocol FFmpeg was built with (the command line)
+    VideoFiles,  // regular local files (`file` protocol only) in the containers a video service
+                 // needs: MP4/MOV, Matroska/WebM, AVI, MPEG-TS/PS, FLV, Ogg, WAV, ASF (vidi serve)
+};
+
 struct EngineOptions {
     std::string model_dir;
     std::string backend = "auto";  // "cpu", "cuda", "cuda:N" or "auto"
@@ -29,15 +36,24 @@ struct EngineOptions {
     // Video decoders working on separate stretches of the file at once (0: one per 4 cores,
     // at most 4). The frames do not depend on it.
     int decode_lanes = 0;
+    // Video decoding: "auto" (NVDEC on the CUDA backend where it can take the file, else the
+    // CPU, with a notice saying why), "cpu" (FFmpeg's software decoders) or "nvdec" (an error
+    // naming why when it cannot). The frames do not depend on it.
+    std::string decoder = "auto";
     size_t gpu_memory_limit = 0;   // bytes the GPU backend may hold (0: what the device has)
+    // The GPU's compute dtype: "bf16", or "fp16" with the official float16 inference's casts
+    // (docs/cuda.md). The CPU computes in f32 either way; logits are f32 on every backend.
+    std::string dtype = "bf16";
     // How linear weights are held: "auto" (GPU: the most faithful of bf16, int8, int4 that
     // leaves room for a 10-minute video; CPU: as stored), "bf16", "int8", "int4", "int4/g128".
     std::string weights = "auto";
-    // Media K/V of each video: "auto" (bf16, or int8 when bf16 does not fit), "bf16", "int8".
+    // Media K/V of each video: "auto" (bf16; when that does not fit int8, then int4, before any
+    // frame is dropped), "bf16", "int8", "int4" (docs/memory.md).
     std::string media_kv = "auto";
     // Visual tokens per video: 0 = the model family's default (Vidi1.5: SPEC's 60000), lowered
     // automatically only when memory is short.
     int64_t visual_token_budget = 0;
+    MediaInputs media_inputs = MediaInputs::Any;  // `vidi serve` narrows it (docs/security.md)
     ProgressFn progress;           // null: silent
     // The planner's decisions, one line each (weights format, per-video K/V and budget).
     std::function<void(const std::string&)> notice;

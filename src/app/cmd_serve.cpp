@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <functional>
 #include <filesystem>
+#include <vector>
 #include <thread>
 
 #include "app/commands.h"
@@ -24,9 +25,12 @@ struct ServeArgs {
     EngineFlags engine;  // --model, --backend, --threads, --frame-batch, --max-new-tokens
     std::string host = "127.0.0.1", cache_dir;
     int port = 8099, timeout_s = 600;
-    int64_t max_upload_mb = 2048, cache_mb = 4096, disk_cache_mb = 20480;
+    int64_t max_upload_mb = 2048, upload_store_mb = 8192, cache_mb = 4096, disk_cache_mb = 20480;
+    int max_uploads = 4;
     size_t max_queue = 16, cache_entries = 16;
     bool no_disk_cache = false;
+    std::string api_key;
+    std::vector<std::string> allowed_hosts, media_roots;
 };
 
 // Turns SIGTERM/SIGINT into a call of `on_signal` on a watcher thread. The handler only
@@ -81,6 +85,7 @@ int run_serve(const ServeArgs& a) {
     server::JobQueue queue(a.max_queue);
 
     EngineOptions eo = a.engine.options;
+    eo.media_inputs = MediaInputs::VideoFiles;  // clients' files: local video containers only
     const std::string& model = eo.model_dir;
     // Long work reports progress; a cancelled job (timeout, shutdown) stops there.
     eo.progress = [&queue](const std::string&, int64_t, int64_t) { queue.throw_if_cancelled(); };
@@ -90,7 +95,12 @@ int run_serve(const ServeArgs& a) {
     server::ServerOptions so;
     so.host = a.host;
     so.port = a.port;
-    so.max_upload_bytes = a.max_upload_mb << 20;
+    so.limits.max_upload_bytes = a.max_upload_mb << 20;
+    so.limits.upload_store_bytes = std::max(a.upload_store_mb, a.max_upload_mb) << 20;  // one upload always fits
+    so.limits.max_uploads = a.max_uploads;
+    so.access.api_key = a.api_key;
+    so.access.allowed_hosts = a.allowed_hosts;
+    so.access.media_roots = a.media_roots;
     so.timeout_s = a.timeout_s;
     so.max_new_tokens = a.engine.generate.max_new_tokens;
     so.model_key = server::model_cache_key(model);
@@ -116,6 +126,11 @@ int run_serve(const ServeArgs& a) {
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
     });
+    if (a.api_key.empty() && !server::is_loopback_address(a.host))
+        std::fprintf(stderr,
+                     "vidi serve: WARNING: listening on %s without --api-key: anyone who reaches this port can "
+                     "upload videos and run the model (docs/security.md)\n",
+                     a.host.c_str());
     std::printf("vidi serve: listening on http://%s:%d (model %s, backend %s, cache %s)\n", a.host.c_str(), port,
                 engine->model_name().c_str(), engine->backend_name().c_str(),
                 so.cache.dir.empty() ? "memory only" : so.cache.dir.c_str());
@@ -140,6 +155,22 @@ Runner add_serve(CLI::App& app) {
     cmd->add_option("--max-upload-mb", args->max_upload_mb, "largest accepted upload (MiB)")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
+    cmd->add_option("--upload-store-mb", args->upload_store_mb,
+                    "disk for kept uploads (MiB); least recently used go first, never one in use")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--max-uploads", args->max_uploads, "uploads received at once; more get 503")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--api-key", args->api_key,
+                    "require 'Authorization: Bearer KEY' on every endpoint but GET /health and the page")
+        ->envname("VIDI_API_KEY");
+    cmd->add_option("--allowed-host", args->allowed_hosts,
+                    "Host header names answered (repeatable; default on a loopback address: localhost, "
+                    "127.0.0.1, ::1; else any)");
+    cmd->add_option("--media-root", args->media_roots,
+                    "directory whose videos clients may name by video_path (repeatable; default: none)")
+        ->check(CLI::ExistingDirectory);
     cmd->add_option("--timeout-s", args->timeout_s, "per-request limit, queueing included (s)")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);

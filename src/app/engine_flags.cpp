@@ -32,6 +32,10 @@ CLI::Validator at_least(long long min, const std::string& meaning) {
 void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
     cmd->add_option("--model,-m", f.options.model_dir, "Checkpoint directory (Hugging Face layout)")->required();
     cmd->add_option("--backend", f.options.backend, "cpu, cuda, cuda:N or auto")->capture_default_str();
+    cmd->add_option("--dtype", f.options.dtype,
+                    "GPU compute dtype: bf16, or fp16 as the official inference (the CPU computes in f32)")
+        ->check(CLI::IsMember({"bf16", "fp16"}))
+        ->capture_default_str();
     cmd->add_option("--threads", f.options.threads, "CPU threads (0: all cores)")
         ->check(at_least(0, "a thread count"))
         ->capture_default_str();
@@ -41,6 +45,11 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
     cmd->add_option("--decode-lanes", f.options.decode_lanes,
                     "Video decoders at once, each on its own stretch of the file (0: one per 4 cores, at most 4)")
         ->check(CLI::Range(0, 64))
+        ->capture_default_str();
+    cmd->add_option("--decoder", f.options.decoder,
+                    "Video decoding: auto (NVDEC on the CUDA backend where it can take the file, else the CPU), "
+                    "cpu or nvdec")
+        ->check(CLI::IsMember({"auto", "cpu", "nvdec"}))
         ->capture_default_str();
     cmd->add_option("--max-new-tokens", f.generate.max_new_tokens, "Generation limit (at least 1)")
         ->check(at_least(1, "a token limit"))
@@ -58,8 +67,8 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
     cmd->add_option("--weights", f.options.weights,
                     "Linear weights on the device: auto, bf16, int8, int4 (int4/g128: groups of 128)")
         ->capture_default_str();
-    cmd->add_option("--media-kv", f.options.media_kv, "Media K/V per video: auto, bf16 or int8")
-        ->check(CLI::IsMember({"auto", "bf16", "int8"}))
+    cmd->add_option("--media-kv", f.options.media_kv, "Media K/V per video: auto, bf16, int8 or int4")
+        ->check(CLI::IsMember({"auto", "bf16", "int8", "int4"}))
         ->capture_default_str();
     cmd->add_option("--visual-tokens", f.options.visual_token_budget,
                     "Visual-token budget per video (0: the model family's default, Vidi1.5's 60000; lowered only when GPU memory is short)")

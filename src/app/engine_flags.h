@@ -13,8 +13,8 @@ struct EngineFlags {
     bool quiet = false;
 };
 
-// --model, --backend, --threads, --frame-batch, --max-new-tokens, --gpu-memory, --weights,
-// --media-kv, --visual-tokens, -q.
+// --model, --backend, --dtype, --threads, --frame-batch, --decode-lanes, --decoder, --max-new-tokens,
+// --gpu-memory, --weights, --media-kv, --visual-tokens, -q.
 void add_engine_flags(CLI::App* cmd, EngineFlags& flags);
 // Fills options.progress (and notice) with a stderr reporter unless --quiet; warnings always
 // go to stderr.

@@ -2,9 +2,13 @@
 // (backend/cpu, backend/cuda); the model code never knows which one runs it.
 //
 // Conventions:
-// - Activations live on the backend's device in act_dtype() (f32 on CPU). A decoder's residual
-//   streams (x += sub-layer(x)) are f32 on every backend: rms_norm reads them (and returns
-//   act_dtype()), add_rms_norm_ and add_rms_norm_then_norm_ update them.
+// - Activations live on the backend's device in act_dtype() (f32 on the CPU; bf16 or f16 on a
+//   GPU, chosen when it is made). A decoder's residual streams (x += sub-layer(x)) are in
+//   residual_dtype(): f32, except where a GPU follows float16's official casts (f16). rms_norm
+//   reads them (and returns act_dtype()), add_rms_norm_ and add_rms_norm_then_norm_ update them.
+// - Some things are f32 on every backend (SPEC §9): the LM head's output (logits(): what the
+//   greedy pick reads and every reported logit) and the positional MLPs (f32_weight(), linear
+//   on f32 inputs).
 // - Weights come from the checkpoint through weight(): the CPU keeps them memory-mapped
 //   in bf16/f16 and converts tiles on the fly; a GPU uploads them once.
 // - Row-major everywhere; "rows" are the leading dimensions flattened, the last dimension
@@ -19,8 +23,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "core/device_frames.h"
 #include "core/qtensor.h"
 #include "core/quantize.h"
 #include "vidi/tensor.h"
@@ -43,9 +49,12 @@ enum class Glu : uint8_t {
 
 // The most attention scores a backend holds at once (bytes); the memory planner counts it.
 constexpr size_t kAttentionScoreBytes = size_t(256) << 20;
+// Head dims whose unmasked attention of many rows (the towers: SigLIP 72, Whisper 64) a GPU
+// runs in its fused tensor-core kernel, which holds no scores; others go through scores.
+constexpr bool gpu_fused_attention(int64_t head_dim) { return head_dim == 64 || head_dim == 72 || head_dim == 128; }
 
 // Greedy decoding's choice in one row of logits: the index of the largest value (the first
-// one on ties) and its lead over the second largest (0 on a tie).
+// one on ties, as torch.argmax) and its lead over the second largest (0 on a tie).
 struct TopPick {
     int32_t id = 0;
     float margin = 0.0f;
@@ -126,12 +135,25 @@ public:
     virtual std::string name() const = 0;  // "cpu", "cuda:0 (NVIDIA H100 80GB HBM3)"
     virtual Device device() const = 0;
     virtual DType act_dtype() const = 0;
+    // The dtype of a decoder's residual streams (see the conventions above).
+    virtual DType residual_dtype() const { return DType::f32; }
 
     // --- memory ---------------------------------------------------------------------
     virtual Tensor empty(const Shape& shape, DType dtype) = 0;  // contents undefined
     Tensor act(const Shape& shape) { return empty(shape, act_dtype()); }
+    // Tensors of logical shape parts[i].first held as parts[i].second (quantised, or unquantised:
+    // act_dtype()), contents undefined, carved from ONE allocation (each piece 256-byte aligned)
+    // that lives while any of them does. A cache of many parts that lives and dies together
+    // (a video's media K/V: codes, scales and zeros of every layer) so takes one block: a GPU's
+    // pool rounds every block up to 2 MiB, ~0.35 GiB over the 420 parts of an hour's 4-bit K/V.
+    std::vector<QTensor> empty_together(const std::vector<std::pair<Shape, QuantFormat>>& parts);
+    QTensor empty_quantized(const Shape& shape, const QuantFormat& format) { return empty_together({{shape, format}})[0]; }
     // A checkpoint tensor (host, possibly memory-mapped) made usable by this backend.
     virtual Tensor weight(const Tensor& host) = 0;
+    // The same for ops that compute in f32 (the positional MLPs: linear on f32 inputs): on a
+    // GPU the values weight() holds (the activation dtype's), widened to f32, as the official
+    // model widens them; the CPU, whose ops all compute in f32, keeps it as weight() does.
+    virtual Tensor f32_weight(const Tensor& host) { return weight(host); }
     // A linear/embedding weight, float or quantised (host QTensor), made usable: the CPU keeps
     // it as it is; a GPU uploads float weights as bf16 and quantised ones as stored.
     virtual QTensor linear_weight(const QTensor& host) = 0;
@@ -140,7 +162,8 @@ public:
     virtual QTensor quantized_weight(const Tensor& host, const QuantFormat& format) {
         return linear_weight(vidi::quantize(host, format));
     }
-    // x[..., K] (activations) -> the same values quantised on the device (8-bit media K/V).
+    // x[..., K] (activations) -> the same values quantised on the device (media K/V: 8-bit, and
+    // 4-bit keys per channel in blocks of rows and values per token; see media_kv_format).
     virtual QTensor quantize(const Tensor& x, const QuantFormat& format) = 0;
     // Host tensor -> device tensor of the same dtype, or converted to act_dtype() if float.
     virtual Tensor upload(const Tensor& host) = 0;
@@ -165,8 +188,13 @@ public:
     virtual void set_memory_limit(size_t /*bytes*/) {}
 
     // --- dense algebra ----------------------------------------------------------------
-    // y[rows, N] = x[rows, K] · w[N, K]ᵀ (+ bias[N]); w float or quantised (int8/int4).
+    // y[rows, N] = x[rows, K] · w[N, K]ᵀ (+ bias[N]); w float or quantised (int8/int4). y has x's
+    // dtype: activations, or f32 for f32 x with f32_weight()s (a plain f32 GEMM, no TF32).
     virtual Tensor linear(const Tensor& x, const QTensor& w, const Tensor& bias = {}) = 0;
+    // The LM head: f32 [rows, N] = softcap(x · wᵀ) from activations x, the product accumulated
+    // and stored in f32 (never rounded to a 16-bit type) and soft-capped in f32, cap·tanh(y/cap)
+    // (cap ≤ 0: none). What the greedy pick reads and every logit the engine reports.
+    virtual Tensor logits(const Tensor& x, const QTensor& w, float softcap);
 
     // gelu(x·wᵀ + bias): an MLP's first half (a GPU applies GELU in the GEMM's epilogue).
     virtual Tensor linear_gelu(const Tensor& x, const QTensor& w, const Tensor& bias, Gelu kind) {
@@ -216,8 +244,8 @@ public:
         add_(x, y);
         return rms_norm(x, w_next, eps, mode);
     }
-    // The greedy pick of each row of logits x[rows, N], on the host. A GPU finds them on the
-    // device and copies back a few bytes instead of the logits.
+    // The greedy pick of each row of logits x[rows, N] (f32 from logits(), or activations), on
+    // the host. A GPU finds them on the device and copies back a few bytes instead of the logits.
     virtual std::vector<TopPick> top_picks(const Tensor& x);
 
     // --- attention ----------------------------------------------------------------------
@@ -231,7 +259,9 @@ public:
     virtual void rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache,
                                     const Tensor& pos, double theta);
     // q[Tq, H, hd], k/v[Tk, KV, hd] (H a multiple of KV) -> [Tq, H, hd]. k and v are float,
-    // or both int8 with one scale per (token, head) (group = hd: 8-bit media K/V).
+    // or a quantised media K/V pair (media_kv_format): both int8 with one scale per (token,
+    // head), or 4-bit (keys per channel over blocks of tokens with zero points, values per
+    // token in groups; no sliding window). check_quantized_kv() states the rules.
     virtual Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) = 0;
     // out += attention(q, k, v, p): decomposed attention sums the streams' outputs. A GPU adds
     // as it writes, where its kernel allows.
@@ -273,10 +303,14 @@ public:
     virtual Tensor resize_bilinear(const Tensor& x, int oh, int ow, bool align_corners = false) = 0;
 
     // --- pixels ---------------------------------------------------------------------------
-    // Sampled frames to the vision tower's input: packed RGB24 u8 [n, h, w, 3] on the host ->
-    // activations [n, 3, size, size]: Pillow's bicubic resize (core/pil_resize.h), then
-    // SigLIP's (v/255 − 0.5)/0.5. Every backend gives the same bytes before its dtype rounding.
+    // Sampled frames to the vision tower's input: packed RGB24 u8 [n, h, w, 3] on the host
+    // (a GPU takes them in its memory too) -> activations [n, 3, size, size]: Pillow's bicubic
+    // resize (core/pil_resize.h), then SigLIP's (v/255 − 0.5)/0.5. Every backend gives the
+    // same bytes before its dtype rounding.
     virtual Tensor frames_to_pixels(const Tensor& rgb, int size) = 0;
+    // Rings of frame batches in device memory for a hardware video decoder (NVDEC); null on
+    // a backend without a GPU.
+    virtual std::unique_ptr<DeviceFrames> device_frames(const DeviceFramesShape&) { return nullptr; }
     // The audio tower's input: 16 kHz mono samples f32 [n] on the host -> activations
     // [pieces, n_mels, 3000], Whisper's log-mel of each 30 s piece (core/log_mel.h).
     virtual Tensor log_mel(const Tensor& pcm, int n_mels) = 0;
@@ -314,11 +348,38 @@ private:
     int profiling_ = -1;  // unknown until first asked
 };
 
-// frames_to_pixels' argument rules, the same for every backend.
-inline void check_frames_to_pixels(const Tensor& rgb, int size) {
-    VIDI_CHECK(rgb.defined() && rgb.on_host() && rgb.dtype() == DType::u8 && rgb.rank() == 4 && rgb.dim(3) == 3,
-               "frames_to_pixels: expected packed RGB24 frames u8 [n, h, w, 3] in host memory, got ",
-               rgb.describe());
+// attention()'s rules for quantised K/V, the same for every backend: both sides quantised in
+// the layouts media_kv_format(bits, hd) gives, with scales (and zeros) matching the codes.
+inline void check_quantized_kv(const QTensor& k, const QTensor& v, const AttentionParams& p) {
+    VIDI_CHECK(k.quantized() == v.quantized(), "attention: k ", k.describe(), " and v ", v.describe(),
+               " must both be float or both be quantised");
+    if (!k.quantized()) return;
+    VIDI_CHECK(k.rank() == 3 && v.rank() == 3 && k.shape() == v.shape(), "attention: quantised k ", k.describe(),
+               " and v ", v.describe(), " must be [Tk, KV, hd] alike");
+    const int64_t T = k.dim(0), hd = k.dim(2);
+    VIDI_CHECK(k.bits == v.bits && (k.bits == 8 || k.bits == 4), "attention: quantised K/V must be int8 or int4, got ",
+               k.describe(), ", ", v.describe());
+    const MediaKvFormat f = media_kv_format(k.bits, hd);  // refuses head dimensions 4 bits cannot take
+    for (auto [t, want, side] : {std::tuple{&k, &f.key, "k"}, std::tuple{&v, &f.value, "v"}}) {
+        const QuantLayout l = quant_layout(t->shape(), *want);
+        VIDI_CHECK(t->group == l.group && t->block == l.block && t->values.dtype() == l.values_dtype &&
+                       t->values.shape() == l.values && t->scales.defined() && t->scales.shape() == l.scales &&
+                       t->scales.dtype() == want->scale_dtype && t->zeros.defined() == want->zero_points &&
+                       (!want->zero_points || (t->zeros.shape() == l.scales && t->zeros.dtype() == want->scale_dtype)),
+                   "attention: quantised ", side, " ", t->describe(), " (scales ", t->scales.describe(),
+                   ") is not in the media K/V layout ", want->name(), " for [", T, ", ", k.dim(1), ", ", hd, "]");
+    }
+    VIDI_CHECK(k.bits != 4 || p.window == 0, "attention: 4-bit K/V (keys in blocks of ", kMediaKeyBlock,
+               " tokens) take no sliding window");
+}
+
+// frames_to_pixels' argument rules, the same for every backend (on_device: the frames may
+// be in the backend's device memory).
+inline void check_frames_to_pixels(const Tensor& rgb, int size, bool on_device = false) {
+    VIDI_CHECK(rgb.defined() && (rgb.on_host() || on_device) && rgb.dtype() == DType::u8 && rgb.rank() == 4 &&
+                   rgb.dim(3) == 3,
+               "frames_to_pixels: expected packed RGB24 frames u8 [n, h, w, 3] in ",
+               on_device ? "host or device" : "host", " memory, got ", rgb.describe());
     VIDI_CHECK(rgb.dim(1) > 0 && rgb.dim(2) > 0 && size > 0 && size <= 4096, "frames_to_pixels: bad sizes ",
                rgb.describe(), " -> ", size, "x", size);
 }
@@ -329,6 +390,45 @@ inline void check_log_mel(const Tensor& pcm, int n_mels) {
                "log_mel: expected f32 samples [n > 0] in host memory, got ",
                pcm.describe());
     VIDI_CHECK(n_mels > 0 && n_mels <= 512, "log_mel: bad mel bin count ", n_mels);
+}
+
+inline std::vector<QTensor> Backend::empty_together(const std::vector<std::pair<Shape, QuantFormat>>& parts) {
+    constexpr size_t kAlign = 256;
+    std::vector<std::pair<Shape, DType>> pieces;  // every tensor of every part, in order
+    for (const auto& [shape, format] : parts) {
+        if (!format.quantized()) {
+            pieces.emplace_back(shape, act_dtype());
+            continue;
+        }
+        const QuantLayout l = quant_layout(shape, format);
+        pieces.emplace_back(l.values, l.values_dtype);
+        pieces.emplace_back(l.scales, format.scale_dtype);
+        if (format.zero_points) pieces.emplace_back(l.scales, format.scale_dtype);
+    }
+    std::vector<size_t> offsets;
+    size_t total = 0;
+    for (const auto& [shape, dtype] : pieces) {
+        offsets.push_back(total);
+        total += (static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype) + kAlign - 1) / kAlign * kAlign;
+    }
+    const auto block = std::make_shared<Tensor>(empty({static_cast<int64_t>(std::max<size_t>(total, 1))}, DType::u8));
+    size_t next = 0;
+    auto piece = [&] {
+        const auto& [shape, dtype] = pieces[next];
+        return Tensor::wrap(static_cast<char*>(block->raw()) + offsets[next++], shape, dtype, block->device(), block);
+    };
+    std::vector<QTensor> out;
+    for (const auto& [shape, format] : parts) {
+        if (!format.quantized()) {
+            out.emplace_back(piece());
+            continue;
+        }
+        const QuantLayout l = quant_layout(shape, format);
+        Tensor values = piece(), scales = piece();
+        Tensor zeros = format.zero_points ? piece() : Tensor();
+        out.emplace_back(values, scales, zeros, format.bits, l.group, l.block);
+    }
+    return out;
 }
 
 // Inline, so that Backend stays a header-only interface (its vtable is emitted where used).
@@ -404,6 +504,14 @@ inline void Backend::rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, T
     copy_(v_rows, v);
 }
 
+inline Tensor Backend::logits(const Tensor& x, const QTensor& w, float softcap) {
+    Tensor y = linear(x, w);
+    VIDI_CHECK(y.dtype() == DType::f32, "logits: ", y.describe(), " from x ", x.describe(),
+               " (a backend with 16-bit activations must give the LM head an f32 output)");
+    if (softcap > 0) softcap_(y, softcap);
+    return y;
+}
+
 inline std::vector<TopPick> Backend::top_picks(const Tensor& x) {
     VIDI_CHECK(x.defined() && x.rank() >= 1 && x.dim(-1) > 0, "top_picks: expected logits [rows, N > 0], got ",
                x.describe());
@@ -432,9 +540,13 @@ std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
 }  // namespace vidi
 
 namespace vidi {
-// The CUDA backend on device `ordinal` (only in builds with VIDI_CUDA).
-std::unique_ptr<Backend> make_cuda_backend(int ordinal = 0);
-// "cpu", "cuda", "cuda:N" or "auto" (CUDA when built with it and a GPU is present).
-std::unique_ptr<Backend> make_backend(const std::string& kind, int threads = 0);
+// The CUDA backend on device `ordinal` (only in builds with VIDI_CUDA), computing in `act`:
+// bf16, or f16 with the official float16 inference's casts (docs/cuda.md).
+std::unique_ptr<Backend> make_cuda_backend(int ordinal = 0, DType act = DType::bf16);
+// "cpu", "cuda", "cuda:N" or "auto" (CUDA when built with it and a GPU is present); gpu_dtype
+// is a GPU's activation dtype (the CPU computes in f32).
+std::unique_ptr<Backend> make_backend(const std::string& kind, int threads = 0, DType gpu_dtype = DType::bf16);
+// "bf16" / "fp16" (--dtype) -> the dtype; anything else is an error.
+DType parse_compute_dtype(const std::string& name);
 bool cuda_available();
 }  // namespace vidi

@@ -67,6 +67,13 @@ std::set<std::string> linear_weight_names(const ExpectedTensors& expected) {
     return names;
 }
 
+std::set<std::string> f32_weight_names(const ExpectedTensors& expected) {
+    std::set<std::string> names;
+    for (const ExpectedTensor& e : expected)
+        if (e.f32 && e.used) names.insert(e.name);
+    return names;
+}
+
 ValidationReport validate(const ExpectedTensors& expected, const TensorStore& store) {
     ValidationReport r;
     std::map<std::string, bool> known;  // name -> present

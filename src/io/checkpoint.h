@@ -35,6 +35,9 @@ struct ExpectedTensor {
     // Read as a linear (or embedding) weight: may be stored quantised (`vidi quantize`) or be
     // quantised at load (--weights).
     bool linear = false;
+    // Held in f32 by inference (WeightLoader::f32_weight: the positional MLPs), 2 bytes a value
+    // more than the 16-bit rest.
+    bool f32 = false;
     float init_center = 1.0f;  // make-checkpoint: where a norm_scale tensor's random values centre
 };
 using ExpectedTensors = std::vector<ExpectedTensor>;
@@ -77,6 +80,8 @@ ValidationReport validate(const ExpectedTensors& expected, const TensorStore& st
 
 // The names of the linear weights a model reads (ExpectedTensor::linear and used).
 std::set<std::string> linear_weight_names(const ExpectedTensors& expected);
+// The names of the weights held in f32 (ExpectedTensor::f32 and used).
+std::set<std::string> f32_weight_names(const ExpectedTensors& expected);
 
 class Checkpoint {
 public:
@@ -91,6 +96,7 @@ public:
     const ValidationReport& report() const { return report_; }
     const ExpectedTensors& expected() const { return expected_; }
     std::set<std::string> linear_weights() const { return linear_weight_names(expected_); }
+    std::set<std::string> f32_weights() const { return f32_weight_names(expected_); }
     bool usable() const { return report_.usable(); }
     // Throws a vidi::Error holding the whole report unless the checkpoint is usable.
     void require_usable() const;

@@ -2,8 +2,12 @@
 // config keys whose errors name the file and the key.
 #pragma once
 
+#include <cmath>
+#include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <type_traits>
 
 #include "vidi/error.h"
 
@@ -16,6 +20,17 @@ void write_json_file(const std::string& path, const nlohmann::json& j);
 template <class T>
 T json_get(const nlohmann::json& j, const char* key, const std::string& where) {
     if (!j.contains(key) || j[key].is_null()) fail(where, ": missing key \"", key, "\"");
+    if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+        // nlohmann converts any number to T unchecked (a float outside T's range is undefined
+        // behaviour, 3.7 silently becomes 3): only whole numbers T can hold are accepted.
+        const nlohmann::json& v = j[key];
+        if (v.is_number()) {
+            const double d = v.get<double>(), lo = static_cast<double>(std::numeric_limits<T>::min());
+            if (!(std::isfinite(d) && d == std::trunc(d) && d >= lo && d < -lo))
+                fail(where, ": key \"", key, "\" must be a whole number that fits (", v.dump(), ")");
+            return v.is_number_integer() ? static_cast<T>(v.get<int64_t>()) : static_cast<T>(d);
+        }
+    }
     try {
         return j[key].get<T>();
     } catch (const nlohmann::json::exception&) {

@@ -85,8 +85,8 @@ private:
 
 }  // namespace
 
-bool decode_audio_mono16k(const std::string& path, const AudioSink& sink) {
-    ff::FormatPtr fmt = ff::open_input(path);
+bool decode_audio_mono16k(const std::string& path, const AudioSink& sink, MediaInputs inputs) {
+    ff::FormatPtr fmt = ff::open_input(path, inputs);
     const int stream = ff::find_audio_stream(fmt.get());
     if (stream < 0) return false;
     for (unsigned i = 0; i < fmt->nb_streams; ++i)
@@ -127,12 +127,12 @@ std::vector<int16_t> decode_audio_mono16k(const std::string& path) {
     return out;
 }
 
-AudioSamples load_audio_samples(const std::string& path) {
+AudioSamples load_audio_samples(const std::string& path, MediaInputs inputs) {
     AudioSamples a;
     auto values = std::make_shared<std::vector<float>>();
     decode_audio_mono16k(path, [&](const int16_t* s, size_t n) {
         for (size_t i = 0; i < n; ++i) values->push_back(static_cast<float>(s[i] / 32768.0));
-    });
+    }, inputs);
     if (values->empty()) return a;  // no audio stream, or nothing decodable in it
     a.present = true;
     const auto n = static_cast<int64_t>(values->size());

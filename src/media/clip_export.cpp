@@ -75,10 +75,11 @@ std::string file_timestamp(double seconds) {
 
 }  // namespace
 
-ExportedClip export_clip(const std::string& video, const TimeRange& range, const std::string& out_path) {
+ExportedClip export_clip(const std::string& video, const TimeRange& range, const std::string& out_path,
+                         MediaInputs inputs) {
     VIDI_CHECK(std::isfinite(range.start) && std::isfinite(range.end) && range.start >= 0 && range.end > range.start,
                "clip export: bad range ", range.start, "-", range.end, " s (need 0 <= start < end)");
-    ff::FormatPtr in = ff::open_input(video);
+    ff::FormatPtr in = ff::open_input(video, inputs);
     const double duration = duration_seconds(in.get());
     VIDI_CHECK(duration <= 0 || range.start < duration, "clip export: the range starts at ", range.start,
                " s, after the end of ", video, " (", duration, " s)");

@@ -8,27 +8,20 @@
 #include <string>
 #include <vector>
 
+#include "media/rgb_picture.h"
 #include "media/video_index.h"
 
-struct SwsContext;
-
 namespace vidi::media {
-
-// A decoded frame as decord hands it out: upright, at the stream's first size, RGB24 (rows
-// padded to 64 bytes).
-struct Picture {
-    std::vector<uint8_t> rgb;
-    int width = 0, height = 0, stride = 0;
-};
-Picture blank_picture(int w, int h);
 
 class DecodeCursor {
 public:
     // Frames are keyed by timestamp when `wanted_pts` is non-empty (the sampled frames'
     // timestamps, sorted; used to skip unsampled non-reference frames), else by output number.
     // seek_pts: a keyframe timestamp to start at (AV_NOPTS_VALUE: the start of the file).
+    // hw_device: a CUDA device context (nvdec.h) to decode with NVDEC; null: in software.
     DecodeCursor(const std::string& path, const VideoIndex& vx, const std::vector<int64_t>& wanted_pts, int threads,
-                 int64_t seek_pts, std::atomic<int64_t>* decoded_counter);
+                 int64_t seek_pts, std::atomic<int64_t>* decoded_counter, MediaInputs inputs,
+                 AVBufferRef* hw_device = nullptr);
     ~DecodeCursor();
     DecodeCursor(const DecodeCursor&) = delete;
     DecodeCursor& operator=(const DecodeCursor&) = delete;
@@ -39,13 +32,16 @@ public:
     // Key of the first frame this cursor decoded (to detect a seek that went too far).
     int64_t first_key() const { return first_key_; }
     // The current frame as decord's filter graph makes it: turned upright (transposed planes),
-    // then scaled to the stream's size and converted to RGB24 by one swscale pass.
+    // then scaled to the stream's size and converted to RGB24 by one swscale pass (a frame
+    // NVDEC decoded is brought to the host first).
     Picture picture();
+    // The current frame as decoded (a CUDA frame when NVDEC decoded it), and the format the
+    // software decoder gives for this stream (yuv420p, yuvj420p, yuv420p10le, ...).
+    const AVFrame* frame() const { return frame_.get(); }
+    AVPixelFormat software_format() const { return dec_->sw_pix_fmt; }
 
 private:
     bool receive();
-    // The frame's planes turned clockwise by `degrees` (into upright_), as the transpose filter does.
-    const AVFrame* turn_planes(const AVFrame* f, int degrees);
 
     const std::string& path_;
     const VideoIndex& vx_;
@@ -60,8 +56,7 @@ private:
     bool demux_done_ = false, decoder_done_ = false;
     int drain_errors_ = 0;
     std::atomic<int64_t>* decoded_ = nullptr;
-    SwsContext* sws_ = nullptr;
-    ff::FramePtr upright_;  // the current frame's planes turned upright
+    RgbConverter rgb_;
 };
 
 }  // namespace vidi::media

@@ -12,14 +12,25 @@ std::string error_string(int averror) {
     return buf;
 }
 
-FormatPtr open_input(const std::string& path) {
+FormatPtr open_input(const std::string& path, MediaInputs inputs) {
     struct stat st {};
     if (stat(path.c_str(), &st) != 0) fail("media file '", path, "' does not exist");
     if (S_ISDIR(st.st_mode)) fail("media file '", path, "' is a directory");
+    const bool video_files = inputs == MediaInputs::VideoFiles;
+    if (video_files && !S_ISREG(st.st_mode)) fail("media file '", path, "' is not a regular file");
     if (st.st_size == 0) fail("media file '", path, "' is empty (0 bytes)");
     av_log_set_level(AV_LOG_FATAL);  // problems surface as vidi::Error, not as log noise
+    AVDictionary* opts = nullptr;
+    if (video_files) {
+        av_dict_set(&opts, "format_whitelist", kVideoFileFormats, 0);
+        av_dict_set(&opts, "protocol_whitelist", "file", 0);
+    }
     AVFormatContext* raw = nullptr;
-    int rc = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);
+    int rc = avformat_open_input(&raw, path.c_str(), nullptr, &opts);
+    av_dict_free(&opts);
+    if (rc < 0 && video_files)
+        fail("cannot open '", path, "' as a video file (accepted containers: ", kVideoFileFormats,
+             "; local files only): ", error_string(rc));
     if (rc < 0)
         fail("cannot open '", path, "' as a media file: ", error_string(rc));
     FormatPtr fmt(raw);
@@ -57,9 +68,10 @@ int find_audio_stream(AVFormatContext* fmt) {
     return best;
 }
 
-CodecPtr open_decoder(AVFormatContext* fmt, int index, const std::string& path, int thread_type, int threads) {
+CodecPtr open_decoder(AVFormatContext* fmt, int index, const std::string& path, int thread_type, int threads,
+                      const AVCodec* codec, const std::function<void(AVCodecContext*)>& setup) {
     const AVCodecParameters* par = fmt->streams[index]->codecpar;
-    const AVCodec* codec = avcodec_find_decoder(par->codec_id);
+    if (!codec) codec = avcodec_find_decoder(par->codec_id);
     if (!codec)
         fail("'", path, "': no decoder for codec '", avcodec_get_name(par->codec_id), "' (stream ", index, ")");
     CodecPtr ctx(avcodec_alloc_context3(codec));
@@ -69,6 +81,7 @@ CodecPtr open_decoder(AVFormatContext* fmt, int index, const std::string& path, 
     ctx->pkt_timebase = fmt->streams[index]->time_base;
     ctx->thread_count = threads;  // 0: one per core
     ctx->thread_type = thread_type;
+    if (setup) setup(ctx.get());
     rc = avcodec_open2(ctx.get(), codec, nullptr);
     if (rc < 0) fail("'", path, "': cannot open the ", codec->name, " decoder: ", error_string(rc));
     return ctx;

@@ -16,6 +16,11 @@
 // Lanes run ahead of the reader by up to a memory budget of decoded pictures: while the
 // reader waits on the GPU, they keep decoding the next segments (at most `lanes` at once,
 // started in order), so the decoding and the GPU's work overlap instead of taking turns.
+//
+// With NVDEC (FrameOptions::decoder) the same lanes decode on the GPU, each on a CUDA stream of
+// its own, and write every sampled frame straight into its batch's slot of a ring in device
+// memory (device_writer.h): the towers read a batch while the lanes fill the next ones, and
+// the ring bounds how far ahead they run.
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -24,6 +29,8 @@
 #include <thread>
 
 #include "media/decode_cursor.h"
+#include "media/device_writer.h"
+#include "media/nvdec.h"
 
 namespace vidi::media {
 
@@ -34,6 +41,8 @@ int auto_lanes(unsigned cores) { return static_cast<int>(std::clamp(cores / 4u, 
 constexpr size_t kLaneBytes = size_t(1) << 30;
 // Segments launched ahead of the reader: at most this many per lane.
 constexpr int kSegmentsPerLane = 4;
+// Device memory for the batches NVDEC's lanes fill ahead of the reader (at least 3 batches).
+constexpr size_t kDeviceFrameBytes = size_t(512) << 20;
 
 // The picture's rows, without their padding, to dst (w·3 bytes a row).
 void copy_rows(const Picture& p, uint8_t* dst) {
@@ -45,16 +54,23 @@ void copy_rows(const Picture& p, uint8_t* dst) {
 
 struct FrameStream::Impl {
     std::string path;
+    MediaInputs inputs = MediaInputs::Any;
     int image_size = 0;
     int max_batch = 0;
-    int lanes = 1;
-    int ahead = 1;  // segments launched and not yet handed out (>= lanes)
+    int asked_lanes = 1;  // what the caller asked for (or the automatic count)
+    int lanes = 1;        // what the memory allows
+    int ahead = 1;        // segments launched and not yet handed out (>= lanes)
     VideoIndex vx;
     std::vector<int64_t> indices;     // sampled frame indices
     std::vector<int64_t> wanted_pts;  // the timestamps of their pictures (empty: count output frames)
     std::vector<int64_t> wanted_set;  // the same, sorted (which packets the decoders may skip)
     size_t next_pos = 0;              // next sampled position to hand out
     std::atomic<int64_t> decoded{0};  // frames the decoders produced
+
+    // NVDEC: the batches go to device memory (null: to the host).
+    std::unique_ptr<DeviceWriter> device;
+    size_t written = 0;      // sampled positions the device holds (from next_pos on)
+    bool holding = false;    // the reader holds batch next_pos / max_batch - 1
 
     std::unique_ptr<DecodeCursor> cursor;  // the sequential cursor (one lane, or next_rgb)
     int64_t cursor_want = 0;               // the last timestamp it was asked for
@@ -71,12 +87,15 @@ struct FrameStream::Impl {
         int64_t next = 0;  // the ordinal of the segment whose turn it is
         int running = 0;
         bool cancelled = false;  // the stream is going away: waiting segments give up
+        uint64_t busy = 0;       // lanes in use (bit per lane): a segment writes to the device as its lane
     } turns;
     int64_t launched = 0;
     int64_t lane_segments = 0;
     std::deque<Picture> pending;  // decoded, not handed out yet (positions next_pos, next_pos+1, ...)
 
     void open();
+    void plan_lanes(bool to_device);
+    void open_device(const FrameOptions& o);
     void index_wanted();
     bool parallel() const {
         return lanes > 1 && vx.indexed_seek && !wanted_pts.empty() && !vx.key_pts.empty();
@@ -87,25 +106,86 @@ struct FrameStream::Impl {
         auto key = std::upper_bound(vx.key_pts.begin(), vx.key_pts.end(), pts);
         return key == vx.key_pts.begin() ? AV_NOPTS_VALUE : *std::prev(key);
     }
-    Picture sequential_picture(size_t pos);
-    std::vector<Picture> decode_segment(size_t begin, size_t end, int threads);
+    DecodeCursor& sequential_cursor(size_t pos);
+    Picture sequential_picture(size_t pos) { return sequential_cursor(pos).picture(); }
+    std::vector<Picture> decode_segment(size_t begin, size_t end, int threads, int lane);
     size_t segment_end(size_t begin) const;
     void launch_segments();
     bool fetch();  // appends the next segment's pictures to `pending`; false at the end
+    void fetch_device(size_t upto);  // the device holds positions up to `upto`
+    bool next_device(Tensor& rgb, std::vector<int64_t>& positions);
 };
 
 void FrameStream::Impl::open() {
     {
-        ff::FormatPtr scan = ff::open_input(path);
+        ff::FormatPtr scan = ff::open_input(path, inputs);
         vx = index_video(scan.get(), path);
     }
     indices = sampled_frame_indices(vx.info);
-    const size_t batch_bytes = size_t(vx.info.width) * vx.info.height * 3 * size_t(2 * max_batch);  // a segment
-    const int fit = static_cast<int>(kLaneBytes / std::max<size_t>(1, batch_bytes));
-    lanes = std::max(1, std::min(lanes, fit));
-    ahead = std::clamp(fit, lanes, kSegmentsPerLane * lanes);
     if (vx.all_pts) wanted_pts = decord_picture_pts(vx.packets, indices);
     index_wanted();
+}
+
+void FrameStream::Impl::plan_lanes(bool to_device) {
+    if (to_device) {  // nothing waits on the host: the ring in device memory bounds the lanes
+        lanes = std::min(asked_lanes, 64);
+        ahead = kSegmentsPerLane * lanes;
+        return;
+    }
+    const size_t batch_bytes = size_t(vx.info.width) * vx.info.height * 3 * size_t(2 * max_batch);  // a segment
+    const int fit = static_cast<int>(kLaneBytes / std::max<size_t>(1, batch_bytes));
+    lanes = std::max(1, std::min(asked_lanes, fit));
+    ahead = std::clamp(fit, lanes, kSegmentsPerLane * lanes);
+}
+
+void FrameStream::Impl::open_device(const FrameOptions& o) {
+    const bool nvdec = o.decoder == "nvdec";
+    VIDI_CHECK(nvdec || o.decoder == "auto", "unknown decoder '", o.decoder, "' (expected auto, cpu or nvdec)");
+    // Why NVDEC cannot take the file; empty once it has decoded the first frame.
+    std::string refusal;
+    std::unique_ptr<DeviceWriter> writer;
+    if (!o.device_frames) {
+        refusal = "NVDEC needs the CUDA backend (--backend cuda)";
+    } else if (!o.software_to_device) {
+        refusal = nvdec_refusal(vx.codec_id, vx.pix_fmt);
+    }
+    if (refusal.empty()) {
+        plan_lanes(true);
+        const size_t frame_bytes = size_t(vx.info.width) * vx.info.height * 3;
+        DeviceFramesShape shape;
+        shape.batch = max_batch;
+        shape.width = vx.info.width;
+        shape.height = vx.info.height;
+        shape.lanes = parallel() ? lanes : 1;
+        shape.slots = static_cast<int>(std::clamp<size_t>(kDeviceFrameBytes / (frame_bytes * size_t(max_batch)), 3,
+                                                          size_t(2 * shape.lanes + 2)));
+        FfmpegLogCapture log;
+        try {
+            writer = std::make_unique<DeviceWriter>(o.device_frames(shape), vx, path, !o.software_to_device);
+            if (!o.software_to_device) {
+                // One frame decoded tells whether NVDEC takes the stream (profile, size, the
+                // driver's libnvcuvid): FFmpeg falls back to software decoding when it does not.
+                const std::vector<int64_t> by_output;  // (the cursor keeps a reference)
+                DecodeCursor trial(path, vx, by_output, 1, AV_NOPTS_VALUE, nullptr, inputs, writer->hw_device(0));
+                trial.advance_to(0);
+                YuvPlanes planes;
+                int bits = 0;
+                if (!cuda_frame_planes(trial.frame(), trial.software_format(), planes, bits))
+                    refusal = trial.frame()->format == AV_PIX_FMT_CUDA
+                                  ? cat("NVDEC's frames of this stream are not 4:2:0 at 8, 10 or 12 bits")
+                                  : cat("NVDEC cannot decode it", log.text().empty() ? "" : ": ", log.text());
+            }
+        } catch (const Error& e) {
+            refusal = log.text().empty() ? e.what() : cat(e.what(), " (", log.text(), ")");
+        }
+    }
+    if (!refusal.empty()) {
+        VIDI_CHECK(!nvdec, "'", path, "': decoder nvdec cannot take it: ", refusal);
+        if (o.device_frames && o.notice) o.notice(cat("video '", path, "': frames decoded on the CPU: ", refusal));
+        plan_lanes(false);
+        return;
+    }
+    device = std::move(writer);
 }
 
 void FrameStream::Impl::index_wanted() {
@@ -114,37 +194,43 @@ void FrameStream::Impl::index_wanted() {
     wanted_set.erase(std::unique(wanted_set.begin(), wanted_set.end()), wanted_set.end());
 }
 
-Picture FrameStream::Impl::sequential_picture(size_t pos) {
+DecodeCursor& FrameStream::Impl::sequential_cursor(size_t pos) {
     const int64_t w = want(pos);
     const bool back = cursor && w < cursor_want;  // decord went back in time (after an edit list's lead-in)
     if (back) cursor.reset();
     if (!cursor) {
+        AVBufferRef* hw = device ? device->hw_device(0) : nullptr;
         const bool seekable = back && vx.indexed_seek && !vx.key_pts.empty();
         const int64_t seek = seekable ? key_before(w) : AV_NOPTS_VALUE;
-        cursor = std::make_unique<DecodeCursor>(path, vx, wanted_set, 0, seek, &decoded);
+        cursor = std::make_unique<DecodeCursor>(path, vx, wanted_set, 0, seek, &decoded, inputs, hw);
         cursor->advance_to(w);
         if (seek != AV_NOPTS_VALUE && cursor->first_key() > w) {  // the seek went too far: from the start
-            cursor = std::make_unique<DecodeCursor>(path, vx, wanted_set, 0, AV_NOPTS_VALUE, &decoded);
+            cursor = std::make_unique<DecodeCursor>(path, vx, wanted_set, 0, AV_NOPTS_VALUE, &decoded, inputs, hw);
         }
     }
     cursor_want = w;
     cursor->advance_to(w);
-    return cursor->picture();
+    return *cursor;
 }
 
-std::vector<Picture> FrameStream::Impl::decode_segment(size_t begin, size_t end, int threads) {
+std::vector<Picture> FrameStream::Impl::decode_segment(size_t begin, size_t end, int threads, int lane) {
+    AVBufferRef* hw = device ? device->hw_device(lane) : nullptr;
     const int64_t first = wanted_pts[begin], seek = key_before(first);
-    auto c = std::make_unique<DecodeCursor>(path, vx, wanted_set, threads, seek, &decoded);
+    auto c = std::make_unique<DecodeCursor>(path, vx, wanted_set, threads, seek, &decoded, inputs, hw);
     c->advance_to(first);
     if (seek != AV_NOPTS_VALUE && c->first_key() > first) {  // the seek went too far: from the start
-        c = std::make_unique<DecodeCursor>(path, vx, wanted_set, threads, AV_NOPTS_VALUE, &decoded);
+        c = std::make_unique<DecodeCursor>(path, vx, wanted_set, threads, AV_NOPTS_VALUE, &decoded, inputs, hw);
         c->advance_to(first);
     }
     std::vector<Picture> out;
     for (size_t p = begin; p < end; ++p) {
         c->advance_to(wanted_pts[p]);
-        out.push_back(c->picture());
+        if (device)
+            device->write(lane, p, *c);
+        else
+            out.push_back(c->picture());
     }
+    if (device) device->finish(lane);
     return out;
 }
 
@@ -170,42 +256,54 @@ void FrameStream::Impl::launch_segments() {
         Segment s;
         s.begin = next_segment;
         s.end = segment_end(next_segment);
-        s.pictures = std::async(std::launch::async, [this, b = s.begin, e = s.end, threads, turn = launched++] {
+        s.pictures = std::async(std::launch::async, [this, b = s.begin, e = s.end, threads, turn = launched++,
+                                                     lane = 0]() mutable {
             {
                 std::unique_lock<std::mutex> lock(turns.mu);
                 turns.cv.wait(lock, [&] { return turns.cancelled || (turns.next == turn && turns.running < lanes); });
                 if (turns.cancelled) return std::vector<Picture>();
                 ++turns.next;
                 ++turns.running;
+                while (turns.busy >> lane & 1) ++lane;
+                turns.busy |= uint64_t(1) << lane;
             }
             turns.cv.notify_all();
             struct Done {  // the lane is free again, also when decoding throws
                 Turns& t;
+                int lane;
                 ~Done() {
                     {
                         std::lock_guard<std::mutex> lock(t.mu);
                         --t.running;
+                        t.busy &= ~(uint64_t(1) << lane);
                     }
                     t.cv.notify_all();
                 }
-            } done{turns};
-            return decode_segment(b, e, threads);
+            } done{turns, lane};
+            return decode_segment(b, e, threads, lane);
         });
         next_segment = s.end;
         in_flight.push_back(std::move(s));
     }
 }
 
-FrameStream::FrameStream(const std::string& path, int image_size, int max_batch, int lanes)
+FrameStream::FrameStream(const std::string& path, int image_size, int max_batch, int lanes, MediaInputs inputs)
     : impl_(std::make_unique<Impl>()) {
     VIDI_CHECK(image_size > 0 && image_size <= 4096, "FrameStream: bad image size ", image_size);
     VIDI_CHECK(max_batch > 0, "FrameStream: bad batch size ", max_batch);
     VIDI_CHECK(lanes >= 0, "FrameStream: bad lane count ", lanes);
     impl_->path = path;
+    impl_->inputs = inputs;
     impl_->image_size = image_size;
     impl_->max_batch = max_batch;
-    impl_->lanes = lanes > 0 ? lanes : auto_lanes(std::thread::hardware_concurrency());
+    impl_->asked_lanes = lanes > 0 ? lanes : auto_lanes(std::thread::hardware_concurrency());
     impl_->open();
+    impl_->plan_lanes(false);
+}
+
+FrameStream::FrameStream(const std::string& path, const FrameOptions& o)
+    : FrameStream(path, o.image_size, o.max_batch, o.lanes, o.inputs) {
+    if (o.decoder != "cpu") impl_->open_device(o);
 }
 
 FrameStream::~FrameStream() {
@@ -214,11 +312,13 @@ FrameStream::~FrameStream() {
         impl_->turns.cancelled = true;  // segments still waiting for their turn return at once
     }
     impl_->turns.cv.notify_all();
+    if (impl_->device) impl_->device->cancel();  // and those waiting for room in the ring
     for (auto& s : impl_->in_flight)  // let running decoders finish before the state goes
         if (s.pictures.valid()) s.pictures.wait();
 }
 
 const VideoInfo& FrameStream::info() const { return impl_->vx.info; }
+const char* FrameStream::decoder() const { return impl_->device ? "nvdec" : "cpu"; }
 int64_t FrameStream::decoded_frames() const { return impl_->decoded.load(); }
 int64_t FrameStream::lane_segments() const { return impl_->lane_segments; }
 int64_t FrameStream::total_frames() const { return static_cast<int64_t>(impl_->indices.size()); }
@@ -244,6 +344,7 @@ void FrameStream::start() {
 
 bool FrameStream::next_rgb(Tensor& rgb, int64_t& sampled_position) {
     Impl& s = *impl_;
+    VIDI_CHECK(!s.device, "FrameStream: next_rgb() with frames decoded to the GPU");
     VIDI_CHECK(s.in_flight.empty() && s.next_segment == 0 && s.pending.empty(),
                "FrameStream: next_rgb() after next()");
     if (s.next_pos >= s.indices.size()) return false;
@@ -271,9 +372,41 @@ bool FrameStream::Impl::fetch() {
     return true;
 }
 
+void FrameStream::Impl::fetch_device(size_t upto) {
+    if (parallel() && !cursor) {
+        while (written < upto) {
+            launch_segments();
+            Segment seg = std::move(in_flight.front());
+            in_flight.pop_front();
+            seg.pictures.get();  // the lane wrote its frames (or threw)
+            written = seg.end;
+            ++lane_segments;
+            launch_segments();
+        }
+        return;
+    }
+    for (; written < upto; ++written) device->write(0, written, sequential_cursor(written));
+    device->finish(0);
+}
+
+bool FrameStream::Impl::next_device(Tensor& rgb, std::vector<int64_t>& positions) {
+    if (holding) {  // the reader queued its work on the previous batch: its slot may be refilled
+        device->release(next_pos / static_cast<size_t>(max_batch) - 1);
+        holding = false;
+    }
+    if (next_pos >= indices.size()) return false;
+    const size_t end = std::min(indices.size(), next_pos + static_cast<size_t>(max_batch));
+    fetch_device(end);
+    rgb = device->take(next_pos / static_cast<size_t>(max_batch), static_cast<int64_t>(end - next_pos));
+    for (; next_pos < end; ++next_pos) positions.push_back(static_cast<int64_t>(next_pos));
+    holding = true;
+    return true;
+}
+
 bool FrameStream::next_frames(Tensor& rgb, std::vector<int64_t>& sampled_positions) {
     Impl& s = *impl_;
     sampled_positions.clear();
+    if (s.device) return s.next_device(rgb, sampled_positions);
     // Segments need not line up with batches: fill a whole batch (as one decoder would).
     while (s.pending.size() < static_cast<size_t>(s.max_batch) && s.fetch()) {
     }
@@ -294,6 +427,7 @@ bool FrameStream::next_frames(Tensor& rgb, std::vector<int64_t>& sampled_positio
 }
 
 bool FrameStream::next(Tensor& batch, std::vector<int64_t>& sampled_positions) {
+    VIDI_CHECK(!impl_->device, "FrameStream: next() with frames decoded to the GPU (use next_frames)");
     Tensor rgb;
     if (!next_frames(rgb, sampled_positions)) return false;
     const int S = impl_->image_size;

@@ -12,9 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "core/device_frames.h"
 #include "core/log_mel.h"
 #include "core/pil_resize.h"
 #include "vidi/tensor.h"
+#include "vidi/vidi.h"
 
 namespace vidi::media {
 
@@ -35,10 +37,27 @@ constexpr int kMaxFrameSide = 16384;
 // Opens the container and counts the video packets (demux only, no decoding) as decord
 // does: discard-flagged ones included, the header's nb_frames ignored. Throws vidi::Error
 // for a missing/unreadable file, a file without a video stream, or absurd dimensions.
-VideoInfo probe(const std::string& path);
+VideoInfo probe(const std::string& path, MediaInputs inputs = MediaInputs::Any);
 
 // decord-style 1 fps sampling: stride = round(avg_fps) (at least 1); 0, stride, … < frame_count.
 std::vector<int64_t> sampled_frame_indices(const VideoInfo& info);
+
+// How a FrameStream decodes (the `--decoder` flag and its neighbours).
+struct FrameOptions {
+    int image_size = 384;
+    int max_batch = 16;
+    int lanes = 0;  // as FrameStream's `lanes`
+    MediaInputs inputs = MediaInputs::Any;  // as FrameStream's `inputs`
+    // "cpu": FFmpeg's software decoders. "nvdec": FFmpeg's CUDA hardware decoding, the frames
+    // converted and batched on the GPU (an error naming why when it cannot take the file).
+    // "auto": NVDEC where it can take the file, else the CPU with a notice saying why.
+    std::string decoder = "auto";
+    // A GPU backend's frame rings (Backend::device_frames); null: no GPU (auto means cpu).
+    DeviceFramesMaker device_frames;
+    std::function<void(const std::string&)> notice;
+    // Tests: the frames go to device_frames as with NVDEC, but decoded in software (no GPU).
+    bool software_to_device = false;
+};
 
 // Streams the sampled frames, as decord gives them (upright per the stream's rotation, every
 // frame at the stream's first size), resized with PIL-exact bicubic to image_size x image_size
@@ -47,8 +66,12 @@ std::vector<int64_t> sampled_frame_indices(const VideoInfo& info);
 class FrameStream {
 public:
     // lanes: decoders working on separate stretches at once (0: one per ~4 cores, at most 4;
-    // 1: a single sequential decoder). The output does not depend on it.
-    FrameStream(const std::string& path, int image_size, int max_batch = 16, int lanes = 0);
+    // 1: a single sequential decoder). The output does not depend on it. `inputs`: what
+    // every open of the file (probe and lanes alike) accepts (ffmpeg_util.h).
+    FrameStream(const std::string& path, int image_size, int max_batch = 16, int lanes = 0,
+                MediaInputs inputs = MediaInputs::Any);
+    // Decoding as options.decoder says; with NVDEC the batches of next_frames() are on the GPU.
+    FrameStream(const std::string& path, const FrameOptions& options);
     ~FrameStream();
     FrameStream(const FrameStream&) = delete;
     FrameStream& operator=(const FrameStream&) = delete;
@@ -65,8 +88,11 @@ public:
     // false at the end. sampled_positions are 0..F-1.
     bool next(Tensor& batch, std::vector<int64_t>& sampled_positions);
     // The same batches before resizing: packed RGB24 u8 [n, h, w, 3] (a backend's
-    // frames_to_pixels makes the pixels). A batch holds frames of one size.
+    // frames_to_pixels makes the pixels). A batch holds frames of one size. Decoded by NVDEC
+    // the batch is in device memory, readable by the backend's stream, until the next call.
     bool next_frames(Tensor& rgb, std::vector<int64_t>& sampled_positions);
+    // Where the frames are decoded: "cpu" or "nvdec".
+    const char* decoder() const;
 
     // Pictures the decoder produced so far (unsampled non-reference frames are skipped).
     int64_t decoded_frames() const;
@@ -98,7 +124,7 @@ struct AudioSamples {
     int64_t mel_frames = 0;
 };
 // SPEC §2.4: the samples a backend's log_mel turns into the features above.
-AudioSamples load_audio_samples(const std::string& path);
+AudioSamples load_audio_samples(const std::string& path, MediaInputs inputs = MediaInputs::Any);
 
 // --- building blocks, public for tests and for the CUDA path ---
 
@@ -108,6 +134,6 @@ std::vector<int16_t> decode_audio_mono16k(const std::string& path);
 // The same samples handed to `sink` in chunks as they are decoded (bounded memory).
 // Returns false (sink never called) when the file has no audio stream.
 using AudioSink = std::function<void(const int16_t* samples, size_t n)>;
-bool decode_audio_mono16k(const std::string& path, const AudioSink& sink);
+bool decode_audio_mono16k(const std::string& path, const AudioSink& sink, MediaInputs inputs = MediaInputs::Any);
 
 }  // namespace vidi::media

@@ -33,6 +33,8 @@ VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
     AVStream* st = fmt->streams[vx.stream];
     const AVCodecParameters* par = st->codecpar;
     info.video_codec = avcodec_get_name(par->codec_id);
+    vx.codec_id = par->codec_id;
+    vx.pix_fmt = static_cast<AVPixelFormat>(par->format);
     vx.coded_width = par->width;
     vx.coded_height = par->height;
     if (vx.coded_width <= 0 || vx.coded_height <= 0)
@@ -80,8 +82,8 @@ VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
     return vx;
 }
 
-VideoInfo probe(const std::string& path) {
-    ff::FormatPtr fmt = ff::open_input(path);
+VideoInfo probe(const std::string& path, MediaInputs inputs) {
+    ff::FormatPtr fmt = ff::open_input(path, inputs);
     return index_video(fmt.get(), path).info;
 }
 

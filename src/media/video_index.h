@@ -22,6 +22,8 @@ struct VideoIndex {
     VideoInfo info;
     int stream = -1;
     int coded_width = 0, coded_height = 0;  // the stream's size before rotation (codecpar)
+    AVCodecID codec_id = AV_CODEC_ID_NONE;
+    AVPixelFormat pix_fmt = AV_PIX_FMT_NONE;  // as the stream's header or first frames say
     // Every packet of the video stream in file order.
     std::vector<VideoPacket> packets;
     bool all_pts = false;  // every packet has a timestamp (else frames are numbered in decoder output order)

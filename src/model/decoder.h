@@ -13,11 +13,12 @@
 namespace vidi::model {
 
 // Media tokens go through the layers this many rows at a time (a GEMM of 4096 rows runs at
-// the card's rate; the memory planner sizes the working set by it).
+// the card's rate; the memory planner sizes the working set by it). Whole blocks of 4-bit keys.
 constexpr int64_t kMediaKvChunk = 4096;
+static_assert(kMediaKvChunk % kMediaKeyBlock == 0);
 
 // Per-layer K/V of one media stream: k[l], v[l] are [T, KV, hd] on the backend, in the
-// activation dtype or int8 with one scale per (token, head).
+// activation dtype or quantised as media_kv_format() says (int8, int4).
 struct MediaKV {
     std::vector<QTensor> k, v;
     int64_t tokens = 0;
@@ -49,11 +50,13 @@ public:
     virtual int64_t max_positions() const = 0;  // the context: prompt and answer together
 
     // --- media: tokens [T, D] as the family's media tokenizer gives them ---------------
-    // Room for the K/V of `tokens` media tokens; kv_format int8 keeps them in 8 bits (one
-    // scale per token and head).
+    // Room for the K/V of `tokens` media tokens; kv_format bits 8 or 4 keep them quantised
+    // (media_kv_format: int8 one scale per token and head; int4 keys per channel over blocks
+    // of kMediaKeyBlock tokens, values per token in groups).
     virtual MediaKV new_media_kv(int64_t tokens, const QuantFormat& kv_format = {}) const = 0;
     // Rows row0.. of it from `tokens`, put through the layers `chunk` rows at a time (the
-    // tokens are independent of each other).
+    // tokens are independent of each other; 4-bit keys: row0 and the rows' count multiples of
+    // kMediaKeyBlock, bar the last rows).
     virtual void encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& tokens,
                                    int64_t chunk = kMediaKvChunk) const = 0;
     // Both at once.
@@ -62,7 +65,7 @@ public:
     // --- text --------------------------------------------------------------------------
     virtual TextCache new_cache(int64_t capacity) const = 0;
     // Appends `ids` to the cache and returns the logits of every new position ([T, V]) or of
-    // the last one ([1, V]), left on the backend's device in its activation dtype (greedy
+    // the last one ([1, V]), left on the backend's device in f32 (Backend::logits; greedy
     // decoding reads only their top pick: Backend::top_picks). One token (T = 1) is a
     // decoding step, which a GPU backend records once and replays.
     virtual Tensor forward_on_device(const std::vector<int32_t>& ids, TextCache& cache,

@@ -116,19 +116,21 @@ public:
     // Audio tokens per second of sound (the planner's estimate before decoding).
     virtual int64_t audio_tokens_per_second(const ModelConfig& c) const = 0;
     // What a video of this shape holds on the device: tokens in act_dtype, media K/V in
-    // act_dtype or (kv int8) 8 bits plus one f32 scale per head, the working sets of the towers
-    // (frame_batch frames at a time) and of the decoder's media chunks.
+    // act_dtype or (kv bits 8 or 4) as media_kv_format() holds them, the working sets of the
+    // towers (frame_batch frames at a time) and of the decoder's media chunks.
     virtual VideoFootprint video_footprint(const ModelConfig& c, const VideoShape& v, int frame_batch, DType act_dtype,
                                            const QuantFormat& kv) const = 0;
-    // Bytes of media K/V per media token over all layers.
-    virtual size_t media_kv_bytes_per_token(const ModelConfig& c, DType act_dtype, const QuantFormat& kv) const;
+    // Bytes of the media K/V of one stream of `tokens` media tokens over all layers (4-bit keys
+    // keep their scales per block of tokens: not a per-token multiple).
+    virtual size_t media_kv_bytes(const ModelConfig& c, int64_t tokens, DType act_dtype, const QuantFormat& kv) const;
 };
 
 // What a video of this shape holds with a decomposed-attention decoder and the shared towers:
-// its tokens and media K/V (c.family's bytes per token), and the largest working set of a
-// media chunk through a layer (its f32 residual, then in act_dtype the norm, K, V, repeated V,
-// o_proj, gate, up, their product and down), a SigLIP batch, a Whisper batch and `glue` (a
-// family's own media working set), plus kWorkspaceMargin.
+// its tokens and media K/V (c.family->media_kv_bytes of each stream), and the largest working
+// set of a media chunk through a layer (its f32 residual, then in act_dtype the norm, K, V,
+// repeated V, o_proj, gate, up, their product and down), a SigLIP batch, a Whisper batch with
+// its audio glue and the whole log-mel, and `glue` (a family's own media working set), plus
+// kWorkspaceMargin.
 VideoFootprint decomposed_footprint(const ModelConfig& c, const VideoShape& v, int frame_batch, DType act_dtype,
                                     const QuantFormat& kv, size_t glue = 0);
 

@@ -27,7 +27,7 @@ public:
     int64_t media_token_bytes() const override {
         const model::ModelConfig& c = model_.config();
         return static_cast<int64_t>(sizeof(float) * static_cast<size_t>(c.llm.hidden) +
-                                    model_.family().media_kv_bytes_per_token(c, DType::f32, {}));
+                                    model_.family().media_kv_bytes(c, 1, DType::f32, {}));
     }
 
     std::shared_ptr<const Video> encode_video(const std::string& path) override {

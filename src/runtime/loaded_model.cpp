@@ -39,7 +39,7 @@ LoadedModel::LoadedModel(const EngineOptions& options) : options_(options) {
              config_.llm.vocab);
     stop_ids_ = fam.stop_ids(*tokenizer_, config_);
     if (auto w = model::chat_template_warning(options.model_dir, fam.chat_templates(), fam.name())) warn(*w);
-    backend_ = make_backend(options.backend, options.threads);
+    backend_ = make_backend(options.backend, options.threads, parse_compute_dtype(options.dtype));
     const char* sync = std::getenv("VIDI_SYNC_PROGRESS");
     sync_progress_ = sync && std::string(sync) == "1";
     if (options.gpu_memory_limit) backend_->set_memory_limit(options.gpu_memory_limit);
@@ -57,6 +57,8 @@ LoadedModel::LoadedModel(const EngineOptions& options) : options_(options) {
     progress("load", 1, 1);
     // Quantised towers give other media tokens: the format is part of the identity.
     fingerprint_ = make_fingerprint(config_, weights_) + ":w" + weight_format_.name();
+    // So do fp16 towers: tokens made in bf16 are not the official float16 ones.
+    if (backend_->act_dtype() == DType::f16) fingerprint_ += ":f16";
 }
 
 std::vector<int32_t> LoadedModel::prompt(const std::string& text, bool with_media) const {

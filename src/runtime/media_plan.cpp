@@ -17,11 +17,20 @@ constexpr int64_t kMaxAutoStep = 10;
 
 std::string gib(size_t b) { return format_gib(b); }
 
+// A weight or K/V format as the user sees it: the quantised format, or the 16-bit activation
+// dtype the unquantised one is held in.
+std::string held_as(const QuantFormat& f, DType act) {
+    return f.quantized() ? f.name() : act == DType::f16 ? "fp16" : "bf16";
+}
+
 }  // namespace
 
 size_t weight_bytes(const io::Checkpoint& ckpt, const QuantFormat& f) {
-    // Everything inference reads is held as bf16, except linear weights that fit `f`.
+    // Everything inference reads is held in 16 bits (bf16 or f16 alike), except linear weights
+    // that fit `f` and the f32 weights of the positional MLPs (2 bytes more per value).
     size_t total = static_cast<size_t>(ckpt.params().used) * 2;
+    for (const std::string& name : ckpt.f32_weights())
+        if (ckpt.has(name)) total += static_cast<size_t>(ckpt.get(name).numel()) * 2;
     for (const std::string& name : ckpt.linear_weights()) {
         if (!ckpt.has(name)) continue;
         const Tensor t = ckpt.get(name);
@@ -60,7 +69,7 @@ WeightChoice choose_weights(const model::Checkpoint& ckpt, const std::string& re
     if (requested != "auto" || !mem) {
         w.format = requested == "auto" ? QuantFormat{} : parse_quant_format(requested);
         w.bytes = weight_bytes(ckpt, w.format);
-        w.note = cat("weights: ", w.format.name(), " (", gib(w.bytes), ")");
+        w.note = cat("weights: ", held_as(w.format, act_dtype), " (", gib(w.bytes), ")");
         return w;
     }
     // auto on a GPU: the most faithful format that leaves room for a 10-minute video.
@@ -76,32 +85,44 @@ WeightChoice choose_weights(const model::Checkpoint& ckpt, const std::string& re
     for (QuantFormat f : {QuantFormat{}, QuantFormat{8, 0}, QuantFormat{4, 64}}) {
         const size_t bytes = weight_bytes(ckpt, f);
         if (bytes + reserve <= avail) {
-            w = {f, bytes, cat("weights: ", f.name(), " (", gib(bytes), ") chosen for ", gib(avail), " available")};
+            w = {f, bytes,
+                 cat("weights: ", held_as(f, act_dtype), " (", gib(bytes), ") chosen for ", gib(avail), " available")};
             if (!tried.empty()) w.note += cat("; ", tried, " would leave less than ", gib(reserve),
                                               " for a 10-minute video");
             return w;
         }
-        tried += cat(tried.empty() ? "" : ", ", f.name(), " needs ", gib(bytes));
+        tried += cat(tried.empty() ? "" : ", ", held_as(f, act_dtype), " needs ", gib(bytes));
         w = {f, bytes, {}};
     }
     // Even 4-bit leaves less than the reserve: take it if the weights themselves fit.
-    w.note = cat("weights: ", w.format.name(), " (", gib(w.bytes), "): only ", gib(avail),
+    w.note = cat("weights: ", held_as(w.format, act_dtype), " (", gib(w.bytes), "): only ", gib(avail),
                  " available, so long videos will be thinned or refused");
     return w;
 }
 
 std::string MediaChoice::describe() const {
     std::string s = cat(frames, " frames x ", side, "x", side, " = ", visual_tokens(), " visual + ", audio_tokens,
-                        " audio tokens, media K/V ", kv.quantized() ? "int8" : "bf16");
+                        " audio tokens, media K/V ", held_as(kv, act));
     if (budget != default_budget) s += cat(", visual budget ", budget);
     if (step > 1) s += cat(" (1 frame in ", step, ")");
+    if (!why.empty()) s += cat(" [", why, "]");
     return s + cat("; needs ", plan.describe());
 }
 
+namespace {
+// The K/V formats "auto" may take, most faithful first.
+const QuantFormat kAutoKv[] = {QuantFormat{}, QuantFormat{8, 0}, QuantFormat{4, 0}};
+
+QuantFormat requested_kv(const std::string& kv) {
+    VIDI_CHECK(kv == "auto" || kv == "bf16" || kv == "int8" || kv == "int4", "media K/V format '", kv,
+               "' is not one of auto, bf16, int8, int4");
+    return kv == "int8" ? QuantFormat{8, 0} : kv == "int4" ? QuantFormat{4, 0} : QuantFormat{};
+}
+}  // namespace
+
 MediaChoice choose_media(const model::ModelConfig& c, int64_t frames, int64_t audio_tokens, const MediaRequest& req, const std::optional<DeviceMemory>& mem,
                          int frame_batch, DType act_dtype) {
-    VIDI_CHECK(req.kv == "auto" || req.kv == "bf16" || req.kv == "int8", "media K/V format '", req.kv,
-               "' is not one of auto, bf16, int8");
+    const QuantFormat asked = requested_kv(req.kv);
     VIDI_CHECK(req.visual_budget >= 0, "the visual-token budget must be positive");
     VIDI_CHECK(c.family, "choose_media: the config has no model family");
     const model::Family& family = *c.family;
@@ -109,6 +130,7 @@ MediaChoice choose_media(const model::ModelConfig& c, int64_t frames, int64_t au
     const int64_t min_side = family.min_token_grid_side(c), min_per_frame = min_side * min_side;
     auto shape = [&](const QuantFormat& kv, int64_t budget) {
         MediaChoice m;
+        m.act = act_dtype;
         m.kv = kv;
         m.budget = budget;
         m.default_budget = default_budget;
@@ -122,17 +144,25 @@ MediaChoice choose_media(const model::ModelConfig& c, int64_t frames, int64_t au
         m.plan = plan_video(c, m.frames, m.side, audio_tokens, frame_batch, act_dtype, kv);
         return m;
     };
+    // "auto" on a GPU tries every K/V format at every frame before it drops any frame.
     std::vector<QuantFormat> kvs;
-    if (req.kv == "bf16" || (req.kv == "auto" && !mem)) kvs = {QuantFormat{}};
-    else if (req.kv == "int8") kvs = {QuantFormat{8, 0}};
-    else kvs = {QuantFormat{}, QuantFormat{8, 0}};
+    if (req.kv == "auto" && mem) kvs.assign(std::begin(kAutoKv), std::end(kAutoKv));
+    else kvs = {asked};
     const int64_t full = req.visual_budget ? req.visual_budget : default_budget;
     VIDI_CHECK(full >= 2 * min_per_frame, "a visual-token budget of ", full, " is below two frames of ",
                min_per_frame, " tokens");
     if (!mem) return shape(kvs.front(), full);
     const size_t avail = available_bytes(*mem);
-    for (const QuantFormat& kv : kvs)
-        if (MediaChoice m = shape(kv, full); m.plan.total() <= avail) return m;
+    std::string tried;  // the more faithful formats that did not fit, with what they need
+    for (const QuantFormat& kv : kvs) {
+        MediaChoice m = shape(kv, full);
+        if (m.plan.total() <= avail) {
+            if (!tried.empty())
+                m.why = cat(tried, " of the ", gib(avail), " available; ", held_as(kv, act_dtype), " keeps every frame");
+            return m;
+        }
+        tried += cat(tried.empty() ? "" : ", ", held_as(kv, act_dtype), " K/V would need ", gib(m.plan.total()));
+    }
     // Auto budget: the largest that fits with the most compact K/V, down to 1 frame in kMaxAutoStep.
     const QuantFormat kv = kvs.back();
     const int64_t floor = min_per_frame * std::max<int64_t>(2, (frames + kMaxAutoStep - 1) / kMaxAutoStep);
@@ -143,7 +173,9 @@ MediaChoice choose_media(const model::ModelConfig& c, int64_t frames, int64_t au
             const int64_t mid = lo + (hi - lo) / 2;
             (shape(kv, mid).plan.total() <= avail ? lo : hi) = mid;
         }
-        return shape(kv, lo);
+        MediaChoice m = shape(kv, lo);
+        m.why = cat("fewer tokens: ", tried, " of the ", gib(avail), " available");
+        return m;
     }
     const MediaChoice& least = req.visual_budget ? shape(kv, full) : smallest;
     const size_t short_by = least.plan.total() - std::min(least.plan.total(), avail);
@@ -156,10 +188,13 @@ MediaChoice choose_media(const model::ModelConfig& c, int64_t frames, int64_t au
 
 QuantFormat choose_kv_for_tokens(const model::ModelConfig& c, int64_t tokens, const std::string& requested,
                                  const std::optional<DeviceMemory>& mem, DType act_dtype) {
-    if (requested == "int8") return QuantFormat{8, 0};
-    if (requested == "bf16" || !mem) return {};
-    const size_t need = static_cast<size_t>(tokens) * c.family->media_kv_bytes_per_token(c, act_dtype, {});
-    return need <= available_bytes(*mem) ? QuantFormat{} : QuantFormat{8, 0};
+    const QuantFormat asked = requested_kv(requested);
+    if (requested != "auto" || !mem) return asked;
+    // The most faithful format whose K/V fit (the tokens exist already: no working set);
+    // 4 bits when none does (encoding then says how short memory is).
+    for (const QuantFormat& kv : kAutoKv)
+        if (c.family->media_kv_bytes(c, tokens, act_dtype, kv) <= available_bytes(*mem)) return kv;
+    return kAutoKv[2];
 }
 
 }  // namespace vidi::runtime

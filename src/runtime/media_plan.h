@@ -1,8 +1,9 @@
 // The memory planner's choices (issue: fit a shared 24 GB card). Weights: how linear
 // weights are held (bf16, int8, int4), chosen once at load. Per video: whether the media
-// K/V are kept in the activation dtype or in 8 bits, and the visual-token budget (the
+// K/V are kept in the activation dtype, in 8 or in 4 bits, and the visual-token budget (the
 // family's default, Vidi1.5: SPEC's 60000; lowered for very long videos by shrinking grids
-// and then thinning frames). What a video needs is the family's (Family::video_footprint).
+// and then thinning frames: only when even 4-bit K/V of every frame do not fit). What a video
+// needs is the family's (Family::video_footprint).
 // "auto" picks the most faithful choice that fits the memory the backend may use and
 // says what it picked; when nothing fits, the error says what would.
 #pragma once
@@ -18,8 +19,9 @@
 namespace vidi::runtime {
 
 // --- weights ---------------------------------------------------------------------------
-// Bytes the backend holds for the used weights when linear weights are stored as `f`
-// (other floats as bf16). The linear weights are the checkpoint's (io::Checkpoint::linear_weights).
+// Bytes a GPU backend holds for the used weights when linear weights are stored as `f`
+// (other floats in 16 bits, the positional MLPs' in f32). The linear and f32 weights are the
+// checkpoint's (io::Checkpoint::linear_weights, f32_weights).
 size_t weight_bytes(const io::Checkpoint& ckpt, const QuantFormat& f);
 
 struct WeightChoice {
@@ -34,12 +36,13 @@ WeightChoice choose_weights(const model::Checkpoint& ckpt, const std::string& re
 
 // --- one video ---------------------------------------------------------------------------
 struct MediaRequest {
-    std::string kv = "auto";   // "auto", "bf16", "int8"
+    std::string kv = "auto";   // "auto", "bf16", "int8", "int4"
     int64_t visual_budget = 0; // 0: auto (the family's default, lowered only when memory is short)
 };
 
 struct MediaChoice {
-    QuantFormat kv;                     // media K/V storage (bits 16: activation dtype)
+    QuantFormat kv;                     // media K/V storage (bits 16: activation dtype; 8, 4: media_kv_format)
+    DType act = DType::bf16;            // the activation dtype (what describe() calls bits 16)
     int64_t budget = 0;                 // visual-token budget
     int64_t default_budget = 0;         // the family's
     int64_t step = 1;                   // keep every step-th sampled frame
@@ -47,13 +50,15 @@ struct MediaChoice {
     int side = 0;                       // token grid side per frame
     int64_t audio_tokens = 0;
     VideoMemoryPlan plan;
+    std::string why;                    // why "auto" took less than bf16 K/V at every frame (empty: it did not)
     int64_t visual_tokens() const { return frames * side * side; }
     std::string describe() const;
 };
 
-// For a video of `frames` sampled frames and ~`audio_tokens` audio tokens. Below SPEC's
-// budget the grids shrink first and then frames are thinned; at SPEC's budget a long video
-// keeps every frame at the smallest grid, as SPEC does.
+// For a video of `frames` sampled frames and ~`audio_tokens` audio tokens. "auto" K/V on a
+// GPU: bf16, int8, then int4 at the family's budget; only when none fits is the budget lowered
+// (with int4). Below that budget the grids shrink first and then frames are thinned; at the
+// budget a long video keeps every frame at the smallest grid, as SPEC does.
 MediaChoice choose_media(const model::ModelConfig& c, int64_t frames, int64_t audio_tokens, const MediaRequest& req, const std::optional<DeviceMemory>& mem,
                          int frame_batch, DType act_dtype);
 

@@ -17,7 +17,7 @@ struct VideoMemoryPlan : model::VideoFootprint {
 };
 
 // For F frames at a token grid of side×side and `audio_tokens` audio tokens, with the
-// media K/V in the activation dtype or (kv int8) in 8 bits plus one f32 scale per head.
+// media K/V in the activation dtype or (kv bits 8 or 4) as media_kv_format() holds them.
 VideoMemoryPlan plan_video(const model::ModelConfig& c, int64_t frames, int64_t side, int64_t audio_tokens,
                            int frame_batch, DType act_dtype, const QuantFormat& kv = {});
 

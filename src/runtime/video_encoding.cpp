@@ -1,6 +1,9 @@
 #include "runtime/video_encoding.h"
 
+#include <sys/resource.h>
+
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <future>
 
@@ -15,12 +18,30 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// User and system time of every thread of the process so far.
+double process_cpu_seconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+    return s(u.ru_utime) + s(u.ru_stime);
+}
+
 }  // namespace
 
 MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCapture* capture) {
     MediaTokens out;
-    media::FrameStream frames(video_path, m.config().vision.image_size, std::max(1, m.options().frame_batch),
-                              std::max(0, m.options().decode_lanes));
+    const auto t0 = std::chrono::steady_clock::now();
+    const double cpu0 = process_cpu_seconds();
+    media::FrameOptions fo;
+    fo.image_size = m.config().vision.image_size;
+    fo.max_batch = std::max(1, m.options().frame_batch);
+    fo.lanes = std::max(0, m.options().decode_lanes);
+    fo.inputs = m.options().media_inputs;
+    fo.decoder = m.options().decoder;
+    if (m.backend().device() != Device::cpu)  // NVDEC's frames stay in this backend's memory
+        fo.device_frames = [&m](const DeviceFramesShape& s) { return m.backend().device_frames(s); };
+    fo.notice = m.options().notice;
+    media::FrameStream frames(video_path, fo);
     const int64_t sampled = frames.total_frames();
     if (sampled < 2)
         fail(video_path, ": ", sampled, " frame(s) sampled at 1 fps; Vidi needs a video of at least two (",
@@ -41,8 +62,9 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     // a batch of FFTs), the audio tower and the decoder's layers between two frame batches: the GPU has
     // time for it while the first frames are decoded, and it no longer waits at the end.
     frames.start();
-    std::future<media::AudioSamples> audio_job =
-        std::async(std::launch::async, [&video_path] { return media::load_audio_samples(video_path); });
+    std::future<media::AudioSamples> audio_job = std::async(std::launch::async, [&m, &video_path] {
+        return media::load_audio_samples(video_path, m.options().media_inputs);
+    });
     const int64_t F = frames.total_frames();
     const int64_t budget = choice.budget;
     out.frames = F;
@@ -93,10 +115,11 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
         if (capture)  // the f32 pixels of the host's resize, before any dtype rounding
             for (size_t i = 0; i < positions.size(); ++i)
                 if (capture->frames.count(positions[i])) {
+                    const Tensor row = rgb.row(static_cast<int64_t>(i));
+                    const Tensor frame = row.on_host() ? row : m.backend().to_host(row);  // NVDEC's: on the GPU
                     Tensor px = Tensor::empty({3, S, S}, DType::f32);
-                    frames_to_pixels_f32(rgb.row(static_cast<int64_t>(i)).data<uint8_t>(), 1,
-                                         static_cast<int>(rgb.dim(1)), static_cast<int>(rgb.dim(2)), S,
-                                         px.data<float>());
+                    frames_to_pixels_f32(frame.data<uint8_t>(), 1, static_cast<int>(rgb.dim(1)),
+                                         static_cast<int>(rgb.dim(2)), S, px.data<float>());
                     capture->pixels[positions[i]] = px;
                 }
         Tensor pixels;
@@ -110,11 +133,19 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
         Tensor dst = out.image.rows(positions.front() * per_frame, ready);
         m.backend().copy_(dst, tokens);
         done += static_cast<int64_t>(positions.size());
-        if (ready - kv_rows >= model::kMediaKvChunk) encode_rows(ready);
+        // Whole chunks only (whole blocks of 4-bit keys); the rest waits for the next batch.
+        if (ready - kv_rows >= model::kMediaKvChunk)
+            encode_rows(kv_rows + (ready - kv_rows) / model::kMediaKvChunk * model::kMediaKvChunk);
         m.progress("frames", done, F);
         if (!audio_done && audio_job.wait_for(std::chrono::seconds(0)) == std::future_status::ready) encode_audio();
     }
     VIDI_CHECK(done == F, video_path, ": decoded ", done, " of ", F, " sampled frames");
+    if (m.backend().profiling()) {  // what the decoder costs: the stage's time and the CPU the process spent in it
+        char line[160];
+        std::snprintf(line, sizeof line, "frames: %lld decoded by %s in %.2f s; process CPU time %.2f s",
+                      static_cast<long long>(F), frames.decoder(), seconds_since(t0), process_cpu_seconds() - cpu0);
+        m.notice(line);
+    }
     if (kv_rows < F * per_frame) encode_rows(F * per_frame);
     if (!audio_done) encode_audio();
     return out;

@@ -102,4 +102,20 @@ TEST(DumpCli, BadArgumentsAreClearErrors) {
     EXPECT_THAT(log, testing::HasSubstr("sampled frame 99 does not exist"));
     EXPECT_NE(test::run_command(base + " --question hi --forced-ids 5,x", &log), 0);
     EXPECT_THAT(log, testing::HasSubstr("'x' is not an integer"));
+    EXPECT_NE(test::run_command(base + " --question hi --dtype fp32", &log), 0);
+    EXPECT_THAT(log, testing::HasSubstr("--dtype"));
+}
+
+TEST(DumpCli, DtypeChoosesTheGpusAndTheCpuComputesInF32) {
+    // --dtype is the GPU's compute dtype: on the CPU fp16 changes nothing, and the logits are f32.
+    test::TempDir dir("dump");
+    std::string log;
+    const std::string base = test::vidi_binary() + " dump -q --backend cpu --model " + test::tiny_model_dir() +
+                             " --question 'Describe a kitchen scene.' --max-new-tokens 2 --out ";
+    ASSERT_EQ(test::run_command(base + dir.file("a.safetensors"), &log), 0) << log;
+    ASSERT_EQ(test::run_command(base + dir.file("b.safetensors") + " --dtype fp16", &log), 0) << log;
+    auto a = io::SafetensorsFile::open(dir.file("a.safetensors")), b = io::SafetensorsFile::open(dir.file("b.safetensors"));
+    const Tensor la = a->get("text_prompt_logits"), lb = b->get("text_prompt_logits");
+    EXPECT_EQ(la.dtype(), DType::f32);
+    EXPECT_EQ(la.to_f32_vector(), lb.to_f32_vector());
 }

@@ -8,6 +8,7 @@
 
 #include "app/serve_client.h"
 #include "app/serve_fake_engine.h"
+#include "app/serve_in_process.h"
 #include "app/server/server.h"
 #include "support/test_support.h"
 
@@ -21,43 +22,14 @@ using nlohmann::json;
 namespace vidi::test {
 namespace {
 
-// A Server on a free loopback port, running on its own thread.
-class InProcessServer {
-public:
-    InProcessServer(FakeEngine& engine, server::ServerOptions opt, size_t queue_size = 16) : queue_(queue_size) {
-        engine.progress = [this](const std::string&, int64_t, int64_t) { queue_.throw_if_cancelled(); };
-        opt.host = "127.0.0.1";
-        opt.port = 0;
-        if (opt.cache.bytes_per_token == 0) opt.cache.bytes_per_token = 100;
-        server_ = std::make_unique<server::Server>(engine, queue_, opt);
-        port_ = server_->bind();
-        thread_ = std::thread([this] { server_->run(); });
-    }
-    ~InProcessServer() {
-        server_->stop();
-        thread_.join();
-        server_.reset();
-    }
-    httplib::Client client() const {
-        httplib::Client c("127.0.0.1", port_);
-        c.set_read_timeout(60, 0);
-        return c;
-    }
-
-private:
-    server::JobQueue queue_;
-    std::unique_ptr<server::Server> server_;
-    int port_ = 0;
-    std::thread thread_;
-};
-
 class ServeApiTest : public ::testing::Test {
 protected:
     void SetUp() override {
         video_ = tmp_.file("clip.fake");
         std::ofstream(video_) << "FAKEVIDEO 20.5\n";
         options_.cache.dir = tmp_.file("cache");
-        options_.max_upload_bytes = 1 << 20;
+        options_.limits.max_upload_bytes = 1 << 20;
+        options_.access.media_roots = {tmp_.path()};
         options_.timeout_s = 30;
     }
     TempDir tmp_{"serve-api"};
@@ -66,7 +38,7 @@ protected:
     server::ServerOptions options_;
 };
 
-TEST_F(ServeApiTest, HealthNamesModelAndBackend) {
+TEST_F(ServeApiTest, HealthNamesModelFamilyAndBackend) {
     InProcessServer srv(engine_, options_);
     auto cli = srv.client();
     auto r = cli.Get("/health");
@@ -75,6 +47,7 @@ TEST_F(ServeApiTest, HealthNamesModelAndBackend) {
     json j = json_body(r);
     EXPECT_EQ(j["status"], "ok");
     EXPECT_EQ(j["model"], "fake-model");
+    EXPECT_EQ(j["family"], "fake-family");
     EXPECT_EQ(j["backend"], "fake");
 }
 
@@ -87,7 +60,7 @@ TEST_F(ServeApiTest, InferenceUploadAnswersRetrievalAndVqa) {
     ASSERT_EQ(j["ranges"].size(), 1u);
     EXPECT_DOUBLE_EQ(j["ranges"][0]["start"], want.start);
     EXPECT_DOUBLE_EQ(j["ranges"][0]["end"], want.end);
-    EXPECT_EQ(j["answer"], format_range(want, 2));
+    EXPECT_EQ(j["answer"], format_range(want));
     EXPECT_DOUBLE_EQ(j["duration"], 20.5);
     EXPECT_EQ(j["timings"]["video_cache"], "encoded");
     EXPECT_GE(j["timings"]["total_s"].get<double>(), j["timings"]["video_s"].get<double>());
@@ -120,7 +93,9 @@ TEST_F(ServeApiTest, VideoPathFieldReadsAFileOnTheHost) {
     auto r = cli.Post("/inference", form);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200) << r->body;
-    EXPECT_EQ(json_body(r)["answer"], format_range(FakeEngine::expected_range("abc", 20.5), 2));
+    EXPECT_EQ(json_body(r)["answer"], format_range(FakeEngine::expected_range("abc", 20.5)));
+    // 3.0-4.5 s: whole seconds, truncated as the official script prints (4.5 -> 04, not 04.50).
+    EXPECT_EQ(json_body(r)["answer"], "00:00:03-00:00:04");
 }
 
 TEST_F(ServeApiTest, MaxNewTokensIsPassedAndBounded) {
@@ -153,14 +128,14 @@ TEST_F(ServeApiTest, BadRequestsGetJsonErrorsAndTheServerStaysUp) {
     expect_error(post_form(cli, "/inference", "", {{"question", "q"}}), 400, "missing video");
     expect_error(post_form(cli, "/inference", video_, {}), 400, "question");
     expect_error(post_form(cli, "/inference", video_, {{"question", "q"}, {"task", "dance"}}), 400, "task");
-    expect_error(post_form(cli, "/inference", "", {{"question", "q"}, {"video_path", "/no/such.mp4"}}), 400,
-                 "not a file");
+    expect_error(post_form(cli, "/inference", "", {{"question", "q"}, {"video_path", tmp_.file("no-such.mp4")}}),
+                 400, "video not available");
     const std::string corrupt = tmp_.file("corrupt.mp4");
     std::ofstream(corrupt) << "this is not a video at all";
-    expect_error(post_form(cli, "/inference", corrupt, {{"question", "q"}}), 400, "cannot decode");
+    expect_error(post_form(cli, "/inference", corrupt, {{"question", "q"}}), 400, "video not available");
     const std::string huge = tmp_.file("huge.mp4");
     std::ofstream(huge) << "FAKEVIDEO 1\n" << std::string(3 << 20, 'x');
-    expect_error(post_form(cli, "/inference", huge, {{"question", "q"}}), 413, "upload limit of 1 MiB");
+    expect_error(post_form(cli, "/inference", huge, {{"question", "q"}}), 413, "limit of 1 MiB");
     // Just over the limit, inside the multipart envelope: the upload itself is counted.
     std::ofstream(huge) << "FAKEVIDEO 1\n" << std::string((1 << 20) + 100, 'x');
     expect_error(post_form(cli, "/inference", huge, {{"question", "q"}}), 413, "larger than the server's limit");
@@ -184,7 +159,7 @@ TEST_F(ServeApiTest, RegisteredVideoIsQueriedFromCacheThenDeleted) {
     auto q = cli.Post(("/v1/videos/" + id + "/query").c_str(), R"({"question":"jumping","task":"retrieval"})",
                       "application/json");
     json a = json_body(q);
-    EXPECT_EQ(a["answer"], format_range(FakeEngine::expected_range("jumping", 20.5), 2));
+    EXPECT_EQ(a["answer"], format_range(FakeEngine::expected_range("jumping", 20.5)));
     EXPECT_EQ(a["timings"]["video_cache"], "memory");
     // Form-encoded queries work too.
     auto f = cli.Post(("/v1/videos/" + id + "/query").c_str(), httplib::Params{{"question", "why?"}, {"task", "vqa"}});
@@ -237,8 +212,10 @@ TEST_F(ServeApiTest, MemoryCacheEvictsLeastRecentlyUsed) {
 }
 
 TEST_F(ServeApiTest, ConcurrentClientsRunOneAtATimeAndAgree) {
-    InProcessServer srv(engine_, options_);
     const std::vector<std::string> questions = {"a", "bb", "ccc", "dddd", "eeeee", "ffffff", "ggggggg", "h"};
+    // Every client uploads at once; the upload bound (its own test below) must not refuse any of them here.
+    options_.limits.max_uploads = static_cast<int>(questions.size());
+    InProcessServer srv(engine_, options_);
     std::vector<json> answers(questions.size());
     std::vector<std::thread> clients;
     for (size_t i = 0; i < questions.size(); ++i)
@@ -248,7 +225,7 @@ TEST_F(ServeApiTest, ConcurrentClientsRunOneAtATimeAndAgree) {
         });
     for (auto& t : clients) t.join();
     for (size_t i = 0; i < questions.size(); ++i)
-        EXPECT_EQ(answers[i]["answer"], format_range(FakeEngine::expected_range(questions[i], 20.5), 2)) << answers[i];
+        EXPECT_EQ(answers[i]["answer"], format_range(FakeEngine::expected_range(questions[i], 20.5))) << answers[i];
     EXPECT_EQ(engine_.max_in_flight, 1);
     EXPECT_EQ(engine_.encodes, 1);
 }

@@ -1,6 +1,9 @@
 #include "app/serve_client.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -57,8 +60,62 @@ void expect_json_error(const httplib::Result& r, int status, const std::string& 
 std::string expected_answer(const nlohmann::json& ranges) {
     std::string s;
     for (auto& r : ranges)
-        s += (s.empty() ? "" : ", ") + format_range({r["start"].get<double>(), r["end"].get<double>()}, 2);
+        s += (s.empty() ? "" : ", ") + format_range({r["start"].get<double>(), r["end"].get<double>()});
     return s;
+}
+
+RawAnswer post_chunked(int port, const std::string& head, const std::string& prefix, int64_t filler_bytes,
+                       const std::string& suffix) {
+    RawAnswer out;
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        if (fd >= 0) close(fd);
+        return out;
+    }
+    std::thread reader([&] {
+        char buf[4096];
+        for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) out.text.append(buf, static_cast<size_t>(n));
+    });
+    auto send_all = [&](const std::string& s) {
+        for (size_t at = 0; at < s.size();) {
+            const ssize_t n = send(fd, s.data() + at, s.size() - at, MSG_NOSIGNAL);
+            if (n <= 0) return false;
+            at += static_cast<size_t>(n);
+        }
+        return true;
+    };
+    auto chunk = [&](const std::string& data) {
+        char size[32];
+        std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+        const bool ok = send_all(size + data + "\r\n");
+        if (ok) out.sent += static_cast<int64_t>(data.size());
+        return ok;
+    };
+    bool ok = send_all(head + "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n") && chunk(prefix);
+    const std::string zeros(64 << 10, '\0');
+    for (int64_t left = filler_bytes; ok && left > 0; left -= static_cast<int64_t>(zeros.size()))
+        ok = chunk(zeros.substr(0, static_cast<size_t>(std::min<int64_t>(left, zeros.size()))));
+    ok = ok && chunk(suffix) && send_all("0\r\n\r\n");
+    out.closed_early = !ok;
+    if (!ok) shutdown(fd, SHUT_RDWR);  // else the server closes after answering (Connection: close)
+    reader.join();
+    close(fd);
+    std::smatch m;
+    static const std::regex status_line(R"(^HTTP/1\.[01] (\d{3}))");
+    if (std::regex_search(out.text, m, status_line)) out.status = std::stoi(m[1]);
+    return out;
+}
+
+int64_t rss_bytes(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+    return 0;
 }
 
 ServeProcess::ServeProcess(const std::vector<std::string>& args) {

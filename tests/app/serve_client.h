@@ -26,12 +26,28 @@ void expect_json_error(const httplib::Result& r, int status, const std::string& 
 // "HH:MM:SS.ss-HH:MM:SS.ss, ..." from a response's "ranges", as the server must format them.
 std::string expected_answer(const nlohmann::json& ranges);
 
+// A request written by hand on a loopback socket: `head` (request line and headers, no
+// blank line), then a chunked body: `prefix`, `filler_bytes` zero bytes, `suffix`, in chunks
+// of 64 KiB, while another thread reads the answer. Stops sending when the server closes.
+struct RawAnswer {
+    int status = 0;          // 0: no status line came back
+    std::string text;        // everything the server sent
+    int64_t sent = 0;        // body bytes the server took
+    bool closed_early = false;  // the server closed before the whole body was sent
+};
+RawAnswer post_chunked(int port, const std::string& head, const std::string& prefix, int64_t filler_bytes,
+                       const std::string& suffix);
+
+// Resident memory of a process in bytes (VmRSS), 0 when it cannot be read.
+int64_t rss_bytes(pid_t pid);
+
 // `vidi serve --port 0 ARGS...` as a child; waits until it prints its port.
 class ServeProcess {
 public:
     explicit ServeProcess(const std::vector<std::string>& args);
     ~ServeProcess();  // SIGTERM, then SIGKILL if it does not exit within 20 s
     int port() const { return port_; }
+    pid_t pid() const { return pid_; }
     // Sends SIGTERM and returns the exit status (or -signal), waiting up to `seconds`.
     int terminate(int seconds = 30);
     const std::string& log_path() const { return log_path_; }

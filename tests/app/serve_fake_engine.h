@@ -30,6 +30,7 @@ private:
 class FakeEngine : public Engine {
 public:
     std::string model_name() const override { return "fake-model"; }
+    std::string family_name() const override { return "fake-family"; }
     std::string backend_name() const override { return "fake"; }
     std::shared_ptr<const Video> encode_video(const std::string& path) override;
     Answer retrieve(const Video& video, const std::string& query, const GenerateOptions& opt = {}) override;

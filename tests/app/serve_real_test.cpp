@@ -19,9 +19,11 @@ namespace vidi::test {
 namespace {
 
 std::vector<std::string> serve_args(const std::string& cache_dir) {
-    // 16 new tokens (as in the golden data) keep each answer fast on a small CPU box.
+    // 16 new tokens (as in the golden data) keep each answer fast on a small CPU box. Eight
+    // clients upload at once below: the upload bound (tested in serve_security_test) must not
+    // refuse any of them here.
     return {"--model", tiny_model_dir(), "--backend", "cpu", "--max-upload-mb", "4", "--timeout-s", "300",
-            "--max-new-tokens", "16", "--cache-dir", cache_dir};
+            "--max-new-tokens", "16", "--cache-dir", cache_dir, "--media-root", golden_path(""), "--max-uploads", "8"};
 }
 
 httplib::Client client(int port) {
@@ -116,7 +118,7 @@ TEST_F(ServeRealTest, BadRequestsGetCleanErrors) {
     expect_error(post_form(cli, "/inference", truncated, {{"question", "q"}}), 400, "");
     const std::string huge = tmp_->file("huge.mp4");
     std::ofstream(huge, std::ios::binary) << read_file(synth()) << std::string(6 << 20, '\0');
-    expect_error(post_form(cli, "/inference", huge, {{"question", "q"}}), 413, "upload limit");
+    expect_error(post_form(cli, "/inference", huge, {{"question", "q"}}), 413, "limit of 4 MiB");
     expect_error(cli.Post("/v1/videos/ffffffffffffffff/query", R"({"question":"q"})", "application/json"), 404,
                  "unknown video id");
     expect_error(cli.Delete("/v1/videos/ffffffffffffffff"), 404, "unknown video id");

@@ -12,31 +12,46 @@ namespace vidi::test {
 
 std::vector<BackendKind> backends_present() {
     std::vector<BackendKind> kinds{BackendKind::cpu};
-    if (cuda_available()) kinds.push_back(BackendKind::cuda);
+    if (cuda_available()) kinds.insert(kinds.end(), {BackendKind::cuda_bf16, BackendKind::cuda_f16});
     return kinds;
 }
 
-std::string backend_kind_name(BackendKind kind) { return kind == BackendKind::cpu ? "cpu" : "cuda"; }
+std::string backend_kind_name(BackendKind kind) {
+    switch (kind) {
+        case BackendKind::cpu: return "cpu";
+        case BackendKind::cuda_bf16: return "cuda_bf16";
+        case BackendKind::cuda_f16: return "cuda_f16";
+    }
+    return "?";
+}
 
 Backend& shared_backend(BackendKind kind) {
     static std::unique_ptr<Backend> cpu = make_cpu_backend(2);
     if (kind == BackendKind::cpu) return *cpu;
 #ifdef VIDI_WITH_CUDA
-    static std::unique_ptr<cuda::CudaBackend> gpu = [] {
-        auto b = std::make_unique<cuda::CudaBackend>(0);
-        b->set_poison_new_tensors(true);
-        std::fprintf(stderr, "[backend tests] %s\n", b->name().c_str());
-        return b;
-    }();
+    static std::unique_ptr<cuda::CudaBackend> gpus[2];
+    std::unique_ptr<cuda::CudaBackend>& gpu = gpus[kind == BackendKind::cuda_f16 ? 1 : 0];
+    if (!gpu) {
+        gpu = std::make_unique<cuda::CudaBackend>(0, kind == BackendKind::cuda_f16 ? DType::f16 : DType::bf16);
+        gpu->set_poison_new_tensors(true);
+        std::fprintf(stderr, "[backend tests] %s\n", gpu->name().c_str());
+    }
     return *gpu;
 #else
     fail("this build has no CUDA backend");
 #endif
 }
 
+float OnBackend::round_act(float v) const {
+    switch (act()) {
+        case DType::bf16: return bf16_to_f32(f32_to_bf16(v));
+        case DType::f16: return f16_to_f32(f32_to_f16(v));
+        default: return v;
+    }
+}
+
 std::vector<double> OnBackend::stored(std::vector<double> ref) const {
-    if (be().act_dtype() != DType::f32)
-        for (double& v : ref) v = bf16_to_f32(f32_to_bf16(static_cast<float>(v)));
+    for (double& v : ref) v = round_act(static_cast<float>(v));
     return ref;
 }
 

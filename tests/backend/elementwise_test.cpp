@@ -168,12 +168,12 @@ TEST_P(Elementwise, CopyConvertsAndWritesIntoViews) {
     Tensor act = be().act({2, 8});
     be().copy_(act, dst.rows(1, 3));
     expect_equal(act, s, "copy_ f32 -> activations");
-    // Into bf16 storage: rounded to nearest even.
-    const Tensor unrounded = random_tensor({2, 8}, DType::f32, 14);
+    // Into bf16 storage: the values the backend holds, rounded to nearest even.
+    const Tensor unrounded = dev(random_tensor({2, 8}, DType::f32, 14));
     Tensor b16 = be().empty({2, 8}, DType::bf16);
-    be().copy_(b16, dev(unrounded));
+    be().copy_(b16, unrounded);
     std::vector<double> rounded;
-    for (float v : unrounded.to_f32_vector()) rounded.push_back(bf16_to_f32(f32_to_bf16(v)));
+    for (double v : held(unrounded)) rounded.push_back(bf16_to_f32(f32_to_bf16(static_cast<float>(v))));
     expect_equal(b16, rounded, "copy_ into bf16");
     EXPECT_THROW(be().copy_(dst, dev(src)), Error);  // 32 vs 16 elements
 }

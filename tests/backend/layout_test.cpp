@@ -364,7 +364,7 @@ TEST_P(Layout, FramesToPixelsArePillowsResizeThenNormalisation) {
 }
 
 // Both compute in double (a GPU with cuFFT, the host with its FFT): the f32 features are the
-// host's per 30 s piece exactly on the CPU; a bf16 backend's are the host's rounded, but for
+// host's per 30 s piece exactly on the CPU; a 16-bit backend's are the host's rounded, but for
 // rare ties.
 TEST_P(Layout, LogMelIsWhisperLogMelPerPiece) {
     const int64_t n = 2 * kPieceSamples + 54321;  // a partial third piece

@@ -57,7 +57,7 @@ VIDI_BACKEND_CASE_SUITE(
 
 class LinearOps : public BackendTest {
 protected:
-    // A linear weight as the backend holds it: bf16, or quantised on the host first.
+    // A linear weight as the backend holds it: float, or quantised on the host first.
     QTensor weight_as(const Tensor& host_w, int bits) const {
         if (bits == 16) return be().linear_weight(QTensor(host_w));
         QuantFormat f;

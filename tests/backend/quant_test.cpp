@@ -27,7 +27,7 @@ protected:
 
     // The backend's quantisation of x (default: quantize() of x uploaded) against the host's.
     void expect_same_quantization(const Tensor& x, const QuantFormat& f, const QTensor* got_backend = nullptr) const {
-        const QTensor want = vidi::quantize(x, f);  // x holds bf16 values: both sides see the same inputs
+        const QTensor want = vidi::quantize(x, f);  // x holds 16-bit values: both sides see the same inputs
         const QTensor got = to_host(got_backend ? *got_backend : be().quantize(dev(x), f));
         const std::string what = cat(f.name(), " of ", x.describe());
         ASSERT_EQ(got.bits, want.bits) << what;
@@ -62,6 +62,7 @@ TEST_P(QuantLinear, MatchesDequantizedReference) {
     EXPECT_EQ(wd.bits, c.bits);
     const Tensor y = be().linear(dev(x), wd, c.bias ? dev(b) : Tensor());
     EXPECT_EQ(y.shape(), (Shape{c.M, c.N}));
+    EXPECT_EQ(y.dtype(), act());
     expect_close(y, linear_ref(x, dequantize(wq), c.bias ? b : Tensor()), tol(1e-5),
                  cat("linear ", wq.describe(), " M=", c.M, c.bias ? " +bias" : ""));
 }
@@ -87,7 +88,7 @@ std::vector<QuantLinearCase> linear_cases() {
 VIDI_BACKEND_CASE_SUITE(QuantLinear, ::testing::ValuesIn(linear_cases()));
 
 TEST_P(Quant, LinearOfManyRowsAndAWideWeight) {
-    // A GPU's 32 MiB of bf16 scratch holds 2048 rows of K = 8192: N = 5000 takes three slabs,
+    // A GPU's 32 MiB of 16-bit scratch holds 2048 rows of K = 8192: N = 5000 takes three slabs,
     // the last one partial.
     const int64_t M = 40, N = 5000, K = 8192;
     const Tensor x = random_host({M, K}), w = random_host({N, K}), b = random_host({N});
@@ -142,9 +143,9 @@ TEST_P(Quant, QuantizeErrors) {
     EXPECT_THROW(be().quantize(dev(random_host({2, 6})), format(4, 3)), Error);    // odd int4 group
 }
 
-// The int8 K/V and their dequantised values differ only by a GPU's bf16 rounding after
-// dequantising (~2^-9 relative per value), hence 1e-2 there rather than the 2e-3 of identical
-// arithmetic.
+// The int8 K/V and their dequantised values differ only by a GPU's rounding to its activation
+// dtype after dequantising (~2^-9 relative per value in bf16), hence 1e-2 there rather than
+// the 2e-3 of identical arithmetic.
 constexpr double kInt8AttentionTol = 1e-2;
 
 TEST_P(Quant, Int8KeyValuesMatchDequantizedFloat) {

@@ -16,6 +16,8 @@ namespace vidi::test {
 
 // A result held in bf16 against a double reference: the output rounding alone gives ~2e-3.
 constexpr double kBf16Tol = 1e-2;
+// f16 has 3 more mantissa bits: its rounding is 8 times finer.
+constexpr double kF16Tol = 2e-3;
 
 // One generator per test binary, seeded the same every run (failures reproduce).
 inline std::mt19937& rng() {
@@ -23,13 +25,14 @@ inline std::mt19937& rng() {
     return gen;
 }
 
-// Host f32 values in [lo, hi) that bf16 represents exactly: every backend holds the values
-// the reference uses.
+// Host f32 values in [lo, hi) rounded to bf16 and then f16: values both 16-bit types
+// represent exactly, so every backend, in either activation dtype, holds the values the
+// reference uses.
 inline Tensor random_host(const Shape& shape, float lo = -1.0f, float hi = 1.0f) {
     Tensor t = Tensor::empty(shape, DType::f32);
     std::uniform_real_distribution<float> dist(lo, hi);
     float* p = t.data<float>();
-    for (int64_t i = 0; i < t.numel(); ++i) p[i] = bf16_to_f32(f32_to_bf16(dist(rng())));
+    for (int64_t i = 0; i < t.numel(); ++i) p[i] = f16_to_f32(f32_to_f16(bf16_to_f32(f32_to_bf16(dist(rng())))));
     return t;
 }
 

@@ -1,6 +1,7 @@
 // End-to-end test of the web page in headless Chromium (Debian's /usr/bin/chromium,
-// driven by playwright-core): start the real `vidi serve`, upload a video, run a
-// retrieval, and check the timeline, range playback and clip export.
+// driven by playwright-core): start the real `vidi serve` with an API key, give the page
+// the key it asks for (a wrong one first), upload a video, run a retrieval, and check the
+// timeline, range playback and clip export.
 //
 //   node tests/browser/timeline.spec.mjs --vidi build/src/vidi --model ../shared/golden/tiny-a \
 //        --video ../shared/golden/synth.mp4 --out build
@@ -27,6 +28,7 @@ const video = path.resolve(arg("video"));
 const outDir = path.resolve(arg("out", "."));
 const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 const TOTAL_LIMIT_MS = 240_000;
+const API_KEY = "browser-test-key";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "vidi-browser-"));
 let server = null;
@@ -38,7 +40,7 @@ function log(msg) { console.log(`[timeline] ${msg}`); }
 function startServer() {
   return new Promise((resolve, reject) => {
     server = spawn(vidi, ["serve", "--model", model, "--port", "0", "--max-new-tokens", "16",
-      "--cache-dir", path.join(tmp, "cache")],
+      "--cache-dir", path.join(tmp, "cache"), "--api-key", API_KEY],
       { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     const onData = (d) => {
@@ -82,8 +84,17 @@ async function main() {
   page.on("pageerror", (e) => { throw new Error(`page error: ${e.message}`); });
 
   await page.goto(base + "/");
+  // The server wants a key: the page asks for it, and again after a wrong one.
+  await page.waitForSelector("#key-card:not([hidden])");
+  await page.fill("#key", "not-the-key");
+  await page.click("#key-form button");
+  await page.waitForFunction(() => document.getElementById("key-status").textContent.includes("refused"));
+  assert.equal(await page.isVisible("#key-card"), true);
+  await page.fill("#key", API_KEY);
+  await page.click("#key-form button");
   await page.waitForFunction(() => document.getElementById("model").textContent.length > 0);
-  log(`page loaded: ${await page.textContent("#model")}`);
+  assert.equal(await page.isVisible("#key-card"), false);
+  log(`page loaded with the key: ${await page.textContent("#model")}`);
 
   // Upload: choosing a file registers it (POST /v1/videos) and enables the question.
   const registered = page.waitForResponse((r) => r.url().endsWith("/v1/videos") && r.request().method() === "POST");
@@ -134,11 +145,18 @@ async function main() {
   log(`clicked range -> player at ${await page.$eval("#player", (v) => v.currentTime.toFixed(2))} s`);
 
   const href = await page.locator("#ranges .clip-link").last().getAttribute("href");
-  const clip = await page.request.get(base + href);
+  assert.equal((await page.request.get(base + href)).status(), 401);  // the link alone is not enough
+  const clip = await page.request.get(base + href, { headers: { Authorization: `Bearer ${API_KEY}` } });
   assert.equal(clip.status(), 200);
   assert.equal(clip.headers()["content-type"], "video/mp4");
   assert.ok((await clip.body()).length > 1000, "clip too small");
   assert.equal(Number(clip.headers()["x-clip-start"]), 0);  // synth.mp4's keyframe before 2 s
+
+  // The page's own export fetches the clip with the key and saves it.
+  const download = page.waitForEvent("download");
+  await page.locator("#ranges .clip-link").last().click();
+  const saved = await (await download).path();
+  assert.ok(fs.statSync(saved).size > 1000, "downloaded clip too small");
 
   const shot = path.join(outDir, "browser-timeline.png");
   await page.screenshot({ path: shot, fullPage: true });

@@ -6,14 +6,26 @@
 
 namespace vidi::cuda::test {
 
-CudaBackend& backend() {
-    static std::unique_ptr<CudaBackend> be = [] {
-        auto b = std::make_unique<CudaBackend>(0);
+namespace {
+DType g_act = DType::bf16;
+
+CudaBackend& backend_of(DType act) {
+    static std::unique_ptr<CudaBackend> be[2];
+    std::unique_ptr<CudaBackend>& b = be[act == DType::f16 ? 1 : 0];
+    if (!b) {
+        b = std::make_unique<CudaBackend>(0, act);
         b->set_poison_new_tensors(true);
         std::fprintf(stderr, "[cuda tests] %s\n", b->name().c_str());
-        return b;
-    }();
-    return *be;
+    }
+    return *b;
+}
+}  // namespace
+
+CudaBackend& backend() { return backend_of(g_act); }
+DType act() { return g_act; }
+void set_act(DType act) {
+    VIDI_CHECK(act == DType::bf16 || act == DType::f16, "cuda tests: no backend computes in ", dtype_name(act));
+    g_act = act;
 }
 
 Tensor dev(const Tensor& host) { return backend().upload(host); }

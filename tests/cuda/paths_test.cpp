@@ -11,6 +11,8 @@
 namespace vidi::cuda::test {
 namespace {
 
+class CudaPaths : public CudaDtypes {};
+
 int splits_for(int64_t Tq, int64_t Tk, int H, int KV, int hd, bool causal, int window, int64_t q_pos0) {
     AttentionArgs a;
     a.Tq = Tq;
@@ -31,7 +33,7 @@ QuantFormat format(int bits, int group) {
     return f;
 }
 
-TEST(CudaPaths, FewQueriesOverManyKeysSplitK) {
+TEST_P(CudaPaths, FewQueriesOverManyKeysSplitK) {
     // The shapes of the suite's Attention.ManyKeysSplitOverTheDevice, LargeCrossAttention and
     // Quant.Int8KeyValuesWithCausalWindowOverManyKeys.
     for (int64_t Tk : {1000, 5003})
@@ -43,12 +45,12 @@ TEST(CudaPaths, FewQueriesOverManyKeysSplitK) {
     EXPECT_GT(splits_for(3, 5003, 16, 8, 128, true, 700, 5000), 1);
 }
 
-TEST(CudaPaths, TensorCoreAttentionHeadDims) {
+TEST_P(CudaPaths, TensorCoreAttentionHeadDims) {
     for (int hd : {64, 72, 128}) EXPECT_TRUE(flash_attention_supports(hd)) << hd;
     EXPECT_FALSE(flash_attention_supports(32));  // the suite's DenseChunksOfProblems: batched GEMMs
 }
 
-TEST(CudaPaths, AStepPositionLivesOnTheDeviceAndRowsPastTheCacheStayUnwritten) {
+TEST_P(CudaPaths, AStepPositionLivesOnTheDeviceAndRowsPastTheCacheStayUnwritten) {
     CudaBackend& be = backend();
     constexpr int64_t kRows = 20, kGuard = 3;
     const int64_t T = 5;
@@ -74,7 +76,7 @@ TEST(CudaPaths, AStepPositionLivesOnTheDeviceAndRowsPastTheCacheStayUnwritten) {
                  Error);  // the position in host memory
 }
 
-TEST(CudaPaths, ResidualAndGemmEpilogueRules) {
+TEST_P(CudaPaths, ResidualAndGemmEpilogueRules) {
     CudaBackend& be = backend();
     Tensor same = dev(random_host({64, 32}));
     EXPECT_THROW(be.linear_add_(same, same, QTensor(dev(random_host({32, 32})))), Error);  // reads what it writes
@@ -82,14 +84,14 @@ TEST(CudaPaths, ResidualAndGemmEpilogueRules) {
     EXPECT_THROW(be.add_rms_norm_(both32, both32, dev(random_host({64})), 1e-6f, NormWeight::one_plus), Error);
 }
 
-TEST(CudaPaths, FloatWeightsAreHeldInBf16) {
+TEST_P(CudaPaths, FloatWeightsAreHeldInTheActivationDtype) {
     const QTensor wd = backend().linear_weight(QTensor(random_host({20, 64})));
     EXPECT_FALSE(wd.quantized());
-    EXPECT_EQ(wd.values.dtype(), DType::bf16);
+    EXPECT_EQ(wd.values.dtype(), act());
     EXPECT_EQ(wd.device(), Device::cuda);
 }
 
-TEST(CudaPaths, HostTensorsAndBadQuantisedWeightsAreRefused) {
+TEST_P(CudaPaths, HostTensorsAndBadQuantisedWeightsAreRefused) {
     CudaBackend& be = backend();
     const QTensor wq = vidi::quantize(random_host({16, 128}), format(4, 64));
     const QTensor wd = be.linear_weight(wq);
@@ -102,6 +104,8 @@ TEST(CudaPaths, HostTensorsAndBadQuantisedWeightsAreRefused) {
     EXPECT_THROW(be.linear_weight(bad_bits), Error);
     EXPECT_THROW(be.quantize(random_host({2, 64}), format(8, 0)), Error);  // host tensor
 }
+
+VIDI_CUDA_DTYPES(CudaPaths);
 
 }  // namespace
 }  // namespace vidi::cuda::test

@@ -1,5 +1,6 @@
-// run_step: a decoding-like step recorded once as a CUDA graph and replayed gives exactly what
-// the same ops give when run directly, at every position and token id (read on the device),
+// run_step: a decoding-like step (ending in f32 logits from the LM head) recorded once as a CUDA
+// graph and replayed gives exactly what the same ops give when run directly, in either
+// activation dtype, at every position and token id (read on the device),
 // with one recording for all of them; a step that fails while recording leaves the backend
 // usable; an upload inside a recording is refused; a dropped recording gives its memory back.
 #include "cuda_test_util.h"
@@ -7,21 +8,24 @@
 namespace vidi::cuda::test {
 namespace {
 
+class CudaStepGraph : public CudaDtypes {};
+
 constexpr int64_t kCacheRows = 40;
 
 struct Weights {
-    QTensor table, wq, wk, wv;
+    QTensor table, wq, wk, wv, head;
 };
 
 struct State {
-    Tensor id, pos, out;
+    Tensor id, pos, out, logits;
     Tensor k_cache, v_cache;
     std::unique_ptr<StepRecording> rec;
 };
 
 Weights weights() {
     return {QTensor(dev(random_host({50, 64}))), QTensor(dev(random_host({64, 64}))),
-            QTensor(dev(random_host({32, 64}))), QTensor(dev(random_host({32, 64})))};
+            QTensor(dev(random_host({32, 64}))), QTensor(dev(random_host({32, 64}))),
+            QTensor(dev(random_host({1000, 64})))};
 }
 
 State state(const Tensor& k_cache, const Tensor& v_cache) {
@@ -29,15 +33,15 @@ State state(const Tensor& k_cache, const Tensor& v_cache) {
     State s;
     s.id = be.empty({1}, DType::i32);
     s.pos = be.empty({1}, DType::i32);
-    s.k_cache = be.empty(k_cache.shape(), DType::bf16);
-    s.v_cache = be.empty(v_cache.shape(), DType::bf16);
+    s.k_cache = be.empty(k_cache.shape(), act());
+    s.v_cache = be.empty(v_cache.shape(), act());
     be.copy_(s.k_cache, k_cache);
     be.copy_(s.v_cache, v_cache);
     return s;
 }
 
 // Embed the token, project it to two query heads and one key/value head, rotate and store
-// at the position, attend over the cache up to it.
+// at the position, attend over the cache up to it, and the LM head's soft-capped f32 logits.
 void queue_step(const Weights& w, State& s) {
     CudaBackend& be = backend();
     Tensor x = be.embed(w.table, s.id);
@@ -50,6 +54,7 @@ void queue_step(const Weights& w, State& s) {
     p.step_pos = s.pos;
     s.out = be.attention(q, QTensor(s.k_cache), QTensor(s.v_cache), p);
     be.add_(s.out, q);
+    s.logits = be.logits(s.out.reshape({1, 64}), w.head, 30.0f);
 }
 
 void run(const Weights& w, State& s, int32_t id, int32_t pos) {
@@ -61,7 +66,7 @@ struct GraphsOff {
     ~GraphsOff() { backend().set_step_graphs(true); }
 };
 
-TEST(CudaStepGraph, OneRecordingReplaysAtEveryPositionAndId) {
+TEST_P(CudaStepGraph, OneRecordingReplaysAtEveryPositionAndId) {
     CudaBackend& be = backend();
     const Weights w = weights();
     const Tensor kc = random_host({kCacheRows, 1, 32}), vc = random_host({kCacheRows, 1, 32});
@@ -78,13 +83,16 @@ TEST(CudaStepGraph, OneRecordingReplaysAtEveryPositionAndId) {
         expect_equal(recorded.out, values(be.to_host(direct.out)), what);
         expect_equal(recorded.k_cache, values(be.to_host(direct.k_cache)), what + " k cache");
         expect_equal(recorded.v_cache, values(be.to_host(direct.v_cache)), what + " v cache");
+        EXPECT_EQ(recorded.logits.dtype(), DType::f32);
+        expect_equal(recorded.logits, values(be.to_host(direct.logits)), what + " logits");
+        EXPECT_EQ(be.top_picks(recorded.logits)[0].id, be.top_picks(direct.logits)[0].id) << what;
     }
     EXPECT_EQ(be.step_recordings() - before, 1) << "later steps should replay the recording";
     EXPECT_TRUE(recorded.rec) << "run_step keeps its recording";
     EXPECT_FALSE(direct.rec) << "nothing is recorded with graphs off";
 }
 
-TEST(CudaStepGraph, ADroppedRecordingGivesItsMemoryBack) {
+TEST_P(CudaStepGraph, ADroppedRecordingGivesItsMemoryBack) {
     CudaBackend& be = backend();
     const Weights w = weights();
     State s = state(random_host({kCacheRows, 1, 32}), random_host({kCacheRows, 1, 32}));
@@ -92,12 +100,12 @@ TEST(CudaStepGraph, ADroppedRecordingGivesItsMemoryBack) {
     run(w, s, 1, 2);
     be.synchronize();
     EXPECT_GT(be.bytes_in_use(), before) << "the recording keeps its intermediates";
-    s.out = Tensor();
+    s.out = s.logits = Tensor();
     s.rec.reset();
     EXPECT_EQ(be.bytes_in_use(), before);
 }
 
-TEST(CudaStepGraph, AFailingStepLeavesTheBackendUsable) {
+TEST_P(CudaStepGraph, AFailingStepLeavesTheBackendUsable) {
     CudaBackend& be = backend();
     std::unique_ptr<StepRecording> rec;
     EXPECT_THROW(be.run_step(rec, {}, [&] {
@@ -119,6 +127,8 @@ TEST(CudaStepGraph, AFailingStepLeavesTheBackendUsable) {
     }
     expect_equal(recorded.out, values(be.to_host(direct.out)), "step after failed ones");
 }
+
+VIDI_CUDA_DTYPES(CudaStepGraph);
 
 }  // namespace
 }  // namespace vidi::cuda::test

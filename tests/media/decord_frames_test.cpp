@@ -170,11 +170,7 @@ TEST(DecordFrameCount, ResolutionChangeIsScaledToTheFirstSize) {
     test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=10:d=2 -c:v libx264 -preset ultrafast -bf 0 -g 10 " + a);
     test::ffmpeg_cli("-f lavfi -i testsrc2=s=64x48:r=10:d=2,hue=h=90 -c:v libx264 -preset ultrafast -bf 0 -g 10 "
                      "-output_ts_offset 2 " + b);
-    test::write_bytes(ab, [&] {
-        std::vector<uint8_t> all = test::read_bytes(a), tail = test::read_bytes(b);
-        all.insert(all.end(), tail.begin(), tail.end());
-        return all;
-    }());
+    test::join_files({a, b}, ab);
     const VideoInfo info = probe(ab);
     EXPECT_EQ(info.width, 96);
     EXPECT_EQ(info.height, 64);

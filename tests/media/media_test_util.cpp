@@ -28,6 +28,15 @@ void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
     if (!f) throw std::runtime_error("cannot write " + path);
 }
 
+void join_files(const std::vector<std::string>& parts, const std::string& out) {
+    std::vector<uint8_t> all;
+    for (const std::string& p : parts) {
+        const std::vector<uint8_t> bytes = read_bytes(p);
+        all.insert(all.end(), bytes.begin(), bytes.end());
+    }
+    write_bytes(out, all);
+}
+
 std::vector<uint8_t> cli_rgb_frames(const std::string& video, const std::string& options) {
     TempDir tmp("cli");
     ffmpeg_cli("-i " + video + " " + options + " -fps_mode passthrough -f rawvideo -pix_fmt rgb24 " + tmp.file("all.rgb"));

@@ -16,6 +16,8 @@ void ffmpeg_cli(const std::string& args);
 std::vector<uint8_t> read_bytes(const std::string& path);
 // Writes bytes to a file.
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes);
+// Writes the files' bytes one after the other into `out` (MPEG-TS pieces join that way).
+void join_files(const std::vector<std::string>& parts, const std::string& out);
 
 // Every frame the ffmpeg CLI decodes from `video` as packed RGB24, in output order, with
 // `options` placed after the input (filters, -sws_flags); timestamps passed through.

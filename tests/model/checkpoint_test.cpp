@@ -258,6 +258,24 @@ TEST(CheckpointBroken, MalformedConfigJson) {
     EXPECT_THAT(err, HasSubstr(dir + "/config.json: malformed JSON"));
 }
 
+// Found by fuzz/config_fuzz.cpp: an integer key given as a huge float was converted to int
+// unchecked (undefined behaviour); a fractional one was truncated.
+TEST(CheckpointBroken, IntegerKeysMustBeWholeNumbersThatFit) {
+    test::TempDir tmp("ckpt");
+    const std::string dir = tmp.file("ck");
+    test::copy_tiny_model(dir);
+    for (const char* bad : {"1.0211e120", "4.5", "3000000000", "-9.3e18"}) {
+        auto cfg = io::read_json_file(dir + "/config.json");
+        cfg["num_hidden_layers"] = nlohmann::json::parse(bad);
+        io::write_json_file(dir + "/config.json", cfg);
+        EXPECT_THAT(open_error(dir), HasSubstr("key \"num_hidden_layers\" must be a whole number that fits")) << bad;
+    }
+    auto cfg = io::read_json_file(dir + "/config.json");
+    cfg["num_hidden_layers"] = 4.0;  // a whole number written as a float is still 4
+    io::write_json_file(dir + "/config.json", cfg);
+    EXPECT_EQ(model::load_config(dir).llm.layers, 4);
+}
+
 TEST(CheckpointBroken, ConfigThatDisagreesWithTheTensors) {
     test::TempDir tmp("ckpt");
     const std::string dir = tmp.file("ck");

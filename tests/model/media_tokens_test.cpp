@@ -74,6 +74,25 @@ TEST_P(MediaTokensGolden, AudioTokensFromGoldenMel) {
     std::printf("  %s: audio tokens rel error %.3g\n", GetParam().name, e);
 }
 
+TEST_P(MediaTokensGolden, LongAudioInBatchesOfPiecesEqualsAllAtOnce) {
+    // Five pieces (the golden one repeated), the last one partly used: the tower and the glue
+    // a piece, four pieces or all five at a time give the same tokens.
+    const Tensor one = golden_.get("mel");
+    const int64_t per_piece = one.numel();
+    Tensor mel = Tensor::empty({5, one.dim(1), one.dim(2)}, DType::f32);
+    for (int64_t p = 0; p < 5; ++p) std::memcpy(mel.data<float>() + p * per_piece, one.data<float>(), one.nbytes());
+    const int64_t mel_frames = 4 * one.dim(2) + 1234;
+    const Tensor all = tiny_.backend->to_host(tiny_.encoder.audio_tokens(mel, mel_frames, {}, 5));
+    ASSERT_EQ(all.dim(0), tiny_.encoder.audio_token_count(mel_frames));
+    int64_t reported = 0;
+    for (int64_t batch : {1, 4}) {
+        const Tensor got = tiny_.backend->to_host(
+            tiny_.encoder.audio_tokens(mel, mel_frames, [&](int64_t done, int64_t) { reported = done; }, batch));
+        EXPECT_LT(rel_error(got, all), 1e-6) << batch << " pieces a batch";
+        EXPECT_EQ(reported, 5);
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(TinyA, MediaTokensGolden,
                          ::testing::Values(GoldenCase{"synth", 12, {0, 11}}, GoldenCase{"dummy", 25, {0, 12}}),
                          [](const auto& info) { return std::string(info.param.name); });

@@ -24,3 +24,12 @@ TEST(Answer, IgnoresTextWithoutRangesAndOrdersReversedOnes) {
     EXPECT_DOUBLE_EQ(r[0].end, 9.0);
 }
 
+
+// Found by fuzz/answer_fuzz.cpp: a fraction too small for a double made std::stod throw.
+TEST(Answer, FractionsWithHundredsOfDigitsParseInsteadOfThrowing) {
+    const std::string tiny = "0." + std::string(400, '0') + "1";
+    auto r = parse_ranges(tiny + "-0." + std::string(500, '5'), 10);
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].start, 0.0);
+    EXPECT_NEAR(r[0].end, 5.5555555555, 1e-9);
+}

@@ -5,6 +5,7 @@
 
 #include "model/family.h"
 #include "runtime/media_plan.h"
+#include "support/test_support.h"
 
 using namespace vidi;
 using testing::HasSubstr;
@@ -34,23 +35,58 @@ TEST(MediaPlan, AnHourKeepsSpecTokensWhenMemoryAllows) {
     EXPECT_EQ(m.visual_tokens(), 90000);
 }
 
-TEST(MediaPlan, ShortMemoryPicks8BitThenALowerBudget) {
+TEST(MediaPlan, ShortMemoryPicks8BitThen4BitBeforeALowerBudget) {
     const auto io = vidi_9b();
     const auto kv8 = runtime::choose_media(io, kHourFrames, kHourAudio, {}, capped(30), 16, DType::bf16);
-    EXPECT_TRUE(kv8.kv.quantized());
+    EXPECT_EQ(kv8.kv.bits, 8);
     EXPECT_EQ(kv8.visual_tokens(), 90000);
     EXPECT_LE(kv8.plan.total(), size_t(30) << 30);
+    EXPECT_THAT(kv8.describe(), HasSubstr("bf16 K/V would need"));
 
-    const auto thin = runtime::choose_media(io, kHourFrames, kHourAudio, {}, capped(13), 16, DType::bf16);
-    EXPECT_TRUE(thin.kv.quantized());
+    // What an hour needs under --gpu-memory 19GiB beside 4-bit weights (~12.5 GiB left): int8
+    // K/V of every frame would need ~24 GiB, so int4 keeps all 3600 frames rather than thinning.
+    const auto kv4 = runtime::choose_media(io, kHourFrames, kHourAudio, {}, capped(12.5), 16, DType::bf16);
+    EXPECT_EQ(kv4.kv.bits, 4);
+    EXPECT_EQ(kv4.step, 1);
+    EXPECT_EQ(kv4.visual_tokens(), 90000);
+    EXPECT_LE(kv4.plan.total(), size_t(12.5 * double(1ull << 30)));
+    EXPECT_THAT(kv4.describe(), HasSubstr("media K/V int4"));
+    EXPECT_THAT(kv4.describe(), HasSubstr("int8 K/V would need"));
+    EXPECT_THAT(kv4.describe(), HasSubstr("int4 keeps every frame"));
+    EXPECT_LT(kv4.plan.media_kv, kv8.plan.media_kv * 55 / 100);  // 4-bit codes plus ~6% of scales
+
+    // Thinning is the last resort, at 4 bits.
+    const auto thin = runtime::choose_media(io, kHourFrames, kHourAudio, {}, capped(10), 16, DType::bf16);
+    EXPECT_EQ(thin.kv.bits, 4);
     EXPECT_GT(thin.step, 1);
     EXPECT_LT(thin.visual_tokens(), 60000);
-    EXPECT_LE(thin.plan.total(), size_t(13) << 30);
+    EXPECT_LE(thin.plan.total(), size_t(10) << 30);
     EXPECT_THAT(thin.describe(), HasSubstr("1 frame in"));
+    EXPECT_THAT(thin.describe(), HasSubstr("int4 K/V would need"));
     // The densest sampling that fits: one frame in (step - 1) would not.
     const int64_t denser = (kHourFrames + thin.step - 2) / (thin.step - 1);
     const auto more = runtime::plan_video(io, denser, thin.side, kHourAudio, 16, DType::bf16, thin.kv);
-    EXPECT_GT(more.total(), size_t(13) << 30);
+    EXPECT_GT(more.total(), size_t(10) << 30);
+    // An explicit int8 thins at 8 bits instead.
+    runtime::MediaRequest int8;
+    int8.kv = "int8";
+    const auto thin8 = runtime::choose_media(io, kHourFrames, kHourAudio, int8, capped(12.5), 16, DType::bf16);
+    EXPECT_EQ(thin8.kv.bits, 8);
+    EXPECT_GT(thin8.step, 1);
+}
+
+TEST(MediaPlan, SavedTokensGetTheMostFaithfulKvThatFits) {
+    const auto io = vidi_9b();
+    const int64_t n = 126000;
+    const auto fit = [&](double gib) {
+        return runtime::choose_kv_for_tokens(io, n, "auto", capped(gib), DType::bf16).bits;
+    };
+    EXPECT_EQ(fit(60), 16);
+    EXPECT_EQ(fit(30), 8);
+    EXPECT_EQ(fit(12), 4);
+    EXPECT_EQ(runtime::choose_kv_for_tokens(io, n, "int4", capped(60), DType::bf16).bits, 4);
+    EXPECT_EQ(runtime::choose_kv_for_tokens(io, n, "auto", std::nullopt, DType::f32).bits, 16);
+    EXPECT_THROW(runtime::choose_kv_for_tokens(io, n, "int2", capped(60), DType::bf16), Error);
 }
 
 TEST(MediaPlan, ExplicitChoicesAreKept) {
@@ -74,9 +110,34 @@ TEST(MediaPlan, RefusalSaysWhatWouldFit) {
     } catch (const Error& e) {
         EXPECT_THAT(e.what(), HasSubstr("not enough GPU memory for this video"));
         EXPECT_THAT(e.what(), HasSubstr("it would fit with --gpu-memory"));
-        EXPECT_THAT(e.what(), HasSubstr("media K/V int8"));
+        EXPECT_THAT(e.what(), HasSubstr("media K/V int4"));
     }
     runtime::MediaRequest bad;
     bad.kv = "fp4";
     EXPECT_THROW(runtime::choose_media(vidi_9b(), 10, 100, bad, capped(60), 16, DType::bf16), Error);
+}
+
+TEST(MediaPlan, F16AndBf16CountTheSameBytesAndSayWhichTheyHold) {
+    const auto bf = runtime::choose_media(vidi_9b(), 600, 6000, {}, capped(30), 16, DType::bf16);
+    const auto f16 = runtime::choose_media(vidi_9b(), 600, 6000, {}, capped(30), 16, DType::f16);
+    EXPECT_EQ(f16.plan.total(), bf.plan.total());
+    EXPECT_EQ(f16.kv.bits, bf.kv.bits);
+    EXPECT_EQ(f16.budget, bf.budget);
+    const auto f16_kv = runtime::choose_media(vidi_9b(), 60, 600, {}, capped(60), 16, DType::f16);
+    ASSERT_FALSE(f16_kv.kv.quantized());
+    EXPECT_THAT(f16_kv.describe(), HasSubstr("media K/V fp16"));
+}
+
+TEST(WeightBytes, PositionalMlpsAreHeldInF32) {
+    // The positional MLPs (three, two linears each) are the f32 weights: 2 bytes more a value.
+    const model::Checkpoint ckpt = model::Checkpoint::open(test::tiny_model_dir());
+    const std::set<std::string> f32 = ckpt.f32_weights();
+    ASSERT_EQ(f32.size(), 12u);
+    int64_t values = 0;
+    for (const std::string& name : f32) {
+        EXPECT_THAT(name, HasSubstr("mm_rand_pos_"));
+        values += ckpt.get(name).numel();
+    }
+    const size_t bytes = runtime::weight_bytes(ckpt, QuantFormat{});
+    EXPECT_EQ(bytes, static_cast<size_t>(ckpt.params().used) * 2 + static_cast<size_t>(values) * 2);
 }

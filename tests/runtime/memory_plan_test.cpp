@@ -29,6 +29,22 @@ TEST(MemoryPlan, MediaKvOfTenMinutesMatchesTheSpecArithmetic) {
     EXPECT_THAT(p.describe(), testing::HasSubstr("media K/V 21.15 GiB"));
 }
 
+TEST(MemoryPlan, MediaKvInEightAndFourBits) {
+    // int8: hd codes and one f32 scale per head and token. int4: hd/2 bytes of codes per side,
+    // key scales and zeros (f16) per channel and block of 128 tokens of each stream, value
+    // scales (f16) per token and group of 64.
+    const auto c = vidi_9b();
+    const int64_t visual = 90000, audio = 36000;
+    auto p8 = runtime::plan_video(c, 3600, 5, audio, 16, DType::bf16, QuantFormat{8, 0});
+    EXPECT_EQ(p8.media_kv, size_t(visual + audio) * 42 * 2 * 8 * (256 + 4));
+    auto p4 = runtime::plan_video(c, 3600, 5, audio, 16, DType::bf16, QuantFormat{4, 0});
+    auto blocks = [](int64_t t) { return size_t((t + 127) / 128); };
+    const size_t per_layer = size_t(visual + audio) * 8 * (128 + 128 + 4 * 2) +
+                             (blocks(visual) + blocks(audio)) * 8 * 256 * 2 * 2;
+    EXPECT_EQ(p4.media_kv, per_layer * 42);
+    EXPECT_THAT(p4.describe(), testing::HasSubstr("media K/V 10.7"));  // ~10.7 GiB for an hour
+}
+
 TEST(MemoryPlan, RefusalSaysNeededAndAvailable) {
     DeviceMemory m;
     m.total = size_t(80) << 30;

@@ -1,11 +1,10 @@
 // Accuracy of the compact modes on the golden tiny model: the decoder with int8 / int4
 // linear weights (groups of 32: the tiny widths 96/128/160 are not multiples of 64) and with
-// 8-bit media K/V, teacher-forced over the golden answer, against
-// the float64 reference. Relative error and top-1 agreement are asserted per mode; the
+// 8-bit media K/V (4-bit: media_kv4_decoder_test.cpp, on every backend), teacher-forced over
+// the golden answer, against the float64 reference. Relative error and top-1 agreement are asserted per mode; the
 // bounds are a few times what these modes give (bench/RESULTS.md has the measured values).
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <ostream>
 
@@ -18,20 +17,10 @@
 
 using namespace vidi;
 using test::ids_of;
+using test::top1_agreement;
 
 namespace {
 
-
-// Fraction of rows of a [T, V] pair whose argmax agree.
-double top1_agreement(const Tensor& a, const Tensor& b) {
-    const int64_t T = a.dim(0), V = a.dim(1);
-    int64_t same = 0;
-    for (int64_t t = 0; t < T; ++t) {
-        const float *x = a.data<float>() + t * V, *y = b.data<float>() + t * V;
-        same += std::max_element(x, x + V) - x == std::max_element(y, y + V) - y;
-    }
-    return static_cast<double>(same) / static_cast<double>(T);
-}
 
 struct Mode {
     const char* name;
@@ -75,7 +64,8 @@ INSTANTIATE_TEST_SUITE_P(Modes, QuantizedDecoder,
                          testing::Values(Mode{"int8", {8, 0}, {}, 4e-2, 0.9},
                                          Mode{"int4/g32", {4, 32}, {}, 4.5e-1, 0.6},
                                          Mode{"kv-int8", {}, {8, 0}, 2e-3, 1.0},
-                                         Mode{"int4+kv-int8", {4, 32}, {8, 0}, 4.5e-1, 0.6}),
+                                         Mode{"int4+kv-int8", {4, 32}, {8, 0}, 4.5e-1, 0.6},
+                                         Mode{"int4+kv-int4", {4, 32}, {4, 0}, 4.5e-1, 0.6}),
                          [](const auto& info) {
                              std::string s = info.param.name;
                              for (char& c : s)

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -97,6 +98,16 @@ int run_command(const std::string& cmd, std::string* out) {
     int status = pclose(p);
     if (out) *out = text;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+double top1_agreement(const Tensor& a, const Tensor& b) {
+    const int64_t T = a.dim(0), V = a.dim(1);
+    int64_t same = 0;
+    for (int64_t t = 0; t < T; ++t) {
+        const float *x = a.data<float>() + t * V, *y = b.data<float>() + t * V;
+        same += std::max_element(x, x + V) - x == std::max_element(y, y + V) - y;
+    }
+    return static_cast<double>(same) / static_cast<double>(T);
 }
 
 std::vector<int32_t> ids_of(const Tensor& t) {

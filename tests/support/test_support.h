@@ -51,6 +51,9 @@ inline std::string error_of(const std::function<void()>& f) {
     return "";
 }
 
+// Fraction of the rows of two [T, V] host f32 logits whose argmax (the first on ties) agree.
+double top1_agreement(const Tensor& a, const Tensor& b);
+
 // Token ids stored as i64 (golden files) -> int32 ids.
 std::vector<int32_t> ids_of(const Tensor& t);
 

@@ -3,13 +3,13 @@
 #include <httplib.h>
 
 #include <atomic>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "app/server/http_error.h"
+#include "app/server/multipart.h"
 
 namespace fs = std::filesystem;
 
@@ -26,99 +26,178 @@ std::string safe_extension(const std::string& filename) {
     return ext;
 }
 
-// Streams one multipart file part into a file; counts bytes and stops writing (but keeps
-// draining the body) once the limit is passed, so the client still gets its 413.
-class PartWriter {
-public:
-    PartWriter(const std::string& path, int64_t limit) : limit_(limit), file_(std::fopen(path.c_str(), "wb")) {
-        if (!file_) throw HttpError(500, "cannot create upload file " + path);
-    }
-    ~PartWriter() { close(); }
-    bool write(const char* data, size_t n) {
-        bytes_ += static_cast<int64_t>(n);
-        if (bytes_ > limit_) {
-            too_large_ = true;
-            return true;
-        }
-        if (std::fwrite(data, 1, n, file_) != n) write_failed_ = true;
-        return !write_failed_;
-    }
-    void close() {
-        if (file_ && std::fclose(file_) != 0) write_failed_ = true;
-        file_ = nullptr;
-    }
-    int64_t bytes() const { return bytes_; }
-    bool too_large() const { return too_large_; }
-    bool write_failed() const { return write_failed_; }
-
-private:
-    int64_t limit_;
-    FILE* file_;
-    int64_t bytes_ = 0;
-    bool too_large_ = false;
-    bool write_failed_ = false;
-};
-
-void set_field(Form& form, const std::string& name, const std::string& value, const FormLimits& limits) {
-    if (static_cast<int64_t>(value.size()) > limits.max_field_bytes)
-        throw HttpError(400, "field '" + name + "' is longer than " + std::to_string(limits.max_field_bytes) + " bytes");
-    form.fields[name] = value;
+bool starts_with_ci(const std::string& s, const std::string& prefix) {
+    if (s.size() < prefix.size()) return false;
+    for (size_t i = 0; i < prefix.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
+    return true;
 }
 
-void read_multipart(const httplib::ContentReader& reader, const FormLimits& limits, const std::string& upload_dir,
-                    Form& form) {
-    std::string part_name, text;
-    std::unique_ptr<PartWriter> writer;
-    bool text_too_long = false;
-    auto finish_part = [&] {
-        if (writer) {
-            writer->close();
-            if (writer->too_large())
-                throw HttpError(413, "the uploaded video is larger than the server's limit of " +
-                                         std::to_string(limits.max_upload_bytes >> 20) + " MiB (--max-upload-mb)");
-            if (writer->write_failed()) throw HttpError(500, "could not store the upload (disk full?)");
-            form.video->bytes = writer->bytes();
-            writer.reset();
-        } else if (!part_name.empty()) {
-            if (text_too_long) set_field(form, part_name, std::string(limits.max_field_bytes + 1, ' '), limits);
-            set_field(form, part_name, text, limits);
-        }
-        part_name.clear();
-        text.clear();
-        text_too_long = false;
-    };
-    std::exception_ptr failure;
-    bool ok = reader(
-        [&](const httplib::MultipartFormData& header) {
+std::string mib(int64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+// Turns body bytes, as they arrive, into a Form: counts every byte, stops storing at the
+// first error (kept for the answer) and drains at most limits.drain_bytes after it.
+class FormReader {
+public:
+    FormReader(const std::string& content_type, const ServerLimits& limits, UploadStore& uploads)
+        : limits_(limits), uploads_(uploads), multipart_(starts_with_ci(content_type, "multipart/form-data")),
+          json_(starts_with_ci(content_type, "application/json")),
+          body_limit_(multipart_ ? limits.max_body_bytes() : limits.max_fields_bytes) {
+        if (multipart_)
+            parser_.emplace(
+                multipart_boundary(content_type), static_cast<size_t>(limits.part_header_bytes),
+                [this](const PartHeader& h) { begin_part(h); }, [this](const char* d, size_t n) { part_data(d, n); });
+    }
+
+    int64_t body_limit() const { return body_limit_; }
+
+    // False once reading should stop (an error and the drain allowance used up).
+    bool receive(const char* data, size_t n) {
+        total_ += static_cast<int64_t>(n);
+        if (!failure_) {
             try {
-                finish_part();
-                part_name = header.name;
-                if (part_name == "video") {
-                    if (form.video) throw HttpError(400, "more than one 'video' file in the request");
-                    auto path = unique_path(upload_dir, "upload", safe_extension(header.filename));
-                    form.video = Upload{std::make_shared<OwnedFile>(path), header.filename, 0};
-                    writer = std::make_unique<PartWriter>(path, limits.max_upload_bytes);
-                } else if (!header.filename.empty()) {
-                    throw HttpError(400, "unexpected file field '" + part_name + "' (send the video as 'video')");
-                }
-            } catch (...) {
-                failure = std::current_exception();
-                return false;
+                if (total_ > body_limit_)
+                    throw HttpError(413, "the request is larger than the server's limit of " + mib(body_limit_) +
+                                             (multipart_ ? " (--max-upload-mb)" : " for fields"));
+                consume(data, n);
+            } catch (const HttpError& e) {
+                fail(e);
+            } catch (const std::exception& e) {
+                fail(HttpError(500, "internal error", e.what()));
             }
-            return true;
-        },
-        [&](const char* data, size_t n) {
-            if (writer) return writer->write(data, n);
-            if (text.size() + n > static_cast<size_t>(limits.max_field_bytes)) {
-                text_too_long = true;
-                return true;
+        }
+        return !failure_ || total_ - failed_at_ <= limits_.drain_bytes;
+    }
+
+    // After the body: the form, or the first error. `read_all`: the body was read to its end.
+    Form finish(bool read_all) {
+        if (failure_) {
+            if (!read_all) failure_->closing();
+            throw *failure_;
+        }
+        if (!read_all) throw HttpError(400, "the request body could not be read to its end").closing();
+        if (multipart_) {
+            parser_->finish();
+            end_part();
+        } else {
+            parse_text_body();
+        }
+        return std::move(form_);
+    }
+
+private:
+    void fail(const HttpError& e) {
+        failure_ = e;
+        failed_at_ = total_;
+        writer_.reset();  // the partial upload goes at once
+        form_.video.reset();
+    }
+
+    void consume(const char* data, size_t n) {
+        if (multipart_) parser_->feed(data, n);
+        else text_.append(data, n);
+    }
+
+    void begin_part(const PartHeader& h) {
+        end_part();
+        ++parts_;
+        part_name_ = h.name;
+        if (h.name != "video" && ++text_parts_ > limits_.max_fields)
+            throw HttpError(413, "more than " + std::to_string(limits_.max_fields) + " fields in the request");
+        if (h.name == "video") {
+            if (form_.video || had_video_) throw HttpError(400, "more than one 'video' file in the request");
+            had_video_ = true;
+            writer_ = uploads_.begin(safe_extension(h.filename));
+            filename_ = h.filename;
+        } else if (h.has_filename) {
+            throw HttpError(400, "unexpected file field '" + h.name + "' (send the video as 'video')");
+        }
+    }
+
+    void part_data(const char* data, size_t n) {
+        if (writer_) writer_->write(data, n);
+        else add_text(data, n);
+    }
+
+    void add_text(const char* data, size_t n) {
+        fields_bytes_ += static_cast<int64_t>(n);
+        if (fields_bytes_ > limits_.max_fields_bytes)
+            throw HttpError(413, "the text fields are larger than " + std::to_string(limits_.max_fields_bytes) +
+                                     " bytes");
+        if (static_cast<int64_t>(text_.size() + n) > limits_.max_field_bytes)
+            throw HttpError(413, "field '" + part_name_ + "' is longer than " +
+                                     std::to_string(limits_.max_field_bytes) + " bytes");
+        text_.append(data, n);
+    }
+
+    void end_part() {
+        if (writer_) {
+            form_.video = Upload{writer_->commit(), filename_};
+            writer_.reset();
+        } else if (parts_ > 0 && !part_name_.empty()) {
+            form_.fields[part_name_] = text_;
+        }
+        text_.clear();
+        part_name_.clear();
+    }
+
+    void set_field(const std::string& name, const std::string& value) {
+        if (static_cast<int64_t>(value.size()) > limits_.max_field_bytes)
+            throw HttpError(413, "field '" + name + "' is longer than " + std::to_string(limits_.max_field_bytes) +
+                                     " bytes");
+        if (form_.fields.size() >= static_cast<size_t>(limits_.max_fields))
+            throw HttpError(413, "more than " + std::to_string(limits_.max_fields) + " fields in the request");
+        form_.fields[name] = value;
+    }
+
+    void parse_text_body() {
+        if (json_) {
+            nlohmann::json j = nlohmann::json::parse(text_, nullptr, false);
+            if (j.is_discarded() || !j.is_object()) throw HttpError(400, "the body is not a JSON object");
+            for (auto& [k, v] : j.items()) {
+                if (v.is_string()) set_field(k, v.get<std::string>());
+                else if (v.is_number_integer()) set_field(k, v.dump());
+                else throw HttpError(400, "JSON field '" + k + "' must be a string or an integer");
             }
-            text.append(data, n);
-            return true;
-        });
-    if (failure) std::rethrow_exception(failure);
-    finish_part();
-    if (!ok) throw HttpError(400, "malformed multipart body");
+        } else if (!text_.empty()) {
+            httplib::Params params;
+            httplib::detail::parse_query_text(text_, params);
+            for (auto& [k, v] : params) set_field(k, v);
+        }
+    }
+
+    const ServerLimits& limits_;
+    UploadStore& uploads_;
+    const bool multipart_, json_;
+    const int64_t body_limit_;
+    std::optional<MultipartParser> parser_;
+    int64_t total_ = 0, failed_at_ = 0, fields_bytes_ = 0;
+    std::optional<HttpError> failure_;
+    Form form_;
+    int parts_ = 0, text_parts_ = 0;
+    bool had_video_ = false;
+    std::string part_name_, text_, filename_;
+    std::unique_ptr<UploadStore::Writer> writer_;
+};
+
+// cpp-httplib parses a body itself when its Content-Type starts with "multipart/form-data"
+// and then hands out part contents only, hiding the envelope from any count. To read the raw
+// bytes the type is renamed on the request before reading (httplib's Request object is not
+// const; the handlers only see it through a const reference).
+bool read_raw_body(const httplib::Request& req, const httplib::ContentReader& reader,
+                   const std::function<bool(const char*, size_t)>& receive) {
+    auto& r = const_cast<httplib::Request&>(req);
+    auto it = r.headers.find("Content-Type");
+    if (it != r.headers.end() && r.is_multipart_form_data()) it->second = "application/x-vidi-raw; " + it->second;
+    return reader(receive);
+}
+
+int64_t declared_length(const httplib::Request& req) {
+    if (!req.has_header("Content-Length")) return -1;
+    const std::string v = req.get_header_value("Content-Length");
+    char* end = nullptr;
+    const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+    return end == v.c_str() ? -1 : static_cast<int64_t>(std::min<unsigned long long>(n, INT64_MAX));
 }
 
 }  // namespace
@@ -139,44 +218,41 @@ std::string unique_path(const std::string& dir, const std::string& stem, const s
     return dir + "/" + stem + "-" + std::to_string(salt % 100000) + "-" + std::to_string(++counter) + extension;
 }
 
-Form read_form(const httplib::Request& req, const httplib::ContentReader& reader, const FormLimits& limits,
-               const std::string& upload_dir) {
-    Form form;
-    // httplib drains a body over its payload limit and the reader then fails: say why.
-    const std::string length = req.get_header_value("Content-Length");
-    if (!length.empty() && std::strtoull(length.c_str(), nullptr, 10) >
-                               static_cast<uint64_t>(limits.max_upload_bytes + FormLimits::kEnvelopeBytes)) {
-        reader([](const char*, size_t) { return true; });
-        throw HttpError(413, "the request is larger than the server's upload limit of " +
-                                 std::to_string(limits.max_upload_bytes >> 20) + " MiB (--max-upload-mb)");
+Form read_form(const httplib::Request& req, const httplib::ContentReader& reader, const ServerLimits& limits,
+               UploadStore& uploads) {
+    std::optional<FormReader> form;
+    try {
+        form.emplace(req.get_header_value("Content-Type"), limits, uploads);
+    } catch (HttpError& e) {  // no usable boundary
+        if (!drain_body(req, reader, limits)) e.closing();
+        throw;
     }
-    if (req.is_multipart_form_data()) {
-        read_multipart(reader, limits, upload_dir, form);
-        return form;
-    }
-    std::string body;
-    bool too_long = false;
-    reader([&](const char* data, size_t n) {
-        if (body.size() + n > static_cast<size_t>(limits.max_field_bytes) * 4) too_long = true;
-        else body.append(data, n);
-        return true;
+    // A declared length past what could be drained is refused before reading anything.
+    if (declared_length(req) > form->body_limit() + limits.drain_bytes)
+        throw HttpError(413, "the request is larger than the server's limit of " + mib(form->body_limit()) +
+                                 " (--max-upload-mb)")
+            .closing();
+    const bool read_all = read_raw_body(req, reader, [&](const char* d, size_t n) { return form->receive(d, n); });
+    return form->finish(read_all);
+}
+
+bool drain_body(const httplib::Request& req, const httplib::ContentReader& reader, const ServerLimits& limits) {
+    if (declared_length(req) > limits.drain_bytes) return false;
+    int64_t total = 0;
+    return read_raw_body(req, reader, [&](const char*, size_t n) {
+        total += static_cast<int64_t>(n);
+        return total <= limits.drain_bytes;
     });
-    if (too_long) throw HttpError(413, "request body too large (upload videos as multipart/form-data)");
-    const std::string type = req.get_header_value("Content-Type");
-    if (type.rfind("application/json", 0) == 0) {
-        nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
-        if (j.is_discarded() || !j.is_object()) throw HttpError(400, "the body is not a JSON object");
-        for (auto& [k, v] : j.items()) {
-            if (v.is_string()) set_field(form, k, v.get<std::string>(), limits);
-            else if (v.is_number_integer()) set_field(form, k, v.dump(), limits);
-            else throw HttpError(400, "JSON field '" + k + "' must be a string or an integer");
-        }
-    } else if (!body.empty()) {
-        httplib::Params params;
-        httplib::detail::parse_query_text(body, params);
-        for (auto& [k, v] : params) set_field(form, k, v, limits);
-    }
-    return form;
+}
+
+Form parse_form_bytes(const std::string& content_type, const std::string& body, size_t piece,
+                      const ServerLimits& limits, UploadStore& uploads) {
+    FormReader form(content_type, limits, uploads);
+    piece = std::max<size_t>(piece, 1);
+    bool more = true;
+    for (size_t at = 0; at < body.size() && more; at += piece)
+        more = form.receive(body.data() + at, std::min(piece, body.size() - at));
+    return form.finish(more);
 }
 
 }  // namespace vidi::server

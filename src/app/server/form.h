@@ -1,5 +1,7 @@
-// The fields of a request: multipart/form-data (the `video` file part is streamed to
-// disk, never held in memory), application/x-www-form-urlencoded, or a JSON object.
+// The fields of a request: multipart/form-data (the `video` part streams into the upload
+// store, never into memory), application/x-www-form-urlencoded, or a JSON object. Every byte
+// of the body is counted as it arrives, whatever its transfer encoding (chunked included),
+// against ServerLimits: the body, the upload, the number and size of the text fields.
 #pragma once
 
 #include <cstdint>
@@ -7,6 +9,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+
+#include "app/server/limits.h"
+#include "app/server/upload_store.h"
 
 namespace httplib {
 struct Request;
@@ -29,17 +34,8 @@ private:
 };
 
 struct Upload {
-    std::shared_ptr<OwnedFile> file;
+    std::shared_ptr<UploadStore::File> file;
     std::string filename;  // as the client named it (may be empty)
-    int64_t bytes = 0;
-};
-
-struct FormLimits {
-    int64_t max_upload_bytes = 0;      // the `video` part; larger answers 413
-    int64_t max_field_bytes = 1 << 16; // each text field; larger answers 400
-    // Room for multipart boundaries and text fields on top of the upload; the HTTP
-    // layer's payload limit must be max_upload_bytes + this.
-    static constexpr int64_t kEnvelopeBytes = 1 << 20;
 };
 
 struct Form {
@@ -51,12 +47,22 @@ struct Form {
     bool has(const std::string& name) const { return fields.count(name) > 0; }
 };
 
-// Reads the whole body. Uploads go to files under `upload_dir`. Throws HttpError (400 bad
-// body, 413 too large).
-Form read_form(const httplib::Request& req, const httplib::ContentReader& reader, const FormLimits& limits,
-               const std::string& upload_dir);
+// Reads the whole body. Throws HttpError: 400 malformed, 413 over a limit, 503 too many
+// uploads at once, 507 upload store full. When the body was refused part-way, the error is
+// marked to close the connection (what was not read must not be taken for a next request).
+Form read_form(const httplib::Request& req, const httplib::ContentReader& reader, const ServerLimits& limits,
+               UploadStore& uploads);
+
+// Reads and drops a body the server refused before looking at it (a wrong key, say), up to
+// limits.drain_bytes; false when it was longer and the connection must be closed.
+bool drain_body(const httplib::Request& req, const httplib::ContentReader& reader, const ServerLimits& limits);
 
 // A fresh unique path under `dir` ending in `extension` (with its dot, or empty).
 std::string unique_path(const std::string& dir, const std::string& stem, const std::string& extension);
+
+// The fields parser alone, for the fuzzer and tests: feeds `body` (of `content_type`) in
+// pieces of `piece` bytes through the same code as read_form.
+Form parse_form_bytes(const std::string& content_type, const std::string& body, size_t piece,
+                      const ServerLimits& limits, UploadStore& uploads);
 
 }  // namespace vidi::server

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <exception>
 #include <new>
 #include <nlohmann/json.hpp>
@@ -12,7 +13,6 @@
 #include "vidi/error.h"
 
 namespace vidi::server {
-namespace {
 
 // The engine reports host and device allocation failures as vidi::Error; those are the
 // server's limits, not the client's input.
@@ -25,7 +25,7 @@ bool mentions_out_of_memory(std::string text) {
     return false;
 }
 
-}  // namespace
+HttpError video_unavailable(const std::string& why) { return HttpError(400, kVideoUnavailable, why); }
 
 void send_error(httplib::Response& res, int status, const std::string& message) {
     res.status = status;
@@ -36,7 +36,9 @@ void send_current_exception(httplib::Response& res) {
     try {
         throw;
     } catch (const HttpError& e) {
+        if (!e.log_detail().empty()) std::fprintf(stderr, "vidi serve: %s: %s\n", e.what(), e.log_detail().c_str());
         send_error(res, e.status(), e.what());
+        if (e.close_connection()) close_after_response(res);
     } catch (const JobCancelled& e) {
         send_error(res, 503, e.what());
     } catch (const std::bad_alloc&) {
@@ -50,6 +52,21 @@ void send_current_exception(httplib::Response& res) {
     }
 }
 
+void close_after_response(httplib::Response& res) {
+    // cpp-httplib 0.11 keeps a connection open whatever the handler says; a response with no
+    // length whose provider then fails is the one it ends by closing the socket.
+    if (res.get_header_value("Connection") == "close") return;  // done already
+    auto body = std::make_shared<std::string>(std::move(res.body));
+    res.body.clear();
+    const std::string type = res.get_header_value("Content-Type");
+    res.headers.erase("Content-Type");  // set again below (headers is a multimap)
+    res.set_header("Connection", "close");
+    res.set_content_provider(type.empty() ? "application/json" : type, [body](size_t offset, httplib::DataSink& sink) {
+        if (offset < body->size()) sink.write(body->data() + offset, body->size() - offset);
+        return false;
+    });
+}
+
 std::string default_error_message(int status) {
     switch (status) {
         case 400: return "bad request";
@@ -59,6 +76,8 @@ std::string default_error_message(int status) {
         case 414: return "URI too long";
         case 415: return "unsupported media type";
         case 416: return "range not satisfiable";
+        case 501: return "not implemented";
+        case 507: return "insufficient storage";
         case 503: return "service unavailable";
         default: return "HTTP error " + std::to_string(status);
     }

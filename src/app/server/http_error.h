@@ -13,20 +13,44 @@ namespace vidi::server {
 
 class HttpError : public std::runtime_error {
 public:
-    HttpError(int status, const std::string& message) : std::runtime_error(message), status_(status) {}
+    // `log_detail`: what only the server's log (stderr) learns, never the client.
+    HttpError(int status, const std::string& message, std::string log_detail = {})
+        : std::runtime_error(message), status_(status), log_detail_(std::move(log_detail)) {}
     int status() const { return status_; }
+    const std::string& log_detail() const { return log_detail_; }
+    // Marks an answer after which the connection must close (the request body was not read
+    // to its end, so what follows it is not a request).
+    HttpError& closing() {
+        close_ = true;
+        return *this;
+    }
+    bool close_connection() const { return close_; }
 
 private:
     int status_;
+    std::string log_detail_;
+    bool close_ = false;
 };
+
+// The one answer to a video the server will not or cannot use (a path outside the media
+// roots, a missing file, a file that is not media, one changed since registration): the
+// client cannot tell these apart, so it cannot map the host's files; `why` goes to the log.
+inline constexpr const char* kVideoUnavailable = "video not available";
+HttpError video_unavailable(const std::string& why);
 
 // {"error": message} with `status`.
 void send_error(httplib::Response& res, int status, const std::string& message);
 
 // Answers the exception being handled (call inside a catch block): HttpError keeps its
-// status; vidi::Error is bad input (400) unless it reports exhausted memory (503);
+// status (its log detail goes to stderr); vidi::Error is bad input (400) unless it reports exhausted memory (503);
 // JobCancelled (timeout, shutdown) and std::bad_alloc are 503; anything else is 500.
 void send_current_exception(httplib::Response& res);
+
+// Sends `res` (already filled) without a length and then closes the connection.
+void close_after_response(httplib::Response& res);
+
+// Whether an engine error reports exhausted memory (the server's limit, not the client's input).
+bool mentions_out_of_memory(std::string text);
 
 // Standard text for a status without a body of its own (httplib's own 404/413/400).
 std::string default_error_message(int status);

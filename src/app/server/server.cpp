@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -11,7 +12,8 @@
 
 #include "app/server/form.h"
 #include "app/server/http_error.h"
-#include "app/server/sha256.h"
+#include "app/server/upload_store.h"
+#include "app/server/video_file.h"
 #include "app/server/video_registry.h"
 #include "app/server/web_assets.h"
 #include "vidi/clips.h"
@@ -40,10 +42,11 @@ std::string require_question(const Form& form) {
     return q;
 }
 
-// "HH:MM:SS.ss-HH:MM:SS.ss, ..." as the pipeline reads it.
+// "HH:MM:SS-HH:MM:SS, ...", truncated to whole seconds as the official script prints them
+// (the exact seconds are in "ranges"; docs/conformance.md).
 std::string ranges_text(const std::vector<TimeRange>& ranges) {
     std::string s;
-    for (const auto& r : ranges) s += (s.empty() ? "" : ", ") + format_range(r, 2);
+    for (const auto& r : ranges) s += (s.empty() ? "" : ", ") + format_range(r);
     return s;
 }
 
@@ -58,25 +61,18 @@ std::string content_type_for(const std::string& path) {
     return "application/octet-stream";
 }
 
-// Serves a file in pieces (httplib answers Range requests from a sized provider).
-// `keep_alive` holds whatever must live while the body is sent (a temporary clip).
-void send_file(httplib::Response& res, const std::string& path, std::shared_ptr<void> keep_alive = nullptr) {
-    std::error_code ec;
-    const auto size = fs::file_size(path, ec);
-    if (ec) throw HttpError(404, "cannot read " + path);
-    auto in = std::make_shared<std::ifstream>(path, std::ios::binary);
-    if (!*in) throw HttpError(404, "cannot read " + path);
-    res.set_content_provider(
-        static_cast<size_t>(size), content_type_for(path),
-        [in, keep_alive](size_t offset, size_t length, httplib::DataSink& sink) {
-            char buf[1 << 16];
-            in->clear();
-            in->seekg(static_cast<std::streamoff>(offset));
-            size_t n = std::min(length, sizeof buf);
-            in->read(buf, static_cast<std::streamsize>(n));
-            if (in->gcount() <= 0) return false;
-            return sink.write(buf, static_cast<size_t>(in->gcount()));
-        });
+// Serves `size` bytes in pieces (httplib answers Range requests from a sized provider).
+// `keep_alive` holds whatever must live while the body is sent (a clip, a video's lease).
+using ReadAt = std::function<ssize_t(char* buf, size_t n, int64_t offset)>;
+void send_bytes(httplib::Response& res, int64_t size, const std::string& type, ReadAt read_at,
+                std::shared_ptr<void> keep_alive) {
+    res.set_content_provider(static_cast<size_t>(size), type,
+                             [read_at, keep_alive](size_t offset, size_t length, httplib::DataSink& sink) {
+                                 char buf[1 << 16];
+                                 const ssize_t n = read_at(buf, std::min(length, sizeof buf),
+                                                           static_cast<int64_t>(offset));
+                                 return n > 0 && sink.write(buf, static_cast<size_t>(n));
+                             });
 }
 
 double parse_seconds(const httplib::Request& req, const char* name) {
@@ -102,6 +98,7 @@ std::string make_work_dir() {
 // timed out stops waiting while the job may still be finishing.
 struct QueryJob {
     VideoSource source;
+    VideoFile::Use use;  // the file stays in use (never evicted) until the job is done
     std::string question;
     Task task = Task::Retrieval;
     GenerateOptions generate;
@@ -114,74 +111,118 @@ struct QueryJob {
     double queue_s = 0, video_s = 0;
 };
 
+// The server's choices filled in: canonical media roots, lower-case Host names (the loopback
+// names by default on a loopback address).
+AccessOptions resolve_access(AccessOptions a, const std::string& bind_host) {
+    a.media_roots = media_roots(a.media_roots);
+    for (auto& h : a.allowed_hosts) h = host_name(h);
+    if (a.allowed_hosts.empty() && is_loopback_address(bind_host)) a.allowed_hosts = loopback_host_names();
+    return a;
+}
+
+bool has_body(const httplib::Request& req) {
+    return req.has_header("Transfer-Encoding") ||
+           (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
+}
+
 }  // namespace
 
 struct Server::Impl {
     Engine& engine;
     JobQueue& queue;
     ServerOptions opt;
-    std::string model_name, family_name, backend_name;
+    AccessOptions access;
+    std::string model_name, backend_name;
     std::string work_dir;
     bool own_work_dir = false;
     VideoCache cache;
     VideoRegistry registry;
+    UploadStore uploads;
+    JobQueue hashing;  // host files are hashed here, one at a time, never on HTTP threads
     httplib::Server http;
 
     Impl(Engine& e, JobQueue& q, ServerOptions o)
         : engine(e),
           queue(q),
           opt(std::move(o)),
+          access(resolve_access(opt.access, opt.host)),
           model_name(e.model_name()),
-          family_name(e.family_name()),
           backend_name(e.backend_name()),
           work_dir(opt.work_dir.empty() ? make_work_dir() : opt.work_dir),
           own_work_dir(opt.work_dir.empty()),
-          cache(e, opt.cache, opt.model_key.empty() ? model_name : opt.model_key) {
+          cache(e, opt.cache, opt.model_key.empty() ? model_name : opt.model_key),
+          registry(opt.limits.max_videos),
+          uploads(work_dir + "/uploads", opt.limits.upload_store_bytes, opt.limits.max_uploads,
+                  opt.limits.max_upload_bytes),
+          hashing(opt.limits.hash_queue) {
         fs::create_directories(work_dir);
+        uploads.set_on_evict([this](const UploadStore::File& f) {
+            for (const auto& id : registry.remove_upload(f))
+                std::fprintf(stderr, "vidi serve: video %s evicted from the upload store (--upload-store-mb)\n",
+                             id.c_str());
+        });
         routes();
     }
 
     ~Impl() {
         http.stop();
         queue.shutdown("the server is shutting down");  // no job may outlive the cache
+        hashing.shutdown("the server is shutting down");
+        uploads.set_on_evict(nullptr);
         if (own_work_dir) {
             std::error_code ec;
             fs::remove_all(work_dir, ec);
         }
     }
 
-    FormLimits limits() const { return FormLimits{opt.max_upload_bytes, 1 << 16}; }
+    // Waits for `work` on a bounded queue (--timeout-s); 503 when it is full or too slow.
+    void wait_for(JobQueue& q, std::function<void()> work) {
+        auto ticket = q.submit(std::move(work));
+        if (!ticket)
+            throw HttpError(503, "busy: " + std::to_string(q.waiting()) + " requests are already waiting; retry later");
+        const std::string timeout_msg = "timed out after " + std::to_string(opt.timeout_s) + " s (--timeout-s)";
+        if (!ticket->wait(std::chrono::seconds(opt.timeout_s), timeout_msg)) throw HttpError(503, timeout_msg);
+        ticket->get();
+    }
 
-    // The video a request names: an uploaded `video` file or a `video_path` on the host.
+    // The video a request names: an uploaded `video` file or a `video_path` under a media
+    // root. Every reason to refuse one is the same "video not available" for the client.
     VideoSource resolve_video(const Form& form) {
         VideoSource src;
         if (form.video && form.has("video_path"))
             throw HttpError(400, "send either a 'video' file or a 'video_path', not both");
         if (form.video) {
-            if (form.video->bytes == 0) throw HttpError(400, "the uploaded video is empty");
-            src.path = form.video->file->path();
-            src.name = form.video->filename.empty() ? "upload" + fs::path(src.path).extension().string()
+            src.file = VideoFile::open_upload(form.video->file);
+            src.sha256 = form.video->file->sha256();
+            src.name = form.video->filename.empty() ? "upload" + fs::path(src.file->real_path()).extension().string()
                                                     : form.video->filename;
-            src.upload = form.video->file;
         } else if (form.has("video_path")) {
-            src.path = src.name = form.get("video_path");
-            std::error_code ec;
-            if (!fs::is_regular_file(src.path, ec)) throw HttpError(400, "video_path '" + src.path + "' is not a file");
+            src.name = form.get("video_path");
+            src.file = VideoFile::open_in_roots(access.media_roots, src.name);
+            auto sha = std::make_shared<std::string>();
+            wait_for(hashing, [file = src.file, sha] { *sha = file->sha256(); });
+            src.sha256 = *sha;
         } else {
             throw HttpError(400, "missing video: send a 'video' file or a 'video_path' field");
         }
-        src.sha256 = sha256_file(src.path);
         return src;
     }
 
-    // Queues the job and waits for it (bounded by --timeout-s).
+    // Queues the job on the engine's worker and waits for it (bounded by --timeout-s). A video
+    // the engine cannot read is "video not available", whatever FFmpeg said (the log has it).
     void run_job(const std::shared_ptr<QueryJob>& job) {
         Engine* e = &engine;
         VideoCache* c = &cache;
-        auto ticket = queue.submit([job, e, c] {
+        wait_for(queue, [job, e, c] {
             job->queue_s = seconds_since(job->queued);
             auto t0 = Clock::now();
-            auto hit = c->get(job->source.path, job->source.sha256);
+            VideoCache::Hit hit;
+            try {
+                hit = c->get(job->source.file->path(), job->source.sha256);
+            } catch (const vidi::Error& err) {
+                if (mentions_out_of_memory(err.what())) throw;
+                throw video_unavailable(job->source.file->real_path() + ": " + err.what());
+            }
             job->video = hit.video;
             job->cache_source = hit.source;
             job->video_s = seconds_since(t0);
@@ -189,12 +230,6 @@ struct Server::Impl {
             job->answer = job->task == Task::Retrieval ? e->retrieve(*hit.video, job->question, job->generate)
                                                        : e->ask(hit.video.get(), job->question, job->generate);
         });
-        if (!ticket)
-            throw HttpError(503, "busy: " + std::to_string(queue.waiting()) +
-                                     " requests are already waiting; retry later");
-        const std::string timeout_msg = "timed out after " + std::to_string(opt.timeout_s) + " s (--timeout-s)";
-        if (!ticket->wait(std::chrono::seconds(opt.timeout_s), timeout_msg)) throw HttpError(503, timeout_msg);
-        ticket->get();
     }
 
     json answer_json(const QueryJob& job, double total_s) const {
@@ -252,33 +287,38 @@ struct Server::Impl {
 
     // ---- handlers ----
 
-    void health(httplib::Response& res) {
+    // Without the key (when one is set) only that the server is up.
+    void health(const httplib::Request& req, httplib::Response& res) {
+        if (!has_valid_key(access, req)) return send_json(res, {{"status", "ok"}});
         send_json(res, {{"status", "ok"},
                         {"model", model_name},
-                        {"family", family_name},
+                        {"family", engine.family_name()},
                         {"backend", backend_name},
                         {"queue", {{"waiting", queue.waiting()}, {"busy", queue.busy()}}},
                         {"cache", {{"entries", cache.entries()}, {"bytes", cache.bytes()}}},
-                        {"videos", registry.list().size()}});
+                        {"uploads", {{"files", uploads.files()}, {"bytes", uploads.bytes()}}},
+                        {"videos", registry.size()}});
     }
 
     void inference(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
         const auto t0 = Clock::now();
-        Form form = read_form(req, reader, limits(), work_dir);
+        Form form = read_form(req, reader, opt.limits, uploads);
         auto job = std::make_shared<QueryJob>();
         job->question = require_question(form);
         job->task = parse_task(form.get("task"));
         job->generate = generate_options(form);
         job->source = resolve_video(form);
+        job->use = job->source.file->use();
         run_job(job);
         send_json(res, answer_json(*job, seconds_since(t0)));
     }
 
     void add_video(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
         const auto t0 = Clock::now();
-        Form form = read_form(req, reader, limits(), work_dir);
+        Form form = read_form(req, reader, opt.limits, uploads);
         auto job = std::make_shared<QueryJob>();
         job->source = resolve_video(form);
+        job->use = job->source.file->use();
         job->answer_wanted = false;
         run_job(job);
         const Video& v = *job->video;
@@ -300,7 +340,7 @@ struct Server::Impl {
     void query_video(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
         const auto t0 = Clock::now();
         RegisteredVideo v = find_video(req);
-        Form form = read_form(req, reader, limits(), work_dir);
+        Form form = read_form(req, reader, opt.limits, uploads);
         if (form.video || form.has("video_path"))
             throw HttpError(400, "this video is already registered; send only 'question' and 'task'");
         auto job = std::make_shared<QueryJob>();
@@ -308,6 +348,7 @@ struct Server::Impl {
         job->task = parse_task(form.get("task"));
         job->generate = generate_options(form);
         job->source = v.source;
+        job->use = v.source.file->use();
         run_job(job);
         json j = answer_json(*job, seconds_since(t0));
         j["id"] = v.id;
@@ -330,18 +371,33 @@ struct Server::Impl {
 
     void video_file(const httplib::Request& req, httplib::Response& res) {
         RegisteredVideo v = find_video(req);
-        send_file(res, v.source.path, v.source.upload);
+        auto use = std::make_shared<VideoFile::Use>(v.source.file->use());
+        auto file = v.source.file;
+        send_bytes(res, file->size(), content_type_for(file->real_path()),
+                   [file](char* buf, size_t n, int64_t offset) { return file->read_at(buf, n, offset); }, use);
     }
 
     void clip(const httplib::Request& req, httplib::Response& res) {
         RegisteredVideo v = find_video(req);
         const TimeRange range{parse_seconds(req, "start"), parse_seconds(req, "end")};
-        const std::string ext = clip_extension(v.source.path);
-        auto file = std::make_shared<OwnedFile>(unique_path(work_dir, "clip", ext));
-        auto clip = export_clip(v.source.path, range, file->path());
+        VideoFile::Use use = v.source.file->use();
+        const std::string ext = clip_extension(v.source.file->real_path());
+        auto out = std::make_shared<OwnedFile>(unique_path(work_dir, "clip", ext));
+        auto clip = export_clip(v.source.file->path(), range, out->path(), MediaInputs::VideoFiles);
+        auto in = std::make_shared<std::ifstream>(out->path(), std::ios::binary);
+        std::error_code ec;
+        const auto size = fs::file_size(out->path(), ec);
+        if (ec || !*in) throw HttpError(500, "cannot read the exported clip", out->path());
         char name[96];
         std::snprintf(name, sizeof name, "clip_%.2f-%.2f%s", clip.start, clip.end, ext.c_str());
-        send_file(res, file->path(), file);
+        send_bytes(res, static_cast<int64_t>(size), content_type_for(out->path()),
+                   [in, out](char* buf, size_t n, int64_t offset) -> ssize_t {
+                       in->clear();
+                       in->seekg(static_cast<std::streamoff>(offset));
+                       in->read(buf, static_cast<std::streamsize>(n));
+                       return in->gcount();
+                   },
+                   out);
         res.set_header("Content-Disposition", std::string("attachment; filename=\"") + name + "\"");
         res.set_header("X-Clip-Start", std::to_string(clip.start));
         res.set_header("X-Clip-End", std::to_string(clip.end));
@@ -365,23 +421,63 @@ struct Server::Impl {
             }
         };
     }
+    // A route that reads a body. Requests with a body skip the guard before routing (it could
+    // not read their body), so it runs here. A body the handler left unread (refused before
+    // reading) is drained up to drain_bytes, so that the client, still sending, gets the
+    // answer; past that the connection closes after it.
     template <class F>
     httplib::Server::HandlerWithContentReader reading(F f) {
-        return [f](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+        return [this, f](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+            bool used = false;
+            const httplib::ContentReader tracked(
+                [&](httplib::ContentReceiver receiver) {
+                    used = true;
+                    return reader(std::move(receiver));
+                },
+                [&](httplib::MultipartContentHeader header, httplib::ContentReceiver receiver) {
+                    used = true;
+                    return reader(std::move(header), std::move(receiver));
+                });
             try {
-                f(req, res, reader);
+                if (auto refused = check_access(access, req)) throw *refused;
+                f(req, res, tracked);
             } catch (...) {
                 send_current_exception(res);
             }
+            if (!used && !drain_body(req, reader, opt.limits)) close_after_response(res);
         };
+    }
+
+    // Runs before routing, for every request: how a body may be framed, then (for a request
+    // without a body) the Host header and the key. Handled requests never reach a route.
+    httplib::Server::HandlerResponse guard(const httplib::Request& req, httplib::Response& res) {
+        try {
+            if (has_body(req)) {
+                if (req.method != "POST") throw HttpError(400, req.method + " requests take no body").closing();
+                const std::string te = req.get_header_value("Transfer-Encoding");
+                if (!te.empty() && te != "chunked")
+                    throw HttpError(501, "Transfer-Encoding '" + te + "' is not supported (only chunked)").closing();
+                const std::string ce = req.get_header_value("Content-Encoding");
+                if (!ce.empty() && ce != "identity")
+                    throw HttpError(415, "Content-Encoding '" + ce + "' is not accepted: send the body as is")
+                        .closing();
+                return httplib::Server::HandlerResponse::Unhandled;  // checked by reading()
+            }
+            if (auto refused = check_access(access, req)) throw *refused;
+        } catch (...) {
+            send_current_exception(res);
+            return httplib::Server::HandlerResponse::Handled;
+        }
+        return httplib::Server::HandlerResponse::Unhandled;
     }
 
     void routes() {
         const std::string id = "/v1/videos/([^/]+)";
+        http.set_pre_routing_handler([this](const auto& req, auto& res) { return guard(req, res); });
         http.Get("/", plain([this](auto&, auto& res) { asset("/index.html", res); }));
         http.Get(R"(/([A-Za-z0-9_-]+\.(html|js|css|svg)))",
                  plain([this](auto& req, auto& res) { asset(req.path, res); }));
-        http.Get("/health", plain([this](auto&, auto& res) { health(res); }));
+        http.Get("/health", plain([this](auto& req, auto& res) { health(req, res); }));
         http.Post("/inference", reading([this](auto& req, auto& res, auto& r) { inference(req, res, r); }));
         http.Get("/v1/videos", plain([this](auto&, auto& res) { list_videos(res); }));
         http.Post("/v1/videos", reading([this](auto& req, auto& res, auto& r) { add_video(req, res, r); }));
@@ -389,16 +485,19 @@ struct Server::Impl {
         http.Delete(id, plain([this](auto& req, auto& res) { delete_video(req, res); }));
         http.Get(id + "/file", plain([this](auto& req, auto& res) { video_file(req, res); }));
         http.Get(id + "/clip", plain([this](auto& req, auto& res) { clip(req, res); }));
+        // Last: any other POST is read here (counted, drained) rather than into memory by httplib.
+        http.Post(".*", reading([](auto&, auto&, auto&) { throw HttpError(404, "not found"); }));
 
-        // httplib's own errors (unknown route, 413 from the payload limit, bad request
-        // line) get the same JSON body as ours.
+        // httplib's own errors (unknown route, bad request line) get the same JSON body as ours.
         http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-            if (res.body.empty())
+            if (res.body.empty() && res.get_header_value("Connection") != "close")
                 send_error(res, res.status, default_error_message(res.status));
         });
-        http.set_payload_max_length(static_cast<size_t>(opt.max_upload_bytes + FormLimits::kEnvelopeBytes));
+        // What read_form counts is the limit; httplib's own check on Content-Length stays above it.
+        http.set_payload_max_length(static_cast<size_t>(opt.limits.max_body_bytes() + opt.limits.drain_bytes + 1));
         // Enough threads that requests waiting in the job queue never starve /health.
-        http.new_task_queue = [] { return new httplib::ThreadPool(32); };
+        const int threads = opt.limits.http_threads;
+        http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
         http.set_logger([](const httplib::Request& req, const httplib::Response& res) {
             std::fprintf(stderr, "vidi serve: %s %s -> %d\n", req.method.c_str(), req.path.c_str(), res.status);
         });

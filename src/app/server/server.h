@@ -1,12 +1,17 @@
 // The HTTP service behind `vidi serve`: routes, uploads, the job queue that serializes
-// engine work, the per-video cache and the embedded web page. See docs/server.md.
+// engine work, the per-video cache and the embedded web page. See docs/server.md; what it
+// protects against, and how, is docs/security.md. The engine should be opened with
+// EngineOptions::media_inputs = MediaInputs::VideoFiles (vidi serve does): the server's own
+// opens (clip export) use that policy.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "app/server/access.h"
 #include "app/server/job_queue.h"
+#include "app/server/limits.h"
 #include "app/server/video_cache.h"
 #include "vidi/vidi.h"
 
@@ -15,18 +20,22 @@ namespace vidi::server {
 struct ServerOptions {
     std::string host = "127.0.0.1";
     int port = 8099;                          // 0: any free port
-    int64_t max_upload_bytes = 2048LL << 20;  // one uploaded video
     int timeout_s = 600;                      // per request, queueing included
     int max_new_tokens = GenerateOptions{}.max_new_tokens;  // per answer; requests may ask for fewer
     CacheOptions cache;                       // cache.dir empty: memory only
     std::string model_key;                    // names the model in cache files
     std::string work_dir;                     // uploads and clips; empty: a fresh temp dir
+    ServerLimits limits;                      // every bound on what clients send (limits.h)
+    // Key, Host names, media roots. allowed_hosts empty: the loopback names when `host` is a
+    // loopback address, else any Host.
+    AccessOptions access;
 };
 
 class Server {
 public:
     // `queue` runs all engine work; the engine's progress callback should call
-    // queue.throw_if_cancelled() so timeouts and shutdown can stop long jobs.
+    // queue.throw_if_cancelled() so timeouts and shutdown can stop long jobs. Throws
+    // vidi::Error for a --media-root that is not a directory.
     Server(Engine& engine, JobQueue& queue, ServerOptions options);
     ~Server();
     Server(const Server&) = delete;

@@ -1,52 +1,55 @@
 #include "app/server/sha256.h"
 
 #include <openssl/evp.h>
+#include <unistd.h>
 
-#include <cstdio>
-#include <memory>
+#include <cerrno>
 #include <vector>
 
 #include "vidi/error.h"
 
 namespace vidi::server {
-namespace {
 
-// One EVP digest context; feed() any number of times, then hex().
-class Sha256 {
-public:
-    Sha256() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
-        VIDI_CHECK(ctx_ && EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) == 1, "SHA-256: OpenSSL init failed");
-    }
-    void feed(const void* data, size_t n) {
-        VIDI_CHECK(EVP_DigestUpdate(ctx_.get(), data, n) == 1, "SHA-256: OpenSSL update failed");
-    }
-    std::string hex() {
-        unsigned char digest[EVP_MAX_MD_SIZE];
-        unsigned int n = 0;
-        VIDI_CHECK(EVP_DigestFinal_ex(ctx_.get(), digest, &n) == 1, "SHA-256: OpenSSL final failed");
-        static const char* digits = "0123456789abcdef";
-        std::string out;
-        for (unsigned i = 0; i < n; ++i) {
-            out += digits[digest[i] >> 4];
-            out += digits[digest[i] & 15];
-        }
-        return out;
-    }
-
-private:
-    std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx_;
+struct Sha256::Ctx {
+    std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> md{EVP_MD_CTX_new(), EVP_MD_CTX_free};
 };
 
-}  // namespace
+Sha256::Sha256() : ctx_(std::make_unique<Ctx>()) {
+    VIDI_CHECK(ctx_->md && EVP_DigestInit_ex(ctx_->md.get(), EVP_sha256(), nullptr) == 1,
+               "SHA-256: OpenSSL init failed");
+}
 
-std::string sha256_file(const std::string& path) {
-    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
-    VIDI_CHECK(f, "cannot read ", path);
+Sha256::~Sha256() = default;
+
+void Sha256::feed(const void* data, size_t n) {
+    VIDI_CHECK(EVP_DigestUpdate(ctx_->md.get(), data, n) == 1, "SHA-256: OpenSSL update failed");
+}
+
+std::string Sha256::hex() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    VIDI_CHECK(EVP_DigestFinal_ex(ctx_->md.get(), digest, &n) == 1, "SHA-256: OpenSSL final failed");
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned i = 0; i < n; ++i) {
+        out += digits[digest[i] >> 4];
+        out += digits[digest[i] & 15];
+    }
+    return out;
+}
+
+std::string sha256_fd(int fd) {
     Sha256 h;
     std::vector<char> buf(1 << 20);
-    size_t n;
-    while ((n = std::fread(buf.data(), 1, buf.size(), f.get())) > 0) h.feed(buf.data(), n);
-    VIDI_CHECK(!std::ferror(f.get()), "read error in ", path);
+    off_t offset = 0;
+    for (;;) {
+        const ssize_t n = pread(fd, buf.data(), buf.size(), offset);
+        if (n < 0 && errno == EINTR) continue;
+        VIDI_CHECK(n >= 0, "read error while hashing");
+        if (n == 0) break;
+        h.feed(buf.data(), static_cast<size_t>(n));
+        offset += n;
+    }
     return h.hex();
 }
 

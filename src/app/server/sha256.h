@@ -2,12 +2,28 @@
 // the file is called or where it was uploaded from.
 #pragma once
 
+#include <cstddef>
+#include <memory>
 #include <string>
 
 namespace vidi::server {
 
-// Lower-case hex SHA-256 of a file's content; throws vidi::Error when it cannot be read.
-std::string sha256_file(const std::string& path);
+// An incremental SHA-256 (OpenSSL): feed() any number of times, then hex() once.
+class Sha256 {
+public:
+    Sha256();
+    ~Sha256();
+    void feed(const void* data, size_t n);
+    std::string hex();  // lower-case hex digest
+
+private:
+    struct Ctx;
+    std::unique_ptr<Ctx> ctx_;
+};
+
+// Lower-case hex SHA-256 of an open file's content, read from offset 0 (pread: the
+// descriptor's offset stays); throws vidi::Error on a read error.
+std::string sha256_fd(int fd);
 // Lower-case hex SHA-256 of a byte string.
 std::string sha256_bytes(const std::string& bytes);
 

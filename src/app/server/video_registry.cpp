@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <random>
 
+#include "app/server/http_error.h"
+
 namespace vidi::server {
 namespace {
 std::string random_id() {
@@ -17,6 +19,8 @@ std::string random_id() {
 
 std::string VideoRegistry::add(VideoSource source, double duration) {
     std::lock_guard lock(mu_);
+    if (videos_.size() >= max_videos_)
+        throw HttpError(507, std::to_string(max_videos_) + " videos are registered already; delete some first");
     std::string id;
     do id = random_id();
     while (videos_.count(id));
@@ -38,6 +42,25 @@ std::optional<RegisteredVideo> VideoRegistry::remove(const std::string& id) {
     RegisteredVideo v = std::move(it->second);
     videos_.erase(it);
     return v;
+}
+
+std::vector<std::string> VideoRegistry::remove_upload(const UploadStore::File& upload) {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> ids;
+    for (auto it = videos_.begin(); it != videos_.end();) {
+        if (it->second.source.file->upload().get() == &upload) {
+            ids.push_back(it->first);
+            it = videos_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return ids;
+}
+
+size_t VideoRegistry::size() const {
+    std::lock_guard lock(mu_);
+    return videos_.size();
 }
 
 bool VideoRegistry::has_content(const std::string& sha256) const {

@@ -1,5 +1,6 @@
-// Videos registered through POST /v1/videos: an id per registration, the file it came
-// from (an upload the server keeps, or a path on the host) and its content hash.
+// Videos registered through POST /v1/videos: an id per registration, the file it came from
+// (held open: an upload in the server's store or a host file under a media root) and its
+// content hash. Bounded: past max_videos a registration is refused.
 #pragma once
 
 #include <map>
@@ -9,15 +10,14 @@
 #include <string>
 #include <vector>
 
-#include "app/server/form.h"
+#include "app/server/video_file.h"
 
 namespace vidi::server {
 
 struct VideoSource {
-    std::string path;                   // what the engine and the player read
-    std::string name;                   // the client's file name or the host path
+    std::shared_ptr<VideoFile> file;  // what the engine and the player read
+    std::string name;                 // the client's file name or path, as sent
     std::string sha256;
-    std::shared_ptr<OwnedFile> upload;  // set when the server owns the file
 };
 
 struct RegisteredVideo {
@@ -28,13 +28,19 @@ struct RegisteredVideo {
 
 class VideoRegistry {
 public:
-    std::string add(VideoSource source, double duration);  // returns the new id
+    explicit VideoRegistry(size_t max_videos) : max_videos_(max_videos) {}
+    // Returns the new id; throws HttpError(507) when max_videos are registered.
+    std::string add(VideoSource source, double duration);
     std::optional<RegisteredVideo> find(const std::string& id) const;
     std::optional<RegisteredVideo> remove(const std::string& id);
+    // Drops every registration of an upload the store evicted; returns their ids.
+    std::vector<std::string> remove_upload(const UploadStore::File& upload);
     bool has_content(const std::string& sha256) const;  // another id with the same bytes
     std::vector<RegisteredVideo> list() const;
+    size_t size() const;
 
 private:
+    const size_t max_videos_;
     mutable std::mutex mu_;
     std::map<std::string, RegisteredVideo> videos_;
 };

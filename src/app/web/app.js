@@ -1,18 +1,50 @@
 // The vidi page: register a video (upload or server path) once, ask questions about it,
 // draw retrieved ranges on a timeline under the player, play or export each range.
+// A server started with --api-key answers 401: the page then asks for the key once, keeps
+// it for the tab (sessionStorage) and sends it with every request, the video's too (the
+// player and clip downloads fetch with the header and play or save the bytes as a blob).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { id: null, duration: 0, ranges: [], stopAt: null };
+const state = { id: null, duration: 0, ranges: [], stopAt: null, videoUrl: null };
+const KEY_ITEM = "vidi-api-key";
+const apiKey = () => sessionStorage.getItem(KEY_ITEM);
 
 function setStatus(el, text, isError = false) {
   el.textContent = text;
   el.classList.toggle("error", isError);
 }
 
+// Shows the key form; resolves once a key was typed.
+function askForKey(message) {
+  return new Promise((resolve) => {
+    $("key-card").hidden = false;
+    setStatus($("key-status"), message, true);
+    $("key-form").onsubmit = (ev) => {
+      ev.preventDefault();
+      sessionStorage.setItem(KEY_ITEM, $("key").value.trim());
+      $("key").value = "";
+      $("key-card").hidden = true;
+      resolve();
+    };
+    $("key").focus();
+  });
+}
+
+// fetch() with the key; on 401 asks for a (new) key and tries again.
+async function authedFetch(url, options = {}) {
+  for (;;) {
+    const headers = { ...(options.headers || {}) };
+    if (apiKey()) headers.Authorization = `Bearer ${apiKey()}`;
+    const res = await fetch(url, { ...options, headers });
+    if (res.status !== 401) return res;
+    await askForKey(apiKey() ? "The server refused this key; type it again." : "This server needs an API key.");
+  }
+}
+
 // Fetches JSON; throws Error(message from the server's {"error": ...}) on failure.
 async function api(url, options) {
-  const res = await fetch(url, options);
+  const res = await authedFetch(url, options);
   let body = null;
   try { body = await res.json(); } catch (_) { /* not JSON */ }
   if (!res.ok) throw new Error((body && body.error) || `HTTP ${res.status}`);
@@ -31,7 +63,7 @@ async function loadVideo() {
   if (!file && !path) { setStatus($("video-status"), "Choose a file or type a path.", true); return; }
   const form = new FormData();
   if (file) form.append("video", file, file.name); else form.append("video_path", path);
-  if (state.id) fetch(`/v1/videos/${state.id}`, { method: "DELETE" }).catch(() => {});
+  if (state.id) authedFetch(`/v1/videos/${state.id}`, { method: "DELETE" }).catch(() => {});
   state.id = null;
   $("run").disabled = true;
   $("load").disabled = true;
@@ -43,7 +75,7 @@ async function loadVideo() {
     setStatus($("video-status"),
       `${v.name}: ${v.duration.toFixed(2)} s, ${v.frames} frames, ${v.visual_tokens + v.audio_tokens} media tokens ` +
       `(${v.timings.video_cache}, ${v.timings.total_s.toFixed(2)} s)`);
-    $("player").src = `/v1/videos/${v.id}/file`;
+    await showVideo(v.id);
     $("duration-label").textContent = timestamp(v.duration);
     $("player-card").hidden = false;
     drawRanges([]);
@@ -53,6 +85,33 @@ async function loadVideo() {
   } finally {
     $("load").disabled = false;
   }
+}
+
+// The player's source: the file URL itself when no key is needed (the browser streams it
+// with Range requests), else the bytes fetched with the key, as a blob.
+async function showVideo(id) {
+  const url = `/v1/videos/${id}/file`;
+  if (state.videoUrl) URL.revokeObjectURL(state.videoUrl);
+  state.videoUrl = null;
+  if (!apiKey()) { $("player").src = url; return; }
+  const res = await authedFetch(url);
+  if (!res.ok) throw new Error(`cannot load the video (HTTP ${res.status})`);
+  state.videoUrl = URL.createObjectURL(await res.blob());
+  $("player").src = state.videoUrl;
+}
+
+// A clip link saves the clip; with a key the link's URL is fetched with it and saved from a blob.
+async function downloadClip(ev) {
+  if (!apiKey()) return;  // the plain link works
+  ev.preventDefault();
+  const res = await authedFetch(ev.currentTarget.href);
+  if (!res.ok) { setStatus($("range-status"), `clip export failed (HTTP ${res.status})`, true); return; }
+  const name = /filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") || "");
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(await res.blob());
+  a.download = name ? name[1] : "clip";
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
 }
 
 // "HH:MM:SS.ss", "MM:SS" or plain seconds -> seconds (NaN when malformed).
@@ -103,6 +162,7 @@ function drawRanges(ranges) {
     clip.href = `/v1/videos/${state.id}/clip?start=${r.start}&end=${r.end}`;
     clip.download = "";
     clip.textContent = "export clip";
+    clip.addEventListener("click", downloadClip);
     item.append(time, clip);
     list.appendChild(item);
   });
@@ -158,7 +218,12 @@ function init() {
     const rect = ev.currentTarget.getBoundingClientRect();
     player.currentTime = ((ev.clientX - rect.left) / rect.width) * (state.duration || player.duration || 0);
   });
-  api("/health").then((h) => { $("model").textContent = `${h.model} · ${h.backend}`; }).catch(() => {});
+  // The video list needs the key (when the server has one): asking for it asks for the key
+  // first; /health names the model only to a client with the key.
+  api("/v1/videos")
+    .then(() => api("/health"))
+    .then((h) => { $("model").textContent = `${h.model} · ${h.backend}`; })
+    .catch((e) => setStatus($("video-status"), e.message, true));
 }
 
 init();

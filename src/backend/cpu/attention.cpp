@@ -1,7 +1,8 @@
 // Scaled dot-product attention (dispatch to the kernels of attention_kernels.h), RoPE and
 // KV-head expansion. Softmax is max-subtracted in f32 with the normaliser summed in
 // double; the soft-cap is applied to the scaled scores before the mask. K/V may be f32 or
-// bf16 (a bf16 media cache), or int8 with per-head scales (expanded to f32 first).
+// bf16 (a bf16 media cache), or a quantised media K/V pair (int8, int4), dequantised row by
+// row inside the kernels.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -10,7 +11,6 @@
 
 #include "backend/cpu/attention_kernels.h"
 #include "backend/cpu/cpu_backend.h"
-#include "core/quantize.h"
 
 namespace vidi::cpu {
 
@@ -30,41 +30,33 @@ Tensor CpuBackend::attention(const Tensor& q, const QTensor& kq, const QTensor& 
         return attention(q, kq.rows(0, end), vq.rows(0, end), fixed);
     }
     require_f32_host(q, "attention", "q");
-    VIDI_CHECK(kq.quantized() == vq.quantized(), "attention: k ", kq.describe(), " and v ", vq.describe(),
-               " must both be float or both be int8");
-    if (kq.quantized())
-        VIDI_CHECK(kq.bits == 8 && vq.bits == 8 && kq.group == kq.dim(-1) && vq.group == vq.dim(-1),
-                   "attention: quantised k/v must be int8 with one scale per head, got ", kq.describe());
-    // 8-bit K/V (a compact media cache) are expanded here: the CPU path serves small models.
-    const Tensor k = kq.quantized() ? dequantize(kq) : kq.values;
-    const Tensor v = vq.quantized() ? dequantize(vq) : vq.values;
-    for (const Tensor* t : {&k, &v}) {
-        VIDI_CHECK(t->defined() && t->on_host(), "attention: k/v must be host tensors");
-        VIDI_CHECK(t->dtype() == DType::f32 || t->dtype() == DType::bf16, "attention: k/v must be f32 or bf16, got ",
-                   t->describe());
+    check_quantized_kv(kq, vq, p);
+    for (const QTensor* t : {&kq, &vq}) {
+        VIDI_CHECK(t->defined() && t->values.on_host() && (!t->quantized() || t->scales.on_host()),
+                   "attention: k/v must be host tensors");
+        VIDI_CHECK(t->quantized() || t->values.dtype() == DType::f32 || t->values.dtype() == DType::bf16,
+                   "attention: k/v must be f32, bf16 or quantised, got ", t->describe());
     }
-    VIDI_CHECK(q.rank() == 3 && k.rank() == 3 && v.rank() == 3, "attention: expected q[Tq,H,hd], k/v[Tk,KV,hd], got ",
-               q.describe(), ", ", k.describe(), ", ", v.describe());
-    VIDI_CHECK(k.shape() == v.shape() && k.dtype() == v.dtype(), "attention: k ", k.describe(), " and v ",
-               v.describe(), " differ");
-    const int64_t Tq = q.dim(0), H = q.dim(1), hd = q.dim(2), Tk = k.dim(0), KVH = k.dim(1);
-    VIDI_CHECK(k.dim(2) == hd, "attention: head sizes differ: q ", q.describe(), ", k ", k.describe());
+    VIDI_CHECK(q.rank() == 3 && kq.rank() == 3 && vq.rank() == 3, "attention: expected q[Tq,H,hd], k/v[Tk,KV,hd], got ",
+               q.describe(), ", ", kq.describe(), ", ", vq.describe());
+    VIDI_CHECK(kq.shape() == vq.shape() && kq.values.dtype() == vq.values.dtype(), "attention: k ", kq.describe(),
+               " and v ", vq.describe(), " differ");
+    const int64_t Tq = q.dim(0), H = q.dim(1), hd = q.dim(2), Tk = kq.dim(0), KVH = kq.dim(1);
+    VIDI_CHECK(kq.dim(2) == hd, "attention: head sizes differ: q ", q.describe(), ", k ", kq.describe());
     VIDI_CHECK(KVH > 0 && H % KVH == 0, "attention: ", H, " query heads are not a multiple of ", KVH, " KV heads");
     VIDI_CHECK(p.window >= 0 && p.q_pos0 >= 0, "attention: negative window or q_pos0");
     Tensor out = Tensor::empty({Tq, H, hd}, DType::f32);
     const AttentionShape s{Tq, Tk, H, KVH, hd};
-    const bool blocked = Tq * s.rep() >= kBlockedMinRows;
-    const float* qp = q.data<float>();
-    float* op = out.data<float>();
-    if (k.dtype() == DType::f32) {
-        const float *kp = k.data<float>(), *vp = v.data<float>();
-        blocked ? attention_blocked(qp, kp, vp, op, s, p, threads_) : attention_rows(qp, kp, vp, op, s, p, threads_);
-    } else {
-        const auto* kp = static_cast<const uint16_t*>(k.raw());
-        const auto* vp = static_cast<const uint16_t*>(v.raw());
-        blocked ? attention_blocked(qp, kp, vp, op, s, p, threads_) : attention_rows(qp, kp, vp, op, s, p, threads_);
-    }
+    const KvRows k(kq), v(vq);
+    if (Tq * s.rep() >= kBlockedMinRows) attention_blocked(q.data<float>(), k, v, out.data<float>(), s, p, threads_);
+    else attention_rows(q.data<float>(), k, v, out.data<float>(), s, p, threads_);
     return out;
+}
+
+KvRows::KvRows(const QTensor& t) : kv_(t.dim(1)), hd_(t.dim(2)) {
+    if (t.quantized()) quant_.emplace(t);
+    else if (t.values.dtype() == DType::f32) f32_ = t.values.data<float>();
+    else bf16_ = static_cast<const uint16_t*>(t.values.raw());
 }
 
 void CpuBackend::rope_(Tensor& x, int64_t pos0, double theta) {

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <type_traits>
 #include <vector>
 
 #include "backend/cpu/attention_kernels.h"
@@ -15,29 +14,22 @@ constexpr int64_t kQueryBlock = 256;  // at most this many queries per task (tim
 constexpr int64_t kKeyChunk = 2048;   // keys per sgemm
 
 // Rows [j0, j0+n) of KV group g as an f32 matrix: in place for f32 (leading dimension
-// KVH·hd), converted into `scratch` for bf16 (leading dimension hd).
-template <class KV>
-const float* key_rows(const KV* src, int64_t j0, int64_t n, int64_t g, const AttentionShape& s,
+// KVH·hd), converted into `scratch` otherwise (leading dimension hd).
+const float* key_rows(const KvRows& src, int64_t j0, int64_t n, int64_t g, const AttentionShape& s,
                       std::vector<float>& scratch, int64_t* ld) {
-    if constexpr (std::is_same_v<KV, float>) {
-        (void)scratch;
+    if (const float* base = src.f32()) {
         *ld = s.KVH * s.hd;
-        return src + (j0 * s.KVH + g) * s.hd;
-    } else {
-        scratch.resize(static_cast<size_t>(n * s.hd));
-        for (int64_t j = 0; j < n; ++j) {
-            const KV* row = src + ((j0 + j) * s.KVH + g) * s.hd;
-            for (int64_t e = 0; e < s.hd; ++e) scratch[j * s.hd + e] = load(row, e);
-        }
-        *ld = s.hd;
-        return scratch.data();
+        return base + (j0 * s.KVH + g) * s.hd;
     }
+    scratch.resize(static_cast<size_t>(n * s.hd));
+    for (int64_t j = 0; j < n; ++j) src.row(j0 + j, g, scratch.data() + j * s.hd);
+    *ld = s.hd;
+    return scratch.data();
 }
 
 }  // namespace
 
-template <class KV>
-void attention_blocked(const float* q, const KV* k, const KV* v, float* out, const AttentionShape& s,
+void attention_blocked(const float* q, const KvRows& k, const KvRows& v, float* out, const AttentionShape& s,
                        const AttentionParams& p, int threads) {
     const int64_t rep = s.rep(), hd = s.hd, H = s.H;
     const bool capped = p.softcap > 0;
@@ -120,10 +112,5 @@ void attention_blocked(const float* q, const KV* k, const KV* v, float* out, con
         }
     }
 }
-
-template void attention_blocked<float>(const float*, const float*, const float*, float*, const AttentionShape&,
-                                       const AttentionParams&, int);
-template void attention_blocked<uint16_t>(const float*, const uint16_t*, const uint16_t*, float*,
-                                          const AttentionShape&, const AttentionParams&, int);
 
 }  // namespace vidi::cpu

@@ -6,8 +6,7 @@
 
 namespace vidi::cpu {
 
-template <class KV>
-void attention_rows(const float* q, const KV* k, const KV* v, float* out, const AttentionShape& s,
+void attention_rows(const float* q, const KvRows& k, const KvRows& v, float* out, const AttentionShape& s,
                     const AttentionParams& p, int threads) {
     const int64_t rep = s.rep(), hd = s.hd, H = s.H, KVH = s.KVH;
     const bool capped = p.softcap > 0;
@@ -18,6 +17,7 @@ void attention_rows(const float* q, const KV* k, const KV* v, float* out, const 
         std::vector<float> acc(static_cast<size_t>(rep * hd));
         std::vector<float> mx(static_cast<size_t>(rep));
         std::vector<double> sum(static_cast<size_t>(rep));
+        std::vector<float> row(static_cast<size_t>(hd));
 #pragma omp for collapse(2) schedule(dynamic, 1)
         for (int64_t i = 0; i < s.Tq; ++i) {
             for (int64_t g = 0; g < KVH; ++g) {
@@ -32,12 +32,12 @@ void attention_rows(const float* q, const KV* k, const KV* v, float* out, const 
                 const int64_t n = hi - lo + 1;
                 std::fill(mx.begin(), mx.end(), -std::numeric_limits<float>::infinity());
                 for (int64_t j = lo; j <= hi; ++j) {
-                    const KV* kj = k + (j * KVH + g) * hd;
+                    const float* kj = k.row(j, g, row.data());
                     for (int64_t r = 0; r < rep; ++r) {
                         const float* qr = qg + r * hd;
                         float d = 0.0f;
 #pragma omp simd reduction(+ : d)
-                        for (int64_t e = 0; e < hd; ++e) d += qr[e] * load(kj, e);
+                        for (int64_t e = 0; e < hd; ++e) d += qr[e] * kj[e];
                         d *= p.scale;
                         if (capped) d = p.softcap * std::tanh(d * inv_cap);
                         scores[r * n + (j - lo)] = d;
@@ -55,12 +55,12 @@ void attention_rows(const float* q, const KV* k, const KV* v, float* out, const 
                 }
                 std::fill(acc.begin(), acc.end(), 0.0f);
                 for (int64_t j = lo; j <= hi; ++j) {
-                    const KV* vj = v + (j * KVH + g) * hd;
+                    const float* vj = v.row(j, g, row.data());
                     for (int64_t r = 0; r < rep; ++r) {
                         const float w = scores[r * n + (j - lo)];
                         float* ar = acc.data() + r * hd;
 #pragma omp simd
-                        for (int64_t e = 0; e < hd; ++e) ar[e] += w * load(vj, e);
+                        for (int64_t e = 0; e < hd; ++e) ar[e] += w * vj[e];
                     }
                 }
                 for (int64_t r = 0; r < rep; ++r) {
@@ -71,10 +71,5 @@ void attention_rows(const float* q, const KV* k, const KV* v, float* out, const 
         }
     }
 }
-
-template void attention_rows<float>(const float*, const float*, const float*, float*, const AttentionShape&,
-                                    const AttentionParams&, int);
-template void attention_rows<uint16_t>(const float*, const uint16_t*, const uint16_t*, float*,
-                                       const AttentionShape&, const AttentionParams&, int);
 
 }  // namespace vidi::cpu

@@ -49,7 +49,8 @@ QTensor CpuBackend::quantize(const Tensor& x, const QuantFormat& format) { retur
 void weight_rows_f32(const QTensor& w, int64_t r0, int64_t n, float* out) {
     const int64_t K = w.dim(-1);
     if (w.quantized()) {
-        for (int64_t r = 0; r < n; ++r) dequantize_row(w, r0 + r, out + r * K);
+        const DequantRows reader(w);
+        for (int64_t r = 0; r < n; ++r) reader.row(r0 + r, out + r * K);
         return;
     }
     const size_t esize = dtype_size(w.values.dtype());

@@ -16,9 +16,11 @@
 // lanes read 32 different banks; queries are broadcast reads). P·V: lane owns pairs of
 // output dimensions, p_j reaches all lanes by shuffle. Math is f32 CUDA cores.
 //
-// 8-bit K/V (media keys stored as int8 with one scale per key and KV head) are dequantised
-// to bf16 as a tile is loaded into shared memory (the kInt8 instantiation), so the rest of
-// the kernel is the same and K/V traffic from memory halves; no bf16 copy of K/V exists.
+// Quantised media K/V (8-bit with one scale per key and KV head; 4-bit keys per channel over
+// blocks of tokens with zero points and values per token in groups) are dequantised to the
+// activations' 16-bit type T as a tile is loaded into shared memory (the kBits 8 and 4
+// instantiations), so the rest of the kernel is the same and K/V traffic from memory drops
+// to a half or a quarter; no 16-bit copy of K/V exists.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -40,7 +42,7 @@ constexpr int kTileKeys = 32;  // one key per lane
 
 template <int HD_MAX>
 struct Smem {
-    static constexpr int kWords = HD_MAX / 2;      // bf16 pairs per head vector
+    static constexpr int kWords = HD_MAX / 2;      // 16-bit pairs per head vector
     static constexpr int kKStride = kWords + 1;    // odd: conflict-free column reads
     static constexpr size_t q_bytes = sizeof(float) * kRowsPerBlock * HD_MAX;
     static constexpr size_t k_bytes = sizeof(uint32_t) * kTileKeys * kKStride;
@@ -48,22 +50,53 @@ struct Smem {
     static constexpr size_t bytes = q_bytes + k_bytes + v_bytes;
 };
 
-// Eight int8 values at p times `scale` -> eight bf16 in a 16-byte vector (the rounding of
-// a host dequantise followed by a bf16 upload).
+// Eight int8 values at p times `scale` -> eight T in a 16-byte vector (the rounding of a
+// host dequantise followed by an upload).
+template <class T>
 __device__ inline uint4 dequant8(const int8_t* p, float scale) {
     const uint2 c = *reinterpret_cast<const uint2*>(p);
     float f[8];
     i8x4_to_float(c.x, f);
     i8x4_to_float(c.y, f + 4);
     uint4 r;
-    r.x = float2_to_bf16x2(__fmul_rn(f[0], scale), __fmul_rn(f[1], scale));
-    r.y = float2_to_bf16x2(__fmul_rn(f[2], scale), __fmul_rn(f[3], scale));
-    r.z = float2_to_bf16x2(__fmul_rn(f[4], scale), __fmul_rn(f[5], scale));
-    r.w = float2_to_bf16x2(__fmul_rn(f[6], scale), __fmul_rn(f[7], scale));
+    r.x = float2_to_pair<T>(__fmul_rn(f[0], scale), __fmul_rn(f[1], scale));
+    r.y = float2_to_pair<T>(__fmul_rn(f[2], scale), __fmul_rn(f[3], scale));
+    r.z = float2_to_pair<T>(__fmul_rn(f[4], scale), __fmul_rn(f[5], scale));
+    r.w = float2_to_pair<T>(__fmul_rn(f[6], scale), __fmul_rn(f[7], scale));
     return r;
 }
 
-template <int HD_MAX, bool kInt8>
+// Eight 4-bit keys of token j, head kvh, from channel d (a multiple of 8): zero + c·scale with
+// the block's per-channel scales and zeros; eight values: (c − 8)·scale of their group. As T,
+// rounded once (a host dequantise followed by an upload).
+template <class T>
+__device__ inline uint4 dequant4_key(const AttentionArgs& a, int64_t j, int kvh, int d) {
+    const uint32_t c = *reinterpret_cast<const uint32_t*>(a.k4 + ((j * a.KV + kvh) * a.hd + d) / 2);
+    const int64_t s0 = ((j / a.key_block) * a.KV + kvh) * a.hd + d;
+    float f[8], sc[8], z[8];
+    u4x8_to_float<0>(c, f);
+    load8(a.k4_scale + s0, sc);
+    load8(a.k4_zero + s0, z);
+    uint32_t r[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+        r[i] = float2_to_pair<T>(__fadd_rn(z[2 * i], __fmul_rn(f[2 * i], sc[2 * i])),
+                                 __fadd_rn(z[2 * i + 1], __fmul_rn(f[2 * i + 1], sc[2 * i + 1])));
+    return make_uint4(r[0], r[1], r[2], r[3]);
+}
+template <class T>
+__device__ inline uint4 dequant4_value(const AttentionArgs& a, int64_t j, int kvh, int d) {
+    const uint32_t c = *reinterpret_cast<const uint32_t*>(a.v4 + ((j * a.KV + kvh) * a.hd + d) / 2);
+    const float scale = __half2float(a.v4_scale[(j * a.KV + kvh) * (a.hd / a.v_group) + d / a.v_group]);
+    float f[8];
+    u4x8_to_float<8>(c, f);
+    uint32_t r[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) r[i] = float2_to_pair<T>(__fmul_rn(f[2 * i], scale), __fmul_rn(f[2 * i + 1], scale));
+    return make_uint4(r[0], r[1], r[2], r[3]);
+}
+
+template <int HD_MAX, int kBits, class T>
 __global__ void __launch_bounds__(kThreads) flash_attention_kernel(Problem pb) {
     using S = Smem<HD_MAX>;
     constexpr int kPairsPerLane = HD_MAX / 64;  // output dimension pairs owned by a lane
@@ -87,8 +120,9 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(Problem pb) {
         float2 qv = make_float2(0.0f, 0.0f);
         if (row < rows) {
             const int64_t i = row / G, h = int64_t(kvh) * G + row % G;
-            const uint32_t* src = reinterpret_cast<const uint32_t*>(a.q + (i * a.H + h) * a.hd);
-            qv = bf16x2_to_float2(src[w]);
+            const T* row_q = static_cast<const T*>(a.q) + (i * a.H + h) * a.hd;
+            const uint32_t* src = reinterpret_cast<const uint32_t*>(row_q);
+            qv = pair_to_float2<T>(src[w]);
             qv.x *= a.scale;
             qv.y *= a.scale;
         }
@@ -126,12 +160,15 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(Problem pb) {
             uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);  // zeros: 0·V must stay 0
             if (j < key_end) {
                 const int64_t off = (j * a.KV + kvh) * a.hd + c * kVec;
-                if constexpr (kInt8) {
-                    kv = dequant8(a.k8 + off, a.k_scale[j * a.KV + kvh]);
-                    vv = dequant8(a.v8 + off, a.v_scale[j * a.KV + kvh]);
+                if constexpr (kBits == 8) {
+                    kv = dequant8<T>(a.k8 + off, a.k_scale[j * a.KV + kvh]);
+                    vv = dequant8<T>(a.v8 + off, a.v_scale[j * a.KV + kvh]);
+                } else if constexpr (kBits == 4) {
+                    kv = dequant4_key<T>(a, j, kvh, c * kVec);
+                    vv = dequant4_value<T>(a, j, kvh, c * kVec);
                 } else {
-                    kv = *reinterpret_cast<const uint4*>(a.k + off);
-                    vv = *reinterpret_cast<const uint4*>(a.v + off);
+                    kv = *reinterpret_cast<const uint4*>(static_cast<const T*>(a.k) + off);
+                    vv = *reinterpret_cast<const uint4*>(static_cast<const T*>(a.v) + off);
                 }
             }
             uint32_t* kd = k_s + jj * S::kKStride + c * 4;
@@ -149,7 +186,7 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(Problem pb) {
         const float* qw = q_s + warp * kRowsPerWarp * HD_MAX;
 #pragma unroll 4
         for (int w = 0; w < words; ++w) {
-            const float2 kf = bf16x2_to_float2(krow[w]);
+            const float2 kf = pair_to_float2<T>(krow[w]);
 #pragma unroll
             for (int r = 0; r < kRowsPerWarp; ++r) {
                 const float2 qf = *reinterpret_cast<const float2*>(qw + r * HD_MAX + 2 * w);
@@ -193,7 +230,7 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(Problem pb) {
             for (int t = 0; t < kPairsPerLane; ++t) {
                 const int w = lane + 32 * t;
                 if (w < words) {
-                    const float2 vf = bf16x2_to_float2(vrow[w]);
+                    const float2 vf = pair_to_float2<T>(vrow[w]);
 #pragma unroll
                     for (int r = 0; r < kRowsPerWarp; ++r) {
                         o[r][t].x = fmaf(pj[r], vf.x, o[r][t].x);
@@ -211,12 +248,12 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(Problem pb) {
         const int64_t row = row0 + warp * kRowsPerWarp + r;
         if (pb.splits == 1) {
             const int64_t i = row / G, h = int64_t(kvh) * G + row % G;
-            uint32_t* dst = reinterpret_cast<uint32_t*>(a.out + (i * a.H + h) * a.hd);
+            uint32_t* dst = reinterpret_cast<uint32_t*>(static_cast<T*>(a.out) + (i * a.H + h) * a.hd);
             const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;  // no visible key: zeros
 #pragma unroll
             for (int t = 0; t < kPairsPerLane; ++t) {
                 const int w = lane + 32 * t;
-                if (w < words) dst[w] = float2_to_bf16x2(o[r][t].x * inv, o[r][t].y * inv);
+                if (w < words) dst[w] = float2_to_pair<T>(o[r][t].x * inv, o[r][t].y * inv);
             }
         } else {
             const int64_t slot = (int64_t(split) * a.KV + kvh) * rows + row;
@@ -240,6 +277,7 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(Problem pb) {
 // (one slice after another, each waiting for its load, cost ~25 µs at 50 slices).
 constexpr int kMergeThreads = 256;
 
+template <class T>
 __global__ void __launch_bounds__(kMergeThreads) merge_splits_kernel(Problem pb) {
     __shared__ float weight[kAttentionMaxSplits];
     __shared__ float inv_sum;
@@ -270,30 +308,49 @@ __global__ void __launch_bounds__(kMergeThreads) merge_splits_kernel(Problem pb)
         float acc = 0.0f;
 #pragma unroll 8
         for (int s = 0; s < pb.splits; ++s) acc += weight[s] * pb.part_o[(first_slot + s * slot_step) * a.hd + d];
-        a.out[out0 + d] = attention_out(a, out0 + d, acc * inv_sum);
+        attention_out<T>(a, out0 + d, acc * inv_sum);
     }
 }
 
-template <int HD_MAX, bool kInt8>
+template <int HD_MAX, int kBits, class T>
 void launch_flash(const Problem& pb, cudaStream_t stream) {
     const size_t smem = Smem<HD_MAX>::bytes;
     // Above 48 KB (hd 256) a block needs the opt-in; cheap, and per device, so set each time.
-    VIDI_CUDA_CHECK(cudaFuncSetAttribute(flash_attention_kernel<HD_MAX, kInt8>,
+    VIDI_CUDA_CHECK(cudaFuncSetAttribute(flash_attention_kernel<HD_MAX, kBits, T>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
     const int64_t rows = pb.a.Tq * (pb.a.H / pb.a.KV);
     const dim3 grid(static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock), pb.a.KV, pb.splits);
-    flash_attention_kernel<HD_MAX, kInt8><<<grid, kThreads, smem, stream>>>(pb);
+    flash_attention_kernel<HD_MAX, kBits, T><<<grid, kThreads, smem, stream>>>(pb);
     VIDI_CUDA_CHECK_LAUNCH("attention");
 }
 
-template <bool kInt8>
+template <int kBits, class T>
 void launch_for_head_dim(const Problem& pb, cudaStream_t stream) {
     if (pb.a.hd <= 64)
-        launch_flash<64, kInt8>(pb, stream);
+        launch_flash<64, kBits, T>(pb, stream);
     else if (pb.a.hd <= 128)
-        launch_flash<128, kInt8>(pb, stream);
+        launch_flash<128, kBits, T>(pb, stream);
     else
-        launch_flash<256, kInt8>(pb, stream);
+        launch_flash<256, kBits, T>(pb, stream);
+}
+
+// The tiled kernel (and the merge of its or the few-row kernel's slices) for the activations' type.
+template <class T>
+void launch_attention(const Problem& pb, cudaStream_t stream) {
+    const AttentionArgs& a = pb.a;
+    if (few_rows(a))
+        attention_decode(pb, stream);
+    else if (a.k8)
+        launch_for_head_dim<8, T>(pb, stream);
+    else if (a.k4)
+        launch_for_head_dim<4, T>(pb, stream);
+    else
+        launch_for_head_dim<16, T>(pb, stream);
+    if (pb.splits > 1) {
+        const int64_t merged_rows = int64_t(a.KV) * a.Tq * (a.H / a.KV);
+        merge_splits_kernel<T><<<static_cast<unsigned>(merged_rows), kMergeThreads, 0, stream>>>(pb);
+        VIDI_CUDA_CHECK_LAUNCH("attention merge");
+    }
 }
 
 int64_t row_blocks(const AttentionArgs& a) {
@@ -334,17 +391,8 @@ void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t
         pb.part_o = static_cast<float*>(workspace);
         pb.part_ml = pb.part_o + slots * a.hd;
     }
-    if (few_rows(a))
-        attention_decode(pb, stream);
-    else if (a.k8)
-        launch_for_head_dim<true>(pb, stream);
-    else
-        launch_for_head_dim<false>(pb, stream);
-    if (splits > 1) {
-        const int64_t merged_rows = int64_t(a.KV) * a.Tq * (a.H / a.KV);
-        merge_splits_kernel<<<static_cast<unsigned>(merged_rows), kMergeThreads, 0, stream>>>(pb);
-        VIDI_CUDA_CHECK_LAUNCH("attention merge");
-    }
+    if (a.act == DType::f16) launch_attention<fp16>(pb, stream);
+    else launch_attention<bf16>(pb, stream);
 }
 
 }  // namespace vidi::cuda

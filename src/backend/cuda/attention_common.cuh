@@ -32,10 +32,12 @@ __device__ inline bool visible(const AttentionArgs& a, int64_t pos, int64_t j) {
     return (!a.causal || j <= pos) && (a.window <= 0 || pos - j <= a.window);
 }
 
-// What goes to out[idx] for the result v: v, or with `accumulate` out's value plus v rounded
-// to bf16 (what attention() followed by add_() gives).
-__device__ inline bf16 attention_out(const AttentionArgs& a, int64_t idx, float v) {
-    return __float2bfloat16_rn(a.accumulate ? __bfloat162float(a.out[idx]) + round_bf16(v) : v);
+// Stores the result v at out[idx] (T: the activations' type, a.act): v, or with `accumulate`
+// out's value plus v rounded to T (what attention() followed by add_() gives).
+template <class T>
+__device__ inline void attention_out(const AttentionArgs& a, int64_t idx, float v) {
+    T* out = static_cast<T*>(a.out) + idx;
+    store_float(out, a.accumulate ? to_float(*out) + round_to<T>(v) : v);
 }
 
 // Few rows (query, head pairs per KV head) over many keys: decoding and short prompts.

@@ -9,13 +9,17 @@
 //   into its own ring of kRing chunks in shared memory with cp.async, kRing - 1 chunks ahead
 //   of the one it works on, so copies stay in flight while it computes. (Loading 16 rows into
 //   registers and then using them read K/V at ~1.4 TB/s on an H100.)
-// - Lanes own hd/32 head dimensions (8 at hd 256: one 16-byte bf16 or 8-byte int8 word of a
-//   row), so the warp reads a row from shared memory without bank conflicts.
+// - Lanes own hd/32 head dimensions (8 at hd 256: one 16-byte 16-bit, 8-byte int8 or 4-byte
+//   int4 word of a row), so the warp reads a row from shared memory without bank conflicts.
 // - Scores: each lane dots its dimensions of a chunk's 8 keys with the queries (kept in
 //   registers); one butterfly sums the 8 partials over the warp (10 shuffles, not 40) and the
 //   score of the tile's key j lands in lane j.
 // - P·V: each p_j reaches the lanes by shuffle.
 // - int8 K/V: the key's scale multiplies its score, the value's scale its weight p_j.
+// - int4 K/V: a lane holds its dimensions' key scales and zeros for the block of the tile
+//   (loaded a tile ahead) and dequantises each key as zero + c·scale; the values' group scales
+//   travel with each V chunk in the ring (8 bytes a key at most), and p_j·scale multiplies the
+//   codes (c − 8).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -39,35 +43,46 @@ constexpr int kItemsPerTile = 2 * kChunksPerTile;  // K chunks, then V chunks
 constexpr int kRing = 4;                           // chunks per warp in shared memory
 constexpr int kRows = static_cast<int>(kDecodeMaxRows);
 
-// Shared memory of one block: each warp's ring of chunks (rows at a pitch of HD values),
-// later reused for merging the warps' outputs.
-template <int HD, int R, bool kInt8>
+// Shared memory of one block: each warp's ring of chunks (rows at a pitch of HD values; with
+// 4-bit K/V the chunk's value scales after its rows), later reused for merging the warps'
+// outputs.
+constexpr int kValueScaleBytes = 8;  // the most bytes of value scales a 4-bit key has (4 groups)
+template <int HD, int R, int kBits>
 struct Smem {
-    static constexpr int kPitch = HD * (kInt8 ? 1 : 2);  // bytes per row
-    static constexpr int kChunkBytes = kChunkKeys * kPitch;
+    static constexpr int kPitch = HD * kBits / 8;  // bytes per row
+    static constexpr int kScaleOffset = kChunkKeys * kPitch;
+    static constexpr int kChunkBytes = kScaleOffset + (kBits == 4 ? kChunkKeys * kValueScaleBytes : 0);
     static constexpr int kRingBytes = kWarps * kRing * kChunkBytes;
     static constexpr int kMergeBytes = kWarps * R * (HD + 2) * 4;  // o, m, l per warp and row
     static constexpr int kBytes = kRingBytes > kMergeBytes ? kRingBytes : kMergeBytes;
 };
 
-// The word that holds a lane's N values of a row (N = 2, 4 or 8; bf16 or int8).
-template <bool kInt8, int N>
+// The word that holds a lane's N values of a row (N = 2, 4 or 8; 16-bit, int8 or int4).
+template <int kBits, int N>
 struct Raw {
-    static constexpr int kBytes = N * (kInt8 ? 1 : 2);
+    static constexpr int kBytes = N * kBits / 8;
     using Word = std::conditional_t<
         kBytes == 16, uint4,
-        std::conditional_t<kBytes == 8, uint2, std::conditional_t<kBytes == 4, uint32_t, unsigned short>>>;
+        std::conditional_t<kBytes == 8, uint2,
+                           std::conditional_t<kBytes == 4, uint32_t,
+                                              std::conditional_t<kBytes == 2, unsigned short, unsigned char>>>>;
 };
 
-// This lane's N values of a row in shared memory as floats (zeros if it owns none).
-template <bool kInt8, int N>
+// This lane's N values of a row in shared memory (int8, int4 codes less kBias, or the
+// activations' type T) as floats (zeros if it owns none).
+template <int kBits, int N, class T, int kBias = 0>
 __device__ inline void row_values(const char* row, int d_lane, bool owns_dims, float* f) {
-    using W = typename Raw<kInt8, N>::Word;
+    using W = typename Raw<kBits, N>::Word;
     W raw{};
-    if (owns_dims) raw = *reinterpret_cast<const W*>(row + d_lane * (kInt8 ? 1 : 2));
-    uint32_t w[(Raw<kInt8, N>::kBytes + 3) / 4] = {};
+    if (owns_dims) raw = *reinterpret_cast<const W*>(row + d_lane * kBits / 8);
+    uint32_t w[(Raw<kBits, N>::kBytes + 3) / 4] = {};
     memcpy(w, &raw, sizeof(raw));
-    if constexpr (kInt8) {
+    if constexpr (kBits == 4) {
+        float t[8];
+        u4x8_to_float<kBias>(w[0], t);
+#pragma unroll
+        for (int i = 0; i < N; ++i) f[i] = owns_dims ? t[i] : 0.0f;
+    } else if constexpr (kBits == 8) {
         if constexpr (N >= 4) {
 #pragma unroll
             for (int i = 0; i < N / 4; ++i) i8x4_to_float(w[i], f + 4 * i);
@@ -79,8 +94,9 @@ __device__ inline void row_values(const char* row, int d_lane, bool owns_dims, f
     } else {
 #pragma unroll
         for (int i = 0; i < N / 2; ++i) {
-            f[2 * i] = __uint_as_float(w[i] << 16);
-            f[2 * i + 1] = __uint_as_float(w[i] & 0xFFFF0000u);
+            const float2 p = pair_to_float2<T>(w[i]);
+            f[2 * i] = p.x;
+            f[2 * i + 1] = p.y;
         }
     }
 }
@@ -102,11 +118,15 @@ __device__ inline float warp_sum8(const float (&p)[8], int lane) {
 
 // The rows one warp streams: item n is chunk n % 4 of the K (then V) rows of its tile n / 8.
 // A lane copies `unit` bytes (16, or 8 where int8 rows are not 16-byte multiples) at `off` of
-// rows u0, u0 + u_step, ... of a chunk: one row needs row_bytes / unit lanes.
+// rows u0, u0 + u_step, ... of a chunk: one row needs row_bytes / unit lanes. With 4-bit
+// values, lanes 0..7 also copy their key's group scales (scale_bytes, 4 or 8) into the chunk.
 struct WarpStream {
     const char* k;
     const char* v;
     int64_t row_stride;  // bytes from one key's row of this KV head to the next
+    const char* v_scales = nullptr;  // 4-bit values: this KV head's first key's scales
+    int64_t scale_stride = 0;        // bytes from one key's scales to the next
+    int scale_bytes = 0, scale_offset = 0;
     int64_t key_lo, key_end, first_tile;
     int tile_step;
     int64_t items;
@@ -127,7 +147,8 @@ struct WarpStream {
     // (empty past the last item, so that every wait counts the same number of groups).
     __device__ void issue(int64_t n, char* slot, int pitch) const {
         if (n < items) {
-            const char* base = (n % kItemsPerTile) < kChunksPerTile ? k : v;
+            const bool values = (n % kItemsPerTile) >= kChunksPerTile;
+            const char* base = values ? v : k;
             const int64_t k0 = key0(n);
             for (int u = u0; u < kChunkKeys; u += u_step) {
                 const bool in = k0 + u < key_end;
@@ -135,14 +156,31 @@ struct WarpStream {
                 if (unit == 16) cp_async<16>(slot + u * pitch + off, src, in ? 16 : 0);
                 else cp_async<8>(slot + u * pitch + off, src, in ? 8 : 0);
             }
+            const int lane = threadIdx.x & 31;
+            if (values && v_scales && lane < kChunkKeys) {
+                const bool in = k0 + lane < key_end;
+                const char* src = v_scales + (in ? (k0 + lane) * scale_stride : 0);
+                char* dst = slot + scale_offset + lane * kValueScaleBytes;
+                if (scale_bytes == 8) cp_async<8>(dst, src, in ? 8 : 0);
+                else cp_async<4>(dst, src, in ? 4 : 0);
+            }
         }
         cp_async_commit();
     }
 };
 
-template <int HD, int R, bool kInt8>
+// The row of KV head kvh's first key of a K or V operand (16-bit, int8 or int4 codes).
+template <int kBits>
+__device__ inline const char* head_rows(const AttentionArgs& a, bool values, int kvh) {
+    const void* base = kBits == 16 ? (values ? a.v : a.k)
+                       : kBits == 8 ? static_cast<const void*>(values ? a.v8 : a.k8)
+                                    : static_cast<const void*>(values ? a.v4 : a.k4);
+    return static_cast<const char*>(base) + int64_t(kvh) * a.hd * kBits / 8;
+}
+
+template <int HD, int R, int kBits, class T>
 __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, bool unit16) {
-    using S = Smem<HD, R, kInt8>;
+    using S = Smem<HD, R, kBits>;
     constexpr int kDims = HD / 32;  // head dimensions per lane (scores and outputs alike)
     extern __shared__ __align__(16) char smem[];
     const AttentionArgs& a = pb.a;
@@ -150,7 +188,6 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int kvh = blockIdx.x, split = blockIdx.y;
     const int G = a.H / a.KV, rows = static_cast<int>(a.Tq) * G;
-    const int elem = kInt8 ? 1 : 2;
     const int d_lane = lane * kDims;
     const bool owns_dims = d_lane < a.hd;
 
@@ -163,7 +200,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, 
             q[r][x] = 0.0f;
             if (r < rows && owns_dims) {
                 const int64_t i = r / G, h = int64_t(kvh) * G + r % G;
-                q[r][x] = __bfloat162float(a.q[(i * a.H + h) * a.hd + d_lane + x]) * a.scale;
+                q[r][x] = to_float(static_cast<const T*>(a.q)[(i * a.H + h) * a.hd + d_lane + x]) * a.scale;
             }
         }
 
@@ -176,15 +213,22 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, 
     const int64_t my_tiles = max(int64_t(0), (tile_end - tile_begin - warp + kWarps - 1) / kWarps);
 
     WarpStream st;
-    st.k = reinterpret_cast<const char*>(kInt8 ? static_cast<const void*>(a.k8) : a.k) + int64_t(kvh) * a.hd * elem;
-    st.v = reinterpret_cast<const char*>(kInt8 ? static_cast<const void*>(a.v8) : a.v) + int64_t(kvh) * a.hd * elem;
-    st.row_stride = int64_t(a.KV) * a.hd * elem;
+    st.k = head_rows<kBits>(a, false, kvh);
+    st.v = head_rows<kBits>(a, true, kvh);
+    st.row_stride = int64_t(a.KV) * a.hd * kBits / 8;
+    const int v_groups = kBits == 4 ? a.hd / a.v_group : 0;  // 2 or 4 (core's media_kv_format)
+    if constexpr (kBits == 4) {
+        st.v_scales = reinterpret_cast<const char*>(a.v4_scale + int64_t(kvh) * v_groups);
+        st.scale_stride = int64_t(a.KV) * v_groups * 2;
+        st.scale_bytes = v_groups * 2;
+        st.scale_offset = S::kScaleOffset;
+    }
     st.key_lo = key_lo;
     st.key_end = key_end;
     st.first_tile = tile_begin + warp;
     st.tile_step = kWarps;
     st.items = my_tiles * kItemsPerTile;
-    st.init_lane(lane, a.hd * elem, unit16);
+    st.init_lane(lane, a.hd * kBits / 8, unit16);
     char* ring = smem + warp * kRing * S::kChunkBytes;
     for (int n = 0; n < kRing - 1; ++n) st.issue(n, ring + n * S::kChunkBytes, S::kPitch);
 
@@ -211,11 +255,32 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, 
         for (int x = 0; x < kDims; ++x) o[r][x] = 0.0f;
     }
 
+    // 4-bit keys: this lane's dimensions of the scales and zeros of a tile's block (tiles lie
+    // within one block: blocks are whole tiles and key ranges start at 0), a tile ahead.
+    float ks[kDims] = {}, kz[kDims] = {}, ks_next[kDims] = {}, kz_next[kDims] = {};
+    auto load_key_scales = [&](int64_t key0, float* sc, float* z) {
+        if (!owns_dims) return;
+        const int64_t at = ((key0 / a.key_block) * a.KV + kvh) * a.hd + d_lane;
+#pragma unroll
+        for (int x = 0; x < kDims; ++x) {
+            sc[x] = __half2float(a.k4_scale[at + x]);
+            z[x] = __half2float(a.k4_zero[at + x]);
+        }
+    };
+    if constexpr (kBits == 4)
+        if (my_tiles > 0) load_key_scales(st.key0(0), ks_next, kz_next);
+    const int v_group_lane = kBits == 4 ? d_lane / a.v_group : 0;  // this lane's value group
+
     for (int64_t i = 0; i < my_tiles; ++i) {
         const int64_t key0 = st.key0(n), j = key0 + lane;
         const bool valid = j < key_end;
-        const float k_scale = kInt8 && valid ? __ldg(a.k_scale + j * a.KV + kvh) : 1.0f;
-        const float v_scale = kInt8 && valid ? __ldg(a.v_scale + j * a.KV + kvh) : 1.0f;
+        const float k_scale = kBits == 8 && valid ? __ldg(a.k_scale + j * a.KV + kvh) : 1.0f;
+        const float v_scale = kBits == 8 && valid ? __ldg(a.v_scale + j * a.KV + kvh) : 1.0f;
+        if constexpr (kBits == 4) {
+#pragma unroll
+            for (int x = 0; x < kDims; ++x) ks[x] = ks_next[x], kz[x] = kz_next[x];
+            if (i + 1 < my_tiles) load_key_scales(st.key0(n + kItemsPerTile), ks_next, kz_next);
+        }
 
         // Scores: the partial dot products of a chunk's 8 keys, summed over the warp at once.
         float s[R];
@@ -228,7 +293,10 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, 
 #pragma unroll
                 for (int u = 0; u < kChunkKeys; ++u) {
                     float kf[kDims];
-                    row_values<kInt8, kDims>(chunk + u * S::kPitch, d_lane, owns_dims, kf);
+                    row_values<kBits, kDims, T>(chunk + u * S::kPitch, d_lane, owns_dims, kf);
+                    if constexpr (kBits == 4)
+#pragma unroll
+                        for (int x = 0; x < kDims; ++x) kf[x] = fmaf(kf[x], ks[x], kz[x]);
 #pragma unroll
                     for (int r = 0; r < R; ++r) {
                         float d = 0.0f;
@@ -245,7 +313,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, 
                 }
             });
 
-        float w[R];  // p_j times the value's scale
+        float w[R];  // p_j times the value's scale (int8)
 #pragma unroll
         for (int r = 0; r < R; ++r) {
             w[r] = 0.0f;
@@ -263,18 +331,23 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, 
             w[r] = p * v_scale;
         }
 
-        // P·V: p_j reaches every lane by shuffle.
+        // P·V: p_j reaches every lane by shuffle (4-bit: times the key's scale of this lane's group).
 #pragma unroll 1
         for (int c = 0; c < kChunksPerTile; ++c)
             consume([&](const char* chunk) {
 #pragma unroll
                 for (int u = 0; u < kChunkKeys; ++u) {
                     float vf[kDims];
-                    row_values<kInt8, kDims>(chunk + u * S::kPitch, d_lane, owns_dims, vf);
+                    row_values<kBits, kDims, T, 8>(chunk + u * S::kPitch, d_lane, owns_dims, vf);
+                    float vs = 1.0f;
+                    if constexpr (kBits == 4)  // a lane past hd has no group (and no values)
+                        vs = owns_dims ? __half2float(reinterpret_cast<const fp16*>(
+                                             chunk + S::kScaleOffset + u * kValueScaleBytes)[v_group_lane])
+                                       : 0.0f;
 #pragma unroll
                     for (int r = 0; r < R; ++r) {
                         if (r >= rows) break;
-                        const float wj = __shfl_sync(0xffffffffu, w[r], c * kChunkKeys + u);
+                        const float wj = __shfl_sync(0xffffffffu, w[r], c * kChunkKeys + u) * vs;
 #pragma unroll
                         for (int x = 0; x < kDims; ++x) o[r][x] = fmaf(wj, vf[x], o[r][x]);
                     }
@@ -315,7 +388,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, 
         }
         if (pb.splits == 1) {
             const int64_t i = r / G, h = int64_t(kvh) * G + r % G;
-            a.out[(i * a.H + h) * a.hd + d] = attention_out(a, (i * a.H + h) * a.hd + d, ll > 0.0f ? acc / ll : 0.0f);
+            attention_out<T>(a, (i * a.H + h) * a.hd + d, ll > 0.0f ? acc / ll : 0.0f);
         } else {
             const int64_t slot = (int64_t(split) * a.KV + kvh) * rows + r;
             pb.part_o[slot * a.hd + d] = acc;
@@ -327,36 +400,42 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, 
     }
 }
 
-// Calls f.template run<HD, R, kInt8>() for the kernel instance that serves `a`.
-template <int HD, bool kInt8, class F>
+// Calls f.template run<HD, R, kBits, T>() for the kernel instance that serves `a`.
+template <int HD, int kBits, class T, class F>
 void with_rows(const AttentionArgs& a, F& f) {
     const int64_t rows = a.Tq * (a.H / a.KV);
-    if (rows <= 1) f.template run<HD, 1, kInt8>();
-    else if (rows <= 2) f.template run<HD, 2, kInt8>();
-    else if (rows <= 4) f.template run<HD, 4, kInt8>();
-    else f.template run<HD, kRows, kInt8>();
+    if (rows <= 1) f.template run<HD, 1, kBits, T>();
+    else if (rows <= 2) f.template run<HD, 2, kBits, T>();
+    else if (rows <= 4) f.template run<HD, 4, kBits, T>();
+    else f.template run<HD, kRows, kBits, T>();
+}
+template <int HD, class T, class F>
+void with_kv(const AttentionArgs& a, F& f) {
+    if (a.k8) with_rows<HD, 8, T>(a, f);
+    else if (a.k4) with_rows<HD, 4, T>(a, f);
+    else with_rows<HD, 16, T>(a, f);
 }
 template <int HD, class F>
-void with_dtype(const AttentionArgs& a, F& f) {
-    if (a.k8) with_rows<HD, true>(a, f);
-    else with_rows<HD, false>(a, f);
+void with_act(const AttentionArgs& a, F& f) {
+    if (a.act == DType::f16) with_kv<HD, fp16>(a, f);
+    else with_kv<HD, bf16>(a, f);
 }
 template <class F>
 void with_instance(const AttentionArgs& a, F& f) {
-    if (a.hd <= 64) with_dtype<64>(a, f);
-    else if (a.hd <= 128) with_dtype<128>(a, f);
-    else with_dtype<256>(a, f);
+    if (a.hd <= 64) with_act<64>(a, f);
+    else if (a.hd <= 128) with_act<128>(a, f);
+    else with_act<256>(a, f);
 }
 
 // Blocks of an instance resident on one SM (its shared memory opt-in set on first use).
-template <int HD, int R, bool kInt8>
+template <int HD, int R, int kBits, class T>
 int resident_blocks() {
     static const int blocks = [] {
-        auto* kernel = decode_attention_kernel<HD, R, kInt8>;
+        auto* kernel = decode_attention_kernel<HD, R, kBits, T>;
         VIDI_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             Smem<HD, R, kInt8>::kBytes));
+                                             Smem<HD, R, kBits>::kBytes));
         int n = 0;
-        VIDI_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kThreads, Smem<HD, R, kInt8>::kBytes));
+        VIDI_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kThreads, Smem<HD, R, kBits>::kBytes));
         return std::max(n, 1);
     }();
     return blocks;
@@ -365,18 +444,18 @@ int resident_blocks() {
 // with_instance() visitors: the resident blocks of the instance, and its launch.
 struct ResidentBlocks {
     int blocks = 1;
-    template <int HD, int R, bool kInt8>
-    void run() { blocks = resident_blocks<HD, R, kInt8>(); }
+    template <int HD, int R, int kBits, class T>
+    void run() { blocks = resident_blocks<HD, R, kBits, T>(); }
 };
 struct Launch {
     const Problem& pb;
     bool unit16;
     cudaStream_t stream;
-    template <int HD, int R, bool kInt8>
+    template <int HD, int R, int kBits, class T>
     void run() {
-        resident_blocks<HD, R, kInt8>();  // sets the shared-memory opt-in
+        resident_blocks<HD, R, kBits, T>();  // sets the shared-memory opt-in
         const dim3 grid(static_cast<unsigned>(pb.a.KV), static_cast<unsigned>(pb.splits));
-        decode_attention_kernel<HD, R, kInt8><<<grid, kThreads, Smem<HD, R, kInt8>::kBytes, stream>>>(pb, unit16);
+        decode_attention_kernel<HD, R, kBits, T><<<grid, kThreads, Smem<HD, R, kBits>::kBytes, stream>>>(pb, unit16);
     }
 };
 
@@ -396,10 +475,10 @@ int attention_decode_splits(const AttentionArgs& a, int sm_count) {
 
 void attention_decode(const Problem& pb, cudaStream_t stream) {
     const AttentionArgs& a = pb.a;
-    const void* k = a.k8 ? static_cast<const void*>(a.k8) : a.k;
-    const void* v = a.v8 ? static_cast<const void*>(a.v8) : a.v;
-    // The rows are copied in 16-byte pieces, or 8-byte ones (int8 rows of an odd multiple of 8).
-    const int64_t row_bytes = int64_t(a.hd) * (a.k8 ? 1 : 2);
+    const void* k = a.k8 ? static_cast<const void*>(a.k8) : a.k4 ? static_cast<const void*>(a.k4) : a.k;
+    const void* v = a.v8 ? static_cast<const void*>(a.v8) : a.v4 ? static_cast<const void*>(a.v4) : a.v;
+    // The rows are copied in 16-byte pieces, or 8-byte ones (int8/int4 rows of an odd multiple of 8).
+    const int64_t row_bytes = int64_t(a.hd) * (a.k8 ? 8 : a.k4 ? 4 : 16) / 8;
     auto aligned_to = [](const void* p, uintptr_t n) { return reinterpret_cast<uintptr_t>(p) % n == 0; };
     const bool unit16 = row_bytes % 16 == 0 && aligned_to(k, 16) && aligned_to(v, 16);
     VIDI_CHECK(row_bytes % 8 == 0 && aligned_to(k, 8) && aligned_to(v, 8),

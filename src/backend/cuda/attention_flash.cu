@@ -1,11 +1,13 @@
 // Tensor-core attention for many query rows without a mask (the towers: SigLIP's head dim
-// 72, Whisper's 64), FlashAttention-2's scheme on mma.sync m16n8k16 (bf16 operands, f32
-// accumulation). A block of 4 warps owns 64 query rows of one (sequence, head), a warp 16 of
+// 72, Whisper's 64), FlashAttention-2's scheme on mma.sync m16n8k16 (bf16 or fp16 operands,
+// the activations' type T; f32 accumulation; the probabilities are rounded to T for P·V, as
+// FlashAttention does). A block of 4 warps owns 64 query rows of one (sequence, head), a warp 16 of
 // them. Tiles of 64 keys pass through shared memory (K and V as rows), two at a time where
 // they fit: cp.async fills the next tile while the warps work on this one. K's B fragments
 // come from ldmatrix, V's transposed from ldmatrix .trans; scores, the running max and sum
 // and the output stay in registers, and the probabilities become the A operand of P·V
 // without a trip through memory.
+#include "backend/backend.h"
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
@@ -16,40 +18,49 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kTile = 16 * kWarps;  // query rows per block = keys per tile
 
-// c += a · b for one 16×8 tile (mma fragment layouts: PTX ISA, "mma.m16n8k16").
-__device__ inline void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+// c += a · b for one 16×8 tile of T operands (mma fragment layouts: PTX ISA, "mma.m16n8k16").
+template <class T>
+__device__ inline void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    if constexpr (std::is_same_v<T, bf16>)
+        asm volatile(
+            "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+            "{%0,%1,%2,%3};\n"
+            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    else
+        asm volatile(
+            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+            "{%0,%1,%2,%3};\n"
+            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-__device__ inline uint32_t pair_at(const bf16* p) { return *reinterpret_cast<const uint32_t*>(p); }
+using u16 = uint16_t;  // one element of T, as ldmatrix and the copies see it
+__device__ inline uint32_t pair_at(const u16* p) { return *reinterpret_cast<const uint32_t*>(p); }
 
-// 8×8 bf16 matrices from shared memory (row i of matrix j at the address of lane 8j + i),
+// 8×8 matrices of 16-bit values from shared memory (row i of matrix j at the address of lane 8j + i),
 // as is or transposed: lane (g, t) receives row g, columns 2t and 2t+1 of each.
-__device__ inline uint32_t smem_addr(const bf16* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
-__device__ inline void ldmatrix_x2(uint32_t& r0, uint32_t& r1, const bf16* row) {
+__device__ inline uint32_t smem_addr(const u16* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+__device__ inline void ldmatrix_x2(uint32_t& r0, uint32_t& r1, const u16* row) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n" : "=r"(r0), "=r"(r1) : "r"(smem_addr(row)));
 }
-__device__ inline void ldmatrix_x4(uint32_t (&r)[4], const bf16* row) {
+__device__ inline void ldmatrix_x4(uint32_t (&r)[4], const u16* row) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(smem_addr(row)));
 }
-__device__ inline void ldmatrix_x2_trans(uint32_t& r0, uint32_t& r1, const bf16* row) {
+__device__ inline void ldmatrix_x2_trans(uint32_t& r0, uint32_t& r1, const u16* row) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n"
                  : "=r"(r0), "=r"(r1)
                  : "r"(smem_addr(row)));
 }
-__device__ inline void ldmatrix_x4_trans(uint32_t (&r)[4], const bf16* row) {
+__device__ inline void ldmatrix_x4_trans(uint32_t (&r)[4], const u16* row) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(smem_addr(row)));
 }
 
-template <int HD>
+template <int HD, class T>
 __global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
     constexpr int KD = (HD + 15) / 16 * 16;  // head dims padded to the mma's k of 16 (zeros)
     constexpr int KS = KD + 8;               // row pitch of the K (and Q) tile: no bank conflicts
@@ -57,23 +68,23 @@ __global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
     constexpr int VS = (HD / 2) % 8 == 4 ? HD : HD + 8;
     constexpr int NB = HD / 8;               // 8-wide output column blocks
     // Two tiles in flight where both fit the 48 KiB of static shared memory (hd 64 and 72).
-    constexpr int kStages = 2 * kTile * (KS + VS) * int(sizeof(bf16)) <= 48 * 1024 ? 2 : 1;
+    constexpr int kStages = 2 * kTile * (KS + VS) * int(sizeof(u16)) <= 48 * 1024 ? 2 : 1;
     static_assert(HD % 8 == 0, "head dims in whole 16-byte vectors");
-    __shared__ __align__(16) bf16 ks[kStages][kTile * KS];  // K tiles; first the block's Q rows
-    __shared__ __align__(16) bf16 vs[kStages][kTile * VS];  // V tiles: vs[key][d]
+    __shared__ __align__(16) u16 ks[kStages][kTile * KS];  // K tiles; first the block's Q rows
+    __shared__ __align__(16) u16 vs[kStages][kTile * VS];  // V tiles: vs[key][d]
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int h = blockIdx.y, kvh = h / (a.H / a.KV);
     const int64_t seq = blockIdx.z, q0 = int64_t(blockIdx.x) * kTile;
     const int64_t q_pitch = int64_t(a.H) * HD, kv_pitch = int64_t(a.KV) * HD;
-    const bf16* q = a.q + seq * a.Tq * q_pitch + int64_t(h) * HD;
-    const bf16* k = a.k + seq * a.Tk * kv_pitch + int64_t(kvh) * HD;
-    const bf16* v = a.v + seq * a.Tk * kv_pitch + int64_t(kvh) * HD;
+    const u16* q = static_cast<const u16*>(a.q) + seq * a.Tq * q_pitch + int64_t(h) * HD;
+    const u16* k = static_cast<const u16*>(a.k) + seq * a.Tk * kv_pitch + int64_t(kvh) * HD;
+    const u16* v = static_cast<const u16*>(a.v) + seq * a.Tk * kv_pitch + int64_t(kvh) * HD;
 
     // Rows first..first+63 of a [rows, HD] matrix into dst (pitch P, Wd 16-byte vectors a row)
     // with cp.async; rows past `rows` and the padded dims are zero-filled (so no uninitialised
     // value reaches an mma). The caller commits and waits.
-    auto stage_rows = [&](bf16* dst, int pitch, int vecs, const bf16* base, int64_t src_pitch, int64_t first,
+    auto stage_rows = [&](u16* dst, int pitch, int vecs, const u16* base, int64_t src_pitch, int64_t first,
                           int64_t rows) {
         for (int i = threadIdx.x; i < kTile * vecs; i += blockDim.x) {
             const int r = i / vecs, c = (i % vecs) * 8;
@@ -125,8 +136,8 @@ __global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
             cp_async_wait<0>();
         }
         __syncthreads();
-        const bf16* kt = ks[st];
-        const bf16* vt = vs[st];
+        const u16* kt = ks[st];
+        const u16* vt = vs[st];
 
         // Scores of this warp's 16 rows against the 64 keys: 8 blocks of 8 keys.
         float s[8][4];
@@ -137,14 +148,14 @@ __global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
             for (int kk = 0; kk + 1 < KD / 16; kk += 2) {  // two k-steps (32 dims) per ldmatrix.x4
                 uint32_t b[4];
                 ldmatrix_x4(b, &kt[(nb * 8 + krow) * KS + kk * 16 + kcol]);
-                mma_bf16(s[nb], qf[kk], b[0], b[1]);
-                mma_bf16(s[nb], qf[kk + 1], b[2], b[3]);
+                mma<T>(s[nb], qf[kk], b[0], b[1]);
+                mma<T>(s[nb], qf[kk + 1], b[2], b[3]);
             }
             if constexpr ((KD / 16) % 2 == 1) {
                 constexpr int kk = KD / 16 - 1;
                 uint32_t b0, b1;
                 ldmatrix_x2(b0, b1, &kt[(nb * 8 + krow) * KS + kk * 16 + (kcol & 8)]);
-                mma_bf16(s[nb], qf[kk], b0, b1);
+                mma<T>(s[nb], qf[kk], b0, b1);
             }
         }
         float mx[2] = {m[0], m[1]};
@@ -182,8 +193,8 @@ __global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
             const float p2 = __expf(s[nb][2] - m[1]), p3 = __expf(s[nb][3] - m[1]);
             l[0] += p0 + p1;
             l[1] += p2 + p3;
-            pf[nb / 2][(nb % 2) * 2 + 0] = float2_to_bf16x2(p0, p1);
-            pf[nb / 2][(nb % 2) * 2 + 1] = float2_to_bf16x2(p2, p3);
+            pf[nb / 2][(nb % 2) * 2 + 0] = float2_to_pair<T>(p0, p1);
+            pf[nb / 2][(nb % 2) * 2 + 1] = float2_to_pair<T>(p2, p3);
         }
         // B fragments of V (16 keys × 8 dims) straight from its rows: ldmatrix .trans hands
         // lane (g, t) the keys 2t, 2t+1 (and +8) of dim g; .x4 covers two blocks of 8 dims.
@@ -193,13 +204,13 @@ __global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
             for (int nb = 0; nb + 1 < NB; nb += 2) {
                 uint32_t b[4];
                 ldmatrix_x4_trans(b, &vt[(kk * 16 + vrow) * VS + nb * 8 + vcol]);
-                mma_bf16(o[nb], pf[kk], b[0], b[1]);
-                mma_bf16(o[nb + 1], pf[kk], b[2], b[3]);
+                mma<T>(o[nb], pf[kk], b[0], b[1]);
+                mma<T>(o[nb + 1], pf[kk], b[2], b[3]);
             }
             if constexpr (NB % 2 == 1) {
                 uint32_t b0, b1;
                 ldmatrix_x2_trans(b0, b1, &vt[(kk * 16 + vrow) * VS + (NB - 1) * 8]);
-                mma_bf16(o[NB - 1], pf[kk], b0, b1);
+                mma<T>(o[NB - 1], pf[kk], b0, b1);
             }
         }
         __syncthreads();  // before a later load overwrites this tile's buffers
@@ -211,32 +222,37 @@ __global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
         l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
         l[r] = 1.0f / l[r];
     }
-    bf16* out = a.out + seq * a.Tq * q_pitch + int64_t(h) * HD;
+    T* out = static_cast<T*>(a.out) + seq * a.Tq * q_pitch + int64_t(h) * HD;
     const int64_t row = q0 + r0 + g;
 #pragma unroll
     for (int nb = 0; nb < NB; ++nb) {
         const int c = nb * 8 + 2 * t;
         if (row < a.Tq)
-            *reinterpret_cast<uint32_t*>(out + row * q_pitch + c) = float2_to_bf16x2(o[nb][0] * l[0], o[nb][1] * l[0]);
+            *reinterpret_cast<uint32_t*>(out + row * q_pitch + c) = float2_to_pair<T>(o[nb][0] * l[0], o[nb][1] * l[0]);
         if (row + 8 < a.Tq)
             *reinterpret_cast<uint32_t*>(out + (row + 8) * q_pitch + c) =
-                float2_to_bf16x2(o[nb][2] * l[1], o[nb][3] * l[1]);
+                float2_to_pair<T>(o[nb][2] * l[1], o[nb][3] * l[1]);
     }
 }
 
 }  // namespace
 
-bool flash_attention_supports(int hd) { return hd == 64 || hd == 72 || hd == 128; }
+bool flash_attention_supports(int hd) { return gpu_fused_attention(hd); }
 
 void flash_attention(const AttentionArgs& a, int64_t sequences, cudaStream_t stream) {
     const dim3 grid(static_cast<unsigned>((a.Tq + kTile - 1) / kTile), static_cast<unsigned>(a.H),
                     static_cast<unsigned>(sequences));
-    switch (a.hd) {
-        case 64: flash_kernel<64><<<grid, kWarps * 32, 0, stream>>>(a); break;
-        case 72: flash_kernel<72><<<grid, kWarps * 32, 0, stream>>>(a); break;
-        case 128: flash_kernel<128><<<grid, kWarps * 32, 0, stream>>>(a); break;
-        default: fail("flash_attention: head dim ", a.hd, " has no kernel");
-    }
+    auto launch = [&](auto tag) {
+        using T = decltype(tag);
+        switch (a.hd) {
+            case 64: flash_kernel<64, T><<<grid, kWarps * 32, 0, stream>>>(a); break;
+            case 72: flash_kernel<72, T><<<grid, kWarps * 32, 0, stream>>>(a); break;
+            case 128: flash_kernel<128, T><<<grid, kWarps * 32, 0, stream>>>(a); break;
+            default: fail("flash_attention: head dim ", a.hd, " has no kernel");
+        }
+    };
+    if (a.act == DType::f16) launch(fp16{});
+    else launch(bf16{});
     VIDI_CUDA_CHECK_LAUNCH("flash_attention");
 }
 

@@ -1,8 +1,8 @@
 // CudaBackend's attention. Unmasked attention of many query rows (the towers: SigLIP's 729
 // and Whisper's 1500 tokens a sequence) runs on tensor cores: in attention_flash.cu's kernel
 // where it has one for the head dim, else as two batched cuBLAS GEMMs around a row softmax
-// (attention_dense.cu). Everything else (masks, int8 K/V, few query rows over long key
-// ranges) goes to the tiled and few-row kernels (attention.cu, attention_decode.cu).
+// (attention_dense.cu). Everything else (masks, quantised media K/V, few query rows over long
+// key ranges) goes to the tiled and few-row kernels (attention.cu, attention_decode.cu).
 #include <algorithm>
 
 #include "backend/cuda/cuda_backend.h"
@@ -18,8 +18,8 @@ namespace {
 // ~40 queries over 66 000 keys) the GEMMs, bound by reading K and V, beat the CUDA cores.
 constexpr int64_t kDenseMinQueries = 16;
 
-bool dense_fits(int64_t Tq, int64_t Tk, bool int8_kv, const AttentionParams& p) {
-    return !int8_kv && !p.causal && p.window == 0 && Tq >= kDenseMinQueries && Tk > 0 &&
+bool dense_fits(int64_t Tq, int64_t Tk, bool quantized_kv, const AttentionParams& p) {
+    return !quantized_kv && !p.causal && p.window == 0 && Tq >= kDenseMinQueries && Tk > 0 &&
            static_cast<size_t>(Tq * Tk) * sizeof(float) <= kAttentionScoreBytes;
 }
 
@@ -31,7 +31,7 @@ Tensor CudaBackend::attention(const Tensor& q, const QTensor& kq, const QTensor&
 
 void CudaBackend::attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
                                  const AttentionParams& p) {
-    require_bf16(out, "attention_add_", "out");
+    require_act(out, "attention_add_", "out");
     VIDI_CHECK(out.shape() == q.shape(), "attention_add_: out ", out.describe(), " does not match q ", q.describe());
     attend(q, k, v, p, &out);
 }
@@ -43,46 +43,39 @@ Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq
         if (add_to) add_(*add_to, result);
         return result;
     };
-    require_bf16(q, "attention", "q");
+    require_act(q, "attention", "q");
     VIDI_CHECK(kq.defined() && vq.defined(), "attention: k or v is undefined");
-    VIDI_CHECK(kq.quantized() == vq.quantized(), "attention: k ", kq.describe(), " and v ", vq.describe(),
-               " must both be float or both int8");
+    check_quantized_kv(kq, vq, p);  // the layouts media_kv_format gives
     const Tensor& k = kq.values;
     const Tensor& v = vq.values;
-    const bool int8_kv = kq.quantized();
-    if (int8_kv) {
-        for (const QTensor* t : {&kq, &vq}) {
-            VIDI_CHECK(t->bits == 8, "attention: ", t->describe(), ": only 8-bit K/V are supported (not ", t->bits,
-                       "-bit)");
-            VIDI_CHECK(t->values.device() == Device::cuda && t->values.dtype() == DType::i8 && t->scales.defined() &&
-                           t->scales.device() == Device::cuda && t->scales.dtype() == DType::f32,
-                       "attention: int8 K/V ", t->describe(), " must be i8 codes and f32 scales on the GPU (got ",
-                       t->values.describe(), ", scales ", t->scales.describe(),
-                       ")");
-        }
+    const bool quantized_kv = kq.quantized();
+    if (quantized_kv) {
+        for (const QTensor* t : {&kq, &vq})
+            VIDI_CHECK(t->values.device() == Device::cuda && t->scales.device() == Device::cuda &&
+                           (!t->zeros.defined() || t->zeros.device() == Device::cuda),
+                       "attention: quantised K/V ", t->describe(), " must be on the GPU");
     } else {
-        require_bf16(k, "attention", "k");
-        require_bf16(v, "attention", "v");
+        require_act(k, "attention", "k");
+        require_act(v, "attention", "v");
     }
     require_rank(q, 3, "attention", "q [Tq, H, hd]");
     require_rank(k, 3, "attention", "k [Tk, KV, hd]");
     VIDI_CHECK(k.shape() == v.shape(), "attention: k ", kq.describe(), " and v ", vq.describe(), " differ");
     const int64_t hd = q.dim(2), H = q.dim(1), KV = k.dim(1);
-    VIDI_CHECK(k.dim(2) == hd, "attention: head dimensions differ: q ", q.describe(), ", k ", kq.describe());
+    VIDI_CHECK(kq.dim(2) == hd, "attention: head dimensions differ: q ", q.describe(), ", k ", kq.describe());
     VIDI_CHECK(KV > 0 && H % KV == 0, "attention: ", H, " query heads are not a multiple of ", KV, " KV heads");
-    if (int8_kv) {
-        for (const QTensor* t : {&kq, &vq}) {
-            VIDI_CHECK(t->group == hd, "attention: int8 K/V ", t->describe(), " must have one scale per (token, head) "
-                       "(group = head dim ", hd, "), got group ", t->group);
-            VIDI_CHECK(t->scales.numel() == k.dim(0) * KV, "attention: int8 K/V scales ", t->scales.describe(),
-                       " do not match ", t->describe(), " (expected [", k.dim(0), ", ", KV, ", 1])");
-        }
-        VIDI_CHECK(hd % 8 == 0 && hd <= kAttentionMaxHeadDim, "attention: int8 K/V need a head dimension that is a "
-                   "multiple of 8, at most ", kAttentionMaxHeadDim, ", got ", hd);
-        VIDI_CHECK((reinterpret_cast<uintptr_t>(k.raw()) & 7) == 0 && (reinterpret_cast<uintptr_t>(v.raw()) & 7) == 0,
-                   "attention: int8 k/v must start on 8-byte boundaries");
+    if (quantized_kv) {
+        VIDI_CHECK(hd % 8 == 0 && hd <= kAttentionMaxHeadDim, "attention: quantised K/V need a head dimension that "
+                   "is a multiple of 8, at most ", kAttentionMaxHeadDim, ", got ", hd);
+        // The kernels read 8-byte (int8) or 4-byte (int4) words of codes and 16-byte words of
+        // 4-bit key scales: views must keep the allocations' alignment.
+        const uintptr_t align = kq.bits == 8 ? 8 : 4;
+        for (const QTensor* t : {&kq, &vq})
+            VIDI_CHECK(reinterpret_cast<uintptr_t>(t->values.raw()) % align == 0 &&
+                           (kq.bits == 8 || (aligned16(t->scales.raw()) && (!t->zeros.defined() || aligned16(t->zeros.raw())))),
+                       "attention: quantised k/v ", t->describe(), " must start on ", align, "-byte boundaries (scales on 16)");
     }
-    if (dense_fits(q.dim(0), k.dim(0), int8_kv, p))
+    if (dense_fits(q.dim(0), k.dim(0), quantized_kv, p))
         return finish(dense_attention(q.reshape({1, q.dim(0), H, hd}), k.reshape({1, k.dim(0), KV, hd}),
                                       v.reshape({1, v.dim(0), KV, hd}), p)
                           .reshape(q.shape()));
@@ -100,19 +93,28 @@ Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq
     }
     VIDI_CHECK(hd % 8 == 0 && hd <= kAttentionMaxHeadDim, "attention: head dimension ", hd,
                " unsupported (must be a multiple of 8, at most ", kAttentionMaxHeadDim, ")");
-    VIDI_CHECK(aligned16(q.raw()) && (int8_kv || (aligned16(k.raw()) && aligned16(v.raw()))),
+    VIDI_CHECK(aligned16(q.raw()) && (quantized_kv || (aligned16(k.raw()) && aligned16(v.raw()))),
                "attention: q/k/v must start on 16-byte boundaries (views at odd offsets are not supported)");
     VIDI_CHECK(p.window >= 0, "attention: negative window ", p.window);
     AttentionArgs a;
-    a.q = ptr(q);
-    if (int8_kv) {
+    a.act = act_;
+    a.q = q.raw();
+    if (quantized_kv && kq.bits == 8) {
         a.k8 = static_cast<const int8_t*>(k.raw());
         a.v8 = static_cast<const int8_t*>(v.raw());
         a.k_scale = static_cast<const float*>(kq.scales.raw());
         a.v_scale = static_cast<const float*>(vq.scales.raw());
+    } else if (quantized_kv) {
+        a.k4 = static_cast<const uint8_t*>(k.raw());
+        a.v4 = static_cast<const uint8_t*>(v.raw());
+        a.k4_scale = ptr<fp16>(kq.scales);
+        a.k4_zero = ptr<fp16>(kq.zeros);
+        a.v4_scale = ptr<fp16>(vq.scales);
+        a.key_block = kq.block;
+        a.v_group = vq.group;
     } else {
-        a.k = ptr(k);
-        a.v = ptr(v);
+        a.k = k.raw();
+        a.v = v.raw();
     }
     a.Tq = q.dim(0);
     a.Tk = k.dim(0);
@@ -130,8 +132,8 @@ Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq
         a.q_pos0 = std::max<int64_t>(0, a.Tk - a.Tq);  // the furthest it can be: the split count covers it
     }
     const bool add_here = add_to && attention_can_accumulate(a);
-    Tensor out = add_here ? *add_to : empty(q.shape(), DType::bf16);
-    a.out = ptr(out);
+    Tensor out = add_here ? *add_to : empty(q.shape(), act_);
+    a.out = out.raw();
     a.accumulate = add_here;
     const int splits = attention_splits(a, sm_count_);
     Tensor workspace;
@@ -142,9 +144,9 @@ Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq
 }
 
 Tensor CudaBackend::attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {
-    require_bf16(q, "attention_batch", "q");
-    require_bf16(k, "attention_batch", "k");
-    require_bf16(v, "attention_batch", "v");
+    require_act(q, "attention_batch", "q");
+    require_act(k, "attention_batch", "k");
+    require_act(v, "attention_batch", "v");
     require_rank(q, 4, "attention_batch", "q [n, Tq, H, hd]");
     require_rank(k, 4, "attention_batch", "k [n, Tk, KV, hd]");
     VIDI_CHECK(k.shape() == v.shape() && k.dim(0) == q.dim(0) && k.dim(3) == q.dim(3), "attention_batch: q ",
@@ -157,12 +159,13 @@ Tensor CudaBackend::attention_batch(const Tensor& q, const Tensor& k, const Tens
 
 Tensor CudaBackend::dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {
     const int64_t n = q.dim(0), Tq = q.dim(1), H = q.dim(2), hd = q.dim(3), Tk = k.dim(1), KV = k.dim(2);
-    Tensor out = empty(q.shape(), DType::bf16);
+    Tensor out = empty(q.shape(), act_);
     AttentionArgs a;
-    a.q = ptr(q);
-    a.k = ptr(k);
-    a.v = ptr(v);
-    a.out = ptr(out);
+    a.act = act_;
+    a.q = q.raw();
+    a.k = k.raw();
+    a.v = v.raw();
+    a.out = out.raw();
     a.Tq = Tq;
     a.Tk = Tk;
     a.H = static_cast<int>(H);
@@ -185,14 +188,14 @@ Tensor CudaBackend::dense_attention(const Tensor& q, const Tensor& k, const Tens
     for (int64_t first = 0; first < problems; first += chunk) {
         const int count = static_cast<int>(std::min<int64_t>(chunk, problems - first));
         dense_attention_pointers(a, s, first, count, t, stream_);
-        auto part = [&](int i) { return reinterpret_cast<const bf16* const*>(t + int64_t(i) * count); };
+        auto part = [&](int i) { return reinterpret_cast<const void* const*>(t + int64_t(i) * count); };
         // scores[Tq, Tk] = scale · q[Tq, hd] · k[Tk, hd]ᵀ
-        gemm_->batched(t + 2 * count, DType::f32, Tk, part(0), H * hd, part(1), KV * hd, true, Tq, Tk, hd, p.scale,
+        gemm_->batched(t + 2 * count, DType::f32, Tk, part(0), H * hd, part(1), KV * hd, act_, true, Tq, Tk, hd,
+                       p.scale, count, stream_);
+        with_type(act_, [&]<class T>() { softmax_rows_inplace<T>(s, count * Tq, Tk, p.softcap, stream_); });
+        // out[Tq, hd] = probabilities[Tq, Tk] · v[Tk, hd]; a 16-bit row is 2·Tk elements apart.
+        gemm_->batched(t + 5 * count, act_, H * hd, part(3), 2 * Tk, part(4), KV * hd, act_, false, Tq, hd, Tk, 1.0f,
                        count, stream_);
-        softmax_rows_inplace(s, count * Tq, Tk, p.softcap, stream_);
-        // out[Tq, hd] = probabilities[Tq, Tk] · v[Tk, hd]; a bf16 row is 2·Tk elements apart.
-        gemm_->batched(t + 5 * count, DType::bf16, H * hd, part(3), 2 * Tk, part(4), KV * hd, false, Tq, hd, Tk,
-                       1.0f, count, stream_);
     }
     return out;
 }

@@ -1,18 +1,22 @@
-// Device helpers shared by the kernels: bf16 vectors of 8 (one 16-byte load), warp and
-// block reductions, and the grid-size rule for grid-stride loops.
+// Device helpers shared by the kernels: vectors of 8 16-bit floats (one 16-byte load), the
+// conversions of both 16-bit activation types (bf16, fp16) and f32, warp and block
+// reductions, and the grid-size rule for grid-stride loops.
 #pragma once
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 namespace vidi::cuda {
 
 using bf16 = __nv_bfloat16;
+using fp16 = __half;
 
-constexpr int kVec = 8;  // bf16 elements in one 16-byte vector
+constexpr int kVec = 8;  // 16-bit elements in one 16-byte vector
 
 // Blocks for a grid-stride loop over `work` items: enough to fill any current GPU,
 // few enough that each thread does several items.
@@ -21,58 +25,83 @@ inline unsigned grid_for(int64_t work, int threads) {
     return static_cast<unsigned>(std::clamp<int64_t>(blocks, 1, 8192));
 }
 
-union Bf16x8 {
-    uint4 u;
-    __nv_bfloat162 h2[4];
-};
+// Scalar conversions of the storage types (bf16, fp16, f32): to f32, and from f32 rounded to
+// nearest even. Kernels are templated on the storage type and do their math in f32.
+__device__ inline float to_float(bf16 v) { return __bfloat162float(v); }
+__device__ inline float to_float(fp16 v) { return __half2float(v); }
+__device__ inline float to_float(float v) { return v; }
+template <class T>
+__device__ inline T from_float(float v) {
+    if constexpr (std::is_same_v<T, bf16>) return __float2bfloat16_rn(v);
+    else if constexpr (std::is_same_v<T, fp16>) return __float2half_rn(v);
+    else return v;
+}
+template <class T>
+__device__ inline void store_float(T* p, float v) { *p = from_float<T>(v); }
+// x rounded to T and back: what storing and reloading it gives.
+template <class T>
+__device__ inline float round_to(float x) { return to_float(from_float<T>(x)); }
+__device__ inline float round_bf16(float x) { return round_to<bf16>(x); }
 
-__device__ inline void load8(const bf16* p, float (&f)[8]) {
-    Bf16x8 v;
-    v.u = *reinterpret_cast<const uint4*>(p);
+// Two 16-bit values packed in a 32-bit word (element 0 in the low half) and two floats.
+template <class T>
+__device__ inline float2 pair_to_float2(uint32_t w) {
+    if constexpr (std::is_same_v<T, bf16>) {  // a bf16 is the high half of its f32
+        return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xFFFF0000u));
+    } else {
+        __half2 h;
+        static_assert(sizeof(h) == sizeof(w));
+        memcpy(&h, &w, sizeof(w));
+        return __half22float2(h);
+    }
+}
+template <class T>
+__device__ inline uint32_t float2_to_pair(float a, float b) {
+    uint32_t w;
+    if constexpr (std::is_same_v<T, bf16>) {
+        const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+        memcpy(&w, &h, sizeof(w));
+    } else {
+        const __half2 h = __floats2half2_rn(a, b);
+        memcpy(&w, &h, sizeof(w));
+    }
+    return w;
+}
+__device__ inline float2 bf16x2_to_float2(uint32_t w) { return pair_to_float2<bf16>(w); }
+__device__ inline uint32_t float2_to_bf16x2(float a, float b) { return float2_to_pair<bf16>(a, b); }
+
+// Eight elements at p (16-byte aligned) to floats and back: one 16-byte access for the 16-bit
+// types, two for f32 (residual streams, f32 logits).
+template <class T>
+__device__ inline void load8(const T* p, float (&f)[8]) {
+    if constexpr (std::is_same_v<T, float>) {
+        const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
+        f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w, f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w;
+    } else {
+        const uint4 v = *reinterpret_cast<const uint4*>(p);
+        const uint32_t w[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const float2 t = __bfloat1622float2(v.h2[i]);
-        f[2 * i] = t.x;
-        f[2 * i + 1] = t.y;
+        for (int i = 0; i < 4; ++i) {
+            const float2 t = pair_to_float2<T>(w[i]);
+            f[2 * i] = t.x;
+            f[2 * i + 1] = t.y;
+        }
     }
 }
 
-__device__ inline void store8(bf16* p, const float (&f)[8]) {
-    Bf16x8 v;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) v.h2[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
-    *reinterpret_cast<uint4*>(p) = v.u;
-}
-
-// The same for f32 rows (two 16-byte halves): residual streams kept in f32.
-__device__ inline void load8(const float* p, float (&f)[8]) {
-    const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
-    f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w, f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w;
-}
-
-__device__ inline void store8(float* p, const float (&f)[8]) {
-    reinterpret_cast<float4*>(p)[0] = make_float4(f[0], f[1], f[2], f[3]);
-    reinterpret_cast<float4*>(p)[1] = make_float4(f[4], f[5], f[6], f[7]);
-}
-
-// Scalar element access for kernels templated on bf16 or f32 storage.
-__device__ inline float to_float(bf16 v) { return __bfloat162float(v); }
-__device__ inline float to_float(float v) { return v; }
-__device__ inline void store_float(bf16* p, float v) { *p = __float2bfloat16_rn(v); }
-__device__ inline void store_float(float* p, float v) { *p = v; }
-
-__device__ inline float2 bf16x2_to_float2(uint32_t w) {
-    __nv_bfloat162 h;
-    static_assert(sizeof(h) == sizeof(w));
-    memcpy(&h, &w, sizeof(w));
-    return __bfloat1622float2(h);
-}
-
-__device__ inline uint32_t float2_to_bf16x2(float a, float b) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
-    uint32_t w;
-    memcpy(&w, &h, sizeof(w));
-    return w;
+template <class T>
+__device__ inline void store8(T* p, const float (&f)[8]) {
+    if constexpr (std::is_same_v<T, float>) {
+        reinterpret_cast<float4*>(p)[0] = make_float4(f[0], f[1], f[2], f[3]);
+        reinterpret_cast<float4*>(p)[1] = make_float4(f[4], f[5], f[6], f[7]);
+    } else {
+        uint4 v;
+        v.x = float2_to_pair<T>(f[0], f[1]);
+        v.y = float2_to_pair<T>(f[2], f[3]);
+        v.z = float2_to_pair<T>(f[4], f[5]);
+        v.w = float2_to_pair<T>(f[6], f[7]);
+        *reinterpret_cast<uint4*>(p) = v;
+    }
 }
 
 // Four signed bytes -> exact floats without the slow int-to-float conversion: each byte,
@@ -83,6 +112,20 @@ __device__ inline void i8x4_to_float(uint32_t w, float* f) {
     for (int i = 0; i < 4; ++i) f[i] = __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7650u + i)) - 8388736.0f;
 }
 
+// Eight 4-bit codes (low nibble first) as exact floats c − bias (bias 0: 0..15; 8: −8..7),
+// by the same trick: a nibble in the low mantissa bits of 2^23, then 2^23 + bias subtracted.
+template <int kBias>
+__device__ inline void u4x8_to_float(uint32_t w, float* f) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) f[i] = __uint_as_float(0x4B000000u | ((w >> (4 * i)) & 15u)) - (8388608.0f + kBias);
+}
+
+// A scale (or zero point) stored as f16, as the host's round_scale (core/quantize.h): rounded
+// to nearest even and saturated at ±65504.
+__device__ inline float round_scale_f16(float s) {
+    return __half2float(__float2half_rn(fminf(fmaxf(s, -65504.0f), 65504.0f)));
+}
+
 // GELU, tanh form (Gemma's hidden activation and GeGLU gate).
 __device__ inline float gelu_tanh(float x) {
     return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
@@ -90,8 +133,6 @@ __device__ inline float gelu_tanh(float x) {
 
 // SiLU x·sigmoid(x) (SwiGLU's gate).
 __device__ inline float silu(float x) { return x / (1.0f + __expf(-x)); }
-
-__device__ inline float round_bf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
 
 __device__ inline float warp_sum(float v) {
 #pragma unroll

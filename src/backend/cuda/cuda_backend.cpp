@@ -33,7 +33,9 @@ constexpr int64_t kToHostSliceElems = int64_t(8) << 20;    // to_host's f32 conv
 
 }  // namespace
 
-CudaBackend::CudaBackend(int ordinal) : ordinal_(ordinal) {
+CudaBackend::CudaBackend(int ordinal, DType act) : ordinal_(ordinal), act_(act) {
+    VIDI_CHECK(act == DType::bf16 || act == DType::f16, "the CUDA backend computes in bf16 or f16, not ",
+               dtype_name(act));
     int count = 0;
     VIDI_CUDA_CHECK(cudaGetDeviceCount(&count));
     VIDI_CHECK(ordinal >= 0 && ordinal < count, "cuda:", ordinal, ": no such GPU (", count, " CUDA device",
@@ -41,7 +43,7 @@ CudaBackend::CudaBackend(int ordinal) : ordinal_(ordinal) {
     VIDI_CUDA_CHECK(cudaSetDevice(ordinal));
     cudaDeviceProp prop{};
     VIDI_CUDA_CHECK(cudaGetDeviceProperties(&prop, ordinal));
-    name_ = cat("cuda:", ordinal, " (", prop.name, ")");
+    name_ = cat("cuda:", ordinal, " (", prop.name, ")", act == DType::f16 ? ", fp16" : "");
     sm_count_ = prop.multiProcessorCount;
     VIDI_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     pool_ = std::make_shared<DevicePool>(ordinal);
@@ -88,23 +90,33 @@ Tensor CudaBackend::to_device_raw(const Tensor& host, bool for_model) {
     return t;
 }
 
-Tensor CudaBackend::upload(const Tensor& host) { return upload_as(host, false); }
+Tensor CudaBackend::upload(const Tensor& host) { return upload_as(host, act_, false); }
 
-Tensor CudaBackend::upload_as(const Tensor& host, bool for_model) {
+Tensor CudaBackend::upload_as(const Tensor& host, DType dtype, bool for_model) {
     VIDI_CHECK(host.defined(), "cuda upload(): undefined tensor");
-    if (!dtype_is_float(host.dtype()) || host.dtype() == DType::bf16)
+    if (!dtype_is_float(host.dtype()) || host.dtype() == dtype)
         return host.on_host() ? to_device_raw(host, for_model) : host;
-    // Other floats: raw bytes up, then converted on the device.
+    // Other floats: raw bytes up, then converted on the device (bf16 -> f16 rounds as
+    // PyTorch's .half() does: values beyond f16's range become ±inf, tiny ones subnormal).
     Tensor raw = host.on_host() ? to_device_raw(host) : host;
-    Tensor t = allocate(host.shape(), DType::bf16, for_model);
-    convert(t.raw(), DType::bf16, raw.raw(), raw.dtype(), raw.numel(), stream_);
+    Tensor t = allocate(host.shape(), dtype, for_model);
+    convert(t.raw(), dtype, raw.raw(), raw.dtype(), raw.numel(), stream_);
     return t;
 }
 
 Tensor CudaBackend::weight(const Tensor& host) {
     VIDI_CHECK(host.defined(), "cuda weight(): undefined tensor");
-    // bf16 as stored; f16 and f32 checkpoints are converted to bf16 once, here.
-    return upload_as(host, true);
+    // As stored when the checkpoint holds the activation dtype; converted once, here, otherwise.
+    return upload_as(host, act_, true);
+}
+
+Tensor CudaBackend::f32_weight(const Tensor& host) {
+    VIDI_CHECK(host.defined(), "cuda f32_weight(): undefined tensor");
+    // The official model holds every weight in its dtype and widens the positional MLPs' to
+    // f32 as they run: the values are the checkpoint's rounded to the activation dtype (for a
+    // bf16 checkpoint: exact in bf16, f16's rounding in fp16), then widened exactly.
+    const Tensor held = upload_as(host, act_, false);
+    return upload_as(held, DType::f32, true);
 }
 
 Tensor CudaBackend::to_host(const Tensor& t) {
@@ -228,7 +240,9 @@ void CudaBackend::release_cached() {
 
 namespace vidi {
 
-std::unique_ptr<Backend> make_cuda_backend(int ordinal) { return std::make_unique<cuda::CudaBackend>(ordinal); }
+std::unique_ptr<Backend> make_cuda_backend(int ordinal, DType act) {
+    return std::make_unique<cuda::CudaBackend>(ordinal, act);
+}
 
 bool cuda_available() {
     int count = 0;

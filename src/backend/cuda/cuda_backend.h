@@ -1,7 +1,9 @@
-// The CUDA implementation of vidi::Backend: bf16 activations and weights on one GPU,
-// all work queued on the backend's own stream, memory from a caching pool.
-// Float tensors given to its ops must be bf16 device tensors (what act(), weight() and
-// upload() produce); copy_ converts between float dtypes.
+// The CUDA implementation of vidi::Backend: activations and weights in one 16-bit dtype (bf16,
+// or f16 for the official float16 numerics) on one GPU, all work queued on the backend's own
+// stream, memory from a caching pool. Float tensors given to its ops must be device tensors of
+// that dtype (what act(), weight() and upload() produce) unless an op says it takes f32 (the
+// LM head's logits, the positional MLPs, f32 residual streams); copy_ converts between float
+// dtypes.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -20,15 +22,19 @@ class StepGraph;
 
 class CudaBackend final : public Backend {
 public:
-    explicit CudaBackend(int ordinal);
+    // act: the activation dtype, bf16 or f16.
+    explicit CudaBackend(int ordinal, DType act = DType::bf16);
     ~CudaBackend() override;
 
     std::string name() const override { return name_; }
     Device device() const override { return Device::cuda; }
-    DType act_dtype() const override { return DType::bf16; }
+    DType act_dtype() const override { return act_; }
+    // f32 with bf16 activations; f16 with f16 ones, as the official float16 model keeps them.
+    DType residual_dtype() const override { return act_ == DType::f16 ? DType::f16 : DType::f32; }
 
     Tensor empty(const Shape& shape, DType dtype) override;
     Tensor weight(const Tensor& host) override;
+    Tensor f32_weight(const Tensor& host) override;
     QTensor linear_weight(const QTensor& host) override;
     QTensor quantize(const Tensor& x, const QuantFormat& format) override;
     QTensor quantized_weight(const Tensor& host, const QuantFormat& format) override;
@@ -42,6 +48,7 @@ public:
                   const std::function<void()>& queue) override;
 
     Tensor linear(const Tensor& x, const QTensor& w, const Tensor& bias = {}) override;
+    Tensor logits(const Tensor& x, const QTensor& w, float softcap) override;
     Tensor linear_gelu(const Tensor& x, const QTensor& w, const Tensor& bias, Gelu kind) override;
     void linear_add_(Tensor& y, const Tensor& x, const QTensor& w, const Tensor& bias = {}) override;
     Tensor linear_glu(const Tensor& x, const QTensor& gate, const QTensor& up, Glu kind) override;
@@ -80,6 +87,7 @@ public:
     Tensor pad_grid(const Tensor& x, int bottom, int right) override;
     Tensor resize_bilinear(const Tensor& x, int oh, int ow, bool align_corners = false) override;
     Tensor frames_to_pixels(const Tensor& rgb, int size) override;
+    std::unique_ptr<DeviceFrames> device_frames(const DeviceFramesShape& shape) override;  // device_frames.cpp
     Tensor log_mel(const Tensor& pcm, int n_mels) override;
 
     // --- CUDA-specific ------------------------------------------------------------------
@@ -108,9 +116,15 @@ private:
     // others into shared slabs (DevicePool::allocate_packed).
     Tensor allocate(const Shape& shape, DType dtype, bool for_model);
     Tensor to_device_raw(const Tensor& host, bool for_model = false);  // same dtype, bytes copied
-    Tensor upload_as(const Tensor& host, bool for_model);              // upload(), or weight()'s
-    // quant_ops.cpp: linear and embed with a quantised weight (already validated shapes).
-    Tensor linear_quantized(const Tensor& x, const QTensor& w, const Tensor& bias);
+    // A float tensor as `dtype` on the device (upload(), weight(), f32_weight()); others as they are.
+    Tensor upload_as(const Tensor& host, DType dtype, bool for_model);
+    // t is an activation (act_dtype() on this GPU), named in the error as op's `what`.
+    void require_act(const Tensor& t, const char* op, const char* what) const;
+    // cuda_ops.cpp: linear with a float weight (act_ or f32 throughout), into y_dtype (x's, or f32).
+    Tensor linear_float(const Tensor& x, const Tensor& w, const Tensor& bias, DType y_dtype, const char* op);
+    // quant_ops.cpp: linear and embed with a quantised weight (already validated shapes); y in
+    // the activation dtype or (y_dtype f32) in f32.
+    Tensor linear_quantized(const Tensor& x, const QTensor& w, const Tensor& bias, DType y_dtype);
     Tensor embed_quantized(const QTensor& table, const Tensor& dev_ids);
     // attention_ops.cpp: unmasked attention of q[n, Tq, H, hd] over k/v[n, Tk, KV, hd] (checked)
     // on tensor cores: the flash kernel, or batched GEMMs around a row softmax.
@@ -119,6 +133,7 @@ private:
     Tensor attend(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p, Tensor* add_to);
 
     int ordinal_;
+    DType act_;
     std::string name_;
     int sm_count_ = 0;
     cudaStream_t stream_ = nullptr;

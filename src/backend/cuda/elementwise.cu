@@ -1,5 +1,6 @@
-// Element-wise kernels on bf16 with f32 math. Each kernel walks the tensor in 16-byte
-// vectors of 8 elements when every pointer is 16-byte aligned, then finishes the tail
+// Element-wise kernels on 16-bit floats (bf16 or fp16; the unary ones also on f32: logits, the
+// positional MLPs) with f32 math. Each kernel walks the tensor in vectors of 8 elements (one
+// 16-byte access, two for f32) when every pointer is 16-byte aligned, then finishes the tail
 // (or everything, for unaligned views) one element at a time.
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
@@ -34,8 +35,8 @@ struct SwigluOp {
     __device__ float operator()(float gate, float up) const { return silu(gate) * up; }
 };
 
-template <class Op>
-__global__ void unary_kernel(bf16* x, int64_t n, Op op, bool vec) {
+template <class T, class Op>
+__global__ void unary_kernel(T* x, int64_t n, Op op, bool vec) {
     const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
     int64_t done = 0;
     if (vec) {
@@ -49,12 +50,12 @@ __global__ void unary_kernel(bf16* x, int64_t n, Op op, bool vec) {
         }
         done = n8 * kVec;
     }
-    for (int64_t i = done + tid; i < n; i += stride) x[i] = __float2bfloat16_rn(op(__bfloat162float(x[i])));
+    for (int64_t i = done + tid; i < n; i += stride) store_float(x + i, op(to_float(x[i])));
 }
 
 // out[i] = op(a[i], b[i]); out may be a.
-template <class Op>
-__global__ void binary_kernel(bf16* out, const bf16* a, const bf16* b, int64_t n, Op op, bool vec) {
+template <class T, class Op>
+__global__ void binary_kernel(T* out, const T* a, const T* b, int64_t n, Op op, bool vec) {
     const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
     int64_t done = 0;
     if (vec) {
@@ -70,11 +71,11 @@ __global__ void binary_kernel(bf16* out, const bf16* a, const bf16* b, int64_t n
         done = n8 * kVec;
     }
     for (int64_t i = done + tid; i < n; i += stride)
-        out[i] = __float2bfloat16_rn(op(__bfloat162float(a[i]), __bfloat162float(b[i])));
+        store_float(out + i, op(to_float(a[i]), to_float(b[i])));
 }
 
-template <class Op>
-void launch_unary(bf16* x, int64_t n, Op op, cudaStream_t stream) {
+template <class T, class Op>
+void launch_unary(T* x, int64_t n, Op op, cudaStream_t stream) {
     if (n == 0) return;
     unary_kernel<<<grid_for(n / kVec + 1, kThreads), kThreads, 0, stream>>>(x, n, op, aligned16(x));
     VIDI_CUDA_CHECK_LAUNCH("unary");
@@ -82,7 +83,8 @@ void launch_unary(bf16* x, int64_t n, Op op, cudaStream_t stream) {
 
 // x[r, :] += y[yr(r), :] for the rows r of x viewed as [xs0, xs1, xs2, D]; `vec` when D is a
 // multiple of 8 and both tensors are 16-byte aligned (so every row starts aligned).
-__global__ void add_broadcast_kernel(bf16* x, const bf16* y, int64_t xs1, int64_t xs2, int64_t ys0, int64_t ys1,
+template <class T>
+__global__ void add_broadcast_kernel(T* x, const T* y, int64_t xs1, int64_t xs2, int64_t ys0, int64_t ys1,
                                      int64_t ys2, int64_t D, int64_t n, bool vec) {
     const int64_t tid = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, stride = int64_t(gridDim.x) * blockDim.x;
     const int step = vec ? kVec : 1;
@@ -90,7 +92,7 @@ __global__ void add_broadcast_kernel(bf16* x, const bf16* y, int64_t xs1, int64_
         const int64_t r = e / D, d = e % D;
         const int64_t a = r / (xs1 * xs2), b = (r / xs2) % xs1, c = r % xs2;
         const int64_t yr = ((ys0 == 1 ? 0 : a) * ys1 + (ys1 == 1 ? 0 : b)) * ys2 + (ys2 == 1 ? 0 : c);
-        const bf16* yp = y + yr * D + d;
+        const T* yp = y + yr * D + d;
         if (vec) {
             float fx[8], fy[8];
             load8(x + e, fx);
@@ -99,34 +101,41 @@ __global__ void add_broadcast_kernel(bf16* x, const bf16* y, int64_t xs1, int64_
             for (int k = 0; k < 8; ++k) fx[k] += fy[k];
             store8(x + e, fx);
         } else {
-            x[e] = __float2bfloat16_rn(__bfloat162float(x[e]) + __bfloat162float(*yp));
+            store_float(x + e, to_float(x[e]) + to_float(*yp));
         }
     }
 }
 
 }  // namespace
 
-void scale_inplace(bf16* x, int64_t n, float s, cudaStream_t stream) { launch_unary(x, n, Scale{s}, stream); }
+template <class T>
+void scale_inplace(T* x, int64_t n, float s, cudaStream_t stream) {
+    launch_unary(x, n, Scale{s}, stream);
+}
 
-void gelu_inplace(bf16* x, int64_t n, bool tanh_form, cudaStream_t stream) {
+template <class T>
+void gelu_inplace(T* x, int64_t n, bool tanh_form, cudaStream_t stream) {
     if (tanh_form)
         launch_unary(x, n, GeluTanh{}, stream);
     else
         launch_unary(x, n, GeluErf{}, stream);
 }
 
-void softcap_inplace(bf16* x, int64_t n, float cap, cudaStream_t stream) {
+template <class T>
+void softcap_inplace(T* x, int64_t n, float cap, cudaStream_t stream) {
     launch_unary(x, n, Softcap{cap, 1.0f / cap}, stream);
 }
 
-void add_inplace(bf16* x, const bf16* y, int64_t n, cudaStream_t stream) {
+template <class T>
+void add_inplace(T* x, const T* y, int64_t n, cudaStream_t stream) {
     if (n == 0) return;
     binary_kernel<<<grid_for(n / kVec + 1, kThreads), kThreads, 0, stream>>>(x, x, y, n, Add{},
                                                                              aligned16(x) && aligned16(y));
     VIDI_CUDA_CHECK_LAUNCH("add_");
 }
 
-void glu(bf16* out, const bf16* gate, const bf16* up, int64_t n, bool silu, cudaStream_t stream) {
+template <class T>
+void glu(T* out, const T* gate, const T* up, int64_t n, bool silu, cudaStream_t stream) {
     if (n == 0) return;
     const bool vec = aligned16(out) && aligned16(gate) && aligned16(up);
     const dim3 grid = grid_for(n / kVec + 1, kThreads);
@@ -135,7 +144,8 @@ void glu(bf16* out, const bf16* gate, const bf16* up, int64_t n, bool silu, cuda
     VIDI_CUDA_CHECK_LAUNCH("glu");
 }
 
-void add_broadcast_inplace(bf16* x, const bf16* y, const int64_t xs[3], const int64_t ys[3], int64_t D,
+template <class T>
+void add_broadcast_inplace(T* x, const T* y, const int64_t xs[3], const int64_t ys[3], int64_t D,
                            cudaStream_t stream) {
     const int64_t n = xs[0] * xs[1] * xs[2] * D;
     if (n == 0) return;
@@ -144,5 +154,20 @@ void add_broadcast_inplace(bf16* x, const bf16* y, const int64_t xs[3], const in
         x, y, xs[1], xs[2], ys[0], ys[1], ys[2], D, n, vec);
     VIDI_CUDA_CHECK_LAUNCH("add_broadcast_");
 }
+
+#define VIDI_UNARY(T)                                                        \
+    template void scale_inplace<T>(T*, int64_t, float, cudaStream_t);       \
+    template void gelu_inplace<T>(T*, int64_t, bool, cudaStream_t);        \
+    template void softcap_inplace<T>(T*, int64_t, float, cudaStream_t);
+#define VIDI_BINARY(T)                                                               \
+    template void add_inplace<T>(T*, const T*, int64_t, cudaStream_t);              \
+    template void glu<T>(T*, const T*, const T*, int64_t, bool, cudaStream_t);      \
+    template void add_broadcast_inplace<T>(T*, const T*, const int64_t[3], const int64_t[3], int64_t, \
+                                           cudaStream_t);
+VIDI_UNARY(bf16)
+VIDI_UNARY(fp16)
+VIDI_UNARY(float)
+VIDI_BINARY(bf16)
+VIDI_BINARY(fp16)
 
 }  // namespace vidi::cuda

@@ -14,6 +14,15 @@ int alignment(const void* p, int64_t row_bytes) {
     return a;
 }
 
+cudaDataType_t cuda_type(DType t) {
+    switch (t) {
+        case DType::bf16: return CUDA_R_16BF;
+        case DType::f16: return CUDA_R_16F;
+        case DType::f32: return CUDA_R_32F;
+        default: fail("GEMM: ", dtype_name(t), " is not a GEMM type");
+    }
+}
+
 // RAII holders for the cuBLASLt descriptors of one call.
 struct OpDesc {
     cublasLtMatmulDesc_t d = nullptr;
@@ -21,8 +30,8 @@ struct OpDesc {
 };
 struct Layout {
     cublasLtMatrixLayout_t d = nullptr;
-    Layout(uint64_t rows, uint64_t cols, int64_t ld) {
-        VIDI_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d, CUDA_R_16BF, rows, cols, ld));
+    Layout(DType type, uint64_t rows, uint64_t cols, int64_t ld) {
+        VIDI_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d, cuda_type(type), rows, cols, ld));
     }
     ~Layout() { if (d) cublasLtMatrixLayoutDestroy(d); }
 };
@@ -55,8 +64,10 @@ Gemm::~Gemm() {
     if (blas_) cublasDestroy(blas_);
 }
 
-void Gemm::linear(bf16* y, const bf16* x, const bf16* w, const bf16* bias, int64_t M, int64_t N, int64_t K,
-                  cudaStream_t stream, int64_t ldy, Epilogue epilogue) {
+void Gemm::linear(void* y, const void* x, const void* w, const void* bias, int64_t M, int64_t N, int64_t K,
+                  GemmTypes types, cudaStream_t stream, int64_t ldy, Epilogue epilogue) {
+    VIDI_CHECK(types.out == types.in || types.out == DType::f32, "GEMM: ", dtype_name(types.in), " inputs with a ",
+               dtype_name(types.out), " output");
     if (ldy == 0) ldy = N;
     // Row-major y = x·wᵀ is column-major yᵀ[N, M] = w[K, N]ᵀ · xᵀ[K, M]: A = w (transposed),
     // B = x, both with leading dimension K; D = y with leading dimension ldy (N unless y is wider).
@@ -69,13 +80,14 @@ void Gemm::linear(bf16* y, const bf16* x, const bf16* w, const bf16* bias, int64
         set_desc(op.d, CUBLASLT_MATMUL_DESC_EPILOGUE,
                  gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU) : CUBLASLT_EPILOGUE_BIAS);
     if (bias) {
-        set_desc(op.d, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, CUDA_R_16BF);
+        set_desc(op.d, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, cuda_type(types.out));
         set_desc(op.d, CUBLASLT_MATMUL_DESC_BIAS_POINTER, static_cast<const void*>(bias));
     }
-    Layout a(K, N, K), b(K, M, K), d(N, M, ldy);
+    Layout a(types.in, K, N, K), b(types.in, K, M, K), d(types.out, N, M, ldy);
 
-    const Key key{M, N, K, ldy, bias != nullptr, alignment(x, K * 2), alignment(w, K * 2), alignment(y, ldy * 2),
-                  bias ? alignment(bias, 256) : 256, epilogue};
+    const int64_t in_size = static_cast<int64_t>(dtype_size(types.in)), out_size = static_cast<int64_t>(dtype_size(types.out));
+    const Key key{M, N, K, ldy, bias != nullptr, alignment(x, K * in_size), alignment(w, K * in_size),
+                  alignment(y, ldy * out_size), bias ? alignment(bias, 256) : 256, epilogue, types.in, types.out};
     auto it = algos_.find(key);
     if (it == algos_.end()) {
         Preference pref;
@@ -88,8 +100,8 @@ void Gemm::linear(bf16* y, const bf16* x, const bf16* w, const bf16* bias, int64
         cublasLtMatmulHeuristicResult_t result{};
         int found = 0;
         VIDI_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, op.d, a.d, b.d, d.d, d.d, pref.d, 1, &result, &found));
-        VIDI_CHECK(found > 0, "cuBLASLt has no bf16 GEMM algorithm for x[", M, ", ", K, "] · w[", N, ", ", K,
-                   "]ᵀ", bias ? " + bias" : "");
+        VIDI_CHECK(found > 0, "cuBLASLt has no ", dtype_name(types.in), " GEMM algorithm for x[", M, ", ", K,
+                   "] · w[", N, ", ", K, "]ᵀ", bias ? " + bias" : "", " into ", dtype_name(types.out));
         it = algos_.emplace(key, result.algo).first;
     }
     // accumulate: C = y with beta 1 (cuBLASLt reads C before it writes D = y, tile by tile).
@@ -98,19 +110,19 @@ void Gemm::linear(bf16* y, const bf16* x, const bf16* w, const bf16* bias, int64
                                      workspace_, workspace_bytes_, stream));
 }
 
-void Gemm::batched(void* const* c, DType c_dtype, int64_t ldc, const bf16* const* a, int64_t lda,
-                   const bf16* const* b, int64_t ldb, bool b_transposed, int64_t M, int64_t N, int64_t K,
-                   float alpha, int count, cudaStream_t stream) {
-    VIDI_CHECK(c_dtype == DType::bf16 || c_dtype == DType::f32, "batched GEMM: output must be bf16 or f32");
+void Gemm::batched(void* const* c, DType c_dtype, int64_t ldc, const void* const* a, int64_t lda, const void* const* b,
+                   int64_t ldb, DType ab_dtype, bool b_transposed, int64_t M, int64_t N, int64_t K, float alpha,
+                   int count, cudaStream_t stream) {
+    VIDI_CHECK(c_dtype == ab_dtype || c_dtype == DType::f32, "batched GEMM: output must be ", dtype_name(ab_dtype),
+               " or f32");
     // Row-major c = a·op(b) is column-major cᵀ[N, M] = op(b)ᵀ · aᵀ: cuBLAS's A is b (transposed
     // when b is [N, K]), its B is a.
     const float beta = 0.0f;
     VIDI_CUBLAS_CHECK(cublasSetStream(blas_, stream));
     VIDI_CUBLAS_CHECK(cublasGemmBatchedEx(
         blas_, b_transposed ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(N), static_cast<int>(M),
-        static_cast<int>(K), &alpha, reinterpret_cast<const void* const*>(b), CUDA_R_16BF, static_cast<int>(ldb),
-        reinterpret_cast<const void* const*>(a), CUDA_R_16BF, static_cast<int>(lda), &beta, c,
-        c_dtype == DType::f32 ? CUDA_R_32F : CUDA_R_16BF, static_cast<int>(ldc), count, CUBLAS_COMPUTE_32F,
+        static_cast<int>(K), &alpha, b, cuda_type(ab_dtype), static_cast<int>(ldb), a, cuda_type(ab_dtype),
+        static_cast<int>(lda), &beta, c, cuda_type(c_dtype), static_cast<int>(ldc), count, CUBLAS_COMPUTE_32F,
         CUBLAS_GEMM_DEFAULT));
 }
 

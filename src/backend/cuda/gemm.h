@@ -1,5 +1,6 @@
-// y[M, N] = x[M, K] · w[N, K]ᵀ (+ bias[N]) in bf16 through cuBLASLt, f32 accumulation,
-// the bias (and GELU, or the sum with y's old values) applied in the GEMM's epilogue.
+// y[M, N] = x[M, K] · w[N, K]ᵀ (+ bias[N]) through cuBLASLt: 16-bit inputs (bf16 or fp16) with
+// a 16-bit or f32 output, or f32 throughout; always f32 accumulation (CUBLAS_COMPUTE_32F: no
+// TF32), the bias (and GELU, or the sum with y's old values) applied in the GEMM's epilogue.
 // Algorithms are chosen by cuBLASLt's heuristic once per shape, alignment and epilogue,
 // then reused.
 #pragma once
@@ -24,6 +25,13 @@ enum class Epilogue : uint8_t {
     accumulate,  // adds y's old values: y += x·wᵀ + bias, rounded once
 };
 
+// The float types of a GEMM: x and w (`in`: bf16, f16 or f32), y and the bias (`out`: `in`,
+// or f32 for 16-bit inputs).
+struct GemmTypes {
+    DType in = DType::bf16;
+    DType out = DType::bf16;
+};
+
 class Gemm {
 public:
     // `workspace` (device, `workspace_bytes` long) must outlive this object.
@@ -33,20 +41,21 @@ public:
     Gemm& operator=(const Gemm&) = delete;
 
     // ldy: the row pitch of y in elements (0: N); a larger one writes N columns of a wider y.
-    void linear(bf16* y, const bf16* x, const bf16* w, const bf16* bias, int64_t M, int64_t N, int64_t K,
-                cudaStream_t stream, int64_t ldy = 0, Epilogue epilogue = Epilogue::none);
+    void linear(void* y, const void* x, const void* w, const void* bias, int64_t M, int64_t N, int64_t K,
+                GemmTypes types, cudaStream_t stream, int64_t ldy = 0, Epilogue epilogue = Epilogue::none);
 
     // For each of `count` problems i: c[i][M, N] = alpha · a[i][M, K] · op(b[i]) in row-major
-    // terms, with op(b) = b[N, K]ᵀ (b_transposed) or b[K, N]; a and b bf16, c bf16 or f32
-    // (c_dtype), f32 accumulation. a, b, c are device arrays of device pointers; lda, ldb,
-    // ldc are row pitches in elements. Serves attention's scores and weighted values.
-    void batched(void* const* c, DType c_dtype, int64_t ldc, const bf16* const* a, int64_t lda,
-                 const bf16* const* b, int64_t ldb, bool b_transposed, int64_t M, int64_t N, int64_t K, float alpha,
+    // terms, with op(b) = b[N, K]ᵀ (b_transposed) or b[K, N]; a and b of the 16-bit type
+    // ab_dtype, c of that type or f32 (c_dtype), f32 accumulation. a, b, c are device arrays of
+    // device pointers; lda, ldb, ldc are row pitches in elements. Serves attention's scores and
+    // weighted values.
+    void batched(void* const* c, DType c_dtype, int64_t ldc, const void* const* a, int64_t lda, const void* const* b,
+                 int64_t ldb, DType ab_dtype, bool b_transposed, int64_t M, int64_t N, int64_t K, float alpha,
                  int count, cudaStream_t stream);
 
 private:
-    // M, N, K, ldy, has bias, the alignments (bytes) of x, w, y, bias, and the epilogue.
-    using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, int, int, int, int, Epilogue>;
+    // M, N, K, ldy, has bias, the alignments (bytes) of x, w, y, bias, the epilogue, and the types.
+    using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, int, int, int, int, Epilogue, DType, DType>;
     cublasLtHandle_t handle_ = nullptr;
     cublasHandle_t blas_ = nullptr;  // the pointer-array batched GEMMs
     void* workspace_;

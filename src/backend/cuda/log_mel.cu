@@ -2,7 +2,8 @@
 // (core/log_mel.cpp: values near the max − 8 clamp sit 1e-8 below the peak power): frames
 // cut with reflect padding and the periodic Hann window, a batch of real FFTs (cuFFT, in
 // media_ops.cpp), sparse mel filters over the power spectrum, log10, then each piece's
-// clamp at its peak − 8 and the (x + 4) / 4 scaling, rounded to f32 and then to bf16.
+// clamp at its peak − 8 and the (x + 4) / 4 scaling, rounded to f32 and then to the
+// activations' 16-bit type.
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
@@ -43,7 +44,8 @@ __global__ void mel_energies_kernel(double* logmel, const double2* spectrum, con
 }
 
 // One block per piece: its peak, then the clamped, scaled values.
-__global__ void mel_finish_kernel(bf16* out, const double* logmel, MelShape s) {
+template <class T>
+__global__ void mel_finish_kernel(T* out, const double* logmel, MelShape s) {
     const int64_t per_piece = int64_t(s.n_mels) * s.frames;
     const double* l = logmel + blockIdx.x * per_piece;
     double peak = -INFINITY;
@@ -55,9 +57,9 @@ __global__ void mel_finish_kernel(bf16* out, const double* logmel, MelShape s) {
     peak = -INFINITY;
     for (int w = 0; w < int(blockDim.x / 32); ++w) peak = fmax(peak, warp_peak[w]);
     const double floor = peak - 8.0;
-    bf16* o = out + blockIdx.x * per_piece;
+    T* o = out + blockIdx.x * per_piece;
     for (int64_t i = threadIdx.x; i < per_piece; i += blockDim.x)
-        o[i] = __float2bfloat16(static_cast<float>((fmax(l[i], floor) + 4.0) / 4.0));
+        store_float(o + i, static_cast<float>((fmax(l[i], floor) + 4.0) / 4.0));
 }
 
 }  // namespace
@@ -78,9 +80,13 @@ void mel_energies(double* logmel, const void* spectrum, const double* filters, c
     VIDI_CUDA_CHECK_LAUNCH("mel_energies");
 }
 
-void mel_finish(bf16* out, const double* logmel, int count, const MelShape& s, cudaStream_t stream) {
+template <class T>
+void mel_finish(T* out, const double* logmel, int count, const MelShape& s, cudaStream_t stream) {
     mel_finish_kernel<<<count, 1024, 0, stream>>>(out, logmel, s);
     VIDI_CUDA_CHECK_LAUNCH("mel_finish");
 }
+
+template void mel_finish<bf16>(bf16*, const double*, int, const MelShape&, cudaStream_t);
+template void mel_finish<fp16>(fp16*, const double*, int, const MelShape&, cudaStream_t);
 
 }  // namespace vidi::cuda

@@ -26,7 +26,7 @@ void check_cufft(cufftResult r, const char* what) {
 }  // namespace
 
 Tensor CudaBackend::frames_to_pixels(const Tensor& rgb, int size) {
-    check_frames_to_pixels(rgb, size);
+    check_frames_to_pixels(rgb, size, true);
     const int64_t n = rgb.dim(0);
     const int h = static_cast<int>(rgb.dim(1)), w = static_cast<int>(rgb.dim(2));
     const ResampleAxis cols = pil_resize_axis(w, size), rows = pil_resize_axis(h, size);
@@ -46,12 +46,15 @@ Tensor CudaBackend::frames_to_pixels(const Tensor& rgb, int size) {
     const ResampleTaps row_taps = taps(rows, t + 2 * cols.out_size + cols.taps.size());
     // Only the source rows some output row reads go through the horizontal pass.
     const int row0 = rows.first.front(), used = rows.first.back() + rows.count.back() - row0;
-    const Tensor src = upload(rgb);
+    const Tensor src = upload(rgb);  // NVDEC's frames are on the device already: used as they are
     Tensor tmp = empty({n, used, size, 3}, DType::u8);
     resample_rows(static_cast<uint8_t*>(tmp.raw()), static_cast<const uint8_t*>(src.raw()), n, h, w, row0, used,
                   col_taps, stream_);
-    Tensor out = empty({n, 3, size, size}, DType::bf16);
-    resample_cols_normalize(ptr(out), static_cast<const uint8_t*>(tmp.raw()), n, row0, used, size, row_taps, stream_);
+    Tensor out = empty({n, 3, size, size}, act_);
+    with_type(act_, [&]<class T>() {
+        resample_cols_normalize(ptr<T>(out), static_cast<const uint8_t*>(tmp.raw()), n, row0, used, size, row_taps,
+                                stream_);
+    });
     return out;
 }
 
@@ -105,11 +108,11 @@ Tensor CudaBackend::log_mel(const Tensor& pcm, int n_mels) {
     Tensor frames = empty({int64_t(batch) * kNfft * int64_t(sizeof(double))}, DType::u8);
     Tensor spectrum = empty({int64_t(batch) * bins * int64_t(2 * sizeof(double))}, DType::u8);
     Tensor logmel = empty({int64_t(kMelPiecesPerPass) * n_mels * kMelFrames * int64_t(sizeof(double))}, DType::u8);
-    Tensor out = empty({pieces, n_mels, kMelFrames}, DType::bf16);
+    Tensor out = empty({pieces, n_mels, kMelFrames}, act_);
     for (int64_t first = 0; first < pieces; first += kMelPiecesPerPass) {
         const int count = static_cast<int>(std::min<int64_t>(kMelPiecesPerPass, pieces - first));
         // This pass's samples only (an hour is 230 MB of f32), as they are: upload() would make
-        // them bf16. Pieces past the end of a short last pass are zeros, transformed and ignored.
+        // them 16-bit. Pieces past the end of a short last pass are zeros, transformed and ignored.
         const int64_t s0 = first * kPieceSamples, s1 = std::min(n, (first + count) * kPieceSamples);
         const Tensor samples = to_device_raw(pcm.rows(s0, s1));
         mel_frames(static_cast<double*>(frames.raw()), static_cast<const float*>(samples.raw()), s1 - s0, 0,
@@ -119,8 +122,10 @@ Tensor CudaBackend::log_mel(const Tensor& pcm, int n_mels) {
                     "running the STFT");
         mel_energies(static_cast<double*>(logmel.raw()), spectrum.raw(), d_filters, d_begin, d_end, count, s,
                      stream_);
-        mel_finish(ptr(out) + first * n_mels * kMelFrames, static_cast<const double*>(logmel.raw()), count, s,
-                   stream_);
+        with_type(act_, [&]<class T>() {
+            mel_finish(ptr<T>(out) + first * n_mels * kMelFrames, static_cast<const double*>(logmel.raw()), count, s,
+                       stream_);
+        });
     }
     return out;
 }

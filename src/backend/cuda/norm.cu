@@ -1,6 +1,7 @@
 // Row norms: one block per row; the row is read once for the statistics and again
 // (from L1/L2) for the output. Statistics in f32, two-pass for LayerNorm's variance.
-// RMSNorm also reads and updates f32 residual streams (the decoder keeps them in f32).
+// RMSNorm also reads and updates f32 residual streams (the decoder keeps them in f32 with bf16
+// activations). Storage is the activations' 16-bit type T (bf16 or fp16) or f32.
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
@@ -16,9 +17,9 @@ int threads_for(int64_t D) {
 }
 
 // Calls f(i, value) for each element of row x[0..D) owned by this thread: 8 at a time
-// when `vec`, else one at a time. T is bf16 or float (an f32 residual stream).
-template <class T, class F>
-__device__ inline void for_each_in_row(const T* x, int64_t D, bool vec, F f) {
+// when `vec`, else one at a time. X is a 16-bit type or float (an f32 residual stream).
+template <class X, class F>
+__device__ inline void for_each_in_row(const X* x, int64_t D, bool vec, F f) {
     if (vec) {
         for (int64_t i = threadIdx.x * int64_t(kVec); i < D; i += int64_t(blockDim.x) * kVec) {
             float v[8];
@@ -31,7 +32,6 @@ __device__ inline void for_each_in_row(const T* x, int64_t D, bool vec, F f) {
     }
 }
 
-__device__ inline float weight_at(const bf16* w, int64_t i) { return __bfloat162float(w[i]); }
 
 // Writes yr[i] = f(i, xr[i]) over the row; with `vec` (x and y 16-byte aligned, D a multiple
 // of 8) 8 elements at a time with 16-byte loads and stores.
@@ -50,33 +50,34 @@ __device__ inline void write_row(Y* yr, const X* xr, int64_t D, bool vec, F f) {
     }
 }
 
-__device__ inline float norm_gain(const bf16* w, int64_t i, int mode) {
-    return mode == 1 ? weight_at(w, i) : mode == 2 ? 1.0f + weight_at(w, i) : 1.0f;
+template <class T>
+__device__ inline float norm_gain(const T* w, int64_t i, int mode) {
+    return mode == 1 ? to_float(w[i]) : mode == 2 ? 1.0f + to_float(w[i]) : 1.0f;
 }
 
 // Over row xr: the sum of squares, then inv = 1 / rms.
-template <class T>
-__device__ inline float inv_rms(const T* xr, int64_t D, float eps, bool vec, float* scratch) {
+template <class X>
+__device__ inline float inv_rms(const X* xr, int64_t D, float eps, bool vec, float* scratch) {
     float ss = 0.0f;
     for_each_in_row(xr, D, vec, [&](int64_t, float v) { ss += v * v; });
     return rsqrtf(block_sum(ss, scratch) / static_cast<float>(D) + eps);
 }
 
-// y = rms_norm(x) (· w), or with `add`: y += that, the norm rounded to bf16 before the sum as
-// when the two ops run apart (y is then the residual stream, read and written in place, bf16
-// or f32; an f32 stream is not rounded after the sum). With next_y as well: next_y =
+// y = rms_norm(x) (· w), or with `add`: y += that, the norm rounded to T before the sum as
+// when the two ops run apart (y is then the residual stream, read and written in place, T or
+// f32; an f32 stream is not rounded after the sum). With next_y as well: next_y =
 // rms_norm(y) (· next_w), the next sub-layer's input. Each thread reads back only the
 // elements it wrote itself, so no barrier is needed in between.
-template <class Y, class X>
-__global__ void rms_norm_kernel(Y* y, const X* x, const bf16* w, int64_t D, float eps, int mode, bool vec, bool add,
-                                bf16* next_y, const bf16* next_w) {
+template <class T, class Y, class X>
+__global__ void rms_norm_kernel(Y* y, const X* x, const T* w, int64_t D, float eps, int mode, bool vec, bool add,
+                                T* next_y, const T* next_w) {
     __shared__ float scratch[32];
     const X* xr = x + blockIdx.x * D;
     Y* yr = y + blockIdx.x * D;
     const float inv = inv_rms(xr, D, eps, vec, scratch);
     write_row(yr, xr, D, vec, [&](int64_t i, float v) {
         const float n = v * inv * norm_gain(w, i, mode);
-        return add ? to_float(yr[i]) + round_bf16(n) : n;
+        return add ? to_float(yr[i]) + round_to<T>(n) : n;
     });
     if (!next_y) return;
     const float inv_next = inv_rms(yr, D, eps, vec, scratch);
@@ -85,36 +86,37 @@ __global__ void rms_norm_kernel(Y* y, const X* x, const bf16* w, int64_t D, floa
 }
 
 // y += x (the sub-layer's output as it is), then next_y = rms_norm(y) · w: as add_ and
-// rms_norm apart (a bf16 stream is rounded after the sum, an f32 one not).
-template <class Y>
-__global__ void add_then_rms_norm_kernel(Y* y, const bf16* x, bf16* next_y, const bf16* w, int64_t D, float eps,
-                                         int mode, bool vec) {
+// rms_norm apart (a 16-bit stream is rounded after the sum, an f32 one not).
+template <class T, class Y>
+__global__ void add_then_rms_norm_kernel(Y* y, const T* x, T* next_y, const T* w, int64_t D, float eps, int mode,
+                                         bool vec) {
     __shared__ float scratch[32];
-    const bf16* xr = x + blockIdx.x * D;
+    const T* xr = x + blockIdx.x * D;
     Y* yr = y + blockIdx.x * D;
     write_row(yr, xr, D, vec, [&](int64_t i, float v) { return to_float(yr[i]) + v; });
     const float inv = inv_rms(yr, D, eps, vec, scratch);
     write_row(next_y + blockIdx.x * D, yr, D, vec, [&](int64_t i, float v) { return v * inv * norm_gain(w, i, mode); });
 }
 
-__global__ void layer_norm_kernel(bf16* y, const bf16* x, const bf16* w, const bf16* b, int64_t D, float eps,
-                                  bool vec) {
+template <class T>
+__global__ void layer_norm_kernel(T* y, const T* x, const T* w, const T* b, int64_t D, float eps, bool vec) {
     __shared__ float scratch[32];
-    const bf16* xr = x + blockIdx.x * D;
-    bf16* yr = y + blockIdx.x * D;
+    const T* xr = x + blockIdx.x * D;
+    T* yr = y + blockIdx.x * D;
     float sum = 0.0f;
     for_each_in_row(xr, D, vec, [&](int64_t, float v) { sum += v; });
     const float mean = block_sum(sum, scratch) / static_cast<float>(D);
     float var = 0.0f;
     for_each_in_row(xr, D, vec, [&](int64_t, float v) { var += (v - mean) * (v - mean); });
     const float inv = rsqrtf(block_sum(var, scratch) / static_cast<float>(D) + eps);
-    write_row(yr, xr, D, vec, [&](int64_t i, float v) { return (v - mean) * inv * weight_at(w, i) + weight_at(b, i); });
+    write_row(yr, xr, D, vec, [&](int64_t i, float v) { return (v - mean) * inv * to_float(w[i]) + to_float(b[i]); });
 }
 
 }  // namespace
 
-void rms_norm(void* y, DType y_dtype, const void* x, DType x_dtype, const bf16* w, int64_t rows, int64_t D,
-              float eps, int mode, cudaStream_t stream, bool add, bf16* next_y, const bf16* next_w) {
+template <class T>
+void rms_norm(void* y, DType y_dtype, const void* x, DType x_dtype, const T* w, int64_t rows, int64_t D, float eps,
+              int mode, cudaStream_t stream, bool add, T* next_y, const T* next_w) {
     if (rows == 0 || D == 0) return;
     const bool vec = D % kVec == 0 && aligned16(x) && aligned16(y) && (!next_y || aligned16(next_y));
     auto launch = [&](auto* yt, const auto* xt) {
@@ -123,18 +125,19 @@ void rms_norm(void* y, DType y_dtype, const void* x, DType x_dtype, const bf16* 
     };
     const bool y32 = y_dtype == DType::f32, x32 = x_dtype == DType::f32;
     if (!y32 && !x32)
-        launch(static_cast<bf16*>(y), static_cast<const bf16*>(x));
-    else if (y32 && !x32)  // a sub-layer's bf16 output added into an f32 residual stream
-        launch(static_cast<float*>(y), static_cast<const bf16*>(x));
-    else if (!y32 && x32)  // an f32 residual stream normalised into a bf16 input
-        launch(static_cast<bf16*>(y), static_cast<const float*>(x));
+        launch(static_cast<T*>(y), static_cast<const T*>(x));
+    else if (y32 && !x32)  // a sub-layer's 16-bit output added into an f32 residual stream
+        launch(static_cast<float*>(y), static_cast<const T*>(x));
+    else if (!y32 && x32)  // an f32 residual stream normalised into a 16-bit input
+        launch(static_cast<T*>(y), static_cast<const float*>(x));
     else
         fail("rms_norm: f32 in and out is not a case of this backend");
     VIDI_CUDA_CHECK_LAUNCH("rms_norm");
 }
 
-void add_then_rms_norm(void* y, DType y_dtype, const bf16* x, bf16* next_y, const bf16* w, int64_t rows, int64_t D,
-                       float eps, int mode, cudaStream_t stream) {
+template <class T>
+void add_then_rms_norm(void* y, DType y_dtype, const T* x, T* next_y, const T* w, int64_t rows, int64_t D, float eps,
+                       int mode, cudaStream_t stream) {
     if (rows == 0 || D == 0) return;
     const bool vec = D % kVec == 0 && aligned16(x) && aligned16(y) && aligned16(next_y);
     const unsigned blocks = static_cast<unsigned>(rows);
@@ -142,17 +145,26 @@ void add_then_rms_norm(void* y, DType y_dtype, const bf16* x, bf16* next_y, cons
         add_then_rms_norm_kernel<<<blocks, threads_for(D), 0, stream>>>(static_cast<float*>(y), x, next_y, w, D, eps,
                                                                         mode, vec);
     else
-        add_then_rms_norm_kernel<<<blocks, threads_for(D), 0, stream>>>(static_cast<bf16*>(y), x, next_y, w, D, eps,
+        add_then_rms_norm_kernel<<<blocks, threads_for(D), 0, stream>>>(static_cast<T*>(y), x, next_y, w, D, eps,
                                                                         mode, vec);
     VIDI_CUDA_CHECK_LAUNCH("add_then_rms_norm");
 }
 
-void layer_norm(bf16* y, const bf16* x, const bf16* w, const bf16* b, int64_t rows, int64_t D, float eps,
-                cudaStream_t stream) {
+template <class T>
+void layer_norm(T* y, const T* x, const T* w, const T* b, int64_t rows, int64_t D, float eps, cudaStream_t stream) {
     if (rows == 0 || D == 0) return;
     const bool vec = D % kVec == 0 && aligned16(x) && aligned16(y);
     layer_norm_kernel<<<static_cast<unsigned>(rows), threads_for(D), 0, stream>>>(y, x, w, b, D, eps, vec);
     VIDI_CUDA_CHECK_LAUNCH("layer_norm");
 }
+
+#define VIDI_NORMS(T)                                                                                             \
+    template void rms_norm<T>(void*, DType, const void*, DType, const T*, int64_t, int64_t, float, int,         \
+                              cudaStream_t, bool, T*, const T*);                                                  \
+    template void add_then_rms_norm<T>(void*, DType, const T*, T*, const T*, int64_t, int64_t, float, int,      \
+                                       cudaStream_t);                                                            \
+    template void layer_norm<T>(T*, const T*, const T*, const T*, int64_t, int64_t, float, cudaStream_t);
+VIDI_NORMS(bf16)
+VIDI_NORMS(fp16)
 
 }  // namespace vidi::cuda

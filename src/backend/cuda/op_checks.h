@@ -10,18 +10,33 @@
 
 namespace vidi::cuda {
 
-inline void require_bf16(const Tensor& t, const char* op, const char* what) {
+// t is a tensor of `dtype` on the GPU (the activation dtype, or f32 where an op takes it).
+inline void require_dtype(const Tensor& t, DType dtype, const char* op, const char* what) {
     VIDI_CHECK(t.defined(), op, ": ", what, " is undefined");
     VIDI_CHECK(t.device() == Device::cuda, op, ": ", what, " ", t.describe(),
                " is in host memory (use upload()/weight() first)");
-    VIDI_CHECK(t.dtype() == DType::bf16, op, ": ", what, " must be bf16 on the GPU, got ", t.describe());
+    VIDI_CHECK(t.dtype() == dtype, op, ": ", what, " must be ", dtype_name(dtype), " on the GPU, got ", t.describe());
+}
+
+// Calls f.template operator()<T>() with T the C++ type of dtype: bf16 or fp16 (f16), and with
+// kF32 also float. Ops templated on the element type dispatch through it.
+template <bool kF32 = false, class F>
+decltype(auto) with_type(DType dtype, F&& f) {
+    if (dtype == DType::f16) return f.template operator()<fp16>();
+    if constexpr (kF32)
+        if (dtype == DType::f32) return f.template operator()<float>();
+    VIDI_CHECK(dtype == DType::bf16, "CUDA backend: ", dtype_name(dtype), " is not a compute dtype here");
+    return f.template operator()<bf16>();
 }
 
 inline void require_rank(const Tensor& t, int rank, const char* op, const char* what) {
     VIDI_CHECK(t.rank() == rank, op, ": ", what, " must have rank ", rank, ", got ", t.describe());
 }
 
-inline bf16* ptr(const Tensor& t) { return static_cast<bf16*>(t.raw()); }
+template <class T>
+T* ptr(const Tensor& t) {
+    return static_cast<T*>(t.raw());
+}
 
 // A position the kernel reads as it runs (a recorded step's): i32 [1] on the GPU.
 inline const int32_t* step_pos_ptr(const Tensor& pos, const char* op) {

@@ -1,6 +1,6 @@
 // Frames to vision-tower pixels on the GPU: Pillow's fixed-point bicubic resampling
 // (core/pil_resize.h) in integer arithmetic, so the bytes equal the host's, then SigLIP's
-// normalisation rounded once to f32 as on the host, stored as bf16.
+// normalisation rounded once to f32 as on the host, stored in the activations' 16-bit type.
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
@@ -30,7 +30,8 @@ __global__ void resample_rows_kernel(uint8_t* tmp, const uint8_t* rgb, int64_t n
 }
 
 // One thread per output value of out[n, 3, oh, ow] (planar, so the writes coalesce).
-__global__ void resample_cols_normalize_kernel(bf16* out, const uint8_t* tmp, int64_t n, int row0, int rows, int ow,
+template <class T>
+__global__ void resample_cols_normalize_kernel(T* out, const uint8_t* tmp, int64_t n, int row0, int rows, int ow,
                                                ResampleTaps ax) {
     const int64_t total = n * 3 * ax.out * int64_t(ow);
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
@@ -43,7 +44,7 @@ __global__ void resample_cols_normalize_kernel(bf16* out, const uint8_t* tmp, in
         int32_t acc = kHalf;
         for (int j = 0; j < ax.count[y]; ++j) acc += int32_t(in[int64_t(j) * ow * 3]) * k[j];
         const double v = clip8(acc);
-        out[i] = __float2bfloat16(static_cast<float>((v / 255.0 - 0.5) / 0.5));
+        store_float(out + i, static_cast<float>((v / 255.0 - 0.5) / 0.5));
     }
 }
 
@@ -57,12 +58,19 @@ void resample_rows(uint8_t* tmp, const uint8_t* rgb, int64_t n, int h, int w, in
     VIDI_CUDA_CHECK_LAUNCH("resample_rows");
 }
 
-void resample_cols_normalize(bf16* out, const uint8_t* tmp, int64_t n, int row0, int rows, int ow,
+template <class T>
+void resample_cols_normalize(T* out, const uint8_t* tmp, int64_t n, int row0, int rows, int ow,
                              const ResampleTaps& rows_axis, cudaStream_t stream) {
     constexpr int kThreads = 256;
     resample_cols_normalize_kernel<<<grid_for(n * 3 * rows_axis.out * int64_t(ow), kThreads), kThreads, 0, stream>>>(
         out, tmp, n, row0, rows, ow, rows_axis);
     VIDI_CUDA_CHECK_LAUNCH("resample_cols_normalize");
 }
+
+#define VIDI_PIXELS(T)                                                                                  \
+    template void resample_cols_normalize<T>(T*, const uint8_t*, int64_t, int, int, int, const ResampleTaps&, \
+                                             cudaStream_t);
+VIDI_PIXELS(bf16)
+VIDI_PIXELS(fp16)
 
 }  // namespace vidi::cuda

@@ -13,7 +13,7 @@
 namespace vidi::cuda {
 namespace {
 
-// Upper bound of the bf16 scratch that the large-M linear dequantises weight rows into.
+// Upper bound of the 16-bit scratch that the large-M linear dequantises weight rows into.
 constexpr size_t kSlabBytes = size_t(32) << 20;
 
 // A quantised tensor's parts must agree with its bits and group (host or device alike).
@@ -52,25 +52,25 @@ QuantView view_of(const QTensor& q) {
     return v;
 }
 
-// A weight as the GEMV reads it: quantised codes and scales, or bf16 values as bits 16.
+// A weight as the GEMV reads it: quantised codes and scales, or 16-bit values as bits 16.
 QuantView gemv_view(const QTensor& w) {
-    return w.quantized() ? view_of(w) : float_gemv_view(ptr(w.values), w.dim(-1));
+    return w.quantized() ? view_of(w) : float_gemv_view(w.values.raw(), w.dim(-1));
 }
 
-// Whether x can be the GEMV's input: bf16 rows on the GPU.
-bool gemv_input(const Tensor& x) {
-    return x.defined() && x.device() == Device::cuda && x.dtype() == DType::bf16 && x.rank() >= 1 && x.dim(-1) > 0;
+// Whether x can be the GEMV's input: rows of the activation dtype on the GPU.
+bool gemv_input(const Tensor& x, DType act) {
+    return x.defined() && x.device() == Device::cuda && x.dtype() == act && x.rank() >= 1 && x.dim(-1) > 0;
 }
 
-// The GEMV's view of w [N, K] for x's M rows of K when the GEMV takes them: w bf16 or
+// The GEMV's view of w [N, K] for x's M rows of K when the GEMV takes them: w of x's dtype or
 // quantised on the GPU (a quantised one's layout checked, naming `op` and `what`).
 std::optional<QuantView> gemv_weight(const QTensor& w, const Tensor& x, const char* op, const char* what) {
     const int64_t K = x.dim(-1), M = x.numel() / K;
     if (!w.defined() || w.rank() != 2 || w.dim(1) != K || w.values.device() != Device::cuda) return std::nullopt;
-    if (!w.quantized() && w.values.dtype() != DType::bf16) return std::nullopt;
+    if (!w.quantized() && w.values.dtype() != x.dtype()) return std::nullopt;
     if (w.quantized()) check_layout(w, op, what), check_on_device(w, op, what);
     const QuantView v = gemv_view(w);
-    if (!quant_gemv_supported(v, ptr(x), M)) return std::nullopt;
+    if (!quant_gemv_supported(v, x.raw(), M)) return std::nullopt;
     return v;
 }
 
@@ -80,12 +80,14 @@ bool same_format(const QuantView& a, const QuantView& b) { return a.bits == b.bi
 
 Tensor CudaBackend::linear_glu(const Tensor& x, const QTensor& gate, const QTensor& up, Glu kind) {
     // A few rows (a decoding step) read both weights in one GEMV launch with the GLU at its end.
-    if (gemv_input(x) && gate.defined() && up.defined() && gate.shape() == up.shape()) {
+    if (gemv_input(x, act_) && gate.defined() && up.defined() && gate.shape() == up.shape()) {
         const auto g = gemv_weight(gate, x, "linear_glu", "gate"), u = gemv_weight(up, x, "linear_glu", "up");
         if (g && u && same_format(*g, *u)) {
             const int64_t N = gate.dim(0), M = x.numel() / x.dim(-1);
-            Tensor y = empty(with_last(x.shape(), N), DType::bf16);
-            quant_gemv(ptr(y), ptr(x), *g, nullptr, M, N, stream_, &*u, kind == Glu::silu);
+            Tensor y = empty(with_last(x.shape(), N), act_);
+            with_type(act_, [&]<class T>() {
+                quant_gemv<T>(y.raw(), false, ptr<T>(x), *g, nullptr, M, N, stream_, &*u, kind == Glu::silu);
+            });
             return y;
         }
     }
@@ -97,7 +99,7 @@ void CudaBackend::linear_into_(const std::vector<Tensor*>& outs, const Tensor& x
     // A few rows (a decoding step's q, k and v) read every weight in one GEMV launch when the
     // weights share a format; anything else takes the checked path of one linear() each.
     if (!ws.empty() && ws.size() <= static_cast<size_t>(kGemvMaxOutputs) && outs.size() == ws.size() &&
-        gemv_input(x)) {
+        gemv_input(x, act_)) {
         const int64_t M = x.numel() / x.dim(-1);
         GemvOutput g[kGemvMaxOutputs];
         size_t taken = 0;
@@ -106,12 +108,12 @@ void CudaBackend::linear_into_(const std::vector<Tensor*>& outs, const Tensor& x
             const Tensor* out = outs[taken];
             const auto v = w ? gemv_weight(*w, x, "linear_into_", "weight") : std::nullopt;
             if (!v || (taken > 0 && !same_format(*v, g[0].w)) || !out || !out->defined() ||
-                out->device() != Device::cuda || out->dtype() != DType::bf16 || out->numel() != M * w->dim(0))
+                out->device() != Device::cuda || out->dtype() != act_ || out->numel() != M * w->dim(0))
                 break;
-            g[taken] = GemvOutput{ptr(*out), *v, w->dim(0)};
+            g[taken] = GemvOutput{out->raw(), *v, w->dim(0)};
         }
         if (taken == ws.size()) {
-            quant_gemv_many(g, static_cast<int>(ws.size()), ptr(x), M, stream_);
+            with_type(act_, [&]<class T>() { quant_gemv_many<T>(g, static_cast<int>(ws.size()), ptr<T>(x), M, stream_); });
             return;
         }
     }
@@ -122,31 +124,44 @@ QTensor CudaBackend::linear_weight(const QTensor& host) {
     VIDI_CHECK(host.defined(), "cuda linear_weight(): undefined tensor");
     if (!host.quantized()) return weight(host.values);
     check_layout(host, "linear_weight", "weight");
-    // Codes and scales go up as stored: the kernels read the packed layout directly.
+    // Codes and scales go up as stored: the kernels read the packed layout directly (and
+    // dequantise to the activation dtype).
     auto up = [&](const Tensor& t) { return t.on_host() ? to_device_raw(t, true) : t; };
     return QTensor(up(host.values), up(host.scales), host.bits, host.group);
 }
 
 QTensor CudaBackend::quantize(const Tensor& x, const QuantFormat& format) {
-    require_bf16(x, "cuda quantize", "x");
+    require_act(x, "cuda quantize", "x");
     VIDI_CHECK(format.bits == 8 || format.bits == 4, "cuda quantize: ", format.name(),
                " is not a quantised format (int8 or int4)");
     VIDI_CHECK(x.rank() >= 1, "cuda quantize: needs at least one dimension, got ", x.describe());
     const int64_t K = x.dim(-1), rows = K ? x.numel() / K : 0;
     VIDI_CHECK(format.fits(K), "cuda quantize: rows of ", K, " values (", x.describe(), ") cannot be stored as ",
                format.name());
-    const int g = format.group_for(K);
-    Shape vshape = x.shape(), sshape = x.shape();
-    if (format.bits == 4) vshape.back() = K / 2;
-    sshape.back() = K / g;
-    QTensor q(empty(vshape, format.bits == 8 ? DType::i8 : DType::u8), empty(sshape, DType::f32), format.bits, g);
-    quantize_rows(q.values.raw(), static_cast<float*>(q.scales.raw()), ptr(x), rows, K, format.bits, g, stream_);
+    // Two kinds of layout: groups of one row (weights, media values, int8 keys) and 4-bit
+    // columns over blocks of rows with zero points (media keys, media_kv_format).
+    const bool columns = format.bits == 4 && format.group == 1 && format.zero_points && format.block >= 1 &&
+                         format.scale_dtype == DType::f16 && x.rank() >= 2 && K % 2 == 0;
+    VIDI_CHECK(columns || (format.block == 1 && !format.zero_points &&
+                           (format.scale_dtype == DType::f32 || format.scale_dtype == DType::f16)),
+               "cuda quantize: ", format.name(), " is not a layout the GPU quantises (groups of a row, or 4-bit "
+               "columns over blocks of rows with zero points and f16 scales)");
+    QTensor q = empty_quantized(x.shape(), format);
+    with_type(act_, [&]<class T>() {
+        if (columns)
+            quantize_column_blocks(static_cast<uint8_t*>(q.values.raw()), ptr<fp16>(q.scales), ptr<fp16>(q.zeros),
+                                   ptr<T>(x), x.dim(0), x.numel() / std::max<int64_t>(x.dim(0), 1), format.block, stream_);
+        else
+            quantize_rows(q.values.raw(), q.scales.raw(), ptr<T>(x), rows, K, format.bits, q.group, stream_,
+                          format.scale_dtype == DType::f16);
+    });
     return q;
 }
 
 QTensor CudaBackend::quantized_weight(const Tensor& host, const QuantFormat& format) {
     // bf16 checkpoints (the usual case) are quantised here, slice by slice, with the kernel
-    // that reproduces the host quantiser bit for bit; other dtypes take the host path.
+    // that reproduces the host quantiser bit for bit (from the stored bf16 values, whatever
+    // the activation dtype); other dtypes take the host path.
     if (!host.defined() || host.rank() != 2 || host.dtype() != DType::bf16 || !format.quantized() ||
         !format.fits(host.dim(1)))
         return Backend::quantized_weight(host, format);
@@ -160,55 +175,63 @@ QTensor CudaBackend::quantized_weight(const Tensor& host, const QuantFormat& for
         const int64_t n = std::min(slice, N - r0);
         const Tensor rows = host.on_host() ? to_device_raw(host.rows(r0, r0 + n)) : host.rows(r0, r0 + n);
         quantize_rows(static_cast<uint8_t*>(q.values.raw()) + r0 * code_row,
-                      static_cast<float*>(q.scales.raw()) + r0 * groups, ptr(rows), n, K, format.bits, g, stream_);
+                      static_cast<float*>(q.scales.raw()) + r0 * groups, ptr<bf16>(rows), n, K, format.bits, g, stream_);
     }
     return q;
 }
 
-Tensor CudaBackend::linear_quantized(const Tensor& x, const QTensor& w, const Tensor& bias) {
+Tensor CudaBackend::linear_quantized(const Tensor& x, const QTensor& w, const Tensor& bias, DType y_dtype) {
     check_layout(w, "linear", "weight");
     check_on_device(w, "linear", "weight");
-    require_bf16(x, "linear", "x");
+    require_act(x, "linear", "x");
     VIDI_CHECK(w.rank() == 2, "linear: weight must have rank 2, got ", w.describe());
     const int64_t K = w.dim(1), N = w.dim(0);
     VIDI_CHECK(x.rank() >= 1 && x.dim(-1) == K, "linear: x ", x.describe(), " does not match weight ", w.describe(),
                " (expected x[..., ", K, "])");
     const int64_t M = x.numel() / K;
     if (bias.defined()) {
-        VIDI_CHECK(bias.device() == Device::cuda && bias.dtype() == DType::bf16 && bias.numel() == N, "linear: bias ",
-                   bias.describe(), " does not match weight ", w.describe(), " (bf16 [", N, "] on the GPU)");
+        VIDI_CHECK(bias.device() == Device::cuda && bias.dtype() == act_ && bias.numel() == N && y_dtype == act_,
+                   "linear: bias ", bias.describe(), " does not match weight ", w.describe(), " (", dtype_name(act_),
+                   " [", N, "] on the GPU, into activations)");
     }
-    Tensor y = empty(with_last(x.shape(), N), DType::bf16);
+    VIDI_CHECK(y_dtype == act_ || y_dtype == DType::f32, "linear: cannot write ", dtype_name(y_dtype));
+    Tensor y = empty(with_last(x.shape(), N), y_dtype);
     if (M == 0 || N == 0) return y;
     const QuantView wv = view_of(w);
-    const bf16* b = bias.defined() ? ptr(bias) : nullptr;
-    if (quant_gemv_supported(wv, ptr(x), M)) {
-        quant_gemv(ptr(y), ptr(x), wv, b, M, N, stream_);
-        return y;
-    }
-    // Many rows (prefill, vision batches) are compute bound: cuBLAS speed matters more than
-    // weight bytes. So a slab of weight rows is dequantised into a bounded bf16 scratch and
-    // multiplied into its columns of y (row pitch N) by the bf16 GEMM, slab after slab: the
-    // extra traffic is small next to the GEMM, and no bf16 copy of the whole layer exists.
-    int64_t slab = std::clamp<int64_t>(static_cast<int64_t>(kSlabBytes / (size_t(K) * 2)), 1, N);
-    if (slab > 64 && slab < N) slab -= slab % 64;  // keeps y's column offsets 128-byte aligned
-    Tensor scratch = empty({slab, K}, DType::bf16);
-    for (int64_t n0 = 0; n0 < N; n0 += slab) {
-        const int64_t rows = std::min(slab, N - n0);
-        dequantize_rows(ptr(scratch), wv, n0, nullptr, 0, rows, stream_);
-        gemm_->linear(ptr(y) + n0, ptr(x), ptr(scratch), b ? b + n0 : nullptr, M, rows, K, stream_, N);
-    }
+    with_type(act_, [&]<class T>() {
+        const T* b = bias.defined() ? ptr<T>(bias) : nullptr;
+        if (quant_gemv_supported(wv, x.raw(), M)) {
+            quant_gemv<T>(y.raw(), y_dtype == DType::f32, ptr<T>(x), wv, b, M, N, stream_);
+            return;
+        }
+        // Many rows (prefill, vision batches) are compute bound: cuBLAS speed matters more than
+        // weight bytes. So a slab of weight rows is dequantised into a bounded 16-bit scratch and
+        // multiplied into its columns of y (row pitch N) by the GEMM, slab after slab: the
+        // extra traffic is small next to the GEMM, and no 16-bit copy of the whole layer exists.
+        int64_t slab = std::clamp<int64_t>(static_cast<int64_t>(kSlabBytes / (size_t(K) * 2)), 1, N);
+        if (slab > 64 && slab < N) slab -= slab % 64;  // keeps y's column offsets 128-byte aligned
+        Tensor scratch = empty({slab, K}, act_);
+        const size_t y_size = dtype_size(y_dtype);
+        for (int64_t n0 = 0; n0 < N; n0 += slab) {
+            const int64_t rows = std::min(slab, N - n0);
+            dequantize_rows(ptr<T>(scratch), wv, n0, nullptr, 0, rows, stream_);
+            gemm_->linear(static_cast<char*>(y.raw()) + n0 * y_size, x.raw(), scratch.raw(), b ? b + n0 : nullptr, M,
+                          rows, K, {act_, y_dtype}, stream_, N);
+        }
+    });
     return y;
 }
 
 Tensor CudaBackend::embed_quantized(const QTensor& table, const Tensor& dev_ids) {
     check_layout(table, "embed", "table");
     check_on_device(table, "embed", "table");
-    const int64_t D = table.dim(1), T = dev_ids.numel();
-    Tensor out = empty({T, D}, DType::bf16);
-    if (T > 0)
-        dequantize_rows(ptr(out), view_of(table), 0, static_cast<const int32_t*>(dev_ids.raw()), table.dim(0), T,
-                        stream_);
+    const int64_t D = table.dim(1), n = dev_ids.numel();
+    Tensor out = empty({n, D}, act_);
+    if (n > 0)
+        with_type(act_, [&]<class T>() {
+            dequantize_rows(ptr<T>(out), view_of(table), 0, static_cast<const int32_t*>(dev_ids.raw()), table.dim(0), n,
+                            stream_);
+        });
     return out;
 }
 

@@ -1,6 +1,7 @@
 // Greedy decoding's pick on the device: for each row of logits, the index of the largest value
-// (the first one on ties) and its lead over the second largest, exactly as the host's
-// top_pick() (backend.h) finds them in the f32 values of the same bf16 logits. A decoding step
+// (the first one on ties, as torch.argmax) and its lead over the second largest, exactly as
+// the host's top_pick() (backend.h) finds them in the f32 values of the same logits (f32, the
+// LM head's output; or 16-bit). A decoding step
 // then copies 8 bytes back instead of the vocabulary's logits (1 MB for Gemma's 256 000).
 // One block per row: each thread scans its share in increasing index order, then the block
 // merges the threads' (top, second, index) triples.
@@ -56,10 +57,11 @@ __device__ inline Top2 warp_merge(Top2 t) {
     return t;
 }
 
-__global__ void __launch_bounds__(kThreads) top_pick_kernel(int32_t* ids, float* margins, const bf16* x, int64_t N,
+template <class T>
+__global__ void __launch_bounds__(kThreads) top_pick_kernel(int32_t* ids, float* margins, const T* x, int64_t N,
                                                              bool vec) {
     __shared__ Top2 warps[kThreads / 32];
-    const bf16* row = x + blockIdx.x * N;
+    const T* row = x + blockIdx.x * N;
     Top2 t;
     if (vec) {
         for (int64_t i = threadIdx.x * int64_t(kVec); i < N; i += int64_t(kThreads) * kVec) {
@@ -69,7 +71,7 @@ __global__ void __launch_bounds__(kThreads) top_pick_kernel(int32_t* ids, float*
             for (int k = 0; k < 8; ++k) t.see(v[k], static_cast<int>(i + k));
         }
     } else {
-        for (int64_t i = threadIdx.x; i < N; i += kThreads) t.see(__bfloat162float(row[i]), static_cast<int>(i));
+        for (int64_t i = threadIdx.x; i < N; i += kThreads) t.see(to_float(row[i]), static_cast<int>(i));
     }
     t = warp_merge(t);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -85,11 +87,16 @@ __global__ void __launch_bounds__(kThreads) top_pick_kernel(int32_t* ids, float*
 
 }  // namespace
 
-void top_pick(int32_t* ids, float* margins, const bf16* x, int64_t rows, int64_t N, cudaStream_t stream) {
+template <class T>
+void top_pick(int32_t* ids, float* margins, const T* x, int64_t rows, int64_t N, cudaStream_t stream) {
     if (rows == 0 || N == 0) return;
     const bool vec = N % kVec == 0 && aligned16(x);
     top_pick_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(ids, margins, x, N, vec);
     VIDI_CUDA_CHECK_LAUNCH("top_picks");
 }
+
+template void top_pick<float>(int32_t*, float*, const float*, int64_t, int64_t, cudaStream_t);
+template void top_pick<bf16>(int32_t*, float*, const bf16*, int64_t, int64_t, cudaStream_t);
+template void top_pick<fp16>(int32_t*, float*, const fp16*, int64_t, int64_t, cudaStream_t);
 
 }  // namespace vidi::cuda

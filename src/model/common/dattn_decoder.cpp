@@ -41,9 +41,14 @@ void DattnDecoder::store_rows(const Tensor& cache, int64_t row0, const Tensor& r
 void DattnDecoder::store_media_rows(const QTensor& cache, int64_t row0, const Tensor& rows,
                                    const QuantFormat& format) const {
     if (!cache.quantized()) return store_rows(cache.values, row0, rows);
+    // Scales shared by a block of rows (4-bit keys) need whole blocks, bar the cache's last.
+    const int64_t B = cache.block, n = rows.dim(0);
+    VIDI_CHECK(row0 % B == 0 && (n % B == 0 || row0 + n == cache.dim(0)), "media K/V rows ", row0, "..", row0 + n,
+               " do not start and end on blocks of ", B, " tokens");
     QTensor q = be_.quantize(rows, format);
     store_rows(cache.values, row0, q.values);
-    store_rows(cache.scales, row0, q.scales);
+    store_rows(cache.scales, row0 / B, q.scales);
+    if (cache.zeros.defined()) store_rows(cache.zeros, row0 / B, q.zeros);
 }
 
 Tensor DattnDecoder::mlp(const Layer& L, const Tensor& h) const {
@@ -51,25 +56,23 @@ Tensor DattnDecoder::mlp(const Layer& L, const Tensor& h) const {
 }
 
 Tensor DattnDecoder::residual(const Tensor& a) const {
-    if (a.dtype() == DType::f32) return a;
-    Tensor x = be_.empty(a.shape(), DType::f32);
+    if (a.dtype() == be_.residual_dtype()) return a;
+    Tensor x = be_.empty(a.shape(), be_.residual_dtype());
     be_.copy_(x, a);
     return x;
 }
 
 MediaKV DattnDecoder::new_media_kv(int64_t tokens, const QuantFormat& kv_format) const {
-    const int KV = cfg_.kv_heads, hd = cfg_.head_dim;
-    VIDI_CHECK(!kv_format.quantized() || (kv_format.bits == 8 && kv_format.group_for(hd) == hd),
-               "media K/V can be kept in 8 bits with one scale per head only, not as ", kv_format.name());
+    const Shape shape{tokens, cfg_.kv_heads, cfg_.head_dim};
+    const MediaKvFormat f = media_kv_format(kv_format.bits, cfg_.head_dim);
+    std::vector<std::pair<Shape, QuantFormat>> parts;
+    for (int l = 0; l < cfg_.layers; ++l) parts.insert(parts.end(), {{shape, f.key}, {shape, f.value}});
+    const std::vector<QTensor> caches = be_.empty_together(parts);  // one block for every layer
     MediaKV kv;
     kv.tokens = tokens;
-    auto cache = [&] {
-        if (!kv_format.quantized()) return QTensor(be_.act({tokens, KV, hd}));
-        return QTensor(be_.empty({tokens, KV, hd}, DType::i8), be_.empty({tokens, KV, 1}, DType::f32), 8, hd);
-    };
     for (int l = 0; l < cfg_.layers; ++l) {
-        kv.k.push_back(cache());
-        kv.v.push_back(cache());
+        kv.k.push_back(caches[2 * l]);
+        kv.v.push_back(caches[2 * l + 1]);
     }
     return kv;
 }
@@ -79,7 +82,7 @@ void DattnDecoder::encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& to
     const int hd = cfg_.head_dim, H = cfg_.heads;
     VIDI_CHECK(row0 >= 0 && row0 + T <= kv.tokens && static_cast<int>(kv.k.size()) == cfg_.layers,
                "encode_media_rows: rows ", row0, "..", row0 + T, " do not fit media K/V of ", kv.tokens, " tokens");
-    const QuantFormat per_head{kv.k[0].quantized() ? 8 : 16, hd};
+    const MediaKvFormat format = media_kv_format(kv.k.empty() ? 16 : kv.k[0].bits, hd);
     for (int64_t r0 = 0; r0 < T; r0 += chunk) {
         int64_t r1 = std::min(T, r0 + chunk), n = r1 - r0;
         const Section whole = be_.section("media layers");
@@ -89,14 +92,14 @@ void DattnDecoder::encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& to
         be_.copy_(scaled, src);
         if (embed_scale_ != 1.0f) be_.scale_(scaled, embed_scale_);
         Tensor m = residual(scaled);
-        scaled = Tensor();  // kept only where it is the residual itself (an f32 backend)
+        scaled = Tensor();  // kept only where it is the residual itself (activations in the residual dtype)
         Tensor h = norm(m, layers_[0].norms[0]);
         for (int l = 0; l < cfg_.layers; ++l) {
             const Layer& L = layers_[l];
             auto [k, v] = key_value(L, h);
             h = Tensor();  // not needed past k and v: its memory serves the rest of the layer
-            store_media_rows(kv.k[l], row0 + r0, k, per_head);
-            store_media_rows(kv.v[l], row0 + r0, v, per_head);
+            store_media_rows(kv.k[l], row0 + r0, k, format.key);
+            store_media_rows(kv.v[l], row0 + r0, v, format.value);
             if (l + 1 == cfg_.layers) break;  // the last update feeds nothing
             // Diagonal attention: each token's attention output is its own value.
             Tensor o = be_.linear(be_.repeat_kv(v, H).reshape({n, int64_t(H) * hd}), L.o);
@@ -114,9 +117,12 @@ void DattnDecoder::encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& to
 TextCache DattnDecoder::new_cache(int64_t capacity) const {
     TextCache c;
     c.capacity = capacity;
+    const Shape shape{capacity, cfg_.kv_heads, cfg_.head_dim};
+    const std::vector<QTensor> caches =  // one block for every layer
+        be_.empty_together(std::vector<std::pair<Shape, QuantFormat>>(2 * size_t(cfg_.layers), {shape, {}}));
     for (int l = 0; l < cfg_.layers; ++l) {
-        c.k.push_back(be_.act({capacity, cfg_.kv_heads, cfg_.head_dim}));
-        c.v.push_back(be_.act({capacity, cfg_.kv_heads, cfg_.head_dim}));
+        c.k.push_back(caches[2 * l].values);
+        c.v.push_back(caches[2 * l + 1].values);
     }
     return c;
 }
@@ -151,7 +157,7 @@ Tensor DattnDecoder::decode_step(int32_t id, TextCache& cache, const std::vector
     for (const MediaKV* m : media)
         if (m && m->tokens > 0)
             for (const auto* side : {&m->k, &m->v})
-                for (const QTensor& t : *side) where.insert(where.end(), {t.values.raw(), t.scales.raw()});
+                for (const QTensor& t : *side) where.insert(where.end(), {t.values.raw(), t.scales.raw(), t.zeros.raw()});
     if (where != s.media) {
         s.recording.reset();
         s.media = std::move(where);
@@ -205,9 +211,9 @@ Tensor DattnDecoder::queue_forward(const Tensor& ids, const Tensor& pos, int64_t
         h = after_attention(L, x, o);
         h = after_mlp(L, x, mlp(L, h), l + 1 < cfg_.layers ? layers_[l + 1].norms[0] : final_norm_);
     }
-    Tensor y = be_.linear(all_logits ? h : h.rows(T - 1, T), lm_head_);
-    if (cfg_.final_softcap > 0) be_.softcap_(y, static_cast<float>(cfg_.final_softcap));
-    return y;
+    // In f32 from the LM head's accumulator on every backend (SPEC §9): the greedy pick and
+    // every reported logit read these.
+    return be_.logits(all_logits ? h : h.rows(T - 1, T), lm_head_, static_cast<float>(cfg_.final_softcap));
 }
 
 }  // namespace vidi::model

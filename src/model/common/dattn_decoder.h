@@ -28,12 +28,13 @@ public:
     int64_t max_positions() const override { return cfg_.max_positions; }
 
     // The media self-update through the layers for tokens [T, D] (the media tokenizer's, before
-    // the embedding scale), keeping each layer's K/V.
+    // the embedding scale), keeping each layer's K/V (kv_format bits 8 or 4: quantised as
+    // media_kv_format() says).
     MediaKV new_media_kv(int64_t tokens, const QuantFormat& kv_format) const override;
     void encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& tokens, int64_t chunk) const override;
 
     TextCache new_cache(int64_t capacity) const override;
-    // Logits after the final soft-cap (if the config has one).
+    // Logits (f32, Backend::logits) after the final soft-cap (if the config has one).
     Tensor forward_on_device(const std::vector<int32_t>& ids, TextCache& cache,
                              const std::vector<const MediaKV*>& media, bool all_logits) const override;
 
@@ -71,11 +72,12 @@ private:
     std::pair<Tensor, Tensor> key_value(const Layer& L, const Tensor& h) const;
     // Copies `rows` into the cache tensor starting at row0.
     void store_rows(const Tensor& cache, int64_t row0, const Tensor& rows) const;
-    // The same for a media cache, quantising the rows first when the cache is 8-bit.
+    // The same for a media cache, quantising the rows first when the cache is quantised.
     void store_media_rows(const QTensor& cache, int64_t row0, const Tensor& rows, const QuantFormat& format) const;
-    // A residual stream (text x, media m) starts as the scaled embeddings converted to f32:
-    // 84 bf16 roundings of the running sum were the largest part of the bf16 pipeline's error
-    // (bench/RESULTS.md); the sub-layers still read and write the activation dtype.
+    // A residual stream (text x, media m) starts as the scaled embeddings converted to the
+    // backend's residual_dtype(): f32 with bf16 activations (84 bf16 roundings of the running
+    // sum were the largest part of the bf16 pipeline's error, bench/RESULTS.md), f16 in fp16
+    // mode as the official model; the sub-layers still read and write the activation dtype.
     Tensor residual(const Tensor& a) const;
     // One token through the layers as a recorded step (logits [1, V] on the device).
     Tensor decode_step(int32_t id, TextCache& cache, const std::vector<const MediaKV*>& media) const;

@@ -37,10 +37,10 @@ void add_media_glue_tensors(LayoutBuilder& b, const ModelConfig& c, int64_t imag
     b.linear("img_projector.model.0", D, image_in);
     b.linear("img_projector.model.2", D, D);
     b.add("img_norm.weight", {D}, TensorKind::norm_scale);
-    for (const char* axis : {"h", "w", "t"}) {  // positional MLPs: kept in the load dtype
+    for (const char* axis : {"h", "w", "t"}) {  // positional MLPs: in f32
         std::string n = std::string("pos_") + axis + ".mlp.";
-        b.linear(n + "0", D, D, true, false);
-        b.linear(n + "2", D, D, true, false);
+        b.f32_linear(n + "0", D, D);
+        b.f32_linear(n + "2", D, D);
     }
     b.add("aud_pool.weight", {audio_pool_out, c.audio.d_model, c.mm.audio_pool}, TensorKind::matrix);  // no bias
     b.linear("aud_projector.model.0", D, audio_pool_out);

@@ -30,10 +30,12 @@ public:
 
     // floor(floor(mel_frames · out/in) / pool) (SPEC.md §2.6).
     int64_t audio_token_count(const WhisperEncoder& tower, int64_t mel_frames) const;
-    // mel [pieces, mel_bins, 3000] through `tower` (kAudioPiecesPerBatch pieces at a time) and
-    // the audio glue -> [audio_token_count(mel_frames), D].
+    // mel [pieces, mel_bins, 3000] through `tower` and the audio glue, `pieces_per_batch`
+    // pieces at a time from the tower to the tokens (the result does not depend on it)
+    // -> [audio_token_count(mel_frames), D]. progress(done, total): pieces through the tower.
     Tensor audio_tokens(const WhisperEncoder& tower, const Tensor& mel, int64_t mel_frames,
-                        const std::function<void(int64_t, int64_t)>& progress) const;
+                        const std::function<void(int64_t, int64_t)>& progress,
+                        int64_t pieces_per_batch = kAudioPiecesPerBatch) const;
 
 private:
     // Linear -> GELU(erf) -> Linear (mm_projector_type mlp2x_gelu).
@@ -45,6 +47,8 @@ private:
     };
     Projector projector(const WeightLoader& w, int64_t in) const;
     Tensor project(const Projector& p, const Tensor& x) const;
+    // Audio tokens first_token.. (of `total`) from their k·n Whisper states.
+    Tensor audio_glue(const Tensor& states, int64_t first_token, int64_t total) const;
     Tensor norm(const Tensor& x, const Tensor& w) const;
 
     Backend& be_;

@@ -31,10 +31,17 @@ void LayoutBuilder::add(const std::string& suffix, Shape shape, TensorKind kind)
     out_.push_back(std::move(t));
 }
 
-void LayoutBuilder::linear(const std::string& name, int64_t out, int64_t in, bool bias, bool linear) {
+void LayoutBuilder::linear(const std::string& name, int64_t out, int64_t in, bool bias) {
     add(name + ".weight", {out, in}, TensorKind::matrix);
-    out_.back().linear = linear;
+    out_.back().linear = true;
     if (bias) add(name + ".bias", {out}, TensorKind::bias);
+}
+
+void LayoutBuilder::f32_linear(const std::string& name, int64_t out, int64_t in) {
+    add(name + ".weight", {out, in}, TensorKind::matrix);
+    out_.back().f32 = true;
+    add(name + ".bias", {out}, TensorKind::bias);
+    out_.back().f32 = true;
 }
 
 void LayoutBuilder::layer_norm(const std::string& name, int64_t width) {

@@ -29,9 +29,11 @@ public:
     void add(const std::string& suffix, Shape shape, io::TensorKind kind);
     void make_last_optional() { out_.back().required = false; }
     io::ExpectedTensor& last() { return out_.back(); }
-    // NAME.weight [out, in] (+ NAME.bias [out]). `linear`: read as a linear weight (may be
-    // quantised); false for a small MLP the model keeps in its load dtype.
-    void linear(const std::string& name, int64_t out, int64_t in, bool bias = true, bool linear = true);
+    // NAME.weight [out, in] (+ NAME.bias [out]), read as a linear weight (may be quantised).
+    void linear(const std::string& name, int64_t out, int64_t in, bool bias = true);
+    // NAME.weight [out, in] and NAME.bias [out] of a small MLP that computes in f32 (never
+    // quantised; WeightLoader::f32_weight).
+    void f32_linear(const std::string& name, int64_t out, int64_t in);
     void layer_norm(const std::string& name, int64_t width);
 
 private:

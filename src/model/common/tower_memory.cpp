@@ -8,8 +8,10 @@
 namespace vidi::model {
 
 namespace {
-// f32 attention scores, held a chunk at a time.
-size_t scores(int64_t count, int64_t rows) {
+// f32 attention scores, held a chunk at a time; none where the GPU's fused kernel takes the
+// tower's head dim (Vidi1.5-9B's two towers).
+size_t scores(int64_t count, int64_t rows, int64_t head_dim) {
+    if (gpu_fused_attention(head_dim)) return 0;
     return std::min(static_cast<size_t>(count * rows * rows) * sizeof(float), kAttentionScoreBytes);
 }
 }  // namespace
@@ -19,7 +21,7 @@ size_t siglip_batch_bytes(const ModelConfig& c, int frame_batch, DType act_dtype
     const int64_t n = frame_batch, T = int64_t(c.vision.grid()) * c.vision.grid(), C = c.vision.hidden;
     return static_cast<size_t>(
                n * (3 * int64_t(c.vision.image_size) * c.vision.image_size + T * (6 * C + c.vision.intermediate)) * e) +
-           scores(n * c.vision.heads, T);
+           scores(n * c.vision.heads, T, C / std::max(1, c.vision.heads));
 }
 
 size_t whisper_batch_bytes(const ModelConfig& c, DType act_dtype) {
@@ -27,7 +29,7 @@ size_t whisper_batch_bytes(const ModelConfig& c, DType act_dtype) {
     const int64_t A = c.audio.d_model, pieces = kAudioPiecesPerBatch;
     return static_cast<size_t>(pieces * (3000 * (int64_t(c.audio.mel_bins) + 3 * A) + 1500 * (6 * A + c.audio.ffn)) *
                                e) +
-           scores(pieces * c.audio.heads, 1500);
+           scores(pieces * c.audio.heads, 1500, A / std::max(1, c.audio.heads));
 }
 
 }  // namespace vidi::model

@@ -9,10 +9,10 @@
 namespace vidi::model {
 
 // A SigLIP batch of `frame_batch` frames: pixels, patches, a few hidden states, the MLP and
-// the attention scores.
+// the attention scores (none where the GPU has a fused kernel for the head dim).
 size_t siglip_batch_bytes(const ModelConfig& c, int frame_batch, DType act_dtype);
 // A batch of Whisper pieces (kAudioPiecesPerBatch): 3000 mel frames, 1500 states, their
-// MLP, the attention scores.
+// MLP, the attention scores (none where the GPU has a fused kernel for the head dim).
 size_t whisper_batch_bytes(const ModelConfig& c, DType act_dtype);
 
 }  // namespace vidi::model

@@ -22,6 +22,11 @@ Tensor WeightLoader::weight(const std::string& name, const Shape& expected) cons
     return be_.weight(checked(name, expected));
 }
 
+Tensor WeightLoader::f32_weight(const std::string& name, const Shape& expected) const {
+    if (options_.f32_names) options_.f32_names->insert(prefix_ + name);
+    return be_.f32_weight(checked(name, expected));
+}
+
 QTensor WeightLoader::stored_quantized(const std::string& full, const Shape& expected) const {
     if (std::string problem = io::check_quantized(store_, full, expected); !problem.empty()) fail("checkpoint ", problem);
     const Tensor codes = store_.get(full), scales = store_.get(full + io::kQuantScaleSuffix);

@@ -17,6 +17,7 @@ namespace vidi::model {
 struct LoadOptions {
     QuantFormat linear_format;                    // bf16 checkpoints' linear weights are stored so
     std::set<std::string>* linear_names = nullptr;  // if set, collects every linear weight's name
+    std::set<std::string>* f32_names = nullptr;     // if set, collects every f32_weight()'s name
 };
 
 class WeightLoader {
@@ -25,6 +26,8 @@ public:
 
     // A weight for norms, biases and convolutions: backend.weight() of the checked tensor.
     Tensor weight(const std::string& name, const Shape& expected) const;
+    // A weight of ops that compute in f32 (the positional MLPs): backend.f32_weight().
+    Tensor f32_weight(const std::string& name, const Shape& expected) const;
     // A linear (or embedding) weight [N, K]: as stored, or quantised to the load format
     // when its rows fit that format.
     QTensor linear(const std::string& name, const Shape& expected) const;

@@ -78,4 +78,10 @@ Tensor MediaEncoder::audio_tokens(const Tensor& mel, int64_t mel_frames,
     return glue_.audio_tokens(audio_, mel, mel_frames, progress);
 }
 
+Tensor MediaEncoder::audio_tokens(const Tensor& mel, int64_t mel_frames,
+                                  const std::function<void(int64_t, int64_t)>& progress,
+                                  int64_t pieces_per_batch) const {
+    return glue_.audio_tokens(audio_, mel, mel_frames, progress, pieces_per_batch);
+}
+
 }  // namespace vidi::model::vidi15

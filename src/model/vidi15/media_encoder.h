@@ -51,9 +51,14 @@ public:
 
     // Number of audio tokens for `mel_frames` (SPEC.md §2.6): floor(floor(mel_frames/2) / pool).
     int64_t audio_token_count(int64_t mel_frames) const override;
-    // mel [pieces, mel_bins, 3000] f32 -> [audio_token_count(mel_frames), D] on the backend.
+    // mel [pieces, mel_bins, 3000] f32 -> [audio_token_count(mel_frames), D] on the backend,
+    // kAudioPiecesPerBatch pieces at a time from the tower to the tokens.
     Tensor audio_tokens(const Tensor& mel, int64_t mel_frames,
                         const std::function<void(int64_t, int64_t)>& progress = {}) const override;
+    // The same `pieces_per_batch` pieces at a time (the result does not depend on it).
+    // progress(done, total): 30 s pieces through the audio tower so far (optional).
+    Tensor audio_tokens(const Tensor& mel, int64_t mel_frames, const std::function<void(int64_t, int64_t)>& progress,
+                        int64_t pieces_per_batch) const;
 
     int dim() const override { return dim_; }
     const SiglipVision& vision() const { return vision_; }

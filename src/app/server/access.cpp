@@ -1,0 +1,84 @@
+#include "app/server/access.h"
+
+#include <arpa/inet.h>
+#include <httplib.h>
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <regex>
+
+#include "app/server/sha256.h"
+
+namespace vidi::server {
+namespace {
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    return s;
+}
+
+// Equal keys in time that does not depend on where they differ: both are hashed first, so
+// the comparison runs over two strings of the same length.
+bool same_key(const std::string& a, const std::string& b) {
+    const std::string ha = sha256_bytes(a), hb = sha256_bytes(b);
+    return CRYPTO_memcmp(ha.data(), hb.data(), ha.size()) == 0;
+}
+
+}  // namespace
+
+bool is_loopback_address(const std::string& host) {
+    const std::string h = lower(host);
+    if (h == "localhost" || h == "::1" || h == "[::1]") return true;
+    in_addr a4{};
+    if (inet_pton(AF_INET, h.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+    return false;
+}
+
+std::vector<std::string> loopback_host_names() { return {"localhost", "127.0.0.1", "::1"}; }
+
+std::string host_name(const std::string& host_header) {
+    std::string h = lower(host_header);
+    if (!h.empty() && h[0] == '[') {  // [v6]:port
+        const size_t close = h.find(']');
+        return close == std::string::npos ? h : h.substr(1, close - 1);
+    }
+    const size_t colon = h.find(':');
+    if (colon != std::string::npos && h.find(':', colon + 1) == std::string::npos) h.resize(colon);
+    return h;
+}
+
+bool is_public_route(const std::string& method, const std::string& path) {
+    if (method != "GET" && method != "HEAD") return false;
+    static const std::regex page(R"(/|/health|/[A-Za-z0-9_-]+\.(html|js|css|svg))");
+    return std::regex_match(path, page);
+}
+
+bool has_valid_key(const AccessOptions& access, const httplib::Request& req) {
+    if (access.api_key.empty()) return true;
+    const std::string auth = req.get_header_value("Authorization");
+    static const std::string scheme = "bearer ";
+    if (auth.size() <= scheme.size() || lower(auth.substr(0, scheme.size())) != scheme) return false;
+    return same_key(auth.substr(scheme.size()), access.api_key);
+}
+
+std::optional<HttpError> check_access(const AccessOptions& access, const httplib::Request& req) {
+    if (!access.allowed_hosts.empty()) {
+        const std::string name = host_name(req.get_header_value("Host"));
+        if (std::find(access.allowed_hosts.begin(), access.allowed_hosts.end(), name) == access.allowed_hosts.end())
+            return HttpError(403, "this server does not answer for host '" + name + "' (--allowed-host)");
+    }
+    // A browser names the page that sent a request in Origin: another site's page may make the
+    // browser send requests here (it cannot read the answers), so they are refused outright.
+    const std::string origin = req.get_header_value("Origin");
+    if (!origin.empty()) {
+        const size_t scheme = origin.find("://");
+        const std::string from = scheme == std::string::npos ? origin : host_name(origin.substr(scheme + 3));
+        if (from != host_name(req.get_header_value("Host")))
+            return HttpError(403, "cross-origin request from '" + origin + "' refused");
+    }
+    if (!is_public_route(req.method, req.path) && !has_valid_key(access, req))
+        return HttpError(401, "missing or wrong API key: send 'Authorization: Bearer <key>'");
+    return std::nullopt;
+}
+
+}  // namespace vidi::server

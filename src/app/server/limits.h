@@ -1,0 +1,32 @@
+// Every limit the server holds clients to, in one place. docs/security.md lists each one
+// with its `vidi serve` flag; new endpoints inherit them through the request reader (form.h)
+// and the access guard (access.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace vidi::server {
+
+struct ServerLimits {
+    int64_t max_upload_bytes = 2048LL << 20;    // one uploaded video (--max-upload-mb)
+    int64_t upload_store_bytes = 8192LL << 20;  // every upload kept on disk (--upload-store-mb), LRU
+    int max_uploads = 4;                        // uploads being received at once (--max-uploads)
+    int max_fields = 64;                        // text fields in one request
+    int64_t max_field_bytes = 64 << 10;         // one text field
+    int64_t max_fields_bytes = 1 << 20;         // every text field together; a JSON/urlencoded body
+    int64_t part_header_bytes = 8 << 10;        // the header block of one multipart part
+    // A refused body is still read (and dropped) this far, so that an ordinary client that is
+    // still sending sees the answer; past it the connection is closed.
+    int64_t drain_bytes = 64LL << 20;
+    size_t max_videos = 256;                    // registered videos (POST /v1/videos)
+    size_t hash_queue = 16;                     // host files waiting to be hashed; more get 503
+    int http_threads = 32;                      // connections served at once
+
+    // The most a request body may hold: the upload, the fields and the multipart envelope.
+    int64_t max_body_bytes() const {
+        return max_upload_bytes + max_fields_bytes + (max_fields + 2) * (part_header_bytes + 256);
+    }
+};
+
+}  // namespace vidi::server

@@ -1,0 +1,116 @@
+#include "app/server/video_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "app/server/http_error.h"
+#include "app/server/sha256.h"
+#include "vidi/error.h"
+
+namespace fs = std::filesystem;
+
+namespace vidi::server {
+namespace {
+
+bool inside(const std::string& path, const std::string& root) {
+    if (path.size() < root.size() || path.compare(0, root.size(), root) != 0) return false;
+    return path.size() == root.size() || root.back() == '/' || path[root.size()] == '/';
+}
+
+bool inside_any(const std::string& path, const std::vector<std::string>& roots) {
+    for (const auto& r : roots)
+        if (inside(path, r)) return true;
+    return false;
+}
+
+std::string fd_link(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+int64_t mtime_ns(const struct stat& st) { return int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec; }
+
+}  // namespace
+
+std::vector<std::string> media_roots(const std::vector<std::string>& dirs) {
+    std::vector<std::string> roots;
+    for (const auto& d : dirs) {
+        std::error_code ec;
+        const fs::path canonical = fs::canonical(d, ec);
+        VIDI_CHECK(!ec && fs::is_directory(canonical, ec), "--media-root '", d, "' is not an existing directory");
+        roots.push_back(canonical.string());
+    }
+    return roots;
+}
+
+VideoFile::VideoFile(int fd, std::string real_path, std::shared_ptr<UploadStore::File> upload)
+    : fd_(fd), fd_path_(fd_link(fd)), real_path_(std::move(real_path)), upload_(std::move(upload)) {
+    struct stat st {};
+    if (fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd_);
+        throw video_unavailable(real_path_ + " is not a regular file");
+    }
+    size_ = st.st_size;
+    mtime_ns_ = mtime_ns(st);
+    if (size_ == 0) {
+        close(fd_);
+        throw video_unavailable(real_path_ + " is empty");
+    }
+}
+
+VideoFile::~VideoFile() { close(fd_); }
+
+std::shared_ptr<VideoFile> VideoFile::open_in_roots(const std::vector<std::string>& roots,
+                                                    const std::string& client_path) {
+    if (roots.empty()) throw video_unavailable("video_path '" + client_path + "' refused: no --media-root is set");
+    if (client_path.empty() || client_path[0] != '/' || client_path.find('\0') != std::string::npos)
+        throw video_unavailable("video_path '" + client_path + "' is not an absolute path");
+    std::error_code ec;
+    const std::string real = fs::canonical(client_path, ec).string();
+    if (ec) throw video_unavailable("video_path '" + client_path + "': " + ec.message());
+    if (!inside_any(real, roots))
+        throw video_unavailable("video_path '" + client_path + "' resolves to " + real +
+                                ", outside every --media-root");
+    // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused as not regular).
+    const int fd = open(real.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        throw video_unavailable("video_path '" + client_path + "': cannot open " + real + ": " + std::strerror(errno));
+    // A directory on the way may have been swapped for a link since canonical(): check what
+    // was opened, not the name.
+    char opened[PATH_MAX + 1] = {};
+    const ssize_t n = readlink(fd_link(fd).c_str(), opened, PATH_MAX);
+    if (n <= 0 || !inside_any(std::string(opened, static_cast<size_t>(n)), roots)) {
+        close(fd);
+        throw video_unavailable("video_path '" + client_path + "' changed while it was opened");
+    }
+    return std::shared_ptr<VideoFile>(new VideoFile(fd, real, nullptr));
+}
+
+std::shared_ptr<VideoFile> VideoFile::open_upload(std::shared_ptr<UploadStore::File> upload) {
+    const int fd = open(upload->path().c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) throw video_unavailable("cannot open the upload " + upload->path() + ": " + std::strerror(errno));
+    const std::string path = upload->path();
+    return std::shared_ptr<VideoFile>(new VideoFile(fd, path, std::move(upload)));
+}
+
+VideoFile::Use VideoFile::use() const {
+    Use u;
+    if (upload_) u.lease.emplace(upload_->lease());
+    struct stat st {};
+    if (fstat(fd_, &st) != 0 || st.st_size != size_ || mtime_ns(st) != mtime_ns_)
+        throw video_unavailable(real_path_ + " changed since it was registered");
+    return u;
+}
+
+ssize_t VideoFile::read_at(char* buf, size_t n, int64_t offset) const {
+    for (;;) {
+        const ssize_t r = pread(fd_, buf, n, static_cast<off_t>(offset));
+        if (r >= 0 || errno != EINTR) return r;
+    }
+}
+
+std::string VideoFile::sha256() const { return sha256_fd(fd_); }
+
+}  // namespace vidi::server

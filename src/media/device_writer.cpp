@@ -1,0 +1,113 @@
+#include "media/device_writer.h"
+
+#include "media/nvdec.h"
+#include "media/rgb_picture.h"
+
+namespace vidi::media {
+
+namespace {
+bool same_color(const YuvColor& a, const YuvColor& b) {
+    return a.coefficients == b.coefficients && a.full_range == b.full_range && a.brightness == b.brightness &&
+           a.contrast == b.contrast && a.saturation == b.saturation;
+}
+}  // namespace
+
+DeviceWriter::DeviceWriter(std::unique_ptr<DeviceFrames> frames, const VideoIndex& vx, const std::string& path,
+                           bool hardware)
+    : frames_(std::move(frames)), vx_(vx), path_(path), lanes_(static_cast<size_t>(frames_->shape().lanes)),
+      x86_(swscale_x86_simd()) {
+    const DeviceFramesShape& s = frames_->shape();
+    VIDI_CHECK(s.slots >= 3 && s.batch > 0 && s.lanes > 0 && s.width == vx.info.width && s.height == vx.info.height,
+               "DeviceWriter: a frame ring of ", s.slots, " slots of ", s.batch, " ", s.width, "x", s.height,
+               " frames does not fit '", path, "'");
+    if (hardware)
+        for (int lane = 0; lane < s.lanes; ++lane)
+            devices_.push_back(nvdec_device(frames_->device_ordinal(), frames_->cuda_context(), frames_->lane_stream(lane)));
+}
+
+DeviceWriter::~DeviceWriter() { cancel(); }
+
+AVBufferRef* DeviceWriter::hw_device(int lane) const {
+    return devices_.empty() ? nullptr : devices_[static_cast<size_t>(lane)].get();
+}
+
+void DeviceWriter::open_slot(int lane, size_t b) {
+    Lane& l = lanes_[static_cast<size_t>(lane)];
+    const int slots = frames_->shape().slots;
+    if (l.batch == static_cast<int64_t>(b)) return;
+    if (l.slot >= 0) frames_->end_slot(lane, l.slot);
+    l.batch = -1;
+    l.slot = -1;
+    const int slot = static_cast<int>(b % static_cast<size_t>(slots));
+    {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return cancelled_ || b < released_ + static_cast<size_t>(slots); });
+        if (cancelled_) fail("'", path_, "': decoding stopped");
+    }
+    frames_->begin_slot(lane, slot);
+    l.batch = static_cast<int64_t>(b);
+    l.slot = slot;
+}
+
+const YuvToRgb* DeviceWriter::plan_for(Lane& l, const AVFrame* f, AVPixelFormat sw_format, int bits) {
+    const YuvColor color = frame_color(f, sw_format);
+    if (!l.planned || !same_color(l.color, color) || l.bits != bits) {
+        l.plan = plan_yuv_to_rgb(color, bits, vx_.info.width, vx_.info.height, x86_);
+        l.color = color;
+        l.bits = bits;
+        l.planned = true;
+    }
+    return l.plan ? &*l.plan : nullptr;
+}
+
+void DeviceWriter::write(int lane, size_t pos, DecodeCursor& c) {
+    const size_t per = static_cast<size_t>(batch());
+    open_slot(lane, pos / per);
+    Lane& l = lanes_[static_cast<size_t>(lane)];
+    const int index = static_cast<int>(pos % per);
+    const AVFrame* f = c.frame();
+    YuvPlanes planes;
+    int bits = 0;
+    // On the GPU where the kernel does what swscale does: frames NVDEC left on the device at
+    // the stream's first size, on a path core/yuv_rgb.h models. Anything else (a later size
+    // that swscale scales, an odd width on its scaler, a frame FFmpeg decoded in software)
+    // is converted by swscale on the host and copied up.
+    if (cuda_frame_planes(f, c.software_format(), planes, bits) && f->width == vx_.coded_width &&
+        f->height == vx_.coded_height)
+        if (const YuvToRgb* plan = plan_for(l, f, c.software_format(), bits)) {
+            frames_->convert(lane, planes, *plan, vx_.info.rotation, l.slot, index);
+            return;
+        }
+    const Picture p = c.picture();
+    frames_->put_host(lane, p.rgb.data(), p.stride, l.slot, index);
+}
+
+void DeviceWriter::finish(int lane) {
+    Lane& l = lanes_[static_cast<size_t>(lane)];
+    if (l.slot >= 0) frames_->end_slot(lane, l.slot);
+    l.batch = -1;
+    l.slot = -1;
+}
+
+Tensor DeviceWriter::take(size_t b, int64_t n) {
+    return frames_->take(static_cast<int>(b % static_cast<size_t>(frames_->shape().slots)), n);
+}
+
+void DeviceWriter::release(size_t b) {
+    frames_->release(static_cast<int>(b % static_cast<size_t>(frames_->shape().slots)));
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        released_ = b + 1;
+    }
+    cv_.notify_all();
+}
+
+void DeviceWriter::cancel() {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        cancelled_ = true;
+    }
+    cv_.notify_all();
+}
+
+}  // namespace vidi::media

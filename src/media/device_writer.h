@@ -1,0 +1,75 @@
+// FrameStream's output to device memory (NVDEC): decoding lanes write each sampled frame into
+// its batch's slot of a DeviceFrames ring (core/device_frames.h) as soon as it is decoded,
+// and the reader takes whole batches from it. Sampled position p belongs to batch
+// p / batch, which lives in slot (p / batch) % slots; a lane waits before writing a batch
+// more than `slots` batches ahead of the reader. Internal to the media layer.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/device_frames.h"
+#include "media/decode_cursor.h"
+#include "media/media.h"
+
+namespace vidi::media {
+
+class DeviceWriter {
+public:
+    // hardware: the lanes decode with NVDEC (a CUDA device context each, on the lane's
+    // stream); false: in software, the frames converted on the host (tests, fallbacks).
+    DeviceWriter(std::unique_ptr<DeviceFrames> frames, const VideoIndex& vx, const std::string& path, bool hardware);
+    ~DeviceWriter();
+    DeviceWriter(const DeviceWriter&) = delete;
+    DeviceWriter& operator=(const DeviceWriter&) = delete;
+
+    int lanes() const { return frames_->shape().lanes; }
+    int batch() const { return frames_->shape().batch; }
+    // The CUDA device context a lane's decoders use (null: decode in software).
+    AVBufferRef* hw_device(int lane) const;
+
+    // --- a decoding lane ---
+    // Sampled position `pos` := the cursor's current frame: converted on the GPU where the
+    // kernel models swscale's path for it, else by swscale on the host (core/yuv_rgb.h).
+    // Waits while its batch is too far ahead of the reader; throws once cancel() was called.
+    void write(int lane, size_t pos, DecodeCursor& c);
+    // The lane's writes so far are complete (before the futures that wait for them resolve).
+    void finish(int lane);
+
+    // --- the reader ---
+    // Batch `b`'s first n frames, u8 [n, h, w, 3] on the device (every position written).
+    Tensor take(size_t b, int64_t n);
+    // The work queued on the batch so far is the last; its slot may take a later batch.
+    void release(size_t b);
+    // Lanes waiting for room give up (the stream is going away).
+    void cancel();
+
+private:
+    struct Lane {
+        int64_t batch = -1;  // the batch it is writing (-1: none)
+        int slot = -1;
+        bool planned = false;  // `plan` is for frames of `color` and `bits` (nullopt: not modelled)
+        YuvColor color;
+        int bits = 0;
+        std::optional<YuvToRgb> plan;
+    };
+    void open_slot(int lane, size_t b);
+    const YuvToRgb* plan_for(Lane& l, const AVFrame* f, AVPixelFormat sw_format, int bits);
+
+    std::unique_ptr<DeviceFrames> frames_;
+    const VideoIndex& vx_;
+    std::string path_;
+    std::vector<ff::BufferPtr> devices_;  // per lane (empty: software decoding)
+    std::vector<Lane> lanes_;
+    const bool x86_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    size_t released_ = 0;  // batches the reader is done with
+    bool cancelled_ = false;
+};
+
+}  // namespace vidi::media

@@ -1,0 +1,243 @@
+// `vidi serve` against hostile clients (docs/security.md), with the real binary and the tiny
+// checkpoint: paths outside the media roots and files that are not video get one answer;
+// a registered file is the one that was hashed, whatever its name points to later; chunked
+// bodies, field floods, missing keys and foreign Host headers are refused within bounds.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "app/serve_client.h"
+#include "support/test_support.h"
+
+extern "C" {
+#include <libavformat/avformat.h>
+}
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace vidi::test {
+namespace {
+
+const char* kKey = "test-key-0123";
+const std::string kRefusal = R"({"error":"video not available"})";
+
+class ServeSecurityTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        tmp_ = new TempDir("serve-sec");
+        fs::create_directories(root() + "/sub");
+        fs::create_directories(outside());
+        fs::copy_file(golden_path("synth.mp4"), root() + "/a.mp4");
+        fs::copy_file(golden_path("dummy.mp4"), root() + "/b.mp4");
+        fs::copy_file(golden_path("synth.mp4"), outside() + "/secret.mp4");
+        std::ofstream notes(root() + "/notes.txt");
+        for (int i = 0; i < 200; ++i) notes << "line " << i << " of a text file that FFmpeg's tty demuxer shows as video\n";
+        notes.close();
+        fs::create_symlink(outside() + "/secret.mp4", root() + "/escape.mp4");
+        server_ = new ServeProcess({"--model", tiny_model_dir(), "--backend", "cpu", "--max-new-tokens", "4",
+                                    "--no-disk-cache", "--media-root", root(), "--api-key", kKey,
+                                    "--max-upload-mb", "8", "--timeout-s", "300"});
+    }
+    static void TearDownTestSuite() {
+        delete server_;
+        delete tmp_;
+    }
+    static std::string root() { return tmp_->file("root"); }
+    static std::string outside() { return tmp_->file("outside"); }
+    static httplib::Client client(const std::string& key = kKey) {
+        httplib::Client c("127.0.0.1", server_->port());
+        c.set_read_timeout(300, 0);
+        if (!key.empty()) c.set_bearer_token_auth(key.c_str());
+        return c;
+    }
+    static std::string register_path(const std::string& path) {
+        auto cli = client();
+        auto r = cli.Post("/v1/videos", httplib::Params{{"video_path", path}});
+        EXPECT_TRUE(r && r->status == 200) << (r ? r->body : httplib::to_string(r.error()));
+        return r && r->status == 200 ? json_body(r)["id"].get<std::string>() : "";
+    }
+    static inline TempDir* tmp_ = nullptr;
+    static inline ServeProcess* server_ = nullptr;
+};
+
+TEST_F(ServeSecurityTest, TextFilesAndPathsOutsideTheRootsGetOneAnswer) {
+    // Without the server's policy FFmpeg opens the text file as "video" (the tty demuxer):
+    // the refusal below comes from the policy, not from FFmpeg failing anyway.
+    AVFormatContext* fmt = nullptr;
+    ASSERT_EQ(avformat_open_input(&fmt, (root() + "/notes.txt").c_str(), nullptr, nullptr), 0);
+    EXPECT_STREQ(fmt->iformat->name, "tty");
+    avformat_close_input(&fmt);
+
+    auto cli = client();
+    const std::vector<std::string> refused = {
+        root() + "/notes.txt",           // inside the root, not a video container
+        "/etc/passwd",                   // outside
+        outside() + "/secret.mp4",       // a real video, outside
+        root() + "/escape.mp4",          // a link inside the root to a video outside
+        root() + "/../outside/secret.mp4",
+        root() + "/missing.mp4",
+        root() + "/sub",                 // a directory
+        "a.mp4",                         // relative
+    };
+    for (const auto& path : refused) {
+        for (const char* endpoint : {"/v1/videos", "/inference"}) {
+            auto r = cli.Post(endpoint, httplib::Params{{"video_path", path}, {"question", "q"}});
+            ASSERT_TRUE(r) << path;
+            EXPECT_EQ(r->status, 400) << path;
+            EXPECT_EQ(r->body, kRefusal) << endpoint << " " << path;
+        }
+    }
+    // The same text uploaded.
+    auto up = post_form(cli, "/v1/videos", root() + "/notes.txt", {});
+    ASSERT_TRUE(up);
+    EXPECT_EQ(up->status, 400);
+    EXPECT_EQ(up->body, kRefusal);
+    // The log keeps the reasons.
+    const std::string log = read_file(server_->log_path());
+    EXPECT_NE(log.find("outside every --media-root"), std::string::npos);
+    EXPECT_NE(log.find("as a video file"), std::string::npos);
+    // A video inside the root is served.
+    EXPECT_FALSE(register_path(root() + "/a.mp4").empty());
+}
+
+TEST_F(ServeSecurityTest, ARegisteredFileIsTheOneThatWasHashed) {
+    const std::string link = root() + "/current.mp4";
+    fs::create_symlink(root() + "/a.mp4", link);
+    const std::string id = register_path(link);
+    ASSERT_FALSE(id.empty());
+    // The name now points elsewhere: first at another video in the root, then outside.
+    for (const std::string& target : {root() + "/b.mp4", outside() + "/secret.mp4"}) {
+        fs::remove(link);
+        fs::create_symlink(target, link);
+        auto cli = client();
+        auto file = cli.Get(("/v1/videos/" + id + "/file").c_str());
+        ASSERT_TRUE(file);
+        ASSERT_EQ(file->status, 200);
+        EXPECT_EQ(file->body, read_file(root() + "/a.mp4")) << target;
+        auto clip = cli.Get(("/v1/videos/" + id + "/clip?start=0&end=2").c_str());
+        ASSERT_TRUE(clip);
+        EXPECT_EQ(clip->status, 200) << clip->body;
+    }
+    // A file changed in place after registration is no longer served.
+    const std::string changing = root() + "/changing.mp4";
+    fs::copy_file(golden_path("synth.mp4"), changing);
+    const std::string id2 = register_path(changing);
+    ASSERT_FALSE(id2.empty());
+    std::ofstream(changing, std::ios::app) << "appended";
+    auto cli = client();
+    auto r = cli.Get(("/v1/videos/" + id2 + "/file").c_str());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400);
+    EXPECT_EQ(r->body, kRefusal);
+}
+
+TEST_F(ServeSecurityTest, AChunkedBodyPastTheLimitIs413AndMemoryStaysFlat) {
+    const int64_t limit = 8 << 20;  // --max-upload-mb 8
+    const std::string head = "POST /v1/videos HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+                             std::string(kKey) + "\r\nContent-Type: multipart/form-data; boundary=XyZ";
+    const std::string part = "--XyZ\r\nContent-Disposition: form-data; name=\"video\"; filename=\"big.mp4\"\r\n\r\n";
+    const std::string end = "\r\n--XyZ--\r\n";
+    // Once just past the limit, so that the thread and buffers a request needs exist before
+    // the baseline; then eight times the limit.
+    EXPECT_EQ(post_chunked(server_->port(), head, part, limit + (1 << 20), end).status, 413);
+    const pid_t pid = server_->pid();
+    const int64_t before = rss_bytes(pid);
+    ASSERT_GT(before, 0);
+    std::atomic<bool> done{false};
+    std::atomic<int64_t> peak{before};
+    std::thread sampler([&] {
+        while (!done) {
+            peak = std::max<int64_t>(peak, rss_bytes(pid));
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    });
+    RawAnswer a = post_chunked(server_->port(), head, part, 8 * limit, end);
+    // A chunked JSON body: the fields' limit (1 MiB) holds the same way.
+    RawAnswer j = post_chunked(server_->port(),
+                               "POST /inference HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+                                   std::string(kKey) + "\r\nContent-Type: application/json",
+                               "{\"question\":\"", 24 << 20, "\"}");
+    done = true;
+    sampler.join();
+    EXPECT_EQ(a.status, 413) << a.text.substr(0, 300);
+    EXPECT_NE(a.text.find("--max-upload-mb"), std::string::npos);
+    EXPECT_FALSE(a.closed_early);  // drained: an ordinary client sees its 413
+    EXPECT_EQ(j.status, 413) << j.text.substr(0, 300);
+    const int64_t growth = peak - before;
+    EXPECT_LT(growth, 2 * limit) << "RSS before " << before << ", peak " << peak;
+    RecordProperty("rss_growth_bytes", std::to_string(growth));
+    auto cli = client();
+    EXPECT_EQ(cli.Get("/health")->status, 200);
+}
+
+TEST_F(ServeSecurityTest, TenThousandFieldsAreRefused) {
+    auto cli = client();
+    httplib::MultipartFormDataItems items;
+    httplib::Params params;
+    json object = json::object();
+    for (int i = 0; i < 10000; ++i) {
+        items.push_back({"f" + std::to_string(i), "v", "", ""});
+        params.emplace("f" + std::to_string(i), "v");
+        object["f" + std::to_string(i)] = "v";
+    }
+    expect_json_error(cli.Post("/inference", items), 413, "more than 64 fields");
+    expect_json_error(cli.Post("/inference", params), 413, "more than 64 fields");
+    expect_json_error(cli.Post("/inference", object.dump(), "application/json"), 413, "more than 64 fields");
+    EXPECT_EQ(cli.Get("/health")->status, 200);
+}
+
+TEST_F(ServeSecurityTest, AMissingOrWrongKeyIs401) {
+    auto none = client("");
+    auto wrong = client("test-key-0124");
+    for (auto* cli : {&none, &wrong}) {
+        expect_json_error(cli->Get("/v1/videos"), 401, "API key");
+        expect_json_error(cli->Delete("/v1/videos/0123456789abcdef"), 401, "API key");
+        expect_json_error(cli->Get("/v1/videos/0123456789abcdef/file"), 401, "API key");
+        // With a body: refused before it is used, and drained (the answer still arrives).
+        expect_json_error(post_form(*cli, "/v1/videos", golden_path("synth.mp4"), {}), 401, "API key");
+        expect_json_error(cli->Post("/inference", R"({"question":"q"})", "application/json"), 401, "API key");
+        // /health says only that the server is up; the page loads (it asks for the key).
+        auto h = cli->Get("/health");
+        ASSERT_TRUE(h);
+        EXPECT_EQ(h->status, 200);
+        EXPECT_EQ(json_body(h), json({{"status", "ok"}}));
+        EXPECT_EQ(cli->Get("/")->status, 200);
+        EXPECT_EQ(cli->Get("/app.js")->status, 200);
+    }
+    auto good = client();
+    EXPECT_EQ(good.Get("/v1/videos")->status, 200);
+    EXPECT_TRUE(json_body(good.Get("/health")).contains("model"));
+    httplib::Client lower("127.0.0.1", server_->port());  // the scheme is case-insensitive
+    EXPECT_EQ(lower.Get("/v1/videos", {{"Authorization", std::string("bearer ") + kKey}})->status, 200);
+}
+
+TEST_F(ServeSecurityTest, AForeignHostIs403) {
+    auto cli = client();
+    for (const char* host : {"evil.example", "evil.example:80", "127.0.0.1.evil.example"}) {
+        httplib::Headers h{{"Host", host}};
+        expect_json_error(cli.Get("/v1/videos", h), 403, "--allowed-host");
+        expect_json_error(cli.Get("/health", h), 403, "--allowed-host");
+        expect_json_error(cli.Post("/inference", h, R"({"question":"q"})", "application/json"), 403, "--allowed-host");
+    }
+    for (const std::string host : {"localhost", "127.0.0.1", "[::1]"}) {
+        httplib::Headers h{{"Host", host + ":" + std::to_string(server_->port())}};
+        EXPECT_EQ(cli.Get("/v1/videos", h)->status, 200) << host;
+    }
+}
+
+TEST(ServeSecurityStartup, ANonLoopbackAddressWithoutAKeyIsWarnedAbout) {
+    ServeProcess open({"--model", tiny_model_dir(), "--backend", "cpu", "--no-disk-cache", "--host", "0.0.0.0"});
+    EXPECT_NE(read_file(open.log_path()).find("WARNING: listening on 0.0.0.0 without --api-key"), std::string::npos);
+    ServeProcess keyed({"--model", tiny_model_dir(), "--backend", "cpu", "--no-disk-cache", "--host", "0.0.0.0",
+                        "--api-key", kKey});
+    EXPECT_EQ(read_file(keyed.log_path()).find("WARNING"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vidi::test

@@ -1,0 +1,281 @@
+// FrameOptions::decoder: NVDEC where it can take the file, the CPU otherwise, with one notice
+// (auto) or an error (nvdec) naming why; and the device path's batching (decoding lanes
+// filling a ring of batches ahead of the reader), which gives the CPU path's batches byte for
+// byte. This machine has no GPU: a host-memory stand-in plays the GPU backend's frame ring,
+// and the lanes decode in software into it (FrameOptions::software_to_device).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <mutex>
+
+#include "media/media.h"
+#include "media/media_test_util.h"
+#include "media/nvdec.h"
+
+namespace vidi::media {
+namespace {
+
+using testing::HasSubstr;
+
+// A frame ring in host memory that checks the protocol: no lane writes a slot the reader
+// holds, the reader takes only slots whose writers are done.
+class HostFrames final : public DeviceFrames {
+public:
+    explicit HostFrames(const DeviceFramesShape& s) : shape_(s), state_(static_cast<size_t>(s.slots)) {}
+    const DeviceFramesShape& shape() const override { return shape_; }
+    int device_ordinal() const override { return 0; }
+    void* cuda_context() const override { return nullptr; }
+    void* lane_stream(int) override { return nullptr; }
+    void begin_slot(int, int slot) override {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (state_[size_t(slot)].held) ++violations;
+        ++state_[size_t(slot)].writing;
+    }
+    void convert(int, const YuvPlanes& planes, const YuvToRgb& plan, int rotation, int slot, int index) override {
+        yuv_to_rgb24(plan, planes, rotation, frame(slot, index), shape_.width * 3);
+    }
+    void put_host(int, const uint8_t* rgb, ptrdiff_t pitch, int slot, int index) override {
+        uint8_t* dst = frame(slot, index);
+        for (int y = 0; y < shape_.height; ++y)
+            std::memcpy(dst + size_t(y) * shape_.width * 3, rgb + y * pitch, size_t(shape_.width) * 3);
+        ++frames_put;
+    }
+    void end_slot(int, int slot) override {
+        std::lock_guard<std::mutex> lock(mu_);
+        --state_[size_t(slot)].writing;
+    }
+    Tensor take(int slot, int64_t n) override {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (state_[size_t(slot)].writing != 0 || state_[size_t(slot)].held) ++violations;
+        state_[size_t(slot)].held = true;
+        return Tensor::wrap(frame(slot, 0), {n, shape_.height, shape_.width, 3}, DType::u8, Device::cpu, nullptr);
+    }
+    void release(int slot) override {
+        std::lock_guard<std::mutex> lock(mu_);
+        state_[size_t(slot)].held = false;
+    }
+
+    std::atomic<int> violations{0}, frames_put{0};
+
+private:
+    uint8_t* frame(int slot, int index) {
+        std::call_once(allocated_, [&] { buffer_.resize(size_t(shape_.slots) * shape_.batch * shape_.height * shape_.width * 3); });
+        return buffer_.data() + (size_t(slot) * shape_.batch + index) * shape_.height * shape_.width * 3;
+    }
+    struct State {
+        int writing = 0;
+        bool held = false;
+    };
+    DeviceFramesShape shape_;
+    std::vector<uint8_t> buffer_;  // allocated when first written
+    std::once_flag allocated_;
+    std::vector<State> state_;
+    std::mutex mu_;
+};
+
+struct Ring {
+    std::vector<HostFrames*> made;  // owned by the FrameStream
+    DeviceFramesMaker maker() {
+        return [this](const DeviceFramesShape& s) {
+            auto f = std::make_unique<HostFrames>(s);
+            made.push_back(f.get());
+            return f;
+        };
+    }
+};
+
+FrameOptions options(const std::string& decoder, int batch, int lanes) {
+    FrameOptions o;
+    o.image_size = 32;
+    o.max_batch = batch;
+    o.lanes = lanes;
+    o.decoder = decoder;
+    return o;
+}
+
+// Every batch of `b` equals `a`'s (positions and bytes); returns the batches.
+int expect_same_batches(FrameStream& a, FrameStream& b) {
+    Tensor x, y;
+    std::vector<int64_t> px, py;
+    int batches = 0;
+    while (a.next_frames(x, px)) {
+        EXPECT_TRUE(b.next_frames(y, py)) << "batch " << batches;
+        EXPECT_EQ(px, py);
+        EXPECT_EQ(x.shape(), y.shape());
+        if (x.shape() != y.shape()) return batches;
+        EXPECT_EQ(0, std::memcmp(x.raw(), y.raw(), x.nbytes())) << "batch " << batches;
+        ++batches;
+    }
+    EXPECT_FALSE(b.next_frames(y, py));
+    return batches;
+}
+
+class DecoderChoice : public testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        dir_ = new test::TempDir("decoder");
+        // 45 sampled frames, a keyframe every 2 s (seekable lanes), B-frames.
+        test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=5:d=45 -c:v libx264 -g 10 -bf 2 -pix_fmt yuv420p " +
+                         video());
+    }
+    static void TearDownTestSuite() {
+        delete dir_;
+        dir_ = nullptr;
+    }
+    static std::string video() { return dir_->file("h264.mp4"); }
+    static test::TempDir* dir_;
+};
+test::TempDir* DecoderChoice::dir_ = nullptr;
+
+TEST_F(DecoderChoice, LanesFillingTheDeviceRingGiveTheCpuBatches) {
+    for (int lanes : {1, 3}) {
+        Ring ring;
+        FrameOptions o = options("nvdec", 4, lanes);
+        o.device_frames = ring.maker();
+        o.software_to_device = true;
+        FrameStream cpu(video(), options("cpu", 4, lanes)), dev(video(), o);
+        EXPECT_STREQ(cpu.decoder(), "cpu");
+        EXPECT_STREQ(dev.decoder(), "nvdec");
+        ASSERT_EQ(ring.made.size(), 1u);
+        const DeviceFramesShape& s = ring.made[0]->shape();
+        EXPECT_EQ(s.batch, 4);
+        EXPECT_EQ(s.width, 96);
+        EXPECT_EQ(s.height, 64);
+        EXPECT_EQ(s.lanes, lanes);
+        EXPECT_GE(s.slots, 3);
+        dev.start();
+        EXPECT_EQ(expect_same_batches(cpu, dev), 12) << lanes << " lanes";  // 45 frames, 4 a batch
+        EXPECT_EQ(ring.made[0]->frames_put.load(), 45);
+        EXPECT_EQ(ring.made[0]->violations.load(), 0);
+        if (lanes > 1) {
+            EXPECT_GT(dev.lane_segments(), 1);
+        }
+    }
+}
+
+TEST_F(DecoderChoice, AStreamWithoutASeekIndexFillsTheRingFromTheReadersThread) {
+    // MPEG-TS: no lanes (one sequential decoder on the reader's thread, lane 0 of the ring),
+    // and a second piece of another size that the frames are scaled from.
+    const std::string a = dir_->file("a.ts"), b = dir_->file("b.ts"), ab = dir_->file("ab.ts");
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=10:d=4 -c:v libx264 -preset ultrafast -g 10 " + a);
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=64x48:r=10:d=4,hue=h=90 -c:v libx264 -preset ultrafast -g 10 "
+                     "-output_ts_offset 4 " + b);
+    test::join_files({a, b}, ab);
+    Ring ring;
+    FrameOptions o = options("nvdec", 3, 4);
+    o.device_frames = ring.maker();
+    o.software_to_device = true;
+    FrameStream cpu(ab, options("cpu", 3, 4)), dev(ab, o);
+    ASSERT_EQ(ring.made.size(), 1u);
+    EXPECT_EQ(ring.made[0]->shape().lanes, 1);
+    EXPECT_EQ(expect_same_batches(cpu, dev), 3);  // 8 frames, 3 a batch
+    EXPECT_EQ(dev.lane_segments(), 0);
+    EXPECT_EQ(ring.made[0]->violations.load(), 0);
+}
+
+TEST_F(DecoderChoice, TheDevicePathKeepsTheLanesHostMemoryWouldCut) {
+    // 1080p in batches of 40: two segments' pictures fill the host path's 1 GiB, so it
+    // decodes with 2 lanes; to the device nothing waits on the host and all 6 run.
+    const std::string big = dir_->file("1080p.mp4");
+    test::ffmpeg_cli("-f lavfi -i testsrc=s=1920x1080:r=2:d=8 -c:v libx264 -preset ultrafast -g 4 -pix_fmt yuv420p " +
+                     big);
+    Ring ring;
+    FrameOptions o = options("nvdec", 40, 6);
+    o.device_frames = ring.maker();
+    o.software_to_device = true;
+    FrameStream dev(big, o);
+    ASSERT_EQ(ring.made.size(), 1u);
+    EXPECT_EQ(ring.made[0]->shape().lanes, 6);
+    EXPECT_EQ(ring.made[0]->shape().slots, 3);  // 512 MiB holds two batches of 40: three is the least
+}
+
+TEST_F(DecoderChoice, ThinnedSamplingAndTheHostOnlyCallsOnTheDevicePath) {
+    Ring ring;
+    FrameOptions o = options("auto", 3, 2);
+    o.device_frames = ring.maker();
+    o.software_to_device = true;
+    FrameStream cpu(video(), options("cpu", 3, 2)), dev(video(), o);
+    cpu.keep_every(4);
+    dev.keep_every(4);
+    EXPECT_EQ(expect_same_batches(cpu, dev), 4);  // 12 frames
+    Tensor t;
+    std::vector<int64_t> p;
+    EXPECT_THROW(dev.next(t, p), Error);  // host pixels: only from the CPU path
+}
+
+TEST_F(DecoderChoice, NvdecWithoutAGpuBackendIsAnErrorAndAutoStaysQuiet) {
+    std::vector<std::string> notices;
+    FrameOptions o = options("nvdec", 4, 1);
+    o.notice = [&](const std::string& s) { notices.push_back(s); };
+    try {
+        FrameStream s(video(), o);
+        ADD_FAILURE() << "decoder nvdec without a GPU backend was accepted";
+    } catch (const Error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("NVDEC needs the CUDA backend"));
+        EXPECT_THAT(e.what(), HasSubstr("h264.mp4"));
+    }
+    o.decoder = "auto";
+    FrameStream s(video(), o);
+    EXPECT_STREQ(s.decoder(), "cpu");
+    EXPECT_TRUE(notices.empty());  // the CPU backend: nothing falls back
+    o.decoder = "gpu";
+    EXPECT_THROW({ FrameStream bad(video(), o); }, Error);
+}
+
+TEST_F(DecoderChoice, AutoFallsBackToTheCpuWithOneNoticeWhenNvdecCannotStart) {
+    // A GPU backend's ring, but no NVIDIA driver here: FFmpeg cannot load libcuda (or, on a
+    // machine with it and no libnvcuvid, NVDEC cannot set up), so the file decodes on the CPU.
+    Ring ring;
+    std::vector<std::string> notices;
+    FrameOptions o = options("auto", 4, 2);
+    o.device_frames = ring.maker();
+    o.notice = [&](const std::string& s) { notices.push_back(s); };
+    FrameStream dev(video(), o), cpu(video(), options("cpu", 4, 2));
+    EXPECT_STREQ(dev.decoder(), "cpu");
+    ASSERT_EQ(notices.size(), 1u);
+    EXPECT_THAT(notices[0], HasSubstr("video '" + video() + "': frames decoded on the CPU: "));
+    EXPECT_THAT(notices[0], testing::AnyOf(HasSubstr("CUDA"), HasSubstr("NVDEC")));
+    EXPECT_EQ(expect_same_batches(cpu, dev), 12);
+
+    o.decoder = "nvdec";
+    try {
+        FrameStream s(video(), o);
+        ADD_FAILURE() << "decoder nvdec was accepted where NVDEC cannot start";
+    } catch (const Error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("decoder nvdec cannot take it: "));
+    }
+}
+
+TEST_F(DecoderChoice, CodecsWhoseNvdecPicturesMayDifferStayOnTheCpu) {
+    const std::string mpeg2 = dir_->file("mpeg2.mpg");
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=5:d=3 -c:v mpeg2video " + mpeg2);
+    Ring ring;
+    std::vector<std::string> notices;
+    FrameOptions o = options("auto", 4, 1);
+    o.device_frames = ring.maker();
+    o.notice = [&](const std::string& s) { notices.push_back(s); };
+    FrameStream s(mpeg2, o);
+    EXPECT_STREQ(s.decoder(), "cpu");
+    EXPECT_TRUE(ring.made.empty());  // refused before any device memory was asked for
+    ASSERT_EQ(notices.size(), 1u);
+    EXPECT_THAT(notices[0], HasSubstr("NVDEC's mpeg2video pictures may differ from FFmpeg's"));
+}
+
+TEST(NvdecRefusal, NamesCodecsAndFormatsNvdecDoesNotTakeExactly) {
+    // Decoding that is bit-exact by standard, in 4:2:0 at 8, 10 or 12 bits: NVDEC may try.
+    for (AVCodecID c : {AV_CODEC_ID_H264, AV_CODEC_ID_HEVC, AV_CODEC_ID_VP9, AV_CODEC_ID_AV1})
+        for (AVPixelFormat f : {AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUV420P10LE, AV_PIX_FMT_NONE})
+            EXPECT_EQ(nvdec_refusal(c, f), "") << avcodec_get_name(c) << " " << f;
+    EXPECT_THAT(nvdec_refusal(AV_CODEC_ID_MPEG4, AV_PIX_FMT_YUV420P), HasSubstr("mpeg4 pictures may differ"));
+    EXPECT_THAT(nvdec_refusal(AV_CODEC_ID_H264, AV_PIX_FMT_YUV422P), HasSubstr("its frames are yuv422p"));
+    EXPECT_THAT(nvdec_refusal(AV_CODEC_ID_HEVC, AV_PIX_FMT_YUV444P10LE), HasSubstr("yuv444p10le"));
+    EXPECT_THAT(nvdec_refusal(AV_CODEC_ID_PRORES, AV_PIX_FMT_YUV422P10LE), HasSubstr("NVDEC does not decode prores"));
+    // AV1's default decoder is libdav1d; NVDEC goes through libavcodec's own av1 decoder.
+    ASSERT_NE(nvdec_decoder(AV_CODEC_ID_AV1), nullptr);
+    EXPECT_STREQ(nvdec_decoder(AV_CODEC_ID_AV1)->name, "av1");
+    EXPECT_STREQ(nvdec_decoder(AV_CODEC_ID_H264)->name, "h264");
+}
+
+}  // namespace
+}  // namespace vidi::media
