@@ -36,8 +36,11 @@ G_ST=$G/tiny-a_synth.golden.safetensors
 if want T; then
   stamp "T test_cuda: int4 media K/V, and the suites they touch"
   timeout 200 sh .dev/vidi-run test_cuda \
-    --gtest_filter='*CudaMediaKv4*:*CudaQuant*:*CudaAttention*:*CudaStepGraph*' > $OUT/test_cuda_kv4.log 2>&1
+    --gtest_filter='*CudaMediaKv4*:*CudaRowInvariance*:*CudaPaths*:*CudaStepGraph*' > $OUT/test_cuda_kv4.log 2>&1
   echo "rc=$?"; grep -E "^\[  (PASSED|FAILED)|^\[  FAILED|tests ran|Failure" $OUT/test_cuda_kv4.log | head -20
+  timeout 200 sh .dev/vidi-run test_backend --gtest_filter='*/Attention.*/cuda_*:*/Quant.*/cuda_*' \
+    > $OUT/test_backend_kv4.log 2>&1
+  echo "rc=$?"; grep -E "^\[  (PASSED|FAILED)|^\[  FAILED|tests ran|Failure" $OUT/test_backend_kv4.log | head -20
   if [ -x /tmp/vidi/bin/test_runtime ]; then
     stamp "T test_runtime MediaKv4Decoder (tiny-a vs golden; CUDA cases in bf16 and fp16)"
     mkdir -p $W/shared/golden

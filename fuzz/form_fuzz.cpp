@@ -1,6 +1,8 @@
 // libFuzzer: the request-form reader of `vidi serve` (multipart parser, JSON and urlencoded
-// bodies, every limit, the upload store) on arbitrary bodies. Input: byte 0 sets the size of
-// the pieces the body arrives in, then the Content-Type up to the first '\n', then the body.
+// bodies, JSON documents with a data: URL, every limit, the upload store) on arbitrary bodies.
+// Input: byte 0 sets the size of the pieces the body arrives in, then the Content-Type up to
+// the first '\n' ("document:" before it reads the body as a JSON document, BodyKind::document),
+// then the body.
 // Besides crashes it checks that nothing of an upload stays in the store once the form is gone.
 #include <cstdlib>
 #include <string>
@@ -17,7 +19,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const size_t piece = 1 + data[0] * 16;
     const std::string rest(reinterpret_cast<const char*>(data + 1), size - 1);
     const size_t eol = rest.find('\n');
-    const std::string type = rest.substr(0, eol);
+    std::string type = rest.substr(0, eol);
+    const bool document = type.rfind("document:", 0) == 0;
+    if (document) type = type.substr(9);
     const std::string body = eol == std::string::npos ? "" : rest.substr(eol + 1);
     ServerLimits limits;
     limits.max_upload_bytes = 64 << 10;
@@ -27,7 +31,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     limits.part_header_bytes = 512;
     limits.drain_bytes = 4096;
     try {
-        Form form = parse_form_bytes(type, body, piece, limits, store);
+        Form form = parse_form_bytes(type, body, piece, limits, store,
+                                     document ? BodyKind::document : BodyKind::fields);
         if (form.video && form.video->file->bytes() > limits.max_upload_bytes) std::abort();
         if (form.fields.size() > static_cast<size_t>(limits.max_fields)) std::abort();
     } catch (const HttpError& e) {

@@ -52,7 +52,7 @@ stub_lib() {
 
 exes=()
 [ -x "$build/src/vidi" ] && exes+=("$build/src/vidi")
-for t in "$build"/tests/test_* "$build"/bench/cuda_micro; do
+for t in "$build"/tests/test_* "$build"/bench/cuda_micro "$build"/bench/batch_bench; do
   [ -f "$t" ] && [ -x "$t" ] && exes+=("$t")
 done
 # BUNDLE_PROGRAMS="vidi test_cuda": only these of the build's programs (a smaller archive).

@@ -11,7 +11,8 @@ packages=(build-essential cmake ninja-build pkg-config git ffmpeg
   python3-pil python3-numpy  # python3-pil: tools/pil_reference.py (media test data)
   libssl-dev chromium  # libssl-dev: SHA-256 for the serve cache; chromium: tests/browser
   file)  # file: CPack finds the .deb's library dependencies with it (tests/install)
-# Node.js for tests/browser (playwright-core): Debian's, unless a node/npm is already there.
+# Node.js for tests/browser (playwright-core) and tests/openai (the openai client): Debian's,
+# unless a node/npm is already there.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
 missing=()
@@ -32,5 +33,7 @@ if [ -x /usr/local/cuda/bin/nvcc ]; then
 fi
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "${cuda_args[@]}" "$@" >/dev/null
 cmake --build build -j "$(nproc)"
-# playwright-core for the browser test, exactly as locked in tests/browser/package-lock.json.
+# playwright-core for the browser test and the openai client for tests/openai, exactly as
+# locked in their package-lock.json.
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+(cd tests/openai && npm ci --no-audit --no-fund --loglevel=error >/dev/null)

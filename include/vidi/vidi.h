@@ -5,6 +5,9 @@
 //   auto video = engine->encode_video("cooking.mp4");
 //   vidi::Answer a = engine->retrieve(*video, "slicing onion");
 //   for (auto& r : a.ranges) printf("%s\n", vidi::format_range(r).c_str());
+//
+// Many questions about one video are cheapest together: answer() takes a list, and batch()
+// lets rows join and leave while the others are decoding (what `vidi serve` does).
 #pragma once
 
 #include <cstdint>
@@ -75,9 +78,21 @@ struct Timings {
     // The video's encoding (decode, towers, media K/V; or the K/V from a saved video) when this
     // is the first answer about it; 0 for later answers and without a video.
     double media_s = 0;
-    double prefill_s = 0;   // prompt through the decoder
+    double prefill_s = 0;   // prompt through the decoder (in a batch: the prefill it shared)
+    int prompt_tokens = 0;  // the prompt's length
+    int prefill_rows = 1;   // prompts prefilled together with this one (itself included)
     double generate_s = 0;  // token-by-token decoding
     int generated_tokens = 0;
+};
+
+// What a question asks for: when something happens (the answer is parsed into ranges) or
+// anything else (free-form, the model's text).
+enum class Task { retrieval, question };
+
+struct Question {
+    std::string text;  // retrieval: what to look for ("slicing onion"); else the question itself
+    Task task = Task::retrieval;
+    GenerateOptions options;
 };
 
 struct Answer {
@@ -86,6 +101,32 @@ struct Answer {
     double duration = 0;            // video duration in seconds (0 without video)
     std::vector<int32_t> token_ids; // generated ids, stop token excluded
     Timings timings;
+};
+
+// What one step of a Batch did to one of its rows.
+struct BatchEvent {
+    int row = 0;             // the id add() gave it
+    int32_t token = -1;      // the token this step appended (-1: none, the row stopped)
+    std::string text;        // the row's answer so far, decoded
+    bool finished = false;   // the row left the batch; `answer` is its answer
+    Answer answer;
+};
+
+// Questions about one video decoded together: each step computes one token of every row,
+// reading the weights and the video's media K/V once for all of them. Rows join at any
+// step (add) and leave when they stop (their stop token or max_new_tokens) or are cancelled.
+// Each row's answer is the one retrieve() / ask() give for its question alone (the same
+// token ids). The video must outlive the batch; one thread drives it.
+class Batch {
+public:
+    virtual ~Batch() = default;
+    // Prefills the question's prompt and adds it as a row; returns the row's id.
+    virtual int add(const Question& question) = 0;
+    // The row leaves without an answer (a client that stopped waiting); unknown ids are ignored.
+    virtual void cancel(int row) = 0;
+    // One token for every row: an event for each row that was in the batch, in add() order.
+    virtual std::vector<BatchEvent> step() = 0;
+    virtual int rows() const = 0;  // rows that have not finished
 };
 
 // An encoded video: its media tokens and per-layer media K/V, ready for questions.
@@ -123,6 +164,19 @@ public:
     virtual Answer retrieve(const Video& video, const std::string& query, const GenerateOptions& opt = {}) = 0;
     // Free-form question about the video, or a text-only turn when video is null.
     virtual Answer ask(const Video* video, const std::string& question, const GenerateOptions& opt = {}) = 0;
+
+    // Questions about `video` (null: text-only turns) decoded as one batch (see Batch).
+    virtual std::unique_ptr<Batch> batch(const Video* video) = 0;
+    // Several questions at once, through one batch; the answers in the questions' order.
+    std::vector<Answer> answer(const Video* video, const std::vector<Question>& questions);
+
+    // The GPU memory the engine holds and may hold (both 0 on the CPU). Call it on the thread
+    // that runs the engine.
+    struct MemoryUse {
+        size_t in_use = 0;  // held by the engine's tensors and kept for reuse
+        size_t limit = 0;   // --gpu-memory, else the device's size
+    };
+    virtual MemoryUse memory_use() const { return {}; }
 
     // The media tokens of an encoded video, for a disk cache: load_video() skips decoding
     // and the towers, and rebuilds only the media K/V. The file records the model it

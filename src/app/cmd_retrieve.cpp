@@ -48,9 +48,13 @@ Runner add_retrieve(CLI::App& app) {
                          video->c_str(), static_cast<long long>(v->frames()),
                          static_cast<long long>(v->visual_tokens()), static_cast<long long>(v->audio_tokens()),
                          v->encode_seconds());
+        std::vector<Question> questions;
+        for (const std::string& q : *queries) questions.push_back({q, Task::retrieval, flags->generate});
+        const std::vector<Answer> answers = engine->answer(v.get(), questions);
         nlohmann::json all = nlohmann::json::array();
-        for (const std::string& q : *queries) {
-            Answer a = engine->retrieve(*v, q, flags->generate);
+        for (size_t i = 0; i < answers.size(); ++i) {
+            const std::string& q = (*queries)[i];
+            const Answer& a = answers[i];
             if (!flags->quiet)
                 std::fprintf(stderr, "query \"%s\": prefill %.3f s, %d tokens in %.3f s\n", q.c_str(),
                              a.timings.prefill_s, a.timings.generated_tokens, a.timings.generate_s);

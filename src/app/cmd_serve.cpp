@@ -26,7 +26,7 @@ struct ServeArgs {
     std::string host = "127.0.0.1", cache_dir;
     int port = 8099, timeout_s = 600;
     int64_t max_upload_mb = 2048, upload_store_mb = 8192, cache_mb = 4096, disk_cache_mb = 20480;
-    int max_uploads = 4;
+    int max_uploads = 4, max_batch = 16;
     size_t max_queue = 16, cache_entries = 16;
     bool no_disk_cache = false;
     std::string api_key;
@@ -87,8 +87,9 @@ int run_serve(const ServeArgs& a) {
     EngineOptions eo = a.engine.options;
     eo.media_inputs = MediaInputs::VideoFiles;  // clients' files: local video containers only
     const std::string& model = eo.model_dir;
-    // Long work reports progress; a cancelled job (timeout, shutdown) stops there.
-    eo.progress = [&queue](const std::string&, int64_t, int64_t) { queue.throw_if_cancelled(); };
+    // Long work reports progress: a cancelled job (timeout, shutdown) stops there, and a client
+    // watching an encode hears it.
+    eo.progress = [&queue](const std::string& stage, int64_t done, int64_t total) { queue.progress(stage, done, total); };
     std::fprintf(stderr, "vidi serve: loading %s\n", model.c_str());
     auto engine = Engine::open(eo);
 
@@ -103,6 +104,7 @@ int run_serve(const ServeArgs& a) {
     so.access.media_roots = a.media_roots;
     so.timeout_s = a.timeout_s;
     so.max_new_tokens = a.engine.generate.max_new_tokens;
+    so.max_batch = a.max_batch;
     so.model_key = server::model_cache_key(model);
     so.cache.dir = a.no_disk_cache ? "" : (a.cache_dir.empty() ? server::default_cache_dir() : a.cache_dir);
     so.cache.max_bytes = a.cache_mb << 20;
@@ -174,6 +176,10 @@ Runner add_serve(CLI::App& app) {
     cmd->add_option("--timeout-s", args->timeout_s, "per-request limit, queueing included (s)")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
+    cmd->add_option("--max-batch", args->max_batch,
+                    "questions about one video decoded together; later ones wait for a place")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 256));
     cmd->add_option("--max-queue", args->max_queue, "requests that may wait; more get 503")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);

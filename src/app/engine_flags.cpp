@@ -86,6 +86,9 @@ void attach_progress(EngineFlags& f) {
     auto start = std::chrono::steady_clock::now();
     f.options.progress = [tty, start, last = std::string()](const std::string& stage, int64_t done,
                                                             int64_t total) mutable {
+        // "tokens" (visual tokens through the decoder) interleaves with "frames" while a video
+        // is decoded; the frames line says enough on a terminal (vidi serve streams both).
+        if (stage == "tokens") return;
         double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         bool finished = total > 0 && done >= total;
         // On a terminal one line per stage is rewritten; in a log only stage ends are printed.

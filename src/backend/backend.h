@@ -95,10 +95,13 @@ public:
     virtual ~StepRecording() = default;
 };
 
-// One of a step's changing inputs: an i32 [1] tensor on the backend and its value this time.
+// One of a step's changing inputs: an i32 tensor on the backend ([1], or [n] for a step of n
+// sequences) and its values this time.
 struct StepInput {
+    StepInput(Tensor t, int32_t value) : tensor(std::move(t)), values{value} {}
+    StepInput(Tensor t, std::vector<int32_t> v) : tensor(std::move(t)), values(std::move(v)) {}
     Tensor tensor;
-    int32_t value = 0;
+    std::vector<int32_t> values;
 };
 
 // Device memory as a backend sees it (GPU backends only).
@@ -258,6 +261,12 @@ public:
     // was (the CPU rotates it in place): read the keys from the cache.
     virtual void rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache,
                                     const Tensor& pos, double theta);
+    // rope_and_cache_kv_ for one token of each of B sequences (a batch's step): row b of
+    // q[B, H, hd], k and v[B, KV, hd] at position pos[b] (i32 [B] on the backend, read as the op
+    // runs) into its own caches *k_caches[b], *v_caches[b]; each row as the op on it alone. One
+    // launch on a GPU. By default the op a row.
+    virtual void rope_and_cache_kv_rows_(Tensor& q, Tensor& k, const Tensor& v, const std::vector<Tensor*>& k_caches,
+                                         const std::vector<Tensor*>& v_caches, const Tensor& pos, double theta);
     // q[Tq, H, hd], k/v[Tk, KV, hd] (H a multiple of KV) -> [Tq, H, hd]. k and v are float,
     // or a quantised media K/V pair (media_kv_format): both int8 with one scale per (token,
     // head), or 4-bit (keys per channel over blocks of tokens with zero points, values per
@@ -269,6 +278,15 @@ public:
                                 const AttentionParams& p) {
         add_(out, attention(q, k, v, p));
     }
+    // Unmasked attention of independent query rows over shared K/V: q[R, H, hd] -> [R, H, hd]
+    // (a prompt's queries, or one query of each sequence of a batched decoding step, over a
+    // video's media K/V). Each row's bits do not depend on the other rows, so a batch answers as
+    // its questions one by one (every cross-attention of the decoder goes through it). By
+    // default one attention() a row.
+    virtual Tensor cross_attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p);
+    // out += cross_attention(q, k, v, p), each row rounded as the op then add_() would.
+    virtual void cross_attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
+                                      const AttentionParams& p);
     // n independent sequences at once: q[n, Tq, H, hd], k/v[n, Tk, KV, hd] -> [n, Tq, H, hd]
     // (the vision tower's frames). By default one attention() per sequence.
     virtual Tensor attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p);
@@ -446,9 +464,11 @@ inline void Backend::linear_into_(const std::vector<Tensor*>& outs, const Tensor
 inline void Backend::set_step_inputs(const std::vector<StepInput>& inputs) {
     for (const StepInput& in : inputs) {
         Tensor t = in.tensor;
-        VIDI_CHECK(t.defined() && t.device() == device() && t.dtype() == DType::i32 && t.numel() == 1,
-                   "run_step: an input must be i32 [1] on the backend, got ", t.describe());
-        copy_(t, Tensor::from_vector(std::vector<int32_t>{in.value}));
+        VIDI_CHECK(t.defined() && t.device() == device() && t.dtype() == DType::i32 &&
+                       t.numel() == static_cast<int64_t>(in.values.size()) && t.numel() > 0,
+                   "run_step: an input must be i32 on the backend with one value an element, got ", t.describe(),
+                   " for ", in.values.size(), " values");
+        copy_(t, Tensor::from_vector(in.values));
     }
 }
 
@@ -504,6 +524,20 @@ inline void Backend::rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, T
     copy_(v_rows, v);
 }
 
+inline void Backend::rope_and_cache_kv_rows_(Tensor& q, Tensor& k, const Tensor& v, const std::vector<Tensor*>& k_caches,
+                                             const std::vector<Tensor*>& v_caches, const Tensor& pos, double theta) {
+    const int64_t B = q.rank() == 3 ? q.dim(0) : 0;
+    VIDI_CHECK(B > 0 && k.rank() == 3 && k.dim(0) == B && v.shape() == k.shape() &&
+                   static_cast<int64_t>(k_caches.size()) == B && static_cast<int64_t>(v_caches.size()) == B &&
+                   pos.numel() == B,
+               "rope_and_cache_kv_rows_: q ", q.describe(), ", k ", k.describe(), ", ", k_caches.size(), " caches and ",
+               pos.describe(), " positions do not match");
+    for (int64_t b = 0; b < B; ++b) {
+        Tensor qb = q.rows(b, b + 1), kb = k.rows(b, b + 1);
+        rope_and_cache_kv_(qb, kb, v.rows(b, b + 1), *k_caches[b], *v_caches[b], pos.rows(b, b + 1), theta);
+    }
+}
+
 inline Tensor Backend::logits(const Tensor& x, const QTensor& w, float softcap) {
     Tensor y = linear(x, w);
     VIDI_CHECK(y.dtype() == DType::f32, "logits: ", y.describe(), " from x ", x.describe(),
@@ -520,6 +554,28 @@ inline std::vector<TopPick> Backend::top_picks(const Tensor& x) {
     std::vector<TopPick> picks(static_cast<size_t>(rows));
     for (int64_t r = 0; r < rows; ++r) picks[static_cast<size_t>(r)] = top_pick(h.data<float>() + r * N, N);
     return picks;
+}
+
+inline Tensor Backend::cross_attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) {
+    VIDI_CHECK(q.rank() == 3 && !p.causal && p.window == 0 && !p.step_pos.defined(),
+               "cross_attention: expected q[R, H, hd] and unmasked attention, got ", q.describe());
+    Tensor out = empty(q.shape(), act_dtype());
+    for (int64_t b = 0; b < q.dim(0); ++b) {
+        Tensor dst = out.rows(b, b + 1);
+        copy_(dst, attention(q.rows(b, b + 1), k, v, p));
+    }
+    return out;
+}
+
+inline void Backend::cross_attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
+                                          const AttentionParams& p) {
+    VIDI_CHECK(q.rank() == 3 && out.shape() == q.shape() && !p.causal && p.window == 0 && !p.step_pos.defined(),
+               "cross_attention_add_: expected q and out [R, H, hd] and unmasked attention, got q ", q.describe(),
+               ", out ", out.describe());
+    for (int64_t b = 0; b < q.dim(0); ++b) {
+        Tensor dst = out.rows(b, b + 1);
+        attention_add_(dst, q.rows(b, b + 1), k, v, p);
+    }
 }
 
 inline Tensor Backend::attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {

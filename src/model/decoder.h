@@ -12,6 +12,10 @@
 
 namespace vidi::model {
 
+// The most sequences one batched decoding step takes (Decoder::decode_rows): the backends'
+// few-row linears compute up to this many rows each as if alone.
+constexpr int64_t kMaxStepRows = 16;
+
 // Media tokens go through the layers this many rows at a time (a GEMM of 4096 rows runs at
 // the card's rate; the memory planner sizes the working set by it). Whole blocks of 4-bit keys.
 constexpr int64_t kMediaKvChunk = 4096;
@@ -31,6 +35,13 @@ struct RecordedStep {
     Tensor id, pos, logits;
     std::vector<const void*> media;  // every media K/V buffer's address, in order
     std::unique_ptr<StepRecording> recording;
+};
+
+// A decoding step of several sequences as the backend recorded it (Decoder::decode_rows):
+// inputs i32 [B] (token ids, positions), logits [B, V], and the caches it was recorded for.
+struct RecordedRowsStep {
+    RecordedStep step;
+    std::vector<const void*> caches;  // each row's first K cache buffer, in row order
 };
 
 // Per-layer K/V of the text so far (RoPE applied to k), with room for `capacity` tokens.
@@ -73,6 +84,21 @@ public:
     // The same as host f32.
     Tensor forward(const std::vector<int32_t>& ids, TextCache& cache, const std::vector<const MediaKV*>& media,
                    bool all_logits) const;
+
+    // --- batches (runtime::BatchGeneration) ------------------------------------------------
+    // Several prompts prefilled together: prompt p appended to *caches[p]; returns each
+    // prompt's last logits ([1, V] on the device, f32), each the bits forward_on_device gives
+    // it alone. By default one forward_on_device a prompt; a family may read the media K/V once
+    // for all (DattnDecoder: both Vidi families).
+    virtual std::vector<Tensor> prefill_rows(const std::vector<std::vector<int32_t>>& prompts,
+                                             const std::vector<TextCache*>& caches,
+                                             const std::vector<const MediaKV*>& media) const;
+    // One decoding step of B ≤ kMaxStepRows sequences: row b appends ids[b] to *caches[b];
+    // returns the logits [B, V] on the device (f32), each row the bits of its one-row step. By
+    // default one step a row (each through its cache's own recording); a family may step the
+    // rows together, recorded into `rec` and replayed while the rows' caches are the same.
+    virtual Tensor decode_rows(const std::vector<int32_t>& ids, const std::vector<TextCache*>& caches,
+                               const std::vector<const MediaKV*>& media, RecordedRowsStep& rec) const;
 };
 
 }  // namespace vidi::model

@@ -23,6 +23,7 @@ int64_t context_for(const model::Decoder& model, size_t prompt_tokens, int max_n
 
 GenerationResult generate(const model::Decoder& model, const GenerationRequest& req) {
     GenerationResult out;
+    out.prompt_tokens = static_cast<int>(req.prompt.size());
     VIDI_CHECK(req.max_new_tokens >= 0, "max_new_tokens must not be negative");
     int64_t capacity = context_for(model, req.prompt.size(), req.max_new_tokens);
     model::TextCache cache = model.new_cache(capacity);

@@ -24,6 +24,8 @@ struct GenerationResult {
     std::vector<float> margins;   // top-1 minus top-2 logit at each step
     bool stopped = false;         // a stop id was produced
     Tensor prompt_logits;         // [T, V] when asked for
+    int prompt_tokens = 0;
+    int prefill_rows = 1;  // prompts prefilled together with this one
     double prefill_s = 0, generate_s = 0;
 };
 

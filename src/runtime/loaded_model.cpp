@@ -79,6 +79,11 @@ GenerationResult LoadedModel::run(const std::vector<int32_t>& prompt_ids, const 
     return result;
 }
 
+BatchGeneration LoadedModel::batch(const EncodedVideo* video) const {
+    return BatchGeneration(*decoder_, video ? video->media() : std::vector<const model::MediaKV*>{}, stop_ids_,
+                           options_.progress);
+}
+
 void LoadedModel::progress(const std::string& stage, int64_t done, int64_t total) const {
     if (!options_.progress) return;
     if (sync_progress_) backend_->synchronize();

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "backend/backend.h"
@@ -14,6 +15,7 @@
 #include "model/decoder.h"
 #include "model/family.h"
 #include "model/media_tokenizer.h"
+#include "runtime/batch_generate.h"
 #include "runtime/generate.h"
 #include "vidi/vidi.h"
 
@@ -41,6 +43,9 @@ public:
     std::vector<int32_t> prompt(const std::string& text, bool with_media) const;
     GenerationResult run(const std::vector<int32_t>& prompt, const EncodedVideo* video, int max_new_tokens,
                          bool keep_prompt_logits = false);
+    // Several prompts about `video` (null: text-only) stepped together (Engine::batch).
+    BatchGeneration batch(const EncodedVideo* video) const;
+    std::optional<DeviceMemory> device_memory() const { return backend_->device_memory(); }
 
     // With VIDI_SYNC_PROGRESS=1 in the environment every report first waits for the GPU, so
     // the stamps time the GPU's work per stage rather than the host's launches (diagnostics).

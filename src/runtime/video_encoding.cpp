@@ -79,6 +79,7 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     auto encode_rows = [&](int64_t upto) {
         m.decoder().encode_media_rows(*out.visual_kv, kv_rows, out.image.rows(kv_rows, upto));
         kv_rows = upto;
+        m.progress("tokens", kv_rows, F * per_frame);  // visual tokens through the decoder's layers
     };
 
     bool audio_done = false;

@@ -30,6 +30,23 @@ TEST(RetrieveCli, JsonHasQueryDurationRangesAndRaw) {
     EXPECT_TRUE(j["raw"].is_string());
 }
 
+TEST(RetrieveCli, SeveralQueriesDecodedTogetherAnswerAsEachAlone) {
+    const std::vector<std::string> queries = {"a moving colour pattern", "the red bar", "a cross"};
+    const std::string base = "retrieve -q --json --max-new-tokens 6 --model " + tiny() + " --video " + synth();
+    std::string all_out;
+    std::string flags;
+    for (const auto& q : queries) flags += " --query '" + q + "'";
+    ASSERT_EQ(test::run_command(cli(base + flags + " 2>/dev/null"), &all_out), 0) << all_out;
+    const auto all = nlohmann::json::parse(all_out);
+    ASSERT_TRUE(all.is_array());
+    ASSERT_EQ(all.size(), queries.size());
+    for (size_t i = 0; i < queries.size(); ++i) {
+        std::string one;
+        ASSERT_EQ(test::run_command(cli(base + " --query '" + queries[i] + "' 2>/dev/null"), &one), 0) << one;
+        EXPECT_EQ(all[i], nlohmann::json::parse(one)) << queries[i];
+    }
+}
+
 TEST(RetrieveCli, RunsOnACheckpointInTheOfficialLayout) {
     // make-checkpoint nests the vision tower under "vision_model." as the release does;
     // the golden checkpoint does not. Both must load.

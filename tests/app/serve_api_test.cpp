@@ -22,20 +22,13 @@ using nlohmann::json;
 namespace vidi::test {
 namespace {
 
-class ServeApiTest : public ::testing::Test {
+class ServeApiTest : public FakeServerTest {
 protected:
     void SetUp() override {
-        video_ = tmp_.file("clip.fake");
-        std::ofstream(video_) << "FAKEVIDEO 20.5\n";
+        FakeServerTest::SetUp();
         options_.cache.dir = tmp_.file("cache");
         options_.limits.max_upload_bytes = 1 << 20;
-        options_.access.media_roots = {tmp_.path()};
-        options_.timeout_s = 30;
     }
-    TempDir tmp_{"serve-api"};
-    std::string video_;
-    FakeEngine engine_;
-    server::ServerOptions options_;
 };
 
 TEST_F(ServeApiTest, HealthNamesModelFamilyAndBackend) {
@@ -211,7 +204,7 @@ TEST_F(ServeApiTest, MemoryCacheEvictsLeastRecentlyUsed) {
     EXPECT_EQ(engine_.encodes, 3);
 }
 
-TEST_F(ServeApiTest, ConcurrentClientsRunOneAtATimeAndAgree) {
+TEST_F(ServeApiTest, ConcurrentClientsShareTheEngineOneCallAtATimeAndAgree) {
     const std::vector<std::string> questions = {"a", "bb", "ccc", "dddd", "eeeee", "ffffff", "ggggggg", "h"};
     // Every client uploads at once; the upload bound (its own test below) must not refuse any of them here.
     options_.limits.max_uploads = static_cast<int>(questions.size());
@@ -234,12 +227,18 @@ TEST_F(ServeApiTest, FullQueueAnswers503) {
     engine_.work_time = std::chrono::milliseconds(600);
     InProcessServer srv(engine_, options_, /*queue_size=*/1);
     std::vector<int> status(4, 0);
+    // Four videos: questions about one video would join one batch instead of queueing.
+    std::vector<std::string> videos;
+    for (size_t i = 0; i < status.size(); ++i) {
+        videos.push_back(tmp_.file("v" + std::to_string(i) + ".fake"));
+        std::ofstream(videos.back()) << "FAKEVIDEO " << 10 + i << "\n";
+    }
     std::vector<std::thread> clients;
     for (size_t i = 0; i < status.size(); ++i)
         clients.emplace_back([&, i] {
             std::this_thread::sleep_for(std::chrono::milliseconds(100 * i));
             auto cli = srv.client();
-            auto r = post_form(cli, "/inference", video_, {{"question", "q"}});
+            auto r = post_form(cli, "/inference", videos[i], {{"question", "q"}});
             status[i] = r ? r->status : -1;
             if (r && r->status == 503) {
                 EXPECT_NE(json_body(r)["error"].get<std::string>().find("busy"), std::string::npos);

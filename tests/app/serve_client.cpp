@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -55,6 +56,35 @@ void expect_json_error(const httplib::Result& r, int status, const std::string& 
     nlohmann::json j = json_body(r);
     ASSERT_TRUE(j.contains("error")) << r->body;
     EXPECT_NE(j["error"].get<std::string>().find(words), std::string::npos) << j["error"];
+}
+
+std::vector<SseEvent> parse_events(const std::string& body) {
+    std::vector<SseEvent> events;
+    size_t at = 0;
+    while (at < body.size()) {
+        size_t end = body.find("\n\n", at);
+        if (end == std::string::npos) end = body.size();
+        SseEvent e;
+        bool has_data = false;
+        std::istringstream block(body.substr(at, end - at));
+        for (std::string line; std::getline(block, line);) {
+            if (line.rfind("event: ", 0) == 0) e.name = line.substr(7);
+            if (line.rfind("data: ", 0) == 0) {
+                e.data += line.substr(6);
+                has_data = true;
+            }
+        }
+        if (has_data) events.push_back(e);
+        at = end + 2;
+    }
+    return events;
+}
+
+double metric_value(const std::string& page, const std::string& name_and_labels) {
+    std::istringstream in(page);
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind(name_and_labels + " ", 0) == 0) return std::stod(line.substr(name_and_labels.size() + 1));
+    return std::nan("");
 }
 
 std::string expected_answer(const nlohmann::json& ranges) {

@@ -23,6 +23,18 @@ nlohmann::json json_body(const httplib::Result& r);
 // Expects a JSON error response: the status code and an "error" message containing `words`.
 void expect_json_error(const httplib::Result& r, int status, const std::string& words);
 
+// One server-sent event: its name ("" for a plain data event) and data line.
+struct SseEvent {
+    std::string name;
+    std::string data;
+    nlohmann::json json() const { return nlohmann::json::parse(data, nullptr, false); }
+};
+// The events of a whole text/event-stream body (comments skipped).
+std::vector<SseEvent> parse_events(const std::string& body);
+
+// One sample of a Prometheus text page: `name{labels}` -> value; NaN when absent.
+double metric_value(const std::string& page, const std::string& name_and_labels);
+
 // "HH:MM:SS.ss-HH:MM:SS.ss, ..." from a response's "ranges", as the server must format them.
 std::string expected_answer(const nlohmann::json& ranges);
 

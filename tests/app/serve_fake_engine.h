@@ -35,11 +35,17 @@ public:
     std::shared_ptr<const Video> encode_video(const std::string& path) override;
     Answer retrieve(const Video& video, const std::string& query, const GenerateOptions& opt = {}) override;
     Answer ask(const Video* video, const std::string& question, const GenerateOptions& opt = {}) override;
+    // Rows produce their answer (the one retrieve()/ask() give) a word per step; a step
+    // takes work_time / words of the longest row, whatever the number of rows.
+    std::unique_ptr<Batch> batch(const Video* video) override;
+    MemoryUse memory_use() const override { return memory; }
     void save_video(const Video& video, const std::string& path) override;
     std::shared_ptr<const Video> load_video(const std::string& path) override;
 
     // The answer retrieve() gives for `query`: one range derived from the query's length.
     static TimeRange expected_range(const std::string& query, double duration);
+    // The answer to a question and the "tokens" (words with their trailing space) of its text.
+    static Answer fake_answer(const Video* video, const Question& q, std::vector<std::string>* tokens = nullptr);
 
     ProgressFn progress;                            // called every 10 ms of "work"
     std::chrono::milliseconds work_time{20};        // per retrieve/ask
@@ -47,9 +53,13 @@ public:
     std::atomic<int> encodes{0}, loads{0}, saves{0}, answers{0};
     std::atomic<int> in_flight{0}, max_in_flight{0};
     std::atomic<int> last_max_new_tokens{0};
+    std::atomic<int> max_batch_rows{0};  // the most rows a batch step has decoded together
+    std::atomic<int> batch_steps{0};
+    std::chrono::milliseconds prefill_time{0};  // per Batch::add
+    MemoryUse memory{};                         // what memory_use() reports
 
-private:
-    void work(std::chrono::milliseconds total);
+    // Sleeps `total` in 10 ms pieces, reporting progress (the server's cancellation hook).
+    void work(std::chrono::milliseconds total, const char* stage = "generate");
 };
 
 }  // namespace vidi::test

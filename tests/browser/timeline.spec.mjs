@@ -1,7 +1,8 @@
 // End-to-end test of the web page in headless Chromium (Debian's /usr/bin/chromium,
 // driven by playwright-core): start the real `vidi serve` with an API key, give the page
-// the key it asks for (a wrong one first), upload a video, run a retrieval, and check the
-// timeline, range playback and clip export.
+// the key it asks for (a wrong one first), upload a video (its encoding's progress bar fed by
+// the registration's event stream), run a retrieval, and check the timeline, range playback
+// and clip export.
 //
 //   node tests/browser/timeline.spec.mjs --vidi build/src/vidi --model ../shared/golden/tiny-a \
 //        --video ../shared/golden/synth.mp4 --out build
@@ -9,12 +10,12 @@
 // With the tiny random-weight model the retrieval answer is noise (usually no range), so
 // the test checks that the timeline shows exactly the ranges the API returned, then marks
 // a range by hand to check drawing, playback and export. Exit status 0 on success.
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
+import { runTest, startServe } from "../support/vidi_serve.mjs";
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -36,33 +37,10 @@ let context = null;
 
 function log(msg) { console.log(`[timeline] ${msg}`); }
 
-// Starts `vidi serve --port 0` and resolves with the port it prints.
-function startServer() {
-  return new Promise((resolve, reject) => {
-    server = spawn(vidi, ["serve", "--model", model, "--port", "0", "--max-new-tokens", "16",
-      "--cache-dir", path.join(tmp, "cache"), "--api-key", API_KEY],
-      { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    const onData = (d) => {
-      out += d.toString();
-      const m = out.match(/listening on http:\/\/[^:]+:(\d+)/);
-      if (m) resolve(Number(m[1]));
-    };
-    server.stdout.on("data", onData);
-    server.stderr.on("data", (d) => { out += d.toString(); });
-    server.on("exit", (code) => reject(new Error(`vidi serve exited (${code}) before listening:\n${out}`)));
-    setTimeout(() => reject(new Error(`vidi serve did not start in 60 s:\n${out}`)), 60_000);
-  });
-}
-
-function stopServer() {
-  return new Promise((resolve) => {
-    if (!server || server.exitCode !== null) return resolve(server ? server.exitCode : null);
-    server.removeAllListeners("exit");
-    server.on("exit", (code, signal) => resolve(signal ? -1 : code));
-    server.kill("SIGTERM");
-    setTimeout(() => { server.kill("SIGKILL"); resolve(-9); }, 20_000);
-  });
+async function startServer() {
+  server = await startServe(vidi, ["--model", model, "--max-new-tokens", "16",
+    "--cache-dir", path.join(tmp, "cache"), "--api-key", API_KEY]);
+  return server.port;
 }
 
 async function main() {
@@ -96,15 +74,33 @@ async function main() {
   assert.equal(await page.isVisible("#key-card"), false);
   log(`page loaded with the key: ${await page.textContent("#model")}`);
 
-  // Upload: choosing a file registers it (POST /v1/videos) and enables the question.
+  // Upload: choosing a file registers it (POST /v1/videos as an event stream: progress, then
+  // the video) and enables the question.
   const registered = page.waitForResponse((r) => r.url().endsWith("/v1/videos") && r.request().method() === "POST");
   await page.setInputFiles("#file", video);
-  const reg = await (await registered).json();
-  assert.ok(reg.id, `registration failed: ${JSON.stringify(reg)}`);
+  const stream = await registered;
+  assert.equal(stream.headers()["content-type"], "text/event-stream");
+  const events = (await stream.text()).split("\n\n").filter((b) => b.includes("data: ")).map((b) => ({
+    name: (b.match(/^event: (.*)$/m) || [])[1],
+    data: JSON.parse(b.match(/^data: (.*)$/m)[1]),
+  }));
+  const progress = events.filter((e) => e.name === "progress");
+  const reg = events.find((e) => e.name === "video")?.data;
+  assert.ok(reg && reg.id, `registration failed: ${JSON.stringify(events)}`);
+  assert.ok(progress.length >= 1, "no progress event before the video");
+  const lastFrames = progress.filter((e) => e.data.frames).pop();
+  assert.ok(lastFrames, `no frames in the progress: ${JSON.stringify(progress)}`);
+  assert.equal(lastFrames.data.frames.total, reg.frames);
   await page.waitForSelector("#run:not([disabled])");
   assert.equal(await page.isVisible("#player-card"), true);
+  // The progress bar: full, fed by the events, the last report under it.
+  assert.equal(await page.isVisible("#encode-progress"), true);
+  assert.equal(await page.$eval("#encode-progress", (p) => p.value), 1);
+  assert.ok(Number(await page.$eval("#encode-progress", (p) => p.dataset.events)) >= 1);
+  const label = await page.textContent("#encode-label");
+  assert.ok(label.includes(`frames ${lastFrames.data.frames.done}/${reg.frames}`), `progress label "${label}"`);
   const duration = reg.duration;
-  log(`registered ${reg.id}: ${duration} s, ${reg.frames} frames`);
+  log(`registered ${reg.id}: ${duration} s, ${reg.frames} frames, ${progress.length} progress events ("${label}")`);
 
   // The player loads the uploaded file from the server.
   await page.waitForFunction(() => document.getElementById("player").readyState >= 1, null, { timeout: 30_000 });
@@ -163,24 +159,9 @@ async function main() {
   log(`screenshot: ${shot}`);
 }
 
-const watchdog = setTimeout(() => {
-  console.error(`[timeline] FAIL: over ${TOTAL_LIMIT_MS / 1000} s`);
-  if (server) server.kill("SIGKILL");
-  process.exit(1);
-}, TOTAL_LIMIT_MS);
-
-let failed = false;
-try {
-  await main();
-} catch (e) {
-  failed = true;
-  console.error(`[timeline] FAIL: ${e.stack || e}`);
-} finally {
-  if (context) await context.close().catch(() => {});
-  const code = await stopServer();
-  if (code !== 0) { failed = true; console.error(`[timeline] FAIL: vidi serve exited with ${code} on SIGTERM`); }
-  fs.rmSync(tmp, { recursive: true, force: true });
-  clearTimeout(watchdog);
-}
-if (!failed) console.log("[timeline] PASS");
-process.exit(failed ? 1 : 0);
+await runTest("timeline", main, {
+  limitMs: TOTAL_LIMIT_MS,
+  server: () => server,
+  cleanup: async () => { if (context) await context.close().catch(() => {}); },
+  after: () => fs.rmSync(tmp, { recursive: true, force: true }),
+});

@@ -1,5 +1,5 @@
 // Which path the CUDA backend's kernels take, and the rules that only a GPU has: split-K for
-// few queries over many keys, the tensor-core attention's head dims, a step position that
+// few queries over many keys (attention and cross_attention), the tensor-core attention's head dims, a step position that
 // must live on the device (rows past the cache are not written), refused host tensors and
 // dtypes. The numbers of every path are checked by the parameterised suite (tests/backend).
 #include <cmath>
@@ -43,6 +43,15 @@ TEST_P(CudaPaths, FewQueriesOverManyKeysSplitK) {
                     << "Tq " << Tq << " Tk " << Tk << " mask " << mask;
     EXPECT_GT(splits_for(8, 50000, 16, 8, 256, false, 0, 0), 1);
     EXPECT_GT(splits_for(3, 5003, 16, 8, 128, true, 700, 5000), 1);
+}
+
+TEST_P(CudaPaths, CrossAttentionSplitsManyKeys) {
+    // The suite's Attention.CrossAttentionMatchesReference at 20000 keys takes the split-K path;
+    // the split count depends on the keys only (each row's bits as alone).
+    AttentionArgs a;
+    a.Tk = 20000;
+    a.KV = 4;
+    EXPECT_GT(cross_attention_splits(a, backend().sm_count()), 1);
 }
 
 TEST_P(CudaPaths, TensorCoreAttentionHeadDims) {

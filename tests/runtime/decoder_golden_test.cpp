@@ -7,6 +7,7 @@
 #include "io/safetensors.h"
 #include "model/vidi15/gemma2.h"
 #include "runtime/generate.h"
+#include "runtime/tiny_decoder.h"
 #include "support/test_support.h"
 
 using namespace vidi;
@@ -14,18 +15,12 @@ using test::ids_of;
 
 namespace {
 
-struct Fixture {
-    model::ModelConfig config = model::load_config(test::tiny_model_dir());
-    io::TensorStore weights = io::TensorStore::open(test::tiny_model_dir());
-    std::unique_ptr<Backend> backend = make_cpu_backend(0);
-    model::vidi15::Gemma2 decoder{config, model::WeightLoader(weights, *backend)};
-};
+using Fixture = test::TinyDecoder;
 
 Fixture& fixture() {
     static Fixture f;
     return f;
 }
-
 
 // Greedy ids must agree up to the first step where the reference itself is undecided.
 void expect_same_greedy(const std::vector<int32_t>& got, const Tensor& want_ids, const Tensor& margins) {

@@ -5,22 +5,16 @@
 #include <gtest/gtest.h>
 
 #include "model/family.h"
+#include "runtime/capped_memory.h"
 #include "runtime/media_plan.h"
 #include "runtime/memory_plan.h"
 
 using namespace vidi;
+using test::capped;
 
 namespace {
 
 model::ModelConfig vidi_7b() { return model::config_from_json(model::find_preset("vidi-7b").config, "."); }
-
-DeviceMemory capped(double gib) {
-    DeviceMemory m;
-    m.total = size_t(80) << 30;
-    m.free = size_t(79) << 30;
-    m.limit = static_cast<size_t>(gib * double(1ull << 30));
-    return m;
-}
 
 }  // namespace
 

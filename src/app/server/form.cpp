@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "app/server/data_url.h"
 #include "app/server/http_error.h"
 #include "app/server/multipart.h"
 
@@ -39,10 +40,19 @@ std::string mib(int64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
 // first error (kept for the answer) and drains at most limits.drain_bytes after it.
 class FormReader {
 public:
-    FormReader(const std::string& content_type, const ServerLimits& limits, UploadStore& uploads)
+    FormReader(const std::string& content_type, const ServerLimits& limits, UploadStore& uploads, BodyKind kind)
         : limits_(limits), uploads_(uploads), multipart_(starts_with_ci(content_type, "multipart/form-data")),
           json_(starts_with_ci(content_type, "application/json")),
-          body_limit_(multipart_ ? limits.max_body_bytes() : limits.max_fields_bytes) {
+          body_limit_(kind == BodyKind::document ? limits.max_document_bytes()
+                      : multipart_              ? limits.max_body_bytes()
+                                                : limits.max_fields_bytes) {
+        if (kind == BodyKind::document) {
+            if (!json_) throw HttpError(400, "send the request as JSON (Content-Type: application/json)");
+            document_.emplace(limits.max_fields_bytes, [this](const std::string& ext) {
+                filename_ = "video" + ext;
+                return uploads_.begin(ext);
+            });
+        }
         if (multipart_)
             parser_.emplace(
                 multipart_boundary(content_type), static_cast<size_t>(limits.part_header_bytes),
@@ -58,7 +68,7 @@ public:
             try {
                 if (total_ > body_limit_)
                     throw HttpError(413, "the request is larger than the server's limit of " + mib(body_limit_) +
-                                             (multipart_ ? " (--max-upload-mb)" : " for fields"));
+                                             (multipart_ || document_ ? " (--max-upload-mb)" : " for fields"));
                 consume(data, n);
             } catch (const HttpError& e) {
                 fail(e);
@@ -76,7 +86,12 @@ public:
             throw *failure_;
         }
         if (!read_all) throw HttpError(400, "the request body could not be read to its end").closing();
-        if (multipart_) {
+        if (document_) {
+            form_.document = nlohmann::json::parse(document_->text(), nullptr, false);
+            if (form_.document.is_discarded() || !form_.document.is_object())
+                throw HttpError(400, "the body is not a JSON object");
+            if (auto v = document_->video()) form_.video = Upload{v, filename_};
+        } else if (multipart_) {
             parser_->finish();
             end_part();
         } else {
@@ -90,11 +105,13 @@ private:
         failure_ = e;
         failed_at_ = total_;
         writer_.reset();  // the partial upload goes at once
+        document_.reset();
         form_.video.reset();
     }
 
     void consume(const char* data, size_t n) {
-        if (multipart_) parser_->feed(data, n);
+        if (document_) document_->feed(data, n);
+        else if (multipart_) parser_->feed(data, n);
         else text_.append(data, n);
     }
 
@@ -171,6 +188,7 @@ private:
     const bool multipart_, json_;
     const int64_t body_limit_;
     std::optional<MultipartParser> parser_;
+    std::optional<DataUrlFilter> document_;
     int64_t total_ = 0, failed_at_ = 0, fields_bytes_ = 0;
     std::optional<HttpError> failure_;
     Form form_;
@@ -219,10 +237,10 @@ std::string unique_path(const std::string& dir, const std::string& stem, const s
 }
 
 Form read_form(const httplib::Request& req, const httplib::ContentReader& reader, const ServerLimits& limits,
-               UploadStore& uploads) {
+               UploadStore& uploads, BodyKind kind) {
     std::optional<FormReader> form;
     try {
-        form.emplace(req.get_header_value("Content-Type"), limits, uploads);
+        form.emplace(req.get_header_value("Content-Type"), limits, uploads, kind);
     } catch (HttpError& e) {  // no usable boundary
         if (!drain_body(req, reader, limits)) e.closing();
         throw;
@@ -246,8 +264,8 @@ bool drain_body(const httplib::Request& req, const httplib::ContentReader& reade
 }
 
 Form parse_form_bytes(const std::string& content_type, const std::string& body, size_t piece,
-                      const ServerLimits& limits, UploadStore& uploads) {
-    FormReader form(content_type, limits, uploads);
+                      const ServerLimits& limits, UploadStore& uploads, BodyKind kind) {
+    FormReader form(content_type, limits, uploads, kind);
     piece = std::max<size_t>(piece, 1);
     bool more = true;
     for (size_t at = 0; at < body.size() && more; at += piece)

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -41,17 +42,24 @@ struct Upload {
 struct Form {
     std::map<std::string, std::string> fields;
     std::optional<Upload> video;
+    nlohmann::json document;  // BodyKind::document: the whole JSON object
 
     // The field's value, or "" when absent.
     std::string get(const std::string& name) const;
     bool has(const std::string& name) const { return fields.count(name) > 0; }
 };
 
+enum class BodyKind {
+    fields,    // multipart, urlencoded or a flat JSON object: text fields and a `video` file
+    document,  // a JSON document of any shape (the OpenAI API), kept whole; a "url" string that
+               // is a base64 data: URL streams into the upload store as `video` (data_url.h)
+};
+
 // Reads the whole body. Throws HttpError: 400 malformed, 413 over a limit, 503 too many
 // uploads at once, 507 upload store full. When the body was refused part-way, the error is
 // marked to close the connection (what was not read must not be taken for a next request).
 Form read_form(const httplib::Request& req, const httplib::ContentReader& reader, const ServerLimits& limits,
-               UploadStore& uploads);
+               UploadStore& uploads, BodyKind kind = BodyKind::fields);
 
 // Reads and drops a body the server refused before looking at it (a wrong key, say), up to
 // limits.drain_bytes; false when it was longer and the connection must be closed.
@@ -63,6 +71,6 @@ std::string unique_path(const std::string& dir, const std::string& stem, const s
 // The fields parser alone, for the fuzzer and tests: feeds `body` (of `content_type`) in
 // pieces of `piece` bytes through the same code as read_form.
 Form parse_form_bytes(const std::string& content_type, const std::string& body, size_t piece,
-                      const ServerLimits& limits, UploadStore& uploads);
+                      const ServerLimits& limits, UploadStore& uploads, BodyKind kind = BodyKind::fields);
 
 }  // namespace vidi::server

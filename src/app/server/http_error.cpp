@@ -27,29 +27,59 @@ bool mentions_out_of_memory(std::string text) {
 
 HttpError video_unavailable(const std::string& why) { return HttpError(400, kVideoUnavailable, why); }
 
-void send_error(httplib::Response& res, int status, const std::string& message) {
-    res.status = status;
-    res.set_content(nlohmann::json{{"error", message}}.dump(), "application/json");
+ErrorStyle error_style(const std::string& path) {
+    const bool openai =
+        path == "/v1/chat/completions" || path == "/v1/models" || path.rfind("/v1/models/", 0) == 0;
+    return openai ? ErrorStyle::openai : ErrorStyle::vidi;
 }
 
-void send_current_exception(httplib::Response& res) {
+std::string error_body(int status, const std::string& message, ErrorStyle style) {
+    if (style == ErrorStyle::vidi) return nlohmann::json{{"error", message}}.dump();
+    const char* type = status == 401   ? "authentication_error"
+                       : status == 403 ? "permission_error"
+                       : status < 500  ? "invalid_request_error"
+                                       : "server_error";
+    const nlohmann::json code = status == 401                                             ? nlohmann::json("invalid_api_key")
+                                : status == 404 && message.find("model") != std::string::npos ? nlohmann::json("model_not_found")
+                                                                                          : nlohmann::json(nullptr);
+    return nlohmann::json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}}.dump();
+}
+
+void send_error(httplib::Response& res, int status, const std::string& message, ErrorStyle style) {
+    res.status = status;
+    res.set_content(error_body(status, message, style), "application/json");
+}
+
+std::pair<int, std::string> current_exception_status() {
     try {
         throw;
     } catch (const HttpError& e) {
         if (!e.log_detail().empty()) std::fprintf(stderr, "vidi serve: %s: %s\n", e.what(), e.log_detail().c_str());
-        send_error(res, e.status(), e.what());
-        if (e.close_connection()) close_after_response(res);
+        return {e.status(), e.what()};
     } catch (const JobCancelled& e) {
-        send_error(res, 503, e.what());
+        return {503, e.what()};
     } catch (const std::bad_alloc&) {
-        send_error(res, 503, "out of memory");
+        return {503, "out of memory"};
     } catch (const vidi::Error& e) {
-        send_error(res, mentions_out_of_memory(e.what()) ? 503 : 400, e.what());
+        return {mentions_out_of_memory(e.what()) ? 503 : 400, e.what()};
     } catch (const std::exception& e) {
-        send_error(res, 500, std::string("internal error: ") + e.what());
+        return {500, std::string("internal error: ") + e.what()};
     } catch (...) {
-        send_error(res, 500, "internal error");
+        return {500, "internal error"};
     }
+}
+
+void send_current_exception(httplib::Response& res, ErrorStyle style) {
+    bool closing = false;
+    try {
+        throw;
+    } catch (const HttpError& e) {
+        closing = e.close_connection();
+    } catch (...) {
+    }
+    const auto [status, message] = current_exception_status();
+    send_error(res, status, message, style);
+    if (closing) close_after_response(res);
 }
 
 void close_after_response(httplib::Response& res) {

@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace httplib {
 struct Response;
@@ -38,13 +39,21 @@ private:
 inline constexpr const char* kVideoUnavailable = "video not available";
 HttpError video_unavailable(const std::string& why);
 
-// {"error": message} with `status`.
-void send_error(httplib::Response& res, int status, const std::string& message);
+// How an error body looks: {"error": message}, or on the OpenAI-compatible routes OpenAI's
+// {"error": {"message", "type", "param", "code"}}, which its clients read.
+enum class ErrorStyle { vidi, openai };
+ErrorStyle error_style(const std::string& path);
+std::string error_body(int status, const std::string& message, ErrorStyle style);
+
+// The error body with `status`.
+void send_error(httplib::Response& res, int status, const std::string& message, ErrorStyle style = ErrorStyle::vidi);
 
 // Answers the exception being handled (call inside a catch block): HttpError keeps its
 // status (its log detail goes to stderr); vidi::Error is bad input (400) unless it reports exhausted memory (503);
 // JobCancelled (timeout, shutdown) and std::bad_alloc are 503; anything else is 500.
-void send_current_exception(httplib::Response& res);
+void send_current_exception(httplib::Response& res, ErrorStyle style = ErrorStyle::vidi);
+// The same as (status, message), for answers that are not a response of their own (an event).
+std::pair<int, std::string> current_exception_status();
 
 // Sends `res` (already filled) without a length and then closes the connection.
 void close_after_response(httplib::Response& res);

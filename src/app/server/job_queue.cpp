@@ -8,15 +8,22 @@ bool JobQueue::Ticket::wait(std::chrono::milliseconds timeout, const std::string
     return false;
 }
 
+bool JobQueue::Ticket::done_within(std::chrono::milliseconds timeout) {
+    return result_.wait_for(timeout) == std::future_status::ready;
+}
+
 void JobQueue::Ticket::get() { result_.get(); }
 
 JobQueue::JobQueue(size_t capacity) : capacity_(capacity), worker_([this] { run_worker(); }) {}
 
 JobQueue::~JobQueue() { shutdown("the server is shutting down"); }
 
-std::unique_ptr<JobQueue::Ticket> JobQueue::submit(std::function<void()> work) {
+std::unique_ptr<JobQueue::Ticket> JobQueue::submit(std::function<void()> work, ProgressListener listener,
+                                                   std::function<void(const std::string&)> on_skip) {
     auto job = std::make_shared<Job>();
     job->work = std::move(work);
+    job->listener = std::move(listener);
+    job->on_skip = std::move(on_skip);
     auto ticket = std::make_unique<Ticket>();
     ticket->job_ = job;
     ticket->result_ = job->done.get_future();
@@ -38,7 +45,10 @@ void JobQueue::shutdown(const std::string& reason) {
         if (Job* r = running_.load()) r->cancel(reason);
     }
     cv_.notify_all();
-    for (auto& job : dropped) job->done.set_exception(std::make_exception_ptr(JobCancelled(reason)));
+    for (auto& job : dropped) {
+        if (job->on_skip) job->on_skip(reason);
+        job->done.set_exception(std::make_exception_ptr(JobCancelled(reason)));
+    }
     std::lock_guard lock(join_mu_);
     if (worker_.joinable() && worker_.get_id() != std::this_thread::get_id()) worker_.join();
 }
@@ -53,6 +63,11 @@ void JobQueue::throw_if_cancelled() const {
     if (r && r->cancelled.load()) throw JobCancelled(r->cancel_reason());
 }
 
+void JobQueue::progress(const std::string& stage, int64_t done, int64_t total) const {
+    throw_if_cancelled();
+    if (Job* r = running_.load(); r && r->listener) r->listener(stage, done, total);
+}
+
 void JobQueue::run_worker() {
     for (;;) {
         std::shared_ptr<Job> job;
@@ -65,7 +80,10 @@ void JobQueue::run_worker() {
             running_ = job.get();
         }
         try {
-            if (job->cancelled.load()) throw JobCancelled(job->cancel_reason());
+            if (job->cancelled.load()) {
+                if (job->on_skip) job->on_skip(job->cancel_reason());
+                throw JobCancelled(job->cancel_reason());
+            }
             job->work();
             job->done.set_value();
         } catch (...) {

@@ -1,10 +1,12 @@
 // Runs engine work one job at a time on a single worker thread, in arrival order.
 // The queue is bounded: submit() refuses work when it is full (the server answers 503).
 // A job whose caller stopped waiting (timeout, shutdown) is cancelled: skipped if it has
-// not started, and aborted at the engine's next progress report if it has.
+// not started, and aborted at the engine's next progress report if it has. The engine's
+// progress reports reach the running job's listener (a client watching an encode).
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -25,9 +27,14 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// The engine's progress: stage, units done, total (0 when unknown).
+using ProgressListener = std::function<void(const std::string& stage, int64_t done, int64_t total)>;
+
 class JobQueue {
     struct Job {
         std::function<void()> work;
+        ProgressListener listener;
+        std::function<void(const std::string&)> on_skip;
         std::promise<void> done;
         std::atomic<bool> cancelled{false};
         std::mutex reason_mu;
@@ -50,7 +57,11 @@ public:
         // Waits up to `timeout`. On timeout the job is cancelled with `reason` and
         // false is returned; true when it finished (successfully or not).
         bool wait(std::chrono::milliseconds timeout, const std::string& reason);
+        // Whether the job finished within `timeout` (nothing is cancelled).
+        bool done_within(std::chrono::milliseconds timeout);
         void get();  // rethrows the job's exception, JobCancelled included
+        // Cancels the job without waiting (skipped, or aborted at its next progress report).
+        void cancel(const std::string& reason) { job_->cancel(reason); }
 
     private:
         friend class JobQueue;
@@ -63,8 +74,11 @@ public:
     JobQueue(const JobQueue&) = delete;
     JobQueue& operator=(const JobQueue&) = delete;
 
-    // Null when the queue is full or shut down.
-    std::unique_ptr<Ticket> submit(std::function<void()> work);
+    // Null when the queue is full or shut down. `listener` hears the engine's progress while
+    // the job runs (on the worker thread); `on_skip` hears why, when the job will never run
+    // (cancelled before it started, or dropped by shutdown).
+    std::unique_ptr<Ticket> submit(std::function<void()> work, ProgressListener listener = nullptr,
+                                   std::function<void(const std::string&)> on_skip = nullptr);
     // Cancels every waiting job and the running one with `reason`, then joins the worker.
     void shutdown(const std::string& reason);
 
@@ -73,6 +87,9 @@ public:
     // Called from the engine's progress callback (on the worker thread): throws
     // JobCancelled when the running job has been cancelled, so long work stops early.
     void throw_if_cancelled() const;
+    // The engine's progress callback (on the worker thread): throw_if_cancelled(), then the
+    // running job's listener hears it.
+    void progress(const std::string& stage, int64_t done, int64_t total) const;
 
 private:
     void run_worker();

@@ -27,6 +27,9 @@ struct ServerLimits {
     int64_t max_body_bytes() const {
         return max_upload_bytes + max_fields_bytes + (max_fields + 2) * (part_header_bytes + 256);
     }
+    // The most a JSON document (the OpenAI API) may hold: its text, plus one upload as a base64
+    // data: URL (4 characters for every 3 bytes) and its header.
+    int64_t max_document_bytes() const { return max_fields_bytes + (max_upload_bytes + 2) / 3 * 4 + 1024; }
 };
 
 }  // namespace vidi::server

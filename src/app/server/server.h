@@ -22,6 +22,7 @@ struct ServerOptions {
     int port = 8099;                          // 0: any free port
     int timeout_s = 600;                      // per request, queueing included
     int max_new_tokens = GenerateOptions{}.max_new_tokens;  // per answer; requests may ask for fewer
+    int max_batch = 16;                       // questions about one video decoded together (--max-batch)
     CacheOptions cache;                       // cache.dir empty: memory only
     std::string model_key;                    // names the model in cache files
     std::string work_dir;                     // uploads and clips; empty: a fresh temp dir
@@ -34,7 +35,8 @@ struct ServerOptions {
 class Server {
 public:
     // `queue` runs all engine work; the engine's progress callback should call
-    // queue.throw_if_cancelled() so timeouts and shutdown can stop long jobs. Throws
+    // queue.progress() so timeouts and shutdown can stop long jobs (and clients see encodes
+    // progress). Throws
     // vidi::Error for a --media-root that is not a directory.
     Server(Engine& engine, JobQueue& queue, ServerOptions options);
     ~Server();

@@ -1,5 +1,6 @@
-// The vidi page: register a video (upload or server path) once, ask questions about it,
-// draw retrieved ranges on a timeline under the player, play or export each range.
+// The vidi page: register a video (upload or server path) once, with a progress bar while
+// the server decodes and encodes it (the registration's event stream), ask questions about
+// it, draw retrieved ranges on a timeline under the player, play or export each range.
 // A server started with --api-key answers 401: the page then asks for the key once, keeps
 // it for the tab (sessionStorage) and sends it with every request, the video's too (the
 // player and clip downloads fetch with the header and play or save the bytes as a blob).
@@ -51,6 +52,65 @@ async function api(url, options) {
   return body;
 }
 
+// Reads a server-sent event stream from a fetch() response, calling onEvent(name, data) for
+// each event (comments, the server's keep-alives, are skipped).
+async function readEvents(res, onEvent) {
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let name = "message", data = "";
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event: ")) name = line.slice(7);
+        else if (line.startsWith("data: ")) data += line.slice(6);
+      }
+      if (data) onEvent(name, data);
+    }
+  }
+}
+
+// The encoding's progress: decoded frames (the bar), encoded tokens and the time left.
+function showProgress(p) {
+  const bar = $("encode-progress");
+  bar.dataset.events = String(Number(bar.dataset.events || 0) + 1);
+  const frames = p.frames, tokens = p.tokens;
+  const parts = [];
+  if (frames && frames.total > 0) {
+    bar.value = frames.done / frames.total;
+    parts.push(`frames ${frames.done}/${frames.total}`);
+  }
+  if (tokens && tokens.total > 0) parts.push(`tokens ${tokens.done}/${tokens.total}`);
+  if (p.audio && p.audio.total > 0) parts.push(`audio ${p.audio.done}/${p.audio.total}`);
+  if (typeof p.eta_s === "number" && frames && frames.done < frames.total) parts.push(`about ${Math.ceil(p.eta_s)} s left`);
+  $("encode-label").textContent = parts.join(" · ");
+}
+
+// POST /v1/videos as an event stream: progress events, then the registration ("video").
+async function registerVideo(form) {
+  const res = await authedFetch("/v1/videos", { method: "POST", body: form, headers: { Accept: "text/event-stream" } });
+  if (!res.ok) {
+    let body = null;
+    try { body = await res.json(); } catch (_) { /* not JSON */ }
+    throw new Error((body && body.error) || `HTTP ${res.status}`);
+  }
+  let video = null, failure = null;
+  await readEvents(res, (name, data) => {
+    const j = JSON.parse(data);
+    if (name === "progress") showProgress(j);
+    else if (name === "video") video = j;
+    else if (name === "error") failure = j.error;
+  });
+  if (failure || !video) throw new Error(failure || "the server ended the stream without a video");
+  return video;
+}
+
 function timestamp(seconds) {
   const cs = Math.floor(seconds * 100 + 1e-6);
   const pad = (n, w = 2) => String(n).padStart(w, "0");
@@ -68,8 +128,12 @@ async function loadVideo() {
   $("run").disabled = true;
   $("load").disabled = true;
   setStatus($("video-status"), "Uploading and encoding…");
+  $("encode-progress").value = 0;
+  $("encode-progress").dataset.events = "0";
+  $("encode-label").textContent = "";
+  $("encode").hidden = false;
   try {
-    const v = await api("/v1/videos", { method: "POST", body: form });
+    const v = await registerVideo(form);
     state.id = v.id;
     state.duration = v.duration;
     setStatus($("video-status"),
@@ -80,8 +144,10 @@ async function loadVideo() {
     $("player-card").hidden = false;
     drawRanges([]);
     $("run").disabled = false;
+    $("encode-progress").value = 1;  // stays, full, with the last report under it
   } catch (e) {
     setStatus($("video-status"), e.message, true);
+    $("encode").hidden = true;
   } finally {
     $("load").disabled = false;
   }

@@ -3,8 +3,8 @@
 // their mapping (and int8/int4 ones in their codes) and each task converts its block into
 // a thread-local f32 tile first (a few MiB), so a 20 GB bf16 model never needs an f32 copy. All threading is OpenMP
 // (OpenBLAS runs single-threaded inside the tasks): two spinning thread pools taking
-// turns were several times slower. Inputs of a few rows (decoding) use a fused
-// convert-and-dot kernel instead: there the cost is reading the weights once.
+// turns were several times slower. Inputs of a few rows (decoding, up to 16 rows of a batch)
+// use a fused convert-and-dot kernel instead: there the cost is reading the weights once.
 #include <cblas.h>
 
 #include <algorithm>
@@ -17,7 +17,9 @@ namespace {
 
 constexpr int64_t kScratchFloats = 1 << 20;  // at most 4 MiB of converted weight rows per task
 constexpr int64_t kMinBlockRows = 16;
-constexpr int64_t kFusedMaxRows = 4;         // inputs this short skip sgemm
+// Inputs this short skip sgemm. The fused kernel computes each row alone, so the rows of a
+// batched decoding step (up to 16) get the bits they get one at a time.
+constexpr int64_t kFusedMaxRows = 16;
 
 float dot(const float* a, const float* b, int64_t n) {
     float s = 0.0f;
@@ -90,7 +92,7 @@ Tensor CpuBackend::linear(const Tensor& x, const QTensor& w, const Tensor& bias)
 
     if (K == 0) {
         // empty reduction: y = 0 (+ bias below)
-    } else if (M <= kFusedMaxRows && (w.quantized() || w.values.dtype() != DType::f32)) {
+    } else if (M <= kFusedMaxRows) {
         fused_small(xp, M, w, yp, threads_);
     } else {
         blocked_gemm(xp, M, w, yp, threads_);

@@ -346,11 +346,7 @@ void launch_attention(const Problem& pb, cudaStream_t stream) {
         launch_for_head_dim<4, T>(pb, stream);
     else
         launch_for_head_dim<16, T>(pb, stream);
-    if (pb.splits > 1) {
-        const int64_t merged_rows = int64_t(a.KV) * a.Tq * (a.H / a.KV);
-        merge_splits_kernel<T><<<static_cast<unsigned>(merged_rows), kMergeThreads, 0, stream>>>(pb);
-        VIDI_CUDA_CHECK_LAUNCH("attention merge");
-    }
+    if (pb.splits > 1) merge_attention_splits(pb, stream);
 }
 
 int64_t row_blocks(const AttentionArgs& a) {
@@ -358,6 +354,14 @@ int64_t row_blocks(const AttentionArgs& a) {
 }
 
 }  // namespace
+
+void merge_attention_splits(const Problem& pb, cudaStream_t stream) {
+    const AttentionArgs& a = pb.a;
+    const unsigned merged_rows = static_cast<unsigned>(int64_t(a.KV) * a.Tq * (a.H / a.KV));
+    if (a.act == DType::f16) merge_splits_kernel<fp16><<<merged_rows, kMergeThreads, 0, stream>>>(pb);
+    else merge_splits_kernel<bf16><<<merged_rows, kMergeThreads, 0, stream>>>(pb);
+    VIDI_CUDA_CHECK_LAUNCH("attention merge");
+}
 
 int attention_splits(const AttentionArgs& a, int sm_count) {
     if (few_rows(a)) return attention_decode_splits(a, sm_count);
@@ -385,12 +389,7 @@ void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t
     VIDI_CHECK(!a.q_pos || few_rows(a), "attention: a position read on the device needs at most ", kDecodeMaxRows,
                " query rows per KV head (", a.Tq, " queries × ", a.H / a.KV, " heads)");
     if (a.Tq == 0 || a.H == 0 || a.hd == 0) return;
-    Problem pb{a, splits, nullptr, nullptr};
-    if (splits > 1) {
-        const size_t slots = size_t(splits) * a.KV * size_t(a.Tq) * (a.H / a.KV);
-        pb.part_o = static_cast<float*>(workspace);
-        pb.part_ml = pb.part_o + slots * a.hd;
-    }
+    const Problem pb = split_problem(a, splits, workspace);
     if (a.act == DType::f16) launch_attention<fp16>(pb, stream);
     else launch_attention<bf16>(pb, stream);
 }

@@ -18,6 +18,18 @@ struct Problem {
     float* part_ml;  // [splits, KV, rows, 2] running max and sum (splits > 1)
 };
 
+// The problem of `a` in `splits` slices whose partials go to `workspace`
+// (attention_workspace_bytes: the outputs, then the running max and sum).
+inline Problem split_problem(const AttentionArgs& a, int splits, void* workspace) {
+    Problem pb{a, splits, nullptr, nullptr};
+    if (splits > 1) {
+        const size_t slots = size_t(splits) * a.KV * size_t(a.Tq) * (a.H / a.KV);
+        pb.part_o = static_cast<float*>(workspace);
+        pb.part_ml = pb.part_o + slots * a.hd;
+    }
+    return pb;
+}
+
 // The key interval [lo, end) that query positions pos_lo..pos_hi can see.
 __host__ __device__ inline void visible_keys(const AttentionArgs& a, int64_t pos_lo, int64_t pos_hi, int64_t& lo,
                                              int64_t& end) {
@@ -40,8 +52,11 @@ __device__ inline void attention_out(const AttentionArgs& a, int64_t idx, float 
     store_float(out, a.accumulate ? to_float(*out) + round_to<T>(v) : v);
 }
 
+// Merges the slices' partials of pb (pb.splits > 1) into the output, adding into it with
+// a.accumulate (attention.cu); every split-K kernel writes its partials in pb's layout.
+void merge_attention_splits(const Problem& pb, cudaStream_t stream);
+
 // Few rows (query, head pairs per KV head) over many keys: decoding and short prompts.
-constexpr int64_t kDecodeMaxRows = 8;
 inline bool few_rows(const AttentionArgs& a) { return a.Tq * (a.H / a.KV) <= kDecodeMaxRows; }
 void attention_decode(const Problem& pb, cudaStream_t stream);
 // Slices of the key range for attention_decode on `sm_count` SMs.

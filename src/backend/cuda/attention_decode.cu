@@ -465,8 +465,13 @@ int attention_decode_splits(const AttentionArgs& a, int sm_count) {
     int64_t lo, end;
     visible_keys(a, a.q_pos0, a.q_pos0 + a.Tq - 1, lo, end);
     const int64_t tiles = (end - lo + kTileKeys - 1) / kTileKeys;
+    // The residency of the instance for the most rows, whatever the rows: the split count then
+    // depends on the keys only, so a query gets the same bits alone or among a batch's
+    // (Backend::cross_attention).
+    AttentionArgs most = a;
+    most.Tq = std::max<int64_t>(1, kRows / (a.H / a.KV));
     ResidentBlocks resident;
-    with_instance(a, resident);
+    with_instance(most, resident);
     // One wave of blocks on the whole GPU (the bytes in flight set the speed), each warp with
     // at least two tiles.
     const int64_t by_fill = int64_t(sm_count) * resident.blocks / a.KV, by_work = tiles / (2 * kWarps);

@@ -11,54 +11,13 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/mma.cuh"
 
 namespace vidi::cuda {
 namespace {
 
 constexpr int kWarps = 4;
 constexpr int kTile = 16 * kWarps;  // query rows per block = keys per tile
-
-// c += a · b for one 16×8 tile of T operands (mma fragment layouts: PTX ISA, "mma.m16n8k16").
-template <class T>
-__device__ inline void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    if constexpr (std::is_same_v<T, bf16>)
-        asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-            "{%0,%1,%2,%3};\n"
-            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    else
-        asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-            "{%0,%1,%2,%3};\n"
-            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-using u16 = uint16_t;  // one element of T, as ldmatrix and the copies see it
-__device__ inline uint32_t pair_at(const u16* p) { return *reinterpret_cast<const uint32_t*>(p); }
-
-// 8×8 matrices of 16-bit values from shared memory (row i of matrix j at the address of lane 8j + i),
-// as is or transposed: lane (g, t) receives row g, columns 2t and 2t+1 of each.
-__device__ inline uint32_t smem_addr(const u16* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
-__device__ inline void ldmatrix_x2(uint32_t& r0, uint32_t& r1, const u16* row) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n" : "=r"(r0), "=r"(r1) : "r"(smem_addr(row)));
-}
-__device__ inline void ldmatrix_x4(uint32_t (&r)[4], const u16* row) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(smem_addr(row)));
-}
-__device__ inline void ldmatrix_x2_trans(uint32_t& r0, uint32_t& r1, const u16* row) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n"
-                 : "=r"(r0), "=r"(r1)
-                 : "r"(smem_addr(row)));
-}
-__device__ inline void ldmatrix_x4_trans(uint32_t (&r)[4], const u16* row) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(smem_addr(row)));
-}
 
 template <int HD, class T>
 __global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
@@ -158,44 +117,8 @@ __global__ void __launch_bounds__(kWarps * 32) flash_kernel(AttentionArgs a) {
                 mma<T>(s[nb], qf[kk], b0, b1);
             }
         }
-        float mx[2] = {m[0], m[1]};
-#pragma unroll
-        for (int nb = 0; nb < 8; ++nb)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                float x = s[nb][e] * a.scale;
-                if (a.softcap > 0.0f) x = a.softcap * tanhf(x / a.softcap);
-                if (k0 + nb * 8 + 2 * t + (e & 1) >= a.Tk) x = -INFINITY;
-                s[nb][e] = x;
-                mx[e >> 1] = fmaxf(mx[e >> 1], x);
-            }
-        float alpha[2];
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {  // the 4 threads of a row group share its max
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-            alpha[r] = __expf(m[r] - mx[r]);  // 0 on the first tile (m = -inf)
-            m[r] = mx[r];
-            l[r] *= alpha[r];
-        }
-#pragma unroll
-        for (int nb = 0; nb < NB; ++nb) {
-            o[nb][0] *= alpha[0];
-            o[nb][1] *= alpha[0];
-            o[nb][2] *= alpha[1];
-            o[nb][3] *= alpha[1];
-        }
-        // Probabilities as the A fragments of P·V (keys 16·kk .. 16·kk+15 are blocks 2kk, 2kk+1).
-        uint32_t pf[4][4];
-#pragma unroll
-        for (int nb = 0; nb < 8; ++nb) {
-            const float p0 = __expf(s[nb][0] - m[0]), p1 = __expf(s[nb][1] - m[0]);
-            const float p2 = __expf(s[nb][2] - m[1]), p3 = __expf(s[nb][3] - m[1]);
-            l[0] += p0 + p1;
-            l[1] += p2 + p3;
-            pf[nb / 2][(nb % 2) * 2 + 0] = float2_to_pair<T>(p0, p1);
-            pf[nb / 2][(nb % 2) * 2 + 1] = float2_to_pair<T>(p2, p3);
-        }
+        uint32_t pf[4][4];  // the probabilities as the A fragments of P·V
+        softmax_tile<T>(s, k0, t, a.scale, a.softcap, a.Tk, m, l, o, pf);
         // B fragments of V (16 keys × 8 dims) straight from its rows: ldmatrix .trans hands
         // lane (g, t) the keys 2t, 2t+1 (and +8) of dim g; .x4 covers two blocks of 8 dims.
 #pragma unroll

@@ -36,13 +36,70 @@ void CudaBackend::attention_add_(Tensor& out, const Tensor& q, const QTensor& k,
     attend(q, k, v, p, &out);
 }
 
-Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq, const AttentionParams& p,
-                           Tensor* add_to) {
-    // Only the few-row kernel adds into an existing output itself; elsewhere the sum is an add_.
-    auto finish = [&](Tensor result) {
-        if (add_to) add_(*add_to, result);
-        return result;
-    };
+// Queries of one launch of the few-row kernel in cross(): as many as it takes (its rows are
+// query × head pairs of one KV head), so that each launch takes the kernel a query alone takes.
+static int64_t queries_per_launch(const Tensor& q, const QTensor& k) {
+    const int64_t group = q.dim(1) / std::max<int64_t>(1, k.dim(1));
+    return std::max<int64_t>(1, kDecodeMaxRows / std::max<int64_t>(1, group));
+}
+
+Tensor CudaBackend::cross_attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) {
+    return cross(q, k, v, p, nullptr);
+}
+
+void CudaBackend::cross_attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
+                                       const AttentionParams& p) {
+    require_act(out, "cross_attention_add_", "out");
+    VIDI_CHECK(out.shape() == q.shape(), "cross_attention_add_: out ", out.describe(), " does not match q ",
+               q.describe());
+    cross(q, k, v, p, &out);
+}
+
+Tensor CudaBackend::cross(const Tensor& q, const QTensor& kq, const QTensor& vq, const AttentionParams& p,
+                          Tensor* add_to) {
+    VIDI_CHECK(!p.causal && p.window == 0 && !p.step_pos.defined(), "cross_attention: unmasked attention only");
+    check_attention_inputs(q, kq, vq, p);
+    const int64_t hd = q.dim(2);
+    if (!kq.quantized() && (hd == 32 || hd == 64 || hd == 128 || hd == 256)) {
+        const AttentionArgs a = attention_args(q, kq, vq, p);
+        if (cross_attention_supports(a)) {
+            Tensor out = add_to ? *add_to : empty(q.shape(), act_);
+            // Queries in chunks whose slices' partials stay under kAttentionScoreBytes (a batch
+            // of prompts); rows are independent, so the chunks change no bits.
+            const int splits = cross_attention_splits(a, sm_count_);
+            AttentionArgs one = a;
+            one.Tq = 1;
+            const size_t per_query = attention_workspace_bytes(one, splits);
+            const int64_t R = q.dim(0);
+            const int64_t chunk = per_query ? std::max<int64_t>(1, int64_t(kAttentionScoreBytes / per_query)) : R;
+            for (int64_t r0 = 0; r0 < R; r0 += chunk) {
+                const int64_t r1 = std::min(R, r0 + chunk);
+                AttentionArgs c = a;
+                c.q = q.rows(r0, r1).raw();
+                c.Tq = r1 - r0;
+                c.out = out.rows(r0, r1).raw();
+                c.accumulate = add_to != nullptr;
+                run_attention(c, splits, cuda::cross_attention);
+            }
+            return out;
+        }
+    }
+    // Quantised K/V (int8, int4) and other head dims: a few queries a launch of the few-row
+    // kernel, whose split count depends on the keys only (each row as alone).
+    const int64_t R = q.dim(0), chunk = queries_per_launch(q, kq);
+    if (!add_to && R <= chunk) return attend(q, kq, vq, p, nullptr);
+    Tensor out = add_to ? *add_to : empty(q.shape(), act_);
+    for (int64_t r0 = 0; r0 < R; r0 += chunk) {
+        const int64_t r1 = std::min(R, r0 + chunk);
+        Tensor dst = out.rows(r0, r1);
+        if (add_to) attend(q.rows(r0, r1), kq, vq, p, &dst);
+        else copy_(dst, attend(q.rows(r0, r1), kq, vq, p, nullptr));
+    }
+    return out;
+}
+
+void CudaBackend::check_attention_inputs(const Tensor& q, const QTensor& kq, const QTensor& vq,
+                                         const AttentionParams& p) {
     require_act(q, "attention", "q");
     VIDI_CHECK(kq.defined() && vq.defined(), "attention: k or v is undefined");
     check_quantized_kv(kq, vq, p);  // the layouts media_kv_format gives
@@ -75,22 +132,14 @@ Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq
                            (kq.bits == 8 || (aligned16(t->scales.raw()) && (!t->zeros.defined() || aligned16(t->zeros.raw())))),
                        "attention: quantised k/v ", t->describe(), " must start on ", align, "-byte boundaries (scales on 16)");
     }
-    if (dense_fits(q.dim(0), k.dim(0), quantized_kv, p))
-        return finish(dense_attention(q.reshape({1, q.dim(0), H, hd}), k.reshape({1, k.dim(0), KV, hd}),
-                                      v.reshape({1, v.dim(0), KV, hd}), p)
-                          .reshape(q.shape()));
-    if (hd % 8 != 0 && hd < kAttentionMaxHeadDim) {
-        // The kernel moves 16-byte vectors (8 values). Zero-padding the head dimension leaves
-        // every score and output unchanged; the padded output columns are cut off again.
-        const int64_t hdp = (hd + 7) / 8 * 8;
-        auto pad = [&](const Tensor& t) {
-            return pad_grid(t.reshape({t.dim(0) * t.dim(1), hd, 1, 1}), static_cast<int>(hdp - hd), 0)
-                .reshape({t.dim(0), t.dim(1), hdp});
-        };
-        Tensor o = attention(pad(q), pad(k), pad(v), p);
-        Tensor cols = transpose2d(o.reshape({q.dim(0) * H, hdp}));  // [hdp, Tq·H]
-        return finish(transpose2d(cols.rows(0, hd)).reshape({q.dim(0), H, hd}));
-    }
+}
+
+AttentionArgs CudaBackend::attention_args(const Tensor& q, const QTensor& kq, const QTensor& vq,
+                                          const AttentionParams& p) {
+    const Tensor& k = kq.values;
+    const Tensor& v = vq.values;
+    const bool quantized_kv = kq.quantized();
+    const int64_t hd = q.dim(2);
     VIDI_CHECK(hd % 8 == 0 && hd <= kAttentionMaxHeadDim, "attention: head dimension ", hd,
                " unsupported (must be a multiple of 8, at most ", kAttentionMaxHeadDim, ")");
     VIDI_CHECK(aligned16(q.raw()) && (quantized_kv || (aligned16(k.raw()) && aligned16(v.raw()))),
@@ -118,8 +167,8 @@ Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq
     }
     a.Tq = q.dim(0);
     a.Tk = k.dim(0);
-    a.H = static_cast<int>(H);
-    a.KV = static_cast<int>(KV);
+    a.H = static_cast<int>(q.dim(1));
+    a.KV = static_cast<int>(k.dim(1));
     a.hd = static_cast<int>(hd);
     a.scale = p.scale;
     a.softcap = p.softcap;
@@ -131,15 +180,49 @@ Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq
         a.q_pos = step_pos_ptr(p.step_pos, "attention");
         a.q_pos0 = std::max<int64_t>(0, a.Tk - a.Tq);  // the furthest it can be: the split count covers it
     }
+    return a;
+}
+
+void CudaBackend::run_attention(const AttentionArgs& a, int splits, AttentionKernel kernel) {
+    Tensor workspace;
+    const size_t ws_bytes = attention_workspace_bytes(a, splits);
+    if (ws_bytes) workspace = empty({static_cast<int64_t>(ws_bytes)}, DType::u8);
+    kernel(a, splits, workspace.defined() ? workspace.raw() : nullptr, stream_);
+}
+
+Tensor CudaBackend::attend(const Tensor& q, const QTensor& kq, const QTensor& vq, const AttentionParams& p,
+                           Tensor* add_to) {
+    // Only the few-row kernel adds into an existing output itself; elsewhere the sum is an add_.
+    auto finish = [&](Tensor result) {
+        if (add_to) add_(*add_to, result);
+        return result;
+    };
+    check_attention_inputs(q, kq, vq, p);
+    const Tensor& k = kq.values;
+    const Tensor& v = vq.values;
+    const int64_t hd = q.dim(2), H = q.dim(1), KV = k.dim(1);
+    if (dense_fits(q.dim(0), k.dim(0), kq.quantized(), p))
+        return finish(dense_attention(q.reshape({1, q.dim(0), H, hd}), k.reshape({1, k.dim(0), KV, hd}),
+                                      v.reshape({1, v.dim(0), KV, hd}), p)
+                          .reshape(q.shape()));
+    if (hd % 8 != 0 && hd < kAttentionMaxHeadDim) {
+        // The kernel moves 16-byte vectors (8 values). Zero-padding the head dimension leaves
+        // every score and output unchanged; the padded output columns are cut off again.
+        const int64_t hdp = (hd + 7) / 8 * 8;
+        auto pad = [&](const Tensor& t) {
+            return pad_grid(t.reshape({t.dim(0) * t.dim(1), hd, 1, 1}), static_cast<int>(hdp - hd), 0)
+                .reshape({t.dim(0), t.dim(1), hdp});
+        };
+        Tensor o = attention(pad(q), pad(k), pad(v), p);
+        Tensor cols = transpose2d(o.reshape({q.dim(0) * H, hdp}));  // [hdp, Tq·H]
+        return finish(transpose2d(cols.rows(0, hd)).reshape({q.dim(0), H, hd}));
+    }
+    AttentionArgs a = attention_args(q, kq, vq, p);
     const bool add_here = add_to && attention_can_accumulate(a);
     Tensor out = add_here ? *add_to : empty(q.shape(), act_);
     a.out = out.raw();
     a.accumulate = add_here;
-    const int splits = attention_splits(a, sm_count_);
-    Tensor workspace;
-    const size_t ws_bytes = attention_workspace_bytes(a, splits);
-    if (ws_bytes) workspace = empty({static_cast<int64_t>(ws_bytes)}, DType::u8);
-    cuda::attention(a, splits, workspace.defined() ? workspace.raw() : nullptr, stream_);
+    run_attention(a, attention_splits(a, sm_count_), cuda::attention);
     return add_here ? out : finish(out);
 }
 

@@ -15,6 +15,7 @@
 
 namespace vidi::cuda {
 
+struct AttentionArgs;
 class DevicePool;
 class Gemm;
 class HostStaging;
@@ -72,6 +73,14 @@ public:
     void rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache, const Tensor& pos,
                             double theta) override;
     Tensor attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) override;
+    // On tensor cores (attention_cross.cu) for 16-bit K/V of head dim 32/64/128/256, reading
+    // the K/V once for 64 rows; else (int8 and int4 K/V, other head dims) a few queries a
+    // launch of the few-row kernel.
+    Tensor cross_attention(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p) override;
+    void rope_and_cache_kv_rows_(Tensor& q, Tensor& k, const Tensor& v, const std::vector<Tensor*>& k_caches,
+                                 const std::vector<Tensor*>& v_caches, const Tensor& pos, double theta) override;
+    void cross_attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
+                              const AttentionParams& p) override;
     void attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
                         const AttentionParams& p) override;
     Tensor attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) override;
@@ -131,6 +140,13 @@ private:
     Tensor dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p);
     // attention() and attention_add_(): the result, also added to *add_to when given.
     Tensor attend(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p, Tensor* add_to);
+    Tensor cross(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p, Tensor* add_to);
+    // attention's argument checks, and the kernels' arguments (without the output).
+    void check_attention_inputs(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p);
+    AttentionArgs attention_args(const Tensor& q, const QTensor& k, const QTensor& v, const AttentionParams& p);
+    // Runs an attention kernel with a workspace for its `splits` slices.
+    using AttentionKernel = void (*)(const AttentionArgs&, int splits, void* workspace, cudaStream_t);
+    void run_attention(const AttentionArgs& a, int splits, AttentionKernel kernel);
 
     int ordinal_;
     DType act_;

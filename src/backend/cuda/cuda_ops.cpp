@@ -292,6 +292,46 @@ void CudaBackend::rope_(Tensor& x, int64_t pos0, double theta) {
     });
 }
 
+void CudaBackend::rope_and_cache_kv_rows_(Tensor& q, Tensor& k, const Tensor& v, const std::vector<Tensor*>& k_caches,
+                                          const std::vector<Tensor*>& v_caches, const Tensor& pos, double theta) {
+    const char* op = "rope_and_cache_kv_rows_";
+    check_rope(q, act_, theta, op, "q [B, H, hd]");
+    check_rope(k, act_, theta, op, "k [B, KV, hd]");
+    require_act(v, op, "v");
+    const int64_t B = q.dim(0);
+    VIDI_CHECK(k.dim(0) == B && v.shape() == k.shape() && static_cast<int64_t>(k_caches.size()) == B &&
+                   static_cast<int64_t>(v_caches.size()) == B && pos.device() == Device::cuda &&
+                   pos.dtype() == DType::i32 && pos.numel() == B,
+               op, ": q ", q.describe(), ", k ", k.describe(), ", ", k_caches.size(), " caches and positions ",
+               pos.describe(), " do not match");
+    with_type(act_, [&]<class T>() {
+        for (int64_t b0 = 0; b0 < B; b0 += kRopeRowsMax) {
+            const int64_t b1 = std::min<int64_t>(B, b0 + kRopeRowsMax);
+            RopeCacheRows<T> a;
+            a.q = ptr<T>(q) + b0 * q.dim(1) * q.dim(2);
+            a.k = ptr<T>(k) + b0 * k.dim(1) * k.dim(2);
+            a.v = ptr<T>(v) + b0 * k.dim(1) * k.dim(2);
+            for (int64_t b = b0; b < b1; ++b) {
+                Tensor& kc = *k_caches[static_cast<size_t>(b)];
+                Tensor& vc = *v_caches[static_cast<size_t>(b)];
+                require_act(kc, op, "k_cache");
+                require_act(vc, op, "v_cache");
+                check_rope_and_cache_kv(q.rows(b, b + 1), k.rows(b, b + 1), v.rows(b, b + 1), kc, vc);
+                a.k_cache[b - b0] = ptr<T>(kc);
+                a.v_cache[b - b0] = ptr<T>(vc);
+                a.cache_rows[b - b0] = kc.dim(0);
+            }
+            a.pos = static_cast<const int32_t*>(pos.raw()) + b0;
+            a.B = b1 - b0;
+            a.H = q.dim(1);
+            a.KV = k.dim(1);
+            a.hd = q.dim(2);
+            a.theta = static_cast<float>(theta);
+            rope_and_cache_rows(a, stream_);
+        }
+    });
+}
+
 void CudaBackend::rope_and_cache_kv_(Tensor& q, Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache,
                                      const Tensor& pos, double theta) {
     const char* op = "rope_and_cache_kv_";

@@ -78,6 +78,23 @@ struct RopeCacheArgs {
 };
 template <class T>
 void rope_and_cache(const RopeCacheArgs<T>& a, cudaStream_t stream);
+// The same for one token of each of B ≤ kRopeRowsMax sequences (a batch's step): row b of q, k
+// and v at position pos[b], into its own caches; each row as rope_and_cache of it alone.
+constexpr int kRopeRowsMax = 16;
+template <class E>
+struct RopeCacheRows {
+    E* q = nullptr;
+    const E* k = nullptr;
+    const E* v = nullptr;
+    E* k_cache[kRopeRowsMax] = {};
+    E* v_cache[kRopeRowsMax] = {};
+    int64_t cache_rows[kRopeRowsMax] = {};
+    const int32_t* pos = nullptr;  // [B], device memory, read when the kernel runs
+    int64_t B = 0, H = 0, KV = 0, hd = 0;
+    float theta = 0.0f;
+};
+template <class T>
+void rope_and_cache_rows(const RopeCacheRows<T>& a, cudaStream_t stream);
 
 // --- layout.cu (shapes as in backend.h). Gathers and re-layouts move 2-byte elements (either
 // 16-bit type; zero fill is 0 in both).
@@ -168,11 +185,21 @@ struct AttentionArgs {
 constexpr int kAttentionMaxHeadDim = 256;
 // How many slices the keys are split into (1: no split-K) on a GPU with `sm_count` SMs,
 // and the f32 workspace those slices need.
+// The few-row kernel (attention_decode.cu) takes problems of at most this many query × head
+// rows per KV head: a decoding step, a few queries of a batch over the media K/V.
+constexpr int64_t kDecodeMaxRows = 8;
 int attention_splits(const AttentionArgs& a, int sm_count);
 size_t attention_workspace_bytes(const AttentionArgs& a, int splits);
 void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t stream);
 // Whether attention() honours a.accumulate for this problem (the few-row kernel does).
 bool attention_can_accumulate(const AttentionArgs& a);
+// attention_cross.cu: unmasked attention of independent query rows (q[Tq, H, hd]) over 16-bit
+// K/V on tensor cores, each row's bits independent of the other rows (Backend::cross_attention);
+// head dims 32, 64, 128, 256. Honours a.accumulate. The split count depends on the keys only;
+// the workspace is attention_workspace_bytes(a, splits).
+bool cross_attention_supports(const AttentionArgs& a);
+int cross_attention_splits(const AttentionArgs& a, int sm_count);
+void cross_attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t stream);
 
 // --- attention_flash.cu: the same problems (n sequences, no mask, 16-bit K/V) on tensor cores,
 // for the head dims it has a kernel for; q, k, v, out 16-byte aligned.
@@ -203,8 +230,10 @@ struct QuantView {
 };
 // quant_gemv.cu: y[M, N] = x[M, K] · dequant(w)[N, K]ᵀ (+ bias[N]) fused, for few rows of x.
 constexpr int64_t kQuantGemvMaxRows = 16;
-// 16-bit float weights take it for this many rows at most (a decoding step); cuBLASLt beyond.
-constexpr int64_t kFloatGemvMaxRows = 4;
+// 16-bit float weights take it for this many rows at most (a decoding step of up to 16
+// sequences: the kernel computes each row alone, so a batch's rows get the bits they get one at
+// a time); cuBLASLt beyond.
+constexpr int64_t kFloatGemvMaxRows = 16;
 // A 16-bit float weight [rows, K] as the GEMV reads it.
 inline QuantView float_gemv_view(const void* w, int64_t K) { return {w, nullptr, 16, K, static_cast<int>(K)}; }
 // Whether the fused kernel takes this case (M ≤ kQuantGemvMaxRows, or kFloatGemvMaxRows for

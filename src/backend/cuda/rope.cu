@@ -52,7 +52,36 @@ __global__ void rope_cache_kernel(RopeCacheArgs<T> a) {
     }
 }
 
+// rope_cache_kernel for one token of each of a.B sequences: row b is at position pos[b] and
+// has its own caches.
+template <class T>
+__global__ void rope_cache_rows_kernel(RopeCacheRows<T> a) {
+    const int64_t half = a.hd / 2, heads = a.H + a.KV, n = a.B * heads * half;
+    for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n; e += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t i = e % half, bh = e / half, b = bh / heads, h = bh % heads, pos = a.pos[b];
+        if (h < a.H) {
+            T* row = a.q + (b * a.H + h) * a.hd;
+            rotate_pair(row, row, i, a.hd, pos, a.theta);
+            continue;
+        }
+        if (pos < 0 || pos >= a.cache_rows[b]) continue;
+        const int64_t src = (b * a.KV + h - a.H) * a.hd, dst = (pos * a.KV + h - a.H) * a.hd;
+        rotate_pair(a.k + src, a.k_cache[b] + dst, i, a.hd, pos, a.theta);
+        a.v_cache[b][dst + i] = a.v[src + i];
+        a.v_cache[b][dst + i + half] = a.v[src + i + half];
+    }
+}
+
 }  // namespace
+
+template <class T>
+void rope_and_cache_rows(const RopeCacheRows<T>& a, cudaStream_t stream) {
+    VIDI_CHECK(a.B >= 0 && a.B <= kRopeRowsMax, "rope_and_cache_rows: ", a.B, " rows (at most ", kRopeRowsMax, ")");
+    const int64_t n = a.B * (a.H + a.KV) * (a.hd / 2);
+    if (n == 0) return;
+    rope_cache_rows_kernel<<<grid_for(n, 256), 256, 0, stream>>>(a);
+    VIDI_CUDA_CHECK_LAUNCH("rope_and_cache_kv_rows_");
+}
 
 template <class T>
 void rope_inplace(T* x, int64_t rows, int64_t H, int64_t hd, int64_t pos0, float theta, cudaStream_t stream) {
@@ -72,7 +101,8 @@ void rope_and_cache(const RopeCacheArgs<T>& a, cudaStream_t stream) {
 
 #define VIDI_ROPE(T)                                                                                \
     template void rope_inplace<T>(T*, int64_t, int64_t, int64_t, int64_t, float, cudaStream_t);   \
-    template void rope_and_cache<T>(const RopeCacheArgs<T>&, cudaStream_t);
+    template void rope_and_cache<T>(const RopeCacheArgs<T>&, cudaStream_t);                       \
+    template void rope_and_cache_rows<T>(const RopeCacheRows<T>&, cudaStream_t);
 VIDI_ROPE(bf16)
 VIDI_ROPE(fp16)
 

@@ -9,6 +9,7 @@
 // (vidi15/gemma2.h, vidi7b/mistral.h).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -37,6 +38,22 @@ public:
     // Logits (f32, Backend::logits) after the final soft-cap (if the config has one).
     Tensor forward_on_device(const std::vector<int32_t>& ids, TextCache& cache,
                              const std::vector<const MediaKV*>& media, bool all_logits) const override;
+
+    // Several prompts prefilled together: prompt p appended to *caches[p]; returns each prompt's
+    // last logits ([1, V] on the device, f32). Each prompt gets the bits forward_on_device gives
+    // it alone (its linears and its text attention are its own); the media's cross-attention
+    // takes every prompt's queries at once, reading the media K/V once.
+    std::vector<Tensor> prefill_rows(const std::vector<std::vector<int32_t>>& prompts,
+                                     const std::vector<TextCache*>& caches,
+                                     const std::vector<const MediaKV*>& media) const override;
+
+    // One decoding step of B sequences at once (a batch, B ≤ kMaxStepRows): row b appends ids[b]
+    // to *caches[b]; returns the logits [B, V] on the device (f32). Every op gives a row the
+    // bits the one-row step (forward_on_device of that token) gives it, and the weights and the
+    // media K/V are read once for all rows. The step is recorded into `rec` and replayed while
+    // the rows' caches are the same; another composition records anew.
+    Tensor decode_rows(const std::vector<int32_t>& ids, const std::vector<TextCache*>& caches,
+                       const std::vector<const MediaKV*>& media, RecordedRowsStep& rec) const override;
 
 protected:
     // A layer's projections and its norms' weights, in the order the family names them
@@ -68,6 +85,9 @@ protected:
 
 private:
     Tensor mlp(const Layer& L, const Tensor& h) const;
+    // Q, K and V projections of the normalised input h [n, D] ([n, H, hd], [n, KV, hd] twice;
+    // no RoPE), one launch for few rows.
+    std::array<Tensor, 3> qkv(const Layer& L, const Tensor& h) const;
     // K and V projections of the normalised input h [n, D], as [n, KV, hd] (no RoPE).
     std::pair<Tensor, Tensor> key_value(const Layer& L, const Tensor& h) const;
     // Copies `rows` into the cache tensor starting at row0.
@@ -87,6 +107,23 @@ private:
     // prompt attends over the rows 0..pos0+T-1 it fills.
     Tensor queue_forward(const Tensor& ids, const Tensor& pos, int64_t pos0, bool step, TextCache& cache,
                          const std::vector<const MediaKV*>& media, bool all_logits) const;
+    // decode_rows()'s ops, queued: ids and positions i32 [B] on the backend.
+    Tensor queue_rows(const Tensor& ids, const Tensor& pos, const std::vector<TextCache*>& caches,
+                      const std::vector<const MediaKV*>& media) const;
+    // The embeddings of ids (i32 on the backend), scaled, as a residual stream.
+    Tensor embed_rows(const Tensor& ids) const;
+    // The rest of layer l after its attention heads attn [R, H, hd] (every stream summed) on
+    // the residual stream x [R, D]: o_proj, the MLP and both residual updates; returns the next
+    // sub-layer's normalised input (after the last layer, the final norm's).
+    Tensor finish_layer(int l, Tensor& x, const Tensor& attn) const;
+    // The addresses of every media K/V buffer a step reads (a recording is tied to them).
+    static std::vector<const void*> media_buffers(const std::vector<const MediaKV*>& media);
+    // The text's own attention parameters (causal; the window is set per layer).
+    AttentionParams self_params() const;
+    // Layer l's attention of the queries q [R, H, hd] (independent rows, before RoPE) to every
+    // media stream, the streams' outputs summed (Backend::cross_attention: each row's bits do
+    // not depend on the others); undefined without media.
+    Tensor media_attention(const Tensor& q, int l, const std::vector<const MediaKV*>& media) const;
 
     std::vector<Layer> layers_;
     QTensor embed_, lm_head_;
