@@ -23,3 +23,17 @@ with_mem() {
   kill $poll 2>/dev/null; wait $poll 2>/dev/null
   echo "[$tag] rc=$rc wall_ms=$(( (t1 - t0) / 1000000 )) peak_gpu_mib=$(sort -n "$W/mem_$tag.txt" | tail -1)" >&3
 }
+# A tiny checkpoint through the CUDA backend against its golden file: the retrieval prompt of
+# synth.mp4 with the golden forced ids, then a text-only turn.
+# Usage: cuda_parity TAG MODEL_DIR GOLDEN_FILE "TEXT-ONLY QUESTION"
+cuda_parity() {
+  local tag=$1 model=$2 golden=$3 question=$4 forced
+  forced=$(python3 -c "from safetensors.numpy import load_file; print(','.join(str(int(x)) for x in load_file('$golden')['forced_ids']))")
+  V dump -q --backend cuda --model "$model" --video $G/synth.mp4 --query "a moving colour pattern" \
+    --frames 0,11 --forced-ids "$forced" --max-new-tokens 16 --out "$W/${tag}_synth_cuda.safetensors"
+  python3 bench/compare_dump.py "$W/${tag}_synth_cuda.safetensors" "$golden" \
+    image_tokens audio_tokens prompt_logits forced_logits generated_ids prompt_ids
+  V dump -q --backend cuda --model "$model" --question "$question" --max-new-tokens 16 \
+    --out "$W/${tag}_text_cuda.safetensors"
+  python3 bench/compare_dump.py "$W/${tag}_text_cuda.safetensors" "$golden" text_prompt_logits text_generated_ids
+}

@@ -32,15 +32,7 @@ fi
 
 if want 1; then
 stamp "1. tiny-a parity on CUDA"
-forced=$(python3 -c "from safetensors.numpy import load_file; print(','.join(str(int(x)) for x in load_file('$G/tiny-a_synth.golden.safetensors')['forced_ids']))")
-V dump -q --backend cuda --model $G/tiny-a --video $G/synth.mp4 --query "a moving colour pattern" \
-  --frames 0,11 --forced-ids "$forced" --max-new-tokens 16 --out "$W/tiny_synth_cuda.safetensors"
-python3 bench/compare_dump.py "$W/tiny_synth_cuda.safetensors" $G/tiny-a_synth.golden.safetensors \
-  image_tokens audio_tokens prompt_logits forced_logits generated_ids prompt_ids
-V dump -q --backend cuda --model $G/tiny-a --question "Describe a kitchen scene." --max-new-tokens 16 \
-  --out "$W/tiny_text_cuda.safetensors"
-python3 bench/compare_dump.py "$W/tiny_text_cuda.safetensors" $G/tiny-a_synth.golden.safetensors \
-  text_prompt_logits text_generated_ids
+cuda_parity tiny $G/tiny-a $G/tiny-a_synth.golden.safetensors "Describe a kitchen scene."
 fi
 
 if want 2; then

@@ -240,6 +240,13 @@ public:
         add_rms_norm_(x, y, w, eps, mode);
         return rms_norm(x, w_next, eps, mode);
     }
+    // x += y, then the next sub-layer's input rms_norm(x, w_next): a residual update that
+    // adds the sub-layer's output as it is (Mistral's, no norm after the sub-layer). x is a
+    // residual stream, y activations. One pass on a GPU, with the same roundings as the two ops.
+    virtual Tensor add_then_norm_(Tensor& x, const Tensor& y, const Tensor& w_next, float eps, NormWeight mode) {
+        add_(x, y);
+        return rms_norm(x, w_next, eps, mode);
+    }
     // The greedy pick of each row of logits x[rows, N] (f32 from logits(), or activations), on
     // the host. A GPU finds them on the device and copies back a few bytes instead of the logits.
     virtual std::vector<TopPick> top_picks(const Tensor& x);
@@ -297,6 +304,10 @@ public:
     // x[T, C] -> [T_out, C·k] with element (t, c·k + j) = x[t·stride + j - pad, c] (0 outside):
     // a Conv1d as a GEMM against its [Cout, Cin, k] weight viewed as [Cout, Cin·k].
     virtual Tensor im2col_1d(const Tensor& x, int k, int stride, int pad) = 0;
+    // x[F, H, W, C] -> [F, Ho, Wo, C·k·k], Ho = (H − k)/stride + 1 (Wo alike), with element
+    // (f, oy, ox, c·k·k + ky·k + kx) = x[f, oy·stride + ky, ox·stride + kx, c]: a Conv2d without
+    // padding as a GEMM against its [Cout, Cin, k, k] weight viewed as [Cout, Cin·k·k].
+    virtual Tensor im2col_2d(const Tensor& x, int k, int stride) = 0;
     // pixels[N, C, S, S] -> [N, (S/p)², C·p·p] with element (c·p·p + ky·p + kx):
     // a stride-p Conv2d patch embedding as a GEMM.
     virtual Tensor patchify(const Tensor& pixels, int p) = 0;
@@ -304,8 +315,10 @@ public:
     virtual Tensor space_to_depth(const Tensor& x, int p) = 0;
     // x[F, H, W, C] -> [F, H+bottom, W+right, C], zero padding at the bottom/right.
     virtual Tensor pad_grid(const Tensor& x, int bottom, int right) = 0;
-    // x[F, H, W, C] -> [F, oh, ow, C], bilinear, align_corners=false (PyTorch semantics).
-    virtual Tensor resize_bilinear(const Tensor& x, int oh, int ow) = 0;
+    // x[F, H, W, C] -> [F, oh, ow, C], bilinear as PyTorch's interpolate: output index o reads
+    // the source at (o + 0.5)·in/out − 0.5 (align_corners false; clamped at 0) or at
+    // o·(in − 1)/(out − 1) (true; 0 when out is 1).
+    virtual Tensor resize_bilinear(const Tensor& x, int oh, int ow, bool align_corners = false) = 0;
 
     // --- pixels ---------------------------------------------------------------------------
     // Sampled frames to the vision tower's input: packed RGB24 u8 [n, h, w, 3] on the host

@@ -112,6 +112,24 @@ ModelConfig config_from_json(const json& j, const std::string& dir) {
     return c;
 }
 
+void read_decoder_shape(const json& j, const std::string& where, LlmConfig& l) {
+    l.hidden = io::json_get<int>(j, "hidden_size", where);
+    l.intermediate = io::json_get<int>(j, "intermediate_size", where);
+    l.layers = io::json_get<int>(j, "num_hidden_layers", where);
+    l.heads = io::json_get<int>(j, "num_attention_heads", where);
+    l.kv_heads = io::json_get_or<int>(j, "num_key_value_heads", l.heads, where);
+    l.head_dim = io::json_get_or<int>(j, "head_dim", l.heads > 0 ? l.hidden / l.heads : 0, where);
+    l.vocab = io::json_get<int>(j, "vocab_size", where);
+    for (auto [val, key] : {std::pair{l.hidden, "hidden_size"}, {l.intermediate, "intermediate_size"},
+                            {l.layers, "num_hidden_layers"}, {l.heads, "num_attention_heads"},
+                            {l.kv_heads, "num_key_value_heads"}, {l.head_dim, "head_dim"},
+                            {l.vocab, "vocab_size"}})
+        io::require_positive(val, key, where);
+    if (l.heads % l.kv_heads)
+        fail(where, ": num_attention_heads ", l.heads, " is not a multiple of num_key_value_heads ", l.kv_heads);
+    if (l.hidden % 2) fail(where, ": hidden_size must be even for the sinusoidal positions");
+}
+
 void read_media_config(const json& j, const std::string& where, ModelConfig& c) {
     MediaConfig& m = c.mm;
     m.vision_tower = json_get_or<std::string>(j, "mm_vision_tower", "", where);

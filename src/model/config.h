@@ -6,6 +6,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <vector>
 
 namespace vidi::model {
 
@@ -28,6 +29,7 @@ struct LlmConfig {
     int sliding_window = 0;    // 0: none
     int max_positions = 8192;
     int bos_id = 2, eos_id = 1, pad_id = 0;
+    std::vector<int> eos_ids;  // every id config.json's eos_token_id names (a family may stop at them)
     bool tie_embeddings = true;
 };
 
@@ -75,6 +77,12 @@ struct ModelConfig {
 ModelConfig load_config(const std::string& dir);
 // The same from JSON (tower directories resolved against `dir`).
 ModelConfig config_from_json(const nlohmann::json& j, const std::string& dir);
+
+// The decoder's shape keys both families read alike (hidden_size, intermediate_size,
+// num_hidden_layers, num_attention_heads, num_key_value_heads (default: the heads), head_dim
+// (default: D/H), vocab_size), checked: positive, whole K/V groups, an even hidden_size (the
+// sinusoidal positions). Families call it from Family::read_config.
+void read_decoder_shape(const nlohmann::json& j, const std::string& where, LlmConfig& l);
 
 // The shared keys of a Vidi config.json: mm_* and the two towers (their config.json or the
 // built-in one), checked. Families call it from Family::read_config.

@@ -89,7 +89,7 @@ public:
     // Several prompts prefilled together: prompt p appended to *caches[p]; returns each
     // prompt's last logits ([1, V] on the device, f32), each the bits forward_on_device gives
     // it alone. By default one forward_on_device a prompt; a family may read the media K/V once
-    // for all (Gemma2).
+    // for all (DattnDecoder: both Vidi families).
     virtual std::vector<Tensor> prefill_rows(const std::vector<std::vector<int32_t>>& prompts,
                                              const std::vector<TextCache*>& caches,
                                              const std::vector<const MediaKV*>& media) const;

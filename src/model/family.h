@@ -98,7 +98,7 @@ public:
     virtual std::vector<int32_t> prompt(const io::Tokenizer& tok, const ModelConfig& c, const std::string& text,
                                         bool with_media) const = 0;
     // Generation stops at any of these (not part of the answer).
-    virtual std::vector<int32_t> stop_ids(const io::Tokenizer& tok) const = 0;
+    virtual std::vector<int32_t> stop_ids(const io::Tokenizer& tok, const ModelConfig& c) const = 0;
     // The chat_template strings of tokenizer_config.json that prompt() agrees with; another one
     // is warned about at load (model/common/chat_template.h).
     virtual std::vector<std::string> chat_templates() const = 0;
@@ -124,6 +124,15 @@ public:
     // keep their scales per block of tokens: not a per-token multiple).
     virtual size_t media_kv_bytes(const ModelConfig& c, int64_t tokens, DType act_dtype, const QuantFormat& kv) const;
 };
+
+// What a video of this shape holds with a decomposed-attention decoder and the shared towers:
+// its tokens and media K/V (c.family->media_kv_bytes of each stream), and the largest working
+// set of a media chunk through a layer (its f32 residual, then in act_dtype the norm, K, V,
+// repeated V, o_proj, gate, up, their product and down), a SigLIP batch, a Whisper batch with
+// its audio glue and the whole log-mel, and `glue` (a family's own media working set), plus
+// kWorkspaceMargin.
+VideoFootprint decomposed_footprint(const ModelConfig& c, const VideoShape& v, int frame_batch, DType act_dtype,
+                                    const QuantFormat& kv, size_t glue = 0);
 
 // --- the registry (model/registry.cpp) ------------------------------------------------------
 const std::vector<const Family*>& families();

@@ -4,12 +4,14 @@
 
 #include "model/family.h"
 #include "model/vidi15/family.h"
+#include "model/vidi7b/family.h"
 
 namespace vidi::model {
 
 const std::vector<const Family*>& families() {
     static const std::vector<const Family*> all = {
         &vidi15::family(),
+        &vidi7b::family(),
     };
     return all;
 }

@@ -37,7 +37,7 @@ LoadedModel::LoadedModel(const EngineOptions& options) : options_(options) {
     if (tokenizer_->vocab_size() > config_.llm.vocab)
         fail(tok_path, ": the tokenizer has ", tokenizer_->vocab_size(), " pieces but the model's vocabulary is ",
              config_.llm.vocab);
-    stop_ids_ = fam.stop_ids(*tokenizer_);
+    stop_ids_ = fam.stop_ids(*tokenizer_, config_);
     if (auto w = model::chat_template_warning(options.model_dir, fam.chat_templates(), fam.name())) warn(*w);
     backend_ = make_backend(options.backend, options.threads, parse_compute_dtype(options.dtype));
     const char* sync = std::getenv("VIDI_SYNC_PROGRESS");

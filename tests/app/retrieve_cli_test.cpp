@@ -126,5 +126,5 @@ TEST(RetrieveCli, ACheckpointOfAnUnknownFamilyNamesTheKnownOnes) {
               0);
     EXPECT_EQ(test::run_command(cli("ask -q --model " + ck + " --question hi"), &out), 1);
     EXPECT_THAT(out, HasSubstr("vidi: error: " + ck + "/config.json: model_type \"dattn_unknown\" is not a known "
-                               "model family (known: dattn_gemma2 (vidi1.5), gemma2 (vidi1.5))"));
+                               "model family (known: dattn_gemma2 (vidi1.5), gemma2 (vidi1.5), dattn_mistral (vidi-7b))"));
 }

@@ -182,19 +182,22 @@ TEST_P(Layout, SpaceToDepthIsChannelMajorAndPadGridAddsZeros) {
     EXPECT_THROW(be().space_to_depth(dev(random_host({1, 3, 4, 2})), 2), Error);
 }
 
-// torch.nn.functional.interpolate(mode='bilinear', align_corners=False, antialias=False),
-// written from its definition in double: src = (dst + 0.5)·in/out − 0.5, negative sources
-// clamp to 0, the far neighbour clamps to the last index.
-std::vector<double> bilinear_ref(const Tensor& x, int64_t oh, int64_t ow) {
+// torch.nn.functional.interpolate(mode='bilinear', antialias=False), written from its
+// definition in double: align_corners=False reads src = (dst + 0.5)·in/out − 0.5 with negative
+// sources clamped to 0, True src = dst·(in − 1)/(out − 1); the far neighbour clamps to the last index.
+std::vector<double> bilinear_ref(const Tensor& x, int64_t oh, int64_t ow, bool align_corners = false) {
     const int64_t F = x.dim(0), H = x.dim(1), W = x.dim(2), C = x.dim(3);
     const std::vector<double> xv = values(x);
     auto at = [&](int64_t f, int64_t r, int64_t c, int64_t ch) { return xv[((f * H + r) * W + c) * C + ch]; };
+    auto source = [&](int64_t dst, int64_t in, int64_t out) {
+        if (align_corners) return out > 1 ? static_cast<double>(dst) * (in - 1) / (out - 1) : 0.0;
+        return std::max(0.0, (dst + 0.5) * in / out - 0.5);
+    };
     std::vector<double> out(static_cast<size_t>(F * oh * ow * C));
     for (int64_t f = 0; f < F; ++f)
         for (int64_t r = 0; r < oh; ++r)
             for (int64_t c = 0; c < ow; ++c) {
-                const double sy = std::max(0.0, (r + 0.5) * H / oh - 0.5);
-                const double sx = std::max(0.0, (c + 0.5) * W / ow - 0.5);
+                const double sy = source(r, H, oh), sx = source(c, W, ow);
                 const int64_t y0 = std::min(static_cast<int64_t>(std::floor(sy)), H - 1);
                 const int64_t x0 = std::min(static_cast<int64_t>(std::floor(sx)), W - 1);
                 const int64_t y1 = std::min(y0 + 1, H - 1), x1 = std::min(x0 + 1, W - 1);
@@ -237,6 +240,95 @@ TEST_P(Layout, ResizeBilinearMatchesDefinition) {
         const Tensor out = be().resize_bilinear(dev(h), c.oh, c.ow);
         EXPECT_EQ(out.shape(), (Shape{c.F, c.oh, c.ow, c.C}));
         expect_close(out, bilinear_ref(h, c.oh, c.ow), tol(1e-5), cat("resize ", c.H, "x", c.W, " -> ", c.oh, "x", c.ow));
+    }
+}
+
+TEST_P(Layout, ResizeBilinearAlignCornersKnownValues) {
+    // PyTorch: interpolate([[0, 1]], size=4, bilinear, align_corners=True) = [0, 1/3, 2/3, 1]:
+    // the corners stay where they are.
+    const Tensor x = Tensor::from_vector(std::vector<float>{0, 1, 2, 3}, {1, 2, 2, 1});
+    const Tensor y = host(be().resize_bilinear(dev(x), 4, 4, true));
+    const double row[4] = {0, 1.0 / 3, 2.0 / 3, 1};
+    std::vector<double> want;
+    for (int r = 0; r < 4; ++r)
+        for (int c = 0; c < 4; ++c) want.push_back(2 * row[r] + row[c]);
+    expect_close(y, want, tol(1e-6), "align_corners 2 -> 4");
+    // Downscaling keeps the first and last rows and columns exactly.
+    const Tensor g = random_host({1, 22, 22, 3});
+    const Tensor d = host(be().resize_bilinear(dev(g), 5, 5, true));
+    const std::vector<double> dv = values(d), held_g = held(dev(g));
+    for (int ch = 0; ch < 3; ++ch) {
+        EXPECT_EQ(dv[ch], held_g[ch]);
+        EXPECT_EQ(dv[(4 * 5 + 4) * 3 + ch], held_g[(21 * 22 + 21) * 3 + ch]);
+    }
+}
+
+TEST_P(Layout, ResizeBilinearAlignCornersMatchesDefinition) {
+    // Vidi-7B's image pool: the convolution's grid (g − ⌈g/s⌉ + 1) to s×s, and other shapes.
+    struct Case {
+        int64_t F, H, W, C;
+        int oh, ow;
+    };
+    for (const Case c : {Case{2, 22, 22, 5, 5, 5}, Case{1, 24, 24, 8, 8, 8}, Case{2, 9, 13, 3, 5, 20},
+                         Case{1, 9, 13, 3, 16, 7}, Case{1, 5, 5, 2, 1, 3}, Case{3, 4, 4, 8, 4, 4}}) {
+        const Tensor h = random_host({c.F, c.H, c.W, c.C});
+        const Tensor out = be().resize_bilinear(dev(h), c.oh, c.ow, true);
+        EXPECT_EQ(out.shape(), (Shape{c.F, c.oh, c.ow, c.C}));
+        expect_close(out, bilinear_ref(h, c.oh, c.ow, true), tol(1e-5),
+                     cat("align_corners ", c.H, "x", c.W, " -> ", c.oh, "x", c.ow));
+    }
+}
+
+TEST_P(Layout, Im2col2dGathers) {
+    struct Case {
+        int64_t F, H, W, C;
+        int k, stride;
+    };
+    for (const Case c : {Case{2, 7, 6, 3, 3, 1}, Case{1, 27, 27, 4, 6, 1}, Case{2, 9, 9, 2, 3, 2}, Case{1, 4, 5, 5, 4, 1},
+                         Case{1, 3, 3, 1, 1, 1}}) {
+        const Tensor h = random_host({c.F, c.H, c.W, c.C});
+        const std::vector<double> v = values(h);
+        const int64_t Ho = (c.H - c.k) / c.stride + 1, Wo = (c.W - c.k) / c.stride + 1;
+        std::vector<double> ref;
+        for (int64_t f = 0; f < c.F; ++f)
+            for (int64_t oy = 0; oy < Ho; ++oy)
+                for (int64_t ox = 0; ox < Wo; ++ox)
+                    for (int64_t ch = 0; ch < c.C; ++ch)
+                        for (int ky = 0; ky < c.k; ++ky)
+                            for (int kx = 0; kx < c.k; ++kx)
+                                ref.push_back(v[((f * c.H + oy * c.stride + ky) * c.W + ox * c.stride + kx) * c.C + ch]);
+        const Tensor out = be().im2col_2d(dev(h), c.k, c.stride);
+        EXPECT_EQ(out.shape(), (Shape{c.F, Ho, Wo, c.C * c.k * c.k}));
+        expect_equal(out, ref, cat("im2col_2d ", c.H, "x", c.W, " k=", c.k, " stride=", c.stride));
+    }
+    EXPECT_THROW(be().im2col_2d(dev(random_host({1, 3, 5, 2})), 4, 1), Error);  // taller than the grid
+    EXPECT_THROW(be().im2col_2d(dev(random_host({3, 5, 2})), 2, 1), Error);     // not [F, H, W, C]
+    EXPECT_THROW(be().im2col_2d(dev(random_host({1, 5, 5, 2})), 2, 0), Error);
+}
+
+TEST_P(Layout, Im2col2dLinearIsConv2d) {
+    // PyTorch's Conv2d (stride 1 and 2, no padding, no bias) on an [F, H, W, Cin] grid.
+    const int64_t F = 2, H = 11, W = 9, Cin = 6, Cout = 5;
+    for (auto [k, stride] : {std::pair{4, 1}, std::pair{3, 2}}) {
+        const Tensor x = random_host({F, H, W, Cin}), w = random_host({Cout, Cin, k, k});
+        const std::vector<double> xv = values(x), wv = values(w);
+        const int64_t Ho = (H - k) / stride + 1, Wo = (W - k) / stride + 1;
+        std::vector<double> ref(static_cast<size_t>(F * Ho * Wo * Cout));
+        for (int64_t f = 0; f < F; ++f)
+            for (int64_t oy = 0; oy < Ho; ++oy)
+                for (int64_t ox = 0; ox < Wo; ++ox)
+                    for (int64_t o = 0; o < Cout; ++o) {
+                        double s = 0;
+                        for (int64_t i = 0; i < Cin; ++i)
+                            for (int64_t ky = 0; ky < k; ++ky)
+                                for (int64_t kx = 0; kx < k; ++kx)
+                                    s += wv[((o * Cin + i) * k + ky) * k + kx] *
+                                         xv[((f * H + oy * stride + ky) * W + ox * stride + kx) * Cin + i];
+                        ref[((f * Ho + oy) * Wo + ox) * Cout + o] = s;
+                    }
+        const Tensor cols = be().im2col_2d(dev(x), k, stride);
+        expect_close(be().linear(cols.reshape({F * Ho * Wo, Cin * k * k}), weight(w.reshape({Cout, Cin * k * k}))), ref,
+                     tol(1e-6), cat("conv2d k=", k, " stride=", stride));
     }
 }
 

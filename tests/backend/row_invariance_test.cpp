@@ -1,7 +1,7 @@
 // A batched decoding step computes each of its rows as a one-row step would (Engine::batch:
 // a batch answers as its questions one by one). So every op of the step must give a row the
 // same bits whether it is alone or among up to 16: linear (every weight dtype, the fused
-// q/k/v and GeGLU forms, the LM head's logits), cross_attention (the media's cross-attention
+// q/k/v, GeGLU and SwiGLU forms, the LM head's logits), cross_attention (the media's cross-attention
 // of a batch, f32, bf16, int8 and int4 K/V), and the rows' RoPE and cache writes at their own positions.
 #include <gtest/gtest.h>
 
@@ -60,6 +60,7 @@ TEST(RowInvariance, FusedProjectionsGiveEachRowItsOwnBits) {
         Tensor yq = be->empty({kRows, 64}, be->act_dtype()), yk = be->empty({kRows, 32}, be->act_dtype());
         be->linear_into_({&yq, &yk}, x, {&q[f], &k[f]});
         const Tensor g = be->linear_glu(x, gate[f], up[f], Glu::gelu_tanh);
+        const Tensor sw = be->linear_glu(x, gate[f], up[f], Glu::silu);  // Vidi-7B's SwiGLU
         for (int64_t r = 0; r < kRows; ++r) {
             Tensor q1 = be->empty({1, 64}, be->act_dtype()), k1 = be->empty({1, 32}, be->act_dtype());
             be->linear_into_({&q1, &k1}, row_of(x, r), {&q[f], &k[f]});
@@ -67,6 +68,8 @@ TEST(RowInvariance, FusedProjectionsGiveEachRowItsOwnBits) {
             expect_same_bits(row_of(yk, r), k1, "k row " + std::to_string(r));
             expect_same_bits(row_of(g, r), be->linear_glu(row_of(x, r), gate[f], up[f], Glu::gelu_tanh),
                              "geglu row " + std::to_string(r));
+            expect_same_bits(row_of(sw, r), be->linear_glu(row_of(x, r), gate[f], up[f], Glu::silu),
+                             "swiglu row " + std::to_string(r));
         }
     }
 }

@@ -60,6 +60,7 @@ TEST_P(CudaRowInvariance, FusedProjectionsGiveEachRowItsOwnBits) {
         Tensor yq = be.empty({kRows, 256}, act()), yk = be.empty({kRows, 128}, act());
         be.linear_into_({&yq, &yk}, x, {&q[f], &k[f]});
         const Tensor g = be.linear_glu(x, gate[f], up[f], Glu::gelu_tanh);
+        const Tensor sw = be.linear_glu(x, gate[f], up[f], Glu::silu);  // Vidi-7B's SwiGLU
         for (int64_t r = 0; r < kRows; ++r) {
             const Tensor x1 = x.rows(r, r + 1);
             Tensor q1 = be.empty({1, 256}, act()), k1 = be.empty({1, 128}, act());
@@ -69,6 +70,8 @@ TEST_P(CudaRowInvariance, FusedProjectionsGiveEachRowItsOwnBits) {
             expect_same_bits(host_row(yk, r), host_row(k1, 0), "k " + what);
             expect_same_bits(host_row(g, r), host_row(be.linear_glu(x1, gate[f], up[f], Glu::gelu_tanh), 0),
                              "geglu " + what);
+            expect_same_bits(host_row(sw, r), host_row(be.linear_glu(x1, gate[f], up[f], Glu::silu), 0),
+                             "swiglu " + what);
         }
     }
 }

@@ -42,22 +42,28 @@ TEST(Registry, PresetsComeFromTheFamilies) {
 }
 
 TEST(FamilyLayout, LinearAndF32WeightsAreExactlyTheOnesTheModulesLoadSo) {
-    const model::Checkpoint ck = model::Checkpoint::open(test::tiny_model_dir());
-    std::set<std::string> loaded, f32;
-    auto cpu = make_cpu_backend(1);
-    model::LoadOptions opt;
-    opt.linear_names = &loaded;
-    opt.f32_names = &f32;
-    const model::WeightLoader root(ck.store(), *cpu, opt);
-    ck.family().make_media(ck.config(), root);
-    ck.family().make_decoder(ck.config(), root);
-    EXPECT_EQ(ck.linear_weights(), loaded);
-    EXPECT_GT(loaded.size(), 40u);
-    EXPECT_TRUE(loaded.count("model.embed_tokens.weight"));
-    EXPECT_FALSE(loaded.count("model.mm_rand_pos_t.mlp.0.weight"));  // computed in f32
-    EXPECT_EQ(ck.f32_weights(), f32);
-    EXPECT_TRUE(f32.count("model.mm_rand_pos_t.mlp.0.weight"));
-    EXPECT_TRUE(f32.count("model.mm_rand_pos_h.mlp.2.bias"));
+    for (const std::string& dir : {test::tiny_model_dir(), test::tiny_vidi7b_dir()}) {  // Vidi1.5, Vidi-7B
+        const model::Checkpoint ck = model::Checkpoint::open(dir);
+        EXPECT_TRUE(ck.usable()) << ck.report().to_string();
+        std::set<std::string> loaded, f32;
+        auto cpu = make_cpu_backend(1);
+        model::LoadOptions opt;
+        opt.linear_names = &loaded;
+        opt.f32_names = &f32;
+        const model::WeightLoader root(ck.store(), *cpu, opt);
+        ck.family().make_media(ck.config(), root);
+        ck.family().make_decoder(ck.config(), root);
+        EXPECT_EQ(ck.linear_weights(), loaded) << dir;
+        EXPECT_GT(loaded.size(), 40u);
+        EXPECT_TRUE(loaded.count("model.embed_tokens.weight"));
+        EXPECT_FALSE(loaded.count("model.mm_rand_pos_t.mlp.0.weight"));  // computed in f32
+        EXPECT_EQ(ck.f32_weights(), f32) << dir;
+        EXPECT_TRUE(f32.count("model.mm_rand_pos_t.mlp.0.weight"));
+        EXPECT_TRUE(f32.count("model.mm_rand_pos_h.mlp.2.bias"));
+        // Vidi-7B's own lm_head is a linear; its image pool, a convolution, is kept as loaded.
+        EXPECT_EQ(loaded.count("lm_head.weight"), !ck.config().llm.tie_embeddings && ck.store().has("lm_head.weight") ? 1u : 0u) << dir;
+        EXPECT_FALSE(loaded.count("model.mm_rand_img_pool.conv.weight"));
+    }
 }
 
 TEST(ChatTemplate, TheGoldenCheckpointsTemplateIsTheBuiltInOne) {

@@ -4,24 +4,17 @@
 #include <gtest/gtest.h>
 
 #include "model/family.h"
+#include "runtime/capped_memory.h"
 #include "runtime/media_plan.h"
 #include "support/test_support.h"
 
 using namespace vidi;
+using test::capped;
 using testing::HasSubstr;
 
 namespace {
 
 model::ModelConfig vidi_9b() { return model::config_from_json(model::find_preset("vidi1.5-9b").config, "."); }
-
-// A device with `gib` GiB left to vidi under a cap.
-DeviceMemory capped(double gib) {
-    DeviceMemory m;
-    m.total = size_t(80) << 30;
-    m.free = size_t(79) << 30;
-    m.limit = static_cast<size_t>(gib * double(1ull << 30));
-    return m;
-}
 
 constexpr int64_t kHourFrames = 3600, kHourAudio = 36000;
 

@@ -22,9 +22,13 @@ std::string golden_dir() { return shared_dir() + "/golden"; }
 std::string golden_path(const std::string& name) { return golden_dir() + "/" + name; }
 std::string tiny_model_dir() { return golden_path("tiny-a"); }
 std::string vidi_binary() { return std::string(VIDI_BINARY_DIR) + "/src/vidi"; }
+std::string vidi7b_data_dir() { return std::string(VIDI_SOURCE_DIR) + "/tests/data/vidi7b"; }
+std::string tiny_vidi7b_dir() { return vidi7b_data_dir() + "/tiny-vidi7b"; }
 
-void copy_tiny_model(const std::string& to) {
-    fs::copy(tiny_model_dir(), to, fs::copy_options::recursive);
+void copy_tiny_model(const std::string& to) { copy_dir(tiny_model_dir(), to); }
+
+void copy_dir(const std::string& from, const std::string& to) {
+    fs::copy(from, to, fs::copy_options::recursive);
     for (auto& e : fs::recursive_directory_iterator(to))
         fs::permissions(e.path(), fs::perms::owner_write, fs::perm_options::add);
     fs::permissions(to, fs::perms::owner_write, fs::perm_options::add);

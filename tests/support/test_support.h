@@ -18,8 +18,11 @@ std::string golden_dir();                   // shared_dir()/golden
 std::string golden_path(const std::string& name);
 std::string tiny_model_dir();               // golden/tiny-a
 std::string vidi_binary();                  // the built CLI
+std::string vidi7b_data_dir();              // tests/data/vidi7b (the tiny Vidi-7B and its golden file)
+std::string tiny_vidi7b_dir();              // tests/data/vidi7b/tiny-vidi7b
 // A writable copy of golden/tiny-a at `to` (to break or change it).
 void copy_tiny_model(const std::string& to);
+void copy_dir(const std::string& from, const std::string& to);  // the same for any checkpoint
 
 // A fresh directory under the build tree, removed when the object dies.
 class TempDir {

@@ -43,10 +43,11 @@ public:
     Tensor embed(const QTensor& table, const Tensor& ids) override;
     Tensor transpose2d(const Tensor& x) override;
     Tensor im2col_1d(const Tensor& x, int k, int stride, int pad) override;
+    Tensor im2col_2d(const Tensor& x, int k, int stride) override;
     Tensor patchify(const Tensor& pixels, int p) override;
     Tensor space_to_depth(const Tensor& x, int p) override;
     Tensor pad_grid(const Tensor& x, int bottom, int right) override;
-    Tensor resize_bilinear(const Tensor& x, int oh, int ow) override;
+    Tensor resize_bilinear(const Tensor& x, int oh, int ow, bool align_corners = false) override;
     Tensor frames_to_pixels(const Tensor& rgb, int size) override;
     Tensor log_mel(const Tensor& pcm, int n_mels) override;
 

@@ -62,6 +62,30 @@ Tensor CpuBackend::im2col_1d(const Tensor& x, int k, int stride, int pad) {
     return y;
 }
 
+Tensor CpuBackend::im2col_2d(const Tensor& x, int k, int stride) {
+    require_f32_host(x, "im2col_2d", "x");
+    VIDI_CHECK(x.rank() == 4, "im2col_2d: expected x[F, H, W, C], got ", x.describe());
+    VIDI_CHECK(k > 0 && stride > 0 && k <= x.dim(1) && k <= x.dim(2), "im2col_2d: kernel ", k, " / stride ", stride,
+               " does not fit ", x.describe());
+    const int64_t F = x.dim(0), H = x.dim(1), W = x.dim(2), C = x.dim(3);
+    const int64_t Ho = (H - k) / stride + 1, Wo = (W - k) / stride + 1, width = C * k * k;
+    Tensor y = Tensor::empty({F, Ho, Wo, width}, DType::f32);
+    const float* s = x.data<float>();
+    float* d = y.data<float>();
+#pragma omp parallel for collapse(3) num_threads(threads_) schedule(static)
+    for (int64_t f = 0; f < F; ++f)
+        for (int64_t oy = 0; oy < Ho; ++oy)
+            for (int64_t ox = 0; ox < Wo; ++ox) {
+                float* row = d + ((f * Ho + oy) * Wo + ox) * width;
+                for (int64_t ky = 0; ky < k; ++ky)
+                    for (int64_t kx = 0; kx < k; ++kx) {
+                        const float* src = s + ((f * H + oy * stride + ky) * W + ox * stride + kx) * C;
+                        for (int64_t c = 0; c < C; ++c) row[(c * k + ky) * k + kx] = src[c];
+                    }
+            }
+    return y;
+}
+
 Tensor CpuBackend::patchify(const Tensor& pixels, int p) {
     require_f32_host(pixels, "patchify", "pixels");
     VIDI_CHECK(pixels.rank() == 4 && pixels.dim(2) == pixels.dim(3), "patchify: expected pixels[N, C, S, S], got ",
@@ -125,20 +149,22 @@ Tensor CpuBackend::pad_grid(const Tensor& x, int bottom, int right) {
 
 namespace {
 
-// PyTorch's linear source index for align_corners=false (upsample_bilinear2d on CPU, f32):
-// src = (dst + 0.5)·(in/out) − 0.5, clamped below at 0; the upper neighbour is clamped to in−1.
+// PyTorch's linear source index (upsample_bilinear2d on the CPU, f32). align_corners=false:
+// src = (dst + 0.5)·(in/out) − 0.5, clamped below at 0; true: src = dst·(in − 1)/(out − 1).
+// The upper neighbour is clamped to in − 1.
 struct Tap {
     int64_t i0, i1;
     float w0, w1;
 };
 
-std::vector<Tap> linear_taps(int64_t in, int64_t out) {
+std::vector<Tap> linear_taps(int64_t in, int64_t out, bool align_corners) {
     std::vector<Tap> taps(static_cast<size_t>(out));
-    const float scale = static_cast<float>(in) / static_cast<float>(out);
+    const float scale = align_corners ? (out > 1 ? static_cast<float>(in - 1) / static_cast<float>(out - 1) : 0.0f)
+                                      : static_cast<float>(in) / static_cast<float>(out);
     for (int64_t o = 0; o < out; ++o) {
-        float src = scale * (static_cast<float>(o) + 0.5f) - 0.5f;
+        float src = align_corners ? scale * static_cast<float>(o) : scale * (static_cast<float>(o) + 0.5f) - 0.5f;
         if (src < 0) src = 0;
-        const int64_t i0 = static_cast<int64_t>(src);
+        const int64_t i0 = std::min(static_cast<int64_t>(src), in - 1);
         const int64_t i1 = i0 + (i0 < in - 1 ? 1 : 0);
         const float l1 = src - static_cast<float>(i0);
         taps[o] = {i0, i1, 1.0f - l1, l1};
@@ -148,13 +174,13 @@ std::vector<Tap> linear_taps(int64_t in, int64_t out) {
 
 }  // namespace
 
-Tensor CpuBackend::resize_bilinear(const Tensor& x, int oh, int ow) {
+Tensor CpuBackend::resize_bilinear(const Tensor& x, int oh, int ow, bool align_corners) {
     require_f32_host(x, "resize_bilinear", "x");
     VIDI_CHECK(x.rank() == 4, "resize_bilinear: expected x[F, H, W, C], got ", x.describe());
     VIDI_CHECK(oh > 0 && ow > 0, "resize_bilinear: bad output size ", oh, "x", ow);
     const int64_t F = x.dim(0), H = x.dim(1), W = x.dim(2), C = x.dim(3);
     VIDI_CHECK(H > 0 && W > 0, "resize_bilinear: empty input grid ", x.describe());
-    const std::vector<Tap> ty = linear_taps(H, oh), tx = linear_taps(W, ow);
+    const std::vector<Tap> ty = linear_taps(H, oh, align_corners), tx = linear_taps(W, ow, align_corners);
     Tensor y = Tensor::empty({F, oh, ow, C}, DType::f32);
     const float* s = x.data<float>();
     float* d = y.data<float>();

@@ -64,6 +64,7 @@ public:
     Tensor rms_norm(const Tensor& x, const Tensor& w, float eps, NormWeight mode) override;
     Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps) override;
     void add_rms_norm_(Tensor& x, const Tensor& y, const Tensor& w, float eps, NormWeight mode) override;
+    Tensor add_then_norm_(Tensor& x, const Tensor& y, const Tensor& w_next, float eps, NormWeight mode) override;
     Tensor add_rms_norm_then_norm_(Tensor& x, const Tensor& y, const Tensor& w, const Tensor& w_next, float eps,
                                    NormWeight mode) override;
     std::vector<TopPick> top_picks(const Tensor& x) override;
@@ -89,10 +90,11 @@ public:
     Tensor embed(const QTensor& table, const Tensor& ids) override;
     Tensor transpose2d(const Tensor& x) override;
     Tensor im2col_1d(const Tensor& x, int k, int stride, int pad) override;
+    Tensor im2col_2d(const Tensor& x, int k, int stride) override;
     Tensor patchify(const Tensor& pixels, int p) override;
     Tensor space_to_depth(const Tensor& x, int p) override;
     Tensor pad_grid(const Tensor& x, int bottom, int right) override;
-    Tensor resize_bilinear(const Tensor& x, int oh, int ow) override;
+    Tensor resize_bilinear(const Tensor& x, int oh, int ow, bool align_corners = false) override;
     Tensor frames_to_pixels(const Tensor& rgb, int size) override;
     std::unique_ptr<DeviceFrames> device_frames(const DeviceFramesShape& shape) override;  // device_frames.cpp
     Tensor log_mel(const Tensor& pcm, int n_mels) override;

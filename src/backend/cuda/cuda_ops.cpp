@@ -215,6 +215,20 @@ void CudaBackend::add_rms_norm_(Tensor& x, const Tensor& y, const Tensor& w, flo
     });
 }
 
+Tensor CudaBackend::add_then_norm_(Tensor& x, const Tensor& y, const Tensor& w_next, float eps, NormWeight mode) {
+    require_act(y, "add_then_norm_", "y");
+    require_residual(x, act_, "add_then_norm_");
+    VIDI_CHECK(x.shape() == y.shape(), "add_then_norm_: shapes differ: ", x.describe(), " and ", y.describe());
+    check_norm_weight(x, w_next, mode, act_, "add_then_norm_");
+    const int64_t D = y.dim(-1), rows = D ? y.numel() / D : 0;
+    Tensor next = empty(x.shape(), act_);
+    with_type(act_, [&]<class T>() {
+        cuda::add_then_rms_norm(x.raw(), x.dtype(), ptr<T>(y), ptr<T>(next), weight_or_null<T>(w_next, mode), rows, D,
+                                eps, static_cast<int>(mode), stream_);
+    });
+    return next;
+}
+
 Tensor CudaBackend::add_rms_norm_then_norm_(Tensor& x, const Tensor& y, const Tensor& w, const Tensor& w_next,
                                             float eps, NormWeight mode) {
     check_add_rms_norm(x, y, w, mode, act_, "add_rms_norm_then_norm_");
@@ -392,6 +406,17 @@ Tensor CudaBackend::im2col_1d(const Tensor& x, int k, int stride, int pad) {
     return out;
 }
 
+Tensor CudaBackend::im2col_2d(const Tensor& x, int k, int stride) {
+    require_act(x, "im2col_2d", "x");
+    require_rank(x, 4, "im2col_2d", "x [F, H, W, C]");
+    const int64_t F = x.dim(0), H = x.dim(1), W = x.dim(2), C = x.dim(3);
+    VIDI_CHECK(k > 0 && stride > 0 && k <= H && k <= W, "im2col_2d: kernel ", k, " / stride ", stride,
+               " does not fit ", x.describe());
+    Tensor out = empty({F, (H - k) / stride + 1, (W - k) / stride + 1, C * k * k}, act_);
+    cuda::im2col_2d(out.raw(), x.raw(), F, H, W, C, k, stride, stream_);
+    return out;
+}
+
 Tensor CudaBackend::patchify(const Tensor& pixels, int p) {
     require_act(pixels, "patchify", "pixels");
     require_rank(pixels, 4, "patchify", "pixels [N, C, S, S]");
@@ -424,14 +449,16 @@ Tensor CudaBackend::pad_grid(const Tensor& x, int bottom, int right) {
     return out;
 }
 
-Tensor CudaBackend::resize_bilinear(const Tensor& x, int oh, int ow) {
+Tensor CudaBackend::resize_bilinear(const Tensor& x, int oh, int ow, bool align_corners) {
     require_act(x, "resize_bilinear", "x");
     require_rank(x, 4, "resize_bilinear", "x [F, H, W, C]");
     const int64_t F = x.dim(0), H = x.dim(1), W = x.dim(2), C = x.dim(3);
     VIDI_CHECK(oh > 0 && ow > 0 && H > 0 && W > 0, "resize_bilinear: cannot resize ", x.describe(), " to ", oh, "×",
                ow);
     Tensor out = empty({F, oh, ow, C}, act_);
-    with_type(act_, [&]<class T>() { cuda::resize_bilinear(ptr<T>(out), ptr<T>(x), F, H, W, C, oh, ow, stream_); });
+    with_type(act_, [&]<class T>() {
+        cuda::resize_bilinear(ptr<T>(out), ptr<T>(x), F, H, W, C, oh, ow, align_corners, stream_);
+    });
     return out;
 }
 

@@ -49,6 +49,11 @@ void rms_norm(void* y, DType y_dtype, const void* x, DType x_dtype, const T* w, 
               int mode, cudaStream_t stream, bool add = false, T* next_y = nullptr, const T* next_w = nullptr);
 template <class T>
 void layer_norm(T* y, const T* x, const T* w, const T* b, int64_t rows, int64_t D, float eps, cudaStream_t stream);
+// y += x (x activations, y a T or f32 residual stream), then next_y = rms_norm(y) with weight
+// w (mode as rms_norm): a residual update without a norm on the sub-layer's output.
+template <class T>
+void add_then_rms_norm(void* y, DType y_dtype, const T* x, T* next_y, const T* w, int64_t rows, int64_t D, float eps,
+                       int mode, cudaStream_t stream);
 
 // --- top_pick.cu: per row of x[rows, N] (logits; T also float), the index of the largest value
 // (the first on ties; N < 2^31) and its lead over the second largest, as backend.h's top_pick().
@@ -104,9 +109,11 @@ void space_to_depth(void* out, const void* x, int64_t F, int64_t H, int64_t W, i
                     cudaStream_t stream);
 void pad_grid(void* out, const void* x, int64_t F, int64_t H, int64_t W, int64_t C, int bottom, int right,
               cudaStream_t stream);
+void im2col_2d(void* out, const void* x, int64_t F, int64_t H, int64_t W, int64_t C, int k, int stride,
+               cudaStream_t stream);
 template <class T>
 void resize_bilinear(T* out, const T* x, int64_t F, int64_t H, int64_t W, int64_t C, int oh, int ow,
-                     cudaStream_t stream);
+                     bool align_corners, cudaStream_t stream);
 void repeat_kv(void* out, const void* v, int64_t T, int64_t KV, int64_t H, int64_t hd, cudaStream_t stream);
 
 // --- pixels.cu: Pillow's fixed-point resampling (core/pil_resize.h) of RGB24 frames. An axis

@@ -52,6 +52,18 @@ __global__ void im2col_kernel(u16* out, const u16* x, int64_t T, int64_t C, int 
     }
 }
 
+// x[F, H, W, C] -> [F, Ho, Wo, C·k·k], element c·k·k + ky·k + kx of a cell reading
+// x[f, oy·stride + ky, ox·stride + kx, c].
+__global__ void im2col_2d_kernel(u16* out, const u16* x, int64_t F, int64_t H, int64_t W, int64_t C, int k,
+                                 int stride, int64_t Ho, int64_t Wo) {
+    const int64_t width = C * k * k;
+    VIDI_GRID_STRIDE(e, F * Ho * Wo * width) {
+        const int64_t j = e % width, cell = e / width, ox = cell % Wo, oy = (cell / Wo) % Ho, f = cell / (Wo * Ho);
+        const int64_t c = j / (k * k), ky = (j / k) % k, kx = j % k;
+        out[e] = x[((f * H + oy * stride + ky) * W + ox * stride + kx) * C + c];
+    }
+}
+
 __global__ void patchify_kernel(u16* out, const u16* px, int64_t N, int64_t C, int64_t S, int p) {
     const int64_t g = S / p, width = C * p * p, per_image = g * g * width;
     VIDI_GRID_STRIDE(e, N * per_image) {
@@ -79,24 +91,32 @@ __global__ void pad_grid_kernel(u16* out, const u16* x, int64_t F, int64_t H, in
     }
 }
 
-// PyTorch's source index for align_corners=false: (dst + 0.5)·in/out − 0.5, clamped at 0.
-__device__ inline void source_index(int64_t dst, int64_t in, float scale, int64_t& i0, int64_t& i1, float& frac) {
-    const float src = fmaxf((static_cast<float>(dst) + 0.5f) * scale - 0.5f, 0.0f);
+// PyTorch's source index: align_corners=false (dst + 0.5)·in/out − 0.5, clamped at 0;
+// true dst·(in − 1)/(out − 1) (`scale` is that ratio).
+__device__ inline void source_index(int64_t dst, int64_t in, float scale, bool align_corners, int64_t& i0,
+                                    int64_t& i1, float& frac) {
+    const float src = align_corners ? static_cast<float>(dst) * scale
+                                    : fmaxf((static_cast<float>(dst) + 0.5f) * scale - 0.5f, 0.0f);
     i0 = min(static_cast<int64_t>(src), in - 1);
     i1 = min(i0 + 1, in - 1);
     frac = src - static_cast<float>(i0);
 }
 
+__device__ inline float source_scale(int64_t in, int out, bool align_corners) {
+    if (!align_corners) return static_cast<float>(in) / static_cast<float>(out);
+    return out > 1 ? static_cast<float>(in - 1) / static_cast<float>(out - 1) : 0.0f;
+}
+
 template <class T>
 __global__ void resize_bilinear_kernel(T* out, const T* x, int64_t F, int64_t H, int64_t W, int64_t C, int oh,
-                                       int ow) {
-    const float sy = static_cast<float>(H) / oh, sx = static_cast<float>(W) / ow;
+                                       int ow, bool align_corners) {
+    const float sy = source_scale(H, oh, align_corners), sx = source_scale(W, ow, align_corners);
     VIDI_GRID_STRIDE(e, F * oh * ow * C) {
         const int64_t c = e % C, cell = e / C, ox = cell % ow, oy = (cell / ow) % oh, f = cell / (int64_t(ow) * oh);
         int64_t y0, y1, x0, x1;
         float ly, lx;
-        source_index(oy, H, sy, y0, y1, ly);
-        source_index(ox, W, sx, x0, x1, lx);
+        source_index(oy, H, sy, align_corners, y0, y1, ly);
+        source_index(ox, W, sx, align_corners, x0, x1, lx);
         const T* img = x + f * H * W * C + c;
         auto at = [&](int64_t yy, int64_t xx) { return to_float(img[(yy * W + xx) * C]); };
         const float top = (1.0f - lx) * at(y0, x0) + lx * at(y0, x1);
@@ -167,12 +187,22 @@ void pad_grid(void* out, const void* x, int64_t F, int64_t H, int64_t W, int64_t
     VIDI_CUDA_CHECK_LAUNCH("pad_grid");
 }
 
+void im2col_2d(void* out, const void* x, int64_t F, int64_t H, int64_t W, int64_t C, int k, int stride,
+               cudaStream_t stream) {
+    const int64_t Ho = (H - k) / stride + 1, Wo = (W - k) / stride + 1, n = F * Ho * Wo * C * k * k;
+    if (n == 0) return;
+    im2col_2d_kernel<<<grid_for(n, kThreads), kThreads, 0, stream>>>(static_cast<u16*>(out),
+                                                                     static_cast<const u16*>(x), F, H, W, C, k,
+                                                                     stride, Ho, Wo);
+    VIDI_CUDA_CHECK_LAUNCH("im2col_2d");
+}
+
 template <class T>
 void resize_bilinear(T* out, const T* x, int64_t F, int64_t H, int64_t W, int64_t C, int oh, int ow,
-                     cudaStream_t stream) {
+                     bool align_corners, cudaStream_t stream) {
     const int64_t n = F * int64_t(oh) * ow * C;
     if (n == 0) return;
-    resize_bilinear_kernel<<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, x, F, H, W, C, oh, ow);
+    resize_bilinear_kernel<<<grid_for(n, kThreads), kThreads, 0, stream>>>(out, x, F, H, W, C, oh, ow, align_corners);
     VIDI_CUDA_CHECK_LAUNCH("resize_bilinear");
 }
 
@@ -184,7 +214,9 @@ void repeat_kv(void* out, const void* v, int64_t T, int64_t KV, int64_t H, int64
     VIDI_CUDA_CHECK_LAUNCH("repeat_kv");
 }
 
-template void resize_bilinear<bf16>(bf16*, const bf16*, int64_t, int64_t, int64_t, int64_t, int, int, cudaStream_t);
-template void resize_bilinear<fp16>(fp16*, const fp16*, int64_t, int64_t, int64_t, int64_t, int, int, cudaStream_t);
+template void resize_bilinear<bf16>(bf16*, const bf16*, int64_t, int64_t, int64_t, int64_t, int, int, bool,
+                                    cudaStream_t);
+template void resize_bilinear<fp16>(fp16*, const fp16*, int64_t, int64_t, int64_t, int64_t, int, int, bool,
+                                    cudaStream_t);
 
 }  // namespace vidi::cuda

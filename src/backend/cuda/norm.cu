@@ -85,6 +85,19 @@ __global__ void rms_norm_kernel(Y* y, const X* x, const T* w, int64_t D, float e
               [&](int64_t i, float v) { return v * inv_next * norm_gain(next_w, i, mode); });
 }
 
+// y += x (the sub-layer's output as it is), then next_y = rms_norm(y) · w: as add_ and
+// rms_norm apart (a 16-bit stream is rounded after the sum, an f32 one not).
+template <class T, class Y>
+__global__ void add_then_rms_norm_kernel(Y* y, const T* x, T* next_y, const T* w, int64_t D, float eps, int mode,
+                                         bool vec) {
+    __shared__ float scratch[32];
+    const T* xr = x + blockIdx.x * D;
+    Y* yr = y + blockIdx.x * D;
+    write_row(yr, xr, D, vec, [&](int64_t i, float v) { return to_float(yr[i]) + v; });
+    const float inv = inv_rms(yr, D, eps, vec, scratch);
+    write_row(next_y + blockIdx.x * D, yr, D, vec, [&](int64_t i, float v) { return v * inv * norm_gain(w, i, mode); });
+}
+
 template <class T>
 __global__ void layer_norm_kernel(T* y, const T* x, const T* w, const T* b, int64_t D, float eps, bool vec) {
     __shared__ float scratch[32];
@@ -123,6 +136,21 @@ void rms_norm(void* y, DType y_dtype, const void* x, DType x_dtype, const T* w, 
 }
 
 template <class T>
+void add_then_rms_norm(void* y, DType y_dtype, const T* x, T* next_y, const T* w, int64_t rows, int64_t D, float eps,
+                       int mode, cudaStream_t stream) {
+    if (rows == 0 || D == 0) return;
+    const bool vec = D % kVec == 0 && aligned16(x) && aligned16(y) && aligned16(next_y);
+    const unsigned blocks = static_cast<unsigned>(rows);
+    if (y_dtype == DType::f32)
+        add_then_rms_norm_kernel<<<blocks, threads_for(D), 0, stream>>>(static_cast<float*>(y), x, next_y, w, D, eps,
+                                                                        mode, vec);
+    else
+        add_then_rms_norm_kernel<<<blocks, threads_for(D), 0, stream>>>(static_cast<T*>(y), x, next_y, w, D, eps,
+                                                                        mode, vec);
+    VIDI_CUDA_CHECK_LAUNCH("add_then_rms_norm");
+}
+
+template <class T>
 void layer_norm(T* y, const T* x, const T* w, const T* b, int64_t rows, int64_t D, float eps, cudaStream_t stream) {
     if (rows == 0 || D == 0) return;
     const bool vec = D % kVec == 0 && aligned16(x) && aligned16(y);
@@ -133,6 +161,8 @@ void layer_norm(T* y, const T* x, const T* w, const T* b, int64_t rows, int64_t 
 #define VIDI_NORMS(T)                                                                                             \
     template void rms_norm<T>(void*, DType, const void*, DType, const T*, int64_t, int64_t, float, int,         \
                               cudaStream_t, bool, T*, const T*);                                                  \
+    template void add_then_rms_norm<T>(void*, DType, const T*, T*, const T*, int64_t, int64_t, float, int,      \
+                                       cudaStream_t);                                                            \
     template void layer_norm<T>(T*, const T*, const T*, const T*, int64_t, int64_t, float, cudaStream_t);
 VIDI_NORMS(bf16)
 VIDI_NORMS(fp16)

@@ -4,20 +4,12 @@
 
 namespace vidi::model::vidi15 {
 
-using io::json_get;
 using io::json_get_or;
-using io::require_positive;
 
 void read_config(const nlohmann::json& j, const std::string& where, ModelConfig& c) {
     LlmConfig& l = c.llm;
-    l.hidden = json_get<int>(j, "hidden_size", where);
-    l.intermediate = json_get<int>(j, "intermediate_size", where);
-    l.layers = json_get<int>(j, "num_hidden_layers", where);
-    l.heads = json_get<int>(j, "num_attention_heads", where);
-    l.kv_heads = json_get_or<int>(j, "num_key_value_heads", l.heads, where);
-    l.head_dim = json_get_or<int>(j, "head_dim", l.heads ? l.hidden / l.heads : 0, where);
+    read_decoder_shape(j, where, l);
     l.query_pre_attn_scalar = json_get_or<double>(j, "query_pre_attn_scalar", l.head_dim, where);
-    l.vocab = json_get<int>(j, "vocab_size", where);
     l.rms_eps = json_get_or<double>(j, "rms_norm_eps", 1e-6, where);
     l.rope_theta = json_get_or<double>(j, "rope_theta", 10000.0, where);
     l.attn_softcap = json_get_or<double>(j, "attn_logit_softcapping", 0.0, where);
@@ -28,14 +20,6 @@ void read_config(const nlohmann::json& j, const std::string& where, ModelConfig&
     l.eos_id = json_get_or<int>(j, "eos_token_id", 1, where);
     l.pad_id = json_get_or<int>(j, "pad_token_id", 0, where);
     l.tie_embeddings = json_get_or<bool>(j, "tie_word_embeddings", true, where);
-    for (auto [val, key] : {std::pair{l.hidden, "hidden_size"}, {l.intermediate, "intermediate_size"},
-                            {l.layers, "num_hidden_layers"}, {l.heads, "num_attention_heads"},
-                            {l.kv_heads, "num_key_value_heads"}, {l.head_dim, "head_dim"},
-                            {l.vocab, "vocab_size"}})
-        require_positive(val, key, where);
-    if (l.heads % l.kv_heads)
-        fail(where, ": num_attention_heads ", l.heads, " is not a multiple of num_key_value_heads ", l.kv_heads);
-    if (l.hidden % 2) fail(where, ": hidden_size must be even for the sinusoidal positions");
     std::string act = json_get_or<std::string>(j, "hidden_activation", "gelu_pytorch_tanh", where);
     if (act != "gelu_pytorch_tanh") fail(where, ": unsupported hidden_activation \"", act, "\"");
     read_media_config(j, where, c);

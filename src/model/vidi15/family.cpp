@@ -49,7 +49,7 @@ public:
                                 bool with_media) const override {
         return build_prompt(tok, text, with_media, c.llm.bos_id);
     }
-    std::vector<int32_t> stop_ids(const io::Tokenizer& tok) const override {
+    std::vector<int32_t> stop_ids(const io::Tokenizer& tok, const ModelConfig& /*c*/) const override {
         const int end_of_turn = tok.piece_to_id("<end_of_turn>");
         return {end_of_turn >= 0 ? end_of_turn : 107};
     }

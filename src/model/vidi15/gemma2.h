@@ -1,105 +1,22 @@
-// Gemma2 decoder with Vidi's decomposed attention (SPEC.md §6), Vidi1.5's decoder.
-//
-// Text tokens attend to themselves (RoPE, causal, sliding window on even layers) and to
-// each media stream (visual, audio) through cross-attention without RoPE or mask. Media
-// tokens never see text: each one attends only to itself, so per layer its K/V can be
-// computed once per video (MediaKV) and reused for every question and every step.
+// Gemma2 decoder with Vidi's decomposed attention (SPEC.md §6), Vidi1.5's decoder: four norms
+// a layer ((1 + w) ⊙ rmsnorm) around attention and MLP, GeGLU, embeddings scaled by sqrt(D),
+// the sliding window on even layers, soft-capped scores and logits (model/common/dattn_decoder.h).
 #pragma once
 
-#include <cstdint>
-#include <memory>
-#include <vector>
-
-#include "backend/backend.h"
-#include "model/common/weights.h"
-#include "model/config.h"
-#include "model/decoder.h"
+#include "model/common/dattn_decoder.h"
 
 namespace vidi::model::vidi15 {
 
-class Gemma2 final : public Decoder {
+class Gemma2 final : public DattnDecoder {
 public:
     Gemma2(const ModelConfig& config, const WeightLoader& root);
 
-    const LlmConfig& config() const { return cfg_; }
-    Backend& backend() const override { return be_; }
-    int64_t vocab() const override { return cfg_.vocab; }
-    int64_t max_positions() const override { return cfg_.max_positions; }
-
-    // The media self-update through the layers for tokens [T, D] (after mm_rand_llm_norm,
-    // before the sqrt(D) scaling), keeping each layer's K/V (kv_format bits 8 or 4: quantised
-    // as media_kv_format() says).
-    MediaKV new_media_kv(int64_t tokens, const QuantFormat& kv_format) const override;
-    void encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& tokens, int64_t chunk) const override;
-
-    TextCache new_cache(int64_t capacity) const override;
-    // Logits (f32, Backend::logits) after the final soft-cap.
-    Tensor forward_on_device(const std::vector<int32_t>& ids, TextCache& cache,
-                             const std::vector<const MediaKV*>& media, bool all_logits) const override;
-
-    // Several prompts prefilled together: prompt p appended to *caches[p]; returns each prompt's
-    // last logits ([1, V] on the device, f32). Each prompt gets the bits forward_on_device gives
-    // it alone (its linears and its text attention are its own); the media's cross-attention
-    // takes every prompt's queries at once, reading the media K/V once.
-    std::vector<Tensor> prefill_rows(const std::vector<std::vector<int32_t>>& prompts,
-                                     const std::vector<TextCache*>& caches,
-                                     const std::vector<const MediaKV*>& media) const override;
-
-    // One decoding step of B sequences at once (a batch, B ≤ 16): row b appends ids[b] to
-    // *caches[b]; returns the logits [B, V] on the device (f32). Every op gives a row the bits
-    // the one-row step (forward_on_device of that token) gives it, and the weights and the
-    // media K/V are read once for all rows. The step is recorded into `rec` and replayed while
-    // the rows' caches are the same; another composition records anew.
-    Tensor decode_rows(const std::vector<int32_t>& ids, const std::vector<TextCache*>& caches,
-                       const std::vector<const MediaKV*>& media, RecordedRowsStep& rec) const override;
-
 private:
-    struct Layer {
-        QTensor q, k, v, o, gate, up, down;
-        Tensor norm_in, norm_post_attn, norm_pre_ff, norm_post_ff;
-    };
-    Tensor mlp(const Layer& L, const Tensor& h) const;
-    // K and V projections of the normalised input h [n, D], as [n, KV, hd] (no RoPE).
-    std::pair<Tensor, Tensor> key_value(const Layer& L, const Tensor& h) const;
-    // Copies `rows` into the cache tensor starting at row0.
-    void store_rows(const Tensor& cache, int64_t row0, const Tensor& rows) const;
-    // The same for a media cache, quantising the rows first when the cache is quantised.
-    void store_media_rows(const QTensor& cache, int64_t row0, const Tensor& rows, const QuantFormat& format) const;
-    Tensor norm(const Tensor& x, const Tensor& w) const;
-    // A residual stream (text x, media m) starts as the scaled embeddings converted to the
-    // backend's residual_dtype(): f32 with bf16 activations (84 bf16 roundings of the running
-    // sum were the largest part of the bf16 pipeline's error, bench/RESULTS.md), f16 in fp16
-    // mode as the official model; the sub-layers still read and write the activation dtype.
-    Tensor residual(const Tensor& a) const;
-    // x += norm(y) with weight w (a residual update); returns the next sub-layer's input,
-    // norm(x) with weight w_next.
+    // x += post-norm(y); returns the next sub-layer's input norm(x) with weight w_next.
     Tensor add_norm(Tensor& x, const Tensor& y, const Tensor& w, const Tensor& w_next) const;
-    // One token through the layers as a recorded step (logits [1, V] on the device).
-    Tensor decode_step(int32_t id, TextCache& cache, const std::vector<const MediaKV*>& media) const;
-    // forward_on_device()'s ops, queued, for T tokens `ids` (i32 [T] on the backend) at
-    // positions pos[0].. (i32 [1]). A step (T = 1) reads its position only from `pos` and
-    // attends over the whole cache, so that its recording replays at every position; a
-    // prompt attends over the rows 0..pos0+T-1 it fills.
-    Tensor queue_forward(const Tensor& ids, const Tensor& pos, int64_t pos0, bool step, TextCache& cache,
-                         const std::vector<const MediaKV*>& media, bool all_logits) const;
-    // decode_rows()'s ops, queued: ids and positions i32 [B] on the backend.
-    Tensor queue_rows(const Tensor& ids, const Tensor& pos, const std::vector<TextCache*>& caches,
-                      const std::vector<const MediaKV*>& media) const;
-    // The addresses of every media K/V buffer a step reads (a recording is tied to them).
-    static std::vector<const void*> media_buffers(const std::vector<const MediaKV*>& media);
-    // The text's own attention parameters (causal; the window is set per layer).
-    AttentionParams self_params() const;
-    // Layer l's attention of the queries q [R, H, hd] (independent rows, before RoPE) to every
-    // media stream, the streams' outputs summed (Backend::cross_attention: each row's bits do
-    // not depend on the others); undefined without media.
-    Tensor media_attention(const Tensor& q, int l, const std::vector<const MediaKV*>& media) const;
-
-    LlmConfig cfg_;
-    Backend& be_;
-    std::vector<Layer> layers_;
-    QTensor embed_, lm_head_;
-    Tensor final_norm_;
-    float embed_scale_;
+    Tensor after_attention(const Layer& L, Tensor& x, const Tensor& o) const override;
+    Tensor after_mlp(const Layer& L, Tensor& x, const Tensor& y, const Tensor& w_next) const override;
+    int window(int layer) const override { return layer % 2 == 0 ? cfg_.sliding_window : 0; }
 };
 
 }  // namespace vidi::model::vidi15

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "backend/backend.h"
-#include "model/common/positional.h"
+#include "model/common/media_glue.h"
 #include "model/common/siglip.h"
 #include "model/common/whisper.h"
 #include "model/config.h"
@@ -65,27 +65,13 @@ public:
     const WhisperEncoder& audio() const { return audio_; }
 
 private:
-    // Linear -> GELU(erf) -> Linear (mm_projector_type mlp2x_gelu).
-    struct Projector {
-        QTensor w0;
-        Tensor b0;
-        QTensor w2;
-        Tensor b2;
-    };
-    Tensor project(const Projector& p, const Tensor& x) const;
-    // Audio tokens first..first+n-1 (of `total`) from their k·n Whisper states.
-    Tensor audio_glue(const Tensor& states, int64_t first, int64_t total) const;
-    Tensor norm(const Tensor& x, const Tensor& w) const;
-
     Backend& be_;
     MediaConfig mm_;
     int dim_;
     int padded_grid_;
     SiglipVision vision_;
     WhisperEncoder audio_;
-    Projector img_proj_, aud_proj_;
-    Tensor img_norm_, aud_norm_, llm_norm_, aud_pool_;
-    PositionalMlp pos_h_, pos_w_, pos_t_;
+    MediaGlue glue_;
 };
 
 }  // namespace vidi::model::vidi15

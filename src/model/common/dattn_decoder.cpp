@@ -1,0 +1,384 @@
+#include "model/common/dattn_decoder.h"
+
+#include <array>
+#include <cmath>
+
+namespace vidi::model {
+
+DattnDecoder::DattnDecoder(const ModelConfig& config, const WeightLoader& root,
+                           const std::vector<std::string>& norm_names, float embed_scale, NormWeight mode, Glu mlp)
+    : cfg_(config.llm), be_(root.backend()), embed_scale_(embed_scale), norm_mode_(mode), mlp_kind_(mlp) {
+    const int64_t D = cfg_.hidden, I = cfg_.intermediate, V = cfg_.vocab;
+    const int64_t q_rows = int64_t(cfg_.heads) * cfg_.head_dim, kv_rows = int64_t(cfg_.kv_heads) * cfg_.head_dim;
+    embed_ = root.linear("model.embed_tokens.weight", {V, D});
+    // Tied: the output projection is embed_tokens; untied, lm_head when present.
+    const bool own_head = !cfg_.tie_embeddings && root.has("lm_head.weight");
+    lm_head_ = own_head ? root.linear("lm_head.weight", {V, D}) : embed_;
+    final_norm_ = root.weight("model.norm.weight", {D});
+    for (int i = 0; i < cfg_.layers; ++i) {
+        WeightLoader w = root.sub("model.layers." + std::to_string(i) + ".");
+        Layer L{w.linear("self_attn.q_proj.weight", {q_rows, D}), w.linear("self_attn.k_proj.weight", {kv_rows, D}),
+                w.linear("self_attn.v_proj.weight", {kv_rows, D}), w.linear("self_attn.o_proj.weight", {D, q_rows}),
+                w.linear("mlp.gate_proj.weight", {I, D}),         w.linear("mlp.up_proj.weight", {I, D}),
+                w.linear("mlp.down_proj.weight", {D, I}),         {}};
+        for (const std::string& n : norm_names) L.norms.push_back(w.weight(n + ".weight", {D}));
+        layers_.push_back(std::move(L));
+    }
+}
+
+Tensor DattnDecoder::norm(const Tensor& x, const Tensor& w) const { return be_.rms_norm(x, w, eps(), norm_mode_); }
+
+std::array<Tensor, 3> DattnDecoder::qkv(const Layer& L, const Tensor& h) const {
+    const int64_t n = h.dim(0);
+    std::array<Tensor, 3> out{be_.act({n, cfg_.heads, cfg_.head_dim}), be_.act({n, cfg_.kv_heads, cfg_.head_dim}),
+                              be_.act({n, cfg_.kv_heads, cfg_.head_dim})};
+    be_.linear_into_({&out[0], &out[1], &out[2]}, h, {&L.q, &L.k, &L.v});
+    return out;
+}
+
+std::pair<Tensor, Tensor> DattnDecoder::key_value(const Layer& L, const Tensor& h) const {
+    const int64_t n = h.dim(0);
+    return {be_.linear(h, L.k).reshape({n, cfg_.kv_heads, cfg_.head_dim}),
+            be_.linear(h, L.v).reshape({n, cfg_.kv_heads, cfg_.head_dim})};
+}
+
+void DattnDecoder::store_rows(const Tensor& cache, int64_t row0, const Tensor& rows) const {
+    Tensor dst = cache.rows(row0, row0 + rows.dim(0));
+    be_.copy_(dst, rows);
+}
+
+void DattnDecoder::store_media_rows(const QTensor& cache, int64_t row0, const Tensor& rows,
+                                   const QuantFormat& format) const {
+    if (!cache.quantized()) return store_rows(cache.values, row0, rows);
+    // Scales shared by a block of rows (4-bit keys) need whole blocks, bar the cache's last.
+    const int64_t B = cache.block, n = rows.dim(0);
+    VIDI_CHECK(row0 % B == 0 && (n % B == 0 || row0 + n == cache.dim(0)), "media K/V rows ", row0, "..", row0 + n,
+               " do not start and end on blocks of ", B, " tokens");
+    QTensor q = be_.quantize(rows, format);
+    store_rows(cache.values, row0, q.values);
+    store_rows(cache.scales, row0 / B, q.scales);
+    if (cache.zeros.defined()) store_rows(cache.zeros, row0 / B, q.zeros);
+}
+
+Tensor DattnDecoder::mlp(const Layer& L, const Tensor& h) const {
+    return be_.linear(be_.linear_glu(h, L.gate, L.up, mlp_kind_), L.down);
+}
+
+Tensor DattnDecoder::residual(const Tensor& a) const {
+    if (a.dtype() == be_.residual_dtype()) return a;
+    Tensor x = be_.empty(a.shape(), be_.residual_dtype());
+    be_.copy_(x, a);
+    return x;
+}
+
+MediaKV DattnDecoder::new_media_kv(int64_t tokens, const QuantFormat& kv_format) const {
+    const Shape shape{tokens, cfg_.kv_heads, cfg_.head_dim};
+    const MediaKvFormat f = media_kv_format(kv_format.bits, cfg_.head_dim);
+    std::vector<std::pair<Shape, QuantFormat>> parts;
+    for (int l = 0; l < cfg_.layers; ++l) parts.insert(parts.end(), {{shape, f.key}, {shape, f.value}});
+    const std::vector<QTensor> caches = be_.empty_together(parts);  // one block for every layer
+    MediaKV kv;
+    kv.tokens = tokens;
+    for (int l = 0; l < cfg_.layers; ++l) {
+        kv.k.push_back(caches[2 * l]);
+        kv.v.push_back(caches[2 * l + 1]);
+    }
+    return kv;
+}
+
+void DattnDecoder::encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& tokens, int64_t chunk) const {
+    const int64_t T = tokens.dim(0);
+    const int hd = cfg_.head_dim, H = cfg_.heads;
+    VIDI_CHECK(row0 >= 0 && row0 + T <= kv.tokens && static_cast<int>(kv.k.size()) == cfg_.layers,
+               "encode_media_rows: rows ", row0, "..", row0 + T, " do not fit media K/V of ", kv.tokens, " tokens");
+    const MediaKvFormat format = media_kv_format(kv.k.empty() ? 16 : kv.k[0].bits, hd);
+    for (int64_t r0 = 0; r0 < T; r0 += chunk) {
+        int64_t r1 = std::min(T, r0 + chunk), n = r1 - r0;
+        const Section whole = be_.section("media layers");
+        Tensor src = tokens.rows(r0, r1);
+        if (src.device() != be_.device()) src = be_.upload(src);
+        Tensor scaled = be_.act(src.shape());  // a fresh copy: the caller's tokens stay as they are
+        be_.copy_(scaled, src);
+        if (embed_scale_ != 1.0f) be_.scale_(scaled, embed_scale_);
+        Tensor m = residual(scaled);
+        scaled = Tensor();  // kept only where it is the residual itself (activations in the residual dtype)
+        Tensor h = norm(m, layers_[0].norms[0]);
+        for (int l = 0; l < cfg_.layers; ++l) {
+            const Layer& L = layers_[l];
+            auto [k, v] = key_value(L, h);
+            h = Tensor();  // not needed past k and v: its memory serves the rest of the layer
+            store_media_rows(kv.k[l], row0 + r0, k, format.key);
+            store_media_rows(kv.v[l], row0 + r0, v, format.value);
+            if (l + 1 == cfg_.layers) break;  // the last update feeds nothing
+            // Diagonal attention: each token's attention output is its own value.
+            Tensor o = be_.linear(be_.repeat_kv(v, H).reshape({n, int64_t(H) * hd}), L.o);
+            h = after_attention(L, m, o);
+            Tensor out;
+            {
+                const Section s = be_.section("media.mlp");
+                out = mlp(L, h);
+            }
+            h = after_mlp(L, m, out, layers_[l + 1].norms[0]);
+        }
+    }
+}
+
+TextCache DattnDecoder::new_cache(int64_t capacity) const {
+    TextCache c;
+    c.capacity = capacity;
+    const Shape shape{capacity, cfg_.kv_heads, cfg_.head_dim};
+    const std::vector<QTensor> caches =  // one block for every layer
+        be_.empty_together(std::vector<std::pair<Shape, QuantFormat>>(2 * size_t(cfg_.layers), {shape, {}}));
+    for (int l = 0; l < cfg_.layers; ++l) {
+        c.k.push_back(caches[2 * l].values);
+        c.v.push_back(caches[2 * l + 1].values);
+    }
+    return c;
+}
+
+Tensor DattnDecoder::forward_on_device(const std::vector<int32_t>& ids, TextCache& cache,
+                                       const std::vector<const MediaKV*>& media, bool all_logits) const {
+    const int64_t T = static_cast<int64_t>(ids.size()), pos0 = cache.length;
+    VIDI_CHECK(T > 0, "forward() needs at least one token");
+    if (pos0 + T > cache.capacity)
+        fail("the prompt and answer need ", pos0 + T, " text positions but the context holds ", cache.capacity);
+    check_token_ids(ids.data(), T, cfg_.vocab, "forward", pos0);  // a GPU's embed cannot check them
+    Tensor logits;
+    if (T == 1) {
+        logits = decode_step(ids[0], cache, media);
+    } else {
+        const Tensor dev_ids = be_.upload(Tensor::from_vector(ids));
+        const Tensor pos = be_.upload(Tensor::from_vector(std::vector<int32_t>{static_cast<int32_t>(pos0)}));
+        logits = queue_forward(dev_ids, pos, pos0, false, cache, media, all_logits);
+    }
+    cache.length = pos0 + T;
+    return logits;
+}
+
+Tensor DattnDecoder::decode_step(int32_t id, TextCache& cache, const std::vector<const MediaKV*>& media) const {
+    RecordedStep& s = cache.step;
+    if (!s.id.defined()) {
+        s.id = be_.empty({1}, DType::i32);
+        s.pos = be_.empty({1}, DType::i32);
+    }
+    // The recording reads the media K/V where they were: other buffers need another recording.
+    std::vector<const void*> where = media_buffers(media);
+    if (where != s.media) {
+        s.recording.reset();
+        s.media = std::move(where);
+    }
+    be_.run_step(s.recording, {{s.id, id}, {s.pos, static_cast<int32_t>(cache.length)}},
+                 [&] { s.logits = queue_forward(s.id, s.pos, cache.length, true, cache, media, false); });
+    return s.logits;
+}
+
+std::vector<const void*> DattnDecoder::media_buffers(const std::vector<const MediaKV*>& media) {
+    std::vector<const void*> where;
+    for (const MediaKV* m : media)
+        if (m && m->tokens > 0)
+            for (const auto* side : {&m->k, &m->v})
+                for (const QTensor& t : *side) where.insert(where.end(), {t.values.raw(), t.scales.raw(), t.zeros.raw()});
+    return where;
+}
+
+AttentionParams DattnDecoder::self_params() const {
+    AttentionParams self;
+    self.scale = static_cast<float>(1.0 / std::sqrt(cfg_.query_pre_attn_scalar));
+    self.softcap = static_cast<float>(cfg_.attn_softcap);
+    self.causal = true;
+    return self;
+}
+
+Tensor DattnDecoder::embed_rows(const Tensor& ids) const {
+    Tensor embedded = be_.embed(embed_, ids);
+    if (embed_scale_ != 1.0f) be_.scale_(embedded, embed_scale_);
+    return residual(embedded);
+}
+
+Tensor DattnDecoder::finish_layer(int l, Tensor& x, const Tensor& attn) const {
+    const Layer& L = layers_[l];
+    // o_proj is linear without bias, so one projection of the summed head outputs serves all
+    // streams. Each residual update also gives the next sub-layer's normalised input (the last
+    // one the final norm's).
+    const Tensor o = be_.linear(attn.reshape({attn.dim(0), int64_t(cfg_.heads) * cfg_.head_dim}), L.o);
+    const Tensor h = after_attention(L, x, o);
+    return after_mlp(L, x, mlp(L, h), l + 1 < cfg_.layers ? layers_[l + 1].norms[0] : final_norm_);
+}
+
+Tensor DattnDecoder::decode_rows(const std::vector<int32_t>& ids, const std::vector<TextCache*>& caches,
+                                 const std::vector<const MediaKV*>& media, RecordedRowsStep& rec) const {
+    const int64_t B = static_cast<int64_t>(ids.size());
+    VIDI_CHECK(B >= 1 && B <= kMaxStepRows && caches.size() == ids.size(), "decode_rows: ", ids.size(), " ids for ",
+               caches.size(), " caches (1 to ", kMaxStepRows, " rows)");
+    check_token_ids(ids.data(), B, cfg_.vocab, "decode_rows");
+    std::vector<int32_t> positions;
+    std::vector<const void*> rows;
+    for (const TextCache* c : caches) {
+        VIDI_CHECK(c && c->length < c->capacity, "decode_rows: a row's cache is full (", c ? c->length : 0, " of ",
+                   c ? c->capacity : 0, " positions)");
+        positions.push_back(static_cast<int32_t>(c->length));
+        rows.push_back(c->k[0].raw());
+    }
+    RecordedStep& s = rec.step;
+    std::vector<const void*> where = media_buffers(media);
+    // A recording serves these rows in this order over these media only.
+    if (!s.id.defined() || s.id.numel() != B || rows != rec.caches || where != s.media) {
+        s.recording.reset();
+        s.id = be_.empty({B}, DType::i32);
+        s.pos = be_.empty({B}, DType::i32);
+        s.media = std::move(where);
+        rec.caches = std::move(rows);
+    }
+    be_.run_step(s.recording, {{s.id, ids}, {s.pos, positions}},
+                 [&] { s.logits = queue_rows(s.id, s.pos, caches, media); });
+    for (TextCache* c : caches) ++c->length;
+    return s.logits;
+}
+
+std::vector<Tensor> DattnDecoder::prefill_rows(const std::vector<std::vector<int32_t>>& prompts,
+                                               const std::vector<TextCache*>& caches,
+                                               const std::vector<const MediaKV*>& media) const {
+    const size_t P = prompts.size();
+    VIDI_CHECK(P >= 1 && caches.size() == P, "prefill_rows: ", P, " prompts for ", caches.size(), " caches");
+    const int H = cfg_.heads, KV = cfg_.kv_heads, hd = cfg_.head_dim;
+    struct Prompt {
+        int64_t T = 0, pos0 = 0, row0 = 0;  // tokens, first position, first row among all queries
+        Tensor pos, x, h;
+    };
+    std::vector<Prompt> ps(P);
+    int64_t total = 0;
+    for (size_t i = 0; i < P; ++i) {
+        Prompt& p = ps[i];
+        const TextCache& c = *caches[i];
+        p.T = static_cast<int64_t>(prompts[i].size());
+        p.pos0 = c.length;
+        p.row0 = total;
+        total += p.T;
+        VIDI_CHECK(p.T > 0, "prefill_rows: an empty prompt");
+        if (p.pos0 + p.T > c.capacity)
+            fail("the prompt and answer need ", p.pos0 + p.T, " text positions but the context holds ", c.capacity);
+        check_token_ids(prompts[i].data(), p.T, cfg_.vocab, "prefill_rows", p.pos0);
+    }
+    // Each prompt's ops are those of queue_forward() for it alone (see there).
+    AttentionParams self = self_params();
+    for (size_t i = 0; i < P; ++i) {
+        Prompt& p = ps[i];
+        p.pos = be_.upload(Tensor::from_vector(std::vector<int32_t>{static_cast<int32_t>(p.pos0)}));
+        p.x = embed_rows(be_.upload(Tensor::from_vector(prompts[i])));
+        p.h = norm(p.x, layers_[0].norms[0]);
+    }
+    for (int l = 0; l < cfg_.layers; ++l) {
+        const Layer& L = layers_[l];
+        Tensor q = be_.act({total, H, hd});  // every prompt's queries, for the media at once
+        std::vector<Tensor> ks(P), vs(P);
+        for (size_t i = 0; i < P; ++i) {
+            Tensor qi = q.rows(ps[i].row0, ps[i].row0 + ps[i].T);
+            ks[i] = be_.act({ps[i].T, KV, hd});
+            vs[i] = be_.act({ps[i].T, KV, hd});
+            be_.linear_into_({&qi, &ks[i], &vs[i]}, ps[i].h, {&L.q, &L.k, &L.v});
+        }
+        const Tensor media_attn = media_attention(q, l, media);
+        self.window = window(l);
+        for (size_t i = 0; i < P; ++i) {
+            Prompt& p = ps[i];
+            TextCache& c = *caches[i];
+            Tensor qi = q.rows(p.row0, p.row0 + p.T);
+            be_.rope_and_cache_kv_(qi, ks[i], vs[i], c.k[l], c.v[l], p.pos, cfg_.rope_theta);
+            self.q_pos0 = p.pos0;
+            const QTensor keys(c.k[l].rows(0, p.pos0 + p.T)), values(c.v[l].rows(0, p.pos0 + p.T));
+            Tensor attn;
+            if (media_attn.defined()) {
+                attn = media_attn.rows(p.row0, p.row0 + p.T);
+                be_.attention_add_(attn, qi, keys, values, self);
+            } else {
+                attn = be_.attention(qi, keys, values, self);
+            }
+            p.h = finish_layer(l, p.x, attn);
+        }
+    }
+    std::vector<Tensor> logits;
+    for (size_t i = 0; i < P; ++i) {
+        logits.push_back(be_.logits(ps[i].h.rows(ps[i].T - 1, ps[i].T), lm_head_, static_cast<float>(cfg_.final_softcap)));
+        caches[i]->length = ps[i].pos0 + ps[i].T;
+    }
+    return logits;
+}
+
+Tensor DattnDecoder::media_attention(const Tensor& q, int l, const std::vector<const MediaKV*>& media) const {
+    AttentionParams cross = self_params();
+    cross.causal = false;
+    Tensor attn;
+    for (const MediaKV* m : media)
+        if (m && m->tokens > 0) {
+            if (attn.defined()) be_.cross_attention_add_(attn, q, m->k[l], m->v[l], cross);
+            else attn = be_.cross_attention(q, m->k[l], m->v[l], cross);
+        }
+    return attn;
+}
+
+Tensor DattnDecoder::queue_rows(const Tensor& ids, const Tensor& pos, const std::vector<TextCache*>& caches,
+                                const std::vector<const MediaKV*>& media) const {
+    const int64_t B = ids.numel();
+    const int H = cfg_.heads, hd = cfg_.head_dim;
+    const AttentionParams self = self_params();
+
+    // The ops of queue_forward()'s step, each row through the ops a one-row step uses: the
+    // linears, norms and the media's cross-attention take the rows together (each row
+    // computed as alone), each row's RoPE, cache and text attention go through its own cache,
+    // at its own position.
+    Tensor x = embed_rows(ids);
+    Tensor h = norm(x, layers_[0].norms[0]);
+    for (int l = 0; l < cfg_.layers; ++l) {
+        auto [q, k, v] = qkv(layers_[l], h);
+        Tensor attn = media_attention(q, l, media);
+        const bool text_only = !attn.defined();
+        if (text_only) attn = be_.act({B, H, hd});
+        std::vector<Tensor*> k_caches, v_caches;
+        for (TextCache* c : caches) {
+            k_caches.push_back(&c->k[l]);
+            v_caches.push_back(&c->v[l]);
+        }
+        be_.rope_and_cache_kv_rows_(q, k, v, k_caches, v_caches, pos, cfg_.rope_theta);
+        AttentionParams step = self;
+        step.window = window(l);
+        for (int64_t b = 0; b < B; ++b) {
+            TextCache& c = *caches[static_cast<size_t>(b)];
+            Tensor qb = q.rows(b, b + 1), ab = attn.rows(b, b + 1);
+            step.step_pos = pos.rows(b, b + 1);
+            const QTensor keys(c.k[l].rows(0, c.capacity)), values(c.v[l].rows(0, c.capacity));
+            if (text_only) be_.copy_(ab, be_.attention(qb, keys, values, step));
+            else be_.attention_add_(ab, qb, keys, values, step);
+        }
+        h = finish_layer(l, x, attn);
+    }
+    return be_.logits(h, lm_head_, static_cast<float>(cfg_.final_softcap));
+}
+
+Tensor DattnDecoder::queue_forward(const Tensor& ids, const Tensor& pos, int64_t pos0, bool step, TextCache& cache,
+                                   const std::vector<const MediaKV*>& media, bool all_logits) const {
+    const int64_t T = ids.numel();
+    AttentionParams self = self_params();
+    // A step sees the cache up to its position, read on the device; a prompt its own rows.
+    const int64_t self_keys = step ? cache.capacity : pos0 + T;
+    if (step) self.step_pos = pos;
+    else self.q_pos0 = pos0;
+
+    Tensor x = embed_rows(ids);
+    Tensor h = norm(x, layers_[0].norms[0]);
+    for (int l = 0; l < cfg_.layers; ++l) {
+        auto [q, k, v] = qkv(layers_[l], h);
+        // Cross-attention uses the query before RoPE; the streams' outputs add up.
+        Tensor attn = media_attention(q, l, media);
+        be_.rope_and_cache_kv_(q, k, v, cache.k[l], cache.v[l], pos, cfg_.rope_theta);
+        self.window = window(l);
+        const QTensor keys(cache.k[l].rows(0, self_keys)), values(cache.v[l].rows(0, self_keys));
+        if (attn.defined()) be_.attention_add_(attn, q, keys, values, self);
+        else attn = be_.attention(q, keys, values, self);
+        h = finish_layer(l, x, attn);
+    }
+    // In f32 from the LM head's accumulator on every backend (SPEC §9): the greedy pick and
+    // every reported logit read these.
+    return be_.logits(all_logits ? h : h.rows(T - 1, T), lm_head_, static_cast<float>(cfg_.final_softcap));
+}
+
+}  // namespace vidi::model

@@ -1,0 +1,125 @@
+#include "model/common/media_glue.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace vidi::model {
+
+namespace {
+
+constexpr float kGlueEps = 1e-5f;  // every mm_rand_* RMSNorm
+
+WeightLoader glue(const WeightLoader& root, const std::string& module) { return root.at("model." + module); }
+
+std::vector<int64_t> first(int64_t n) {
+    std::vector<int64_t> v(static_cast<size_t>(n));
+    std::iota(v.begin(), v.end(), 0);
+    return v;
+}
+
+}  // namespace
+
+MediaGlue::MediaGlue(const ModelConfig& config, const WeightLoader& root, int64_t image_in, int64_t audio_pool_out)
+    : be_(root.backend()),
+      mm_(config.mm),
+      dim_(config.llm.hidden),
+      pos_h_(glue(root, "mm_rand_pos_h."), config.llm.hidden, be_),
+      pos_w_(glue(root, "mm_rand_pos_w."), config.llm.hidden, be_),
+      pos_t_(glue(root, "mm_rand_pos_t."), config.llm.hidden, be_) {
+    const int64_t D = dim_, A = config.audio.d_model, k = mm_.audio_pool;
+    VIDI_CHECK(k > 0, config.dir, ": mm_audio_pool_size ", k, " must be positive");
+    VIDI_CHECK(mm_.projector_type == "mlp2x_gelu", config.dir, ": mm_projector_type '", mm_.projector_type,
+               "' is not supported (only mlp2x_gelu)");
+    img_proj_ = projector(glue(root, "mm_rand_img_projector.model."), image_in);
+    aud_proj_ = projector(glue(root, "mm_rand_aud_projector.model."), audio_pool_out);
+    WeightLoader g = glue(root, "");
+    img_norm_ = g.weight("mm_rand_img_norm.weight", {D});
+    aud_norm_ = g.weight("mm_rand_aud_norm.weight", {D});
+    llm_norm_ = g.weight("mm_rand_llm_norm.weight", {D});
+    // Conv1d(kernel k, stride k, no bias) as a GEMM over im2col rows.
+    aud_pool_ = g.weight("mm_rand_aud_pool.weight", {audio_pool_out, A, k}).reshape({audio_pool_out, A * k});
+}
+
+MediaGlue::Projector MediaGlue::projector(const WeightLoader& w, int64_t in) const {
+    return {w.linear("0.weight", {dim_, in}), w.weight("0.bias", {dim_}), w.linear("2.weight", {dim_, dim_}),
+            w.weight("2.bias", {dim_})};
+}
+
+Tensor MediaGlue::project(const Projector& p, const Tensor& x) const {
+    Tensor h = be_.linear(x, p.w0, p.b0);
+    be_.gelu_(h, Gelu::erf);
+    return be_.linear(h, p.w2, p.b2);
+}
+
+Tensor MediaGlue::norm(const Tensor& x, const Tensor& w) const {
+    return be_.rms_norm(x, w, kGlueEps, NormWeight::plain);
+}
+
+Tensor MediaGlue::image_tokens(const Tensor& grid, int64_t pos_n, const std::vector<int64_t>& frame_positions,
+                               int64_t total_frames) const {
+    VIDI_CHECK(grid.rank() == 4 && grid.dim(0) == static_cast<int64_t>(frame_positions.size()),
+               "image_tokens: ", frame_positions.size(), " frame positions for a grid ", grid.describe());
+    const int64_t n = grid.dim(0), h = grid.dim(1), w = grid.dim(2), D = dim_;
+    Tensor x = norm(project(img_proj_, grid.reshape({n * h * w, grid.dim(3)})), img_norm_).reshape({n, h, w, D});
+    be_.add_broadcast_(x, pos_h_.encode(pos_n, h, first(h)).reshape({1, h, 1, D}));
+    be_.add_broadcast_(x, pos_w_.encode(pos_n, w, first(w)).reshape({1, 1, w, D}));
+    be_.add_broadcast_(x, pos_t_.encode(mm_.time_interval, total_frames, frame_positions).reshape({n, 1, 1, D}));
+    return norm(x.reshape({n * h * w, D}), llm_norm_);
+}
+
+int64_t MediaGlue::audio_token_count(const WhisperEncoder& tower, int64_t mel_frames) const {
+    const int64_t states = mel_frames * tower.output_frames() / tower.input_frames();
+    return states / mm_.audio_pool;
+}
+
+Tensor MediaGlue::audio_tokens(const WhisperEncoder& tower, const Tensor& mel, int64_t mel_frames,
+                               const std::function<void(int64_t, int64_t)>& progress,
+                               int64_t pieces_per_batch) const {
+    const int64_t in = tower.input_frames(), out = tower.output_frames(), A = tower.d_model();
+    VIDI_CHECK(mel.rank() == 3 && mel.dim(2) == in, "audio_tokens: expected log-mel [pieces, bins, ", in, "], got ",
+               mel.describe());
+    const int64_t pieces = mel.dim(0);
+    VIDI_CHECK(mel_frames > 0 && mel_frames <= pieces * in, "audio_tokens: mel_frames ", mel_frames,
+               " does not fit ", pieces, " piece(s) of ", in, " frames");
+    const int64_t states = mel_frames * out / in, k = mm_.audio_pool;
+    VIDI_CHECK(states >= 2 * k, "audio_tokens: ", mel_frames, " mel frames give fewer than two audio tokens");
+
+    // A batch of pieces goes through the tower and straight on through the glue (pooling,
+    // projector, norms, positions: row by row), so that of the whole audio only its tokens are
+    // held (an hour is 120 pieces; the memory planner counts one batch). A batch's states are
+    // a whole number of tokens (pieces_per_batch rounded up to what makes them so: Whisper's
+    // 1500 states a piece take any pool up to 6 in every batch).
+    int64_t per_batch = std::max<int64_t>(1, pieces_per_batch);
+    const int64_t unit = k / std::gcd(out, k);  // pieces whose states are whole tokens
+    per_batch = (per_batch + unit - 1) / unit * unit;
+    const int64_t T = states / k;
+    Tensor tokens = be_.act({T, dim_});
+    for (int64_t i = 0, done = 0; done < T && i < pieces; i += per_batch) {
+        const int64_t n = std::min(per_batch, pieces - i);
+        Tensor batch;
+        {
+            const Section s = be_.section("whisper");
+            batch = tower.forward(mel.rows(i, i + n)).reshape({n * out, A});
+        }
+        const int64_t m = std::min(T - done, n * out / k);  // the last batch: only the states before `states`
+        Tensor dst = tokens.rows(done, done + m);
+        be_.copy_(dst, audio_glue(batch.rows(0, m * k), done, T));
+        done += m;
+        if (progress) progress(i + n, pieces);
+    }
+    return tokens;
+}
+
+Tensor MediaGlue::audio_glue(const Tensor& states, int64_t first_token, int64_t total) const {
+    const Section s = be_.section("audio glue");
+    const int64_t k = mm_.audio_pool;
+    // Conv1d(kernel k, stride k, no bias) over the states.
+    Tensor cols = be_.im2col_1d(states, static_cast<int>(k), static_cast<int>(k), 0);
+    Tensor x = norm(project(aud_proj_, be_.linear(cols, aud_pool_)), aud_norm_);
+    std::vector<int64_t> steps(static_cast<size_t>(x.dim(0)));
+    std::iota(steps.begin(), steps.end(), first_token);
+    be_.add_(x, pos_t_.encode(mm_.time_interval, total, steps));
+    return norm(x, llm_norm_);
+}
+
+}  // namespace vidi::model

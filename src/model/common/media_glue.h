@@ -1,0 +1,62 @@
+// The part of the media glue both Vidi families share (SPEC.md §3.5-§4, docs/vidi-7b.md §3.4-§4):
+// a pooled visual grid through the image projector, mm_rand_img_norm, the three positional
+// MLPs and mm_rand_llm_norm; Whisper states through the audio pool (Conv1d, kernel = stride =
+// mm_audio_pool_size), the audio projector, mm_rand_aud_norm, pos_t and mm_rand_llm_norm. The
+// families differ in what feeds the grid and in the widths, which come from the weights:
+// Vidi1.5 pools audio A→D and projects D→D, Vidi-7B pools A→A and projects A→D.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "backend/backend.h"
+#include "model/common/positional.h"
+#include "model/common/weights.h"
+#include "model/common/whisper.h"
+#include "model/config.h"
+
+namespace vidi::model {
+
+class MediaGlue {
+public:
+    // image_in: the width of a visual grid cell; audio_pool_out: the audio pool's output width.
+    MediaGlue(const ModelConfig& config, const WeightLoader& root, int64_t image_in, int64_t audio_pool_out);
+
+    // grid [n, h, w, image_in] of the frames at frame_positions (of total_frames) -> tokens
+    // [n·h·w, D] after mm_rand_llm_norm; rows and columns get pos_h/pos_w(N = pos_n, l = h/w).
+    Tensor image_tokens(const Tensor& grid, int64_t pos_n, const std::vector<int64_t>& frame_positions,
+                        int64_t total_frames) const;
+
+    // floor(floor(mel_frames · out/in) / pool) (SPEC.md §2.6).
+    int64_t audio_token_count(const WhisperEncoder& tower, int64_t mel_frames) const;
+    // mel [pieces, mel_bins, 3000] through `tower` and the audio glue, `pieces_per_batch`
+    // pieces at a time from the tower to the tokens (the result does not depend on it)
+    // -> [audio_token_count(mel_frames), D]. progress(done, total): pieces through the tower.
+    Tensor audio_tokens(const WhisperEncoder& tower, const Tensor& mel, int64_t mel_frames,
+                        const std::function<void(int64_t, int64_t)>& progress,
+                        int64_t pieces_per_batch = kAudioPiecesPerBatch) const;
+
+private:
+    // Linear -> GELU(erf) -> Linear (mm_projector_type mlp2x_gelu).
+    struct Projector {
+        QTensor w0;
+        Tensor b0;
+        QTensor w2;
+        Tensor b2;
+    };
+    Projector projector(const WeightLoader& w, int64_t in) const;
+    Tensor project(const Projector& p, const Tensor& x) const;
+    // Audio tokens first_token.. (of `total`) from their k·n Whisper states.
+    Tensor audio_glue(const Tensor& states, int64_t first_token, int64_t total) const;
+    Tensor norm(const Tensor& x, const Tensor& w) const;
+
+    Backend& be_;
+    MediaConfig mm_;
+    int64_t dim_;
+    Projector img_proj_, aud_proj_;
+    Tensor img_norm_, aud_norm_, llm_norm_, aud_pool_;
+    PositionalMlp pos_h_, pos_w_, pos_t_;
+};
+
+}  // namespace vidi::model
