@@ -39,10 +39,12 @@ struct EngineOptions {
     // Video decoders working on separate stretches of the file at once (0: one per 4 cores,
     // at most 4). The frames do not depend on it.
     int decode_lanes = 0;
-    // Video decoding: "auto" (NVDEC on the CUDA backend where it can take the file, else the
-    // CPU, with a notice saying why), "cpu" (FFmpeg's software decoders) or "nvdec" (an error
-    // naming why when it cannot). The frames do not depend on it.
-    std::string decoder = "auto";
+    // Video decoding: "cpu" (FFmpeg's software decoders; the default: on the H200 host it
+    // encoded a 10-minute 720p video in 3.8 s against NVDEC's 5.1 s, bench/RESULTS.md), "auto"
+    // (NVDEC on the CUDA backend where it can take the file, else the CPU, with a notice saying
+    // why: 2.5x less CPU time, for hosts whose cores are busy) or "nvdec" (an error naming why
+    // when it cannot). The frames do not depend on it (identical pixels, measured).
+    std::string decoder = "cpu";
     size_t gpu_memory_limit = 0;   // bytes the GPU backend may hold (0: what the device has)
     // The GPU's compute dtype: "fp16" with the official float16 inference's casts (the
     // default: 4.8x closer to PyTorch float32 than bf16 at full size, same speed; bench/RESULTS.md)

@@ -34,7 +34,10 @@ Tensor outlier_keys(int64_t T, int64_t KV, int64_t hd) {
     return k;
 }
 
-void expect_same_bytes(const Tensor& got, const Tensor& want, const std::string& what) {
+// `got` comes through to_host, which widens float tensors to f32 (exactly, for f16 scales and
+// zeros): the host's tensor is compared in that form.
+void expect_same_bytes(const Tensor& got, const Tensor& stored, const std::string& what) {
+    const Tensor want = dtype_is_float(stored.dtype()) ? stored.to_f32() : stored;
     ASSERT_EQ(got.shape(), want.shape()) << what;
     ASSERT_EQ(got.dtype(), want.dtype()) << what;
     const auto* g = static_cast<const uint8_t*>(got.raw());
