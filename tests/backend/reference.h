@@ -78,11 +78,11 @@ inline double glu_ref(double gate, double up, Glu kind) {
     return (kind == Glu::silu ? silu_ref(gate) : gelu_tanh_ref(gate)) * up;
 }
 
-// y[M, N] = x[M, K] · w[N, K]ᵀ (+ b[N]) from host float tensors (x may have leading dims).
-inline std::vector<double> linear_ref(const Tensor& x, const Tensor& w, const Tensor& b = {}) {
-    const int64_t N = w.dim(0), K = w.dim(1), M = x.numel() / K;
-    const std::vector<double> xv = values(x), wv = values(w);
-    const std::vector<double> bv = b.defined() ? values(b) : std::vector<double>(static_cast<size_t>(N), 0.0);
+// y[M, N] = x[M, K] · w[N, K]ᵀ + b[N] over values (b empty: no bias).
+inline std::vector<double> linear_ref(const std::vector<double>& xv, const std::vector<double>& wv,
+                                      const std::vector<double>& b, int64_t K) {
+    const int64_t N = static_cast<int64_t>(wv.size()) / K, M = static_cast<int64_t>(xv.size()) / K;
+    const std::vector<double> bv = b.empty() ? std::vector<double>(static_cast<size_t>(N), 0.0) : b;
     std::vector<double> y(static_cast<size_t>(M * N));
     for (int64_t m = 0; m < M; ++m)
         for (int64_t n = 0; n < N; ++n) {
@@ -91,6 +91,11 @@ inline std::vector<double> linear_ref(const Tensor& x, const Tensor& w, const Te
             y[m * N + n] = s;
         }
     return y;
+}
+
+// The same from host float tensors (x may have leading dims).
+inline std::vector<double> linear_ref(const Tensor& x, const Tensor& w, const Tensor& b = {}) {
+    return linear_ref(values(x), values(w), b.defined() ? values(b) : std::vector<double>(), w.dim(1));
 }
 
 // rms_norm of rows of x[rows, D] with weight w[D] (unused for NormWeight::none).

@@ -27,32 +27,15 @@ public:
 
     // x[rows, K] · W[N, K]ᵀ + b.
     Vec linear(const Vec& x, int64_t K, const std::string& wname, const std::string& bname = "") const {
-        const Vec W = w(wname);
-        const int64_t N = static_cast<int64_t>(W.size()) / K, rows = static_cast<int64_t>(x.size()) / K;
-        const Vec b = bname.empty() ? Vec(N, 0.0) : w(bname);
-        Vec y(static_cast<size_t>(rows * N));
-        for (int64_t r = 0; r < rows; ++r)
-            for (int64_t n = 0; n < N; ++n) {
-                double s = b[n];
-                for (int64_t k = 0; k < K; ++k) s += x[r * K + k] * W[n * K + k];
-                y[r * N + n] = s;
-            }
-        return y;
+        return linear_ref(x, w(wname), bname.empty() ? Vec() : w(bname), K);
     }
     static void gelu(Vec& x) {
-        for (double& v : x) v = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+        for (double& v : x) v = gelu_erf_ref(v);
     }
     // weight ⊙ x / sqrt(mean(x²) + 1e-5) per row of D (no weight when wname is empty).
     Vec rmsnorm(const Vec& x, const std::string& wname = "") const {
-        const Vec g = wname.empty() ? Vec(D_, 1.0) : w(wname);
-        Vec y(x.size());
-        for (size_t r = 0; r < x.size() / D_; ++r) {
-            double ss = 0;
-            for (int64_t i = 0; i < D_; ++i) ss += x[r * D_ + i] * x[r * D_ + i];
-            const double inv = 1.0 / std::sqrt(ss / D_ + 1e-5);
-            for (int64_t i = 0; i < D_; ++i) y[r * D_ + i] = x[r * D_ + i] * inv * g[i];
-        }
-        return y;
+        return wname.empty() ? rms_norm_ref(x, {}, D_, 1e-5, NormWeight::none)
+                             : rms_norm_ref(x, w(wname), D_, 1e-5, NormWeight::plain);
     }
     // rmsnorm(pos(N, l)) rows j ∈ idx of module mm_rand_pos_{h,w,t}.
     Vec pos(const std::string& module, int64_t N, int64_t l, const std::vector<int64_t>& idx) const {
