@@ -13,6 +13,7 @@
 #include "app/server/access.h"
 #include "app/server/form.h"
 #include "app/server/http_error.h"
+#include "app/server/metrics.h"
 #include "app/server/multipart.h"
 #include "app/server/upload_store.h"
 #include "app/server/video_file.h"
@@ -240,6 +241,10 @@ TEST(Access, HostNamesAndKeys) {
     EXPECT_TRUE(server::is_public_route("GET", "/app.js"));
     EXPECT_FALSE(server::is_public_route("POST", "/health"));
     EXPECT_FALSE(server::is_public_route("GET", "/v1/videos"));
+    EXPECT_FALSE(server::is_public_route("GET", "/../app.js"));
+    EXPECT_FALSE(server::is_public_route("GET", "/.js"));
+    EXPECT_FALSE(server::is_public_route("GET", "/app.js.map"));
+    EXPECT_FALSE(server::is_public_route("GET", "/app.exe"));
 
     server::AccessOptions access;
     access.api_key = "k1";
@@ -267,6 +272,28 @@ TEST(Access, HostNamesAndKeys) {
 
 // The open policy the server gives the engine: local files in video containers only. The
 // same inputs open with MediaInputs::Any (the command line), so the refusals are the policy's.
+// Routes were matched with std::regex, which recurses per character: a path of a few hundred
+// thousand characters (past httplib's 8 KiB URI bound today, but not past every front end's)
+// would exhaust a worker's stack. The hand checks are linear; this runs them on 4 MiB paths.
+TEST(Metrics, EndpointsGroupByRouteWhateverThePathLength) {
+    using server::Metrics;
+    EXPECT_EQ(Metrics::endpoint_of("/v1/videos/abc"), "/v1/videos/{id}");
+    EXPECT_EQ(Metrics::endpoint_of("/v1/videos/abc/query"), "/v1/videos/{id}/query");
+    EXPECT_EQ(Metrics::endpoint_of("/v1/videos/abc/clip"), "/v1/videos/{id}/clip");
+    EXPECT_EQ(Metrics::endpoint_of("/v1/videos/abc/file"), "/v1/videos/{id}/file");
+    EXPECT_EQ(Metrics::endpoint_of("/v1/videos/abc/"), "other");
+    EXPECT_EQ(Metrics::endpoint_of("/v1/videos//query"), "other");
+    EXPECT_EQ(Metrics::endpoint_of("/v1/videos/a/b/query"), "other");
+    EXPECT_EQ(Metrics::endpoint_of("/v1/videos"), "/v1/videos");
+    EXPECT_EQ(Metrics::endpoint_of("/index.html"), "/ (page)");
+    EXPECT_EQ(Metrics::endpoint_of("/x/index.html"), "other");
+    const std::string long_id(4 << 20, 'a');
+    EXPECT_EQ(Metrics::endpoint_of("/v1/videos/" + long_id + "/query"), "/v1/videos/{id}/query");
+    EXPECT_EQ(Metrics::endpoint_of("/" + long_id + ".html"), "/ (page)");
+    EXPECT_TRUE(server::is_public_route("GET", "/" + long_id + ".css"));
+    EXPECT_FALSE(server::is_public_route("GET", "/" + long_id + "/.css"));
+}
+
 TEST(MediaInputs, VideoFilesRefusesTextPlaylistsAndConcatListsButOpensVideos) {
     TempDir tmp("inputs");
     const std::string text = tmp.file("notes.txt"), playlist = tmp.file("list.m3u8");

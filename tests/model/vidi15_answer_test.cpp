@@ -33,3 +33,21 @@ TEST(Answer, FractionsWithHundredsOfDigitsParseInsteadOfThrowing) {
     EXPECT_EQ(r[0].start, 0.0);
     EXPECT_NEAR(r[0].end, 5.5555555555, 1e-9);
 }
+
+TEST(Answer, AMillionDigitFractionDoesNotExhaustTheStack) {
+    const std::string run(1 << 20, '2');
+    auto r = parse_ranges("1." + run + "1.2-0." + run + "-0.4", 10);
+    // "1.<run>1.2" is no d.d+ followed by '-' until "1.2-0.<run>"; findall's leftmost match.
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_NEAR(r[0].start, 2.2222222, 1e-6);
+    EXPECT_NEAR(r[0].end, 10.0, 1e-9);
+}
+
+TEST(Answer, MatchesStartInsideLongerNumbersAsTheRegexSearchDoes) {
+    // re.findall(r"(\d\.\d+)-(\d\.\d+)", "12.5-0.3") == [("2.5", "0.3")]: 2.5 clamps to 1.
+    auto r = parse_ranges("12.5-0.3", 10);
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_DOUBLE_EQ(r[0].start, 3.0);
+    EXPECT_DOUBLE_EQ(r[0].end, 10.0);
+    EXPECT_EQ(parse_ranges("0.1-0.2-0.3-0.4", 10).size(), 2u);
+}

@@ -5,7 +5,6 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
-#include <regex>
 
 #include "app/server/sha256.h"
 
@@ -49,8 +48,19 @@ std::string host_name(const std::string& host_header) {
 
 bool is_public_route(const std::string& method, const std::string& path) {
     if (method != "GET" && method != "HEAD") return false;
-    static const std::regex page(R"(/|/health|/[A-Za-z0-9_-]+\.(html|js|css|svg))");
-    return std::regex_match(path, page);
+    return path == "/" || path == "/health" || is_page_file(path);
+}
+
+bool is_page_file(const std::string& path) {
+    const size_t dot = path.rfind('.');
+    if (path.size() < 2 || path[0] != '/' || dot == std::string::npos || dot < 2) return false;
+    for (size_t i = 1; i < dot; ++i) {
+        const char c = path[i];
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+        if (!ok) return false;
+    }
+    const std::string ext = path.substr(dot + 1);
+    return ext == "html" || ext == "js" || ext == "css" || ext == "svg";
 }
 
 bool has_valid_key(const AccessOptions& access, const httplib::Request& req) {

@@ -31,6 +31,10 @@ std::string host_name(const std::string& host_header);
 
 // Requests that need no key: GET/HEAD of /health and of the page's own files.
 bool is_public_route(const std::string& method, const std::string& path);
+// A file of the web page: "/" followed by [A-Za-z0-9_-]+ and .html, .js, .css or .svg. Checked
+// by hand, not with std::regex, whose recursion per character can exhaust a thread's stack on
+// a long path.
+bool is_page_file(const std::string& path);
 
 // nullopt when the request may go on; else the answer (403 foreign Host, 403 an Origin other
 // than the Host (another site's page), 401 missing or wrong key). The key is compared in

@@ -2,7 +2,8 @@
 
 #include <cmath>
 #include <cstdio>
-#include <regex>
+
+#include "app/server/access.h"
 
 namespace vidi::server {
 namespace {
@@ -26,18 +27,17 @@ void sample(std::string& out, const std::string& name, double v) { out += name +
 }  // namespace
 
 std::string Metrics::endpoint_of(const std::string& path) {
-    static const std::vector<std::pair<std::regex, std::string>> routes = {
-        {std::regex("/v1/videos/[^/]+/query"), "/v1/videos/{id}/query"},
-        {std::regex("/v1/videos/[^/]+/file"), "/v1/videos/{id}/file"},
-        {std::regex("/v1/videos/[^/]+/clip"), "/v1/videos/{id}/clip"},
-        {std::regex("/v1/videos/[^/]+"), "/v1/videos/{id}"},
-    };
     for (const char* fixed : {"/health", "/metrics", "/inference", "/v1/videos", "/v1/chat/completions", "/v1/models"})
         if (path == fixed) return path;
-    if (path == "/" || std::regex_match(path, std::regex("/[A-Za-z0-9_-]+\\.(html|js|css|svg)"))) return "/ (page)";
-    for (const auto& [re, name] : routes)
-        if (std::regex_match(path, re)) return name;
-    return "other";
+    if (path == "/" || is_page_file(path)) return "/ (page)";
+    // /v1/videos/{id} and /v1/videos/{id}/{query|file|clip}, the id any non-empty segment.
+    static const std::string videos = "/v1/videos/";
+    if (path.compare(0, videos.size(), videos) != 0) return "other";
+    const size_t slash = path.find('/', videos.size());
+    if (slash == videos.size()) return "other";
+    if (slash == std::string::npos) return "/v1/videos/{id}";
+    const std::string tail = path.substr(slash + 1);
+    return tail == "query" || tail == "file" || tail == "clip" ? "/v1/videos/{id}/" + tail : "other";
 }
 
 void Metrics::request(const std::string& method, const std::string& path, int status) {
