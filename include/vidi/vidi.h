@@ -56,6 +56,10 @@ struct EngineOptions {
     // Media K/V of each video: "auto" (bf16; when that does not fit int8, then int4, before any
     // frame is dropped), "bf16", "int8", "int4" (docs/memory.md).
     std::string media_kv = "auto";
+    // Where a video's media tokens are kept once their K/V are written (they are needed again
+    // only to save the video): "auto" (the GPU, unless that is what makes the video not fit:
+    // then the host, before any K/V is quantised further or any frame dropped), "device", "host".
+    std::string media_tokens = "auto";
     // Visual tokens per video: 0 = the model family's default (Vidi1.5: SPEC's 60000), lowered
     // automatically only when memory is short.
     int64_t visual_token_budget = 0;

@@ -70,6 +70,10 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
     cmd->add_option("--media-kv", f.options.media_kv, "Media K/V per video: auto, bf16, int8 or int4")
         ->check(CLI::IsMember({"auto", "bf16", "int8", "int4"}))
         ->capture_default_str();
+    cmd->add_option("--media-tokens", f.options.media_tokens,
+                    "Where a video's media tokens stay once encoded: auto (the GPU unless it is short), device, host")
+        ->check(CLI::IsMember({"auto", "device", "host"}))
+        ->capture_default_str();
     cmd->add_option("--visual-tokens", f.options.visual_token_budget,
                     "Visual-token budget per video (0: the model family's default, Vidi1.5's 60000; lowered only when GPU memory is short)")
         ->check(CLI::NonNegativeNumber)

@@ -15,6 +15,9 @@
 
 namespace vidi::model {
 
+// Consecutive token rows [m, D] starting at token `first` (media_tokenizer's streams).
+using AudioRows = std::function<void(int64_t first, const Tensor& rows)>;
+
 class MediaTokenizer {
 public:
     virtual ~MediaTokenizer() = default;
@@ -30,6 +33,11 @@ public:
 
     // Number of audio tokens for `mel_frames` frames of log-mel.
     virtual int64_t audio_token_count(int64_t mel_frames) const = 0;
+    // The audio tokens a batch of 30 s pieces at a time, in order: rows(first_token, [m, D] on
+    // the backend). Only a batch is held at once, so an hour's 36 000 tokens need never exist
+    // whole on the device (runtime/media_kv_writer.h). audio_tokens() is the same, gathered.
+    virtual void stream_audio_tokens(const Tensor& mel, int64_t mel_frames, const AudioRows& rows,
+                                     const std::function<void(int64_t, int64_t)>& progress = {}) const = 0;
     // mel [pieces, mel_bins, 3000] -> [audio_token_count(mel_frames), D] on the backend.
     // progress(done, total): 30 s pieces through the audio tower so far (optional).
     virtual Tensor audio_tokens(const Tensor& mel, int64_t mel_frames,

@@ -105,6 +105,7 @@ std::string MediaChoice::describe() const {
                         " audio tokens, media K/V ", held_as(kv, act));
     if (budget != default_budget) s += cat(", visual budget ", budget);
     if (step > 1) s += cat(" (1 frame in ", step, ")");
+    if (tokens_on_host) s += ", media tokens kept on the host";
     if (!why.empty()) s += cat(" [", why, "]");
     return s + cat("; needs ", plan.describe());
 }
@@ -112,6 +113,14 @@ std::string MediaChoice::describe() const {
 namespace {
 // The K/V formats "auto" may take, most faithful first.
 const QuantFormat kAutoKv[] = {QuantFormat{}, QuantFormat{8, 0}, QuantFormat{4, 0}};
+
+// Where the media tokens may be kept, the device first (no copies; saving the video is free).
+std::vector<bool> token_placements(const std::string& tokens, bool planned) {
+    VIDI_CHECK(tokens == "auto" || tokens == "device" || tokens == "host", "media token placement '", tokens,
+               "' is not one of auto, device, host");
+    if (tokens == "auto") return planned ? std::vector<bool>{false, true} : std::vector<bool>{false};
+    return {tokens == "host"};
+}
 
 QuantFormat requested_kv(const std::string& kv) {
     VIDI_CHECK(kv == "auto" || kv == "bf16" || kv == "int8" || kv == "int4", "media K/V format '", kv,
@@ -128,10 +137,11 @@ MediaChoice choose_media(const model::ModelConfig& c, int64_t frames, int64_t au
     const model::Family& family = *c.family;
     const int64_t default_budget = family.default_visual_budget();
     const int64_t min_side = family.min_token_grid_side(c), min_per_frame = min_side * min_side;
-    auto shape = [&](const QuantFormat& kv, int64_t budget) {
+    auto shape = [&](const QuantFormat& kv, int64_t budget, bool on_host) {
         MediaChoice m;
         m.act = act_dtype;
         m.kv = kv;
+        m.tokens_on_host = on_host;
         m.budget = budget;
         m.default_budget = default_budget;
         m.audio_tokens = audio_tokens;
@@ -141,7 +151,7 @@ MediaChoice choose_media(const model::ModelConfig& c, int64_t frames, int64_t au
             m.step = (frames * side * side + budget - 1) / budget;
         m.frames = (frames + m.step - 1) / m.step;
         m.side = family.token_grid_side(c, m.frames, budget);
-        m.plan = plan_video(c, m.frames, m.side, audio_tokens, frame_batch, act_dtype, kv);
+        m.plan = plan_video(c, m.frames, m.side, audio_tokens, frame_batch, act_dtype, kv, on_host);
         return m;
     };
     // "auto" on a GPU tries every K/V format at every frame before it drops any frame.
@@ -151,33 +161,38 @@ MediaChoice choose_media(const model::ModelConfig& c, int64_t frames, int64_t au
     const int64_t full = req.visual_budget ? req.visual_budget : default_budget;
     VIDI_CHECK(full >= 2 * min_per_frame, "a visual-token budget of ", full, " is below two frames of ",
                min_per_frame, " tokens");
-    if (!mem) return shape(kvs.front(), full);
+    const std::vector<bool> places = token_placements(req.tokens, mem.has_value());
+    if (!mem) return shape(kvs.front(), full, places.front());
     const size_t avail = available_bytes(*mem);
-    std::string tried;  // the more faithful formats that did not fit, with what they need
-    for (const QuantFormat& kv : kvs) {
-        MediaChoice m = shape(kv, full);
-        if (m.plan.total() <= avail) {
-            if (!tried.empty())
-                m.why = cat(tried, " of the ", gib(avail), " available; ", held_as(kv, act_dtype), " keeps every frame");
-            return m;
+    std::string tried;  // the more faithful choices that did not fit, with what they need
+    for (const QuantFormat& kv : kvs)
+        for (const bool on_host : places) {
+            MediaChoice m = shape(kv, full, on_host);
+            if (m.plan.total() <= avail) {
+                if (!tried.empty())
+                    m.why = cat(tried, " of the ", gib(avail), " available; ", held_as(kv, act_dtype),
+                                on_host ? " with the tokens on the host" : "", " keeps every frame");
+                return m;
+            }
+            tried += cat(tried.empty() ? "" : ", ", held_as(kv, act_dtype), " K/V",
+                         on_host ? " with the tokens on the host" : "", " would need ", gib(m.plan.total()));
         }
-        tried += cat(tried.empty() ? "" : ", ", held_as(kv, act_dtype), " K/V would need ", gib(m.plan.total()));
-    }
-    // Auto budget: the largest that fits with the most compact K/V, down to 1 frame in kMaxAutoStep.
+    // Auto budget: the largest that fits with the most compact choice, down to 1 frame in kMaxAutoStep.
     const QuantFormat kv = kvs.back();
+    const bool on_host = places.back();
     const int64_t floor = min_per_frame * std::max<int64_t>(2, (frames + kMaxAutoStep - 1) / kMaxAutoStep);
-    MediaChoice smallest = shape(kv, std::min(full, floor));
+    MediaChoice smallest = shape(kv, std::min(full, floor), on_host);
     if (req.visual_budget == 0 && smallest.plan.total() <= avail) {
         int64_t lo = smallest.budget, hi = full;  // lo fits, hi does not
         while (hi - lo > min_per_frame) {
             const int64_t mid = lo + (hi - lo) / 2;
-            (shape(kv, mid).plan.total() <= avail ? lo : hi) = mid;
+            (shape(kv, mid, on_host).plan.total() <= avail ? lo : hi) = mid;
         }
-        MediaChoice m = shape(kv, lo);
+        MediaChoice m = shape(kv, lo, on_host);
         m.why = cat("fewer tokens: ", tried, " of the ", gib(avail), " available");
         return m;
     }
-    const MediaChoice& least = req.visual_budget ? shape(kv, full) : smallest;
+    const MediaChoice& least = req.visual_budget ? shape(kv, full, on_host) : smallest;
     const size_t short_by = least.plan.total() - std::min(least.plan.total(), avail);
     std::string hint = mem->limit ? cat("; it would fit with --gpu-memory ", format_gib(mem->limit + short_by))
                                   : cat("; it needs ", format_gib(short_by), " more free GPU memory");

@@ -38,6 +38,7 @@ WeightChoice choose_weights(const model::Checkpoint& ckpt, const std::string& re
 struct MediaRequest {
     std::string kv = "auto";   // "auto", "bf16", "int8", "int4"
     int64_t visual_budget = 0; // 0: auto (the family's default, lowered only when memory is short)
+    std::string tokens = "auto";  // where the media tokens are kept: "auto", "device", "host"
 };
 
 struct MediaChoice {
@@ -49,6 +50,7 @@ struct MediaChoice {
     int64_t frames = 0;                 // frames encoded (after thinning)
     int side = 0;                       // token grid side per frame
     int64_t audio_tokens = 0;
+    bool tokens_on_host = false;        // the media tokens go down to the host as they are made
     VideoMemoryPlan plan;
     std::string why;                    // why "auto" took less than bf16 K/V at every frame (empty: it did not)
     int64_t visual_tokens() const { return frames * side * side; }
@@ -56,8 +58,9 @@ struct MediaChoice {
 };
 
 // For a video of `frames` sampled frames and ~`audio_tokens` audio tokens. "auto" K/V on a
-// GPU: bf16, int8, then int4 at the family's budget; only when none fits is the budget lowered
-// (with int4). Below that budget the grids shrink first and then frames are thinned; at the
+// GPU: bf16, int8, then int4 at the family's budget, each with the media tokens on the device
+// and then (when that does not fit) on the host; only when none fits is the budget lowered
+// (with int4, tokens on the host). Below that budget the grids shrink first and then frames are thinned; at the
 // budget a long video keeps every frame at the smallest grid, as SPEC does.
 MediaChoice choose_media(const model::ModelConfig& c, int64_t frames, int64_t audio_tokens, const MediaRequest& req, const std::optional<DeviceMemory>& mem,
                          int frame_batch, DType act_dtype);

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "runtime/media_kv_writer.h"
+
 namespace vidi::runtime {
 
 std::string format_gib(size_t bytes) {
@@ -15,15 +17,21 @@ std::string format_gib(size_t bytes) {
 
 std::string VideoMemoryPlan::describe() const {
     return cat(format_gib(total()), " (media K/V ", format_gib(media_kv), ", media tokens ", format_gib(media_tokens),
-               ", working set ", format_gib(activations), ")");
+               tokens_on_host ? " staged, kept on the host" : "", ", working set ", format_gib(activations), ")");
 }
 
 VideoMemoryPlan plan_video(const model::ModelConfig& c, int64_t frames, int64_t side, int64_t audio_tokens,
-                           int frame_batch, DType act_dtype, const QuantFormat& kv) {
+                           int frame_batch, DType act_dtype, const QuantFormat& kv, bool tokens_on_host) {
     VIDI_CHECK(c.family, "plan_video: the config has no model family");
     VideoMemoryPlan p;
     static_cast<model::VideoFootprint&>(p) =
         c.family->video_footprint(c, {frames, side, audio_tokens}, frame_batch, act_dtype, kv);
+    if (tokens_on_host) {  // each stream's staging buffer instead of its [n, D] tokens
+        p.tokens_on_host = true;
+        const int64_t D = c.llm.hidden;
+        p.media_tokens = media_token_bytes(frames * side * side, D, act_dtype, true) +
+                         media_token_bytes(audio_tokens, D, act_dtype, true);
+    }
     return p;
 }
 

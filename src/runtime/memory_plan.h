@@ -13,13 +13,15 @@ namespace vidi::runtime {
 
 // What a video holds on the device (the family's Family::video_footprint).
 struct VideoMemoryPlan : model::VideoFootprint {
+    bool tokens_on_host = false;   // media_tokens is then the device's staging buffers only
     std::string describe() const;  // "22.81 GiB (media K/V 21.15 GiB, tokens 0.44 GiB, ...)"
 };
 
 // For F frames at a token grid of side×side and `audio_tokens` audio tokens, with the
-// media K/V in the activation dtype or (kv bits 8 or 4) as media_kv_format() holds them.
+// media K/V in the activation dtype or (kv bits 8 or 4) as media_kv_format() holds them, and
+// the media tokens kept on the device or (tokens_on_host) on the host (MediaKvWriter).
 VideoMemoryPlan plan_video(const model::ModelConfig& c, int64_t frames, int64_t side, int64_t audio_tokens,
-                           int frame_batch, DType act_dtype, const QuantFormat& kv = {});
+                           int frame_batch, DType act_dtype, const QuantFormat& kv = {}, bool tokens_on_host = false);
 
 // Bytes the backend can still take: the cap (if any) minus what live tensors hold, or what
 // the device has free plus the backend's own cache, whichever is smaller.

@@ -41,8 +41,10 @@ MediaTokens load_tokens(LoadedModel& m, const std::string& path) {
     Tensor image = f->get("image_tokens");
     if (image.shape() != Shape{t.frames * t.grid_h * t.grid_w, m.config().llm.hidden})
         fail(path, ": image_tokens ", shape_str(image.shape()), " do not match the recorded grid");
-    t.image = m.backend().upload(image);
-    if (f->has("audio_tokens")) t.audio = m.backend().upload(f->get("audio_tokens"));
+    // Kept on the host (a copy: the file may change under a mapping): encode() takes them up a
+    // chunk at a time on their way into the K/V, so the device never holds them whole.
+    t.image = image.clone();
+    if (f->has("audio_tokens")) t.audio = f->get("audio_tokens").clone();
     return t;
 }
 

@@ -6,8 +6,10 @@
 #include <cstdio>
 #include <functional>
 #include <future>
+#include <optional>
 
 #include "media/media.h"
+#include "runtime/media_kv_writer.h"
 #include "runtime/media_plan.h"
 
 namespace vidi::runtime {
@@ -51,7 +53,8 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
         frames.info().has_audio ? m.media().audio_token_count(static_cast<int64_t>(out.duration * 100)) : 0;
     // Plans K/V format and token budget (refusing before any decoding when nothing fits).
     const MediaChoice choice = choose_media(m.config(), sampled, audio_estimate,
-                                            {m.options().media_kv, m.options().visual_token_budget},
+                                            {m.options().media_kv, m.options().visual_token_budget,
+                                             m.options().media_tokens},
                                             m.backend().device_memory(), m.options().frame_batch, m.backend().act_dtype());
     if (m.backend().device_memory() || choice.step > 1 || choice.budget != m.family().default_visual_budget())
         m.notice(cat("video: ", choice.describe()));
@@ -71,16 +74,9 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     out.kv = choice.kv;
     out.grid_h = out.grid_w = m.media().grid_side(F, budget);
     const int64_t per_frame = out.grid_h * out.grid_w;
-    out.image = m.backend().act({F * per_frame, m.config().llm.hidden});
     // The visual tokens go through the decoder's layers as soon as a chunk of them is ready,
     // so the GPU works on them while later frames are still being decoded.
-    out.visual_kv = std::make_shared<model::MediaKV>(m.decoder().new_media_kv(F * per_frame, choice.kv));
-    int64_t kv_rows = 0;
-    auto encode_rows = [&](int64_t upto) {
-        m.decoder().encode_media_rows(*out.visual_kv, kv_rows, out.image.rows(kv_rows, upto));
-        kv_rows = upto;
-        m.progress("tokens", kv_rows, F * per_frame);  // visual tokens through the decoder's layers
-    };
+    MediaKvWriter visual(m, F * per_frame, choice.kv, choice.tokens_on_host, "tokens");
 
     bool audio_done = false;
     auto encode_audio = [&] {
@@ -100,12 +96,18 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
                 mel = m.backend().log_mel(audio.pcm, bins);
             }
             m.progress("log-mel", 1, 1);
-            out.audio = m.media().audio_tokens(mel, audio.mel_frames, [&](int64_t done, int64_t total) {
-                m.progress("audio", done, total);
-            });
+            // Each batch of pieces goes on through the decoder's layers as its tokens come out.
+            const int64_t n = m.media().audio_token_count(audio.mel_frames);
+            std::optional<MediaKvWriter> writer;
+            if (n > 0) writer.emplace(m, n, choice.kv, choice.tokens_on_host, "");
+            m.media().stream_audio_tokens(
+                mel, audio.mel_frames, [&](int64_t, const Tensor& rows) { writer->append(rows); },
+                [&](int64_t done, int64_t total) { m.progress("audio", done, total); });
+            if (!writer) return;
+            writer->finish();
+            out.audio = writer->tokens();
+            out.audio_kv = writer->kv();
         }
-        if (out.audio.dim(0) > 0)
-            out.audio_kv = std::make_shared<model::MediaKV>(m.decoder().encode_media(out.audio, choice.kv));
     };
     Tensor rgb;
     std::vector<int64_t> positions;
@@ -130,13 +132,10 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
         }
         Tensor tokens = m.media().image_tokens(pixels, positions, F, budget);
         // Batches arrive in order, so the frame-major rows are contiguous.
-        const int64_t ready = (positions.back() + 1) * per_frame;  // token rows written so far
-        Tensor dst = out.image.rows(positions.front() * per_frame, ready);
-        m.backend().copy_(dst, tokens);
+        VIDI_CHECK(positions.front() * per_frame == visual.written(), video_path, ": frame ", positions.front(),
+                   " arrived out of order");
+        visual.append(tokens);  // whole chunks go on to the K/V; the rest waits for the next batch
         done += static_cast<int64_t>(positions.size());
-        // Whole chunks only (whole blocks of 4-bit keys); the rest waits for the next batch.
-        if (ready - kv_rows >= model::kMediaKvChunk)
-            encode_rows(kv_rows + (ready - kv_rows) / model::kMediaKvChunk * model::kMediaKvChunk);
         m.progress("frames", done, F);
         if (!audio_done && audio_job.wait_for(std::chrono::seconds(0)) == std::future_status::ready) encode_audio();
     }
@@ -147,7 +146,9 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
                       static_cast<long long>(F), frames.decoder(), seconds_since(t0), process_cpu_seconds() - cpu0);
         m.notice(line);
     }
-    if (kv_rows < F * per_frame) encode_rows(F * per_frame);
+    visual.finish();
+    out.image = visual.tokens();
+    out.visual_kv = visual.kv();
     if (!audio_done) encode_audio();
     return out;
 }

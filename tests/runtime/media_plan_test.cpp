@@ -48,6 +48,33 @@ TEST(MediaPlan, ShortMemoryPicks8BitThen4BitBeforeALowerBudget) {
     EXPECT_THAT(kv4.describe(), HasSubstr("int4 keeps every frame"));
     EXPECT_LT(kv4.plan.media_kv, kv8.plan.media_kv * 55 / 100);  // 4-bit codes plus ~6% of scales
 
+    // What the H200 left for the hour under --gpu-memory 19GiB beside int4 weights (11.90 GiB,
+    // bench/RESULTS.md): int4 K/V with the tokens on the device need 12.34 GiB; sending the
+    // tokens down to the host as they are made (0.84 GiB less, two chunks staged) keeps
+    // every frame, where the planner used to thin to 1 frame in 2.
+    const auto host = runtime::choose_media(io, kHourFrames, kHourAudio, {}, capped(11.9), 16, DType::bf16);
+    EXPECT_EQ(host.kv.bits, 4);
+    EXPECT_EQ(host.step, 1);
+    EXPECT_EQ(host.visual_tokens(), 90000);
+    EXPECT_TRUE(host.tokens_on_host);
+    EXPECT_EQ(host.plan.media_tokens, size_t(2) * 2 * 4096 * 3584 * 2);
+    EXPECT_LE(host.plan.total(), size_t(11.9 * double(1ull << 30)));
+    EXPECT_EQ(host.plan.total() + size_t(126000) * 3584 * 2, kv4.plan.total() + host.plan.media_tokens);
+    EXPECT_THAT(host.describe(), HasSubstr("int4 K/V would need 12.34 GiB"));
+    EXPECT_THAT(host.describe(), HasSubstr("int4 with the tokens on the host keeps every frame"));
+    EXPECT_THAT(host.describe(), HasSubstr("media tokens kept on the host"));
+    EXPECT_FALSE(kv4.tokens_on_host);
+    // Asked to keep them on the device, the same card thins instead.
+    runtime::MediaRequest device;
+    device.tokens = "device";
+    const auto thinned = runtime::choose_media(io, kHourFrames, kHourAudio, device, capped(11.9), 16, DType::bf16);
+    EXPECT_FALSE(thinned.tokens_on_host);
+    EXPECT_GT(thinned.step, 1);
+    // int8 K/V is tried with the tokens on the host before int4 is taken.
+    const auto kv8_host = runtime::choose_media(io, kHourFrames, kHourAudio, {}, capped(21.8), 16, DType::bf16);
+    EXPECT_EQ(kv8_host.kv.bits, 8);
+    EXPECT_TRUE(kv8_host.tokens_on_host);
+
     // Thinning is the last resort, at 4 bits.
     const auto thin = runtime::choose_media(io, kHourFrames, kHourAudio, {}, capped(10), 16, DType::bf16);
     EXPECT_EQ(thin.kv.bits, 4);
@@ -108,6 +135,10 @@ TEST(MediaPlan, RefusalSaysWhatWouldFit) {
     runtime::MediaRequest bad;
     bad.kv = "fp4";
     EXPECT_THROW(runtime::choose_media(vidi_9b(), 10, 100, bad, capped(60), 16, DType::bf16), Error);
+    runtime::MediaRequest nowhere;
+    nowhere.tokens = "disk";
+    EXPECT_THAT(test::error_of([&] { runtime::choose_media(vidi_9b(), 10, 100, nowhere, capped(60), 16, DType::bf16); }),
+                HasSubstr("media token placement 'disk' is not one of auto, device, host"));
 }
 
 TEST(MediaPlan, F16AndBf16CountTheSameBytesAndSayWhichTheyHold) {

@@ -75,6 +75,21 @@ int64_t MediaGlue::audio_token_count(const WhisperEncoder& tower, int64_t mel_fr
 Tensor MediaGlue::audio_tokens(const WhisperEncoder& tower, const Tensor& mel, int64_t mel_frames,
                                const std::function<void(int64_t, int64_t)>& progress,
                                int64_t pieces_per_batch) const {
+    Tensor tokens;
+    stream_audio_tokens(
+        tower, mel, mel_frames,
+        [&](int64_t first, const Tensor& rows) {
+            if (!tokens.defined()) tokens = be_.act({audio_token_count(tower, mel_frames), dim_});
+            Tensor dst = tokens.rows(first, first + rows.dim(0));
+            be_.copy_(dst, rows);
+        },
+        progress, pieces_per_batch);
+    return tokens;
+}
+
+void MediaGlue::stream_audio_tokens(const WhisperEncoder& tower, const Tensor& mel, int64_t mel_frames,
+                                    const AudioRows& rows, const std::function<void(int64_t, int64_t)>& progress,
+                                    int64_t pieces_per_batch) const {
     const int64_t in = tower.input_frames(), out = tower.output_frames(), A = tower.d_model();
     VIDI_CHECK(mel.rank() == 3 && mel.dim(2) == in, "audio_tokens: expected log-mel [pieces, bins, ", in, "], got ",
                mel.describe());
@@ -85,15 +100,14 @@ Tensor MediaGlue::audio_tokens(const WhisperEncoder& tower, const Tensor& mel, i
     VIDI_CHECK(states >= 2 * k, "audio_tokens: ", mel_frames, " mel frames give fewer than two audio tokens");
 
     // A batch of pieces goes through the tower and straight on through the glue (pooling,
-    // projector, norms, positions: row by row), so that of the whole audio only its tokens are
-    // held (an hour is 120 pieces; the memory planner counts one batch). A batch's states are
+    // projector, norms, positions: row by row) to `rows`, so that of the whole audio only one
+    // batch is held (an hour is 120 pieces; the memory planner counts one batch). A batch's states are
     // a whole number of tokens (pieces_per_batch rounded up to what makes them so: Whisper's
     // 1500 states a piece take any pool up to 6 in every batch).
     int64_t per_batch = std::max<int64_t>(1, pieces_per_batch);
     const int64_t unit = k / std::gcd(out, k);  // pieces whose states are whole tokens
     per_batch = (per_batch + unit - 1) / unit * unit;
     const int64_t T = states / k;
-    Tensor tokens = be_.act({T, dim_});
     for (int64_t i = 0, done = 0; done < T && i < pieces; i += per_batch) {
         const int64_t n = std::min(per_batch, pieces - i);
         Tensor batch;
@@ -102,12 +116,10 @@ Tensor MediaGlue::audio_tokens(const WhisperEncoder& tower, const Tensor& mel, i
             batch = tower.forward(mel.rows(i, i + n)).reshape({n * out, A});
         }
         const int64_t m = std::min(T - done, n * out / k);  // the last batch: only the states before `states`
-        Tensor dst = tokens.rows(done, done + m);
-        be_.copy_(dst, audio_glue(batch.rows(0, m * k), done, T));
+        rows(done, audio_glue(batch.rows(0, m * k), done, T));
         done += m;
         if (progress) progress(i + n, pieces);
     }
-    return tokens;
 }
 
 Tensor MediaGlue::audio_glue(const Tensor& states, int64_t first_token, int64_t total) const {

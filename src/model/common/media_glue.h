@@ -15,6 +15,7 @@
 #include "model/common/weights.h"
 #include "model/common/whisper.h"
 #include "model/config.h"
+#include "model/media_tokenizer.h"
 
 namespace vidi::model {
 
@@ -36,6 +37,10 @@ public:
     Tensor audio_tokens(const WhisperEncoder& tower, const Tensor& mel, int64_t mel_frames,
                         const std::function<void(int64_t, int64_t)>& progress,
                         int64_t pieces_per_batch = kAudioPiecesPerBatch) const;
+    // The same tokens handed to `rows` a batch at a time (MediaTokenizer::stream_audio_tokens).
+    void stream_audio_tokens(const WhisperEncoder& tower, const Tensor& mel, int64_t mel_frames, const AudioRows& rows,
+                             const std::function<void(int64_t, int64_t)>& progress,
+                             int64_t pieces_per_batch = kAudioPiecesPerBatch) const;
 
 private:
     // Linear -> GELU(erf) -> Linear (mm_projector_type mlp2x_gelu).

@@ -78,6 +78,11 @@ Tensor MediaEncoder::audio_tokens(const Tensor& mel, int64_t mel_frames,
     return glue_.audio_tokens(audio_, mel, mel_frames, progress);
 }
 
+void MediaEncoder::stream_audio_tokens(const Tensor& mel, int64_t mel_frames, const AudioRows& rows,
+                                       const std::function<void(int64_t, int64_t)>& progress) const {
+    glue_.stream_audio_tokens(audio_, mel, mel_frames, rows, progress);
+}
+
 Tensor MediaEncoder::audio_tokens(const Tensor& mel, int64_t mel_frames,
                                   const std::function<void(int64_t, int64_t)>& progress,
                                   int64_t pieces_per_batch) const {

@@ -55,6 +55,8 @@ public:
     // kAudioPiecesPerBatch pieces at a time from the tower to the tokens.
     Tensor audio_tokens(const Tensor& mel, int64_t mel_frames,
                         const std::function<void(int64_t, int64_t)>& progress = {}) const override;
+    void stream_audio_tokens(const Tensor& mel, int64_t mel_frames, const AudioRows& rows,
+                             const std::function<void(int64_t, int64_t)>& progress = {}) const override;
     // The same `pieces_per_batch` pieces at a time (the result does not depend on it).
     // progress(done, total): 30 s pieces through the audio tower so far (optional).
     Tensor audio_tokens(const Tensor& mel, int64_t mel_frames, const std::function<void(int64_t, int64_t)>& progress,

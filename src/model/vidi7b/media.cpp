@@ -63,4 +63,9 @@ Tensor Media::audio_tokens(const Tensor& mel, int64_t mel_frames,
     return glue_.audio_tokens(audio_, mel, mel_frames, progress);
 }
 
+void Media::stream_audio_tokens(const Tensor& mel, int64_t mel_frames, const AudioRows& rows,
+                                const std::function<void(int64_t, int64_t)>& progress) const {
+    glue_.stream_audio_tokens(audio_, mel, mel_frames, rows, progress);
+}
+
 }  // namespace vidi::model::vidi7b

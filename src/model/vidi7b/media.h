@@ -32,6 +32,8 @@ public:
     int64_t audio_token_count(int64_t mel_frames) const override;
     Tensor audio_tokens(const Tensor& mel, int64_t mel_frames,
                         const std::function<void(int64_t, int64_t)>& progress = {}) const override;
+    void stream_audio_tokens(const Tensor& mel, int64_t mel_frames, const AudioRows& rows,
+                             const std::function<void(int64_t, int64_t)>& progress = {}) const override;
 
     // The pooled grid of n frames' patch grids [n, g, g, C] -> [n, s, s, C] (conv + resize).
     Tensor pool(const Tensor& patches) const;
