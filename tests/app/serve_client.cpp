@@ -58,6 +58,16 @@ void expect_json_error(const httplib::Result& r, int status, const std::string& 
     EXPECT_NE(j["error"].get<std::string>().find(words), std::string::npos) << j["error"];
 }
 
+void expect_openai_error(const httplib::Result& r, int status, const std::string& words, const std::string& type) {
+    ASSERT_TRUE(r) << httplib::to_string(r.error());
+    EXPECT_EQ(r->status, status) << r->body;
+    const nlohmann::json j = nlohmann::json::parse(r->body, nullptr, false);
+    ASSERT_TRUE(j.contains("error") && j["error"].is_object()) << r->body;
+    EXPECT_NE(j["error"]["message"].get<std::string>().find(words), std::string::npos) << r->body;
+    EXPECT_EQ(j["error"]["type"], type);
+    EXPECT_TRUE(j["error"].contains("param") && j["error"].contains("code"));
+}
+
 std::vector<SseEvent> parse_events(const std::string& body) {
     std::vector<SseEvent> events;
     size_t at = 0;

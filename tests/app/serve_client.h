@@ -22,6 +22,9 @@ nlohmann::json json_body(const httplib::Result& r);
 
 // Expects a JSON error response: the status code and an "error" message containing `words`.
 void expect_json_error(const httplib::Result& r, int status, const std::string& words);
+// An OpenAI-shaped error: {"error": {"message", "type", "param", "code"}}.
+void expect_openai_error(const httplib::Result& r, int status, const std::string& words,
+                         const std::string& type = "invalid_request_error");
 
 // One server-sent event: its name ("" for a plain data event) and data line.
 struct SseEvent {

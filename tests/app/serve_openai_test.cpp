@@ -46,17 +46,6 @@ protected:
     static httplib::Result post(httplib::Client& cli, const json& body) {
         return cli.Post("/v1/chat/completions", body.dump(), "application/json");
     }
-    // An OpenAI-shaped error: {"error": {"message", "type", "param", "code"}}.
-    static void expect_openai_error(const httplib::Result& r, int status, const std::string& words,
-                                    const std::string& type = "invalid_request_error") {
-        ASSERT_TRUE(r);
-        EXPECT_EQ(r->status, status) << r->body;
-        const json j = json::parse(r->body, nullptr, false);
-        ASSERT_TRUE(j.contains("error") && j["error"].is_object()) << r->body;
-        EXPECT_NE(j["error"]["message"].get<std::string>().find(words), std::string::npos) << r->body;
-        EXPECT_EQ(j["error"]["type"], type);
-        EXPECT_TRUE(j["error"].contains("param") && j["error"].contains("code"));
-    }
     std::string register_video(httplib::Client& cli) {
         return json_body(cli.Post("/v1/videos", httplib::Params{{"video_path", video_}}))["id"];
     }

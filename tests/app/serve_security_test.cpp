@@ -192,6 +192,43 @@ TEST_F(ServeSecurityTest, TenThousandFieldsAreRefused) {
     EXPECT_EQ(cli.Get("/health")->status, 200);
 }
 
+// nlohmann::json copies, compares and prints by recursion: a body of 100 000 nested objects
+// (half a megabyte, under every size limit) in max_tokens took the server down while it wrote
+// the 400 that quoted the value. Nesting is bounded while parsing, on every JSON endpoint.
+TEST_F(ServeSecurityTest, DeeplyNestedJsonIsRefusedAndTheServerStaysUp) {
+    auto cli = client();
+    std::string deep;
+    for (int i = 0; i < 100000; ++i) deep += "{\"a\":";
+    deep += "1" + std::string(100000, '}');
+    const std::string chat = R"({"model":"tiny-a","messages":[{"role":"user","content":"hi"}],"max_tokens":)" + deep + "}";
+    expect_openai_error(cli.Post("/v1/chat/completions", chat, "application/json"), 400, "deeper than 64 levels");
+    expect_json_error(cli.Post("/v1/videos", R"({"path":)" + deep + "}", "application/json"), 400,
+                      "deeper than 64 levels");
+    expect_json_error(cli.Post("/inference", "[" + deep + "]", "application/json"), 400, "deeper than 64 levels");
+    // At the bound the value is read, and a value quoted in an error is cut short.
+    const std::string nested = std::string(60, '[') + std::string(60, ']');
+    const std::string shallow = R"({"model":"tiny-a","messages":[{"role":"user","content":"hi"}],"max_tokens":)" + nested + "}";
+    auto res = cli.Post("/v1/chat/completions", shallow, "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400);
+    EXPECT_NE(res->body.find("max_tokens must be an integer"), std::string::npos) << res->body;
+    EXPECT_NE(res->body.find("]]]...\""), std::string::npos) << res->body;
+    EXPECT_EQ(cli.Get("/health")->status, 200);
+}
+
+// An error that quotes a client's bytes stays JSON when they are not UTF-8 (dump() would throw).
+TEST_F(ServeSecurityTest, ErrorsQuotingBytesThatAreNotUtf8AreStillJson) {
+    auto cli = client();
+    const std::string body = "--XX\r\nContent-Disposition: form-data; name=\"\xff\xfe\"\r\n\r\n" +
+                             std::string(70000, 'a') + "\r\n--XX--\r\n";
+    auto res = cli.Post("/v1/videos", body, "multipart/form-data; boundary=XX");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 413);
+    const json j = json::parse(res->body);
+    EXPECT_EQ(j["error"], "field '\xef\xbf\xbd\xef\xbf\xbd' is longer than 65536 bytes");
+    EXPECT_EQ(cli.Get("/health")->status, 200);
+}
+
 TEST_F(ServeSecurityTest, AMissingOrWrongKeyIs401) {
     auto none = client("");
     auto wrong = client("test-key-0124");

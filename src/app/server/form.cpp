@@ -87,7 +87,7 @@ public:
         }
         if (!read_all) throw HttpError(400, "the request body could not be read to its end").closing();
         if (document_) {
-            form_.document = nlohmann::json::parse(document_->text(), nullptr, false);
+            form_.document = parse_client_json(document_->text(), limits_.max_json_depth);
             if (form_.document.is_discarded() || !form_.document.is_object())
                 throw HttpError(400, "the body is not a JSON object");
             if (auto v = document_->video()) form_.video = Upload{v, filename_};
@@ -169,7 +169,7 @@ private:
 
     void parse_text_body() {
         if (json_) {
-            nlohmann::json j = nlohmann::json::parse(text_, nullptr, false);
+            nlohmann::json j = parse_client_json(text_, limits_.max_json_depth);
             if (j.is_discarded() || !j.is_object()) throw HttpError(400, "the body is not a JSON object");
             for (auto& [k, v] : j.items()) {
                 if (v.is_string()) set_field(k, v.get<std::string>());
@@ -234,6 +234,23 @@ std::string unique_path(const std::string& dir, const std::string& stem, const s
     static std::atomic<uint64_t> counter{0};
     static const uint64_t salt = std::random_device{}();
     return dir + "/" + stem + "-" + std::to_string(salt % 100000) + "-" + std::to_string(++counter) + extension;
+}
+
+nlohmann::json parse_client_json(const std::string& text, int max_depth) {
+    using Event = nlohmann::json::parse_event_t;
+    const nlohmann::json::parser_callback_t limit = [max_depth](int depth, Event event, nlohmann::json&) {
+        if ((event == Event::object_start || event == Event::array_start) && depth >= max_depth)
+            throw HttpError(400, "the JSON body nests arrays and objects deeper than " + std::to_string(max_depth) +
+                                     " levels");
+        return true;
+    };
+    return nlohmann::json::parse(text, limit, false);
+}
+
+std::string brief_json(const nlohmann::json& value) {
+    std::string s = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (s.size() > 80) s = s.substr(0, 77) + "...";
+    return s;
 }
 
 Form read_form(const httplib::Request& req, const httplib::ContentReader& reader, const ServerLimits& limits,

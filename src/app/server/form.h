@@ -63,6 +63,12 @@ Form read_form(const httplib::Request& req, const httplib::ContentReader& reader
 
 // Reads and drops a body the server refused before looking at it (a wrong key, say), up to
 // limits.drain_bytes; false when it was longer and the connection must be closed.
+// A client's JSON text: discarded (is_discarded()) when it is not JSON; a 400 when arrays and
+// objects nest deeper than `max_depth`, found while parsing, before anything recurses over it.
+nlohmann::json parse_client_json(const std::string& text, int max_depth);
+// A client's value for an error message: compact JSON, cut to 80 characters.
+std::string brief_json(const nlohmann::json& value);
+
 bool drain_body(const httplib::Request& req, const httplib::ContentReader& reader, const ServerLimits& limits);
 
 // A fresh unique path under `dir` ending in `extension` (with its dot, or empty).

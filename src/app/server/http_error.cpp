@@ -34,7 +34,10 @@ ErrorStyle error_style(const std::string& path) {
 }
 
 std::string error_body(int status, const std::string& message, ErrorStyle style) {
-    if (style == ErrorStyle::vidi) return nlohmann::json{{"error", message}}.dump();
+    // A message may quote what a client sent (a field name, a path): bytes that are not UTF-8
+    // become U+FFFD instead of making dump() throw.
+    auto text = [](const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); };
+    if (style == ErrorStyle::vidi) return text(nlohmann::json{{"error", message}});
     const char* type = status == 401   ? "authentication_error"
                        : status == 403 ? "permission_error"
                        : status < 500  ? "invalid_request_error"
@@ -42,7 +45,7 @@ std::string error_body(int status, const std::string& message, ErrorStyle style)
     const nlohmann::json code = status == 401                                             ? nlohmann::json("invalid_api_key")
                                 : status == 404 && message.find("model") != std::string::npos ? nlohmann::json("model_not_found")
                                                                                           : nlohmann::json(nullptr);
-    return nlohmann::json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}}.dump();
+    return text(nlohmann::json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}});
 }
 
 void send_error(httplib::Response& res, int status, const std::string& message, ErrorStyle style) {

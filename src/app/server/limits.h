@@ -16,6 +16,10 @@ struct ServerLimits {
     int64_t max_field_bytes = 64 << 10;         // one text field
     int64_t max_fields_bytes = 1 << 20;         // every text field together; a JSON/urlencoded body
     int64_t part_header_bytes = 8 << 10;        // the header block of one multipart part
+    // Arrays and objects inside one another in a JSON body. nlohmann::json copies, compares
+    // and prints by recursion: 100 000 levels (half a megabyte of "{\"a\":") overflowed a
+    // worker's stack and took the server down. The OpenAI API needs 5.
+    int max_json_depth = 64;
     // A refused body is still read (and dropped) this far, so that an ordinary client that is
     // still sending sees the answer; past it the connection is closed.
     int64_t drain_bytes = 64LL << 20;

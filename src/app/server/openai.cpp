@@ -5,6 +5,7 @@
 #include <random>
 #include <vector>
 
+#include "app/server/form.h"
 #include "app/server/http_error.h"
 
 using nlohmann::json;
@@ -54,7 +55,7 @@ int read_max_tokens(const json& body, int max_new_tokens) {
         const json& v = body[name];
         if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > max_new_tokens)
             throw bad(std::string(name) + " must be an integer from 1 to " + std::to_string(max_new_tokens) +
-                      " (the server's --max-new-tokens), not " + v.dump());
+                      " (the server's --max-new-tokens), not " + brief_json(v));
         return v.get<int>();
     }
     return max_new_tokens;
@@ -65,10 +66,10 @@ Task read_task(const json& body) {
     const json& v = body["vidi"];
     if (!v.is_object()) throw bad("\"vidi\" must be an object such as {\"task\": \"retrieval\"}");
     if (!v.contains("task")) return Task::question;
-    const std::string t = v["task"].is_string() ? v["task"].get<std::string>() : v["task"].dump();
+    const std::string t = v["task"].is_string() ? v["task"].get<std::string>() : brief_json(v["task"]);
     if (t == "retrieval") return Task::retrieval;
     if (t == "vqa" || t == "question") return Task::question;
-    throw bad("vidi.task must be \"retrieval\" or \"vqa\", not " + v["task"].dump());
+    throw bad("vidi.task must be \"retrieval\" or \"vqa\", not " + brief_json(v["task"]));
 }
 
 }  // namespace
