@@ -192,6 +192,55 @@ TEST_F(ServeSecurityTest, TenThousandFieldsAreRefused) {
     EXPECT_EQ(cli.Get("/health")->status, 200);
 }
 
+// httplib answers Range headers itself, on any body, and trusted them: 300 copies of the file
+// in one answer, Content-Lengths past the end, error bodies cut into multipart pieces. Only the
+// media routes take a range now, one, settled against the file's size.
+TEST_F(ServeSecurityTest, RangeHeadersGetOneRangeInsideTheFileAndNoAmplification) {
+    const std::string id = register_path(root() + "/a.mp4");
+    ASSERT_FALSE(id.empty());
+    const std::string file = "/v1/videos/" + id + "/file";
+    const int64_t size = static_cast<int64_t>(fs::file_size(root() + "/a.mp4"));
+    const std::string whole = read_file(root() + "/a.mp4");
+    auto cli = client();
+    auto get = [&](const std::string& path, const std::string& range) {
+        auto r = cli.Get(path.c_str(), httplib::Headers{{"Range", range}});
+        EXPECT_TRUE(r) << range;
+        return r;
+    };
+    auto r = get(file, "bytes=100-199");
+    EXPECT_EQ(r->status, 206);
+    EXPECT_EQ(r->body, whole.substr(100, 100));
+    r = get(file, "bytes=-50");
+    EXPECT_EQ(r->body, whole.substr(size - 50));
+    // An end past the file is clamped (it announced a length the body never reached).
+    r = get(file, "bytes=10-99999999");
+    EXPECT_EQ(r->status, 206);
+    EXPECT_EQ(r->get_header_value("Content-Range"), "bytes 10-" + std::to_string(size - 1) + "/" + std::to_string(size));
+    EXPECT_EQ(r->body, whole.substr(10));
+    r = get(file, "bytes=-99999999");
+    EXPECT_EQ(r->body, whole);
+    // Several ranges are ignored: the file once, not 300 times.
+    std::string many = "bytes=0-" + std::to_string(size - 1);
+    for (int i = 1; i < 300; ++i) many += ",0-" + std::to_string(size - 1);
+    r = get(file, many);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body.size(), whole.size());
+    // A start past the end is 416 with the size, as plain JSON.
+    r = get(file, "bytes=" + std::to_string(size) + "-");
+    EXPECT_EQ(r->status, 416);
+    EXPECT_EQ(r->get_header_value("Content-Range"), "bytes */" + std::to_string(size));
+    EXPECT_NE(json::parse(r->body)["error"].get<std::string>().find("outside the file"), std::string::npos);
+    // Other answers are whole, whatever the Range header says.
+    for (const std::string& range : {"bytes=0-9", "bytes=0-,0-,0-,0-"}) {
+        r = get("/health", range);
+        EXPECT_EQ(r->status, 200);
+        EXPECT_TRUE(json::parse(r->body).contains("model")) << r->body;
+        r = get("/v1/videos/0123456789abcdef/file", range);
+        EXPECT_EQ(r->status, 404);
+        EXPECT_EQ(json::parse(r->body)["error"], "unknown video id '0123456789abcdef'") << r->body;
+    }
+}
+
 // nlohmann::json copies, compares and prints by recursion: a body of 100 000 nested objects
 // (half a megabyte, under every size limit) in max_tokens took the server down while it wrote
 // the 400 that quoted the value. Nesting is bounded while parsing, on every JSON endpoint.

@@ -50,11 +50,49 @@ std::string content_type_for(const std::string& path) {
     return "application/octet-stream";
 }
 
+// httplib 0.11 answers a Range header by itself, after the handler, on any body (a 404 as
+// ten multipart copies of itself), and trusts it: 300 copies of a whole file in one request
+// ("bytes=0-,0-,…": a 121 MB answer to a 3 KB header; thousands of copies of a long video fit
+// the 8 KiB header line), an offset past the end (a 206 whose Content-Length is 2^64 - 10^8),
+// an end past it (a Content-Length the body never reaches). So the guard drops every
+// request's ranges, and the two routes that serve media put back what they settle here, with
+// the size known: several ranges are ignored (the whole file, 200, as RFC 9110 allows;
+// browsers' players ask for one), an end past the file is clamped to it, a start past it is
+// 416. httplib hands handlers a const view of the Request it owns (a mutable object), so
+// writing its `ranges` through const_cast is well defined.
+httplib::Ranges& ranges_of(const httplib::Request& req) { return const_cast<httplib::Ranges&>(req.ranges); }
+
+// The Range header's one range inside `size` bytes (none: the whole file); false: 416.
+bool settle_ranges(const httplib::Request& req, int64_t size, httplib::Ranges& ranges) {
+    ranges.clear();
+    const std::string header = req.get_header_value("Range");
+    if (header.empty() || !httplib::detail::parse_range_header(header, ranges) || ranges.size() > 1) {
+        ranges.clear();  // httplib already answered 416 to a header it cannot parse
+        return true;
+    }
+    auto& [first, last] = ranges.front();  // -1: absent ("-500": the last 500 bytes)
+    if (first < 0) {                        // a suffix: at most the whole file
+        if (last <= 0 || size == 0) return false;
+        if (last > size) first = 0, last = size - 1;
+        return true;
+    }
+    if (first >= size) return false;
+    if (last >= size) last = size - 1;
+    return true;
+}
+
 // Serves `size` bytes in pieces (httplib answers Range requests from a sized provider).
 // `keep_alive` holds whatever must live while the body is sent (a clip, a video's lease).
 using ReadAt = std::function<ssize_t(char* buf, size_t n, int64_t offset)>;
-void send_bytes(httplib::Response& res, int64_t size, const std::string& type, ReadAt read_at,
-                std::shared_ptr<void> keep_alive) {
+void send_bytes(const httplib::Request& req, httplib::Response& res, int64_t size, const std::string& type,
+                ReadAt read_at, std::shared_ptr<void> keep_alive) {
+    httplib::Ranges ranges;
+    if (!settle_ranges(req, size, ranges)) {
+        send_error(res, 416, "the byte range lies outside the file's " + std::to_string(size) + " bytes");
+        res.set_header("Content-Range", "bytes */" + std::to_string(size));
+        return;
+    }
+    ranges_of(req) = ranges;
     res.set_content_provider(static_cast<size_t>(size), type,
                              [read_at, keep_alive](size_t offset, size_t length, httplib::DataSink& sink) {
                                  char buf[1 << 16];
@@ -483,7 +521,7 @@ void Server::Impl::video_file(const httplib::Request& req, httplib::Response& re
     RegisteredVideo v = find_video(req);
     auto use = std::make_shared<VideoFile::Use>(v.source.file->use());
     auto file = v.source.file;
-    send_bytes(res, file->size(), content_type_for(file->real_path()),
+    send_bytes(req, res, file->size(), content_type_for(file->real_path()),
                [file](char* buf, size_t n, int64_t offset) { return file->read_at(buf, n, offset); }, use);
 }
 
@@ -500,7 +538,7 @@ void Server::Impl::clip(const httplib::Request& req, httplib::Response& res) {
     if (ec || !*in) throw HttpError(500, "cannot read the exported clip", out->path());
     char name[96];
     std::snprintf(name, sizeof name, "clip_%.2f-%.2f%s", clip.start, clip.end, ext.c_str());
-    send_bytes(res, static_cast<int64_t>(size), content_type_for(out->path()),
+    send_bytes(req, res, static_cast<int64_t>(size), content_type_for(out->path()),
                [in, out](char* buf, size_t n, int64_t offset) -> ssize_t {
                    in->clear();
                    in->seekg(static_cast<std::streamoff>(offset));
@@ -562,6 +600,7 @@ httplib::Server::HandlerWithContentReader Server::Impl::reading(F f) {
 // Runs before routing, for every request: how a body may be framed, then (for a request
 // without a body) the Host header and the key. Handled requests never reach a route.
 httplib::Server::HandlerResponse Server::Impl::guard(const httplib::Request& req, httplib::Response& res) {
+    ranges_of(req).clear();  // only send_bytes answers a Range header (settle_ranges)
     try {
         if (has_body(req)) {
             if (req.method != "POST") throw HttpError(400, req.method + " requests take no body").closing();
