@@ -14,6 +14,9 @@
 #   4. vidi serve: 16 concurrent clients asking different questions of one registered video
 #      vs the same requests one by one (total time, latency, ids), then 16 concurrent streamed
 #      chat completions (time to the first token) (bench/serve_batch.py).
+#   5. where the batched step's time goes: batch_bench at 1 and at $QUESTIONS questions with
+#      VIDI_PROFILE=1 and the graphs off (each op's section timed by CUDA events; the report
+#      after each answer sums the device time per part: attention, cross-attention, MLP, ...).
 # Inputs travel in .dev (bench/gpu_common.sh says what is there); the bundle must hold vidi,
 # test_cuda and batch_bench (tools/device_bundle.sh).
 # Usage there: OUT=/some/dir [STEPS="0 1 2 3 4"] [QUESTIONS=16] [TOKENS=20] bash bench/gpu_batch.sh
@@ -68,6 +71,15 @@ stamp "4. vidi serve: $QUESTIONS concurrent clients vs one by one, 10-minute 720
 with_mem serve10m timeout 240 python3 bench/serve_batch.py --vidi "sh .dev/vidi-run vidi" --backend cuda \
   --model $CK --video $M/v10m_720p.mp4 --questions "$QUESTIONS" --tokens "$TOKENS" --json "$OUT/serve_10m.json"
 grep -E "error|batch" /tmp/vidi-serve-batch.log | grep -v " -> 200" | head -5
+fi
+
+if want 5; then
+for n in 1 "$QUESTIONS"; do
+  stamp "5. profile: $n question(s) of $TOKENS tokens (VIDI_PROFILE=1, VIDI_CUDA_GRAPHS=0)"
+  VIDI_PROFILE=1 VIDI_CUDA_GRAPHS=0 B --backend cuda --model $CK --video $M/v10m_720p.mp4 --questions "$n" \
+    --tokens "$TOKENS" > "$W/profile$n.txt" 2> "$W/profile$n.err"
+  cat "$W/profile$n.txt"; grep -vE "^\[" "$W/profile$n.err" | tail -40
+done
 fi
 
 stamp "done"
