@@ -7,12 +7,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 
 #include "app/serve_client.h"
 #include "app/serve_in_process.h"
 #include "app/server/access.h"
 #include "app/server/form.h"
 #include "app/server/http_error.h"
+#include "app/server/job_queue.h"
 #include "app/server/metrics.h"
 #include "app/server/multipart.h"
 #include "app/server/upload_store.h"
@@ -348,6 +350,61 @@ TEST(UploadStoreApi, TheStoreStaysUnderItsCap) {
     auto last = cli.Get(("/v1/videos/" + ids.back() + "/file").c_str());
     ASSERT_EQ(last->status, 200);
     EXPECT_EQ(last->body, read_file(tmp.file("v7.fake")));
+}
+
+// A job's functions (and what they capture) are released once it ran, while its ticket lives.
+TEST(JobQueue, WhatAJobHoldsGoesOnceItRanWhateverHoldsItsTicket) {
+    auto held = std::make_shared<int>(1);
+    std::weak_ptr<int> watch = held;
+    {
+        server::JobQueue queue(4);
+        auto ticket = queue.submit([held] {});
+        held.reset();
+        ASSERT_TRUE(ticket);
+        ticket->get();
+        EXPECT_TRUE(watch.expired());  // the ticket still lives; the work's capture does not
+        auto blocker = std::make_shared<std::promise<void>>();
+        auto started = queue.submit([f = blocker->get_future().share()] { f.wait(); });
+        auto again = std::make_shared<int>(2);
+        watch = again;
+        auto dropped = queue.submit([again] {}, nullptr, [again](const std::string&) {});
+        again.reset();
+        EXPECT_FALSE(watch.expired());
+        blocker->set_value();
+        started->get();
+        dropped->get();
+        EXPECT_TRUE(watch.expired());
+        (void)dropped;
+    }
+}
+
+// Found by probing the real server: a question whose video failed (or that was cancelled)
+// kept its upload, the upload's lease and an open file for ever (the batch's job held the
+// batch, the batch its members), so failed uploads filled the store for good (507) and then
+// the process's file descriptors. Failures now leave nothing in use.
+TEST(UploadStoreApi, FailedQuestionsLeaveNothingInUse) {
+    TempDir tmp("store-fail");
+    FakeEngine engine;
+    server::ServerOptions opt;
+    opt.cache.dir.clear();
+    opt.work_dir = tmp.file("work");
+    opt.limits.max_upload_bytes = 40 << 10;
+    opt.limits.upload_store_bytes = 100 << 10;
+    InProcessServer srv(engine, opt);
+    auto cli = srv.client();
+    const std::string bad = tmp.file("bad.bin");
+    std::ofstream(bad) << "NOT A VIDEO\n" << std::string(30 << 10, 'x');
+    for (int i = 0; i < 8; ++i) {  // 8 × 30 KiB through a 100 KiB store
+        auto r = post_form(cli, "/inference", bad, {{"question", "what happens?"}});
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 400) << i << ": " << r->body;
+    }
+    const json health = json_body(cli.Get("/health"));
+    EXPECT_LE(health["uploads"]["files"].get<int64_t>(), 3) << health;
+    const std::string good = tmp.file("good.fake");
+    std::ofstream(good) << "FAKEVIDEO 12\n" << std::string(30 << 10, 'g');
+    EXPECT_EQ(post_form(cli, "/v1/videos", good, {})->status, 200);
+    EXPECT_EQ(post_form(cli, "/inference", good, {{"question", "what happens?"}})->status, 200);
 }
 
 }  // namespace

@@ -203,6 +203,10 @@ void Batcher::run(const std::shared_ptr<Entry>& entry) {
         newcomers.insert(newcomers.end(), rest.begin(), rest.end());
         for (Row& r : rows) r.ticket->fail(error);
         for (Member& m : newcomers) m->fail(error);
+        {  // they left: the entry holds none of their requests (uploads, leases, open files)
+            std::lock_guard el(e.mu);
+            e.members.clear();
+        }
         metrics_.batch_rows(0);
     };
     try {

@@ -47,6 +47,7 @@ void JobQueue::shutdown(const std::string& reason) {
     cv_.notify_all();
     for (auto& job : dropped) {
         if (job->on_skip) job->on_skip(reason);
+        job->release();
         job->done.set_exception(std::make_exception_ptr(JobCancelled(reason)));
     }
     std::lock_guard lock(join_mu_);
@@ -91,6 +92,7 @@ void JobQueue::run_worker() {
         }
         std::lock_guard lock(mu_);  // shutdown() reads running_ under the lock
         running_ = nullptr;
+        job->release();
     }
 }
 

@@ -48,6 +48,14 @@ class JobQueue {
             std::lock_guard lock(reason_mu);
             return reason;
         }
+        // Once the job ran or was dropped: what its functions hold goes now, not when the last
+        // ticket does (a batch's work holds the batch, whose ticket holds the job: a cycle that
+        // kept every request's upload, lease and open file for ever).
+        void release() {
+            work = nullptr;
+            listener = nullptr;
+            on_skip = nullptr;
+        }
     };
 
 public:
