@@ -104,9 +104,10 @@ std::string expected_answer(const nlohmann::json& ranges) {
     return s;
 }
 
-RawAnswer post_chunked(int port, const std::string& head, const std::string& prefix, int64_t filler_bytes,
-                       const std::string& suffix) {
-    RawAnswer out;
+namespace {
+
+// A connected loopback socket, or -1.
+int connect_loopback(int port) {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -114,8 +115,44 @@ RawAnswer post_chunked(int port, const std::string& head, const std::string& pre
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
         if (fd >= 0) close(fd);
-        return out;
+        return -1;
     }
+    return fd;
+}
+
+int status_of(const std::string& text) {
+    static const std::regex status_line(R"(^HTTP/1\.[01] (\d{3}))");
+    std::smatch m;
+    return std::regex_search(text, m, status_line) ? std::stoi(m[1]) : 0;
+}
+
+}  // namespace
+
+RawAnswer raw_exchange(int port, const std::string& bytes, int wait_ms) {
+    RawAnswer out;
+    const int fd = connect_loopback(port);
+    if (fd < 0) return out;
+    timeval tv{wait_ms / 1000, (wait_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (size_t at = 0; at < bytes.size();) {
+        const ssize_t n = send(fd, bytes.data() + at, bytes.size() - at, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        at += static_cast<size_t>(n);
+    }
+    char buf[4096];
+    ssize_t n = 0;
+    while ((n = recv(fd, buf, sizeof buf, 0)) > 0) out.text.append(buf, static_cast<size_t>(n));
+    out.closed_early = n == 0;  // the server closed (not the wait running out)
+    close(fd);
+    out.status = status_of(out.text);
+    return out;
+}
+
+RawAnswer post_chunked(int port, const std::string& head, const std::string& prefix, int64_t filler_bytes,
+                       const std::string& suffix) {
+    RawAnswer out;
+    const int fd = connect_loopback(port);
+    if (fd < 0) return out;
     std::thread reader([&] {
         char buf[4096];
         for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) out.text.append(buf, static_cast<size_t>(n));
@@ -144,9 +181,7 @@ RawAnswer post_chunked(int port, const std::string& head, const std::string& pre
     if (!ok) shutdown(fd, SHUT_RDWR);  // else the server closes after answering (Connection: close)
     reader.join();
     close(fd);
-    std::smatch m;
-    static const std::regex status_line(R"(^HTTP/1\.[01] (\d{3}))");
-    if (std::regex_search(out.text, m, status_line)) out.status = std::stoi(m[1]);
+    out.status = status_of(out.text);
     return out;
 }
 

@@ -53,6 +53,10 @@ struct RawAnswer {
 RawAnswer post_chunked(int port, const std::string& head, const std::string& prefix, int64_t filler_bytes,
                        const std::string& suffix);
 
+// `bytes` written as they are on a loopback socket, then what comes back until the server
+// closes or `wait_ms` pass without a byte (closed_early: the server closed).
+RawAnswer raw_exchange(int port, const std::string& bytes, int wait_ms);
+
 // Resident memory of a process in bytes (VmRSS), 0 when it cannot be read.
 int64_t rss_bytes(pid_t pid);
 

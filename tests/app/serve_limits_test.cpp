@@ -296,6 +296,19 @@ TEST(Metrics, EndpointsGroupByRouteWhateverThePathLength) {
     EXPECT_FALSE(server::is_public_route("GET", "/" + long_id + "/.css"));
 }
 
+TEST(Access, LogLinesShowControlBytesEscapedAndOriginsComparePorts) {
+    EXPECT_EQ(server::printable("/x\r\nvidi serve: FORGED\x1b[31m"), "/x\\x0D\\x0Avidi serve: FORGED\\x1B[31m");
+    EXPECT_EQ(server::printable("/v1/videos/\xc3\xa9"), "/v1/videos/\xc3\xa9");  // UTF-8 stays
+    EXPECT_TRUE(server::same_origin("http://localhost:8099", "localhost:8099"));
+    EXPECT_TRUE(server::same_origin("http://LocalHost:80", "localhost"));
+    EXPECT_TRUE(server::same_origin("https://vidi.example", "vidi.example"));
+    EXPECT_TRUE(server::same_origin("http://[::1]:8099", "[::1]:8099"));
+    EXPECT_FALSE(server::same_origin("http://localhost:9999", "localhost:8099"));
+    EXPECT_FALSE(server::same_origin("https://vidi.example", "vidi.example:80"));
+    EXPECT_FALSE(server::same_origin("null", "localhost:8099"));
+    EXPECT_FALSE(server::same_origin("localhost:8099", "localhost:8099"));
+}
+
 TEST(MediaInputs, VideoFilesRefusesTextPlaylistsAndConcatListsButOpensVideos) {
     TempDir tmp("inputs");
     const std::string text = tmp.file("notes.txt"), playlist = tmp.file("list.m3u8");

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -239,6 +240,64 @@ TEST_F(ServeSecurityTest, RangeHeadersGetOneRangeInsideTheFileAndNoAmplification
         EXPECT_EQ(r->status, 404);
         EXPECT_EQ(json::parse(r->body)["error"], "unknown video id '0123456789abcdef'") << r->body;
     }
+}
+
+// Found by probing the real server (each used to be read, hang or pass as described).
+TEST_F(ServeSecurityTest, MethodsAndFramingAreCheckedBeforeAnyBodyIsRead) {
+    const int port = server_->port();
+    const std::string auth = std::string("Authorization: Bearer ") + kKey + "\r\n";
+    auto exchange = [&](const std::string& head, const std::string& body = {}, int wait_ms = 3000) {
+        return raw_exchange(port, head + "Host: localhost\r\n" + auth + "\r\n" + body, wait_ms);
+    };
+    // PUT and PATCH without a length: httplib kept reading into memory until the client stopped.
+    for (const char* m : {"PUT", "PATCH", "OPTIONS"}) {
+        const RawAnswer a = exchange(std::string(m) + " /v1/videos HTTP/1.1\r\n", std::string(1 << 20, 'A'));
+        EXPECT_EQ(a.status, 405) << m << ": " << a.text.substr(0, 200);
+        EXPECT_NE(a.text.find("is not allowed (GET, HEAD, POST, DELETE)"), std::string::npos) << m;
+    }
+    // A POST without Content-Length or Transfer-Encoding has no body: answered at once, and
+    // the bytes that follow are not taken for its body (they used to be, for 5 s).
+    const auto t0 = std::chrono::steady_clock::now();
+    RawAnswer a = exchange("POST /inference HTTP/1.1\r\nConnection: close\r\n");
+    EXPECT_EQ(a.status, 400) << a.text;
+    EXPECT_NE(a.text.find("missing field"), std::string::npos) << a.text;
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 2.0);
+    // One Content-Length, of digits, and never beside Transfer-Encoding.
+    a = exchange("POST /inference HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 40\r\n", "{}");
+    EXPECT_EQ(a.status, 400);
+    EXPECT_NE(a.text.find("more than one Content-Length"), std::string::npos) << a.text;
+    a = exchange("POST /inference HTTP/1.1\r\nContent-Length: 2abc\r\n", "{}");
+    EXPECT_EQ(a.status, 400);
+    EXPECT_NE(a.text.find("not a number of bytes"), std::string::npos) << a.text;
+    a = exchange("POST /inference HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n");
+    EXPECT_EQ(a.status, 400);
+    EXPECT_NE(a.text.find("together with Transfer-Encoding"), std::string::npos) << a.text;
+    EXPECT_EQ(client().Get("/health")->status, 200);
+}
+
+// httplib reads a chunk-size line without bound; a chunked body from a client without the
+// key is refused before any of it is read, and the connection closed.
+TEST_F(ServeSecurityTest, AChunkedBodyWithoutTheKeyIsRefusedUnread) {
+    const std::string head = "POST /v1/videos HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
+                             "Content-Type: application/json\r\n\r\n1;";
+    const RawAnswer a = raw_exchange(server_->port(), head + std::string(4 << 20, 'a'), 5000);
+    EXPECT_EQ(a.status, 401) << a.text.substr(0, 200);
+    EXPECT_TRUE(a.closed_early);
+    EXPECT_EQ(client().Get("/health")->status, 200);
+}
+
+// A page on another port of the same host is another site (any local service's page).
+TEST_F(ServeSecurityTest, AnOriginOnAnotherPortIsAnotherSite) {
+    auto cli = client();
+    const std::string here = "localhost:" + std::to_string(server_->port());
+    auto get = [&](const std::string& origin) {
+        return cli.Get("/v1/videos", httplib::Headers{{"Origin", origin}, {"Host", here}});
+    };
+    EXPECT_EQ(get("http://" + here)->status, 200);
+    EXPECT_EQ(get("http://localhost:9999")->status, 403);
+    EXPECT_EQ(get("http://localhost")->status, 403);  // port 80
+    EXPECT_EQ(get("https://" + here)->status, 200);   // the same host and port behind TLS
+    EXPECT_EQ(get("null")->status, 403);
 }
 
 // nlohmann::json copies, compares and prints by recursion: a body of 100 000 nested objects

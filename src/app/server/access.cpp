@@ -46,6 +46,35 @@ std::string host_name(const std::string& host_header) {
     return h;
 }
 
+namespace {
+
+// "host:port" with the port made explicit (`default_port` when absent), lower-case.
+std::string authority(const std::string& host_port, const std::string& default_port) {
+    const std::string name = host_name(host_port);
+    const std::string h = lower(host_port);
+    std::string port;
+    if (!h.empty() && h[0] == '[') {
+        const size_t close = h.find(']');
+        if (close != std::string::npos && close + 1 < h.size() && h[close + 1] == ':') port = h.substr(close + 2);
+    } else if (const size_t colon = h.find(':'); colon != std::string::npos && h.find(':', colon + 1) == std::string::npos) {
+        port = h.substr(colon + 1);
+    }
+    return name + ":" + (port.empty() ? default_port : port);
+}
+
+}  // namespace
+
+bool same_origin(const std::string& origin, const std::string& host_header) {
+    const size_t scheme_end = origin.find("://");
+    if (scheme_end == std::string::npos) return false;  // "null" (a sandboxed or file: page) and the like
+    const std::string scheme = lower(origin.substr(0, scheme_end));
+    const std::string default_port = scheme == "https" ? "443" : scheme == "http" ? "80" : "";
+    if (default_port.empty()) return false;
+    std::string rest = origin.substr(scheme_end + 3);
+    if (const size_t slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
+    return authority(rest, default_port) == authority(host_header, default_port);
+}
+
 bool is_public_route(const std::string& method, const std::string& path) {
     if (method != "GET" && method != "HEAD") return false;
     return path == "/" || path == "/health" || is_page_file(path);
@@ -79,13 +108,10 @@ std::optional<HttpError> check_access(const AccessOptions& access, const httplib
     }
     // A browser names the page that sent a request in Origin: another site's page may make the
     // browser send requests here (it cannot read the answers), so they are refused outright.
+    // Another port is another site (a page of any other local service), so the port counts.
     const std::string origin = req.get_header_value("Origin");
-    if (!origin.empty()) {
-        const size_t scheme = origin.find("://");
-        const std::string from = scheme == std::string::npos ? origin : host_name(origin.substr(scheme + 3));
-        if (from != host_name(req.get_header_value("Host")))
-            return HttpError(403, "cross-origin request from '" + origin + "' refused");
-    }
+    if (!origin.empty() && !same_origin(origin, req.get_header_value("Host")))
+        return HttpError(403, "cross-origin request from '" + origin + "' refused");
     if (!is_public_route(req.method, req.path) && !has_valid_key(access, req))
         return HttpError(401, "missing or wrong API key: send 'Authorization: Bearer <key>'");
     return std::nullopt;

@@ -29,6 +29,10 @@ std::vector<std::string> loopback_host_names();
 // The name in a Host header without its port, lower-cased ("[::1]:8099" -> "::1").
 std::string host_name(const std::string& host_header);
 
+// Whether a browser's Origin ("http://localhost:8099") names the site the Host header does:
+// scheme default ports made explicit, then host and port compared. "null" is never the same.
+bool same_origin(const std::string& origin, const std::string& host_header);
+
 // Requests that need no key: GET/HEAD of /health and of the page's own files.
 bool is_public_route(const std::string& method, const std::string& path);
 // A file of the web page: "/" followed by [A-Za-z0-9_-]+ and .html, .js, .css or .svg. Checked

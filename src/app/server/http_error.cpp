@@ -48,6 +48,22 @@ std::string error_body(int status, const std::string& message, ErrorStyle style)
     return text(nlohmann::json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}});
 }
 
+std::string printable(const std::string& text) {
+    std::string out;
+    out.reserve(text.size());
+    for (const char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c >= 0x20 && c != 0x7F) {
+            out += ch;
+            continue;
+        }
+        char hex[5];
+        std::snprintf(hex, sizeof hex, "\\x%02X", c);
+        out += hex;
+    }
+    return out;
+}
+
 void send_error(httplib::Response& res, int status, const std::string& message, ErrorStyle style) {
     res.status = status;
     res.set_content(error_body(status, message, style), "application/json");
@@ -57,7 +73,8 @@ std::pair<int, std::string> current_exception_status() {
     try {
         throw;
     } catch (const HttpError& e) {
-        if (!e.log_detail().empty()) std::fprintf(stderr, "vidi serve: %s: %s\n", e.what(), e.log_detail().c_str());
+        if (!e.log_detail().empty())
+            std::fprintf(stderr, "vidi serve: %s: %s\n", printable(e.what()).c_str(), printable(e.log_detail()).c_str());
         return {e.status(), e.what()};
     } catch (const JobCancelled& e) {
         return {503, e.what()};

@@ -55,6 +55,10 @@ void send_current_exception(httplib::Response& res, ErrorStyle style = ErrorStyl
 // The same as (status, message), for answers that are not a response of their own (an event).
 std::pair<int, std::string> current_exception_status();
 
+// `text` for the server's log: control bytes (CR, LF, ESC, …) as \xNN, so that what a client
+// sent (a path, a file name) cannot forge log lines or drive a terminal.
+std::string printable(const std::string& text);
+
 // Sends `res` (already filled) without a length and then closes the connection.
 void close_after_response(httplib::Response& res);
 

@@ -80,19 +80,23 @@ void JobQueue::run_worker() {
             waiting_.pop_front();
             running_ = job.get();
         }
+        std::exception_ptr error;
         try {
             if (job->cancelled.load()) {
                 if (job->on_skip) job->on_skip(job->cancel_reason());
                 throw JobCancelled(job->cancel_reason());
             }
             job->work();
-            job->done.set_value();
         } catch (...) {
-            job->done.set_exception(std::current_exception());
+            error = std::current_exception();
         }
-        std::lock_guard lock(mu_);  // shutdown() reads running_ under the lock
-        running_ = nullptr;
-        job->release();
+        {
+            std::lock_guard lock(mu_);  // shutdown() reads running_ under the lock
+            running_ = nullptr;
+        }
+        job->release();  // before the waiter hears of it: what the job held is gone by then
+        if (error) job->done.set_exception(error);
+        else job->done.set_value();
     }
 }
 

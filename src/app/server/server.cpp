@@ -577,15 +577,19 @@ httplib::Server::Handler Server::Impl::plain(F f) {
 template <class F>
 httplib::Server::HandlerWithContentReader Server::Impl::reading(F f) {
     return [this, f](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
-        bool used = false;
+        // Without a Content-Length or a Transfer-Encoding a request has no body (RFC 9112
+        // §6.3); httplib would read one until the client closes (or 5 s), taking the next
+        // request's bytes with it.
+        const bool body = has_body(req);
+        bool used = !body;
         const httplib::ContentReader tracked(
             [&](httplib::ContentReceiver receiver) {
                 used = true;
-                return reader(std::move(receiver));
+                return !body || reader(std::move(receiver));
             },
             [&](httplib::MultipartContentHeader header, httplib::ContentReceiver receiver) {
                 used = true;
-                return reader(std::move(header), std::move(receiver));
+                return !body || reader(std::move(header), std::move(receiver));
             });
         try {
             if (auto refused = check_access(access, req)) throw *refused;
@@ -597,19 +601,45 @@ httplib::Server::HandlerWithContentReader Server::Impl::reading(F f) {
     };
 }
 
-// Runs before routing, for every request: how a body may be framed, then (for a request
-// without a body) the Host header and the key. Handled requests never reach a route.
+// How a request's body is framed, checked before anything of it is read (RFC 9112 §6):
+// one Content-Length of digits only, never with a Transfer-Encoding (httplib took "2abc" as 2,
+// the first of two lengths, and chunked over a length: what a proxy in front may frame
+// otherwise). Throws HttpError (closing) on anything else.
+void check_framing(const httplib::Request& req) {
+    const size_t lengths = req.get_header_value_count("Content-Length");
+    if (lengths == 0) return;
+    if (lengths > 1) throw HttpError(400, "more than one Content-Length").closing();
+    if (req.has_header("Transfer-Encoding"))
+        throw HttpError(400, "Content-Length together with Transfer-Encoding").closing();
+    const std::string n = req.get_header_value("Content-Length");
+    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos)
+        throw HttpError(400, "Content-Length is not a number of bytes").closing();
+}
+
+// Runs before routing, for every request: the method, how a body is framed, then (for a
+// request without a body, or a chunked one) the Host header and the key. Handled requests
+// never reach a route, and their bodies are never read.
 httplib::Server::HandlerResponse Server::Impl::guard(const httplib::Request& req, httplib::Response& res) {
     ranges_of(req).clear();  // only send_bytes answers a Range header (settle_ranges)
     try {
+        // httplib reads the body of any other method to its end before routing (a PUT without
+        // a length: until the client stops sending, all of it in memory).
+        const std::string& m = req.method;
+        if (m != "GET" && m != "HEAD" && m != "POST" && m != "DELETE")
+            throw HttpError(405, "method " + m + " is not allowed (GET, HEAD, POST, DELETE)").closing();
+        check_framing(req);
         if (has_body(req)) {
-            if (req.method != "POST") throw HttpError(400, req.method + " requests take no body").closing();
+            if (m != "POST") throw HttpError(400, m + " requests take no body").closing();
             const std::string te = req.get_header_value("Transfer-Encoding");
             if (!te.empty() && te != "chunked")
                 throw HttpError(501, "Transfer-Encoding '" + te + "' is not supported (only chunked)").closing();
             const std::string ce = req.get_header_value("Content-Encoding");
             if (!ce.empty() && ce != "identity")
                 throw HttpError(415, "Content-Encoding '" + ce + "' is not accepted: send the body as is").closing();
+            // A refused body is drained so that the client sees the answer; httplib reads a
+            // chunk-size line without bound, so a chunked one is refused here, unread.
+            if (!te.empty())
+                if (auto refused = check_access(access, req)) throw refused->closing();
             return httplib::Server::HandlerResponse::Unhandled;  // checked by reading()
         }
         if (auto refused = check_access(access, req)) throw *refused;
@@ -653,7 +683,8 @@ void Server::Impl::routes() {
     http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
     http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
         metrics.request(req.method, req.path, res.status);
-        std::fprintf(stderr, "vidi serve: %s %s -> %d\n", req.method.c_str(), req.path.c_str(), res.status);
+        std::fprintf(stderr, "vidi serve: %s %s -> %d\n", printable(req.method).c_str(), printable(req.path).c_str(),
+                     res.status);
     });
 }
 
