@@ -5,13 +5,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <thread>
 
 #include "app/serve_client.h"
 #include "app/serve_in_process.h"
 #include "app/server/access.h"
+#include "app/server/connection_pool.h"
 #include "app/server/form.h"
 #include "app/server/http_error.h"
 #include "app/server/job_queue.h"
@@ -363,6 +366,33 @@ TEST(UploadStoreApi, TheStoreStaysUnderItsCap) {
     auto last = cli.Get(("/v1/videos/" + ids.back() + "/file").c_str());
     ASSERT_EQ(last->status, 200);
     EXPECT_EQ(last->body, read_file(tmp.file("v7.fake")));
+}
+
+// Connections beyond the queue wait outside the process: the accepting thread blocks.
+TEST(ConnectionPool, AFullQueueHoldsTheAcceptingThreadBack) {
+    server::ConnectionPool pool(1, 2);
+    std::promise<void> release;
+    std::shared_future<void> go = release.get_future().share();
+    std::atomic<int> ran{0};
+    pool.enqueue([go, &ran] { go.wait(); ++ran; });  // the one thread is busy
+    while (pool.queued() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    pool.enqueue([&ran] { ++ran; });
+    pool.enqueue([&ran] { ++ran; });
+    EXPECT_EQ(pool.queued(), 2u);
+    std::atomic<bool> accepted{false};
+    std::thread acceptor([&] {
+        pool.enqueue([&ran] { ++ran; });
+        accepted = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_FALSE(accepted.load());  // waits for room
+    release.set_value();
+    acceptor.join();
+    EXPECT_TRUE(accepted.load());
+    pool.shutdown();  // runs what is queued first
+    EXPECT_EQ(ran.load(), 4);
+    pool.enqueue([&ran] { ++ran; });  // after shutdown: run at once, so the socket closes
+    EXPECT_EQ(ran.load(), 5);
 }
 
 // A job's functions (and what they capture) are released once it ran, while its ticket lives.

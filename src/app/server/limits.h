@@ -26,6 +26,7 @@ struct ServerLimits {
     size_t max_videos = 256;                    // registered videos (POST /v1/videos)
     size_t hash_queue = 16;                     // host files waiting to be hashed; more get 503
     int http_threads = 32;                      // connections served at once
+    int queued_connections = 64;                // accepted and waiting for a thread; then the kernel's backlog
 
     // The most a request body may hold: the upload, the fields and the multipart envelope.
     int64_t max_body_bytes() const {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "app/server/connection_pool.h"
 #include "app/server/http_error.h"
 #include "app/server/openai.h"
 #include "app/server/server_impl.h"
@@ -679,8 +680,10 @@ void Server::Impl::routes() {
     const int64_t biggest = std::max(opt.limits.max_body_bytes(), opt.limits.max_document_bytes());
     http.set_payload_max_length(static_cast<size_t>(biggest + opt.limits.drain_bytes + 1));
     // Enough threads that requests waiting in the job queue never starve /health.
-    const int threads = opt.limits.http_threads;
-    http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+    const int threads = opt.limits.http_threads, queued = opt.limits.queued_connections;
+    http.new_task_queue = [threads, queued] {
+        return new ConnectionPool(static_cast<size_t>(threads), static_cast<size_t>(queued));
+    };
     http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
         metrics.request(req.method, req.path, res.status);
         std::fprintf(stderr, "vidi serve: %s %s -> %d\n", printable(req.method).c_str(), printable(req.path).c_str(),
