@@ -337,18 +337,29 @@ TEST(MediaInputs, VideoFilesRefusesTextPlaylistsAndConcatListsButOpensVideos) {
     EXPECT_NO_THROW(media::export_clip(synth, {0, 1}, tmp.file("c.mp4"), MediaInputs::VideoFiles));
 }
 
+// A server on the fake engine whose store holds 100 KiB of uploads of at most 40 KiB.
+struct SmallStore {
+    explicit SmallStore(const std::string& tag) : tmp(tag), opt(options(tmp)), srv(engine, opt), cli(srv.client()) {}
+    static server::ServerOptions options(TempDir& tmp) {
+        server::ServerOptions o;
+        o.cache.dir.clear();
+        o.work_dir = tmp.file("work");
+        o.limits.max_upload_bytes = 40 << 10;
+        o.limits.upload_store_bytes = 100 << 10;
+        return o;
+    }
+    TempDir tmp;
+    FakeEngine engine;
+    server::ServerOptions opt;
+    InProcessServer srv;
+    httplib::Client cli;
+};
+
 // Through the API: uploads registered one after another never take the store past its cap;
 // the oldest go (their ids with them), the newest stay.
 TEST(UploadStoreApi, TheStoreStaysUnderItsCap) {
-    TempDir tmp("store-api");
-    FakeEngine engine;
-    server::ServerOptions opt;
-    opt.cache.dir.clear();
-    opt.work_dir = tmp.file("work");
-    opt.limits.max_upload_bytes = 40 << 10;
-    opt.limits.upload_store_bytes = 100 << 10;
-    InProcessServer srv(engine, opt);
-    auto cli = srv.client();
+    SmallStore store("store-api");
+    auto& [tmp, engine, opt, srv, cli] = store;
     std::vector<std::string> ids;
     for (int i = 0; i < 8; ++i) {
         const std::string v = tmp.file("v" + std::to_string(i) + ".fake");
@@ -426,15 +437,8 @@ TEST(JobQueue, WhatAJobHoldsGoesOnceItRanWhateverHoldsItsTicket) {
 // batch, the batch its members), so failed uploads filled the store for good (507) and then
 // the process's file descriptors. Failures now leave nothing in use.
 TEST(UploadStoreApi, FailedQuestionsLeaveNothingInUse) {
-    TempDir tmp("store-fail");
-    FakeEngine engine;
-    server::ServerOptions opt;
-    opt.cache.dir.clear();
-    opt.work_dir = tmp.file("work");
-    opt.limits.max_upload_bytes = 40 << 10;
-    opt.limits.upload_store_bytes = 100 << 10;
-    InProcessServer srv(engine, opt);
-    auto cli = srv.client();
+    SmallStore store("store-fail");
+    auto& [tmp, engine, opt, srv, cli] = store;
     const std::string bad = tmp.file("bad.bin");
     std::ofstream(bad) << "NOT A VIDEO\n" << std::string(30 << 10, 'x');
     for (int i = 0; i < 8; ++i) {  // 8 × 30 KiB through a 100 KiB store
