@@ -309,7 +309,9 @@ TEST_F(ServeApiTest, ClipEndpointReturnsAStreamCopiedClip) {
     EXPECT_EQ(bad->status, 400);
     auto past = cli.Get(("/v1/videos/" + id + "/clip?start=50&end=60").c_str());
     EXPECT_EQ(past->status, 400);
-    EXPECT_NE(json_body(past)["error"].get<std::string>().find("after the end"), std::string::npos);
+    const std::string why = json_body(past)["error"].get<std::string>();
+    EXPECT_NE(why.find("after the end of video " + id), std::string::npos) << why;
+    EXPECT_EQ(why.find("/proc/self/fd"), std::string::npos) << why;  // the server's descriptor path
 }
 
 }  // namespace

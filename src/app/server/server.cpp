@@ -532,7 +532,18 @@ void Server::Impl::clip(const httplib::Request& req, httplib::Response& res) {
     VideoFile::Use use = v.source.file->use();
     const std::string ext = clip_extension(v.source.file->real_path());
     auto out = std::make_shared<OwnedFile>(unique_path(work_dir, "clip", ext));
-    auto clip = export_clip(v.source.file->path(), range, out->path(), MediaInputs::VideoFiles);
+    // The file is read through its descriptor (/proc/self/fd/N): errors name the video by id
+    // instead, and the server's own work path stays out of the answer.
+    ExportedClip clip;
+    try {
+        clip = export_clip(v.source.file->path(), range, out->path(), MediaInputs::VideoFiles);
+    } catch (const vidi::Error& e) {
+        std::string why = e.what();
+        for (const std::string& internal : {v.source.file->path(), out->path()})
+            for (size_t at; !internal.empty() && (at = why.find(internal)) != std::string::npos;)
+                why.replace(at, internal.size(), internal == out->path() ? "the clip" : "video " + v.id);
+        throw HttpError(400, why, why == e.what() ? "" : e.what());
+    }
     auto in = std::make_shared<std::ifstream>(out->path(), std::ios::binary);
     std::error_code ec;
     const auto size = fs::file_size(out->path(), ec);
