@@ -312,6 +312,14 @@ TEST(Access, LogLinesShowControlBytesEscapedAndOriginsComparePorts) {
     EXPECT_FALSE(server::same_origin("localhost:8099", "localhost:8099"));
 }
 
+TEST(ClientJson, DepthCountsBracketsOutsideStringsOnly) {
+    EXPECT_EQ(server::parse_client_json(R"({"a":"[[[[{{{{\"[[["})", 2)["a"], "[[[[{{{{\"[[[");
+    EXPECT_EQ(server::parse_client_json(R"({"a":[[1]]})", 3)["a"][0][0], 1);
+    EXPECT_THROW(server::parse_client_json(R"({"a":[[[1]]]})", 3), server::HttpError);
+    EXPECT_TRUE(server::parse_client_json("{\"a\": nope}", 64).is_discarded());
+    EXPECT_TRUE(server::parse_client_json("]]]]{", 64).is_discarded());  // unbalanced: not JSON
+}
+
 TEST(MediaInputs, VideoFilesRefusesTextPlaylistsAndConcatListsButOpensVideos) {
     TempDir tmp("inputs");
     const std::string text = tmp.file("notes.txt"), playlist = tmp.file("list.m3u8");
