@@ -27,12 +27,15 @@ ExportedClip export_clip(const std::string& video, const TimeRange& range, const
 
 // Writes each range as its own file in `dir` (created when missing), named
 // "<video stem>_<n>_<HH-MM-SS.ss>-<HH-MM-SS.ss><ext>" with the source's extension when it
-// names a container libavformat can write, else ".mkv". Returns the written paths in
+// is one of the single-file containers below, else ".mkv". Returns the written paths in
 // the order of `ranges`.
 std::vector<std::string> export_clips(const std::string& video, const std::vector<TimeRange>& ranges,
                                       const std::string& dir);
 
-// The extension (with its dot) clips of `video` get: its own when writable, else ".mkv".
+// The extension (with its dot, lower-case) clips of `video` get: its own when it is a
+// single-file container (.mp4, .m4v, .mov, .mkv, .webm, .ogv, .avi, .ts, .flv), else ".mkv".
+// export_clip refuses other extensions: HLS (.m3u8) or DASH (.mpd) would leave segment
+// files beside the clip.
 std::string clip_extension(const std::string& video);
 
 }  // namespace vidi

@@ -1,5 +1,7 @@
 #include "media/clip_export.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -16,10 +18,27 @@ namespace {
 
 namespace ff = media::ff;
 
+// Containers a clip is written in: one file each. Muxers such as HLS (.m3u8) and DASH (.mpd)
+// write segment files beside the named one (under fixed names, for DASH), which nothing
+// removes; a client that named its upload "a.m3u8" filled the server's disk with them.
+const char* const kClipContainers[] = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ogv", ".avi", ".ts", ".flv"};
+
+std::string lower_extension(const std::string& path) {
+    std::string ext = fs::path(path).extension().string();
+    for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return ext;
+}
+
+bool single_file_container(const std::string& ext) {
+    return std::find(std::begin(kClipContainers), std::end(kClipContainers), ext) != std::end(kClipContainers);
+}
+
 // Owns the output context and its file; the file is removed if never finished.
 class Output {
 public:
     Output(const std::string& path) : path_(path) {
+        VIDI_CHECK(single_file_container(lower_extension(path)), "clip export: ", path,
+                   ": clips are written as .mp4, .m4v, .mov, .mkv, .webm, .ogv, .avi, .ts or .flv");
         int rc = avformat_alloc_output_context2(&ctx_, nullptr, nullptr, path.c_str());
         VIDI_CHECK(rc >= 0 && ctx_, "clip export: no container for the extension of ", path, " (",
                    ff::error_string(rc), ")");
@@ -185,9 +204,8 @@ ExportedClip export_clip(const std::string& video, const TimeRange& range, const
 }
 
 std::string clip_extension(const std::string& video) {
-    std::string ext = fs::path(video).extension().string();
-    if (!ext.empty() && av_guess_format(nullptr, ("x" + ext).c_str(), nullptr)) return ext;
-    return ".mkv";
+    const std::string ext = lower_extension(video);
+    return single_file_container(ext) ? ext : ".mkv";
 }
 
 std::vector<std::string> export_clips(const std::string& video, const std::vector<TimeRange>& ranges,

@@ -140,5 +140,22 @@ TEST(ClipExport, BadInputsAreErrorsAndLeaveNoFile) {
     EXPECT_THROW(media::export_clips(src, {{0, 1}}, "/proc/forbidden/clips"), vidi::Error);
 }
 
+// Found by probing the server: an upload named "a.m3u8" made its clips HLS playlists whose
+// segment files (hundreds a clip) nothing removed; DASH (.mpd) writes segments under fixed
+// names. Clips are single files: other extensions become .mkv, and export_clip refuses them.
+TEST(ClipExport, ClipsAreSingleFilesWhateverTheSourceIsNamed) {
+    EXPECT_EQ(media::clip_extension("/v/a.MP4"), ".mp4");
+    EXPECT_EQ(media::clip_extension("/v/a.webm"), ".webm");
+    EXPECT_EQ(media::clip_extension("/v/a.m3u8"), ".mkv");
+    EXPECT_EQ(media::clip_extension("/v/a.mpd"), ".mkv");
+    EXPECT_EQ(media::clip_extension("/v/a.gif"), ".mkv");
+    EXPECT_EQ(media::clip_extension("/v/noext"), ".mkv");
+    TempDir tmp("clip-hls");
+    for (const char* name : {"c.m3u8", "c.mpd"}) {
+        EXPECT_THROW(media::export_clip(golden_path("synth.mp4"), {0, 3}, tmp.file(name)), vidi::Error) << name;
+        EXPECT_TRUE(fs::is_empty(tmp.path())) << name;  // no playlist, no segment
+    }
+}
+
 }  // namespace
 }  // namespace vidi::test
