@@ -283,6 +283,44 @@ TEST_F(ServeApiTest, ServesThePageAndItsScripts) {
     EXPECT_EQ(cli.Get("/style.css")->status, 200);
 }
 
+// Clips are copies on the server's disk until their downloads end: a bounded number at once,
+// each slot given back when its download is done (or its export failed).
+TEST_F(ServeApiTest, ClipsAreBoundedAndTheirSlotsComeBack) {
+    options_.limits.max_clips = 1;
+    InProcessServer srv(engine_, options_);
+    auto cli = srv.client();
+    const std::string id = json_body(post_form(cli, "/v1/videos", golden_path("synth.mp4"), {}))["id"];
+    const std::string clip = "/v1/videos/" + id + "/clip?start=1&end=3";
+    for (int i = 0; i < 4; ++i) {
+        EXPECT_EQ(cli.Get(clip.c_str())->status, 200) << i;
+        EXPECT_EQ(cli.Get(("/v1/videos/" + id + "/clip?start=50&end=60").c_str())->status, 400) << i;
+    }
+    options_.limits.max_clips = 0;
+    InProcessServer none(engine_, options_);
+    auto cli0 = none.client();
+    const std::string id0 = json_body(post_form(cli0, "/v1/videos", golden_path("synth.mp4"), {}))["id"];
+    expect_json_error(cli0.Get(("/v1/videos/" + id0 + "/clip?start=1&end=3").c_str()), 503, "clips are being exported");
+}
+
+// The page only runs its own files and is never framed; nothing is sniffed into another type;
+// a served video cannot run as a page.
+TEST_F(ServeApiTest, ThePageAndTheFilesCarryTheirSecurityHeaders) {
+    InProcessServer srv(engine_, options_);
+    auto cli = srv.client();
+    auto page = cli.Get("/");
+    ASSERT_TRUE(page);
+    EXPECT_NE(page->get_header_value("Content-Security-Policy").find("frame-ancestors 'none'"), std::string::npos);
+    EXPECT_NE(page->get_header_value("Content-Security-Policy").find("default-src 'self'"), std::string::npos);
+    EXPECT_EQ(page->get_header_value("X-Frame-Options"), "DENY");
+    EXPECT_EQ(page->get_header_value("X-Content-Type-Options"), "nosniff");
+    EXPECT_EQ(cli.Get("/health")->get_header_value("X-Content-Type-Options"), "nosniff");
+    const std::string id = json_body(post_form(cli, "/v1/videos", golden_path("synth.mp4"), {}))["id"];
+    auto file = cli.Get(("/v1/videos/" + id + "/file").c_str());
+    ASSERT_TRUE(file);
+    EXPECT_EQ(file->status, 200);
+    EXPECT_EQ(file->get_header_value("Content-Security-Policy"), "sandbox");
+}
+
 TEST_F(ServeApiTest, ClipEndpointReturnsAStreamCopiedClip) {
     InProcessServer srv(engine_, options_);
     auto cli = srv.client();

@@ -165,6 +165,14 @@ TEST_F(ServeOpenAiTest, ADataUrlVideoGoesThroughTheUploadStore) {
     EXPECT_EQ(files, 0);
 }
 
+// The question's text is held to the native API's field limit (64 KiB), not the JSON's 1 MiB:
+// a megabyte of prompt went to the engine's one worker before it was refused.
+TEST_F(ServeOpenAiTest, TheQuestionIsHeldToTheFieldLimit) {
+    InProcessServer srv(engine_, options_);
+    auto cli = srv.client();
+    expect_openai_error(post(cli, chat(std::string(70000, 'q'), "")), 413, "longer than 65536 bytes");
+}
+
 TEST_F(ServeOpenAiTest, ADataUrlIsHeldToTheUploadLimitAndMustBeBase64) {
     InProcessServer srv(engine_, options_);
     auto cli = srv.client();

@@ -44,7 +44,8 @@ void Server::Impl::chat_completions(const httplib::Request& req, httplib::Respon
                                     const httplib::ContentReader& reader) {
     const auto t0 = Clock::now();
     Form form = read_form(req, reader, opt.limits, uploads, BodyKind::document);
-    const ChatRequest c = parse_chat_request(form.document, model_name, opt.max_new_tokens);
+    const ChatRequest c = parse_chat_request(form.document, model_name, opt.max_new_tokens,
+                                                static_cast<size_t>(opt.limits.max_field_bytes));
     if (form.video && c.video_url != std::string(kDataUrlPlaceholder))
         throw HttpError(400, "a data: URL may only be the \"url\" of the video_url part");
     std::string video_id;

@@ -25,6 +25,7 @@ struct ServerLimits {
     int64_t drain_bytes = 64LL << 20;
     size_t max_videos = 256;                    // registered videos (POST /v1/videos)
     size_t hash_queue = 16;                     // host files waiting to be hashed; more get 503
+    int max_clips = 4;                          // clips exported or being downloaded at once; more get 503
     int http_threads = 32;                      // connections served at once
     int queued_connections = 64;                // accepted and waiting for a thread; then the kernel's backlog
 

@@ -80,7 +80,8 @@ std::string ranges_text(const std::vector<TimeRange>& ranges) {
     return s;
 }
 
-ChatRequest parse_chat_request(const json& body, const std::string& model, int max_new_tokens) {
+ChatRequest parse_chat_request(const json& body, const std::string& model, int max_new_tokens,
+                               size_t max_text_bytes) {
     ChatRequest c;
     if (body.contains("model") && !body["model"].is_null()) {
         if (!body["model"].is_string()) throw bad("\"model\" must be a string");
@@ -105,6 +106,8 @@ ChatRequest parse_chat_request(const json& body, const std::string& model, int m
         read_content(m["content"], i, text, c.video_url);
     }
     if (text.find_first_not_of(" \t\r\n") == std::string::npos) throw bad("the user message has no text");
+    if (text.size() > max_text_bytes)
+        throw HttpError(413, "the user message's text is longer than " + std::to_string(max_text_bytes) + " bytes");
     c.question.text = text;
     c.question.task = read_task(body);
     c.question.options.max_new_tokens = read_max_tokens(body, max_new_tokens);

@@ -27,8 +27,10 @@ struct ChatRequest {
 
 // Checks and reads a chat completion request. `model` is the served model's id (the request's
 // "model" must name it, or be absent); max_tokens (or max_completion_tokens) defaults to, and
-// may not exceed, `max_new_tokens`. Throws HttpError (400, or 404 for another model).
-ChatRequest parse_chat_request(const nlohmann::json& body, const std::string& model, int max_new_tokens);
+// may not exceed, `max_new_tokens`; the user's text holds at most `max_text_bytes` (413
+// past it: the native API's field limit). Throws HttpError (400, 413, or 404 for another model).
+ChatRequest parse_chat_request(const nlohmann::json& body, const std::string& model, int max_new_tokens,
+                               size_t max_text_bytes);
 
 // "chatcmpl-" and 24 random hex digits.
 std::string completion_id();

@@ -94,6 +94,8 @@ void send_bytes(const httplib::Request& req, httplib::Response& res, int64_t siz
         return;
     }
     ranges_of(req) = ranges;
+    // Bytes a client uploaded: never run as a page in the server's origin, whatever they hold.
+    res.set_header("Content-Security-Policy", "sandbox");
     res.set_content_provider(static_cast<size_t>(size), type,
                              [read_at, keep_alive](size_t offset, size_t length, httplib::DataSink& sink) {
                                  char buf[1 << 16];
@@ -529,6 +531,13 @@ void Server::Impl::video_file(const httplib::Request& req, httplib::Response& re
 void Server::Impl::clip(const httplib::Request& req, httplib::Response& res) {
     RegisteredVideo v = find_video(req);
     const TimeRange range{parse_seconds(req, "start"), parse_seconds(req, "end")};
+    // Each clip is a copy of part of the video on the server's disk until its download ends:
+    // only so many at once (a client that never reads holds its clip's bytes meanwhile).
+    if (clips_alive->fetch_add(1) >= opt.limits.max_clips) {
+        --*clips_alive;
+        throw HttpError(503, "busy: " + std::to_string(opt.limits.max_clips) + " clips are being exported or sent; retry later");
+    }
+    auto slot = std::shared_ptr<void>(nullptr, [alive = clips_alive](void*) { --*alive; });
     VideoFile::Use use = v.source.file->use();
     const std::string ext = clip_extension(v.source.file->real_path());
     auto out = std::make_shared<OwnedFile>(unique_path(work_dir, "clip", ext));
@@ -557,7 +566,7 @@ void Server::Impl::clip(const httplib::Request& req, httplib::Response& res) {
                    in->read(buf, static_cast<std::streamsize>(n));
                    return in->gcount();
                },
-               out);
+               std::make_shared<std::pair<std::shared_ptr<OwnedFile>, std::shared_ptr<void>>>(out, slot));
     res.set_header("Content-Disposition", std::string("attachment; filename=\"") + name + "\"");
     res.set_header("X-Clip-Start", std::to_string(clip.start));
     res.set_header("X-Clip-End", std::to_string(clip.end));
@@ -567,6 +576,12 @@ void Server::Impl::asset(const std::string& path, httplib::Response& res) {
     const WebAsset* a = find_web_asset(path);
     if (!a) throw HttpError(404, "no such page: " + path);
     res.set_content(std::string(a->body), std::string(a->content_type).c_str());
+    // The page's own files only (the player's blob: URLs, no inline code), never in a frame.
+    res.set_header("Content-Security-Policy",
+                   "default-src 'self'; media-src 'self' blob:; img-src 'self' data:; object-src 'none'; "
+                   "base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
+    res.set_header("X-Frame-Options", "DENY");
+    res.set_header("Referrer-Policy", "no-referrer");
 }
 
 // ---- wiring ----
@@ -664,7 +679,10 @@ httplib::Server::HandlerResponse Server::Impl::guard(const httplib::Request& req
 
 void Server::Impl::routes() {
     const std::string id = "/v1/videos/([^/]+)";
-    http.set_pre_routing_handler([this](const auto& req, auto& res) { return guard(req, res); });
+    http.set_pre_routing_handler([this](const auto& req, auto& res) {
+        res.set_header("X-Content-Type-Options", "nosniff");  // every answer is the type it says
+        return guard(req, res);
+    });
     http.Get("/", plain([this](auto&, auto& res) { asset("/index.html", res); }));
     http.Get(R"(/([A-Za-z0-9_-]+\.(html|js|css|svg)))", plain([this](auto& req, auto& res) { asset(req.path, res); }));
     http.Get("/health", plain([this](auto& req, auto& res) { health(req, res); }));

@@ -2,6 +2,8 @@
 // chat_routes.cpp (the OpenAI-compatible endpoints). Not part of the server's interface.
 #pragma once
 
+#include <atomic>
+
 #include <httplib.h>
 
 #include <chrono>
@@ -32,6 +34,8 @@ struct Server::Impl {
     VideoRegistry registry;
     UploadStore uploads;
     JobQueue hashing;  // host files are hashed here, one at a time, never on HTTP threads
+    // Clips on disk now: exported, or being sent (a clip lives until its download ends).
+    std::shared_ptr<std::atomic<int>> clips_alive = std::make_shared<std::atomic<int>>(0);
     Metrics metrics;
     Batcher batcher;
     httplib::Server http;
