@@ -91,6 +91,26 @@ TEST_F(ServeApiTest, VideoPathFieldReadsAFileOnTheHost) {
     EXPECT_EQ(json_body(r)["answer"], "00:00:03-00:00:04");
 }
 
+// A file named again is not read again while it is the same file (device, inode, size and
+// both times): a multi-GB video was re-hashed on every request, holding the one hashing worker.
+TEST_F(ServeApiTest, AHostFileIsHashedOnceWhileItStaysTheSame) {
+    InProcessServer srv(engine_, options_);
+    auto cli = srv.client();
+    auto digests = [&](const char* source) {
+        return metric_value(cli.Get("/metrics")->body,
+                            std::string("vidi_host_file_digests_total{source=\"") + source + "\"}");
+    };
+    const httplib::Params form{{"video_path", video_}, {"question", "abc"}};
+    const json first = json_body(cli.Post("/inference", form));
+    EXPECT_EQ(json_body(cli.Post("/inference", form))["answer"], first["answer"]);
+    EXPECT_EQ(cli.Post("/inference", form)->status, 200);
+    EXPECT_EQ(digests("hashed"), 1);
+    EXPECT_EQ(digests("known"), 2);
+    std::ofstream(video_, std::ios::app) << " ";  // changed: read again
+    EXPECT_EQ(cli.Post("/inference", form)->status, 200);
+    EXPECT_EQ(digests("hashed"), 2);
+}
+
 TEST_F(ServeApiTest, MaxNewTokensIsPassedAndBounded) {
     options_.max_new_tokens = 64;
     InProcessServer srv(engine_, options_);

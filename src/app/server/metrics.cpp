@@ -68,6 +68,11 @@ void Metrics::prefill(int64_t tokens, double seconds) {
     if (seconds > 0) last_prefill_rate_ = static_cast<double>(tokens) / seconds;
 }
 
+void Metrics::host_file_digest(bool known) {
+    std::lock_guard lock(mu_);
+    ++(known ? digests_known_ : digests_hashed_);
+}
+
 void Metrics::video_lookup(const std::string& source, double seconds) {
     std::lock_guard lock(mu_);
     ++lookups_[source];
@@ -126,6 +131,10 @@ std::string Metrics::render(const LiveCounts& live) const {
         sample(out, std::string("vidi_video_lookups_total{source=\"") + source + "\"}",
                static_cast<double>(it == lookups_.end() ? 0 : it->second));
     }
+    head(out, "vidi_host_file_digests_total", "counter",
+         "SHA-256 digests of video_path files: hashed (the file read) or known (same file, same identity).");
+    sample(out, "vidi_host_file_digests_total{source=\"hashed\"}", static_cast<double>(digests_hashed_));
+    sample(out, "vidi_host_file_digests_total{source=\"known\"}", static_cast<double>(digests_known_));
     head(out, "vidi_encode_seconds", "histogram", "Time to decode and encode a video (cache misses).");
     int64_t cumulative = 0;
     for (size_t i = 0; i < kBucketCount; ++i) {

@@ -31,6 +31,7 @@ public:
     void batch_rows(int rows);  // rows in the batch now (0 when the engine is idle)
     void prefill(int64_t tokens, double seconds);
     void video_lookup(const std::string& source, double seconds);  // "memory", "disk", "encoded"
+    void host_file_digest(bool known);  // a video_path's SHA-256: read anew, or known by its identity
     void gpu_memory(size_t in_use, size_t limit);
 
     std::string render(const LiveCounts& live) const;
@@ -39,6 +40,7 @@ private:
     mutable std::mutex mu_;
     std::map<std::tuple<std::string, std::string, int>, int64_t> requests_;  // (endpoint, method, status)
     std::map<std::string, int64_t> lookups_;                                 // by source
+    int64_t digests_hashed_ = 0, digests_known_ = 0;
     int rows_now_ = 0;
     int64_t steps_ = 0, decode_tokens_ = 0, prefill_tokens_ = 0;
     double decode_s_ = 0, prefill_s_ = 0, last_decode_rate_ = 0, last_prefill_rate_ = 0;

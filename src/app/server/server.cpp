@@ -237,13 +237,27 @@ VideoSource Server::Impl::upload_source(const Upload& upload) {
     return src;
 }
 
+constexpr size_t kMaxDigests = 4096;
+
 VideoSource Server::Impl::path_source(const std::string& path) {
     VideoSource src;
     src.name = path;
     src.file = VideoFile::open_in_roots(access.media_roots, path);
+    {
+        std::lock_guard lock(digests_mu);
+        if (auto it = digests.find(src.file->identity()); it != digests.end()) {
+            src.sha256 = it->second;
+            metrics.host_file_digest(true);
+            return src;
+        }
+    }
     auto sha = std::make_shared<std::string>();
     wait_for(hashing, [file = src.file, sha] { *sha = file->sha256(); });
     src.sha256 = *sha;
+    metrics.host_file_digest(false);
+    std::lock_guard lock(digests_mu);
+    if (digests.size() >= kMaxDigests) digests.clear();  // a bound, not a policy: hashing again is only slower
+    digests[src.file->identity()] = src.sha256;
     return src;
 }
 

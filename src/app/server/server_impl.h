@@ -2,15 +2,16 @@
 // chat_routes.cpp (the OpenAI-compatible endpoints). Not part of the server's interface.
 #pragma once
 
-#include <atomic>
-
 #include <httplib.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <unordered_map>
 
 #include "app/server/batcher.h"
 #include "app/server/form.h"
@@ -34,6 +35,10 @@ struct Server::Impl {
     VideoRegistry registry;
     UploadStore uploads;
     JobQueue hashing;  // host files are hashed here, one at a time, never on HTTP threads
+    // Digests of host files by VideoFile::identity(): a file named again is not read again
+    // (a multi-GB video re-hashed on every request held the one hashing worker).
+    std::mutex digests_mu;
+    std::unordered_map<std::string, std::string> digests;
     // Clips on disk now: exported, or being sent (a clip lives until its download ends).
     std::shared_ptr<std::atomic<int>> clips_alive = std::make_shared<std::atomic<int>>(0);
     Metrics metrics;

@@ -54,6 +54,9 @@ VideoFile::VideoFile(int fd, std::string real_path, std::shared_ptr<UploadStore:
     }
     size_ = st.st_size;
     mtime_ns_ = mtime_ns(st);
+    identity_ = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(size_) + ":" +
+                std::to_string(mtime_ns_) + ":" +
+                std::to_string(int64_t(st.st_ctim.tv_sec) * 1000000000 + int64_t(st.st_ctim.tv_nsec));
     if (size_ == 0) {
         close(fd_);
         throw video_unavailable(real_path_ + " is empty");

@@ -45,6 +45,10 @@ public:
     ssize_t read_at(char* buf, size_t n, int64_t offset) const;
     // SHA-256 of the content (reads the whole file: run it on a bounded worker).
     std::string sha256() const;
+    // The file as the kernel knows it at open: device, inode, size, modification and status
+    // change times. The same identity is the same content, short of a write that restores
+    // both times (the status change time cannot be set back): what digests are cached by.
+    const std::string& identity() const { return identity_; }
 
 private:
     VideoFile(int fd, std::string real_path, std::shared_ptr<UploadStore::File> upload);
@@ -52,6 +56,7 @@ private:
     std::string fd_path_, real_path_;
     int64_t size_ = 0;
     int64_t mtime_ns_ = 0;
+    std::string identity_;
     std::shared_ptr<UploadStore::File> upload_;
 };
 
