@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -142,7 +143,8 @@ RawAnswer raw_exchange(int port, const std::string& bytes, int wait_ms) {
     char buf[4096];
     ssize_t n = 0;
     while ((n = recv(fd, buf, sizeof buf, 0)) > 0) out.text.append(buf, static_cast<size_t>(n));
-    out.closed_early = n == 0;  // the server closed (not the wait running out)
+    // The server closed (FIN, or RST when it left bytes of ours unread), not the wait running out.
+    out.closed_early = n == 0 || (n < 0 && errno == ECONNRESET);
     close(fd);
     out.status = status_of(out.text);
     return out;
