@@ -7,8 +7,8 @@
 #include <cstring>
 #include <map>
 #include <memory>
-#include <random>
 
+#include "backend/reference.h"
 #include "runtime/loaded_model.h"
 #include "runtime/media_kv_writer.h"
 #include "runtime/tiny_decoder.h"
@@ -25,14 +25,6 @@ EngineOptions tiny_on(const std::string& backend) {
     o.backend = backend;
     o.threads = 2;
     return o;
-}
-
-Tensor random_rows(int64_t n, int64_t D) {
-    Tensor t = Tensor::empty({n, D}, DType::f32);
-    std::mt19937 rng(7);
-    std::normal_distribution<float> dist(0.f, 1.f);
-    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
-    return t;
 }
 
 // Both tensors brought to the host as to_host() gives them (floats widened to f32: the same
@@ -68,7 +60,8 @@ TEST_P(MediaKvWriterTest, AnyBatchesAndEitherPlacementGiveTheBitsOfOneEncode) {
     runtime::LoadedModel& m = tiny(GetParam());
     Backend& be = m.backend();
     const int64_t chunk = 2 * kMediaKeyBlock, rows = 3 * chunk + 77;
-    const Tensor tokens = be.upload(random_rows(rows, m.config().llm.hidden));  // in the activation dtype
+    // Uploaded: in the activation dtype, as the towers hand them over.
+    const Tensor tokens = be.upload(random_tensor({rows, m.config().llm.hidden}, DType::f32, 7, -3.0f, 3.0f));
     // 600 rows at once is more than the staging buffer's two chunks: it is fed in pieces.
     const std::vector<int64_t> batches = {1, 130, 600, rows - 731};
     for (const QuantFormat kv : {QuantFormat{}, QuantFormat{8, 0}, QuantFormat{4, 0}}) {
@@ -91,7 +84,7 @@ TEST_P(MediaKvWriterTest, AnyBatchesAndEitherPlacementGiveTheBitsOfOneEncode) {
 
 TEST_P(MediaKvWriterTest, TooManyOrTooFewRowsAreErrors) {
     runtime::LoadedModel& m = tiny(GetParam());
-    const Tensor tokens = m.backend().upload(random_rows(300, m.config().llm.hidden));
+    const Tensor tokens = m.backend().upload(random_tensor({300, m.config().llm.hidden}, DType::f32, 7));
     MediaKvWriter w(m, 200, {}, true, "", kMediaKeyBlock);
     w.append(tokens.rows(0, 150));
     EXPECT_THAT(error_of([&] { w.finish(); }), testing::HasSubstr("150 of 200 rows arrived"));

@@ -5,16 +5,13 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "app/server/sha256.h"
+#include "app/server/text.h"
 
 namespace vidi::server {
 namespace {
-
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-    return s;
-}
 
 // Equal keys in time that does not depend on where they differ: both are hashed first, so
 // the comparison runs over two strings of the same length.
@@ -35,34 +32,27 @@ bool is_loopback_address(const std::string& host) {
 
 std::vector<std::string> loopback_host_names() { return {"localhost", "127.0.0.1", "::1"}; }
 
-std::string host_name(const std::string& host_header) {
-    std::string h = lower(host_header);
-    if (!h.empty() && h[0] == '[') {  // [v6]:port
-        const size_t close = h.find(']');
-        return close == std::string::npos ? h : h.substr(1, close - 1);
-    }
-    const size_t colon = h.find(':');
-    if (colon != std::string::npos && h.find(':', colon + 1) == std::string::npos) h.resize(colon);
-    return h;
-}
-
 namespace {
 
-// "host:port" with the port made explicit (`default_port` when absent), lower-case.
-std::string authority(const std::string& host_port, const std::string& default_port) {
-    const std::string name = host_name(host_port);
+// A Host header or an origin's authority, lower-case, as {name, port} (port "" when absent):
+// "[::1]:8099" -> {"::1", "8099"}, "localhost" -> {"localhost", ""}; a bare IPv6 address
+// (several colons, no brackets) is all name.
+std::pair<std::string, std::string> split_host(const std::string& host_port) {
     const std::string h = lower(host_port);
-    std::string port;
-    if (!h.empty() && h[0] == '[') {
+    if (!h.empty() && h[0] == '[') {  // [v6]:port
         const size_t close = h.find(']');
-        if (close != std::string::npos && close + 1 < h.size() && h[close + 1] == ':') port = h.substr(close + 2);
-    } else if (const size_t colon = h.find(':'); colon != std::string::npos && h.find(':', colon + 1) == std::string::npos) {
-        port = h.substr(colon + 1);
+        if (close == std::string::npos) return {h, ""};
+        const bool port = close + 1 < h.size() && h[close + 1] == ':';
+        return {h.substr(1, close - 1), port ? h.substr(close + 2) : ""};
     }
-    return name + ":" + (port.empty() ? default_port : port);
+    const size_t colon = h.find(':');
+    if (colon == std::string::npos || h.find(':', colon + 1) != std::string::npos) return {h, ""};
+    return {h.substr(0, colon), h.substr(colon + 1)};
 }
 
 }  // namespace
+
+std::string host_name(const std::string& host_header) { return split_host(host_header).first; }
 
 bool same_origin(const std::string& origin, const std::string& host_header) {
     const size_t scheme_end = origin.find("://");
@@ -72,7 +62,12 @@ bool same_origin(const std::string& origin, const std::string& host_header) {
     if (default_port.empty()) return false;
     std::string rest = origin.substr(scheme_end + 3);
     if (const size_t slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
-    return authority(rest, default_port) == authority(host_header, default_port);
+    // Both authorities with the port made explicit (the scheme's default when absent).
+    auto explicit_port = [&](const std::string& h) {
+        auto [name, port] = split_host(h);
+        return std::pair{name, port.empty() ? default_port : port};
+    };
+    return explicit_port(rest) == explicit_port(host_header);
 }
 
 bool is_public_route(const std::string& method, const std::string& path) {

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "app/server/http_error.h"
+#include "app/server/text.h"
 #include "vidi/error.h"
 
 namespace vidi::server {
@@ -11,11 +12,6 @@ namespace {
 
 constexpr size_t kMaxHeader = 256;  // "data:video/mp4;base64," and any parameters
 constexpr size_t kDecodePiece = 48 << 10;
-
-std::string lower(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 

@@ -260,12 +260,6 @@ nlohmann::json parse_client_json(const std::string& text, int max_depth) {
     return nlohmann::json::parse(text, nullptr, false);
 }
 
-std::string brief_json(const nlohmann::json& value) {
-    std::string s = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    if (s.size() > 80) s = s.substr(0, 77) + "...";
-    return s;
-}
-
 Form read_form(const httplib::Request& req, const httplib::ContentReader& reader, const ServerLimits& limits,
                UploadStore& uploads, BodyKind kind) {
     std::optional<FormReader> form;

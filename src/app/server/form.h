@@ -66,8 +66,6 @@ Form read_form(const httplib::Request& req, const httplib::ContentReader& reader
 // A client's JSON text: discarded (is_discarded()) when it is not JSON; a 400 when arrays and
 // objects nest deeper than `max_depth`, found while parsing, before anything recurses over it.
 nlohmann::json parse_client_json(const std::string& text, int max_depth);
-// A client's value for an error message: compact JSON, cut to 80 characters.
-std::string brief_json(const nlohmann::json& value);
 
 bool drain_body(const httplib::Request& req, const httplib::ContentReader& reader, const ServerLimits& limits);
 

@@ -33,11 +33,19 @@ ErrorStyle error_style(const std::string& path) {
     return openai ? ErrorStyle::openai : ErrorStyle::vidi;
 }
 
+std::string json_text(const nlohmann::json& value) {
+    return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string brief_json(const nlohmann::json& value) {
+    std::string s = json_text(value);
+    if (s.size() > 80) s = s.substr(0, 77) + "...";
+    return s;
+}
+
 std::string error_body(int status, const std::string& message, ErrorStyle style) {
-    // A message may quote what a client sent (a field name, a path): bytes that are not UTF-8
-    // become U+FFFD instead of making dump() throw.
-    auto text = [](const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); };
-    if (style == ErrorStyle::vidi) return text(nlohmann::json{{"error", message}});
+    // A message may quote what a client sent (a field name, a path).
+    if (style == ErrorStyle::vidi) return json_text(nlohmann::json{{"error", message}});
     const char* type = status == 401   ? "authentication_error"
                        : status == 403 ? "permission_error"
                        : status < 500  ? "invalid_request_error"
@@ -45,7 +53,7 @@ std::string error_body(int status, const std::string& message, ErrorStyle style)
     const nlohmann::json code = status == 401                                             ? nlohmann::json("invalid_api_key")
                                 : status == 404 && message.find("model") != std::string::npos ? nlohmann::json("model_not_found")
                                                                                           : nlohmann::json(nullptr);
-    return text(nlohmann::json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}});
+    return json_text(nlohmann::json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}});
 }
 
 std::string printable(const std::string& text) {

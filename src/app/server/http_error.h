@@ -2,6 +2,7 @@
 // mapping from every exception a handler can meet to a JSON error response.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -44,6 +45,12 @@ HttpError video_unavailable(const std::string& why);
 enum class ErrorStyle { vidi, openai };
 ErrorStyle error_style(const std::string& path);
 std::string error_body(int status, const std::string& message, ErrorStyle style);
+
+// Compact JSON text whatever the strings hold: bytes that are not UTF-8 (a client's field
+// name, quoted in a message) become U+FFFD instead of making dump() throw.
+std::string json_text(const nlohmann::json& value);
+// A client's value for an error message: json_text, cut to 80 characters.
+std::string brief_json(const nlohmann::json& value);
 
 // The error body with `status`.
 void send_error(httplib::Response& res, int status, const std::string& message, ErrorStyle style = ErrorStyle::vidi);

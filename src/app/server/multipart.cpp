@@ -4,16 +4,12 @@
 #include <string_view>
 
 #include "app/server/http_error.h"
+#include "app/server/text.h"
 
 namespace vidi::server {
 namespace {
 
 HttpError malformed(const std::string& why) { return HttpError(400, "malformed multipart body: " + why); }
-
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-    return s;
-}
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

@@ -5,7 +5,6 @@
 #include <random>
 #include <vector>
 
-#include "app/server/form.h"
 #include "app/server/http_error.h"
 
 using nlohmann::json;

@@ -16,6 +16,7 @@
 #include "app/server/openai.h"
 #include "app/server/server_impl.h"
 #include "app/server/sse.h"
+#include "app/server/text.h"
 #include "app/server/video_file.h"
 #include "app/server/web_assets.h"
 #include "vidi/clips.h"
@@ -41,8 +42,7 @@ std::string require_question(const Form& form) {
 }
 
 std::string content_type_for(const std::string& path) {
-    std::string ext = fs::path(path).extension().string();
-    for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string ext = lower(fs::path(path).extension().string());
     if (ext == ".mp4" || ext == ".m4v") return "video/mp4";
     if (ext == ".webm") return "video/webm";
     if (ext == ".mov") return "video/quicktime";
@@ -63,8 +63,10 @@ std::string content_type_for(const std::string& path) {
 // writing its `ranges` through const_cast is well defined.
 httplib::Ranges& ranges_of(const httplib::Request& req) { return const_cast<httplib::Ranges&>(req.ranges); }
 
-// The Range header's one range inside `size` bytes (none: the whole file); false: 416.
-bool settle_ranges(const httplib::Request& req, int64_t size, httplib::Ranges& ranges) {
+// Puts back the Range header's one range inside `size` bytes (none: the whole file);
+// false: 416 (the ranges left empty).
+bool settle_ranges(const httplib::Request& req, int64_t size) {
+    httplib::Ranges& ranges = ranges_of(req);
     ranges.clear();
     const std::string header = req.get_header_value("Range");
     if (header.empty() || !httplib::detail::parse_range_header(header, ranges) || ranges.size() > 1) {
@@ -73,11 +75,11 @@ bool settle_ranges(const httplib::Request& req, int64_t size, httplib::Ranges& r
     }
     auto& [first, last] = ranges.front();  // -1: absent ("-500": the last 500 bytes)
     if (first < 0) {                        // a suffix: at most the whole file
-        if (last <= 0 || size == 0) return false;
+        if (last <= 0 || size == 0) return ranges.clear(), false;
         if (last > size) first = 0, last = size - 1;
         return true;
     }
-    if (first >= size) return false;
+    if (first >= size) return ranges.clear(), false;
     if (last >= size) last = size - 1;
     return true;
 }
@@ -87,13 +89,11 @@ bool settle_ranges(const httplib::Request& req, int64_t size, httplib::Ranges& r
 using ReadAt = std::function<ssize_t(char* buf, size_t n, int64_t offset)>;
 void send_bytes(const httplib::Request& req, httplib::Response& res, int64_t size, const std::string& type,
                 ReadAt read_at, std::shared_ptr<void> keep_alive) {
-    httplib::Ranges ranges;
-    if (!settle_ranges(req, size, ranges)) {
+    if (!settle_ranges(req, size)) {
         send_error(res, 416, "the byte range lies outside the file's " + std::to_string(size) + " bytes");
         res.set_header("Content-Range", "bytes */" + std::to_string(size));
         return;
     }
-    ranges_of(req) = ranges;
     // Bytes a client uploaded: never run as a page in the server's origin, whatever they hold.
     res.set_header("Content-Security-Policy", "sandbox");
     res.set_content_provider(static_cast<size_t>(size), type,
@@ -562,9 +562,11 @@ void Server::Impl::clip(const httplib::Request& req, httplib::Response& res) {
         clip = export_clip(v.source.file->path(), range, out->path(), MediaInputs::VideoFiles);
     } catch (const vidi::Error& e) {
         std::string why = e.what();
-        for (const std::string& internal : {v.source.file->path(), out->path()})
-            for (size_t at; !internal.empty() && (at = why.find(internal)) != std::string::npos;)
-                why.replace(at, internal.size(), internal == out->path() ? "the clip" : "video " + v.id);
+        auto replace_all = [&why](const std::string& from, const std::string& to) {
+            for (size_t at = 0; (at = why.find(from, at)) != std::string::npos; at += to.size()) why.replace(at, from.size(), to);
+        };
+        replace_all(v.source.file->path(), "video " + v.id);
+        replace_all(out->path(), "the clip");
         throw HttpError(400, why, why == e.what() ? "" : e.what());
     }
     auto in = std::make_shared<std::ifstream>(out->path(), std::ios::binary);
