@@ -87,6 +87,10 @@ struct AttentionParams {
     // and v may be a whole cache with rows still unfilled. A recorded decoding step reads its
     // position this way and replays at every position (Backend::run_step).
     Tensor step_pos;
+    // Cross-attention only: the query rows are a decoding step's (one query of each sequence),
+    // not a prompt's. A GPU serves them with a kernel made for few rows; a row's bits depend on
+    // this flag, never on how many rows come with it.
+    bool step_rows = false;
 };
 
 // What a backend recorded of a decoding step (Backend::run_step); owned by the caller.
@@ -278,6 +282,12 @@ public:
                                 const AttentionParams& p) {
         add_(out, attention(q, k, v, p));
     }
+    // A batched decoding step's text attention: out[b] += attention(q[b], keys[b], values[b])
+    // for each row b of q[B, H, hd], at the row's own position (p.step_pos: i32 [B] on the
+    // backend, causal), each row over its own cache. A row gets the bits attention_add_()
+    // gives it alone. By default one attention_add_() a row.
+    virtual void step_attention_add_(Tensor& out, const Tensor& q, const std::vector<QTensor>& keys,
+                                     const std::vector<QTensor>& values, const AttentionParams& p);
     // Unmasked attention of independent query rows over shared K/V: q[R, H, hd] -> [R, H, hd]
     // (a prompt's queries, or one query of each sequence of a batched decoding step, over a
     // video's media K/V). Each row's bits do not depend on the other rows, so a batch answers as
@@ -565,6 +575,21 @@ inline Tensor Backend::cross_attention(const Tensor& q, const QTensor& k, const 
         copy_(dst, attention(q.rows(b, b + 1), k, v, p));
     }
     return out;
+}
+
+inline void Backend::step_attention_add_(Tensor& out, const Tensor& q, const std::vector<QTensor>& keys,
+                                         const std::vector<QTensor>& values, const AttentionParams& p) {
+    const int64_t B = q.rank() == 3 ? q.dim(0) : -1;
+    VIDI_CHECK(B >= 1 && out.shape() == q.shape() && keys.size() == size_t(B) && values.size() == size_t(B) &&
+                   p.step_pos.defined() && p.step_pos.numel() == B,
+               "step_attention_add_: expected q and out [B, H, hd], B keys, values and positions, got q ",
+               q.describe(), " with ", keys.size(), " caches");
+    AttentionParams row = p;
+    for (int64_t b = 0; b < B; ++b) {
+        Tensor dst = out.rows(b, b + 1);
+        row.step_pos = p.step_pos.rows(b, b + 1);
+        attention_add_(dst, q.rows(b, b + 1), keys[size_t(b)], values[size_t(b)], row);
+    }
 }
 
 inline void Backend::cross_attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,

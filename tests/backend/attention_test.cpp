@@ -296,7 +296,8 @@ TEST_P(Attention, AttentionAddEqualsAddOfAttention) {
 // cross_attention (the decoder's media attention, a batch's steps and a prompt's queries): on
 // CUDA tensor cores for 16-bit K/V at head dims 32, 64, 128 and 256 (the few-row kernel a few
 // queries at a time otherwise: 72), from one row to several blocks of 64, from one key to the
-// split-K path, with and without the soft-cap, writing or adding into an output.
+// split-K path, with and without the soft-cap, writing or adding into an output; as a prompt's
+// rows and as a decoding step's (each its own kernel layout on CUDA).
 TEST_P(Attention, CrossAttentionMatchesReference) {
     int cases = 0;
     for (int hd : {32, 64, 72, 128, 256})
@@ -306,6 +307,7 @@ TEST_P(Attention, CrossAttentionMatchesReference) {
                 AttentionParams p;
                 p.scale = 2.0f / std::sqrt(float(hd));
                 p.softcap = softcap;
+                p.step_rows = softcap > 0.0f;  // each shape once as a prompt's rows, once as a step's
                 const Tensor q = random_host({Tq, 8, hd}), k = random_host({Tk, 4, hd}), v = random_host({Tk, 4, hd});
                 const Tensor qd = dev(q);
                 const QTensor kd(dev(k)), vd(dev(v));

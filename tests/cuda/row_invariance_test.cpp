@@ -92,9 +92,11 @@ TEST_P(CudaRowInvariance, CrossAttentionGivesEachRowItsOwnBits) {
         {be.quantize(dev(kh), media_kv_format(4, 256).key), be.quantize(dev(vh), media_kv_format(4, 256).value)},
     };
     const Tensor q = dev(random_host({100, 16, 256})), base = dev(random_host({100, 16, 256}));
+    for (bool step : {false, true})  // a prompt's rows, a decoding step's (each its own kernel layout)
     for (const auto& [k, v] : kvs) {
-        for (int64_t rows : {int64_t(3), int64_t(4), int64_t(7), kRows, int64_t(100)}) {
-            if (k.quantized() && rows > kRows) continue;
+        p.step_rows = step;
+        for (int64_t rows : {int64_t(3), int64_t(4), int64_t(7), int64_t(9), kRows, int64_t(100)}) {
+            if ((k.quantized() || step) && rows > kRows) continue;
             const Tensor qs = q.rows(0, rows);
             const Tensor out = be.cross_attention(qs, k, v, p);
             Tensor sum = be.empty({rows, 16, 256}, act());
@@ -102,7 +104,8 @@ TEST_P(CudaRowInvariance, CrossAttentionGivesEachRowItsOwnBits) {
             be.cross_attention_add_(sum, qs, k, v, p);
             for (int64_t r = 0; r < rows; r += rows > kRows ? 7 : 1) {
                 const Tensor q1 = q.rows(r, r + 1);
-                const std::string what = k.describe() + ", " + std::to_string(rows) + " rows, row " + std::to_string(r);
+                const std::string what = k.describe() + (step ? ", step" : ", prompt") + ", " + std::to_string(rows) +
+                                         " rows, row " + std::to_string(r);
                 expect_same_bits(host_row(out, r), host_row(be.cross_attention(q1, k, v, p), 0), what);
                 Tensor one = be.empty({1, 16, 256}, act());
                 be.copy_(one, base.rows(r, r + 1));
@@ -145,6 +148,41 @@ TEST_P(CudaRowInvariance, RopeAndCacheRowsIsEachRowAlone) {
         for (int64_t r = 0; r < cap; ++r) {
             expect_same_bits(host_row(kc[b], r), host_row(kc1[b], r), "k cache " + what);
             expect_same_bits(host_row(vc[b], r), host_row(vc1[b], r), "v cache " + what);
+        }
+    }
+}
+
+TEST_P(CudaRowInvariance, StepTextAttentionOfTheRowsIsEachRowAlone) {
+    // A batched step's text attention, each row over its own cache (capacities differ) at its
+    // own position: one launch while every row is a one-slice problem, a launch a row once a
+    // cache is long enough to split its keys; either way each row's bits as alone.
+    CudaBackend& be = backend();
+    AttentionParams p;
+    p.scale = 0.0625f;
+    p.softcap = 50.0f;
+    p.causal = true;
+    for (bool long_cache : {false, true}) {
+        const std::vector<int64_t> caps = {40, 97, 64, 12, long_cache ? 9000 : 33};
+        const std::vector<int32_t> positions = {0, 96, 31, 11, long_cache ? 8500 : 20};
+        const int64_t B = static_cast<int64_t>(caps.size());
+        const Tensor q = dev(random_host({B, 16, 256})), base = dev(random_host({B, 16, 256}));
+        std::vector<QTensor> keys, values;
+        for (int64_t cap : caps) {
+            keys.emplace_back(dev(random_host({cap, 8, 256})));
+            values.emplace_back(dev(random_host({cap, 8, 256})));
+        }
+        Tensor out = be.empty({B, 16, 256}, act());
+        be.copy_(out, base);
+        p.step_pos = be.upload(Tensor::from_vector(positions));
+        be.step_attention_add_(out, q, keys, values, p);
+        for (int64_t b = 0; b < B; ++b) {
+            AttentionParams one = p;
+            one.step_pos = be.upload(Tensor::from_vector(std::vector<int32_t>{positions[size_t(b)]}));
+            Tensor alone = be.empty({1, 16, 256}, act());
+            be.copy_(alone, base.rows(b, b + 1));
+            be.attention_add_(alone, q.rows(b, b + 1), keys[size_t(b)], values[size_t(b)], one);
+            expect_same_bits(host_row(out, b), host_row(alone, 0),
+                             "row " + std::to_string(b) + (long_cache ? ", a long cache among the rows" : ""));
         }
     }
 }

@@ -58,7 +58,8 @@ void merge_attention_splits(const Problem& pb, cudaStream_t stream);
 
 // Few rows (query, head pairs per KV head) over many keys: decoding and short prompts.
 inline bool few_rows(const AttentionArgs& a) { return a.Tq * (a.H / a.KV) <= kDecodeMaxRows; }
-void attention_decode(const Problem& pb, cudaStream_t stream);
+// With `rows` (attention_step_rows), a block of grid z takes row z's problem.
+void attention_decode(const Problem& pb, cudaStream_t stream, const StepRows* rows = nullptr);
 // Slices of the key range for attention_decode on `sm_count` SMs.
 int attention_decode_splits(const AttentionArgs& a, int sm_count);
 

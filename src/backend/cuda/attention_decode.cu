@@ -179,11 +179,20 @@ __device__ inline const char* head_rows(const AttentionArgs& a, bool values, int
 }
 
 template <int HD, int R, int kBits, class T>
-__global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, bool unit16) {
+__global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, bool unit16, StepRows step) {
     using S = Smem<HD, R, kBits>;
     constexpr int kDims = HD / 32;  // head dimensions per lane (scores and outputs alike)
     extern __shared__ __align__(16) char smem[];
-    const AttentionArgs& a = pb.a;
+    AttentionArgs a = pb.a;
+    if (step.n > 0) {  // a batched step: this block's row's own problem
+        const StepRow& row = step.row[blockIdx.z];
+        a.q = row.q;
+        a.k = row.k;
+        a.v = row.v;
+        a.out = row.out;
+        a.q_pos = row.q_pos;
+        a.Tk = row.Tk;
+    }
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int kvh = blockIdx.x, split = blockIdx.y;
@@ -450,12 +459,15 @@ struct ResidentBlocks {
 struct Launch {
     const Problem& pb;
     bool unit16;
+    const StepRows& step;
     cudaStream_t stream;
     template <int HD, int R, int kBits, class T>
     void run() {
         resident_blocks<HD, R, kBits, T>();  // sets the shared-memory opt-in
-        const dim3 grid(static_cast<unsigned>(pb.a.KV), static_cast<unsigned>(pb.splits));
-        decode_attention_kernel<HD, R, kBits, T><<<grid, kThreads, Smem<HD, R, kBits>::kBytes, stream>>>(pb, unit16);
+        const dim3 grid(static_cast<unsigned>(pb.a.KV), static_cast<unsigned>(pb.splits),
+                        static_cast<unsigned>(std::max(step.n, 1)));
+        decode_attention_kernel<HD, R, kBits, T>
+            <<<grid, kThreads, Smem<HD, R, kBits>::kBytes, stream>>>(pb, unit16, step);
     }
 };
 
@@ -478,7 +490,7 @@ int attention_decode_splits(const AttentionArgs& a, int sm_count) {
     return static_cast<int>(std::clamp<int64_t>(std::min(by_fill, by_work), 1, kAttentionMaxSplits));
 }
 
-void attention_decode(const Problem& pb, cudaStream_t stream) {
+void attention_decode(const Problem& pb, cudaStream_t stream, const StepRows* rows) {
     const AttentionArgs& a = pb.a;
     const void* k = a.k8 ? static_cast<const void*>(a.k8) : a.k4 ? static_cast<const void*>(a.k4) : a.k;
     const void* v = a.v8 ? static_cast<const void*>(a.v8) : a.v4 ? static_cast<const void*>(a.v4) : a.v;
@@ -488,9 +500,21 @@ void attention_decode(const Problem& pb, cudaStream_t stream) {
     const bool unit16 = row_bytes % 16 == 0 && aligned_to(k, 16) && aligned_to(v, 16);
     VIDI_CHECK(row_bytes % 8 == 0 && aligned_to(k, 8) && aligned_to(v, 8),
                "attention: K/V rows must be whole 8-byte words on 8-byte boundaries");
-    Launch launch{pb, unit16, stream};
+    const StepRows none{};
+    Launch launch{pb, unit16, rows ? *rows : none, stream};
     with_instance(a, launch);
     VIDI_CUDA_CHECK_LAUNCH("attention (few rows)");
+}
+
+void attention_step_rows(const AttentionArgs& a, const StepRows& rows, cudaStream_t stream) {
+    VIDI_CHECK(rows.n >= 1 && rows.n <= kStepRowsMax && few_rows(a) && !a.k8 && !a.k4 && a.accumulate,
+               "attention_step_rows: ", rows.n, " rows of 16-bit K/V, adding into their outputs");
+    auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+    for (int b = 0; b < rows.n; ++b)
+        VIDI_CHECK(aligned(rows.row[b].k) && aligned(rows.row[b].v), "attention_step_rows: row ", b,
+                   "'s cache must start on 16-byte boundaries");
+    const Problem pb = split_problem(a, 1, nullptr);
+    attention_decode(pb, stream, &rows);
 }
 
 }  // namespace vidi::cuda

@@ -36,6 +36,37 @@ void CudaBackend::attention_add_(Tensor& out, const Tensor& q, const QTensor& k,
     attend(q, k, v, p, &out);
 }
 
+void CudaBackend::step_attention_add_(Tensor& out, const Tensor& q, const std::vector<QTensor>& keys,
+                                      const std::vector<QTensor>& values, const AttentionParams& p) {
+    require_act(out, "step_attention_add_", "out");
+    const int64_t B = q.rank() == 3 ? q.dim(0) : -1;
+    VIDI_CHECK(B >= 1 && out.shape() == q.shape() && keys.size() == size_t(B) && values.size() == size_t(B) &&
+                   p.step_pos.defined() && p.step_pos.numel() == B,
+               "step_attention_add_: expected q and out [B, H, hd], B keys, values and positions, got q ",
+               q.describe(), " with ", keys.size(), " caches");
+    // One launch when every row is a one-slice problem of the few-row kernel on 16-bit K/V
+    // (a step's short text cache): each block then does for its row what the row's own launch
+    // would. Otherwise (long caches that split the keys, quantised K/V) a launch a row.
+    StepRows rows;
+    AttentionArgs shared;
+    bool one_launch = B <= kStepRowsMax;
+    AttentionParams row_p = p;
+    for (int64_t b = 0; b < B && one_launch; ++b) {
+        const Tensor qb = q.rows(b, b + 1);
+        check_attention_inputs(qb, keys[size_t(b)], values[size_t(b)], p);
+        row_p.step_pos = p.step_pos.rows(b, b + 1);
+        AttentionArgs a = attention_args(qb, keys[size_t(b)], values[size_t(b)], row_p);
+        a.out = out.rows(b, b + 1).raw();
+        a.accumulate = true;
+        one_launch = !keys[size_t(b)].quantized() && attention_can_accumulate(a) &&
+                     attention_splits(a, sm_count_) == 1;
+        if (b == 0) shared = a;
+        rows.row[rows.n++] = {a.q, a.k, a.v, a.out, a.q_pos, a.Tk};
+    }
+    if (one_launch) return attention_step_rows(shared, rows, stream_);
+    Backend::step_attention_add_(out, q, keys, values, p);
+}
+
 // Queries of one launch of the few-row kernel in cross(): as many as it takes (its rows are
 // query × head pairs of one KV head), so that each launch takes the kernel a query alone takes.
 static int64_t queries_per_launch(const Tensor& q, const QTensor& k) {
@@ -61,7 +92,8 @@ Tensor CudaBackend::cross(const Tensor& q, const QTensor& kq, const QTensor& vq,
     check_attention_inputs(q, kq, vq, p);
     const int64_t hd = q.dim(2);
     if (!kq.quantized() && (hd == 32 || hd == 64 || hd == 128 || hd == 256)) {
-        const AttentionArgs a = attention_args(q, kq, vq, p);
+        AttentionArgs a = attention_args(q, kq, vq, p);
+        a.step_rows = p.step_rows;
         if (cross_attention_supports(a)) {
             Tensor out = add_to ? *add_to : empty(q.shape(), act_);
             // Queries in chunks whose slices' partials stay under kAttentionScoreBytes (a batch

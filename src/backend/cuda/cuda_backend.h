@@ -81,6 +81,8 @@ public:
                                  const std::vector<Tensor*>& v_caches, const Tensor& pos, double theta) override;
     void cross_attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
                               const AttentionParams& p) override;
+    void step_attention_add_(Tensor& out, const Tensor& q, const std::vector<QTensor>& keys,
+                             const std::vector<QTensor>& values, const AttentionParams& p) override;
     void attention_add_(Tensor& out, const Tensor& q, const QTensor& k, const QTensor& v,
                         const AttentionParams& p) override;
     Tensor attention_batch(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) override;

@@ -181,6 +181,9 @@ struct AttentionArgs {
     // bounds it, for the split count). The few-row kernel only.
     const int32_t* q_pos = nullptr;
     bool accumulate = false;  // out += the result (rounded to act first); the few-row kernel only
+    // Cross-attention (attention_cross.cu): the rows are a decoding step's (one query a
+    // sequence), which a layout for few rows serves; else a prompt's.
+    bool step_rows = false;
 };
 constexpr int kAttentionMaxHeadDim = 256;
 // How many slices the keys are split into (1: no split-K) on a GPU with `sm_count` SMs,
@@ -191,6 +194,24 @@ constexpr int64_t kDecodeMaxRows = 8;
 int attention_splits(const AttentionArgs& a, int sm_count);
 size_t attention_workspace_bytes(const AttentionArgs& a, int splits);
 void attention(const AttentionArgs& a, int splits, void* workspace, cudaStream_t stream);
+// A batched decoding step's text attention in one launch of the few-row kernel: row b of
+// rows[] is the problem `a` with its own query, output, cache (k, v, Tk) and position. Every
+// row must be one the kernel takes alone without split-K (attention_splits() == 1 for it), so
+// it gets the bits it gets alone; `a` gives what the rows share (heads, scale, masks).
+constexpr int kStepRowsMax = 16;
+struct StepRow {
+    const void* q;
+    const void* k;
+    const void* v;
+    void* out;
+    const int32_t* q_pos;
+    int64_t Tk;
+};
+struct StepRows {
+    int n = 0;
+    StepRow row[kStepRowsMax];
+};
+void attention_step_rows(const AttentionArgs& a, const StepRows& rows, cudaStream_t stream);
 // Whether attention() honours a.accumulate for this problem (the few-row kernel does).
 bool attention_can_accumulate(const AttentionArgs& a);
 // attention_cross.cu: unmasked attention of independent query rows (q[Tq, H, hd]) over 16-bit

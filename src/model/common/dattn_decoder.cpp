@@ -277,7 +277,7 @@ std::vector<Tensor> DattnDecoder::prefill_rows(const std::vector<std::vector<int
             vs[i] = be_.act({ps[i].T, KV, hd});
             be_.linear_into_({&qi, &ks[i], &vs[i]}, ps[i].h, {&L.q, &L.k, &L.v});
         }
-        const Tensor media_attn = media_attention(q, l, media);
+        const Tensor media_attn = media_attention(q, l, media, false);
         self.window = window(l);
         for (size_t i = 0; i < P; ++i) {
             Prompt& p = ps[i];
@@ -304,9 +304,11 @@ std::vector<Tensor> DattnDecoder::prefill_rows(const std::vector<std::vector<int
     return logits;
 }
 
-Tensor DattnDecoder::media_attention(const Tensor& q, int l, const std::vector<const MediaKV*>& media) const {
+Tensor DattnDecoder::media_attention(const Tensor& q, int l, const std::vector<const MediaKV*>& media,
+                                     bool step) const {
     AttentionParams cross = self_params();
     cross.causal = false;
+    cross.step_rows = step;
     Tensor attn;
     for (const MediaKV* m : media)
         if (m && m->tokens > 0) {
@@ -314,6 +316,27 @@ Tensor DattnDecoder::media_attention(const Tensor& q, int l, const std::vector<c
             else attn = be_.cross_attention(q, m->k[l], m->v[l], cross);
         }
     return attn;
+}
+
+// VIDI_PROFILE=1 times a decoding step's parts apart; a prompt's ops go unnamed.
+Section DattnDecoder::step_section(const char* name, bool step) const {
+    return step ? be_.section(name) : Section(nullptr, name);
+}
+
+std::array<Tensor, 3> DattnDecoder::step_qkv(const Layer& L, const Tensor& h, bool step) const {
+    const Section s = step_section("step: q k v", step);
+    return qkv(L, h);
+}
+
+Tensor DattnDecoder::step_media_attention(const Tensor& q, int l, const std::vector<const MediaKV*>& media,
+                                          bool step) const {
+    const Section s = step_section("step: media attention", step);
+    return media_attention(q, l, media, step);
+}
+
+Tensor DattnDecoder::step_finish_layer(int l, Tensor& x, const Tensor& attn, bool step) const {
+    const Section s = step_section("step: o_proj, MLP", step);
+    return finish_layer(l, x, attn);
 }
 
 Tensor DattnDecoder::queue_rows(const Tensor& ids, const Tensor& pos, const std::vector<TextCache*>& caches,
@@ -329,8 +352,8 @@ Tensor DattnDecoder::queue_rows(const Tensor& ids, const Tensor& pos, const std:
     Tensor x = embed_rows(ids);
     Tensor h = norm(x, layers_[0].norms[0]);
     for (int l = 0; l < cfg_.layers; ++l) {
-        auto [q, k, v] = qkv(layers_[l], h);
-        Tensor attn = media_attention(q, l, media);
+        auto [q, k, v] = step_qkv(layers_[l], h, true);
+        Tensor attn = step_media_attention(q, l, media, true);
         const bool text_only = !attn.defined();
         if (text_only) attn = be_.act({B, H, hd});
         std::vector<Tensor*> k_caches, v_caches;
@@ -341,16 +364,27 @@ Tensor DattnDecoder::queue_rows(const Tensor& ids, const Tensor& pos, const std:
         be_.rope_and_cache_kv_rows_(q, k, v, k_caches, v_caches, pos, cfg_.rope_theta);
         AttentionParams step = self;
         step.window = window(l);
-        for (int64_t b = 0; b < B; ++b) {
-            TextCache& c = *caches[static_cast<size_t>(b)];
-            Tensor qb = q.rows(b, b + 1), ab = attn.rows(b, b + 1);
-            step.step_pos = pos.rows(b, b + 1);
-            const QTensor keys(c.k[l].rows(0, c.capacity)), values(c.v[l].rows(0, c.capacity));
-            if (text_only) be_.copy_(ab, be_.attention(qb, keys, values, step));
-            else be_.attention_add_(ab, qb, keys, values, step);
+        const Section text = step_section("step: text attention", true);
+        if (text_only) {
+            for (int64_t b = 0; b < B; ++b) {
+                TextCache& c = *caches[static_cast<size_t>(b)];
+                Tensor ab = attn.rows(b, b + 1);
+                step.step_pos = pos.rows(b, b + 1);
+                const QTensor keys(c.k[l].rows(0, c.capacity)), values(c.v[l].rows(0, c.capacity));
+                be_.copy_(ab, be_.attention(q.rows(b, b + 1), keys, values, step));
+            }
+        } else {
+            std::vector<QTensor> keys, values;
+            for (TextCache* c : caches) {
+                keys.emplace_back(c->k[l].rows(0, c->capacity));
+                values.emplace_back(c->v[l].rows(0, c->capacity));
+            }
+            step.step_pos = pos;
+            be_.step_attention_add_(attn, q, keys, values, step);
         }
-        h = finish_layer(l, x, attn);
+        h = step_finish_layer(l, x, attn, true);
     }
+    const Section s = step_section("step: logits", true);
     return be_.logits(h, lm_head_, static_cast<float>(cfg_.final_softcap));
 }
 
@@ -366,18 +400,22 @@ Tensor DattnDecoder::queue_forward(const Tensor& ids, const Tensor& pos, int64_t
     Tensor x = embed_rows(ids);
     Tensor h = norm(x, layers_[0].norms[0]);
     for (int l = 0; l < cfg_.layers; ++l) {
-        auto [q, k, v] = qkv(layers_[l], h);
+        auto [q, k, v] = step_qkv(layers_[l], h, step);
         // Cross-attention uses the query before RoPE; the streams' outputs add up.
-        Tensor attn = media_attention(q, l, media);
-        be_.rope_and_cache_kv_(q, k, v, cache.k[l], cache.v[l], pos, cfg_.rope_theta);
-        self.window = window(l);
-        const QTensor keys(cache.k[l].rows(0, self_keys)), values(cache.v[l].rows(0, self_keys));
-        if (attn.defined()) be_.attention_add_(attn, q, keys, values, self);
-        else attn = be_.attention(q, keys, values, self);
-        h = finish_layer(l, x, attn);
+        Tensor attn = step_media_attention(q, l, media, step);
+        {
+            const Section text = step_section("step: text attention", step);
+            be_.rope_and_cache_kv_(q, k, v, cache.k[l], cache.v[l], pos, cfg_.rope_theta);
+            self.window = window(l);
+            const QTensor keys(cache.k[l].rows(0, self_keys)), values(cache.v[l].rows(0, self_keys));
+            if (attn.defined()) be_.attention_add_(attn, q, keys, values, self);
+            else attn = be_.attention(q, keys, values, self);
+        }
+        h = step_finish_layer(l, x, attn, step);
     }
     // In f32 from the LM head's accumulator on every backend (SPEC §9): the greedy pick and
     // every reported logit read these.
+    const Section s = step_section("step: logits", step);
     return be_.logits(all_logits ? h : h.rows(T - 1, T), lm_head_, static_cast<float>(cfg_.final_softcap));
 }
 

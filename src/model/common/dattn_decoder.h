@@ -123,7 +123,13 @@ private:
     // Layer l's attention of the queries q [R, H, hd] (independent rows, before RoPE) to every
     // media stream, the streams' outputs summed (Backend::cross_attention: each row's bits do
     // not depend on the others); undefined without media.
-    Tensor media_attention(const Tensor& q, int l, const std::vector<const MediaKV*>& media) const;
+    // `step`: q holds a decoding step's rows (AttentionParams::step_rows), else a prompt's.
+    Tensor media_attention(const Tensor& q, int l, const std::vector<const MediaKV*>& media, bool step) const;
+    // The same, each in a profiled section of its own when `step` (VIDI_PROFILE=1).
+    Section step_section(const char* name, bool step) const;
+    std::array<Tensor, 3> step_qkv(const Layer& L, const Tensor& h, bool step) const;
+    Tensor step_media_attention(const Tensor& q, int l, const std::vector<const MediaKV*>& media, bool step) const;
+    Tensor step_finish_layer(int l, Tensor& x, const Tensor& attn, bool step) const;
 
     std::vector<Layer> layers_;
     QTensor embed_, lm_head_;
