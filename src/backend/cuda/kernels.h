@@ -252,8 +252,8 @@ struct QuantView {
 // quant_gemv.cu: y[M, N] = x[M, K] · dequant(w)[N, K]ᵀ (+ bias[N]) fused, for few rows of x.
 constexpr int64_t kQuantGemvMaxRows = 16;
 // 16-bit float weights take it for this many rows at most (a decoding step of up to 16
-// sequences: the kernel computes each row alone, so a batch's rows get the bits they get one at
-// a time); cuBLASLt beyond.
+// sequences: a row's result depends on that row alone, its k-split and summation order on K
+// only, so a batch's rows get the bits they get one at a time); cuBLASLt beyond.
 constexpr int64_t kFloatGemvMaxRows = 16;
 // A 16-bit float weight [rows, K] as the GEMV reads it.
 inline QuantView float_gemv_view(const void* w, int64_t K) { return {w, nullptr, 16, K, static_cast<int>(K)}; }
