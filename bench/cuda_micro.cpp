@@ -7,6 +7,7 @@
 //   cuda_micro            all benchmarks
 //   cuda_micro quick      fewer repeats
 //   cuda_micro decode     the decoding step's attention only (for profilers)
+//   cuda_micro step       a decoding step's big kernels, one sequence and a batch of 16
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -192,6 +193,40 @@ void bench_rms_norm(CudaBackend& be, int64_t rows, int64_t D) {
     row(vidi::cat("rms_norm (1+w) rows=", rows, " D=", D), ms, fmt(2.0 * rows * D * 2 / (ms * 1e-3) / 1e9, "GB/s"));
 }
 
+// A decoding step's big kernels at Vidi1.5-9B's size, one sequence and a batch of 16: the
+// media cross-attention over a 10-minute video's 66 000 tokens (the step layout, and the
+// few-row kernel a query at a time), and the MLP's fused gate/up GEMV and down GEMV.
+void bench_step(CudaBackend& be) {
+    const int H = 16, KV = 8, hd = 256;
+    const int64_t Tk = 66000;
+    AttentionParams p;
+    p.scale = 1.0f / 16.0f;
+    p.softcap = 50.0f;
+    const Tensor k = random_device(be, {Tk, KV, hd}), v = random_device(be, {Tk, KV, hd});
+    const double kv_gb = double(k.nbytes() + v.nbytes()) / 1e9;
+    for (int64_t B : {1, 16}) {
+        const Tensor q = random_device(be, {B, H, hd});
+        p.step_rows = true;
+        double ms = time_ms(be, 20, [&] { be.cross_attention(q, QTensor(k), QTensor(v), p); });
+        row(vidi::cat("step cross-attention, ", B, " rows, Tk=66000 (step layout)"), ms, fmt(kv_gb / (ms * 1e-3), "GB/s K+V"));
+        p.step_rows = false;
+        ms = time_ms(be, 20, [&] { be.cross_attention(q, QTensor(k), QTensor(v), p); });
+        row(vidi::cat("step cross-attention, ", B, " rows, Tk=66000 (prompt layout)"), ms, fmt(kv_gb / (ms * 1e-3), "GB/s K+V"));
+    }
+    const Tensor q1 = random_device(be, {1, H, hd});
+    const double ms = time_ms(be, 20, [&] { be.attention(q1, QTensor(k), QTensor(v), p); });
+    row("step cross-attention, 1 row, Tk=66000 (few-row kernel)", ms, fmt(kv_gb / (ms * 1e-3), "GB/s K+V"));
+    const int64_t D = 3584, I = 14336;
+    const QTensor gate(random_device(be, {I, D})), up(random_device(be, {I, D})), down(random_device(be, {D, I}));
+    for (int64_t B : {1, 16}) {
+        const Tensor x = random_device(be, {B, D}), h = random_device(be, {B, I});
+        double t = time_ms(be, 20, [&] { be.linear_glu(x, gate, up, vidi::Glu::gelu_tanh); });
+        row(vidi::cat("step gate/up GEMV (GeGLU), M=", B), t, fmt(2.0 * gate.nbytes() / (t * 1e-3) / 1e9, "GB/s weights"));
+        t = time_ms(be, 20, [&] { be.linear(h, down); });
+        row(vidi::cat("step down GEMV, M=", B), t, fmt(double(down.nbytes()) / (t * 1e-3) / 1e9, "GB/s weights"));
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -199,6 +234,10 @@ int main(int argc, char** argv) {
         const bool decode_only = argc > 1 && std::strcmp(argv[1], "decode") == 0;
         if (argc > 1 && (std::strcmp(argv[1], "quick") == 0 || decode_only)) g_repeats = 3;
         CudaBackend be(0);
+        if (argc > 1 && std::strcmp(argv[1], "step") == 0) {
+            bench_step(be);
+            return 0;
+        }
         if (decode_only) {
             bench_quant_attention(be);
             return 0;

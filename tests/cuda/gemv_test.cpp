@@ -69,8 +69,10 @@ Tensor x_with_nan_rows(const Tensor& host, int64_t M) {
 // y of M·N elements (of `dtype`) and a guard after them, all kSentinel.
 Tensor guarded_output(int64_t M, int64_t N, DType dtype) {
     const Tensor host = Tensor::from_vector(std::vector<float>(M * N + kGuard, kSentinel));
-    if (dtype == DType::f32) return backend().upload(host);
-    return dev(host);
+    if (dtype != DType::f32) return dev(host);
+    Tensor y = backend().empty(host.shape(), DType::f32);  // upload() would give activations
+    backend().copy_(y, dev(host));                           // (kSentinel is exact in either)
+    return y;
 }
 
 // Calls quant_gemv<T> for the activation dtype.
