@@ -293,6 +293,39 @@ TEST_P(Attention, AttentionAddEqualsAddOfAttention) {
         }
 }
 
+// A batched step's text attention: each row over its own cache (lengths differ), at its own
+// position, gives the row's attention_add_() alone, bit for bit; malformed calls are errors.
+TEST_P(Attention, StepAttentionOfRowsIsEachRowAlone) {
+    AttentionParams p;
+    p.scale = 0.1f;
+    p.softcap = 30.0f;
+    p.causal = true;
+    const std::vector<int64_t> caps = {12, 40, 7};
+    const std::vector<int32_t> positions = {11, 3, 6};
+    const int64_t B = 3;
+    const Tensor q = dev(random_host({B, 4, 64})), base = random_host({B, 4, 64});
+    std::vector<QTensor> keys, values;
+    for (int64_t cap : caps) {
+        keys.emplace_back(dev(random_host({cap, 2, 64}, -2.0f, 2.0f)));
+        values.emplace_back(dev(random_host({cap, 2, 64})));
+    }
+    Tensor out = dev(base);
+    p.step_pos = dev(Tensor::from_vector(positions));
+    be().step_attention_add_(out, q, keys, values, p);
+    for (int64_t b = 0; b < B; ++b) {
+        AttentionParams one = p;
+        one.step_pos = dev(Tensor::from_vector(std::vector<int32_t>{positions[size_t(b)]}));
+        Tensor alone = dev(base.rows(b, b + 1).clone());
+        be().attention_add_(alone, q.rows(b, b + 1), keys[size_t(b)], values[size_t(b)], one);
+        expect_equal(out.rows(b, b + 1), held(alone), cat("row ", b));
+    }
+    const std::vector<QTensor> two_keys(keys.begin(), keys.begin() + 2);
+    EXPECT_THROW(be().step_attention_add_(out, q, two_keys, values, p), Error);  // a cache short
+    AttentionParams no_pos = p;
+    no_pos.step_pos = Tensor();
+    EXPECT_THROW(be().step_attention_add_(out, q, keys, values, no_pos), Error);
+}
+
 // cross_attention (the decoder's media attention, a batch's steps and a prompt's queries): on
 // CUDA tensor cores for 16-bit K/V at head dims 32, 64, 128 and 256 (the few-row kernel a few
 // queries at a time otherwise: 72), from one row to several blocks of 64, from one key to the
