@@ -193,9 +193,10 @@ TEST_F(ServeRealTest, EightConcurrentClientsMatchASingleClient) {
 }
 
 // A fresh server and cache: the first question encodes the video, the second reuses the
-// encoded video from memory, and a restarted server loads its tokens from disk. One new
-// token per answer, so generation (the same work each time, but noisy on a shared box)
-// does not drown the difference the cache makes.
+// encoded video from memory, and a restarted server loads its tokens from disk. The video
+// stage's own time is what the cache changes; a request's total also holds generation, which
+// a loaded 2-core box once stretched from 0.04 s to 3.8 s (CI, beside another test's BLAS
+// threads), so only the video stage is compared.
 TEST(ServeRealCache, SecondQueryOnACachedVideoIsFaster) {
     TempDir tmp("serve-cache");
     const std::vector<std::pair<std::string, std::string>> fields = {
@@ -223,7 +224,6 @@ TEST(ServeRealCache, SecondQueryOnACachedVideoIsFaster) {
     std::printf("[ serve cache ] first (encoded): total %.3f s, video %.3f s | second (memory): total %.3f s, "
                 "video %.4f s | restarted (disk): total %.3f s, video %.3f s\n",
                 t1, v1, t2, v2, t3, v3);
-    EXPECT_LT(t2, t1);
     EXPECT_LT(v2, v1);
     EXPECT_LT(v3, v1);
 }
