@@ -346,7 +346,10 @@ public:
     // --- where the time goes (VIDI_PROFILE=1 in the environment) --------------------------
     // The device time of the work queued while the returned object lives is summed under
     // `name` (a string literal); free when profiling is off. Sections may nest.
-    Section section(const char* name) { return Section(profiling() ? this : nullptr, name); }
+    // (Unnamed while a step is being recorded: events cannot time a graph's nodes.)
+    Section section(const char* name) { return Section(profiling() && !recording_step() ? this : nullptr, name); }
+    // Whether run_step() is recording a step now (a GPU's graph capture).
+    virtual bool recording_step() const { return false; }
     bool profiling();
     // Waits for the device, then one line per name (calls, milliseconds), longest first;
     // forgets what it reported.

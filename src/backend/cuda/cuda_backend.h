@@ -110,6 +110,7 @@ public:
     // Whether run_step() records graphs (tests compare both ways), and how many it recorded.
     void set_step_graphs(bool on) { step_graphs_ = on; }
     int step_recordings() const { return step_recordings_; }
+    bool recording_step() const override { return recording_ != nullptr; }
     std::optional<DeviceMemory> device_memory() const override;
     void set_memory_limit(size_t bytes) override;
     size_t bytes_in_use() const;
