@@ -288,6 +288,9 @@ public:
     // gives it alone. By default one attention_add_() a row.
     virtual void step_attention_add_(Tensor& out, const Tensor& q, const std::vector<QTensor>& keys,
                                      const std::vector<QTensor>& values, const AttentionParams& p);
+    // step_attention_add_'s rows B, once its arguments are checked (fails otherwise).
+    static int64_t step_attention_rows(const Tensor& out, const Tensor& q, const std::vector<QTensor>& keys,
+                                       const std::vector<QTensor>& values, const AttentionParams& p);
     // Unmasked attention of independent query rows over shared K/V: q[R, H, hd] -> [R, H, hd]
     // (a prompt's queries, or one query of each sequence of a batched decoding step, over a
     // video's media K/V). Each row's bits do not depend on the other rows, so a batch answers as
@@ -580,13 +583,19 @@ inline Tensor Backend::cross_attention(const Tensor& q, const QTensor& k, const 
     return out;
 }
 
-inline void Backend::step_attention_add_(Tensor& out, const Tensor& q, const std::vector<QTensor>& keys,
-                                         const std::vector<QTensor>& values, const AttentionParams& p) {
+inline int64_t Backend::step_attention_rows(const Tensor& out, const Tensor& q, const std::vector<QTensor>& keys,
+                                            const std::vector<QTensor>& values, const AttentionParams& p) {
     const int64_t B = q.rank() == 3 ? q.dim(0) : -1;
     VIDI_CHECK(B >= 1 && out.shape() == q.shape() && keys.size() == size_t(B) && values.size() == size_t(B) &&
                    p.step_pos.defined() && p.step_pos.numel() == B,
                "step_attention_add_: expected q and out [B, H, hd], B keys, values and positions, got q ",
                q.describe(), " with ", keys.size(), " caches");
+    return B;
+}
+
+inline void Backend::step_attention_add_(Tensor& out, const Tensor& q, const std::vector<QTensor>& keys,
+                                         const std::vector<QTensor>& values, const AttentionParams& p) {
+    const int64_t B = step_attention_rows(out, q, keys, values, p);
     AttentionParams row = p;
     for (int64_t b = 0; b < B; ++b) {
         Tensor dst = out.rows(b, b + 1);

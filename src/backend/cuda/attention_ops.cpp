@@ -39,11 +39,7 @@ void CudaBackend::attention_add_(Tensor& out, const Tensor& q, const QTensor& k,
 void CudaBackend::step_attention_add_(Tensor& out, const Tensor& q, const std::vector<QTensor>& keys,
                                       const std::vector<QTensor>& values, const AttentionParams& p) {
     require_act(out, "step_attention_add_", "out");
-    const int64_t B = q.rank() == 3 ? q.dim(0) : -1;
-    VIDI_CHECK(B >= 1 && out.shape() == q.shape() && keys.size() == size_t(B) && values.size() == size_t(B) &&
-                   p.step_pos.defined() && p.step_pos.numel() == B,
-               "step_attention_add_: expected q and out [B, H, hd], B keys, values and positions, got q ",
-               q.describe(), " with ", keys.size(), " caches");
+    const int64_t B = step_attention_rows(out, q, keys, values, p);
     // One launch when every row is a one-slice problem of the few-row kernel on 16-bit K/V
     // (a step's short text cache): each block then does for its row what the row's own launch
     // would. Otherwise (long caches that split the keys, quantised K/V) a launch a row.
@@ -92,8 +88,7 @@ Tensor CudaBackend::cross(const Tensor& q, const QTensor& kq, const QTensor& vq,
     check_attention_inputs(q, kq, vq, p);
     const int64_t hd = q.dim(2);
     if (!kq.quantized() && (hd == 32 || hd == 64 || hd == 128 || hd == 256)) {
-        AttentionArgs a = attention_args(q, kq, vq, p);
-        a.step_rows = p.step_rows;
+        const AttentionArgs a = attention_args(q, kq, vq, p);
         if (cross_attention_supports(a)) {
             Tensor out = add_to ? *add_to : empty(q.shape(), act_);
             // Queries in chunks whose slices' partials stay under kAttentionScoreBytes (a batch
@@ -207,6 +202,7 @@ AttentionArgs CudaBackend::attention_args(const Tensor& q, const QTensor& kq, co
     a.causal = p.causal;
     a.window = p.window;
     a.q_pos0 = p.q_pos0;
+    a.step_rows = p.step_rows;
     if (p.step_pos.defined()) {
         VIDI_CHECK(p.causal, "attention: a step position needs causal attention");
         a.q_pos = step_pos_ptr(p.step_pos, "attention");
