@@ -28,7 +28,8 @@ DattnDecoder::DattnDecoder(const ModelConfig& config, const WeightLoader& root,
 
 Tensor DattnDecoder::norm(const Tensor& x, const Tensor& w) const { return be_.rms_norm(x, w, eps(), norm_mode_); }
 
-std::array<Tensor, 3> DattnDecoder::qkv(const Layer& L, const Tensor& h) const {
+std::array<Tensor, 3> DattnDecoder::qkv(const Layer& L, const Tensor& h, bool step) const {
+    const Section s = step_section("step: q k v", step);
     const int64_t n = h.dim(0);
     std::array<Tensor, 3> out{be_.act({n, cfg_.heads, cfg_.head_dim}), be_.act({n, cfg_.kv_heads, cfg_.head_dim}),
                               be_.act({n, cfg_.kv_heads, cfg_.head_dim})};
@@ -195,7 +196,8 @@ Tensor DattnDecoder::embed_rows(const Tensor& ids) const {
     return residual(embedded);
 }
 
-Tensor DattnDecoder::finish_layer(int l, Tensor& x, const Tensor& attn) const {
+Tensor DattnDecoder::finish_layer(int l, Tensor& x, const Tensor& attn, bool step) const {
+    const Section s = step_section("step: o_proj, MLP", step);
     const Layer& L = layers_[l];
     // o_proj is linear without bias, so one projection of the summed head outputs serves all
     // streams. Each residual update also gives the next sub-layer's normalised input (the last
@@ -293,7 +295,7 @@ std::vector<Tensor> DattnDecoder::prefill_rows(const std::vector<std::vector<int
             } else {
                 attn = be_.attention(qi, keys, values, self);
             }
-            p.h = finish_layer(l, p.x, attn);
+            p.h = finish_layer(l, p.x, attn, false);
         }
     }
     std::vector<Tensor> logits;
@@ -306,6 +308,7 @@ std::vector<Tensor> DattnDecoder::prefill_rows(const std::vector<std::vector<int
 
 Tensor DattnDecoder::media_attention(const Tensor& q, int l, const std::vector<const MediaKV*>& media,
                                      bool step) const {
+    const Section s = step_section("step: media attention", step);
     AttentionParams cross = self_params();
     cross.causal = false;
     cross.step_rows = step;
@@ -318,25 +321,8 @@ Tensor DattnDecoder::media_attention(const Tensor& q, int l, const std::vector<c
     return attn;
 }
 
-// VIDI_PROFILE=1 times a decoding step's parts apart; a prompt's ops go unnamed.
 Section DattnDecoder::step_section(const char* name, bool step) const {
     return step ? be_.section(name) : Section(nullptr, name);
-}
-
-std::array<Tensor, 3> DattnDecoder::step_qkv(const Layer& L, const Tensor& h, bool step) const {
-    const Section s = step_section("step: q k v", step);
-    return qkv(L, h);
-}
-
-Tensor DattnDecoder::step_media_attention(const Tensor& q, int l, const std::vector<const MediaKV*>& media,
-                                          bool step) const {
-    const Section s = step_section("step: media attention", step);
-    return media_attention(q, l, media, step);
-}
-
-Tensor DattnDecoder::step_finish_layer(int l, Tensor& x, const Tensor& attn, bool step) const {
-    const Section s = step_section("step: o_proj, MLP", step);
-    return finish_layer(l, x, attn);
 }
 
 Tensor DattnDecoder::queue_rows(const Tensor& ids, const Tensor& pos, const std::vector<TextCache*>& caches,
@@ -352,8 +338,8 @@ Tensor DattnDecoder::queue_rows(const Tensor& ids, const Tensor& pos, const std:
     Tensor x = embed_rows(ids);
     Tensor h = norm(x, layers_[0].norms[0]);
     for (int l = 0; l < cfg_.layers; ++l) {
-        auto [q, k, v] = step_qkv(layers_[l], h, true);
-        Tensor attn = step_media_attention(q, l, media, true);
+        auto [q, k, v] = qkv(layers_[l], h, true);
+        Tensor attn = media_attention(q, l, media, true);
         const bool text_only = !attn.defined();
         if (text_only) attn = be_.act({B, H, hd});
         std::vector<Tensor*> k_caches, v_caches;
@@ -382,7 +368,7 @@ Tensor DattnDecoder::queue_rows(const Tensor& ids, const Tensor& pos, const std:
             step.step_pos = pos;
             be_.step_attention_add_(attn, q, keys, values, step);
         }
-        h = step_finish_layer(l, x, attn, true);
+        h = finish_layer(l, x, attn, true);
     }
     const Section s = step_section("step: logits", true);
     return be_.logits(h, lm_head_, static_cast<float>(cfg_.final_softcap));
@@ -400,9 +386,9 @@ Tensor DattnDecoder::queue_forward(const Tensor& ids, const Tensor& pos, int64_t
     Tensor x = embed_rows(ids);
     Tensor h = norm(x, layers_[0].norms[0]);
     for (int l = 0; l < cfg_.layers; ++l) {
-        auto [q, k, v] = step_qkv(layers_[l], h, step);
+        auto [q, k, v] = qkv(layers_[l], h, step);
         // Cross-attention uses the query before RoPE; the streams' outputs add up.
-        Tensor attn = step_media_attention(q, l, media, step);
+        Tensor attn = media_attention(q, l, media, step);
         {
             const Section text = step_section("step: text attention", step);
             be_.rope_and_cache_kv_(q, k, v, cache.k[l], cache.v[l], pos, cfg_.rope_theta);
@@ -411,7 +397,7 @@ Tensor DattnDecoder::queue_forward(const Tensor& ids, const Tensor& pos, int64_t
             if (attn.defined()) be_.attention_add_(attn, q, keys, values, self);
             else attn = be_.attention(q, keys, values, self);
         }
-        h = step_finish_layer(l, x, attn, step);
+        h = finish_layer(l, x, attn, step);
     }
     // In f32 from the LM head's accumulator on every backend (SPEC §9): the greedy pick and
     // every reported logit read these.

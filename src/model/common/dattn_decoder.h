@@ -86,8 +86,9 @@ protected:
 private:
     Tensor mlp(const Layer& L, const Tensor& h) const;
     // Q, K and V projections of the normalised input h [n, D] ([n, H, hd], [n, KV, hd] twice;
-    // no RoPE), one launch for few rows.
-    std::array<Tensor, 3> qkv(const Layer& L, const Tensor& h) const;
+    // no RoPE), one launch for few rows. (`step`, here and below: the rows are a decoding
+    // step's, whose parts VIDI_PROFILE=1 times apart; a prompt's ops go unnamed.)
+    std::array<Tensor, 3> qkv(const Layer& L, const Tensor& h, bool step) const;
     // K and V projections of the normalised input h [n, D], as [n, KV, hd] (no RoPE).
     std::pair<Tensor, Tensor> key_value(const Layer& L, const Tensor& h) const;
     // Copies `rows` into the cache tensor starting at row0.
@@ -115,7 +116,7 @@ private:
     // The rest of layer l after its attention heads attn [R, H, hd] (every stream summed) on
     // the residual stream x [R, D]: o_proj, the MLP and both residual updates; returns the next
     // sub-layer's normalised input (after the last layer, the final norm's).
-    Tensor finish_layer(int l, Tensor& x, const Tensor& attn) const;
+    Tensor finish_layer(int l, Tensor& x, const Tensor& attn, bool step) const;
     // The addresses of every media K/V buffer a step reads (a recording is tied to them).
     static std::vector<const void*> media_buffers(const std::vector<const MediaKV*>& media);
     // The text's own attention parameters (causal; the window is set per layer).
@@ -125,11 +126,8 @@ private:
     // not depend on the others); undefined without media.
     // `step`: q holds a decoding step's rows (AttentionParams::step_rows), else a prompt's.
     Tensor media_attention(const Tensor& q, int l, const std::vector<const MediaKV*>& media, bool step) const;
-    // The same, each in a profiled section of its own when `step` (VIDI_PROFILE=1).
+    // A profiled section named `name` for a step's part; unnamed for a prompt's.
     Section step_section(const char* name, bool step) const;
-    std::array<Tensor, 3> step_qkv(const Layer& L, const Tensor& h, bool step) const;
-    Tensor step_media_attention(const Tensor& q, int l, const std::vector<const MediaKV*>& media, bool step) const;
-    Tensor step_finish_layer(int l, Tensor& x, const Tensor& attn, bool step) const;
 
     std::vector<Layer> layers_;
     QTensor embed_, lm_head_;
