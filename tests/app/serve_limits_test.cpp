@@ -275,8 +275,6 @@ TEST(Access, HostNamesAndKeys) {
     EXPECT_EQ(server::check_access(access, req)->status(), 403);
 }
 
-// The open policy the server gives the engine: local files in video containers only. The
-// same inputs open with MediaInputs::Any (the command line), so the refusals are the policy's.
 // Routes were matched with std::regex, which recurses per character: a path of a few hundred
 // thousand characters (past httplib's 8 KiB URI bound today, but not past every front end's)
 // would exhaust a worker's stack. The hand checks are linear; this runs them on 4 MiB paths.
@@ -320,6 +318,8 @@ TEST(ClientJson, DepthCountsBracketsOutsideStringsOnly) {
     EXPECT_TRUE(server::parse_client_json("]]]]{", 64).is_discarded());  // unbalanced: not JSON
 }
 
+// The open policy the server gives the engine: local files in video containers only. The
+// same inputs open with MediaInputs::Any (the command line), so the refusals are the policy's.
 TEST(MediaInputs, VideoFilesRefusesTextPlaylistsAndConcatListsButOpensVideos) {
     TempDir tmp("inputs");
     const std::string text = tmp.file("notes.txt"), playlist = tmp.file("list.m3u8");
