@@ -221,6 +221,15 @@ public:
     // holding rows × N_i elements (a view is fine: k and v go straight into the text cache).
     // A GPU reads all the weights in one GEMV launch for few rows.
     virtual void linear_into_(const std::vector<Tensor*>& outs, const Tensor& x, const std::vector<const QTensor*>& ws);
+    // Which linears give a row the same bits whatever rows surround it: when
+    // linear_row_class(a) == linear_row_class(b) == linear_row_class(a + b) ≥ 0, a linear of
+    // a + b rows gives its first a rows and its last b rows what linears of them alone give,
+    // so prompts of such lengths can share their linears (DattnDecoder::prefill_rows). -1: the
+    // bits of a row may depend on the row count (the default; a CPU BLAS picks its kernels by it).
+    virtual int linear_row_class(int64_t rows) const {
+        (void)rows;
+        return -1;
+    }
 
     // --- element-wise / row-wise --------------------------------------------------------
     virtual void add_(Tensor& x, const Tensor& y) = 0;  // same shape

@@ -5,8 +5,11 @@
 // head's f32 logits), cross_attention over Vidi-sized media K/V (16-bit on tensor cores,
 // for a batch's steps and a prompt's queries; int8 and int4 on the few-row kernel; split-K), plain and
 // adding into an output, and the rows' RoPE and cache writes at their own positions.
+// A batch's prompts share their linears past the GEMV (DattnDecoder::prefill_rows), so the GEMM
+// too must give a prompt's rows the bits they get alone, up to kRowInvariantRows rows.
 #include <cstring>
 
+#include "backend/cuda/gemm.h"
 #include "core/quantize.h"
 #include "cuda_test_util.h"
 
@@ -47,6 +50,37 @@ TEST_P(CudaRowInvariance, LinearGivesEachRowItsOwnBits) {
                 expect_same_bits(host_row(y, r), host_row(be.linear(x1, w), 0), "linear " + what);
                 expect_same_bits(host_row(logits, r), host_row(be.logits(x1, w, 30.0f), 0), "logits " + what);
             }
+        }
+    }
+}
+
+TEST_P(CudaRowInvariance, PromptsSharingTheGemmGetTheirOwnBits) {
+    CudaBackend& be = backend();
+    EXPECT_EQ(be.linear_row_class(kRows), -1);  // the GEMV's rows: each prompt its own
+    EXPECT_EQ(be.linear_row_class(kRows + 1), 0);
+    EXPECT_EQ(be.linear_row_class(kRowInvariantRows), 0);
+    EXPECT_EQ(be.linear_row_class(kRowInvariantRows + 1), -1);
+    // Prompts of 17, 40, 123 and 700 rows as one GEMM of 880, each against its GEMM alone, with
+    // Vidi1.5-9B's inner dimension (3584) and a wide output, for every weight format, and the
+    // MLP's fused form (two GEMMs and the GLU past the GEMV).
+    const std::vector<int64_t> prompt_rows{17, 40, 123, 700};
+    int64_t total = 0;
+    for (int64_t r : prompt_rows) total += r;
+    const Tensor x = dev(random_host({total, 3584}));
+    const auto ws = weights_of_every_format({1536, 3584});
+    const auto up = weights_of_every_format({1536, 3584});
+    for (size_t f = 0; f < ws.size(); ++f) {
+        const Tensor y = be.linear(x, ws[f]), g = be.linear_glu(x, ws[f], up[f], Glu::gelu_tanh);
+        int64_t r0 = 0;
+        for (int64_t rows : prompt_rows) {
+            const Tensor xp = x.rows(r0, r0 + rows);
+            const std::string what = ws[f].describe() + ", rows " + std::to_string(r0) + ".." + std::to_string(r0 + rows);
+            expect_same_bits(backend().to_host(y.rows(r0, r0 + rows)).to_f32_vector(),
+                             backend().to_host(be.linear(xp, ws[f])).to_f32_vector(), "linear " + what);
+            expect_same_bits(backend().to_host(g.rows(r0, r0 + rows)).to_f32_vector(),
+                             backend().to_host(be.linear_glu(xp, ws[f], up[f], Glu::gelu_tanh)).to_f32_vector(),
+                             "geglu " + what);
+            r0 += rows;
         }
     }
 }

@@ -54,6 +54,7 @@ public:
     void linear_add_(Tensor& y, const Tensor& x, const QTensor& w, const Tensor& bias = {}) override;
     Tensor linear_glu(const Tensor& x, const QTensor& gate, const QTensor& up, Glu kind) override;
     void linear_into_(const std::vector<Tensor*>& outs, const Tensor& x, const std::vector<const QTensor*>& ws) override;
+    int linear_row_class(int64_t rows) const override;
 
     void add_(Tensor& x, const Tensor& y) override;
     void add_broadcast_(Tensor& x, const Tensor& y) override;

@@ -1,5 +1,6 @@
 // CudaBackend's ops: argument checks (each failure a vidi::Error naming the op and the
 // tensor), output allocation, then the kernel launchers of kernels.h / the GEMM.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -92,6 +93,12 @@ Tensor CudaBackend::linear_float(const Tensor& x, const Tensor& w, const Tensor&
     else
         gemm_->linear(y.raw(), x.raw(), w.raw(), bias_or_null(bias), M, N, K, {in, y_dtype}, stream_);
     return y;
+}
+
+int CudaBackend::linear_row_class(int64_t rows) const {
+    // Past the few-row GEMV every linear runs on the GEMM, whose algorithm up to
+    // kRowInvariantRows rows is one per shape (Gemm::linear); the GEMV's rows are their own.
+    return rows > std::max(kFloatGemvMaxRows, kQuantGemvMaxRows) && rows <= kRowInvariantRows ? 0 : -1;
 }
 
 Tensor CudaBackend::linear(const Tensor& x, const QTensor& wq, const Tensor& bias) {

@@ -1,5 +1,7 @@
 #include "backend/cuda/gemm.h"
 
+#include <algorithm>
+
 #include "backend/cuda/cuda_check.h"
 
 namespace vidi::cuda {
@@ -85,11 +87,21 @@ void Gemm::linear(void* y, const void* x, const void* w, const void* bias, int64
     }
     Layout a(types.in, K, N, K), b(types.in, K, M, K), d(types.out, N, M, ldy);
 
+    // Up to kRowInvariantRows rows, one algorithm whatever M; alignments count up to 16 bytes
+    // there (all a tensor-core kernel asks for), so a prompt's rows inside a larger tensor
+    // take the algorithm they take alone.
+    const bool invariant = M <= kRowInvariantRows;
+    const auto align = [&](const void* p, int64_t row_bytes) {
+        const int a = alignment(p, row_bytes);
+        return invariant ? std::min(a, 16) : a;
+    };
     const int64_t in_size = static_cast<int64_t>(dtype_size(types.in)), out_size = static_cast<int64_t>(dtype_size(types.out));
-    const Key key{M, N, K, ldy, bias != nullptr, alignment(x, K * in_size), alignment(w, K * in_size),
-                  alignment(y, ldy * out_size), bias ? alignment(bias, 256) : 256, epilogue, types.in, types.out};
+    const Key key{invariant ? 0 : M, N, K, ldy, bias != nullptr, align(x, K * in_size), align(w, K * in_size),
+                  align(y, ldy * out_size), bias ? align(bias, 256) : 256, epilogue, types.in, types.out};
     auto it = algos_.find(key);
     if (it == algos_.end()) {
+        const int64_t query_rows = invariant ? kRowInvariantQueryRows : M;
+        Layout qb(types.in, K, query_rows, K), qd(types.out, N, query_rows, ldy);
         Preference pref;
         VIDI_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref.d));
         set_pref(pref.d, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, static_cast<uint64_t>(workspace_bytes_));
@@ -97,10 +109,15 @@ void Gemm::linear(void* y, const void* x, const void* w, const void* bias, int64
         set_pref(pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, static_cast<uint32_t>(std::get<5>(key)));
         set_pref(pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, static_cast<uint32_t>(std::get<7>(key)));
         set_pref(pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, static_cast<uint32_t>(std::get<7>(key)));
+        // Split-K sums partial products whose split depends on the problem: never in the
+        // row-invariant range.
+        if (invariant)
+            set_pref(pref.d, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, static_cast<uint32_t>(CUBLASLT_REDUCTION_SCHEME_NONE));
         cublasLtMatmulHeuristicResult_t result{};
         int found = 0;
-        VIDI_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, op.d, a.d, b.d, d.d, d.d, pref.d, 1, &result, &found));
-        VIDI_CHECK(found > 0, "cuBLASLt has no ", dtype_name(types.in), " GEMM algorithm for x[", M, ", ", K,
+        VIDI_CUBLAS_CHECK(
+            cublasLtMatmulAlgoGetHeuristic(handle_, op.d, a.d, qb.d, qd.d, qd.d, pref.d, 1, &result, &found));
+        VIDI_CHECK(found > 0, "cuBLASLt has no ", dtype_name(types.in), " GEMM algorithm for x[", query_rows, ", ", K,
                    "] · w[", N, ", ", K, "]ᵀ", bias ? " + bias" : "", " into ", dtype_name(types.out));
         it = algos_.emplace(key, result.algo).first;
     }

@@ -2,7 +2,7 @@
 // a 16-bit or f32 output, or f32 throughout; always f32 accumulation (CUBLAS_COMPUTE_32F: no
 // TF32), the bias (and GELU, or the sum with y's old values) applied in the GEMM's epilogue.
 // Algorithms are chosen by cuBLASLt's heuristic once per shape, alignment and epilogue,
-// then reused.
+// then reused. Up to kRowInvariantRows rows the choice ignores the row count (see there).
 #pragma once
 
 #include <cublasLt.h>
@@ -17,6 +17,15 @@
 #include "backend/cuda/kernels.h"
 
 namespace vidi::cuda {
+
+// GEMMs of up to this many rows (a prompt's text, several prompts together) share one
+// algorithm per shape: the heuristic's pick for kRowInvariantQueryRows rows, without split-K.
+// Such a kernel computes each output row from its own input row in the same order whatever
+// the other rows are, so a prompt's rows get the same bits alone or among other prompts'
+// (tests/cuda/row_invariance_test.cpp), which lets a batch of prompts read the weights once.
+// Larger GEMMs (the media tokens, the towers) keep the heuristic's pick for their own shape.
+constexpr int64_t kRowInvariantRows = 2048;
+constexpr int64_t kRowInvariantQueryRows = 512;
 
 // What the GEMM's epilogue does to x·wᵀ + bias before it is stored.
 enum class Epilogue : uint8_t {
@@ -54,7 +63,8 @@ public:
                  int count, cudaStream_t stream);
 
 private:
-    // M, N, K, ldy, has bias, the alignments (bytes) of x, w, y, bias, the epilogue, and the types.
+    // M (0 up to kRowInvariantRows), N, K, ldy, has bias, the alignments (bytes) of x, w, y,
+    // bias, the epilogue, and the types.
     using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, int, int, int, int, Epilogue, DType, DType>;
     cublasLtHandle_t handle_ = nullptr;
     cublasHandle_t blas_ = nullptr;  // the pointer-array batched GEMMs

@@ -245,9 +245,19 @@ std::vector<Tensor> DattnDecoder::prefill_rows(const std::vector<std::vector<int
     const int H = cfg_.heads, KV = cfg_.kv_heads, hd = cfg_.head_dim;
     struct Prompt {
         int64_t T = 0, pos0 = 0, row0 = 0;  // tokens, first position, first row among all queries
-        Tensor pos, x, h;
+        Tensor pos;
+    };
+    // Consecutive prompts whose linears the backend computes row by row alike
+    // (Backend::linear_row_class) share them: one GEMM reads the weights for all their rows.
+    // Any other prompt is a group of its own.
+    struct Group {
+        size_t first = 0, end = 0;
+        int64_t row0 = 0, rows = 0;
+        int row_class = -1;
+        Tensor x, h;  // residual stream and normalised input of the group's rows
     };
     std::vector<Prompt> ps(P);
+    std::vector<Group> groups;
     int64_t total = 0;
     for (size_t i = 0; i < P; ++i) {
         Prompt& p = ps[i];
@@ -260,49 +270,67 @@ std::vector<Tensor> DattnDecoder::prefill_rows(const std::vector<std::vector<int
         if (p.pos0 + p.T > c.capacity)
             fail("the prompt and answer need ", p.pos0 + p.T, " text positions but the context holds ", c.capacity);
         check_token_ids(prompts[i].data(), p.T, cfg_.vocab, "prefill_rows", p.pos0);
+        const int cls = be_.linear_row_class(p.T);
+        if (!groups.empty() && cls >= 0 && groups.back().row_class == cls &&
+            be_.linear_row_class(groups.back().rows + p.T) == cls) {
+            groups.back().end = i + 1;
+            groups.back().rows += p.T;
+        } else {
+            groups.push_back({i, i + 1, p.row0, p.T, cls, {}, {}});
+        }
     }
     // Each prompt's ops are those of queue_forward() for it alone (see there).
     AttentionParams self = self_params();
-    for (size_t i = 0; i < P; ++i) {
-        Prompt& p = ps[i];
-        p.pos = be_.upload(Tensor::from_vector(std::vector<int32_t>{static_cast<int32_t>(p.pos0)}));
-        p.x = embed_rows(be_.upload(Tensor::from_vector(prompts[i])));
-        p.h = norm(p.x, layers_[0].norms[0]);
+    for (Prompt& p : ps) p.pos = be_.upload(Tensor::from_vector(std::vector<int32_t>{static_cast<int32_t>(p.pos0)}));
+    for (Group& g : groups) {
+        std::vector<int32_t> ids;
+        for (size_t i = g.first; i < g.end; ++i) ids.insert(ids.end(), prompts[i].begin(), prompts[i].end());
+        g.x = embed_rows(be_.upload(Tensor::from_vector(ids)));
+        g.h = norm(g.x, layers_[0].norms[0]);
     }
     for (int l = 0; l < cfg_.layers; ++l) {
         const Layer& L = layers_[l];
         Tensor q = be_.act({total, H, hd});  // every prompt's queries, for the media at once
-        std::vector<Tensor> ks(P), vs(P);
-        for (size_t i = 0; i < P; ++i) {
-            Tensor qi = q.rows(ps[i].row0, ps[i].row0 + ps[i].T);
-            ks[i] = be_.act({ps[i].T, KV, hd});
-            vs[i] = be_.act({ps[i].T, KV, hd});
-            be_.linear_into_({&qi, &ks[i], &vs[i]}, ps[i].h, {&L.q, &L.k, &L.v});
+        std::vector<Tensor> ks(groups.size()), vs(groups.size());
+        for (size_t gi = 0; gi < groups.size(); ++gi) {
+            const Group& g = groups[gi];
+            Tensor qg = q.rows(g.row0, g.row0 + g.rows);
+            ks[gi] = be_.act({g.rows, KV, hd});
+            vs[gi] = be_.act({g.rows, KV, hd});
+            be_.linear_into_({&qg, &ks[gi], &vs[gi]}, g.h, {&L.q, &L.k, &L.v});
         }
-        const Tensor media_attn = media_attention(q, l, media, false);
+        Tensor attn = media_attention(q, l, media, false);
+        const bool text_only = !attn.defined();
+        if (text_only) attn = be_.act({total, H, hd});
         self.window = window(l);
-        for (size_t i = 0; i < P; ++i) {
-            Prompt& p = ps[i];
-            TextCache& c = *caches[i];
-            Tensor qi = q.rows(p.row0, p.row0 + p.T);
-            be_.rope_and_cache_kv_(qi, ks[i], vs[i], c.k[l], c.v[l], p.pos, cfg_.rope_theta);
-            self.q_pos0 = p.pos0;
-            const QTensor keys(c.k[l].rows(0, p.pos0 + p.T)), values(c.v[l].rows(0, p.pos0 + p.T));
-            Tensor attn;
-            if (media_attn.defined()) {
-                attn = media_attn.rows(p.row0, p.row0 + p.T);
-                be_.attention_add_(attn, qi, keys, values, self);
-            } else {
-                attn = be_.attention(qi, keys, values, self);
+        for (size_t gi = 0; gi < groups.size(); ++gi) {
+            Group& g = groups[gi];
+            for (size_t i = g.first; i < g.end; ++i) {
+                const Prompt& p = ps[i];
+                TextCache& c = *caches[i];
+                const int64_t r0 = p.row0 - g.row0;
+                Tensor qi = q.rows(p.row0, p.row0 + p.T), ki = ks[gi].rows(r0, r0 + p.T), vi = vs[gi].rows(r0, r0 + p.T);
+                be_.rope_and_cache_kv_(qi, ki, vi, c.k[l], c.v[l], p.pos, cfg_.rope_theta);
+                self.q_pos0 = p.pos0;
+                const QTensor keys(c.k[l].rows(0, p.pos0 + p.T)), values(c.v[l].rows(0, p.pos0 + p.T));
+                Tensor out = attn.rows(p.row0, p.row0 + p.T);
+                if (!text_only) {
+                    be_.attention_add_(out, qi, keys, values, self);
+                } else {
+                    const Tensor alone = be_.attention(qi, keys, values, self);
+                    be_.copy_(out, alone);
+                }
             }
-            p.h = finish_layer(l, p.x, attn, false);
+            g.h = finish_layer(l, g.x, attn.rows(g.row0, g.row0 + g.rows), false);
         }
     }
     std::vector<Tensor> logits;
-    for (size_t i = 0; i < P; ++i) {
-        logits.push_back(be_.logits(ps[i].h.rows(ps[i].T - 1, ps[i].T), lm_head_, static_cast<float>(cfg_.final_softcap)));
-        caches[i]->length = ps[i].pos0 + ps[i].T;
-    }
+    for (const Group& g : groups)
+        for (size_t i = g.first; i < g.end; ++i) {
+            const int64_t last = ps[i].row0 - g.row0 + ps[i].T - 1;
+            logits.push_back(be_.logits(g.h.rows(last, last + 1), lm_head_, static_cast<float>(cfg_.final_softcap)));
+            caches[i]->length = ps[i].pos0 + ps[i].T;
+        }
     return logits;
 }
 

@@ -41,8 +41,9 @@ public:
 
     // Several prompts prefilled together: prompt p appended to *caches[p]; returns each prompt's
     // last logits ([1, V] on the device, f32). Each prompt gets the bits forward_on_device gives
-    // it alone (its linears and its text attention are its own); the media's cross-attention
-    // takes every prompt's queries at once, reading the media K/V once.
+    // it alone: its text attention is its own, its linears are shared with its neighbours only
+    // where the backend computes each row alike whatever the row count (linear_row_class); the
+    // media's cross-attention takes every prompt's queries at once, reading the media K/V once.
     std::vector<Tensor> prefill_rows(const std::vector<std::vector<int32_t>>& prompts,
                                      const std::vector<TextCache*>& caches,
                                      const std::vector<const MediaKV*>& media) const override;
