@@ -7,6 +7,8 @@
 #   - forced_logits: the same over teacher-forced decoding steps (the prompt's last row, then
 #     one row per forced id: the incremental path with the caches and the recorded step);
 # and tiny-a on CUDA in fp16 and bf16 against the golden file. Ends with a table.
+# COMPUTES="16bit fp8" also runs every engine case with --compute fp8 (issue 20: the encode's
+# GEMMs in FP8), tagged _fp8.
 # The checkpoint is written in the background while tiny-a runs; both references run at once
 # (float32 ~40 GB of GPU memory, float16 ~20 GB) while the engine runs in the foreground.
 # Inputs travel in .dev (bench/gpu_common.sh). Usage there: OUT=/some/dir bash bench/gpu_numerics.sh
@@ -24,6 +26,8 @@ if [ ! -f $pcm ]; then
   fi
 fi
 QUERY="slicing onion"
+COMPUTES=${COMPUTES:-16bit}
+tag_of() { [ "$2" = 16bit ] && echo "$1" || echo "${1}_$2"; }  # tag_of eng_bf16 fp8 -> eng_bf16_fp8
 # 48 teacher-forced ids spread over the vocabulary (the same for the engine and the references).
 FORCED=$(python3 -c "print(','.join(str(3 + (i * 7919) % 255000) for i in range(1, 49)))")
 
@@ -38,13 +42,14 @@ fi
 stamp "tiny-a on CUDA against the golden file, bf16 and fp16"
 G_ST=$G/tiny-a_synth.golden.safetensors
 g_forced=$(python3 -c "from safetensors.numpy import load_file; print(','.join(str(int(x)) for x in load_file('$G_ST')['forced_ids']))")
-for dt in bf16 fp16; do
-  V dump -q --backend cuda --dtype $dt --model $G/tiny-a --video $G/synth.mp4 --query "a moving colour pattern" \
-    --frames 0,11 --forced-ids "$g_forced" --max-new-tokens 16 --out $W/tiny_$dt.safetensors
-  echo "-- tiny-a, CUDA $dt vs golden (float64):"
-  python3 bench/compare_dump.py $W/tiny_$dt.safetensors $G_ST image_tokens audio_tokens prompt_logits forced_logits \
+for c in $COMPUTES; do for dt in bf16 fp16; do
+  t=$(tag_of tiny_$dt $c)
+  V dump -q --backend cuda --dtype $dt --compute $c --model $G/tiny-a --video $G/synth.mp4 \
+    --query "a moving colour pattern" --frames 0,11 --forced-ids "$g_forced" --max-new-tokens 16 --out $W/$t.safetensors
+  echo "-- tiny-a, CUDA $dt, compute $c vs golden (float64):"
+  python3 bench/compare_dump.py $W/$t.safetensors $G_ST image_tokens audio_tokens prompt_logits forced_logits \
     generated_ids prompt_ids
-done
+done; done
 
 if [ -n "${mk:-}" ]; then wait $mk; tail -1 $W/make_ckpt.log; fi
 
@@ -59,16 +64,18 @@ R float32; r32=$!
 R float16; r16=$!
 
 stamp "engine, bf16 and fp16"
-for dt in bf16 fp16; do
+engines=()
+for c in $COMPUTES; do for dt in bf16 fp16; do
+  t=$(tag_of eng_$dt $c); engines+=($t)
   # 16-bit weights and media K/V whatever the references leave free (the planner would pick int8)
-  with_mem eng_$dt V dump -q --backend cuda --dtype $dt --weights bf16 --media-kv bf16 --model $CK --video $VIDEO \
-    --query "$QUERY" --forced-ids "$FORCED" --max-new-tokens 8 --out $W/eng_$dt.safetensors
-done
+  with_mem $t V dump -q --backend cuda --dtype $dt --compute $c --weights bf16 --media-kv bf16 --model $CK \
+    --video $VIDEO --query "$QUERY" --forced-ids "$FORCED" --max-new-tokens 8 --out $W/$t.safetensors
+done; done
 wait $r32 $r16
 for dt in float32 float16; do tail -2 $W/torch_$dt.log; done
 
 stamp "all pairs"
-for e in eng_bf16 eng_fp16 torch_float16; do
+for e in "${engines[@]}" torch_float16; do
   for r in torch_float32 torch_float16; do
     [ $e = $r ] && continue
     echo "-- $e vs $r"
@@ -84,14 +91,14 @@ for r in torch_float32 torch_float16; do
   echo "against PyTorch ${r#torch_}:"
   echo "| run | prompt_logits rel | prompt top-1 | forced_logits rel | forced top-1 |"
   echo "| --- | ---: | ---: | ---: | ---: |"
-  for e in eng_bf16 eng_fp16 torch_float16; do
+  for e in "${engines[@]}" torch_float16; do
     [ $e = $r ] && continue
     python3 bench/compare_dump.py --row "$e" $W/$e.safetensors $W/$r.safetensors
   done
 done
 echo
 echo "tiny-a on CUDA vs golden (prompt_logits / forced_logits rel):"
-for dt in bf16 fp16; do
-  python3 bench/compare_dump.py --row "tiny-a $dt" $W/tiny_$dt.safetensors $G_ST
-done
+for c in $COMPUTES; do for dt in bf16 fp16; do
+  python3 bench/compare_dump.py --row "tiny-a $dt $c" $W/$(tag_of tiny_$dt $c).safetensors $G_ST
+done; done
 stamp "done in $(( $(date +%s) - t_start )) s"

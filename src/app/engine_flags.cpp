@@ -36,6 +36,11 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
                     "GPU compute dtype: fp16 as the official inference (default), or bf16 (the CPU computes in f32)")
         ->check(CLI::IsMember({"bf16", "fp16"}))
         ->capture_default_str();
+    cmd->add_option("--compute", f.options.compute,
+                    "The media tokens' layers' matrix products: 16bit (in --dtype, default) or fp8 (E4M3 on GPUs "
+                    "of compute capability 8.9+; less accurate; the towers, prompts and decoding stay 16-bit)")
+        ->check(CLI::IsMember({"16bit", "fp8"}))
+        ->capture_default_str();
     cmd->add_option("--threads", f.options.threads, "CPU threads (0: all cores)")
         ->check(at_least(0, "a thread count"))
         ->capture_default_str();

@@ -136,6 +136,19 @@ private:
     size_t span_ = 0;
 };
 
+// Marks the matrix work of a media encode (the media tokens' layers) while it lives
+// (Backend::encode_scope): what FP8 compute may take (Backend::set_fp8_encode).
+class [[nodiscard]] EncodeScope {
+public:
+    explicit EncodeScope(int* depth) : depth_(depth) { ++*depth_; }
+    ~EncodeScope() { --*depth_; }
+    EncodeScope(const EncodeScope&) = delete;
+    EncodeScope& operator=(const EncodeScope&) = delete;
+
+private:
+    int* depth_;
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -355,6 +368,20 @@ public:
     // [pieces, n_mels, 3000], Whisper's log-mel of each 30 s piece (core/log_mel.h).
     virtual Tensor log_mel(const Tensor& pcm, int n_mels) = 0;
 
+    // --- FP8 matrix work in the encode (--compute fp8) --------------------------------------
+    // Whether this device multiplies FP8 (E4M3) matrices on tensor cores (sm_89 and newer).
+    virtual bool fp8_supported() const { return false; }
+    // On: the GEMMs queued inside encode_scope() take FP8 inputs (per-row scales of the weight
+    // and of the activations, f32 accumulation, a 16-bit output); prompts and decoding keep
+    // the activation dtype. Off by default.
+    void set_fp8_encode(bool on) {
+        VIDI_CHECK(!on || fp8_supported(), name(), " has no FP8 matrix units (--compute fp8 needs a GPU of compute "
+                   "capability 8.9 or newer: Ada, Hopper, Blackwell)");
+        fp8_encode_ = on;
+    }
+    bool fp8_encode() const { return fp8_encode_; }
+    EncodeScope encode_scope() { return EncodeScope(&encode_depth_); }
+
     // --- where the time goes (VIDI_PROFILE=1 in the environment) --------------------------
     // The device time of the work queued while the returned object lives is summed under
     // `name` (a string literal); free when profiling is off. Sections may nest.
@@ -380,6 +407,8 @@ protected:
     // Milliseconds between two points, once the work before both has run.
     virtual double ms_between(int64_t from, int64_t to) { return static_cast<double>(to - from) * 1e-6; }
     virtual void forget_time_points() {}
+    // Whether FP8 is asked for and the queued work belongs to an encode.
+    bool fp8_now() const { return fp8_encode_ && encode_depth_ > 0; }
 
 private:
     friend class Section;
@@ -389,6 +418,8 @@ private:
     };
     std::vector<Span> spans_;
     int profiling_ = -1;  // unknown until first asked
+    bool fp8_encode_ = false;
+    int encode_depth_ = 0;
 };
 
 // attention()'s rules for quantised K/V, the same for every backend: both sides quantised in

@@ -43,6 +43,12 @@ LoadedModel::LoadedModel(const EngineOptions& options) : options_(options) {
     const char* sync = std::getenv("VIDI_SYNC_PROGRESS");
     sync_progress_ = sync && std::string(sync) == "1";
     if (options.gpu_memory_limit) backend_->set_memory_limit(options.gpu_memory_limit);
+    VIDI_CHECK(options.compute == "16bit" || options.compute == "fp8", "compute \"", options.compute,
+               "\": expected 16bit or fp8");
+    if (options.compute == "fp8") {
+        backend_->set_fp8_encode(true);
+        notice("compute: the media tokens' layers in FP8 (E4M3, per-row scales; 16-bit weights only)");
+    }
     const WeightChoice w =
         choose_weights(ckpt, options.weights, backend_->device_memory(), options.frame_batch, backend_->act_dtype());
     weight_format_ = w.format;

@@ -45,6 +45,7 @@ CudaBackend::CudaBackend(int ordinal, DType act) : ordinal_(ordinal), act_(act) 
     VIDI_CUDA_CHECK(cudaGetDeviceProperties(&prop, ordinal));
     name_ = cat("cuda:", ordinal, " (", prop.name, ")", act == DType::f16 ? ", fp16" : "");
     sm_count_ = prop.multiProcessorCount;
+    fp8_units_ = prop.major * 10 + prop.minor >= 89;
     VIDI_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     pool_ = std::make_shared<DevicePool>(ordinal);
     gemm_workspace_ = empty({static_cast<int64_t>(kGemmWorkspaceBytes)}, DType::u8);

@@ -18,6 +18,7 @@ namespace vidi::cuda {
 struct AttentionArgs;
 class DevicePool;
 class Gemm;
+enum class Epilogue : uint8_t;
 class HostStaging;
 class StepGraph;
 
@@ -55,6 +56,7 @@ public:
     Tensor linear_glu(const Tensor& x, const QTensor& gate, const QTensor& up, Glu kind) override;
     void linear_into_(const std::vector<Tensor*>& outs, const Tensor& x, const std::vector<const QTensor*>& ws) override;
     int linear_row_class(int64_t rows) const override;
+    bool fp8_supported() const override { return fp8_units_; }
 
     void add_(Tensor& x, const Tensor& y) override;
     void add_broadcast_(Tensor& x, const Tensor& y) override;
@@ -135,6 +137,10 @@ private:
     void require_act(const Tensor& t, const char* op, const char* what) const;
     // cuda_ops.cpp: linear with a float weight (act_ or f32 throughout), into y_dtype (x's, or f32).
     Tensor linear_float(const Tensor& x, const Tensor& w, const Tensor& bias, DType y_dtype, const char* op);
+    // Inside an encode with FP8 on (Backend::fp8_now), y (+)= x·wᵀ + bias through FP8 (the
+    // rows of x and of the 16-bit weight w to E4M3 with their scales, then the FP8 GEMM);
+    // false, doing nothing, where FP8 does not apply (few rows, shapes it cannot take).
+    bool linear_fp8(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, Epilogue epilogue);
     // quant_ops.cpp: linear and embed with a quantised weight (already validated shapes); y in
     // the activation dtype or (y_dtype f32) in f32.
     Tensor linear_quantized(const Tensor& x, const QTensor& w, const Tensor& bias, DType y_dtype);
@@ -156,6 +162,7 @@ private:
     DType act_;
     std::string name_;
     int sm_count_ = 0;
+    bool fp8_units_ = false;  // compute capability 8.9 or newer
     cudaStream_t stream_ = nullptr;
     std::shared_ptr<DevicePool> pool_;
     Tensor gemm_workspace_;

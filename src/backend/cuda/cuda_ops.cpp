@@ -54,7 +54,7 @@ Tensor CudaBackend::linear_gelu(const Tensor& x, const QTensor& w, const Tensor&
     const auto [M, N, K] = check_float_linear(x, w.values, bias, act_, "linear_gelu");
     if (M == 0 || float_gemv_takes(x, w.values, M)) return Backend::linear_gelu(x, w, bias, kind);
     Tensor y = empty(with_last(x.shape(), N), act_);
-    if (N > 0)
+    if (N > 0 && !linear_fp8(y, x, w.values, bias, Epilogue::gelu_tanh))
         gemm_->linear(y.raw(), x.raw(), w.values.raw(), bias_or_null(bias), M, N, K, {act_, act_}, stream_, 0,
                       Epilogue::gelu_tanh);
     return y;
@@ -71,9 +71,28 @@ void CudaBackend::linear_add_(Tensor& y, const Tensor& x, const QTensor& w, cons
     const auto* xb = static_cast<const char*>(x.raw());
     VIDI_CHECK(yb + y.nbytes() <= xb || xb + x.nbytes() <= yb, "linear_add_: y ", y.describe(),
                " overlaps the input x (the GEMM would read what it writes)");
-    if (N > 0)
+    if (N > 0 && !linear_fp8(y, x, w.values, bias, Epilogue::accumulate))
         gemm_->linear(y.raw(), x.raw(), w.values.raw(), bias_or_null(bias), M, N, K, {act_, act_}, stream_, 0,
                       Epilogue::accumulate);
+}
+
+bool CudaBackend::linear_fp8(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, Epilogue epilogue) {
+    // Few rows would pay more for the weight's conversion than FP8 saves.
+    constexpr int64_t kFp8MinRows = 64;
+    if (!fp8_now() || x.dtype() != act_ || w.dtype() != act_ || y.dtype() != act_) return false;
+    const int64_t K = w.dim(1), N = w.dim(0), M = x.numel() / K;
+    if (M < kFp8MinRows || K % 16 != 0 || N % 8 != 0) return false;
+    // The weight is converted at each call, into scratch: its 16-bit copy serves prompts and
+    // decoding, and a second FP8 copy of the model would not fit the cards that need FP8 most.
+    Tensor xq = empty({M, K}, DType::u8), sx = empty({M}, DType::f32);
+    Tensor wq = empty({N, K}, DType::u8), sw = empty({N}, DType::f32);
+    with_type(act_, [&]<class T>() {
+        quantize_rows_e4m3<T>(ptr<uint8_t>(xq), ptr<float>(sx), ptr<T>(x), M, K, stream_);
+        quantize_rows_e4m3<T>(ptr<uint8_t>(wq), ptr<float>(sw), ptr<T>(w), N, K, stream_);
+    });
+    gemm_->linear_fp8(y.raw(), xq.raw(), ptr<float>(sx), wq.raw(), ptr<float>(sw), bias_or_null(bias), M, N, K, act_,
+                      stream_, 0, epilogue);
+    return true;
 }
 
 Tensor CudaBackend::linear_float(const Tensor& x, const Tensor& w, const Tensor& bias, DType y_dtype, const char* op) {
@@ -84,7 +103,7 @@ Tensor CudaBackend::linear_float(const Tensor& x, const Tensor& w, const Tensor&
                dtype_name(in));
     VIDI_CHECK(!bias.defined() || y_dtype == in, op, ": a bias with an f32 output from ", dtype_name(in), " inputs");
     Tensor y = empty(with_last(x.shape(), N), y_dtype);
-    if (M == 0 || N == 0) return y;
+    if (M == 0 || N == 0 || linear_fp8(y, x, w, bias, Epilogue::none)) return y;
     if (float_gemv_takes(x, w, M))
         with_type(act_, [&]<class T>() {
             quant_gemv<T>(y.raw(), y_dtype == DType::f32, ptr<T>(x), float_gemv_view(w.raw(), K),

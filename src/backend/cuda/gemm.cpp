@@ -32,9 +32,10 @@ struct OpDesc {
 };
 struct Layout {
     cublasLtMatrixLayout_t d = nullptr;
-    Layout(DType type, uint64_t rows, uint64_t cols, int64_t ld) {
-        VIDI_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d, cuda_type(type), rows, cols, ld));
+    Layout(cudaDataType_t type, uint64_t rows, uint64_t cols, int64_t ld) {
+        VIDI_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d, type, rows, cols, ld));
     }
+    Layout(DType type, uint64_t rows, uint64_t cols, int64_t ld) : Layout(cuda_type(type), rows, cols, ld) {}
     ~Layout() { if (d) cublasLtMatrixLayoutDestroy(d); }
 };
 struct Preference {
@@ -124,6 +125,50 @@ void Gemm::linear(void* y, const void* x, const void* w, const void* bias, int64
     // accumulate: C = y with beta 1 (cuBLASLt reads C before it writes D = y, tile by tile).
     const float alpha = 1.0f, beta = epilogue == Epilogue::accumulate ? 1.0f : 0.0f;
     VIDI_CUBLAS_CHECK(cublasLtMatmul(handle_, op.d, &alpha, w, a.d, x, b.d, &beta, y, d.d, y, d.d, &it->second,
+                                     workspace_, workspace_bytes_, stream));
+}
+
+void Gemm::linear_fp8(void* y, const void* xq, const float* sx, const void* wq, const float* sw, const void* bias,
+                      int64_t M, int64_t N, int64_t K, DType out, cudaStream_t stream, int64_t ldy, Epilogue epilogue) {
+    VIDI_CHECK(out == DType::bf16 || out == DType::f16, "FP8 GEMM: a ", dtype_name(out), " output (bf16 or f16)");
+    VIDI_CHECK(K % 16 == 0, "FP8 GEMM: K = ", K, " is not a multiple of 16");
+    if (ldy == 0) ldy = N;
+    // As linear(): column-major yᵀ[N, M] = w[K, N]ᵀ · xᵀ[K, M], the "TN" layout FP8 needs.
+    OpDesc op;
+    VIDI_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op.d, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    set_desc(op.d, CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
+    set_desc(op.d, CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
+    // One scale per row of each operand: A's rows are w's (N), B's columns are x's rows (M).
+    set_desc(op.d, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, static_cast<int32_t>(CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F));
+    set_desc(op.d, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, static_cast<int32_t>(CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F));
+    set_desc(op.d, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, static_cast<const void*>(sw));
+    set_desc(op.d, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, static_cast<const void*>(sx));
+    const bool gelu = epilogue == Epilogue::gelu_tanh;
+    if (bias || gelu)
+        set_desc(op.d, CUBLASLT_MATMUL_DESC_EPILOGUE,
+                 gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU) : CUBLASLT_EPILOGUE_BIAS);
+    if (bias) {
+        set_desc(op.d, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, cuda_type(out));
+        set_desc(op.d, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
+    }
+    Layout a(CUDA_R_8F_E4M3, K, N, K), b(CUDA_R_8F_E4M3, K, M, K), d(out, N, M, ldy);
+    const int64_t out_size = static_cast<int64_t>(dtype_size(out));
+    const Key key{M, N, K, ldy, bias != nullptr, alignment(xq, K), alignment(wq, K), alignment(y, ldy * out_size),
+                  bias ? alignment(bias, 256) : 256, epilogue, DType::u8, out};
+    auto it = fp8_algos_.find(key);
+    if (it == fp8_algos_.end()) {
+        Preference pref;
+        VIDI_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref.d));
+        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, static_cast<uint64_t>(workspace_bytes_));
+        cublasLtMatmulHeuristicResult_t result{};
+        int found = 0;
+        VIDI_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, op.d, a.d, b.d, d.d, d.d, pref.d, 1, &result, &found));
+        VIDI_CHECK(found > 0, "cuBLASLt has no FP8 GEMM algorithm with per-row scales for x[", M, ", ", K, "] · w[", N,
+                   ", ", K, "]ᵀ", bias ? " + bias" : "", " into ", dtype_name(out), " on this GPU");
+        it = fp8_algos_.emplace(key, result.algo).first;
+    }
+    const float alpha = 1.0f, beta = epilogue == Epilogue::accumulate ? 1.0f : 0.0f;
+    VIDI_CUBLAS_CHECK(cublasLtMatmul(handle_, op.d, &alpha, wq, a.d, xq, b.d, &beta, y, d.d, y, d.d, &it->second,
                                      workspace_, workspace_bytes_, stream));
 }
 

@@ -53,6 +53,14 @@ public:
     void linear(void* y, const void* x, const void* w, const void* bias, int64_t M, int64_t N, int64_t K,
                 GemmTypes types, cudaStream_t stream, int64_t ldy = 0, Epilogue epilogue = Epilogue::none);
 
+    // The same product from FP8 inputs: y[M, N] = (sx[m] · xq[M, K]) · (sw[n] · wq[N, K])ᵀ
+    // (+ bias[N]), xq and wq E4M3 codes (u8), sx [M] and sw [N] their f32 row scales (device),
+    // f32 accumulation, y 16-bit (`out`, bf16 or f16, as the bias). cuBLASLt's outer-vector
+    // scaling; sm_89 and newer. K a multiple of 16, ldy (0: N) of 8.
+    void linear_fp8(void* y, const void* xq, const float* sx, const void* wq, const float* sw, const void* bias,
+                    int64_t M, int64_t N, int64_t K, DType out, cudaStream_t stream, int64_t ldy = 0,
+                    Epilogue epilogue = Epilogue::none);
+
     // For each of `count` problems i: c[i][M, N] = alpha · a[i][M, K] · op(b[i]) in row-major
     // terms, with op(b) = b[N, K]ᵀ (b_transposed) or b[K, N]; a and b of the 16-bit type
     // ab_dtype, c of that type or f32 (c_dtype), f32 accumulation. a, b, c are device arrays of
@@ -71,6 +79,7 @@ private:
     void* workspace_;
     size_t workspace_bytes_;
     std::map<Key, cublasLtMatmulAlgo_t> algos_;
+    std::map<Key, cublasLtMatmulAlgo_t> fp8_algos_;  // keyed alike (x and w types: u8)
 };
 
 }  // namespace vidi::cuda

@@ -288,6 +288,10 @@ void dequantize_rows(T* out, const QuantView& w, int64_t row0, const int32_t* id
 template <class T>
 void quantize_rows(void* codes, void* scales, const T* x, int64_t rows, int64_t K, int bits, int group,
                    cudaStream_t stream, bool f16_scales = false);
+// fp8_quantize.cu: x[rows, K] -> E4M3 codes u8 [rows, K] and one f32 scale a row (amax / 448;
+// 1 for a row of zeros), each code E4M3(x / scale) rounded to nearest even, saturating.
+template <class T>
+void quantize_rows_e4m3(uint8_t* codes, float* scales, const T* x, int64_t rows, int64_t K, cudaStream_t stream);
 // x[T, C] -> 4-bit codes u8 [T, C/2] per channel over blocks of `block` rows, with zero points:
 // scales and zeros f16 [ceil(T/block), C] (the host's asymmetric 4-bit format; C even).
 template <class T>

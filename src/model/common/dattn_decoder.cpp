@@ -96,6 +96,9 @@ void DattnDecoder::encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& to
     for (int64_t r0 = 0; r0 < T; r0 += chunk) {
         int64_t r1 = std::min(T, r0 + chunk), n = r1 - r0;
         const Section whole = be_.section("media layers");
+        // FP8 matrix work where it is on (--compute fp8). Only here: SigLIP measured slower in
+        // FP8 on the H200 and Whisper no faster (bench/RESULTS.md), so the towers stay 16-bit.
+        const EncodeScope encode = be_.encode_scope();
         Tensor src = tokens.rows(r0, r1);
         if (src.device() != be_.device()) src = be_.upload(src);
         Tensor scaled = be_.act(src.shape());  // a fresh copy: the caller's tokens stay as they are

@@ -1,0 +1,112 @@
+// FP8 matrix work of the encode (--compute fp8): rows of 16-bit values to E4M3 codes with
+// per-row scales, bit for bit as the host's conversion of x / (amax / 448); the FP8 GEMM
+// against a double reference of the 16-bit operands (an FP8 error, so larger than the 16-bit
+// GEMM's, and bounded); and where it applies: only inside an encode scope, with FP8 on, for
+// 64 rows or more.
+#include <cuda_fp8.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "backend/cuda/kernels.h"
+#include "cuda_test_util.h"
+
+namespace vidi::cuda::test {
+namespace {
+
+void expect_same_bits(const Tensor& got, const Tensor& want, const std::string& what) {
+    const std::vector<float> a = got.to_f32_vector(), b = want.to_f32_vector();
+    ASSERT_EQ(a.size(), b.size()) << what;
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << what;
+}
+
+class CudaFp8 : public CudaDtypes {
+protected:
+    void SetUp() override {
+        CudaDtypes::SetUp();
+        if (!backend().fp8_supported()) GTEST_SKIP() << "no FP8 tensor cores on this GPU (compute capability < 8.9)";
+    }
+    void TearDown() override {
+        backend().set_fp8_encode(false);
+        CudaDtypes::TearDown();
+    }
+};
+
+TEST_P(CudaFp8, RowsBecomeE4m3CodesAndTheirScalesAsTheHostComputesThem) {
+    CudaBackend& be = backend();
+    const int64_t M = 5, K = 1000;  // K not a multiple of the block: the tail is covered
+    Tensor host = random_host({M, K});
+    float* h = host.data<float>();
+    for (int64_t k = 0; k < K; ++k) h[2 * K + k] = 0.0f;              // a row of zeros: scale 1
+    for (int64_t k = 0; k < K; ++k) h[3 * K + k] *= 1000.0f;          // large values
+    h[4 * K + 7] = 30.0f;                                              // one outlier
+    const Tensor x = dev(host);
+    const std::vector<double> xv = values(be.to_host(x));  // as the device holds them
+    Tensor codes = be.empty({M, K}, DType::u8), scales = be.empty({M}, DType::f32);
+    if (act() == DType::f16)
+        quantize_rows_e4m3(static_cast<uint8_t*>(codes.raw()), static_cast<float*>(scales.raw()),
+                           static_cast<const fp16*>(x.raw()), M, K, nullptr);
+    else
+        quantize_rows_e4m3(static_cast<uint8_t*>(codes.raw()), static_cast<float*>(scales.raw()),
+                           static_cast<const bf16*>(x.raw()), M, K, nullptr);
+    be.synchronize();
+    const Tensor c = be.to_host(codes), s = be.to_host(scales);
+    for (int64_t m = 0; m < M; ++m) {
+        float amax = 0.0f;
+        for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(static_cast<float>(xv[m * K + k])));
+        const float scale = amax > 0.0f ? amax / 448.0f : 1.0f;
+        ASSERT_EQ(s.data<float>()[m], scale) << "row " << m;
+        int differ = 0;
+        for (int64_t k = 0; k < K; ++k) {
+            const __nv_fp8_storage_t want =
+                __nv_cvt_float_to_fp8(static_cast<float>(xv[m * K + k]) / scale, __NV_SATFINITE, __NV_E4M3);
+            differ += c.data<uint8_t>()[m * K + k] != want;
+        }
+        EXPECT_EQ(differ, 0) << "row " << m;
+    }
+}
+
+TEST_P(CudaFp8, LinearInAnEncodeIsFp8AndCloseToTheReference) {
+    CudaBackend& be = backend();
+    const int64_t M = 300, K = 512, N = 384;
+    const Tensor xh = random_host({M, K}), wh = random_host({N, K}), bh = random_host({N});
+    const Tensor x = dev(xh), b = dev(bh);
+    const QTensor w = be.linear_weight(QTensor(wh));
+    const std::vector<double> ref = vidi::test::linear_ref(xh, wh, bh);
+    const Tensor plain = be.linear(x, w, b);
+    const double e16 = expect_close(plain, ref, 4 * tol(), "16-bit linear");
+
+    be.set_fp8_encode(true);
+    // Outside an encode FP8 does not apply: the 16-bit bits.
+    expect_same_bits(be.to_host(be.linear(x, w, b)), be.to_host(plain), "outside an encode");
+    const EncodeScope encode = be.encode_scope();
+    const Tensor y = be.linear(x, w, b);
+    // E4M3 keeps 3 fraction bits (a value's rounding up to 2^-4 relative): products of
+    // K = 512 random terms land within a few percent; 16-bit operands within 1e-2.
+    const double e8 = expect_close(y, ref, 5e-2, "FP8 linear");
+    EXPECT_GT(e8, 4 * e16) << "the FP8 path was not taken";
+    std::printf("  %s: linear rel error FP8 %.3e, 16-bit %.3e\n", dtype_name(act()), e8, e16);
+
+    // Its epilogues: GELU (tanh form) and accumulation into y.
+    const Tensor g = be.linear_gelu(x, w, b, Gelu::tanh);
+    std::vector<double> gref(ref.size());
+    for (size_t i = 0; i < ref.size(); ++i) {
+        const double v = ref[i];
+        gref[i] = 0.5 * v * (1 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+    }
+    expect_close(g, gref, 5e-2, "FP8 linear_gelu");
+    Tensor acc = be.linear(x, w, b);
+    be.linear_add_(acc, x, w, b);
+    std::vector<double> twice(ref.size());
+    for (size_t i = 0; i < ref.size(); ++i) twice[i] = 2 * ref[i];
+    expect_close(acc, twice, 5e-2, "FP8 linear_add_");
+
+    // Few rows keep the 16-bit GEMM even inside an encode.
+    const Tensor few = be.linear(x.rows(0, 32), w, b);
+    expect_same_bits(be.to_host(few), be.to_host(plain.rows(0, 32)), "32 rows inside an encode");
+}
+
+VIDI_CUDA_DTYPES(CudaFp8);
+
+}  // namespace
+}  // namespace vidi::cuda::test
