@@ -52,6 +52,36 @@ void set_pref(cublasLtMatmulPreference_t d, cublasLtMatmulPreferenceAttributes_t
     VIDI_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(d, attr, &value, sizeof(value)));
 }
 
+// The description of y = x·wᵀ (+ bias) as cuBLASLt computes it: row-major y = x·wᵀ is
+// column-major yᵀ[N, M] = w[K, N]ᵀ · xᵀ[K, M] (A = w transposed, B = x: the "TN" layout FP8
+// needs too), f32 accumulation, the epilogue's bias (of bias_type) and GELU.
+void describe_linear(OpDesc& op, const void* bias, Epilogue epilogue, DType bias_type) {
+    VIDI_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op.d, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    set_desc(op.d, CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
+    set_desc(op.d, CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
+    const bool gelu = epilogue == Epilogue::gelu_tanh;
+    if (bias || gelu)
+        set_desc(op.d, CUBLASLT_MATMUL_DESC_EPILOGUE,
+                 gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU) : CUBLASLT_EPILOGUE_BIAS);
+    if (bias) {
+        set_desc(op.d, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, cuda_type(bias_type));
+        set_desc(op.d, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
+    }
+}
+
+// The heuristic's first algorithm for these descriptors and preferences, or an error naming
+// the GEMM (`what()`).
+template <class What>
+cublasLtMatmulAlgo_t first_algorithm(cublasLtHandle_t handle, cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a,
+                                     cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t d,
+                                     cublasLtMatmulPreference_t pref, const What& what) {
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    VIDI_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle, op, a, b, d, d, pref, 1, &result, &found));
+    VIDI_CHECK(found > 0, "cuBLASLt has no ", what());
+    return result.algo;
+}
+
 }  // namespace
 
 Gemm::Gemm(void* workspace, size_t workspace_bytes) : workspace_(workspace), workspace_bytes_(workspace_bytes) {
@@ -67,25 +97,33 @@ Gemm::~Gemm() {
     if (blas_) cublasDestroy(blas_);
 }
 
+template <class Search>
+const cublasLtMatmulAlgo_t& Gemm::algorithm(const Key& key, const Search& search) {
+    auto it = algos_.find(key);
+    if (it != algos_.end()) return it->second;
+    Preference pref;
+    VIDI_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref.d));
+    set_pref(pref.d, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, static_cast<uint64_t>(workspace_bytes_));
+    return algos_.emplace(key, search(pref.d)).first->second;
+}
+
+void Gemm::run(cublasLtMatmulDesc_t op, const void* w, cublasLtMatrixLayout_t a, const void* x,
+               cublasLtMatrixLayout_t b, void* y, cublasLtMatrixLayout_t d, const cublasLtMatmulAlgo_t& algo,
+               Epilogue epilogue, cudaStream_t stream) {
+    // accumulate: C = y with beta 1 (cuBLASLt reads C before it writes D = y, tile by tile).
+    const float alpha = 1.0f, beta = epilogue == Epilogue::accumulate ? 1.0f : 0.0f;
+    VIDI_CUBLAS_CHECK(
+        cublasLtMatmul(handle_, op, &alpha, w, a, x, b, &beta, y, d, y, d, &algo, workspace_, workspace_bytes_, stream));
+}
+
 void Gemm::linear(void* y, const void* x, const void* w, const void* bias, int64_t M, int64_t N, int64_t K,
                   GemmTypes types, cudaStream_t stream, int64_t ldy, Epilogue epilogue) {
     VIDI_CHECK(types.out == types.in || types.out == DType::f32, "GEMM: ", dtype_name(types.in), " inputs with a ",
                dtype_name(types.out), " output");
     if (ldy == 0) ldy = N;
-    // Row-major y = x·wᵀ is column-major yᵀ[N, M] = w[K, N]ᵀ · xᵀ[K, M]: A = w (transposed),
-    // B = x, both with leading dimension K; D = y with leading dimension ldy (N unless y is wider).
     OpDesc op;
-    VIDI_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op.d, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    set_desc(op.d, CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
-    set_desc(op.d, CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
-    const bool gelu = epilogue == Epilogue::gelu_tanh;
-    if (bias || gelu)
-        set_desc(op.d, CUBLASLT_MATMUL_DESC_EPILOGUE,
-                 gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU) : CUBLASLT_EPILOGUE_BIAS);
-    if (bias) {
-        set_desc(op.d, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, cuda_type(types.out));
-        set_desc(op.d, CUBLASLT_MATMUL_DESC_BIAS_POINTER, static_cast<const void*>(bias));
-    }
+    describe_linear(op, bias, epilogue, types.out);
+    // A = w and B = x with leading dimension K; D = y with leading dimension ldy (N unless y is wider).
     Layout a(types.in, K, N, K), b(types.in, K, M, K), d(types.out, N, M, ldy);
 
     // Up to kRowInvariantRows rows, one algorithm whatever M; alignments count up to 16 bytes
@@ -93,39 +131,29 @@ void Gemm::linear(void* y, const void* x, const void* w, const void* bias, int64
     // take the algorithm they take alone.
     const bool invariant = M <= kRowInvariantRows;
     const auto align = [&](const void* p, int64_t row_bytes) {
-        const int a = alignment(p, row_bytes);
-        return invariant ? std::min(a, 16) : a;
+        const int bytes = alignment(p, row_bytes);
+        return invariant ? std::min(bytes, 16) : bytes;
     };
     const int64_t in_size = static_cast<int64_t>(dtype_size(types.in)), out_size = static_cast<int64_t>(dtype_size(types.out));
     const Key key{invariant ? 0 : M, N, K, ldy, bias != nullptr, align(x, K * in_size), align(w, K * in_size),
                   align(y, ldy * out_size), bias ? align(bias, 256) : 256, epilogue, types.in, types.out};
-    auto it = algos_.find(key);
-    if (it == algos_.end()) {
-        const int64_t query_rows = invariant ? kRowInvariantQueryRows : M;
-        Layout qb(types.in, K, query_rows, K), qd(types.out, N, query_rows, ldy);
-        Preference pref;
-        VIDI_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref.d));
-        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, static_cast<uint64_t>(workspace_bytes_));
-        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, static_cast<uint32_t>(std::get<6>(key)));
-        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, static_cast<uint32_t>(std::get<5>(key)));
-        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, static_cast<uint32_t>(std::get<7>(key)));
-        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, static_cast<uint32_t>(std::get<7>(key)));
+    const auto& algo = algorithm(key, [&](cublasLtMatmulPreference_t pref) {
+        set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, static_cast<uint32_t>(std::get<6>(key)));
+        set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, static_cast<uint32_t>(std::get<5>(key)));
+        set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, static_cast<uint32_t>(std::get<7>(key)));
+        set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, static_cast<uint32_t>(std::get<7>(key)));
         // Split-K sums partial products whose split depends on the problem: never in the
         // row-invariant range.
         if (invariant)
-            set_pref(pref.d, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, static_cast<uint32_t>(CUBLASLT_REDUCTION_SCHEME_NONE));
-        cublasLtMatmulHeuristicResult_t result{};
-        int found = 0;
-        VIDI_CUBLAS_CHECK(
-            cublasLtMatmulAlgoGetHeuristic(handle_, op.d, a.d, qb.d, qd.d, qd.d, pref.d, 1, &result, &found));
-        VIDI_CHECK(found > 0, "cuBLASLt has no ", dtype_name(types.in), " GEMM algorithm for x[", query_rows, ", ", K,
-                   "] · w[", N, ", ", K, "]ᵀ", bias ? " + bias" : "", " into ", dtype_name(types.out));
-        it = algos_.emplace(key, result.algo).first;
-    }
-    // accumulate: C = y with beta 1 (cuBLASLt reads C before it writes D = y, tile by tile).
-    const float alpha = 1.0f, beta = epilogue == Epilogue::accumulate ? 1.0f : 0.0f;
-    VIDI_CUBLAS_CHECK(cublasLtMatmul(handle_, op.d, &alpha, w, a.d, x, b.d, &beta, y, d.d, y, d.d, &it->second,
-                                     workspace_, workspace_bytes_, stream));
+            set_pref(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, static_cast<uint32_t>(CUBLASLT_REDUCTION_SCHEME_NONE));
+        const int64_t query_rows = invariant ? kRowInvariantQueryRows : M;
+        Layout qb(types.in, K, query_rows, K), qd(types.out, N, query_rows, ldy);
+        return first_algorithm(handle_, op.d, a.d, qb.d, qd.d, pref, [&] {
+            return cat(dtype_name(types.in), " GEMM algorithm for x[", query_rows, ", ", K, "] · w[", N, ", ", K, "]ᵀ",
+                       bias ? " + bias" : "", " into ", dtype_name(types.out));
+        });
+    });
+    run(op.d, w, a.d, x, b.d, y, d.d, algo, epilogue, stream);
 }
 
 void Gemm::linear_fp8(void* y, const void* xq, const float* sx, const void* wq, const float* sw, const void* bias,
@@ -133,43 +161,25 @@ void Gemm::linear_fp8(void* y, const void* xq, const float* sx, const void* wq, 
     VIDI_CHECK(out == DType::bf16 || out == DType::f16, "FP8 GEMM: a ", dtype_name(out), " output (bf16 or f16)");
     VIDI_CHECK(K % 16 == 0, "FP8 GEMM: K = ", K, " is not a multiple of 16");
     if (ldy == 0) ldy = N;
-    // As linear(): column-major yᵀ[N, M] = w[K, N]ᵀ · xᵀ[K, M], the "TN" layout FP8 needs.
     OpDesc op;
-    VIDI_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op.d, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    set_desc(op.d, CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
-    set_desc(op.d, CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
+    describe_linear(op, bias, epilogue, out);
     // One scale per row of each operand: A's rows are w's (N), B's columns are x's rows (M).
     set_desc(op.d, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, static_cast<int32_t>(CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F));
     set_desc(op.d, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, static_cast<int32_t>(CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F));
     set_desc(op.d, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, static_cast<const void*>(sw));
     set_desc(op.d, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, static_cast<const void*>(sx));
-    const bool gelu = epilogue == Epilogue::gelu_tanh;
-    if (bias || gelu)
-        set_desc(op.d, CUBLASLT_MATMUL_DESC_EPILOGUE,
-                 gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU) : CUBLASLT_EPILOGUE_BIAS);
-    if (bias) {
-        set_desc(op.d, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, cuda_type(out));
-        set_desc(op.d, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
-    }
     Layout a(CUDA_R_8F_E4M3, K, N, K), b(CUDA_R_8F_E4M3, K, M, K), d(out, N, M, ldy);
     const int64_t out_size = static_cast<int64_t>(dtype_size(out));
+    // Keyed as linear()'s, the inputs' type u8 (which linear() never takes) marking FP8.
     const Key key{M, N, K, ldy, bias != nullptr, alignment(xq, K), alignment(wq, K), alignment(y, ldy * out_size),
                   bias ? alignment(bias, 256) : 256, epilogue, DType::u8, out};
-    auto it = fp8_algos_.find(key);
-    if (it == fp8_algos_.end()) {
-        Preference pref;
-        VIDI_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref.d));
-        set_pref(pref.d, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, static_cast<uint64_t>(workspace_bytes_));
-        cublasLtMatmulHeuristicResult_t result{};
-        int found = 0;
-        VIDI_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, op.d, a.d, b.d, d.d, d.d, pref.d, 1, &result, &found));
-        VIDI_CHECK(found > 0, "cuBLASLt has no FP8 GEMM algorithm with per-row scales for x[", M, ", ", K, "] · w[", N,
-                   ", ", K, "]ᵀ", bias ? " + bias" : "", " into ", dtype_name(out), " on this GPU");
-        it = fp8_algos_.emplace(key, result.algo).first;
-    }
-    const float alpha = 1.0f, beta = epilogue == Epilogue::accumulate ? 1.0f : 0.0f;
-    VIDI_CUBLAS_CHECK(cublasLtMatmul(handle_, op.d, &alpha, wq, a.d, xq, b.d, &beta, y, d.d, y, d.d, &it->second,
-                                     workspace_, workspace_bytes_, stream));
+    const auto& algo = algorithm(key, [&](cublasLtMatmulPreference_t pref) {
+        return first_algorithm(handle_, op.d, a.d, b.d, d.d, pref, [&] {
+            return cat("FP8 GEMM algorithm with per-row scales for x[", M, ", ", K, "] · w[", N, ", ", K, "]ᵀ",
+                       bias ? " + bias" : "", " into ", dtype_name(out), " on this GPU");
+        });
+    });
+    run(op.d, wq, a.d, xq, b.d, y, d.d, algo, epilogue, stream);
 }
 
 void Gemm::batched(void* const* c, DType c_dtype, int64_t ldc, const void* const* a, int64_t lda, const void* const* b,

@@ -79,7 +79,14 @@ private:
     void* workspace_;
     size_t workspace_bytes_;
     std::map<Key, cublasLtMatmulAlgo_t> algos_;
-    std::map<Key, cublasLtMatmulAlgo_t> fp8_algos_;  // keyed alike (x and w types: u8)
+
+    // The algorithm cached under `key`, else the one `search(pref)` picks (pref: a preference
+    // with the workspace limit set), then cached.
+    template <class Search>
+    const cublasLtMatmulAlgo_t& algorithm(const Key& key, const Search& search);
+    // y = w·x as described, plus y's old values for Epilogue::accumulate.
+    void run(cublasLtMatmulDesc_t op, const void* w, cublasLtMatrixLayout_t a, const void* x, cublasLtMatrixLayout_t b,
+             void* y, cublasLtMatrixLayout_t d, const cublasLtMatmulAlgo_t& algo, Epilogue epilogue, cudaStream_t stream);
 };
 
 }  // namespace vidi::cuda
