@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 namespace vidi::cuda::test {
@@ -43,6 +44,13 @@ double expect_close(const Tensor& got, const std::vector<double>& ref, double to
     const double rel = vidi::test::rel_err(host, ref);
     EXPECT_LE(rel, tol) << what << ": relative error " << rel;
     return rel;
+}
+
+std::vector<float> host_values(const Tensor& t) { return backend().to_host(t).to_f32_vector(); }
+
+void expect_same_bits(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
+    ASSERT_EQ(got.size(), want.size()) << what;
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << what;
 }
 
 void expect_equal(const Tensor& got, const std::vector<double>& ref, const std::string& what) {

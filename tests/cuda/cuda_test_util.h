@@ -45,6 +45,11 @@ Tensor dev(const Tensor& host);
 double expect_close(const Tensor& got, const std::vector<double>& ref, double tol, const std::string& what);
 // Exact equality (for gathers and copies).
 void expect_equal(const Tensor& got, const std::vector<double>& ref, const std::string& what);
+// Device tensor t, or its row r, downloaded as f32 (exact for 16-bit values).
+std::vector<float> host_values(const Tensor& t);
+inline std::vector<float> host_row(const Tensor& t, int64_t r) { return host_values(t.rows(r, r + 1)); }
+// The same bits, value for value (a row computed in a batch and alone, two paths that must agree).
+void expect_same_bits(const std::vector<float>& got, const std::vector<float>& want, const std::string& what);
 
 // A fixture running its tests once per activation dtype (the parameter).
 class CudaDtypes : public ::testing::TestWithParam<DType> {

@@ -5,20 +5,14 @@
 // 64 rows or more.
 #include <cuda_fp8.h>
 
+#include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "backend/cuda/kernels.h"
 #include "cuda_test_util.h"
 
 namespace vidi::cuda::test {
 namespace {
-
-void expect_same_bits(const Tensor& got, const Tensor& want, const std::string& what) {
-    const std::vector<float> a = got.to_f32_vector(), b = want.to_f32_vector();
-    ASSERT_EQ(a.size(), b.size()) << what;
-    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << what;
-}
 
 class CudaFp8 : public CudaDtypes {
 protected:
@@ -78,7 +72,7 @@ TEST_P(CudaFp8, LinearInAnEncodeIsFp8AndCloseToTheReference) {
 
     be.set_fp8_encode(true);
     // Outside an encode FP8 does not apply: the 16-bit bits.
-    expect_same_bits(be.to_host(be.linear(x, w, b)), be.to_host(plain), "outside an encode");
+    expect_same_bits(host_values(be.linear(x, w, b)), host_values(plain), "outside an encode");
     const EncodeScope encode = be.encode_scope();
     const Tensor y = be.linear(x, w, b);
     // E4M3 keeps 3 fraction bits (a value's rounding up to 2^-4 relative): products of
@@ -103,7 +97,7 @@ TEST_P(CudaFp8, LinearInAnEncodeIsFp8AndCloseToTheReference) {
 
     // Few rows keep the 16-bit GEMM even inside an encode.
     const Tensor few = be.linear(x.rows(0, 32), w, b);
-    expect_same_bits(be.to_host(few), be.to_host(plain.rows(0, 32)), "32 rows inside an encode");
+    expect_same_bits(host_values(few), host_values(plain.rows(0, 32)), "32 rows inside an encode");
 }
 
 VIDI_CUDA_DTYPES(CudaFp8);

@@ -7,7 +7,6 @@
 // adding into an output, and the rows' RoPE and cache writes at their own positions.
 // A batch's prompts share their linears past the GEMV (DattnDecoder::prefill_rows), so the GEMM
 // too must give a prompt's rows the bits they get alone, up to kRowInvariantRows rows.
-#include <cstring>
 
 #include "backend/cuda/gemm.h"
 #include "core/quantize.h"
@@ -19,16 +18,6 @@ namespace {
 class CudaRowInvariance : public CudaDtypes {};
 
 constexpr int64_t kRows = 16;
-
-// Device tensor t's row r, downloaded (f32 for floats: exact for 16-bit values).
-std::vector<float> host_row(const Tensor& t, int64_t r) {
-    return backend().to_host(t.rows(r, r + 1)).to_f32_vector();
-}
-
-void expect_same_bits(const std::vector<float>& batch_row, const std::vector<float>& alone, const std::string& what) {
-    ASSERT_EQ(batch_row.size(), alone.size()) << what;
-    EXPECT_EQ(std::memcmp(batch_row.data(), alone.data(), alone.size() * sizeof(float)), 0) << what;
-}
 
 std::vector<QTensor> weights_of_every_format(const Shape& shape) {
     const Tensor w = random_host(shape);
@@ -75,11 +64,9 @@ TEST_P(CudaRowInvariance, PromptsSharingTheGemmGetTheirOwnBits) {
         for (int64_t rows : prompt_rows) {
             const Tensor xp = x.rows(r0, r0 + rows);
             const std::string what = ws[f].describe() + ", rows " + std::to_string(r0) + ".." + std::to_string(r0 + rows);
-            expect_same_bits(backend().to_host(y.rows(r0, r0 + rows)).to_f32_vector(),
-                             backend().to_host(be.linear(xp, ws[f])).to_f32_vector(), "linear " + what);
-            expect_same_bits(backend().to_host(g.rows(r0, r0 + rows)).to_f32_vector(),
-                             backend().to_host(be.linear_glu(xp, ws[f], up[f], Glu::gelu_tanh)).to_f32_vector(),
-                             "geglu " + what);
+            expect_same_bits(host_values(y.rows(r0, r0 + rows)), host_values(be.linear(xp, ws[f])), "linear " + what);
+            expect_same_bits(host_values(g.rows(r0, r0 + rows)),
+                             host_values(be.linear_glu(xp, ws[f], up[f], Glu::gelu_tanh)), "geglu " + what);
             r0 += rows;
         }
     }
