@@ -8,6 +8,8 @@
 //   cuda_micro quick      fewer repeats
 //   cuda_micro decode     the decoding step's attention only (for profilers)
 //   cuda_micro step       a decoding step's big kernels, one sequence and a batch of 16
+//   cuda_micro fp8        the encode's GEMM shapes: 16-bit against FP8 (per-row and
+//                         per-tensor scales) and the cost of converting each operand
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -137,6 +139,43 @@ void bench_quant_linear(CudaBackend& be, const char* name, int64_t M, int64_t N,
     }
 }
 
+// One encode GEMM shape: the 16-bit GEMM, the FP8 GEMM from operands already converted (per-row
+// scales as --compute fp8 uses them; one scale per operand), and each operand's conversion.
+void bench_fp8_linear(CudaBackend& be, const char* name, int64_t M, int64_t N, int64_t K) {
+    using vidi::cuda::Fp8Scales;
+    const Tensor x = random_device(be, {M, K}), w = random_device(be, {N, K});
+    Tensor y = be.empty({M, N}, DType::bf16);
+    Tensor xq = be.empty({M, K}, DType::u8), sx = be.empty({M}, DType::f32);
+    Tensor wq = be.empty({N, K}, DType::u8), sw = be.empty({N}, DType::f32);
+    Tensor workspace = be.empty({int64_t(32) << 20}, DType::u8);
+    vidi::cuda::Gemm gemm(workspace.raw(), static_cast<size_t>(workspace.numel()));
+    const auto tflops = [&](double ms) { return fmt(2.0 * M * N * K / (ms * 1e-3) / 1e12, "TFLOP/s"); };
+    const auto convert = [&](Tensor& q, Tensor& s, const Tensor& v, int64_t rows) {
+        vidi::cuda::quantize_rows_e4m3<vidi::cuda::bf16>(static_cast<uint8_t*>(q.raw()), static_cast<float*>(s.raw()),
+                                                        static_cast<const vidi::cuda::bf16*>(v.raw()), rows, K,
+                                                        be.stream());
+    };
+    const std::string shape = vidi::cat(name, " M=", M, " N=", N, " K=", K);
+    const double ms16 = time_ms(be, 10, [&] {
+        gemm.linear(y.raw(), x.raw(), w.raw(), nullptr, M, N, K, {DType::bf16, DType::bf16}, be.stream());
+    });
+    row("bf16 " + shape, ms16, tflops(ms16));
+    convert(xq, sx, x, M);
+    convert(wq, sw, w, N);
+    for (const Fp8Scales mode : {Fp8Scales::rows, Fp8Scales::tensor}) {
+        const double ms = time_ms(be, 10, [&] {
+            gemm.linear_fp8(y.raw(), xq.raw(), static_cast<const float*>(sx.raw()), wq.raw(),
+                            static_cast<const float*>(sw.raw()), nullptr, M, N, K, DType::bf16, be.stream(), 0,
+                            vidi::cuda::Epilogue::none, mode);
+        });
+        row(vidi::cat("fp8 ", mode == Fp8Scales::rows ? "per-row " : "per-tensor ", shape), ms, tflops(ms));
+    }
+    const double cx = time_ms(be, 10, [&] { convert(xq, sx, x, M); });
+    row(vidi::cat("  convert x [", M, ", ", K, "] to E4M3"), cx, fmt(3.0 * M * K / (cx * 1e-3) / 1e9, "GB/s"));
+    const double cw = time_ms(be, 10, [&] { convert(wq, sw, w, N); });
+    row(vidi::cat("  convert w [", N, ", ", K, "] to E4M3"), cw, fmt(3.0 * N * K / (cw * 1e-3) / 1e9, "GB/s"));
+}
+
 // Cross-attention over media keys, bf16 against int8 and int4 K/V (media_kv_format): one
 // query (a decoding step) over 50000 keys, and a 40-token prompt over an hour's 126000.
 void bench_quant_attention(CudaBackend& be) {
@@ -236,6 +275,21 @@ int main(int argc, char** argv) {
         CudaBackend be(0);
         if (argc > 1 && std::strcmp(argv[1], "step") == 0) {
             bench_step(be);
+            return 0;
+        }
+        if (argc > 1 && std::strcmp(argv[1], "fp8") == 0) {
+            std::printf("%s, %d SMs\n\n| %-58s | %9s | %-22s |\n|---|---:|---|\n", be.name().c_str(), be.sm_count(),
+                        "benchmark", "ms", "rate");
+            // The media tokens' layers (a chunk of 4096), SigLIP (16 frames), Whisper (4 pieces).
+            const struct {
+                const char* name;
+                int64_t M, N, K;
+            } shapes[] = {{"media k/v", 4096, 2048, 3584},    {"media o", 4096, 3584, 4096},
+                          {"media gate/up", 4096, 14336, 3584}, {"media down", 4096, 3584, 14336},
+                          {"SigLIP q/k/v/o", 11664, 1152, 1152}, {"SigLIP fc1", 11664, 4304, 1152},
+                          {"SigLIP fc2", 11664, 1152, 4304},    {"Whisper q/k/v/o", 6000, 1280, 1280},
+                          {"Whisper fc1", 6000, 5120, 1280},    {"Whisper fc2", 6000, 1280, 5120}};
+            for (const auto& s : shapes) bench_fp8_linear(be, s.name, s.M, s.N, s.K);
             return 0;
         }
         if (decode_only) {

@@ -381,6 +381,17 @@ public:
     }
     bool fp8_encode() const { return fp8_encode_; }
     EncodeScope encode_scope() { return EncodeScope(&encode_depth_); }
+    // Keeps an FP8 copy of the 16-bit weight w (E4M3 codes, a scale per output channel), made
+    // once, so that the FP8 GEMMs of an encode stop converting w at each call; the copy holds
+    // w and lives as long as this backend. Returns the bytes it takes: 0 where FP8 would not
+    // take w (quantised, another dtype, a shape the FP8 GEMM refuses, no FP8 units) or w is
+    // kept already.
+    virtual size_t keep_fp8_copy(const QTensor& w) {
+        (void)w;
+        return 0;
+    }
+    // The bytes every kept FP8 copy takes.
+    virtual size_t fp8_copy_bytes() const { return 0; }
 
     // --- where the time goes (VIDI_PROFILE=1 in the environment) --------------------------
     // The device time of the work queued while the returned object lives is summed under

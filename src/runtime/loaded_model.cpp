@@ -5,6 +5,7 @@
 
 #include "model/checkpoint.h"
 #include "model/common/chat_template.h"
+#include "model/common/dattn_decoder.h"
 #include "runtime/media_plan.h"
 #include "runtime/memory_plan.h"
 #include "runtime/video_encoding.h"
@@ -45,18 +46,25 @@ LoadedModel::LoadedModel(const EngineOptions& options) : options_(options) {
     if (options.gpu_memory_limit) backend_->set_memory_limit(options.gpu_memory_limit);
     VIDI_CHECK(options.compute == "16bit" || options.compute == "fp8", "compute \"", options.compute,
                "\": expected 16bit or fp8");
-    if (options.compute == "fp8") {
-        backend_->set_fp8_encode(true);
-        notice("compute: the media tokens' layers in FP8 (E4M3, per-row scales; 16-bit weights only)");
-    }
+    if (options.compute == "fp8") backend_->set_fp8_encode(true);
     const WeightChoice w =
         choose_weights(ckpt, options.weights, backend_->device_memory(), options.frame_batch, backend_->act_dtype());
     weight_format_ = w.format;
     notice(w.note);
     if (auto mem = backend_->device_memory()) require_fits(cat("the model's weights (", w.format.name(), ")"), w.bytes, *mem);
-    progress("load", 0, 1);
     model::LoadOptions load;
     load.linear_format = w.format;
+    if (backend_->fp8_encode()) {
+        std::string how = "int8/int4 weights keep their own GEMMs";
+        if (!w.format.quantized()) {
+            const Fp8CopyChoice c =
+                choose_fp8_copies(model::media_fp8_copy_bytes(config_.llm), w.bytes, *backend_->device_memory());
+            load.fp8_copies = c.keep;
+            how = c.note;
+        }
+        notice(cat("compute: the media tokens' layers in FP8 (E4M3, per-row scales); ", how));
+    }
+    progress("load", 0, 1);
     model::WeightLoader root(weights_, *backend_, load);
     media_ = fam.make_media(config_, root);
     decoder_ = fam.make_decoder(config_, root);

@@ -2,7 +2,7 @@
 // per-row scales, bit for bit as the host's conversion of x / (amax / 448); the FP8 GEMM
 // against a double reference of the 16-bit operands (an FP8 error, so larger than the 16-bit
 // GEMM's, and bounded); and where it applies: only inside an encode scope, with FP8 on, for
-// 64 rows or more.
+// 64 rows or more; a weight's kept FP8 copy gives the bits of its conversion at each call.
 #include <cuda_fp8.h>
 
 #include <algorithm>
@@ -98,6 +98,35 @@ TEST_P(CudaFp8, LinearInAnEncodeIsFp8AndCloseToTheReference) {
     // Few rows keep the 16-bit GEMM even inside an encode.
     const Tensor few = be.linear(x.rows(0, 32), w, b);
     expect_same_bits(host_values(few), host_values(plain.rows(0, 32)), "32 rows inside an encode");
+}
+
+TEST_P(CudaFp8, AKeptCopyGivesTheBitsOfTheConversionAtEachCall) {
+    // keep_fp8_copy() converts the weight once, as each call would: the same codes and scales,
+    // so the same GEMM and the same bits. An MLP's gate and up share one conversion of x.
+    CudaBackend& be = backend();
+    const int64_t M = 200, K = 256, N = 512;
+    const Tensor x = dev(random_host({M, K}));
+    const QTensor gate = be.linear_weight(QTensor(random_host({N, K}))), up = be.linear_weight(QTensor(random_host({N, K})));
+    be.set_fp8_encode(true);
+    const EncodeScope encode = be.encode_scope();
+    const Tensor converted = be.linear(x, gate), converted_up = be.linear(x, up);
+    const Tensor glu = be.linear_glu(x, gate, up, Glu::gelu_tanh);
+    expect_same_bits(host_values(glu), host_values(be.glu(converted, converted_up, Glu::gelu_tanh)),
+                     "linear_glu against glu of two FP8 linears");
+
+    const size_t before = be.fp8_copy_bytes();
+    EXPECT_EQ(be.keep_fp8_copy(gate), size_t(N * K + 4 * N));
+    EXPECT_EQ(be.keep_fp8_copy(gate), 0u) << "kept twice";
+    EXPECT_EQ(be.keep_fp8_copy(up), size_t(N * K + 4 * N));
+    EXPECT_EQ(be.fp8_copy_bytes(), before + 2 * size_t(N * K + 4 * N));
+    expect_same_bits(host_values(be.linear(x, gate)), host_values(converted), "linear over the kept copy");
+    expect_same_bits(host_values(be.linear_glu(x, gate, up, Glu::gelu_tanh)), host_values(glu),
+                     "linear_glu over the kept copies");
+
+    // What FP8 does not take is not kept: quantised weights, rows it cannot multiply.
+    EXPECT_EQ(be.keep_fp8_copy(be.quantized_weight(random_host({N, K}), QuantFormat{8, 0})), 0u);
+    EXPECT_EQ(be.keep_fp8_copy(be.linear_weight(QTensor(random_host({N, 40})))), 0u) << "K not a multiple of 16";
+    EXPECT_EQ(be.keep_fp8_copy(be.linear_weight(QTensor(random_host({12, K})))), 0u) << "N not a multiple of 8";
 }
 
 VIDI_CUDA_DTYPES(CudaFp8);

@@ -46,7 +46,7 @@ TEST_F(MediaChecks, BadMediaInputs) {
     model::vidi15::MediaEncoder enc(config_, model::WeightLoader(weights_, *backend_));
     Tensor px = Tensor::zeros({1, 3, 384, 384}, DType::f32);
     EXPECT_THAT(error_of([&] { enc.image_tokens(px, {0}, 1); }), HasSubstr("at least two frames"));
-    EXPECT_THAT(error_of([&] { enc.image_tokens(px, {5}, 5); }), HasSubstr("position index 5 outside 0..4"));
+    EXPECT_THAT(error_of([&] { enc.image_tokens(px, {5}, 5); }), HasSubstr("frame position 5 outside 0..4"));
     EXPECT_THAT(error_of([&] { enc.image_tokens(px, {0, 1}, 5); }), HasSubstr("2 frame positions"));
     EXPECT_THAT(error_of([&] { enc.image_tokens(Tensor::zeros({1, 3, 380, 380}, DType::f32), {0}, 5); }),
                 HasSubstr("expected pixels [n, 3, 384, 384]"));

@@ -2,7 +2,8 @@
 // scales) on a GPU that has FP8 tensor cores, in bf16 and fp16 (cases registered when the
 // build has CUDA and a GPU is there). The logits teacher-forced over the golden answer with
 // media K/V encoded in FP8 stay within bounds of the float64 reference (the H200 gave
-// 4.8e-2 to 5.2e-2 and top-1 13/13, bench/RESULTS.md); the towers are untouched.
+// 4.8e-2 to 5.2e-2 and top-1 13/13, bench/RESULTS.md); the towers are untouched; weights kept
+// in FP8 at load give the bits of converting them at each call.
 // Everywhere: a backend without FP8 units and an unknown compute mode are clear errors.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 
 #include "backend/backend.h"
 #include "io/safetensors.h"
+#include "model/common/dattn_decoder.h"
 #include "model/config.h"
 #include "model/vidi15/gemma2.h"
 #include "model/vidi15/media_encoder.h"
@@ -88,6 +90,28 @@ TEST_P(Fp8Encode, ForcedLogitsOverFp8MediaKvStayCloseToTheReference) {
                     GetParam().name, video, err, top1, static_cast<long long>(want.dim(0)));
         EXPECT_LT(err, kLogitsBound) << video;
         EXPECT_GE(top1, kMinTop1) << video;
+    }
+}
+
+TEST_P(Fp8Encode, KeptWeightCopiesGiveTheBitsOfConversionAtEachCall) {
+    // LoadOptions::fp8_copies: the media layers' weights converted once at load (as many bytes
+    // as media_fp8_copy_bytes counts), the media K/V the bits of converting them at each call.
+    model::vidi15::Gemma2 converting{config_, model::WeightLoader(weights_, *backend_)};
+    EXPECT_EQ(backend_->fp8_copy_bytes(), 0u);
+    model::LoadOptions keep;
+    keep.fp8_copies = true;
+    model::vidi15::Gemma2 keeping{config_, model::WeightLoader(weights_, *backend_, keep)};
+    EXPECT_EQ(backend_->fp8_copy_bytes(), model::media_fp8_copy_bytes(config_.llm));
+    auto golden = io::SafetensorsFile::open(test::golden_path("tiny-a_synth.golden.safetensors"));
+    const Tensor tokens = backend_->upload(golden->get("image_tokens"));
+    const model::MediaKV a = converting.encode_media(tokens), b = keeping.encode_media(tokens);
+    for (int l = 0; l < config_.llm.layers; ++l) {
+        EXPECT_TRUE(backend_->to_host(a.k[size_t(l)].values).to_f32_vector() ==
+                    backend_->to_host(b.k[size_t(l)].values).to_f32_vector())
+            << "keys of layer " << l;
+        EXPECT_TRUE(backend_->to_host(a.v[size_t(l)].values).to_f32_vector() ==
+                    backend_->to_host(b.v[size_t(l)].values).to_f32_vector())
+            << "values of layer " << l;
     }
 }
 

@@ -1,6 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "model/common/dattn_decoder.h"
 #include "model/vidi15/family.h"
 #include "runtime/memory_plan.h"
 
@@ -74,4 +75,32 @@ TEST(MemoryPlan, ParsesSizesAndRejectsNonsense) {
     EXPECT_THROW(parse_bytes("lots"), Error);
     EXPECT_THROW(parse_bytes("19 parsecs"), Error);
     EXPECT_THROW(parse_bytes("0GiB"), Error);
+}
+
+TEST(MemoryPlan, Fp8CopiesOfTheMediaLayersWeights) {
+    // K and V in every layer; O, gate, up and down in all but the last (the media tokens' last
+    // update feeds nothing): one byte a value and an f32 scale a row.
+    const auto c = vidi_9b();
+    const size_t kv = 2 * (2048 * 3584 + 4 * 2048);
+    const size_t rest = (3584 * 4096 + 4 * 3584) + 2 * (14336 * 3584 + 4 * 14336) + (3584 * 14336 + 4 * 3584);
+    EXPECT_EQ(model::media_fp8_copy_bytes(c.llm), 42 * kv + 41 * rest);  // 7.6 GB at Vidi1.5-9B's size
+}
+
+TEST(MemoryPlan, Fp8CopiesAreKeptWhereTheyTakeAQuarterOfWhatTheWeightsLeave) {
+    DeviceMemory m;
+    m.total = size_t(141) << 30;
+    m.free = size_t(140) << 30;
+    const size_t copies = size_t(7) << 30, weights = size_t(18) << 30;
+    auto c = runtime::choose_fp8_copies(copies, weights, m);  // 122 GiB left: kept
+    EXPECT_TRUE(c.keep);
+    EXPECT_THAT(c.note, testing::HasSubstr("kept (7.00 GiB of the 122.00 GiB left after the weights)"));
+    m.limit = size_t(46) << 30;  // 28 GiB left, a quarter is 7 GiB: still kept
+    EXPECT_TRUE(runtime::choose_fp8_copies(copies, weights, m).keep);
+    m.limit = size_t(40) << 30;  // 22 GiB left: converted at each call, and said why
+    c = runtime::choose_fp8_copies(copies, weights, m);
+    EXPECT_FALSE(c.keep);
+    EXPECT_THAT(c.note, testing::HasSubstr("converted to FP8 at each call"));
+    EXPECT_THAT(c.note, testing::HasSubstr("(7.00 GiB) would take more than a quarter of the 22.00 GiB"));
+    m.limit = size_t(10) << 30;  // less than the weights: nothing left, never kept
+    EXPECT_FALSE(runtime::choose_fp8_copies(copies, weights, m).keep);
 }

@@ -9,7 +9,9 @@
 #include <cuda_runtime_api.h>
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "backend/backend.h"
 
@@ -57,6 +59,8 @@ public:
     void linear_into_(const std::vector<Tensor*>& outs, const Tensor& x, const std::vector<const QTensor*>& ws) override;
     int linear_row_class(int64_t rows) const override;
     bool fp8_supported() const override { return fp8_units_; }
+    size_t keep_fp8_copy(const QTensor& w) override;
+    size_t fp8_copy_bytes() const override { return fp8_copy_bytes_; }
 
     void add_(Tensor& x, const Tensor& y) override;
     void add_broadcast_(Tensor& x, const Tensor& y) override;
@@ -137,10 +141,20 @@ private:
     void require_act(const Tensor& t, const char* op, const char* what) const;
     // cuda_ops.cpp: linear with a float weight (act_ or f32 throughout), into y_dtype (x's, or f32).
     Tensor linear_float(const Tensor& x, const Tensor& w, const Tensor& bias, DType y_dtype, const char* op);
-    // Inside an encode with FP8 on (Backend::fp8_now), y (+)= x·wᵀ + bias through FP8 (the
-    // rows of x and of the 16-bit weight w to E4M3 with their scales, then the FP8 GEMM);
-    // false, doing nothing, where FP8 does not apply (few rows, shapes it cannot take).
-    bool linear_fp8(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, Epilogue epilogue);
+    // An FP8 operand: E4M3 codes u8 [rows, K] and an f32 scale a row.
+    struct Fp8Rows {
+        Tensor codes, scales;
+    };
+    // The rows of a 16-bit tensor [rows, K] as an FP8 operand (fp8_quantize.cu); for_model: a
+    // weight's kept copy.
+    Fp8Rows to_fp8(const Tensor& t, int64_t rows, bool for_model = false);
+    // Inside an encode with FP8 on (Backend::fp8_now), x as the FP8 operand of a product with
+    // the 16-bit weight w; nothing where FP8 does not apply (few rows, shapes it cannot take).
+    std::optional<Fp8Rows> fp8_input(const Tensor& x, const Tensor& w);
+    // y (+)= x·wᵀ + bias from x's FP8 operand and w's (its kept copy, else converted now).
+    void linear_fp8(Tensor& y, const Fp8Rows& xq, const Tensor& w, const Tensor& bias, Epilogue epilogue);
+    // fp8_input() and linear_fp8() together; false, doing nothing, where FP8 does not apply.
+    bool try_linear_fp8(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, Epilogue epilogue);
     // quant_ops.cpp: linear and embed with a quantised weight (already validated shapes); y in
     // the activation dtype or (y_dtype f32) in f32.
     Tensor linear_quantized(const Tensor& x, const QTensor& w, const Tensor& bias, DType y_dtype);
@@ -163,6 +177,14 @@ private:
     std::string name_;
     int sm_count_ = 0;
     bool fp8_units_ = false;  // compute capability 8.9 or newer
+    // keep_fp8_copy()'s copies by their weight's address; each holds its weight (`source`), so
+    // the address cannot come back as another tensor's while the copy is kept.
+    struct Fp8Copy {
+        Tensor source;
+        Fp8Rows rows;
+    };
+    std::unordered_map<const void*, Fp8Copy> fp8_copies_;
+    size_t fp8_copy_bytes_ = 0;
     cudaStream_t stream_ = nullptr;
     std::shared_ptr<DevicePool> pool_;
     Tensor gemm_workspace_;

@@ -54,7 +54,7 @@ Tensor CudaBackend::linear_gelu(const Tensor& x, const QTensor& w, const Tensor&
     const auto [M, N, K] = check_float_linear(x, w.values, bias, act_, "linear_gelu");
     if (M == 0 || float_gemv_takes(x, w.values, M)) return Backend::linear_gelu(x, w, bias, kind);
     Tensor y = empty(with_last(x.shape(), N), act_);
-    if (N > 0 && !linear_fp8(y, x, w.values, bias, Epilogue::gelu_tanh))
+    if (N > 0 && !try_linear_fp8(y, x, w.values, bias, Epilogue::gelu_tanh))
         gemm_->linear(y.raw(), x.raw(), w.values.raw(), bias_or_null(bias), M, N, K, {act_, act_}, stream_, 0,
                       Epilogue::gelu_tanh);
     return y;
@@ -71,28 +71,68 @@ void CudaBackend::linear_add_(Tensor& y, const Tensor& x, const QTensor& w, cons
     const auto* xb = static_cast<const char*>(x.raw());
     VIDI_CHECK(yb + y.nbytes() <= xb || xb + x.nbytes() <= yb, "linear_add_: y ", y.describe(),
                " overlaps the input x (the GEMM would read what it writes)");
-    if (N > 0 && !linear_fp8(y, x, w.values, bias, Epilogue::accumulate))
+    if (N > 0 && !try_linear_fp8(y, x, w.values, bias, Epilogue::accumulate))
         gemm_->linear(y.raw(), x.raw(), w.values.raw(), bias_or_null(bias), M, N, K, {act_, act_}, stream_, 0,
                       Epilogue::accumulate);
 }
 
-bool CudaBackend::linear_fp8(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, Epilogue epilogue) {
-    // Few rows would pay more for the weight's conversion than FP8 saves.
-    constexpr int64_t kFp8MinRows = 64;
-    if (!fp8_now() || x.dtype() != act_ || w.dtype() != act_ || y.dtype() != act_) return false;
-    const int64_t K = w.dim(1), N = w.dim(0), M = x.numel() / K;
-    if (M < kFp8MinRows || K % 16 != 0 || N % 8 != 0) return false;
-    // The weight is converted at each call, into scratch: its 16-bit copy serves prompts and
-    // decoding, and a second FP8 copy of the model would not fit the cards that need FP8 most.
-    Tensor xq = empty({M, K}, DType::u8), sx = empty({M}, DType::f32);
-    Tensor wq = empty({N, K}, DType::u8), sw = empty({N}, DType::f32);
+namespace {
+
+// Whether the FP8 GEMM takes a 16-bit weight w [N, K] of the activation dtype `act`.
+bool fp8_takes_weight(const Tensor& w, DType act) {
+    return w.dtype() == act && w.rank() == 2 && w.dim(1) % 16 == 0 && w.dim(0) % 8 == 0;
+}
+
+}  // namespace
+
+CudaBackend::Fp8Rows CudaBackend::to_fp8(const Tensor& t, int64_t rows, bool for_model) {
+    const int64_t K = t.dim(-1);
+    Fp8Rows q{allocate({rows, K}, DType::u8, for_model), allocate({rows}, DType::f32, for_model)};
     with_type(act_, [&]<class T>() {
-        quantize_rows_e4m3<T>(ptr<uint8_t>(xq), ptr<float>(sx), ptr<T>(x), M, K, stream_);
-        quantize_rows_e4m3<T>(ptr<uint8_t>(wq), ptr<float>(sw), ptr<T>(w), N, K, stream_);
+        quantize_rows_e4m3<T>(ptr<uint8_t>(q.codes), ptr<float>(q.scales), ptr<T>(t), rows, K, stream_);
     });
-    gemm_->linear_fp8(y.raw(), xq.raw(), ptr<float>(sx), wq.raw(), ptr<float>(sw), bias_or_null(bias), M, N, K, act_,
-                      stream_, 0, epilogue);
+    return q;
+}
+
+std::optional<CudaBackend::Fp8Rows> CudaBackend::fp8_input(const Tensor& x, const Tensor& w) {
+    // Few rows would pay more for converting x (and a weight without a kept copy) than FP8 saves.
+    constexpr int64_t kFp8MinRows = 64;
+    if (!fp8_now() || x.dtype() != act_ || !fp8_takes_weight(w, act_)) return std::nullopt;
+    const int64_t M = x.numel() / w.dim(1);
+    if (M < kFp8MinRows) return std::nullopt;
+    return to_fp8(x, M);
+}
+
+void CudaBackend::linear_fp8(Tensor& y, const Fp8Rows& xq, const Tensor& w, const Tensor& bias, Epilogue epilogue) {
+    const int64_t K = w.dim(1), N = w.dim(0), M = xq.codes.dim(0);
+    VIDI_CHECK(y.dtype() == act_ && y.numel() == M * N, "FP8 linear: y ", y.describe(), " for ", M, " rows of ",
+               w.describe());
+    // The weight's kept copy (keep_fp8_copy), else its conversion now, into scratch.
+    const auto kept = fp8_copies_.find(w.raw());
+    const bool have = kept != fp8_copies_.end() && kept->second.source.shape() == w.shape() &&
+                      kept->second.source.dtype() == w.dtype();
+    const Fp8Rows wq = have ? kept->second.rows : to_fp8(w, N);
+    gemm_->linear_fp8(y.raw(), xq.codes.raw(), ptr<float>(xq.scales), wq.codes.raw(), ptr<float>(wq.scales),
+                      bias_or_null(bias), M, N, K, act_, stream_, 0, epilogue);
+}
+
+bool CudaBackend::try_linear_fp8(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, Epilogue epilogue) {
+    if (y.dtype() != act_) return false;
+    const std::optional<Fp8Rows> xq = fp8_input(x, w);
+    if (!xq) return false;
+    linear_fp8(y, *xq, w, bias, epilogue);
     return true;
+}
+
+size_t CudaBackend::keep_fp8_copy(const QTensor& w) {
+    if (!fp8_units_ || w.quantized() || !w.defined() || w.device() != Device::cuda || !fp8_takes_weight(w.values, act_))
+        return 0;
+    const auto [it, fresh] = fp8_copies_.try_emplace(w.values.raw());
+    if (!fresh) return 0;
+    it->second = {w.values, to_fp8(w.values, w.dim(0), true)};
+    const size_t bytes = it->second.rows.codes.nbytes() + it->second.rows.scales.nbytes();
+    fp8_copy_bytes_ += bytes;
+    return bytes;
 }
 
 Tensor CudaBackend::linear_float(const Tensor& x, const Tensor& w, const Tensor& bias, DType y_dtype, const char* op) {
@@ -103,7 +143,7 @@ Tensor CudaBackend::linear_float(const Tensor& x, const Tensor& w, const Tensor&
                dtype_name(in));
     VIDI_CHECK(!bias.defined() || y_dtype == in, op, ": a bias with an f32 output from ", dtype_name(in), " inputs");
     Tensor y = empty(with_last(x.shape(), N), y_dtype);
-    if (M == 0 || N == 0 || linear_fp8(y, x, w, bias, Epilogue::none)) return y;
+    if (M == 0 || N == 0 || try_linear_fp8(y, x, w, bias, Epilogue::none)) return y;
     if (float_gemv_takes(x, w, M))
         with_type(act_, [&]<class T>() {
             quant_gemv<T>(y.raw(), y_dtype == DType::f32, ptr<T>(x), float_gemv_view(w.raw(), K),

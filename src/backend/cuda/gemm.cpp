@@ -136,7 +136,7 @@ void Gemm::linear(void* y, const void* x, const void* w, const void* bias, int64
     };
     const int64_t in_size = static_cast<int64_t>(dtype_size(types.in)), out_size = static_cast<int64_t>(dtype_size(types.out));
     const Key key{invariant ? 0 : M, N, K, ldy, bias != nullptr, align(x, K * in_size), align(w, K * in_size),
-                  align(y, ldy * out_size), bias ? align(bias, 256) : 256, epilogue, types.in, types.out};
+                  align(y, ldy * out_size), bias ? align(bias, 256) : 256, epilogue, types.in, types.out, -1};
     const auto& algo = algorithm(key, [&](cublasLtMatmulPreference_t pref) {
         set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, static_cast<uint32_t>(std::get<6>(key)));
         set_pref(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, static_cast<uint32_t>(std::get<5>(key)));
@@ -157,26 +157,31 @@ void Gemm::linear(void* y, const void* x, const void* w, const void* bias, int64
 }
 
 void Gemm::linear_fp8(void* y, const void* xq, const float* sx, const void* wq, const float* sw, const void* bias,
-                      int64_t M, int64_t N, int64_t K, DType out, cudaStream_t stream, int64_t ldy, Epilogue epilogue) {
+                      int64_t M, int64_t N, int64_t K, DType out, cudaStream_t stream, int64_t ldy, Epilogue epilogue,
+                      Fp8Scales scales) {
     VIDI_CHECK(out == DType::bf16 || out == DType::f16, "FP8 GEMM: a ", dtype_name(out), " output (bf16 or f16)");
     VIDI_CHECK(K % 16 == 0, "FP8 GEMM: K = ", K, " is not a multiple of 16");
     if (ldy == 0) ldy = N;
     OpDesc op;
     describe_linear(op, bias, epilogue, out);
-    // One scale per row of each operand: A's rows are w's (N), B's columns are x's rows (M).
-    set_desc(op.d, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, static_cast<int32_t>(CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F));
-    set_desc(op.d, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, static_cast<int32_t>(CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F));
+    // One scale per row of each operand (A's rows are w's (N), B's columns are x's rows (M)),
+    // or cuBLASLt's default, one scalar each.
+    if (scales == Fp8Scales::rows) {
+        set_desc(op.d, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, static_cast<int32_t>(CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F));
+        set_desc(op.d, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, static_cast<int32_t>(CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F));
+    }
     set_desc(op.d, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, static_cast<const void*>(sw));
     set_desc(op.d, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, static_cast<const void*>(sx));
     Layout a(CUDA_R_8F_E4M3, K, N, K), b(CUDA_R_8F_E4M3, K, M, K), d(out, N, M, ldy);
     const int64_t out_size = static_cast<int64_t>(dtype_size(out));
     // Keyed as linear()'s, the inputs' type u8 (which linear() never takes) marking FP8.
     const Key key{M, N, K, ldy, bias != nullptr, alignment(xq, K), alignment(wq, K), alignment(y, ldy * out_size),
-                  bias ? alignment(bias, 256) : 256, epilogue, DType::u8, out};
+                  bias ? alignment(bias, 256) : 256, epilogue, DType::u8, out, static_cast<int>(scales)};
     const auto& algo = algorithm(key, [&](cublasLtMatmulPreference_t pref) {
         return first_algorithm(handle_, op.d, a.d, b.d, d.d, pref, [&] {
-            return cat("FP8 GEMM algorithm with per-row scales for x[", M, ", ", K, "] · w[", N, ", ", K, "]ᵀ",
-                       bias ? " + bias" : "", " into ", dtype_name(out), " on this GPU");
+            return cat("FP8 GEMM algorithm with per-", scales == Fp8Scales::rows ? "row" : "tensor", " scales for x[",
+                       M, ", ", K, "] · w[", N, ", ", K, "]ᵀ", bias ? " + bias" : "", " into ", dtype_name(out),
+                       " on this GPU");
         });
     });
     run(op.d, wq, a.d, xq, b.d, y, d.d, algo, epilogue, stream);

@@ -34,6 +34,9 @@ enum class Epilogue : uint8_t {
     accumulate,  // adds y's old values: y += x·wᵀ + bias, rounded once
 };
 
+// How an FP8 GEMM's inputs are scaled: one f32 scale a row of each operand, or one for each.
+enum class Fp8Scales : uint8_t { rows, tensor };
+
 // The float types of a GEMM: x and w (`in`: bf16, f16 or f32), y and the bias (`out`: `in`,
 // or f32 for 16-bit inputs).
 struct GemmTypes {
@@ -57,9 +60,10 @@ public:
     // (+ bias[N]), xq and wq E4M3 codes (u8), sx [M] and sw [N] their f32 row scales (device),
     // f32 accumulation, y 16-bit (`out`, bf16 or f16, as the bias). cuBLASLt's outer-vector
     // scaling; sm_89 and newer. K a multiple of 16, ldy (0: N) of 8.
+    // Fp8Scales::tensor: sx and sw point to one scale each (cuBLASLt's scalar scaling).
     void linear_fp8(void* y, const void* xq, const float* sx, const void* wq, const float* sw, const void* bias,
                     int64_t M, int64_t N, int64_t K, DType out, cudaStream_t stream, int64_t ldy = 0,
-                    Epilogue epilogue = Epilogue::none);
+                    Epilogue epilogue = Epilogue::none, Fp8Scales scales = Fp8Scales::rows);
 
     // For each of `count` problems i: c[i][M, N] = alpha · a[i][M, K] · op(b[i]) in row-major
     // terms, with op(b) = b[N, K]ᵀ (b_transposed) or b[K, N]; a and b of the 16-bit type
@@ -72,8 +76,8 @@ public:
 
 private:
     // M (0 up to kRowInvariantRows), N, K, ldy, has bias, the alignments (bytes) of x, w, y,
-    // bias, the epilogue, and the types.
-    using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, int, int, int, int, Epilogue, DType, DType>;
+    // bias, the epilogue, the types, and (FP8) the scaling.
+    using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, int, int, int, int, Epilogue, DType, DType, int>;
     cublasLtHandle_t handle_ = nullptr;
     cublasHandle_t blas_ = nullptr;  // the pointer-array batched GEMMs
     void* workspace_;

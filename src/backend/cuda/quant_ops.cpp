@@ -91,6 +91,17 @@ Tensor CudaBackend::linear_glu(const Tensor& x, const QTensor& gate, const QTens
             return y;
         }
     }
+    // Many rows in an FP8 encode: x converted once for both products.
+    if (!gate.quantized() && !up.quantized() && gate.defined() && up.defined() && gate.shape() == up.shape() &&
+        gate.values.dtype() == up.values.dtype() &&
+        x.defined() && x.rank() >= 1 && x.dim(-1) == gate.dim(1))
+        if (const std::optional<Fp8Rows> xq = fp8_input(x, gate.values)) {
+            const Shape shape = with_last(x.shape(), gate.dim(0));
+            Tensor g = empty(shape, act_), u = empty(shape, act_);
+            linear_fp8(g, *xq, gate.values, Tensor(), Epilogue::none);
+            linear_fp8(u, *xq, up.values, Tensor(), Epilogue::none);
+            return glu(g, u, kind);
+        }
     return Backend::linear_glu(x, gate, up, kind);  // checks the arguments on its way
 }
 

@@ -22,8 +22,25 @@ DattnDecoder::DattnDecoder(const ModelConfig& config, const WeightLoader& root,
                 w.linear("mlp.gate_proj.weight", {I, D}),         w.linear("mlp.up_proj.weight", {I, D}),
                 w.linear("mlp.down_proj.weight", {D, I}),         {}};
         for (const std::string& n : norm_names) L.norms.push_back(w.weight(n + ".weight", {D}));
+        if (root.options().fp8_copies)  // the media layers' weights (media_fp8_copy_bytes counts them)
+            for (const QTensor* m : media_weights(L, i + 1 == cfg_.layers)) be_.keep_fp8_copy(*m);
         layers_.push_back(std::move(L));
     }
+}
+
+std::vector<const QTensor*> DattnDecoder::media_weights(const Layer& L, bool last) {
+    // The media tokens' attention is diagonal (no q); the last layer only gives them K/V.
+    if (last) return {&L.k, &L.v};
+    return {&L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
+}
+
+size_t media_fp8_copy_bytes(const LlmConfig& c) {
+    // Codes of one byte and an f32 scale a row, for each weight media_weights() names.
+    const auto copy = [](int64_t N, int64_t K) { return static_cast<size_t>(N * K + 4 * N); };
+    const int64_t D = c.hidden, I = c.intermediate;
+    const int64_t q_rows = int64_t(c.heads) * c.head_dim, kv_rows = int64_t(c.kv_heads) * c.head_dim;
+    const size_t kv = 2 * copy(kv_rows, D), rest = copy(D, q_rows) + 2 * copy(I, D) + copy(D, I);
+    return c.layers > 0 ? static_cast<size_t>(c.layers) * kv + static_cast<size_t>(c.layers - 1) * rest : 0;
 }
 
 Tensor DattnDecoder::norm(const Tensor& x, const Tensor& w) const { return be_.rms_norm(x, w, eps(), norm_mode_); }

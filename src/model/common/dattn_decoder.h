@@ -86,6 +86,8 @@ protected:
 
 private:
     Tensor mlp(const Layer& L, const Tensor& h) const;
+    // The weights the media tokens' pass multiplies in layer L (`last`: the last layer's).
+    static std::vector<const QTensor*> media_weights(const Layer& L, bool last);
     // Q, K and V projections of the normalised input h [n, D] ([n, H, hd], [n, KV, hd] twice;
     // no RoPE), one launch for few rows. (`step`, here and below: the rows are a decoding
     // step's, whose parts VIDI_PROFILE=1 times apart; a prompt's ops go unnamed.)
@@ -137,5 +139,9 @@ private:
     NormWeight norm_mode_;
     Glu mlp_kind_;
 };
+
+// The bytes of the FP8 copies a DattnDecoder keeps with LoadOptions::fp8_copies: E4M3 codes and
+// an f32 scale a row of the K, V, O and MLP weights the media tokens' pass multiplies.
+size_t media_fp8_copy_bytes(const LlmConfig& c);
 
 }  // namespace vidi::model

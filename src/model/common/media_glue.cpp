@@ -61,10 +61,39 @@ Tensor MediaGlue::image_tokens(const Tensor& grid, int64_t pos_n, const std::vec
                "image_tokens: ", frame_positions.size(), " frame positions for a grid ", grid.describe());
     const int64_t n = grid.dim(0), h = grid.dim(1), w = grid.dim(2), D = dim_;
     Tensor x = norm(project(img_proj_, grid.reshape({n * h * w, grid.dim(3)})), img_norm_).reshape({n, h, w, D});
-    be_.add_broadcast_(x, pos_h_.encode(pos_n, h, first(h)).reshape({1, h, 1, D}));
-    be_.add_broadcast_(x, pos_w_.encode(pos_n, w, first(w)).reshape({1, 1, w, D}));
-    be_.add_broadcast_(x, pos_t_.encode(mm_.time_interval, total_frames, frame_positions).reshape({n, 1, 1, D}));
+    const ImagePositions pos = image_positions(pos_n, h, w, total_frames);
+    be_.add_broadcast_(x, pos.rows.reshape({1, h, 1, D}));
+    be_.add_broadcast_(x, pos.cols.reshape({1, 1, w, D}));
+    // The batch's frames: consecutive ones are a view, others are gathered.
+    const int64_t f0 = n > 0 ? frame_positions.front() : 0;
+    bool consecutive = true;
+    for (int64_t i = 0; i < n; ++i) {
+        const int64_t f = frame_positions[static_cast<size_t>(i)];
+        VIDI_CHECK(f >= 0 && f < total_frames, "image_tokens: frame position ", f, " outside 0..", total_frames - 1);
+        consecutive = consecutive && f == f0 + i;
+    }
+    Tensor times = consecutive ? pos.times.rows(f0, f0 + n) : be_.act({n, D});
+    if (!consecutive)
+        for (int64_t i = 0; i < n; ++i) {
+            Tensor dst = times.rows(i, i + 1);
+            const int64_t f = frame_positions[static_cast<size_t>(i)];
+            be_.copy_(dst, pos.times.rows(f, f + 1));
+        }
+    be_.add_broadcast_(x, times.reshape({n, 1, 1, D}));
     return norm(x.reshape({n * h * w, D}), llm_norm_);
+}
+
+MediaGlue::ImagePositions MediaGlue::image_positions(int64_t pos_n, int64_t h, int64_t w, int64_t total_frames) const {
+    const std::lock_guard<std::mutex> lock(positions_mutex_);
+    ImagePositions& p = positions_;
+    if (p.pos_n != pos_n || p.h != h || p.w != w || p.frames != total_frames) {
+        p = {};  // a failure below leaves nothing half made
+        ImagePositions fresh{pos_n, h, w, total_frames, pos_h_.encode(pos_n, h, first(h)),
+                             pos_w_.encode(pos_n, w, first(w)),
+                             pos_t_.encode(mm_.time_interval, total_frames, first(total_frames))};
+        p = std::move(fresh);
+    }
+    return p;
 }
 
 int64_t MediaGlue::audio_token_count(const WhisperEncoder& tower, int64_t mel_frames) const {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <vector>
 
 #include "backend/backend.h"
@@ -55,6 +56,14 @@ private:
     // Audio tokens first_token.. (of `total`) from their k·n Whisper states.
     Tensor audio_glue(const Tensor& states, int64_t first_token, int64_t total) const;
     Tensor norm(const Tensor& x, const Tensor& w) const;
+    // A video's image positions: pos_h and pos_w of its h×w grid, pos_t of each of its frames.
+    struct ImagePositions {
+        int64_t pos_n = -1, h = 0, w = 0, frames = 0;
+        Tensor rows, cols, times;  // [h, D], [w, D], [frames, D]
+    };
+    // Those of the video asked for, computed on its first batch and kept for the next ones:
+    // per batch, the three f32 positional MLPs cost more than the projector (bench/RESULTS.md).
+    ImagePositions image_positions(int64_t pos_n, int64_t h, int64_t w, int64_t total_frames) const;
 
     Backend& be_;
     MediaConfig mm_;
@@ -62,6 +71,8 @@ private:
     Projector img_proj_, aud_proj_;
     Tensor img_norm_, aud_norm_, llm_norm_, aud_pool_;
     PositionalMlp pos_h_, pos_w_, pos_t_;
+    mutable std::mutex positions_mutex_;  // videos may be encoded on several threads
+    mutable ImagePositions positions_;
 };
 
 }  // namespace vidi::model

@@ -18,6 +18,9 @@ struct LoadOptions {
     QuantFormat linear_format;                    // bf16 checkpoints' linear weights are stored so
     std::set<std::string>* linear_names = nullptr;  // if set, collects every linear weight's name
     std::set<std::string>* f32_names = nullptr;     // if set, collects every f32_weight()'s name
+    // --compute fp8 with memory to spare: the decoder keeps FP8 copies of the weights its media
+    // layers multiply (Backend::keep_fp8_copy) instead of converting them at each call.
+    bool fp8_copies = false;
 };
 
 class WeightLoader {
@@ -38,6 +41,7 @@ public:
     WeightLoader sub(const std::string& more) const { return at(prefix_ + more); }
     WeightLoader at(const std::string& prefix) const { return WeightLoader(store_, be_, options_, prefix); }
     const std::string& prefix() const { return prefix_; }
+    const LoadOptions& options() const { return options_; }
     const io::TensorStore& store() const { return store_; }
     Backend& backend() const { return be_; }
 
