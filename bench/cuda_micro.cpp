@@ -140,7 +140,8 @@ void bench_quant_linear(CudaBackend& be, const char* name, int64_t M, int64_t N,
 }
 
 // One encode GEMM shape: the 16-bit GEMM, the FP8 GEMM from operands already converted (per-row
-// scales as --compute fp8 uses them; one scale per operand), and each operand's conversion.
+// scales as --compute fp8 uses them; one scale per operand, for its speed only: it takes each
+// operand's first row scale), and each operand's conversion.
 void bench_fp8_linear(CudaBackend& be, const char* name, int64_t M, int64_t N, int64_t K) {
     using vidi::cuda::Fp8Scales;
     const Tensor x = random_device(be, {M, K}), w = random_device(be, {N, K});

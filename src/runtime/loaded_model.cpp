@@ -56,9 +56,8 @@ LoadedModel::LoadedModel(const EngineOptions& options) : options_(options) {
     load.linear_format = w.format;
     if (backend_->fp8_encode()) {
         std::string how = "int8/int4 weights keep their own GEMMs";
-        if (!w.format.quantized()) {
-            const Fp8CopyChoice c =
-                choose_fp8_copies(model::media_fp8_copy_bytes(config_.llm), w.bytes, *backend_->device_memory());
+        if (const auto mem = backend_->device_memory(); mem && !w.format.quantized()) {
+            const Fp8CopyChoice c = choose_fp8_copies(model::media_fp8_copy_bytes(config_.llm), w.bytes, *mem);
             load.fp8_copies = c.keep;
             how = c.note;
         }

@@ -122,6 +122,14 @@ TEST_P(CudaFp8, AKeptCopyGivesTheBitsOfTheConversionAtEachCall) {
     expect_same_bits(host_values(be.linear(x, gate)), host_values(converted), "linear over the kept copy");
     expect_same_bits(host_values(be.linear_glu(x, gate, up, Glu::gelu_tanh)), host_values(glu),
                      "linear_glu over the kept copies");
+    // The copies are what the FP8 GEMMs read: with the 16-bit values changed in place (weights
+    // never are) the products stay the kept ones.
+    Tensor g16 = gate.values, u16 = up.values;
+    be.copy_(g16, dev(random_host({N, K})));
+    be.copy_(u16, dev(random_host({N, K})));
+    expect_same_bits(host_values(be.linear(x, gate)), host_values(converted), "linear reads the kept copy");
+    expect_same_bits(host_values(be.linear_glu(x, gate, up, Glu::gelu_tanh)), host_values(glu),
+                     "linear_glu reads the kept copies");
 
     // What FP8 does not take is not kept: quantised weights, rows it cannot multiply.
     EXPECT_EQ(be.keep_fp8_copy(be.quantized_weight(random_host({N, K}), QuantFormat{8, 0})), 0u);

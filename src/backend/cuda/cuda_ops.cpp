@@ -80,7 +80,8 @@ namespace {
 
 // Whether the FP8 GEMM takes a 16-bit weight w [N, K] of the activation dtype `act`.
 bool fp8_takes_weight(const Tensor& w, DType act) {
-    return w.dtype() == act && w.rank() == 2 && w.dim(1) % 16 == 0 && w.dim(0) % 8 == 0;
+    return w.device() == Device::cuda && w.dtype() == act && w.rank() == 2 && w.dim(0) > 0 && w.dim(1) > 0 &&
+           w.dim(1) % 16 == 0 && w.dim(0) % 8 == 0;
 }
 
 }  // namespace
@@ -97,7 +98,9 @@ CudaBackend::Fp8Rows CudaBackend::to_fp8(const Tensor& t, int64_t rows, bool for
 std::optional<CudaBackend::Fp8Rows> CudaBackend::fp8_input(const Tensor& x, const Tensor& w) {
     // Few rows would pay more for converting x (and a weight without a kept copy) than FP8 saves.
     constexpr int64_t kFp8MinRows = 64;
-    if (!fp8_now() || x.dtype() != act_ || !fp8_takes_weight(w, act_)) return std::nullopt;
+    if (!fp8_now() || x.device() != Device::cuda || x.dtype() != act_ || !fp8_takes_weight(w, act_) ||
+        x.dim(-1) != w.dim(1))
+        return std::nullopt;
     const int64_t M = x.numel() / w.dim(1);
     if (M < kFp8MinRows) return std::nullopt;
     return to_fp8(x, M);
@@ -125,12 +128,12 @@ bool CudaBackend::try_linear_fp8(Tensor& y, const Tensor& x, const Tensor& w, co
 }
 
 size_t CudaBackend::keep_fp8_copy(const QTensor& w) {
-    if (!fp8_units_ || w.quantized() || !w.defined() || w.device() != Device::cuda || !fp8_takes_weight(w.values, act_))
+    if (!fp8_units_ || w.quantized() || !w.defined() || !fp8_takes_weight(w.values, act_) ||
+        fp8_copies_.count(w.values.raw()))
         return 0;
-    const auto [it, fresh] = fp8_copies_.try_emplace(w.values.raw());
-    if (!fresh) return 0;
-    it->second = {w.values, to_fp8(w.values, w.dim(0), true)};
-    const size_t bytes = it->second.rows.codes.nbytes() + it->second.rows.scales.nbytes();
+    Fp8Copy copy{w.values, to_fp8(w.values, w.dim(0), true)};  // converted before it is listed
+    const size_t bytes = copy.rows.codes.nbytes() + copy.rows.scales.nbytes();
+    fp8_copies_.emplace(w.values.raw(), std::move(copy));
     fp8_copy_bytes_ += bytes;
     return bytes;
 }

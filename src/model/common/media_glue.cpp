@@ -84,7 +84,7 @@ Tensor MediaGlue::image_tokens(const Tensor& grid, int64_t pos_n, const std::vec
 }
 
 MediaGlue::ImagePositions MediaGlue::image_positions(int64_t pos_n, int64_t h, int64_t w, int64_t total_frames) const {
-    const std::lock_guard<std::mutex> lock(positions_mutex_);
+    VIDI_CHECK(total_frames >= 0, "image_tokens: ", total_frames, " frames");
     ImagePositions& p = positions_;
     if (p.pos_n != pos_n || p.h != h || p.w != w || p.frames != total_frames) {
         p = {};  // a failure below leaves nothing half made

@@ -8,7 +8,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <vector>
 
 #include "backend/backend.h"
@@ -71,8 +70,7 @@ private:
     Projector img_proj_, aud_proj_;
     Tensor img_norm_, aud_norm_, llm_norm_, aud_pool_;
     PositionalMlp pos_h_, pos_w_, pos_t_;
-    mutable std::mutex positions_mutex_;  // videos may be encoded on several threads
-    mutable ImagePositions positions_;
+    mutable ImagePositions positions_;  // the engine runs one call at a time (vidi/vidi.h)
 };
 
 }  // namespace vidi::model
