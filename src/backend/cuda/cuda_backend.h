@@ -60,7 +60,7 @@ public:
     int linear_row_class(int64_t rows) const override;
     bool fp8_supported() const override { return fp8_units_; }
     size_t keep_fp8_copy(const QTensor& w) override;
-    size_t fp8_copy_bytes() const override { return fp8_copy_bytes_; }
+    size_t fp8_copy_bytes() const override;
 
     void add_(Tensor& x, const Tensor& y) override;
     void add_broadcast_(Tensor& x, const Tensor& y) override;
@@ -145,9 +145,9 @@ private:
     struct Fp8Rows {
         Tensor codes, scales;
     };
-    // The rows of a 16-bit tensor [rows, K] as an FP8 operand (fp8_quantize.cu); for_model: a
+    // The rows of a 16-bit tensor [..., K] as an FP8 operand (fp8_quantize.cu); for_model: a
     // weight's kept copy.
-    Fp8Rows to_fp8(const Tensor& t, int64_t rows, bool for_model = false);
+    Fp8Rows to_fp8(const Tensor& t, bool for_model = false);
     // Inside an encode with FP8 on (Backend::fp8_now), x as the FP8 operand of a product with
     // the 16-bit weight w; nothing where FP8 does not apply (few rows, shapes it cannot take).
     std::optional<Fp8Rows> fp8_input(const Tensor& x, const Tensor& w);
@@ -184,7 +184,6 @@ private:
         Fp8Rows rows;
     };
     std::unordered_map<const void*, Fp8Copy> fp8_copies_;
-    size_t fp8_copy_bytes_ = 0;
     cudaStream_t stream_ = nullptr;
     std::shared_ptr<DevicePool> pool_;
     Tensor gemm_workspace_;

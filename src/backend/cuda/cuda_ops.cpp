@@ -86,8 +86,8 @@ bool fp8_takes_weight(const Tensor& w, DType act) {
 
 }  // namespace
 
-CudaBackend::Fp8Rows CudaBackend::to_fp8(const Tensor& t, int64_t rows, bool for_model) {
-    const int64_t K = t.dim(-1);
+CudaBackend::Fp8Rows CudaBackend::to_fp8(const Tensor& t, bool for_model) {
+    const int64_t K = t.dim(-1), rows = t.numel() / K;
     Fp8Rows q{allocate({rows, K}, DType::u8, for_model), allocate({rows}, DType::f32, for_model)};
     with_type(act_, [&]<class T>() {
         quantize_rows_e4m3<T>(ptr<uint8_t>(q.codes), ptr<float>(q.scales), ptr<T>(t), rows, K, stream_);
@@ -98,12 +98,10 @@ CudaBackend::Fp8Rows CudaBackend::to_fp8(const Tensor& t, int64_t rows, bool for
 std::optional<CudaBackend::Fp8Rows> CudaBackend::fp8_input(const Tensor& x, const Tensor& w) {
     // Few rows would pay more for converting x (and a weight without a kept copy) than FP8 saves.
     constexpr int64_t kFp8MinRows = 64;
-    if (!fp8_now() || x.device() != Device::cuda || x.dtype() != act_ || !fp8_takes_weight(w, act_) ||
-        x.dim(-1) != w.dim(1))
+    if (!fp8_now() || x.device() != Device::cuda || x.dtype() != act_ || x.rank() < 1 ||
+        !fp8_takes_weight(w, act_) || x.dim(-1) != w.dim(1) || x.numel() / w.dim(1) < kFp8MinRows)
         return std::nullopt;
-    const int64_t M = x.numel() / w.dim(1);
-    if (M < kFp8MinRows) return std::nullopt;
-    return to_fp8(x, M);
+    return to_fp8(x);
 }
 
 void CudaBackend::linear_fp8(Tensor& y, const Fp8Rows& xq, const Tensor& w, const Tensor& bias, Epilogue epilogue) {
@@ -114,7 +112,7 @@ void CudaBackend::linear_fp8(Tensor& y, const Fp8Rows& xq, const Tensor& w, cons
     const auto kept = fp8_copies_.find(w.raw());
     const bool have = kept != fp8_copies_.end() && kept->second.source.shape() == w.shape() &&
                       kept->second.source.dtype() == w.dtype();
-    const Fp8Rows wq = have ? kept->second.rows : to_fp8(w, N);
+    const Fp8Rows wq = have ? kept->second.rows : to_fp8(w);
     gemm_->linear_fp8(y.raw(), xq.codes.raw(), ptr<float>(xq.scales), wq.codes.raw(), ptr<float>(wq.scales),
                       bias_or_null(bias), M, N, K, act_, stream_, 0, epilogue);
 }
@@ -131,10 +129,15 @@ size_t CudaBackend::keep_fp8_copy(const QTensor& w) {
     if (!fp8_units_ || w.quantized() || !w.defined() || !fp8_takes_weight(w.values, act_) ||
         fp8_copies_.count(w.values.raw()))
         return 0;
-    Fp8Copy copy{w.values, to_fp8(w.values, w.dim(0), true)};  // converted before it is listed
+    Fp8Copy copy{w.values, to_fp8(w.values, true)};  // converted before it is listed
     const size_t bytes = copy.rows.codes.nbytes() + copy.rows.scales.nbytes();
     fp8_copies_.emplace(w.values.raw(), std::move(copy));
-    fp8_copy_bytes_ += bytes;
+    return bytes;
+}
+
+size_t CudaBackend::fp8_copy_bytes() const {
+    size_t bytes = 0;
+    for (const auto& [address, copy] : fp8_copies_) bytes += copy.rows.codes.nbytes() + copy.rows.scales.nbytes();
     return bytes;
 }
 

@@ -92,9 +92,9 @@ Tensor CudaBackend::linear_glu(const Tensor& x, const QTensor& gate, const QTens
         }
     }
     // Many rows in an FP8 encode: x converted once for both products.
-    if (!gate.quantized() && !up.quantized() && gate.defined() && up.defined() && gate.shape() == up.shape() &&
-        gate.values.dtype() == up.values.dtype() && up.device() == Device::cuda &&
-        x.defined() && x.rank() >= 1 && x.dim(-1) == gate.dim(1))
+    // (fp8_input checks x and gate; up must match gate.)
+    if (!gate.quantized() && !up.quantized() && gate.shape() == up.shape() &&
+        gate.values.dtype() == up.values.dtype() && up.device() == Device::cuda)
         if (const std::optional<Fp8Rows> xq = fp8_input(x, gate.values)) {
             const Shape shape = with_last(x.shape(), gate.dim(0));
             Tensor g = empty(shape, act_), u = empty(shape, act_);

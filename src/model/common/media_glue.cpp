@@ -64,7 +64,7 @@ Tensor MediaGlue::image_tokens(const Tensor& grid, int64_t pos_n, const std::vec
     const ImagePositions pos = image_positions(pos_n, h, w, total_frames);
     be_.add_broadcast_(x, pos.rows.reshape({1, h, 1, D}));
     be_.add_broadcast_(x, pos.cols.reshape({1, 1, w, D}));
-    // The batch's frames: consecutive ones are a view, others are gathered.
+    // The batch's frames: consecutive ones are a view, others are gathered (embed).
     const int64_t f0 = n > 0 ? frame_positions.front() : 0;
     bool consecutive = true;
     for (int64_t i = 0; i < n; ++i) {
@@ -72,13 +72,9 @@ Tensor MediaGlue::image_tokens(const Tensor& grid, int64_t pos_n, const std::vec
         VIDI_CHECK(f >= 0 && f < total_frames, "image_tokens: frame position ", f, " outside 0..", total_frames - 1);
         consecutive = consecutive && f == f0 + i;
     }
-    Tensor times = consecutive ? pos.times.rows(f0, f0 + n) : be_.act({n, D});
-    if (!consecutive)
-        for (int64_t i = 0; i < n; ++i) {
-            Tensor dst = times.rows(i, i + 1);
-            const int64_t f = frame_positions[static_cast<size_t>(i)];
-            be_.copy_(dst, pos.times.rows(f, f + 1));
-        }
+    const Tensor times =
+        consecutive ? pos.times.rows(f0, f0 + n)
+                    : be_.embed(QTensor(pos.times), std::vector<int32_t>(frame_positions.begin(), frame_positions.end()));
     be_.add_broadcast_(x, times.reshape({n, 1, 1, D}));
     return norm(x.reshape({n * h * w, D}), llm_norm_);
 }
