@@ -51,6 +51,9 @@ inline std::vector<float> host_row(const Tensor& t, int64_t r) { return host_val
 // The same bits, value for value (a row computed in a batch and alone, two paths that must agree).
 void expect_same_bits(const std::vector<float>& got, const std::vector<float>& want, const std::string& what);
 
+// The attention kernels' soft-cap (common.cuh's soft_cap) of each score, computed on the device.
+std::vector<float> soft_cap_on_device(const std::vector<float>& scores, float cap);
+
 // A fixture running its tests once per activation dtype (the parameter).
 class CudaDtypes : public ::testing::TestWithParam<DType> {
 protected:

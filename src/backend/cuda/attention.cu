@@ -200,7 +200,7 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(Problem pb) {
 #pragma unroll
         for (int r = 0; r < kRowsPerWarp; ++r) {
             float sr = s[r];
-            if (a.softcap > 0.0f) sr = a.softcap * tanhf(sr / a.softcap);
+            if (a.softcap > 0.0f) sr = soft_cap(sr, a.softcap);
             if (!live[r] || j >= key_end || !visible(a, pos[r], j)) sr = -INFINITY;
             const float m_new = fmaxf(m[r], warp_max(sr));
             // A row that has seen no visible key yet keeps m = -inf, l = 0, o = 0.

@@ -52,6 +52,27 @@ __device__ inline void attention_out(const AttentionArgs& a, int64_t idx, float 
     store_float(out, a.accumulate ? to_float(*out) + round_to<T>(v) : v);
 }
 
+// Value d of row `row` (of KV head kvh, slice `split`) of problem `a` (pb.a, or one row's problem
+// of a step) once a block has merged its warps: the output, normalised by the sum, when the keys
+// were one slice; else the slice's unnormalised partial in pb's workspace and, at d = 0, its max
+// and sum, for merge_attention_splits.
+template <class T>
+__device__ inline void write_merged_row(const AttentionArgs& a, const Problem& pb, int kvh, int split, int64_t row,
+                                        int d, float acc, float mm, float ll) {
+    const int G = a.H / a.KV;
+    if (pb.splits == 1) {
+        const int64_t base = ((row / G) * a.H + int64_t(kvh) * G + row % G) * a.hd;
+        attention_out<T>(a, base + d, ll > 0.0f ? acc / ll : 0.0f);
+        return;
+    }
+    const int64_t slot = (int64_t(split) * a.KV + kvh) * (a.Tq * G) + row;
+    pb.part_o[slot * a.hd + d] = acc;
+    if (d == 0) {
+        pb.part_ml[slot * 2] = mm;
+        pb.part_ml[slot * 2 + 1] = ll;
+    }
+}
+
 // Merges the slices' partials of pb (pb.splits > 1) into the output, adding into it with
 // a.accumulate (attention.cu); every split-K kernel writes its partials in pb's layout.
 void merge_attention_splits(const Problem& pb, cudaStream_t stream);
@@ -62,5 +83,11 @@ inline bool few_rows(const AttentionArgs& a) { return a.Tq * (a.H / a.KV) <= kDe
 void attention_decode(const Problem& pb, cudaStream_t stream, const StepRows* rows = nullptr);
 // Slices of the key range for attention_decode on `sm_count` SMs.
 int attention_decode_splits(const AttentionArgs& a, int sm_count);
+
+// A decoding step's rows (a.step_rows) over 16-bit K/V on tensor cores, for cross_attention
+// (attention_cross_step.cu): its split count (a function of the keys only) and the kernel,
+// which writes pb's partials when pb.splits > 1.
+int step_cross_attention_splits(const AttentionArgs& a, int sm_count);
+void step_cross_attention(const Problem& pb, cudaStream_t stream);
 
 }  // namespace vidi::cuda

@@ -1,7 +1,7 @@
-// Cross-attention of independent query rows over long shared K/V (Backend::cross_attention:
-// a prompt's queries, or one query of each sequence of a batched decoding step, over a video's
-// media K/V), on tensor cores (mma.sync m16n8k16, 16-bit operands, f32 accumulation; the
-// probabilities are rounded to T for P·V, as FlashAttention does).
+// Cross-attention of a prompt's query rows over long shared K/V (Backend::cross_attention: a
+// prompt's queries over a video's media K/V), on tensor cores (mma.sync m16n8k16, 16-bit
+// operands, f32 accumulation; the probabilities are rounded to T for P·V, as FlashAttention
+// does). A decoding step's rows (AttentionArgs::step_rows) go to attention_cross_step.cu.
 //
 // Each row's bits are independent of the other rows, so a batch answers as its questions one
 // by one: a row's work depends only on its own query, on how the keys are cut (split-K
@@ -12,12 +12,8 @@
 //   kvh·G + r % G. A block owns RT row tiles of 16 rows of one KV head and one slice of the
 //   keys. Its warps are RT × Q: warp w takes row tile w / Q and share w % Q (WK keys) of every
 //   tile of Q·WK keys, keeps its own online softmax, and the Q shares' partials merge through
-//   shared memory at the end, always in the same order.
-// - Two layouts. A prompt (many rows): Q = 1, RT = 4, tiles of 32 keys, two stages: four
-//   warps of 16 rows share each K/V tile. A decoding step (one query × G heads a sequence, 2
-//   rows per KV head for Vidi1.5-9B): Q = 2 warps split 32-key tiles, RT = 1 (or 2 from 17
-//   rows on), two stages: with one warp per 16 rows, a step kept one warp of four busy and
-//   read the media K/V at 1.4 TB/s on an H200.
+//   shared memory at the end, always in the same order. A prompt's layout: Q = 1, RT = 4,
+//   tiles of 32 keys, two stages: four warps of 16 rows share each K/V tile.
 // - Tiles (K and V rows) pass through a ring of stages in shared memory (cp.async fills the
 //   next ones while the warps work on this one); the block's query rows stay there too. Q's A
 //   fragments and K's B fragments come from ldmatrix, V's from ldmatrix .trans; row pitches of
@@ -56,14 +52,6 @@ struct CrossLayout {
 };
 template <int HD>
 using PromptLayout = CrossLayout<HD, 1, 4, 32, 2>;
-// Two warps share each 32-key tile, two stages: ~83 KiB of shared memory at head dim 256, so
-// it fits every card from sm_80 on (sm_86/89 give a block 99 KiB) and two blocks share an
-// H200 SM. (Four warps on 64-key tiles in three stages, ~206 KiB, read 66 000 tokens' K/V at
-// 2.28 TB/s for one row and 2.61 for 16 on the H200; this layout at 2.47 and 2.97.)
-template <int HD, int RT>
-using StepLayout = CrossLayout<HD, 2, RT, 16, 2>;
-constexpr int kStepMaxRowTiles = 2;  // 4 warps: two row tiles read each K/V tile once
-
 template <class L, class T>
 __global__ void __launch_bounds__(L::kThreads) cross_attention_kernel(Problem pb) {
     constexpr int HD = L::kHD, P = L::kPitch, kThreads = L::kThreads, kKeys = L::kKeys, kStages = L::kStages;
@@ -218,38 +206,18 @@ __global__ void __launch_bounds__(L::kThreads) cross_attention_kernel(Problem pb
             acc += merge_o[wr * MP + d] * c;
             ll += merge_ml[wr * 2 + 1] * c;
         }
-        if (pb.splits == 1) {
-            const int64_t base = ((row / G) * a.H + int64_t(kvh) * G + row % G) * HD;
-            attention_out<T>(a, base + d, ll > 0.0f ? acc / ll : 0.0f);
-        } else {
-            const int64_t slot = (int64_t(split) * a.KV + kvh) * rows + row;
-            pb.part_o[slot * HD + d] = acc;
-            if (d == 0) {
-                pb.part_ml[slot * 2] = mm;
-                pb.part_ml[slot * 2 + 1] = ll;
-            }
-        }
+        write_merged_row<T>(a, pb, kvh, split, row, d, acc, mm, ll);
     }
-}
-
-// The kernel instance's launch setup (its shared-memory opt-in, on first use) and how many
-// of its blocks one SM holds.
-template <class L, class T>
-int cross_resident_blocks() {
-    static const int blocks = [] {
-        auto* kernel = cross_attention_kernel<L, T>;
-        VIDI_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             static_cast<int>(L::kBytes)));
-        int n = 0;
-        VIDI_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, L::kThreads, L::kBytes));
-        return std::max(n, 1);
-    }();
-    return blocks;
 }
 
 template <class L, class T>
 void launch_cross(const Problem& pb, cudaStream_t stream) {
-    cross_resident_blocks<L, T>();
+    static const bool opted_in = [] {  // the kernel instance's shared memory, on first use
+        VIDI_CUDA_CHECK(cudaFuncSetAttribute(cross_attention_kernel<L, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             static_cast<int>(L::kBytes)));
+        return true;
+    }();
+    (void)opted_in;
     const int64_t rows = pb.a.Tq * (pb.a.H / pb.a.KV), per_block = L::kRT * 16;
     const dim3 grid(static_cast<unsigned>((rows + per_block - 1) / per_block), static_cast<unsigned>(pb.a.KV),
                     static_cast<unsigned>(pb.splits));
@@ -257,35 +225,14 @@ void launch_cross(const Problem& pb, cudaStream_t stream) {
     VIDI_CUDA_CHECK_LAUNCH("cross-attention");
 }
 
-template <int HD, class T>
-void launch_layout(const Problem& pb, cudaStream_t stream) {
-    if (!pb.a.step_rows) return launch_cross<PromptLayout<HD>, T>(pb, stream);
-    // A step: one row tile while there is only one (up to 8 sequences at G = 2); else two a
-    // block, which read each K/V tile once for 32 rows. The shares stay the same either way.
-    if (pb.a.Tq * (pb.a.H / pb.a.KV) <= 16) launch_cross<StepLayout<HD, 1>, T>(pb, stream);
-    else launch_cross<StepLayout<HD, kStepMaxRowTiles>, T>(pb, stream);
-}
-
 template <class T>
 void launch_for_head_dim(const Problem& pb, cudaStream_t stream) {
     switch (pb.a.hd) {
-        case 32: return launch_layout<32, T>(pb, stream);
-        case 64: return launch_layout<64, T>(pb, stream);
-        case 128: return launch_layout<128, T>(pb, stream);
-        case 256: return launch_layout<256, T>(pb, stream);
+        case 32: return launch_cross<PromptLayout<32>, T>(pb, stream);
+        case 64: return launch_cross<PromptLayout<64>, T>(pb, stream);
+        case 128: return launch_cross<PromptLayout<128>, T>(pb, stream);
+        case 256: return launch_cross<PromptLayout<256>, T>(pb, stream);
         default: fail("cross_attention: head dim ", pb.a.hd, " has no kernel");
-    }
-}
-
-// Blocks an SM holds of a step's two-row-tile instance (the fewer of its two) for this head
-// dim: a function of the head dim and dtype only.
-template <class T>
-int step_resident_blocks(int hd) {
-    switch (hd) {
-        case 32: return cross_resident_blocks<StepLayout<32, kStepMaxRowTiles>, T>();
-        case 64: return cross_resident_blocks<StepLayout<64, kStepMaxRowTiles>, T>();
-        case 128: return cross_resident_blocks<StepLayout<128, kStepMaxRowTiles>, T>();
-        default: return cross_resident_blocks<StepLayout<256, kStepMaxRowTiles>, T>();
     }
 }
 
@@ -300,18 +247,11 @@ bool cross_attention_supports(const AttentionArgs& a) {
 
 int cross_attention_splits(const AttentionArgs& a, int sm_count) {
     // Never a function of the rows (a row must get the same cut alone or in a batch).
+    if (a.step_rows) return step_cross_attention_splits(a, sm_count);
+    // A prompt: about two blocks an SM for one row block, each slice at least 8 tiles.
     const int kv = std::max(1, a.KV);
-    if (!a.step_rows) {
-        // A prompt: about two blocks an SM for one row block, each slice at least 8 tiles.
-        const int64_t tiles = (a.Tk + 31) / 32;
-        const int64_t by_fill = (2 * int64_t(sm_count) + kv - 1) / kv, by_work = tiles / 8;
-        return static_cast<int>(std::clamp<int64_t>(std::min(by_fill, by_work), 1, kAttentionMaxSplits));
-    }
-    // A step: one wave of blocks, each slice at least 4 tiles.
-    constexpr int64_t kStepTileKeys = StepLayout<256, 1>::kKeys;  // the same at every head dim
-    const int64_t tiles = (a.Tk + kStepTileKeys - 1) / kStepTileKeys;
-    const int resident = a.act == DType::f16 ? step_resident_blocks<fp16>(a.hd) : step_resident_blocks<bf16>(a.hd);
-    const int64_t by_fill = std::max<int64_t>(1, int64_t(sm_count) * resident / kv), by_work = tiles / 4;
+    const int64_t tiles = (a.Tk + 31) / 32;
+    const int64_t by_fill = (2 * int64_t(sm_count) + kv - 1) / kv, by_work = tiles / 8;
     return static_cast<int>(std::clamp<int64_t>(std::min(by_fill, by_work), 1, kAttentionMaxSplits));
 }
 
@@ -319,7 +259,8 @@ void cross_attention(const AttentionArgs& a, int splits, void* workspace, cudaSt
     VIDI_CHECK(cross_attention_supports(a), "cross_attention: unsupported problem (head dim ", a.hd, ")");
     if (a.Tq == 0 || a.H == 0) return;
     const Problem pb = split_problem(a, splits, workspace);
-    if (a.act == DType::f16) launch_for_head_dim<fp16>(pb, stream);
+    if (a.step_rows) step_cross_attention(pb, stream);
+    else if (a.act == DType::f16) launch_for_head_dim<fp16>(pb, stream);
     else launch_for_head_dim<bf16>(pb, stream);
     if (splits > 1) merge_attention_splits(pb, stream);
 }

@@ -328,7 +328,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, 
             w[r] = 0.0f;
             if (r >= rows) break;
             float sr = s[r] * k_scale;
-            if (a.softcap > 0.0f) sr = a.softcap * tanhf(sr / a.softcap);
+            if (a.softcap > 0.0f) sr = soft_cap(sr, a.softcap);
             if (!valid || !visible(a, pos[r], j)) sr = -INFINITY;
             const float m_new = fmaxf(m[r], warp_max(sr));
             const float p = m_new == -INFINITY ? 0.0f : __expf(sr - m_new);
@@ -395,17 +395,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, 
             acc += o_s[(ww * R + r) * HD + d] * c;
             ll += l_s[ww * R + r] * c;
         }
-        if (pb.splits == 1) {
-            const int64_t i = r / G, h = int64_t(kvh) * G + r % G;
-            attention_out<T>(a, (i * a.H + h) * a.hd + d, ll > 0.0f ? acc / ll : 0.0f);
-        } else {
-            const int64_t slot = (int64_t(split) * a.KV + kvh) * rows + r;
-            pb.part_o[slot * a.hd + d] = acc;
-            if (d == 0) {
-                pb.part_ml[slot * 2] = mm;
-                pb.part_ml[slot * 2 + 1] = ll;
-            }
-        }
+        write_merged_row<T>(a, pb, kvh, split, r, d, acc, mm, ll);
     }
 }
 

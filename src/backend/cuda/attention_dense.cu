@@ -29,7 +29,7 @@ __global__ void fill_pointers_kernel(AttentionArgs a, float* scores, int64_t fir
     table[5 * count + e] = at(a.out, q_off);
 }
 
-__device__ inline float capped(float s, float cap) { return cap > 0.0f ? cap * tanhf(s / cap) : s; }
+__device__ inline float capped(float s, float cap) { return cap > 0.0f ? soft_cap(s, cap) : s; }
 
 // One warp per row: a pass for the running max and sum (online), a pass that writes the
 // probabilities. Row r's T output starts where its f32 scores start; a lane writes only

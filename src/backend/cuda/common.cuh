@@ -131,6 +131,14 @@ __device__ inline float gelu_tanh(float x) {
     return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
 }
 
+// Attention's soft-cap, cap·tanh(s / cap), from one exp and one reciprocal: its absolute error
+// is ~1e-7·cap (fp16 inputs alone move a score by ~1e-3). tanhf's longer instruction sequence
+// was the costliest part of a compute-bound attention tile (a batch's prompts over the media
+// K/V). Saturates to ±cap for large |s|.
+__device__ inline float soft_cap(float s, float cap) {
+    return cap * (1.0f - __fdividef(2.0f, 1.0f + __expf(__fdividef(2.0f * s, cap))));
+}
+
 // SiLU x·sigmoid(x) (SwiGLU's gate).
 __device__ inline float silu(float x) { return x / (1.0f + __expf(-x)); }
 

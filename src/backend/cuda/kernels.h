@@ -214,8 +214,9 @@ struct StepRows {
 void attention_step_rows(const AttentionArgs& a, const StepRows& rows, cudaStream_t stream);
 // Whether attention() honours a.accumulate for this problem (the few-row kernel does).
 bool attention_can_accumulate(const AttentionArgs& a);
-// attention_cross.cu: unmasked attention of independent query rows (q[Tq, H, hd]) over 16-bit
-// K/V on tensor cores, each row's bits independent of the other rows (Backend::cross_attention);
+// attention_cross.cu (a prompt's rows) and attention_cross_step.cu (a step's, a.step_rows):
+// unmasked attention of independent query rows (q[Tq, H, hd]) over 16-bit K/V on tensor cores,
+// each row's bits independent of the other rows (Backend::cross_attention);
 // head dims 32, 64, 128, 256. Honours a.accumulate. The split count depends on the keys only;
 // the workspace is attention_workspace_bytes(a, splits).
 bool cross_attention_supports(const AttentionArgs& a);

@@ -1,6 +1,7 @@
 // Tensor-core building blocks shared by the attention kernels (attention_flash.cu,
-// attention_cross.cu): mma.sync m16n8k16 on 16-bit operands with f32 accumulation, ldmatrix
-// loads of its fragments from shared memory, and the online softmax of a tile of scores.
+// attention_cross.cu, attention_cross_step.cu): mma.sync m16n8k16 and m16n8k8 on 16-bit
+// operands with f32 accumulation, ldmatrix loads of its fragments from shared memory, and the
+// online softmax of a tile of scores.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +26,23 @@ __device__ inline void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, u
             "{%0,%1,%2,%3};\n"
             : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
             : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// c += a · b for one 16×8 tile over 8 keys (m16n8k8): a holds rows g and g + 8, columns 2t and
+// 2t + 1 (mma's C layout of a 16×8 score tile, so scores become the A operand in place); b
+// holds rows 2t and 2t + 1 of column g.
+template <class T>
+__device__ inline void mma_k8(float (&c)[4], const uint32_t (&a)[2], uint32_t b) {
+    if constexpr (std::is_same_v<T, bf16>)
+        asm volatile(
+            "mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
+            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+            : "r"(a[0]), "r"(a[1]), "r"(b));
+    else
+        asm volatile(
+            "mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
+            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+            : "r"(a[0]), "r"(a[1]), "r"(b));
 }
 
 using u16 = uint16_t;  // one element of T, as ldmatrix and the copies see it
@@ -56,18 +74,17 @@ __device__ inline void ldmatrix_x4_trans(uint32_t (&r)[4], const u16* row) {
 // g + 8, keys 8·nb + 2t and + 1) through the online softmax of flash attention: scaled,
 // soft-capped, keys from Tk on masked; the thread's two rows' running max m and sum l and their
 // outputs o rescaled to the new max (shared by the 4 threads of a row; 0 on the first tile,
-// where m = -inf and the tile has a key); the tile's probabilities written as the A fragments
-// of P·V (keys 16·kk.. are blocks 2kk, 2kk + 1).
-template <class T, int NS, int NB>
-__device__ inline void softmax_tile(float (&s)[NS][4], int64_t k0, int t, float scale, float softcap, int64_t Tk,
-                                    float (&m)[2], float (&l)[2], float (&o)[NB][4], uint32_t (&pf)[NS / 2][4]) {
+// where m = -inf and the tile has a key); s left holding the tile's probabilities.
+template <int NS, int NB>
+__device__ inline void softmax_scores(float (&s)[NS][4], int64_t k0, int t, float scale, float softcap, int64_t Tk,
+                                      float (&m)[2], float (&l)[2], float (&o)[NB][4]) {
     float mx[2] = {m[0], m[1]};
 #pragma unroll
     for (int nb = 0; nb < NS; ++nb)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
             float x = s[nb][e] * scale;
-            if (softcap > 0.0f) x = softcap * tanhf(x / softcap);
+            if (softcap > 0.0f) x = soft_cap(x, softcap);
             if (k0 + nb * 8 + 2 * t + (e & 1) >= Tk) x = -INFINITY;
             s[nb][e] = x;
             mx[e >> 1] = fmaxf(mx[e >> 1], x);
@@ -90,12 +107,25 @@ __device__ inline void softmax_tile(float (&s)[NS][4], int64_t k0, int t, float 
     }
 #pragma unroll
     for (int nb = 0; nb < NS; ++nb) {
-        const float p0 = __expf(s[nb][0] - m[0]), p1 = __expf(s[nb][1] - m[0]);
-        const float p2 = __expf(s[nb][2] - m[1]), p3 = __expf(s[nb][3] - m[1]);
-        l[0] += p0 + p1;
-        l[1] += p2 + p3;
-        pf[nb / 2][(nb % 2) * 2 + 0] = float2_to_pair<T>(p0, p1);
-        pf[nb / 2][(nb % 2) * 2 + 1] = float2_to_pair<T>(p2, p3);
+        s[nb][0] = __expf(s[nb][0] - m[0]);
+        s[nb][1] = __expf(s[nb][1] - m[0]);
+        s[nb][2] = __expf(s[nb][2] - m[1]);
+        s[nb][3] = __expf(s[nb][3] - m[1]);
+        l[0] += s[nb][0] + s[nb][1];
+        l[1] += s[nb][2] + s[nb][3];
+    }
+}
+
+// softmax_scores, then the probabilities as the A fragments of P·V in steps of 16 keys (keys
+// 16·kk.. are blocks 2kk, 2kk + 1).
+template <class T, int NS, int NB>
+__device__ inline void softmax_tile(float (&s)[NS][4], int64_t k0, int t, float scale, float softcap, int64_t Tk,
+                                    float (&m)[2], float (&l)[2], float (&o)[NB][4], uint32_t (&pf)[NS / 2][4]) {
+    softmax_scores(s, k0, t, scale, softcap, Tk, m, l, o);
+#pragma unroll
+    for (int nb = 0; nb < NS; ++nb) {
+        pf[nb / 2][(nb % 2) * 2 + 0] = float2_to_pair<T>(s[nb][0], s[nb][1]);
+        pf[nb / 2][(nb % 2) * 2 + 1] = float2_to_pair<T>(s[nb][2], s[nb][3]);
     }
 }
 
