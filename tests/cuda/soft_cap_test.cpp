@@ -2,6 +2,7 @@
 // reciprocal (common.cuh), against cap·tanh(s/cap) in double: the bound docs/conformance.md
 // states, its exact zero and its saturation.
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <vector>
 

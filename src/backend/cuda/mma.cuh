@@ -1,7 +1,7 @@
 // Tensor-core building blocks shared by the attention kernels (attention_flash.cu,
-// attention_cross.cu, attention_cross_step.cu): mma.sync m16n8k16 and m16n8k8 on 16-bit
-// operands with f32 accumulation, ldmatrix loads of its fragments from shared memory, and the
-// online softmax of a tile of scores.
+// attention_cross.cu, attention_cross_step.cu): mma.sync m16n8k16 on 16-bit operands with f32
+// accumulation, ldmatrix loads of its fragments from shared memory, and the online softmax of
+// a tile of scores.
 #pragma once
 
 #include <cstdint>
@@ -26,23 +26,6 @@ __device__ inline void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, u
             "{%0,%1,%2,%3};\n"
             : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
             : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// c += a · b for one 16×8 tile over 8 keys (m16n8k8): a holds rows g and g + 8, columns 2t and
-// 2t + 1 (mma's C layout of a 16×8 score tile, so scores become the A operand in place); b
-// holds rows 2t and 2t + 1 of column g.
-template <class T>
-__device__ inline void mma_k8(float (&c)[4], const uint32_t (&a)[2], uint32_t b) {
-    if constexpr (std::is_same_v<T, bf16>)
-        asm volatile(
-            "mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
-            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-            : "r"(a[0]), "r"(a[1]), "r"(b));
-    else
-        asm volatile(
-            "mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
-            : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-            : "r"(a[0]), "r"(a[1]), "r"(b));
 }
 
 using u16 = uint16_t;  // one element of T, as ldmatrix and the copies see it
