@@ -4,6 +4,7 @@
 #pragma once
 
 #include "backend/cuda/common.cuh"
+#include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
 
 namespace vidi::cuda {
@@ -50,6 +51,19 @@ template <class T>
 __device__ inline void attention_out(const AttentionArgs& a, int64_t idx, float v) {
     T* out = static_cast<T*>(a.out) + idx;
     store_float(out, a.accumulate ? to_float(*out) + round_to<T>(v) : v);
+}
+
+// How many blocks of `kernel` (threads a block, `smem` bytes of dynamic shared memory) one SM
+// holds, its shared-memory opt-in set on the first call (once per kernel instance).
+template <auto kernel>
+int resident_blocks_of(int threads, size_t smem) {
+    static const int blocks = [&] {
+        VIDI_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+        int n = 0;
+        VIDI_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, threads, smem));
+        return n > 1 ? n : 1;
+    }();
+    return blocks;
 }
 
 // Value d of row `row` (of KV head kvh, slice `split`) of problem `a` (pb.a, or one row's problem

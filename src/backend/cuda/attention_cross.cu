@@ -212,12 +212,7 @@ __global__ void __launch_bounds__(L::kThreads) cross_attention_kernel(Problem pb
 
 template <class L, class T>
 void launch_cross(const Problem& pb, cudaStream_t stream) {
-    static const bool opted_in = [] {  // the kernel instance's shared memory, on first use
-        VIDI_CUDA_CHECK(cudaFuncSetAttribute(cross_attention_kernel<L, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             static_cast<int>(L::kBytes)));
-        return true;
-    }();
-    (void)opted_in;
+    resident_blocks_of<cross_attention_kernel<L, T>>(L::kThreads, L::kBytes);  // sets the shared-memory opt-in
     const int64_t rows = pb.a.Tq * (pb.a.H / pb.a.KV), per_block = L::kRT * 16;
     const dim3 grid(static_cast<unsigned>((rows + per_block - 1) / per_block), static_cast<unsigned>(pb.a.KV),
                     static_cast<unsigned>(pb.splits));

@@ -114,13 +114,14 @@ __global__ void __launch_bounds__(StepShape<HD, RT>::kThreads, StepShape<HD, RT>
     const int64_t c_begin = min(chunks, int64_t(split) * per_split), c_end = min(chunks, c_begin + per_split);
     const int own = c_end - c_begin > kl ? static_cast<int>((c_end - c_begin - kl + kLanes - 1) / kLanes) : 0;
     const int items = own * kItems;
+    auto chunk_key0 = [&](int j) { return (c_begin + kl + int64_t(j) * kLanes) * kChunkKeys; };  // of own chunk j
 
     // Item n of this lane into its ring slot: chunk n / kItems, K then V, kParts each; rows past
     // the last key zero-filled (their scores are masked; zero values keep NaN out of P·V).
     // Every call commits one group (empty past the last item).
     auto issue = [&](int n, int slot_index) {
         if (n < items) {
-            const int64_t key0 = (c_begin + kl + (n / kItems) * kLanes) * kChunkKeys;
+            const int64_t key0 = chunk_key0(n / kItems);
             const int kind = static_cast<int>(n % kItems);
             const u16* base = (kind < S::kParts ? kbase : vbase) + (kind % S::kParts) * S::kItemDims;
             u16* slot = ring + slot_index * S::kItem;
@@ -192,7 +193,7 @@ __global__ void __launch_bounds__(StepShape<HD, RT>::kThreads, StepShape<HD, RT>
             if (part == S::kParts - 1) {
                 // Sᵀ (keys g, g + 8 × rows 2t, 2t + 1) as the softmax's 16 × 8 tile, transposed
                 // back: s[0] holds (key g: rows 2t, 2t + 1; key g + 8: the same).
-                const int64_t key0 = (c_begin + kl + j * kLanes) * kChunkKeys;
+                const int64_t key0 = chunk_key0(j);
                 float s[4];
 #pragma unroll
                 for (int e = 0; e < 4; ++e) s[e] = se[e] + so[e];
@@ -297,16 +298,7 @@ __global__ void __launch_bounds__(StepShape<HD, RT>::kThreads, StepShape<HD, RT>
 // blocks one SM holds.
 template <int HD, int RT, class T>
 int resident_blocks() {
-    static const int blocks = [] {
-        using S = StepShape<HD, RT>;
-        auto* kernel = step_cross_kernel<HD, RT, T>;
-        VIDI_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             static_cast<int>(S::kBytes)));
-        int n = 0;
-        VIDI_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, S::kThreads, S::kBytes));
-        return std::max(n, 1);
-    }();
-    return blocks;
+    return resident_blocks_of<step_cross_kernel<HD, RT, T>>(StepShape<HD, RT>::kThreads, StepShape<HD, RT>::kBytes);
 }
 
 template <int HD, int RT, class T>

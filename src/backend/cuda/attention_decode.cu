@@ -429,15 +429,7 @@ void with_instance(const AttentionArgs& a, F& f) {
 // Blocks of an instance resident on one SM (its shared memory opt-in set on first use).
 template <int HD, int R, int kBits, class T>
 int resident_blocks() {
-    static const int blocks = [] {
-        auto* kernel = decode_attention_kernel<HD, R, kBits, T>;
-        VIDI_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             Smem<HD, R, kBits>::kBytes));
-        int n = 0;
-        VIDI_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kThreads, Smem<HD, R, kBits>::kBytes));
-        return std::max(n, 1);
-    }();
-    return blocks;
+    return resident_blocks_of<decode_attention_kernel<HD, R, kBits, T>>(kThreads, Smem<HD, R, kBits>::kBytes);
 }
 
 // with_instance() visitors: the resident blocks of the instance, and its launch.

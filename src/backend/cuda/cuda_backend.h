@@ -144,6 +144,7 @@ private:
     // An FP8 operand: E4M3 codes u8 [rows, K] and an f32 scale a row.
     struct Fp8Rows {
         Tensor codes, scales;
+        size_t nbytes() const { return codes.nbytes() + scales.nbytes(); }
     };
     // The rows of a 16-bit tensor [..., K] as an FP8 operand (fp8_quantize.cu); for_model: a
     // weight's kept copy.

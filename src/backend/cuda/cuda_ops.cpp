@@ -130,14 +130,14 @@ size_t CudaBackend::keep_fp8_copy(const QTensor& w) {
         fp8_copies_.count(w.values.raw()))
         return 0;
     Fp8Copy copy{w.values, to_fp8(w.values, true)};  // converted before it is listed
-    const size_t bytes = copy.rows.codes.nbytes() + copy.rows.scales.nbytes();
+    const size_t bytes = copy.rows.nbytes();
     fp8_copies_.emplace(w.values.raw(), std::move(copy));
     return bytes;
 }
 
 size_t CudaBackend::fp8_copy_bytes() const {
     size_t bytes = 0;
-    for (const auto& [address, copy] : fp8_copies_) bytes += copy.rows.codes.nbytes() + copy.rows.scales.nbytes();
+    for (const auto& [address, copy] : fp8_copies_) bytes += copy.rows.nbytes();
     return bytes;
 }
 
