@@ -81,6 +81,10 @@ TEST_F(ServeBatchTest, ANewcomerJoinsTheRunningBatchAtItsNextStep) {
     EXPECT_LT(short_s, 1.0);
     EXPECT_LT(short_answer["timings"]["queue_s"].get<double>(), 0.5);
     EXPECT_EQ(short_answer["timings"]["video_cache"], "memory");
+    // One lookup a request: the newcomer shares the first one's.
+    const std::string page = srv.client().Get("/metrics")->body;
+    EXPECT_EQ(metric_value(page, R"(vidi_video_lookups_total{source="encoded"})"), 1);
+    EXPECT_EQ(metric_value(page, R"(vidi_video_lookups_total{source="memory"})"), 1);
 }
 
 TEST_F(ServeBatchTest, AnotherVideoWaitsItsTurnAndLaterNewcomersQueueBehindIt) {

@@ -245,6 +245,9 @@ void Batcher::run(const std::shared_ptr<Entry>& entry) {
                 req.queue_s = seconds_since(req.queued);
                 req.cache_source = !video ? "" : first_rows ? source : "memory";
                 req.video_s = first_rows ? video_s : 0;
+                // One lookup a request: the rest share the video the first one looked up (so
+                // the count does not depend on whether a question joined or found the batch gone).
+                if (video && &m != first) metrics_.video_lookup("memory", 0);
                 try {
                     rows.push_back({m, batch->add(req.question), 0});
                 } catch (const JobCancelled&) {
@@ -256,6 +259,7 @@ void Batcher::run(const std::shared_ptr<Entry>& entry) {
             }
             newcomers.clear();
             first_rows = false;
+            first = nullptr;
             // Members that stopped waiting leave the batch.
             std::erase_if(rows, [&](Row& r) {
                 if (!r.ticket->cancelled()) return false;

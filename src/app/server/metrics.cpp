@@ -125,7 +125,7 @@ std::string Metrics::render(const LiveCounts& live) const {
         sample(out, name, value);
     }
     head(out, "vidi_video_lookups_total", "counter",
-         "Encoded videos looked up, by where they came from: memory or disk (cache hits) or encoded (a miss).");
+         "Encoded videos looked up, one per request: memory or disk (cache hits) or encoded (a miss); questions sharing a batch share its lookup (memory).");
     for (const char* source : {"memory", "disk", "encoded"}) {
         auto it = lookups_.find(source);
         sample(out, std::string("vidi_video_lookups_total{source=\"") + source + "\"}",
