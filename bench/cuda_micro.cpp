@@ -8,6 +8,7 @@
 //   cuda_micro quick      fewer repeats
 //   cuda_micro decode     the decoding step's attention only (for profilers)
 //   cuda_micro step       a decoding step's big kernels, one sequence and a batch of 16
+//   cuda_micro siglip     one SigLIP layer over 16 frames, op by op
 //   cuda_micro fp8        the encode's GEMM shapes: 16-bit against FP8 (per-row and
 //                         per-tensor scales) and the cost of converting each operand
 #include <cuda_runtime_api.h>
@@ -268,6 +269,44 @@ void bench_step(CudaBackend& be) {
     }
 }
 
+// One SigLIP layer (so400m: width 1152, 16 heads of 72, MLP 4304) over a vision batch of 16
+// frames (16 × 729 tokens), op by op as SiglipVision::forward runs it, and the whole layer.
+void bench_siglip(CudaBackend& be) {
+    const int64_t n = 16, T = 729, C = 1152, H = 16, hd = 72, I = 4304, M = n * T;
+    const Tensor ln_w = random_device(be, {C}), ln_b = random_device(be, {C});
+    const QTensor wq(random_device(be, {C, C})), wk(random_device(be, {C, C})), wv(random_device(be, {C, C})),
+        wo(random_device(be, {C, C})), w1(random_device(be, {I, C})), w2(random_device(be, {C, I}));
+    const Tensor bc = random_device(be, {C}), bi = random_device(be, {I});
+    Tensor x = random_device(be, {M, C});
+    const Tensor h = random_device(be, {M, C}), g = random_device(be, {M, I});
+    const Tensor q = random_device(be, {n, T, H, hd}), k = random_device(be, {n, T, H, hd}),
+                 v = random_device(be, {n, T, H, hd});
+    AttentionParams p;
+    p.scale = static_cast<float>(1.0 / std::sqrt(double(hd)));
+    double t = time_ms(be, 20, [&] { be.layer_norm(x, ln_w, ln_b, 1e-6f); });
+    row("SigLIP layer_norm [11664, 1152]", t, fmt(2.0 * M * C * 2 / (t * 1e-3) / 1e9, "GB/s"));
+    t = time_ms(be, 20, [&] { be.linear(h, wq, bc); });
+    row("SigLIP q (one of q/k/v), bias", t, fmt(2.0 * M * C * C / (t * 1e-3) / 1e12, "TFLOP/s"));
+    t = time_ms(be, 20, [&] { be.attention_batch(q, k, v, p); });
+    row("SigLIP attention, 16 frames x 729, 16 heads of 72", t,
+        fmt(4.0 * n * T * T * H * hd / (t * 1e-3) / 1e12, "TFLOP/s"));
+    t = time_ms(be, 20, [&] { be.linear_add_(x, h, wo, bc); });
+    row("SigLIP o_proj, bias + residual", t, fmt(2.0 * M * C * C / (t * 1e-3) / 1e12, "TFLOP/s"));
+    t = time_ms(be, 20, [&] { be.linear_gelu(h, w1, bi, vidi::Gelu::tanh); });
+    row("SigLIP fc1, bias + GELU", t, fmt(2.0 * M * I * C / (t * 1e-3) / 1e12, "TFLOP/s"));
+    t = time_ms(be, 20, [&] { be.linear_add_(x, g, w2, bc); });
+    row("SigLIP fc2, bias + residual", t, fmt(2.0 * M * C * I / (t * 1e-3) / 1e12, "TFLOP/s"));
+    t = time_ms(be, 10, [&] {
+        const Tensor a = be.layer_norm(x, ln_w, ln_b, 1e-6f);
+        const Tensor qq = be.linear(a, wq, bc).reshape({n, T, H, hd}), kk = be.linear(a, wk, bc).reshape({n, T, H, hd}),
+                     vv = be.linear(a, wv, bc).reshape({n, T, H, hd});
+        be.linear_add_(x, be.attention_batch(qq, kk, vv, p).reshape({M, C}), wo, bc);
+        be.linear_add_(x, be.linear_gelu(be.layer_norm(x, ln_w, ln_b, 1e-6f), w1, bi, vidi::Gelu::tanh), w2, bc);
+    });
+    const double flop = 2.0 * M * C * (4 * C + 2 * I) + 4.0 * n * T * T * H * hd;
+    row("SigLIP whole layer (x27 x38 batches for 10 min)", t, fmt(flop / (t * 1e-3) / 1e12, "TFLOP/s"));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -277,6 +316,10 @@ int main(int argc, char** argv) {
         CudaBackend be(0);
         if (argc > 1 && std::strcmp(argv[1], "step") == 0) {
             bench_step(be);
+            return 0;
+        }
+        if (argc > 1 && std::strcmp(argv[1], "siglip") == 0) {
+            bench_siglip(be);
             return 0;
         }
         if (argc > 1 && std::strcmp(argv[1], "fp8") == 0) {

@@ -62,13 +62,14 @@ template <int NS, int NB>
 __device__ inline void softmax_scores(float (&s)[NS][4], int64_t k0, int t, float scale, float softcap, int64_t Tk,
                                       float (&m)[2], float (&l)[2], float (&o)[NB][4]) {
     float mx[2] = {m[0], m[1]};
+    const bool partial = k0 + NS * 8 > Tk;  // only the last tile has keys past the end
 #pragma unroll
     for (int nb = 0; nb < NS; ++nb)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
             float x = s[nb][e] * scale;
             if (softcap > 0.0f) x = soft_cap(x, softcap);
-            if (k0 + nb * 8 + 2 * t + (e & 1) >= Tk) x = -INFINITY;
+            if (partial && k0 + nb * 8 + 2 * t + (e & 1) >= Tk) x = -INFINITY;
             s[nb][e] = x;
             mx[e >> 1] = fmaxf(mx[e >> 1], x);
         }

@@ -38,10 +38,14 @@ SiglipVision::SiglipVision(const ModelConfig& config, const WeightLoader& root, 
 void SiglipVision::attention_block(const Layer& L, Tensor& x, int64_t n) const {
     const int64_t C = cfg_.hidden, H = cfg_.heads, hd = C / H, T = x.dim(0) / n;
     const float eps = static_cast<float>(cfg_.eps);
-    const Tensor h = be_.layer_norm(x, L.ln1_w, L.ln1_b, eps);
-    const Tensor q = be_.linear(h, L.q_w, L.q_b).reshape({n, T, H, hd});
-    const Tensor k = be_.linear(h, L.k_w, L.k_b).reshape({n, T, H, hd});
-    const Tensor v = be_.linear(h, L.v_w, L.v_b).reshape({n, T, H, hd});
+    Tensor q, k, v;
+    {
+        const Section s = be_.section("siglip.norm, q k v");
+        const Tensor h = be_.layer_norm(x, L.ln1_w, L.ln1_b, eps);
+        q = be_.linear(h, L.q_w, L.q_b).reshape({n, T, H, hd});
+        k = be_.linear(h, L.k_w, L.k_b).reshape({n, T, H, hd});
+        v = be_.linear(h, L.v_w, L.v_b).reshape({n, T, H, hd});
+    }
     AttentionParams ap;
     ap.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
     Tensor att;
@@ -49,6 +53,7 @@ void SiglipVision::attention_block(const Layer& L, Tensor& x, int64_t n) const {
         const Section s = be_.section("siglip.attention");
         att = be_.attention_batch(q, k, v, ap);  // images attend within themselves, no mask
     }
+    const Section s = be_.section("siglip.o_proj");
     be_.linear_add_(x, att.reshape({n * T, C}), L.o_w, L.o_b);
 }
 
@@ -65,6 +70,7 @@ Tensor SiglipVision::forward(const Tensor& pixels) const {
     const float eps = static_cast<float>(cfg_.eps);
     for (const Layer& L : layers_) {
         attention_block(L, x, n);
+        const Section s = be_.section("siglip.norm, mlp");
         const Tensor h = be_.linear_gelu(be_.layer_norm(x, L.ln2_w, L.ln2_b, eps), L.fc1_w, L.fc1_b, Gelu::tanh);
         be_.linear_add_(x, h, L.fc2_w, L.fc2_b);
     }
