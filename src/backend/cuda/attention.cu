@@ -281,6 +281,7 @@ template <class T>
 __global__ void __launch_bounds__(kMergeThreads) merge_splits_kernel(Problem pb) {
     __shared__ float weight[kAttentionMaxSplits];
     __shared__ float inv_sum;
+    dependents_may_start();
     const AttentionArgs& a = pb.a;
     const int G = a.H / a.KV;
     const int64_t rows = a.Tq * G;

@@ -32,6 +32,7 @@
 
 #include "backend/cuda/attention_common.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/early_launch.h"
 #include "backend/cuda/mma.cuh"
 
 namespace vidi::cuda {
@@ -151,8 +152,11 @@ __global__ void __launch_bounds__(StepShape<HD, RT>::kThreads, StepShape<HD, RT>
     const u16* qt = qs + rt * kTileRows * HD;
 
     // The ring's first items, then the block's query rows (zero past the last row), all in
-    // before the first item is used.
+    // before the first item is used. Early launch: the media K/V is there before this step
+    // began; the query rows are the q GEMV's, which may still be running until the wait.
+    dependents_may_start();
     for (int i = 0; i < kRing - 1; ++i) issue(i, i);
+    dependency_wait();
     for (int i = threadIdx.x; i < RT * kTileRows * (HD / 8); i += S::kThreads) {
         const int r = i / (HD / 8), u = i % (HD / 8);
         const int64_t row = int64_t(blockIdx.x) * RT * kTileRows + r;
@@ -308,7 +312,7 @@ void launch(const Problem& pb, cudaStream_t stream) {
     const int64_t rows = pb.a.Tq * (pb.a.H / pb.a.KV), per_block = RT * kTileRows;
     const dim3 grid(static_cast<unsigned>((rows + per_block - 1) / per_block), static_cast<unsigned>(pb.a.KV),
                     static_cast<unsigned>(pb.splits));
-    step_cross_kernel<HD, RT, T><<<grid, S::kThreads, S::kBytes, stream>>>(pb);
+    launch_early(step_cross_kernel<HD, RT, T>, grid, S::kThreads, S::kBytes, stream, pb);
     VIDI_CUDA_CHECK_LAUNCH("step cross-attention");
 }
 

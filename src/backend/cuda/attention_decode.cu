@@ -183,6 +183,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(Problem pb, 
     using S = Smem<HD, R, kBits>;
     constexpr int kDims = HD / 32;  // head dimensions per lane (scores and outputs alike)
     extern __shared__ __align__(16) char smem[];
+    dependents_may_start();  // o_proj's GEMV may fetch its weights meanwhile
     AttentionArgs a = pb.a;
     if (step.n > 0) {  // a batched step: this block's row's own problem
         const StepRow& row = step.row[blockIdx.z];

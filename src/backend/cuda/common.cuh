@@ -172,6 +172,24 @@ __device__ inline void cp_async_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
+// Programmatic dependent launch (Hopper; no-ops elsewhere). A decoding step is a chain of
+// short kernels, each of which used to start only once the one before had drained. A kernel
+// launched by launch_early() may start while its predecessor's last blocks still run: it
+// fetches what does not depend on them (weights, media K/V) and calls dependency_wait() before
+// it reads anything the predecessor writes (or writes anything at all), which returns once the
+// predecessor has finished and its writes are visible. dependents_may_start() lets such a
+// successor be scheduled as soon as every block of this kernel has begun.
+__device__ inline void dependency_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ inline void dependents_may_start() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" ::);
+#endif
+}
+
 // Sum over the whole block (blockDim.x a multiple of 32, at most 1024); every thread gets
 // the result. `scratch` holds 32 floats of shared memory; safe to call repeatedly.
 __device__ inline float block_sum(float v, float* scratch) {

@@ -72,6 +72,7 @@ template <class T, class Y, class X>
 __global__ void rms_norm_kernel(Y* y, const X* x, const T* w, int64_t D, float eps, int mode, bool vec, bool add,
                                 T* next_y, const T* next_w) {
     __shared__ float scratch[32];
+    dependents_may_start();  // a GEMV that reads y may fetch its weights meanwhile
     const X* xr = x + blockIdx.x * D;
     Y* yr = y + blockIdx.x * D;
     const float inv = inv_rms(xr, D, eps, vec, scratch);
@@ -91,6 +92,7 @@ template <class T, class Y>
 __global__ void add_then_rms_norm_kernel(Y* y, const T* x, T* next_y, const T* w, int64_t D, float eps, int mode,
                                          bool vec) {
     __shared__ float scratch[32];
+    dependents_may_start();
     const T* xr = x + blockIdx.x * D;
     Y* yr = y + blockIdx.x * D;
     write_row(yr, xr, D, vec, [&](int64_t i, float v) { return to_float(yr[i]) + v; });

@@ -12,7 +12,8 @@
 //   bits 16, 8, 4), and chunk c belongs to warp (c / 4) % kWarps, lane t = c % 4 of it. Lane
 //   (g = lane / 4, t) loads chunk c of weight rows g and g + 8 (streamed, __ldcs), and the
 //   matching values of x rows g (n-tile 0) and 8 + g (n-tile 1) through L1, kInFlight chunks
-//   deep before any is used. No shared memory on the way in.
+//   deep before any is used. No shared memory on the way in. Launched early (early_launch.h):
+//   the first weight chunks are requested before the kernel waits for x.
 // - The order of k inside a dot product is free as long as A and B use the same one. mma's
 //   fragments (PTX ISA, m16n8k16): lane (g, t) holds A (row g, k 2t..2t+1), (row g + 8, same),
 //   (row g, k 2t+8..2t+9), (row g + 8, same) and B (k 2t..2t+1, col g), (k 2t+8..2t+9, col g).
@@ -41,6 +42,7 @@
 
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/early_launch.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/mma.cuh"
 
@@ -126,6 +128,7 @@ __global__ void __launch_bounds__(kThreads, 2) quant_gemv_kernel(GemvArgs<T> a) 
     constexpr int U = kInFlight<BITS, NT, W>;
     __shared__ float partial[W][kWarps][kTileRows * kTileRows];  // a warp's tile, [x row][weight row]
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    dependents_may_start();
 
     // This block's tile: rows n0.. of one segment (every segment's tiles are whole blocks).
     int64_t tile = blockIdx.x;
@@ -166,6 +169,9 @@ __global__ void __launch_bounds__(kThreads, 2) quant_gemv_kernel(GemvArgs<T> a) 
     }
 
     float acc[W][NT][4] = {};
+    // The weights' first round is requested before the input is waited for (early launch:
+    // the kernel before may still be writing x), every later round's weights and x together.
+    bool waited = false;
     // The loop bound is the warp's (not the lane's): every lane takes part in every mma.
     for (int c0 = kLanesPerRow * warp; c0 < chunks; c0 += kChunkStride * U) {
         uint4 wc[U][W][2], xc[U][NT][X];
@@ -183,11 +189,22 @@ __global__ void __launch_bounds__(kThreads, 2) quant_gemv_kernel(GemvArgs<T> a) 
                     wc[u][wi][h] = ok ? __ldcs(wrow[wi][h] + c) : make_uint4(0, 0, 0, 0);  // streamed once
                     sc[u][wi][h] = BITS != 16 && ok ? __ldg(srow[wi][h] + group) : 0.0f;  // 0: a zero chunk
                 }
+        }
+        if (!waited) {
+            dependency_wait();
+            waited = true;
+        }
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            const int c = c0 + t + kChunkStride * u;
+            const bool in_k = c < chunks;
 #pragma unroll
             for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
                 for (int v = 0; v < X; ++v)
-                    xc[u][nt][v] = in_k && has_x[nt] ? __ldg(xrow[nt] + int64_t(c) * X + v) : make_uint4(0, 0, 0, 0);
+                    // Coherent loads (not the read-only path, __ldg): with an early launch the
+                    // kernel before wrote x while this one already ran (the wait made it visible).
+                    xc[u][nt][v] = in_k && has_x[nt] ? __ldca(xrow[nt] + int64_t(c) * X + v) : make_uint4(0, 0, 0, 0);
         }
 #pragma unroll
         for (int u = 0; u < U; ++u) {
@@ -211,6 +228,7 @@ __global__ void __launch_bounds__(kThreads, 2) quant_gemv_kernel(GemvArgs<T> a) 
         }
     }
 
+    if (!waited) dependency_wait();  // a warp with no chunk still writes y below
     // C fragment: lane (g, t) has (weight row g, x rows 8nt + 2t, + 1) in c0, c1 and row g + 8 in c2, c3.
 #pragma unroll
     for (int wi = 0; wi < W; ++wi)
@@ -246,9 +264,9 @@ void launch(const GemvArgs<T>& args, cudaStream_t stream) {
     for (int s = 0; s < args.segments; ++s) tiles += (args.seg[s].N + kTileRows - 1) / kTileRows;
     const unsigned blocks = static_cast<unsigned>(tiles);
     if (args.up_codes)
-        quant_gemv_kernel<BITS, NT, 2, T><<<blocks, kThreads, 0, stream>>>(args);
+        launch_early(quant_gemv_kernel<BITS, NT, 2, T>, blocks, kThreads, 0, stream, args);
     else
-        quant_gemv_kernel<BITS, NT, 1, T><<<blocks, kThreads, 0, stream>>>(args);
+        launch_early(quant_gemv_kernel<BITS, NT, 1, T>, blocks, kThreads, 0, stream, args);
     VIDI_CUDA_CHECK_LAUNCH("linear (few rows)");
 }
 
