@@ -50,8 +50,7 @@ __device__ inline bool visible(const AttentionArgs& a, int64_t pos, int64_t j) {
 template <class T>
 __device__ inline void attention_out(const AttentionArgs& a, int64_t idx, float v) {
     T* out = static_cast<T*>(a.out) + idx;
-    // From L2: a kernel launched early may have started while the one before wrote `out`.
-    store_float(out, a.accumulate ? to_float(__ldcg(out)) + round_to<T>(v) : v);
+    store_float(out, a.accumulate ? to_float(*out) + round_to<T>(v) : v);
 }
 
 // How many blocks of `kernel` (threads a block, `smem` bytes of dynamic shared memory) one SM
