@@ -28,10 +28,4 @@ bool early_launch_enabled() {
     return state == 2;
 }
 
-bool kernel_waits(const void* kernel) {
-    cudaFuncAttributes attr{};
-    VIDI_CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel));
-    return attr.ptxVersion >= 90;
-}
-
 }  // namespace vidi::cuda

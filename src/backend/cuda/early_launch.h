@@ -14,6 +14,7 @@
 
 #include <cuda_runtime.h>
 
+#include <initializer_list>
 #include <utility>
 
 #include "backend/cuda/cuda_check.h"
@@ -22,9 +23,18 @@ namespace vidi::cuda {
 
 // Whether the current device takes early launches (and VIDI_EARLY_LAUNCH is not 0).
 bool early_launch_enabled();
-// Whether `kernel`'s code on the current device was compiled for compute capability 9.0 or
-// newer, so that it has its wait (PTX for an older one, JIT-compiled here, has none).
-bool kernel_waits(const void* kernel);
+#ifdef __CUDACC__  // the launch side is for .cu files, which nvcc compiles with their architectures
+// Whether this file's kernels were compiled for compute capability 9.0 or newer: a Hopper
+// device then runs that code, with its waits. Built only for older GPUs (their PTX compiled for
+// Hopper by the driver) the kernels have no wait and must not start early. nvcc lists the
+// architectures it compiles for in __CUDA_ARCH_LIST__ (host pass too).
+constexpr bool compiled_with_waits() {
+#ifdef __CUDA_ARCH_LIST__
+    for (int arch : {__CUDA_ARCH_LIST__})
+        if (arch >= 900) return true;
+#endif
+    return false;
+}
 
 // kernel<<<grid, block, smem, stream>>>(args...), allowed to start early where the device
 // supports it. The kernel must call dependency_wait() before it touches its predecessor's
@@ -41,9 +51,9 @@ void launch_early(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
     config.dynamicSmemBytes = smem;
     config.stream = stream;
     config.attrs = &attr;
-    static const bool waits = kernel_waits(reinterpret_cast<const void*>(kernel));
-    config.numAttrs = early_launch_enabled() && waits ? 1 : 0;
+    config.numAttrs = compiled_with_waits() && early_launch_enabled() ? 1 : 0;
     VIDI_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
 }
+#endif
 
 }  // namespace vidi::cuda
