@@ -2,7 +2,9 @@
 // image_size and normalised (FrameStream), and the audio's Whisper log-mel
 // (load_audio_features), the two run concurrently as the engine does.
 // Usage: media_front_bench VIDEO [--image-size 384] [--sequential] [--mel-piece-only]
-// Prints one JSON line. bench/media_bench.sh compares it with the ffmpeg CLI.
+//                            [--lanes N] [--rgb]
+// --lanes: decoding lanes (0, the default: one per core, at most 8); --rgb: the batches the GPU path
+// takes from the host (RGB24, no resize). Prints one JSON line. bench/media_bench.sh compares it with the ffmpeg CLI.
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -25,16 +27,19 @@ int main(int argc, char** argv) {
     using namespace vidi;
     using namespace vidi::media;
     if (argc < 2) {
-        std::fprintf(stderr, "usage: %s VIDEO [--image-size N] [--sequential] [--mel-piece-only]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s VIDEO [--image-size N] [--sequential] [--mel-piece-only] [--lanes N] [--rgb]\n", argv[0]);
         return 2;
     }
     const std::string path = argv[1];
     int image_size = 384;
-    bool sequential = false, mel_only = false;
+    int lanes = 0;
+    bool sequential = false, mel_only = false, rgb_only = false;
     for (int i = 2; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--image-size") && i + 1 < argc) image_size = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--sequential")) sequential = true;
         else if (!std::strcmp(argv[i], "--mel-piece-only")) mel_only = true;
+        else if (!std::strcmp(argv[i], "--lanes") && i + 1 < argc) lanes = std::atoi(argv[++i]);
+        else if (!std::strcmp(argv[i], "--rgb")) rgb_only = true;
     }
     std::thread audio_thread;  // outside the try: joined on every path, also after an error
     try {
@@ -62,14 +67,14 @@ int main(int argc, char** argv) {
         };
         if (!sequential) audio_thread = std::thread(run_audio);
         const auto tv = std::chrono::steady_clock::now();
-        FrameStream stream(path, image_size, 16);
+        FrameStream stream(path, image_size, 16, lanes);
         vidi::Tensor batch;
         std::vector<int64_t> pos;
         int64_t frames = 0;
         double checksum = 0;
-        while (stream.next(batch, pos)) {
+        while (rgb_only ? stream.next_frames(batch, pos) : stream.next(batch, pos)) {
             frames += batch.dim(0);
-            checksum += batch.data<float>()[batch.numel() / 2];
+            checksum += rgb_only ? batch.data<uint8_t>()[batch.numel() / 2] : batch.data<float>()[batch.numel() / 2];
         }
         const double video_s = seconds_since(tv);
         if (sequential) run_audio();

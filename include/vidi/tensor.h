@@ -39,6 +39,9 @@ public:
     // Fresh zero-initialised host memory (64-byte aligned).
     static Tensor empty(Shape shape, DType dtype);
     static Tensor zeros(Shape shape, DType dtype) { return empty(std::move(shape), dtype); }
+    // Fresh host memory (64-byte aligned) whose contents are unspecified, for a buffer the
+    // caller overwrites whole: large zeroed blocks cost their page faults twice.
+    static Tensor uninitialized(Shape shape, DType dtype);
     // Wraps memory owned elsewhere; `owner` keeps it alive (may be null for borrowed memory).
     static Tensor wrap(void* data, Shape shape, DType dtype, Device device,
                        std::shared_ptr<void> owner);
@@ -55,6 +58,8 @@ public:
     DType dtype() const { return dtype_; }
     Device device() const { return device_; }
     bool on_host() const { return device_ == Device::cpu; }
+    // No other tensor or view shares this one's storage: it may be refilled in place.
+    bool sole_owner() const { return owner_ && owner_.use_count() == 1; }
 
     void* raw() const { return data_; }
     template <class T>

@@ -36,7 +36,7 @@ struct EngineOptions {
     std::string backend = "auto";  // "cpu", "cuda", "cuda:N" or "auto"
     int threads = 0;               // CPU threads; 0: all cores
     int frame_batch = 16;          // frames per vision-tower batch
-    // Video decoders working on separate stretches of the file at once (0: one per 2 cores,
+    // Video decoders working on separate stretches of the file at once (0: one per core,
     // at most 8). The frames do not depend on it.
     int decode_lanes = 0;
     // Video decoding: "cpu" (FFmpeg's software decoders; the default: on the H200 host it

@@ -1,5 +1,6 @@
 #include "vidi/tensor.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -49,18 +50,26 @@ int64_t shape_numel(const Shape& s) {
     return n;
 }
 
+namespace {
+// Whole 64-byte lines, at least one (an empty tensor still has a valid pointer).
+size_t allocation_bytes(size_t bytes) { return std::max<size_t>(64, (bytes + 63) / 64 * 64); }
+}  // namespace
+
 Tensor Tensor::empty(Shape shape, DType dtype) {
+    Tensor t = uninitialized(std::move(shape), dtype);
+    std::memset(t.data_, 0, allocation_bytes(t.nbytes()));
+    return t;
+}
+
+Tensor Tensor::uninitialized(Shape shape, DType dtype) {
     for (int64_t d : shape) VIDI_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape));
     Tensor t;
     t.shape_ = std::move(shape);
     t.dtype_ = dtype;
     t.dtype_set_ = true;
-    size_t bytes = t.nbytes();
-    size_t padded = (bytes + 63) / 64 * 64;
-    if (padded == 0) padded = 64;
+    const size_t padded = allocation_bytes(t.nbytes());
     void* p = std::aligned_alloc(64, padded);
     if (!p) fail("out of host memory allocating ", padded, " bytes for tensor ", t.describe());
-    std::memset(p, 0, padded);
     t.owner_ = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
     t.data_ = p;
     return t;

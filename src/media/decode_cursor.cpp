@@ -1,6 +1,9 @@
 // Packets whose frame is not sampled are decoded with AVDISCARD_NONREF (H.264/HEVC), so
 // non-reference frames nobody asked for are never reconstructed, and unsampled frames
-// never reach swscale.
+// never reach swscale. Whole stretches are passed over too: where decord seeks to a later
+// keyframe (FrameStream knows where from decord_pictures), the packets before it are dropped
+// unread by the decoder, which is flushed and restarts at the keyframe. With keyframes every
+// second (phones) and 1 fps sampling that is most of the file.
 #include "media/decode_cursor.h"
 
 #include <algorithm>
@@ -11,8 +14,8 @@ namespace vidi::media {
 
 DecodeCursor::DecodeCursor(const std::string& path, const VideoIndex& vx, const std::vector<int64_t>& wanted_pts,
                            int threads, int64_t seek_pts, std::atomic<int64_t>* decoded_counter,
-                           MediaInputs inputs, AVBufferRef* hw_device)
-    : path_(path), vx_(vx), wanted_pts_(wanted_pts), decoded_(decoded_counter) {
+                           MediaInputs inputs, AVBufferRef* hw_device, PictureBuffers* buffers)
+    : path_(path), vx_(vx), wanted_pts_(wanted_pts), decoded_(decoded_counter), rgb_(buffers) {
     fmt_ = ff::open_input(path, inputs);
     for (unsigned i = 0; i < fmt_->nb_streams; ++i)
         if (static_cast<int>(i) != vx.stream) fmt_->streams[i]->discard = AVDISCARD_ALL;
@@ -26,6 +29,7 @@ DecodeCursor::DecodeCursor(const std::string& path, const VideoIndex& vx, const 
     const AVCodecID id = fmt_->streams[vx.stream]->codecpar->codec_id;
     // Only where "non-reference" is exact (no later frame reads a discarded one).
     skip_nonref_ = !wanted_pts.empty() && (id == AV_CODEC_ID_H264 || id == AV_CODEC_ID_HEVC);
+    if (seek_pts != AV_NOPTS_VALUE) restart_at(seek_pts);
     pkt_ = ff::make_packet();
     frame_ = ff::make_frame();
 }
@@ -69,6 +73,17 @@ bool DecodeCursor::receive() {
                 av_packet_unref(pkt_.get());
                 continue;
             }
+            const bool key = pkt_->flags & AV_PKT_FLAG_KEY;
+            if (key) read_key_ = pkt_->pts;
+            if (restart_at_ != AV_NOPTS_VALUE) {
+                if (!key || pkt_->pts < restart_at_) {
+                    av_packet_unref(pkt_.get());
+                    continue;
+                }
+                // What the decoder still holds came before the keyframe in the file: dropped.
+                avcodec_flush_buffers(dec_.get());
+                restart_at_ = AV_NOPTS_VALUE;
+            }
             if (skip_nonref_) {
                 const bool wanted = pkt_->pts == AV_NOPTS_VALUE ||
                                     std::binary_search(wanted_pts_.begin(), wanted_pts_.end(), pkt_->pts);
@@ -80,6 +95,15 @@ bool DecodeCursor::receive() {
             break;
         }
     }
+}
+
+bool DecodeCursor::can_restart_at(int64_t key) const {
+    return key != AV_NOPTS_VALUE && key > origin_ && key > read_key_ && !demux_done_;
+}
+
+void DecodeCursor::restart_at(int64_t key) {
+    restart_at_ = origin_ = key;
+    have_frame_ = false;  // the frame held came from before the restart
 }
 
 void DecodeCursor::advance_to(int64_t want) {

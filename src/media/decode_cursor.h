@@ -19,9 +19,10 @@ public:
     // timestamps, sorted; used to skip unsampled non-reference frames), else by output number.
     // seek_pts: a keyframe timestamp to start at (AV_NOPTS_VALUE: the start of the file).
     // hw_device: a CUDA device context (nvdec.h) to decode with NVDEC; null: in software.
+    // buffers: where picture() takes its memory (null: fresh buffers).
     DecodeCursor(const std::string& path, const VideoIndex& vx, const std::vector<int64_t>& wanted_pts, int threads,
                  int64_t seek_pts, std::atomic<int64_t>* decoded_counter, MediaInputs inputs,
-                 AVBufferRef* hw_device = nullptr);
+                 AVBufferRef* hw_device = nullptr, PictureBuffers* buffers = nullptr);
     ~DecodeCursor();
     DecodeCursor(const DecodeCursor&) = delete;
     DecodeCursor& operator=(const DecodeCursor&) = delete;
@@ -29,12 +30,23 @@ public:
     // Advances to the first frame whose key is >= want (decord's accurate seek: a damaged
     // frame is replaced by its successor; past the end the last frame stands in).
     void advance_to(int64_t want);
+    // Where decoding last (re)started: the keyframe timestamp sought to, or AV_NOPTS_VALUE
+    // (the file's start).
+    int64_t origin() const { return origin_; }
+    // Whether decoding can restart at keyframe `key` without going back in the file: it lies
+    // after the origin and after every keyframe packet read so far.
+    bool can_restart_at(int64_t key) const;
+    // Restarts at keyframe `key` as decord's seek does: the packets before it are passed over
+    // (never decoded), the decoder is flushed, and the frames come from `key` on.
+    void restart_at(int64_t key);
     // Key of the first frame this cursor decoded (to detect a seek that went too far).
     int64_t first_key() const { return first_key_; }
     // The current frame as decord's filter graph makes it: turned upright (transposed planes),
     // then scaled to the stream's size and converted to RGB24 by one swscale pass (a frame
     // NVDEC decoded is brought to the host first).
     Picture picture();
+    // A picture this cursor made and nobody reads any more: its memory serves the next ones.
+    void recycle(Picture&& p) { rgb_.recycle(std::move(p)); }
     // The current frame as decoded (a CUDA frame when NVDEC decoded it), and the format the
     // software decoder gives for this stream (yuv420p, yuvj420p, yuv420p10le, ...).
     const AVFrame* frame() const { return frame_.get(); }
@@ -51,6 +63,9 @@ private:
     ff::PacketPtr pkt_;
     ff::FramePtr frame_;
     bool skip_nonref_ = false;
+    int64_t origin_ = AV_NOPTS_VALUE;
+    int64_t read_key_ = AV_NOPTS_VALUE;    // the last keyframe packet the demuxer gave
+    int64_t restart_at_ = AV_NOPTS_VALUE;  // a keyframe whose earlier packets are passed over
     bool have_frame_ = false;
     int64_t frame_key_ = 0, first_key_ = 0, outputs_ = 0;
     bool demux_done_ = false, decoder_done_ = false;

@@ -14,6 +14,9 @@
 // packets whose timestamps are not below it (a closed GOP); a seek lands on the keyframe
 // with that timestamp (forward: the first at or after it, backward: the last at or before
 // it, or the start). Past the last output decord repeats the last frame it returned.
+// Each picture also carries where decord's decoder last restarted before producing it (the
+// keyframe it sought to, or the start of the file): decoding from there after a flush gives
+// decord's pixels also where a GOP is open (its leading pictures refer to the GOP before).
 #include <algorithm>
 #include <numeric>
 
@@ -45,7 +48,7 @@ public:
         seek(0);
     }
 
-    int64_t get(int64_t pos) {
+    DecordPicture get(int64_t pos) {
         if (curr_ != pos) seek_accurate(pos);
         return next_frame();
     }
@@ -56,15 +59,16 @@ private:
         from_ = from > 0 ? from : -1;
         cursor_ = from_ < 0 ? 0 : static_cast<size_t>(std::lower_bound(ts_.begin(), ts_.end(), pk_[from_].pts) - ts_.begin());
     }
-    // The next decoder output's timestamp, kNone at the end.
-    int64_t pop() {
+    // The next decoder output, pts kNone at the end.
+    DecordPicture pop() {
+        const int64_t origin = from_ >= 0 ? pk_[from_].pts : kNone;
         while (cursor_ < order_.size()) {
             const int64_t i = order_[cursor_++];
             if (pk_[i].discard) continue;
             if (from_ >= 0 && (i < from_ || pk_[i].pts < pk_[from_].pts)) continue;
-            return pk_[i].pts;
+            return {pk_[i].pts, origin};
         }
-        return kNone;
+        return {kNone, origin};
     }
     // decord's pts -> index map keeps the first index of a timestamp.
     int64_t frame_of(int64_t pts) const {
@@ -90,16 +94,16 @@ private:
             land = upto == keys_by_pts_.begin() ? 0 : *(upto - 1);
         }
         restart(land);
-        cached_ = kNone;
+        cached_ = {kNone, kNone};
         curr_ = pos;
     }
     bool check_keyframe() {
-        const int64_t f = pop();
-        if (f == kNone) {
+        const DecordPicture f = pop();
+        if (f.pts == kNone) {
             curr_ = n_;
             return false;
         }
-        const int64_t cf = frame_of(f);
+        const int64_t cf = frame_of(f.pts);
         if (curr_ != cf) {
             curr_ = cf + 1;
             return false;
@@ -134,13 +138,13 @@ private:
             skip(pos - key);
         }
     }
-    int64_t next_frame() {
+    DecordPicture next_frame() {
         if (overrun_) {  // the keyframe check already decoded it (and leaves the cache alone)
             overrun_ = false;
             return key_frame_;
         }
-        int64_t f = pop();
-        if (f == kNone) f = cached_ != kNone ? cached_ : last_shown_;
+        DecordPicture f = pop();
+        if (f.pts == kNone) f = cached_.pts != kNone ? cached_ : DecordPicture{last_shown_, kNone};
         ++curr_;
         cached_ = f;
         return f;
@@ -155,24 +159,32 @@ private:
     int64_t last_shown_ = kNone;
     int64_t from_ = -1;
     size_t cursor_ = 0;
-    int64_t curr_ = 0, key_frame_ = kNone, cached_ = kNone;
+    int64_t curr_ = 0;
+    DecordPicture key_frame_{kNone, kNone}, cached_{kNone, kNone};
     bool overrun_ = false;
 };
 
 }  // namespace
 
-std::vector<int64_t> decord_picture_pts(const std::vector<VideoPacket>& packets, const std::vector<int64_t>& indices) {
-    VIDI_CHECK(!packets.empty(), "decord_picture_pts: no packets");
-    for (const VideoPacket& p : packets) VIDI_CHECK(p.pts != AV_NOPTS_VALUE, "decord_picture_pts: a packet has no timestamp");
+std::vector<DecordPicture> decord_pictures(const std::vector<VideoPacket>& packets,
+                                           const std::vector<int64_t>& indices) {
+    VIDI_CHECK(!packets.empty(), "decord_pictures: no packets");
+    for (const VideoPacket& p : packets) VIDI_CHECK(p.pts != AV_NOPTS_VALUE, "decord_pictures: a packet has no timestamp");
     DecordReader reader(packets);
-    std::vector<int64_t> out;
+    std::vector<DecordPicture> out;
     out.reserve(indices.size());
     for (int64_t pos : indices) {
-        VIDI_CHECK(pos >= 0 && pos < static_cast<int64_t>(packets.size()), "decord_picture_pts: index ", pos,
+        VIDI_CHECK(pos >= 0 && pos < static_cast<int64_t>(packets.size()), "decord_pictures: index ", pos,
                    " out of range");
         out.push_back(reader.get(pos));
     }
     return out;
+}
+
+std::vector<int64_t> decord_picture_pts(const std::vector<VideoPacket>& packets, const std::vector<int64_t>& indices) {
+    std::vector<int64_t> pts;
+    for (const DecordPicture& p : decord_pictures(packets, indices)) pts.push_back(p.pts);
+    return pts;
 }
 
 }  // namespace vidi::media

@@ -78,8 +78,9 @@ void DeviceWriter::write(int lane, size_t pos, DecodeCursor& c) {
             frames_->convert(lane, planes, *plan, vx_.info.rotation, l.slot, index);
             return;
         }
-    const Picture p = c.picture();
-    frames_->put_host(lane, p.rgb.data(), p.stride, l.slot, index);
+    Picture p = c.picture();
+    frames_->put_host(lane, p.rgb.data(), p.stride, l.slot, index);  // copied when it returns
+    c.recycle(std::move(p));
 }
 
 void DeviceWriter::finish(int lane) {

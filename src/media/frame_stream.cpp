@@ -6,13 +6,18 @@
 // frame whose timestamp is >= the wanted one (decord's accurate seek), so a damaged frame is
 // replaced by its successor rather than shifting every later index.
 //
+// Each picture is decoded from where decord's decoder decoded it (decord_pictures): the
+// keyframe its seek landed on, or the start of the file. A cursor goes on within a GOP and
+// restarts at the next such keyframe, passing over the packets in between, so only what
+// lies between those keyframes and the sampled frames is decoded; where it would have to go
+// back, a new cursor seeks. Only where seeking is exact (an indexed container, timestamps on
+// every packet); elsewhere one cursor decodes from the start.
+//
 // Decoding in lanes: a segment of sampled frames is decoded by a cursor of its own that
-// starts at the keyframe at or before the segment's first frame, so on a machine with many
-// cores several segments decode at once (each decoder with a share of the cores) while
-// their order is kept. A segment holds a batch or more and ends, where it can, at a
-// keyframe, so that the next one starts decoding close to its first frame rather than up
-// to a whole GOP before it. Only where seeking is exact (an indexed container, timestamps
-// on every packet); a cursor whose seek lands past its first frame is redone from the start.
+// starts where its first picture is decoded from, so on a machine with many cores several
+// segments decode at once (each decoder with a share of the cores) while their order is
+// kept. A segment holds a batch or more and ends, where it can, at a keyframe. A cursor whose
+// seek lands past its keyframe reads from the start up to it instead.
 // Lanes run ahead of the reader by up to a memory budget of decoded pictures: while the
 // reader waits on the GPU, they keep decoding the next segments (at most `lanes` at once,
 // started in order), so the decoding and the GPU's work overlap instead of taking turns.
@@ -35,16 +40,24 @@
 namespace vidi::media {
 
 namespace {
-// Lanes for `cores` cores when none are asked for: one decoder per 2 cores, at most 8 (the
-// cores are shared out either way; on 16 cores 8 lanes decoded a 10-minute 720p video 8% faster
-// than 4 beside an FP8 encode, bench/RESULTS.md).
-int auto_lanes(unsigned cores) { return static_cast<int>(std::clamp(cores / 2u, 1u, 8u)); }
+// Lanes for `cores` cores when none are asked for: one decoder per core, at most 8 (the cores
+// are shared out either way). Single-threaded decoders side by side spend less CPU a frame than
+// FFmpeg's frame threads: on 2 cores 2 lanes decoded a 10-minute 720p video 1.6x faster than one
+// with 2 threads; on 16 cores 8 lanes of 2 threads were 8% faster than 4 (bench/RESULTS.md).
+int auto_lanes(unsigned cores) { return static_cast<int>(std::clamp(cores, 1u, 8u)); }
 // Decoded RGB pictures waiting in lanes are kept under this (4K frames are 25 MB each).
 constexpr size_t kLaneBytes = size_t(1) << 30;
 // Segments launched ahead of the reader: at most this many per lane.
 constexpr int kSegmentsPerLane = 4;
 // Device memory for the batches NVDEC's lanes fill ahead of the reader (at least 3 batches).
 constexpr size_t kDeviceFrameBytes = size_t(512) << 20;
+
+// `t` as a fresh host buffer of `shape`, reusing its storage when nothing else holds it (a
+// batch of 720p frames is 44 MB: allocated anew, each batch paid its page faults again).
+void host_buffer(Tensor& t, const Shape& shape, DType dtype) {
+    if (!(t.defined() && t.on_host() && t.dtype() == dtype && t.shape() == shape && t.sole_owner()))
+        t = Tensor::uninitialized(shape, dtype);
+}
 
 // The picture's rows, without their padding, to dst (w·3 bytes a row).
 void copy_rows(const Picture& p, uint8_t* dst) {
@@ -65,9 +78,11 @@ struct FrameStream::Impl {
     VideoIndex vx;
     std::vector<int64_t> indices;     // sampled frame indices
     std::vector<int64_t> wanted_pts;  // the timestamps of their pictures (empty: count output frames)
+    std::vector<int64_t> wanted_origin;  // where decord's decoder restarted for each (decord_pictures)
     std::vector<int64_t> wanted_set;  // the same, sorted (which packets the decoders may skip)
     size_t next_pos = 0;              // next sampled position to hand out
     std::atomic<int64_t> decoded{0};  // frames the decoders produced
+    PictureBuffers buffers;           // the pictures' memory, reused (outlives the cursors below)
 
     // NVDEC: the batches go to device memory (null: to the host).
     std::unique_ptr<DeviceWriter> device;
@@ -94,6 +109,7 @@ struct FrameStream::Impl {
     int64_t launched = 0;
     int64_t lane_segments = 0;
     std::deque<Picture> pending;  // decoded, not handed out yet (positions next_pos, next_pos+1, ...)
+    Tensor host_rgb;              // next()'s RGB batch, refilled in place
 
     void open();
     void plan_lanes(bool to_device);
@@ -103,6 +119,14 @@ struct FrameStream::Impl {
         return lanes > 1 && vx.indexed_seek && !wanted_pts.empty() && !vx.key_pts.empty();
     }
     int64_t want(size_t pos) const { return wanted_pts.empty() ? indices[pos] : wanted_pts[pos]; }
+    // Pictures are decoded from the keyframe decord decoded them from: where every packet has a
+    // timestamp and the container's index makes keyframes exact (MP4/MOV, Matroska/WebM).
+    bool restarts() const { return vx.indexed_seek && !wanted_pts.empty() && !vx.key_pts.empty(); }
+    std::unique_ptr<DecodeCursor> open_cursor(int64_t origin, int threads, AVBufferRef* hw);
+    // Makes `c` hold sampled position pos's picture: it decodes on, restarts at a later
+    // keyframe, or is replaced by a cursor that seeks where going on cannot get there.
+    // last_want: the timestamp `c` was last asked for (updated).
+    void place(std::unique_ptr<DecodeCursor>& c, size_t pos, int64_t& last_want, int threads, AVBufferRef* hw);
     // The keyframe a cursor for timestamp `pts` starts at (AV_NOPTS_VALUE: the file's start).
     int64_t key_before(int64_t pts) const {
         auto key = std::upper_bound(vx.key_pts.begin(), vx.key_pts.end(), pts);
@@ -124,7 +148,11 @@ void FrameStream::Impl::open() {
         vx = index_video(scan.get(), path);
     }
     indices = sampled_frame_indices(vx.info);
-    if (vx.all_pts) wanted_pts = decord_picture_pts(vx.packets, indices);
+    if (vx.all_pts)
+        for (const DecordPicture& p : decord_pictures(vx.packets, indices)) {
+            wanted_pts.push_back(p.pts);
+            wanted_origin.push_back(p.origin);
+        }
     index_wanted();
 }
 
@@ -196,37 +224,46 @@ void FrameStream::Impl::index_wanted() {
     wanted_set.erase(std::unique(wanted_set.begin(), wanted_set.end()), wanted_set.end());
 }
 
-DecodeCursor& FrameStream::Impl::sequential_cursor(size_t pos) {
+std::unique_ptr<DecodeCursor> FrameStream::Impl::open_cursor(int64_t origin, int threads, AVBufferRef* hw) {
+    return std::make_unique<DecodeCursor>(path, vx, wanted_set, threads, origin, &decoded, inputs, hw, &buffers);
+}
+
+void FrameStream::Impl::place(std::unique_ptr<DecodeCursor>& c, size_t pos, int64_t& last_want, int threads,
+                              AVBufferRef* hw) {
     const int64_t w = want(pos);
-    const bool back = cursor && w < cursor_want;  // decord went back in time (after an edit list's lead-in)
-    if (back) cursor.reset();
-    if (!cursor) {
-        AVBufferRef* hw = device ? device->hw_device(0) : nullptr;
-        const bool seekable = back && vx.indexed_seek && !vx.key_pts.empty();
-        const int64_t seek = seekable ? key_before(w) : AV_NOPTS_VALUE;
-        cursor = std::make_unique<DecodeCursor>(path, vx, wanted_set, 0, seek, &decoded, inputs, hw);
-        cursor->advance_to(w);
-        if (seek != AV_NOPTS_VALUE && cursor->first_key() > w) {  // the seek went too far: from the start
-            cursor = std::make_unique<DecodeCursor>(path, vx, wanted_set, 0, AV_NOPTS_VALUE, &decoded, inputs, hw);
+    if (!restarts()) {  // one decoder from the start; a new one where decord went back in time
+        if (c && w < last_want) c.reset();
+        if (!c) c = open_cursor(AV_NOPTS_VALUE, threads, hw);
+    } else {
+        const int64_t o = wanted_origin[pos];
+        const bool onward = c && (o == c->origin() ? w >= last_want : c->can_restart_at(o));
+        if (!onward) {
+            c = open_cursor(o, threads, hw);  // seeks to the keyframe
+            c->advance_to(w);
+            if (o != AV_NOPTS_VALUE && c->first_key() > w) {  // the seek went past it: read up to it instead
+                c = open_cursor(AV_NOPTS_VALUE, threads, hw);
+                c->restart_at(o);
+            }
+        } else if (o != c->origin()) {
+            c->restart_at(o);
         }
     }
-    cursor_want = w;
-    cursor->advance_to(w);
+    last_want = w;
+    c->advance_to(w);
+}
+
+DecodeCursor& FrameStream::Impl::sequential_cursor(size_t pos) {
+    place(cursor, pos, cursor_want, 0, device ? device->hw_device(0) : nullptr);
     return *cursor;
 }
 
 std::vector<Picture> FrameStream::Impl::decode_segment(size_t begin, size_t end, int threads, int lane) {
     AVBufferRef* hw = device ? device->hw_device(lane) : nullptr;
-    const int64_t first = wanted_pts[begin], seek = key_before(first);
-    auto c = std::make_unique<DecodeCursor>(path, vx, wanted_set, threads, seek, &decoded, inputs, hw);
-    c->advance_to(first);
-    if (seek != AV_NOPTS_VALUE && c->first_key() > first) {  // the seek went too far: from the start
-        c = std::make_unique<DecodeCursor>(path, vx, wanted_set, threads, AV_NOPTS_VALUE, &decoded, inputs, hw);
-        c->advance_to(first);
-    }
+    std::unique_ptr<DecodeCursor> c;
+    int64_t last_want = 0;
     std::vector<Picture> out;
     for (size_t p = begin; p < end; ++p) {
-        c->advance_to(wanted_pts[p]);
+        place(c, p, last_want, threads, hw);
         if (device)
             device->write(lane, p, *c);
         else
@@ -337,6 +374,7 @@ void FrameStream::keep_every(int64_t step) {
     };
     thin(impl_->indices);
     thin(impl_->wanted_pts);
+    thin(impl_->wanted_origin);
     impl_->index_wanted();
 }
 
@@ -350,10 +388,11 @@ bool FrameStream::next_rgb(Tensor& rgb, int64_t& sampled_position) {
     VIDI_CHECK(s.in_flight.empty() && s.next_segment == 0 && s.pending.empty(),
                "FrameStream: next_rgb() after next()");
     if (s.next_pos >= s.indices.size()) return false;
-    const Picture p = s.sequential_picture(s.next_pos);
-    rgb = Tensor::empty({p.height, p.width, 3}, DType::u8);
+    Picture p = s.sequential_picture(s.next_pos);
+    rgb = Tensor::uninitialized({p.height, p.width, 3}, DType::u8);
     copy_rows(p, rgb.data<uint8_t>());
     sampled_position = static_cast<int64_t>(s.next_pos++);
+    s.buffers.give_back(std::move(p));
     return true;
 }
 
@@ -419,9 +458,10 @@ bool FrameStream::next_frames(Tensor& rgb, std::vector<int64_t>& sampled_positio
     while (n < static_cast<int64_t>(s.pending.size()) && n < s.max_batch &&
            s.pending[static_cast<size_t>(n)].width == w && s.pending[static_cast<size_t>(n)].height == h)
         ++n;
-    rgb = Tensor::empty({n, h, w, 3}, DType::u8);
+    host_buffer(rgb, {n, h, w, 3}, DType::u8);
     for (int64_t i = 0; i < n; ++i) {
         copy_rows(s.pending.front(), rgb.row(i).data<uint8_t>());
+        s.buffers.give_back(std::move(s.pending.front()));
         s.pending.pop_front();
         sampled_positions.push_back(static_cast<int64_t>(s.next_pos++));
     }
@@ -430,10 +470,10 @@ bool FrameStream::next_frames(Tensor& rgb, std::vector<int64_t>& sampled_positio
 
 bool FrameStream::next(Tensor& batch, std::vector<int64_t>& sampled_positions) {
     VIDI_CHECK(!impl_->device, "FrameStream: next() with frames decoded to the GPU (use next_frames)");
-    Tensor rgb;
+    Tensor& rgb = impl_->host_rgb;
     if (!next_frames(rgb, sampled_positions)) return false;
     const int S = impl_->image_size;
-    batch = Tensor::empty({rgb.dim(0), 3, S, S}, DType::f32);
+    host_buffer(batch, {rgb.dim(0), 3, S, S}, DType::f32);
     frames_to_pixels_f32(rgb.data<uint8_t>(), rgb.dim(0), static_cast<int>(rgb.dim(1)), static_cast<int>(rgb.dim(2)),
                          S, batch.data<float>());
     return true;

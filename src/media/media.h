@@ -65,7 +65,7 @@ struct FrameOptions {
 // Holds at most one batch of output and one decoded frame at a time.
 class FrameStream {
 public:
-    // lanes: decoders working on separate stretches at once (0: one per 2 cores, at most 8;
+    // lanes: decoders working on separate stretches at once (0: one per core, at most 8;
     // 1: a single sequential decoder). The output does not depend on it. `inputs`: what
     // every open of the file (probe and lanes alike) accepts (ffmpeg_util.h).
     FrameStream(const std::string& path, int image_size, int max_batch = 16, int lanes = 0,

@@ -15,13 +15,36 @@ namespace vidi::media {
 // unscaled converter works in steps of 8 pixels and converts 8 fewer where 8-pixel steps
 // would overrun the row's stride, leaving up to 7 pixels at the right unwritten: the stride
 // leaves room for whole 16-pixel blocks.
-Picture blank_picture(int w, int h) {
+Picture blank_picture(int w, int h, PictureBuffers* buffers) {
     Picture p;
     p.width = w;
     p.height = h;
     p.stride = ((w + 15) / 16 * 16 * 3 + 63) / 64 * 64;
-    p.rgb.resize(static_cast<size_t>(p.stride) * (h + 1));
+    const size_t bytes = static_cast<size_t>(p.stride) * (h + 1);
+    if (buffers)
+        p.rgb = buffers->take(bytes);
+    else
+        p.rgb.resize(bytes);
     return p;
+}
+
+std::vector<uint8_t> PictureBuffers::take(size_t bytes) {
+    std::vector<uint8_t> b;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!free_.empty()) {
+            b = std::move(free_.back());
+            free_.pop_back();
+        }
+    }
+    b.resize(bytes);  // a recycled buffer of the same size: nothing to do
+    return b;
+}
+
+void PictureBuffers::give_back(Picture&& p) {
+    if (p.rgb.empty()) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(std::move(p.rgb));
 }
 
 RgbConverter::~RgbConverter() { sws_freeContext(sws_); }
@@ -89,14 +112,15 @@ Picture RgbConverter::convert(const AVFrame* f, const VideoIndex& vx, const std:
     const int* matrix = sws_getCoefficients(f->colorspace);
     if (f->color_range != AVCOL_RANGE_UNSPECIFIED) in_full = f->color_range == AVCOL_RANGE_JPEG;
     sws_setColorspaceDetails(sws_, matrix, in_full, matrix, out_full, brightness, contrast, saturation);
-    Picture p = blank_picture(out_w, out_h);
+    Picture p = blank_picture(out_w, out_h, buffers_);
     uint8_t* dst[4] = {p.rgb.data(), nullptr, nullptr, nullptr};
     int dst_stride[4] = {p.stride, 0, 0, 0};
     if (sws_scale(sws_, src->data, src->linesize, 0, src->height, dst, dst_stride) != out_h)
         fail("'", path, "': RGB conversion failed");
     if (!rgb_after) return p;
-    Picture turned = blank_picture(vx.info.width, vx.info.height);
+    Picture turned = blank_picture(vx.info.width, vx.info.height, buffers_);
     rotate_plane(p.rgb.data(), p.stride, p.width, p.height, 3, degrees, turned.rgb.data(), turned.stride);
+    recycle(std::move(p));
     return turned;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -21,24 +22,47 @@ struct Picture {
     std::vector<uint8_t> rgb;
     int width = 0, height = 0, stride = 0;
 };
-Picture blank_picture(int w, int h);
+
+// Buffers of pictures that were used, for a stream's next pictures. A 720p picture is 2.8 MB:
+// freed, such buffers went back to the system and came back paying their page faults again,
+// which with the batches' own cost a third of the CPU time of decoding a 720p video
+// (bench/RESULTS.md). Thread-safe. It never holds more than the pictures alive at one time.
+class PictureBuffers {
+public:
+    // A buffer of `bytes` bytes, contents unspecified (a recycled one, or a new one).
+    std::vector<uint8_t> take(size_t bytes);
+    void give_back(Picture&& p);
+
+private:
+    std::mutex mu_;
+    std::vector<std::vector<uint8_t>> free_;
+};
+
+// A picture of w x h; its buffer from `buffers` when given (then its contents are unspecified).
+Picture blank_picture(int w, int h, PictureBuffers* buffers = nullptr);
 
 // The frame's planes turned clockwise by `degrees`, then scaled to the stream's (upright)
 // size and converted to RGB24 by swscale (SWS_BILINEAR), with the frame's own matrix and range.
 class RgbConverter {
 public:
-    RgbConverter() = default;
+    // buffers: where the pictures' memory comes from (null: fresh zeroed buffers).
+    explicit RgbConverter(PictureBuffers* buffers = nullptr) : buffers_(buffers) {}
     ~RgbConverter();
     RgbConverter(const RgbConverter&) = delete;
     RgbConverter& operator=(const RgbConverter&) = delete;
 
     // f: a software frame; vx: the stream it belongs to (size, rotation); path names errors.
     Picture convert(const AVFrame* f, const VideoIndex& vx, const std::string& path);
+    // Hands a picture's memory back to the buffers (dropped when there are none).
+    void recycle(Picture&& p) {
+        if (buffers_) buffers_->give_back(std::move(p));
+    }
 
 private:
     // The frame's planes turned clockwise by `degrees` (into upright_), as the transpose filter does.
     const AVFrame* turn_planes(const AVFrame* f, int degrees, const std::string& path);
 
+    PictureBuffers* buffers_ = nullptr;
     SwsContext* sws_ = nullptr;
     ff::FramePtr upright_;
 };

@@ -50,7 +50,13 @@ int stream_rotation(const AVStream* st);
 // decord numbers frames by packet timestamp but, decoding from the start, by decoder
 // output until its first keyframe seek: where leading packets are discard-flagged (an
 // MP4/MOV edit list) the two disagree; this replays its seek logic to say which picture
-// each index gets. See decord_frames.cpp.
+// each index gets, and from which keyframe decord decoded it. See decord_frames.cpp.
+struct DecordPicture {
+    int64_t pts;     // the decoded frame that holds it
+    int64_t origin;  // the keyframe decord's decoder restarted at before it (AV_NOPTS_VALUE: the file's start)
+};
+std::vector<DecordPicture> decord_pictures(const std::vector<VideoPacket>& packets, const std::vector<int64_t>& indices);
+// Their timestamps only.
 std::vector<int64_t> decord_picture_pts(const std::vector<VideoPacket>& packets, const std::vector<int64_t>& indices);
 
 }  // namespace vidi::media

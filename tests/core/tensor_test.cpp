@@ -52,3 +52,27 @@ TEST(Tensor, ToF32ConvertsHalfTypes) {
     EXPECT_EQ(v[0], 1.5f);
     EXPECT_EQ(v[1], -3.0f);
 }
+
+TEST(Tensor, UninitializedIsAlignedAndSoleOwnershipSeesEverySharer) {
+    Tensor t = Tensor::uninitialized({5, 7}, DType::u8);
+    EXPECT_EQ(t.shape(), (Shape{5, 7}));
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.raw()) % 64, 0u);
+    EXPECT_TRUE(t.sole_owner());
+    {
+        const Tensor view = t.row(1);  // a view shares the storage
+        EXPECT_FALSE(t.sole_owner());
+        EXPECT_FALSE(view.sole_owner());
+    }
+    EXPECT_TRUE(t.sole_owner());
+    Tensor copy = t;  // so does a copy of the handle
+    EXPECT_FALSE(t.sole_owner());
+    copy = Tensor();
+    EXPECT_TRUE(t.sole_owner());
+    EXPECT_FALSE(Tensor().sole_owner());
+    // Borrowed memory has no owner to ask: never refilled as if it were ours.
+    uint8_t bytes[4] = {};
+    EXPECT_FALSE(Tensor::wrap(bytes, {4}, DType::u8, Device::cpu, nullptr).sole_owner());
+    // empty() still zeroes, padding included.
+    Tensor z = Tensor::empty({3}, DType::f32);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(z.data<float>()[i], 0.0f);
+}

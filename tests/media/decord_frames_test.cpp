@@ -54,6 +54,30 @@ TEST(DecordPictures, PlainStreamIsTheIthTimestamp) {
     EXPECT_EQ(decord_picture_pts(p, iota(0, 36)), iota(100, 36));
 }
 
+TEST(DecordPictures, EachPictureSaysWhichKeyframeItWasDecodedFrom) {
+    // The stream above: keyframes at timestamps 100, 109, 118, 127 (frames 0, 9, 18, 27). decord
+    // seeks when the target's keyframe is not that of the frame it would read next (one past
+    // the last it returned): after frame 8 it reads frame 9, under keyframe 9, so 12 and 16 are
+    // decoded on from the start; 20 lies under keyframe 18 while it would read 17: a seek.
+    std::vector<int64_t> pts;
+    for (int64_t g = 0; g < 4; ++g)
+        for (int64_t d : {0, 3, 1, 2, 6, 4, 5, 8, 7}) pts.push_back(100 + 9 * g + d);
+    const auto p = packets(pts, {0, 9, 18, 27}, 0);
+    std::vector<int64_t> got_pts, origins;
+    for (const DecordPicture& pic : decord_pictures(p, every(4, 36))) {
+        got_pts.push_back(pic.pts);
+        origins.push_back(pic.origin);
+    }
+    EXPECT_EQ(got_pts, (std::vector<int64_t>{100, 104, 108, 112, 116, 120, 124, 128, 132}));
+    const int64_t start = AV_NOPTS_VALUE;
+    EXPECT_EQ(origins, (std::vector<int64_t>{start, start, start, start, start, 118, 118, 127, 127}));
+    // 9 (under keyframe 9, read next would be 1): a seek; 10 goes on; 26 seeks to 18; 27 is the
+    // frame it reads next, so it goes on from 18 although 27 is a keyframe.
+    std::vector<int64_t> each;
+    for (const DecordPicture& pic : decord_pictures(p, {0, 9, 10, 26, 27})) each.push_back(pic.origin);
+    EXPECT_EQ(each, (std::vector<int64_t>{start, 109, 109, 118, 118}));
+}
+
 TEST(DecordPictures, EditListLeadInShiftsOnlyTheFirstKeyframesFrames) {
     // 13 discarded packets (timestamps -13..-1), then 30 shown (0..29); keyframes at file
     // positions 0, 20, 40. Indices 0 and 10: outputs 0 and 10 (R3, no seek yet). Index 20

@@ -5,8 +5,10 @@
 
 #include <cstring>
 
+#include "media/ffmpeg_util.h"
 #include "media/media.h"
 #include "media/media_test_util.h"
+#include "media/video_index.h"
 
 namespace vidi::media {
 namespace {
@@ -55,6 +57,83 @@ TEST(Sampling, BFramePyramidH264) {
     test::ffmpeg_cli("-f lavfi -i testsrc2=s=192x108:r=25:d=6 -c:v libx264 -bf 3 -b_strategy 2 -x264-params b-pyramid=normal -g 40 " + f);
     EXPECT_EQ(probe(f).frame_count, 150);
     expect_sampled_frames_match_cli(f);
+}
+
+// Each sampled frame against the CLI decoding the file from the keyframe decord decoded it
+// from (a fresh decoder after an input seek there, which is what decord's flush and seek
+// give), picked by its timestamp; from the start where decord had not sought yet.
+void expect_sampled_frames_match_cli_from_their_keyframes(const std::string& video) {
+    test::TempDir tmp("cli-keys");
+    ff::FormatPtr fmt = ff::open_input(video);
+    const VideoIndex vx = index_video(fmt.get(), video);
+    ASSERT_TRUE(vx.all_pts && vx.indexed_seek) << video;
+    const AVRational tb = fmt->streams[vx.stream]->time_base;
+    const double start = fmt->start_time == AV_NOPTS_VALUE ? 0.0 : fmt->start_time / double(AV_TIME_BASE);
+    const double frame_s = 1.0 / vx.info.avg_fps;
+    const std::vector<DecordPicture> pictures = decord_pictures(vx.packets, sampled_frame_indices(vx.info));
+    FrameStream stream(video, 32);
+    Tensor rgb;
+    int64_t p = 0;
+    int from_keyframes = 0;
+    while (stream.next_rgb(rgb, p)) {
+        const DecordPicture& pic = pictures.at(static_cast<size_t>(p));
+        std::string seek;
+        if (pic.origin != AV_NOPTS_VALUE) {  // half a frame past it: the seek lands on it, nothing is trimmed
+            char s[64];
+            std::snprintf(s, sizeof s, "-noaccurate_seek -ss %.6f ", pic.origin * av_q2d(tb) - start + frame_s / 2);
+            seek = s;
+            ++from_keyframes;
+        }
+        const std::string out = tmp.file("f" + std::to_string(p) + ".rgb");
+        test::ffmpeg_cli(seek + "-copyts -i " + video + " -vf 'select=eq(pts\\," + std::to_string(pic.pts) +
+                         ")' -frames:v 1 -f rawvideo -pix_fmt rgb24 " + out);
+        const std::vector<uint8_t> cli = test::read_bytes(out);
+        ASSERT_EQ(cli.size(), rgb.nbytes()) << video << ": sampled frame " << p;
+        EXPECT_EQ(std::memcmp(rgb.data<uint8_t>(), cli.data(), cli.size()), 0)
+            << video << ": sampled frame " << p << " (pts " << pic.pts << ", decoded from " << pic.origin << ")";
+    }
+    EXPECT_EQ(p + 1, static_cast<int64_t>(pictures.size()));
+    EXPECT_GT(from_keyframes, 0) << video << ": decord never sought";
+}
+
+// Where decord seeks to a later keyframe the decoder restarts there too, passing over the
+// packets before it: with keyframes every 0.5-1.5 s most of the file is never decoded. In a
+// closed GOP the frames are those of a decode from the start (the CLI decodes every frame);
+// in an open GOP, whose leading pictures refer to the GOP before, they are those of a decode
+// from the keyframe, as decord's are.
+TEST(Sampling, DecodingRestartsWhereDecordSeeks) {
+    test::TempDir tmp("gops");
+    struct Case {
+        const char* name;
+        const char* args;
+        bool open_gop;
+    };
+    const Case cases[] = {
+        {"g30.mp4", "-c:v libx264 -preset veryfast -g 30 -bf 3", false},  // a keyframe on every sampled frame
+        {"g15.mp4", "-c:v libx264 -preset veryfast -g 15 -bf 2", false},  // broadcast-like
+        {"g45.mp4", "-c:v libx264 -preset veryfast -g 45 -bf 3 -x264-params b-pyramid=normal", false},
+        {"open.mkv", "-c:v libx264 -preset veryfast -g 40 -x264-params open-gop=1", true},
+        {"hevc.mp4", "-c:v libx265 -preset veryfast -g 30 -tag:v hvc1 -x265-params log-level=error", true},  // CRA
+    };
+    for (const Case& c : cases) {
+        const std::string f = tmp.file(c.name);
+        test::ffmpeg_cli("-f lavfi -i testsrc2=s=128x72:r=30:d=20 " + std::string(c.args) + " " + f);
+        if (c.open_gop)
+            expect_sampled_frames_match_cli_from_their_keyframes(f);
+        else
+            expect_sampled_frames_match_cli(f);
+        for (int lanes : {1, 2}) {
+            FrameStream stream(f, 32, 4, lanes);
+            Tensor rgb;
+            std::vector<int64_t> positions;
+            while (stream.next_frames(rgb, positions)) {
+            }
+            // 600 frames, 20 sampled: at most what lies between a keyframe and a sampled frame
+            // (under 45 each), far from the 300 or more reference frames a decode from the start needs.
+            EXPECT_LT(stream.decoded_frames(), 20 * 45 / 2) << c.name << ", lanes " << lanes;
+            EXPECT_GE(stream.decoded_frames(), 20) << c.name << ", lanes " << lanes;
+        }
+    }
 }
 
 struct VfrCase {
