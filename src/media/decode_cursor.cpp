@@ -1,9 +1,10 @@
 // Packets whose frame is not sampled are decoded with AVDISCARD_NONREF (H.264/HEVC), so
 // non-reference frames nobody asked for are never reconstructed, and unsampled frames
 // never reach swscale. Whole stretches are passed over too: where decord seeks to a later
-// keyframe (FrameStream knows where from decord_pictures), the packets before it are dropped
-// unread by the decoder, which is flushed and restarts at the keyframe. With keyframes every
-// second (phones) and 1 fps sampling that is most of the file.
+// keyframe (FrameStream knows where from decord_pictures), the decoder is flushed and the
+// packets before that keyframe are dropped unread. With keyframes every second (phones) and
+// 1 fps sampling that is most of the file. The frames from the keyframe on are those of a
+// decode from the start: no later frame refers back past a keyframe, even in an open GOP.
 #include "media/decode_cursor.h"
 
 #include <algorithm>
@@ -80,8 +81,6 @@ bool DecodeCursor::receive() {
                     av_packet_unref(pkt_.get());
                     continue;
                 }
-                // What the decoder still holds came before the keyframe in the file: dropped.
-                avcodec_flush_buffers(dec_.get());
                 restart_at_ = AV_NOPTS_VALUE;
             }
             if (skip_nonref_) {
@@ -103,7 +102,9 @@ bool DecodeCursor::can_restart_at(int64_t key) const {
 
 void DecodeCursor::restart_at(int64_t key) {
     restart_at_ = origin_ = key;
-    have_frame_ = false;  // the frame held came from before the restart
+    // What the decoder holds (frame threads, reordering) came before the keyframe in the file.
+    avcodec_flush_buffers(dec_.get());
+    have_frame_ = false;
 }
 
 void DecodeCursor::advance_to(int64_t want) {

@@ -36,10 +36,11 @@ public:
     // Whether decoding can restart at keyframe `key` without going back in the file: it lies
     // after the origin and after every keyframe packet read so far.
     bool can_restart_at(int64_t key) const;
-    // Restarts at keyframe `key` as decord's seek does: the packets before it are passed over
-    // (never decoded), the decoder is flushed, and the frames come from `key` on.
+    // Restarts at keyframe `key` as decord's seek does: the decoder is flushed, the packets
+    // before the keyframe are passed over (never decoded), and the frames come from `key` on.
     void restart_at(int64_t key);
-    // Key of the first frame this cursor decoded (to detect a seek that went too far).
+    // Key of the first frame decoded since the cursor opened or last restarted (to detect a
+    // seek that went too far).
     int64_t first_key() const { return first_key_; }
     // The current frame as decord's filter graph makes it: turned upright (transposed planes),
     // then scaled to the stream's size and converted to RGB24 by one swscale pass (a frame

@@ -15,8 +15,8 @@
 // with that timestamp (forward: the first at or after it, backward: the last at or before
 // it, or the start). Past the last output decord repeats the last frame it returned.
 // Each picture also carries where decord's decoder last restarted before producing it (the
-// keyframe it sought to, or the start of the file): decoding from there after a flush gives
-// decord's pixels also where a GOP is open (its leading pictures refer to the GOP before).
+// keyframe it sought to, or the start of the file): the engine's decoders need not decode
+// anything before it.
 #include <algorithm>
 #include <numeric>
 
@@ -144,7 +144,7 @@ private:
             return key_frame_;
         }
         DecordPicture f = pop();
-        if (f.pts == kNone) f = cached_.pts != kNone ? cached_ : DecordPicture{last_shown_, kNone};
+        if (f.pts == kNone) f = cached_.pts != kNone ? cached_ : DecordPicture{last_shown_, f.origin};
         ++curr_;
         cached_ = f;
         return f;

@@ -6,12 +6,12 @@
 // frame whose timestamp is >= the wanted one (decord's accurate seek), so a damaged frame is
 // replaced by its successor rather than shifting every later index.
 //
-// Each picture is decoded from where decord's decoder decoded it (decord_pictures): the
-// keyframe its seek landed on, or the start of the file. A cursor goes on within a GOP and
-// restarts at the next such keyframe, passing over the packets in between, so only what
-// lies between those keyframes and the sampled frames is decoded; where it would have to go
-// back, a new cursor seeks. Only where seeking is exact (an indexed container, timestamps on
-// every packet); elsewhere one cursor decodes from the start.
+// Nothing before the keyframe decord's decoder restarted at for a picture (decord_pictures)
+// is needed for it: a cursor goes on within a GOP and restarts at the next such keyframe,
+// passing over the packets in between, so only what lies between those keyframes and the
+// sampled frames is decoded; where it would have to go back, a new cursor seeks. The frames
+// are those of a decode from the start either way. Only where seeking is exact (an indexed
+// container, timestamps on every packet); elsewhere one cursor decodes from the start.
 //
 // Decoding in lanes: a segment of sampled frames is decoded by a cursor of its own that
 // starts where its first picture is decoded from, so on a machine with many cores several
@@ -235,8 +235,11 @@ void FrameStream::Impl::place(std::unique_ptr<DecodeCursor>& c, size_t pos, int6
         if (c && w < last_want) c.reset();
         if (!c) c = open_cursor(AV_NOPTS_VALUE, threads, hw);
     } else {
+        // Going on reaches w where it lies ahead of what the cursor returned and not before
+        // the keyframe it restarted at; a restart only saves the decoding in between, so it is
+        // taken where the keyframe's packet has not been read yet (frame threads read ahead).
         const int64_t o = wanted_origin[pos];
-        const bool onward = c && (o == c->origin() ? w >= last_want : c->can_restart_at(o));
+        const bool onward = c && w >= last_want && (c->origin() == AV_NOPTS_VALUE || w >= c->origin());
         if (!onward) {
             c = open_cursor(o, threads, hw);  // seeks to the keyframe
             c->advance_to(w);
@@ -244,7 +247,7 @@ void FrameStream::Impl::place(std::unique_ptr<DecodeCursor>& c, size_t pos, int6
                 c = open_cursor(AV_NOPTS_VALUE, threads, hw);
                 c->restart_at(o);
             }
-        } else if (o != c->origin()) {
+        } else if (o != c->origin() && c->can_restart_at(o)) {
             c->restart_at(o);
         }
     }

@@ -7,6 +7,8 @@ extern "C" {
 
 #include "media/rgb_picture.h"
 
+#include <algorithm>
+
 #include "core/rotate.h"
 
 namespace vidi::media {
@@ -32,12 +34,15 @@ std::vector<uint8_t> PictureBuffers::take(size_t bytes) {
     std::vector<uint8_t> b;
     {
         std::lock_guard<std::mutex> lock(mu_);
-        if (!free_.empty()) {
-            b = std::move(free_.back());
-            free_.pop_back();
+        // One large enough (pictures of a stream share a size; turning after the RGB conversion
+        // alternates two): a smaller one stays for the pictures it fits.
+        auto fits = std::find_if(free_.rbegin(), free_.rend(), [&](const auto& f) { return f.capacity() >= bytes; });
+        if (fits != free_.rend()) {
+            b = std::move(*fits);
+            free_.erase(std::next(fits).base());
         }
     }
-    b.resize(bytes);  // a recycled buffer of the same size: nothing to do
+    b.resize(bytes);  // a recycled buffer: nothing to zero below its old size
     return b;
 }
 

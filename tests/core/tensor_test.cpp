@@ -72,7 +72,7 @@ TEST(Tensor, UninitializedIsAlignedAndSoleOwnershipSeesEverySharer) {
     // Borrowed memory has no owner to ask: never refilled as if it were ours.
     uint8_t bytes[4] = {};
     EXPECT_FALSE(Tensor::wrap(bytes, {4}, DType::u8, Device::cpu, nullptr).sole_owner());
-    // empty() still zeroes, padding included.
+    // empty() still zeroes.
     Tensor z = Tensor::empty({3}, DType::f32);
     for (int i = 0; i < 3; ++i) EXPECT_EQ(z.data<float>()[i], 0.0f);
 }

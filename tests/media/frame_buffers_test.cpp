@@ -1,6 +1,6 @@
 // The stream's host memory is reused only where nothing else holds it: a batch the caller
-// released is refilled in place, one it kept is never written again, and recycled picture
-// buffers give the same pixels as fresh ones.
+// released is refilled in place, one it kept is never written again, and the pictures made in
+// recycled buffers are the CLI's frames.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -14,11 +14,12 @@ namespace {
 
 std::string make_video(test::TempDir& tmp) {
     const std::string v = tmp.file("v.mp4");
-    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=30:d=20 -c:v libx264 -preset veryfast -g 45 " + v);
+    // No B-frames, so no edit list: sampled frame p is the CLI's frame 30·p.
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=30:d=20 -c:v libx264 -preset veryfast -g 45 -bf 0 " + v);
     return v;
 }
 
-// Each frame of a batch against the same frame taken alone (next_rgb, a new tensor each).
+// Each frame of a batch against the CLI's decode of that frame.
 void expect_frames(const Tensor& rgb, const std::vector<int64_t>& positions, const std::vector<Tensor>& alone,
                    int lanes) {
     ASSERT_EQ(rgb.dim(0), static_cast<int64_t>(positions.size()));
@@ -31,8 +32,9 @@ void expect_frames(const Tensor& rgb, const std::vector<int64_t>& positions, con
 TEST(FrameBuffers, AReleasedBatchIsRefilledInPlaceAKeptOneIsNeverWritten) {
     test::TempDir tmp("frame-buffers");
     const std::string v = make_video(tmp);
-    const std::vector<Tensor> alone = test::sampled_rgb(v);
-    ASSERT_EQ(alone.size(), 20u);
+    const std::vector<uint8_t> cli = test::cli_rgb_frames(v);
+    std::vector<Tensor> alone;
+    for (int64_t p = 0; p < 20; ++p) alone.push_back(test::rgb_frame(cli, 30 * p, 96, 64));
     for (int lanes : {1, 2}) {
         FrameStream stream(v, 48, 4, lanes);
         Tensor rgb;
@@ -58,18 +60,23 @@ TEST(FrameBuffers, AReleasedBatchIsRefilledInPlaceAKeptOneIsNeverWritten) {
     }
 }
 
-TEST(FrameBuffers, AGivenBackBufferServesTheNextPictureOfItsSize) {
+TEST(FrameBuffers, AGivenBackBufferServesTheNextPictureItFits) {
     PictureBuffers buffers;
-    Picture a = blank_picture(50, 30, &buffers);
-    ASSERT_GE(a.rgb.size(), size_t(a.stride) * 30);
-    const uint8_t* memory = a.rgb.data();
-    buffers.give_back(std::move(a));
-    const Picture b = blank_picture(50, 30, &buffers);
-    EXPECT_EQ(b.rgb.data(), memory);
-    // With nothing given back a new buffer is made, as large as the picture needs.
-    const Picture c = blank_picture(80, 40, &buffers);
-    EXPECT_NE(c.rgb.data(), memory);
-    EXPECT_EQ(c.rgb.size(), size_t(c.stride) * 41);
+    Picture small = blank_picture(50, 30, &buffers), large = blank_picture(80, 40, &buffers);
+    ASSERT_EQ(small.rgb.size(), size_t(small.stride) * 31);
+    const uint8_t* small_memory = small.rgb.data();
+    const uint8_t* large_memory = large.rgb.data();
+    buffers.give_back(std::move(small));
+    buffers.give_back(std::move(large));
+    // A large picture takes the large buffer; the next one finds only the small buffer, too
+    // small, and gets a new one, leaving the small buffer for a small picture.
+    const Picture a = blank_picture(80, 40, &buffers);
+    EXPECT_EQ(a.rgb.data(), large_memory);
+    EXPECT_EQ(a.rgb.size(), size_t(a.stride) * 41);
+    const Picture b = blank_picture(80, 40, &buffers);
+    EXPECT_NE(b.rgb.data(), small_memory);
+    const Picture c = blank_picture(50, 30, &buffers);
+    EXPECT_EQ(c.rgb.data(), small_memory);
 }
 
 }  // namespace
