@@ -44,8 +44,9 @@ bool DecodeCursor::receive() {
             frame_key_ = wanted_pts_.empty() ? outputs_
                          : frame_->pts != AV_NOPTS_VALUE ? frame_->pts
                                                          : frame_->best_effort_timestamp;
-            if (!have_frame_) first_key_ = frame_key_;
+            if (!have_frame_ || stale_) first_key_ = frame_key_;
             have_frame_ = true;
+            stale_ = false;
             ++outputs_;
             if (decoded_) decoded_->fetch_add(1, std::memory_order_relaxed);
             return true;
@@ -104,11 +105,11 @@ void DecodeCursor::restart_at(int64_t key) {
     restart_at_ = origin_ = key;
     // What the decoder holds (frame threads, reordering) came before the keyframe in the file.
     avcodec_flush_buffers(dec_.get());
-    have_frame_ = false;
+    stale_ = true;
 }
 
 void DecodeCursor::advance_to(int64_t want) {
-    while (!(have_frame_ && frame_key_ >= want)) {
+    while (!(have_frame_ && !stale_ && frame_key_ >= want)) {
         if (decoder_done_ || !receive()) {
             if (!have_frame_) fail("'", path_, "': no video frame could be decoded (corrupt or unsupported stream)");
             return;  // past the last decodable frame: the last picture stands in (damaged tail)

@@ -68,6 +68,7 @@ private:
     int64_t read_key_ = AV_NOPTS_VALUE;    // the last keyframe packet the demuxer gave
     int64_t restart_at_ = AV_NOPTS_VALUE;  // a keyframe whose earlier packets are passed over
     bool have_frame_ = false;
+    bool stale_ = false;  // the frame held came from before a restart (it stands in only at the end)
     int64_t frame_key_ = 0, first_key_ = 0, outputs_ = 0;
     bool demux_done_ = false, decoder_done_ = false;
     int drain_errors_ = 0;
