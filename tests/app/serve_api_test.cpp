@@ -112,6 +112,30 @@ TEST_F(ServeApiTest, AHostFileIsHashedOnceWhileItStaysTheSame) {
     EXPECT_EQ(digests("hashed"), 2);
 }
 
+// A request that times out while its host file is being hashed stops the hashing: the one
+// hashing worker is free for the next request at once, not after the whole file was read.
+TEST_F(ServeApiTest, AHashThatOutlivesItsRequestStopsAndFreesTheWorker) {
+    options_.timeout_s = 1;
+    InProcessServer srv(engine_, options_);
+    auto cli = srv.client();
+    // 16 GB of holes: reading and hashing them all takes several seconds, storing them nothing.
+    const std::string big = tmp_.file("huge.fake");
+    {
+        std::ofstream(big) << "FAKE\n";
+        fs::resize_file(big, uintmax_t(16) << 30);
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = cli.Post("/inference", httplib::Params{{"video_path", big}, {"question", "abc"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 503);
+    EXPECT_NE(json_body(r)["error"].get<std::string>().find("timed out"), std::string::npos) << r->body;
+    auto again = cli.Post("/inference", httplib::Params{{"video_path", video_}, {"question", "abc"}});
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, 200) << again->body;
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 3.0);
+    fs::remove(big);
+}
+
 TEST_F(ServeApiTest, MaxNewTokensIsPassedAndBounded) {
     options_.max_new_tokens = 64;
     InProcessServer srv(engine_, options_);

@@ -252,7 +252,10 @@ VideoSource Server::Impl::path_source(const std::string& path) {
         }
     }
     auto sha = std::make_shared<std::string>();
-    wait_for(hashing, [file = src.file, sha] { *sha = file->sha256(); });
+    // Hashing stops at the next MiB once the request has given up (its deadline passed).
+    wait_for(hashing, [this, file = src.file, sha] {
+        *sha = file->sha256([this](int64_t done, int64_t total) { hashing.progress("hashing", done, total); });
+    });
     src.sha256 = *sha;
     metrics.host_file_digest(false);
     std::lock_guard lock(digests_mu);

@@ -1,6 +1,7 @@
 #include "app/server/sha256.h"
 
 #include <openssl/evp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -38,9 +39,11 @@ std::string Sha256::hex() {
     return out;
 }
 
-std::string sha256_fd(int fd) {
+std::string sha256_fd(int fd, const HashProgress& progress) {
     Sha256 h;
     std::vector<char> buf(1 << 20);
+    struct stat st {};
+    const int64_t total = progress && fstat(fd, &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
     off_t offset = 0;
     for (;;) {
         const ssize_t n = pread(fd, buf.data(), buf.size(), offset);
@@ -49,6 +52,7 @@ std::string sha256_fd(int fd) {
         if (n == 0) break;
         h.feed(buf.data(), static_cast<size_t>(n));
         offset += n;
+        if (progress) progress(offset, total);
     }
     return h.hex();
 }

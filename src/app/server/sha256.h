@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -21,9 +23,11 @@ private:
     std::unique_ptr<Ctx> ctx_;
 };
 
+// Bytes hashed so far and the file's size, after each MiB read; it may throw to stop.
+using HashProgress = std::function<void(int64_t done, int64_t total)>;
 // Lower-case hex SHA-256 of an open file's content, read from offset 0 (pread: the
 // descriptor's offset stays); throws vidi::Error on a read error.
-std::string sha256_fd(int fd);
+std::string sha256_fd(int fd, const HashProgress& progress = nullptr);
 // Lower-case hex SHA-256 of a byte string.
 std::string sha256_bytes(const std::string& bytes);
 

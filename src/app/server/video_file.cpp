@@ -114,6 +114,6 @@ ssize_t VideoFile::read_at(char* buf, size_t n, int64_t offset) const {
     }
 }
 
-std::string VideoFile::sha256() const { return sha256_fd(fd_); }
+std::string VideoFile::sha256(const HashProgress& progress) const { return sha256_fd(fd_, progress); }
 
 }  // namespace vidi::server

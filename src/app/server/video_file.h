@@ -43,8 +43,9 @@ public:
     Use use() const;
     // Reads up to n bytes at `offset`; returns the count (0 at the end), -1 on error.
     ssize_t read_at(char* buf, size_t n, int64_t offset) const;
-    // SHA-256 of the content (reads the whole file: run it on a bounded worker).
-    std::string sha256() const;
+    // SHA-256 of the content (reads the whole file: run it on a bounded worker, whose
+    // cancellation `progress` can pass on by throwing).
+    std::string sha256(const HashProgress& progress = nullptr) const;
     // The file as the kernel knows it at open: device, inode, size, modification and status
     // change times. The same identity is the same content, short of a write that restores
     // both times (the status change time cannot be set back): what digests are cached by.
