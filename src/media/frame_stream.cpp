@@ -45,6 +45,9 @@ namespace {
 // FFmpeg's frame threads: on 2 cores 2 lanes decoded a 10-minute 720p video 1.6x faster than one
 // with 2 threads; on 16 cores 8 lanes of 2 threads were 8% faster than 4 (bench/RESULTS.md).
 int auto_lanes(unsigned cores) { return static_cast<int>(std::clamp(cores, 1u, 8u)); }
+// NVDEC's lanes when none are asked for: one per 2 cores, at most 8, as measured on the H200
+// (each lane is a decoder session holding its surfaces in device memory).
+int auto_nvdec_lanes(unsigned cores) { return static_cast<int>(std::clamp(cores / 2u, 1u, 8u)); }
 // Decoded RGB pictures waiting in lanes are kept under this (4K frames are 25 MB each).
 constexpr size_t kLaneBytes = size_t(1) << 30;
 // Segments launched ahead of the reader: at most this many per lane.
@@ -73,6 +76,7 @@ struct FrameStream::Impl {
     int image_size = 0;
     int max_batch = 0;
     int asked_lanes = 1;  // what the caller asked for (or the automatic count)
+    bool automatic_lanes = false;  // the caller left the count to us
     int lanes = 1;        // what the memory allows
     int ahead = 1;        // segments launched and not yet handed out (>= lanes)
     VideoIndex vx;
@@ -158,7 +162,7 @@ void FrameStream::Impl::open() {
 
 void FrameStream::Impl::plan_lanes(bool to_device) {
     if (to_device) {  // nothing waits on the host: the ring in device memory bounds the lanes
-        lanes = std::min(asked_lanes, 64);
+        lanes = automatic_lanes ? auto_nvdec_lanes(std::thread::hardware_concurrency()) : std::min(asked_lanes, 64);
         ahead = kSegmentsPerLane * lanes;
         return;
     }
@@ -338,6 +342,7 @@ FrameStream::FrameStream(const std::string& path, int image_size, int max_batch,
     impl_->inputs = inputs;
     impl_->image_size = image_size;
     impl_->max_batch = max_batch;
+    impl_->automatic_lanes = lanes == 0;
     impl_->asked_lanes = lanes > 0 ? lanes : auto_lanes(std::thread::hardware_concurrency());
     impl_->open();
     impl_->plan_lanes(false);

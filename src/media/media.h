@@ -65,9 +65,9 @@ struct FrameOptions {
 // Holds at most one batch of output and one decoded frame at a time.
 class FrameStream {
 public:
-    // lanes: decoders working on separate stretches at once (0: one per core, at most 8;
-    // 1: a single sequential decoder). The output does not depend on it. `inputs`: what
-    // every open of the file (probe and lanes alike) accepts (ffmpeg_util.h).
+    // lanes: decoders working on separate stretches at once (0: one per core, at most 8, with
+    // NVDEC one per 2 cores; 1: a single sequential decoder). The output does not depend on
+    // it. `inputs`: what every open of the file (probe and lanes alike) accepts (ffmpeg_util.h).
     FrameStream(const std::string& path, int image_size, int max_batch = 16, int lanes = 0,
                 MediaInputs inputs = MediaInputs::Any);
     // Decoding as options.decoder says; with NVDEC the batches of next_frames() are on the GPU.
