@@ -25,8 +25,9 @@ struct Picture {
 
 // Buffers of pictures that were used, for a stream's next pictures. A 720p picture is 2.8 MB:
 // freed, such buffers went back to the system and came back paying their page faults again,
-// which with the batches' own cost a third of the CPU time of decoding a 720p video
-// (bench/RESULTS.md). Thread-safe. It never holds more than the pictures alive at one time.
+// which with the batches' own zeroing and faults took 44% of the CPU time of decoding a 720p
+// video (bench/RESULTS.md). Thread-safe; what it is given back stays until it goes (a
+// FrameStream owns one), so it holds about as much as the pictures alive at one time.
 class PictureBuffers {
 public:
     // A buffer of `bytes` bytes, contents unspecified (a recycled one, or a new one).
