@@ -181,10 +181,4 @@ std::vector<DecordPicture> decord_pictures(const std::vector<VideoPacket>& packe
     return out;
 }
 
-std::vector<int64_t> decord_picture_pts(const std::vector<VideoPacket>& packets, const std::vector<int64_t>& indices) {
-    std::vector<int64_t> pts;
-    for (const DecordPicture& p : decord_pictures(packets, indices)) pts.push_back(p.pts);
-    return pts;
-}
-
 }  // namespace vidi::media

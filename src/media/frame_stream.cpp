@@ -119,13 +119,11 @@ struct FrameStream::Impl {
     void plan_lanes(bool to_device);
     void open_device(const FrameOptions& o);
     void index_wanted();
-    bool parallel() const {
-        return lanes > 1 && vx.indexed_seek && !wanted_pts.empty() && !vx.key_pts.empty();
-    }
+    // Cursors may start and restart at keyframes: every packet has a timestamp and the
+    // container's index makes keyframes exact (MP4/MOV, Matroska/WebM).
+    bool keyframes_exact() const { return vx.indexed_seek && !wanted_pts.empty() && !vx.key_pts.empty(); }
+    bool parallel() const { return lanes > 1 && keyframes_exact(); }
     int64_t want(size_t pos) const { return wanted_pts.empty() ? indices[pos] : wanted_pts[pos]; }
-    // Pictures are decoded from the keyframe decord decoded them from: where every packet has a
-    // timestamp and the container's index makes keyframes exact (MP4/MOV, Matroska/WebM).
-    bool restarts() const { return vx.indexed_seek && !wanted_pts.empty() && !vx.key_pts.empty(); }
     std::unique_ptr<DecodeCursor> open_cursor(int64_t origin, int threads, AVBufferRef* hw);
     // Makes `c` hold sampled position pos's picture: it decodes on, restarts at a later
     // keyframe, or is replaced by a cursor that seeks where going on cannot get there.
@@ -235,7 +233,7 @@ std::unique_ptr<DecodeCursor> FrameStream::Impl::open_cursor(int64_t origin, int
 void FrameStream::Impl::place(std::unique_ptr<DecodeCursor>& c, size_t pos, int64_t& last_want, int threads,
                               AVBufferRef* hw) {
     const int64_t w = want(pos);
-    if (!restarts()) {  // one decoder from the start; a new one where decord went back in time
+    if (!keyframes_exact()) {  // one decoder from the start; a new one where decord went back in time
         if (c && w < last_want) c.reset();
         if (!c) c = open_cursor(AV_NOPTS_VALUE, threads, hw);
     } else {

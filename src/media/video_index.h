@@ -56,7 +56,5 @@ struct DecordPicture {
     int64_t origin;  // the keyframe decord's decoder restarted at before it (AV_NOPTS_VALUE: the file's start)
 };
 std::vector<DecordPicture> decord_pictures(const std::vector<VideoPacket>& packets, const std::vector<int64_t>& indices);
-// Their timestamps only.
-std::vector<int64_t> decord_picture_pts(const std::vector<VideoPacket>& packets, const std::vector<int64_t>& indices);
 
 }  // namespace vidi::media

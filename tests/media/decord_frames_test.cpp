@@ -38,6 +38,12 @@ std::vector<int64_t> iota(int64_t from, int64_t n) {
     for (int64_t i = 0; i < n; ++i) v.push_back(from + i);
     return v;
 }
+// decord_pictures' timestamps only.
+std::vector<int64_t> decord_picture_pts(const std::vector<VideoPacket>& packets, const std::vector<int64_t>& indices) {
+    std::vector<int64_t> pts;
+    for (const DecordPicture& p : decord_pictures(packets, indices)) pts.push_back(p.pts);
+    return pts;
+}
 std::vector<int64_t> every(int64_t step, int64_t n) {
     std::vector<int64_t> v;
     for (int64_t i = 0; i < n; i += step) v.push_back(i);
