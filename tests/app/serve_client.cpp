@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -150,40 +151,73 @@ RawAnswer raw_exchange(int port, const std::string& bytes, int wait_ms) {
     return out;
 }
 
+RawConnection::RawConnection(int port) : fd_(connect_loopback(port)) {
+    if (fd_ < 0) return;
+    timeval tv{30, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    reader_ = std::thread([this] {
+        char buf[4096];
+        ssize_t n;
+        while ((n = recv(fd_, buf, sizeof buf, 0)) > 0) {
+            if (out_.text.empty())
+                out_.first_byte_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - opened_).count();
+            out_.text.append(buf, static_cast<size_t>(n));
+        }
+        out_.closed_early = n == 0 || (n < 0 && errno == ECONNRESET);
+    });
+}
+
+RawConnection::~RawConnection() {
+    if (fd_ >= 0) finish(true);
+}
+
+bool RawConnection::send(const std::string& bytes) {
+    for (size_t at = 0; at < bytes.size();) {
+        const ssize_t n = ::send(fd_, bytes.data() + at, bytes.size() - at, MSG_NOSIGNAL);
+        if (n <= 0) return false;
+        at += static_cast<size_t>(n);
+    }
+    return true;
+}
+
+bool RawConnection::send_filler(int64_t count, char byte) {
+    const std::string piece(64 << 10, byte);
+    for (int64_t left = count; left > 0; left -= static_cast<int64_t>(piece.size()))
+        if (!send(piece.substr(0, static_cast<size_t>(std::min<int64_t>(left, piece.size()))))) return false;
+    return true;
+}
+
+RawAnswer RawConnection::finish(bool abandon) {
+    if (fd_ < 0) return out_;
+    // Not a half close: a peer that stopped sending looks gone to the server (httplib's test).
+    if (abandon) shutdown(fd_, SHUT_RDWR);
+    reader_.join();
+    close(fd_);
+    fd_ = -1;
+    out_.status = status_of(out_.text);
+    return out_;
+}
+
 RawAnswer post_chunked(int port, const std::string& head, const std::string& prefix, int64_t filler_bytes,
                        const std::string& suffix) {
-    RawAnswer out;
-    const int fd = connect_loopback(port);
-    if (fd < 0) return out;
-    std::thread reader([&] {
-        char buf[4096];
-        for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) out.text.append(buf, static_cast<size_t>(n));
-    });
-    auto send_all = [&](const std::string& s) {
-        for (size_t at = 0; at < s.size();) {
-            const ssize_t n = send(fd, s.data() + at, s.size() - at, MSG_NOSIGNAL);
-            if (n <= 0) return false;
-            at += static_cast<size_t>(n);
-        }
-        return true;
-    };
+    RawConnection c(port);
+    int64_t sent = 0;
     auto chunk = [&](const std::string& data) {
         char size[32];
         std::snprintf(size, sizeof size, "%zx\r\n", data.size());
-        const bool ok = send_all(size + data + "\r\n");
-        if (ok) out.sent += static_cast<int64_t>(data.size());
+        const bool ok = c.send(size + data + "\r\n");
+        if (ok) sent += static_cast<int64_t>(data.size());
         return ok;
     };
-    bool ok = send_all(head + "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n") && chunk(prefix);
+    bool ok = c.connected() && c.send(head + "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n") &&
+              chunk(prefix);
     const std::string zeros(64 << 10, '\0');
     for (int64_t left = filler_bytes; ok && left > 0; left -= static_cast<int64_t>(zeros.size()))
         ok = chunk(zeros.substr(0, static_cast<size_t>(std::min<int64_t>(left, zeros.size()))));
-    ok = ok && chunk(suffix) && send_all("0\r\n\r\n");
+    ok = ok && chunk(suffix) && c.send("0\r\n\r\n");
+    RawAnswer out = c.finish(!ok);  // else the server closes after answering (Connection: close)
+    out.sent = sent;
     out.closed_early = !ok;
-    if (!ok) shutdown(fd, SHUT_RDWR);  // else the server closes after answering (Connection: close)
-    reader.join();
-    close(fd);
-    out.status = status_of(out.text);
     return out;
 }
 
@@ -193,6 +227,23 @@ int64_t rss_bytes(pid_t pid) {
     while (std::getline(in, line))
         if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
     return 0;
+}
+
+RssPeak::RssPeak(pid_t pid) : pid_(pid), before_(rss_bytes(pid)), peak_(before_) {
+    sampler_ = std::thread([this] {
+        while (!done_) {
+            peak_ = std::max<int64_t>(peak_, rss_bytes(pid_));
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    });
+}
+
+RssPeak::~RssPeak() { growth(); }
+
+int64_t RssPeak::growth() {
+    done_ = true;
+    if (sampler_.joinable()) sampler_.join();
+    return peak_ - before_;
 }
 
 ServeProcess::ServeProcess(const std::vector<std::string>& args) {

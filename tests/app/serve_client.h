@@ -5,8 +5,11 @@
 #include <httplib.h>
 #include <sys/types.h>
 
+#include <atomic>
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace vidi::test {
@@ -49,9 +52,31 @@ struct RawAnswer {
     std::string text;        // everything the server sent
     int64_t sent = 0;        // body bytes the server took
     bool closed_early = false;  // the server closed before the whole body was sent
+    double first_byte_s = -1;   // RawConnection: seconds from connecting to the answer's first byte
 };
 RawAnswer post_chunked(int port, const std::string& head, const std::string& prefix, int64_t filler_bytes,
                        const std::string& suffix);
+
+// A loopback connection written by hand while a thread collects what the server sends.
+class RawConnection {
+public:
+    explicit RawConnection(int port);
+    ~RawConnection();
+    bool connected() const { return fd_ >= 0; }
+    // Writes `bytes`; false once the server no longer takes them (it closed).
+    bool send(const std::string& bytes);
+    // Writes `count` copies of `byte`, in 64 KiB pieces.
+    bool send_filler(int64_t count, char byte);
+    // Waits (up to 30 s) until the server closes; what came back. `abandon`: close both
+    // ways at once instead (the request was not sent whole).
+    RawAnswer finish(bool abandon = false);
+
+private:
+    int fd_ = -1;
+    RawAnswer out_;
+    std::chrono::steady_clock::time_point opened_ = std::chrono::steady_clock::now();
+    std::thread reader_;
+};
 
 // `bytes` written as they are on a loopback socket, then what comes back until the server
 // closes or `wait_ms` pass without a byte (closed_early: the server closed).
@@ -59,6 +84,23 @@ RawAnswer raw_exchange(int port, const std::string& bytes, int wait_ms);
 
 // Resident memory of a process in bytes (VmRSS), 0 when it cannot be read.
 int64_t rss_bytes(pid_t pid);
+
+// A process's resident memory sampled every 5 ms, from construction until growth() is asked.
+class RssPeak {
+public:
+    explicit RssPeak(pid_t pid);
+    ~RssPeak();
+    int64_t before() const { return before_; }
+    // Stops sampling: how far the peak rose above the first sample.
+    int64_t growth();
+
+private:
+    const pid_t pid_;
+    const int64_t before_;
+    std::atomic<bool> done_{false};
+    std::atomic<int64_t> peak_;
+    std::thread sampler_;
+};
 
 // `vidi serve --port 0 ARGS...` as a child; waits until it prints its port.
 class ServeProcess {

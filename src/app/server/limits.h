@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "app/server/request_framing.h"
+
 namespace vidi::server {
 
 struct ServerLimits {
@@ -28,6 +30,8 @@ struct ServerLimits {
     int max_clips = 4;                          // clips exported or being downloaded at once; more get 503
     int http_threads = 32;                      // connections served at once
     int queued_connections = 64;                // accepted and waiting for a thread; then the kernel's backlog
+    FramingLimits framing;                      // request line, header lines and their count, chunk-size lines
+    int head_timeout_ms = 20000;                // a request's line and headers, once the server reads them: 408
 
     // The most a request body may hold: the upload, the fields and the multipart envelope.
     int64_t max_body_bytes() const {

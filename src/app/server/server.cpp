@@ -682,8 +682,8 @@ httplib::Server::HandlerResponse Server::Impl::guard(const httplib::Request& req
             const std::string ce = req.get_header_value("Content-Encoding");
             if (!ce.empty() && ce != "identity")
                 throw HttpError(415, "Content-Encoding '" + ce + "' is not accepted: send the body as is").closing();
-            // A refused body is drained so that the client sees the answer; httplib reads a
-            // chunk-size line without bound, so a chunked one is refused here, unread.
+            // A refused body is drained so that the client sees the answer; a chunked one
+            // from a client without the key is refused here, unread: no reason to read it.
             if (!te.empty())
                 if (auto refused = check_access(access, req)) throw refused->closing();
             return httplib::Server::HandlerResponse::Unhandled;  // checked by reading()
@@ -737,6 +737,14 @@ void Server::Impl::routes() {
         std::fprintf(stderr, "vidi serve: %s %s -> %d\n", printable(req.method).c_str(), printable(req.path).c_str(),
                      res.status);
     });
+    // A request line, header or chunk-size line past its bound, too many headers, or headers
+    // too slow: refused while httplib reads them (guarded_http.h), answered and closed.
+    http.set_guard({opt.limits.framing, std::chrono::milliseconds(opt.limits.head_timeout_ms),
+                    [this](const std::string& remote, const FramingRefusal& r) {
+                        metrics.request("", "", r.status);
+                        std::fprintf(stderr, "vidi serve: refused a request from %s: %s -> %d\n",
+                                     printable(remote).c_str(), r.message.c_str(), r.status);
+                    }});
 }
 
 Server::Server(Engine& engine, JobQueue& queue, ServerOptions options)

@@ -15,6 +15,7 @@
 
 #include "app/server/batcher.h"
 #include "app/server/form.h"
+#include "app/server/guarded_http.h"
 #include "app/server/metrics.h"
 #include "app/server/server.h"
 #include "app/server/upload_store.h"
@@ -43,7 +44,7 @@ struct Server::Impl {
     std::shared_ptr<std::atomic<int>> clips_alive = std::make_shared<std::atomic<int>>(0);
     Metrics metrics;
     Batcher batcher;
-    httplib::Server http;
+    GuardedHttpServer http;
 
     Impl(Engine& e, JobQueue& q, ServerOptions o);
     ~Impl();

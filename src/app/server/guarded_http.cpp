@@ -1,0 +1,243 @@
+#include "app/server/guarded_http.h"
+
+#include <netdb.h>
+#include <poll.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+namespace vidi::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr size_t kReadAhead = 16 << 10;
+// What a refused client may still send before the connection closes under it.
+constexpr size_t kRefusedDrainBytes = 4 << 20;
+constexpr milliseconds kRefusedDrainTime{2000};
+
+// The request a thread reads now: the pre-routing hook frames its body, the logger leaves it
+// out when it was refused.
+thread_local RequestFraming* t_framing = nullptr;
+
+const char* reason_phrase(int status) {
+    switch (status) {
+    case 400: return "Bad Request";
+    case 408: return "Request Timeout";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    default: return "Error";
+    }
+}
+
+milliseconds ceil_ms(std::chrono::microseconds us) { return std::chrono::ceil<milliseconds>(us); }
+
+void address_of(const sockaddr_storage& addr, socklen_t len, std::string& ip, int& port) {
+    if (addr.ss_family == AF_INET) port = ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
+    else if (addr.ss_family == AF_INET6) port = ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
+    else return;
+    std::array<char, NI_MAXHOST> host{};
+    if (getnameinfo(reinterpret_cast<const sockaddr*>(&addr), len, host.data(), host.size(), nullptr, 0,
+                    NI_NUMERICHOST) == 0)
+        ip = host.data();
+}
+
+}  // namespace
+
+GuardedStream::GuardedStream(int sock, FramingLimits limits, Timeouts timeouts)
+    : sock_(sock), framing_(limits), timeouts_(timeouts), buf_(kReadAhead) {}
+
+int GuardedStream::wait(short events, milliseconds timeout) const {
+    pollfd p{sock_, events, 0};
+    for (;;) {
+        const int rc = poll(&p, 1, static_cast<int>(std::max<int64_t>(0, timeout.count())));
+        if (rc >= 0 || errno != EINTR) return rc;
+    }
+}
+
+bool GuardedStream::wait_for_request(milliseconds idle, const std::function<bool()>& running) {
+    if (off_ < end_) return true;  // a pipelined request already read
+    const auto until = Clock::now() + idle;
+    while (running()) {
+        const auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now());
+        const int rc = wait(POLLIN, std::clamp(left, milliseconds(0), milliseconds(100)));
+        if (rc != 0) return rc > 0;
+        if (left.count() <= 0) return false;
+    }
+    return false;
+}
+
+void GuardedStream::begin_request() {
+    framing_.begin_request();
+    head_deadline_ = Clock::now() + timeouts_.head;
+}
+
+bool GuardedStream::wait_readable() {
+    milliseconds timeout = ceil_ms(timeouts_.read);
+    const bool head = framing_.in_head();
+    if (head) timeout = std::min(timeout, std::chrono::ceil<milliseconds>(head_deadline_ - Clock::now()));
+    if (timeout.count() > 0 && wait(POLLIN, timeout) > 0) return true;
+    if (head && Clock::now() >= head_deadline_)
+        framing_.refuse(408, "the request line and headers took longer than " +
+                                 std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeouts_.head).count()) +
+                                 " s");
+    return false;
+}
+
+bool GuardedStream::is_readable() const { return off_ < end_ || wait(POLLIN, ceil_ms(timeouts_.read)) > 0; }
+
+ssize_t GuardedStream::read(char* ptr, size_t size) {
+    if (refusal() || size == 0) return refusal() ? -1 : 0;
+    if (off_ == end_) {
+        if (!wait_readable()) return -1;
+        const ssize_t n = recv_some(buf_.data(), buf_.size());
+        if (n <= 0) return n;
+        off_ = 0;
+        end_ = static_cast<size_t>(n);
+    }
+    const size_t k = std::min(size, end_ - off_);
+    // Only what httplib takes is framed: the rest may be the connection's next request.
+    if (framing_.take(buf_.data() + off_, k) < k) return -1;
+    std::memcpy(ptr, buf_.data() + off_, k);
+    off_ += k;
+    return static_cast<ssize_t>(k);
+}
+
+bool GuardedStream::is_writable() const {
+    if (refusal() || wait(POLLOUT, ceil_ms(timeouts_.write)) <= 0) return false;
+    // Alive unless the peer closed: readable with nothing to read (httplib's test).
+    if (off_ < end_ || wait(POLLIN, milliseconds(0)) == 0) return true;
+    char byte;
+    return recv(sock_, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+ssize_t GuardedStream::send_some(const char* ptr, size_t size) const {
+    ssize_t n;
+    do n = send(sock_, ptr, size, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);  // the socket's SO_SNDTIMEO makes a signal interrupt it
+    return n;
+}
+
+ssize_t GuardedStream::recv_some(char* ptr, size_t size) const {
+    ssize_t n;
+    do n = recv(sock_, ptr, size, 0);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+ssize_t GuardedStream::write(const char* ptr, size_t size) {
+    // A refused request's answer is send_refusal()'s, not httplib's.
+    if (!is_writable()) return -1;
+    return send_some(ptr, size);
+}
+
+void GuardedStream::send_refusal() {
+    const FramingRefusal& r = *refusal();
+    const std::string body = nlohmann::json{{"error", r.message}}.dump();
+    const std::string answer = "HTTP/1.1 " + std::to_string(r.status) + " " + reason_phrase(r.status) +
+                               "\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"
+                               "Connection: close\r\nContent-Length: " +
+                               std::to_string(body.size()) + "\r\n\r\n" + body;
+    for (size_t at = 0; at < answer.size();) {
+        if (wait(POLLOUT, ceil_ms(timeouts_.write)) <= 0) return;
+        const ssize_t n = send_some(answer.data() + at, answer.size() - at);
+        if (n <= 0) return;
+        at += static_cast<size_t>(n);
+    }
+    shutdown(sock_, SHUT_WR);
+    const auto until = Clock::now() + kRefusedDrainTime;
+    for (size_t drained = 0; drained < kRefusedDrainBytes;) {
+        const auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now());
+        if (left.count() <= 0 || wait(POLLIN, left) <= 0) return;
+        const ssize_t n = recv_some(buf_.data(), buf_.size());
+        if (n <= 0) return;
+        drained += static_cast<size_t>(n);
+    }
+}
+
+std::string GuardedStream::remote_address() const {
+    std::string ip;
+    int port = 0;
+    get_remote_ip_and_port(ip, port);
+    return ip;
+}
+
+void GuardedStream::get_remote_ip_and_port(std::string& ip, int& port) const {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (getpeername(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) address_of(addr, len, ip, port);
+}
+
+void GuardedStream::get_local_ip_and_port(std::string& ip, int& port) const {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (getsockname(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) address_of(addr, len, ip, port);
+}
+
+GuardedHttpServer::GuardedHttpServer() {
+    httplib::Server::set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+        // As httplib's read_content frames a body (is_chunked_transfer_encoding, then the
+        // first Content-Length through strtoull), from the same parsed headers.
+        if (t_framing)
+            t_framing->frame_body(strcasecmp(req.get_header_value("Transfer-Encoding").c_str(), "chunked") == 0,
+                                  req.get_header_value<uint64_t>("Content-Length"));
+        return pre_routing_ ? pre_routing_(req, res) : HandlerResponse::Unhandled;
+    });
+}
+
+void GuardedHttpServer::set_pre_routing_handler(HandlerWithResponse handler) { pre_routing_ = std::move(handler); }
+
+void GuardedHttpServer::set_logger(httplib::Logger logger) {
+    httplib::Server::set_logger([logger = std::move(logger)](const httplib::Request& req, const httplib::Response& res) {
+        if (!(t_framing && t_framing->refusal())) logger(req, res);
+    });
+}
+
+bool GuardedHttpServer::serve_request(httplib::Stream& strm, RequestFraming& framing, bool last, bool& closed) {
+    struct Current {
+        explicit Current(RequestFraming* f) { t_framing = f; }
+        ~Current() { t_framing = nullptr; }
+    } current(&framing);
+    return process_request(strm, last, closed, nullptr);
+}
+
+// httplib's keep-alive loop (process_server_socket_core), with one stream for the connection,
+// closed after a refused request or one not read exactly to its end.
+bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
+    using std::chrono::seconds;
+    using std::chrono::microseconds;
+    struct Closer {
+        ~Closer() {
+            shutdown(sock, SHUT_RDWR);
+            close(sock);
+        }
+        socket_t sock;
+    } closer{sock};
+    GuardedStream strm(sock, guard_.framing,
+                       {seconds(read_timeout_sec_) + microseconds(read_timeout_usec_),
+                        seconds(write_timeout_sec_) + microseconds(write_timeout_usec_), guard_.head_timeout});
+    const auto running = [this] { return svr_sock_ != INVALID_SOCKET; };
+    bool ok = false;
+    for (size_t left = keep_alive_max_count_; left > 0 && running(); --left) {
+        if (!strm.wait_for_request(seconds(keep_alive_timeout_sec_), running)) break;
+        strm.begin_request();
+        bool closed = false;
+        ok = serve_request(strm, strm.framing(), left == 1, closed);
+        if (strm.refusal()) {
+            if (guard_.on_refused) guard_.on_refused(strm.remote_address(), *strm.refusal());
+            strm.send_refusal();
+            return false;
+        }
+        if (!ok || closed || !strm.request_complete()) break;
+    }
+    return ok;
+}
+
+}  // namespace vidi::server

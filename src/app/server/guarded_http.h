@@ -1,0 +1,103 @@
+// httplib's Server with each connection read through one GuardedStream, which holds the
+// request's framing bounds (request_framing.h) and a deadline on its headers while httplib
+// parses, and keeps what it read ahead for the connection's next request. The body's framing
+// comes from the headers as httplib parsed them (a pre-routing hook, before any body byte);
+// a connection goes on only after a request read exactly to its end.
+//
+// cpp-httplib 0.11 (Debian 12) read a fresh SocketStream per request: bytes of a pipelined
+// request that arrived with the one before were dropped, and the connection then waited out
+// its read timeout. Its readers kept any line whole before measuring it, a client sending
+// headers a byte every few seconds held a connection thread for as long as it liked, and a
+// request it answered without reading all of it (a request line it could not parse, a chunk
+// not followed by CRLF) left the rest to be taken for the next request.
+#pragma once
+
+#include <httplib.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "app/server/request_framing.h"
+
+namespace vidi::server {
+
+class GuardedStream final : public httplib::Stream {
+public:
+    struct Timeouts {
+        std::chrono::microseconds read{5'000'000}, write{5'000'000};  // per read or write, as httplib's
+        std::chrono::milliseconds head{20'000};  // the request line and headers, from their first byte
+    };
+    GuardedStream(int sock, FramingLimits limits, Timeouts timeouts);
+
+    // Waits up to `idle` for the next request's first byte (true), polling `running` so that a
+    // server that stops does not wait for idle connections.
+    bool wait_for_request(std::chrono::milliseconds idle, const std::function<bool()>& running);
+    // The next byte starts a request: its framing and its headers' deadline begin.
+    void begin_request();
+    // Set once this request broke a bound; httplib then reads and writes nothing more.
+    const std::optional<FramingRefusal>& refusal() const { return framing_.refusal(); }
+    // Whether httplib read this request exactly to its end (else the connection must close:
+    // its next bytes would be taken for a request).
+    bool request_complete() const { return framing_.complete(); }
+    // Answers the refusal (JSON, Connection: close), stops sending, and reads what the client
+    // is still sending for a moment so that it gets the answer rather than a reset.
+    void send_refusal();
+    // The peer's address, as httplib gives it in Request::remote_addr.
+    std::string remote_address() const;
+    RequestFraming& framing() { return framing_; }
+
+    bool is_readable() const override;
+    bool is_writable() const override;
+    ssize_t read(char* ptr, size_t size) override;
+    ssize_t write(const char* ptr, size_t size) override;
+    void get_remote_ip_and_port(std::string& ip, int& port) const override;
+    void get_local_ip_and_port(std::string& ip, int& port) const override;
+    socket_t socket() const override { return sock_; }
+
+private:
+    // poll() for `events` up to `timeout`: > 0 ready, 0 timed out, < 0 error.
+    int wait(short events, std::chrono::milliseconds timeout) const;
+    // Waits for readable bytes within the read timeout and, in the headers, their deadline.
+    bool wait_readable();
+    // send() and recv() again where a signal interrupted them.
+    ssize_t send_some(const char* ptr, size_t size) const;
+    ssize_t recv_some(char* ptr, size_t size) const;
+
+    int sock_;
+    RequestFraming framing_;
+    Timeouts timeouts_;
+    std::chrono::steady_clock::time_point head_deadline_{};
+    std::vector<char> buf_;  // read ahead; kept across the connection's requests
+    size_t off_ = 0, end_ = 0;
+};
+
+class GuardedHttpServer : public httplib::Server {
+public:
+    struct Guard {
+        FramingLimits framing;
+        std::chrono::milliseconds head_timeout{20'000};
+        // Each refused request, on its connection's thread, before the answer is sent.
+        std::function<void(const std::string& remote_address, const FramingRefusal&)> on_refused;
+    };
+    GuardedHttpServer();
+    void set_guard(Guard guard) { guard_ = std::move(guard); }
+    // httplib's logger, except for requests the guard refused (on_refused reports those).
+    void set_logger(httplib::Logger logger);
+    // httplib's pre-routing handler, after the guard has taken the body's framing from the
+    // headers as httplib parsed them (before any byte of the body is read).
+    void set_pre_routing_handler(HandlerWithResponse handler);
+
+    // One request read from `strm`, whose bytes `framing` follows (begun already): what each
+    // request of a connection goes through; `last`: the connection's last.
+    bool serve_request(httplib::Stream& strm, RequestFraming& framing, bool last, bool& closed);
+
+private:
+    bool process_and_close_socket(socket_t sock) override;
+
+    Guard guard_;
+    HandlerWithResponse pre_routing_;
+};
+
+}  // namespace vidi::server

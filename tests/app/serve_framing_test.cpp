@@ -1,0 +1,292 @@
+// How a request is framed, held while it is read (request_framing.h, guarded_http.h): the
+// bounds byte by byte, then the same bounds, the headers' deadline and pipelining on a real
+// connection to an in-process server.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "app/serve_client.h"
+#include "app/serve_in_process.h"
+#include "app/server/request_framing.h"
+
+namespace vidi::test {
+namespace {
+
+using server::FramingLimits;
+using server::RequestFraming;
+
+// Feeds `bytes` whole and one byte at a time; both must stop at the same byte. Returns how
+// many bytes were taken, and leaves `f` as the whole feed left it.
+size_t feed(RequestFraming& f, const std::string& bytes) {
+    RequestFraming single = f;
+    size_t one_by_one = 0;
+    while (one_by_one < bytes.size() && single.take(bytes.data() + one_by_one, 1) == 1) ++one_by_one;
+    const size_t whole = f.take(bytes.data(), bytes.size());
+    EXPECT_EQ(whole, one_by_one);
+    EXPECT_EQ(f.refusal().has_value(), single.refusal().has_value());
+    return whole;
+}
+
+std::string header(size_t bytes) {  // "X-Pad: aaa…\r\n", `bytes` long with its CRLF
+    return "X-Pad: " + std::string(bytes - 9, 'a') + "\r\n";
+}
+
+TEST(RequestFraming, EachLineIsRefusedAtTheFirstBytePastItsBound) {
+    RequestFraming f;
+    const std::string line = "GET /" + std::string(8192 - 16, 'a') + " HTTP/1.1\r\n";  // 8192 bytes: allowed
+    ASSERT_EQ(line.size(), 8192u);
+    EXPECT_EQ(feed(f, line), line.size());
+    EXPECT_FALSE(f.refusal());
+    EXPECT_EQ(feed(f, header(8192)), 8192u);
+    EXPECT_EQ(feed(f, header(8193)), 8192u);  // the 8193rd byte of a header line is refused
+    ASSERT_TRUE(f.refusal());
+    EXPECT_EQ(f.refusal()->status, 431);
+    EXPECT_EQ(f.refusal()->message, "a header line longer than 8 KiB");
+    EXPECT_EQ(f.take("x", 1), 0u);  // nothing more is taken
+
+    f.begin_request();
+    EXPECT_FALSE(f.refusal());
+    EXPECT_EQ(feed(f, "GET /" + std::string(9000, 'a')), 8192u);
+    EXPECT_EQ(f.refusal()->status, 414);
+    EXPECT_EQ(f.refusal()->message, "request line longer than 8 KiB");
+}
+
+TEST(RequestFraming, HeaderLinesAndTheWholeHeadAreCounted) {
+    RequestFraming f;
+    std::string head = "GET / HTTP/1.1\r\n";
+    for (int i = 0; i < 100; ++i) head += "X-A: b\r\n";
+    EXPECT_EQ(feed(f, head), head.size());
+    EXPECT_FALSE(f.refusal());
+    EXPECT_EQ(feed(f, "X-A: b\r\n"), 8u);  // the 101st line is read, then refused
+    ASSERT_TRUE(f.refusal());
+    EXPECT_EQ(f.refusal()->status, 431);
+    EXPECT_EQ(f.refusal()->message, "more than 100 header lines");
+
+    // Eight lines of 8 KiB and the request line are 64 KiB and 16 bytes: 16 bytes too many.
+    f.begin_request();
+    std::string big = "GET / HTTP/1.1\r\n";
+    for (int i = 0; i < 8; ++i) big += header(8192);
+    EXPECT_EQ(feed(f, big), big.size() - 16);
+    EXPECT_EQ(f.refusal()->status, 431);
+    EXPECT_EQ(f.refusal()->message, "request line and headers longer than 64 KiB");
+    // Smaller bounds hold the same way.
+    RequestFraming small(FramingLimits{64, 32, 2, 100, 8});
+    EXPECT_EQ(feed(small, "GET / HTTP/1.1\r\nA: b\r\nC: d\r\n"), 28u);
+    EXPECT_FALSE(small.refusal());
+    EXPECT_EQ(feed(small, "E: f\r\n"), 6u);
+    EXPECT_EQ(small.refusal()->message, "more than 2 header lines");
+}
+
+TEST(RequestFraming, ABodyIsTakenToTheEndItsHeadersFrameAndNotAByteMore) {
+    RequestFraming f;
+    const std::string head = "POST /x HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n";
+    EXPECT_EQ(feed(f, head), head.size());
+    EXPECT_FALSE(f.in_head());
+    EXPECT_FALSE(f.complete());  // the body's framing comes from httplib's parsed headers
+    f.frame_body(false, 2'000'000);
+    const std::string body(2'000'000, 'z');  // no line ends: httplib reads it by its length
+    EXPECT_EQ(f.take(body.data(), body.size() - 1), body.size() - 1);
+    EXPECT_FALSE(f.complete());
+    EXPECT_EQ(f.take(body.data(), 1), 1u);
+    EXPECT_TRUE(f.complete());
+    EXPECT_FALSE(f.refusal());
+    EXPECT_EQ(f.take("z", 1), 1u);  // read past its end (httplib reading without a length)
+    EXPECT_FALSE(f.complete());
+    // Without a body: complete at the blank line, once framed.
+    f.begin_request();
+    EXPECT_EQ(feed(f, "GET / HTTP/1.1\r\nHost: x\r\n"), 25u);
+    EXPECT_EQ(feed(f, "\r\n"), 2u);
+    f.frame_body(false, 0);
+    EXPECT_TRUE(f.complete());
+    // Bytes taken before the framing is known (httplib answering before routing) frame nothing.
+    f.begin_request();
+    EXPECT_EQ(feed(f, "POST / HTTP/1.1\r\n\r\nab"), 21u);
+    f.frame_body(false, 2);
+    EXPECT_FALSE(f.complete());
+    f.begin_request();
+    EXPECT_TRUE(f.in_head());
+    EXPECT_EQ(feed(f, std::string(9000, 'G')), 8192u);
+    EXPECT_EQ(f.refusal()->status, 414);
+}
+
+TEST(RequestFraming, AChunkedBodyIsFollowedAndItsLinesAreBounded) {
+    RequestFraming f;
+    const std::string head = "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    EXPECT_EQ(feed(f, head), head.size());
+    f.frame_body(true, 0);
+    // Chunk data is counted, not read as lines: newlines and long runs inside it are data.
+    const std::string data(5000, '\n'), run(0x3000, 'q');
+    const std::string body = "1388;name=value\r\n" + data + "\r\n3000\r\n" + run + "\r\n0\r\n\r\n";
+    EXPECT_EQ(feed(f, body.substr(0, body.size() - 1)), body.size() - 1);
+    EXPECT_FALSE(f.complete());
+    EXPECT_EQ(feed(f, "\n"), 1u);
+    EXPECT_TRUE(f.complete());
+    EXPECT_FALSE(f.refusal());
+
+    auto chunked = [&] {
+        f.begin_request();
+        EXPECT_EQ(feed(f, head), head.size());
+        f.frame_body(true, 0);
+    };
+    chunked();
+    EXPECT_EQ(feed(f, "1;" + std::string(4000, 'a')), 1024u);
+    EXPECT_EQ(f.refusal()->status, 400);
+    EXPECT_EQ(f.refusal()->message, "a chunk-size line longer than 1 KiB");
+    // A chunk's data must be followed by CRLF (httplib took anything else for the end of a
+    // truncated body, and what followed for the next request), and so must the last chunk.
+    chunked();
+    EXPECT_EQ(feed(f, "2\r\nab\rGET / HTTP/1.1\r\n\r\n"), 6u);
+    EXPECT_EQ(f.refusal()->status, 400);
+    EXPECT_EQ(f.refusal()->message, "a chunk's data not followed by CRLF");
+    chunked();
+    EXPECT_EQ(feed(f, "0\r\nX-Trailer: 1\r\n\r\n"), 3u);
+    EXPECT_EQ(f.refusal()->message, "the last chunk not followed by CRLF");
+    // A size httplib cannot read fails its body: nothing after it is framed.
+    chunked();
+    EXPECT_EQ(feed(f, "zz\r\n0\r\n\r\n"), 9u);
+    EXPECT_FALSE(f.refusal());
+    EXPECT_FALSE(f.complete());
+}
+
+// ---- on a connection to the server ----
+
+class ServeFramingTest : public FakeServerTest {};
+
+// The answer's status lines, in order.
+std::vector<int> statuses(const std::string& text) {
+    std::vector<int> out;
+    for (size_t at = 0; (at = text.find("HTTP/1.1 ", at)) != std::string::npos; at += 9)
+        out.push_back(std::atoi(text.c_str() + at + 9));
+    return out;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+TEST_F(ServeFramingTest, EndlessLinesAndHeadersAreAnsweredAndClosed) {
+    InProcessServer srv(engine_, options_);
+    struct Case {
+        std::string head;
+        int status;
+        std::string words;
+    };
+    const Case cases[] = {
+        {"GET /" + std::string(1 << 20, 'a'), 414, "request line longer than 8 KiB"},
+        {"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(4 << 20, 'a'), 431,
+         "a header line longer than 8 KiB"},
+        {"GET /health HTTP/1.1\r\n" + [] {
+             std::string lines;
+             for (int i = 0; i < 200'000; ++i) lines += "X-A: b\r\n";
+             return lines;
+         }(),
+         431, "more than 100 header lines"},
+    };
+    for (const Case& c : cases) {
+        RawConnection conn(srv.port());
+        ASSERT_TRUE(conn.connected());
+        conn.send(c.head);  // may stop part way: the server refuses, drains a while and closes
+        const RawAnswer a = conn.finish();
+        EXPECT_EQ(a.status, c.status) << a.text.substr(0, 300);
+        EXPECT_NE(a.text.find("\"error\":\"" + c.words + "\""), std::string::npos) << a.text.substr(0, 300);
+        EXPECT_NE(a.text.find("Connection: close"), std::string::npos);
+        EXPECT_TRUE(a.closed_early);
+    }
+    auto cli = srv.client();
+    const auto metrics = cli.Get("/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_EQ(metric_value(metrics->body, R"(vidi_http_requests_total{endpoint="other",method="other",status="431"})"), 2);
+    EXPECT_EQ(metric_value(metrics->body, R"(vidi_http_requests_total{endpoint="other",method="other",status="414"})"), 1);
+}
+
+TEST_F(ServeFramingTest, AnEndlessChunkSizeLineIs400) {
+    InProcessServer srv(engine_, options_);  // no key: a chunked body is read
+    RawConnection conn(srv.port());
+    conn.send("POST /v1/videos HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+              "Content-Type: multipart/form-data; boundary=XyZ\r\n\r\n1;");
+    conn.send_filler(4 << 20, 'a');
+    const RawAnswer a = conn.finish();
+    EXPECT_EQ(a.status, 400) << a.text.substr(0, 300);
+    EXPECT_NE(a.text.find("a chunk-size line longer than 1 KiB"), std::string::npos) << a.text.substr(0, 300);
+    EXPECT_EQ(srv.client().Get("/health")->status, 200);
+}
+
+TEST_F(ServeFramingTest, AChunkedUploadStillRegistersItsVideo) {
+    InProcessServer srv(engine_, options_);
+    const RawAnswer a = post_chunked(
+        srv.port(), "POST /v1/videos HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=XyZ",
+        "--XyZ\r\nContent-Disposition: form-data; name=\"video\"; filename=\"clip.fake\"\r\n\r\n" + read_file(video_),
+        0, "\r\n--XyZ--\r\n");
+    EXPECT_EQ(a.status, 200) << a.text.substr(0, 300);
+    EXPECT_NE(a.text.find("\"id\""), std::string::npos) << a.text.substr(0, 300);
+}
+
+TEST_F(ServeFramingTest, HeadersSentSlowlyAre408AtTheirDeadline) {
+    options_.limits.head_timeout_ms = 1000;
+    InProcessServer srv(engine_, options_);
+    RawConnection conn(srv.port());
+    const auto t0 = std::chrono::steady_clock::now();
+    // A header line every 200 ms, each read well within the 5 s read timeout, for up to 8 s
+    // (the server drains what still comes for 2 s after its answer, then closes).
+    bool sending = conn.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    while (sending && seconds_since(t0) < 8) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        sending = conn.send("X-Slow: 1\r\n");
+    }
+    const RawAnswer a = conn.finish();
+    EXPECT_EQ(a.status, 408) << a.text.substr(0, 300);
+    EXPECT_NE(a.text.find("the request line and headers took longer than 1 s"), std::string::npos) << a.text;
+    EXPECT_GT(a.first_byte_s, 0.9);
+    EXPECT_LT(a.first_byte_s, 2.5);
+    EXPECT_LT(seconds_since(t0), 7.0);  // closed by the server, not by the client giving up
+    // A request whose headers come at once is not held to anything but the read timeout.
+    EXPECT_EQ(srv.client().Get("/health")->status, 200);
+}
+
+TEST_F(ServeFramingTest, PipelinedRequestsAreAllAnsweredInOrder) {
+    InProcessServer srv(engine_, options_);
+    const std::string get = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    RawConnection conn(srv.port());
+    const auto t0 = std::chrono::steady_clock::now();
+    conn.send(get + "GET /nothing-here HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" +
+              "POST /inference HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+              "Content-Length: 5\r\n\r\nq=abc" +
+              "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    const RawAnswer a = conn.finish();
+    // httplib 0.11 dropped what came after the first request and waited out its 5 s timeout.
+    EXPECT_EQ(statuses(a.text), (std::vector<int>{200, 404, 400, 200})) << a.text;
+    EXPECT_LT(seconds_since(t0), 2.0);
+}
+
+// Where a request is not read to its end, the connection closes after its answer: its next
+// bytes are never taken for a request of their own.
+TEST_F(ServeFramingTest, BytesAfterARequestReadPartWayAreNeverARequest) {
+    InProcessServer srv(engine_, options_);
+    const std::string hidden = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    // httplib answered a request line it could not parse without reading the headers, which
+    // it then took for requests, one 400 each.
+    RawConnection bad_line(srv.port());
+    bad_line.send("NONSENSE\r\nX-A: 1\r\nX-B: 2\r\n\r\n" + hidden);
+    RawAnswer a = bad_line.finish();
+    EXPECT_EQ(statuses(a.text), std::vector<int>{400}) << a.text;
+    // A chunk's data followed by something else than CRLF: httplib took the body as ending
+    // there (truncated) and answered the bytes after it as a request of their own.
+    RawConnection bad_chunk(srv.port());
+    bad_chunk.send("POST /inference HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+                   "Content-Type: application/x-www-form-urlencoded\r\n\r\n3\r\nq=aXY\r\n0\r\n\r\n" + hidden);
+    a = bad_chunk.finish();
+    EXPECT_EQ(statuses(a.text), std::vector<int>{400}) << a.text;
+    EXPECT_NE(a.text.find("a chunk's data not followed by CRLF"), std::string::npos) << a.text;
+    // A body the server answers without reading (an unknown route's, past its drain, is read;
+    // a request refused before routing is not): the connection closes after the answer.
+    RawConnection refused(srv.port());
+    refused.send("POST /inference HTTP/1.1\r\nHost: 127.0.0.1\r\nRange: bytes=x\r\nContent-Length: " +
+                 std::to_string(hidden.size()) + "\r\n\r\n" + hidden);
+    a = refused.finish();
+    EXPECT_EQ(statuses(a.text).size(), 1u) << a.text;
+}
+
+}  // namespace
+}  // namespace vidi::test
