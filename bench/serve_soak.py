@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Soak test of `vidi serve` on loopback: 16 clients for a few minutes send a mix of good
-requests, bad files, oversized and chunked bodies, wrong keys, foreign Host headers and
-cancelled connections; afterwards the server must answer, its RSS must have stayed under the
-stated bound, no upload, clip or temporary file may be left, and every good request must
-have had the answer a single client got before the load.
+requests, bad files, oversized and chunked bodies, wrong keys, foreign Host headers,
+cancelled connections, endless header lines, header floods and pipelined requests;
+afterwards the server must answer, its RSS must have stayed under the stated bound, no
+upload, clip or temporary file may be left, and every good request must have had the answer
+a single client got before the load.
 
   python3 bench/serve_soak.py --vidi build/src/vidi --model ../shared/golden/tiny-a \
       --video ../shared/golden/synth.mp4 [--seconds 180] [--clients 16] [--rss-bound-mb 512]
@@ -158,6 +159,28 @@ class Soak:
         finally:
             s.close()
 
+    def raw(self, data):
+        """Sends `data` as it is (stopping where the server closes), then returns the status
+        codes of every answer that came back before the server closed."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=60)
+        try:
+            try:
+                s.sendall(data)
+            except OSError:  # refused part-way: the answer is already on its way
+                pass
+            got = b""
+            while True:
+                try:
+                    d = s.recv(65536)
+                except ConnectionResetError:
+                    break
+                if not d:
+                    break
+                got += d
+            return [int(c) for c in re.findall(rb"HTTP/1\.1 (\d{3}) ", got)]
+        finally:
+            s.close()
+
     def cancelled(self, rng):
         """Hangs up half-way: in the middle of an upload, or while waiting for an answer."""
         s = socket.create_connection(("127.0.0.1", self.port), timeout=60)
@@ -178,8 +201,8 @@ class Soak:
     # One request of a random kind; returns (kind, expected?) and records it.
     def one(self, rng):
         kinds = ["good_upload", "good_path", "good_registered", "bad_file", "bad_path", "oversized", "chunked",
-                 "wrong_key", "foreign_host", "cancelled", "health"]
-        weights = [2, 2, 2, 3, 3, 2, 2, 3, 2, 3, 2]
+                 "wrong_key", "foreign_host", "cancelled", "health", "endless_header", "header_flood", "pipelined"]
+        weights = [2, 2, 2, 3, 3, 2, 2, 3, 2, 3, 2, 2, 2, 2]
         kind = rng.choices(kinds, weights)[0]
         ok, busy, status = False, 0, None
         if kind.startswith("good_"):
@@ -223,6 +246,21 @@ class Soak:
             ok = status == 403
         elif kind == "cancelled":
             ok = self.cancelled(rng) == 0
+        elif kind == "endless_header":  # one header line of 1-8 MiB: 431 at its 8193rd byte
+            head = f"GET /v1/videos HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {KEY}\r\nX-Big: "
+            codes = self.raw(head.encode() + b"a" * (rng.randint(1, 8) << 20))
+            status = codes[0] if codes else 0
+            ok = codes == [431]
+        elif kind == "header_flood":  # 20 000-200 000 short header lines: 431 at the 101st
+            codes = self.raw(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-A: b\r\n" * rng.randint(20000, 200000))
+            status = codes[0] if codes else 0
+            ok = codes == [431]
+        elif kind == "pipelined":  # 2-4 requests in one write: every one answered, in order
+            n = rng.randint(2, 4)
+            get = f"GET /v1/videos HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {KEY}\r\n"
+            codes = self.raw(((get + "\r\n") * (n - 1) + get + "Connection: close\r\n\r\n").encode())
+            status = codes[-1] if codes else 0
+            ok = codes == [200] * n
         else:
             status, body = self.request("GET", "/health")
             ok = status == 200 and body.get("status") == "ok"

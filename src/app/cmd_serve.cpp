@@ -27,6 +27,7 @@ struct ServeArgs {
     int port = 8099, timeout_s = 600;
     int64_t max_upload_mb = 2048, upload_store_mb = 8192, cache_mb = 4096, disk_cache_mb = 20480;
     int max_uploads = 4, max_batch = 16;
+    int connections_per_address = server::ServerLimits{}.connections_per_address;
     size_t max_queue = 16, cache_entries = 16;
     bool no_disk_cache = false;
     std::string api_key;
@@ -99,6 +100,7 @@ int run_serve(const ServeArgs& a) {
     so.limits.max_upload_bytes = a.max_upload_mb << 20;
     so.limits.upload_store_bytes = std::max(a.upload_store_mb, a.max_upload_mb) << 20;  // one upload always fits
     so.limits.max_uploads = a.max_uploads;
+    so.limits.connections_per_address = a.connections_per_address;
     so.access.api_key = a.api_key;
     so.access.allowed_hosts = a.allowed_hosts;
     so.access.media_roots = a.media_roots;
@@ -164,6 +166,11 @@ Runner add_serve(CLI::App& app) {
     cmd->add_option("--max-uploads", args->max_uploads, "uploads received at once; more get 503")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
+    cmd->add_option("--max-connections-per-address", args->connections_per_address,
+                    "connections served at once from one client address; more get 503 (0: no bound; "
+                    "loopback clients, such as a reverse proxy, are not counted)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1 << 20));
     cmd->add_option("--api-key", args->api_key,
                     "require 'Authorization: Bearer KEY' on every endpoint but GET /health and the page")
         ->envname("VIDI_API_KEY");

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "app/serve_client.h"
 #include "app/serve_in_process.h"
@@ -286,6 +288,43 @@ TEST_F(ServeFramingTest, BytesAfterARequestReadPartWayAreNeverARequest) {
                  std::to_string(hidden.size()) + "\r\n\r\n" + hidden);
     a = refused.finish();
     EXPECT_EQ(statuses(a.text).size(), 1u) << a.text;
+}
+
+// Clients that hold connections without finishing a request (slowly, or not at all) take one
+// thread each: one address may hold only its bound of them.
+TEST_F(ServeFramingTest, OneAddressHoldsAtMostItsBoundOfConnections) {
+    options_.limits.connections_per_address = 2;
+    options_.limits.count_loopback_connections = true;
+    InProcessServer srv(engine_, options_);
+    const std::string get = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    RawConnection first(srv.port()), second(srv.port());
+    first.send("GET /health HTTP/1.1\r\n");
+    second.send("GET /health HTTP/1.1\r\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // both are being read
+    const auto t0 = std::chrono::steady_clock::now();
+    RawAnswer third = raw_exchange(srv.port(), get, 3000);
+    EXPECT_EQ(third.status, 503) << third.text;
+    EXPECT_NE(third.text.find("more than 2 connections at once from this address"), std::string::npos) << third.text;
+    EXPECT_LT(seconds_since(t0), 1.0);  // answered at once, not after a read timeout
+    // Once one of them leaves, the address may connect again.
+    first.finish(true);
+    int status = 0;
+    for (int i = 0; i < 30 && status != 200; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        status = raw_exchange(srv.port(), get, 3000).status;
+    }
+    EXPECT_EQ(status, 200);
+}
+
+TEST_F(ServeFramingTest, LoopbackClientsAreNotCountedByDefault) {
+    InProcessServer srv(engine_, options_);  // 16 an address, loopback not counted
+    std::vector<std::unique_ptr<RawConnection>> held;
+    for (int i = 0; i < 20; ++i) {
+        held.push_back(std::make_unique<RawConnection>(srv.port()));
+        held.back()->send("GET /health HTTP/1.1\r\n");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(srv.client().Get("/health")->status, 200);
 }
 
 }  // namespace

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "app/server/access.h"
+
 namespace vidi::server {
 namespace {
 
@@ -33,6 +35,7 @@ const char* reason_phrase(int status) {
     case 408: return "Request Timeout";
     case 414: return "URI Too Long";
     case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
     default: return "Error";
     }
 }
@@ -138,7 +141,7 @@ ssize_t GuardedStream::write(const char* ptr, size_t size) {
     return send_some(ptr, size);
 }
 
-void GuardedStream::send_refusal() {
+void GuardedStream::send_refusal(bool drain) {
     const FramingRefusal& r = *refusal();
     const std::string body = nlohmann::json{{"error", r.message}}.dump();
     const std::string answer = "HTTP/1.1 " + std::to_string(r.status) + " " + reason_phrase(r.status) +
@@ -152,6 +155,7 @@ void GuardedStream::send_refusal() {
         at += static_cast<size_t>(n);
     }
     shutdown(sock_, SHUT_WR);
+    if (!drain) return;
     const auto until = Clock::now() + kRefusedDrainTime;
     for (size_t drained = 0; drained < kRefusedDrainBytes;) {
         const auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now());
@@ -208,6 +212,21 @@ bool GuardedHttpServer::serve_request(httplib::Stream& strm, RequestFraming& fra
     return process_request(strm, last, closed, nullptr);
 }
 
+bool GuardedHttpServer::take_address_slot(const std::string& address) {
+    if (guard_.connections_per_address == 0) return true;
+    std::lock_guard lock(slots_mu_);
+    size_t& n = connections_of_[address];
+    if (n >= guard_.connections_per_address) return false;
+    ++n;
+    return true;
+}
+
+void GuardedHttpServer::give_address_slot(const std::string& address) {
+    std::lock_guard lock(slots_mu_);
+    const auto it = connections_of_.find(address);
+    if (it != connections_of_.end() && --it->second == 0) connections_of_.erase(it);
+}
+
 // httplib's keep-alive loop (process_server_socket_core), with one stream for the connection,
 // closed after a refused request or one not read exactly to its end.
 bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
@@ -223,6 +242,26 @@ bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
     GuardedStream strm(sock, guard_.framing,
                        {seconds(read_timeout_sec_) + microseconds(read_timeout_usec_),
                         seconds(write_timeout_sec_) + microseconds(write_timeout_usec_), guard_.head_timeout});
+    // One address holding every thread would keep everyone else out (slow clients are held
+    // to each read's timeout only).
+    std::string address = strm.remote_address();
+    if (address.rfind("::ffff:", 0) == 0) address.erase(0, 7);  // IPv4 on a dual-stack socket
+    const bool counted = guard_.count_loopback || !is_loopback_address(address);
+    if (counted && !take_address_slot(address)) {
+        strm.framing().refuse(503, "more than " + std::to_string(guard_.connections_per_address) +
+                                       " connections at once from this address");
+        if (guard_.on_refused) guard_.on_refused(address, *strm.refusal());
+        strm.send_refusal(false);  // at once: a thread waiting on it is what the bound saves
+        return false;
+    }
+    struct Slot {
+        ~Slot() {
+            if (counted) server.give_address_slot(address);
+        }
+        GuardedHttpServer& server;
+        const std::string& address;
+        bool counted;
+    } slot{*this, address, counted};
     const auto running = [this] { return svr_sock_ != INVALID_SOCKET; };
     bool ok = false;
     for (size_t left = keep_alive_max_count_; left > 0 && running(); --left) {

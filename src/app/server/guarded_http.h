@@ -16,7 +16,9 @@
 
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "app/server/request_framing.h"
@@ -41,9 +43,9 @@ public:
     // Whether httplib read this request exactly to its end (else the connection must close:
     // its next bytes would be taken for a request).
     bool request_complete() const { return framing_.complete(); }
-    // Answers the refusal (JSON, Connection: close), stops sending, and reads what the client
-    // is still sending for a moment so that it gets the answer rather than a reset.
-    void send_refusal();
+    // Answers the refusal (JSON, Connection: close) and stops sending; `drain`: then reads
+    // what the client is still sending for a moment, so that it gets the answer, not a reset.
+    void send_refusal(bool drain = true);
     // The peer's address, as httplib gives it in Request::remote_addr.
     std::string remote_address() const;
     RequestFraming& framing() { return framing_; }
@@ -78,6 +80,11 @@ public:
     struct Guard {
         FramingLimits framing;
         std::chrono::milliseconds head_timeout{20'000};
+        // Connections served at once from one client address (0: no bound); past it a
+        // connection gets 503 at once. Loopback clients (a reverse proxy, local pipelines)
+        // are not counted unless count_loopback.
+        size_t connections_per_address = 0;
+        bool count_loopback = false;
         // Each refused request, on its connection's thread, before the answer is sent.
         std::function<void(const std::string& remote_address, const FramingRefusal&)> on_refused;
     };
@@ -95,9 +102,14 @@ public:
 
 private:
     bool process_and_close_socket(socket_t sock) override;
+    // A connection from `address` begins (false: the address is at its bound) or ends.
+    bool take_address_slot(const std::string& address);
+    void give_address_slot(const std::string& address);
 
     Guard guard_;
     HandlerWithResponse pre_routing_;
+    std::mutex slots_mu_;
+    std::unordered_map<std::string, size_t> connections_of_;  // counted addresses with a connection
 };
 
 }  // namespace vidi::server

@@ -30,6 +30,11 @@ struct ServerLimits {
     int max_clips = 4;                          // clips exported or being downloaded at once; more get 503
     int http_threads = 32;                      // connections served at once
     int queued_connections = 64;                // accepted and waiting for a thread; then the kernel's backlog
+    // Connections served at once from one client address (--max-connections-per-address;
+    // 0: no bound): 503 past it. Loopback clients are not counted (a reverse proxy, local
+    // pipelines) unless count_loopback_connections (tests).
+    int connections_per_address = 16;
+    bool count_loopback_connections = false;
     FramingLimits framing;                      // request line, header lines and their count, chunk-size lines
     int head_timeout_ms = 20000;                // a request's line and headers, once the server reads them: 408
 

@@ -737,10 +737,12 @@ void Server::Impl::routes() {
         std::fprintf(stderr, "vidi serve: %s %s -> %d\n", printable(req.method).c_str(), printable(req.path).c_str(),
                      res.status);
     });
-    // A request line, header or chunk-size line past its bound, too many headers, or headers
-    // too slow: refused while httplib reads them (guarded_http.h), answered and closed.
+    // A request line, header or chunk-size line past its bound, too many headers, headers too
+    // slow, or too many connections from one address: refused while httplib reads them
+    // (guarded_http.h), answered and closed.
     http.set_guard({opt.limits.framing, std::chrono::milliseconds(opt.limits.head_timeout_ms),
-                    [this](const std::string& remote, const FramingRefusal& r) {
+                    static_cast<size_t>(std::max(0, opt.limits.connections_per_address)),
+                    opt.limits.count_loopback_connections, [this](const std::string& remote, const FramingRefusal& r) {
                         metrics.request("", "", r.status);
                         std::fprintf(stderr, "vidi serve: refused a request from %s: %s -> %d\n",
                                      printable(remote).c_str(), r.message.c_str(), r.status);
