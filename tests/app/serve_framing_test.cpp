@@ -11,6 +11,8 @@
 
 #include "app/serve_client.h"
 #include "app/serve_in_process.h"
+#include "app/server/guarded_http.h"
+#include "app/server/log_limit.h"
 #include "app/server/request_framing.h"
 
 namespace vidi::test {
@@ -152,6 +154,52 @@ TEST(RequestFraming, AChunkedBodyIsFollowedAndItsLinesAreBounded) {
     EXPECT_FALSE(f.complete());
 }
 
+// httplib drops a line it cannot read as a header, and percent-decodes values: a proxy in
+// front could read such a head otherwise, and frame the body otherwise. Refused instead.
+TEST(RequestFraming, HeadLinesReadTwoWaysAreRefused) {
+    const std::pair<const char*, const char*> cases[] = {
+        {"Content-Length: 5\n", "a header line not ending in CRLF"},
+        {" folded: yes\r\n", "a folded header line (starting with a space)"},
+        {"no colon here\r\n", "a header line without a name and ':'"},
+        {": no name\r\n", "a header line without a name and ':'"},
+        {"Content-Length : 5\r\n", "whitespace before a header's ':'"},
+        {"Content-Length: %35\r\n", "'%' in a Content-Length or Transfer-Encoding"},
+        {"transfer-encoding: %63hunked\r\n", "'%' in a Content-Length or Transfer-Encoding"},
+    };
+    for (const auto& [line, message] : cases) {
+        RequestFraming f;
+        const std::string head = std::string("POST / HTTP/1.1\r\n") + line;
+        EXPECT_EQ(feed(f, head), head.size()) << line;  // the line is read, then refused
+        ASSERT_TRUE(f.refusal()) << line;
+        EXPECT_EQ(f.refusal()->status, 400);
+        EXPECT_EQ(f.refusal()->message, message);
+    }
+    RequestFraming f;  // '%' elsewhere is any other header's business
+    EXPECT_EQ(feed(f, "GET / HTTP/1.1\r\nX-Progress: 100%\r\nContent-Type: a;b=c\r\n\r\n"), 57u);
+    EXPECT_FALSE(f.refusal());
+}
+
+TEST(LogLimit, AtMostItsLinesASecondAndTheRestCounted) {
+    server::LogLimit limit(3);
+    const auto t0 = server::LogLimit::Clock::now();
+    int64_t held = -1;
+    int written = 0;
+    for (int i = 0; i < 10; ++i) written += limit.allow(t0, held);
+    EXPECT_EQ(written, 3);
+    EXPECT_TRUE(limit.allow(t0 + std::chrono::milliseconds(1100), held));
+    EXPECT_EQ(held, 7);
+    EXPECT_TRUE(limit.allow(t0 + std::chrono::milliseconds(1200), held));
+    EXPECT_EQ(held, 0);
+}
+
+TEST(ConnectionAddressKey, IPv4AsItIsIPv6ByItsSlash64) {
+    EXPECT_EQ(server::connection_address_key("192.0.2.7"), "192.0.2.7");
+    EXPECT_EQ(server::connection_address_key("::ffff:192.0.2.7"), "192.0.2.7");
+    EXPECT_EQ(server::connection_address_key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+    EXPECT_EQ(server::connection_address_key("2001:db8:1:2:ffff::1"), "2001:db8:1:2::/64");
+    EXPECT_EQ(server::connection_address_key("::1"), "::1");
+}
+
 // ---- on a connection to the server ----
 
 class ServeFramingTest : public FakeServerTest {};
@@ -288,6 +336,29 @@ TEST_F(ServeFramingTest, BytesAfterARequestReadPartWayAreNeverARequest) {
                  std::to_string(hidden.size()) + "\r\n\r\n" + hidden);
     a = refused.finish();
     EXPECT_EQ(statuses(a.text).size(), 1u) << a.text;
+    EXPECT_NE(a.text.find("Connection: close"), std::string::npos) << a.text;
+    EXPECT_EQ(a.text.find("Keep-Alive"), std::string::npos) << a.text;  // it says it closes
+    // A HEAD whose error closes the connection: its answer has no body for httplib to fail
+    // on, so the closing must come from the answer's own header.
+    RawConnection head(srv.port());
+    head.send("HEAD /health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n" + hidden);
+    a = head.finish();
+    EXPECT_EQ(statuses(a.text), std::vector<int>{400}) << a.text;
+    EXPECT_NE(a.text.find("Connection: close"), std::string::npos) << a.text;
+}
+
+// Past the connection's last request (httplib's keep-alive count, 5), what else the client
+// pipelined is drained before the close, so the answers already sent arrive whole.
+TEST_F(ServeFramingTest, AnswersBeforeAClosePastPipelinedRequestsArriveWhole) {
+    InProcessServer srv(engine_, options_);
+    std::string requests;
+    for (int i = 0; i < 8; ++i) requests += "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    RawConnection conn(srv.port());
+    conn.send(requests);
+    const RawAnswer a = conn.finish();
+    EXPECT_EQ(statuses(a.text), std::vector<int>(5, 200)) << a.text;
+    EXPECT_NE(a.text.rfind("Connection: close"), std::string::npos);
+    EXPECT_GT(a.text.rfind("}"), a.text.rfind("Connection: close"));  // the last body came too
 }
 
 // Clients that hold connections without finishing a request (slowly, or not at all) take one
@@ -305,6 +376,7 @@ TEST_F(ServeFramingTest, OneAddressHoldsAtMostItsBoundOfConnections) {
     RawAnswer third = raw_exchange(srv.port(), get, 3000);
     EXPECT_EQ(third.status, 503) << third.text;
     EXPECT_NE(third.text.find("more than 2 connections at once from this address"), std::string::npos) << third.text;
+    EXPECT_NE(third.text.find("Retry-After: 1"), std::string::npos) << third.text;
     EXPECT_LT(seconds_since(t0), 1.0);  // answered at once, not after a read timeout
     // Once one of them leaves, the address may connect again.
     first.finish(true);

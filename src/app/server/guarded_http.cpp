@@ -1,5 +1,6 @@
 #include "app/server/guarded_http.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <poll.h>
 #include <strings.h>
@@ -21,13 +22,17 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr size_t kReadAhead = 16 << 10;
-// What a refused client may still send before the connection closes under it.
-constexpr size_t kRefusedDrainBytes = 4 << 20;
-constexpr milliseconds kRefusedDrainTime{2000};
+// What a client may still send, unread, before the connection closes under it.
+constexpr size_t kLingerBytes = 4 << 20;
+constexpr milliseconds kLingerTime{2000};
 
-// The request a thread reads now: the pre-routing hook frames its body, the logger leaves it
-// out when it was refused.
-thread_local RequestFraming* t_framing = nullptr;
+// The request a thread reads now: the pre-routing hook frames its body, the post-routing hook
+// decides whether its answer ends the connection, the logger leaves it out when refused.
+struct CurrentRequest {
+    RequestFraming* framing = nullptr;
+    bool closes = false;
+};
+thread_local CurrentRequest t_request;
 
 const char* reason_phrase(int status) {
     switch (status) {
@@ -53,6 +58,16 @@ void address_of(const sockaddr_storage& addr, socklen_t len, std::string& ip, in
 }
 
 }  // namespace
+
+std::string connection_address_key(const std::string& ip) {
+    if (ip.rfind("::ffff:", 0) == 0 && ip.find('.') != std::string::npos) return ip.substr(7);
+    in6_addr a{};
+    if (inet_pton(AF_INET6, ip.c_str(), &a) != 1 || IN6_IS_ADDR_LOOPBACK(&a)) return ip;
+    std::memset(a.s6_addr + 8, 0, 8);
+    char text[INET6_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET6, &a, text, sizeof text);
+    return std::string(text) + "/64";
+}
 
 GuardedStream::GuardedStream(int sock, FramingLimits limits, Timeouts timeouts)
     : sock_(sock), framing_(limits), timeouts_(timeouts), buf_(kReadAhead) {}
@@ -141,12 +156,12 @@ ssize_t GuardedStream::write(const char* ptr, size_t size) {
     return send_some(ptr, size);
 }
 
-void GuardedStream::send_refusal(bool drain) {
+void GuardedStream::send_refusal() {
     const FramingRefusal& r = *refusal();
     const std::string body = nlohmann::json{{"error", r.message}}.dump();
     const std::string answer = "HTTP/1.1 " + std::to_string(r.status) + " " + reason_phrase(r.status) +
-                               "\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"
-                               "Connection: close\r\nContent-Length: " +
+                               "\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n" +
+                               (r.status == 503 ? "Retry-After: 1\r\n" : "") + "Connection: close\r\nContent-Length: " +
                                std::to_string(body.size()) + "\r\n\r\n" + body;
     for (size_t at = 0; at < answer.size();) {
         if (wait(POLLOUT, ceil_ms(timeouts_.write)) <= 0) return;
@@ -154,10 +169,14 @@ void GuardedStream::send_refusal(bool drain) {
         if (n <= 0) return;
         at += static_cast<size_t>(n);
     }
+}
+
+void GuardedStream::linger() {
+    const bool unread = off_ < end_ || (framing_.begun() && !framing_.complete()) || wait(POLLIN, milliseconds(0)) > 0;
+    if (!unread) return;
     shutdown(sock_, SHUT_WR);
-    if (!drain) return;
-    const auto until = Clock::now() + kRefusedDrainTime;
-    for (size_t drained = 0; drained < kRefusedDrainBytes;) {
+    const auto until = Clock::now() + kLingerTime;
+    for (size_t drained = 0; drained < kLingerBytes;) {
         const auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now());
         if (left.count() <= 0 || wait(POLLIN, left) <= 0) return;
         const ssize_t n = recv_some(buf_.data(), buf_.size());
@@ -189,27 +208,42 @@ GuardedHttpServer::GuardedHttpServer() {
     httplib::Server::set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
         // As httplib's read_content frames a body (is_chunked_transfer_encoding, then the
         // first Content-Length through strtoull), from the same parsed headers.
-        if (t_framing)
-            t_framing->frame_body(strcasecmp(req.get_header_value("Transfer-Encoding").c_str(), "chunked") == 0,
-                                  req.get_header_value<uint64_t>("Content-Length"));
+        if (t_request.framing)
+            t_request.framing->frame_body(strcasecmp(req.get_header_value("Transfer-Encoding").c_str(), "chunked") == 0,
+                                          req.get_header_value<uint64_t>("Content-Length"));
         return pre_routing_ ? pre_routing_(req, res) : HandlerResponse::Unhandled;
+    });
+    // Called for every answer (routed or not) just before its headers are written.
+    httplib::Server::set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+        if (post_routing_) post_routing_(req, res);
+        if (!t_request.framing) return;
+        if (res.get_header_value("Connection") == "close" || !t_request.framing->complete()) {
+            t_request.closes = true;
+            res.headers.erase("Connection");  // a multimap: set_header adds
+            res.headers.erase("Keep-Alive");
+            res.set_header("Connection", "close");
+        }
     });
 }
 
 void GuardedHttpServer::set_pre_routing_handler(HandlerWithResponse handler) { pre_routing_ = std::move(handler); }
 
+void GuardedHttpServer::set_post_routing_handler(Handler handler) { post_routing_ = std::move(handler); }
+
 void GuardedHttpServer::set_logger(httplib::Logger logger) {
     httplib::Server::set_logger([logger = std::move(logger)](const httplib::Request& req, const httplib::Response& res) {
-        if (!(t_framing && t_framing->refusal())) logger(req, res);
+        if (!(t_request.framing && t_request.framing->refusal())) logger(req, res);
     });
 }
 
 bool GuardedHttpServer::serve_request(httplib::Stream& strm, RequestFraming& framing, bool last, bool& closed) {
     struct Current {
-        explicit Current(RequestFraming* f) { t_framing = f; }
-        ~Current() { t_framing = nullptr; }
+        explicit Current(RequestFraming* f) { t_request = {f, false}; }
+        ~Current() { t_request = {}; }
     } current(&framing);
-    return process_request(strm, last, closed, nullptr);
+    const bool ok = process_request(strm, last, closed, nullptr);
+    closed = closed || t_request.closes;
+    return ok;
 }
 
 bool GuardedHttpServer::take_address_slot(const std::string& address) {
@@ -232,26 +266,30 @@ void GuardedHttpServer::give_address_slot(const std::string& address) {
 bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
     using std::chrono::seconds;
     using std::chrono::microseconds;
-    struct Closer {
-        ~Closer() {
-            shutdown(sock, SHUT_RDWR);
-            close(sock);
-        }
-        socket_t sock;
-    } closer{sock};
     GuardedStream strm(sock, guard_.framing,
                        {seconds(read_timeout_sec_) + microseconds(read_timeout_usec_),
                         seconds(write_timeout_sec_) + microseconds(write_timeout_usec_), guard_.head_timeout});
+    struct Closer {
+        ~Closer() {
+            if (linger) strm.linger();
+            shutdown(sock, SHUT_RDWR);
+            close(sock);
+        }
+        GuardedStream& strm;
+        socket_t sock;
+        bool linger;
+    } closer{strm, sock, true};
     // One address holding every thread would keep everyone else out (slow clients are held
     // to each read's timeout only).
-    std::string address = strm.remote_address();
-    if (address.rfind("::ffff:", 0) == 0) address.erase(0, 7);  // IPv4 on a dual-stack socket
+    const std::string remote = strm.remote_address();
+    const std::string address = connection_address_key(remote);
     const bool counted = guard_.count_loopback || !is_loopback_address(address);
     if (counted && !take_address_slot(address)) {
         strm.framing().refuse(503, "more than " + std::to_string(guard_.connections_per_address) +
-                                       " connections at once from this address");
-        if (guard_.on_refused) guard_.on_refused(address, *strm.refusal());
-        strm.send_refusal(false);  // at once: a thread waiting on it is what the bound saves
+                                       " connections at once from this address; try again when one has ended");
+        if (guard_.on_refused) guard_.on_refused(remote, *strm.refusal());
+        strm.send_refusal();
+        closer.linger = false;  // at once: a thread waiting on it is what the bound saves
         return false;
     }
     struct Slot {
@@ -270,7 +308,7 @@ bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
         bool closed = false;
         ok = serve_request(strm, strm.framing(), left == 1, closed);
         if (strm.refusal()) {
-            if (guard_.on_refused) guard_.on_refused(strm.remote_address(), *strm.refusal());
+            if (guard_.on_refused) guard_.on_refused(remote, *strm.refusal());
             strm.send_refusal();
             return false;
         }

@@ -25,6 +25,11 @@
 
 namespace vidi::server {
 
+// What connections from one client are counted by: an IPv4 address (also when it comes
+// IPv4-mapped on a dual-stack socket), or an IPv6 address's /64, the block one client
+// usually holds whole ("2001:db8:1:2::/64"); loopback addresses as they are.
+std::string connection_address_key(const std::string& ip);
+
 class GuardedStream final : public httplib::Stream {
 public:
     struct Timeouts {
@@ -43,9 +48,12 @@ public:
     // Whether httplib read this request exactly to its end (else the connection must close:
     // its next bytes would be taken for a request).
     bool request_complete() const { return framing_.complete(); }
-    // Answers the refusal (JSON, Connection: close) and stops sending; `drain`: then reads
-    // what the client is still sending for a moment, so that it gets the answer, not a reset.
-    void send_refusal(bool drain = true);
+    // Answers the refusal (JSON, Connection: close).
+    void send_refusal();
+    // Before the socket closes: where bytes the client sent may be left unread (a request not
+    // read to its end, pipelined requests past the last answer), stops sending and reads on
+    // for a moment, so that the client gets its answers rather than a reset.
+    void linger();
     // The peer's address, as httplib gives it in Request::remote_addr.
     std::string remote_address() const;
     RequestFraming& framing() { return framing_; }
@@ -95,9 +103,14 @@ public:
     // httplib's pre-routing handler, after the guard has taken the body's framing from the
     // headers as httplib parsed them (before any byte of the body is read).
     void set_pre_routing_handler(HandlerWithResponse handler);
+    // httplib's post-routing handler, before the guard's: an answer that says
+    // "Connection: close", or one to a request not read to its end, ends the connection (and
+    // then says so, without Keep-Alive).
+    void set_post_routing_handler(Handler handler);
 
     // One request read from `strm`, whose bytes `framing` follows (begun already): what each
-    // request of a connection goes through; `last`: the connection's last.
+    // request of a connection goes through; `last`: the connection's last. `closed`: the
+    // connection must end after it.
     bool serve_request(httplib::Stream& strm, RequestFraming& framing, bool last, bool& closed);
 
 private:
@@ -108,6 +121,7 @@ private:
 
     Guard guard_;
     HandlerWithResponse pre_routing_;
+    Handler post_routing_;
     std::mutex slots_mu_;
     std::unordered_map<std::string, size_t> connections_of_;  // counted addresses with a connection
 };

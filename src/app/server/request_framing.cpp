@@ -1,9 +1,12 @@
 #include "app/server/request_framing.h"
 
+#include <strings.h>
+
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 namespace vidi::server {
 namespace {
@@ -127,7 +130,21 @@ void RequestFraming::end_of_header_line() {
         return;
     }
     if (++header_lines_ > limits_.header_lines)
-        refuse(431, "more than " + std::to_string(limits_.header_lines) + " header lines");
+        return refuse(431, "more than " + std::to_string(limits_.header_lines) + " header lines");
+    // httplib drops the lines it cannot read as a header and percent-decodes values: a proxy in
+    // front that reads those lines otherwise would frame the body otherwise (RFC 9112 §2.2,
+    // §5.1, §5.2). Such heads are refused rather than read two ways.
+    const std::string_view line(line_);
+    if (line.size() < 2 || line[line.size() - 2] != '\r') return refuse(400, "a header line not ending in CRLF");
+    if (line.front() == ' ' || line.front() == '\t') return refuse(400, "a folded header line (starting with a space)");
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) return refuse(400, "a header line without a name and ':'");
+    if (line[colon - 1] == ' ' || line[colon - 1] == '\t') return refuse(400, "whitespace before a header's ':'");
+    const std::string_view name = line.substr(0, colon);
+    const bool framing = (name.size() == 14 && strncasecmp(name.data(), "content-length", 14) == 0) ||
+                         (name.size() == 17 && strncasecmp(name.data(), "transfer-encoding", 17) == 0);
+    if (framing && line.find('%', colon) != std::string_view::npos)
+        return refuse(400, "'%' in a Content-Length or Transfer-Encoding");
 }
 
 void RequestFraming::end_of_chunk_size() {

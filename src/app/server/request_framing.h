@@ -52,6 +52,8 @@ public:
     // frame_body() announced, and not a byte more. A request left part-read (httplib answered
     // before reading its body or its headers) leaves the connection unframed.
     bool complete() const { return state_ == State::done && !overrun_; }
+    // Whether any byte of this request was taken.
+    bool begun() const { return state_ != State::request_line || !line_.empty(); }
 
 private:
     // unframed: the headers ended, the body's framing is not known (yet).

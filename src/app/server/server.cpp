@@ -1,4 +1,5 @@
 #include <stdlib.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <chrono>
@@ -648,10 +649,13 @@ httplib::Server::HandlerWithContentReader Server::Impl::reading(F f) {
 }
 
 // How a request's body is framed, checked before anything of it is read (RFC 9112 §6):
-// one Content-Length of digits only, never with a Transfer-Encoding (httplib took "2abc" as 2,
+// at most one Transfer-Encoding (httplib reads the first), one Content-Length of digits only,
+// never with a Transfer-Encoding (httplib took "2abc" as 2,
 // the first of two lengths, and chunked over a length: what a proxy in front may frame
 // otherwise). Throws HttpError (closing) on anything else.
 void check_framing(const httplib::Request& req) {
+    if (req.get_header_value_count("Transfer-Encoding") > 1)
+        throw HttpError(400, "more than one Transfer-Encoding").closing();
     const size_t lengths = req.get_header_value_count("Content-Length");
     if (lengths == 0) return;
     if (lengths > 1) throw HttpError(400, "more than one Content-Length").closing();
@@ -677,7 +681,7 @@ httplib::Server::HandlerResponse Server::Impl::guard(const httplib::Request& req
         if (has_body(req)) {
             if (m != "POST") throw HttpError(400, m + " requests take no body").closing();
             const std::string te = req.get_header_value("Transfer-Encoding");
-            if (!te.empty() && te != "chunked")
+            if (!te.empty() && strcasecmp(te.c_str(), "chunked") != 0)  // as httplib reads it
                 throw HttpError(501, "Transfer-Encoding '" + te + "' is not supported (only chunked)").closing();
             const std::string ce = req.get_header_value("Content-Encoding");
             if (!ce.empty() && ce != "identity")
@@ -744,6 +748,11 @@ void Server::Impl::routes() {
                     static_cast<size_t>(std::max(0, opt.limits.connections_per_address)),
                     opt.limits.count_loopback_connections, [this](const std::string& remote, const FramingRefusal& r) {
                         metrics.request("", "", r.status);
+                        int64_t held_back = 0;
+                        if (!refusal_log.allow(LogLimit::Clock::now(), held_back)) return;
+                        if (held_back > 0)
+                            std::fprintf(stderr, "vidi serve: %lld more refused requests not logged\n",
+                                         static_cast<long long>(held_back));
                         std::fprintf(stderr, "vidi serve: refused a request from %s: %s -> %d\n",
                                      printable(remote).c_str(), r.message.c_str(), r.status);
                     }});

@@ -16,6 +16,7 @@
 #include "app/server/batcher.h"
 #include "app/server/form.h"
 #include "app/server/guarded_http.h"
+#include "app/server/log_limit.h"
 #include "app/server/metrics.h"
 #include "app/server/server.h"
 #include "app/server/upload_store.h"
@@ -43,6 +44,7 @@ struct Server::Impl {
     // Clips on disk now: exported, or being sent (a clip lives until its download ends).
     std::shared_ptr<std::atomic<int>> clips_alive = std::make_shared<std::atomic<int>>(0);
     Metrics metrics;
+    LogLimit refusal_log{20};  // lines a second about refused connections (all are in /metrics)
     Batcher batcher;
     GuardedHttpServer http;
 
