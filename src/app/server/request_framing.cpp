@@ -125,7 +125,7 @@ void RequestFraming::end_of_line() {
 }
 
 void RequestFraming::end_of_header_line() {
-    if (line_ == "\r\n") {  // httplib's end (a bare "\n" is a line it skips)
+    if (line_ == "\r\n") {  // the end of the headers
         state_ = State::unframed;
         return;
     }
