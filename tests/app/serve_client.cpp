@@ -130,30 +130,9 @@ int status_of(const std::string& text) {
 
 }  // namespace
 
-RawAnswer raw_exchange(int port, const std::string& bytes, int wait_ms) {
-    RawAnswer out;
-    const int fd = connect_loopback(port);
-    if (fd < 0) return out;
-    timeval tv{wait_ms / 1000, (wait_ms % 1000) * 1000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    for (size_t at = 0; at < bytes.size();) {
-        const ssize_t n = send(fd, bytes.data() + at, bytes.size() - at, MSG_NOSIGNAL);
-        if (n <= 0) break;
-        at += static_cast<size_t>(n);
-    }
-    char buf[4096];
-    ssize_t n = 0;
-    while ((n = recv(fd, buf, sizeof buf, 0)) > 0) out.text.append(buf, static_cast<size_t>(n));
-    // The server closed (FIN, or RST when it left bytes of ours unread), not the wait running out.
-    out.closed_early = n == 0 || (n < 0 && errno == ECONNRESET);
-    close(fd);
-    out.status = status_of(out.text);
-    return out;
-}
-
-RawConnection::RawConnection(int port) : fd_(connect_loopback(port)) {
+RawConnection::RawConnection(int port, int wait_ms) : fd_(connect_loopback(port)) {
     if (fd_ < 0) return;
-    timeval tv{30, 0};
+    timeval tv{wait_ms / 1000, (wait_ms % 1000) * 1000};
     setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     reader_ = std::thread([this] {
         char buf[4096];
@@ -163,6 +142,7 @@ RawConnection::RawConnection(int port) : fd_(connect_loopback(port)) {
                 out_.first_byte_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - opened_).count();
             out_.text.append(buf, static_cast<size_t>(n));
         }
+        // The server closed (FIN, or RST when it left bytes of ours unread), not the wait running out.
         out_.closed_early = n == 0 || (n < 0 && errno == ECONNRESET);
     });
 }
@@ -196,6 +176,12 @@ RawAnswer RawConnection::finish(bool abandon) {
     fd_ = -1;
     out_.status = status_of(out_.text);
     return out_;
+}
+
+RawAnswer raw_exchange(int port, const std::string& bytes, int wait_ms) {
+    RawConnection c(port, wait_ms);
+    if (c.connected()) c.send(bytes);
+    return c.finish();
 }
 
 RawAnswer post_chunked(int port, const std::string& head, const std::string& prefix, int64_t filler_bytes,

@@ -57,17 +57,18 @@ struct RawAnswer {
 RawAnswer post_chunked(int port, const std::string& head, const std::string& prefix, int64_t filler_bytes,
                        const std::string& suffix);
 
-// A loopback connection written by hand while a thread collects what the server sends.
+// A loopback connection written by hand while a thread collects what the server sends,
+// until the server closes or `wait_ms` pass without a byte.
 class RawConnection {
 public:
-    explicit RawConnection(int port);
+    explicit RawConnection(int port, int wait_ms = 30000);
     ~RawConnection();
     bool connected() const { return fd_ >= 0; }
     // Writes `bytes`; false once the server no longer takes them (it closed).
     bool send(const std::string& bytes);
     // Writes `count` copies of `byte`, in 64 KiB pieces.
     bool send_filler(int64_t count, char byte);
-    // Waits (up to 30 s) until the server closes; what came back. `abandon`: close both
+    // Waits until the server closes (or the wait runs out); what came back. `abandon`: close both
     // ways at once instead (the request was not sent whole).
     RawAnswer finish(bool abandon = false);
 
