@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Soak test of `vidi serve` on loopback: 16 clients for a few minutes send a mix of good
 requests, bad files, oversized and chunked bodies, wrong keys, foreign Host headers,
-cancelled connections, endless header lines, header floods and pipelined requests;
+cancelled connections, endless header lines, header floods, pipelined requests and uploads
+trickled below the body's rate floor;
 afterwards the server must answer, its RSS must have stayed under the stated bound, no
 upload, clip or temporary file may be left, and every good request must have had the answer
 a single client got before the load.
@@ -18,6 +19,7 @@ import json
 import os
 import random
 import re
+import select
 import shutil
 import signal
 import socket
@@ -44,6 +46,20 @@ def rss_kib(pid):
 
 def is_busy(status, body):
     return status == 503 and isinstance(body, dict) and "busy" in body.get("error", "")
+
+
+def answers(s):
+    """The status codes of every answer that comes back on socket `s` until the server closes."""
+    got = b""
+    while True:
+        try:
+            d = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not d:
+            break
+        got += d
+    return [int(c) for c in re.findall(rb"HTTP/1\.1 (\d{3}) ", got)]
 
 
 def multipart(fields, file_field=None):
@@ -168,16 +184,26 @@ class Soak:
                 s.sendall(data)
             except OSError:  # refused part-way: the answer is already on its way
                 pass
-            got = b""
-            while True:
-                try:
-                    d = s.recv(65536)
-                except ConnectionResetError:
-                    break
-                if not d:
-                    break
-                got += d
-            return [int(c) for c in re.findall(rb"HTTP/1\.1 (\d{3}) ", got)]
+            return answers(s)
+        finally:
+            s.close()
+
+    def trickle(self):
+        """Uploads a video 100 bytes every half second (200 bytes/s, under the server's floor)
+        until an answer comes; returns the status codes of what came back."""
+        body, ctype = multipart({"question": "q"}, ("slow.mp4", self.video))
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=60)
+        try:
+            try:
+                s.sendall((f"POST /v1/videos HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {KEY}\r\n"
+                           f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n").encode())
+                for at in range(0, len(body), 100):
+                    if select.select([s], [], [], 0.5)[0]:
+                        break  # answered
+                    s.sendall(body[at:at + 100])
+            except OSError:
+                pass
+            return answers(s)
         finally:
             s.close()
 
@@ -201,8 +227,9 @@ class Soak:
     # One request of a random kind; returns (kind, expected?) and records it.
     def one(self, rng):
         kinds = ["good_upload", "good_path", "good_registered", "bad_file", "bad_path", "oversized", "chunked",
-                 "wrong_key", "foreign_host", "cancelled", "health", "endless_header", "header_flood", "pipelined"]
-        weights = [2, 2, 2, 3, 3, 2, 2, 3, 2, 3, 2, 2, 2, 2]
+                 "wrong_key", "foreign_host", "cancelled", "health", "endless_header", "header_flood", "pipelined",
+                 "slow_body"]
+        weights = [2, 2, 2, 3, 3, 2, 2, 3, 2, 3, 2, 2, 2, 2, 1]
         kind = rng.choices(kinds, weights)[0]
         ok, busy, status = False, 0, None
         if kind.startswith("good_"):
@@ -255,6 +282,11 @@ class Soak:
             codes = self.raw(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-A: b\r\n" * rng.randint(20000, 200000))
             status = codes[0] if codes else 0
             ok = codes == [431]
+        elif kind == "slow_body":  # 200 bytes/s: 408 once the floor's 20 s of grace are spent
+            codes = self.trickle()
+            status = codes[0] if codes else 0
+            busy = status == 503
+            ok = busy or codes == [408]
         elif kind == "pipelined":  # 2-4 requests in one write: every one answered, in order
             n = rng.randint(2, 4)
             get = f"GET /v1/videos HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {KEY}\r\n"

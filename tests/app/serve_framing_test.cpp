@@ -2,8 +2,11 @@
 // bounds byte by byte, then the same bounds, the headers' deadline and pipelining on a real
 // connection to an in-process server.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <thread>
@@ -293,6 +296,126 @@ TEST_F(ServeFramingTest, HeadersSentSlowlyAre408AtTheirDeadline) {
     EXPECT_LT(seconds_since(t0), 7.0);  // closed by the server, not by the client giving up
     // A request whose headers come at once is not held to anything but the read timeout.
     EXPECT_EQ(srv.client().Get("/health")->status, 200);
+}
+
+// A request's head read from a GuardedStream over a socket pair, its body framed by `length`.
+struct StreamPair {
+    explicit StreamPair(server::GuardedStream::Timeouts t) {
+        EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fd), 0);
+        strm = std::make_unique<server::GuardedStream>(fd[0], FramingLimits{}, t);
+    }
+    ~StreamPair() {
+        strm.reset();
+        close(fd[0]);
+        close(fd[1]);
+    }
+    void begin_body(uint64_t length) {
+        const std::string head = "POST /v1/videos HTTP/1.1\r\nContent-Length: " + std::to_string(length) + "\r\n\r\n";
+        client(head);
+        strm->begin_request();
+        std::string got(head.size(), '\0');
+        for (size_t at = 0; at < got.size();) {
+            const ssize_t n = strm->read(got.data() + at, got.size() - at);
+            ASSERT_GT(n, 0);
+            at += static_cast<size_t>(n);
+        }
+        ASSERT_EQ(got, head);
+        strm->framing().frame_body(false, length);
+    }
+    void client(const std::string& bytes) { ASSERT_EQ(write(fd[1], bytes.data(), bytes.size()), ssize_t(bytes.size())); }
+    int fd[2] = {-1, -1};
+    std::unique_ptr<server::GuardedStream> strm;
+};
+
+TEST(GuardedStream, OnlyTheTimeSpentWaitingForTheBodyCountsAgainstItsFloor) {
+    server::GuardedStream::Timeouts t;
+    t.body_min_rate = 1000;  // bytes a second
+    t.body_grace = std::chrono::milliseconds(1000);
+    StreamPair p(t);
+    p.begin_body(4000);
+    // The server busy elsewhere for longer than the grace: bytes waiting in the socket cost nothing.
+    p.client(std::string(500, 'a'));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    char buf[4096];
+    ASSERT_EQ(p.strm->read(buf, sizeof buf), 500);
+    EXPECT_FALSE(p.strm->refusal());
+    // Nothing more comes: 1 s of grace plus 0.5 s earned by 500 bytes at 1000 bytes/s.
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(p.strm->read(buf, sizeof buf), -1);
+    const double waited = seconds_since(t0);
+    EXPECT_GT(waited, 1.4);
+    EXPECT_LT(waited, 2.5);
+    ASSERT_TRUE(p.strm->refusal());
+    EXPECT_EQ(p.strm->refusal()->status, 408);
+    EXPECT_EQ(p.strm->refusal()->message, "the body came slower than 1000 bytes/s (after its first 1 s)");
+}
+
+TEST(GuardedStream, ABodyAtTheFloorRateIsReadWhole) {
+    server::GuardedStream::Timeouts t;
+    t.body_min_rate = 20'000;
+    t.body_grace = std::chrono::milliseconds(200);
+    StreamPair p(t);
+    p.begin_body(30'000);
+    // 1000 bytes every 40 ms (25 000 bytes/s), for 1.2 s: six times the grace, above the floor.
+    std::thread sender([&] {
+        for (int i = 0; i < 30; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(40));
+            p.client(std::string(1000, 'a'));
+        }
+    });
+    size_t got = 0;
+    char buf[4096];
+    while (got < 30'000) {
+        const ssize_t n = p.strm->read(buf, sizeof buf);
+        if (n <= 0) break;
+        got += static_cast<size_t>(n);
+    }
+    sender.join();
+    EXPECT_EQ(got, 30'000u);
+    EXPECT_FALSE(p.strm->refusal());
+    EXPECT_TRUE(p.strm->request_complete());
+}
+
+TEST_F(ServeFramingTest, ABodySentSlowlyIs408InEveryEncoding) {
+    options_.limits.body_min_rate = 64 << 10;
+    options_.limits.body_grace_ms = 1000;
+    InProcessServer srv(engine_, options_);
+    const std::string head = "POST /v1/videos HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             "Content-Type: multipart/form-data; boundary=XyZ\r\n";
+    const std::string part = "--XyZ\r\nContent-Disposition: form-data; name=\"video\"; filename=\"clip.fake\"\r\n\r\n";
+    for (const bool chunked : {false, true}) {
+        SCOPED_TRACE(chunked ? "chunked" : "Content-Length");
+        RawConnection conn(srv.port());
+        const auto t0 = std::chrono::steady_clock::now();
+        // 20 bytes every 100 ms (200 bytes/s), each read well within the 5 s read timeout.
+        const auto piece = [&](const std::string& bytes) {
+            if (!chunked) return conn.send(bytes);
+            char size[32];
+            std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());
+            return conn.send(size + bytes + "\r\n");
+        };
+        bool sending = conn.send(head + (chunked ? "Transfer-Encoding: chunked\r\n\r\n" : "Content-Length: 1000000\r\n\r\n")) &&
+                       piece(part);
+        while (sending && seconds_since(t0) < 8) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            sending = piece(std::string(20, 'v'));
+        }
+        const RawAnswer a = conn.finish();
+        EXPECT_EQ(a.status, 408) << a.text.substr(0, 300);
+        EXPECT_NE(a.text.find("the body came slower than 64 KiB/s (after its first 1 s)"), std::string::npos) << a.text;
+        EXPECT_NE(a.text.find("Connection: close"), std::string::npos);
+        EXPECT_GT(a.first_byte_s, 0.9);
+        EXPECT_LT(a.first_byte_s, 3.0);
+        EXPECT_LT(seconds_since(t0), 7.0);  // closed by the server, not by the client giving up
+    }
+    auto cli = srv.client();
+    const auto metrics = cli.Get("/metrics");
+    ASSERT_TRUE(metrics);
+    EXPECT_EQ(metric_value(metrics->body, R"(vidi_http_requests_total{endpoint="other",method="other",status="408"})"), 2);
+    // Nothing of the cut uploads is registered, and an upload sent at once still is.
+    EXPECT_EQ(json_body(cli.Get("/v1/videos"))["videos"].size(), 0u);
+    const RawAnswer ok = post_chunked(srv.port(), head.substr(0, head.size() - 2), part + read_file(video_), 0, "\r\n--XyZ--\r\n");
+    EXPECT_EQ(ok.status, 200) << ok.text.substr(0, 300);
 }
 
 TEST_F(ServeFramingTest, PipelinedRequestsAreAllAnsweredInOrder) {

@@ -47,6 +47,11 @@ const char* reason_phrase(int status) {
 
 milliseconds ceil_ms(std::chrono::microseconds us) { return std::chrono::ceil<milliseconds>(us); }
 
+std::string rate_text(uint64_t bytes_a_second) {
+    if (bytes_a_second % 1024 == 0) return std::to_string(bytes_a_second / 1024) + " KiB/s";
+    return std::to_string(bytes_a_second) + " bytes/s";
+}
+
 void address_of(const sockaddr_storage& addr, socklen_t len, std::string& ip, int& port) {
     if (addr.ss_family == AF_INET) port = ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
     else if (addr.ss_family == AF_INET6) port = ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
@@ -95,17 +100,36 @@ bool GuardedStream::wait_for_request(milliseconds idle, const std::function<bool
 void GuardedStream::begin_request() {
     framing_.begin_request();
     head_deadline_ = Clock::now() + timeouts_.head;
+    body_waited_ = {};
+    body_bytes_ = 0;
+}
+
+Clock::duration GuardedStream::body_allowance() const {
+    // (held under a day: at a floor of a few bytes a second, gigabytes would overflow the clock)
+    const double seconds = std::min(86400.0, static_cast<double>(body_bytes_) / static_cast<double>(timeouts_.body_min_rate));
+    const auto earned = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    return timeouts_.body_grace + earned - body_waited_;
 }
 
 bool GuardedStream::wait_readable() {
     milliseconds timeout = ceil_ms(timeouts_.read);
     const bool head = framing_.in_head();
+    // Only waiting counts against the body: a handler that is slow to read costs the client nothing.
+    const bool paced = !head && timeouts_.body_min_rate > 0;
     if (head) timeout = std::min(timeout, std::chrono::ceil<milliseconds>(head_deadline_ - Clock::now()));
-    if (timeout.count() > 0 && wait(POLLIN, timeout) > 0) return true;
+    if (paced) timeout = std::min(timeout, std::chrono::ceil<milliseconds>(body_allowance()));
+    const auto t0 = Clock::now();
+    const bool ready = timeout.count() > 0 && wait(POLLIN, timeout) > 0;
+    if (paced) body_waited_ += Clock::now() - t0;
+    if (ready) return true;
     if (head && Clock::now() >= head_deadline_)
         framing_.refuse(408, "the request line and headers took longer than " +
                                  std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeouts_.head).count()) +
                                  " s");
+    else if (paced && body_allowance() <= Clock::duration::zero())
+        framing_.refuse(408, "the body came slower than " + rate_text(timeouts_.body_min_rate) + " (after its first " +
+                                 std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeouts_.body_grace).count()) +
+                                 " s)");
     return false;
 }
 
@@ -121,8 +145,10 @@ ssize_t GuardedStream::read(char* ptr, size_t size) {
         end_ = static_cast<size_t>(n);
     }
     const size_t k = std::min(size, end_ - off_);
+    const bool body = !framing_.in_head();
     // Only what httplib takes is framed: the rest may be the connection's next request.
     if (framing_.take(buf_.data() + off_, k) < k) return -1;
+    if (body) body_bytes_ += k;
     std::memcpy(ptr, buf_.data() + off_, k);
     off_ += k;
     return static_cast<ssize_t>(k);
@@ -268,7 +294,8 @@ bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
     using std::chrono::microseconds;
     GuardedStream strm(sock, guard_.framing,
                        {seconds(read_timeout_sec_) + microseconds(read_timeout_usec_),
-                        seconds(write_timeout_sec_) + microseconds(write_timeout_usec_), guard_.head_timeout});
+                        seconds(write_timeout_sec_) + microseconds(write_timeout_usec_), guard_.head_timeout,
+                        guard_.body_min_rate, guard_.body_grace});
     struct Closer {
         ~Closer() {
             if (linger) strm.linger();

@@ -35,6 +35,10 @@ public:
     struct Timeouts {
         std::chrono::microseconds read{5'000'000}, write{5'000'000};  // per read or write, as httplib's
         std::chrono::milliseconds head{20'000};  // the request line and headers, from their first byte
+        // The body must come at least this fast (bytes a second; 0: no floor), counting only
+        // the time spent waiting for it, beyond a first `body_grace`.
+        uint64_t body_min_rate = 0;
+        std::chrono::milliseconds body_grace{20'000};
     };
     GuardedStream(int sock, FramingLimits limits, Timeouts timeouts);
 
@@ -69,8 +73,12 @@ public:
 private:
     // poll() for `events` up to `timeout`: > 0 ready, 0 timed out, < 0 error.
     int wait(short events, std::chrono::milliseconds timeout) const;
-    // Waits for readable bytes within the read timeout and, in the headers, their deadline.
+    // Waits for readable bytes within the read timeout and, in the headers, their deadline;
+    // in the body, within what its rate floor still allows.
     bool wait_readable();
+    // How much longer this request's body may be waited for: the grace, plus the time its
+    // bytes so far earned at the floor rate, less the time already waited.
+    std::chrono::steady_clock::duration body_allowance() const;
     // send() and recv() again where a signal interrupted them.
     ssize_t send_some(const char* ptr, size_t size) const;
     ssize_t recv_some(char* ptr, size_t size) const;
@@ -79,6 +87,8 @@ private:
     RequestFraming framing_;
     Timeouts timeouts_;
     std::chrono::steady_clock::time_point head_deadline_{};
+    std::chrono::steady_clock::duration body_waited_{};  // this request's, waiting in wait_readable
+    uint64_t body_bytes_ = 0;                              // taken past its headers
     std::vector<char> buf_;  // read ahead; kept across the connection's requests
     size_t off_ = 0, end_ = 0;
 };
@@ -88,6 +98,8 @@ public:
     struct Guard {
         FramingLimits framing;
         std::chrono::milliseconds head_timeout{20'000};
+        uint64_t body_min_rate = 0;  // GuardedStream::Timeouts
+        std::chrono::milliseconds body_grace{20'000};
         // Connections served at once from one client address (0: no bound); past it a
         // connection gets 503 at once. Loopback clients (a reverse proxy, local pipelines)
         // are not counted unless count_loopback.

@@ -741,12 +741,16 @@ void Server::Impl::routes() {
         std::fprintf(stderr, "vidi serve: %s %s -> %d\n", printable(req.method).c_str(), printable(req.path).c_str(),
                      res.status);
     });
-    // A request line, header or chunk-size line past its bound, too many headers, headers too
-    // slow, or too many connections from one address: refused while httplib reads them
+    // A request line, header or chunk-size line past its bound, too many headers, headers or a
+    // body too slow, or too many connections from one address: refused while httplib reads them
     // (guarded_http.h), answered and closed.
-    http.set_guard({opt.limits.framing, std::chrono::milliseconds(opt.limits.head_timeout_ms),
-                    static_cast<size_t>(std::max(0, opt.limits.connections_per_address)),
-                    opt.limits.count_loopback_connections, [this](const std::string& remote, const FramingRefusal& r) {
+    http.set_guard({.framing = opt.limits.framing,
+                    .head_timeout = std::chrono::milliseconds(opt.limits.head_timeout_ms),
+                    .body_min_rate = static_cast<uint64_t>(std::max<int64_t>(0, opt.limits.body_min_rate)),
+                    .body_grace = std::chrono::milliseconds(opt.limits.body_grace_ms),
+                    .connections_per_address = static_cast<size_t>(std::max(0, opt.limits.connections_per_address)),
+                    .count_loopback = opt.limits.count_loopback_connections,
+                    .on_refused = [this](const std::string& remote, const FramingRefusal& r) {
                         metrics.request("", "", r.status);
                         int64_t held_back = 0;
                         if (!refusal_log.allow(LogLimit::Clock::now(), held_back)) return;
