@@ -28,7 +28,7 @@ struct ServeArgs {
     int64_t max_upload_mb = 2048, upload_store_mb = 8192, cache_mb = 4096, disk_cache_mb = 20480;
     int max_uploads = 4, max_batch = 16;
     int connections_per_address = server::ServerLimits{}.connections_per_address;
-    int64_t min_body_rate_kib = server::ServerLimits{}.body_min_rate >> 10;
+    int64_t min_request_rate_kib = server::ServerLimits{}.min_request_rate >> 10;
     size_t max_queue = 16, cache_entries = 16;
     bool no_disk_cache = false;
     std::string api_key;
@@ -102,7 +102,7 @@ int run_serve(const ServeArgs& a) {
     so.limits.upload_store_bytes = std::max(a.upload_store_mb, a.max_upload_mb) << 20;  // one upload always fits
     so.limits.max_uploads = a.max_uploads;
     so.limits.connections_per_address = a.connections_per_address;
-    so.limits.body_min_rate = a.min_body_rate_kib << 10;
+    so.limits.min_request_rate = a.min_request_rate_kib << 10;
     so.access.api_key = a.api_key;
     so.access.allowed_hosts = a.allowed_hosts;
     so.access.media_roots = a.media_roots;
@@ -173,9 +173,9 @@ Runner add_serve(CLI::App& app) {
                     "loopback clients, such as a reverse proxy, are not counted)")
         ->capture_default_str()
         ->check(CLI::Range(0, 1 << 20));
-    cmd->add_option("--min-body-rate-kib", args->min_body_rate_kib,
-                    "a request body must come at least this fast (KiB/s) after its first 20 s of waiting, "
-                    "else 408 (0: no floor; only the time spent waiting for the client counts)")
+    cmd->add_option("--min-request-rate-kib", args->min_request_rate_kib,
+                    "requests (headers and bodies) must come at least this fast (KiB/s) after a connection's "
+                    "first 20 s of waiting, else 408 (0: no floor; only the time spent waiting for the client counts)")
         ->capture_default_str()
         ->check(CLI::Range(int64_t(0), int64_t(1) << 30));
     cmd->add_option("--api-key", args->api_key,

@@ -298,7 +298,8 @@ TEST_F(ServeFramingTest, HeadersSentSlowlyAre408AtTheirDeadline) {
     EXPECT_EQ(srv.client().Get("/health")->status, 200);
 }
 
-// A request's head read from a GuardedStream over a socket pair, its body framed by `length`.
+// A GuardedStream over a socket pair; begin_body: a request's head read through it, its body
+// framed by `length`.
 struct StreamPair {
     explicit StreamPair(server::GuardedStream::Timeouts t) {
         EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fd), 0);
@@ -329,8 +330,8 @@ struct StreamPair {
 
 TEST(GuardedStream, OnlyTheTimeSpentWaitingForTheBodyCountsAgainstItsFloor) {
     server::GuardedStream::Timeouts t;
-    t.body_min_rate = 1000;  // bytes a second
-    t.body_grace = std::chrono::milliseconds(1000);
+    t.min_rate = 1000;  // bytes a second
+    t.rate_grace = std::chrono::milliseconds(1000);
     StreamPair p(t);
     p.begin_body(4000);
     // The server busy elsewhere for longer than the grace: bytes waiting in the socket cost nothing.
@@ -339,7 +340,7 @@ TEST(GuardedStream, OnlyTheTimeSpentWaitingForTheBodyCountsAgainstItsFloor) {
     char buf[4096];
     ASSERT_EQ(p.strm->read(buf, sizeof buf), 500);
     EXPECT_FALSE(p.strm->refusal());
-    // Nothing more comes: 1 s of grace plus 0.5 s earned by 500 bytes at 1000 bytes/s.
+    // Nothing more comes: 1 s of grace plus ~0.55 s earned by the head and 500 bytes at 1000 bytes/s.
     const auto t0 = std::chrono::steady_clock::now();
     EXPECT_EQ(p.strm->read(buf, sizeof buf), -1);
     const double waited = seconds_since(t0);
@@ -347,75 +348,140 @@ TEST(GuardedStream, OnlyTheTimeSpentWaitingForTheBodyCountsAgainstItsFloor) {
     EXPECT_LT(waited, 2.5);
     ASSERT_TRUE(p.strm->refusal());
     EXPECT_EQ(p.strm->refusal()->status, 408);
-    EXPECT_EQ(p.strm->refusal()->message, "the body came slower than 1000 bytes/s (after its first 1 s)");
+    EXPECT_EQ(p.strm->refusal()->message,
+              "the request came slower than 1000 bytes/s (after the connection's first 1 s of waiting)");
 }
 
-TEST(GuardedStream, ABodyAtTheFloorRateIsReadWhole) {
+TEST(GuardedStream, ABodyAboveTheFloorIsReadWhole) {
     server::GuardedStream::Timeouts t;
-    t.body_min_rate = 20'000;
-    t.body_grace = std::chrono::milliseconds(200);
+    t.min_rate = 20'000;
+    t.rate_grace = std::chrono::milliseconds(500);
     StreamPair p(t);
-    p.begin_body(30'000);
-    // 1000 bytes every 40 ms (25 000 bytes/s), for 1.2 s: six times the grace, above the floor.
+    p.begin_body(75'000);
+    // 1000 bytes every 40 ms (25 000 bytes/s) for 3 s, six times the grace: the allowance grows
+    // by a quarter of the time waited, so late wake-ups of the sender are absorbed.
     std::thread sender([&] {
-        for (int i = 0; i < 30; ++i) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(40));
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 1; i <= 75; ++i) {
+            std::this_thread::sleep_until(t0 + i * std::chrono::milliseconds(40));
             p.client(std::string(1000, 'a'));
         }
     });
     size_t got = 0;
     char buf[4096];
-    while (got < 30'000) {
+    while (got < 75'000) {
         const ssize_t n = p.strm->read(buf, sizeof buf);
         if (n <= 0) break;
         got += static_cast<size_t>(n);
     }
     sender.join();
-    EXPECT_EQ(got, 30'000u);
+    EXPECT_EQ(got, 75'000u);
     EXPECT_FALSE(p.strm->refusal());
     EXPECT_TRUE(p.strm->request_complete());
 }
 
+TEST(GuardedStream, KeepAliveRenewsNoGrace) {
+    server::GuardedStream::Timeouts t;
+    t.min_rate = 1000;
+    t.rate_grace = std::chrono::milliseconds(1000);
+    StreamPair p(t);
+    // The first request's 10 bytes come after 0.7 s of its connection's 1 s grace.
+    p.begin_body(10);
+    std::thread late([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(700));
+        p.client(std::string(10, 'a'));
+    });
+    char buf[64];
+    size_t got = 0;
+    while (got < 10) {
+        const ssize_t n = p.strm->read(buf, sizeof buf);
+        ASSERT_GT(n, 0);
+        got += static_cast<size_t>(n);
+    }
+    late.join();
+    EXPECT_TRUE(p.strm->request_complete());
+    // The next request on the connection gets what is left (~0.3 s, plus ~0.1 s its bytes
+    // earned), not a fresh second.
+    p.begin_body(10);
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(p.strm->read(buf, sizeof buf), -1);
+    EXPECT_LT(seconds_since(t0), 0.9);
+    ASSERT_TRUE(p.strm->refusal());
+    EXPECT_EQ(p.strm->refusal()->status, 408);
+}
+
+// An upload trickled at 200 bytes/s: `head` (its request line and headers, without the blank
+// line) then the body, with a length or chunked, 20 bytes every 100 ms for up to 8 s.
+RawAnswer trickle_upload(int port, const std::string& head, const std::string& part, bool chunked) {
+    RawConnection conn(port);
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto piece = [&](const std::string& bytes) {
+        if (!chunked) return conn.send(bytes);
+        char size[32];
+        std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());
+        return conn.send(size + bytes + "\r\n");
+    };
+    bool sending = conn.send(head + (chunked ? "Transfer-Encoding: chunked\r\n\r\n" : "Content-Length: 100000\r\n\r\n")) &&
+                   piece(part);
+    while (sending && seconds_since(t0) < 8) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        sending = piece(std::string(20, 'v'));
+    }
+    RawAnswer a = conn.finish();
+    EXPECT_LT(seconds_since(t0), 7.0);  // closed by the server, not by the client giving up
+    return a;
+}
+
+const std::string kUploadHead = "POST /v1/videos HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                "Content-Type: multipart/form-data; boundary=XyZ\r\n";
+const std::string kVideoPart =
+    "--XyZ\r\nContent-Disposition: form-data; name=\"video\"; filename=\"clip.fake\"\r\n\r\n";
+
 TEST_F(ServeFramingTest, ABodySentSlowlyIs408InEveryEncoding) {
-    options_.limits.body_min_rate = 64 << 10;
-    options_.limits.body_grace_ms = 1000;
+    options_.limits.min_request_rate = 64 << 10;
+    options_.limits.request_rate_grace_ms = 1000;
     InProcessServer srv(engine_, options_);
-    const std::string head = "POST /v1/videos HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                             "Content-Type: multipart/form-data; boundary=XyZ\r\n";
-    const std::string part = "--XyZ\r\nContent-Disposition: form-data; name=\"video\"; filename=\"clip.fake\"\r\n\r\n";
     for (const bool chunked : {false, true}) {
         SCOPED_TRACE(chunked ? "chunked" : "Content-Length");
-        RawConnection conn(srv.port());
-        const auto t0 = std::chrono::steady_clock::now();
-        // 20 bytes every 100 ms (200 bytes/s), each read well within the 5 s read timeout.
-        const auto piece = [&](const std::string& bytes) {
-            if (!chunked) return conn.send(bytes);
-            char size[32];
-            std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());
-            return conn.send(size + bytes + "\r\n");
-        };
-        bool sending = conn.send(head + (chunked ? "Transfer-Encoding: chunked\r\n\r\n" : "Content-Length: 1000000\r\n\r\n")) &&
-                       piece(part);
-        while (sending && seconds_since(t0) < 8) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            sending = piece(std::string(20, 'v'));
-        }
-        const RawAnswer a = conn.finish();
+        const RawAnswer a = trickle_upload(srv.port(), kUploadHead, kVideoPart, chunked);
         EXPECT_EQ(a.status, 408) << a.text.substr(0, 300);
-        EXPECT_NE(a.text.find("the body came slower than 64 KiB/s (after its first 1 s)"), std::string::npos) << a.text;
+        EXPECT_NE(a.text.find("the request came slower than 64 KiB/s (after the connection's first 1 s of waiting)"),
+                  std::string::npos)
+            << a.text;
         EXPECT_NE(a.text.find("Connection: close"), std::string::npos);
         EXPECT_GT(a.first_byte_s, 0.9);
         EXPECT_LT(a.first_byte_s, 3.0);
-        EXPECT_LT(seconds_since(t0), 7.0);  // closed by the server, not by the client giving up
     }
     auto cli = srv.client();
     const auto metrics = cli.Get("/metrics");
     ASSERT_TRUE(metrics);
     EXPECT_EQ(metric_value(metrics->body, R"(vidi_http_requests_total{endpoint="other",method="other",status="408"})"), 2);
-    // Nothing of the cut uploads is registered, and an upload sent at once still is.
+    // Nothing of the cut uploads is registered or kept, and an upload sent at once still registers.
+    EXPECT_EQ(metric_value(metrics->body, "vidi_upload_store_bytes"), 0);
     EXPECT_EQ(json_body(cli.Get("/v1/videos"))["videos"].size(), 0u);
-    const RawAnswer ok = post_chunked(srv.port(), head.substr(0, head.size() - 2), part + read_file(video_), 0, "\r\n--XyZ--\r\n");
+    const RawAnswer ok =
+        post_chunked(srv.port(), kUploadHead.substr(0, kUploadHead.size() - 2), kVideoPart + read_file(video_), 0,
+                     "\r\n--XyZ--\r\n");
     EXPECT_EQ(ok.status, 200) << ok.text.substr(0, 300);
+}
+
+TEST_F(ServeFramingTest, AnAnswerDecidedBeforeASlowBodyIsStillTheAnswer) {
+    options_.limits.min_request_rate = 64 << 10;
+    options_.limits.request_rate_grace_ms = 1000;
+    options_.limits.max_upload_bytes = 1000;
+    options_.access.api_key = "k1";
+    InProcessServer srv(engine_, options_);
+    // Refused before the body is read (drained), and refused part way (the rest drained): the
+    // drain ends at the floor, and the answer is the one decided, closing the connection.
+    const RawAnswer key = trickle_upload(srv.port(), kUploadHead + "Authorization: Bearer wrong\r\n", kVideoPart, false);
+    EXPECT_EQ(key.status, 401) << key.text.substr(0, 300);
+    const std::string big = kVideoPart + std::string(2000, 'v');
+    const RawAnswer large = trickle_upload(srv.port(), kUploadHead + "Authorization: Bearer k1\r\n", big, true);
+    EXPECT_EQ(large.status, 413) << large.text.substr(0, 300);
+    for (const RawAnswer* a : {&key, &large}) {
+        EXPECT_NE(a->text.find("Connection: close"), std::string::npos);
+        EXPECT_EQ(a->text.find("came slower"), std::string::npos);
+    }
 }
 
 TEST_F(ServeFramingTest, PipelinedRequestsAreAllAnsweredInOrder) {

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "app/server/data_url.h"
+#include "app/server/guarded_http.h"
 #include "app/server/http_error.h"
 #include "app/server/multipart.h"
 
@@ -102,6 +103,7 @@ public:
 
 private:
     void fail(const HttpError& e) {
+        answer_decided();  // what follows is drained
         failure_ = e;
         failed_at_ = total_;
         writer_.reset();  // the partial upload goes at once

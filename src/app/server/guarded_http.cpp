@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -31,6 +32,7 @@ constexpr milliseconds kLingerTime{2000};
 struct CurrentRequest {
     RequestFraming* framing = nullptr;
     bool closes = false;
+    bool draining = false;  // answer_decided()
 };
 thread_local CurrentRequest t_request;
 
@@ -50,6 +52,12 @@ milliseconds ceil_ms(std::chrono::microseconds us) { return std::chrono::ceil<mi
 std::string rate_text(uint64_t bytes_a_second) {
     if (bytes_a_second % 1024 == 0) return std::to_string(bytes_a_second / 1024) + " KiB/s";
     return std::to_string(bytes_a_second) + " bytes/s";
+}
+
+std::string seconds_text(milliseconds t) {
+    char text[32];
+    std::snprintf(text, sizeof text, t.count() % 1000 ? "%.1f s" : "%.0f s", static_cast<double>(t.count()) / 1000);
+    return text;
 }
 
 void address_of(const sockaddr_storage& addr, socklen_t len, std::string& ip, int& port) {
@@ -100,36 +108,32 @@ bool GuardedStream::wait_for_request(milliseconds idle, const std::function<bool
 void GuardedStream::begin_request() {
     framing_.begin_request();
     head_deadline_ = Clock::now() + timeouts_.head;
-    body_waited_ = {};
-    body_bytes_ = 0;
 }
 
-Clock::duration GuardedStream::body_allowance() const {
-    // (held under a day: at a floor of a few bytes a second, gigabytes would overflow the clock)
-    const double seconds = std::min(86400.0, static_cast<double>(body_bytes_) / static_cast<double>(timeouts_.body_min_rate));
+Clock::duration GuardedStream::rate_allowance() const {
+    // (held under 30 years: at a floor of a few bytes a second, terabytes would overflow the clock)
+    const double seconds = std::min(1e9, static_cast<double>(taken_) / static_cast<double>(timeouts_.min_rate));
     const auto earned = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-    return timeouts_.body_grace + earned - body_waited_;
+    return timeouts_.rate_grace + earned - waited_;
 }
 
 bool GuardedStream::wait_readable() {
     milliseconds timeout = ceil_ms(timeouts_.read);
     const bool head = framing_.in_head();
-    // Only waiting counts against the body: a handler that is slow to read costs the client nothing.
-    const bool paced = !head && timeouts_.body_min_rate > 0;
+    // Only waiting counts against the floor: a handler that is slow to read costs the client nothing.
+    const bool paced = timeouts_.min_rate > 0;
     if (head) timeout = std::min(timeout, std::chrono::ceil<milliseconds>(head_deadline_ - Clock::now()));
-    if (paced) timeout = std::min(timeout, std::chrono::ceil<milliseconds>(body_allowance()));
+    if (paced) timeout = std::min(timeout, std::chrono::ceil<milliseconds>(rate_allowance()));
     const auto t0 = Clock::now();
-    const bool ready = timeout.count() > 0 && wait(POLLIN, timeout) > 0;
-    if (paced) body_waited_ += Clock::now() - t0;
+    // (with no time left, bytes already there are still taken)
+    const bool ready = wait(POLLIN, std::max(timeout, milliseconds(0))) > 0;
+    if (paced) waited_ += Clock::now() - t0;
     if (ready) return true;
     if (head && Clock::now() >= head_deadline_)
-        framing_.refuse(408, "the request line and headers took longer than " +
-                                 std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeouts_.head).count()) +
-                                 " s");
-    else if (paced && body_allowance() <= Clock::duration::zero())
-        framing_.refuse(408, "the body came slower than " + rate_text(timeouts_.body_min_rate) + " (after its first " +
-                                 std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeouts_.body_grace).count()) +
-                                 " s)");
+        framing_.refuse(408, "the request line and headers took longer than " + seconds_text(timeouts_.head));
+    else if (paced && rate_allowance() <= Clock::duration::zero() && !t_request.draining)
+        framing_.refuse(408, "the request came slower than " + rate_text(timeouts_.min_rate) +
+                                 " (after the connection's first " + seconds_text(timeouts_.rate_grace) + " of waiting)");
     return false;
 }
 
@@ -145,10 +149,9 @@ ssize_t GuardedStream::read(char* ptr, size_t size) {
         end_ = static_cast<size_t>(n);
     }
     const size_t k = std::min(size, end_ - off_);
-    const bool body = !framing_.in_head();
     // Only what httplib takes is framed: the rest may be the connection's next request.
     if (framing_.take(buf_.data() + off_, k) < k) return -1;
-    if (body) body_bytes_ += k;
+    taken_ += k;
     std::memcpy(ptr, buf_.data() + off_, k);
     off_ += k;
     return static_cast<ssize_t>(k);
@@ -230,6 +233,8 @@ void GuardedStream::get_local_ip_and_port(std::string& ip, int& port) const {
     if (getsockname(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) address_of(addr, len, ip, port);
 }
 
+void answer_decided() { t_request.draining = true; }
+
 GuardedHttpServer::GuardedHttpServer() {
     httplib::Server::set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
         // As httplib's read_content frames a body (is_chunked_transfer_encoding, then the
@@ -264,7 +269,7 @@ void GuardedHttpServer::set_logger(httplib::Logger logger) {
 
 bool GuardedHttpServer::serve_request(httplib::Stream& strm, RequestFraming& framing, bool last, bool& closed) {
     struct Current {
-        explicit Current(RequestFraming* f) { t_request = {f, false}; }
+        explicit Current(RequestFraming* f) { t_request = {f, false, false}; }
         ~Current() { t_request = {}; }
     } current(&framing);
     const bool ok = process_request(strm, last, closed, nullptr);
@@ -295,7 +300,7 @@ bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
     GuardedStream strm(sock, guard_.framing,
                        {seconds(read_timeout_sec_) + microseconds(read_timeout_usec_),
                         seconds(write_timeout_sec_) + microseconds(write_timeout_usec_), guard_.head_timeout,
-                        guard_.body_min_rate, guard_.body_grace});
+                        guard_.min_rate, guard_.rate_grace});
     struct Closer {
         ~Closer() {
             if (linger) strm.linger();

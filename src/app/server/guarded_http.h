@@ -35,10 +35,11 @@ public:
     struct Timeouts {
         std::chrono::microseconds read{5'000'000}, write{5'000'000};  // per read or write, as httplib's
         std::chrono::milliseconds head{20'000};  // the request line and headers, from their first byte
-        // The body must come at least this fast (bytes a second; 0: no floor), counting only
-        // the time spent waiting for it, beyond a first `body_grace`.
-        uint64_t body_min_rate = 0;
-        std::chrono::milliseconds body_grace{20'000};
+        // A connection's requests (their heads and bodies) must come at least this fast
+        // (bytes a second; 0: no floor), counting only the time spent waiting for their bytes,
+        // beyond a first `rate_grace` a connection (not a request: keep-alive renews nothing).
+        uint64_t min_rate = 0;
+        std::chrono::milliseconds rate_grace{20'000};
     };
     GuardedStream(int sock, FramingLimits limits, Timeouts timeouts);
 
@@ -73,12 +74,12 @@ public:
 private:
     // poll() for `events` up to `timeout`: > 0 ready, 0 timed out, < 0 error.
     int wait(short events, std::chrono::milliseconds timeout) const;
-    // Waits for readable bytes within the read timeout and, in the headers, their deadline;
-    // in the body, within what its rate floor still allows.
+    // Waits for readable bytes within the read timeout, the headers' deadline and what the
+    // rate floor still allows.
     bool wait_readable();
-    // How much longer this request's body may be waited for: the grace, plus the time its
-    // bytes so far earned at the floor rate, less the time already waited.
-    std::chrono::steady_clock::duration body_allowance() const;
+    // How much longer this connection's requests may be waited for: the grace, plus the time
+    // their bytes so far earned at the floor rate, less the time already waited.
+    std::chrono::steady_clock::duration rate_allowance() const;
     // send() and recv() again where a signal interrupted them.
     ssize_t send_some(const char* ptr, size_t size) const;
     ssize_t recv_some(char* ptr, size_t size) const;
@@ -87,19 +88,24 @@ private:
     RequestFraming framing_;
     Timeouts timeouts_;
     std::chrono::steady_clock::time_point head_deadline_{};
-    std::chrono::steady_clock::duration body_waited_{};  // this request's, waiting in wait_readable
-    uint64_t body_bytes_ = 0;                              // taken past its headers
+    std::chrono::steady_clock::duration waited_{};  // in wait_readable, over the connection's requests
+    uint64_t taken_ = 0;                              // bytes of its requests httplib took
     std::vector<char> buf_;  // read ahead; kept across the connection's requests
     size_t off_ = 0, end_ = 0;
 };
+
+// The answer to the request this thread serves is decided (an error), and what is still read of
+// its body is drained: a client too slow for the rate floor then ends the drain (the answer goes
+// out, closing the connection) rather than turning the answer into a 408.
+void answer_decided();
 
 class GuardedHttpServer : public httplib::Server {
 public:
     struct Guard {
         FramingLimits framing;
         std::chrono::milliseconds head_timeout{20'000};
-        uint64_t body_min_rate = 0;  // GuardedStream::Timeouts
-        std::chrono::milliseconds body_grace{20'000};
+        uint64_t min_rate = 0;  // GuardedStream::Timeouts
+        std::chrono::milliseconds rate_grace{20'000};
         // Connections served at once from one client address (0: no bound); past it a
         // connection gets 503 at once. Loopback clients (a reverse proxy, local pipelines)
         // are not counted unless count_loopback.

@@ -37,11 +37,12 @@ struct ServerLimits {
     bool count_loopback_connections = false;
     FramingLimits framing;                      // request line, header lines and their count, chunk-size lines
     int head_timeout_ms = 20000;                // a request's line and headers, once the server reads them: 408
-    // A body must come at least this fast, in bytes a second, counting only the server's time
-    // waiting for it, after a first body_grace_ms (--min-body-rate-kib; 0: no floor): 408.
-    // A client trickling an upload held a connection thread to each read's 5 s timeout only.
-    int64_t body_min_rate = 16 << 10;
-    int body_grace_ms = 20000;
+    // A connection's requests (heads and bodies) must come at least this fast, in bytes a
+    // second, counting only the server's time waiting for their bytes, after a first
+    // request_rate_grace_ms a connection (--min-request-rate-kib; 0: no floor): 408. A client
+    // trickling an upload held a connection thread to each read's 5 s timeout only.
+    int64_t min_request_rate = 16 << 10;
+    int request_rate_grace_ms = 20000;
 
     // The most a request body may hold: the upload, the fields and the multipart envelope.
     int64_t max_body_bytes() const {

@@ -644,7 +644,14 @@ httplib::Server::HandlerWithContentReader Server::Impl::reading(F f) {
         } catch (...) {
             send_current_exception(res, error_style(req.path));
         }
-        if (!used && !drain_body(req, reader, opt.limits)) close_after_response(res);
+        if (!used) {
+            answer_decided();
+            const int decided = res.status;
+            if (!drain_body(req, reader, opt.limits)) {
+                res.status = decided;  // httplib sets 400 where a read fails
+                close_after_response(res);
+            }
+        }
     };
 }
 
@@ -741,13 +748,13 @@ void Server::Impl::routes() {
         std::fprintf(stderr, "vidi serve: %s %s -> %d\n", printable(req.method).c_str(), printable(req.path).c_str(),
                      res.status);
     });
-    // A request line, header or chunk-size line past its bound, too many headers, headers or a
-    // body too slow, or too many connections from one address: refused while httplib reads them
+    // A request line, header or chunk-size line past its bound, too many headers, requests too
+    // slow, or too many connections from one address: refused while httplib reads them
     // (guarded_http.h), answered and closed.
     http.set_guard({.framing = opt.limits.framing,
                     .head_timeout = std::chrono::milliseconds(opt.limits.head_timeout_ms),
-                    .body_min_rate = static_cast<uint64_t>(std::max<int64_t>(0, opt.limits.body_min_rate)),
-                    .body_grace = std::chrono::milliseconds(opt.limits.body_grace_ms),
+                    .min_rate = static_cast<uint64_t>(std::max<int64_t>(0, opt.limits.min_request_rate)),
+                    .rate_grace = std::chrono::milliseconds(opt.limits.request_rate_grace_ms),
                     .connections_per_address = static_cast<size_t>(std::max(0, opt.limits.connections_per_address)),
                     .count_loopback = opt.limits.count_loopback_connections,
                     .on_refused = [this](const std::string& remote, const FramingRefusal& r) {
