@@ -30,7 +30,6 @@ DecodeCursor::DecodeCursor(const std::string& path, const VideoIndex& vx, const 
     const AVCodecID id = fmt_->streams[vx.stream]->codecpar->codec_id;
     // Only where "non-reference" is exact (no later frame reads a discarded one).
     skip_nonref_ = !wanted_pts.empty() && (id == AV_CODEC_ID_H264 || id == AV_CODEC_ID_HEVC);
-    restarts_gain_ = !(hw_device && id == AV_CODEC_ID_H264);
     if (seek_pts != AV_NOPTS_VALUE) restart_at(seek_pts);
     pkt_ = ff::make_packet();
     frame_ = ff::make_frame();
@@ -99,7 +98,7 @@ bool DecodeCursor::receive() {
 }
 
 bool DecodeCursor::can_restart_at(int64_t key) const {
-    return restarts_gain_ && key != AV_NOPTS_VALUE && key > origin_ && key > read_key_ && !demux_done_;
+    return key != AV_NOPTS_VALUE && key > origin_ && key > read_key_ && !demux_done_;
 }
 
 void DecodeCursor::restart_at(int64_t key) {

@@ -33,11 +33,8 @@ public:
     // Where decoding last (re)started: the keyframe timestamp sought to, or AV_NOPTS_VALUE
     // (the file's start).
     int64_t origin() const { return origin_; }
-    // Whether decoding can restart at keyframe `key` without going back in the file (it lies
-    // after the origin and after every keyframe packet read so far), and gains by it: not on
-    // NVDEC for H.264, whose flush drops the decoder's context so that FFmpeg sets up a new
-    // hardware session at the next keyframe (on the H200 a 3-minute 720p video's frames took
-    // 2.4 s with restarts, 1.7 s decoding through; HEVC's flush keeps the session).
+    // Whether decoding can restart at keyframe `key` without going back in the file: it lies
+    // after the origin and after every keyframe packet read so far.
     bool can_restart_at(int64_t key) const;
     // Restarts at keyframe `key` as decord's seek does: the decoder is flushed, the packets
     // before the keyframe are passed over (never decoded), and the frames come from `key` on.
@@ -67,7 +64,6 @@ private:
     ff::PacketPtr pkt_;
     ff::FramePtr frame_;
     bool skip_nonref_ = false;
-    bool restarts_gain_ = true;  // see can_restart_at
     int64_t origin_ = AV_NOPTS_VALUE;
     int64_t read_key_ = AV_NOPTS_VALUE;    // the last keyframe packet the demuxer gave
     int64_t restart_at_ = AV_NOPTS_VALUE;  // a keyframe whose earlier packets are passed over

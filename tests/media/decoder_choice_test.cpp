@@ -204,6 +204,40 @@ TEST_F(DecoderChoice, ThinnedSamplingAndTheHostOnlyCallsOnTheDevicePath) {
     EXPECT_THROW(dev.next(t, p), Error);  // host pixels: only from the CPU path
 }
 
+// H.264 on the device path decodes on through keyframes where the CPU path restarts at them
+// (NVDEC's session would be set up anew at each flush): more frames decoded, the same pixels,
+// in closed GOPs with B-frames and in open ones. HEVC keeps its restarts.
+TEST_F(DecoderChoice, H264OnTheDevicePathDecodesOnThroughKeyframes) {
+    struct Case {
+        const char* name;
+        const char* args;
+        bool restarts;
+    };
+    const Case cases[] = {
+        {"g45.mp4", "-c:v libx264 -preset veryfast -g 45 -bf 3", false},
+        {"open.mkv", "-c:v libx264 -preset veryfast -g 40 -x264-params open-gop=1", false},
+        {"hevc.mp4", "-c:v libx265 -preset veryfast -g 45 -tag:v hvc1 -x265-params log-level=error", true},
+    };
+    for (const Case& c : cases) {
+        const std::string f = dir_->file(c.name);
+        test::ffmpeg_cli("-f lavfi -i testsrc2=s=128x72:r=30:d=20 " + std::string(c.args) + " " + f);
+        for (int lanes : {1, 2}) {
+            SCOPED_TRACE(std::string(c.name) + ", lanes " + std::to_string(lanes));
+            Ring ring;
+            FrameOptions o = options("nvdec", 4, lanes);
+            o.device_frames = ring.maker();
+            o.software_to_device = true;
+            FrameStream cpu(f, options("cpu", 4, lanes)), dev(f, o);
+            dev.start();
+            EXPECT_EQ(expect_same_batches(cpu, dev), 5);  // 20 sampled frames, 4 a batch
+            if (c.restarts)
+                EXPECT_EQ(dev.decoded_frames(), cpu.decoded_frames());
+            else
+                EXPECT_GT(dev.decoded_frames(), cpu.decoded_frames() + 20);
+        }
+    }
+}
+
 TEST_F(DecoderChoice, NvdecWithoutAGpuBackendIsAnErrorAndAutoStaysQuiet) {
     std::vector<std::string> notices;
     FrameOptions o = options("nvdec", 4, 1);
