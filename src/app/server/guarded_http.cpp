@@ -233,7 +233,9 @@ void GuardedStream::get_local_ip_and_port(std::string& ip, int& port) const {
     if (getsockname(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) address_of(addr, len, ip, port);
 }
 
-void answer_decided() { t_request.draining = true; }
+void answer_decided() {
+    if (t_request.framing) t_request.draining = true;  // (a form parsed outside a request: nothing to drain)
+}
 
 GuardedHttpServer::GuardedHttpServer() {
     httplib::Server::set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
