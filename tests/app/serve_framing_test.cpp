@@ -1,6 +1,6 @@
 // How a request is framed, held while it is read (request_framing.h, guarded_http.h): the
-// bounds byte by byte, then the same bounds, the headers' deadline and pipelining on a real
-// connection to an in-process server.
+// bounds byte by byte, then the same bounds, the headers' deadline, the requests' rate floor
+// and pipelining on a real connection to an in-process server (the floor over a socket pair too).
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
