@@ -299,10 +299,10 @@ void GuardedHttpServer::give_address_slot(const std::string& address) {
 bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
     using std::chrono::seconds;
     using std::chrono::microseconds;
-    GuardedStream strm(sock, guard_.framing,
-                       {seconds(read_timeout_sec_) + microseconds(read_timeout_usec_),
-                        seconds(write_timeout_sec_) + microseconds(write_timeout_usec_), guard_.head_timeout,
-                        guard_.min_rate, guard_.rate_grace});
+    GuardedStream::Timeouts timeouts = guard_.timeouts;
+    timeouts.read = seconds(read_timeout_sec_) + microseconds(read_timeout_usec_);
+    timeouts.write = seconds(write_timeout_sec_) + microseconds(write_timeout_usec_);
+    GuardedStream strm(sock, guard_.framing, timeouts);
     struct Closer {
         ~Closer() {
             if (linger) strm.linger();
@@ -313,16 +313,19 @@ bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
         socket_t sock;
         bool linger;
     } closer{strm, sock, true};
-    // One address holding every thread would keep everyone else out (slow clients are held
-    // to each read's timeout only).
     const std::string remote = strm.remote_address();
+    const auto answer_refusal = [&] {
+        if (guard_.on_refused) guard_.on_refused(remote, *strm.refusal());
+        strm.send_refusal();
+    };
+    // One address holding every thread would keep everyone else out (a slow client holds each
+    // for its 20 s of grace, and longer at the rate floor).
     const std::string address = connection_address_key(remote);
     const bool counted = guard_.count_loopback || !is_loopback_address(address);
     if (counted && !take_address_slot(address)) {
         strm.framing().refuse(503, "more than " + std::to_string(guard_.connections_per_address) +
                                        " connections at once from this address; try again when one has ended");
-        if (guard_.on_refused) guard_.on_refused(remote, *strm.refusal());
-        strm.send_refusal();
+        answer_refusal();
         closer.linger = false;  // at once: a thread waiting on it is what the bound saves
         return false;
     }
@@ -342,8 +345,7 @@ bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
         bool closed = false;
         ok = serve_request(strm, strm.framing(), left == 1, closed);
         if (strm.refusal()) {
-            if (guard_.on_refused) guard_.on_refused(remote, *strm.refusal());
-            strm.send_refusal();
+            answer_refusal();
             return false;
         }
         if (!ok || closed || !strm.request_complete()) break;

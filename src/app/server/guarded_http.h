@@ -103,9 +103,8 @@ class GuardedHttpServer : public httplib::Server {
 public:
     struct Guard {
         FramingLimits framing;
-        std::chrono::milliseconds head_timeout{20'000};
-        uint64_t min_rate = 0;  // GuardedStream::Timeouts
-        std::chrono::milliseconds rate_grace{20'000};
+        // Each connection's stream's; its read and write timeouts are httplib's settings.
+        GuardedStream::Timeouts timeouts;
         // Connections served at once from one client address (0: no bound); past it a
         // connection gets 503 at once. Loopback clients (a reverse proxy, local pipelines)
         // are not counted unless count_loopback.

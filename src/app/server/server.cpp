@@ -752,9 +752,9 @@ void Server::Impl::routes() {
     // slow, or too many connections from one address: refused while httplib reads them
     // (guarded_http.h), answered and closed.
     http.set_guard({.framing = opt.limits.framing,
-                    .head_timeout = std::chrono::milliseconds(opt.limits.head_timeout_ms),
-                    .min_rate = static_cast<uint64_t>(std::max<int64_t>(0, opt.limits.min_request_rate)),
-                    .rate_grace = std::chrono::milliseconds(opt.limits.request_rate_grace_ms),
+                    .timeouts = {.head = std::chrono::milliseconds(opt.limits.head_timeout_ms),
+                                 .min_rate = static_cast<uint64_t>(std::max<int64_t>(0, opt.limits.min_request_rate)),
+                                 .rate_grace = std::chrono::milliseconds(opt.limits.request_rate_grace_ms)},
                     .connections_per_address = static_cast<size_t>(std::max(0, opt.limits.connections_per_address)),
                     .count_loopback = opt.limits.count_loopback_connections,
                     .on_refused = [this](const std::string& remote, const FramingRefusal& r) {
