@@ -175,13 +175,17 @@ class Soak:
         finally:
             s.close()
 
-    def raw(self, data):
-        """Sends `data` as it is (stopping where the server closes), then returns the status
-        codes of every answer that came back before the server closed."""
+    def raw(self, *pieces, pause=0.0):
+        """Sends `pieces` as they are, with `pause` seconds between them, stopping where the
+        server answers or closes; then returns the status codes of every answer that came back
+        before the server closed."""
         s = socket.create_connection(("127.0.0.1", self.port), timeout=60)
         try:
             try:
-                s.sendall(data)
+                for i, piece in enumerate(pieces):
+                    if i and pause and select.select([s], [], [], pause)[0]:
+                        break  # answered
+                    s.sendall(piece)
             except OSError:  # refused part-way: the answer is already on its way
                 pass
             return answers(s)
@@ -192,20 +196,9 @@ class Soak:
         """Uploads a video 100 bytes every half second (200 bytes/s, under the server's floor)
         until an answer comes; returns the status codes of what came back."""
         body, ctype = multipart({"question": "q"}, ("slow.mp4", self.video))
-        s = socket.create_connection(("127.0.0.1", self.port), timeout=60)
-        try:
-            try:
-                s.sendall((f"POST /v1/videos HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {KEY}\r\n"
-                           f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n").encode())
-                for at in range(0, len(body), 100):
-                    if select.select([s], [], [], 0.5)[0]:
-                        break  # answered
-                    s.sendall(body[at:at + 100])
-            except OSError:
-                pass
-            return answers(s)
-        finally:
-            s.close()
+        head = (f"POST /v1/videos HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {KEY}\r\n"
+                f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        return self.raw(head, *(body[at:at + 100] for at in range(0, len(body), 100)), pause=0.5)
 
     def cancelled(self, rng):
         """Hangs up half-way: in the middle of an upload, or while waiting for an answer."""
