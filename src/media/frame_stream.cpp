@@ -83,19 +83,19 @@ struct FrameStream::Impl {
     std::vector<int64_t> indices;     // sampled frame indices
     std::vector<int64_t> wanted_pts;  // the timestamps of their pictures (empty: count output frames)
     std::vector<int64_t> wanted_origin;  // where decord's decoder restarted for each (decord_pictures)
-    // Whether a cursor restarts at a later keyframe rather than decoding on to it. Not for
-    // H.264 on the device path: FFmpeg's H.264 decoder drops its context at a flush, so NVDEC's
-    // session is set up anew at the next keyframe, which cost more than the frames it passed
-    // over (a 3-minute 720p video's frames: 2.4 s restarting, 1.7 s decoding on, on the H200;
-    // HEVC keeps its context). The software stand-in of the tests does the same, covering it.
-    bool restarts = true;
-    std::vector<int64_t> wanted_set;  // the same, sorted (which packets the decoders may skip)
+    std::vector<int64_t> wanted_set;  // wanted_pts sorted (which packets the decoders may skip)
     size_t next_pos = 0;              // next sampled position to hand out
     std::atomic<int64_t> decoded{0};  // frames the decoders produced
     PictureBuffers buffers;           // the pictures' memory, reused (outlives the cursors below)
 
     // NVDEC: the batches go to device memory (null: to the host).
     std::unique_ptr<DeviceWriter> device;
+    // Whether a cursor restarts at a later keyframe rather than decoding on to it. Not for
+    // H.264 on the device path: FFmpeg's H.264 decoder drops its context at a flush, so NVDEC's
+    // session is set up anew at the next keyframe, which cost more than the frames it passed
+    // over (a 3-minute 720p video's frames: 2.4 s restarting, 1.7 s decoding on, on the H200;
+    // HEVC keeps its context). The software stand-in of the tests does the same, covering it.
+    bool restarts = true;
     size_t written = 0;      // sampled positions the device holds (from next_pos on)
     bool holding = false;    // the reader holds batch next_pos / max_batch - 1
 
