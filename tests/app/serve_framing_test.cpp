@@ -219,6 +219,22 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// `first`, then `piece` again every `every`, each read well within the 5 s read timeout, for up
+// to 8 s or until the server stops taking them (it drains what still comes for 2 s after its
+// answer, then closes): what came back, which must be the server's doing.
+RawAnswer send_slowly(int port, const std::string& first, const std::string& piece, std::chrono::milliseconds every) {
+    RawConnection conn(port);
+    const auto t0 = std::chrono::steady_clock::now();
+    bool sending = conn.send(first);
+    while (sending && seconds_since(t0) < 8) {
+        std::this_thread::sleep_for(every);
+        sending = conn.send(piece);
+    }
+    RawAnswer a = conn.finish();
+    EXPECT_LT(seconds_since(t0), 7.0);  // closed by the server, not by the client giving up
+    return a;
+}
+
 TEST_F(ServeFramingTest, EndlessLinesAndHeadersAreAnsweredAndClosed) {
     InProcessServer srv(engine_, options_);
     struct Case {
@@ -279,21 +295,13 @@ TEST_F(ServeFramingTest, AChunkedUploadStillRegistersItsVideo) {
 TEST_F(ServeFramingTest, HeadersSentSlowlyAre408AtTheirDeadline) {
     options_.limits.head_timeout_ms = 1000;
     InProcessServer srv(engine_, options_);
-    RawConnection conn(srv.port());
-    const auto t0 = std::chrono::steady_clock::now();
-    // A header line every 200 ms, each read well within the 5 s read timeout, for up to 8 s
-    // (the server drains what still comes for 2 s after its answer, then closes).
-    bool sending = conn.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-    while (sending && seconds_since(t0) < 8) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        sending = conn.send("X-Slow: 1\r\n");
-    }
-    const RawAnswer a = conn.finish();
+    // A header line every 200 ms.
+    const RawAnswer a = send_slowly(srv.port(), "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n", "X-Slow: 1\r\n",
+                                    std::chrono::milliseconds(200));
     EXPECT_EQ(a.status, 408) << a.text.substr(0, 300);
     EXPECT_NE(a.text.find("the request line and headers took longer than 1 s"), std::string::npos) << a.text;
     EXPECT_GT(a.first_byte_s, 0.9);
     EXPECT_LT(a.first_byte_s, 2.5);
-    EXPECT_LT(seconds_since(t0), 7.0);  // closed by the server, not by the client giving up
     // A request whose headers come at once is not held to anything but the read timeout.
     EXPECT_EQ(srv.client().Get("/health")->status, 200);
 }
@@ -411,25 +419,16 @@ TEST(GuardedStream, KeepAliveRenewsNoGrace) {
 }
 
 // An upload trickled at 200 bytes/s: `head` (its request line and headers, without the blank
-// line) then the body, with a length or chunked, 20 bytes every 100 ms for up to 8 s.
+// line) then the body, with a length or chunked: `part`, then 20 bytes every 100 ms.
 RawAnswer trickle_upload(int port, const std::string& head, const std::string& part, bool chunked) {
-    RawConnection conn(port);
-    const auto t0 = std::chrono::steady_clock::now();
-    const auto piece = [&](const std::string& bytes) {
-        if (!chunked) return conn.send(bytes);
+    const auto body = [&](const std::string& bytes) {
+        if (!chunked) return bytes;
         char size[32];
         std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());
-        return conn.send(size + bytes + "\r\n");
+        return size + bytes + "\r\n";
     };
-    bool sending = conn.send(head + (chunked ? "Transfer-Encoding: chunked\r\n\r\n" : "Content-Length: 100000\r\n\r\n")) &&
-                   piece(part);
-    while (sending && seconds_since(t0) < 8) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        sending = piece(std::string(20, 'v'));
-    }
-    RawAnswer a = conn.finish();
-    EXPECT_LT(seconds_since(t0), 7.0);  // closed by the server, not by the client giving up
-    return a;
+    const std::string framing = chunked ? "Transfer-Encoding: chunked\r\n\r\n" : "Content-Length: 100000\r\n\r\n";
+    return send_slowly(port, head + framing + body(part), body(std::string(20, 'v')), std::chrono::milliseconds(100));
 }
 
 const std::string kUploadHead = "POST /v1/videos HTTP/1.1\r\nHost: 127.0.0.1\r\n"
