@@ -219,6 +219,35 @@ TEST_F(ServeApiTest, RegisteredVideoIsQueriedFromCacheThenDeleted) {
               404);
 }
 
+// A name that is not UTF-8 (an upload's file name, a Latin-1 host path) is kept with U+FFFD in
+// its place: it made the registration's answer throw after the video was registered (a 500 and
+// an id nobody was told), and every later GET /v1/videos a 500.
+TEST_F(ServeApiTest, NamesThatAreNotUtf8AreRegisteredListedAndDeleted) {
+    const std::string latin1 = tmp_.file("caf\xe9 \xff.mp4");
+    fs::copy_file(video_, latin1);
+    InProcessServer srv(engine_, options_);
+    auto cli = srv.client();
+    const std::string replaced = "caf\xef\xbf\xbd \xef\xbf\xbd.mp4";
+    json up = json_body(post_form(cli, "/v1/videos", latin1, {}));
+    ASSERT_TRUE(up.contains("id")) << up;
+    EXPECT_EQ(up["name"], replaced);
+    json host = json_body(cli.Post("/v1/videos", httplib::Params{{"video_path", latin1}}));
+    ASSERT_TRUE(host.contains("id")) << host;
+    EXPECT_EQ(host["name"], tmp_.file(replaced));
+
+    auto list = cli.Get("/v1/videos");
+    ASSERT_TRUE(list);
+    ASSERT_EQ(list->status, 200) << list->body;
+    const json videos = json_body(list)["videos"];
+    ASSERT_EQ(videos.size(), 2u) << videos;
+    for (const json& v : videos) EXPECT_NE(v["name"].get<std::string>().find(replaced), std::string::npos) << v;
+    for (const json& reg : {up, host}) {
+        const std::string id = reg["id"];
+        EXPECT_EQ(json_body(cli.Delete(("/v1/videos/" + id).c_str()))["deleted"], id);
+    }
+    EXPECT_EQ(json_body(cli.Get("/v1/videos"))["videos"].size(), 0u);
+}
+
 TEST_F(ServeApiTest, DiskCacheServesANewServerWithoutEncoding) {
     {
         InProcessServer srv(engine_, options_);

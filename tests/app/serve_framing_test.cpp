@@ -150,11 +150,23 @@ TEST(RequestFraming, AChunkedBodyIsFollowedAndItsLinesAreBounded) {
     chunked();
     EXPECT_EQ(feed(f, "0\r\nX-Trailer: 1\r\n\r\n"), 3u);
     EXPECT_EQ(f.refusal()->message, "the last chunk not followed by CRLF");
-    // A size httplib cannot read fails its body: nothing after it is framed.
-    chunked();
-    EXPECT_EQ(feed(f, "zz\r\n0\r\n\r\n"), 9u);
-    EXPECT_FALSE(f.refusal());
-    EXPECT_FALSE(f.complete());
+    // A size is hex digits, then extensions after ';' (whitespace allowed before it), then CRLF:
+    // httplib's strtoul read " 3", "+3", "0x3" as 3 and "-3" as 2^64 - 3, which a proxy may not.
+    for (const std::string line :
+         {"zz\r\n", "\r\n", " 3\r\n", "+3\r\n", "0x3\r\n", "-3\r\n", "3 \r\n", "3x\r\n", "3\n", "10000000000000000\r\n"}) {
+        chunked();
+        EXPECT_EQ(feed(f, line + "abc\r\n0\r\n\r\n"), line.size()) << line;
+        ASSERT_TRUE(f.refusal()) << line;
+        EXPECT_EQ(f.refusal()->status, 400);
+    }
+    EXPECT_EQ(f.refusal()->message, "a chunk size past 2^60 bytes");
+    for (const char* size : {"3", "3;a=b", "3 \t;a", "03", "0000000000000000003", "3;"}) {
+        chunked();
+        const std::string body = std::string(size) + "\r\nabc\r\n0\r\n\r\n";
+        EXPECT_EQ(feed(f, body), body.size()) << size;
+        EXPECT_FALSE(f.refusal()) << size << ": " << f.refusal()->message;
+        EXPECT_TRUE(f.complete()) << size;
+    }
 }
 
 // httplib drops a line it cannot read as a header, and percent-decodes values: a proxy in
@@ -168,6 +180,9 @@ TEST(RequestFraming, HeadLinesReadTwoWaysAreRefused) {
         {"Content-Length : 5\r\n", "whitespace before a header's ':'"},
         {"Content-Length: %35\r\n", "'%' in a Content-Length or Transfer-Encoding"},
         {"transfer-encoding: %63hunked\r\n", "'%' in a Content-Length or Transfer-Encoding"},
+        // httplib drops a header with an empty value: the body was read as the next request.
+        {"Content-Length:\r\n", "an empty Content-Length or Transfer-Encoding"},
+        {"Transfer-Encoding: \t \r\n", "an empty Content-Length or Transfer-Encoding"},
     };
     for (const auto& [line, message] : cases) {
         RequestFraming f;
@@ -517,6 +532,15 @@ TEST_F(ServeFramingTest, BytesAfterARequestReadPartWayAreNeverARequest) {
     a = bad_chunk.finish();
     EXPECT_EQ(statuses(a.text), std::vector<int>{400}) << a.text;
     EXPECT_NE(a.text.find("a chunk's data not followed by CRLF"), std::string::npos) << a.text;
+    // An empty Content-Length: httplib dropped it, read no body, and answered the body as a
+    // request; an empty Transfer-Encoding likewise, its chunk lines.
+    for (const char* framing : {"Content-Length: ", "Transfer-Encoding:"}) {
+        RawConnection empty(srv.port());
+        empty.send("POST /inference HTTP/1.1\r\nHost: 127.0.0.1\r\n" + std::string(framing) + "\r\n\r\n" + hidden);
+        a = empty.finish();
+        EXPECT_EQ(statuses(a.text), std::vector<int>{400}) << a.text;
+        EXPECT_NE(a.text.find("an empty Content-Length or Transfer-Encoding"), std::string::npos) << a.text;
+    }
     // A body the server answers without reading (an unknown route's, past its drain, is read;
     // a request refused before routing is not): the connection closes after the answer.
     RawConnection refused(srv.port());

@@ -84,6 +84,9 @@ TEST(MultipartParser, MalformedBodiesAre400) {
     EXPECT_EQ(parse("--B\r\nX-Long: " + std::string(2000, 'a') + "\r\n\r\n\r\n--B--"), 400);  // headers too long
     EXPECT_EQ(parse("--B\r\nX: " + std::string(2000, 'a')), 400);                            // unfinished, too long
     EXPECT_EQ(parse("--B\r\nContent-Disposition: form-data; name=\"a\r\n\r\nx\r\n--B--"), 400);  // open quote
+    // A part that names no field (it was read as a field named '').
+    EXPECT_EQ(parse("--B\r\nContent-Type: text/plain\r\n\r\nx\r\n--B--"), 400);
+    EXPECT_EQ(parse("--B\r\nContent-Disposition: form-data; filename=\"v.mp4\"\r\n\r\nx\r\n--B--"), 400);
     EXPECT_EQ(status_of([] { server::multipart_boundary("multipart/form-data"); }), 400);
     EXPECT_EQ(status_of([] { server::multipart_boundary("multipart/form-data; boundary=" + std::string(71, 'b')); }),
               400);

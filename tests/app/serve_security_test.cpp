@@ -264,6 +264,40 @@ TEST_F(ServeSecurityTest, MethodsAndFramingAreCheckedBeforeAnyBodyIsRead) {
     EXPECT_EQ(client().Get("/health")->status, 200);
 }
 
+// A client that holds its body back until "100 Continue" (curl past 1 MiB) is refused before
+// sending it: it was told to continue, sent up to 64 MiB, and only then heard 401.
+TEST_F(ServeSecurityTest, ARequestWaitingToContinueIsRefusedBeforeItsBody) {
+    const int port = server_->port();
+    const std::string head = "POST /inference HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n"
+                             "Content-Type: application/x-www-form-urlencoded\r\n";
+    const std::string key = std::string("Authorization: Bearer ") + kKey + "\r\n";
+    for (const std::string& refused : {head + "Content-Length: 50000000\r\n",
+                                       head + key + "Content-Length: 50000000\r\nContent-Encoding: gzip\r\n",
+                                       head + key + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"}) {
+        const auto t0 = std::chrono::steady_clock::now();
+        RawConnection c(port, 10000);
+        c.send(refused + "\r\n");  // and no body
+        const RawAnswer a = c.finish();
+        EXPECT_EQ(a.text.find("100 Continue"), std::string::npos) << a.text;
+        EXPECT_TRUE(a.status == 401 || a.status == 415 || a.status == 400) << a.text;
+        EXPECT_NE(a.text.find("Connection: close"), std::string::npos) << a.text;
+        EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5.0);
+    }
+    // With the key: told to continue, then the body is read and answered.
+    const RawAnswer a = raw_exchange(port, head + key + "Content-Length: 5\r\nConnection: close\r\n\r\nq=abc", 10000);
+    EXPECT_EQ(a.text.rfind("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 400", 0), 0u) << a.text;
+    EXPECT_NE(a.text.find("missing field 'question'"), std::string::npos) << a.text;
+}
+
+// Two Hosts: a proxy that reads the last one would send the request to another server than
+// the one this server checks (RFC 9112 §3.2 asks for a 400).
+TEST_F(ServeSecurityTest, TwoHostHeadersAre400) {
+    const RawAnswer a = raw_exchange(server_->port(),
+                                     "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n", 5000);
+    EXPECT_EQ(a.status, 400) << a.text;
+    EXPECT_NE(a.text.find("more than one Host header"), std::string::npos) << a.text;
+}
+
 // A chunked body from a client without the key is refused before any of it is read (its
 // size lines are bounded anyway: ServeFramingTest), and the connection closed.
 TEST_F(ServeSecurityTest, AChunkedBodyWithoutTheKeyIsRefusedUnread) {

@@ -85,8 +85,9 @@ void Server::Impl::chat_completions(const httplib::Request& req, httplib::Respon
                 sink.done();
                 return true;
             };
-            if (!write_event(sink, chat_chunk(id, created, model, {{"role", "assistant"}, {"content", ""}}).dump())) {
-                ticket->cancel("the client went away");
+            const json first = chat_chunk(id, created, model, {{"role", "assistant"}, {"content", ""}});
+            if (!write_event(sink, json_text(first))) {
+                ticket->cancel(kClientWentAway);
                 return false;
             }
             TextDeltas deltas;
@@ -101,16 +102,16 @@ void Server::Impl::chat_completions(const httplib::Request& req, httplib::Respon
                     }
                 }
                 const std::string delta = deltas.next(st.text, st.finished);
-                if (!delta.empty() && !write_event(sink, chat_chunk(id, created, model, {{"content", delta}}).dump())) {
-                    ticket->cancel("the client went away");
+                if (!delta.empty() &&
+                    !write_event(sink, json_text(chat_chunk(id, created, model, {{"content", delta}})))) {
+                    ticket->cancel(kClientWentAway);
                     return false;
                 }
                 if (st.finished) {
                     const Answer& a = ticket->request().answer;
-                    write_event(sink, chat_chunk(id, created, model, json::object(), finish_reason(a, max_tokens),
-                                                 vidi())
-                                          .dump());
-                    if (usage) write_event(sink, usage_chunk(id, created, model, a).dump());
+                    write_event(sink, json_text(chat_chunk(id, created, model, json::object(),
+                                                           finish_reason(a, max_tokens), vidi())));
+                    if (usage) write_event(sink, json_text(usage_chunk(id, created, model, a)));
                     write_event(sink, "[DONE]");
                     sink.done();
                     return true;
@@ -122,14 +123,14 @@ void Server::Impl::chat_completions(const httplib::Request& req, httplib::Respon
                         return fail(503, timeout);
                     }
                     if (!write_comment(sink, "decoding")) {
-                        ticket->cancel("the client went away");
+                        ticket->cancel(kClientWentAway);
                         return false;
                     }
                 }
             }
         },
         [ticket](bool ok) {
-            if (!ok) ticket->cancel("the client went away");
+            if (!ok) ticket->cancel(kClientWentAway);
         });
 }
 

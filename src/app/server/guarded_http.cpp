@@ -30,6 +30,7 @@ constexpr milliseconds kLingerTime{2000};
 // The request a thread reads now: the pre-routing hook frames its body, the post-routing hook
 // decides whether its answer ends the connection, the logger leaves it out when refused.
 struct CurrentRequest {
+    const GuardedStream* stream = nullptr;
     RequestFraming* framing = nullptr;
     bool closes = false;
     bool draining = false;  // answer_decided()
@@ -137,6 +138,13 @@ bool GuardedStream::wait_readable() {
     return false;
 }
 
+bool GuardedStream::peer_closed() const {
+    if (off_ < end_ || wait(POLLIN, milliseconds(0)) <= 0) return false;
+    char byte;
+    const ssize_t n = recv(sock_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 bool GuardedStream::is_readable() const { return off_ < end_ || wait(POLLIN, ceil_ms(timeouts_.read)) > 0; }
 
 ssize_t GuardedStream::read(char* ptr, size_t size) {
@@ -237,6 +245,8 @@ void answer_decided() {
     if (t_request.framing) t_request.draining = true;  // (a form parsed outside a request: nothing to drain)
 }
 
+bool client_gone() { return t_request.stream && t_request.stream->peer_closed(); }
+
 GuardedHttpServer::GuardedHttpServer() {
     httplib::Server::set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
         // As httplib's read_content frames a body (is_chunked_transfer_encoding, then the
@@ -269,11 +279,11 @@ void GuardedHttpServer::set_logger(httplib::Logger logger) {
     });
 }
 
-bool GuardedHttpServer::serve_request(httplib::Stream& strm, RequestFraming& framing, bool last, bool& closed) {
+bool GuardedHttpServer::serve_request(GuardedStream& strm, bool last, bool& closed) {
     struct Current {
-        explicit Current(RequestFraming* f) { t_request = {f, false, false}; }
+        explicit Current(GuardedStream& s) { t_request = {&s, &s.framing(), false, false}; }
         ~Current() { t_request = {}; }
-    } current(&framing);
+    } current(strm);
     const bool ok = process_request(strm, last, closed, nullptr);
     closed = closed || t_request.closes;
     return ok;
@@ -343,7 +353,7 @@ bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
         if (!strm.wait_for_request(seconds(keep_alive_timeout_sec_), running)) break;
         strm.begin_request();
         bool closed = false;
-        ok = serve_request(strm, strm.framing(), left == 1, closed);
+        ok = serve_request(strm, left == 1, closed);
         if (strm.refusal()) {
             answer_refusal();
             return false;

@@ -59,6 +59,10 @@ public:
     // read to its end, pipelined requests past the last answer), stops sending and reads on
     // for a moment, so that the client gets its answers rather than a reset.
     void linger();
+    // Whether the client has closed its end: nothing is read ahead and the socket reads as
+    // ended (or reset). A client that half-closes to wait for its answer looks the same; as
+    // nginx, such a client is taken to have gone.
+    bool peer_closed() const;
     // The peer's address, as httplib gives it in Request::remote_addr.
     std::string remote_address() const;
     RequestFraming& framing() { return framing_; }
@@ -99,6 +103,11 @@ private:
 // out, closing the connection) rather than turning the answer into a 408.
 void answer_decided();
 
+// Whether the client of the request this thread serves has closed its connection
+// (GuardedStream::peer_closed): an answer sent whole at its end stops its work then, as a
+// stream does when a write fails. False outside a request.
+bool client_gone();
+
 class GuardedHttpServer : public httplib::Server {
 public:
     struct Guard {
@@ -128,7 +137,7 @@ public:
     // One request read from `strm`, whose bytes `framing` follows (begun already): what each
     // request of a connection goes through; `last`: the connection's last. `closed`: the
     // connection must end after it.
-    bool serve_request(httplib::Stream& strm, RequestFraming& framing, bool last, bool& closed);
+    bool serve_request(GuardedStream& strm, bool last, bool& closed);
 
 private:
     bool process_and_close_socket(socket_t sock) override;

@@ -33,10 +33,6 @@ ErrorStyle error_style(const std::string& path) {
     return openai ? ErrorStyle::openai : ErrorStyle::vidi;
 }
 
-std::string json_text(const nlohmann::json& value) {
-    return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 std::string brief_json(const nlohmann::json& value) {
     std::string s = json_text(value);
     if (s.size() > 80) s = s.substr(0, 77) + "...";

@@ -2,10 +2,11 @@
 // mapping from every exception a handler can meet to a JSON error response.
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
 #include <stdexcept>
 #include <string>
 #include <utility>
+
+#include "app/json_text.h"
 
 namespace httplib {
 struct Response;
@@ -40,15 +41,21 @@ private:
 inline constexpr const char* kVideoUnavailable = "video not available";
 HttpError video_unavailable(const std::string& why);
 
+// A client that closed its connection before its answer: its work stops, and the log and
+// /metrics count the request under nginx's 499 (no answer reaches anybody).
+inline constexpr int kClientClosed = 499;
+inline constexpr const char* kClientWentAway = "the client went away";
+
 // How an error body looks: {"error": message}, or on the OpenAI-compatible routes OpenAI's
 // {"error": {"message", "type", "param", "code"}}, which its clients read.
 enum class ErrorStyle { vidi, openai };
 ErrorStyle error_style(const std::string& path);
 std::string error_body(int status, const std::string& message, ErrorStyle style);
 
-// Compact JSON text whatever the strings hold: bytes that are not UTF-8 (a client's field
-// name, quoted in a message) become U+FFFD instead of making dump() throw.
-std::string json_text(const nlohmann::json& value);
+// Answers quote what clients sent (a field name, an upload's file name, a host path): their
+// JSON is written with app::json_text, and names kept are app::utf8_text.
+using app::json_text;
+using app::utf8_text;
 // A client's value for an error message: json_text, cut to 80 characters.
 std::string brief_json(const nlohmann::json& value);
 

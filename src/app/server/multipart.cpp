@@ -154,6 +154,9 @@ void MultipartParser::step() {
                 const std::string line(r.substr(0, eol));
                 pos += eol + 2;
                 if (line.empty()) {
+                    // RFC 7578 §4.2: each part names its field (a part without one was read
+                    // as a field named '').
+                    if (part_.name.empty()) throw malformed("a part without a Content-Disposition name");
                     on_header_(part_);
                     state_ = State::Body;
                 } else {

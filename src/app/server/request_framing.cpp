@@ -3,7 +3,6 @@
 #include <strings.h>
 
 #include <algorithm>
-#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -143,17 +142,29 @@ void RequestFraming::end_of_header_line() {
     const std::string_view name = line.substr(0, colon);
     const bool framing = (name.size() == 14 && strncasecmp(name.data(), "content-length", 14) == 0) ||
                          (name.size() == 17 && strncasecmp(name.data(), "transfer-encoding", 17) == 0);
-    if (framing && line.find('%', colon) != std::string_view::npos)
+    if (!framing) return;
+    if (line.find('%', colon) != std::string_view::npos)
         return refuse(400, "'%' in a Content-Length or Transfer-Encoding");
+    // httplib drops a header whose value is empty: the body would be read as the next request.
+    if (line.find_first_not_of(" \t\r\n", colon + 1) == std::string_view::npos)
+        return refuse(400, "an empty Content-Length or Transfer-Encoding");
 }
 
 void RequestFraming::end_of_chunk_size() {
-    // Read as httplib reads it (strtoul, base 16), so that the data that follows is counted alike.
-    char* end = nullptr;
-    const unsigned long size = std::strtoul(line_.c_str(), &end, 16);
-    if (end == line_.c_str() || size == ULONG_MAX) {  // httplib fails the body: never complete
-        state_ = State::unframed;
-    } else if (size == 0) {
+    // RFC 9112 §7.1: hex digits, extensions after ';', CRLF. httplib reads the size with
+    // strtoul, which also takes " 3", "+3", "0x3" and "-3" (2^64 - 3): a proxy in front may
+    // read those otherwise, so they are refused, and a size it reads is the size counted here.
+    const std::string_view line(line_);
+    if (line.size() < 2 || line[line.size() - 2] != '\r') return refuse(400, "a chunk-size line not ending in CRLF");
+    const std::string_view text = line.substr(0, line.size() - 2);
+    const size_t digits = std::min(text.find_first_not_of("0123456789abcdefABCDEF"), text.size());
+    const size_t ext = std::min(text.find_first_not_of(" \t", digits), text.size());
+    if (digits == 0 || (ext < text.size() && text[ext] != ';') || (ext == text.size() && ext != digits))
+        return refuse(400, "a chunk size that is not hex digits (then ';' and extensions)");
+    const size_t significant = std::min(text.find_first_not_of('0'), digits);
+    if (digits - significant > 15) return refuse(400, "a chunk size past 2^60 bytes");
+    const uint64_t size = std::strtoull(std::string(text.substr(0, digits)).c_str(), nullptr, 16);
+    if (size == 0) {
         state_ = State::last_line;
     } else {
         body_left_ = size;

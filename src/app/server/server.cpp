@@ -28,6 +28,9 @@ using nlohmann::json;
 namespace vidi::server {
 namespace {
 
+// How often a request waiting for its answer looks whether its client is still there.
+constexpr auto kClientCheck = std::chrono::milliseconds(200);
+
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 Task parse_task(const std::string& s) {
@@ -234,7 +237,7 @@ VideoSource Server::Impl::upload_source(const Upload& upload) {
     src.file = VideoFile::open_upload(upload.file);
     src.sha256 = upload.file->sha256();
     src.name = upload.filename.empty() ? "upload" + fs::path(src.file->real_path()).extension().string()
-                                       : upload.filename;
+                                       : utf8_text(upload.filename);
     return src;
 }
 
@@ -242,7 +245,7 @@ constexpr size_t kMaxDigests = 4096;
 
 VideoSource Server::Impl::path_source(const std::string& path) {
     VideoSource src;
-    src.name = path;
+    src.name = utf8_text(path);
     src.file = VideoFile::open_in_roots(access.media_roots, path);
     {
         std::lock_guard lock(digests_mu);
@@ -288,14 +291,21 @@ std::shared_ptr<QueryTicket> Server::Impl::submit_question(VideoSource source, Q
 void Server::Impl::answer(const std::shared_ptr<QueryTicket>& ticket) {
     const auto deadline = deadline_from(ticket->request().queued);
     for (uint64_t seen = 0;;) {
-        if (!ticket->wait_newer(seen, deadline)) {
+        if (ticket->wait_newer(seen, std::min(deadline, Clock::now() + kClientCheck))) {
+            const QueryTicket::State st = ticket->state();
+            if (st.error) std::rethrow_exception(st.error);
+            if (st.finished) return;
+            seen = st.version;
+        } else if (Clock::now() >= deadline) {
             ticket->cancel(timeout_message());
             throw HttpError(503, timeout_message());
         }
-        const QueryTicket::State st = ticket->state();
-        if (st.error) std::rethrow_exception(st.error);
-        if (st.finished) return;
-        seen = st.version;
+        // A client that closed its connection will not read the answer: its row leaves the
+        // batch (or the queue) instead of decoding up to max_new_tokens for nobody.
+        if (client_gone()) {
+            ticket->cancel(kClientWentAway);
+            throw HttpError(kClientClosed, kClientWentAway);
+        }
     }
 }
 
@@ -330,7 +340,7 @@ json Server::Impl::answer_json(const QueryRequest& r, double total_s) const {
 
 void Server::Impl::send_json(httplib::Response& res, const json& j, int status) {
     res.status = status;
-    res.set_content(j.dump(), "application/json");
+    res.set_content(json_text(j), "application/json");
 }
 
 // The optional `max_new_tokens` field: at most the server's --max-new-tokens.
@@ -456,6 +466,8 @@ void Server::Impl::add_video(const httplib::Request& req, httplib::Response& res
     };
     if (!wants_events(req)) {
         wait_for(queue, work);
+        // Nobody would learn the id: the encoding stays cached for the client's retry.
+        if (client_gone()) throw HttpError(kClientClosed, kClientWentAway);
         return send_json(res, registered());
     }
     // Progress as server-sent events: "progress" while the video is decoded and encoded,
@@ -481,32 +493,33 @@ void Server::Impl::add_video(const httplib::Request& req, httplib::Response& res
                     break;
                 }
                 const uint64_t v = job->progress.version();
-                const bool alive = v != seen ? write_event(sink, job->progress.snapshot(t0).dump(), "progress")
+                const bool alive = v != seen ? write_event(sink, json_text(job->progress.snapshot(t0)), "progress")
                                              : write_comment(sink, "working");
                 seen = v;
                 if (!alive) {
-                    ticket->cancel("the client went away");
+                    ticket->cancel(kClientWentAway);
                     return false;
                 }
             }
-            if (job->progress.version() != seen && !write_event(sink, job->progress.snapshot(t0).dump(), "progress"))
+            if (job->progress.version() != seen &&
+                !write_event(sink, json_text(job->progress.snapshot(t0)), "progress"))
                 return false;  // the last reports, then the outcome
             std::string data, event = "video";
             try {
                 if (timed_out) throw HttpError(503, timeout);
                 ticket->get();
-                data = registered().dump();
+                data = json_text(registered());
             } catch (...) {
                 const auto [status, message] = current_exception_status();
                 event = "error";
-                data = json{{"error", message}, {"status", status}}.dump();
+                data = json_text(json{{"error", message}, {"status", status}});
             }
             write_event(sink, data, event);
             sink.done();
             return true;
         },
         [ticket](bool ok) {
-            if (!ok) ticket->cancel("the client went away");
+            if (!ok) ticket->cancel(kClientWentAway);
         });
 }
 
@@ -655,12 +668,15 @@ httplib::Server::HandlerWithContentReader Server::Impl::reading(F f) {
     };
 }
 
+// Whether httplib answers "100 Continue" before reading the body (it compares exactly so).
+static bool expects_continue(const httplib::Request& req) { return req.get_header_value("Expect") == "100-continue"; }
+
 // How a request's body is framed, checked before anything of it is read (RFC 9112 §6):
 // at most one Transfer-Encoding (httplib reads the first), one Content-Length of digits only,
 // never with a Transfer-Encoding (httplib took "2abc" as 2,
 // the first of two lengths, and chunked over a length: what a proxy in front may frame
 // otherwise). Throws HttpError (closing) on anything else.
-void check_framing(const httplib::Request& req) {
+static void check_framing(const httplib::Request& req) {
     if (req.get_header_value_count("Transfer-Encoding") > 1)
         throw HttpError(400, "more than one Transfer-Encoding").closing();
     const size_t lengths = req.get_header_value_count("Content-Length");
@@ -684,6 +700,8 @@ httplib::Server::HandlerResponse Server::Impl::guard(const httplib::Request& req
         const std::string& m = req.method;
         if (m != "GET" && m != "HEAD" && m != "POST" && m != "DELETE")
             throw HttpError(405, "method " + m + " is not allowed (GET, HEAD, POST, DELETE)").closing();
+        // RFC 9112 §3.2: a proxy that reads the last of two Hosts would name another server.
+        if (req.get_header_value_count("Host") > 1) throw HttpError(400, "more than one Host header").closing();
         check_framing(req);
         if (has_body(req)) {
             if (m != "POST") throw HttpError(400, m + " requests take no body").closing();
@@ -693,9 +711,10 @@ httplib::Server::HandlerResponse Server::Impl::guard(const httplib::Request& req
             const std::string ce = req.get_header_value("Content-Encoding");
             if (!ce.empty() && ce != "identity")
                 throw HttpError(415, "Content-Encoding '" + ce + "' is not accepted: send the body as is").closing();
-            // A refused body is drained so that the client sees the answer; a chunked one
-            // from a client without the key is refused here, unread: no reason to read it.
-            if (!te.empty())
+            // A refused body is drained so that the client sees the answer; a chunked one, or
+            // one the client holds back until "100 Continue", from a client without the key
+            // is refused here, unread: no reason to read it.
+            if (!te.empty() || expects_continue(req))
                 if (auto refused = check_access(access, req)) throw refused->closing();
             return httplib::Server::HandlerResponse::Unhandled;  // checked by reading()
         }
@@ -712,6 +731,12 @@ void Server::Impl::routes() {
     http.set_pre_routing_handler([this](const auto& req, auto& res) {
         res.set_header("X-Content-Type-Options", "nosniff");  // every answer is the type it says
         return guard(req, res);
+    });
+    // A client that holds its body back until "100 Continue" (curl does, past 1 MiB) is
+    // answered at once when the request is refused, not after sending the body for nothing.
+    http.set_expect_100_continue_handler([this](const httplib::Request& req, httplib::Response& res) {
+        res.set_header("X-Content-Type-Options", "nosniff");
+        return guard(req, res) == httplib::Server::HandlerResponse::Handled ? res.status : 100;
     });
     http.Get("/", plain([this](auto&, auto& res) { asset("/index.html", res); }));
     http.Get(R"(/([A-Za-z0-9_-]+\.(html|js|css|svg)))", plain([this](auto& req, auto& res) { asset(req.path, res); }));

@@ -16,7 +16,7 @@ namespace vidi::server {
 
 struct VideoSource {
     std::shared_ptr<VideoFile> file;  // what the engine and the player read
-    std::string name;                 // the client's file name or path, as sent
+    std::string name;                 // the client's file name or path, bytes not UTF-8 as U+FFFD
     std::string sha256;
 };
 
