@@ -84,6 +84,16 @@ double packet_seconds(const AVPacket* p, const AVStream* s) {
     return t == AV_NOPTS_VALUE ? std::numeric_limits<double>::quiet_NaN() : t * av_q2d(s->time_base);
 }
 
+// Answers count from the first video frame (decord's frame 0); timestamps from wherever the
+// file starts them (broadcast TS, a phone file cut with an offset: 10 s, 1000 s). The seek and
+// the cut-offs add this back.
+double timeline_origin(AVFormatContext* fmt) {
+    const int v = ff::find_video_stream(fmt);
+    if (v >= 0 && fmt->streams[v]->start_time != AV_NOPTS_VALUE)
+        return fmt->streams[v]->start_time * av_q2d(fmt->streams[v]->time_base);
+    return fmt->start_time != AV_NOPTS_VALUE ? fmt->start_time / double(AV_TIME_BASE) : 0.0;
+}
+
 std::string file_timestamp(double seconds) {
     long long cs = std::llround(seconds * 100);
     char buf[32];
@@ -102,7 +112,8 @@ ExportedClip export_clip(const std::string& video, const TimeRange& range, const
     const double duration = duration_seconds(in.get());
     VIDI_CHECK(duration <= 0 || range.start < duration, "clip export: the range starts at ", range.start,
                " s, after the end of ", video, " (", duration, " s)");
-    const double end = duration > 0 ? std::min(range.end, duration) : range.end;
+    const double origin = timeline_origin(in.get());
+    const double end = origin + (duration > 0 ? std::min(range.end, duration) : range.end);
 
     // Map the audio and video streams; everything else is dropped.
     Output out(out_path);
@@ -124,7 +135,7 @@ ExportedClip export_clip(const std::string& video, const TimeRange& range, const
     VIDI_CHECK(out.get()->nb_streams > 0, "clip export: ", video, " has no audio or video stream");
 
     // Seek backward: demuxing resumes at the keyframe at or before the start.
-    const int64_t seek_to = static_cast<int64_t>(range.start * AV_TIME_BASE);
+    const int64_t seek_to = static_cast<int64_t>((origin + range.start) * AV_TIME_BASE);
     int rc = avformat_seek_file(in.get(), -1, std::numeric_limits<int64_t>::min(), seek_to, seek_to, 0);
     if (rc < 0) rc = av_seek_frame(in.get(), -1, seek_to, AVSEEK_FLAG_BACKWARD);
     VIDI_CHECK(rc >= 0, "clip export: cannot seek in ", video, ": ", ff::error_string(rc));
@@ -200,7 +211,7 @@ ExportedClip export_clip(const std::string& video, const TimeRange& range, const
     rc = av_write_trailer(out.get());
     VIDI_CHECK(rc >= 0, "clip export: cannot finish ", out_path, ": ", ff::error_string(rc));
     out.finish();
-    return {out_path, std::isnan(cut) ? range.start : cut, end};
+    return {out_path, std::isnan(cut) ? range.start : cut - origin, end - origin};
 }
 
 std::string clip_extension(const std::string& video) {

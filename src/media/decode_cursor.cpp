@@ -120,7 +120,7 @@ void DecodeCursor::advance_to(int64_t want) {
 Picture DecodeCursor::picture() {
     const AVFrame* f = frame_.get();
     const int w = f->width, h = f->height;
-    if (w <= 0 || h <= 0 || w > kMaxFrameSide || h > kMaxFrameSide)
+    if (!plausible_frame_size(w, h))
         fail("'", path_, "': decoded frame has absurd size ", w, "x", h);
     if (f->format == AV_PIX_FMT_CUDA) return rgb_.convert(download_frame(f, dec_->sw_pix_fmt, path_).get(), vx_, path_);
     return rgb_.convert(f, vx_, path_);

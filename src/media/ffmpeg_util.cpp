@@ -16,8 +16,8 @@ FormatPtr open_input(const std::string& path, MediaInputs inputs) {
     struct stat st {};
     if (stat(path.c_str(), &st) != 0) fail("media file '", path, "' does not exist");
     if (S_ISDIR(st.st_mode)) fail("media file '", path, "' is a directory");
+    if (!S_ISREG(st.st_mode)) fail("media file '", path, "' is not a regular file");  // a FIFO, a device
     const bool video_files = inputs == MediaInputs::VideoFiles;
-    if (video_files && !S_ISREG(st.st_mode)) fail("media file '", path, "' is not a regular file");
     if (st.st_size == 0) fail("media file '", path, "' is empty (0 bytes)");
     av_log_set_level(AV_LOG_FATAL);  // problems surface as vidi::Error, not as log noise
     AVDictionary* opts = nullptr;
@@ -51,14 +51,16 @@ int find_video_stream(AVFormatContext* fmt) {
 }
 
 int find_audio_stream(AVFormatContext* fmt) {
-    // ffmpeg 5.1 CLI automatic selection: score = channels + 5e6 * default disposition;
-    // the first stream wins ties.
+    // ffmpeg 5.1 CLI automatic selection (the official script's `ffmpeg -i`): score = channels
+    // + 5e6 * default disposition + 1e8 when probing read packets of it (a default track
+    // without any would hide the real one); the first stream wins ties.
     int best = -1;
     int64_t best_score = -1;
     for (unsigned i = 0; i < fmt->nb_streams; ++i) {
         const AVStream* s = fmt->streams[i];
         if (s->codecpar->codec_type != AVMEDIA_TYPE_AUDIO) continue;
         const int64_t score = s->codecpar->ch_layout.nb_channels +
+                              100000000LL * !!(s->event_flags & AVSTREAM_EVENT_FLAG_NEW_PACKETS) +
                               5000000LL * !!(s->disposition & AV_DISPOSITION_DEFAULT);
         if (score > best_score) {
             best_score = score;

@@ -30,8 +30,8 @@ using BufferPtr = std::unique_ptr<AVBufferRef, BufferUnref>;
 
 std::string error_string(int averror);
 
-// Opens a media file and reads its stream info; errors name the file. With
-// MediaInputs::VideoFiles the file must be a regular file, FFmpeg may use the `file`
+// Opens a media file (a regular file, not empty) and reads its stream info; errors name the
+// file. With MediaInputs::VideoFiles FFmpeg may use the `file`
 // protocol only (no playlists, concat, network, data: URLs) and the demuxer it probes must
 // be one of kVideoFileFormats (format_whitelist/protocol_whitelist of the AVFormatContext,
 // which nested opens inherit): text, image-sequence and playlist demuxers are refused.

@@ -31,8 +31,13 @@ struct VideoInfo {
     std::string video_codec, audio_codec;
 };
 
-// Largest accepted frame side; anything larger is refused as absurd.
+// Largest accepted frame: 16384 a side and 8192x8192 pixels in all (8K UHD is 7680x4320).
+// Anything larger is refused as absurd: a 1.5 MB file whose header said 16000x16000 took 7 GB.
 constexpr int kMaxFrameSide = 16384;
+constexpr int64_t kMaxFramePixels = int64_t{8192} * 8192;
+inline bool plausible_frame_size(int w, int h) {
+    return w > 0 && h > 0 && w <= kMaxFrameSide && h <= kMaxFrameSide && int64_t{w} * h <= kMaxFramePixels;
+}
 
 // Opens the container and counts the video packets (demux only, no decoding) as decord
 // does: discard-flagged ones included, the header's nb_frames ignored. Throws vidi::Error

@@ -39,9 +39,9 @@ VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
     vx.coded_height = par->height;
     if (vx.coded_width <= 0 || vx.coded_height <= 0)
         fail("'", path, "': the video stream has no valid frame size (", vx.coded_width, "x", vx.coded_height, ")");
-    if (vx.coded_width > kMaxFrameSide || vx.coded_height > kMaxFrameSide)
+    if (!plausible_frame_size(vx.coded_width, vx.coded_height))
         fail("'", path, "': absurd frame size ", vx.coded_width, "x", vx.coded_height, " (limit ", kMaxFrameSide,
-             " per side)");
+             " a side and 8192x8192 pixels)");
     info.rotation = stream_rotation(st);
     const bool quarter = info.rotation == 90 || info.rotation == 270;
     info.width = quarter ? vx.coded_height : vx.coded_width;
@@ -79,6 +79,9 @@ VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
     if (info.avg_fps <= 0) info.avg_fps = rational(st->r_frame_rate);
     if (info.avg_fps <= 0 && info.duration > 0) info.avg_fps = info.frame_count / info.duration;
     if (info.frame_count == 0) fail("'", path, "' has a video stream with no frames");
+    // A raw stream (.h264, .hevc) has no duration (ffprobe says N/A, and the official script
+    // fails): its frames at its rate, rather than 0, which put every answer at 00:00:00.
+    if (info.duration <= 0 && info.avg_fps > 0) info.duration = info.frame_count / info.avg_fps;
     return vx;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <complex>
+#include <cstring>
 #include <numbers>
 #include <random>
 
@@ -46,6 +47,21 @@ TEST_P(AudioGolden, MelMatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, AudioGolden, ::testing::Values("synth", "dummy"));
+
+// The track the ffmpeg CLI takes: a default-flagged track without a single packet must not
+// hide the one that has the audio (it gave 0 audio tokens, without a word).
+TEST(AudioTrack, ATrackWithPacketsBeatsAnEmptyDefaultOneAsInTheCli) {
+    test::TempDir tmp("audio-tracks");
+    const std::string f = tmp.file("empty-default.mkv");
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=160x120:r=30:d=4 -f lavfi -i sine=f=440:d=4 -f lavfi -i sine=f=1000:d=4 "
+                     "-map 0 -map 1 -map 2 -c:v libx264 -c:a aac -frames:a:0 0 " + f);
+    test::ffmpeg_cli("-i " + f + " -ac 1 -ar 16000 -f s16le " + tmp.file("a.s16"));
+    const std::vector<uint8_t> cli = test::read_bytes(tmp.file("a.s16"));
+    ASSERT_GT(cli.size(), 2u * 3 * kSampleRate);
+    const std::vector<int16_t> ours = decode_audio_mono16k(f);
+    ASSERT_EQ(ours.size() * 2, cli.size());
+    EXPECT_EQ(std::memcmp(ours.data(), cli.data(), cli.size()), 0);
+}
 
 TEST(Fft, MatchesDirectDft) {
     std::mt19937 rng(5);

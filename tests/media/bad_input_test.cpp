@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <cmath>
 #include <filesystem>
 
@@ -154,6 +156,33 @@ TEST(BadInput, AbsurdDimensionsAreRefused) {
     const std::string f = tmp.file("wide.nut");
     test::ffmpeg_cli("-f lavfi -i color=c=red:s=20000x8:r=1:d=1 -c:v rawvideo -pix_fmt gray " + f);
     EXPECT_THAT(error_of([&] { probe(f); }), AllOf(HasSubstr(f), HasSubstr("absurd frame size 20000x8")));
+    // Each side allowed, the area not: a 1.5 MB file whose header claimed 16000x16000 decoded
+    // for 50 s in 7 GB.
+    const std::string area = tmp.file("area.mkv");
+    test::ffmpeg_cli("-f lavfi -i color=c=red:s=9000x8000:r=1:d=1 -c:v ffv1 " + area);
+    EXPECT_THAT(error_of([&] { probe(area); }), AllOf(HasSubstr(area), HasSubstr("absurd frame size 9000x8000")));
+}
+
+// A FIFO (or a device) named as the video: refused at once, as not a regular file (it was
+// called "empty (0 bytes)").
+TEST(BadInput, AFifoIsNotAVideoFile) {
+    test::TempDir tmp("fifo");
+    const std::string f = tmp.file("pipe.mp4");
+    ASSERT_EQ(mkfifo(f.c_str(), 0600), 0);
+    EXPECT_THAT(error_of([&] { probe(f); }), AllOf(HasSubstr(f), HasSubstr("not a regular file")));
+    EXPECT_THAT(error_of([&] { load_audio_features("/dev/null"); }), HasSubstr("not a regular file"));
+}
+
+// A raw H.264 stream has no container duration (ffprobe says N/A): its frames at its rate, so
+// that answers (fractions of the duration) are not all 00:00:00.
+TEST(BadInput, ARawStreamLastsItsFramesAtItsRate) {
+    test::TempDir tmp("raw");
+    const std::string f = tmp.file("raw.h264");
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=160x120:r=30:d=6 -c:v libx264 -f h264 " + f);
+    const VideoInfo info = probe(f);
+    EXPECT_EQ(info.frame_count, 180);
+    EXPECT_DOUBLE_EQ(info.avg_fps, 30.0);
+    EXPECT_DOUBLE_EQ(info.duration, 6.0);
 }
 
 TEST(BadInput, TinyFramesAreUpscaled) {

@@ -11,6 +11,7 @@ extern "C" {
 #include <algorithm>
 #include <filesystem>
 
+#include "media/media_test_util.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -117,6 +118,33 @@ TEST(ClipExport, EndPastTheVideoIsClamped) {
     auto clip = media::export_clip(golden_path("synth.mp4"), {10.0, 99.0}, tmp.file("c.mp4"));
     EXPECT_NEAR(clip.end, 12.012, 1e-3);
     expect_covers(read_packets(golden_path("synth.mp4")), read_packets(clip.path), kSecondKeyframe, 12.012);
+}
+
+// Answers count from a file's start, its timestamps from its start_time (broadcast TS, a file
+// cut with an offset): the clip of 2-4 s was searched for at 2-4 s of the timestamps, before
+// the first packet, and refused ("no packets fall in"), or cut too early.
+TEST(ClipExport, RangesCountFromTheFilesStartWhateverItsFirstTimestamp) {
+    TempDir tmp("clip-offset");
+    for (const char* ext : {".ts", ".mp4", ".mkv"}) {
+        const std::string src = tmp.file(std::string("off") + ext);
+        test::ffmpeg_cli("-f lavfi -i testsrc2=s=160x120:r=30:d=6 -f lavfi -i sine=d=6 -c:v libx264 -g 30 "
+                         "-bf 0 -c:a aac -output_ts_offset 10 " + src);
+        const Packets in = read_packets(src);
+        const double origin = *std::min_element(in.video_pts.begin(), in.video_pts.end());  // the first frame's
+        ASSERT_GT(origin, 9.9) << ext;
+
+        const auto clip = media::export_clip(src, {2.0, 4.0}, tmp.file(std::string("clip") + ext));
+        EXPECT_NEAR(clip.start, 2.0, 0.02) << ext;  // a keyframe each second
+        EXPECT_NEAR(clip.end, 4.0, 1e-9) << ext;
+        const Packets out = read_packets(clip.path);
+        expect_covers(in, out, origin + clip.start, origin + 4.0);
+        // The clip's first packet is the source's shown at 2 s past its start.
+        size_t first = 0;
+        while (first < in.video.size() && std::abs(in.video_pts[first] - origin - clip.start) > 1e-3) ++first;
+        ASSERT_LT(first, in.video.size()) << ext;
+        ASSERT_FALSE(out.video.empty()) << ext;
+        EXPECT_EQ(out.video[0], in.video[first]) << ext;
+    }
 }
 
 TEST(ClipExport, BadInputsAreErrorsAndLeaveNoFile) {
