@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
+#include "app/json_text.h"
 #include "vidi/tools.h"
 
 namespace vidi::app {
@@ -20,7 +21,7 @@ Runner add_inspect(CLI::App& app) {
             r = inspect_checkpoint(*dir);
         } catch (const Error& e) {
             if (!*as_json) throw;
-            std::cout << nlohmann::json{{"dir", *dir}, {"usable", false}, {"error", e.what()}}.dump(2) << "\n";
+            std::cout << json_text({{"dir", *dir}, {"usable", false}, {"error", e.what()}}, 2) << "\n";
             return 1;
         }
         std::cout << (*as_json ? r.json + "\n" : r.text);

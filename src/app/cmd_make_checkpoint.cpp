@@ -42,7 +42,8 @@ Runner add_make_checkpoint(CLI::App& app) {
     config->excludes(preset);
     cmd->add_option("--out", a->out_dir, "output directory (must be new or empty)")->required();
     cmd->add_option("--seed", a->seed, "random seed")->required();
-    cmd->add_option("--shard-size", a->shard_bytes, "maximum bytes per shard (default 5e9)");
+    cmd->add_option("--shard-size", a->shard_bytes, "maximum bytes per shard (default 5e9)")
+        ->check(CLI::PositiveNumber);  // -1 read as an unsigned wrapped to 2^64 - 1
     cmd->add_option("--tokenizer", a->tokenizer_model, "tokenizer.model to copy (default: the family builds one)")
         ->check(CLI::ExistingFile);
     return [a]() -> int { return run_make_checkpoint(*a); };

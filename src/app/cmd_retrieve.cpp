@@ -6,6 +6,7 @@
 
 #include "app/commands.h"
 #include "app/engine_flags.h"
+#include "app/json_text.h"
 #include "vidi/clips.h"
 
 namespace vidi::app {
@@ -64,7 +65,7 @@ Runner add_retrieve(CLI::App& app) {
                 for (const std::string& path : export_clips(*video, a.ranges, *clips))
                     std::fprintf(stderr, "clip: %s\n", path.c_str());
         }
-        if (*json) std::cout << (all.size() == 1 ? all[0] : all).dump(2) << "\n";
+        if (*json) std::cout << json_text(all.size() == 1 ? all[0] : all, 2) << "\n";
         return 0;
     };
 }

@@ -2,6 +2,7 @@
 // "vidi: error: ..." and a non-zero exit status, never a crash.
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <vector>
 
 #include "app/commands.h"
@@ -32,6 +33,11 @@ int main(int argc, char** argv) {
         for (auto& [sub, run] : commands)
             if (sub->parsed()) return run();
     } catch (const vidi::Error& e) {
+        std::fprintf(stderr, "vidi: error: %s\n", e.what());
+        return 1;
+    } catch (const std::filesystem::filesystem_error& e) {
+        // A file the system refused (disk full, no permission, a symlink loop): the input's or
+        // the machine's problem, named by the paths it carries, not the engine's.
         std::fprintf(stderr, "vidi: error: %s\n", e.what());
         return 1;
     } catch (const std::exception& e) {

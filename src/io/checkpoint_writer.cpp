@@ -62,11 +62,48 @@ std::string shard_name(size_t i, size_t n) {
     return buf;
 }
 
-void create_empty_dir(const std::string& dir) {
-    const fs::path out(dir);
-    if (fs::exists(out) && !(fs::is_directory(out) && fs::is_empty(out)))
+constexpr const char* kPartialMark = ".vidi-partial";
+
+StagedDir::StagedDir(const std::string& dir) {
+    const fs::path out = fs::path(dir).lexically_normal();
+    dir_ = (out.has_filename() ? out : out.parent_path()).string();
+    staging_ = dir_ + ".partial";
+    std::error_code ec;
+    if (fs::exists(dir_, ec) && !(fs::is_directory(dir_, ec) && fs::is_empty(dir_, ec)))
         fail(dir, ": already exists and is not an empty directory");
-    fs::create_directories(out);
+    if (fs::exists(staging_, ec)) {
+        if (!fs::exists(fs::path(staging_) / kPartialMark, ec))
+            fail(staging_, ": is in the way (it is not an interrupted vidi output); remove it or choose another --out");
+        fs::remove_all(staging_);
+    }
+    fs::create_directories(staging_, ec);
+    if (ec) fail(staging_, ": cannot create: ", ec.message());
+    std::FILE* mark = std::fopen((fs::path(staging_) / kPartialMark).c_str(), "wb");
+    if (!mark) fail(staging_, ": cannot write in it: ", std::strerror(errno));
+    std::fclose(mark);
+}
+
+StagedDir::~StagedDir() {
+    std::error_code ec;
+    if (!committed_) fs::remove_all(staging_, ec);
+}
+
+void StagedDir::commit() {
+    std::error_code ec;
+    fs::remove(fs::path(staging_) / kPartialMark, ec);
+    fs::remove(dir_, ec);  // an empty directory the user made for it
+    fs::rename(staging_, dir_, ec);
+    if (ec) fail("cannot rename ", staging_, " to ", dir_, ": ", ec.message());
+    committed_ = true;
+}
+
+void require_free_space(const std::string& dir, uint64_t bytes) {
+    std::error_code ec;
+    const fs::space_info room = fs::space(dir, ec);
+    if (ec || room.available >= bytes) return;  // unknown: the writes say it
+    char need[64];
+    std::snprintf(need, sizeof need, "%.2f GB but %.2f GB are free", bytes / 1e9, room.available / 1e9);
+    fail(dir, ": the output needs ", need);
 }
 
 void fill_random_bf16(const std::string& name, TensorKind kind, uint64_t seed, int64_t begin, int64_t count,
@@ -91,6 +128,7 @@ RandomCheckpointSummary write_random_tensors(const ExpectedTensors& tensors, con
     RandomCheckpointSummary summary;
     uint64_t total = 0;
     for (const auto& s : shards) total += s.bytes;
+    require_free_space(opt.out_dir, total);
     constexpr int64_t kChunk = 1 << 20;  // elements per write: 2 MB of bf16
     std::vector<uint16_t> buf(kChunk);
     json weight_map = json::object();

@@ -33,8 +33,26 @@ RandomCheckpointSummary write_random_tensors(const ExpectedTensors& tensors, con
 
 // "model-00001-of-00004.safetensors" for shard i (0-based) of n.
 std::string shard_name(size_t i, size_t n);
-// Creates `dir`; refuses (vidi::Error) when it exists and is not an empty directory.
-void create_empty_dir(const std::string& dir);
+// An output directory that appears whole or not at all. Its files are written at DIR.partial
+// (marked, so that a later run clears what an interrupted one left there), renamed to DIR by
+// commit(), and removed when it is destroyed before (a failure: disk full, a bad input).
+// Refuses (vidi::Error) a DIR that exists and is not an empty directory.
+class StagedDir {
+public:
+    explicit StagedDir(const std::string& dir);
+    ~StagedDir();
+    StagedDir(const StagedDir&) = delete;
+    StagedDir& operator=(const StagedDir&) = delete;
+    const std::string& path() const { return staging_; }  // where the files go until commit()
+    void commit();
+
+private:
+    std::string dir_, staging_;
+    bool committed_ = false;
+};
+
+// Refuses (vidi::Error) writing `bytes` under `dir` when its file system has less room.
+void require_free_space(const std::string& dir, uint64_t bytes);
 
 // Deterministic pseudo-random bf16 values for elements [begin, begin + count) of tensor
 // `name`: a function of (seed, name, element index) only, so chunking does not matter.

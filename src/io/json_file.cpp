@@ -24,8 +24,12 @@ nlohmann::json read_json_file(const std::string& path) {
 void write_json_file(const std::string& path, const nlohmann::json& j) {
     std::ofstream out(path, std::ios::binary);
     if (!out) fail(path, ": cannot create: ", std::strerror(errno));
-    out << j.dump(2) << "\n";
+    out << json_text(j, 2) << "\n";
     if (!out) fail(path, ": write failed");
+}
+
+std::string json_text(const nlohmann::json& j, int indent) {
+    return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace vidi::io

@@ -16,10 +16,16 @@ namespace vidi::io {
 nlohmann::json read_json_file(const std::string& path);
 void write_json_file(const std::string& path, const nlohmann::json& j);
 
+// JSON text whatever its strings hold: bytes that are not UTF-8 (a directory's name in a
+// report) become U+FFFD instead of making dump() throw. indent -1: compact.
+std::string json_text(const nlohmann::json& j, int indent = -1);
+
 // j[key] as T; a missing key or a value of the wrong type is an error naming `where` and the key.
 template <class T>
 T json_get(const nlohmann::json& j, const char* key, const std::string& where) {
     if (!j.contains(key) || j[key].is_null()) fail(where, ": missing key \"", key, "\"");
+    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>)  // nlohmann reads true as 1
+        if (j[key].is_boolean()) fail(where, ": key \"", key, "\" has the wrong type (", j[key].dump(), ")");
     if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
         // nlohmann converts any number to T unchecked (a float outside T's range is undefined
         // behaviour, 3.7 silently becomes 3): only whole numbers T can hold are accepted.

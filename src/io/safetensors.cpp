@@ -20,7 +20,16 @@ namespace vidi::io {
 
 namespace {
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;  // the format's own limit is 100 MB
+
+// Whether `p` exists; one that cannot be looked at (a symlink loop, no permission) is an
+// error naming it rather than std::filesystem's exception.
+bool exists_checked(const fs::path& p) {
+    std::error_code ec;
+    const bool yes = fs::exists(p, ec);
+    if (ec) fail(p.string(), ": ", ec.message());
+    return yes;
 }
+}  // namespace
 
 DType parse_dtype(const std::string& s) {
     if (s == "BF16") return DType::bf16;
@@ -50,7 +59,8 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     std::shared_ptr<SafetensorsFile> f(new SafetensorsFile());
     f->self_ = f;
     f->path_ = path;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // Non-blocking: opening a FIFO for reading waits for a writer (forever); regular files ignore it.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) fail(path, ": cannot open: ", std::strerror(errno));
     struct stat st {};
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -99,13 +109,18 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
         ti.name = name;
         try {
             ti.dtype = parse_dtype(entry["dtype"].get<std::string>());
+            // Whole numbers only: nlohmann would read 96.7 as 96 and a lone 96 as [96].
+            if (!entry["shape"].is_array()) fail("shape is not a list");
             for (auto& d : entry["shape"]) {
+                if (!d.is_number_integer()) fail("a dimension that is not a whole number (", d.dump(), ")");
                 int64_t v = d.get<int64_t>();
                 if (v < 0) fail("negative dimension");
                 ti.shape.push_back(v);
             }
             auto& off = entry["data_offsets"];
             if (!off.is_array() || off.size() != 2) fail("data_offsets is not a pair");
+            if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+                fail("data_offsets are not whole numbers of bytes");
             uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
             if (b > e) fail("data_offsets begin ", b, " > end ", e);
             ti.offset = b;
@@ -118,7 +133,13 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
         if (ti.offset + ti.nbytes > data_size)
             fail(path, ": truncated file: tensor '", name, "' needs data up to byte ", ti.offset + ti.nbytes,
                  " but the data section has only ", data_size, " bytes");
-        size_t expect = static_cast<size_t>(shape_numel(ti.shape)) * dtype_size(ti.dtype);
+        size_t expect = 0;
+        try {
+            if (__builtin_mul_overflow(static_cast<size_t>(shape_numel(ti.shape)), dtype_size(ti.dtype), &expect))
+                fail("more than 2^64 bytes");
+        } catch (const Error& err) {
+            fail(path, ": tensor '", name, "': ", err.what());
+        }
         if (expect != ti.nbytes)
             fail(path, ": tensor '", name, "': ", ti.nbytes, " bytes stored but shape ", shape_str(ti.shape),
                  " of ", dtype_name(ti.dtype), " needs ", expect);
@@ -159,13 +180,14 @@ TensorStore TensorStore::open(const std::string& path) {
         }
         store.files_.push_back(std::move(f));
     };
-    if (!fs::exists(path)) fail(path, ": no such file or directory");
-    if (!fs::is_directory(path)) {
+    if (!exists_checked(path)) fail(path, ": no such file or directory");
+    std::error_code ec;
+    if (!fs::is_directory(path, ec)) {
         add_file(path);
         return store;
     }
     fs::path dir(path), index = dir / "model.safetensors.index.json";
-    if (fs::exists(index)) {
+    if (exists_checked(index)) {
         json j = read_json_file(index.string());
         if (!j.contains("weight_map") || !j["weight_map"].is_object())
             fail(index.string(), ": no \"weight_map\" object");
@@ -176,7 +198,9 @@ TensorStore TensorStore::open(const std::string& path) {
         }
         for (auto& [shard, names] : by_shard) {
             fs::path file = dir / shard;
-            if (!fs::exists(file))
+            if (shard.find('/') != std::string::npos || shard == "." || shard == "..")
+                fail(index.string(), ": shard '", shard, "' is not a file name in the checkpoint's directory");
+            if (!exists_checked(file))
                 fail(index.string(), ": shard '", shard, "' (holding '", names.front(), "') does not exist");
             add_file(file.string());
             auto& f = store.files_.back();
@@ -187,7 +211,7 @@ TensorStore TensorStore::open(const std::string& path) {
         return store;
     }
     fs::path single = dir / "model.safetensors";
-    if (fs::exists(single)) {
+    if (exists_checked(single)) {
         add_file(single.string());
         return store;
     }

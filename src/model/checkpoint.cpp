@@ -20,6 +20,21 @@ Checkpoint Checkpoint::open(const std::string& dir) {
     return ck;
 }
 
+io::Tokenizer Checkpoint::tokenizer() const {
+    const std::string path = (fs::path(dir()) / "tokenizer.model").string();
+    io::Tokenizer tok = io::Tokenizer::load(path, family().markup_pieces());
+    const LlmConfig& l = config_.llm;
+    const std::string foreign = " (is it another model's tokenizer?)";
+    if (tok.vocab_size() > l.vocab)
+        fail(path, ": the tokenizer has ", tok.vocab_size(), " pieces but the model's vocabulary is ", l.vocab);
+    for (const std::string& piece : family().markup_pieces())
+        if (tok.piece_to_id(piece) < 0)
+            fail(path, ": no piece ", piece, ", which ", family().name(), "'s prompts are made of", foreign);
+    if (tok.bos_id() >= 0 && tok.bos_id() != l.bos_id)
+        fail(path, ": <bos> is id ", tok.bos_id(), " but config.json's bos_token_id is ", l.bos_id, foreign);
+    return tok;
+}
+
 void copy_tower_configs(const json& config, const std::string& config_dir, const std::string& out_dir) {
     for (const char* key : {"mm_vision_tower", "mm_audio_tower"}) {
         if (!config.contains(key) || !config[key].is_string()) continue;
@@ -38,23 +53,30 @@ io::RandomCheckpointSummary write_random_checkpoint(const json& config, const st
                                                     const io::RandomCheckpointOptions& opt) {
     VIDI_CHECK(opt.shard_bytes > 0, "make-checkpoint: shard size must be positive");
     const ModelConfig cfg = config_from_json(config, config_dir);  // validates and resolves towers
-    io::create_empty_dir(opt.out_dir);
+    // A tokenizer given is checked before gigabytes of weights are written beside it.
+    if (!opt.tokenizer_model.empty()) {
+        if (!fs::is_regular_file(opt.tokenizer_model)) fail(opt.tokenizer_model, ": tokenizer model not found");
+        const int tok_vocab = io::Tokenizer::load(opt.tokenizer_model).vocab_size();
+        if (tok_vocab > cfg.llm.vocab)
+            fail(opt.tokenizer_model, ": tokenizer has ", tok_vocab, " pieces but the config's vocab_size is ",
+                 cfg.llm.vocab);
+    }
+    io::StagedDir staged(opt.out_dir);  // OUT appears whole or not at all
+    io::RandomCheckpointOptions into = opt;
+    into.out_dir = staged.path();
     const io::RandomCheckpointSummary summary =
-        io::write_random_tensors(cfg.family->random_checkpoint_tensors(cfg), opt);
-    const fs::path out(opt.out_dir);
+        io::write_random_tensors(cfg.family->random_checkpoint_tensors(cfg), into);
+    const fs::path out(staged.path());
     io::write_json_file((out / "config.json").string(), config);
     copy_tower_configs(config, config_dir, out.string());
     const fs::path tok = out / "tokenizer.model";
     if (!opt.tokenizer_model.empty()) {
-        if (!fs::is_regular_file(opt.tokenizer_model)) fail(opt.tokenizer_model, ": tokenizer model not found");
         fs::copy_file(opt.tokenizer_model, tok);
         fs::permissions(tok, fs::perms::owner_write, fs::perm_options::add);
     } else {
         io::write_sentencepiece_model(tok.string(), cfg.llm.vocab, cfg.family->tokenizer_layout());
     }
-    const int tok_vocab = io::Tokenizer::load(tok.string()).vocab_size();
-    if (tok_vocab > cfg.llm.vocab)
-        fail(tok.string(), ": tokenizer has ", tok_vocab, " pieces but the config's vocab_size is ", cfg.llm.vocab);
+    staged.commit();
     return summary;
 }
 

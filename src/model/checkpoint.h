@@ -8,6 +8,7 @@
 
 #include "io/checkpoint.h"
 #include "io/checkpoint_writer.h"
+#include "io/tokenizer.h"
 #include "model/config.h"
 
 namespace vidi::model {
@@ -22,6 +23,10 @@ public:
 
     const ModelConfig& config() const { return config_; }
     const Family& family() const { return *config_.family; }
+    // DIR/tokenizer.model, checked against the model: no more pieces than the vocabulary, the
+    // family's chat markers each one piece, and <bos> the config's bos_token_id (a tokenizer
+    // from another model loaded silently and tokenised "<start_of_turn>" as text).
+    io::Tokenizer tokenizer() const;
 
 private:
     ModelConfig config_;

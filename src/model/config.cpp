@@ -1,7 +1,10 @@
 #include "model/config.h"
 
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <utility>
+#include <vector>
 
 #include "io/json_file.h"
 #include "model/family.h"
@@ -27,6 +30,15 @@ std::string tower_dir(const std::string& name, const std::string& dir) {
     return {};
 }
 
+// More layers than any released model by far: a typo (1000000) would otherwise build the
+// expected tensors of each layer, gigabytes of names, before one is compared with the files.
+constexpr int kMostLayers = 1024;
+void require_layer_count(int layers, const char* key, const std::string& where) {
+    require_positive(layers, key, where);
+    if (layers > kMostLayers)
+        fail(where, ": \"", key, "\" is ", layers, ", more than the ", kMostLayers, " this engine takes");
+}
+
 VisionConfig vision_from_json(const json& j, const std::string& where) {
     const json& v = j.contains("vision_config") ? j["vision_config"] : j;  // full SiglipConfig too
     VisionConfig c;
@@ -43,6 +55,9 @@ VisionConfig vision_from_json(const json& j, const std::string& where) {
                             {c.heads, "num_attention_heads"}, {c.intermediate, "intermediate_size"},
                             {c.image_size, "image_size"}, {c.patch_size, "patch_size"}})
         require_positive(val, key, where);
+    require_layer_count(c.layers, "num_hidden_layers", where);
+    if (c.patch_size > c.image_size)
+        fail(where, ": patch_size ", c.patch_size, " is larger than image_size ", c.image_size);
     if (c.hidden % c.heads) fail(where, ": hidden_size ", c.hidden, " is not divisible by ", c.heads, " heads");
     std::string act = json_get_or<std::string>(v, "hidden_act", "gelu_pytorch_tanh", where);
     if (act != "gelu_pytorch_tanh") fail(where, ": unsupported SigLIP hidden_act \"", act, "\"");
@@ -62,6 +77,7 @@ AudioConfig audio_from_json(const json& j, const std::string& where) {
                             {c.heads, "encoder_attention_heads"}, {c.ffn, "encoder_ffn_dim"},
                             {c.mel_bins, "num_mel_bins"}, {c.max_positions, "max_source_positions"}})
         require_positive(val, key, where);
+    require_layer_count(c.layers, "encoder_layers", where);
     if (c.d_model % c.heads) fail(where, ": d_model ", c.d_model, " is not divisible by ", c.heads, " heads");
     std::string act = json_get_or<std::string>(j, "activation_function", "gelu", where);
     if (act != "gelu") fail(where, ": unsupported Whisper activation_function \"", act, "\"");
@@ -127,7 +143,27 @@ void read_decoder_shape(const json& j, const std::string& where, LlmConfig& l) {
         io::require_positive(val, key, where);
     if (l.heads % l.kv_heads)
         fail(where, ": num_attention_heads ", l.heads, " is not a multiple of num_key_value_heads ", l.kv_heads);
+    require_layer_count(l.layers, "num_hidden_layers", where);
     if (l.hidden % 2) fail(where, ": hidden_size must be even for the sinusoidal positions");
+}
+
+void check_decoder_numbers(const LlmConfig& l, const std::string& where) {
+    const auto positive = [&](double v, const char* key) {
+        if (!(std::isfinite(v) && v > 0)) fail(where, ": \"", key, "\" must be positive, got ", v);
+    };
+    positive(l.rms_eps, "rms_norm_eps");
+    positive(l.rope_theta, "rope_theta");
+    positive(l.query_pre_attn_scalar, "query_pre_attn_scalar");
+    require_positive(l.max_positions, "max_position_embeddings", where);
+    if (l.head_dim % 2) fail(where, ": head_dim ", l.head_dim, " must be even for RoPE");
+    for (auto [v, key] :
+         {std::pair{l.attn_softcap, "attn_logit_softcapping"}, {l.final_softcap, "final_logit_softcapping"}})
+        if (!(std::isfinite(v) && v >= 0)) fail(where, ": \"", key, "\" must not be negative, got ", v);
+    if (l.sliding_window < 0) fail(where, ": \"sliding_window\" must not be negative, got ", l.sliding_window);
+    std::vector<std::pair<int, const char*>> ids = {{l.bos_id, "bos_token_id"}, {l.eos_id, "eos_token_id"}};
+    for (int id : l.eos_ids) ids.push_back({id, "eos_token_id"});
+    for (auto [id, key] : ids)
+        if (id < 0 || id >= l.vocab) fail(where, ": \"", key, "\" ", id, " is outside the vocabulary of ", l.vocab);
 }
 
 void read_media_config(const json& j, const std::string& where, ModelConfig& c) {

@@ -83,6 +83,10 @@ ModelConfig config_from_json(const nlohmann::json& j, const std::string& dir);
 // (default: D/H), vocab_size), checked: positive, whole K/V groups, an even hidden_size (the
 // sinusoidal positions). Families call it from Family::read_config.
 void read_decoder_shape(const nlohmann::json& j, const std::string& where, LlmConfig& l);
+// The numbers a family reads beside the shape, checked alike for every family: positive
+// epsilon, RoPE base and attention scale; soft caps and window not negative; the bos and eos
+// ids inside the vocabulary. (A negative rms_norm_eps gave NaN logits and an empty answer.)
+void check_decoder_numbers(const LlmConfig& l, const std::string& where);
 
 // The shared keys of a Vidi config.json: mm_* and the two towers (their config.json or the
 // built-in one), checked. Families call it from Family::read_config.

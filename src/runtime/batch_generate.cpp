@@ -54,7 +54,7 @@ void BatchGeneration::prefill(const std::vector<Row*>& rows) {
     {
         const Section s = be.section("prefill");
         const std::vector<Tensor> logits = model_.prefill_rows(prompts, caches, media_);
-        for (size_t i = 0; i < rows.size(); ++i) rows[i]->pick = be.top_picks(logits[i])[0];
+        for (size_t i = 0; i < rows.size(); ++i) rows[i]->pick = checked_top_picks(be, logits[i])[0];
     }
     const double seconds = seconds_since(t0);
     for (Row* r : rows) {
@@ -135,7 +135,7 @@ void BatchGeneration::forward(const std::vector<Row*>& rows) {
             const Section s = be.section("decoding step");
             logits = model_.decode_rows(ids, caches, media_, steps_recorded_[g]);
         }
-        const std::vector<TopPick> picks = be.top_picks(logits);
+        const std::vector<TopPick> picks = checked_top_picks(be, logits);
         for (size_t i = 0; i < ids.size(); ++i) rows[g * group + i]->pick = picks[i];
     }
 }

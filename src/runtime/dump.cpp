@@ -1,11 +1,15 @@
 // `vidi dump` (vidi/tools.h): a request's intermediate tensors under the golden files'
 // names (see ../shared/golden/README.md), so that correctness can be checked from outside.
+#include <filesystem>
+
 #include "io/safetensors.h"
 #include "runtime/loaded_model.h"
 #include "runtime/video_encoding.h"
 #include "vidi/tools.h"
 
 namespace vidi {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -17,6 +21,11 @@ Tensor ids_tensor(const std::vector<int32_t>& ids) {
 
 size_t dump_tensors(const EngineOptions& options, const DumpRequest& req) {
     VIDI_CHECK(!req.query.empty() || !req.question.empty(), "dump needs --query or --question");
+    // Never beside the checkpoint's own files: "-o DIR/model-00002-of-00002.safetensors" replaced a shard.
+    std::error_code ec;
+    const fs::path out_dir = fs::weakly_canonical(fs::absolute(req.out).parent_path(), ec);
+    VIDI_CHECK(out_dir != fs::weakly_canonical(options.model_dir, ec), req.out,
+               ": the output would go into the checkpoint's directory ", options.model_dir, "; write it elsewhere");
     runtime::LoadedModel m(options);
     Backend& be = m.backend();
     std::vector<std::pair<std::string, Tensor>> out;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 
 namespace vidi::runtime {
@@ -11,6 +12,17 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 }  // namespace
+
+std::vector<TopPick> checked_top_picks(Backend& be, const Tensor& logits) {
+    std::vector<TopPick> picks = be.top_picks(logits);
+    // No value above -inf (all NaN), or an infinite top and second, leaves the margin NaN.
+    for (const TopPick& p : picks)
+        if (std::isnan(p.margin))
+            fail("the model's logits are not numbers (NaN or infinite): the checkpoint's weights or its "
+                 "config.json (rms_norm_eps, rope_theta, …) break the computation; `vidi inspect` checks the "
+                 "shapes, not the values");
+    return picks;
+}
 
 int64_t context_for(const model::Decoder& model, size_t prompt_tokens, int max_new_tokens) {
     const int64_t limit = model.max_positions();
@@ -38,7 +50,7 @@ GenerationResult generate(const model::Decoder& model, const GenerationRequest& 
     }
     if (req.keep_prompt_logits) out.prompt_logits = be.to_host(logits);
     // Greedy decoding needs only each step's top pick, found where the logits are.
-    TopPick pick = be.top_picks(logits.rows(logits.dim(0) - 1, logits.dim(0)))[0];
+    TopPick pick = checked_top_picks(be, logits.rows(logits.dim(0) - 1, logits.dim(0)))[0];
     out.prefill_s = seconds_since(t0);
 
     auto t1 = std::chrono::steady_clock::now();
@@ -56,7 +68,7 @@ GenerationResult generate(const model::Decoder& model, const GenerationRequest& 
             const Section s = be.section("decoding step");
             step_logits = model.forward_on_device({pick.id}, cache, req.media, false);
         }
-        pick = be.top_picks(step_logits)[0];
+        pick = checked_top_picks(be, step_logits)[0];
     }
     out.generate_s = seconds_since(t1);
     return out;

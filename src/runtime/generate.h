@@ -29,6 +29,11 @@ struct GenerationResult {
     double prefill_s = 0, generate_s = 0;
 };
 
+// Greedy decoding's picks (Backend::top_picks) for each row of logits, refusing logits that
+// are not numbers: NaN everywhere (NaN weights, a config that breaks a norm) picked id 0 each
+// step and answered an empty text with success.
+std::vector<TopPick> checked_top_picks(Backend& be, const Tensor& logits);
+
 // Text positions needed for a prompt and answer, checked against the model's context.
 int64_t context_for(const model::Decoder& model, size_t prompt_tokens, int max_new_tokens);
 

@@ -48,7 +48,19 @@ json quantization_entry(const io::Checkpoint& ck) {
     return c.value("vidi_quantization", json::object());
 }
 
-json report_json(const model::Checkpoint& ck, const model::Summary& arch, const std::string& chat, double open_s) {
+// tokenizer.model as the engine loads it (model::Checkpoint::tokenizer): "" when it is usable,
+// else why not; a checkpoint whose tokenizer the engine refuses is not usable.
+std::string tokenizer_problem(const model::Checkpoint& ck, int& pieces) {
+    try {
+        pieces = ck.tokenizer().vocab_size();
+        return "";
+    } catch (const Error& e) {
+        return e.what();
+    }
+}
+
+json report_json(const model::Checkpoint& ck, const model::Summary& arch, const std::string& chat, double open_s,
+                 const std::string& tok_problem, int pieces) {
     const io::ParamCounts p = ck.params();
     const io::WeightBytes all = io::weight_bytes(p.total()), used = io::weight_bytes(p.used);
     const io::ValidationReport& r = ck.report();
@@ -65,14 +77,16 @@ json report_json(const model::Checkpoint& ck, const model::Summary& arch, const 
                   {"used_bf16", used.bf16}, {"used_int8", used.int8}, {"used_q4", used.q4}};
     j["validation"] = {{"usable", r.usable()}, {"checked", r.checked}, {"errors", r.errors},
                        {"missing", r.missing}, {"unexpected", r.unexpected}, {"unused", r.unused}};
-    j["usable"] = r.usable();
+    j["tokenizer"] = tok_problem.empty() ? json{{"usable", true}, {"pieces", pieces}}
+                                         : json{{"usable", false}, {"error", tok_problem}};
+    j["usable"] = r.usable() && tok_problem.empty();
     j["quantized_tensors"] = quantized_tensors(ck);
     j["quantization"] = quantization_entry(ck);
     return j;
 }
 
 std::string report_text(const model::Checkpoint& ck, const model::Summary& arch, const std::string& chat,
-                        double open_s) {
+                        double open_s, const std::string& tok_problem, int pieces) {
     const io::ParamCounts p = ck.params();
     const io::WeightBytes all = io::weight_bytes(p.total()), used = io::weight_bytes(p.used);
     std::ostringstream os;
@@ -96,7 +110,10 @@ std::string report_text(const model::Checkpoint& ck, const model::Summary& arch,
         os << " (codes + F32 scales; the rest bf16)\n";
     }
     os << "chat    " << chat << "\n";
-    os << "verdict " << ck.report().to_string() << "\n";
+    if (tok_problem.empty()) os << "tokens  tokenizer.model: " << pieces << " pieces, matching the config\n";
+    else os << "tokens  error: " << tok_problem << "\n";
+    os << "verdict " << (tok_problem.empty() || !ck.usable() ? ck.report().to_string() : "unusable: its tokenizer")
+       << "\n";
     return os.str();
 }
 
@@ -114,10 +131,12 @@ CheckpointReport inspect_checkpoint(const std::string& dir) {
         chat = warning ? "warning: " + *warning : "the checkpoint's chat_template is the built-in " + family.name() +
                                                       " prompt format";
     }
+    int pieces = 0;
+    const std::string tok_problem = tokenizer_problem(ck, pieces);
     CheckpointReport r;
-    r.usable = ck.usable();
-    r.text = report_text(ck, arch, chat, open_s);
-    r.json = report_json(ck, arch, chat, open_s).dump(2);
+    r.usable = ck.usable() && tok_problem.empty();
+    r.text = report_text(ck, arch, chat, open_s, tok_problem, pieces);
+    r.json = io::json_text(report_json(ck, arch, chat, open_s, tok_problem, pieces), 2);
     return r;
 }
 

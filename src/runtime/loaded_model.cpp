@@ -1,7 +1,6 @@
 #include "runtime/loaded_model.h"
 
 #include <cstdlib>
-#include <filesystem>
 
 #include "model/checkpoint.h"
 #include "model/common/chat_template.h"
@@ -10,7 +9,6 @@
 #include "runtime/memory_plan.h"
 #include "runtime/video_encoding.h"
 
-namespace fs = std::filesystem;
 
 namespace vidi::runtime {
 
@@ -33,11 +31,7 @@ LoadedModel::LoadedModel(const EngineOptions& options) : options_(options) {
     config_ = ckpt.config();
     weights_ = ckpt.store();
     const model::Family& fam = ckpt.family();
-    std::string tok_path = (fs::path(options.model_dir) / "tokenizer.model").string();
-    tokenizer_ = std::make_unique<io::Tokenizer>(io::Tokenizer::load(tok_path, fam.markup_pieces()));
-    if (tokenizer_->vocab_size() > config_.llm.vocab)
-        fail(tok_path, ": the tokenizer has ", tokenizer_->vocab_size(), " pieces but the model's vocabulary is ",
-             config_.llm.vocab);
+    tokenizer_ = std::make_unique<io::Tokenizer>(ckpt.tokenizer());
     stop_ids_ = fam.stop_ids(*tokenizer_, config_);
     if (auto w = model::chat_template_warning(options.model_dir, fam.chat_templates(), fam.name())) warn(*w);
     backend_ = make_backend(options.backend, options.threads, parse_compute_dtype(options.dtype));

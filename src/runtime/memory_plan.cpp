@@ -77,7 +77,9 @@ size_t parse_bytes(const std::string& text) {
     while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
     double value = 0;
     try {
-        value = std::stod(text.substr(0, i));
+        size_t used = 0;  // the whole number: "1.2.3G" is not 1.2G
+        value = std::stod(text.substr(0, i), &used);
+        if (used != i) throw std::invalid_argument(text);
     } catch (const std::logic_error&) {
         fail("'", text, "' is not a memory size (examples: 19GiB, 20G, 512MiB)");
     }
@@ -93,6 +95,8 @@ size_t parse_bytes(const std::string& text) {
     else if (unit == "gb") scale = 1e9;
     else fail("'", text, "': unknown unit '", unit, "' (use GiB, MiB, GB, MB or bytes)");
     VIDI_CHECK(value > 0 && std::isfinite(value), "'", text, "' is not a positive memory size");
+    // Past 2^63 bytes the cast to size_t is undefined; no machine has an exbibyte of memory.
+    VIDI_CHECK(value * scale < 0x1p63, "'", text, "' is larger than any memory");
     return static_cast<size_t>(value * scale);
 }
 

@@ -36,7 +36,8 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& o) {
                    io::kQuantScaleSuffix, "); quantise the bf16 checkpoint instead");
     VIDI_CHECK(fs::absolute(o.out_dir).lexically_normal() != fs::absolute(o.model_dir).lexically_normal(),
                "quantize: --out must differ from --model");
-    io::create_empty_dir(o.out_dir);
+    io::StagedDir staged(o.out_dir);  // OUT appears whole or not at all
+    const fs::path out(staged.path());
 
     const io::TensorStore& store = ckpt.store();
     std::vector<Entry> entries;
@@ -50,6 +51,9 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& o) {
         total_in += uint64_t(shape_numel(ti.shape)) * dtype_size(ti.dtype);
         entries.push_back(std::move(e));
     }
+    uint64_t total_out = 0;
+    for (const Entry& e : entries) total_out += e.bytes_out;
+    io::require_free_space(out.string(), total_out);
     // Shards in name order, each closed before it would exceed shard_bytes.
     std::vector<std::vector<const Entry*>> shards(1);
     uint64_t in_shard = 0;
@@ -64,7 +68,7 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& o) {
     nlohmann::json weight_map = nlohmann::json::object();
     for (size_t i = 0; i < shards.size(); ++i) {
         const std::string file = io::shard_name(i, shards.size());
-        io::SafetensorsWriter w((fs::path(o.out_dir) / file).string());
+        io::SafetensorsWriter w((out / file).string());
         w.set_metadata("format", "pt");
         w.set_metadata("vidi_quantization", format.name());
         for (const Entry* e : shards[i]) {
@@ -98,7 +102,6 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& o) {
         w.finish();
     }
     s.shards = static_cast<int>(shards.size());
-    const fs::path out(o.out_dir);
     io::write_json_file((out / "model.safetensors.index.json").string(),
                         {{"metadata", {{"total_size", s.bytes_out}, {"vidi_quantization", format.name()}}},
                          {"weight_map", weight_map}});
@@ -106,7 +109,7 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& o) {
     config["vidi_quantization"] = {{"weights", format.name()}, {"bits", format.bits},
                                    {"group_size", format.group}, {"symmetric", true}};
     io::write_json_file((out / "config.json").string(), config);
-    model::copy_tower_configs(config, o.model_dir, o.out_dir);
+    model::copy_tower_configs(config, o.model_dir, out.string());
     // Everything else beside the weights (tokenizer, generation config, ...) is copied.
     for (const auto& f : fs::directory_iterator(o.model_dir)) {
         const std::string n = f.path().filename().string();
@@ -116,6 +119,7 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& o) {
         fs::copy_file(f.path(), out / n);
         fs::permissions(out / n, fs::perms::owner_write, fs::perm_options::add);
     }
+    staged.commit();
     return s;
 }
 

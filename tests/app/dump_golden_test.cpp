@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+
 #include "io/safetensors.h"
 #include "support/test_support.h"
 
@@ -86,6 +89,25 @@ TEST(DumpCli, TextOnlyTurnWritesTextTensors) {
     size_t i = 0;
     for (; i < want.size() && margin[i] > 0.05f; ++i) EXPECT_EQ(ids[i], want[i]) << "step " << i;
     EXPECT_GE(i, 1u);
+}
+
+// "-o" naming a file of the checkpoint being read replaced that shard (and the model with it).
+TEST(DumpCli, TheOutputNeverGoesIntoTheCheckpoint) {
+    test::TempDir dir("dump-into");
+    const std::string ck = dir.file("ck"), shard = ck + "/model-00002-of-00002.safetensors";
+    test::copy_tiny_model(ck);
+    const auto bytes = [&] {
+        std::ifstream f(shard, std::ios::binary);
+        return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    };
+    const std::string before = bytes();
+    std::string log;
+    EXPECT_EQ(test::run_command(test::vidi_binary() + " dump -q --backend cpu --model " + ck + " --question hi --out " +
+                                    shard,
+                                &log),
+              1);
+    EXPECT_THAT(log, testing::HasSubstr("the output would go into the checkpoint's directory"));
+    EXPECT_EQ(bytes(), before);
 }
 
 TEST(DumpCli, BadArgumentsAreClearErrors) {

@@ -2,11 +2,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
 
 using testing::HasSubstr;
+using testing::Not;
 
 namespace {
 
@@ -93,6 +95,78 @@ TEST(InspectCli, UnusableCheckpointsExitNonZero) {
     std::string out = run_vidi("inspect /nonexistent/checkpoint", &rc);
     EXPECT_NE(rc, 0);
     EXPECT_THAT(out, HasSubstr("vidi: error:"));
+}
+
+// Found by damaging copies of tiny-a: each was loaded as "usable", hung, crashed, filled the
+// memory or gave an internal error; each is now an error that names the file and the problem.
+TEST(InspectCli, DamagedCheckpointsAreClearErrors) {
+    const std::string vidi7b_tokenizer = std::string(VIDI_SOURCE_DIR) + "/tests/data/vidi7b/tiny-vidi7b/tokenizer.model";
+    const std::pair<std::string, std::string> cases[] = {
+        // The tokenizer: inspect never looked at it; another model's loaded silently.
+        {"rm tokenizer.model", "tokenizer.model"},
+        {"cp " + vidi7b_tokenizer + " tokenizer.model", "no piece <end_of_turn>"},
+        // Values that gave NaN logits and an empty answer with success.
+        {R"(sed -i 's/"rms_norm_eps": [0-9.e-]*/"rms_norm_eps": -1.0/' config.json)", "\"rms_norm_eps\" must be positive"},
+        {R"(sed -i 's/"bos_token_id": 2/"bos_token_id": 99999/' config.json)", "\"bos_token_id\" 99999 is outside the vocabulary"},
+        // A typo that built gigabytes of expected names before comparing one with the files.
+        {R"(sed -i 's/"num_hidden_layers": 4/"num_hidden_layers": 1000000/' config.json)", "more than the 1024"},
+        {R"(sed -i 's/"num_hidden_layers": 4/"num_hidden_layers": true/' config.json)", "has the wrong type (true)"},
+        // A FIFO in a shard's place waited for a writer for ever; a symlink loop was an internal error.
+        {"rm model-00002-of-00002.safetensors && mkfifo model-00002-of-00002.safetensors", "not a regular file"},
+        {"rm model-00002-of-00002.safetensors && ln -s loop model-00002-of-00002.safetensors && ln -s "
+         "model-00002-of-00002.safetensors loop",
+         "model-00002-of-00002.safetensors"},
+        {"sed -i 's|model-00002-of-00002.safetensors|../x.safetensors|' model.safetensors.index.json",
+         "is not a file name in the checkpoint's directory"},
+    };
+    for (const auto& [edit, words] : cases) {
+        vidi::test::TempDir tmp("damaged");
+        const std::string dir = broken_copy(tmp, edit);
+        int rc;
+        const std::string out = run_vidi("inspect " + dir, &rc);
+        EXPECT_EQ(rc, 1) << edit << "\n" << out;
+        EXPECT_THAT(out, HasSubstr(words)) << edit;
+        EXPECT_THAT(out, Not(HasSubstr("internal error"))) << edit;
+    }
+}
+
+// quantize and make-checkpoint write OUT.partial and rename it when done: a failure leaves no
+// OUT that looks whole (a SIGINT left shards with complete-looking headers and no config).
+TEST(MakeCheckpointCli, AFailedOrInterruptedRunLeavesNoOutputThatLooksWhole) {
+    vidi::test::TempDir tmp("staged");
+    const std::string config = vidi::test::tiny_model_dir() + "/config.json";
+    int rc;
+    // A bad --tokenizer is refused before the weights are written.
+    const std::string bad_tok = tmp.file("bad.model");
+    ASSERT_EQ(vidi::test::run_command("echo 'not a model' > " + bad_tok), 0);
+    std::string out = run_vidi("make-checkpoint --config " + config + " --out " + tmp.file("a") +
+                                   " --seed 1 --tokenizer " + bad_tok, &rc);
+    EXPECT_EQ(rc, 1) << out;
+    EXPECT_THAT(out, HasSubstr("bad.model"));
+    EXPECT_FALSE(std::filesystem::exists(tmp.file("a")));
+    EXPECT_FALSE(std::filesystem::exists(tmp.file("a.partial")));
+    // What an interrupted run left (marked) is cleared by the next; an unmarked directory in
+    // the way is refused.
+    std::filesystem::create_directories(tmp.file("b.partial"));
+    ASSERT_EQ(vidi::test::run_command("touch " + tmp.file("b.partial/.vidi-partial") + " " +
+                                      tmp.file("b.partial/model-00001-of-00003.safetensors")), 0);
+    out = run_vidi("make-checkpoint --config " + config + " --out " + tmp.file("b") + " --seed 1", &rc);
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_FALSE(std::filesystem::exists(tmp.file("b.partial")));
+    EXPECT_FALSE(std::filesystem::exists(tmp.file("b/.vidi-partial")));
+    EXPECT_EQ(run_vidi("inspect " + tmp.file("b"), &rc).find("verdict usable") != std::string::npos, true);
+    std::filesystem::create_directories(tmp.file("c.partial"));
+    out = run_vidi("make-checkpoint --config " + config + " --out " + tmp.file("c") + " --seed 1", &rc);
+    EXPECT_EQ(rc, 1) << out;
+    EXPECT_THAT(out, HasSubstr("c.partial: is in the way"));
+    // quantize stages the same way: once done, nothing of the staging is left (a FIFO beside the
+    // weights is not a file to copy).
+    const std::string src = tmp.file("src");
+    ASSERT_EQ(vidi::test::run_command("cp -r " + tmp.file("b") + " " + src + " && mkfifo " + src + "/zz.fifo"), 0);
+    out = run_vidi("quantize -q --model " + src + " --out " + tmp.file("q") + " --weights int8", &rc);
+    EXPECT_EQ(rc, 0) << out;  // a FIFO is not a regular file: not copied
+    EXPECT_TRUE(std::filesystem::exists(tmp.file("q/config.json")));
+    EXPECT_FALSE(std::filesystem::exists(tmp.file("q.partial")));
 }
 
 TEST(MakeCheckpointCli, TinyCheckpointInspectsAsUsable) {

@@ -110,6 +110,10 @@ TEST(RetrieveCli, FlagValuesThatCannotWorkAreRefusedAtStartup) {
     EXPECT_EQ(test::run_command(cli("serve --max-new-tokens 0 --model " + tiny()), &out), 105);
     EXPECT_THAT(out, HasSubstr("--max-new-tokens: '0' is not a token limit (an integer of at least 1)"));
     EXPECT_EQ(test::run_command(cli("ask -q --max-new-tokens 0 --model " + tiny() + " --question hi"), &out), 105);
+    // Tens of thousands of threads crashed OpenMP (SIGSEGV): refused when the backend starts.
+    EXPECT_EQ(
+        test::run_command(cli("ask -q --backend cpu --threads 100000 --model " + tiny() + " --question hi"), &out), 1);
+    EXPECT_THAT(out, HasSubstr("threads: 100000 is more than 4 threads per core"));
     // The parser's other refusals (README): a missing flag, an unknown one.
     EXPECT_EQ(test::run_command(cli("ask -q --question hi"), &out), 106);
     EXPECT_THAT(out, HasSubstr("--model"));

@@ -1,6 +1,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -74,4 +76,22 @@ TEST(Safetensors, RejectsCorruptHeaders) {
     std::ofstream(p, std::ios::binary) << std::string("\xff\x00\x00\x00\x00\x00\x00\x00{}", 10);
     EXPECT_THAT(open_error(p), testing::HasSubstr("truncated"));
     EXPECT_THAT(open_error(dir.file("missing.safetensors")), testing::HasSubstr("cannot open"));
+}
+
+// Found by damaging headers: a shape whose element count wrapped past 2^64 passed the size
+// check (32 x (2^58 + 3) bf16 "is" 192 bytes), dimensions were read as whole numbers whatever
+// they were (96.7 as 96, a lone 96 as [96]), and a FIFO in a file's place blocked for ever.
+TEST(Safetensors, RejectsShapesAndOffsetsThatAreNotWhatTheyClaim) {
+    test::TempDir dir("st-shapes");
+    EXPECT_THAT(open_error(write_raw(dir, R"({"a":{"dtype":"BF16","shape":[32,288230376151711747],"data_offsets":[0,192]}})", 192)),
+                testing::HasSubstr("has more than 2^63 elements"));
+    EXPECT_THAT(open_error(write_raw(dir, R"({"a":{"dtype":"BF16","shape":[96.7],"data_offsets":[0,192]}})", 192)),
+                testing::HasSubstr("not a whole number (96.7)"));
+    EXPECT_THAT(open_error(write_raw(dir, R"({"a":{"dtype":"BF16","shape":96,"data_offsets":[0,192]}})", 192)),
+                testing::HasSubstr("shape is not a list"));
+    EXPECT_THAT(open_error(write_raw(dir, R"({"a":{"dtype":"BF16","shape":[96],"data_offsets":[0,192.5]}})", 193)),
+                testing::HasSubstr("not whole numbers of bytes"));
+    const std::string fifo = dir.file("fifo.safetensors");
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    EXPECT_THAT(open_error(fifo), testing::HasSubstr("not a regular file"));
 }

@@ -6,7 +6,11 @@
 #include <fstream>
 #include <iterator>
 
+#include <cstring>
+#include <filesystem>
+
 #include "io/json_file.h"
+#include "io/safetensors.h"
 #include "support/test_support.h"
 #include "vidi/vidi.h"
 
@@ -90,5 +94,37 @@ TEST(Engine, MediaTokensOnTheHostGiveTheAnswerOfTokensOnTheDevice) {
         EXPECT_EQ(answers[0].text, answers[1].text);
         EXPECT_EQ(contents(tmp.file(std::string(kv) + "-device.safetensors")),
                   contents(tmp.file(std::string(kv) + "-host.safetensors")));
+    }
+}
+
+// NaN weights (or a config value that breaks a norm) made every logit NaN: greedy decoding
+// picked id 0 at each step and answered an empty text with success.
+TEST(Engine, LogitsThatAreNotNumbersAreAnErrorNotAnEmptyAnswer) {
+    test::TempDir tmp("nan-weights");
+    const std::string dir = tmp.file("ck");
+    test::copy_tiny_model(dir);
+    const std::string shard = dir + "/model-00002-of-00002.safetensors", rewritten = shard + ".new";
+    {
+        auto f = io::SafetensorsFile::open(shard);
+        std::vector<std::pair<std::string, Tensor>> all;
+        for (const auto& [name, info] : f->tensors()) all.emplace_back(name, f->get(name).clone());
+        for (auto& [name, t] : all)
+            if (name == "model.norm.weight") {
+                ASSERT_EQ(t.dtype(), DType::bf16);
+                const uint16_t nan = 0x7FC0;
+                for (int64_t i = 0; i < t.numel(); ++i) std::memcpy(static_cast<uint16_t*>(t.raw()) + i, &nan, 2);
+            }
+        io::save_safetensors(rewritten, all, f->metadata());
+    }
+    std::filesystem::rename(rewritten, shard);
+    std::vector<std::string> warnings;
+    auto engine = open_engine(dir, warnings);
+    GenerateOptions g;
+    g.max_new_tokens = 4;
+    try {
+        const Answer a = engine->ask(nullptr, "hello there", g);
+        ADD_FAILURE() << "answered '" << a.text << "'";
+    } catch (const vidi::Error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("logits are not numbers"));
     }
 }

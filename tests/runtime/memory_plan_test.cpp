@@ -75,6 +75,9 @@ TEST(MemoryPlan, ParsesSizesAndRejectsNonsense) {
     EXPECT_THROW(parse_bytes("lots"), Error);
     EXPECT_THROW(parse_bytes("19 parsecs"), Error);
     EXPECT_THROW(parse_bytes("0GiB"), Error);
+    // Found by probing the flag: "1.2.3G" was 1.2G, and a size past 2^64 an undefined cast.
+    EXPECT_THROW(parse_bytes("1.2.3G"), Error);
+    EXPECT_THROW(parse_bytes("99999999999999999999G"), Error);
 }
 
 TEST(MemoryPlan, Fp8CopiesOfTheMediaLayersWeights) {

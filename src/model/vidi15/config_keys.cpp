@@ -22,6 +22,7 @@ void read_config(const nlohmann::json& j, const std::string& where, ModelConfig&
     l.tie_embeddings = json_get_or<bool>(j, "tie_word_embeddings", true, where);
     std::string act = json_get_or<std::string>(j, "hidden_activation", "gelu_pytorch_tanh", where);
     if (act != "gelu_pytorch_tanh") fail(where, ": unsupported hidden_activation \"", act, "\"");
+    check_decoder_numbers(l, where);
     read_media_config(j, where, c);
 }
 

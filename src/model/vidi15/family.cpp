@@ -50,8 +50,7 @@ public:
         return build_prompt(tok, text, with_media, c.llm.bos_id);
     }
     std::vector<int32_t> stop_ids(const io::Tokenizer& tok, const ModelConfig& /*c*/) const override {
-        const int end_of_turn = tok.piece_to_id("<end_of_turn>");
-        return {end_of_turn >= 0 ? end_of_turn : 107};
+        return {tok.piece_to_id("<end_of_turn>")};  // a piece: Checkpoint::tokenizer() checks the markup
     }
     std::vector<std::string> chat_templates() const override { return vidi15::chat_templates(); }
     std::vector<TimeRange> parse_ranges(const std::string& answer, double duration) const override {

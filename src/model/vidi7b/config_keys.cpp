@@ -70,11 +70,7 @@ void read_config(const nlohmann::json& j, const std::string& where, ModelConfig&
     l.eos_id = l.eos_ids.front();
     l.pad_id = json_get_or<int>(j, "pad_token_id", 0, where);
     l.tie_embeddings = json_get_or<bool>(j, "tie_word_embeddings", false, where);
-    require_positive(l.max_positions, "max_position_embeddings", where);
-    if (l.head_dim % 2) fail(where, ": head_dim ", l.head_dim, " must be even for RoPE");
-    if (l.sliding_window < 0) fail(where, ": \"sliding_window\" must not be negative, got ", l.sliding_window);
-    if (!(l.rms_eps > 0)) fail(where, ": \"rms_norm_eps\" must be positive");
-    if (!(l.rope_theta > 0)) fail(where, ": \"rope_theta\" must be positive");
+    check_decoder_numbers(l, where);
     const std::string act = json_get_or<std::string>(j, "hidden_act", "silu", where);
     if (act != "silu") fail(where, ": unsupported hidden_act \"", act, "\" (Mistral's is silu)");
     if (has(j, "rope_scaling")) fail(where, ": \"rope_scaling\" is not supported (Mistral-7B has none)");
