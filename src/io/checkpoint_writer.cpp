@@ -1,5 +1,10 @@
 #include "io/checkpoint_writer.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -54,6 +59,17 @@ std::vector<ShardPlan> plan_shards(const std::vector<ExpectedTensor>& tensors, u
     return shards;
 }
 
+constexpr const char* kStaging = ".vidi-partial";  // StagedDir's directory inside DIR
+
+// The staging directory opened and locked for this process; -1 when another run holds it.
+int lock_staging(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) fail(path, ": cannot open: ", std::strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
+    ::close(fd);
+    return -1;
+}
+
 }  // namespace
 
 std::string shard_name(size_t i, size_t n) {
@@ -62,38 +78,47 @@ std::string shard_name(size_t i, size_t n) {
     return buf;
 }
 
-constexpr const char* kPartialMark = ".vidi-partial";
 
-StagedDir::StagedDir(const std::string& dir) {
-    const fs::path out = fs::path(dir).lexically_normal();
-    dir_ = (out.has_filename() ? out : out.parent_path()).string();
-    staging_ = dir_ + ".partial";
+StagedDir::StagedDir(const std::string& dir) : dir_(dir), staging_((fs::path(dir) / kStaging).string()) {
+    VIDI_CHECK(!dir.empty(), "no output directory given");
     std::error_code ec;
-    if (fs::exists(dir_, ec) && !(fs::is_directory(dir_, ec) && fs::is_empty(dir_, ec)))
-        fail(dir, ": already exists and is not an empty directory");
-    if (fs::exists(staging_, ec)) {
-        if (!fs::exists(fs::path(staging_) / kPartialMark, ec))
-            fail(staging_, ": is in the way (it is not an interrupted vidi output); remove it or choose another --out");
-        fs::remove_all(staging_);
+    if (fs::exists(dir_, ec)) {
+        if (!fs::is_directory(dir_, ec)) fail(dir, ": already exists and is not a directory");
+        for (const auto& entry : fs::directory_iterator(dir_))
+            if (entry.path().filename() != kStaging) fail(dir, ": already exists and is not an empty directory");
+    } else {
+        fs::create_directories(dir_, ec);
+        if (ec) fail(dir, ": cannot create: ", ec.message());
+        created_ = true;
     }
-    fs::create_directories(staging_, ec);
-    if (ec) fail(staging_, ": cannot create: ", ec.message());
-    std::FILE* mark = std::fopen((fs::path(staging_) / kPartialMark).c_str(), "wb");
-    if (!mark) fail(staging_, ": cannot write in it: ", std::strerror(errno));
-    std::fclose(mark);
+    if (fs::exists(staging_, ec)) {  // an interrupted run's, unless one is still writing it
+        const int old = lock_staging(staging_);
+        if (old < 0) fail(dir, ": another run is writing it");
+        fs::remove_all(staging_, ec);
+        ::close(old);
+        if (ec) fail(staging_, ": cannot clear what an interrupted run left: ", ec.message());
+    }
+    if (!fs::create_directory(staging_, ec) || ec) fail(dir, ": another run is writing it (", ec.message(), ")");
+    lock_ = lock_staging(staging_);
+    if (lock_ < 0) fail(dir, ": another run is writing it");
 }
 
 StagedDir::~StagedDir() {
     std::error_code ec;
-    if (!committed_) fs::remove_all(staging_, ec);
+    if (!committed_) {
+        fs::remove_all(staging_, ec);
+        if (created_) fs::remove(dir_, ec);  // only if empty
+    }
+    if (lock_ >= 0) ::close(lock_);
 }
 
 void StagedDir::commit() {
     std::error_code ec;
-    fs::remove(fs::path(staging_) / kPartialMark, ec);
-    fs::remove(dir_, ec);  // an empty directory the user made for it
-    fs::rename(staging_, dir_, ec);
-    if (ec) fail("cannot rename ", staging_, " to ", dir_, ": ", ec.message());
+    for (const auto& entry : fs::directory_iterator(staging_)) {
+        fs::rename(entry.path(), fs::path(dir_) / entry.path().filename(), ec);
+        if (ec) fail("cannot move ", entry.path().string(), " into ", dir_, ": ", ec.message());
+    }
+    fs::remove(staging_, ec);
     committed_ = true;
 }
 

@@ -33,10 +33,12 @@ RandomCheckpointSummary write_random_tensors(const ExpectedTensors& tensors, con
 
 // "model-00001-of-00004.safetensors" for shard i (0-based) of n.
 std::string shard_name(size_t i, size_t n);
-// An output directory that appears whole or not at all. Its files are written at DIR.partial
-// (marked, so that a later run clears what an interrupted one left there), renamed to DIR by
-// commit(), and removed when it is destroyed before (a failure: disk full, a bad input).
-// Refuses (vidi::Error) a DIR that exists and is not an empty directory.
+// An output directory that appears whole or not at all. DIR (new, or an empty directory: a
+// mount point, a symlink's target) gets the files in DIR/.vidi-partial, locked for the run,
+// and commit() moves them up; destroyed before (a failure: disk full, a bad input), the
+// staging goes. An interrupted run leaves only the staging directory, which the next run
+// clears; two runs into one DIR refuse each other. Refuses (vidi::Error) a DIR that holds
+// anything else.
 class StagedDir {
 public:
     explicit StagedDir(const std::string& dir);
@@ -48,7 +50,8 @@ public:
 
 private:
     std::string dir_, staging_;
-    bool committed_ = false;
+    int lock_ = -1;  // the staging directory, flock'ed
+    bool created_ = false, committed_ = false;
 };
 
 // Refuses (vidi::Error) writing `bytes` under `dir` when its file system has less room.

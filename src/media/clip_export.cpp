@@ -118,12 +118,11 @@ ExportedClip export_clip(const std::string& video, const TimeRange& range, const
     // Map the audio and video streams; everything else is dropped.
     Output out(out_path);
     std::vector<int> out_index(in->nb_streams, -1);
-    int video_stream = -1;
+    const int video_stream = ff::find_video_stream(in.get());  // the one timeline_origin reads
     for (unsigned i = 0; i < in->nb_streams; ++i) {
         const AVCodecParameters* par = in->streams[i]->codecpar;
         if (par->codec_type != AVMEDIA_TYPE_VIDEO && par->codec_type != AVMEDIA_TYPE_AUDIO) continue;
         if (in->streams[i]->disposition & AV_DISPOSITION_ATTACHED_PIC) continue;
-        if (par->codec_type == AVMEDIA_TYPE_VIDEO && video_stream < 0) video_stream = static_cast<int>(i);
         AVStream* os = avformat_new_stream(out.get(), nullptr);
         VIDI_CHECK(os, "clip export: out of memory");
         int rc = avcodec_parameters_copy(os->codecpar, par);

@@ -20,19 +20,21 @@ Checkpoint Checkpoint::open(const std::string& dir) {
     return ck;
 }
 
-io::Tokenizer Checkpoint::tokenizer() const {
-    const std::string path = (fs::path(dir()) / "tokenizer.model").string();
-    io::Tokenizer tok = io::Tokenizer::load(path, family().markup_pieces());
-    const LlmConfig& l = config_.llm;
+io::Tokenizer load_tokenizer(const std::string& path, const Family& family, const LlmConfig& llm) {
+    io::Tokenizer tok = io::Tokenizer::load(path, family.markup_pieces());
     const std::string foreign = " (is it another model's tokenizer?)";
-    if (tok.vocab_size() > l.vocab)
-        fail(path, ": the tokenizer has ", tok.vocab_size(), " pieces but the model's vocabulary is ", l.vocab);
-    for (const std::string& piece : family().markup_pieces())
+    if (tok.vocab_size() > llm.vocab)
+        fail(path, ": the tokenizer has ", tok.vocab_size(), " pieces but the model's vocabulary is ", llm.vocab);
+    for (const std::string& piece : family.prompt_pieces())
         if (tok.piece_to_id(piece) < 0)
-            fail(path, ": no piece ", piece, ", which ", family().name(), "'s prompts are made of", foreign);
-    if (tok.bos_id() >= 0 && tok.bos_id() != l.bos_id)
-        fail(path, ": <bos> is id ", tok.bos_id(), " but config.json's bos_token_id is ", l.bos_id, foreign);
+            fail(path, ": no piece ", piece, ", which ", family.name(), "'s prompts are made of", foreign);
+    if (tok.bos_id() >= 0 && tok.bos_id() != llm.bos_id)
+        fail(path, ": <bos> is id ", tok.bos_id(), " but config.json's bos_token_id is ", llm.bos_id, foreign);
     return tok;
+}
+
+io::Tokenizer Checkpoint::tokenizer() const {
+    return load_tokenizer((fs::path(dir()) / "tokenizer.model").string(), family(), config_.llm);
 }
 
 void copy_tower_configs(const json& config, const std::string& config_dir, const std::string& out_dir) {
@@ -56,10 +58,7 @@ io::RandomCheckpointSummary write_random_checkpoint(const json& config, const st
     // A tokenizer given is checked before gigabytes of weights are written beside it.
     if (!opt.tokenizer_model.empty()) {
         if (!fs::is_regular_file(opt.tokenizer_model)) fail(opt.tokenizer_model, ": tokenizer model not found");
-        const int tok_vocab = io::Tokenizer::load(opt.tokenizer_model).vocab_size();
-        if (tok_vocab > cfg.llm.vocab)
-            fail(opt.tokenizer_model, ": tokenizer has ", tok_vocab, " pieces but the config's vocab_size is ",
-                 cfg.llm.vocab);
+        load_tokenizer(opt.tokenizer_model, *cfg.family, cfg.llm);
     }
     io::StagedDir staged(opt.out_dir);  // OUT appears whole or not at all
     io::RandomCheckpointOptions into = opt;

@@ -23,14 +23,17 @@ public:
 
     const ModelConfig& config() const { return config_; }
     const Family& family() const { return *config_.family; }
-    // DIR/tokenizer.model, checked against the model: no more pieces than the vocabulary, the
-    // family's chat markers each one piece, and <bos> the config's bos_token_id (a tokenizer
-    // from another model loaded silently and tokenised "<start_of_turn>" as text).
+    // DIR/tokenizer.model through load_tokenizer.
     io::Tokenizer tokenizer() const;
 
 private:
     ModelConfig config_;
 };
+
+// A tokenizer.model as the engine takes it for `family` and `llm`: no more pieces than the
+// vocabulary, the family's prompt pieces each one piece, and <bos> the config's bos_token_id
+// (a tokenizer from another model loaded silently and tokenised "<start_of_turn>" as text).
+io::Tokenizer load_tokenizer(const std::string& path, const Family& family, const LlmConfig& llm);
 
 // `config` is a config.json object; tower directories it names (relative paths) are
 // resolved against `config_dir` and their config.json copied beside the new checkpoint.

@@ -81,6 +81,9 @@ public:
     // decoding drops (skip_special_tokens).
     virtual io::SentencePieceLayout tokenizer_layout() const = 0;
     virtual std::set<std::string> markup_pieces() const = 0;
+    // The pieces its prompts and stop ids are made of (chat markers): a tokenizer without any
+    // of them as a single piece is another model's (load_tokenizer refuses it).
+    virtual std::set<std::string> prompt_pieces() const { return {}; }
     virtual std::vector<Preset> presets() const = 0;
     virtual Summary describe(const ModelConfig& c, const io::TensorStore& store) const = 0;
 

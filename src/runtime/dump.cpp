@@ -22,9 +22,10 @@ Tensor ids_tensor(const std::vector<int32_t>& ids) {
 size_t dump_tensors(const EngineOptions& options, const DumpRequest& req) {
     VIDI_CHECK(!req.query.empty() || !req.question.empty(), "dump needs --query or --question");
     // Never beside the checkpoint's own files: "-o DIR/model-00002-of-00002.safetensors" replaced a shard.
-    std::error_code ec;
-    const fs::path out_dir = fs::weakly_canonical(fs::absolute(req.out).parent_path(), ec);
-    VIDI_CHECK(out_dir != fs::weakly_canonical(options.model_dir, ec), req.out,
+    std::error_code out_ec, model_ec;
+    const fs::path out_dir = fs::weakly_canonical(fs::absolute(req.out).parent_path(), out_ec);
+    const fs::path model_dir = fs::weakly_canonical(options.model_dir, model_ec);
+    VIDI_CHECK(out_ec || model_ec || out_dir != model_dir, req.out,
                ": the output would go into the checkpoint's directory ", options.model_dir, "; write it elsewhere");
     runtime::LoadedModel m(options);
     Backend& be = m.backend();

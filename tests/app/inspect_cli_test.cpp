@@ -2,6 +2,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -130,43 +134,59 @@ TEST(InspectCli, DamagedCheckpointsAreClearErrors) {
     }
 }
 
-// quantize and make-checkpoint write OUT.partial and rename it when done: a failure leaves no
-// OUT that looks whole (a SIGINT left shards with complete-looking headers and no config).
+// quantize and make-checkpoint write into OUT/.vidi-partial and move the files up when done: a
+// failure leaves no OUT that looks whole (a SIGINT left shards with complete-looking headers
+// and no config), and OUT may be a mount point or a symlink to an empty directory.
 TEST(MakeCheckpointCli, AFailedOrInterruptedRunLeavesNoOutputThatLooksWhole) {
+    namespace fs = std::filesystem;
     vidi::test::TempDir tmp("staged");
     const std::string config = vidi::test::tiny_model_dir() + "/config.json";
+    const auto make = [&](const std::string& out_dir, int& rc, const std::string& more = "") {
+        return run_vidi("make-checkpoint --config " + config + " --out " + out_dir + " --seed 1" + more, &rc);
+    };
     int rc;
-    // A bad --tokenizer is refused before the weights are written.
+    // A bad --tokenizer is refused before the weights are written; nothing is left.
     const std::string bad_tok = tmp.file("bad.model");
     ASSERT_EQ(vidi::test::run_command("echo 'not a model' > " + bad_tok), 0);
-    std::string out = run_vidi("make-checkpoint --config " + config + " --out " + tmp.file("a") +
-                                   " --seed 1 --tokenizer " + bad_tok, &rc);
+    std::string out = make(tmp.file("a"), rc, " --tokenizer " + bad_tok);
     EXPECT_EQ(rc, 1) << out;
     EXPECT_THAT(out, HasSubstr("bad.model"));
-    EXPECT_FALSE(std::filesystem::exists(tmp.file("a")));
-    EXPECT_FALSE(std::filesystem::exists(tmp.file("a.partial")));
-    // What an interrupted run left (marked) is cleared by the next; an unmarked directory in
-    // the way is refused.
-    std::filesystem::create_directories(tmp.file("b.partial"));
-    ASSERT_EQ(vidi::test::run_command("touch " + tmp.file("b.partial/.vidi-partial") + " " +
-                                      tmp.file("b.partial/model-00001-of-00003.safetensors")), 0);
-    out = run_vidi("make-checkpoint --config " + config + " --out " + tmp.file("b") + " --seed 1", &rc);
+    EXPECT_FALSE(fs::exists(tmp.file("a")));
+    // What an interrupted run left is cleared by the next.
+    fs::create_directories(tmp.file("b/.vidi-partial"));
+    ASSERT_EQ(vidi::test::run_command("touch " + tmp.file("b/.vidi-partial/model-00001-of-00003.safetensors")), 0);
+    out = make(tmp.file("b"), rc);
     EXPECT_EQ(rc, 0) << out;
-    EXPECT_FALSE(std::filesystem::exists(tmp.file("b.partial")));
-    EXPECT_FALSE(std::filesystem::exists(tmp.file("b/.vidi-partial")));
-    EXPECT_EQ(run_vidi("inspect " + tmp.file("b"), &rc).find("verdict usable") != std::string::npos, true);
-    std::filesystem::create_directories(tmp.file("c.partial"));
-    out = run_vidi("make-checkpoint --config " + config + " --out " + tmp.file("c") + " --seed 1", &rc);
+    EXPECT_FALSE(fs::exists(tmp.file("b/.vidi-partial")));
+    EXPECT_THAT(run_vidi("inspect " + tmp.file("b"), &rc), HasSubstr("verdict usable"));
+    // A run still writing holds its staging directory: a second run into it is refused.
+    fs::create_directories(tmp.file("c/.vidi-partial"));
+    const int held = open(tmp.file("c/.vidi-partial").c_str(), O_RDONLY | O_DIRECTORY);
+    ASSERT_GE(held, 0);
+    ASSERT_EQ(flock(held, LOCK_EX), 0);
+    out = make(tmp.file("c"), rc);
+    close(held);
     EXPECT_EQ(rc, 1) << out;
-    EXPECT_THAT(out, HasSubstr("c.partial: is in the way"));
-    // quantize stages the same way: once done, nothing of the staging is left (a FIFO beside the
-    // weights is not a file to copy).
+    EXPECT_THAT(out, HasSubstr("another run is writing it"));
+    EXPECT_TRUE(fs::exists(tmp.file("c/.vidi-partial")));
+    // Anything else in OUT is refused; a symlink to an empty directory (or a mount point) is
+    // written through.
+    ASSERT_EQ(vidi::test::run_command("mkdir " + tmp.file("d") + " && touch " + tmp.file("d/notes")), 0);
+    EXPECT_THAT(make(tmp.file("d"), rc), HasSubstr("already exists and is not an empty directory"));
+    EXPECT_EQ(rc, 1);
+    fs::create_directories(tmp.file("target"));
+    fs::create_directory_symlink(tmp.file("target"), tmp.file("link"));
+    out = make(tmp.file("link"), rc);
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_TRUE(fs::is_symlink(tmp.file("link")));
+    EXPECT_TRUE(fs::exists(tmp.file("target/config.json")));
+    // quantize stages the same way (a FIFO beside the weights is not a file to copy).
     const std::string src = tmp.file("src");
     ASSERT_EQ(vidi::test::run_command("cp -r " + tmp.file("b") + " " + src + " && mkfifo " + src + "/zz.fifo"), 0);
     out = run_vidi("quantize -q --model " + src + " --out " + tmp.file("q") + " --weights int8", &rc);
-    EXPECT_EQ(rc, 0) << out;  // a FIFO is not a regular file: not copied
-    EXPECT_TRUE(std::filesystem::exists(tmp.file("q/config.json")));
-    EXPECT_FALSE(std::filesystem::exists(tmp.file("q.partial")));
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_TRUE(fs::exists(tmp.file("q/config.json")));
+    EXPECT_FALSE(fs::exists(tmp.file("q/.vidi-partial")));
 }
 
 TEST(MakeCheckpointCli, TinyCheckpointInspectsAsUsable) {

@@ -174,7 +174,7 @@ TEST_F(ServeBatchTest, AQuestionWhoseClientLeftStopsItsWork) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
         rows = metric_value(srv.client().Get("/metrics")->body, "vidi_batch_size");
     }
-    EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 1.0);  // of its 4 s
+    EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 2.0);  // of its 4 s
     engine_.work_time = std::chrono::milliseconds(20);
     EXPECT_EQ(ask(srv, video_, "after")["answer"], "you asked: after");
     EXPECT_EQ(engine_.answers, 1);  // "after"; the left one never finished

@@ -283,10 +283,13 @@ TEST_F(ServeSecurityTest, ARequestWaitingToContinueIsRefusedBeforeItsBody) {
         EXPECT_NE(a.text.find("Connection: close"), std::string::npos) << a.text;
         EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5.0);
     }
-    // With the key: told to continue, then the body is read and answered.
+    // With the key: told to continue, then the body is read and answered (its headers once).
     const RawAnswer a = raw_exchange(port, head + key + "Content-Length: 5\r\nConnection: close\r\n\r\nq=abc", 10000);
     EXPECT_EQ(a.text.rfind("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 400", 0), 0u) << a.text;
     EXPECT_NE(a.text.find("missing field 'question'"), std::string::npos) << a.text;
+    const size_t nosniff = a.text.find("X-Content-Type-Options");
+    ASSERT_NE(nosniff, std::string::npos) << a.text;
+    EXPECT_EQ(a.text.find("X-Content-Type-Options", nosniff + 1), std::string::npos) << a.text;
 }
 
 // Two Hosts: a proxy that reads the last one would send the request to another server than
@@ -296,6 +299,11 @@ TEST_F(ServeSecurityTest, TwoHostHeadersAre400) {
                                      "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n", 5000);
     EXPECT_EQ(a.status, 400) << a.text;
     EXPECT_NE(a.text.find("more than one Host header"), std::string::npos) << a.text;
+    // httplib drops an empty header: "Host:" then "Host: evil" passed as one.
+    const RawAnswer b = raw_exchange(server_->port(),
+                                     "GET /health HTTP/1.1\r\nHost:\r\nHost: evil.example\r\n\r\n", 5000);
+    EXPECT_EQ(b.status, 400) << b.text;
+    EXPECT_NE(b.text.find("an empty Host header"), std::string::npos) << b.text;
 }
 
 // A chunked body from a client without the key is refused before any of it is read (its

@@ -11,6 +11,7 @@
 
 #include "io/json_file.h"
 #include "model/checkpoint.h"
+#include "model/family.h"
 #include "model/common/tower_layout.h"
 #include "support/test_support.h"
 
@@ -288,4 +289,28 @@ TEST(CheckpointBroken, ConfigThatDisagreesWithTheTensors) {
     EXPECT_EQ(ck.report().errors.size(), 4u * 3u);  // gate, up, down in each of 4 layers
     EXPECT_THAT(ck.report().errors,
                 testing::Contains("tensor model.layers.0.mlp.gate_proj.weight: expected [192, 96] found [160, 96]"));
+}
+
+// A Vidi1.5 tokenizer must hold the pieces its prompts are made of, and nothing else of the
+// synthetic layout: Gemma-2's own has <2mass> where the synthetic one has [multimodal], and
+// loads; one without <end_of_turn> (another model's) is refused, as one whose <bos> is not the
+// config's.
+TEST(CheckpointTokenizer, ThePromptsPiecesAreRequiredAndNothingElse) {
+    test::TempDir tmp("ckpt-tok");
+    const std::string dir = tmp.file("ck");
+    test::copy_tiny_model(dir);
+    const Checkpoint ck = Checkpoint::open(dir);
+    const auto write = [&](const std::string& piece, const std::string& instead, int bos = 2) {
+        io::SentencePieceLayout l = ck.family().tokenizer_layout();
+        for (auto& special : l.specials)
+            if (special.first == piece) special.first = instead;
+        l.bos_id = bos;
+        io::write_sentencepiece_model(dir + "/tokenizer.model", ck.config().llm.vocab, l);
+    };
+    write("[multimodal]", "<2mass>");
+    EXPECT_EQ(ck.tokenizer().piece_to_id("<end_of_turn>"), 107);
+    write("<end_of_turn>", "<unused99>");
+    EXPECT_THAT(test::error_of([&] { ck.tokenizer(); }), HasSubstr("no piece <end_of_turn>"));
+    write("", "", 1);
+    EXPECT_THAT(test::error_of([&] { ck.tokenizer(); }), HasSubstr("<bos> is id 1 but config.json's bos_token_id is 2"));
 }

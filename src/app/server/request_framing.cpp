@@ -140,14 +140,16 @@ void RequestFraming::end_of_header_line() {
     if (colon == std::string_view::npos || colon == 0) return refuse(400, "a header line without a name and ':'");
     if (line[colon - 1] == ' ' || line[colon - 1] == '\t') return refuse(400, "whitespace before a header's ':'");
     const std::string_view name = line.substr(0, colon);
-    const bool framing = (name.size() == 14 && strncasecmp(name.data(), "content-length", 14) == 0) ||
-                         (name.size() == 17 && strncasecmp(name.data(), "transfer-encoding", 17) == 0);
-    if (!framing) return;
-    if (line.find('%', colon) != std::string_view::npos)
+    const auto is = [&](std::string_view header) {
+        return name.size() == header.size() && strncasecmp(name.data(), header.data(), header.size()) == 0;
+    };
+    const bool framing = is("content-length") || is("transfer-encoding");
+    // httplib drops a header whose value is empty: the body would be read as the next request,
+    // and "Host:" then "Host: evil" would pass as one Host.
+    const bool empty = line.find_first_not_of(" \t\r\n", colon + 1) == std::string_view::npos;
+    if (empty && (framing || is("host"))) return refuse(400, "an empty " + std::string(name) + " header");
+    if (framing && line.find('%', colon) != std::string_view::npos)
         return refuse(400, "'%' in a Content-Length or Transfer-Encoding");
-    // httplib drops a header whose value is empty: the body would be read as the next request.
-    if (line.find_first_not_of(" \t\r\n", colon + 1) == std::string_view::npos)
-        return refuse(400, "an empty Content-Length or Transfer-Encoding");
 }
 
 void RequestFraming::end_of_chunk_size() {

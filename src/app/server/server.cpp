@@ -734,9 +734,11 @@ void Server::Impl::routes() {
     });
     // A client that holds its body back until "100 Continue" (curl does, past 1 MiB) is
     // answered at once when the request is refused, not after sending the body for nothing.
+    // (The guard runs again before routing; a request without a body is left to it there.)
     http.set_expect_100_continue_handler([this](const httplib::Request& req, httplib::Response& res) {
+        if (!has_body(req) || guard(req, res) != httplib::Server::HandlerResponse::Handled) return 100;
         res.set_header("X-Content-Type-Options", "nosniff");
-        return guard(req, res) == httplib::Server::HandlerResponse::Handled ? res.status : 100;
+        return res.status;
     });
     http.Get("/", plain([this](auto&, auto& res) { asset("/index.html", res); }));
     http.Get(R"(/([A-Za-z0-9_-]+\.(html|js|css|svg)))", plain([this](auto& req, auto& res) { asset(req.path, res); }));

@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/quantize.h"
@@ -25,9 +26,9 @@ Tensor as_f32(const Tensor& t) { return t.dtype() == DType::f32 ? t : t.to_f32()
 
 CpuBackend::CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_num_procs()) {
     // Past the cores, threads only take turns; tens of thousands made OpenMP fail or crash.
-    const int most = 4 * omp_get_num_procs();
-    VIDI_CHECK(threads_ <= most, "threads: ", threads, " is more than 4 threads per core (", omp_get_num_procs(),
-               " cores here): at most ", most, ", or 0 for one per core");
+    const int most = std::max(256, 4 * omp_get_num_procs());
+    VIDI_CHECK(threads_ <= most, "threads: ", threads, " is more than this machine's ", omp_get_num_procs(),
+               " cores can use: at most ", most, ", or 0 for one per core");
     // All threading is OpenMP; OpenBLAS runs single-threaded inside our parallel tasks
     // (its own spinning pool taking turns with OpenMP's was several times slower).
     openblas_set_num_threads(1);

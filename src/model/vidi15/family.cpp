@@ -28,6 +28,7 @@ public:
     }
     io::SentencePieceLayout tokenizer_layout() const override { return vidi15::tokenizer_layout(); }
     std::set<std::string> markup_pieces() const override { return vidi15::markup_pieces(); }
+    std::set<std::string> prompt_pieces() const override { return {"<start_of_turn>", "<end_of_turn>"}; }
     std::vector<Preset> presets() const override {
         return {{"vidi1.5-9b", "Vidi1.5-9B (Gemma2-9B, SigLIP2-so400m, Whisper-large-v3)", vidi15_9b_config()}};
     }
@@ -50,7 +51,7 @@ public:
         return build_prompt(tok, text, with_media, c.llm.bos_id);
     }
     std::vector<int32_t> stop_ids(const io::Tokenizer& tok, const ModelConfig& /*c*/) const override {
-        return {tok.piece_to_id("<end_of_turn>")};  // a piece: Checkpoint::tokenizer() checks the markup
+        return {tok.piece_to_id("<end_of_turn>")};  // one of prompt_pieces(): load_tokenizer checks it
     }
     std::vector<std::string> chat_templates() const override { return vidi15::chat_templates(); }
     std::vector<TimeRange> parse_ranges(const std::string& answer, double duration) const override {
