@@ -120,8 +120,7 @@ void DecodeCursor::advance_to(int64_t want) {
 Picture DecodeCursor::picture() {
     const AVFrame* f = frame_.get();
     const int w = f->width, h = f->height;
-    if (!plausible_frame_size(w, h))
-        fail("'", path_, "': decoded frame has absurd size ", w, "x", h);
+    require_plausible_frame_size(w, h, path_);
     if (f->format == AV_PIX_FMT_CUDA) return rgb_.convert(download_frame(f, dec_->sw_pix_fmt, path_).get(), vx_, path_);
     return rgb_.convert(f, vx_, path_);
 }

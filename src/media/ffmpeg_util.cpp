@@ -2,6 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <vector>
+
+#include "media/media.h"
 #include "vidi/error.h"
 
 namespace vidi::media::ff {
@@ -34,7 +37,21 @@ FormatPtr open_input(const std::string& path, MediaInputs inputs) {
     if (rc < 0)
         fail("cannot open '", path, "' as a media file: ", error_string(rc));
     FormatPtr fmt(raw);
-    rc = avformat_find_stream_info(fmt.get(), nullptr);
+    // A header claiming a huge picture is refused before anything is decoded (an AVI claiming
+    // 16000x16000 took 7 GB); cover art is not the video.
+    for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+        const AVStream* s = fmt->streams[i];
+        const AVCodecParameters* p = s->codecpar;
+        if (p->codec_type == AVMEDIA_TYPE_VIDEO && !(s->disposition & AV_DISPOSITION_ATTACHED_PIC) &&
+            (p->width > 0 || p->height > 0))
+            require_plausible_frame_size(p->width, p->height, path);
+    }
+    // Probing decodes a frame of each stream: a picture only its bitstream sizes (a raw
+    // stream) is refused by the decoder (max_pixels) instead of allocated.
+    std::vector<AVDictionary*> probe_options(fmt->nb_streams, nullptr);
+    for (AVDictionary*& d : probe_options) av_dict_set_int(&d, "max_pixels", kMaxFramePixels, 0);
+    rc = avformat_find_stream_info(fmt.get(), probe_options.data());
+    for (AVDictionary*& d : probe_options) av_dict_free(&d);
     if (rc < 0) fail("cannot read the streams of '", path, "': ", error_string(rc));
     return fmt;
 }
@@ -83,6 +100,7 @@ CodecPtr open_decoder(AVFormatContext* fmt, int index, const std::string& path, 
     ctx->pkt_timebase = fmt->streams[index]->time_base;
     ctx->thread_count = threads;  // 0: one per core
     ctx->thread_type = thread_type;
+    ctx->max_pixels = kMaxFramePixels;  // as probing: no picture past media.h's bound is allocated
     if (setup) setup(ctx.get());
     rc = avcodec_open2(ctx.get(), codec, nullptr);
     if (rc < 0) fail("'", path, "': cannot open the ", codec->name, " decoder: ", error_string(rc));

@@ -38,6 +38,8 @@ constexpr int64_t kMaxFramePixels = int64_t{8192} * 8192;
 inline bool plausible_frame_size(int w, int h) {
     return w > 0 && h > 0 && w <= kMaxFrameSide && h <= kMaxFrameSide && int64_t{w} * h <= kMaxFramePixels;
 }
+// Throws "'path': absurd frame size WxH (limit …)" unless plausible_frame_size(w, h).
+void require_plausible_frame_size(int w, int h, const std::string& path);
 
 // Opens the container and counts the video packets (demux only, no decoding) as decord
 // does: discard-flagged ones included, the header's nb_frames ignored. Throws vidi::Error

@@ -19,6 +19,11 @@ double container_duration(AVFormatContext* fmt, const AVStream* video) {
 
 }  // namespace
 
+void require_plausible_frame_size(int w, int h, const std::string& path) {
+    if (!plausible_frame_size(w, h))
+        fail("'", path, "': absurd frame size ", w, "x", h, " (limit ", kMaxFrameSide, " a side and 8192x8192 pixels)");
+}
+
 VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
     VideoIndex vx;
     VideoInfo& info = vx.info;
@@ -38,10 +43,9 @@ VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
     vx.coded_width = par->width;
     vx.coded_height = par->height;
     if (vx.coded_width <= 0 || vx.coded_height <= 0)
-        fail("'", path, "': the video stream has no valid frame size (", vx.coded_width, "x", vx.coded_height, ")");
-    if (!plausible_frame_size(vx.coded_width, vx.coded_height))
-        fail("'", path, "': absurd frame size ", vx.coded_width, "x", vx.coded_height, " (limit ", kMaxFrameSide,
-             " a side and 8192x8192 pixels)");
+        fail("'", path, "': the video stream has no valid frame size (", vx.coded_width, "x", vx.coded_height,
+             "; a frame past 8192x8192 pixels is refused)");
+    require_plausible_frame_size(vx.coded_width, vx.coded_height, path);
     info.rotation = stream_rotation(st);
     const bool quarter = info.rotation == 90 || info.rotation == 270;
     info.width = quarter ? vx.coded_height : vx.coded_width;
