@@ -279,11 +279,12 @@ void GuardedHttpServer::set_logger(httplib::Logger logger) {
     });
 }
 
-bool GuardedHttpServer::serve_request(GuardedStream& strm, bool last, bool& closed) {
+bool GuardedHttpServer::serve_request(httplib::Stream& strm, RequestFraming& framing, bool last, bool& closed,
+                                      const GuardedStream* peer) {
     struct Current {
-        explicit Current(GuardedStream& s) { t_request = {&s, &s.framing(), false, false}; }
+        Current(const GuardedStream* s, RequestFraming* f) { t_request = {s, f, false, false}; }
         ~Current() { t_request = {}; }
-    } current(strm);
+    } current(peer, &framing);
     const bool ok = process_request(strm, last, closed, nullptr);
     closed = closed || t_request.closes;
     return ok;
@@ -353,7 +354,7 @@ bool GuardedHttpServer::process_and_close_socket(socket_t sock) {
         if (!strm.wait_for_request(seconds(keep_alive_timeout_sec_), running)) break;
         strm.begin_request();
         bool closed = false;
-        ok = serve_request(strm, left == 1, closed);
+        ok = serve_request(strm, strm.framing(), left == 1, closed, &strm);
         if (strm.refusal()) {
             answer_refusal();
             return false;

@@ -136,8 +136,10 @@ public:
 
     // One request read from `strm`, whose bytes `framing` follows (begun already): what each
     // request of a connection goes through; `last`: the connection's last. `closed`: the
-    // connection must end after it.
-    bool serve_request(GuardedStream& strm, bool last, bool& closed);
+    // connection must end after it. `peer`: the connection client_gone() looks at (none for
+    // the fuzzer's in-memory stream).
+    bool serve_request(httplib::Stream& strm, RequestFraming& framing, bool last, bool& closed,
+                       const GuardedStream* peer = nullptr);
 
 private:
     bool process_and_close_socket(socket_t sock) override;
