@@ -170,6 +170,9 @@ public:
     // Bytes an encoded video holds per media token at most (f32 token and K/V): cache sizing.
     virtual int64_t media_token_bytes() const { return 0; }
 
+    // Throws vidi::Error when `question` cannot be asked whatever the video (an empty query, a
+    // prompt past the model's context): callers check before an encode that would be wasted.
+    virtual void check_question(const Question& /*question*/, bool /*with_video*/) const {}
     // Decodes, samples and encodes the video (towers, glue, per-layer media K/V).
     virtual std::shared_ptr<const Video> encode_video(const std::string& path) = 0;
     // When does `query` happen: the family's retrieval question (Vidi1.5: "During which time

@@ -18,6 +18,7 @@ Runner add_ask(CLI::App& app) {
         attach_progress(*flags);
         auto engine = Engine::open(flags->options);
         std::shared_ptr<const Video> v;
+        engine->check_question({*question, Task::question, flags->generate}, !video->empty());  // before the encode
         if (!video->empty()) v = engine->encode_video(*video);
         Answer a = engine->ask(v.get(), *question, flags->generate);
         std::printf("%s\n", a.text.c_str());

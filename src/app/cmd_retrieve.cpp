@@ -43,14 +43,15 @@ Runner add_retrieve(CLI::App& app) {
     return [=]() {
         attach_progress(*flags);
         auto engine = Engine::open(flags->options);
+        std::vector<Question> questions;
+        for (const std::string& q : *queries) questions.push_back({q, Task::retrieval, flags->generate});
+        for (const Question& q : questions) engine->check_question(q, true);  // before the encode
         auto v = engine->encode_video(*video);
         if (!flags->quiet)
             std::fprintf(stderr, "encoded %s: %lld frames, %lld visual + %lld audio tokens in %.2f s\n",
                          video->c_str(), static_cast<long long>(v->frames()),
                          static_cast<long long>(v->visual_tokens()), static_cast<long long>(v->audio_tokens()),
                          v->encode_seconds());
-        std::vector<Question> questions;
-        for (const std::string& q : *queries) questions.push_back({q, Task::retrieval, flags->generate});
         const std::vector<Answer> answers = engine->answer(v.get(), questions);
         nlohmann::json all = nlohmann::json::array();
         for (size_t i = 0; i < answers.size(); ++i) {

@@ -115,6 +115,12 @@ public:
                                     model_.family().media_kv_bytes(c, 1, DType::f32, {}));
     }
 
+    void check_question(const Question& q, bool with_video) const override {
+        // The video's duration enters only a Vidi-7B retrieval question's wording (a few tokens).
+        const std::string text = q.task == Task::retrieval ? model_.family().retrieval_question(q.text, 0) : q.text;
+        runtime::context_for(model_.decoder(), model_.prompt(text, with_video).size(), q.options.max_new_tokens);
+    }
+
     std::shared_ptr<const Video> encode_video(const std::string& path) override {
         return runtime::encode_video(model_, path);
     }

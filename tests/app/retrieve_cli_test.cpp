@@ -96,6 +96,13 @@ TEST(RetrieveCli, BadInputsAreClearErrors) {
                                 &out),
               1);
     EXPECT_THAT(out, HasSubstr("context holds"));
+    // ... refused before the video is encoded (it was refused after): the video here cannot
+    // even be read, and the prompt is what the error names.
+    EXPECT_EQ(test::run_command(cli("retrieve -q --max-new-tokens 1 --model " + tiny() + " --video " + fake +
+                                    " --query '" + long_q + "'"),
+                                &out),
+              1);
+    EXPECT_THAT(out, HasSubstr("context holds"));
 }
 
 TEST(RetrieveCli, FlagValuesThatCannotWorkAreRefusedAtStartup) {

@@ -136,6 +136,16 @@ TEST_F(ServeApiTest, AHashThatOutlivesItsRequestStopsAndFreesTheWorker) {
     fs::remove(big);
 }
 
+// A question past the model's context is refused before its video is encoded (it was refused
+// after the encode, which for a long video is most of the work).
+TEST_F(ServeApiTest, AQuestionPastTheContextIsRefusedBeforeTheEncode) {
+    InProcessServer srv(engine_, options_);
+    auto cli = srv.client();
+    expect_json_error(cli.Post("/inference", httplib::Params{{"video_path", video_}, {"question", std::string(2000, 'q')}}),
+                      400, "context holds");
+    EXPECT_EQ(engine_.encodes, 0);
+}
+
 TEST_F(ServeApiTest, MaxNewTokensIsPassedAndBounded) {
     options_.max_new_tokens = 64;
     InProcessServer srv(engine_, options_);

@@ -37,6 +37,10 @@ void FakeEngine::work(std::chrono::milliseconds total, const char* stage) {
     }
 }
 
+void FakeEngine::check_question(const Question& q, bool /*with_video*/) const {
+    if (q.text.size() > 1000) fail("the prompt has ", q.text.size(), " tokens but the model's context holds 1000");
+}
+
 std::shared_ptr<const Video> FakeEngine::encode_video(const std::string& path) {
     InFlight guard(*this);
     const std::string head = head_of(path, 64);

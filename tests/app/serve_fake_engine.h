@@ -32,6 +32,8 @@ public:
     std::string model_name() const override { return "fake-model"; }
     std::string family_name() const override { return "fake-family"; }
     std::string backend_name() const override { return "fake"; }
+    // A question of more than 1000 characters is past the fake's "context".
+    void check_question(const Question& q, bool with_video) const override;
     std::shared_ptr<const Video> encode_video(const std::string& path) override;
     Answer retrieve(const Video& video, const std::string& query, const GenerateOptions& opt = {}) override;
     Answer ask(const Video* video, const std::string& question, const GenerateOptions& opt = {}) override;

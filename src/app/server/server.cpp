@@ -279,6 +279,7 @@ VideoSource Server::Impl::resolve_video(const Form& form) {
 }
 
 std::shared_ptr<QueryTicket> Server::Impl::submit_question(VideoSource source, Question q) {
+    engine.check_question(q, source.file != nullptr);  // a prompt past the context: 400 before any encode
     auto r = std::make_shared<QueryRequest>();
     if (source.file) r->use = source.file->use();
     r->source = std::move(source);
