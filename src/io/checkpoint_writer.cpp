@@ -78,7 +78,6 @@ std::string shard_name(size_t i, size_t n) {
     return buf;
 }
 
-
 StagedDir::StagedDir(const std::string& dir) : dir_(dir), staging_((fs::path(dir) / kStaging).string()) {
     VIDI_CHECK(!dir.empty(), "no output directory given");
     std::error_code ec;

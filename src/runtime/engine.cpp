@@ -34,11 +34,14 @@ Answer make_answer(const runtime::LoadedModel& m, const runtime::GenerationResul
     return a;
 }
 
-// The prompt's token ids: the family's retrieval question for a query, else the question.
+// The prompt's token ids: the family's retrieval question for a query (Vidi-7B's names the
+// video's duration), else the question; with the media's place or text only.
+std::vector<int32_t> prompt_ids(const runtime::LoadedModel& m, const Question& q, double duration, bool with_media) {
+    const std::string text = q.task == Task::retrieval ? m.family().retrieval_question(q.text, duration) : q.text;
+    return m.prompt(text, with_media);
+}
 std::vector<int32_t> prompt_ids(const runtime::LoadedModel& m, const Question& q, const runtime::EncodedVideo* v) {
-    const std::string text =
-        q.task == Task::retrieval ? m.family().retrieval_question(q.text, v ? v->duration() : 0) : q.text;
-    return m.prompt(text, v != nullptr);
+    return prompt_ids(m, q, v ? v->duration() : 0, v != nullptr);
 }
 
 class EngineBatch final : public Batch {
@@ -116,9 +119,9 @@ public:
     }
 
     void check_question(const Question& q, bool with_video) const override {
-        // The video's duration enters only a Vidi-7B retrieval question's wording (a few tokens).
-        const std::string text = q.task == Task::retrieval ? model_.family().retrieval_question(q.text, 0) : q.text;
-        runtime::context_for(model_.decoder(), model_.prompt(text, with_video).size(), q.options.max_new_tokens);
+        // Duration 0: the duration changes a Vidi-7B retrieval question by a few characters only.
+        const size_t tokens = prompt_ids(model_, q, 0, with_video).size();
+        runtime::context_for(model_.decoder(), tokens, q.options.max_new_tokens);
     }
 
     std::shared_ptr<const Video> encode_video(const std::string& path) override {

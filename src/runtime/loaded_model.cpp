@@ -9,7 +9,6 @@
 #include "runtime/memory_plan.h"
 #include "runtime/video_encoding.h"
 
-
 namespace vidi::runtime {
 
 namespace {

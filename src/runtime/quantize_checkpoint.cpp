@@ -41,7 +41,7 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& o) {
 
     const io::TensorStore& store = ckpt.store();
     std::vector<Entry> entries;
-    uint64_t total_in = 0;
+    uint64_t total_in = 0, total_out = 0;
     for (const std::string& name : store.names()) {
         const io::TensorInfo& ti = store.info(name);
         Entry e{name};
@@ -49,10 +49,9 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& o) {
         e.bytes_out = e.quantize ? format.bytes(ti.shape[0], ti.shape[1])
                                  : uint64_t(shape_numel(ti.shape)) * dtype_size(ti.dtype);
         total_in += uint64_t(shape_numel(ti.shape)) * dtype_size(ti.dtype);
+        total_out += e.bytes_out;
         entries.push_back(std::move(e));
     }
-    uint64_t total_out = 0;
-    for (const Entry& e : entries) total_out += e.bytes_out;
     io::require_free_space(out.string(), total_out);
     // Shards in name order, each closed before it would exceed shard_bytes.
     std::vector<std::vector<const Entry*>> shards(1);
