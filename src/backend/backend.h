@@ -230,6 +230,11 @@ public:
     virtual Tensor linear_glu(const Tensor& x, const QTensor& gate, const QTensor& up, Glu kind) {
         return glu(linear(x, gate), linear(x, up), kind);
     }
+    // linear(linear_glu(x, gate, up, kind), down): a gated MLP whole. A GPU in an FP8 encode
+    // turns the gated activation into FP8 as it computes it (no 16-bit round trip).
+    virtual Tensor glu_mlp(const Tensor& x, const QTensor& gate, const QTensor& up, const QTensor& down, Glu kind) {
+        return linear(linear_glu(x, gate, up, kind), down);
+    }
     // Several linears of one input (attention's q, k and v): *outs[i] = x · ws[i]ᵀ, each out
     // holding rows × N_i elements (a view is fine: k and v go straight into the text cache).
     // A GPU reads all the weights in one GEMV launch for few rows.

@@ -50,7 +50,9 @@ LoadedModel::LoadedModel(const EngineOptions& options) : options_(options) {
     if (backend_->fp8_encode()) {
         std::string how = "int8/int4 weights keep their own GEMMs";
         if (const auto mem = backend_->device_memory(); mem && !w.format.quantized()) {
-            const Fp8CopyChoice c = choose_fp8_copies(model::media_fp8_copy_bytes(config_.llm), w.bytes, *mem);
+            const size_t copies = model::media_fp8_copy_bytes(config_.llm) +
+                                  model::media_fold_bytes(config_.llm, dtype_size(backend_->act_dtype()));
+            const Fp8CopyChoice c = choose_fp8_copies(copies, w.bytes, *mem);
             load.fp8_copies = c.keep;
             how = c.note;
         }

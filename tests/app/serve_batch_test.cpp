@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -99,11 +100,20 @@ TEST_F(ServeBatchTest, AnotherVideoWaitsItsTurnAndLaterNewcomersQueueBehindIt) {
         std::lock_guard lock(mu);
         order.push_back(question);
     };
+    // Each client starts once the one before is where it should be (polled, not slept on: a
+    // loaded machine may take longer than any fixed pause).
+    const auto until = [](const std::function<bool()>& done) {
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!done() && std::chrono::steady_clock::now() < give_up)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        ASSERT_TRUE(done());
+    };
+    const auto waiting = [&] { return metric_value(srv.client().Get("/metrics")->body, "vidi_queue_depth"); };
     std::thread a1(run, video_, "a1 a1 a1 a1 a1");
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // a1 is decoding
+    until([&] { return engine_.answers > 0 || engine_.in_flight > 0; });  // a1 is decoding
     std::thread b1(run, other, "b1");
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // b1 waits in the queue
-    std::thread a2(run, video_, "a2");                            // must not overtake b1
+    until([&] { return waiting() >= 1; });  // b1 waits in the queue
+    std::thread a2(run, video_, "a2");      // must not overtake b1
     a1.join();
     b1.join();
     a2.join();

@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <string>
 
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/op_checks.h"
 #include "cuda_test_util.h"
 
 namespace vidi::cuda::test {
@@ -26,9 +29,30 @@ protected:
     }
 };
 
+// x [M, K] (device, the activation dtype) to E4M3 codes and row scales: quantize_rows_e4m3, or
+// with `up` glu_rows_e4m3 of x as the gate (GeGLU).
+std::pair<Tensor, Tensor> rows_to_e4m3(CudaBackend& be, const Tensor& x, const Tensor* up = nullptr) {
+    const int64_t M = x.dim(0), K = x.dim(1);
+    Tensor codes = be.empty({M, K}, DType::u8), scales = be.empty({M}, DType::f32);
+    auto* c = static_cast<uint8_t*>(codes.raw());
+    auto* s = static_cast<float*>(scales.raw());
+    with_type(be.act_dtype(), [&]<class T>() {
+        if (up)
+            glu_rows_e4m3(c, s, static_cast<const T*>(x.raw()), static_cast<const T*>(up->raw()), M, K, false, nullptr);
+        else
+            quantize_rows_e4m3(c, s, static_cast<const T*>(x.raw()), M, K, nullptr);
+    });
+    be.synchronize();
+    return {be.to_host(codes), be.to_host(scales)};
+}
+
 TEST_P(CudaFp8, RowsBecomeE4m3CodesAndTheirScalesAsTheHostComputesThem) {
+    // 1000: whole 16-byte vectors, K not a multiple of the block's; 1003: element by element;
+    // 50000: a row longer than the kernel parks in shared memory.
+    for (const int64_t K : {int64_t(1000), int64_t(1003), int64_t(50000)}) {
+    SCOPED_TRACE("K = " + std::to_string(K));
     CudaBackend& be = backend();
-    const int64_t M = 5, K = 1000;  // K not a multiple of the block: the tail is covered
+    const int64_t M = 5;
     Tensor host = random_host({M, K});
     float* h = host.data<float>();
     for (int64_t k = 0; k < K; ++k) h[2 * K + k] = 0.0f;              // a row of zeros: scale 1
@@ -36,15 +60,7 @@ TEST_P(CudaFp8, RowsBecomeE4m3CodesAndTheirScalesAsTheHostComputesThem) {
     h[4 * K + 7] = 30.0f;                                              // one outlier
     const Tensor x = dev(host);
     const std::vector<double> xv = values(be.to_host(x));  // as the device holds them
-    Tensor codes = be.empty({M, K}, DType::u8), scales = be.empty({M}, DType::f32);
-    if (act() == DType::f16)
-        quantize_rows_e4m3(static_cast<uint8_t*>(codes.raw()), static_cast<float*>(scales.raw()),
-                           static_cast<const fp16*>(x.raw()), M, K, nullptr);
-    else
-        quantize_rows_e4m3(static_cast<uint8_t*>(codes.raw()), static_cast<float*>(scales.raw()),
-                           static_cast<const bf16*>(x.raw()), M, K, nullptr);
-    be.synchronize();
-    const Tensor c = be.to_host(codes), s = be.to_host(scales);
+    const auto [c, s] = rows_to_e4m3(be, x);
     for (int64_t m = 0; m < M; ++m) {
         float amax = 0.0f;
         for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(static_cast<float>(xv[m * K + k])));
@@ -58,6 +74,51 @@ TEST_P(CudaFp8, RowsBecomeE4m3CodesAndTheirScalesAsTheHostComputesThem) {
         }
         EXPECT_EQ(differ, 0) << "row " << m;
     }
+    }
+}
+
+TEST_P(CudaFp8, GatedRowsBecomeTheCodesOfTheirGluAsStored) {
+    // glu_rows_e4m3(gate, up) converts act(gate) ⊙ up as glu() stores it (rounded to 16 bits):
+    // the codes and scales of quantize_rows_e4m3 over glu()'s output, bit for bit.
+    CudaBackend& be = backend();
+    for (const int64_t K : {int64_t(4304), int64_t(1003), int64_t(50000)}) {
+        SCOPED_TRACE("K = " + std::to_string(K));
+        const Tensor gate = dev(random_host({3, K})), up = dev(random_host({3, K}));
+        const auto [want_codes, want_scales] = rows_to_e4m3(be, be.glu(gate, up, Glu::gelu_tanh));
+        const auto [codes, scales] = rows_to_e4m3(be, gate, &up);
+        expect_same_bits(host_values(scales), host_values(want_scales), "scales");
+        EXPECT_EQ(std::memcmp(codes.raw(), want_codes.raw(), codes.nbytes()), 0) << "codes differ";
+    }
+}
+
+TEST_P(CudaFp8, AnEncodesGatedMlpAndPairedLinearsGiveTheBitsOfTheirSteps) {
+    // glu_mlp's FP8 path (the gated activation converted as it is computed) and linear_into_'s
+    // (x converted once for k and v) give what their steps one at a time give, in and out of
+    // an FP8 encode; the 16-bit path too.
+    CudaBackend& be = backend();
+    const int64_t M = 160, D = 256, I = 512;
+    const Tensor x = dev(random_host({M, D}));
+    const QTensor gate = be.linear_weight(QTensor(random_host({I, D}))), up = be.linear_weight(QTensor(random_host({I, D})));
+    const QTensor down = be.linear_weight(QTensor(random_host({D, I})));
+    const QTensor k = be.linear_weight(QTensor(random_host({128, D}))), v = be.linear_weight(QTensor(random_host({64, D})));
+    for (const bool fp8 : {false, true}) {
+        SCOPED_TRACE(fp8 ? "FP8 encode" : "16-bit");
+        be.set_fp8_encode(fp8);
+        const EncodeScope encode = be.encode_scope();
+        for (const Glu kind : {Glu::gelu_tanh, Glu::silu}) {
+            const Tensor steps = be.linear(be.linear_glu(x, gate, up, kind), down);
+            expect_same_bits(host_values(be.glu_mlp(x, gate, up, down, kind)), host_values(steps), "glu_mlp");
+        }
+        Tensor ko = be.act({M, 128}), vo = be.act({M, 64});
+        be.linear_into_({&ko, &vo}, x, {&k, &v});
+        expect_same_bits(host_values(ko), host_values(be.linear(x, k)), "k");
+        expect_same_bits(host_values(vo), host_values(be.linear(x, v)), "v");
+    }
+    // The FP8 path was taken: it differs from the 16-bit products.
+    be.set_fp8_encode(true);
+    const Tensor f8 = [&] { const EncodeScope e = be.encode_scope(); return be.glu_mlp(x, gate, up, down, Glu::silu); }();
+    be.set_fp8_encode(false);
+    EXPECT_NE(host_values(f8), host_values(be.glu_mlp(x, gate, up, down, Glu::silu)));
 }
 
 TEST_P(CudaFp8, LinearInAnEncodeIsFp8AndCloseToTheReference) {

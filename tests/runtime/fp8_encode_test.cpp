@@ -3,12 +3,13 @@
 // build has CUDA and a GPU is there). The logits teacher-forced over the golden answer with
 // media K/V encoded in FP8 stay within bounds of the float64 reference (the H200 gave
 // 4.8e-2 to 5.2e-2 and top-1 13/13, bench/RESULTS.md); the towers are untouched; weights kept
-// in FP8 at load give the bits of converting them at each call.
+// in FP8 at load (o_proj folded over shared K/V heads) stay as close to the 16-bit media K/V.
 // Everywhere: a backend without FP8 units and an unknown compute mode are clear errors.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <tuple>
 #include <ostream>
 #include <utility>
 
@@ -77,7 +78,13 @@ TEST_P(Fp8Encode, TheTowersStaySixteenBit) {
 }
 
 TEST_P(Fp8Encode, ForcedLogitsOverFp8MediaKvStayCloseToTheReference) {
-    model::vidi15::Gemma2 decoder{config_, model::WeightLoader(weights_, *backend_)};
+    // Both ways the weights take: converted at each call, and kept in FP8 at load (with o_proj
+    // folded over the heads that share a K/V head).
+    for (const bool keep : {false, true}) {
+    SCOPED_TRACE(keep ? "kept copies" : "converted at each call");
+    model::LoadOptions options;
+    options.fp8_copies = keep;
+    model::vidi15::Gemma2 decoder{config_, model::WeightLoader(weights_, *backend_, options)};
     for (const char* video : {"synth", "dummy"}) {
         auto golden = io::SafetensorsFile::open(test::golden_path(std::string("tiny-a_") + video + ".golden.safetensors"));
         model::MediaKV visual = decoder.encode_media(backend_->upload(golden->get("image_tokens")));
@@ -86,16 +93,21 @@ TEST_P(Fp8Encode, ForcedLogitsOverFp8MediaKvStayCloseToTheReference) {
                                                      ids_of(golden->get("forced_ids")));
         const Tensor want = golden->get("forced_logits").to_f32();
         const double err = test::rel_error(forced, want), top1 = test::top1_agreement(forced, want);
-        std::printf("[ %-9s %s ] FP8 media layers: forced logits rel error %.3e, top-1 agreement %.3f over %lld steps\n",
-                    GetParam().name, video, err, top1, static_cast<long long>(want.dim(0)));
+        std::printf("[ %-9s %s%s ] FP8 media layers: forced logits rel error %.3e, top-1 agreement %.3f over %lld steps\n",
+                    GetParam().name, video, keep ? ", kept" : "", err, top1, static_cast<long long>(want.dim(0)));
         EXPECT_LT(err, kLogitsBound) << video;
         EXPECT_GE(top1, kMinTop1) << video;
     }
+    }
 }
 
-TEST_P(Fp8Encode, KeptWeightCopiesGiveTheBitsOfConversionAtEachCall) {
+TEST_P(Fp8Encode, KeptWeightCopiesFoldTheSharedHeadsAndLoseNothingByIt) {
     // LoadOptions::fp8_copies: the media layers' weights converted once at load (as many bytes
-    // as media_fp8_copy_bytes counts), the media K/V the bits of converting them at each call.
+    // as media_fp8_copy_bytes counts), o_proj folded over the heads sharing a K/V head (tiny-a:
+    // 4 heads, 2 K/V heads). The first layer's K/V come before any o_proj: the bits of
+    // converting at each call. Past it the fold sums the heads in the weight instead of the
+    // product, which must stay as close to the 16-bit media K/V as the unfolded FP8 path.
+    ASSERT_NE(config_.llm.heads, config_.llm.kv_heads) << "the tiny model no longer shares K/V heads";
     model::vidi15::Gemma2 converting{config_, model::WeightLoader(weights_, *backend_)};
     EXPECT_EQ(backend_->fp8_copy_bytes(), 0u);
     model::LoadOptions keep;
@@ -105,14 +117,23 @@ TEST_P(Fp8Encode, KeptWeightCopiesGiveTheBitsOfConversionAtEachCall) {
     auto golden = io::SafetensorsFile::open(test::golden_path("tiny-a_synth.golden.safetensors"));
     const Tensor tokens = backend_->upload(golden->get("image_tokens"));
     const model::MediaKV a = converting.encode_media(tokens), b = keeping.encode_media(tokens);
-    for (int l = 0; l < config_.llm.layers; ++l) {
-        EXPECT_TRUE(backend_->to_host(a.k[size_t(l)].values).to_f32_vector() ==
-                    backend_->to_host(b.k[size_t(l)].values).to_f32_vector())
-            << "keys of layer " << l;
-        EXPECT_TRUE(backend_->to_host(a.v[size_t(l)].values).to_f32_vector() ==
-                    backend_->to_host(b.v[size_t(l)].values).to_f32_vector())
-            << "values of layer " << l;
-    }
+    backend_->set_fp8_encode(false);
+    const model::MediaKV ref = converting.encode_media(tokens);
+    const auto host = [&](const QTensor& t) { return backend_->to_host(t.values).to_f32(); };
+    EXPECT_TRUE(host(a.k[0]).to_f32_vector() == host(b.k[0]).to_f32_vector()) << "keys of layer 0";
+    EXPECT_TRUE(host(a.v[0]).to_f32_vector() == host(b.v[0]).to_f32_vector()) << "values of layer 0";
+    for (int l = 1; l < config_.llm.layers; ++l)
+        for (const auto& [name, side_a, side_b, side_ref] :
+             {std::tuple{"keys", &a.k, &b.k, &ref.k}, std::tuple{"values", &a.v, &b.v, &ref.v}}) {
+            const size_t i = static_cast<size_t>(l);
+            const Tensor want = host((*side_ref)[i]);
+            const double unfolded = test::rel_error(host((*side_a)[i]), want);
+            const double folded = test::rel_error(host((*side_b)[i]), want);
+            std::printf("[ %-9s ] layer %d %s against 16-bit: FP8 %.3e, FP8 folded %.3e\n", GetParam().name, l, name,
+                        unfolded, folded);
+            EXPECT_GT(unfolded, 0.0) << "the FP8 path was not taken";
+            EXPECT_LT(folded, 1.5 * unfolded + 1e-3) << name << " of layer " << l;
+        }
 }
 
 INSTANTIATE_TEST_SUITE_P(Gpus, Fp8Encode, testing::ValuesIn(gpus_present()),

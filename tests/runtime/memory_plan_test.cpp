@@ -82,11 +82,19 @@ TEST(MemoryPlan, ParsesSizesAndRejectsNonsense) {
 
 TEST(MemoryPlan, Fp8CopiesOfTheMediaLayersWeights) {
     // K and V in every layer; O, gate, up and down in all but the last (the media tokens' last
-    // update feeds nothing): one byte a value and an f32 scale a row.
+    // update feeds nothing): one byte a value and an f32 scale a row. O is folded over the 2
+    // heads that share each of the 8 K/V heads ([3584, 2048]), its 16-bit fold kept beside.
     const auto c = vidi_9b();
     const size_t kv = 2 * (2048 * 3584 + 4 * 2048);
-    const size_t rest = (3584 * 4096 + 4 * 3584) + 2 * (14336 * 3584 + 4 * 14336) + (3584 * 14336 + 4 * 3584);
-    EXPECT_EQ(model::media_fp8_copy_bytes(c.llm), 42 * kv + 41 * rest);  // 7.03 GiB at Vidi1.5-9B's size
+    const size_t rest = (3584 * 2048 + 4 * 3584) + 2 * (14336 * 3584 + 4 * 14336) + (3584 * 14336 + 4 * 3584);
+    EXPECT_EQ(model::media_fp8_copy_bytes(c.llm), 42 * kv + 41 * rest);  // 6.75 GiB at Vidi1.5-9B's size
+    EXPECT_EQ(model::media_fold_bytes(c.llm, 2), size_t(41) * 3584 * 2048 * 2);  // 0.56 GiB
+    auto own = c.llm;  // every head its own K/V head: nothing to fold
+    own.kv_heads = own.heads;
+    EXPECT_EQ(model::media_fold_bytes(own, 2), 0u);
+    const size_t own_kv = 2 * (4096 * 3584 + 4 * 4096);
+    const size_t own_rest = (3584 * 4096 + 4 * 3584) + 2 * (14336 * 3584 + 4 * 14336) + (3584 * 14336 + 4 * 3584);
+    EXPECT_EQ(model::media_fp8_copy_bytes(own), 42 * own_kv + 41 * own_rest);
 }
 
 TEST(MemoryPlan, Fp8CopiesAreKeptWhereTheyTakeAQuarterOfWhatTheWeightsLeave) {

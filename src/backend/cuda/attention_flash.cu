@@ -8,6 +8,9 @@
 // come from ldmatrix, V's transposed from ldmatrix .trans; scores, the running max and sum
 // and the output stay in registers, and the probabilities become the A operand of P·V
 // without a trip through memory. A row's arithmetic is the same in every configuration.
+// Without a soft-cap (the towers) the softmax runs in base 2 with the scale folded into one
+// multiply-add a score (softmax_tile_exp2): H200, 10-minute encode, SigLIP's attention
+// 319-328 ms -> 264-265 ms (bench/RESULTS.md).
 #include "backend/backend.h"
 #include "backend/cuda/attention_common.cuh"
 #include "backend/cuda/common.cuh"
@@ -31,7 +34,8 @@ struct FlashTile {
 };
 
 // kWarps warps of 16 query rows each; kMinBlocks: the blocks an SM should hold (registers).
-template <int HD, class T, int kStages, int kWarps, int kMinBlocks>
+// kExp2: no soft-cap, the softmax in base 2 (softmax_tile_exp2).
+template <int HD, class T, int kStages, int kWarps, int kMinBlocks, bool kExp2>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) flash_kernel(AttentionArgs a) {
     constexpr int kRows = 16 * kWarps;  // query rows per block
     using L = FlashTile<HD>;
@@ -129,7 +133,8 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) flash_kernel(Attentio
             }
         }
         uint32_t pf[4][4];  // the probabilities as the A fragments of P·V
-        softmax_tile<T>(s, k0, t, a.scale, a.softcap, a.Tk, m, l, o, pf);
+        if constexpr (kExp2) softmax_tile_exp2<T>(s, k0, t, a.scale * 1.4426950408889634f, a.Tk, m, l, o, pf);
+        else softmax_tile<T>(s, k0, t, a.scale, a.softcap, a.Tk, m, l, o, pf);
         // B fragments of V (16 keys × 8 dims) straight from its rows: ldmatrix .trans hands
         // lane (g, t) the keys 2t, 2t+1 (and +8) of dim g; .x4 covers two blocks of 8 dims.
 #pragma unroll
@@ -174,15 +179,23 @@ bool flash_attention_supports(int hd) { return gpu_fused_attention(hd); }
 
 namespace {
 // One configuration of the kernel over `sequences` sequences (its shared-memory opt-in set).
-template <int HD, class T, int kStages, int kWarps, int kMinBlocks>
-void launch_flash(const AttentionArgs& a, int64_t sequences, cudaStream_t stream) {
-    constexpr auto kernel = flash_kernel<HD, T, kStages, kWarps, kMinBlocks>;
+template <int HD, class T, int kStages, int kWarps, int kMinBlocks, bool kExp2>
+void launch_flash_as(const AttentionArgs& a, int64_t sequences, cudaStream_t stream) {
+    constexpr auto kernel = flash_kernel<HD, T, kStages, kWarps, kMinBlocks, kExp2>;
     constexpr size_t smem = kStages * FlashTile<HD>::stage_bytes;
     constexpr int rows = 16 * kWarps;
     resident_blocks_of<kernel>(kWarps * 32, smem);
     const dim3 grid(static_cast<unsigned>((a.Tq + rows - 1) / rows), static_cast<unsigned>(a.H),
                     static_cast<unsigned>(sequences));
     kernel<<<grid, kWarps * 32, smem, stream>>>(a);
+}
+// Without a soft-cap (the towers) the base-2 softmax.
+template <int HD, class T, int kStages, int kWarps, int kMinBlocks>
+void launch_flash(const AttentionArgs& a, int64_t sequences, cudaStream_t stream) {
+    if (a.softcap <= 0.0f)
+        launch_flash_as<HD, T, kStages, kWarps, kMinBlocks, true>(a, sequences, stream);
+    else
+        launch_flash_as<HD, T, kStages, kWarps, kMinBlocks, false>(a, sequences, stream);
 }
 }  // namespace
 

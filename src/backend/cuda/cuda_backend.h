@@ -24,6 +24,11 @@ enum class Epilogue : uint8_t;
 class HostStaging;
 class StepGraph;
 
+// Whether the GEMV takes the M rows of x (checked) with the 16-bit float weight w: a decoding
+// step streams each weight once, faster than cuBLASLt reads it. Otherwise the GEMM serves,
+// whose epilogue can also apply GELU or add into the output.
+bool float_gemv_takes(const Tensor& x, const Tensor& w, int64_t M);
+
 class CudaBackend final : public Backend {
 public:
     // act: the activation dtype, bf16 or f16.
@@ -56,6 +61,7 @@ public:
     Tensor linear_gelu(const Tensor& x, const QTensor& w, const Tensor& bias, Gelu kind) override;
     void linear_add_(Tensor& y, const Tensor& x, const QTensor& w, const Tensor& bias = {}) override;
     Tensor linear_glu(const Tensor& x, const QTensor& gate, const QTensor& up, Glu kind) override;
+    Tensor glu_mlp(const Tensor& x, const QTensor& gate, const QTensor& up, const QTensor& down, Glu kind) override;
     void linear_into_(const std::vector<Tensor*>& outs, const Tensor& x, const std::vector<const QTensor*>& ws) override;
     int linear_row_class(int64_t rows) const override;
     bool fp8_supported() const override { return fp8_units_; }
@@ -152,6 +158,8 @@ private:
     // Inside an encode with FP8 on (Backend::fp8_now), x as the FP8 operand of a product with
     // the 16-bit weight w; nothing where FP8 does not apply (few rows, shapes it cannot take).
     std::optional<Fp8Rows> fp8_input(const Tensor& x, const Tensor& w);
+    // Whether the FP8 GEMM takes w [N, K], a 16-bit weight of the activation dtype on this GPU.
+    bool fp8_takes(const Tensor& w) const;
     // y (+)= x·wᵀ + bias from x's FP8 operand and w's (its kept copy, else converted now).
     void linear_fp8(Tensor& y, const Fp8Rows& xq, const Tensor& w, const Tensor& bias, Epilogue epilogue);
     // fp8_input() and linear_fp8() together; false, doing nothing, where FP8 does not apply.

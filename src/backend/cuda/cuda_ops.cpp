@@ -36,14 +36,11 @@ LinearShape check_float_linear(const Tensor& x, const Tensor& w, const Tensor& b
 
 const void* bias_or_null(const Tensor& bias) { return bias.defined() ? bias.raw() : nullptr; }
 
-// Whether the GEMV takes the M rows of x (checked) with the 16-bit float weight w: a decoding
-// step streams each weight once, faster than cuBLASLt reads it. Otherwise the GEMM serves,
-// whose epilogue can also apply GELU or add into the output.
+}  // namespace
+
 bool float_gemv_takes(const Tensor& x, const Tensor& w, int64_t M) {
     return x.dtype() != DType::f32 && quant_gemv_supported(float_gemv_view(w.raw(), w.dim(1)), x.raw(), M);
 }
-
-}  // namespace
 
 void CudaBackend::require_act(const Tensor& t, const char* op, const char* what) const {
     require_dtype(t, act_, op, what);
@@ -76,15 +73,10 @@ void CudaBackend::linear_add_(Tensor& y, const Tensor& x, const QTensor& w, cons
                       Epilogue::accumulate);
 }
 
-namespace {
-
-// Whether the FP8 GEMM takes a 16-bit weight w [N, K] of the activation dtype `act`.
-bool fp8_takes_weight(const Tensor& w, DType act) {
-    return w.device() == Device::cuda && w.dtype() == act && w.rank() == 2 && w.dim(0) > 0 && w.dim(1) > 0 &&
+bool CudaBackend::fp8_takes(const Tensor& w) const {
+    return w.device() == Device::cuda && w.dtype() == act_ && w.rank() == 2 && w.dim(0) > 0 && w.dim(1) > 0 &&
            w.dim(1) % 16 == 0 && w.dim(0) % 8 == 0;
 }
-
-}  // namespace
 
 CudaBackend::Fp8Rows CudaBackend::to_fp8(const Tensor& t, bool for_model) {
     const int64_t K = t.dim(-1), rows = t.numel() / K;
@@ -99,7 +91,7 @@ std::optional<CudaBackend::Fp8Rows> CudaBackend::fp8_input(const Tensor& x, cons
     // Few rows would pay more for converting x (and a weight without a kept copy) than FP8 saves.
     constexpr int64_t kFp8MinRows = 64;
     if (!fp8_now() || x.device() != Device::cuda || x.dtype() != act_ || x.rank() < 1 ||
-        !fp8_takes_weight(w, act_) || x.dim(-1) != w.dim(1) || x.numel() / w.dim(1) < kFp8MinRows)
+        !fp8_takes(w) || x.dim(-1) != w.dim(1) || x.numel() / w.dim(1) < kFp8MinRows)
         return std::nullopt;
     return to_fp8(x);
 }
@@ -126,7 +118,7 @@ bool CudaBackend::try_linear_fp8(Tensor& y, const Tensor& x, const Tensor& w, co
 }
 
 size_t CudaBackend::keep_fp8_copy(const QTensor& w) {
-    if (!fp8_units_ || w.quantized() || !w.defined() || !fp8_takes_weight(w.values, act_) ||
+    if (!fp8_units_ || w.quantized() || !w.defined() || !fp8_takes(w.values) ||
         fp8_copies_.count(w.values.raw()))
         return 0;
     Fp8Copy copy{w.values, to_fp8(w.values, true)};  // converted before it is listed

@@ -293,6 +293,11 @@ void quantize_rows(void* codes, void* scales, const T* x, int64_t rows, int64_t 
 // 1 for a row of zeros), each code E4M3(x / scale) rounded to nearest even, saturating.
 template <class T>
 void quantize_rows_e4m3(uint8_t* codes, float* scales, const T* x, int64_t rows, int64_t K, cudaStream_t stream);
+// The same for an MLP's gated activation: the rows of act(gate) ⊙ up (act gelu_tanh, or silu
+// when `silu`), each value rounded to T first, as glu() would store it, then converted.
+template <class T>
+void glu_rows_e4m3(uint8_t* codes, float* scales, const T* gate, const T* up, int64_t rows, int64_t K, bool silu,
+                   cudaStream_t stream);
 // x[T, C] -> 4-bit codes u8 [T, C/2] per channel over blocks of `block` rows, with zero points:
 // scales and zeros f16 [ceil(T/block), C] (the host's asymmetric 4-bit format; C even).
 template <class T>

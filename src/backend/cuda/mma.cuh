@@ -53,6 +53,18 @@ __device__ inline void ldmatrix_x4_trans(uint32_t (&r)[4], const u16* row) {
                  : "r"(smem_addr(row)));
 }
 
+// The outputs of the thread's two rows (g: elements 0, 1; g + 8: 2, 3) times their factors.
+template <int NB>
+__device__ inline void rescale_rows(float (&o)[NB][4], const float (&alpha)[2]) {
+#pragma unroll
+    for (int nb = 0; nb < NB; ++nb) {
+        o[nb][0] *= alpha[0];
+        o[nb][1] *= alpha[0];
+        o[nb][2] *= alpha[1];
+        o[nb][3] *= alpha[1];
+    }
+}
+
 // One tile of raw scores s (NS blocks of 8 keys in mma's C layout: lane (g, t) holds rows g and
 // g + 8, keys 8·nb + 2t and + 1) through the online softmax of flash attention: scaled,
 // soft-capped, keys from Tk on masked; the thread's two rows' running max m and sum l and their
@@ -82,13 +94,7 @@ __device__ inline void softmax_scores(float (&s)[NS][4], int64_t k0, int t, floa
         m[r] = mx[r];
         l[r] *= alpha[r];
     }
-#pragma unroll
-    for (int nb = 0; nb < NB; ++nb) {
-        o[nb][0] *= alpha[0];
-        o[nb][1] *= alpha[0];
-        o[nb][2] *= alpha[1];
-        o[nb][3] *= alpha[1];
-    }
+    rescale_rows(o, alpha);
 #pragma unroll
     for (int nb = 0; nb < NS; ++nb) {
         s[nb][0] = __expf(s[nb][0] - m[0]);
@@ -108,6 +114,58 @@ __device__ inline void softmax_tile(float (&s)[NS][4], int64_t k0, int t, float 
     softmax_scores(s, k0, t, scale, softcap, Tk, m, l, o);
 #pragma unroll
     for (int nb = 0; nb < NS; ++nb) {
+        pf[nb / 2][(nb % 2) * 2 + 0] = float2_to_pair<T>(s[nb][0], s[nb][1]);
+        pf[nb / 2][(nb % 2) * 2 + 1] = float2_to_pair<T>(s[nb][2], s[nb][3]);
+    }
+}
+
+// 2^x on the special-function unit (what __expf uses after scaling x by log2 e).
+__device__ inline float ex2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
+// softmax_tile without a soft-cap, in fewer instructions a score: the running max m is kept in
+// raw scores (a positive scale keeps their order), and each probability is
+// 2^(s·scale_log2 − m·scale_log2) with scale_log2 = scale · log2 e: one multiply-add and the
+// 2^x, where softmax_tile scales, subtracts and scales again. The same probabilities up to the
+// last bits. The towers' unmasked attention (attention_flash.cu) takes it.
+template <class T, int NS, int NB>
+__device__ inline void softmax_tile_exp2(float (&s)[NS][4], int64_t k0, int t, float scale_log2, int64_t Tk,
+                                         float (&m)[2], float (&l)[2], float (&o)[NB][4],
+                                         uint32_t (&pf)[NS / 2][4]) {
+    float mx[2] = {m[0], m[1]};
+    if (k0 + NS * 8 > Tk) {  // only the last tile has keys past the end
+#pragma unroll
+        for (int nb = 0; nb < NS; ++nb)
+#pragma unroll
+            for (int e = 0; e < 4; ++e)
+                if (k0 + nb * 8 + 2 * t + (e & 1) >= Tk) s[nb][e] = -INFINITY;
+    }
+#pragma unroll
+    for (int nb = 0; nb < NS; ++nb)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) mx[e >> 1] = fmaxf(mx[e >> 1], s[nb][e]);
+    float alpha[2], base[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+        alpha[r] = ex2((m[r] - mx[r]) * scale_log2);  // 0 on the first tile (m = -inf)
+        m[r] = mx[r];
+        l[r] *= alpha[r];
+        base[r] = -mx[r] * scale_log2;
+    }
+    rescale_rows(o, alpha);
+#pragma unroll
+    for (int nb = 0; nb < NS; ++nb) {
+        s[nb][0] = ex2(fmaf(s[nb][0], scale_log2, base[0]));
+        s[nb][1] = ex2(fmaf(s[nb][1], scale_log2, base[0]));
+        s[nb][2] = ex2(fmaf(s[nb][2], scale_log2, base[1]));
+        s[nb][3] = ex2(fmaf(s[nb][3], scale_log2, base[1]));
+        l[0] += s[nb][0] + s[nb][1];
+        l[1] += s[nb][2] + s[nb][3];
         pf[nb / 2][(nb % 2) * 2 + 0] = float2_to_pair<T>(s[nb][0], s[nb][1]);
         pf[nb / 2][(nb % 2) * 2 + 1] = float2_to_pair<T>(s[nb][2], s[nb][3]);
     }

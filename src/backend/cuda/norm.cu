@@ -114,6 +114,49 @@ __global__ void layer_norm_kernel(T* y, const T* x, const T* w, const T* b, int6
     write_row(yr, xr, D, vec, [&](int64_t i, float v) { return (v - mean) * inv * to_float(w[i]) + to_float(b[i]); });
 }
 
+// LayerNorm of rows short enough for one warp (the towers' 1152 and 1280): the row's 8-element
+// vectors stay in the lanes' registers (vector j of lane l is l + 32·j), so it is read from
+// memory once, and the reductions are shuffles with no barrier. kVecs: vectors a lane holds.
+template <class T, int kVecs>
+__global__ void layer_norm_warp_kernel(T* y, const T* x, const T* w, const T* b, int64_t rows, int D, float eps) {
+    const int lane = threadIdx.x & 31;
+    const int64_t r = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32;
+    if (r >= rows) return;
+    const int vecs = D / kVec;
+    const T* xr = x + r * D;
+    float v[kVecs][8];
+    float sum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kVecs; ++j) {
+        const int i = lane + 32 * j;
+        if (i < vecs) {
+            load8(xr + i * kVec, v[j]);
+#pragma unroll
+            for (int k = 0; k < 8; ++k) sum += v[j][k];
+        }
+    }
+    const float mean = warp_sum(sum) / static_cast<float>(D);
+    float var = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kVecs; ++j)
+        if (lane + 32 * j < vecs)
+#pragma unroll
+            for (int k = 0; k < 8; ++k) var += (v[j][k] - mean) * (v[j][k] - mean);
+    const float inv = rsqrtf(warp_sum(var) / static_cast<float>(D) + eps);
+#pragma unroll
+    for (int j = 0; j < kVecs; ++j) {
+        const int i = lane + 32 * j;
+        if (i < vecs) {
+            float g[8], c[8], out[8];
+            load8(w + i * kVec, g);
+            load8(b + i * kVec, c);
+#pragma unroll
+            for (int k = 0; k < 8; ++k) out[k] = (v[j][k] - mean) * inv * g[k] + c[k];
+            store8(y + r * D + i * kVec, out);
+        }
+    }
+}
+
 }  // namespace
 
 template <class T>
@@ -156,6 +199,18 @@ template <class T>
 void layer_norm(T* y, const T* x, const T* w, const T* b, int64_t rows, int64_t D, float eps, cudaStream_t stream) {
     if (rows == 0 || D == 0) return;
     const bool vec = D % kVec == 0 && aligned16(x) && aligned16(y);
+    constexpr int kWarpVecs = 6;  // rows of up to 32 · 6 · 8 = 1536 elements take a warp each
+    if (vec && aligned16(w) && aligned16(b) && D <= 32 * kWarpVecs * kVec) {
+        constexpr int kRowsPerBlock = 8;
+        const unsigned blocks = static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
+        const int d = static_cast<int>(D);
+        if (D <= 32 * 4 * kVec)
+            layer_norm_warp_kernel<T, 4><<<blocks, 32 * kRowsPerBlock, 0, stream>>>(y, x, w, b, rows, d, eps);
+        else
+            layer_norm_warp_kernel<T, kWarpVecs><<<blocks, 32 * kRowsPerBlock, 0, stream>>>(y, x, w, b, rows, d, eps);
+        VIDI_CUDA_CHECK_LAUNCH("layer_norm");
+        return;
+    }
     layer_norm_kernel<<<static_cast<unsigned>(rows), threads_for(D), 0, stream>>>(y, x, w, b, D, eps, vec);
     VIDI_CUDA_CHECK_LAUNCH("layer_norm");
 }

@@ -105,6 +105,32 @@ Tensor CudaBackend::linear_glu(const Tensor& x, const QTensor& gate, const QTens
     return Backend::linear_glu(x, gate, up, kind);  // checks the arguments on its way
 }
 
+Tensor CudaBackend::glu_mlp(const Tensor& x, const QTensor& gate, const QTensor& up, const QTensor& down, Glu kind) {
+    // An FP8 encode: x converted once for gate and up, and their gated product straight to
+    // FP8 codes for down (glu_rows_e4m3), where the two-step path writes it in 16 bits and
+    // reads it back to convert it.
+    const bool floats = !gate.quantized() && !up.quantized() && !down.quantized() && gate.shape() == up.shape() &&
+                        gate.values.dtype() == up.values.dtype() && up.device() == Device::cuda &&
+                        down.defined() && down.rank() == 2 && down.dim(1) == gate.dim(0);
+    if (floats && fp8_takes(down.values))
+        if (const std::optional<Fp8Rows> xq = fp8_input(x, gate.values)) {
+            const int64_t M = xq->codes.dim(0), I = gate.dim(0);
+            Tensor g = empty({M, I}, act_), u = empty({M, I}, act_);
+            linear_fp8(g, *xq, gate.values, Tensor(), Epilogue::none);
+            linear_fp8(u, *xq, up.values, Tensor(), Epilogue::none);
+            Fp8Rows hq{allocate({M, I}, DType::u8, false), allocate({M}, DType::f32, false)};
+            with_type(act_, [&]<class T>() {
+                glu_rows_e4m3<T>(ptr<uint8_t>(hq.codes), ptr<float>(hq.scales), ptr<T>(g), ptr<T>(u), M, I,
+                                 kind == Glu::silu, stream_);
+            });
+            g = Tensor(), u = Tensor();  // their memory serves the output
+            Tensor y = empty(with_last(x.shape(), down.dim(0)), act_);
+            linear_fp8(y, hq, down.values, Tensor(), Epilogue::none);
+            return y;
+        }
+    return Backend::glu_mlp(x, gate, up, down, kind);
+}
+
 void CudaBackend::linear_into_(const std::vector<Tensor*>& outs, const Tensor& x,
                                const std::vector<const QTensor*>& ws) {
     // A few rows (a decoding step's q, k and v) read every weight in one GEMV launch when the
@@ -125,6 +151,28 @@ void CudaBackend::linear_into_(const std::vector<Tensor*>& outs, const Tensor& x
         }
         if (taken == ws.size()) {
             with_type(act_, [&]<class T>() { quant_gemv_many<T>(g, static_cast<int>(ws.size()), ptr<T>(x), M, stream_); });
+            return;
+        }
+    }
+    // Many rows: each product straight into its output (GEMM), and in an FP8 encode x
+    // converted once for all of them.
+    if (!ws.empty() && outs.size() == ws.size() && gemv_input(x, act_)) {
+        const int64_t K = x.dim(-1), M = x.numel() / K;
+        bool direct = true;
+        for (size_t i = 0; i < ws.size() && direct; ++i)
+            direct = ws[i] && !ws[i]->quantized() && ws[i]->rank() == 2 && ws[i]->dim(1) == K &&
+                     ws[i]->values.dtype() == act_ && ws[i]->device() == Device::cuda && outs[i] &&
+                     outs[i]->defined() && outs[i]->device() == Device::cuda && outs[i]->dtype() == act_ &&
+                     outs[i]->numel() == M * ws[i]->dim(0) && !float_gemv_takes(x, ws[i]->values, M);
+        if (direct) {
+            bool fp8 = true;
+            for (const QTensor* w : ws) fp8 = fp8 && fp8_takes(w->values);
+            const std::optional<Fp8Rows> xq = fp8 ? fp8_input(x, ws[0]->values) : std::nullopt;
+            for (size_t i = 0; i < ws.size(); ++i) {
+                if (xq) linear_fp8(*outs[i], *xq, ws[i]->values, Tensor(), Epilogue::none);
+                else gemm_->linear(outs[i]->raw(), x.raw(), ws[i]->values.raw(), nullptr, M, ws[i]->dim(0), K,
+                                   {act_, act_}, stream_);
+            }
             return;
         }
     }

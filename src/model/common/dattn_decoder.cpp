@@ -5,6 +5,11 @@
 
 namespace vidi::model {
 
+namespace {
+// Whether the media tokens' o_proj is folded over heads that share a K/V head (fold_shared_heads).
+bool folds_shared_heads(const LlmConfig& c) { return c.kv_heads > 0 && c.heads % c.kv_heads == 0 && c.heads != c.kv_heads; }
+}  // namespace
+
 DattnDecoder::DattnDecoder(const ModelConfig& config, const WeightLoader& root,
                            const std::vector<std::string>& norm_names, float embed_scale, NormWeight mode, Glu mlp)
     : cfg_(config.llm), be_(root.backend()), embed_scale_(embed_scale), norm_mode_(mode), mlp_kind_(mlp) {
@@ -15,6 +20,7 @@ DattnDecoder::DattnDecoder(const ModelConfig& config, const WeightLoader& root,
     const bool own_head = !cfg_.tie_embeddings && root.has("lm_head.weight");
     lm_head_ = own_head ? root.linear("lm_head.weight", {V, D}) : embed_;
     final_norm_ = root.weight("model.norm.weight", {D});
+    QTensor select_shared;  // fold_shared_heads' selection, made at its first use
     for (int i = 0; i < cfg_.layers; ++i) {
         WeightLoader w = root.sub("model.layers." + std::to_string(i) + ".");
         Layer L{w.linear("self_attn.q_proj.weight", {q_rows, D}), w.linear("self_attn.k_proj.weight", {kv_rows, D}),
@@ -22,8 +28,10 @@ DattnDecoder::DattnDecoder(const ModelConfig& config, const WeightLoader& root,
                 w.linear("mlp.gate_proj.weight", {I, D}),         w.linear("mlp.up_proj.weight", {I, D}),
                 w.linear("mlp.down_proj.weight", {D, I}),         {}};
         for (const std::string& n : norm_names) L.norms.push_back(w.weight(n + ".weight", {D}));
-        if (root.options().fp8_copies)  // the media layers' weights (media_fp8_copy_bytes counts them)
+        if (root.options().fp8_copies) {  // the media layers' weights (media_fp8_copy_bytes counts them)
+            if (i + 1 < cfg_.layers) L.o_media = fold_shared_heads(L.o, select_shared);
             for (const QTensor* m : media_weights(L, i + 1 == cfg_.layers)) be_.keep_fp8_copy(*m);
+        }
         layers_.push_back(std::move(L));
     }
 }
@@ -31,7 +39,21 @@ DattnDecoder::DattnDecoder(const ModelConfig& config, const WeightLoader& root,
 std::vector<const QTensor*> DattnDecoder::media_weights(const Layer& L, bool last) {
     // The media tokens' attention is diagonal (no q); the last layer only gives them K/V.
     if (last) return {&L.k, &L.v};
-    return {&L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
+    return {&L.k, &L.v, L.o_media.defined() ? &L.o_media : &L.o, &L.gate, &L.up, &L.down};
+}
+
+QTensor DattnDecoder::fold_shared_heads(const QTensor& o, QTensor& select) const {
+    const int64_t hd = cfg_.head_dim, H = cfg_.heads, KV = cfg_.kv_heads;
+    if (o.quantized() || !folds_shared_heads(cfg_) || !be_.fp8_supported()) return {};
+    // o · Sᵀ with S [KV·hd, H·hd] 1 where head h's column d reads K/V head h / (H / KV)'s column
+    // d (repeat_kv's order): one GEMM sums each group in f32 and rounds once.
+    if (!select.defined()) {
+        Tensor s = Tensor::zeros({KV * hd, H * hd}, DType::f32);
+        float* sel = s.data<float>();
+        for (int64_t c = 0; c < H * hd; ++c) sel[(c / hd / (H / KV) * hd + c % hd) * (H * hd) + c] = 1.0f;
+        select = QTensor(be_.weight(s));
+    }
+    return QTensor(be_.linear(o.values, select));
 }
 
 size_t media_fp8_copy_bytes(const LlmConfig& c) {
@@ -39,8 +61,15 @@ size_t media_fp8_copy_bytes(const LlmConfig& c) {
     const auto copy = [](int64_t N, int64_t K) { return static_cast<size_t>(N * K + 4 * N); };
     const int64_t D = c.hidden, I = c.intermediate;
     const int64_t q_rows = int64_t(c.heads) * c.head_dim, kv_rows = int64_t(c.kv_heads) * c.head_dim;
-    const size_t kv = 2 * copy(kv_rows, D), rest = copy(D, q_rows) + 2 * copy(I, D) + copy(D, I);
+    const size_t o = folds_shared_heads(c) ? copy(D, kv_rows) : copy(D, q_rows);
+    const size_t kv = 2 * copy(kv_rows, D), rest = o + 2 * copy(I, D) + copy(D, I);
     return c.layers > 0 ? static_cast<size_t>(c.layers) * kv + static_cast<size_t>(c.layers - 1) * rest : 0;
+}
+
+size_t media_fold_bytes(const LlmConfig& c, size_t act_bytes) {
+    if (!folds_shared_heads(c) || c.layers < 1) return 0;
+    return static_cast<size_t>(c.layers - 1) * static_cast<size_t>(c.hidden) * static_cast<size_t>(c.kv_heads) *
+           static_cast<size_t>(c.head_dim) * act_bytes;
 }
 
 Tensor DattnDecoder::norm(const Tensor& x, const Tensor& w) const { return be_.rms_norm(x, w, eps(), norm_mode_); }
@@ -56,8 +85,9 @@ std::array<Tensor, 3> DattnDecoder::qkv(const Layer& L, const Tensor& h, bool st
 
 std::pair<Tensor, Tensor> DattnDecoder::key_value(const Layer& L, const Tensor& h) const {
     const int64_t n = h.dim(0);
-    return {be_.linear(h, L.k).reshape({n, cfg_.kv_heads, cfg_.head_dim}),
-            be_.linear(h, L.v).reshape({n, cfg_.kv_heads, cfg_.head_dim})};
+    std::pair<Tensor, Tensor> kv{be_.act({n, cfg_.kv_heads, cfg_.head_dim}), be_.act({n, cfg_.kv_heads, cfg_.head_dim})};
+    be_.linear_into_({&kv.first, &kv.second}, h, {&L.k, &L.v});  // (an FP8 encode converts h once)
+    return kv;
 }
 
 void DattnDecoder::store_rows(const Tensor& cache, int64_t row0, const Tensor& rows) const {
@@ -79,7 +109,7 @@ void DattnDecoder::store_media_rows(const QTensor& cache, int64_t row0, const Te
 }
 
 Tensor DattnDecoder::mlp(const Layer& L, const Tensor& h) const {
-    return be_.linear(be_.linear_glu(h, L.gate, L.up, mlp_kind_), L.down);
+    return be_.glu_mlp(h, L.gate, L.up, L.down, mlp_kind_);
 }
 
 Tensor DattnDecoder::residual(const Tensor& a) const {
@@ -131,8 +161,10 @@ void DattnDecoder::encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& to
             store_media_rows(kv.k[l], row0 + r0, k, format.key);
             store_media_rows(kv.v[l], row0 + r0, v, format.value);
             if (l + 1 == cfg_.layers) break;  // the last update feeds nothing
-            // Diagonal attention: each token's attention output is its own value.
-            Tensor o = be_.linear(be_.repeat_kv(v, H).reshape({n, int64_t(H) * hd}), L.o);
+            // Diagonal attention: each token's attention output is its own value, repeated
+            // for the heads that share it (or o folded over them: the same sum, one GEMM half as long).
+            Tensor o = L.o_media.defined() ? be_.linear(v.reshape({n, int64_t(cfg_.kv_heads) * hd}), L.o_media)
+                                           : be_.linear(be_.repeat_kv(v, H).reshape({n, int64_t(H) * hd}), L.o);
             h = after_attention(L, m, o);
             Tensor out;
             {

@@ -62,6 +62,10 @@ protected:
     struct Layer {
         QTensor q, k, v, o, gate, up, down;
         std::vector<Tensor> norms;
+        // With kept FP8 copies: o with the columns of the heads that share a K/V head summed,
+        // so that the media tokens' o_proj multiplies v itself, not v repeated for each head
+        // (undefined otherwise, or where every head has its own K/V).
+        QTensor o_media;
     };
     // Loads the embeddings, the output projection (lm_head when untied and present, else the
     // embeddings), the final norm and every layer's projections and `norm_names`.
@@ -88,6 +92,9 @@ private:
     Tensor mlp(const Layer& L, const Tensor& h) const;
     // The weights the media tokens' pass multiplies in layer L (`last`: the last layer's).
     static std::vector<const QTensor*> media_weights(const Layer& L, bool last);
+    // o [D, heads·head_dim] folded over the heads sharing a K/V head: [D, kv_heads·head_dim]
+    // (undefined where there is nothing to fold). `select`: the fold's matrix, made once.
+    QTensor fold_shared_heads(const QTensor& o, QTensor& select) const;
     // Q, K and V projections of the normalised input h [n, D] ([n, H, hd], [n, KV, hd] twice;
     // no RoPE), one launch for few rows. (`step`, here and below: the rows are a decoding
     // step's, whose parts VIDI_PROFILE=1 times apart; a prompt's ops go unnamed.)
@@ -141,7 +148,10 @@ private:
 };
 
 // The bytes of the FP8 copies a DattnDecoder keeps with LoadOptions::fp8_copies: E4M3 codes and
-// an f32 scale a row of the K, V, O and MLP weights the media tokens' pass multiplies.
+// an f32 scale a row of the K, V, O and MLP weights the media tokens' pass multiplies (O folded
+// over the heads that share a K/V head, where they do).
 size_t media_fp8_copy_bytes(const LlmConfig& c);
+// The bytes of the 16-bit folds of O kept beside their FP8 copies (act_bytes: a value's).
+size_t media_fold_bytes(const LlmConfig& c, size_t act_bytes);
 
 }  // namespace vidi::model
