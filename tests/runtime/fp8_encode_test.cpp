@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "backend/backend.h"
+#include "backend/reference.h"
 #include "io/safetensors.h"
 #include "model/common/dattn_decoder.h"
 #include "model/config.h"
@@ -139,6 +140,29 @@ TEST_P(Fp8Encode, KeptWeightCopiesFoldTheSharedHeadsAndLoseNothingByIt) {
 INSTANTIATE_TEST_SUITE_P(Gpus, Fp8Encode, testing::ValuesIn(gpus_present()),
                          [](const auto& info) { return std::string(info.param.name); });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(Fp8Encode);
+
+TEST(Fp8Compute, TheFoldOverSharedHeadsIsOProjOfVRepeatedForEachHead) {
+    // The media layers' o_proj with kept FP8 copies multiplies v by o folded over the heads
+    // sharing a K/V head: on the CPU (f32), (o · Sᵀ) · v must be o · repeat_kv(v), for 2 and 4
+    // heads a K/V head; every column of S has exactly one 1.
+    auto cpu = make_backend("cpu", 1);
+    for (const auto [H, KV] : {std::pair{4, 2}, std::pair{8, 2}}) {
+        const int64_t hd = 8, D = 24, n = 5;
+        const Tensor S = model::shared_heads_fold(H, KV, hd);
+        ASSERT_EQ(S.shape(), (Shape{KV * hd, H * hd}));
+        for (int64_t c = 0; c < H * hd; ++c) {
+            double column = 0;
+            for (int64_t j = 0; j < KV * hd; ++j) column += S.data<float>()[j * H * hd + c];
+            ASSERT_EQ(column, 1.0) << "column " << c;
+        }
+        const Tensor o = test::random_tensor({D, H * hd}, DType::f32, 11), v = test::random_tensor({n, KV, hd}, DType::f32, 12);
+        const Tensor folded = cpu->linear(o, QTensor(S));
+        const Tensor y = cpu->linear(v.reshape({n, KV * hd}), QTensor(folded));
+        const Tensor want = cpu->linear(cpu->repeat_kv(v, H).reshape({n, H * hd}), QTensor(o));
+        EXPECT_LT(test::rel_error(y, want), 1e-6) << H << " heads over " << KV;
+    }
+    EXPECT_THROW(model::shared_heads_fold(6, 4, 8), Error);
+}
 
 TEST(Fp8Compute, ABackendWithoutFp8UnitsRefusesIt) {
     auto cpu = make_backend("cpu");

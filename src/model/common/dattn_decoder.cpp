@@ -45,15 +45,19 @@ std::vector<const QTensor*> DattnDecoder::media_weights(const Layer& L, bool las
 QTensor DattnDecoder::fold_shared_heads(const QTensor& o, QTensor& select) const {
     const int64_t hd = cfg_.head_dim, H = cfg_.heads, KV = cfg_.kv_heads;
     if (o.quantized() || !folds_shared_heads(cfg_) || !be_.fp8_supported()) return {};
-    // o · Sᵀ with S [KV·hd, H·hd] 1 where head h's column d reads K/V head h / (H / KV)'s column
-    // d (repeat_kv's order): one GEMM sums each group in f32 and rounds once.
-    if (!select.defined()) {
-        Tensor s = Tensor::zeros({KV * hd, H * hd}, DType::f32);
-        float* sel = s.data<float>();
-        for (int64_t c = 0; c < H * hd; ++c) sel[(c / hd / (H / KV) * hd + c % hd) * (H * hd) + c] = 1.0f;
-        select = QTensor(be_.weight(s));
-    }
+    // o · Sᵀ (shared_heads_fold): one GEMM sums each group in f32 and rounds once.
+    if (!select.defined()) select = QTensor(be_.weight(shared_heads_fold(H, KV, hd)));
     return QTensor(be_.linear(o.values, select));
+}
+
+Tensor shared_heads_fold(int64_t heads, int64_t kv_heads, int64_t head_dim) {
+    VIDI_CHECK(heads > 0 && kv_heads > 0 && heads % kv_heads == 0 && head_dim > 0, "shared_heads_fold: ", heads,
+               " heads over ", kv_heads, " K/V heads of ", head_dim);
+    const int64_t H = heads * head_dim, rep = heads / kv_heads;
+    Tensor s = Tensor::zeros({kv_heads * head_dim, H}, DType::f32);
+    float* sel = s.data<float>();
+    for (int64_t c = 0; c < H; ++c) sel[(c / head_dim / rep * head_dim + c % head_dim) * H + c] = 1.0f;
+    return s;
 }
 
 size_t media_fp8_copy_bytes(const LlmConfig& c) {

@@ -153,5 +153,9 @@ private:
 size_t media_fp8_copy_bytes(const LlmConfig& c);
 // The bytes of the 16-bit folds of O kept beside their FP8 copies (act_bytes: a value's).
 size_t media_fold_bytes(const LlmConfig& c, size_t act_bytes);
+// S [kv_heads·head_dim, heads·head_dim] (host, f32): 1 where column d of head h reads column d of
+// K/V head h / (heads / kv_heads) (repeat_kv's order), so that o · Sᵀ sums o's columns over the
+// heads sharing each K/V head, and (o · Sᵀ)·v = o · repeat_kv(v).
+Tensor shared_heads_fold(int64_t heads, int64_t kv_heads, int64_t head_dim);
 
 }  // namespace vidi::model
