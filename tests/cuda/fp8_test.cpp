@@ -36,6 +36,7 @@ std::pair<Tensor, Tensor> rows_to_e4m3(CudaBackend& be, const Tensor& x, const T
     Tensor codes = be.empty({M, K}, DType::u8), scales = be.empty({M}, DType::f32);
     auto* c = static_cast<uint8_t*>(codes.raw());
     auto* s = static_cast<float*>(scales.raw());
+    be.synchronize();  // x (and up) are written on the backend's stream; the kernels run on the default one
     with_type(be.act_dtype(), [&]<class T>() {
         if (up)
             glu_rows_e4m3(c, s, static_cast<const T*>(x.raw()), static_cast<const T*>(up->raw()), M, K, false, nullptr);
