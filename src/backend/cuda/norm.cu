@@ -1,5 +1,6 @@
 // Row norms: one block per row; the row is read once for the statistics and again
-// (from L1/L2) for the output. Statistics in f32, two-pass for LayerNorm's variance.
+// (from L1/L2) for the output. LayerNorm of rows up to 1536 (the towers') takes a warp a row
+// instead, the row held in registers. Statistics in f32, two-pass for LayerNorm's variance.
 // RMSNorm also reads and updates f32 residual streams (the decoder keeps them in f32 with bf16
 // activations). Storage is the activations' 16-bit type T (bf16 or fp16) or f32.
 #include "backend/cuda/common.cuh"
