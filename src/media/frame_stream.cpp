@@ -27,6 +27,7 @@
 // memory (device_writer.h): the towers read a batch while the lanes fill the next ones, and
 // the ring bounds how far ahead they run.
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -146,6 +147,9 @@ struct FrameStream::Impl {
     size_t segment_end(size_t begin) const;
     void launch_segments();
     bool fetch();  // appends the next segment's pictures to `pending`; false at the end
+    // Whether the launched segments from the front on are decoded up to position `upto`
+    // (`have`: the position already at hand).
+    bool decoded_up_to(size_t have, size_t upto);
     void fetch_device(size_t upto);  // the device holds positions up to `upto`
     bool next_device(Tensor& rgb, std::vector<int64_t>& positions);
 };
@@ -424,6 +428,24 @@ bool FrameStream::Impl::fetch() {
         for (size_t i = 0; i < n; ++i) pending.push_back(sequential_picture(upcoming + i));
     }
     return true;
+}
+
+bool FrameStream::Impl::decoded_up_to(size_t have, size_t upto) {
+    launch_segments();
+    for (const Segment& seg : in_flight) {
+        if (have >= upto) return true;
+        if (seg.pictures.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return false;
+        have = seg.end;
+    }
+    return have >= upto;
+}
+
+bool FrameStream::ready() {
+    Impl& s = *impl_;
+    if (!s.parallel() || s.cursor) return true;  // the caller's thread decodes: nothing to wait for
+    const size_t end = std::min(s.indices.size(), s.next_pos + static_cast<size_t>(s.max_batch));
+    if (s.device) return s.decoded_up_to(s.written, end);
+    return s.decoded_up_to(s.next_pos + s.pending.size(), end);
 }
 
 void FrameStream::Impl::fetch_device(size_t upto) {

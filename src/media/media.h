@@ -98,6 +98,10 @@ public:
     // frames_to_pixels makes the pixels). A batch holds frames of one size. Decoded by NVDEC
     // the batch is in device memory, readable by the backend's stream, until the next call.
     bool next_frames(Tensor& rgb, std::vector<int64_t>& sampled_positions);
+    // Whether next_frames() would return now, without waiting for the decoding lanes (true
+    // too where it decodes on the caller's thread, and at the end): so that the caller can do
+    // other work, the audio, while the next batch is on its way.
+    bool ready();
     // Where the frames are decoded: "cpu" or "nvdec".
     const char* decoder() const;
 

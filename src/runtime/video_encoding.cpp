@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -65,8 +66,11 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     // a batch of FFTs), the audio tower and the decoder's layers between two frame batches: the GPU has
     // time for it while the first frames are decoded, and it no longer waits at the end.
     frames.start();
-    std::future<media::AudioSamples> audio_job = std::async(std::launch::async, [&m, &video_path] {
-        return media::load_audio_samples(video_path, m.options().media_inputs);
+    std::atomic<double> audio_ready_s{-1};  // when the samples were there (the profile's timeline)
+    std::future<media::AudioSamples> audio_job = std::async(std::launch::async, [&m, &video_path, &audio_ready_s, t0] {
+        media::AudioSamples a = media::load_audio_samples(video_path, m.options().media_inputs);
+        audio_ready_s = seconds_since(t0);
+        return a;
     });
     const int64_t F = frames.total_frames();
     const int64_t budget = choice.budget;
@@ -113,8 +117,24 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     std::vector<int64_t> positions;
     int64_t done = 0;
     const int S = m.config().vision.image_size;
+    double frames_wait_s = 0, first_batch_s = -1, audio_at_s = -1;  // the profile's timeline
+    // While the next batch of frames is still being decoded, the audio goes through (once its
+    // samples are there): the GPU would otherwise wait, above all for the first batch, which
+    // takes a stretch of decoding up to its keyframe distance.
+    auto next_batch = [&] {
+        const auto w0 = std::chrono::steady_clock::now();
+        while (!audio_done && !frames.ready())
+            if (audio_job.wait_for(std::chrono::milliseconds(1)) == std::future_status::ready) {
+                audio_at_s = seconds_since(t0);
+                encode_audio();
+            }
+        const bool more = frames.next_frames(rgb, positions);
+        frames_wait_s += seconds_since(w0);
+        if (first_batch_s < 0) first_batch_s = seconds_since(t0);
+        return more;
+    };
     // The backend resizes and normalises (on the GPU, the decoded frames go up as they are).
-    while (frames.next_frames(rgb, positions)) {
+    while (next_batch()) {
         if (capture)  // the f32 pixels of the host's resize, before any dtype rounding
             for (size_t i = 0; i < positions.size(); ++i)
                 if (capture->frames.count(positions[i])) {
@@ -137,13 +157,19 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
         visual.append(tokens);  // whole chunks go on to the K/V; the rest waits for the next batch
         done += static_cast<int64_t>(positions.size());
         m.progress("frames", done, F);
-        if (!audio_done && audio_job.wait_for(std::chrono::seconds(0)) == std::future_status::ready) encode_audio();
+        if (!audio_done && audio_job.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+            audio_at_s = seconds_since(t0);
+            encode_audio();
+        }
     }
     VIDI_CHECK(done == F, video_path, ": decoded ", done, " of ", F, " sampled frames");
     if (m.backend().profiling()) {  // what the decoder costs: the stage's time and the CPU the process spent in it
-        char line[160];
-        std::snprintf(line, sizeof line, "frames: %lld decoded by %s in %.2f s; process CPU time %.2f s",
-                      static_cast<long long>(F), frames.decoder(), seconds_since(t0), process_cpu_seconds() - cpu0);
+        char line[320];
+        std::snprintf(line, sizeof line,
+                      "frames: %lld decoded by %s in %.2f s; process CPU time %.2f s; the first batch at %.2f s, "
+                      "waiting for frames %.2f s in all; audio samples at %.2f s, through the tower from %.2f s",
+                      static_cast<long long>(F), frames.decoder(), seconds_since(t0), process_cpu_seconds() - cpu0,
+                      first_batch_s, frames_wait_s, audio_ready_s.load(), audio_at_s);
         m.notice(line);
     }
     visual.finish();

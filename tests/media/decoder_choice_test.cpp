@@ -6,7 +6,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <mutex>
 
 #include "media/media.h"
@@ -151,6 +153,36 @@ TEST_F(DecoderChoice, LanesFillingTheDeviceRingGiveTheCpuBatches) {
         if (lanes > 1) {
             EXPECT_GT(dev.lane_segments(), 1);
         }
+    }
+}
+
+// ready(): false only while the lanes are still decoding the next batch; once it says true,
+// next_frames() has that batch, on the host path and the device path alike, and at the end.
+TEST_F(DecoderChoice, ReadySaysWhenTheNextBatchIsDecoded) {
+    for (bool to_device : {false, true}) {
+        SCOPED_TRACE(to_device ? "device ring" : "host batches");
+        Ring ring;
+        FrameOptions o = options(to_device ? "nvdec" : "cpu", 4, 3);
+        if (to_device) o.device_frames = ring.maker(), o.software_to_device = true;
+        FrameStream s(video(), o);
+        s.start();
+        Tensor rgb;
+        std::vector<int64_t> pos;
+        int batches = 0;
+        for (;;) {
+            const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+            while (!s.ready() && std::chrono::steady_clock::now() < give_up)
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            ASSERT_TRUE(s.ready()) << "batch " << batches;
+            const int64_t decoded = s.decoded_frames();
+            if (!s.next_frames(rgb, pos)) break;
+            EXPECT_EQ(pos.size(), batches < 11 ? 4u : 1u);
+            // What next_frames() handed out was decoded before it was called.
+            EXPECT_GE(decoded, static_cast<int64_t>(pos.back()) + 1);
+            ++batches;
+        }
+        EXPECT_EQ(batches, 12);  // 45 frames, 4 a batch
+        EXPECT_TRUE(s.ready());
     }
 }
 

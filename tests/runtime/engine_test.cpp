@@ -3,8 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 
 #include <cstring>
 #include <filesystem>
@@ -127,4 +129,34 @@ TEST(Engine, LogitsThatAreNotNumbersAreAnErrorNotAnEmptyAnswer) {
     } catch (const vidi::Error& e) {
         EXPECT_THAT(e.what(), HasSubstr("logits are not numbers"));
     }
+}
+
+// While the first frames are still being decoded (a keyframe only at the start: the first
+// batch needs 450 pictures decoded), the audio, whose samples are ready within milliseconds,
+// goes through its tower first: the GPU would otherwise wait for the frames with nothing to do.
+TEST(Engine, TheAudioGoesThroughWhileTheFirstFramesAreDecoded) {
+    test::TempDir tmp("audio-first");
+    const std::string video = tmp.file("one_gop.mp4");
+    std::string out;
+    ASSERT_EQ(0, test::run_command("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=s=640x360:r=30:d=40 -f lavfi -i "
+                                   "sine=f=440:d=40 -c:v libx264 -preset ultrafast -g 100000 -bf 0 -c:a aac "
+                                   "-shortest " + video, &out))
+        << out;
+    std::vector<std::string> stages;
+    std::mutex mu;
+    EngineOptions o;
+    o.model_dir = test::tiny_model_dir();
+    o.backend = "cpu";
+    o.threads = 2;
+    o.decode_lanes = 2;
+    o.progress = [&](const std::string& stage, int64_t done, int64_t) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (done > 0 && (stages.empty() || stages.back() != stage)) stages.push_back(stage);
+    };
+    auto engine = Engine::open(o);
+    auto encoded = engine->encode_video(video);
+    const auto at = [&](const char* stage) { return std::find(stages.begin(), stages.end(), stage) - stages.begin(); };
+    ASSERT_LT(at("frames"), static_cast<ptrdiff_t>(stages.size())) << testing::PrintToString(stages);
+    EXPECT_LT(at("audio"), at("frames")) << testing::PrintToString(stages);
+    EXPECT_LT(at("log-mel"), at("frames")) << testing::PrintToString(stages);
 }

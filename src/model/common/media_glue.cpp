@@ -60,7 +60,12 @@ Tensor MediaGlue::image_tokens(const Tensor& grid, int64_t pos_n, const std::vec
     VIDI_CHECK(grid.rank() == 4 && grid.dim(0) == static_cast<int64_t>(frame_positions.size()),
                "image_tokens: ", frame_positions.size(), " frame positions for a grid ", grid.describe());
     const int64_t n = grid.dim(0), h = grid.dim(1), w = grid.dim(2), D = dim_;
-    Tensor x = norm(project(img_proj_, grid.reshape({n * h * w, grid.dim(3)})), img_norm_).reshape({n, h, w, D});
+    Tensor x;
+    {
+        const Section s = be_.section("image glue.projector");
+        x = norm(project(img_proj_, grid.reshape({n * h * w, grid.dim(3)})), img_norm_).reshape({n, h, w, D});
+    }
+    const Section s = be_.section("image glue.positions");
     const ImagePositions pos = image_positions(pos_n, h, w, total_frames);
     be_.add_broadcast_(x, pos.rows.reshape({1, h, 1, D}));
     be_.add_broadcast_(x, pos.cols.reshape({1, 1, w, D}));

@@ -64,9 +64,13 @@ Tensor MediaEncoder::image_tokens(const Tensor& pixels_batch, const std::vector<
 
     Tensor grid = vision_.forward(pixels_batch).reshape({n, G, G, C});
     const Section s = be_.section("image glue");
-    grid = be_.pad_grid(grid, padded_grid_ - static_cast<int>(G), padded_grid_ - static_cast<int>(G));
-    if (side != padded_grid_) grid = be_.resize_bilinear(grid, side, side);
-    return glue_.image_tokens(be_.space_to_depth(grid, p), p, frame_positions, total_frames);
+    {
+        const Section g = be_.section("image glue.grid");
+        grid = be_.pad_grid(grid, padded_grid_ - static_cast<int>(G), padded_grid_ - static_cast<int>(G));
+        if (side != padded_grid_) grid = be_.resize_bilinear(grid, side, side);
+        grid = be_.space_to_depth(grid, p);
+    }
+    return glue_.image_tokens(grid, p, frame_positions, total_frames);
 }
 
 int64_t MediaEncoder::audio_token_count(int64_t mel_frames) const {
