@@ -36,14 +36,15 @@ std::pair<Tensor, Tensor> rows_to_e4m3(CudaBackend& be, const Tensor& x, const T
     Tensor codes = be.empty({M, K}, DType::u8), scales = be.empty({M}, DType::f32);
     auto* c = static_cast<uint8_t*>(codes.raw());
     auto* s = static_cast<float*>(scales.raw());
-    be.synchronize();  // x (and up) are written on the backend's stream; the kernels run on the default one
+    // On the backend's stream, which wrote x (and up) and copies the results back: the default
+    // stream does not order against it (a non-blocking stream), and a launch there raced both.
     with_type(be.act_dtype(), [&]<class T>() {
         if (up)
-            glu_rows_e4m3(c, s, static_cast<const T*>(x.raw()), static_cast<const T*>(up->raw()), M, K, false, nullptr);
+            glu_rows_e4m3(c, s, static_cast<const T*>(x.raw()), static_cast<const T*>(up->raw()), M, K, false,
+                          be.stream());
         else
-            quantize_rows_e4m3(c, s, static_cast<const T*>(x.raw()), M, K, nullptr);
+            quantize_rows_e4m3(c, s, static_cast<const T*>(x.raw()), M, K, be.stream());
     });
-    be.synchronize();
     return {be.to_host(codes), be.to_host(scales)};
 }
 

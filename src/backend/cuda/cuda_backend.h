@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "backend/backend.h"
 
@@ -152,8 +153,9 @@ private:
         Tensor codes, scales;
         size_t nbytes() const { return codes.nbytes() + scales.nbytes(); }
     };
-    // The rows of a 16-bit tensor [..., K] as an FP8 operand (fp8_quantize.cu); for_model: a
-    // weight's kept copy.
+    // Room for an FP8 operand of `rows` rows of K; for_model: a weight's kept copy.
+    Fp8Rows fp8_rows(int64_t rows, int64_t K, bool for_model);
+    // The rows of a 16-bit tensor [..., K] as an FP8 operand (fp8_quantize.cu).
     Fp8Rows to_fp8(const Tensor& t, bool for_model = false);
     // Inside an encode with FP8 on (Backend::fp8_now), x as the FP8 operand of a product with
     // the 16-bit weight w; nothing where FP8 does not apply (few rows, shapes it cannot take).
@@ -162,6 +164,9 @@ private:
     bool fp8_takes(const Tensor& w) const;
     // y (+)= x·wᵀ + bias from x's FP8 operand and w's (its kept copy, else converted now).
     void linear_fp8(Tensor& y, const Fp8Rows& xq, const Tensor& w, const Tensor& bias, Epilogue epilogue);
+    // x's FP8 products with gate and up (one conversion of x, 16-bit outputs), or nothing where
+    // FP8 does not apply: linear_glu and glu_mlp's first half.
+    std::optional<std::pair<Tensor, Tensor>> fp8_gate_up(const Tensor& x, const QTensor& gate, const QTensor& up);
     // fp8_input() and linear_fp8() together; false, doing nothing, where FP8 does not apply.
     bool try_linear_fp8(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, Epilogue epilogue);
     // quant_ops.cpp: linear and embed with a quantised weight (already validated shapes); y in

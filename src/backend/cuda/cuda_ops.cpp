@@ -78,9 +78,13 @@ bool CudaBackend::fp8_takes(const Tensor& w) const {
            w.dim(1) % 16 == 0 && w.dim(0) % 8 == 0;
 }
 
+CudaBackend::Fp8Rows CudaBackend::fp8_rows(int64_t rows, int64_t K, bool for_model) {
+    return {allocate({rows, K}, DType::u8, for_model), allocate({rows}, DType::f32, for_model)};
+}
+
 CudaBackend::Fp8Rows CudaBackend::to_fp8(const Tensor& t, bool for_model) {
     const int64_t K = t.dim(-1), rows = t.numel() / K;
-    Fp8Rows q{allocate({rows, K}, DType::u8, for_model), allocate({rows}, DType::f32, for_model)};
+    Fp8Rows q = fp8_rows(rows, K, for_model);
     with_type(act_, [&]<class T>() {
         quantize_rows_e4m3<T>(ptr<uint8_t>(q.codes), ptr<float>(q.scales), ptr<T>(t), rows, K, stream_);
     });

@@ -4,6 +4,7 @@
 // and attention's q/k/v in one launch.
 #include <algorithm>
 #include <optional>
+#include <utility>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/gemm.h"
@@ -78,6 +79,21 @@ bool same_format(const QuantView& a, const QuantView& b) { return a.bits == b.bi
 
 }  // namespace
 
+std::optional<std::pair<Tensor, Tensor>> CudaBackend::fp8_gate_up(const Tensor& x, const QTensor& gate,
+                                                                 const QTensor& up) {
+    // (fp8_input checks x and gate; up must match gate.)
+    if (gate.quantized() || up.quantized() || gate.shape() != up.shape() || gate.values.dtype() != up.values.dtype() ||
+        up.device() != Device::cuda)
+        return std::nullopt;
+    const std::optional<Fp8Rows> xq = fp8_input(x, gate.values);
+    if (!xq) return std::nullopt;
+    const Shape shape = with_last(x.shape(), gate.dim(0));
+    std::pair<Tensor, Tensor> gu{empty(shape, act_), empty(shape, act_)};
+    linear_fp8(gu.first, *xq, gate.values, Tensor(), Epilogue::none);
+    linear_fp8(gu.second, *xq, up.values, Tensor(), Epilogue::none);
+    return gu;
+}
+
 Tensor CudaBackend::linear_glu(const Tensor& x, const QTensor& gate, const QTensor& up, Glu kind) {
     // A few rows (a decoding step) read both weights in one GEMV launch with the GLU at its end.
     if (gemv_input(x, act_) && gate.defined() && up.defined() && gate.shape() == up.shape()) {
@@ -92,16 +108,7 @@ Tensor CudaBackend::linear_glu(const Tensor& x, const QTensor& gate, const QTens
         }
     }
     // Many rows in an FP8 encode: x converted once for both products.
-    // (fp8_input checks x and gate; up must match gate.)
-    if (!gate.quantized() && !up.quantized() && gate.shape() == up.shape() &&
-        gate.values.dtype() == up.values.dtype() && up.device() == Device::cuda)
-        if (const std::optional<Fp8Rows> xq = fp8_input(x, gate.values)) {
-            const Shape shape = with_last(x.shape(), gate.dim(0));
-            Tensor g = empty(shape, act_), u = empty(shape, act_);
-            linear_fp8(g, *xq, gate.values, Tensor(), Epilogue::none);
-            linear_fp8(u, *xq, up.values, Tensor(), Epilogue::none);
-            return glu(g, u, kind);
-        }
+    if (auto gu = fp8_gate_up(x, gate, up)) return glu(gu->first, gu->second, kind);
     return Backend::linear_glu(x, gate, up, kind);  // checks the arguments on its way
 }
 
@@ -109,16 +116,12 @@ Tensor CudaBackend::glu_mlp(const Tensor& x, const QTensor& gate, const QTensor&
     // An FP8 encode: x converted once for gate and up, and their gated product straight to
     // FP8 codes for down (glu_rows_e4m3), where the two-step path writes it in 16 bits and
     // reads it back to convert it.
-    const bool floats = !gate.quantized() && !up.quantized() && !down.quantized() && gate.shape() == up.shape() &&
-                        gate.values.dtype() == up.values.dtype() && up.device() == Device::cuda &&
-                        down.defined() && down.rank() == 2 && down.dim(1) == gate.dim(0);
-    if (floats && fp8_takes(down.values))
-        if (const std::optional<Fp8Rows> xq = fp8_input(x, gate.values)) {
-            const int64_t M = xq->codes.dim(0), I = gate.dim(0);
-            Tensor g = empty({M, I}, act_), u = empty({M, I}, act_);
-            linear_fp8(g, *xq, gate.values, Tensor(), Epilogue::none);
-            linear_fp8(u, *xq, up.values, Tensor(), Epilogue::none);
-            Fp8Rows hq{allocate({M, I}, DType::u8, false), allocate({M}, DType::f32, false)};
+    if (gate.defined() && gate.rank() == 2 && down.defined() && !down.quantized() && down.rank() == 2 &&
+        down.dim(1) == gate.dim(0) && fp8_takes(down.values))
+        if (auto gu = fp8_gate_up(x, gate, up)) {
+            auto& [g, u] = *gu;
+            const int64_t M = g.numel() / g.dim(-1), I = g.dim(-1);
+            Fp8Rows hq = fp8_rows(M, I, false);
             with_type(act_, [&]<class T>() {
                 glu_rows_e4m3<T>(ptr<uint8_t>(hq.codes), ptr<float>(hq.scales), ptr<T>(g), ptr<T>(u), M, I,
                                  kind == Glu::silu, stream_);
