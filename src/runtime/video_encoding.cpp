@@ -123,13 +123,15 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     // takes a stretch of decoding up to its keyframe distance.
     auto next_batch = [&] {
         const auto w0 = std::chrono::steady_clock::now();
+        double audio_s = 0;  // of the wait, the time spent queueing the audio's work
         while (!audio_done && !frames.ready())
             if (audio_job.wait_for(std::chrono::milliseconds(1)) == std::future_status::ready) {
                 audio_at_s = seconds_since(t0);
                 encode_audio();
+                audio_s = seconds_since(t0) - audio_at_s;
             }
         const bool more = frames.next_frames(rgb, positions);
-        frames_wait_s += seconds_since(w0);
+        frames_wait_s += seconds_since(w0) - audio_s;
         if (first_batch_s < 0) first_batch_s = seconds_since(t0);
         return more;
     };
