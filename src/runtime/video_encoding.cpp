@@ -63,8 +63,8 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     // Decoding starts before the large allocations below (the media K/V: 21 GiB for ten
     // minutes); so does the audio's, on a thread of its own: it needs nothing from the frames.
     // Once its samples are there, the audio goes through log-mel (the backend's: on the GPU,
-    // a batch of FFTs), the audio tower and the decoder's layers between two frame batches: the GPU has
-    // time for it while the first frames are decoded, and it no longer waits at the end.
+    // a batch of FFTs), the audio tower and the decoder's layers in the next wait for frames
+    // (next_batch below) or between two batches, and no longer at the end.
     frames.start();
     std::atomic<double> audio_ready_s{-1};  // when the samples were there (the profile's timeline)
     std::future<media::AudioSamples> audio_job = std::async(std::launch::async, [&m, &video_path, &audio_ready_s, t0] {
