@@ -83,8 +83,10 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     MediaKvWriter visual(m, F * per_frame, choice.kv, choice.tokens_on_host, "tokens");
 
     bool audio_done = false;
+    double audio_at_s = -1;  // when the audio's work began to be queued (the profile's timeline)
     auto encode_audio = [&] {
         audio_done = true;
+        audio_at_s = seconds_since(t0);
         const media::AudioSamples audio = audio_job.get();
         if (!audio.present) return;
         const int bins = m.config().audio.mel_bins;
@@ -117,19 +119,23 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     std::vector<int64_t> positions;
     int64_t done = 0;
     const int S = m.config().vision.image_size;
-    double frames_wait_s = 0, first_batch_s = -1, audio_at_s = -1;  // the profile's timeline
-    // While the next batch of frames is still being decoded, the audio goes through (once its
-    // samples are there): the GPU would otherwise wait, above all for the first batch, which
+    double frames_wait_s = 0, first_batch_s = -1;  // the profile's timeline
+    // Before each batch, and while it is still being decoded, the audio goes through once its
+    // samples are there: the GPU would otherwise wait, above all for the first batch, which
     // takes a stretch of decoding up to its keyframe distance.
     auto next_batch = [&] {
         const auto w0 = std::chrono::steady_clock::now();
         double audio_s = 0;  // of the wait, the time spent queueing the audio's work
-        while (!audio_done && !frames.ready())
-            if (audio_job.wait_for(std::chrono::milliseconds(1)) == std::future_status::ready) {
-                audio_at_s = seconds_since(t0);
+        while (!audio_done) {
+            if (audio_job.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
                 encode_audio();
                 audio_s = seconds_since(t0) - audio_at_s;
+            } else if (frames.ready()) {
+                break;
+            } else {
+                audio_job.wait_for(std::chrono::milliseconds(1));
             }
+        }
         const bool more = frames.next_frames(rgb, positions);
         frames_wait_s += seconds_since(w0) - audio_s;
         if (first_batch_s < 0) first_batch_s = seconds_since(t0);
@@ -159,10 +165,6 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
         visual.append(tokens);  // whole chunks go on to the K/V; the rest waits for the next batch
         done += static_cast<int64_t>(positions.size());
         m.progress("frames", done, F);
-        if (!audio_done && audio_job.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
-            audio_at_s = seconds_since(t0);
-            encode_audio();
-        }
     }
     VIDI_CHECK(done == F, video_path, ": decoded ", done, " of ", F, " sampled frames");
     if (m.backend().profiling()) {  // what the decoder costs: the stage's time and the CPU the process spent in it
