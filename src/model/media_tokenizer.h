@@ -30,6 +30,10 @@ public:
     // 0..total_frames-1 -> [n·h·w, D] on the backend, frame-major, then row, then column.
     virtual Tensor image_tokens(const Tensor& pixels_batch, const std::vector<int64_t>& frame_positions,
                                 int64_t total_frames, int64_t budget) const = 0;
+    // The part of a video's image_tokens() that needs no frames (its positional tables),
+    // queued now: called while the first frames decode, so that the first batch does not
+    // wait on it. Optional; image_tokens() makes what was not prepared.
+    virtual void prepare_video(int64_t total_frames, int64_t budget) const = 0;
 
     // Number of audio tokens for `mel_frames` frames of log-mel.
     virtual int64_t audio_token_count(int64_t mel_frames) const = 0;

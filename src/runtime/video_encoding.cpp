@@ -66,6 +66,7 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     // a batch of FFTs), the audio tower and the decoder's layers in the next wait for frames
     // (next_batch below) or between two batches, and no longer at the end.
     frames.start();
+    const double started_s = seconds_since(t0);  // the stream opened, probed and (NVDEC) tried
     std::atomic<double> audio_ready_s{-1};  // when the samples were there (the profile's timeline)
     std::future<media::AudioSamples> audio_job = std::async(std::launch::async, [&m, &video_path, &audio_ready_s, t0] {
         media::AudioSamples a = media::load_audio_samples(video_path, m.options().media_inputs);
@@ -81,6 +82,10 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     // The visual tokens go through the decoder's layers as soon as a chunk of them is ready,
     // so the GPU works on them while later frames are still being decoded.
     MediaKvWriter visual(m, F * per_frame, choice.kv, choice.tokens_on_host, "tokens");
+    {  // the positional tables, while the first frames decode (the GPU has nothing else yet)
+        const Section s = m.backend().section("image positions ahead");
+        m.media().prepare_video(F, budget);
+    }
 
     bool audio_done = false;
     double audio_at_s = -1;  // when the audio's work began to be queued (the profile's timeline)
@@ -168,12 +173,13 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     }
     VIDI_CHECK(done == F, video_path, ": decoded ", done, " of ", F, " sampled frames");
     if (m.backend().profiling()) {  // what the decoder costs: the stage's time and the CPU the process spent in it
-        char line[320];
+        char line[400];
         std::snprintf(line, sizeof line,
-                      "frames: %lld decoded by %s in %.2f s; process CPU time %.2f s; the first batch at %.2f s, "
-                      "waiting for frames %.2f s in all; audio samples at %.2f s, through the tower from %.2f s",
+                      "frames: %lld decoded by %s in %.2f s; process CPU time %.2f s; decoding from %.2f s, the "
+                      "first batch at %.2f s, waiting for frames %.2f s in all; audio samples at %.2f s, through the "
+                      "tower from %.2f s",
                       static_cast<long long>(F), frames.decoder(), seconds_since(t0), process_cpu_seconds() - cpu0,
-                      first_batch_s, frames_wait_s, audio_ready_s.load(), audio_at_s);
+                      started_s, first_batch_s, frames_wait_s, audio_ready_s.load(), audio_at_s);
         m.notice(line);
     }
     visual.finish();

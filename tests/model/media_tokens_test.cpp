@@ -4,7 +4,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "model/config.h"
 #include "io/safetensors.h"
@@ -60,6 +62,37 @@ TEST_P(MediaTokensGolden, ImageTokensOfSampledFramesOneByOneAndBatched) {
         const int64_t f = c.sampled[i], r = static_cast<int64_t>(i);
         EXPECT_LT(rel_error(got.rows(r * hw, (r + 1) * hw), want.rows(f * hw, (f + 1) * hw)), 1e-5) << "frame " << f;
     }
+}
+
+// prepare_video (media_tokens calls it while the first frames decode) makes a video's three
+// positional tables once; its batches use them without computing any again, and give the
+// golden tokens, also after another video's tables were prepared before.
+TEST_P(MediaTokensGolden, PreparedPositionsServeEveryBatch) {
+    const GoldenCase c = GetParam();
+    setenv("VIDI_PROFILE", "1", 1);
+    TinyMediaModel tiny;
+    const bool profiling = tiny.backend->profiling();
+    unsetenv("VIDI_PROFILE");
+    ASSERT_TRUE(profiling);
+    auto mlp_calls = [&] {  // "profile: positional mlp   1.2 ms   3 calls"
+        for (const std::string& line : tiny.backend->profile_report())
+            if (line.find(" positional mlp ") != std::string::npos) {
+                const size_t end = line.rfind(" calls"), start = line.find_last_of(' ', end - 1);
+                return std::stoll(line.substr(start + 1, end - start - 1));
+            }
+        return 0LL;
+    };
+    const Tensor want = golden_.get("image_tokens");
+    const int64_t hw = tiny.encoder.tokens_per_frame(c.frames);
+    tiny.encoder.prepare_video(c.frames + 30, model::vidi15::kVisualTokenBudget);
+    tiny.encoder.prepare_video(c.frames, model::vidi15::kVisualTokenBudget);
+    EXPECT_EQ(mlp_calls(), 6);  // pos_h, pos_w, pos_t of each
+    for (int64_t f : c.sampled) {
+        const Tensor px = golden_.get("pixel_values_frame" + std::to_string(f)).reshape({1, 3, 384, 384});
+        const Tensor got = tiny.backend->to_host(tiny.encoder.image_tokens(px, {f}, c.frames));
+        EXPECT_LT(rel_error(got, want.rows(f * hw, (f + 1) * hw)), 1e-5) << "frame " << f;
+    }
+    EXPECT_EQ(mlp_calls(), 0);
 }
 
 TEST_P(MediaTokensGolden, AudioTokensFromGoldenMel) {

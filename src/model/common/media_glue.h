@@ -28,6 +28,11 @@ public:
     // [n·h·w, D] after mm_rand_llm_norm; rows and columns get pos_h/pos_w(N = pos_n, l = h/w).
     Tensor image_tokens(const Tensor& grid, int64_t pos_n, const std::vector<int64_t>& frame_positions,
                         int64_t total_frames) const;
+    // The positions image_tokens() adds to an h×w grid of a video of total_frames frames,
+    // computed now (MediaTokenizer::prepare_video) and kept for its batches.
+    void prepare_image_positions(int64_t pos_n, int64_t h, int64_t w, int64_t total_frames) const {
+        image_positions(pos_n, h, w, total_frames);
+    }
 
     // floor(floor(mel_frames · out/in) / pool) (SPEC.md §2.6).
     int64_t audio_token_count(const WhisperEncoder& tower, int64_t mel_frames) const;

@@ -49,6 +49,7 @@ Tensor PositionalMlp::encode(int64_t N, int64_t l, const std::vector<int64_t>& i
         VIDI_CHECK(j >= 0 && j < l, where_, ": position index ", j, " outside 0..", l - 1);
         q.push_back(static_cast<double>(j) / static_cast<double>(l - 1) * static_cast<double>(N - 1));
     }
+    const Section s = be_.section("positional mlp");
     const Tensor table = sinusoid_table(q, dim_);
     const int64_t n = table.dim(0);
     Tensor out = be_.act({n, dim_});

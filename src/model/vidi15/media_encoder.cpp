@@ -73,6 +73,11 @@ Tensor MediaEncoder::image_tokens(const Tensor& pixels_batch, const std::vector<
     return glue_.image_tokens(grid, p, frame_positions, total_frames);
 }
 
+void MediaEncoder::prepare_video(int64_t total_frames, int64_t budget) const {
+    const int64_t side = grid_side(total_frames, budget);
+    glue_.prepare_image_positions(mm_.image_pool, side, side, total_frames);
+}
+
 int64_t MediaEncoder::audio_token_count(int64_t mel_frames) const {
     return glue_.audio_token_count(audio_, mel_frames);
 }

@@ -48,6 +48,7 @@ public:
                         int64_t total_frames) const {
         return image_tokens(pixels_batch, frame_positions, total_frames, kVisualTokenBudget);
     }
+    void prepare_video(int64_t total_frames, int64_t budget) const override;
 
     // Number of audio tokens for `mel_frames` (SPEC.md §2.6): floor(floor(mel_frames/2) / pool).
     int64_t audio_token_count(int64_t mel_frames) const override;

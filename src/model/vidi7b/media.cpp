@@ -56,6 +56,10 @@ Tensor Media::image_tokens(const Tensor& pixels_batch, const std::vector<int64_t
     return glue_.image_tokens(pool(patches), side_, frame_positions, total_frames);
 }
 
+void Media::prepare_video(int64_t total_frames, int64_t /*budget*/) const {
+    glue_.prepare_image_positions(side_, side_, side_, total_frames);
+}
+
 int64_t Media::audio_token_count(int64_t mel_frames) const { return glue_.audio_token_count(audio_, mel_frames); }
 
 Tensor Media::audio_tokens(const Tensor& mel, int64_t mel_frames,

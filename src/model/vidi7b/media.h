@@ -29,6 +29,7 @@ public:
     int grid_side(int64_t total_frames, int64_t budget) const override;
     Tensor image_tokens(const Tensor& pixels_batch, const std::vector<int64_t>& frame_positions,
                         int64_t total_frames, int64_t budget) const override;
+    void prepare_video(int64_t total_frames, int64_t budget) const override;
     int64_t audio_token_count(int64_t mel_frames) const override;
     Tensor audio_tokens(const Tensor& mel, int64_t mel_frames,
                         const std::function<void(int64_t, int64_t)>& progress = {}) const override;
