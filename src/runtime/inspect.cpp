@@ -126,11 +126,10 @@ CheckpointReport inspect_checkpoint(const std::string& dir) {
     const model::Family& family = ck.family();
     const model::Summary arch = family.describe(ck.config(), ck.store());
     std::string chat = "no chat_template in the checkpoint: the built-in " + family.name() + " prompt format";
-    if (model::checkpoint_chat_template(dir)) {
-        const auto warning = model::chat_template_warning(dir, family.chat_templates(), family.name());
-        chat = warning ? "warning: " + *warning : "the checkpoint's chat_template is the built-in " + family.name() +
-                                                      " prompt format";
-    }
+    if (const auto warning = model::chat_template_warning(dir, family.chat_templates(), family.name()))
+        chat = "warning: " + *warning;
+    else if (model::checkpoint_chat_template(dir))
+        chat = "the checkpoint's chat_template is the built-in " + family.name() + " prompt format";
     int pieces = 0;
     const std::string tok_problem = tokenizer_problem(ck, pieces);
     CheckpointReport r;

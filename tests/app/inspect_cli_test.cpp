@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
@@ -43,6 +44,23 @@ TEST(InspectCli, UsableGoldenCheckpointExitsZero) {
     EXPECT_THAT(out, HasSubstr("sliding window 8"));
     EXPECT_THAT(out, HasSubstr("3 layers (2 used), width 48"));
     EXPECT_THAT(out, HasSubstr("verdict usable"));
+}
+
+// The chat line: the built-in format, or a warning naming what the checkpoint's field holds.
+TEST(InspectCli, AChatTemplateFieldThatHoldsNoTemplateIsNamed) {
+    int rc;
+    EXPECT_THAT(run_vidi("inspect " + vidi::test::tiny_model_dir(), &rc),
+                HasSubstr("chat    the checkpoint's chat_template is the built-in vidi1.5 prompt format"));
+    vidi::test::TempDir tmp("inspect-chat");
+    const std::string dir = broken_copy(tmp, "true");
+    const std::string config = dir + "/tokenizer_config.json";
+    nlohmann::json tc = nlohmann::json::parse(std::ifstream(config));
+    tc["chat_template"] = 42;
+    std::ofstream(config) << tc.dump();
+    const std::string out = run_vidi("inspect " + dir, &rc);
+    EXPECT_EQ(rc, 0) << out;  // still usable: prompts follow the built-in format
+    EXPECT_THAT(out, HasSubstr("chat    warning: " + dir + ": tokenizer_config.json's chat_template is a number, not a "
+                               "template"));
 }
 
 TEST(InspectCli, JsonOutput) {

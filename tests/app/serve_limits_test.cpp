@@ -319,6 +319,12 @@ TEST(ClientJson, DepthCountsBracketsOutsideStringsOnly) {
     EXPECT_THROW(server::parse_client_json(R"({"a":[[[1]]]})", 3), server::HttpError);
     EXPECT_TRUE(server::parse_client_json("{\"a\": nope}", 64).is_discarded());
     EXPECT_TRUE(server::parse_client_json("]]]]{", 64).is_discarded());  // unbalanced: not JSON
+    // A NUL ends nlohmann's text: "{}" then anything would read as "{}". Inside a string a raw
+    // NUL is a control byte, which JSON refuses too.
+    EXPECT_FALSE(nlohmann::json::parse(std::string("{}\0{\"a\":", 5), nullptr, false).is_discarded());
+    EXPECT_THROW(server::parse_client_json(std::string("{}\0{\"a\":", 5), 64), server::HttpError);
+    EXPECT_THROW(server::parse_client_json(std::string("{}\0", 3), 64), server::HttpError);
+    EXPECT_TRUE(server::parse_client_json(std::string("{\"a\":\"x\0\"}", 10), 64).is_discarded());
 }
 
 // The open policy the server gives the engine: local files in video containers only. The

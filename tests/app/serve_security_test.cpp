@@ -382,6 +382,20 @@ TEST_F(ServeSecurityTest, DeeplyNestedJsonIsRefusedAndTheServerStaysUp) {
     EXPECT_EQ(cli.Get("/health")->status, 200);
 }
 
+// nlohmann's parser stops at a NUL: a JSON body, a NUL, then anything was read as the body
+// before the NUL. Every JSON endpoint refuses it.
+TEST_F(ServeSecurityTest, AJsonBodyWithANulByteIsRefused) {
+    auto cli = client();
+    const std::string tail = std::string("\0", 1) + "{\"path\":\"/etc/passwd\"}";
+    expect_openai_error(cli.Post("/v1/chat/completions",
+                                 R"({"model":"tiny-a","messages":[{"role":"user","content":"hi"}]})" + tail,
+                                 "application/json"),
+                        400, "NUL byte");
+    expect_json_error(cli.Post("/v1/videos", R"({"path":"x.mp4"})" + tail, "application/json"), 400, "NUL byte");
+    expect_json_error(cli.Post("/inference", R"({"q":"a"})" + tail, "application/json"), 400, "NUL byte");
+    EXPECT_EQ(cli.Get("/health")->status, 200);
+}
+
 // The depth bound must not cost more than the parse: with a parser callback nlohmann 3.11
 // rescanned a container after each nested object (100 000 "{}" took 67 s to refuse, 32 such
 // bodies held every HTTP thread for minutes).

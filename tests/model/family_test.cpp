@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <utility>
+#include <vector>
 
 #include "io/json_file.h"
 #include "model/checkpoint.h"
@@ -109,4 +111,22 @@ TEST(ChatTemplate, ADifferentTemplateIsWarnedAboutWithTheDifference) {
     io::write_json_file(path, tc);
     EXPECT_EQ(model::checkpoint_chat_template(dir), changed);
     EXPECT_TRUE(model::chat_template_warning(dir, f.chat_templates(), f.name()));
+
+    // A field that holds no template (the official code could not render it): warned about,
+    // naming what it holds; null is no template.
+    for (const auto& [value, what] : std::vector<std::pair<nlohmann::json, std::string>>{
+             {42, "a number"},
+             {nlohmann::json::object({{"default", original}}), "an object"},
+             {nlohmann::json::array({{{"name", "tool_use"}, {"template", "x"}}}), "a list without a template named"}}) {
+        tc["chat_template"] = value;
+        io::write_json_file(path, tc);
+        EXPECT_FALSE(model::checkpoint_chat_template(dir)) << value;
+        const auto bad = model::chat_template_warning(dir, f.chat_templates(), f.name());
+        ASSERT_TRUE(bad) << value;
+        EXPECT_THAT(*bad, HasSubstr(dir + ": tokenizer_config.json's chat_template is " + what));
+        EXPECT_THAT(*bad, HasSubstr("Prompts follow the built-in vidi1.5 format."));
+    }
+    tc["chat_template"] = nullptr;
+    io::write_json_file(path, tc);
+    EXPECT_FALSE(model::chat_template_warning(dir, f.chat_templates(), f.name()));
 }

@@ -1,8 +1,9 @@
-// --compute fp8 on the golden tiny model: the media tokens' layers in FP8 (E4M3, per-row
+// --compute fp8 on the golden tiny models: the media tokens' layers in FP8 (E4M3, per-row
 // scales) on a GPU that has FP8 tensor cores, in bf16 and fp16 (cases registered when the
 // build has CUDA and a GPU is there). The logits teacher-forced over the golden answer with
-// media K/V encoded in FP8 stay within bounds of the float64 reference (the H200 gave
-// 4.8e-2 to 5.2e-2 and top-1 13/13, bench/RESULTS.md); the towers are untouched; weights kept
+// media K/V encoded in FP8 stay within bounds of the float64 reference, for tiny-a (the H200
+// gave 4.8e-2 to 5.2e-2 and top-1 13/13, bench/RESULTS.md) and the tiny Vidi-7B; the towers
+// are untouched; weights kept
 // in FP8 at load (o_proj folded over shared K/V heads) stay as close to the 16-bit media K/V.
 // Everywhere: a backend without FP8 units and an unknown compute mode are clear errors.
 #include <gmock/gmock.h>
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <tuple>
 #include <ostream>
+#include <string>
 #include <utility>
 
 #include "backend/backend.h"
@@ -20,6 +22,7 @@
 #include "model/config.h"
 #include "model/vidi15/gemma2.h"
 #include "model/vidi15/media_encoder.h"
+#include "model/vidi7b/mistral.h"
 #include "runtime/generate.h"
 #include "support/test_support.h"
 #include "vidi/vidi.h"
@@ -78,27 +81,52 @@ TEST_P(Fp8Encode, TheTowersStaySixteenBit) {
     EXPECT_TRUE(with_fp8.second == without.second) << "audio tokens";
 }
 
+// The logits teacher-forced over the golden answer of `golden_file` with the golden media
+// tokens' K/V encoded by `decoder` (in FP8: the fixture turned it on) within the bounds of the
+// float64 reference.
+void expect_forced_logits_close(Backend& be, const model::Decoder& decoder, const std::string& golden_file,
+                                const std::string& label) {
+    auto golden = io::SafetensorsFile::open(golden_file);
+    model::MediaKV visual = decoder.encode_media(be.upload(golden->get("image_tokens")));
+    model::MediaKV audio = decoder.encode_media(be.upload(golden->get("audio_tokens")));
+    const Tensor forced = runtime::forced_logits(decoder, ids_of(golden->get("prompt_ids")), {&visual, &audio},
+                                                 ids_of(golden->get("forced_ids")));
+    const Tensor want = golden->get("forced_logits").to_f32();
+    const double err = test::rel_error(forced, want), top1 = test::top1_agreement(forced, want);
+    std::printf("[ %s ] FP8 media layers: forced logits rel error %.3e, top-1 agreement %.3f over %lld steps\n",
+                label.c_str(), err, top1, static_cast<long long>(want.dim(0)));
+    EXPECT_LT(err, kLogitsBound) << label;
+    EXPECT_GE(top1, kMinTop1) << label;
+}
+
 TEST_P(Fp8Encode, ForcedLogitsOverFp8MediaKvStayCloseToTheReference) {
     // Both ways the weights take: converted at each call, and kept in FP8 at load (with o_proj
     // folded over the heads that share a K/V head).
     for (const bool keep : {false, true}) {
-    SCOPED_TRACE(keep ? "kept copies" : "converted at each call");
-    model::LoadOptions options;
-    options.fp8_copies = keep;
-    model::vidi15::Gemma2 decoder{config_, model::WeightLoader(weights_, *backend_, options)};
-    for (const char* video : {"synth", "dummy"}) {
-        auto golden = io::SafetensorsFile::open(test::golden_path(std::string("tiny-a_") + video + ".golden.safetensors"));
-        model::MediaKV visual = decoder.encode_media(backend_->upload(golden->get("image_tokens")));
-        model::MediaKV audio = decoder.encode_media(backend_->upload(golden->get("audio_tokens")));
-        const Tensor forced = runtime::forced_logits(decoder, ids_of(golden->get("prompt_ids")), {&visual, &audio},
-                                                     ids_of(golden->get("forced_ids")));
-        const Tensor want = golden->get("forced_logits").to_f32();
-        const double err = test::rel_error(forced, want), top1 = test::top1_agreement(forced, want);
-        std::printf("[ %-9s %s%s ] FP8 media layers: forced logits rel error %.3e, top-1 agreement %.3f over %lld steps\n",
-                    GetParam().name, video, keep ? ", kept" : "", err, top1, static_cast<long long>(want.dim(0)));
-        EXPECT_LT(err, kLogitsBound) << video;
-        EXPECT_GE(top1, kMinTop1) << video;
+        model::LoadOptions options;
+        options.fp8_copies = keep;
+        model::vidi15::Gemma2 decoder{config_, model::WeightLoader(weights_, *backend_, options)};
+        for (const char* video : {"synth", "dummy"})
+            expect_forced_logits_close(*backend_, decoder,
+                                       test::golden_path(std::string("tiny-a_") + video + ".golden.safetensors"),
+                                       std::string(GetParam().name) + " " + video + (keep ? ", kept" : ""));
     }
+}
+
+// Vidi-7B's Mistral decoder through the same FP8 media layers (its tiny model also shares K/V
+// heads: 4 heads, 2 K/V heads), against its float64 golden file (tests/data/vidi7b).
+TEST_P(Fp8Encode, Vidi7bForcedLogitsOverFp8MediaKvStayCloseToTheReference) {
+    const model::ModelConfig config = model::load_config(test::tiny_vidi7b_dir());
+    io::TensorStore weights = io::TensorStore::open(test::tiny_vidi7b_dir());
+    ASSERT_NE(config.llm.heads, config.llm.kv_heads);
+    for (const bool keep : {false, true}) {
+        model::LoadOptions options;
+        options.fp8_copies = keep;
+        model::vidi7b::Mistral decoder{config, model::WeightLoader(weights, *backend_, options)};
+        EXPECT_EQ(backend_->fp8_copy_bytes(), keep ? model::media_fp8_copy_bytes(config.llm) : 0u);
+        expect_forced_logits_close(*backend_, decoder,
+                                   test::vidi7b_data_dir() + "/tiny-vidi7b_synth.golden.safetensors",
+                                   std::string(GetParam().name) + " vidi-7b synth" + (keep ? ", kept" : ""));
     }
 }
 
@@ -146,7 +174,7 @@ TEST(Fp8Compute, TheFoldOverSharedHeadsIsOProjOfVRepeatedForEachHead) {
     // sharing a K/V head: on the CPU (f32), (o · Sᵀ) · v must be o · repeat_kv(v), for 2 and 4
     // heads a K/V head; every column of S has exactly one 1.
     auto cpu = make_backend("cpu", 1);
-    for (const auto [H, KV] : {std::pair{4, 2}, std::pair{8, 2}}) {
+    for (const auto& [H, KV] : {std::pair{4, 2}, std::pair{8, 2}}) {
         const int64_t hd = 8, D = 24, n = 5;
         const Tensor S = model::shared_heads_fold(H, KV, hd);
         ASSERT_EQ(S.shape(), (Shape{KV * hd, H * hd}));

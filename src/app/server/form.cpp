@@ -257,6 +257,8 @@ nlohmann::json parse_client_json(const std::string& text, int max_depth) {
                                          " levels");
         } else if (c == ']' || c == '}') {
             --depth;
+        } else if (c == '\0') {  // nlohmann's parser ends the text there: what follows would go unread
+            throw HttpError(400, "the JSON body holds a NUL byte");
         }
     }
     return nlohmann::json::parse(text, nullptr, false);

@@ -39,21 +39,39 @@ size_t common_prefix(const std::string& a, const std::string& b) {
     return i;
 }
 
+// tokenizer_config.json's "chat_template": a string, or the entry named "default" of a list.
+struct TemplateField {
+    std::optional<std::string> text;
+    std::string unusable;  // what the field holds when it is there and holds no template
+};
+
+TemplateField template_field(const std::string& dir) {
+    TemplateField f;
+    const fs::path config = fs::path(dir) / "tokenizer_config.json";
+    if (!fs::exists(config)) return f;
+    const nlohmann::json j = io::read_json_file(config.string());
+    const auto t = j.find("chat_template");
+    if (t == j.end() || t->is_null()) return f;
+    if (t->is_string()) {
+        f.text = t->get<std::string>();
+    } else if (t->is_array()) {
+        for (const auto& entry : *t)
+            if (entry.is_object() && entry.value("name", "") == "default" && entry.contains("template") &&
+                entry["template"].is_string()) {
+                f.text = entry["template"].get<std::string>();
+                break;
+            }
+        if (!f.text) f.unusable = "a list without a template named \"default\"";
+    } else {
+        f.unusable = cat("a", t->is_object() ? "n " : " ", t->type_name());
+    }
+    return f;
+}
+
 }  // namespace
 
 std::optional<std::string> checkpoint_chat_template(const std::string& dir) {
-    const fs::path config = fs::path(dir) / "tokenizer_config.json";
-    if (fs::exists(config)) {
-        const nlohmann::json j = io::read_json_file(config.string());
-        if (auto t = j.find("chat_template"); t != j.end()) {
-            if (t->is_string()) return t->get<std::string>();
-            if (t->is_array())
-                for (const auto& entry : *t)
-                    if (entry.is_object() && entry.value("name", "") == "default" && entry.contains("template") &&
-                        entry["template"].is_string())
-                        return entry["template"].get<std::string>();
-        }
-    }
+    if (std::optional<std::string> text = template_field(dir).text) return text;
     const fs::path jinja = fs::path(dir) / "chat_template.jinja";
     if (fs::exists(jinja)) {
         std::ifstream in(jinja, std::ios::binary);
@@ -66,8 +84,13 @@ std::optional<std::string> checkpoint_chat_template(const std::string& dir) {
 
 std::optional<std::string> chat_template_warning(const std::string& dir, const std::vector<std::string>& known,
                                                  const std::string& family) {
+    if (known.empty()) return std::nullopt;
+    if (const TemplateField f = template_field(dir); !f.unusable.empty())  // the official code could not render it
+        return cat(dir, ": tokenizer_config.json's chat_template is ", f.unusable,
+                   ", not a template (a string, or a list with one named \"default\"). Prompts follow the built-in ",
+                   family, " format.");
     const std::optional<std::string> raw = checkpoint_chat_template(dir);
-    if (!raw || known.empty()) return std::nullopt;
+    if (!raw) return std::nullopt;
     const std::string got = unescape_newlines(*raw);
     std::string closest;
     size_t best = 0;

@@ -14,8 +14,9 @@ namespace vidi::model {
 std::optional<std::string> checkpoint_chat_template(const std::string& dir);
 
 // A warning when the checkpoint's template is none of `known` (compared after Jinja's "\n"
-// escapes are read as newlines), naming where it first differs from the closest; nullopt
-// when it matches one or the checkpoint has no template.
+// escapes are read as newlines), naming where it first differs from the closest, or when its
+// "chat_template" field holds no template (a number, an object, a list without "default");
+// nullopt when it matches one or the checkpoint has no template.
 std::optional<std::string> chat_template_warning(const std::string& dir, const std::vector<std::string>& known,
                                                  const std::string& family);
 
