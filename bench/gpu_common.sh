@@ -25,9 +25,10 @@ with_mem() {
 }
 # A tiny checkpoint through the CUDA backend against its golden file: the retrieval prompt of
 # synth.mp4 with the golden forced ids, then a text-only turn.
-# Usage: cuda_parity TAG MODEL_DIR GOLDEN_FILE "TEXT-ONLY QUESTION"
+# Usage: cuda_parity TAG MODEL_DIR GOLDEN_FILE ["TEXT-ONLY QUESTION"]: the golden file's own
+# question (its text_prompt_ids), tiny-a's by default; the tiny Vidi-7B's is "Describe the scene.".
 cuda_parity() {
-  local tag=$1 model=$2 golden=$3 question=$4 forced
+  local tag=$1 model=$2 golden=$3 question=${4:-Describe a kitchen scene.} forced
   forced=$(python3 -c "from safetensors.numpy import load_file; print(','.join(str(int(x)) for x in load_file('$golden')['forced_ids']))")
   V dump -q --backend cuda --model "$model" --video $G/synth.mp4 --query "a moving colour pattern" \
     --frames 0,11 --forced-ids "$forced" --max-new-tokens 16 --out "$W/${tag}_synth_cuda.safetensors"
