@@ -68,28 +68,32 @@ TemplateField template_field(const std::string& dir) {
     return f;
 }
 
+// The field's template, else chat_template.jinja's.
+std::optional<std::string> template_of(const std::string& dir, const TemplateField& f) {
+    if (f.text) return f.text;
+    const fs::path jinja = fs::path(dir) / "chat_template.jinja";
+    if (!fs::exists(jinja)) return std::nullopt;
+    std::ifstream in(jinja, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
 }  // namespace
 
 std::optional<std::string> checkpoint_chat_template(const std::string& dir) {
-    if (std::optional<std::string> text = template_field(dir).text) return text;
-    const fs::path jinja = fs::path(dir) / "chat_template.jinja";
-    if (fs::exists(jinja)) {
-        std::ifstream in(jinja, std::ios::binary);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        return ss.str();
-    }
-    return std::nullopt;
+    return template_of(dir, template_field(dir));
 }
 
 std::optional<std::string> chat_template_warning(const std::string& dir, const std::vector<std::string>& known,
                                                  const std::string& family) {
     if (known.empty()) return std::nullopt;
-    if (const TemplateField f = template_field(dir); !f.unusable.empty())  // the official code could not render it
+    const TemplateField f = template_field(dir);  // tokenizer_config.json read once
+    if (!f.unusable.empty())  // the official code could not render it
         return cat(dir, ": tokenizer_config.json's chat_template is ", f.unusable,
                    ", not a template (a string, or a list with one named \"default\"). Prompts follow the built-in ",
                    family, " format.");
-    const std::optional<std::string> raw = checkpoint_chat_template(dir);
+    const std::optional<std::string> raw = template_of(dir, f);
     if (!raw) return std::nullopt;
     const std::string got = unescape_newlines(*raw);
     std::string closest;
