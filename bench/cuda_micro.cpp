@@ -11,9 +11,13 @@
 //   cuda_micro siglip     one SigLIP layer over 16 frames, op by op
 //   cuda_micro fp8        the encode's GEMM shapes: 16-bit against FP8 (per-row and
 //                         per-tensor scales) and the cost of converting each operand
+//   cuda_micro algos      the encode's GEMM shapes: cuBLASLt's first heuristic algorithm
+//                         against the fastest of its first 16 (what tuning could gain)
+#include <cublasLt.h>
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -307,6 +311,83 @@ void bench_siglip(CudaBackend& be) {
     row("SigLIP whole layer (x27 x38 batches for 10 min)", t, fmt(flop / (t * 1e-3) / 1e12, "TFLOP/s"));
 }
 
+// How far cuBLASLt's first heuristic pick is from the fastest of its first 16 candidates, at
+// one encode shape (bf16 with the shape's epilogue, or FP8 with per-row scales): the gain an
+// autotuner could have.
+void bench_algos(CudaBackend& be, const char* name, int64_t M, int64_t N, int64_t K, bool fp8,
+                 cublasLtEpilogue_t epilogue, bool fast_accum = false) {
+    const Tensor x = random_device(be, {M, K}), w = random_device(be, {N, K}), bias = random_device(be, {N});
+    Tensor y = be.empty({M, N}, DType::bf16);
+    Tensor xq = be.empty({M, K}, DType::u8), sx = be.empty({M}, DType::f32);
+    Tensor wq = be.empty({N, K}, DType::u8), sw = be.empty({N}, DType::f32);
+    const size_t ws_bytes = size_t(32) << 20;
+    Tensor workspace = be.empty({int64_t(ws_bytes)}, DType::u8);
+    if (fp8) {
+        vidi::cuda::quantize_rows_e4m3<vidi::cuda::bf16>(static_cast<uint8_t*>(xq.raw()), static_cast<float*>(sx.raw()),
+                                                        static_cast<const vidi::cuda::bf16*>(x.raw()), M, K, be.stream());
+        vidi::cuda::quantize_rows_e4m3<vidi::cuda::bf16>(static_cast<uint8_t*>(wq.raw()), static_cast<float*>(sw.raw()),
+                                                        static_cast<const vidi::cuda::bf16*>(w.raw()), N, K, be.stream());
+    }
+    cublasLtHandle_t lt;
+    VIDI_CUBLAS_CHECK(cublasLtCreate(&lt));
+    cublasLtMatmulDesc_t op;
+    VIDI_CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const auto set = [&](cublasLtMatmulDescAttributes_t a, const auto& v) {
+        VIDI_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, a, &v, sizeof(v)));
+    };
+    set(CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
+    set(CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
+    set(CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue);
+    if (epilogue != CUBLASLT_EPILOGUE_DEFAULT) {
+        set(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, CUDA_R_16BF);
+        set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, static_cast<const void*>(bias.raw()));
+    }
+    if (fp8) {
+        set(CUBLASLT_MATMUL_DESC_A_SCALE_MODE, static_cast<int32_t>(CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F));
+        set(CUBLASLT_MATMUL_DESC_B_SCALE_MODE, static_cast<int32_t>(CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F));
+        set(CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, static_cast<const void*>(sw.raw()));
+        set(CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, static_cast<const void*>(sx.raw()));
+        if (fast_accum) set(CUBLASLT_MATMUL_DESC_FAST_ACCUM, static_cast<int8_t>(1));
+    }
+    const cudaDataType_t in = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
+    cublasLtMatrixLayout_t a, b, d;
+    VIDI_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&a, in, K, N, K));
+    VIDI_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&b, in, K, M, K));
+    VIDI_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&d, CUDA_R_16BF, N, M, N));
+    cublasLtMatmulPreference_t pref;
+    VIDI_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    const uint64_t ws = ws_bytes;
+    VIDI_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+    cublasLtMatmulHeuristicResult_t results[16] = {};
+    int found = 0;
+    VIDI_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lt, op, a, b, d, d, pref, 16, results, &found));
+    const float alpha = 1.0f, beta = 0.0f;
+    const void* A = fp8 ? wq.raw() : w.raw();
+    const void* B = fp8 ? xq.raw() : x.raw();
+    double first = 0, best = 1e30;
+    int best_i = -1;
+    for (int i = 0; i < found; ++i) {
+        if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
+        const double ms = time_ms(be, 10, [&] {
+            VIDI_CUBLAS_CHECK(cublasLtMatmul(lt, op, &alpha, A, a, B, b, &beta, y.raw(), d, y.raw(), d,
+                                             &results[i].algo, workspace.raw(), ws_bytes, be.stream()));
+        });
+        if (i == 0) first = ms;
+        if (ms < best) best = ms, best_i = i;
+    }
+    const auto tflops = [&](double ms) { return 2.0 * M * N * K / (ms * 1e-3) / 1e12; };
+    std::printf("| %s%s%s M=%lld N=%lld K=%lld | %d | %.4f (%.0f) | %.4f (%.0f) #%d | %.1f%% |\n", fp8 ? "fp8 " : "bf16 ",
+                fast_accum ? "fast-accum " : "", name, (long long)M, (long long)N, (long long)K, found, first, tflops(first), best, tflops(best), best_i,
+                100.0 * (first - best) / first);
+    std::fflush(stdout);
+    cublasLtMatmulPreferenceDestroy(pref);
+    cublasLtMatrixLayoutDestroy(a);
+    cublasLtMatrixLayoutDestroy(b);
+    cublasLtMatrixLayoutDestroy(d);
+    cublasLtMatmulDescDestroy(op);
+    cublasLtDestroy(lt);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -335,6 +416,29 @@ int main(int argc, char** argv) {
                           {"SigLIP fc2", 11664, 1152, 4304},    {"Whisper q/k/v/o", 6000, 1280, 1280},
                           {"Whisper fc1", 6000, 5120, 1280},    {"Whisper fc2", 6000, 1280, 5120}};
             for (const auto& s : shapes) bench_fp8_linear(be, s.name, s.M, s.N, s.K);
+            return 0;
+        }
+        if (argc > 1 && std::strcmp(argv[1], "algos") == 0) {
+            std::printf("%s, %d SMs\n\n| shape | candidates | first ms (TFLOP/s) | best ms (TFLOP/s) | gain |\n"
+                        "|---|---:|---:|---:|---:|\n", be.name().c_str(), be.sm_count());
+            const auto none = CUBLASLT_EPILOGUE_DEFAULT, bias = CUBLASLT_EPILOGUE_BIAS, gelu = CUBLASLT_EPILOGUE_GELU_BIAS;
+            bench_algos(be, "SigLIP q/k/v +bias", 11664, 1152, 1152, false, bias);
+            bench_algos(be, "SigLIP qkv fused +bias", 11664, 3456, 1152, false, bias);
+            bench_algos(be, "SigLIP fc1 +bias+gelu", 11664, 4304, 1152, false, gelu);
+            bench_algos(be, "SigLIP fc2 +bias", 11664, 1152, 4304, false, bias);
+            bench_algos(be, "SigLIP fc1 32 frames", 23328, 4304, 1152, false, gelu);
+            bench_algos(be, "Whisper fc1 +bias+gelu", 6000, 5120, 1280, false, gelu);
+            bench_algos(be, "Whisper fc2 +bias", 6000, 1280, 5120, false, bias);
+            bench_algos(be, "media k/v", 4096, 2048, 3584, true, none);
+            bench_algos(be, "media o", 4096, 3584, 2048, true, none);
+            bench_algos(be, "media gate/up", 4096, 14336, 3584, true, none);
+            bench_algos(be, "media down", 4096, 3584, 14336, true, none);
+            bench_algos(be, "media gate/up tail", 2704, 14336, 3584, true, none);
+            bench_algos(be, "media gate/up", 8192, 14336, 3584, true, none);
+            bench_algos(be, "media gate+up", 4096, 28672, 3584, true, none);
+            for (const auto& s : {std::array<int64_t, 3>{4096, 2048, 3584}, {4096, 3584, 2048}, {4096, 14336, 3584},
+                                  {4096, 3584, 14336}, {11664, 1152, 1152}, {11664, 4304, 1152}, {11664, 1152, 4304}})
+                bench_algos(be, "", s[0], s[1], s[2], true, none, true);
             return 0;
         }
         if (decode_only) {

@@ -372,6 +372,9 @@ public:
     // The audio tower's input: 16 kHz mono samples f32 [n] on the host -> activations
     // [pieces, n_mels, 3000], Whisper's log-mel of each 30 s piece (core/log_mel.h).
     virtual Tensor log_mel(const Tensor& pcm, int n_mels) = 0;
+    // The positional encodings' sinusoid (core/sinusoid.h) of `positions`, computed in double
+    // and rounded to f32 [positions.size(), dim] on this backend (dim even).
+    virtual Tensor sinusoid(const std::vector<double>& positions, int64_t dim) = 0;
 
     // --- FP8 matrix work in the encode (--compute fp8) --------------------------------------
     // Whether this device multiplies FP8 (E4M3) matrices on tensor cores (sm_89 and newer).

@@ -45,6 +45,9 @@ namespace {
 // are shared out either way). Single-threaded decoders side by side spend less CPU a frame than
 // FFmpeg's frame threads: on 2 cores 2 lanes decoded a 10-minute 720p video 1.6x faster than one
 // with 2 threads; on 16 cores 8 lanes of 2 threads were 8% faster than 4 (bench/RESULTS.md).
+// 16 single-threaded lanes decode a 10-minute 720p video 20-28% faster on 16 cores, but the
+// encode they feed took 0.05-0.15 s longer (2026-12-05): the thread queueing the GPU's work
+// waited for a core.
 int auto_lanes(unsigned cores) { return static_cast<int>(std::clamp(cores, 1u, 8u)); }
 // NVDEC's lanes when none are asked for: one per 2 cores, at most 8, as measured on the H200
 // (each lane is a decoder session holding its surfaces in device memory).

@@ -124,6 +124,7 @@ ModelConfig config_from_json(const json& j, const std::string& dir) {
     c.dir = dir;
     c.model_type = json_get_or<std::string>(j, "model_type", "", where);
     c.family = &family_for(j, where);
+    c.family_warning = family_disagreement(j, *c.family, where);
     c.family->read_config(j, where, c);
     return c;
 }

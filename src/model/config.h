@@ -63,6 +63,7 @@ struct ModelConfig {
     std::string dir;
     std::string model_type;
     const Family* family = nullptr;  // the family that read it (never null once loaded)
+    std::string family_warning;      // architectures that name another family (family_disagreement)
     LlmConfig llm;
     VisionConfig vision;
     AudioConfig audio;

@@ -141,6 +141,9 @@ VideoFootprint decomposed_footprint(const ModelConfig& c, const VideoShape& v, i
 const std::vector<const Family*>& families();
 // The family of a config.json: by model_type, else by an architectures entry.
 const Family& family_for(const nlohmann::json& config, const std::string& where);
+// Where config.json's architectures name only another family than the one its model_type
+// picked (a hand-edited or mixed-up config), a warning that says which was taken; else empty.
+std::string family_disagreement(const nlohmann::json& config, const Family& chosen, const std::string& where);
 // `--preset NAME` over every family; an unknown name is an error listing the known ones.
 Preset find_preset(const std::string& name);
 std::vector<std::string> preset_names();

@@ -43,6 +43,24 @@ const Family& family_for(const nlohmann::json& config, const std::string& where)
     fail(where, ": model_type \"", type, "\" is not a known model family (known: ", known_model_types(), ")");
 }
 
+std::string family_disagreement(const nlohmann::json& config, const Family& chosen, const std::string& where) {
+    const auto a = config.find("architectures");
+    if (a == config.end() || !a->is_array()) return {};
+    std::string others;  // the known architectures of other families it names
+    for (const auto& arch : *a) {
+        if (!arch.is_string()) continue;
+        const std::string name = arch.get<std::string>();
+        if (contains(chosen.architectures(), name)) return {};  // one entry agrees: nothing to say
+        for (const Family* f : families())
+            if (f != &chosen && contains(f->architectures(), name))
+                others += (others.empty() ? "" : ", ") + name + " (" + f->name() + ")";
+    }
+    if (others.empty()) return {};
+    return cat(where, ": model_type \"", config.value("model_type", std::string()), "\" is ", chosen.name(),
+               "'s, but architectures names ", others, ": read as ", chosen.name(),
+               " by its model_type; check that config.json belongs to these weights");
+}
+
 Preset find_preset(const std::string& name) {
     for (const Family* f : families())
         for (const Preset& p : f->presets())

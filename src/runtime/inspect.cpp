@@ -66,6 +66,8 @@ json report_json(const model::Checkpoint& ck, const model::Summary& arch, const 
     const io::ValidationReport& r = ck.report();
     json j = arch.json;
     j["family"] = ck.family().name();
+    const std::string& family_warning = ck.config().family_warning;
+    j["family_warning"] = family_warning.empty() ? json() : json(family_warning);
     j["dir"] = ck.dir();
     j["shards"] = ck.store().files().size();
     j["tensor_bytes"] = ck.store().total_bytes();
@@ -93,6 +95,7 @@ std::string report_text(const model::Checkpoint& ck, const model::Summary& arch,
     os << "checkpoint " << ck.dir() << ": " << ck.store().files().size() << " shard(s), "
        << gigabytes(int64_t(ck.store().total_bytes())) << " of tensors, opened in " << open_s * 1e3 << " ms\n";
     os << "family  " << ck.family().name() << "\n";
+    if (!ck.config().family_warning.empty()) os << "        warning: " << ck.config().family_warning << "\n";
     for (const auto& [label, line] : arch.lines) {
         std::string l = label;
         l.resize(std::max<size_t>(l.size() + 1, 8), ' ');

@@ -32,6 +32,7 @@ LoadedModel::LoadedModel(const EngineOptions& options) : options_(options) {
     const model::Family& fam = ckpt.family();
     tokenizer_ = std::make_unique<io::Tokenizer>(ckpt.tokenizer());
     stop_ids_ = fam.stop_ids(*tokenizer_, config_);
+    if (!config_.family_warning.empty()) warn(config_.family_warning);
     if (auto w = model::chat_template_warning(options.model_dir, fam.chat_templates(), fam.name())) warn(*w);
     backend_ = make_backend(options.backend, options.threads, parse_compute_dtype(options.dtype));
     const char* sync = std::getenv("VIDI_SYNC_PROGRESS");

@@ -63,6 +63,22 @@ TEST(InspectCli, AChatTemplateFieldThatHoldsNoTemplateIsNamed) {
                                "template"));
 }
 
+TEST(InspectCli, ArchitecturesOfAnotherFamilyAreWarnedAbout) {
+    int rc;
+    const std::string plain = run_vidi("inspect --json " + vidi::test::tiny_model_dir(), &rc);
+    ASSERT_EQ(rc, 0) << plain;
+    EXPECT_TRUE(nlohmann::json::parse(plain)["family_warning"].is_null());
+    vidi::test::TempDir tmp("inspect-arch");
+    const std::string dir =
+        broken_copy(tmp, "sed -i 's/DattnGemma2ForCausalLM/DattnMistralForCausalLM/' config.json");
+    const std::string out = run_vidi("inspect " + dir, &rc);
+    EXPECT_EQ(rc, 0) << out;  // still read, as its model_type says
+    EXPECT_THAT(out, HasSubstr("family  vidi1.5\n        warning: " + dir + "/config.json: model_type \"dattn_gemma2\" "
+                               "is vidi1.5's, but architectures names DattnMistralForCausalLM (vidi-7b)"));
+    const auto j = nlohmann::json::parse(run_vidi("inspect --json " + dir, &rc));
+    EXPECT_THAT(j["family_warning"].get<std::string>(), HasSubstr("read as vidi1.5 by its model_type"));
+}
+
 TEST(InspectCli, JsonOutput) {
     int rc;
     std::string out = run_vidi("inspect --json " + vidi::test::tiny_model_dir(), &rc);

@@ -7,6 +7,7 @@
 
 #include "backend/backend_test.h"
 #include "core/quantize.h"
+#include "core/sinusoid.h"
 
 using namespace vidi;
 using namespace vidi::test;
@@ -175,6 +176,31 @@ TEST_P(Numerics, PositionalMlpInF32MatchesDouble) {
         EXPECT_THROW(be().linear(be().empty({2, 8}, DType::f32), dev(random_host({4, 8}))), Error);
         EXPECT_THROW(be().linear(dev(random_host({2, 8})), be().f32_weight(random_host({4, 8}))), Error);
     }
+}
+
+// Backend::sinusoid against the host's double table (core/sinusoid.h): the CPU's is that table;
+// a GPU's sin/cos in double may differ from glibc's in the last bits of a double, which
+// changes an f32 only where it lies within that of a rounding boundary: at most one f32 step,
+// in a few values of a million.
+TEST_P(Numerics, SinusoidIsTheHostsDoubleTableRoundedToF32) {
+    const int64_t dim = 3584;  // Vidi1.5's hidden size
+    std::vector<double> positions = {0.0, 0.5, 1.0, 9999.0};
+    for (int j = 0; j < 600; ++j) positions.push_back(j / 599.0 * 9999.0);  // a 10-minute video's frames
+    const Tensor want = sinusoid_table(positions, dim);
+    const Tensor got = host(be().sinusoid(positions, dim));
+    ASSERT_EQ(got.dtype(), DType::f32);
+    ASSERT_EQ(got.shape(), want.shape());
+    int64_t differ = 0;
+    for (int64_t i = 0; i < want.numel(); ++i) {
+        const float a = got.data<float>()[i], b = want.data<float>()[i];
+        if (a == b) continue;
+        ++differ;
+        ASSERT_TRUE(std::nextafter(b, a) == a) << "value " << i << ": " << a << " against " << b;
+    }
+    EXPECT_LE(differ, gpu() ? want.numel() / 100000 : 0) << differ << " of " << want.numel() << " values differ";
+    EXPECT_EQ(host(be().sinusoid(positions, dim)).data<float>()[4 * dim + 1], 1.0f);  // cos(0)
+    EXPECT_EQ(be().sinusoid({}, dim).shape(), (Shape{0, dim}));
+    EXPECT_THROW(be().sinusoid(positions, 7), Error);  // an odd dimension has no sin/cos pairs
 }
 
 TEST_P(Numerics, WeightsAreTheCheckpointsValuesInTheActivationDtype) {

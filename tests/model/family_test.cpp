@@ -37,6 +37,27 @@ TEST(Registry, PicksTheFamilyByModelTypeThenByArchitecture) {
     EXPECT_EQ(model::load_config(test::tiny_model_dir()).family, &model::vidi15::family());
 }
 
+// A config whose architectures name only another family is read by its model_type, with a
+// warning that names both; an architectures entry of its own family (or none known) says nothing.
+TEST(Registry, ArchitecturesOfAnotherFamilyAreNamedInAWarning) {
+    nlohmann::json c = tiny_config();
+    const model::Family& own = model::family_for(c, "cfg");
+    EXPECT_EQ(model::family_disagreement(c, own, "cfg"), "");
+    c["architectures"] = {"DattnMistralForCausalLM"};
+    EXPECT_EQ(&model::family_for(c, "cfg"), &model::vidi15::family());  // model_type decides
+    EXPECT_EQ(model::family_disagreement(c, own, "cfg"),
+              "cfg: model_type \"dattn_gemma2\" is vidi1.5's, but architectures names DattnMistralForCausalLM "
+              "(vidi-7b): read as vidi1.5 by its model_type; check that config.json belongs to these weights");
+    c["architectures"] = {"DattnMistralForCausalLM", "DattnGemma2ForCausalLM"};  // one agrees
+    EXPECT_EQ(model::family_disagreement(c, own, "cfg"), "");
+    c["architectures"] = {"LlamaForCausalLM", 7};  // nothing known, or not a name
+    EXPECT_EQ(model::family_disagreement(c, own, "cfg"), "");
+    c["architectures"] = "DattnMistralForCausalLM";  // not a list: not read
+    EXPECT_EQ(model::family_disagreement(c, own, "cfg"), "");
+    c.erase("architectures");
+    EXPECT_EQ(model::family_disagreement(c, own, "cfg"), "");
+}
+
 TEST(Registry, PresetsComeFromTheFamilies) {
     EXPECT_THAT(model::preset_names(), testing::Contains("vidi1.5-9b"));
     EXPECT_EQ(model::find_preset("vidi1.5-9b").config["model_type"], "dattn_gemma2");

@@ -57,6 +57,21 @@ TEST(Engine, NamesItsFamilyAndWarnsOnlyAboutAForeignChatTemplate) {
     EXPECT_THAT(warnings[0], HasSubstr("from character 1 the checkpoint has \"% for message"));
 }
 
+TEST(Engine, WarnsWhenTheConfigsArchitecturesNameAnotherFamily) {
+    std::vector<std::string> warnings;
+    test::TempDir tmp("engine-arch");
+    const std::string dir = tmp.file("ck");
+    test::copy_tiny_model(dir);
+    nlohmann::json config = io::read_json_file(dir + "/config.json");
+    config["architectures"] = {"DattnMistralForCausalLM"};
+    io::write_json_file(dir + "/config.json", config);
+    auto engine = open_engine(dir, warnings);
+    EXPECT_EQ(engine->family_name(), "vidi1.5");
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_THAT(warnings[0], HasSubstr("config.json: model_type \"dattn_gemma2\" is vidi1.5's, but architectures "
+                                       "names DattnMistralForCausalLM (vidi-7b)"));
+}
+
 TEST(Engine, TheFirstAnswerAboutAVideoCarriesItsEncodingTime) {
     std::vector<std::string> warnings;
     auto engine = open_engine(test::tiny_model_dir(), warnings);

@@ -50,6 +50,7 @@ public:
     Tensor resize_bilinear(const Tensor& x, int oh, int ow, bool align_corners = false) override;
     Tensor frames_to_pixels(const Tensor& rgb, int size) override;
     Tensor log_mel(const Tensor& pcm, int n_mels) override;
+    Tensor sinusoid(const std::vector<double>& positions, int64_t dim) override;
 
 private:
     int threads_;

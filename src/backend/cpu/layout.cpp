@@ -7,6 +7,7 @@
 #include "backend/cpu/cpu_backend.h"
 #include "core/log_mel.h"
 #include "core/pil_resize.h"
+#include "core/sinusoid.h"
 
 namespace vidi::cpu {
 
@@ -207,6 +208,10 @@ Tensor CpuBackend::frames_to_pixels(const Tensor& rgb, int size) {
     frames_to_pixels_f32(rgb.data<uint8_t>(), n, static_cast<int>(rgb.dim(1)), static_cast<int>(rgb.dim(2)), size,
                          out.data<float>());
     return out;
+}
+
+Tensor CpuBackend::sinusoid(const std::vector<double>& positions, int64_t dim) {
+    return sinusoid_table(positions, dim);
 }
 
 Tensor CpuBackend::log_mel(const Tensor& pcm, int n_mels) {

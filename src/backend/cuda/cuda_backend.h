@@ -114,6 +114,7 @@ public:
     Tensor frames_to_pixels(const Tensor& rgb, int size) override;
     std::unique_ptr<DeviceFrames> device_frames(const DeviceFramesShape& shape) override;  // device_frames.cpp
     Tensor log_mel(const Tensor& pcm, int n_mels) override;
+    Tensor sinusoid(const std::vector<double>& positions, int64_t dim) override;
 
     // --- CUDA-specific ------------------------------------------------------------------
     int ordinal() const { return ordinal_; }

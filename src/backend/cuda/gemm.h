@@ -58,8 +58,8 @@ public:
 
     // The same product from FP8 inputs: y[M, N] = (sx[m] · xq[M, K]) · (sw[n] · wq[N, K])ᵀ
     // (+ bias[N]), xq and wq E4M3 codes (u8), sx [M] and sw [N] their f32 row scales (device),
-    // f32 accumulation, y 16-bit (`out`, bf16 or f16, as the bias). cuBLASLt's outer-vector
-    // scaling; sm_89 and newer. K a multiple of 16, ldy (0: N) of 8.
+    // f32 accumulators with fast accumulation, y 16-bit (`out`, bf16 or f16, as the bias).
+    // cuBLASLt's outer-vector scaling; sm_89 and newer. K a multiple of 16, ldy (0: N) of 8.
     // Fp8Scales::tensor: sx and sw point to one scale each (cuBLASLt's scalar scaling).
     void linear_fp8(void* y, const void* xq, const float* sx, const void* wq, const float* sw, const void* bias,
                     int64_t M, int64_t N, int64_t K, DType out, cudaStream_t stream, int64_t ldy = 0,

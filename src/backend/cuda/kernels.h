@@ -132,6 +132,11 @@ template <class T>
 void resample_cols_normalize(T* out, const uint8_t* tmp, int64_t n, int row0, int rows, int ow,
                              const ResampleTaps& rows_axis, cudaStream_t stream);
 
+// --- sinusoid.cu: core/sinusoid.h's table in double, rounded to f32: out[n, 2·half] with
+// out[r, 2i] = sin(positions[r]·freq[i]) and out[r, 2i + 1] the cos.
+void sinusoid_table(float* out, const double* positions, int64_t n, const double* freq, int64_t half,
+                    cudaStream_t stream);
+
 // --- log_mel.cu: Whisper's log-mel (core/log_mel.h) in double, `count` 30 s pieces at a time.
 struct MelShape {
     int64_t piece_samples = 0;  // 480000

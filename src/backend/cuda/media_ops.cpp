@@ -12,6 +12,7 @@
 #include "backend/cuda/op_checks.h"
 #include "core/log_mel.h"
 #include "core/pil_resize.h"
+#include "core/sinusoid.h"
 
 namespace vidi::cuda {
 namespace {
@@ -55,6 +56,20 @@ Tensor CudaBackend::frames_to_pixels(const Tensor& rgb, int size) {
         resample_cols_normalize(ptr<T>(out), static_cast<const uint8_t*>(tmp.raw()), n, row0, used, size, row_taps,
                                 stream_);
     });
+    return out;
+}
+
+Tensor CudaBackend::sinusoid(const std::vector<double>& positions, int64_t dim) {
+    // The frequencies from the host (exp of the same doubles), then the positions: one upload.
+    std::vector<double> doubles = sinusoid_frequencies(dim);
+    const int64_t half = dim / 2, n = static_cast<int64_t>(positions.size());
+    doubles.insert(doubles.end(), positions.begin(), positions.end());
+    const Tensor dev_doubles = to_device_raw(Tensor::wrap(doubles.data(),
+                                                   {static_cast<int64_t>(doubles.size() * sizeof(double))},
+                                                   DType::u8, Device::cpu, nullptr));
+    Tensor out = empty({n, dim}, DType::f32);
+    const auto* freq = static_cast<const double*>(dev_doubles.raw());
+    if (n > 0) sinusoid_table(static_cast<float*>(out.raw()), freq + half, n, freq, half, stream_);
     return out;
 }
 
