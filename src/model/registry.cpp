@@ -29,10 +29,16 @@ std::string known_model_types() {
     return s;
 }
 
+// config.json's model_type; absent or null reads as none (config_from_json refuses other types first).
+std::string model_type_of(const nlohmann::json& config) {
+    const auto t = config.find("model_type");
+    return t != config.end() && t->is_string() ? t->get<std::string>() : std::string();
+}
+
 }  // namespace
 
 const Family& family_for(const nlohmann::json& config, const std::string& where) {
-    const std::string type = config.value("model_type", std::string());
+    const std::string type = model_type_of(config);
     for (const Family* f : families())
         if (contains(f->model_types(), type)) return *f;
     if (auto a = config.find("architectures"); a != config.end() && a->is_array())
@@ -56,7 +62,7 @@ std::string family_disagreement(const nlohmann::json& config, const Family& chos
                 others += (others.empty() ? "" : ", ") + name + " (" + f->name() + ")";
     }
     if (others.empty()) return {};
-    return cat(where, ": model_type \"", config.value("model_type", std::string()), "\" is ", chosen.name(),
+    return cat(where, ": model_type \"", model_type_of(config), "\" is ", chosen.name(),
                "'s, but architectures names ", others, ": read as ", chosen.name(),
                " by its model_type; check that config.json belongs to these weights");
 }

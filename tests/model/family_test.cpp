@@ -30,6 +30,10 @@ TEST(Registry, PicksTheFamilyByModelTypeThenByArchitecture) {
     EXPECT_EQ(&model::family_for(c, "cfg"), &model::vidi15::family());
     c["model_type"] = "something_else";  // an unknown type with a known architecture
     EXPECT_EQ(&model::family_for(c, "cfg"), &model::vidi15::family());
+    c["model_type"] = nullptr;  // null reads as none: the architectures decide (was a JSON type error)
+    EXPECT_EQ(&model::family_for(c, "cfg"), &model::vidi15::family());
+    EXPECT_EQ(model::family_disagreement(c, model::vidi15::family(), "cfg"), "");
+    c["model_type"] = "something_else";
     c.erase("architectures");
     const std::string err = error_of([&] { model::family_for(c, "cfg"); });
     EXPECT_THAT(err, HasSubstr("cfg: model_type \"something_else\" is not a known model family"));
