@@ -57,7 +57,10 @@ FormatPtr open_input(const std::string& path, MediaInputs inputs) {
 }
 
 int find_video_stream(AVFormatContext* fmt) {
-    int best = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+    // decord's call: with a decoder asked for, streams FFmpeg cannot decode are passed over;
+    // among the rest the default disposition wins, then >= 5 probed frames, then the bit rate.
+    const AVCodec* decoder = nullptr;
+    int best = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0);
     if (best >= 0 && !(fmt->streams[best]->disposition & AV_DISPOSITION_ATTACHED_PIC)) return best;
     for (unsigned i = 0; i < fmt->nb_streams; ++i) {
         const AVStream* s = fmt->streams[i];

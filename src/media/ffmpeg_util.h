@@ -41,7 +41,8 @@ FormatPtr open_input(const std::string& path, MediaInputs inputs = MediaInputs::
 // matches when one of its comma-separated names is listed).
 inline constexpr const char* kVideoFileFormats = "mov,mp4,matroska,webm,avi,mpegts,mpeg,flv,ogg,wav,asf";
 
-// The video stream decord would use (best video stream, cover art excluded), or -1.
+// The video stream decord would use (av_find_best_stream's, as decord calls it), or -1; where
+// that is cover art (an attached picture) the first real video stream instead.
 int find_video_stream(AVFormatContext* fmt);
 // The audio stream the ffmpeg CLI would pick (most channels, default first), or -1.
 int find_audio_stream(AVFormatContext* fmt);

@@ -167,6 +167,22 @@ void check_decoder_numbers(const LlmConfig& l, const std::string& where) {
         if (id < 0 || id >= l.vocab) fail(where, ": \"", key, "\" ", id, " is outside the vocabulary of ", l.vocab);
 }
 
+void check_rope_scaling(const json& j, const std::string& where, const char* family) {
+    const auto it = j.find("rope_scaling");
+    if (it == j.end() || it->is_null()) return;
+    std::string type;  // transformers reads "rope_type", then the older "type"
+    if (it->is_object())
+        for (const char* key : {"rope_type", "type"})
+            if (it->contains(key) && (*it)[key].is_string()) {
+                type = (*it)[key].get<std::string>();
+                break;
+            }
+    if (type == "default") return;  // the plain RoPE: any factor beside it is unused
+    fail(where, ": \"rope_scaling\" ", type.empty() ? it->dump() : "of type \"" + type + "\"",
+         " is not supported: the engine computes ", family, "'s plain RoPE only, where the official "
+         "code would scale the rotary frequencies (null or type \"default\" are plain)");
+}
+
 void read_media_config(const json& j, const std::string& where, ModelConfig& c) {
     MediaConfig& m = c.mm;
     m.vision_tower = json_get_or<std::string>(j, "mm_vision_tower", "", where);

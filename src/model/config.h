@@ -88,6 +88,10 @@ void read_decoder_shape(const nlohmann::json& j, const std::string& where, LlmCo
 // epsilon, RoPE base and attention scale; soft caps and window not negative; the bos and eos
 // ids inside the vocabulary. (A negative rms_norm_eps gave NaN logits and an empty answer.)
 void check_decoder_numbers(const LlmConfig& l, const std::string& where);
+// config.json's "rope_scaling": transformers (4.50, the official pin) honours it, so only what
+// computes plain RoPE is taken (absent, null, or rope_type/type "default"); any other scaling
+// is refused by name rather than ignored. (`family`: named in the error.)
+void check_rope_scaling(const nlohmann::json& j, const std::string& where, const char* family);
 
 // The shared keys of a Vidi config.json: mm_* and the two towers (their config.json or the
 // built-in one), checked. Families call it from Family::read_config.

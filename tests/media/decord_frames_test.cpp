@@ -218,5 +218,21 @@ TEST(DecordFrameCount, ResolutionChangeIsScaledToTheFirstSize) {
     EXPECT_GT(test::bytes_differing(got[2], test::rgb_frame(bicubic, 20, 96, 64)), 0u);
 }
 
+// decord takes av_find_best_stream's video stream: the one flagged default, whatever its place
+// or size (then the one with frames, then the higher bit rate). A file with two video streams
+// gives the frames of that one.
+TEST(DecordVideoStream, TheDefaultFlaggedStreamIsTheVideoWhateverItsPlace) {
+    test::TempDir tmp("streams");
+    const std::string two = "-f lavfi -i testsrc2=s=64x48:r=10:d=2 -f lavfi -i testsrc=s=96x64:r=10:d=2 "
+                            "-map 0 -map 1 -c:v libx264 -pix_fmt yuv420p ";
+    const std::string second = tmp.file("second.mp4"), first = tmp.file("first.mp4");
+    test::ffmpeg_cli(two + "-disposition:v:0 0 -disposition:v:1 default " + second);
+    test::ffmpeg_cli(two + first);  // the MP4 muxer flags the first track default
+    EXPECT_EQ(probe(second).width, 96);
+    EXPECT_EQ(probe(first).width, 64);
+    FrameStream s(second, 384);
+    EXPECT_EQ(s.total_frames(), 2);  // 20 frames at 10 fps, one a second
+}
+
 }  // namespace
 }  // namespace vidi::media

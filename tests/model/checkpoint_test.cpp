@@ -291,6 +291,33 @@ TEST(CheckpointBroken, ConfigThatDisagreesWithTheTensors) {
                 testing::Contains("tensor model.layers.0.mlp.gate_proj.weight: expected [192, 96] found [160, 96]"));
 }
 
+// transformers 4.50 (the official pin) scales Gemma-2's rotary frequencies by "rope_scaling":
+// the engine takes only what computes plain RoPE and refuses the rest by name, not silently.
+TEST(CheckpointBroken, RopeScalingOtherThanPlainIsRefusedByName) {
+    test::TempDir tmp("ckpt");
+    const std::string dir = tmp.file("ck");
+    test::copy_tiny_model(dir);
+    const auto with = [&](const nlohmann::json& scaling) {
+        auto cfg = io::read_json_file(dir + "/config.json");
+        cfg["rope_scaling"] = scaling;
+        io::write_json_file(dir + "/config.json", cfg);
+    };
+    for (const nlohmann::json& plain : {nlohmann::json(nullptr), nlohmann::json{{"rope_type", "default"}},
+                                        nlohmann::json{{"type", "default"}, {"factor", 4.0}}}) {
+        with(plain);
+        EXPECT_EQ(model::load_config(dir).llm.rope_theta, 10000.0) << plain.dump();
+    }
+    with({{"type", "linear"}, {"factor", 2.0}});
+    EXPECT_THAT(open_error(dir), HasSubstr("config.json: \"rope_scaling\" of type \"linear\" is not supported"
+                                           ": the engine computes Vidi1.5 (Gemma-2)'s plain RoPE only"));
+    with({{"rope_type", "dynamic"}, {"type", "default"}});  // rope_type is read first, as transformers does
+    EXPECT_THAT(open_error(dir), HasSubstr("of type \"dynamic\""));
+    for (const nlohmann::json& odd : {nlohmann::json{{"factor", 2.0}}, nlohmann::json(2.0), nlohmann::json("linear")}) {
+        with(odd);
+        EXPECT_THAT(open_error(dir), HasSubstr("\"rope_scaling\" " + odd.dump() + " is not supported")) << odd.dump();
+    }
+}
+
 // A Vidi1.5 tokenizer must hold the pieces its prompts are made of, and nothing else of the
 // synthetic layout: Gemma-2's own has <2mass> where the synthetic one has [multimodal], and
 // loads; one without <end_of_turn> (another model's) is refused, as one whose <bos> is not the

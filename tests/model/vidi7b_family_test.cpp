@@ -102,7 +102,7 @@ TEST(Vidi7bConfig, RefusesWhatTheEngineOrTheOfficialCodeCannotRun) {
     EXPECT_THAT(with("mm_image_pool_size", erase), HasSubstr("missing key \"mm_image_pool_size\""));
     EXPECT_THAT(with("mm_time_interval", erase), HasSubstr("missing key \"mm_time_interval\""));
     EXPECT_THAT(with("hidden_act", "gelu"), HasSubstr("unsupported hidden_act \"gelu\""));
-    EXPECT_THAT(with("rope_scaling", {{"type", "linear"}}), HasSubstr("\"rope_scaling\" is not supported"));
+    EXPECT_THAT(with("rope_scaling", {{"type", "linear"}}), HasSubstr("\"rope_scaling\" of type \"linear\" is not supported"));
     EXPECT_THAT(with("num_key_value_heads", 3), HasSubstr("not a multiple of num_key_value_heads 3"));
     EXPECT_THAT(with("mm_vision_tower", "openai/clip-vit-large-patch14"), HasSubstr("is a CLIP tower"));
     EXPECT_THAT(with("mm_audio_tower", "audio_tower"), HasSubstr("is not a Whisper tower"));

@@ -23,6 +23,7 @@ void read_config(const nlohmann::json& j, const std::string& where, ModelConfig&
     std::string act = json_get_or<std::string>(j, "hidden_activation", "gelu_pytorch_tanh", where);
     if (act != "gelu_pytorch_tanh") fail(where, ": unsupported hidden_activation \"", act, "\"");
     check_decoder_numbers(l, where);
+    check_rope_scaling(j, where, "Vidi1.5 (Gemma-2)");
     read_media_config(j, where, c);
 }
 

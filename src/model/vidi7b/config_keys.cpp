@@ -73,7 +73,7 @@ void read_config(const nlohmann::json& j, const std::string& where, ModelConfig&
     check_decoder_numbers(l, where);
     const std::string act = json_get_or<std::string>(j, "hidden_act", "silu", where);
     if (act != "silu") fail(where, ": unsupported hidden_act \"", act, "\" (Mistral's is silu)");
-    if (has(j, "rope_scaling")) fail(where, ": \"rope_scaling\" is not supported (Mistral-7B has none)");
+    check_rope_scaling(j, where, "Vidi-7B (Mistral-7B)");
 
     // DattnMistralConfig has no usable default for these (None, or "image" for the input type).
     for (const char* key : {"mm_image_pool_size", "mm_audio_pool_size", "mm_time_interval", "mm_input_type"})
