@@ -2,7 +2,8 @@
 // non-reference frames nobody asked for are never reconstructed, and unsampled frames
 // never reach swscale. Whole stretches are passed over too: where decord seeks to a later
 // keyframe (FrameStream knows where from decord_pictures), the decoder is flushed and the
-// packets before that keyframe are dropped unread. With keyframes every second (phones) and
+// packets before that keyframe are dropped unread (or, where it was read already, the demuxer
+// goes back to it). With keyframes every second (phones) and
 // 1 fps sampling that is most of the file. The frames from the keyframe on are those of a
 // decode from the start: no later frame refers back past a keyframe, even in an open GOP.
 #include "media/decode_cursor.h"
@@ -102,6 +103,15 @@ bool DecodeCursor::can_restart_at(int64_t key) const {
 }
 
 void DecodeCursor::restart_at(int64_t key) {
+    if (key != AV_NOPTS_VALUE && (key <= read_key_ || demux_done_)) {
+        // Its packet was read already (frame threads and reordering read ahead): the demuxer
+        // goes back to it, so the frames from it on are decoded from it alone, as decord's are.
+        if (av_seek_frame(fmt_.get(), vx_.stream, key, AVSEEK_FLAG_BACKWARD) < 0)
+            fail("'", path_, "': cannot seek to timestamp ", key);
+        read_key_ = AV_NOPTS_VALUE;
+        demux_done_ = decoder_done_ = false;
+        drain_errors_ = 0;
+    }
     restart_at_ = origin_ = key;
     // What the decoder holds (frame threads, reordering) came before the keyframe in the file.
     avcodec_flush_buffers(dec_.get());

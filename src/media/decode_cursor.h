@@ -38,6 +38,7 @@ public:
     bool can_restart_at(int64_t key) const;
     // Restarts at keyframe `key` as decord's seek does: the decoder is flushed, the packets
     // before the keyframe are passed over (never decoded), and the frames come from `key` on.
+    // Where the keyframe's packet was read already, the demuxer seeks back to it.
     void restart_at(int64_t key);
     // Key of the first frame decoded since the cursor opened or last restarted (to detect a
     // seek that went too far).

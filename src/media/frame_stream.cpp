@@ -247,24 +247,34 @@ std::unique_ptr<DecodeCursor> FrameStream::Impl::open_cursor(int64_t origin, int
 void FrameStream::Impl::place(std::unique_ptr<DecodeCursor>& c, size_t pos, int64_t& last_want, int threads,
                               AVBufferRef* hw) {
     const int64_t w = want(pos);
+    const auto open = [&](int64_t origin) { c = open_cursor(origin, threads, hw); };
     if (!keyframes_exact()) {  // one decoder from the start; a new one where decord went back in time
-        if (c && w < last_want) c.reset();
-        if (!c) c = open_cursor(AV_NOPTS_VALUE, threads, hw);
+        if (!c || w < last_want) open(AV_NOPTS_VALUE);
     } else {
         // Going on reaches w where it lies ahead of what the cursor returned and not before
-        // the keyframe it restarted at; a restart only saves the decoding in between, so it is
-        // taken where the keyframe's packet has not been read yet (frame threads read ahead).
+        // the keyframe it restarted at. Where decord's decoder restarted at a later keyframe,
+        // so does the cursor, also where it read that keyframe's packet already (frame threads
+        // and reordering read ahead): decoding on gave the same pictures only on undamaged
+        // streams, where a damaged one was concealed from the frames before the keyframe.
         const int64_t o = wanted_origin[pos];
         const bool onward = c && w >= last_want && (c->origin() == AV_NOPTS_VALUE || w >= c->origin());
-        if (!onward) {
-            c = open_cursor(o, threads, hw);  // seeks to the keyframe
+        const auto seek_to_origin = [&] {
+            open(o);  // seeks to the keyframe
             c->advance_to(w);
             if (o != AV_NOPTS_VALUE && c->first_key() > w) {  // the seek went past it: read up to it instead
-                c = open_cursor(AV_NOPTS_VALUE, threads, hw);
+                open(AV_NOPTS_VALUE);
                 c->restart_at(o);
             }
-        } else if (restarts && o != c->origin() && c->can_restart_at(o)) {
+        };
+        if (!onward) {
+            seek_to_origin();
+        } else if (restarts && o != AV_NOPTS_VALUE && o > c->origin()) {
+            const bool goes_back = !c->can_restart_at(o);
             c->restart_at(o);
+            if (goes_back) {
+                c->advance_to(w);
+                if (c->first_key() > w) seek_to_origin();  // the demuxer's seek went past it
+            }
         }
     }
     last_want = w;

@@ -30,8 +30,8 @@ Picture blank_picture(int w, int h, PictureBuffers* buffers) {
     return p;
 }
 
-std::vector<uint8_t> PictureBuffers::take(size_t bytes) {
-    std::vector<uint8_t> b;
+PictureBytes PictureBuffers::take(size_t bytes) {
+    PictureBytes b;
     {
         std::lock_guard<std::mutex> lock(mu_);
         // One large enough (pictures of a stream share a size; turning after the RGB conversion
@@ -42,7 +42,7 @@ std::vector<uint8_t> PictureBuffers::take(size_t bytes) {
             free_.erase(std::next(fits).base());
         }
     }
-    b.resize(bytes);  // a recycled buffer: nothing to zero below its old size
+    b.resize(bytes);  // nothing is zeroed (UninitializedAllocator)
     return b;
 }
 

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/yuv_rgb.h"
@@ -16,10 +18,33 @@ struct SwsContext;
 
 namespace vidi::media {
 
+// Allocates like std::allocator but leaves what a resize adds uninitialised: swscale writes
+// every byte of a picture that is read, so zeroing each fresh 2.8 MB buffer first was wasted
+// (memset fell from 4.2% to 1.8% of the frames stage's CPU samples; bench/RESULTS.md).
+template <class T>
+struct UninitializedAllocator : std::allocator<T> {
+    template <class U>
+    struct rebind {
+        using other = UninitializedAllocator<U>;
+    };
+    UninitializedAllocator() = default;
+    template <class U>
+    UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+    template <class U>
+    void construct(U* p) noexcept {
+        ::new (static_cast<void*>(p)) U;  // default-initialised: no value written
+    }
+    template <class U, class... Args>
+    void construct(U* p, Args&&... args) {
+        ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+};
+using PictureBytes = std::vector<uint8_t, UninitializedAllocator<uint8_t>>;
+
 // A decoded frame as decord hands it out: upright, at the stream's first size, RGB24 (rows
 // padded to 64 bytes).
 struct Picture {
-    std::vector<uint8_t> rgb;
+    PictureBytes rgb;
     int width = 0, height = 0, stride = 0;
 };
 
@@ -31,22 +56,22 @@ struct Picture {
 class PictureBuffers {
 public:
     // A buffer of `bytes` bytes, contents unspecified (a recycled one, or a new one).
-    std::vector<uint8_t> take(size_t bytes);
+    PictureBytes take(size_t bytes);
     void give_back(Picture&& p);
 
 private:
     std::mutex mu_;
-    std::vector<std::vector<uint8_t>> free_;
+    std::vector<PictureBytes> free_;
 };
 
-// A picture of w x h; its buffer from `buffers` when given (then its contents are unspecified).
+// A picture of w x h, its contents unspecified; its buffer from `buffers` when given.
 Picture blank_picture(int w, int h, PictureBuffers* buffers = nullptr);
 
 // The frame's planes turned clockwise by `degrees`, then scaled to the stream's (upright)
 // size and converted to RGB24 by swscale (SWS_BILINEAR), with the frame's own matrix and range.
 class RgbConverter {
 public:
-    // buffers: where the pictures' memory comes from (null: fresh zeroed buffers).
+    // buffers: where the pictures' memory comes from (null: fresh buffers).
     explicit RgbConverter(PictureBuffers* buffers = nullptr) : buffers_(buffers) {}
     ~RgbConverter();
     RgbConverter(const RgbConverter&) = delete;

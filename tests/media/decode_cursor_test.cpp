@@ -1,0 +1,86 @@
+// DecodeCursor::restart_at: the frames from a keyframe on are those of a decoder that starts
+// at that keyframe (as decord's does after its seek), also where the cursor's frame threads had
+// read the keyframe's packet already. On a damaged stream, decoding on from there instead gave
+// other pictures (concealed from the frames before), so which keyframes a cursor went through
+// changed them.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+
+#include "media/decode_cursor.h"
+#include "media/media_test_util.h"
+
+namespace vidi::media {
+namespace {
+
+struct Opened {
+    VideoIndex vx;
+    std::vector<int64_t> all_pts;  // every packet's timestamp, sorted: frames keyed by timestamp, none skipped
+};
+
+Opened index(const std::string& path) {
+    Opened o;
+    ff::FormatPtr fmt = ff::open_input(path);
+    o.vx = index_video(fmt.get(), path);
+    for (const VideoPacket& p : o.vx.packets) o.all_pts.push_back(p.pts);
+    std::sort(o.all_pts.begin(), o.all_pts.end());
+    return o;
+}
+
+std::vector<uint8_t> rgb(DecodeCursor& c) {
+    const Picture p = c.picture();
+    std::vector<uint8_t> out;
+    for (int y = 0; y < p.height; ++y) {
+        const uint8_t* row = p.rgb.data() + static_cast<size_t>(y) * p.stride;
+        out.insert(out.end(), row, row + p.width * 3);
+    }
+    return out;
+}
+
+// For each keyframe after the first: a cursor decodes up to the frame just before it (its
+// frame threads, or the B-frames' reordering, have read the keyframe's packet by then),
+// restarts there and takes the keyframe's picture and the one 10 frames on; a cursor that
+// seeks to the keyframe takes the same.
+void expect_restarts_equal_seeks(const std::string& path, int threads) {
+    const Opened o = index(path);
+    const std::vector<int64_t>& keys = o.vx.key_pts;
+    ASSERT_GE(keys.size(), 4u) << path;
+    DecodeCursor onward(path, o.vx, o.all_pts, threads, AV_NOPTS_VALUE, nullptr, MediaInputs::Any);
+    int restarts_after_reading = 0;
+    for (size_t k = 1; k < keys.size(); ++k) {
+        const auto at = std::lower_bound(o.all_pts.begin(), o.all_pts.end(), keys[k]);
+        ASSERT_TRUE(at != o.all_pts.begin() && at + 10 < o.all_pts.end()) << path;
+        onward.advance_to(*(at - 1));
+        restarts_after_reading += !onward.can_restart_at(keys[k]);
+        onward.restart_at(keys[k]);
+        DecodeCursor sought(path, o.vx, o.all_pts, threads, keys[k], nullptr, MediaInputs::Any);
+        for (int64_t want : {*at, *(at + 10)}) {
+            onward.advance_to(want);
+            sought.advance_to(want);
+            EXPECT_TRUE(rgb(onward) == rgb(sought)) << path << ": keyframe " << keys[k] << ", frame " << want;
+        }
+    }
+    EXPECT_GT(restarts_after_reading, 0) << path << ": the decoder never read a keyframe ahead";
+}
+
+TEST(DecodeCursor, ARestartAtAKeyframeReadAlreadyDecodesFromIt) {
+    test::TempDir tmp("cursor");
+    const std::string clean = tmp.file("clean.mp4");
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=160x96:r=30:d=20 -c:v libx264 -preset veryfast -g 45 -bf 3 " + clean);
+    expect_restarts_equal_seeks(clean, 4);
+    std::vector<uint8_t> bytes = test::read_bytes(clean);
+    uint32_t h = 7;
+    for (int spot = 0; spot < 30; ++spot) {  // zeroed runs in the middle of the file (the index is at its end)
+        h = h * 1664525u + 1013904223u;
+        const size_t at = bytes.size() / 8 + (h >> 8) % (bytes.size() * 5 / 8);
+        std::fill_n(bytes.begin() + static_cast<std::ptrdiff_t>(at), 200, uint8_t(0));
+    }
+    const std::string damaged = tmp.file("damaged.mp4");
+    test::write_bytes(damaged, bytes);
+    // One thread: FFmpeg's frame threads conceal damage differently from run to run.
+    expect_restarts_equal_seeks(damaged, 1);
+}
+
+}  // namespace
+}  // namespace vidi::media
