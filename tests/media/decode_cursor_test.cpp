@@ -69,15 +69,8 @@ TEST(DecodeCursor, ARestartAtAKeyframeReadAlreadyDecodesFromIt) {
     const std::string clean = tmp.file("clean.mp4");
     test::ffmpeg_cli("-f lavfi -i testsrc2=s=160x96:r=30:d=20 -c:v libx264 -preset veryfast -g 45 -bf 3 " + clean);
     expect_restarts_equal_seeks(clean, 4);
-    std::vector<uint8_t> bytes = test::read_bytes(clean);
-    uint32_t h = 7;
-    for (int spot = 0; spot < 30; ++spot) {  // zeroed runs in the middle of the file (the index is at its end)
-        h = h * 1664525u + 1013904223u;
-        const size_t at = bytes.size() / 8 + (h >> 8) % (bytes.size() * 5 / 8);
-        std::fill_n(bytes.begin() + static_cast<std::ptrdiff_t>(at), 200, uint8_t(0));
-    }
     const std::string damaged = tmp.file("damaged.mp4");
-    test::write_bytes(damaged, bytes);
+    test::write_damaged_copy(clean, damaged, 30);
     // One thread: FFmpeg's frame threads conceal damage differently from run to run.
     expect_restarts_equal_seeks(damaged, 1);
 }

@@ -1,5 +1,6 @@
 #include "media/media_test_util.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <cstdint>
@@ -35,6 +36,17 @@ void join_files(const std::vector<std::string>& parts, const std::string& out) {
         all.insert(all.end(), bytes.begin(), bytes.end());
     }
     write_bytes(out, all);
+}
+
+void write_damaged_copy(const std::string& clean, const std::string& out, int runs) {
+    std::vector<uint8_t> bytes = read_bytes(clean);
+    uint32_t h = 7;
+    for (int run = 0; run < runs; ++run) {
+        h = h * 1664525u + 1013904223u;
+        const size_t at = bytes.size() / 8 + (h >> 8) % (bytes.size() * 5 / 8);
+        std::fill_n(bytes.begin() + static_cast<std::ptrdiff_t>(at), 200, uint8_t(0));
+    }
+    write_bytes(out, bytes);
 }
 
 std::vector<uint8_t> cli_rgb_frames(const std::string& video, const std::string& options) {

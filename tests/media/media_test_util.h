@@ -18,6 +18,9 @@ std::vector<uint8_t> read_bytes(const std::string& path);
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes);
 // Writes the files' bytes one after the other into `out` (MPEG-TS pieces join that way).
 void join_files(const std::vector<std::string>& parts, const std::string& out);
+// `clean` with `runs` runs of 200 zero bytes spread over the middle of the file (fixed seed),
+// written to `out`: a damaged stream whose index (at an MP4's end) survives.
+void write_damaged_copy(const std::string& clean, const std::string& out, int runs);
 
 // Every frame the ffmpeg CLI decodes from `video` as packed RGB24, in output order, with
 // `options` placed after the input (filters, -sws_flags); timestamps passed through.
