@@ -170,15 +170,15 @@ void check_decoder_numbers(const LlmConfig& l, const std::string& where) {
 void check_rope_scaling(const json& j, const std::string& where, const char* family) {
     const auto it = j.find("rope_scaling");
     if (it == j.end() || it->is_null()) return;
-    std::string type;  // transformers reads "rope_type", then the older "type"
-    if (it->is_object())
-        for (const char* key : {"rope_type", "type"})
-            if (it->contains(key) && (*it)[key].is_string()) {
-                type = (*it)[key].get<std::string>();
-                break;
-            }
+    std::string type;  // transformers reads "rope_type" where present, else the older "type"
+    if (it->is_object()) {
+        const auto key = it->contains("rope_type") ? it->find("rope_type") : it->find("type");
+        if (key != it->end() && key->is_string()) type = key->get<std::string>();
+    }
     if (type == "default") return;  // the plain RoPE: any factor beside it is unused
-    fail(where, ": \"rope_scaling\" ", type.empty() ? it->dump() : "of type \"" + type + "\"",
+    std::string value = it->dump();
+    if (value.size() > 80) value = value.substr(0, 77) + "...";
+    fail(where, ": \"rope_scaling\" ", type.empty() ? value : "of type \"" + type + "\"",
          " is not supported: the engine computes ", family, "'s plain RoPE only, where the official "
          "code would scale the rotary frequencies (null or type \"default\" are plain)");
 }
