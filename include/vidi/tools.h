@@ -18,9 +18,15 @@ struct CheckpointReport {
     std::string text;     // the summary for people, one line per topic
     std::string json;     // the same as a JSON object
 };
+struct InspectOptions {
+    // Read every floating weight, counting NaN and infinity (a checkpoint that holds any is not
+    // usable: it answers with NaN logits). Reads all the tensor bytes: seconds for 20 GB.
+    bool values = false;
+    std::function<void(uint64_t done, uint64_t total)> progress;  // bytes read by the value scan
+};
 // Opens and validates the checkpoint in `dir` (its family from config.json). Throws
 // vidi::Error when it cannot be read at all (no config, corrupt shard, unknown family).
-CheckpointReport inspect_checkpoint(const std::string& dir);
+CheckpointReport inspect_checkpoint(const std::string& dir, const InspectOptions& options = {});
 
 // --- vidi make-checkpoint ---------------------------------------------------------------
 struct MakeCheckpointOptions {

@@ -1,5 +1,7 @@
-// `vidi inspect DIR [--json]`: architecture, parameter counts, memory needs and the
-// validation verdict of a checkpoint. Exit status 0 only when the checkpoint is usable.
+// `vidi inspect DIR [--json] [--values]`: architecture, parameter counts, memory needs and
+// the validation verdict of a checkpoint; with --values every floating weight is read and
+// checked for NaN and infinity (progress on stderr). Exit status 0 only when it is usable.
+#include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -15,10 +17,24 @@ Runner add_inspect(CLI::App& app) {
     auto as_json = std::make_shared<bool>(false);
     cmd->add_option("DIR", *dir, "checkpoint directory (config.json + safetensors)")->required();
     cmd->add_flag("--json", *as_json, "print the same information as JSON");
-    return [dir, as_json]() -> int {
+    auto values = std::make_shared<bool>(false);
+    cmd->add_flag("--values", *values,
+                  "read every floating weight and check it for NaN and infinity (a corrupt download or conversion)");
+    return [dir, as_json, values]() -> int {
+        InspectOptions options;
+        options.values = *values;
+        uint64_t shown = 0;
+        if (*values)
+            options.progress = [&shown](uint64_t done, uint64_t total) {
+                if (done - shown < (uint64_t(1) << 30) && done != total) return;
+                shown = done;
+                std::fprintf(stderr, "\rinspect: %.2f / %.2f GB of weights read%s", done / 1e9, total / 1e9,
+                             done == total ? "\n" : "");
+                std::fflush(stderr);
+            };
         CheckpointReport r;
         try {
-            r = inspect_checkpoint(*dir);
+            r = inspect_checkpoint(*dir, options);
         } catch (const Error& e) {
             if (!*as_json) throw;
             std::cout << json_text({{"dir", *dir}, {"usable", false}, {"error", e.what()}}, 2) << "\n";

@@ -19,8 +19,8 @@ std::vector<TopPick> checked_top_picks(Backend& be, const Tensor& logits) {
     for (const TopPick& p : picks)
         if (std::isnan(p.margin))
             fail("the model's logits are not numbers (NaN or infinite): the checkpoint's weights or its "
-                 "config.json (rms_norm_eps, rope_theta, …) break the computation; `vidi inspect` checks the "
-                 "shapes, not the values");
+                 "config.json (rms_norm_eps, rope_theta, …) break the computation; `vidi inspect --values` "
+                 "reads every weight for NaN and infinity");
     return picks;
 }
 

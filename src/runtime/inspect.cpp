@@ -1,13 +1,16 @@
 // `vidi inspect` (vidi/tools.h): architecture (the family's summary), parameter counts,
-// memory needs, the chat template check and the validation verdict of a checkpoint.
+// memory needs, the chat template check, the weights' values on request and the validation
+// verdict of a checkpoint.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "io/json_file.h"
+#include "io/value_scan.h"
 #include "model/checkpoint.h"
 #include "model/common/chat_template.h"
 #include "model/family.h"
@@ -59,8 +62,28 @@ std::string tokenizer_problem(const model::Checkpoint& ck, int& pieces) {
     }
 }
 
+// The value scan's findings, for people: "" when every value is a number.
+std::string nonfinite_text(const io::ValueScan& scan) {
+    if (scan.nonfinite.empty()) return "";
+    std::ostringstream os;
+    os << scan.nonfinite.size() << " tensor(s) hold NaN or infinity: ";
+    for (size_t i = 0; i < scan.nonfinite.size() && i < 5; ++i) {
+        const io::NonFiniteTensor& t = scan.nonfinite[i];
+        os << (i ? ", " : "") << t.name << " (" << t.nan << " NaN, " << t.inf << " inf)";
+    }
+    if (scan.nonfinite.size() > 5) os << ", ...";
+    return os.str();
+}
+
+json values_json(const std::optional<io::ValueScan>& scan) {
+    if (!scan) return json();
+    json bad = json::array();
+    for (const io::NonFiniteTensor& t : scan->nonfinite) bad.push_back({{"name", t.name}, {"nan", t.nan}, {"inf", t.inf}});
+    return {{"tensors", scan->tensors}, {"bytes", scan->bytes}, {"nonfinite", bad}};
+}
+
 json report_json(const model::Checkpoint& ck, const model::Summary& arch, const std::string& chat, double open_s,
-                 const std::string& tok_problem, int pieces) {
+                 const std::string& tok_problem, int pieces, const std::optional<io::ValueScan>& scan) {
     const io::ParamCounts p = ck.params();
     const io::WeightBytes all = io::weight_bytes(p.total()), used = io::weight_bytes(p.used);
     const io::ValidationReport& r = ck.report();
@@ -81,14 +104,16 @@ json report_json(const model::Checkpoint& ck, const model::Summary& arch, const 
                        {"missing", r.missing}, {"unexpected", r.unexpected}, {"unused", r.unused}};
     j["tokenizer"] = tok_problem.empty() ? json{{"usable", true}, {"pieces", pieces}}
                                          : json{{"usable", false}, {"error", tok_problem}};
-    j["usable"] = r.usable() && tok_problem.empty();
+    j["values"] = values_json(scan);
+    j["usable"] = r.usable() && tok_problem.empty() && (!scan || scan->nonfinite.empty());
     j["quantized_tensors"] = quantized_tensors(ck);
     j["quantization"] = quantization_entry(ck);
     return j;
 }
 
 std::string report_text(const model::Checkpoint& ck, const model::Summary& arch, const std::string& chat,
-                        double open_s, const std::string& tok_problem, int pieces) {
+                        double open_s, const std::string& tok_problem, int pieces,
+                        const std::optional<io::ValueScan>& scan) {
     const io::ParamCounts p = ck.params();
     const io::WeightBytes all = io::weight_bytes(p.total()), used = io::weight_bytes(p.used);
     std::ostringstream os;
@@ -115,14 +140,25 @@ std::string report_text(const model::Checkpoint& ck, const model::Summary& arch,
     os << "chat    " << chat << "\n";
     if (tok_problem.empty()) os << "tokens  tokenizer.model: " << pieces << " pieces, matching the config\n";
     else os << "tokens  error: " << tok_problem << "\n";
-    os << "verdict " << (tok_problem.empty() || !ck.usable() ? ck.report().to_string() : "unusable: its tokenizer")
-       << "\n";
+    if (scan) {
+        if (scan->nonfinite.empty())
+            os << "values  all " << scan->tensors << " floating tensors (" << gigabytes(int64_t(scan->bytes))
+               << ") hold numbers only\n";
+        else
+            os << "values  error: " << nonfinite_text(*scan) << "\n";
+    }
+    if (!tok_problem.empty() && ck.usable())
+        os << "verdict unusable: its tokenizer\n";
+    else if (scan && !scan->nonfinite.empty() && ck.usable())
+        os << "verdict unusable: weights hold NaN or infinity\n";
+    else
+        os << "verdict " << ck.report().to_string() << "\n";
     return os.str();
 }
 
 }  // namespace
 
-CheckpointReport inspect_checkpoint(const std::string& dir) {
+CheckpointReport inspect_checkpoint(const std::string& dir, const InspectOptions& options) {
     const auto t0 = std::chrono::steady_clock::now();
     const model::Checkpoint ck = model::Checkpoint::open(dir);
     const double open_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -135,10 +171,12 @@ CheckpointReport inspect_checkpoint(const std::string& dir) {
         chat = "the checkpoint's chat_template is the built-in " + family.name() + " prompt format";
     int pieces = 0;
     const std::string tok_problem = tokenizer_problem(ck, pieces);
+    std::optional<io::ValueScan> scan;
+    if (options.values) scan = io::scan_values(ck.store(), options.progress);
     CheckpointReport r;
-    r.usable = ck.usable() && tok_problem.empty();
-    r.text = report_text(ck, arch, chat, open_s, tok_problem, pieces);
-    r.json = io::json_text(report_json(ck, arch, chat, open_s, tok_problem, pieces), 2);
+    r.usable = ck.usable() && tok_problem.empty() && (!scan || scan->nonfinite.empty());
+    r.text = report_text(ck, arch, chat, open_s, tok_problem, pieces, scan);
+    r.json = io::json_text(report_json(ck, arch, chat, open_s, tok_problem, pieces, scan), 2);
     return r;
 }
 

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "io/safetensors.h"
 #include "support/test_support.h"
 
 using testing::HasSubstr;
@@ -137,6 +138,51 @@ TEST(InspectCli, UnusableCheckpointsExitNonZero) {
 
 // Found by damaging copies of tiny-a: each was loaded as "usable", hung, crashed, filled the
 // memory or gave an internal error; each is now an error that names the file and the problem.
+// --values reads every floating weight: a NaN written into one (a corrupt download) makes the
+// checkpoint unusable, naming the tensor; without --values the scan does not run.
+TEST(InspectCli, ValuesFindsANanWeightByName) {
+    int rc;
+    const std::string clean = run_vidi("inspect --values " + vidi::test::tiny_model_dir(), &rc);
+    EXPECT_EQ(rc, 0) << clean;
+    EXPECT_THAT(clean, HasSubstr("floating tensors"));
+    EXPECT_THAT(clean, HasSubstr("hold numbers only"));
+    vidi::test::TempDir tmp("inspect-values");
+    const std::string dir = broken_copy(tmp, "true");
+    const std::string name = "model.norm.weight";
+    {
+        const vidi::io::TensorStore store = vidi::io::TensorStore::open(dir);
+        const vidi::io::TensorInfo& info = store.info(name);
+        std::string shard;
+        for (const auto& f : store.files())
+            if (f->has(name)) shard = f->path();
+        std::fstream file(shard, std::ios::in | std::ios::out | std::ios::binary);
+        uint64_t header = 0;
+        file.read(reinterpret_cast<char*>(&header), sizeof header);
+        const uint32_t nan32 = 0x7fc00000u;  // a quiet NaN in the tensor's dtype, its first value
+        const uint16_t nan16 = info.dtype == vidi::DType::f16 ? 0x7e00 : 0x7fc0;
+        file.seekp(static_cast<std::streamoff>(8 + header + info.offset));
+        if (info.dtype == vidi::DType::f32) file.write(reinterpret_cast<const char*>(&nan32), 4);
+        else file.write(reinterpret_cast<const char*>(&nan16), 2);
+        ASSERT_TRUE(file.good());
+    }
+    EXPECT_THAT(run_vidi("inspect " + dir, &rc), HasSubstr("verdict usable"));
+    EXPECT_EQ(rc, 0) << "the values are not read without --values";
+    const std::string out = run_vidi("inspect --values " + dir, &rc);
+    EXPECT_EQ(rc, 1) << out;
+    EXPECT_THAT(out, HasSubstr("values  error: 1 tensor(s) hold NaN or infinity: " + name + " (1 NaN, 0 inf)"));
+    EXPECT_THAT(out, HasSubstr("verdict unusable: weights hold NaN or infinity"));
+    std::string json_out;  // stdout alone: the progress goes to stderr
+    rc = vidi::test::run_command("(" + vidi::test::vidi_binary() + " inspect --json --values " + dir + " 2>/dev/null)",
+                                 &json_out);
+    const nlohmann::json j = nlohmann::json::parse(json_out);
+    EXPECT_EQ(rc, 1);
+    EXPECT_FALSE(j["usable"].get<bool>());
+    ASSERT_EQ(j["values"]["nonfinite"].size(), 1u);
+    EXPECT_EQ(j["values"]["nonfinite"][0]["name"], name);
+    EXPECT_EQ(j["values"]["nonfinite"][0]["nan"], 1);
+    EXPECT_TRUE(nlohmann::json::parse(run_vidi("inspect --json " + dir, &rc))["values"].is_null());
+}
+
 TEST(InspectCli, DamagedCheckpointsAreClearErrors) {
     const std::string vidi7b_tokenizer = std::string(VIDI_SOURCE_DIR) + "/tests/data/vidi7b/tiny-vidi7b/tokenizer.model";
     const std::pair<std::string, std::string> cases[] = {
