@@ -26,7 +26,7 @@ DecodeCursor::DecodeCursor(const std::string& path, const VideoIndex& vx, const 
                                 [hw_device](AVCodecContext* c) { use_nvdec(c, hw_device); });
     else
         dec_ = ff::open_decoder(fmt_.get(), vx.stream, path, FF_THREAD_FRAME | FF_THREAD_SLICE, threads);
-    if (seek_pts != AV_NOPTS_VALUE && av_seek_frame(fmt_.get(), vx.stream, seek_pts, AVSEEK_FLAG_BACKWARD) < 0)
+    if (seek_pts != AV_NOPTS_VALUE && !vx.seek_to_key(fmt_.get(), seek_pts))
         fail("'", path, "': cannot seek to timestamp ", seek_pts);
     const AVCodecID id = fmt_->streams[vx.stream]->codecpar->codec_id;
     // Only where "non-reference" is exact (no later frame reads a discarded one).
@@ -106,8 +106,7 @@ void DecodeCursor::restart_at(int64_t key) {
     if (key != AV_NOPTS_VALUE && (key <= read_key_ || demux_done_)) {
         // Its packet was read already (frame threads and reordering read ahead): the demuxer
         // goes back to it, so the frames from it on are decoded from it alone, as decord's are.
-        if (av_seek_frame(fmt_.get(), vx_.stream, key, AVSEEK_FLAG_BACKWARD) < 0)
-            fail("'", path_, "': cannot seek to timestamp ", key);
+        if (!vx_.seek_to_key(fmt_.get(), key)) fail("'", path_, "': cannot seek to timestamp ", key);
         read_key_ = AV_NOPTS_VALUE;
         demux_done_ = decoder_done_ = false;
         drain_errors_ = 0;

@@ -11,7 +11,8 @@
 // passing over the packets in between, so only what lies between those keyframes and the
 // sampled frames is decoded; where it would have to go back, a new cursor seeks. The frames
 // are those of a decode from the start either way. Only where seeking is exact (an indexed
-// container, timestamps on every packet); elsewhere one cursor decodes from the start.
+// container, or MPEG-TS by the keyframes' byte positions; timestamps on every packet);
+// elsewhere one cursor decodes from the start.
 //
 // Decoding in lanes: a segment of sampled frames is decoded by a cursor of its own that
 // starts where its first picture is decoded from, so on a machine with many cores several
@@ -130,8 +131,11 @@ struct FrameStream::Impl {
     void open_device(const FrameOptions& o);
     void index_wanted();
     // Cursors may start and restart at keyframes: every packet has a timestamp and the
-    // container's index makes keyframes exact (MP4/MOV, Matroska/WebM).
-    bool keyframes_exact() const { return vx.indexed_seek && !wanted_pts.empty() && !vx.key_pts.empty(); }
+    // container's index (MP4/MOV, Matroska/WebM) or the keyframes' byte positions (MPEG-TS)
+    // make keyframes exact.
+    bool keyframes_exact() const {
+        return (vx.indexed_seek || vx.byte_seek) && !wanted_pts.empty() && !vx.key_pts.empty();
+    }
     bool parallel() const { return lanes > 1 && keyframes_exact(); }
     int64_t want(size_t pos) const { return wanted_pts.empty() ? indices[pos] : wanted_pts[pos]; }
     std::unique_ptr<DecodeCursor> open_cursor(int64_t origin, int threads, AVBufferRef* hw);

@@ -59,6 +59,7 @@ VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
         if (static_cast<int>(i) != vx.stream) fmt->streams[i]->discard = AVDISCARD_ALL;
     ff::PacketPtr pkt = ff::make_packet();
     vx.all_pts = true;
+    std::vector<std::pair<int64_t, int64_t>> keys;  // (pts, byte position) in file order
     for (;;) {
         const int rc = av_read_frame(fmt, pkt.get());
         if (rc == AVERROR_EOF) break;
@@ -68,15 +69,25 @@ VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
             p.pts = pkt->pts;
             p.key = (pkt->flags & AV_PKT_FLAG_KEY) != 0;
             p.discard = (pkt->flags & AV_PKT_FLAG_DISCARD) != 0;
+            p.pos = pkt->pos;
             if (p.pts == AV_NOPTS_VALUE) vx.all_pts = false;
-            else if (p.key) vx.key_pts.push_back(p.pts);
+            else if (p.key) keys.push_back({p.pts, p.pos});
             vx.packets.push_back(p);
         }
         av_packet_unref(pkt.get());
     }
-    std::sort(vx.key_pts.begin(), vx.key_pts.end());
     const std::string demuxer = fmt->iformat && fmt->iformat->name ? fmt->iformat->name : "";
     vx.indexed_seek = demuxer.find("mp4") != std::string::npos || demuxer.find("matroska") != std::string::npos;
+    // MPEG-TS: a keyframe is found by its byte position, where its timestamps say which one it
+    // is: they must rise in file order (a joined or wrapped file does not qualify).
+    vx.byte_seek = demuxer == "mpegts" && vx.all_pts && !keys.empty();
+    for (size_t i = 0; i < keys.size() && vx.byte_seek; ++i)
+        vx.byte_seek = keys[i].second >= 0 && (i == 0 || keys[i].first > keys[i - 1].first);
+    std::sort(keys.begin(), keys.end());
+    for (const auto& [pts, pos] : keys) {
+        vx.key_pts.push_back(pts);
+        vx.key_pos.push_back(pos);
+    }
     info.frame_count = static_cast<int64_t>(vx.packets.size());
 
     info.avg_fps = rational(st->avg_frame_rate);
@@ -87,6 +98,13 @@ VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
     // fails): its frames at its rate, rather than 0, which put every answer at 00:00:00.
     if (info.duration <= 0 && info.avg_fps > 0) info.duration = info.frame_count / info.avg_fps;
     return vx;
+}
+
+bool VideoIndex::seek_to_key(AVFormatContext* fmt, int64_t key) const {
+    if (indexed_seek) return av_seek_frame(fmt, stream, key, AVSEEK_FLAG_BACKWARD) >= 0;
+    const auto at = std::lower_bound(key_pts.begin(), key_pts.end(), key);
+    if (!byte_seek || at == key_pts.end() || *at != key) return false;
+    return av_seek_frame(fmt, -1, key_pos[static_cast<size_t>(at - key_pts.begin())], AVSEEK_FLAG_BYTE) >= 0;
 }
 
 VideoInfo probe(const std::string& path, MediaInputs inputs) {

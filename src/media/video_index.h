@@ -16,6 +16,7 @@ struct VideoPacket {
     int64_t pts = 0;       // AV_NOPTS_VALUE when the container gave none
     bool key = false;      // AV_PKT_FLAG_KEY
     bool discard = false;  // AV_PKT_FLAG_DISCARD: decoded for reference only, never shown (edit lists)
+    int64_t pos = -1;      // byte position in the file (-1: unknown)
 };
 
 struct VideoIndex {
@@ -27,10 +28,17 @@ struct VideoIndex {
     // Every packet of the video stream in file order.
     std::vector<VideoPacket> packets;
     bool all_pts = false;  // every packet has a timestamp (else frames are numbered in decoder output order)
-    // Sorted timestamps of the keyframe packets (where decoding can start after a seek).
-    std::vector<int64_t> key_pts;
+    // Sorted timestamps of the keyframe packets (where decoding can start after a seek), and
+    // their byte positions (key_pos[i] is key_pts[i]'s).
+    std::vector<int64_t> key_pts, key_pos;
     // The container has a seek index (MP4/MOV, Matroska/WebM): seeking to a keyframe is exact.
     bool indexed_seek = false;
+    // No index, but every keyframe's byte position is known and their timestamps rise in file
+    // order (MPEG-TS without a timestamp jump): a seek to the keyframe's byte is exact.
+    bool byte_seek = false;
+    // Seeks `fmt` (opened on this file) to keyframe `key` (one of key_pts) as one of the two
+    // allows; false when it cannot.
+    bool seek_to_key(AVFormatContext* fmt, int64_t key) const;
 };
 
 // Scans `fmt` (freshly opened) to the end; the caller reopens or seeks to decode.

@@ -111,13 +111,39 @@ TEST(DecodeLanes, ADamagedStreamGivesTheSamePicturesWhateverTheLanes) {
     for (int lanes : {cores + 1, 2 * cores + 1}) EXPECT_TRUE(pictures(damaged, lanes) == first) << lanes << " lanes";
 }
 
-TEST(DecodeLanes, ContainersWithoutASeekIndexStaySequential) {
+// MPEG-TS has no index, but the demux pass knows each keyframe's byte position: lanes start
+// there (H.264 with B-frames, HEVC, and an MP4's stream copied into TS), with the pictures of
+// one decoder from the start.
+TEST(DecodeLanes, MpegTsLanesStartAtKeyframesByTheirBytes) {
     test::TempDir tmp("lanes-ts");
-    const std::string ts = tmp.file("v.ts");
-    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=30:d=12 -c:v libx264 -preset veryfast -g 30 " + ts);
-    int64_t lane_segments = -1;
-    expect_same_batches(ts, 4, 3, 1, &lane_segments);
-    EXPECT_EQ(lane_segments, 0);
+    const std::string h264 = tmp.file("h264.ts"), hevc = tmp.file("hevc.ts"), mp4 = tmp.file("v.mp4"),
+                      copied = tmp.file("copied.ts");
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=30:d=30 -c:v libx264 -preset veryfast -g 45 -bf 3 " + h264);
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=25:d=30 -c:v libx265 -g 50 -x265-params log-level=error " + hevc);
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=30:d=30 -c:v libx264 -preset veryfast -g 60 " + mp4);
+    test::ffmpeg_cli("-i " + mp4 + " -c copy -f mpegts " + copied);
+    for (const std::string& v : {h264, hevc, copied}) {
+        int64_t lane_segments = 0;
+        expect_same_batches(v, 4, 3, 1, &lane_segments);
+        EXPECT_GE(lane_segments, 2) << v << ": the lanes did not run";
+        expect_same_batches(v, 5, 2, 3);  // thinned sampling
+    }
+}
+
+// Where no keyframe can be sought exactly, one decoder goes from the start: a raw stream (no
+// timestamps) and an MPEG-TS joined from two files (its timestamps start again midway).
+TEST(DecodeLanes, WithoutExactKeyframesTheStreamStaysSequential) {
+    test::TempDir tmp("lanes-seq");
+    const std::string raw = tmp.file("v.h264"), a = tmp.file("a.ts"), b = tmp.file("b.ts"), joined = tmp.file("joined.ts");
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=30:d=12 -c:v libx264 -preset veryfast -g 30 " + raw);
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=30:d=8 -c:v libx264 -preset veryfast -g 30 " + a);
+    test::ffmpeg_cli("-f lavfi -i testsrc=s=96x64:r=30:d=8 -c:v libx264 -preset veryfast -g 30 " + b);
+    test::join_files({a, b}, joined);
+    for (const std::string& v : {raw, joined}) {
+        int64_t lane_segments = -1;
+        expect_same_batches(v, 4, 3, 1, &lane_segments);
+        EXPECT_EQ(lane_segments, 0) << v;
+    }
 }
 
 }  // namespace

@@ -186,24 +186,33 @@ TEST_F(DecoderChoice, ReadySaysWhenTheNextBatchIsDecoded) {
     }
 }
 
-TEST_F(DecoderChoice, AStreamWithoutASeekIndexFillsTheRingFromTheReadersThread) {
-    // MPEG-TS: no lanes (one sequential decoder on the reader's thread, lane 0 of the ring),
-    // and a second piece of another size that the frames are scaled from.
-    const std::string a = dir_->file("a.ts"), b = dir_->file("b.ts"), ab = dir_->file("ab.ts");
+TEST_F(DecoderChoice, AStreamWithoutExactKeyframesFillsTheRingFromTheReadersThread) {
+    // MPEG-TS joined from two pieces of different sizes, whose frames are scaled to the first's.
+    // Timestamps that start again midway: no keyframe can be sought, so one sequential decoder
+    // on the reader's thread (lane 0 of the ring). Timestamps that go on rising: the lanes seek
+    // the keyframes by their bytes and fill the ring as with MP4.
+    const std::string a = dir_->file("a.ts"), b = dir_->file("b.ts"), later = dir_->file("later.ts");
     test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=10:d=4 -c:v libx264 -preset ultrafast -g 10 " + a);
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=64x48:r=10:d=4,hue=h=90 -c:v libx264 -preset ultrafast -g 10 " + b);
     test::ffmpeg_cli("-f lavfi -i testsrc2=s=64x48:r=10:d=4,hue=h=90 -c:v libx264 -preset ultrafast -g 10 "
-                     "-output_ts_offset 4 " + b);
-    test::join_files({a, b}, ab);
-    Ring ring;
-    FrameOptions o = options("nvdec", 3, 4);
-    o.device_frames = ring.maker();
-    o.software_to_device = true;
-    FrameStream cpu(ab, options("cpu", 3, 4)), dev(ab, o);
-    ASSERT_EQ(ring.made.size(), 1u);
-    EXPECT_EQ(ring.made[0]->shape().lanes, 1);
-    EXPECT_EQ(expect_same_batches(cpu, dev), 3);  // 8 frames, 3 a batch
-    EXPECT_EQ(dev.lane_segments(), 0);
-    EXPECT_EQ(ring.made[0]->violations.load(), 0);
+                     "-output_ts_offset 4 " + later);
+    const std::string restarting = dir_->file("restarting.ts"), rising = dir_->file("rising.ts");
+    test::join_files({a, b}, restarting);
+    test::join_files({a, later}, rising);
+    for (const std::string& ts : {restarting, rising}) {
+        const bool sequential = ts == restarting;
+        Ring ring;
+        FrameOptions o = options("nvdec", 3, 4);
+        o.device_frames = ring.maker();
+        o.software_to_device = true;
+        FrameStream cpu(ts, options("cpu", 3, 4)), dev(ts, o);
+        ASSERT_EQ(ring.made.size(), 1u);
+        EXPECT_EQ(ring.made[0]->shape().lanes, sequential ? 1 : 4) << ts;
+        EXPECT_EQ(expect_same_batches(cpu, dev), 3) << ts;  // 8 frames, 3 a batch
+        if (sequential) EXPECT_EQ(dev.lane_segments(), 0);
+        else EXPECT_GE(dev.lane_segments(), 2);
+        EXPECT_EQ(ring.made[0]->violations.load(), 0) << ts;
+    }
 }
 
 TEST_F(DecoderChoice, TheDevicePathKeepsTheLanesHostMemoryWouldCut) {

@@ -99,7 +99,8 @@ void expect_sampled_frames_match_cli_by_timestamp(const std::string& video) {
 // packets before it: with keyframes every 0.5-1.5 s most of the file is never decoded. The
 // frames are still those of a decode from the start, in closed GOPs and in open ones (x264's
 // open-gop in Matroska, HEVC's CRA keyframes: their leading pictures, which refer to the GOP
-// before, show before the keyframe, and decord never returns them after its seek).
+// before, show before the keyframe, and decord never returns them after its seek), in MP4,
+// Matroska and MPEG-TS.
 TEST(Sampling, DecodingRestartsWhereDecordSeeks) {
     test::TempDir tmp("gops");
     struct Case {
@@ -116,6 +117,10 @@ TEST(Sampling, DecodingRestartsWhereDecordSeeks) {
         {"g45.mp4", "-c:v libx264 -preset veryfast -g 45 -bf 3 -x264-params b-pyramid=normal", 250},
         {"open.mkv", "-c:v libx264 -preset veryfast -g 40 -x264-params open-gop=1", 250},
         {"hevc.mp4", "-c:v libx265 -preset veryfast -g 30 -tag:v hvc1 -x265-params log-level=error", 120},
+        // MPEG-TS: no index; its keyframes are sought by their byte positions.
+        {"g30.ts", "-c:v libx264 -preset veryfast -g 30 -bf 3", 60},
+        {"g45.ts", "-c:v libx264 -preset veryfast -g 45 -bf 3 -x264-params b-pyramid=normal", 250},
+        {"hevc.ts", "-c:v libx265 -preset veryfast -g 30 -x265-params log-level=error", 120},
     };
     for (const Case& c : cases) {
         const std::string f = tmp.file(c.name);
