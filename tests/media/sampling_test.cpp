@@ -121,6 +121,7 @@ TEST(Sampling, DecodingRestartsWhereDecordSeeks) {
         {"g30.ts", "-c:v libx264 -preset veryfast -g 30 -bf 3", 60},
         {"g45.ts", "-c:v libx264 -preset veryfast -g 45 -bf 3 -x264-params b-pyramid=normal", 250},
         {"hevc.ts", "-c:v libx265 -preset veryfast -g 30 -x265-params log-level=error", 120},
+        {"interlaced.ts", "-c:v libx264 -preset veryfast -g 15 -bf 2 -flags +ildct+ilme -x264-params tff=1", 60},  // broadcast
     };
     for (const Case& c : cases) {
         const std::string f = tmp.file(c.name);
