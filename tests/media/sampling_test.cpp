@@ -121,6 +121,7 @@ TEST(Sampling, DecodingRestartsWhereDecordSeeks) {
         {"g30.ts", "-c:v libx264 -preset veryfast -g 30 -bf 3", 60},
         {"g45.ts", "-c:v libx264 -preset veryfast -g 45 -bf 3 -x264-params b-pyramid=normal", 250},
         {"hevc.ts", "-c:v libx265 -preset veryfast -g 30 -x265-params log-level=error", 120},
+        {"wrapped.ts", "-c:v libx264 -preset veryfast -g 30 -bf 3 -output_ts_offset 95435", 60},  // 33-bit wrap at 7 s
         {"interlaced.ts", "-c:v libx264 -preset veryfast -g 15 -bf 2 -flags +ildct+ilme -x264-params tff=1", 60},  // broadcast
     };
     for (const Case& c : cases) {
