@@ -24,17 +24,24 @@ Runner add_inspect(CLI::App& app) {
         InspectOptions options;
         options.values = *values;
         uint64_t shown = 0;
+        bool line_open = false;  // a progress line without its newline yet
         if (*values)
-            options.progress = [&shown](uint64_t done, uint64_t total) {
+            options.progress = [&shown, &line_open](uint64_t done, uint64_t total) {
                 if (done - shown < (uint64_t(1) << 30) && done != total) return;
                 shown = done;
+                line_open = done != total;
                 std::fprintf(stderr, "\rinspect: %.2f / %.2f GB of weights read%s", done / 1e9, total / 1e9,
                              done == total ? "\n" : "");
                 std::fflush(stderr);
             };
         CheckpointReport r;
         try {
-            r = inspect_checkpoint(*dir, options);
+            try {
+                r = inspect_checkpoint(*dir, options);
+            } catch (...) {
+                if (line_open) std::fputc('\n', stderr);  // end the progress line before the error
+                throw;
+            }
         } catch (const Error& e) {
             if (!*as_json) throw;
             std::cout << json_text({{"dir", *dir}, {"usable", false}, {"error", e.what()}}, 2) << "\n";

@@ -11,25 +11,25 @@ namespace {
 // ones: infinity where the mantissa is zero, NaN otherwise. Blocks are first tested for any
 // such value with a loop the compiler vectorises (a clean 20 GB checkpoint is all this does).
 template <class Word>
-void count(const Word* bits, int64_t n, Word exponent, Word mantissa, NonFiniteTensor& out) {
+void count(const unsigned char* bytes, int64_t n, Word exponent, Word mantissa, NonFiniteTensor& out) {
     constexpr int64_t kBlock = 1 << 14;
     const int64_t blocks = (n + kBlock - 1) / kBlock;
     int64_t nan = 0, inf = 0;
 #pragma omp parallel for reduction(+ : nan, inf) schedule(static) if (blocks > 64)
     for (int64_t b = 0; b < blocks; ++b) {
-        const Word* p = bits + b * kBlock;
+        const unsigned char* p = bytes + b * kBlock * int64_t(sizeof(Word));
         const int64_t m = std::min(kBlock, n - b * kBlock);
         int special = 0;
 #pragma omp simd reduction(| : special)
         for (int64_t i = 0; i < m; ++i) {
             Word w;
-            std::memcpy(&w, p + i, sizeof w);  // safetensors data need not be aligned
+            std::memcpy(&w, p + i * int64_t(sizeof w), sizeof w);  // safetensors data need not be aligned
             special |= (w & exponent) == exponent;
         }
         if (!special) continue;
         for (int64_t i = 0; i < m; ++i) {
             Word w;
-            std::memcpy(&w, p + i, sizeof w);
+            std::memcpy(&w, p + i * int64_t(sizeof w), sizeof w);
             if ((w & exponent) != exponent) continue;
             ++((w & mantissa) ? nan : inf);
         }
@@ -42,15 +42,16 @@ void count(const Word* bits, int64_t n, Word exponent, Word mantissa, NonFiniteT
 
 NonFiniteTensor count_nonfinite(const void* data, int64_t n, DType dtype) {
     NonFiniteTensor r;
+    const auto* bytes = static_cast<const unsigned char*>(data);
     switch (dtype) {
         case DType::f32:
-            count<uint32_t>(static_cast<const uint32_t*>(data), n, 0x7f800000u, 0x007fffffu, r);
+            count<uint32_t>(bytes, n, 0x7f800000u, 0x007fffffu, r);
             break;
         case DType::f16:
-            count<uint16_t>(static_cast<const uint16_t*>(data), n, 0x7c00, 0x03ff, r);
+            count<uint16_t>(bytes, n, 0x7c00, 0x03ff, r);
             break;
         case DType::bf16:
-            count<uint16_t>(static_cast<const uint16_t*>(data), n, 0x7f80, 0x007f, r);
+            count<uint16_t>(bytes, n, 0x7f80, 0x007f, r);
             break;
         default:
             break;  // integer codes: every value is a number

@@ -34,14 +34,19 @@ DecodeCursor::DecodeCursor(const std::string& path, const VideoIndex& vx, const 
     if (seek_pts != AV_NOPTS_VALUE) restart_at(seek_pts);
     pkt_ = ff::make_packet();
     frame_ = ff::make_frame();
+    next_ = ff::make_frame();
 }
 
 DecodeCursor::~DecodeCursor() = default;
 
 bool DecodeCursor::receive() {
     for (;;) {
-        int rc = avcodec_receive_frame(dec_.get(), frame_.get());
+        // Into a frame of its own: avcodec_receive_frame empties its frame when it has none to
+        // give, and the last picture must stand in past the end.
+        int rc = avcodec_receive_frame(dec_.get(), next_.get());
         if (rc == 0) {
+            av_frame_unref(frame_.get());
+            av_frame_move_ref(frame_.get(), next_.get());
             frame_key_ = wanted_pts_.empty() ? outputs_
                          : frame_->pts != AV_NOPTS_VALUE ? frame_->pts
                                                          : frame_->best_effort_timestamp;
@@ -117,13 +122,16 @@ void DecodeCursor::restart_at(int64_t key) {
     stale_ = true;
 }
 
+bool DecodeCursor::try_advance_to(int64_t want) {
+    while (!(have_frame_ && !stale_ && frame_key_ >= want))
+        if (decoder_done_ || !receive()) return false;
+    return true;
+}
+
 void DecodeCursor::advance_to(int64_t want) {
-    while (!(have_frame_ && !stale_ && frame_key_ >= want)) {
-        if (decoder_done_ || !receive()) {
-            if (!have_frame_) fail("'", path_, "': no video frame could be decoded (corrupt or unsupported stream)");
-            return;  // past the last decodable frame: the last picture stands in (damaged tail)
-        }
-    }
+    if (!try_advance_to(want) && !have_frame_)
+        fail("'", path_, "': no video frame could be decoded (corrupt or unsupported stream)");
+    // else past the last decodable frame: the last picture stands in (damaged tail)
 }
 
 Picture DecodeCursor::picture() {

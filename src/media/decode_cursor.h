@@ -30,6 +30,9 @@ public:
     // Advances to the first frame whose key is >= want (decord's accurate seek: a damaged
     // frame is replaced by its successor; past the end the last frame stands in).
     void advance_to(int64_t want);
+    // The same, false where the stream ends first (the last frame held, if any, stands in; a
+    // cursor that restarted holds a frame from before its keyframe, or none).
+    bool try_advance_to(int64_t want);
     // Where decoding last (re)started: the keyframe timestamp sought to, or AV_NOPTS_VALUE
     // (the file's start).
     int64_t origin() const { return origin_; }
@@ -63,7 +66,7 @@ private:
     ff::FormatPtr fmt_;
     ff::CodecPtr dec_;
     ff::PacketPtr pkt_;
-    ff::FramePtr frame_;
+    ff::FramePtr frame_, next_;  // the current frame; the one being received
     bool skip_nonref_ = false;
     int64_t origin_ = AV_NOPTS_VALUE;
     int64_t read_key_ = AV_NOPTS_VALUE;    // the last keyframe packet the demuxer gave

@@ -262,10 +262,12 @@ void FrameStream::Impl::place(std::unique_ptr<DecodeCursor>& c, size_t pos, int6
         // streams, where a damaged one was concealed from the frames before the keyframe.
         const int64_t o = wanted_origin[pos];
         const bool onward = c && w >= last_want && (c->origin() == AV_NOPTS_VALUE || w >= c->origin());
+        // After a seek: whether it reached w from the keyframe (a seek that went past it, or
+        // one from which nothing decodes, did not).
+        const auto landed = [&] { return c->try_advance_to(w) && (o == AV_NOPTS_VALUE || c->first_key() <= w); };
         const auto seek_to_origin = [&] {
             open(o);  // seeks to the keyframe
-            c->advance_to(w);
-            if (o != AV_NOPTS_VALUE && c->first_key() > w) {  // the seek went past it: read up to it instead
+            if (!landed()) {  // read up to it from the start instead
                 open(AV_NOPTS_VALUE);
                 c->restart_at(o);
             }
@@ -275,10 +277,7 @@ void FrameStream::Impl::place(std::unique_ptr<DecodeCursor>& c, size_t pos, int6
         } else if (restarts && o != AV_NOPTS_VALUE && o > c->origin()) {
             const bool goes_back = !c->can_restart_at(o);
             c->restart_at(o);
-            if (goes_back) {
-                c->advance_to(w);
-                if (c->first_key() > w) seek_to_origin();  // the demuxer's seek went past it
-            }
+            if (goes_back && !landed()) seek_to_origin();  // the demuxer's seek went past it
         }
     }
     last_want = w;

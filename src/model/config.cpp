@@ -176,9 +176,13 @@ void check_rope_scaling(const json& j, const std::string& where, const char* fam
         if (key != it->end() && key->is_string()) type = key->get<std::string>();
     }
     if (type == "default") return;  // the plain RoPE: any factor beside it is unused
-    std::string value = it->dump();
-    if (value.size() > 80) value = value.substr(0, 77) + "...";
-    fail(where, ": \"rope_scaling\" ", type.empty() ? value : "of type \"" + type + "\"",
+    const auto cut = [](std::string text) {  // at most 80 bytes, not inside a UTF-8 character
+        if (text.size() <= 80) return text;
+        size_t n = 77;
+        while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+        return text.substr(0, n) + "...";
+    };
+    fail(where, ": \"rope_scaling\" ", type.empty() ? cut(it->dump()) : "of type \"" + cut(type) + "\"",
          " is not supported: the engine computes ", family, "'s plain RoPE only, where the official "
          "code would scale the rotary frequencies (null or type \"default\" are plain)");
 }

@@ -75,5 +75,24 @@ TEST(DecodeCursor, ARestartAtAKeyframeReadAlreadyDecodesFromIt) {
     expect_restarts_equal_seeks(damaged, 1);
 }
 
+// decord repeats the last frame it returned past its last output (a damaged tail): asked for a
+// frame after the last one, the cursor keeps the last picture. (avcodec_receive_frame empties
+// the frame it is given when it has none; the picture then read as 0x0.)
+TEST(DecodeCursor, PastTheLastFrameTheLastPictureStandsIn) {
+    test::TempDir tmp("cursor-end");
+    const std::string v = tmp.file("v.mp4");
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=64x48:r=10:d=3 -c:v libx264 -preset veryfast -g 10 -bf 2 " + v);
+    const Opened o = index(v);
+    for (int threads : {1, 3}) {
+        DecodeCursor c(v, o.vx, o.all_pts, threads, AV_NOPTS_VALUE, nullptr, MediaInputs::Any);
+        c.advance_to(o.all_pts.back());
+        const std::vector<uint8_t> last = rgb(c);
+        EXPECT_FALSE(c.try_advance_to(o.all_pts.back() + 1));
+        EXPECT_TRUE(rgb(c) == last) << threads << " threads";
+        c.advance_to(o.all_pts.back() + 100000);  // no error: the last picture stands in
+        EXPECT_TRUE(rgb(c) == last) << threads << " threads";
+    }
+}
+
 }  // namespace
 }  // namespace vidi::media

@@ -312,6 +312,8 @@ TEST(CheckpointBroken, RopeScalingOtherThanPlainIsRefusedByName) {
                                            ": the engine computes Vidi1.5 (Gemma-2)'s plain RoPE only"));
     with({{"rope_type", "dynamic"}, {"type", "default"}});  // rope_type is read first, as transformers does
     EXPECT_THAT(open_error(dir), HasSubstr("of type \"dynamic\""));
+    with({{"rope_type", std::string(100, 'y') + "\u00e9\u00e9"}});  // long names are cut, whole characters
+    EXPECT_THAT(open_error(dir), HasSubstr("of type \"" + std::string(77, 'y') + "...\" is not supported"));
     for (const nlohmann::json& odd : {nlohmann::json{{"factor", 2.0}}, nlohmann::json(2.0), nlohmann::json("linear"),
                                       nlohmann::json{{"rope_type", 5}, {"type", "default"}}}) {
         with(odd);
