@@ -1,10 +1,10 @@
 // `vidi inspect DIR [--json] [--values]`: architecture, parameter counts, memory needs and
 // the validation verdict of a checkpoint; with --values every floating weight is read and
 // checked for NaN and infinity (progress on stderr). Exit status 0 only when it is usable.
-#include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "app/byte_progress.h"
 #include "app/commands.h"
 #include "app/json_text.h"
 #include "vidi/tools.h"
@@ -23,26 +23,14 @@ Runner add_inspect(CLI::App& app) {
     return [dir, as_json, values]() -> int {
         InspectOptions options;
         options.values = *values;
-        uint64_t shown = 0;
-        bool line_open = false;  // a progress line without its newline yet
-        if (*values)
-            options.progress = [&shown, &line_open](uint64_t done, uint64_t total) {
-                if (done - shown < (uint64_t(1) << 30) && done != total) return;
-                shown = done;
-                line_open = done != total;
-                std::fprintf(stderr, "\rinspect: %.2f / %.2f GB of weights read%s", done / 1e9, total / 1e9,
-                             done == total ? "\n" : "");
-                std::fflush(stderr);
-            };
+        ByteProgress progress("inspect", "of weights read", uint64_t(1) << 30);
+        if (*values) options.progress = [&](uint64_t done, uint64_t total) { progress(done, total); };
         CheckpointReport r;
         try {
-            try {
-                r = inspect_checkpoint(*dir, options);
-            } catch (...) {
-                if (line_open) std::fputc('\n', stderr);  // end the progress line before the error
-                throw;
-            }
+            r = inspect_checkpoint(*dir, options);
+            progress.end_line();
         } catch (const Error& e) {
+            progress.end_line();
             if (!*as_json) throw;
             std::cout << json_text({{"dir", *dir}, {"usable", false}, {"error", e.what()}}, 2) << "\n";
             return 1;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "app/byte_progress.h"
 #include "app/commands.h"
 #include "vidi/tools.h"
 
@@ -13,15 +14,8 @@ namespace {
 int run_make_checkpoint(MakeCheckpointOptions opt) {
     const auto t0 = std::chrono::steady_clock::now();
     auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
-    uint64_t last_report = 0;
-    opt.progress = [&](uint64_t done, uint64_t total) {
-        if (done - last_report < (256u << 20) && done != total) return;  // every 256 MB
-        last_report = done;
-        const bool big = total >= 1'000'000'000;
-        std::fprintf(stderr, "\rmake-checkpoint: %.2f / %.2f %s written (%.0f%%)", done / (big ? 1e9 : 1e6),
-                     total / (big ? 1e9 : 1e6), big ? "GB" : "MB", total ? 100.0 * done / total : 100.0);
-        std::fflush(stderr);
-    };
+    ByteProgress progress("make-checkpoint", "written", 256u << 20);
+    opt.progress = [&](uint64_t done, uint64_t total) { progress(done, total); };
     const MakeCheckpointSummary s = make_checkpoint(opt);
     const double t = seconds();
     std::fprintf(stderr, "\nmake-checkpoint: %d tensors, %d shard(s), %.3f GB in %.2f s (%.0f MB/s) -> %s\n",

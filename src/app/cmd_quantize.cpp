@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "app/byte_progress.h"
 #include "app/commands.h"
 #include "vidi/tools.h"
 
@@ -21,15 +22,8 @@ int run_quantize(const QuantizeArgs& a) {
     opt.out_dir = a.out;
     opt.weights = a.format;
     const auto t0 = std::chrono::steady_clock::now();
-    uint64_t last = 0;
-    if (!a.quiet)
-        opt.progress = [&](uint64_t done, uint64_t total) {
-            if (done - last < (256u << 20) && done != total) return;
-            last = done;
-            std::fprintf(stderr, "\rquantize: %.2f / %.2f GB read (%.0f%%)", done / 1e9, total / 1e9,
-                         total ? 100.0 * done / total : 100.0);
-            std::fflush(stderr);
-        };
+    ByteProgress progress("quantize", "read", 256u << 20);
+    if (!a.quiet) opt.progress = [&](uint64_t done, uint64_t total) { progress(done, total); };
     const QuantizeSummary s = quantize_checkpoint(opt);
     const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::fprintf(stderr, "%squantize: %d tensors as %s, %d copied, %.3f GB -> %.3f GB in %d shard(s), %.1f s -> %s\n",

@@ -104,11 +104,11 @@ bool DecodeCursor::receive() {
 }
 
 bool DecodeCursor::can_restart_at(int64_t key) const {
-    return key != AV_NOPTS_VALUE && key > origin_ && key > read_key_ && !demux_done_;
+    return key != AV_NOPTS_VALUE && key > origin_ && !read_past(key);
 }
 
 void DecodeCursor::restart_at(int64_t key) {
-    if (key != AV_NOPTS_VALUE && (key <= read_key_ || demux_done_)) {
+    if (key != AV_NOPTS_VALUE && read_past(key)) {
         // Its packet was read already (frame threads and reordering read ahead): the demuxer
         // goes back to it, so the frames from it on are decoded from it alone, as decord's are.
         if (!vx_.seek_to_key(fmt_.get(), key)) fail("'", path_, "': cannot seek to timestamp ", key);

@@ -59,6 +59,8 @@ public:
 
 private:
     bool receive();
+    // Whether the demuxer gave keyframe `key`'s packet already (or the whole file).
+    bool read_past(int64_t key) const { return key <= read_key_ || demux_done_; }
 
     const std::string& path_;
     const VideoIndex& vx_;

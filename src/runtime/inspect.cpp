@@ -83,7 +83,7 @@ json values_json(const std::optional<io::ValueScan>& scan) {
 }
 
 json report_json(const model::Checkpoint& ck, const model::Summary& arch, const std::string& chat, double open_s,
-                 const std::string& tok_problem, int pieces, const std::optional<io::ValueScan>& scan) {
+                 const std::string& tok_problem, int pieces, const std::optional<io::ValueScan>& scan, bool usable) {
     const io::ParamCounts p = ck.params();
     const io::WeightBytes all = io::weight_bytes(p.total()), used = io::weight_bytes(p.used);
     const io::ValidationReport& r = ck.report();
@@ -105,7 +105,7 @@ json report_json(const model::Checkpoint& ck, const model::Summary& arch, const 
     j["tokenizer"] = tok_problem.empty() ? json{{"usable", true}, {"pieces", pieces}}
                                          : json{{"usable", false}, {"error", tok_problem}};
     j["values"] = values_json(scan);
-    j["usable"] = r.usable() && tok_problem.empty() && (!scan || scan->nonfinite.empty());
+    j["usable"] = usable;
     j["quantized_tensors"] = quantized_tensors(ck);
     j["quantization"] = quantization_entry(ck);
     return j;
@@ -176,7 +176,7 @@ CheckpointReport inspect_checkpoint(const std::string& dir, const InspectOptions
     CheckpointReport r;
     r.usable = ck.usable() && tok_problem.empty() && (!scan || scan->nonfinite.empty());
     r.text = report_text(ck, arch, chat, open_s, tok_problem, pieces, scan);
-    r.json = io::json_text(report_json(ck, arch, chat, open_s, tok_problem, pieces, scan), 2);
+    r.json = io::json_text(report_json(ck, arch, chat, open_s, tok_problem, pieces, scan, r.usable), 2);
     return r;
 }
 
