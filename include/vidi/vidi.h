@@ -50,11 +50,12 @@ struct EngineOptions {
     // default: 4.8x closer to PyTorch float32 than bf16 at full size, same speed; bench/RESULTS.md)
     // or "bf16" (docs/cuda.md). The CPU computes in f32 either way; logits are f32 everywhere.
     std::string dtype = "fp16";
-    // The matrix products of the media tokens' layers (the bulk of an encode; with 16-bit
-    // weights): "16bit" in `dtype` (the default), or "fp8": E4M3 inputs with per-row scales on
-    // the tensor cores of compute capability 8.9 and newer (an error elsewhere): 7-10% faster
-    // encodes on the H200 for ~28x the fp16 logits error (bench/RESULTS.md). The towers,
-    // prompts and decoding stay in `dtype` either way (docs/cuda.md, "FP8").
+    // The matrix products of an encode (with 16-bit weights): "16bit" in `dtype` (the default),
+    // or "fp8": E4M3 inputs with per-row scales on the tensor cores of compute capability 8.9
+    // and newer (an error elsewhere) for the media tokens' layers and the towers' linears that
+    // read a LayerNorm (q, k, v, fc1): 7-10% faster encodes on the H200 for ~28x the fp16
+    // logits error (bench/RESULTS.md). Prompts and decoding stay in `dtype` either way
+    // (docs/cuda.md, "FP8").
     std::string compute = "16bit";
     // How linear weights are held: "auto" (GPU: the most faithful of bf16, int8, int4 that
     // leaves room for a 10-minute video; CPU: as stored), "bf16", "int8", "int4", "int4/g128".

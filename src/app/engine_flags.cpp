@@ -37,8 +37,9 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
         ->check(CLI::IsMember({"bf16", "fp16"}))
         ->capture_default_str();
     cmd->add_option("--compute", f.options.compute,
-                    "The media tokens' layers' matrix products: 16bit (in --dtype, default) or fp8 (E4M3 on GPUs "
-                    "of compute capability 8.9+; less accurate; the towers, prompts and decoding stay 16-bit)")
+                    "The encode's matrix products: 16bit (in --dtype, default) or fp8 (E4M3 on GPUs of compute "
+                    "capability 8.9+ for the media tokens' layers and the towers' normed linears; less accurate; "
+                    "prompts and decoding stay 16-bit)")
         ->check(CLI::IsMember({"16bit", "fp8"}))
         ->capture_default_str();
     cmd->add_option("--threads", f.options.threads, "CPU threads (0: all cores)")

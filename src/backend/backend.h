@@ -47,6 +47,16 @@ enum class Glu : uint8_t {
     silu,       // SwiGLU: x·sigmoid(x) (Llama, Mistral)
 };
 
+// One of the linears that read a LayerNorm's output (Backend::layer_norm_linears): x·wᵀ + bias
+// (bias may be undefined), then GELU of that kind where `gelu` is set.
+struct NormedLinear {
+    NormedLinear(const QTensor& weight, Tensor b = {}, std::optional<Gelu> g = std::nullopt)
+        : w(&weight), bias(std::move(b)), gelu(g) {}
+    const QTensor* w;
+    Tensor bias;
+    std::optional<Gelu> gelu;
+};
+
 // The most attention scores a backend holds at once (bytes); the memory planner counts it.
 constexpr size_t kAttentionScoreBytes = size_t(256) << 20;
 // Head dims whose unmasked attention of many rows (the towers: SigLIP 72, Whisper 64) a GPU
@@ -239,6 +249,13 @@ public:
     // holding rows × N_i elements (a view is fine: k and v go straight into the text cache).
     // A GPU reads all the weights in one GEMV launch for few rows.
     virtual void linear_into_(const std::vector<Tensor*>& outs, const Tensor& x, const std::vector<const QTensor*>& ws);
+    // A tower sub-layer's start: h = layer_norm(x, w, b, eps), then the linears that read h
+    // (attention's q, k and v; or the MLP's fc1 with its GELU), one output each. With FP8 on
+    // (set_fp8_encode: the towers run only in encodes) a GPU writes h straight as the FP8
+    // GEMMs' input, each row rounded as layer_norm stores it, then converted (one pass, no
+    // 16-bit h; the conversion on its own cost more than FP8 saved at the towers' shapes).
+    virtual std::vector<Tensor> layer_norm_linears(const Tensor& x, const Tensor& w, const Tensor& b, float eps,
+                                                   const std::vector<NormedLinear>& linears);
     // Which linears give a row the same bits whatever rows surround it: when
     // linear_row_class(a) == linear_row_class(b) == linear_row_class(a + b) ≥ 0, a linear of
     // a + b rows gives its first a rows and its last b rows what linears of them alone give,
@@ -534,6 +551,15 @@ inline void Backend::linear_into_(const std::vector<Tensor*>& outs, const Tensor
                    outs[i] ? outs[i]->describe() : "missing", " cannot hold ", y.describe());
         copy_(*outs[i], y);
     }
+}
+
+inline std::vector<Tensor> Backend::layer_norm_linears(const Tensor& x, const Tensor& w, const Tensor& b, float eps,
+                                                      const std::vector<NormedLinear>& linears) {
+    const Tensor h = layer_norm(x, w, b, eps);
+    std::vector<Tensor> out;
+    for (const NormedLinear& l : linears)
+        out.push_back(l.gelu ? linear_gelu(h, *l.w, l.bias, *l.gelu) : linear(h, *l.w, l.bias));
+    return out;
 }
 
 inline void Backend::set_step_inputs(const std::vector<StepInput>& inputs) {

@@ -5,6 +5,7 @@
 #include "model/checkpoint.h"
 #include "model/common/chat_template.h"
 #include "model/common/dattn_decoder.h"
+#include "model/common/tower_memory.h"
 #include "runtime/media_plan.h"
 #include "runtime/memory_plan.h"
 #include "runtime/video_encoding.h"
@@ -51,13 +52,14 @@ LoadedModel::LoadedModel(const EngineOptions& options) : options_(options) {
     if (backend_->fp8_encode()) {
         std::string how = "int8/int4 weights keep their own GEMMs";
         if (const auto mem = backend_->device_memory(); mem && !w.format.quantized()) {
-            const size_t copies = model::media_fp8_copy_bytes(config_.llm) +
+            const size_t copies = model::media_fp8_copy_bytes(config_.llm) + model::tower_fp8_copy_bytes(config_) +
                                   model::media_fold_bytes(config_.llm, dtype_size(backend_->act_dtype()));
             const Fp8CopyChoice c = choose_fp8_copies(copies, w.bytes, *mem);
             load.fp8_copies = c.keep;
             how = c.note;
         }
-        notice(cat("compute: the media tokens' layers in FP8 (E4M3, per-row scales); ", how));
+        notice(cat("compute: the media tokens' layers and the towers' normed linears in FP8 (E4M3, per-row "
+                   "scales); ", how));
     }
     progress("load", 0, 1);
     model::WeightLoader root(weights_, *backend_, load);
@@ -68,6 +70,8 @@ LoadedModel::LoadedModel(const EngineOptions& options) : options_(options) {
     fingerprint_ = make_fingerprint(config_, weights_) + ":w" + weight_format_.name();
     // So do fp16 towers: tokens made in bf16 are not the official float16 ones.
     if (backend_->act_dtype() == DType::f16) fingerprint_ += ":f16";
+    // And towers in FP8 (--compute fp8).
+    if (backend_->fp8_encode()) fingerprint_ += ":fp8";
 }
 
 std::vector<int32_t> LoadedModel::prompt(const std::string& text, bool with_media) const {

@@ -60,9 +60,9 @@ Fp8CopyChoice choose_fp8_copies(size_t copy_bytes, size_t weight_bytes, const De
     const size_t left = avail > weight_bytes ? avail - weight_bytes : 0;
     Fp8CopyChoice c;
     c.keep = copy_bytes <= left / 4;
-    c.note = c.keep ? cat("FP8 copies of the media layers' weights kept (", format_gib(copy_bytes), " of the ",
+    c.note = c.keep ? cat("FP8 copies of those weights kept (", format_gib(copy_bytes), " of the ",
                           format_gib(left), " left after the weights)")
-                    : cat("the media layers' weights converted to FP8 at each call: their FP8 copies (",
+                    : cat("those weights converted to FP8 at each call: their FP8 copies (",
                           format_gib(copy_bytes), ") would take more than a quarter of the ", format_gib(left),
                           " left after the weights");
     return c;

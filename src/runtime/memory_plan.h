@@ -30,7 +30,8 @@ size_t available_bytes(const DeviceMemory& m);
 // Throws a vidi::Error saying what `what` needs and what is available, unless it fits.
 void require_fits(const std::string& what, size_t needed, const DeviceMemory& m, const std::string& detail = {});
 
-// Whether --compute fp8 keeps FP8 copies of the media layers' weights (copy_bytes, on top of
+// Whether --compute fp8 keeps FP8 copies of the weights its GEMMs read (the media layers' and the
+// towers' normed linears; copy_bytes, on top of
 // weight_bytes of weights still to load): where they take at most a quarter of what is left
 // after the weights, the rest staying for videos. Otherwise the FP8 GEMMs convert each weight
 // at each call (slower, no memory). `note` says which, and why.

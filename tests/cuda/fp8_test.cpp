@@ -2,7 +2,8 @@
 // per-row scales, bit for bit as the host's conversion of x / (amax / 448); the FP8 GEMM
 // against a double reference of the 16-bit operands (an FP8 error, so larger than the 16-bit
 // GEMM's, and bounded); and where it applies: only inside an encode scope, with FP8 on, for
-// 64 rows or more; a weight's kept FP8 copy gives the bits of its conversion at each call.
+// 64 rows or more; a weight's kept FP8 copy gives the bits of its conversion at each call; a
+// tower's LayerNorm written straight as the FP8 input of the linears that read it.
 #include <cuda_fp8.h>
 
 #include <algorithm>
@@ -198,6 +199,81 @@ TEST_P(CudaFp8, AKeptCopyGivesTheBitsOfTheConversionAtEachCall) {
     EXPECT_EQ(be.keep_fp8_copy(be.quantized_weight(random_host({N, K}), QuantFormat{8, 0})), 0u);
     EXPECT_EQ(be.keep_fp8_copy(be.linear_weight(QTensor(random_host({N, 40})))), 0u) << "K not a multiple of 16";
     EXPECT_EQ(be.keep_fp8_copy(be.linear_weight(QTensor(random_host({12, K})))), 0u) << "N not a multiple of 8";
+}
+
+TEST_P(CudaFp8, LayerNormRowsBecomeTheCodesOfTheNormAsStored) {
+    // layer_norm_e4m3 converts each row as layer_norm stores it (rounded to 16 bits): the codes
+    // and scales of quantize_rows_e4m3 over layer_norm's output, bit for bit. 1152 and 1280: the
+    // towers' widths (6 and 5 vectors a lane); 48: tiny-a's vision tower.
+    CudaBackend& be = backend();
+    for (const int64_t D : {int64_t(1152), int64_t(1280), int64_t(48)}) {
+        SCOPED_TRACE("D = " + std::to_string(D));
+        const int64_t M = 37;  // not a multiple of the kernel's 8 rows a block
+        Tensor host = random_host({M, D});
+        float* h = host.data<float>();
+        for (int64_t k = 0; k < D; ++k) h[3 * D + k] *= 1000.0f;  // large values
+        h[5 * D + 7] = 300.0f;                                    // one outlier
+        for (int64_t k = 0; k < D; ++k) h[6 * D + k] = 0.25f;     // a constant row: norm 0, the bias stays
+        const Tensor x = dev(host), w = dev(random_host({D})), b = dev(random_host({D}));
+        const auto [want_codes, want_scales] = rows_to_e4m3(be, be.layer_norm(x, w, b, 1e-6f));
+        Tensor codes = be.empty({M, D}, DType::u8), scales = be.empty({M}, DType::f32);
+        with_type(be.act_dtype(), [&]<class T>() {
+            layer_norm_e4m3(static_cast<uint8_t*>(codes.raw()), static_cast<float*>(scales.raw()),
+                            static_cast<const T*>(x.raw()), static_cast<const T*>(w.raw()),
+                            static_cast<const T*>(b.raw()), M, D, 1e-6f, be.stream());
+        });
+        expect_same_bits(host_values(be.to_host(scales)), host_values(want_scales), "scales");
+        const Tensor got = be.to_host(codes);
+        EXPECT_EQ(std::memcmp(got.raw(), want_codes.raw(), got.nbytes()), 0) << "codes differ";
+    }
+}
+
+TEST_P(CudaFp8, NormedLinearsInFp8GiveTheBitsOfTheirStepsAndStayClose) {
+    // layer_norm_linears with FP8 on: q/k/v-like linears (one without a bias) and fc1 with
+    // either GELU give the bits of layer_norm, then the FP8 linear of the stored norm (which
+    // converts it to the same codes); they differ from the 16-bit products by an FP8 error.
+    // With FP8 off, or for fewer than 64 rows, the 16-bit steps' bits.
+    CudaBackend& be = backend();
+    const int64_t M = 200, D = 1152, I = 512;
+    const Tensor x = dev(random_host({M, D})), lw = dev(random_host({D})), lb = dev(random_host({D}));
+    const QTensor q = be.linear_weight(QTensor(random_host({D, D}))), k = be.linear_weight(QTensor(random_host({64, D})));
+    const QTensor fc1 = be.linear_weight(QTensor(random_host({I, D})));
+    const Tensor qb = dev(random_host({D})), fb = dev(random_host({I}));
+    const std::vector<NormedLinear> linears = {{q, qb}, {k, {}}, {fc1, fb, Gelu::tanh}, {fc1, fb, Gelu::erf}};
+    const auto steps = [&](const Tensor& rows_of_x, bool in_encode) {
+        const auto run = [&] {
+            const Tensor h = be.layer_norm(rows_of_x, lw, lb, 1e-6f);
+            Tensor erf = be.linear(h, fc1, fb);
+            be.gelu_(erf, Gelu::erf);
+            return std::vector<Tensor>{be.linear(h, q, qb), be.linear(h, k), be.linear_gelu(h, fc1, fb, Gelu::tanh),
+                                       erf};
+        };
+        if (!in_encode) return run();
+        const EncodeScope encode = be.encode_scope();  // the FP8 linears of 16-bit inputs
+        return run();
+    };
+    const char* names[] = {"q", "k (no bias)", "fc1, GELU tanh", "fc1, GELU erf"};
+    const std::vector<Tensor> plain = steps(x, false);
+    const std::vector<Tensor> off = be.layer_norm_linears(x, lw, lb, 1e-6f, linears);
+    for (size_t i = 0; i < plain.size(); ++i) expect_same_bits(host_values(off[i]), host_values(plain[i]), names[i]);
+
+    be.set_fp8_encode(true);
+    const std::vector<Tensor> fp8 = be.layer_norm_linears(x, lw, lb, 1e-6f, linears);
+    const std::vector<Tensor> fp8_steps = steps(x, true);
+    for (size_t i = 0; i < fp8.size(); ++i) {
+        SCOPED_TRACE(names[i]);
+        expect_same_bits(host_values(fp8[i]), host_values(fp8_steps[i]), "FP8 against its steps");
+        const std::vector<float> p = host_values(plain[i]);
+        const double e = expect_close(fp8[i], std::vector<double>(p.begin(), p.end()), 6e-2, "FP8 against 16-bit");
+        EXPECT_GT(e, 1e-2) << "the FP8 path was not taken";
+    }
+    // Few rows: the 16-bit steps.
+    const Tensor few = x.rows(0, 32);
+    const std::vector<Tensor> few_fp8 = be.layer_norm_linears(few, lw, lb, 1e-6f, linears);
+    be.set_fp8_encode(false);
+    const std::vector<Tensor> few_plain = steps(few, false);
+    for (size_t i = 0; i < few_plain.size(); ++i)
+        expect_same_bits(host_values(few_fp8[i]), host_values(few_plain[i]), "32 rows");
 }
 
 VIDI_CUDA_DTYPES(CudaFp8);

@@ -64,6 +64,8 @@ public:
     Tensor linear_glu(const Tensor& x, const QTensor& gate, const QTensor& up, Glu kind) override;
     Tensor glu_mlp(const Tensor& x, const QTensor& gate, const QTensor& up, const QTensor& down, Glu kind) override;
     void linear_into_(const std::vector<Tensor*>& outs, const Tensor& x, const std::vector<const QTensor*>& ws) override;
+    std::vector<Tensor> layer_norm_linears(const Tensor& x, const Tensor& w, const Tensor& b, float eps,
+                                           const std::vector<NormedLinear>& linears) override;
     int linear_row_class(int64_t rows) const override;
     bool fp8_supported() const override { return fp8_units_; }
     size_t keep_fp8_copy(const QTensor& w) override;
@@ -149,6 +151,8 @@ private:
     void require_act(const Tensor& t, const char* op, const char* what) const;
     // cuda_ops.cpp: linear with a float weight (act_ or f32 throughout), into y_dtype (x's, or f32).
     Tensor linear_float(const Tensor& x, const Tensor& w, const Tensor& bias, DType y_dtype, const char* op);
+    // Few rows would pay more for converting x (and a weight without a kept copy) than FP8 saves.
+    static constexpr int64_t kFp8MinRows = 64;
     // An FP8 operand: E4M3 codes u8 [rows, K] and an f32 scale a row.
     struct Fp8Rows {
         Tensor codes, scales;

@@ -92,8 +92,6 @@ CudaBackend::Fp8Rows CudaBackend::to_fp8(const Tensor& t, bool for_model) {
 }
 
 std::optional<CudaBackend::Fp8Rows> CudaBackend::fp8_input(const Tensor& x, const Tensor& w) {
-    // Few rows would pay more for converting x (and a weight without a kept copy) than FP8 saves.
-    constexpr int64_t kFp8MinRows = 64;
     if (!fp8_now() || x.device() != Device::cuda || x.dtype() != act_ || x.rank() < 1 ||
         !fp8_takes(w) || x.dim(-1) != w.dim(1) || x.numel() / w.dim(1) < kFp8MinRows)
         return std::nullopt;
@@ -111,6 +109,33 @@ void CudaBackend::linear_fp8(Tensor& y, const Fp8Rows& xq, const Tensor& w, cons
     const Fp8Rows wq = have ? kept->second.rows : to_fp8(w);
     gemm_->linear_fp8(y.raw(), xq.codes.raw(), ptr<float>(xq.scales), wq.codes.raw(), ptr<float>(wq.scales),
                       bias_or_null(bias), M, N, K, act_, stream_, 0, epilogue);
+}
+
+std::vector<Tensor> CudaBackend::layer_norm_linears(const Tensor& x, const Tensor& w, const Tensor& b, float eps,
+                                                    const std::vector<NormedLinear>& linears) {
+    const int64_t D = x.rank() >= 1 ? x.dim(-1) : 0, rows = D ? x.numel() / D : 0;
+    const bool fp8 = fp8_encode() && rows >= kFp8MinRows && x.device() == Device::cuda && x.dtype() == act_ &&
+                     w.dtype() == act_ && b.dtype() == act_ && w.numel() == D && b.numel() == D &&
+                     layer_norm_warp_takes(x.raw(), w.raw(), b.raw(), D) &&
+                     std::all_of(linears.begin(), linears.end(), [&](const NormedLinear& l) {
+                         return !l.w->quantized() && fp8_takes(l.w->values) && l.w->values.dim(1) == D &&
+                                (!l.bias.defined() || (l.bias.dtype() == act_ && l.bias.numel() == l.w->values.dim(0)));
+                     });
+    if (!fp8) return Backend::layer_norm_linears(x, w, b, eps, linears);
+    const Fp8Rows h = fp8_rows(rows, D, false);
+    with_type(act_, [&]<class T>() {
+        layer_norm_e4m3<T>(ptr<uint8_t>(h.codes), ptr<float>(h.scales), ptr<T>(x), ptr<T>(w), ptr<T>(b), rows, D, eps,
+                           stream_);
+    });
+    std::vector<Tensor> out;
+    for (const NormedLinear& l : linears) {
+        Tensor y = empty(with_last(x.shape(), l.w->values.dim(0)), act_);
+        const bool in_epilogue = l.gelu == Gelu::tanh;  // cuBLASLt's GELU is the tanh form
+        linear_fp8(y, h, l.w->values, l.bias, in_epilogue ? Epilogue::gelu_tanh : Epilogue::none);
+        if (l.gelu && !in_epilogue) gelu_(y, *l.gelu);
+        out.push_back(std::move(y));
+    }
+    return out;
 }
 
 bool CudaBackend::try_linear_fp8(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, Epilogue epilogue) {

@@ -7,10 +7,9 @@
 // One block a row. The first pass computes the row's values 8 at a time (16-byte loads),
 // parks them in shared memory as T and finds the amax; the second turns them into codes
 // (8-byte stores). Rows too long for shared memory compute their values twice instead.
-#include <cuda_fp8.h>
-
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/e4m3.cuh"
 #include "backend/cuda/kernels.h"
 
 namespace vidi::cuda {
@@ -45,10 +44,6 @@ struct GatedRowsOf {
     }
 };
 
-__device__ inline uint8_t e4m3(float v, float scale) {
-    return __nv_cvt_float_to_fp8(v / scale, __NV_SATFINITE, __NV_E4M3);
-}
-
 // kStaged: the row's values wait in shared memory (K · sizeof(T) bytes) between the passes.
 // vec: K a multiple of 8 and every row 16-byte aligned.
 template <class T, class Source, bool kStaged>
@@ -80,18 +75,14 @@ __global__ void rows_to_e4m3_kernel(Source src, int64_t K, uint8_t* __restrict__
     __syncthreads();  // also publishes the staged values
     const int lane = threadIdx.x & 31;
     amax = warp_max(lane < kThreads / 32 ? scratch[lane] : 0.0f);  // every warp: all threads agree
-    // A row of zeros keeps scale 1 (its codes are zeros either way).
-    const float scale = amax > 0.0f ? amax / 448.0f : 1.0f;
+    const float scale = e4m3_scale(amax);
     if (threadIdx.x == 0) scales[r] = scale;
     if (vec) {
         for (int64_t k = threadIdx.x * int64_t(kVec); k < K; k += int64_t(kThreads) * kVec) {
             float f[8];
             if constexpr (kStaged) load8(staged + k, f);
             else src.load8(r, K, k, f);
-            uint32_t word[2] = {0, 0};
-#pragma unroll
-            for (int i = 0; i < 8; ++i) word[i / 4] |= uint32_t(e4m3(f[i], scale)) << (8 * (i % 4));
-            *reinterpret_cast<uint2*>(out + k) = make_uint2(word[0], word[1]);
+            *reinterpret_cast<uint2*>(out + k) = e4m3x8(f, scale);
         }
     } else {
         for (int64_t k = threadIdx.x; k < K; k += kThreads)

@@ -49,6 +49,14 @@ void rms_norm(void* y, DType y_dtype, const void* x, DType x_dtype, const T* w, 
               int mode, cudaStream_t stream, bool add = false, T* next_y = nullptr, const T* next_w = nullptr);
 template <class T>
 void layer_norm(T* y, const T* x, const T* w, const T* b, int64_t rows, int64_t D, float eps, cudaStream_t stream);
+// layer_norm's rows as an FP8 GEMM's input: each row rounded to T as layer_norm stores it, then
+// E4M3 codes u8 [rows, D] and a scale a row as quantize_rows_e4m3 makes them (the same bits),
+// in one pass. Only where layer_norm_warp_takes (rows of at most 1536, a multiple of 8,
+// 16-byte aligned); codes 8-byte aligned.
+bool layer_norm_warp_takes(const void* x, const void* w, const void* b, int64_t D);
+template <class T>
+void layer_norm_e4m3(uint8_t* codes, float* scales, const T* x, const T* w, const T* b, int64_t rows, int64_t D,
+                     float eps, cudaStream_t stream);
 // y += x (x activations, y a T or f32 residual stream), then next_y = rms_norm(y) with weight
 // w (mode as rms_norm): a residual update without a norm on the sub-layer's output.
 template <class T>

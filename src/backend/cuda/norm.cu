@@ -1,10 +1,12 @@
 // Row norms: one block per row; the row is read once for the statistics and again
 // (from L1/L2) for the output. LayerNorm of rows up to 1536 (the towers') takes a warp a row
-// instead, the row held in registers. Statistics in f32, two-pass for LayerNorm's variance.
+// instead, the row held in registers, and can write the row as an FP8 GEMM's input (E4M3
+// codes and a scale, no 16-bit round trip: a tower's q/k/v or fc1 in an FP8 encode). Statistics in f32, two-pass for LayerNorm's variance.
 // RMSNorm also reads and updates f32 residual streams (the decoder keeps them in f32 with bf16
 // activations). Storage is the activations' 16-bit type T (bf16 or fp16) or f32.
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/e4m3.cuh"
 #include "backend/cuda/kernels.h"
 
 namespace vidi::cuda {
@@ -118,8 +120,11 @@ __global__ void layer_norm_kernel(T* y, const T* x, const T* w, const T* b, int6
 // LayerNorm of rows short enough for one warp (the towers' 1152 and 1280): the row's 8-element
 // vectors stay in the lanes' registers (vector j of lane l is l + 32·j), so it is read from
 // memory once, and the reductions are shuffles with no barrier. kVecs: vectors a lane holds.
-template <class T, int kVecs>
-__global__ void layer_norm_warp_kernel(T* y, const T* x, const T* w, const T* b, int64_t rows, int D, float eps) {
+// kFp8: the row, rounded to T as y would store it, goes on into E4M3 codes and its scale
+// (e4m3.cuh) for an FP8 GEMM, the bits quantize_rows_e4m3 would make of y; y may be null then.
+template <class T, int kVecs, bool kFp8>
+__global__ void layer_norm_warp_kernel(T* y, const T* x, const T* w, const T* b, int64_t rows, int D, float eps,
+                                       uint8_t* codes, float* scales) {
     const int lane = threadIdx.x & 31;
     const int64_t r = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32;
     if (r >= rows) return;
@@ -144,18 +149,54 @@ __global__ void layer_norm_warp_kernel(T* y, const T* x, const T* w, const T* b,
 #pragma unroll
             for (int k = 0; k < 8; ++k) var += (v[j][k] - mean) * (v[j][k] - mean);
     const float inv = rsqrtf(warp_sum(var) / static_cast<float>(D) + eps);
+    float amax = 0.0f;
 #pragma unroll
     for (int j = 0; j < kVecs; ++j) {
         const int i = lane + 32 * j;
         if (i < vecs) {
-            float g[8], c[8], out[8];
+            float g[8], c[8];
             load8(w + i * kVec, g);
             load8(b + i * kVec, c);
 #pragma unroll
-            for (int k = 0; k < 8; ++k) out[k] = (v[j][k] - mean) * inv * g[k] + c[k];
-            store8(y + r * D + i * kVec, out);
+            for (int k = 0; k < 8; ++k) v[j][k] = (v[j][k] - mean) * inv * g[k] + c[k];
+            if (y) store8(y + r * D + i * kVec, v[j]);
+            if constexpr (kFp8)
+#pragma unroll
+                for (int k = 0; k < 8; ++k) {
+                    v[j][k] = round_to<T>(v[j][k]);
+                    amax = fmaxf(amax, fabsf(v[j][k]));
+                }
         }
     }
+    if constexpr (kFp8) {
+        const float scale = e4m3_scale(warp_max(amax));
+        if (lane == 0) scales[r] = scale;
+#pragma unroll
+        for (int j = 0; j < kVecs; ++j) {
+            const int i = lane + 32 * j;
+            if (i < vecs) *reinterpret_cast<uint2*>(codes + r * D + i * kVec) = e4m3x8(v[j], scale);
+        }
+    }
+}
+
+// Launches the warp kernel where it takes the rows (false: it does not).
+template <class T, bool kFp8>
+bool launch_layer_norm_warp(T* y, const T* x, const T* w, const T* b, int64_t rows, int64_t D, float eps,
+                            cudaStream_t stream, uint8_t* codes = nullptr, float* scales = nullptr) {
+    constexpr int kWarpVecs = 6;  // rows of up to 32 · 6 · 8 = 1536 elements take a warp each
+    if (!layer_norm_warp_takes(x, w, b, D) || (y && !aligned16(y)) || reinterpret_cast<uintptr_t>(codes) % 8)
+        return false;
+    constexpr int kRowsPerBlock = 8;
+    const unsigned blocks = static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
+    const int d = static_cast<int>(D);
+    if (D <= 32 * 4 * kVec)
+        layer_norm_warp_kernel<T, 4, kFp8><<<blocks, 32 * kRowsPerBlock, 0, stream>>>(y, x, w, b, rows, d, eps, codes,
+                                                                                      scales);
+    else
+        layer_norm_warp_kernel<T, kWarpVecs, kFp8><<<blocks, 32 * kRowsPerBlock, 0, stream>>>(y, x, w, b, rows, d, eps,
+                                                                                              codes, scales);
+    VIDI_CUDA_CHECK_LAUNCH("layer_norm");
+    return true;
 }
 
 }  // namespace
@@ -196,24 +237,24 @@ void add_then_rms_norm(void* y, DType y_dtype, const T* x, T* next_y, const T* w
     VIDI_CUDA_CHECK_LAUNCH("add_then_rms_norm");
 }
 
+bool layer_norm_warp_takes(const void* x, const void* w, const void* b, int64_t D) {
+    return D > 0 && D % kVec == 0 && D <= 1536 && aligned16(x) && aligned16(w) && aligned16(b);
+}
+
 template <class T>
 void layer_norm(T* y, const T* x, const T* w, const T* b, int64_t rows, int64_t D, float eps, cudaStream_t stream) {
-    if (rows == 0 || D == 0) return;
+    if (rows == 0 || D == 0 || launch_layer_norm_warp<T, false>(y, x, w, b, rows, D, eps, stream)) return;
     const bool vec = D % kVec == 0 && aligned16(x) && aligned16(y);
-    constexpr int kWarpVecs = 6;  // rows of up to 32 · 6 · 8 = 1536 elements take a warp each
-    if (vec && aligned16(w) && aligned16(b) && D <= 32 * kWarpVecs * kVec) {
-        constexpr int kRowsPerBlock = 8;
-        const unsigned blocks = static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
-        const int d = static_cast<int>(D);
-        if (D <= 32 * 4 * kVec)
-            layer_norm_warp_kernel<T, 4><<<blocks, 32 * kRowsPerBlock, 0, stream>>>(y, x, w, b, rows, d, eps);
-        else
-            layer_norm_warp_kernel<T, kWarpVecs><<<blocks, 32 * kRowsPerBlock, 0, stream>>>(y, x, w, b, rows, d, eps);
-        VIDI_CUDA_CHECK_LAUNCH("layer_norm");
-        return;
-    }
     layer_norm_kernel<<<static_cast<unsigned>(rows), threads_for(D), 0, stream>>>(y, x, w, b, D, eps, vec);
     VIDI_CUDA_CHECK_LAUNCH("layer_norm");
+}
+
+template <class T>
+void layer_norm_e4m3(uint8_t* codes, float* scales, const T* x, const T* w, const T* b, int64_t rows, int64_t D,
+                     float eps, cudaStream_t stream) {
+    if (rows == 0) return;
+    const bool launched = launch_layer_norm_warp<T, true>(nullptr, x, w, b, rows, D, eps, stream, codes, scales);
+    VIDI_CHECK(launched, "layer_norm_e4m3: rows of ", D, " elements (or unaligned ones) are not a case of its kernel");
 }
 
 #define VIDI_NORMS(T)                                                                                             \
@@ -221,7 +262,9 @@ void layer_norm(T* y, const T* x, const T* w, const T* b, int64_t rows, int64_t 
                               cudaStream_t, bool, T*, const T*);                                                  \
     template void add_then_rms_norm<T>(void*, DType, const T*, T*, const T*, int64_t, int64_t, float, int,      \
                                        cudaStream_t);                                                            \
-    template void layer_norm<T>(T*, const T*, const T*, const T*, int64_t, int64_t, float, cudaStream_t);
+    template void layer_norm<T>(T*, const T*, const T*, const T*, int64_t, int64_t, float, cudaStream_t);      \
+    template void layer_norm_e4m3<T>(uint8_t*, float*, const T*, const T*, const T*, int64_t, int64_t, float,  \
+                                     cudaStream_t);
 VIDI_NORMS(bf16)
 VIDI_NORMS(fp16)
 

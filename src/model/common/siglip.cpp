@@ -32,6 +32,10 @@ SiglipVision::SiglipVision(const ModelConfig& config, const WeightLoader& root, 
             l.weight("layer_norm2.weight", {C}), l.weight("layer_norm2.bias", {C}),
             l.linear("mlp.fc1.weight", {I, C}), l.weight("mlp.fc1.bias", {I}),
             l.linear("mlp.fc2.weight", {C, I}), l.weight("mlp.fc2.bias", {C})});
+        // --compute fp8: the linears that read a LayerNorm (tower_fp8_copy_bytes counts them).
+        if (root.options().fp8_copies)
+            for (const QTensor* m : {&layers_.back().q_w, &layers_.back().k_w, &layers_.back().v_w, &layers_.back().fc1_w})
+                be_.keep_fp8_copy(*m);
     }
 }
 
@@ -41,10 +45,11 @@ void SiglipVision::attention_block(const Layer& L, Tensor& x, int64_t n) const {
     Tensor q, k, v;
     {
         const Section s = be_.section("siglip.norm, q k v");
-        const Tensor h = be_.layer_norm(x, L.ln1_w, L.ln1_b, eps);
-        q = be_.linear(h, L.q_w, L.q_b).reshape({n, T, H, hd});
-        k = be_.linear(h, L.k_w, L.k_b).reshape({n, T, H, hd});
-        v = be_.linear(h, L.v_w, L.v_b).reshape({n, T, H, hd});
+        std::vector<Tensor> qkv =
+            be_.layer_norm_linears(x, L.ln1_w, L.ln1_b, eps, {{L.q_w, L.q_b}, {L.k_w, L.k_b}, {L.v_w, L.v_b}});
+        q = qkv[0].reshape({n, T, H, hd});
+        k = qkv[1].reshape({n, T, H, hd});
+        v = qkv[2].reshape({n, T, H, hd});
     }
     AttentionParams ap;
     ap.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
@@ -71,7 +76,7 @@ Tensor SiglipVision::forward(const Tensor& pixels) const {
     for (const Layer& L : layers_) {
         attention_block(L, x, n);
         const Section s = be_.section("siglip.norm, mlp");
-        const Tensor h = be_.linear_gelu(be_.layer_norm(x, L.ln2_w, L.ln2_b, eps), L.fc1_w, L.fc1_b, Gelu::tanh);
+        const Tensor h = be_.layer_norm_linears(x, L.ln2_w, L.ln2_b, eps, {{L.fc1_w, L.fc1_b, Gelu::tanh}})[0];
         be_.linear_add_(x, h, L.fc2_w, L.fc2_b);
     }
     return x.reshape({n, G * G, C});

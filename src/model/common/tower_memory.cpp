@@ -32,4 +32,16 @@ size_t whisper_batch_bytes(const ModelConfig& c, DType act_dtype) {
            scores(pieces * c.audio.heads, 1500, A / std::max(1, c.audio.heads));
 }
 
+size_t tower_fp8_copy_bytes(const ModelConfig& c) {
+    // As CudaBackend::fp8_takes: K a multiple of 16, N of 8.
+    const auto copy = [](int64_t N, int64_t K) {
+        return N > 0 && K > 0 && K % 16 == 0 && N % 8 == 0 ? static_cast<size_t>(N * K + 4 * N) : size_t(0);
+    };
+    const int64_t C = c.vision.hidden, A = c.audio.d_model;
+    const size_t vision = 3 * copy(C, C) + copy(c.vision.intermediate, C);
+    const size_t audio = 3 * copy(A, A) + copy(c.audio.ffn, A);
+    return static_cast<size_t>(std::max(0, c.vision_layers_used())) * vision +
+           static_cast<size_t>(std::max(0, c.audio.layers)) * audio;
+}
+
 }  // namespace vidi::model

@@ -30,6 +30,10 @@ WhisperEncoder::WhisperEncoder(const ModelConfig& config, const WeightLoader& ro
             l.weight("final_layer_norm.weight", {A}), l.weight("final_layer_norm.bias", {A}),
             l.linear("fc1.weight", {F, A}), l.weight("fc1.bias", {F}), l.linear("fc2.weight", {A, F}),
             l.weight("fc2.bias", {A})});
+        // --compute fp8: the linears that read a LayerNorm (tower_fp8_copy_bytes counts them).
+        if (root.options().fp8_copies)
+            for (const QTensor* m : {&layers_.back().q_w, &layers_.back().k_w, &layers_.back().v_w, &layers_.back().fc1_w})
+                be_.keep_fp8_copy(*m);
     }
 }
 
@@ -61,13 +65,14 @@ Tensor WhisperEncoder::forward(const Tensor& mel) const {
     AttentionParams ap;
     ap.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
     for (const Layer& L : layers_) {
-        Tensor h = be_.layer_norm(x, L.ln1_w, L.ln1_b, eps);
-        Tensor q = be_.linear(h, L.q_w, L.q_b).reshape({n, T, H, hd});
-        Tensor k = be_.linear(h, L.k_w).reshape({n, T, H, hd});
-        Tensor v = be_.linear(h, L.v_w, L.v_b).reshape({n, T, H, hd});
+        // Whisper's k_proj has no bias.
+        const std::vector<Tensor> qkv =
+            be_.layer_norm_linears(x, L.ln1_w, L.ln1_b, eps, {{L.q_w, L.q_b}, {L.k_w, {}}, {L.v_w, L.v_b}});
+        const Tensor q = qkv[0].reshape({n, T, H, hd}), k = qkv[1].reshape({n, T, H, hd});
+        const Tensor v = qkv[2].reshape({n, T, H, hd});
         Tensor att = be_.attention_batch(q, k, v, ap).reshape({n * T, A});  // pieces attend within themselves
         be_.linear_add_(x, att, L.o_w, L.o_b);
-        h = be_.linear_gelu(be_.layer_norm(x, L.ln2_w, L.ln2_b, eps), L.fc1_w, L.fc1_b, Gelu::erf);
+        const Tensor h = be_.layer_norm_linears(x, L.ln2_w, L.ln2_b, eps, {{L.fc1_w, L.fc1_b, Gelu::erf}})[0];
         be_.linear_add_(x, h, L.fc2_w, L.fc2_b);
     }
     return be_.layer_norm(x, ln_w_, ln_b_, eps);
