@@ -236,7 +236,8 @@ TEST_P(CudaFp8, NormedLinearsInFp8GiveTheBitsOfTheirStepsAndStayClose) {
     CudaBackend& be = backend();
     const int64_t M = 200, D = 1152, I = 512;
     const Tensor x = dev(random_host({M, D})), lw = dev(random_host({D})), lb = dev(random_host({D}));
-    const QTensor q = be.linear_weight(QTensor(random_host({D, D}))), k = be.linear_weight(QTensor(random_host({64, D})));
+    const QTensor q = be.linear_weight(QTensor(random_host({D, D})));
+    const QTensor k = be.linear_weight(QTensor(random_host({64, D})));
     const QTensor fc1 = be.linear_weight(QTensor(random_host({I, D})));
     const Tensor qb = dev(random_host({D})), fb = dev(random_host({I}));
     const std::vector<NormedLinear> linears = {{q, qb}, {k, {}}, {fc1, fb, Gelu::tanh}, {fc1, fb, Gelu::erf}};

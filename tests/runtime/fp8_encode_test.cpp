@@ -71,9 +71,10 @@ constexpr double kTokensBound = 5e-2;
 TEST_P(Fp8Encode, TheTowersNormedLinearsRunInFp8CloseToTheGoldenTokens) {
     // The linears that read a LayerNorm (q, k, v, fc1) take the norm straight in FP8: tiny-a's
     // image tokens of the golden frames stay close to the float64 reference (an H100 gave
-    // 2.4e-2 to 2.6e-2; 16 bits: 5.0e-3 in bf16), and differ from the 16-bit tokens. Its Whisper (width 40, not a multiple of 16) is a shape
-    // the FP8 GEMM cannot take: its tokens keep their 16-bit bits. Weights kept in FP8 at load
-    // (tower_fp8_copy_bytes) give the bits of converting them at each call.
+    // 2.4e-2 to 2.6e-2; 16 bits: 5.0e-3 in bf16), and differ from the 16-bit tokens. Its
+    // Whisper (width 40, not a multiple of 16) is a shape the FP8 GEMM cannot take: its tokens
+    // keep their 16-bit bits. Weights kept in FP8 at load (tower_fp8_copy_bytes) give the bits
+    // of converting them at each call.
     auto golden = io::SafetensorsFile::open(test::golden_path("tiny-a_synth.golden.safetensors"));
     const int64_t frames = golden->get("image_token_grid").data<int64_t>()[0];
     const std::vector<int64_t> sampled = {0, 11};

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "model/common/dattn_decoder.h"
+#include "model/common/tower_memory.h"
 #include "model/vidi15/family.h"
 #include "runtime/memory_plan.h"
 
@@ -95,6 +96,19 @@ TEST(MemoryPlan, Fp8CopiesOfTheMediaLayersWeights) {
     const size_t own_kv = 2 * (4096 * 3584 + 4 * 4096);
     const size_t own_rest = (3584 * 4096 + 4 * 3584) + 2 * (14336 * 3584 + 4 * 14336) + (3584 * 14336 + 4 * 3584);
     EXPECT_EQ(model::media_fp8_copy_bytes(own), 42 * own_kv + 41 * own_rest);
+}
+
+TEST(MemoryPlan, Fp8CopiesOfTheTowersNormedLinears) {
+    // q, k, v and fc1 of the 26 SigLIP layers run (select_layer -2 of 27) and of Whisper's 32:
+    // one byte a value and an f32 scale a row, 0.56 GiB at Vidi1.5-9B's size. A width the FP8
+    // GEMM does not take (K not a multiple of 16) keeps no copy.
+    auto c = vidi_9b();
+    ASSERT_EQ(c.vision_layers_used(), 26);
+    const size_t vision = 3 * (1152 * 1152 + 4 * 1152) + (4304 * 1152 + 4 * 4304);
+    const size_t audio = 3 * (1280 * 1280 + 4 * 1280) + (5120 * 1280 + 4 * 5120);
+    EXPECT_EQ(model::tower_fp8_copy_bytes(c), 26 * vision + 32 * audio);
+    c.audio.d_model = 40;  // tiny-a's Whisper
+    EXPECT_EQ(model::tower_fp8_copy_bytes(c), 26 * vision);
 }
 
 TEST(MemoryPlan, Fp8CopiesAreKeptWhereTheyTakeAQuarterOfWhatTheWeightsLeave) {

@@ -1,7 +1,8 @@
 // Row norms: one block per row; the row is read once for the statistics and again
 // (from L1/L2) for the output. LayerNorm of rows up to 1536 (the towers') takes a warp a row
 // instead, the row held in registers, and can write the row as an FP8 GEMM's input (E4M3
-// codes and a scale, no 16-bit round trip: a tower's q/k/v or fc1 in an FP8 encode). Statistics in f32, two-pass for LayerNorm's variance.
+// codes and a scale, no 16-bit round trip: a tower's q/k/v or fc1 in an FP8 encode).
+// Statistics in f32, two-pass for LayerNorm's variance.
 // RMSNorm also reads and updates f32 residual streams (the decoder keeps them in f32 with bf16
 // activations). Storage is the activations' 16-bit type T (bf16 or fp16) or f32.
 #include "backend/cuda/common.cuh"

@@ -30,7 +30,7 @@ DattnDecoder::DattnDecoder(const ModelConfig& config, const WeightLoader& root,
         for (const std::string& n : norm_names) L.norms.push_back(w.weight(n + ".weight", {D}));
         if (root.options().fp8_copies) {  // the media layers' weights (media_fp8_copy_bytes counts them)
             if (i + 1 < cfg_.layers) L.o_media = fold_shared_heads(L.o, select_shared);
-            for (const QTensor* m : media_weights(L, i + 1 == cfg_.layers)) be_.keep_fp8_copy(*m);
+            root.keep_fp8_copies(media_weights(L, i + 1 == cfg_.layers));
         }
         layers_.push_back(std::move(L));
     }

@@ -33,9 +33,8 @@ SiglipVision::SiglipVision(const ModelConfig& config, const WeightLoader& root, 
             l.linear("mlp.fc1.weight", {I, C}), l.weight("mlp.fc1.bias", {I}),
             l.linear("mlp.fc2.weight", {C, I}), l.weight("mlp.fc2.bias", {C})});
         // --compute fp8: the linears that read a LayerNorm (tower_fp8_copy_bytes counts them).
-        if (root.options().fp8_copies)
-            for (const QTensor* m : {&layers_.back().q_w, &layers_.back().k_w, &layers_.back().v_w, &layers_.back().fc1_w})
-                be_.keep_fp8_copy(*m);
+        const Layer& L = layers_.back();
+        root.keep_fp8_copies({&L.q_w, &L.k_w, &L.v_w, &L.fc1_w});
     }
 }
 

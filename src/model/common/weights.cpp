@@ -34,6 +34,11 @@ QTensor WeightLoader::stored_quantized(const std::string& full, const Shape& exp
     return {codes, scales, bits, static_cast<int>(expected[1] / scales.dim(1))};
 }
 
+void WeightLoader::keep_fp8_copies(const std::vector<const QTensor*>& weights) const {
+    if (!options_.fp8_copies) return;
+    for (const QTensor* w : weights) be_.keep_fp8_copy(*w);
+}
+
 QTensor WeightLoader::linear(const std::string& name, const Shape& expected) const {
     VIDI_CHECK(expected.size() == 2, "linear weight '", prefix_, name, "' must be 2-D");
     const std::string full = prefix_ + name;

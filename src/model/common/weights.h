@@ -7,6 +7,7 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 #include "backend/backend.h"
 #include "io/checkpoint.h"
@@ -18,8 +19,9 @@ struct LoadOptions {
     QuantFormat linear_format;                    // bf16 checkpoints' linear weights are stored so
     std::set<std::string>* linear_names = nullptr;  // if set, collects every linear weight's name
     std::set<std::string>* f32_names = nullptr;     // if set, collects every f32_weight()'s name
-    // --compute fp8 with memory to spare: the decoder keeps FP8 copies of the weights its media
-    // layers multiply (Backend::keep_fp8_copy) instead of converting them at each call.
+    // --compute fp8 with memory to spare: FP8 copies of the weights the FP8 GEMMs multiply (the
+    // media layers', the towers' normed linears; Backend::keep_fp8_copy) are kept instead of
+    // converting them at each call.
     bool fp8_copies = false;
 };
 
@@ -36,6 +38,8 @@ public:
     QTensor linear(const std::string& name, const Shape& expected) const;
     // An activation copy (act_dtype) for element-wise use, e.g. position tables.
     Tensor activation(const std::string& name, const Shape& expected) const;
+    // With LoadOptions::fp8_copies, each of `weights` also kept in FP8 (Backend::keep_fp8_copy).
+    void keep_fp8_copies(const std::vector<const QTensor*>& weights) const;
     bool has(const std::string& name) const { return store_.has(prefix_ + name); }
     // A loader for a sub-module: prefix + more; at(): an absolute prefix.
     WeightLoader sub(const std::string& more) const { return at(prefix_ + more); }

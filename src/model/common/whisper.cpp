@@ -31,9 +31,8 @@ WhisperEncoder::WhisperEncoder(const ModelConfig& config, const WeightLoader& ro
             l.linear("fc1.weight", {F, A}), l.weight("fc1.bias", {F}), l.linear("fc2.weight", {A, F}),
             l.weight("fc2.bias", {A})});
         // --compute fp8: the linears that read a LayerNorm (tower_fp8_copy_bytes counts them).
-        if (root.options().fp8_copies)
-            for (const QTensor* m : {&layers_.back().q_w, &layers_.back().k_w, &layers_.back().v_w, &layers_.back().fc1_w})
-                be_.keep_fp8_copy(*m);
+        const Layer& L = layers_.back();
+        root.keep_fp8_copies({&L.q_w, &L.k_w, &L.v_w, &L.fc1_w});
     }
 }
 
