@@ -52,13 +52,19 @@ stub_lib() {
 
 exes=()
 [ -x "$build/src/vidi" ] && exes+=("$build/src/vidi")
-for t in "$build"/tests/test_* "$build"/bench/cuda_micro "$build"/bench/batch_bench; do
+for t in "$build"/tests/test_* "$build"/bench/*; do
   [ -f "$t" ] && [ -x "$t" ] && exes+=("$t")
 done
-# BUNDLE_PROGRAMS="vidi test_cuda": only these of the build's programs (a smaller archive).
+# BUNDLE_PROGRAMS="vidi test_cuda": only these of the build's programs (a smaller archive); a
+# name the build does not have is an error, not a program missing on the GPU machine later.
 if [ -n "${BUNDLE_PROGRAMS:-}" ]; then
   kept=()
   for e in "${exes[@]}"; do [[ " $BUNDLE_PROGRAMS " == *" $(basename "$e") "* ]] && kept+=("$e"); done
+  for p in $BUNDLE_PROGRAMS; do
+    found=0
+    for e in "${kept[@]}"; do [ "$(basename "$e")" = "$p" ] && found=1; done
+    [ $found = 1 ] || { echo "device_bundle: no program '$p' in $build (src/vidi, tests/test_*, bench/*)" >&2; exit 1; }
+  done
   exes=("${kept[@]}")
 fi
 ours=("${exes[@]}")
