@@ -30,9 +30,9 @@ run ts_16_a $W/v10m.ts 16bit
 run mp4_fp8_b $M/v10m_720p.mp4 fp8
 run ts_fp8_b $W/v10m.ts fp8
 run mp4_fp8_prof $M/v10m_720p.mp4 fp8 VIDI_PROFILE=1
-grep -E "frames:|SigLIP|media layers|encode" "$W/mp4_fp8_prof.err" | head -8
+grep -E "frames:|siglip|whisper|media layers|encode" "$W/mp4_fp8_prof.err" | head -8
 run ts_fp8_prof $W/v10m.ts fp8 VIDI_PROFILE=1
-grep -E "frames:|SigLIP|media layers|encode" "$W/ts_fp8_prof.err" | head -8
+grep -E "frames:|siglip|whisper|media layers|encode" "$W/ts_fp8_prof.err" | head -8
 stamp "PyTorch reference"
 timeout 230 python3 bench/torch_reference.py --model $CK --video $M/v10m_720p.mp4 --audio-pcm $W/v10m.s16le \
   --query "slicing onion" --max-new-tokens 20 --repeat-question --timings "$OUT/torch10m.json" > "$W/torch.log" 2>&1

@@ -57,6 +57,14 @@ struct NormedLinear {
     std::optional<Gelu> gelu;
 };
 
+// Whether the FP8 GEMM (--compute fp8) takes a 16-bit weight [N, K]: K a multiple of 16, N of 8.
+constexpr bool fp8_gemm_takes(int64_t N, int64_t K) { return N > 0 && K > 0 && K % 16 == 0 && N % 8 == 0; }
+// The bytes of the FP8 copy Backend::keep_fp8_copy keeps of such a weight: one-byte E4M3 codes
+// and an f32 scale a row (0 where the FP8 GEMM does not take it: no copy is kept).
+constexpr size_t fp8_copy_bytes_of(int64_t N, int64_t K) {
+    return fp8_gemm_takes(N, K) ? static_cast<size_t>(N * K + 4 * N) : 0;
+}
+
 // The most attention scores a backend holds at once (bytes); the memory planner counts it.
 constexpr size_t kAttentionScoreBytes = size_t(256) << 20;
 // Head dims whose unmasked attention of many rows (the towers: SigLIP 72, Whisper 64) a GPU

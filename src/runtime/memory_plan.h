@@ -32,8 +32,9 @@ void require_fits(const std::string& what, size_t needed, const DeviceMemory& m,
 
 // Whether --compute fp8 keeps FP8 copies of the weights its GEMMs read (the media layers' and the
 // towers' normed linears: copy_bytes, on top of weight_bytes of weights still to load): where
-// they take at most a quarter of what is left after the weights, the rest staying for videos. Otherwise the FP8 GEMMs convert each weight
-// at each call (slower, no memory). `note` says which, and why.
+// they take at most a quarter of what is left after the weights, the rest staying for videos.
+// Otherwise the FP8 GEMMs convert each weight at each call (slower, no memory). `note` says
+// which, and why.
 struct Fp8CopyChoice {
     bool keep = false;
     std::string note;

@@ -74,8 +74,7 @@ void CudaBackend::linear_add_(Tensor& y, const Tensor& x, const QTensor& w, cons
 }
 
 bool CudaBackend::fp8_takes(const Tensor& w) const {
-    return w.device() == Device::cuda && w.dtype() == act_ && w.rank() == 2 && w.dim(0) > 0 && w.dim(1) > 0 &&
-           w.dim(1) % 16 == 0 && w.dim(0) % 8 == 0;
+    return w.device() == Device::cuda && w.dtype() == act_ && w.rank() == 2 && fp8_gemm_takes(w.dim(0), w.dim(1));
 }
 
 CudaBackend::Fp8Rows CudaBackend::fp8_rows(int64_t rows, int64_t K, bool for_model) {

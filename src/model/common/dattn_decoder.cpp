@@ -61,8 +61,8 @@ Tensor shared_heads_fold(int64_t heads, int64_t kv_heads, int64_t head_dim) {
 }
 
 size_t media_fp8_copy_bytes(const LlmConfig& c) {
-    // Codes of one byte and an f32 scale a row, for each weight media_weights() names.
-    const auto copy = [](int64_t N, int64_t K) { return static_cast<size_t>(N * K + 4 * N); };
+    // Each weight media_weights() names.
+    const auto copy = fp8_copy_bytes_of;
     const int64_t D = c.hidden, I = c.intermediate;
     const int64_t q_rows = int64_t(c.heads) * c.head_dim, kv_rows = int64_t(c.kv_heads) * c.head_dim;
     const size_t o = folds_shared_heads(c) ? copy(D, kv_rows) : copy(D, q_rows);

@@ -33,10 +33,7 @@ size_t whisper_batch_bytes(const ModelConfig& c, DType act_dtype) {
 }
 
 size_t tower_fp8_copy_bytes(const ModelConfig& c) {
-    // As CudaBackend::fp8_takes: K a multiple of 16, N of 8.
-    const auto copy = [](int64_t N, int64_t K) {
-        return N > 0 && K > 0 && K % 16 == 0 && N % 8 == 0 ? static_cast<size_t>(N * K + 4 * N) : size_t(0);
-    };
+    const auto copy = fp8_copy_bytes_of;
     const int64_t C = c.vision.hidden, A = c.audio.d_model;
     const size_t vision = 3 * copy(C, C) + copy(c.vision.intermediate, C);
     const size_t audio = 3 * copy(A, A) + copy(c.audio.ffn, A);
