@@ -9,6 +9,8 @@
 //   cuda_micro decode     the decoding step's attention only (for profilers)
 //   cuda_micro step       a decoding step's big kernels, one sequence and a batch of 16
 //   cuda_micro siglip     one SigLIP layer over 16 frames, op by op
+//   cuda_micro towers-attention   the towers' attention batches alone (SigLIP's 16 frames,
+//                         Whisper's 4 pieces), for comparing the kernel's configurations
 //   cuda_micro fp8        the encode's GEMM shapes: 16-bit against FP8 (per-row and
 //                         per-tensor scales) and the cost of converting each operand
 //   cuda_micro algos      the encode's GEMM shapes: cuBLASLt's first heuristic algorithm
@@ -401,6 +403,15 @@ int main(int argc, char** argv) {
         }
         if (argc > 1 && std::strcmp(argv[1], "siglip") == 0) {
             bench_siglip(be);
+            return 0;
+        }
+        if (argc > 1 && std::strcmp(argv[1], "towers-attention") == 0) {
+            std::printf("%s, %d SMs, %s\n\n", be.name().c_str(), be.sm_count(), vidi::dtype_name(be.act_dtype()));
+            AttentionParams bidir;
+            bidir.scale = 1.0f / std::sqrt(72.0f);
+            bench_attention(be, "SigLIP T=729 H16 hd72, 16 frames", 729, 729, 16, 16, 72, bidir, 20, 16);
+            bidir.scale = 0.125f;
+            bench_attention(be, "Whisper T=1500 H20 hd64, 4 pieces", 1500, 1500, 20, 20, 64, bidir, 20, 4);
             return 0;
         }
         if (argc > 1 && std::strcmp(argv[1], "fp8") == 0) {

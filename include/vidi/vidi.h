@@ -36,8 +36,9 @@ struct EngineOptions {
     std::string backend = "auto";  // "cpu", "cuda", "cuda:N" or "auto"
     int threads = 0;               // CPU threads; 0: all cores
     int frame_batch = 16;          // frames per vision-tower batch
-    // Video decoders working on separate stretches of the file at once (0: one per core,
-    // at most 8; with NVDEC one per 2 cores). The frames do not depend on it.
+    // Video decoders working on separate stretches of the file at once (0: three of every four
+    // cores, the rest left to the threads feeding the GPU; with NVDEC one per 2 cores, at most
+    // 8). The frames do not depend on it.
     int decode_lanes = 0;
     // Video decoding: "cpu" (FFmpeg's software decoders; the default: on the H200 host it
     // encoded a 10-minute 720p video in 3.8 s against NVDEC's 5.1 s, bench/RESULTS.md), "auto"

@@ -41,15 +41,16 @@
 
 namespace vidi::media {
 
+// Single-threaded decoders side by side spend less CPU a frame than FFmpeg's frame threads (on 2
+// cores 2 lanes decoded a 10-minute 720p video 1.6x faster than one lane of 2 threads), but with
+// every core decoding, the threads that queue the GPU's work and decode the audio wait for one:
+// 16 lanes on 16 cores decoded 20-28% faster than 8 lanes of 2 threads and still gave a longer
+// encode. A quarter of the cores left to them: on a 16-core H100 host whose cores decode at a
+// third of the dev box's speed, 12 lanes encoded a 10-minute 720p video in 2.65-2.80 s against
+// 3.41-3.90 s with 8 lanes of 2 threads (bench/RESULTS.md, 2026-12-06).
+int automatic_lanes(unsigned cores) { return static_cast<int>(std::max(1u, cores - cores / 4)); }
+
 namespace {
-// Lanes for `cores` cores when none are asked for: one decoder per core, at most 8 (the cores
-// are shared out either way). Single-threaded decoders side by side spend less CPU a frame than
-// FFmpeg's frame threads: on 2 cores 2 lanes decoded a 10-minute 720p video 1.6x faster than one
-// with 2 threads; on 16 cores 8 lanes of 2 threads were 8% faster than 4 (bench/RESULTS.md).
-// 16 single-threaded lanes decode a 10-minute 720p video 20-28% faster on 16 cores, but the
-// encode they feed took 0.05-0.15 s longer (2026-12-05): the thread queueing the GPU's work
-// waited for a core.
-int auto_lanes(unsigned cores) { return static_cast<int>(std::clamp(cores, 1u, 8u)); }
 // NVDEC's lanes when none are asked for: one per 2 cores, at most 8, as measured on the H200
 // (each lane is a decoder session holding its surfaces in device memory).
 int auto_nvdec_lanes(unsigned cores) { return static_cast<int>(std::clamp(cores / 2u, 1u, 8u)); }
@@ -368,7 +369,7 @@ FrameStream::FrameStream(const std::string& path, int image_size, int max_batch,
     impl_->image_size = image_size;
     impl_->max_batch = max_batch;
     impl_->automatic_lanes = lanes == 0;
-    impl_->asked_lanes = lanes > 0 ? lanes : auto_lanes(std::thread::hardware_concurrency());
+    impl_->asked_lanes = lanes > 0 ? lanes : automatic_lanes(std::thread::hardware_concurrency());
     impl_->open();
     impl_->plan_lanes(false);
 }

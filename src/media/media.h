@@ -66,15 +66,20 @@ struct FrameOptions {
     bool software_to_device = false;
 };
 
+// The CPU decoders' lanes for `cores` cores when none are asked for: three of every four cores
+// (at least one), the rest left to the threads that feed the GPU and decode the audio.
+int automatic_lanes(unsigned cores);
+
 // Streams the sampled frames, as decord gives them (upright per the stream's rotation, every
 // frame at the stream's first size), resized with PIL-exact bicubic to image_size x image_size
 // and SigLIP-normalised ((x/255 - 0.5)/0.5), as f32 tensors [n, 3, S, S], n <= max_batch.
 // Holds at most one batch of output and one decoded frame at a time.
 class FrameStream {
 public:
-    // lanes: decoders working on separate stretches at once (0: one per core, at most 8, with
-    // NVDEC one per 2 cores; 1: a single sequential decoder). The output does not depend on
-    // it. `inputs`: what every open of the file (probe and lanes alike) accepts (ffmpeg_util.h).
+    // lanes: decoders working on separate stretches at once (0: automatic_lanes(), with NVDEC
+    // one per 2 cores, at most 8; 1: a single sequential decoder); they share the cores out,
+    // within a memory budget for the pictures they hold. The output does not depend on it.
+    // `inputs`: what every open of the file (probe and lanes alike) accepts (ffmpeg_util.h).
     FrameStream(const std::string& path, int image_size, int max_batch = 16, int lanes = 0,
                 MediaInputs inputs = MediaInputs::Any);
     // Decoding as options.decoder says; with NVDEC the batches of next_frames() are on the GPU.

@@ -146,5 +146,19 @@ TEST(DecodeLanes, WithoutExactKeyframesTheStreamStaysSequential) {
     }
 }
 
+TEST(DecodeLanes, TheAutomaticCountLeavesAQuarterOfTheCoresToTheOtherThreads) {
+    EXPECT_EQ(automatic_lanes(0), 1);  // the core count unknown
+    EXPECT_EQ(automatic_lanes(1), 1);
+    EXPECT_EQ(automatic_lanes(2), 2);
+    EXPECT_EQ(automatic_lanes(4), 3);
+    EXPECT_EQ(automatic_lanes(16), 12);  // the GPU hosts measured (bench/RESULTS.md, 2026-12-06)
+    for (unsigned cores = 1; cores <= 256; ++cores) {
+        const int lanes = automatic_lanes(cores);
+        EXPECT_GE(lanes, 1) << cores;
+        EXPECT_LE(lanes, static_cast<int>(cores)) << cores;
+        EXPECT_GE(static_cast<int>(cores) - lanes, static_cast<int>(cores / 4)) << cores;
+    }
+}
+
 }  // namespace
 }  // namespace vidi::media
