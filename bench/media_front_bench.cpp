@@ -2,11 +2,15 @@
 // image_size and normalised (FrameStream), and the audio's Whisper log-mel
 // (load_audio_features), the two run concurrently as the engine does.
 // Usage: media_front_bench VIDEO [--image-size 384] [--sequential] [--mel-piece-only]
-//                            [--lanes N] [--rgb]
-// --lanes: decoding lanes (0, the default: one per core, at most 8); --rgb: the batches the GPU path
-// takes from the host (RGB24, no resize). Prints one JSON line. bench/media_bench.sh compares it with the ffmpeg CLI.
+//                            [--lanes N] [--rgb] [--consume-ms MS]
+// --lanes: decoding lanes (0, the default: media::automatic_lanes); --rgb: the batches the GPU path
+// takes from the host (RGB24, no resize); --consume-ms: hold each batch that long before asking
+// for the next (a stand-in for the towers' work on it, so that the lanes' pace against a
+// consumer shows: "wait_s" is the time spent waiting for batches). Prints one JSON line.
+// bench/media_bench.sh compares it with the ffmpeg CLI.
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <exception>
@@ -27,12 +31,15 @@ int main(int argc, char** argv) {
     using namespace vidi;
     using namespace vidi::media;
     if (argc < 2) {
-        std::fprintf(stderr, "usage: %s VIDEO [--image-size N] [--sequential] [--mel-piece-only] [--lanes N] [--rgb]\n", argv[0]);
+        std::fprintf(stderr,
+                     "usage: %s VIDEO [--image-size N] [--sequential] [--mel-piece-only] [--lanes N] [--rgb] "
+                     "[--consume-ms MS]\n",
+                     argv[0]);
         return 2;
     }
     const std::string path = argv[1];
     int image_size = 384;
-    int lanes = 0;
+    int lanes = 0, consume_ms = 0;
     bool sequential = false, mel_only = false, rgb_only = false;
     for (int i = 2; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--image-size") && i + 1 < argc) image_size = std::atoi(argv[++i]);
@@ -40,6 +47,7 @@ int main(int argc, char** argv) {
         else if (!std::strcmp(argv[i], "--mel-piece-only")) mel_only = true;
         else if (!std::strcmp(argv[i], "--lanes") && i + 1 < argc) lanes = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--rgb")) rgb_only = true;
+        else if (!std::strcmp(argv[i], "--consume-ms") && i + 1 < argc) consume_ms = std::atoi(argv[++i]);
     }
     std::thread audio_thread;  // outside the try: joined on every path, also after an error
     try {
@@ -71,10 +79,14 @@ int main(int argc, char** argv) {
         vidi::Tensor batch;
         std::vector<int64_t> pos;
         int64_t frames = 0;
-        double checksum = 0;
-        while (rgb_only ? stream.next_frames(batch, pos) : stream.next(batch, pos)) {
+        double checksum = 0, wait_s = 0;
+        for (;;) {
+            const auto tw = std::chrono::steady_clock::now();
+            if (!(rgb_only ? stream.next_frames(batch, pos) : stream.next(batch, pos))) break;
+            wait_s += seconds_since(tw);
             frames += batch.dim(0);
             checksum += rgb_only ? batch.data<uint8_t>()[batch.numel() / 2] : batch.data<float>()[batch.numel() / 2];
+            if (consume_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(consume_ms));
         }
         const double video_s = seconds_since(tv);
         if (sequential) run_audio();
@@ -85,13 +97,14 @@ int main(int argc, char** argv) {
         std::printf(
             "{\"file\": \"%s\", \"duration_s\": %.3f, \"width\": %d, \"height\": %d, \"frame_count\": %lld, "
             "\"sampled_frames\": %lld, \"decoded_frames\": %lld, \"mel_shape\": [%lld, %lld, %lld], \"mel_frames\": %lld, "
-            "\"video_s\": %.3f, \"audio_s\": %.3f, \"wall_s\": %.3f, \"checksum\": %.6f}\n",
+            "\"video_s\": %.3f, \"wait_s\": %.3f, \"lanes\": %d, \"lane_busy_s\": %.3f, \"audio_s\": %.3f, "
+            "\"wall_s\": %.3f, \"checksum\": %.6f}\n",
             path.c_str(), info.duration, info.width, info.height, static_cast<long long>(info.frame_count),
             static_cast<long long>(frames), static_cast<long long>(stream.decoded_frames()),
             static_cast<long long>(audio.present ? audio.mel.dim(0) : 0),
             static_cast<long long>(audio.present ? audio.mel.dim(1) : 0),
             static_cast<long long>(audio.present ? audio.mel.dim(2) : 0), static_cast<long long>(audio.mel_frames),
-            video_s, audio_s, total_s, checksum);
+            video_s, wait_s, stream.lanes(), stream.lane_busy_seconds(), audio_s, total_s, checksum);
     } catch (const std::exception& e) {
         if (audio_thread.joinable()) audio_thread.join();
         std::fprintf(stderr, "media_front_bench: error: %s\n", e.what());

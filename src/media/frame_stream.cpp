@@ -17,8 +17,9 @@
 // Decoding in lanes: a segment of sampled frames is decoded by a cursor of its own that
 // starts where its first picture is decoded from, so on a machine with many cores several
 // segments decode at once (each decoder with a share of the cores) while their order is
-// kept. A segment holds a batch or more and ends, where it can, at a keyframe. A cursor whose
-// seek lands past its keyframe reads from the start up to it instead.
+// kept. A segment holds a lane's share of a batch or more and ends, where it can, at a
+// keyframe (segment_end). A cursor whose seek lands past its keyframe reads from the start up
+// to it instead.
 // Lanes run ahead of the reader by up to a memory budget of decoded pictures: while the
 // reader waits on the GPU, they keep decoding the next segments (at most `lanes` at once,
 // started in order), so the decoding and the GPU's work overlap instead of taking turns.
@@ -56,8 +57,8 @@ namespace {
 int auto_nvdec_lanes(unsigned cores) { return static_cast<int>(std::clamp(cores / 2u, 1u, 8u)); }
 // Decoded RGB pictures waiting in lanes are kept under this (4K frames are 25 MB each).
 constexpr size_t kLaneBytes = size_t(1) << 30;
-// Segments launched ahead of the reader: at most this many per lane.
-constexpr int kSegmentsPerLane = 4;
+// Sampled frames launched ahead of the reader: at most this many batches' worth per lane.
+constexpr int kBatchesPerLane = 8;
 // Device memory for the batches NVDEC's lanes fill ahead of the reader (at least 3 batches).
 constexpr size_t kDeviceFrameBytes = size_t(512) << 20;
 
@@ -84,7 +85,7 @@ struct FrameStream::Impl {
     int asked_lanes = 1;  // what the caller asked for (or the automatic count)
     bool automatic_lanes = false;  // the caller left the count to us
     int lanes = 1;        // what the memory allows
-    int ahead = 1;        // segments launched and not yet handed out (>= lanes)
+    size_t ahead = 1;     // sampled frames in segments launched and not yet handed out
     VideoIndex vx;
     std::vector<int64_t> indices;     // sampled frame indices
     std::vector<int64_t> wanted_pts;  // the timestamps of their pictures (empty: count output frames)
@@ -92,6 +93,7 @@ struct FrameStream::Impl {
     std::vector<int64_t> wanted_set;  // wanted_pts sorted (which packets the decoders may skip)
     size_t next_pos = 0;              // next sampled position to hand out
     std::atomic<int64_t> decoded{0};  // frames the decoders produced
+    std::atomic<int64_t> lane_busy_ns{0};  // time the lanes spent decoding their segments
     PictureBuffers buffers;           // the pictures' memory, reused (outlives the cursors below)
 
     // NVDEC: the batches go to device memory (null: to the host).
@@ -179,13 +181,14 @@ void FrameStream::Impl::open() {
 void FrameStream::Impl::plan_lanes(bool to_device) {
     if (to_device) {  // nothing waits on the host: the ring in device memory bounds the lanes
         lanes = automatic_lanes ? auto_nvdec_lanes(std::thread::hardware_concurrency()) : std::min(asked_lanes, 64);
-        ahead = kSegmentsPerLane * lanes;
+        ahead = size_t(kBatchesPerLane) * size_t(lanes) * size_t(max_batch);
         return;
     }
-    const size_t batch_bytes = size_t(vx.info.width) * vx.info.height * 3 * size_t(2 * max_batch);  // a segment
+    // A segment at its longest: two batches of pictures.
+    const size_t batch_bytes = size_t(vx.info.width) * vx.info.height * 3 * size_t(2 * max_batch);
     const int fit = static_cast<int>(kLaneBytes / std::max<size_t>(1, batch_bytes));
     lanes = std::max(1, std::min(asked_lanes, fit));
-    ahead = std::clamp(fit, lanes, kSegmentsPerLane * lanes);
+    ahead = size_t(std::clamp(fit, lanes, kBatchesPerLane / 2 * lanes)) * 2 * size_t(max_batch);
 }
 
 void FrameStream::Impl::open_device(const FrameOptions& o) {
@@ -308,11 +311,17 @@ std::vector<Picture> FrameStream::Impl::decode_segment(size_t begin, size_t end,
 
 size_t FrameStream::Impl::segment_end(size_t begin) const {
     const size_t n = indices.size();
-    // The first batch is shared out among the lanes, so that it is ready (and the GPU at
-    // work) after a lane's share of it rather than after one lane decoded all of it.
+    // Segments of a lane's share of a batch, grown up to the next keyframe (where the next one's
+    // decoding restarts, so nothing is decoded twice): the lanes then finish segments in order at
+    // their combined pace, and each batch is ready soon after the one before. Segments of whole
+    // batches came out at about the same time, after one lane had decoded a batch, while the GPU
+    // waited (bench/RESULTS.md, 2026-12-06). The first batch's segments do not grow past twice
+    // their share, so that the GPU starts early. NVDEC's lanes keep whole batches: each segment
+    // sets up a decoder session of its own.
     const size_t batch = static_cast<size_t>(max_batch);
-    const size_t base = begin < batch ? std::max<size_t>(1, batch / static_cast<size_t>(lanes)) : batch;
-    const size_t longest = std::min(n, begin + 2 * base);
+    const size_t share = std::max<size_t>(1, batch / static_cast<size_t>(lanes));
+    const size_t base = device && begin >= batch ? batch : share;
+    const size_t longest = std::min(n, begin + 2 * (begin < batch || device ? base : batch));
     // A segment's cursor only goes forward: it ends where decord's pictures go back in time.
     size_t end = begin + 1;
     while (end < std::min(n, begin + base) && wanted_pts[end] >= wanted_pts[end - 1]) ++end;
@@ -324,10 +333,14 @@ size_t FrameStream::Impl::segment_end(size_t begin) const {
 
 void FrameStream::Impl::launch_segments() {
     const int threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / lanes);
-    while (static_cast<int>(in_flight.size()) < ahead && next_segment < indices.size()) {
+    size_t frames_ahead = 0;
+    for (const Segment& seg : in_flight) frames_ahead += seg.end - seg.begin;
+    while (next_segment < indices.size()) {
         Segment s;
         s.begin = next_segment;
         s.end = segment_end(next_segment);
+        if (!in_flight.empty() && frames_ahead + (s.end - s.begin) > ahead) break;
+        frames_ahead += s.end - s.begin;
         s.pictures = std::async(std::launch::async, [this, b = s.begin, e = s.end, threads, turn = launched++,
                                                      lane = 0]() mutable {
             {
@@ -352,6 +365,15 @@ void FrameStream::Impl::launch_segments() {
                     t.cv.notify_all();
                 }
             } done{turns, lane};
+            const auto t0 = std::chrono::steady_clock::now();
+            struct Busy {  // the segment's decoding time, also when it throws
+                std::atomic<int64_t>& ns;
+                std::chrono::steady_clock::time_point t0;
+                ~Busy() {
+                    ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+                              .count();
+                }
+            } busy{lane_busy_ns, t0};
             return decode_segment(b, e, threads, lane);
         });
         next_segment = s.end;
@@ -394,6 +416,8 @@ const VideoInfo& FrameStream::info() const { return impl_->vx.info; }
 const char* FrameStream::decoder() const { return impl_->device ? "nvdec" : "cpu"; }
 int64_t FrameStream::decoded_frames() const { return impl_->decoded.load(); }
 int64_t FrameStream::lane_segments() const { return impl_->lane_segments; }
+int FrameStream::lanes() const { return impl_->parallel() ? impl_->lanes : 1; }
+double FrameStream::lane_busy_seconds() const { return static_cast<double>(impl_->lane_busy_ns.load()) * 1e-9; }
 int64_t FrameStream::total_frames() const { return static_cast<int64_t>(impl_->indices.size()); }
 
 void FrameStream::keep_every(int64_t step) {

@@ -114,6 +114,10 @@ public:
     int64_t decoded_frames() const;
     // Segments decoded by lanes so far (0: everything came from one sequential decoder).
     int64_t lane_segments() const;
+    // The decoders at work at once (1: one sequential decoder), and the time the lanes spent
+    // decoding so far, summed over them (against lanes() x the wall time: how busy they were).
+    int lanes() const;
+    double lane_busy_seconds() const;
 
     // The same frames before resizing: packed RGB24 [h, w, 3] u8, one per call (tests, tools).
     bool next_rgb(Tensor& rgb, int64_t& sampled_position);

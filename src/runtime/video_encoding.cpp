@@ -173,13 +173,20 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     }
     VIDI_CHECK(done == F, video_path, ": decoded ", done, " of ", F, " sampled frames");
     if (m.backend().profiling()) {  // what the decoder costs: the stage's time and the CPU the process spent in it
-        char line[400];
+        const double stage_s = seconds_since(t0);
+        // How busy the lanes were: where the GPU waits while they idle, what holds them is not
+        // the decoding's pace (the budget for pictures waiting, the order of the segments).
+        char lanes[100] = "one decoder";
+        if (frames.lane_segments() > 0)
+            std::snprintf(lanes, sizeof lanes, "%d lanes decoding %.2f s of their %.2f s", frames.lanes(),
+                          frames.lane_busy_seconds(), frames.lanes() * (stage_s - started_s));
+        char line[500];
         std::snprintf(line, sizeof line,
                       "frames: %lld decoded by %s in %.2f s; process CPU time %.2f s; decoding from %.2f s, the "
-                      "first batch at %.2f s, waiting for frames %.2f s in all; audio samples at %.2f s, through the "
-                      "tower from %.2f s",
-                      static_cast<long long>(F), frames.decoder(), seconds_since(t0), process_cpu_seconds() - cpu0,
-                      started_s, first_batch_s, frames_wait_s, audio_ready_s.load(), audio_at_s);
+                      "first batch at %.2f s, waiting for frames %.2f s in all; %s; audio samples at %.2f s, "
+                      "through the tower from %.2f s",
+                      static_cast<long long>(F), frames.decoder(), stage_s, process_cpu_seconds() - cpu0, started_s,
+                      first_batch_s, frames_wait_s, lanes, audio_ready_s.load(), audio_at_s);
         m.notice(line);
     }
     visual.finish();

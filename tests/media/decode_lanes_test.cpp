@@ -81,6 +81,19 @@ TEST(DecodeLanes, LanesDecodeAheadWhileTheReaderWaits) {
         << "frames decoded while the reader waited, of " << all.decoded_frames();
 }
 
+// Every batch is shared out among the lanes, not only the first: segments of a lane's share,
+// so that batches come out one after another at the lanes' combined pace (whole-batch segments
+// all finished at about the same time, after one lane had decoded a batch). A keyframe on every
+// sampled frame (30 fps, one a second) keeps the segments at exactly their share here.
+TEST(DecodeLanes, EveryBatchIsSharedOutAmongTheLanes) {
+    test::TempDir tmp("lanes-share");
+    const std::string v = tmp.file("v.mp4");
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=30:d=40 -c:v libx264 -preset veryfast -g 30 " + v);
+    int64_t lane_segments = 0;
+    expect_same_batches(v, 4, 2, 1, &lane_segments);
+    EXPECT_EQ(lane_segments, 40 / 2) << "40 sampled frames in segments of 2 (batches of 4, 2 lanes)";
+}
+
 // A damaged stream is concealed from what the decoder held before: each picture must come from
 // decoding on from the keyframe decord's decoder restarted at, whatever the lanes (segments
 // begin at other keyframes for other lane counts). FFmpeg's frame threads conceal damage
