@@ -83,7 +83,7 @@ struct FrameStream::Impl {
     int image_size = 0;
     int max_batch = 0;
     int asked_lanes = 1;  // what the caller asked for (or the automatic count)
-    bool automatic_lanes = false;  // the caller left the count to us
+    bool lanes_left_to_us = false;  // the caller asked for no count
     int lanes = 1;        // what the memory allows
     size_t ahead = 1;     // sampled frames in segments launched and not yet handed out
     VideoIndex vx;
@@ -180,7 +180,7 @@ void FrameStream::Impl::open() {
 
 void FrameStream::Impl::plan_lanes(bool to_device) {
     if (to_device) {  // nothing waits on the host: the ring in device memory bounds the lanes
-        lanes = automatic_lanes ? auto_nvdec_lanes(std::thread::hardware_concurrency()) : std::min(asked_lanes, 64);
+        lanes = lanes_left_to_us ? auto_nvdec_lanes(std::thread::hardware_concurrency()) : std::min(asked_lanes, 64);
         ahead = size_t(kBatchesPerLane) * size_t(lanes) * size_t(max_batch);
         return;
     }
@@ -390,7 +390,7 @@ FrameStream::FrameStream(const std::string& path, int image_size, int max_batch,
     impl_->inputs = inputs;
     impl_->image_size = image_size;
     impl_->max_batch = max_batch;
-    impl_->automatic_lanes = lanes == 0;
+    impl_->lanes_left_to_us = lanes == 0;
     impl_->asked_lanes = lanes > 0 ? lanes : automatic_lanes(std::thread::hardware_concurrency());
     impl_->open();
     impl_->plan_lanes(false);
