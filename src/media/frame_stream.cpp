@@ -146,11 +146,6 @@ struct FrameStream::Impl {
     // keyframe, or is replaced by a cursor that seeks where going on cannot get there.
     // last_want: the timestamp `c` was last asked for (updated).
     void place(std::unique_ptr<DecodeCursor>& c, size_t pos, int64_t& last_want, int threads, AVBufferRef* hw);
-    // The keyframe a cursor for timestamp `pts` starts at (AV_NOPTS_VALUE: the file's start).
-    int64_t key_before(int64_t pts) const {
-        auto key = std::upper_bound(vx.key_pts.begin(), vx.key_pts.end(), pts);
-        return key == vx.key_pts.begin() ? AV_NOPTS_VALUE : *std::prev(key);
-    }
     DecodeCursor& sequential_cursor(size_t pos);
     Picture sequential_picture(size_t pos) { return sequential_cursor(pos).picture(); }
     std::vector<Picture> decode_segment(size_t begin, size_t end, int threads, int lane);
@@ -325,9 +320,13 @@ size_t FrameStream::Impl::segment_end(size_t begin) const {
     // A segment's cursor only goes forward: it ends where decord's pictures go back in time.
     size_t end = begin + 1;
     while (end < std::min(n, begin + base) && wanted_pts[end] >= wanted_pts[end - 1]) ++end;
-    // Grow while no keyframe lies between the last frame taken and the next one.
-    while (end < longest && wanted_pts[end] >= wanted_pts[end - 1] && key_before(wanted_pts[end]) <= wanted_pts[end - 1])
-        ++end;
+    // Grow while the next picture is decoded from a keyframe at or before the last one taken (a
+    // keyframe between them that decord's decoder decodes on through counts as none): a new
+    // cursor there would decode again what this one did.
+    const auto decoded_on = [&](size_t i) {
+        return wanted_origin[i] == AV_NOPTS_VALUE || wanted_origin[i] <= wanted_pts[i - 1];
+    };
+    while (end < longest && wanted_pts[end] >= wanted_pts[end - 1] && decoded_on(end)) ++end;
     return end;
 }
 

@@ -94,6 +94,24 @@ TEST(DecodeLanes, EveryBatchIsSharedOutAmongTheLanes) {
     EXPECT_EQ(lane_segments, 40 / 2) << "40 sampled frames in segments of 2 (batches of 4, 2 lanes)";
 }
 
+// Where decord's decoder decodes on through a keyframe (a GOP of 37 frames, a sampled frame
+// every 30), a segment ends only where the next picture's decoding restarts: a cursor starting
+// at a keyframe the segment before decoded through would decode those frames again.
+TEST(DecodeLanes, LanesDecodeNothingTwice) {
+    test::TempDir tmp("lanes-once");
+    const std::string v = tmp.file("v.mp4");
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=30:d=60 -c:v libx264 -preset veryfast -g 37 -keyint_min 37 " + v);
+    FrameStream one(v, 48, 8, 1), many(v, 48, 8, 2);
+    Tensor batch;
+    std::vector<int64_t> positions;
+    while (one.next(batch, positions)) {
+    }
+    while (many.next(batch, positions)) {
+    }
+    EXPECT_GT(many.lane_segments(), 10);
+    EXPECT_EQ(many.decoded_frames(), one.decoded_frames());
+}
+
 // A damaged stream is concealed from what the decoder held before: each picture must come from
 // decoding on from the keyframe decord's decoder restarted at, whatever the lanes (segments
 // begin at other keyframes for other lane counts). FFmpeg's frame threads conceal damage
