@@ -306,13 +306,13 @@ std::vector<Picture> FrameStream::Impl::decode_segment(size_t begin, size_t end,
 
 size_t FrameStream::Impl::segment_end(size_t begin) const {
     const size_t n = indices.size();
-    // Segments of a lane's share of a batch, grown up to the next keyframe (where the next one's
-    // decoding restarts, so nothing is decoded twice): the lanes then finish segments in order at
-    // their combined pace, and each batch is ready soon after the one before. Segments of whole
-    // batches came out at about the same time, after one lane had decoded a batch, while the GPU
-    // waited (bench/RESULTS.md, 2026-12-06). The first batch's segments do not grow past twice
-    // their share, so that the GPU starts early. NVDEC's lanes keep whole batches: each segment
-    // sets up a decoder session of its own.
+    // Segments of a lane's share of a batch, grown up to where the next picture's decoding
+    // restarts at a keyframe (so nothing is decoded twice): the lanes then finish segments in
+    // order at their combined pace, and each batch is ready soon after the one before. Segments
+    // of whole batches came out at about the same time, after one lane had decoded a batch, while
+    // the GPU waited (bench/RESULTS.md, 2026-12-06). The first batch's segments do not grow past
+    // twice their share, so that the GPU starts early. NVDEC's lanes keep whole batches: each
+    // segment sets up a decoder session of its own.
     const size_t batch = static_cast<size_t>(max_batch);
     const size_t share = std::max<size_t>(1, batch / static_cast<size_t>(lanes));
     const size_t base = device && begin >= batch ? batch : share;
