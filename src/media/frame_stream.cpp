@@ -310,13 +310,16 @@ size_t FrameStream::Impl::segment_end(size_t begin) const {
     // restarts at a keyframe (so nothing is decoded twice): the lanes then finish segments in
     // order at their combined pace, and each batch is ready soon after the one before. Segments
     // of whole batches came out at about the same time, after one lane had decoded a batch, while
-    // the GPU waited (bench/RESULTS.md, 2026-12-06). The first batch's segments do not grow past
-    // twice their share, so that the GPU starts early. NVDEC's lanes keep whole batches: each
-    // segment sets up a decoder session of its own.
+    // the GPU waited (bench/RESULTS.md, 2026-12-06). A segment of the first batch reaches at
+    // most twice its share past its start, or to the batch's end, so that the GPU starts early;
+    // splitting a GOP there among lanes would not start it sooner (the GOP's last picture needs
+    // all of the GOP's references before it) and decoded the GOP's start again in each lane.
+    // NVDEC's lanes keep whole batches: each segment sets up a decoder session of its own.
     const size_t batch = static_cast<size_t>(max_batch);
     const size_t share = std::max<size_t>(1, batch / static_cast<size_t>(lanes));
     const size_t base = device && begin >= batch ? batch : share;
-    const size_t longest = std::min(n, begin + 2 * (begin < batch || device ? base : batch));
+    const size_t longest =
+        std::min(n, begin < batch ? std::max(batch, begin + 2 * share) : begin + 2 * (device ? base : batch));
     // A segment's cursor only goes forward: it ends where decord's pictures go back in time.
     size_t end = begin + 1;
     while (end < std::min(n, begin + base) && wanted_pts[end] >= wanted_pts[end - 1]) ++end;

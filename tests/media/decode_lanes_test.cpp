@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 
@@ -110,6 +111,28 @@ TEST(DecodeLanes, LanesDecodeNothingTwice) {
     }
     EXPECT_GT(many.lane_segments(), 10);
     EXPECT_EQ(many.decoded_frames(), one.decoded_frames());
+}
+
+// The first batch within one long GOP: its pictures go to one lane, not one lane each, since
+// every one of them needs the GOP's references before it (lanes each decoding the GOP's start
+// again: 979 frames decoded here against one decoder's 675).
+TEST(DecodeLanes, TheFirstBatchDoesNotSplitAGopAmongTheLanes) {
+    test::TempDir tmp("lanes-first");
+    const std::string v = tmp.file("v.mp4");
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=30:d=40 -c:v libx264 -preset veryfast -g 300 -keyint_min 300 " + v);
+    FrameStream one(v, 48, 8, 1), many(v, 48, 8, 8);
+    Tensor batch;
+    std::vector<int64_t> positions;
+    while (one.next(batch, positions)) {
+    }
+    while (many.next(batch, positions)) {
+    }
+    EXPECT_GT(many.lane_segments(), 3);
+    // Only the second batch's start, inside the first GOP, decodes that GOP's start again.
+    EXPECT_LE(many.decoded_frames(), one.decoded_frames() * 5 / 4)
+        << "one decoder decoded " << one.decoded_frames();
+    std::printf("[ first batch ] %lld frames decoded by 8 lanes, %lld by one decoder\n",
+                static_cast<long long>(many.decoded_frames()), static_cast<long long>(one.decoded_frames()));
 }
 
 // A damaged stream is concealed from what the decoder held before: each picture must come from
