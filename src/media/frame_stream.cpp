@@ -32,6 +32,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -115,14 +116,20 @@ struct FrameStream::Impl {
     };
     std::deque<Segment> in_flight;
     size_t next_segment = 0;
-    // The order in which launched segments may start decoding, `lanes` at a time.
+    // The order in which launched segments may start decoding, `lanes` at a time. Hundreds of
+    // small segments may wait at once, so each waits on its own condition variable and only the
+    // one whose turn it is gets woken (one shared by all woke every waiter at every start and end).
     struct Turns {
         std::mutex mu;
-        std::condition_variable cv;
         int64_t next = 0;  // the ordinal of the segment whose turn it is
         int running = 0;
         bool cancelled = false;  // the stream is going away: waiting segments give up
         uint64_t busy = 0;       // lanes in use (bit per lane): a segment writes to the device as its lane
+        std::map<int64_t, std::condition_variable*> waiting;  // by ordinal
+        void wake_next() {  // with mu held
+            const auto w = waiting.find(next);
+            if (w != waiting.end()) w->second->notify_one();
+        }
     } turns;
     int64_t launched = 0;
     int64_t lane_segments = 0;
@@ -346,25 +353,26 @@ void FrameStream::Impl::launch_segments() {
         s.pictures = std::async(std::launch::async, [this, b = s.begin, e = s.end, threads, turn = launched++,
                                                      lane = 0]() mutable {
             {
+                std::condition_variable my_turn;
                 std::unique_lock<std::mutex> lock(turns.mu);
-                turns.cv.wait(lock, [&] { return turns.cancelled || (turns.next == turn && turns.running < lanes); });
+                turns.waiting[turn] = &my_turn;
+                my_turn.wait(lock, [&] { return turns.cancelled || (turns.next == turn && turns.running < lanes); });
+                turns.waiting.erase(turn);
                 if (turns.cancelled) return std::vector<Picture>();
                 ++turns.next;
                 ++turns.running;
                 while (turns.busy >> lane & 1) ++lane;
                 turns.busy |= uint64_t(1) << lane;
+                turns.wake_next();  // it may start too where a lane is free
             }
-            turns.cv.notify_all();
             struct Done {  // the lane is free again, also when decoding throws
                 Turns& t;
                 int lane;
                 ~Done() {
-                    {
-                        std::lock_guard<std::mutex> lock(t.mu);
-                        --t.running;
-                        t.busy &= ~(uint64_t(1) << lane);
-                    }
-                    t.cv.notify_all();
+                    std::lock_guard<std::mutex> lock(t.mu);
+                    --t.running;
+                    t.busy &= ~(uint64_t(1) << lane);
+                    t.wake_next();
                 }
             } done{turns, lane};
             const auto t0 = std::chrono::steady_clock::now();
@@ -407,8 +415,8 @@ FrameStream::~FrameStream() {
     {
         std::lock_guard<std::mutex> lock(impl_->turns.mu);
         impl_->turns.cancelled = true;  // segments still waiting for their turn return at once
+        for (const auto& [turn, cv] : impl_->turns.waiting) cv->notify_one();
     }
-    impl_->turns.cv.notify_all();
     if (impl_->device) impl_->device->cancel();  // and those waiting for room in the ring
     for (auto& s : impl_->in_flight)  // let running decoders finish before the state goes
         if (s.pictures.valid()) s.pictures.wait();
