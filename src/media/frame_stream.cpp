@@ -17,9 +17,9 @@
 // Decoding in lanes: a segment of sampled frames is decoded by a cursor of its own that
 // starts where its first picture is decoded from, so on a machine with many cores several
 // segments decode at once (each decoder with a share of the cores) while their order is
-// kept. A segment holds a lane's share of a batch or more and ends, where it can, at a
-// keyframe (segment_end). A cursor whose seek lands past its keyframe reads from the start up
-// to it instead.
+// kept. A segment holds a lane's share of a batch or more and ends, where it can, where the
+// next picture's decoding restarts at a keyframe (segment_end). A cursor whose seek lands past
+// its keyframe reads from the start up to it instead.
 // Lanes run ahead of the reader by up to a memory budget of decoded pictures: while the
 // reader waits on the GPU, they keep decoding the next segments (at most `lanes` at once,
 // started in order), so the decoding and the GPU's work overlap instead of taking turns.
@@ -32,8 +32,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <map>
 #include <future>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -325,8 +325,7 @@ size_t FrameStream::Impl::segment_end(size_t begin) const {
     const size_t batch = static_cast<size_t>(max_batch);
     const size_t share = std::max<size_t>(1, batch / static_cast<size_t>(lanes));
     const size_t base = device && begin >= batch ? batch : share;
-    const size_t longest =
-        std::min(n, begin < batch ? std::max(batch, begin + 2 * share) : begin + 2 * (device ? base : batch));
+    const size_t longest = std::min(n, begin < batch ? std::max(batch, begin + 2 * share) : begin + 2 * batch);
     // A segment's cursor only goes forward: it ends where decord's pictures go back in time.
     size_t end = begin + 1;
     while (end < std::min(n, begin + base) && wanted_pts[end] >= wanted_pts[end - 1]) ++end;
@@ -375,7 +374,6 @@ void FrameStream::Impl::launch_segments() {
                     t.wake_next();
                 }
             } done{turns, lane};
-            const auto t0 = std::chrono::steady_clock::now();
             struct Busy {  // the segment's decoding time, also when it throws
                 std::atomic<int64_t>& ns;
                 std::chrono::steady_clock::time_point t0;
@@ -383,7 +381,7 @@ void FrameStream::Impl::launch_segments() {
                     ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
                               .count();
                 }
-            } busy{lane_busy_ns, t0};
+            } busy{lane_busy_ns, std::chrono::steady_clock::now()};
             return decode_segment(b, e, threads, lane);
         });
         next_segment = s.end;
