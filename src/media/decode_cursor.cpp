@@ -1,4 +1,5 @@
-// Packets whose frame is not sampled are decoded with AVDISCARD_NONREF (H.264/HEVC), so
+// Packets whose frame is not sampled are decoded with AVDISCARD_NONREF (H.264; HEVC where the
+// packet lies in the highest temporal sub-layer: hevc_sublayers.h), so
 // non-reference frames nobody asked for are never reconstructed, and unsampled frames
 // never reach swscale. Whole stretches are passed over too: where decord seeks to a later
 // keyframe (FrameStream knows where from decord_pictures), the decoder is flushed and the
@@ -29,8 +30,13 @@ DecodeCursor::DecodeCursor(const std::string& path, const VideoIndex& vx, const 
     if (seek_pts != AV_NOPTS_VALUE && !vx.seek_to_key(fmt_.get(), seek_pts))
         fail("'", path, "': cannot seek to timestamp ", seek_pts);
     const AVCodecID id = fmt_->streams[vx.stream]->codecpar->codec_id;
-    // Only where "non-reference" is exact (no later frame reads a discarded one).
+    // Only where "non-reference" is exact (no later frame reads a discarded one): in H.264 always,
+    // in HEVC for the highest temporal sub-layer (hevc_sublayers.h).
     skip_nonref_ = !wanted_pts.empty() && (id == AV_CODEC_ID_H264 || id == AV_CODEC_ID_HEVC);
+    if (skip_nonref_ && id == AV_CODEC_ID_HEVC) {
+        const AVCodecParameters* par = fmt_->streams[vx.stream]->codecpar;
+        hevc_.emplace(par->extradata, par->extradata_size);
+    }
     if (seek_pts != AV_NOPTS_VALUE) restart_at(seek_pts);
     pkt_ = ff::make_packet();
     frame_ = ff::make_frame();
@@ -91,9 +97,11 @@ bool DecodeCursor::receive() {
                 restart_at_ = AV_NOPTS_VALUE;
             }
             if (skip_nonref_) {
+                // Every HEVC packet is read: in-band parameter sets may change the sub-layers.
+                const bool exact = !hevc_ || hevc_->skippable(pkt_->data, pkt_->size);
                 const bool wanted = pkt_->pts == AV_NOPTS_VALUE ||
                                     std::binary_search(wanted_pts_.begin(), wanted_pts_.end(), pkt_->pts);
-                dec_->skip_frame = wanted ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
+                dec_->skip_frame = wanted || !exact ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
             }
             rc = avcodec_send_packet(dec_.get(), pkt_.get());
             av_packet_unref(pkt_.get());

@@ -5,9 +5,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "media/hevc_sublayers.h"
 #include "media/rgb_picture.h"
 #include "media/video_index.h"
 
@@ -70,6 +72,7 @@ private:
     ff::PacketPtr pkt_;
     ff::FramePtr frame_, next_;  // the current frame; the one being received
     bool skip_nonref_ = false;
+    std::optional<HevcSublayers> hevc_;  // HEVC: which packets skip_nonref_ may skip
     int64_t origin_ = AV_NOPTS_VALUE;
     int64_t read_key_ = AV_NOPTS_VALUE;    // the last keyframe packet the demuxer gave
     int64_t restart_at_ = AV_NOPTS_VALUE;  // a keyframe whose earlier packets are passed over

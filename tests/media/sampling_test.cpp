@@ -117,10 +117,14 @@ TEST(Sampling, DecodingRestartsWhereDecordSeeks) {
         {"g45.mp4", "-c:v libx264 -preset veryfast -g 45 -bf 3 -x264-params b-pyramid=normal", 250},
         {"open.mkv", "-c:v libx264 -preset veryfast -g 40 -x264-params open-gop=1", 250},
         {"hevc.mp4", "-c:v libx265 -preset veryfast -g 30 -tag:v hvc1 -x265-params log-level=error", 120},
+        // Two temporal sub-layers (x265 puts its unreferenced B-frames in the upper one, as
+        // TSA_N): only those may be skipped (media/hevc_sublayers.h).
+        {"hevc_layers.mp4", "-c:v libx265 -preset veryfast -g 30 -tag:v hvc1 -x265-params log-level=error:temporal-layers=1", 120},
         // MPEG-TS: no index; its keyframes are sought by their byte positions.
         {"g30.ts", "-c:v libx264 -preset veryfast -g 30 -bf 3", 60},
         {"g45.ts", "-c:v libx264 -preset veryfast -g 45 -bf 3 -x264-params b-pyramid=normal", 250},
         {"hevc.ts", "-c:v libx265 -preset veryfast -g 30 -x265-params log-level=error", 120},
+        {"hevc_layers.ts", "-c:v libx265 -preset veryfast -g 30 -x265-params log-level=error:temporal-layers=1", 120},
         {"wrapped.ts", "-c:v libx264 -preset veryfast -g 30 -bf 3 -output_ts_offset 95435", 60},  // 33-bit wrap at 7 s
         {"interlaced.ts", "-c:v libx264 -preset veryfast -g 15 -bf 2 -flags +ildct+ilme -x264-params tff=1", 60},  // broadcast
     };
