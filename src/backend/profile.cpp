@@ -52,6 +52,23 @@ std::vector<std::string> Backend::profile_report() {
                       name.data(), sum.ms, static_cast<long long>(sum.calls));
         lines.emplace_back(buf);
     }
+    // The device's timeline from the first section's start to the last one's end, and how much
+    // of it no section covers: where it idled (waiting for the host) or ran unnamed work.
+    std::vector<std::pair<double, double>> spans;
+    for (const Span& s : spans_)
+        if (s.to >= 0) spans.emplace_back(ms_between(spans_.front().from, s.from), ms_between(spans_.front().from, s.to));
+    if (!spans.empty()) {
+        std::sort(spans.begin(), spans.end());
+        double covered = 0, end = spans.front().first, last = spans.front().first;
+        for (const auto& [a, b] : spans) {
+            if (b > end) covered += b - std::max(a, end), end = b;
+            last = std::max(last, b);
+        }
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "profile: device timeline %.1f ms from the first section to the last, %.1f ms of "
+                      "it outside every section", last - spans.front().first, last - spans.front().first - covered);
+        lines.emplace_back(buf);
+    }
     // Sections still open hold indices into spans_: then everything waits for a later report.
     if (std::none_of(spans_.begin(), spans_.end(), [](const Span& s) { return s.to < 0; })) {
         spans_.clear();

@@ -1,8 +1,10 @@
 // Backend::section and profile_report (VIDI_PROFILE=1): sections sum per name, nest, are
-// reported longest first and once, and cost nothing (report nothing) when profiling is off.
+// reported longest first and once, with the device's timeline and its time outside them, and
+// cost nothing (report nothing) when profiling is off.
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -45,7 +47,7 @@ TEST(Profile, SectionsSumPerNameLongestFirst) {
         }
     }
     const std::vector<std::string> lines = be->profile_report();
-    ASSERT_EQ(lines.size(), 2u);
+    ASSERT_EQ(lines.size(), 3u);  // and the timeline's line
     EXPECT_NE(lines[0].find("outer"), std::string::npos) << lines[0];
     EXPECT_NE(lines[0].find(" 1 calls"), std::string::npos) << lines[0];
     EXPECT_NE(lines[1].find("inner"), std::string::npos) << lines[1];
@@ -53,6 +55,31 @@ TEST(Profile, SectionsSumPerNameLongestFirst) {
     EXPECT_GE(reported_ms(lines[1]), 40.0);
     EXPECT_GE(reported_ms(lines[0]), reported_ms(lines[1]));
     EXPECT_TRUE(be->profile_report().empty());  // reported once
+}
+
+TEST(Profile, TheTimelineCountsTheTimeOutsideEverySection) {
+    auto be = backend_with_profile("1");
+    {
+        const Section a = be->section("a");
+        sleep_ms(20);
+    }
+    sleep_ms(30);  // nothing queued: the device would idle
+    {
+        const Section b = be->section("b");
+        const Section inner = be->section("inner");  // nested: counted once
+        sleep_ms(20);
+    }
+    const std::vector<std::string> lines = be->profile_report();
+    ASSERT_EQ(lines.size(), 4u);
+    const std::string& t = lines.back();
+    ASSERT_NE(t.find("device timeline"), std::string::npos) << t;
+    double timeline = 0, outside = 0;
+    ASSERT_EQ(std::sscanf(t.c_str(), "profile: device timeline %lf ms from the first section to the last, %lf ms", &timeline,
+                          &outside), 2)
+        << t;
+    EXPECT_GE(timeline, 70.0) << t;
+    EXPECT_GE(outside, 30.0) << t;
+    EXPECT_LE(outside, timeline - 40.0) << t;  // the sections' 40 ms are inside
 }
 
 TEST(Profile, OffByDefault) {
