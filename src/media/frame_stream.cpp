@@ -56,10 +56,14 @@ namespace {
 // NVDEC's lanes when none are asked for: one per 2 cores, at most 8, as measured on the H200
 // (each lane is a decoder session holding its surfaces in device memory).
 int auto_nvdec_lanes(unsigned cores) { return static_cast<int>(std::clamp(cores / 2u, 1u, 8u)); }
-// Decoded RGB pictures waiting in lanes are kept under this (4K frames are 25 MB each).
+// Decoded RGB pictures waiting in lanes are kept under this (4K frames are 25 MB each), and so
+// are the lanes' decoders with their reference pictures.
 constexpr size_t kLaneBytes = size_t(1) << 30;
 // Sampled frames launched ahead of the reader: at most this many batches' worth per lane.
 constexpr int kBatchesPerLane = 8;
+// What a lane's decoder holds besides the pictures it hands out: up to 16 reference pictures
+// (H.264's and HEVC's largest decoded picture buffer) and what its frame threads are working on.
+constexpr size_t kDecoderPictures = 20;
 // Device memory for the batches NVDEC's lanes fill ahead of the reader (at least 3 batches).
 constexpr size_t kDeviceFrameBytes = size_t(512) << 20;
 
@@ -186,11 +190,18 @@ void FrameStream::Impl::plan_lanes(bool to_device) {
         ahead = size_t(kBatchesPerLane) * size_t(lanes) * size_t(max_batch);
         return;
     }
-    // A segment at its longest: two batches of pictures.
-    const size_t batch_bytes = size_t(vx.info.width) * vx.info.height * 3 * size_t(2 * max_batch);
-    const int fit = static_cast<int>(kLaneBytes / std::max<size_t>(1, batch_bytes));
-    lanes = std::max(1, std::min(asked_lanes, fit));
-    ahead = size_t(std::clamp(fit, lanes, kBatchesPerLane / 2 * lanes)) * 2 * size_t(max_batch);
+    // Memory bounds the lanes twice, within kLaneBytes each: the RGB pictures decoded ahead of
+    // the reader (`ahead`, in sampled frames; at least a segment at its longest, two batches)
+    // and each lane's decoder with its reference pictures (kDecoderPictures of 4:2:0): 12 lanes
+    // for 1080p, 4 for 4K. Capping the lanes by two batches of pictures each had left 5 lanes
+    // of 3 threads for 1080p and one decoder for 4K: on 16 cores those decoded a 1080p HEVC file
+    // 1.1-1.4x and a 4K H.264 one 2.8x slower, the latter with twice the CPU time
+    // (bench/RESULTS.md, 2026-12-06).
+    const size_t frame_bytes = std::max<size_t>(1, size_t(vx.info.width) * vx.info.height * 3);
+    const size_t decoder_bytes = std::max<size_t>(1, frame_bytes / 2 * kDecoderPictures);
+    lanes = std::max(1, std::min<int>(asked_lanes, static_cast<int>(kLaneBytes / decoder_bytes)));
+    const size_t batch = static_cast<size_t>(max_batch);
+    ahead = std::clamp(kLaneBytes / frame_bytes, 2 * batch, size_t(kBatchesPerLane) * size_t(lanes) * batch);
 }
 
 void FrameStream::Impl::open_device(const FrameOptions& o) {

@@ -215,5 +215,26 @@ TEST(DecodeLanes, TheAutomaticCountLeavesAQuarterOfTheCoresToTheOtherThreads) {
     }
 }
 
+TEST(DecodeLanes, LargeFramesGetTheLanesTheirDecodersMemoryAllows) {
+    // The lanes are bounded by what their decoders hold (reference pictures, 1 GiB over all of
+    // them) and the pictures ahead by their own budget: twelve lanes (the automatic count on 16
+    // cores) still decode 1080p, at most four decode 4K. Capped at two batches of pictures a
+    // lane, they were five and one (a single decoder: 2.8x slower for 4K on 16 cores,
+    // bench/RESULTS.md 2026-12-06). The frames are those of one decoder.
+    test::TempDir tmp("large_frames");
+    struct Case {
+        const char* size;
+        int most;  // lanes its decoders' memory allows
+    };
+    for (const Case& c : {Case{"1920x1080", 17}, Case{"3840x2160", 4}}) {
+        const std::string f = tmp.file(std::string(c.size) + ".mp4");
+        test::ffmpeg_cli(std::string("-f lavfi -i testsrc2=s=") + c.size + ":r=30:d=3 -c:v libx264 -preset ultrafast -g 30 " + f);
+        EXPECT_EQ(FrameStream(f, 48, 16, 12).lanes(), std::min(12, c.most)) << c.size;
+        EXPECT_EQ(FrameStream(f, 48, 16, 64).lanes(), c.most) << c.size << ": more asked";
+        EXPECT_EQ(FrameStream(f, 48, 16, 2).lanes(), 2) << c.size << ": fewer asked";
+        expect_same_batches(f, 1, c.most);
+    }
+}
+
 }  // namespace
 }  // namespace vidi::media
