@@ -1,6 +1,7 @@
 #include "media/hevc_sublayers.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace vidi::media {
 namespace {
@@ -12,16 +13,22 @@ int nal_type(const uint8_t* nal) { return (nal[0] >> 1) & 0x3f; }
 int temporal_id(const uint8_t* nal) { return (nal[1] & 7) - 1; }
 
 // Annex B: each NAL unit follows a 00 00 01 start code and ends where the next one (or a
-// 00 00 00 before it) begins.
+// 00 00 00 before it) begins. Zero bytes are found with memchr: every packet of an MPEG-TS
+// stream is read, keyframes of megabytes included.
 template <class Visit>
 void each_annex_b_nal(const uint8_t* data, int size, Visit&& visit) {
-    auto start_code_at = [&](int i) { return i + 2 < size && data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1; };
-    int i = 0;
-    while (i < size && !start_code_at(i)) ++i;
-    while (i < size) {
-        const int begin = i + 3;
-        int end = begin;
-        while (end < size && !start_code_at(end)) ++end;
+    const auto next_start_code = [&](int i) {  // at or after i; size where there is none
+        while (i + 2 < size) {
+            const auto* zero = static_cast<const uint8_t*>(std::memchr(data + i, 0, static_cast<size_t>(size - i - 2)));
+            if (!zero) return size;
+            i = static_cast<int>(zero - data);
+            if (data[i + 1] == 0 && data[i + 2] == 1) return i;
+            ++i;
+        }
+        return size;
+    };
+    for (int i = next_start_code(0); i < size;) {
+        const int begin = i + 3, end = next_start_code(begin);
         int last = end;
         while (last > begin && data[last - 1] == 0) --last;  // trailing zeros belong to the next start code
         if (last - begin >= 2) visit(data + begin, last - begin);
