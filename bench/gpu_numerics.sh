@@ -9,8 +9,9 @@
 # and tiny-a on CUDA in fp16 and bf16 against the golden file. Ends with a table.
 # COMPUTES="16bit fp8" also runs every engine case with --compute fp8 (issue 20: the encode's
 # GEMMs in FP8), tagged _fp8.
-# The checkpoint is written in the background while tiny-a runs; both references run at once
-# (float32 ~40 GB of GPU memory, float16 ~20 GB) while the engine runs in the foreground.
+# The checkpoint is written in the background while tiny-a runs; on a card of 120 GB or more both
+# references run at once (float32 ~40 GB of GPU memory, float16 ~20 GB) while the engine runs in
+# the foreground, on a smaller one after the engine, one at a time.
 # Inputs travel in .dev (bench/gpu_common.sh). Usage there: OUT=/some/dir bash bench/gpu_numerics.sh
 set -uo pipefail
 source bench/gpu_common.sh
@@ -53,25 +54,38 @@ done; done
 
 if [ -n "${mk:-}" ]; then wait $mk; tail -1 $W/make_ckpt.log; fi
 
-stamp "PyTorch references (background): float32 and float16"
 R() {
   local dt=$1
   ( timeout 300 python3 bench/torch_reference.py --model $CK --video $VIDEO --audio-pcm $pcm --query "$QUERY" \
       --max-new-tokens 8 --dtype $dt --forced-ids "$FORCED" --dump $W/torch_$dt.safetensors > $W/torch_$dt.log 2>&1
     echo "torch $dt rc=$?" >> $W/torch_$dt.log ) &
 }
-R float32; r32=$!
-R float16; r16=$!
-
-stamp "engine, bf16 and fp16"
-engines=()
-for c in $COMPUTES; do for dt in bf16 fp16; do
-  t=$(tag_of eng_$dt $c); engines+=($t)
-  # 16-bit weights and media K/V whatever the references leave free (the planner would pick int8)
-  with_mem $t V dump -q --backend cuda --dtype $dt --compute $c --weights bf16 --media-kv bf16 --model $CK \
-    --video $VIDEO --query "$QUERY" --forced-ids "$FORCED" --max-new-tokens 8 --out $W/$t.safetensors
-done; done
-wait $r32 $r16
+run_engines() {
+  stamp "engine, bf16 and fp16"
+  engines=()
+  for c in $COMPUTES; do for dt in bf16 fp16; do
+    t=$(tag_of eng_$dt $c); engines+=($t)
+    # 16-bit weights and media K/V whatever the references leave free (the planner would pick int8)
+    with_mem $t V dump -q --backend cuda --dtype $dt --compute $c --weights bf16 --media-kv bf16 --model $CK \
+      --video $VIDEO --query "$QUERY" --forced-ids "$FORCED" --max-new-tokens 8 --out $W/$t.safetensors
+  done; done
+}
+# Both references beside the engine take up to ~80 GB at once: on a smaller card (an H100's 80 GB,
+# where an fp8 engine case and the float32 reference once ran out of memory) the engine runs
+# first and the references one after the other.
+total_mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
+if [ "${total_mib:-0}" -ge 120000 ]; then
+  stamp "PyTorch references (background): float32 and float16"
+  R float32; r32=$!
+  R float16; r16=$!
+  run_engines
+  wait $r32 $r16
+else
+  run_engines
+  stamp "PyTorch references, one after the other ($total_mib MiB card): float32, float16"
+  R float32; wait $!
+  R float16; wait $!
+fi
 for dt in float32 float16; do tail -2 $W/torch_$dt.log; done
 
 stamp "all pairs"

@@ -200,7 +200,8 @@ TEST_P(Attention, DenseBatchOfSequences) {
     // batched GEMMs around a row softmax (others, here 32).
     for (int hd : {32, 64, 72, 128})
         for (float softcap : {0.0f, 5.0f})
-            for (auto [Tq, Tk] : {std::pair<int64_t, int64_t>{100, 100}, {70, 131}, {64, 40}}) {  // 2, 3, 1 key tiles
+            // 2, 3, 1 and 4 key tiles; 300 query rows span blocks of every configuration.
+            for (auto [Tq, Tk] : {std::pair<int64_t, int64_t>{100, 100}, {70, 131}, {64, 40}, {300, 200}}) {
                 const int64_t n = 3;
                 const Dims d{Tq, Tk, 4, 2, hd};
                 AttentionParams p;

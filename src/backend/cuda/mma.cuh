@@ -28,12 +28,30 @@ __device__ inline void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, u
             : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// c += a · b for one 16×8 tile over 8 of k (m16n8k8): a0 holds row g's columns 2t, 2t + 1, a1
+// row g + 8's (the first two registers of m16n8k16's A), b0 the keys' half of its B. A head dim of
+// 72 ends in one such step instead of a k16 step over 8 zero dims.
+template <class T>
+__device__ inline void mma_k8(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t b0) {
+    if constexpr (std::is_same_v<T, bf16>)
+        asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a0), "r"(a1), "r"(b0));
+    else
+        asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a0), "r"(a1), "r"(b0));
+}
+
 using u16 = uint16_t;  // one element of T, as ldmatrix and the copies see it
 __device__ inline uint32_t pair_at(const u16* p) { return *reinterpret_cast<const uint32_t*>(p); }
 
 // 8×8 matrices of 16-bit values from shared memory (row i of matrix j at the address of lane 8j + i),
 // as is or transposed: lane (g, t) receives row g, columns 2t and 2t+1 of each.
 __device__ inline uint32_t smem_addr(const u16* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+__device__ inline void ldmatrix_x1(uint32_t& r0, const u16* row) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];\n" : "=r"(r0) : "r"(smem_addr(row)));
+}
 __device__ inline void ldmatrix_x2(uint32_t& r0, uint32_t& r1, const u16* row) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n" : "=r"(r0), "=r"(r1) : "r"(smem_addr(row)));
 }
