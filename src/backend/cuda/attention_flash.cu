@@ -3,12 +3,13 @@
 // the activations' type T; f32 accumulation; the probabilities are rounded to T for P·V, as
 // FlashAttention does). A block of kWarps warps owns 16·kMT·kWarps query rows of one
 // (sequence, head), a warp kMT tiles of 16 rows that share each K and V fragment it loads.
-// Tiles of 64 keys pass through shared memory (K and V as rows) in a ring of kStages: cp.async fills the next tiles while the warps work on this one, and one
-// barrier a tile both publishes a tile and frees the buffer of the one before. K's B fragments
-// come from ldmatrix, V's transposed from ldmatrix .trans; scores, the running max and sum
-// and the output stay in registers, and the probabilities become the A operand of P·V
-// without a trip through memory. Head dim 72 ends its Q·Kᵀ in an m16n8k8 step rather than a
-// k16 step over 8 zero dims. A row's arithmetic is the same in every configuration.
+// Tiles of 64 keys pass through shared memory (K and V as rows) in a ring of kStages: cp.async
+// fills the next tiles while the warps work on this one, and one barrier a tile both publishes
+// a tile and frees the buffer of the one before. K's B fragments come from ldmatrix, V's
+// transposed from ldmatrix .trans; scores, the running max and sum and the output stay in
+// registers, and the probabilities become the A operand of P·V without a trip through memory.
+// Head dim 72 ends its Q·Kᵀ in an m16n8k8 step rather than a k16 step over 8 zero dims. A
+// row's arithmetic is the same in every configuration.
 // Without a soft-cap (the towers) the softmax runs in base 2 with the scale folded into one
 // multiply-add a score (softmax_tile_exp2): H200, 10-minute encode, SigLIP's attention
 // 319-328 ms -> 264-265 ms (bench/RESULTS.md).
