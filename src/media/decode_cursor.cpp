@@ -17,8 +17,9 @@ namespace vidi::media {
 
 DecodeCursor::DecodeCursor(const std::string& path, const VideoIndex& vx, const std::vector<int64_t>& wanted_pts,
                            int threads, int64_t seek_pts, std::atomic<int64_t>* decoded_counter,
-                           MediaInputs inputs, AVBufferRef* hw_device, PictureBuffers* buffers)
-    : path_(path), vx_(vx), wanted_pts_(wanted_pts), decoded_(decoded_counter), rgb_(buffers) {
+                           MediaInputs inputs, AVBufferRef* hw_device, PictureBuffers* buffers, bool keep_decoder)
+    : path_(path), vx_(vx), wanted_pts_(wanted_pts), keep_decoder_(keep_decoder && !wanted_pts.empty()),
+      decoded_(decoded_counter), rgb_(buffers) {
     fmt_ = ff::open_input(path, inputs);
     for (unsigned i = 0; i < fmt_->nb_streams; ++i)
         if (static_cast<int>(i) != vx.stream) fmt_->streams[i]->discard = AVDISCARD_ALL;
@@ -51,11 +52,16 @@ bool DecodeCursor::receive() {
         // give, and the last picture must stand in past the end.
         int rc = avcodec_receive_frame(dec_.get(), next_.get());
         if (rc == 0) {
+            const int64_t key = wanted_pts_.empty()               ? outputs_
+                                : next_->pts != AV_NOPTS_VALUE ? next_->pts
+                                                                : next_->best_effort_timestamp;
+            if (drop_before_ != AV_NOPTS_VALUE && key < drop_before_) {  // from before an unflushed restart
+                av_frame_unref(next_.get());
+                continue;
+            }
             av_frame_unref(frame_.get());
             av_frame_move_ref(frame_.get(), next_.get());
-            frame_key_ = wanted_pts_.empty() ? outputs_
-                         : frame_->pts != AV_NOPTS_VALUE ? frame_->pts
-                                                         : frame_->best_effort_timestamp;
+            frame_key_ = key;
             if (!have_frame_ || stale_) first_key_ = frame_key_;
             have_frame_ = true;
             stale_ = false;
@@ -115,8 +121,12 @@ bool DecodeCursor::can_restart_at(int64_t key) const {
     return key != AV_NOPTS_VALUE && key > origin_ && !read_past(key);
 }
 
-void DecodeCursor::restart_at(int64_t key) {
-    if (key != AV_NOPTS_VALUE && read_past(key)) {
+void DecodeCursor::restart_at(int64_t key, bool seek) {
+    const bool back = key != AV_NOPTS_VALUE && read_past(key);
+    // Without a flush only where the decoder has not read the keyframe's packet (or any after
+    // it) and was not drained: it then holds nothing but frames from before the keyframe.
+    const bool keep = keep_decoder_ && !back && !demux_done_ && vx_.idr_key(key);
+    if (back || (seek && key != AV_NOPTS_VALUE)) {
         // Its packet was read already (frame threads and reordering read ahead): the demuxer
         // goes back to it, so the frames from it on are decoded from it alone, as decord's are.
         if (!vx_.seek_to_key(fmt_.get(), key)) fail("'", path_, "': cannot seek to timestamp ", key);
@@ -126,7 +136,12 @@ void DecodeCursor::restart_at(int64_t key) {
     }
     restart_at_ = origin_ = key;
     // What the decoder holds (frame threads, reordering) came before the keyframe in the file.
-    avcodec_flush_buffers(dec_.get());
+    if (keep) {
+        drop_before_ = key;
+    } else {
+        avcodec_flush_buffers(dec_.get());
+        drop_before_ = AV_NOPTS_VALUE;
+    }
     stale_ = true;
 }
 

@@ -22,9 +22,13 @@ public:
     // seek_pts: a keyframe timestamp to start at (AV_NOPTS_VALUE: the start of the file).
     // hw_device: a CUDA device context (nvdec.h) to decode with NVDEC; null: in software.
     // buffers: where picture() takes its memory (null: fresh buffers).
+    // keep_decoder: a restart at an IDR keyframe (vx.idr_key) goes on with the same decoder,
+    // unflushed, dropping the frames from before the keyframe it still gives (keyed by timestamp
+    // only). For H.264 on NVDEC: a flush makes FFmpeg's H.264 decoder set up its hardware session
+    // anew, ~0.1 s each and one at a time on the H100 (bench/RESULTS.md, 2026-12-06).
     DecodeCursor(const std::string& path, const VideoIndex& vx, const std::vector<int64_t>& wanted_pts, int threads,
                  int64_t seek_pts, std::atomic<int64_t>* decoded_counter, MediaInputs inputs,
-                 AVBufferRef* hw_device = nullptr, PictureBuffers* buffers = nullptr);
+                 AVBufferRef* hw_device = nullptr, PictureBuffers* buffers = nullptr, bool keep_decoder = false);
     ~DecodeCursor();
     DecodeCursor(const DecodeCursor&) = delete;
     DecodeCursor& operator=(const DecodeCursor&) = delete;
@@ -43,8 +47,9 @@ public:
     bool can_restart_at(int64_t key) const;
     // Restarts at keyframe `key` as decord's seek does: the decoder is flushed, the packets
     // before the keyframe are passed over (never decoded), and the frames come from `key` on.
-    // Where the keyframe's packet was read already, the demuxer seeks back to it.
-    void restart_at(int64_t key);
+    // Where the keyframe's packet was read already, or `seek` says so (a keyframe far ahead),
+    // the demuxer seeks to it.
+    void restart_at(int64_t key, bool seek = false);
     // Key of the first frame decoded since the cursor opened or last restarted (to detect a
     // seek that went too far).
     int64_t first_key() const { return first_key_; }
@@ -76,6 +81,8 @@ private:
     int64_t origin_ = AV_NOPTS_VALUE;
     int64_t read_key_ = AV_NOPTS_VALUE;    // the last keyframe packet the demuxer gave
     int64_t restart_at_ = AV_NOPTS_VALUE;  // a keyframe whose earlier packets are passed over
+    bool keep_decoder_ = false;
+    int64_t drop_before_ = AV_NOPTS_VALUE;  // after an unflushed restart: frames keyed before it are dropped
     bool have_frame_ = false;
     bool stale_ = false;  // the frame held came from before a restart (it stands in only at the end)
     int64_t frame_key_ = 0, first_key_ = 0, outputs_ = 0;

@@ -27,7 +27,9 @@
 // With NVDEC (FrameOptions::decoder) the same lanes decode on the GPU, each on a CUDA stream of
 // its own, and write every sampled frame straight into its batch's slot of a ring in device
 // memory (device_writer.h): the towers read a batch while the lanes fill the next ones, and
-// the ring bounds how far ahead they run.
+// the ring bounds how far ahead they run. There a lane keeps its cursor for its next segment,
+// seeking to that segment's keyframe (NVDEC's sessions are set up one at a time, ~0.2 s each
+// on an H100), and NVDEC's one-frame trial becomes lane 0's cursor.
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -99,16 +101,27 @@ struct FrameStream::Impl {
     size_t next_pos = 0;              // next sampled position to hand out
     std::atomic<int64_t> decoded{0};  // frames the decoders produced
     std::atomic<int64_t> lane_busy_ns{0};  // time the lanes spent decoding their segments
+    std::atomic<int64_t> lane_first_ns{0};  // of it, until each segment's first frame (opening, seeking)
+    std::atomic<int64_t> opened{0};         // cursors opened (each a decoder; with NVDEC a session)
+    int64_t decoded_at_open = 0;            // frames NVDEC's trial decoded before any was read
     PictureBuffers buffers;           // the pictures' memory, reused (outlives the cursors below)
 
     // NVDEC: the batches go to device memory (null: to the host).
     std::unique_ptr<DeviceWriter> device;
-    // Whether a cursor restarts at a later keyframe rather than decoding on to it. Not for
-    // H.264 on the device path: FFmpeg's H.264 decoder drops its context at a flush, so NVDEC's
-    // session is set up anew at the next keyframe, which cost more than the frames it passed
-    // over (a 3-minute 720p video's frames: 2.4 s restarting, 1.7 s decoding on, on the H200;
-    // HEVC keeps its context). The software stand-in of the tests does the same, covering it.
+    // Whether a cursor restarts at a later keyframe rather than decoding on to it. For H.264 on
+    // the device path only at IDR pictures, where the cursor keeps its decoder (keep_decoder):
+    // FFmpeg's H.264 decoder drops its context at a flush, so NVDEC's session would be set up
+    // anew, which cost more than the frames passed over (a 3-minute 720p video's frames: 2.4 s
+    // restarting, 1.7 s decoding on, on the H200; HEVC keeps its context at a flush). The
+    // software stand-in of the tests does the same, covering it.
     bool restarts = true;
+    bool keep_decoder = false;
+    bool restarts_at(int64_t key) const { return restarts || (keep_decoder && vx.idr_key(key)); }
+    // The device path: each lane's cursor, kept for its next segment (a new NVDEC session for
+    // each segment took ~0.2 s on an H100, and the driver sets them up one at a time), and the
+    // last timestamp it was asked for. Declared after `device`: they go first.
+    std::vector<std::unique_ptr<DecodeCursor>> lane_cursors;
+    std::vector<int64_t> lane_wants;
     size_t written = 0;      // sampled positions the device holds (from next_pos on)
     bool holding = false;    // the reader holds batch next_pos / max_batch - 1
 
@@ -153,10 +166,15 @@ struct FrameStream::Impl {
     bool parallel() const { return lanes > 1 && keyframes_exact(); }
     int64_t want(size_t pos) const { return wanted_pts.empty() ? indices[pos] : wanted_pts[pos]; }
     std::unique_ptr<DecodeCursor> open_cursor(int64_t origin, int threads, AVBufferRef* hw);
+    // Whether lane cursor `c`, last asked for `last_want`, can go on to sampled position `pos`
+    // without decoding a long way: on within its keyframe's stretch, or by a restart at a later one.
+    bool can_go_on(const DecodeCursor& c, int64_t last_want, size_t pos) const;
     // Makes `c` hold sampled position pos's picture: it decodes on, restarts at a later
     // keyframe, or is replaced by a cursor that seeks where going on cannot get there.
     // last_want: the timestamp `c` was last asked for (updated).
-    void place(std::unique_ptr<DecodeCursor>& c, size_t pos, int64_t& last_want, int threads, AVBufferRef* hw);
+    // far: the keyframe may lie far ahead of the cursor (a lane's next segment): seek to it.
+    void place(std::unique_ptr<DecodeCursor>& c, size_t pos, int64_t& last_want, int threads, AVBufferRef* hw,
+               bool far = false);
     DecodeCursor& sequential_cursor(size_t pos);
     Picture sequential_picture(size_t pos) { return sequential_cursor(pos).picture(); }
     std::vector<Picture> decode_segment(size_t begin, size_t end, int threads, int lane);
@@ -206,6 +224,7 @@ void FrameStream::Impl::plan_lanes(bool to_device) {
 
 void FrameStream::Impl::open_device(const FrameOptions& o) {
     const bool nvdec = o.decoder == "nvdec";
+    std::unique_ptr<DecodeCursor> trial;
     VIDI_CHECK(nvdec || o.decoder == "auto", "unknown decoder '", o.decoder, "' (expected auto, cpu or nvdec)");
     // Why NVDEC cannot take the file; empty once it has decoded the first frame.
     std::string refusal;
@@ -226,18 +245,22 @@ void FrameStream::Impl::open_device(const FrameOptions& o) {
         shape.slots = static_cast<int>(std::clamp<size_t>(kDeviceFrameBytes / (frame_bytes * size_t(max_batch)), 3,
                                                           size_t(2 * shape.lanes + 2)));
         FfmpegLogCapture log;
+        // H.264 restarts only where its decoder is kept (`restarts`); set before the trial's cursor opens.
+        restarts = vx.codec_id != AV_CODEC_ID_H264;
+        keep_decoder = !restarts;
         try {
             writer = std::make_unique<DeviceWriter>(o.device_frames(shape), vx, path, !o.software_to_device);
             if (!o.software_to_device) {
                 // One frame decoded tells whether NVDEC takes the stream (profile, size, the
                 // driver's libnvcuvid): FFmpeg falls back to software decoding when it does not.
-                const std::vector<int64_t> by_output;  // (the cursor keeps a reference)
-                DecodeCursor trial(path, vx, by_output, 1, AV_NOPTS_VALUE, nullptr, inputs, writer->hw_device(0));
-                trial.advance_to(0);
+                // The trial is the first lane's decoder as it would open: it goes on to decode
+                // the first segment, so that its NVDEC session is not set up twice.
+                trial = open_cursor(AV_NOPTS_VALUE, 1, writer->hw_device(0));
+                trial->advance_to(want(0));
                 YuvPlanes planes;
                 int bits = 0;
-                if (!cuda_frame_planes(trial.frame(), trial.software_format(), planes, bits))
-                    refusal = trial.frame()->format == AV_PIX_FMT_CUDA
+                if (!cuda_frame_planes(trial->frame(), trial->software_format(), planes, bits))
+                    refusal = trial->frame()->format == AV_PIX_FMT_CUDA
                                   ? cat("NVDEC's frames of this stream are not 4:2:0 at 8, 10 or 12 bits")
                                   : cat("NVDEC cannot decode it", log.text().empty() ? "" : ": ", log.text());
             }
@@ -248,11 +271,20 @@ void FrameStream::Impl::open_device(const FrameOptions& o) {
     if (!refusal.empty()) {
         VIDI_CHECK(!nvdec, "'", path, "': decoder nvdec cannot take it: ", refusal);
         if (o.device_frames && o.notice) o.notice(cat("video '", path, "': frames decoded on the CPU: ", refusal));
+        trial.reset();
+        restarts = true;
+        keep_decoder = false;
         plan_lanes(false);
         return;
     }
     device = std::move(writer);
-    restarts = vx.codec_id != AV_CODEC_ID_H264;
+    lane_cursors.resize(static_cast<size_t>(device->lanes()));
+    lane_wants.assign(static_cast<size_t>(device->lanes()), 0);
+    if (trial) {  // lane 0 takes the first segment (or decodes everything, in one lane)
+        (parallel() ? lane_cursors[0] : cursor) = std::move(trial);
+        (parallel() ? lane_wants[0] : cursor_want) = want(0);
+    }
+    decoded_at_open = decoded.load();
 }
 
 void FrameStream::Impl::index_wanted() {
@@ -262,11 +294,20 @@ void FrameStream::Impl::index_wanted() {
 }
 
 std::unique_ptr<DecodeCursor> FrameStream::Impl::open_cursor(int64_t origin, int threads, AVBufferRef* hw) {
-    return std::make_unique<DecodeCursor>(path, vx, wanted_set, threads, origin, &decoded, inputs, hw, &buffers);
+    ++opened;
+    return std::make_unique<DecodeCursor>(path, vx, wanted_set, threads, origin, &decoded, inputs, hw, &buffers,
+                                          keep_decoder);
+}
+
+bool FrameStream::Impl::can_go_on(const DecodeCursor& c, int64_t last_want, size_t pos) const {
+    const int64_t w = want(pos), o = wanted_origin[pos];
+    if (restarts && o != AV_NOPTS_VALUE) return true;  // a flush keeps the decoder: back or on to any keyframe
+    if (w < last_want) return false;
+    return o == c.origin() || (o != AV_NOPTS_VALUE && o > c.origin() && restarts_at(o));
 }
 
 void FrameStream::Impl::place(std::unique_ptr<DecodeCursor>& c, size_t pos, int64_t& last_want, int threads,
-                              AVBufferRef* hw) {
+                              AVBufferRef* hw, bool far) {
     const int64_t w = want(pos);
     const auto open = [&](int64_t origin) { c = open_cursor(origin, threads, hw); };
     if (!keyframes_exact()) {  // one decoder from the start; a new one where decord went back in time
@@ -283,7 +324,10 @@ void FrameStream::Impl::place(std::unique_ptr<DecodeCursor>& c, size_t pos, int6
         // one from which nothing decodes, did not).
         const auto landed = [&] { return c->try_advance_to(w) && (o == AV_NOPTS_VALUE || c->first_key() <= w); };
         const auto seek_to_origin = [&] {
-            open(o);  // seeks to the keyframe
+            if (c && restarts && o != AV_NOPTS_VALUE)
+                c->restart_at(o, true);  // the decoder, flushed, goes back to it (NVDEC: same session)
+            else
+                open(o);  // seeks to the keyframe
             if (!landed()) {  // read up to it from the start instead
                 open(AV_NOPTS_VALUE);
                 c->restart_at(o);
@@ -291,9 +335,9 @@ void FrameStream::Impl::place(std::unique_ptr<DecodeCursor>& c, size_t pos, int6
         };
         if (!onward) {
             seek_to_origin();
-        } else if (restarts && o != AV_NOPTS_VALUE && o > c->origin()) {
+        } else if (o != AV_NOPTS_VALUE && o > c->origin() && restarts_at(o)) {
             const bool goes_back = !c->can_restart_at(o);
-            c->restart_at(o);
+            c->restart_at(o, far);
             if (goes_back && !landed()) seek_to_origin();  // the demuxer's seek went past it
         }
     }
@@ -308,11 +352,19 @@ DecodeCursor& FrameStream::Impl::sequential_cursor(size_t pos) {
 
 std::vector<Picture> FrameStream::Impl::decode_segment(size_t begin, size_t end, int threads, int lane) {
     AVBufferRef* hw = device ? device->hw_device(lane) : nullptr;
-    std::unique_ptr<DecodeCursor> c;
-    int64_t last_want = 0;
+    std::unique_ptr<DecodeCursor> own;
+    int64_t own_want = 0;
+    const bool kept = device && keyframes_exact();  // the lane's cursor from its last segment
+    std::unique_ptr<DecodeCursor>& c = kept ? lane_cursors[static_cast<size_t>(lane)] : own;
+    int64_t& last_want = kept ? lane_wants[static_cast<size_t>(lane)] : own_want;
+    if (c && !can_go_on(*c, last_want, begin)) c.reset();
     std::vector<Picture> out;
+    const auto t0 = std::chrono::steady_clock::now();
     for (size_t p = begin; p < end; ++p) {
-        place(c, p, last_want, threads, hw);
+        place(c, p, last_want, threads, hw, p == begin);
+        if (p == begin)
+            lane_first_ns +=
+                std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
         if (device)
             device->write(lane, p, *c);
         else
@@ -332,7 +384,8 @@ size_t FrameStream::Impl::segment_end(size_t begin) const {
     // most twice its share past its start, or to the batch's end, so that the GPU starts early;
     // splitting a GOP there among lanes would not start it sooner (the GOP's last picture needs
     // all of the GOP's references before it) and decoded the GOP's start again in each lane.
-    // NVDEC's lanes keep whole batches: each segment sets up a decoder session of its own.
+    // NVDEC's lanes take whole batches after the first: a lane sets up its session once, and
+    // keeps it for its next segments.
     const size_t batch = static_cast<size_t>(max_batch);
     const size_t share = std::max<size_t>(1, batch / static_cast<size_t>(lanes));
     const size_t base = device && begin >= batch ? batch : share;
@@ -437,11 +490,13 @@ int64_t FrameStream::decoded_frames() const { return impl_->decoded.load(); }
 int64_t FrameStream::lane_segments() const { return impl_->lane_segments; }
 int FrameStream::lanes() const { return impl_->parallel() ? impl_->lanes : 1; }
 double FrameStream::lane_busy_seconds() const { return static_cast<double>(impl_->lane_busy_ns.load()) * 1e-9; }
+int64_t FrameStream::decoders_opened() const { return impl_->opened.load(); }
+double FrameStream::lane_first_seconds() const { return static_cast<double>(impl_->lane_first_ns.load()) * 1e-9; }
 int64_t FrameStream::total_frames() const { return static_cast<int64_t>(impl_->indices.size()); }
 
 void FrameStream::keep_every(int64_t step) {
     VIDI_CHECK(step >= 1, "keep_every: step must be at least 1, got ", step);
-    VIDI_CHECK(impl_->next_pos == 0 && impl_->decoded.load() == 0 && impl_->in_flight.empty(),
+    VIDI_CHECK(impl_->next_pos == 0 && impl_->decoded.load() == impl_->decoded_at_open && impl_->in_flight.empty(),
                "keep_every: frames were already read");
     if (step == 1) return;
     auto thin = [step](std::vector<int64_t>& v) {

@@ -27,9 +27,6 @@ public:
     int highest() const { return highest_; }
 
 private:
-    // Calls visit(nal, size) for each NAL unit of a packet; false where its lengths do not add up.
-    template <class Visit>
-    bool each_nal(const uint8_t* data, int size, Visit&& visit) const;
     void read_sps(const uint8_t* nal, int size);
 
     int length_size_ = 0;  // the NAL units' length fields (hvcC's packets); 0: Annex B start codes

@@ -115,10 +115,16 @@ public:
     int64_t decoded_frames() const;
     // Segments decoded by lanes so far (0: everything came from one sequential decoder).
     int64_t lane_segments() const;
+    // Decoders opened so far (with NVDEC each one a hardware session; on the device path a
+    // lane's decoder goes on to its next segment where it can).
+    int64_t decoders_opened() const;
     // The decoders at work at once (1: one sequential decoder), and the time the lanes spent
     // decoding so far, summed over them (against lanes() x the wall time: how busy they were).
     int lanes() const;
     double lane_busy_seconds() const;
+    // Of that time, what the segments spent up to their first frame (opening the file and the
+    // decoder, seeking, decoding from the keyframe): where NVDEC's sessions start.
+    double lane_first_seconds() const;
 
     // The same frames before resizing: packed RGB24 [h, w, 3] u8, one per call (tests, tools).
     bool next_rgb(Tensor& rgb, int64_t& sampled_position);

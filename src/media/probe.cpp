@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "media/nal_units.h"
 #include "media/video_index.h"
 
 namespace vidi::media {
@@ -60,6 +61,8 @@ VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
     ff::PacketPtr pkt = ff::make_packet();
     vx.all_pts = true;
     std::vector<std::pair<int64_t, int64_t>> keys;  // (pts, byte position) in file order
+    const bool h264 = par->codec_id == AV_CODEC_ID_H264;
+    const int length_size = h264 ? h264_length_size(par->extradata, par->extradata_size) : 0;
     for (;;) {
         const int rc = av_read_frame(fmt, pkt.get());
         if (rc == AVERROR_EOF) break;
@@ -71,7 +74,10 @@ VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
             p.discard = (pkt->flags & AV_PKT_FLAG_DISCARD) != 0;
             p.pos = pkt->pos;
             if (p.pts == AV_NOPTS_VALUE) vx.all_pts = false;
-            else if (p.key) keys.push_back({p.pts, p.pos});
+            else if (p.key) {
+                keys.push_back({p.pts, p.pos});
+                if (h264 && h264_idr(pkt->data, pkt->size, length_size)) vx.idr_pts.push_back(p.pts);
+            }
             vx.packets.push_back(p);
         }
         av_packet_unref(pkt.get());
@@ -84,6 +90,7 @@ VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
     for (size_t i = 0; i < keys.size() && vx.byte_seek; ++i)
         vx.byte_seek = keys[i].second >= 0 && (i == 0 || keys[i].first > keys[i - 1].first);
     std::sort(keys.begin(), keys.end());
+    std::sort(vx.idr_pts.begin(), vx.idr_pts.end());
     for (const auto& [pts, pos] : keys) {
         vx.key_pts.push_back(pts);
         vx.key_pos.push_back(pos);
@@ -99,6 +106,8 @@ VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
     if (info.duration <= 0 && info.avg_fps > 0) info.duration = info.frame_count / info.avg_fps;
     return vx;
 }
+
+bool VideoIndex::idr_key(int64_t key) const { return std::binary_search(idr_pts.begin(), idr_pts.end(), key); }
 
 bool VideoIndex::seek_to_key(AVFormatContext* fmt, int64_t key) const {
     if (indexed_seek) return av_seek_frame(fmt, stream, key, AVSEEK_FLAG_BACKWARD) >= 0;

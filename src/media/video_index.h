@@ -36,6 +36,10 @@ struct VideoIndex {
     // No index, but every keyframe's byte position is known and their timestamps rise in file
     // order (MPEG-TS without a timestamp jump): a seek to the keyframe's byte is exact.
     bool byte_seek = false;
+    // H.264: the sorted timestamps of the keyframes that are IDR pictures (nal_units.h). A
+    // decoder may jump to one without a flush: nothing from before it is used again.
+    std::vector<int64_t> idr_pts;
+    bool idr_key(int64_t key) const;
     // Seeks `fmt` (opened on this file) to keyframe `key` (one of key_pts) as one of the two
     // allows; false when it cannot.
     bool seek_to_key(AVFormatContext* fmt, int64_t key) const;

@@ -176,10 +176,14 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
         const double stage_s = seconds_since(t0);
         // How busy the lanes were: where the GPU waits while they idle, what holds them is not
         // the decoding's pace (the budget for pictures waiting, the order of the segments).
-        char lanes[100] = "one decoder";
+        char lanes[200] = "one decoder";
         if (frames.lane_segments() > 0)
-            std::snprintf(lanes, sizeof lanes, "%d lanes decoding %.2f s of their %.2f s", frames.lanes(),
-                          frames.lane_busy_seconds(), frames.lanes() * (stage_s - started_s));
+            std::snprintf(lanes, sizeof lanes,
+                          "%d lanes decoding %.2f s of their %.2f s (%lld segments, %lld decoders opened, %.2f s to "
+                          "the segments' first frames)",
+                          frames.lanes(), frames.lane_busy_seconds(), frames.lanes() * (stage_s - started_s),
+                          static_cast<long long>(frames.lane_segments()),
+                          static_cast<long long>(frames.decoders_opened()), frames.lane_first_seconds());
         char line[500];
         std::snprintf(line, sizeof line,
                       "frames: %lld decoded by %s in %.2f s; process CPU time %.2f s; decoding from %.2f s, the "

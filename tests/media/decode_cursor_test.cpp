@@ -75,6 +75,43 @@ TEST(DecodeCursor, ARestartAtAKeyframeReadAlreadyDecodesFromIt) {
     expect_restarts_equal_seeks(damaged, 1);
 }
 
+// keep_decoder (H.264 on NVDEC): a restart at an IDR keyframe goes on without a flush. Jumping
+// ahead over several keyframes (a lane's next segment) or to the next one, with frame threads
+// and B-frames holding frames from before, the cursor gives the pictures of a cursor that seeks
+// there, and none from before the keyframe (first_key).
+TEST(DecodeCursor, AnUnflushedRestartAtAnIdrKeyframeGivesTheSoughtPictures) {
+    test::TempDir tmp("cursor-keep");
+    const std::string v = tmp.file("v.mp4");
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=160x96:r=30:d=20 -c:v libx264 -preset veryfast -g 30 -bf 3 " + v);
+    const Opened o = index(v);
+    const std::vector<int64_t>& keys = o.vx.key_pts;
+    ASSERT_GE(keys.size(), 10u);
+    ASSERT_EQ(o.vx.idr_pts, keys);
+    for (int threads : {1, 4}) {
+        for (size_t stride : {1, 3}) {
+            SCOPED_TRACE(std::to_string(threads) + " threads, every " + std::to_string(stride) + " keyframes");
+            std::atomic<int64_t> decoded{0};
+            DecodeCursor kept(v, o.vx, o.all_pts, threads, AV_NOPTS_VALUE, &decoded, MediaInputs::Any, nullptr,
+                              nullptr, true);
+            for (size_t k = stride; k < keys.size(); k += stride) {
+                const auto at = std::lower_bound(o.all_pts.begin(), o.all_pts.end(), keys[k]);
+                ASSERT_TRUE(at + 10 < o.all_pts.end());
+                kept.advance_to(*(at - 15));  // half a GOP before: B-frames and threads hold frames
+                ASSERT_TRUE(kept.can_restart_at(keys[k]));
+                kept.restart_at(keys[k], stride > 1);
+                DecodeCursor sought(v, o.vx, o.all_pts, threads, keys[k], nullptr, MediaInputs::Any);
+                for (int64_t want : {*at, *(at + 1), *(at + 10)}) {
+                    kept.advance_to(want);
+                    sought.advance_to(want);
+                    EXPECT_EQ(kept.first_key(), keys[k]);
+                    EXPECT_TRUE(rgb(kept) == rgb(sought)) << "keyframe " << keys[k] << ", frame " << want;
+                }
+            }
+            EXPECT_LT(decoded.load(), static_cast<int64_t>(o.all_pts.size()));  // stretches passed over
+        }
+    }
+}
+
 // decord repeats the last frame it returned past its last output (a damaged tail): asked for a
 // frame after the last one, the cursor keeps the last picture. (avcodec_receive_frame empties
 // the frame it is given when it has none; the picture then read as 0x0.)

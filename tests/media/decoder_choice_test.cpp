@@ -245,24 +245,26 @@ TEST_F(DecoderChoice, ThinnedSamplingAndTheHostOnlyCallsOnTheDevicePath) {
     EXPECT_THROW(dev.next(t, p), Error);  // host pixels: only from the CPU path
 }
 
-// H.264 on the device path decodes on through keyframes where the CPU path restarts at them
-// (NVDEC's session would be set up anew at each flush): more frames decoded, the same pixels,
-// in closed GOPs with B-frames and in open ones. HEVC keeps its restarts.
-TEST_F(DecoderChoice, H264OnTheDevicePathDecodesOnThroughKeyframes) {
+// H.264 on the device path restarts only at IDR keyframes, and there without a flush (NVDEC's
+// session would be set up anew at each flush); through other keyframes (an open GOP) it
+// decodes on: more frames decoded, the same pixels. HEVC restarts with a flush, which keeps its
+// session. A lane's decoder goes on to its next segment: one decoder a lane where it restarts.
+TEST_F(DecoderChoice, H264OnTheDevicePathRestartsOnlyAtIdrKeyframesKeepingItsDecoder) {
     struct Case {
         const char* name;
         const char* args;
         bool restarts;
     };
     const Case cases[] = {
-        {"g45.mp4", "-c:v libx264 -preset veryfast -g 45 -bf 3", false},
+        {"g45.mp4", "-c:v libx264 -preset veryfast -g 45 -bf 3", true},
+        {"g45.ts", "-c:v libx264 -preset veryfast -g 45 -bf 3", true},
         {"open.mkv", "-c:v libx264 -preset veryfast -g 40 -x264-params open-gop=1", false},
         {"hevc.mp4", "-c:v libx265 -preset veryfast -g 45 -tag:v hvc1 -x265-params log-level=error", true},
     };
     for (const Case& c : cases) {
         const std::string f = dir_->file(c.name);
         test::ffmpeg_cli("-f lavfi -i testsrc2=s=128x72:r=30:d=20 " + std::string(c.args) + " " + f);
-        for (int lanes : {1, 2}) {
+        for (int lanes : {1, 2, 3}) {
             SCOPED_TRACE(std::string(c.name) + ", lanes " + std::to_string(lanes));
             Ring ring;
             FrameOptions o = options("nvdec", 4, lanes);
@@ -271,10 +273,15 @@ TEST_F(DecoderChoice, H264OnTheDevicePathDecodesOnThroughKeyframes) {
             FrameStream cpu(f, options("cpu", 4, lanes)), dev(f, o);
             dev.start();
             EXPECT_EQ(expect_same_batches(cpu, dev), 5);  // 20 sampled frames, 4 a batch
-            if (c.restarts)
+            if (c.restarts) {
                 EXPECT_EQ(dev.decoded_frames(), cpu.decoded_frames());
-            else
+                // Never more than a decoder a lane (fewer where a lane came free for the next segment).
+                if (lanes > 1) EXPECT_GT(dev.lane_segments(), lanes);
+                EXPECT_GE(dev.decoders_opened(), 1);
+                EXPECT_LE(dev.decoders_opened(), lanes);
+            } else {
                 EXPECT_GT(dev.decoded_frames(), cpu.decoded_frames() + 20);
+            }
         }
     }
 }

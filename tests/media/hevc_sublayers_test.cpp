@@ -9,11 +9,14 @@
 #include "media/ffmpeg_util.h"
 #include "media/hevc_sublayers.h"
 #include "media/media_test_util.h"
+#include "media/nal_test_util.h"
 
 namespace vidi::media {
 namespace {
 
-using Bytes = std::vector<uint8_t>;
+using test::annex_b;
+using test::Bytes;
+using test::length_prefixed;
 
 // A NAL unit: its two-byte header (type, TemporalId) and a few payload bytes.
 Bytes nal(int type, int tid, Bytes payload = {0xaf, 0x10}) {
@@ -35,22 +38,6 @@ Bytes hvcc(const Bytes& set) {
     h.insert(h.end(), {0xa1, 0x00, 0x01, 0x00, static_cast<uint8_t>(set.size())});
     h.insert(h.end(), set.begin(), set.end());
     return h;
-}
-Bytes length_prefixed(const std::vector<Bytes>& nals) {
-    Bytes p;
-    for (const Bytes& n : nals) {
-        p.insert(p.end(), {0, 0, 0, static_cast<uint8_t>(n.size())});
-        p.insert(p.end(), n.begin(), n.end());
-    }
-    return p;
-}
-Bytes annex_b(const std::vector<Bytes>& nals) {
-    Bytes p;
-    for (const Bytes& n : nals) {
-        p.insert(p.end(), {0, 0, 0, 1});
-        p.insert(p.end(), n.begin(), n.end());
-    }
-    return p;
 }
 bool skippable(HevcSublayers& h, const Bytes& packet) { return h.skippable(packet.data(), static_cast<int>(packet.size())); }
 
