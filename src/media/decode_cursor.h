@@ -25,7 +25,7 @@ public:
     // keep_decoder: a restart at an IDR keyframe (vx.idr_key) goes on with the same decoder,
     // unflushed, dropping the frames from before the keyframe it still gives (keyed by timestamp
     // only). For H.264 on NVDEC: a flush makes FFmpeg's H.264 decoder set up its hardware session
-    // anew, ~0.1 s each and one at a time on the H100 (bench/RESULTS.md, 2026-12-06).
+    // anew, ~0.2 s each and one at a time on an H100 (bench/RESULTS.md, 2026-12-06).
     DecodeCursor(const std::string& path, const VideoIndex& vx, const std::vector<int64_t>& wanted_pts, int threads,
                  int64_t seek_pts, std::atomic<int64_t>* decoded_counter, MediaInputs inputs,
                  AVBufferRef* hw_device = nullptr, PictureBuffers* buffers = nullptr, bool keep_decoder = false);
