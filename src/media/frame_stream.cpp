@@ -109,14 +109,14 @@ struct FrameStream::Impl {
     // NVDEC: the batches go to device memory (null: to the host).
     std::unique_ptr<DeviceWriter> device;
     // Whether a cursor restarts at a later keyframe rather than decoding on to it. For H.264 on
-    // the device path only at IDR pictures, where the cursor keeps its decoder (keep_decoder):
+    // the device path only at IDR pictures, where the cursor keeps its decoder (the cursors'
+    // keep_decoder, set wherever `restarts` is not):
     // FFmpeg's H.264 decoder drops its context at a flush, so NVDEC's session would be set up
     // anew, which cost more than the frames passed over (a 3-minute 720p video's frames: 2.4 s
     // restarting, 1.7 s decoding on, on the H200; HEVC keeps its context at a flush). The
     // software stand-in of the tests does the same, covering it.
     bool restarts = true;
-    bool keep_decoder = false;
-    bool restarts_at(int64_t key) const { return restarts || (keep_decoder && vx.idr_key(key)); }
+    bool restarts_at(int64_t key) const { return restarts || vx.idr_key(key); }
     // The device path: each lane's cursor, kept for its next segment (a new NVDEC session for
     // each segment took ~0.2 s on an H100, and the driver sets them up one at a time), and the
     // last timestamp it was asked for. Declared after `device`: they go first.
@@ -247,7 +247,6 @@ void FrameStream::Impl::open_device(const FrameOptions& o) {
         FfmpegLogCapture log;
         // H.264 restarts only where its decoder is kept (`restarts`); set before the trial's cursor opens.
         restarts = vx.codec_id != AV_CODEC_ID_H264;
-        keep_decoder = !restarts;
         try {
             writer = std::make_unique<DeviceWriter>(o.device_frames(shape), vx, path, !o.software_to_device);
             if (!o.software_to_device) {
@@ -273,7 +272,6 @@ void FrameStream::Impl::open_device(const FrameOptions& o) {
         if (o.device_frames && o.notice) o.notice(cat("video '", path, "': frames decoded on the CPU: ", refusal));
         trial.reset();
         restarts = true;
-        keep_decoder = false;
         plan_lanes(false);
         return;
     }
@@ -296,7 +294,7 @@ void FrameStream::Impl::index_wanted() {
 std::unique_ptr<DecodeCursor> FrameStream::Impl::open_cursor(int64_t origin, int threads, AVBufferRef* hw) {
     ++opened;
     return std::make_unique<DecodeCursor>(path, vx, wanted_set, threads, origin, &decoded, inputs, hw, &buffers,
-                                          keep_decoder);
+                                          !restarts);
 }
 
 bool FrameStream::Impl::can_go_on(const DecodeCursor& c, int64_t last_want, size_t pos) const {
