@@ -48,7 +48,8 @@ public:
     // Restarts at keyframe `key` as decord's seek does: the decoder is flushed, the packets
     // before the keyframe are passed over (never decoded), and the frames come from `key` on.
     // Where the keyframe's packet was read already, or `seek` says so (a keyframe far ahead),
-    // the demuxer seeks to it.
+    // the demuxer seeks to it. With keep_decoder, at an IDR keyframe whose packet was not read
+    // yet, the decoder is not flushed: the frames it still gives from before `key` are dropped.
     void restart_at(int64_t key, bool seek = false);
     // Key of the first frame decoded since the cursor opened or last restarted (to detect a
     // seek that went too far).
