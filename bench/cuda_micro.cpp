@@ -277,40 +277,68 @@ void bench_step(CudaBackend& be) {
 
 // One SigLIP layer (so400m: width 1152, 16 heads of 72, MLP 4304) over a vision batch of 16
 // frames (16 × 729 tokens), op by op as SiglipVision::forward runs it, and the whole layer.
+// One SigLIP layer over 16 frames as the tower runs it, in 16 bits and then with FP8 encodes
+// (its normed linears in FP8 through layer_norm_linears, their weights' FP8 copies kept;
+// o_proj and fc2 in 16 bits), op by op and whole; beside it variants the tower does not run:
+// q, k and v as one GEMM, fc1 without its GELU epilogue, and o_proj and fc2 in FP8 too (their
+// inputs converted in an encode scope).
 void bench_siglip(CudaBackend& be) {
     const int64_t n = 16, T = 729, C = 1152, H = 16, hd = 72, I = 4304, M = n * T;
     const Tensor ln_w = random_device(be, {C}), ln_b = random_device(be, {C});
     const QTensor wq(random_device(be, {C, C})), wk(random_device(be, {C, C})), wv(random_device(be, {C, C})),
-        wo(random_device(be, {C, C})), w1(random_device(be, {I, C})), w2(random_device(be, {C, I}));
-    const Tensor bc = random_device(be, {C}), bi = random_device(be, {I});
+        wqkv(random_device(be, {3 * C, C})), wo(random_device(be, {C, C})), w1(random_device(be, {I, C})),
+        w2(random_device(be, {C, I}));
+    const Tensor bc = random_device(be, {C}), b3 = random_device(be, {3 * C}), bi = random_device(be, {I});
     Tensor x = random_device(be, {M, C});
-    const Tensor h = random_device(be, {M, C}), g = random_device(be, {M, I});
+    const Tensor g = random_device(be, {M, I});
     const Tensor q = random_device(be, {n, T, H, hd}), k = random_device(be, {n, T, H, hd}),
                  v = random_device(be, {n, T, H, hd});
     AttentionParams p;
     p.scale = static_cast<float>(1.0 / std::sqrt(double(hd)));
-    double t = time_ms(be, 20, [&] { be.layer_norm(x, ln_w, ln_b, 1e-6f); });
-    row("SigLIP layer_norm [11664, 1152]", t, fmt(2.0 * M * C * 2 / (t * 1e-3) / 1e9, "GB/s"));
-    t = time_ms(be, 20, [&] { be.linear(h, wq, bc); });
-    row("SigLIP q (one of q/k/v), bias", t, fmt(2.0 * M * C * C / (t * 1e-3) / 1e12, "TFLOP/s"));
-    t = time_ms(be, 20, [&] { be.attention_batch(q, k, v, p); });
-    row("SigLIP attention, 16 frames x 729, 16 heads of 72", t,
-        fmt(4.0 * n * T * T * H * hd / (t * 1e-3) / 1e12, "TFLOP/s"));
-    t = time_ms(be, 20, [&] { be.linear_add_(x, h, wo, bc); });
-    row("SigLIP o_proj, bias + residual", t, fmt(2.0 * M * C * C / (t * 1e-3) / 1e12, "TFLOP/s"));
-    t = time_ms(be, 20, [&] { be.linear_gelu(h, w1, bi, vidi::Gelu::tanh); });
-    row("SigLIP fc1, bias + GELU", t, fmt(2.0 * M * I * C / (t * 1e-3) / 1e12, "TFLOP/s"));
-    t = time_ms(be, 20, [&] { be.linear_add_(x, g, w2, bc); });
-    row("SigLIP fc2, bias + residual", t, fmt(2.0 * M * C * I / (t * 1e-3) / 1e12, "TFLOP/s"));
-    t = time_ms(be, 10, [&] {
-        const Tensor a = be.layer_norm(x, ln_w, ln_b, 1e-6f);
-        const Tensor qq = be.linear(a, wq, bc).reshape({n, T, H, hd}), kk = be.linear(a, wk, bc).reshape({n, T, H, hd}),
-                     vv = be.linear(a, wv, bc).reshape({n, T, H, hd});
-        be.linear_add_(x, be.attention_batch(qq, kk, vv, p).reshape({M, C}), wo, bc);
-        be.linear_add_(x, be.linear_gelu(be.layer_norm(x, ln_w, ln_b, 1e-6f), w1, bi, vidi::Gelu::tanh), w2, bc);
-    });
-    const double flop = 2.0 * M * C * (4 * C + 2 * I) + 4.0 * n * T * T * H * hd;
-    row("SigLIP whole layer (x27 x38 batches for 10 min)", t, fmt(flop / (t * 1e-3) / 1e12, "TFLOP/s"));
+    const float eps = 1e-6f;
+    const auto tf = [](double flop, double ms) { return fmt(flop / (ms * 1e-3) / 1e12, "TFLOP/s"); };
+    for (const bool fp8 : {false, true}) {
+        if (fp8) {
+            if (!be.fp8_supported()) break;
+            be.set_fp8_encode(true);
+            for (const QTensor* w : {&wq, &wk, &wv, &wqkv, &wo, &w1, &w2}) be.keep_fp8_copy(*w);
+        }
+        const std::string mode = fp8 ? "FP8 " : "16-bit ";
+        double t = time_ms(be, 20, [&] { be.layer_norm(x, ln_w, ln_b, eps); });
+        row(mode + "layer_norm [11664, 1152]", t, fmt(2.0 * M * C * 2 / (t * 1e-3) / 1e9, "GB/s"));
+        t = time_ms(be, 20, [&] { be.layer_norm_linears(x, ln_w, ln_b, eps, {{wq, bc}, {wk, bc}, {wv, bc}}); });
+        row(mode + "norm + q, k, v (the tower's)", t, tf(2.0 * M * C * 3 * C, t));
+        t = time_ms(be, 20, [&] { be.layer_norm_linears(x, ln_w, ln_b, eps, {{wqkv, b3}}); });
+        row(mode + "norm + qkv as one GEMM", t, tf(2.0 * M * C * 3 * C, t));
+        t = time_ms(be, 20, [&] { be.attention_batch(q, k, v, p); });
+        row(mode + "attention, 16 frames x 729, 16 heads of 72", t, tf(4.0 * n * T * T * H * hd, t));
+        t = time_ms(be, 20, [&] { be.linear_add_(x, q.reshape({M, C}), wo, bc); });
+        row(mode + "o_proj, bias + residual", t, tf(2.0 * M * C * C, t));
+        t = time_ms(be, 20, [&] { be.layer_norm_linears(x, ln_w, ln_b, eps, {{w1, bi, vidi::Gelu::tanh}}); });
+        row(mode + "norm + fc1, bias + GELU (the tower's)", t, tf(2.0 * M * I * C, t));
+        t = time_ms(be, 20, [&] { be.layer_norm_linears(x, ln_w, ln_b, eps, {{w1, bi}}); });
+        row(mode + "norm + fc1, bias only", t, tf(2.0 * M * I * C, t));
+        t = time_ms(be, 20, [&] { be.linear_add_(x, g, w2, bc); });
+        row(mode + "fc2, bias + residual", t, tf(2.0 * M * C * I, t));
+        if (fp8) {
+            const auto scope = be.encode_scope();
+            t = time_ms(be, 20, [&] { be.linear_add_(x, q.reshape({M, C}), wo, bc); });
+            row(mode + "o_proj in FP8, its input converted", t, tf(2.0 * M * C * C, t));
+            t = time_ms(be, 20, [&] { be.linear_add_(x, g, w2, bc); });
+            row(mode + "fc2 in FP8, its input converted", t, tf(2.0 * M * C * I, t));
+        }
+        t = time_ms(be, 10, [&] {
+            const std::vector<Tensor> qkv = be.layer_norm_linears(x, ln_w, ln_b, eps, {{wq, bc}, {wk, bc}, {wv, bc}});
+            const Tensor a = be.attention_batch(qkv[0].reshape({n, T, H, hd}), qkv[1].reshape({n, T, H, hd}),
+                                                qkv[2].reshape({n, T, H, hd}), p);
+            be.linear_add_(x, a.reshape({M, C}), wo, bc);
+            const Tensor h = be.layer_norm_linears(x, ln_w, ln_b, eps, {{w1, bi, vidi::Gelu::tanh}})[0];
+            be.linear_add_(x, h, w2, bc);
+        });
+        const double flop = 2.0 * M * C * (4 * C + 2 * I) + 4.0 * n * T * T * H * hd;
+        row(mode + "whole layer (x27 x38 batches for 10 min)", t, tf(flop, t));
+    }
+    be.set_fp8_encode(false);
 }
 
 // How far cuBLASLt's first heuristic pick is from the fastest of its first 16 candidates, at

@@ -38,13 +38,16 @@ struct EngineOptions {
     int frame_batch = 16;          // frames per vision-tower batch
     // Video decoders working on separate stretches of the file at once (0: three of every four
     // cores, the rest left to the threads feeding the GPU; with NVDEC one per 2 cores, at most
-    // 8). The frames do not depend on it.
+    // 4). The frames do not depend on it.
     int decode_lanes = 0;
-    // Video decoding: "cpu" (FFmpeg's software decoders; the default: on the H200 host it
-    // encoded a 10-minute 720p video in 3.8 s against NVDEC's 5.1 s, bench/RESULTS.md), "auto"
-    // (NVDEC on the CUDA backend where it can take the file, else the CPU, with a notice saying
-    // why: 2.5x less CPU time, for hosts whose cores are busy) or "nvdec" (an error naming why
-    // when it cannot). The frames do not depend on it (identical pixels, measured).
+    // Video decoding: "cpu" (FFmpeg's software decoders; the default), "auto" (NVDEC on the
+    // CUDA backend where it can take the file, else the CPU, with a notice saying why) or
+    // "nvdec" (an error naming why when it cannot). The frames do not depend on it (identical
+    // pixels, measured). On an H100 with 16 host cores (bench/RESULTS.md, 2026-12-06) NVDEC
+    // encoded a 10-minute 720p H.264 video as fast as the CPU decoders (2.24-2.29 s against
+    // 2.22-2.32 s) with a fifth of their CPU time, and a 1080p HEVC one in 2.43 s against 3.7 s:
+    // "auto" pays on HEVC and on hosts whose cores serve other work. The default stays "cpu":
+    // NVDEC's sessions hold device memory outside --gpu-memory's count.
     std::string decoder = "cpu";
     size_t gpu_memory_limit = 0;   // bytes the GPU backend may hold (0: what the device has)
     // The GPU's compute dtype: "fp16" with the official float16 inference's casts (the

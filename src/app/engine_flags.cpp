@@ -49,7 +49,7 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
     cmd->add_option("--decode-lanes", f.options.decode_lanes,
-                    "Video decoders at once, each on its own stretch of the file (0: three of every four cores; with NVDEC one per 2 cores, at most 8)")
+                    "Video decoders at once, each on its own stretch of the file (0: three of every four cores; with NVDEC one per 2 cores, at most 4)")
         ->check(CLI::Range(0, 64))
         ->capture_default_str();
     cmd->add_option("--decoder", f.options.decoder,

@@ -220,6 +220,11 @@ public:
     // By default `queue` simply runs every time.
     virtual void run_step(std::unique_ptr<StepRecording>& rec, const std::vector<StepInput>& inputs,
                           const std::function<void()>& queue);
+    // While the token lives, run_step records nothing new: a step without a recording runs its
+    // ops directly. For work on another thread that would break a recording (closing NVDEC's
+    // sessions: recording_gate.h); it waits for a recording under way. Dropped on any thread.
+    // Nothing to hold where nothing is recorded (null).
+    virtual std::shared_ptr<void> hold_step_recording() { return nullptr; }
     // GPU backends report their memory and enforce a cap on what they hold (--gpu-memory);
     // the CPU backend has neither (nullopt, no-op).
     virtual std::optional<DeviceMemory> device_memory() const { return std::nullopt; }

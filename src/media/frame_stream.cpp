@@ -55,9 +55,11 @@ namespace vidi::media {
 int automatic_lanes(unsigned cores) { return static_cast<int>(std::max(1u, cores - cores / 4)); }
 
 namespace {
-// NVDEC's lanes when none are asked for: one per 2 cores, at most 8, as measured on the H200
-// (each lane is a decoder session holding its surfaces in device memory).
-int auto_nvdec_lanes(unsigned cores) { return static_cast<int>(std::clamp(cores / 2u, 1u, 8u)); }
+// NVDEC's lanes when none are asked for: one per 2 cores, at most 4. Beside the model's work 4
+// lanes encoded a 10-minute video faster than 6 or 8 (H100, 720p H.264 and 1080p HEVC,
+// bench/RESULTS.md 2026-12-06); alone, 8 decode faster. Each lane is a decoder session holding
+// its surfaces in device memory.
+int auto_nvdec_lanes(unsigned cores) { return static_cast<int>(std::clamp(cores / 2u, 1u, 4u)); }
 // Decoded RGB pictures waiting in lanes are kept under this (4K frames are 25 MB each), and so
 // are the lanes' decoders with their reference pictures.
 constexpr size_t kLaneBytes = size_t(1) << 30;

@@ -77,7 +77,7 @@ int automatic_lanes(unsigned cores);
 class FrameStream {
 public:
     // lanes: decoders working on separate stretches at once (0: automatic_lanes(), with NVDEC
-    // one per 2 cores, at most 8; 1: a single sequential decoder); they share the cores out,
+    // one per 2 cores, at most 4; 1: a single sequential decoder); they share the cores out,
     // within memory budgets for the pictures decoded ahead and for the decoders' own reference
     // pictures (fewer lanes for large frames: 4 for 4K). The output does not depend on it.
     // `inputs`: what every open of the file (probe and lanes alike) accepts (ffmpeg_util.h).

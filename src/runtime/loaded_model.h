@@ -16,6 +16,7 @@
 #include "model/family.h"
 #include "model/media_tokenizer.h"
 #include "runtime/batch_generate.h"
+#include "runtime/deferred_release.h"
 #include "runtime/generate.h"
 #include "vidi/vidi.h"
 
@@ -55,6 +56,10 @@ public:
     void notice(const std::string& line) const;
     void warn(const std::string& line) const;
 
+    // A finished video's decoders, closed on a thread of their own while the request goes on
+    // (deferred_release.h); media_tokens() waits for the last ones before opening new ones.
+    DeferredRelease& retired() { return retired_; }
+
 private:
     EngineOptions options_;
     bool sync_progress_ = false;
@@ -67,6 +72,7 @@ private:
     std::vector<int32_t> stop_ids_;
     std::string fingerprint_;
     QuantFormat weight_format_;
+    DeferredRelease retired_;  // last: released decoders go before the backend they use
 };
 
 }  // namespace vidi::runtime

@@ -240,19 +240,21 @@ ServeProcess::ServeProcess(const std::vector<std::string>& args) {
     mkdir(dir.c_str(), 0755);
     std::vector<std::string> argv_s = {vidi_binary(), "serve", "--port", "0"};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
+    // Emptied here, before the child starts: the path repeats once process ids come round
+    // again, and an earlier server's "listening" line in it would name a port nobody serves.
+    FILE* log_file = std::fopen(log_path_.c_str(), "w");
+    if (!log_file) throw std::runtime_error("cannot write " + log_path_);
     pid_ = fork();
     if (pid_ == 0) {
-        FILE* log = std::fopen(log_path_.c_str(), "w");
-        if (log) {
-            dup2(fileno(log), 1);
-            dup2(fileno(log), 2);
-        }
+        dup2(fileno(log_file), 1);
+        dup2(fileno(log_file), 2);
         std::vector<char*> argv;
         for (auto& a : argv_s) argv.push_back(a.data());
         argv.push_back(nullptr);
         execv(argv[0], argv.data());
         _exit(127);
     }
+    std::fclose(log_file);
     // The server prints "listening on http://HOST:PORT" once it is bound.
     const std::regex listening(R"(listening on http://[^:]+:(\d+))");
     for (int i = 0; i < 1200 && port_ == 0; ++i) {

@@ -70,8 +70,9 @@ TEST_P(Numerics, LogitsAreF32FromEveryLinearPath) {
         expect_close(y, soft_capped(linear_ref(x, w8), 30.0), !gpu() ? kF32Tol : tol(kF32Tol) / 4,
                      cat("int8 logits M=", M));
     }
-    if (gpu())  // x must be activations (the CPU's are f32)
+    if (gpu()) {  // x must be activations (the CPU's are f32)
         EXPECT_THROW(be().logits(be().empty({1, K}, DType::f32), float_w, 30.0f), Error);
+    }
 }
 
 TEST_P(Numerics, NearTiesThatBf16WouldMergeArePickedInF32) {
@@ -149,7 +150,9 @@ TEST_P(Numerics, PositionalMlpInF32MatchesDouble) {
         // them memory-mapped for ops that compute in f32 anyway (the CPU).
         const Tensor dw0 = be().f32_weight(as_bf16(w0)), db0 = be().f32_weight(as_bf16(b0)),
                      dw2 = be().f32_weight(as_bf16(w2)), db2 = be().f32_weight(as_bf16(b2));
-        if (gpu()) EXPECT_EQ(dw0.dtype(), DType::f32);
+        if (gpu()) {
+            EXPECT_EQ(dw0.dtype(), DType::f32);
+        }
         Tensor x = be().empty({n, D}, DType::f32);
         be().copy_(x, pe);
         Tensor h = be().linear(x, dw0, db0);
@@ -222,7 +225,9 @@ TEST_P(Numerics, WeightsAreTheCheckpointsValuesInTheActivationDtype) {
         EXPECT_EQ(got[i], want) << "value " << stored_values[i];
         EXPECT_EQ(got32[i], want) << "value " << stored_values[i];
     }
-    if (act() == DType::f16) EXPECT_TRUE(std::isinf(got[4]));
+    if (act() == DType::f16) {
+        EXPECT_TRUE(std::isinf(got[4]));
+    }
 }
 
 VIDI_BACKEND_SUITE(Numerics);

@@ -2,7 +2,11 @@
 // graph and replayed gives exactly what the same ops give when run directly, in either
 // activation dtype, at every position and token id (read on the device),
 // with one recording for all of them; a step that fails while recording leaves the backend
-// usable; an upload inside a recording is refused; a dropped recording gives its memory back.
+// usable; an upload inside a recording is refused; a dropped recording gives its memory back;
+// while the recording is held (decoders closing on another thread) steps run directly.
+#include <atomic>
+#include <thread>
+
 #include "cuda_test_util.h"
 
 namespace vidi::cuda::test {
@@ -66,27 +70,39 @@ struct GraphsOff {
     ~GraphsOff() { backend().set_step_graphs(true); }
 };
 
+// The weights and two states over the same random caches: `s` for run_step, `direct` for the
+// ops launched one by one.
+struct Twins {
+    Weights w = weights();
+    Tensor kc = random_host({kCacheRows, 1, 32}), vc = random_host({kCacheRows, 1, 32});
+    State s = state(kc, vc), direct = state(kc, vc);
+};
+
+// A step through run_step on `s` and the same step on `direct` with the ops launched one by one:
+// the same bits in both.
+void expect_step_as_direct(const Weights& w, State& s, State& direct, int32_t id, int32_t pos) {
+    CudaBackend& be = backend();
+    run(w, s, id, pos);
+    {
+        GraphsOff off;
+        run(w, direct, id, pos);
+    }
+    const std::string what = cat("step id=", id, " pos=", pos);
+    expect_equal(s.out, values(be.to_host(direct.out)), what);
+    expect_equal(s.k_cache, values(be.to_host(direct.k_cache)), what + " k cache");
+    expect_equal(s.v_cache, values(be.to_host(direct.v_cache)), what + " v cache");
+    EXPECT_EQ(s.logits.dtype(), DType::f32);
+    expect_equal(s.logits, values(be.to_host(direct.logits)), what + " logits");
+    EXPECT_EQ(be.top_picks(s.logits)[0].id, be.top_picks(direct.logits)[0].id) << what;
+}
+
 TEST_P(CudaStepGraph, OneRecordingReplaysAtEveryPositionAndId) {
     CudaBackend& be = backend();
-    const Weights w = weights();
-    const Tensor kc = random_host({kCacheRows, 1, 32}), vc = random_host({kCacheRows, 1, 32});
-    State recorded = state(kc, vc), direct = state(kc, vc);
+    Twins t;
+    State &recorded = t.s, &direct = t.direct;
     const int before = be.step_recordings();
     const std::pair<int32_t, int32_t> steps[] = {{3, 5}, {7, 6}, {11, 7}, {11, 20}, {49, 39}, {0, 0}};
-    for (auto [id, pos] : steps) {
-        run(w, recorded, id, pos);
-        {
-            GraphsOff off;
-            run(w, direct, id, pos);
-        }
-        const std::string what = cat("step id=", id, " pos=", pos);
-        expect_equal(recorded.out, values(be.to_host(direct.out)), what);
-        expect_equal(recorded.k_cache, values(be.to_host(direct.k_cache)), what + " k cache");
-        expect_equal(recorded.v_cache, values(be.to_host(direct.v_cache)), what + " v cache");
-        EXPECT_EQ(recorded.logits.dtype(), DType::f32);
-        expect_equal(recorded.logits, values(be.to_host(direct.logits)), what + " logits");
-        EXPECT_EQ(be.top_picks(recorded.logits)[0].id, be.top_picks(direct.logits)[0].id) << what;
-    }
+    for (auto [id, pos] : steps) expect_step_as_direct(t.w, recorded, direct, id, pos);
     EXPECT_EQ(be.step_recordings() - before, 1) << "later steps should replay the recording";
     EXPECT_TRUE(recorded.rec) << "run_step keeps its recording";
     EXPECT_FALSE(direct.rec) << "nothing is recorded with graphs off";
@@ -117,15 +133,49 @@ TEST_P(CudaStepGraph, AFailingStepLeavesTheBackendUsable) {
     EXPECT_THROW(be.run_step(rec, {}, [&] { dev(random_host({4})); }), Error);
     EXPECT_FALSE(rec);
 
-    const Weights w = weights();
-    const Tensor kc = random_host({kCacheRows, 1, 32}), vc = random_host({kCacheRows, 1, 32});
-    State recorded = state(kc, vc), direct = state(kc, vc);
-    run(w, recorded, 1, 2);
-    {
-        GraphsOff off;
-        run(w, direct, 1, 2);
-    }
-    expect_equal(recorded.out, values(be.to_host(direct.out)), "step after failed ones");
+    Twins t;
+    expect_step_as_direct(t.w, t.s, t.direct, 1, 2);  // after the failed ones
+}
+
+// What closing NVDEC's sessions does on a thread of its own (video_encoding.cpp): device memory
+// freed and the device synchronised, which breaks a capture under way. While the recording is
+// held, steps run directly beside it and equal the direct ones; once let go, the next step is
+// recorded and replays.
+TEST_P(CudaStepGraph, WhileHeldStepsRunDirectlyAndTheFirstStepAfterIsRecorded) {
+    CudaBackend& be = backend();
+    Twins t;
+    State& held = t.s;
+    const int before = be.step_recordings();
+    std::shared_ptr<void> hold = be.hold_step_recording();
+    std::atomic<bool> stop{false};
+    std::atomic<int> rounds{0}, closing_error{cudaSuccess};
+    std::thread closing([&] {
+        cudaSetDevice(be.ordinal());
+        while (!stop && closing_error == cudaSuccess) {
+            void* p = nullptr;
+            cudaError_t e = cudaMalloc(&p, 1 << 20);
+            if (e == cudaSuccess) e = cudaFree(p);
+            if (e == cudaSuccess) e = cudaDeviceSynchronize();
+            closing_error = e;
+            ++rounds;
+        }
+    });
+    auto wait_rounds = [&](int n) {
+        while (rounds < n && closing_error == cudaSuccess) std::this_thread::yield();
+    };
+    const std::pair<int32_t, int32_t> steps[] = {{3, 5}, {7, 6}, {11, 7}, {49, 39}};
+    wait_rounds(1);
+    for (int i = 0; i < 2; ++i) expect_step_as_direct(t.w, held, t.direct, steps[i].first, steps[i].second);
+    wait_rounds(rounds + 2);  // the frees really ran beside the steps
+    EXPECT_FALSE(held.rec) << "a step was recorded while held";
+    EXPECT_EQ(be.step_recordings(), before);
+    stop = true;
+    closing.join();
+    EXPECT_EQ(closing_error, cudaSuccess) << cudaGetErrorString(static_cast<cudaError_t>(closing_error.load()));
+    hold.reset();
+    for (int i = 2; i < 4; ++i) expect_step_as_direct(t.w, held, t.direct, steps[i].first, steps[i].second);
+    EXPECT_TRUE(held.rec);
+    EXPECT_EQ(be.step_recordings() - before, 1) << "the first step after the hold records, the next replays";
 }
 
 VIDI_CUDA_DTYPES(CudaStepGraph);

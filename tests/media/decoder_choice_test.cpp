@@ -276,7 +276,9 @@ TEST_F(DecoderChoice, H264OnTheDevicePathRestartsOnlyAtIdrKeyframesKeepingItsDec
             if (c.restarts) {
                 EXPECT_EQ(dev.decoded_frames(), cpu.decoded_frames());
                 // Never more than a decoder a lane (fewer where a lane came free for the next segment).
-                if (lanes > 1) EXPECT_GT(dev.lane_segments(), lanes);
+                if (lanes > 1) {
+                    EXPECT_GT(dev.lane_segments(), lanes);
+                }
                 EXPECT_GE(dev.decoders_opened(), 1);
                 EXPECT_LE(dev.decoders_opened(), lanes);
             } else {

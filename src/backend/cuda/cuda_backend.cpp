@@ -197,15 +197,18 @@ void CudaBackend::run_step(std::unique_ptr<StepRecording>& rec, const std::vecto
     set_step_inputs(inputs);
     auto* graph = dynamic_cast<StepGraph*>(rec.get());
     if (!graph) {
+        if (!recording_gate_.begin_capture()) return queue();  // held: directly this time, recorded later
         auto fresh = std::make_unique<StepGraph>();
         recording_ = fresh.get();
         try {
             fresh->record(stream_, queue);
         } catch (...) {
             recording_ = nullptr;
+            recording_gate_.end_capture();
             throw;
         }
         recording_ = nullptr;
+        recording_gate_.end_capture();
         ++step_recordings_;
         graph = fresh.get();
         rec = std::move(fresh);

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "backend/backend.h"
+#include "core/recording_gate.h"
 
 namespace vidi::cuda {
 
@@ -56,6 +57,7 @@ public:
     // (VIDI_CUDA_GRAPHS=0 in the environment, or set_step_graphs(false)).
     void run_step(std::unique_ptr<StepRecording>& rec, const std::vector<StepInput>& inputs,
                   const std::function<void()>& queue) override;
+    std::shared_ptr<void> hold_step_recording() override { return recording_gate_.hold(); }
 
     Tensor linear(const Tensor& x, const QTensor& w, const Tensor& bias = {}) override;
     Tensor logits(const Tensor& x, const QTensor& w, float softcap) override;
@@ -210,6 +212,7 @@ private:
     std::unique_ptr<HostStaging> staging_;  // host-to-device copies (staging.h)
     bool step_graphs_ = true;
     StepGraph* recording_ = nullptr;  // the step run_step is capturing: it keeps what the ops allocate
+    RecordingGate recording_gate_;    // no capture while the last video's decoders close
     int step_recordings_ = 0;
     std::optional<int> mel_fft_;            // media_ops.cpp: the cuFFT plan of log_mel (a cufftHandle)
     size_t mel_fft_work_ = 0;               // and the work area it needs

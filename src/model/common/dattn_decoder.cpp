@@ -26,7 +26,7 @@ DattnDecoder::DattnDecoder(const ModelConfig& config, const WeightLoader& root,
         Layer L{w.linear("self_attn.q_proj.weight", {q_rows, D}), w.linear("self_attn.k_proj.weight", {kv_rows, D}),
                 w.linear("self_attn.v_proj.weight", {kv_rows, D}), w.linear("self_attn.o_proj.weight", {D, q_rows}),
                 w.linear("mlp.gate_proj.weight", {I, D}),         w.linear("mlp.up_proj.weight", {I, D}),
-                w.linear("mlp.down_proj.weight", {D, I}),         {}};
+                w.linear("mlp.down_proj.weight", {D, I}),         {}, {}};
         for (const std::string& n : norm_names) L.norms.push_back(w.weight(n + ".weight", {D}));
         if (root.options().fp8_copies) {  // the media layers' weights (media_fp8_copy_bytes counts them)
             if (i + 1 < cfg_.layers) L.o_media = fold_shared_heads(L.o, select_shared);
