@@ -47,7 +47,8 @@ struct EngineOptions {
     // encoded a 10-minute 720p H.264 video as fast as the CPU decoders (2.24-2.29 s against
     // 2.22-2.32 s) with a fifth of their CPU time, and a 1080p HEVC one in 2.43 s against 3.7 s:
     // "auto" pays on HEVC and on hosts whose cores serve other work. The default stays "cpu":
-    // NVDEC's sessions hold device memory outside --gpu-memory's count.
+    // NVDEC's sessions hold device memory (counted, estimated: docs/memory.md) that a video's
+    // plan under --gpu-memory then lacks.
     std::string decoder = "cpu";
     size_t gpu_memory_limit = 0;   // bytes the GPU backend may hold (0: what the device has)
     // The GPU's compute dtype: "fp16" with the official float16 inference's casts (the

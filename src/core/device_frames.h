@@ -25,6 +25,9 @@ struct DeviceFramesShape {
     int slots = 0, batch = 0;  // buffers, and frames in each
     int height = 0, width = 0;  // the upright frames
     int lanes = 0;             // decoding lanes (streams)
+    // Device memory each lane's decoder holds outside the buffers (NVDEC's session, which
+    // FFmpeg allocates): counted as in use, under --gpu-memory too, while the frames live.
+    size_t lane_outside_bytes = 0;
 };
 
 class DeviceFrames {

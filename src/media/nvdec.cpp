@@ -127,6 +127,13 @@ std::string nvdec_refusal(AVCodecID codec, AVPixelFormat format) {
     return {};
 }
 
+size_t nvdec_session_bytes(int width, int height, AVPixelFormat format) {
+    const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(format);
+    const size_t sample = d && d->comp[0].depth > 8 ? 2 : 1;
+    const size_t picture = size_t(std::max(width, 0)) * size_t(std::max(height, 0)) * 3 / 2 * sample;
+    return (size_t(48) << 20) + 16 * picture;
+}
+
 ff::BufferPtr nvdec_device(int ordinal, void* cuda_context, void* stream) {
     ff::BufferPtr dev(av_hwdevice_ctx_alloc(AV_HWDEVICE_TYPE_CUDA));
     if (!dev) fail("this FFmpeg has no CUDA hardware decoding");

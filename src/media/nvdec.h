@@ -30,6 +30,13 @@ ff::BufferPtr nvdec_device(int ordinal, void* cuda_context, void* stream);
 // One thread: the hardware does the work.
 void use_nvdec(AVCodecContext* ctx, AVBufferRef* device);
 
+// What one NVDEC decoder session holds in device memory for frames of w x h in `format` (its
+// sample depth; 8 bits where unknown). FFmpeg allocates its decode surfaces and output frames
+// outside the engine's pool. 48 MiB and 16 pictures of 4:2:0: above what was measured on an
+// H100 (bench/RESULTS.md, 2026-12-06: 39-52 MiB a lane at 720p, 130 MiB at 4K with 4 lanes,
+// 214 MiB with 8).
+size_t nvdec_session_bytes(int width, int height, AVPixelFormat format);
+
 // Records what FFmpeg logs on this thread while alive: the reason NVDEC refused a stream.
 class FfmpegLogCapture {
 public:

@@ -140,6 +140,39 @@ TEST(CudaMemory, PoolReusesFreedBlocks) {
     EXPECT_EQ(backend().bytes_cached(), cached - (size_t(2) << 20));  // the same block came back
 }
 
+// A ring for NVDEC counts its decoders' own memory (allocated by FFmpeg, outside the pool)
+// as in use while it lives, under --gpu-memory too: a cap without room for it refuses the ring
+// with an error naming it, and nothing stays counted afterwards.
+TEST(CudaMemory, AFrameRingCountsItsDecodersOwnMemory) {
+    CudaBackend& be = backend();
+    be.synchronize();
+    const size_t before = be.bytes_in_use();
+    DeviceFramesShape shape;
+    shape.slots = 3;
+    shape.batch = 2;
+    shape.width = 64;
+    shape.height = 32;
+    shape.lanes = 3;
+    shape.lane_outside_bytes = size_t(40) << 20;
+    {
+        auto frames = be.device_frames(shape);
+        EXPECT_GE(be.bytes_in_use(), before + 3 * shape.lane_outside_bytes);
+        EXPECT_LT(be.bytes_in_use(), before + 3 * shape.lane_outside_bytes + (size_t(4) << 20));  // the ring is small
+    }
+    EXPECT_EQ(be.bytes_in_use(), before);
+    be.release_cached();
+    be.set_memory_limit(be.bytes_in_use() + (size_t(672 + 100) << 20));  // 100 MiB for the pool: too little
+    try {
+        auto frames = be.device_frames(shape);
+        ADD_FAILURE() << "a ring whose decoders need 120 MiB fit a pool of 100 MiB";
+    } catch (const Error& e) {
+        EXPECT_TRUE(contains(e.what(), "the 3 video decoders' own memory")) << e.what();
+        EXPECT_TRUE(contains(e.what(), "--gpu-memory")) << e.what();
+    }
+    be.set_memory_limit(0);
+    EXPECT_EQ(be.bytes_in_use(), before);
+}
+
 TEST(CudaMemory, WeightsArePackedIntoSharedSlabs) {
     // 40 int4-like weights of 1.5 MiB + a little each: alone, each would take a 2 MiB class
     // (80 MiB); packed into 32 MiB slabs they take 64 MiB. Freed, the slabs go back.

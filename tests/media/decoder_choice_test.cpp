@@ -78,8 +78,10 @@ private:
 
 struct Ring {
     std::vector<HostFrames*> made;  // owned by the FrameStream
+    std::vector<DeviceFramesShape> asked;  // every shape asked for (outlives what was made)
     DeviceFramesMaker maker() {
         return [this](const DeviceFramesShape& s) {
+            asked.push_back(s);
             auto f = std::make_unique<HostFrames>(s);
             made.push_back(f.get());
             return f;
@@ -146,6 +148,7 @@ TEST_F(DecoderChoice, LanesFillingTheDeviceRingGiveTheCpuBatches) {
         EXPECT_EQ(s.height, 64);
         EXPECT_EQ(s.lanes, lanes);
         EXPECT_GE(s.slots, 3);
+        EXPECT_EQ(s.lane_outside_bytes, 0u);  // the software stand-in's decoders hold host memory only
         dev.start();
         EXPECT_EQ(expect_same_batches(cpu, dev), 12) << lanes << " lanes";  // 45 frames, 4 a batch
         EXPECT_EQ(ring.made[0]->frames_put.load(), 45);
@@ -321,6 +324,9 @@ TEST_F(DecoderChoice, AutoFallsBackToTheCpuWithOneNoticeWhenNvdecCannotStart) {
     EXPECT_THAT(notices[0], HasSubstr("video '" + video() + "': frames decoded on the CPU: "));
     EXPECT_THAT(notices[0], testing::AnyOf(HasSubstr("CUDA"), HasSubstr("NVDEC")));
     EXPECT_EQ(expect_same_batches(cpu, dev), 12);
+    // NVDEC was tried with its sessions' memory counted.
+    ASSERT_EQ(ring.asked.size(), 1u);
+    EXPECT_EQ(ring.asked[0].lane_outside_bytes, nvdec_session_bytes(96, 64, AV_PIX_FMT_YUV420P));
 
     o.decoder = "nvdec";
     try {
@@ -344,6 +350,17 @@ TEST_F(DecoderChoice, CodecsWhoseNvdecPicturesMayDifferStayOnTheCpu) {
     EXPECT_TRUE(ring.made.empty());  // refused before any device memory was asked for
     ASSERT_EQ(notices.size(), 1u);
     EXPECT_THAT(notices[0], HasSubstr("NVDEC's mpeg2video pictures may differ from FFmpeg's"));
+}
+
+// The estimate the memory cap counts for each NVDEC lane covers what the sessions took on an
+// H100 (bench/RESULTS.md, 2026-12-06), and grows with the pictures' size and depth.
+TEST(NvdecSessionBytes, CoverWhatWasMeasuredAndGrowWithThePictures) {
+    constexpr size_t MiB = size_t(1) << 20;
+    EXPECT_GE(nvdec_session_bytes(1280, 720, AV_PIX_FMT_YUV420P), 50 * MiB);
+    EXPECT_GE(nvdec_session_bytes(3840, 2160, AV_PIX_FMT_YUV420P), 214 * MiB);
+    EXPECT_GT(nvdec_session_bytes(1920, 1080, AV_PIX_FMT_YUV420P10LE), nvdec_session_bytes(1920, 1080, AV_PIX_FMT_YUV420P));
+    EXPECT_GT(nvdec_session_bytes(1920, 1080, AV_PIX_FMT_YUV420P), nvdec_session_bytes(1280, 720, AV_PIX_FMT_YUV420P));
+    EXPECT_EQ(nvdec_session_bytes(1280, 720, AV_PIX_FMT_NONE), nvdec_session_bytes(1280, 720, AV_PIX_FMT_YUV420P));
 }
 
 TEST(NvdecRefusal, NamesCodecsAndFormatsNvdecDoesNotTakeExactly) {

@@ -6,6 +6,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_pool.h"
 #include "backend/cuda/yuv_rgb.h"
 
 namespace vidi::cuda {
@@ -32,7 +33,8 @@ void* current_context() {
 
 class CudaDeviceFrames final : public DeviceFrames {
 public:
-    CudaDeviceFrames(CudaBackend& be, const DeviceFramesShape& s) : be_(be), shape_(s) {
+    CudaDeviceFrames(CudaBackend& be, const DeviceFramesShape& s, std::shared_ptr<void> outside)
+        : be_(be), shape_(s), outside_(std::move(outside)) {
         VIDI_CHECK(s.slots > 0 && s.batch > 0 && s.lanes > 0 && s.lanes <= 64 && s.width > 0 && s.height > 0,
                    "device_frames: bad shape");
         VIDI_CUDA_CHECK(cudaSetDevice(be.ordinal()));
@@ -165,6 +167,7 @@ private:
 
     CudaBackend& be_;
     DeviceFramesShape shape_;
+    std::shared_ptr<void> outside_;  // the decoders' own memory, counted in the pool (DevicePool::reserve)
     void* context_ = nullptr;
     Tensor buffers_;  // u8 [slots, batch, h, w, 3]
     Tensor rows_;     // i32 [lanes, max(h, w)]: each lane's chroma rows
@@ -180,7 +183,13 @@ std::unique_ptr<DeviceFrames> CudaBackend::device_frames(const DeviceFramesShape
     // Under --gpu-memory every byte is planned: the ring takes the fewest batches that keep
     // the lanes going (three: a lane's segment spans at most three batches).
     if (limit_) s.slots = std::min(s.slots, 3);
-    return std::make_unique<CudaDeviceFrames>(*this, s);
+    // The decoders' own memory (NVDEC's sessions, outside the pool) is counted while the ring
+    // lives: the lanes' decoders close before it goes (media/frame_stream.cpp).
+    std::shared_ptr<void> outside;
+    if (s.lane_outside_bytes)
+        outside = pool_->reserve(size_t(s.lanes) * s.lane_outside_bytes,
+                                 cat("the ", s.lanes, " video decoders' own memory (NVDEC's sessions, estimated)"));
+    return std::make_unique<CudaDeviceFrames>(*this, s, std::move(outside));
 }
 
 }  // namespace vidi::cuda

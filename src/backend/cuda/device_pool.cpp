@@ -32,6 +32,14 @@ size_t DevicePool::size_class(size_t bytes) {
     return (bytes + kLarge - 1) / kLarge * kLarge;
 }
 
+void DevicePool::make_room(size_t bytes, const std::string& what) {
+    if (!limit_ || bytes_in_use() + bytes_cached() + bytes <= limit_) return;
+    release_cached();
+    if (bytes_in_use() + bytes > limit_)
+        fail("cuda:", ordinal_, ": out of GPU memory under the --gpu-memory limit of ", gib(limit_), ": ", what,
+             " needs ", gib(bytes), " more and vidi already holds ", gib(bytes_in_use()));
+}
+
 std::shared_ptr<void> DevicePool::allocate(size_t bytes, const std::string& what) {
     const size_t cls = size_class(bytes);
     void* p = nullptr;
@@ -44,12 +52,7 @@ std::shared_ptr<void> DevicePool::allocate(size_t bytes, const std::string& what
             cached_ -= cls;
         }
     }
-    if (!p && limit_ && bytes_in_use() + bytes_cached() + cls > limit_) {
-        release_cached();
-        if (bytes_in_use() + cls > limit_)
-            fail("cuda:", ordinal_, ": out of GPU memory under the --gpu-memory limit of ", gib(limit_), ": ", what,
-                 " needs ", gib(cls), " more and vidi already holds ", gib(bytes_in_use()));
-    }
+    if (!p) make_room(cls, what);
     if (!p) {
         cudaError_t err = cudaMalloc(&p, cls);
         if (err == cudaErrorMemoryAllocation) {
@@ -89,6 +92,19 @@ std::shared_ptr<void> DevicePool::allocate_packed(size_t bytes, const std::strin
     void* p = static_cast<char*>(slab->block.get()) + slab->used;
     slab->used += bytes;
     return std::shared_ptr<void>(p, [slab](void*) {});  // each tensor keeps its slab alive
+}
+
+std::shared_ptr<void> DevicePool::reserve(size_t bytes, const std::string& what) {
+    make_room(bytes, what);
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        in_use_ += bytes;
+    }
+    std::shared_ptr<DevicePool> self = shared_from_this();
+    return std::shared_ptr<void>(self.get(), [self, bytes](void*) {
+        std::lock_guard<std::mutex> lock(self->mu_);
+        self->in_use_ -= bytes;
+    });
 }
 
 void DevicePool::give_back(void* p, size_t cls) {

@@ -29,6 +29,11 @@ public:
     // 2 MiB pages: the 9B model's ~1500 int4 codes and scales of odd MiB sizes wasted 0.55 GiB
     // that way). A slab goes back to the pool when its last tensor dies.
     std::shared_ptr<void> allocate_packed(size_t bytes, const std::string& what);
+    // Counts `bytes` that something else holds on the device for this process (NVDEC's decoder
+    // sessions, which FFmpeg allocates) as in use until the token is dropped, on any thread:
+    // the cap and the memory plans then leave room for them. Fails like allocate() where the
+    // cap has no room. Allocates nothing.
+    std::shared_ptr<void> reserve(size_t bytes, const std::string& what);
     // Returns every cached (unused) block to the driver.
     void release_cached();
 
@@ -41,6 +46,8 @@ public:
 
 private:
     static size_t size_class(size_t bytes);
+    // Under the cap, `bytes` more fit once the cached blocks go back to the driver; else fails.
+    void make_room(size_t bytes, const std::string& what);
     void give_back(void* p, size_t cls);
 
     struct Slab {
