@@ -246,7 +246,8 @@ void FrameStream::Impl::open_device(const FrameOptions& o) {
         shape.lanes = parallel() ? lanes : 1;
         shape.slots = static_cast<int>(std::clamp<size_t>(kDeviceFrameBytes / (frame_bytes * size_t(max_batch)), 3,
                                                           size_t(2 * shape.lanes + 2)));
-        if (!o.software_to_device) shape.lane_outside_bytes = nvdec_session_bytes(vx.coded_width, vx.coded_height, vx.pix_fmt);
+        if (!o.software_to_device)
+            shape.lane_outside_bytes = nvdec_session_bytes(vx.coded_width, vx.coded_height, vx.pix_fmt);
         FfmpegLogCapture log;
         // H.264 restarts only where its decoder is kept (`restarts`); set before the trial's cursor opens.
         restarts = vx.codec_id != AV_CODEC_ID_H264;
