@@ -276,12 +276,11 @@ void bench_step(CudaBackend& be) {
 }
 
 // One SigLIP layer (so400m: width 1152, 16 heads of 72, MLP 4304) over a vision batch of 16
-// frames (16 × 729 tokens), op by op as SiglipVision::forward runs it, and the whole layer.
-// One SigLIP layer over 16 frames as the tower runs it, in 16 bits and then with FP8 encodes
-// (its normed linears in FP8 through layer_norm_linears, their weights' FP8 copies kept;
-// o_proj and fc2 in 16 bits), op by op and whole; beside it variants the tower does not run:
-// q, k and v as one GEMM, fc1 without its GELU epilogue, and o_proj and fc2 in FP8 too (their
-// inputs converted in an encode scope).
+// frames (16 × 729 tokens) as SiglipVision::forward runs it, in 16 bits and then with FP8
+// encodes (its normed linears in FP8 through layer_norm_linears, their weights' FP8 copies
+// kept; o_proj and fc2 in 16 bits), op by op and whole; beside it variants the tower does not
+// run: q, k and v as one GEMM, fc1 without its GELU epilogue, and o_proj and fc2 in FP8 too
+// (their inputs converted in an encode scope).
 void bench_siglip(CudaBackend& be) {
     const int64_t n = 16, T = 729, C = 1152, H = 16, hd = 72, I = 4304, M = n * T;
     const Tensor ln_w = random_device(be, {C}), ln_b = random_device(be, {C});
