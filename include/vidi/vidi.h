@@ -40,16 +40,17 @@ struct EngineOptions {
     // cores, the rest left to the threads feeding the GPU; with NVDEC one per 2 cores, at most
     // 4). The frames do not depend on it.
     int decode_lanes = 0;
-    // Video decoding: "cpu" (FFmpeg's software decoders; the default), "auto" (NVDEC on the
-    // CUDA backend where it can take the file, else the CPU, with a notice saying why) or
-    // "nvdec" (an error naming why when it cannot). The frames do not depend on it (identical
-    // pixels, measured). On an H100 with 16 host cores (bench/RESULTS.md, 2026-12-06) NVDEC
-    // encoded a 10-minute 720p H.264 video as fast as the CPU decoders (2.24-2.29 s against
-    // 2.22-2.32 s) with a fifth of their CPU time, and a 1080p HEVC one in 2.43 s against 3.7 s:
-    // "auto" pays on HEVC and on hosts whose cores serve other work. The default stays "cpu":
-    // NVDEC's sessions hold device memory (counted, estimated: docs/memory.md) that a video's
-    // plan under --gpu-memory then lacks.
-    std::string decoder = "cpu";
+    // Video decoding: "auto" (the default: NVDEC on the CUDA backend where it can take the file
+    // and its memory costs the video nothing, else the CPU, with a notice saying why), "cpu"
+    // (FFmpeg's software decoders) or "nvdec" (an error naming why when it cannot). The frames
+    // do not depend on it (identical pixels, measured). On an H100 with 16 idle host cores
+    // (bench/RESULTS.md, 2026-12-06) NVDEC encoded a 10-minute 720p H.264 video in 2.24-2.33 s
+    // against the CPU decoders' 2.17-2.32 s with a quarter of their CPU time (3.4 against 14.6
+    // CPU-s), and a 1080p HEVC one in 2.43 s against 3.7 s: it leaves the cores to the host's
+    // other work. Its sessions and frame ring hold device memory (counted, estimated:
+    // docs/memory.md); where that would change a video's plan under --gpu-memory (a lower K/V
+    // precision, the media tokens sent to the host), "auto" decodes that video on the CPU.
+    std::string decoder = "auto";
     size_t gpu_memory_limit = 0;   // bytes the GPU backend may hold (0: what the device has)
     // The GPU's compute dtype: "fp16" with the official float16 inference's casts (the
     // default: 4.8x closer to PyTorch float32 than bf16 at full size, same speed; bench/RESULTS.md)

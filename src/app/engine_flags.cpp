@@ -53,8 +53,8 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
         ->check(CLI::Range(0, 64))
         ->capture_default_str();
     cmd->add_option("--decoder", f.options.decoder,
-                    "Video decoding: cpu (default), auto (NVDEC on the CUDA backend where it can take the file, "
-                    "else the CPU) or nvdec")
+                    "Video decoding: auto (NVDEC on the CUDA backend where it can take the file and its memory "
+                    "costs the video nothing, else the CPU), cpu or nvdec")
         ->check(CLI::IsMember({"auto", "cpu", "nvdec"}))
         ->capture_default_str();
     cmd->add_option("--max-new-tokens", f.generate.max_new_tokens, "Generation limit (at least 1)")

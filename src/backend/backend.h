@@ -399,6 +399,8 @@ public:
     // Rings of frame batches in device memory for a hardware video decoder (NVDEC); null on
     // a backend without a GPU.
     virtual std::unique_ptr<DeviceFrames> device_frames(const DeviceFramesShape&) { return nullptr; }
+    // The shape device_frames() makes of the one asked for (fewer slots under a memory cap).
+    virtual DeviceFramesShape device_frames_shape(const DeviceFramesShape& asked) const { return asked; }
     // The audio tower's input: 16 kHz mono samples f32 [n] on the host -> activations
     // [pieces, n_mels, 3000], Whisper's log-mel of each 30 s piece (core/log_mel.h).
     virtual Tensor log_mel(const Tensor& pcm, int n_mels) = 0;

@@ -28,6 +28,10 @@ struct DeviceFramesShape {
     // Device memory each lane's decoder holds outside the buffers (NVDEC's session, which
     // FFmpeg allocates): counted as in use, under --gpu-memory too, while the frames live.
     size_t lane_outside_bytes = 0;
+    // Device memory the frames hold while they live: the slots' buffers and the lanes' decoders.
+    size_t device_bytes() const {
+        return size_t(slots) * size_t(batch) * size_t(height) * size_t(width) * 3 + size_t(lanes) * lane_outside_bytes;
+    }
 };
 
 class DeviceFrames {

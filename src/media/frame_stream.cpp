@@ -231,6 +231,7 @@ void FrameStream::Impl::open_device(const FrameOptions& o) {
     // Why NVDEC cannot take the file; empty once it has decoded the first frame.
     std::string refusal;
     std::unique_ptr<DeviceWriter> writer;
+    DeviceFramesShape shape;
     if (!o.device_frames) {
         refusal = "NVDEC needs the CUDA backend (--backend cuda)";
     } else if (!o.software_to_device) {
@@ -239,7 +240,6 @@ void FrameStream::Impl::open_device(const FrameOptions& o) {
     if (refusal.empty()) {
         plan_lanes(true);
         const size_t frame_bytes = size_t(vx.info.width) * vx.info.height * 3;
-        DeviceFramesShape shape;
         shape.batch = max_batch;
         shape.width = vx.info.width;
         shape.height = vx.info.height;
@@ -248,6 +248,10 @@ void FrameStream::Impl::open_device(const FrameOptions& o) {
                                                           size_t(2 * shape.lanes + 2)));
         if (!o.software_to_device)
             shape.lane_outside_bytes = nvdec_session_bytes(vx.coded_width, vx.coded_height, vx.pix_fmt);
+        if (!nvdec && o.nvdec_cost)
+            refusal = o.nvdec_cost(vx.info, static_cast<int64_t>(indices.size()), shape);
+    }
+    if (refusal.empty()) {
         FfmpegLogCapture log;
         // H.264 restarts only where its decoder is kept (`restarts`); set before the trial's cursor opens.
         restarts = vx.codec_id != AV_CODEC_ID_H264;

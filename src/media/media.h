@@ -61,6 +61,11 @@ struct FrameOptions {
     std::string decoder = "auto";
     // A GPU backend's frame rings (Backend::device_frames); null: no GPU (auto means cpu).
     DeviceFramesMaker device_frames;
+    // What NVDEC's frames in device memory (the ring `device_frames` would be asked for, its
+    // decoders' sessions included) would cost this video of `sampled` frames, asked by "auto"
+    // before it takes any: a non-empty answer (say, a lower K/V precision under --gpu-memory)
+    // is the notice's reason, and the CPU decodes.
+    std::function<std::string(const VideoInfo& video, int64_t sampled, const DeviceFramesShape& ring)> nvdec_cost;
     std::function<void(const std::string&)> notice;
     // Tests: the frames go to device_frames as with NVDEC, but decoded in software (no GPU).
     bool software_to_device = false;

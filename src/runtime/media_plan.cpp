@@ -100,14 +100,17 @@ WeightChoice choose_weights(const model::Checkpoint& ckpt, const std::string& re
     return w;
 }
 
-std::string MediaChoice::describe() const {
+std::string MediaChoice::summary() const {
     std::string s = cat(frames, " frames x ", side, "x", side, " = ", visual_tokens(), " visual + ", audio_tokens,
                         " audio tokens, media K/V ", held_as(kv, act));
     if (budget != default_budget) s += cat(", visual budget ", budget);
     if (step > 1) s += cat(" (1 frame in ", step, ")");
     if (tokens_on_host) s += ", media tokens kept on the host";
-    if (!why.empty()) s += cat(" [", why, "]");
-    return s + cat("; needs ", plan.describe());
+    return s;
+}
+
+std::string MediaChoice::describe() const {
+    return summary() + (why.empty() ? "" : cat(" [", why, "]")) + cat("; needs ", plan.describe());
 }
 
 namespace {
@@ -199,6 +202,24 @@ MediaChoice choose_media(const model::ModelConfig& c, int64_t frames, int64_t au
     fail("not enough GPU memory for this video even at its most compact (", least.describe(), "): only ",
          format_gib(avail), " is available", hint,
          req.visual_budget ? " or a smaller --visual-tokens" : "");
+}
+
+std::string cost_of_holding(size_t bytes, const model::ModelConfig& c, int64_t frames, int64_t audio_tokens,
+                            const MediaRequest& req, const DeviceMemory& mem, int frame_batch, DType act_dtype) {
+    std::optional<MediaChoice> without;
+    try {
+        without = choose_media(c, frames, audio_tokens, req, mem, frame_batch, act_dtype);
+    } catch (const Error&) {
+        return {};
+    }
+    const std::string taking = cat("taking ", format_gib(bytes), " of GPU memory");
+    try {
+        const MediaChoice with = choose_media(c, frames, audio_tokens, req, with_held(mem, bytes), frame_batch, act_dtype);
+        if (with.summary() == without->summary()) return {};
+        return cat(taking, " would make this video ", with.summary(), " instead of ", without->summary());
+    } catch (const Error&) {
+        return cat(taking, " would leave too little for this video");
+    }
 }
 
 QuantFormat choose_kv_for_tokens(const model::ModelConfig& c, int64_t tokens, const std::string& requested,

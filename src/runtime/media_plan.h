@@ -54,7 +54,9 @@ struct MediaChoice {
     VideoMemoryPlan plan;
     std::string why;                    // why "auto" took less than bf16 K/V at every frame (empty: it did not)
     int64_t visual_tokens() const { return frames * side * side; }
-    std::string describe() const;
+    // What the video becomes: its tokens, K/V format and placement (not the memory they need).
+    std::string summary() const;
+    std::string describe() const;  // the summary, why, and what it needs
 };
 
 // For a video of `frames` sampled frames and ~`audio_tokens` audio tokens. "auto" K/V on a
@@ -64,6 +66,12 @@ struct MediaChoice {
 // budget a long video keeps every frame at the smallest grid, as SPEC does.
 MediaChoice choose_media(const model::ModelConfig& c, int64_t frames, int64_t audio_tokens, const MediaRequest& req, const std::optional<DeviceMemory>& mem,
                          int frame_batch, DType act_dtype);
+
+// What holding `bytes` more on the device while a video is encoded (a hardware decoder's
+// frames) would cost it under `mem`: empty where its choice stays the same (or nothing fits
+// either way: choose_media says so), else what it would become. The rest is choose_media's.
+std::string cost_of_holding(size_t bytes, const model::ModelConfig& c, int64_t frames, int64_t audio_tokens,
+                            const MediaRequest& req, const DeviceMemory& mem, int frame_batch, DType act_dtype);
 
 // The choice for media tokens that already exist (a saved video): only the K/V format.
 QuantFormat choose_kv_for_tokens(const model::ModelConfig& c, int64_t tokens, const std::string& requested,

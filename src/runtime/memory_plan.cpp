@@ -43,6 +43,14 @@ size_t available_bytes(const DeviceMemory& m) {
     return std::min(device, capped);
 }
 
+DeviceMemory with_held(DeviceMemory m, size_t bytes) {
+    const size_t from_free = std::min(bytes, m.free);
+    m.free -= from_free;
+    m.cached -= std::min(bytes - from_free, m.cached);
+    m.in_use += bytes;
+    return m;
+}
+
 void require_fits(const std::string& what, size_t needed, const DeviceMemory& m, const std::string& detail) {
     const size_t avail = available_bytes(m);
     if (needed <= avail) return;

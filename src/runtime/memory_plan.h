@@ -27,6 +27,9 @@ VideoMemoryPlan plan_video(const model::ModelConfig& c, int64_t frames, int64_t 
 // the device has free plus the backend's own cache, whichever is smaller.
 size_t available_bytes(const DeviceMemory& m);
 
+// The memory as it would be with `bytes` more held by vidi (taken from what is free).
+DeviceMemory with_held(DeviceMemory m, size_t bytes);
+
 // Throws a vidi::Error saying what `what` needs and what is available, unless it fits.
 void require_fits(const std::string& what, size_t needed, const DeviceMemory& m, const std::string& detail = {});
 

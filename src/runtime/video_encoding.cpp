@@ -45,6 +45,21 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     if (m.backend().device() != Device::cpu)  // NVDEC's frames stay in this backend's memory
         fo.device_frames = [&m](const DeviceFramesShape& s) { return m.backend().device_frames(s); };
     fo.notice = m.options().notice;
+    const MediaRequest request{m.options().media_kv, m.options().visual_token_budget, m.options().media_tokens};
+    const auto audio_estimate = [&m](const media::VideoInfo& info) {
+        return info.has_audio ? m.media().audio_token_count(static_cast<int64_t>(info.duration * 100)) : int64_t{0};
+    };
+    // "auto" takes NVDEC only where its memory costs the video nothing: under 19 GiB on an H100,
+    // 0.39 GiB of sessions and ring would have sent a 10-minute video's tokens to the host,
+    // and that run encoded in 5.0 s against the CPU decoders' 3.7 s (bench/RESULTS.md).
+    fo.nvdec_cost = [&](const media::VideoInfo& info, int64_t sampled, const DeviceFramesShape& ring) {
+        const std::optional<DeviceMemory> mem = m.backend().device_memory();
+        if (!mem) return std::string();
+        const size_t bytes = m.backend().device_frames_shape(ring).device_bytes();
+        const std::string cost = cost_of_holding(bytes, m.config(), sampled, audio_estimate(info), request, *mem,
+                                                 m.options().frame_batch, m.backend().act_dtype());
+        return cost.empty() ? cost : "for NVDEC's sessions and frame ring, " + cost;
+    };
     m.retired().wait();  // the last video's decoders (NVDEC's sessions) are closed first
     auto stream = std::make_unique<media::FrameStream>(video_path, fo);
     media::FrameStream& frames = *stream;
@@ -53,12 +68,8 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
         fail(video_path, ": ", sampled, " frame(s) sampled at 1 fps; Vidi needs a video of at least two (",
              "duration ", frames.info().duration, " s)");
     out.duration = frames.info().duration;
-    const int64_t audio_estimate =
-        frames.info().has_audio ? m.media().audio_token_count(static_cast<int64_t>(out.duration * 100)) : 0;
     // Plans K/V format and token budget (refusing before any decoding when nothing fits).
-    const MediaChoice choice = choose_media(m.config(), sampled, audio_estimate,
-                                            {m.options().media_kv, m.options().visual_token_budget,
-                                             m.options().media_tokens},
+    const MediaChoice choice = choose_media(m.config(), sampled, audio_estimate(frames.info()), request,
                                             m.backend().device_memory(), m.options().frame_batch, m.backend().act_dtype());
     if (m.backend().device_memory() || choice.step > 1 || choice.budget != m.family().default_visual_budget())
         m.notice(cat("video: ", choice.describe()));

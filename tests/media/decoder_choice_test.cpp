@@ -352,6 +352,55 @@ TEST_F(DecoderChoice, CodecsWhoseNvdecPicturesMayDifferStayOnTheCpu) {
     EXPECT_THAT(notices[0], HasSubstr("NVDEC's mpeg2video pictures may differ from FFmpeg's"));
 }
 
+// "auto" asks what NVDEC's device memory would cost the video before it takes any (the
+// runtime's answer: a lower plan under --gpu-memory); "nvdec" takes it regardless.
+TEST_F(DecoderChoice, AutoLeavesNvdecWhereItsMemoryWouldCostTheVideo) {
+    struct Asked {
+        int64_t sampled = 0;
+        DeviceFramesShape ring;
+        std::string path;
+    };
+    std::vector<Asked> asked;
+    std::string answer = "it would lower the plan";
+    Ring ring;
+    std::vector<std::string> notices;
+    FrameOptions o = options("auto", 4, 2);
+    o.device_frames = ring.maker();
+    o.software_to_device = true;
+    o.notice = [&](const std::string& s) { notices.push_back(s); };
+    o.nvdec_cost = [&](const VideoInfo& info, int64_t sampled, const DeviceFramesShape& shape) {
+        asked.push_back({sampled, shape, info.path});
+        return answer;
+    };
+    {
+        FrameStream costly(video(), o), cpu(video(), options("cpu", 4, 2));
+        EXPECT_STREQ(costly.decoder(), "cpu");
+        EXPECT_TRUE(ring.made.empty());  // nothing taken on the device
+        ASSERT_EQ(notices.size(), 1u);
+        EXPECT_EQ(notices[0], "video '" + video() + "': frames decoded on the CPU: it would lower the plan");
+        ASSERT_EQ(asked.size(), 1u);
+        EXPECT_EQ(asked[0].sampled, 45);
+        EXPECT_EQ(asked[0].path, video());
+        EXPECT_EQ(asked[0].ring.lanes, 2);
+        EXPECT_EQ(asked[0].ring.batch, 4);
+        EXPECT_EQ(asked[0].ring.device_bytes(), size_t(asked[0].ring.slots) * 4 * 64 * 96 * 3);
+        EXPECT_EQ(expect_same_batches(cpu, costly), 12);
+    }
+    answer.clear();  // costs nothing: the ring asked about is the one taken
+    {
+        FrameStream free_of_cost(video(), o);
+        ASSERT_EQ(ring.made.size(), 1u);
+        EXPECT_EQ(asked.size(), 2u);
+        EXPECT_EQ(ring.made[0]->shape().device_bytes(), asked[1].ring.device_bytes());
+        EXPECT_EQ(notices.size(), 1u);
+    }
+    answer = "it would lower the plan";
+    o.decoder = "nvdec";  // asked for by name: taken, not asked about
+    FrameStream named(video(), o);
+    EXPECT_EQ(asked.size(), 2u);
+    EXPECT_EQ(ring.made.size(), 2u);
+}
+
 // The estimate the memory cap counts for each NVDEC lane covers what the sessions took on an
 // H100 (bench/RESULTS.md, 2026-12-06), and grows with the pictures' size and depth.
 TEST(NvdecSessionBytes, CoverWhatWasMeasuredAndGrowWithThePictures) {

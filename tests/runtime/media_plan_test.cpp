@@ -152,6 +152,48 @@ TEST(MediaPlan, F16AndBf16CountTheSameBytesAndSayWhichTheyHold) {
     EXPECT_THAT(f16_kv.describe(), HasSubstr("media K/V fp16"));
 }
 
+// What NVDEC's sessions and frame ring cost a video (`--decoder auto` takes NVDEC only where
+// nothing): on an H100 under 19 GiB, ~0.4 GiB of them lowered a 10-minute 720p video from int8
+// to int4 K/V (bench/RESULTS.md, 2026-12-06).
+TEST(MediaPlan, HoldingMoreMemorySaysWhatItWouldCostTheVideo) {
+    const auto io = vidi_9b();
+    const int64_t frames = 600, audio = 6000;
+    const size_t gib = size_t(1) << 30;
+    const auto cost = [&](double held_gib, const DeviceMemory& mem) {
+        return runtime::cost_of_holding(static_cast<size_t>(held_gib * double(gib)), io, frames, audio, {}, mem, 16,
+                                        DType::bf16);
+    };
+    runtime::MediaRequest int8_host;
+    int8_host.kv = "int8";
+    int8_host.tokens = "host";
+    const size_t need8 = runtime::choose_media(io, frames, audio, int8_host, capped(60), 16, DType::bf16).plan.total();
+    // 0.2 GiB to spare: int8 K/V with the tokens on the host; 0.4 GiB more held leaves int4.
+    const DeviceMemory tight = capped(double(need8) / double(gib) + 0.2);
+    ASSERT_EQ(runtime::choose_media(io, frames, audio, {}, tight, 16, DType::bf16).kv.bits, 8);
+    const std::string lower = cost(0.4, tight);
+    EXPECT_THAT(lower, HasSubstr("taking 0.40 GiB of GPU memory would make this video "));
+    EXPECT_THAT(lower, HasSubstr("media K/V int4"));
+    EXPECT_THAT(lower, HasSubstr("instead of 600 frames x 10x10 = 60000 visual + 6000 audio tokens, media K/V int8"));
+    EXPECT_EQ(cost(0.1, tight), "");  // the same choice
+    EXPECT_EQ(cost(0.4, capped(60)), "");
+    // Held bytes come out of what the device has free when there is no cap.
+    DeviceMemory uncapped = capped(60);
+    uncapped.limit = 0;
+    uncapped.free = need8 + gib / 5;
+    EXPECT_THAT(cost(0.4, uncapped), HasSubstr("media K/V int4"));
+    // Nothing fits either way: no cost to name (the planner's own error says what would fit).
+    EXPECT_EQ(cost(0.4, capped(1)), "");
+    // The least memory that takes the video at all (to 10 MiB): 1 GiB more held leaves too little.
+    double lo = 1, hi = 12;
+    while (hi - lo > 0.01) {
+        const double mid = (lo + hi) / 2;
+        (test::error_of([&] { runtime::choose_media(io, frames, audio, {}, capped(mid), 16, DType::bf16); }).empty()
+             ? hi
+             : lo) = mid;
+    }
+    EXPECT_THAT(cost(1, capped(hi)), HasSubstr("taking 1.00 GiB of GPU memory would leave too little for this video"));
+}
+
 TEST(WeightBytes, PositionalMlpsAreHeldInF32) {
     // The positional MLPs (three, two linears each) are the f32 weights: 2 bytes more a value.
     const model::Checkpoint ckpt = model::Checkpoint::open(test::tiny_model_dir());

@@ -117,6 +117,7 @@ public:
     Tensor resize_bilinear(const Tensor& x, int oh, int ow, bool align_corners = false) override;
     Tensor frames_to_pixels(const Tensor& rgb, int size) override;
     std::unique_ptr<DeviceFrames> device_frames(const DeviceFramesShape& shape) override;  // device_frames.cpp
+    DeviceFramesShape device_frames_shape(const DeviceFramesShape& asked) const override;
     Tensor log_mel(const Tensor& pcm, int n_mels) override;
     Tensor sinusoid(const std::vector<double>& positions, int64_t dim) override;
 

@@ -178,11 +178,16 @@ private:
 
 }  // namespace
 
-std::unique_ptr<DeviceFrames> CudaBackend::device_frames(const DeviceFramesShape& shape) {
-    DeviceFramesShape s = shape;
+DeviceFramesShape CudaBackend::device_frames_shape(const DeviceFramesShape& asked) const {
+    DeviceFramesShape s = asked;
     // Under --gpu-memory every byte is planned: the ring takes the fewest batches that keep
     // the lanes going (three: a lane's segment spans at most three batches).
     if (limit_) s.slots = std::min(s.slots, 3);
+    return s;
+}
+
+std::unique_ptr<DeviceFrames> CudaBackend::device_frames(const DeviceFramesShape& shape) {
+    const DeviceFramesShape s = device_frames_shape(shape);
     // The decoders' own memory (NVDEC's sessions, outside the pool) is counted while the ring
     // lives: the lanes' decoders close before it goes (media/frame_stream.cpp).
     std::shared_ptr<void> outside;
