@@ -153,8 +153,9 @@ TEST(MediaPlan, F16AndBf16CountTheSameBytesAndSayWhichTheyHold) {
 }
 
 // What NVDEC's sessions and frame ring cost a video (`--decoder auto` takes NVDEC only where
-// nothing): on an H100 under 19 GiB, ~0.4 GiB of them lowered a 10-minute 720p video from int8
-// to int4 K/V (bench/RESULTS.md, 2026-12-06).
+// nothing). On an H100 under 19 GiB (bench/RESULTS.md, 2026-12-06) a first estimate of them
+// lowered a 10-minute 720p video from int8 to int4 K/V, and the committed one (0.39 GiB) would
+// have sent its tokens to the host, which encoded 1.3 s slower.
 TEST(MediaPlan, HoldingMoreMemorySaysWhatItWouldCostTheVideo) {
     const auto io = vidi_9b();
     const int64_t frames = 600, audio = 6000;
@@ -175,6 +176,15 @@ TEST(MediaPlan, HoldingMoreMemorySaysWhatItWouldCostTheVideo) {
     EXPECT_THAT(lower, HasSubstr("media K/V int4"));
     EXPECT_THAT(lower, HasSubstr("instead of 600 frames x 10x10 = 60000 visual + 6000 audio tokens, media K/V int8"));
     EXPECT_EQ(cost(0.1, tight), "");  // the same choice
+    // 0.2 GiB to spare with the tokens on the device: 0.39 GiB more sends them to the host.
+    runtime::MediaRequest int8_device = int8_host;
+    int8_device.tokens = "device";
+    const size_t need8_device =
+        runtime::choose_media(io, frames, audio, int8_device, capped(60), 16, DType::bf16).plan.total();
+    const DeviceMemory roomy = capped(double(need8_device) / double(gib) + 0.2);
+    const std::string to_host = cost(0.39, roomy);
+    EXPECT_THAT(to_host, HasSubstr("media K/V int8, media tokens kept on the host instead of "));
+    EXPECT_THAT(to_host, testing::EndsWith("media K/V int8"));
     EXPECT_EQ(cost(0.4, capped(60)), "");
     // Held bytes come out of what the device has free when there is no cap.
     DeviceMemory uncapped = capped(60);
