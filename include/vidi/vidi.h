@@ -43,11 +43,11 @@ struct EngineOptions {
     // Video decoding: "auto" (the default: NVDEC on the CUDA backend where it can take the file
     // and its memory costs the video nothing, else the CPU, with a notice saying why), "cpu"
     // (FFmpeg's software decoders) or "nvdec" (an error naming why when it cannot). The frames
-    // do not depend on it (identical pixels, measured). On an H100 with 16 idle host cores
-    // (bench/RESULTS.md, 2026-12-06) NVDEC encoded a 10-minute 720p H.264 video in 2.24-2.33 s
-    // against the CPU decoders' 2.17-2.32 s with a quarter of their CPU time (3.4 against 14.6
-    // CPU-s), and a 1080p HEVC one in 2.43 s against 3.7 s: it leaves the cores to the host's
-    // other work. Its sessions and frame ring hold device memory (counted, estimated:
+    // do not depend on it (identical pixels, measured). On H100 and H200 hosts with 16 idle
+    // cores (bench/RESULTS.md, 2026-12-06) NVDEC encoded a 10-minute 720p H.264 video in
+    // 2.24-2.33 s against the CPU decoders' 2.10-2.35 s with a quarter of their CPU time (3.4
+    // against 14.6 CPU-s), and a 1080p HEVC one in 2.43-2.48 s against 3.7-4.2 s: it leaves the
+    // cores to the host's other work ("cpu" is faster for H.264 where they are idle). Its sessions and frame ring hold device memory (counted, estimated:
     // docs/memory.md); where that would change a video's plan under --gpu-memory (a lower K/V
     // precision, the media tokens sent to the host), "auto" decodes that video on the CPU.
     std::string decoder = "auto";
