@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(form safetensors config media_tokens answer chat framing)
+[ ${#names[@]} -gt 0 ] || names=(form safetensors config media_tokens answer chat framing av1_header)
 CXX=${FUZZ_CXX:-clang++-14}
 CC=${FUZZ_CC:-clang-14}
 command -v "$CXX" >/dev/null || { echo "fuzz: $CXX not found (apt-get install clang-14 libclang-rt-14-dev libomp-14-dev)"; exit 1; }

@@ -47,9 +47,10 @@ struct EngineOptions {
     // cores (bench/RESULTS.md, 2026-12-06) NVDEC encoded a 10-minute 720p H.264 video in
     // 2.24-2.33 s against the CPU decoders' 2.10-2.35 s with a quarter of their CPU time (3.4
     // against 14.6 CPU-s), and a 1080p HEVC one in 2.43-2.48 s against 3.7-4.2 s: it leaves the
-    // cores to the host's other work ("cpu" is faster for H.264 where they are idle). Its sessions and frame ring hold device memory (counted, estimated:
-    // docs/memory.md); where that would change a video's plan under --gpu-memory (a lower K/V
-    // precision, the media tokens sent to the host), "auto" decodes that video on the CPU.
+    // cores to the host's other work ("cpu" is faster for H.264 where they are idle). Its
+    // sessions and frame ring hold device memory (counted, estimated: docs/memory.md); where
+    // that would change a video's plan under --gpu-memory (a lower K/V precision, the media
+    // tokens sent to the host), "auto" decodes that video on the CPU.
     std::string decoder = "auto";
     size_t gpu_memory_limit = 0;   // bytes the GPU backend may hold (0: what the device has)
     // The GPU's compute dtype: "fp16" with the official float16 inference's casts (the

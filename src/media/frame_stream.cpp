@@ -235,7 +235,7 @@ void FrameStream::Impl::open_device(const FrameOptions& o) {
     if (!o.device_frames) {
         refusal = "NVDEC needs the CUDA backend (--backend cuda)";
     } else if (!o.software_to_device) {
-        refusal = nvdec_refusal(vx.codec_id, vx.pix_fmt);
+        refusal = nvdec_refusal(vx.codec_id, vx.pix_fmt, vx.av1_film_grain);
     }
     if (refusal.empty()) {
         plan_lanes(true);

@@ -97,7 +97,7 @@ const AVCodec* nvdec_decoder(AVCodecID codec) {
     return nullptr;
 }
 
-std::string nvdec_refusal(AVCodecID codec, AVPixelFormat format) {
+std::string nvdec_refusal(AVCodecID codec, AVPixelFormat format, std::optional<bool> av1_film_grain) {
     if (av_hwdevice_find_type_by_name("cuda") == AV_HWDEVICE_TYPE_NONE)
         return "this FFmpeg has no CUDA hardware decoding";
     const char* name = avcodec_get_name(codec);
@@ -118,6 +118,10 @@ std::string nvdec_refusal(AVCodecID codec, AVPixelFormat format) {
     default:
         return cat("NVDEC does not decode ", name);
     }
+    if (codec == AV_CODEC_ID_AV1 && av1_film_grain.value_or(true))
+        return av1_film_grain
+                   ? "its AV1 frames may carry film grain, which NVDEC synthesises its own way (not bit-exact by standard)"
+                   : "no AV1 sequence header was read, so film grain (not bit-exact by standard) cannot be ruled out";
     if (!nvdec_decoder(codec)) return cat("this FFmpeg has no NVDEC support for ", name);
     if (format != AV_PIX_FMT_NONE && !nvdec_format(format)) {
         const char* fname = av_get_pix_fmt_name(format);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/yuv_rgb.h"
@@ -13,9 +14,10 @@ namespace vidi::media {
 
 // Why NVDEC will not decode this stream into the frames the CPU path makes, before trying:
 // FFmpeg built without it, a codec NVDEC lacks or decodes differently from libavcodec (the
-// inverse DCT of MPEG-1/2/4, VC-1 and JPEG is not bit-exact by standard), or frames other
-// than 4:2:0 at 8, 10 or 12 bits. Empty when it may.
-std::string nvdec_refusal(AVCodecID codec, AVPixelFormat format);
+// inverse DCT of MPEG-1/2/4, VC-1 and JPEG is not bit-exact by standard), AV1 whose frames may
+// carry film grain (`av1_film_grain`, VideoIndex's; nullopt: not known), or frames other than
+// 4:2:0 at 8, 10 or 12 bits. Empty when it may.
+std::string nvdec_refusal(AVCodecID codec, AVPixelFormat format, std::optional<bool> av1_film_grain = false);
 
 // The libavcodec decoder that decodes `codec` through NVDEC (null: none).
 const AVCodec* nvdec_decoder(AVCodecID codec);

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "media/av1_film_grain.h"
 #include "media/nal_units.h"
 #include "media/video_index.h"
 
@@ -63,6 +64,11 @@ VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
     std::vector<std::pair<int64_t, int64_t>> keys;  // (pts, byte position) in file order
     const bool h264 = par->codec_id == AV_CODEC_ID_H264;
     const int length_size = h264 ? h264_length_size(par->extradata, par->extradata_size) : 0;
+    const bool av1 = par->codec_id == AV_CODEC_ID_AV1;
+    auto note_grain = [&vx](std::optional<bool> grain) {
+        if (grain) vx.av1_film_grain = vx.av1_film_grain.value_or(false) || *grain;
+    };
+    if (av1 && par->extradata) note_grain(av1_film_grain(par->extradata, static_cast<size_t>(par->extradata_size)));
     for (;;) {
         const int rc = av_read_frame(fmt, pkt.get());
         if (rc == AVERROR_EOF) break;
@@ -78,6 +84,7 @@ VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
                 keys.push_back({p.pts, p.pos});
                 if (h264 && h264_idr(pkt->data, pkt->size, length_size)) vx.idr_pts.push_back(p.pts);
             }
+            if (av1 && p.key && pkt->data) note_grain(av1_film_grain(pkt->data, static_cast<size_t>(pkt->size)));
             vx.packets.push_back(p);
         }
         av_packet_unref(pkt.get());

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,9 @@ struct VideoIndex {
     // decoder may jump to one without a flush: nothing from before it is used again.
     std::vector<int64_t> idr_pts;
     bool idr_key(int64_t key) const;
+    // AV1: whether the sequence headers read (the extradata's, the keyframes') say its frames may
+    // carry film grain (av1_film_grain.h); nullopt where none was read.
+    std::optional<bool> av1_film_grain;
     // Seeks `fmt` (opened on this file) to keyframe `key` (one of key_pts) as one of the two
     // allows; false when it cannot.
     bool seek_to_key(AVFormatContext* fmt, int64_t key) const;

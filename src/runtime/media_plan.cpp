@@ -214,7 +214,8 @@ std::string cost_of_holding(size_t bytes, const model::ModelConfig& c, int64_t f
     }
     const std::string taking = cat("taking ", format_gib(bytes), " of GPU memory");
     try {
-        const MediaChoice with = choose_media(c, frames, audio_tokens, req, with_held(mem, bytes), frame_batch, act_dtype);
+        const MediaChoice with =
+            choose_media(c, frames, audio_tokens, req, with_held(mem, bytes), frame_batch, act_dtype);
         if (with.summary() == without->summary()) return {};
         return cat(taking, " would make this video ", with.summary(), " instead of ", without->summary());
     } catch (const Error&) {
