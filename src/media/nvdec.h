@@ -17,7 +17,7 @@ namespace vidi::media {
 // inverse DCT of MPEG-1/2/4, VC-1 and JPEG is not bit-exact by standard), AV1 whose frames may
 // carry film grain (`av1_film_grain`, VideoIndex's; nullopt: not known), or frames other than
 // 4:2:0 at 8, 10 or 12 bits. Empty when it may.
-std::string nvdec_refusal(AVCodecID codec, AVPixelFormat format, std::optional<bool> av1_film_grain = false);
+std::string nvdec_refusal(AVCodecID codec, AVPixelFormat format, std::optional<bool> av1_film_grain);
 
 // The libavcodec decoder that decodes `codec` through NVDEC (null: none).
 const AVCodec* nvdec_decoder(AVCodecID codec);

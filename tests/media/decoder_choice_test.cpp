@@ -414,14 +414,16 @@ TEST(NvdecSessionBytes, CoverWhatWasMeasuredAndGrowWithThePictures) {
 }
 
 TEST(NvdecRefusal, NamesCodecsAndFormatsNvdecDoesNotTakeExactly) {
-    // Decoding that is bit-exact by standard, in 4:2:0 at 8, 10 or 12 bits: NVDEC may try.
+    // Decoding that is bit-exact by standard (AV1 without film grain), in 4:2:0 at 8, 10 or 12
+    // bits: NVDEC may try.
     for (AVCodecID c : {AV_CODEC_ID_H264, AV_CODEC_ID_HEVC, AV_CODEC_ID_VP9, AV_CODEC_ID_AV1})
         for (AVPixelFormat f : {AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUV420P10LE, AV_PIX_FMT_NONE})
-            EXPECT_EQ(nvdec_refusal(c, f), "") << avcodec_get_name(c) << " " << f;
-    EXPECT_THAT(nvdec_refusal(AV_CODEC_ID_MPEG4, AV_PIX_FMT_YUV420P), HasSubstr("mpeg4 pictures may differ"));
-    EXPECT_THAT(nvdec_refusal(AV_CODEC_ID_H264, AV_PIX_FMT_YUV422P), HasSubstr("its frames are yuv422p"));
-    EXPECT_THAT(nvdec_refusal(AV_CODEC_ID_HEVC, AV_PIX_FMT_YUV444P10LE), HasSubstr("yuv444p10le"));
-    EXPECT_THAT(nvdec_refusal(AV_CODEC_ID_PRORES, AV_PIX_FMT_YUV422P10LE), HasSubstr("NVDEC does not decode prores"));
+            EXPECT_EQ(nvdec_refusal(c, f, false), "") << avcodec_get_name(c) << " " << f;
+    EXPECT_THAT(nvdec_refusal(AV_CODEC_ID_MPEG4, AV_PIX_FMT_YUV420P, false), HasSubstr("mpeg4 pictures may differ"));
+    EXPECT_THAT(nvdec_refusal(AV_CODEC_ID_H264, AV_PIX_FMT_YUV422P, false), HasSubstr("its frames are yuv422p"));
+    EXPECT_THAT(nvdec_refusal(AV_CODEC_ID_HEVC, AV_PIX_FMT_YUV444P10LE, false), HasSubstr("yuv444p10le"));
+    EXPECT_THAT(nvdec_refusal(AV_CODEC_ID_PRORES, AV_PIX_FMT_YUV422P10LE, false),
+                HasSubstr("NVDEC does not decode prores"));
     // AV1's default decoder is libdav1d; NVDEC goes through libavcodec's own av1 decoder.
     ASSERT_NE(nvdec_decoder(AV_CODEC_ID_AV1), nullptr);
     EXPECT_STREQ(nvdec_decoder(AV_CODEC_ID_AV1)->name, "av1");
