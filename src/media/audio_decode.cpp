@@ -131,7 +131,7 @@ AudioSamples load_audio_samples(const std::string& path, MediaInputs inputs) {
     AudioSamples a;
     auto values = std::make_shared<std::vector<float>>();
     decode_audio_mono16k(path, [&](const int16_t* s, size_t n) {
-        for (size_t i = 0; i < n; ++i) values->push_back(static_cast<float>(s[i] / 32768.0));
+        for (size_t i = 0; i < n; ++i) values->push_back(sample_value(s[i]));
     }, inputs);
     if (values->empty()) return a;  // no audio stream, or nothing decodable in it
     a.present = true;

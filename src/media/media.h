@@ -167,5 +167,7 @@ std::vector<int16_t> decode_audio_mono16k(const std::string& path);
 // Returns false (sink never called) when the file has no audio stream.
 using AudioSink = std::function<void(const int16_t* samples, size_t n)>;
 bool decode_audio_mono16k(const std::string& path, const AudioSink& sink, MediaInputs inputs = MediaInputs::Any);
+// A sample as the official code reads the CLI's s16 output: s / 32768 (in double), as f32.
+inline float sample_value(int16_t s) { return static_cast<float>(s / 32768.0); }
 
 }  // namespace vidi::media

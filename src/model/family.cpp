@@ -30,13 +30,13 @@ VideoFootprint decomposed_footprint(const ModelConfig& c, const VideoShape& v, i
         static_cast<size_t>(chunk * (3 * D + 2 * int64_t(l.kv_heads) * l.head_dim + int64_t(l.heads) * l.head_dim +
                                      3 * int64_t(l.intermediate))) *
             e;
-    // A batch of Whisper pieces, then its tokens through the audio glue (pooled states, pool,
-    // projector, norms: within A·pool + 4·D a token); beside them the log-mel of the whole
-    // audio, held until the tower is done (an hour: 120 pieces).
+    // A batch of Whisper pieces and its log-mel (the runtime takes the audio a batch of pieces
+    // at a time as it is decoded: runtime/audio_encoding.h), then its tokens through the audio
+    // glue (pooled states, pool, projector, norms: within A·pool + 4·D a token).
     const int64_t A = c.audio.d_model, pool = std::max(1, c.mm.audio_pool);
-    const int64_t all_pieces = (v.audio_tokens * pool + 1499) / 1500, batch_tokens = kAudioPiecesPerBatch * 1500 / pool;
+    const int64_t batch_tokens = kAudioPiecesPerBatch * 1500 / pool;
     const size_t audio = whisper_batch_bytes(c, act_dtype) + static_cast<size_t>(batch_tokens * (A * pool + 4 * D)) * e +
-                         static_cast<size_t>(all_pieces * c.audio.mel_bins * 3000) * e;
+                         static_cast<size_t>(kAudioPiecesPerBatch * c.audio.mel_bins * 3000) * e;
     p.activations = std::max({kv_chunk, siglip_batch_bytes(c, frame_batch, act_dtype), audio, glue}) + kWorkspaceMargin;
     return p;
 }

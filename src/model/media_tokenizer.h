@@ -15,9 +15,6 @@
 
 namespace vidi::model {
 
-// Consecutive token rows [m, D] starting at token `first` (media_tokenizer's streams).
-using AudioRows = std::function<void(int64_t first, const Tensor& rows)>;
-
 class MediaTokenizer {
 public:
     virtual ~MediaTokenizer() = default;
@@ -37,11 +34,17 @@ public:
 
     // Number of audio tokens for `mel_frames` frames of log-mel.
     virtual int64_t audio_token_count(int64_t mel_frames) const = 0;
-    // The audio tokens a batch of 30 s pieces at a time, in order: rows(first_token, [m, D] on
-    // the backend). Only a batch is held at once, so an hour's 36 000 tokens need never exist
-    // whole on the device (runtime/media_kv_writer.h). audio_tokens() is the same, gathered.
-    virtual void stream_audio_tokens(const Tensor& mel, int64_t mel_frames, const AudioRows& rows,
-                                     const std::function<void(int64_t, int64_t)>& progress = {}) const = 0;
+    // The audio for a caller that learns how long it is only at its end (the runtime feeds
+    // the tower each batch of 30 s pieces while the rest is decoded): the tokens of a batch
+    // (audio_pieces_per_batch() consecutive whole pieces, fewer at the end) through the tower
+    // and the glue up to the positions, which depend on the total (pos_t spreads over every
+    // token); then, once the total is known, each batch's rows placed. A batch's rows placed
+    // are those audio_tokens() gives there, bit for bit.
+    virtual int64_t audio_pieces_per_batch() const = 0;
+    // mel [n, mel_bins, 3000] -> the first `tokens` of the pieces' tokens, unplaced [tokens, D].
+    virtual Tensor unplaced_audio_tokens(const Tensor& mel, int64_t tokens) const = 0;
+    // Rows first.. of an audio of `total` tokens: pos_t and mm_rand_llm_norm added.
+    virtual Tensor place_audio_tokens(const Tensor& unplaced, int64_t first, int64_t total) const = 0;
     // mel [pieces, mel_bins, 3000] -> [audio_token_count(mel_frames), D] on the backend.
     // progress(done, total): 30 s pieces through the audio tower so far (optional).
     virtual Tensor audio_tokens(const Tensor& mel, int64_t mel_frames,

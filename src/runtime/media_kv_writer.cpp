@@ -21,6 +21,15 @@ MediaKvWriter::MediaKvWriter(LoadedModel& m, int64_t rows, const QuantFormat& kv
     kv_ = std::make_shared<model::MediaKV>(m.decoder().new_media_kv(rows, kv));
 }
 
+MediaKvWriter::MediaKvWriter(LoadedModel& m, Tensor tokens, const QuantFormat& kv, std::string label, int64_t chunk)
+    : m_(m), rows_(tokens.dim(0)), chunk_(chunk), on_host_(false), label_(std::move(label)) {
+    VIDI_CHECK(rows_ > 0 && chunk > 0 && chunk % kMediaKeyBlock == 0 && tokens.device() == m.backend().device(),
+               "media K/V writer: ", rows_, " rows in chunks of ", chunk, " on the backend's device");
+    tokens_ = std::move(tokens);
+    written_ = rows_;
+    kv_ = std::make_shared<model::MediaKV>(m.decoder().new_media_kv(rows_, kv));
+}
+
 void MediaKvWriter::encode(const Tensor& rows) {
     m_.decoder().encode_media_rows(*kv_, encoded_, rows, chunk_);
     encoded_ += rows.dim(0);

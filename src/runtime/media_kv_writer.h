@@ -29,6 +29,12 @@ public:
     MediaKvWriter(LoadedModel& m, int64_t rows, const QuantFormat& kv, bool tokens_on_host, std::string label,
                   int64_t chunk = model::kMediaKvChunk);
 
+    // A stream whose every row is there already: `tokens` [n, D] on the device become the
+    // writer's own (no copy; the audio's, placed once its length was known); finish()
+    // encodes them.
+    MediaKvWriter(LoadedModel& m, Tensor tokens, const QuantFormat& kv, std::string label,
+                  int64_t chunk = model::kMediaKvChunk);
+
     // The next rows [n, D] (on the backend), in order.
     void append(const Tensor& rows);
     // After the last rows: encodes what is left. Every row must have arrived.

@@ -2,15 +2,14 @@
 
 #include <sys/resource.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <functional>
-#include <future>
 #include <memory>
 #include <optional>
 
 #include "media/media.h"
+#include "runtime/audio_encoding.h"
 #include "runtime/media_kv_writer.h"
 #include "runtime/media_plan.h"
 
@@ -76,17 +75,13 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     frames.keep_every(choice.step);
     // Decoding starts before the large allocations below (the media K/V: 21 GiB for ten
     // minutes); so does the audio's, on a thread of its own: it needs nothing from the frames.
-    // Once its samples are there, the audio goes through log-mel (the backend's: on the GPU,
-    // a batch of FFTs), the audio tower and the decoder's layers in the next wait for frames
-    // (next_batch below) or between two batches, and no longer at the end.
+    // Each batch of its 30 s pieces goes through log-mel (the backend's: on the GPU, a batch
+    // of FFTs) and the audio tower in the next wait for frames (next_batch below), the first
+    // ones while the first frames decode, and the positions and the decoder's layers once the
+    // audio has ended (runtime/audio_encoding.h).
     frames.start();
     const double started_s = seconds_since(t0);  // the stream opened, probed and (NVDEC) tried
-    std::atomic<double> audio_ready_s{-1};  // when the samples were there (the profile's timeline)
-    std::future<media::AudioSamples> audio_job = std::async(std::launch::async, [&m, &video_path, &audio_ready_s, t0] {
-        media::AudioSamples a = media::load_audio_samples(video_path, m.options().media_inputs);
-        audio_ready_s = seconds_since(t0);
-        return a;
-    });
+    AudioEncoding audio(m, video_path, audio_estimate(frames.info()), choice.kv, choice.tokens_on_host, capture, t0);
     const int64_t F = frames.total_frames();
     const int64_t budget = choice.budget;
     out.frames = F;
@@ -101,59 +96,23 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
         m.media().prepare_video(F, budget);
     }
 
-    bool audio_done = false;
-    double audio_at_s = -1;  // when the audio's work began to be queued (the profile's timeline)
-    auto encode_audio = [&] {
-        audio_done = true;
-        audio_at_s = seconds_since(t0);
-        const media::AudioSamples audio = audio_job.get();
-        if (!audio.present) return;
-        const int bins = m.config().audio.mel_bins;
-        if (capture) {  // the f32 features of the host's log-mel, before any dtype rounding
-            capture->mel = log_mel_pieces(audio.pcm.data<float>(), audio.pcm.numel(), bins);
-            capture->mel_frames = audio.mel_frames;
-        }
-        {  // the log-mel is not needed past the tower: its memory serves the K/V below
-            m.progress("log-mel", 0, 1);
-            Tensor mel;
-            {
-                const Section s = m.backend().section("log-mel");
-                mel = m.backend().log_mel(audio.pcm, bins);
-            }
-            m.progress("log-mel", 1, 1);
-            // Each batch of pieces goes on through the decoder's layers as its tokens come out.
-            const int64_t n = m.media().audio_token_count(audio.mel_frames);
-            std::optional<MediaKvWriter> writer;
-            if (n > 0) writer.emplace(m, n, choice.kv, choice.tokens_on_host, "");
-            m.media().stream_audio_tokens(
-                mel, audio.mel_frames, [&](int64_t, const Tensor& rows) { writer->append(rows); },
-                [&](int64_t done, int64_t total) { m.progress("audio", done, total); });
-            if (!writer) return;
-            writer->finish();
-            out.audio = writer->tokens();
-            out.audio_kv = writer->kv();
-        }
-    };
     Tensor rgb;
     std::vector<int64_t> positions;
     int64_t done = 0;
     const int S = m.config().vision.image_size;
     double frames_wait_s = 0, first_batch_s = -1;  // the profile's timeline
-    // Before each batch, and while it is still being decoded, the audio goes through once its
-    // samples are there: the GPU would otherwise wait, above all for the first batch, which
-    // takes a stretch of decoding up to its keyframe distance.
+    // Before each batch, and while it is still being decoded, the audio's pieces decoded so
+    // far go through: the GPU would otherwise wait, above all for the first batch, which takes
+    // a stretch of decoding up to its keyframe distance.
     auto next_batch = [&] {
         const auto w0 = std::chrono::steady_clock::now();
         double audio_s = 0;  // of the wait, the time spent queueing the audio's work
-        while (!audio_done) {
-            if (audio_job.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
-                encode_audio();
-                audio_s = seconds_since(t0) - audio_at_s;
-            } else if (frames.ready()) {
-                break;
-            } else {
-                audio_job.wait_for(std::chrono::milliseconds(1));
-            }
+        for (;;) {
+            const auto a0 = std::chrono::steady_clock::now();
+            audio.advance();
+            audio_s += seconds_since(a0);
+            if (audio.done() || frames.ready()) break;
+            audio.wait(std::chrono::milliseconds(1));
         }
         const bool more = frames.next_frames(rgb, positions);
         frames_wait_s += seconds_since(w0) - audio_s;
@@ -201,16 +160,19 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
         char line[500];
         std::snprintf(line, sizeof line,
                       "frames: %lld decoded by %s in %.2f s; process CPU time %.2f s; decoding from %.2f s, the "
-                      "first batch at %.2f s, waiting for frames %.2f s in all; %s; audio samples at %.2f s, "
-                      "through the tower from %.2f s",
+                      "first batch at %.2f s, waiting for frames %.2f s in all; %s; audio: the first piece at "
+                      "%.2f s, through the tower from %.2f s, every sample seen at %.2f s",
                       static_cast<long long>(F), frames.decoder(), stage_s, process_cpu_seconds() - cpu0, started_s,
-                      first_batch_s, frames_wait_s, lanes, audio_ready_s.load(), audio_at_s);
+                      first_batch_s, frames_wait_s, lanes, audio.first_piece_s(), audio.tower_from_s(),
+                      audio.samples_s());
         m.notice(line);
     }
     visual.finish();
     out.image = visual.tokens();
     out.visual_kv = visual.kv();
-    if (!audio_done) encode_audio();
+    audio.finish();
+    out.audio = audio.tokens();
+    out.audio_kv = audio.kv();
     // Closing the decoders took NVDEC's 8 lanes 0.35-0.40 s on an H100 (the last session most
     // of it): the request goes on meanwhile. Closing them synchronises the device, which breaks
     // a CUDA graph's capture, so the decoding steps go unrecorded until they are closed.

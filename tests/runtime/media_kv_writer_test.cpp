@@ -4,12 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cstring>
-#include <map>
-#include <memory>
-
 #include "backend/reference.h"
 #include "runtime/loaded_model.h"
+#include "runtime/loaded_tiny.h"
 #include "runtime/media_kv_writer.h"
 #include "runtime/tiny_decoder.h"
 #include "support/test_support.h"
@@ -19,45 +16,10 @@ namespace {
 
 using runtime::MediaKvWriter;
 
-EngineOptions tiny_on(const std::string& backend) {
-    EngineOptions o;
-    o.model_dir = tiny_model_dir();
-    o.backend = backend;
-    o.threads = 2;
-    return o;
-}
-
-// Both tensors brought to the host as to_host() gives them (floats widened to f32: the same
-// bits compare the same), then compared byte for byte.
-bool same_bytes(Backend& be, const Tensor& a, const Tensor& b) {
-    if (a.defined() != b.defined()) return false;
-    if (!a.defined()) return true;
-    const Tensor x = be.to_host(a), y = be.to_host(b);
-    return x.dtype() == y.dtype() && x.nbytes() == y.nbytes() && std::memcmp(x.raw(), y.raw(), x.nbytes()) == 0;
-}
-
-bool same_kv(Backend& be, const model::MediaKV& a, const model::MediaKV& b) {
-    if (a.tokens != b.tokens || a.k.size() != b.k.size()) return false;
-    for (size_t l = 0; l < a.k.size(); ++l)
-        for (const auto& [x, y] : {std::pair{&a.k[l], &b.k[l]}, std::pair{&a.v[l], &b.v[l]}})
-            if (!same_bytes(be, x->values, y->values) || !same_bytes(be, x->scales, y->scales) ||
-                !same_bytes(be, x->zeros, y->zeros))
-                return false;
-    return true;
-}
-
-// tiny-a on the backend under test, loaded once per process.
-runtime::LoadedModel& tiny(const std::string& kind) {
-    static std::map<std::string, std::unique_ptr<runtime::LoadedModel>> made;
-    auto& m = made[kind];
-    if (!m) m = std::make_unique<runtime::LoadedModel>(tiny_on(kind));
-    return *m;
-}
-
 class MediaKvWriterTest : public testing::TestWithParam<std::string> {};
 
 TEST_P(MediaKvWriterTest, AnyBatchesAndEitherPlacementGiveTheBitsOfOneEncode) {
-    runtime::LoadedModel& m = tiny(GetParam());
+    runtime::LoadedModel& m = loaded_tiny(GetParam());
     Backend& be = m.backend();
     const int64_t chunk = 2 * kMediaKeyBlock, rows = 3 * chunk + 77;
     // Uploaded: in the activation dtype, as the towers hand them over.
@@ -83,7 +45,7 @@ TEST_P(MediaKvWriterTest, AnyBatchesAndEitherPlacementGiveTheBitsOfOneEncode) {
 }
 
 TEST_P(MediaKvWriterTest, TooManyOrTooFewRowsAreErrors) {
-    runtime::LoadedModel& m = tiny(GetParam());
+    runtime::LoadedModel& m = loaded_tiny(GetParam());
     const Tensor tokens = m.backend().upload(random_tensor({300, m.config().llm.hidden}, DType::f32, 7));
     MediaKvWriter w(m, 200, {}, true, "", kMediaKeyBlock);
     w.append(tokens.rows(0, 150));

@@ -102,62 +102,68 @@ int64_t MediaGlue::audio_token_count(const WhisperEncoder& tower, int64_t mel_fr
     return states / mm_.audio_pool;
 }
 
+int64_t MediaGlue::audio_pieces_per_batch(const WhisperEncoder& tower, int64_t pieces_per_batch) const {
+    // A batch's states are a whole number of tokens: Whisper's 1500 states a piece take any
+    // pool up to 6 in every batch.
+    const int64_t per_batch = std::max<int64_t>(1, pieces_per_batch);
+    const int64_t unit = mm_.audio_pool / std::gcd(tower.output_frames(), mm_.audio_pool);
+    return (per_batch + unit - 1) / unit * unit;
+}
+
 Tensor MediaGlue::audio_tokens(const WhisperEncoder& tower, const Tensor& mel, int64_t mel_frames,
                                const std::function<void(int64_t, int64_t)>& progress,
                                int64_t pieces_per_batch) const {
-    Tensor tokens;
-    stream_audio_tokens(
-        tower, mel, mel_frames,
-        [&](int64_t first, const Tensor& rows) {
-            if (!tokens.defined()) tokens = be_.act({audio_token_count(tower, mel_frames), dim_});
-            Tensor dst = tokens.rows(first, first + rows.dim(0));
-            be_.copy_(dst, rows);
-        },
-        progress, pieces_per_batch);
-    return tokens;
-}
-
-void MediaGlue::stream_audio_tokens(const WhisperEncoder& tower, const Tensor& mel, int64_t mel_frames,
-                                    const AudioRows& rows, const std::function<void(int64_t, int64_t)>& progress,
-                                    int64_t pieces_per_batch) const {
-    const int64_t in = tower.input_frames(), out = tower.output_frames(), A = tower.d_model();
+    const int64_t in = tower.input_frames();
     VIDI_CHECK(mel.rank() == 3 && mel.dim(2) == in, "audio_tokens: expected log-mel [pieces, bins, ", in, "], got ",
                mel.describe());
     const int64_t pieces = mel.dim(0);
-    VIDI_CHECK(mel_frames > 0 && mel_frames <= pieces * in, "audio_tokens: mel_frames ", mel_frames,
-               " does not fit ", pieces, " piece(s) of ", in, " frames");
-    const int64_t states = mel_frames * out / in, k = mm_.audio_pool;
-    VIDI_CHECK(states >= 2 * k, "audio_tokens: ", mel_frames, " mel frames give fewer than two audio tokens");
+    VIDI_CHECK(mel_frames <= pieces * in, "audio_tokens: mel_frames ", mel_frames, " does not fit ", pieces,
+               " piece(s) of ", in, " frames");
+    const int64_t T = checked_audio_tokens(tower, mel_frames);
 
-    // A batch of pieces goes through the tower and straight on through the glue (pooling,
-    // projector, norms, positions: row by row) to `rows`, so that of the whole audio only one
-    // batch is held (an hour is 120 pieces; the memory planner counts one batch). A batch's states are
-    // a whole number of tokens (pieces_per_batch rounded up to what makes them so: Whisper's
-    // 1500 states a piece take any pool up to 6 in every batch).
-    int64_t per_batch = std::max<int64_t>(1, pieces_per_batch);
-    const int64_t unit = k / std::gcd(out, k);  // pieces whose states are whole tokens
-    per_batch = (per_batch + unit - 1) / unit * unit;
-    const int64_t T = states / k;
+    // A batch of pieces goes through the tower and straight on through the glue, so that of
+    // the tower's states only one batch is held.
+    Tensor tokens = be_.act({T, dim_});
+    const int64_t per_batch = audio_pieces_per_batch(tower, pieces_per_batch);
     for (int64_t i = 0, done = 0; done < T && i < pieces; i += per_batch) {
         const int64_t n = std::min(per_batch, pieces - i);
-        Tensor batch;
-        {
-            const Section s = be_.section("whisper");
-            batch = tower.forward(mel.rows(i, i + n)).reshape({n * out, A});
-        }
-        const int64_t m = std::min(T - done, n * out / k);  // the last batch: only the states before `states`
-        rows(done, audio_glue(batch.rows(0, m * k), done, T));
+        const int64_t m = std::min(T - done, n * tower.output_frames() / mm_.audio_pool);  // the last: up to T
+        Tensor dst = tokens.rows(done, done + m);
+        be_.copy_(dst, place_audio_tokens(unplaced_audio_tokens(tower, mel.rows(i, i + n), m), done, T));
         done += m;
         if (progress) progress(i + n, pieces);
     }
+    return tokens;
 }
 
-Tensor MediaGlue::audio_glue(const Tensor& states, int64_t first_token, int64_t total) const {
+int64_t MediaGlue::checked_audio_tokens(const WhisperEncoder& tower, int64_t mel_frames) const {
+    VIDI_CHECK(mel_frames > 0, "audio_tokens: mel_frames ", mel_frames, " is not positive");
+    const int64_t states = mel_frames * tower.output_frames() / tower.input_frames();
+    VIDI_CHECK(states >= 2 * mm_.audio_pool, "audio_tokens: ", mel_frames,
+               " mel frames give fewer than two audio tokens");
+    return states / mm_.audio_pool;
+}
+
+Tensor MediaGlue::unplaced_audio_tokens(const WhisperEncoder& tower, const Tensor& mel, int64_t tokens) const {
+    const int64_t n = mel.dim(0), out = tower.output_frames(), A = tower.d_model(), k = mm_.audio_pool;
+    VIDI_CHECK(tokens > 0 && tokens * k <= n * out, "audio_tokens: ", tokens, " tokens from ", n, " piece(s)");
+    Tensor states;
+    {
+        const Section s = be_.section("whisper");
+        states = tower.forward(mel).reshape({n * out, A}).rows(0, tokens * k);
+    }
     const Section s = be_.section("audio glue");
-    const int64_t k = mm_.audio_pool;
     // Conv1d(kernel k, stride k, no bias) over the states.
     Tensor cols = be_.im2col_1d(states, static_cast<int>(k), static_cast<int>(k), 0);
-    Tensor x = norm(project(aud_proj_, be_.linear(cols, aud_pool_)), aud_norm_);
+    return norm(project(aud_proj_, be_.linear(cols, aud_pool_)), aud_norm_);
+}
+
+Tensor MediaGlue::place_audio_tokens(const Tensor& unplaced, int64_t first_token, int64_t total) const {
+    const Section s = be_.section("audio glue");
+    VIDI_CHECK(first_token >= 0 && first_token + unplaced.dim(0) <= total, "audio_tokens: rows ", first_token, "..",
+               first_token + unplaced.dim(0), " of ", total, " tokens");
+    Tensor x = be_.act(unplaced.shape());  // the caller's rows stay as they are
+    be_.copy_(x, unplaced);
     std::vector<int64_t> steps(static_cast<size_t>(x.dim(0)));
     std::iota(steps.begin(), steps.end(), first_token);
     be_.add_(x, pos_t_.encode(mm_.time_interval, total, steps));

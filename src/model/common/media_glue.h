@@ -42,10 +42,12 @@ public:
     Tensor audio_tokens(const WhisperEncoder& tower, const Tensor& mel, int64_t mel_frames,
                         const std::function<void(int64_t, int64_t)>& progress,
                         int64_t pieces_per_batch = kAudioPiecesPerBatch) const;
-    // The same tokens handed to `rows` a batch at a time (MediaTokenizer::stream_audio_tokens).
-    void stream_audio_tokens(const WhisperEncoder& tower, const Tensor& mel, int64_t mel_frames, const AudioRows& rows,
-                             const std::function<void(int64_t, int64_t)>& progress,
-                             int64_t pieces_per_batch = kAudioPiecesPerBatch) const;
+    // The two halves of a batch's way (MediaTokenizer::unplaced_audio_tokens and
+    // place_audio_tokens), and the pieces a batch takes: pieces_per_batch rounded up to a
+    // whole number of tokens.
+    Tensor unplaced_audio_tokens(const WhisperEncoder& tower, const Tensor& mel, int64_t tokens) const;
+    Tensor place_audio_tokens(const Tensor& unplaced, int64_t first_token, int64_t total) const;
+    int64_t audio_pieces_per_batch(const WhisperEncoder& tower, int64_t pieces_per_batch) const;
 
 private:
     // Linear -> GELU(erf) -> Linear (mm_projector_type mlp2x_gelu).
@@ -57,8 +59,8 @@ private:
     };
     Projector projector(const WeightLoader& w, int64_t in) const;
     Tensor project(const Projector& p, const Tensor& x) const;
-    // Audio tokens first_token.. (of `total`) from their k·n Whisper states.
-    Tensor audio_glue(const Tensor& states, int64_t first_token, int64_t total) const;
+    // audio_token_count(), refusing mel_frames that give fewer than two tokens (pos_t needs two).
+    int64_t checked_audio_tokens(const WhisperEncoder& tower, int64_t mel_frames) const;
     Tensor norm(const Tensor& x, const Tensor& w) const;
     // A video's image positions: pos_h and pos_w of its h×w grid, pos_t of each of its frames.
     struct ImagePositions {
@@ -76,6 +78,29 @@ private:
     Tensor img_norm_, aud_norm_, llm_norm_, aud_pool_;
     PositionalMlp pos_h_, pos_w_, pos_t_;
     mutable ImagePositions positions_;  // the engine runs one call at a time (vidi/vidi.h)
+};
+
+// The audio half of MediaTokenizer, which both families take from Whisper and MediaGlue.
+class GlueAudioTokenizer : public MediaTokenizer {
+public:
+    int64_t audio_token_count(int64_t mel_frames) const final { return glue().audio_token_count(whisper(), mel_frames); }
+    Tensor audio_tokens(const Tensor& mel, int64_t mel_frames,
+                        const std::function<void(int64_t, int64_t)>& progress = {}) const final {
+        return glue().audio_tokens(whisper(), mel, mel_frames, progress);
+    }
+    int64_t audio_pieces_per_batch() const final {
+        return glue().audio_pieces_per_batch(whisper(), kAudioPiecesPerBatch);
+    }
+    Tensor unplaced_audio_tokens(const Tensor& mel, int64_t tokens) const final {
+        return glue().unplaced_audio_tokens(whisper(), mel, tokens);
+    }
+    Tensor place_audio_tokens(const Tensor& unplaced, int64_t first, int64_t total) const final {
+        return glue().place_audio_tokens(unplaced, first, total);
+    }
+
+protected:
+    virtual const MediaGlue& glue() const = 0;
+    virtual const WhisperEncoder& whisper() const = 0;
 };
 
 }  // namespace vidi::model

@@ -78,20 +78,6 @@ void MediaEncoder::prepare_video(int64_t total_frames, int64_t budget) const {
     glue_.prepare_image_positions(mm_.image_pool, side, side, total_frames);
 }
 
-int64_t MediaEncoder::audio_token_count(int64_t mel_frames) const {
-    return glue_.audio_token_count(audio_, mel_frames);
-}
-
-Tensor MediaEncoder::audio_tokens(const Tensor& mel, int64_t mel_frames,
-                                  const std::function<void(int64_t, int64_t)>& progress) const {
-    return glue_.audio_tokens(audio_, mel, mel_frames, progress);
-}
-
-void MediaEncoder::stream_audio_tokens(const Tensor& mel, int64_t mel_frames, const AudioRows& rows,
-                                       const std::function<void(int64_t, int64_t)>& progress) const {
-    glue_.stream_audio_tokens(audio_, mel, mel_frames, rows, progress);
-}
-
 Tensor MediaEncoder::audio_tokens(const Tensor& mel, int64_t mel_frames,
                                   const std::function<void(int64_t, int64_t)>& progress,
                                   int64_t pieces_per_batch) const {

@@ -28,7 +28,7 @@ int budget_grid_side(int64_t frames, int padded, int pool, int64_t budget = kVis
 // config alone (the memory planner uses it before any weight is loaded).
 int token_grid_side(const ModelConfig& c, int64_t frames, int64_t budget = kVisualTokenBudget);
 
-class MediaEncoder final : public MediaTokenizer {
+class MediaEncoder final : public GlueAudioTokenizer {
 public:
     MediaEncoder(const ModelConfig& config, const WeightLoader& root);
 
@@ -50,14 +50,9 @@ public:
     }
     void prepare_video(int64_t total_frames, int64_t budget) const override;
 
-    // Number of audio tokens for `mel_frames` (SPEC.md §2.6): floor(floor(mel_frames/2) / pool).
-    int64_t audio_token_count(int64_t mel_frames) const override;
-    // mel [pieces, mel_bins, 3000] f32 -> [audio_token_count(mel_frames), D] on the backend,
-    // kAudioPiecesPerBatch pieces at a time from the tower to the tokens.
-    Tensor audio_tokens(const Tensor& mel, int64_t mel_frames,
-                        const std::function<void(int64_t, int64_t)>& progress = {}) const override;
-    void stream_audio_tokens(const Tensor& mel, int64_t mel_frames, const AudioRows& rows,
-                             const std::function<void(int64_t, int64_t)>& progress = {}) const override;
+    // Audio tokens (SPEC.md §2.6, §4): GlueAudioTokenizer's, kAudioPiecesPerBatch pieces at a
+    // time from the tower to the tokens.
+    using GlueAudioTokenizer::audio_tokens;
     // The same `pieces_per_batch` pieces at a time (the result does not depend on it).
     // progress(done, total): 30 s pieces through the audio tower so far (optional).
     Tensor audio_tokens(const Tensor& mel, int64_t mel_frames, const std::function<void(int64_t, int64_t)>& progress,
@@ -68,6 +63,9 @@ public:
     const WhisperEncoder& audio() const { return audio_; }
 
 private:
+    const MediaGlue& glue() const override { return glue_; }
+    const WhisperEncoder& whisper() const override { return audio_; }
+
     Backend& be_;
     MediaConfig mm_;
     int dim_;

@@ -60,16 +60,4 @@ void Media::prepare_video(int64_t total_frames, int64_t /*budget*/) const {
     glue_.prepare_image_positions(side_, side_, side_, total_frames);
 }
 
-int64_t Media::audio_token_count(int64_t mel_frames) const { return glue_.audio_token_count(audio_, mel_frames); }
-
-Tensor Media::audio_tokens(const Tensor& mel, int64_t mel_frames,
-                           const std::function<void(int64_t, int64_t)>& progress) const {
-    return glue_.audio_tokens(audio_, mel, mel_frames, progress);
-}
-
-void Media::stream_audio_tokens(const Tensor& mel, int64_t mel_frames, const AudioRows& rows,
-                                const std::function<void(int64_t, int64_t)>& progress) const {
-    glue_.stream_audio_tokens(audio_, mel, mel_frames, rows, progress);
-}
-
 }  // namespace vidi::model::vidi7b

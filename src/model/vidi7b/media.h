@@ -20,7 +20,7 @@ namespace vidi::model::vidi7b {
 // batch in groups): 64 Mi, 128 MiB in bf16 (a 24×24 grid of 1152·4·4 is 10.6 Mi values a frame).
 constexpr int64_t kPoolColumns = int64_t(1) << 26;
 
-class Media final : public MediaTokenizer {
+class Media final : public GlueAudioTokenizer {
 public:
     Media(const ModelConfig& config, const WeightLoader& root);
 
@@ -30,11 +30,6 @@ public:
     Tensor image_tokens(const Tensor& pixels_batch, const std::vector<int64_t>& frame_positions,
                         int64_t total_frames, int64_t budget) const override;
     void prepare_video(int64_t total_frames, int64_t budget) const override;
-    int64_t audio_token_count(int64_t mel_frames) const override;
-    Tensor audio_tokens(const Tensor& mel, int64_t mel_frames,
-                        const std::function<void(int64_t, int64_t)>& progress = {}) const override;
-    void stream_audio_tokens(const Tensor& mel, int64_t mel_frames, const AudioRows& rows,
-                             const std::function<void(int64_t, int64_t)>& progress = {}) const override;
 
     // The pooled grid of n frames' patch grids [n, g, g, C] -> [n, s, s, C] (conv + resize).
     Tensor pool(const Tensor& patches) const;
@@ -42,6 +37,9 @@ public:
     int64_t pool_frames() const;
 
 private:
+    const MediaGlue& glue() const override { return glue_; }
+    const WhisperEncoder& whisper() const override { return audio_; }
+
     Backend& be_;
     int dim_, side_, kernel_;
     SiglipVision vision_;
