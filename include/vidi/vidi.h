@@ -78,6 +78,11 @@ struct EngineOptions {
     // automatically only when memory is short.
     int64_t visual_token_budget = 0;
     MediaInputs media_inputs = MediaInputs::Any;  // `vidi serve` narrows it (docs/security.md)
+    // On a GPU, a throwaway request at load (0.30 s on an H100), so that the first video does
+    // not pay a process's one-time costs (cuBLASLt's and cuFFT's first calls, the kernels'
+    // loading; there its image positions took 135 -> 4 ms and its first 20 tokens 0.03 s less:
+    // docs/cuda.md). The one-shot commands (`vidi retrieve`, `ask`, `dump`) turn it off.
+    bool warm_up = true;
     ProgressFn progress;           // null: silent
     // The planner's decisions, one line each (weights format, per-video K/V and budget).
     std::function<void(const std::string&)> notice;

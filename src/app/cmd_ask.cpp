@@ -16,6 +16,7 @@ Runner add_ask(CLI::App& app) {
     cmd->add_option("--question", *question, "The question")->required();
     return [=]() {
         attach_progress(*flags);
+        flags->options.warm_up = false;  // one process, one video: a warm-up would only add to it
         auto engine = Engine::open(flags->options);
         std::shared_ptr<const Video> v;
         engine->check_question({*question, Task::question, flags->generate}, !video->empty());  // before the encode

@@ -60,6 +60,7 @@ Runner add_dump(CLI::App& app) {
         req.forced_ids = parse_list(*forced, "--forced-ids");
         req.max_new_tokens = flags->generate.max_new_tokens;
         req.out = *out_path;
+        flags->options.warm_up = false;  // one process, one video: a warm-up would only add to it
         const size_t n = dump_tensors(flags->options, req);
         if (!flags->quiet) std::fprintf(stderr, "wrote %zu tensors to %s\n", n, out_path->c_str());
         return 0;

@@ -42,6 +42,7 @@ Runner add_retrieve(CLI::App& app) {
     cmd->add_option("--export-clips", *clips, "Write each range as its own file (stream copy) into DIR");
     return [=]() {
         attach_progress(*flags);
+        flags->options.warm_up = false;  // one process, one video: a warm-up would only add to it
         auto engine = Engine::open(flags->options);
         std::vector<Question> questions;
         for (const std::string& q : *queries) questions.push_back({q, Task::retrieval, flags->generate});

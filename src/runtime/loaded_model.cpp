@@ -1,7 +1,9 @@
 #include "runtime/loaded_model.h"
 
+#include <chrono>
 #include <cstdlib>
 
+#include "core/log_mel.h"
 #include "model/checkpoint.h"
 #include "model/common/chat_template.h"
 #include "model/common/dattn_decoder.h"
@@ -72,6 +74,35 @@ LoadedModel::LoadedModel(const EngineOptions& options) : options_(options) {
     if (backend_->act_dtype() == DType::f16) fingerprint_ += ":f16";
     // And towers in FP8 (--compute fp8).
     if (backend_->fp8_encode()) fingerprint_ += ":fp8";
+    if (options.warm_up && backend_->device() != Device::cpu) warm_up();
+}
+
+void LoadedModel::warm_up() {
+    // On an H100 the first f32 GEMM (cuBLASLt's first call: the positional MLPs) held the host
+    // 117-195 ms and the first audio batch (cuFFT's plan, the towers' first GEMMs) 96 ms, while
+    // the GPU idled at the start of the first video (bench/RESULTS.md, 2026-12-07).
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+        const int64_t frames = 2, budget = family().default_visual_budget();
+        media_->prepare_video(frames, budget);
+        const Tensor mel = backend_->log_mel(Tensor::zeros({kPieceSamples}, DType::f32), config_.audio.mel_bins);
+        media_->audio_tokens(mel, kMelFrames);
+        const int S = config_.vision.image_size;
+        const Tensor image =
+            media_->image_tokens(Tensor::zeros({1, config_.vision.channels, S, S}, DType::f32), {0}, frames, budget);
+        const model::MediaKV kv = decoder_->encode_media(image);
+        model::TextCache cache = decoder_->new_cache(4);
+        decoder_->forward_on_device({1, 2}, cache, {&kv}, false);  // a prompt, then a step
+        decoder_->forward_on_device({2}, cache, {&kv}, false);
+        backend_->synchronize();
+    } catch (const Error& e) {  // (tight memory): the first request pays those costs instead
+        notice(cat("warm-up skipped: ", e.what()));
+    }
+    if (backend_->profiling()) {  // its sections are not the first video's
+        backend_->profile_report();
+        notice(cat("profile: warm-up at load ",
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), " s"));
+    }
 }
 
 std::vector<int32_t> LoadedModel::prompt(const std::string& text, bool with_media) const {

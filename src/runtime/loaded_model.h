@@ -60,6 +60,12 @@ public:
     // (deferred_release.h); media_tokens() waits for the last ones before opening new ones.
     DeferredRelease& retired() { return retired_; }
 
+    // A throwaway pass through every part of a request (positions, log-mel, the towers, the
+    // media layers, a prompt and a step), which the constructor runs on a GPU: the one-time
+    // costs of a process's first calls fall at load rather than on its first request. It
+    // changes no later result; where it fails (too little memory) a notice says so.
+    void warm_up();
+
 private:
     EngineOptions options_;
     bool sync_progress_ = false;

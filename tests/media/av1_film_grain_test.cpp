@@ -68,8 +68,9 @@ TEST(Av1FilmGrain, FilesWithGrainStayOnTheCpuWhateverTheContainer) {
         EXPECT_EQ(with.av1_film_grain, true) << ext;
         EXPECT_EQ(without.av1_film_grain, false) << ext;
         EXPECT_THAT(nvdec_refusal(with.codec_id, with.pix_fmt, with.av1_film_grain), HasSubstr("film grain")) << ext;
-        if (nvdec_decoder(AV_CODEC_ID_AV1))
+        if (nvdec_decoder(AV_CODEC_ID_AV1)) {
             EXPECT_EQ(nvdec_refusal(without.codec_id, without.pix_fmt, without.av1_film_grain), "") << ext;
+        }
     }
     // Where no sequence header was read, grain cannot be ruled out.
     EXPECT_THAT(nvdec_refusal(AV_CODEC_ID_AV1, AV_PIX_FMT_YUV420P, std::nullopt), HasSubstr("cannot be ruled out"));
