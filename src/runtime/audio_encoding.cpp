@@ -53,7 +53,8 @@ void AudioEncoding::advance() {
             }
         }
         if (held_rows_ < total_) {  // the last batch: its pieces' tokens up to the total
-            VIDI_CHECK(next_piece_ < ready, "audio: ", held_rows_, " of ", total_, " tokens from all ", ready, " pieces");
+            VIDI_CHECK(next_piece_ < ready, "audio: ", held_rows_, " of ", total_, " tokens from all ", ready,
+                       " pieces");
             const int64_t n = std::min(per_batch_, ready - next_piece_);
             encode_batch(n, std::min(total_ - held_rows_, media.audio_token_count(n * kMelFrames)));
             continue;

@@ -83,7 +83,9 @@ private:
 // The audio half of MediaTokenizer, which both families take from Whisper and MediaGlue.
 class GlueAudioTokenizer : public MediaTokenizer {
 public:
-    int64_t audio_token_count(int64_t mel_frames) const final { return glue().audio_token_count(whisper(), mel_frames); }
+    int64_t audio_token_count(int64_t mel_frames) const final {
+        return glue().audio_token_count(whisper(), mel_frames);
+    }
     Tensor audio_tokens(const Tensor& mel, int64_t mel_frames,
                         const std::function<void(int64_t, int64_t)>& progress = {}) const final {
         return glue().audio_tokens(whisper(), mel, mel_frames, progress);
