@@ -4,17 +4,10 @@
 
 #include "core/log_mel.h"
 #include "runtime/media_kv_writer.h"
+#include "runtime/seconds_since.h"
 #include "runtime/video_encoding.h"
 
 namespace vidi::runtime {
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
-
 AudioEncoding::AudioEncoding(LoadedModel& m, const std::string& path, int64_t expected_tokens, const QuantFormat& kv,
                              bool tokens_on_host, MediaCapture* capture, std::chrono::steady_clock::time_point t0)
     : m_(m),

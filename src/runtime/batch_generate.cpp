@@ -2,11 +2,11 @@
 
 #include <algorithm>
 
+#include "runtime/seconds_since.h"
 namespace vidi::runtime {
 
 namespace {
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 }  // namespace
 
 BatchGeneration::BatchGeneration(const model::Decoder& model, std::vector<const model::MediaKV*> media,

@@ -5,13 +5,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "runtime/seconds_since.h"
 namespace vidi::runtime {
-
-namespace {
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-}  // namespace
 
 std::vector<TopPick> checked_top_picks(Backend& be, const Tensor& logits) {
     std::vector<TopPick> picks = be.top_picks(logits);

@@ -14,6 +14,7 @@
 #include "model/checkpoint.h"
 #include "model/common/chat_template.h"
 #include "model/family.h"
+#include "runtime/seconds_since.h"
 #include "vidi/tools.h"
 
 namespace vidi {
@@ -161,7 +162,7 @@ std::string report_text(const model::Checkpoint& ck, const model::Summary& arch,
 CheckpointReport inspect_checkpoint(const std::string& dir, const InspectOptions& options) {
     const auto t0 = std::chrono::steady_clock::now();
     const model::Checkpoint ck = model::Checkpoint::open(dir);
-    const double open_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double open_s = runtime::seconds_since(t0);
     const model::Family& family = ck.family();
     const model::Summary arch = family.describe(ck.config(), ck.store());
     std::string chat = "no chat_template in the checkpoint: the built-in " + family.name() + " prompt format";

@@ -10,6 +10,7 @@
 #include "model/common/tower_memory.h"
 #include "runtime/media_plan.h"
 #include "runtime/memory_plan.h"
+#include "runtime/seconds_since.h"
 #include "runtime/video_encoding.h"
 
 namespace vidi::runtime {
@@ -100,8 +101,7 @@ void LoadedModel::warm_up() {
     }
     if (backend_->profiling()) {  // its sections are not the first video's
         backend_->profile_report();
-        notice(cat("profile: warm-up at load ",
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), " s"));
+        notice(cat("profile: warm-up at load ", seconds_since(t0), " s"));
     }
 }
 

@@ -12,14 +12,11 @@
 #include "runtime/audio_encoding.h"
 #include "runtime/media_kv_writer.h"
 #include "runtime/media_plan.h"
+#include "runtime/seconds_since.h"
 
 namespace vidi::runtime {
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // User and system time of every thread of the process so far.
 double process_cpu_seconds() {
