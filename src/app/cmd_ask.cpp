@@ -12,11 +12,12 @@ Runner add_ask(CLI::App& app) {
     auto video = std::make_shared<std::string>();
     auto question = std::make_shared<std::string>();
     add_engine_flags(cmd, *flags);
+    add_one_shot_flags(cmd, *flags);
     cmd->add_option("--video,-v", *video, "Video file (omit for a text-only turn)")->check(CLI::ExistingFile);
     cmd->add_option("--question", *question, "The question")->required();
     return [=]() {
         attach_progress(*flags);
-        flags->options.warm_up = false;  // one process, one video: a warm-up would only add to it
+        settle_one_shot(*flags);
         auto engine = Engine::open(flags->options);
         std::shared_ptr<const Video> v;
         engine->check_question({*question, Task::question, flags->generate}, !video->empty());  // before the encode

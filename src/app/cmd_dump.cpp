@@ -40,6 +40,7 @@ Runner add_dump(CLI::App& app) {
     auto forced = std::make_shared<std::string>();
     auto out_path = std::make_shared<std::string>();
     add_engine_flags(cmd, *flags);
+    add_one_shot_flags(cmd, *flags);
     flags->generate.max_new_tokens = 16;
     cmd->add_option("--video,-v", *video, "Video file (omit for the text_* tensors of a text-only turn)")
         ->check(CLI::ExistingFile);
@@ -60,7 +61,7 @@ Runner add_dump(CLI::App& app) {
         req.forced_ids = parse_list(*forced, "--forced-ids");
         req.max_new_tokens = flags->generate.max_new_tokens;
         req.out = *out_path;
-        flags->options.warm_up = false;  // one process, one video: a warm-up would only add to it
+        settle_one_shot(*flags);
         const size_t n = dump_tensors(flags->options, req);
         if (!flags->quiet) std::fprintf(stderr, "wrote %zu tensors to %s\n", n, out_path->c_str());
         return 0;

@@ -35,6 +35,7 @@ Runner add_retrieve(CLI::App& app) {
     auto json = std::make_shared<bool>(false);
     auto clips = std::make_shared<std::string>();
     add_engine_flags(cmd, *flags);
+    add_one_shot_flags(cmd, *flags);
     cmd->add_option("--video,-v", *video, "Video file")->required()->check(CLI::ExistingFile);
     cmd->add_option("--query", *queries, "What to look for, e.g. \"slicing onion\" (repeat to ask several)")
         ->required();
@@ -42,7 +43,7 @@ Runner add_retrieve(CLI::App& app) {
     cmd->add_option("--export-clips", *clips, "Write each range as its own file (stream copy) into DIR");
     return [=]() {
         attach_progress(*flags);
-        flags->options.warm_up = false;  // one process, one video: a warm-up would only add to it
+        settle_one_shot(*flags);
         auto engine = Engine::open(flags->options);
         std::vector<Question> questions;
         for (const std::string& q : *queries) questions.push_back({q, Task::retrieval, flags->generate});

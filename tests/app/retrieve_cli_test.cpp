@@ -47,6 +47,28 @@ TEST(RetrieveCli, SeveralQueriesDecodedTogetherAnswerAsEachAlone) {
     }
 }
 
+// --warm-up (the server's warm-up at load, for a one-shot encode that times a server's first
+// request) parses on every one-shot command and changes no answer. On the CPU backend the warm-up
+// itself does not run; on a GPU `VIDI_PROFILE=1` prints its time (docs/cuda.md).
+TEST(RetrieveCli, WarmUpFlagParsesAndLeavesTheAnswerAsItIs) {
+    const std::string base = "retrieve -q --json --max-new-tokens 6 --model " + tiny() + " --video " + synth() +
+                             " --query 'a moving colour pattern'";
+    std::string plain, warmed;
+    ASSERT_EQ(test::run_command(cli(base + " 2>/dev/null"), &plain), 0) << plain;
+    ASSERT_EQ(test::run_command(cli(base + " --warm-up 2>/dev/null"), &warmed), 0) << warmed;
+    EXPECT_EQ(nlohmann::json::parse(plain), nlohmann::json::parse(warmed));
+    std::string out;
+    EXPECT_EQ(test::run_command(cli("ask -q --warm-up --max-new-tokens 2 --model " + tiny() + " --question hi"), &out),
+              0)
+        << out;
+    test::TempDir dir("warm");
+    EXPECT_EQ(test::run_command(cli("dump -q --warm-up --max-new-tokens 1 --model " + tiny() + " --video " + synth() +
+                                    " --query x --out " + dir.file("d.safetensors")),
+                                &out),
+              0)
+        << out;
+}
+
 TEST(RetrieveCli, RunsOnACheckpointInTheOfficialLayout) {
     // make-checkpoint nests the vision tower under "vision_model." as the release does;
     // the golden checkpoint does not. Both must load.
