@@ -147,8 +147,10 @@ void DattnDecoder::encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& to
     for (int64_t r0 = 0; r0 < T; r0 += chunk) {
         int64_t r1 = std::min(T, r0 + chunk), n = r1 - r0;
         const Section whole = be_.section("media layers");
-        // FP8 matrix work where it is on (--compute fp8). Only here: SigLIP measured slower in
-        // FP8 on the H200 and Whisper no faster (bench/RESULTS.md), so the towers stay 16-bit.
+        // FP8 matrix work where it is on (--compute fp8): every linear of the media layers. The
+        // towers take FP8 in their normed linears only (Backend::layer_norm_linears: the LayerNorm
+        // writes the E4M3 codes itself); their o_proj and fc2 stay 16-bit, which measured faster
+        // than FP8 with the input's conversion (bench/RESULTS.md, 2026-12-06).
         const EncodeScope encode = be_.encode_scope();
         Tensor src = tokens.rows(r0, r1);
         if (src.device() != be_.device()) src = be_.upload(src);
