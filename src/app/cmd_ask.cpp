@@ -17,7 +17,6 @@ Runner add_ask(CLI::App& app) {
     cmd->add_option("--question", *question, "The question")->required();
     return [=]() {
         attach_progress(*flags);
-        settle_one_shot(*flags);
         auto engine = Engine::open(flags->options);
         std::shared_ptr<const Video> v;
         engine->check_question({*question, Task::question, flags->generate}, !video->empty());  // before the encode

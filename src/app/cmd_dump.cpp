@@ -61,7 +61,6 @@ Runner add_dump(CLI::App& app) {
         req.forced_ids = parse_list(*forced, "--forced-ids");
         req.max_new_tokens = flags->generate.max_new_tokens;
         req.out = *out_path;
-        settle_one_shot(*flags);
         const size_t n = dump_tensors(flags->options, req);
         if (!flags->quiet) std::fprintf(stderr, "wrote %zu tensors to %s\n", n, out_path->c_str());
         return 0;

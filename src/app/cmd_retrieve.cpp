@@ -43,7 +43,6 @@ Runner add_retrieve(CLI::App& app) {
     cmd->add_option("--export-clips", *clips, "Write each range as its own file (stream copy) into DIR");
     return [=]() {
         attach_progress(*flags);
-        settle_one_shot(*flags);
         auto engine = Engine::open(flags->options);
         std::vector<Question> questions;
         for (const std::string& q : *queries) questions.push_back({q, Task::retrieval, flags->generate});

@@ -90,11 +90,10 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
 }
 
 void add_one_shot_flags(CLI::App* cmd, EngineFlags& f) {
-    cmd->add_flag("--warm-up", f.one_shot_warm_up,
+    f.options.warm_up = false;
+    cmd->add_flag("--warm-up", f.options.warm_up,
                   "Warm the GPU up at load as vidi serve does (the encode then times a server's first request)");
 }
-
-void settle_one_shot(EngineFlags& f) { f.options.warm_up = f.one_shot_warm_up; }
 
 void attach_progress(EngineFlags& f) {
     if (f.quiet) return;

@@ -11,7 +11,6 @@ struct EngineFlags {
     EngineOptions options;
     GenerateOptions generate;
     bool quiet = false;
-    bool one_shot_warm_up = false;  // --warm-up of the one-shot commands
 };
 
 // --model, --backend, --dtype, --threads, --frame-batch, --decode-lanes, --decoder, --max-new-tokens,
@@ -19,10 +18,9 @@ struct EngineFlags {
 void add_engine_flags(CLI::App* cmd, EngineFlags& flags);
 // --warm-up of the commands that answer one video and exit (retrieve, ask, dump). They skip
 // the warm-up at load by default: one process, one video, it would only add to the wall time.
-// With the flag the encode times what a server's first request after its load sees.
+// With the flag the encode times what a server's first request after its load sees. Sets
+// options.warm_up to false before parsing; the flag turns it back on.
 void add_one_shot_flags(CLI::App* cmd, EngineFlags& flags);
-// options.warm_up as the one-shot flags ask; the one-shot commands call it before Engine::open.
-void settle_one_shot(EngineFlags& flags);
 // Fills options.progress (and notice) with a stderr reporter unless --quiet; warnings always
 // go to stderr.
 void attach_progress(EngineFlags& flags);
