@@ -10,7 +10,8 @@
 //   cuda_micro step       a decoding step's big kernels, one sequence and a batch of 16
 //   cuda_micro siglip     one SigLIP layer over 16 frames, op by op
 //   cuda_micro towers-attention   the towers' attention batches alone (SigLIP's 16 frames,
-//                         Whisper's 4 pieces), for comparing the kernel's configurations
+//                         Whisper's 4 pieces), then each kernel directly: streaming and
+//                         resident (where the keys fit)
 //   cuda_micro fp8        the encode's GEMM shapes: 16-bit against FP8 (per-row and
 //                         per-tensor scales) and the cost of converting each operand
 //   cuda_micro algos      the encode's GEMM shapes: cuBLASLt's first heuristic algorithm
@@ -25,11 +26,13 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/gemm.h"
+#include "backend/cuda/kernels.h"
 
 using vidi::AttentionParams;
 using vidi::DType;
@@ -232,6 +235,32 @@ void bench_attention(CudaBackend& be, const std::string& what, int64_t Tq, int64
     row(what, ms,
         fmt(n * attention_flops(Tq, Tk, H, hd, p) / (ms * 1e-3) / 1e12, "TFLOP/s") + ", " +
             fmt(kv_gb / (ms * 1e-3), "GB/s K+V"));
+}
+
+// The towers' attention kernels side by side on one problem: streaming (every card) and, where
+// a sequence's keys fit a block, resident (what flash_attention picks there).
+void bench_tower_kernels(CudaBackend& be, const std::string& what, int64_t T, int H, int hd, int64_t n) {
+    const Tensor q = random_device(be, {n, T, H, hd}), k = random_device(be, {n, T, H, hd}),
+                 v = random_device(be, {n, T, H, hd}), out = be.empty(q.shape(), be.act_dtype());
+    vidi::cuda::AttentionArgs a;
+    a.act = be.act_dtype();
+    a.q = q.raw();
+    a.k = k.raw();
+    a.v = v.raw();
+    a.out = out.raw();
+    a.Tq = a.Tk = T;
+    a.H = a.KV = H;
+    a.hd = hd;
+    a.scale = 1.0f / std::sqrt(float(hd));
+    AttentionParams p;
+    const double flops = n * attention_flops(T, T, H, hd, p);
+    using vidi::cuda::FlashKernel;
+    for (const auto& [kernel, name] : {std::pair{FlashKernel::streaming, ", streaming"},
+                                       std::pair{FlashKernel::resident, ", resident"}}) {
+        if (!vidi::cuda::flash_attention(a, n, be.stream(), kernel)) continue;  // the keys do not fit
+        const double ms = time_ms(be, 20, [&] { vidi::cuda::flash_attention(a, n, be.stream(), kernel); });
+        row(what + name, ms, fmt(flops / (ms * 1e-3) / 1e12, "TFLOP/s"));
+    }
 }
 
 void bench_rms_norm(CudaBackend& be, int64_t rows, int64_t D) {
@@ -439,6 +468,8 @@ int main(int argc, char** argv) {
             bench_attention(be, "SigLIP T=729 H16 hd72, 16 frames", 729, 729, 16, 16, 72, bidir, 20, 16);
             bidir.scale = 0.125f;
             bench_attention(be, "Whisper T=1500 H20 hd64, 4 pieces", 1500, 1500, 20, 20, 64, bidir, 20, 4);
+            bench_tower_kernels(be, "SigLIP 16 frames", 729, 16, 72, 16);
+            bench_tower_kernels(be, "Whisper 4 pieces", 1500, 20, 64, 4);
             return 0;
         }
         if (argc > 1 && std::strcmp(argv[1], "fp8") == 0) {

@@ -27,10 +27,11 @@ with_mem() {
 # synth.mp4 with the golden forced ids, then a text-only turn.
 # Usage: cuda_parity TAG MODEL_DIR GOLDEN_FILE ["TEXT-ONLY QUESTION"]: the golden file's own
 # question (its text_prompt_ids), tiny-a's by default; the tiny Vidi-7B's is "Describe the scene.".
+# DUMP_ARGS (e.g. "--decoder cpu") goes to the video's dump.
 cuda_parity() {
   local tag=$1 model=$2 golden=$3 question=${4:-Describe a kitchen scene.} forced
   forced=$(python3 -c "from safetensors.numpy import load_file; print(','.join(str(int(x)) for x in load_file('$golden')['forced_ids']))")
-  V dump -q --backend cuda --model "$model" --video $G/synth.mp4 --query "a moving colour pattern" \
+  V dump -q --backend cuda ${DUMP_ARGS:-} --model "$model" --video $G/synth.mp4 --query "a moving colour pattern" \
     --frames 0,11 --forced-ids "$forced" --max-new-tokens 16 --out "$W/${tag}_synth_cuda.safetensors"
   python3 bench/compare_dump.py "$W/${tag}_synth_cuda.safetensors" "$golden" \
     image_tokens audio_tokens prompt_logits forced_logits generated_ids prompt_ids

@@ -108,8 +108,11 @@ struct FrameStream::Impl {
     int64_t decoded_at_open = 0;            // frames NVDEC's trial decoded before any was read
     PictureBuffers buffers;           // the pictures' memory, reused (outlives the cursors below)
 
-    // NVDEC: the batches go to device memory (null: to the host).
+    // The batches go to device memory, written by NVDEC's lanes or the CPU's (null: to the host).
     std::unique_ptr<DeviceWriter> device;
+    // The ring is filled by the CPU decoders' lanes (FrameOptions::cpu_to_device): their lane
+    // count and segments are the host path's.
+    bool cpu_lanes = false;
     // Whether a cursor restarts at a later keyframe rather than decoding on to it. For H.264 on
     // the device path only at IDR pictures, where the cursor keeps its decoder (the cursors'
     // keep_decoder, set wherever `restarts` is not):
@@ -158,6 +161,8 @@ struct FrameStream::Impl {
     void open();
     void plan_lanes(bool to_device);
     void open_device(const FrameOptions& o);
+    DeviceFramesShape ring_shape() const;
+    void open_cpu_ring(const FrameOptions& o);
     void index_wanted();
     // Cursors may start and restart at keyframes: every packet has a timestamp and the
     // container's index (MP4/MOV, Matroska/WebM) or the keyframes' byte positions (MPEG-TS)
@@ -205,23 +210,24 @@ void FrameStream::Impl::open() {
 }
 
 void FrameStream::Impl::plan_lanes(bool to_device) {
-    if (to_device) {  // nothing waits on the host: the ring in device memory bounds the lanes
+    const size_t batch = static_cast<size_t>(max_batch);
+    if (to_device && !cpu_lanes) {  // NVDEC: nothing waits on the host, the ring bounds the lanes
         lanes = lanes_left_to_us ? auto_nvdec_lanes(std::thread::hardware_concurrency()) : std::min(asked_lanes, 64);
-        ahead = size_t(kBatchesPerLane) * size_t(lanes) * size_t(max_batch);
+        ahead = size_t(kBatchesPerLane) * size_t(lanes) * batch;
         return;
     }
-    // Memory bounds the lanes twice, within kLaneBytes each: the RGB pictures decoded ahead of
-    // the reader (`ahead`, in sampled frames; at least a segment at its longest, two batches)
-    // and each lane's decoder with its reference pictures (kDecoderPictures of 4:2:0): 12 lanes
-    // for 1080p, 4 for 4K. Capping the lanes by two batches of pictures each had left 5 lanes
-    // of 3 threads for 1080p and one decoder for 4K: on 16 cores those decoded a 1080p HEVC file
-    // 1.1-1.4x and a 4K H.264 one 2.8x slower, the latter with twice the CPU time
-    // (bench/RESULTS.md, 2026-12-06).
+    // Memory bounds the CPU decoders' lanes twice, within kLaneBytes each: the RGB pictures
+    // decoded ahead of the reader (`ahead`, in sampled frames; at least a segment at its longest,
+    // two batches; a device ring bounds them itself) and each lane's decoder with its reference
+    // pictures (kDecoderPictures of 4:2:0): 12 lanes for 1080p, 4 for 4K. Capping the lanes by
+    // two batches of pictures each had left 5 lanes of 3 threads for 1080p and one decoder for
+    // 4K: on 16 cores those decoded a 1080p HEVC file 1.1-1.4x and a 4K H.264 one 2.8x slower,
+    // the latter with twice the CPU time (bench/RESULTS.md, 2026-12-06).
     const size_t frame_bytes = std::max<size_t>(1, size_t(vx.info.width) * vx.info.height * 3);
     const size_t decoder_bytes = std::max<size_t>(1, frame_bytes / 2 * kDecoderPictures);
     lanes = std::max(1, std::min<int>(asked_lanes, static_cast<int>(kLaneBytes / decoder_bytes)));
-    const size_t batch = static_cast<size_t>(max_batch);
-    ahead = std::clamp(kLaneBytes / frame_bytes, 2 * batch, size_t(kBatchesPerLane) * size_t(lanes) * batch);
+    const size_t most = size_t(kBatchesPerLane) * size_t(lanes) * batch;
+    ahead = to_device ? most : std::clamp(kLaneBytes / frame_bytes, 2 * batch, most);
 }
 
 void FrameStream::Impl::open_device(const FrameOptions& o) {
@@ -239,17 +245,10 @@ void FrameStream::Impl::open_device(const FrameOptions& o) {
     }
     if (refusal.empty()) {
         plan_lanes(true);
-        const size_t frame_bytes = size_t(vx.info.width) * vx.info.height * 3;
-        shape.batch = max_batch;
-        shape.width = vx.info.width;
-        shape.height = vx.info.height;
-        shape.lanes = parallel() ? lanes : 1;
-        shape.slots = static_cast<int>(std::clamp<size_t>(kDeviceFrameBytes / (frame_bytes * size_t(max_batch)), 3,
-                                                          size_t(2 * shape.lanes + 2)));
+        shape = ring_shape();
         if (!o.software_to_device)
             shape.lane_outside_bytes = nvdec_session_bytes(vx.coded_width, vx.coded_height, vx.pix_fmt);
-        if (!nvdec && o.nvdec_cost)
-            refusal = o.nvdec_cost(vx.info, static_cast<int64_t>(indices.size()), shape);
+        if (!nvdec && o.ring_cost) refusal = o.ring_cost(vx.info, static_cast<int64_t>(indices.size()), shape);
     }
     if (refusal.empty()) {
         FfmpegLogCapture log;
@@ -291,6 +290,42 @@ void FrameStream::Impl::open_device(const FrameOptions& o) {
         (parallel() ? lane_wants[0] : cursor_want) = want(0);
     }
     decoded_at_open = decoded.load();
+}
+
+// The ring of batches in device memory for the lanes as planned.
+DeviceFramesShape FrameStream::Impl::ring_shape() const {
+    const size_t frame_bytes = size_t(vx.info.width) * vx.info.height * 3;
+    DeviceFramesShape shape;
+    shape.batch = max_batch;
+    shape.width = vx.info.width;
+    shape.height = vx.info.height;
+    shape.lanes = parallel() ? lanes : 1;
+    shape.slots = static_cast<int>(
+        std::clamp<size_t>(kDeviceFrameBytes / (frame_bytes * size_t(max_batch)), 3, size_t(2 * shape.lanes + 2)));
+    return shape;
+}
+
+// The CPU decoders' lanes into a device ring, where its memory costs the video nothing (else,
+// or where the ring cannot be had, the pictures stay on the host as before).
+void FrameStream::Impl::open_cpu_ring(const FrameOptions& o) {
+    cpu_lanes = true;
+    plan_lanes(true);
+    const DeviceFramesShape shape = ring_shape();
+    if (!o.ring_cost || o.ring_cost(vx.info, static_cast<int64_t>(indices.size()), shape).empty()) {
+        try {
+            device = std::make_unique<DeviceWriter>(o.device_frames(shape), vx, path, false);
+        } catch (const Error&) {  // (say, no device memory for it): the host path decodes alike
+        }
+    }
+    if (!device) {
+        cpu_lanes = false;
+        plan_lanes(false);
+        return;
+    }
+    // Each lane keeps its cursor for its next segment, which restarts there with a flush, as
+    // decord's decoder does (`restarts` stays: unlike NVDEC's, a flush costs the CPU nothing).
+    lane_cursors.resize(static_cast<size_t>(device->lanes()));
+    lane_wants.assign(static_cast<size_t>(device->lanes()), 0);
 }
 
 void FrameStream::Impl::index_wanted() {
@@ -394,7 +429,7 @@ size_t FrameStream::Impl::segment_end(size_t begin) const {
     // keeps it for its next segments.
     const size_t batch = static_cast<size_t>(max_batch);
     const size_t share = std::max<size_t>(1, batch / static_cast<size_t>(lanes));
-    const size_t base = device && begin >= batch ? batch : share;
+    const size_t base = device && !cpu_lanes && begin >= batch ? batch : share;
     const size_t longest = std::min(n, begin < batch ? std::max(batch, begin + 2 * share) : begin + 2 * batch);
     // A segment's cursor only goes forward: it ends where decord's pictures go back in time.
     size_t end = begin + 1;
@@ -477,6 +512,7 @@ FrameStream::FrameStream(const std::string& path, int image_size, int max_batch,
 FrameStream::FrameStream(const std::string& path, const FrameOptions& o)
     : FrameStream(path, o.image_size, o.max_batch, o.lanes, o.inputs) {
     if (o.decoder != "cpu") impl_->open_device(o);
+    if (!impl_->device && o.cpu_to_device && o.device_frames) impl_->open_cpu_ring(o);
 }
 
 FrameStream::~FrameStream() {
@@ -491,7 +527,9 @@ FrameStream::~FrameStream() {
 }
 
 const VideoInfo& FrameStream::info() const { return impl_->vx.info; }
-const char* FrameStream::decoder() const { return impl_->device ? "nvdec" : "cpu"; }
+const char* FrameStream::decoder() const {
+    return impl_->device && !impl_->cpu_lanes ? "nvdec" : "cpu";
+}
 int64_t FrameStream::decoded_frames() const { return impl_->decoded.load(); }
 int64_t FrameStream::lane_segments() const { return impl_->lane_segments; }
 int FrameStream::lanes() const { return impl_->parallel() ? impl_->lanes : 1; }

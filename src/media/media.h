@@ -61,12 +61,18 @@ struct FrameOptions {
     std::string decoder = "auto";
     // A GPU backend's frame rings (Backend::device_frames); null: no GPU (auto means cpu).
     DeviceFramesMaker device_frames;
-    // What NVDEC's frames in device memory (the ring `device_frames` would be asked for, its
-    // decoders' sessions included) would cost this video of `sampled` frames, asked by "auto"
-    // before it takes any: a non-empty answer (say, a lower K/V precision under --gpu-memory)
-    // is the notice's reason, and the CPU decodes.
-    std::function<std::string(const VideoInfo& video, int64_t sampled, const DeviceFramesShape& ring)> nvdec_cost;
+    // What a frame ring in device memory (the one `device_frames` would be asked for, NVDEC's
+    // decoders' sessions included: the shape's lane_outside_bytes) would cost this video of
+    // `sampled` frames, asked before any is taken: a non-empty answer (say, a lower K/V precision
+    // under --gpu-memory) sends "auto" from NVDEC to the CPU (the notice's reason) and the CPU
+    // decoders' frames to host memory.
+    std::function<std::string(const VideoInfo& video, int64_t sampled, const DeviceFramesShape& ring)> ring_cost;
     std::function<void(const std::string&)> notice;
+    // With device_frames: where the CPU decodes ("cpu", or "auto" where NVDEC cannot take the
+    // file), its lanes copy each sampled frame into the ring as NVDEC's lanes write theirs, so
+    // that the upload rides on the lanes' own streams instead of the reader's thread and the
+    // GPU's stream (bench/RESULTS.md, 2026-12-07). The frames are the host path's, byte for byte.
+    bool cpu_to_device = false;
     // Tests: the frames go to device_frames as with NVDEC, but decoded in software (no GPU).
     bool software_to_device = false;
 };

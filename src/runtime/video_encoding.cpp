@@ -38,8 +38,10 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     fo.lanes = std::max(0, m.options().decode_lanes);
     fo.inputs = m.options().media_inputs;
     fo.decoder = m.options().decoder;
-    if (m.backend().device() != Device::cpu)  // NVDEC's frames stay in this backend's memory
+    if (m.backend().device() != Device::cpu) {  // the decoded frames go to this backend's memory
         fo.device_frames = [&m](const DeviceFramesShape& s) { return m.backend().device_frames(s); };
+        fo.cpu_to_device = true;
+    }
     fo.notice = m.options().notice;
     const MediaRequest request{m.options().media_kv, m.options().visual_token_budget, m.options().media_tokens};
     const auto audio_estimate = [&m](const media::VideoInfo& info) {
@@ -47,8 +49,9 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     };
     // "auto" takes NVDEC only where its memory costs the video nothing: under 19 GiB on an H100,
     // 0.39 GiB of sessions and ring would have sent a 10-minute video's tokens to the host,
-    // and that run encoded in 5.0 s against the CPU decoders' 3.7 s (bench/RESULTS.md).
-    fo.nvdec_cost = [&](const media::VideoInfo& info, int64_t sampled, const DeviceFramesShape& ring) {
+    // and that run encoded in 5.0 s against the CPU decoders' 3.7 s (bench/RESULTS.md). The
+    // CPU decoders' lanes fill a ring under the same rule, else their frames go up from the host.
+    fo.ring_cost = [&](const media::VideoInfo& info, int64_t sampled, const DeviceFramesShape& ring) {
         const std::optional<DeviceMemory> mem = m.backend().device_memory();
         if (!mem) return std::string();
         const size_t bytes = m.backend().device_frames_shape(ring).device_bytes();

@@ -132,31 +132,63 @@ protected:
 };
 test::TempDir* DecoderChoice::dir_ = nullptr;
 
+// The ring filled by NVDEC's lanes (their software stand-in here) or by the CPU decoders' lanes
+// (FrameOptions::cpu_to_device: as many as the host path's, copying each frame in) holds the
+// host path's batches byte for byte; without cpu_to_device the CPU's pictures stay on the host.
 TEST_F(DecoderChoice, LanesFillingTheDeviceRingGiveTheCpuBatches) {
-    for (int lanes : {1, 3}) {
-        Ring ring;
-        FrameOptions o = options("nvdec", 4, lanes);
-        o.device_frames = ring.maker();
-        o.software_to_device = true;
-        FrameStream cpu(video(), options("cpu", 4, lanes)), dev(video(), o);
-        EXPECT_STREQ(cpu.decoder(), "cpu");
-        EXPECT_STREQ(dev.decoder(), "nvdec");
-        ASSERT_EQ(ring.made.size(), 1u);
-        const DeviceFramesShape& s = ring.made[0]->shape();
-        EXPECT_EQ(s.batch, 4);
-        EXPECT_EQ(s.width, 96);
-        EXPECT_EQ(s.height, 64);
-        EXPECT_EQ(s.lanes, lanes);
-        EXPECT_GE(s.slots, 3);
-        EXPECT_EQ(s.lane_outside_bytes, 0u);  // the software stand-in's decoders hold host memory only
-        dev.start();
-        EXPECT_EQ(expect_same_batches(cpu, dev), 12) << lanes << " lanes";  // 45 frames, 4 a batch
-        EXPECT_EQ(ring.made[0]->frames_put.load(), 45);
-        EXPECT_EQ(ring.made[0]->violations.load(), 0);
-        if (lanes > 1) {
-            EXPECT_GT(dev.lane_segments(), 1);
+    for (bool cpu_lanes : {false, true})
+        for (int lanes : {1, 3}) {
+            SCOPED_TRACE(std::string(cpu_lanes ? "CPU" : "NVDEC") + " lanes: " + std::to_string(lanes));
+            Ring ring;
+            FrameOptions o = options(cpu_lanes ? "cpu" : "nvdec", 4, lanes);
+            o.device_frames = ring.maker();
+            (cpu_lanes ? o.cpu_to_device : o.software_to_device) = true;
+            FrameStream cpu(video(), options("cpu", 4, lanes)), dev(video(), o);
+            EXPECT_STREQ(cpu.decoder(), "cpu");
+            EXPECT_STREQ(dev.decoder(), cpu_lanes ? "cpu" : "nvdec");
+            EXPECT_EQ(dev.lanes(), cpu.lanes());
+            ASSERT_EQ(ring.made.size(), 1u);
+            const DeviceFramesShape& s = ring.made[0]->shape();
+            EXPECT_EQ(s.batch, 4);
+            EXPECT_EQ(s.width, 96);
+            EXPECT_EQ(s.height, 64);
+            EXPECT_EQ(s.lanes, lanes);
+            EXPECT_GE(s.slots, 3);
+            EXPECT_EQ(s.lane_outside_bytes, 0u);  // software decoders hold host memory only
+            dev.start();
+            EXPECT_EQ(expect_same_batches(cpu, dev), 12);  // 45 frames, 4 a batch
+            EXPECT_EQ(ring.made[0]->frames_put.load(), 45);
+            EXPECT_EQ(ring.made[0]->violations.load(), 0);
+            if (lanes > 1) {
+                EXPECT_GT(dev.lane_segments(), 1);
+            }
         }
-    }
+    Ring unused;
+    FrameOptions o = options("cpu", 4, 3);
+    o.device_frames = unused.maker();  // without cpu_to_device: host batches
+    FrameStream host(video(), o);
+    EXPECT_TRUE(unused.asked.empty());
+}
+
+// Where the ring would cost the video (the runtime's answer: a lower plan under --gpu-memory), the
+// CPU decoders' pictures stay on the host, with the host path's lanes.
+TEST_F(DecoderChoice, CpuLanesKeepThePicturesOnTheHostWhereTheRingWouldCostTheVideo) {
+    std::vector<DeviceFramesShape> asked;
+    Ring ring;
+    FrameOptions o = options("cpu", 4, 3);
+    o.device_frames = ring.maker();
+    o.cpu_to_device = true;
+    o.ring_cost = [&](const VideoInfo&, int64_t, const DeviceFramesShape& shape) {
+        asked.push_back(shape);
+        return std::string("it would lower the plan");
+    };
+    FrameStream costly(video(), o), cpu(video(), options("cpu", 4, 3));
+    EXPECT_TRUE(ring.made.empty());
+    ASSERT_EQ(asked.size(), 1u);
+    EXPECT_EQ(asked[0].lanes, 3);
+    EXPECT_EQ(asked[0].lane_outside_bytes, 0u);
+    EXPECT_EQ(costly.lanes(), cpu.lanes());
+    EXPECT_EQ(expect_same_batches(cpu, costly), 12);
 }
 
 // ready(): false only while the lanes are still decoding the next batch; once it says true,
@@ -287,6 +319,16 @@ TEST_F(DecoderChoice, H264OnTheDevicePathRestartsOnlyAtIdrKeyframesKeepingItsDec
             } else {
                 EXPECT_GT(dev.decoded_frames(), cpu.decoded_frames() + 20);
             }
+            // The CPU decoders' lanes into a ring restart where the host path's do (decord's
+            // flush), open GOPs included: the same frames decoded.
+            Ring cpu_ring;
+            FrameOptions c_o = options("cpu", 4, lanes);
+            c_o.device_frames = cpu_ring.maker();
+            c_o.cpu_to_device = true;
+            FrameStream host(f, options("cpu", 4, lanes)), ringed(f, c_o);
+            ringed.start();
+            EXPECT_EQ(expect_same_batches(host, ringed), 5);
+            EXPECT_EQ(ringed.decoded_frames(), host.decoded_frames());
         }
     }
 }
@@ -328,6 +370,19 @@ TEST_F(DecoderChoice, AutoFallsBackToTheCpuWithOneNoticeWhenNvdecCannotStart) {
     ASSERT_EQ(ring.asked.size(), 1u);
     EXPECT_EQ(ring.asked[0].lane_outside_bytes, nvdec_session_bytes(96, 64, AV_PIX_FMT_YUV420P));
 
+    // With cpu_to_device the CPU's lanes then fill a ring of their own (no sessions counted).
+    o.cpu_to_device = true;
+    {
+        FrameStream ringed(video(), o), host(video(), options("cpu", 4, 2));
+        EXPECT_STREQ(ringed.decoder(), "cpu");
+        EXPECT_EQ(notices.size(), 2u);
+        ASSERT_EQ(ring.asked.size(), 3u);
+        EXPECT_EQ(ring.asked[2].lane_outside_bytes, 0u);
+        ringed.start();
+        EXPECT_EQ(expect_same_batches(host, ringed), 12);
+        EXPECT_EQ(ring.made.back()->frames_put.load(), 45);
+    }
+
     o.decoder = "nvdec";
     try {
         FrameStream s(video(), o);
@@ -368,7 +423,7 @@ TEST_F(DecoderChoice, AutoLeavesNvdecWhereItsMemoryWouldCostTheVideo) {
     o.device_frames = ring.maker();
     o.software_to_device = true;
     o.notice = [&](const std::string& s) { notices.push_back(s); };
-    o.nvdec_cost = [&](const VideoInfo& info, int64_t sampled, const DeviceFramesShape& shape) {
+    o.ring_cost = [&](const VideoInfo& info, int64_t sampled, const DeviceFramesShape& shape) {
         asked.push_back({sampled, shape, info.path});
         return answer;
     };

@@ -239,7 +239,13 @@ void cross_attention(const AttentionArgs& a, int splits, void* workspace, cudaSt
 // --- attention_flash.cu: the same problems (n sequences, no mask, 16-bit K/V) on tensor cores,
 // for the head dims it has a kernel for; q, k, v, out 16-byte aligned.
 bool flash_attention_supports(int hd);
-void flash_attention(const AttentionArgs& a, int64_t sequences, cudaStream_t stream);
+// `streaming` passes the keys through shared memory a tile at a time; `resident` holds all of a
+// sequence's keys in one block's shared memory and runs only where they fit (false: nothing
+// launched); `best` (what the backend runs) is resident where it fits, else streaming. The two
+// give the same bytes.
+enum class FlashKernel { best, streaming, resident };
+bool flash_attention(const AttentionArgs& a, int64_t sequences, cudaStream_t stream,
+                     FlashKernel which = FlashKernel::best);
 
 // --- attention_dense.cu: unmasked attention of n independent sequences (q[n, Tq, H, hd],
 // k/v[n, Tk, KV, hd]) as batched GEMMs; a problem is one (sequence, head), g = seq·H + head.
