@@ -98,6 +98,15 @@ FrameOptions options(const std::string& decoder, int batch, int lanes) {
     return o;
 }
 
+// Options whose frames go to `ring`: written by NVDEC's lanes (their software stand-in here) or,
+// with cpu_lanes, by the CPU decoders' (FrameOptions::cpu_to_device).
+FrameOptions ring_options(Ring& ring, bool cpu_lanes, int batch, int lanes) {
+    FrameOptions o = options(cpu_lanes ? "cpu" : "nvdec", batch, lanes);
+    o.device_frames = ring.maker();
+    (cpu_lanes ? o.cpu_to_device : o.software_to_device) = true;
+    return o;
+}
+
 // Every batch of `b` equals `a`'s (positions and bytes); returns the batches.
 int expect_same_batches(FrameStream& a, FrameStream& b) {
     Tensor x, y;
@@ -140,10 +149,7 @@ TEST_F(DecoderChoice, LanesFillingTheDeviceRingGiveTheCpuBatches) {
         for (int lanes : {1, 3}) {
             SCOPED_TRACE(std::string(cpu_lanes ? "CPU" : "NVDEC") + " lanes: " + std::to_string(lanes));
             Ring ring;
-            FrameOptions o = options(cpu_lanes ? "cpu" : "nvdec", 4, lanes);
-            o.device_frames = ring.maker();
-            (cpu_lanes ? o.cpu_to_device : o.software_to_device) = true;
-            FrameStream cpu(video(), options("cpu", 4, lanes)), dev(video(), o);
+            FrameStream cpu(video(), options("cpu", 4, lanes)), dev(video(), ring_options(ring, cpu_lanes, 4, lanes));
             EXPECT_STREQ(cpu.decoder(), "cpu");
             EXPECT_STREQ(dev.decoder(), cpu_lanes ? "cpu" : "nvdec");
             EXPECT_EQ(dev.lanes(), cpu.lanes());
@@ -300,35 +306,26 @@ TEST_F(DecoderChoice, H264OnTheDevicePathRestartsOnlyAtIdrKeyframesKeepingItsDec
         const std::string f = dir_->file(c.name);
         test::ffmpeg_cli("-f lavfi -i testsrc2=s=128x72:r=30:d=20 " + std::string(c.args) + " " + f);
         for (int lanes : {1, 2, 3}) {
-            SCOPED_TRACE(std::string(c.name) + ", lanes " + std::to_string(lanes));
-            Ring ring;
-            FrameOptions o = options("nvdec", 4, lanes);
-            o.device_frames = ring.maker();
-            o.software_to_device = true;
-            FrameStream cpu(f, options("cpu", 4, lanes)), dev(f, o);
-            dev.start();
-            EXPECT_EQ(expect_same_batches(cpu, dev), 5);  // 20 sampled frames, 4 a batch
-            if (c.restarts) {
-                EXPECT_EQ(dev.decoded_frames(), cpu.decoded_frames());
-                // Never more than a decoder a lane (fewer where a lane came free for the next segment).
-                if (lanes > 1) {
-                    EXPECT_GT(dev.lane_segments(), lanes);
+            for (bool cpu_lanes : {false, true}) {
+                SCOPED_TRACE(std::string(c.name) + ", lanes " + std::to_string(lanes) + (cpu_lanes ? ", CPU" : ""));
+                Ring ring;
+                FrameStream cpu(f, options("cpu", 4, lanes)), dev(f, ring_options(ring, cpu_lanes, 4, lanes));
+                dev.start();
+                EXPECT_EQ(expect_same_batches(cpu, dev), 5);  // 20 sampled frames, 4 a batch
+                // The CPU decoders' lanes restart where the host path's do (decord's flush),
+                // open GOPs included.
+                if (c.restarts || cpu_lanes) {
+                    EXPECT_EQ(dev.decoded_frames(), cpu.decoded_frames());
+                    // Never more than a decoder a lane (fewer where a lane came free for the next segment).
+                    if (lanes > 1) {
+                        EXPECT_GT(dev.lane_segments(), lanes);
+                    }
+                    EXPECT_GE(dev.decoders_opened(), 1);
+                    EXPECT_LE(dev.decoders_opened(), lanes);
+                } else {
+                    EXPECT_GT(dev.decoded_frames(), cpu.decoded_frames() + 20);
                 }
-                EXPECT_GE(dev.decoders_opened(), 1);
-                EXPECT_LE(dev.decoders_opened(), lanes);
-            } else {
-                EXPECT_GT(dev.decoded_frames(), cpu.decoded_frames() + 20);
             }
-            // The CPU decoders' lanes into a ring restart where the host path's do (decord's
-            // flush), open GOPs included: the same frames decoded.
-            Ring cpu_ring;
-            FrameOptions c_o = options("cpu", 4, lanes);
-            c_o.device_frames = cpu_ring.maker();
-            c_o.cpu_to_device = true;
-            FrameStream host(f, options("cpu", 4, lanes)), ringed(f, c_o);
-            ringed.start();
-            EXPECT_EQ(expect_same_batches(host, ringed), 5);
-            EXPECT_EQ(ringed.decoded_frames(), host.decoded_frames());
         }
     }
 }
