@@ -94,7 +94,8 @@ public:
     // `inputs`: what every open of the file (probe and lanes alike) accepts (ffmpeg_util.h).
     FrameStream(const std::string& path, int image_size, int max_batch = 16, int lanes = 0,
                 MediaInputs inputs = MediaInputs::Any);
-    // Decoding as options.decoder says; with NVDEC the batches of next_frames() are on the GPU.
+    // Decoding as options.decoder says; with NVDEC, or the CPU decoders filling a device ring
+    // (options.cpu_to_device), the batches of next_frames() are on the GPU.
     FrameStream(const std::string& path, const FrameOptions& options);
     ~FrameStream();
     FrameStream(const FrameStream&) = delete;
