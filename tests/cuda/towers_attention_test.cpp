@@ -50,7 +50,8 @@ AttentionArgs args_of(const Tensor& q, const Tensor& k, const Tensor& v, const T
 // One kernel on q [n, Tq, H, hd], k/v [n, Tk, KV, hd]; undefined where it did not launch.
 Tensor run(FlashKernel which, const Tensor& q, const Tensor& k, const Tensor& v, const Shape4& s, float scale) {
     Tensor out = backend().empty(q.shape(), act());
-    const bool launched = flash_attention(args_of(q, k, v, out, s, scale), s.n, backend().stream(), which);
+    const bool launched =
+        flash_attention(args_of(q, k, v, out, s, scale), s.n, backend().sm_count(), backend().stream(), which);
     backend().synchronize();
     return launched ? out : Tensor();
 }

@@ -53,6 +53,14 @@ __device__ inline void attention_out(const AttentionArgs& a, int64_t idx, float 
     store_float(out, a.accumulate ? to_float(*out) + round_to<T>(v) : v);
 }
 
+// Whether the current device gives a block `bytes` of shared memory (its opt-in).
+inline bool block_fits(size_t bytes) {
+    int device = 0, optin = 0;
+    VIDI_CUDA_CHECK(cudaGetDevice(&device));
+    VIDI_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    return bytes <= static_cast<size_t>(optin);
+}
+
 // How many blocks of `kernel` (threads a block, `smem` bytes of dynamic shared memory) one SM
 // holds, its shared-memory opt-in set on the first call (once per kernel instance).
 template <auto kernel>

@@ -316,14 +316,6 @@ void launch(const Problem& pb, cudaStream_t stream) {
     VIDI_CUDA_CHECK_LAUNCH("step cross-attention");
 }
 
-// Whether this device gives a block `bytes` of shared memory.
-bool block_fits(size_t bytes) {
-    int device = 0, optin = 0;
-    VIDI_CUDA_CHECK(cudaGetDevice(&device));
-    VIDI_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    return bytes <= static_cast<size_t>(optin);
-}
-
 // As few row tiles a block as the rows need, so that each chunk is read once for up to 32
 // rows (16 sequences at G = 2); four tiles only where the card has the shared memory for
 // their ring (else blocks of two, which read each chunk once for 16 rows). A row's work is the

@@ -322,22 +322,9 @@ void launch_flash(const AttentionArgs& a, int64_t sequences, cudaStream_t stream
         launch_flash_as<HD, T, kStages, kWarps, kMT, kMinBlocks, false>(a, sequences, stream);
 }
 
-// The device's most shared memory a block may opt into, and its SMs.
-struct BlockRoom {
-    int smem = 0, sms = 0;
-};
-BlockRoom block_room() {
-    int device = 0;
-    BlockRoom r;
-    VIDI_CUDA_CHECK(cudaGetDevice(&device));
-    VIDI_CUDA_CHECK(cudaDeviceGetAttribute(&r.smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    VIDI_CUDA_CHECK(cudaDeviceGetAttribute(&r.sms, cudaDevAttrMultiProcessorCount, device));
-    return r;
-}
-
 // The resident kernel in eight warps of two row tiles (255 registers, none spilled).
 template <int HD, class T, bool kExp2>
-void launch_resident_as(const AttentionArgs& a, int64_t sequences, const BlockRoom& room, cudaStream_t stream) {
+void launch_resident_as(const AttentionArgs& a, int64_t sequences, int sm_count, cudaStream_t stream) {
     constexpr int kWarps = 8, kMT = 2;
     constexpr auto kernel = flash_resident_kernel<HD, T, kWarps, kMT, kExp2>;
     // Opted into at every launch: the bytes vary with the keys, and the setting is the current
@@ -348,7 +335,7 @@ void launch_resident_as(const AttentionArgs& a, int64_t sequences, const BlockRo
     // between blocks (each loads the keys again).
     constexpr int64_t warp_rows = 16 * kMT;
     const int64_t pairs = sequences * a.H;
-    const int64_t chunks = std::min<int64_t>((room.sms + pairs - 1) / pairs, (a.Tq + warp_rows - 1) / warp_rows);
+    const int64_t chunks = std::min<int64_t>((sm_count + pairs - 1) / pairs, (a.Tq + warp_rows - 1) / warp_rows);
     const int64_t rows = ((a.Tq + chunks - 1) / chunks + warp_rows - 1) / warp_rows * warp_rows;
     const dim3 grid(static_cast<unsigned>((a.Tq + rows - 1) / rows), static_cast<unsigned>(a.H),
                     static_cast<unsigned>(sequences));
@@ -357,21 +344,19 @@ void launch_resident_as(const AttentionArgs& a, int64_t sequences, const BlockRo
 
 // The resident kernel where every key of a sequence fits one block's shared memory (true: launched).
 template <int HD, class T>
-bool launch_resident(const AttentionArgs& a, int64_t sequences, cudaStream_t stream) {
-    if (a.Tk <= 0 || a.Tq <= 0) return false;
-    const BlockRoom room = block_room();
-    if (FlashTile<HD>::resident_bytes(a.Tk) > static_cast<size_t>(room.smem)) return false;
-    if (a.softcap <= 0.0f) launch_resident_as<HD, T, true>(a, sequences, room, stream);
-    else launch_resident_as<HD, T, false>(a, sequences, room, stream);
+bool launch_resident(const AttentionArgs& a, int64_t sequences, int sm_count, cudaStream_t stream) {
+    if (a.Tk <= 0 || a.Tq <= 0 || !block_fits(FlashTile<HD>::resident_bytes(a.Tk))) return false;
+    if (a.softcap <= 0.0f) launch_resident_as<HD, T, true>(a, sequences, sm_count, stream);
+    else launch_resident_as<HD, T, false>(a, sequences, sm_count, stream);
     return true;
 }
 
 // The streaming kernel in eight warps of kMT row tiles, or the resident one where `which` asks
 // for it and the keys fit (false: `resident` asked for and nothing launched).
 template <int HD, class T, int kStages, int kMT>
-bool launch_mma(const AttentionArgs& a, int64_t sequences, FlashKernel which, cudaStream_t stream) {
+bool launch_mma(const AttentionArgs& a, int64_t sequences, int sm_count, FlashKernel which, cudaStream_t stream) {
     if constexpr (HD <= 72) {  // (head dim 128's rows would spill registers)
-        if (which != FlashKernel::streaming && launch_resident<HD, T>(a, sequences, stream)) return true;
+        if (which != FlashKernel::streaming && launch_resident<HD, T>(a, sequences, sm_count, stream)) return true;
     }
     if (which == FlashKernel::resident) return false;
     launch_flash<HD, T, kStages, 8, kMT, 1>(a, sequences, stream);
@@ -380,7 +365,8 @@ bool launch_mma(const AttentionArgs& a, int64_t sequences, FlashKernel which, cu
 
 }  // namespace
 
-bool flash_attention(const AttentionArgs& a, int64_t sequences, cudaStream_t stream, FlashKernel which) {
+bool flash_attention(const AttentionArgs& a, int64_t sequences, int sm_count, cudaStream_t stream,
+                     FlashKernel which) {
     bool launched = false;
     auto launch = [&](auto tag) {
         using T = decltype(tag);
@@ -391,9 +377,9 @@ bool flash_attention(const AttentionArgs& a, int64_t sequences, cudaStream_t str
         // row tile, two blocks an SM. Two row tiles in 4-warp blocks alone gained nothing,
         // and a warp computing the next tile's scores before this tile's softmax lost.
         switch (a.hd) {
-            case 64: launched = launch_mma<64, T, 4, 2>(a, sequences, which, stream); break;
-            case 72: launched = launch_mma<72, T, 4, 2>(a, sequences, which, stream); break;
-            case 128: launched = launch_mma<128, T, 2, 1>(a, sequences, which, stream); break;
+            case 64: launched = launch_mma<64, T, 4, 2>(a, sequences, sm_count, which, stream); break;
+            case 72: launched = launch_mma<72, T, 4, 2>(a, sequences, sm_count, which, stream); break;
+            case 128: launched = launch_mma<128, T, 2, 1>(a, sequences, sm_count, which, stream); break;
             default: fail("flash_attention: head dim ", a.hd, " has no kernel");
         }
     };

@@ -285,7 +285,7 @@ Tensor CudaBackend::dense_attention(const Tensor& q, const Tensor& k, const Tens
     a.scale = p.scale;
     a.softcap = p.softcap;
     if (flash_attention_supports(a.hd) && aligned16(a.q) && aligned16(a.k) && aligned16(a.v)) {
-        flash_attention(a, n, stream_);
+        flash_attention(a, n, sm_count_, stream_);
         return out;
     }
     // Problems (sequence, head) go in chunks whose scores stay under kAttentionScoreBytes.

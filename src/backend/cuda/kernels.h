@@ -242,9 +242,10 @@ bool flash_attention_supports(int hd);
 // `streaming` passes the keys through shared memory a tile at a time; `resident` holds all of a
 // sequence's keys in one block's shared memory and runs only where they fit (false: nothing
 // launched); `best` (what the backend runs) is resident where it fits, else streaming. The two
-// give the same bytes.
+// give the same bytes. sm_count: the GPU's SMs (the resident kernel splits a sequence's rows
+// between blocks where the sequences are fewer).
 enum class FlashKernel { best, streaming, resident };
-bool flash_attention(const AttentionArgs& a, int64_t sequences, cudaStream_t stream,
+bool flash_attention(const AttentionArgs& a, int64_t sequences, int sm_count, cudaStream_t stream,
                      FlashKernel which = FlashKernel::best);
 
 // --- attention_dense.cu: unmasked attention of n independent sequences (q[n, Tq, H, hd],
