@@ -203,9 +203,7 @@ TEST_F(DecoderChoice, ReadySaysWhenTheNextBatchIsDecoded) {
     for (bool to_device : {false, true}) {
         SCOPED_TRACE(to_device ? "device ring" : "host batches");
         Ring ring;
-        FrameOptions o = options(to_device ? "nvdec" : "cpu", 4, 3);
-        if (to_device) o.device_frames = ring.maker(), o.software_to_device = true;
-        FrameStream s(video(), o);
+        FrameStream s(video(), to_device ? ring_options(ring, false, 4, 3) : options("cpu", 4, 3));
         s.start();
         Tensor rgb;
         std::vector<int64_t> pos;
@@ -243,10 +241,7 @@ TEST_F(DecoderChoice, AStreamWithoutExactKeyframesFillsTheRingFromTheReadersThre
     for (const std::string& ts : {restarting, rising}) {
         const bool sequential = ts == restarting;
         Ring ring;
-        FrameOptions o = options("nvdec", 3, 4);
-        o.device_frames = ring.maker();
-        o.software_to_device = true;
-        FrameStream cpu(ts, options("cpu", 3, 4)), dev(ts, o);
+        FrameStream cpu(ts, options("cpu", 3, 4)), dev(ts, ring_options(ring, false, 3, 4));
         ASSERT_EQ(ring.made.size(), 1u);
         EXPECT_EQ(ring.made[0]->shape().lanes, sequential ? 1 : 4) << ts;
         EXPECT_EQ(expect_same_batches(cpu, dev), 3) << ts;  // 8 frames, 3 a batch
@@ -263,10 +258,7 @@ TEST_F(DecoderChoice, TheDevicePathKeepsTheLanesHostMemoryWouldCut) {
     test::ffmpeg_cli("-f lavfi -i testsrc=s=1920x1080:r=2:d=8 -c:v libx264 -preset ultrafast -g 4 -pix_fmt yuv420p " +
                      big);
     Ring ring;
-    FrameOptions o = options("nvdec", 40, 6);
-    o.device_frames = ring.maker();
-    o.software_to_device = true;
-    FrameStream dev(big, o);
+    FrameStream dev(big, ring_options(ring, false, 40, 6));
     ASSERT_EQ(ring.made.size(), 1u);
     EXPECT_EQ(ring.made[0]->shape().lanes, 6);
     EXPECT_EQ(ring.made[0]->shape().slots, 3);  // 512 MiB holds two batches of 40: three is the least
