@@ -307,10 +307,10 @@ void bench_step(CudaBackend& be) {
 
 // One SigLIP layer (so400m: width 1152, 16 heads of 72, MLP 4304) over a vision batch of 16
 // frames (16 × 729 tokens) as SiglipVision::forward runs it, in 16 bits and then with FP8
-// encodes (its normed linears in FP8 through layer_norm_linears, their weights' FP8 copies
-// kept; o_proj and fc2 in 16 bits), op by op and whole; beside it variants the tower does not
-// run: q, k and v as one GEMM, fc1 without its GELU epilogue, and o_proj and fc2 in FP8 too
-// (their inputs converted in an encode scope).
+// encodes (its normed linears in FP8, their weights' FP8 copies kept, q, k and v's joined:
+// layer_norm_attention runs them as one GEMM; o_proj and fc2 in 16 bits), op by op and whole;
+// beside it variants the tower does not run: q, k and v as three GEMMs, fc1 without its GELU
+// epilogue, and o_proj and fc2 in FP8 too (their inputs converted in an encode scope).
 void bench_siglip(CudaBackend& be) {
     const int64_t n = 16, T = 729, C = 1152, H = 16, hd = 72, I = 4304, M = n * T;
     const Tensor ln_w = random_device(be, {C}), ln_b = random_device(be, {C});
@@ -330,13 +330,20 @@ void bench_siglip(CudaBackend& be) {
         if (fp8) {
             if (!be.fp8_supported()) break;
             be.set_fp8_encode(true);
-            for (const QTensor* w : {&wq, &wk, &wv, &wqkv, &wo, &w1, &w2}) be.keep_fp8_copy(*w);
+            be.keep_fp8_copies_joined({{{wq, bc}, {wk, bc}, {wv, bc}}});
+            for (const QTensor* w : {&wqkv, &wo, &w1, &w2}) be.keep_fp8_copy(*w);
         }
         const std::string mode = fp8 ? "FP8 " : "16-bit ";
         double t = time_ms(be, 20, [&] { be.layer_norm(x, ln_w, ln_b, eps); });
         row(mode + "layer_norm [11664, 1152]", t, fmt(2.0 * M * C * 2 / (t * 1e-3) / 1e9, "GB/s"));
         t = time_ms(be, 20, [&] { be.layer_norm_linears(x, ln_w, ln_b, eps, {{wq, bc}, {wk, bc}, {wv, bc}}); });
-        row(mode + "norm + q, k, v (the tower's)", t, tf(2.0 * M * C * 3 * C, t));
+        row(mode + "norm + q, k, v", t, tf(2.0 * M * C * 3 * C, t));
+        const std::array<vidi::NormedLinear, 3> qkv = {{{wq, bc}, {wk, bc}, {wv, bc}}};
+        const double qkv_att = 2.0 * M * C * 3 * C + 4.0 * n * T * T * H * hd;
+        t = time_ms(be, 20, [&] { be.layer_norm_attention(x, ln_w, ln_b, eps, qkv, n, H, p); });
+        row(mode + "norm + q, k, v + attention (the tower's)", t, tf(qkv_att, t));
+        t = time_ms(be, 20, [&] { be.Backend::layer_norm_attention(x, ln_w, ln_b, eps, qkv, n, H, p); });
+        row(mode + "norm + q, k, v + attention, three GEMMs", t, tf(qkv_att, t));
         t = time_ms(be, 20, [&] { be.layer_norm_linears(x, ln_w, ln_b, eps, {{wqkv, b3}}); });
         row(mode + "norm + qkv as one GEMM", t, tf(2.0 * M * C * 3 * C, t));
         t = time_ms(be, 20, [&] { be.attention_batch(q, k, v, p); });
@@ -357,10 +364,7 @@ void bench_siglip(CudaBackend& be) {
             row(mode + "fc2 in FP8, its input converted", t, tf(2.0 * M * C * I, t));
         }
         t = time_ms(be, 10, [&] {
-            const std::vector<Tensor> qkv = be.layer_norm_linears(x, ln_w, ln_b, eps, {{wq, bc}, {wk, bc}, {wv, bc}});
-            const Tensor a = be.attention_batch(qkv[0].reshape({n, T, H, hd}), qkv[1].reshape({n, T, H, hd}),
-                                                qkv[2].reshape({n, T, H, hd}), p);
-            be.linear_add_(x, a.reshape({M, C}), wo, bc);
+            be.linear_add_(x, be.layer_norm_attention(x, ln_w, ln_b, eps, qkv, n, H, p), wo, bc);
             const Tensor h = be.layer_norm_linears(x, ln_w, ln_b, eps, {{w1, bi, vidi::Gelu::tanh}})[0];
             be.linear_add_(x, h, w2, bc);
         });

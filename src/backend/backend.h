@@ -16,6 +16,7 @@
 // - Ops return fresh tensors unless their name ends in '_' (in place).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -269,6 +270,14 @@ public:
     // 16-bit h; the conversion on its own cost more than FP8 saved at the towers' shapes).
     virtual std::vector<Tensor> layer_norm_linears(const Tensor& x, const Tensor& w, const Tensor& b, float eps,
                                                    const std::vector<NormedLinear>& linears);
+    // A tower's attention up to its output projection: q, k and v of layer_norm(x, w, b, eps)
+    // (qkv: no GELU), then each of `sequences` runs of x's rows attending within itself with
+    // `heads` heads, no mask: [rows, heads·hd]. A GPU with the three weights' FP8 copies kept
+    // joined (keep_fp8_copies_joined) runs q, k and v as one GEMM and its attention reads them
+    // where that GEMM wrote them.
+    virtual Tensor layer_norm_attention(const Tensor& x, const Tensor& w, const Tensor& b, float eps,
+                                        const std::array<NormedLinear, 3>& qkv, int64_t sequences, int64_t heads,
+                                        const AttentionParams& p);
     // Which linears give a row the same bits whatever rows surround it: when
     // linear_row_class(a) == linear_row_class(b) == linear_row_class(a + b) ≥ 0, a linear of
     // a + b rows gives its first a rows and its last b rows what linears of them alone give,
@@ -430,6 +439,14 @@ public:
         (void)w;
         return 0;
     }
+    // keep_fp8_copy of each of q, k and v, their copies in one block, output channels in that
+    // order, with their biases joined beside them (zeros for a linear without one): what
+    // layer_norm_attention needs to run them as one GEMM. Returns the bytes kept.
+    virtual size_t keep_fp8_copies_joined(const std::array<NormedLinear, 3>& qkv) {
+        size_t bytes = 0;
+        for (const NormedLinear& l : qkv) bytes += keep_fp8_copy(*l.w);
+        return bytes;
+    }
     // The bytes every kept FP8 copy takes.
     virtual size_t fp8_copy_bytes() const { return 0; }
 
@@ -575,6 +592,20 @@ inline std::vector<Tensor> Backend::layer_norm_linears(const Tensor& x, const Te
     for (const NormedLinear& l : linears)
         out.push_back(l.gelu ? linear_gelu(h, *l.w, l.bias, *l.gelu) : linear(h, *l.w, l.bias));
     return out;
+}
+
+inline Tensor Backend::layer_norm_attention(const Tensor& x, const Tensor& w, const Tensor& b, float eps,
+                                            const std::array<NormedLinear, 3>& qkv, int64_t sequences,
+                                            int64_t heads, const AttentionParams& p) {
+    const std::vector<Tensor> t = layer_norm_linears(x, w, b, eps, {qkv[0], qkv[1], qkv[2]});
+    const int64_t rows = t[0].numel() / t[0].dim(-1);
+    VIDI_CHECK(sequences > 0 && heads > 0 && rows % sequences == 0 && t[0].dim(-1) % heads == 0 &&
+                   t[1].dim(-1) % heads == 0 && t[1].dim(-1) == t[2].dim(-1),
+               "layer_norm_attention: ", rows, " rows of q ", t[0].dim(-1), ", k ", t[1].dim(-1), " and v ",
+               t[2].dim(-1), " wide are not ", sequences, " sequences of ", heads, " heads");
+    const int64_t T = rows / sequences, hd = t[0].dim(-1) / heads;
+    const auto by_head = [&](const Tensor& y) { return y.reshape({sequences, T, y.dim(-1) / hd, hd}); };
+    return attention_batch(by_head(t[0]), by_head(t[1]), by_head(t[2]), p).reshape({rows, t[0].dim(-1)});
 }
 
 inline void Backend::set_step_inputs(const std::vector<StepInput>& inputs) {

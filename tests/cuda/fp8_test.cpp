@@ -277,6 +277,54 @@ TEST_P(CudaFp8, NormedLinearsInFp8GiveTheBitsOfTheirStepsAndStayClose) {
         expect_same_bits(host_values(few_fp8[i]), host_values(few_plain[i]), "32 rows");
 }
 
+TEST_P(CudaFp8, JoinedQkvCopiesRunATowersAttentionAsOneGemm) {
+    // keep_fp8_copies_joined keeps q, k and v's copies in one block (each weight's copy its rows
+    // of it, the bytes keep_fp8_copy would take, plus their biases): layer_norm_attention then
+    // runs one GEMM and the flash kernel reads q, k and v where it wrote them. SigLIP's head
+    // dim 72 (k with a bias) and Whisper's 64 (k without). Against the same op through
+    // layer_norm_linears and attention_batch over those copies (three GEMMs); with FP8 off, or
+    // for fewer than 64 rows, the 16-bit steps' bits.
+    CudaBackend& be = backend();
+    for (const int64_t hd : {int64_t(72), int64_t(64)}) {
+        SCOPED_TRACE("head dim " + std::to_string(hd));
+        const int64_t H = 2, C = H * hd, n = 3, T = 100;
+        const Tensor x = dev(random_host({n * T, C})), lw = dev(random_host({C})), lb = dev(random_host({C}));
+        std::vector<QTensor> w;
+        for (int i = 0; i < 3; ++i) w.push_back(be.linear_weight(QTensor(random_host({C, C}))));
+        const Tensor qb = dev(random_host({C})), vb = dev(random_host({C}));
+        const Tensor kb = hd == 72 ? dev(random_host({C})) : Tensor();
+        const std::array<NormedLinear, 3> qkv = {{{w[0], qb}, {w[1], kb}, {w[2], vb}}};
+        AttentionParams p;
+        p.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+        const auto as_steps = [&](const Tensor& rows_of_x, int64_t sequences) {
+            return be.Backend::layer_norm_attention(rows_of_x, lw, lb, 1e-6f, qkv, sequences, H, p);
+        };
+        const size_t before = be.fp8_copy_bytes();
+        const size_t kept = be.keep_fp8_copies_joined(qkv);
+        EXPECT_EQ(kept, size_t(3) * (C * C + 4 * C + 2 * C));
+        EXPECT_EQ(be.fp8_copy_bytes() - before, kept);
+        EXPECT_EQ(be.keep_fp8_copies_joined(qkv), 0u) << "kept twice";
+
+        const std::vector<float> plain = host_values(as_steps(x, n));
+        expect_same_bits(host_values(be.layer_norm_attention(x, lw, lb, 1e-6f, qkv, n, H, p)), plain, "FP8 off");
+        be.set_fp8_encode(true);
+        const Tensor joined = be.layer_norm_attention(x, lw, lb, 1e-6f, qkv, n, H, p);
+        ASSERT_EQ(joined.shape(), (Shape{n * T, C}));
+        const std::vector<float> steps = host_values(as_steps(x, n));
+        const double e = expect_close(joined, std::vector<double>(steps.begin(), steps.end()), 2e-2,
+                                      "one GEMM against three");
+        std::printf("[ %s ] head dim %lld: joined q k v against three GEMMs, rel error %.3e\n", dtype_name(GetParam()),
+                    static_cast<long long>(hd), e);
+        expect_close(joined, std::vector<double>(plain.begin(), plain.end()), 6e-2, "FP8 against 16-bit");
+        EXPECT_NE(host_values(joined), plain) << "the FP8 path was not taken";
+        // Fewer than 64 rows (one sequence of 50): the 16-bit steps.
+        const Tensor few = x.rows(0, 50);
+        const std::vector<float> few_joined = host_values(be.layer_norm_attention(few, lw, lb, 1e-6f, qkv, 1, H, p));
+        be.set_fp8_encode(false);
+        expect_same_bits(few_joined, host_values(as_steps(few, 1)), "50 rows");
+    }
+}
+
 VIDI_CUDA_DTYPES(CudaFp8);
 
 }  // namespace

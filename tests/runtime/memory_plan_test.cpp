@@ -100,12 +100,13 @@ TEST(MemoryPlan, Fp8CopiesOfTheMediaLayersWeights) {
 
 TEST(MemoryPlan, Fp8CopiesOfTheTowersNormedLinears) {
     // q, k, v and fc1 of the 26 SigLIP layers run (select_layer -2 of 27) and of Whisper's 32:
-    // one byte a value and an f32 scale a row, 0.56 GiB at Vidi1.5-9B's size. A width the FP8
-    // GEMM does not take (K not a multiple of 16) keeps no copy.
+    // one byte a value and an f32 scale a row, and q, k and v's biases joined in 16 bits, 0.56
+    // GiB at Vidi1.5-9B's size. A width the FP8 GEMM does not take (K not a multiple of 16)
+    // keeps no copy.
     auto c = vidi_9b();
     ASSERT_EQ(c.vision_layers_used(), 26);
-    const size_t vision = 3 * (1152 * 1152 + 4 * 1152) + (4304 * 1152 + 4 * 4304);
-    const size_t audio = 3 * (1280 * 1280 + 4 * 1280) + (5120 * 1280 + 4 * 5120);
+    const size_t vision = 3 * (1152 * 1152 + 4 * 1152 + 2 * 1152) + (4304 * 1152 + 4 * 4304);
+    const size_t audio = 3 * (1280 * 1280 + 4 * 1280 + 2 * 1280) + (5120 * 1280 + 4 * 5120);
     EXPECT_EQ(model::tower_fp8_copy_bytes(c), 26 * vision + 32 * audio);
     c.audio.d_model = 40;  // tiny-a's Whisper
     EXPECT_EQ(model::tower_fp8_copy_bytes(c), 26 * vision);

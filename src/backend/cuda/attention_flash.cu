@@ -200,16 +200,17 @@ template <int HD, class T>
 struct FlashPointers {
     const u16 *q, *k, *v;
     T* out;
-    int64_t q_pitch, kv_pitch;
+    int64_t q_pitch, kv_pitch, out_pitch;
     __device__ explicit FlashPointers(const AttentionArgs& a) {
         const int h = blockIdx.y, kvh = h / (a.H / a.KV);
         const int64_t seq = blockIdx.z;
-        q_pitch = int64_t(a.H) * HD;
-        kv_pitch = int64_t(a.KV) * HD;
+        out_pitch = int64_t(a.H) * HD;
+        q_pitch = a.q_pitch ? a.q_pitch : out_pitch;
+        kv_pitch = a.kv_pitch ? a.kv_pitch : int64_t(a.KV) * HD;
         q = static_cast<const u16*>(a.q) + seq * a.Tq * q_pitch + int64_t(h) * HD;
         k = static_cast<const u16*>(a.k) + seq * a.Tk * kv_pitch + int64_t(kvh) * HD;
         v = static_cast<const u16*>(a.v) + seq * a.Tk * kv_pitch + int64_t(kvh) * HD;
-        out = static_cast<T*>(a.out) + seq * a.Tq * q_pitch + int64_t(h) * HD;
+        out = static_cast<T*>(a.out) + seq * a.Tq * out_pitch + int64_t(h) * HD;
     }
 };
 
@@ -261,7 +262,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) flash_kernel(Attentio
         w.template scores<KS>(s, ks + st * kTile * KS);
         w.template attend<VS>(s, int64_t(it) * kTile, vs + st * kTile * VS, a);
     }
-    w.finish(p.out + (q0 + r0) * p.q_pitch, p.q_pitch, a.Tq - q0 - r0);
+    w.finish(p.out + (q0 + r0) * p.out_pitch, p.out_pitch, a.Tq - q0 - r0);
 }
 
 // The resident kernel: a block holds every key of its (sequence, head), K and V, in shared
@@ -293,7 +294,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1) flash_resident_kernel(Attentio
             w.template scores<P>(s, ks + it * kTile * P);
             w.template attend<P>(s, int64_t(it) * kTile, vs + it * kTile * P, a);
         }
-        w.finish(p.out + r0 * p.q_pitch, p.q_pitch, end - r0);
+        w.finish(p.out + r0 * p.out_pitch, p.out_pitch, end - r0);
     }
 }
 

@@ -268,6 +268,43 @@ Tensor CudaBackend::attention_batch(const Tensor& q, const Tensor& k, const Tens
     return dense_attention(q, k, v, p);
 }
 
+Tensor CudaBackend::layer_norm_attention(const Tensor& x, const Tensor& w, const Tensor& b, float eps,
+                                         const std::array<NormedLinear, 3>& qkv, int64_t sequences, int64_t heads,
+                                         const AttentionParams& p) {
+    // With q, k and v's FP8 copies joined: one GEMM writes each row's q, k and v side by side
+    // ([rows, 3·C]), and the flash kernel reads them there (their pitch 3·C).
+    const JoinedFp8* joined = joined_fp8(qkv);
+    const int64_t rows = x.rank() >= 1 && x.dim(-1) ? x.numel() / x.dim(-1) : 0, C = qkv[0].w->values.dim(0);
+    const bool fused = joined && sequences > 0 && heads > 0 && rows % sequences == 0 && C % heads == 0 &&
+                       qkv[1].w->values.dim(0) == C && qkv[2].w->values.dim(0) == C &&
+                       flash_attention_supports(static_cast<int>(C / heads)) && C % 8 == 0 &&
+                       dense_fits(rows / sequences, rows / sequences, false, p) &&
+                       normed_fp8_takes(x, w, b, qkv);
+    if (!fused) return Backend::layer_norm_attention(x, w, b, eps, qkv, sequences, heads, p);
+    const Fp8Rows h = layer_norm_fp8(x, w, b, eps);
+    Tensor y = empty({rows, 3 * C}, act_);
+    gemm_->linear_fp8(y.raw(), h.codes.raw(), ptr<float>(h.scales), joined->rows.codes.raw(),
+                      ptr<float>(joined->rows.scales), joined->bias.raw(), rows, 3 * C, x.dim(-1), act_, stream_, 0,
+                      Epilogue::none);
+    Tensor out = empty({rows, C}, act_);
+    AttentionArgs a;
+    a.act = act_;
+    const auto* base = static_cast<const uint8_t*>(y.raw());
+    const size_t width = static_cast<size_t>(C) * dtype_size(act_);  // q's bytes a row; 16-byte whole (C % 8)
+    a.q = base;
+    a.k = base + width;
+    a.v = base + 2 * width;
+    a.q_pitch = a.kv_pitch = 3 * C;
+    a.out = out.raw();
+    a.Tq = a.Tk = rows / sequences;
+    a.H = a.KV = static_cast<int>(heads);
+    a.hd = static_cast<int>(C / heads);
+    a.scale = p.scale;
+    a.softcap = p.softcap;
+    flash_attention(a, sequences, sm_count_, stream_);
+    return out;
+}
+
 Tensor CudaBackend::dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {
     const int64_t n = q.dim(0), Tq = q.dim(1), H = q.dim(2), hd = q.dim(3), Tk = k.dim(1), KV = k.dim(2);
     Tensor out = empty(q.shape(), act_);

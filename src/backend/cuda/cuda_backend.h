@@ -8,8 +8,10 @@
 
 #include <cuda_runtime_api.h>
 
+#include <array>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -68,9 +70,13 @@ public:
     void linear_into_(const std::vector<Tensor*>& outs, const Tensor& x, const std::vector<const QTensor*>& ws) override;
     std::vector<Tensor> layer_norm_linears(const Tensor& x, const Tensor& w, const Tensor& b, float eps,
                                            const std::vector<NormedLinear>& linears) override;
+    Tensor layer_norm_attention(const Tensor& x, const Tensor& w, const Tensor& b, float eps,
+                                const std::array<NormedLinear, 3>& qkv, int64_t sequences, int64_t heads,
+                                const AttentionParams& p) override;
     int linear_row_class(int64_t rows) const override;
     bool fp8_supported() const override { return fp8_units_; }
     size_t keep_fp8_copy(const QTensor& w) override;
+    size_t keep_fp8_copies_joined(const std::array<NormedLinear, 3>& qkv) override;
     size_t fp8_copy_bytes() const override;
 
     void add_(Tensor& x, const Tensor& y) override;
@@ -175,6 +181,12 @@ private:
     // x's FP8 products with gate and up (one conversion of x, 16-bit outputs), or nothing where
     // FP8 does not apply: linear_glu and glu_mlp's first half.
     std::optional<std::pair<Tensor, Tensor>> fp8_gate_up(const Tensor& x, const QTensor& gate, const QTensor& up);
+    // With FP8 on, whether layer_norm_linears writes x's LayerNorm straight as the FP8 input of
+    // `linears` (rows enough, shapes and dtypes the kernels take).
+    bool normed_fp8_takes(const Tensor& x, const Tensor& w, const Tensor& b,
+                          std::span<const NormedLinear> linears) const;
+    // layer_norm(x, w, b, eps) as an FP8 operand (each row rounded as layer_norm stores it).
+    Fp8Rows layer_norm_fp8(const Tensor& x, const Tensor& w, const Tensor& b, float eps);
     // fp8_input() and linear_fp8() together; false, doing nothing, where FP8 does not apply.
     bool try_linear_fp8(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, Epilogue epilogue);
     // quant_ops.cpp: linear and embed with a quantised weight (already validated shapes); y in
@@ -206,6 +218,19 @@ private:
         Fp8Rows rows;
     };
     std::unordered_map<const void*, Fp8Copy> fp8_copies_;
+    // keep_fp8_copies_joined()'s blocks by their first weight's address: the members' copies
+    // (each also in fp8_copies_, a view of its rows) and their biases joined.
+    struct JoinedFp8 {
+        struct Member {
+            Tensor weight, bias;  // held, as Fp8Copy::source
+        };
+        std::array<Member, 3> members;
+        Fp8Rows rows;
+        Tensor bias;
+    };
+    std::unordered_map<const void*, JoinedFp8> joined_fp8_;
+    // The block kept for exactly these linears (weights and biases), or null.
+    const JoinedFp8* joined_fp8(const std::array<NormedLinear, 3>& qkv) const;
     cudaStream_t stream_ = nullptr;
     std::shared_ptr<DevicePool> pool_;
     Tensor gemm_workspace_;

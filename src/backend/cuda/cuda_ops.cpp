@@ -34,8 +34,6 @@ LinearShape check_float_linear(const Tensor& x, const Tensor& w, const Tensor& b
     return {M, N, K};
 }
 
-const void* bias_or_null(const Tensor& bias) { return bias.defined() ? bias.raw() : nullptr; }
-
 }  // namespace
 
 bool float_gemv_takes(const Tensor& x, const Tensor& w, int64_t M) {
@@ -71,94 +69,6 @@ void CudaBackend::linear_add_(Tensor& y, const Tensor& x, const QTensor& w, cons
     if (N > 0 && !try_linear_fp8(y, x, w.values, bias, Epilogue::accumulate))
         gemm_->linear(y.raw(), x.raw(), w.values.raw(), bias_or_null(bias), M, N, K, {act_, act_}, stream_, 0,
                       Epilogue::accumulate);
-}
-
-bool CudaBackend::fp8_takes(const Tensor& w) const {
-    return w.device() == Device::cuda && w.dtype() == act_ && w.rank() == 2 && fp8_gemm_takes(w.dim(0), w.dim(1));
-}
-
-CudaBackend::Fp8Rows CudaBackend::fp8_rows(int64_t rows, int64_t K, bool for_model) {
-    return {allocate({rows, K}, DType::u8, for_model), allocate({rows}, DType::f32, for_model)};
-}
-
-CudaBackend::Fp8Rows CudaBackend::to_fp8(const Tensor& t, bool for_model) {
-    const int64_t K = t.dim(-1), rows = t.numel() / K;
-    Fp8Rows q = fp8_rows(rows, K, for_model);
-    with_type(act_, [&]<class T>() {
-        quantize_rows_e4m3<T>(ptr<uint8_t>(q.codes), ptr<float>(q.scales), ptr<T>(t), rows, K, stream_);
-    });
-    return q;
-}
-
-std::optional<CudaBackend::Fp8Rows> CudaBackend::fp8_input(const Tensor& x, const Tensor& w) {
-    if (!fp8_now() || x.device() != Device::cuda || x.dtype() != act_ || x.rank() < 1 ||
-        !fp8_takes(w) || x.dim(-1) != w.dim(1) || x.numel() / w.dim(1) < kFp8MinRows)
-        return std::nullopt;
-    return to_fp8(x);
-}
-
-void CudaBackend::linear_fp8(Tensor& y, const Fp8Rows& xq, const Tensor& w, const Tensor& bias, Epilogue epilogue) {
-    const int64_t K = w.dim(1), N = w.dim(0), M = xq.codes.dim(0);
-    VIDI_CHECK(y.dtype() == act_ && y.numel() == M * N, "FP8 linear: y ", y.describe(), " for ", M, " rows of ",
-               w.describe());
-    // The weight's kept copy (keep_fp8_copy), else its conversion now, into scratch.
-    const auto kept = fp8_copies_.find(w.raw());
-    const bool have = kept != fp8_copies_.end() && kept->second.source.shape() == w.shape() &&
-                      kept->second.source.dtype() == w.dtype();
-    const Fp8Rows wq = have ? kept->second.rows : to_fp8(w);
-    gemm_->linear_fp8(y.raw(), xq.codes.raw(), ptr<float>(xq.scales), wq.codes.raw(), ptr<float>(wq.scales),
-                      bias_or_null(bias), M, N, K, act_, stream_, 0, epilogue);
-}
-
-std::vector<Tensor> CudaBackend::layer_norm_linears(const Tensor& x, const Tensor& w, const Tensor& b, float eps,
-                                                    const std::vector<NormedLinear>& linears) {
-    const int64_t D = x.rank() >= 1 ? x.dim(-1) : 0, rows = D ? x.numel() / D : 0;
-    const bool fp8 = fp8_encode() && rows >= kFp8MinRows && x.device() == Device::cuda && x.dtype() == act_ &&
-                     w.dtype() == act_ && b.dtype() == act_ && w.numel() == D && b.numel() == D &&
-                     layer_norm_warp_takes(x.raw(), w.raw(), b.raw(), D) &&
-                     std::all_of(linears.begin(), linears.end(), [&](const NormedLinear& l) {
-                         return !l.w->quantized() && fp8_takes(l.w->values) && l.w->values.dim(1) == D &&
-                                (!l.bias.defined() || (l.bias.dtype() == act_ && l.bias.numel() == l.w->values.dim(0)));
-                     });
-    if (!fp8) return Backend::layer_norm_linears(x, w, b, eps, linears);
-    const Fp8Rows h = fp8_rows(rows, D, false);
-    with_type(act_, [&]<class T>() {
-        layer_norm_e4m3<T>(ptr<uint8_t>(h.codes), ptr<float>(h.scales), ptr<T>(x), ptr<T>(w), ptr<T>(b), rows, D, eps,
-                           stream_);
-    });
-    std::vector<Tensor> out;
-    for (const NormedLinear& l : linears) {
-        Tensor y = empty(with_last(x.shape(), l.w->values.dim(0)), act_);
-        const bool in_epilogue = l.gelu == Gelu::tanh;  // cuBLASLt's GELU is the tanh form
-        linear_fp8(y, h, l.w->values, l.bias, in_epilogue ? Epilogue::gelu_tanh : Epilogue::none);
-        if (l.gelu && !in_epilogue) gelu_(y, *l.gelu);
-        out.push_back(std::move(y));
-    }
-    return out;
-}
-
-bool CudaBackend::try_linear_fp8(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& bias, Epilogue epilogue) {
-    if (y.dtype() != act_) return false;
-    const std::optional<Fp8Rows> xq = fp8_input(x, w);
-    if (!xq) return false;
-    linear_fp8(y, *xq, w, bias, epilogue);
-    return true;
-}
-
-size_t CudaBackend::keep_fp8_copy(const QTensor& w) {
-    if (!fp8_units_ || w.quantized() || !w.defined() || !fp8_takes(w.values) ||
-        fp8_copies_.count(w.values.raw()))
-        return 0;
-    Fp8Copy copy{w.values, to_fp8(w.values, true)};  // converted before it is listed
-    const size_t bytes = copy.rows.nbytes();
-    fp8_copies_.emplace(w.values.raw(), std::move(copy));
-    return bytes;
-}
-
-size_t CudaBackend::fp8_copy_bytes() const {
-    size_t bytes = 0;
-    for (const auto& [address, copy] : fp8_copies_) bytes += copy.rows.nbytes();
-    return bytes;
 }
 
 Tensor CudaBackend::linear_float(const Tensor& x, const Tensor& w, const Tensor& bias, DType y_dtype, const char* op) {

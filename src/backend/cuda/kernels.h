@@ -183,6 +183,10 @@ struct AttentionArgs {
     const fp16* k4_zero = nullptr;
     const fp16* v4_scale = nullptr;
     int key_block = 0, v_group = 0;
+    // Elements from a row of q (of k and v) to the next where they are not packed [T, H, hd]
+    // ([T, KV, hd]): q, k and v read where one GEMM wrote them side by side. 0: packed. The
+    // flash kernels only; out is always packed.
+    int64_t q_pitch = 0, kv_pitch = 0;
     void* out = nullptr;
     int64_t Tq = 0, Tk = 0;
     int H = 0, KV = 0, hd = 0;

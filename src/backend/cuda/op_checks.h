@@ -18,6 +18,9 @@ inline void require_dtype(const Tensor& t, DType dtype, const char* op, const ch
     VIDI_CHECK(t.dtype() == dtype, op, ": ", what, " must be ", dtype_name(dtype), " on the GPU, got ", t.describe());
 }
 
+// A GEMM's bias argument: none where the tensor is undefined.
+inline const void* bias_or_null(const Tensor& bias) { return bias.defined() ? bias.raw() : nullptr; }
+
 // Calls f.template operator()<T>() with T the C++ type of dtype: bf16 or fp16 (f16), and with
 // kF32 also float. Ops templated on the element type dispatch through it.
 template <bool kF32 = false, class F>

@@ -32,33 +32,24 @@ SiglipVision::SiglipVision(const ModelConfig& config, const WeightLoader& root, 
             l.weight("layer_norm2.weight", {C}), l.weight("layer_norm2.bias", {C}),
             l.linear("mlp.fc1.weight", {I, C}), l.weight("mlp.fc1.bias", {I}),
             l.linear("mlp.fc2.weight", {C, I}), l.weight("mlp.fc2.bias", {C})});
-        // --compute fp8: the linears that read a LayerNorm (tower_fp8_copy_bytes counts them).
+        // --compute fp8: the linears that read a LayerNorm (tower_fp8_copy_bytes counts them),
+        // q, k and v joined so that they run as one GEMM.
         const Layer& L = layers_.back();
-        root.keep_fp8_copies({&L.q_w, &L.k_w, &L.v_w, &L.fc1_w});
+        root.keep_fp8_copies_joined(L.qkv());
+        root.keep_fp8_copies({&L.fc1_w});
     }
 }
 
 void SiglipVision::attention_block(const Layer& L, Tensor& x, int64_t n) const {
-    const int64_t C = cfg_.hidden, H = cfg_.heads, hd = C / H, T = x.dim(0) / n;
-    const float eps = static_cast<float>(cfg_.eps);
-    Tensor q, k, v;
-    {
-        const Section s = be_.section("siglip.norm, q k v");
-        std::vector<Tensor> qkv =
-            be_.layer_norm_linears(x, L.ln1_w, L.ln1_b, eps, {{L.q_w, L.q_b}, {L.k_w, L.k_b}, {L.v_w, L.v_b}});
-        q = qkv[0].reshape({n, T, H, hd});
-        k = qkv[1].reshape({n, T, H, hd});
-        v = qkv[2].reshape({n, T, H, hd});
-    }
-    AttentionParams ap;
-    ap.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+    AttentionParams ap;  // images attend within themselves, no mask
+    ap.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(cfg_.hidden / cfg_.heads)));
     Tensor att;
     {
-        const Section s = be_.section("siglip.attention");
-        att = be_.attention_batch(q, k, v, ap);  // images attend within themselves, no mask
+        const Section s = be_.section("siglip.norm, q k v, attention");
+        att = be_.layer_norm_attention(x, L.ln1_w, L.ln1_b, static_cast<float>(cfg_.eps), L.qkv(), n, cfg_.heads, ap);
     }
     const Section s = be_.section("siglip.o_proj");
-    be_.linear_add_(x, att.reshape({n * T, C}), L.o_w, L.o_b);
+    be_.linear_add_(x, att, L.o_w, L.o_b);
 }
 
 Tensor SiglipVision::forward(const Tensor& pixels) const {

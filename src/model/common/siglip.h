@@ -37,6 +37,7 @@ private:
         Tensor fc1_b;
         QTensor fc2_w;
         Tensor fc2_b;
+        std::array<NormedLinear, 3> qkv() const { return {{{q_w, q_b}, {k_w, k_b}, {v_w, v_b}}}; }
     };
     void attention_block(const Layer& L, Tensor& x, int64_t n) const;  // x += attention(norm(x))
 

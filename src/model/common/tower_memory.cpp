@@ -35,8 +35,10 @@ size_t whisper_batch_bytes(const ModelConfig& c, DType act_dtype) {
 size_t tower_fp8_copy_bytes(const ModelConfig& c) {
     const auto copy = fp8_copy_bytes_of;
     const int64_t C = c.vision.hidden, A = c.audio.d_model;
-    const size_t vision = 3 * copy(C, C) + copy(c.vision.intermediate, C);
-    const size_t audio = 3 * copy(A, A) + copy(c.audio.ffn, A);
+    // q, k and v kept joined, with their 16-bit biases beside them (Backend::keep_fp8_copies_joined).
+    const auto qkv = [&](int64_t W) { return copy(W, W) ? 3 * (copy(W, W) + 2 * static_cast<size_t>(W)) : 0; };
+    const size_t vision = qkv(C) + copy(c.vision.intermediate, C);
+    const size_t audio = qkv(A) + copy(c.audio.ffn, A);
     return static_cast<size_t>(std::max(0, c.vision_layers_used())) * vision +
            static_cast<size_t>(std::max(0, c.audio.layers)) * audio;
 }

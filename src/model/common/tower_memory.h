@@ -16,7 +16,7 @@ size_t siglip_batch_bytes(const ModelConfig& c, int frame_batch, DType act_dtype
 size_t whisper_batch_bytes(const ModelConfig& c, DType act_dtype);
 // The FP8 copies --compute fp8 keeps of the towers' weights that read a LayerNorm (SigLIP's
 // and Whisper's q, k, v and fc1; Backend::layer_norm_linears): E4M3 codes and an f32 scale a
-// row, for each weight whose shape the FP8 GEMM takes.
+// row, for each weight whose shape the FP8 GEMM takes, and q, k and v's joined biases.
 size_t tower_fp8_copy_bytes(const ModelConfig& c);
 
 }  // namespace vidi::model

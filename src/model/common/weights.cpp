@@ -39,6 +39,10 @@ void WeightLoader::keep_fp8_copies(const std::vector<const QTensor*>& weights) c
     for (const QTensor* w : weights) be_.keep_fp8_copy(*w);
 }
 
+void WeightLoader::keep_fp8_copies_joined(const std::array<NormedLinear, 3>& qkv) const {
+    if (options_.fp8_copies) be_.keep_fp8_copies_joined(qkv);
+}
+
 QTensor WeightLoader::linear(const std::string& name, const Shape& expected) const {
     VIDI_CHECK(expected.size() == 2, "linear weight '", prefix_, name, "' must be 2-D");
     const std::string full = prefix_ + name;

@@ -40,6 +40,9 @@ public:
     Tensor activation(const std::string& name, const Shape& expected) const;
     // With LoadOptions::fp8_copies, each of `weights` also kept in FP8 (Backend::keep_fp8_copy).
     void keep_fp8_copies(const std::vector<const QTensor*>& weights) const;
+    // With LoadOptions::fp8_copies, q, k and v kept in FP8 as one block with their biases
+    // (Backend::keep_fp8_copies_joined): a tower's attention runs them as one GEMM.
+    void keep_fp8_copies_joined(const std::array<NormedLinear, 3>& qkv) const;
     bool has(const std::string& name) const { return store_.has(prefix_ + name); }
     // A loader for a sub-module: prefix + more; at(): an absolute prefix.
     WeightLoader sub(const std::string& more) const { return at(prefix_ + more); }

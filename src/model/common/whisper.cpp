@@ -32,7 +32,8 @@ WhisperEncoder::WhisperEncoder(const ModelConfig& config, const WeightLoader& ro
             l.weight("fc2.bias", {A})});
         // --compute fp8: the linears that read a LayerNorm (tower_fp8_copy_bytes counts them).
         const Layer& L = layers_.back();
-        root.keep_fp8_copies({&L.q_w, &L.k_w, &L.v_w, &L.fc1_w});
+        root.keep_fp8_copies_joined(L.qkv());  // (one GEMM, as SigLIP's)
+        root.keep_fp8_copies({&L.fc1_w});
     }
 }
 
@@ -64,12 +65,8 @@ Tensor WhisperEncoder::forward(const Tensor& mel) const {
     AttentionParams ap;
     ap.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
     for (const Layer& L : layers_) {
-        // Whisper's k_proj has no bias.
-        const std::vector<Tensor> qkv =
-            be_.layer_norm_linears(x, L.ln1_w, L.ln1_b, eps, {{L.q_w, L.q_b}, {L.k_w, {}}, {L.v_w, L.v_b}});
-        const Tensor q = qkv[0].reshape({n, T, H, hd}), k = qkv[1].reshape({n, T, H, hd});
-        const Tensor v = qkv[2].reshape({n, T, H, hd});
-        Tensor att = be_.attention_batch(q, k, v, ap).reshape({n * T, A});  // pieces attend within themselves
+        // Pieces attend within themselves.
+        const Tensor att = be_.layer_norm_attention(x, L.ln1_w, L.ln1_b, eps, L.qkv(), n, H, ap);
         be_.linear_add_(x, att, L.o_w, L.o_b);
         const Tensor h = be_.layer_norm_linears(x, L.ln2_w, L.ln2_b, eps, {{L.fc1_w, L.fc1_b, Gelu::erf}})[0];
         be_.linear_add_(x, h, L.fc2_w, L.fc2_b);

@@ -40,6 +40,7 @@ private:
         Tensor fc1_b;
         QTensor fc2_w;
         Tensor fc2_b;
+        std::array<NormedLinear, 3> qkv() const { return {{{q_w, q_b}, {k_w, {}}, {v_w, v_b}}}; }  // k: no bias
     };
     AudioConfig cfg_;
     Backend& be_;
