@@ -23,6 +23,26 @@ bool dense_fits(int64_t Tq, int64_t Tk, bool quantized_kv, const AttentionParams
            static_cast<size_t>(Tq * Tk) * sizeof(float) <= kAttentionScoreBytes;
 }
 
+// The arguments of unmasked attention (the towers'): Tq queries of H heads over Tk keys of KV
+// heads, head dim hd, with q, k, v and out packed.
+AttentionArgs unmasked_args(DType act, const void* q, const void* k, const void* v, void* out, int64_t Tq, int64_t Tk,
+                            int64_t H, int64_t KV, int64_t hd, const AttentionParams& p) {
+    AttentionArgs a;
+    a.act = act;
+    a.q = q;
+    a.k = k;
+    a.v = v;
+    a.out = out;
+    a.Tq = Tq;
+    a.Tk = Tk;
+    a.H = static_cast<int>(H);
+    a.KV = static_cast<int>(KV);
+    a.hd = static_cast<int>(hd);
+    a.scale = p.scale;
+    a.softcap = p.softcap;
+    return a;
+}
+
 }  // namespace
 
 Tensor CudaBackend::attention(const Tensor& q, const QTensor& kq, const QTensor& vq, const AttentionParams& p) {
@@ -277,9 +297,9 @@ Tensor CudaBackend::layer_norm_attention(const Tensor& x, const Tensor& w, const
     const int64_t rows = x.rank() >= 1 && x.dim(-1) ? x.numel() / x.dim(-1) : 0, C = qkv[0].w->values.dim(0);
     const bool fused = joined && sequences > 0 && heads > 0 && rows % sequences == 0 && C % heads == 0 &&
                        qkv[1].w->values.dim(0) == C && qkv[2].w->values.dim(0) == C &&
-                       flash_attention_supports(static_cast<int>(C / heads)) && C % 8 == 0 &&
+                       flash_attention_supports(static_cast<int>(C / heads)) &&
                        dense_fits(rows / sequences, rows / sequences, false, p) &&
-                       normed_fp8_takes(x, w, b, qkv);
+                       normed_fp8_takes(x, w, b, qkv);  // (so C is a multiple of 8: the FP8 GEMM's N)
     if (!fused) return Backend::layer_norm_attention(x, w, b, eps, qkv, sequences, heads, p);
     const Fp8Rows h = layer_norm_fp8(x, w, b, eps);
     Tensor y = empty({rows, 3 * C}, act_);
@@ -287,20 +307,12 @@ Tensor CudaBackend::layer_norm_attention(const Tensor& x, const Tensor& w, const
                       ptr<float>(joined->rows.scales), joined->bias.raw(), rows, 3 * C, x.dim(-1), act_, stream_, 0,
                       Epilogue::none);
     Tensor out = empty({rows, C}, act_);
-    AttentionArgs a;
-    a.act = act_;
     const auto* base = static_cast<const uint8_t*>(y.raw());
     const size_t width = static_cast<size_t>(C) * dtype_size(act_);  // q's bytes a row; 16-byte whole (C % 8)
-    a.q = base;
-    a.k = base + width;
-    a.v = base + 2 * width;
+    const int64_t T = rows / sequences;
+    AttentionArgs a = unmasked_args(act_, base, base + width, base + 2 * width, out.raw(), T, T, heads, heads,
+                                    C / heads, p);
     a.q_pitch = a.kv_pitch = 3 * C;
-    a.out = out.raw();
-    a.Tq = a.Tk = rows / sequences;
-    a.H = a.KV = static_cast<int>(heads);
-    a.hd = static_cast<int>(C / heads);
-    a.scale = p.scale;
-    a.softcap = p.softcap;
     flash_attention(a, sequences, sm_count_, stream_);
     return out;
 }
@@ -308,19 +320,7 @@ Tensor CudaBackend::layer_norm_attention(const Tensor& x, const Tensor& w, const
 Tensor CudaBackend::dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {
     const int64_t n = q.dim(0), Tq = q.dim(1), H = q.dim(2), hd = q.dim(3), Tk = k.dim(1), KV = k.dim(2);
     Tensor out = empty(q.shape(), act_);
-    AttentionArgs a;
-    a.act = act_;
-    a.q = q.raw();
-    a.k = k.raw();
-    a.v = v.raw();
-    a.out = out.raw();
-    a.Tq = Tq;
-    a.Tk = Tk;
-    a.H = static_cast<int>(H);
-    a.KV = static_cast<int>(KV);
-    a.hd = static_cast<int>(hd);
-    a.scale = p.scale;
-    a.softcap = p.softcap;
+    const AttentionArgs a = unmasked_args(act_, q.raw(), k.raw(), v.raw(), out.raw(), Tq, Tk, H, KV, hd, p);
     if (flash_attention_supports(a.hd) && aligned16(a.q) && aligned16(a.k) && aligned16(a.v)) {
         flash_attention(a, n, sm_count_, stream_);
         return out;

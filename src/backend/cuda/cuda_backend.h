@@ -169,7 +169,9 @@ private:
     };
     // Room for an FP8 operand of `rows` rows of K; for_model: a weight's kept copy.
     Fp8Rows fp8_rows(int64_t rows, int64_t K, bool for_model);
-    // The rows of a 16-bit tensor [..., K] as an FP8 operand (fp8_quantize.cu).
+    // The rows of a 16-bit tensor [..., K] as an FP8 operand (fp8_quantize.cu), into room
+    // of its size (to_fp8_into) or new room.
+    void to_fp8_into(const Fp8Rows& q, const Tensor& t);
     Fp8Rows to_fp8(const Tensor& t, bool for_model = false);
     // Inside an encode with FP8 on (Backend::fp8_now), x as the FP8 operand of a product with
     // the 16-bit weight w; nothing where FP8 does not apply (few rows, shapes it cannot take).

@@ -18,12 +18,17 @@ CudaBackend::Fp8Rows CudaBackend::fp8_rows(int64_t rows, int64_t K, bool for_mod
     return {allocate({rows, K}, DType::u8, for_model), allocate({rows}, DType::f32, for_model)};
 }
 
-CudaBackend::Fp8Rows CudaBackend::to_fp8(const Tensor& t, bool for_model) {
+void CudaBackend::to_fp8_into(const Fp8Rows& q, const Tensor& t) {
     const int64_t K = t.dim(-1), rows = t.numel() / K;
-    Fp8Rows q = fp8_rows(rows, K, for_model);
     with_type(act_, [&]<class T>() {
         quantize_rows_e4m3<T>(ptr<uint8_t>(q.codes), ptr<float>(q.scales), ptr<T>(t), rows, K, stream_);
     });
+}
+
+CudaBackend::Fp8Rows CudaBackend::to_fp8(const Tensor& t, bool for_model) {
+    const int64_t K = t.dim(-1);
+    Fp8Rows q = fp8_rows(t.numel() / K, K, for_model);
+    to_fp8_into(q, t);
     return q;
 }
 
@@ -109,7 +114,6 @@ size_t CudaBackend::fp8_copy_bytes() const {
     return bytes;
 }
 
-
 size_t CudaBackend::keep_fp8_copies_joined(const std::array<NormedLinear, 3>& qkv) {
     const auto joinable = [&](const NormedLinear& l) {
         return !l.w->quantized() && l.w->defined() && fp8_takes(l.w->values) && !l.gelu &&
@@ -129,9 +133,7 @@ size_t CudaBackend::keep_fp8_copies_joined(const std::array<NormedLinear, 3>& qk
         const int64_t n = w.dim(0);
         // This weight's copy is its rows of the block: the conversion keep_fp8_copy would make.
         Fp8Copy copy{w, {joined.rows.codes.rows(row, row + n), joined.rows.scales.rows(row, row + n)}};
-        with_type(act_, [&]<class T>() {
-            quantize_rows_e4m3<T>(ptr<uint8_t>(copy.rows.codes), ptr<float>(copy.rows.scales), ptr<T>(w), n, K, stream_);
-        });
+        to_fp8_into(copy.rows, w);
         if (qkv[i].bias.defined()) {
             Tensor dst = joined.bias.rows(row, row + n);
             copy_(dst, qkv[i].bias);
