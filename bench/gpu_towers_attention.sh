@@ -25,7 +25,7 @@ V --version > /dev/null  # unpacks the bundle
 export PATH=/tmp/vidi/bin:$PATH
 if want tests; then
   stamp tests
-  timeout 300 test_cuda --gtest_filter='*Attention*:*Paths*' --gtest_brief=1 > $OUT/tests.log 2>&1
+  timeout 300 test_cuda --gtest_filter='*Fp8*:*Attention*:*Paths*' --gtest_brief=1 > $OUT/tests.log 2>&1
   echo "test_cuda rc=$?"; grep -E "PASSED|FAILED|SKIPPED|Failure|Expected|Which is" $OUT/tests.log | head -20
 fi
 if want micro; then

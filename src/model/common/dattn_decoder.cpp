@@ -87,11 +87,12 @@ std::array<Tensor, 3> DattnDecoder::qkv(const Layer& L, const Tensor& h, bool st
     return out;
 }
 
-std::pair<Tensor, Tensor> DattnDecoder::key_value(const Layer& L, const Tensor& h) const {
+std::pair<Tensor, Tensor> DattnDecoder::key_value(const Layer& L, const Tensor& h, std::pair<Tensor, Tensor> into) const {
     const int64_t n = h.dim(0);
-    std::pair<Tensor, Tensor> kv{be_.act({n, cfg_.kv_heads, cfg_.head_dim}), be_.act({n, cfg_.kv_heads, cfg_.head_dim})};
-    be_.linear_into_({&kv.first, &kv.second}, h, {&L.k, &L.v});  // (an FP8 encode converts h once)
-    return kv;
+    for (Tensor* t : {&into.first, &into.second})
+        if (!t->defined()) *t = be_.act({n, cfg_.kv_heads, cfg_.head_dim});
+    be_.linear_into_({&into.first, &into.second}, h, {&L.k, &L.v});  // (an FP8 encode converts h once)
+    return into;
 }
 
 void DattnDecoder::store_rows(const Tensor& cache, int64_t row0, const Tensor& rows) const {
@@ -162,10 +163,17 @@ void DattnDecoder::encode_media_rows(MediaKV& kv, int64_t row0, const Tensor& to
         Tensor h = norm(m, layers_[0].norms[0]);
         for (int l = 0; l < cfg_.layers; ++l) {
             const Layer& L = layers_[l];
-            auto [k, v] = key_value(L, h);
+            // 16-bit media K/V on this device: k and v land in their cache rows (no copy).
+            const bool in_place = !kv.k[l].quantized() && !kv.v[l].quantized() &&
+                                  kv.k[l].device() == be_.device() && kv.v[l].device() == be_.device();
+            auto [k, v] = key_value(L, h, in_place ? std::pair{kv.k[l].values.rows(row0 + r0, row0 + r1),
+                                                               kv.v[l].values.rows(row0 + r0, row0 + r1)}
+                                                   : std::pair<Tensor, Tensor>{});
             h = Tensor();  // not needed past k and v: its memory serves the rest of the layer
-            store_media_rows(kv.k[l], row0 + r0, k, format.key);
-            store_media_rows(kv.v[l], row0 + r0, v, format.value);
+            if (!in_place) {
+                store_media_rows(kv.k[l], row0 + r0, k, format.key);
+                store_media_rows(kv.v[l], row0 + r0, v, format.value);
+            }
             if (l + 1 == cfg_.layers) break;  // the last update feeds nothing
             // Diagonal attention: each token's attention output is its own value, repeated
             // for the heads that share it (or o folded over them: the same sum, one GEMM half as long).

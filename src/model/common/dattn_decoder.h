@@ -99,8 +99,9 @@ private:
     // no RoPE), one launch for few rows. (`step`, here and below: the rows are a decoding
     // step's, whose parts VIDI_PROFILE=1 times apart; a prompt's ops go unnamed.)
     std::array<Tensor, 3> qkv(const Layer& L, const Tensor& h, bool step) const;
-    // K and V projections of the normalised input h [n, D], as [n, KV, hd] (no RoPE).
-    std::pair<Tensor, Tensor> key_value(const Layer& L, const Tensor& h) const;
+    // K and V projections of the normalised input h [n, D], as [n, KV, hd] (no RoPE), written
+    // into `into`'s tensors where they are defined (a 16-bit media K/V cache's rows).
+    std::pair<Tensor, Tensor> key_value(const Layer& L, const Tensor& h, std::pair<Tensor, Tensor> into = {}) const;
     // Copies `rows` into the cache tensor starting at row0.
     void store_rows(const Tensor& cache, int64_t row0, const Tensor& rows) const;
     // The same for a media cache, quantising the rows first when the cache is quantised.
