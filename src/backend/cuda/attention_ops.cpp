@@ -23,9 +23,11 @@ bool dense_fits(int64_t Tq, int64_t Tk, bool quantized_kv, const AttentionParams
            static_cast<size_t>(Tq * Tk) * sizeof(float) <= kAttentionScoreBytes;
 }
 
-// The arguments of unmasked attention (the towers'): Tq queries of H heads over Tk keys of KV
-// heads, head dim hd, with q, k, v and out packed.
-AttentionArgs unmasked_args(DType act, const void* q, const void* k, const void* v, void* out, int64_t Tq, int64_t Tk,
+// The arguments every attention kernel takes: Tq queries of H heads over Tk keys of KV heads,
+// head dim hd, with q, k, v and out packed (k and v null where they are quantised). Masks,
+// positions and quantised K/V are the caller's to add; unmasked attention (the towers') needs
+// nothing more.
+AttentionArgs core_args(DType act, const void* q, const void* k, const void* v, void* out, int64_t Tq, int64_t Tk,
                             int64_t H, int64_t KV, int64_t hd, const AttentionParams& p) {
     AttentionArgs a;
     a.act = act;
@@ -192,9 +194,8 @@ AttentionArgs CudaBackend::attention_args(const Tensor& q, const QTensor& kq, co
     VIDI_CHECK(aligned16(q.raw()) && (quantized_kv || (aligned16(k.raw()) && aligned16(v.raw()))),
                "attention: q/k/v must start on 16-byte boundaries (views at odd offsets are not supported)");
     VIDI_CHECK(p.window >= 0, "attention: negative window ", p.window);
-    AttentionArgs a;
-    a.act = act_;
-    a.q = q.raw();
+    AttentionArgs a = core_args(act_, q.raw(), quantized_kv ? nullptr : k.raw(), quantized_kv ? nullptr : v.raw(),
+                                nullptr, q.dim(0), k.dim(0), q.dim(1), k.dim(1), hd, p);
     if (quantized_kv && kq.bits == 8) {
         a.k8 = static_cast<const int8_t*>(k.raw());
         a.v8 = static_cast<const int8_t*>(v.raw());
@@ -208,17 +209,7 @@ AttentionArgs CudaBackend::attention_args(const Tensor& q, const QTensor& kq, co
         a.v4_scale = ptr<fp16>(vq.scales);
         a.key_block = kq.block;
         a.v_group = vq.group;
-    } else {
-        a.k = k.raw();
-        a.v = v.raw();
     }
-    a.Tq = q.dim(0);
-    a.Tk = k.dim(0);
-    a.H = static_cast<int>(q.dim(1));
-    a.KV = static_cast<int>(k.dim(1));
-    a.hd = static_cast<int>(hd);
-    a.scale = p.scale;
-    a.softcap = p.softcap;
     a.causal = p.causal;
     a.window = p.window;
     a.q_pos0 = p.q_pos0;
@@ -310,7 +301,7 @@ Tensor CudaBackend::layer_norm_attention(const Tensor& x, const Tensor& w, const
     const auto* base = static_cast<const uint8_t*>(y.raw());
     const size_t width = static_cast<size_t>(C) * dtype_size(act_);  // q's bytes a row; 16-byte whole (C % 8)
     const int64_t T = rows / sequences;
-    AttentionArgs a = unmasked_args(act_, base, base + width, base + 2 * width, out.raw(), T, T, heads, heads,
+    AttentionArgs a = core_args(act_, base, base + width, base + 2 * width, out.raw(), T, T, heads, heads,
                                     C / heads, p);
     a.q_pitch = a.kv_pitch = 3 * C;
     flash_attention(a, sequences, sm_count_, stream_);
@@ -320,7 +311,7 @@ Tensor CudaBackend::layer_norm_attention(const Tensor& x, const Tensor& w, const
 Tensor CudaBackend::dense_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p) {
     const int64_t n = q.dim(0), Tq = q.dim(1), H = q.dim(2), hd = q.dim(3), Tk = k.dim(1), KV = k.dim(2);
     Tensor out = empty(q.shape(), act_);
-    const AttentionArgs a = unmasked_args(act_, q.raw(), k.raw(), v.raw(), out.raw(), Tq, Tk, H, KV, hd, p);
+    const AttentionArgs a = core_args(act_, q.raw(), k.raw(), v.raw(), out.raw(), Tq, Tk, H, KV, hd, p);
     if (flash_attention_supports(a.hd) && aligned16(a.q) && aligned16(a.k) && aligned16(a.v)) {
         flash_attention(a, n, sm_count_, stream_);
         return out;
