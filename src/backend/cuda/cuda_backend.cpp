@@ -81,13 +81,13 @@ Tensor CudaBackend::allocate(const Shape& shape, DType dtype, bool for_model) {
     return Tensor::wrap(data, shape, dtype, Device::cuda, std::move(block));
 }
 
-Tensor CudaBackend::to_device_raw(const Tensor& host, bool for_model) {
+Tensor CudaBackend::to_device_raw(const Tensor& host, bool for_model, bool loading) {
     Tensor t = allocate(host.shape(), host.dtype(), for_model);
     const size_t bytes = host.nbytes();
     // A replay would copy the same bytes again: what changes reaches a step through run_step.
     VIDI_CHECK(!recording_ || !bytes, "a recorded step cannot upload host data (", host.describe(),
                "); its changing inputs are set by run_step");
-    if (bytes) staging_->copy(t.raw(), host.raw(), bytes, stream_);
+    if (bytes) staging_->copy(t.raw(), host.raw(), bytes, stream_, for_model || loading);
     return t;
 }
 
@@ -99,7 +99,7 @@ Tensor CudaBackend::upload_as(const Tensor& host, DType dtype, bool for_model) {
         return host.on_host() ? to_device_raw(host, for_model) : host;
     // Other floats: raw bytes up, then converted on the device (bf16 -> f16 rounds as
     // PyTorch's .half() does: values beyond f16's range become ±inf, tiny ones subnormal).
-    Tensor raw = host.on_host() ? to_device_raw(host) : host;
+    Tensor raw = host.on_host() ? to_device_raw(host, false, for_model) : host;
     Tensor t = allocate(host.shape(), dtype, for_model);
     convert(t.raw(), dtype, raw.raw(), raw.dtype(), raw.numel(), stream_);
     return t;

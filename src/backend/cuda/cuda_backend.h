@@ -153,7 +153,9 @@ private:
     // A device tensor; for_model: one that lives as long as the model (a weight), packed with
     // others into shared slabs (DevicePool::allocate_packed).
     Tensor allocate(const Shape& shape, DType dtype, bool for_model);
-    Tensor to_device_raw(const Tensor& host, bool for_model = false);  // same dtype, bytes copied
+    // Same dtype, bytes copied. loading: a weight's bytes (for_model, or on their way to a
+    // conversion), which HostStaging copies with threads at any size.
+    Tensor to_device_raw(const Tensor& host, bool for_model = false, bool loading = false);
     // A float tensor as `dtype` on the device (upload(), weight(), f32_weight()); others as they are.
     Tensor upload_as(const Tensor& host, DType dtype, bool for_model);
     // t is an activation (act_dtype() on this GPU), named in the error as op's `what`.
@@ -244,6 +246,8 @@ private:
     int step_recordings_ = 0;
     std::optional<int> mel_fft_;            // media_ops.cpp: the cuFFT plan of log_mel (a cufftHandle)
     size_t mel_fft_work_ = 0;               // and the work area it needs
+    Tensor mel_constants_;                  // its window, filters and filter ranges, for mel_constants_bins_
+    int mel_constants_bins_ = 0;
     bool poison_ = false;
     std::vector<cudaEvent_t> events_;  // time points of profiled sections
     size_t events_used_ = 0;

@@ -7,7 +7,8 @@
 
 namespace vidi::cuda {
 namespace {
-constexpr size_t kThreadPiece = size_t(2) << 20;  // large copies into a slot: 2 MiB per thread task
+constexpr size_t kThreadPiece = size_t(2) << 20;     // threaded copies into a slot: 2 MiB per thread task
+constexpr size_t kThreadedBytes = size_t(32) << 20;  // the least copy (but weights) that takes threads
 }
 
 HostStaging::HostStaging(size_t slot_bytes, int slots) : slots_(static_cast<size_t>(slots)), slot_bytes_(slot_bytes) {}
@@ -32,9 +33,10 @@ bool HostStaging::ready(Slot& s) {
     return true;
 }
 
-void HostStaging::copy(void* dst_device, const void* src_host, size_t bytes, cudaStream_t stream) {
+void HostStaging::copy(void* dst_device, const void* src_host, size_t bytes, cudaStream_t stream, bool weights) {
     auto* dst = static_cast<char*>(dst_device);
     const auto* src = static_cast<const char*>(src_host);
+    const bool threads = weights || bytes >= kThreadedBytes;
     for (size_t off = 0; off < bytes;) {
         Slot& s = slots_[next_++ % slots_.size()];
         const size_t n = std::min(slot_bytes_, bytes - off);
@@ -45,7 +47,7 @@ void HostStaging::copy(void* dst_device, const void* src_host, size_t bytes, cud
         VIDI_CUDA_CHECK(cudaEventSynchronize(s.done));  // this slot's previous copy has left
         char* pinned = static_cast<char*>(s.host);
         const int64_t pieces = static_cast<int64_t>((n + kThreadPiece - 1) / kThreadPiece);
-#pragma omp parallel for if (pieces > 1) schedule(static)
+#pragma omp parallel for if (threads && pieces > 1) schedule(static)
         for (int64_t p = 0; p < pieces; ++p) {
             const size_t b = static_cast<size_t>(p) * kThreadPiece;
             std::memcpy(pinned + b, src + off + b, std::min(kThreadPiece, n - b));

@@ -1,9 +1,11 @@
 // Host-to-device copies through pinned staging slots. A cudaMemcpyAsync from pageable
 // memory first waits for everything queued on the stream (CUDA's rule for pageable
 // sources), so the host thread that uploads the next batch of frames would stall until the
-// GPU drained. Staged, the host copies into a pinned slot (with several threads for large
-// copies, which also speeds up loading weights from the page cache), the DMA is queued
-// behind the kernels, and the host waits only while every slot still has a copy in flight.
+// GPU drained. Staged, the host copies into a pinned slot, the DMA is queued behind the
+// kernels, and the host waits only while every slot still has a copy in flight. Weights and
+// copies of 32 MiB or more fill their slots with several threads (loading weights from the
+// page cache is faster so); a request's smaller uploads (a pass of audio samples) use one:
+// waking an idle OpenMP team costs more than such a copy (bench/RESULTS.md).
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -21,7 +23,8 @@ public:
     HostStaging& operator=(const HostStaging&) = delete;
 
     // Enqueues dst[0, bytes) = src[0, bytes) on `stream`; src may be reused on return.
-    void copy(void* dst_device, const void* src_host, size_t bytes, cudaStream_t stream);
+    // `weights`: one of the load's back-to-back uploads, copied with threads at any size.
+    void copy(void* dst_device, const void* src_host, size_t bytes, cudaStream_t stream, bool weights = false);
 
 private:
     struct Slot {
