@@ -86,7 +86,8 @@ Tensor CudaBackend::log_mel(const Tensor& pcm, int n_mels) {
     const int64_t n = pcm.numel(), pieces = mel_pieces(n);
 
     // The constants, uploaded once per mel bin count: the window and the filters (doubles),
-    // then the filter ranges (ints). Kept in the model's memory: 0.2 MB for 128 bins.
+    // then the filter ranges (ints): 0.2 MB for 128 bins, a pool block kept (not a weights'
+    // slab, which could take a new 32 MiB slab for it).
     if (mel_constants_bins_ != n_mels) {
         std::vector<double> doubles = hann_window();
         const std::vector<double> filters = mel_filter_bank(n_mels);
@@ -100,7 +101,7 @@ Tensor CudaBackend::log_mel(const Tensor& pcm, int n_mels) {
         std::memcpy(bytes.data() + doubles.size() * sizeof(double), ranges.data(), ranges.size() * sizeof(int32_t));
         mel_constants_bins_ = 0;  // (an upload that throws leaves nothing half-kept)
         mel_constants_ = to_device_raw(
-            Tensor::wrap(bytes.data(), {static_cast<int64_t>(bytes.size())}, DType::u8, Device::cpu, nullptr), true);
+            Tensor::wrap(bytes.data(), {static_cast<int64_t>(bytes.size())}, DType::u8, Device::cpu, nullptr));
         mel_constants_bins_ = n_mels;
     }
     const auto* d_window = static_cast<const double*>(mel_constants_.raw());
