@@ -99,7 +99,6 @@ Tensor CudaBackend::log_mel(const Tensor& pcm, int n_mels) {
         std::vector<unsigned char> bytes(doubles.size() * sizeof(double) + ranges.size() * sizeof(int32_t));
         std::memcpy(bytes.data(), doubles.data(), doubles.size() * sizeof(double));
         std::memcpy(bytes.data() + doubles.size() * sizeof(double), ranges.data(), ranges.size() * sizeof(int32_t));
-        mel_constants_bins_ = 0;  // (an upload that throws leaves nothing half-kept)
         mel_constants_ = to_device_raw(
             Tensor::wrap(bytes.data(), {static_cast<int64_t>(bytes.size())}, DType::u8, Device::cpu, nullptr));
         mel_constants_bins_ = n_mels;

@@ -33,10 +33,10 @@ bool HostStaging::ready(Slot& s) {
     return true;
 }
 
-void HostStaging::copy(void* dst_device, const void* src_host, size_t bytes, cudaStream_t stream, bool weights) {
+void HostStaging::copy(void* dst_device, const void* src_host, size_t bytes, cudaStream_t stream, bool loading) {
     auto* dst = static_cast<char*>(dst_device);
     const auto* src = static_cast<const char*>(src_host);
-    const bool threads = weights || bytes >= kThreadedBytes;
+    const bool threads = loading || bytes >= kThreadedBytes;
     for (size_t off = 0; off < bytes;) {
         Slot& s = slots_[next_++ % slots_.size()];
         const size_t n = std::min(slot_bytes_, bytes - off);

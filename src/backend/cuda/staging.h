@@ -23,8 +23,8 @@ public:
     HostStaging& operator=(const HostStaging&) = delete;
 
     // Enqueues dst[0, bytes) = src[0, bytes) on `stream`; src may be reused on return.
-    // `weights`: one of the load's back-to-back uploads, copied with threads at any size.
-    void copy(void* dst_device, const void* src_host, size_t bytes, cudaStream_t stream, bool weights = false);
+    // `loading`: one of the load's back-to-back weight uploads, copied with threads at any size.
+    void copy(void* dst_device, const void* src_host, size_t bytes, cudaStream_t stream, bool loading = false);
 
 private:
     struct Slot {
