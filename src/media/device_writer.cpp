@@ -1,5 +1,7 @@
 #include "media/device_writer.h"
 
+#include <algorithm>
+
 #include "media/nvdec.h"
 #include "media/rgb_picture.h"
 
@@ -17,6 +19,7 @@ DeviceWriter::DeviceWriter(std::unique_ptr<DeviceFrames> frames, const VideoInde
     : frames_(std::move(frames)), vx_(vx), path_(path), lanes_(static_cast<size_t>(frames_->shape().lanes)),
       x86_(swscale_x86_simd()) {
     const DeviceFramesShape& s = frames_->shape();
+    filled_.assign(static_cast<size_t>(std::max(1, s.slots)), 0);
     VIDI_CHECK(s.slots >= 3 && s.batch > 0 && s.lanes > 0 && s.width == vx.info.width && s.height == vx.info.height,
                "DeviceWriter: a frame ring of ", s.slots, " slots of ", s.batch, " ", s.width, "x", s.height,
                " frames does not fit '", path, "'");
@@ -31,22 +34,16 @@ AVBufferRef* DeviceWriter::hw_device(int lane) const {
     return devices_.empty() ? nullptr : devices_[static_cast<size_t>(lane)].get();
 }
 
-void DeviceWriter::open_slot(int lane, size_t b) {
-    Lane& l = lanes_[static_cast<size_t>(lane)];
-    const int slots = frames_->shape().slots;
-    if (l.batch == static_cast<int64_t>(b)) return;
-    if (l.slot >= 0) frames_->end_slot(lane, l.slot);
-    l.batch = -1;
-    l.slot = -1;
-    const int slot = static_cast<int>(b % static_cast<size_t>(slots));
+int DeviceWriter::open_slot(int lane, size_t b) {
+    const size_t slots = static_cast<size_t>(frames_->shape().slots);
     {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return cancelled_ || b < released_ + static_cast<size_t>(slots); });
+        cv_.wait(lock, [&] { return cancelled_ || b < released_ + slots; });
         if (cancelled_) fail("'", path_, "': decoding stopped");
     }
+    const int slot = static_cast<int>(b % slots);
     frames_->begin_slot(lane, slot);
-    l.batch = static_cast<int64_t>(b);
-    l.slot = slot;
+    return slot;
 }
 
 const YuvToRgb* DeviceWriter::plan_for(Lane& l, const AVFrame* f, AVPixelFormat sw_format, int bits) {
@@ -60,11 +57,22 @@ const YuvToRgb* DeviceWriter::plan_for(Lane& l, const AVFrame* f, AVPixelFormat 
     return l.plan ? &*l.plan : nullptr;
 }
 
-void DeviceWriter::write(int lane, size_t pos, DecodeCursor& c) {
+void DeviceWriter::write(int lane, size_t ordinal, DecodeCursor& c) {
     const size_t per = static_cast<size_t>(batch());
-    open_slot(lane, pos / per);
+    const int slot = open_slot(lane, ordinal / per);
+    convert(lane, slot, static_cast<int>(ordinal % per), c);
+    // Each frame is its own write, as a lane's next frame may go to another batch
+    // (interleaved ordinals): the reader's take() waits on the device for the last one.
+    frames_->end_slot(lane, slot);
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++filled_[static_cast<size_t>(slot)];
+    }
+    cv_.notify_all();
+}
+
+void DeviceWriter::convert(int lane, int slot, int index, DecodeCursor& c) {
     Lane& l = lanes_[static_cast<size_t>(lane)];
-    const int index = static_cast<int>(pos % per);
     const AVFrame* f = c.frame();
     YuvPlanes planes;
     int bits = 0;
@@ -75,19 +83,29 @@ void DeviceWriter::write(int lane, size_t pos, DecodeCursor& c) {
     if (cuda_frame_planes(f, c.software_format(), planes, bits) && f->width == vx_.coded_width &&
         f->height == vx_.coded_height)
         if (const YuvToRgb* plan = plan_for(l, f, c.software_format(), bits)) {
-            frames_->convert(lane, planes, *plan, vx_.info.rotation, l.slot, index);
+            frames_->convert(lane, planes, *plan, vx_.info.rotation, slot, index);
             return;
         }
     Picture p = c.picture();
-    frames_->put_host(lane, p.rgb.data(), p.stride, l.slot, index);  // copied when it returns
+    frames_->put_host(lane, p.rgb.data(), p.stride, slot, index);  // copied when it returns
     c.recycle(std::move(p));
 }
 
-void DeviceWriter::finish(int lane) {
-    Lane& l = lanes_[static_cast<size_t>(lane)];
-    if (l.slot >= 0) frames_->end_slot(lane, l.slot);
-    l.batch = -1;
-    l.slot = -1;
+bool DeviceWriter::filled(size_t b, int64_t n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return filled_[b % filled_.size()] >= n;
+}
+
+bool DeviceWriter::wait_filled(size_t b, int64_t n, const std::function<bool()>& give_up) {
+    std::unique_lock<std::mutex> lock(mu_);
+    bool full = false;
+    cv_.wait(lock, [&] { return (full = filled_[b % filled_.size()] >= n) || give_up(); });
+    return full;
+}
+
+void DeviceWriter::nudge() {
+    { std::lock_guard<std::mutex> lock(mu_); }  // a waiter between its check and its sleep sees the change
+    cv_.notify_all();
 }
 
 Tensor DeviceWriter::take(size_t b, int64_t n) {
@@ -95,9 +113,11 @@ Tensor DeviceWriter::take(size_t b, int64_t n) {
 }
 
 void DeviceWriter::release(size_t b) {
-    frames_->release(static_cast<int>(b % static_cast<size_t>(frames_->shape().slots)));
+    const size_t slot = b % filled_.size();
+    frames_->release(static_cast<int>(slot));
     {
         std::lock_guard<std::mutex> lock(mu_);
+        filled_[slot] = 0;  // before any lane may write the slot's next batch
         released_ = b + 1;
     }
     cv_.notify_all();

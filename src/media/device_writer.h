@@ -1,11 +1,15 @@
-// FrameStream's output to device memory (NVDEC): decoding lanes write each sampled frame into
-// its batch's slot of a DeviceFrames ring (core/device_frames.h) as soon as it is decoded,
-// and the reader takes whole batches from it. Sampled position p belongs to batch
-// p / batch, which lives in slot (p / batch) % slots; a lane waits before writing a batch
-// more than `slots` batches ahead of the reader. Internal to the media layer.
+// FrameStream's output to device memory (NVDEC, or the CPU decoders' lanes): decoding lanes
+// write each sampled frame into its batch's slot of a DeviceFrames ring (core/device_frames.h)
+// as soon as it is decoded, and the reader takes whole batches from it. Frames are placed by
+// their ordinal in the order the reader gets them (FrameStream's, the sampled position unless
+// the first batches interleave the lanes' segments): ordinal o belongs to batch o / batch,
+// which lives in slot (o / batch) % slots; a lane waits before writing a batch more than
+// `slots` batches ahead of the reader, and the reader waits until every frame of its batch is
+// written, whichever lanes write them. Internal to the media layer.
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -33,15 +37,19 @@ public:
     AVBufferRef* hw_device(int lane) const;
 
     // --- a decoding lane ---
-    // Sampled position `pos` := the cursor's current frame: converted on the GPU where the
-    // kernel models swscale's path for it, else by swscale on the host (core/yuv_rgb.h).
-    // Waits while its batch is too far ahead of the reader; throws once cancel() was called.
-    void write(int lane, size_t pos, DecodeCursor& c);
-    // The lane's writes so far are complete (before the futures that wait for them resolve).
-    void finish(int lane);
+    // Frame `ordinal` := the cursor's current frame: converted on the GPU where the kernel
+    // models swscale's path for it, else by swscale on the host (core/yuv_rgb.h). Waits while
+    // its batch is too far ahead of the reader; throws once cancel() was called.
+    void write(int lane, size_t ordinal, DecodeCursor& c);
 
     // --- the reader ---
-    // Batch `b`'s first n frames, u8 [n, h, w, 3] on the device (every position written).
+    // Waits until batch `b` holds n frames (true), or until give_up() says so (false): it is
+    // asked under the writer's lock at every frame written and at every nudge().
+    bool wait_filled(size_t b, int64_t n, const std::function<bool()>& give_up);
+    bool filled(size_t b, int64_t n);  // without waiting
+    // Wakes wait_filled() to ask give_up() again (a lane ended, say with an error).
+    void nudge();
+    // Batch `b`'s first n frames, u8 [n, h, w, 3] on the device (every one written).
     Tensor take(size_t b, int64_t n);
     // The work queued on the batch so far is the last; its slot may take a later batch.
     void release(size_t b);
@@ -50,14 +58,13 @@ public:
 
 private:
     struct Lane {
-        int64_t batch = -1;  // the batch it is writing (-1: none)
-        int slot = -1;
         bool planned = false;  // `plan` is for frames of `color` and `bits` (nullopt: not modelled)
         YuvColor color;
         int bits = 0;
         std::optional<YuvToRgb> plan;
     };
-    void open_slot(int lane, size_t b);
+    int open_slot(int lane, size_t b);  // waits for room for batch b; its slot
+    void convert(int lane, int slot, int index, DecodeCursor& c);  // the cursor's frame into the slot
     const YuvToRgb* plan_for(Lane& l, const AVFrame* f, AVPixelFormat sw_format, int bits);
 
     std::unique_ptr<DeviceFrames> frames_;
@@ -69,6 +76,7 @@ private:
     std::mutex mu_;
     std::condition_variable cv_;
     size_t released_ = 0;  // batches the reader is done with
+    std::vector<int64_t> filled_;  // per slot: frames written into its batch
     bool cancelled_ = false;
 };
 

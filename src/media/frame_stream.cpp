@@ -30,10 +30,15 @@
 // the ring bounds how far ahead they run. There a lane keeps its cursor for its next segment,
 // seeking to that segment's keyframe (NVDEC's sessions are set up one at a time, ~0.2 s each
 // on an H100), and NVDEC's one-frame trial becomes lane 0's cursor.
+//
+// A caller that takes batches in any order (start(true); the positions say which frames a batch
+// holds) gets the CPU lanes' first segments interleaved: the first batch holds every lane's first
+// frames instead of one lane's stretch of a GOP (plan_interleave).
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <future>
 #include <map>
 #include <mutex>
@@ -100,7 +105,18 @@ struct FrameStream::Impl {
     std::vector<int64_t> wanted_pts;  // the timestamps of their pictures (empty: count output frames)
     std::vector<int64_t> wanted_origin;  // where decord's decoder restarted for each (decord_pictures)
     std::vector<int64_t> wanted_set;  // wanted_pts sorted (which packets the decoders may skip)
-    size_t next_pos = 0;              // next sampled position to hand out
+    size_t next_pos = 0;              // next to hand out: a sampled position, with the device an ordinal
+    // The order in which the device path hands the sampled positions out (plan_interleave):
+    // order[ordinal] = position and ordinal_of[position] = ordinal; empty: in order.
+    std::vector<size_t> order, ordinal_of;
+    bool interleaved = false;
+    size_t position(size_t ordinal) const { return order.empty() ? ordinal : order[ordinal]; }
+    size_t ordinal(size_t pos) const { return ordinal_of.empty() ? pos : ordinal_of[pos]; }
+    // A lane's decoding failed: its error, for the reader (device path; the host path's
+    // futures carry theirs in order).
+    std::atomic<bool> failed{false};
+    std::mutex error_mu;
+    std::exception_ptr error;
     std::atomic<int64_t> decoded{0};  // frames the decoders produced
     std::atomic<int64_t> lane_busy_ns{0};  // time the lanes spent decoding their segments
     std::atomic<int64_t> lane_first_ns{0};  // of it, until each segment's first frame (opening, seeking)
@@ -127,7 +143,7 @@ struct FrameStream::Impl {
     // last timestamp it was asked for. Declared after `device`: they go first.
     std::vector<std::unique_ptr<DecodeCursor>> lane_cursors;
     std::vector<int64_t> lane_wants;
-    size_t written = 0;      // sampled positions the device holds (from next_pos on)
+    size_t written = 0;      // positions the reader's own cursor wrote (one sequential decoder)
     bool holding = false;    // the reader holds batch next_pos / max_batch - 1
 
     std::unique_ptr<DecodeCursor> cursor;  // the sequential cursor (one lane, or next_rgb)
@@ -186,7 +202,9 @@ struct FrameStream::Impl {
     Picture sequential_picture(size_t pos) { return sequential_cursor(pos).picture(); }
     std::vector<Picture> decode_segment(size_t begin, size_t end, int threads, int lane);
     size_t segment_end(size_t begin) const;
+    void plan_interleave();
     void launch_segments();
+    void reap_segments();  // the device path: segments that ended (a lane's error is thrown here)
     bool fetch();  // appends the next segment's pictures to `pending`; false at the end
     // Whether the launched segments from the front on are decoded up to position `upto`
     // (`have`: the position already at hand).
@@ -407,11 +425,10 @@ std::vector<Picture> FrameStream::Impl::decode_segment(size_t begin, size_t end,
             lane_first_ns +=
                 std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
         if (device)
-            device->write(lane, p, *c);
+            device->write(lane, ordinal(p), *c);
         else
             out.push_back(c->picture());
     }
-    if (device) device->finish(lane);
     return out;
 }
 
@@ -425,12 +442,14 @@ size_t FrameStream::Impl::segment_end(size_t begin) const {
     // most twice its share past its start, or to the batch's end, so that the GPU starts early;
     // splitting a GOP there among lanes would not start it sooner (the GOP's last picture needs
     // all of the GOP's references before it) and decoded the GOP's start again in each lane.
+    // Where the first segments are interleaved (plan_interleave) they take whole GOPs too.
     // NVDEC's lanes take whole batches after the first: a lane sets up its session once, and
     // keeps it for its next segments.
     const size_t batch = static_cast<size_t>(max_batch);
     const size_t share = std::max<size_t>(1, batch / static_cast<size_t>(lanes));
     const size_t base = device && !cpu_lanes && begin >= batch ? batch : share;
-    const size_t longest = std::min(n, begin < batch ? std::max(batch, begin + 2 * share) : begin + 2 * batch);
+    const bool first_batch = begin < batch && !interleaved;
+    const size_t longest = std::min(n, first_batch ? std::max(batch, begin + 2 * share) : begin + 2 * batch);
     // A segment's cursor only goes forward: it ends where decord's pictures go back in time.
     size_t end = begin + 1;
     while (end < std::min(n, begin + base) && wanted_pts[end] >= wanted_pts[end - 1]) ++end;
@@ -442,6 +461,27 @@ size_t FrameStream::Impl::segment_end(size_t begin) const {
     };
     while (end < longest && wanted_pts[end] >= wanted_pts[end - 1] && decoded_on(end)) ++end;
     return end;
+}
+
+// The first batch waits on one lane decoding a GOP's chain up to the batch's last frame (on an
+// H200 host, 0.2 s of a 720p H.264 video with 10 s GOPs, with the GPU idle but for the audio).
+// Interleaved, the first `lanes` segments, which start together, hand out their first frames,
+// then their second ones, and so on: the first batch waits on every lane's first frame or two.
+// Later frames come in order. No lane waits on another: the wave's segments all run at once,
+// each writes its frames in the order handed out, and segments after them start in order.
+void FrameStream::Impl::plan_interleave() {
+    if (indices.empty()) return;
+    interleaved = true;  // segment_end's rule for these segments
+    std::vector<std::pair<size_t, size_t>> wave;
+    for (size_t b = 0; wave.size() < static_cast<size_t>(lanes) && b < indices.size(); b = wave.back().second)
+        wave.emplace_back(b, segment_end(b));
+    order.clear();
+    for (size_t j = 0; order.size() < wave.back().second; ++j)
+        for (const auto& [b, e] : wave)
+            if (b + j < e) order.push_back(b + j);
+    for (size_t p = order.size(); p < indices.size(); ++p) order.push_back(p);
+    ordinal_of.assign(order.size(), 0);
+    for (size_t o = 0; o < order.size(); ++o) ordinal_of[order[o]] = o;
 }
 
 void FrameStream::Impl::launch_segments() {
@@ -470,15 +510,18 @@ void FrameStream::Impl::launch_segments() {
                 turns.wake_next();  // it may start too where a lane is free
             }
             struct Done {  // the lane is free again, also when decoding throws
-                Turns& t;
+                Impl& s;
                 int lane;
                 ~Done() {
-                    std::lock_guard<std::mutex> lock(t.mu);
-                    --t.running;
-                    t.busy &= ~(uint64_t(1) << lane);
-                    t.wake_next();
+                    {
+                        std::lock_guard<std::mutex> lock(s.turns.mu);
+                        --s.turns.running;
+                        s.turns.busy &= ~(uint64_t(1) << lane);
+                        s.turns.wake_next();
+                    }
+                    if (s.device) s.device->nudge();  // a reader waiting on the ring looks at `failed`
                 }
-            } done{turns, lane};
+            } done{*this, lane};
             struct Busy {  // the segment's decoding time, also when it throws
                 std::atomic<int64_t>& ns;
                 std::chrono::steady_clock::time_point t0;
@@ -487,7 +530,14 @@ void FrameStream::Impl::launch_segments() {
                               .count();
                 }
             } busy{lane_busy_ns, std::chrono::steady_clock::now()};
-            return decode_segment(b, e, threads, lane);
+            try {
+                return decode_segment(b, e, threads, lane);
+            } catch (...) {
+                std::lock_guard<std::mutex> lock(error_mu);
+                if (!error) error = std::current_exception();
+                failed = true;
+                throw;
+            }
         });
         next_segment = s.end;
         in_flight.push_back(std::move(s));
@@ -554,8 +604,13 @@ void FrameStream::keep_every(int64_t step) {
     impl_->index_wanted();
 }
 
-void FrameStream::start() {
-    if (impl_->parallel() && !impl_->cursor) impl_->launch_segments();
+void FrameStream::start(bool any_order) {
+    Impl& s = *impl_;
+    if (!s.parallel() || s.cursor) return;
+    // NVDEC's lanes stay in order: their sessions are set up one at a time (~0.2 s each on an
+    // H100), so a first batch from every lane would wait for the last one's.
+    if (any_order && s.device && s.cpu_lanes && s.next_segment == 0) s.plan_interleave();
+    s.launch_segments();
 }
 
 bool FrameStream::next_rgb(Tensor& rgb, int64_t& sampled_position) {
@@ -603,25 +658,41 @@ bool FrameStream::ready() {
     Impl& s = *impl_;
     if (!s.parallel() || s.cursor) return true;  // the caller's thread decodes: nothing to wait for
     const size_t end = std::min(s.indices.size(), s.next_pos + static_cast<size_t>(s.max_batch));
-    if (s.device) return s.decoded_up_to(s.written, end);
+    if (s.device) {
+        if (s.next_pos >= end) return true;
+        const size_t batch = static_cast<size_t>(s.max_batch);
+        return s.failed || s.device->filled(s.next_pos / batch, static_cast<int64_t>(end - s.next_pos));
+    }
     return s.decoded_up_to(s.next_pos + s.pending.size(), end);
+}
+
+void FrameStream::Impl::reap_segments() {
+    for (auto seg = in_flight.begin(); seg != in_flight.end();)
+        if (seg->pictures.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+            seg->pictures.get();  // the lane wrote its frames, or this throws its error
+            seg = in_flight.erase(seg);
+            ++lane_segments;
+        } else {
+            ++seg;
+        }
 }
 
 void FrameStream::Impl::fetch_device(size_t upto) {
     if (parallel() && !cursor) {
-        while (written < upto) {
-            launch_segments();
-            Segment seg = std::move(in_flight.front());
-            in_flight.pop_front();
-            seg.pictures.get();  // the lane wrote its frames (or threw)
-            written = seg.end;
-            ++lane_segments;
-            launch_segments();
+        // The batch's frames may come from several segments at once (interleaved), so the
+        // writer counts them; the segments are reaped as they end.
+        const size_t batch = static_cast<size_t>(max_batch), b = (upto - 1) / batch;
+        reap_segments();
+        launch_segments();
+        if (!device->wait_filled(b, static_cast<int64_t>(upto - b * batch), [this] { return failed.load(); })) {
+            std::lock_guard<std::mutex> lock(error_mu);
+            std::rethrow_exception(error);
         }
+        reap_segments();
+        launch_segments();  // keep every lane busy while these frames are used
         return;
     }
     for (; written < upto; ++written) device->write(0, written, sequential_cursor(written));
-    device->finish(0);
 }
 
 bool FrameStream::Impl::next_device(Tensor& rgb, std::vector<int64_t>& positions) {
@@ -633,7 +704,7 @@ bool FrameStream::Impl::next_device(Tensor& rgb, std::vector<int64_t>& positions
     const size_t end = std::min(indices.size(), next_pos + static_cast<size_t>(max_batch));
     fetch_device(end);
     rgb = device->take(next_pos / static_cast<size_t>(max_batch), static_cast<int64_t>(end - next_pos));
-    for (; next_pos < end; ++next_pos) positions.push_back(static_cast<int64_t>(next_pos));
+    for (; next_pos < end; ++next_pos) positions.push_back(static_cast<int64_t>(position(next_pos)));
     holding = true;
     return true;
 }

@@ -108,13 +108,17 @@ public:
     void keep_every(int64_t step);
     // Starts the decoding lanes now (the first next() or next_frames() would), so that the
     // first frames are on their way while the caller gets ready for them. After keep_every().
-    void start();
+    // any_order: the caller takes next_frames()' batches with their frames in any order (the
+    // positions say which): where the CPU decoders' lanes fill a device ring, the first batches
+    // then take every lane's first frames in turn instead of waiting on one lane's stretch.
+    void start(bool any_order = false);
     // Fills the next batch of vision-tower pixels f32 [n, 3, S, S] (core/pil_resize.h);
     // false at the end. sampled_positions are 0..F-1.
     bool next(Tensor& batch, std::vector<int64_t>& sampled_positions);
     // The same batches before resizing: packed RGB24 u8 [n, h, w, 3] (a backend's
     // frames_to_pixels makes the pixels). A batch holds frames of one size. Decoded by NVDEC
     // the batch is in device memory, readable by the backend's stream, until the next call.
+    // The positions ascend from batch to batch unless start(true) allowed any order.
     bool next_frames(Tensor& rgb, std::vector<int64_t>& sampled_positions);
     // Whether next_frames() would return now, without waiting for the decoding lanes (true
     // too where it decodes on the caller's thread, and at the end): so that the caller can do

@@ -36,16 +36,37 @@ void MediaKvWriter::encode(const Tensor& rows) {
     if (!label_.empty()) m_.progress(label_, encoded_, rows_);
 }
 
-void MediaKvWriter::append(const Tensor& rows) {
+void MediaKvWriter::put(const Tensor& rows, int64_t at) {
     const int64_t n = rows.dim(0);
-    VIDI_CHECK(written_ + n <= rows_, "media K/V writer: ", written_ + n, " rows for a stream of ", rows_);
+    VIDI_CHECK(at >= 0 && at + n <= rows_, "media K/V writer: rows ", at, "..", at + n, " of a stream of ", rows_);
     if (n == 0) return;
-    Tensor dst = tokens_.rows(written_, written_ + n);
+    // Not given before: past the gapless start, and clear of the stretches beyond it.
+    const auto next = later_.lower_bound(at);
+    const bool clear = at >= ready_ && (next == later_.end() || next->first >= at + n) &&
+                       (next == later_.begin() || std::prev(next)->second <= at);
+    VIDI_CHECK(clear, "media K/V writer: rows ", at, "..", at + n, " were given before");
+    VIDI_CHECK(!on_host_ || at == ready_, "media K/V writer: rows ", at, "..", at + n,
+               " out of order for tokens kept on the host (", ready_, " expected)");
+    Tensor dst = tokens_.rows(at, at + n);
     m_.backend().copy_(dst, rows);  // on the host: copied down as it arrives
     written_ += n;
+    later_[at] = at + n;
+    for (auto s = later_.begin(); s != later_.end() && s->first == ready_; s = later_.erase(s)) ready_ = s->second;
     if (on_host_) return append_staged(rows);
-    const int64_t whole = (written_ - encoded_) / chunk_ * chunk_;
+    const int64_t whole = (ready_ - encoded_) / chunk_ * chunk_;
     if (whole > 0) encode(tokens_.rows(encoded_, encoded_ + whole));
+}
+
+void MediaKvWriter::put_frames(const Tensor& rows, const std::vector<int64_t>& frames, int64_t per_frame) {
+    VIDI_CHECK(per_frame > 0 && rows.dim(0) == static_cast<int64_t>(frames.size()) * per_frame,
+               "media K/V writer: ", rows.dim(0), " rows for ", frames.size(), " frames of ", per_frame);
+    for (size_t i = 0; i < frames.size();) {
+        size_t j = i + 1;
+        while (j < frames.size() && frames[j] == frames[j - 1] + 1) ++j;
+        put(rows.rows(static_cast<int64_t>(i) * per_frame, static_cast<int64_t>(j) * per_frame),
+            frames[i] * per_frame);
+        i = j;
+    }
 }
 
 void MediaKvWriter::append_staged(const Tensor& rows) {

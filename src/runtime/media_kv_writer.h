@@ -1,6 +1,7 @@
 // One media stream's tokens (visual or audio) on their way into per-layer media K/V while the
-// towers still produce them: rows arrive in order, a batch at a time, and go through the
-// decoder's layers in whole chunks (whole blocks of 4-bit keys) as soon as a chunk is there.
+// towers still produce them: rows arrive a batch at a time, in order or (kept on the device) in
+// any order, and go through the decoder's layers in whole chunks (whole blocks of 4-bit keys)
+// as soon as every row from the start up to a chunk's end is there.
 //
 // The tokens themselves are kept for saving the video later (token files). Where they live is
 // the memory plan's choice (MediaChoice::tokens_on_host):
@@ -13,7 +14,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "model/decoder.h"
 #include "runtime/loaded_model.h"
@@ -36,12 +39,18 @@ public:
                   int64_t chunk = model::kMediaKvChunk);
 
     // The next rows [n, D] (on the backend), in order.
-    void append(const Tensor& rows);
+    void append(const Tensor& rows) { put(rows, ready_); }
+    // Rows [at, at + n) := rows [n, D]: any stretch not given before, in any order where the
+    // tokens are kept on the device (on the host they come in order).
+    void put(const Tensor& rows, int64_t at);
+    // A batch of frames' rows, per_frame each, frame-major: frame frames[i] := rows
+    // [i·per_frame, (i+1)·per_frame). Runs of consecutive frames go in one copy.
+    void put_frames(const Tensor& rows, const std::vector<int64_t>& frames, int64_t per_frame);
     // After the last rows: encodes what is left. Every row must have arrived.
     void finish();
 
     int64_t rows() const { return rows_; }
-    int64_t written() const { return written_; }
+    int64_t written() const { return written_; }  // rows given so far, wherever they go
     Tensor& tokens() { return tokens_; }  // [rows, D]: on the device, or on the host
     std::shared_ptr<model::MediaKV> kv() const { return kv_; }
 
@@ -56,7 +65,9 @@ private:
     Tensor tokens_;
     Tensor staging_;           // on_host_: [kStagingChunks·chunk, D] on the device
     int64_t staged_ = 0;       // rows waiting in staging_ (fewer than a chunk between appends)
-    int64_t written_ = 0;      // rows appended
+    int64_t written_ = 0;      // rows given
+    int64_t ready_ = 0;        // rows given from row 0 on, without a gap
+    std::map<int64_t, int64_t> later_;  // stretches given beyond a gap: begin -> end
     int64_t encoded_ = 0;      // rows whose K/V are written
     std::shared_ptr<model::MediaKV> kv_;
 };

@@ -4,9 +4,11 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string_view>
 
 #include "media/media.h"
 #include "runtime/audio_encoding.h"
@@ -24,6 +26,16 @@ double process_cpu_seconds() {
     getrusage(RUSAGE_SELF, &u);
     auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
     return s(u.ru_utime) + s(u.ru_stime);
+}
+
+// VIDI_INTERLEAVE_FRAMES=0 keeps the frames in the video's order (to compare; the tokens are
+// the same either way).
+bool frames_in_any_order() {
+    static const bool allowed = [] {
+        const char* v = std::getenv("VIDI_INTERLEAVE_FRAMES");
+        return !(v && std::string_view(v) == "0");
+    }();
+    return allowed;
 }
 
 }  // namespace
@@ -79,7 +91,9 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     // of FFTs) and the audio tower in the next wait for frames (next_batch below), the first
     // ones while the first frames decode, and the positions and the decoder's layers once the
     // audio has ended (runtime/audio_encoding.h).
-    frames.start();
+    // The visual tokens kept on the device take their frames in any order: the first batches
+    // then come from every decoding lane at once (FrameStream::start).
+    frames.start(!choice.tokens_on_host && frames_in_any_order());
     const double started_s = seconds_since(t0);  // the stream opened, probed and (NVDEC) tried
     AudioEncoding audio(m, video_path, audio_estimate(frames.info()), choice.kv, choice.tokens_on_host, capture, t0);
     const int64_t F = frames.total_frames();
@@ -137,10 +151,8 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
             pixels = m.backend().frames_to_pixels(rgb, S);
         }
         Tensor tokens = m.media().image_tokens(pixels, positions, F, budget);
-        // Batches arrive in order, so the frame-major rows are contiguous.
-        VIDI_CHECK(positions.front() * per_frame == visual.written(), video_path, ": frame ", positions.front(),
-                   " arrived out of order");
-        visual.append(tokens);  // whole chunks go on to the K/V; the rest waits for the next batch
+        // Whole chunks of rows go on to the K/V as soon as every frame up to their end is there.
+        visual.put_frames(tokens, positions, per_frame);
         done += static_cast<int64_t>(positions.size());
         m.progress("frames", done, F);
     }

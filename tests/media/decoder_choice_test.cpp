@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <thread>
 #include <mutex>
 
@@ -38,6 +39,7 @@ public:
         yuv_to_rgb24(plan, planes, rotation, frame(slot, index), shape_.width * 3);
     }
     void put_host(int, const uint8_t* rgb, ptrdiff_t pitch, int slot, int index) override {
+        if (fail_at >= 0 && frames_put.load() >= fail_at) fail("the stand-in's copy failed");
         uint8_t* dst = frame(slot, index);
         for (int y = 0; y < shape_.height; ++y)
             std::memcpy(dst + size_t(y) * shape_.width * 3, rgb + y * pitch, size_t(shape_.width) * 3);
@@ -59,6 +61,7 @@ public:
     }
 
     std::atomic<int> violations{0}, frames_put{0};
+    int fail_at = -1;  // put_host throws once this many frames went in
 
 private:
     uint8_t* frame(int slot, int index) {
@@ -79,10 +82,15 @@ private:
 struct Ring {
     std::vector<HostFrames*> made;  // owned by the FrameStream
     std::vector<DeviceFramesShape> asked;  // every shape asked for (outlives what was made)
+    int slots = 0;     // the rings made have this many slots (0: as asked)
+    int fail_at = -1;  // HostFrames::fail_at of the rings made
     DeviceFramesMaker maker() {
         return [this](const DeviceFramesShape& s) {
             asked.push_back(s);
-            auto f = std::make_unique<HostFrames>(s);
+            DeviceFramesShape shape = s;
+            if (slots > 0) shape.slots = slots;
+            auto f = std::make_unique<HostFrames>(shape);
+            f->fail_at = fail_at;
             made.push_back(f.get());
             return f;
         };
@@ -174,6 +182,78 @@ TEST_F(DecoderChoice, LanesFillingTheDeviceRingGiveTheCpuBatches) {
     o.device_frames = unused.maker();  // without cpu_to_device: host batches
     FrameStream host(video(), o);
     EXPECT_TRUE(unused.asked.empty());
+}
+
+// start(true): the frames may come in any order. The CPU decoders' lanes filling the ring then
+// hand out their first segments' frames in turn (each lane's first, then second, ...), so the
+// first batch holds the lanes' first frames, not one lane's run; every sampled frame still
+// comes once, with the host path's bytes. Also in a ring of three slots (the fewest: under
+// --gpu-memory), where lanes wait for room while the reader waits for frames of other lanes.
+// One lane, NVDEC's lanes (their sessions start one at a time) and the host path keep the order.
+TEST_F(DecoderChoice, AnyOrderInterleavesTheLanesFirstSegmentsWithTheSameFrames) {
+    std::map<int64_t, std::vector<uint8_t>> want;
+    {
+        FrameStream cpu(video(), options("cpu", 4, 1));
+        Tensor rgb;
+        std::vector<int64_t> pos;
+        while (cpu.next_frames(rgb, pos))
+            for (size_t i = 0; i < pos.size(); ++i) {
+                const Tensor row = rgb.row(static_cast<int64_t>(i));
+                want[pos[i]].assign(row.data<uint8_t>(), row.data<uint8_t>() + row.nbytes());
+            }
+    }
+    ASSERT_EQ(want.size(), 45u);
+    for (const int slots : {0, 3})
+        for (const int lanes : {1, 3, 5})
+            for (const bool cpu_lanes : {true, false}) {
+                SCOPED_TRACE(std::string(cpu_lanes ? "CPU" : "NVDEC") + " lanes: " + std::to_string(lanes) +
+                             ", slots: " + (slots ? std::to_string(slots) : "as planned"));
+                Ring ring;
+                ring.slots = slots;
+                FrameStream dev(video(), ring_options(ring, cpu_lanes, 4, lanes));
+                dev.start(true);
+                Tensor rgb;
+                std::vector<int64_t> pos, first;
+                std::map<int64_t, int> seen;
+                while (dev.next_frames(rgb, pos)) {
+                    if (first.empty()) first = pos;
+                    for (size_t i = 0; i < pos.size(); ++i) {
+                        ++seen[pos[i]];
+                        const Tensor row = rgb.row(static_cast<int64_t>(i));
+                        ASSERT_EQ(want.count(pos[i]), 1u) << pos[i];
+                        EXPECT_EQ(0, std::memcmp(row.data<uint8_t>(), want[pos[i]].data(), row.nbytes())) << pos[i];
+                    }
+                }
+                EXPECT_EQ(seen.size(), 45u);
+                for (const auto& [p, n] : seen) EXPECT_EQ(n, 1) << "frame " << p;
+                // A keyframe every 2 s: the lanes' first segments are 2 sampled frames each.
+                const std::vector<int64_t> in_order = {0, 1, 2, 3}, three = {0, 2, 4, 1}, five = {0, 2, 4, 6};
+                EXPECT_EQ(first, lanes == 1 || !cpu_lanes ? in_order : lanes == 3 ? three : five);
+                EXPECT_EQ(ring.made[0]->violations.load(), 0);
+            }
+}
+
+// A lane's error reaches the reader (no hang), whether the batch it waits for is written by one
+// lane or, interleaved, by several, and also where the other lanes wait for room in the ring.
+TEST_F(DecoderChoice, ALanesErrorReachesTheReaderInEitherOrder) {
+    for (const bool any_order : {false, true})
+        for (const int fail_at : {0, 5, 30}) {
+            SCOPED_TRACE(std::string(any_order ? "any order" : "in order") + ", failing at frame " +
+                         std::to_string(fail_at));
+            Ring ring;
+            ring.slots = 3;
+            ring.fail_at = fail_at;
+            FrameStream dev(video(), ring_options(ring, true, 4, 3));
+            dev.start(any_order);
+            Tensor rgb;
+            std::vector<int64_t> pos;
+            int batches = 0;
+            EXPECT_THAT(test::error_of([&] {
+                            while (dev.next_frames(rgb, pos)) ++batches;
+                        }),
+                        HasSubstr("the stand-in's copy failed"));
+            EXPECT_LE(batches * 4, fail_at);
+        }
 }
 
 // Where the ring would cost the video (the runtime's answer: a lower plan under --gpu-memory), the

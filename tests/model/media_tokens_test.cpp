@@ -62,6 +62,17 @@ TEST_P(MediaTokensGolden, ImageTokensOfSampledFramesOneByOneAndBatched) {
         const int64_t f = c.sampled[i], r = static_cast<int64_t>(i);
         EXPECT_LT(rel_error(got.rows(r * hw, (r + 1) * hw), want.rows(f * hw, (f + 1) * hw)), 1e-5) << "frame " << f;
     }
+    // So does a batch of the frames in reverse (interleaved decoding lanes hand them out in any order).
+    const int64_t n = static_cast<int64_t>(c.sampled.size());
+    Tensor reversed = Tensor::empty(batch.shape(), DType::f32);
+    for (int64_t i = 0; i < n; ++i)
+        std::memcpy(reversed.row(n - 1 - i).raw(), batch.row(i).raw(), batch.row(i).nbytes());
+    const std::vector<int64_t> backwards(c.sampled.rbegin(), c.sampled.rend());
+    const Tensor back = tiny_.backend->to_host(tiny_.encoder.image_tokens(reversed, backwards, c.frames));
+    for (int64_t r = 0; r < n; ++r) {
+        const int64_t f = backwards[static_cast<size_t>(r)];
+        EXPECT_LT(rel_error(back.rows(r * hw, (r + 1) * hw), want.rows(f * hw, (f + 1) * hw)), 1e-5) << "frame " << f;
+    }
 }
 
 // prepare_video (media_tokens calls it while the first frames decode) makes a video's three

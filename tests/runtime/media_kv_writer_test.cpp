@@ -44,13 +44,61 @@ TEST_P(MediaKvWriterTest, AnyBatchesAndEitherPlacementGiveTheBitsOfOneEncode) {
     }
 }
 
+// Frames in any order (the first batches of interleaved decoding lanes): each chunk goes through
+// the layers once every row up to its end is there, with the bits of one encode.
+TEST_P(MediaKvWriterTest, FramesInAnyOrderGiveTheBitsOfOneEncode) {
+    runtime::LoadedModel& m = loaded_tiny(GetParam());
+    Backend& be = m.backend();
+    const int64_t chunk = 2 * kMediaKeyBlock, per_frame = 24, frames = 40, rows = frames * per_frame;
+    const Tensor tokens = be.upload(random_tensor({rows, m.config().llm.hidden}, DType::f32, 11, -3.0f, 3.0f));
+    const QuantFormat kv{4, 0};
+    const model::MediaKV want = m.decoder().encode_media(tokens, kv, chunk);
+    // Batches of 4 as three interleaved lanes of 8 frames hand them out, then in order.
+    const std::vector<std::vector<int64_t>> batches = {
+        {0, 8, 16, 1}, {9, 17, 2, 10}, {18, 3, 11, 19}, {4, 12, 20, 5}, {13, 21, 6, 14}, {22, 7, 15, 23}};
+    MediaKvWriter w(m, rows, kv, false, "", chunk);
+    for (const auto& b : batches) {
+        Tensor batch = be.act({static_cast<int64_t>(b.size()) * per_frame, m.config().llm.hidden});
+        for (size_t i = 0; i < b.size(); ++i) {
+            Tensor dst = batch.rows(static_cast<int64_t>(i) * per_frame, static_cast<int64_t>(i + 1) * per_frame);
+            be.copy_(dst, tokens.rows(b[i] * per_frame, (b[i] + 1) * per_frame));
+        }
+        w.put_frames(batch, b, per_frame);
+    }
+    EXPECT_EQ(w.written(), 24 * per_frame);
+    w.put_frames(tokens.rows(24 * per_frame, rows), {24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39},
+                 per_frame);
+    w.finish();
+    EXPECT_TRUE(same_kv(be, *w.kv(), want));
+    EXPECT_TRUE(same_bytes(be, w.tokens(), tokens));
+}
+
+TEST_P(MediaKvWriterTest, RowsGivenTwiceOrOutOfOrderOnTheHostAreErrors) {
+    runtime::LoadedModel& m = loaded_tiny(GetParam());
+    const Tensor tokens = m.backend().upload(random_tensor({300, m.config().llm.hidden}, DType::f32, 7));
+    MediaKvWriter device(m, 300, {}, false, "", kMediaKeyBlock);
+    device.put(tokens.rows(100, 150), 100);
+    device.put(tokens.rows(0, 50), 0);
+    for (const auto& [from, to] : {std::pair<int64_t, int64_t>{40, 60}, {90, 110}, {140, 160}, {120, 130}})
+        EXPECT_THAT(error_of([&] { device.put(tokens.rows(from, to), from); }), testing::HasSubstr("given before"))
+            << from << ".." << to;
+    EXPECT_THAT(error_of([&] { device.put(tokens.rows(0, 10), 295); }), testing::HasSubstr("of a stream of 300"));
+    device.put(tokens.rows(50, 100), 50);
+    device.put(tokens.rows(150, 300), 150);
+    device.finish();
+    MediaKvWriter host(m, 300, {}, true, "", kMediaKeyBlock);
+    host.put(tokens.rows(0, 50), 0);
+    EXPECT_THAT(error_of([&] { host.put(tokens.rows(100, 150), 100); }),
+                testing::HasSubstr("out of order for tokens kept on the host (50 expected)"));
+}
+
 TEST_P(MediaKvWriterTest, TooManyOrTooFewRowsAreErrors) {
     runtime::LoadedModel& m = loaded_tiny(GetParam());
     const Tensor tokens = m.backend().upload(random_tensor({300, m.config().llm.hidden}, DType::f32, 7));
     MediaKvWriter w(m, 200, {}, true, "", kMediaKeyBlock);
     w.append(tokens.rows(0, 150));
     EXPECT_THAT(error_of([&] { w.finish(); }), testing::HasSubstr("150 of 200 rows arrived"));
-    EXPECT_THAT(error_of([&] { w.append(tokens.rows(150, 300)); }), testing::HasSubstr("300 rows for a stream of 200"));
+    EXPECT_THAT(error_of([&] { w.append(tokens.rows(150, 300)); }), testing::HasSubstr("rows 150..300 of a stream of 200"));
     EXPECT_THAT(error_of([&] { MediaKvWriter(m, 10, {}, false, "", 100); }), testing::HasSubstr("in chunks of 100"));
 }
 
