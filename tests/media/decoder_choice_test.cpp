@@ -1,7 +1,7 @@
 // FrameOptions::decoder: NVDEC where it can take the file, the CPU otherwise, with one notice
 // (auto) or an error (nvdec) naming why; and the device path's batching (decoding lanes
 // filling a ring of batches ahead of the reader), which gives the CPU path's batches byte for
-// byte. This machine has no GPU: a host-memory stand-in plays the GPU backend's frame ring,
+// byte. This machine has no GPU: a host-memory ring (core/host_frames.h) plays the GPU backend's,
 // and the lanes decode in software into it (FrameOptions::software_to_device).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -12,6 +12,7 @@
 #include <thread>
 #include <mutex>
 
+#include "core/host_frames.h"
 #include "media/media.h"
 #include "media/media_test_util.h"
 #include "media/nvdec.h"
@@ -20,64 +21,6 @@ namespace vidi::media {
 namespace {
 
 using testing::HasSubstr;
-
-// A frame ring in host memory that checks the protocol: no lane writes a slot the reader
-// holds, the reader takes only slots whose writers are done.
-class HostFrames final : public DeviceFrames {
-public:
-    explicit HostFrames(const DeviceFramesShape& s) : shape_(s), state_(static_cast<size_t>(s.slots)) {}
-    const DeviceFramesShape& shape() const override { return shape_; }
-    int device_ordinal() const override { return 0; }
-    void* cuda_context() const override { return nullptr; }
-    void* lane_stream(int) override { return nullptr; }
-    void begin_slot(int, int slot) override {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (state_[size_t(slot)].held) ++violations;
-        ++state_[size_t(slot)].writing;
-    }
-    void convert(int, const YuvPlanes& planes, const YuvToRgb& plan, int rotation, int slot, int index) override {
-        yuv_to_rgb24(plan, planes, rotation, frame(slot, index), shape_.width * 3);
-    }
-    void put_host(int, const uint8_t* rgb, ptrdiff_t pitch, int slot, int index) override {
-        if (fail_at >= 0 && frames_put.load() >= fail_at) fail("the stand-in's copy failed");
-        uint8_t* dst = frame(slot, index);
-        for (int y = 0; y < shape_.height; ++y)
-            std::memcpy(dst + size_t(y) * shape_.width * 3, rgb + y * pitch, size_t(shape_.width) * 3);
-        ++frames_put;
-    }
-    void end_slot(int, int slot) override {
-        std::lock_guard<std::mutex> lock(mu_);
-        --state_[size_t(slot)].writing;
-    }
-    Tensor take(int slot, int64_t n) override {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (state_[size_t(slot)].writing != 0 || state_[size_t(slot)].held) ++violations;
-        state_[size_t(slot)].held = true;
-        return Tensor::wrap(frame(slot, 0), {n, shape_.height, shape_.width, 3}, DType::u8, Device::cpu, nullptr);
-    }
-    void release(int slot) override {
-        std::lock_guard<std::mutex> lock(mu_);
-        state_[size_t(slot)].held = false;
-    }
-
-    std::atomic<int> violations{0}, frames_put{0};
-    int fail_at = -1;  // put_host throws once this many frames went in
-
-private:
-    uint8_t* frame(int slot, int index) {
-        std::call_once(allocated_, [&] { buffer_.resize(size_t(shape_.slots) * shape_.batch * shape_.height * shape_.width * 3); });
-        return buffer_.data() + (size_t(slot) * shape_.batch + index) * shape_.height * shape_.width * 3;
-    }
-    struct State {
-        int writing = 0;
-        bool held = false;
-    };
-    DeviceFramesShape shape_;
-    std::vector<uint8_t> buffer_;  // allocated when first written
-    std::once_flag allocated_;
-    std::vector<State> state_;
-    std::mutex mu_;
-};
 
 struct Ring {
     std::vector<HostFrames*> made;  // owned by the FrameStream
@@ -251,7 +194,7 @@ TEST_F(DecoderChoice, ALanesErrorReachesTheReaderInEitherOrder) {
             EXPECT_THAT(test::error_of([&] {
                             while (dev.next_frames(rgb, pos)) ++batches;
                         }),
-                        HasSubstr("the stand-in's copy failed"));
+                        HasSubstr("host frames: the copy failed"));
             EXPECT_LE(batches * 4, fail_at);
         }
 }
