@@ -38,7 +38,7 @@ int DeviceWriter::open_slot(int lane, size_t b) {
     const size_t slots = static_cast<size_t>(frames_->shape().slots);
     {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return cancelled_ || b < released_ + slots; });
+        room_.wait(lock, [&] { return cancelled_ || b < released_ + slots; });
         if (cancelled_) fail("'", path_, "': decoding stopped");
     }
     const int slot = static_cast<int>(b % slots);
@@ -68,7 +68,7 @@ void DeviceWriter::write(int lane, size_t ordinal, DecodeCursor& c) {
         std::lock_guard<std::mutex> lock(mu_);
         ++filled_[static_cast<size_t>(slot)];
     }
-    cv_.notify_all();
+    written_.notify_all();
 }
 
 void DeviceWriter::convert(int lane, int slot, int index, DecodeCursor& c) {
@@ -99,13 +99,13 @@ bool DeviceWriter::filled(size_t b, int64_t n) {
 bool DeviceWriter::wait_filled(size_t b, int64_t n, const std::function<bool()>& give_up) {
     std::unique_lock<std::mutex> lock(mu_);
     bool full = false;
-    cv_.wait(lock, [&] { return (full = filled_[b % filled_.size()] >= n) || give_up(); });
+    written_.wait(lock, [&] { return (full = filled_[b % filled_.size()] >= n) || give_up(); });
     return full;
 }
 
 void DeviceWriter::nudge() {
     { std::lock_guard<std::mutex> lock(mu_); }  // a waiter between its check and its sleep sees the change
-    cv_.notify_all();
+    written_.notify_all();
 }
 
 Tensor DeviceWriter::take(size_t b, int64_t n) {
@@ -120,7 +120,7 @@ void DeviceWriter::release(size_t b) {
         filled_[slot] = 0;  // before any lane may write the slot's next batch
         released_ = b + 1;
     }
-    cv_.notify_all();
+    room_.notify_all();
 }
 
 void DeviceWriter::cancel() {
@@ -128,7 +128,7 @@ void DeviceWriter::cancel() {
         std::lock_guard<std::mutex> lock(mu_);
         cancelled_ = true;
     }
-    cv_.notify_all();
+    room_.notify_all();
 }
 
 }  // namespace vidi::media

@@ -74,7 +74,8 @@ private:
     std::vector<Lane> lanes_;
     const bool x86_;
     std::mutex mu_;
-    std::condition_variable cv_;
+    std::condition_variable room_;     // lanes waiting for a slot (release, cancel)
+    std::condition_variable written_;  // the reader waiting for a batch (write, nudge)
     size_t released_ = 0;  // batches the reader is done with
     std::vector<int64_t> filled_;  // per slot: frames written into its batch
     bool cancelled_ = false;

@@ -42,6 +42,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "media/decode_cursor.h"
@@ -65,6 +66,8 @@ namespace {
 // bench/RESULTS.md 2026-12-06); alone, 8 decode faster. Each lane is a decoder session holding
 // its surfaces in device memory.
 int auto_nvdec_lanes(unsigned cores) { return static_cast<int>(std::clamp(cores / 2u, 1u, 4u)); }
+// Lanes are bits of a 64-bit mask (Turns::busy); automatic_lanes() gives a 128-core host 96.
+constexpr int kMostLanes = 64;
 // Decoded RGB pictures waiting in lanes are kept under this (4K frames are 25 MB each), and so
 // are the lanes' decoders with their reference pictures.
 constexpr size_t kLaneBytes = size_t(1) << 30;
@@ -144,7 +147,7 @@ struct FrameStream::Impl {
     std::vector<std::unique_ptr<DecodeCursor>> lane_cursors;
     std::vector<int64_t> lane_wants;
     size_t written = 0;      // positions the reader's own cursor wrote (one sequential decoder)
-    bool holding = false;    // the reader holds batch next_pos / max_batch - 1
+    std::optional<size_t> held;  // the batch the reader holds
 
     std::unique_ptr<DecodeCursor> cursor;  // the sequential cursor (one lane, or next_rgb)
     int64_t cursor_want = 0;               // the last timestamp it was asked for
@@ -230,7 +233,7 @@ void FrameStream::Impl::open() {
 void FrameStream::Impl::plan_lanes(bool to_device) {
     const size_t batch = static_cast<size_t>(max_batch);
     if (to_device && !cpu_lanes) {  // NVDEC: nothing waits on the host, the ring bounds the lanes
-        lanes = lanes_left_to_us ? auto_nvdec_lanes(std::thread::hardware_concurrency()) : std::min(asked_lanes, 64);
+        lanes = lanes_left_to_us ? auto_nvdec_lanes(std::thread::hardware_concurrency()) : std::min(asked_lanes, kMostLanes);
         ahead = size_t(kBatchesPerLane) * size_t(lanes) * batch;
         return;
     }
@@ -243,7 +246,8 @@ void FrameStream::Impl::plan_lanes(bool to_device) {
     // the latter with twice the CPU time (bench/RESULTS.md, 2026-12-06).
     const size_t frame_bytes = std::max<size_t>(1, size_t(vx.info.width) * vx.info.height * 3);
     const size_t decoder_bytes = std::max<size_t>(1, frame_bytes / 2 * kDecoderPictures);
-    lanes = std::max(1, std::min<int>(asked_lanes, static_cast<int>(kLaneBytes / decoder_bytes)));
+    const int by_memory = static_cast<int>(std::min<size_t>(kLaneBytes / decoder_bytes, kMostLanes));
+    lanes = std::max(1, std::min(asked_lanes, by_memory));
     const size_t most = size_t(kBatchesPerLane) * size_t(lanes) * batch;
     ahead = to_device ? most : std::clamp(kLaneBytes / frame_bytes, 2 * batch, most);
 }
@@ -660,6 +664,7 @@ bool FrameStream::ready() {
     const size_t end = std::min(s.indices.size(), s.next_pos + static_cast<size_t>(s.max_batch));
     if (s.device) {
         if (s.next_pos >= end) return true;
+        s.launch_segments();
         const size_t batch = static_cast<size_t>(s.max_batch);
         return s.failed || s.device->filled(s.next_pos / batch, static_cast<int64_t>(end - s.next_pos));
     }
@@ -669,9 +674,10 @@ bool FrameStream::ready() {
 void FrameStream::Impl::reap_segments() {
     for (auto seg = in_flight.begin(); seg != in_flight.end();)
         if (seg->pictures.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
-            seg->pictures.get();  // the lane wrote its frames, or this throws its error
+            auto pictures = std::move(seg->pictures);
             seg = in_flight.erase(seg);
             ++lane_segments;
+            pictures.get();  // the lane wrote its frames, or this throws its error
         } else {
             ++seg;
         }
@@ -684,6 +690,11 @@ void FrameStream::Impl::fetch_device(size_t upto) {
         const size_t batch = static_cast<size_t>(max_batch), b = (upto - 1) / batch;
         reap_segments();
         launch_segments();
+        // Every frame of the batch is in a launched segment (interleaved, the first segments
+        // were launched together): the segments not yet reaped hold at most the batch and the
+        // two before it, well within `ahead`. Else nothing would wake the wait below.
+        VIDI_CHECK(next_segment >= upto, "'", path, "': frame ", upto - 1, " is in no decoding segment (",
+                   next_segment, " launched)");
         if (!device->wait_filled(b, static_cast<int64_t>(upto - b * batch), [this] { return failed.load(); })) {
             std::lock_guard<std::mutex> lock(error_mu);
             std::rethrow_exception(error);
@@ -696,16 +707,17 @@ void FrameStream::Impl::fetch_device(size_t upto) {
 }
 
 bool FrameStream::Impl::next_device(Tensor& rgb, std::vector<int64_t>& positions) {
-    if (holding) {  // the reader queued its work on the previous batch: its slot may be refilled
-        device->release(next_pos / static_cast<size_t>(max_batch) - 1);
-        holding = false;
+    if (held) {  // the reader queued its work on the previous batch: its slot may be refilled
+        device->release(*held);
+        held.reset();
     }
     if (next_pos >= indices.size()) return false;
     const size_t end = std::min(indices.size(), next_pos + static_cast<size_t>(max_batch));
     fetch_device(end);
-    rgb = device->take(next_pos / static_cast<size_t>(max_batch), static_cast<int64_t>(end - next_pos));
+    const size_t b = next_pos / static_cast<size_t>(max_batch);
+    rgb = device->take(b, static_cast<int64_t>(end - next_pos));
+    held = b;
     for (; next_pos < end; ++next_pos) positions.push_back(static_cast<int64_t>(position(next_pos)));
-    holding = true;
     return true;
 }
 

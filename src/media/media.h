@@ -90,7 +90,8 @@ public:
     // lanes: decoders working on separate stretches at once (0: automatic_lanes(), with NVDEC
     // one per 2 cores, at most 4; 1: a single sequential decoder); they share the cores out,
     // within memory budgets for the pictures decoded ahead and for the decoders' own reference
-    // pictures (fewer lanes for large frames: 4 for 4K). The output does not depend on it.
+    // pictures (fewer lanes for large frames: 4 for 4K), and at most 64. The output does not
+    // depend on it.
     // `inputs`: what every open of the file (probe and lanes alike) accepts (ffmpeg_util.h).
     FrameStream(const std::string& path, int image_size, int max_batch = 16, int lanes = 0,
                 MediaInputs inputs = MediaInputs::Any);

@@ -26,7 +26,7 @@ MediaKvWriter::MediaKvWriter(LoadedModel& m, Tensor tokens, const QuantFormat& k
     VIDI_CHECK(rows_ > 0 && chunk > 0 && chunk % kMediaKeyBlock == 0 && tokens.device() == m.backend().device(),
                "media K/V writer: ", rows_, " rows in chunks of ", chunk, " on the backend's device");
     tokens_ = std::move(tokens);
-    written_ = rows_;
+    written_ = ready_ = rows_;
     kv_ = std::make_shared<model::MediaKV>(m.decoder().new_media_kv(rows_, kv));
 }
 

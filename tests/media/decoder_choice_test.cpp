@@ -176,6 +176,28 @@ TEST_F(DecoderChoice, AnyOrderInterleavesTheLanesFirstSegmentsWithTheSameFrames)
             }
 }
 
+// More lanes than 64 (automatic_lanes() on a 128-core host) decode as 64, with the same frames.
+TEST_F(DecoderChoice, AtMost64LanesDecodeAtOnce) {
+    for (const bool ring_path : {false, true}) {
+        SCOPED_TRACE(ring_path ? "device ring" : "host batches");
+        Ring ring;
+        FrameStream one(video(), options("cpu", 4, 1)),
+            many(video(), ring_path ? ring_options(ring, true, 4, 100) : options("cpu", 4, 100));
+        EXPECT_EQ(many.lanes(), 64);
+        many.start(true);
+        if (!ring_path) {
+            EXPECT_EQ(expect_same_batches(one, many), 12);
+            continue;
+        }
+        EXPECT_EQ(ring.made.at(0)->shape().lanes, 64);
+        Tensor rgb;
+        std::vector<int64_t> pos;
+        int64_t frames = 0;
+        while (many.next_frames(rgb, pos)) frames += static_cast<int64_t>(pos.size());
+        EXPECT_EQ(frames, 45);
+    }
+}
+
 // A lane's error reaches the reader (no hang), whether the batch it waits for is written by one
 // lane or, interleaved, by several, and also where the other lanes wait for room in the ring.
 TEST_F(DecoderChoice, ALanesErrorReachesTheReaderInEitherOrder) {

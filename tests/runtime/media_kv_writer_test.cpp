@@ -86,6 +86,9 @@ TEST_P(MediaKvWriterTest, RowsGivenTwiceOrOutOfOrderOnTheHostAreErrors) {
     device.put(tokens.rows(50, 100), 50);
     device.put(tokens.rows(150, 300), 150);
     device.finish();
+    MediaKvWriter whole(m, tokens.rows(0, 200), {}, "", kMediaKeyBlock);  // every row given at once
+    EXPECT_THAT(error_of([&] { whole.append(tokens.rows(200, 210)); }), testing::HasSubstr("of a stream of 200"));
+    EXPECT_THAT(error_of([&] { whole.put(tokens.rows(0, 10), 0); }), testing::HasSubstr("given before"));
     MediaKvWriter host(m, 300, {}, true, "", kMediaKeyBlock);
     host.put(tokens.rows(0, 50), 0);
     EXPECT_THAT(error_of([&] { host.put(tokens.rows(100, 150), 100); }),
