@@ -47,7 +47,7 @@ public:
     // asked under the writer's lock at every frame written and at every nudge().
     bool wait_filled(size_t b, int64_t n, const std::function<bool()>& give_up);
     bool filled(size_t b, int64_t n);  // without waiting
-    // Wakes wait_filled() to ask give_up() again (a lane ended, say with an error).
+    // Wakes wait_filled() to ask give_up() again (a lane failed).
     void nudge();
     // Batch `b`'s first n frames, u8 [n, h, w, 3] on the device (every one written).
     Tensor take(size_t b, int64_t n);

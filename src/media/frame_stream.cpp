@@ -110,11 +110,12 @@ struct FrameStream::Impl {
     std::vector<int64_t> wanted_set;  // wanted_pts sorted (which packets the decoders may skip)
     size_t next_pos = 0;              // next to hand out: a sampled position, with the device an ordinal
     // The order in which the device path hands the sampled positions out (plan_interleave):
-    // order[ordinal] = position and ordinal_of[position] = ordinal; empty: in order.
+    // the first order.size() ordinals are a permutation of as many positions, order[ordinal] =
+    // position and ordinal_of[position] = ordinal; the rest come in order.
     std::vector<size_t> order, ordinal_of;
-    bool interleaved = false;
-    size_t position(size_t ordinal) const { return order.empty() ? ordinal : order[ordinal]; }
-    size_t ordinal(size_t pos) const { return ordinal_of.empty() ? pos : ordinal_of[pos]; }
+    bool interleaved = false;  // segment_end's rule for the first segments (set before `order` is)
+    size_t position(size_t ordinal) const { return ordinal < order.size() ? order[ordinal] : ordinal; }
+    size_t ordinal(size_t pos) const { return pos < ordinal_of.size() ? ordinal_of[pos] : pos; }
     // A lane's decoding failed: its error, for the reader (device path; the host path's
     // futures carry theirs in order).
     std::atomic<bool> failed{false};
@@ -475,7 +476,7 @@ size_t FrameStream::Impl::segment_end(size_t begin) const {
 // each writes its frames in the order handed out, and segments after them start in order.
 void FrameStream::Impl::plan_interleave() {
     if (indices.empty()) return;
-    interleaved = true;  // segment_end's rule for these segments
+    interleaved = true;
     std::vector<std::pair<size_t, size_t>> wave;
     for (size_t b = 0; wave.size() < static_cast<size_t>(lanes) && b < indices.size(); b = wave.back().second)
         wave.emplace_back(b, segment_end(b));
@@ -483,7 +484,6 @@ void FrameStream::Impl::plan_interleave() {
     for (size_t j = 0; order.size() < wave.back().second; ++j)
         for (const auto& [b, e] : wave)
             if (b + j < e) order.push_back(b + j);
-    for (size_t p = order.size(); p < indices.size(); ++p) order.push_back(p);
     ordinal_of.assign(order.size(), 0);
     for (size_t o = 0; o < order.size(); ++o) ordinal_of[order[o]] = o;
 }
@@ -514,18 +514,15 @@ void FrameStream::Impl::launch_segments() {
                 turns.wake_next();  // it may start too where a lane is free
             }
             struct Done {  // the lane is free again, also when decoding throws
-                Impl& s;
+                Turns& t;
                 int lane;
                 ~Done() {
-                    {
-                        std::lock_guard<std::mutex> lock(s.turns.mu);
-                        --s.turns.running;
-                        s.turns.busy &= ~(uint64_t(1) << lane);
-                        s.turns.wake_next();
-                    }
-                    if (s.device) s.device->nudge();  // a reader waiting on the ring looks at `failed`
+                    std::lock_guard<std::mutex> lock(t.mu);
+                    --t.running;
+                    t.busy &= ~(uint64_t(1) << lane);
+                    t.wake_next();
                 }
-            } done{*this, lane};
+            } done{turns, lane};
             struct Busy {  // the segment's decoding time, also when it throws
                 std::atomic<int64_t>& ns;
                 std::chrono::steady_clock::time_point t0;
@@ -537,9 +534,12 @@ void FrameStream::Impl::launch_segments() {
             try {
                 return decode_segment(b, e, threads, lane);
             } catch (...) {
-                std::lock_guard<std::mutex> lock(error_mu);
-                if (!error) error = std::current_exception();
+                {
+                    std::lock_guard<std::mutex> lock(error_mu);
+                    if (!error) error = std::current_exception();
+                }
                 failed = true;
+                if (device) device->nudge();  // a reader waiting on the ring looks at `failed`
                 throw;
             }
         });
