@@ -4,11 +4,11 @@
 // events a section, a few microseconds of host time each).
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <map>
 #include <string_view>
 
 #include "backend/backend.h"
+#include "core/env_switch.h"
 
 namespace vidi {
 
@@ -24,8 +24,7 @@ Section::~Section() {
 
 bool Backend::profiling() {
     if (profiling_ < 0) {
-        const char* v = std::getenv("VIDI_PROFILE");
-        profiling_ = v && std::string_view(v) == "1";
+        profiling_ = env_is("VIDI_PROFILE", "1");
     }
     return profiling_ == 1;
 }

@@ -1,8 +1,8 @@
 #include "runtime/loaded_model.h"
 
 #include <chrono>
-#include <cstdlib>
 
+#include "core/env_switch.h"
 #include "core/log_mel.h"
 #include "model/checkpoint.h"
 #include "model/common/chat_template.h"
@@ -39,8 +39,7 @@ LoadedModel::LoadedModel(const EngineOptions& options) : options_(options) {
     if (!config_.family_warning.empty()) warn(config_.family_warning);
     if (auto w = model::chat_template_warning(options.model_dir, fam.chat_templates(), fam.name())) warn(*w);
     backend_ = make_backend(options.backend, options.threads, parse_compute_dtype(options.dtype));
-    const char* sync = std::getenv("VIDI_SYNC_PROGRESS");
-    sync_progress_ = sync && std::string(sync) == "1";
+    sync_progress_ = env_is("VIDI_SYNC_PROGRESS", "1");
     if (options.gpu_memory_limit) backend_->set_memory_limit(options.gpu_memory_limit);
     VIDI_CHECK(options.compute == "16bit" || options.compute == "fp8", "compute \"", options.compute,
                "\": expected 16bit or fp8");

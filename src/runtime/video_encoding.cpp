@@ -4,12 +4,11 @@
 
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <string_view>
 
+#include "core/env_switch.h"
 #include "media/media.h"
 #include "runtime/audio_encoding.h"
 #include "runtime/media_kv_writer.h"
@@ -31,10 +30,7 @@ double process_cpu_seconds() {
 // VIDI_INTERLEAVE_FRAMES=0 keeps the frames in the video's order (to compare; the tokens are
 // the same either way).
 bool frames_in_any_order() {
-    static const bool allowed = [] {
-        const char* v = std::getenv("VIDI_INTERLEAVE_FRAMES");
-        return !(v && std::string_view(v) == "0");
-    }();
+    static const bool allowed = !env_is("VIDI_INTERLEAVE_FRAMES", "0");
     return allowed;
 }
 

@@ -6,8 +6,6 @@
 #include <cufft.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_pool.h"
@@ -15,6 +13,7 @@
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/staging.h"
 #include "backend/cuda/step_graph.h"
+#include "core/env_switch.h"
 
 namespace vidi::cuda {
 namespace {
@@ -51,8 +50,7 @@ CudaBackend::CudaBackend(int ordinal, DType act) : ordinal_(ordinal), act_(act) 
     gemm_workspace_ = empty({static_cast<int64_t>(kGemmWorkspaceBytes)}, DType::u8);
     gemm_ = std::make_unique<Gemm>(gemm_workspace_.raw(), kGemmWorkspaceBytes);
     staging_ = std::make_unique<HostStaging>(kStagingSlotBytes, kStagingSlots);
-    const char* graphs = std::getenv("VIDI_CUDA_GRAPHS");
-    step_graphs_ = !(graphs && std::strcmp(graphs, "0") == 0);
+    step_graphs_ = !env_is("VIDI_CUDA_GRAPHS", "0");
 }
 
 CudaBackend::~CudaBackend() {

@@ -2,16 +2,13 @@
 
 #include <array>
 #include <atomic>
-#include <cstdlib>
-#include <string_view>
+
+#include "core/env_switch.h"
 
 namespace vidi::cuda {
 
 bool early_launch_enabled() {
-    static const bool allowed = [] {
-        const char* v = std::getenv("VIDI_EARLY_LAUNCH");
-        return !(v && std::string_view(v) == "0");
-    }();
+    static const bool allowed = !env_is("VIDI_EARLY_LAUNCH", "0");
     if (!allowed) return false;
     // Per device: 0 unknown, 1 no, 2 yes (a process may drive GPUs of different generations).
     static std::array<std::atomic<int>, 64> known{};
