@@ -8,10 +8,10 @@
 // over a copy of its input made from the host while the device was idle (nothing to overlap).
 // A round's tensors take the memory the last round's freed, so a stale read shows as the last
 // round's values.
-#include <cstdlib>
 #include <string>
 
 #include "backend/cuda/early_launch.h"
+#include "core/env_switch.h"
 #include "cuda_test_util.h"
 
 namespace vidi::cuda::test {
@@ -40,8 +40,7 @@ TEST_P(CudaEarlyLaunch, TheDeviceTakesThemFromHopperOn) {
     int device = 0, major = 0;
     ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
     ASSERT_EQ(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), cudaSuccess);
-    const char* env = std::getenv("VIDI_EARLY_LAUNCH");
-    EXPECT_EQ(early_launch_enabled(), major >= 9 && !(env && std::string(env) == "0"));
+    EXPECT_EQ(early_launch_enabled(), major >= 9 && !env_is("VIDI_EARLY_LAUNCH", "0"));
 }
 
 TEST_P(CudaEarlyLaunch, KernelsReadWhatTheKernelsBeforeThemWrote) {

@@ -10,7 +10,6 @@
 #include <cstring>
 #include <map>
 #include <thread>
-#include <mutex>
 
 #include "core/host_frames.h"
 #include "media/media.h"
