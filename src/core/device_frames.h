@@ -25,12 +25,17 @@ struct DeviceFramesShape {
     int slots = 0, batch = 0;  // buffers, and frames in each
     int height = 0, width = 0;  // the upright frames
     int lanes = 0;             // decoding lanes (streams)
-    // Device memory each lane's decoder holds outside the buffers (NVDEC's session, which
+    // Of those, the last `host_lanes` decode on the CPU and copy their frames in (NVDEC's start,
+    // media/frame_stream.cpp): their decoders hold no device memory.
+    int host_lanes = 0;
+    // Device memory each other lane's decoder holds outside the buffers (NVDEC's session, which
     // FFmpeg allocates): counted as in use, under --gpu-memory too, while the frames live.
     size_t lane_outside_bytes = 0;
+    int device_decoders() const { return lanes - host_lanes; }
     // Device memory the frames hold while they live: the slots' buffers and the lanes' decoders.
     size_t device_bytes() const {
-        return size_t(slots) * size_t(batch) * size_t(height) * size_t(width) * 3 + size_t(lanes) * lane_outside_bytes;
+        return size_t(slots) * size_t(batch) * size_t(height) * size_t(width) * 3 +
+               size_t(device_decoders()) * lane_outside_bytes;
     }
 };
 

@@ -1,15 +1,19 @@
 #include "core/host_frames.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "vidi/error.h"
 
 namespace vidi {
 
-HostFrames::HostFrames(const DeviceFramesShape& shape) : shape_(shape), state_(static_cast<size_t>(shape.slots)) {
-    VIDI_CHECK(shape.slots > 0 && shape.batch > 0 && shape.width > 0 && shape.height > 0,
+HostFrames::HostFrames(const DeviceFramesShape& shape)
+    : shape_(shape), state_(static_cast<size_t>(std::max(0, shape.slots))),
+      lane_frames_(static_cast<size_t>(std::max(0, shape.lanes))) {
+    VIDI_CHECK(shape.slots > 0 && shape.batch > 0 && shape.width > 0 && shape.height > 0 && shape.lanes > 0 &&
+                   shape.host_lanes >= 0 && shape.host_lanes < shape.lanes,
                "host frames: a ring of ", shape.slots, " slots of ", shape.batch, " ", shape.width, "x", shape.height,
-               " frames");
+               " frames, ", shape.lanes, " lanes (", shape.host_lanes, " on the CPU)");
 }
 
 void HostFrames::begin_slot(int, int slot) {
@@ -18,16 +22,29 @@ void HostFrames::begin_slot(int, int slot) {
     ++state_[size_t(slot)].writing;
 }
 
-void HostFrames::convert(int, const YuvPlanes& planes, const YuvToRgb& plan, int rotation, int slot, int index) {
+void HostFrames::convert(int lane, const YuvPlanes& planes, const YuvToRgb& plan, int rotation, int slot, int index) {
     yuv_to_rgb24(plan, planes, rotation, frame(slot, index), shape_.width * 3);
+    count(lane);
 }
 
-void HostFrames::put_host(int, const uint8_t* rgb, ptrdiff_t pitch, int slot, int index) {
+void HostFrames::put_host(int lane, const uint8_t* rgb, ptrdiff_t pitch, int slot, int index) {
     if (fail_at >= 0 && frames_put.load() >= fail_at) fail("host frames: the copy failed (as asked: fail_at)");
     uint8_t* dst = frame(slot, index);
     const size_t row = size_t(shape_.width) * 3;
     for (int y = 0; y < shape_.height; ++y) std::memcpy(dst + size_t(y) * row, rgb + y * pitch, row);
     ++frames_put;
+    count(lane);
+}
+
+void HostFrames::count(int lane) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (lane < 0 || lane >= shape_.lanes) ++violations;
+    else ++lane_frames_[size_t(lane)];
+}
+
+int HostFrames::frames_from(int lane) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return lane_frames_.at(size_t(lane));
 }
 
 void HostFrames::end_slot(int, int slot) {

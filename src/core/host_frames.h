@@ -30,9 +30,11 @@ public:
 
     std::atomic<int> violations{0}, frames_put{0};
     int fail_at = -1;  // put_host throws once this many frames went in (tests of a lane's error)
+    int frames_from(int lane);  // frames `lane` put or converted in so far
 
 private:
     uint8_t* frame(int slot, int index);
+    void count(int lane);  // one more frame from `lane` (a lane outside the shape is a violation)
     struct State {
         int writing = 0;
         bool held = false;
@@ -43,6 +45,7 @@ private:
     std::unique_ptr<uint8_t[]> buffer_;
     std::once_flag allocated_;
     std::vector<State> state_;
+    std::vector<int> lane_frames_;  // per lane: frames written
     std::mutex mu_;
 };
 

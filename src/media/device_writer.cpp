@@ -23,15 +23,17 @@ DeviceWriter::DeviceWriter(std::unique_ptr<DeviceFrames> frames, const VideoInde
     VIDI_CHECK(s.slots >= 3 && s.batch > 0 && s.lanes > 0 && s.width == vx.info.width && s.height == vx.info.height,
                "DeviceWriter: a frame ring of ", s.slots, " slots of ", s.batch, " ", s.width, "x", s.height,
                " frames does not fit '", path, "'");
-    if (hardware)
-        for (int lane = 0; lane < s.lanes; ++lane)
+    VIDI_CHECK(s.host_lanes >= 0 && s.host_lanes < s.lanes, "DeviceWriter: ", s.host_lanes, " of ", s.lanes,
+               " lanes on the CPU");
+    if (hardware)  // the host lanes, the last ones, decode in software
+        for (int lane = 0; lane < s.device_decoders(); ++lane)
             devices_.push_back(nvdec_device(frames_->device_ordinal(), frames_->cuda_context(), frames_->lane_stream(lane)));
 }
 
 DeviceWriter::~DeviceWriter() { cancel(); }
 
 AVBufferRef* DeviceWriter::hw_device(int lane) const {
-    return devices_.empty() ? nullptr : devices_[static_cast<size_t>(lane)].get();
+    return static_cast<size_t>(lane) < devices_.size() ? devices_[static_cast<size_t>(lane)].get() : nullptr;
 }
 
 int DeviceWriter::open_slot(int lane, size_t b) {

@@ -25,7 +25,8 @@ namespace vidi::media {
 class DeviceWriter {
 public:
     // hardware: the lanes decode with NVDEC (a CUDA device context each, on the lane's
-    // stream); false: in software, the frames converted on the host (tests, fallbacks).
+    // stream), but for the shape's host lanes; false: in software, the frames converted on the
+    // host (tests, fallbacks).
     DeviceWriter(std::unique_ptr<DeviceFrames> frames, const VideoIndex& vx, const std::string& path, bool hardware);
     ~DeviceWriter();
     DeviceWriter(const DeviceWriter&) = delete;

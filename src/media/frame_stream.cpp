@@ -33,7 +33,9 @@
 //
 // A caller that takes batches in any order (start(true); the positions say which frames a batch
 // holds) gets the CPU lanes' first segments interleaved: the first batch holds every lane's first
-// frames instead of one lane's stretch of a GOP (plan_interleave).
+// frames instead of one lane's stretch of a GOP (plan_interleave). With NVDEC, whose sessions
+// start one at a time, CPU lanes of their own (the ring's last lanes) decode that first wave
+// while NVDEC's lanes take the segments after it (FrameOptions::cpu_head_lanes).
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -126,6 +128,13 @@ struct FrameStream::Impl {
     std::atomic<int64_t> lane_first_ns{0};  // of it, until each segment's first frame (opening, seeking)
     std::atomic<int64_t> opened{0};         // cursors opened (each a decoder; with NVDEC a session)
     int64_t decoded_at_open = 0;            // frames NVDEC's trial decoded before any was read
+    // NVDEC's start: CPU lanes (the ring's lanes `lanes` .. lanes + head_lanes - 1, decoding in
+    // software) take the first wave of segments, interleaved, while NVDEC's sessions are set up.
+    // Positions before head_end are theirs (segment_end cuts them as the CPU lanes' first
+    // segments); their head_segments segments start at once, ahead of NVDEC's turns.
+    int head_lanes = 0;
+    size_t head_end = 0, head_segments = 0;
+    bool head_lane(int lane) const { return lane >= lanes; }
     PictureBuffers buffers;           // the pictures' memory, reused (outlives the cursors below)
 
     // The batches go to device memory, written by NVDEC's lanes or the CPU's (null: to the host).
@@ -180,6 +189,8 @@ struct FrameStream::Impl {
 
     void open();
     void plan_lanes(bool to_device);
+    int lanes_by_memory() const;  // CPU decoders' lanes whose reference pictures fit kLaneBytes
+    int head_count(const FrameOptions& o) const;
     void open_device(const FrameOptions& o);
     DeviceFramesShape ring_shape() const;
     void open_cpu_ring(const FrameOptions& o);
@@ -206,7 +217,7 @@ struct FrameStream::Impl {
     Picture sequential_picture(size_t pos) { return sequential_cursor(pos).picture(); }
     std::vector<Picture> decode_segment(size_t begin, size_t end, int threads, int lane);
     size_t segment_end(size_t begin) const;
-    void plan_interleave();
+    size_t plan_interleave(int wave_lanes);  // the wave's segment count
     void launch_segments();
     void reap_segments();  // the device path: segments that ended (a lane's error is thrown here)
     bool fetch();  // appends the next segment's pictures to `pending`; false at the end
@@ -246,11 +257,27 @@ void FrameStream::Impl::plan_lanes(bool to_device) {
     // 4K: on 16 cores those decoded a 1080p HEVC file 1.1-1.4x and a 4K H.264 one 2.8x slower,
     // the latter with twice the CPU time (bench/RESULTS.md, 2026-12-06).
     const size_t frame_bytes = std::max<size_t>(1, size_t(vx.info.width) * vx.info.height * 3);
-    const size_t decoder_bytes = std::max<size_t>(1, frame_bytes / 2 * kDecoderPictures);
-    const int by_memory = static_cast<int>(std::min<size_t>(kLaneBytes / decoder_bytes, kMostLanes));
-    lanes = std::max(1, std::min(asked_lanes, by_memory));
+    lanes = std::max(1, std::min(asked_lanes, lanes_by_memory()));
     const size_t most = size_t(kBatchesPerLane) * size_t(lanes) * batch;
     ahead = to_device ? most : std::clamp(kLaneBytes / frame_bytes, 2 * batch, most);
+}
+
+int FrameStream::Impl::lanes_by_memory() const {
+    const size_t frame_bytes = std::max<size_t>(1, size_t(vx.info.width) * vx.info.height * 3);
+    const size_t decoder_bytes = std::max<size_t>(1, frame_bytes / 2 * kDecoderPictures);
+    return static_cast<int>(std::min<size_t>(kLaneBytes / decoder_bytes, kMostLanes));
+}
+
+// NVDEC's lanes start one session at a time, ~0.2 s each on an H100, so the first batch came
+// 0.25-0.48 s into the encode against 0.11-0.13 s with the CPU's lanes interleaved
+// (bench/RESULTS.md, 2026-12-06 and 2026-12-07). The CPU lanes decode the first wave meanwhile.
+// Within the CPU lanes' memory budget, the ring's 64 lanes, and four per NVDEC lane (a wave of
+// segments of up to two batches each must fit the `ahead` that NVDEC's lanes plan).
+int FrameStream::Impl::head_count(const FrameOptions& o) const {
+    if (!parallel() || o.cpu_head_lanes == 0) return 0;
+    const int asked =
+        o.cpu_head_lanes > 0 ? o.cpu_head_lanes : automatic_lanes(std::thread::hardware_concurrency());
+    return std::max(0, std::min({asked, lanes_by_memory(), kMostLanes - lanes, 4 * lanes}));
 }
 
 void FrameStream::Impl::open_device(const FrameOptions& o) {
@@ -269,6 +296,9 @@ void FrameStream::Impl::open_device(const FrameOptions& o) {
     if (refusal.empty()) {
         plan_lanes(true);
         shape = ring_shape();
+        head_lanes = head_count(o);
+        shape.lanes += head_lanes;
+        shape.host_lanes = head_lanes;
         if (!o.software_to_device)
             shape.lane_outside_bytes = nvdec_session_bytes(vx.coded_width, vx.coded_height, vx.pix_fmt);
         if (!nvdec && o.ring_cost) refusal = o.ring_cost(vx.info, static_cast<int64_t>(indices.size()), shape);
@@ -302,6 +332,7 @@ void FrameStream::Impl::open_device(const FrameOptions& o) {
         if (o.device_frames && o.notice) o.notice(cat("video '", path, "': frames decoded on the CPU: ", refusal));
         trial.reset();
         restarts = true;
+        head_lanes = 0;
         plan_lanes(false);
         return;
     }
@@ -418,7 +449,8 @@ std::vector<Picture> FrameStream::Impl::decode_segment(size_t begin, size_t end,
     AVBufferRef* hw = device ? device->hw_device(lane) : nullptr;
     std::unique_ptr<DecodeCursor> own;
     int64_t own_want = 0;
-    const bool kept = device && keyframes_exact();  // the lane's cursor from its last segment
+    // The lane's cursor from its last segment (not NVDEC's CPU head: its segments are its last).
+    const bool kept = device && keyframes_exact() && !head_lane(lane);
     std::unique_ptr<DecodeCursor>& c = kept ? lane_cursors[static_cast<size_t>(lane)] : own;
     int64_t& last_want = kept ? lane_wants[static_cast<size_t>(lane)] : own_want;
     if (c && !can_go_on(*c, last_want, begin)) c.reset();
@@ -449,10 +481,11 @@ size_t FrameStream::Impl::segment_end(size_t begin) const {
     // all of the GOP's references before it) and decoded the GOP's start again in each lane.
     // Where the first segments are interleaved (plan_interleave) they take whole GOPs too.
     // NVDEC's lanes take whole batches after the first: a lane sets up its session once, and
-    // keeps it for its next segments.
+    // keeps it for its next segments. NVDEC's CPU head is cut as the CPU lanes' would be.
     const size_t batch = static_cast<size_t>(max_batch);
-    const size_t share = std::max<size_t>(1, batch / static_cast<size_t>(lanes));
-    const size_t base = device && !cpu_lanes && begin >= batch ? batch : share;
+    const bool head = begin < head_end;
+    const size_t share = std::max<size_t>(1, batch / static_cast<size_t>(head ? head_lanes : lanes));
+    const size_t base = device && !cpu_lanes && !head && begin >= batch ? batch : share;
     const bool first_batch = begin < batch && !interleaved;
     const size_t longest = std::min(n, first_batch ? std::max(batch, begin + 2 * share) : begin + 2 * batch);
     // A segment's cursor only goes forward: it ends where decord's pictures go back in time.
@@ -474,11 +507,11 @@ size_t FrameStream::Impl::segment_end(size_t begin) const {
 // then their second ones, and so on: the first batch waits on every lane's first frame or two.
 // Later frames come in order. No lane waits on another: the wave's segments all run at once,
 // each writes its frames in the order handed out, and segments after them start in order.
-void FrameStream::Impl::plan_interleave() {
-    if (indices.empty()) return;
+size_t FrameStream::Impl::plan_interleave(int wave_lanes) {
+    if (indices.empty()) return 0;
     interleaved = true;
     std::vector<std::pair<size_t, size_t>> wave;
-    for (size_t b = 0; wave.size() < static_cast<size_t>(lanes) && b < indices.size(); b = wave.back().second)
+    for (size_t b = 0; wave.size() < static_cast<size_t>(wave_lanes) && b < indices.size(); b = wave.back().second)
         wave.emplace_back(b, segment_end(b));
     order.clear();
     for (size_t j = 0; order.size() < wave.back().second; ++j)
@@ -486,6 +519,7 @@ void FrameStream::Impl::plan_interleave() {
             if (b + j < e) order.push_back(b + j);
     ordinal_of.assign(order.size(), 0);
     for (size_t o = 0; o < order.size(); ++o) ordinal_of[order[o]] = o;
+    return wave.size();
 }
 
 void FrameStream::Impl::launch_segments() {
@@ -500,7 +534,11 @@ void FrameStream::Impl::launch_segments() {
         frames_ahead += s.end - s.begin;
         s.pictures = std::async(std::launch::async, [this, b = s.begin, e = s.end, threads, turn = launched++,
                                                      lane = 0]() mutable {
-            {
+            // NVDEC's CPU head: a lane of its own for each of its segments, all at once.
+            const bool head = turn < static_cast<int64_t>(head_segments);
+            if (head) {
+                lane = lanes + static_cast<int>(turn);
+            } else {
                 std::condition_variable my_turn;
                 std::unique_lock<std::mutex> lock(turns.mu);
                 turns.waiting[turn] = &my_turn;
@@ -516,13 +554,15 @@ void FrameStream::Impl::launch_segments() {
             struct Done {  // the lane is free again, also when decoding throws
                 Turns& t;
                 int lane;
+                bool took_turn;
                 ~Done() {
+                    if (!took_turn) return;
                     std::lock_guard<std::mutex> lock(t.mu);
                     --t.running;
                     t.busy &= ~(uint64_t(1) << lane);
                     t.wake_next();
                 }
-            } done{turns, lane};
+            } done{turns, lane, !head};
             struct Busy {  // the segment's decoding time, also when it throws
                 std::atomic<int64_t>& ns;
                 std::chrono::steady_clock::time_point t0;
@@ -532,7 +572,7 @@ void FrameStream::Impl::launch_segments() {
                 }
             } busy{lane_busy_ns, std::chrono::steady_clock::now()};
             try {
-                return decode_segment(b, e, threads, lane);
+                return decode_segment(b, e, head ? 1 : threads, lane);
             } catch (...) {
                 {
                     std::lock_guard<std::mutex> lock(error_mu);
@@ -589,6 +629,8 @@ int64_t FrameStream::lane_segments() const { return impl_->lane_segments; }
 int FrameStream::lanes() const { return impl_->parallel() ? impl_->lanes : 1; }
 double FrameStream::lane_busy_seconds() const { return static_cast<double>(impl_->lane_busy_ns.load()) * 1e-9; }
 int64_t FrameStream::decoders_opened() const { return impl_->opened.load(); }
+int FrameStream::head_lanes() const { return impl_->head_segments ? impl_->head_lanes : 0; }
+int64_t FrameStream::head_frames() const { return static_cast<int64_t>(impl_->head_end); }
 double FrameStream::lane_first_seconds() const { return static_cast<double>(impl_->lane_first_ns.load()) * 1e-9; }
 int64_t FrameStream::total_frames() const { return static_cast<int64_t>(impl_->indices.size()); }
 
@@ -611,9 +653,20 @@ void FrameStream::keep_every(int64_t step) {
 void FrameStream::start(bool any_order) {
     Impl& s = *impl_;
     if (!s.parallel() || s.cursor) return;
-    // NVDEC's lanes stay in order: their sessions are set up one at a time (~0.2 s each on an
-    // H100), so a first batch from every lane would wait for the last one's.
-    if (any_order && s.device && s.cpu_lanes && s.next_segment == 0) s.plan_interleave();
+    // NVDEC's own lanes keep the order: their sessions are set up one at a time (~0.2 s each on
+    // an H100), so a first batch from every lane would wait for the last one's. Its CPU head
+    // interleaves instead, and NVDEC's turns start after it.
+    if (any_order && s.device && s.next_segment == 0) {
+        if (s.cpu_lanes) {
+            s.plan_interleave(s.lanes);
+        } else if (s.head_lanes > 0) {
+            s.head_end = s.indices.size();  // every segment of the wave is cut as the head's
+            s.head_segments = s.plan_interleave(s.head_lanes);
+            s.head_end = s.order.size();
+            std::lock_guard<std::mutex> lock(s.turns.mu);
+            s.turns.next = static_cast<int64_t>(s.head_segments);
+        }
+    }
     s.launch_segments();
 }
 

@@ -75,6 +75,12 @@ struct FrameOptions {
     bool cpu_to_device = false;
     // Tests: the frames go to device_frames as with NVDEC, but decoded in software (no GPU).
     bool software_to_device = false;
+    // NVDEC's lanes with the frames taken in any order (FrameStream::start(true)): this many CPU
+    // decoders' lanes decode the first segments, interleaved, while NVDEC's sessions are set up
+    // one at a time (-1: as many as the CPU path's automatic lanes, within its memory budget and
+    // four per NVDEC lane; 0: none, NVDEC decodes from the first frame). Off until a GPU run
+    // shows what it gains and costs (docs/cuda.md).
+    int cpu_head_lanes = 0;
 };
 
 // The CPU decoders' lanes for `cores` cores when none are asked for: three of every four cores
@@ -135,6 +141,10 @@ public:
     // Decoders opened so far (with NVDEC each one a hardware session; on the device path a
     // lane's decoder goes on to its next segment where it can).
     int64_t decoders_opened() const;
+    // NVDEC's start: the CPU lanes that decode the first segments, and how many sampled frames
+    // those hold (FrameOptions::cpu_head_lanes; 0 until start(true) plans them).
+    int head_lanes() const;
+    int64_t head_frames() const;
     // The decoders at work at once (1: one sequential decoder), and the time the lanes spent
     // decoding so far, summed over them (against lanes() x the wall time: how busy they were).
     int lanes() const;

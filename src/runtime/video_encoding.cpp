@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -51,6 +52,10 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
         fo.cpu_to_device = true;
     }
     fo.notice = m.options().notice;
+    // VIDI_NVDEC_CPU_HEAD=n: NVDEC's start on n CPU lanes ("auto": the CPU path's lane count; 0, as
+    // by default: NVDEC decodes from the first frame). To measure; docs/cuda.md.
+    if (env_is("VIDI_NVDEC_CPU_HEAD", "auto")) fo.cpu_head_lanes = -1;
+    else if (const std::optional<int> head = env_count("VIDI_NVDEC_CPU_HEAD", 64)) fo.cpu_head_lanes = *head;
     const MediaRequest request{m.options().media_kv, m.options().visual_token_budget, m.options().media_tokens};
     const auto audio_estimate = [&m](const media::VideoInfo& info) {
         return info.has_audio ? m.media().audio_token_count(static_cast<int64_t>(info.duration * 100)) : int64_t{0};
@@ -157,7 +162,7 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
         const double stage_s = seconds_since(t0);
         // How busy the lanes were: where the GPU waits while they idle, what holds them is not
         // the decoding's pace (the budget for pictures waiting, the order of the segments).
-        char lanes[200] = "one decoder";
+        char lanes[256] = "one decoder";
         if (frames.lane_segments() > 0)
             std::snprintf(lanes, sizeof lanes,
                           "%d lanes decoding %.2f s of their %.2f s (%lld segments, %lld decoders opened, %.2f s to "
@@ -165,7 +170,11 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
                           frames.lanes(), frames.lane_busy_seconds(), frames.lanes() * (stage_s - started_s),
                           static_cast<long long>(frames.lane_segments()),
                           static_cast<long long>(frames.decoders_opened()), frames.lane_first_seconds());
-        char line[500];
+        if (frames.head_lanes() > 0)
+            std::snprintf(lanes + std::strlen(lanes), sizeof lanes - std::strlen(lanes),
+                          ", %d CPU lanes for the first %lld frames", frames.head_lanes(),
+                          static_cast<long long>(frames.head_frames()));
+        char line[640];
         std::snprintf(line, sizeof line,
                       "frames: %lld decoded by %s in %.2f s; process CPU time %.2f s; decoding from %.2f s, the "
                       "first batch at %.2f s, waiting for frames %.2f s in all; %s; audio: the first piece at "

@@ -45,6 +45,7 @@ FrameOptions options(const std::string& decoder, int batch, int lanes) {
     o.max_batch = batch;
     o.lanes = lanes;
     o.decoder = decoder;
+    o.cpu_head_lanes = 0;  // NVDEC's lanes alone, whatever the default (NvdecsCpuHead* add the CPU's start)
     return o;
 }
 
@@ -72,6 +73,45 @@ int expect_same_batches(FrameStream& a, FrameStream& b) {
     }
     EXPECT_FALSE(b.next_frames(y, py));
     return batches;
+}
+
+using FramesByPosition = std::map<int64_t, std::vector<uint8_t>>;
+
+// Every frame `s` hands out, by sampled position (the bytes of each).
+FramesByPosition frames_by_position(FrameStream& s) {
+    FramesByPosition out;
+    Tensor rgb;
+    std::vector<int64_t> pos;
+    while (s.next_frames(rgb, pos))
+        for (size_t i = 0; i < pos.size(); ++i) {
+            const Tensor row = rgb.row(static_cast<int64_t>(i));
+            out[pos[i]].assign(row.data<uint8_t>(), row.data<uint8_t>() + row.nbytes());
+        }
+    return out;
+}
+
+// Reads `dev` to its end, batches in any order: every frame of `want` comes once, with its
+// bytes. Returns the first batch's positions.
+std::vector<int64_t> expect_each_frame_once(FrameStream& dev, const FramesByPosition& want) {
+    Tensor rgb;
+    std::vector<int64_t> pos, first;
+    std::map<int64_t, int> seen;
+    while (dev.next_frames(rgb, pos)) {
+        if (first.empty()) first = pos;
+        for (size_t i = 0; i < pos.size(); ++i) {
+            ++seen[pos[i]];
+            const Tensor row = rgb.row(static_cast<int64_t>(i));
+            const auto w = want.find(pos[i]);
+            if (w == want.end()) {
+                ADD_FAILURE() << "frame " << pos[i] << " is not one of the video's";
+                continue;
+            }
+            EXPECT_EQ(0, std::memcmp(row.data<uint8_t>(), w->second.data(), row.nbytes())) << pos[i];
+        }
+    }
+    EXPECT_EQ(seen.size(), want.size());
+    for (const auto& [p, n] : seen) EXPECT_EQ(n, 1) << "frame " << p;
+    return first;
 }
 
 class DecoderChoice : public testing::Test {
@@ -133,17 +173,8 @@ TEST_F(DecoderChoice, LanesFillingTheDeviceRingGiveTheCpuBatches) {
 // --gpu-memory), where lanes wait for room while the reader waits for frames of other lanes.
 // One lane, NVDEC's lanes (their sessions start one at a time) and the host path keep the order.
 TEST_F(DecoderChoice, AnyOrderInterleavesTheLanesFirstSegmentsWithTheSameFrames) {
-    std::map<int64_t, std::vector<uint8_t>> want;
-    {
-        FrameStream cpu(video(), options("cpu", 4, 1));
-        Tensor rgb;
-        std::vector<int64_t> pos;
-        while (cpu.next_frames(rgb, pos))
-            for (size_t i = 0; i < pos.size(); ++i) {
-                const Tensor row = rgb.row(static_cast<int64_t>(i));
-                want[pos[i]].assign(row.data<uint8_t>(), row.data<uint8_t>() + row.nbytes());
-            }
-    }
+    FrameStream cpu(video(), options("cpu", 4, 1));
+    const FramesByPosition want = frames_by_position(cpu);
     ASSERT_EQ(want.size(), 45u);
     for (const int slots : {0, 3})
         for (const int lanes : {1, 3, 5})
@@ -154,25 +185,96 @@ TEST_F(DecoderChoice, AnyOrderInterleavesTheLanesFirstSegmentsWithTheSameFrames)
                 ring.slots = slots;
                 FrameStream dev(video(), ring_options(ring, cpu_lanes, 4, lanes));
                 dev.start(true);
-                Tensor rgb;
-                std::vector<int64_t> pos, first;
-                std::map<int64_t, int> seen;
-                while (dev.next_frames(rgb, pos)) {
-                    if (first.empty()) first = pos;
-                    for (size_t i = 0; i < pos.size(); ++i) {
-                        ++seen[pos[i]];
-                        const Tensor row = rgb.row(static_cast<int64_t>(i));
-                        ASSERT_EQ(want.count(pos[i]), 1u) << pos[i];
-                        EXPECT_EQ(0, std::memcmp(row.data<uint8_t>(), want[pos[i]].data(), row.nbytes())) << pos[i];
-                    }
-                }
-                EXPECT_EQ(seen.size(), 45u);
-                for (const auto& [p, n] : seen) EXPECT_EQ(n, 1) << "frame " << p;
+                const std::vector<int64_t> first = expect_each_frame_once(dev, want);
                 // A keyframe every 2 s: the lanes' first segments are 2 sampled frames each.
                 const std::vector<int64_t> in_order = {0, 1, 2, 3}, three = {0, 2, 4, 1}, five = {0, 2, 4, 6};
                 EXPECT_EQ(first, lanes == 1 || !cpu_lanes ? in_order : lanes == 3 ? three : five);
                 EXPECT_EQ(ring.made[0]->violations.load(), 0);
             }
+}
+
+// NVDEC's lanes (their software stand-in) with a CPU head: in any order, the first wave of
+// segments goes to CPU lanes of their own (the ring's last lanes), one GOP each and interleaved,
+// and NVDEC's lanes take every segment after it; every sampled frame comes once, with the host
+// path's bytes, also in a ring of three slots and where the head holds the whole video.
+TEST_F(DecoderChoice, NvdecsCpuHeadDecodesTheFirstWaveInterleavedWithTheSameFrames) {
+    FrameStream cpu(video(), options("cpu", 4, 1));
+    const FramesByPosition want = frames_by_position(cpu);
+    ASSERT_EQ(want.size(), 45u);
+    for (const int slots : {0, 3})
+        for (const int lanes : {2, 3})
+            for (const int head : {1, 2, 4, 8}) {
+                SCOPED_TRACE("NVDEC lanes: " + std::to_string(lanes) + ", CPU head: " + std::to_string(head) +
+                             ", slots: " + (slots ? std::to_string(slots) : "as planned"));
+                Ring ring;
+                ring.slots = slots;
+                FrameOptions o = ring_options(ring, false, 4, lanes);
+                o.cpu_head_lanes = head;
+                FrameStream dev(video(), o);
+                ASSERT_EQ(ring.made.size(), 1u);
+                HostFrames& r = *ring.made[0];
+                EXPECT_EQ(r.shape().lanes, lanes + head);
+                EXPECT_EQ(r.shape().host_lanes, head);
+                EXPECT_EQ(dev.lanes(), lanes);
+                dev.start(true);
+                // A keyframe every 2 s: the head's segments are a GOP each (2 sampled frames), but
+                // for a head of one lane, whose segment is at least a batch.
+                const int64_t head_frames = head == 1 ? 4 : std::min<int64_t>(45, 2 * head);
+                EXPECT_EQ(dev.head_lanes(), head);
+                EXPECT_EQ(dev.head_frames(), head_frames);
+                const std::vector<int64_t> first = expect_each_frame_once(dev, want);
+                const std::vector<int64_t> one = {0, 1, 2, 3}, two = {0, 2, 1, 3}, more = {0, 2, 4, 6};
+                EXPECT_EQ(first, head == 1 ? one : head == 2 ? two : more);
+                // The head's lanes wrote its frames, NVDEC's the rest.
+                int from_head = 0, from_nvdec = 0;
+                for (int l = 0; l < lanes; ++l) from_nvdec += r.frames_from(l);
+                for (int l = lanes; l < lanes + head; ++l) from_head += r.frames_from(l);
+                EXPECT_EQ(from_head, head_frames);
+                EXPECT_EQ(from_nvdec, 45 - head_frames);
+                EXPECT_EQ(r.violations.load(), 0);
+            }
+}
+
+// The head only where NVDEC's lanes decode in parallel and the frames may come in any order: in
+// order its lanes stay idle (NVDEC's take every segment); one NVDEC lane, a sequential decoder,
+// has none. Left automatic, it takes the CPU path's lane count within four per NVDEC lane, and
+// its decoders hold no device memory (the ring's estimate counts NVDEC's sessions only).
+TEST_F(DecoderChoice, NvdecsCpuHeadOnlyWhereItsLanesAndAnyOrderAllowIt) {
+    {
+        Ring ring;
+        FrameOptions o = ring_options(ring, false, 4, 3);
+        o.cpu_head_lanes = 2;
+        FrameStream dev(video(), o), cpu(video(), options("cpu", 4, 3));
+        dev.start();
+        EXPECT_EQ(dev.head_lanes(), 0);
+        EXPECT_EQ(expect_same_batches(cpu, dev), 12);
+        EXPECT_EQ(ring.made[0]->frames_from(3) + ring.made[0]->frames_from(4), 0);
+    }
+    {
+        Ring ring;
+        FrameOptions o = ring_options(ring, false, 4, 1);
+        o.cpu_head_lanes = 2;
+        FrameStream dev(video(), o);
+        EXPECT_EQ(ring.made[0]->shape().lanes, 1);
+        EXPECT_EQ(ring.made[0]->shape().host_lanes, 0);
+    }
+    for (const int lanes : {2, 4}) {
+        Ring ring;
+        FrameOptions o = ring_options(ring, false, 4, lanes);
+        o.cpu_head_lanes = -1;
+        FrameStream dev(video(), o);
+        const int expected = std::min(automatic_lanes(std::thread::hardware_concurrency()), 4 * lanes);
+        EXPECT_EQ(ring.made[0]->shape().host_lanes, expected) << lanes;
+        EXPECT_EQ(ring.made[0]->shape().lanes, lanes + expected) << lanes;
+    }
+    DeviceFramesShape s;
+    s.slots = 3;
+    s.batch = 2;
+    s.height = s.width = 4;
+    s.lanes = 6;
+    s.host_lanes = 2;
+    s.lane_outside_bytes = 100;
+    EXPECT_EQ(s.device_bytes(), size_t(3 * 2 * 4 * 4 * 3 + 4 * 100));
 }
 
 // More lanes than 64 (automatic_lanes() on a 128-core host) decode as 64, with the same frames.
@@ -200,14 +302,17 @@ TEST_F(DecoderChoice, AtMost64LanesDecodeAtOnce) {
 // A lane's error reaches the reader (no hang), whether the batch it waits for is written by one
 // lane or, interleaved, by several, and also where the other lanes wait for room in the ring.
 TEST_F(DecoderChoice, ALanesErrorReachesTheReaderInEitherOrder) {
+    for (const bool nvdec_head : {false, true})
     for (const bool any_order : {false, true})
         for (const int fail_at : {0, 5, 30}) {
-            SCOPED_TRACE(std::string(any_order ? "any order" : "in order") + ", failing at frame " +
-                         std::to_string(fail_at));
+            SCOPED_TRACE(std::string(nvdec_head ? "NVDEC with a CPU head, " : "CPU lanes, ") +
+                         (any_order ? "any order" : "in order") + ", failing at frame " + std::to_string(fail_at));
             Ring ring;
             ring.slots = 3;
             ring.fail_at = fail_at;
-            FrameStream dev(video(), ring_options(ring, true, 4, 3));
+            FrameOptions o = ring_options(ring, !nvdec_head, 4, 3);
+            o.cpu_head_lanes = nvdec_head ? 4 : 0;
+            FrameStream dev(video(), o);
             dev.start(any_order);
             Tensor rgb;
             std::vector<int64_t> pos;

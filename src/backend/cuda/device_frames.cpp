@@ -35,7 +35,8 @@ class CudaDeviceFrames final : public DeviceFrames {
 public:
     CudaDeviceFrames(CudaBackend& be, const DeviceFramesShape& s, std::shared_ptr<void> outside)
         : be_(be), shape_(s), outside_(std::move(outside)) {
-        VIDI_CHECK(s.slots > 0 && s.batch > 0 && s.lanes > 0 && s.lanes <= 64 && s.width > 0 && s.height > 0,
+        VIDI_CHECK(s.slots > 0 && s.batch > 0 && s.lanes > 0 && s.lanes <= 64 && s.host_lanes >= 0 &&
+                       s.host_lanes < s.lanes && s.width > 0 && s.height > 0,
                    "device_frames: bad shape");
         VIDI_CUDA_CHECK(cudaSetDevice(be.ordinal()));
         VIDI_CUDA_CHECK(cudaFree(nullptr));  // the primary context exists and is current
@@ -192,8 +193,8 @@ std::unique_ptr<DeviceFrames> CudaBackend::device_frames(const DeviceFramesShape
     // lives: the lanes' decoders close before it goes (media/frame_stream.cpp).
     std::shared_ptr<void> outside;
     if (s.lane_outside_bytes)
-        outside = pool_->reserve(size_t(s.lanes) * s.lane_outside_bytes,
-                                 cat("the ", s.lanes, " video decoders' own memory (NVDEC's sessions, estimated)"));
+        outside = pool_->reserve(size_t(s.device_decoders()) * s.lane_outside_bytes,
+                                 cat("the ", s.device_decoders(), " video decoders' own memory (NVDEC's sessions, estimated)"));
     return std::make_unique<CudaDeviceFrames>(*this, s, std::move(outside));
 }
 
