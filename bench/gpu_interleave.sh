@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The first batches interleaved across the CPU decoders' lanes (FrameStream::start(true)) against
-# the video's order (VIDI_INTERLEAVE_FRAMES=0), on the GPU machine in one call of about six
-# minutes on an H200 (issue 20's encode target):
+# the video's order (VIDI_INTERLEAVE_FRAMES=0), on the GPU machine in one call of about seven
+# minutes on an H200 with all three steps (issue 20's encode target; ~90 s of it the checkpoint):
 #   1. tiny-a on CUDA against its golden file, interleaved, in order and with `--decoder cpu`, and
 #      the dumps compared bit for bit (image and audio tokens, logits: identical expected);
 #   2. the full-size random checkpoint (fp8) on the 10-minute 720p video: requests alternating

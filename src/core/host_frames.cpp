@@ -1,6 +1,7 @@
 #include "core/host_frames.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "vidi/error.h"
@@ -23,12 +24,15 @@ void HostFrames::begin_slot(int, int slot) {
 }
 
 void HostFrames::convert(int lane, const YuvPlanes& planes, const YuvToRgb& plan, int rotation, int slot, int index) {
+    pass_gate(lane);
     yuv_to_rgb24(plan, planes, rotation, frame(slot, index), shape_.width * 3);
     count(lane);
 }
 
 void HostFrames::put_host(int lane, const uint8_t* rgb, ptrdiff_t pitch, int slot, int index) {
     if (fail_at >= 0 && frames_put.load() >= fail_at) fail("host frames: the copy failed (as asked: fail_at)");
+    if (lane == fail_lane) fail("host frames: lane ", lane, "'s copy failed (as asked: fail_lane)");
+    pass_gate(lane);
     uint8_t* dst = frame(slot, index);
     const size_t row = size_t(shape_.width) * 3;
     for (int y = 0; y < shape_.height; ++y) std::memcpy(dst + size_t(y) * row, rgb + y * pitch, row);
@@ -37,9 +41,22 @@ void HostFrames::put_host(int lane, const uint8_t* rgb, ptrdiff_t pitch, int slo
 }
 
 void HostFrames::count(int lane) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (lane < 0 || lane >= shape_.lanes) ++violations;
-    else ++lane_frames_[size_t(lane)];
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (lane < 0 || lane >= shape_.lanes) ++violations;
+        else ++lane_frames_[size_t(lane)];
+        if (lane < gate_lanes_from) gate_open_ = true;
+    }
+    gate_.notify_all();
+}
+
+void HostFrames::pass_gate(int lane) {
+    if (gate_lanes_from < 0 || lane < gate_lanes_from) return;
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!gate_.wait_for(lock, std::chrono::seconds(20), [&] { return gate_open_; })) {
+        ++violations;
+        gate_open_ = true;  // once is enough
+    }
 }
 
 int HostFrames::frames_from(int lane) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -30,11 +31,16 @@ public:
 
     std::atomic<int> violations{0}, frames_put{0};
     int fail_at = -1;  // put_host throws once this many frames went in (tests of a lane's error)
+    int fail_lane = -1;  // put_host throws for this lane's frames
+    // Lanes from this one on write nothing until a lane below it has written a frame (tests: that
+    // those lanes run meanwhile); after 20 s they go on, counting a violation.
+    int gate_lanes_from = -1;
     int frames_from(int lane);  // frames `lane` put or converted in so far
 
 private:
     uint8_t* frame(int slot, int index);
     void count(int lane);  // one more frame from `lane` (a lane outside the shape is a violation)
+    void pass_gate(int lane);  // gate_lanes_from's wait
     struct State {
         int writing = 0;
         bool held = false;
@@ -46,7 +52,9 @@ private:
     std::once_flag allocated_;
     std::vector<State> state_;
     std::vector<int> lane_frames_;  // per lane: frames written
+    bool gate_open_ = false;
     std::mutex mu_;
+    std::condition_variable gate_;
 };
 
 }  // namespace vidi

@@ -271,8 +271,7 @@ int FrameStream::Impl::lanes_by_memory() const {
 // NVDEC's lanes start one session at a time, ~0.2 s each on an H100, so the first batch came
 // 0.25-0.48 s into the encode against 0.11-0.13 s with the CPU's lanes interleaved
 // (bench/RESULTS.md, 2026-12-06 and 2026-12-07). The CPU lanes decode the first wave meanwhile.
-// Within the CPU lanes' memory budget, the ring's 64 lanes, and four per NVDEC lane (a wave of
-// segments of up to two batches each must fit the `ahead` that NVDEC's lanes plan).
+// Within the CPU lanes' memory budget, the ring's 64 lanes, and four per NVDEC lane.
 int FrameStream::Impl::head_count(const FrameOptions& o) const {
     if (!parallel() || o.cpu_head_lanes == 0) return 0;
     const int asked =
@@ -629,7 +628,9 @@ int64_t FrameStream::lane_segments() const { return impl_->lane_segments; }
 int FrameStream::lanes() const { return impl_->parallel() ? impl_->lanes : 1; }
 double FrameStream::lane_busy_seconds() const { return static_cast<double>(impl_->lane_busy_ns.load()) * 1e-9; }
 int64_t FrameStream::decoders_opened() const { return impl_->opened.load(); }
-int FrameStream::head_lanes() const { return impl_->head_segments ? impl_->head_lanes : 0; }
+int FrameStream::head_lanes() const {
+    return static_cast<int>(std::min(static_cast<size_t>(impl_->head_lanes), impl_->head_segments));
+}
 int64_t FrameStream::head_frames() const { return static_cast<int64_t>(impl_->head_end); }
 double FrameStream::lane_first_seconds() const { return static_cast<double>(impl_->lane_first_ns.load()) * 1e-9; }
 int64_t FrameStream::total_frames() const { return static_cast<int64_t>(impl_->indices.size()); }
@@ -663,6 +664,7 @@ void FrameStream::start(bool any_order) {
             s.head_end = s.indices.size();  // every segment of the wave is cut as the head's
             s.head_segments = s.plan_interleave(s.head_lanes);
             s.head_end = s.order.size();
+            s.ahead += s.head_end;  // NVDEC's lanes get their own budget beside the wave (the ring bounds both)
             std::lock_guard<std::mutex> lock(s.turns.mu);
             s.turns.next = static_cast<int64_t>(s.head_segments);
         }
@@ -745,7 +747,8 @@ void FrameStream::Impl::fetch_device(size_t upto) {
         launch_segments();
         // Every frame of the batch is in a launched segment (interleaved, the first segments
         // were launched together): the segments not yet reaped hold at most the batch and the
-        // two before it, well within `ahead`. Else nothing would wake the wait below.
+        // two before it, or NVDEC's CPU head, for which `ahead` was raised, well within `ahead`.
+        // Else nothing would wake the wait below.
         VIDI_CHECK(next_segment >= upto, "'", path, "': frame ", upto - 1, " is in no decoding segment (",
                    next_segment, " launched)");
         if (!device->wait_filled(b, static_cast<int64_t>(upto - b * batch), [this] { return failed.load(); })) {

@@ -141,8 +141,8 @@ public:
     // Decoders opened so far (with NVDEC each one a hardware session; on the device path a
     // lane's decoder goes on to its next segment where it can).
     int64_t decoders_opened() const;
-    // NVDEC's start: the CPU lanes that decode the first segments, and how many sampled frames
-    // those hold (FrameOptions::cpu_head_lanes; 0 until start(true) plans them).
+    // NVDEC's start: the CPU lanes that decode the first segments (one a segment), and how many
+    // sampled frames those hold (FrameOptions::cpu_head_lanes; 0 until start(true) plans them).
     int head_lanes() const;
     int64_t head_frames() const;
     // The decoders at work at once (1: one sequential decoder), and the time the lanes spent

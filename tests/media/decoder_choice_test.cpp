@@ -25,7 +25,8 @@ struct Ring {
     std::vector<HostFrames*> made;  // owned by the FrameStream
     std::vector<DeviceFramesShape> asked;  // every shape asked for (outlives what was made)
     int slots = 0;     // the rings made have this many slots (0: as asked)
-    int fail_at = -1;  // HostFrames::fail_at of the rings made
+    int fail_at = -1;    // HostFrames::fail_at of the rings made
+    int fail_lane = -1;  // and their fail_lane
     DeviceFramesMaker maker() {
         return [this](const DeviceFramesShape& s) {
             asked.push_back(s);
@@ -33,6 +34,7 @@ struct Ring {
             if (slots > 0) shape.slots = slots;
             auto f = std::make_unique<HostFrames>(shape);
             f->fail_at = fail_at;
+            f->fail_lane = fail_lane;
             made.push_back(f.get());
             return f;
         };
@@ -275,6 +277,65 @@ TEST_F(DecoderChoice, NvdecsCpuHeadOnlyWhereItsLanesAndAnyOrderAllowIt) {
     s.host_lanes = 2;
     s.lane_outside_bytes = 100;
     EXPECT_EQ(s.device_bytes(), size_t(3 * 2 * 4 * 4 * 3 + 4 * 100));
+}
+
+// NVDEC's lanes start beside a CPU head that fills its `ahead` budget (long GOPs: segments of two
+// batches, the head at its most, four lanes per NVDEC lane): the head's lanes write nothing until
+// an NVDEC lane has written a frame (HostFrames::gate_lanes_from), which happens only where NVDEC's
+// first segments were launched with the head's.
+TEST_F(DecoderChoice, NvdecsLanesStartBesideAHeadAsLargeAsItsBudget) {
+    const std::string f = dir_->file("g16.mp4");  // 100 sampled frames, a keyframe every 16
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=5:d=100 -c:v libx264 -g 80 -bf 2 -x264-params scenecut=0 -pix_fmt yuv420p " + f);
+    FrameStream cpu(f, options("cpu", 4, 1));
+    const FramesByPosition want = frames_by_position(cpu);
+    ASSERT_EQ(want.size(), 100u);
+    Ring ring;
+    ring.slots = 40;  // room for NVDEC's first frames past the wave
+    FrameOptions o = ring_options(ring, false, 4, 2);
+    o.cpu_head_lanes = 8;
+    FrameStream dev(f, o);
+    ring.made.at(0)->gate_lanes_from = 2;
+    dev.start(true);
+    EXPECT_EQ(dev.head_lanes(), 8);
+    EXPECT_EQ(dev.head_frames(), 64);  // 8 segments of two batches
+    expect_each_frame_once(dev, want);
+    EXPECT_EQ(ring.made[0]->violations.load(), 0);
+    EXPECT_EQ(ring.made[0]->frames_from(0) + ring.made[0]->frames_from(1), 36);
+}
+
+// A head may hold the whole video (a segment a lane: fewer segments than lanes report as many
+// lanes), and an error of one of its lanes reaches the reader.
+TEST_F(DecoderChoice, NvdecsCpuHeadMayHoldTheWholeVideoAndReportsItsErrors) {
+    for (const int step : {6, 9}) {  // 8 and 5 sampled frames, each in a GOP of its own
+        SCOPED_TRACE("every " + std::to_string(step) + "th frame");
+        FrameStream cpu(video(), options("cpu", 4, 1));
+        cpu.keep_every(step);
+        const FramesByPosition want = frames_by_position(cpu);
+        Ring ring;
+        FrameOptions o = ring_options(ring, false, 4, 2);
+        o.cpu_head_lanes = 8;
+        FrameStream dev(video(), o);
+        dev.keep_every(step);
+        dev.start(true);
+        EXPECT_EQ(dev.head_lanes(), static_cast<int>(want.size()));
+        EXPECT_EQ(dev.head_frames(), static_cast<int64_t>(want.size()));
+        expect_each_frame_once(dev, want);
+        EXPECT_EQ(ring.made[0]->frames_from(0) + ring.made[0]->frames_from(1), 0);
+        EXPECT_EQ(ring.made[0]->violations.load(), 0);
+    }
+    Ring ring;
+    FrameOptions o = ring_options(ring, false, 4, 3);
+    o.cpu_head_lanes = 4;
+    ring.fail_lane = 4;  // the head's second lane
+    FrameStream dev(video(), o);
+    dev.start(true);
+    Tensor rgb;
+    std::vector<int64_t> pos;
+    EXPECT_THAT(test::error_of([&] {
+                    while (dev.next_frames(rgb, pos)) {
+                    }
+                }),
+                HasSubstr("lane 4's copy failed"));
 }
 
 // More lanes than 64 (automatic_lanes() on a 128-core host) decode as 64, with the same frames.
