@@ -32,6 +32,8 @@ struct DeviceFramesShape {
     // FFmpeg allocates): counted as in use, under --gpu-memory too, while the frames live.
     size_t lane_outside_bytes = 0;
     int device_decoders() const { return lanes - host_lanes; }
+    // Some lane decodes on the device: the host lanes are the last ones, never all of them.
+    bool lanes_valid() const { return lanes > 0 && host_lanes >= 0 && host_lanes < lanes; }
     // Device memory the frames hold while they live: the slots' buffers and the lanes' decoders.
     size_t device_bytes() const {
         return size_t(slots) * size_t(batch) * size_t(height) * size_t(width) * 3 +

@@ -11,8 +11,7 @@ namespace vidi {
 HostFrames::HostFrames(const DeviceFramesShape& shape)
     : shape_(shape), state_(static_cast<size_t>(std::max(0, shape.slots))),
       lane_frames_(static_cast<size_t>(std::max(0, shape.lanes))) {
-    VIDI_CHECK(shape.slots > 0 && shape.batch > 0 && shape.width > 0 && shape.height > 0 && shape.lanes > 0 &&
-                   shape.host_lanes >= 0 && shape.host_lanes < shape.lanes,
+    VIDI_CHECK(shape.slots > 0 && shape.batch > 0 && shape.width > 0 && shape.height > 0 && shape.lanes_valid(),
                "host frames: a ring of ", shape.slots, " slots of ", shape.batch, " ", shape.width, "x", shape.height,
                " frames, ", shape.lanes, " lanes (", shape.host_lanes, " on the CPU)");
 }

@@ -20,11 +20,10 @@ DeviceWriter::DeviceWriter(std::unique_ptr<DeviceFrames> frames, const VideoInde
       x86_(swscale_x86_simd()) {
     const DeviceFramesShape& s = frames_->shape();
     filled_.assign(static_cast<size_t>(std::max(1, s.slots)), 0);
-    VIDI_CHECK(s.slots >= 3 && s.batch > 0 && s.lanes > 0 && s.width == vx.info.width && s.height == vx.info.height,
+    VIDI_CHECK(s.slots >= 3 && s.batch > 0 && s.lanes_valid() && s.width == vx.info.width &&
+                   s.height == vx.info.height,
                "DeviceWriter: a frame ring of ", s.slots, " slots of ", s.batch, " ", s.width, "x", s.height,
-               " frames does not fit '", path, "'");
-    VIDI_CHECK(s.host_lanes >= 0 && s.host_lanes < s.lanes, "DeviceWriter: ", s.host_lanes, " of ", s.lanes,
-               " lanes on the CPU");
+               " frames, ", s.lanes, " lanes (", s.host_lanes, " on the CPU) does not fit '", path, "'");
     if (hardware)  // the host lanes, the last ones, decode in software
         for (int lane = 0; lane < s.device_decoders(); ++lane)
             devices_.push_back(nvdec_device(frames_->device_ordinal(), frames_->cuda_context(), frames_->lane_stream(lane)));

@@ -35,6 +35,14 @@ bool frames_in_any_order() {
     return allowed;
 }
 
+// VIDI_NVDEC_CPU_HEAD=n: NVDEC's start on n CPU lanes ("auto": the CPU path's lane count; 0, as by
+// default: NVDEC decodes from the first frame). To measure; docs/cuda.md. (FrameOptions::cpu_head_lanes)
+int nvdec_cpu_head_lanes() {
+    static const int lanes = env_is("VIDI_NVDEC_CPU_HEAD", "auto") ? -1
+                                                                    : env_count("VIDI_NVDEC_CPU_HEAD", 64).value_or(0);
+    return lanes;
+}
+
 }  // namespace
 
 MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCapture* capture) {
@@ -52,10 +60,7 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
         fo.cpu_to_device = true;
     }
     fo.notice = m.options().notice;
-    // VIDI_NVDEC_CPU_HEAD=n: NVDEC's start on n CPU lanes ("auto": the CPU path's lane count; 0, as
-    // by default: NVDEC decodes from the first frame). To measure; docs/cuda.md.
-    if (env_is("VIDI_NVDEC_CPU_HEAD", "auto")) fo.cpu_head_lanes = -1;
-    else if (const std::optional<int> head = env_count("VIDI_NVDEC_CPU_HEAD", 64)) fo.cpu_head_lanes = *head;
+    fo.cpu_head_lanes = nvdec_cpu_head_lanes();
     const MediaRequest request{m.options().media_kv, m.options().visual_token_budget, m.options().media_tokens};
     const auto audio_estimate = [&m](const media::VideoInfo& info) {
         return info.has_audio ? m.media().audio_token_count(static_cast<int64_t>(info.duration * 100)) : int64_t{0};

@@ -196,9 +196,9 @@ TEST_F(DecoderChoice, AnyOrderInterleavesTheLanesFirstSegmentsWithTheSameFrames)
 }
 
 // NVDEC's lanes (their software stand-in) with a CPU head: in any order, the first wave of
-// segments goes to CPU lanes of their own (the ring's last lanes), one GOP each and interleaved,
+// segments goes to CPU lanes of their own (the ring's last lanes), a segment each, interleaved,
 // and NVDEC's lanes take every segment after it; every sampled frame comes once, with the host
-// path's bytes, also in a ring of three slots and where the head holds the whole video.
+// path's bytes, also in a ring of three slots.
 TEST_F(DecoderChoice, NvdecsCpuHeadDecodesTheFirstWaveInterleavedWithTheSameFrames) {
     FrameStream cpu(video(), options("cpu", 4, 1));
     const FramesByPosition want = frames_by_position(cpu);
@@ -364,26 +364,26 @@ TEST_F(DecoderChoice, AtMost64LanesDecodeAtOnce) {
 // lane or, interleaved, by several, and also where the other lanes wait for room in the ring.
 TEST_F(DecoderChoice, ALanesErrorReachesTheReaderInEitherOrder) {
     for (const bool nvdec_head : {false, true})
-    for (const bool any_order : {false, true})
-        for (const int fail_at : {0, 5, 30}) {
-            SCOPED_TRACE(std::string(nvdec_head ? "NVDEC with a CPU head, " : "CPU lanes, ") +
-                         (any_order ? "any order" : "in order") + ", failing at frame " + std::to_string(fail_at));
-            Ring ring;
-            ring.slots = 3;
-            ring.fail_at = fail_at;
-            FrameOptions o = ring_options(ring, !nvdec_head, 4, 3);
-            o.cpu_head_lanes = nvdec_head ? 4 : 0;
-            FrameStream dev(video(), o);
-            dev.start(any_order);
-            Tensor rgb;
-            std::vector<int64_t> pos;
-            int batches = 0;
-            EXPECT_THAT(test::error_of([&] {
-                            while (dev.next_frames(rgb, pos)) ++batches;
-                        }),
-                        HasSubstr("host frames: the copy failed"));
-            EXPECT_LE(batches * 4, fail_at);
-        }
+        for (const bool any_order : {false, true})
+            for (const int fail_at : {0, 5, 30}) {
+                SCOPED_TRACE(std::string(nvdec_head ? "NVDEC with a CPU head, " : "CPU lanes, ") +
+                             (any_order ? "any order" : "in order") + ", failing at frame " + std::to_string(fail_at));
+                Ring ring;
+                ring.slots = 3;
+                ring.fail_at = fail_at;
+                FrameOptions o = ring_options(ring, !nvdec_head, 4, 3);
+                o.cpu_head_lanes = nvdec_head ? 4 : 0;
+                FrameStream dev(video(), o);
+                dev.start(any_order);
+                Tensor rgb;
+                std::vector<int64_t> pos;
+                int batches = 0;
+                EXPECT_THAT(test::error_of([&] {
+                                while (dev.next_frames(rgb, pos)) ++batches;
+                            }),
+                            HasSubstr("host frames: the copy failed"));
+                EXPECT_LE(batches * 4, fail_at);
+            }
 }
 
 // Where the ring would cost the video (the runtime's answer: a lower plan under --gpu-memory), the

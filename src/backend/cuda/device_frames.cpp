@@ -35,8 +35,7 @@ class CudaDeviceFrames final : public DeviceFrames {
 public:
     CudaDeviceFrames(CudaBackend& be, const DeviceFramesShape& s, std::shared_ptr<void> outside)
         : be_(be), shape_(s), outside_(std::move(outside)) {
-        VIDI_CHECK(s.slots > 0 && s.batch > 0 && s.lanes > 0 && s.lanes <= 64 && s.host_lanes >= 0 &&
-                       s.host_lanes < s.lanes && s.width > 0 && s.height > 0,
+        VIDI_CHECK(s.slots > 0 && s.batch > 0 && s.lanes_valid() && s.lanes <= 64 && s.width > 0 && s.height > 0,
                    "device_frames: bad shape");
         VIDI_CUDA_CHECK(cudaSetDevice(be.ordinal()));
         VIDI_CUDA_CHECK(cudaFree(nullptr));  // the primary context exists and is current
