@@ -25,7 +25,12 @@ struct ExportedClip {
 ExportedClip export_clip(const std::string& video, const TimeRange& range, const std::string& out_path,
                          MediaInputs inputs = MediaInputs::Any);
 
-// Writes each range as its own file in `dir` (created when missing), named
+// Creates `dir` when missing and checks that a file can be written in it; throws vidi::Error
+// naming it otherwise. export_clips calls it; call it before the work whose answers are to
+// be exported, so that a bad directory fails at once.
+void prepare_clip_dir(const std::string& dir);
+
+// Writes each range as its own file in `dir` (prepare_clip_dir), named
 // "<video stem>_<n>_<HH-MM-SS.ss>-<HH-MM-SS.ss><ext>" with the source's extension when it
 // is one of the single-file containers below, else ".mkv". Returns the written paths in
 // the order of `ranges`.

@@ -74,4 +74,10 @@ struct DumpRequest {
 // Runs the request on a freshly opened engine and writes its tensors; returns how many.
 size_t dump_tensors(const EngineOptions& options, const DumpRequest& request);
 
+// --- mapped checkpoints ----------------------------------------------------------------------
+// Installs a SIGBUS handler that names the checkpoint file a fault hit (a shard truncated or
+// rewritten in place while its mapping is read) on stderr, then lets SIGBUS end the process.
+// For programs that own their signal handling: the CLI calls it first thing.
+void name_truncated_checkpoints_on_sigbus();
+
 }  // namespace vidi

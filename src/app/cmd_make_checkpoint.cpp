@@ -1,5 +1,6 @@
 // `vidi make-checkpoint (--config FILE | --preset NAME) --out DIR --seed N`: a random-weight
 // checkpoint in its family's official layout, streamed to disk (progress on stderr).
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 
@@ -23,6 +24,20 @@ int run_make_checkpoint(MakeCheckpointOptions opt) {
     return 0;
 }
 
+// A seed is a decimal in [0, 2^64): CLI11 saturates out-of-range values and wraps negative
+// ones, which would give several "seeds" the same weights.
+CLI::Validator seed_check() {
+    return CLI::Validator(
+        [](std::string& in) -> std::string {
+            uint64_t v = 0;
+            const auto [end, ec] = std::from_chars(in.data(), in.data() + in.size(), v);
+            if (in.empty() || ec != std::errc() || end != in.data() + in.size())
+                return "'" + in + "' is not a seed (a whole number from 0 to 18446744073709551615)";
+            return {};
+        },
+        "UINT64");
+}
+
 }  // namespace
 
 Runner add_make_checkpoint(CLI::App& app) {
@@ -35,7 +50,7 @@ Runner add_make_checkpoint(CLI::App& app) {
     auto* preset = cmd->add_option("--preset", a->preset, "built-in config: " + presets);
     config->excludes(preset);
     cmd->add_option("--out", a->out_dir, "output directory (must be new or empty)")->required();
-    cmd->add_option("--seed", a->seed, "random seed")->required();
+    cmd->add_option("--seed", a->seed, "random seed")->required()->check(seed_check());
     cmd->add_option("--shard-size", a->shard_bytes, "maximum bytes per shard (default 5e9)")
         ->check(CLI::PositiveNumber);  // -1 read as an unsigned wrapped to 2^64 - 1
     cmd->add_option("--tokenizer", a->tokenizer_model, "tokenizer.model to copy (default: the family builds one)")

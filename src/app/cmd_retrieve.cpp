@@ -47,6 +47,7 @@ Runner add_retrieve(CLI::App& app) {
         std::vector<Question> questions;
         for (const std::string& q : *queries) questions.push_back({q, Task::retrieval, flags->generate});
         for (const Question& q : questions) engine->check_question(q, true);  // before the encode
+        if (!clips->empty()) prepare_clip_dir(*clips);                         // the same
         auto v = engine->encode_video(*video);
         if (!flags->quiet)
             std::fprintf(stderr, "encoded %s: %lld frames, %lld visual + %lld audio tokens in %.2f s\n",
@@ -63,11 +64,13 @@ Runner add_retrieve(CLI::App& app) {
                              a.timings.prefill_s, a.timings.generated_tokens, a.timings.generate_s);
             if (*json) all.push_back(answer_json(q, a));
             else print_text(*engine, a, queries->size() > 1, q);
-            if (!clips->empty())
-                for (const std::string& path : export_clips(*video, a.ranges, *clips))
-                    std::fprintf(stderr, "clip: %s\n", path.c_str());
         }
         if (*json) std::cout << json_text(all.size() == 1 ? all[0] : all, 2) << "\n";
+        std::fflush(stdout);  // the answers stand even if a clip fails below
+        if (!clips->empty())
+            for (const Answer& a : answers)
+                for (const std::string& path : export_clips(*video, a.ranges, *clips))
+                    std::fprintf(stderr, "clip: %s\n", path.c_str());
         return 0;
     };
 }

@@ -150,6 +150,10 @@ int run_serve(const ServeArgs& a) {
 
 }  // namespace
 
+// Sizes in MiB become bytes (<< 20): bounded so that the shift cannot overflow (2^40 MiB is
+// an exbibyte, past any disk or memory).
+constexpr int64_t kMostMebibytes = int64_t(1) << 40;
+
 Runner add_serve(CLI::App& app) {
     auto args = std::make_shared<ServeArgs>();
     auto* cmd = app.add_subcommand("serve", "HTTP API and web page: the model loads once, requests queue");
@@ -160,11 +164,11 @@ Runner add_serve(CLI::App& app) {
         ->check(CLI::Range(0, 65535));
     cmd->add_option("--max-upload-mb", args->max_upload_mb, "largest accepted upload (MiB)")
         ->capture_default_str()
-        ->check(CLI::PositiveNumber);
+        ->check(integer_in(1, kMostMebibytes, "a size in MiB"));
     cmd->add_option("--upload-store-mb", args->upload_store_mb,
                     "disk for kept uploads (MiB); least recently used go first, never one in use")
         ->capture_default_str()
-        ->check(CLI::PositiveNumber);
+        ->check(integer_in(1, kMostMebibytes, "a size in MiB"));
     cmd->add_option("--max-uploads", args->max_uploads, "uploads received at once; more get 503")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
@@ -201,14 +205,14 @@ Runner add_serve(CLI::App& app) {
     cmd->add_flag("--no-disk-cache", args->no_disk_cache, "keep encoded videos in memory only");
     cmd->add_option("--cache-mb", args->cache_mb, "memory for encoded videos (MiB, LRU)")
         ->capture_default_str()
-        ->check(CLI::PositiveNumber);
+        ->check(integer_in(1, kMostMebibytes, "a size in MiB"));
     cmd->add_option("--cache-entries", args->cache_entries, "encoded videos kept in memory (LRU)")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
     cmd->add_option("--disk-cache-mb", args->disk_cache_mb,
                     "disk for media-token files under --cache-dir (MiB, least recently used go first; 0: no limit)")
         ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
+        ->check(integer_in(0, kMostMebibytes, "a size in MiB"));
     return [args] { return run_serve(*args); };
 }
 

@@ -3,16 +3,18 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <limits>
 #include <cstdio>
 
 namespace vidi::app {
 
-namespace {
-
-// An integer flag of at least `min`; the message says what it means.
-CLI::Validator at_least(long long min, const std::string& meaning) {
+CLI::Validator integer_in(long long min, long long max, const std::string& meaning) {
+    // A bound past any sensible value (the type's own) is named only to a value beyond it.
+    const bool open_ended = max == std::numeric_limits<int>::max() || max == std::numeric_limits<long long>::max();
+    const std::string lower = "an integer of at least " + std::to_string(min),
+                      range = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
     return CLI::Validator(
-        [min, meaning](std::string& in) -> std::string {
+        [=](std::string& in) -> std::string {
             size_t used = 0;
             long long v = 0;
             try {
@@ -20,14 +22,14 @@ CLI::Validator at_least(long long min, const std::string& meaning) {
             } catch (const std::logic_error&) {
                 used = 0;
             }
-            if (used == 0 || used != in.size() || v < min)
-                return "'" + in + "' is not " + meaning + " (an integer of at least " + std::to_string(min) + ")";
+            if (used == 0 || used != in.size() || v < min || v > max)
+                return "'" + in + "' is not " + meaning + " (" +
+                       (!open_ended ? range : used && v > max ? lower + ", at most " + std::to_string(max) : lower) +
+                       ")";
             return {};
         },
-        "INT>=" + std::to_string(min));
+        open_ended ? "INT>=" + std::to_string(min) : "INT in [" + std::to_string(min) + " - " + std::to_string(max) + "]");
 }
-
-}  // namespace
 
 void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
     cmd->add_option("--model,-m", f.options.model_dir, "Checkpoint directory (Hugging Face layout)")->required();
@@ -43,10 +45,10 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
         ->check(CLI::IsMember({"16bit", "fp8"}))
         ->capture_default_str();
     cmd->add_option("--threads", f.options.threads, "CPU threads (0: all cores)")
-        ->check(at_least(0, "a thread count"))
+        ->check(integer_in(0, std::numeric_limits<int>::max(), "a thread count"))
         ->capture_default_str();
     cmd->add_option("--frame-batch", f.options.frame_batch, "Frames per vision-tower batch")
-        ->check(CLI::PositiveNumber)
+        ->check(integer_in(1, std::numeric_limits<int>::max(), "a frame count"))
         ->capture_default_str();
     cmd->add_option("--decode-lanes", f.options.decode_lanes,
                     "Video decoders at once, each on its own stretch of the file (0: three of every four cores; with NVDEC one per 2 cores, at most 4)")
@@ -58,7 +60,7 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
         ->check(CLI::IsMember({"auto", "cpu", "nvdec"}))
         ->capture_default_str();
     cmd->add_option("--max-new-tokens", f.generate.max_new_tokens, "Generation limit (at least 1)")
-        ->check(at_least(1, "a token limit"))
+        ->check(integer_in(1, std::numeric_limits<int>::max(), "a token limit"))
         ->capture_default_str();
     cmd->add_option_function<std::string>(
         "--gpu-memory",
@@ -82,7 +84,7 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
         ->capture_default_str();
     cmd->add_option("--visual-tokens", f.options.visual_token_budget,
                     "Visual-token budget per video (0: the model family's default, Vidi1.5's 60000; lowered only when GPU memory is short)")
-        ->check(CLI::NonNegativeNumber)
+        ->check(integer_in(0, std::numeric_limits<int64_t>::max(), "a token budget"))
         ->capture_default_str();
     cmd->add_flag("--quiet,-q", f.quiet, "No progress on stderr");
     // Warnings print even with -q.

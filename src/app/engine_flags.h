@@ -13,6 +13,11 @@ struct EngineFlags {
     bool quiet = false;
 };
 
+// Validates an integer flag in [min, max]; the message says what it means ("'0' is not a
+// frame count (an integer from 1 to 2147483647)"), where CLI11's number checks print ranges of
+// doubles.
+CLI::Validator integer_in(long long min, long long max, const std::string& meaning);
+
 // --model, --backend, --dtype, --threads, --frame-batch, --decode-lanes, --decoder, --max-new-tokens,
 // --gpu-memory, --weights, --media-kv, --visual-tokens, -q.
 void add_engine_flags(CLI::App* cmd, EngineFlags& flags);

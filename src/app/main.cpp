@@ -7,8 +7,10 @@
 
 #include "app/commands.h"
 #include "vidi/error.h"
+#include "vidi/tools.h"
 
 int main(int argc, char** argv) {
+    vidi::name_truncated_checkpoints_on_sigbus();  // a shard truncated in place while in use
     CLI::App app{"vidi: Vidi video language models, natively (video + question -> when / what)"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "vidi 0.1.0");

@@ -2,14 +2,29 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 namespace vidi {
 
 namespace {
 
+constexpr float kNotANumber = std::numeric_limits<float>::quiet_NaN();
+
+// A group holding NaN or infinity gets zero codes and a NaN scale: what it held stays not a
+// number (and fails where the 16-bit weights would) instead of turning into values.
+bool not_finite(const float* x, int64_t g, uint8_t* codes, uint8_t zero_code) {
+    for (int64_t i = 0; i < g; ++i)
+        if (!std::isfinite(x[i])) {
+            std::fill_n(codes, g, zero_code);
+            return true;
+        }
+    return false;
+}
+
 // One group of g floats -> its codes and scale.
 float quantize_group8(const float* x, int64_t g, uint8_t* codes) {
+    if (not_finite(x, g, codes, 0)) return kNotANumber;
     float amax = 0.0f;
     for (int64_t i = 0; i < g; ++i) amax = std::max(amax, std::fabs(x[i]));
     const float scale = amax / 127.0f, inv = scale > 0 ? 1.0f / scale : 0.0f;
@@ -35,6 +50,7 @@ float encode4(const float* x, int64_t g, float scale, uint8_t* codes) {
 // squared error (finer steps, a few values clamped), so a few are tried and the best kept.
 // Each candidate is rounded to the stored scale dtype before it is judged.
 float quantize_group4(const float* x, int64_t g, DType scale_dtype, uint8_t* codes) {
+    if (not_finite(x, g, codes, 8)) return kNotANumber;
     float extreme = 0.0f;
     for (int64_t i = 0; i < g; ++i)
         if (std::fabs(x[i]) > std::fabs(extreme)) extreme = x[i];
@@ -49,6 +65,10 @@ float quantize_group4(const float* x, int64_t g, DType scale_dtype, uint8_t* cod
 
 // With a zero point: min and max span codes 0..15.
 void quantize_group4_asym(const float* x, int64_t g, DType scale_dtype, uint8_t* codes, float* scale, float* zero) {
+    if (not_finite(x, g, codes, 0)) {
+        *scale = *zero = kNotANumber;
+        return;
+    }
     float lo = x[0], hi = x[0];
     for (int64_t i = 1; i < g; ++i) lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
     *scale = round_scale((hi - lo) / 15.0f, scale_dtype);

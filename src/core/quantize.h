@@ -7,7 +7,8 @@
 
 namespace vidi {
 
-// A float host tensor [..., K] -> host QTensor in `format` (K must satisfy format.fits).
+// A float host tensor [..., K] -> host QTensor in `format` (K must satisfy format.fits). A
+// group holding NaN or infinity gets a NaN scale (and zero point).
 QTensor quantize(const Tensor& x, const QuantFormat& format);
 // Rows of a host QTensor (viewed as [rows, K]) back to f32, with its strides and scale
 // positions worked out once (the CPU's linear and attention read many rows).

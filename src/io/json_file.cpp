@@ -3,19 +3,16 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
+#include "io/files.h"
 #include "vidi/error.h"
 
 namespace vidi::io {
 
 nlohmann::json read_json_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail(path, ": cannot open: ", std::strerror(errno));
-    std::stringstream ss;
-    ss << in.rdbuf();
+    const std::string text = read_regular_file(path);  // a FIFO or /dev/zero: refused, not read
     try {
-        return nlohmann::json::parse(ss.str());
+        return nlohmann::json::parse(text);
     } catch (const nlohmann::json::exception& e) {
         fail(path, ": malformed JSON: ", e.what());
     }

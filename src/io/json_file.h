@@ -13,6 +13,8 @@
 
 namespace vidi::io {
 
+// A regular file of at most kMaxTextFileBytes (io/files.h): a FIFO, a device or a huge file
+// in a checkpoint is an error naming it, not a hang or an endless read.
 nlohmann::json read_json_file(const std::string& path);
 void write_json_file(const std::string& path, const nlohmann::json& j);
 
@@ -51,8 +53,12 @@ T json_get_or(const nlohmann::json& j, const char* key, T fallback, const std::s
     return json_get<T>(j, key, where);
 }
 
-inline void require_positive(int v, const char* key, const std::string& where) {
+// A size from a config: positive, and at most `most` (2^20 unless said: past any released
+// model, and products of two such sizes in int arithmetic would wrap long before 2^31).
+constexpr int kMostConfigSize = 1 << 20;
+inline void require_positive(int v, const char* key, const std::string& where, int most = kMostConfigSize) {
     if (v <= 0) fail(where, ": \"", key, "\" must be positive, got ", v);
+    if (v > most) fail(where, ": \"", key, "\" is ", v, ", more than the ", most, " this engine takes");
 }
 
 }  // namespace vidi::io

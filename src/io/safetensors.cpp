@@ -1,9 +1,6 @@
 #include "io/safetensors.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -11,7 +8,9 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "io/files.h"
 #include "io/json_file.h"
+#include "io/mapped_files.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -59,23 +58,17 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     std::shared_ptr<SafetensorsFile> f(new SafetensorsFile());
     f->self_ = f;
     f->path_ = path;
-    // Non-blocking: opening a FIFO for reading waits for a writer (forever); regular files ignore it.
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) fail(path, ": cannot open: ", std::strerror(errno));
-    struct stat st {};
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ::close(fd);
-        fail(path, ": not a regular file");
+    void* m;
+    {
+        const RegularFile file(path);
+        f->size_ = static_cast<size_t>(file.size());
+        if (f->size_ < 8)
+            fail(path, ": truncated safetensors file (", f->size_, " bytes, less than the 8-byte header length)");
+        m = mmap(nullptr, f->size_, PROT_READ, MAP_SHARED, file.fd(), 0);
+        if (m == MAP_FAILED) fail(path, ": mmap failed: ", std::strerror(errno));
     }
-    f->size_ = static_cast<size_t>(st.st_size);
-    if (f->size_ < 8) {
-        ::close(fd);
-        fail(path, ": truncated safetensors file (", f->size_, " bytes, less than the 8-byte header length)");
-    }
-    void* m = mmap(nullptr, f->size_, PROT_READ, MAP_SHARED, fd, 0);
-    ::close(fd);
-    if (m == MAP_FAILED) fail(path, ": mmap failed: ", std::strerror(errno));
     f->map_ = m;
+    note_mapping(m, f->size_, path);
 
     const char* base = static_cast<const char*>(m);
     uint64_t header_len;
@@ -148,17 +141,23 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     for (auto& [name, ti] : f->tensors_) by_offset.push_back(&ti);
     std::sort(by_offset.begin(), by_offset.end(),
               [](const TensorInfo* a, const TensorInfo* b) { return a->offset < b->offset; });
-    for (size_t i = 1; i < by_offset.size(); ++i) {
-        const TensorInfo* p = by_offset[i - 1];
-        const TensorInfo* q = by_offset[i];
-        if (p->offset + p->nbytes > q->offset && q->nbytes && p->nbytes)
-            fail(path, ": tensors '", p->name, "' and '", q->name, "' overlap in the data section");
+    // Against the furthest end so far, not only the previous tensor's: an empty tensor between
+    // two that overlap (or one inside a long one) must not hide the overlap.
+    const TensorInfo* reach = nullptr;
+    for (const TensorInfo* q : by_offset) {
+        if (!q->nbytes) continue;  // no bytes, nothing to overlap
+        if (reach && reach->offset + reach->nbytes > q->offset)
+            fail(path, ": tensors '", reach->name, "' and '", q->name, "' overlap in the data section");
+        if (!reach || q->offset + q->nbytes > reach->offset + reach->nbytes) reach = q;
     }
     return f;
 }
 
 SafetensorsFile::~SafetensorsFile() {
-    if (map_) munmap(map_, size_);
+    if (map_) {
+        forget_mapping(map_);
+        munmap(map_, size_);
+    }
 }
 
 Tensor SafetensorsFile::get(const std::string& name) const {
@@ -246,9 +245,7 @@ size_t TensorStore::total_bytes() const {
 
 SafetensorsWriter::SafetensorsWriter(std::string path) : path_(std::move(path)) {}
 
-SafetensorsWriter::~SafetensorsWriter() {
-    if (file_) std::fclose(file_);
-}
+SafetensorsWriter::~SafetensorsWriter() = default;
 
 void SafetensorsWriter::declare(const std::string& name, DType dtype, const Shape& shape) {
     VIDI_CHECK(!begun_, path_, ": declare('", name, "') after begin()");
@@ -267,11 +264,11 @@ void SafetensorsWriter::begin() {
     }
     std::string text = header.dump();
     while (text.size() % 8) text.push_back(' ');  // keeps the data section 8-byte aligned
-    file_ = std::fopen(path_.c_str(), "wb");
-    if (!file_) fail(path_, ": cannot create: ", std::strerror(errno));
+    file_ = std::make_unique<ReplacingFile>(path_);
     uint64_t len = text.size();
-    if (std::fwrite(&len, 8, 1, file_) != 1 || std::fwrite(text.data(), 1, text.size(), file_) != text.size())
-        fail(path_, ": write failed: ", std::strerror(errno));
+    if (std::fwrite(&len, 8, 1, file_->get()) != 1 ||
+        std::fwrite(text.data(), 1, text.size(), file_->get()) != text.size())
+        fail(path_, ": write failed (disk full?): ", std::strerror(errno));
     begun_ = true;
     current_ = 0;
     written_in_current_ = 0;
@@ -287,7 +284,7 @@ void SafetensorsWriter::write(const void* data, size_t bytes) {
     const TensorInfo& e = entries_[current_];
     VIDI_CHECK(written_in_current_ + bytes <= e.nbytes, path_, ": tensor '", e.name, "' gets ",
                written_in_current_ + bytes, " bytes but needs ", e.nbytes);
-    if (bytes && std::fwrite(data, 1, bytes, file_) != bytes)
+    if (bytes && std::fwrite(data, 1, bytes, file_->get()) != bytes)
         fail(path_, ": write failed (disk full?): ", std::strerror(errno));
     written_in_current_ += bytes;
 }
@@ -299,11 +296,8 @@ void SafetensorsWriter::finish() {
         written_in_current_ = 0;
     }
     if (current_ < entries_.size()) fail(path_, ": tensor '", entries_[current_].name, "' was not fully written");
-    if (std::fclose(file_) != 0) {
-        file_ = nullptr;
-        fail(path_, ": close failed: ", std::strerror(errno));
-    }
-    file_ = nullptr;
+    file_->commit();
+    file_.reset();
 }
 
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,

@@ -3,7 +3,6 @@
 // so that a truncated or corrupt file is an error naming the file, never a wrong tensor.
 #pragma once
 
-#include <cstdio>
 #include <functional>
 #include <map>
 #include <memory>
@@ -13,6 +12,8 @@
 #include "vidi/tensor.h"
 
 namespace vidi::io {
+
+class ReplacingFile;  // io/files.h
 
 struct TensorInfo {
     std::string name;
@@ -83,14 +84,17 @@ public:
     // Appends bytes of the tensor currently being written (the next declared one);
     // a tensor may arrive in several pieces.
     void write(const void* data, size_t bytes);
-    void finish();  // checks every declared byte was written, closes the file
+    // Checks every declared byte was written and puts the file in place. The bytes go to a
+    // temporary beside `path` until then (ReplacingFile): a failed or abandoned write leaves
+    // whatever `path` held before.
+    void finish();
     size_t data_bytes() const { return offset_; }
 
 private:
     std::string path_;
     std::vector<TensorInfo> entries_;
     std::map<std::string, std::string> metadata_;
-    std::FILE* file_ = nullptr;
+    std::unique_ptr<ReplacingFile> file_;  // from begin() to finish()
     size_t offset_ = 0, current_ = 0, written_in_current_ = 0;
     bool begun_ = false;
 };

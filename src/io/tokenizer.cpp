@@ -33,8 +33,10 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
     std::vector<int> kept;
     kept.reserve(ids.size());
     for (int32_t id : ids) {
-        if (id < 0 || id >= vocab_size())
-            fail(path_, ": token id ", id, " is outside the vocabulary of ", vocab_size());
+        if (id < 0) fail(path_, ": token id ", id, " is negative");
+        // Ids past the pieces (a model whose vocabulary is padded beyond its tokenizer) decode
+        // to nothing, as in Hugging Face's fast tokenizers.
+        if (id >= vocab_size()) continue;
         if (!(skip_special && special_[id])) kept.push_back(id);
     }
     std::string text;

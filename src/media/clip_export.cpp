@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 
+#include "io/files.h"
 #include "media/ffmpeg_util.h"
 #include "vidi/error.h"
 
@@ -218,11 +219,21 @@ std::string clip_extension(const std::string& video) {
     return single_file_container(ext) ? ext : ".mkv";
 }
 
-std::vector<std::string> export_clips(const std::string& video, const std::vector<TimeRange>& ranges,
-                                      const std::string& dir) {
+void prepare_clip_dir(const std::string& dir) {
+    VIDI_CHECK(!dir.empty(), "clip export: no directory given (an empty name)");
     std::error_code ec;
     fs::create_directories(dir, ec);
     VIDI_CHECK(!ec, "clip export: cannot create ", dir, ": ", ec.message());
+    try {
+        io::require_writable_dir(dir);
+    } catch (const Error& e) {
+        fail("clip export: ", e.what());
+    }
+}
+
+std::vector<std::string> export_clips(const std::string& video, const std::vector<TimeRange>& ranges,
+                                      const std::string& dir) {
+    prepare_clip_dir(dir);
     const std::string stem = fs::path(video).stem().string();
     const std::string ext = clip_extension(video);
     std::vector<std::string> paths;

@@ -10,5 +10,6 @@ using vidi::clip_extension;
 using vidi::export_clip;
 using vidi::export_clips;
 using vidi::ExportedClip;
+using vidi::prepare_clip_dir;
 
 }  // namespace vidi::media

@@ -45,8 +45,9 @@ VideoIndex index_video(AVFormatContext* fmt, const std::string& path) {
     vx.coded_width = par->width;
     vx.coded_height = par->height;
     if (vx.coded_width <= 0 || vx.coded_height <= 0)
-        fail("'", path, "': the video stream has no valid frame size (", vx.coded_width, "x", vx.coded_height,
-             "; a frame past 8192x8192 pixels is refused)");
+        fail("'", path, "': the video stream's frame size is unknown (", vx.coded_width, "x", vx.coded_height,
+             "): no picture could be read where the file was probed (a recording cut inside a long group of "
+             "pictures, or a damaged stream)");
     require_plausible_frame_size(vx.coded_width, vx.coded_height, path);
     info.rotation = stream_rotation(st);
     const bool quarter = info.rotation == 90 || info.rotation == 270;

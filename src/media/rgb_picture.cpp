@@ -13,6 +13,18 @@ extern "C" {
 
 namespace vidi::media {
 
+namespace {
+
+// The matrix the scale filter (decord's graph, FFmpeg 4.1 and 5.1 alike) takes for a frame's
+// colorspace with in_color_matrix=auto: BT.601 for any value it has no matrix for (0 = RGB/GBR,
+// 8 = YCgCo, past 10), where sws_getCoefficients(0) alone would give BT.709's.
+const int* scale_filter_coefficients(AVColorSpace colorspace) {
+    if (colorspace < 1 || colorspace > 10 || colorspace == 8) colorspace = AVCOL_SPC_BT470BG;
+    return sws_getCoefficients(colorspace);
+}
+
+}  // namespace
+
 // Rows padded to 64 bytes plus a spare row: swscale's SIMD writes whole blocks. Its
 // unscaled converter works in steps of 8 pixels and converts 8 fewer where 8-pixel steps
 // would overrun the row's stride, leaving up to 7 pixels at the right unwritten: the stride
@@ -114,7 +126,7 @@ Picture RgbConverter::convert(const AVFrame* f, const VideoIndex& vx, const std:
     int *inv_table = nullptr, *table = nullptr, in_full = 0, out_full = 0, brightness = 0, contrast = 0,
         saturation = 0;
     sws_getColorspaceDetails(sws_, &inv_table, &in_full, &table, &out_full, &brightness, &contrast, &saturation);
-    const int* matrix = sws_getCoefficients(f->colorspace);
+    const int* matrix = scale_filter_coefficients(f->colorspace);
     if (f->color_range != AVCOL_RANGE_UNSPECIFIED) in_full = f->color_range == AVCOL_RANGE_JPEG;
     sws_setColorspaceDetails(sws_, matrix, in_full, matrix, out_full, brightness, contrast, saturation);
     Picture p = blank_picture(out_w, out_h, buffers_);
@@ -131,7 +143,7 @@ Picture RgbConverter::convert(const AVFrame* f, const VideoIndex& vx, const std:
 
 YuvColor frame_color(const AVFrame* f, AVPixelFormat format) {
     YuvColor c;
-    const int* matrix = sws_getCoefficients(f->colorspace);
+    const int* matrix = scale_filter_coefficients(f->colorspace);
     for (int i = 0; i < 4; ++i) c.coefficients[i] = matrix[i];
     c.full_range = f->color_range != AVCOL_RANGE_UNSPECIFIED ? f->color_range == AVCOL_RANGE_JPEG
                                                             : full_range_format(format);

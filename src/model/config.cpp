@@ -59,6 +59,8 @@ VisionConfig vision_from_json(const json& j, const std::string& where) {
     if (c.patch_size > c.image_size)
         fail(where, ": patch_size ", c.patch_size, " is larger than image_size ", c.image_size);
     if (c.hidden % c.heads) fail(where, ": hidden_size ", c.hidden, " is not divisible by ", c.heads, " heads");
+    if (c.channels != 3) fail(where, ": num_channels is ", c.channels, ", but the frames are RGB (3 channels)");
+    if (!(std::isfinite(c.eps) && c.eps > 0)) fail(where, ": \"layer_norm_eps\" must be positive, got ", c.eps);
     std::string act = json_get_or<std::string>(v, "hidden_act", "gelu_pytorch_tanh", where);
     if (act != "gelu_pytorch_tanh") fail(where, ": unsupported SigLIP hidden_act \"", act, "\"");
     return c;
@@ -125,7 +127,13 @@ ModelConfig config_from_json(const json& j, const std::string& dir) {
     c.model_type = json_get_or<std::string>(j, "model_type", "", where);
     c.family = &family_for(j, where);
     c.family_warning = family_disagreement(j, *c.family, where);
-    c.family->read_config(j, where, c);
+    try {
+        c.family->read_config(j, where, c);
+    } catch (const Error& e) {
+        // A config of another family fails on its keys: the disagreement says why.
+        if (c.family_warning.empty()) throw;
+        fail(e.what(), " (", c.family_warning, ")");
+    }
     return c;
 }
 
@@ -155,7 +163,7 @@ void check_decoder_numbers(const LlmConfig& l, const std::string& where) {
     positive(l.rms_eps, "rms_norm_eps");
     positive(l.rope_theta, "rope_theta");
     positive(l.query_pre_attn_scalar, "query_pre_attn_scalar");
-    require_positive(l.max_positions, "max_position_embeddings", where);
+    require_positive(l.max_positions, "max_position_embeddings", where, 1 << 28);
     if (l.head_dim % 2) fail(where, ": head_dim ", l.head_dim, " must be even for RoPE");
     for (auto [v, key] :
          {std::pair{l.attn_softcap, "attn_logit_softcapping"}, {l.final_softcap, "final_logit_softcapping"}})

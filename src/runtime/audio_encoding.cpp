@@ -11,6 +11,7 @@ namespace vidi::runtime {
 AudioEncoding::AudioEncoding(LoadedModel& m, const std::string& path, int64_t expected_tokens, const QuantFormat& kv,
                              bool tokens_on_host, MediaCapture* capture, std::chrono::steady_clock::time_point t0)
     : m_(m),
+      path_(path),
       kv_format_(kv),
       on_host_(tokens_on_host),
       capture_(capture),
@@ -38,7 +39,9 @@ void AudioEncoding::advance() {
             }
             const int64_t mel_frames = pieces_.samples() / kHop;
             total_ = media.audio_token_count(mel_frames);
-            VIDI_CHECK(total_ >= 2, "audio_tokens: ", mel_frames, " mel frames give fewer than two audio tokens");
+            VIDI_CHECK(total_ >= 2, path_, ": its audio lasts ", static_cast<double>(pieces_.samples()) / kSampleRate,
+                       " s (", mel_frames, " mel frames), which gives fewer than two audio tokens, the fewest the model "
+                       "takes (the official code fails on it too)");
             if (capture_) {  // the f32 features of the host's log-mel, before any dtype rounding
                 const media::AudioSamples all = pieces_.all();
                 capture_->mel = log_mel_pieces(all.pcm.data<float>(), all.pcm.numel(), m_.config().audio.mel_bins);

@@ -59,6 +59,7 @@ private:
     void place_and_encode();                       // positions, then the media K/V
 
     LoadedModel& m_;
+    const std::string path_;
     const QuantFormat kv_format_;
     const bool on_host_;
     MediaCapture* capture_;

@@ -2,6 +2,7 @@
 // names (see ../shared/golden/README.md), so that correctness can be checked from outside.
 #include <filesystem>
 
+#include "io/files.h"
 #include "io/safetensors.h"
 #include "runtime/loaded_model.h"
 #include "runtime/video_encoding.h"
@@ -21,12 +22,16 @@ Tensor ids_tensor(const std::vector<int32_t>& ids) {
 
 size_t dump_tensors(const EngineOptions& options, const DumpRequest& req) {
     VIDI_CHECK(!req.query.empty() || !req.question.empty(), "dump needs --query or --question");
+    VIDI_CHECK(!req.out.empty(), "dump: --out names no file (an empty name)");
     // Never beside the checkpoint's own files: "-o DIR/model-00002-of-00002.safetensors" replaced a shard.
+    // A symlink at the output needs no check of its own: the file is renamed over it (io::ReplacingFile),
+    // which replaces the link and leaves its target alone.
     std::error_code out_ec, model_ec;
     const fs::path out_dir = fs::weakly_canonical(fs::absolute(req.out).parent_path(), out_ec);
     const fs::path model_dir = fs::weakly_canonical(options.model_dir, model_ec);
     VIDI_CHECK(out_ec || model_ec || out_dir != model_dir, req.out,
                ": the output would go into the checkpoint's directory ", options.model_dir, "; write it elsewhere");
+    { io::ReplacingFile probe(req.out); }  // an output that cannot be written fails now, not after the run
     runtime::LoadedModel m(options);
     Backend& be = m.backend();
     std::vector<std::pair<std::string, Tensor>> out;

@@ -46,10 +46,19 @@ int64_t quantized_tensors(const io::Checkpoint& ck) {
     return n;
 }
 
-// config.json's "vidi_quantization" entry ({} when absent).
+// config.json's "vidi_quantization" entry: {} when absent or not an object (it only labels
+// the report; the stored tensors say how the weights are held).
 json quantization_entry(const io::Checkpoint& ck) {
-    json c = io::read_json_file((std::filesystem::path(ck.dir()) / "config.json").string());
-    return c.value("vidi_quantization", json::object());
+    const json c = io::read_json_file((std::filesystem::path(ck.dir()) / "config.json").string());
+    const auto it = c.find("vidi_quantization");
+    return it != c.end() && it->is_object() ? *it : json::object();
+}
+
+// Its "weights" name ("int8", "int4/g64"), "?" when it has none.
+std::string quantization_name(const io::Checkpoint& ck) {
+    const json e = quantization_entry(ck);
+    const auto it = e.find("weights");
+    return it != e.end() && it->is_string() ? it->get<std::string>() : "?";
 }
 
 // tokenizer.model as the engine loads it (model::Checkpoint::tokenizer): "" when it is usable,
@@ -135,11 +144,15 @@ std::string report_text(const model::Checkpoint& ck, const model::Summary& arch,
        << ")\n";
     if (const int64_t q = quantized_tensors(ck)) {
         os << "weights " << q << " linear weights stored quantised";
-        os << " as " << quantization_entry(ck).value("weights", "?");
+        os << " as " << quantization_name(ck);
         os << " (codes + F32 scales; the rest bf16)\n";
     }
     os << "chat    " << chat << "\n";
-    if (tok_problem.empty()) os << "tokens  tokenizer.model: " << pieces << " pieces, matching the config\n";
+    const int64_t vocab = ck.config().llm.vocab;
+    if (tok_problem.empty() && pieces == vocab) os << "tokens  tokenizer.model: " << pieces << " pieces, matching the config\n";
+    else if (tok_problem.empty())
+        os << "tokens  tokenizer.model: " << pieces << " pieces for the config's vocabulary of " << vocab
+           << " (the model's ids past the pieces decode to nothing)\n";
     else os << "tokens  error: " << tok_problem << "\n";
     if (scan) {
         if (scan->nonfinite.empty())

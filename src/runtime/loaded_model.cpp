@@ -1,5 +1,6 @@
 #include "runtime/loaded_model.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "core/env_switch.h"
@@ -17,12 +18,30 @@ namespace vidi::runtime {
 
 namespace {
 
+// FNV-1a over every tensor's name and 64 bytes at its start, middle and end: weights changed
+// in place, or another checkpoint of the same shapes (a fine-tune), give another digest,
+// without reading gigabytes.
+uint64_t weights_digest(const io::TensorStore& w) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    const auto mix = [&h](const char* p, size_t n) {
+        for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(p[i])) * 0x100000001b3ull;
+    };
+    for (const std::string& name : w.names()) {
+        mix(name.data(), name.size() + 1);
+        const Tensor t = w.get(name);
+        const char* bytes = static_cast<const char*>(t.raw());
+        const size_t n = t.nbytes(), piece = std::min<size_t>(64, n);
+        for (const size_t at : {size_t(0), (n - piece) / 2, n - piece}) mix(bytes + at, piece);
+    }
+    return h;
+}
+
 std::string make_fingerprint(const model::ModelConfig& c, const io::TensorStore& w) {
-    // Architecture sizes plus the checkpoint's byte count and tensor count: enough to
-    // refuse media tokens made by a different model.
+    // Architecture sizes, the checkpoint's byte and tensor counts and a digest of samples of
+    // its weights: media tokens made by another model are refused.
     return cat(c.model_type, ":D", c.llm.hidden, ":L", c.llm.layers, ":V", c.llm.vocab, ":vis", c.vision.hidden, "x",
                c.vision.layers, ":aud", c.audio.d_model, "x", c.audio.layers, ":bytes", w.total_bytes(), ":tensors",
-               w.names().size());
+               w.names().size(), ":weights", std::hex, weights_digest(w));
 }
 
 }  // namespace

@@ -132,6 +132,12 @@ QuantFormat requested_kv(const std::string& kv) {
 }
 }  // namespace
 
+double planned_audio_seconds(const media::VideoInfo& info) {
+    if (!info.has_audio) return 0;
+    const double packets_s = info.avg_fps > 0 ? static_cast<double>(info.frame_count) / info.avg_fps : info.duration;
+    return std::max(0.0, std::min(info.duration, 1.25 * packets_s + 60));
+}
+
 MediaChoice choose_media(const model::ModelConfig& c, int64_t frames, int64_t audio_tokens, const MediaRequest& req, const std::optional<DeviceMemory>& mem,
                          int frame_batch, DType act_dtype) {
     const QuantFormat asked = requested_kv(req.kv);

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "io/checkpoint.h"
+#include "media/media.h"
 #include "model/checkpoint.h"
 #include "runtime/memory_plan.h"
 
@@ -58,6 +59,13 @@ struct MediaChoice {
     std::string summary() const;
     std::string describe() const;  // the summary, why, and what it needs
 };
+
+// The seconds of audio planned for before the audio is decoded (its buffers, choose_media):
+// the container's duration, but no more than the video's packets span with room for a longer
+// soundtrack (×1.25 + 60 s). A header claiming hours for seconds of media (a broken index, a TS
+// across a timestamp jump) otherwise sized them: 16 GB for a 2 s file. A longer audio still
+// fits: the buffers grow as its tokens come.
+double planned_audio_seconds(const media::VideoInfo& info);
 
 // For a video of `frames` sampled frames and ~`audio_tokens` audio tokens. "auto" K/V on a
 // GPU: bf16, int8, then int4 at the family's budget, each with the media tokens on the device

@@ -105,6 +105,8 @@ size_t parse_bytes(const std::string& text) {
     VIDI_CHECK(value > 0 && std::isfinite(value), "'", text, "' is not a positive memory size");
     // Past 2^63 bytes the cast to size_t is undefined; no machine has an exbibyte of memory.
     VIDI_CHECK(value * scale < 0x1p63, "'", text, "' is larger than any memory");
+    // Under a byte the cast gives 0, which callers read as "no limit".
+    VIDI_CHECK(value * scale >= 1, "'", text, "' is less than a byte");
     return static_cast<size_t>(value * scale);
 }
 

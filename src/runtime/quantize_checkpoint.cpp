@@ -1,5 +1,7 @@
 #include "runtime/quantize_checkpoint.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <set>
 #include <vector>
@@ -22,6 +24,34 @@ struct Entry {
     bool quantize = false;
     uint64_t bytes_out = 0;
 };
+
+// quantize() gives a group that held NaN or infinity a NaN scale.
+bool has_nan_scale(const QTensor& q) {
+    const std::vector<float> s = q.scales.to_f32_vector();
+    return std::any_of(s.begin(), s.end(), [](float v) { return std::isnan(v); });
+}
+
+// Weights in other formats (PyTorch, TensorFlow, Flax, GGUF, ONNX) and their indexes: not
+// copied, as the bf16 safetensors they would duplicate are not.
+bool other_weight_file(const fs::path& p) {
+    static const std::set<std::string> kExtensions = {".bin", ".pt", ".pth", ".ckpt", ".pkl", ".h5",
+                                                      ".msgpack", ".gguf", ".onnx", ".safetensors"};
+    const std::string name = p.filename().string(), suffix = ".index.json";
+    return kExtensions.count(p.extension().string()) ||
+           (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0);
+}
+
+// Everything else beside the weights (tokenizer, generation config, ...) is copied.
+std::vector<fs::path> files_to_copy(const std::string& model_dir, uint64_t& bytes) {
+    std::vector<fs::path> files;
+    for (const auto& f : fs::directory_iterator(model_dir)) {
+        const std::string n = f.path().filename().string();
+        if (!f.is_regular_file() || n == "config.json" || other_weight_file(f.path())) continue;
+        files.push_back(f.path());
+        bytes += f.file_size();
+    }
+    return files;
+}
 
 }  // namespace
 
@@ -52,7 +82,9 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& o) {
         total_out += e.bytes_out;
         entries.push_back(std::move(e));
     }
-    io::require_free_space(out.string(), total_out);
+    uint64_t copied_bytes = 0;
+    const std::vector<fs::path> copies = files_to_copy(o.model_dir, copied_bytes);
+    io::require_free_space(out.string(), total_out + copied_bytes);
     // Shards in name order, each closed before it would exceed shard_bytes.
     std::vector<std::vector<const Entry*>> shards(1);
     uint64_t in_shard = 0;
@@ -85,6 +117,8 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& o) {
             const Tensor t = store.get(e->name);
             if (e->quantize) {
                 const QTensor q = quantize(t, format);
+                VIDI_CHECK(!has_nan_scale(q), "quantize: ", e->name, " holds NaN or infinity, which a quantised "
+                           "copy would hide; `vidi inspect --values ", o.model_dir, "` lists such tensors");
                 w.write(q.values.raw(), q.values.nbytes());
                 w.write(q.scales.raw(), q.scales.nbytes());
                 weight_map[e->name + io::kQuantScaleSuffix] = file;
@@ -109,14 +143,9 @@ QuantizeSummary quantize_checkpoint(const QuantizeOptions& o) {
                                    {"group_size", format.group}, {"symmetric", true}};
     io::write_json_file((out / "config.json").string(), config);
     model::copy_tower_configs(config, o.model_dir, out.string());
-    // Everything else beside the weights (tokenizer, generation config, ...) is copied.
-    for (const auto& f : fs::directory_iterator(o.model_dir)) {
-        const std::string n = f.path().filename().string();
-        if (!f.is_regular_file() || n == "config.json" || n == "model.safetensors.index.json" ||
-            f.path().extension() == ".safetensors")
-            continue;
-        fs::copy_file(f.path(), out / n);
-        fs::permissions(out / n, fs::perms::owner_write, fs::perm_options::add);
+    for (const fs::path& f : copies) {
+        fs::copy_file(f, out / f.filename());
+        fs::permissions(out / f.filename(), fs::perms::owner_write, fs::perm_options::add);
     }
     staged.commit();
     return s;

@@ -63,7 +63,8 @@ MediaTokens media_tokens(LoadedModel& m, const std::string& video_path, MediaCap
     fo.cpu_head_lanes = nvdec_cpu_head_lanes();
     const MediaRequest request{m.options().media_kv, m.options().visual_token_budget, m.options().media_tokens};
     const auto audio_estimate = [&m](const media::VideoInfo& info) {
-        return info.has_audio ? m.media().audio_token_count(static_cast<int64_t>(info.duration * 100)) : int64_t{0};
+        return info.has_audio ? m.media().audio_token_count(static_cast<int64_t>(planned_audio_seconds(info) * 100))
+                              : int64_t{0};
     };
     // "auto" takes NVDEC only where its memory costs the video nothing: under 19 GiB on an H100,
     // 0.39 GiB of sessions and ring would have sent a 10-minute video's tokens to the host,

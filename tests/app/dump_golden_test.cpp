@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -108,6 +109,56 @@ TEST(DumpCli, TheOutputNeverGoesIntoTheCheckpoint) {
               1);
     EXPECT_THAT(log, testing::HasSubstr("the output would go into the checkpoint's directory"));
     EXPECT_EQ(bytes(), before);
+}
+
+// The output was first opened after the decode, the encode and the generation: a path that
+// could never be written failed only then, and `--out ""` gave std::filesystem's "cannot make
+// absolute path". The video here cannot even be read: the output is what must fail first.
+TEST(DumpCli, AnOutputThatCannotBeWrittenFailsBeforeTheModelRuns) {
+    test::TempDir dir("dump-out");
+    const std::string fake = dir.file("fake.mp4");
+    std::ofstream(fake) << "not a video";
+    std::ofstream(dir.file("afile")) << "x";
+    const std::string run = test::vidi_binary() + " dump -q --backend cpu --model " + test::tiny_model_dir() +
+                            " --video " + fake + " --query x --out ";
+    std::string log;
+    EXPECT_EQ(test::run_command(run + "/nonexistent/x.safetensors", &log), 1);
+    EXPECT_THAT(log, testing::HasSubstr("/nonexistent/x.safetensors: cannot create a file in /nonexistent"));
+    EXPECT_EQ(test::run_command(run + dir.file("afile/x.safetensors"), &log), 1);
+    EXPECT_THAT(log, testing::HasSubstr("cannot create a file in " + dir.file("afile") + ": Not a directory"));
+    EXPECT_EQ(test::run_command(run + dir.path(), &log), 1);
+    EXPECT_THAT(log, testing::HasSubstr(dir.path() + ": is a directory"));
+    EXPECT_EQ(test::run_command(run + "''", &log), 1);
+    EXPECT_THAT(log, testing::HasSubstr("--out names no file"));
+}
+
+// A write that failed half-way (here at the file-size limit) truncated the previous good
+// output, and a symlink named as the output had its target, a checkpoint's shard, overwritten.
+TEST(DumpCli, AFailedWriteKeepsThePreviousOutputAndASymlinkIsReplacedNotFollowed) {
+    test::TempDir dir("dump-keep");
+    const std::string ck = dir.file("ck"), shard = ck + "/model-00002-of-00002.safetensors";
+    test::copy_tiny_model(ck);
+    const auto bytes = [](const std::string& path) {
+        std::ifstream f(path, std::ios::binary);
+        return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    };
+    const std::string run = test::vidi_binary() + " dump -q --backend cpu --model " + ck +
+                            " --question hi --max-new-tokens 1 --out ",
+                      out = dir.file("d.safetensors");
+    std::string log;
+    ASSERT_EQ(test::run_command(run + out, &log), 0) << log;
+    const std::string good = bytes(out);
+    ASSERT_GT(good.size(), 16u << 10);
+    EXPECT_EQ(test::run_command("trap '' XFSZ; ulimit -f 16; " + run + out, &log), 1);  // 16 KiB
+    EXPECT_THAT(log, testing::HasSubstr(out + ": write failed"));
+    EXPECT_TRUE(bytes(out) == good) << out << " changed";
+
+    const std::string shard_bytes = bytes(shard), link = dir.file("link.safetensors");
+    std::filesystem::create_symlink(shard, link);
+    EXPECT_EQ(test::run_command(run + link, &log), 0) << log;
+    EXPECT_TRUE(bytes(shard) == shard_bytes) << shard << " changed";
+    EXPECT_FALSE(std::filesystem::is_symlink(link));
+    EXPECT_TRUE(io::SafetensorsFile::open(link)->has("text_prompt_ids"));
 }
 
 TEST(DumpCli, BadArgumentsAreClearErrors) {

@@ -78,6 +78,12 @@ TEST(InspectCli, ArchitecturesOfAnotherFamilyAreWarnedAbout) {
                                "is vidi1.5's, but architectures names DattnMistralForCausalLM (vidi-7b)"));
     const auto j = nlohmann::json::parse(run_vidi("inspect --json " + dir, &rc));
     EXPECT_THAT(j["family_warning"].get<std::string>(), HasSubstr("read as vidi1.5 by its model_type"));
+    // The other way round the config fails on the other family's keys: the error says why.
+    vidi::test::TempDir tmp2("inspect-type");
+    const std::string typed = broken_copy(tmp2, "sed -i 's/\"dattn_gemma2\"/\"dattn_mistral\"/' config.json");
+    const std::string err = run_vidi("inspect " + typed, &rc);
+    EXPECT_NE(rc, 0) << err;
+    EXPECT_THAT(err, HasSubstr("architectures names DattnGemma2ForCausalLM")) << err;
 }
 
 TEST(InspectCli, JsonOutput) {
@@ -95,6 +101,30 @@ TEST(InspectCli, JsonOutput) {
     EXPECT_EQ(j["params"]["llm"].get<int64_t>(), 1024 * 96 + 4 * layer + 96);
     EXPECT_EQ(j["bytes"]["bf16"].get<int64_t>(), 2 * j["params"]["total"].get<int64_t>());
     EXPECT_TRUE(j["validation"]["missing"].empty());
+}
+
+// config.json's "vidi_quantization" only labels the report: an entry of another type is shown
+// as unknown, not an internal error (the weights load whatever it says).
+TEST(InspectCli, AQuantizationEntryOfAnotherTypeIsShownAsUnknown) {
+    vidi::test::TempDir tmp("inspect-q");
+    const std::string q = tmp.file("q8");
+    int rc;
+    std::string out = run_vidi("quantize -q --model " + vidi::test::tiny_model_dir() + " --out " + q + " --weights int8", &rc);
+    ASSERT_EQ(rc, 0) << out;
+    auto config = nlohmann::json::parse(std::ifstream(q + "/config.json"));
+    for (const nlohmann::json& entry : {nlohmann::json("int8"), nlohmann::json(5), nlohmann::json::array({1}),
+                                        nlohmann::json(nullptr), nlohmann::json{{"weights", 8}}}) {
+        config["vidi_quantization"] = entry;
+        std::ofstream(q + "/config.json") << config.dump();
+        out = run_vidi("inspect " + q, &rc);
+        EXPECT_EQ(rc, 0) << entry.dump() << out;
+        EXPECT_THAT(out, HasSubstr("stored quantised as ?")) << entry.dump();
+        out = run_vidi("inspect --json " + q, &rc);
+        EXPECT_EQ(rc, 0) << entry.dump() << out;
+        EXPECT_EQ(nlohmann::json::parse(out, nullptr, false)["quantization"],
+                  entry.is_object() ? entry : nlohmann::json::object())
+            << out;
+    }
 }
 
 TEST(InspectCli, UnusableCheckpointsExitNonZero) {
@@ -289,4 +319,10 @@ TEST(MakeCheckpointCli, TinyCheckpointInspectsAsUsable) {
     out = run_vidi("make-checkpoint --preset nope --out " + tmp.file("x") + " --seed 1", &rc);
     EXPECT_NE(rc, 0);
     EXPECT_THAT(out, HasSubstr("unknown preset \"nope\""));
+    // Seeds out of [0, 2^64) were saturated or wrapped: refused, not aliased.
+    for (const char* seed : {"-1", "18446744073709551616", "1e3", "0x10", ""}) {
+        out = run_vidi("make-checkpoint --preset nope --out " + tmp.file("s") + " --seed '" + seed + "'", &rc);
+        EXPECT_EQ(rc, 105) << seed << out;
+        EXPECT_THAT(out, HasSubstr("is not a seed")) << seed;
+    }
 }

@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.h"
@@ -138,6 +141,15 @@ TEST(RetrieveCli, FlagValuesThatCannotWorkAreRefusedAtStartup) {
     // A server whose limit is 0 would answer every request 400.
     EXPECT_EQ(test::run_command(cli("serve --max-new-tokens 0 --model " + tiny()), &out), 105);
     EXPECT_THAT(out, HasSubstr("--max-new-tokens: '0' is not a token limit (an integer of at least 1)"));
+    // Sizes in MiB are shifted into bytes: a size the shift would overflow is refused, not wrapped.
+    EXPECT_EQ(test::run_command(cli("serve --max-upload-mb 17592186044416 --model " + tiny()), &out), 105);
+    EXPECT_THAT(out, HasSubstr("'17592186044416' is not a size in MiB (an integer from 1 to 1099511627776)"));
+    EXPECT_EQ(test::run_command(cli("serve --disk-cache-mb -1 --model " + tiny()), &out), 105);
+    EXPECT_EQ(test::run_command(cli("ask -q --frame-batch 0 --model " + tiny() + " --question hi"), &out), 105);
+    EXPECT_THAT(out, HasSubstr("'0' is not a frame count (an integer of at least 1)"));
+    EXPECT_EQ(test::run_command(cli("ask -q --max-new-tokens 3000000000 --model " + tiny() + " --question hi"), &out),
+              105);
+    EXPECT_THAT(out, HasSubstr("(an integer of at least 1, at most 2147483647)"));
     EXPECT_EQ(test::run_command(cli("ask -q --max-new-tokens 0 --model " + tiny() + " --question hi"), &out), 105);
     // Tens of thousands of threads crashed OpenMP (SIGSEGV): refused when the backend starts.
     EXPECT_EQ(
@@ -160,4 +172,49 @@ TEST(RetrieveCli, ACheckpointOfAnUnknownFamilyNamesTheKnownOnes) {
     EXPECT_EQ(test::run_command(cli("ask -q --model " + ck + " --question hi"), &out), 1);
     EXPECT_THAT(out, HasSubstr("vidi: error: " + ck + "/config.json: model_type \"dattn_unknown\" is not a known "
                                "model family (known: dattn_gemma2 (vidi1.5), gemma2 (vidi1.5), dattn_mistral (vidi-7b))"));
+}
+
+namespace {
+// A copy of tiny-a whose answers hold a range: its random weights answer "<unused41>" over and
+// over, and here that piece reads "0.10-0.20," (as long, so the tokenizer's protobuf stays valid).
+std::string model_answering_a_range(const test::TempDir& dir) {
+    const std::string ck = dir.file("ck"), path = ck + "/tokenizer.model";
+    test::copy_tiny_model(ck);
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string piece = "<unused41>", range = "0.10-0.20,";
+    for (size_t at; (at = bytes.find(piece)) != std::string::npos;) bytes.replace(at, piece.size(), range);
+    std::ofstream(path, std::ios::binary) << bytes;
+    return ck;
+}
+}  // namespace
+
+// --export-clips DIR was first created after the whole run, clip by clip between the answers:
+// a DIR that could not be made failed only after the encode, and with --json the answers
+// already computed were lost with it.
+TEST(RetrieveCli, ABadClipDirectoryFailsBeforeTheEncodeAndAFailedClipKeepsTheAnswers) {
+    test::TempDir dir("clips");
+    std::string out;
+    const std::string fake = dir.file("fake.mp4");  // cannot even be read: the directory must fail first
+    std::ofstream(fake) << "not a video";
+    std::ofstream(dir.file("afile")) << "x";
+    EXPECT_EQ(test::run_command(cli("retrieve -q --model " + tiny() + " --video " + fake +
+                                    " --query x --export-clips " + dir.file("afile/sub")),
+                                &out),
+              1);
+    EXPECT_THAT(out, HasSubstr("clip export: cannot create " + dir.file("afile/sub")));
+
+    const std::string base = cli("retrieve -q --json --max-new-tokens 1 --model " + model_answering_a_range(dir) +
+                                 " --video " + synth() + " --query 'a dog' --export-clips "),
+                      clip = "synth_1_00-00-01.20-00-00-02.40.mp4", err = dir.file("err.txt");
+    ASSERT_EQ(test::run_command("{ " + base + dir.file("clips") + " 2>" + err + "; }", &out), 0) << out;
+    const nlohmann::json answer = nlohmann::json::parse(out);
+    ASSERT_EQ(answer["ranges"].size(), 1u) << out;
+    EXPECT_TRUE(std::filesystem::is_regular_file(dir.file("clips/" + clip)));
+    // A directory where the clip goes: the export fails, after the answer is out.
+    std::filesystem::create_directories(dir.file("taken/" + clip));
+    EXPECT_EQ(test::run_command("{ " + base + dir.file("taken") + " 2>" + err + "; }", &out), 1);
+    EXPECT_EQ(nlohmann::json::parse(out, nullptr, false), answer) << out;
+    test::run_command("cat " + err, &out);
+    EXPECT_THAT(out, HasSubstr(clip));
 }

@@ -162,35 +162,41 @@ TEST_F(ServeBatchTest, ATimedOutQuestionLeavesItsBatchAndTheOthersFinish) {
 
 // A client that closes its connection before a (not streamed) answer: its row leaves the batch
 // at once instead of decoding for nobody (each such request held the engine for its whole
-// answer); the registration of a video its client left is not made either.
+// answer); the registration of a video its client left is not made either. A byte sent after
+// the request that nobody reads does not hide that the client left.
 TEST_F(ServeBatchTest, AQuestionWhoseClientLeftStopsItsWork) {
-    engine_.work_time = std::chrono::milliseconds(4000);  // 100 ms a step for a 40-word answer
-    InProcessServer srv(engine_, options_);
-    std::string words;
-    for (int i = 0; i < 37; ++i) words += " w";
-    const std::string body = json{{"task", "vqa"}, {"question", "left" + words}, {"video_path", video_}}.dump();
-    RawConnection left(srv.port());
-    left.send("POST /inference HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
-    double rows = 0;
-    for (int i = 0; i < 200 && rows < 1; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        rows = metric_value(srv.client().Get("/metrics")->body, "vidi_batch_size");
+    for (const std::string after_request : {"", "G"}) {
+        SCOPED_TRACE("bytes after the request: '" + after_request + "'");
+        engine_.work_time = std::chrono::milliseconds(4000);  // 100 ms a step for a 40-word answer
+        engine_.answers = 0;
+        InProcessServer srv(engine_, options_);
+        std::string words;
+        for (int i = 0; i < 37; ++i) words += " w";
+        const std::string body = json{{"task", "vqa"}, {"question", "left" + words}, {"video_path", video_}}.dump();
+        RawConnection left(srv.port());
+        left.send("POST /inference HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                  "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body + after_request);
+        double rows = 0;
+        for (int i = 0; i < 200 && rows < 1; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            rows = metric_value(srv.client().Get("/metrics")->body, "vidi_batch_size");
+        }
+        ASSERT_EQ(rows, 1);
+        const auto t0 = Clock::now();
+        EXPECT_TRUE(left.finish(/*abandon=*/true).text.empty());
+        while (rows > 0 && Clock::now() - t0 < std::chrono::seconds(10)) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            rows = metric_value(srv.client().Get("/metrics")->body, "vidi_batch_size");
+        }
+        EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 2.0);  // of its 4 s
+        engine_.work_time = std::chrono::milliseconds(20);
+        EXPECT_EQ(ask(srv, video_, "after")["answer"], "you asked: after");
+        EXPECT_EQ(engine_.answers, 1);  // "after"; the left one never finished
+        const std::string page = srv.client().Get("/metrics")->body;
+        EXPECT_EQ(metric_value(page, R"(vidi_http_requests_total{endpoint="/inference",method="POST",status="499"})"),
+                  1)
+            << page;
     }
-    ASSERT_EQ(rows, 1);
-    const auto t0 = Clock::now();
-    EXPECT_TRUE(left.finish(/*abandon=*/true).text.empty());
-    while (rows > 0 && Clock::now() - t0 < std::chrono::seconds(10)) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        rows = metric_value(srv.client().Get("/metrics")->body, "vidi_batch_size");
-    }
-    EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 2.0);  // of its 4 s
-    engine_.work_time = std::chrono::milliseconds(20);
-    EXPECT_EQ(ask(srv, video_, "after")["answer"], "you asked: after");
-    EXPECT_EQ(engine_.answers, 1);  // "after"; the left one never finished
-    const std::string page = srv.client().Get("/metrics")->body;
-    EXPECT_EQ(metric_value(page, R"(vidi_http_requests_total{endpoint="/inference",method="POST",status="499"})"), 1)
-        << page;
 }
 
 TEST_F(ServeBatchTest, AQuestionTheEngineRefusesFailsAloneInItsBatch) {

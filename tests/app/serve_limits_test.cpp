@@ -208,7 +208,8 @@ TEST(VideoFile, OnlyRegularFilesInsideTheRootsAndTheOpenedFileStays) {
     const auto roots = server::media_roots({root});
     for (const std::string& bad : std::vector<std::string>{out + "/x.mp4", root + "/link-out.mp4",
                                                            root + "/dir-out/x.mp4",
-                                  root + "/../out/x.mp4", root + "/d", root + "/fifo.mp4", root + "/empty.mp4",
+                                  root + "/../out/x.mp4", root + "/d/../v.mp4", root + "/./v.mp4",
+                                  root + "/d", root + "/fifo.mp4", root + "/empty.mp4",
                                   root + "/none.mp4", std::string("v.mp4"), std::string()}) {
         try {
             server::VideoFile::open_in_roots(roots, bad);
@@ -220,6 +221,13 @@ TEST(VideoFile, OnlyRegularFilesInsideTheRootsAndTheOpenedFileStays) {
     }
     EXPECT_EQ(status_of([&] { server::VideoFile::open_in_roots({}, root + "/v.mp4"); }), 400);  // no roots
     EXPECT_THROW(server::media_roots({root + "/v.mp4"}), vidi::Error);
+    // A root named through a link: its files may be named either way.
+    const std::string alias = tmp.file("alias");
+    fs::create_symlink(root, alias);
+    const auto aliased = server::media_roots({alias + "/"});
+    EXPECT_EQ(server::VideoFile::open_in_roots(aliased, alias + "/v.mp4")->size(), 5);
+    EXPECT_EQ(server::VideoFile::open_in_roots(aliased, root + "/v.mp4")->size(), 5);
+    EXPECT_EQ(status_of([&] { server::VideoFile::open_in_roots(aliased, alias + "/dir-out/x.mp4"); }), 400);
 
     const std::string link = root + "/current.mp4";
     fs::create_symlink(root + "/v.mp4", link);
@@ -245,6 +253,13 @@ TEST(Access, HostNamesAndKeys) {
     EXPECT_TRUE(server::is_loopback_address("::1"));
     EXPECT_FALSE(server::is_loopback_address("0.0.0.0"));
     EXPECT_FALSE(server::is_loopback_address("192.168.1.2"));
+    // Every spelling the resolver binds as loopback is loopback (the Host allow-list then
+    // defaults to the loopback names): short and integer IPv4 forms, full and mapped IPv6.
+    for (const char* loopback : {"127.1", "2130706433", "0x7f.0.0.1", "0:0:0:0:0:0:0:1", "[::1]", "::ffff:127.0.0.1",
+                                 "LOCALHOST"})
+        EXPECT_TRUE(server::is_loopback_address(loopback)) << loopback;
+    for (const char* other : {"", "::", "[]", "::ffff:10.0.0.1", "127.0.0.1 x", "10.1", "example.org", "0"})
+        EXPECT_FALSE(server::is_loopback_address(other)) << other;
     EXPECT_TRUE(server::is_public_route("GET", "/health"));
     EXPECT_TRUE(server::is_public_route("GET", "/app.js"));
     EXPECT_FALSE(server::is_public_route("POST", "/health"));

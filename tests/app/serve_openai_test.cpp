@@ -242,6 +242,23 @@ TEST_F(ServeOpenAiTest, BadRequestsGetOpenAiShapedErrors) {
     expect_openai_error(cli.Post("/v1/chat/completions", "{not json", "application/json"), 400, "not a JSON object");
     expect_openai_error(cli.Post("/v1/chat/completions", "a=b", "application/x-www-form-urlencoded"), 400,
                         "send the request as JSON");
+    // What a client sent is quoted cut to 80 characters, not echoed whole.
+    const std::string huge(300000, 'x');
+    json huge_role = chat("q", "");
+    huge_role["messages"][0]["role"] = huge;
+    json huge_part = chat("q", "");
+    huge_part["messages"][0]["content"][0]["type"] = huge;
+    for (const json& body : {chat("q", "", {{"model", huge}}), huge_role, huge_part, chat("q", huge)}) {
+        r = post(cli, body);
+        ASSERT_TRUE(r);
+        EXPECT_GE(r->status, 400);
+        EXPECT_LT(r->body.size(), 400u) << r->body.substr(0, 200);
+        EXPECT_NE(r->body.find(std::string(77, 'x') + "..."), std::string::npos) << r->body.substr(0, 200);
+    }
+    r = cli.Get(("/v1/models/" + std::string(5000, 'y')).c_str());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404);
+    EXPECT_LT(r->body.size(), 400u);
     EXPECT_EQ(cli.Get("/health")->status, 200);
 }
 
@@ -277,6 +294,38 @@ TEST_F(ServeOpenAiTest, AStreamThatTimesOutInTheQueueGetsItsStatus) {
     InProcessServer srv(engine_, options_);
     auto cli = srv.client();
     expect_openai_error(post(cli, chat("q", video_, {{"stream", true}})), 503, "timed out", "server_error");
+}
+
+// A streamed completion waits for its first token before its status is sent: a client that
+// leaves then (here while another video is encoded) cancels it, as an unstreamed one does,
+// instead of its video being encoded for nobody.
+TEST_F(ServeOpenAiTest, AStreamWhoseClientLeftBeforeItsFirstTokenStopsItsWork) {
+    engine_.encode_time = std::chrono::milliseconds(1500);
+    InProcessServer srv(engine_, options_);
+    json first;
+    std::thread busy([&] {
+        auto cli = srv.client();
+        first = json_body(post(cli, chat("q", video_)));
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const std::string body = chat("left", fake_video("other.fake", 5), {{"stream", true}}).dump();
+    RawConnection left(srv.port());
+    left.send("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_TRUE(left.finish(/*abandon=*/true).text.empty());
+    busy.join();
+    EXPECT_EQ(first["choices"][0]["message"]["content"], "you asked: q") << first;
+    const std::string status_499 = R"(vidi_http_requests_total{endpoint="/v1/chat/completions",method="POST",status="499"})";
+    std::string page;
+    for (int i = 0; i < 300 && !(metric_value(page, status_499) >= 1); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        page = srv.client().Get("/metrics")->body;
+    }
+    EXPECT_EQ(metric_value(page, status_499), 1) << page;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // a wrongly kept row would be encoding now
+    EXPECT_EQ(engine_.encodes, 1);
+    EXPECT_EQ(metric_value(srv.client().Get("/metrics")->body, R"(vidi_video_lookups_total{source="encoded"})"), 1);
 }
 
 }  // namespace

@@ -82,6 +82,9 @@ TEST_F(ServeSecurityTest, TextFilesAndPathsOutsideTheRootsGetOneAnswer) {
         outside() + "/secret.mp4",       // a real video, outside
         root() + "/escape.mp4",          // a link inside the root to a video outside
         root() + "/../outside/secret.mp4",
+        outside() + "/../root/a.mp4",    // out and back in: would test that outside() exists
+        outside() + "/no-such-dir/../../root/a.mp4",
+        root() + "/./a.mp4",
         root() + "/missing.mp4",
         root() + "/sub",                 // a directory
         "a.mp4",                         // relative
@@ -102,6 +105,7 @@ TEST_F(ServeSecurityTest, TextFilesAndPathsOutsideTheRootsGetOneAnswer) {
     // The log keeps the reasons.
     const std::string log = read_file(server_->log_path());
     EXPECT_NE(log.find("outside every --media-root"), std::string::npos);
+    EXPECT_NE(log.find("has a '.' or '..' component"), std::string::npos);
     EXPECT_NE(log.find("as a video file"), std::string::npos);
     // A video inside the root is served.
     EXPECT_FALSE(register_path(root() + "/a.mp4").empty());
@@ -226,7 +230,7 @@ TEST_F(ServeSecurityTest, RangeHeadersGetOneRangeInsideTheFileAndNoAmplification
     EXPECT_EQ(r->get_header_value("Content-Range"), "bytes */" + std::to_string(size));
     EXPECT_NE(json::parse(r->body)["error"].get<std::string>().find("outside the file"), std::string::npos);
     // Other answers are whole, whatever the Range header says.
-    for (const std::string& range : {"bytes=0-9", "bytes=0-,0-,0-,0-"}) {
+    for (const char* range : {"bytes=0-9", "bytes=0-,0-,0-,0-"}) {
         r = get("/health", range);
         EXPECT_EQ(r->status, 200);
         EXPECT_TRUE(json::parse(r->body).contains("model")) << r->body;

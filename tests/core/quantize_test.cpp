@@ -95,6 +95,28 @@ TEST(Quantize, BfloatInputAndRowViews) {
     EXPECT_EQ(tail.describe(), "q4/32[2, 128]");
 }
 
+// NaN or infinity must not become ordinary codes (a NaN's int8 cast is undefined, and the max
+// ignores it): its group's scale (and zero point) is NaN, the other groups are as before.
+TEST(Quantize, AGroupHoldingNaNOrInfinityKeepsANaNScale) {
+    const QuantFormat asym{4, 1, 4, true, DType::f16};  // the media keys' layout: columns over blocks of rows
+    for (const QuantFormat& f : {QuantFormat{8, 0}, QuantFormat{4, 64}, QuantFormat{4, 64, 1, false, DType::f16}, asym})
+        for (const float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+            SCOPED_TRACE(f.name() + " " + std::to_string(bad));
+            Tensor x = random_rows(4, 256, 5);
+            const QTensor clean = quantize(x, f);
+            x.data<float>()[2 * 256 + 70] = bad;  // row 2, second group of 64
+            const QTensor q = quantize(x, f);
+            const Tensor s = q.scales.to_f32(), cs = clean.scales.to_f32();
+            const int64_t bad_scale = f.block > 1 ? 70 : f.group ? 2 * 4 + 1 : 2;  // the scale of that value
+            for (int64_t i = 0; i < s.numel(); ++i) {
+                if (i == bad_scale) EXPECT_TRUE(std::isnan(s.data<float>()[i]));
+                else EXPECT_EQ(s.data<float>()[i], cs.data<float>()[i]) << i;
+            }
+            if (f.zero_points) EXPECT_TRUE(std::isnan(q.zeros.to_f32().data<float>()[bad_scale]));
+            EXPECT_TRUE(std::isnan(dequantize(q).data<float>()[2 * 256 + 70]));
+        }
+}
+
 TEST(Quantize, RejectsRowsThatDoNotFitTheGroups) {
     Tensor x = random_rows(2, 100, 4);
     EXPECT_FALSE((QuantFormat{4, 64}.fits(100)));

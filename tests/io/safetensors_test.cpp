@@ -1,11 +1,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
+#include "io/mapped_files.h"
 #include "io/safetensors.h"
 #include "support/test_support.h"
 
@@ -38,6 +41,31 @@ TEST(Safetensors, WriterRoundTripsAllDtypes) {
     EXPECT_EQ(f->get("c").to_f32_vector(), (std::vector<float>{0, 0.5f, 1.0f}));
 }
 
+// `vidi dump -o` over a good file: a write that failed half-way left it truncated, and a symlink
+// named as the output had its target (a checkpoint's shard) overwritten.
+TEST(Safetensors, WriterReplacesTheFileOnlyWhenWholeAndNeverFollowsASymlink) {
+    test::TempDir dir("st-replace");
+    const std::string out = dir.file("x.safetensors");
+    Tensor a = Tensor::from_vector(std::vector<float>{1, 2, 3, 4});
+    io::save_safetensors(out, {{"a", a}});
+    {
+        io::SafetensorsWriter w(out);
+        w.declare("b", DType::f32, {4});
+        w.begin();
+        w.write(a.raw(), 8);  // then fails: never finished
+    }
+    EXPECT_EQ(SafetensorsFile::open(out)->get("a").to_f32_vector(), a.to_f32_vector());
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);  // no temporary
+
+    const std::string target = dir.file("shard.safetensors"), link = dir.file("link.safetensors");
+    fs::copy_file(out, target);
+    fs::create_symlink(target, link);
+    io::save_safetensors(link, {{"b", a}});
+    EXPECT_TRUE(SafetensorsFile::open(target)->has("a"));
+    EXPECT_FALSE(fs::is_symlink(link));
+    EXPECT_TRUE(SafetensorsFile::open(link)->has("b"));
+}
+
 namespace {
 std::string write_raw(const test::TempDir& dir, const std::string& header, size_t data_bytes) {
     std::string path = dir.file("raw.safetensors");
@@ -68,6 +96,12 @@ TEST(Safetensors, RejectsCorruptHeaders) {
                                           R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
                                      16)),
                 testing::HasSubstr("overlap"));
+    // An empty tensor between the two hid the overlap (only neighbours were compared).
+    EXPECT_THAT(open_error(write_raw(dir, R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
+                                          R"("z":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},)"
+                                          R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                                     16)),
+                testing::HasSubstr("tensors 'a' and 'b' overlap"));
     EXPECT_THAT(open_error(write_raw(dir, R"({"a":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})", 8)),
                 testing::HasSubstr("unsupported safetensors dtype"));
     EXPECT_THAT(open_error(write_raw(dir, "{not json", 0)), testing::HasSubstr("not valid JSON"));
@@ -94,4 +128,25 @@ TEST(Safetensors, RejectsShapesAndOffsetsThatAreNotWhatTheyClaim) {
     const std::string fifo = dir.file("fifo.safetensors");
     ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
     EXPECT_THAT(open_error(fifo), testing::HasSubstr("not a regular file"));
+}
+
+// A shard truncated in place while its mapping is read faults with SIGBUS; the handler the CLI
+// installs names the file before the default action ends the process.
+TEST(SafetensorsDeathTest, AShardTruncatedWhileMappedIsNamedOnSigbus) {
+    test::TempDir dir("st-bus");
+    const std::string path = dir.file("shard.safetensors");
+    io::save_safetensors(path, {{"w", Tensor::zeros({1 << 16}, DType::f32)}});
+    auto f = SafetensorsFile::open(path);
+    EXPECT_STREQ(io::mapped_file_at(f->get("w").raw()), path.c_str());
+    EXPECT_EXIT(
+        {
+            io::name_truncated_mappings_on_sigbus();
+            fs::resize_file(path, 64);
+            volatile const float* w = f->get("w").data<float>();
+            std::printf("%f\n", w[(1 << 16) - 1]);  // a page past the new end
+        },
+        testing::KilledBySignal(SIGBUS), "vidi: fatal: " + path + " was truncated or rewritten");
+    const void* mapped = f->get("w").raw();
+    f.reset();
+    EXPECT_EQ(io::mapped_file_at(mapped), nullptr);  // unmapped: forgotten
 }

@@ -218,6 +218,19 @@ TEST(DecordFrameCount, ResolutionChangeIsScaledToTheFirstSize) {
     EXPECT_GT(test::bytes_differing(got[2], test::rgb_frame(bicubic, 20, 96, 64)), 0u);
 }
 
+// The scale filter's automatic matrix takes BT.601 for a colorspace it has no matrix for: a YUV
+// stream tagged RGB (colorspace 0, as some encoders write) converts as BT.601, where
+// sws_getCoefficients(0) alone gives BT.709's (up to 42/255 off).
+TEST(DecordColour, AStreamTaggedRgbConvertsAsTheScaleFilterDoes) {
+    test::TempDir tmp("gbr");
+    const std::string video = tmp.file("tagged_gbr.mp4");
+    test::ffmpeg_cli("-f lavfi -i testsrc2=s=96x64:r=10:d=2 -c:v libx264 -preset ultrafast -bf 0 -pix_fmt yuv420p "
+                     "-colorspace rgb " + video);
+    expect_pictures(video, {0, 10}, "-sws_flags bilinear -vf format=rgb24");
+    const std::vector<uint8_t> bt709 = test::cli_rgb_frames(video, "-vf scale=in_color_matrix=bt709,format=rgb24");
+    EXPECT_GT(test::bytes_differing(test::sampled_rgb(video)[0], test::rgb_frame(bt709, 0, 96, 64)), 0u);
+}
+
 // decord takes av_find_best_stream's video stream: the one flagged default, whatever its place
 // or size (then the one with frames, then the higher bit rate). A file with two video streams
 // gives the frames of that one.

@@ -275,6 +275,11 @@ TEST(CheckpointBroken, IntegerKeysMustBeWholeNumbersThatFit) {
     cfg["num_hidden_layers"] = 4.0;  // a whole number written as a float is still 4
     io::write_json_file(dir + "/config.json", cfg);
     EXPECT_EQ(model::load_config(dir).llm.layers, 4);
+    // Sizes past 2^20 fit an int but wrapped the writer's byte counts (make-checkpoint passed
+    // its free-space check for terabytes): refused by name.
+    cfg["hidden_size"] = 2147483494;
+    io::write_json_file(dir + "/config.json", cfg);
+    EXPECT_THAT(open_error(dir), HasSubstr("\"hidden_size\" is 2147483494, more than the 1048576 this engine takes"));
 }
 
 TEST(CheckpointBroken, ConfigThatDisagreesWithTheTensors) {
@@ -319,6 +324,28 @@ TEST(CheckpointBroken, RopeScalingOtherThanPlainIsRefusedByName) {
         with(odd);
         EXPECT_THAT(open_error(dir), HasSubstr("\"rope_scaling\" " + odd.dump() + " is not supported")) << odd.dump();
     }
+}
+
+// The vision tower's channel count and norm epsilon are checked at open, not found wrong
+// after a video is decoded (an "expected pixels [n, 0, 384, 384]" or NaN tokens then).
+TEST(CheckpointBroken, VisionChannelsAndEpsilonAreChecked) {
+    test::TempDir tmp("ckpt");
+    const std::string dir = tmp.file("ck");
+    test::copy_tiny_model(dir);
+    const std::string vision = dir + "/vision_tower/config.json";
+    const auto cfg = io::read_json_file(vision);
+    const auto with = [&](const char* key, const nlohmann::json& value) {
+        auto c = cfg;
+        c[key] = value;
+        io::write_json_file(vision, c);
+        return open_error(dir);
+    };
+    EXPECT_THAT(with("num_channels", 1), HasSubstr("num_channels is 1, but the frames are RGB (3 channels)"));
+    EXPECT_THAT(with("num_channels", 0), HasSubstr("num_channels is 0"));
+    EXPECT_THAT(with("layer_norm_eps", -1), HasSubstr("\"layer_norm_eps\" must be positive, got -1"));
+    EXPECT_THAT(with("layer_norm_eps", 0), HasSubstr("\"layer_norm_eps\" must be positive, got 0"));
+    io::write_json_file(vision, cfg);
+    EXPECT_TRUE(model::Checkpoint::open(dir).usable());
 }
 
 // A Vidi1.5 tokenizer must hold the pieces its prompts are made of, and nothing else of the

@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <fstream>
 #include <utility>
 #include <vector>
@@ -154,4 +156,17 @@ TEST(ChatTemplate, ADifferentTemplateIsWarnedAboutWithTheDifference) {
     tc["chat_template"] = nullptr;
     io::write_json_file(path, tc);
     EXPECT_FALSE(model::chat_template_warning(dir, f.chat_templates(), f.name()));
+}
+
+// A FIFO in chat_template.jinja's place hung `vidi inspect`: the file was read with no check of its type.
+TEST(ChatTemplate, AJinjaThatIsNotARegularFileIsAnErrorNamingIt) {
+    test::TempDir tmp("chat");
+    const std::string dir = tmp.file("ck");
+    test::copy_tiny_model(dir);
+    nlohmann::json tc = io::read_json_file(dir + "/tokenizer_config.json");
+    tc.erase("chat_template");  // the .jinja is read only without it
+    io::write_json_file(dir + "/tokenizer_config.json", tc);
+    ASSERT_EQ(mkfifo((dir + "/chat_template.jinja").c_str(), 0600), 0);
+    EXPECT_THAT(error_of([&] { model::checkpoint_chat_template(dir); }),
+                HasSubstr(dir + "/chat_template.jinja: not a regular file"));
 }

@@ -1,6 +1,8 @@
 // The prompt as the official script and the checkpoint's chat template build it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "io/tokenizer.h"
 #include "model/common/python_strip.h"
 #include "model/vidi15/vidi15.h"
@@ -19,6 +21,8 @@ TEST(Prompt, RetrievalQuestionDropsOneTrailingDotAndKeepsWhitespace) {
     EXPECT_EQ(model::vidi15::retrieval_question(" x"), "During which time segments in the video can we see  x?");
     EXPECT_THROW(model::vidi15::retrieval_question(""), Error);
     EXPECT_THROW(model::vidi15::retrieval_question(" \n\t"), Error);
+    EXPECT_THROW(model::vidi15::retrieval_question("."), Error);  // blank once its dot is gone
+    EXPECT_THROW(model::vidi15::retrieval_question("\t."), Error);
 }
 
 TEST(Prompt, PythonStripRemovesUnicodeWhitespaceAtBothEnds) {
@@ -43,4 +47,20 @@ TEST(Prompt, ContentIsTrimmedAsTheChatTemplateDoes) {
     const auto ids = model::vidi15::build_prompt(tok, "What is it?", false, bos);
     EXPECT_EQ(tok.decode(ids, false), "<start_of_turn>user\nWhat is it?<end_of_turn>\n<start_of_turn>model\n");
     EXPECT_THROW(model::vidi15::build_prompt(tok, " \n", true, bos), Error);
+}
+
+// Ours: text that spells SentencePiece's control pieces or the media placeholder stays text.
+// The official pipeline (a fast tokenizer) would give <eos>, <pad>, <bos>, <unk> their ids, and
+// split the prompt at a second <image>, inserting a media placeholder no video fills.
+TEST(Prompt, ControlPiecesAndTheImagePlaceholderInAQuestionStayText) {
+    io::Tokenizer tok = io::Tokenizer::load(test::tiny_model_dir() + "/tokenizer.model");
+    const int bos = 2;
+    for (const char* typed : {"<eos>", "<pad>", "<bos>", "<unk>", "<image>"}) {
+        SCOPED_TRACE(typed);
+        const auto ids = model::vidi15::build_prompt(tok, std::string("a ") + typed + " b", true, bos);
+        EXPECT_EQ(std::count(ids.begin(), ids.end(), bos), 1);
+        for (int control : {0, 1, 3}) EXPECT_EQ(std::count(ids.begin(), ids.end(), control), 0) << control;
+        EXPECT_EQ(tok.decode(ids, false), std::string("<start_of_turn>user\n\na ") + typed +  // "\n" after the media
+                                              " b<end_of_turn>\n<start_of_turn>model\n");
+    }
 }

@@ -47,6 +47,8 @@ TEST(Vidi7bPrompt, QuestionHasTheLengthWithTwoDecimalsAndDropsOneTrailingDot) {
     EXPECT_EQ(v7::retrieval_question("a..", 1), kPrefix + "1.00 and text query is: a..");
     EXPECT_EQ(v7::retrieval_question("a. ", 1), kPrefix + "1.00 and text query is: a. .");
     EXPECT_THROW(v7::retrieval_question(" \n", 1), Error);
+    EXPECT_THROW(v7::retrieval_question(".", 1), Error);  // blank once its dot is gone
+    EXPECT_THROW(v7::retrieval_question(" .", 1), Error);
     EXPECT_THROW(v7::retrieval_question("x", -1), Error);
 }
 

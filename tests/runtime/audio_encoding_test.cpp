@@ -94,7 +94,8 @@ TEST_P(AudioEncodingTest, AnAudioTooShortForTwoTokensIsAnError) {
     const std::string f = tmp.file("short.wav");  // 0.05 s: 5 mel frames
     ffmpeg("-f lavfi -i sine=f=440:d=0.05 -c:a pcm_s16le " + f);
     AudioEncoding a(m, f, 1, {}, false, nullptr, std::chrono::steady_clock::now());
-    EXPECT_THAT(error_of([&] { a.finish(); }), testing::HasSubstr("fewer than two audio tokens"));
+    EXPECT_THAT(error_of([&] { a.finish(); }),
+                testing::HasSubstr(f + ": its audio lasts 0.05 s (5 mel frames), which gives fewer than two audio tokens"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, AudioEncodingTest, testing::ValuesIn(backends_present()),

@@ -13,6 +13,7 @@
 
 #include "io/json_file.h"
 #include "io/safetensors.h"
+#include "runtime/loaded_model.h"
 #include "support/test_support.h"
 #include "vidi/vidi.h"
 
@@ -114,26 +115,34 @@ TEST(Engine, MediaTokensOnTheHostGiveTheAnswerOfTokensOnTheDevice) {
     }
 }
 
+// Saved media tokens carry the model's fingerprint: weights changed in place (or another
+// checkpoint of the same shapes) must give another one, or the server's disk cache would
+// answer from the old model's tokens. A copy of the same bytes keeps it (tokens stay usable).
+TEST(Engine, TheFingerprintFollowsTheWeightsNotJustTheirShapes) {
+    test::TempDir tmp("fingerprint");
+    const std::string same = tmp.file("same"), changed = tmp.file("changed");
+    test::copy_tiny_model(same);
+    test::copy_tiny_model(changed);
+    const auto fingerprint = [](const std::string& dir) {
+        EngineOptions o;
+        o.model_dir = dir;
+        o.backend = "cpu";
+        o.threads = 2;
+        return runtime::LoadedModel(o).fingerprint();
+    };
+    const std::string original = fingerprint(test::tiny_model_dir());
+    EXPECT_EQ(fingerprint(same), original);
+    test::write_bf16(changed, "model.mm_vis.encoder.layers.0.mlp.fc1.weight", 0x3F80);  // 1.0
+    EXPECT_NE(fingerprint(changed), original);
+}
+
 // NaN weights (or a config value that breaks a norm) made every logit NaN: greedy decoding
 // picked id 0 at each step and answered an empty text with success.
 TEST(Engine, LogitsThatAreNotNumbersAreAnErrorNotAnEmptyAnswer) {
     test::TempDir tmp("nan-weights");
     const std::string dir = tmp.file("ck");
     test::copy_tiny_model(dir);
-    const std::string shard = dir + "/model-00002-of-00002.safetensors", rewritten = shard + ".new";
-    {
-        auto f = io::SafetensorsFile::open(shard);
-        std::vector<std::pair<std::string, Tensor>> all;
-        for (const auto& [name, info] : f->tensors()) all.emplace_back(name, f->get(name).clone());
-        for (auto& [name, t] : all)
-            if (name == "model.norm.weight") {
-                ASSERT_EQ(t.dtype(), DType::bf16);
-                const uint16_t nan = 0x7FC0;
-                for (int64_t i = 0; i < t.numel(); ++i) std::memcpy(static_cast<uint16_t*>(t.raw()) + i, &nan, 2);
-            }
-        io::save_safetensors(rewritten, all, f->metadata());
-    }
-    std::filesystem::rename(rewritten, shard);
+    test::write_bf16(dir, "model.norm.weight", 0x7FC0, -1);  // every element NaN
     std::vector<std::string> warnings;
     auto engine = open_engine(dir, warnings);
     GenerateOptions g;
@@ -144,6 +153,33 @@ TEST(Engine, LogitsThatAreNotNumbersAreAnErrorNotAnEmptyAnswer) {
     } catch (const vidi::Error& e) {
         EXPECT_THAT(e.what(), HasSubstr("logits are not numbers"));
     }
+}
+
+// A Matroska file whose header claims 10^12 s for 2 s of media: the audio's buffers follow the
+// video's packets, not the header, which made the first buffer 10^12 s of tokens ("out of host
+// memory"; a claim of 4.2e6 s took 16 GB and 106 s). The answers still scale by the header.
+TEST(Engine, AContainerDurationThatLiesDoesNotSizeTheAudio) {
+    test::TempDir tmp("lying-duration");
+    const std::string video = tmp.file("lies.mkv");
+    std::string out;
+    ASSERT_EQ(0, test::run_command("ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=s=160x96:r=25:d=2 -f lavfi -i "
+                                   "sine=d=2 -c:v libx264 -preset ultrafast -c:a aac " + video, &out))
+        << out;
+    std::string bytes = contents(video);
+    const size_t at = bytes.find("\x44\x89\x88");  // Segment Duration, an 8-byte float (ms)
+    ASSERT_NE(at, std::string::npos);
+    const double claimed_ms = 1e15;
+    uint64_t bits = 0;
+    std::memcpy(&bits, &claimed_ms, 8);
+    for (int i = 0; i < 8; ++i) bytes[at + 3 + i] = static_cast<char>(bits >> (56 - 8 * i));
+    std::ofstream(video, std::ios::binary | std::ios::trunc) << bytes;
+
+    std::vector<std::string> warnings;
+    auto engine = open_engine(test::tiny_model_dir(), warnings);
+    auto encoded = engine->encode_video(video);
+    EXPECT_GT(encoded->duration(), 1e11);
+    EXPECT_EQ(encoded->frames(), 2);
+    EXPECT_GT(encoded->audio_tokens(), 0);
 }
 
 // While the first frames are still being decoded (a keyframe only at the start: the first

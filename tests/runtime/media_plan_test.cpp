@@ -20,6 +20,25 @@ constexpr int64_t kHourFrames = 3600, kHourAudio = 36000;
 
 }  // namespace
 
+// The audio planned before it is decoded: the container's duration, bounded by what the video's
+// packets span (a header that claims hours for seconds of media sized 16 GB of buffers).
+TEST(MediaPlan, PlannedAudioIsBoundedByTheVideosPackets) {
+    media::VideoInfo info;
+    info.has_audio = true;
+    info.avg_fps = 25;
+    info.frame_count = 15000;  // 600 s of packets
+    info.duration = 600;
+    EXPECT_EQ(runtime::planned_audio_seconds(info), 600);
+    info.duration = 800;  // a soundtrack longer than the picture: room for it
+    EXPECT_EQ(runtime::planned_audio_seconds(info), 800);
+    info.duration = 4.2e6;  // the header lies
+    EXPECT_EQ(runtime::planned_audio_seconds(info), 1.25 * 600 + 60);
+    info.avg_fps = 0;  // no rate: the duration as it is
+    EXPECT_EQ(runtime::planned_audio_seconds(info), 4.2e6);
+    info.has_audio = false;
+    EXPECT_EQ(runtime::planned_audio_seconds(info), 0);
+}
+
 TEST(MediaPlan, AnHourKeepsSpecTokensWhenMemoryAllows) {
     const auto m = runtime::choose_media(vidi_9b(), kHourFrames, kHourAudio, {}, capped(60), 16, DType::bf16);
     EXPECT_FALSE(m.kv.quantized());  // bf16 K/V: ~43 GB fits in 60 GiB

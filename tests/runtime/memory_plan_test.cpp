@@ -5,6 +5,7 @@
 #include "model/common/tower_memory.h"
 #include "model/vidi15/family.h"
 #include "runtime/memory_plan.h"
+#include "support/test_support.h"
 
 using namespace vidi;
 using runtime::parse_bytes;
@@ -79,6 +80,9 @@ TEST(MemoryPlan, ParsesSizesAndRejectsNonsense) {
     // Found by probing the flag: "1.2.3G" was 1.2G, and a size past 2^64 an undefined cast.
     EXPECT_THROW(parse_bytes("1.2.3G"), Error);
     EXPECT_THROW(parse_bytes("99999999999999999999G"), Error);
+    // Under a byte the size would be 0, which means "no limit".
+    EXPECT_THAT(test::error_of([] { parse_bytes("0.4"); }), testing::HasSubstr("'0.4' is less than a byte"));
+    EXPECT_EQ(parse_bytes("1"), size_t(1));
 }
 
 TEST(MemoryPlan, Fp8CopiesOfTheMediaLayersWeights) {

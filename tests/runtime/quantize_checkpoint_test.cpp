@@ -27,7 +27,6 @@ Tensor forced(const std::string& dir, const QuantFormat& load_format) {
     return runtime::forced_logits(decoder, {2, 5, 9, 11}, {}, {3, 7, 8});
 }
 
-
 }  // namespace
 
 TEST(QuantizeCheckpoint, WritesAUsableCheckpointEqualToLoadTimeQuantisation) {
@@ -85,4 +84,43 @@ TEST(QuantizeCheckpoint, BrokenScalesAreNamedByValidation) {
     model::Checkpoint broken = model::Checkpoint::open(o.out_dir);
     EXPECT_FALSE(broken.usable());
     EXPECT_THAT(broken.report().to_string(), HasSubstr("model.layers.1.self_attn.q_proj.weight_scale"));
+}
+
+// A NaN in a weight is named by inspect --values and fails a 16-bit run; quantising must not
+// turn it into an ordinary code (the max ignores it) and write a checkpoint called usable.
+TEST(QuantizeCheckpoint, AWeightHoldingNaNIsRefusedByName) {
+    test::TempDir tmp("quant-nan");
+    const std::string dir = tmp.file("ck");
+    test::copy_tiny_model(dir);
+    test::write_bf16(dir, "model.layers.0.self_attn.o_proj.weight", 0x7FC0);  // NaN (K 128: int8 and int4/g64)
+    for (const char* weights : {"int8", "int4"}) {
+        runtime::QuantizeOptions o;
+        o.model_dir = dir;
+        o.out_dir = tmp.file(std::string("q-") + weights);
+        o.weights = weights;
+        EXPECT_THAT(error_of([&] { runtime::quantize_checkpoint(o); }),
+                    HasSubstr("model.layers.0.self_attn.o_proj.weight holds NaN or infinity"));
+        EXPECT_FALSE(std::filesystem::exists(o.out_dir)) << weights;
+    }
+}
+
+// Only the safetensors weights are written: other formats' weight files (a PyTorch copy beside
+// them) are not copied; the tokenizer and the rest are.
+TEST(QuantizeCheckpoint, OtherFormatsWeightsAreNotCopied) {
+    test::TempDir tmp("quant-other");
+    const std::string dir = tmp.file("ck");
+    test::copy_tiny_model(dir);
+    std::ofstream(dir + "/pytorch_model.bin") << std::string(1000, 'w');
+    std::ofstream(dir + "/pytorch_model.bin.index.json") << "{}";
+    std::ofstream(dir + "/generation_config.json") << "{}";
+    runtime::QuantizeOptions o;
+    o.model_dir = dir;
+    o.out_dir = tmp.file("q8");
+    o.weights = "int8";
+    runtime::quantize_checkpoint(o);
+    EXPECT_FALSE(std::filesystem::exists(o.out_dir + "/pytorch_model.bin"));
+    EXPECT_FALSE(std::filesystem::exists(o.out_dir + "/pytorch_model.bin.index.json"));
+    EXPECT_TRUE(std::filesystem::exists(o.out_dir + "/generation_config.json"));
+    EXPECT_TRUE(std::filesystem::exists(o.out_dir + "/tokenizer.model"));
+    EXPECT_TRUE(std::filesystem::exists(o.out_dir + "/model.safetensors.index.json"));
 }

@@ -8,15 +8,20 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
+
+#include <nlohmann/json.hpp>
 
 namespace fs = std::filesystem;
 
 namespace vidi::test {
 
+// Resolved: the build names it "<checkout>/../shared", and a path with ".." is one a server
+// refuses (no '.' or '..' components in a client's video_path).
 std::string shared_dir() {
-    if (const char* env = std::getenv("VIDI_SHARED_DIR")) return env;
-    return VIDI_SHARED_DIR;
+    const char* env = std::getenv("VIDI_SHARED_DIR");
+    return fs::weakly_canonical(env ? env : VIDI_SHARED_DIR).string();
 }
 std::string golden_dir() { return shared_dir() + "/golden"; }
 std::string golden_path(const std::string& name) { return golden_dir() + "/" + name; }
@@ -32,6 +37,23 @@ void copy_dir(const std::string& from, const std::string& to) {
     for (auto& e : fs::recursive_directory_iterator(to))
         fs::permissions(e.path(), fs::perms::owner_write, fs::perm_options::add);
     fs::permissions(to, fs::perms::owner_write, fs::perm_options::add);
+}
+
+void write_bf16(const std::string& checkpoint_dir, const std::string& tensor, uint16_t bits, int64_t count) {
+    const auto index = nlohmann::json::parse(std::ifstream(checkpoint_dir + "/model.safetensors.index.json"));
+    const std::string shard = checkpoint_dir + "/" + index.at("weight_map").at(tensor).get<std::string>();
+    std::fstream f(shard, std::ios::in | std::ios::out | std::ios::binary);
+    uint64_t header_bytes = 0;
+    f.read(reinterpret_cast<char*>(&header_bytes), 8);
+    std::string header(header_bytes, '\0');
+    f.read(header.data(), static_cast<std::streamsize>(header_bytes));
+    const auto entry = nlohmann::json::parse(header).at(tensor);
+    if (entry.at("dtype") != "BF16") throw std::runtime_error(tensor + " is not bf16");
+    const uint64_t begin = entry.at("data_offsets")[0], end = entry.at("data_offsets")[1];
+    const uint64_t n = count < 0 ? (end - begin) / 2 : std::min<uint64_t>(uint64_t(count), (end - begin) / 2);
+    f.seekp(static_cast<std::streamoff>(8 + header_bytes + begin));
+    for (uint64_t i = 0; i < n; ++i) f.write(reinterpret_cast<const char*>(&bits), 2);
+    if (!f.good()) throw std::runtime_error("cannot write " + shard);
 }
 
 TempDir::TempDir(const std::string& tag) {

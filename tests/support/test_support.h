@@ -23,6 +23,9 @@ std::string tiny_vidi7b_dir();              // tests/data/vidi7b/tiny-vidi7b
 // A writable copy of golden/tiny-a at `to` (to break or change it).
 void copy_tiny_model(const std::string& to);
 void copy_dir(const std::string& from, const std::string& to);  // the same for any checkpoint
+// The first `count` elements (all when -1) of a bf16 tensor in a (copied) sharded checkpoint
+// := `bits`, written in place in its shard.
+void write_bf16(const std::string& checkpoint_dir, const std::string& tensor, uint16_t bits, int64_t count = 1);
 
 // A fresh directory under the build tree, removed when the object dies.
 class TempDir {

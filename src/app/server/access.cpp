@@ -1,6 +1,8 @@
 #include "app/server/access.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <httplib.h>
 #include <openssl/crypto.h>
 
@@ -22,12 +24,29 @@ bool same_key(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+// A numeric address is read as the resolver reads the one the server binds, so every
+// spelling of a loopback address counts ("127.1", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1").
 bool is_loopback_address(const std::string& host) {
-    const std::string h = lower(host);
-    if (h == "localhost" || h == "::1" || h == "[::1]") return true;
-    in_addr a4{};
-    if (inet_pton(AF_INET, h.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
-    return false;
+    std::string h = lower(host);
+    if (h == "localhost") return true;
+    if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+    addrinfo hints{};
+    hints.ai_flags = AI_NUMERICHOST;
+    addrinfo* found = nullptr;
+    if (h.empty() || getaddrinfo(h.c_str(), nullptr, &hints, &found) != 0) return false;
+    bool loopback = true;
+    for (const addrinfo* a = found; a; a = a->ai_next) {
+        if (a->ai_family == AF_INET) {
+            loopback &= (ntohl(reinterpret_cast<const sockaddr_in*>(a->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+        } else if (a->ai_family == AF_INET6) {
+            const in6_addr& a6 = reinterpret_cast<const sockaddr_in6*>(a->ai_addr)->sin6_addr;
+            loopback &= IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+        } else {
+            loopback = false;
+        }
+    }
+    freeaddrinfo(found);
+    return loopback;
 }
 
 std::vector<std::string> loopback_host_names() { return {"localhost", "127.0.0.1", "::1"}; }

@@ -35,7 +35,7 @@ VideoSource Server::Impl::video_from_url(const std::string& url, const Form& for
         throw HttpError(400, "video_url: remote URLs are not fetched; send the video as a data: URL, register it "
                              "(POST /v1/videos) and give its id, or name a file under a --media-root");
     auto v = registry.find(url);
-    if (!v) throw HttpError(404, "unknown video id '" + url + "' (POST /v1/videos registers one)");
+    if (!v) throw HttpError(404, "unknown video id '" + brief_text(url) + "' (POST /v1/videos registers one)");
     video_id = v->id;
     return v->source;
 }
@@ -67,13 +67,10 @@ void Server::Impl::chat_completions(const httplib::Request& req, httplib::Respon
     }
 
     // Streamed: the status is settled once the first token (or the end) is there, so a request
-    // refused or timed out in the queue still gets its error status instead of an event.
+    // refused or timed out in the queue still gets its error status instead of an event, and
+    // one whose client left while its video was encoded is cancelled then.
+    answer(ticket, Await::first_news);
     const auto deadline = deadline_from(ticket->request().queued);
-    if (!ticket->wait_newer(0, deadline)) {
-        ticket->cancel(timeout_message());
-        throw HttpError(503, timeout_message());
-    }
-    if (const auto st = ticket->state(); st.error) std::rethrow_exception(st.error);
     event_stream_headers(res);
     const std::string model = model_name, timeout = timeout_message();
     const bool usage = c.include_usage;
@@ -139,7 +136,7 @@ void Server::Impl::models(httplib::Response& res) { send_json(res, model_list(mo
 void Server::Impl::model(const httplib::Request& req, httplib::Response& res) {
     const std::string id = req.matches[1];
     if (id != model_name)
-        throw HttpError(404, "the model '" + id + "' does not exist; this server serves '" + model_name + "'");
+        throw HttpError(404, "the model '" + brief_text(id) + "' does not exist; this server serves '" + model_name + "'");
     send_json(res, model_object(model_name, started_at));
 }
 

@@ -129,7 +129,7 @@ private:
             writer_ = uploads_.begin(safe_extension(h.filename));
             filename_ = h.filename;
         } else if (h.has_filename) {
-            throw HttpError(400, "unexpected file field '" + h.name + "' (send the video as 'video')");
+            throw HttpError(400, "unexpected file field '" + brief_text(h.name) + "' (send the video as 'video')");
         }
     }
 
@@ -144,7 +144,7 @@ private:
             throw HttpError(413, "the text fields are larger than " + std::to_string(limits_.max_fields_bytes) +
                                      " bytes");
         if (static_cast<int64_t>(text_.size() + n) > limits_.max_field_bytes)
-            throw HttpError(413, "field '" + part_name_ + "' is longer than " +
+            throw HttpError(413, "field '" + brief_text(part_name_) + "' is longer than " +
                                      std::to_string(limits_.max_field_bytes) + " bytes");
         text_.append(data, n);
     }
@@ -162,7 +162,7 @@ private:
 
     void set_field(const std::string& name, const std::string& value) {
         if (static_cast<int64_t>(value.size()) > limits_.max_field_bytes)
-            throw HttpError(413, "field '" + name + "' is longer than " + std::to_string(limits_.max_field_bytes) +
+            throw HttpError(413, "field '" + brief_text(name) + "' is longer than " + std::to_string(limits_.max_field_bytes) +
                                      " bytes");
         if (form_.fields.size() >= static_cast<size_t>(limits_.max_fields))
             throw HttpError(413, "more than " + std::to_string(limits_.max_fields) + " fields in the request");
@@ -176,7 +176,7 @@ private:
             for (auto& [k, v] : j.items()) {
                 if (v.is_string()) set_field(k, v.get<std::string>());
                 else if (v.is_number_integer()) set_field(k, v.dump());
-                else throw HttpError(400, "JSON field '" + k + "' must be a string or an integer");
+                else throw HttpError(400, "JSON field '" + brief_text(k) + "' must be a string or an integer");
             }
         } else if (!text_.empty()) {
             httplib::Params params;

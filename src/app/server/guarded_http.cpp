@@ -90,7 +90,8 @@ int GuardedStream::wait(short events, milliseconds timeout) const {
     pollfd p{sock_, events, 0};
     for (;;) {
         const int rc = poll(&p, 1, static_cast<int>(std::max<int64_t>(0, timeout.count())));
-        if (rc >= 0 || errno != EINTR) return rc;
+        if (rc > 0) return p.revents;
+        if (rc == 0 || errno != EINTR) return rc;
     }
 }
 
@@ -138,11 +139,10 @@ bool GuardedStream::wait_readable() {
     return false;
 }
 
+// POLLRDHUP is the peer's FIN whether or not unread bytes come before it.
 bool GuardedStream::peer_closed() const {
-    if (off_ < end_ || wait(POLLIN, milliseconds(0)) <= 0) return false;
-    char byte;
-    const ssize_t n = recv(sock_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    const int events = wait(POLLRDHUP, milliseconds(0));
+    return events > 0 && (events & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 bool GuardedStream::is_readable() const { return off_ < end_ || wait(POLLIN, ceil_ms(timeouts_.read)) > 0; }

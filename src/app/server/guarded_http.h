@@ -59,9 +59,10 @@ public:
     // read to its end, pipelined requests past the last answer), stops sending and reads on
     // for a moment, so that the client gets its answers rather than a reset.
     void linger();
-    // Whether the client has closed its end: nothing is read ahead and the socket reads as
-    // ended (or reset). A client that half-closes to wait for its answer looks the same; as
-    // nginx, such a client is taken to have gone.
+    // Whether the client has closed its end (or reset it), even behind bytes it sent that
+    // nobody has read: a stray byte or a pipelined request does not hide that it left. A
+    // client that half-closes to wait for its answer looks the same; as nginx, such a client
+    // is taken to have gone.
     bool peer_closed() const;
     // The peer's address, as httplib gives it in Request::remote_addr.
     std::string remote_address() const;
@@ -76,7 +77,7 @@ public:
     socket_t socket() const override { return sock_; }
 
 private:
-    // poll() for `events` up to `timeout`: > 0 ready, 0 timed out, < 0 error.
+    // poll() for `events` up to `timeout`: the events that came (> 0), 0 timed out, < 0 error.
     int wait(short events, std::chrono::milliseconds timeout) const;
     // Waits for readable bytes within the read timeout, the headers' deadline and what the
     // rate floor still allows.

@@ -33,10 +33,13 @@ ErrorStyle error_style(const std::string& path) {
     return openai ? ErrorStyle::openai : ErrorStyle::vidi;
 }
 
-std::string brief_json(const nlohmann::json& value) {
-    std::string s = json_text(value);
-    if (s.size() > 80) s = s.substr(0, 77) + "...";
-    return s;
+std::string brief_json(const nlohmann::json& value) { return brief_text(json_text(value)); }
+
+std::string brief_text(const std::string& text) {
+    if (text.size() <= 80) return text;
+    size_t n = 77;
+    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;  // not inside a character
+    return text.substr(0, n) + "...";
 }
 
 std::string error_body(int status, const std::string& message, ErrorStyle style) {

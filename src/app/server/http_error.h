@@ -58,6 +58,8 @@ using app::json_text;
 using app::utf8_text;
 // A client's value for an error message: json_text, cut to 80 characters.
 std::string brief_json(const nlohmann::json& value);
+// A client's text for an error message, cut to 80 characters (whole UTF-8 sequences).
+std::string brief_text(const std::string& text);
 
 // The error body with `status`.
 void send_error(httplib::Response& res, int status, const std::string& message, ErrorStyle style = ErrorStyle::vidi);

@@ -43,7 +43,7 @@ void read_content(const json& content, size_t index, std::string& text, std::opt
         } else if (type == "image_url" || type == "input_image") {
             throw bad(at + ": images are not supported; send the video as a \"video_url\" part");
         } else {
-            throw bad(at + ": content parts of type '" + type + "' are not supported (use \"text\" and \"video_url\")");
+            throw bad(at + ": content parts of type '" + brief_text(type) + "' are not supported (use \"text\" and \"video_url\")");
         }
     }
 }
@@ -85,7 +85,7 @@ ChatRequest parse_chat_request(const json& body, const std::string& model, int m
     if (body.contains("model") && !body["model"].is_null()) {
         if (!body["model"].is_string()) throw bad("\"model\" must be a string");
         const std::string m = body["model"];
-        if (m != model) throw HttpError(404, "the model '" + m + "' does not exist; this server serves '" + model + "'");
+        if (m != model) throw HttpError(404, "the model '" + brief_text(m) + "' does not exist; this server serves '" + model + "'");
     }
     if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
         throw bad("\"messages\" must be a non-empty array");
@@ -98,7 +98,7 @@ ChatRequest parse_chat_request(const json& body, const std::string& model, int m
             throw bad("messages[" + std::to_string(i) + "] must be an object with \"role\" and \"content\"");
         const std::string role = m["role"];
         if (role != "user")
-            throw bad("messages[" + std::to_string(i) + "]: role '" + role +
+            throw bad("messages[" + std::to_string(i) + "]: role '" + brief_text(role) +
                       "' is not supported; vidi answers a single user turn about a video");
         if (seen_user) throw bad("only one user message is supported: vidi answers a single turn about a video");
         seen_user = true;

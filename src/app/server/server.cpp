@@ -36,7 +36,7 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 Task parse_task(const std::string& s) {
     if (s.empty() || s == "retrieval") return Task::retrieval;
     if (s == "vqa") return Task::question;
-    throw HttpError(400, "task must be 'retrieval' or 'vqa', not '" + s + "'");
+    throw HttpError(400, "task must be 'retrieval' or 'vqa', not '" + brief_text(s) + "'");
 }
 
 std::string require_question(const Form& form) {
@@ -118,7 +118,7 @@ double parse_seconds(const httplib::Request& req, const char* name) {
         if (used == v.size() && std::isfinite(d)) return d;
     } catch (const std::exception&) {
     }
-    throw HttpError(400, std::string("query parameter '") + name + "' is not a number: '" + v + "'");
+    throw HttpError(400, std::string("query parameter '") + name + "' is not a number: '" + brief_text(v) + "'");
 }
 
 std::string make_work_dir() {
@@ -287,15 +287,14 @@ std::shared_ptr<QueryTicket> Server::Impl::submit_question(VideoSource source, Q
     return batcher.submit(r);
 }
 
-// Waits for the ticket's answer until --timeout-s after the request was queued; a request
-// that times out leaves its batch (503).
-void Server::Impl::answer(const std::shared_ptr<QueryTicket>& ticket) {
+// A request that times out leaves its batch.
+void Server::Impl::answer(const std::shared_ptr<QueryTicket>& ticket, Await until) {
     const auto deadline = deadline_from(ticket->request().queued);
     for (uint64_t seen = 0;;) {
         if (ticket->wait_newer(seen, std::min(deadline, Clock::now() + kClientCheck))) {
             const QueryTicket::State st = ticket->state();
             if (st.error) std::rethrow_exception(st.error);
-            if (st.finished) return;
+            if (st.finished || until == Await::first_news) return;
             seen = st.version;
         } else if (Clock::now() >= deadline) {
             ticket->cancel(timeout_message());
@@ -359,14 +358,14 @@ GenerateOptions Server::Impl::generate_options(const Form& form) const {
     }
     if (n < 1 || n > opt.max_new_tokens)
         throw HttpError(400, "max_new_tokens must be an integer from 1 to " + std::to_string(opt.max_new_tokens) +
-                                 ", not '" + v + "'");
+                                 ", not '" + brief_text(v) + "'");
     g.max_new_tokens = n;
     return g;
 }
 
 RegisteredVideo Server::Impl::find_video(const httplib::Request& req) {
     auto v = registry.find(req.matches[1]);
-    if (!v) throw HttpError(404, "unknown video id '" + std::string(req.matches[1]) + "'");
+    if (!v) throw HttpError(404, "unknown video id '" + brief_text(req.matches[1]) + "'");
     return *v;
 }
 
@@ -547,7 +546,7 @@ void Server::Impl::list_videos(httplib::Response& res) {
 
 void Server::Impl::delete_video(const httplib::Request& req, httplib::Response& res) {
     auto v = registry.remove(req.matches[1]);
-    if (!v) throw HttpError(404, "unknown video id '" + std::string(req.matches[1]) + "'");
+    if (!v) throw HttpError(404, "unknown video id '" + brief_text(req.matches[1]) + "'");
     if (!registry.has_content(v->source.sha256)) cache.forget(v->source.sha256);
     send_json(res, {{"deleted", v->id}});
 }
@@ -708,10 +707,10 @@ httplib::Server::HandlerResponse Server::Impl::guard(const httplib::Request& req
             if (m != "POST") throw HttpError(400, m + " requests take no body").closing();
             const std::string te = req.get_header_value("Transfer-Encoding");
             if (!te.empty() && strcasecmp(te.c_str(), "chunked") != 0)  // as httplib reads it
-                throw HttpError(501, "Transfer-Encoding '" + te + "' is not supported (only chunked)").closing();
+                throw HttpError(501, "Transfer-Encoding '" + brief_text(te) + "' is not supported (only chunked)").closing();
             const std::string ce = req.get_header_value("Content-Encoding");
             if (!ce.empty() && ce != "identity")
-                throw HttpError(415, "Content-Encoding '" + ce + "' is not accepted: send the body as is").closing();
+                throw HttpError(415, "Content-Encoding '" + brief_text(ce) + "' is not accepted: send the body as is").closing();
             // A refused body is drained so that the client sees the answer; a chunked one, or
             // one the client holds back until "100 Continue", from a client without the key
             // is refused here, unread: no reason to read it.

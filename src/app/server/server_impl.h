@@ -60,8 +60,11 @@ struct Server::Impl {
     VideoSource upload_source(const Upload& upload);
     VideoSource path_source(const std::string& path);
     VideoSource resolve_video(const Form& form);
-    // Queues a question (joining its video's batch) and waits for the answer (--timeout-s).
-    void answer(const std::shared_ptr<QueryTicket>& ticket);
+    // Waits for a queued question's whole answer, or with `Await::first_news` for its first
+    // token, error or end (a stream's status is settled then), until --timeout-s after it
+    // was queued (503); a client that closed its connection cancels it (499).
+    enum class Await { answer, first_news };
+    void answer(const std::shared_ptr<QueryTicket>& ticket, Await until = Await::answer);
     std::shared_ptr<QueryTicket> submit_question(VideoSource source, Question q);
     nlohmann::json timings_json(const QueryRequest& r, double total_s) const;
     nlohmann::json answer_json(const QueryRequest& r, double total_s) const;

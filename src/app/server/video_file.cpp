@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -36,11 +37,20 @@ int64_t mtime_ns(const struct stat& st) { return int64_t(st.st_mtim.tv_sec) * 10
 
 std::vector<std::string> media_roots(const std::vector<std::string>& dirs) {
     std::vector<std::string> roots;
+    const auto add = [&roots](std::string r) {
+        if (std::find(roots.begin(), roots.end(), r) == roots.end()) roots.push_back(std::move(r));
+    };
     for (const auto& d : dirs) {
         std::error_code ec;
         const fs::path canonical = fs::canonical(d, ec);
         VIDI_CHECK(!ec && fs::is_directory(canonical, ec), "--media-root '", d, "' is not an existing directory");
-        roots.push_back(canonical.string());
+        add(canonical.string());
+        // The operator's own spelling too (a link to the directory, say), for the check a
+        // client's path meets before it touches the disk. A resolved path never passes
+        // through a link, so this spelling admits nothing more after canonical().
+        std::string named = fs::absolute(d).lexically_normal().string();
+        if (named.size() > 1 && named.back() == '/') named.pop_back();
+        add(std::move(named));
     }
     return roots;
 }
@@ -70,6 +80,14 @@ std::shared_ptr<VideoFile> VideoFile::open_in_roots(const std::vector<std::strin
     if (roots.empty()) throw video_unavailable("video_path '" + client_path + "' refused: no --media-root is set");
     if (client_path.empty() || client_path[0] != '/' || client_path.find('\0') != std::string::npos)
         throw video_unavailable("video_path '" + client_path + "' is not an absolute path");
+    // Nothing outside the roots is looked up: resolving "x/../" needs x to exist, so a path
+    // that walks out and back in would tell a client which host directories exist.
+    const fs::path named(client_path);
+    for (const auto& part : named)
+        if (part == "." || part == "..")
+            throw video_unavailable("video_path '" + client_path + "' has a '.' or '..' component");
+    if (!inside_any(named.lexically_normal().string(), roots))
+        throw video_unavailable("video_path '" + client_path + "' is outside every --media-root");
     std::error_code ec;
     const std::string real = fs::canonical(client_path, ec).string();
     if (ec) throw video_unavailable("video_path '" + client_path + "': " + ec.message());

@@ -1,8 +1,9 @@
 // A video the server holds open from the moment it is hashed: what /file, /clip and later
 // queries read is that file (the same inode through /proc/self/fd), whatever happens to the
-// name it came from. A host path must resolve, symlinks and ".." included, to a regular file
-// inside one of the operator's media roots (--media-root); every refusal is the same
-// "video not available" for the client, with the reason in the server's log.
+// name it came from. A host path must name a file under one of the operator's media roots
+// (--media-root) without '.' or '..' components, and resolve, symlinks included, to a regular
+// file inside one of them; every refusal is the same "video not available" for the client,
+// with the reason in the server's log.
 #pragma once
 
 #include <sys/types.h>
@@ -23,7 +24,7 @@ public:
         std::optional<UploadStore::Lease> lease;
     };
 
-    // A client's `video_path`, against canonical root directories (media_roots()).
+    // A client's `video_path`, against the root directories of media_roots().
     static std::shared_ptr<VideoFile> open_in_roots(const std::vector<std::string>& roots,
                                                     const std::string& client_path);
     // An upload the store keeps.
@@ -61,8 +62,8 @@ private:
     std::shared_ptr<UploadStore::File> upload_;
 };
 
-// Canonical forms of the operator's --media-root directories; throws vidi::Error naming one
-// that does not exist or is not a directory.
+// The operator's --media-root directories, each as resolved and as spelled (made absolute);
+// throws vidi::Error naming one that does not exist or is not a directory.
 std::vector<std::string> media_roots(const std::vector<std::string>& dirs);
 
 }  // namespace vidi::server

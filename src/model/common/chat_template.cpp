@@ -1,9 +1,8 @@
 #include "model/common/chat_template.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
+#include "io/files.h"
 #include "io/json_file.h"
 
 namespace fs = std::filesystem;
@@ -73,10 +72,7 @@ std::optional<std::string> template_of(const std::string& dir, const TemplateFie
     if (f.text) return f.text;
     const fs::path jinja = fs::path(dir) / "chat_template.jinja";
     if (!fs::exists(jinja)) return std::nullopt;
-    std::ifstream in(jinja, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    return io::read_regular_file(jinja.string());
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "model/common/python_strip.h"
 
+#include "vidi/error.h"
+
 namespace vidi::model {
 
 namespace {
@@ -36,6 +38,12 @@ std::string python_strip(const std::string& s) {
     size_t before;
     while (b > a && ends_with_space(s, b, before)) b = before;
     return s.substr(a, b - a);
+}
+
+std::string query_without_dot(const std::string& query) {
+    const std::string q = !query.empty() && query.back() == '.' ? query.substr(0, query.size() - 1) : query;
+    VIDI_CHECK(!python_strip(q).empty(), "the retrieval query is empty");
+    return q;
 }
 
 }  // namespace vidi::model

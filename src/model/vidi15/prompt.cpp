@@ -6,11 +6,7 @@
 namespace vidi::model::vidi15 {
 
 std::string retrieval_question(const std::string& query) {
-    // Refusing a blank query is ours: the official script would ask "...can we see ?".
-    VIDI_CHECK(!python_strip(query).empty(), "the retrieval query is empty");
-    // As the official script: one trailing '.' goes, nothing else (no whitespace strip).
-    const bool dot = query.back() == '.';
-    return "During which time segments in the video can we see " + query.substr(0, query.size() - dot) + "?";
+    return "During which time segments in the video can we see " + query_without_dot(query) + "?";
 }
 
 std::vector<int32_t> build_prompt(const io::Tokenizer& tok, const std::string& text, bool with_media, int bos_id) {

@@ -9,17 +9,14 @@
 namespace vidi::model::vidi7b {
 
 std::string retrieval_question(const std::string& query, double duration) {
-    // Refusing a blank query is ours: the official script would ask about "".
-    VIDI_CHECK(!python_strip(query).empty(), "the retrieval query is empty");
+    const std::string q = query_without_dot(query);
     VIDI_CHECK(duration >= 0 && duration < 1e12, "the retrieval question needs the video's length, got ", duration);
     // Python's '{:.2f}' and C's "%.2f" both round the binary value correctly (24.625 -> 24.62).
     char length[64];
     std::snprintf(length, sizeof length, "%.2f", duration);
-    // As the official script: one trailing '.' goes, nothing else (no whitespace strip).
-    const bool dot = query.back() == '.';
     return "Given the frames from a video, answer the time range in percentage that corresponds to query text "
            "split by comma. Video length is: " +
-           std::string(length) + " and text query is: " + query.substr(0, query.size() - dot) + ".";
+           std::string(length) + " and text query is: " + q + ".";
 }
 
 std::vector<int32_t> build_prompt(const io::Tokenizer& tok, const std::string& text, bool with_media) {
