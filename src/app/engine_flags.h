@@ -14,8 +14,8 @@ struct EngineFlags {
 };
 
 // Validates an integer flag in [min, max]; the message says what it means ("'0' is not a
-// frame count (an integer from 1 to 2147483647)"), where CLI11's number checks print ranges of
-// doubles.
+// size in MiB (an integer from 1 to 1099511627776)"; a bound that is the type's own is named
+// only to a value past it), where CLI11's number checks print ranges of doubles.
 CLI::Validator integer_in(long long min, long long max, const std::string& meaning);
 
 // --model, --backend, --dtype, --threads, --frame-batch, --decode-lanes, --decoder, --max-new-tokens,

@@ -36,8 +36,8 @@ std::string read_regular_file(const std::string& path, uint64_t max_bytes = kMax
 // beside it, synced and renamed over `path` by commit(). Destroyed before that (a failed
 // write), the temporary goes and `path` keeps what it held. The rename replaces a symlink
 // named `path`, never the file it points to. The constructor creates the temporary, so an
-// output that cannot be written (no such directory, no permission, `path` a directory) is
-// refused (vidi::Error naming it) before any work is spent on it.
+// output that cannot be written (no such directory, no permission, `path` a directory, a
+// device or a pipe) is refused (vidi::Error naming it) before any work is spent on it.
 class ReplacingFile {
 public:
     explicit ReplacingFile(std::string path);

@@ -33,14 +33,28 @@ void write_text(const char* s) {
     }
 }
 
-void on_sigbus(int, siginfo_t* info, void*) {
-    // SA_RESETHAND has put the default action back: returning faults again and ends the process.
-    if (const char* path = mapped_file_at(info->si_addr)) {
-        write_text("vidi: fatal: ");
-        write_text(path);
-        write_text(" was truncated or rewritten while this process read it; restart once the checkpoint is whole "
-                   "(replace a checkpoint by writing a new directory, not its files in place)\n");
+// 0: nobody has reported yet; 1: a thread is writing the message; 2: it is written.
+std::atomic<int> g_report{0};
+
+void on_sigbus(int sig, siginfo_t* info, void*) {
+    int none = 0;
+    if (g_report.compare_exchange_strong(none, 1)) {
+        // si_addr means something only for a fault (si_code > 0), not for a sent signal.
+        const char* path = info->si_code > 0 ? mapped_file_at(info->si_addr) : nullptr;
+        if (path) {
+            write_text("vidi: fatal: ");
+            write_text(path);
+            write_text(" was truncated or rewritten while this process read it; restart once the checkpoint is "
+                       "whole (replace a checkpoint by writing a new directory, not its files in place)\n");
+        }
+        g_report.store(2);
+    } else {
+        while (g_report.load() != 2) {  // another thread faulted too: its message goes out first
+        }
     }
+    // The default action then ends the process: a fault recurs on return, a sent signal is raised.
+    signal(sig, SIG_DFL);
+    if (info->si_code <= 0) raise(sig);
 }
 
 }  // namespace
@@ -77,7 +91,7 @@ const char* mapped_file_at(const void* addr) {
 void name_truncated_mappings_on_sigbus() {
     struct sigaction sa = {};
     sa.sa_sigaction = on_sigbus;
-    sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+    sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGBUS, &sa, nullptr);
 }

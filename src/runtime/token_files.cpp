@@ -27,6 +27,9 @@ MediaTokens load_tokens(LoadedModel& m, const std::string& path) {
         if (it == f->metadata().end()) fail(path, ": not a vidi media file (no '", key, "' metadata)");
         return it->second;
     };
+    if (meta("vidi_model").find(":weights") == std::string::npos)  // before the weights' digest (2026-12-08)
+        fail(path, ": media tokens saved by an older vidi, which did not record the weights they came from; "
+                   "encode the video again");
     if (meta("vidi_model") != m.fingerprint())
         fail(path, ": media tokens were made by another model (", meta("vidi_model"), ", this is ", m.fingerprint(), ")");
     MediaTokens t;

@@ -228,6 +228,12 @@ TEST(VideoFile, OnlyRegularFilesInsideTheRootsAndTheOpenedFileStays) {
     EXPECT_EQ(server::VideoFile::open_in_roots(aliased, alias + "/v.mp4")->size(), 5);
     EXPECT_EQ(server::VideoFile::open_in_roots(aliased, root + "/v.mp4")->size(), 5);
     EXPECT_EQ(status_of([&] { server::VideoFile::open_in_roots(aliased, alias + "/dir-out/x.mp4"); }), 400);
+    // A root spelled with '..' after a link resolves elsewhere than it reads ("lnk/../out" is
+    // root/out, not `out`): only its resolved form is a root.
+    fs::create_directories(root + "/out");
+    fs::create_symlink(root + "/d", tmp.file("lnk"));
+    const auto dotted = server::media_roots({tmp.file("lnk") + "/../out"});
+    EXPECT_EQ(status_of([&] { server::VideoFile::open_in_roots(dotted, out + "/x.mp4"); }), 400);
 
     const std::string link = root + "/current.mp4";
     fs::create_symlink(root + "/v.mp4", link);

@@ -71,6 +71,8 @@ TEST(ReplacingFile, AnOutputThatCannotBeWrittenIsRefusedAtOnceNamingIt) {
                 HasSubstr("/nonexistent/x.bin: cannot create a file in /nonexistent: No such file or directory"));
     EXPECT_THAT(error_of([&] { io::ReplacingFile f(dir.path()); }), HasSubstr(dir.path() + ": is a directory"));
     EXPECT_THAT(error_of([&] { io::ReplacingFile f(""); }), HasSubstr("an empty name"));
+    // A device is not replaced by a renamed file (as root, /dev/null would have been).
+    EXPECT_THAT(error_of([&] { io::ReplacingFile f("/dev/null"); }), HasSubstr("/dev/null: is not a regular file"));
     EXPECT_THAT(error_of([&] { io::require_writable_dir(dir.file("afile")); }),
                 HasSubstr(dir.file("afile") + ": cannot create a file in it"));
     EXPECT_EQ(error_of([&] { io::require_writable_dir(dir.path()); }), "");

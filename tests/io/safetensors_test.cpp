@@ -3,8 +3,10 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -146,6 +148,15 @@ TEST(SafetensorsDeathTest, AShardTruncatedWhileMappedIsNamedOnSigbus) {
             std::printf("%f\n", w[(1 << 16) - 1]);  // a page past the new end
         },
         testing::KilledBySignal(SIGBUS), "vidi: fatal: " + path + " was truncated or rewritten");
+    // A SIGBUS sent, not a fault: nothing to name, and the process still ends by it.
+    EXPECT_EXIT(
+        {
+            io::name_truncated_mappings_on_sigbus();
+            kill(getpid(), SIGBUS);
+            std::fprintf(stderr, "went on\n");
+            std::exit(0);
+        },
+        testing::KilledBySignal(SIGBUS), "^$");
     const void* mapped = f->get("w").raw();
     f.reset();
     EXPECT_EQ(io::mapped_file_at(mapped), nullptr);  // unmapped: forgotten

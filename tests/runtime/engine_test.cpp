@@ -134,6 +134,22 @@ TEST(Engine, TheFingerprintFollowsTheWeightsNotJustTheirShapes) {
     EXPECT_EQ(fingerprint(same), original);
     test::write_bf16(changed, "model.mm_vis.encoder.layers.0.mlp.fc1.weight", 0x3F80);  // 1.0
     EXPECT_NE(fingerprint(changed), original);
+    // Tokens saved before the digest (no ":weights" in their fingerprint) are refused as such,
+    // not blamed on another model.
+    std::vector<std::string> warnings;
+    auto engine = open_engine(test::tiny_model_dir(), warnings);
+    const std::string saved = tmp.file("v.safetensors"), old = tmp.file("old.safetensors");
+    engine->save_video(*engine->encode_video(test::golden_path("synth.mp4")), saved);
+    {
+        auto f = io::SafetensorsFile::open(saved);
+        std::vector<std::pair<std::string, Tensor>> all;
+        for (const auto& [name, info] : f->tensors()) all.emplace_back(name, f->get(name).clone());
+        auto meta = f->metadata();
+        meta["vidi_model"] = meta["vidi_model"].substr(0, meta["vidi_model"].find(":weights"));
+        io::save_safetensors(old, all, meta);
+    }
+    EXPECT_NE(engine->load_video(saved), nullptr);
+    EXPECT_THAT(test::error_of([&] { engine->load_video(old); }), HasSubstr("media tokens saved by an older vidi"));
 }
 
 // NaN weights (or a config value that breaks a norm) made every logit NaN: greedy decoding

@@ -47,10 +47,14 @@ std::vector<std::string> media_roots(const std::vector<std::string>& dirs) {
         add(canonical.string());
         // The operator's own spelling too (a link to the directory, say), for the check a
         // client's path meets before it touches the disk. A resolved path never passes
-        // through a link, so this spelling admits nothing more after canonical().
-        std::string named = fs::absolute(d).lexically_normal().string();
-        if (named.size() > 1 && named.back() == '/') named.pop_back();
-        add(std::move(named));
+        // through a link, so this spelling admits nothing more after canonical(); one with
+        // '..' would (lexically, "link/../v" is not where the link leads), so it is not kept.
+        const fs::path named = fs::absolute(d);
+        if (std::none_of(named.begin(), named.end(), [](const fs::path& p) { return p == ".."; })) {
+            std::string spelled = named.lexically_normal().string();
+            if (spelled.size() > 1 && spelled.back() == '/') spelled.pop_back();
+            add(std::move(spelled));
+        }
     }
     return roots;
 }
