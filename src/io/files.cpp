@@ -71,10 +71,11 @@ std::string read_regular_file(const std::string& path, uint64_t max_bytes) {
 ReplacingFile::ReplacingFile(std::string path) : path_(std::move(path)) {
     VIDI_CHECK(!path_.empty(), "no output file given (an empty name)");
     struct stat st {};
-    if (::stat(path_.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) fail(path_, ": is a directory, not a file name");
-    // The rename would put a file in place of a device or a pipe (/dev/null, as root).
-    if (::stat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
-        fail(path_, ": is not a regular file (a device or a pipe); name a file");
+    if (::stat(path_.c_str(), &st) == 0) {
+        if (S_ISDIR(st.st_mode)) fail(path_, ": is a directory, not a file name");
+        // The rename would put a file in place of a device or a pipe (/dev/null, as root).
+        if (!S_ISREG(st.st_mode)) fail(path_, ": is not a regular file (a device or a pipe); name a file");
+    }
     const int fd = create_temp(path_, &temp_);
     if (fd < 0) {
         const int err = errno;

@@ -36,9 +36,7 @@ bool has_nan_scale(const QTensor& q) {
 bool other_weight_file(const fs::path& p) {
     static const std::set<std::string> kExtensions = {".bin", ".pt", ".pth", ".ckpt", ".pkl", ".h5",
                                                       ".msgpack", ".gguf", ".onnx", ".safetensors"};
-    const std::string name = p.filename().string(), suffix = ".index.json";
-    return kExtensions.count(p.extension().string()) ||
-           (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0);
+    return kExtensions.count(p.extension().string()) || p.filename().string().ends_with(".index.json");
 }
 
 // Everything else beside the weights (tokenizer, generation config, ...) is copied.
